@@ -1,0 +1,185 @@
+import ManagementModel
+import Store
+
+/// `add-host`, `show-hosts`… parsed into a verb and a type.
+enum ObjectCommand {
+    enum Verb: String { case add, set, show, delete, list }
+
+    static func parse(_ command: String) -> (Verb, ObjectType)? {
+        for type in ObjectType.creatable {
+            for verb in [Verb.add, .set, .show, .delete] where command == "\(verb.rawValue)-\(type.rawValue)" { return (verb, type) }
+            if let plural = type.plural, command == "show-\(plural)" { return (.list, type) }
+        }
+        return nil
+    }
+}
+
+extension ManagementService {
+    /// Commands that are not plain add/set/show/delete of one object type; nil when unknown.
+    func sessionCommand(_ command: String, _ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse? {
+        switch command {
+        case "logout": return try logout(params, sessionUID)
+        case "keepalive": return .okMessage
+        case "publish": return try publish(params, sessionUID)
+        case "discard": return try discard(params, sessionUID)
+        case "show-session": return try showSession(params, sessionUID)
+        case "show-sessions": return try showSessions(params, sessionUID)
+        case "show-task": return try showTask(params, sessionUID)
+        case "show-tasks": return try showTasks(params, sessionUID)
+        case "show-changes": return try showChanges(params, sessionUID)
+        case "show-revisions": return try showRevisions(params, sessionUID)
+        case "show-objects": return try showObjects(params, sessionUID)
+        case "show-object": return try showObject(params, sessionUID)
+        case "where-used": return try whereUsed(params, sessionUID)
+        case "equals": return try equals(params, sessionUID)
+        case "show-access-rulebase": return try showAccessRulebase(params, sessionUID)
+        case "show-layer-structure": return try showLayerStructure(params, sessionUID)
+        default: return nil
+        }
+    }
+}
+
+extension ManagementService {
+    func session(_ uid: String) throws -> Session {
+        guard let session = sessions[uid] else { throw ManagementError.internalError("session vanished") }
+        return session
+    }
+
+    func renderer(_ sessionUID: String) -> Renderer { Renderer(reader: view(of: sessionUID)) }
+
+    func page(_ params: [String: JSONValue], defaultLimit: Int = Limits.pageSizeDefault, allowZero: Bool = false) throws -> (offset: Int, limit: Int) {
+        let limit = Int(params["limit"]?.intValue ?? Int64(defaultLimit))
+        let offset = Int(params["offset"]?.intValue ?? 0)
+        guard limit >= (allowZero ? 0 : 1), limit <= Limits.pageSizeMax else { throw ManagementError.invalid("limit", "expected \(allowZero ? 0 : 1) to \(Limits.pageSizeMax)") }
+        guard offset >= 0 else { throw ManagementError.invalid("offset", "must not be negative") }
+        return (offset, limit)
+    }
+
+    static func listReply(_ objects: [JSONValue], offset: Int, total: Int, key: String = "objects") -> APIResponse {
+        APIResponse.ok([key: .array(objects), "from": .int(objects.isEmpty ? 0 : Int64(offset + 1)),
+                        "to": .int(objects.isEmpty ? 0 : Int64(offset + objects.count)), "total": .int(Int64(total))])
+    }
+
+    // MARK: objects
+
+    func objectCommand(_ verb: ObjectCommand.Verb, _ type: ObjectType, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
+        let current = try session(sessionUID)
+        let reader = view(of: sessionUID)
+        let planner = Planner(reader: reader, passwords: passwords)
+        let level = try DetailsLevel.parse(params["details-level"])
+        switch verb {
+        case .show:
+            let object = try planner.find(type, params)
+            return APIResponse(body: render(object, level: level == .uid ? .standard : level, sessionUID: sessionUID, reader: reader))
+        case .list:
+            return try listObjects([type], params, sessionUID: sessionUID, level: level)
+        case .add, .set, .delete:
+            try requireWritable(current)
+            let context = changeContext(current)
+            let plan: Planner.Plan
+            switch verb {
+            case .add: plan = try planner.add(type, params, context: context)
+            case .set: plan = try planner.set(type, params, context: context)
+            default: plan = try planner.delete(type, params, context: context)
+            }
+            try record(plan, in: sessionUID)
+            if verb == .delete { return .okMessage }
+            let after = view(of: sessionUID)
+            return APIResponse(body: render(after.object(uid: plan.primary!.uid)!, level: .full, sessionUID: sessionUID, reader: after))
+        }
+    }
+
+    func render(_ object: ManagedObject, level: DetailsLevel, sessionUID: String, reader: any ObjectReader, useDictionary: Bool = false) -> JSONValue {
+        var extra: [String: JSONValue] = [:]
+        if object.type == .accessRule, let layerUID = object.fields[ManagedObject.layerField]?.stringValue, let layer = reader.object(uid: layerUID) {
+            extra["rule-number"] = Rulebase(layer: layer, reader: reader).ruleNumber(of: object.uid).map { .int(Int64($0)) } ?? .null
+        }
+        return Renderer(reader: reader).render(object, level: level, lock: lockText(object.uid, viewer: sessionUID), extra: extra)
+    }
+
+    /// Lists published objects plus the session's own pending ones, ordered by name.
+    func listObjects(_ types: [ObjectType], _ params: [String: JSONValue], sessionUID: String, level: DetailsLevel) throws -> APIResponse {
+        let (offset, limit) = try page(params)
+        let filter = params["filter"]?.scalarText
+        let pending = sessions[sessionUID]?.pending ?? [:]
+        let reader = view(of: sessionUID)
+        if pending.isEmpty {
+            let (objects, total) = try store.objects(types: types, offset: offset, limit: limit, nameFilter: filter)
+            return Self.listReply(objects.map { render($0, level: level, sessionUID: sessionUID, reader: reader) }, offset: offset, total: total)
+        }
+        // With pending changes the merged list is built in memory (bounded by the session's size).
+        var all = try store.objects(types: types, offset: 0, limit: Int.max, nameFilter: filter).objects.filter { pending[$0.uid] == nil }
+        for item in pending.values {
+            if case .upsert(let object) = item.change, types.contains(object.type),
+               filter.map({ object.name.localizedCaseInsensitiveContains($0) }) ?? true { all.append(object) }
+        }
+        all.sort { ($0.name, $0.uid) < ($1.name, $1.uid) }
+        let slice = all.dropFirst(offset).prefix(limit)
+        return Self.listReply(slice.map { render($0, level: level, sessionUID: sessionUID, reader: reader) }, offset: offset, total: all.count)
+    }
+
+    func showObjects(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
+        var types = ObjectType.creatable.filter { $0 != .accessRule && $0 != .accessSection }
+        if let wanted = params["type"]?.stringValue, wanted != "object" {
+            guard let type = ObjectType(rawValue: wanted) else { throw ManagementError.invalid("type", "unknown object type '\(wanted)'") }
+            types = [type]
+        }
+        return try listObjects(types, params, sessionUID: sessionUID, level: try DetailsLevel.parse(params["details-level"]))
+    }
+
+    func showObject(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
+        guard let uid = params["uid"]?.stringValue else { throw ManagementError.missing(["uid"]) }
+        let reader = view(of: sessionUID)
+        guard let object = reader.lookup(uid: uid) else { throw ManagementError.notFound(uid) }
+        return APIResponse.ok(["object": render(object, level: try DetailsLevel.parse(params["details-level"]), sessionUID: sessionUID, reader: reader)])
+    }
+
+    func whereUsed(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
+        let reader = view(of: sessionUID)
+        let target: ManagedObject
+        if let uid = params["uid"]?.stringValue {
+            guard let found = reader.lookup(uid: uid) else { throw ManagementError.notFound(uid) }
+            target = found
+        } else if let name = params["name"]?.scalarText {
+            let found = reader.objects(named: name).filter { $0.type.hasUniqueName }
+            guard found.count <= 1 else { throw ManagementError.notUnique("name", name) }
+            guard let only = found.first ?? Predefined.named(name) else { throw ManagementError.notFound(name) }
+            target = only
+        } else { throw ManagementError.missing(["uid or name"]) }
+        let users = reader.referrers(of: target.uid)
+        let renderer = Renderer(reader: reader)
+        let rules = users.filter { $0.type == .accessRule }.map { rule -> JSONValue in
+            let layer = rule.fields[ManagedObject.layerField]?.stringValue.flatMap { reader.object(uid: $0) }
+            let columns = ["source", "destination", "service", "install-on", "action"].filter { rule.uids($0).contains(target.uid) || rule.fields[$0]?.stringValue == target.uid }
+            return .object(["rule": renderer.summary(rule), "layer": layer.map { renderer.summary($0) } ?? .null,
+                            "rule-columns": .array(columns.map(JSONValue.string)),
+                            "position": .string(layer.flatMap { Rulebase(layer: $0, reader: reader).ruleNumber(of: rule.uid) }.map(String.init) ?? "")])
+        }
+        let objects = users.filter { $0.type != .accessRule }.map { renderer.summary($0) }
+        return APIResponse.ok(["used-directly": .object([
+            "total": .int(Int64(users.count)), "objects": .array(objects), "access-control-rules": .array(rules),
+            "threat-prevention-rules": .array([]), "nat-rules": .array([]),
+        ])])
+    }
+
+    func equals(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
+        guard let typeName = params["type"]?.stringValue else { throw ManagementError.missing(["type"]) }
+        guard let type = ObjectType(rawValue: typeName), ObjectType.creatable.contains(type) else {
+            throw ManagementError.invalid("type", "unknown object type '\(typeName)'")
+        }
+        guard case .object(let given)? = params["params"] else { throw ManagementError.missing(["params"]) }
+        guard given["uid"] != nil || given["name"] != nil || given["rule-number"] != nil else {
+            throw ManagementError.invalid("params", "name or uid is needed to identify the object")
+        }
+        let planner = Planner(reader: view(of: sessionUID), passwords: passwords)
+        let object = try planner.find(type, given)
+        do {
+            return APIResponse.ok(["equals": .bool(try Equality(planner: planner).equals(object, params: given))])
+        } catch let error as ManagementError where error.httpStatus == 404 {
+            // A reference that does not exist yet means the object differs, not that it is absent.
+            return APIResponse.ok(["equals": .bool(false)])
+        } catch let error as ManagementError where error.httpStatus != 400 && error.httpStatus != 500 {
+            throw ManagementError(code: error.code, message: error.message, httpStatus: 400)
+        }
+    }
+}

@@ -1,0 +1,301 @@
+import Foundation
+import Logging
+import ManagementModel
+import Store
+import TrustCore
+
+/// Who sent a request: its address, and whether it came over the local operator socket (where
+/// `login` as root needs no password, as `mgmt_cli -r true` on a Check Point box).
+public struct ClientInfo: Sendable {
+    public let address: String
+    public let isLocalSocket: Bool
+    public init(address: String, isLocalSocket: Bool) {
+        self.address = address
+        self.isLocalSocket = isLocalSocket
+    }
+}
+
+public struct APIResponse: Sendable {
+    public let status: Int
+    public let body: JSONValue
+    public init(status: Int = 200, body: JSONValue) {
+        self.status = status
+        self.body = body
+    }
+    static func ok(_ fields: [String: JSONValue]) -> APIResponse { APIResponse(body: .object(fields)) }
+    static let okMessage = APIResponse.ok(["message": .string("OK")])
+}
+
+/// This server's identity as shown to clients.
+public struct ServerIdentity: Sendable {
+    public let name: String
+    public let ipAddress: String
+    public let apiPort: Int
+    public init(name: String, ipAddress: String, apiPort: Int) {
+        self.name = name
+        self.ipAddress = ipAddress
+        self.apiPort = apiPort
+    }
+}
+
+/// The management server's state machine for the Web API: sessions, locks, publish, tasks. One
+/// actor serializes every change, so locks and revision numbers need no further coordination.
+public actor ManagementService {
+    let store: ManagementStore
+    let identity: ServerIdentity
+    let logger: Logger
+    let clockMilliseconds: @Sendable () -> Int64
+    let passwords: PasswordFunctions
+    var epoch: RevisionEpoch
+
+    var sessions: [String: Session] = [:]
+    var sessionUIDBySID: [String: String] = [:]
+    var lockOwner: [String: String] = [:]
+    var tasks = TaskList()
+    var throttle = LoginThrottle()
+    var publishInProgress = false
+
+    public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
+                passwordIterations: Int = TrustLimits.passwordHashIterations,
+                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+        self.store = store
+        self.identity = identity
+        self.logger = logger
+        self.clockMilliseconds = clockMilliseconds
+        self.passwords = PasswordFunctions(hash: { PasswordHasher.hash($0, iterations: passwordIterations) },
+                                           verify: { PasswordHasher.verify($0, against: $1) })
+        self.epoch = RevisionEpoch(term: UInt64(try store.setting("epoch-term").flatMap(UInt64.init) ?? 1), server: identity.name)
+        for stored in try store.loadSessions() {
+            guard let session = Session(json: stored.body, changes: stored.changes) else { continue }
+            sessions[session.uid] = session
+            sessionUIDBySID[session.sid] = session.uid
+            for uid in session.pending.keys { lockOwner[uid] = session.uid }
+        }
+    }
+
+    var now: Int64 { clockMilliseconds() }
+
+    // MARK: first start
+
+    /// Creates revision 1 on an empty database: the first administrator and the objects every
+    /// Check Point database starts with (package Standard, layer Network with its Cleanup rule,
+    /// common services). Returns false when the database already has revisions.
+    public func initializeIfEmpty(adminPassword: String) throws -> Bool {
+        guard try store.head() == nil else { return false }
+        var counter = 0
+        let context = ChangeContext(administrator: "System", nowMilliseconds: now) {
+            counter += 1
+            return SecureRandom.uuid()
+        }
+        let view = SessionView(published: store.reader, pending: [:])
+        var pending: [String: (seq: Int64, change: ObjectChange)] = [:]
+        var seq: Int64 = 0
+        func run(_ type: ObjectType, _ params: [String: JSONValue]) throws {
+            let planner = Planner(reader: SessionView(published: view.published, pending: pending), passwords: passwords)
+            for change in try planner.add(type, params, context: context).changes { seq += 1; pending[change.uid] = (seq, change) }
+        }
+        try run(.administrator, ["name": "admin", "password": .string(adminPassword), "permissions-profile": "super-user"])
+        for (name, port) in [("http", "80"), ("https", "443"), ("ssh", "22"), ("smtp", "25"), ("ftp", "21"), ("telnet", "23")] {
+            try run(.serviceTCP, ["name": .string(name), "port": .string(port)])
+        }
+        for (name, port) in [("domain-udp", "53"), ("ntp-udp", "123"), ("snmp", "161"), ("syslog", "514")] {
+            try run(.serviceUDP, ["name": .string(name), "port": .string(port)])
+        }
+        try run(.package, ["name": "Standard", "access": true])
+        // Check Point calls the default package's layer "Network".
+        if let layerChange = pending.values.first(where: { if case .upsert(let o) = $0.change { return o.type == .accessLayer }; return false }),
+           case .upsert(var layer) = layerChange.change {
+            layer.name = "Network"
+            pending[layer.uid] = (layerChange.seq, .upsert(layer))
+        }
+        let changes = pending.values.sorted { $0.seq < $1.seq }.map(\.change)
+        let revision = Revision(after: nil, epoch: epoch, publishedAtMilliseconds: now, author: "System",
+                                sessionUID: "", sessionName: "Initial database", changes: changes)
+        try store.append(revision)
+        logger.info("initialized the management database", metadata: ["revision": "1", "objects": "\(changes.count)"])
+        return true
+    }
+
+    // MARK: dispatch
+
+    /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status.
+    public func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) -> APIResponse {
+        do {
+            guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
+            expireIdleSessions()
+            switch command {
+            case "login": return try login(params, client: client)
+            case "show-api-versions": return APIResponse.ok(["current-version": .string(APIVersions.current), "supported-versions": .array(APIVersions.supported.map(JSONValue.string))])
+            default: break
+            }
+            let session = try authenticate(sid)
+            return try run(command, params, sessionUID: session.uid)
+        } catch let error as ManagementError {
+            return APIResponse(status: error.httpStatus, body: error.body)
+        } catch {
+            logger.error("command failed", metadata: ["command": "\(command)", "error": "\(error)"])
+            return APIResponse(status: 500, body: ManagementError.internalError("\(error)").body)
+        }
+    }
+
+    func authenticate(_ sid: String?) throws -> Session {
+        guard let sid, !sid.isEmpty else {
+            throw ManagementError(code: "generic_err_missing_session_id", message: "Missing header: [X-chkp-sid]", httpStatus: 401)
+        }
+        guard let uid = sessionUIDBySID[sid], var session = sessions[uid], session.state == .open else {
+            throw ManagementError(code: "generic_err_wrong_session_id", message: "Wrong session id [\(sid.prefix(6))…]. Session may be expired. Please check session id and resend the request", httpStatus: 401)
+        }
+        session.lastActivityMilliseconds = now
+        sessions[uid] = session
+        return session
+    }
+
+    func run(_ command: String, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
+        if let response = try sessionCommand(command, params, sessionUID) { return response }
+        if let (verb, type) = ObjectCommand.parse(command) {
+            return try objectCommand(verb, type, params, sessionUID: sessionUID)
+        }
+        throw ManagementError(code: "generic_err_command_not_found", message: "Command '\(command)' not found", httpStatus: 404)
+    }
+
+    // MARK: sessions
+
+    func login(_ params: [String: JSONValue], client: ClientInfo) throws -> APIResponse {
+        let asRoot = params["login-as-root"]?.boolValue ?? false
+        let user: String
+        let profile: String
+        if asRoot {
+            guard client.isLocalSocket else { throw ManagementError(code: "err_login_failed", message: "login-as-root is accepted only on the local operator socket", httpStatus: 400) }
+            user = "root"
+            profile = "super-user"
+        } else {
+            if params["api-key"] != nil { throw ManagementError(code: "err_login_failed", message: "Authentication with api-key is not enabled on this server; log in with user and password", httpStatus: 400) }
+            guard let name = params["user"]?.stringValue, let password = params["password"]?.stringValue else { throw ManagementError.missing(["user", "password"]) }
+            guard name.count <= Limits.nameLengthMax, password.count <= Limits.stringLengthMax else { throw loginFailed() }
+            if let domain = params["domain"]?.stringValue, !["SMC User", "System Data", Renderer.defaultDomain["uid"]!.stringValue!].contains(domain) {
+                throw ManagementError(code: "err_login_failed", message: "Login failed: unknown domain [\(domain)]", httpStatus: 400)
+            }
+            let key = LoginThrottle.Key(user: name, address: client.address)
+            let date = Date(timeIntervalSince1970: Double(now) / 1000)
+            if case .refused(let retry) = throttle.check(key, now: date) {
+                logger.warning("login throttled", metadata: ["user": "\(name)", "address": "\(client.address)"])
+                throw ManagementError(code: "err_too_many_requests", message: "Too many failed logins; try again in \(retry / 1000 + 1) seconds", httpStatus: 400)
+            }
+            let admin = store.reader.objects(named: name).first { $0.type == .administrator }
+            let valid = admin.flatMap { $0.fields["password-hash"]?.stringValue }.map { passwords.verify(password, $0) }
+                ?? PasswordHasher.verifyUnknownUser(password)
+            guard valid, let admin else {
+                _ = throttle.recordFailure(key, now: date)
+                logger.warning("login failed", metadata: ["user": "\(name)", "address": "\(client.address)"])
+                throw loginFailed()
+            }
+            throttle.recordSuccess(key)
+            user = admin.name
+            profile = admin.fields["permissions-profile"]?.stringValue ?? "read-only"
+        }
+        guard sessions.count < Limits.sessionsMax else { throw ManagementError(code: "err_login_failed_more_than_one_opened_session", message: "Too many open sessions (\(Limits.sessionsMax)); log out or discard unused sessions", httpStatus: 400) }
+        let timeout = Int(params["session-timeout"]?.intValue ?? Int64(Limits.sessionTimeoutSecondsDefault))
+        guard (10...Limits.sessionTimeoutSecondsMax).contains(timeout) else { throw ManagementError.invalid("session-timeout", "expected 10 to \(Limits.sessionTimeoutSecondsMax) seconds") }
+        let readOnly = (params["read-only"]?.boolValue ?? false) || profile == "read-only"
+        let session = Session(uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
+                              name: params["session-name"]?.scalarText.map { String($0.prefix(Limits.nameLengthMax)) } ?? "",
+                              description: params["session-description"]?.scalarText.map { String($0.prefix(Limits.commentsLengthMax)) } ?? "",
+                              timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)
+        sessions[session.uid] = session
+        sessionUIDBySID[session.sid] = session.uid
+        try store.saveSession(uid: session.uid, body: session.json)
+        logger.info("login", metadata: ["user": "\(user)", "session": "\(session.uid)", "read-only": "\(readOnly)"])
+        return APIResponse.ok([
+            "sid": .string(session.sid), "uid": .string(session.uid), "session-timeout": .int(Int64(timeout)),
+            "url": .string("https://\(identity.ipAddress):\(identity.apiPort)/web_api"), "api-server-version": .string(APIVersions.current),
+            "read-only": .bool(readOnly), "standby": .bool(false),
+            "last-login-was-at": Renderer.timestamp(now),
+        ])
+    }
+
+    func loginFailed() -> ManagementError {
+        ManagementError(code: "err_login_failed_wrong_username_or_password", message: "Authentication to server failed.", httpStatus: 400)
+    }
+
+    /// Idle sessions end: one without pending changes is forgotten; one with pending changes has
+    /// them discarded, so its locks are released (nothing was published, nothing else is lost).
+    func expireIdleSessions() {
+        let current = now
+        for uid in sessions.keys.sorted() {
+            guard let session = sessions[uid], session.isExpired(nowMilliseconds: current) else { continue }
+            if !session.pending.isEmpty {
+                logger.notice("session expired; its unpublished changes are discarded", metadata: ["session": "\(uid)", "user": "\(session.user)", "changes": "\(session.pending.count)"])
+            }
+            endSession(uid)
+        }
+    }
+
+    func endSession(_ uid: String) {
+        guard let session = sessions.removeValue(forKey: uid) else { return }
+        sessionUIDBySID[session.sid] = nil
+        for objectUID in session.pending.keys where lockOwner[objectUID] == uid { lockOwner[objectUID] = nil }
+        do { try store.deleteSession(uid: uid) } catch { logger.error("could not delete session", metadata: ["error": "\(error)"]) }
+    }
+
+    func view(of sessionUID: String) -> SessionView {
+        SessionView(published: store.reader, pending: sessions[sessionUID]?.pending ?? [:])
+    }
+
+    func changeContext(_ session: Session) -> ChangeContext {
+        ChangeContext(administrator: session.user, nowMilliseconds: now, newUID: { SecureRandom.uuid() })
+    }
+
+    func requireWritable(_ session: Session) throws {
+        if session.readOnly {
+            throw ManagementError.noPermissions("Session is read-only: administrator [\(session.user)] cannot change the database in this session")
+        }
+    }
+
+    /// Takes the locks a plan needs and records its changes in the session (durably).
+    func record(_ plan: Planner.Plan, in sessionUID: String) throws {
+        guard var session = sessions[sessionUID] else { throw ManagementError.internalError("session vanished") }
+        for change in plan.changes {
+            if let owner = lockOwner[change.uid], owner != sessionUID, let holder = sessions[owner] {
+                let name = (try? objectName(change.uid, owner)) ?? change.uid
+                throw ManagementError(code: "generic_err_object_locked",
+                                      message: "Object [\(name)] is locked by session [\(holder.name.isEmpty ? holder.uid : holder.name)] of administrator [\(holder.user)]",
+                                      httpStatus: 409, details: ["locking-session": .string(holder.uid)])
+            }
+        }
+        guard session.pending.count + plan.changes.count <= Limits.changesPerSessionMax else {
+            throw ManagementError.invalid("session", "more than \(Limits.changesPerSessionMax) pending changes; publish first")
+        }
+        var saved: [(seq: Int64, change: ObjectChange)] = []
+        for change in plan.changes {
+            // A delete of an object added in this same session leaves nothing to publish.
+            if case .delete = change, let earlier = session.pending[change.uid], case .upsert = earlier.change,
+               store.reader.object(uid: change.uid) == nil {
+                session.pending[change.uid] = nil
+                lockOwner[change.uid] = nil
+                continue
+            }
+            let item = (seq: session.nextSeq, change: change)
+            session.nextSeq += 1
+            session.pending[change.uid] = item
+            lockOwner[change.uid] = sessionUID
+            saved.append(item)
+        }
+        try store.savePendingChanges(session: sessionUID, saved)
+        try store.saveSession(uid: sessionUID, body: session.json)
+        sessions[sessionUID] = session
+    }
+
+    func objectName(_ uid: String, _ sessionUID: String) throws -> String {
+        view(of: sessionUID).object(uid: uid)?.name ?? uid
+    }
+
+    func lockText(_ uid: String, viewer: String) -> String {
+        guard let owner = lockOwner[uid] else { return "unlocked" }
+        return owner == viewer ? "locked by current session" : "locked by other session"
+    }
+}
+
+public enum APIVersions {
+    public static let current = "1.9.1"
+    public static let supported = ["1", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.6.1", "1.7", "1.7.1", "1.8", "1.8.1", "1.9", "1.9.1"]
+}

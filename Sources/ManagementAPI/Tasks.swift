@@ -1,0 +1,52 @@
+import ManagementModel
+import TrustCore
+
+/// Long operations report through tasks (`show-task`). Finished tasks are kept for an hour and at
+/// most `Limits.tasksKeptMax` of them, oldest dropped first.
+struct TaskList {
+    struct Task {
+        let id: String
+        let name: String
+        var status: String
+        var progress: Int
+        var comments: String
+        let startMilliseconds: Int64
+        var lastUpdateMilliseconds: Int64
+        var details: [JSONValue]
+    }
+
+    private(set) var tasks: [String: Task] = [:]
+    private var order: [String] = []
+
+    /// Records a task that already finished (the work ran inside the request).
+    mutating func finished(_ name: String, status: String, comments: String = "", details: [JSONValue], nowMilliseconds: Int64) -> String {
+        let id = SecureRandom.uuid()
+        tasks[id] = Task(id: id, name: name, status: status, progress: 100, comments: comments, startMilliseconds: nowMilliseconds,
+                         lastUpdateMilliseconds: nowMilliseconds, details: details)
+        order.append(id)
+        prune(nowMilliseconds: nowMilliseconds)
+        return id
+    }
+
+    mutating func prune(nowMilliseconds: Int64) {
+        while let oldest = order.first, let task = tasks[oldest],
+              order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > Int64(Limits.taskRetentionSeconds) * 1000 {
+            tasks[oldest] = nil
+            order.removeFirst()
+        }
+    }
+
+    var newestFirst: [Task] { order.reversed().compactMap { tasks[$0] } }
+
+    static func render(_ task: Task, full: Bool) -> JSONValue {
+        var fields: [String: JSONValue] = [
+            "uid": .string(task.id), "task-id": .string(task.id), "task-name": .string(task.name), "status": .string(task.status),
+            "progress-percentage": .int(Int64(task.progress)),
+            "progress-description": .string(task.status == "in progress" ? "In progress" : "Operation Complete"),
+            "suppressed": .bool(false), "comments": .string(task.comments),
+            "start-time": Renderer.timestamp(task.startMilliseconds), "last-update-time": Renderer.timestamp(task.lastUpdateMilliseconds),
+        ]
+        if full { fields["task-details"] = .array(task.details) }
+        return .object(fields)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import ManagementModel
+import NIOCore
+import NIOSSL
+
+/// Request context that remembers the client's address (for login throttling and sessions).
+public struct APIRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "local"
+    }
+}
+
+/// The Web API over HTTP: `POST /web_api/<command>` and `/web_api/v<version>/<command>`, JSON in
+/// and out. Every reply is a JSON object; no cookies are ever set (CHECKPOINT-API.md §1.3).
+public enum WebAPI {
+    public static func router(service: ManagementService, isLocalSocket: Bool) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.post("/web_api/:first") { request, context in
+            await respond(service, request, context, command: context.parameters.get("first") ?? "", version: nil, isLocalSocket: isLocalSocket)
+        }
+        router.post("/web_api/:first/:command") { request, context in
+            await respond(service, request, context, command: context.parameters.get("command") ?? "",
+                          version: context.parameters.get("first"), isLocalSocket: isLocalSocket)
+        }
+        return router
+    }
+
+    static func respond(_ service: ManagementService, _ request: Request, _ context: APIRequestContext,
+                        command: String, version: String?, isLocalSocket: Bool) async -> Response {
+        if let version, !APIVersions.supported.contains(version.hasPrefix("v") ? String(version.dropFirst()) : version) {
+            return json(400, ManagementError(code: "err_unknown_api_version", message: "Unknown API version [\(version)]; supported: \(APIVersions.supported.joined(separator: ", "))", httpStatus: 400).body)
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: Limits.requestBodyBytesMax)
+        } catch {
+            return json(413, ManagementError(code: "generic_err_invalid_syntax", message: "Request body larger than \(Limits.requestBodyBytesMax) bytes", httpStatus: 413).body)
+        }
+        let body: JSONValue
+        if bytes.readableBytes == 0 {
+            body = .object([:])
+        } else {
+            do { body = try JSONValue.parse(bytes.readableBytesView) } catch {
+                return json(400, ManagementError(code: "generic_err_invalid_syntax", message: "Request body is not valid JSON: \(error)", httpStatus: 400).body)
+            }
+        }
+        let sid = request.headers.first { $0.name.canonicalName == "x-chkp-sid" }?.value
+        let client = ClientInfo(address: isLocalSocket ? "local-socket" : context.remoteAddress, isLocalSocket: isLocalSocket)
+        let reply = await service.handle(command: command, body: body, sid: sid, client: client)
+        return json(reply.status, reply.body)
+    }
+
+    static func json(_ status: Int, _ body: JSONValue) -> Response {
+        var buffer = ByteBufferAllocator().buffer(capacity: 256)
+        buffer.writeBytes(body.canonicalBytes)
+        return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+}
+

@@ -1,0 +1,50 @@
+/// Check Point's `equals` (CHECKPOINT-API.md §2.3): true exactly when `set-<type>` with these
+/// parameters would change nothing. Parameters are normalized as `set` would, then only the keys
+/// given are compared: lists as sets, nested objects on the sub-keys given.
+public struct Equality {
+    public let planner: Planner
+
+    public init(planner: Planner) { self.planner = planner }
+
+    static let ignored: Set<String> = [
+        "name", "uid", "layer", "details-level", "ignore-warnings", "ignore-errors", "position", "new-position",
+        "search-entire-rulebase", "one-time-password", "rule-number",
+    ]
+
+    public func equals(_ object: ManagedObject, params: [String: JSONValue]) throws -> Bool {
+        if object.type == .accessSection { return true }
+        var given = params.filter { !Equality.ignored.contains($0.key) }
+        if let newName = given.removeValue(forKey: "new-name"), newName.scalarText != object.name { return false }
+        if let password = given.removeValue(forKey: "password") {
+            guard let text = password.stringValue, let stored = object.fields["password-hash"]?.stringValue,
+                  planner.normalizer.passwords.verify(text, stored) else { return false }
+        }
+        let normalized = try planner.normalizer.normalize(object.type, given, existing: object)
+        for key in normalized.keys.sorted() {
+            let current: JSONValue
+            if key == "groups" {
+                current = .array(planner.reader.referrers(of: object.uid)
+                    .filter { ($0.type == .group || $0.type == .serviceGroup) && $0.uids("members").contains(object.uid) }
+                    .map { .string($0.uid) })
+            } else {
+                current = object.fields[key] ?? .null
+            }
+            if !Equality.same(normalized[key]!, current) { return false }
+        }
+        return true
+    }
+
+    static func same(_ wanted: JSONValue, _ current: JSONValue) -> Bool {
+        switch (wanted, current) {
+        case (.array(let a), .array(let b)):
+            return Set(a.map(\.canonicalString)) == Set(b.map(\.canonicalString))
+        case (.object(let a), .object(let b)):
+            return a.allSatisfy { key, value in b[key].map { same(value, $0) } ?? false }
+        case (.string(let a), .string(let b)):
+            return a == b
+        default:
+            if let a = wanted.scalarText, let b = current.scalarText { return a == b }
+            return wanted == current
+        }
+    }
+}

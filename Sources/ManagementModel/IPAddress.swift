@@ -1,0 +1,101 @@
+/// IPv4 and IPv6 parsing without I/O. Addresses are kept in their canonical text form.
+public enum IPAddress: Sendable, Equatable, Comparable {
+    case v4(UInt32)
+    case v6([UInt16])
+
+    public var family: Int { if case .v4 = self { return 4 }; return 6 }
+    public var bitCount: Int { family == 4 ? 32 : 128 }
+
+    public static func parse(_ text: String) -> IPAddress? {
+        if text.contains(":") { return parseV6(text).map(IPAddress.v6) }
+        return parseV4(text).map(IPAddress.v4)
+    }
+
+    static func parseV4(_ text: String) -> UInt32? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), let octet = UInt32(part), octet <= 255
+            else { return nil }
+            value = value << 8 | octet
+        }
+        return value
+    }
+
+    static func parseV6(_ text: String) -> [UInt16]? {
+        guard text.count <= 45 else { return nil }
+        let halves = text.components(separatedBy: "::")
+        guard halves.count <= 2 else { return nil }
+        func groups(_ s: String) -> [UInt16]? {
+            if s.isEmpty { return [] }
+            var out: [UInt16] = []
+            let pieces = s.split(separator: ":", omittingEmptySubsequences: false)
+            for (i, piece) in pieces.enumerated() {
+                if i == pieces.count - 1, piece.contains("."), let v4 = parseV4(String(piece)) {
+                    out.append(UInt16(v4 >> 16)); out.append(UInt16(v4 & 0xFFFF))
+                } else {
+                    guard (1...4).contains(piece.count), let g = UInt16(piece, radix: 16) else { return nil }
+                    out.append(g)
+                }
+            }
+            return out
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        if halves.count == 1 { return head.count == 8 ? head : nil }
+        guard let tail = groups(halves[1]), head.count + tail.count <= 7 else { return nil }
+        return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+    }
+
+    /// RFC 5952 text form (lower case, longest zero run compressed).
+    public var text: String {
+        switch self {
+        case .v4(let v):
+            return "\(v >> 24).\(v >> 16 & 0xFF).\(v >> 8 & 0xFF).\(v & 0xFF)"
+        case .v6(let groups):
+            var bestStart = -1, bestLength = 0, runStart = -1
+            for i in 0...8 {
+                if i < 8, groups[i] == 0 { if runStart < 0 { runStart = i } ; continue }
+                if runStart >= 0, i - runStart > bestLength, i - runStart > 1 { bestStart = runStart; bestLength = i - runStart }
+                runStart = -1
+            }
+            let hex = groups.map { String($0, radix: 16) }
+            if bestStart < 0 { return hex.joined(separator: ":") }
+            let left = hex[0..<bestStart].joined(separator: ":")
+            let right = hex[(bestStart + bestLength)...].joined(separator: ":")
+            return left + "::" + right
+        }
+    }
+
+    /// The IPv4 mask for a prefix length, as dotted text.
+    public static func subnetMask(lengthV4 length: Int) -> String {
+        let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - length)
+        return IPAddress.v4(mask).text
+    }
+
+    /// The prefix length of a dotted IPv4 mask, or nil when the mask is not contiguous.
+    public static func maskLength(subnetMask: String) -> Int? {
+        guard case .v4(let mask)? = parse(subnetMask) else { return nil }
+        let length = mask.leadingZeroBitCount == 32 ? 0 : (~mask).leadingZeroBitCount == 32 ? 32 : mask.nonzeroBitCount
+        let rebuilt: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - length)
+        return rebuilt == mask ? length : nil
+    }
+
+    /// 128-bit value split in two halves for comparisons and containment.
+    public var wide: (high: UInt64, low: UInt64) {
+        switch self {
+        case .v4(let v): return (0, UInt64(v))
+        case .v6(let g):
+            var high: UInt64 = 0, low: UInt64 = 0
+            for i in 0..<4 { high = high << 16 | UInt64(g[i]) }
+            for i in 4..<8 { low = low << 16 | UInt64(g[i]) }
+            return (high, low)
+        }
+    }
+
+    public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
+        if lhs.family != rhs.family { return lhs.family < rhs.family }
+        let l = lhs.wide, r = rhs.wide
+        return l.high != r.high ? l.high < r.high : l.low < r.low
+    }
+}

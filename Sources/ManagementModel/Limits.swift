@@ -1,0 +1,19 @@
+/// Every bound of the management model and API in one place (TigerBeetle style: a limit on everything).
+public enum Limits {
+    public static let requestBodyBytesMax = 1 << 20
+    public static let jsonDepthMax = 32
+    public static let nameLengthMax = 128
+    public static let commentsLengthMax = 4_096
+    public static let stringLengthMax = 1_024
+    public static let listLengthMax = 10_000
+    public static let tagsMax = 64
+    public static let pageSizeDefault = 50
+    public static let pageSizeMax = 500
+    public static let sessionsMax = 100
+    public static let sessionTimeoutSecondsDefault = 600
+    public static let sessionTimeoutSecondsMax = 86_400
+    public static let changesPerSessionMax = 100_000
+    public static let tasksKeptMax = 10_000
+    public static let taskRetentionSeconds = 3_600
+    public static let groupNestingDepthMax = 64
+}

@@ -1,0 +1,255 @@
+import Foundation
+import GRDB
+import ManagementModel
+
+/// The management database in one SQLite file (WAL, synchronous=FULL): published objects, the
+/// revision journal, sessions with their pending changes, and node settings. A publish is one
+/// transaction: when `append` returns, the revision is on disk.
+public final class ManagementStore: Sendable {
+    let queue: DatabaseQueue
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        configuration.busyMode = .timeout(10)
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+        try ManagementStore.migrator.migrate(queue)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE objects (uid TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX objects_name ON objects(name);
+                CREATE INDEX objects_type_name ON objects(type, name);
+                CREATE TABLE refs (from_uid TEXT NOT NULL, to_uid TEXT NOT NULL, PRIMARY KEY (from_uid, to_uid)) WITHOUT ROWID;
+                CREATE INDEX refs_to ON refs(to_uid);
+                CREATE TABLE revisions (number INTEGER PRIMARY KEY NOT NULL, hash TEXT NOT NULL, previous_hash TEXT NOT NULL,
+                    epoch_term INTEGER NOT NULL, epoch_server TEXT NOT NULL, published_at INTEGER NOT NULL,
+                    author TEXT NOT NULL, body TEXT NOT NULL);
+                CREATE TABLE sessions (uid TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL);
+                CREATE TABLE session_changes (session_uid TEXT NOT NULL, object_uid TEXT NOT NULL, seq INTEGER NOT NULL,
+                    body TEXT NOT NULL, PRIMARY KEY (session_uid, object_uid));
+                CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: objects
+
+    public var reader: PublishedReader { PublishedReader(queue: queue) }
+
+    /// Counts of published objects by type.
+    public func objectCounts() throws -> [String: Int] {
+        try queue.read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT type, COUNT(*) AS n FROM objects GROUP BY type") {
+                counts[row["type"]] = row["n"]
+            }
+            return counts
+        }
+    }
+
+    /// Published objects of some types, ordered by name, with paging.
+    public func objects(types: [ObjectType], offset: Int, limit: Int, nameFilter: String?) throws -> (objects: [ManagedObject], total: Int) {
+        try queue.read { db in
+            let marks = types.map { _ in "?" }.joined(separator: ",")
+            var arguments = StatementArguments(types.map(\.rawValue))
+            var condition = "type IN (\(marks))"
+            if let nameFilter, !nameFilter.isEmpty {
+                condition += " AND name LIKE ? ESCAPE '\\'"
+                arguments += [ "%" + nameFilter.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" ]
+            }
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM objects WHERE \(condition)", arguments: arguments) ?? 0
+            let bodies = try String.fetchAll(db, sql: "SELECT body FROM objects WHERE \(condition) ORDER BY name, uid LIMIT ? OFFSET ?",
+                                             arguments: arguments + [limit, offset])
+            return (bodies.compactMap(PublishedReader.decode), total)
+        }
+    }
+
+    // MARK: journal
+
+    public func head() throws -> (number: UInt64, hash: String)? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
+                .map { (UInt64($0["number"] as Int64), $0["hash"]) }
+        }
+    }
+
+    /// Appends a revision and applies its changes to the objects, in one durable transaction.
+    /// Refuses a revision that does not follow the head (a gap or a broken chain).
+    public func append(_ revision: Revision, clearingSession sessionUID: String? = nil) throws {
+        try queue.write { db in
+            let head = try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
+            let expectedNumber = UInt64((head?["number"] as Int64?) ?? 0) + 1
+            let expectedPrevious: String = head?["hash"] ?? Revision.genesisHash
+            if let problem = JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious) {
+                throw StoreError.journal(problem)
+            }
+            try db.execute(sql: """
+                INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
+                                 revision.epoch.server, revision.publishedAtMilliseconds, revision.author, revision.json.canonicalString])
+            for change in revision.changes { try ManagementStore.apply(change, db) }
+            if let sessionUID {
+                try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [sessionUID])
+            }
+        }
+    }
+
+    static func apply(_ change: ObjectChange, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM refs WHERE from_uid = ?", arguments: [change.uid])
+        switch change {
+        case .upsert(let object):
+            try db.execute(sql: "INSERT OR REPLACE INTO objects (uid, type, name, body) VALUES (?, ?, ?, ?)",
+                           arguments: [object.uid, object.type.rawValue, object.name, object.json.canonicalString])
+            for target in Set(object.referencedUIDs) where !target.isEmpty {
+                try db.execute(sql: "INSERT OR IGNORE INTO refs (from_uid, to_uid) VALUES (?, ?)", arguments: [object.uid, target])
+            }
+        case .delete(let uid, _, _):
+            try db.execute(sql: "DELETE FROM objects WHERE uid = ?", arguments: [uid])
+        }
+    }
+
+    public func revisions(from first: UInt64, limit: Int) throws -> [Revision] {
+        try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
+                                arguments: [Int64(first), limit])
+                .compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
+        }
+    }
+
+    public func revisionCount() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM revisions") ?? 0 }
+    }
+
+    /// Walks the whole journal in batches: numbering, chain and every hash. Nil when intact.
+    public func verifyJournal(batchSize: Int = 1_000) throws -> JournalBreak? {
+        var next: UInt64 = 1
+        var previous = Revision.genesisHash
+        while true {
+            let rows = try queue.read { db in
+                try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
+                                    arguments: [Int64(next), batchSize])
+            }
+            if rows.isEmpty {
+                let last = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM revisions") }
+                if let last, UInt64(last) >= next { return JournalBreak(revision: next, reason: "revision missing") }
+                return nil
+            }
+            for body in rows {
+                guard let json = try? JSONValue.parse(body), let revision = Revision(json: json) else {
+                    return JournalBreak(revision: next, reason: "stored revision cannot be decoded")
+                }
+                if let problem = JournalVerifier.check(revision, expectedNumber: next, expectedPrevious: previous) { return problem }
+                next = revision.number + 1
+                previous = revision.hash
+            }
+        }
+    }
+
+    // MARK: sessions
+
+    public func saveSession(uid: String, body: JSONValue) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)", arguments: [uid, body.canonicalString])
+        }
+    }
+
+    public func deleteSession(uid: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [uid])
+            try db.execute(sql: "DELETE FROM sessions WHERE uid = ?", arguments: [uid])
+        }
+    }
+
+    /// Records a session's pending changes (replacing earlier pending state of the same objects).
+    public func savePendingChanges(session: String, _ changes: [(seq: Int64, change: ObjectChange)]) throws {
+        try queue.write { db in
+            for (seq, change) in changes {
+                let body = Revision.encode(change)
+                try db.execute(sql: "INSERT OR REPLACE INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)",
+                               arguments: [session, change.uid, seq, body.canonicalString])
+            }
+        }
+    }
+
+    public func clearPendingChanges(session: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [session])
+        }
+    }
+
+    public struct StoredSession: Sendable {
+        public let uid: String
+        public let body: JSONValue
+        public let changes: [(seq: Int64, change: ObjectChange)]
+    }
+
+    public func loadSessions() throws -> [StoredSession] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT uid, body FROM sessions ORDER BY uid").map { row in
+                let uid: String = row["uid"]
+                let changes = try Row.fetchAll(db, sql: "SELECT seq, body FROM session_changes WHERE session_uid = ? ORDER BY seq",
+                                               arguments: [uid]).compactMap { change -> (Int64, ObjectChange)? in
+                    guard let json = try? JSONValue.parse(change["body"] as String), let decoded = Revision.decode(json) else { return nil }
+                    return (change["seq"], decoded)
+                }
+                return StoredSession(uid: uid, body: (try? JSONValue.parse(row["body"] as String)) ?? .object([:]), changes: changes)
+            }
+        }
+    }
+
+    // MARK: settings
+
+    public func setting(_ key: String) throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+}
+
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case journal(JournalBreak)
+    public var description: String {
+        switch self { case .journal(let problem): return problem.description }
+    }
+}
+
+/// The published view, read straight from SQLite (nothing cached, so memory stays flat at any size).
+public struct PublishedReader: ObjectReader, @unchecked Sendable {
+    let queue: DatabaseQueue
+
+    static func decode(_ body: String) -> ManagedObject? {
+        (try? JSONValue.parse(body)).flatMap(ManagedObject.init(json:))
+    }
+
+    public func object(uid: String) -> ManagedObject? {
+        (try? queue.read { db in try String.fetchOne(db, sql: "SELECT body FROM objects WHERE uid = ?", arguments: [uid]) })
+            .flatMap { $0 }.flatMap(PublishedReader.decode)
+    }
+
+    public func objects(named name: String) -> [ManagedObject] {
+        ((try? queue.read { db in try String.fetchAll(db, sql: "SELECT body FROM objects WHERE name = ? ORDER BY uid", arguments: [name]) }) ?? [])
+            .compactMap(PublishedReader.decode)
+    }
+
+    public func referrers(of uid: String) -> [ManagedObject] {
+        ((try? queue.read { db in
+            try String.fetchAll(db, sql: "SELECT o.body FROM refs r JOIN objects o ON o.uid = r.from_uid WHERE r.to_uid = ? ORDER BY o.uid", arguments: [uid])
+        }) ?? []).compactMap(PublishedReader.decode)
+    }
+}
