@@ -72,11 +72,15 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "ManagementModel"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: [
+            "Store", "ManagementModel", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
         .testTarget(name: "ManagementAPITests", dependencies: [
             "ManagementAPI", "Store", "ManagementModel", "TrustCore",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "rampart",

@@ -64,3 +64,31 @@ public enum WebAPI {
     }
 }
 
+
+extension WebAPI {
+    /// The Web API over HTTPS on a TCP port (0: any free port; `onRunning` gets the real one).
+    public static func httpsApplication(service: ManagementService, host: String, port: Int, tls: TLSConfiguration, logger: Logger,
+                                        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        Application(
+            router: router(service: service, isLocalSocket: false),
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Rampart"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// The Web API over plain HTTP on the operator's Unix socket (mode 0600): the file system is the
+    /// authority, so `login` there may ask for root without a password.
+    public static func localSocketApplication(service: ManagementService, path: String, logger: Logger,
+                                              onRunning: @escaping @Sendable () async -> Void = {}) -> some ApplicationProtocol {
+        try? FileManager.default.removeItem(atPath: path)
+        return Application(
+            router: router(service: service, isLocalSocket: true),
+            configuration: .init(address: .unixDomainSocket(path: path), serverName: "Rampart"),
+            onServerRunning: { _ in
+                chmod(path, 0o600)
+                await onRunning()
+            },
+            logger: logger)
+    }
+}

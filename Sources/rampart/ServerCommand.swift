@@ -90,22 +90,10 @@ struct ServerCommand: AsyncParsableCommand {
         try await initializeIfNeeded(service, directory: directory, logger: logger)
 
         let bound = BoundPorts()
-        let apiApp = Application(
-            router: WebAPI.router(service: service, isLocalSocket: false),
-            server: try .tls(.http1(), tlsConfiguration: try pki.makeServerTLSConfiguration()),
-            configuration: .init(address: .hostname(listen, port: apiPort), serverName: "Rampart"),
-            onServerRunning: { channel in await bound.api(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        let socketPath = directory.appendingPathComponent("rampart.sock").path
-        try? FileManager.default.removeItem(atPath: socketPath)
-        let localApp = Application(
-            router: WebAPI.router(service: service, isLocalSocket: true),
-            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "Rampart"),
-            onServerRunning: { _ in
-                chmod(socketPath, 0o600)
-                await bound.local()
-            },
-            logger: logger)
+        let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: try pki.makeServerTLSConfiguration(),
+                                                 logger: logger, onRunning: { await bound.api($0) })
+        let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent("rampart.sock").path,
+                                                     logger: logger, onRunning: { await bound.local() })
         let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, announcer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

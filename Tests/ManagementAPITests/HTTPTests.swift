@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+import ManagementAPI
+import ManagementModel
+import TrustCore
+
+@Suite("Web API over HTTP")
+struct HTTPTests {
+    func post(_ client: some TestClientProtocol, _ path: String, _ body: String, sid: String? = nil) async throws -> (status: Int, body: JSONValue, headers: HTTPFields) {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let sid { headers[HTTPField.Name("X-chkp-sid")!] = sid }
+        return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+            (Int(response.status.code), (try? JSONValue.parse(response.body.readableBytesView)) ?? .null, response.headers)
+        }
+    }
+
+    @Test func routerServesVersionedPathsWithoutCookies() async throws {
+        let h = try await Harness()
+        let app = Application(router: WebAPI.router(service: h.service, isLocalSocket: false))
+        try await app.test(.router) { client in
+            let login = try await post(client, "/web_api/login", #"{"user":"admin","password":"adminpw"}"#)
+            #expect(login.status == 200)
+            #expect(login.headers[.setCookie] == nil)
+            let sid = login.body["sid"]!.stringValue!
+            #expect(try await post(client, "/web_api/v1.8/show-hosts", "{}", sid: sid).status == 200)
+            #expect(try await post(client, "/web_api/show-hosts", "", sid: sid).status == 200)
+            #expect(try await post(client, "/web_api/v9.9/show-hosts", "{}", sid: sid).body["code"] == "err_unknown_api_version")
+            let notJSON = try await post(client, "/web_api/show-hosts", "{nope", sid: sid)
+            #expect(notJSON.status == 400 && notJSON.body["code"] == "generic_err_invalid_syntax")
+            let huge = "{\"name\":\"" + String(repeating: "x", count: Limits.requestBodyBytesMax) + "\"}"
+            #expect(try await post(client, "/web_api/add-host", huge, sid: sid).status == 413)
+        }
+    }
+
+    @Test func liveHTTPSServerAnswers() async throws {
+        let h = try await Harness()
+        let pki = try PKIDirectory.loadOrCreate(dataDirectory: h.directory, serverName: "primary", listenAddresses: ["127.0.0.1"], now: Date())
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let app = try WebAPI.httpsApplication(service: h.service, host: "127.0.0.1", port: 0, tls: try pki.makeServerTLSConfiguration(), logger: logger)
+        try await app.test(.ahc(.https)) { client in
+            let login = try await post(client, "/web_api/login", #"{"user":"admin","password":"adminpw"}"#)
+            #expect(login.status == 200)
+            let sid = login.body["sid"]!.stringValue!
+            let added = try await post(client, "/web_api/add-host", #"{"name":"web","ip-address":"192.0.2.7"}"#, sid: sid)
+            #expect(added.body["ipv4-address"] == "192.0.2.7")
+            #expect(try await post(client, "/web_api/publish", "{}", sid: sid).body["task-id"] != nil)
+        }
+    }
+}

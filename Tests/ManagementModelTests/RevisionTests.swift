@@ -1,0 +1,45 @@
+import Testing
+@testable import ManagementModel
+
+@Suite("Revisions and the hash chain")
+struct RevisionTests {
+    func revision(after previous: Revision?, name: String) -> Revision {
+        let object = ManagedObject(uid: "u-\(name)", type: .host, name: name, fields: ["ipv4-address": "192.0.2.1"],
+                                   meta: MetaInfo(creator: "a", creationTimeMilliseconds: 1, lastModifier: "a", lastModifyTimeMilliseconds: 1))
+        return Revision(after: previous.map { ($0.number, $0.hash) }, epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: 5,
+                        author: "alice", sessionUID: "s", sessionName: "n", changes: [.upsert(object), .delete(uid: "x", type: .host, name: "old")])
+    }
+
+    @Test func revisionsChainFromGenesis() {
+        let first = revision(after: nil, name: "a")
+        let second = revision(after: first, name: "b")
+        #expect(first.number == 1 && first.previousHash == Revision.genesisHash)
+        #expect(second.number == 2 && second.previousHash == first.hash)
+        #expect(JournalVerifier.verify([first, second]) == nil)
+    }
+
+    @Test func hashIsStableThroughEncoding() throws {
+        let first = revision(after: nil, name: "a")
+        let decoded = Revision(json: try JSONValue.parse(first.json.canonicalString))!
+        #expect(decoded == first)
+        #expect(decoded.computedHash == first.hash)
+    }
+
+    @Test func tamperingAndGapsAreReported() {
+        let first = revision(after: nil, name: "a")
+        var second = revision(after: first, name: "b")
+        second.author = "mallory"
+        #expect(JournalVerifier.verify([first, second])?.revision == 2)
+        let third = revision(after: revision(after: first, name: "b"), name: "c")
+        #expect(JournalVerifier.verify([first, third])?.reason.contains("gap") == true)
+    }
+
+    @Test func canonicalEncodingSortsKeysAndEscapes() throws {
+        let value: JSONValue = ["b": 1, "a": ["x\"y\n", true, nil]]
+        #expect(value.canonicalString == #"{"a":["x\"y\n",true,null],"b":1}"#)
+        #expect(try JSONValue.parse(value.canonicalString) == value)
+        #expect(throws: JSONParseError.self) { try JSONValue.parse("{\"a\":") }
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(deep) }
+    }
+}
