@@ -280,8 +280,7 @@ public actor ManagementService {
             lockOwner[change.uid] = sessionUID
             saved.append(item)
         }
-        try store.savePendingChanges(session: sessionUID, saved)
-        try store.saveSession(uid: sessionUID, body: session.json)
+        try store.saveSession(uid: sessionUID, body: session.json, pendingChanges: saved)
         sessions[sessionUID] = session
     }
 

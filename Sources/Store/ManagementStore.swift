@@ -2,9 +2,11 @@ import Foundation
 import GRDB
 import ManagementModel
 
-/// The management database in one SQLite file (WAL, synchronous=FULL): published objects, the
-/// revision journal, sessions with their pending changes, and node settings. A publish is one
-/// transaction: when `append` returns, the revision is on disk.
+/// The management database in one SQLite file (WAL): published objects, the revision journal,
+/// sessions with their pending changes, and node settings. A publish is one transaction committed
+/// with synchronous=FULL: when `append` returns, the revision is on disk. Session drafts are written
+/// with synchronous=NORMAL: they survive a process crash (kill -9) and are made durable by the next
+/// FULL commit; only a power loss can take an unpublished draft with it, never a revision.
 public final class ManagementStore: Sendable {
     let queue: DatabaseQueue
     public let path: String
@@ -13,7 +15,7 @@ public final class ManagementStore: Sendable {
         self.path = path
         var configuration = Configuration()
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         configuration.busyMode = .timeout(10)
@@ -87,7 +89,7 @@ public final class ManagementStore: Sendable {
     /// Appends a revision and applies its changes to the objects, in one durable transaction.
     /// Refuses a revision that does not follow the head (a gap or a broken chain).
     public func append(_ revision: Revision, clearingSession sessionUID: String? = nil) throws {
-        try queue.write { db in
+        try durableWrite { db in
             let head = try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
             let expectedNumber = UInt64((head?["number"] as Int64?) ?? 0) + 1
             let expectedPrevious: String = head?["hash"] ?? Revision.genesisHash
@@ -157,11 +159,28 @@ public final class ManagementStore: Sendable {
         }
     }
 
+    /// A write transaction committed with synchronous=FULL (fsync before it returns).
+    func durableWrite(_ updates: (Database) throws -> Void) throws {
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            try db.inTransaction(.immediate) {
+                try updates(db)
+                return .commit
+            }
+        }
+    }
+
     // MARK: sessions
 
-    public func saveSession(uid: String, body: JSONValue) throws {
+    /// A session's record and its new pending changes, in one transaction.
+    public func saveSession(uid: String, body: JSONValue, pendingChanges: [(seq: Int64, change: ObjectChange)] = []) throws {
         try queue.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)", arguments: [uid, body.canonicalString])
+            for (seq, change) in pendingChanges {
+                try db.execute(sql: "INSERT OR REPLACE INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)",
+                               arguments: [uid, change.uid, seq, Revision.encode(change).canonicalString])
+            }
         }
     }
 
@@ -169,17 +188,6 @@ public final class ManagementStore: Sendable {
         try queue.write { db in
             try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [uid])
             try db.execute(sql: "DELETE FROM sessions WHERE uid = ?", arguments: [uid])
-        }
-    }
-
-    /// Records a session's pending changes (replacing earlier pending state of the same objects).
-    public func savePendingChanges(session: String, _ changes: [(seq: Int64, change: ObjectChange)]) throws {
-        try queue.write { db in
-            for (seq, change) in changes {
-                let body = Revision.encode(change)
-                try db.execute(sql: "INSERT OR REPLACE INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)",
-                               arguments: [session, change.uid, seq, body.canonicalString])
-            }
         }
     }
 
@@ -216,7 +224,7 @@ public final class ManagementStore: Sendable {
     }
 
     public func setSetting(_ key: String, _ value: String) throws {
-        try queue.write { db in
+        try durableWrite { db in
             try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
         }
     }

@@ -1,0 +1,216 @@
+import ArgumentParser
+import Foundation
+import ManagementModel
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Rampart against real processes on loopback.",
+        subcommands: [BenchAPICommand.self])
+}
+
+/// One measured figure, printed as one JSON object per line with --json.
+struct BenchFigure {
+    var metric: String
+    var samplesMilliseconds: [Double] = []
+    var rate: Double?
+    var rateUnit: String?
+    var extra: [String: JSONValue] = [:]
+    var note: String
+
+    func percentile(_ p: Double) -> Double {
+        guard !samplesMilliseconds.isEmpty else { return 0 }
+        let sorted = samplesMilliseconds.sorted()
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+    }
+
+    var json: JSONValue {
+        func ms(_ value: Double) -> JSONValue { .double((value * 1000).rounded() / 1000) }
+        var fields: [String: JSONValue] = [
+            "metric": .string(metric), "n": .int(Int64(samplesMilliseconds.count)),
+            "p50_ms": ms(percentile(0.5)), "p99_ms": ms(percentile(0.99)),
+            "mean_ms": ms(samplesMilliseconds.isEmpty ? 0 : samplesMilliseconds.reduce(0, +) / Double(samplesMilliseconds.count)),
+            "max_ms": ms(samplesMilliseconds.max() ?? 0), "note": .string(note),
+        ]
+        if let rate, let rateUnit { fields["rate"] = .double((rate * 10).rounded() / 10); fields["rate_unit"] = .string(rateUnit) }
+        fields.merge(extra) { _, new in new }
+        return .object(fields)
+    }
+
+    var text: String {
+        var line = "\(metric): n=\(samplesMilliseconds.count)"
+        if let rate, let rateUnit { line += String(format: " rate=%.1f %@", rate, rateUnit) }
+        if !samplesMilliseconds.isEmpty {
+            line += String(format: " p50=%.3fms p99=%.3fms max=%.3fms", percentile(0.5), percentile(0.99), samplesMilliseconds.max() ?? 0)
+        }
+        for key in extra.keys.sorted() { line += " \(key)=\(extra[key]!.scalarText ?? extra[key]!.canonicalString)" }
+        return line + "\n    (" + note + ")"
+    }
+}
+
+func monotonicMilliseconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1_000_000 }
+
+struct BenchAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Web API throughput, publish latency and server memory, against a server it starts.",
+        discussion: """
+        Starts `rampart server` on a temporary data directory and an ephemeral loopback port, then:
+          1. creates --objects hosts through HTTPS with 1 session, publishing every 1,000;
+          2. the same with 4 concurrent sessions;
+          3. publishes --publish-samples one-change revisions and times each publish call;
+          4. fills the database to --memory-objects hosts and reads the server's resident memory.
+        Use a release build for figures worth quoting: swift build -c release && .build/release/rampart bench api --json
+        """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.")
+    var json = false
+
+    @Option(name: .long, help: "Hosts created in each throughput run.")
+    var objects = 8_000
+
+    @Option(name: .long, help: "One-change publishes to time.")
+    var publishSamples = 300
+
+    @Option(name: .long, help: "Hosts in the database when memory is read (0 skips the memory figure).")
+    var memoryObjects = 100_000
+
+    func run() async throws {
+        let server = try BenchServer.start()
+        defer { server.stop() }
+        let endpoint = MgmtEndpoint(target: .https(host: "127.0.0.1", port: server.port), caFile: server.directory + "/pki/ica.pem", unsafe: false, apiVersion: nil)
+        let figures = try await MgmtTransport.with(endpoint) { transport in
+            let client = BenchClient(transport: transport, password: server.password)
+            var figures: [BenchFigure] = []
+            var next = 0
+            for sessions in [1, 4] {
+                figures.append(try await client.createObjects(total: objects, sessions: sessions, firstIndex: next))
+                next += objects
+                report(figures.last!)
+            }
+            figures.append(try await client.publishLatency(samples: publishSamples, firstIndex: next))
+            next += publishSamples
+            report(figures.last!)
+            if memoryObjects > next {
+                _ = try await client.createObjects(total: memoryObjects - next, sessions: 4, firstIndex: next)
+                figures.append(BenchFigure(metric: "server_resident_memory", extra: [
+                    "objects": .int(Int64(memoryObjects)), "rss_mb": .double(server.residentMegabytes().rounded()),
+                ], note: "VmRSS of the server process after \(memoryObjects) hosts were created and published through the API"))
+                report(figures.last!)
+            }
+            return figures
+        }
+        _ = figures
+    }
+
+    func report(_ figure: BenchFigure) {
+        FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
+    }
+}
+
+/// A `rampart server` child process on a temporary directory.
+struct BenchServer {
+    let process: Process
+    let directory: String
+    let port: Int
+    let password: String
+
+    static func start() throws -> BenchServer {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let password = "bench-" + UUID().uuidString
+        let passwordFile = directory + "-admin-password"
+        FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["server", "--data", directory, "--api-port", "0", "--admin-password-file", passwordFile, "--log-level", "warning"]
+        try process.run()
+        for _ in 0..<3_000 {
+            if let settings = try? NodeSettings.read(dataDirectory: directory) {
+                try? FileManager.default.removeItem(atPath: passwordFile)
+                return BenchServer(process: process, directory: directory, port: settings.apiPort, password: password)
+            }
+            guard process.isRunning else { break }
+            usleep(10_000)
+        }
+        process.terminate()
+        throw ValidationError("the benchmark server did not start; see its output above")
+    }
+
+    func residentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+        return kilobytes / 1024
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+struct BenchClient: Sendable {
+    let transport: MgmtTransport
+    let password: String
+
+    func login() async throws -> String {
+        let reply = try await transport.call("login", ["user": "admin", "password": .string(password)], sid: nil)
+        guard reply.ok, let sid = reply.body["sid"]?.stringValue else { throw ValidationError("login failed: \(reply.message)") }
+        return sid
+    }
+
+    func mustSucceed(_ command: String, _ body: [String: JSONValue], sid: String) async throws {
+        let reply = try await transport.call(command, body, sid: sid)
+        guard reply.ok else { throw ValidationError("\(command) failed: \(reply.code): \(reply.message)") }
+    }
+
+    static func host(_ index: Int) -> [String: JSONValue] {
+        ["name": .string("bench-host-\(index)"), "ip-address": .string("10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)")]
+    }
+
+    /// Creates hosts from `sessions` concurrent sessions, each publishing every 1,000 changes.
+    func createObjects(total: Int, sessions: Int, firstIndex: Int) async throws -> BenchFigure {
+        let started = monotonicMilliseconds()
+        let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for worker in 0..<sessions {
+                group.addTask {
+                    let sid = try await login()
+                    var samples: [Double] = []
+                    var pending = 0
+                    for index in stride(from: firstIndex + worker, to: firstIndex + total, by: sessions) {
+                        let before = monotonicMilliseconds()
+                        try await mustSucceed("add-host", BenchClient.host(index), sid: sid)
+                        samples.append(monotonicMilliseconds() - before)
+                        pending += 1
+                        if pending == 1_000 { try await mustSucceed("publish", [:], sid: sid); pending = 0 }
+                    }
+                    try await mustSucceed("publish", [:], sid: sid)
+                    try await mustSucceed("logout", [:], sid: sid)
+                    return samples
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        let seconds = (monotonicMilliseconds() - started) / 1000
+        return BenchFigure(metric: "api_objects_created_\(sessions)_session\(sessions == 1 ? "" : "s")", samplesMilliseconds: samples,
+                           rate: Double(total) / seconds, rateUnit: "objects/s",
+                           note: "add-host over HTTPS (one connection pool, TLS to loopback) from \(sessions) session(s), publish every 1,000; latency per add-host; rate includes the publishes")
+    }
+
+    /// Times publish of a one-change session: the call returns once the revision is durable.
+    func publishLatency(samples count: Int, firstIndex: Int) async throws -> BenchFigure {
+        let sid = try await login()
+        var samples: [Double] = []
+        for index in firstIndex..<(firstIndex + count) {
+            try await mustSucceed("add-host", BenchClient.host(index), sid: sid)
+            let before = monotonicMilliseconds()
+            try await mustSucceed("publish", [:], sid: sid)
+            samples.append(monotonicMilliseconds() - before)
+        }
+        try await mustSucceed("logout", [:], sid: sid)
+        return BenchFigure(metric: "publish_latency_1_change", samplesMilliseconds: samples,
+                           note: "HTTPS publish call for a 1-change session, measured at the client; acknowledged after the revision is committed with synchronous=FULL")
+    }
+}
