@@ -101,7 +101,7 @@ extension ManagementService {
     func listObjects(_ types: [ObjectType], _ params: [String: JSONValue], sessionUID: String, level: DetailsLevel) throws -> APIResponse {
         let (offset, limit) = try page(params)
         let filter = params["filter"]?.scalarText
-        let pending = sessions[sessionUID]?.pending ?? [:]
+        let pending = sessions[sessionUID]?.pending ?? PendingChanges()
         let reader = view(of: sessionUID)
         if pending.isEmpty {
             let (objects, total) = try store.objects(types: types, offset: offset, limit: limit, nameFilter: filter)

@@ -16,7 +16,7 @@ struct Session: Sendable {
     let ipAddress: String
     var state: State = .open
     /// Pending changes by object uid, each with the order it was made in.
-    var pending: [String: (seq: Int64, change: ObjectChange)] = [:]
+    var pending = PendingChanges()
     var nextSeq: Int64 = 1
 
     func isExpired(nowMilliseconds: Int64) -> Bool {
@@ -64,7 +64,7 @@ struct Session: Sendable {
 /// The published database seen through one session: its pending changes on top.
 struct SessionView: ObjectReader {
     let published: any ObjectReader
-    let pending: [String: (seq: Int64, change: ObjectChange)]
+    let pending: PendingChanges
 
     func object(uid: String) -> ManagedObject? {
         if let mine = pending[uid] {
@@ -76,15 +76,61 @@ struct SessionView: ObjectReader {
 
     func objects(named name: String) -> [ManagedObject] {
         var out = published.objects(named: name).filter { pending[$0.uid] == nil }
-        for (_, item) in pending { if case .upsert(let object) = item.change, object.name == name { out.append(object) } }
+        out += pending.upserts(named: name)
         return out.sorted { $0.uid < $1.uid }
     }
 
     func referrers(of uid: String) -> [ManagedObject] {
         var out = published.referrers(of: uid).filter { pending[$0.uid] == nil }
-        for (_, item) in pending {
-            if case .upsert(let object) = item.change, object.referencedUIDs.contains(uid) { out.append(object) }
-        }
+        out += pending.upserts(referring: uid)
         return out.sorted { $0.uid < $1.uid }
     }
+}
+
+/// A session's pending changes by object uid, indexed by name and by referenced uid so that a
+/// session holding thousands of changes still answers each lookup without a scan.
+struct PendingChanges: Sendable {
+    typealias Item = (seq: Int64, change: ObjectChange)
+
+    private(set) var items: [String: Item] = [:]
+    private var uidsByName: [String: Set<String>] = [:]
+    private var uidsByReference: [String: Set<String>] = [:]
+
+    var keys: Dictionary<String, Item>.Keys { items.keys }
+    var values: Dictionary<String, Item>.Values { items.values }
+    var count: Int { items.count }
+    var isEmpty: Bool { items.isEmpty }
+
+    subscript(uid: String) -> Item? {
+        get { items[uid] }
+        set {
+            if let old = items[uid], case .upsert(let object) = old.change { unindex(object) }
+            items[uid] = newValue
+            if let newValue, case .upsert(let object) = newValue.change { index(object) }
+        }
+    }
+
+    private mutating func index(_ object: ManagedObject) {
+        uidsByName[object.name, default: []].insert(object.uid)
+        for target in object.referencedUIDs { uidsByReference[target, default: []].insert(object.uid) }
+    }
+
+    private mutating func unindex(_ object: ManagedObject) {
+        uidsByName[object.name]?.remove(object.uid)
+        if uidsByName[object.name]?.isEmpty == true { uidsByName[object.name] = nil }
+        for target in object.referencedUIDs {
+            uidsByReference[target]?.remove(object.uid)
+            if uidsByReference[target]?.isEmpty == true { uidsByReference[target] = nil }
+        }
+    }
+
+    private func upserts(_ uids: Set<String>?) -> [ManagedObject] {
+        (uids ?? []).sorted().compactMap { uid in
+            if case .upsert(let object)? = items[uid]?.change { return object }
+            return nil
+        }
+    }
+
+    func upserts(named name: String) -> [ManagedObject] { upserts(uidsByName[name]) }
+    func upserts(referring uid: String) -> [ManagedObject] { upserts(uidsByReference[uid]) }
 }

@@ -31,7 +31,7 @@ extension ManagementService {
         var target = try targetSession(params, sessionUID)
         let count = target.pending.count
         for uid in target.pending.keys where lockOwner[uid] == target.uid { lockOwner[uid] = nil }
-        target.pending = [:]
+        target.pending = PendingChanges()
         try store.clearPendingChanges(session: target.uid)
         if target.state == .disconnected { endSession(target.uid) } else { sessions[target.uid] = target }
         return APIResponse.ok(["message": .string("OK"), "number-of-discarded-changes": .int(Int64(count))])
@@ -50,7 +50,7 @@ extension ManagementService {
             // One transaction: journal row, object rows and the session's pending rows together.
             try store.append(revision, clearingSession: target.uid)
             for uid in target.pending.keys where lockOwner[uid] == target.uid { lockOwner[uid] = nil }
-            target.pending = [:]
+            target.pending = PendingChanges()
             logger.info("published", metadata: ["revision": "\(revision.number)", "changes": "\(changes.count)", "author": "\(target.user)"])
             details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(Int64(changes.count)), "mode": .string("async")]),
                                 "revision": .string(revision.hash), "revision-number": .int(Int64(revision.number))])]
