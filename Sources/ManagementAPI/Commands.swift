@@ -63,29 +63,33 @@ extension ManagementService {
     // MARK: objects
 
     func objectCommand(_ verb: ObjectCommand.Verb, _ type: ObjectType, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
-        let current = try session(sessionUID)
-        let reader = view(of: sessionUID)
-        let planner = Planner(reader: reader, passwords: passwords)
         let level = try DetailsLevel.parse(params["details-level"])
         switch verb {
         case .show:
-            let object = try planner.find(type, params)
+            let reader = view(of: sessionUID)
+            let object = try Planner(reader: reader, passwords: passwords).find(type, params)
             return APIResponse(body: render(object, level: level == .uid ? .standard : level, sessionUID: sessionUID, reader: reader))
         case .list:
             return try listObjects([type], params, sessionUID: sessionUID, level: level)
         case .add, .set, .delete:
-            try requireWritable(current)
-            let context = changeContext(current)
-            let plan: Planner.Plan
-            switch verb {
-            case .add: plan = try planner.add(type, params, context: context)
-            case .set: plan = try planner.set(type, params, context: context)
-            default: plan = try planner.delete(type, params, context: context)
-            }
+            let plan = try planChange(verb, type, params, sessionUID: sessionUID)
             try record(plan, in: sessionUID)
             if verb == .delete { return .okMessage }
             let after = view(of: sessionUID)
             return APIResponse(body: render(after.object(uid: plan.primary!.uid)!, level: .full, sessionUID: sessionUID, reader: after))
+        }
+    }
+
+    /// Plans a change in its own scope, so no view of the session outlives it into `record`.
+    func planChange(_ verb: ObjectCommand.Verb, _ type: ObjectType, _ params: [String: JSONValue], sessionUID: String) throws -> Planner.Plan {
+        let current = try session(sessionUID)
+        try requireWritable(current)
+        let planner = Planner(reader: view(of: sessionUID), passwords: passwords)
+        let context = changeContext(current)
+        switch verb {
+        case .add: return try planner.add(type, params, context: context)
+        case .set: return try planner.set(type, params, context: context)
+        default: return try planner.delete(type, params, context: context)
         }
     }
 

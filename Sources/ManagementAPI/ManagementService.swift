@@ -30,7 +30,7 @@ public struct APIResponse: Sendable {
 public struct ServerIdentity: Sendable {
     public let name: String
     public let ipAddress: String
-    public let apiPort: Int
+    public var apiPort: Int
     public init(name: String, ipAddress: String, apiPort: Int) {
         self.name = name
         self.ipAddress = ipAddress
@@ -42,7 +42,7 @@ public struct ServerIdentity: Sendable {
 /// actor serializes every change, so locks and revision numbers need no further coordination.
 public actor ManagementService {
     let store: ManagementStore
-    let identity: ServerIdentity
+    var identity: ServerIdentity
     let logger: Logger
     let clockMilliseconds: @Sendable () -> Int64
     let passwords: PasswordFunctions
@@ -75,6 +75,9 @@ public actor ManagementService {
 
     var now: Int64 { clockMilliseconds() }
 
+    /// The port the API listener really bound (it differs from the requested one when that was 0).
+    public func apiListenerBound(port: Int) { identity.apiPort = port }
+
     // MARK: first start
 
     /// Creates revision 1 on an empty database: the first administrator and the objects every
@@ -87,8 +90,8 @@ public actor ManagementService {
             counter += 1
             return SecureRandom.uuid()
         }
-        let view = SessionView(published: store.reader, pending: [:])
-        var pending: [String: (seq: Int64, change: ObjectChange)] = [:]
+        let view = SessionView(published: store.reader, pending: PendingChanges())
+        var pending = PendingChanges()
         var seq: Int64 = 0
         func run(_ type: ObjectType, _ params: [String: JSONValue]) throws {
             let planner = Planner(reader: SessionView(published: view.published, pending: pending), passwords: passwords)
@@ -128,8 +131,7 @@ public actor ManagementService {
             case "show-api-versions": return APIResponse.ok(["current-version": .string(APIVersions.current), "supported-versions": .array(APIVersions.supported.map(JSONValue.string))])
             default: break
             }
-            let session = try authenticate(sid)
-            return try run(command, params, sessionUID: session.uid)
+            return try run(command, params, sessionUID: try authenticate(sid))
         } catch let error as ManagementError {
             return APIResponse(status: error.httpStatus, body: error.body)
         } catch {
@@ -138,16 +140,17 @@ public actor ManagementService {
         }
     }
 
-    func authenticate(_ sid: String?) throws -> Session {
+    /// The uid of the open session a sid names (only the uid: a copy of the session would make
+    /// the next change to its pending set copy them all).
+    func authenticate(_ sid: String?) throws -> String {
         guard let sid, !sid.isEmpty else {
             throw ManagementError(code: "generic_err_missing_session_id", message: "Missing header: [X-chkp-sid]", httpStatus: 401)
         }
-        guard let uid = sessionUIDBySID[sid], var session = sessions[uid], session.state == .open else {
+        guard let uid = sessionUIDBySID[sid], sessions[uid]?.state == .open else {
             throw ManagementError(code: "generic_err_wrong_session_id", message: "Wrong session id [\(sid.prefix(6))…]. Session may be expired. Please check session id and resend the request", httpStatus: 401)
         }
-        session.lastActivityMilliseconds = now
-        sessions[uid] = session
-        return session
+        sessions[uid]!.lastActivityMilliseconds = now
+        return uid
     }
 
     func run(_ command: String, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
@@ -238,7 +241,7 @@ public actor ManagementService {
     }
 
     func view(of sessionUID: String) -> SessionView {
-        SessionView(published: store.reader, pending: sessions[sessionUID]?.pending ?? [:])
+        SessionView(published: store.reader, pending: sessions[sessionUID]?.pending ?? PendingChanges())
     }
 
     func changeContext(_ session: Session) -> ChangeContext {
@@ -253,7 +256,7 @@ public actor ManagementService {
 
     /// Takes the locks a plan needs and records its changes in the session (durably).
     func record(_ plan: Planner.Plan, in sessionUID: String) throws {
-        guard var session = sessions[sessionUID] else { throw ManagementError.internalError("session vanished") }
+        guard sessions[sessionUID] != nil else { throw ManagementError.internalError("session vanished") }
         for change in plan.changes {
             if let owner = lockOwner[change.uid], owner != sessionUID, let holder = sessions[owner] {
                 let name = (try? objectName(change.uid, owner)) ?? change.uid
@@ -262,30 +265,44 @@ public actor ManagementService {
                                       httpStatus: 409, details: ["locking-session": .string(holder.uid)])
             }
         }
-        guard session.pending.count + plan.changes.count <= Limits.changesPerSessionMax else {
+        guard sessions[sessionUID]!.pending.count + plan.changes.count <= Limits.changesPerSessionMax else {
             throw ManagementError.invalid("session", "more than \(Limits.changesPerSessionMax) pending changes; publish first")
         }
         var saved: [(seq: Int64, change: ObjectChange)] = []
+        var dropped: [String] = []
+        var nextSeq = sessions[sessionUID]!.nextSeq
         for change in plan.changes {
             // A delete of an object added in this same session leaves nothing to publish.
-            if case .delete = change, let earlier = session.pending[change.uid], case .upsert = earlier.change,
+            if case .delete = change, case .upsert? = sessions[sessionUID]!.pending[change.uid]?.change,
                store.reader.object(uid: change.uid) == nil {
-                session.pending[change.uid] = nil
-                lockOwner[change.uid] = nil
+                dropped.append(change.uid)
                 continue
             }
-            let item = (seq: session.nextSeq, change: change)
-            session.nextSeq += 1
-            session.pending[change.uid] = item
-            lockOwner[change.uid] = sessionUID
-            saved.append(item)
+            saved.append((nextSeq, change))
+            nextSeq += 1
         }
-        try store.saveSession(uid: sessionUID, body: session.json, pendingChanges: saved)
-        sessions[sessionUID] = session
+        // Durable first, then memory: a failed write leaves the session as it was. The session is
+        // changed in place so its pending changes are never copied (a draft may hold thousands).
+        var record = sessions[sessionUID]!.json
+        if case .object(var fields) = record { fields["next-seq"] = .int(nextSeq); record = .object(fields) }
+        try store.saveSession(uid: sessionUID, body: record, pendingChanges: saved, removing: dropped)
+        sessions[sessionUID]!.nextSeq = nextSeq
+        for uid in dropped {
+            sessions[sessionUID]!.pending[uid] = nil
+            lockOwner[uid] = nil
+        }
+        for item in saved {
+            sessions[sessionUID]!.pending[item.change.uid] = item
+            lockOwner[item.change.uid] = sessionUID
+        }
     }
 
+    /// The name of an object as a session sees it. An object that session deleted is gone from its
+    /// view, but its pending delete still carries the name, so lock errors can name it.
     func objectName(_ uid: String, _ sessionUID: String) throws -> String {
-        view(of: sessionUID).object(uid: uid)?.name ?? uid
+        if let name = view(of: sessionUID).object(uid: uid)?.name { return name }
+        if case .delete(_, _, let name)? = sessions[sessionUID]?.pending[uid]?.change { return name }
+        return uid
     }
 
     func lockText(_ uid: String, viewer: String) -> String {

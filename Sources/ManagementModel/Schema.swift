@@ -116,6 +116,7 @@ public struct Schema: Sendable {
             FieldSpec("source-negate", .bool, default: .bool(false)),
             FieldSpec("destination-negate", .bool, default: .bool(false)),
             FieldSpec("service-negate", .bool, default: .bool(false)),
+            FieldSpec("content-negate", .bool, default: .bool(false)),
             FieldSpec("enabled", .bool, default: .bool(true)),
             FieldSpec("track", .track, default: .object(["type": .string(Predefined.noneTrackUID)])),
             FieldSpec("install-on", .references([.policyTargets]), default: .array([.string(Predefined.policyTargetsUID)])),

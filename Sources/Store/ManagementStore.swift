@@ -174,9 +174,13 @@ public final class ManagementStore: Sendable {
     // MARK: sessions
 
     /// A session's record and its new pending changes, in one transaction.
-    public func saveSession(uid: String, body: JSONValue, pendingChanges: [(seq: Int64, change: ObjectChange)] = []) throws {
+    public func saveSession(uid: String, body: JSONValue, pendingChanges: [(seq: Int64, change: ObjectChange)] = [],
+                            removing removedUIDs: [String] = []) throws {
         try queue.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)", arguments: [uid, body.canonicalString])
+            for objectUID in removedUIDs {
+                try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ? AND object_uid = ?", arguments: [uid, objectUID])
+            }
             for (seq, change) in pendingChanges {
                 try db.execute(sql: "INSERT OR REPLACE INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)",
                                arguments: [uid, change.uid, seq, Revision.encode(change).canonicalString])

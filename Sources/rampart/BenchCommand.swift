@@ -84,7 +84,10 @@ struct BenchAPICommand: AsyncParsableCommand {
             var figures: [BenchFigure] = []
             var next = 0
             for sessions in [1, 4] {
-                figures.append(try await client.createObjects(total: objects, sessions: sessions, firstIndex: next))
+                let cpuBefore = server.cpuSeconds()
+                var figure = try await client.createObjects(total: objects, sessions: sessions, firstIndex: next)
+                figure.extra["server_cpu_ms_per_object"] = .double(((server.cpuSeconds() - cpuBefore) * 1000 / Double(objects) * 1000).rounded() / 1000)
+                figures.append(figure)
                 next += objects
                 report(figures.last!)
             }
@@ -142,6 +145,15 @@ struct BenchServer {
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
               let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
         return kilobytes / 1024
+    }
+
+    /// CPU time (user + system) the server process has used so far.
+    func cpuSeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let afterName = stat.range(of: ") ") else { return 0 }
+        let fields = stat[afterName.upperBound...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     func stop() {

@@ -83,6 +83,9 @@ struct ServerCommand: AsyncParsableCommand {
             logger.critical("refusing to start: the revision journal does not verify", metadata: ["problem": "\(problem)"])
             throw ValidationError("The revision journal in \(directory.path)/rampart.sqlite is broken: \(problem). Restore from a backup; the server will not run on it.")
         }
+        if let head = try store.head() {
+            logger.info("journal verified", metadata: ["revisions": "\(head.number)", "head": "\(head.hash)"])
+        }
         let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: [listen], now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
         let identity = ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort)
@@ -91,7 +94,10 @@ struct ServerCommand: AsyncParsableCommand {
 
         let bound = BoundPorts()
         let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: try pki.makeServerTLSConfiguration(),
-                                                 logger: logger, onRunning: { await bound.api($0) })
+                                                 logger: logger, onRunning: { port in
+                                                     await service.apiListenerBound(port: port)
+                                                     await bound.api(port)
+                                                 })
         let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent("rampart.sock").path,
                                                      logger: logger, onRunning: { await bound.local() })
         let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort), logger: logger)

@@ -65,6 +65,20 @@ struct SessionTests {
         try await h.ok("set-host", ["name": "web-1", "color": "blue"], sid: bob)
     }
 
+    /// An object another session deleted is gone from that session's view; the lock error still
+    /// names it (Ansible prints this message when a later run hits the lock).
+    @Test func lockErrorNamesAnObjectTheOtherSessionDeleted() async throws {
+        let h = try await Harness()
+        let alice = try await h.login()
+        try await h.ok("add-host", ["name": "web-1", "ip-address": "192.0.2.10"], sid: alice)
+        _ = try await h.publish(sid: alice)
+        try await h.ok("delete-host", ["name": "web-1"], sid: alice)
+        let bob = try await h.login()
+        let locked = await h.call("set-host", ["name": "web-1", "color": "blue"], sid: bob)
+        #expect(locked.status == 409)
+        #expect(locked.body["message"]?.stringValue?.contains("Object [web-1] is locked") == true)
+    }
+
     @Test func publishMakesOneContiguousRevisionPerPublish() async throws {
         let h = try await Harness()
         let sid = try await h.login()

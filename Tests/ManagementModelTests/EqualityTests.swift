@@ -39,4 +39,15 @@ struct EqualityTests {
         #expect(try equality.equals(rule, params: ["name": "r", "layer": .string(world.layer.name), "action": "accept", "search-entire-rulebase": false]))
         #expect(try !equality.equals(rule, params: ["name": "r", "action": "Drop"]))
     }
+
+    /// cp_mgmt_access_rule sends `content_negate` like the other column negations.
+    @Test func rulesTakeContentNegateLikeTheOtherNegations() throws {
+        let world = World()
+        let layer = JSONValue.string(world.layer.name)
+        let rule = try world.add(.accessRule, ["layer": layer, "position": 1, "name": "r", "content-negate": true])
+        #expect(rule.fields["content-negate"] == .bool(true))
+        let equality = Equality(planner: world.planner)
+        #expect(try equality.equals(rule, params: ["name": "r", "layer": layer, "content-negate": true, "service-negate": false]))
+        #expect(try !equality.equals(rule, params: ["name": "r", "layer": layer, "content-negate": false]))
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ManagementModel
 
@@ -41,5 +42,17 @@ struct RevisionTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse("{\"a\":") }
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect(throws: JSONParseError.self) { try JSONValue.parse(deep) }
+    }
+}
+
+@Suite("Timestamps")
+struct TimestampTests {
+    @Test func iso8601MatchesFoundation() {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for milliseconds: Int64 in [0, 1_700_000_000_123, 951_782_400_000, 4_102_444_799_000, -86_400_000, 1_795_598_744_421] {
+            let expected = formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds / 1000)))
+            #expect(Renderer.iso8601(milliseconds: milliseconds) == expected)
+        }
     }
 }

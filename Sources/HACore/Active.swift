@@ -1,0 +1,314 @@
+// The active side: delta sync, full sync, sync-mode acknowledgements, switchover hand-over.
+extension HAStateMachine {
+    mutating func activeTimers() {
+        guard var state = active else { return }
+        if !state.announced {
+            // (Re)started as active: tell everyone, so standbys say hello and a newer epoch fences us quickly.
+            for peer in peers { send(.epochAnnouncement(head: journal.head), to: peer.id) }
+            state.announced = true
+            active = state
+        }
+        switch state.writes {
+        case .awaitingStart:
+            state.writes = durableHead == journal.head ? .enabled : .awaitingDurable
+            active = state
+            if state.writes == .enabled {
+                effect(.enableWrites(epoch: hardState.epoch, forced: false))
+                decide("started as the active of epoch \(hardState.epoch): writes enabled, epoch announced")
+            }
+        default:
+            // A hand-over never resumes by timer: that could race a take-over we did not hear about.
+            // Only the standby's abort (or a forced promotion here) gives writes back.
+            break
+        }
+        expireSyncPublishes()
+        for index in peers.indices { retransmit(to: index) }
+    }
+
+    mutating func expireSyncPublishes() {
+        guard case .sync(let timeout) = hardState.replicationMode, var state = active else { return }
+        var expired = 0
+        while expired < state.pendingSyncPublishes.count,
+              nowMilliseconds - state.pendingSyncPublishes[expired].committedAtMilliseconds >= timeout {
+            effect(.publishTimedOut(revision: state.pendingSyncPublishes[expired].number))
+            expired += 1
+        }
+        if expired > 0 {
+            decide("sync mode: \(expired) publish(es) not confirmed by any standby within \(timeout) ms; committed on the active only")
+            state.pendingSyncPublishes.removeFirst(expired)
+            active = state
+        }
+    }
+
+    mutating func retransmit(to index: Int) {
+        switch peers[index].replication {
+        case .delta(var progress):
+            if progress.sentUpTo > progress.matched.number,
+               nowMilliseconds - progress.lastSentAtMilliseconds >= limits.retransmitMilliseconds {
+                progress.sentUpTo = progress.matched.number
+                peers[index].replication = .delta(progress)
+            }
+            sendAppends(to: index)
+        case .fullSync(var sender):
+            guard nowMilliseconds - sender.lastSentAtMilliseconds >= limits.retransmitMilliseconds else { return }
+            sender.lastSentAtMilliseconds = nowMilliseconds
+            peers[index].replication = .fullSync(sender)
+            sendSnapshotStep(to: index)
+        default: break
+        }
+    }
+
+    mutating func revisionCommitted(_ revision: ReplicatedRevision) {
+        precondition(writesEnabled, "the runtime committed a revision while writes are disabled")
+        precondition(revision.epoch == hardState.epoch, "a revision is committed in the active's epoch")
+        journal.append(revision)
+        durableHead = journal.head
+        if case .sync = hardState.replicationMode {
+            var state = active!
+            if state.pendingSyncPublishes.count >= limits.pendingSyncPublishesMax {
+                effect(.publishTimedOut(revision: state.pendingSyncPublishes[0].number))
+                state.pendingSyncPublishes.removeFirst()
+                decide("sync mode: more than \(limits.pendingSyncPublishesMax) publishes waiting; the oldest timed out")
+            }
+            state.pendingSyncPublishes.append(.init(number: revision.number, committedAtMilliseconds: nowMilliseconds))
+            active = state
+        }
+        for index in peers.indices { sendAppends(to: index) }
+        note("revision committed: delta sync to standbys")
+    }
+
+    /// Event-triggered delta sync: sends the next batch unless too much is already in flight.
+    mutating func sendAppends(to index: Int) {
+        guard case .delta(var progress) = peers[index].replication, !peers[index].haStopped else { return }
+        let head = journal.head.number
+        guard progress.sentUpTo < head, progress.sentUpTo - progress.matched.number < limits.inFlightRevisionsMax else { return }
+        guard progress.sentUpTo >= journal.base.number else {
+            startFullSync(to: index, because: "its head is older than our snapshot base")
+            return
+        }
+        let batch = journal.revisions(after: progress.sentUpTo, limit: limits.appendBatchRevisionsMax)
+        let previous = journal.headAt(progress.sentUpTo)
+        progress.sentUpTo = batch.last!.number
+        progress.lastSentAtMilliseconds = nowMilliseconds
+        peers[index].replication = .delta(progress)
+        send(.append(previous: previous, revisions: Array(batch), activeHead: journal.head), to: peers[index].id)
+    }
+
+    mutating func activeReceiveHello(_ hello: HAMessage.Hello, from index: Int) {
+        guard active != nil else {
+            note("hello ignored: not active")
+            return
+        }
+        let peer = peers[index].id
+        peers[index].knownHead = hello.head
+        guard hello.schemaVersion == configuration.schemaVersion else {
+            peers[index].replication = .incompatible
+            decide("\(peer) runs schema \(hello.schemaVersion) (software \(hello.softwareVersion)), we run \(configuration.schemaVersion): not synchronizing")
+            return
+        }
+        let common = Journal.commonPrefixNumber(journal.spans, hello.spans)
+        let isPrefix = common >= hello.head.number && journal.contains(hello.head) != false
+        guard isPrefix else {
+            let shared = min(common, hello.head.number)
+            let divergent = hello.head.number - shared
+            peers[index].replication = .collision(common: shared, divergent: divergent)
+            send(.collision(commonNumber: shared, divergentCount: divergent, activeHead: journal.head), to: peer)
+            decide("collision: \(peer) holds \(divergent) revision(s) after #\(shared) that we lack; they are kept there for export")
+            return
+        }
+        if case .fullSync(var sender) = peers[index].replication {
+            // Already sending it a snapshot: offer it again (the standby resumes from its own progress)
+            // rather than starting over.
+            sender.offerAcknowledged = false
+            peers[index].replication = .fullSync(sender)
+            sendSnapshotStep(to: index)
+            note("hello during a full sync: snapshot offered again")
+            return
+        }
+        let isNewStandby = hello.head.number == 0 && journal.head.number > 0
+        if hello.wantsFullSync || isNewStandby || hello.head.number < journal.base.number {
+            let why = hello.wantsFullSync ? "it asked for one" : isNewStandby ? "it is a new standby" : "its head is older than our snapshot base"
+            startFullSync(to: index, because: why)
+            return
+        }
+        let matched = journal.contains(hello.durableHead) == true ? hello.durableHead : journal.base
+        peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: hello.head.number, lastSentAtMilliseconds: nowMilliseconds))
+        // Always answer, even with nothing to send: an append tells the standby its journal was verified.
+        let batch = journal.revisions(after: hello.head.number, limit: limits.appendBatchRevisionsMax)
+        if let last = batch.last { peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds)) }
+        send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
+        markSynchronizedIfCaughtUp(index)
+        decide("delta sync to \(peer) from \(hello.head) (we are at \(journal.head))")
+    }
+
+    mutating func startFullSync(to index: Int, because why: String) {
+        let sender = FullSyncSender(snapshotHead: journal.head, spans: journal.spans, chunkCount: nil,
+                                    readRequested: 0, lastSentAtMilliseconds: nowMilliseconds)
+        peers[index].replication = .fullSync(sender)
+        effect(.readSnapshotChunk(standby: peers[index].id, snapshotHead: journal.head, index: 0))
+        decide("full sync of \(peers[index].id) at \(journal.head): \(why)")
+    }
+
+    mutating func snapshotChunkRead(_ read: SnapshotChunkRead) {
+        guard let index = peerIndex(read.standby), case .fullSync(var sender) = peers[index].replication,
+              sender.snapshotHead == read.snapshotHead, sender.readRequested == read.index else {
+            note("snapshot chunk read is no longer needed")
+            return
+        }
+        precondition(read.chunkCount >= 1 && read.index < read.chunkCount, "a snapshot has at least one chunk")
+        precondition(read.bytes.count <= limits.snapshotChunkBytesMax, "snapshot chunk larger than HALimits.snapshotChunkBytesMax")
+        sender.chunkCount = read.chunkCount
+        sender.cachedChunk = read
+        sender.readRequested = nil
+        peers[index].replication = .fullSync(sender)
+        sendSnapshotStep(to: index)
+        note("snapshot chunk read")
+    }
+
+    /// Sends whatever the standby needs next: the offer, the chunk it asked for, or done.
+    mutating func sendSnapshotStep(to index: Int) {
+        guard case .fullSync(var sender) = peers[index].replication else { return }
+        let peer = peers[index].id
+        sender.lastSentAtMilliseconds = nowMilliseconds
+        defer { peers[index].replication = .fullSync(sender) }
+        guard let chunkCount = sender.chunkCount else {
+            if sender.readRequested == nil { requestRead(&sender, index: 0, for: peer) }
+            return
+        }
+        if !sender.offerAcknowledged {
+            send(.snapshotOffer(snapshotHead: sender.snapshotHead, chunkCount: chunkCount, spans: sender.spans), to: peer)
+        } else if sender.acknowledgedChunks >= chunkCount {
+            send(.snapshotDone(snapshotHead: sender.snapshotHead), to: peer)
+        } else if let chunk = sender.cachedChunk, chunk.index == sender.acknowledgedChunks {
+            send(.snapshotChunk(snapshotHead: sender.snapshotHead, index: chunk.index, bytes: chunk.bytes,
+                                checksum: snapshotChunkChecksum(chunk.bytes)), to: peer)
+        } else if sender.readRequested != sender.acknowledgedChunks {
+            requestRead(&sender, index: sender.acknowledgedChunks, for: peer)
+        }
+    }
+
+    mutating func requestRead(_ sender: inout FullSyncSender, index: Int, for peer: ServerID) {
+        sender.readRequested = index
+        effect(.readSnapshotChunk(standby: peer, snapshotHead: sender.snapshotHead, index: index))
+    }
+
+    mutating func activeReceiveSnapshotAck(snapshotHead: RevisionHead, nextIndex: Int, from index: Int) {
+        guard case .fullSync(var sender) = peers[index].replication, sender.snapshotHead == snapshotHead else {
+            note("stale snapshot ack ignored")
+            return
+        }
+        sender.offerAcknowledged = true
+        // The standby's word is final (it may have restarted from an earlier chunk); a stale ack
+        // only costs a chunk it answers with its real position.
+        sender.acknowledgedChunks = nextIndex
+        peers[index].replication = .fullSync(sender)
+        sendSnapshotStep(to: index)
+        note("snapshot ack: sending the next step")
+    }
+
+    mutating func activeReceiveAck(durableHead ackedDurable: RevisionHead, head: RevisionHead, gap: Bool, from index: Int) {
+        guard active != nil else { return }
+        peers[index].knownHead = head
+        switch peers[index].replication {
+        case .fullSync(let sender):
+            // Only a standby that received every chunk and `done` holds the snapshot: an ack sent
+            // before the offer arrived may name the same head by coincidence.
+            guard ackedDurable == sender.snapshotHead, let chunkCount = sender.chunkCount,
+                  sender.offerAcknowledged, sender.acknowledgedChunks >= chunkCount else { return }
+            peers[index].replication = .delta(DeltaProgress(matched: ackedDurable, sentUpTo: max(ackedDurable.number, 0), lastSentAtMilliseconds: nowMilliseconds))
+            decide("full sync of \(peers[index].id) complete at \(ackedDurable): delta sync from here")
+        case .delta(var progress):
+            if ackedDurable.number > progress.matched.number, journal.contains(ackedDurable) == true {
+                progress.matched = ackedDurable
+            }
+            if gap, journal.contains(head) == true { progress.sentUpTo = head.number }
+            progress.sentUpTo = max(progress.sentUpTo, progress.matched.number)
+            peers[index].replication = .delta(progress)
+            note("ack")
+        default:
+            return
+        }
+        markSynchronizedIfCaughtUp(index)
+        acknowledgeSyncPublishes()
+        sendAppends(to: index)
+    }
+
+    mutating func markSynchronizedIfCaughtUp(_ index: Int) {
+        guard case .delta(let progress) = peers[index].replication, progress.matched == journal.head else { return }
+        peers[index].synchronizedAtMilliseconds = nowMilliseconds
+        if !peers[index].everSynchronized {
+            peers[index].everSynchronized = true
+            persistHardState()
+        }
+    }
+
+    /// Sync mode: a publish is acknowledged once some standby holds it durably.
+    mutating func acknowledgeSyncPublishes() {
+        guard var state = active, !state.pendingSyncPublishes.isEmpty else { return }
+        var highest: UInt64 = 0
+        for peer in peers { if case .delta(let progress) = peer.replication { highest = max(highest, progress.matched.number) } }
+        var acknowledged = 0
+        while acknowledged < state.pendingSyncPublishes.count, state.pendingSyncPublishes[acknowledged].number <= highest {
+            effect(.publishAcknowledged(revision: state.pendingSyncPublishes[acknowledged].number))
+            acknowledged += 1
+        }
+        if acknowledged > 0 {
+            state.pendingSyncPublishes.removeFirst(acknowledged)
+            active = state
+        }
+    }
+
+    mutating func activeReceiveSwitchoverRequest(_ id: UInt64, from index: Int) {
+        let peer = peers[index].id
+        guard var state = active else {
+            send(.switchoverAbort(switchoverID: id, reasonCode: "not-active"), to: peer)
+            decide("refused switchover request from \(peer): this server is not active")
+            return
+        }
+        if case .handingOver(let handover) = state.writes {
+            if handover.target == peer, handover.switchoverID == id {
+                send(.handover(switchoverID: id, finalHead: handover.finalHead), to: peer)
+                note("handover repeated")
+            } else {
+                send(.switchoverAbort(switchoverID: id, reasonCode: "switchover-in-progress"), to: peer)
+                decide("refused switchover to \(peer): already handing over to \(handover.target)")
+            }
+            return
+        }
+        guard case .delta = peers[index].replication else {
+            send(.switchoverAbort(switchoverID: id, reasonCode: "standby-not-synchronized"), to: peer)
+            decide("refused switchover to \(peer): it is \(syncStatus(of: index)), not in delta sync")
+            return
+        }
+        if state.writes == .enabled { effect(.disableWrites) }
+        let handover = HandoverRecord(target: peer, switchoverID: id, finalHead: journal.head)
+        state.writes = .handingOver(handover)
+        active = state
+        // Persisted before the hand-over is sent: a restart must not bring writes back behind its back.
+        hardState.handover = handover
+        hardState.writesPaused = false
+        persistHardState()
+        send(.handover(switchoverID: id, finalHead: journal.head), to: peer)
+        sendAppends(to: index)
+        decide("switchover to \(peer): writes stopped at \(journal.head); it takes over once it holds every revision")
+    }
+
+    mutating func receiveSwitchoverAbort(_ id: UInt64, code: String, from index: Int) {
+        let peer = peers[index].id
+        if var state = active, case .handingOver(let handover) = state.writes, handover.target == peer, handover.switchoverID == id {
+            state.writes = .enabled
+            active = state
+            hardState.handover = nil
+            persistHardState()
+            effect(.enableWrites(epoch: hardState.epoch, forced: false))
+            decide("switchover to \(peer) aborted (\(code)): writes resumed in epoch \(hardState.epoch)")
+            return
+        }
+        if case .switchover(id, _, _) = standby.promotion, role == .standby, peer == hardState.epoch.server {
+            standby.promotion = nil
+            refuse("switchover-refused", "switchover refused by the active \(peer): \(code)")
+            return
+        }
+        note("stale switchover abort ignored")
+    }
+}

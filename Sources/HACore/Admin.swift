@@ -1,0 +1,246 @@
+// Administrator commands: promotion (dry run, switchover, failover, force), demote, ha stop/start,
+// full-sync requests, collision resolution, membership and replication mode.
+extension HAStateMachine {
+    mutating func handleAdmin(_ command: AdminCommand) {
+        switch command {
+        case .promote(let dryRun, let force): promote(dryRun: dryRun, force: force)
+        case .demote: demote()
+        case .haStop:
+            guard !hardState.haStopped else { return refuse("already-stopped", "HA is already stopped here") }
+            hardState.haStopped = true
+            persistHardState()
+            decide("HA stopped by an administrator: no synchronization until ha start (epochs are still obeyed)")
+        case .haStart:
+            guard hardState.haStopped else { return refuse("already-started", "HA is already running here") }
+            hardState.haStopped = false
+            persistHardState()
+            if role == .standby, collision == nil { standby.link = .connecting }
+            for index in peers.indices { peers[index].replication = .awaitingHello }
+            sendHello()
+            decide("HA started by an administrator")
+        case .requestFullSync(let target): requestFullSync(of: target)
+        case .resolveCollision(let side): resolveCollision(keep: side)
+        case .addPeer(let peer): addPeer(peer)
+        case .removePeer(let peer): removePeer(peer)
+        case .setReplicationMode(let mode): setReplicationMode(mode)
+        }
+    }
+
+    /// Raises the epoch (persisted with this output, before anything is sent) and becomes its active.
+    mutating func becomeActive(in newEpoch: Epoch, forced: Bool) {
+        precondition(newEpoch >= hardState.epoch && newEpoch.server == serverID, "a server is only active in its own, newest epoch")
+        hardState.epoch = newEpoch
+        hardState.role = .active
+        hardState.writesPaused = false
+        hardState.handover = nil
+        lastKnownActive = serverID
+        let durable = durableHead == journal.head
+        active = ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true)
+        standby = StandbyState()
+        for index in peers.indices { peers[index].replication = .awaitingHello }
+        persistHardState()
+        if durable { effect(.enableWrites(epoch: newEpoch, forced: forced)) }
+        for peer in peers { send(.epochAnnouncement(head: journal.head), to: peer.id) }
+    }
+
+    func promotionReport() -> PromotionReport {
+        let activeID = hardState.epoch.server
+        let activeIndex = peerIndex(activeID)
+        let activeReachable = activeIndex.map { reachable($0) && peers[$0].actsAsActive } ?? false
+        let lastContact = activeIndex.flatMap { peers[$0].lastHeardAtMilliseconds }.map { nowMilliseconds - $0 }
+        let known = activeIndex == nil ? nil : standby.activeKnownHead
+        let lag = known.map { $0.number > journal.head.number ? $0.number - journal.head.number : 0 }
+        var report = PromotionReport(path: .failover, activeServer: activeID, activeReachable: activeReachable,
+                                     lastContactMillisecondsAgo: lastContact, localHead: journal.head,
+                                     activeKnownHead: known, replicationMode: hardState.replicationMode,
+                                     knownLagRevisions: lag, mayLoseRevisions: false, summary: "")
+        if let active {
+            report.path = active.writes == .enabled ? .alreadyActive : .switchover
+            report.summary = active.writes == .enabled ? "already active in epoch \(hardState.epoch)" : "active in epoch \(hardState.epoch) but \(active.writes); promote resumes writes"
+            return report
+        }
+        if hardState.haStopped || collision != nil || standby.promotion != nil {
+            report.path = .refused
+            report.summary = hardState.haStopped ? "HA is stopped here: run ha start first"
+                : collision != nil ? "this server is in collision: resolve it first"
+                : "a promotion is already in progress"
+            return report
+        }
+        if activeReachable {
+            report.path = .switchover
+            report.summary = "switchover: \(activeID) is reachable; it stops writes and hands over its final head, we take over in epoch \(hardState.epoch.next(for: serverID)); nothing is lost (we are \(lag ?? 0) revision(s) behind, to be flushed first)"
+            return report
+        }
+        let contact = lastContact.map { "last contact \($0 / 1000) s ago" } ?? "never heard from"
+        let knownText = known.map { "its head was \($0) then, ours is \(journal.head): \(lag ?? 0) revision(s) behind" } ?? "its head is unknown"
+        switch hardState.replicationMode {
+        case .async:
+            report.mayLoseRevisions = true
+            report.summary = "failover: active \(activeID) unreachable (\(contact)); \(knownText); async mode, so anything published since then would be lost; needs force"
+        case .sync:
+            report.mayLoseRevisions = lag != 0
+            report.summary = lag == 0
+                ? "failover: active \(activeID) unreachable (\(contact)); sync mode and not behind; every other standby will be asked for its head before writes are enabled"
+                : "failover: active \(activeID) unreachable (\(contact)); \(knownText); unacknowledged revisions would be lost; needs force"
+        }
+        return report
+    }
+
+    mutating func promote(dryRun: Bool, force: Bool) {
+        let report = promotionReport()
+        effect(.promotionReport(report))
+        if dryRun {
+            decide("dry run: \(report.summary)")
+            return
+        }
+        if var state = active {
+            switch state.writes {
+            case .enabled:
+                return refuse("already-active", "already active in epoch \(hardState.epoch)")
+            case .paused:
+                state.writes = .enabled
+                active = state
+                hardState.writesPaused = false
+                persistHardState()
+                effect(.enableWrites(epoch: hardState.epoch, forced: false))
+                return decide("promoted again: writes resumed in epoch \(hardState.epoch)")
+            case .handingOver(let handover):
+                let target = handover.target
+                guard force else {
+                    return refuse("switchover-in-progress", "handing over to \(target): wait for it, or force a promotion into a new epoch")
+                }
+                becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
+                return decide("forced promotion during a hand-over to \(target): active in new epoch \(hardState.epoch); \(target) is fenced if it took over")
+            case .awaitingStart, .awaitingDurable:
+                return refuse("not-ready", "active, \(state.writes): writes are enabled as soon as possible")
+            }
+        }
+        if report.path == .refused { return refuse("promotion-refused", "promotion refused: \(report.summary)") }
+        let activeID = hardState.epoch.server
+        if force {
+            let previous = hardState.epoch
+            becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
+            return decide("forced promotion: active in epoch \(hardState.epoch) (was \(previous)). \(report.summary)")
+        }
+        if report.path == .switchover {
+            switchoverSequence += 1
+            let id = nowMilliseconds << 8 | (switchoverSequence & 0xff)
+            standby.promotion = .switchover(switchoverID: id, startedAtMilliseconds: nowMilliseconds, finalHead: nil)
+            send(.switchoverRequest(switchoverID: id), to: activeID)
+            return decide("switchover requested from \(activeID)")
+        }
+        guard case .sync = hardState.replicationMode, report.knownLagRevisions == 0 else {
+            return refuse("may-lose-revisions", "failover refused: \(report.summary)")
+        }
+        // Raise the epoch first: everyone who answers is fenced from the old epoch, so no publish can
+        // still be acknowledged behind our back while we collect the heads.
+        // Everyone but the last server seen taking writes must answer (after a failed candidacy the
+        // epoch's owner is that candidate, not the active that is gone).
+        let poll = CandidatePoll(oldActive: lastKnownActive ?? activeID, startedAtMilliseconds: nowMilliseconds)
+        hardState.epoch = hardState.epoch.next(for: serverID)
+        standby = StandbyState()
+        standby.promotion = .poll(poll)
+        persistHardState()
+        if poll.required(among: peers).isEmpty {
+            becomeActive(in: hardState.epoch, forced: false)
+            return decide("failover: no other standby to ask; active in epoch \(hardState.epoch)")
+        }
+        for peer in peers { send(.promotionPoll, to: peer.id) }
+        decide("failover: epoch raised to \(hardState.epoch); asking every other standby for its head before enabling writes")
+    }
+
+    mutating func demote() {
+        guard var state = active else { return refuse("not-active", "demote: this server is already a standby") }
+        switch state.writes {
+        case .enabled:
+            state.writes = .paused
+            active = state
+            hardState.writesPaused = true
+            persistHardState()
+            effect(.disableWrites)
+            decide("demoted by an administrator: writes disabled; still replicating; promote a standby to switch over")
+        default:
+            refuse("not-taking-writes", "demote: writes are already off (\(state.writes))")
+        }
+    }
+
+    mutating func requestFullSync(of target: ServerID) {
+        if target == serverID {
+            guard role == .standby, collision == nil else {
+                return refuse("full-sync-refused", "a full sync is asked for on a standby that is not in collision")
+            }
+            standby.wantsFullSync = true
+            standby.link = .connecting
+            sendHello()
+            return decide("full sync requested from \(hardState.epoch.server)")
+        }
+        guard active != nil, let index = peerIndex(target) else {
+            return refuse("full-sync-refused", "full sync of \(target): run it on the active, naming one of its standbys")
+        }
+        guard case .delta = peers[index].replication else {
+            return refuse("full-sync-refused", "full sync of \(target) refused: it is \(syncStatus(of: index)), not in delta sync")
+        }
+        startFullSync(to: index, because: "an administrator asked")
+    }
+
+    mutating func resolveCollision(keep side: CollisionSide) {
+        guard let found = collision else {
+            return refuse("no-collision", "resolve-collision: this server is not in collision (run it on the server that reports one)")
+        }
+        switch side {
+        case .peer:
+            let base = journal.base
+            let reachesIntoSnapshot = found.commonNumber < base.number
+            let divergent = journal.truncate(after: found.commonNumber)
+            // Export before drop: both effects run in order, so the revisions are out before they go.
+            effect(.exportDivergent(revisions: divergent, snapshotBase: reachesIntoSnapshot ? base : nil))
+            effect(.truncateJournal(after: found.commonNumber))
+            if durableHead.number > found.commonNumber { durableHead = journal.head }
+            standby.link = .connecting
+            sendHello()
+            decide("collision resolved keeping \(hardState.epoch.server)'s data: exported and dropped our \(found.divergentRevisions) divergent revision(s) after #\(found.commonNumber)\(reachesIntoSnapshot ? " (with a database backup: they reach into our snapshot at \(base)); a full sync follows" : "")")
+        case .local:
+            let previous = hardState.epoch.server
+            becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
+            decide("collision resolved keeping this server's data: active in epoch \(hardState.epoch); \(previous) will report a collision and export its own divergent revisions when resolved there")
+        }
+    }
+
+    mutating func addPeer(_ peer: ServerID) {
+        guard peer != serverID, peerIndex(peer) == nil else { return refuse("peer-exists", "add peer \(peer): already a member") }
+        guard peers.count + 2 <= limits.serversMax else { return refuse("too-many-servers", "add peer \(peer): at most \(limits.serversMax) servers") }
+        let position = peers.firstIndex { $0.id > peer } ?? peers.count
+        let record = PeerRecord(serverID: peer)
+        peers.insert(PeerState(record: record), at: position)
+        hardState.peers.insert(record, at: position)
+        persistHardState()
+        decide("added \(peer) to the HA group; it gets a full sync when it connects")
+    }
+
+    mutating func removePeer(_ peer: ServerID) {
+        guard let index = peerIndex(peer) else { return refuse("no-such-peer", "remove peer \(peer): not a member") }
+        guard peer != hardState.epoch.server else { return refuse("peer-is-active", "remove peer \(peer): it is the active; promote another server first") }
+        peers.remove(at: index)
+        hardState.peers.remove(at: index)
+        persistHardState()
+        if case .poll(let poll) = standby.promotion, poll.required(among: peers).allSatisfy(poll.answered.contains), role == .standby {
+            becomeActive(in: hardState.epoch, forced: false)
+        }
+        decide("removed \(peer) from the HA group")
+    }
+
+    mutating func setReplicationMode(_ mode: ReplicationMode) {
+        guard var state = active else {
+            return refuse("not-active", "replication mode is set on the active (\(hardState.epoch.server)); standbys follow it")
+        }
+        if case .sync(let timeout) = mode { precondition(timeout > 0, "a sync timeout is positive") }
+        hardState.replicationMode = mode
+        persistHardState()
+        if case .async = mode, !state.pendingSyncPublishes.isEmpty {
+            for publish in state.pendingSyncPublishes { effect(.publishTimedOut(revision: publish.number)) }
+            state.pendingSyncPublishes = []
+            active = state
+        }
+        decide("replication mode set to \(mode)")
+    }
+}

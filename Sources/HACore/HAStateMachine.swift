@@ -1,0 +1,380 @@
+/// The management HA state machine of one server. Pure and deterministic: no clock, no randomness, no I/O.
+///
+/// The runtime (one actor per server) feeds every event to `step`, one at a time, and carries out the
+/// returned `HAOutput` before the next one:
+/// 1. make `persist` durable (fsync) when it is not nil: it holds the epoch, so a server never acts in
+///    an epoch it could forget in a crash;
+/// 2. send `messages` (best effort: the core retransmits what matters);
+/// 3. carry out `effects` in order (enable or disable writes, apply revisions, export, truncate, ...),
+///    reporting completions back as inputs (`persistedUpTo`, `snapshotChunkApplied`, `snapshotChunkRead`);
+/// 4. log `reason`.
+///
+/// Time only moves with `tick(now:)` (call it every few tens of milliseconds). A crash loses this value;
+/// the runtime rebuilds it with `init(configuration:hardState:journal:)` from what it persisted.
+/// Nothing here decides to promote on its own: automatic failover is off, as DESIGN.md §3 requires.
+public struct HAStateMachine: Sendable {
+    public let configuration: HAConfiguration
+    public internal(set) var hardState: HardState
+    /// The journal as this server knows it, including revisions applied but not yet durable.
+    public internal(set) var journal: Journal
+    /// The last revision the runtime reported durable (`persistedUpTo`, or the journal loaded at start).
+    public internal(set) var durableHead: RevisionHead
+    public internal(set) var nowMilliseconds: UInt64 = 0
+
+    var peers: [PeerState]
+    var active: ActiveState?
+    var standby: StandbyState
+    /// The last server seen taking writes (volatile). A failover poll need not wait for it: it is the
+    /// one presumed gone, and every other server is asked.
+    var lastKnownActive: ServerID?
+    /// Makes switchover ids unique even for two requests in the same millisecond.
+    var switchoverSequence: UInt64 = 0
+    var nextTimersAtMilliseconds: UInt64 = 0
+    var nextHeartbeatAtMilliseconds: UInt64 = 0
+    var pending = PendingOutput()
+
+    /// Starts (or restarts) a server from its persisted hard state (nil on first start) and its journal.
+    public init(configuration: HAConfiguration, hardState: HardState? = nil, journal: Journal = .empty) {
+        self.configuration = configuration
+        let records = configuration.peers.map { PeerRecord(serverID: $0) }
+        var state = hardState ?? HardState(role: .standby, peers: records)
+        // The configuration is the authority on membership at start; keep what was known about each peer.
+        state.peers = configuration.peers.map { id in state.peers.first { $0.serverID == id } ?? PeerRecord(serverID: id) }
+        self.hardState = state
+        self.journal = journal
+        self.durableHead = journal.head
+        self.peers = state.peers.map { PeerState(record: $0) }
+        if state.role == .active {
+            // Restart as the active: writes come back on the first timer check, unless they were off
+            // on purpose (an administrator's demote, or a hand-over the target may still complete).
+            let writes: ActiveState.Writes = if let handover = state.handover {
+                .handingOver(handover)
+            } else if state.writesPaused {
+                .paused
+            } else {
+                .awaitingStart
+            }
+            self.active = ActiveState(writes: writes, forcedPromotion: false)
+        } else {
+            self.active = nil
+        }
+        self.standby = StandbyState()
+        self.summary = HASummary(epoch: state.epoch, role: state.role, writesEnabled: false, followsActiveVerified: false,
+                                 head: journal.head)
+    }
+
+    /// A fresh group's first active: the primary at installation. Persist the returned hard state first.
+    public static func bootstrapActive(configuration: HAConfiguration) -> HardState {
+        HardState(epoch: Epoch.initial.next(for: configuration.serverID), role: .active,
+                  peers: configuration.peers.map { PeerRecord(serverID: $0) })
+    }
+
+    /// The facts a supervisor or simulator reads after every step, kept as one stored value so that
+    /// reading them never copies the machine.
+    public private(set) var summary: HASummary
+
+    public var serverID: ServerID { configuration.serverID }
+    public var limits: HALimits { configuration.limits }
+    public var role: HARole { hardState.role }
+    public var epoch: Epoch { hardState.epoch }
+    public var writesEnabled: Bool { active?.writes == .enabled }
+
+    /// True for a standby whose journal the active of its epoch has verified as a prefix of its own
+    /// (delta sync or a completed full sync). Simulation checks the prefix invariant on these.
+    public var followsActiveVerified: Bool {
+        guard role == .standby, epoch.server != serverID else { return false }
+        if case .delta = standby.link { return true }
+        return false
+    }
+
+    /// Standby in collision: the revisions after the common number are divergent and kept.
+    public var collision: (commonNumber: UInt64, divergentRevisions: UInt64)? {
+        if case .collision(let common, let divergent) = standby.link, role == .standby { return (common, divergent) }
+        return nil
+    }
+
+    /// Nil when this server takes writes; otherwise the error a mutating API command gets.
+    public var writeRefusal: String? {
+        if writesEnabled { return nil }
+        if role == .active { return "this server is active in epoch \(epoch) but not taking writes (\(active!.writes.description))" }
+        return "this server is a standby (read-only); the active server is \(epoch.server) (epoch \(epoch))"
+    }
+
+    public mutating func step(_ input: HAInput) -> HAOutput {
+        if case .tick(let now) = input, now < nextTimersAtMilliseconds {
+            // Most ticks only move the clock: answer without touching anything else (hot path).
+            precondition(now >= nowMilliseconds, "time never goes backwards")
+            nowMilliseconds = now
+            return HAOutput(reason: "tick")
+        }
+        pending = PendingOutput()
+        switch input {
+        case .tick(let now):
+            precondition(now >= nowMilliseconds, "time never goes backwards")
+            nowMilliseconds = now
+            runTimers()
+        case .receive(let sender, let message):
+            receive(from: sender, message)
+        case .admin(let command):
+            handleAdmin(command)
+        case .revisionCommitted(let revision):
+            revisionCommitted(revision)
+        case .persistedUpTo(let head):
+            persistedUpTo(head)
+        case .snapshotChunkRead(let read):
+            snapshotChunkRead(read)
+        case .snapshotChunkApplied(let snapshotHead, let index):
+            snapshotChunkApplied(snapshotHead: snapshotHead, index: index)
+        }
+        summary = HASummary(epoch: hardState.epoch, role: hardState.role, writesEnabled: writesEnabled,
+                            followsActiveVerified: followsActiveVerified, head: journal.head)
+        return pending.finish(hardState: pending.persist ? hardState : nil)
+    }
+
+    // MARK: - Output helpers
+
+    mutating func send(_ body: HAMessage.Body, to peer: ServerID) {
+        pending.messages.append(Envelope(to: peer, message: HAMessage(epoch: hardState.epoch, body: body)))
+    }
+
+    mutating func effect(_ effect: HAEffect) { pending.effects.append(effect) }
+
+    /// A decision worth a log line.
+    mutating func decide(_ reason: String) { pending.reasons.append(reason) }
+
+    /// Routine bookkeeping: only used when nothing was decided. Callers pass literals, which cost no
+    /// allocation (this runs on every step).
+    mutating func note(_ reason: String) { pending.note = reason }
+
+    mutating func persistHardState() {
+        for index in peers.indices {
+            hardState.peers[index].lastKnownHead = peers[index].knownHead
+            hardState.peers[index].everSynchronized = peers[index].everSynchronized
+        }
+        pending.persist = true
+    }
+
+    mutating func refuse(_ code: String, _ reason: String) {
+        effect(.commandRefused(code: code))
+        decide(reason)
+    }
+
+    func peerIndex(_ id: ServerID) -> Int? { peers.firstIndex { $0.id == id } }
+
+    // MARK: - Receiving
+
+    mutating func receive(from sender: ServerID, _ message: HAMessage) {
+        guard let index = peerIndex(sender) else {
+            decide("ignored \(message.kindName) from \(sender): not a member of this HA group")
+            return
+        }
+        peers[index].lastHeardAtMilliseconds = nowMilliseconds
+        if message.epoch > hardState.epoch {
+            adoptEpoch(message.epoch, learnedFrom: sender)
+        } else if message.epoch < hardState.epoch {
+            // The sender is behind: tell it, so a stale active fences itself.
+            if !hardState.haStopped { send(.epochAnnouncement(head: journal.head), to: sender) }
+            note("ignored a message from a lower epoch and announced ours")
+            return
+        }
+        if hardState.haStopped {
+            note("HA is stopped here: message ignored")
+            return
+        }
+        switch message.body {
+        case .heartbeat(let heartbeat): receiveHeartbeat(heartbeat, from: index)
+        case .hello(let hello): activeReceiveHello(hello, from: index)
+        case .append(let previous, let revisions, let activeHead):
+            standbyReceiveAppend(previous: previous, revisions: revisions, activeHead: activeHead, from: sender)
+        case .ack(let durableHead, let head, let gap): activeReceiveAck(durableHead: durableHead, head: head, gap: gap, from: index)
+        case .snapshotOffer(let snapshotHead, let chunkCount, let spans):
+            standbyReceiveOffer(snapshotHead: snapshotHead, chunkCount: chunkCount, spans: spans, from: sender)
+        case .snapshotChunk(let snapshotHead, let chunkIndex, let bytes, let checksum):
+            standbyReceiveChunk(snapshotHead: snapshotHead, index: chunkIndex, bytes: bytes, checksum: checksum, from: sender)
+        case .snapshotAck(let snapshotHead, let nextIndex): activeReceiveSnapshotAck(snapshotHead: snapshotHead, nextIndex: nextIndex, from: index)
+        case .snapshotDone(let snapshotHead): standbyReceiveSnapshotDone(snapshotHead: snapshotHead, from: sender)
+        case .switchoverRequest(let id): activeReceiveSwitchoverRequest(id, from: index)
+        case .handover(let id, let finalHead): standbyReceiveHandover(id, finalHead: finalHead, from: sender)
+        case .switchoverAbort(let id, let code): receiveSwitchoverAbort(id, code: code, from: index)
+        case .epochAnnouncement(let head): standbyReceiveAnnouncement(head: head, from: sender)
+        case .promotionPoll:
+            send(.pollReply(durableHead: durableHead, spans: journal.spans), to: sender)
+            note("answered a promotion poll with our durable head")
+        case .pollReply(let head, let spans): candidateReceivePollReply(durableHead: head, spans: spans, from: index)
+        case .collision(let common, let divergent, let activeHead):
+            standbyReceiveCollision(commonNumber: common, divergentCount: divergent, activeHead: activeHead, from: sender)
+        }
+    }
+
+    /// A higher epoch exists: persist it, and if this server was active in a lower one, stop at once.
+    mutating func adoptEpoch(_ newEpoch: Epoch, learnedFrom sender: ServerID) {
+        let previous = hardState.epoch
+        hardState.epoch = newEpoch
+        if role == .active {
+            stepDown()
+            decide("saw epoch \(newEpoch) from \(sender), higher than our \(previous): demoted to standby at once (fenced)")
+        } else {
+            if case .poll = standby.promotion { decide("promotion abandoned: \(sender) is in higher epoch \(newEpoch)") }
+            if case .switchover = standby.promotion { decide("switchover abandoned: \(sender) is in higher epoch \(newEpoch)") }
+            decide("adopted epoch \(newEpoch) from \(sender); following \(newEpoch.server)")
+        }
+        // Start over with the new active: it checks our journal again on hello (a collision found in
+        // the old epoch is found again if it still holds; the divergent revisions stay in the journal).
+        standby = StandbyState()
+        for index in peers.indices { peers[index].replication = .awaitingHello }
+        persistHardState()
+        if newEpoch.server != serverID { sendHello() }
+    }
+
+    /// Leaves the active role (without deciding on the epoch).
+    mutating func stepDown() {
+        guard let state = active else { return }
+        if state.writes == .enabled { effect(.disableWrites) }
+        for publish in state.pendingSyncPublishes { effect(.publishTimedOut(revision: publish.number)) }
+        active = nil
+        hardState.role = .standby
+        hardState.writesPaused = false
+        hardState.handover = nil
+    }
+
+    mutating func receiveHeartbeat(_ heartbeat: HAMessage.Heartbeat, from index: Int) {
+        peers[index].knownHead = heartbeat.head
+        peers[index].haStopped = heartbeat.haStopped
+        peers[index].actsAsActive = heartbeat.role == .active
+        if heartbeat.writesEnabled, peers[index].id == hardState.epoch.server { lastKnownActive = peers[index].id }
+        if role == .standby, peers[index].id == hardState.epoch.server {
+            standbyReceiveActiveHeartbeat(heartbeat, from: peers[index].id)
+        } else {
+            note("heartbeat")
+        }
+    }
+
+    // MARK: - Timers
+
+    mutating func runTimers() {
+        nextTimersAtMilliseconds = nowMilliseconds + limits.timerResolutionMilliseconds
+        if nowMilliseconds >= nextHeartbeatAtMilliseconds {
+            nextHeartbeatAtMilliseconds = nowMilliseconds + limits.heartbeatIntervalMilliseconds
+            sendHeartbeats()
+        }
+        if hardState.haStopped {
+            note("HA is stopped here")
+            return
+        }
+        if active != nil { activeTimers() } else { standbyTimers() }
+        reportStatusChanges()
+        if pending.reasons.isEmpty { note("timers checked") }
+    }
+
+    mutating func sendHeartbeats() {
+        for index in peers.indices {
+            let expectingHello = active != nil && peers[index].replication == .awaitingHello
+            let heartbeat = HAMessage.Heartbeat(
+                head: journal.head, durableHead: durableHead, role: role, writesEnabled: writesEnabled,
+                haStopped: hardState.haStopped, replicationMode: hardState.replicationMode,
+                expectingHello: expectingHello)
+            send(.heartbeat(heartbeat), to: peers[index].id)
+        }
+    }
+
+    func reachable(_ index: Int) -> Bool {
+        guard let heard = peers[index].lastHeardAtMilliseconds else { return false }
+        return nowMilliseconds - heard <= limits.peerTimeoutMilliseconds
+    }
+
+    // MARK: - Status
+
+    func syncStatus(of index: Int) -> PeerSyncStatus {
+        let peer = peers[index]
+        if peer.haStopped && reachable(index) { return .haStopped }
+        if let active {
+            _ = active
+            switch peer.replication {
+            case .collision(_, let divergent): return .collision(divergentRevisions: divergent)
+            case .fullSync(let sender):
+                return .fullSync(chunksApplied: sender.acknowledgedChunks, chunkCount: sender.chunkCount ?? 0)
+            case .incompatible: return .communicationError
+            case .awaitingHello:
+                if !reachable(index) { return peer.everSynchronized ? .communicationError : .neverSynchronized }
+                return peer.everSynchronized ? lagging(behind: peer.knownHead, since: peer.synchronizedAtMilliseconds) : .neverSynchronized
+            case .delta(let progress):
+                if !reachable(index) { return .communicationError }
+                if progress.matched == journal.head { return .synchronized }
+                return lagging(behind: progress.matched, since: peer.synchronizedAtMilliseconds)
+            }
+        }
+        if !reachable(index) { return peer.everSynchronized || peer.lastHeardAtMilliseconds != nil ? .communicationError : .neverSynchronized }
+        guard peer.id == hardState.epoch.server else {
+            // Another standby: compare it with what we know of the active.
+            let reference = standby.activeKnownHead ?? journal.head
+            return peer.knownHead.number >= reference.number ? .synchronized : lagging(behind: peer.knownHead, since: nil)
+        }
+        switch standby.link {
+        case .collision(_, let divergent): return .collision(divergentRevisions: divergent)
+        case .fullSync(let receiver): return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount)
+        case .connecting: return hardState.peers[index].everSynchronized ? lagging(behind: journal.head, since: nil) : .neverSynchronized
+        case .delta:
+            let activeHead = standby.activeKnownHead ?? journal.head
+            return activeHead.number <= journal.head.number ? .synchronized : lagging(behind: journal.head, since: standby.synchronizedAtMilliseconds)
+        }
+    }
+
+    func lagging(behind head: RevisionHead, since: UInt64?) -> PeerSyncStatus {
+        let reference = active != nil ? journal.head : (standby.activeKnownHead ?? journal.head)
+        let revisions = reference.number > head.number ? reference.number - head.number : 0
+        let milliseconds = since.map { nowMilliseconds - $0 } ?? 0
+        return .lagging(revisions: revisions, milliseconds: milliseconds)
+    }
+
+    mutating func reportStatusChanges() {
+        for index in peers.indices {
+            let status = syncStatus(of: index)
+            if peers[index].reportedStatusKind != status.kind {
+                peers[index].reportedStatusKind = status.kind
+                effect(.statusChanged(peer: peers[index].id, status: status))
+            }
+        }
+    }
+
+    public var status: HAStatus {
+        var views: [PeerView] = []
+        for index in peers.indices {
+            let heard = peers[index].lastHeardAtMilliseconds.map { nowMilliseconds - $0 }
+            views.append(PeerView(serverID: peers[index].id, status: syncStatus(of: index),
+                                  knownHead: peers[index].knownHead, lastContactMillisecondsAgo: heard))
+        }
+        return HAStatus(serverID: serverID, role: role, epoch: epoch, writesEnabled: writesEnabled,
+                        activeServer: epoch.server, head: journal.head, durableHead: durableHead,
+                        replicationMode: hardState.replicationMode, haStopped: hardState.haStopped,
+                        link: role == .standby ? standby.link.name : "-",
+                        divergentRevisions: collision?.divergentRevisions ?? 0, peers: views)
+    }
+}
+
+/// What a step left behind, for whoever watches the machine (see `HAStateMachine.summary`).
+public struct HASummary: Hashable, Sendable {
+    public var epoch: Epoch
+    public var role: HARole
+    public var writesEnabled: Bool
+    public var followsActiveVerified: Bool
+    public var head: RevisionHead
+}
+
+/// Collects one step's output.
+struct PendingOutput: Sendable {
+    var persist = false
+    var messages: [Envelope] = []
+    var effects: [HAEffect] = []
+    var reasons: [String] = []
+    var note = "nothing to do"
+
+    func finish(hardState: HardState?) -> HAOutput {
+        let reason: String
+        switch reasons.count {
+        case 0: reason = note
+        case 1: reason = reasons[0]
+        default: reason = reasons.joined(separator: "; ")
+        }
+        return HAOutput(persist: hardState, messages: messages, effects: effects, reason: reason)
+    }
+}

@@ -1,0 +1,292 @@
+/// Runtime HA mode of a server. Exactly one server is active per epoch.
+public enum HARole: String, Hashable, Sendable {
+    case active
+    case standby
+}
+
+/// When a publish counts as done.
+public enum ReplicationMode: Hashable, Sendable, CustomStringConvertible {
+    /// Publish returns once the active committed it (the default, as in Check Point).
+    case async
+    /// Publish is acknowledged (`publishAcknowledged`) only once at least one standby holds it durably.
+    /// After `timeoutMilliseconds` without that, the core reports `publishTimedOut`: the revision stays
+    /// committed on the active and keeps replicating, but the caller is told it is not yet protected.
+    case sync(timeoutMilliseconds: UInt64)
+
+    public var description: String {
+        switch self {
+        case .async: "async"
+        case .sync(let timeout): "sync(\(timeout)ms)"
+        }
+    }
+}
+
+/// Which side's data an administrator keeps when resolving a collision.
+public enum CollisionSide: String, Hashable, Sendable {
+    /// Keep this server's revisions: it is promoted (a forced promotion); the other side then reports
+    /// the collision and exports its own divergent revisions when resolved there.
+    case local
+    /// Keep the active's revisions: this server exports its divergent revisions, then drops them and syncs.
+    case peer
+}
+
+/// Full-sync progress a standby persists so that an interrupted full sync resumes where it stopped.
+public struct FullSyncProgress: Hashable, Sendable {
+    public var snapshotHead: RevisionHead
+    public var chunkCount: Int
+    public var chunksApplied: Int
+
+    public init(snapshotHead: RevisionHead, chunkCount: Int, chunksApplied: Int) {
+        self.snapshotHead = snapshotHead
+        self.chunkCount = chunkCount
+        self.chunksApplied = chunksApplied
+    }
+}
+
+/// An active that stopped writes to hand over to `target` at `finalHead`. Persisted before the hand-over
+/// is sent: an active that crashes and restarts must not take writes again while `target` may take over.
+public struct HandoverRecord: Hashable, Sendable {
+    public var target: ServerID
+    public var switchoverID: UInt64
+    public var finalHead: RevisionHead
+
+    public init(target: ServerID, switchoverID: UInt64, finalHead: RevisionHead) {
+        self.target = target
+        self.switchoverID = switchoverID
+        self.finalHead = finalHead
+    }
+}
+
+/// What a peer was last known to hold. Advisory: refreshed whenever other hard state is persisted.
+public struct PeerRecord: Hashable, Sendable {
+    public var serverID: ServerID
+    public var lastKnownHead: RevisionHead
+    public var everSynchronized: Bool
+
+    public init(serverID: ServerID, lastKnownHead: RevisionHead = .empty, everSynchronized: Bool = false) {
+        self.serverID = serverID
+        self.lastKnownHead = lastKnownHead
+        self.everSynchronized = everSynchronized
+    }
+}
+
+/// The state that must survive a crash. `HAOutput.persist` carries it whenever it changed, and it must be
+/// durable (fsync) before that output's messages are sent or its effects carried out.
+public struct HardState: Hashable, Sendable {
+    /// The highest epoch this server has seen. Never goes backwards.
+    public var epoch: Epoch
+    public var role: HARole
+    public var replicationMode: ReplicationMode
+    public var haStopped: Bool
+    /// The HA group's other servers, sorted.
+    public var peers: [PeerRecord]
+    public var fullSyncProgress: FullSyncProgress?
+    /// Active only: an administrator demoted it (writes stay off across restarts until promoted again).
+    public var writesPaused: Bool
+    /// Active only: a switchover in progress (writes stay off across restarts until it is aborted).
+    public var handover: HandoverRecord?
+
+    public init(epoch: Epoch = .initial, role: HARole, replicationMode: ReplicationMode = .async,
+                haStopped: Bool = false, peers: [PeerRecord], fullSyncProgress: FullSyncProgress? = nil,
+                writesPaused: Bool = false, handover: HandoverRecord? = nil) {
+        self.epoch = epoch
+        self.role = role
+        self.replicationMode = replicationMode
+        self.haStopped = haStopped
+        self.peers = peers
+        self.fullSyncProgress = fullSyncProgress
+        self.writesPaused = writesPaused
+        self.handover = handover
+    }
+}
+
+/// Administrator commands (`rampart ha ...`, `set-ha-state`, `ha-full-sync`, ...).
+public enum AdminCommand: Hashable, Sendable {
+    /// Make this standby active: switchover when the active is reachable, failover otherwise.
+    /// `dryRun` only reports; `force` fails over even when revisions may be lost.
+    case promote(dryRun: Bool, force: Bool)
+    /// On the active: stop taking writes (stay the epoch's owner so a standby can switch over without loss).
+    case demote
+    case haStop
+    case haStart
+    /// On the active: resend everything to `standby` as a snapshot. On a standby naming itself: ask for one.
+    case requestFullSync(standby: ServerID)
+    case resolveCollision(keep: CollisionSide)
+    case addPeer(ServerID)
+    case removePeer(ServerID)
+    /// On the active; standbys learn the mode from its heartbeats.
+    case setReplicationMode(ReplicationMode)
+}
+
+/// A full-sync chunk the runtime read from its snapshot for a standby (answer to `readSnapshotChunk`).
+public struct SnapshotChunkRead: Hashable, Sendable {
+    public var standby: ServerID
+    public var snapshotHead: RevisionHead
+    public var index: Int
+    public var chunkCount: Int
+    public var bytes: [UInt8]
+
+    public init(standby: ServerID, snapshotHead: RevisionHead, index: Int, chunkCount: Int, bytes: [UInt8]) {
+        self.standby = standby
+        self.snapshotHead = snapshotHead
+        self.index = index
+        self.chunkCount = chunkCount
+        self.bytes = bytes
+    }
+}
+
+/// Everything that can happen to the core.
+public enum HAInput: Hashable, Sendable {
+    /// Time passes. `now` is milliseconds on a monotonic clock; it never goes backwards.
+    case tick(now: UInt64)
+    case receive(from: ServerID, message: HAMessage)
+    case admin(AdminCommand)
+    /// On the active: the runtime durably committed this publish (the next revision, in this epoch).
+    /// The runtime checks `writesEnabled`, commits and reports without feeding any other input in
+    /// between (one actor turn), so a demotion can never slip between the check and the report.
+    case revisionCommitted(ReplicatedRevision)
+    /// The runtime made the journal durable up to `head` (after `applyRevisions` or `completeFullSync`).
+    case persistedUpTo(RevisionHead)
+    case snapshotChunkRead(SnapshotChunkRead)
+    /// The runtime durably applied a snapshot chunk (after `applySnapshotChunk`).
+    case snapshotChunkApplied(snapshotHead: RevisionHead, index: Int)
+}
+
+/// Per-standby synchronization status, as DESIGN.md §1 names it.
+public enum PeerSyncStatus: Hashable, Sendable, CustomStringConvertible {
+    case neverSynchronized
+    case fullSync(chunksApplied: Int, chunkCount: Int)
+    case synchronized
+    case lagging(revisions: UInt64, milliseconds: UInt64)
+    case communicationError
+    case collision(divergentRevisions: UInt64)
+    case haStopped
+
+    /// The status without its figures: a change of kind is what `statusChanged` reports.
+    public var kind: String {
+        switch self {
+        case .neverSynchronized: "never-synchronized"
+        case .fullSync: "full-sync"
+        case .synchronized: "synchronized"
+        case .lagging: "lagging"
+        case .communicationError: "communication-error"
+        case .collision: "collision"
+        case .haStopped: "ha-stopped"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .fullSync(let applied, let count): "full-sync (\(applied)/\(count) chunks)"
+        case .lagging(let revisions, let milliseconds): "lagging (\(revisions) revisions, \(milliseconds / 1000) s)"
+        case .collision(let divergent): "collision (\(divergent) divergent revisions)"
+        default: kind
+        }
+    }
+}
+
+/// What a promotion would do, or did: the dry run's answer.
+public struct PromotionReport: Hashable, Sendable, CustomStringConvertible {
+    public enum Path: String, Hashable, Sendable {
+        case alreadyActive = "already-active"
+        case switchover
+        case failover
+        case refused
+    }
+
+    public var path: Path
+    public var activeServer: ServerID
+    public var activeReachable: Bool
+    /// Milliseconds since the active was last heard from, nil if never.
+    public var lastContactMillisecondsAgo: UInt64?
+    public var localHead: RevisionHead
+    /// The active's head when last heard from, nil if unknown.
+    public var activeKnownHead: RevisionHead?
+    public var replicationMode: ReplicationMode
+    /// Revisions known to be missing here; nil when unknown.
+    public var knownLagRevisions: UInt64?
+    /// True when revisions may be lost (the failover needs `force`).
+    public var mayLoseRevisions: Bool
+    public var summary: String
+
+    public var description: String { summary }
+}
+
+/// Something the runtime must do, in order, after persisting `HAOutput.persist`.
+public enum HAEffect: Hashable, Sendable {
+    /// Accept publishes in `epoch` (this server is its active). `forced` marks a promotion that may have
+    /// lost revisions (forced failover, or a collision resolved in this server's favour).
+    case enableWrites(epoch: Epoch, forced: Bool)
+    /// Refuse publishes from now on (fenced, demoted, or handing over).
+    case disableWrites
+    /// Standby: apply these revisions in order, one transaction each, verifying their hashes; then report
+    /// `persistedUpTo`.
+    case applyRevisions([ReplicatedRevision])
+    /// Active: read chunk `index` of a snapshot at `snapshotHead` for `standby`; answer `snapshotChunkRead`.
+    case readSnapshotChunk(standby: ServerID, snapshotHead: RevisionHead, index: Int)
+    /// Standby: stage this verified chunk durably; answer `snapshotChunkApplied`.
+    case applySnapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8])
+    /// Standby: atomically replace the database and journal by the staged snapshot; then `persistedUpTo`.
+    case completeFullSync(snapshotHead: RevisionHead, spans: [EpochSpan])
+    /// Write these revisions somewhere an administrator can take them: they are about to be dropped.
+    /// When `snapshotBase` is set, the divergence reaches into the full-sync snapshot this server was
+    /// built from, which holds no single revisions: export a backup of the whole database as well.
+    /// Must be durable before the next effect.
+    case exportDivergent(revisions: [ReplicatedRevision], snapshotBase: RevisionHead?)
+    /// Drop every revision after `number` (only ever right after `exportDivergent` of exactly those).
+    /// A `number` below the snapshot base drops the whole journal and database: a full sync follows.
+    case truncateJournal(after: UInt64)
+    /// Sync mode: the publish of revision `number` is now held durably by a standby.
+    case publishAcknowledged(revision: UInt64)
+    /// Sync mode: no standby confirmed revision `number` in time (or this server was demoted first).
+    case publishTimedOut(revision: UInt64)
+    case statusChanged(peer: ServerID, status: PeerSyncStatus)
+    case promotionReport(PromotionReport)
+    /// An administrator command was refused; `code` is stable, the output's reason explains.
+    case commandRefused(code: String)
+}
+
+/// The result of one `step`.
+///
+/// Contract (as etcd raft's `Ready`): the runtime first makes `persist` durable (if not nil), then sends
+/// `messages`, then carries out `effects` in order. A crash in between is safe because nothing was sent
+/// or done that the persisted state does not already account for.
+public struct HAOutput: Hashable, Sendable {
+    public var persist: HardState?
+    public var messages: [Envelope]
+    public var effects: [HAEffect]
+    /// Why: the decision in words, for the log and for tests.
+    public var reason: String
+
+    public init(persist: HardState? = nil, messages: [Envelope] = [], effects: [HAEffect] = [], reason: String) {
+        self.persist = persist
+        self.messages = messages
+        self.effects = effects
+        self.reason = reason
+    }
+}
+
+/// A peer as this server sees it.
+public struct PeerView: Hashable, Sendable {
+    public var serverID: ServerID
+    public var status: PeerSyncStatus
+    public var knownHead: RevisionHead
+    public var lastContactMillisecondsAgo: UInt64?
+}
+
+/// What `rampart ha status` shows.
+public struct HAStatus: Hashable, Sendable {
+    public var serverID: ServerID
+    public var role: HARole
+    public var epoch: Epoch
+    public var writesEnabled: Bool
+    public var activeServer: ServerID
+    public var head: RevisionHead
+    public var durableHead: RevisionHead
+    public var replicationMode: ReplicationMode
+    public var haStopped: Bool
+    /// Standby only: its own link to the active ("connecting", "delta", "full-sync", "collision").
+    public var link: String
+    public var divergentRevisions: UInt64
+    public var peers: [PeerView]
+}

@@ -1,0 +1,131 @@
+/// The core's view of this server's revision journal: a snapshot point (`base`) and the revisions after it.
+///
+/// The runtime loads it from the store at start (`HAStateMachine.init`) and the core keeps it current from
+/// its own decisions (revisions committed, applied, truncated after an export, snapshots installed). The
+/// core holds it in memory because every delta-sync, collision and promotion decision depends on it.
+public struct Journal: Hashable, Sendable {
+    /// The last revision covered by an installed full-sync snapshot; `.empty` when there was none.
+    public private(set) var base: RevisionHead
+    /// Revisions `base.number + 1 ... head.number`, in order.
+    public private(set) var revisions: [ReplicatedRevision]
+    /// Epoch spans covering revisions `1 ... head.number` (including those under `base`).
+    public private(set) var spans: [EpochSpan]
+
+    public static let empty = Journal()
+
+    public init() {
+        base = .empty
+        revisions = []
+        spans = []
+    }
+
+    /// A journal as the store holds it: `base` with the spans that cover it, then `revisions` after it.
+    public init(base: RevisionHead, baseSpans: [EpochSpan], revisions: [ReplicatedRevision]) {
+        precondition(base.number == (baseSpans.last?.lastNumber ?? 0), "base spans must end at the base")
+        self.base = base
+        self.revisions = []
+        self.spans = baseSpans
+        for revision in revisions { append(revision) }
+    }
+
+    public var head: RevisionHead { revisions.last?.head ?? base }
+
+    /// The hash of revision `number`, or nil when this journal does not hold it individually.
+    public func hash(at number: UInt64) -> String? {
+        if number == base.number { return base.hash }
+        guard number > base.number, number <= head.number else { return nil }
+        return revisions[Int(number - base.number - 1)].hash
+    }
+
+    /// True when revision `head.number` here has `head.hash`; nil when it lies under the snapshot base.
+    public func contains(_ other: RevisionHead) -> Bool? {
+        if other.number < base.number { return nil }
+        guard let hash = hash(at: other.number) else { return false }
+        return hash == other.hash
+    }
+
+    /// The head as of revision `number` (which must be held individually or be the base).
+    public func headAt(_ number: UInt64) -> RevisionHead {
+        guard let hash = hash(at: number) else { preconditionFailure("revision \(number) is not held individually") }
+        return RevisionHead(number: number, hash: hash)
+    }
+
+    /// Up to `limit` revisions after `number` (which must not lie under the base).
+    public func revisions(after number: UInt64, limit: Int) -> ArraySlice<ReplicatedRevision> {
+        precondition(number >= base.number, "revisions under the snapshot base are not held individually")
+        let start = Int(number - base.number)
+        let end = min(revisions.count, start + limit)
+        return start < end ? revisions[start..<end] : []
+    }
+
+    /// The epoch of the last revision, or nil for an empty journal.
+    public var lastEpoch: Epoch? { spans.last?.epoch }
+
+    public mutating func append(_ revision: ReplicatedRevision) {
+        let current = head
+        precondition(revision.number == current.number + 1, "revisions are numbered contiguously")
+        precondition(revision.previousHash == current.hash, "revision \(revision.number) does not link to the head")
+        if let last = spans.last {
+            precondition(revision.epoch >= last.epoch, "epochs never go backwards inside a journal")
+        }
+        revisions.append(revision)
+        if let last = spans.indices.last, spans[last].epoch == revision.epoch {
+            spans[last].lastNumber = revision.number
+        } else {
+            spans.append(EpochSpan(epoch: revision.epoch, firstNumber: revision.number, lastNumber: revision.number))
+        }
+    }
+
+    /// Removes and returns every revision after `number`. Callers export them first: the core only
+    /// truncates revisions that an administrator chose to give up, after `exportDivergent`.
+    /// Truncating below the snapshot base drops the whole journal (a full sync follows).
+    public mutating func truncate(after number: UInt64) -> [ReplicatedRevision] {
+        guard number >= base.number else {
+            let removed = revisions
+            self = Journal()
+            return removed
+        }
+        guard number < head.number else { return [] }
+        let keep = Int(number - base.number)
+        let removed = Array(revisions[keep...])
+        revisions.removeSubrange(keep...)
+        while let last = spans.last, last.firstNumber > number { spans.removeLast() }
+        if let last = spans.indices.last, spans[last].lastNumber > number { spans[last].lastNumber = number }
+        return removed
+    }
+
+    /// Replaces the journal by a full-sync snapshot taken at `snapshotHead`.
+    public mutating func installSnapshot(at snapshotHead: RevisionHead, spans snapshotSpans: [EpochSpan]) {
+        precondition(snapshotHead.number == (snapshotSpans.last?.lastNumber ?? 0), "snapshot spans end at its head")
+        base = snapshotHead
+        revisions = []
+        spans = snapshotSpans
+    }
+
+    /// The number of the last revision two journals share, found from their epoch spans alone.
+    ///
+    /// Spans are compared in order: equal spans mean equal revisions; the first span that differs in
+    /// epoch ends the common prefix before it, one that differs only in length ends it at the shorter end.
+    public static func commonPrefixNumber(_ first: [EpochSpan], _ second: [EpochSpan]) -> UInt64 {
+        var common: UInt64 = 0
+        for index in 0..<min(first.count, second.count) {
+            let a = first[index]
+            let b = second[index]
+            guard a.epoch == b.epoch, a.firstNumber == b.firstNumber else { return common }
+            common = min(a.lastNumber, b.lastNumber)
+            if a.lastNumber != b.lastNumber { return common }
+        }
+        return common
+    }
+
+    /// Spans covering revisions `1 ... number` only.
+    public func spans(upTo number: UInt64) -> [EpochSpan] {
+        var result: [EpochSpan] = []
+        for span in spans where span.firstNumber <= number {
+            var clipped = span
+            clipped.lastNumber = min(span.lastNumber, number)
+            result.append(clipped)
+        }
+        return result
+    }
+}

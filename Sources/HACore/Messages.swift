@@ -1,0 +1,117 @@
+/// A protocol message between management servers. Every message carries the sender's epoch: a receiver
+/// adopts a higher one at once (an active demotes) and answers a lower one with its own.
+public struct HAMessage: Hashable, Sendable {
+    public var epoch: Epoch
+    public var body: Body
+
+    public init(epoch: Epoch, body: Body) {
+        self.epoch = epoch
+        self.body = body
+    }
+
+    public enum Body: Hashable, Sendable {
+        /// Standby → active: who I am and what I hold, so the active picks delta sync, full sync or collision.
+        case hello(Hello)
+        /// Active → standby: revisions after `previous`, at most `HALimits.appendBatchRevisionsMax`.
+        case append(previous: RevisionHead, revisions: [ReplicatedRevision], activeHead: RevisionHead)
+        /// Standby → active: what I hold durably (and in memory). `gap` asks to resend from my head.
+        case ack(durableHead: RevisionHead, head: RevisionHead, gap: Bool)
+        /// Everyone → everyone, every `heartbeatIntervalMilliseconds`.
+        case heartbeat(Heartbeat)
+        /// Active → standby: a snapshot at `snapshotHead` in `chunkCount` chunks follows.
+        case snapshotOffer(snapshotHead: RevisionHead, chunkCount: Int, spans: [EpochSpan])
+        case snapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8], checksum: UInt64)
+        /// Standby → active: chunks before `nextIndex` are applied durably; send `nextIndex` next (resume point).
+        case snapshotAck(snapshotHead: RevisionHead, nextIndex: Int)
+        case snapshotDone(snapshotHead: RevisionHead)
+        /// Standby → active: please stop writes and hand over to me. The id ties the answers to this
+        /// request, so a late answer to an older one is never taken for it.
+        case switchoverRequest(switchoverID: UInt64)
+        /// Active → standby: writes are stopped; this is my final head. Take over once you hold it.
+        case handover(switchoverID: UInt64, finalHead: RevisionHead)
+        /// Either way: the switchover will not happen (`reasonCode` says why).
+        case switchoverAbort(switchoverID: UInt64, reasonCode: String)
+        /// A server that became active (or restarted as active) tells everyone its epoch.
+        case epochAnnouncement(head: RevisionHead)
+        /// A failover candidate, already in its new epoch, asks what everyone holds before enabling writes.
+        case promotionPoll
+        case pollReply(durableHead: RevisionHead, spans: [EpochSpan])
+        /// Active → standby: your journal holds `divergentCount` revisions after `commonNumber` that I lack.
+        case collision(commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead)
+    }
+
+    public struct Hello: Hashable, Sendable {
+        public var serverID: ServerID
+        public var head: RevisionHead
+        public var durableHead: RevisionHead
+        public var spans: [EpochSpan]
+        public var softwareVersion: String
+        public var schemaVersion: UInt32
+        public var wantsFullSync: Bool
+
+        public init(serverID: ServerID, head: RevisionHead, durableHead: RevisionHead, spans: [EpochSpan],
+                    softwareVersion: String, schemaVersion: UInt32, wantsFullSync: Bool) {
+            self.serverID = serverID
+            self.head = head
+            self.durableHead = durableHead
+            self.spans = spans
+            self.softwareVersion = softwareVersion
+            self.schemaVersion = schemaVersion
+            self.wantsFullSync = wantsFullSync
+        }
+    }
+
+    public struct Heartbeat: Hashable, Sendable {
+        public var head: RevisionHead
+        public var durableHead: RevisionHead
+        public var role: HARole
+        public var writesEnabled: Bool
+        public var haStopped: Bool
+        public var replicationMode: ReplicationMode
+        /// Active → standby: I have no replication state for you (I restarted): say hello.
+        public var expectingHello: Bool
+
+        public init(head: RevisionHead, durableHead: RevisionHead, role: HARole, writesEnabled: Bool,
+                    haStopped: Bool, replicationMode: ReplicationMode, expectingHello: Bool) {
+            self.head = head
+            self.durableHead = durableHead
+            self.role = role
+            self.writesEnabled = writesEnabled
+            self.haStopped = haStopped
+            self.replicationMode = replicationMode
+            self.expectingHello = expectingHello
+        }
+    }
+
+    /// A short name for traces and logs.
+    public var kindName: String {
+        switch body {
+        case .hello: "hello"
+        case .append: "append"
+        case .ack: "ack"
+        case .heartbeat: "heartbeat"
+        case .snapshotOffer: "snapshot-offer"
+        case .snapshotChunk: "snapshot-chunk"
+        case .snapshotAck: "snapshot-ack"
+        case .snapshotDone: "snapshot-done"
+        case .switchoverRequest: "switchover-request"
+        case .handover: "handover"
+        case .switchoverAbort: "switchover-abort"
+        case .epochAnnouncement: "epoch-announcement"
+        case .promotionPoll: "promotion-poll"
+        case .pollReply: "poll-reply"
+        case .collision: "collision"
+        }
+    }
+}
+
+/// A message to send to one peer.
+public struct Envelope: Hashable, Sendable {
+    public var to: ServerID
+    public var message: HAMessage
+
+    public init(to: ServerID, message: HAMessage) {
+        self.to = to
+        self.message = message
+    }
+}

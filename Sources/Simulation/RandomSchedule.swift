@@ -1,0 +1,209 @@
+import HACore
+
+/// What one seeded run does. The seed alone decides everything else (swarm testing: every seed also
+/// draws its own fault rates, as TigerBeetle's VOPR does).
+public struct SimulationOptions: Hashable, Sendable {
+    public var seed: UInt64
+    public var serverCount: Int
+    /// Ticks with faults (safety phase).
+    public var faultTicks: Int
+    /// After the faults heal, the group must converge within this many ticks (liveness phase).
+    public var livenessTicksMax: Int
+    public var tickMilliseconds: UInt64
+    public var faultsEnabled: Bool
+
+    public init(seed: UInt64, serverCount: Int = 3, faultTicks: Int = 2_000, livenessTicksMax: Int = 2_000,
+                tickMilliseconds: UInt64 = 10, faultsEnabled: Bool = true) {
+        precondition((1...8).contains(serverCount), "1 to 8 servers")
+        self.seed = seed
+        self.serverCount = serverCount
+        self.faultTicks = faultTicks
+        self.livenessTicksMax = livenessTicksMax
+        self.tickMilliseconds = tickMilliseconds
+        self.faultsEnabled = faultsEnabled
+    }
+}
+
+/// Per-tick probabilities (per million) of the seed's faults and workload.
+public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
+    public var description: String {
+        "delay<=\(network.delayTicksMax) ticks, long delays \(network.longDelayPerMillion)ppm, drop \(network.dropPerMillion)ppm, duplicate \(network.duplicatePerMillion)ppm, corrupt chunks \(network.corruptChunkPerMillion)ppm; per tick: partition \(partitionPerMillion)ppm, heal \(healPerMillion)ppm, crash \(crashPerMillion)ppm (restart within \(restartTicksMax) ticks), publish \(publishPerMillion)ppm, admin command \(adminPerMillion)ppm (forced promotions \(forcedPromotionPerMillion)ppm of promotions)"
+    }
+
+    public var network: NetworkProfile
+    public var partitionPerMillion: Int
+    public var healPerMillion: Int
+    public var crashPerMillion: Int
+    public var restartTicksMax: Int
+    public var publishPerMillion: Int
+    public var adminPerMillion: Int
+    public var forcedPromotionPerMillion: Int
+
+    /// Draws a profile from the seed's generator.
+    public static func draw(_ random: inout SplitMix64) -> FaultProfile {
+        let network = NetworkProfile(delayTicksMax: random.int(in: 1...12),
+                                     longDelayPerMillion: random.int(in: 0...20_000),
+                                     dropPerMillion: random.int(in: 0...150_000),
+                                     duplicatePerMillion: random.int(in: 0...50_000),
+                                     corruptChunkPerMillion: random.int(in: 0...100_000))
+        return FaultProfile(network: network,
+                            partitionPerMillion: random.int(in: 0...8_000),
+                            healPerMillion: random.int(in: 1_000...10_000),
+                            crashPerMillion: random.int(in: 0...3_000),
+                            restartTicksMax: random.int(in: 10...400),
+                            publishPerMillion: random.int(in: 5_000...120_000),
+                            adminPerMillion: random.int(in: 0...8_000),
+                            forcedPromotionPerMillion: random.int(in: 0...300_000))
+    }
+}
+
+/// The outcome of one seeded run.
+public struct SimulationResult: Hashable, Sendable {
+    public var seed: UInt64
+    public var ticks: Int
+    public var steps: Int
+    /// Ticks after the heal until the group converged; nil when it did not (or a safety invariant broke first).
+    public var convergedAfterTicks: Int?
+    public var violation: SimulationViolation?
+    public var statistics: SimulatedCluster.Statistics
+}
+
+/// Drives a `SimulatedCluster` with seeded faults, then heals and checks convergence.
+public struct RandomSchedule {
+    public let options: SimulationOptions
+    public let profile: FaultProfile
+    public let cluster: SimulatedCluster
+    var random: SplitMix64
+    let ids: [ServerID]
+
+    public init(options: SimulationOptions, trace: ((String) -> Void)? = nil) {
+        self.options = options
+        var random = SplitMix64(seed: options.seed)
+        let profile = FaultProfile.draw(&random)
+        self.profile = profile
+        self.random = random
+        ids = (0..<options.serverCount).map { ServerID(String(UnicodeScalar(UInt8(65 + $0)))) }
+        cluster = SimulatedCluster(servers: ids, seed: options.seed ^ 0x5bd1_e995,
+                                   network: options.faultsEnabled ? profile.network : .perfect,
+                                   tickMilliseconds: options.tickMilliseconds)
+        cluster.trace = trace
+        if let trace { trace("seed \(options.seed): \(options.serverCount) servers, \(options.faultTicks) fault ticks, profile \(profile)") }
+        cluster.bootstrap(active: ids[0])
+    }
+
+    public static func run(_ options: SimulationOptions, trace: ((String) -> Void)? = nil) -> SimulationResult {
+        var schedule = RandomSchedule(options: options, trace: trace)
+        return schedule.run()
+    }
+
+    public mutating func run() -> SimulationResult {
+        for _ in 0..<options.faultTicks where cluster.violation == nil {
+            if options.faultsEnabled { injectFaults() }
+            workload()
+            cluster.runTick()
+        }
+        var converged: Int?
+        if cluster.violation == nil { converged = liveness() }
+        if cluster.violation == nil, converged == nil {
+            cluster.fail("after the faults heal, every server converges", "not converged \(options.livenessTicksMax) ticks after the heal: \(describeState())")
+        }
+        var violation = cluster.violation
+        violation?.seed = options.seed
+        return SimulationResult(seed: options.seed, ticks: cluster.tick, steps: cluster.steps,
+                                convergedAfterTicks: converged, violation: violation, statistics: cluster.statistics)
+    }
+
+    func pick<T>(_ items: [T], _ random: inout SplitMix64) -> T { items[random.below(items.count)] }
+
+    mutating func injectFaults() {
+        if random.chance(perMillion: profile.partitionPerMillion) {
+            switch random.below(4) {
+            case 0: cluster.isolate(pick(ids, &random))
+            case 1:
+                let from = pick(ids, &random), to = pick(ids, &random)
+                if from != to { cluster.cut(from: from, to: to) }
+            case 2:
+                let a = pick(ids, &random), b = pick(ids, &random)
+                if a != b { cluster.partition(a, b) }
+            default:
+                // Clogging one link at a time: repeated draws clog more links until the heal.
+                let from = pick(ids, &random), to = pick(ids, &random)
+                if from != to { cluster.clog(from: from, to: to) }
+            }
+        }
+        if random.chance(perMillion: profile.healPerMillion) { cluster.heal() }
+        if random.chance(perMillion: profile.crashPerMillion) {
+            cluster.crash(pick(ids, &random), restartAfterTicks: random.int(in: 1...profile.restartTicksMax))
+        }
+        if random.chance(perMillion: profile.adminPerMillion) { randomAdminCommand() }
+    }
+
+    mutating func workload() {
+        guard random.chance(perMillion: profile.publishPerMillion) else { return }
+        let writers = ids.filter { cluster.writesEnabled($0) }
+        if !writers.isEmpty { cluster.publish(on: pick(writers, &random)) }
+    }
+
+    mutating func randomAdminCommand() {
+        let target = pick(ids, &random)
+        let command: AdminCommand
+        switch random.below(100) {
+        case 0..<30: command = .promote(dryRun: false, force: random.chance(perMillion: profile.forcedPromotionPerMillion))
+        case 30..<38: command = .promote(dryRun: true, force: false)
+        case 38..<46: command = .demote
+        case 46..<51: command = .haStop
+        case 51..<61: command = .haStart
+        case 61..<69: command = .requestFullSync(standby: random.below(2) == 0 ? target : pick(ids, &random))
+        case 69..<79: command = .resolveCollision(keep: random.below(4) == 0 ? .local : .peer)
+        default:
+            command = random.below(2) == 0 ? .setReplicationMode(.async) : .setReplicationMode(.sync(timeoutMilliseconds: UInt64(random.int(in: 200...3_000))))
+        }
+        cluster.admin(command, on: target)
+    }
+
+    /// Heals everything, restarts crashed servers, and acts as a careful operator until the group
+    /// converges: starts HA where it was stopped, resolves collisions keeping the active's data (after
+    /// the export), and promotes the most up-to-date server when no server takes writes.
+    mutating func liveness() -> Int? {
+        cluster.heal()
+        cluster.setNetworkProfile(.perfect)
+        for id in ids where cluster.core(id) == nil { cluster.restart(id) }
+        var stalledTicks = 0
+        for elapsed in 1...options.livenessTicksMax {
+            cluster.runTick()
+            if cluster.violation != nil { return nil }
+            if cluster.isConverged { return elapsed }
+            stalledTicks = ids.contains(where: { cluster.writesEnabled($0) && cluster.core($0)?.epoch == highestEpoch() }) ? 0 : stalledTicks + 1
+            if elapsed % 20 == 0 { operate(stalledTicks: &stalledTicks) }
+        }
+        return nil
+    }
+
+    func highestEpoch() -> Epoch {
+        ids.compactMap { cluster.core($0)?.epoch }.max() ?? .initial
+    }
+
+    mutating func operate(stalledTicks: inout Int) {
+        for id in ids {
+            guard let core = cluster.core(id) else { continue }
+            if core.hardState.haStopped { cluster.admin(.haStart, on: id) }
+            if core.collision != nil { cluster.admin(.resolveCollision(keep: .peer), on: id) }
+        }
+        if stalledTicks > 150 {
+            stalledTicks = 0
+            let best = ids.max { a, b in
+                let ha = cluster.core(a)!.durableHead.number, hb = cluster.core(b)!.durableHead.number
+                return ha != hb ? ha < hb : a > b
+            }!
+            cluster.admin(.promote(dryRun: false, force: true), on: best)
+        }
+    }
+
+    func describeState() -> String {
+        ids.map { id in
+            guard let core = cluster.core(id) else { return "\(id): down" }
+            let status = core.status
+            return "\(id): \(status.role.rawValue) \(status.epoch) writes=\(status.writesEnabled) head=\(status.head) durable=\(status.durableHead) link=\(status.link) stopped=\(status.haStopped)"
+        }.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,445 @@
+import ArgumentParser
+import Foundation
+import ManagementModel
+
+/// `rampart mgmt`: Check Point's `mgmt_cli` for Rampart. One Web API command per run, given as
+/// `key=value` arguments; it logs in (or reuses a session file), runs the command, and for a change
+/// made in its own session publishes and logs out, as mgmt_cli does.
+struct MgmtCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mgmt",
+        abstract: "Run one Web API command, as Check Point's mgmt_cli does.",
+        usage: """
+        rampart mgmt <command> [key=value ...] [options]
+          with one of: -u USER [--password-file F] | -r true --data DIR | -s SESSIONFILE
+        """,
+        discussion: """
+        PARAMETERS
+          Each key=value becomes a field of the JSON body of POST /web_api/<command>.
+          Dotted keys nest; numbered keys make lists (from 1, without gaps):
+            name=web-1 color=red              {"name":"web-1","color":"red"}
+            members.1=web-1 members.2=net-a   {"members":["web-1","net-a"]}
+            nat-settings.auto-rule=true       {"nat-settings":{"auto-rule":true}}
+            position.above=rule-7             {"position":{"above":"rule-7"}}
+            interfaces.1.name=eth0            {"interfaces":[{"name":"eth0"}]}
+          true and false become JSON booleans; other values are sent as strings
+          (the server reads numbers given as strings: position=1, limit=100).
+
+        LOGGING IN
+          -u USER         Log in as this administrator. The password comes from
+                          --password-file F, else from the environment variable
+                          RAMPART_PASSWORD, else from a prompt on the terminal
+                          (no echo). A password is NEVER accepted as a command
+                          line value (-p, --password, password=...): every user
+                          of the machine could read it with `ps`.
+          -r true         Log in as root, without a password, over the server's
+                          local socket DIR/rampart.sock (as mgmt_cli -r true on a
+                          Check Point server). Needs --data DIR and the right to
+                          open the socket (it is private to the server's user).
+          -s SESSIONFILE  Use the session saved by: rampart mgmt login ... -s FILE
+
+        SESSIONS
+          Without -s, each run logs in, runs the command, and when the command
+          changes something (anything but show-*, login, logout, where-used,
+          equals, publish, discard, keepalive) publishes it and waits for the
+          publish; then it logs out. If the command or the publish fails, the
+          change is discarded.
+          With -s, changes stay in that session until you run publish (or
+          discard) yourself. logout -s FILE ends the session and deletes FILE.
+          The file (mode 0600) holds the sid: treat it like a password.
+
+        REACHING THE SERVER
+          HTTPS to -m HOST (default 127.0.0.1) and --port N (default 8443). With
+          --data DIR, address and port come from DIR/node.json and the CA from
+          DIR/pki/ica.pem. The server's certificate is always verified: against
+          --ca-file, else DIR/pki/ica.pem, else the system's roots. --unsafe
+          turns verification off (and prints a warning).
+
+        OUTPUT AND EXIT STATUS
+          --format text (default): a readable YAML-like rendering.
+          --format json: the reply as JSON, pretty, with sorted keys.
+          An error reply prints its code and message on stderr; exit status 1.
+          Usage errors exit with 2. A reply with a task-id (publish,
+          show-changes, install-policy...) prints the task id and, unless
+          --wait false, waits while the task is "in progress", then prints the
+          task; a failed task exits with 1.
+
+        EXAMPLES
+          rampart mgmt login -u admin --data ./mgmt1 -s s.json \\
+              --password-file ./mgmt1/initial-admin-password
+          rampart mgmt add-host name=web-1 ip-address=192.0.2.10 -s s.json
+          rampart mgmt add-group name=web members.1=web-1 -s s.json
+          rampart mgmt add-access-rule layer=Network position=1 name=web-in \\
+              destination.1=web service.1=https action=Accept -s s.json
+          rampart mgmt publish -s s.json
+          rampart mgmt logout -s s.json
+          rampart mgmt show-hosts limit=10 --format json -r true --data ./mgmt1
+          RAMPART_PASSWORD=... rampart mgmt set-host name=web-1 color=red \\
+              -u admin -m mgmt.example.com --ca-file ica.pem
+        """)
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case json, text
+    }
+
+    @Argument(help: ArgumentHelp("The Web API command: add-host, show-hosts, set-group, publish, login, logout...", valueName: "command"))
+    var command: String
+
+    @Argument(help: ArgumentHelp("Parameters of the command (see PARAMETERS below).", valueName: "key=value"))
+    var parameters: [String] = []
+
+    @Option(name: [.customShort("f"), .customLong("format")], help: ArgumentHelp("Output format: text or json.", valueName: "json|text"))
+    var format: OutputFormat = .text
+
+    @Option(name: [.customShort("s"), .customLong("session-file")], help: ArgumentHelp("Session file written by `rampart mgmt login -s`.", valueName: "file"))
+    var sessionFile: String?
+
+    @Option(name: [.customShort("r"), .customLong("root")], help: ArgumentHelp("true: log in as root over DIR/rampart.sock (needs --data).", valueName: "true|false"))
+    var root: Bool = false
+
+    @Option(name: .customLong("data"), help: ArgumentHelp("The server's data directory: address from node.json, CA from pki/ica.pem, socket for -r.", valueName: "dir"))
+    var dataDirectory: String?
+
+    @Option(name: [.customShort("m"), .customLong("management")], help: ArgumentHelp("Server address (default: from --data, else 127.0.0.1).", valueName: "host"))
+    var host: String?
+
+    @Option(name: .customLong("port"), help: ArgumentHelp("Web API port (default: from --data, else 8443).", valueName: "n"))
+    var port: Int?
+
+    @Option(name: [.customShort("u"), .customLong("user")], help: ArgumentHelp("Administrator to log in as.", valueName: "user"))
+    var user: String?
+
+    @Option(name: .customLong("password-file"), help: ArgumentHelp("File whose first line is the password (else RAMPART_PASSWORD, else a prompt).", valueName: "file"))
+    var passwordFile: String?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM certificate of the CA to trust (the server's DIR/pki/ica.pem).", valueName: "pem"))
+    var caFile: String?
+
+    @Flag(name: .customLong("unsafe"), help: "Do not verify the server's certificate (unsafe: prints a warning).")
+    var unsafe = false
+
+    @Option(name: .customLong("wait"), help: ArgumentHelp("true: wait for a returned task to finish and print it; false: print the task-id only.", valueName: "true|false"))
+    var wait: Bool = true
+
+    @Option(name: .customLong("wait-timeout"), help: ArgumentHelp("Seconds to wait for a task at most.", valueName: "seconds"))
+    var waitTimeoutSeconds: Int = 1800
+
+    @Option(name: .customLong("api-version"), help: ArgumentHelp("Call /web_api/v<version>/<command> (e.g. 1.9.1).", valueName: "version"))
+    var apiVersion: String?
+
+    /// Caught only to refuse it with an explanation: a password on the command line is visible to
+    /// every user through `ps`.
+    @Option(name: [.customShort("p"), .customLong("password")], help: .hidden)
+    var passwordOnCommandLine: String?
+
+    static let commandNameLengthMax = 128
+    static let taskStatusRetriesMax = 5
+
+    mutating func run() async throws {
+        do {
+            try await execute()
+        } catch let failure as MgmtFailure {
+            Self.printError("rampart mgmt: \(failure.description)")
+            if failure.exitCode == 2 { Self.printError("See 'rampart mgmt --help'.") }
+            throw ExitCode(failure.exitCode)
+        } catch let failure as MgmtParameters.Failure {
+            Self.printError("rampart mgmt: \(failure.description)")
+            Self.printError("See 'rampart mgmt --help'.")
+            throw ExitCode(2)
+        }
+    }
+
+    // MARK: - The flow
+
+    func execute() async throws {
+        try checkUsage()
+        let body = try MgmtParameters.body(from: parameters)
+
+        if command == "login" {
+            try await login(extra: body)
+            return
+        }
+        if let sessionFile {
+            try await runInSavedSession(sessionFile, body: body)
+            return
+        }
+        guard command != "logout" else {
+            throw MgmtFailure.usage("logout needs -s SESSIONFILE: without a session file every rampart mgmt call logs out by itself")
+        }
+        try await runInOwnSession(body: body)
+    }
+
+    func checkUsage() throws(MgmtFailure) {
+        if passwordOnCommandLine != nil {
+            throw .usage("a password is not accepted on the command line, where `ps` shows it to every user: use --password-file FILE, the environment variable RAMPART_PASSWORD, or type it at the prompt")
+        }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        guard !command.isEmpty, command.count <= Self.commandNameLengthMax, command.allSatisfy(allowed.contains), command.first != "-" else {
+            throw .usage("'\(command)' is not a Web API command name (lower-case words joined by '-', such as add-host or show-access-rulebase)")
+        }
+        guard (1...7 * 24 * 3600).contains(waitTimeoutSeconds) else { throw .usage("--wait-timeout must be 1 to 604800 seconds") }
+        if let apiVersion, apiVersion.isEmpty || apiVersion.count > 16 || !apiVersion.allSatisfy({ $0.isNumber || $0 == "." }) {
+            throw .usage("--api-version '\(apiVersion)' is not a version such as 1.9.1")
+        }
+        if let port, !(1...65535).contains(port) { throw .usage("--port must be 1 to 65535") }
+        if root {
+            guard dataDirectory != nil else { throw .usage("-r true needs --data DIR: the server's data directory, where its socket rampart.sock is") }
+            guard host == nil, port == nil else { throw .usage("-r true talks to DIR/rampart.sock; -m and --port do not apply") }
+            guard user == nil else { throw .usage("-r true logs in as root; -u does not apply") }
+        }
+    }
+
+    /// `rampart mgmt login`: prints the reply, or saves the session to `-s FILE`.
+    func login(extra: [String: JSONValue]) async throws {
+        for key in ["password", "user", "login-as-root"] where extra[key] != nil {
+            throw MgmtFailure.usage("give '\(key)' through -u, --password-file or -r, not as \(key)=...: a password on the command line is visible in `ps`")
+        }
+        let endpoint = try resolveEndpoint()
+        let credentials = try loginBody()
+        try await MgmtTransport.with(endpoint) { transport in
+            let reply = try await transport.call("login", credentials.merging(extra) { _, given in given }, sid: nil)
+            guard reply.ok else {
+                printErrorReply(reply)
+                throw ExitCode(1)
+            }
+            guard let sid = reply.body["sid"]?.stringValue else {
+                throw MgmtFailure.runtime("the login reply has no sid")
+            }
+            guard let sessionFile else {
+                printReply(reply.body)
+                return
+            }
+            var saved = reply.body.objectValue ?? [:]
+            saved["sid"] = .string(sid)
+            for (key, value) in endpoint.json.objectValue! { saved[key] = value }
+            do {
+                try MgmtFiles.writePrivate(.object(saved), to: sessionFile)
+            } catch {
+                // The session would otherwise stay open, unreachable, until it times out.
+                _ = try? await transport.call("logout", [:], sid: sid)
+                throw error
+            }
+            var shown = reply.body.objectValue ?? [:]
+            shown["sid"] = nil
+            shown["session-file"] = .string(sessionFile)
+            printReply(.object(shown))
+        }
+    }
+
+    /// A command in the session of `-s FILE`: no publish and no logout of our own.
+    func runInSavedSession(_ path: String, body: [String: JSONValue]) async throws {
+        let saved = try MgmtFiles.readSessionFile(path)
+        let sid = saved.sid
+        var endpoint = saved.endpoint
+        if let caFile { endpoint.caFile = absolute(caFile) }
+        if unsafe { endpoint.unsafe = true }
+        if let apiVersion { endpoint.apiVersion = apiVersion }
+        if endpoint.unsafe, case .https = endpoint.target { warnUnsafe() }
+        let succeeded = try await MgmtTransport.with(endpoint) { transport in
+            let reply = try await transport.call(command, body, sid: sid)
+            if command == "logout", reply.ok || reply.status == 401 {
+                // The session is over either way; the file would only hold a dead sid.
+                unlink(path)
+            }
+            if reply.status == 401 {
+                Self.printError("rampart mgmt: the session in \(path) has expired or was logged out; log in again with rampart mgmt login ... -s \(path)")
+            }
+            return try await report(reply, transport: transport, sid: sid)
+        }
+        if !succeeded { throw ExitCode(1) }
+    }
+
+    /// mgmt_cli without a session file: log in, run, publish a change, log out.
+    func runInOwnSession(body: [String: JSONValue]) async throws {
+        let endpoint = try resolveEndpoint()
+        let credentials = try loginBody()
+        let succeeded = try await MgmtTransport.with(endpoint) { transport in
+            let login = try await transport.call("login", credentials, sid: nil)
+            guard login.ok, let sid = login.body["sid"]?.stringValue else {
+                printErrorReply(login)
+                return false
+            }
+            var succeeded = false
+            var published = false
+            do {
+                let reply = try await transport.call(command, body, sid: sid)
+                succeeded = try await report(reply, transport: transport, sid: sid)
+                if succeeded && Self.changesDatabase(command) {
+                    published = try await publish(transport: transport, sid: sid)
+                    succeeded = published
+                }
+            } catch {
+                await endSession(transport: transport, sid: sid, discard: Self.changesDatabase(command) && !published)
+                throw error
+            }
+            await endSession(transport: transport, sid: sid, discard: Self.changesDatabase(command) && !published)
+            return succeeded
+        }
+        if !succeeded { throw ExitCode(1) }
+    }
+
+    func endSession(transport: MgmtTransport, sid: String, discard: Bool) async {
+        // A failed change must not linger as a disconnected session that holds locks.
+        if discard { _ = try? await transport.call("discard", [:], sid: sid) }
+        _ = try? await transport.call("logout", [:], sid: sid)
+    }
+
+    /// Publishes the session's change and waits for the publish task.
+    func publish(transport: MgmtTransport, sid: String) async throws -> Bool {
+        let reply = try await transport.call("publish", [:], sid: sid)
+        guard reply.ok else {
+            Self.printError("rampart mgmt: the command succeeded but publishing it failed; the change is discarded")
+            printErrorReply(reply)
+            return false
+        }
+        let ids = Self.taskIDs(in: reply.body, command: "publish")
+        guard !ids.isEmpty else { return true }
+        let tasks = try await waitForTasks(ids, transport: transport, sid: sid)
+        return checkTasks(tasks, what: "publish")
+    }
+
+    /// Prints a reply (waiting for its task first when it has one) and says whether it succeeded.
+    func report(_ reply: MgmtReply, transport: MgmtTransport, sid: String) async throws -> Bool {
+        guard reply.ok else {
+            printErrorReply(reply)
+            return false
+        }
+        let ids = Self.taskIDs(in: reply.body, command: command)
+        guard wait, !ids.isEmpty else {
+            printReply(reply.body)
+            return true
+        }
+        if format == .text {
+            for id in ids { print("task-id: \(id)") }
+        }
+        let tasks = try await waitForTasks(ids, transport: transport, sid: sid)
+        printReply(tasks)
+        return checkTasks(tasks, what: command)
+    }
+
+    /// Polls `show-task` until no task is "in progress" (the exact status Check Point uses), with a
+    /// delay that grows from 10 ms to 1 s so quick tasks return quickly and slow ones cost little.
+    func waitForTasks(_ ids: [String], transport: MgmtTransport, sid: String) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + .seconds(waitTimeoutSeconds)
+        var delayMilliseconds = 10
+        var failures = 0
+        let idValue: JSONValue = ids.count == 1 ? .string(ids[0]) : .array(ids.map(JSONValue.string))
+        while true {
+            let reply = try await transport.call("show-task", ["task-id": idValue, "details-level": .string("full")], sid: sid)
+            if reply.ok {
+                failures = 0
+                let tasks = reply.body["tasks"]?.arrayValue ?? []
+                if !tasks.isEmpty, !tasks.contains(where: { $0["status"]?.stringValue == "in progress" }) { return reply.body }
+            } else {
+                failures += 1
+                if failures > Self.taskStatusRetriesMax {
+                    printErrorReply(reply)
+                    throw MgmtFailure.runtime("cannot read the status of task \(ids.joined(separator: ", "))")
+                }
+            }
+            guard ContinuousClock.now < deadline else {
+                throw MgmtFailure.runtime("task \(ids.joined(separator: ", ")) is still in progress after \(waitTimeoutSeconds) s; follow it with: rampart mgmt show-task task-id=\(ids[0])")
+            }
+            try await Task.sleep(for: .milliseconds(delayMilliseconds))
+            delayMilliseconds = min(delayMilliseconds * 2, 1000)
+        }
+    }
+
+    func checkTasks(_ reply: JSONValue, what: String) -> Bool {
+        var ok = true
+        for task in reply["tasks"]?.arrayValue ?? [] where task["status"]?.stringValue == "failed" {
+            ok = false
+            let details = task["task-details"]?.arrayValue?.first?["statusDescription"]?.stringValue
+            let comments = task["comments"]?.stringValue ?? ""
+            let reason = [comments, details ?? ""].filter { !$0.isEmpty }.joined(separator: "; ")
+            Self.printError("rampart mgmt: \(what): task \(task["task-id"]?.stringValue ?? "?") failed\(reason.isEmpty ? "" : ": \(reason)")")
+        }
+        return ok
+    }
+
+    // MARK: - Pieces
+
+    /// Whether mgmt_cli publishes after this command when it runs in its own session.
+    static func changesDatabase(_ command: String) -> Bool {
+        if command.hasPrefix("show") { return false }
+        return !["login", "logout", "where-used", "equals", "publish", "discard", "keepalive"].contains(command)
+    }
+
+    /// Tasks a reply points to: `task-id`, or the ids in `tasks[]` (never for show-task itself).
+    static func taskIDs(in body: JSONValue, command: String) -> [String] {
+        guard !command.hasPrefix("show-task") else { return [] }
+        if let id = body["task-id"]?.stringValue { return [id] }
+        return body["tasks"]?.arrayValue?.compactMap { $0["task-id"]?.stringValue } ?? []
+    }
+
+    func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
+    func resolveEndpoint() throws(MgmtFailure) -> MgmtEndpoint {
+        let data = dataDirectory.map(absolute)
+        if root, let data {
+            let socket = (data as NSString).appendingPathComponent("rampart.sock")
+            // sockaddr_un.sun_path holds 108 bytes with the terminating zero.
+            guard socket.utf8.count < 108 else { throw .usage("the socket path \(socket) is too long for a Unix socket; use a shorter --data path") }
+            return MgmtEndpoint(target: .unixSocket(path: socket), caFile: nil, unsafe: false, apiVersion: apiVersion)
+        }
+        var resolvedHost = host
+        var resolvedPort = port
+        if let data, resolvedHost == nil || resolvedPort == nil {
+            let node = try MgmtFiles.readNode(dataDirectory: data)
+            if resolvedHost == nil { resolvedHost = node.listen.map(Self.connectableAddress) }
+            if resolvedPort == nil { resolvedPort = node.apiPort }
+        }
+        let ca = caFile.map(absolute) ?? data.map { ($0 as NSString).appendingPathComponent("pki/ica.pem") }
+        if unsafe { warnUnsafe() }
+        return MgmtEndpoint(target: .https(host: resolvedHost ?? "127.0.0.1", port: resolvedPort ?? 8443),
+                            caFile: ca, unsafe: unsafe, apiVersion: apiVersion)
+    }
+
+    /// A server listening on every address is reached on loopback.
+    static func connectableAddress(_ listen: String) -> String {
+        switch listen {
+        case "", "0.0.0.0", "*": return "127.0.0.1"
+        case "::", "[::]": return "::1"
+        default: return listen.hasPrefix("[") && listen.hasSuffix("]") ? String(listen.dropFirst().dropLast()) : listen
+        }
+    }
+
+    func loginBody() throws(MgmtFailure) -> [String: JSONValue] {
+        if root { return ["login-as-root": .bool(true)] }
+        guard let user, !user.isEmpty else {
+            throw .usage("say who logs in: -u USER (password from --password-file, RAMPART_PASSWORD or a prompt), -r true --data DIR, or -s SESSIONFILE")
+        }
+        let password: String
+        if let passwordFile {
+            password = try MgmtFiles.readPassword(file: passwordFile)
+        } else if let fromEnvironment = ProcessInfo.processInfo.environment["RAMPART_PASSWORD"], !fromEnvironment.isEmpty {
+            password = fromEnvironment
+        } else {
+            password = try MgmtFiles.promptPassword(user: user)
+        }
+        return ["user": .string(user), "password": .string(password)]
+    }
+
+    func warnUnsafe() {
+        Self.printError("rampart mgmt: warning: --unsafe: the server's certificate is not verified, so anyone on the network path could read the password and the session")
+    }
+
+    func printReply(_ body: JSONValue) {
+        print(format == .json ? MgmtRendering.json(body) : MgmtRendering.text(body), terminator: "")
+    }
+
+    func printErrorReply(_ reply: MgmtReply) {
+        if format == .json { print(MgmtRendering.json(reply.body), terminator: "") }
+        var lines = ["code: \(reply.code)", "message: \(reply.message)"]
+        for key in ["blocking-errors", "errors", "warnings"] {
+            for item in reply.body[key]?.arrayValue ?? [] {
+                lines.append("\(key.hasSuffix("errors") ? "error" : "warning"): \(item["message"]?.stringValue ?? item.canonicalString)")
+            }
+        }
+        Self.printError(lines.joined(separator: "\n"))
+    }
+
+    static func printError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}

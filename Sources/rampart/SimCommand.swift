@@ -1,0 +1,194 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import HACore
+import Simulation
+
+/// `rampart sim`: the seeded fault simulator of management HA, for replaying a failing seed and for
+/// benchmarking. It runs the same HACore the server runs, with simulated time, network and disks.
+struct SimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Run the seeded management-HA fault simulator (safety, then liveness).",
+        discussion: """
+        Each seed drives a simulated HA group through network faults (delay, loss, duplication, \
+        reordering, partitions, clogged links), crashes that lose unpersisted writes, random publishes and \
+        random administrator commands (including forced promotions). Invariants are checked after every \
+        step; after the faults heal, every server must converge. A failing run prints its seed and exits \
+        non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event.
+
+        Invariants: at most one server takes writes per epoch; epochs never go backwards on a \
+        server; a server that saw a higher epoch never takes writes in a lower one; a revision \
+        acknowledged in sync mode survives every promotion that was not forced; a standby's journal \
+        is a prefix of its active's; divergent revisions are never dropped without an export; after \
+        the heal, every server converges within --liveness-ticks.
+
+        Examples:
+          rampart sim --seeds 1000            run seeds 1...1000
+          rampart sim --seed 42 --trace       replay seed 42, one line per event
+          rampart sim --seeds 10000 --json    benchmark, one JSON object per metric
+        """)
+
+    @Option(help: "Replay exactly this one seed.")
+    var seed: UInt64?
+
+    @Option(help: "How many seeds to run (starting at --base-seed).")
+    var seeds: Int = 1_000
+
+    @Option(name: .customLong("base-seed"), help: "The first seed of a --seeds run.")
+    var baseSeed: UInt64 = 1
+
+    @Option(help: "Servers in the simulated HA group (1 to 8).")
+    var servers: Int = 3
+
+    @Option(help: "Simulated ticks (10 ms each) with faults, before the heal.")
+    var ticks: Int = 2_000
+
+    @Option(name: .customLong("liveness-ticks"), help: "Ticks allowed after the heal for every server to converge.")
+    var livenessTicks: Int = 2_000
+
+    @Option(help: "Worker threads for a --seeds run (default: the machine's cores).")
+    var workers: Int?
+
+    @Flag(help: "Print one readable line per event (use with --seed).")
+    var trace = false
+
+    @Flag(help: "Print benchmark results as JSON objects, one per line.")
+    var json = false
+
+    mutating func validate() throws {
+        guard (1...8).contains(servers) else { throw ValidationError("--servers must be 1 to 8") }
+        guard ticks >= 0, livenessTicks >= 1 else { throw ValidationError("--ticks must be >= 0, --liveness-ticks >= 1") }
+        guard seeds >= 1 else { throw ValidationError("--seeds must be >= 1") }
+        if trace && seed == nil && seeds > 1 { throw ValidationError("--trace needs --seed S (one run)") }
+    }
+
+    func options(_ seed: UInt64) -> SimulationOptions {
+        SimulationOptions(seed: seed, serverCount: servers, faultTicks: ticks, livenessTicksMax: livenessTicks)
+    }
+
+    func run() throws {
+        if let seed {
+            let result = RandomSchedule.run(options(seed), trace: trace ? { print($0) } : nil)
+            report(single: result)
+            if result.violation != nil { throw ExitCode(1) }
+            return
+        }
+        try runMany()
+    }
+
+    func report(single result: SimulationResult) {
+        let stats = result.statistics
+        if let violation = result.violation {
+            printError("FAIL seed \(result.seed): \(violation)")
+            return
+        }
+        print("seed \(result.seed): ok — \(result.ticks) ticks, \(result.steps) steps, converged \(result.convergedAfterTicks ?? -1) ticks after the heal; \(stats.publishes) publishes, \(stats.promotions) promotions (\(stats.forcedPromotions) forced), \(stats.syncAcknowledged) sync-acknowledged, \(stats.fullSyncsCompleted) full syncs, \(stats.exports) exports, \(stats.crashes) crashes")
+    }
+
+    func runMany() throws {
+        let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        let collector = ResultCollector(count: seeds)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let seedsCount = seeds, base = baseSeed
+        let template = options(0)
+        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+            var index = worker
+            while index < seedsCount {
+                let began = DispatchTime.now().uptimeNanoseconds
+                var options = template
+                options.seed = base &+ UInt64(index)
+                let result = RandomSchedule.run(options)
+                let elapsed = DispatchTime.now().uptimeNanoseconds - began
+                collector.store(index, result: result, nanoseconds: elapsed)
+                index += workerCount
+            }
+        }
+        let wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let (results, durations) = collector.snapshot()
+        let failures = results.compactMap { $0?.violation }.sorted { $0.seed < $1.seed }
+        let totalTicks = results.reduce(0) { $0 + ($1?.ticks ?? 0) }
+        let totalSteps = results.reduce(0) { $0 + ($1?.steps ?? 0) }
+        let note = "\(servers) servers, \(ticks) fault ticks + liveness, faults on, \(workerCount) workers, \(failures.count) violations"
+        if json {
+            let milliseconds = durations.map { Double($0) / 1e6 }.sorted()
+            let summary = BenchmarkLine(metric: "sim_schedules", milliseconds: milliseconds, rate: Double(seeds) / wallSeconds, rateUnit: "schedules/s", note: note)
+            // Per-tick latency of each schedule (its wall time divided by its ticks).
+            var perTick: [Double] = []
+            for (index, result) in results.enumerated() {
+                if let result, result.ticks > 0 { perTick.append(Double(durations[index]) / 1e6 / Double(result.ticks)) }
+            }
+            let tickLine = BenchmarkLine(metric: "sim_ticks", milliseconds: perTick.sorted(), rate: Double(totalTicks) / wallSeconds, rateUnit: "ticks/s",
+                                         note: "\(totalTicks) ticks, \(totalSteps) core steps in \(String(format: "%.2f", wallSeconds)) s wall; latencies are per tick", n: totalTicks)
+            print(summary.json)
+            print(tickLine.json)
+        } else {
+            print("\(seeds) seeds (\(baseSeed)...\(baseSeed &+ UInt64(seeds - 1))): \(seeds - failures.count) ok, \(failures.count) failed in \(String(format: "%.2f", wallSeconds)) s — \(String(format: "%.0f", Double(seeds) / wallSeconds)) schedules/s, \(String(format: "%.0f", Double(totalTicks) / wallSeconds)) ticks/s, \(totalSteps) steps")
+        }
+        if !json {
+            var total = SimulatedCluster.Statistics()
+            for case let result? in results { total.add(result.statistics) }
+            print("totals: \(total.publishes) publishes, \(total.promotions) promotions (\(total.forcedPromotions) forced), \(total.syncAcknowledged) sync-acknowledged, \(total.syncTimedOut) sync timeouts, \(total.fullSyncsCompleted) full syncs, \(total.collisions) collisions, \(total.exports) exports, \(total.crashes) crashes, \(total.messagesSent) messages")
+        }
+        for failure in failures.prefix(20) { printError("FAIL seed \(failure.seed): \(failure)") }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    func printError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// Results from the worker threads, each stored once at its own index.
+private final class ResultCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [SimulationResult?]
+    private var durations: [UInt64]
+
+    init(count: Int) {
+        results = Array(repeating: nil, count: count)
+        durations = Array(repeating: 0, count: count)
+    }
+
+    func store(_ index: Int, result: SimulationResult, nanoseconds: UInt64) {
+        lock.lock()
+        results[index] = result
+        durations[index] = nanoseconds
+        lock.unlock()
+    }
+
+    func snapshot() -> ([SimulationResult?], [UInt64]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (results, durations)
+    }
+}
+
+/// One benchmark metric as a JSON object.
+private struct BenchmarkLine {
+    var metric: String
+    var milliseconds: [Double]
+    var rate: Double
+    var rateUnit: String
+    var note: String
+    var n: Int?
+
+    func percentile(_ fraction: Double) -> Double {
+        guard !milliseconds.isEmpty else { return 0 }
+        return milliseconds[min(milliseconds.count - 1, Int(Double(milliseconds.count - 1) * fraction + 0.5))]
+    }
+
+    var json: String {
+        let mean = milliseconds.isEmpty ? 0 : milliseconds.reduce(0, +) / Double(milliseconds.count)
+        let object: [String: Any] = [
+            "metric": metric, "n": n ?? milliseconds.count,
+            "p50_ms": round3(percentile(0.5)), "p99_ms": round3(percentile(0.99)),
+            "mean_ms": round3(mean), "max_ms": round3(milliseconds.last ?? 0),
+            "rate": round3(rate), "rate_unit": rateUnit, "note": note,
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+}

@@ -1,0 +1,89 @@
+import ManagementModel
+import Testing
+@testable import rampart
+
+/// The mgmt_cli argument rules of `rampart mgmt`, one by one (no process, no server).
+@Suite("rampart mgmt: key=value arguments and output")
+struct MgmtParametersTests {
+    func body(_ arguments: String...) throws -> JSONValue {
+        .object(try MgmtParameters.body(from: arguments))
+    }
+
+    func failure(_ arguments: String...) -> String? {
+        do {
+            _ = try MgmtParameters.body(from: arguments)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func plainValuesStayStringsAndBooleansBecomeBooleans() throws {
+        #expect(try body("name=web-1", "ip-address=192.0.2.10", "position=1", "enabled=false", "ignore-warnings=true", "comments=")
+            == .object(["name": "web-1", "ip-address": "192.0.2.10", "position": "1", "enabled": .bool(false),
+                        "ignore-warnings": .bool(true), "comments": ""]))
+    }
+
+    @Test func valuesMayContainEqualsSignsAndDots() throws {
+        #expect(try body("comments=a=b.c", "name=x.y") == .object(["comments": "a=b.c", "name": "x.y"]))
+    }
+
+    @Test func numberedKeysMakeLists() throws {
+        #expect(try body("members.2=b", "members.1=a", "name=g") == .object(["members": .array(["a", "b"]), "name": "g"]))
+    }
+
+    @Test func dottedKeysMakeObjects() throws {
+        #expect(try body("nat-settings.auto-rule=true", "nat-settings.method=hide", "position.above=r1")
+            == .object(["nat-settings": .object(["auto-rule": .bool(true), "method": "hide"]), "position": .object(["above": "r1"])]))
+    }
+
+    @Test func listsOfObjects() throws {
+        #expect(try body("interfaces.1.name=eth0", "interfaces.1.subnet=10.0.0.0", "interfaces.2.name=eth1")
+            == .object(["interfaces": .array([.object(["name": "eth0", "subnet": "10.0.0.0"]), .object(["name": "eth1"])])]))
+    }
+
+    @Test func badArgumentsAreNamed() {
+        #expect(failure("name=a", "ip-address")?.contains("'ip-address'") == true)
+        #expect(failure("=x")?.contains("'=x'") == true)
+        #expect(failure("a..b=x")?.contains("a..b") == true)
+        #expect(failure("name=a", "name=b")?.contains("'name=b'") == true)
+        #expect(failure("members.1=a", "members.3=c")?.contains("members.3") == true)
+        #expect(failure("members.1=a", "members.x=c")?.contains("mixes") == true)
+        #expect(failure("position=1", "position.above=r")?.contains("position=1") == true)
+        #expect(failure("members.0=a") == nil)  // "0" is a name, not a list index
+    }
+
+    @Test func autoPublishOnlyAfterChanges() {
+        for command in ["add-host", "set-group", "delete-access-rule", "install-policy"] { #expect(MgmtCommand.changesDatabase(command)) }
+        for command in ["show-hosts", "show-task", "login", "logout", "where-used", "equals", "publish", "discard", "keepalive"] {
+            #expect(!MgmtCommand.changesDatabase(command))
+        }
+    }
+
+    @Test func jsonIsPrettyAndSorted() {
+        let text = MgmtRendering.json(.object(["b": .array([.int(1), .bool(true)]), "a": .object([:]), "c": .array([])]))
+        #expect(text == "{\n  \"a\": {},\n  \"b\": [\n    1,\n    true\n  ],\n  \"c\": []\n}\n")
+    }
+
+    @Test func textIsYamlLike() {
+        let value: JSONValue = .object([
+            "uid": "u1", "name": "web", "ipv4-address": "192.0.2.1", "comments": "", "enabled": .bool(true), "port": "443",
+            "groups": .array([.object(["name": "g1", "uid": "u2"])]), "tags": .array([]), "nat-settings": .object(["auto-rule": .bool(false)]),
+        ])
+        #expect(MgmtRendering.text(value) == """
+            name: web
+            uid: u1
+            comments: ""
+            enabled: true
+            groups:
+              - name: g1
+                uid: u2
+            ipv4-address: 192.0.2.1
+            nat-settings:
+              auto-rule: false
+            port: "443"
+            tags: []
+
+            """)
+    }
+}

@@ -1,0 +1,91 @@
+import HACore
+import Testing
+
+@Suite("HACore values")
+struct CoreTests {
+    let epoch1 = Epoch(term: 1, server: "A")
+    let epoch2 = Epoch(term: 2, server: "B")
+
+    func journal(_ epochs: [Epoch]) -> Journal {
+        var journal = Journal()
+        for (offset, epoch) in epochs.enumerated() {
+            let head = journal.head
+            journal.append(ReplicatedRevision(number: UInt64(offset + 1), epoch: epoch, previousHash: head.hash,
+                                              hash: "\(offset + 1)-\(epoch)", payload: []))
+        }
+        return journal
+    }
+
+    @Test("epochs order by term, then server")
+    func epochOrder() {
+        #expect(Epoch.initial < epoch1)
+        #expect(Epoch(term: 1, server: "A") < Epoch(term: 1, server: "B"))
+        #expect(Epoch(term: 1, server: "Z") < Epoch(term: 2, server: "A"))
+        #expect(epoch1.next(for: "C") == Epoch(term: 2, server: "C"))
+    }
+
+    @Test("journals keep epoch spans and find their common prefix from spans alone")
+    func commonPrefix() {
+        let old = journal([epoch1, epoch1, epoch1, epoch1, epoch1])
+        let new = journal([epoch1, epoch1, epoch1, epoch2, epoch2, epoch2])
+        #expect(old.spans == [EpochSpan(epoch: epoch1, firstNumber: 1, lastNumber: 5)])
+        #expect(new.spans.count == 2)
+        #expect(Journal.commonPrefixNumber(old.spans, new.spans) == 3)
+        #expect(Journal.commonPrefixNumber(new.spans, old.spans) == 3)
+        let prefix = journal([epoch1, epoch1])
+        #expect(Journal.commonPrefixNumber(prefix.spans, old.spans) == 2)
+        #expect(Journal.commonPrefixNumber([], old.spans) == 0)
+        let other = journal([epoch2])
+        #expect(Journal.commonPrefixNumber(other.spans, old.spans) == 0)
+    }
+
+    @Test("truncation returns what it drops and keeps spans right; a snapshot replaces the journal")
+    func truncateAndSnapshot() {
+        var mixed = journal([epoch1, epoch1, epoch2, epoch2])
+        let dropped = mixed.truncate(after: 2)
+        #expect(dropped.map(\.number) == [3, 4])
+        #expect(mixed.spans == [EpochSpan(epoch: epoch1, firstNumber: 1, lastNumber: 2)])
+        #expect(mixed.head.number == 2)
+        let source = journal([epoch1, epoch1, epoch1])
+        mixed.installSnapshot(at: source.head, spans: source.spans)
+        #expect(mixed.head == source.head && mixed.revisions.isEmpty)
+        #expect(mixed.contains(RevisionHead(number: 1, hash: "whatever")) == nil, "revisions under a snapshot are unknown")
+        #expect(mixed.contains(source.head) == true)
+        let all = mixed.truncate(after: 1)
+        #expect(all.isEmpty && mixed.head == .empty, "truncating under the snapshot base drops the whole journal")
+    }
+
+    @Test("chunk checksums are FNV-1a")
+    func checksum() {
+        #expect(snapshotChunkChecksum([]) == 0xcbf2_9ce4_8422_2325)
+        #expect(snapshotChunkChecksum(Array("a".utf8)) == 0xaf63_dc4c_8601_ec8c)
+    }
+
+    @Test("persist comes with the output that needs it: a promotion persists its epoch before announcing it")
+    func persistBeforeSend() {
+        let configuration = HAConfiguration(serverID: "B", peers: ["A", "C"])
+        var standby = HAStateMachine(configuration: configuration)
+        _ = standby.step(.tick(now: 5_000))
+        let output = standby.step(.admin(.promote(dryRun: false, force: true)))
+        #expect(output.persist?.epoch == Epoch(term: 1, server: "B"))
+        #expect(output.persist?.role == .active)
+        #expect(output.messages.allSatisfy { $0.message.epoch == output.persist?.epoch })
+        #expect(output.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: true)))
+        #expect(output.reason.contains("forced promotion"))
+        // A restart from that hard state comes back active in the same epoch.
+        var restarted = HAStateMachine(configuration: configuration, hardState: output.persist!)
+        let first = restarted.step(.tick(now: 6_000))
+        #expect(first.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: false)))
+    }
+
+    @Test("membership changes are bounded and persisted")
+    func membership() {
+        var core = HAStateMachine(configuration: HAConfiguration(serverID: "A", peers: ["B"]))
+        let added = core.step(.admin(.addPeer("C")))
+        #expect(added.persist?.peers.map(\.serverID) == ["B", "C"])
+        let again = core.step(.admin(.addPeer("C")))
+        #expect(again.effects == [.commandRefused(code: "peer-exists")])
+        let removed = core.step(.admin(.removePeer("B")))
+        #expect(removed.persist?.peers.map(\.serverID) == ["C"])
+    }
+}
