@@ -122,12 +122,26 @@ public actor ManagementService {
     // MARK: dispatch
 
     /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status.
-    public func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) -> APIResponse {
+    public nonisolated func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
+        guard command == "login", case .object(let params) = body, let attempt = PasswordAttempt(params, client: client) else {
+            return await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: nil)
+        }
+        // PBKDF2 takes tens of milliseconds: it runs outside the actor, between a throttle check
+        // and the login itself, so a login never stalls other administrators' requests.
+        if let refusal = await throttleRefusal(attempt) { return refusal }
+        let admin = store.reader.objects(named: attempt.user).first { $0.type == .administrator }
+        let valid = admin.flatMap { $0.fields["password-hash"]?.stringValue }.map { passwords.verify(attempt.password, $0) }
+            ?? PasswordHasher.verifyUnknownUser(attempt.password)
+        let verdict = PasswordVerdict(attempt: attempt, administrator: valid ? admin : nil)
+        return await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: verdict)
+    }
+
+    func handleIsolated(command: String, body: JSONValue, sid: String?, client: ClientInfo, verdict: PasswordVerdict?) -> APIResponse {
         do {
             guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
             expireIdleSessions()
             switch command {
-            case "login": return try login(params, client: client)
+            case "login": return try login(params, client: client, verdict: verdict)
             case "show-api-versions": return APIResponse.ok(["current-version": .string(APIVersions.current), "supported-versions": .array(APIVersions.supported.map(JSONValue.string))])
             default: break
             }
@@ -163,7 +177,15 @@ public actor ManagementService {
 
     // MARK: sessions
 
-    func login(_ params: [String: JSONValue], client: ClientInfo) throws -> APIResponse {
+    func throttleRefusal(_ attempt: PasswordAttempt) -> APIResponse? {
+        let key = LoginThrottle.Key(user: attempt.user, address: attempt.address)
+        guard case .refused(let retry) = throttle.check(key, now: Date(timeIntervalSince1970: Double(now) / 1000)) else { return nil }
+        logger.warning("login throttled", metadata: ["user": "\(attempt.user)", "address": "\(attempt.address)"])
+        let error = ManagementError(code: "err_too_many_requests", message: "Too many failed logins; try again in \(retry / 1000 + 1) seconds", httpStatus: 400)
+        return APIResponse(status: error.httpStatus, body: error.body)
+    }
+
+    func login(_ params: [String: JSONValue], client: ClientInfo, verdict: PasswordVerdict?) throws -> APIResponse {
         let asRoot = params["login-as-root"]?.boolValue ?? false
         let user: String
         let profile: String
@@ -180,14 +202,10 @@ public actor ManagementService {
             }
             let key = LoginThrottle.Key(user: name, address: client.address)
             let date = Date(timeIntervalSince1970: Double(now) / 1000)
-            if case .refused(let retry) = throttle.check(key, now: date) {
-                logger.warning("login throttled", metadata: ["user": "\(name)", "address": "\(client.address)"])
-                throw ManagementError(code: "err_too_many_requests", message: "Too many failed logins; try again in \(retry / 1000 + 1) seconds", httpStatus: 400)
+            guard let verdict, verdict.attempt.user == name, verdict.attempt.password == password else {
+                throw ManagementError.internalError("login reached the service without a password check")
             }
-            let admin = store.reader.objects(named: name).first { $0.type == .administrator }
-            let valid = admin.flatMap { $0.fields["password-hash"]?.stringValue }.map { passwords.verify(password, $0) }
-                ?? PasswordHasher.verifyUnknownUser(password)
-            guard valid, let admin else {
+            guard let admin = verdict.administrator else {
                 _ = throttle.recordFailure(key, now: date)
                 logger.warning("login failed", metadata: ["user": "\(name)", "address": "\(client.address)"])
                 throw loginFailed()
@@ -283,9 +301,7 @@ public actor ManagementService {
         }
         // Durable first, then memory: a failed write leaves the session as it was. The session is
         // changed in place so its pending changes are never copied (a draft may hold thousands).
-        var record = sessions[sessionUID]!.json
-        if case .object(var fields) = record { fields["next-seq"] = .int(nextSeq); record = .object(fields) }
-        try store.saveSession(uid: sessionUID, body: record, pendingChanges: saved, removing: dropped)
+        try store.savePendingChanges(session: sessionUID, saved, removing: dropped)
         sessions[sessionUID]!.nextSeq = nextSeq
         for uid in dropped {
             sessions[sessionUID]!.pending[uid] = nil
@@ -314,4 +330,26 @@ public actor ManagementService {
 public enum APIVersions {
     public static let current = "1.9.1"
     public static let supported = ["1", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.6.1", "1.7", "1.7.1", "1.8", "1.8.1", "1.9", "1.9.1"]
+}
+
+/// A login's user name and password, as sent (read from the body before anything else).
+struct PasswordAttempt: Sendable {
+    let user: String
+    let password: String
+    let address: String
+
+    init?(_ params: [String: JSONValue], client: ClientInfo) {
+        guard !(params["login-as-root"]?.boolValue ?? false), let user = params["user"]?.stringValue,
+              let password = params["password"]?.stringValue, user.count <= Limits.nameLengthMax,
+              password.count <= Limits.stringLengthMax else { return nil }
+        self.user = user
+        self.password = password
+        self.address = client.address
+    }
+}
+
+/// The outcome of checking a password: the administrator it proved, or nil.
+struct PasswordVerdict: Sendable {
+    let attempt: PasswordAttempt
+    let administrator: ManagedObject?
 }

@@ -109,16 +109,16 @@ public final class ManagementStore: Sendable {
     }
 
     static func apply(_ change: ObjectChange, _ db: Database) throws {
-        try db.execute(sql: "DELETE FROM refs WHERE from_uid = ?", arguments: [change.uid])
+        try db.cachedStatement(sql: "DELETE FROM refs WHERE from_uid = ?").execute(arguments: [change.uid])
         switch change {
         case .upsert(let object):
-            try db.execute(sql: "INSERT OR REPLACE INTO objects (uid, type, name, body) VALUES (?, ?, ?, ?)",
-                           arguments: [object.uid, object.type.rawValue, object.name, object.json.canonicalString])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO objects (uid, type, name, body) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [object.uid, object.type.rawValue, object.name, object.json.canonicalString])
             for target in Set(object.referencedUIDs) where !target.isEmpty {
-                try db.execute(sql: "INSERT OR IGNORE INTO refs (from_uid, to_uid) VALUES (?, ?)", arguments: [object.uid, target])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO refs (from_uid, to_uid) VALUES (?, ?)").execute(arguments: [object.uid, target])
             }
         case .delete(let uid, _, _):
-            try db.execute(sql: "DELETE FROM objects WHERE uid = ?", arguments: [uid])
+            try db.cachedStatement(sql: "DELETE FROM objects WHERE uid = ?").execute(arguments: [uid])
         }
     }
 
@@ -173,17 +173,23 @@ public final class ManagementStore: Sendable {
 
     // MARK: sessions
 
-    /// A session's record and its new pending changes, in one transaction.
-    public func saveSession(uid: String, body: JSONValue, pendingChanges: [(seq: Int64, change: ObjectChange)] = [],
-                            removing removedUIDs: [String] = []) throws {
+    /// A session's record (at login and when its state changes).
+    public func saveSession(uid: String, body: JSONValue) throws {
         try queue.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)", arguments: [uid, body.canonicalString])
+        }
+    }
+
+    /// A session's new pending changes, and the ones it dropped, in one transaction. The order of
+    /// changes is their `seq`; a reloaded session continues after the highest.
+    public func savePendingChanges(session: String, _ changes: [(seq: Int64, change: ObjectChange)], removing removedUIDs: [String] = []) throws {
+        try queue.write { db in
             for objectUID in removedUIDs {
-                try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ? AND object_uid = ?", arguments: [uid, objectUID])
+                try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ? AND object_uid = ?").execute(arguments: [session, objectUID])
             }
-            for (seq, change) in pendingChanges {
-                try db.execute(sql: "INSERT OR REPLACE INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)",
-                               arguments: [uid, change.uid, seq, Revision.encode(change).canonicalString])
+            for (seq, change) in changes {
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [session, change.uid, seq, Revision.encode(change).canonicalString])
             }
         }
     }
@@ -242,6 +248,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The published view, read straight from SQLite (nothing cached, so memory stays flat at any size).
+/// Each lookup is one statement, atomic on its own, so it runs without a wrapping transaction: the
+/// BEGIN/COMMIT pair would cost more than the lookup.
 public struct PublishedReader: ObjectReader, @unchecked Sendable {
     let queue: DatabaseQueue
 
@@ -250,18 +258,18 @@ public struct PublishedReader: ObjectReader, @unchecked Sendable {
     }
 
     public func object(uid: String) -> ManagedObject? {
-        (try? queue.read { db in try String.fetchOne(db, sql: "SELECT body FROM objects WHERE uid = ?", arguments: [uid]) })
+        (try? queue.unsafeRead { db in try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM objects WHERE uid = ?"), arguments: [uid]) })
             .flatMap { $0 }.flatMap(PublishedReader.decode)
     }
 
     public func objects(named name: String) -> [ManagedObject] {
-        ((try? queue.read { db in try String.fetchAll(db, sql: "SELECT body FROM objects WHERE name = ? ORDER BY uid", arguments: [name]) }) ?? [])
+        ((try? queue.unsafeRead { db in try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM objects WHERE name = ? ORDER BY uid"), arguments: [name]) }) ?? [])
             .compactMap(PublishedReader.decode)
     }
 
     public func referrers(of uid: String) -> [ManagedObject] {
-        ((try? queue.read { db in
-            try String.fetchAll(db, sql: "SELECT o.body FROM refs r JOIN objects o ON o.uid = r.from_uid WHERE r.to_uid = ? ORDER BY o.uid", arguments: [uid])
+        ((try? queue.unsafeRead { db in
+            try String.fetchAll(db.cachedStatement(sql: "SELECT o.body FROM refs r JOIN objects o ON o.uid = r.from_uid WHERE r.to_uid = ? ORDER BY o.uid"), arguments: [uid])
         }) ?? []).compactMap(PublishedReader.decode)
     }
 }

@@ -1,12 +1,15 @@
 import ArgumentParser
 import Foundation
+import Logging
+import ManagementAPI
 import ManagementModel
+import Store
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Rampart against real processes on loopback.",
-        subcommands: [BenchAPICommand.self])
+        subcommands: [BenchAPICommand.self, BenchServiceCommand.self])
 }
 
 /// One measured figure, printed as one JSON object per line with --json.
@@ -224,5 +227,44 @@ struct BenchClient: Sendable {
         try await mustSucceed("logout", [:], sid: sid)
         return BenchFigure(metric: "publish_latency_1_change", samplesMilliseconds: samples,
                            note: "HTTPS publish call for a 1-change session, measured at the client; acknowledged after the revision is committed with synchronous=FULL")
+    }
+}
+
+/// The management service alone, in process: what a request costs without HTTP and TLS.
+struct BenchServiceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "service",
+        abstract: "In-process throughput of the management service (no HTTP, no TLS), on a temporary database.")
+
+    @Flag(name: .long, help: "One JSON object per line per figure.")
+    var json = false
+
+    @Option(name: .long, help: "Hosts to create.")
+    var objects = 8_000
+
+    func run() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: "bench", ipAddress: "127.0.0.1", apiPort: 0), logger: logger)
+        _ = try await service.initializeIfEmpty(adminPassword: "bench-password")
+        let client = ClientInfo(address: "127.0.0.1", isLocalSocket: false)
+        let sid = await service.handle(command: "login", body: ["user": "admin", "password": "bench-password"], sid: nil, client: client).body["sid"]?.stringValue
+        var samples: [Double] = []
+        let started = monotonicMilliseconds()
+        for index in 0..<objects {
+            let before = monotonicMilliseconds()
+            let reply = await service.handle(command: "add-host", body: .object(BenchClient.host(index)), sid: sid, client: client)
+            samples.append(monotonicMilliseconds() - before)
+            guard reply.status == 200 else { throw ValidationError("add-host failed: \(reply.body.canonicalString)") }
+            if index % 1_000 == 999 { _ = await service.handle(command: "publish", body: [:], sid: sid, client: client) }
+        }
+        let seconds = (monotonicMilliseconds() - started) / 1000
+        let figure = BenchFigure(metric: "service_objects_created_1_session", samplesMilliseconds: samples, rate: Double(objects) / seconds,
+                                 rateUnit: "objects/s", note: "ManagementService.handle(add-host) called in process, publish every 1,000")
+        print(json ? figure.json.canonicalString : figure.text)
     }
 }

@@ -109,8 +109,8 @@ struct StoreTests {
         let path = directory.appendingPathComponent("db.sqlite").path
         do {
             let store = try ManagementStore(path: path)
-            try store.saveSession(uid: "s1", body: ["uid": "s1", "sid": "x"],
-                                  pendingChanges: [(1, .upsert(host("a", uid: "u1"))), (2, .delete(uid: "u9", type: .host, name: "z"))])
+            try store.saveSession(uid: "s1", body: ["uid": "s1", "sid": "x"])
+            try store.savePendingChanges(session: "s1", [(1, .upsert(host("a", uid: "u1"))), (2, .delete(uid: "u9", type: .host, name: "z"))])
         }
         let sessions = try ManagementStore(path: path).loadSessions()
         #expect(sessions.count == 1)
