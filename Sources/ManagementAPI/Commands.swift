@@ -34,6 +34,8 @@ extension ManagementService {
         case "equals": return try equals(params, sessionUID)
         case "show-access-rulebase": return try showAccessRulebase(params, sessionUID)
         case "show-layer-structure": return try showLayerStructure(params, sessionUID)
+        case "test-sic-status": return try testSICStatus(params, sessionUID)
+        case "reset-sic": return try resetSIC(params, sessionUID)
         default: return nil
         }
     }

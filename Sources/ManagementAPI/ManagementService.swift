@@ -53,7 +53,8 @@ public actor ManagementService {
     var lockOwner: [String: String] = [:]
     var tasks = TaskList()
     var throttle = LoginThrottle()
-    var publishInProgress = false
+    /// When each SIC peer (by object uid) was last heard from on the SIC port.
+    var sicLastContactMilliseconds: [String: Int64] = [:]
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,

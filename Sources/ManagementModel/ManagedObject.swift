@@ -12,6 +12,7 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     case accessRule = "access-rule"
     case package
     case administrator
+    case checkpointHost = "checkpoint-host"
     // Predefined objects, never created by administrators.
     case any = "CpmiAnyObject"
     case action = "RulebaseAction"
@@ -21,7 +22,7 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     /// Types an administrator can add with `add-<type>`.
     public static let creatable: [ObjectType] = [
         .host, .network, .addressRange, .group, .serviceTCP, .serviceUDP, .serviceGroup,
-        .accessLayer, .accessSection, .accessRule, .package, .administrator,
+        .accessLayer, .accessSection, .accessRule, .package, .administrator, .checkpointHost,
     ]
 
     /// The plural used by `show-<plural>`, as Check Point names it.

@@ -4,9 +4,14 @@ import Foundation
 public struct PasswordFunctions: Sendable {
     public let hash: @Sendable (String) -> String
     public let verify: @Sendable (String, String) -> Bool
-    public init(hash: @escaping @Sendable (String) -> String, verify: @escaping @Sendable (String, String) -> Bool) {
+    /// Turns a one-time activation key into the record kept in the database (a hash and an expiry).
+    public let activationKeyRecord: @Sendable (String) -> JSONValue
+
+    public init(hash: @escaping @Sendable (String) -> String, verify: @escaping @Sendable (String, String) -> Bool,
+                activationKeyRecord: @escaping @Sendable (String) -> JSONValue = { _ in .object(["unusable": .bool(true)]) }) {
         self.hash = hash
         self.verify = verify
+        self.activationKeyRecord = activationKeyRecord
     }
 }
 
@@ -25,10 +30,18 @@ public struct Normalizer {
     /// (for `set`), so list edits ({"add": […]}) and family-dependent aliases apply to it.
     public func normalize(_ type: ObjectType, _ params: [String: JSONValue], existing: ManagedObject?) throws -> [String: JSONValue] {
         let schema = Schema.of(type)
+        // Internal fields (activation-key records, SIC state…) come only from the server itself.
+        for key in params.keys.sorted() where ManagedObject.internalFields.contains(key) && key != "password-hash" && !schema.ignoredKeys.contains(key) {
+            throw ManagementError.unknownParameter(key)
+        }
         let resolved = try resolveAliases(type, params, existing: existing)
         var out: [String: JSONValue] = [:]
         for key in resolved.keys.sorted() {
             if schema.ignoredKeys.contains(key) { continue }
+            if ManagedObject.internalFields.contains(key), params[key] == nil {
+                out[key] = resolved[key]
+                continue
+            }
             guard let spec = schema.field(key) else { throw ManagementError.unknownParameter(key) }
             out[key] = try convert(spec, resolved[key]!, existing: existing?.fields[key])
         }
@@ -64,6 +77,15 @@ public struct Normalizer {
         case .addressRange:
             try moveByFamily("ip-address-first", v4: "ipv4-address-first", v6: "ipv6-address-first")
             try moveByFamily("ip-address-last", v4: "ipv4-address-last", v6: "ipv6-address-last")
+        case .checkpointHost:
+            try moveByFamily("ip-address", v4: "ipv4-address", v6: "ipv6-address")
+            if let key = p.removeValue(forKey: "one-time-password") {
+                guard let text = key.stringValue, (8...128).contains(text.count) else {
+                    throw ManagementError.invalid("one-time-password", "the activation key must be 8 to 128 characters")
+                }
+                p[ManagedObject.activationKeyField] = passwords.activationKeyRecord(text)
+                p[ManagedObject.sicStateField] = .string("uninitialized")
+            }
         case .administrator:
             if let password = p.removeValue(forKey: "password") {
                 guard let text = password.stringValue, (1...Limits.stringLengthMax).contains(text.count) else {

@@ -40,6 +40,10 @@ public struct Planner {
     public struct Plan: Sendable {
         public var primary: ManagedObject?
         public var changes: [ObjectChange]
+        public init(primary: ManagedObject?, changes: [ObjectChange]) {
+            self.primary = primary
+            self.changes = changes
+        }
     }
 
     // MARK: find

@@ -111,6 +111,14 @@ public struct Renderer {
            let layerUID = object.fields[ManagedObject.layerField]?.stringValue {
             out["layer"] = .string(layerUID)
         }
+        if object.type == .checkpointHost {
+            out["sic-state"] = object.fields[ManagedObject.sicStateField] ?? .string("uninitialized")
+            out["sic-name"] = object.fields[ManagedObject.sicNameField] ?? .string("")
+            if case .object(var blades)? = out["management-blades"] {
+                blades["secondary"] = .bool(true)
+                out["management-blades"] = .object(blades)
+            }
+        }
         if object.type == .administrator {
             out["authentication-method"] = object.fields["authentication-method"] ?? .string("check point password")
         }

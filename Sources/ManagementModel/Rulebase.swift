@@ -103,5 +103,11 @@ extension ManagedObject {
     /// Internal fields: kept with the object, never accepted from or shown to clients directly.
     public static let rulebaseField = "rulebase"
     public static let layerField = "layer"
-    public static let internalFields: Set<String> = [rulebaseField, layerField, "password-hash"]
+    public static let activationKeyField = "activation-key"
+    public static let sicStateField = "sic-state"
+    public static let sicNameField = "sic-name"
+    public static let sicSerialField = "sic-serial"
+    public static let internalFields: Set<String> = [
+        rulebaseField, layerField, "password-hash", activationKeyField, sicStateField, sicNameField, sicSerialField,
+    ]
 }

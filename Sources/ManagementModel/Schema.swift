@@ -146,6 +146,16 @@ public struct Schema: Sendable {
             FieldSpec("expiration-date", .text(maxLength: 10)),
             FieldSpec("must-change-password", .bool, default: .bool(false)),
         ], ignored: ["password"])
+        schemas[.checkpointHost] = make(.checkpointHost, [
+            FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
+            FieldSpec("version", .text(maxLength: 32), default: .string("R81.20")),
+            FieldSpec("os", .text(maxLength: 64), default: .string("Gaia")),
+            FieldSpec("hardware", .text(maxLength: 64), default: .string("Open server")),
+            FieldSpec("management-blades", .opaque, default: .object(["network-policy-management": .bool(true), "logging-and-status": .bool(true)])),
+            FieldSpec("logs-settings", .opaque), FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque),
+            FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
+            FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
+        ], ignored: ["one-time-password"])
         for predefined in [ObjectType.any, .action, .track, .policyTargets] { schemas[predefined] = make(predefined, []) }
         return schemas
     }()
