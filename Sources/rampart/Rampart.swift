@@ -12,6 +12,6 @@ struct Rampart: AsyncParsableCommand {
         Run the HA simulator:      rampart sim --seeds 1000
         Measure:                   rampart bench api --json
         """,
-        subcommands: [ServerCommand.self, MgmtCommand.self, SimCommand.self, BenchCommand.self])
+        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, SimCommand.self, BenchCommand.self])
 }
 
