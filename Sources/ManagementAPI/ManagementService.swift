@@ -63,8 +63,18 @@ public actor ManagementService {
         self.identity = identity
         self.logger = logger
         self.clockMilliseconds = clockMilliseconds
-        self.passwords = PasswordFunctions(hash: { PasswordHasher.hash($0, iterations: passwordIterations) },
-                                           verify: { PasswordHasher.verify($0, against: $1) })
+        self.passwords = PasswordFunctions(
+            hash: { PasswordHasher.hash($0, iterations: passwordIterations) },
+            verify: { PasswordHasher.verify($0, against: $1) },
+            activationKeyRecord: { key, nodeName in
+                do {
+                    let record = try ActivationKey.record(secret: key, nodeName: nodeName, now: Date(timeIntervalSince1970: Double(clockMilliseconds()) / 1000),
+                                                          iterations: passwordIterations)
+                    return try JSONValue.parse(record.jsonText)
+                } catch {
+                    throw ManagementError.invalid("one-time-password", "\(error)")
+                }
+            })
         self.epoch = RevisionEpoch(term: UInt64(try store.setting("epoch-term").flatMap(UInt64.init) ?? 1), server: identity.name)
         for stored in try store.loadSessions() {
             guard let session = Session(json: stored.body, changes: stored.changes) else { continue }

@@ -4,11 +4,14 @@ import Foundation
 public struct PasswordFunctions: Sendable {
     public let hash: @Sendable (String) -> String
     public let verify: @Sendable (String, String) -> Bool
-    /// Turns a one-time activation key into the record kept in the database (a hash and an expiry).
-    public let activationKeyRecord: @Sendable (String) -> JSONValue
+    /// Turns a one-time activation key for the named node into the record kept in the database
+    /// (a verifier derived from it, and an expiry); throws a `ManagementError` for an unusable key.
+    public let activationKeyRecord: @Sendable (_ key: String, _ nodeName: String) throws -> JSONValue
 
     public init(hash: @escaping @Sendable (String) -> String, verify: @escaping @Sendable (String, String) -> Bool,
-                activationKeyRecord: @escaping @Sendable (String) -> JSONValue = { _ in .object(["unusable": .bool(true)]) }) {
+                activationKeyRecord: @escaping @Sendable (String, String) throws -> JSONValue = { _, _ in
+                    throw ManagementError.invalid("one-time-password", "this server cannot accept activation keys")
+                }) {
         self.hash = hash
         self.verify = verify
         self.activationKeyRecord = activationKeyRecord
@@ -83,7 +86,8 @@ public struct Normalizer {
                 guard let text = key.stringValue, (8...128).contains(text.count) else {
                     throw ManagementError.invalid("one-time-password", "the activation key must be 8 to 128 characters")
                 }
-                p[ManagedObject.activationKeyField] = passwords.activationKeyRecord(text)
+                let nodeName = params["new-name"]?.scalarText ?? params["name"]?.scalarText ?? existing?.name ?? ""
+                p[ManagedObject.activationKeyField] = try passwords.activationKeyRecord(text, nodeName)
                 p[ManagedObject.sicStateField] = .string("uninitialized")
             }
         case .administrator:

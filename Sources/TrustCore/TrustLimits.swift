@@ -35,4 +35,45 @@ public enum TrustLimits {
 
     /// Longest token or password `SecureRandom` will make, in bytes or characters.
     public static let randomLengthMax = 4096
+    // SIC (DESIGN.md §1): node certificates, revocation, activation keys, enrolment.
+
+    /// Default lifetime of a SIC node certificate; it renews itself at two thirds of it.
+    public static let nodeCertificateValidityDays = 365
+    /// Longest node uid (a UUID is 36).
+    public static let nodeUIDLengthMax = 64
+    /// Largest DER certificate accepted for parsing (Rampart's are under 1 KiB).
+    public static let certificateBytesMax = 16 * 1024
+    /// Largest DER certificate signing request accepted for parsing.
+    public static let certificateSigningRequestBytesMax = 8 * 1024
+    /// Most entries in a revocation list.
+    public static let revocationEntriesMax = 10_000
+    /// Largest revocation list as JSON text (about 150 bytes an entry).
+    public static let revocationListBytesMax = 2 * 1024 * 1024
+    /// Default lifetime of a one-time activation key (Check Point's one-time password): 24 hours.
+    public static let activationKeyLifetimeSeconds = 24 * 3600
+    /// Longest lifetime an activation key may be given: 30 days.
+    public static let activationKeyLifetimeSecondsMax = 30 * 24 * 3600
+    /// Length of a generated activation key, from `SecureRandom.passwordAlphabet` (~116 bits).
+    public static let activationKeyGeneratedLength = 20
+    /// Shortest and longest activation key an administrator may choose.
+    public static let activationKeyLengthMin = 8
+    public static let activationKeyLengthMax = 128
+    /// PBKDF2 rounds that turn an activation key into its verifier key. A protocol parameter: the node
+    /// and the server must use the same count. It slows guessing of a captured proof or a leaked record
+    /// when an administrator chose a weak key.
+    public static let activationKeyIterations = 210_000
+    /// Bytes of each side's nonce in an enrolment exchange.
+    public static let enrolmentNonceByteCount = 32
+    /// Largest encoded enrolment message (a response may carry the revocation list).
+    public static let enrolmentMessageBytesMax = revocationListBytesMax + 64 * 1024
+    /// Longest refusal message.
+    public static let enrolmentRefusalMessageLengthMax = 1024
+    /// Largest clock difference between a node and its server at enrolment. Certificates are backdated
+    /// by `certificateBackdateSeconds`, but a larger skew breaks trust later (expiry, renewal), so it is
+    /// refused early with a message that says how to fix it.
+    public static let enrolmentClockSkewSecondsMax = 300
+    /// Warn this many days before a node certificate expires (it should have renewed at two thirds).
+    public static let nodeCertificateExpiryWarningDays = 30
+    /// Warn this many days before the ICA expires (replacing it means enrolling every node again).
+    public static let icaExpiryWarningDays = 180
 }
