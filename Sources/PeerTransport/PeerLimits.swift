@@ -1,0 +1,31 @@
+/// Every bound of the SIC transport in one place (DESIGN.md §2: "Bound everything ... Keep limits in
+/// one place"). Units are last in names.
+///
+/// A value type so that tests (and, later, node-local settings) can shrink a bound; the defaults are what
+/// a server runs with.
+public struct PeerLimits: Sendable, Equatable {
+    /// Largest payload of one frame. A full sync ships a snapshot in many frames, so this bounds memory
+    /// per frame, not the size of a database. A peer that announces a longer frame is disconnected before
+    /// its payload is read.
+    public var frameBytesMax: Int = 16 * 1024 * 1024
+    /// Longest time for the TCP connection to be established (client side).
+    public var connectTimeoutMilliseconds: Int64 = 10_000
+    /// Longest time from TCP connection to a usable channel: TLS handshake, certificate verification and
+    /// the server's `ready` frame. Bounds a peer that connects and then says nothing (both sides).
+    public var handshakeTimeoutMilliseconds: Int64 = 10_000
+    /// Most inbound frames buffered per connection before the transport stops reading from the socket
+    /// (back pressure). With `frameBytesMax` this bounds inbound memory per connection.
+    public var inboundFramesBufferedMax: Int = 4
+    /// Most connections a listener keeps open at once; further ones are closed at once and logged.
+    public var connectionsMax: Int = 1024
+    /// Longest reason text carried by an `error` frame; longer reasons are cut.
+    public var errorReasonBytesMax: Int = 1024
+    /// Longest time a side waits for a closing `error` frame to be written before it closes anyway.
+    public var closeFlushTimeoutMilliseconds: Int64 = 2_000
+
+    /// The defaults.
+    public init() {}
+
+    /// The limits a server runs with.
+    public static let `default` = PeerLimits()
+}

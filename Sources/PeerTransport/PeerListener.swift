@@ -1,0 +1,218 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import TrustCore
+
+/// What a `PeerListener` needs: where to listen, who this node is, and whom to trust.
+public struct PeerListenerConfiguration: Sendable {
+    /// Address to bind (DESIGN.md §6: the address given by `--listen`).
+    public var host: String
+    /// Port to bind; 0 picks a free one (`PeerListener.port` says which).
+    public var port: Int
+    /// This node's SIC certificate and key, presented to every client.
+    public var identity: IssuedIdentity
+    /// Judges client certificates (pinned ICA, expiry, revocation); any enrolled node is accepted.
+    public var verifier: any PeerCertificateVerifier
+    /// Whether a client without a certificate is accepted as an `.enrolment` connection. When false, a
+    /// client certificate is required by TLS itself.
+    public var acceptsEnrolment: Bool
+    public var limits: PeerLimits
+    /// The time certificates are judged at (injected so tests can move it).
+    public var now: @Sendable () -> Date
+
+    public init(
+        host: String,
+        port: Int = PeerListener.defaultPort,
+        identity: IssuedIdentity,
+        verifier: any PeerCertificateVerifier,
+        acceptsEnrolment: Bool = true,
+        limits: PeerLimits = .default,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.host = host
+        self.port = port
+        self.identity = identity
+        self.verifier = verifier
+        self.acceptsEnrolment = acceptsEnrolment
+        self.limits = limits
+        self.now = now
+    }
+}
+
+/// A connection that never became usable, as the listener saw it: a client certificate the verifier
+/// refused (`error.trustFailure` says why), a handshake timeout, a client that is not Rampart.
+public struct PeerHandshakeFailure: Sendable, CustomStringConvertible {
+    public let remoteAddress: SocketAddress?
+    public let error: PeerTransportError
+
+    public var description: String {
+        "connection from \(remoteAddress.map { "\($0)" } ?? "an unknown address") refused: \(error)"
+    }
+}
+
+/// The SIC listener (server side): TLS 1.3, this node's certificate, client certificates judged by a
+/// `PeerCertificateVerifier`, and, on the same port, enrolment connections from nodes that have no
+/// certificate yet.
+///
+/// Two steps so that the caller learns the bound port before serving: `bind` then `run` (once).
+public struct PeerListener: Sendable {
+    /// The SIC port (DESIGN.md §6).
+    public static let defaultPort = 18191
+
+    /// The address the listener is bound to.
+    public let localAddress: SocketAddress
+    /// The bound port (the ephemeral one when the configuration said 0).
+    public var port: Int { localAddress.port ?? 0 }
+
+    private let serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>
+    private let limits: PeerLimits
+    private let logger: Logger
+
+    /// Binds the listening socket; connections are accepted (and kept waiting) until `run` serves them.
+    public static func bind(
+        _ configuration: PeerListenerConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "rampart.peer-transport")
+    ) async throws -> PeerListener {
+        let sslContext = try PeerTLS.serverContext(
+            identity: configuration.identity, acceptsEnrolment: configuration.acceptsEnrolment)
+        let limits = configuration.limits
+        let verifier = configuration.verifier
+        let now = configuration.now
+        let acceptsEnrolment = configuration.acceptsEnrolment
+        let serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>
+        do {
+            serverChannel = try await ServerBootstrap(group: eventLoopGroup)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let record = PeerTrustRecord()
+                        let callback = PeerTLS.verificationCallback(
+                            verifier: verifier, expected: nil, now: now, record: record)
+                        let tlsHandler = NIOSSLServerHandler(context: sslContext, customVerificationCallback: callback)
+                        return try PeerPipeline.configure(
+                            channel: channel, tlsHandler: tlsHandler, role: .server, record: record,
+                            acceptsEnrolment: acceptsEnrolment, limits: limits)
+                    }
+                }
+        } catch {
+            throw PeerTransportError(
+                .bindFailed, "cannot listen on \(configuration.host):\(configuration.port): \(error)")
+        }
+        guard let localAddress = serverChannel.channel.localAddress else {
+            try? await serverChannel.channel.close()
+            throw PeerTransportError(.bindFailed, "the listening socket has no local address")
+        }
+        var logger = logger
+        logger[metadataKey: "sic.listen"] = "\(localAddress)"
+        return PeerListener(localAddress: localAddress, serverChannel: serverChannel, limits: limits, logger: logger)
+    }
+
+    private init(
+        localAddress: SocketAddress, serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>, limits: PeerLimits,
+        logger: Logger
+    ) {
+        self.localAddress = localAddress
+        self.serverChannel = serverChannel
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Serves connections until the surrounding task is cancelled (then stops accepting, cancels the
+    /// connection bodies, closes every connection and returns) or the listening socket fails. Each usable
+    /// connection is handed to `onConnection` in its own child task and closed when it returns; each
+    /// connection that fails before it is usable is logged and handed to `onHandshakeFailure`. Call once.
+    public func run(
+        onConnection: @escaping @Sendable (PeerConnection) async throws -> Void,
+        onHandshakeFailure: @escaping @Sendable (PeerHandshakeFailure) async -> Void = { _ in }
+    ) async throws {
+        let open = NIOLockedValueBox(0)
+        let limits = self.limits
+        let logger = self.logger
+        try await serverChannel.executeThenClose { inbound in
+            try await withThrowingDiscardingTaskGroup { group in
+                var pendingConnections = inbound.makeAsyncIterator()
+                while true {
+                    let next: PeerPipeline.Pending?
+                    do {
+                        next = try await pendingConnections.next()
+                    } catch is CancellationError {
+                        // Cancellation is how a listener is stopped: leave the group, which cancels
+                        // and waits for the connection tasks, then close the listening socket.
+                        return
+                    }
+                    guard let pending = next else { return }
+                    let admitted = open.withLockedValue { count in
+                        guard count < limits.connectionsMax else { return false }
+                        count += 1
+                        return true
+                    }
+                    guard admitted else {
+                        logger.warning(
+                            "SIC connection refused: \(limits.connectionsMax) connections are open",
+                            metadata: ["sic.peer": "\(pending.channel.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                        pending.channel.channel.close(promise: nil)
+                        continue
+                    }
+                    group.addTask {
+                        defer { open.withLockedValue { $0 -= 1 } }
+                        await Self.serve(
+                            pending, limits: limits, logger: logger, onConnection: onConnection,
+                            onHandshakeFailure: onHandshakeFailure)
+                    }
+                }
+            }
+        }
+    }
+
+    private static func serve(
+        _ pending: PeerPipeline.Pending,
+        limits: PeerLimits,
+        logger: Logger,
+        onConnection: @Sendable (PeerConnection) async throws -> Void,
+        onHandshakeFailure: @Sendable (PeerHandshakeFailure) async -> Void
+    ) async {
+        let channel = pending.channel.channel
+        var logger = logger
+        logger[metadataKey: "sic.peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
+        do {
+            try await pending.channel.executeThenClose { inbound, outbound in
+                let info: PeerSessionInfo
+                do {
+                    info = try await awaitEstablished(pending.established, channel: channel)
+                } catch {
+                    let failure = PeerHandshakeFailure(
+                        remoteAddress: channel.remoteAddress,
+                        error: PeerTransportError.map(error, role: .server, refusal: nil))
+                    logger.warning(
+                        "SIC connection refused: \(failure.error.message)",
+                        metadata: ["sic.code": "\(failure.error.code.rawValue)"])
+                    await onHandshakeFailure(failure)
+                    return
+                }
+                logger.debug("SIC connection ready", metadata: ["sic.kind": "\(info.kind)"])
+                let connection = PeerPipeline.makeConnection(
+                    info, pending.channel, inbound: inbound, outbound: outbound, limits: limits, role: .server)
+                try await onConnection(connection)
+            }
+        } catch {
+            logger.debug("SIC connection ended with an error: \(error)")
+        }
+    }
+}
+
+/// Waits for the session to be usable; cancelling the waiting task closes the channel (which fails the
+/// wait at once instead of at the handshake timeout).
+func awaitEstablished(_ future: EventLoopFuture<PeerSessionInfo>, channel: any Channel) async throws -> PeerSessionInfo
+{
+    try await withTaskCancellationHandler {
+        try await future.get()
+    } onCancel: {
+        channel.close(promise: nil)
+    }
+}
