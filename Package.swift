@@ -63,7 +63,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
         .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation",
+            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

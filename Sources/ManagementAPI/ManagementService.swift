@@ -55,6 +55,7 @@ public actor ManagementService {
     var throttle = LoginThrottle()
     /// When each SIC peer (by object uid) was last heard from on the SIC port.
     var sicLastContactMilliseconds: [String: Int64] = [:]
+    var sicAuthority: InternalCA?
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,

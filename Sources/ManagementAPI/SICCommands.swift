@@ -1,3 +1,4 @@
+import Foundation
 import ManagementModel
 import TrustCore
 
@@ -64,17 +65,10 @@ enum SICStatusLimits {
 extension ManagementService {
     static let revocationsSetting = "sic-revocations"
 
-    /// Serials of revoked node certificates, with who and when (part of the ICA state).
-    public func revokedSerials() throws -> [JSONValue] {
-        guard let text = try store.setting(Self.revocationsSetting) else { return [] }
-        return (try JSONValue.parse(text)).arrayValue ?? []
-    }
-
     /// Adds a serial to the revocation list, durably, before anything else about the reset is done.
     func revokeNodeCertificate(serial: String, node: String) throws {
-        var list = try revokedSerials()
-        guard !list.contains(where: { $0["serial"]?.stringValue == serial }) else { return }
-        list.append(["serial": .string(serial), "node": .string(node), "revoked-at": .int(now)])
-        try store.setSetting(Self.revocationsSetting, JSONValue.array(list).canonicalString)
+        var list = try currentRevocations()
+        try list.revoke(serial: serial, reason: .sicReset, now: Date(timeIntervalSince1970: Double(now) / 1000))
+        try store.setSetting(Self.revocationsSetting, list.jsonText)
     }
 }

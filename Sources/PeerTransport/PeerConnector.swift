@@ -36,7 +36,8 @@ public struct PeerConnector: Sendable {
         self.logger = logger
     }
 
-    /// Connects to `host:port`, which must prove to be `expecting` (the verifier's verdict, e.g.
+    /// Connects to `host:port`, which must prove to be `expecting` (nil: any node the pinned ICA
+    /// certified and did not revoke, as a node that only knows its server's address) (the verifier's verdict, e.g.
     /// `.wrongIdentity`, is the error otherwise), waits until the server has accepted this node's
     /// certificate, then runs `body` with the connection and closes it.
     ///
@@ -46,7 +47,7 @@ public struct PeerConnector: Sendable {
     public func connect<Result: Sendable>(
         host: String,
         port: Int,
-        expecting expected: NodeIdentity,
+        expecting expected: NodeIdentity?,
         _ body: (PeerConnection) async throws -> Result
     ) async throws -> Result {
         let sslContext = self.sslContext

@@ -129,7 +129,7 @@ struct BenchServer {
         FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["server", "--data", directory, "--api-port", "0", "--admin-password-file", passwordFile, "--log-level", "warning"]
+        process.arguments = ["server", "--data", directory, "--api-port", "0", "--sic-port", "0", "--admin-password-file", passwordFile, "--log-level", "warning"]
         try process.run()
         for _ in 0..<3_000 {
             if let settings = try? NodeSettings.read(dataDirectory: directory) {

@@ -1,6 +1,14 @@
 import ArgumentParser
 import Foundation
 import ManagementModel
+import PeerTransport
+import TrustCore
+
+/// A command that could not do its work: printed as "Error: …", exit status 1 (not a usage error).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
 
 /// Local operator access: root over the server's Unix socket in its data directory (the file's
 /// permissions are the authority, as root on a Check Point box).
@@ -8,12 +16,12 @@ enum LocalOperator {
     static func withRootSession<T: Sendable>(dataDirectory: String, _ body: @Sendable (MgmtTransport, String) async throws -> T) async throws -> T {
         let socket = (dataDirectory as NSString).appendingPathComponent("rampart.sock")
         guard FileManager.default.fileExists(atPath: socket) else {
-            throw ValidationError("No server socket at \(socket): is `rampart server --data \(dataDirectory)` running?")
+            throw CommandFailure("No server socket at \(socket): is `rampart server --data \(dataDirectory)` running?")
         }
         let endpoint = MgmtEndpoint(target: .unixSocket(path: socket), caFile: nil, unsafe: false, apiVersion: nil)
         return try await MgmtTransport.with(endpoint) { transport in
             let login = try await transport.call("login", ["login-as-root": true], sid: nil)
-            guard login.ok, let sid = login.body["sid"]?.stringValue else { throw ValidationError("root login failed: \(login.message)") }
+            guard login.ok, let sid = login.body["sid"]?.stringValue else { throw CommandFailure("root login failed: \(login.message)") }
             let result: Result<T, any Error>
             do { result = .success(try await body(transport, sid)) } catch { result = .failure(error) }
             _ = try? await transport.call("logout", [:], sid: sid)
@@ -24,7 +32,7 @@ enum LocalOperator {
     /// Calls a command that must succeed and returns its reply.
     static func call(_ transport: MgmtTransport, _ command: String, _ body: [String: JSONValue], sid: String) async throws -> JSONValue {
         let reply = try await transport.call(command, body, sid: sid)
-        guard reply.ok else { throw ValidationError("\(command): \(reply.code): \(reply.message)") }
+        guard reply.ok else { throw CommandFailure("\(command): \(reply.code): \(reply.message)") }
         return reply.body
     }
 }
@@ -39,7 +47,7 @@ struct SICCommand: AsyncParsableCommand {
         (`rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=…`), then enrol it.
         These commands talk to the local server through DIR/rampart.sock.
         """,
-        subcommands: [SICStatusCommand.self, SICResetCommand.self])
+        subcommands: [SICStatusCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICTestCommand.self])
 }
 
 struct SICStatusCommand: AsyncParsableCommand {
@@ -111,5 +119,113 @@ struct SICResetCommand: AsyncParsableCommand {
         }
         print("SIC of \(name) reset: any certificate it held is revoked.")
         if let key = reply["one-time-password"]?.stringValue { print("New one-time activation key (shown once): \(key)") }
+    }
+}
+
+/// `HOST:PORT` of a server's SIC port.
+struct SICAddress: ExpressibleByArgument, Sendable {
+    let host: String
+    let port: Int
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+              (1...65535).contains(port) else { return nil }
+        var host = String(argument[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+}
+
+struct SICEnrollCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll",
+        abstract: "Enrol this node with a server's Internal CA using a one-time activation key.",
+        discussion: """
+        On the server: rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=… (and publish).
+        On the node:   rampart sic enroll --data DIR --server HOST:18191 --name mgmt-b --activation-key-file KEYFILE
+        The node proves it knows the key without sending it; the server proves the same before the node
+        accepts its certificate and CA (no trust on first use). The key works once and expires (24 h).
+        The node's key and certificate are written to DIR/pki (node.key 0600, node.pem, ica.pem).
+        """)
+
+    @Option(name: .long, help: "The node's data directory (created when missing).")
+    var data: String
+
+    @Option(name: .long, help: "The server's SIC address, HOST:PORT.")
+    var server: SICAddress
+
+    @Option(name: .long, help: "The node's name: exactly the name of its object on the server.")
+    var name: String
+
+    @Option(name: .long, help: "File holding the one-time activation key (never on the command line).")
+    var activationKeyFile: String
+
+    func run() async throws {
+        guard let text = try? String(contentsOfFile: activationKeyFile, encoding: .utf8) else {
+            throw ValidationError("--activation-key-file: cannot read \(activationKeyFile)")
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = try EnrolmentClient(nodeName: name, activationKey: key)
+        let request = try client.makeRequest(nodeNonce: SecureRandom.bytes(count: TrustLimits.enrolmentNonceByteCount), now: Date())
+        let answer: [UInt8]
+        do {
+            answer = try await PeerConnector.connectForEnrolment(host: server.host, port: server.port) { connection in
+                try await connection.send(PeerFrame(type: .enrolment, bytes: request.encoded()))
+                for try await frame in connection.inbound { return frame.payloadBytes }
+                throw CommandFailure("the server closed the enrolment connection without an answer")
+            }
+        } catch let error as PeerTransportError {
+            throw CommandFailure("cannot reach the SIC port \(server.host):\(server.port): \(error.message)")
+        }
+        let credentials: NodeCredentials
+        do {
+            credentials = try client.accept(answer: answer, to: request, now: Date())
+        } catch {
+            throw CommandFailure("enrolment failed: \(error)")
+        }
+        let directory = URL(fileURLWithPath: data).standardizedFileURL
+        try DurableFile.ensureDirectory(directory, mode: 0o700)
+        let pki = directory.appendingPathComponent("pki")
+        try DurableFile.ensureDirectory(pki, mode: 0o700)
+        try credentials.write(to: pki)
+        let until = (try? credentials.certificate().notValidAfter).map { "\($0)" } ?? "?"
+        print("Enrolled as \(credentials.identity); certificate valid until \(until). Keys in \(pki.path).")
+    }
+}
+
+struct SICTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Open a mutual-TLS SIC channel from this enrolled node to a server and exchange a message.",
+        discussion: "Exit 0 when the channel works; otherwise the error says why (expired, revoked, other CA…).")
+
+    @Option(name: .long, help: "The enrolled node's data directory.")
+    var data: String
+
+    @Option(name: .long, help: "The server's SIC address, HOST:PORT.")
+    var server: SICAddress
+
+    func run() async throws {
+        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent("pki")
+        let credentials: NodeCredentials
+        do { credentials = try NodeCredentials.load(from: pki) } catch {
+            throw CommandFailure("no SIC credentials in \(pki.path): enrol first (rampart sic enroll). \(error)")
+        }
+        let connector = try PeerConnector(identity: credentials.issuedIdentity, verifier: try credentials.makeVerifier())
+        do {
+            let (peer, reply) = try await connector.connect(host: server.host, port: server.port, expecting: nil) { connection in
+                try await connection.send(PeerFrame(type: .message, bytes: Array("ping".utf8)))
+                for try await frame in connection.inbound {
+                    return (connection.peerIdentity, String(decoding: frame.payloadBytes, as: UTF8.self))
+                }
+                throw CommandFailure("the server closed the channel without answering")
+            }
+            print("communicating: mutual TLS with \(peer.map { "\($0)" } ?? "the server") at \(server.host):\(server.port) (\(reply))")
+        } catch let error as PeerTransportError {
+            print("not communicating: \(error.message)")
+            throw ExitCode(1)
+        }
     }
 }

@@ -6,6 +6,7 @@ import Logging
 import ManagementAPI
 import ManagementModel
 import NIOCore
+import PeerTransport
 import ServiceLifecycle
 import Store
 import TrustCore
@@ -16,8 +17,9 @@ struct NodeSettings: Codable {
     var serverName: String
     var listen: String
     var apiPort: Int
+    var sicPort: Int?
     enum CodingKeys: String, CodingKey {
-        case serverName = "server-name", listen, apiPort = "api-port"
+        case serverName = "server-name", listen, apiPort = "api-port", sicPort = "sic-port"
     }
 
     static func read(dataDirectory: String) throws -> NodeSettings {
@@ -54,7 +56,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "HTTPS port of the Web API (0 picks a free port; node.json tells which).")
     var apiPort: Int = 8443
 
-    @Option(name: .long, help: "Address the Web API binds to.")
+    @Option(name: .long, help: "SIC port: enrolment and mutual-TLS channels between servers (0 picks a free port).")
+    var sicPort: Int = 18191
+
+    @Option(name: .long, help: "Address the Web API and the SIC port bind to.")
     var listen: String = "127.0.0.1"
 
     @Option(name: .long, help: "On first start: file holding the password of `admin` (else a random one is generated).")
@@ -68,6 +73,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(apiPort) else { throw ValidationError("--api-port must be 0 to 65535") }
+        guard (0...65535).contains(sicPort) else { throw ValidationError("--sic-port must be 0 to 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
     }
 
@@ -92,6 +98,22 @@ struct ServerCommand: AsyncParsableCommand {
         let service = try ManagementService(store: store, identity: identity, logger: logger)
         try await initializeIfNeeded(service, directory: directory, logger: logger)
 
+        let serverUID = try store.setting("server-uid") ?? {
+            let uid = SecureRandom.uuid()
+            try store.setSetting("server-uid", uid)
+            return uid
+        }()
+        let sicIdentity = try ServerSICIdentity.loadOrIssue(pki: pki, identity: NodeIdentity(uid: serverUID, name: serverName), now: Date(), logger: logger)
+        await service.configureSIC(authority: pki.internalCA)
+        for warning in CertificateLifecycle.expiryWarnings(icaNotValidAfter: pki.internalCA.notValidAfter,
+                                                           nodeNotValidAfter: try? sicIdentity.certificate().notValidAfter, now: Date()) {
+            logger.warning("\(warning)")
+        }
+        let sicListener = try await PeerListener.bind(
+            PeerListenerConfiguration(host: listen, port: sicPort, identity: sicIdentity.issuedIdentity,
+                                      verifier: LiveSICVerifier(icaPEM: pki.internalCA.certificatePEM, service: service)),
+            logger: logger)
+        let sic = SICService(listener: sicListener, service: service, serverName: serverName, logger: logger)
         let bound = BoundPorts()
         let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: try pki.makeServerTLSConfiguration(),
                                                  logger: logger, onRunning: { port in
@@ -100,8 +122,8 @@ struct ServerCommand: AsyncParsableCommand {
                                                  })
         let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent("rampart.sock").path,
                                                      logger: logger, onRunning: { await bound.local() })
-        let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, announcer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("server stopped")
     }

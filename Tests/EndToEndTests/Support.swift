@@ -269,7 +269,7 @@ final class ServerProcess: Sendable {
     private static func launch(dataDirectory: String, port: Int, logPath: String) throws -> ServerProcess {
         let process = Process()
         process.executableURL = try Executable.rampart()
-        process.arguments = ["server", "--data", dataDirectory, "--api-port", String(port), "--listen", "127.0.0.1"]
+        process.arguments = ["server", "--data", dataDirectory, "--api-port", String(port), "--sic-port", "0", "--listen", "127.0.0.1"]
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
@@ -299,6 +299,13 @@ final class ServerProcess: Sendable {
             try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))
         }
         throw E2EFailure("the server did not become ready within \(Bounds.serverStartSeconds) s; its log:\n\(logTail)")
+    }
+
+    /// The SIC port the server bound (it asks for any free one).
+    var sicPort: Int? {
+        guard let data = FileManager.default.contents(atPath: "\(dataDirectory)/node.json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return (object["sic-port"] as? NSNumber)?.intValue
     }
 
     var nodePort: Int? {

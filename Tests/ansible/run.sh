@@ -41,7 +41,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$data"
-"$binary" server --data "$data" --api-port 0 >"$work/server.log" 2>&1 &
+"$binary" server --data "$data" --api-port 0 --sic-port 0 >"$work/server.log" 2>&1 &
 server_pid=$!
 
 # node.json appears once the API listens (bounded: 60 s).

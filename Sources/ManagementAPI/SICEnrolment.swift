@@ -1,0 +1,92 @@
+import Foundation
+import ManagementModel
+import Store
+import TrustCore
+
+extension ManagementService {
+    /// The Internal CA that signs node certificates: only a server holding its key can enrol nodes.
+    public func configureSIC(authority: InternalCA) { sicAuthority = authority }
+
+    /// Runs one enrolment request from the SIC port and answers it. A certificate is issued only
+    /// after the key record (now used) and the node's new SIC state are published durably.
+    public func enrol(_ request: EnrolmentRequest, address: String, serverNonce: [UInt8]) -> EnrolmentMessage {
+        let date = Date(timeIntervalSince1970: Double(now) / 1000)
+        let throttleKey = EnrolmentServer.throttleKey(nodeName: request.nodeName, address: address)
+        if case .refused(let retry) = throttle.check(throttleKey, now: date) {
+            return .refusal(.throttled(retryAfterMilliseconds: retry))
+        }
+        guard let authority = sicAuthority else {
+            return .refusal(EnrolmentRefusal(.unavailable, "this server holds no Internal CA key and cannot enrol nodes; enrol with the primary"))
+        }
+        let node = store.reader.objects(named: request.nodeName).first { $0.type == .checkpointHost }
+        if let node, let owner = lockOwner[node.uid], let holder = sessions[owner] {
+            return .refusal(EnrolmentRefusal(.unavailable, "the object \(node.name) is being edited in a session of \(holder.user); publish or discard it, then retry"))
+        }
+        let pending = node.flatMap { node -> PendingEnrolment? in
+            guard let text = node.fields[ManagedObject.activationKeyField]?.canonicalString,
+                  let record = try? ActivationKeyRecord(jsonText: text) else { return nil }
+            return PendingEnrolment(identity: NodeIdentity(uid: node.uid, name: node.name), record: record)
+        }
+        let revocations = (try? currentRevocations()) ?? RevocationList()
+        switch EnrolmentServer(ica: authority).handle(request, pending: pending, revocations: revocations, serverNonce: serverNonce, now: date) {
+        case .refused(let refusal, let isFailedProof):
+            if isFailedProof { _ = throttle.recordFailure(throttleKey, now: date) }
+            logger.warning("SIC enrolment refused", metadata: ["node": "\(request.nodeName)", "address": "\(address)", "reason": "\(refusal.code.rawValue)"])
+            return .refusal(refusal)
+        case .enrolled(let response, let record, let certificate):
+            guard var enrolled = node, let recordJSON = try? JSONValue.parse(record.jsonText) else {
+                return .refusal(EnrolmentRefusal(.unavailable, "internal error while recording the enrolment"))
+            }
+            enrolled.fields[ManagedObject.activationKeyField] = recordJSON
+            enrolled.fields[ManagedObject.sicStateField] = "initialized"
+            enrolled.fields[ManagedObject.sicSerialField] = .string(certificate.serial)
+            enrolled.fields[ManagedObject.sicNameField] = .string("CN=\(enrolled.name),O=Rampart,URI=urn:rampart:node:\(enrolled.uid)")
+            enrolled.meta.lastModifier = "SIC"
+            enrolled.meta.lastModifyTimeMilliseconds = now
+            do {
+                try publishSystemChange([.upsert(enrolled)], author: "SIC", reason: "Enrolment of \(enrolled.name)")
+            } catch {
+                logger.error("could not record an enrolment", metadata: ["node": "\(enrolled.name)", "error": "\(error)"])
+                return .refusal(EnrolmentRefusal(.unavailable, "the server could not record the enrolment; the key was not used"))
+            }
+            throttle.recordSuccess(throttleKey)
+            logger.notice("SIC enrolment", metadata: ["node": "\(enrolled.name)", "serial": "\(certificate.serial)", "address": "\(address)"])
+            return .response(response)
+        }
+    }
+
+    /// A change made by the server itself (not by an administrator's session), published at once as
+    /// its own revision.
+    func publishSystemChange(_ changes: [ObjectChange], author: String, reason: String) throws {
+        let revision = Revision(after: try store.head(), epoch: epoch, publishedAtMilliseconds: now, author: author,
+                                sessionUID: "", sessionName: reason, changes: changes)
+        try store.append(revision)
+    }
+
+    /// The ICA's revocation list as stored (empty when nothing was ever revoked).
+    public nonisolated func currentRevocations() throws -> RevocationList {
+        guard let text = try store.setting(Self.revocationsSetting) else { return RevocationList() }
+        return try RevocationList(jsonText: text)
+    }
+}
+
+/// The SIC verifier with the revocation list as it is now: a reset takes effect on the next
+/// connection without a restart.
+public struct LiveSICVerifier: PeerCertificateVerifier {
+    let icaPEM: String
+    let service: ManagementService
+
+    public init(icaPEM: String, service: ManagementService) {
+        self.icaPEM = icaPEM
+        self.service = service
+    }
+
+    public func verify(leafDER: [UInt8], expected: NodeIdentity?, now: Date) -> Result<NodeIdentity, PeerTrustFailure> {
+        do {
+            let verifier = try SICVerifier(icaPEM: icaPEM, revocations: try service.currentRevocations())
+            return verifier.verify(leafDER: leafDER, expected: expected, now: now)
+        } catch {
+            return .failure(.malformed("the server's trust settings cannot be read: \(error)"))
+        }
+    }
+}

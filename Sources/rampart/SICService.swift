@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import ManagementAPI
+import ManagementModel
+import PeerTransport
+import ServiceLifecycle
+import TrustCore
+
+/// This server's own SIC certificate (pki/node.pem), issued by its Internal CA at first start and
+/// again when two thirds of its lifetime have passed.
+enum ServerSICIdentity {
+    static func loadOrIssue(pki: PKIDirectory, identity: NodeIdentity, now: Date, logger: Logger) throws -> NodeCredentials {
+        if let current = try? NodeCredentials.load(from: pki.directory), current.identity == identity,
+           let certificate = try? current.certificate(), !CertificateLifecycle.renewalDue(certificate, now: now) {
+            return current
+        }
+        let keyPair = NodeKeyPair.generate()
+        let issued = try pki.internalCA.issueNodeCertificate(publicKey: keyPair.publicKey, identity: identity, now: now)
+        let credentials = NodeCredentials(identity: identity, privateKeyPEM: keyPair.privateKeyPEM,
+                                          certificatePEM: issued.certificatePEM, icaPEM: pki.internalCA.certificatePEM)
+        try credentials.write(to: pki.directory)
+        logger.info("SIC certificate issued for this server", metadata: ["serial": "\(issued.serial)", "valid-until": "\(issued.notValidAfter)"])
+        return credentials
+    }
+}
+
+/// The SIC port: enrolment of new nodes, and mutual-TLS channels from enrolled ones.
+struct SICService: Service {
+    let listener: PeerListener
+    let service: ManagementService
+    let serverName: String
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await listener.run(onConnection: { connection in
+                try await handle(connection)
+            }, onHandshakeFailure: { failure in
+                logger.warning("SIC connection refused", metadata: ["peer": "\(failure.remoteAddress.map { "\($0)" } ?? "?")", "reason": "\(failure.error)"])
+            })
+        }
+    }
+
+    func handle(_ connection: PeerConnection) async throws {
+        switch connection.kind {
+        case .enrolment:
+            for try await frame in connection.inbound {
+                let answer: EnrolmentMessage
+                if case .request(let request)? = try? EnrolmentMessage.decode(frame.payloadBytes) {
+                    answer = await service.enrol(request, address: connection.remoteAddress?.ipAddress ?? "unknown",
+                                                 serverNonce: SecureRandom.bytes(count: TrustLimits.enrolmentNonceByteCount))
+                } else {
+                    answer = .refusal(EnrolmentRefusal(.badRequest, "expected one enrolment request"))
+                }
+                try await connection.send(PeerFrame(type: .enrolment, bytes: answer.encoded()))
+                return  // one request per enrolment connection
+            }
+        case .peer(let identity):
+            await service.sicPeerSeen(uid: identity.uid)
+            for try await frame in connection.inbound where frame.type == .message {
+                await service.sicPeerSeen(uid: identity.uid)
+                // Until sync speaks on this channel, a message is a SIC test: answer who we are.
+                try await connection.send(PeerFrame(type: .message, bytes: Array("pong \(serverName)".utf8)))
+            }
+        }
+    }
+}
