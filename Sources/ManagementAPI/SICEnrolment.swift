@@ -90,3 +90,33 @@ public struct LiveSICVerifier: PeerCertificateVerifier {
         }
     }
 }
+
+extension ManagementService {
+    /// Renews an enrolled node's certificate over its trusted channel: a new certificate for the
+    /// key in `csrDER`, the old serial revoked as superseded, the new serial published, in that order.
+    public func renewCertificate(for identity: NodeIdentity, csrDER: [UInt8]) throws -> IssuedNodeCertificate {
+        guard let authority = sicAuthority else {
+            throw ManagementError(code: "err_sic_unavailable", message: "this server holds no Internal CA key", httpStatus: 400)
+        }
+        guard var node = store.reader.object(uid: identity.uid), node.type == .checkpointHost,
+              node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" else {
+            throw ManagementError(code: "err_sic_not_enrolled", message: "\(identity) is not an enrolled node of this server", httpStatus: 400)
+        }
+        if let owner = lockOwner[node.uid], let holder = sessions[owner] {
+            throw ManagementError(code: "generic_err_object_locked", message: "\(node.name) is being edited in a session of \(holder.user)", httpStatus: 409)
+        }
+        let date = Date(timeIntervalSince1970: Double(now) / 1000)
+        let issued = try authority.issueNodeCertificate(csrDER: csrDER, identity: identity, now: date)
+        if let old = node.fields[ManagedObject.sicSerialField]?.stringValue {
+            var list = try currentRevocations()
+            try list.revoke(serial: old, reason: .superseded, now: date)
+            try store.setSetting(Self.revocationsSetting, list.jsonText)
+        }
+        node.fields[ManagedObject.sicSerialField] = .string(issued.serial)
+        node.meta.lastModifier = "SIC"
+        node.meta.lastModifyTimeMilliseconds = now
+        try publishSystemChange([.upsert(node)], author: "SIC", reason: "Certificate renewal of \(node.name)")
+        logger.notice("SIC certificate renewed", metadata: ["node": "\(node.name)", "serial": "\(issued.serial)"])
+        return issued
+    }
+}

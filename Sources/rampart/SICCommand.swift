@@ -47,7 +47,7 @@ struct SICCommand: AsyncParsableCommand {
         (`rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=…`), then enrol it.
         These commands talk to the local server through DIR/rampart.sock.
         """,
-        subcommands: [SICStatusCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICTestCommand.self])
+        subcommands: [SICStatusCommand.self, SICTestCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICRenewCommand.self])
 }
 
 struct SICStatusCommand: AsyncParsableCommand {
@@ -198,8 +198,69 @@ struct SICEnrollCommand: AsyncParsableCommand {
 struct SICTestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
-        abstract: "Open a mutual-TLS SIC channel from this enrolled node to a server and exchange a message.",
-        discussion: "Exit 0 when the channel works; otherwise the error says why (expired, revoked, other CA…).")
+        abstract: "Test SIC: from an enrolled node to its server (--server), or a peer's state as this server sees it (PEER).",
+        discussion: """
+        On a node:    rampart sic test --data NODEDIR --server HOST:18191
+                      opens a mutual-TLS channel, exchanges a message, and renews the node's certificate when
+                      two thirds of its lifetime have passed.
+        On a server:  rampart sic test mgmt-b --data SERVERDIR
+                      Check Point's test-sic-status for that peer.
+        Exit 0 when the channel works; otherwise the message says why (expired, revoked, other CA…).
+        """)
+
+    @Argument(help: "On a server: the peer's object name.")
+    var peer: String?
+
+    @Option(name: .long, help: "The data directory (the node's with --server, else the server's).")
+    var data: String
+
+    @Option(name: .long, help: "On a node: the server's SIC address, HOST:PORT.")
+    var server: SICAddress?
+
+    func validate() throws {
+        guard (peer == nil) != (server == nil) else { throw ValidationError("give either PEER (on a server) or --server HOST:PORT (on a node)") }
+    }
+
+    func run() async throws {
+        if let peer {
+            let reply = try await LocalOperator.withRootSession(dataDirectory: data) { transport, sid in
+                try await LocalOperator.call(transport, "test-sic-status", ["name": .string(peer)], sid: sid)
+            }
+            let status = reply["sic-status"]?.stringValue ?? "unknown"
+            print("\(peer): \(status)\n    \(reply["sic-message"]?.stringValue ?? "")")
+            if status != "communicating" { throw ExitCode(1) }
+            return
+        }
+        guard let server else { return }
+        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent("pki")
+        var credentials: NodeCredentials
+        do { credentials = try NodeCredentials.load(from: pki) } catch {
+            throw CommandFailure("no SIC credentials in \(pki.path): enrol first (rampart sic enroll). \(error)")
+        }
+        let channel = SICNodeChannel(credentials: credentials, host: server.host, port: server.port)
+        do {
+            let (peerIdentity, reply) = try await channel.exchange(SICChannelMessage.ping())
+            print("communicating: mutual TLS with \(peerIdentity.map { "\($0)" } ?? "the server") at \(server.host):\(server.port) (\(reply["type"]?.stringValue ?? "?"))")
+            let certificate = try credentials.certificate()
+            if CertificateLifecycle.renewalDue(certificate, now: Date()) {
+                credentials = try await channel.renew(pkiDirectory: pki)
+                print("renewed this node's certificate: valid until \((try? credentials.certificate().notValidAfter).map { "\($0)" } ?? "?")")
+            }
+            for warning in CertificateLifecycle.expiryWarnings(icaNotValidAfter: try credentials.makeVerifier().icaCertificate.notValidAfter,
+                                                               nodeNotValidAfter: try? credentials.certificate().notValidAfter, now: Date()) {
+                print("warning: \(warning)")
+            }
+        } catch let error as PeerTransportError {
+            print("not communicating: \(error.message)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct SICRenewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "renew",
+        abstract: "Renew this node's SIC certificate over its trusted channel (automatic in `sic test` once due).")
 
     @Option(name: .long, help: "The enrolled node's data directory.")
     var data: String
@@ -209,23 +270,10 @@ struct SICTestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent("pki")
-        let credentials: NodeCredentials
-        do { credentials = try NodeCredentials.load(from: pki) } catch {
-            throw CommandFailure("no SIC credentials in \(pki.path): enrol first (rampart sic enroll). \(error)")
-        }
-        let connector = try PeerConnector(identity: credentials.issuedIdentity, verifier: try credentials.makeVerifier())
-        do {
-            let (peer, reply) = try await connector.connect(host: server.host, port: server.port, expecting: nil) { connection in
-                try await connection.send(PeerFrame(type: .message, bytes: Array("ping".utf8)))
-                for try await frame in connection.inbound {
-                    return (connection.peerIdentity, String(decoding: frame.payloadBytes, as: UTF8.self))
-                }
-                throw CommandFailure("the server closed the channel without answering")
-            }
-            print("communicating: mutual TLS with \(peer.map { "\($0)" } ?? "the server") at \(server.host):\(server.port) (\(reply))")
-        } catch let error as PeerTransportError {
-            print("not communicating: \(error.message)")
-            throw ExitCode(1)
-        }
+        let credentials = try NodeCredentials.load(from: pki)
+        let before = try credentials.certificate()
+        let renewed = try await SICNodeChannel(credentials: credentials, host: server.host, port: server.port).renew(pkiDirectory: pki)
+        let after = try renewed.certificate()
+        print("renewed: serial \(NodeCertificate.serialHex(before.serialNumber)) → \(NodeCertificate.serialHex(after.serialNumber)), valid until \(after.notValidAfter)")
     }
 }

@@ -59,9 +59,27 @@ struct SICService: Service {
             await service.sicPeerSeen(uid: identity.uid)
             for try await frame in connection.inbound where frame.type == .message {
                 await service.sicPeerSeen(uid: identity.uid)
-                // Until sync speaks on this channel, a message is a SIC test: answer who we are.
-                try await connection.send(PeerFrame(type: .message, bytes: Array("pong \(serverName)".utf8)))
+                try await connection.send(SICChannelMessage.frame(await answer(SICChannelMessage.decode(frame), from: identity)))
             }
+        }
+    }
+
+    func answer(_ message: JSONValue?, from identity: NodeIdentity) async -> JSONValue {
+        switch message?["type"]?.stringValue {
+        case "ping":
+            return SICChannelMessage.pong(server: serverName)
+        case "renew":
+            guard let text = message?["csr"]?.stringValue, let csr = Data(base64Encoded: text) else {
+                return SICChannelMessage.error("renew needs a base64 csr")
+            }
+            do {
+                return SICChannelMessage.renewed(certificatePEM: try await service.renewCertificate(for: identity, csrDER: Array(csr)).certificatePEM)
+            } catch {
+                logger.warning("SIC renewal refused", metadata: ["node": "\(identity)", "reason": "\(error)"])
+                return SICChannelMessage.error("\(error)")
+            }
+        default:
+            return SICChannelMessage.error("unknown SIC message")
         }
     }
 }

@@ -41,6 +41,17 @@ struct SICEndToEndTests {
         let after = try await fixture.rampart(["sic", "status", "--data", fixture.data, "--json"])
         #expect(after.status == 0 && after.stdout.contains("\"sic-status\":\"communicating\""), "\(after)")
 
+        let peerView = try await fixture.rampart(["sic", "test", "mgmt-b", "--data", fixture.data])
+        #expect(peerView.status == 0 && peerView.stdout.contains("mgmt-b: communicating"), "\(peerView)")
+
+        // Renewal over the trusted channel: a new key and serial; the old certificate is superseded.
+        let oldCertificate = try String(contentsOfFile: node + "/pki/node.pem", encoding: .utf8)
+        let renew = try await fixture.rampart(["sic", "renew", "--data", node, "--server", "127.0.0.1:\(sicPort)"])
+        #expect(renew.status == 0 && renew.stdout.contains("renewed: serial"), "\(renew)")
+        #expect(try String(contentsOfFile: node + "/pki/node.pem", encoding: .utf8) != oldCertificate)
+        let afterRenewal = try await fixture.rampart(["sic", "test", "--data", node, "--server", "127.0.0.1:\(sicPort)"])
+        #expect(afterRenewal.status == 0, "\(afterRenewal)")
+
         let reset = try await fixture.rampart(["sic", "reset", "mgmt-b", "--data", fixture.data])
         #expect(reset.status == 0 && reset.stdout.contains("New one-time activation key"), "\(reset)")
         let refused = try await fixture.rampart(["sic", "test", "--data", node, "--server", "127.0.0.1:\(sicPort)"])
