@@ -29,13 +29,7 @@ public struct InternalCA: Sendable {
     /// `privateKey` rebuilds the key (microseconds) where it is needed.
     private let privateKeyScalar: [UInt8]
 
-    var privateKey: P256.Signing.PrivateKey {
-        do {
-            return try P256.Signing.PrivateKey(rawRepresentation: privateKeyScalar)
-        } catch {
-            preconditionFailure("the raw representation of a valid P-256 key must load again")
-        }
-    }
+    var privateKey: P256.Signing.PrivateKey { .rebuilt(fromScalar: privateKeyScalar) }
 
     /// Creates a new ICA named `name` (at most `TrustLimits.icaNameLengthMax` characters), valid from
     /// `now` (backdated by `TrustLimits.certificateBackdateSeconds`) for `validityDays`.
@@ -355,5 +349,16 @@ struct SubjectNames: Equatable {
         guard ok else { return bytes.map(String.init).joined(separator: ".") }
         let length = buffer.firstIndex(of: 0) ?? buffer.count
         return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension P256.Signing.PrivateKey {
+    /// A key kept as its scalar (swift-crypto's key types are not `Sendable`), rebuilt where needed.
+    static func rebuilt(fromScalar scalar: [UInt8]) -> P256.Signing.PrivateKey {
+        do {
+            return try P256.Signing.PrivateKey(rawRepresentation: scalar)
+        } catch {
+            preconditionFailure("the raw representation of a valid P-256 key must load again")
+        }
     }
 }

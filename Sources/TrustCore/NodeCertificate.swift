@@ -202,13 +202,7 @@ public struct NodeKeyPair: Sendable {
     /// The private key's scalar (swift-crypto's key types are not `Sendable`).
     private let privateKeyScalar: [UInt8]
 
-    var privateKey: P256.Signing.PrivateKey {
-        do {
-            return try P256.Signing.PrivateKey(rawRepresentation: privateKeyScalar)
-        } catch {
-            preconditionFailure("the raw representation of a valid P-256 key must load again")
-        }
-    }
+    var privateKey: P256.Signing.PrivateKey { .rebuilt(fromScalar: privateKeyScalar) }
 
     init(privateKey: P256.Signing.PrivateKey) {
         self.privateKeyScalar = [UInt8](privateKey.rawRepresentation)
