@@ -42,10 +42,12 @@ struct SICCommand: AsyncParsableCommand {
         commandName: "sic",
         abstract: "Secure Internal Communication: trust between management servers (and, later, gateways).",
         discussion: """
-        Every server-to-server channel is mutual TLS with certificates from the Internal CA. A node is
-        enrolled once with a one-time activation key: create its object on the active server
-        (`rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=…`), then enrol it.
-        These commands talk to the local server through DIR/rampart.sock.
+        Every server-to-server channel is mutual TLS with certificates from the Internal CA.
+        A node is enrolled once with a one-time activation key: create its object on the
+        active server, then enrol the node with the key:
+          rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=…
+          rampart sic enroll --data NODEDIR --server HOST:18191 --name mgmt-b --activation-key-file F
+        status, test PEER and reset talk to the local server through DIR/rampart.sock.
         """,
         subcommands: [SICStatusCommand.self, SICTestCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICRenewCommand.self])
 }
