@@ -6,14 +6,14 @@ struct Rampart: AsyncParsableCommand {
         commandName: "rampart",
         abstract: "Rampart: a security management server with Management High Availability.",
         discussion: """
-        Start a server:     rampart server --data ./mgmt1
-        Log in:             rampart mgmt login -u admin --data ./mgmt1 -s s.json \\
-                              --password-file ./mgmt1/initial-admin-password
-        Change and publish: rampart mgmt add-host name=web-1 ip-address=192.0.2.1 -s s.json
-                            rampart mgmt publish -s s.json
-        Trust a peer:       rampart sic status --data ./mgmt1
-        HA simulator:       rampart sim --seeds 1000
-        Measure:            rampart bench api --json
+        Start a server:  rampart server --data ./mgmt1
+        Log in:          rampart mgmt login -u admin --data ./mgmt1 -s s.json \\
+                           --password-file ./mgmt1/initial-admin-password
+        Change:          rampart mgmt add-host name=web-1 ip-address=192.0.2.1 -s s.json
+        Publish:         rampart mgmt publish -s s.json
+        Trust a peer:    rampart sic status --data ./mgmt1
+        HA simulator:    rampart sim --seeds 1000
+        Measure:         rampart bench api --json
         """,
         subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, SimCommand.self, BenchCommand.self])
 }
