@@ -9,7 +9,7 @@ struct Rampart: AsyncParsableCommand {
         Start a server:  rampart server --data ./mgmt1
         Log in:          rampart mgmt login -u admin --data ./mgmt1 -s s.json \\
                            --password-file ./mgmt1/initial-admin-password
-        Change:          rampart mgmt add-host name=web-1 ip-address=192.0.2.1 -s s.json
+        Change:          rampart mgmt add-host name=web ip-address=192.0.2.1 -s s.json
         Publish:         rampart mgmt publish -s s.json
         Trust a peer:    rampart sic status --data ./mgmt1
         HA simulator:    rampart sim --seeds 1000
