@@ -62,8 +62,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
+        // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.
+        .target(name: "HARuntime", dependencies: [
+            "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport",
+            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -74,6 +79,10 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
+        .testTarget(name: "HARuntimeTests", dependencies: [
+            "HARuntime", "HACore", "Store", "ManagementModel",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",

@@ -56,6 +56,8 @@ public actor ManagementService {
     /// When each SIC peer (by object uid) was last heard from on the SIC port.
     var sicLastContactMilliseconds: [String: Int64] = [:]
     var sicAuthority: InternalCA?
+    /// Management HA, when this server runs it (see `attachHA`).
+    var ha: (any HAWriteCoordinator)?
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
@@ -180,6 +182,8 @@ public actor ManagementService {
     }
 
     func run(_ command: String, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
+        try refuseChangeOnStandby(command)
+        if command == "show-ha-status" { return showHAStatus() }
         if let response = try sessionCommand(command, params, sessionUID) { return response }
         if let (verb, type) = ObjectCommand.parse(command) {
             return try objectCommand(verb, type, params, sessionUID: sessionUID)
@@ -241,7 +245,7 @@ public actor ManagementService {
         return APIResponse.ok([
             "sid": .string(session.sid), "uid": .string(session.uid), "session-timeout": .int(Int64(timeout)),
             "url": .string("https://\(identity.ipAddress):\(identity.apiPort)/web_api"), "api-server-version": .string(APIVersions.current),
-            "read-only": .bool(readOnly), "standby": .bool(false),
+            "read-only": .bool(readOnly), "standby": .bool(ha?.isStandby ?? false),
             "last-login-was-at": Renderer.timestamp(now),
         ])
     }

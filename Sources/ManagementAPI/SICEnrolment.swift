@@ -60,7 +60,7 @@ extension ManagementService {
     func publishSystemChange(_ changes: [ObjectChange], author: String, reason: String) throws {
         let revision = Revision(after: try store.head(), epoch: epoch, publishedAtMilliseconds: now, author: author,
                                 sessionUID: "", sessionName: reason, changes: changes)
-        try store.append(revision)
+        try commitRevision(revision)
     }
 
     /// The ICA's revocation list as stored (empty when nothing was ever revoked).

@@ -48,7 +48,7 @@ extension ManagementService {
             let revision = Revision(after: head, epoch: epoch, publishedAtMilliseconds: now, author: target.user,
                                     sessionUID: target.uid, sessionName: target.name, changes: changes)
             // One transaction: journal row, object rows and the session's pending rows together.
-            try store.append(revision, clearingSession: target.uid)
+            try commitRevision(revision, clearingSession: target.uid)
             for uid in target.pending.keys where lockOwner[uid] == target.uid { lockOwner[uid] = nil }
             target.pending = PendingChanges()
             logger.info("published", metadata: ["revision": "\(revision.number)", "changes": "\(changes.count)", "author": "\(target.user)"])

@@ -108,6 +108,29 @@ public final class ManagementStore: Sendable {
         }
     }
 
+    /// Replaces the whole published database by `revisions` (1, 2, ... in order) in one durable
+    /// transaction: a full sync either lands completely or leaves the old content untouched. The chain
+    /// and every hash are checked as in `append`. Unpublished sessions are dropped: their drafts were
+    /// made against content that no longer exists (a standby has none anyway).
+    public func replaceJournal(with revisions: [Revision]) throws {
+        try durableWrite { db in
+            try db.execute(sql: "DELETE FROM refs; DELETE FROM objects; DELETE FROM revisions; DELETE FROM session_changes; DELETE FROM sessions")
+            var previous = Revision.genesisHash
+            for (offset, revision) in revisions.enumerated() {
+                if let problem = JournalVerifier.check(revision, expectedNumber: UInt64(offset + 1), expectedPrevious: previous) {
+                    throw StoreError.journal(problem)
+                }
+                try db.execute(sql: """
+                    INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
+                                     revision.epoch.server, revision.publishedAtMilliseconds, revision.author, revision.json.canonicalString])
+                for change in revision.changes { try ManagementStore.apply(change, db) }
+                previous = revision.hash
+            }
+        }
+    }
+
     static func apply(_ change: ObjectChange, _ db: Database) throws {
         try db.cachedStatement(sql: "DELETE FROM refs WHERE from_uid = ?").execute(arguments: [change.uid])
         switch change {

@@ -389,10 +389,18 @@ struct MgmtCommand: AsyncParsableCommand {
             if resolvedHost == nil { resolvedHost = node.listen.map(Self.connectableAddress) }
             if resolvedPort == nil { resolvedPort = node.apiPort }
         }
-        let ca = caFile.map(absolute) ?? data.map { ($0 as NSString).appendingPathComponent("pki/ica.pem") }
+        let ca = caFile.map(absolute) ?? data.map { Self.apiCAFile(dataDirectory: $0) }
         if unsafe { warnUnsafe() }
         return MgmtEndpoint(target: .https(host: resolvedHost ?? "127.0.0.1", port: resolvedPort ?? 8443),
                             caFile: ca, unsafe: unsafe, apiVersion: apiVersion)
+    }
+
+    /// The CA of a server's API certificate: a secondary's own (DIR/api-tls, since its pki/ holds the
+    /// active's ICA for SIC), else the primary's ICA.
+    static func apiCAFile(dataDirectory: String) -> String {
+        let secondary = (dataDirectory as NSString).appendingPathComponent("api-tls/pki/ica.pem")
+        if FileManager.default.fileExists(atPath: secondary) { return secondary }
+        return (dataDirectory as NSString).appendingPathComponent("pki/ica.pem")
     }
 
     /// A server listening on every address is reached on loopback.

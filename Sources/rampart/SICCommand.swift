@@ -165,6 +165,17 @@ struct SICEnrollCommand: AsyncParsableCommand {
     var activationKeyFile: String
 
     func run() async throws {
+        let credentials = try await NodeEnrolment.enrol(dataDirectory: data, server: server, name: name, activationKeyFile: activationKeyFile)
+        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent("pki")
+        let until = (try? credentials.certificate().notValidAfter).map { "\($0)" } ?? "?"
+        print("Enrolled as \(credentials.identity); certificate valid until \(until). Keys in \(pki.path).")
+    }
+}
+
+/// Enrolment of this node with a server's ICA (used by `rampart sic enroll` and `rampart server --join`):
+/// prove the one-time key, check the server's proof, write DIR/pki.
+enum NodeEnrolment {
+    static func enrol(dataDirectory: String, server: SICAddress, name: String, activationKeyFile: String) async throws -> NodeCredentials {
         guard let text = try? String(contentsOfFile: activationKeyFile, encoding: .utf8) else {
             throw ValidationError("--activation-key-file: cannot read \(activationKeyFile)")
         }
@@ -187,13 +198,12 @@ struct SICEnrollCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("enrolment failed: \(error)")
         }
-        let directory = URL(fileURLWithPath: data).standardizedFileURL
+        let directory = URL(fileURLWithPath: dataDirectory).standardizedFileURL
         try DurableFile.ensureDirectory(directory, mode: 0o700)
         let pki = directory.appendingPathComponent("pki")
         try DurableFile.ensureDirectory(pki, mode: 0o700)
         try credentials.write(to: pki)
-        let until = (try? credentials.certificate().notValidAfter).map { "\($0)" } ?? "?"
-        print("Enrolled as \(credentials.identity); certificate valid until \(until). Keys in \(pki.path).")
+        return credentials
     }
 }
 

@@ -1,4 +1,6 @@
 import Foundation
+import HACore
+import HARuntime
 import Logging
 import ManagementAPI
 import ManagementModel
@@ -29,6 +31,8 @@ struct SICService: Service {
     let listener: PeerListener
     let service: ManagementService
     let serverName: String
+    /// The active's HA side: peer channels that ask for HA are handed to it (nil: no HA on this port).
+    var ha: HAActiveEndpoint?
     let logger: Logger
 
     func run() async throws {
@@ -57,9 +61,18 @@ struct SICService: Service {
             }
         case .peer(let identity):
             await service.sicPeerSeen(uid: identity.uid)
-            for try await frame in connection.inbound where frame.type == .message {
+            var frames = connection.inbound.makeAsyncIterator()
+            while let frame = try await frames.next() {
+                guard frame.type == .message else { continue }
                 await service.sicPeerSeen(uid: identity.uid)
-                try await connection.send(SICChannelMessage.frame(await answer(SICChannelMessage.decode(frame), from: identity)))
+                let message = SICChannelMessage.decode(frame)
+                if let ha, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType {
+                    // From here on the connection is a long-lived HA channel to this peer.
+                    try await ha.serve(connection, peer: ServerID(identity.name), first: message!, frames: &frames,
+                                       seen: { await service.sicPeerSeen(uid: identity.uid) })
+                    return
+                }
+                try await connection.send(SICChannelMessage.frame(await answer(message, from: identity)))
             }
         }
     }

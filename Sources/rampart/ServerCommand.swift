@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import HACore
+import HARuntime
 import Hummingbird
 import HummingbirdTLS
 import Logging
@@ -71,10 +73,18 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "First start of a secondary: the active server's SIC address, HOST:PORT (enrol, then synchronize).")
+    var join: SICAddress?
+
+    @Option(name: .long, help: "With --join: file holding the one-time activation key given to this server's checkpoint-host object.")
+    var activationKeyFile: String?
+
     func validate() throws {
         guard (0...65535).contains(apiPort) else { throw ValidationError("--api-port must be 0 to 65535") }
         guard (0...65535).contains(sicPort) else { throw ValidationError("--sic-port must be 0 to 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+        if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
+        if join != nil, adminPasswordFile != nil { throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join") }
     }
 
     func run() async throws {
@@ -91,6 +101,10 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if let head = try store.head() {
             logger.info("journal verified", metadata: ["revisions": "\(head.number)", "head": "\(head.hash)"])
+        }
+        if let membership = try await secondaryMembership(directory: directory, store: store, logger: logger) {
+            try await runSecondary(membership, directory: directory, store: store, logger: logger)
+            return
         }
         let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: [listen], now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
@@ -109,11 +123,23 @@ struct ServerCommand: AsyncParsableCommand {
                                                            nodeNotValidAfter: try? sicIdentity.certificate().notValidAfter, now: Date()) {
             logger.warning("\(warning)")
         }
+        // The primary's HA: the group's first active (bootstrapped once), its peers the enrolled
+        // management servers (checkpoint-host objects); more join while it runs.
+        let links = HAPeerLinks()
+        let members: [ServerID] = try checkpointHostNames(store).filter { $0 != serverName }.map { ServerID($0) }
+        guard members.count < HALimits().serversMax else {
+            throw ValidationError("\(members.count) checkpoint-host objects: an HA group holds at most \(HALimits().serversMax) servers")
+        }
+        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: members),
+                                    store: store, bootstrapActive: true, snapshotDirectory: directory.appendingPathComponent("ha-snapshots"),
+                                    logger: logger, send: { links.send($0) })
+        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: .primary, activeAddress: HAActiveEndpoint.address(store)))
         let sicListener = try await PeerListener.bind(
             PeerListenerConfiguration(host: listen, port: sicPort, identity: sicIdentity.issuedIdentity,
                                       verifier: LiveSICVerifier(icaPEM: pki.internalCA.certificatePEM, service: service)),
             logger: logger)
-        let sic = SICService(listener: sicListener, service: service, serverName: serverName, logger: logger)
+        let sic = SICService(listener: sicListener, service: service, serverName: serverName,
+                             ha: HAActiveEndpoint(runtime: runtime, links: links, store: store, logger: logger), logger: logger)
         let bound = BoundPorts()
         let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: try pki.makeServerTLSConfiguration(),
                                                  logger: logger, onRunning: { port in
@@ -123,7 +149,80 @@ struct ServerCommand: AsyncParsableCommand {
         let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent("rampart.sock").path,
                                                      logger: logger, onRunning: { await bound.local() })
         let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("server stopped")
+    }
+
+    /// Names of the checkpoint-host objects: the management servers enrolled in this group.
+    func checkpointHostNames(_ store: ManagementStore) throws -> [String] {
+        var names: [String] = []
+        var offset = 0
+        while true {
+            let page = try store.objects(types: [.checkpointHost], offset: offset, limit: 500, nameFilter: nil)
+            names += page.objects.map(\.name)
+            offset += page.objects.count
+            if page.objects.isEmpty || offset >= page.total { return names }
+        }
+    }
+
+    /// This directory's secondary membership: the stored one, or a new one made by joining with
+    /// --join (enrol with the one-time key, learn the active's name over SIC). Nil for a primary.
+    func secondaryMembership(directory: URL, store: ManagementStore, logger: Logger) async throws -> HAMembership? {
+        if let membership = try HAMembership.load(directory) {
+            guard membership.serverName == serverName else {
+                throw ValidationError("this data directory is the secondary \(membership.serverName); start it with --server-name \(membership.serverName)")
+            }
+            return membership
+        }
+        guard let join, let activationKeyFile else { return nil }
+        guard try store.head() == nil else {
+            throw ValidationError("--join needs a fresh data directory: \(directory.path) already holds a management database")
+        }
+        let credentials = try await NodeEnrolment.enrol(dataDirectory: directory.path, server: join, name: serverName, activationKeyFile: activationKeyFile)
+        let (active, _) = try await SICNodeChannel(credentials: credentials, host: join.host, port: join.port).exchange(SICChannelMessage.ping())
+        guard let active else { throw CommandFailure("the active server at \(join.host):\(join.port) did not identify itself") }
+        let membership = HAMembership(role: HAServerRole.secondary.rawValue, serverName: serverName, activeServer: active.name,
+                                      joinHost: join.host, joinSICPort: join.port)
+        try membership.save(directory)
+        logger.notice("joined the HA group as a secondary", metadata: ["active": "\(active.name)", "sic": "\(join.host):\(join.port)"])
+        return membership
+    }
+
+    /// A secondary: no administrator or ICA of its own; everything published comes from the active.
+    func runSecondary(_ membership: HAMembership, directory: URL, store: ManagementStore, logger: Logger) async throws {
+        let credentials = try NodeCredentials.load(from: directory.appendingPathComponent("pki"))
+        // The HTTPS certificate of this server's own API, from a node-local CA (DIR/api-tls): the SIC
+        // pki/ holds the active's ICA, whose key only the primary has.
+        try DurableFile.ensureDirectory(directory.appendingPathComponent("api-tls"), mode: 0o700)
+        let apiPKI = try PKIDirectory.loadOrCreate(dataDirectory: directory.appendingPathComponent("api-tls"), serverName: serverName,
+                                                   listenAddresses: [listen], now: Date())
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
+        let links = HAPeerLinks()
+        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: [ServerID(membership.activeServer)]),
+                                    store: store, bootstrapActive: false, snapshotDirectory: directory.appendingPathComponent("ha-snapshots"),
+                                    logger: logger, send: { links.send($0) })
+        let activeAddress = "\(membership.joinHost) (SIC port \(membership.joinSICPort))"
+        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: .secondary,
+                                              activeAddress: { $0.name == membership.activeServer ? activeAddress : nil }))
+        let sicListener = try await PeerListener.bind(
+            PeerListenerConfiguration(host: listen, port: sicPort, identity: credentials.issuedIdentity,
+                                      verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service)),
+            logger: logger)
+        let sic = SICService(listener: sicListener, service: service, serverName: serverName, ha: nil, logger: logger)
+        let link = HAStandbyLink(runtime: runtime, links: links, credentials: credentials, membership: membership, logger: logger)
+        let bound = BoundPorts()
+        let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: try apiPKI.makeServerTLSConfiguration(),
+                                                 logger: logger, onRunning: { port in
+                                                     await service.apiListenerBound(port: port)
+                                                     await bound.api(port)
+                                                 })
+        let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent("rampart.sock").path,
+                                                     logger: logger, onRunning: { await bound.local() })
+        let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), link],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("server stopped")
     }

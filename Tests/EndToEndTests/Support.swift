@@ -234,12 +234,15 @@ final class ServerProcess: Sendable {
     let dataDirectory: String
     let port: Int
     let logPath: String
+    /// A secondary has no administrator of its own, so no initial-admin-password file.
+    let createsAdminPassword: Bool
 
-    private init(process: Process, dataDirectory: String, port: Int, logPath: String) {
+    private init(process: Process, dataDirectory: String, port: Int, logPath: String, createsAdminPassword: Bool) {
         self.process = process
         self.dataDirectory = dataDirectory
         self.port = port
         self.logPath = logPath
+        self.createsAdminPassword = createsAdminPassword
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -249,11 +252,13 @@ final class ServerProcess: Sendable {
     /// Starts a server and waits until it answers, on `preferredPort` when given (a restart keeps its
     /// address), else on a free port. When the process exits before it is ready (another process
     /// took the port meanwhile, say), it is started again on a new free port, a bounded number of times.
-    static func start(dataDirectory: String, preferredPort: Int? = nil, logName: String) async throws -> ServerProcess {
+    static func start(dataDirectory: String, preferredPort: Int? = nil, logName: String, extraArguments: [String] = [],
+                      createsAdminPassword: Bool = true) async throws -> ServerProcess {
         var lastFailure: (any Error)?
         for attempt in 1...Bounds.portAttemptsMax {
             let port = try (attempt == 1 ? preferredPort : nil) ?? Network.freeLoopbackPort()
-            let server = try launch(dataDirectory: dataDirectory, port: port, logPath: "\(dataDirectory)/../\(logName)-\(attempt).log")
+            let server = try launch(dataDirectory: dataDirectory, port: port, logPath: "\(dataDirectory)/../\(logName)-\(attempt).log",
+                                    extraArguments: extraArguments, createsAdminPassword: createsAdminPassword)
             do {
                 try await server.waitUntilReady()
                 return server
@@ -266,16 +271,18 @@ final class ServerProcess: Sendable {
         throw lastFailure!
     }
 
-    private static func launch(dataDirectory: String, port: Int, logPath: String) throws -> ServerProcess {
+    private static func launch(dataDirectory: String, port: Int, logPath: String, extraArguments: [String],
+                               createsAdminPassword: Bool) throws -> ServerProcess {
         let process = Process()
         process.executableURL = try Executable.rampart()
-        process.arguments = ["server", "--data", dataDirectory, "--api-port", String(port), "--sic-port", "0", "--listen", "127.0.0.1"]
+        process.arguments = ["server", "--data", dataDirectory, "--api-port", String(port), "--sic-port", "0", "--listen", "127.0.0.1"] + extraArguments
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        let server = ServerProcess(process: process, dataDirectory: dataDirectory, port: port, logPath: logPath)
+        let server = ServerProcess(process: process, dataDirectory: dataDirectory, port: port, logPath: logPath,
+                                   createsAdminPassword: createsAdminPassword)
         let record = server.record
         process.terminationHandler = { record.record($0) }
         try process.run()
@@ -293,7 +300,7 @@ final class ServerProcess: Sendable {
             }
             if nodePort == port, Network.accepts(port: port),
                FileManager.default.fileExists(atPath: "\(dataDirectory)/rampart.sock"),
-               FileManager.default.fileExists(atPath: "\(dataDirectory)/initial-admin-password") {
+               !createsAdminPassword || FileManager.default.fileExists(atPath: "\(dataDirectory)/initial-admin-password") {
                 return
             }
             try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))

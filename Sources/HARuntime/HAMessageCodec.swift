@@ -1,0 +1,183 @@
+import Foundation
+import HACore
+import ManagementModel
+
+/// HA messages as JSON on a SIC channel (`{"type": "ha", "epoch": ..., "body": {"kind": ...}}` in a
+/// `message` frame). The sender is never read from the message: it is the SIC certificate's identity.
+/// Hashes, checksums and payloads travel as strings (base64 for bytes) so no number loses precision.
+public enum HAMessageCodec {
+    public static let messageType = "ha"
+
+    public static func encode(_ message: HAMessage) -> JSONValue {
+        ["type": .string(messageType), "epoch": epoch(message.epoch), "body": body(message.body)]
+    }
+
+    /// Nil for anything malformed: a peer's bad message is dropped, never half understood.
+    public static func decode(_ json: JSONValue) -> HAMessage? {
+        guard json["type"]?.stringValue == messageType, let epoch = json["epoch"].flatMap(epoch(_:)),
+              let body = json["body"].flatMap(body(_:)) else { return nil }
+        return HAMessage(epoch: epoch, body: body)
+    }
+
+    // MARK: pieces
+
+    static func epoch(_ value: Epoch) -> JSONValue { ["term": uint(value.term), "server": .string(value.server.name)] }
+    static func epoch(_ json: JSONValue) -> Epoch? {
+        guard let term = json["term"].flatMap(uint), let server = json["server"]?.stringValue else { return nil }
+        if server.isEmpty { return term == 0 ? .initial : nil }
+        return Epoch(term: term, server: ServerID(server))
+    }
+
+    static func head(_ value: RevisionHead) -> JSONValue { ["number": uint(value.number), "hash": .string(value.hash)] }
+    static func head(_ json: JSONValue) -> RevisionHead? {
+        guard let number = json["number"].flatMap(uint), let hash = json["hash"]?.stringValue else { return nil }
+        return RevisionHead(number: number, hash: hash)
+    }
+
+    static func spans(_ values: [EpochSpan]) -> JSONValue {
+        .array(values.map { ["epoch": epoch($0.epoch), "first": uint($0.firstNumber), "last": uint($0.lastNumber)] })
+    }
+    static func spans(_ json: JSONValue) -> [EpochSpan]? {
+        guard let items = json.arrayValue else { return nil }
+        var result: [EpochSpan] = []
+        for item in items {
+            guard let epoch = item["epoch"].flatMap(epoch(_:)), let first = item["first"].flatMap(uint),
+                  let last = item["last"].flatMap(uint), first >= 1, first <= last else { return nil }
+            result.append(EpochSpan(epoch: epoch, firstNumber: first, lastNumber: last))
+        }
+        return result
+    }
+
+    static func revision(_ value: ReplicatedRevision) -> JSONValue {
+        ["number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
+         "hash": .string(value.hash), "payload": bytes(value.payload)]
+    }
+    static func revision(_ json: JSONValue) -> ReplicatedRevision? {
+        guard let number = json["number"].flatMap(uint), let epoch = json["epoch"].flatMap(epoch(_:)),
+              let previous = json["previous-hash"]?.stringValue, let hash = json["hash"]?.stringValue,
+              let payload = json["payload"].flatMap(bytes(_:)) else { return nil }
+        return ReplicatedRevision(number: number, epoch: epoch, previousHash: previous, hash: hash, payload: payload)
+    }
+
+    static func mode(_ value: ReplicationMode) -> JSONValue {
+        switch value {
+        case .async: ["name": "async"]
+        case .sync(let timeout): ["name": "sync", "timeout-ms": uint(timeout)]
+        }
+    }
+    static func mode(_ json: JSONValue) -> ReplicationMode? {
+        switch json["name"]?.stringValue {
+        case "async": .async
+        case "sync": json["timeout-ms"].flatMap(uint).map { .sync(timeoutMilliseconds: $0) }
+        default: nil
+        }
+    }
+
+    /// Unsigned 64-bit values as decimal strings: JSON numbers here are signed 64-bit.
+    static func uint(_ value: UInt64) -> JSONValue { .string(String(value)) }
+    static func uint(_ json: JSONValue) -> UInt64? { json.stringValue.flatMap { UInt64($0) } }
+    static func int(_ json: JSONValue) -> Int? { json.intValue.flatMap { Int(exactly: $0) }.flatMap { $0 >= 0 ? $0 : nil } }
+    static func bytes(_ value: [UInt8]) -> JSONValue { .string(Data(value).base64EncodedString()) }
+    static func bytes(_ json: JSONValue) -> [UInt8]? { json.stringValue.flatMap { Data(base64Encoded: $0) }.map(Array.init) }
+
+    // MARK: bodies
+
+    static func body(_ body: HAMessage.Body) -> JSONValue {
+        switch body {
+        case .hello(let hello):
+            return ["kind": "hello", "server": .string(hello.serverID.name), "head": head(hello.head), "durable-head": head(hello.durableHead),
+                    "spans": spans(hello.spans), "software-version": .string(hello.softwareVersion),
+                    "schema-version": .int(Int64(hello.schemaVersion)), "wants-full-sync": .bool(hello.wantsFullSync)]
+        case .append(let previous, let revisions, let activeHead):
+            return ["kind": "append", "previous": head(previous), "revisions": .array(revisions.map(revision(_:))), "active-head": head(activeHead)]
+        case .ack(let durableHead, let current, let gap):
+            return ["kind": "ack", "durable-head": head(durableHead), "head": head(current), "gap": .bool(gap)]
+        case .heartbeat(let beat):
+            return ["kind": "heartbeat", "head": head(beat.head), "durable-head": head(beat.durableHead), "role": .string(beat.role.rawValue),
+                    "writes-enabled": .bool(beat.writesEnabled), "ha-stopped": .bool(beat.haStopped), "mode": mode(beat.replicationMode),
+                    "expecting-hello": .bool(beat.expectingHello)]
+        case .snapshotOffer(let snapshotHead, let chunkCount, let offered):
+            return ["kind": "snapshot-offer", "snapshot-head": head(snapshotHead), "chunk-count": .int(Int64(chunkCount)), "spans": spans(offered)]
+        case .snapshotChunk(let snapshotHead, let index, let chunk, let checksum):
+            return ["kind": "snapshot-chunk", "snapshot-head": head(snapshotHead), "index": .int(Int64(index)), "bytes": bytes(chunk), "checksum": uint(checksum)]
+        case .snapshotAck(let snapshotHead, let nextIndex):
+            return ["kind": "snapshot-ack", "snapshot-head": head(snapshotHead), "next-index": .int(Int64(nextIndex))]
+        case .snapshotDone(let snapshotHead):
+            return ["kind": "snapshot-done", "snapshot-head": head(snapshotHead)]
+        case .switchoverRequest(let id):
+            return ["kind": "switchover-request", "switchover-id": uint(id)]
+        case .handover(let id, let finalHead):
+            return ["kind": "handover", "switchover-id": uint(id), "final-head": head(finalHead)]
+        case .switchoverAbort(let id, let code):
+            return ["kind": "switchover-abort", "switchover-id": uint(id), "reason-code": .string(code)]
+        case .epochAnnouncement(let announced):
+            return ["kind": "epoch-announcement", "head": head(announced)]
+        case .promotionPoll:
+            return ["kind": "promotion-poll"]
+        case .pollReply(let durableHead, let held):
+            return ["kind": "poll-reply", "durable-head": head(durableHead), "spans": spans(held)]
+        case .collision(let common, let divergent, let activeHead):
+            return ["kind": "collision", "common-number": uint(common), "divergent-count": uint(divergent), "active-head": head(activeHead)]
+        }
+    }
+
+    static func body(_ json: JSONValue) -> HAMessage.Body? {
+        func h(_ key: String) -> RevisionHead? { json[key].flatMap(head(_:)) }
+        func b(_ key: String) -> Bool? { json[key]?.boolValue }
+        func u(_ key: String) -> UInt64? { json[key].flatMap(uint) }
+        func i(_ key: String) -> Int? { json[key].flatMap(int) }
+        switch json["kind"]?.stringValue {
+        case "hello":
+            guard let server = json["server"]?.stringValue, !server.isEmpty, let head = h("head"), let durable = h("durable-head"),
+                  let spans = json["spans"].flatMap(spans(_:)), let version = json["software-version"]?.stringValue,
+                  let schema = json["schema-version"]?.intValue.flatMap(UInt32.init(exactly:)), let wants = b("wants-full-sync") else { return nil }
+            return .hello(HAMessage.Hello(serverID: ServerID(server), head: head, durableHead: durable, spans: spans,
+                                          softwareVersion: version, schemaVersion: schema, wantsFullSync: wants))
+        case "append":
+            guard let previous = h("previous"), let items = json["revisions"]?.arrayValue, let activeHead = h("active-head") else { return nil }
+            let revisions = items.compactMap(revision(_:))
+            guard revisions.count == items.count else { return nil }
+            return .append(previous: previous, revisions: revisions, activeHead: activeHead)
+        case "ack":
+            guard let durable = h("durable-head"), let head = h("head"), let gap = b("gap") else { return nil }
+            return .ack(durableHead: durable, head: head, gap: gap)
+        case "heartbeat":
+            guard let head = h("head"), let durable = h("durable-head"), let role = json["role"]?.stringValue.flatMap(HARole.init(rawValue:)),
+                  let writes = b("writes-enabled"), let stopped = b("ha-stopped"), let mode = json["mode"].flatMap(mode(_:)),
+                  let expecting = b("expecting-hello") else { return nil }
+            return .heartbeat(HAMessage.Heartbeat(head: head, durableHead: durable, role: role, writesEnabled: writes,
+                                                  haStopped: stopped, replicationMode: mode, expectingHello: expecting))
+        case "snapshot-offer":
+            guard let head = h("snapshot-head"), let count = i("chunk-count"), let spans = json["spans"].flatMap(spans(_:)) else { return nil }
+            return .snapshotOffer(snapshotHead: head, chunkCount: count, spans: spans)
+        case "snapshot-chunk":
+            guard let head = h("snapshot-head"), let index = i("index"), let chunk = json["bytes"].flatMap(bytes(_:)), let checksum = u("checksum") else { return nil }
+            return .snapshotChunk(snapshotHead: head, index: index, bytes: chunk, checksum: checksum)
+        case "snapshot-ack":
+            guard let head = h("snapshot-head"), let next = i("next-index") else { return nil }
+            return .snapshotAck(snapshotHead: head, nextIndex: next)
+        case "snapshot-done":
+            return h("snapshot-head").map { .snapshotDone(snapshotHead: $0) }
+        case "switchover-request":
+            return u("switchover-id").map { .switchoverRequest(switchoverID: $0) }
+        case "handover":
+            guard let id = u("switchover-id"), let head = h("final-head") else { return nil }
+            return .handover(switchoverID: id, finalHead: head)
+        case "switchover-abort":
+            guard let id = u("switchover-id"), let code = json["reason-code"]?.stringValue else { return nil }
+            return .switchoverAbort(switchoverID: id, reasonCode: code)
+        case "epoch-announcement":
+            return h("head").map { .epochAnnouncement(head: $0) }
+        case "promotion-poll":
+            return .promotionPoll
+        case "poll-reply":
+            guard let durable = h("durable-head"), let spans = json["spans"].flatMap(spans(_:)) else { return nil }
+            return .pollReply(durableHead: durable, spans: spans)
+        case "collision":
+            guard let common = u("common-number"), let divergent = u("divergent-count"), let head = h("active-head") else { return nil }
+            return .collision(commonNumber: common, divergentCount: divergent, activeHead: head)
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import HACore
+import ManagementModel
+
+/// The live SIC channel to each peer, as a bounded queue of outbound HA messages per peer. The runtime's
+/// `send` enqueues here without blocking; each channel's writer task drains its queue into the socket.
+/// A message to a peer with no channel is dropped: HACore retransmits once the peer is back.
+public final class HAPeerLinks: @unchecked Sendable {
+    /// Outbound messages queued per peer; past this the oldest are dropped (the core retransmits).
+    public static let outboundMessagesMax = 256
+
+    public struct Link: Sendable {
+        let token: UInt64
+        public let outbound: AsyncStream<JSONValue>
+    }
+
+    private let lock = NSLock()
+    private var continuations: [ServerID: (token: UInt64, continuation: AsyncStream<JSONValue>.Continuation)] = [:]
+    private var nextToken: UInt64 = 0
+
+    public init() {}
+
+    /// Makes this channel the route to `peer`, replacing (and ending) an older one: a reconnecting peer's
+    /// new channel wins over the half-dead old one.
+    public func attach(_ peer: ServerID) -> Link {
+        let (stream, continuation) = AsyncStream.makeStream(of: JSONValue.self, bufferingPolicy: .bufferingNewest(Self.outboundMessagesMax))
+        let (token, old) = lock.withLock { () -> (UInt64, AsyncStream<JSONValue>.Continuation?) in
+            nextToken += 1
+            let previous = continuations[peer]?.continuation
+            continuations[peer] = (nextToken, continuation)
+            return (nextToken, previous)
+        }
+        old?.finish()
+        return Link(token: token, outbound: stream)
+    }
+
+    /// Removes the route if it is still `link` (a newer channel may have replaced it).
+    public func detach(_ peer: ServerID, _ link: Link) {
+        let ended: AsyncStream<JSONValue>.Continuation? = lock.withLock {
+            guard let current = continuations[peer], current.token == link.token else { return nil }
+            continuations[peer] = nil
+            return current.continuation
+        }
+        ended?.finish()
+    }
+
+    public func isConnected(_ peer: ServerID) -> Bool { lock.withLock { continuations[peer] != nil } }
+
+    public func send(_ envelope: Envelope) {
+        let continuation = lock.withLock { continuations[envelope.to]?.continuation }
+        continuation?.yield(HAMessageCodec.encode(envelope.message))
+    }
+}

@@ -1,0 +1,317 @@
+import Foundation
+import HACore
+import Logging
+import ManagementModel
+import Store
+
+/// Limits of the runtime shell (HACore's own are in `HALimits`).
+public enum HARuntimeLimits {
+    /// Peer messages waiting for the actor. When full the oldest are dropped: HACore retransmits
+    /// (hello, append, heartbeats), so a drop costs latency, never correctness.
+    public static let inboxMessagesMax = 1_024
+    /// How often the core's clock moves: its timers (heartbeats, retransmits) are tens to hundreds of ms.
+    public static let tickIntervalMilliseconds: UInt64 = 25
+    /// Revisions loaded from the store per batch when rebuilding the core's journal at start.
+    public static let journalLoadBatchRevisions = 1_000
+}
+
+/// One server's HA runtime: feeds HACore its inputs one at a time and carries out each output in the
+/// order its contract demands — persist the hard state durably, then send, then effects — reporting
+/// effect completions back to the core as inputs before it takes the next event.
+///
+/// It serializes like an actor, but with a lock instead of actor isolation, because a publish must
+/// check that writes are on, commit to the store and report `revisionCommitted` with no other input
+/// in between (HACore's contract), and the management service (an actor itself) must do that
+/// synchronously inside its own turn: an `await` there would let other requests interleave mid-publish.
+/// Every store operation is synchronous and `send` only enqueues, so the lock is never held across a
+/// suspension point.
+public final class HARuntime: @unchecked Sendable {
+    public typealias Send = @Sendable (Envelope) -> Void
+
+    private enum Event: Sendable {
+        case tick
+        case message(from: ServerID, HAMessage)
+    }
+
+    /// Guards every stored property below (the "actor").
+    private let lock = NSLock()
+    private var core: HAStateMachine
+    private let store: ManagementStore
+    private let hardStateStore: HardStateStore
+    private let snapshots: SnapshotFiles
+    private let send: Send
+    private let logger: Logger
+    private let inbox: AsyncStream<Event>
+    private let inboxContinuation: AsyncStream<Event>.Continuation
+    /// Guards only `queuedMessages`, so `deliver` never waits for a step in progress: a runtime whose
+    /// `send` delivers straight into another runtime (in-process tests) cannot deadlock with it.
+    private let inboxLock = NSLock()
+    private var queuedMessages = 0
+    private let clockStart = ContinuousClock.now
+
+    /// Writes are on only between the core's `enableWrites` and `disableWrites`.
+    private var writesOn = false
+    /// Set when the hard state could not be made durable: the runtime then stops acting, because
+    /// sending or enabling writes on a state a crash could forget is how an epoch goes backwards.
+    private var isHalted = false
+    private var lastErrorText: String?
+    private var lastErrorAt: Date?
+    /// Per peer, the last status the core reported (what `statusChanged` said).
+    private var peerStatus: [ServerID: PeerSyncStatus] = [:]
+    /// Standby: when revisions or a snapshot were last made durable here.
+    private var lastAppliedAt: Date?
+
+    /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
+    /// group's first active (the primary at installation); its hard state is durable before it acts.
+    public init(configuration: HAConfiguration, store: ManagementStore, bootstrapActive: Bool,
+                snapshotDirectory: URL, logger: Logger, send: @escaping Send) throws {
+        let hardStateStore = HardStateStore(store: store)
+        var hardState = try hardStateStore.load()
+        if hardState == nil, bootstrapActive {
+            let initial = HAStateMachine.bootstrapActive(configuration: configuration)
+            try hardStateStore.save(initial)
+            hardState = initial
+        }
+        self.core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
+        self.store = store
+        self.hardStateStore = hardStateStore
+        self.snapshots = SnapshotFiles(directory: snapshotDirectory, chunkBytesMax: configuration.limits.snapshotChunkBytesMax)
+        self.send = send
+        self.logger = logger
+        // Unbounded as a stream, bounded by `deliver`, which drops peer messages past the limit.
+        (inbox, inboxContinuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
+        // The first timer check now, not one tick later: an active restarts with writes enabled before
+        // the API takes its first request (messages it sends now are dropped; the core retransmits).
+        locked { handle(.tick(now: nowMilliseconds)) }
+    }
+
+    /// The whole store journal as HACore sees it (revision 1 links to the empty head).
+    static func loadJournal(_ store: ManagementStore) throws -> Journal {
+        var journal = Journal.empty
+        var next: UInt64 = 1
+        while true {
+            let batch = try store.revisions(from: next, limit: HARuntimeLimits.journalLoadBatchRevisions)
+            for revision in batch { journal.append(RevisionAdapter.replicated(revision)) }
+            guard let last = batch.last else { return journal }
+            next = last.number + 1
+        }
+    }
+
+    // MARK: inputs
+
+    /// A message from a peer's SIC channel. Never blocks the caller; past `inboxMessagesMax` queued
+    /// messages it is dropped (HACore retransmits what matters).
+    public func deliver(from sender: ServerID, _ message: HAMessage) {
+        let accepted = inboxLock.withLock {
+            guard queuedMessages < HARuntimeLimits.inboxMessagesMax else { return false }
+            queuedMessages += 1
+            return true
+        }
+        if accepted { inboxContinuation.yield(.message(from: sender, message)) }
+    }
+
+    /// Runs the clock and the inbox until the calling task is cancelled.
+    public func run() async {
+        let ticks = inboxContinuation
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // The core's clock: its timers decide what is late; this only lets time pass.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(HARuntimeLimits.tickIntervalMilliseconds))
+                    ticks.yield(.tick)
+                }
+            }
+            for await event in inbox {
+                switch event {
+                case .tick:
+                    locked { handle(.tick(now: nowMilliseconds)) }
+                case .message(let sender, let message):
+                    inboxLock.withLock { queuedMessages -= 1 }
+                    locked { handle(.receive(from: sender, message: message)) }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// The active's publish path: runs `append` (the store's durable commit of `revision`) only while
+    /// this server takes writes, and reports the revision to the core before any other input.
+    /// Throws `HAWriteRefused` without calling `append` otherwise.
+    public func commit(_ revision: Revision, _ append: () throws -> Void) throws {
+        try locked {
+            if let refusal = currentWriteRefusal { throw HAWriteRefused(message: refusal) }
+            let replicated = RevisionAdapter.replicated(revision)
+            guard replicated.epoch == core.epoch else {
+                throw HAWriteRefused(message: "revision epoch \(replicated.epoch) is not this server's epoch \(core.epoch)")
+            }
+            try append()
+            handle(.revisionCommitted(replicated))
+        }
+    }
+
+    public func admin(_ command: AdminCommand) {
+        locked { handle(.admin(command)) }
+    }
+
+    /// Everything `ha status` and `show-ha-status` show, read in one critical section.
+    public var snapshot: HARuntimeSnapshot {
+        locked {
+            HARuntimeSnapshot(core: core.status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
+                              lastErrorAt: lastErrorAt, lastAppliedAt: lastAppliedAt, peerStatus: peerStatus)
+        }
+    }
+
+    public var status: HAStatus { locked { core.status } }
+    public var writesEnabled: Bool { locked { writesOn && !isHalted } }
+    /// Nil when this server takes writes; otherwise why not, naming the active.
+    public var writeRefusal: String? { locked { currentWriteRefusal } }
+
+    private var currentWriteRefusal: String? {
+        if isHalted { return "HA is halted: \(lastErrorText ?? "unknown error")" }
+        if writesOn, core.writesEnabled { return nil }
+        return core.writeRefusal ?? "writes are not enabled yet"
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private var nowMilliseconds: UInt64 {
+        let elapsed = ContinuousClock.now - clockStart
+        return UInt64(elapsed.components.seconds) * 1_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    // MARK: outputs
+
+    /// Steps the core with `input`, then with every completion its effects report, in order.
+    private func handle(_ input: HAInput) {
+        var queue = [input]
+        while !queue.isEmpty, !isHalted {
+            let output = core.step(queue.removeFirst())
+            carryOut(output, followUps: &queue)
+        }
+    }
+
+    private func carryOut(_ output: HAOutput, followUps: inout [HAInput]) {
+        if let state = output.persist {
+            do {
+                try hardStateStore.save(state)
+            } catch {
+                isHalted = true
+                record(error: "HA hard state not persisted (\(error)); HA halted until restart")
+                logger.critical("HA halted: hard state not durable", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+        for envelope in output.messages { send(envelope) }
+        for effect in output.effects { carryOut(effect, followUps: &followUps) }
+        if output.persist != nil || !output.effects.isEmpty {
+            logger.info("ha: \(output.reason)")
+        } else if output.reason != "tick" {
+            logger.trace("ha: \(output.reason)")
+        }
+    }
+
+    private func carryOut(_ effect: HAEffect, followUps: inout [HAInput]) {
+        switch effect {
+        case .enableWrites(let epoch, let forced):
+            writesOn = true
+            logger.notice("writes enabled", metadata: ["epoch": "\(epoch)", "forced": "\(forced)"])
+        case .disableWrites:
+            writesOn = false
+            logger.notice("writes disabled")
+        case .applyRevisions(let revisions):
+            applyRevisions(revisions, followUps: &followUps)
+        case .readSnapshotChunk(let standby, let head, let index):
+            do {
+                let chunk = try snapshots.readChunk(store: store, head: head, index: index)
+                followUps.append(.snapshotChunkRead(SnapshotChunkRead(standby: standby, snapshotHead: head, index: index,
+                                                                      chunkCount: chunk.count, bytes: chunk.bytes)))
+            } catch {
+                // The core asks again on its retransmit timer; the error is what status shows meanwhile.
+                record(error: "full sync of \(standby): \(error)")
+            }
+        case .applySnapshotChunk(let head, let index, let bytes):
+            do {
+                try snapshots.stageChunk(head: head, index: index, bytes: bytes)
+                followUps.append(.snapshotChunkApplied(snapshotHead: head, index: index))
+            } catch {
+                record(error: "full sync: staging chunk \(index) failed: \(error)")
+            }
+        case .completeFullSync(let head, _):
+            do {
+                try store.replaceJournal(with: try snapshots.stagedRevisions(head: head))
+                snapshots.discardStaged()
+                lastAppliedAt = Date()
+                followUps.append(.persistedUpTo(head))
+            } catch {
+                record(error: "full sync at \(head) could not be installed: \(error)")
+                snapshots.discardStaged()
+                followUps.append(.admin(.requestFullSync(standby: core.serverID)))
+            }
+        case .statusChanged(let peer, let status):
+            peerStatus[peer] = status
+            logger.notice("sync status", metadata: ["peer": "\(peer)", "status": "\(status)"])
+        case .promotionReport(let report):
+            logger.notice("promotion: \(report.summary)")
+        case .commandRefused(let code):
+            record(error: "command refused: \(code)")
+        case .publishAcknowledged, .publishTimedOut:
+            break  // sync mode is not wired yet: publishes are async, acknowledged at commit
+        case .exportDivergent, .truncateJournal:
+            // Collision resolution is not built yet; halting keeps every revision (nothing is dropped
+            // without an export) and says why.
+            isHalted = true
+            record(error: "collision resolution requested but not supported by this runtime yet; HA halted, nothing dropped")
+        }
+    }
+
+    /// Standby: each revision in its own durable transaction, chain checked by the store. Anything that
+    /// does not verify is never applied; the core is told what is durable and asked for a full sync.
+    private func applyRevisions(_ revisions: [ReplicatedRevision], followUps: inout [HAInput]) {
+        var durable: RevisionHead?
+        for replicated in revisions {
+            do {
+                guard let revision = RevisionAdapter.revision(replicated) else {
+                    throw HARuntimeError.snapshotUnavailable("revision \(replicated.number) does not match its hash")
+                }
+                try store.append(revision)
+                durable = replicated.head
+            } catch {
+                record(error: "delta sync stopped at revision \(replicated.number): \(error); asking for a full sync")
+                if let durable { followUps.append(.persistedUpTo(durable)) }
+                followUps.append(.admin(.requestFullSync(standby: core.serverID)))
+                return
+            }
+        }
+        if let durable {
+            lastAppliedAt = Date()
+            followUps.append(.persistedUpTo(durable))
+        }
+    }
+
+    private func record(error: String) {
+        lastErrorText = error
+        lastErrorAt = Date()
+        logger.error("ha: \(error)")
+    }
+}
+
+/// A publish refused because this server does not take writes (a standby, or an active not enabled).
+public struct HAWriteRefused: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// What the runtime knows, for status commands.
+public struct HARuntimeSnapshot: Sendable {
+    public var core: HAStatus
+    public var writesEnabled: Bool
+    public var halted: Bool
+    public var lastError: String?
+    public var lastErrorAt: Date?
+    public var lastAppliedAt: Date?
+    public var peerStatus: [ServerID: PeerSyncStatus]
+}

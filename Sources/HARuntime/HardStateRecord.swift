@@ -1,0 +1,131 @@
+import Foundation
+import HACore
+import Store
+
+/// HACore's `HardState` as stored JSON, in the store's settings table under `HardStateStore.settingKey`.
+/// Its own Codable mirror keeps HACore free of Foundation and the stored shape explicit and stable.
+struct HardStateRecord: Codable, Equatable {
+    struct EpochRecord: Codable, Equatable {
+        var term: UInt64
+        var server: String
+    }
+    struct HeadRecord: Codable, Equatable {
+        var number: UInt64
+        var hash: String
+    }
+    struct PeerEntry: Codable, Equatable {
+        var server: String
+        var lastKnownHead: HeadRecord
+        var everSynchronized: Bool
+    }
+    struct FullSyncEntry: Codable, Equatable {
+        var snapshotHead: HeadRecord
+        var chunkCount: Int
+        var chunksApplied: Int
+    }
+    struct HandoverEntry: Codable, Equatable {
+        var target: String
+        var switchoverID: UInt64
+        var finalHead: HeadRecord
+    }
+
+    var version = 1
+    var epoch: EpochRecord
+    var role: String
+    /// "async", or "sync" with `syncTimeoutMilliseconds`.
+    var replicationMode: String
+    var syncTimeoutMilliseconds: UInt64?
+    var haStopped: Bool
+    var peers: [PeerEntry]
+    var fullSyncProgress: FullSyncEntry?
+    var writesPaused: Bool
+    var handover: HandoverEntry?
+
+    init(_ state: HardState) {
+        epoch = EpochRecord(term: state.epoch.term, server: state.epoch.server.name)
+        role = state.role.rawValue
+        switch state.replicationMode {
+        case .async: replicationMode = "async"
+        case .sync(let timeout): replicationMode = "sync"; syncTimeoutMilliseconds = timeout
+        }
+        haStopped = state.haStopped
+        peers = state.peers.map { PeerEntry(server: $0.serverID.name, lastKnownHead: HeadRecord($0.lastKnownHead), everSynchronized: $0.everSynchronized) }
+        fullSyncProgress = state.fullSyncProgress.map {
+            FullSyncEntry(snapshotHead: HeadRecord($0.snapshotHead), chunkCount: $0.chunkCount, chunksApplied: $0.chunksApplied)
+        }
+        writesPaused = state.writesPaused
+        handover = state.handover.map { HandoverEntry(target: $0.target.name, switchoverID: $0.switchoverID, finalHead: HeadRecord($0.finalHead)) }
+    }
+
+    /// Nil when the record is not a hard state this version understands (never guessed into one).
+    var hardState: HardState? {
+        guard version == 1, let role = HARole(rawValue: role), peers.allSatisfy({ !$0.server.isEmpty }) else { return nil }
+        let mode: ReplicationMode
+        switch (replicationMode, syncTimeoutMilliseconds) {
+        case ("async", _): mode = .async
+        case ("sync", let timeout?): mode = .sync(timeoutMilliseconds: timeout)
+        default: return nil
+        }
+        let epochValue = epoch.server.isEmpty ? (epoch.term == 0 ? Epoch.initial : nil) : Epoch(term: epoch.term, server: ServerID(epoch.server))
+        guard let epochValue else { return nil }
+        if let handover, handover.target.isEmpty { return nil }
+        return HardState(
+            epoch: epochValue, role: role, replicationMode: mode, haStopped: haStopped,
+            peers: peers.map { PeerRecord(serverID: ServerID($0.server), lastKnownHead: $0.lastKnownHead.head, everSynchronized: $0.everSynchronized) },
+            fullSyncProgress: fullSyncProgress.map {
+                FullSyncProgress(snapshotHead: $0.snapshotHead.head, chunkCount: $0.chunkCount, chunksApplied: $0.chunksApplied)
+            },
+            writesPaused: writesPaused,
+            handover: handover.map { HandoverRecord(target: ServerID($0.target), switchoverID: $0.switchoverID, finalHead: $0.finalHead.head) })
+    }
+}
+
+extension HardStateRecord.HeadRecord {
+    init(_ head: RevisionHead) { self.init(number: head.number, hash: head.hash) }
+    var head: RevisionHead { RevisionHead(number: number, hash: hash) }
+}
+
+/// Reads and writes this server's HA hard state. `save` returns only once the state is on disk
+/// (the store's settings writes commit with synchronous=FULL): HACore's persist-before-send contract.
+public struct HardStateStore: Sendable {
+    public static let settingKey = "ha-hard-state"
+    let store: ManagementStore
+
+    public init(store: ManagementStore) { self.store = store }
+
+    public func save(_ state: HardState) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = String(decoding: try encoder.encode(HardStateRecord(state)), as: UTF8.self)
+        try store.setSetting(Self.settingKey, text)
+    }
+
+    /// Nil on a server that never persisted one; throws when one is stored but unreadable, because
+    /// starting from scratch could forget an epoch (and act in a lower one).
+    public func load() throws -> HardState? {
+        guard let text = try store.setting(Self.settingKey) else { return nil }
+        guard let record = try? JSONDecoder().decode(HardStateRecord.self, from: Data(text.utf8)), let state = record.hardState else {
+            throw HARuntimeError.unreadableHardState
+        }
+        return state
+    }
+}
+
+public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
+    case unreadableHardState
+    case snapshotUnavailable(String)
+
+    public var code: String {
+        switch self {
+        case .unreadableHardState: "ha_hard_state_unreadable"
+        case .snapshotUnavailable: "ha_snapshot_unavailable"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unreadableHardState: "the stored HA hard state cannot be read; refusing to start HA rather than forget the epoch"
+        case .snapshotUnavailable(let why): "snapshot unavailable: \(why)"
+        }
+    }
+}

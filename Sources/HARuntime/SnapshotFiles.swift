@@ -1,0 +1,114 @@
+import Foundation
+import HACore
+import ManagementModel
+import Store
+import TrustCore
+
+/// Full-sync snapshots as files. The active writes the journal's revisions 1...r (one canonical JSON
+/// revision per line) once per snapshot head: the journal is append-only, so that prefix is a
+/// consistent copy of the database at r while publishes go on. Chunks are fixed byte ranges of the file,
+/// so re-reading chunk i after a broken connection gives the same bytes. The standby stages each chunk
+/// as its own durable file and, when all are there, replaces its database in one transaction.
+struct SnapshotFiles {
+    let directory: URL
+    let chunkBytesMax: Int
+    /// Revisions read from the store per batch while writing a snapshot (bounds memory).
+    static let readBatchRevisions = 1_000
+
+    private var outgoing: URL { directory.appendingPathComponent("outgoing") }
+    private var incoming: URL { directory.appendingPathComponent("incoming") }
+
+    static func name(_ head: RevisionHead) -> String { "\(head.number)-\(head.hash.isEmpty ? "empty" : head.hash)" }
+
+    // MARK: active
+
+    /// Chunk `index` of the snapshot at `head`, and how many chunks it has.
+    func readChunk(store: ManagementStore, head: RevisionHead, index: Int) throws -> (bytes: [UInt8], count: Int) {
+        let file = try snapshotFile(store: store, head: head)
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        let size = Int(try handle.seekToEnd())
+        let count = max(1, (size + chunkBytesMax - 1) / chunkBytesMax)
+        guard index < count else { throw HARuntimeError.snapshotUnavailable("chunk \(index) of \(count)") }
+        try handle.seek(toOffset: UInt64(index * chunkBytesMax))
+        let bytes = try handle.read(upToCount: chunkBytesMax).map(Array.init) ?? []
+        return (bytes, count)
+    }
+
+    private func snapshotFile(store: ManagementStore, head: RevisionHead) throws -> URL {
+        let file = outgoing.appendingPathComponent(Self.name(head) + ".jsonl")
+        if FileManager.default.fileExists(atPath: file.path) { return file }
+        try DurableFile.ensureDirectory(directory, mode: 0o700)
+        // One snapshot at a time on disk: an older head is of no use to anyone once a newer one is asked for.
+        try? FileManager.default.removeItem(at: outgoing)
+        try DurableFile.ensureDirectory(outgoing, mode: 0o700)
+        let partial = outgoing.appendingPathComponent(Self.name(head) + ".partial")
+        FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        let handle = try FileHandle(forWritingTo: partial)
+        var next: UInt64 = 1
+        var last: Revision?
+        while next <= head.number {
+            let batch = try store.revisions(from: next, limit: Int(min(UInt64(Self.readBatchRevisions), head.number - next + 1)))
+            guard let tail = batch.last, batch.first?.number == next else {
+                try? handle.close()
+                throw HARuntimeError.snapshotUnavailable("revision \(next) missing from the journal")
+            }
+            var bytes: [UInt8] = []
+            for revision in batch {
+                bytes += revision.json.canonicalBytes
+                bytes.append(UInt8(ascii: "\n"))
+            }
+            try handle.write(contentsOf: bytes)
+            last = tail
+            next = tail.number + 1
+        }
+        try handle.synchronize()
+        try handle.close()
+        guard RevisionAdapter.head(last.map { ($0.number, $0.hash) }) == head else {
+            throw HARuntimeError.snapshotUnavailable("the journal does not hold \(head)")
+        }
+        try FileManager.default.moveItem(at: partial, to: file)
+        return file
+    }
+
+    // MARK: standby
+
+    func stageChunk(head: RevisionHead, index: Int, bytes: [UInt8]) throws {
+        let folder = incoming.appendingPathComponent(Self.name(head))
+        // Staged chunks of another snapshot can never complete: drop them first (bounded disk).
+        if let others = try? FileManager.default.contentsOfDirectory(atPath: incoming.path) {
+            for other in others where other != Self.name(head) { try? FileManager.default.removeItem(at: incoming.appendingPathComponent(other)) }
+        }
+        try DurableFile.ensureDirectory(directory, mode: 0o700)
+        try DurableFile.ensureDirectory(incoming, mode: 0o700)
+        try DurableFile.ensureDirectory(folder, mode: 0o700)
+        try DurableFile.write(bytes, to: folder.appendingPathComponent("chunk-\(index)"), mode: 0o600)
+    }
+
+    /// The staged snapshot's revisions, in order. Throws if a chunk is missing or a line is not a revision.
+    func stagedRevisions(head: RevisionHead) throws -> [Revision] {
+        let folder = incoming.appendingPathComponent(Self.name(head))
+        var bytes: [UInt8] = []
+        var index = 0
+        while let chunk = FileManager.default.contents(atPath: folder.appendingPathComponent("chunk-\(index)").path) {
+            bytes += chunk
+            index += 1
+        }
+        guard index > 0 else { throw HARuntimeError.snapshotUnavailable("no staged chunks for \(head)") }
+        var revisions: [Revision] = []
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            guard let json = try? JSONValue.parse(line), let revision = Revision(json: json) else {
+                throw HARuntimeError.snapshotUnavailable("a staged line is not a revision")
+            }
+            revisions.append(revision)
+        }
+        guard RevisionAdapter.head(revisions.last.map { ($0.number, $0.hash) }) == head else {
+            throw HARuntimeError.snapshotUnavailable("staged snapshot does not end at \(head)")
+        }
+        return revisions
+    }
+
+    func discardStaged() {
+        try? FileManager.default.removeItem(at: incoming)
+    }
+}

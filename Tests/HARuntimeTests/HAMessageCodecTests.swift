@@ -1,0 +1,46 @@
+import HACore
+import ManagementModel
+import Testing
+@testable import HARuntime
+
+@Suite("HARuntime: HA messages on the SIC channel")
+struct HAMessageCodecTests {
+    static let head = RevisionHead(number: 12, hash: "ab")
+    static let epoch = Epoch(term: UInt64.max, server: "primary")
+    static let spans = [EpochSpan(epoch: Epoch(term: 1, server: "primary"), firstNumber: 1, lastNumber: 12)]
+    static let revision = ReplicatedRevision(number: 13, epoch: epoch, previousHash: "ab", hash: "cd", payload: [0, 1, 255])
+
+    static let bodies: [HAMessage.Body] = [
+        .hello(HAMessage.Hello(serverID: "secondary", head: head, durableHead: .empty, spans: spans, softwareVersion: "0.1.0",
+                               schemaVersion: 1, wantsFullSync: true)),
+        .append(previous: head, revisions: [revision], activeHead: revision.head),
+        .ack(durableHead: head, head: head, gap: true),
+        .heartbeat(HAMessage.Heartbeat(head: head, durableHead: head, role: .active, writesEnabled: true, haStopped: false,
+                                       replicationMode: .sync(timeoutMilliseconds: 500), expectingHello: true)),
+        .snapshotOffer(snapshotHead: head, chunkCount: 3, spans: spans),
+        .snapshotChunk(snapshotHead: head, index: 2, bytes: [9, 8, 7], checksum: UInt64.max - 1),
+        .snapshotAck(snapshotHead: head, nextIndex: 1),
+        .snapshotDone(snapshotHead: head),
+        .switchoverRequest(switchoverID: 5),
+        .handover(switchoverID: 5, finalHead: head),
+        .switchoverAbort(switchoverID: 5, reasonCode: "timeout"),
+        .epochAnnouncement(head: head),
+        .promotionPoll,
+        .pollReply(durableHead: head, spans: spans),
+        .collision(commonNumber: 4, divergentCount: 2, activeHead: head),
+    ]
+
+    @Test(arguments: bodies) func everyMessageSurvivesTheWire(body: HAMessage.Body) throws {
+        let message = HAMessage(epoch: Self.epoch, body: body)
+        let wire = HAMessageCodec.encode(message).canonicalBytes
+        #expect(HAMessageCodec.decode(try JSONValue.parse(wire)) == message)
+    }
+
+    @Test func theInitialEpochTravelsAndMalformedMessagesAreDropped() throws {
+        let message = HAMessage(epoch: .initial, body: .promotionPoll)
+        #expect(HAMessageCodec.decode(HAMessageCodec.encode(message)) == message)
+        #expect(HAMessageCodec.decode(["type": "ha", "epoch": ["term": "1", "server": ""], "body": ["kind": "promotion-poll"]]) == nil)
+        #expect(HAMessageCodec.decode(["type": "ha", "epoch": ["term": "1", "server": "a"], "body": ["kind": "ack"]]) == nil)
+        #expect(HAMessageCodec.decode(["type": "ping"]) == nil)
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import HACore
+import ManagementModel
+import Store
+import Testing
+@testable import HARuntime
+
+@Suite("HARuntime: revision adapter")
+struct RevisionAdapterTests {
+    @Test func roundTripKeepsTheRevisionAndMapsGenesisToTheEmptyHead() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let first = try publishHost(store, name: "a")
+        let second = try publishHost(store, name: "b")
+
+        let replicatedFirst = RevisionAdapter.replicated(first)
+        #expect(replicatedFirst.number == 1)
+        #expect(replicatedFirst.previousHash == RevisionHead.empty.hash)
+        #expect(replicatedFirst.epoch == Epoch(term: 1, server: "primary"))
+        #expect(replicatedFirst.payload == first.json.canonicalBytes)
+        #expect(RevisionAdapter.revision(replicatedFirst) == first)
+
+        let replicatedSecond = RevisionAdapter.replicated(second)
+        #expect(replicatedSecond.previousHash == first.hash)
+        #expect(RevisionAdapter.revision(replicatedSecond) == second)
+
+        // HACore's journal accepts the chain exactly as the store built it.
+        var journal = Journal.empty
+        journal.append(replicatedFirst)
+        journal.append(replicatedSecond)
+        #expect(journal.head == RevisionHead(number: 2, hash: second.hash))
+    }
+
+    @Test func aPayloadThatDoesNotMatchItsEnvelopeOrHashIsRefused() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let revision = try publishHost(store, name: "a")
+        var replicated = RevisionAdapter.replicated(revision)
+
+        var renumbered = replicated
+        renumbered.number = 2
+        #expect(RevisionAdapter.revision(renumbered) == nil)
+
+        var tampered = revision
+        tampered.author = "mallory"  // content changed, hash kept: must never reach the store
+        replicated.payload = tampered.json.canonicalBytes
+        #expect(RevisionAdapter.revision(replicated) == nil)
+
+        replicated.payload = Array("not json".utf8)
+        #expect(RevisionAdapter.revision(replicated) == nil)
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import HACore
+import Logging
+import ManagementModel
+import Store
+import Testing
+@testable import HARuntime
+
+/// Two runtimes on real SQLite files, their messages handed straight to each other (the SIC channel is
+/// exercised by the end-to-end tests): full sync of a new standby, delta sync, restart catch-up.
+@Suite("HARuntime: two servers in one process")
+struct TwoRuntimesTests {
+    final class Pair: Sendable {
+        let primaryStore: ManagementStore
+        let secondaryStore: ManagementStore
+        let directory: URL
+        let links = Links()
+
+        init() throws {
+            directory = temporaryDirectory()
+            primaryStore = try ManagementStore(path: directory.appendingPathComponent("primary.sqlite").path)
+            secondaryStore = try ManagementStore(path: directory.appendingPathComponent("secondary.sqlite").path)
+        }
+
+        func runtime(_ name: ServerID, peer: ServerID, store: ManagementStore, active: Bool) throws -> HARuntime {
+            let links = links
+            return try HARuntime(configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
+                                 snapshotDirectory: directory.appendingPathComponent("\(name)-snapshots"),
+                                 logger: Logger(label: "test.\(name)"),
+                                 send: { envelope in links.deliver(envelope, from: name) })
+        }
+    }
+
+    /// Routes envelopes to whichever runtime currently plays each server.
+    final class Links: Sendable {
+        private let lock = NSLock()
+        nonisolated(unsafe) private var runtimes: [ServerID: HARuntime] = [:]
+        func attach(_ id: ServerID, _ runtime: HARuntime?) { lock.withLock { runtimes[id] = runtime } }
+        func deliver(_ envelope: Envelope, from sender: ServerID) {
+            lock.withLock { runtimes[envelope.to] }?.deliver(from: sender, envelope.message)
+        }
+    }
+
+    @Test func aNewStandbyIsFullySyncedThenFollowsByDeltaAndCatchesUpAfterARestart() async throws {
+        let pair = try Pair()
+        defer { try? FileManager.default.removeItem(at: pair.directory) }
+        for name in ["a", "b", "c"] { try publishHost(pair.primaryStore, name: name) }
+
+        let primary = try pair.runtime("primary", peer: "secondary", store: pair.primaryStore, active: true)
+        pair.links.attach("primary", primary)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await primary.run() }
+            var secondary = try pair.runtime("secondary", peer: "primary", store: pair.secondaryStore, active: false)
+            pair.links.attach("secondary", secondary)
+            let firstRun = Task { [secondary] in await secondary.run() }
+
+            #expect(try await eventually { primary.writesEnabled })
+            #expect(try await eventually { try pair.secondaryStore.head()?.hash == pair.primaryStore.head()?.hash })
+            #expect(pair.secondaryStore.reader.objects(named: "c").count == 1)
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+
+            // Delta: a publish on the active reaches the standby without any full sync.
+            let d = try nextHostRevision(pair.primaryStore, name: "d")
+            try primary.commit(d) { try pair.primaryStore.append(d) }
+            #expect(try await eventually { pair.secondaryStore.reader.objects(named: "d").count == 1 })
+
+            // Restart the standby while the active publishes: it catches up from its own head.
+            firstRun.cancel()
+            await firstRun.value
+            pair.links.attach("secondary", nil)
+            let e = try nextHostRevision(pair.primaryStore, name: "e")
+            try primary.commit(e) { try pair.primaryStore.append(e) }
+            secondary = try pair.runtime("secondary", peer: "primary", store: pair.secondaryStore, active: false)
+            pair.links.attach("secondary", secondary)
+            group.addTask { [secondary] in await secondary.run() }
+            #expect(try await eventually { pair.secondaryStore.reader.objects(named: "e").count == 1 })
+            #expect(try pair.secondaryStore.verifyJournal() == nil)
+            // A standby refuses to commit, and says who is active; nothing reaches its store.
+            let refused = try nextHostRevision(pair.secondaryStore, name: "f")
+            #expect(throws: HAWriteRefused.self) { try secondary.commit(refused) { try pair.secondaryStore.append(refused) } }
+            #expect(pair.secondaryStore.reader.objects(named: "f").isEmpty)
+            #expect(secondary.status.role == .standby)
+            #expect(secondary.writeRefusal?.contains("primary") == true)
+            group.cancelAll()
+        }
+    }
+}
