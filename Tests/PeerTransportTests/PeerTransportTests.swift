@@ -73,12 +73,7 @@ struct PeerTransportLiveTests {
             }
             #expect(error?.code == .closedByPeer)
             #expect(error?.message.contains("limit is 1024 bytes") == true)
-            guard case .connected = await events.next(), case .inboundEnded(let serverError) = await events.next()
-            else {
-                Issue.record("the server did not report the connection and its end")
-                return
-            }
-            #expect(serverError?.code == .frameTooLarge)
+            await expectServerEnd(&events, with: .frameTooLarge)
         }
         try await loops.shutdown()
     }
@@ -130,12 +125,7 @@ struct PeerTransportLiveTests {
             }
             #expect(error?.code == .closedByPeer)
             #expect(error?.message.contains("bad magic") == true)
-            guard case .connected = await events.next(), case .inboundEnded(let serverError) = await events.next()
-            else {
-                Issue.record("the server did not report the connection and its end")
-                return
-            }
-            #expect(serverError?.code == .badMagic)
+            await expectServerEnd(&events, with: .badMagic)
         }
         try await loops.shutdown()
     }

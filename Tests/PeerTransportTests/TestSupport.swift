@@ -181,3 +181,13 @@ func withListener(
 extension PeerFrame {
     var text: String { String(decoding: payloadBytes, as: UTF8.self) }
 }
+
+/// Reads the server's first two events, the connection and then its end, and checks the error it ended with.
+func expectServerEnd(_ events: inout AsyncStream<ServerEvent>.Iterator, with code: PeerTransportError.Code,
+                     sourceLocation: SourceLocation = #_sourceLocation) async {
+    guard case .connected = await events.next(), case .inboundEnded(let serverError) = await events.next() else {
+        Issue.record("the server did not report the connection and its end", sourceLocation: sourceLocation)
+        return
+    }
+    #expect(serverError?.code == code, sourceLocation: sourceLocation)
+}
