@@ -46,6 +46,15 @@ public final class HAPeerLinks: @unchecked Sendable {
 
     public func isConnected(_ peer: ServerID) -> Bool { lock.withLock { continuations[peer] != nil } }
 
+    /// Identifies the current channel to `peer` (nil when none): a new token means a new channel.
+    public func channelToken(_ peer: ServerID) -> UInt64? { lock.withLock { continuations[peer]?.token } }
+
+    /// Queues a channel message that is not an HA core message (addresses, ICA state).
+    public func send(_ message: JSONValue, to peer: ServerID) {
+        let continuation = lock.withLock { continuations[peer]?.continuation }
+        continuation?.yield(message)
+    }
+
     public func send(_ envelope: Envelope) {
         let continuation = lock.withLock { continuations[envelope.to]?.continuation }
         continuation?.yield(HAMessageCodec.encode(envelope.message))

@@ -3,6 +3,8 @@ import HACore
 import Logging
 import ManagementModel
 import Store
+import TrustCore
+import ManagementAPI
 
 /// Limits of the runtime shell (HACore's own are in `HALimits`).
 public enum HARuntimeLimits {
@@ -13,6 +15,17 @@ public enum HARuntimeLimits {
     public static let tickIntervalMilliseconds: UInt64 = 25
     /// Revisions loaded from the store per batch when rebuilding the core's journal at start.
     public static let journalLoadBatchRevisions = 1_000
+    /// Sync-mode publish outcomes kept for a caller that has not asked yet.
+    public static let syncOutcomesKeptMax = 1_024
+}
+
+/// What the core made of an administrator command.
+public struct AdminOutcome: Sendable {
+    /// Set when refused: a stable code (`may-lose-revisions`, `not-active`, ...).
+    public var refusedCode: String?
+    /// The core's decision in words.
+    public var reason: String
+    public var report: PromotionReport?
 }
 
 /// One server's HA runtime: feeds HACore its inputs one at a time and carries out each output in the
@@ -39,6 +52,8 @@ public final class HARuntime: @unchecked Sendable {
     private let store: ManagementStore
     private let hardStateStore: HardStateStore
     private let snapshots: SnapshotFiles
+    /// Where divergent revisions are exported before a collision resolution drops them.
+    private let exportDirectory: URL
     private let send: Send
     private let logger: Logger
     private let inbox: AsyncStream<Event>
@@ -60,11 +75,20 @@ public final class HARuntime: @unchecked Sendable {
     private var peerStatus: [ServerID: PeerSyncStatus] = [:]
     /// Standby: when revisions or a snapshot were last made durable here.
     private var lastAppliedAt: Date?
+    /// The last export of divergent revisions (collision resolution), for status and the API.
+    private var lastExportPath: String?
+    /// Sync mode: each publish's outcome, or who waits for it (bounded: see `rememberOutcome`).
+    private var syncPublishes: [UInt64: SyncPublish] = [:]
+
+    private enum SyncPublish {
+        case waiting([CheckedContinuation<ReplicationOutcome, Never>])
+        case resolved(ReplicationOutcome)
+    }
 
     /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
     /// group's first active (the primary at installation); its hard state is durable before it acts.
     public init(configuration: HAConfiguration, store: ManagementStore, bootstrapActive: Bool,
-                snapshotDirectory: URL, logger: Logger, send: @escaping Send) throws {
+                snapshotDirectory: URL, exportDirectory: URL, logger: Logger, send: @escaping Send) throws {
         let hardStateStore = HardStateStore(store: store)
         var hardState = try hardStateStore.load()
         if hardState == nil, bootstrapActive {
@@ -76,6 +100,7 @@ public final class HARuntime: @unchecked Sendable {
         self.store = store
         self.hardStateStore = hardStateStore
         self.snapshots = SnapshotFiles(directory: snapshotDirectory, chunkBytesMax: configuration.limits.snapshotChunkBytesMax)
+        self.exportDirectory = exportDirectory
         self.send = send
         self.logger = logger
         // Unbounded as a stream, bounded by `deliver`, which drops peer messages past the limit.
@@ -136,28 +161,91 @@ public final class HARuntime: @unchecked Sendable {
 
     /// The active's publish path: runs `append` (the store's durable commit of `revision`) only while
     /// this server takes writes, and reports the revision to the core before any other input.
-    /// Throws `HAWriteRefused` without calling `append` otherwise.
-    public func commit(_ revision: Revision, _ append: () throws -> Void) throws {
+    /// Throws `HAWriteRefused` without calling `append` otherwise. Returns true in sync mode: the
+    /// publish then waits for `awaitReplication`.
+    public func commit(_ revision: Revision, _ append: () throws -> Void) throws -> Bool {
         try locked {
             if let refusal = currentWriteRefusal { throw HAWriteRefused(message: refusal) }
             let replicated = RevisionAdapter.replicated(revision)
             guard replicated.epoch == core.epoch else {
                 throw HAWriteRefused(message: "revision epoch \(replicated.epoch) is not this server's epoch \(core.epoch)")
             }
+            guard case .sync = core.hardState.replicationMode else {
+                try append()
+                handle(.revisionCommitted(replicated))
+                return false
+            }
             try append()
+            syncPublishes[revision.number] = .waiting([])
             handle(.revisionCommitted(replicated))
+            return true
         }
     }
 
-    public func admin(_ command: AdminCommand) {
-        locked { handle(.admin(command)) }
+    /// Sync mode: returns once a standby holds revision `number` durably, or the mode's timeout passed.
+    public func awaitReplication(revision number: UInt64) async -> ReplicationOutcome {
+        await withCheckedContinuation { continuation in
+            let ready: ReplicationOutcome? = locked {
+                switch syncPublishes[number] {
+                case .resolved(let outcome):
+                    syncPublishes[number] = nil
+                    return outcome
+                case .waiting(let waiters):
+                    syncPublishes[number] = .waiting(waiters + [continuation])
+                    return nil
+                case nil:
+                    return .timedOut  // never registered, or long forgotten: claim no protection
+                }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
+
+    /// Runs an administrator command; says whether the core refused it and why.
+    @discardableResult
+    public func admin(_ command: AdminCommand) -> AdminOutcome {
+        locked {
+            guard let output = handle(.admin(command)) else {
+                return AdminOutcome(refusedCode: "halted", reason: "HA is halted: \(lastErrorText ?? "unknown error")", report: nil)
+            }
+            var outcome = AdminOutcome(refusedCode: nil, reason: output.reason, report: nil)
+            for effect in output.effects {
+                switch effect {
+                case .commandRefused(let code): outcome.refusedCode = code
+                case .promotionReport(let report): outcome.report = report
+                default: break
+                }
+            }
+            return outcome
+        }
+    }
+
+    /// Waits (bounded) until this server takes writes; false when it did not within the time.
+    public func awaitWritesEnabled(timeoutMilliseconds: UInt64) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutMilliseconds))
+        while ContinuousClock.now < deadline {
+            if writesEnabled { return true }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return writesEnabled
+    }
+
+    /// In collision: the common revision and the revisions after it that the active lacks.
+    public var divergentRevisions: (commonNumber: UInt64, revisions: [ReplicatedRevision])? {
+        locked {
+            guard let collision = core.collision else { return nil }
+            return (collision.commonNumber, Array(core.journal.revisions(after: collision.commonNumber, limit: Int.max)))
+        }
+    }
+
+    public var lastExport: String? { locked { lastExportPath } }
 
     /// Everything `ha status` and `show-ha-status` show, read in one critical section.
     public var snapshot: HARuntimeSnapshot {
         locked {
             HARuntimeSnapshot(core: core.status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
-                              lastErrorAt: lastErrorAt, lastAppliedAt: lastAppliedAt, peerStatus: peerStatus)
+                              lastErrorAt: lastErrorAt, lastAppliedAt: lastAppliedAt, peerStatus: peerStatus,
+                              lastExport: lastExportPath, nowMilliseconds: nowMilliseconds)
         }
     }
 
@@ -186,12 +274,17 @@ public final class HARuntime: @unchecked Sendable {
     // MARK: outputs
 
     /// Steps the core with `input`, then with every completion its effects report, in order.
-    private func handle(_ input: HAInput) {
+    /// Returns the output of `input` itself (nil when halted).
+    @discardableResult
+    private func handle(_ input: HAInput) -> HAOutput? {
         var queue = [input]
+        var first: HAOutput?
         while !queue.isEmpty, !isHalted {
             let output = core.step(queue.removeFirst())
+            if first == nil { first = output }
             carryOut(output, followUps: &queue)
         }
+        return first
     }
 
     private func carryOut(_ output: HAOutput, followUps: inout [HAInput]) {
@@ -206,7 +299,9 @@ public final class HARuntime: @unchecked Sendable {
             }
         }
         for envelope in output.messages { send(envelope) }
-        for effect in output.effects { carryOut(effect, followUps: &followUps) }
+        // An effect that fails halts the runtime: the effects after it (a truncation after a failed
+        // export) must not run.
+        for effect in output.effects where !isHalted { carryOut(effect, followUps: &followUps) }
         if output.persist != nil || !output.effects.isEmpty {
             logger.info("ha: \(output.reason)")
         } else if output.reason != "tick" {
@@ -258,13 +353,25 @@ public final class HARuntime: @unchecked Sendable {
             logger.notice("promotion: \(report.summary)")
         case .commandRefused(let code):
             record(error: "command refused: \(code)")
-        case .publishAcknowledged, .publishTimedOut:
-            break  // sync mode is not wired yet: publishes are async, acknowledged at commit
-        case .exportDivergent, .truncateJournal:
-            // Collision resolution is not built yet; halting keeps every revision (nothing is dropped
-            // without an export) and says why.
-            isHalted = true
-            record(error: "collision resolution requested but not supported by this runtime yet; HA halted, nothing dropped")
+        case .publishAcknowledged(let number):
+            resolveSyncPublish(number, .acknowledged)
+        case .publishTimedOut(let number):
+            resolveSyncPublish(number, .timedOut)
+        case .exportDivergent(let revisions, let snapshotBase):
+            do {
+                lastExportPath = try exportDivergent(revisions, wholeDatabase: snapshotBase != nil)
+                logger.notice("divergent revisions exported", metadata: ["file": "\(lastExportPath ?? "")", "revisions": "\(revisions.count)"])
+            } catch {
+                isHalted = true
+                record(error: "divergent revisions could not be exported (\(error)); HA halted, nothing dropped")
+            }
+        case .truncateJournal(let number):
+            do {
+                try store.truncateJournal(after: number)
+            } catch {
+                isHalted = true
+                record(error: "journal truncation after #\(number) failed (\(error)); HA halted until restart")
+            }
         }
     }
 
@@ -292,6 +399,35 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
+    private func resolveSyncPublish(_ number: UInt64, _ outcome: ReplicationOutcome) {
+        if case .waiting(let waiters)? = syncPublishes[number], !waiters.isEmpty {
+            syncPublishes[number] = nil
+            for waiter in waiters { waiter.resume(returning: outcome) }
+            return
+        }
+        syncPublishes[number] = .resolved(outcome)
+        // Outcomes nobody collected (system changes) are forgotten past a bound, oldest first.
+        if syncPublishes.count > HARuntimeLimits.syncOutcomesKeptMax, let oldest = syncPublishes.keys.min() {
+            if case .waiting(let waiters)? = syncPublishes.removeValue(forKey: oldest) {
+                for waiter in waiters { waiter.resume(returning: .timedOut) }
+            }
+        }
+    }
+
+    /// Writes the revisions about to be dropped (one canonical JSON revision per line) durably, and
+    /// with `wholeDatabase` a copy of the whole database beside them. Returns the file's path.
+    private func exportDivergent(_ revisions: [ReplicatedRevision], wholeDatabase: Bool) throws -> String {
+        try DurableFile.ensureDirectory(exportDirectory, mode: 0o700)
+        let stamp = Int64(Date().timeIntervalSince1970 * 1000)
+        let base = exportDirectory.appendingPathComponent("divergent-\(core.serverID.name)-\(stamp)")
+        var bytes: [UInt8] = []
+        for revision in revisions { bytes += revision.payload + [UInt8(ascii: "\n")] }
+        let file = base.appendingPathExtension("jsonl")
+        try DurableFile.write(bytes, to: file, mode: 0o600)
+        if wholeDatabase { try store.copyDatabase(to: base.appendingPathExtension("sqlite").path) }
+        return file.path
+    }
+
     private func record(error: String) {
         lastErrorText = error
         lastErrorAt = Date()
@@ -314,4 +450,6 @@ public struct HARuntimeSnapshot: Sendable {
     public var lastErrorAt: Date?
     public var lastAppliedAt: Date?
     public var peerStatus: [ServerID: PeerSyncStatus]
+    public var lastExport: String?
+    public var nowMilliseconds: UInt64
 }

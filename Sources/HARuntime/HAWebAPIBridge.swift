@@ -24,12 +24,25 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
         self.activeAddress = activeAddress
     }
 
-    public func commit(_ revision: Revision, _ append: () throws -> Void) throws {
+    public func commit(_ revision: Revision, _ append: () throws -> Void) throws -> Bool {
         do {
-            try runtime.commit(revision, append)
+            return try runtime.commit(revision, append)
         } catch let refused as HAWriteRefused {
             throw ManagementError.noPermissions(refusalMessage(refused.message))
         }
+    }
+
+    public var writeEpoch: RevisionEpoch? {
+        let status = runtime.status
+        return RevisionEpoch(term: status.epoch.term, server: status.epoch.server.name)
+    }
+
+    public func awaitReplication(revision number: UInt64) async -> ReplicationOutcome {
+        await runtime.awaitReplication(revision: number)
+    }
+
+    public func haCommand(_ command: String, _ params: [String: JSONValue]) async throws -> JSONValue {
+        try await HAAdminCommands(runtime: runtime, links: links, activeAddress: activeAddress).run(command, params)
     }
 
     public var writeRefusal: String? { runtime.writeRefusal.map(refusalMessage) }

@@ -5,19 +5,39 @@ import ManagementModel
 public protocol HAWriteCoordinator: Sendable {
     /// Runs `append` (the store's durable commit of `revision`) only while this server takes writes,
     /// and tells HA about the revision before anything else can happen. Throws a `ManagementError`
-    /// naming the active server otherwise, without calling `append`.
-    func commit(_ revision: Revision, _ append: () throws -> Void) throws
+    /// naming the active server otherwise, without calling `append`. Returns true when the publish
+    /// must wait for a standby (`sync` replication mode): see `awaitReplication`.
+    func commit(_ revision: Revision, _ append: () throws -> Void) throws -> Bool
+    /// The epoch new revisions carry while this server takes writes.
+    var writeEpoch: RevisionEpoch? { get }
     /// Nil when changes are accepted; otherwise a message naming the active server and its address.
     var writeRefusal: String? { get }
     var isStandby: Bool { get }
     /// The body of `show-ha-status` (CHECKPOINT-API.md §3.6 plus Rampart's fields).
     func showHAStatus() -> JSONValue
+    /// Sync mode: waits until a standby holds revision `number` durably, or the mode's timeout.
+    func awaitReplication(revision number: UInt64) async -> ReplicationOutcome
+    /// Runs an HA command (`ManagementService.haCommands`); may wait for peers. Throws `ManagementError`.
+    func haCommand(_ command: String, _ params: [String: JSONValue]) async throws -> JSONValue
+}
+
+/// What became of a publish in `sync` replication mode.
+public enum ReplicationOutcome: Sendable, Equatable {
+    case acknowledged
+    /// No standby confirmed it in time: committed on the active and still replicating, not yet protected.
+    case timedOut
 }
 
 extension ManagementService {
     /// Connects the HA runtime: from now on publishes go through it, and changes are refused while
     /// it does not take writes.
     public func attachHA(_ coordinator: any HAWriteCoordinator) { ha = coordinator }
+
+    /// HA commands, run by the HA runtime outside this actor (they may wait for peers).
+    public static let haCommands: Set<String> = [
+        "set-ha-state", "ha-full-sync", "show-ha-state", "ha-promote", "ha-stop", "ha-start",
+        "ha-resolve-collision", "ha-export-divergent", "ha-set-replication-mode",
+    ]
 
     /// Commands that read, or only touch this server's own session, work on a standby; every other
     /// command is a change and is refused there. Unknown commands count as changes (refusing is safe).
@@ -31,18 +51,94 @@ extension ManagementService {
         throw ManagementError.noPermissions(refusal)
     }
 
+    /// The epoch of the revisions this server publishes: HA's while it is active.
+    var currentEpoch: RevisionEpoch { ha?.writeEpoch ?? epoch }
+
     /// Appends `revision` through HA when attached (it checks writes and replicates), else directly.
-    func commitRevision(_ revision: Revision, clearingSession sessionUID: String? = nil) throws {
+    /// True when the publish must wait for a standby (sync mode).
+    @discardableResult
+    func commitRevision(_ revision: Revision, clearingSession sessionUID: String? = nil) throws -> Bool {
         if let ha {
-            try ha.commit(revision) { try store.append(revision, clearingSession: sessionUID) }
-        } else {
-            try store.append(revision, clearingSession: sessionUID)
+            return try ha.commit(revision) { try store.append(revision, clearingSession: sessionUID) }
         }
+        try store.append(revision, clearingSession: sessionUID)
+        return false
     }
 
     func showHAStatus() -> APIResponse {
         APIResponse(body: ha?.showHAStatus() ?? ["uid": .string(Renderer.defaultDomain["uid"]?.stringValue ?? ""), "name": "SMC User",
                                                   "domain-type": "domain", "servers": [], "successfully-synced": true,
                                                   "rampart-ha": "not-configured"])
+    }
+
+    // MARK: HA commands
+
+    /// Runs an HA command for the session `sid` names: authorized here, carried out by the HA runtime
+    /// outside the actor, recorded as a task for the commands Check Point answers with a task-id.
+    nonisolated func handleHACommand(_ command: String, body: JSONValue, sid: String?) async -> APIResponse {
+        do {
+            guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
+            let (sessionUID, coordinator) = try await authorizeHACommand(command, sid: sid)
+            guard let coordinator else {
+                throw ManagementError(code: "err_ha_invalid_operation", message: "HA is not running on this server", httpStatus: 400)
+            }
+            let result = try await coordinator.haCommand(command, params)
+            return await recordHAResult(command, params, result, sessionUID: sessionUID)
+        } catch let error as ManagementError {
+            return APIResponse(status: error.httpStatus, body: error.body)
+        } catch {
+            return APIResponse(status: 500, body: ManagementError.internalError("\(error)").body)
+        }
+    }
+
+    func authorizeHACommand(_ command: String, sid: String?) throws -> (String, (any HAWriteCoordinator)?) {
+        expireIdleSessions()
+        let uid = try authenticate(sid)
+        if command != "show-ha-state", try session(uid).readOnly {
+            throw ManagementError.noPermissions("\(command) changes the HA state: log in with a read-write session")
+        }
+        return (uid, ha)
+    }
+
+    func recordHAResult(_ command: String, _ params: [String: JSONValue], _ result: JSONValue, sessionUID: String) -> APIResponse {
+        switch command {
+        case "set-ha-state", "ha-full-sync":
+            let id = tasks.finished(command == "ha-full-sync" ? "HA full sync" : "Set HA state", status: "succeeded",
+                                    comments: result["summary"]?.stringValue ?? "", details: [result], nowMilliseconds: now)
+            // Check Point: a server that became standby ends the caller's session; it logs in again.
+            let loginRequired = command == "set-ha-state" && params["new-state"]?.stringValue == "standby"
+            if loginRequired { endSession(sessionUID) }
+            return APIResponse.ok(["task-id": .string(id), "login-required": .bool(loginRequired)])
+        default:
+            return APIResponse(body: result)
+        }
+    }
+
+    // MARK: sync-mode publish
+
+    /// Publishes that wait for a standby (sync mode), by task id.
+    func takeSyncPublish(_ response: APIResponse) -> (task: String, revision: UInt64)? {
+        guard let id = response.body["task-id"]?.stringValue, let number = syncPublishes.removeValue(forKey: id) else { return nil }
+        return (id, number)
+    }
+
+    /// Waits outside the actor for the standby's confirmation, then finishes the publish task.
+    nonisolated func completeSyncPublish(_ response: APIResponse) async -> APIResponse {
+        guard let (id, number) = await takeSyncPublish(response), let coordinator = await ha else { return response }
+        let outcome = await coordinator.awaitReplication(revision: number)
+        await finishSyncPublish(id, outcome)
+        return response
+    }
+
+    func finishSyncPublish(_ id: String, _ outcome: ReplicationOutcome) {
+        switch outcome {
+        case .acknowledged:
+            tasks.update(id, status: "succeeded", comments: "held durably by a standby", nowMilliseconds: now)
+        case .timedOut:
+            logger.warning("sync publish not confirmed by a standby in time", metadata: ["task": "\(id)"])
+            tasks.update(id, status: "partially succeeded",
+                         comments: "Published on the active, but no standby confirmed it in time: it is still being replicated and not yet protected against the loss of this server",
+                         nowMilliseconds: now)
+        }
     }
 }

@@ -58,6 +58,8 @@ public actor ManagementService {
     var sicAuthority: InternalCA?
     /// Management HA, when this server runs it (see `attachHA`).
     var ha: (any HAWriteCoordinator)?
+    /// Sync-mode publishes waiting for a standby: task id → revision number.
+    var syncPublishes: [String: UInt64] = [:]
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
@@ -137,8 +139,10 @@ public actor ManagementService {
 
     /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status.
     public nonisolated func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
+        if Self.haCommands.contains(command) { return await handleHACommand(command, body: body, sid: sid) }
         guard command == "login", case .object(let params) = body, let attempt = PasswordAttempt(params, client: client) else {
-            return await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: nil)
+            let response = await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: nil)
+            return command == "publish" ? await completeSyncPublish(response) : response
         }
         // PBKDF2 takes tens of milliseconds: it runs outside the actor, between a throttle check
         // and the login itself, so a login never stalls other administrators' requests.

@@ -14,7 +14,9 @@ extension ManagementService {
         let sicName = node.fields[ManagedObject.sicNameField]?.stringValue ?? ""
         let state = node.fields[ManagedObject.sicStateField]?.stringValue ?? "uninitialized"
         let (status, message): (String, String)
-        if state != "initialized" {
+        if node.name == identity.name {
+            (status, message) = ("communicating", "This is the server you are connected to.")
+        } else if state != "initialized" {
             let key = node.fields[ManagedObject.activationKeyField]
             (status, message) = ("uninitialized", key == nil
                 ? "No activation key: set one with set-checkpoint-host one-time-password=… and enrol the node."

@@ -58,7 +58,7 @@ extension ManagementService {
     /// A change made by the server itself (not by an administrator's session), published at once as
     /// its own revision.
     func publishSystemChange(_ changes: [ObjectChange], author: String, reason: String) throws {
-        let revision = Revision(after: try store.head(), epoch: epoch, publishedAtMilliseconds: now, author: author,
+        let revision = Revision(after: try store.head(), epoch: currentEpoch, publishedAtMilliseconds: now, author: author,
                                 sessionUID: "", sessionName: reason, changes: changes)
         try commitRevision(revision)
     }

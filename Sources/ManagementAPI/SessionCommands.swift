@@ -42,17 +42,20 @@ extension ManagementService {
         try requireWritable(try session(sessionUID))
         let changes = target.orderedChanges
         var details: [JSONValue] = []
+        var awaitsStandby = false
+        var syncRevision: UInt64 = 0
         if !changes.isEmpty {
             try validateForPublish(target)
             let head = try store.head()
-            let revision = Revision(after: head, epoch: epoch, publishedAtMilliseconds: now, author: target.user,
+            let revision = Revision(after: head, epoch: currentEpoch, publishedAtMilliseconds: now, author: target.user,
                                     sessionUID: target.uid, sessionName: target.name, changes: changes)
             // One transaction: journal row, object rows and the session's pending rows together.
-            try commitRevision(revision, clearingSession: target.uid)
+            awaitsStandby = try commitRevision(revision, clearingSession: target.uid)
+            syncRevision = revision.number
             for uid in target.pending.keys where lockOwner[uid] == target.uid { lockOwner[uid] = nil }
             target.pending = PendingChanges()
             logger.info("published", metadata: ["revision": "\(revision.number)", "changes": "\(changes.count)", "author": "\(target.user)"])
-            details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(Int64(changes.count)), "mode": .string("async")]),
+            details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(Int64(changes.count)), "mode": .string(awaitsStandby ? "sync" : "async")]),
                                 "revision": .string(revision.hash), "revision-number": .int(Int64(revision.number))])]
         } else {
             details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(0), "mode": .string("async")])])]
@@ -61,7 +64,13 @@ extension ManagementService {
             sessions[target.uid] = target
             try store.saveSession(uid: target.uid, body: target.json)
         }
-        let id = tasks.finished("Publish operation", status: "succeeded", details: details, nowMilliseconds: now)
+        guard awaitsStandby else {
+            let id = tasks.finished("Publish operation", status: "succeeded", details: details, nowMilliseconds: now)
+            return APIResponse.ok(["task-id": .string(id)])
+        }
+        // Sync mode: the request returns once a standby holds the revision (completeSyncPublish).
+        let id = tasks.started("Publish operation", details: details, nowMilliseconds: now)
+        syncPublishes[id] = syncRevision
         return APIResponse.ok(["task-id": .string(id)])
     }
 

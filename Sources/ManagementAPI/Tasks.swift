@@ -28,6 +28,22 @@ struct TaskList {
         return id
     }
 
+    /// A task still running (its result comes later through `update`).
+    mutating func started(_ name: String, details: [JSONValue], nowMilliseconds: Int64) -> String {
+        let id = finished(name, status: "in progress", details: details, nowMilliseconds: nowMilliseconds)
+        tasks[id]?.progress = 50
+        return id
+    }
+
+    mutating func update(_ id: String, status: String, comments: String, nowMilliseconds: Int64) {
+        guard var task = tasks[id] else { return }
+        task.status = status
+        task.comments = comments
+        task.progress = 100
+        task.lastUpdateMilliseconds = nowMilliseconds
+        tasks[id] = task
+    }
+
     mutating func prune(nowMilliseconds: Int64) {
         while let oldest = order.first, let task = tasks[oldest],
               order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > Int64(Limits.taskRetentionSeconds) * 1000 {

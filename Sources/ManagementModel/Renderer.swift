@@ -115,9 +115,11 @@ public struct Renderer {
             out["sic-state"] = object.fields[ManagedObject.sicStateField] ?? .string("uninitialized")
             out["sic-name"] = object.fields[ManagedObject.sicNameField] ?? .string("")
             if case .object(var blades)? = out["management-blades"] {
-                blades["secondary"] = .bool(true)
+                blades["secondary"] = .bool(object.fields[ManagedObject.haPrimaryField]?.boolValue != true)
                 out["management-blades"] = .object(blades)
             }
+            out["rampart-sic-address"] = object.fields[ManagedObject.haSICAddressField] ?? .string("")
+            out["rampart-api-address"] = object.fields[ManagedObject.haAPIAddressField] ?? .string("")
         }
         if object.type == .administrator {
             out["authentication-method"] = object.fields["authentication-method"] ?? .string("check point password")

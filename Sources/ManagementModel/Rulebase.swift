@@ -107,7 +107,14 @@ extension ManagedObject {
     public static let sicStateField = "sic-state"
     public static let sicNameField = "sic-name"
     public static let sicSerialField = "sic-serial"
+    /// A management server's SIC and Web API addresses ("host:port"), as it last announced them: how the
+    /// other servers of its HA group reach it. Synchronized with the database, set only by the server.
+    public static let haSICAddressField = "ha-sic-address"
+    public static let haAPIAddressField = "ha-api-address"
+    /// True on the checkpoint-host object of the server that was installed as the primary.
+    public static let haPrimaryField = "ha-primary"
     public static let internalFields: Set<String> = [
         rulebaseField, layerField, "password-hash", activationKeyField, sicStateField, sicNameField, sicSerialField,
+        haSICAddressField, haAPIAddressField, haPrimaryField,
     ]
 }

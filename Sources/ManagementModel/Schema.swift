@@ -40,6 +40,13 @@ public struct Schema: Sendable {
 
     public func field(_ name: String) -> FieldSpec? { fields.first { $0.name == name } }
 
+    /// The fields that have a default, with it: what a new object starts with.
+    public var defaults: [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        for spec in fields { if let value = spec.defaultValue { out[spec.name] = value } }
+        return out
+    }
+
     static let common: [FieldSpec] = [
         FieldSpec("color", .choice(Predefined.colors), default: .string("black")),
         FieldSpec("comments", .text(maxLength: Limits.commentsLengthMax), default: .string("")),

@@ -131,6 +131,24 @@ public final class ManagementStore: Sendable {
         }
     }
 
+    /// Drops every revision after `number` and rebuilds the objects from the revisions kept, in one
+    /// durable transaction (collision resolution, after the dropped revisions were exported).
+    public func truncateJournal(after number: UInt64) throws {
+        var kept: [Revision] = []
+        while UInt64(kept.count) < number {
+            let batch = try revisions(from: UInt64(kept.count) + 1, limit: Int(min(1_000, number - UInt64(kept.count))))
+            guard !batch.isEmpty else { break }
+            kept += batch
+        }
+        try replaceJournal(with: kept)
+    }
+
+    /// A consistent copy of the whole database at `path` (SQLite's VACUUM INTO, inside one read
+    /// transaction, so publishes may go on meanwhile).
+    public func copyDatabase(to path: String) throws {
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+    }
+
     static func apply(_ change: ObjectChange, _ db: Database) throws {
         try db.cachedStatement(sql: "DELETE FROM refs WHERE from_uid = ?").execute(arguments: [change.uid])
         switch change {

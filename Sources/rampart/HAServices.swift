@@ -44,17 +44,53 @@ struct HARuntimeService: Service {
     }
 }
 
-/// Bounds of a standby's link to the active.
+/// Bounds and periods of the links between management servers.
 enum HALinkLimits {
     static let reconnectDelayMinMilliseconds = 100
-    static let reconnectDelayMaxMilliseconds = 5_000
+    static let reconnectDelayMaxMilliseconds = 2_000
+    /// How often membership, addresses and the ICA state are reconciled.
+    static let reconcileIntervalMilliseconds = 250
+}
+
+/// Where this server can be reached, as it announces itself (the API port is known once bound).
+final class LocalAddresses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sicValue: String
+    private var apiValue: String?
+
+    init(sic: String) { sicValue = sic }
+    var sic: String { lock.withLock { sicValue } }
+    var api: String? { lock.withLock { apiValue } }
+    func apiBound(_ address: String) { lock.withLock { apiValue = address } }
+}
+
+/// Addresses peers announced on their channels; the active records them in the database.
+final class AnnouncedAddresses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byName: [String: (sic: String, api: String)] = [:]
+
+    func record(_ name: String, _ message: JSONValue) {
+        guard let sic = message["sic-address"]?.stringValue, let api = message["api-address"]?.stringValue,
+              sic.count <= 300, api.count <= 300 else { return }
+        lock.withLock { byName[name] = (sic, api) }
+    }
+
+    var all: [(name: String, sic: String, api: String)] { lock.withLock { byName.map { ($0.key, $0.value.sic, $0.value.api) } } }
 }
 
 /// One HA channel over an established SIC connection: queued outbound messages to the peer are
-/// written by a child task while inbound HA messages go to the runtime. Returns when either side ends.
+/// written by a child task while inbound messages go to `inbound`. Returns when either side ends.
 enum HAChannel {
-    /// Sent first by a standby so the active routes its HA messages to this connection.
+    /// Sent first by the server that dialed: who it is and where it listens.
     static let attachType = "ha-attach"
+    /// The answer of the server that accepted: the same facts about itself.
+    static let memberType = "ha-member"
+    /// Active → standby: the Internal CA state (see `ICAStateSync`).
+    static let icaType = "ha-ica"
+
+    static func announcement(_ type: String, name: String, addresses: LocalAddresses) -> JSONValue {
+        ["type": .string(type), "name": .string(name), "sic-address": .string(addresses.sic), "api-address": .string(addresses.api ?? "")]
+    }
 
     /// `frames` is the connection's one inbound iterator (a connection allows only one): the caller may
     /// have read the first frames from it already.
@@ -75,99 +111,273 @@ enum HAChannel {
     }
 }
 
-/// A standby's long-lived link to the active: connect over SIC, attach, exchange HA messages; on any
-/// failure reconnect with a bounded exponential backoff.
-struct HAStandbyLink: Service {
-    let runtime: HARuntime
-    let links: HAPeerLinks
-    let credentials: NodeCredentials
-    let membership: HAMembership
-    let logger: Logger
+/// A server to dial, and the identity its certificate must carry (nil: only the name is checked).
+struct DialTarget: Sendable, Equatable {
+    let name: String
+    let host: String
+    let port: Int
+    let identity: NodeIdentity?
+}
 
-    func run() async throws {
-        let connector = try PeerConnector(identity: credentials.issuedIdentity, verifier: try credentials.makeVerifier(), logger: logger)
-        let active = ServerID(membership.activeServer)
-        await cancelWhenGracefulShutdown {
-            var delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds
-            while !Task.isCancelled {
-                if await linkOnce(connector, active: active) { delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds }
-                if Task.isCancelled { return }
-                try? await Task.sleep(for: .milliseconds(delayMilliseconds))
-                delayMilliseconds = min(delayMilliseconds * 2, HALinkLimits.reconnectDelayMaxMilliseconds)
-            }
+/// The dial loops running, and what each should dial now.
+final class DialPlan: @unchecked Sendable {
+    private let lock = NSLock()
+    private var targets: [String: DialTarget] = [:]
+    private var running: Set<String> = []
+
+    /// Sets the targets; returns the names that need a new dial loop.
+    func update(_ newTargets: [DialTarget]) -> [String] {
+        lock.withLock {
+            targets = Dictionary(newTargets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            let starting = targets.keys.filter { !running.contains($0) }
+            running.formUnion(starting)
+            return starting
         }
     }
 
-    /// One connection to the active, for as long as it lasts. True when it was established (the next
-    /// attempt then starts from the shortest delay).
-    func linkOnce(_ connector: PeerConnector, active: ServerID) async -> Bool {
-        do {
-            return try await connector.connect(host: membership.joinHost, port: membership.joinSICPort, expecting: nil) { connection in
-                guard connection.peerIdentity?.name == active.name else {
-                    throw CommandFailure("the SIC port answered as \(connection.peerIdentity.map { "\($0)" } ?? "?"), not the active \(active)")
-                }
-                logger.notice("HA link to the active is up", metadata: ["active": "\(active)", "address": "\(membership.joinHost):\(membership.joinSICPort)"])
-                let link = links.attach(active)
-                defer { links.detach(active, link) }
-                do {
-                    try await connection.send(SICChannelMessage.frame(["type": .string(HAChannel.attachType)]))
-                    var frames = connection.inbound.makeAsyncIterator()
-                    try await HAChannel.pump(connection, link: link, frames: &frames) { json in
-                        if let message = HAMessageCodec.decode(json) { runtime.deliver(from: active, message) }
-                    }
-                    logger.warning("HA link to the active closed", metadata: ["active": "\(active)"])
-                } catch {
-                    logger.warning("HA link to the active broke", metadata: ["active": "\(active)", "error": "\(error)"])
-                }
-                return true
+    /// The current target for `name`; nil ends its loop (and frees the name for a later one).
+    func target(_ name: String) -> DialTarget? {
+        lock.withLock {
+            guard let target = targets[name] else {
+                running.remove(name)
+                return nil
             }
-        } catch {
-            if !Task.isCancelled { logger.warning("HA link to the active failed", metadata: ["active": "\(active)", "error": "\(error)"]) }
-            return false
+            return target
         }
     }
 }
 
-/// The active's side: a peer server's SIC connection that asked for HA becomes its route.
-struct HAActiveEndpoint: Sendable {
+/// The HA group's links: a full mesh of SIC channels between management servers, one per pair. The
+/// server whose name sorts first dials; a server whose own addresses are not yet recorded (just
+/// joined, or restarted on other ports) dials everyone it can, so that it gets announced. Every
+/// channel carries HA core messages both ways, the servers' addresses, and the ICA state.
+struct HAMesh: Service {
     let runtime: HARuntime
     let links: HAPeerLinks
-    let store: ManagementStore
+    let service: ManagementService
+    let credentials: NodeCredentials
+    let serverName: String
+    let local: LocalAddresses
+    let announced = AnnouncedAddresses()
+    /// A secondary's join target: the only server it can reach before its database is synchronized.
+    let join: HAMembership?
+    let ica: ICAStateSync
     let logger: Logger
 
-    /// A management server of this group: a checkpoint-host object with that name (the SIC verifier
-    /// has already checked its certificate, issued for that object at enrolment, and its revocation).
-    func isMember(_ peer: ServerID) -> Bool {
-        store.reader.objects(named: peer.name).contains { $0.type == .checkpointHost }
+    func run() async throws {
+        let connector = try PeerConnector(identity: credentials.issuedIdentity,
+                                          verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service), logger: logger)
+        let plan = DialPlan()
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                while !Task.isCancelled {
+                    let members = service.managementServers()
+                    await reconcile(members)
+                    for name in plan.update(dialTargets(members)) {
+                        group.addTask { await dialLoop(name, plan: plan, connector: connector) }
+                    }
+                    try? await Task.sleep(for: .milliseconds(HALinkLimits.reconcileIntervalMilliseconds))
+                }
+                group.cancelAll()
+            }
+        }
     }
 
-    /// Serves the rest of `connection` as an HA channel. `first` is the message that asked for it.
-    /// `seen` records contact for SIC status (`sic status`, `test-sic-status`) on every message.
-    func serve(_ connection: PeerConnection, peer: ServerID, first: JSONValue, frames: inout PeerInboundFrames.AsyncIterator,
-               seen: @escaping @Sendable () async -> Void) async throws {
+    // MARK: membership
+
+    /// Keeps the core's peers equal to the database's management servers, records announced
+    /// addresses (on the active), and sends the ICA state to standbys that lack it.
+    func reconcile(_ members: [ManagementServerEntry]) async {
+        let synchronized = members.contains { $0.name == serverName }
+        let current = Set(runtime.status.peers.map(\.serverID.name))
+        var wanted = synchronized ? Set(members.map(\.name)) : current
+        if let join { wanted.insert(join.activeServer) }
+        wanted.remove(serverName)
+        for name in wanted.subtracting(current).sorted() { runtime.admin(.addPeer(ServerID(name))) }
+        if synchronized {
+            for name in current.subtracting(wanted).sorted() where name != join?.activeServer { runtime.admin(.removePeer(ServerID(name))) }
+        }
+        guard runtime.writesEnabled else { return }
+        var records = announced.all
+        if let api = local.api { records.append((serverName, local.sic, api)) }
+        for record in records where members.contains(where: { $0.name == record.name }) {
+            do {
+                try await service.recordAddresses(of: record.name, sicAddress: record.sic, apiAddress: record.api)
+            } catch {
+                logger.warning("could not record a server's addresses", metadata: ["server": "\(record.name)", "error": "\(error)"])
+            }
+        }
+        await ica.push(to: runtime.status.peers.map(\.serverID), links: links)
+    }
+
+    func dialTargets(_ members: [ManagementServerEntry]) -> [DialTarget] {
+        let own = members.first { $0.name == serverName }
+        let announcedHere = own != nil && own?.sicAddress == local.sic && own?.apiAddress == local.api
+        var targets: [DialTarget] = []
+        for member in members where member.name != serverName && (serverName < member.name || !announcedHere) {
+            guard let address = member.sicAddress.flatMap(SICAddress.init(argument:)) else { continue }
+            targets.append(DialTarget(name: member.name, host: address.host, port: address.port,
+                                      identity: NodeIdentity(uid: member.uid, name: member.name)))
+        }
+        if !announcedHere, let join, !targets.contains(where: { $0.name == join.activeServer }) {
+            targets.append(DialTarget(name: join.activeServer, host: join.joinHost, port: join.joinSICPort, identity: nil))
+        }
+        return targets
+    }
+
+    /// Accepts a channel from a management server of this group (or, before this server's database
+    /// is synchronized, from the server it joined).
+    func isMember(_ peer: ServerID) -> Bool {
+        let members = service.managementServers()
+        if members.contains(where: { $0.name == peer.name }) { return true }
+        return !members.contains { $0.name == serverName } && peer.name == join?.activeServer
+    }
+
+    // MARK: channels
+
+    func dialLoop(_ name: String, plan: DialPlan, connector: PeerConnector) async {
+        var delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds
+        while !Task.isCancelled, let target = plan.target(name) {
+            if links.isConnected(ServerID(name)) {
+                // The peer dialed us: that channel serves both ways.
+                try? await Task.sleep(for: .milliseconds(HALinkLimits.reconcileIntervalMilliseconds))
+                continue
+            }
+            if await linkOnce(target, connector) { delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds }
+            try? await Task.sleep(for: .milliseconds(delayMilliseconds))
+            delayMilliseconds = min(delayMilliseconds * 2, HALinkLimits.reconnectDelayMaxMilliseconds)
+        }
+    }
+
+    /// One outbound channel, for as long as it lasts. True when it was established.
+    func linkOnce(_ target: DialTarget, _ connector: PeerConnector) async -> Bool {
+        do {
+            return try await connector.connect(host: target.host, port: target.port, expecting: target.identity) { connection in
+                guard connection.peerIdentity?.name == target.name else {
+                    throw CommandFailure("\(target.host):\(target.port) answered as \(connection.peerIdentity.map { "\($0)" } ?? "?"), not \(target.name)")
+                }
+                try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.attachType, name: serverName, addresses: local)))
+                var frames = connection.inbound.makeAsyncIterator()
+                await serveChannel(connection, peer: ServerID(target.name), uid: connection.peerIdentity?.uid, frames: &frames, direction: "dialed")
+                return true
+            }
+        } catch {
+            if !Task.isCancelled { logger.debug("HA link failed", metadata: ["peer": "\(target.name)", "error": "\(error)"]) }
+            return false
+        }
+    }
+
+    /// The accepting side: `first` is the message that asked for HA.
+    func accept(_ connection: PeerConnection, peer: ServerID, first: JSONValue, frames: inout PeerInboundFrames.AsyncIterator) async throws {
+        let uid = connection.peerIdentity?.uid
         guard isMember(peer) else {
             logger.warning("HA channel refused: not a management server of this group", metadata: ["peer": "\(peer)"])
-            try await connection.send(SICChannelMessage.frame(SICChannelMessage.error("\(peer) is not a checkpoint-host of this server")))
+            try await connection.send(SICChannelMessage.frame(SICChannelMessage.error("\(peer) is not a management server of this group")))
             return
         }
-        if !runtime.status.peers.contains(where: { $0.serverID == peer }) {
-            runtime.admin(.addPeer(peer))
-        }
+        try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.memberType, name: serverName, addresses: local)))
+        await inbound(first, from: peer)
+        await serveChannel(connection, peer: peer, uid: uid, frames: &frames, direction: "accepted")
+    }
+
+    /// Serves an established channel until it ends. Contact counts for SIC status (`sic status`,
+    /// test-sic-status), recorded at most once a second.
+    func serveChannel(_ connection: PeerConnection, peer: ServerID, uid: String?, frames: inout PeerInboundFrames.AsyncIterator, direction: String) async {
         let link = links.attach(peer)
         defer { links.detach(peer, link) }
-        logger.notice("HA channel from a standby", metadata: ["peer": "\(peer)"])
-        if let message = HAMessageCodec.decode(first) { runtime.deliver(from: peer, message) }
-        try await HAChannel.pump(connection, link: link, frames: &frames) { json in
-            await seen()
-            if let message = HAMessageCodec.decode(json) { runtime.deliver(from: peer, message) }
+        logger.notice("HA channel up", metadata: ["peer": "\(peer)", "direction": "\(direction)"])
+        var lastSeen = ContinuousClock.now - .seconds(2)
+        do {
+            try await HAChannel.pump(connection, link: link, frames: &frames) { json in
+                if let uid, ContinuousClock.now - lastSeen >= .seconds(1) {
+                    lastSeen = ContinuousClock.now
+                    await service.sicPeerSeen(uid: uid)
+                }
+                await inbound(json, from: peer)
+            }
+            logger.notice("HA channel closed", metadata: ["peer": "\(peer)"])
+        } catch {
+            logger.warning("HA channel broke", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }
     }
 
-    /// The peer's address for messages and status: its object's IPv4 address.
-    static func address(_ store: ManagementStore) -> @Sendable (ServerID) -> String? {
-        let reader = store.reader
-        return { peer in
-            reader.objects(named: peer.name).first { $0.type == .checkpointHost }?.fields["ipv4-address"]?.stringValue
+    func inbound(_ json: JSONValue, from peer: ServerID) async {
+        switch json["type"]?.stringValue {
+        case HAMessageCodec.messageType:
+            if let message = HAMessageCodec.decode(json) { runtime.deliver(from: peer, message) }
+        case HAChannel.attachType, HAChannel.memberType:
+            announced.record(peer.name, json)
+        case HAChannel.icaType:
+            await ica.receive(json, from: peer, runtime: runtime)
+        default:
+            break
+        }
+    }
+}
+
+/// What is synchronized outside the revision journal: the Internal CA's certificate, key and revocation
+/// list, which a promoted standby needs to enrol and revoke. The active sends it over each channel
+/// (mutual TLS between enrolled servers) when the channel opens and whenever it changes; a standby
+/// accepts it only from the active of its epoch and only for the ICA it already trusts.
+final class ICAStateSync: @unchecked Sendable {
+    let pkiDirectory: URL
+    let service: ManagementService
+    let logger: Logger
+    private let lock = NSLock()
+    /// Per peer: the channel and the state last sent on it.
+    private var sent: [ServerID: (channel: UInt64, digest: String)] = [:]
+
+    init(pkiDirectory: URL, service: ManagementService, logger: Logger) {
+        self.pkiDirectory = pkiDirectory
+        self.service = service
+        self.logger = logger
+    }
+
+    var certificateFile: URL { pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaCertificate) }
+    var keyFile: URL { pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey) }
+
+    /// The authority, when this server holds the ICA key (the primary; a standby once it received it).
+    func loadAuthority() -> InternalCA? {
+        guard let certificate = try? String(contentsOf: certificateFile, encoding: .utf8),
+              let key = try? String(contentsOf: keyFile, encoding: .utf8) else { return nil }
+        return try? InternalCA(certificatePEM: certificate, privateKeyPEM: key)
+    }
+
+    func push(to peers: [ServerID], links: HAPeerLinks) async {
+        guard let authority = loadAuthority(), let revocations = try? service.currentRevocations() else { return }
+        let message: JSONValue = ["type": .string(HAChannel.icaType), "certificate": .string(authority.certificatePEM),
+                                  "key": .string(authority.privateKeyPEM), "revocations": .string(revocations.jsonText)]
+        let digest = message.canonicalString  // what was sent is compared whole: it is small
+        for peer in peers {
+            guard let channel = links.channelToken(peer) else { continue }
+            let due = lock.withLock { () -> Bool in
+                guard sent[peer]?.channel != channel || sent[peer]?.digest != digest else { return false }
+                sent[peer] = (channel, digest)
+                return true
+            }
+            if due { links.send(message, to: peer) }
+        }
+    }
+
+    func receive(_ message: JSONValue, from peer: ServerID, runtime: HARuntime) async {
+        let status = runtime.status
+        guard status.role == .standby, peer == status.activeServer else { return }
+        guard let certificate = message["certificate"]?.stringValue, let key = message["key"]?.stringValue,
+              let revocations = message["revocations"]?.stringValue else { return }
+        do {
+            let trusted = try String(contentsOf: certificateFile, encoding: .utf8)
+            guard trusted.trimmingCharacters(in: .whitespacesAndNewlines) == certificate.trimmingCharacters(in: .whitespacesAndNewlines) else {
+                logger.error("ICA state refused: it is not the Internal CA this server trusts", metadata: ["from": "\(peer)"])
+                return
+            }
+            let authority = try InternalCA(certificatePEM: certificate, privateKeyPEM: key)
+            if (try? String(contentsOf: keyFile, encoding: .utf8)) != key {
+                try DurableFile.write(Array(key.utf8), to: keyFile, mode: 0o600)
+                logger.notice("Internal CA key received from the active: this server can enrol and revoke once promoted")
+            }
+            try await service.adoptICAState(authority: authority, revocationsText: revocations)
+        } catch {
+            logger.error("ICA state from the active could not be stored", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -31,8 +31,8 @@ struct SICService: Service {
     let listener: PeerListener
     let service: ManagementService
     let serverName: String
-    /// The active's HA side: peer channels that ask for HA are handed to it (nil: no HA on this port).
-    var ha: HAActiveEndpoint?
+    /// The HA group's links: peer channels that ask for HA are handed to it (nil: no HA on this port).
+    var mesh: HAMesh?
     let logger: Logger
 
     func run() async throws {
@@ -66,10 +66,9 @@ struct SICService: Service {
                 guard frame.type == .message else { continue }
                 await service.sicPeerSeen(uid: identity.uid)
                 let message = SICChannelMessage.decode(frame)
-                if let ha, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType {
+                if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType {
                     // From here on the connection is a long-lived HA channel to this peer.
-                    try await ha.serve(connection, peer: ServerID(identity.name), first: message!, frames: &frames,
-                                       seen: { await service.sicPeerSeen(uid: identity.uid) })
+                    try await mesh.accept(connection, peer: ServerID(identity.name), first: message!, frames: &frames)
                     return
                 }
                 try await connection.send(SICChannelMessage.frame(await answer(message, from: identity)))

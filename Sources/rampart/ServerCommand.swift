@@ -79,6 +79,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --join: file holding the one-time activation key given to this server's checkpoint-host object.")
     var activationKeyFile: String?
 
+    @Option(name: .long, help: "The SIC address the other management servers use to reach this one, HOST:PORT (default: --listen and the SIC port; set it behind NAT or a proxy).")
+    var advertiseSIC: SICAddress?
+
     func validate() throws {
         guard (0...65535).contains(apiPort) else { throw ValidationError("--api-port must be 0 to 65535") }
         guard (0...65535).contains(sicPort) else { throw ValidationError("--sic-port must be 0 to 65535") }
@@ -102,69 +105,100 @@ struct ServerCommand: AsyncParsableCommand {
         if let head = try store.head() {
             logger.info("journal verified", metadata: ["revisions": "\(head.number)", "head": "\(head.hash)"])
         }
-        if let membership = try await secondaryMembership(directory: directory, store: store, logger: logger) {
-            try await runSecondary(membership, directory: directory, store: store, logger: logger)
-            return
-        }
+        let membership = try await secondaryMembership(directory: directory, store: store, logger: logger)
+        let node = try await (membership == nil ? primarySetup(directory: directory, store: store, logger: logger)
+                                                 : secondarySetup(directory: directory, store: store, logger: logger))
+        try await runNode(node, membership: membership, directory: directory, store: store, logger: logger)
+        logger.info("server stopped")
+    }
+
+    /// What differs between a primary and a secondary once set up; everything after is the same.
+    struct NodeSetup {
+        let service: ManagementService
+        /// This server's SIC identity (pki/node.key, node.pem, ica.pem).
+        let credentials: NodeCredentials
+        let apiTLS: TLSConfiguration
+        let role: HAServerRole
+    }
+
+    /// The primary: the Internal CA and API certificate (created at first start), the first
+    /// administrator and revision 1, and its own SIC certificate.
+    func primarySetup(directory: URL, store: ManagementStore, logger: Logger) async throws -> NodeSetup {
         let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: [listen], now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
-        let identity = ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort)
-        let service = try ManagementService(store: store, identity: identity, logger: logger)
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
         try await initializeIfNeeded(service, directory: directory, logger: logger)
-
         let serverUID = try store.setting("server-uid") ?? {
             let uid = SecureRandom.uuid()
             try store.setSetting("server-uid", uid)
             return uid
         }()
-        let sicIdentity = try ServerSICIdentity.loadOrIssue(pki: pki, identity: NodeIdentity(uid: serverUID, name: serverName), now: Date(), logger: logger)
+        let credentials = try ServerSICIdentity.loadOrIssue(pki: pki, identity: NodeIdentity(uid: serverUID, name: serverName), now: Date(), logger: logger)
         await service.configureSIC(authority: pki.internalCA)
         for warning in CertificateLifecycle.expiryWarnings(icaNotValidAfter: pki.internalCA.notValidAfter,
-                                                           nodeNotValidAfter: try? sicIdentity.certificate().notValidAfter, now: Date()) {
+                                                           nodeNotValidAfter: try? credentials.certificate().notValidAfter, now: Date()) {
             logger.warning("\(warning)")
         }
-        // The primary's HA: the group's first active (bootstrapped once), its peers the enrolled
-        // management servers (checkpoint-host objects); more join while it runs.
-        let links = HAPeerLinks()
-        let members: [ServerID] = try checkpointHostNames(store).filter { $0 != serverName }.map { ServerID($0) }
-        guard members.count < HALimits().serversMax else {
-            throw ValidationError("\(members.count) checkpoint-host objects: an HA group holds at most \(HALimits().serversMax) servers")
+        return NodeSetup(service: service, credentials: credentials, apiTLS: try pki.makeServerTLSConfiguration(), role: .primary)
+    }
+
+    /// A secondary: no administrator of its own; everything published comes from the active. Its API
+    /// certificate comes from a node-local CA (DIR/api-tls); pki/ holds its SIC identity and, once the
+    /// active sent it, the ICA key a promotion needs.
+    func secondarySetup(directory: URL, store: ManagementStore, logger: Logger) async throws -> NodeSetup {
+        let credentials = try NodeCredentials.load(from: directory.appendingPathComponent("pki"))
+        try DurableFile.ensureDirectory(directory.appendingPathComponent("api-tls"), mode: 0o700)
+        let apiPKI = try PKIDirectory.loadOrCreate(dataDirectory: directory.appendingPathComponent("api-tls"), serverName: serverName,
+                                                   listenAddresses: [listen], now: Date())
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
+        return NodeSetup(service: service, credentials: credentials, apiTLS: try apiPKI.makeServerTLSConfiguration(), role: .secondary)
+    }
+
+    /// Runs a management server of an HA group: the HA runtime, the mesh of SIC channels to the other
+    /// management servers, the Web API over HTTPS and on the local socket.
+    func runNode(_ node: NodeSetup, membership: HAMembership?, directory: URL, store: ManagementStore, logger: Logger) async throws {
+        let service = node.service
+        let ica = ICAStateSync(pkiDirectory: directory.appendingPathComponent("pki"), service: service, logger: logger)
+        if node.role == .secondary, let authority = ica.loadAuthority() {
+            try await service.adoptICAState(authority: authority, revocationsText: try service.currentRevocations().jsonText)
         }
-        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: members),
-                                    store: store, bootstrapActive: true, snapshotDirectory: directory.appendingPathComponent("ha-snapshots"),
-                                    logger: logger, send: { links.send($0) })
-        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: .primary, activeAddress: HAActiveEndpoint.address(store)))
+        var peers = Set(service.managementServers().map(\.name))
+        if let membership { peers.insert(membership.activeServer) }
+        peers.remove(serverName)
+        guard peers.count < HALimits().serversMax else {
+            throw ValidationError("\(peers.count) other management servers: an HA group holds at most \(HALimits().serversMax) servers")
+        }
+        let links = HAPeerLinks()
+        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) }),
+                                    store: store, bootstrapActive: node.role == .primary,
+                                    snapshotDirectory: directory.appendingPathComponent("ha-snapshots"),
+                                    exportDirectory: directory.appendingPathComponent("ha-exports"), logger: logger, send: { links.send($0) })
+        let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
+        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf))
+        if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
+            try await service.registerPrimary(name: serverName, uid: uid, ipAddress: listen, sicSerial: "")
+        }
         let sicListener = try await PeerListener.bind(
-            PeerListenerConfiguration(host: listen, port: sicPort, identity: sicIdentity.issuedIdentity,
-                                      verifier: LiveSICVerifier(icaPEM: pki.internalCA.certificatePEM, service: service)),
+            PeerListenerConfiguration(host: listen, port: sicPort, identity: node.credentials.issuedIdentity,
+                                      verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service)),
             logger: logger)
-        let sic = SICService(listener: sicListener, service: service, serverName: serverName,
-                             ha: HAActiveEndpoint(runtime: runtime, links: links, store: store, logger: logger), logger: logger)
+        let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)")
+        let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
+                          local: local, join: membership, ica: ica, logger: logger)
+        let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, logger: logger)
         let bound = BoundPorts()
-        let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: try pki.makeServerTLSConfiguration(),
+        let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: node.apiTLS,
                                                  logger: logger, onRunning: { port in
                                                      await service.apiListenerBound(port: port)
                                                      await bound.api(port)
                                                  })
         let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent("rampart.sock").path,
                                                      logger: logger, onRunning: { await bound.local() })
-        let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime)],
+        let announcer = NodeAnnouncer(bound: bound, directory: directory, local: local,
+                                      settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        logger.info("server stopped")
-    }
-
-    /// Names of the checkpoint-host objects: the management servers enrolled in this group.
-    func checkpointHostNames(_ store: ManagementStore) throws -> [String] {
-        var names: [String] = []
-        var offset = 0
-        while true {
-            let page = try store.objects(types: [.checkpointHost], offset: offset, limit: 500, nameFilter: nil)
-            names += page.objects.map(\.name)
-            offset += page.objects.count
-            if page.objects.isEmpty || offset >= page.total { return names }
-        }
     }
 
     /// This directory's secondary membership: the stored one, or a new one made by joining with
@@ -188,43 +222,6 @@ struct ServerCommand: AsyncParsableCommand {
         try membership.save(directory)
         logger.notice("joined the HA group as a secondary", metadata: ["active": "\(active.name)", "sic": "\(join.host):\(join.port)"])
         return membership
-    }
-
-    /// A secondary: no administrator or ICA of its own; everything published comes from the active.
-    func runSecondary(_ membership: HAMembership, directory: URL, store: ManagementStore, logger: Logger) async throws {
-        let credentials = try NodeCredentials.load(from: directory.appendingPathComponent("pki"))
-        // The HTTPS certificate of this server's own API, from a node-local CA (DIR/api-tls): the SIC
-        // pki/ holds the active's ICA, whose key only the primary has.
-        try DurableFile.ensureDirectory(directory.appendingPathComponent("api-tls"), mode: 0o700)
-        let apiPKI = try PKIDirectory.loadOrCreate(dataDirectory: directory.appendingPathComponent("api-tls"), serverName: serverName,
-                                                   listenAddresses: [listen], now: Date())
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
-        let links = HAPeerLinks()
-        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: [ServerID(membership.activeServer)]),
-                                    store: store, bootstrapActive: false, snapshotDirectory: directory.appendingPathComponent("ha-snapshots"),
-                                    logger: logger, send: { links.send($0) })
-        let activeAddress = "\(membership.joinHost) (SIC port \(membership.joinSICPort))"
-        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: .secondary,
-                                              activeAddress: { $0.name == membership.activeServer ? activeAddress : nil }))
-        let sicListener = try await PeerListener.bind(
-            PeerListenerConfiguration(host: listen, port: sicPort, identity: credentials.issuedIdentity,
-                                      verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service)),
-            logger: logger)
-        let sic = SICService(listener: sicListener, service: service, serverName: serverName, ha: nil, logger: logger)
-        let link = HAStandbyLink(runtime: runtime, links: links, credentials: credentials, membership: membership, logger: logger)
-        let bound = BoundPorts()
-        let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: try apiPKI.makeServerTLSConfiguration(),
-                                                 logger: logger, onRunning: { port in
-                                                     await service.apiListenerBound(port: port)
-                                                     await bound.api(port)
-                                                 })
-        let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent("rampart.sock").path,
-                                                     logger: logger, onRunning: { await bound.local() })
-        let announcer = NodeAnnouncer(bound: bound, directory: directory, settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), link],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        logger.info("server stopped")
     }
 
     func initializeIfNeeded(_ service: ManagementService, directory: URL, logger: Logger) async throws {
@@ -261,6 +258,7 @@ actor BoundPorts {
 struct NodeAnnouncer: Service {
     let bound: BoundPorts
     let directory: URL
+    let local: LocalAddresses
     let settings: NodeSettings
     let logger: Logger
 
@@ -275,6 +273,7 @@ struct NodeAnnouncer: Service {
         guard let port else { return }
         var settings = settings
         settings.apiPort = port
+        local.apiBound("\(settings.listen):\(port)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try DurableFile.write(try encoder.encode(settings), to: directory.appendingPathComponent("node.json"), mode: 0o600)

@@ -53,12 +53,13 @@ struct HARuntimeStartTests {
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         try publishHost(store, name: "a")
         let runtime = try HARuntime(configuration: HAConfiguration(serverID: "primary", peers: []), store: store, bootstrapActive: true,
-                                    snapshotDirectory: directory.appendingPathComponent("snapshots"), logger: Logger(label: "test"), send: { _ in })
+                                    snapshotDirectory: directory.appendingPathComponent("snapshots"),
+                                    exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
         #expect(try HardStateStore(store: store).load()?.epoch == Epoch(term: 1, server: "primary"))
         #expect(runtime.writesEnabled)
         #expect(runtime.status.head.number == 1, "the journal was loaded from the store")
         let next = try nextHostRevision(store, name: "b")
-        try runtime.commit(next) { try store.append(next) }
+        _ = try runtime.commit(next) { try store.append(next) }
         #expect(runtime.status.head == RevisionHead(number: 2, hash: next.hash))
 
         // A revision from another epoch is refused before it reaches the store.

@@ -26,6 +26,7 @@ struct TwoRuntimesTests {
             let links = links
             return try HARuntime(configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
                                  snapshotDirectory: directory.appendingPathComponent("\(name)-snapshots"),
+                                 exportDirectory: directory.appendingPathComponent("\(name)-exports"),
                                  logger: Logger(label: "test.\(name)"),
                                  send: { envelope in links.deliver(envelope, from: name) })
         }
@@ -61,7 +62,7 @@ struct TwoRuntimesTests {
 
             // Delta: a publish on the active reaches the standby without any full sync.
             let d = try nextHostRevision(pair.primaryStore, name: "d")
-            try primary.commit(d) { try pair.primaryStore.append(d) }
+            _ = try primary.commit(d) { try pair.primaryStore.append(d) }
             #expect(try await eventually { pair.secondaryStore.reader.objects(named: "d").count == 1 })
 
             // Restart the standby while the active publishes: it catches up from its own head.
@@ -69,7 +70,7 @@ struct TwoRuntimesTests {
             await firstRun.value
             pair.links.attach("secondary", nil)
             let e = try nextHostRevision(pair.primaryStore, name: "e")
-            try primary.commit(e) { try pair.primaryStore.append(e) }
+            _ = try primary.commit(e) { try pair.primaryStore.append(e) }
             secondary = try pair.runtime("secondary", peer: "primary", store: pair.secondaryStore, active: false)
             pair.links.attach("secondary", secondary)
             group.addTask { [secondary] in await secondary.run() }

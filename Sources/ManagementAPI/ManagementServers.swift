@@ -1,0 +1,79 @@
+import Foundation
+import ManagementModel
+import Store
+import TrustCore
+
+/// A management server of the HA group as the database records it: its checkpoint-host object.
+public struct ManagementServerEntry: Sendable, Equatable {
+    public var uid: String
+    public var name: String
+    public var sicAddress: String?
+    public var apiAddress: String?
+    public var isPrimary: Bool
+}
+
+extension ManagementService {
+    /// Every management server the database knows (checkpoint-host objects), this one included once
+    /// it has registered itself.
+    public nonisolated func managementServers() -> [ManagementServerEntry] {
+        var entries: [ManagementServerEntry] = []
+        var offset = 0
+        while let page = try? store.objects(types: [.checkpointHost], offset: offset, limit: 500, nameFilter: nil), !page.objects.isEmpty {
+            entries += page.objects.map { object in
+                ManagementServerEntry(uid: object.uid, name: object.name,
+                                      sicAddress: object.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
+                                      apiAddress: object.fields[ManagedObject.haAPIAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
+                                      isPrimary: object.fields[ManagedObject.haPrimaryField]?.boolValue == true)
+            }
+            offset += page.objects.count
+            if offset >= page.total { break }
+        }
+        return entries
+    }
+
+    /// The primary's own checkpoint-host object, created once at installation (as Check Point lists
+    /// the primary among its management servers). `uid` is the one in its SIC certificate.
+    public func registerPrimary(name: String, uid: String, ipAddress: String, sicSerial: String) throws {
+        guard store.reader.objects(named: name).first(where: { $0.type == .checkpointHost }) == nil else { return }
+        var fields = Schema.of(.checkpointHost).defaults
+        if ipAddress.contains(".") { fields["ipv4-address"] = .string(ipAddress) } else { fields["ipv6-address"] = .string(ipAddress) }
+        fields[ManagedObject.haPrimaryField] = true
+        fields[ManagedObject.sicStateField] = "initialized"
+        fields[ManagedObject.sicSerialField] = .string(sicSerial)
+        fields[ManagedObject.sicNameField] = .string("CN=\(name),O=Rampart,URI=urn:rampart:node:\(uid)")
+        let object = ManagedObject(uid: uid, type: .checkpointHost, name: name, fields: fields,
+                                   meta: MetaInfo(creator: "System", creationTimeMilliseconds: now, lastModifier: "System", lastModifyTimeMilliseconds: now))
+        try publishSystemChange([.upsert(object)], author: "System", reason: "Primary management server \(name)")
+        logger.notice("registered this server as the primary management server", metadata: ["name": "\(name)"])
+    }
+
+    /// Records where management server `name` is reachable, as a system change, when it differs from
+    /// what is published. Only the active publishes: elsewhere this returns false and changes nothing.
+    @discardableResult
+    public func recordAddresses(of name: String, sicAddress: String, apiAddress: String) throws -> Bool {
+        guard ha?.writeRefusal == nil else { return false }
+        guard var object = store.reader.objects(named: name).first(where: { $0.type == .checkpointHost }) else { return false }
+        guard object.fields[ManagedObject.haSICAddressField]?.stringValue != sicAddress
+                || object.fields[ManagedObject.haAPIAddressField]?.stringValue != apiAddress else { return false }
+        if let owner = lockOwner[object.uid], sessions[owner] != nil { return false }  // retried on the next announcement
+        object.fields[ManagedObject.haSICAddressField] = .string(sicAddress)
+        object.fields[ManagedObject.haAPIAddressField] = .string(apiAddress)
+        object.meta.lastModifier = "System"
+        object.meta.lastModifyTimeMilliseconds = now
+        try publishSystemChange([.upsert(object)], author: "System", reason: "Addresses of \(name)")
+        logger.notice("management server addresses recorded", metadata: ["server": "\(name)", "sic": "\(sicAddress)", "api": "\(apiAddress)"])
+        return true
+    }
+}
+
+extension ManagementService {
+    /// The Internal CA state a standby needs to sign and revoke once promoted, as the active sends it:
+    /// the revocation list is stored as this server's own, the authority kept for enrolments.
+    public func adoptICAState(authority: InternalCA, revocationsText: String) throws {
+        if try store.setting(Self.revocationsSetting) != revocationsText {
+            _ = try RevocationList(jsonText: revocationsText)  // never store what does not parse
+            try store.setSetting(Self.revocationsSetting, revocationsText)
+        }
+        sicAuthority = authority
+    }
+}
