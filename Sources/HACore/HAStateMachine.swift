@@ -347,7 +347,8 @@ public struct HAStateMachine: Sendable {
                         activeServer: epoch.server, head: journal.head, durableHead: durableHead,
                         replicationMode: hardState.replicationMode, haStopped: hardState.haStopped,
                         link: role == .standby ? standby.link.name : "-",
-                        divergentRevisions: collision?.divergentRevisions ?? 0, peers: views)
+                        divergentRevisions: collision?.divergentRevisions ?? 0, peers: views,
+                        promotionInProgress: role == .standby && standby.promotion != nil)
     }
 }
 

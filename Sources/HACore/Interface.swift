@@ -289,4 +289,6 @@ public struct HAStatus: Hashable, Sendable {
     public var link: String
     public var divergentRevisions: UInt64
     public var peers: [PeerView]
+    /// Standby: a promotion (switchover or failover poll) it started is still under way.
+    public var promotionInProgress: Bool = false
 }

@@ -220,11 +220,14 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
-    /// Waits (bounded) until this server takes writes; false when it did not within the time.
+    /// Waits (bounded) until this server takes writes; false when it did not within the time or the
+    /// promotion it started ended without it (a switchover the active aborted or never answered).
     public func awaitWritesEnabled(timeoutMilliseconds: UInt64) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutMilliseconds))
         while ContinuousClock.now < deadline {
-            if writesEnabled { return true }
+            let (enabled, promoting, role) = locked { (writesOn && !isHalted && core.writesEnabled, core.status.promotionInProgress, core.role) }
+            if enabled { return true }
+            if !promoting, role == .standby { return false }
             try? await Task.sleep(for: .milliseconds(2))
         }
         return writesEnabled
@@ -234,7 +237,7 @@ public final class HARuntime: @unchecked Sendable {
     public var divergentRevisions: (commonNumber: UInt64, revisions: [ReplicatedRevision])? {
         locked {
             guard let collision = core.collision else { return nil }
-            return (collision.commonNumber, Array(core.journal.revisions(after: collision.commonNumber, limit: Int.max)))
+            return (collision.commonNumber, Array(core.journal.revisions(after: collision.commonNumber, limit: Int(collision.divergentRevisions))))
         }
     }
 

@@ -1,18 +1,175 @@
 import ArgumentParser
 import Foundation
 import ManagementModel
+import TrustCore
 
 struct HACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ha",
-        abstract: "Management High Availability: status of this server and its peers.",
+        abstract: "Management High Availability: status, promotion, sync control and collisions.",
         discussion: """
         Add a secondary: on the active, `rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=…`
         and publish; on the new machine, `rampart server --data DIR --server-name mgmt-b --join ACTIVE:18191
         --activation-key-file KEYFILE`. It enrols, gets a full sync, then follows every publish (delta sync).
+
+        Promote a standby with `rampart ha promote --data DIR` (run --dry-run first): a switchover when the
+        active answers (nothing is lost), a failover otherwise, refused when revisions may be lost unless
+        --force. An old active that comes back steps down; if it holds revisions the new active lacks it
+        reports a collision: export them (`export-divergent`), then `resolve-collision --keep peer|local`.
+
         These commands talk to the local server through DIR/rampart.sock.
         """,
-        subcommands: [HAStatusCommand.self])
+        subcommands: [HAStatusCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
+                      HAFullSyncCommand.self, HAResolveCollisionCommand.self, HAExportDivergentCommand.self, HASetModeCommand.self])
+}
+
+/// Runs one HA command on the local server and prints its answer (text or JSON).
+enum HALocal {
+    static func run(_ data: String, _ command: String, _ body: [String: JSONValue] = [:]) async throws -> JSONValue {
+        try await LocalOperator.withRootSession(dataDirectory: data) { transport, sid in
+            try await LocalOperator.call(transport, command, body, sid: sid)
+        }
+    }
+
+    static func print(_ reply: JSONValue, json: Bool) {
+        if json {
+            Swift.print(reply.canonicalString)
+        } else {
+            Swift.print(reply["summary"]?.stringValue ?? reply.canonicalString)
+        }
+    }
+}
+
+struct HAPromoteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promote",
+        abstract: "Make this standby the active server (switchover if the active answers, failover otherwise).",
+        discussion: """
+        --dry-run only says what would happen: the path (switchover or failover), the active's last contact,
+        this server's lag, the replication mode, and whether revisions may be lost. A failover that may lose
+        revisions (async mode, or a known lag in sync mode) is refused unless --force; the promotion raises
+        the epoch, so the old active is fenced and steps down when it returns.
+        """)
+
+    @Option(name: .long, help: "The server's data directory.")
+    var data: String
+    @Flag(name: .long, help: "Only report what a promotion would do.")
+    var dryRun = false
+    @Flag(name: .long, help: "Fail over even if revisions may be lost.")
+    var force = false
+    @Flag(name: .long, help: "JSON output.")
+    var json = false
+
+    func run() async throws {
+        let reply = try await HALocal.run(data, "ha-promote", ["dry-run": .bool(dryRun), "force": .bool(force)])
+        if json { return HALocal.print(reply, json: true) }
+        print(reply["summary"]?.stringValue ?? "")
+        if let result = reply["result"]?.stringValue {
+            print("done: \(result) after \(reply["elapsed-ms"]?.scalarText ?? "?") ms")
+        }
+        if dryRun, reply["may-lose-revisions"]?.boolValue == true { print("a promotion needs --force: revisions may be lost") }
+    }
+}
+
+struct HAStartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Resume synchronization on this server.")
+    @Option(name: .long, help: "The server's data directory.") var data: String
+    @Flag(name: .long, help: "JSON output.") var json = false
+    func run() async throws { HALocal.print(try await HALocal.run(data, "ha-start"), json: json) }
+}
+
+struct HAStopCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop synchronization on this server (epochs are still obeyed; `ha start` resumes).")
+    @Option(name: .long, help: "The server's data directory.") var data: String
+    @Flag(name: .long, help: "JSON output.") var json = false
+    func run() async throws { HALocal.print(try await HALocal.run(data, "ha-stop"), json: json) }
+}
+
+struct HARestartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart", abstract: "Stop and start synchronization: every link says hello again and resynchronizes.")
+    @Option(name: .long, help: "The server's data directory.") var data: String
+    @Flag(name: .long, help: "JSON output.") var json = false
+    func run() async throws {
+        _ = try? await HALocal.run(data, "ha-stop")  // already stopped is fine
+        HALocal.print(try await HALocal.run(data, "ha-start"), json: json)
+    }
+}
+
+struct HAFullSyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "full-sync", abstract: "On the active: send PEER a full copy of the database (a snapshot, then deltas).")
+    @Argument(help: "The standby's server name.") var peer: String
+    @Option(name: .long, help: "The active server's data directory.") var data: String
+    @Flag(name: .long, help: "JSON output.") var json = false
+    func run() async throws { HALocal.print(try await HALocal.run(data, "ha-full-sync", ["name": .string(peer)]), json: json) }
+}
+
+struct HAResolveCollisionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve-collision",
+        abstract: "On a server in collision: keep the active's data (peer) or this server's (local).",
+        discussion: """
+        --keep peer: this server's divergent revisions are exported to DIR/ha-exports/ (durably, before
+        anything is dropped), dropped, and it synchronizes from the active.
+        --keep local: this server is promoted in a new epoch with its data; the other server then reports
+        the collision and exports its own divergent revisions when resolved there.
+        """)
+    @Option(name: .long, help: "local or peer.") var keep: String
+    @Option(name: .long, help: "The server's data directory.") var data: String
+    @Flag(name: .long, help: "JSON output.") var json = false
+
+    func validate() throws {
+        guard ["local", "peer"].contains(keep) else { throw ValidationError("--keep must be local or peer") }
+    }
+
+    func run() async throws {
+        let reply = try await HALocal.run(data, "ha-resolve-collision", ["keep": .string(keep)])
+        HALocal.print(reply, json: json)
+        if !json, let file = reply["exported-to"]?.stringValue { print("divergent revisions exported to \(file)") }
+    }
+}
+
+struct HAExportDivergentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-divergent",
+        abstract: "On a server in collision: write the revisions the active lacks to FILE (one JSON revision per line).")
+    @Argument(help: "Where to write them (created 0600; an existing file is refused).") var file: String
+    @Option(name: .long, help: "The server's data directory.") var data: String
+
+    func run() async throws {
+        guard !FileManager.default.fileExists(atPath: file) else { throw ValidationError("\(file) exists: choose a new file") }
+        let reply = try await HALocal.run(data, "ha-export-divergent")
+        let revisions = reply["revisions"]?.arrayValue ?? []
+        var bytes: [UInt8] = []
+        for revision in revisions { bytes += revision.canonicalBytes + [UInt8(ascii: "\n")] }
+        try DurableFile.write(bytes, to: URL(fileURLWithPath: file), mode: 0o600)
+        print("\(revisions.count) divergent revision(s) after #\(reply["common-revision"]?.scalarText ?? "?") written to \(file)")
+    }
+}
+
+struct HASetModeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-mode",
+        abstract: "On the active: replication mode of the HA group, async (default) or sync.",
+        discussion: """
+        sync: a publish returns only once a standby holds it durably; after --timeout-ms without that it
+        returns with its task `partially succeeded` (committed on the active, still replicating, not yet
+        protected). Standbys learn the mode from the active.
+        """)
+    @Argument(help: "async or sync.") var mode: String
+    @Option(name: .long, help: "sync: how long a publish waits for a standby.") var timeoutMs: Int = 2_000
+    @Option(name: .long, help: "The active server's data directory.") var data: String
+    @Flag(name: .long, help: "JSON output.") var json = false
+
+    func validate() throws {
+        guard ["async", "sync"].contains(mode) else { throw ValidationError("mode must be async or sync") }
+    }
+
+    func run() async throws {
+        HALocal.print(try await HALocal.run(data, "ha-set-replication-mode", ["mode": .string(mode), "timeout-ms": .int(Int64(timeoutMs))]), json: json)
+    }
 }
 
 struct HAStatusCommand: AsyncParsableCommand {

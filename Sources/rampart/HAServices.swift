@@ -197,7 +197,11 @@ struct HAMesh: Service {
         if synchronized {
             for name in current.subtracting(wanted).sorted() where name != join?.activeServer { runtime.admin(.removePeer(ServerID(name))) }
         }
-        guard runtime.writesEnabled else { return }
+        // Only an active that has heard from its group publishes on its own: an old active restarting
+        // in a stale epoch must learn of the newer one before it writes anything (a system change made
+        // in that window would be a needless collision).
+        let status = runtime.status
+        guard runtime.writesEnabled, status.peers.isEmpty || status.peers.contains(where: { $0.lastContactMillisecondsAgo != nil }) else { return }
         var records = announced.all
         if let api = local.api { records.append((serverName, local.sic, api)) }
         for record in records where members.contains(where: { $0.name == record.name }) {

@@ -354,6 +354,10 @@ struct MgmtCommand: AsyncParsableCommand {
             let reason = [comments, details ?? ""].filter { !$0.isEmpty }.joined(separator: "; ")
             Self.printError("rampart mgmt: \(what): task \(task["task-id"]?.stringValue ?? "?") failed\(reason.isEmpty ? "" : ": \(reason)")")
         }
+        // Sync replication mode: committed on the active, but no standby confirmed it in time.
+        for task in reply["tasks"]?.arrayValue ?? [] where task["status"]?.stringValue == "partially succeeded" {
+            Self.printError("rampart mgmt: warning: \(what): \(task["comments"]?.stringValue ?? "partially succeeded")")
+        }
         return ok
     }
 

@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+
+/// An HA group of real `rampart server` processes on loopback: the primary (`primary`) and the
+/// secondaries that joined it. Every process is killed when the group goes away.
+final class HAGroup: @unchecked Sendable {
+    let fixture: EndToEndTests.Fixture
+    private(set) var servers: [String: ServerProcess] = [:]
+    private var starts = 0
+    /// Each server keeps its SIC port across restarts, as a production server keeps 18191: the
+    /// addresses the group recorded stay true.
+    private var sicPorts: [String: Int] = [:]
+
+    init() async throws {
+        fixture = try EndToEndTests.Fixture()
+        try await start("primary")
+    }
+
+    deinit { for server in servers.values { server.kill() } }
+
+    func data(_ name: String) -> String { name == "primary" ? fixture.data : fixture.scratch.path(name) }
+    func server(_ name: String) -> ServerProcess { servers[name]! }
+
+    /// The HA lines of a server's log (for failure messages).
+    func haLog(_ name: String) -> String {
+        let lines = server(name).log.split(separator: "\n").filter {
+            !$0.contains("timers checked") && !$0.contains("[ManagementAPI] login") && !$0.contains("HummingbirdCore")
+        }
+        return lines.suffix(60).joined(separator: "\n")
+    }
+
+    /// Root over the local socket of `name`.
+    func asRoot(_ name: String) -> [String] { ["-r", "true", "--data", data(name)] }
+
+    /// Adds `name` on the active `via` (checkpoint-host with a one-time key), starts it with --join and
+    /// waits until it is synchronized.
+    func join(_ name: String, via active: String = "primary") async throws {
+        let key = "activate-\(name)-2026"
+        try await fixture.mgmtJSON(["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password=\(key)"] + asRoot(active))
+        let keyFile = fixture.scratch.path("\(name).key")
+        FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
+        try FileManager.default.createDirectory(atPath: data(name), withIntermediateDirectories: true)
+        let sicPort = try #require(server(active).sicPort)
+        try await start(name, ["--join", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile])
+        try #require(try await eventually { try await self.isHealthy(name) }, "\(name) never became synchronized; its log:\n\(server(name).logTail)")
+        // The active recorded where the new server listens: every server can reach it from now on.
+        try #require(try await eventually {
+            let object = try await self.fixture.rampart(["mgmt", "show-checkpoint-host", "name=\(name)", "--format", "json"] + self.asRoot(active))
+            return ((try? object.json())?.string("rampart-sic-address") ?? "").hasSuffix(":\(self.sicPorts[name]!)")
+        }, "the active never recorded the address of \(name)")
+    }
+
+    /// Starts (or restarts, on the same API port) the server `name`.
+    func start(_ name: String, _ extra: [String] = []) async throws {
+        starts += 1
+        let previousPort = servers[name]?.port
+        let sicPort = try sicPorts[name] ?? Network.freeLoopbackPort()
+        sicPorts[name] = sicPort
+        servers[name] = try await ServerProcess.start(dataDirectory: data(name), preferredPort: previousPort, logName: "\(name)-\(starts)",
+                                                      extraArguments: ["--server-name", name, "--sic-port", String(sicPort)] + extra,
+                                                      createsAdminPassword: name == "primary")
+    }
+
+    func status(_ name: String) async throws -> [String: Any] {
+        let result = try await fixture.rampart(["ha", "status", "--data", data(name), "--json"])
+        return (try? result.json()) ?? [:]
+    }
+
+    /// `ha status` exits 0: synchronized, nothing wrong.
+    func isHealthy(_ name: String) async throws -> Bool {
+        try await fixture.rampart(["ha", "status", "--data", data(name)]).status == 0
+    }
+
+    /// The servers (among `names`) that take writes now.
+    func writers(_ names: [String]) async throws -> [String] {
+        var found: [String] = []
+        for name in names where servers[name]?.record.exit == nil {
+            if try await status(name)["writes-enabled"] as? Bool == true { found.append(name) }
+        }
+        return found
+    }
+
+    func head(_ name: String) async throws -> Int? { try await status(name).object("head")?.int("number") }
+
+    func addHost(_ host: String, on name: String) async throws -> CLIResult {
+        try await fixture.rampart(["mgmt", "add-host", "name=\(host)", "ip-address=192.0.2.\(Int.random(in: 1...250))"] + asRoot(name))
+    }
+
+    func hasHost(_ host: String, on name: String) async throws -> Bool {
+        try await fixture.rampart(["mgmt", "show-host", "name=\(host)"] + asRoot(name)).status == 0
+    }
+
+    func ha(_ arguments: [String], on name: String) async throws -> CLIResult {
+        try await fixture.rampart(["ha"] + arguments + ["--data", data(name)])
+    }
+
+    /// Polls `condition` until it holds, at most `seconds` (waits for a state, not a guessed time).
+    func eventually(seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))
+        }
+        return try await condition()
+    }
+}
+
+/// Promotion between real processes: switchover, forced failover after kill -9, the old active's
+/// return (as a standby, or in collision), a third server, and sync replication mode.
+@Suite("End to end: HA promotion, fencing and collisions", .serialized)
+struct HAPromotionEndToEndTests {
+    @Test("switchover loses nothing; the old active follows as a standby; switch back", .timeLimit(.minutes(10)))
+    func switchoverAndBack() async throws {
+        let group = try await HAGroup()
+        try await group.join("mgmt-b")
+        #expect(try await group.addHost("before-switchover", on: "primary").status == 0)
+        #expect(try await group.eventually { try await group.hasHost("before-switchover", on: "mgmt-b") })
+
+        let dryRun = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b")
+        #expect(dryRun.status == 0 && (try? dryRun.json())?.string("path") == "switchover", "\(dryRun)")
+        let promoted = try await group.ha(["promote"], on: "mgmt-b")
+        #expect(promoted.status == 0 && promoted.stdout.contains("done: active in epoch"), "\(promoted)\n\(group.server("mgmt-b").logTail)")
+        #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"])
+        #expect(try await group.hasHost("before-switchover", on: "mgmt-b"), "nothing published before the switchover is lost")
+
+        // The new active takes changes; the old one refuses them, naming the new active, and follows.
+        #expect(try await group.addHost("after-switchover", on: "mgmt-b").status == 0)
+        let refused = try await group.addHost("on-old-active", on: "primary")
+        #expect(refused.status != 0 && (refused.stdout + refused.stderr).contains("active server mgmt-b"), "\(refused)")
+        #expect(try await group.eventually { try await group.hasHost("after-switchover", on: "primary") })
+        #expect(try await group.eventually { try await group.isHealthy("mgmt-b") }, "\(group.server("mgmt-b").logTail)")
+
+        // Switch back.
+        let back = try await group.ha(["promote"], on: "primary")
+        #expect(back.status == 0, "\(back)")
+        #expect(try await group.addHost("after-switch-back", on: "primary").status == 0)
+        #expect(try await group.eventually { try await group.hasHost("after-switch-back", on: "mgmt-b") })
+        #expect(try await group.writers(["primary", "mgmt-b"]) == ["primary"])
+    }
+
+    @Test("kill -9 the active: failover needs force in async mode; the old active returns as a standby and catches up", .timeLimit(.minutes(10)))
+    func forcedFailoverAndReturnAsStandby() async throws {
+        let group = try await HAGroup()
+        try await group.join("mgmt-b")
+        #expect(try await group.addHost("before-crash", on: "primary").status == 0)
+        #expect(try await group.eventually { try await group.hasHost("before-crash", on: "mgmt-b") })
+        group.server("primary").kill()
+
+        // Within a second the standby counts the active as unreachable: a promotion is then a failover.
+        #expect(try await group.eventually {
+            try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
+        })
+        let dryRun = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b")
+        #expect((try? dryRun.json())?["may-lose-revisions"] as? Bool == true, "\(dryRun)")
+        let unforced = try await group.ha(["promote"], on: "mgmt-b")
+        #expect(unforced.status != 0 && (unforced.stdout + unforced.stderr).contains("force"), "\(unforced)")
+        #expect(try await group.writers(["mgmt-b"]).isEmpty, "a refused failover changes nothing")
+        let forced = try await group.ha(["promote", "--force"], on: "mgmt-b")
+        #expect(forced.status == 0, "\(forced)")
+        #expect(try await group.addHost("after-failover", on: "mgmt-b").status == 0)
+
+        // The old active restarts in its old epoch, meets the new one, steps down and catches up.
+        try await group.start("primary")
+        #expect(try await group.eventually { try await group.hasHost("after-failover", on: "primary") },
+                "the old active did not catch up; its log:\n\(group.haLog("primary"))\n--- mgmt-b:\n\(group.haLog("mgmt-b"))")
+        #expect(try await group.eventually { try await group.status("primary").string("mode") == "standby" })
+        #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"], "never two actives")
+        #expect(try await group.hasHost("before-crash", on: "primary"))
+    }
+
+    @Test("a diverged old active enters collision, exports its divergent revisions, and resolves keeping the peer's data", .timeLimit(.minutes(10)))
+    func collisionExportAndResolve() async throws {
+        let group = try await HAGroup()
+        try await group.join("mgmt-b")
+        // The standby stops syncing; the active publishes something only it will hold, then dies.
+        #expect(try await group.ha(["stop"], on: "mgmt-b").status == 0)
+        #expect(try await group.addHost("only-on-old-active", on: "primary").status == 0)
+        group.server("primary").kill()
+        #expect(try await group.ha(["start"], on: "mgmt-b").status == 0)
+        #expect(try await group.ha(["promote", "--force"], on: "mgmt-b").status == 0)
+        #expect(try await group.addHost("on-new-active", on: "mgmt-b").status == 0)
+
+        try await group.start("primary")
+        #expect(try await group.eventually { try await group.status("primary").string("sync-status") == "collision" },
+                "no collision reported:\n\(group.haLog("primary"))\n--- mgmt-b:\n\(group.haLog("mgmt-b"))")
+        #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"], "never two actives")
+        #expect(!(try await group.isHealthy("primary")), "ha status exits non-zero in collision")
+        #expect(try await group.hasHost("only-on-old-active", on: "primary"), "divergent revisions are kept until resolved")
+
+        let exportFile = group.fixture.scratch.path("divergent.jsonl")
+        let exported = try await group.ha(["export-divergent", exportFile], on: "primary")
+        #expect(exported.status == 0 && exported.stdout.contains("1 divergent revision"), "\(exported)")
+        let exportedText = (try? String(contentsOfFile: exportFile, encoding: .utf8)) ?? ""
+        #expect(exportedText.contains("only-on-old-active"))
+
+        let resolved = try await group.ha(["resolve-collision", "--keep", "peer"], on: "primary")
+        #expect(resolved.status == 0 && resolved.stdout.contains("exported to"), "\(resolved)")
+        #expect(try await group.eventually { try await group.hasHost("on-new-active", on: "primary") })
+        #expect(!(try await group.hasHost("only-on-old-active", on: "primary")))
+        #expect(try await group.eventually { try await group.isHealthy("primary") })
+        let exports = try FileManager.default.contentsOfDirectory(atPath: group.data("primary") + "/ha-exports")
+        #expect(exports.contains { $0.hasSuffix(".jsonl") }, "resolution exported before dropping: \(exports)")
+    }
+
+    @Test("a third server joins; the three form a mesh; promoting the third moves everyone", .timeLimit(.minutes(10)))
+    func thirdServer() async throws {
+        let group = try await HAGroup()
+        try await group.join("mgmt-b")
+        try await group.join("mgmt-c")
+        #expect(try await group.eventually { try await group.isHealthy("primary") }, "\(group.server("primary").logTail)")
+        let servers = try await group.status("primary").objects("servers").compactMap { $0.string("name") }
+        #expect(Set(servers) == ["mgmt-b", "mgmt-c"])
+
+        let promoted = try await group.ha(["promote"], on: "mgmt-c")
+        #expect(promoted.status == 0, "\(promoted)\n\(group.server("mgmt-c").logTail)")
+        #expect(try await group.addHost("from-third", on: "mgmt-c").status == 0)
+        for name in ["primary", "mgmt-b"] {
+            #expect(try await group.eventually { try await group.hasHost("from-third", on: name) }, "\(name) did not follow mgmt-c")
+        }
+        #expect(try await group.eventually { try await group.isHealthy("mgmt-c") }, "\(group.server("mgmt-c").logTail)")
+        #expect(try await group.writers(["primary", "mgmt-b", "mgmt-c"]) == ["mgmt-c"])
+    }
+
+    @Test("sync mode: an acknowledged publish survives an unforced failover; without a standby it is reported unprotected", .timeLimit(.minutes(10)))
+    func syncModeNeverLosesAnAcknowledgedPublish() async throws {
+        let group = try await HAGroup()
+        try await group.join("mgmt-b")
+        let mode = try await group.ha(["set-mode", "sync", "--timeout-ms", "1000"], on: "primary")
+        #expect(mode.status == 0, "\(mode)")
+        #expect(try await group.eventually { try await group.status("mgmt-b").string("replication-mode")?.hasPrefix("sync") == true })
+        let published = try await group.addHost("acknowledged", on: "primary")
+        #expect(published.status == 0 && !published.stderr.contains("warning"), "\(published)")
+
+        group.server("primary").kill()
+        #expect(try await group.eventually {
+            try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
+        })
+        let promoted = try await group.ha(["promote"], on: "mgmt-b")
+        #expect(promoted.status == 0, "sync mode, nothing behind: failover without force\n\(promoted)")
+        #expect(try await group.hasHost("acknowledged", on: "mgmt-b"))
+
+        // The new active alone: a publish waits for the timeout and says it is not protected.
+        let unprotected = try await group.addHost("unprotected", on: "mgmt-b")
+        #expect(unprotected.status == 0 && unprotected.stderr.contains("no standby confirmed"), "\(unprotected)")
+    }
+}
