@@ -1,0 +1,503 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ManagementModel
+import TrustCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `rampart demo`: a whole Management HA pair on loopback, as real processes of this executable, so
+/// people can try publish, delta sync, a read-only standby and `ha status` with one command.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "A local HA demo: primary and secondary on loopback.",
+        discussion: """
+        Starts two `rampart server` processes of this executable on loopback,
+        with their data under DIR (default ./rampart-demo):
+          DIR/mgmt-a      the primary, active; Web API on 127.0.0.1:--api-port
+          DIR/mgmt-b      the secondary, standby; it joins mgmt-a with a
+                          random one-time activation key
+          DIR/<name>.log  each server's output
+        It waits until `rampart ha status` says synchronized on both, then
+        prints the active's API address, the admin password file and commands
+        to try. Ctrl-C (SIGINT) or SIGTERM stops both servers (exit 0); if a
+        server dies, the demo says so, stops the other and exits 1.
+        Run it again on the same DIR to start both again on their data (no new
+        join). DIR must be missing, empty, or a previous demo's directory.
+
+        --json prints one JSON object with the addresses and paths on stdout
+        once synchronized; progress goes to stderr.
+
+        Examples:
+          rampart demo
+          rampart demo --dir /tmp/demo --api-port 0 --json
+        """)
+
+    @Option(name: .long, help: "Directory of the demo's data directories and logs (created when missing).")
+    var dir: String = "./rampart-demo"
+
+    @Option(name: .long, help: "Web API port of the primary (0 picks a free port). The secondary's ports are picked free.")
+    var apiPort: Int = 8443
+
+    @Flag(name: .long, help: "Print one JSON object with the addresses and paths once synchronized (progress goes to stderr).")
+    var json = false
+
+    func validate() throws {
+        guard (0...65535).contains(apiPort) else { throw ValidationError("--api-port must be 0 to 65535") }
+    }
+
+    func run() async throws {
+        let console = DemoConsole(json: json, apiPort: apiPort)
+        let layout = try DemoLayout(directory: dir)
+        let lock = try layout.claim()
+        defer { close(lock) }
+        let stop = DemoStop()
+        stop.catchSignals()
+        let children = DemoChildren()
+        let pair: DemoPair
+        do {
+            pair = try await DemoBringUp(layout: layout, apiPort: apiPort, stop: stop, children: children, console: console).run()
+        } catch let interrupted as DemoInterrupted {
+            try await finish(interrupted.reason, children: children, layout: layout, console: console)
+            return
+        } catch {
+            console.progress("the demo could not start; stopping what was started")
+            await children.stopAll(console: console)
+            throw error
+        }
+        console.announce(pair, layout: layout)
+        try await finish(await stop.waitForReason(), children: children, layout: layout, console: console)
+    }
+
+    /// Stops both servers; a signal is the normal end (exit 0), a dead child is a failure (exit 1).
+    func finish(_ reason: DemoStopReason, children: DemoChildren, layout: DemoLayout, console: DemoConsole) async throws {
+        switch reason {
+        case .signal(let number):
+            console.progress("signal \(number == SIGINT ? "SIGINT" : "SIGTERM"): stopping the servers")
+            await children.stopAll(console: console)
+        case .childExited(let name, let how):
+            console.progress("\(name) \(how) unexpectedly; its log (\(layout.log(name))) ends with:\n\(DemoLog.tail(layout.log(name)))")
+            await children.stopAll(console: console)
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Bounds of the demo's waits: upper limits for a slow machine, never the condition itself.
+enum DemoLimits {
+    /// The first start creates the Internal CA and keys; a loaded 2-core machine needs time.
+    static let serverStartSeconds = 120
+    static let synchronizedSeconds = 180
+    /// A server finishes requests in flight on SIGTERM; after this it gets SIGKILL.
+    static let stopGraceSeconds = 30
+    static let pollMilliseconds = 100
+    static let progressEverySeconds = 10
+    static let logTailLines = 20
+    /// sockaddr_un.sun_path holds 108 bytes with its terminating NUL.
+    static let socketPathBytesMax = 107
+}
+
+/// Where the demo keeps things. Names are fixed so a restart finds the previous demo's servers.
+struct DemoLayout {
+    static let primaryName = "mgmt-a"
+    static let secondaryName = "mgmt-b"
+    /// Marks DIR as a demo's, so a restart may reuse it and a foreign directory is refused.
+    static let markerName = "rampart-demo.json"
+
+    let directory: URL
+
+    init(directory: String) throws {
+        self.directory = URL(fileURLWithPath: directory).standardizedFileURL
+        let socket = data(Self.primaryName) + "/rampart.sock"
+        guard socket.utf8.count <= DemoLimits.socketPathBytesMax else {
+            throw ValidationError("--dir: \(socket) is too long for a Unix socket path (at most \(DemoLimits.socketPathBytesMax) bytes); choose a shorter directory")
+        }
+    }
+
+    var marker: String { directory.appendingPathComponent(Self.markerName).path }
+    var activationKeyFile: String { directory.appendingPathComponent("\(Self.secondaryName).activation-key").path }
+    func data(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    func log(_ name: String) -> String { directory.appendingPathComponent("\(name).log").path }
+
+    /// Whether the secondary completed its join in an earlier run (it wrote its membership).
+    var secondaryJoined: Bool { FileManager.default.fileExists(atPath: data(Self.secondaryName) + "/ha.json") }
+
+    /// Makes DIR the demo's (or checks it already is) and locks it for this run, so two demos never
+    /// run servers on the same data. Returns the open lock file.
+    func claim() throws -> Int32 {
+        let files = FileManager.default
+        var isDirectory: ObjCBool = false
+        if files.fileExists(atPath: directory.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ValidationError("--dir: \(directory.path) is a file, not a directory") }
+            let entries = try files.contentsOfDirectory(atPath: directory.path)
+            guard entries.isEmpty || entries.contains(Self.markerName) else {
+                throw ValidationError("--dir: \(directory.path) holds files of something else than a Rampart demo; choose an empty or new directory")
+            }
+        }
+        try DurableFile.ensureDirectory(directory, mode: 0o700)
+        if !files.fileExists(atPath: marker) {
+            let note: JSONValue = ["rampart-demo": true, "primary": .string(Self.primaryName), "secondary": .string(Self.secondaryName)]
+            try DurableFile.write(Array((note.canonicalString + "\n").utf8), to: URL(fileURLWithPath: marker), mode: 0o600)
+        }
+        let descriptor = open(marker, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw CommandFailure("cannot open \(marker): errno \(errno)") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw CommandFailure("another `rampart demo` is running on \(directory.path); stop it first (Ctrl-C)")
+        }
+        return descriptor
+    }
+}
+
+/// Why the demo ends.
+enum DemoStopReason: Sendable, Equatable {
+    case signal(Int32)
+    case childExited(name: String, how: String)
+}
+
+/// Thrown out of a wait when the demo must end (a signal, or a server died) before it was ready.
+struct DemoInterrupted: Error {
+    let reason: DemoStopReason
+}
+
+/// The reasons to stop, noted by signal handlers and process termination handlers on other threads
+/// and read by the demo's waits.
+final class DemoStop: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signalNumber: Int32?
+    private var firstExit: (name: String, how: String)?
+    private var sources: [any DispatchSourceSignal] = []
+
+    /// SIGINT and SIGTERM become reasons to stop instead of killing the demo, so the children are
+    /// always stopped by it.
+    func catchSignals() {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in self?.noteSignal(number) }
+            source.resume()
+            lock.withLock { sources.append(source) }
+        }
+    }
+
+    func noteSignal(_ number: Int32) { lock.withLock { if signalNumber == nil { signalNumber = number } } }
+    func noteExit(_ name: String, how: String) { lock.withLock { if firstExit == nil { firstExit = (name, how) } } }
+
+    /// A signal wins over a child's end: a child may end because of the same signal (sent to its
+    /// process group by a supervisor, say), and then the demo ends normally.
+    var reason: DemoStopReason? {
+        lock.withLock {
+            if let signalNumber { return .signal(signalNumber) }
+            return firstExit.map { .childExited(name: $0.name, how: $0.how) }
+        }
+    }
+
+    /// Throws DemoInterrupted when the demo must end; called between the steps of every wait.
+    func check() throws {
+        if let reason { throw DemoInterrupted(reason: reason) }
+    }
+
+    func waitForReason() async -> DemoStopReason {
+        while true {
+            if let reason { return reason }
+            try? await Task.sleep(for: .milliseconds(DemoLimits.pollMilliseconds))
+        }
+    }
+
+    /// Polls `probe` until it gives a value, at most `seconds`; throws when the demo must end or
+    /// time runs out. `waiting` names what is awaited, for the error.
+    func poll<T: Sendable>(_ waiting: String, seconds: Int, _ probe: () async throws -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            try check()
+            if let value = try await probe() { return value }
+            try await Task.sleep(for: .milliseconds(DemoLimits.pollMilliseconds))
+        }
+        throw CommandFailure("gave up after \(seconds) s waiting for \(waiting)")
+    }
+}
+
+/// One `rampart server` child process; its output goes to DIR/<name>.log.
+final class DemoChild: @unchecked Sendable {
+    let name: String
+    let process: Process
+
+    private init(name: String, process: Process) {
+        self.name = name
+        self.process = process
+    }
+
+    /// Starts this executable as `rampart server …`. Its end is noted in `stop`.
+    static func launch(name: String, arguments: [String], logPath: String, stop: DemoStop) throws -> DemoChild {
+        let log = try DemoLog.openForAppending(logPath, header: "rampart demo: starting \(name): rampart \(arguments.joined(separator: " "))")
+        defer { try? log.close() }
+        let process = Process()
+        // The same executable as this command, as BenchServer does: the demo never runs another build.
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        process.terminationHandler = { ended in
+            let how = ended.terminationReason == .uncaughtSignal ? "was killed by signal \(ended.terminationStatus)" : "exited with status \(ended.terminationStatus)"
+            stop.noteExit(name, how: how)
+        }
+        try process.run()
+        return DemoChild(name: name, process: process)
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// SIGTERM (a graceful stop), then SIGKILL after a bounded wait.
+    func stop() async {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(DemoLimits.stopGraceSeconds)
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(DemoLimits.pollMilliseconds))
+        }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// The children started so far, so every way out of the demo stops all of them.
+final class DemoChildren: @unchecked Sendable {
+    private let lock = NSLock()
+    private var started: [DemoChild] = []
+
+    func add(_ child: DemoChild) { lock.withLock { started.append(child) } }
+
+    func stopAll(console: DemoConsole) async {
+        let children = lock.withLock { started }
+        await withTaskGroup(of: Void.self) { group in
+            for child in children { group.addTask { await child.stop() } }
+        }
+        for child in children {
+            console.progress("\(child.name) stopped (\(child.process.terminationReason == .uncaughtSignal ? "signal" : "status") \(child.process.terminationStatus))")
+        }
+    }
+}
+
+enum DemoLog {
+    static func openForAppending(_ path: String, header: String) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw CommandFailure("cannot create the log \(path)")
+            }
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("\n=== \(Date()) \(header)\n".utf8))
+        return handle
+    }
+
+    static func tail(_ path: String) -> String {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(DemoLimits.logTailLines)
+            .map { "    " + $0 }.joined(separator: "\n")
+    }
+}
+
+/// What a running server of the demo is, once ready.
+struct DemoServer: Sendable {
+    let name: String
+    let role: String
+    let dataDirectory: String
+    let logPath: String
+    let settings: NodeSettings
+    let pid: Int32
+    var mode = "?"
+
+    var api: String { "https://\(settings.listen):\(settings.apiPort)/web_api" }
+}
+
+/// The two servers, synchronized.
+struct DemoPair: Sendable {
+    let servers: [DemoServer]
+    var active: DemoServer? { servers.first { $0.mode == "active" } }
+    var standby: DemoServer? { servers.first { $0.mode == "standby" } }
+}
+
+/// The steps that make a synchronized pair: start the primary, enrol and start the secondary (first
+/// run only), wait until both say synchronized.
+struct DemoBringUp {
+    let layout: DemoLayout
+    let apiPort: Int
+    let stop: DemoStop
+    let children: DemoChildren
+    let console: DemoConsole
+
+    func run() async throws -> DemoPair {
+        console.progress("rampart demo in \(layout.directory.path)")
+        let joined = layout.secondaryJoined
+        // The secondary reaches the primary at the SIC address it joined with (kept in its ha.json), so
+        // a restarted primary must listen there again; a first run takes a free port.
+        let primarySICPort = joined ? try previousPrimarySICPort() : 0
+        let primary = try await startServer(DemoLayout.primaryName, role: "primary",
+                                            options: ["--api-port", String(apiPort), "--sic-port", String(primarySICPort)])
+        guard let sicPort = primary.settings.sicPort else { throw CommandFailure("\(primary.name) did not say which SIC port it bound") }
+        var joinOptions: [String] = []
+        if !joined {
+            try await prepareJoin()
+            joinOptions = ["--join", "127.0.0.1:\(sicPort)", "--activation-key-file", layout.activationKeyFile]
+        }
+        defer { try? FileManager.default.removeItem(atPath: layout.activationKeyFile) }
+        let secondary = try await startServer(DemoLayout.secondaryName, role: "secondary",
+                                              options: ["--api-port", "0", "--sic-port", "0"] + joinOptions)
+        // Joined (the server writes node.json only after enrolment): the one-time key is spent.
+        try? FileManager.default.removeItem(atPath: layout.activationKeyFile)
+        return try await waitUntilSynchronized([primary, secondary])
+    }
+
+    func previousPrimarySICPort() throws -> Int {
+        let secondary = URL(fileURLWithPath: layout.data(DemoLayout.secondaryName))
+        guard let membership = try HAMembership.load(secondary) else { throw CommandFailure("no ha.json in \(secondary.path)") }
+        return membership.joinSICPort
+    }
+
+    /// Starts one server and waits until it has bound its listeners and its socket answers.
+    func startServer(_ name: String, role: String, options: [String]) async throws -> DemoServer {
+        let data = layout.data(name)
+        // node.json is rewritten at every start once the listeners are bound; an old one would tell old ports.
+        try? FileManager.default.removeItem(atPath: data + "/node.json")
+        let joining = options.contains("--join")
+        console.progress("starting \(name) (\(role))\(joining ? ", joining the primary with a one-time activation key" : "")…")
+        let arguments = ["server", "--data", data, "--server-name", name, "--listen", "127.0.0.1"] + options
+        let child = try DemoChild.launch(name: name, arguments: arguments, logPath: layout.log(name), stop: stop)
+        children.add(child)
+        let settings = try await stop.poll("\(name) to start (see \(layout.log(name)))", seconds: DemoLimits.serverStartSeconds) {
+            FileManager.default.fileExists(atPath: data + "/rampart.sock") ? try? NodeSettings.read(dataDirectory: data) : nil
+        }
+        console.progress("\(name) is up: Web API https://127.0.0.1:\(settings.apiPort)/web_api, SIC port \(settings.sicPort.map(String.init) ?? "?")")
+        return DemoServer(name: name, role: role, dataDirectory: data, logPath: layout.log(name), settings: settings, pid: child.pid)
+    }
+
+    /// On the primary: a checkpoint-host object for the secondary with a new random one-time key
+    /// (published), and the key in a 0600 file for the secondary's --activation-key-file.
+    func prepareJoin() async throws {
+        // A join that an earlier run left half done holds at most an enrolment; start it afresh.
+        try? FileManager.default.removeItem(atPath: layout.data(DemoLayout.secondaryName))
+        let key = SecureRandom.password(length: 32)
+        let name = DemoLayout.secondaryName
+        try await LocalOperator.withRootSession(dataDirectory: layout.data(DemoLayout.primaryName)) { transport, sid in
+            let existing = try await transport.call("show-checkpoint-host", ["name": .string(name)], sid: sid)
+            // A second try after an interrupted first run: the object exists; reset-sic gives it a new key.
+            let (command, body): (String, [String: JSONValue]) = existing.ok
+                ? ("reset-sic", ["name": .string(name), "one-time-password": .string(key)])
+                : ("add-checkpoint-host", ["name": .string(name), "ip-address": "127.0.0.1", "one-time-password": .string(key)])
+            _ = try await LocalOperator.call(transport, command, body, sid: sid)
+            _ = try await LocalOperator.call(transport, "publish", [:], sid: sid)
+        }
+        try DurableFile.write(Array((key + "\n").utf8), to: URL(fileURLWithPath: layout.activationKeyFile), mode: 0o600)
+    }
+
+    /// Waits until `ha status` on every server says synchronized, printing each change of state.
+    func waitUntilSynchronized(_ servers: [DemoServer]) async throws -> DemoPair {
+        console.progress("waiting until both servers are synchronized (at most \(DemoLimits.synchronizedSeconds) s)…")
+        var shown: [String: String] = [:]
+        var lastProgress = ContinuousClock.now
+        let started = ContinuousClock.now
+        let modes = try await stop.poll("synchronization (see `rampart ha status --data …`)", seconds: DemoLimits.synchronizedSeconds) { () -> [String: String]? in
+            var modes: [String: String] = [:]
+            for server in servers {
+                guard let status = await Self.haStatus(server.dataDirectory) else { return nil }
+                let line = Self.describe(status)
+                if shown[server.name] != line { console.progress("  \(server.name): \(line)"); shown[server.name] = line }
+                guard status["successfully-synced"]?.boolValue == true else { continue }
+                modes[server.name] = status["mode"]?.stringValue
+            }
+            if modes.count < servers.count, ContinuousClock.now - lastProgress > .seconds(DemoLimits.progressEverySeconds) {
+                console.progress("  still waiting (\((ContinuousClock.now - started).components.seconds) s)…")
+                lastProgress = ContinuousClock.now
+            }
+            return modes.count == servers.count ? modes : nil
+        }
+        return DemoPair(servers: servers.map { var server = $0; server.mode = modes[server.name] ?? "?"; return server })
+    }
+
+    /// show-ha-status over the server's local socket; nil while it does not answer.
+    static func haStatus(_ dataDirectory: String) async -> JSONValue? {
+        try? await LocalOperator.withRootSession(dataDirectory: dataDirectory) { transport, sid in
+            try await LocalOperator.call(transport, "show-ha-status", [:], sid: sid)
+        }
+    }
+
+    static func describe(_ status: JSONValue) -> String {
+        var line = "\(status["mode"]?.stringValue ?? "?"), \(status["sync-status"]?.stringValue ?? "?"), head #\(status["head"]?["number"]?.scalarText ?? "?")"
+        for peer in status["servers"]?.arrayValue ?? [] {
+            line += "; peer \(peer["name"]?.stringValue ?? "?"): \(peer["rampart-sync-detail"]?.stringValue ?? "?")"
+        }
+        return line
+    }
+}
+
+/// What the demo says: progress to stdout, or to stderr with --json so stdout is one JSON object.
+struct DemoConsole: Sendable {
+    let json: Bool
+    /// For the restart command shown at the end.
+    let apiPort: Int
+
+    func progress(_ line: String) {
+        // Unbuffered writes: progress shows at once even when stdout is a file or a pipe.
+        (json ? FileHandle.standardError : FileHandle.standardOutput).write(Data((line + "\n").utf8))
+    }
+
+    func announce(_ pair: DemoPair, layout: DemoLayout) {
+        guard let active = pair.active, let standby = pair.standby else {
+            progress("synchronized, but no server says it is the active one and the other the standby: \(pair.servers.map { "\($0.name) \($0.mode)" })")
+            return
+        }
+        let passwordFile = layout.data(DemoLayout.primaryName) + "/initial-admin-password"
+        let text = json ? Self.json(pair, active: active, layout: layout, passwordFile: passwordFile).canonicalString
+            : text(active: active, standby: standby, layout: layout, passwordFile: passwordFile)
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func json(_ pair: DemoPair, active: DemoServer, layout: DemoLayout, passwordFile: String) -> JSONValue {
+        let servers: [JSONValue] = pair.servers.map { server in
+            ["name": .string(server.name), "role": .string(server.role), "mode": .string(server.mode), "api": .string(server.api),
+             "api-port": .int(Int64(server.settings.apiPort)), "sic-port": server.settings.sicPort.map { .int(Int64($0)) } ?? .null,
+             "data": .string(server.dataDirectory), "log": .string(server.logPath), "pid": .int(Int64(server.pid))]
+        }
+        return ["directory": .string(layout.directory.path), "active-api": .string(active.api),
+                "admin-password-file": .string(passwordFile), "ca-file": .string(active.dataDirectory + "/pki/ica.pem"),
+                "servers": .array(servers)]
+    }
+
+    func text(active: DemoServer, standby: DemoServer, layout: DemoLayout, passwordFile: String) -> String {
+        // The commands are shown with the program as it was started (say .build/debug/rampart), so
+        // they can be pasted as they are.
+        let rampart = CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "rampart"
+        return """
+
+        Management HA demo is running: both servers are synchronized.
+          active:   \(active.name) (\(active.role))   \(active.api)   data \(active.dataDirectory)   log \(active.logPath)
+          standby:  \(standby.name) (\(standby.role))   \(standby.api)   data \(standby.dataDirectory)   log \(standby.logPath)
+          admin password: \(passwordFile)
+          CA of the active's API: \(active.dataDirectory)/pki/ica.pem
+
+        Try:
+          # publish a change on the active (logs in, publishes, logs out, as mgmt_cli does)
+          \(rampart) mgmt add-host name=demo-web ip-address=192.0.2.10 -u admin --password-file \(passwordFile) --data \(active.dataDirectory)
+          # read it on the standby; a change there is refused, naming the active
+          \(rampart) mgmt show-host name=demo-web -r true --data \(standby.dataDirectory)
+          # HA state, epoch, head and sync status of each server
+          \(rampart) ha status --data \(active.dataDirectory)
+          \(rampart) ha status --data \(standby.dataDirectory)
+          # make the standby the active one (switchover)
+          \(rampart) ha promote --data \(standby.dataDirectory)
+
+        Ctrl-C stops both servers; `\(rampart) demo --dir \(layout.directory.path)\(apiPort == 8443 ? "" : " --api-port \(apiPort)")` starts them again on their data.
+        """
+    }
+}
