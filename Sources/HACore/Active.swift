@@ -50,7 +50,7 @@ extension HAStateMachine {
             }
             sendAppends(to: index)
         case .fullSync(var sender):
-            guard nowMilliseconds - sender.lastSentAtMilliseconds >= limits.retransmitMilliseconds else { return }
+            guard nowMilliseconds - sender.lastSentAtMilliseconds >= limits.snapshotRetransmitMilliseconds else { return }
             sender.lastSentAtMilliseconds = nowMilliseconds
             peers[index].replication = .fullSync(sender)
             sendSnapshotStep(to: index)

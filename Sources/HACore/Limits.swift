@@ -24,8 +24,23 @@ public struct HALimits: Hashable, Sendable {
     public var serversMax: Int = 8
     /// Bytes in one full-sync snapshot chunk (the runtime reads chunks no larger than this).
     public var snapshotChunkBytesMax: Int = 1 << 20
+    /// An unacknowledged snapshot chunk is sent again after this long.
+    public var snapshotRetransmitMilliseconds: UInt64 = 300
+    /// A standby whose full sync made no progress this long says hello again (applied chunks are kept).
+    public var fullSyncStallMilliseconds: UInt64 = 1_000
 
     public init() {}
+
+    /// The limits of real servers over TCP. The channel is reliable, so a chunk is only lost with its
+    /// connection: resending it early only competes with it for a slow link, and a chunk must be able
+    /// to take seconds (a 256 KiB chunk at 1 Mbit/s takes 2 s). The defaults stay tight for simulation.
+    public static var overNetwork: HALimits {
+        var limits = HALimits()
+        limits.snapshotChunkBytesMax = 256 << 10
+        limits.snapshotRetransmitMilliseconds = 10_000
+        limits.fullSyncStallMilliseconds = 30_000
+        return limits
+    }
 }
 
 /// How a server is set up: who it is, who its peers are, what it runs.

@@ -21,10 +21,10 @@ extension HAStateMachine {
             }
         }
         if case .fullSync(let receiver) = standby.link,
-           nowMilliseconds - receiver.lastProgressAtMilliseconds > limits.peerTimeoutMilliseconds {
+           nowMilliseconds - receiver.lastProgressAtMilliseconds > limits.fullSyncStallMilliseconds {
             // The active may have lost track of this full sync (restart, or it moved on): start over
             // with a hello; applied chunks are resumed if it offers the same snapshot again.
-            reconnect(because: "full sync made no progress for \(limits.peerTimeoutMilliseconds) ms")
+            reconnect(because: "full sync made no progress for \(limits.fullSyncStallMilliseconds) ms")
         }
         if standby.link == .connecting { sendHelloIfDue() }
         switchoverTimers(activeID: activeID)

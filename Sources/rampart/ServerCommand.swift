@@ -169,7 +169,8 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError("\(peers.count) other management servers: an HA group holds at most \(HALimits().serversMax) servers")
         }
         let links = HAPeerLinks()
-        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) }),
+        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) },
+                                                                   limits: .overNetwork),
                                     store: store, bootstrapActive: node.role == .primary,
                                     snapshotDirectory: directory.appendingPathComponent("ha-snapshots"),
                                     exportDirectory: directory.appendingPathComponent("ha-exports"), logger: logger, send: { links.send($0) })

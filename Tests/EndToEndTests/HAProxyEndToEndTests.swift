@@ -39,22 +39,19 @@ struct HAProxyEndToEndTests {
         defer { pair.proxy.stop() }
         let details = try await cutDuringFullSync(pair)
         print("HAProxyEndToEndTests: cut during \(details); proxy \(pair.proxy.counters)")
-        #expect(details.count >= Self.cutsMin,
+        // A cut may find no connection (the secondary is between two): count the connections cut.
+        #expect(pair.proxy.counters.cut >= Self.cutsMin,
                 "only \(details.count) cut(s) landed during the full sync (\(details)); proxy \(pair.proxy.counters); secondary log:\n\(pair.secondary.logTail)")
         try await expectSameHead(pair, context: "after \(details.count) cuts at \(details)")
         // Enrolment, the first contact, the first HA link, and one reconnection per cut at least.
-        #expect(pair.proxy.counters.accepted >= 3 + details.count, "the secondary reconnected after every cut: \(pair.proxy.counters)")
+        #expect(pair.proxy.counters.accepted >= 3 + pair.proxy.counters.cut, "the secondary reconnected after every cut: \(pair.proxy.counters)")
         try await pair.stop()
     }
 
-    // Observed with this test enabled (2-core machine, debug build): after 186 s the standby had staged
-    // 0 of 4 chunks and the proxy had forwarded 80 MB to it for a 3.4 MB snapshot. The standby's log says
-    // "full sync made no progress for 1000 ms: saying hello again" (each time the full sync starts again at
-    // chunk 0), and flips to communication-error: its heartbeats wait behind megabytes of chunk data on the
-    // one TCP connection. Enable it when full sync has progress and peer timeouts that allow for the time a
-    // chunk takes on the link, and a retransmission that does not refill the link with the same chunks.
-    @Test("a full sync over a slow link completes", .timeLimit(.minutes(10)),
-          .disabled("runtime bug: over a ~640 KB/s link (100 ms per forwarded 64 KiB) a full sync never stages a chunk: a 1 MiB chunk outlasts the standby's 1 s full-sync progress timeout (hello again, restart at chunk 0) and heartbeats queued behind chunk bytes outlast the 1 s peer timeout; the active keeps resending chunks (80 MB sent for a 3.4 MB snapshot in 186 s)"))
+    // Over a slow link a chunk takes seconds: the full sync must neither give up on it nor resend it
+    // while it is still on its way (HALimits.overNetwork). Before that, this sent 80 MB for a 3.4 MB
+    // snapshot and never finished.
+    @Test("a full sync over a slow link completes", .timeLimit(.minutes(10)))
     func fullSyncOverSlowLink() async throws {
         let pair = try await startPair(linkMode: .delay(milliseconds: 100))
         defer { pair.proxy.stop() }
