@@ -246,8 +246,10 @@ public final class HARuntime: @unchecked Sendable {
     /// Everything `ha status` and `show-ha-status` show, read in one critical section.
     public var snapshot: HARuntimeSnapshot {
         locked {
-            HARuntimeSnapshot(core: core.status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
-                              lastErrorAt: lastErrorAt, lastAppliedAt: lastAppliedAt, peerStatus: peerStatus,
+            // A standby in delta sync is synchronized now; otherwise the last time revisions were applied.
+            let lastSync = core.role == .standby && core.status.link == "delta" ? Date() : lastAppliedAt
+            return HARuntimeSnapshot(core: core.status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
+                              lastErrorAt: lastErrorAt, lastAppliedAt: lastSync, peerStatus: peerStatus,
                               lastExport: lastExportPath, nowMilliseconds: nowMilliseconds)
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HARuntime
 import ManagementModel
 import TrustCore
 
@@ -18,7 +19,8 @@ struct HACommand: AsyncParsableCommand {
         reports a collision: export them (`export-divergent`), then `resolve-collision --keep peer|local`.
 
         These commands talk to the local server through DIR/rampart.sock.
-        """,
+
+        """ + SyncScope.text,
         subcommands: [HAStatusCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
                       HAFullSyncCommand.self, HAResolveCollisionCommand.self, HAExportDivergentCommand.self, HASetModeCommand.self])
 }

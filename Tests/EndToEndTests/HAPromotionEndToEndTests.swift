@@ -130,9 +130,19 @@ struct HAPromotionEndToEndTests {
         #expect(try await group.eventually { try await group.hasHost("after-switchover", on: "primary") })
         #expect(try await group.eventually { try await group.isHealthy("mgmt-b") }, "\(group.server("mgmt-b").logTail)")
 
-        // Switch back.
-        let back = try await group.ha(["promote"], on: "primary")
-        #expect(back.status == 0, "\(back)")
+        // The Web API's HA commands, as a Check Point client sends them.
+        let state = try await group.fixture.mgmtJSON(["show-ha-state"] + group.asRoot("primary"))
+        let listed = (state["domains"] as? [[String: Any]])?.first?.objects("servers").compactMap { $0.string("name") } ?? []
+        #expect(Set(listed) == ["primary", "mgmt-b"], "show-ha-state lists every server: \(state)")
+        let fullSyncOnStandby = try await group.fixture.rampart(["mgmt", "ha-full-sync", "name=mgmt-b"] + group.asRoot("primary"))
+        #expect(fullSyncOnStandby.status != 0 && (fullSyncOnStandby.stdout + fullSyncOnStandby.stderr).contains("err_ha_invalid_operation"))
+        let fullSync = try await group.fixture.mgmtJSON(["ha-full-sync", "name=primary"] + group.asRoot("mgmt-b"))
+        #expect(fullSync.objects("tasks").first?.string("status") == "succeeded", "rampart mgmt waits for the task: \(fullSync)")
+        #expect(try await group.eventually { try await group.isHealthy("mgmt-b") }, "a full sync on request ends synchronized")
+
+        // Switch back with Check Point's set-ha-state, then demote and promote again.
+        let back = try await group.fixture.mgmtJSON(["set-ha-state", "new-state=active"] + group.asRoot("primary"))
+        #expect(back.objects("tasks").first?.string("status") == "succeeded", "\(back)")
         #expect(try await group.addHost("after-switch-back", on: "primary").status == 0)
         #expect(try await group.eventually { try await group.hasHost("after-switch-back", on: "mgmt-b") })
         #expect(try await group.writers(["primary", "mgmt-b"]) == ["primary"])
