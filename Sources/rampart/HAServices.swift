@@ -50,6 +50,9 @@ enum HALinkLimits {
     static let reconnectDelayMaxMilliseconds = 2_000
     /// How often membership, addresses and the ICA state are reconciled.
     static let reconcileIntervalMilliseconds = 250
+    /// A channel silent this long is closed (heartbeats come every 100 ms): a black-holed TCP
+    /// connection would otherwise hold the route until the kernel gives up on it, many minutes later.
+    static let channelSilenceMilliseconds = 5_000
 }
 
 /// Where this server can be reached, as it announces itself (the API port is known once bound).
@@ -96,19 +99,38 @@ enum HAChannel {
     /// have read the first frames from it already.
     static func pump(_ connection: PeerConnection, link: HAPeerLinks.Link, frames: inout PeerInboundFrames.AsyncIterator,
                      inbound: (JSONValue) async throws -> Void) async throws {
+        let lastHeard = LastHeard()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await message in link.outbound { try await connection.send(SICChannelMessage.frame(message)) }
                 // The route was replaced by a newer channel (or detached): this one is done.
                 await connection.close()
             }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(HALinkLimits.channelSilenceMilliseconds / 5))
+                    if lastHeard.silence > .milliseconds(HALinkLimits.channelSilenceMilliseconds) {
+                        await connection.close()
+                        return
+                    }
+                }
+            }
             while let frame = try await frames.next() {
+                lastHeard.now()
                 guard frame.type == .message, let json = SICChannelMessage.decode(frame) else { continue }
                 try await inbound(json)
             }
             group.cancelAll()
         }
     }
+}
+
+/// When a channel last received a frame.
+final class LastHeard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var at = ContinuousClock.now
+    func now() { lock.withLock { at = ContinuousClock.now } }
+    var silence: Duration { ContinuousClock.now - lock.withLock { at } }
 }
 
 /// A server to dial, and the identity its certificate must carry (nil: only the name is checked).

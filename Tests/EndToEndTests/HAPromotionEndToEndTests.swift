@@ -11,12 +11,27 @@ final class HAGroup: @unchecked Sendable {
     /// addresses the group recorded stay true.
     private var sicPorts: [String: Int] = [:]
 
-    init() async throws {
+    /// A proxy in front of the primary's SIC port, when asked for: the primary advertises it, so every
+    /// other server reaches the primary through it.
+    private(set) var primaryProxy: TCPProxy?
+
+    init(proxyInFrontOfPrimary: Bool = false) async throws {
         fixture = try EndToEndTests.Fixture()
-        try await start("primary")
+        guard proxyInFrontOfPrimary else {
+            try await start("primary")
+            return
+        }
+        let sicPort = try Network.freeLoopbackPort()
+        sicPorts["primary"] = sicPort
+        let proxy = try TCPProxy(targetPort: sicPort)
+        primaryProxy = proxy
+        try await start("primary", ["--advertise-sic", "127.0.0.1:\(proxy.port)"])
     }
 
-    deinit { for server in servers.values { server.kill() } }
+    deinit {
+        for server in servers.values { server.kill() }
+        primaryProxy?.stop()
+    }
 
     func data(_ name: String) -> String { name == "primary" ? fixture.data : fixture.scratch.path(name) }
     func server(_ name: String) -> ServerProcess { servers[name]! }
@@ -40,7 +55,7 @@ final class HAGroup: @unchecked Sendable {
         let keyFile = fixture.scratch.path("\(name).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         try FileManager.default.createDirectory(atPath: data(name), withIntermediateDirectories: true)
-        let sicPort = try #require(server(active).sicPort)
+        let sicPort = try active == "primary" ? primaryProxy?.port ?? #require(server(active).sicPort) : #require(server(active).sicPort)
         try await start(name, ["--join", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile])
         try #require(try await eventually { try await self.isHealthy(name) }, "\(name) never became synchronized; its log:\n\(server(name).logTail)")
         // The active recorded where the new server listens: every server can reach it from now on.
@@ -252,5 +267,27 @@ struct HAPromotionEndToEndTests {
         // The new active alone: a publish waits for the timeout and says it is not protected.
         let unprotected = try await group.addHost("unprotected", on: "mgmt-b")
         #expect(unprotected.status == 0 && unprotected.stderr.contains("no standby confirmed"), "\(unprotected)")
+    }
+
+    @Test("a black-holed link: both sides report it, nobody promotes itself, and sync resumes when it heals", .timeLimit(.minutes(10)))
+    func blackHoledLink() async throws {
+        let group = try await HAGroup(proxyInFrontOfPrimary: true)
+        let proxy = try #require(group.primaryProxy)
+        try await group.join("mgmt-b")
+        proxy.setMode(.blackhole)
+        #expect(try await group.addHost("during-blackhole", on: "primary").status == 0, "the active keeps taking changes (async mode)")
+        #expect(try await group.eventually { try await group.status("mgmt-b").objects("servers").first?.string("rampart-sync-status") == "communication-error" },
+                "the standby reports the silent link:\n\(group.haLog("mgmt-b"))")
+        #expect(try await group.eventually { !(try await group.isHealthy("primary")) }, "the active reports its unreachable standby")
+        #expect(try await group.writers(["primary", "mgmt-b"]) == ["primary"], "no automatic failover: one active")
+        #expect(!(try await group.hasHost("during-blackhole", on: "mgmt-b")))
+
+        // Long enough for both sides to close the silent channel and redial into the black hole.
+        #expect(try await group.eventually { proxy.counters.accepted >= 2 + 2 }, "the silent channel was closed and redialed: \(proxy.counters)")
+        proxy.setMode(.pass)
+        #expect(try await group.eventually { try await group.hasHost("during-blackhole", on: "mgmt-b") },
+                "sync resumed after the link healed:\n\(group.haLog("mgmt-b"))")
+        #expect(try await group.eventually { try await group.isHealthy("primary") })
+        #expect(try await group.eventually { try await group.isHealthy("mgmt-b") })
     }
 }
