@@ -305,8 +305,11 @@ struct MgmtCommand: AsyncParsableCommand {
             return false
         }
         let ids = Self.taskIDs(in: reply.body, command: command)
-        guard wait, !ids.isEmpty else {
+        // set-ha-state to standby ends the session (Check Point): the task is read after a new login.
+        let loginRequired = reply.body["login-required"]?.boolValue == true
+        guard wait, !ids.isEmpty, !loginRequired else {
             printReply(reply.body)
+            if loginRequired { Self.printError("rampart mgmt: this server is now a standby and ended the session; log in again to follow task \(ids.first ?? "")") }
             return true
         }
         if format == .text {

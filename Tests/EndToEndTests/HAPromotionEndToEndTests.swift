@@ -161,6 +161,22 @@ struct HAPromotionEndToEndTests {
         #expect(try await group.addHost("after-switch-back", on: "primary").status == 0)
         #expect(try await group.eventually { try await group.hasHost("after-switch-back", on: "mgmt-b") })
         #expect(try await group.writers(["primary", "mgmt-b"]) == ["primary"])
+
+        // set-ha-state standby: the active stops writes and ends the caller's session; the task is
+        // read after a new login, as Check Point's clients do.
+        let fixture = group.fixture
+        let session = ["-s", fixture.sessionFile]
+        try await fixture.mgmtJSON(["login", "-u", "admin", "--password-file", fixture.passwordFile, "--data", group.data("primary")] + session)
+        let demoted = try await fixture.mgmtJSON(["set-ha-state", "new-state=standby"] + session)
+        let taskID = try #require(demoted.string("task-id"), "\(demoted)")
+        #expect(demoted["login-required"] as? Bool == true)
+        let stale = try await fixture.rampart(["mgmt", "show-task", "task-id=\(taskID)"] + session)
+        #expect(stale.status != 0 && (stale.stdout + stale.stderr).contains("generic_err_wrong_session_id"), "\(stale)")
+        let task = try await fixture.mgmtJSON(["show-task", "task-id=\(taskID)", "-u", "admin", "--password-file", fixture.passwordFile, "--data", group.data("primary")])
+        #expect(task.objects("tasks").first?.string("status") == "succeeded", "\(task)")
+        #expect(try await group.writers(["primary", "mgmt-b"]).isEmpty, "demoted: nobody takes writes until a promotion")
+        #expect(try await group.ha(["promote"], on: "mgmt-b").status == 0, "the standby takes over from a demoted active")
+        #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"])
     }
 
     @Test("kill -9 the active: failover needs force in async mode; the old active returns as a standby and catches up", .timeLimit(.minutes(10)))
