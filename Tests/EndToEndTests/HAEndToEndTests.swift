@@ -67,13 +67,8 @@ struct HAEndToEndTests {
         try await fixture.rampart(["mgmt", "show-host", "name=\(name)", "-r", "true", "--data", directory]).status == 0
     }
 
-    /// Polls `condition` until it holds, at most `seconds` (waits for a state, not for a guessed time).
+    /// Polls `condition` until it holds, at most `seconds` (waits for a state, not a guessed time).
     func eventually(seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))
-        }
-        return try await condition()
+        try await pollUntil(seconds: seconds, condition)
     }
 }

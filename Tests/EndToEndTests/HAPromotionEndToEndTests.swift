@@ -111,12 +111,7 @@ final class HAGroup: @unchecked Sendable {
 
     /// Polls `condition` until it holds, at most `seconds` (waits for a state, not a guessed time).
     func eventually(seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))
-        }
-        return try await condition()
+        try await pollUntil(seconds: seconds, condition)
     }
 }
 

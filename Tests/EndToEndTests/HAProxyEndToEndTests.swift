@@ -162,13 +162,8 @@ struct HAProxyEndToEndTests {
         return Int(match.1)
     }
 
-    /// Polls `condition` until it holds, at most `seconds` (waits for a state, not for a guessed time).
+    /// Polls `condition` until it holds, at most `seconds` (waits for a state, not a guessed time).
     func eventually(seconds: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))
-        }
-        return try await condition()
+        try await pollUntil(seconds: seconds, condition)
     }
 }

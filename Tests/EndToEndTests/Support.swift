@@ -345,3 +345,13 @@ extension Dictionary where Key == String, Value == Any {
     func object(_ key: String) -> [String: Any]? { self[key] as? [String: Any] }
     func objects(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }
 }
+
+/// Polls `condition` until it holds, at most `seconds` (tests wait for a state, not for a guessed time).
+func pollUntil(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))
+    }
+    return try await condition()
+}
