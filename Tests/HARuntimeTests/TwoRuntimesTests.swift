@@ -85,4 +85,35 @@ struct TwoRuntimesTests {
             group.cancelAll()
         }
     }
+
+    @Test func syncModeAcknowledgesOnlyWhatAStandbyHoldsAndTimesOutWithoutOne() async throws {
+        let pair = try Pair()
+        defer { try? FileManager.default.removeItem(at: pair.directory) }
+        try publishHost(pair.primaryStore, name: "seed")
+        let primary = try pair.runtime("primary", peer: "secondary", store: pair.primaryStore, active: true)
+        pair.links.attach("primary", primary)
+        let secondary = try pair.runtime("secondary", peer: "primary", store: pair.secondaryStore, active: false)
+        pair.links.attach("secondary", secondary)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await primary.run() }
+            let standbyRun = Task { await secondary.run() }
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+            #expect(primary.admin(.setReplicationMode(.sync(timeoutMilliseconds: 300))).refusedCode == nil)
+
+            let held = try nextHostRevision(pair.primaryStore, name: "held")
+            #expect(try primary.commit(held) { try pair.primaryStore.append(held) }, "sync mode: the publish waits")
+            #expect(await primary.awaitReplication(revision: held.number) == .acknowledged)
+            #expect(pair.secondaryStore.reader.objects(named: "held").count == 1, "acknowledged means the standby holds it")
+
+            // Without the standby the publish is committed but reported unprotected after the timeout.
+            standbyRun.cancel()
+            await standbyRun.value
+            pair.links.attach("secondary", nil)
+            let alone = try nextHostRevision(pair.primaryStore, name: "alone")
+            #expect(try primary.commit(alone) { try pair.primaryStore.append(alone) })
+            #expect(await primary.awaitReplication(revision: alone.number) == .timedOut)
+            #expect(pair.primaryStore.reader.objects(named: "alone").count == 1)
+            group.cancelAll()
+        }
+    }
 }
