@@ -380,27 +380,39 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
-    /// Standby: each revision in its own durable transaction, chain checked by the store. Anything that
-    /// does not verify is never applied; the core is told what is durable and asked for a full sync.
+    /// Standby: each revision in its own transaction, chain checked by the store, visible as soon as it
+    /// commits; then one fsync for the batch before the core hears it is durable (and acknowledges it).
+    /// Anything that does not verify is never applied; the core is asked for a full sync.
     private func applyRevisions(_ revisions: [ReplicatedRevision], followUps: inout [HAInput]) {
-        var durable: RevisionHead?
+        var applied: RevisionHead?
+        var failure: String?
         for replicated in revisions {
             do {
                 guard let revision = RevisionAdapter.revision(replicated) else {
                     throw HARuntimeError.snapshotUnavailable("revision \(replicated.number) does not match its hash")
                 }
-                try store.append(revision)
-                durable = replicated.head
+                try store.appendVisible(revision)
+                applied = replicated.head
             } catch {
-                record(error: "delta sync stopped at revision \(replicated.number): \(error); asking for a full sync")
-                if let durable { followUps.append(.persistedUpTo(durable)) }
-                followUps.append(.admin(.requestFullSync(standby: core.serverID)))
+                failure = "delta sync stopped at revision \(replicated.number): \(error); asking for a full sync"
+                break
+            }
+        }
+        if let applied {
+            do {
+                try store.syncToDisk()
+                lastAppliedAt = Date()
+                followUps.append(.persistedUpTo(applied))
+            } catch {
+                // Not durable: never reported so (a sync-mode publish is not acknowledged on it).
+                isHalted = true
+                record(error: "applied revisions could not be made durable (\(error)); HA halted until restart")
                 return
             }
         }
-        if let durable {
-            lastAppliedAt = Date()
-            followUps.append(.persistedUpTo(durable))
+        if let failure {
+            record(error: failure)
+            followUps.append(.admin(.requestFullSync(standby: core.serverID)))
         }
     }
 

@@ -89,22 +89,44 @@ public final class ManagementStore: Sendable {
     /// Appends a revision and applies its changes to the objects, in one durable transaction.
     /// Refuses a revision that does not follow the head (a gap or a broken chain).
     public func append(_ revision: Revision, clearingSession sessionUID: String? = nil) throws {
-        try durableWrite { db in
-            let head = try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
-            let expectedNumber = UInt64((head?["number"] as Int64?) ?? 0) + 1
-            let expectedPrevious: String = head?["hash"] ?? Revision.genesisHash
-            if let problem = JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious) {
-                throw StoreError.journal(problem)
-            }
-            try db.execute(sql: """
-                INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
-                                 revision.epoch.server, revision.publishedAtMilliseconds, revision.author, revision.json.canonicalString])
-            for change in revision.changes { try ManagementStore.apply(change, db) }
-            if let sessionUID {
-                try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [sessionUID])
-            }
+        try durableWrite { db in try Self.insert(revision, clearingSession: sessionUID, db) }
+    }
+
+    /// Appends like `append`, committed without waiting for the disk (synchronous=NORMAL): visible at
+    /// once and safe from a process crash, durable against power loss only after `syncToDisk`. A standby
+    /// applies replicated revisions this way and reports them durable after one sync per batch.
+    public func appendVisible(_ revision: Revision) throws {
+        try queue.inTransaction(.immediate) { db in
+            try Self.insert(revision, clearingSession: nil, db)
+            return .commit
+        }
+    }
+
+    /// Makes every commit so far durable: fsync of the write-ahead log, where WAL mode keeps commits
+    /// until a checkpoint (which SQLite syncs itself).
+    public func syncToDisk() throws {
+        let wal = path + "-wal"
+        guard FileManager.default.fileExists(atPath: wal) else { return }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: wal))
+        defer { try? handle.close() }
+        try handle.synchronize()
+    }
+
+    static func insert(_ revision: Revision, clearingSession sessionUID: String?, _ db: Database) throws {
+        let head = try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
+        let expectedNumber = UInt64((head?["number"] as Int64?) ?? 0) + 1
+        let expectedPrevious: String = head?["hash"] ?? Revision.genesisHash
+        if let problem = JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious) {
+            throw StoreError.journal(problem)
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
+                                     revision.epoch.server, revision.publishedAtMilliseconds, revision.author, revision.json.canonicalString])
+        for change in revision.changes { try ManagementStore.apply(change, db) }
+        if let sessionUID {
+            try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [sessionUID])
         }
     }
 
