@@ -1,0 +1,526 @@
+import ArgumentParser
+import Foundation
+import ManagementModel
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `rampart bench ha`: Management HA measured on real processes on loopback — a primary and
+/// secondaries started from this executable on temporary data directories.
+///
+/// Each figure is one function `(inout BenchHARun) async throws -> BenchFigure` listed in
+/// `BenchHACommand.figures`; a figure asks `BenchHARun` for what it needs (a synchronized standby,
+/// published hosts, a fresh secondary) and leaves the group running for the next figure.
+struct BenchHACommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ha",
+        abstract: "Management HA: publish-to-standby latency and full-sync throughput, against servers it starts.",
+        discussion: """
+        Starts a primary (mgmt-a) and a secondary (mgmt-b) with `rampart server` on temporary data
+        directories and ephemeral loopback ports, then:
+          ha_publish_visible_async  --samples one-change publishes on the active, each timed until
+                                    the standby's Web API shows the new host;
+          ha_full_sync              fills the primary to --objects hosts, starts a fresh secondary
+                                    (mgmt-c, --join) and times it until it is synchronized with the
+                                    primary's head.
+        Children are stopped and their directories removed at the end, on error and on SIGINT/SIGTERM.
+        Use a release build: .build/release/rampart bench ha --json
+        """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.")
+    var json = false
+
+    @Option(name: .long, help: "Hosts published on the primary before the full sync is timed.")
+    var objects = 100_000
+
+    @Option(name: .long, help: "One-change publishes to time for ha_publish_visible_async.")
+    var samples = 500
+
+    @Option(name: .long, help: "Run only this figure (repeatable); default: all, in order.")
+    var figure: [String] = []
+
+    @Option(name: .long, help: "Keep the servers' logs in this directory (default: logs are removed with the data).")
+    var logDir: String?
+
+    /// Every figure, in the order they run. Add a figure here: one name, one function.
+    static var figures: [(name: String, run: (inout BenchHARun) async throws -> BenchFigure)] {
+        [
+            ("ha_publish_visible_async", BenchHAFigures.publishVisibleAsync),
+            ("ha_full_sync", BenchHAFigures.fullSync),
+        ]
+    }
+
+    func validate() throws {
+        guard objects >= 0, samples >= 1 else { throw ValidationError("--objects must be >= 0 and --samples >= 1") }
+        let known = Self.figures.map(\.name)
+        for name in figure where !known.contains(name) {
+            throw ValidationError("unknown figure '\(name)'; known: \(known.joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        let children = BenchChildren()
+        let signals = children.stopOnSignals()
+        defer { _ = signals }
+        var run = try BenchHARun(children: children, options: .init(objects: objects, samples: samples), logDirectory: logDir)
+        let result: Result<Void, any Error>
+        do {
+            try await run.startPrimary()
+            for (name, measure) in Self.figures where figure.isEmpty || figure.contains(name) {
+                let measured = try await measure(&run)
+                FileHandle.standardOutput.write(Data(((json ? measured.json.canonicalString : measured.text) + "\n").utf8))
+            }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        children.stopAll()
+        run.removeFiles()
+        try result.get()
+    }
+}
+
+// MARK: - Figures
+
+enum BenchHAFigures {
+    /// Publish of one change on the active → the standby's Web API shows it. The standby is polled
+    /// in a tight loop (no sleep) with `show-host name=<the new host>` over one kept-alive HTTPS
+    /// connection, started just before publish is sent, concurrently with the publish call.
+    static func publishVisibleAsync(_ run: inout BenchHARun) async throws -> BenchFigure {
+        let standby = try await run.standby("mgmt-b")
+        let hosts = run.takeHostIndexes(run.options.samples + BenchHALimits.warmupSamples)
+        let primary = run.primary!
+        let password = run.password
+        let result = try await BenchHARun.withClients(primary, standby, password: password) { active, reader in
+            let activeSID = try await active.login()
+            let readerSID = try await reader.login()
+            var visible: [Double] = []
+            var acknowledged: [Double] = []
+            var visibleBeforeAck = 0
+            var polls = 0
+            var pollMilliseconds = 0.0
+            for (sample, index) in hosts.enumerated() {
+                let host = BenchClient.host(index)
+                try await active.mustSucceed("add-host", host, sid: activeSID)
+                let started = monotonicMilliseconds()
+                async let publishedAt: Double = {
+                    try await active.mustSucceed("publish", [:], sid: activeSID)
+                    return monotonicMilliseconds()
+                }()
+                var seenAt: Double?
+                var samplePolls = 0
+                var samplePollMilliseconds = 0.0
+                while seenAt == nil {
+                    let before = monotonicMilliseconds()
+                    let reply = try await reader.transport.call("show-host", ["name": host["name"]!], sid: readerSID)
+                    let after = monotonicMilliseconds()
+                    samplePolls += 1
+                    samplePollMilliseconds += after - before
+                    if reply.ok {
+                        seenAt = after
+                    } else if reply.code != "generic_err_object_not_found" {
+                        throw CommandFailure("show-host on the standby: \(reply.code): \(reply.message)")
+                    } else if after - started > BenchHALimits.visibleTimeoutMilliseconds {
+                        throw CommandFailure("revision with \(host["name"]!.stringValue!) not visible on the standby after \(Int(BenchHALimits.visibleTimeoutMilliseconds)) ms")
+                    }
+                }
+                let ackAt = try await publishedAt
+                guard sample >= BenchHALimits.warmupSamples else { continue }
+                visible.append(seenAt! - started)
+                acknowledged.append(ackAt - started)
+                if seenAt! <= ackAt { visibleBeforeAck += 1 }
+                polls += samplePolls
+                pollMilliseconds += samplePollMilliseconds
+            }
+            _ = try? await active.transport.call("logout", [:], sid: activeSID)
+            _ = try? await reader.transport.call("logout", [:], sid: readerSID)
+            return (visible, acknowledged, visibleBeforeAck, polls, pollMilliseconds)
+        }
+        let (visible, acknowledged, visibleBeforeAck, polls, pollMilliseconds) = result
+        let ack = BenchFigure(metric: "", samplesMilliseconds: acknowledged, note: "")
+        let pollMean = pollMilliseconds / Double(max(polls, 1))
+        return BenchFigure(
+            metric: "ha_publish_visible_async", samplesMilliseconds: visible,
+            extra: [
+                "publish_ack_p50_ms": BenchHA.milliseconds(ack.percentile(0.5)),
+                "publish_ack_p99_ms": BenchHA.milliseconds(ack.percentile(0.99)),
+                "visible_before_publish_ack": .int(Int64(visibleBeforeAck)),
+                "poll_rtt_mean_ms": BenchHA.milliseconds(pollMean),
+                "polls_per_sample_mean": .double((Double(polls) / Double(max(visible.count, 1)) * 10).rounded() / 10),
+            ],
+            note: "1-change publish over HTTPS on the active (async replication) until the standby's Web API shows the new host: "
+                + "clock starts just before publish is sent; the standby is polled concurrently, in a tight loop without sleep, with "
+                + "show-host name=<new host> over one kept-alive HTTPS connection (admin session on the standby); the sample ends when a "
+                + "poll returns 200. Granularity = one poll round trip (poll_rtt_mean_ms). \(BenchHALimits.warmupSamples) warm-up "
+                + "samples dropped. publish_ack_* = when the publish reply reached the client. 2 servers and the client share the machine")
+    }
+
+    /// A fresh secondary joins a primary holding --objects hosts: process start → synchronized with
+    /// the primary's head, observed through the secondary's local operator socket.
+    static func fullSync(_ run: inout BenchHARun) async throws -> BenchFigure {
+        let primary = run.primary!
+        let createRate = try await run.fillPrimary(hosts: run.options.objects)
+        // The existing standby must not be catching up while the new one is timed.
+        _ = try await run.standby("mgmt-b")
+        let keyFile = try await run.addCheckpointHost("mgmt-c")
+        let cpuBefore = primary.server.cpuSeconds()
+        let (secondary, joined) = try await run.launchSecondary("mgmt-c", keyFile: keyFile)
+        // Read once the secondary has enrolled: enrolment itself publishes a revision on the primary.
+        let target = try await run.primaryHead()
+        let (elapsed, phases) = try await BenchHARun.waitSynchronized(secondary, head: target, startedAt: joined,
+                                                                       timeoutMilliseconds: BenchHALimits.fullSyncTimeoutMilliseconds)
+        let primaryCPU = primary.server.cpuSeconds() - cpuBefore
+        let secondaryCPU = secondary.server.cpuSeconds()
+        let (bytes, bytesSource) = run.fullSyncBytes(head: target)
+        let sqliteBytes = BenchHA.fileBytes(primary.directory + "/rampart.sqlite") + BenchHA.fileBytes(primary.directory + "/rampart.sqlite-wal")
+        run.stop(secondary)
+        let seconds = elapsed / 1000
+        var extra: [String: JSONValue] = [
+            "seconds": .double((seconds * 1000).rounded() / 1000),
+            "bytes": .int(Int64(bytes)),
+            "primary_sqlite_bytes": .int(Int64(sqliteBytes)),
+            "hosts": .int(Int64(run.hostsPublished)),
+            "revisions": .int(Int64(target.number)),
+            "primary_cpu_s": .double((primaryCPU * 100).rounded() / 100),
+            "secondary_cpu_s": .double((secondaryCPU * 100).rounded() / 100),
+            "phases_ms": .object(phases.mapValues(BenchHA.milliseconds)),
+        ]
+        if let createRate { extra["fill_rate_objects_per_s"] = .double(createRate.rounded()) }
+        return BenchFigure(
+            metric: "ha_full_sync", samplesMilliseconds: [elapsed], rate: Double(bytes) / 1_000_000 / seconds, rateUnit: "MB/s",
+            extra: extra,
+            note: "fresh secondary started with --join against a primary holding \(run.hostsPublished) hosts in \(target.number) revisions "
+                + "(created by 4 sessions, publish every 1,000): from just before the process is spawned (enrolment included) until its "
+                + "show-ha-status, polled every \(BenchHALimits.statusPollMilliseconds) ms over its local operator socket, says sync-status "
+                + "synchronized at the primary's head number and hash. bytes = \(bytesSource); MB = 10^6 bytes. phases_ms = first time "
+                + "each status was seen (node.json = enrolled and listening), and when the longest status poll started and ended "
+                + "(show-ha-status waits for the HA runtime's lock: on the secondary, the snapshot install)")
+    }
+}
+
+// MARK: - The HA group under test
+
+enum BenchHALimits {
+    static let warmupSamples = 5
+    static let visibleTimeoutMilliseconds = 10_000.0
+    static let startTimeoutMilliseconds = 120_000.0
+    static let synchronizedTimeoutMilliseconds = 600_000.0
+    static let fullSyncTimeoutMilliseconds = 3_600_000.0
+    static let statusPollMilliseconds = 5
+    static let stopTimeoutMilliseconds = 15_000.0
+    static let progressReportMilliseconds = 30_000.0
+}
+
+enum BenchHA {
+    static func milliseconds(_ value: Double) -> JSONValue { .double((value * 1000).rounded() / 1000) }
+
+    static func fileBytes(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+}
+
+/// One `rampart server` of the group.
+struct BenchHANode: Sendable {
+    let name: String
+    let server: BenchServer
+    let sicPort: Int
+    /// The CA that signed this node's HTTPS certificate: the ICA on the primary, a node-local CA on a secondary.
+    let caFile: String
+    var directory: String { server.directory }
+    var endpoint: MgmtEndpoint {
+        MgmtEndpoint(target: .https(host: "127.0.0.1", port: server.port), caFile: caFile, unsafe: false, apiVersion: nil)
+    }
+}
+
+struct BenchHAHead: Equatable {
+    var number: Int64
+    var hash: String
+    init?(_ status: JSONValue) {
+        guard let number = status["head"]?["number"]?.intValue, let hash = status["head"]?["hash"]?.stringValue else { return nil }
+        self.number = number
+        self.hash = hash
+    }
+}
+
+/// The state figures share: the running servers, the admin password, how many hosts are published.
+struct BenchHARun {
+    struct Options {
+        var objects: Int
+        var samples: Int
+    }
+
+    let children: BenchChildren
+    let options: Options
+    /// Holds every data directory, key file and (unless --log-dir) log of this run.
+    let root: String
+    let logDirectory: String
+    let password: String
+    private(set) var primary: BenchHANode?
+    private(set) var secondaries: [String: BenchHANode] = [:]
+    /// Hosts bench-host-0 ..< nextHost exist, published, on the primary.
+    private(set) var nextHost = 0
+    var hostsPublished: Int { nextHost }
+
+    init(children: BenchChildren, options: Options, logDirectory: String?) throws {
+        self.children = children
+        self.options = options
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-ha-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        self.logDirectory = logDirectory ?? root + "/logs"
+        try FileManager.default.createDirectory(atPath: self.logDirectory, withIntermediateDirectories: true)
+        password = "bench-" + UUID().uuidString
+        children.removeOnSignal(root)
+    }
+
+    func removeFiles() { try? FileManager.default.removeItem(atPath: root) }
+
+    mutating func takeHostIndexes(_ count: Int) -> Range<Int> {
+        defer { nextHost += count }
+        return nextHost..<(nextHost + count)
+    }
+
+    // MARK: servers
+
+    mutating func startPrimary() async throws {
+        let passwordFile = root + "/admin-password"
+        _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
+        let directory = root + "/mgmt-a"
+        let node = try await launch("mgmt-a", directory: directory, caFile: directory + "/pki/ica.pem",
+                                    arguments: ["--admin-password-file", passwordFile])
+        try? FileManager.default.removeItem(atPath: passwordFile)
+        primary = node
+    }
+
+    /// The secondary `name`, started (and joined) on first use, synchronized with the primary's head.
+    mutating func standby(_ name: String) async throws -> BenchHANode {
+        if secondaries[name] == nil { _ = try await startSecondary(name) }
+        let node = secondaries[name]!
+        _ = try await Self.waitSynchronized(node, head: try await primaryHead(), startedAt: monotonicMilliseconds(),
+                                            timeoutMilliseconds: BenchHALimits.synchronizedTimeoutMilliseconds)
+        return node
+    }
+
+    /// Creates the checkpoint-host object with a one-time key on the primary, publishes it, and starts
+    /// a secondary that joins with that key. Returns when node.json exists (enrolled, listening), with
+    /// the monotonic time just before the process was spawned.
+    mutating func startSecondary(_ name: String) async throws -> (BenchHANode, startedAt: Double) {
+        try await launchSecondary(name, keyFile: try await addCheckpointHost(name))
+    }
+
+    /// On the primary: the checkpoint-host object `name` with a new one-time key, published. Returns
+    /// the key's file (0600).
+    func addCheckpointHost(_ name: String) async throws -> String {
+        let key = "otp-" + UUID().uuidString
+        try await withPrimaryClient { client in
+            let sid = try await client.login()
+            try await client.mustSucceed("add-checkpoint-host", ["name": .string(name), "ip-address": "127.0.0.1", "one-time-password": .string(key)], sid: sid)
+            try await client.mustSucceed("publish", [:], sid: sid)
+            _ = try? await client.transport.call("logout", [:], sid: sid)
+        }
+        let keyFile = root + "/\(name).key"
+        _ = FileManager.default.createFile(atPath: keyFile, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+        return keyFile
+    }
+
+    /// Starts the secondary `name` with --join and the key in `keyFile`.
+    mutating func launchSecondary(_ name: String, keyFile: String) async throws -> (BenchHANode, startedAt: Double) {
+        let directory = root + "/" + name
+        let startedAt = monotonicMilliseconds()
+        let node = try await launch(name, directory: directory, caFile: directory + "/api-tls/pki/ica.pem",
+                                    arguments: ["--join", "127.0.0.1:\(primary!.sicPort)", "--activation-key-file", keyFile])
+        secondaries[name] = node
+        return (node, startedAt)
+    }
+
+    mutating func stop(_ node: BenchHANode) {
+        children.stop(node.server.process)
+        secondaries[node.name] = nil
+    }
+
+    private func launch(_ name: String, directory: String, caFile: String, arguments: [String]) async throws -> BenchHANode {
+        let logFile = logDirectory + "/\(name).log"
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil, attributes: [.posixPermissions: 0o600])
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["server", "--data", directory, "--server-name", name, "--api-port", "0", "--sic-port", "0"] + arguments
+        process.standardOutput = log
+        process.standardError = log
+        try children.run(process)
+        try? log.close()
+        let started = monotonicMilliseconds()
+        while monotonicMilliseconds() - started < BenchHALimits.startTimeoutMilliseconds {
+            if let settings = try? NodeSettings.read(dataDirectory: directory), let sicPort = settings.sicPort {
+                return BenchHANode(name: name, server: BenchServer(process: process, directory: directory, port: settings.apiPort, password: password),
+                                   sicPort: sicPort, caFile: caFile)
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        throw CommandFailure("the server \(name) did not start; its log: \(logFile)\n" + Self.tail(logFile))
+    }
+
+    static func tail(_ path: String, lines: Int = 20) -> String {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    // MARK: API helpers
+
+    func withPrimaryClient<T: Sendable>(_ body: (BenchClient) async throws -> T) async throws -> T {
+        try await MgmtTransport.with(primary!.endpoint) { try await body(BenchClient(transport: $0, password: password)) }
+    }
+
+    /// Two clients, each with its own HTTP client (own connections): one for each server.
+    static func withClients<T: Sendable>(_ first: BenchHANode, _ second: BenchHANode, password: String,
+                                         _ body: (BenchClient, BenchClient) async throws -> T) async throws -> T {
+        try await MgmtTransport.with(first.endpoint) { one in
+            try await MgmtTransport.with(second.endpoint) { two in
+                try await body(BenchClient(transport: one, password: password), BenchClient(transport: two, password: password))
+            }
+        }
+    }
+
+    func primaryHead() async throws -> BenchHAHead {
+        try await withPrimaryClient { client in
+            let sid = try await client.login()
+            let reply = try await client.transport.call("show-ha-status", [:], sid: sid)
+            _ = try? await client.transport.call("logout", [:], sid: sid)
+            guard reply.ok, let head = BenchHAHead(reply.body) else { throw CommandFailure("show-ha-status on the primary: \(reply.code): \(reply.message)") }
+            return head
+        }
+    }
+
+    /// Publishes hosts on the primary until `hosts` exist (4 sessions, publish every 1,000). Returns
+    /// the creation rate, or nil when there was nothing to create.
+    mutating func fillPrimary(hosts: Int) async throws -> Double? {
+        guard hosts > nextHost else { return nil }
+        let indexes = takeHostIndexes(hosts - nextHost)
+        let figure = try await withPrimaryClient { client in
+            try await client.createObjects(total: indexes.count, sessions: 4, firstIndex: indexes.lowerBound)
+        }
+        return figure.rate
+    }
+
+    /// Polls `node`'s show-ha-status through its local operator socket (root session) every
+    /// `statusPollMilliseconds` until it is a standby with sync-status synchronized at `head`.
+    /// Returns the time since `startedAt` and when each sync-status (and node.json) was first seen.
+    static func waitSynchronized(_ node: BenchHANode, head: BenchHAHead, startedAt: Double,
+                                 timeoutMilliseconds: Double) async throws -> (Double, [String: Double]) {
+        var phases: [String: Double] = ["node.json": monotonicMilliseconds() - startedAt]
+        let done = try await LocalOperator.withRootSession(dataDirectory: node.directory) { transport, sid -> (Double, [String: Double]) in
+            var phases: [String: Double] = [:]
+            var last: JSONValue = .null
+            var lastReport = monotonicMilliseconds()
+            var stall = (at: 0.0, milliseconds: 0.0)
+            while true {
+                let before = monotonicMilliseconds()
+                let reply = try await transport.call("show-ha-status", [:], sid: sid)
+                let now = monotonicMilliseconds()
+                // show-ha-status reads the HA runtime under its lock: a long poll is the runtime busy
+                // (on a standby, installing the full-sync snapshot).
+                if now - before > stall.milliseconds { stall = (before - startedAt, now - before) }
+                guard reply.ok else { throw CommandFailure("show-ha-status on \(node.name): \(reply.code): \(reply.message)") }
+                last = reply.body
+                let status = reply.body["sync-status"]?.stringValue ?? "?"
+                if phases[status] == nil { phases[status] = now - startedAt }
+                if status == "synchronized", BenchHAHead(reply.body) == head {
+                    phases["longest-status-poll-start"] = stall.at
+                    phases["longest-status-poll-end"] = stall.at + stall.milliseconds
+                    return (now - startedAt, phases)
+                }
+                if now - lastReport > BenchHALimits.progressReportMilliseconds {
+                    lastReport = now
+                    FileHandle.standardError.write(Data("bench ha: waiting for \(node.name) to be synchronized at #\(head.number) (\(Int((now - startedAt) / 1000)) s): sync-status \(status), head #\(last["head"]?["number"]?.scalarText ?? "?")\n".utf8))
+                }
+                if now - startedAt > timeoutMilliseconds {
+                    throw CommandFailure("\(node.name) not synchronized at #\(head.number) after \(Int(timeoutMilliseconds / 1000)) s; last status: \(last.canonicalString)")
+                }
+                try await Task.sleep(for: .milliseconds(BenchHALimits.statusPollMilliseconds))
+            }
+        }
+        phases.merge(done.1) { old, _ in old }
+        return (done.0, phases)
+    }
+
+    /// What a full sync at `head` carried: the snapshot file the primary streamed (its journal, one
+    /// canonical JSON revision per line), else the primary's SQLite files.
+    func fullSyncBytes(head: BenchHAHead) -> (Int, String) {
+        // The primary keeps one snapshot file (the newest head asked for).
+        let outgoing = primary!.directory + "/ha-snapshots/outgoing"
+        let name = (try? FileManager.default.contentsOfDirectory(atPath: outgoing))?.first { $0.hasSuffix(".jsonl") }
+        let size = name.map { BenchHA.fileBytes(outgoing + "/" + $0) } ?? 0
+        if size > 0 {
+            return (size, "size of the snapshot file the primary streamed in 1 MiB chunks (ha-snapshots/outgoing/<head>.jsonl: its journal as canonical JSON, one revision per line; TLS and framing not counted)")
+        }
+        let sqlite = BenchHA.fileBytes(primary!.directory + "/rampart.sqlite") + BenchHA.fileBytes(primary!.directory + "/rampart.sqlite-wal")
+        return (sqlite, "size of the primary's rampart.sqlite + -wal (its snapshot file was not found)")
+    }
+}
+
+// MARK: - Child processes
+
+/// Every child process of the run: stopped at the end, on error, and on SIGINT/SIGTERM.
+final class BenchChildren: @unchecked Sendable {
+    private let lock = NSLock()
+    /// Held while `stopAll` stops the children.
+    private let stopping = NSLock()
+    private var processes: [Process] = []
+    /// Removed after the children are stopped when a signal ends the run.
+    private var directory: String?
+
+    func removeOnSignal(_ path: String) { lock.withLock { directory = path } }
+
+    func run(_ process: Process) throws {
+        try lock.withLock {
+            try process.run()
+            processes.append(process)
+        }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited in time.
+    func stop(_ process: Process) {
+        lock.withLock { processes.removeAll { $0 === process } }
+        Self.terminate(process)
+    }
+
+    /// Returns once every child has exited, also when called again while another call is stopping
+    /// them (a signal during the run's own cleanup).
+    func stopAll() {
+        stopping.withLock {
+            let all = lock.withLock {
+                defer { processes = [] }
+                return processes
+            }
+            for process in all where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            for process in all { Self.terminate(process) }
+        }
+    }
+
+    static func terminate(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let started = monotonicMilliseconds()
+        while process.isRunning, monotonicMilliseconds() - started < BenchHALimits.stopTimeoutMilliseconds { usleep(5_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// SIGINT/SIGTERM to the benchmark stops the children, then exits (the data directories are
+    /// in the system's temporary directory). Keep the returned sources alive for the run.
+    func stopOnSignals() -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                stopAll()
+                if let path = lock.withLock({ directory }) { try? FileManager.default.removeItem(atPath: path) }
+                exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+    }
+}
