@@ -19,6 +19,14 @@ public enum HARuntimeLimits {
     public static let syncOutcomesKeptMax = 1_024
 }
 
+extension Result where Failure == any Error {
+    /// The error's description, nil on success.
+    var failureText: String? {
+        if case .failure(let error) = self { return "\(error)" }
+        return nil
+    }
+}
+
 /// What the core made of an administrator command.
 public struct AdminOutcome: Sendable {
     /// Set when refused: a stable code (`may-lose-revisions`, `not-active`, ...).
@@ -44,6 +52,16 @@ public final class HARuntime: @unchecked Sendable {
     private enum Event: Sendable {
         case tick
         case message(from: ServerID, HAMessage)
+        /// Background work finished (`Work`): the error, if it failed.
+        case snapshotBuilt(RevisionHead, error: String?)
+        case snapshotInstalled(RevisionHead, error: String?)
+    }
+
+    /// Slow store work done outside the lock by `run`'s worker, so heartbeats and publishes go on
+    /// meanwhile: writing a snapshot of a large journal, installing a received one.
+    private enum Work: Sendable {
+        case buildSnapshot(RevisionHead)
+        case installSnapshot(RevisionHead)
     }
 
     /// Guards every stored property below (the "actor").
@@ -58,6 +76,11 @@ public final class HARuntime: @unchecked Sendable {
     private let logger: Logger
     private let inbox: AsyncStream<Event>
     private let inboxContinuation: AsyncStream<Event>.Continuation
+    private let work: AsyncStream<Work>
+    private let workContinuation: AsyncStream<Work>.Continuation
+    /// Active: chunk reads waiting for their snapshot file to be written.
+    private var pendingChunkReads: [(standby: ServerID, head: RevisionHead, index: Int)] = []
+    private var snapshotsBuilding: Set<RevisionHead> = []
     /// Guards only `queuedMessages`, so `deliver` never waits for a step in progress: a runtime whose
     /// `send` delivers straight into another runtime (in-process tests) cannot deadlock with it.
     private let inboxLock = NSLock()
@@ -105,6 +128,7 @@ public final class HARuntime: @unchecked Sendable {
         self.logger = logger
         // Unbounded as a stream, bounded by `deliver`, which drops peer messages past the limit.
         (inbox, inboxContinuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
+        (work, workContinuation) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
         // The first timer check now, not one tick later: an active restarts with writes enabled before
         // the API takes its first request (messages it sends now are dropped; the core retransmits).
         locked { handle(.tick(now: nowMilliseconds)) }
@@ -146,6 +170,7 @@ public final class HARuntime: @unchecked Sendable {
                     ticks.yield(.tick)
                 }
             }
+            group.addTask { await self.runWork() }
             for await event in inbox {
                 switch event {
                 case .tick:
@@ -153,10 +178,56 @@ public final class HARuntime: @unchecked Sendable {
                 case .message(let sender, let message):
                     inboxLock.withLock { queuedMessages -= 1 }
                     locked { handle(.receive(from: sender, message: message)) }
+                case .snapshotBuilt(let head, let error):
+                    locked { snapshotBuilt(head, error: error) }
+                case .snapshotInstalled(let head, let error):
+                    locked { snapshotInstalled(head, error: error) }
                 }
+                if Task.isCancelled { break }
             }
+            workContinuation.finish()
             group.cancelAll()
         }
+    }
+
+    /// The worker: one slow job at a time, outside the lock; its result goes back through the inbox.
+    private func runWork() async {
+        for await job in work {
+            switch job {
+            case .buildSnapshot(let head):
+                let error: String? = Result { try snapshots.build(store: store, head: head) }.failureText
+                inboxContinuation.yield(.snapshotBuilt(head, error: error))
+            case .installSnapshot(let head):
+                let error: String? = Result {
+                    try store.replaceJournal(with: try snapshots.stagedRevisions(head: head))
+                }.failureText
+                snapshots.discardStaged()
+                inboxContinuation.yield(.snapshotInstalled(head, error: error))
+            }
+        }
+    }
+
+    private func snapshotBuilt(_ head: RevisionHead, error: String?) {
+        snapshotsBuilding.remove(head)
+        let ready = pendingChunkReads.filter { $0.head == head }
+        pendingChunkReads.removeAll { $0.head == head }
+        if let error {
+            // The core asks again on its retransmit timer; the error is what status shows meanwhile.
+            return record(error: "full sync snapshot at \(head) could not be written: \(error)")
+        }
+        for read in ready {
+            if let chunk = readChunk(read.standby, read.head, read.index) { handle(.snapshotChunkRead(chunk)) }
+        }
+    }
+
+    private func snapshotInstalled(_ head: RevisionHead, error: String?) {
+        if let error {
+            record(error: "full sync at \(head) could not be installed: \(error)")
+            handle(.admin(.requestFullSync(standby: core.serverID)))
+            return
+        }
+        lastAppliedAt = Date()
+        handle(.persistedUpTo(head))
     }
 
     /// The active's publish path: runs `append` (the store's durable commit of `revision`) only while
@@ -325,14 +396,12 @@ public final class HARuntime: @unchecked Sendable {
         case .applyRevisions(let revisions):
             applyRevisions(revisions, followUps: &followUps)
         case .readSnapshotChunk(let standby, let head, let index):
-            do {
-                let chunk = try snapshots.readChunk(store: store, head: head, index: index)
-                followUps.append(.snapshotChunkRead(SnapshotChunkRead(standby: standby, snapshotHead: head, index: index,
-                                                                      chunkCount: chunk.count, bytes: chunk.bytes)))
-            } catch {
-                // The core asks again on its retransmit timer; the error is what status shows meanwhile.
-                record(error: "full sync of \(standby): \(error)")
+            guard snapshots.isBuilt(head) else {
+                pendingChunkReads.append((standby, head, index))
+                if snapshotsBuilding.insert(head).inserted { workContinuation.yield(.buildSnapshot(head)) }
+                return
             }
+            if let chunk = readChunk(standby, head, index) { followUps.append(.snapshotChunkRead(chunk)) }
         case .applySnapshotChunk(let head, let index, let bytes):
             do {
                 try snapshots.stageChunk(head: head, index: index, bytes: bytes)
@@ -341,16 +410,7 @@ public final class HARuntime: @unchecked Sendable {
                 record(error: "full sync: staging chunk \(index) failed: \(error)")
             }
         case .completeFullSync(let head, _):
-            do {
-                try store.replaceJournal(with: try snapshots.stagedRevisions(head: head))
-                snapshots.discardStaged()
-                lastAppliedAt = Date()
-                followUps.append(.persistedUpTo(head))
-            } catch {
-                record(error: "full sync at \(head) could not be installed: \(error)")
-                snapshots.discardStaged()
-                followUps.append(.admin(.requestFullSync(standby: core.serverID)))
-            }
+            workContinuation.yield(.installSnapshot(head))
         case .statusChanged(let peer, let status):
             peerStatus[peer] = status
             logger.notice("sync status", metadata: ["peer": "\(peer)", "status": "\(status)"])
@@ -413,6 +473,18 @@ public final class HARuntime: @unchecked Sendable {
         if let failure {
             record(error: failure)
             followUps.append(.admin(.requestFullSync(standby: core.serverID)))
+        }
+    }
+
+    /// Chunk `index` of a built snapshot for `standby`; nil (and the error recorded) when unreadable.
+    private func readChunk(_ standby: ServerID, _ head: RevisionHead, _ index: Int) -> SnapshotChunkRead? {
+        do {
+            let chunk = try snapshots.readChunk(store: store, head: head, index: index)
+            return SnapshotChunkRead(standby: standby, snapshotHead: head, index: index, chunkCount: chunk.count, bytes: chunk.bytes)
+        } catch {
+            // The core asks again on its retransmit timer; the error is what status shows meanwhile.
+            record(error: "full sync of \(standby): \(error)")
+            return nil
         }
     }
 

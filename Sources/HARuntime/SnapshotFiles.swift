@@ -22,6 +22,16 @@ struct SnapshotFiles {
 
     // MARK: active
 
+    /// Whether the snapshot file at `head` is written (reading its chunks is then quick).
+    func isBuilt(_ head: RevisionHead) -> Bool {
+        FileManager.default.fileExists(atPath: outgoing.appendingPathComponent(Self.name(head) + ".jsonl").path)
+    }
+
+    /// Writes the snapshot file at `head` (seconds for a large journal: done outside the runtime's lock).
+    func build(store: ManagementStore, head: RevisionHead) throws {
+        _ = try snapshotFile(store: store, head: head)
+    }
+
     /// Chunk `index` of the snapshot at `head`, and how many chunks it has.
     func readChunk(store: ManagementStore, head: RevisionHead, index: Int) throws -> (bytes: [UInt8], count: Int) {
         let file = try snapshotFile(store: store, head: head)
