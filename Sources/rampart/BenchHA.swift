@@ -23,6 +23,11 @@ struct BenchHACommand: AsyncParsableCommand {
         directories and ephemeral loopback ports, then:
           ha_publish_visible_async  --samples one-change publishes on the active, each timed until
                                     the standby's Web API shows the new host;
+          ha_publish_sync           --samples one-change publishes in sync replication mode, each
+                                    timed until the call returns (once the standby holds it durably);
+          ha_switchover             alternate switchovers (ha-promote on the standby), each timed until
+                                    the new active accepted a publish; a host published on the old
+                                    active just before must be on the new one (zero loss);
           ha_full_sync              fills the primary to --objects hosts, starts a fresh secondary
                                     (mgmt-c, --join) and times it until it is synchronized with the
                                     primary's head.
@@ -49,6 +54,8 @@ struct BenchHACommand: AsyncParsableCommand {
     static var figures: [(name: String, run: (inout BenchHARun) async throws -> BenchFigure)] {
         [
             ("ha_publish_visible_async", BenchHAFigures.publishVisibleAsync),
+            ("ha_publish_sync", BenchHAFigures.publishSync),
+            ("ha_switchover", BenchHAFigures.switchover),
             ("ha_full_sync", BenchHAFigures.fullSync),
         ]
     }
@@ -158,6 +165,78 @@ enum BenchHAFigures {
                 + "samples dropped. publish_ack_* = when the publish reply reached the client. 2 servers and the client share the machine")
     }
 
+    /// Sync replication mode: a one-change publish returns once a standby holds the revision durably.
+    static func publishSync(_ run: inout BenchHARun) async throws -> BenchFigure {
+        _ = try await run.standby("mgmt-b")
+        let primary = run.primary!
+        _ = try await BenchHA.operatorCall(primary, "ha-set-replication-mode", ["mode": "sync", "timeout-ms": .int(BenchHALimits.syncTimeoutMilliseconds)])
+        let hosts = run.takeHostIndexes(run.options.samples + BenchHALimits.warmupSamples)
+        let (samples, unconfirmed) = try await run.withPrimaryClient { client in
+            let sid = try await client.login()
+            var samples: [Double] = []
+            var unconfirmed = 0
+            for (sample, index) in hosts.enumerated() {
+                try await client.mustSucceed("add-host", BenchClient.host(index), sid: sid)
+                let before = monotonicMilliseconds()
+                let reply = try await client.transport.call("publish", [:], sid: sid)
+                let elapsed = monotonicMilliseconds() - before
+                guard reply.ok, let task = reply.body["task-id"] else { throw CommandFailure("publish: \(reply.code): \(reply.message)") }
+                let status = try await client.transport.call("show-task", ["task-id": task], sid: sid)
+                if status.body["tasks"]?.arrayValue?.first?["status"]?.stringValue != "succeeded" { unconfirmed += 1 }
+                if sample >= BenchHALimits.warmupSamples { samples.append(elapsed) }
+            }
+            _ = try? await client.transport.call("logout", [:], sid: sid)
+            return (samples, unconfirmed)
+        }
+        _ = try await BenchHA.operatorCall(primary, "ha-set-replication-mode", ["mode": "async"])
+        return BenchFigure(
+            metric: "ha_publish_sync", samplesMilliseconds: samples, extra: ["not_confirmed_by_standby": .int(Int64(unconfirmed))],
+            note: "1-change publish over HTTPS on the active in sync replication mode (timeout \(BenchHALimits.syncTimeoutMilliseconds) ms): "
+                + "the call returns once the standby applied the revision and fsynced it (the active's own commit is synchronous=FULL "
+                + "too); measured at the client; every task checked succeeded afterwards (not timed). \(BenchHALimits.warmupSamples) "
+                + "warm-up samples dropped. 2 servers and the client share the machine")
+    }
+
+    /// Switchover: `ha-promote` on the standby → the first publish the new active accepts. Before each,
+    /// a host is published on the old active; it must be on the new one (nothing lost).
+    static func switchover(_ run: inout BenchHARun) async throws -> BenchFigure {
+        let standby = try await run.standby("mgmt-b")
+        var nodes = (active: run.primary!, standby: standby)
+        let hosts = run.takeHostIndexes(2 * (BenchHALimits.switchovers + 1))
+        var samples: [Double] = []
+        var lost = 0
+        for round in 0..<BenchHALimits.switchovers {
+            let (marker, probe) = (BenchClient.host(hosts.lowerBound + 2 * round), BenchClient.host(hosts.lowerBound + 2 * round + 1))
+            let elapsed = try await BenchHARun.withClients(nodes.active, nodes.standby, password: run.password) { old, new in
+                let oldSID = try await old.login()
+                try await old.mustSucceed("add-host", marker, sid: oldSID)
+                try await old.mustSucceed("publish", [:], sid: oldSID)
+                let newSID = try await new.login()
+                let started = monotonicMilliseconds()
+                try await new.mustSucceed("ha-promote", [:], sid: newSID)
+                try await new.mustSucceed("add-host", probe, sid: newSID)
+                try await new.mustSucceed("publish", [:], sid: newSID)
+                let elapsed = monotonicMilliseconds() - started
+                if !(try await new.transport.call("show-host", ["name": marker["name"]!], sid: newSID)).ok { lost += 1 }
+                _ = try? await new.transport.call("logout", [:], sid: newSID)
+                return elapsed
+            }
+            samples.append(elapsed)
+            nodes = (nodes.standby, nodes.active)
+            // The next round starts from a synchronized pair.
+            _ = try await BenchHARun.waitSynchronized(nodes.standby, head: try await BenchHA.head(nodes.active), startedAt: monotonicMilliseconds(),
+                                                      timeoutMilliseconds: BenchHALimits.synchronizedTimeoutMilliseconds)
+        }
+        if nodes.active.name != run.primary!.name {
+            _ = try await BenchHA.operatorCall(run.primary!, "ha-promote", [:])  // leave the primary active
+        }
+        return BenchFigure(
+            metric: "ha_switchover", samplesMilliseconds: samples, extra: ["revisions_lost": .int(Int64(lost))],
+            note: "ha-promote over HTTPS on the standby (switchover: the active stops writes, flushes, hands over; the standby takes over "
+                + "in a new epoch) until the new active accepted add-host + publish of one host, measured at the client; before each, a "
+                + "host published on the old active, checked on the new one afterwards (revisions_lost). Alternating directions")
+    }
+
     /// A fresh secondary joins a primary holding --objects hosts: process start → synchronized with
     /// the primary's head, observed through the secondary's local operator socket.
     static func fullSync(_ run: inout BenchHARun) async throws -> BenchFigure {
@@ -212,10 +291,24 @@ enum BenchHALimits {
     static let statusPollMilliseconds = 5
     static let stopTimeoutMilliseconds = 15_000.0
     static let progressReportMilliseconds = 30_000.0
+    static let syncTimeoutMilliseconds: Int64 = 2_000
+    static let switchovers = 20
 }
 
 enum BenchHA {
     static func milliseconds(_ value: Double) -> JSONValue { .double((value * 1000).rounded() / 1000) }
+
+    /// A command as root over a node's local operator socket.
+    static func operatorCall(_ node: BenchHANode, _ command: String, _ body: [String: JSONValue]) async throws -> JSONValue {
+        try await LocalOperator.withRootSession(dataDirectory: node.directory) { transport, sid in
+            try await LocalOperator.call(transport, command, body, sid: sid)
+        }
+    }
+
+    static func head(_ node: BenchHANode) async throws -> BenchHAHead {
+        guard let head = BenchHAHead(try await operatorCall(node, "show-ha-status", [:])) else { throw CommandFailure("no head in show-ha-status of \(node.name)") }
+        return head
+    }
 
     static func fileBytes(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
