@@ -196,7 +196,10 @@ public struct HAStateMachine: Sendable {
         case .switchoverRequest(let id): activeReceiveSwitchoverRequest(id, from: index)
         case .handover(let id, let finalHead): standbyReceiveHandover(id, finalHead: finalHead, from: sender)
         case .switchoverAbort(let id, let code): receiveSwitchoverAbort(id, code: code, from: index)
-        case .epochAnnouncement(let head): standbyReceiveAnnouncement(head: head, from: sender)
+        case .epochAnnouncement(let head):
+            // The announcer is active now, even before its next heartbeat says so.
+            if message.epoch.server == sender { peers[index].actsAsActive = true }
+            standbyReceiveAnnouncement(head: head, from: sender)
         case .promotionPoll:
             send(.pollReply(durableHead: durableHead, spans: journal.spans), to: sender)
             note("answered a promotion poll with our durable head")

@@ -54,14 +54,13 @@ public final class HARuntime: @unchecked Sendable {
         case message(from: ServerID, HAMessage)
         /// Background work finished (`Work`): the error, if it failed.
         case snapshotBuilt(RevisionHead, error: String?)
-        case snapshotInstalled(RevisionHead, error: String?)
     }
 
     /// Slow store work done outside the lock by `run`'s worker, so heartbeats and publishes go on
-    /// meanwhile: writing a snapshot of a large journal, installing a received one.
+    /// meanwhile: writing a snapshot of a large journal. (Installing a received snapshot stays inside:
+    /// the core counts it as the journal at once, and must not hear anything until it is durable.)
     private enum Work: Sendable {
         case buildSnapshot(RevisionHead)
-        case installSnapshot(RevisionHead)
     }
 
     /// Guards every stored property below (the "actor").
@@ -81,6 +80,7 @@ public final class HARuntime: @unchecked Sendable {
     /// Active: chunk reads waiting for their snapshot file to be written.
     private var pendingChunkReads: [(standby: ServerID, head: RevisionHead, index: Int)] = []
     private var snapshotsBuilding: Set<RevisionHead> = []
+
     /// Guards only `queuedMessages`, so `deliver` never waits for a step in progress: a runtime whose
     /// `send` delivers straight into another runtime (in-process tests) cannot deadlock with it.
     private let inboxLock = NSLock()
@@ -98,6 +98,9 @@ public final class HARuntime: @unchecked Sendable {
     private var peerStatus: [ServerID: PeerSyncStatus] = [:]
     /// Standby: when revisions or a snapshot were last made durable here.
     private var lastAppliedAt: Date?
+    /// Standby: the last revision applied and when it became visible (CLOCK_MONOTONIC ns, which every
+    /// process on the machine shares: `rampart bench ha` compares it with the publish's start).
+    private var lastApplied: (number: UInt64, monotonicNanoseconds: UInt64)?
     /// The last export of divergent revisions (collision resolution), for status and the API.
     private var lastExportPath: String?
     /// Sync mode: each publish's outcome, or who waits for it (bounded: see `rememberOutcome`).
@@ -180,8 +183,6 @@ public final class HARuntime: @unchecked Sendable {
                     locked { handle(.receive(from: sender, message: message)) }
                 case .snapshotBuilt(let head, let error):
                     locked { snapshotBuilt(head, error: error) }
-                case .snapshotInstalled(let head, let error):
-                    locked { snapshotInstalled(head, error: error) }
                 }
                 if Task.isCancelled { break }
             }
@@ -197,12 +198,6 @@ public final class HARuntime: @unchecked Sendable {
             case .buildSnapshot(let head):
                 let error: String? = Result { try snapshots.build(store: store, head: head) }.failureText
                 inboxContinuation.yield(.snapshotBuilt(head, error: error))
-            case .installSnapshot(let head):
-                let error: String? = Result {
-                    try store.replaceJournal(with: try snapshots.stagedRevisions(head: head))
-                }.failureText
-                snapshots.discardStaged()
-                inboxContinuation.yield(.snapshotInstalled(head, error: error))
             }
         }
     }
@@ -218,16 +213,6 @@ public final class HARuntime: @unchecked Sendable {
         for read in ready {
             if let chunk = readChunk(read.standby, read.head, read.index) { handle(.snapshotChunkRead(chunk)) }
         }
-    }
-
-    private func snapshotInstalled(_ head: RevisionHead, error: String?) {
-        if let error {
-            record(error: "full sync at \(head) could not be installed: \(error)")
-            handle(.admin(.requestFullSync(standby: core.serverID)))
-            return
-        }
-        lastAppliedAt = Date()
-        handle(.persistedUpTo(head))
     }
 
     /// The active's publish path: runs `append` (the store's durable commit of `revision`) only while
@@ -318,10 +303,12 @@ public final class HARuntime: @unchecked Sendable {
     public var snapshot: HARuntimeSnapshot {
         locked {
             // A standby in delta sync is synchronized now; otherwise the last time revisions were applied.
-            let lastSync = core.role == .standby && core.status.link == "delta" ? Date() : lastAppliedAt
-            return HARuntimeSnapshot(core: core.status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
+            let status = core.status
+            let lastSync = core.role == .standby && status.link == "delta" ? Date() : lastAppliedAt
+            return HARuntimeSnapshot(core: status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
                               lastErrorAt: lastErrorAt, lastAppliedAt: lastSync, peerStatus: peerStatus,
-                              lastExport: lastExportPath, nowMilliseconds: nowMilliseconds)
+                              lastExport: lastExportPath, nowMilliseconds: nowMilliseconds,
+                              lastAppliedRevision: lastApplied?.number, lastAppliedMonotonicNanoseconds: lastApplied?.monotonicNanoseconds)
         }
     }
 
@@ -336,6 +323,14 @@ public final class HARuntime: @unchecked Sendable {
         return core.writeRefusal ?? "writes are not enabled yet"
     }
 
+    /// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine.
+    public static func monotonicNanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    @discardableResult
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
@@ -410,7 +405,18 @@ public final class HARuntime: @unchecked Sendable {
                 record(error: "full sync: staging chunk \(index) failed: \(error)")
             }
         case .completeFullSync(let head, _):
-            workContinuation.yield(.installSnapshot(head))
+            let started = ContinuousClock.now
+            do {
+                try store.replaceJournal(with: try snapshots.stagedRevisions(head: head))
+                snapshots.discardStaged()
+                lastAppliedAt = Date()
+                logger.notice("full-sync snapshot installed", metadata: ["head": "\(head)", "seconds": "\(ContinuousClock.now - started)"])
+                followUps.append(.persistedUpTo(head))
+            } catch {
+                record(error: "full sync at \(head) could not be installed: \(error)")
+                snapshots.discardStaged()
+                followUps.append(.admin(.requestFullSync(standby: core.serverID)))
+            }
         case .statusChanged(let peer, let status):
             peerStatus[peer] = status
             logger.notice("sync status", metadata: ["peer": "\(peer)", "status": "\(status)"])
@@ -453,6 +459,7 @@ public final class HARuntime: @unchecked Sendable {
                 }
                 try store.appendVisible(revision)
                 applied = replicated.head
+                lastApplied = (replicated.number, Self.monotonicNanoseconds())
             } catch {
                 failure = "delta sync stopped at revision \(replicated.number): \(error); asking for a full sync"
                 break
@@ -541,4 +548,6 @@ public struct HARuntimeSnapshot: Sendable {
     public var peerStatus: [ServerID: PeerSyncStatus]
     public var lastExport: String?
     public var nowMilliseconds: UInt64
+    public var lastAppliedRevision: UInt64?
+    public var lastAppliedMonotonicNanoseconds: UInt64?
 }

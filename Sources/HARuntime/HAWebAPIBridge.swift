@@ -106,6 +106,9 @@ public struct HAStatusReport: Sendable {
         if let error = snapshot.lastError { fields["last-error"] = .string(error) }
         if let at = snapshot.lastErrorAt { fields["last-error-at"] = Renderer.timestamp(Int64(at.timeIntervalSince1970 * 1000)) }
         if let at = snapshot.lastAppliedAt { fields["last-successful-sync"] = Renderer.timestamp(Int64(at.timeIntervalSince1970 * 1000)) }
+        if let number = snapshot.lastAppliedRevision, let at = snapshot.lastAppliedMonotonicNanoseconds {
+            fields["rampart-last-applied"] = ["revision": .int(Int64(number)), "monotonic-ns": .int(Int64(at))]
+        }
         json = .object(fields)
         self.problems = problems
     }

@@ -53,28 +53,29 @@ struct SnapshotFiles {
         try? FileManager.default.removeItem(at: outgoing)
         try DurableFile.ensureDirectory(outgoing, mode: 0o700)
         let partial = outgoing.appendingPathComponent(Self.name(head) + ".partial")
-        FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600])
         let handle = try FileHandle(forWritingTo: partial)
         var next: UInt64 = 1
-        var last: Revision?
+        var last: (number: UInt64, hash: String)?
         while next <= head.number {
-            let batch = try store.revisions(from: next, limit: Int(min(UInt64(Self.readBatchRevisions), head.number - next + 1)))
+            // Stored bodies are canonical JSON already: copied as they are (the standby verifies them).
+            let batch = try store.revisionBodies(from: next, limit: Int(min(UInt64(Self.readBatchRevisions), head.number - next + 1)))
             guard let tail = batch.last, batch.first?.number == next else {
                 try? handle.close()
                 throw HARuntimeError.snapshotUnavailable("revision \(next) missing from the journal")
             }
             var bytes: [UInt8] = []
             for revision in batch {
-                bytes += revision.json.canonicalBytes
+                bytes += Array(revision.body.utf8)
                 bytes.append(UInt8(ascii: "\n"))
             }
             try handle.write(contentsOf: bytes)
-            last = tail
+            last = (tail.number, tail.hash)
             next = tail.number + 1
         }
         try handle.synchronize()
         try handle.close()
-        guard RevisionAdapter.head(last.map { ($0.number, $0.hash) }) == head else {
+        guard RevisionAdapter.head(last) == head else {
             throw HARuntimeError.snapshotUnavailable("the journal does not hold \(head)")
         }
         try FileManager.default.moveItem(at: partial, to: file)

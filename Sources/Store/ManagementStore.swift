@@ -193,6 +193,16 @@ public final class ManagementStore: Sendable {
         }
     }
 
+    /// Revisions as stored: their canonical JSON, with number and hash (no decoding: a snapshot
+    /// copies them as they are).
+    public func revisionBodies(from first: UInt64, limit: Int) throws -> [(number: UInt64, hash: String, body: String)] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT number, hash, body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
+                             arguments: [Int64(first), limit])
+                .map { (UInt64($0["number"] as Int64), $0["hash"], $0["body"]) }
+        }
+    }
+
     public func revisionCount() throws -> Int {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM revisions") ?? 0 }
     }

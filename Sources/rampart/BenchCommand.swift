@@ -126,7 +126,7 @@ struct BenchServer {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let password = "bench-" + UUID().uuidString
         let passwordFile = directory + "-admin-password"
-        FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["server", "--data", directory, "--api-port", "0", "--sic-port", "0", "--admin-password-file", passwordFile, "--log-level", "warning"]

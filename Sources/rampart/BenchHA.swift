@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HARuntime
 import ManagementModel
 
 #if canImport(Glibc)
@@ -93,76 +94,77 @@ struct BenchHACommand: AsyncParsableCommand {
 // MARK: - Figures
 
 enum BenchHAFigures {
-    /// Publish of one change on the active → the standby's Web API shows it. The standby is polled
-    /// in a tight loop (no sleep) with `show-host name=<the new host>` over one kept-alive HTTPS
-    /// connection, started just before publish is sent, concurrently with the publish call.
+    /// Publish of one change on the active → committed (visible to readers) on the standby. The standby
+    /// records when it committed each replicated revision on CLOCK_MONOTONIC, the clock every process
+    /// of the machine shares; the client reads the clock just before it sends publish. The standby is
+    /// then asked (show-ha-status, 1 ms apart) until it reports that revision: polling decides nothing
+    /// about the figure, so it can be gentle on a 2-core machine.
     static func publishVisibleAsync(_ run: inout BenchHARun) async throws -> BenchFigure {
         let standby = try await run.standby("mgmt-b")
         let hosts = run.takeHostIndexes(run.options.samples + BenchHALimits.warmupSamples)
         let primary = run.primary!
-        let password = run.password
-        let result = try await BenchHARun.withClients(primary, standby, password: password) { active, reader in
+        let result = try await BenchHARun.withClients(primary, standby, password: run.password) { active, reader in
             let activeSID = try await active.login()
             let readerSID = try await reader.login()
             var visible: [Double] = []
             var acknowledged: [Double] = []
             var visibleBeforeAck = 0
-            var polls = 0
-            var pollMilliseconds = 0.0
             for (sample, index) in hosts.enumerated() {
-                let host = BenchClient.host(index)
-                try await active.mustSucceed("add-host", host, sid: activeSID)
-                let started = monotonicMilliseconds()
-                async let publishedAt: Double = {
-                    try await active.mustSucceed("publish", [:], sid: activeSID)
-                    return monotonicMilliseconds()
-                }()
-                var seenAt: Double?
-                var samplePolls = 0
-                var samplePollMilliseconds = 0.0
-                while seenAt == nil {
-                    let before = monotonicMilliseconds()
-                    let reply = try await reader.transport.call("show-host", ["name": host["name"]!], sid: readerSID)
-                    let after = monotonicMilliseconds()
-                    samplePolls += 1
-                    samplePollMilliseconds += after - before
-                    if reply.ok {
-                        seenAt = after
-                    } else if reply.code != "generic_err_object_not_found" {
-                        throw CommandFailure("show-host on the standby: \(reply.code): \(reply.message)")
-                    } else if after - started > BenchHALimits.visibleTimeoutMilliseconds {
-                        throw CommandFailure("revision with \(host["name"]!.stringValue!) not visible on the standby after \(Int(BenchHALimits.visibleTimeoutMilliseconds)) ms")
-                    }
-                }
-                let ackAt = try await publishedAt
-                guard sample >= BenchHALimits.warmupSamples else { continue }
-                visible.append(seenAt! - started)
-                acknowledged.append(ackAt - started)
-                if seenAt! <= ackAt { visibleBeforeAck += 1 }
-                polls += samplePolls
-                pollMilliseconds += samplePollMilliseconds
+                try await active.mustSucceed("add-host", BenchClient.host(index), sid: activeSID)
+                let started = HARuntime.monotonicNanoseconds()
+                let reply = try await active.transport.call("publish", [:], sid: activeSID)
+                let ackAt = HARuntime.monotonicNanoseconds()
+                guard reply.ok, let task = reply.body["task-id"] else { throw CommandFailure("publish: \(reply.code): \(reply.message)") }
+                let number = try await publishedRevision(active, task: task, sid: activeSID)
+                // Nil when a later revision (a system change) overtook it before it was read: no sample.
+                guard let appliedAt = try await appliedAt(reader, revision: number, sid: readerSID),
+                      sample >= BenchHALimits.warmupSamples else { continue }
+                visible.append(Double(Int64(appliedAt) - Int64(started)) / 1_000_000)
+                acknowledged.append(Double(ackAt - started) / 1_000_000)
+                if appliedAt <= ackAt { visibleBeforeAck += 1 }
             }
             _ = try? await active.transport.call("logout", [:], sid: activeSID)
             _ = try? await reader.transport.call("logout", [:], sid: readerSID)
-            return (visible, acknowledged, visibleBeforeAck, polls, pollMilliseconds)
+            return (visible, acknowledged, visibleBeforeAck)
         }
-        let (visible, acknowledged, visibleBeforeAck, polls, pollMilliseconds) = result
+        let (visible, acknowledged, visibleBeforeAck) = result
         let ack = BenchFigure(metric: "", samplesMilliseconds: acknowledged, note: "")
-        let pollMean = pollMilliseconds / Double(max(polls, 1))
         return BenchFigure(
             metric: "ha_publish_visible_async", samplesMilliseconds: visible,
             extra: [
                 "publish_ack_p50_ms": BenchHA.milliseconds(ack.percentile(0.5)),
                 "publish_ack_p99_ms": BenchHA.milliseconds(ack.percentile(0.99)),
                 "visible_before_publish_ack": .int(Int64(visibleBeforeAck)),
-                "poll_rtt_mean_ms": BenchHA.milliseconds(pollMean),
-                "polls_per_sample_mean": .double((Double(polls) / Double(max(visible.count, 1)) * 10).rounded() / 10),
             ],
-            note: "1-change publish over HTTPS on the active (async replication) until the standby's Web API shows the new host: "
-                + "clock starts just before publish is sent; the standby is polled concurrently, in a tight loop without sleep, with "
-                + "show-host name=<new host> over one kept-alive HTTPS connection (admin session on the standby); the sample ends when a "
-                + "poll returns 200. Granularity = one poll round trip (poll_rtt_mean_ms). \(BenchHALimits.warmupSamples) warm-up "
-                + "samples dropped. publish_ack_* = when the publish reply reached the client. 2 servers and the client share the machine")
+            note: "1-change publish over HTTPS on the active (async replication) until the standby committed the revision (visible to "
+                + "every reader from then on): the client reads CLOCK_MONOTONIC just before it sends publish; the standby records "
+                + "CLOCK_MONOTONIC when its commit of that revision returned (show-ha-status rampart-last-applied, read afterwards). "
+                + "Includes the active's durable commit (fsync) and the transfer; the standby's fsync comes after visibility. "
+                + "\(BenchHALimits.warmupSamples) warm-up samples dropped. publish_ack_* = when the publish reply reached the client. "
+                + "2 servers and the client share the machine")
+    }
+
+    /// The revision a finished publish task made.
+    static func publishedRevision(_ client: BenchClient, task: JSONValue, sid: String) async throws -> Int64 {
+        let reply = try await client.transport.call("show-task", ["task-id": task, "details-level": "full"], sid: sid)
+        guard let number = reply.body["tasks"]?.arrayValue?.first?["task-details"]?.arrayValue?.first?["revision-number"]?.intValue else {
+            throw CommandFailure("show-task gave no revision-number: \(reply.body.canonicalString.prefix(300))")
+        }
+        return number
+    }
+
+    /// When the standby committed `revision` (CLOCK_MONOTONIC ns), once it reports it.
+    static func appliedAt(_ reader: BenchClient, revision: Int64, sid: String) async throws -> UInt64? {
+        let deadline = monotonicMilliseconds() + BenchHALimits.visibleTimeoutMilliseconds
+        while monotonicMilliseconds() < deadline {
+            let status = try await reader.transport.call("show-ha-status", [:], sid: sid)
+            let applied = status.body["rampart-last-applied"]
+            if let number = applied?["revision"]?.intValue, number >= revision, let at = applied?["monotonic-ns"]?.intValue {
+                return number == revision ? UInt64(at) : nil
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        throw CommandFailure("revision #\(revision) not applied on the standby after \(Int(BenchHALimits.visibleTimeoutMilliseconds)) ms")
     }
 
     /// Sync replication mode: a one-change publish returns once a standby holds the revision durably.
@@ -520,7 +522,9 @@ struct BenchHARun {
                 last = reply.body
                 let status = reply.body["sync-status"]?.stringValue ?? "?"
                 if phases[status] == nil { phases[status] = now - startedAt }
-                if status == "synchronized", BenchHAHead(reply.body) == head {
+                // At the head, or past it: the group publishes system changes of its own (addresses).
+                if status == "synchronized", let current = BenchHAHead(reply.body),
+                   current == head || current.number > head.number {
                     phases["longest-status-poll-start"] = stall.at
                     phases["longest-status-poll-end"] = stall.at + stall.milliseconds
                     return (now - startedAt, phases)

@@ -269,7 +269,12 @@ struct HAMesh: Service {
                 try? await Task.sleep(for: .milliseconds(HALinkLimits.reconcileIntervalMilliseconds))
                 continue
             }
-            if await linkOnce(target, connector) { delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds }
+            // Back off unless the channel lived a while: a peer that accepts and closes at once (not yet
+            // synchronized, so it does not know us) must not be redialed in a tight loop.
+            let started = ContinuousClock.now
+            if await linkOnce(target, connector), ContinuousClock.now - started > .seconds(2) {
+                delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds
+            }
             try? await Task.sleep(for: .milliseconds(delayMilliseconds))
             delayMilliseconds = min(delayMilliseconds * 2, HALinkLimits.reconnectDelayMaxMilliseconds)
         }
