@@ -18,22 +18,19 @@ import Musl
 struct BenchHACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ha",
-        abstract: "Management HA: publish-to-standby latency and full-sync throughput, against servers it starts.",
+        abstract: "Management HA: publish latency, switchover and full sync, against servers it starts.",
         discussion: """
-        Starts a primary (mgmt-a) and a secondary (mgmt-b) with `rampart server` on temporary data
-        directories and ephemeral loopback ports, then:
-          ha_publish_visible_async  --samples one-change publishes on the active, each timed until
-                                    the standby's Web API shows the new host;
-          ha_publish_sync           --samples one-change publishes in sync replication mode, each
-                                    timed until the call returns (once the standby holds it durably);
-          ha_switchover             alternate switchovers (ha-promote on the standby), each timed until
-                                    the new active accepted a publish; a host published on the old
-                                    active just before must be on the new one (zero loss);
-          ha_full_sync              fills the primary to --objects hosts, starts a fresh secondary
-                                    (mgmt-c, --join) and times it until it is synchronized with the
-                                    primary's head.
-        Children are stopped and their directories removed at the end, on error and on SIGINT/SIGTERM.
-        Use a release build: .build/release/rampart bench ha --json
+        Starts a primary (mgmt-a) and a secondary (mgmt-b) with `rampart server` on temporary data directories and ephemeral loopback ports, then measures, in this order:
+
+        ha_publish_visible_async: --samples one-change publishes on the active, each until the standby committed the revision (its own CLOCK_MONOTONIC stamp, compared with the client's).
+
+        ha_publish_sync: the same in sync replication mode, until the publish call returns (the standby holds it durably).
+
+        ha_switchover: alternating switchovers (ha-promote on the standby), each until the new active accepted a publish; a host published on the old active just before must be on the new one.
+
+        ha_full_sync: fills the primary to --objects hosts, starts a fresh secondary (mgmt-c, --join) and times it until it is synchronized with the primary's head.
+
+        Children are stopped and their directories removed at the end, on error and on SIGINT/SIGTERM. Use a release build: .build/release/rampart bench ha --json
         """)
 
     @Flag(name: .long, help: "One JSON object per line per figure.")
