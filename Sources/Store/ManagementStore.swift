@@ -135,18 +135,24 @@ public final class ManagementStore: Sendable {
     /// and every hash are checked as in `append`. Unpublished sessions are dropped: their drafts were
     /// made against content that no longer exists (a standby has none anyway).
     public func replaceJournal(with revisions: [Revision]) throws {
+        try replaceJournal(with: revisions.map { ($0, $0.json.canonicalString) })
+    }
+
+    /// `replaceJournal` for revisions that come with their stored form (a full sync's lines): each
+    /// body must be the revision's canonical JSON, which is what its hash is checked against.
+    public func replaceJournal(with revisions: [(revision: Revision, body: String)]) throws {
         try durableWrite { db in
             try db.execute(sql: "DELETE FROM refs; DELETE FROM objects; DELETE FROM revisions; DELETE FROM session_changes; DELETE FROM sessions")
             var previous = Revision.genesisHash
-            for (offset, revision) in revisions.enumerated() {
+            for (offset, (revision, body)) in revisions.enumerated() {
                 if let problem = JournalVerifier.check(revision, expectedNumber: UInt64(offset + 1), expectedPrevious: previous) {
                     throw StoreError.journal(problem)
                 }
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
-                                     revision.epoch.server, revision.publishedAtMilliseconds, revision.author, revision.json.canonicalString])
+                    """).execute(arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
+                                             revision.epoch.server, revision.publishedAtMilliseconds, revision.author, body])
                 for change in revision.changes { try ManagementStore.apply(change, db) }
                 previous = revision.hash
             }
@@ -165,8 +171,7 @@ public final class ManagementStore: Sendable {
         try replaceJournal(with: kept)
     }
 
-    /// A consistent copy of the whole database at `path` (SQLite's VACUUM INTO, inside one read
-    /// transaction, so publishes may go on meanwhile).
+    /// A consistent copy of the whole database at `path` (SQLite's VACUUM INTO).
     public func copyDatabase(to path: String) throws {
         try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
     }
