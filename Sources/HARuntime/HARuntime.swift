@@ -407,10 +407,13 @@ public final class HARuntime: @unchecked Sendable {
         case .completeFullSync(let head, _):
             let started = ContinuousClock.now
             do {
-                try store.replaceJournal(with: try snapshots.stagedRevisions(head: head))
+                let revisions = try snapshots.stagedRevisions(head: head)
+                let parsed = ContinuousClock.now
+                try store.replaceJournal(with: revisions)
                 snapshots.discardStaged()
                 lastAppliedAt = Date()
-                logger.notice("full-sync snapshot installed", metadata: ["head": "\(head)", "seconds": "\(ContinuousClock.now - started)"])
+                logger.notice("full-sync snapshot installed", metadata: ["head": "\(head)", "read-and-parse": "\(parsed - started)",
+                                                                       "verify-and-store": "\(ContinuousClock.now - parsed)"])
                 followUps.append(.persistedUpTo(head))
             } catch {
                 record(error: "full sync at \(head) could not be installed: \(error)")

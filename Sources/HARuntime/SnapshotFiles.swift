@@ -101,7 +101,7 @@ struct SnapshotFiles {
 
     /// The staged snapshot's revisions, in order, each with its line (its canonical JSON as the active
     /// stored it). Throws if a chunk is missing or a line is not a revision.
-    func stagedRevisions(head: RevisionHead) throws -> [(revision: Revision, body: String)] {
+    func stagedRevisions(head: RevisionHead) throws -> [VerifiedRevision] {
         let folder = incoming.appendingPathComponent(Self.name(head))
         var bytes: [UInt8] = []
         var index = 0
@@ -111,23 +111,25 @@ struct SnapshotFiles {
         }
         guard index > 0 else { throw HARuntimeError.snapshotUnavailable("no staged chunks for \(head)") }
         let lines = bytes.split(separator: UInt8(ascii: "\n"))
-        // Parsing is most of an install's time: the lines are parsed on every core, in order-keeping slots.
-        var parsed = [Revision?](repeating: nil, count: lines.count)
+        // Parsing and hashing are most of an install's time: done on every core, in order-keeping slots.
+        var parsed = [VerifiedRevision?](repeating: nil, count: lines.count)
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         parsed.withUnsafeMutableBufferPointer { slots in
             // Each worker writes only its own indexes: no two threads touch the same slot.
             nonisolated(unsafe) let output = slots
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 for index in stride(from: worker, to: lines.count, by: workers) {
-                    output[index] = (try? JSONValue.parse(lines[index])).flatMap(Revision.init(json:))
+                    output[index] = (try? JSONValue.parse(lines[index])).flatMap(Revision.init(json:)).flatMap {
+                        VerifiedRevision($0, body: String(decoding: lines[index], as: UTF8.self))
+                    }
                 }
             }
         }
-        var revisions: [(revision: Revision, body: String)] = []
+        var revisions: [VerifiedRevision] = []
         revisions.reserveCapacity(lines.count)
-        for (line, revision) in zip(lines, parsed) {
-            guard let revision else { throw HARuntimeError.snapshotUnavailable("a staged line is not a revision") }
-            revisions.append((revision, String(decoding: line, as: UTF8.self)))
+        for verified in parsed {
+            guard let verified else { throw HARuntimeError.snapshotUnavailable("a staged line is not a revision that matches its hash") }
+            revisions.append(verified)
         }
         guard RevisionAdapter.head(revisions.last.map { ($0.revision.number, $0.revision.hash) }) == head else {
             throw HARuntimeError.snapshotUnavailable("staged snapshot does not end at \(head)")

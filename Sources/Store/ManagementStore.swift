@@ -135,24 +135,30 @@ public final class ManagementStore: Sendable {
     /// and every hash are checked as in `append`. Unpublished sessions are dropped: their drafts were
     /// made against content that no longer exists (a standby has none anyway).
     public func replaceJournal(with revisions: [Revision]) throws {
-        try replaceJournal(with: revisions.map { ($0, $0.json.canonicalString) })
+        try replaceJournal(with: try revisions.map { revision in
+            guard let verified = VerifiedRevision(revision, body: revision.json.canonicalString) else {
+                throw StoreError.journal(JournalBreak(revision: revision.number, reason: "content does not match its hash (modified after publish)"))
+            }
+            return verified
+        })
     }
 
-    /// `replaceJournal` for revisions that come with their stored form (a full sync's lines): each
-    /// body must be the revision's canonical JSON, which is what its hash is checked against.
-    public func replaceJournal(with revisions: [(revision: Revision, body: String)]) throws {
+    /// `replaceJournal` for revisions whose hashes were checked already (a full sync checks them on
+    /// every core): here only numbering and chaining are checked.
+    public func replaceJournal(with revisions: [VerifiedRevision]) throws {
         try durableWrite { db in
             try db.execute(sql: "DELETE FROM refs; DELETE FROM objects; DELETE FROM revisions; DELETE FROM session_changes; DELETE FROM sessions")
             var previous = Revision.genesisHash
-            for (offset, (revision, body)) in revisions.enumerated() {
-                if let problem = JournalVerifier.check(revision, expectedNumber: UInt64(offset + 1), expectedPrevious: previous) {
+            for (offset, verified) in revisions.enumerated() {
+                let revision = verified.revision
+                if let problem = JournalVerifier.checkLinks(revision, expectedNumber: UInt64(offset + 1), expectedPrevious: previous) {
                     throw StoreError.journal(problem)
                 }
                 try db.cachedStatement(sql: """
                     INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
-                                             revision.epoch.server, revision.publishedAtMilliseconds, revision.author, body])
+                                             revision.epoch.server, revision.publishedAtMilliseconds, revision.author, verified.body])
                 for change in revision.changes { try ManagementStore.apply(change, db) }
                 previous = revision.hash
             }
