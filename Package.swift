@@ -80,7 +80,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
         .testTarget(name: "HARuntimeTests", dependencies: [
-            "HARuntime", "HACore", "Store", "ManagementModel",
+            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),

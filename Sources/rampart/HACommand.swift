@@ -194,6 +194,7 @@ struct HAStatusCommand: AsyncParsableCommand {
             "epoch:        \(epoch?["term"]?.scalarText ?? "?")/\(epoch?["server"]?.scalarText ?? "?")",
             "head:         #\(head?["number"]?.scalarText ?? "?") \(head?["hash"]?.stringValue?.prefix(12) ?? "")",
             "writes:       \(status["writes-enabled"]?.boolValue == true ? "enabled" : "refused")",
+            "replication:  \(field("replication-mode"))",
             "sync status:  \(field("sync-status"))",
             "last sync:    \(status["last-successful-sync"]?["iso-8601"]?.stringValue ?? "-")",
             "last error:   \(status["last-error"]?.stringValue ?? "-")",
