@@ -134,8 +134,9 @@ final class TCPProxy: Sendable {
     private func admit(_ client: Int32) {
         let refuse = state.withLock { $0.mode == .refuse || $0.stopped }
         guard !refuse, let target = Self.connectToTarget(targetPort) else {
-            close(client)
+            // Counted before the close: whoever sees the close may read the counter at once.
             state.withLock { $0.counters.refused += 1 }
+            close(client)
             return
         }
         Self.setNoDelay(client)
