@@ -307,7 +307,6 @@ public final class HARuntime: @unchecked Sendable {
             let lastSync = core.role == .standby && status.link == "delta" ? Date() : lastAppliedAt
             return HARuntimeSnapshot(core: status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
                               lastErrorAt: lastErrorAt, lastAppliedAt: lastSync, peerStatus: peerStatus,
-                              lastExport: lastExportPath, nowMilliseconds: nowMilliseconds,
                               lastAppliedRevision: lastApplied?.number, lastAppliedMonotonicNanoseconds: lastApplied?.monotonicNanoseconds)
         }
     }
@@ -549,8 +548,6 @@ public struct HARuntimeSnapshot: Sendable {
     public var lastErrorAt: Date?
     public var lastAppliedAt: Date?
     public var peerStatus: [ServerID: PeerSyncStatus]
-    public var lastExport: String?
-    public var nowMilliseconds: UInt64
     public var lastAppliedRevision: UInt64?
     public var lastAppliedMonotonicNanoseconds: UInt64?
 }

@@ -226,7 +226,8 @@ struct HAMesh: Service {
         guard runtime.writesEnabled, status.peers.isEmpty || status.peers.contains(where: { $0.lastContactMillisecondsAgo != nil }) else { return }
         var records = announced.all
         if let api = local.api { records.append((serverName, local.sic, api)) }
-        for record in records where members.contains(where: { $0.name == record.name }) {
+        // Only what differs from the database: this runs every reconcile interval.
+        for record in records where members.contains(where: { $0.name == record.name && ($0.sicAddress != record.sic || $0.apiAddress != record.api) }) {
             do {
                 try await service.recordAddresses(of: record.name, sicAddress: record.sic, apiAddress: record.api)
             } catch {
@@ -357,6 +358,7 @@ final class ICAStateSync: @unchecked Sendable {
     private let lock = NSLock()
     /// Per peer: the channel and the state last sent on it.
     private var sent: [ServerID: (channel: UInt64, digest: String)] = [:]
+    private var authority: InternalCA?
 
     init(pkiDirectory: URL, service: ManagementService, logger: Logger) {
         self.pkiDirectory = pkiDirectory
@@ -368,10 +370,14 @@ final class ICAStateSync: @unchecked Sendable {
     var keyFile: URL { pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey) }
 
     /// The authority, when this server holds the ICA key (the primary; a standby once it received it).
+    /// Read from pki/ once, then kept: `push` asks for it every reconcile interval.
     func loadAuthority() -> InternalCA? {
+        if let cached = lock.withLock({ authority }) { return cached }
         guard let certificate = try? String(contentsOf: certificateFile, encoding: .utf8),
-              let key = try? String(contentsOf: keyFile, encoding: .utf8) else { return nil }
-        return try? InternalCA(certificatePEM: certificate, privateKeyPEM: key)
+              let key = try? String(contentsOf: keyFile, encoding: .utf8),
+              let loaded = try? InternalCA(certificatePEM: certificate, privateKeyPEM: key) else { return nil }
+        lock.withLock { authority = loaded }
+        return loaded
     }
 
     func push(to peers: [ServerID], links: HAPeerLinks) async {
@@ -406,6 +412,7 @@ final class ICAStateSync: @unchecked Sendable {
                 try DurableFile.write(Array(key.utf8), to: keyFile, mode: 0o600)
                 logger.notice("Internal CA key received from the active: this server can enrol and revoke once promoted")
             }
+            lock.withLock { self.authority = authority }
             try await service.adoptICAState(authority: authority, revocationsText: revocations)
         } catch {
             logger.error("ICA state from the active could not be stored", metadata: ["error": "\(error)"])
