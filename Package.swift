@@ -62,13 +62,18 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
+        // The gateway agent: installed policy, enforcement (nftables), packet matcher, log shipping.
+        .target(name: "Gateway", dependencies: [
+            "ManagementModel", "TrustCore", "PeerTransport",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.
         .target(name: "HARuntime", dependencies: [
             "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime",
+            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,0 +1,17 @@
+import ManagementModel
+
+/// Where an installed policy takes effect on a gateway. `apply` is atomic: after it returns the
+/// new policy is in force, after it throws the previous one still is.
+public protocol PolicyEnforcer: Sendable {
+    /// "nftables" or "none", as `--enforce` names it.
+    var name: String { get }
+    func apply(_ policy: CompiledPolicy) async throws
+}
+
+/// `--enforce none`: the policy is kept in memory (and on disk by the agent) and answers the
+/// matcher, but nothing in the kernel changes.
+public struct MemoryEnforcer: PolicyEnforcer {
+    public var name: String { "none" }
+    public init() {}
+    public func apply(_ policy: CompiledPolicy) async throws {}
+}
