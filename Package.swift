@@ -67,13 +67,19 @@ let package = Package(
             "ManagementModel", "TrustCore", "PeerTransport",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        // Backup, snapshot, migrate export/import, scheduled backups (I/O shells over pure decisions).
+        .target(name: "Operations", dependencies: [
+            "ManagementModel", "Store", "TrustCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ], swiftSettings: strict),
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.
         .target(name: "HARuntime", dependencies: [
             "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway",
+            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway", "Operations",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +93,9 @@ let package = Package(
         .testTarget(name: "HARuntimeTests", dependencies: [
             "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI",
             .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .testTarget(name: "OperationsTests", dependencies: [
+            "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime",
         ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
@@ -120,7 +129,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "rampart", "ManagementModel",
+            "rampart", "ManagementModel", "Operations", "TrustCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -100,6 +100,24 @@ public struct HardStateStore: Sendable {
         try store.setSetting(Self.settingKey, text)
     }
 
+    /// Makes the database this store holds the active primary of a new epoch, above `floor` and
+    /// above the epoch it already stored: restoring after every server of the group was lost. The
+    /// raised epoch fences everything from before (old servers and their epochs), so gateways that
+    /// saw the old active accept this one's policy. Returns the new term.
+    public func restoreAsNewPrimary(server: String, above floor: UInt64) throws -> UInt64 {
+        let previous = try load()
+        let term = max(floor, previous?.epoch.term ?? 0) + 1
+        var state = previous ?? HardState(role: .active, peers: [])
+        state.epoch = Epoch(term: term, server: ServerID(server))
+        state.role = .active
+        state.haStopped = false
+        state.fullSyncProgress = nil
+        state.writesPaused = false
+        state.handover = nil
+        try save(state)
+        return term
+    }
+
     /// Nil on a server that never persisted one; throws when one is stored but unreadable, because
     /// starting from scratch could forget an epoch (and act in a lower one).
     public func load() throws -> HardState? {

@@ -66,9 +66,9 @@ extension ManagementService {
     }
 
     func showHAStatus() -> APIResponse {
-        APIResponse(body: ha?.showHAStatus() ?? ["uid": .string(Renderer.defaultDomain["uid"]?.stringValue ?? ""), "name": "SMC User",
+        APIResponse(body: withLastBackup(ha?.showHAStatus() ?? ["uid": .string(Renderer.defaultDomain["uid"]?.stringValue ?? ""), "name": "SMC User",
                                                   "domain-type": "domain", "servers": [], "successfully-synced": true,
-                                                  "rampart-ha": "not-configured"])
+                                                  "rampart-ha": "not-configured"]))
     }
 
     // MARK: HA commands

@@ -60,6 +60,8 @@ public actor ManagementService {
     var ha: (any HAWriteCoordinator)?
     /// Sync-mode publishes waiting for a standby: task id → revision number.
     var syncPublishes: [String: UInt64] = [:]
+    /// Backup and migrate (see `attachOperations`).
+    var operations: (any NodeOperationsProvider)?
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
@@ -140,6 +142,7 @@ public actor ManagementService {
     /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status.
     public nonisolated func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
         if Self.haCommands.contains(command) { return await handleHACommand(command, body: body, sid: sid) }
+        if Self.operationsCommands.contains(command) { return await handleOperationsCommand(command, body: body, sid: sid) }
         guard command == "login", case .object(let params) = body, let attempt = PasswordAttempt(params, client: client) else {
             let response = await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: nil)
             return command == "publish" ? await completeSyncPublish(response) : response

@@ -24,6 +24,16 @@ public final class ManagementStore: Sendable {
         try ManagementStore.migrator.migrate(queue)
     }
 
+    /// Opens a management database file without changing it: no migration, no journal mode change,
+    /// every write refused (inspecting a backup or a stopped server's database).
+    public init(readOnlyPath path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -74,6 +84,18 @@ public final class ManagementStore: Sendable {
             let bodies = try String.fetchAll(db, sql: "SELECT body FROM objects WHERE \(condition) ORDER BY name, uid LIMIT ? OFFSET ?",
                                              arguments: arguments + [limit, offset])
             return (bodies.compactMap(PublishedReader.decode), total)
+        }
+    }
+
+    /// Every published object, ordered by type and uid (an export reads them all in one transaction).
+    public func allObjects() throws -> [ManagedObject] {
+        try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM objects ORDER BY type, uid").map { body in
+                guard let object = PublishedReader.decode(body) else {
+                    throw StoreError.undecodable("a stored object cannot be decoded: \(body.prefix(80))")
+                }
+                return object
+            }
         }
     }
 
@@ -326,8 +348,12 @@ public final class ManagementStore: Sendable {
 
 public enum StoreError: Error, Sendable, CustomStringConvertible {
     case journal(JournalBreak)
+    case undecodable(String)
     public var description: String {
-        switch self { case .journal(let problem): return problem.description }
+        switch self {
+        case .journal(let problem): return problem.description
+        case .undecodable(let what): return what
+        }
     }
 }
 

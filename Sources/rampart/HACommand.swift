@@ -183,8 +183,18 @@ struct HAStatusCommand: AsyncParsableCommand {
         if status["successfully-synced"]?.boolValue != true { throw ExitCode(1) }
     }
 
+    /// This node's last backup (node-local), as `rampart backup create` or the schedule left it.
+    static func lastBackupLine(_ backup: JSONValue) -> String {
+        guard let time = backup["time"]?.stringValue else { return "last backup: none (schedule: \(backup["schedule"]?.stringValue ?? "none"))" }
+        let size = backup["size-bytes"]?.intValue.map { " \($0) bytes," } ?? ""
+        return "last backup:  \(time) \(backup["result"]?.stringValue ?? "?"),\(size) \(backup["trigger"]?.stringValue ?? "") "
+            + "(\(backup["message"]?.stringValue ?? "")); schedule: \(backup["schedule"]?.stringValue ?? "none")"
+    }
+
     static func text(_ status: JSONValue) -> String {
-        guard status["rampart-ha"]?.stringValue != "not-configured" else { return "HA is not running on this server." }
+        guard status["rampart-ha"]?.stringValue != "not-configured" else {
+            return "HA is not running on this server." + (status["last-backup"].map { "\n" + lastBackupLine($0) } ?? "")
+        }
         func field(_ key: String) -> String { status[key]?.scalarText ?? "-" }
         let head = status["head"]
         let epoch = status["epoch"]
@@ -203,6 +213,7 @@ struct HAStatusCommand: AsyncParsableCommand {
             lines.append("peer \(server["name"]?.stringValue ?? "?"): \(server["ha-state"]?.stringValue ?? "?"), \(server["rampart-sync-detail"]?.stringValue ?? "?"), lag \(server["lag-revisions"]?.scalarText ?? "?") revisions / \(server["lag-seconds"]?.scalarText ?? "?") s, connected \(server["connected"]?.scalarText ?? "?")")
         }
         for problem in status["problems"]?.arrayValue ?? [] { lines.append("problem: \(problem.stringValue ?? "")") }
+        if let backup = status["last-backup"] { lines.append(lastBackupLine(backup)) }
         return lines.joined(separator: "\n")
     }
 }

@@ -15,6 +15,6 @@ struct Rampart: AsyncParsableCommand {
         HA simulator:    rampart sim --seeds 1000
         Measure:         rampart bench api --json
         """,
-        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self])
+        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, BackupCommand.self, SnapshotCommand.self, MigrateCommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self])
 }
 

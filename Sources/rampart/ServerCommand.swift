@@ -8,6 +8,7 @@ import Logging
 import ManagementAPI
 import ManagementModel
 import NIOCore
+import Operations
 import PeerTransport
 import ServiceLifecycle
 import Store
@@ -20,8 +21,16 @@ struct NodeSettings: Codable {
     var listen: String
     var apiPort: Int
     var sicPort: Int?
+    /// Scheduled backups of this node (`rampart backup schedule`); kept when the server rewrites the file.
+    var backupSchedule: BackupSchedule?
     enum CodingKeys: String, CodingKey {
-        case serverName = "server-name", listen, apiPort = "api-port", sicPort = "sic-port"
+        case serverName = "server-name", listen, apiPort = "api-port", sicPort = "sic-port", backupSchedule = "backup-schedule"
+    }
+
+    func write(dataDirectory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try DurableFile.write(try encoder.encode(self), to: URL(fileURLWithPath: dataDirectory).appendingPathComponent("node.json"), mode: 0o600)
     }
 
     static func read(dataDirectory: String) throws -> NodeSettings {
@@ -96,6 +105,10 @@ struct ServerCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let directory = URL(fileURLWithPath: data).standardizedFileURL
         try DurableFile.ensureDirectory(directory, mode: 0o700)
+        let lock = try NodeLock.tryAcquire(dataDirectory: directory)
+        guard lock != nil else { throw ValidationError("another process holds \(directory.path)/\(NodeLock.fileName): a server or a restore is running on this directory") }
+        if let interrupted = DataDirectoryLayout.interruptedRestore(directory) { throw ValidationError(interrupted) }
+        defer { withExtendedLifetime(lock) {} }
 
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         if let problem = try store.verifyJournal() {
@@ -197,7 +210,9 @@ struct ServerCommand: AsyncParsableCommand {
                                                      logger: logger, onRunning: { await bound.local() })
         let announcer = NodeAnnouncer(bound: bound, directory: directory, local: local,
                                       settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh],
+        let operations = OperationsService(directory: directory, serverName: serverName, logger: logger)
+        await service.attachOperations(operations.provider)
+        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
@@ -274,10 +289,9 @@ struct NodeAnnouncer: Service {
         guard let port else { return }
         var settings = settings
         settings.apiPort = port
+        settings.backupSchedule = (try? NodeSettings.read(dataDirectory: directory.path))?.backupSchedule
         local.apiBound("\(settings.listen):\(port)")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try DurableFile.write(try encoder.encode(settings), to: directory.appendingPathComponent("node.json"), mode: 0o600)
+        try settings.write(dataDirectory: directory.path)
         logger.notice("Rampart management server ready", metadata: ["api": "https://\(settings.listen):\(port)/web_api", "data": "\(directory.path)"])
         try? await gracefulShutdown()
     }

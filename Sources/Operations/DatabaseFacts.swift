@@ -1,0 +1,58 @@
+import Foundation
+import ManagementModel
+import Store
+
+/// What a management database file says about itself, read without changing it.
+public struct DatabaseFacts: Sendable, Equatable {
+    public struct ManagementServer: Sendable, Equatable {
+        public var name: String
+        public var sicAddress: String?
+    }
+
+    public var schema: [String]
+    public var head: ArchiveManifest.Head?
+    /// The HA epoch's term stored with the database (its hard state), when it ran HA.
+    public var epochTerm: UInt64?
+    public var objectCount: Int
+    public var managementServers: [ManagementServer]
+
+    /// The management servers other than `server`: the rest of its HA group.
+    public func groupPeers(of server: String) -> [ManagementServer] { managementServers.filter { $0.name != server } }
+
+    /// Reads the facts of the database at `path`; with `verifyJournal`, also walks the journal's
+    /// hash chain and throws when it is broken.
+    public static func read(path: String, verifyJournal: Bool) throws -> DatabaseFacts {
+        guard let schema = DatabaseFiles.appliedMigrations(path: path) else {
+            throw OperationsError("corrupt", "\(path) is not a management database")
+        }
+        let store = try ManagementStore(readOnlyPath: path)
+        if verifyJournal, let problem = try store.verifyJournal() {
+            throw OperationsError("corrupt", "the revision journal in \(path) does not verify: \(problem)")
+        }
+        let head = try store.head().map { ArchiveManifest.Head(number: $0.number, hash: $0.hash) }
+        let servers = try store.objects(types: [.checkpointHost], offset: 0, limit: Limits.pageSizeMax, nameFilter: nil).objects.map {
+            ManagementServer(name: $0.name, sicAddress: $0.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
+        }
+        let objectCount = try store.objectCounts().values.reduce(0, +)
+        return DatabaseFacts(schema: schema, head: head, epochTerm: try epochTerm(store), objectCount: objectCount, managementServers: servers)
+    }
+
+    /// `read` for a stopped server's database in place (the caller holds the directory's lock): a
+    /// read-only connection to a WAL database creates its -wal and -shm files; those it created are
+    /// removed again, so a refused restore leaves the directory exactly as it was.
+    public static func readInPlace(path: String) -> DatabaseFacts? {
+        let companions = [path + "-wal", path + "-shm"].filter { !FileManager.default.fileExists(atPath: $0) }
+        defer { for file in companions { try? FileManager.default.removeItem(atPath: file) } }
+        return try? read(path: path, verifyJournal: false)
+    }
+
+    /// The term of the HA hard state (settings key `ha-hard-state`, `{"epoch":{"term":N,…}}`).
+    static func epochTerm(_ store: ManagementStore) throws -> UInt64? {
+        guard let text = try store.setting(hardStateSettingKey), let json = try? JSONValue.parse(text),
+              let term = json["epoch"]?["term"]?.intValue, term >= 0 else { return nil }
+        return UInt64(term)
+    }
+
+    /// Where HARuntime keeps the hard state (`HardStateStore.settingKey`); HARuntime checks they agree.
+    public static let hardStateSettingKey = "ha-hard-state"
+}

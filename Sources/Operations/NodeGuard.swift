@@ -1,0 +1,82 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The exclusive lock on a data directory (`DIR/rampart.lock`, flock): a running server holds it
+/// for its lifetime, and every restore holds it while it works, so neither can start under the
+/// other. The kernel releases it when the process dies, kill -9 included: no stale lock to clear.
+public final class NodeLock: @unchecked Sendable {
+    public static let fileName = "rampart.lock"
+    private let fd: Int32
+
+    private init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+
+    /// Takes the lock, or returns nil when another process holds it.
+    public static func tryAcquire(dataDirectory: URL) throws -> NodeLock? {
+        let path = dataDirectory.appendingPathComponent(fileName).path
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw OperationsError("lock-failed", "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return NodeLock(fd: fd)
+    }
+}
+
+/// Probes that tell whether something is alive, used to refuse a restore that would hurt it.
+public enum LivenessProbe {
+    /// True when a server answers on the data directory's operator socket.
+    public static func socketAnswers(dataDirectory: URL) -> Bool {
+        let path = dataDirectory.appendingPathComponent("rampart.sock").path
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+        }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+    }
+
+    /// True when a TCP connection to `address` ("host:port", IPv4 or a name) opens within the timeout.
+    public static func tcpAnswers(_ address: String, timeoutMilliseconds: Int = OperationsLimits.peerProbeTimeoutMilliseconds) -> Bool {
+        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else { return false }
+        let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var results: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &results) == 0, let first = results else { return false }
+        defer { freeaddrinfo(results) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            if connectWithTimeout(current.pointee, timeoutMilliseconds: timeoutMilliseconds) { return true }
+            entry = current.pointee.ai_next
+        }
+        return false
+    }
+
+    static func connectWithTimeout(_ info: addrinfo, timeoutMilliseconds: Int) -> Bool {
+        let fd = socket(info.ai_family, info.ai_socktype, info.ai_protocol)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        if connect(fd, info.ai_addr, info.ai_addrlen) == 0 { return true }
+        guard errno == EINPROGRESS else { return false }
+        var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&poller, 1, Int32(timeoutMilliseconds)) == 1 else { return false }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
+    }
+}

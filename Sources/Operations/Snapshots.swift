@@ -1,0 +1,117 @@
+import Foundation
+import Store
+import TrustCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// `rampart snapshot`: the whole node — database, logs, node-local settings, certificates and
+/// keys — to roll the same node back. Taken online; restored only on a stopped server.
+public enum Snapshots {
+    public static let fileExtension = "rampart-snapshot"
+
+    /// Files of a data directory that are not part of the node's state: live runtime files, the
+    /// operations tools' own output and scratch space, copies kept aside by earlier restores.
+    static func isNodeState(_ relativePath: String) -> Bool {
+        let first = relativePath.split(separator: "/").first.map(String.init) ?? relativePath
+        let name = (relativePath as NSString).lastPathComponent
+        if [DataDirectoryLayout.backups, DataDirectoryLayout.snapshots, "ha-snapshots", "rampart.sock", NodeLock.fileName,
+            DataDirectoryLayout.restoreMarker].contains(first) { return false }
+        if first.hasPrefix(DataDirectoryLayout.asidePrefix) || first.hasPrefix(".") || name.hasPrefix(".") { return false }
+        return !name.hasSuffix("-wal") && !name.hasSuffix("-shm") && !name.hasSuffix("-journal")
+    }
+
+    /// Regular files of the node's state, as paths relative to the directory, sorted.
+    static func nodeFiles(_ directory: URL) -> [(path: String, mode: UInt32)] {
+        guard let enumerator = FileManager.default.enumerator(atPath: directory.path) else { return [] }
+        var files: [(String, UInt32)] = []
+        while let path = enumerator.nextObject() as? String {
+            var info = stat()
+            guard lstat(directory.appendingPathComponent(path).path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, isNodeState(path) else { continue }
+            files.append((path, UInt32(info.st_mode & 0o777)))
+        }
+        return files.sorted { $0.0 < $1.0 }
+    }
+
+    public static func create(dataDirectory: URL, destination: URL?, passphrase: [UInt8]?, serverName: String,
+                              nowMilliseconds: Int64) throws -> (url: URL, manifest: ArchiveManifest) {
+        let directory = destination ?? dataDirectory.appendingPathComponent(DataDirectoryLayout.snapshots)
+        try DurableFile.ensureDirectory(directory, mode: 0o700)
+        let staging = try StagingDirectory(in: directory)
+        defer { staging.remove() }
+        var inputs: [ArchiveInput] = []
+        var facts: DatabaseFacts?
+        for (index, file) in nodeFiles(dataDirectory).enumerated() {
+            let source = dataDirectory.appendingPathComponent(file.path)
+            let name = "\(index)-" + (file.path as NSString).lastPathComponent
+            if [DataDirectoryLayout.database, DataDirectoryLayout.logs].contains(file.path) {
+                let copy = staging.file(name)
+                try DatabaseFiles.consistentCopy(of: source.path, to: copy.path)
+                if file.path == DataDirectoryLayout.database { facts = try DatabaseFacts.read(path: copy.path, verifyJournal: true) }
+                inputs.append(ArchiveInput(name: name, path: file.path, kind: .sqlite, mode: file.mode, source: copy))
+            } else {
+                inputs.append(ArchiveInput(name: name, path: file.path, kind: .file, mode: file.mode, source: source))
+            }
+        }
+        guard let facts, inputs.count <= OperationsLimits.partsMax else {
+            throw OperationsError("no-database", "\(dataDirectory.path) holds no management database, or more than \(OperationsLimits.partsMax) files")
+        }
+        let manifest = ArchiveManifest(kind: .snapshot, archiveID: SecureRandom.uuid(), createdAtMilliseconds: nowMilliseconds, server: serverName,
+                                       schema: facts.schema, head: facts.head, epochTerm: facts.epochTerm, objectCount: facts.objectCount,
+                                       groupPeers: facts.groupPeers(of: serverName).map(\.name),
+                                       includesLogs: inputs.contains { $0.path == DataDirectoryLayout.logs })
+        let url = directory.appendingPathComponent("snapshot-\(serverName)-\(DataDirectoryLayout.stamp(nowMilliseconds)).\(fileExtension)")
+        return (url, try ArchiveFile.write(manifest, inputs: inputs, passphrase: passphrase, to: url))
+    }
+
+    /// Rolls the node in `dataDirectory` back to the snapshot: refused while its server runs, onto
+    /// another node, or while a server of its HA group answers (rolled back, it would rejoin with
+    /// an older journal). Every current file of the node is kept aside, so the directory ends up
+    /// exactly as the snapshot was.
+    public static func restore(archive: URL, dataDirectory: URL, passphrase: [UInt8]?, nowMilliseconds: Int64) throws -> Backups.RestoreReport {
+        try DurableFile.ensureDirectory(dataDirectory, mode: 0o700)
+        let lock = try NodeLock.tryAcquire(dataDirectory: dataDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        let (manifest, _) = try ArchiveFile.readManifest(archive)
+        guard manifest.kind == .snapshot else {
+            throw OperationsError("wrong-kind", "\(archive.path) is a \(manifest.kind.rawValue), not a snapshot: use `rampart \(manifest.kind.rawValue) restore`")
+        }
+        let situation = try Backups.targetSituation(dataDirectory, serverName: manifest.server, running: lock == nil)
+        if situation.serverRunning, let refusal = RestorePolicy.refusal(situation, RestoreRequest()) { throw refusal }
+        if let current = nodeName(dataDirectory), current != manifest.server {
+            throw OperationsError("other-node", """
+                \(archive.path) is a snapshot of \(manifest.server), but \(dataDirectory.path) is \(current): a snapshot rolls back \
+                the same node. To move data to another machine use `rampart migrate export`/`import` or a backup.
+                """)
+        }
+        let staging = try StagingDirectory(in: dataDirectory)
+        defer { staging.remove() }
+        _ = try ArchiveFile.verify(archive, passphrase: passphrase, knownSchema: DatabaseFiles.managementSchema, extractTo: staging.url)
+        guard let database = manifest.parts.first(where: { $0.path == DataDirectoryLayout.database }) else {
+            throw OperationsError.corrupt(archive.path, "it holds no management database")
+        }
+        _ = try Backups.checkedDatabase(staging.file(database.name).path, against: manifest, archive: archive.path)
+        let target = DatabaseFacts.readInPlace(path: dataDirectory.appendingPathComponent(DataDirectoryLayout.database).path)
+        let answering = Backups.answeringPeers(target?.groupPeers(of: manifest.server) ?? [])
+        guard answering.isEmpty else {
+            throw OperationsError("ha-group-alive", """
+                \(answering.joined(separator: ", ")) of this node's HA group answer: rolled back, this node would rejoin with an \
+                older journal. Remove it from the group and add it again as a standby (full sync) instead.
+                """)
+        }
+        let moves = manifest.parts.map { DirectoryCommit.Move(staged: staging.file($0.name), path: $0.path, mode: $0.mode) }
+        let current = nodeFiles(dataDirectory).map(\.path) + Backups.sqliteCompanions(manifest.parts)
+        let aside = try DirectoryCommit.commit(moves, into: dataDirectory, alsoSetAside: current, nowMilliseconds: nowMilliseconds)
+        return Backups.RestoreReport(manifest: manifest, serverName: manifest.server, epochTerm: manifest.epochTerm, setAside: aside)
+    }
+
+    /// The node's name from its node.json, when it has one.
+    static func nodeName(_ dataDirectory: URL) -> String? {
+        guard let data = FileManager.default.contents(atPath: dataDirectory.appendingPathComponent(DataDirectoryLayout.nodeSettings).path),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return json["server-name"] as? String
+    }
+}

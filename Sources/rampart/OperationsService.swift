@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import ManagementAPI
+import ManagementModel
+import Operations
+import ServiceLifecycle
+
+/// Runs blocking file and database work on a dispatch queue, so the server's cooperative threads
+/// (two on a two-core machine) keep serving requests meanwhile.
+func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global(qos: .utility).async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+/// What the Web API asks of the operations tools on this server.
+struct NodeOperations: NodeOperationsProvider {
+    typealias Job = @Sendable () async -> Void
+    let directory: URL
+    let serverName: String
+    let jobs: AsyncStream<Job>.Continuation
+
+    func exportManagement(filePath: String) async throws -> JSONValue {
+        let url = URL(fileURLWithPath: filePath).standardizedFileURL
+        let (directory, serverName) = (directory, serverName)
+        let export = try await offloaded { () -> Migration.Export in
+            guard !FileManager.default.fileExists(atPath: url.path) else { throw OperationsError("file-exists", "\(url.path) exists: choose a new file") }
+            return try Migration.export(dataDirectory: directory, to: url, serverName: serverName, settingKeys: MigrationSettings.keys,
+                                        nowMilliseconds: nowMilliseconds())
+        }
+        return ["summary": .string("\(export.objects.count) objects exported to \(url.path)")]
+    }
+
+    func enqueue(_ job: @escaping Job) -> Bool {
+        if case .enqueued = jobs.yield(job) { return true }
+        return false
+    }
+
+    func lastBackup() -> JSONValue? {
+        let status = BackupStatus.load(dataDirectory: directory)
+        let schedule = (try? NodeSettings.read(dataDirectory: directory.path))?.backupSchedule
+        guard status != nil || schedule != nil else { return nil }
+        guard case .object(var fields) = status?.json ?? .object(["result": "none yet"]) else { return nil }
+        fields["schedule"] = .string(schedule?.summary ?? "none")
+        return .object(fields)
+    }
+}
+
+/// The server's operations worker: runs queued jobs (export-management) one at a time, and the
+/// backup schedule of node.json (re-read every check, so `rampart backup schedule` needs no restart).
+struct OperationsService: Service {
+    /// How often the schedule is checked; a backup starts at most this late.
+    static let scheduleCheckIntervalMilliseconds = 5_000
+
+    let provider: NodeOperations
+    let jobs: AsyncStream<NodeOperations.Job>
+    let logger: Logger
+
+    init(directory: URL, serverName: String, logger: Logger) {
+        let (stream, continuation) = AsyncStream.makeStream(of: NodeOperations.Job.self, bufferingPolicy: .bufferingNewest(64))
+        provider = NodeOperations(directory: directory, serverName: serverName, jobs: continuation)
+        jobs = stream
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { for await job in jobs { await job() } }
+                group.addTask { await runSchedule() }
+            }
+        }
+        provider.jobs.finish()
+    }
+
+    func runSchedule() async {
+        var startedAt: Int64?
+        while !Task.isCancelled {
+            if let schedule = (try? NodeSettings.read(dataDirectory: provider.directory.path))?.backupSchedule, schedule.problem == nil {
+                let now = nowMilliseconds()
+                let reference = BackupStatus.load(dataDirectory: provider.directory)?.lastScheduledMilliseconds ?? startedAt ?? now
+                startedAt = reference
+                if now >= schedule.nextRun(after: reference) { await scheduledBackup(schedule) }
+            } else {
+                startedAt = nil
+            }
+            try? await Task.sleep(for: .milliseconds(Self.scheduleCheckIntervalMilliseconds))
+        }
+    }
+
+    func scheduledBackup(_ schedule: BackupSchedule) async {
+        let (directory, serverName, logger) = (provider.directory, provider.serverName, logger)
+        do {
+            let made = try await offloaded { () -> (url: URL, manifest: ArchiveManifest) in
+                let now = nowMilliseconds()
+                return try BackupStatus.recording(dataDirectory: directory, scheduled: true, nowMilliseconds: now, clock: nowMilliseconds) {
+                    let options = Backups.CreateOptions(dataDirectory: directory, destination: schedule.destination.map { URL(fileURLWithPath: $0) },
+                                                        includeLogs: schedule.includeLogs ?? false,
+                                                        passphrase: try schedule.passphraseFile.map { try PassphraseFile.read($0) },
+                                                        serverName: serverName, scheduled: true, nowMilliseconds: now)
+                    let made = try Backups.create(options)
+                    Self.prune(options.destinationDirectory, schedule: schedule, serverName: serverName, logger: logger)
+                    return made
+                }
+            }
+            logger.notice("scheduled backup written", metadata: ["file": "\(made.url.path)", "head": "\(made.manifest.head?.number ?? 0)"])
+        } catch {
+            logger.error("scheduled backup failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Deletes this server's oldest scheduled backups beyond the retention count (manual ones stay).
+    static func prune(_ directory: URL, schedule: BackupSchedule, serverName: String, logger: Logger) {
+        let scheduled = Backups.list(in: directory).filter {
+            $0.manifest?.server == serverName && $0.url.lastPathComponent.hasSuffix("-scheduled.\(Backups.fileExtension)")
+        }
+        for expired in schedule.expired(scheduled) {
+            do { try FileManager.default.removeItem(at: expired.url) } catch {
+                logger.warning("could not delete an expired scheduled backup", metadata: ["file": "\(expired.url.path)", "error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import HARuntime
+import ManagementModel
+import Store
+import Testing
+@testable import Operations
+
+@Suite("Restore safety: every refusal, and the disaster case")
+struct RestoreSafetyTests {
+    func restore(_ archive: URL, into target: URL, _ request: RestoreRequest = RestoreRequest(), serverName: String? = nil,
+                 minimumEpochTerm: UInt64 = 0) throws -> Backups.RestoreReport {
+        try Backups.restore(Backups.RestoreOptions(archive: archive, dataDirectory: target, passphrase: nil, request: request, serverName: serverName,
+                                                   minimumEpochTerm: minimumEpochTerm, nowMilliseconds: 1_700_000_000_000), raiseEpoch: raiseEpoch)
+    }
+
+    @Test func policyRefusesInOrderAndExplains() {
+        let base = RestoreSituation(dataDirectory: "/d")
+        #expect(RestorePolicy.refusal(base, RestoreRequest()) == nil)
+        var running = base
+        running.serverRunning = true
+        #expect(RestorePolicy.refusal(running, RestoreRequest(asNewPrimary: true, replace: true))?.code == "server-running")
+        var member = base
+        member.archiveGroupPeers = ["mgmt-b"]
+        #expect(RestorePolicy.refusal(member, RestoreRequest(replace: true))?.code == "ha-member")
+        #expect(RestorePolicy.refusal(member, RestoreRequest(replace: true))?.message.contains("--as-new-primary") == true)
+        #expect(RestorePolicy.refusal(member, RestoreRequest(asNewPrimary: true)) == nil)
+        var alive = member
+        alive.answeringPeers = ["mgmt-b (10.0.0.2:18191)"]
+        #expect(RestorePolicy.refusal(alive, RestoreRequest(asNewPrimary: true))?.code == "ha-group-alive")
+        var secondary = base
+        secondary.targetIsSecondary = true
+        #expect(RestorePolicy.refusal(secondary, RestoreRequest())?.code == "ha-member")
+        #expect(RestorePolicy.refusal(secondary, RestoreRequest(asNewPrimary: true))?.code == "ha-member")
+        var full = base
+        full.targetHoldsDatabase = true
+        full.targetHead = .init(number: 7, hash: "h")
+        #expect(RestorePolicy.refusal(full, RestoreRequest())?.code == "target-not-empty")
+        #expect(RestorePolicy.refusal(full, RestoreRequest())?.message.contains("#7") == true)
+        #expect(RestorePolicy.refusal(full, RestoreRequest(replace: true)) == nil)
+    }
+
+    @Test func restoringOverADatabaseNeedsReplaceAndKeepsTheOldFilesAside() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"))
+        let (url, manifest) = try node.backup()
+        try node.publish([host(500)])
+        let before = fingerprint(node.url)
+        #expect(refusalCode { _ = try restore(url, into: node.url) } == "target-not-empty")
+        #expect(fingerprint(node.url) == before)
+        let report = try restore(url, into: node.url, RestoreRequest(replace: true))
+        #expect(try node.facts().head == manifest.head)
+        let aside = try #require(report.setAside)
+        #expect(FileManager.default.contents(atPath: aside.appendingPathComponent("rampart.sqlite").path) == before["rampart.sqlite"])
+        #expect(!FileManager.default.fileExists(atPath: node.url.appendingPathComponent(DataDirectoryLayout.restoreMarker).path))
+    }
+
+    @Test func aRunningServerIsDetectedByItsLockAndNothingChanges() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"))
+        let (url, _) = try node.backup()
+        let serverLock = try #require(try NodeLock.tryAcquire(dataDirectory: node.url))
+        let before = fingerprint(node.url)
+        #expect(refusalCode { _ = try restore(url, into: node.url, RestoreRequest(asNewPrimary: true, replace: true)) } == "server-running")
+        #expect(fingerprint(node.url) == before)
+        withExtendedLifetime(serverLock) {}
+    }
+
+    @Test func aMemberOfAnHAGroupIsRefusedAndTheDisasterCaseRaisesTheEpoch() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let peer = Listener()
+        defer { peer.close() }
+        let node = try NodeDirectory(scratch.path("node"), objects: [administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                                                                     managementServer("mgmt-b", sicAddress: "127.0.0.1:\(peer.port)")], epochTerm: 4)
+        let (url, manifest) = try node.backup()
+        #expect(manifest.groupPeers == ["mgmt-b"])
+        #expect(manifest.epochTerm == 4)
+        let fresh = scratch.path("fresh")
+        // A plain restore of a group member: refused, pointing at "add a standby" and --as-new-primary.
+        #expect(refusalCode { _ = try restore(url, into: fresh) } == "ha-member")
+        // The group still works (mgmt-b answers on its SIC port): refused even as the new primary.
+        #expect(refusalCode { _ = try restore(url, into: fresh, RestoreRequest(asNewPrimary: true)) } == "ha-group-alive")
+        #expect(fingerprint(fresh).isEmpty)
+        // Every server lost: the restore makes a primary in a raised epoch.
+        peer.close()
+        let report = try restore(url, into: fresh, RestoreRequest(asNewPrimary: true), serverName: "mgmt-c", minimumEpochTerm: 6)
+        #expect(report.epochTerm == 7)
+        let state = try #require(try HardStateStore(store: ManagementStore(path: fresh.appendingPathComponent("rampart.sqlite").path)).load())
+        #expect(state.epoch.term == 7 && state.epoch.server.name == "mgmt-c" && state.role == .active)
+        // A secondary's directory (ha.json) is never the target of a new primary.
+        let secondary = scratch.path("secondary")
+        try FileManager.default.createDirectory(at: secondary, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: secondary.appendingPathComponent("ha.json"))
+        #expect(refusalCode { _ = try restore(url, into: secondary, RestoreRequest(asNewPrimary: true)) } == "ha-member")
+    }
+
+    @Test func theHardStateKeyMatchesHARuntime() {
+        #expect(DatabaseFacts.hardStateSettingKey == HardStateStore.settingKey)
+    }
+
+    @Test func aSnapshotRollsTheSameNodeBackAndRefusesAnotherNode() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"))
+        let (url, manifest) = try Snapshots.create(dataDirectory: node.url, destination: nil, passphrase: passphraseBytes, serverName: "primary",
+                                                   nowMilliseconds: 1_700_000_000_000)
+        #expect(Set(manifest.parts.map(\.path)) == ["rampart.sqlite", "node.json", "pki/ica.pem", "pki/ica.key"])
+        #expect(manifest.parts.first { $0.path == "pki/ica.key" }?.mode == 0o600 || manifest.parts.first { $0.path == "pki/ica.key" }?.mode == 0o644)
+        try node.publish([host(900)])
+        try Data("{}".utf8).write(to: node.url.appendingPathComponent("ha.json"))
+        try withExtendedLifetime(try #require(try NodeLock.tryAcquire(dataDirectory: node.url))) {
+            #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2) } == "server-running")
+        }
+        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: Array("not the passphrase".utf8), nowMilliseconds: 2) } == "wrong-passphrase")
+        let report = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2)
+        #expect(try node.facts().head == manifest.head)
+        #expect(!FileManager.default.fileExists(atPath: node.url.appendingPathComponent("ha.json").path), "files newer than the snapshot are set aside")
+        #expect(FileManager.default.fileExists(atPath: try #require(report.setAside).appendingPathComponent("ha.json").path))
+
+        let other = try NodeDirectory(scratch.path("other"), serverName: "mgmt-b")
+        let before = fingerprint(other.url)
+        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: other.url, passphrase: passphraseBytes, nowMilliseconds: 2) } == "other-node")
+        #expect(fingerprint(other.url) == before)
+        // A backup is not a snapshot, and the other way round.
+        let (backup, _) = try node.backup()
+        #expect(refusalCode { _ = try Snapshots.restore(archive: backup, dataDirectory: node.url, passphrase: nil, nowMilliseconds: 2) } == "wrong-kind")
+        #expect(refusalCode { _ = try restore(url, into: scratch.path("x")) } == "wrong-kind")
+    }
+}
