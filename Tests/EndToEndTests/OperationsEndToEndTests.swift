@@ -119,6 +119,8 @@ struct OperationsEndToEndTests {
             return try await view(client, sid: sid)
         }
         #expect(FileManager.default.fileExists(atPath: apiExport))
+        #expect(sourceView["show-hosts"]?.contains("h29") == true && sourceView["show-networks"]?.contains("10.1.0.0") == true)
+        #expect(sourceView["rulebase"]?.contains("\"web\"") == true && sourceView["show-administrators"]?.contains("\"ops\"") == true)
         _ = try await server.stop()
 
         let target = fixture.scratch.path("new")

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import ManagementModel
+import Operations
+import Synchronization
+
+struct BenchBackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Backup and restore throughput, and publish latency during a running backup, against a server it starts.",
+        discussion: """
+        Starts a primary with `rampart server` on a temporary data directory, publishes --objects hosts (4 sessions, a publish
+        every 1,000), then measures:
+
+        publish_idle: --samples one-change publishes (add-host, then the timed publish call) with nothing else running.
+
+        backup_create: `rampart backup create` runs back to back as child processes (--rounds at least, more until --samples
+        publishes ran during them); rate = database bytes copied / the tool's own backup time (last-backup.json duration).
+
+        publish_during_backup: publishes as above, meanwhile; only those that started and ended inside a backup count.
+
+        backup_create_encrypted: one encrypted backup (scrypt + AES-256-GCM), same rate basis.
+
+        backup_restore: `rampart backup restore` of the last backup into fresh directories (--rounds), timed as processes.
+
+        Use a release build: .build-release/release/rampart bench backup --json
+        """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.") var json = false
+    @Option(name: .long, help: "Hosts in the database.") var objects = 100_000
+    @Option(name: .long, help: "Publishes to time, idle and during backups.") var samples = 200
+    @Option(name: .long, help: "Backups and restores to time, at least.") var rounds = 3
+    @Option(name: .long, help: "Keep the server's log in this directory.") var logDir: String?
+
+    func validate() throws {
+        guard objects >= 1, samples >= 1, (1...50).contains(rounds) else { throw ValidationError("--objects and --samples must be >= 1, --rounds 1 to 50") }
+    }
+
+    func run() async throws {
+        let children = BenchChildren()
+        let signals = children.stopOnSignals()
+        defer { _ = signals }
+        var run = try BenchHARun(children: children, options: .init(objects: objects, samples: samples), logDirectory: logDir)
+        let result: Result<Void, any Error>
+        do {
+            try await run.startPrimary()
+            FileHandle.standardError.write(Data("publishing \(objects) hosts…\n".utf8))
+            _ = try await run.fillPrimary(hosts: objects)
+            var bench = BackupBench(run: run, samples: samples, rounds: rounds)
+            for figure in try await bench.figures() {
+                FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
+            }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        children.stopAll()
+        run.removeFiles()
+        try result.get()
+    }
+}
+
+/// The measurements of `rampart bench backup`, on a filled primary.
+struct BackupBench {
+    let run: BenchHARun
+    let samples: Int
+    let rounds: Int
+    var nextHost = 10_000_000
+
+    var directory: String { run.primary!.directory }
+
+    mutating func figures() async throws -> [BenchFigure] {
+        let idle = try await publishes(count: samples)
+        var windows: [(start: Double, end: Double)] = []
+        var backupSeconds: [Double] = []
+        var lastBackup = ""
+        var databaseBytes: UInt64 = 0
+        let during = Mutex<[(start: Double, end: Double)]>([])
+        let stop = Atomic<Bool>(false)
+        let firstHost = nextHost
+        nextHost += 1_000_000
+        let client = run
+        async let publisher: Void = client.withPrimaryClient { client in
+            let sid = try await client.login()
+            var index = firstHost
+            while !stop.load(ordering: .relaxed) {
+                let timed = try await Self.timedPublish(client, sid: sid, host: index)
+                during.withLock { $0.append(timed) }
+                index += 1
+            }
+        }
+        func inside(_ sample: (start: Double, end: Double)) -> Bool { windows.contains { sample.start >= $0.start && sample.end <= $0.end } }
+        while windows.count < rounds || during.withLock({ $0.filter(inside).count }) < samples, windows.count < 50 {
+            if !lastBackup.isEmpty { try? FileManager.default.removeItem(atPath: lastBackup) }
+            let start = monotonicMilliseconds()
+            let reply = try childJSON(["backup", "create", "--data", directory, "--json"])
+            windows.append((start, monotonicMilliseconds()))
+            lastBackup = reply["file"]?.stringValue ?? ""
+            databaseBytes = UInt64(reply["manifest"]?["parts"]?.arrayValue?.first?["size"]?.intValue ?? 0)
+            backupSeconds.append(Double(BackupStatus.load(dataDirectory: URL(fileURLWithPath: directory))?.durationMilliseconds ?? 0) / 1000)
+        }
+        stop.store(true, ordering: .relaxed)
+        try await publisher
+        let duringSamples = during.withLock { $0.filter(inside).map { $0.end - $0.start } }
+        let megabytes = Double(databaseBytes) / 1_000_000
+        let objectCount = Int64(run.hostsPublished)
+
+        var figures = [
+            BenchFigure(metric: "publish_idle", samplesMilliseconds: idle,
+                        note: "add-host then a timed 1-change publish over HTTPS on a primary holding \(objectCount) hosts, nothing else running"),
+            BenchFigure(metric: "backup_create", samplesMilliseconds: backupSeconds.map { $0 * 1000 }, rate: megabytes / mean(backupSeconds), rateUnit: "MB/s",
+                        extra: ["database_bytes": .int(Int64(databaseBytes)), "objects": .int(objectCount),
+                                "process_wall_p50_ms": BenchHA.milliseconds(BenchFigure(metric: "", samplesMilliseconds: windows.map { $0.end - $0.start }, note: "").percentile(0.5))],
+                        note: "`rampart backup create` (a separate process, as an operator runs it) while the server runs and takes publishes: SQLite online backup on its own connection, journal verified, archived with SHA-256; rate = database bytes / the tool's backup time (last-backup.json), process start excluded"),
+            BenchFigure(metric: "publish_during_backup", samplesMilliseconds: duringSamples,
+                        extra: ["idle_p50_ms": BenchHA.milliseconds(percentile(idle, 0.5)),
+                                "ratio_p50": .double((percentile(duringSamples, 0.5) / max(percentile(idle, 0.5), 0.001) * 100).rounded() / 100)],
+                        note: "the same publishes while backups ran back to back; only publishes that started and ended inside a backup count. ratio_p50 = p50 during / p50 idle (target ≤ 2)"),
+        ]
+        figures.append(try encryptedBackup(megabytes: megabytes))
+        figures.append(try restores(lastBackup, megabytes: megabytes))
+        return figures
+    }
+
+    func encryptedBackup(megabytes: Double) throws -> BenchFigure {
+        let passphraseFile = run.root + "/bench-passphrase"
+        _ = FileManager.default.createFile(atPath: passphraseFile, contents: Data("bench passphrase \(UUID().uuidString)\n".utf8), attributes: [.posixPermissions: 0o600])
+        let reply = try childJSON(["backup", "create", "--data", directory, "--json", "--passphrase-file", passphraseFile])
+        let seconds = Double(BackupStatus.load(dataDirectory: URL(fileURLWithPath: directory))?.durationMilliseconds ?? 0) / 1000
+        try? FileManager.default.removeItem(atPath: reply["file"]?.stringValue ?? "")
+        return BenchFigure(metric: "backup_create_encrypted", samplesMilliseconds: [seconds * 1000], rate: megabytes / seconds, rateUnit: "MB/s",
+                           note: "one `rampart backup create --passphrase-file`: the same copy, then scrypt (N=2^15, r=8) and AES-256-GCM in 1 MiB chunks")
+    }
+
+    func restores(_ file: String, megabytes: Double) throws -> BenchFigure {
+        var times: [Double] = []
+        for round in 0..<rounds {
+            let target = run.root + "/restored-\(round)"
+            let start = monotonicMilliseconds()
+            _ = try childJSON(["backup", "restore", file, "--data", target, "--json"])
+            times.append(monotonicMilliseconds() - start)
+            try? FileManager.default.removeItem(atPath: target)
+        }
+        return BenchFigure(metric: "backup_restore", samplesMilliseconds: times, rate: megabytes / (mean(times) / 1000), rateUnit: "MB/s",
+                           note: "`rampart backup restore` into a fresh directory, timed as a process (start included): manifest and SHA-256 of every part, extraction, SQLite integrity check, the whole journal's hash chain re-verified, durable rename into place")
+    }
+
+    mutating func publishes(count: Int) async throws -> [Double] {
+        let first = nextHost
+        nextHost += count
+        return try await run.withPrimaryClient { client in
+            let sid = try await client.login()
+            var times: [Double] = []
+            for index in first..<(first + count) {
+                let timed = try await Self.timedPublish(client, sid: sid, host: index)
+                times.append(timed.end - timed.start)
+            }
+            return times
+        }
+    }
+
+    static func timedPublish(_ client: BenchClient, sid: String, host index: Int) async throws -> (start: Double, end: Double) {
+        try await client.mustSucceed("add-host", BenchClient.host(index), sid: sid)
+        let start = monotonicMilliseconds()
+        try await client.mustSucceed("publish", [:], sid: sid)
+        return (start, monotonicMilliseconds())
+    }
+
+    /// Runs this executable with `arguments` and returns its JSON output; throws when it fails.
+    func childJSON(_ arguments: [String]) throws -> JSONValue {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try run.children.run(process)
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let reply = try? JSONValue.parse(data) else {
+            throw CommandFailure("rampart \(arguments.joined(separator: " ")) failed: \(String(decoding: data, as: UTF8.self))")
+        }
+        return reply
+    }
+
+    func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+    func percentile(_ values: [Double], _ p: Double) -> Double { BenchFigure(metric: "", samplesMilliseconds: values, note: "").percentile(p) }
+}
