@@ -208,6 +208,7 @@ struct BackupRestoreCommand: ParsableCommand {
         let report = try runReporting(json: json) { () -> Backups.RestoreReport in
             var options = options
             options.passphrase = try passphrase(passphraseFile)
+            if !json { FileHandle.standardError.write(Data("verifying \(file) before anything changes…\n".utf8)) }
             return try Backups.restore(options, raiseEpoch: raiseEpochInDatabase)
         }
         RestoreOutput.print(report, data: data, json: json, asNewPrimary: asNewPrimary)

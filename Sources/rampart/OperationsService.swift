@@ -51,13 +51,15 @@ struct NodeOperations: NodeOperationsProvider {
 struct OperationsService: Service {
     /// How often the schedule is checked; a backup starts at most this late.
     static let scheduleCheckIntervalMilliseconds = 5_000
+    /// Jobs waiting for the worker; one more is refused (its task fails at once) rather than queued.
+    static let queuedJobsMax = 64
 
     let provider: NodeOperations
     let jobs: AsyncStream<NodeOperations.Job>
     let logger: Logger
 
     init(directory: URL, serverName: String, logger: Logger) {
-        let (stream, continuation) = AsyncStream.makeStream(of: NodeOperations.Job.self, bufferingPolicy: .bufferingNewest(64))
+        let (stream, continuation) = AsyncStream.makeStream(of: NodeOperations.Job.self, bufferingPolicy: .bufferingOldest(OperationsService.queuedJobsMax))
         provider = NodeOperations(directory: directory, serverName: serverName, jobs: continuation)
         jobs = stream
         self.logger = logger
