@@ -86,8 +86,9 @@ public enum ArchiveFile {
         }
         try output.write(contentsOf: header)
         var offset = UInt64(header.count)
+        var flusher = PacedFlush(output)
         for (index, input) in inputs.enumerated() {
-            var part = try writePart(input, index: index, key: key, archiveID: manifest.archiveID, to: output)
+            var part = try writePart(input, index: index, key: key, archiveID: manifest.archiveID, to: output, flusher: &flusher)
             part.offset = offset
             offset += part.storedSize
             manifest.parts.append(part)
@@ -108,7 +109,8 @@ public enum ArchiveFile {
         return manifest
     }
 
-    static func writePart(_ input: ArchiveInput, index: Int, key: SymmetricKey?, archiveID: String, to output: FileHandle) throws -> ArchiveManifest.Part {
+    static func writePart(_ input: ArchiveInput, index: Int, key: SymmetricKey?, archiveID: String, to output: FileHandle,
+                          flusher: inout PacedFlush) throws -> ArchiveManifest.Part {
         let size = try fileSize(input.source)
         let reader = try FileHandle(forReadingFrom: input.source)
         defer { try? reader.close() }
@@ -131,14 +133,17 @@ public enum ArchiveFile {
                 let sealed = try AES.GCM.seal(chunk, using: key, nonce: nonce(part: index, chunk: chunkIndex),
                                               authenticating: additionalData(archiveID: archiveID, last: remaining == 0))
                 stored = sealed.ciphertext + sealed.tag
+                storedHash.update(data: stored)
             }
-            storedHash.update(data: stored)
             storedSize += UInt64(stored.count)
             try output.write(contentsOf: stored)
+            try flusher.wrote(stored.count)
             chunkIndex += 1
         } while remaining > 0
+        // Unencrypted, the stored bytes are the content: one digest serves both.
+        let plainDigest = hex(plainHash.finalize())
         return ArchiveManifest.Part(name: input.name, path: input.path, kind: input.kind, mode: input.mode, offset: 0, size: size,
-                                    sha256: hex(plainHash.finalize()), storedSize: storedSize, storedSHA256: hex(storedHash.finalize()))
+                                    sha256: plainDigest, storedSize: storedSize, storedSHA256: key == nil ? plainDigest : hex(storedHash.finalize()))
     }
 
     // MARK: reading
@@ -227,8 +232,8 @@ public enum ArchiveFile {
             let stored = try handle.read(upToCount: wanted) ?? Data()
             guard stored.count == wanted else { throw OperationsError.truncated(path, "part \(part.name) ends early") }
             remaining -= UInt64(wanted)
-            storedHash.update(data: stored)
             if encrypted {
+                storedHash.update(data: stored)
                 guard let key else { chunkIndex += 1; continue }
                 guard stored.count >= tagBytes,
                       let box = try? AES.GCM.SealedBox(nonce: nonce(part: index, chunk: chunkIndex), ciphertext: stored.dropLast(tagBytes),
@@ -246,7 +251,7 @@ public enum ArchiveFile {
             }
             chunkIndex += 1
         } while remaining > 0
-        guard hex(storedHash.finalize()) == part.storedSHA256 else {
+        guard !encrypted || hex(storedHash.finalize()) == part.storedSHA256 else {
             throw OperationsError.corrupt(path, "part \(part.name) does not match its SHA-256")
         }
         if !encrypted || key != nil {
@@ -326,6 +331,18 @@ public enum ArchiveFile {
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { digest.map { String(format: "%02x", $0) }.joined() }
 }
 
-extension SHA256Digest {
-    var bytes: [UInt8] { Array(self) }
+/// Flushes a large file to disk every `OperationsLimits.flushBytes` while it is written: the
+/// final fsync then finds little left, so it does not hold the disk for long while the server's
+/// own commits (each an fsync) wait behind it.
+struct PacedFlush {
+    let handle: FileHandle
+    var unflushedBytes = 0
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    mutating func wrote(_ count: Int) throws {
+        unflushedBytes += count
+        guard unflushedBytes >= OperationsLimits.flushBytes else { return }
+        try handle.synchronize()
+        unflushedBytes = 0
+    }
 }

@@ -182,13 +182,17 @@ public enum Backups {
         parts.filter { $0.kind == .sqlite }.flatMap { [$0.path + "-wal", $0.path + "-shm"] }
     }
 
-    /// The staged database must be sound, its journal must verify, and its head must be the manifest's.
-    static func checkedDatabase(_ path: String, against manifest: ArchiveManifest, archive: String) throws -> DatabaseFacts {
+    /// The staged database must be sound, its journal must verify, and its head must be the
+    /// manifest's. A restore checks the journal's links (with every part's SHA-256 equal to the
+    /// manifest's, the file is bit for bit what was backed up); `backup verify` also recomputes
+    /// every revision's hash, as the server does at every start before it serves a database.
+    static func checkedDatabase(_ path: String, against manifest: ArchiveManifest, archive: String,
+                                journalCheck: DatabaseFacts.JournalCheck = .links) throws -> DatabaseFacts {
         if let problem = DatabaseFiles.integrityProblem(path: path) {
             throw OperationsError.corrupt(archive, "its database fails SQLite's integrity check: \(problem)")
         }
         let facts: DatabaseFacts
-        do { facts = try DatabaseFacts.read(path: path, verifyJournal: true) } catch let error as OperationsError {
+        do { facts = try DatabaseFacts.read(path: path, journalCheck: journalCheck) } catch let error as OperationsError {
             throw OperationsError.corrupt(archive, error.message)
         }
         guard facts.head == manifest.head else {
@@ -242,7 +246,7 @@ extension Backups {
         defer { staging.remove() }
         let report = try ArchiveFile.verify(archive, passphrase: passphrase, knownSchema: DatabaseFiles.managementSchema, extractTo: staging.url)
         if let database = manifest.parts.first(where: { $0.path == DataDirectoryLayout.database }) {
-            _ = try checkedDatabase(staging.file(database.name).path, against: manifest, archive: archive.path)
+            _ = try checkedDatabase(staging.file(database.name).path, against: manifest, archive: archive.path, journalCheck: .full)
         } else {
             throw OperationsError.corrupt(archive.path, "it holds no management database")
         }

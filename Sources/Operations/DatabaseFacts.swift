@@ -19,14 +19,32 @@ public struct DatabaseFacts: Sendable, Equatable {
     /// The management servers other than `server`: the rest of its HA group.
     public func groupPeers(of server: String) -> [ManagementServer] { managementServers.filter { $0.name != server } }
 
+    /// How much of the journal `read` checks.
+    public enum JournalCheck: Sendable {
+        case none
+        /// Numbering and the previous-hash links (fast).
+        case links
+        /// Links, and every revision's hash recomputed from its content.
+        case full
+    }
+
     /// Reads the facts of the database at `path`; with `verifyJournal`, also walks the journal's
     /// hash chain and throws when it is broken.
     public static func read(path: String, verifyJournal: Bool) throws -> DatabaseFacts {
+        try read(path: path, journalCheck: verifyJournal ? .full : .none)
+    }
+
+    public static func read(path: String, journalCheck: JournalCheck) throws -> DatabaseFacts {
         guard let schema = DatabaseFiles.appliedMigrations(path: path) else {
             throw OperationsError("corrupt", "\(path) is not a management database")
         }
         let store = try ManagementStore(readOnlyPath: path)
-        if verifyJournal, let problem = try store.verifyJournal() {
+        let problem: JournalBreak? = switch journalCheck {
+        case .none: nil
+        case .links: try store.verifyJournalLinks()
+        case .full: try store.verifyJournal()
+        }
+        if let problem {
             throw OperationsError("corrupt", "the revision journal in \(path) does not verify: \(problem)")
         }
         let head = try store.head().map { ArchiveManifest.Head(number: $0.number, hash: $0.hash) }

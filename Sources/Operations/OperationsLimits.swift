@@ -6,6 +6,8 @@ public enum OperationsLimits {
     public static let partsMax = 4_096
     /// Encrypted parts are sealed in chunks of this many plaintext bytes (AES-GCM, one tag each).
     public static let encryptionChunkBytes = 1 << 20
+    /// Archives are flushed to disk every this many bytes while written (see `PacedFlush`).
+    public static let flushBytes = 8 << 20
     /// Streaming buffer for copying and hashing.
     public static let copyBufferBytes = 1 << 20
     /// scrypt cost written into new archives: N = 2^15, r = 8, p = 1 (32 MiB, ~0.1 s per derivation).

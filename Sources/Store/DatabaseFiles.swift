@@ -12,8 +12,9 @@ public enum DatabaseFiles {
     /// A consistent copy of the SQLite database at `source` into a new file at `destination`
     /// (SQLite's online backup API, all pages in one step inside one read transaction, from a
     /// read-only connection of its own). The copy is a single self-contained file (rollback journal
-    /// mode, no -wal), fsynced. Writers on other connections, in this or another process, go on
-    /// meanwhile; the copy is the database as of the moment its read transaction began.
+    /// mode, no -wal). Writers on other connections, in this or another process, go on
+    /// meanwhile; the copy is the database as of the moment its read transaction began. Not fsynced:
+    /// it is a scratch copy, read back at once; what is kept is made durable where it is written.
     public static func consistentCopy(of source: String, to destination: String) throws {
         var configuration = Configuration()
         configuration.readonly = true
@@ -26,9 +27,6 @@ public enum DatabaseFiles {
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
         }
         try writer.close()
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: destination))
-        defer { try? handle.close() }
-        try handle.synchronize()
     }
 
     /// The migrations applied to the management database at `path` (read-only; nil when the file is

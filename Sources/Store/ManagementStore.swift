@@ -265,6 +265,27 @@ public final class ManagementStore: Sendable {
         }
     }
 
+    /// The journal's structure without decoding a revision: numbers contiguous from 1 and every
+    /// revision's previous-hash equal to the hash before it. Fast (one column scan); `verifyJournal`
+    /// also recomputes every revision's hash from its content. Nil when intact.
+    public func verifyJournalLinks() throws -> JournalBreak? {
+        try queue.read { db in
+            var expected: Int64 = 1
+            var previous = Revision.genesisHash
+            let rows = try Row.fetchCursor(db, sql: "SELECT number, hash, previous_hash FROM revisions ORDER BY number")
+            while let row = try rows.next() {
+                let number: Int64 = row["number"]
+                guard number == expected else { return JournalBreak(revision: UInt64(expected), reason: "revision missing") }
+                guard row["previous_hash"] as String == previous else {
+                    return JournalBreak(revision: UInt64(number), reason: "previous hash does not match the revision before")
+                }
+                previous = row["hash"]
+                expected += 1
+            }
+            return nil
+        }
+    }
+
     /// A write transaction committed with synchronous=FULL (fsync before it returns).
     func durableWrite(_ updates: (Database) throws -> Void) throws {
         try queue.writeWithoutTransaction { db in

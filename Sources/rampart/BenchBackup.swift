@@ -37,26 +37,14 @@ struct BenchBackupCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let children = BenchChildren()
-        let signals = children.stopOnSignals()
-        defer { _ = signals }
-        var run = try BenchHARun(children: children, options: .init(objects: objects, samples: samples), logDirectory: logDir)
-        let result: Result<Void, any Error>
-        do {
-            try await run.startPrimary()
+        try await BenchHARun.withPrimary(options: .init(objects: objects, samples: samples), logDirectory: logDir) { run in
             FileHandle.standardError.write(Data("publishing \(objects) hosts…\n".utf8))
             _ = try await run.fillPrimary(hosts: objects)
             var bench = BackupBench(run: run, samples: samples, rounds: rounds)
             for figure in try await bench.figures() {
                 FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
             }
-            result = .success(())
-        } catch {
-            result = .failure(error)
         }
-        children.stopAll()
-        run.removeFiles()
-        try result.get()
     }
 }
 

@@ -7,13 +7,17 @@ import Store
 
 /// The four ways to keep or move a management server's data, side by side (README and `backup --help`).
 enum OperationsHelp {
+    /// The seed's comparison (README "Backup, snapshot, migrate" has the same rows), narrow enough
+    /// for an 80-column `--help`.
     static let comparisonTable = """
-        | tool                     | purpose                               | use case                                            | includes logs        | usable for HA sync |
-        |--------------------------|---------------------------------------|-----------------------------------------------------|----------------------|--------------------|
-        | backup                   | routine copy of the management DB     | scheduled or before a change; restore, same version | with --include-logs  | no                 |
-        | snapshot                 | the whole node (DB, logs, keys, conf) | roll the same node back (stopped server)            | yes (if present)     | no                 |
-        | migrate export / import  | configuration only, portable JSON     | new machine or version, disaster recovery           | no                   | no                 |
-        | HA full sync             | keeps a standby a copy of the active  | `rampart ha`: automatic, continuous                 | no                   | yes (the only one) |
+        tool           purpose          use case                includes logs   HA sync
+        -------------  ---------------  ----------------------  --------------  -----
+        backup         routine DB copy  scheduled; same version --include-logs  no
+        snapshot       the whole node   roll back this node     yes             no
+        migrate        config only,     new machine or version; no              no
+        export/import  portable JSON    disaster recovery
+
+        None of them is HA sync: `rampart ha` keeps a standby (full, then delta sync).
         """
 }
 
@@ -70,18 +74,12 @@ struct BackupCommand: ParsableCommand {
         commandName: "backup",
         abstract: "Back up the management database online, list, verify and restore backups, schedule them.",
         discussion: """
-        A backup is a consistent copy of the management database taken while the server keeps taking
-        writes (SQLite's backup API on a connection of its own), with the Internal CA a new primary needs,
-        in one archive file with a manifest (server, version, schema, head revision and hash, time, sizes,
-        SHA-256 of every part). --passphrase-file encrypts it (AES-256-GCM, key from scrypt).
+        A backup is a consistent copy of the management database taken while the server keeps taking writes (SQLite's backup API on a connection of its own), with the Internal CA a new primary needs, in one archive file with a manifest (server, version, schema, head revision and hash, time, sizes, SHA-256 of every part). --passphrase-file encrypts it (AES-256-GCM, key from scrypt).
 
         """ + OperationsHelp.comparisonTable + """
 
 
-        Restore safety: every restore checks the manifest and checksums first and refuses a corrupt,
-        truncated, wrong-passphrase or incompatible file, changing nothing. It refuses a directory whose
-        server runs, and a member of an HA group; --as-new-primary is for the case where every server of
-        the group is lost: it refuses while any of them answers, and raises the epoch.
+        Restore safety: every restore checks the manifest and checksums first and refuses a corrupt, truncated, wrong-passphrase or incompatible file, changing nothing. It refuses a directory whose server runs, and a member of an HA group; --as-new-primary is for the case where every server of the group is lost: it refuses while any of them answers, and raises the epoch.
         """,
         subcommands: [BackupCreateCommand.self, BackupListCommand.self, BackupVerifyCommand.self, BackupRestoreCommand.self,
                       BackupScheduleCommand.self])
@@ -107,29 +105,47 @@ struct BackupCreateCommand: ParsableCommand {
             return try BackupStatus.recording(dataDirectory: directory, scheduled: false, nowMilliseconds: options.nowMilliseconds,
                                               clock: nowMilliseconds) { try Backups.create(options) }
         }
-        let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
-        if json {
-            print(JSONValue.object(["ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(size)), "manifest": manifestJSON(made.manifest)]).canonicalString)
-        } else {
-            print("backup written: \(made.url.path)")
-            print(manifestSummary(made.manifest, fileSize: size))
-        }
+        ArchiveListing.printCreated(made, json: json)
     }
 }
 
-struct BackupListCommand: ParsableCommand {
+struct BackupListCommand: ArchiveListCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the backups of a data directory (or of --to), oldest first.")
+    static let folder = DataDirectoryLayout.backups
+    static let fileExtension = Backups.fileExtension
     @Option(name: .long, help: "The server's data directory.") var data: String
     @Option(name: .long, help: "List this directory instead of DIR/backups.") var to: String?
     @Flag(name: .long, help: "JSON output.") var json = false
+}
 
+/// `backup list` and `snapshot list`: the archives of one kind in DIR/<folder> or --to.
+protocol ArchiveListCommand: ParsableCommand {
+    static var folder: String { get }
+    static var fileExtension: String { get }
+    var data: String { get }
+    var to: String? { get }
+    var json: Bool { get }
+}
+
+extension ArchiveListCommand {
     func run() throws {
-        let directory = to.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: data).appendingPathComponent(DataDirectoryLayout.backups)
-        ArchiveListing.print(Backups.list(in: directory), json: json)
+        let directory = to.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: data).appendingPathComponent(Self.folder)
+        ArchiveListing.print(Backups.list(in: directory, fileExtension: Self.fileExtension), json: json)
     }
 }
 
 enum ArchiveListing {
+    /// What `backup create` and `snapshot create` print.
+    static func printCreated(_ made: (url: URL, manifest: ArchiveManifest), json: Bool) {
+        let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
+        if json {
+            Swift.print(JSONValue.object(["ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(size)), "manifest": manifestJSON(made.manifest)]).canonicalString)
+        } else {
+            Swift.print("\(made.manifest.kind.rawValue) written: \(made.url.path)")
+            Swift.print(manifestSummary(made.manifest, fileSize: size) + ", \(made.manifest.parts.count) files")
+        }
+    }
+
     static func print(_ listed: [Backups.Listed], json: Bool) {
         if json {
             Swift.print(JSONValue.array(listed.map { entry in
@@ -176,17 +192,13 @@ struct BackupRestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore", abstract: "Restore a backup into a stopped server's data directory.",
         discussion: """
-        Verifies the whole file first (manifest, checksums, database, journal), then moves it into place;
-        files it replaces go to DIR/before-restore-TIME/. Refused, changing nothing:
+        Verifies the whole file first (manifest, checksums, database, journal), then moves it into place; files it replaces go to DIR/before-restore-TIME/. Refused, changing nothing:
           - while a server runs on DIR (it holds DIR/rampart.lock or answers on DIR/rampart.sock);
           - when DIR already holds a database, unless --replace;
-          - when DIR or the backup belongs to an HA group (rebuild a member by adding it as a standby),
-            unless --as-new-primary;
-          - with --as-new-primary, while any server of the group answers on its SIC port, and on a
-            secondary's directory (use a fresh one).
-        --as-new-primary: every server of the group is lost. The restored server becomes the primary in a
-        raised epoch (above the backup's, DIR's and --epoch-term), so gateways accept its policy. Then add
-        a new secondary (README: "Both servers fail").
+          - when DIR or the backup belongs to an HA group (rebuild a member by adding it as a standby), unless --as-new-primary;
+          - with --as-new-primary, while any server of the group answers on its SIC port, and on a secondary's directory (use a fresh one).
+
+        --as-new-primary: every server of the group is lost. The restored server becomes the primary in a raised epoch (above the backup's, DIR's and --epoch-term), so gateways accept its policy. Then add a new secondary (README: "When both servers fail").
         """)
     @Argument(help: "The backup file.") var file: String
     @Option(name: .long, help: "The (stopped) server's data directory; created when missing.") var data: String
@@ -285,26 +297,17 @@ struct SnapshotCreateCommand: ParsableCommand {
             try Snapshots.create(dataDirectory: URL(fileURLWithPath: data).standardizedFileURL, destination: to.map { URL(fileURLWithPath: $0).standardizedFileURL },
                                  passphrase: try passphrase(passphraseFile), serverName: try nodeServerName(data), nowMilliseconds: nowMilliseconds())
         }
-        let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
-        if json {
-            print(JSONValue.object(["ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(size)), "manifest": manifestJSON(made.manifest)]).canonicalString)
-        } else {
-            print("snapshot written: \(made.url.path)")
-            print(manifestSummary(made.manifest, fileSize: size) + ", \(made.manifest.parts.count) files")
-        }
+        ArchiveListing.printCreated(made, json: json)
     }
 }
 
-struct SnapshotListCommand: ParsableCommand {
+struct SnapshotListCommand: ArchiveListCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the snapshots of a data directory (or of --to), oldest first.")
+    static let folder = DataDirectoryLayout.snapshots
+    static let fileExtension = Snapshots.fileExtension
     @Option(name: .long, help: "The server's data directory.") var data: String
     @Option(name: .long, help: "List this directory instead of DIR/snapshots.") var to: String?
     @Flag(name: .long, help: "JSON output.") var json = false
-
-    func run() throws {
-        let directory = to.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: data).appendingPathComponent(DataDirectoryLayout.snapshots)
-        ArchiveListing.print(Backups.list(in: directory, fileExtension: Snapshots.fileExtension), json: json)
-    }
 }
 
 struct SnapshotRestoreCommand: ParsableCommand {

@@ -205,6 +205,37 @@ struct OperationsEndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.scratch.path("t") + "/rampart.sqlite"))
     }
 
+    @Test("a daily schedule in node.json makes the running server take a backup, shown in ha status; the schedule survives a restart",
+          .timeLimit(.minutes(10)))
+    func scheduledBackup() async throws {
+        let fixture = try Fixture()
+        var server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "scheduled")
+        defer { server.kill() }
+        // Two minutes ahead (UTC): the server first sees the schedule within 5 s, before that minute starts.
+        var clock = Calendar(identifier: .gregorian)
+        clock.timeZone = TimeZone(identifier: "UTC")!
+        let due = clock.dateComponents([.hour, .minute], from: Date().addingTimeInterval(120))
+        let at = String(format: "%02d:%02d", due.hour!, due.minute!)
+        let bad = try await fixture.rampart(["backup", "schedule", "--data", fixture.data, "--daily-at", "25:00"])
+        #expect(bad.status != 0 && bad.stderr.contains("daily-at"), "\(bad)")
+        let set = try await fixture.rampart(["backup", "schedule", "--data", fixture.data, "--daily-at", at, "--retention", "2"])
+        try #require(set.status == 0 && set.stdout.contains("daily at \(at) UTC, keep 2"), "\(set)")
+        _ = try await server.stop()
+        server = try await ServerProcess.start(dataDirectory: fixture.data, preferredPort: server.port, logName: "scheduled-restart")
+        let kept = try await fixture.rampart(["backup", "schedule", "--data", fixture.data])
+        #expect(kept.stdout.contains("daily at \(at) UTC"), "the server kept the schedule when it rewrote node.json: \(kept)")
+        var last: [String: Any]?
+        #expect(try await pollUntil(seconds: 200) {
+            last = try? await fixture.rampart(["ha", "status", "--data", fixture.data, "--json"]).json().object("last-backup")
+            return last?.string("trigger") == "scheduled"
+        }, "no scheduled backup; server log:\n\(server.logTail)")
+        #expect(last?.string("result") == "succeeded" && (last?.int("size-bytes") ?? 0) > 0)
+        #expect(last?.string("file")?.hasSuffix("-scheduled.rampart-backup") == true)
+        let verify = try await fixture.rampart(["backup", "verify", last?.string("file") ?? "-"])
+        #expect(verify.status == 0, "\(verify)")
+        _ = try await server.stop()
+    }
+
     /// A data directory holding `hosts` objects, made the fast way: a generated migrate export imported.
     func seedLargeDatabase(_ fixture: Fixture, hosts: Int) async throws {
         try Data("a passphrase for the tests\n".utf8).write(to: URL(fileURLWithPath: fixture.scratch.path("pass")))
