@@ -174,3 +174,24 @@ func publishContinuously(_ node: NodeDirectory, revisions: Int) async throws -> 
     }
     return revisions
 }
+
+@Suite("Backups: logs")
+struct BackupLogsTests {
+    @Test func includeLogsCopiesTheNodesLogDatabaseConsistentlyAndRestoresIt() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"))
+        // A gateway log database as the gateways' LogStore keeps it: SQLite in WAL mode, in use.
+        let logs = try ManagementStore(path: node.url.appendingPathComponent("logs.sqlite").path)
+        try logs.setSetting("log-marker", "kept")
+        let withoutLogs = try node.backup()
+        #expect(!withoutLogs.manifest.includesLogs && !withoutLogs.manifest.parts.contains { $0.path == "logs.sqlite" })
+        let made = try Backups.create(Backups.CreateOptions(dataDirectory: node.url, includeLogs: true, serverName: "primary", nowMilliseconds: 1_800_000_000_000))
+        #expect(made.manifest.includesLogs && made.manifest.parts.contains { $0.path == "logs.sqlite" && $0.kind == .sqlite })
+        let target = scratch.path("restored")
+        _ = try Backups.restore(Backups.RestoreOptions(archive: made.url, dataDirectory: target, passphrase: nil, request: RestoreRequest(),
+                                                       nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+        #expect(try ManagementStore(readOnlyPath: target.appendingPathComponent("logs.sqlite").path).setting("log-marker") == "kept")
+        withExtendedLifetime(logs) {}
+    }
+}
