@@ -76,6 +76,7 @@ struct BackupCommand: ParsableCommand {
         discussion: """
         A backup is a consistent copy of the management database taken while the server keeps taking writes (SQLite's backup API on a connection of its own), with the Internal CA a new primary needs, in one archive file with a manifest (server, version, schema, head revision and hash, time, sizes, SHA-256 of every part). --passphrase-file encrypts it (AES-256-GCM, key from scrypt).
 
+
         """ + OperationsHelp.comparisonTable + """
 
 
