@@ -103,6 +103,17 @@ public enum Backups {
         return listed.sorted { ($0.manifest?.createdAtMilliseconds ?? -1, $0.url.lastPathComponent) < ($1.manifest?.createdAtMilliseconds ?? -1, $1.url.lastPathComponent) }
     }
 
+    /// Deletes `serverName`'s oldest scheduled backups in `directory` beyond the schedule's retention
+    /// count; manual backups and other servers' are never touched. Returns the files it could not delete.
+    public static func pruneScheduled(in directory: URL, schedule: BackupSchedule, serverName: String) -> [(URL, any Error)] {
+        let scheduled = list(in: directory).filter {
+            $0.manifest?.server == serverName && $0.url.lastPathComponent.hasSuffix("-scheduled.\(fileExtension)")
+        }
+        return schedule.expired(scheduled).compactMap { expired in
+            do { try FileManager.default.removeItem(at: expired.url); return nil } catch { return (expired.url, error) }
+        }
+    }
+
     // MARK: restoring
 
     public struct RestoreOptions: Sendable {

@@ -101,25 +101,15 @@ struct OperationsService: Service {
                                                         passphrase: try schedule.passphraseFile.map { try PassphraseFile.read($0) },
                                                         serverName: serverName, scheduled: true, nowMilliseconds: now)
                     let made = try Backups.create(options)
-                    Self.prune(options.destinationDirectory, schedule: schedule, serverName: serverName, logger: logger)
+                    for (file, error) in Backups.pruneScheduled(in: options.destinationDirectory, schedule: schedule, serverName: serverName) {
+                        logger.warning("could not delete an expired scheduled backup", metadata: ["file": "\(file.path)", "error": "\(error)"])
+                    }
                     return made
                 }
             }
             logger.notice("scheduled backup written", metadata: ["file": "\(made.url.path)", "head": "\(made.manifest.head?.number ?? 0)"])
         } catch {
             logger.error("scheduled backup failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Deletes this server's oldest scheduled backups beyond the retention count (manual ones stay).
-    static func prune(_ directory: URL, schedule: BackupSchedule, serverName: String, logger: Logger) {
-        let scheduled = Backups.list(in: directory).filter {
-            $0.manifest?.server == serverName && $0.url.lastPathComponent.hasSuffix("-scheduled.\(Backups.fileExtension)")
-        }
-        for expired in schedule.expired(scheduled) {
-            do { try FileManager.default.removeItem(at: expired.url) } catch {
-                logger.warning("could not delete an expired scheduled backup", metadata: ["file": "\(expired.url.path)", "error": "\(error)"])
-            }
         }
     }
 }

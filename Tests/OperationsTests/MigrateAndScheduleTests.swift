@@ -106,3 +106,22 @@ struct MigrateAndScheduleTests {
         #expect(refusalCode { _ = try PassphraseFile.read(file.path) } == "passphrase-file")
     }
 }
+
+@Suite("Scheduled backups: retention")
+struct RetentionTests {
+    @Test func onlyThisServersOldestScheduledBackupsBeyondTheRetentionAreDeleted() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"))
+        var scheduled: [URL] = []
+        for index in 0..<4 {
+            scheduled.append(try Backups.create(Backups.CreateOptions(dataDirectory: node.url, serverName: "primary", scheduled: true,
+                                                                      nowMilliseconds: 1_700_000_000_000 + Int64(index) * 1_000)).url)
+        }
+        let manual = try node.backup(now: 1_600_000_000_000).url
+        #expect(Backups.pruneScheduled(in: node.url.appendingPathComponent("backups"), schedule: BackupSchedule(everyHours: 1, retention: 2),
+                                       serverName: "primary").isEmpty)
+        let left = Set(Backups.list(in: node.url.appendingPathComponent("backups")).map(\.url))
+        #expect(left == Set([manual] + scheduled.suffix(2)), "the two newest scheduled backups and the manual one stay")
+    }
+}
