@@ -99,7 +99,7 @@ struct BackupBench {
             BenchFigure(metric: "backup_create", samplesMilliseconds: backupSeconds.map { $0 * 1000 }, rate: megabytes / mean(backupSeconds), rateUnit: "MB/s",
                         extra: ["database_bytes": .int(Int64(databaseBytes)), "objects": .int(objectCount),
                                 "process_wall_p50_ms": BenchHA.milliseconds(BenchFigure(metric: "", samplesMilliseconds: windows.map { $0.end - $0.start }, note: "").percentile(0.5))],
-                        note: "`rampart backup create` (a separate process, as an operator runs it) while the server runs and takes publishes: SQLite online backup on its own connection, journal verified, archived with SHA-256; rate = database bytes / the tool's backup time (last-backup.json), process start excluded"),
+                        note: "`rampart backup create` (a separate process, as an operator runs it) while the server runs and takes publishes: SQLite online backup on its own connection, archived with SHA-256 and flushed every 8 MiB; rate = database bytes / the tool's backup time (last-backup.json), process start excluded"),
             BenchFigure(metric: "publish_during_backup", samplesMilliseconds: duringSamples,
                         extra: ["idle_p50_ms": BenchHA.milliseconds(percentile(idle, 0.5)),
                                 "ratio_p50": .double((percentile(duringSamples, 0.5) / max(percentile(idle, 0.5), 0.001) * 100).rounded() / 100)],
@@ -130,7 +130,7 @@ struct BackupBench {
             try? FileManager.default.removeItem(atPath: target)
         }
         return BenchFigure(metric: "backup_restore", samplesMilliseconds: times, rate: megabytes / (mean(times) / 1000), rateUnit: "MB/s",
-                           note: "`rampart backup restore` into a fresh directory, timed as a process (start included): manifest and SHA-256 of every part, extraction, SQLite integrity check, the whole journal's hash chain re-verified, durable rename into place")
+                           note: "`rampart backup restore` into a fresh directory, timed as a process (start included): manifest and SHA-256 of every part, extraction, SQLite integrity check, the journal's links and head against the manifest, durable rename into place")
     }
 
     mutating func publishes(count: Int) async throws -> [Double] {
