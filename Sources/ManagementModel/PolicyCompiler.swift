@@ -1,0 +1,375 @@
+/// An installation target: the gateway or cluster a package is compiled for.
+public struct PolicyTarget: Sendable, Equatable, Hashable {
+    public var uid: String
+    public var name: String
+    public init(uid: String, name: String) {
+        self.uid = uid
+        self.name = name
+    }
+}
+
+/// One thing wrong with a package, found while compiling it. Errors stop an install; warnings
+/// (a rule no packet can reach) do not.
+public struct PolicyProblem: Codable, Sendable, Equatable, Hashable, CustomStringConvertible {
+    public enum Severity: String, Codable, Sendable { case error, warning }
+
+    public var severity: Severity
+    /// Stable, for scripts: unknown-package, no-access-layers, no-targets, unresolved-reference,
+    /// unsupported-action, unsupported-object, nesting-too-deep, too-large, shadowed-rule.
+    public var code: String
+    public var message: String
+    public var layer: String?
+    public var ruleNumber: Int?
+    public var ruleUID: String?
+
+    public init(severity: Severity, code: String, message: String, layer: String? = nil, ruleNumber: Int? = nil, ruleUID: String? = nil) {
+        self.severity = severity
+        self.code = code
+        self.message = message
+        self.layer = layer
+        self.ruleNumber = ruleNumber
+        self.ruleUID = ruleUID
+    }
+
+    public var description: String { "\(severity.rawValue) \(code): \(message)" }
+
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = ["severity": .string(severity.rawValue), "code": .string(code), "message": .string(message)]
+        if let layer { fields["layer"] = .string(layer) }
+        if let ruleNumber { fields["rule-number"] = .int(Int64(ruleNumber)) }
+        if let ruleUID { fields["rule-uid"] = .string(ruleUID) }
+        return .object(fields)
+    }
+}
+
+/// Compiles a policy package for one target into the self-contained `CompiledPolicy` a gateway
+/// enforces. Pure: it reads a published view and returns a value; time arrives as a parameter.
+///
+/// Rules: the package's access layers in order (ordered layers: a packet must be accepted by each
+/// layer in turn, the first drop or reject decides); in a layer, rules in rulebase order with
+/// sections flattened, disabled rules skipped and rule numbers kept; a rule applies to the target
+/// when its install-on names "Policy Targets" or the target; address objects become merged address
+/// ranges, services protocol and port ranges, groups resolved recursively; Accept, Drop and Reject
+/// map to themselves; track other than None logs; each layer ends with its implicit cleanup rule
+/// (the layer's `implicit-cleanup-action`). Ask, Inform, User Auth and Client Auth need a user at
+/// the gateway and "Inner Layer" (inline layers) is not compiled yet: each is a compile error
+/// naming the rule, never a silent approximation.
+public enum PolicyCompiler {
+    /// The name the implicit cleanup rules carry.
+    public static let implicitCleanupName = "Implicit cleanup rule"
+
+    public static func compile(
+        package: String, target: PolicyTarget, reader: any ObjectReader, revision: UInt64, revisionHash: String,
+        epochTerm: UInt64, epochServer: String, nowMilliseconds: Int64
+    ) throws -> CompiledPolicy {
+        let outcome = analyse(package: package, target: target, reader: reader)
+        let errors = outcome.problems.filter { $0.severity == .error }
+        guard errors.isEmpty, let packageObject = outcome.package else {
+            throw ManagementError(
+                code: "err_policy_compile",
+                message: "Policy package [\(package)] cannot be compiled for [\(target.name)]: "
+                    + errors.prefix(5).map(\.message).joined(separator: "; ") + (errors.count > 5 ? "; and \(errors.count - 5) more" : ""),
+                httpStatus: 400, details: ["errors": .array(errors.map(\.json))])
+        }
+        return CompiledPolicy(
+            packageName: packageObject.name, packageUID: packageObject.uid, targetName: target.name, targetUID: target.uid,
+            revision: revision, revisionHash: revisionHash, epochTerm: epochTerm, epochServer: epochServer,
+            compiledAtMilliseconds: nowMilliseconds, rules: outcome.rules)
+    }
+
+    /// The compiled rules and every problem found, without stopping at the first.
+    public static func analyse(package: String, target: PolicyTarget, reader: any ObjectReader) -> (package: ManagedObject?, rules: [CompiledRule], problems: [PolicyProblem]) {
+        var compilation = Compilation(reader: reader, target: target)
+        guard let packageObject = findPackage(package, reader: reader) else {
+            return (nil, [], [PolicyProblem(severity: .error, code: "unknown-package", message: "Policy package [\(package)] not found")])
+        }
+        compilation.compile(packageObject)
+        return (packageObject, compilation.rules, compilation.problems)
+    }
+
+    /// A package by uid or name; Check Point's examples write "standard" for "Standard".
+    public static func findPackage(_ key: String, reader: any ObjectReader) -> ManagedObject? {
+        if let object = reader.object(uid: key), object.type == .package { return object }
+        for name in [key, key.capitalized, key.lowercased(), key.uppercased()] {
+            if let match = reader.objects(named: name).first(where: { $0.type == .package }) { return match }
+        }
+        return nil
+    }
+}
+
+/// One compile run: walks the package, collects rules and problems.
+struct Compilation {
+    let reader: any ObjectReader
+    let target: PolicyTarget
+    var rules: [CompiledRule] = []
+    var problems: [PolicyProblem] = []
+
+    init(reader: any ObjectReader, target: PolicyTarget) {
+        self.reader = reader
+        self.target = target
+    }
+
+    /// Where a problem was found, for its message.
+    struct Place {
+        let layer: String
+        let number: Int
+        let rule: ManagedObject
+        var text: String { "rule \(number) [\(rule.name)] of layer [\(layer)]" }
+    }
+
+    mutating func error(_ code: String, _ message: String, at place: Place? = nil) {
+        problems.append(PolicyProblem(severity: .error, code: code, message: message, layer: place?.layer,
+                                      ruleNumber: place?.number, ruleUID: place?.rule.uid))
+    }
+
+    mutating func compile(_ package: ManagedObject) {
+        let layerUIDs = package.uids("access-layers")
+        guard package["access"]?.boolValue != false, !layerUIDs.isEmpty else {
+            error("no-access-layers", "Policy package [\(package.name)] has no access layers")
+            return
+        }
+        for layerUID in layerUIDs {
+            guard let layer = reader.object(uid: layerUID), layer.type == .accessLayer else {
+                error("unresolved-reference", "Policy package [\(package.name)] refers to access layer \(layerUID), which does not exist")
+                continue
+            }
+            compile(layer: layer)
+        }
+        if rules.count > Limits.compiledRulesMax {
+            error("too-large", "The compiled policy has \(rules.count) rules; at most \(Limits.compiledRulesMax) are allowed")
+        }
+        problems += ShadowCheck.problems(in: rules)
+    }
+
+    mutating func compile(layer: ManagedObject) {
+        let rulebase = Rulebase(layer: layer, reader: reader)
+        var number = 0
+        for entry in rulebase.entries where !entry.isSection {
+            number += 1
+            guard let rule = reader.object(uid: entry.uid), rule.type == .accessRule else {
+                error("unresolved-reference", "Layer [\(layer.name)] lists rule \(entry.uid), which does not exist")
+                continue
+            }
+            let place = Place(layer: layer.name, number: number, rule: rule)
+            guard rule["enabled"]?.boolValue != false, appliesToTarget(rule) else { continue }
+            if let compiled = compile(rule: rule, at: place) { rules.append(compiled) }
+        }
+        let cleanup: CompiledAction = layer["implicit-cleanup-action"]?.stringValue == "accept" ? .accept : .drop
+        rules.append(CompiledRule(
+            number: number + 1, uid: CompiledRule.implicitCleanupUID, name: PolicyCompiler.implicitCleanupName, layer: layer.name,
+            action: cleanup, source: AddressMatch(any: true), destination: AddressMatch(any: true),
+            service: ServiceMatch(any: true), log: false))
+    }
+
+    func appliesToTarget(_ rule: ManagedObject) -> Bool {
+        let installOn = rule.uids("install-on")
+        return installOn.isEmpty || installOn.contains(Predefined.policyTargetsUID) || installOn.contains(target.uid)
+    }
+
+    mutating func compile(rule: ManagedObject, at place: Place) -> CompiledRule? {
+        let action = compiledAction(rule, at: place)
+        let source = addressMatch(rule, "source", at: place)
+        let destination = addressMatch(rule, "destination", at: place)
+        let service = serviceMatch(rule, at: place)
+        guard let action, let source, let destination, let service else { return nil }
+        let trackUID = rule["track"]?["type"]?.stringValue ?? Predefined.noneTrackUID
+        return CompiledRule(number: place.number, uid: rule.uid, name: rule.name, layer: place.layer, action: action,
+                            source: source, destination: destination, service: service, log: trackUID != Predefined.noneTrackUID)
+    }
+
+    mutating func compiledAction(_ rule: ManagedObject, at place: Place) -> CompiledAction? {
+        let uid = rule["action"]?.stringValue ?? Predefined.dropUID
+        guard let action = reader.lookup(uid: uid), action.type == .action else {
+            error("unresolved-reference", "\(place.text): action \(uid) does not exist", at: place)
+            return nil
+        }
+        switch action.name.lowercased() {
+        case "accept": return .accept
+        case "drop": return .drop
+        case "reject": return .reject
+        case "inner layer":
+            error("unsupported-action", "\(place.text): inline layers (action Inner Layer) are not compiled for gateways yet; move the inline layer's rules into the layer", at: place)
+        default:
+            error("unsupported-action", "\(place.text): action [\(action.name)] needs user interaction at the gateway, which Rampart gateways do not offer; use Accept, Drop or Reject", at: place)
+        }
+        return nil
+    }
+
+    // MARK: addresses
+
+    mutating func addressMatch(_ rule: ManagedObject, _ field: String, at place: Place) -> AddressMatch? {
+        let uids = rule.uids(field)
+        let negate = rule["\(field)-negate"]?.boolValue ?? false
+        if uids.isEmpty || uids.contains(Predefined.anyUID) { return AddressMatch(any: true, negate: negate) }
+        var ranges: [AddressRange] = []
+        var visited: Set<String> = []
+        for uid in uids {
+            guard addRanges(of: uid, field: field, into: &ranges, visited: &visited, depth: 0, at: place) else { return nil }
+        }
+        guard ranges.count <= Limits.compiledCellEntriesMax else {
+            error("too-large", "\(place.text): \(field) resolves to more than \(Limits.compiledCellEntriesMax) address ranges", at: place)
+            return nil
+        }
+        return AddressMatch(any: false, negate: negate, ranges: AddressRange.merged(ranges))
+    }
+
+    /// Appends the ranges an address object stands for; false (with a problem recorded) when it cannot.
+    mutating func addRanges(of uid: String, field: String, into ranges: inout [AddressRange], visited: inout Set<String>, depth: Int, at place: Place) -> Bool {
+        guard depth <= Limits.groupNestingDepthMax else {
+            error("nesting-too-deep", "\(place.text): \(field) nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
+            return false
+        }
+        // A group met twice (a diamond or a cycle) adds nothing new.
+        guard visited.insert(uid).inserted else { return true }
+        guard let object = reader.lookup(uid: uid) else {
+            error("unresolved-reference", "\(place.text): \(field) refers to \(uid), which does not exist", at: place)
+            return false
+        }
+        switch object.type {
+        case .group:
+            for member in object.uids("members") {
+                guard addRanges(of: member, field: field, into: &ranges, visited: &visited, depth: depth + 1, at: place) else { return false }
+            }
+            return true
+        case .network:
+            let families: [(String, String)] = [("subnet4", "mask-length4"), ("subnet6", "mask-length6")]
+            let found = families.compactMap { subnetField, lengthField -> AddressRange? in
+                guard let text = object[subnetField]?.stringValue, let subnet = IPAddress.parse(text),
+                      let length = object[lengthField]?.intValue else { return nil }
+                let (first, last) = subnet.network(length: Int(length))
+                return AddressRange(first, last)
+            }
+            return append(found, from: object, field: field, into: &ranges, at: place)
+        case .addressRange:
+            let families: [(String, String)] = [("ipv4-address-first", "ipv4-address-last"), ("ipv6-address-first", "ipv6-address-last")]
+            let found = families.compactMap { firstField, lastField -> AddressRange? in
+                let range = AddressRange(first: object[firstField]?.stringValue ?? "", last: object[lastField]?.stringValue ?? "")
+                return range.bounds.map { AddressRange($0.first, $0.last) }
+            }
+            return append(found, from: object, field: field, into: &ranges, at: place)
+        default:
+            // Hosts, and any other object with an address (management servers, gateways): one address each.
+            let found = ["ipv4-address", "ipv6-address"].compactMap { key -> AddressRange? in
+                guard let text = object[key]?.stringValue, let address = IPAddress.parse(text) else { return nil }
+                return AddressRange(address, address)
+            }
+            return append(found, from: object, field: field, into: &ranges, at: place)
+        }
+    }
+
+    mutating func append(_ found: [AddressRange], from object: ManagedObject, field: String, into ranges: inout [AddressRange], at place: Place) -> Bool {
+        guard !found.isEmpty else {
+            error("unsupported-object", "\(place.text): \(field) object [\(object.name)] (\(object.type.rawValue)) has no address to match", at: place)
+            return false
+        }
+        ranges += found
+        return true
+    }
+
+    // MARK: services
+
+    mutating func serviceMatch(_ rule: ManagedObject, at place: Place) -> ServiceMatch? {
+        let uids = rule.uids("service")
+        let negate = rule["service-negate"]?.boolValue ?? false
+        if uids.isEmpty || uids.contains(Predefined.anyUID) { return ServiceMatch(any: true, negate: negate) }
+        var entries: [ServiceEntry] = []
+        var visited: Set<String> = []
+        for uid in uids {
+            guard addServices(of: uid, into: &entries, visited: &visited, depth: 0, at: place) else { return nil }
+        }
+        guard entries.count <= Limits.compiledCellEntriesMax else {
+            error("too-large", "\(place.text): service resolves to more than \(Limits.compiledCellEntriesMax) entries", at: place)
+            return nil
+        }
+        return ServiceMatch(any: false, negate: negate, entries: ServiceEntry.merged(entries))
+    }
+
+    mutating func addServices(of uid: String, into entries: inout [ServiceEntry], visited: inout Set<String>, depth: Int, at place: Place) -> Bool {
+        guard depth <= Limits.groupNestingDepthMax else {
+            error("nesting-too-deep", "\(place.text): service nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
+            return false
+        }
+        guard visited.insert(uid).inserted else { return true }
+        guard let object = reader.lookup(uid: uid) else {
+            error("unresolved-reference", "\(place.text): service refers to \(uid), which does not exist", at: place)
+            return false
+        }
+        switch object.type {
+        case .serviceGroup:
+            for member in object.uids("members") {
+                guard addServices(of: member, into: &entries, visited: &visited, depth: depth + 1, at: place) else { return false }
+            }
+            return true
+        case .serviceTCP, .serviceUDP:
+            guard let spec = object["port"]?.stringValue, let range = PortSpec.range(spec) else {
+                error("unsupported-object", "\(place.text): service [\(object.name)] has no port to match", at: place)
+                return false
+            }
+            entries.append(ServiceEntry(proto: object.type == .serviceTCP ? "tcp" : "udp", portFirst: range.lowerBound, portLast: range.upperBound))
+            return true
+        default:
+            error("unsupported-object", "\(place.text): service object [\(object.name)] (\(object.type.rawValue)) is not a TCP or UDP service", at: place)
+            return false
+        }
+    }
+}
+
+/// Rules no packet can reach because one earlier rule of the same layer matches everything they
+/// match. Quadratic, so it stops looking past `rulesChecked`.
+enum ShadowCheck {
+    static let rulesChecked = 2_000
+
+    static func problems(in rules: [CompiledRule]) -> [PolicyProblem] {
+        var out: [PolicyProblem] = []
+        let checked = rules.prefix(rulesChecked)
+        for (index, rule) in checked.enumerated() where rule.uid != CompiledRule.implicitCleanupUID {
+            guard let earlier = checked[..<index].first(where: { $0.layer == rule.layer && covers($0, rule) }) else { continue }
+            out.append(PolicyProblem(
+                severity: .warning, code: "shadowed-rule",
+                message: "rule \(rule.number) [\(rule.name)] of layer [\(rule.layer)] is never reached: rule \(earlier.number) [\(earlier.name)] matches everything it matches",
+                layer: rule.layer, ruleNumber: rule.number, ruleUID: rule.uid))
+        }
+        return out
+    }
+
+    static func covers(_ earlier: CompiledRule, _ later: CompiledRule) -> Bool {
+        covers(earlier.source, later.source) && covers(earlier.destination, later.destination) && covers(earlier.service, later.service)
+    }
+
+    static func covers(_ a: AddressMatch, _ b: AddressMatch) -> Bool {
+        if a.any && !a.negate { return true }
+        if a == b { return true }
+        guard !a.negate, !b.negate, !a.any, !b.any else { return false }
+        return b.ranges.allSatisfy { $0.isCovered(byMerged: a.ranges) }
+    }
+
+    static func covers(_ a: ServiceMatch, _ b: ServiceMatch) -> Bool {
+        if a.any && !a.negate { return true }
+        if a == b { return true }
+        guard !a.negate, !b.negate, !a.any, !b.any else { return false }
+        return b.entries.allSatisfy { entry in
+            a.entries.contains { $0.proto == entry.proto && $0.portFirst <= entry.portFirst && entry.portLast <= $0.portLast }
+        }
+    }
+}
+
+/// What `verify-policy` reports for a package and its targets: every compile problem (errors stop
+/// an install, warnings do not), each once.
+public enum PolicyVerifier {
+    public static func verify(package: String, targets: [PolicyTarget], reader: any ObjectReader) -> [PolicyProblem] {
+        var problems: [PolicyProblem] = []
+        if targets.isEmpty {
+            problems.append(PolicyProblem(severity: .error, code: "no-targets", message: "Policy package [\(package)] has no installation targets"))
+        }
+        // Without targets the package is still checked, against a target no install-on names.
+        let checked = targets.isEmpty ? [PolicyTarget(uid: "", name: "")] : targets
+        for target in checked {
+            for problem in PolicyCompiler.analyse(package: package, target: target, reader: reader).problems where !problems.contains(problem) {
+                problems.append(problem)
+            }
+        }
+        return problems
+    }
+
+    public static func hasErrors(_ problems: [PolicyProblem]) -> Bool { problems.contains { $0.severity == .error } }
+}
