@@ -66,6 +66,7 @@ let package = Package(
         .target(name: "Gateway", dependencies: [
             "ManagementModel", "TrustCore", "PeerTransport",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], swiftSettings: strict),
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.
         .target(name: "HARuntime", dependencies: [
@@ -118,6 +119,9 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .testTarget(name: "GatewayAgentTests", dependencies: [
+            "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "rampart", "ManagementModel",

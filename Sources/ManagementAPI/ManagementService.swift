@@ -60,6 +60,9 @@ public actor ManagementService {
     var ha: (any HAWriteCoordinator)?
     /// Sync-mode publishes waiting for a standby: task id → revision number.
     var syncPublishes: [String: UInt64] = [:]
+    /// Gateways connected over SIC (see `attachGateways`), and install tasks still running.
+    var gateways: (any GatewayFleet)?
+    var installs: [String: InstallProgress] = [:]
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
@@ -189,6 +192,7 @@ public actor ManagementService {
         try refuseChangeOnStandby(command)
         if command == "show-ha-status" { return showHAStatus() }
         if let response = try sessionCommand(command, params, sessionUID) { return response }
+        if let response = try gatewayCommand(command, params, sessionUID) { return response }
         if let (verb, type) = ObjectCommand.parse(command) {
             return try objectCommand(verb, type, params, sessionUID: sessionUID)
         }

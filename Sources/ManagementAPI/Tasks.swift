@@ -44,6 +44,15 @@ struct TaskList {
         tasks[id] = task
     }
 
+    /// A running task's details and progress (install-policy: one entry per gateway).
+    mutating func replaceDetails(_ id: String, _ details: [JSONValue], progress: Int, nowMilliseconds: Int64) {
+        guard var task = tasks[id] else { return }
+        task.details = details
+        task.progress = progress
+        task.lastUpdateMilliseconds = nowMilliseconds
+        tasks[id] = task
+    }
+
     mutating func prune(nowMilliseconds: Int64) {
         while let oldest = order.first, let task = tasks[oldest],
               order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > Int64(Limits.taskRetentionSeconds) * 1000 {

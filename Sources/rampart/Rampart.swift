@@ -13,8 +13,10 @@ struct Rampart: AsyncParsableCommand {
         Publish:         rampart mgmt publish -s s.json
         Trust a peer:    rampart sic status --data ./mgmt1
         HA simulator:    rampart sim --seeds 1000
+        Run a gateway:   rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 \\
+                           --activation-key-file KEYFILE
         Measure:         rampart bench api --json
         """,
-        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self])
+        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self])
 }
 

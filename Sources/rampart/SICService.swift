@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import HACore
 import HARuntime
 import Logging
@@ -33,6 +34,8 @@ struct SICService: Service {
     let serverName: String
     /// The HA group's links: peer channels that ask for HA are handed to it (nil: no HA on this port).
     var mesh: HAMesh?
+    /// Gateways' channels (nil: this port takes none).
+    var gateways: GatewayHub?
     let logger: Logger
 
     func run() async throws {
@@ -69,6 +72,10 @@ struct SICService: Service {
                 if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType {
                     // From here on the connection is a long-lived HA channel to this peer.
                     try await mesh.accept(connection, peer: ServerID(identity.name), first: message!, frames: &frames)
+                    return
+                }
+                if let gateways, message?["type"]?.stringValue == GatewayWire.hello {
+                    try await gateways.accept(connection, identity: identity, hello: message!, frames: &frames)
                     return
                 }
                 try await connection.send(SICChannelMessage.frame(await answer(message, from: identity)))

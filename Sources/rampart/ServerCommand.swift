@@ -186,7 +186,9 @@ struct ServerCommand: AsyncParsableCommand {
         let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)")
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
                           local: local, join: membership, ica: ica, logger: logger)
-        let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, logger: logger)
+        let gateways = GatewayHub(service: service, logs: try ServerLogDatabase.open(directory), logger: logger)
+        await service.attachGateways(gateways)
+        let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
         let bound = BoundPorts()
         let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: node.apiTLS,
                                                  logger: logger, onRunning: { port in
@@ -197,7 +199,7 @@ struct ServerCommand: AsyncParsableCommand {
                                                      logger: logger, onRunning: { await bound.local() })
         let announcer = NodeAnnouncer(bound: bound, directory: directory, local: local,
                                       settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh],
+        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, gateways],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
