@@ -101,10 +101,7 @@ final class GatewayHub: GatewayFleet, Service {
                         writer.yield(frame)
                         return true
                     }
-                    if !sent {
-                        let seen = self.status(ofGateway: push.gatewayUID)?.lastContactMilliseconds
-                        continuation.resume(returning: fail("not connected to this management server" + (seen.map { " (last contact \(Renderer.timestamp($0)["iso-8601"]?.stringValue ?? ""))" } ?? " (never connected since this server started)")))
-                    }
+                    if !sent { continuation.resume(returning: fail(self.notConnectedReason(push.gatewayUID))) }
                 }
             }
             group.addTask {
@@ -121,6 +118,15 @@ final class GatewayHub: GatewayFleet, Service {
             group.cancelAll()
             return result
         }
+    }
+
+    func notConnectedReason(_ uid: String) -> String {
+        let enrolled = service.publishedObject(uid: uid)?.fields[ManagedObject.sicStateField]?.stringValue == "initialized"
+        guard enrolled else { return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)" }
+        guard let seen = status(ofGateway: uid)?.lastContactMilliseconds else {
+            return "not connected to this management server (not responding since this server started)"
+        }
+        return "not connected to this management server (not responding; last contact \(Renderer.timestamp(seen)["iso-8601"]?.stringValue ?? ""))"
     }
 
     // MARK: channels

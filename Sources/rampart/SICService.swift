@@ -69,7 +69,9 @@ struct SICService: Service {
                 guard frame.type == .message else { continue }
                 await service.sicPeerSeen(uid: identity.uid)
                 let message = SICChannelMessage.decode(frame)
-                if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType {
+                // A gateway's certificate names its simple-gateway object: it never joins the HA mesh.
+                if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType,
+                   await !service.isEnrolledGateway(uid: identity.uid) {
                     // From here on the connection is a long-lived HA channel to this peer.
                     try await mesh.accept(connection, peer: ServerID(identity.name), first: message!, frames: &frames)
                     return
