@@ -89,6 +89,7 @@ let package = Package(
             "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ManagementModel", "Store"], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",
