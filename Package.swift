@@ -67,6 +67,7 @@ let package = Package(
             "ManagementModel", "TrustCore", "PeerTransport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.
         .target(name: "HARuntime", dependencies: [

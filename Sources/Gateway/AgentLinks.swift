@@ -113,7 +113,7 @@ public struct AgentLinks: Sendable {
                     if let cursor = header["log-cursor"]?.intValue { shipping.acknowledged(cursor) }
                     shipLogs(shipping, writer: writer)
                 case GatewayWire.install:
-                    let outcome = await agent.install(header: header, body: body, from: server)
+                    let outcome = await agent.install(body: body, from: server)
                     writer.yield(GatewayWire.frame(["type": .string(GatewayWire.installResult), "id": header["id"] ?? .null,
                                                     "outcome": .string(outcome.kind.rawValue), "message": .string(outcome.message),
                                                     "status": await agent.report.json]))

@@ -4,10 +4,11 @@ import ManagementModel
 import TrustCore
 
 /// Where the agent keeps the policy in force, durably (DIR/installed-policy.json).
+/// `save` gets the policy and its JSON exactly as received (written as it is: no second serialization).
 public struct InstalledPolicyStorage: Sendable {
     public let load: @Sendable () throws -> CompiledPolicy?
-    public let save: @Sendable (CompiledPolicy) throws -> Void
-    public init(load: @escaping @Sendable () throws -> CompiledPolicy?, save: @escaping @Sendable (CompiledPolicy) throws -> Void) {
+    public let save: @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void
+    public init(load: @escaping @Sendable () throws -> CompiledPolicy?, save: @escaping @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void) {
         self.load = load
         self.save = save
     }
@@ -73,9 +74,9 @@ public actor GatewayAgent {
                       highestEpoch: fence.highest, lastRefusal: state.lastRefusal)
     }
 
-    /// One push: `header` names the target, `body` is the CompiledPolicy JSON (target fields empty).
-    public func install(header: JSONValue, body: ArraySlice<UInt8>, from server: String) async -> InstallOutcome {
-        var incoming: CompiledPolicy
+    /// One push: `body` is the CompiledPolicy JSON for this gateway.
+    public func install(body: ArraySlice<UInt8>, from server: String) async -> InstallOutcome {
+        let incoming: CompiledPolicy
         do {
             incoming = try JSONDecoder().decode(CompiledPolicy.self, from: Data(body))
         } catch {
@@ -84,8 +85,6 @@ public actor GatewayAgent {
         guard incoming.formatVersion == CompiledPolicy.currentFormatVersion else {
             return InstallOutcome(kind: .failed, message: "policy format \(incoming.formatVersion) is not the format this gateway speaks (\(CompiledPolicy.currentFormatVersion)); upgrade the gateway")
         }
-        incoming.targetName = header["target-name"]?.stringValue ?? state.name
-        incoming.targetUID = header["target-uid"]?.stringValue ?? ""
         guard incoming.targetName == state.name else {
             return InstallOutcome(kind: .failed, message: "the policy is for \(incoming.targetName), this gateway is \(state.name)")
         }
@@ -99,7 +98,7 @@ public actor GatewayAgent {
         case .accept(let raised):
             do {
                 if raised { try persistFence(fenceAfter) }
-                try storage.save(incoming)
+                try storage.save(incoming, body)
                 try await enforcer.apply(incoming)
             } catch {
                 logger.error("policy installation failed", metadata: ["error": "\(error)"])
@@ -150,7 +149,7 @@ public actor GatewayAgent {
 
     private func recordRefusal(_ reason: String) async {
         var changed = state
-        changed.lastRefusal = String(reason.prefix(GatewayLimits.messageLengthMax))
+        changed.lastRefusal = String(reason.prefix(GatewayReport.textLengthMax))
         do {
             try changed.save(directory)
             state = changed

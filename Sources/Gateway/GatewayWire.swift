@@ -1,4 +1,5 @@
 import ManagementModel
+import NIOCore
 import PeerTransport
 
 /// Messages between a gateway agent and a management server, on the gateway's SIC channel (mutual TLS,
@@ -23,13 +24,15 @@ public enum GatewayWire {
     public static let logsAck = "gw-logs-ack"
 
     public static func frame(_ header: JSONValue, body: [UInt8]? = nil) -> PeerFrame {
-        var bytes = header.canonicalBytes
+        let head = header.canonicalBytes
+        // One copy of the body, straight into the frame's buffer: a fleet install sends it N times.
+        var buffer = ByteBufferAllocator().buffer(capacity: head.count + 1 + (body?.count ?? 0))
+        buffer.writeBytes(head)
         if let body {
-            bytes.reserveCapacity(bytes.count + 1 + body.count)
-            bytes.append(0x0A)
-            bytes.append(contentsOf: body)
+            buffer.writeInteger(UInt8(0x0A))
+            buffer.writeBytes(body)
         }
-        return PeerFrame(type: .message, bytes: bytes)
+        return PeerFrame(type: .message, payload: buffer)
     }
 
     /// The header and the body (empty when there is none); nil when the header is not a JSON object.
@@ -54,64 +57,4 @@ public enum GatewayLimits {
     public static let managementServersMax = 16
     /// Log records per `gw-logs` frame, and unacknowledged frames in flight per server.
     public static let logRecordsPerFrameMax = 500
-    /// Longest reason text kept from a refusal or failure.
-    public static let messageLengthMax = 1_000
-}
-
-/// An epoch as it travels and is stored: "term/server".
-extension RevisionEpoch {
-    public var text: String { "\(term)/\(server)" }
-
-    public var json: JSONValue { ["term": .int(Int64(term)), "server": .string(server)] }
-
-    public init?(json: JSONValue?) {
-        guard let term = json?["term"]?.intValue, term >= 0, let server = json?["server"]?.stringValue else { return nil }
-        self.init(term: UInt64(term), server: server)
-    }
-}
-
-/// What the agent reports about itself: the policy in force, the fence, the last refusal.
-public struct GatewayReport: Sendable, Equatable {
-    public var name: String
-    public var enforcement: String
-    public var installedPackage: String?
-    public var installedRevision: UInt64?
-    public var installedEpoch: RevisionEpoch?
-    public var installedAtMilliseconds: Int64?
-    public var highestEpoch: RevisionEpoch?
-    public var lastRefusal: String?
-
-    public init(name: String, enforcement: String, installedPackage: String? = nil, installedRevision: UInt64? = nil,
-                installedEpoch: RevisionEpoch? = nil, installedAtMilliseconds: Int64? = nil, highestEpoch: RevisionEpoch? = nil,
-                lastRefusal: String? = nil) {
-        self.name = name
-        self.enforcement = enforcement
-        self.installedPackage = installedPackage
-        self.installedRevision = installedRevision
-        self.installedEpoch = installedEpoch
-        self.installedAtMilliseconds = installedAtMilliseconds
-        self.highestEpoch = highestEpoch
-        self.lastRefusal = lastRefusal
-    }
-
-    public var json: JSONValue {
-        var fields: [String: JSONValue] = ["name": .string(name), "enforcement": .string(enforcement)]
-        if let installedPackage { fields["installed-package"] = .string(installedPackage) }
-        if let installedRevision { fields["installed-revision"] = .int(Int64(installedRevision)) }
-        if let installedEpoch { fields["installed-epoch"] = installedEpoch.json }
-        if let installedAtMilliseconds { fields["installed-at"] = .int(installedAtMilliseconds) }
-        if let highestEpoch { fields["highest-epoch"] = highestEpoch.json }
-        if let lastRefusal { fields["last-refusal"] = .string(lastRefusal) }
-        return .object(fields)
-    }
-
-    public init?(json: JSONValue?) {
-        guard let json, let name = json["name"]?.stringValue else { return nil }
-        self.init(name: name, enforcement: json["enforcement"]?.stringValue ?? "unknown",
-                  installedPackage: json["installed-package"]?.stringValue,
-                  installedRevision: json["installed-revision"]?.intValue.flatMap { $0 >= 0 ? UInt64($0) : nil },
-                  installedEpoch: RevisionEpoch(json: json["installed-epoch"]), installedAtMilliseconds: json["installed-at"]?.intValue,
-                  highestEpoch: RevisionEpoch(json: json["highest-epoch"]),
-                  lastRefusal: json["last-refusal"]?.stringValue.map { String($0.prefix(GatewayLimits.messageLengthMax)) })
-    }
 }

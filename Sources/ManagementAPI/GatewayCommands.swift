@@ -56,7 +56,7 @@ extension ManagementService {
 
     /// True when `uid` names a simple-gateway that enrolled (its certificate carries that uid): only
     /// such a peer gets a gateway channel. A management server's certificate names a checkpoint-host.
-    public func isEnrolledGateway(uid: String) -> Bool {
+    public nonisolated func isEnrolledGateway(uid: String) -> Bool {
         guard let object = store.reader.object(uid: uid), object.type == .simpleGateway else { return false }
         return object.fields[ManagedObject.sicStateField]?.stringValue == "initialized"
     }
@@ -99,7 +99,7 @@ extension ManagementService {
         let id = tasks.started("Policy installation - \(package.name)", details: progress.details, nowMilliseconds: now)
         installs[id] = progress
         logger.notice("policy installation", metadata: ["package": "\(package.name)", "revision": "\(head.number)", "targets": "\(targets.count)",
-                                                        "epoch": "\(epoch.term)/\(epoch.server)", "task": "\(id)"])
+                                                        "epoch": "\(epoch.text)", "task": "\(id)"])
         let pushes = zip(targets, compiled).map { GatewayPush(gatewayUID: $0.uid, gatewayName: $0.name, policy: $1) }
         if let gateways {
             gateways.push(pushes) { [weak self] result in await self?.installResult(id, result) }
@@ -181,8 +181,7 @@ extension ManagementService {
     }
 
     /// Compiles the package once per distinct rule set and serializes each once: gateways that no rule
-    /// names in its install-on all get the same rules (only the target differs, and the gateway takes
-    /// that from the push's envelope).
+    /// names in its install-on all get the same rules (only the target differs, see `SharedPolicyBytes`).
     func compileShared(package: ManagedObject, targets: [PolicyTarget], reader: any ObjectReader,
                        revision: (number: UInt64, hash: String), epoch: RevisionEpoch) throws -> [SharedPolicyBytes] {
         var shared: SharedPolicyBytes?
@@ -194,7 +193,7 @@ extension ManagementService {
                                                     nowMilliseconds: now)
             policy.targetName = ""
             policy.targetUID = ""
-            return SharedPolicyBytes(bytes: Array(try encoder.encode(policy)), revision: revision.number, epoch: epoch)
+            return SharedPolicyBytes(encoded: Array(try encoder.encode(policy)), revision: revision.number, epoch: epoch)
         }
         return try targets.map { target in
             let namedByARule = reader.referrers(of: target.uid).contains { $0.type == .accessRule }
@@ -241,18 +240,19 @@ extension ManagementService {
         let state = !enrolled ? "untrusted" : connected ? "ok" : "not-responding"
         var policy = "not-installed"
         var status: [String: JSONValue] = ["state": .string(state)]
-        if let revision = live?.installedRevision {
+        let report = live?.report
+        if let revision = report?.installedRevision {
             let head = (try? store.head())?.number ?? revision
             policy = revision < head ? "may-be-out-of-date" : "installed"
             status["installed-revision"] = .int(Int64(revision))
-            status["installed-package"] = .string(live?.installedPackage ?? "")
-            if let epoch = live?.installedEpoch { status["installed-epoch"] = .string("\(epoch.term)/\(epoch.server)") }
-            if let at = live?.installedAtMilliseconds { status["installed-time"] = Renderer.timestamp(at) }
+            status["installed-package"] = .string(report?.installedPackage ?? "")
+            if let epoch = report?.installedEpoch { status["installed-epoch"] = .string(epoch.text) }
+            if let at = report?.installedAtMilliseconds { status["installed-time"] = Renderer.timestamp(at) }
         }
         status["policy"] = .string(policy)
-        if let epoch = live?.highestEpoch { status["highest-epoch-seen"] = .string("\(epoch.term)/\(epoch.server)") }
-        if let refusal = live?.lastRefusal { status["last-refusal"] = .string(refusal) }
-        if let enforcement = live?.enforcement { status["enforcement"] = .string(enforcement) }
+        if let epoch = report?.highestEpoch { status["highest-epoch-seen"] = .string(epoch.text) }
+        if let refusal = report?.lastRefusal { status["last-refusal"] = .string(refusal) }
+        if let enforcement = report?.enforcement { status["enforcement"] = .string(enforcement) }
         if let seen = live?.lastContactMilliseconds { status["last-contact"] = Renderer.timestamp(seen) }
         return ["sic-state": .string(!enrolled ? "uninitialized" : connected ? "communicating" : "initialized"),
                 "gateway-status": .object(status), "policy-status": .string(policy)]

@@ -5,30 +5,13 @@ import ManagementModel
 public struct GatewayLiveStatus: Sendable, Equatable {
     public var connected: Bool
     public var lastContactMilliseconds: Int64?
-    /// The policy the gateway enforces, as it reported it.
-    public var installedPackage: String?
-    public var installedRevision: UInt64?
-    public var installedEpoch: RevisionEpoch?
-    public var installedAtMilliseconds: Int64?
-    /// The highest epoch the gateway has seen (it refuses pushes from lower ones).
-    public var highestEpoch: RevisionEpoch?
-    /// The last push the gateway refused, and why.
-    public var lastRefusal: String?
-    /// "nftables" or "none".
-    public var enforcement: String?
+    /// The gateway's last report: the policy it enforces, its fence, its last refusal.
+    public var report: GatewayReport?
 
-    public init(connected: Bool, lastContactMilliseconds: Int64? = nil, installedPackage: String? = nil, installedRevision: UInt64? = nil,
-                installedEpoch: RevisionEpoch? = nil, installedAtMilliseconds: Int64? = nil, highestEpoch: RevisionEpoch? = nil,
-                lastRefusal: String? = nil, enforcement: String? = nil) {
+    public init(connected: Bool, lastContactMilliseconds: Int64? = nil, report: GatewayReport? = nil) {
         self.connected = connected
         self.lastContactMilliseconds = lastContactMilliseconds
-        self.installedPackage = installedPackage
-        self.installedRevision = installedRevision
-        self.installedEpoch = installedEpoch
-        self.installedAtMilliseconds = installedAtMilliseconds
-        self.highestEpoch = highestEpoch
-        self.lastRefusal = lastRefusal
-        self.enforcement = enforcement
+        self.report = report
     }
 }
 
@@ -47,15 +30,33 @@ public struct GatewayPush: Sendable {
     }
 }
 
-/// Serialized policy bytes, shared by reference between the pushes that carry them.
+/// A compiled policy serialized once for every gateway that gets the same rules: the CompiledPolicy
+/// JSON (sorted keys) up to its last two fields, which name the target. `bytes(for:)` appends them,
+/// so each gateway receives — and stores as it is — the complete policy for itself at the cost of one
+/// copy, not one serialization.
 public final class SharedPolicyBytes: Sendable {
-    public let bytes: [UInt8]
+    /// Everything before `"targetName"` (the keys sort so that the target's two fields come last).
+    public let prefix: [UInt8]
     public let revision: UInt64
     public let epoch: RevisionEpoch
-    public init(bytes: [UInt8], revision: UInt64, epoch: RevisionEpoch) {
-        self.bytes = bytes
+
+    /// `encoded` is the policy encoded with sorted keys and empty target fields.
+    public init(encoded: [UInt8], revision: UInt64, epoch: RevisionEpoch) {
+        let tail = Array(#""targetName":"","targetUID":""}"#.utf8)
+        precondition(encoded.count > tail.count && Array(encoded.suffix(tail.count)) == tail,
+                     "CompiledPolicy must encode with sorted keys and the target's fields last")
+        self.prefix = Array(encoded.dropLast(tail.count))
         self.revision = revision
         self.epoch = epoch
+    }
+
+    /// The whole policy for one target.
+    public func bytes(targetName: String, targetUID: String) -> [UInt8] {
+        var out = prefix
+        let target = JSONValue.object(["targetName": .string(targetName), "targetUID": .string(targetUID)]).canonicalBytes
+        out.reserveCapacity(prefix.count + target.count)
+        out.append(contentsOf: target.dropFirst())  // the object's fields and its closing brace
+        return out
     }
 }
 

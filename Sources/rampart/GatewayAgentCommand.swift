@@ -47,6 +47,9 @@ struct GatewayRunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Enforcement: nftables or none.")
     var enforce: String = "none"
 
+    @Option(name: .long, help: "With --enforce nftables: load the ruleset inside this network namespace (ip netns exec NS nft …).")
+    var netns: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -57,6 +60,7 @@ struct GatewayRunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard ["nftables", "none"].contains(enforce) else { throw ValidationError("--enforce: expected nftables or none, not \(enforce)") }
+        if netns != nil, enforce != "nftables" { throw ValidationError("--netns goes with --enforce nftables") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         if let management { _ = try GatewayRunCommand.addresses(management) }
     }
@@ -94,7 +98,7 @@ struct GatewayRunCommand: AsyncParsableCommand {
     func agentLinks(directory: URL, name: String?, logger: Logger) async throws -> AgentLinks {
         let (state, credentials) = try await GatewayEnrolment.prepare(directory: directory, name: name, management: management,
                                                                       activationKeyFile: activationKeyFile, logger: logger)
-        let agent = GatewayAgent(directory: directory, state: state, enforcer: try makeEnforcer(enforce),
+        let agent = GatewayAgent(directory: directory, state: state, enforcer: makeEnforcer(directory: directory),
                                  storage: InstalledPolicyStorage.file(in: directory), logger: logger)
         try await agent.restore()
         logger.notice("gateway agent running", metadata: ["gateway": "\(state.name)", "enforcement": "\(enforce)",
@@ -170,9 +174,9 @@ enum GatewayEnrolment {
     }
 }
 
-func makeEnforcer(_ name: String) throws -> any PolicyEnforcer {
-    switch name {
-    case "none": return MemoryEnforcer()
-    default: return try nftablesEnforcer()
+extension GatewayRunCommand {
+    /// --enforce: nftables (the ruleset file DIR/nftables.rules, loaded atomically with nft -f) or none.
+    func makeEnforcer(directory: URL) -> any PolicyEnforcer {
+        enforce == "nftables" ? NftablesEnforcer(rulesetDirectory: directory, namespace: netns) : MemoryEnforcer()
     }
 }

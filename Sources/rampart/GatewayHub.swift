@@ -26,6 +26,7 @@ final class GatewayHub: GatewayFleet, Service {
     let logger: Logger
     let logs: GatewayLogSink?
     private let registry = NIOLockedValueBox<[String: Entry]>([:])
+    private let serversCache = NIOLockedValueBox<(at: ContinuousClock.Instant, list: [JSONValue])?>(nil)
     private let batches: AsyncStream<Batch>
     private let batchWriter: AsyncStream<Batch>.Continuation
 
@@ -91,7 +92,9 @@ final class GatewayHub: GatewayFleet, Service {
         }
         let header: JSONValue = ["type": .string(GatewayWire.install), "id": .string(id), "target-name": .string(push.gatewayName),
                                  "target-uid": .string(push.gatewayUID)]
-        let frame = GatewayWire.frame(header, body: push.policy.bytes)
+        // A gateway whose trust was reset (reset-sic) gets nothing more on its old channel.
+        guard service.isEnrolledGateway(uid: push.gatewayUID) else { return fail(notConnectedReason(push.gatewayUID)) }
+        let frame = GatewayWire.frame(header, body: push.policy.bytes(targetName: push.gatewayName, targetUID: push.gatewayUID))
         return await withTaskGroup(of: GatewayPushResult?.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
@@ -121,8 +124,7 @@ final class GatewayHub: GatewayFleet, Service {
     }
 
     func notConnectedReason(_ uid: String) -> String {
-        let enrolled = service.publishedObject(uid: uid)?.fields[ManagedObject.sicStateField]?.stringValue == "initialized"
-        guard enrolled else { return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)" }
+        guard service.isEnrolledGateway(uid: uid) else { return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)" }
         guard let seen = status(ofGateway: uid)?.lastContactMilliseconds else {
             return "not connected to this management server (not responding since this server started)"
         }
@@ -135,7 +137,7 @@ final class GatewayHub: GatewayFleet, Service {
     /// must be an enrolled simple-gateway: its certificate's uid names that object.
     func accept(_ connection: PeerConnection, identity: NodeIdentity, hello: JSONValue,
                 frames: inout PeerInboundFrames.AsyncIterator) async throws {
-        guard await service.isEnrolledGateway(uid: identity.uid) else {
+        guard service.isEnrolledGateway(uid: identity.uid) else {
             logger.warning("gateway channel refused: not an enrolled simple-gateway", metadata: ["peer": "\(identity)"])
             try await connection.send(GatewayWire.frame(["type": "error", "message": .string("\(identity) is not an enrolled gateway of this server")]))
             return
@@ -177,11 +179,12 @@ final class GatewayHub: GatewayFleet, Service {
         switch header["type"]?.stringValue {
         case GatewayWire.status:
             update(identity.uid, report: GatewayReport(json: header["status"]))
+            await service.sicPeerSeen(uid: identity.uid)
         case GatewayWire.installResult:
             update(identity.uid, report: GatewayReport(json: header["status"]))
             guard let id = header["id"]?.stringValue else { return }
             let outcome = GatewayPushResult.Outcome(rawValue: header["outcome"]?.stringValue ?? "") ?? .failed
-            let message = String((header["message"]?.stringValue ?? "").prefix(GatewayLimits.messageLengthMax))
+            let message = String((header["message"]?.stringValue ?? "").prefix(GatewayReport.textLengthMax))
             let waiting = registry.withLockedValue { $0[identity.uid]?.waiting.removeValue(forKey: id) }
             waiting?.resume(returning: GatewayPushResult(gatewayUID: identity.uid, gatewayName: identity.name, outcome: outcome, message: message))
         case GatewayWire.logs:
@@ -201,9 +204,7 @@ final class GatewayHub: GatewayFleet, Service {
     /// address, and (on a new channel) the last log sequence stored from this gateway.
     func welcome(logsOf gatewayName: String?) async -> PeerFrame {
         let (epoch, isActive) = await service.gatewayAnnouncement()
-        let servers: [JSONValue] = service.managementServers().compactMap { server in
-            server.sicAddress.map { ["name": .string(server.name), "sic-address": .string($0)] }
-        }
+        let servers = serverList()
         var header: [String: JSONValue] = ["type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
                                            "servers": .array(servers)]
         if let gatewayName, let logs {
@@ -215,6 +216,18 @@ final class GatewayHub: GatewayFleet, Service {
     }
 
     private func gatewayName(_ uid: String) -> String? { service.publishedObject(uid: uid)?.name }
+
+    /// Every management server's SIC address, read from the database at most once a second (every
+    /// channel announces it every heartbeat).
+    private func serverList() -> [JSONValue] {
+        let now = ContinuousClock.now
+        if let cached = serversCache.withLockedValue({ $0 }), now - cached.at < .seconds(1) { return cached.list }
+        let list: [JSONValue] = service.managementServers().compactMap { server in
+            server.sicAddress.map { ["name": .string(server.name), "sic-address": .string($0)] }
+        }
+        serversCache.withLockedValue { $0 = (now, list) }
+        return list
+    }
 
     private func attach(_ uid: String, writer: AsyncStream<PeerFrame>.Continuation, report: GatewayReport?) -> UInt64 {
         let token = UInt64.random(in: 1...UInt64.max)
@@ -254,15 +267,7 @@ final class GatewayHub: GatewayFleet, Service {
         registry.withLockedValue { registry in
             var entry = registry[uid] ?? Entry()
             entry.status.lastContactMilliseconds = now
-            if let report {
-                entry.status.installedPackage = report.installedPackage
-                entry.status.installedRevision = report.installedRevision
-                entry.status.installedEpoch = report.installedEpoch
-                entry.status.installedAtMilliseconds = report.installedAtMilliseconds
-                entry.status.highestEpoch = report.highestEpoch
-                entry.status.lastRefusal = report.lastRefusal
-                entry.status.enforcement = report.enforcement
-            }
+            if let report { entry.status.report = report }
             registry[uid] = entry
         }
     }

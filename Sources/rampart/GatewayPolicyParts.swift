@@ -15,7 +15,7 @@ extension InstalledPolicyStorage {
                 guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
                 return try JSONDecoder().decode(CompiledPolicy.self, from: data)
             },
-            save: { policy in try DurableFile.write(try JSONEncoder().encode(policy), to: url, mode: 0o600) })
+            save: { _, bytes in try DurableFile.write(Array(bytes), to: url, mode: 0o600) })
     }
 }
 
@@ -25,8 +25,4 @@ enum AgentOutbox {
 
 enum ServerLogDatabase {
     static func open(_ directory: URL) throws -> (any GatewayLogSink)? { nil }
-}
-
-func nftablesEnforcer() throws -> any PolicyEnforcer {
-    throw CommandFailure("--enforce nftables is not available in this build")
 }

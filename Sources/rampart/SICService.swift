@@ -71,7 +71,7 @@ struct SICService: Service {
                 let message = SICChannelMessage.decode(frame)
                 // A gateway's certificate names its simple-gateway object: it never joins the HA mesh.
                 if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType,
-                   await !service.isEnrolledGateway(uid: identity.uid) {
+                   !service.isEnrolledGateway(uid: identity.uid) {
                     // From here on the connection is a long-lived HA channel to this peer.
                     try await mesh.accept(connection, peer: ServerID(identity.name), first: message!, frames: &frames)
                     return

@@ -61,8 +61,9 @@ extension HAGroup {
     }
 
     /// Starts the agent of gateway `name`: the first start enrols with `keyFile` through `server`.
-    func startAgent(_ name: String, keyFile: String?, via server: String = "primary", attempt: Int = 1) throws -> AgentProcess {
-        var arguments = ["--enforce", "none", "--log-level", "debug"]
+    func startAgent(_ name: String, keyFile: String?, via server: String = "primary", attempt: Int = 1,
+                    enforcement: [String] = ["--enforce", "none"]) throws -> AgentProcess {
+        var arguments = enforcement + ["--log-level", "debug"]
         if let keyFile {
             let sicPort = try #require(self.server(server).sicPort)
             arguments += ["--name", name, "--management", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile]
@@ -189,5 +190,58 @@ struct GatewayEndToEndTests {
         #expect((status?.string("last-refusal") ?? "").contains("refused"), "the gateway reports the refusal in its status: \(status ?? [:])")
         let installed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(agent.dataDirectory)/installed-policy.json"))) as? [String: Any]
         #expect(installed?["epochServer"] as? String == "mgmt-b", "the newer active's policy stays in force")
+    }
+
+    @Test("a policy installed on a gateway is loaded into nftables in its network namespace", .timeLimit(.minutes(5)),
+          .enabled(if: NetworkNamespace.available, "needs root, ip and nft"))
+    func enforcesWithNftablesInANamespace() async throws {
+        let namespace = try NetworkNamespace("rampart-e2e-\(UInt32.random(in: 0...UInt32.max))")
+        defer { namespace.remove() }
+        let group = try await HAGroup()
+        let keyFile = try await group.addGateway("gw-nft")
+        let agent = try group.startAgent("gw-nft", keyFile: keyFile, enforcement: ["--enforce", "nftables", "--netns", namespace.name])
+        defer { agent.kill() }
+        #expect(try await group.eventually { try await group.gatewayState("gw-nft", on: "primary") == "ok" }, "\(agent.logTail)")
+        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=ssh-in", "service.1=ssh",
+                                          "action=Accept", "track.type=Log"] + group.asRoot("primary"))
+        let (result, task) = try await group.install(["gw-nft"], on: "primary")
+        #expect(task?.string("status") == "succeeded", "\(result)\n\(agent.logTail)")
+        let listing = try namespace.run(["nft", "list", "table", "inet", "rampart"])
+        #expect(listing.contains("tcp dport 22") && listing.contains("accept") && listing.contains("drop"), "\(listing)")
+        let status = try await group.gateway("gw-nft", on: "primary").object("gateway-status")
+        #expect(status?.string("enforcement") == "nftables")
+    }
+}
+
+/// A network namespace for a test (`ip netns add`), removed at the end.
+struct NetworkNamespace {
+    let name: String
+
+    static var available: Bool {
+        getuid() == 0 && ["/usr/sbin/nft", "/usr/sbin/ip"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    init(_ name: String) throws {
+        self.name = name
+        _ = try Self.command(["ip", "netns", "add", name])
+    }
+
+    func run(_ arguments: [String]) throws -> String { try Self.command(["ip", "netns", "exec", name] + arguments) }
+
+    func remove() { _ = try? Self.command(["ip", "netns", "del", name]) }
+
+    @discardableResult
+    static func command(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw E2EFailure("\(arguments.joined(separator: " ")): \(output)") }
+        return output
     }
 }

@@ -32,10 +32,10 @@ struct GatewayAgentTests {
         #expect(GatewayReport(json: report.json) == report)
     }
 
-    func policy(term: UInt64, server: String, revision: UInt64 = 5) throws -> [UInt8] {
+    func policy(term: UInt64, server: String, revision: UInt64 = 5, target: String = "gw-1") throws -> [UInt8] {
         let rule = CompiledRule(number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .drop,
                                 source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
-        let compiled = CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: "", targetUID: "", revision: revision,
+        let compiled = CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: target, targetUID: "u1", revision: revision,
                                       revisionHash: "h", epochTerm: term, epochServer: server, compiledAtMilliseconds: 1, rules: [rule])
         return Array(try JSONEncoder().encode(compiled))
     }
@@ -46,7 +46,7 @@ struct GatewayAgentTests {
         let storage = InstalledPolicyStorage(load: {
             guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
             return try JSONDecoder().decode(CompiledPolicy.self, from: data)
-        }, save: { try JSONEncoder().encode($0).write(to: file, options: .atomic) })
+        }, save: { _, bytes in try Data(bytes).write(to: file, options: .atomic) })
         return GatewayAgent(directory: directory, state: state, enforcer: MemoryEnforcer(), storage: storage, logger: Logger(label: "test"))
     }
 
@@ -54,12 +54,11 @@ struct GatewayAgentTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-agent-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let header: JSONValue = ["target-name": "gw-1", "target-uid": "u1"]
         var agent = try makeAgent(directory)
-        #expect(await agent.install(header: header, body: try policy(term: 2, server: "mgmt-b")[...], from: "mgmt-b").kind == .installed)
-        let wrongTarget = await agent.install(header: ["target-name": "gw-2"], body: try policy(term: 2, server: "mgmt-b")[...], from: "mgmt-b")
+        #expect(await agent.install(body: try policy(term: 2, server: "mgmt-b")[...], from: "mgmt-b").kind == .installed)
+        let wrongTarget = await agent.install(body: try policy(term: 2, server: "mgmt-b", target: "gw-2")[...], from: "mgmt-b")
         #expect(wrongTarget.kind == .failed && wrongTarget.message.contains("gw-2"))
-        let garbage = await agent.install(header: header, body: Array("not json".utf8)[...], from: "x")
+        let garbage = await agent.install(body: Array("not json".utf8)[...], from: "x")
         #expect(garbage.kind == .failed)
 
         // A restarted agent keeps its fence (DIR/gateway.json) and its policy (installed-policy.json).
@@ -67,7 +66,7 @@ struct GatewayAgentTests {
         try await agent.restore()
         let restored = await agent.policy
         #expect(restored?.epochServer == "mgmt-b" && restored?.targetName == "gw-1")
-        let old = await agent.install(header: header, body: try policy(term: 1, server: "primary", revision: 9)[...], from: "primary")
+        let old = await agent.install(body: try policy(term: 1, server: "primary", revision: 9)[...], from: "primary")
         #expect(old.kind == .refused && old.message == "refused: gateway has seen epoch 2/mgmt-b, this push is from epoch 1/primary")
         #expect(await agent.policy?.revision == 5, "the refused push changed nothing")
         #expect(await agent.report.lastRefusal == old.message)

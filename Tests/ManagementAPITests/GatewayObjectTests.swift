@@ -66,4 +66,18 @@ struct GatewayObjectTests {
         let verify = try await h.ok("show-task", ["task-id": verified["task-id"]!, "details-level": "full"], sid: sid)["tasks"]![0]!
         #expect(verify["status"]?.stringValue?.hasPrefix("succeeded") == true, "\(verify)")
     }
+
+    @Test func sharedPolicyBytesGiveEachTargetItsWholePolicy() throws {
+        let rule = CompiledRule(number: 1, uid: "r", name: "Cleanup rule", layer: "Network", action: .drop, source: AddressMatch(any: true),
+                                destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: true)
+        var policy = CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: "", targetUID: "", revision: 4, revisionHash: "h",
+                                    epochTerm: 2, epochServer: "mgmt-b", compiledAtMilliseconds: 9, rules: [rule])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let shared = SharedPolicyBytes(encoded: Array(try encoder.encode(policy)), revision: 4, epoch: RevisionEpoch(term: 2, server: "mgmt-b"))
+        let bytes = shared.bytes(targetName: "gw \"quoted\"", targetUID: "uid-1")
+        policy.targetName = "gw \"quoted\""
+        policy.targetUID = "uid-1"
+        #expect(try JSONDecoder().decode(CompiledPolicy.self, from: Data(bytes)) == policy)
+    }
 }
