@@ -60,11 +60,16 @@ public actor ManagementService {
     var ha: (any HAWriteCoordinator)?
     /// Sync-mode publishes waiting for a standby: task id → revision number.
     var syncPublishes: [String: UInt64] = [:]
+    /// This server's log database (DIR/logs.sqlite): what gateways send it, never synchronized.
+    public nonisolated let logs: LogStore?
+    var logQueries = LogQueries()
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
-                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                logs: LogStore? = nil) throws {
         self.store = store
+        self.logs = logs
         self.identity = identity
         self.logger = logger
         self.clockMilliseconds = clockMilliseconds
