@@ -8,7 +8,17 @@ import TrustCore
 /// The agent's log outbox as the links read it: records with this gateway's sequence numbers.
 public protocol AgentLogSource: Sendable {
     /// Up to `limit` records with a sequence number above `sequence`, in order.
-    func records(after sequence: Int64, limit: Int) throws -> [(sequence: Int64, record: PolicyLogRecord)]
+    func records(after sequence: UInt64, limit: Int) throws -> [ShippedLogRecord]
+}
+
+/// One log record on the wire (`gw-logs` body: a JSON array of them), with the gateway's sequence.
+public struct ShippedLogRecord: Codable, Sendable, Equatable {
+    public var sequence: UInt64
+    public var record: PolicyLogRecord
+    public init(sequence: UInt64, record: PolicyLogRecord) {
+        self.sequence = sequence
+        self.record = record
+    }
 }
 
 /// The agent's outbound mutual-TLS channels: one to every management server it knows, each redialed
@@ -110,7 +120,7 @@ public struct AgentLinks: Sendable {
                 switch header["type"]?.stringValue {
                 case GatewayWire.welcome:
                     await welcome(header)
-                    if let cursor = header["log-cursor"]?.intValue { shipping.acknowledged(cursor) }
+                    if let cursor = header["log-cursor"]?.intValue, cursor >= 0 { shipping.acknowledged(UInt64(cursor)) }
                     shipLogs(shipping, writer: writer)
                 case GatewayWire.install:
                     let outcome = await agent.install(body: body, from: server)
@@ -118,7 +128,7 @@ public struct AgentLinks: Sendable {
                                                     "outcome": .string(outcome.kind.rawValue), "message": .string(outcome.message),
                                                     "status": await agent.report.json]))
                 case GatewayWire.logsAck:
-                    if let through = header["through"]?.intValue { shipping.acknowledged(through) }
+                    if let through = header["through"]?.intValue, through >= 0 { shipping.acknowledged(UInt64(through)) }
                     shipLogs(shipping, writer: writer)
                 default:
                     break
@@ -147,11 +157,8 @@ public struct AgentLinks: Sendable {
                 cursor.batchEmpty()
                 return
             }
-            let encoder = JSONEncoder()
-            let records: [JSONValue] = try batch.map { item in
-                ["sequence": .int(item.sequence), "record": try JSONValue.parse(Array(try encoder.encode(item.record)))]
-            }
-            writer.yield(GatewayWire.frame(["type": .string(GatewayWire.logs), "records": .array(records), "through": .int(last)]))
+            writer.yield(GatewayWire.frame(["type": .string(GatewayWire.logs), "through": .int(Int64(last))],
+                                           body: Array(try JSONEncoder().encode(batch))))
         } catch {
             cursor.batchEmpty()
             logger.warning("could not read the log outbox", metadata: ["error": "\(error)"])
@@ -161,12 +168,12 @@ public struct AgentLinks: Sendable {
 
 /// A server's acknowledged log position on one channel, and whether a batch is in flight.
 final class LogCursor: Sendable {
-    private let state = NIOLockedValueBox<(acknowledged: Int64?, inFlight: Bool)>((nil, false))
+    private let state = NIOLockedValueBox<(acknowledged: UInt64?, inFlight: Bool)>((nil, false))
 
     /// The server stored everything up to `sequence`.
-    func acknowledged(_ sequence: Int64) { state.withLockedValue { $0 = (max($0.acknowledged ?? sequence, sequence), false) } }
+    func acknowledged(_ sequence: UInt64) { state.withLockedValue { $0 = (max($0.acknowledged ?? sequence, sequence), false) } }
     /// The position to send from, when nothing is in flight and the server told its position.
-    func startBatch() -> Int64? {
+    func startBatch() -> UInt64? {
         state.withLockedValue { value in
             guard let acknowledged = value.acknowledged, !value.inFlight else { return nil }
             value.inFlight = true

@@ -34,9 +34,15 @@ public struct NftablesEnforcer: PolicyEnforcer {
 
     public var rulesetFile: URL { rulesetDirectory.appendingPathComponent(Self.rulesetFileName) }
 
+    /// Loads the policy; `rulesetFile` then holds what is in force (a refused candidate is left
+    /// beside it as `nftables.rules.candidate` for the operator to read).
     public func apply(_ policy: CompiledPolicy) async throws {
-        try DurableFile.write(Data(NftablesRenderer.render(policy).utf8), to: rulesetFile, mode: 0o600)
-        try await nft(["-f", rulesetFile.path])
+        let candidate = rulesetDirectory.appendingPathComponent(Self.rulesetFileName + ".candidate")
+        try DurableFile.write(Data(NftablesRenderer.render(policy).utf8), to: candidate, mode: 0o600)
+        try await nft(["-f", candidate.path])
+        guard rename(candidate.path, rulesetFile.path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: rulesetFile.path])
+        }
     }
 
     /// Takes the Rampart table away (nothing is enforced afterwards); no error when it is not there.
@@ -71,7 +77,7 @@ public struct NftablesHitCollector: Sendable {
 
     public init() {}
 
-    /// One counter reading: packets per rule, summed over the nftables rules one compiled rule became.
+    /// One counter: packets per rule, summed over the nftables rules one compiled rule became.
     public struct Counter: Sendable, Equatable {
         public var index: Int
         public var uid: String
@@ -83,11 +89,29 @@ public struct NftablesHitCollector: Sendable {
         }
     }
 
+    /// The counters of one listing, and the table's handle: every load creates the table anew with a
+    /// new handle and counters from zero, so a changed handle means "count from zero".
+    public struct Reading: Sendable, Equatable {
+        public var tableHandle: Int
+        public var counters: [Counter]
+        public init(tableHandle: Int, counters: [Counter]) {
+            self.tableHandle = tableHandle
+            self.counters = counters
+        }
+    }
+
+    /// The table handle last read.
+    public private(set) var lastTableHandle: Int?
+
     /// The counters in an `nft -j list table inet rampart` listing.
-    public static func counters(inListing json: String) throws -> [Counter] {
+    public static func reading(fromListing json: String) throws -> Reading {
         guard let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
               let items = root["nftables"] as? [[String: Any]] else {
             throw NftablesError.unreadableListing("not an nft -j listing")
+        }
+        guard let table = items.lazy.compactMap({ $0["table"] as? [String: Any] }).first,
+              let handle = (table["handle"] as? NSNumber)?.intValue else {
+            throw NftablesError.unreadableListing("the listing has no table")
         }
         var packets: [String: UInt64] = [:]
         var order: [String] = []
@@ -100,23 +124,24 @@ public struct NftablesHitCollector: Sendable {
                 packets[comment, default: 0] += count
             }
         }
-        return order.compactMap { comment in
+        let counters = order.compactMap { comment -> Counter? in
             let parts = comment.dropFirst(NftablesRenderer.commentPrefix.count).split(separator: " ")
             guard parts.count == 2, let index = Int(parts[0]) else { return nil }
             return Counter(index: index, uid: String(parts[1]), packets: packets[comment]!)
         }
+        return Reading(tableHandle: handle, counters: counters)
     }
 
-    /// Log records for the counters that grew since the last reading, for rules that log. A counter
-    /// lower than before was reset by a new policy load: all of it is new.
-    public mutating func records(from counters: [Counter], policy: CompiledPolicy, gatewayName: String, nowMilliseconds: Int64) -> [PolicyLogRecord] {
+    /// Log records for the counters that grew since the last reading, for rules that log.
+    public mutating func records(from reading: Reading, policy: CompiledPolicy, gatewayName: String, nowMilliseconds: Int64) -> [PolicyLogRecord] {
+        if reading.tableHandle != lastTableHandle { lastPackets = [:] }
+        lastTableHandle = reading.tableHandle
         var out: [PolicyLogRecord] = []
         var seen: [String: UInt64] = [:]
-        for counter in counters {
+        for counter in reading.counters {
             let key = "\(counter.index) \(counter.uid)"
             seen[key] = counter.packets
-            let previous = lastPackets[key] ?? 0
-            let increase = counter.packets >= previous ? counter.packets - previous : counter.packets
+            let increase = counter.packets - min(counter.packets, lastPackets[key] ?? 0)
             guard increase > 0, policy.rules.indices.contains(counter.index) else { continue }
             let rule = policy.rules[counter.index]
             guard rule.uid == counter.uid, rule.log else { continue }
@@ -131,7 +156,7 @@ public struct NftablesHitCollector: Sendable {
 
     /// Reads the counters through `enforcer` and returns the new hits as log records.
     public mutating func collect(from enforcer: NftablesEnforcer, policy: CompiledPolicy, gatewayName: String, nowMilliseconds: Int64) async throws -> [PolicyLogRecord] {
-        let counters = try Self.counters(inListing: try await enforcer.listing())
-        return records(from: counters, policy: policy, gatewayName: gatewayName, nowMilliseconds: nowMilliseconds)
+        let reading = try Self.reading(fromListing: try await enforcer.listing())
+        return records(from: reading, policy: policy, gatewayName: gatewayName, nowMilliseconds: nowMilliseconds)
     }
 }

@@ -58,7 +58,7 @@ public enum NftablesRenderer {
         case .drop: verdict = "drop"
         case .reject: verdict = "reject"
         }
-        let tail = "counter comment \"\(commentPrefix)\(index) \(rule.uid)\" \(verdict)"
+        let tail = "counter \(verdict) comment \"\(commentPrefix)\(index) \(rule.uid)\""
         var out: [String] = []
         for addresses in addressAlternatives(rule) {
             for service in serviceAlternatives(rule.service) {

@@ -36,6 +36,7 @@ extension ManagementService {
         case "show-layer-structure": return try showLayerStructure(params, sessionUID)
         case "test-sic-status": return try testSICStatus(params, sessionUID)
         case "reset-sic": return try resetSIC(params, sessionUID)
+        case "show-logs": return try showLogs(params, sessionUID)
         default: return nil
         }
     }

@@ -63,11 +63,16 @@ public actor ManagementService {
     /// Gateways connected over SIC (see `attachGateways`), and install tasks still running.
     var gateways: (any GatewayFleet)?
     var installs: [String: InstallProgress] = [:]
+    /// This server's log database (DIR/logs.sqlite): what gateways send it, never synchronized.
+    public nonisolated let logs: LogStore?
+    var logQueries = LogQueries()
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
-                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                logs: LogStore? = nil) throws {
         self.store = store
+        self.logs = logs
         self.identity = identity
         self.logger = logger
         self.clockMilliseconds = clockMilliseconds

@@ -82,35 +82,37 @@ struct GatewayRunCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let directory = URL(fileURLWithPath: data).standardizedFileURL
         try DurableFile.ensureDirectory(directory, mode: 0o700)
-        let links: [AgentLinks]
+        let agents: [AgentService]
         if let benchAgents {
-            links = try await benchLinks(count: benchAgents, root: directory, logger: logger)
+            agents = try await benchAgentServices(count: benchAgents, root: directory, logger: logger)
         } else {
-            links = [try await agentLinks(directory: directory, name: name, logger: logger)]
+            agents = [try await agentService(directory: directory, name: name, logger: logger)]
         }
-        let group = ServiceGroup(configuration: .init(services: links.map { AgentLinksService(links: $0) },
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: agents, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.notice("gateway agent stopped")
     }
 
     /// One agent: enrolled (or loaded), its last policy back in force, ready to connect.
-    func agentLinks(directory: URL, name: String?, logger: Logger) async throws -> AgentLinks {
+    func agentService(directory: URL, name: String?, logger: Logger) async throws -> AgentService {
         let (state, credentials) = try await GatewayEnrolment.prepare(directory: directory, name: name, management: management,
                                                                       activationKeyFile: activationKeyFile, logger: logger)
-        let agent = GatewayAgent(directory: directory, state: state, enforcer: makeEnforcer(directory: directory),
+        let enforcer = makeEnforcer(directory: directory)
+        let agent = GatewayAgent(directory: directory, state: state, enforcer: enforcer,
                                  storage: InstalledPolicyStorage.file(in: directory), logger: logger)
         try await agent.restore()
         logger.notice("gateway agent running", metadata: ["gateway": "\(state.name)", "enforcement": "\(enforce)",
                                                           "servers": "\(state.servers.map(\.sicAddress).joined(separator: ","))"])
-        return try AgentLinks(agent: agent, credentials: credentials, logs: try AgentOutbox.open(directory), logger: logger)
+        let outbox = try AgentOutbox.open(directory, gateway: state.name)
+        let hits = (enforcer as? NftablesEnforcer).map { HitCollection(agent: agent, enforcer: $0, outbox: outbox, logger: logger) }
+        return AgentService(links: try AgentLinks(agent: agent, credentials: credentials, logs: outbox, logger: logger), hits: hits)
     }
 
     /// `count` agents named <--name>0 … in DIR/<name>i, enrolled a few at a time.
-    func benchLinks(count: Int, root: URL, logger: Logger) async throws -> [AgentLinks] {
+    func benchAgentServices(count: Int, root: URL, logger: Logger) async throws -> [AgentService] {
         let prefix = name ?? "bench-gw-"
-        var links: [AgentLinks?] = Array(repeating: nil, count: count)
-        try await withThrowingTaskGroup(of: (Int, AgentLinks).self) { group in
+        var links: [AgentService?] = Array(repeating: nil, count: count)
+        try await withThrowingTaskGroup(of: (Int, AgentService).self) { group in
             var next = 0
             func start() {
                 let index = next
@@ -118,7 +120,7 @@ struct GatewayRunCommand: AsyncParsableCommand {
                 group.addTask {
                     let directory = root.appendingPathComponent("\(prefix)\(index)")
                     try DurableFile.ensureDirectory(directory, mode: 0o700)
-                    return (index, try await agentLinks(directory: directory, name: "\(prefix)\(index)", logger: logger))
+                    return (index, try await agentService(directory: directory, name: "\(prefix)\(index)", logger: logger))
                 }
             }
             while next < min(count, BenchInstallLimits.enrolmentsInFlightMax) { start() }
@@ -131,11 +133,17 @@ struct GatewayRunCommand: AsyncParsableCommand {
     }
 }
 
-/// The agent's channels as a service of its group.
-struct AgentLinksService: Service {
+/// One agent as a service: its channels and, with nftables, its hit collection.
+struct AgentService: Service {
     let links: AgentLinks
+    let hits: HitCollection?
     func run() async throws {
-        await cancelWhenGracefulShutdown { await links.run() }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await links.run() }
+                if let hits { group.addTask { await hits.run() } }
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ import ManagementModel
 import NIOConcurrencyHelpers
 import PeerTransport
 import ServiceLifecycle
+import Store
 import TrustCore
 
 /// Install fan-out bounds on the management side.
@@ -24,7 +25,8 @@ enum HubLimits {
 final class GatewayHub: GatewayFleet, Service {
     let service: ManagementService
     let logger: Logger
-    let logs: GatewayLogSink?
+    /// This server's log database (DIR/logs.sqlite), where gateways' records go.
+    let logs: LogStore?
     private let registry = NIOLockedValueBox<[String: Entry]>([:])
     private let serversCache = NIOLockedValueBox<(at: ContinuousClock.Instant, list: [JSONValue])?>(nil)
     private let batches: AsyncStream<Batch>
@@ -44,9 +46,9 @@ final class GatewayHub: GatewayFleet, Service {
         var waiting: [String: CheckedContinuation<GatewayPushResult, Never>] = [:]
     }
 
-    init(service: ManagementService, logs: GatewayLogSink?, logger: Logger) {
+    init(service: ManagementService, logger: Logger) {
         self.service = service
-        self.logs = logs
+        self.logs = service.logs
         self.logger = logger
         (batches, batchWriter) = AsyncStream.makeStream(of: Batch.self, bufferingPolicy: .bufferingNewest(HubLimits.pendingBatchesMax))
     }
@@ -168,14 +170,14 @@ final class GatewayHub: GatewayFleet, Service {
             }
             while let frame = try await frames.next() {
                 lastHeard.now()
-                guard let (header, _) = GatewayWire.decode(frame) else { continue }
-                await inbound(header, from: identity, writer: writer)
+                guard let (header, body) = GatewayWire.decode(frame) else { continue }
+                await inbound(header, body: body, from: identity, writer: writer)
             }
             group.cancelAll()
         }
     }
 
-    func inbound(_ header: JSONValue, from identity: NodeIdentity, writer: AsyncStream<PeerFrame>.Continuation) async {
+    func inbound(_ header: JSONValue, body: ArraySlice<UInt8>, from identity: NodeIdentity, writer: AsyncStream<PeerFrame>.Continuation) async {
         switch header["type"]?.stringValue {
         case GatewayWire.status:
             update(identity.uid, report: GatewayReport(json: header["status"]))
@@ -190,7 +192,8 @@ final class GatewayHub: GatewayFleet, Service {
         case GatewayWire.logs:
             guard let logs, let through = header["through"]?.intValue else { return }
             do {
-                try logs.store(gateway: identity.name, records: header["records"]?.arrayValue ?? [])
+                let records = try JSONDecoder().decode([SequencedLogRecord].self, from: Data(body))
+                try logs.append(records, receivedFrom: identity.name, receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
                 writer.yield(GatewayWire.frame(["type": .string(GatewayWire.logsAck), "through": .int(through)]))
             } catch {
                 logger.warning("could not store gateway logs", metadata: ["gateway": "\(identity.name)", "error": "\(error)"])
@@ -208,7 +211,7 @@ final class GatewayHub: GatewayFleet, Service {
         var header: [String: JSONValue] = ["type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
                                            "servers": .array(servers)]
         if let gatewayName, let logs {
-            do { header["log-cursor"] = .int(try logs.lastSequence(gateway: gatewayName)) } catch {
+            do { header["log-cursor"] = .int(Int64(try logs.lastSequence(gateway: gatewayName))) } catch {
                 logger.warning("could not read the log database", metadata: ["error": "\(error)"])
             }
         }
@@ -288,12 +291,4 @@ actor PushSlots {
     func release() {
         if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
     }
-}
-
-/// Where a management server keeps the log records gateways send (its own DIR/logs.sqlite).
-protocol GatewayLogSink: Sendable {
-    /// Stores records (`{sequence, record}`), skipping sequences already stored for this gateway.
-    func store(gateway: String, records: [JSONValue]) throws
-    /// The highest sequence stored from this gateway (0: none).
-    func lastSequence(gateway: String) throws -> Int64
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Store
 import ManagementModel
 import TrustCore
 
@@ -19,10 +20,20 @@ extension InstalledPolicyStorage {
     }
 }
 
-enum AgentOutbox {
-    static func open(_ directory: URL) throws -> (any AgentLogSource)? { nil }
-}
+/// The agent's outbox: its own DIR/logs.sqlite, records numbered per gateway.
+struct AgentOutbox: AgentLogOutbox {
+    let store: LogStore
+    let gateway: String
 
-enum ServerLogDatabase {
-    static func open(_ directory: URL) throws -> (any GatewayLogSink)? { nil }
+    static func open(_ directory: URL, gateway: String) throws -> AgentOutbox {
+        AgentOutbox(store: try LogStore(directory: directory), gateway: gateway)
+    }
+
+    func records(after sequence: UInt64, limit: Int) throws -> [ShippedLogRecord] {
+        try store.records(gateway: gateway, after: sequence, limit: limit).map { ShippedLogRecord(sequence: $0.sequence, record: $0.record) }
+    }
+
+    func append(_ records: [PolicyLogRecord]) throws {
+        try store.appendLocal(records, gateway: gateway, nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+    }
 }

@@ -126,7 +126,8 @@ struct ServerCommand: AsyncParsableCommand {
     func primarySetup(directory: URL, store: ManagementStore, logger: Logger) async throws -> NodeSetup {
         let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: [listen], now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger,
+                                            logs: try LogStore(directory: directory))
         try await initializeIfNeeded(service, directory: directory, logger: logger)
         let serverUID = try store.setting("server-uid") ?? {
             let uid = SecureRandom.uuid()
@@ -150,7 +151,8 @@ struct ServerCommand: AsyncParsableCommand {
         try DurableFile.ensureDirectory(directory.appendingPathComponent("api-tls"), mode: 0o700)
         let apiPKI = try PKIDirectory.loadOrCreate(dataDirectory: directory.appendingPathComponent("api-tls"), serverName: serverName,
                                                    listenAddresses: [listen], now: Date())
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger,
+                                            logs: try LogStore(directory: directory))
         return NodeSetup(service: service, credentials: credentials, apiTLS: try apiPKI.makeServerTLSConfiguration(), role: .secondary)
     }
 
@@ -186,7 +188,7 @@ struct ServerCommand: AsyncParsableCommand {
         let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)")
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
                           local: local, join: membership, ica: ica, logger: logger)
-        let gateways = GatewayHub(service: service, logs: try ServerLogDatabase.open(directory), logger: logger)
+        let gateways = GatewayHub(service: service, logger: logger)
         await service.attachGateways(gateways)
         let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
         let bound = BoundPorts()

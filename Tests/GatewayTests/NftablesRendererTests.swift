@@ -25,8 +25,8 @@ struct NftablesRendererTests {
         #expect(lines.filter { $0 == "ct state established,related accept" }.count == 2)
         #expect(lines.filter { $0 == "jump layer_1" }.count == 2)
         // In the only (last) layer an accept is final.
-        #expect(lines.contains("counter comment \"rampart 0 u1\" accept"))
-        #expect(lines.contains("counter comment \"rampart 1 implicit-cleanup\" drop"))
+        #expect(lines.contains("counter accept comment \"rampart 0 u1\""))
+        #expect(lines.contains("counter drop comment \"rampart 1 implicit-cleanup\""))
     }
 
     @Test func addressesSplitByFamilyWithNegationAndRanges() {
@@ -38,11 +38,11 @@ struct NftablesRendererTests {
         let text = NftablesRenderer.render(policy([rule("r", .reject, source: source, destination: destination, service: service)]))
         let statements = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.contains("\"rampart 0 r\"") }
         #expect(statements == [
-            "ip saddr { 10.0.0.1, 10.1.0.0-10.1.255.255 } ip daddr != { 10.9.0.0-10.9.0.255 } tcp dport { 80, 8000-8100 } counter comment \"rampart 0 r\" reject",
-            "ip saddr { 10.0.0.1, 10.1.0.0-10.1.255.255 } ip daddr != { 10.9.0.0-10.9.0.255 } udp dport { 53 } counter comment \"rampart 0 r\" reject",
+            "ip saddr { 10.0.0.1, 10.1.0.0-10.1.255.255 } ip daddr != { 10.9.0.0-10.9.0.255 } tcp dport { 80, 8000-8100 } counter reject comment \"rampart 0 r\"",
+            "ip saddr { 10.0.0.1, 10.1.0.0-10.1.255.255 } ip daddr != { 10.9.0.0-10.9.0.255 } udp dport { 53 } counter reject comment \"rampart 0 r\"",
             // IPv6: the negated destination has no IPv6 range, so every IPv6 destination is outside it.
-            "ip6 saddr { fd00::1 } tcp dport { 80, 8000-8100 } counter comment \"rampart 0 r\" reject",
-            "ip6 saddr { fd00::1 } udp dport { 53 } counter comment \"rampart 0 r\" reject",
+            "ip6 saddr { fd00::1 } tcp dport { 80, 8000-8100 } counter reject comment \"rampart 0 r\"",
+            "ip6 saddr { fd00::1 } udp dport { 53 } counter reject comment \"rampart 0 r\"",
         ])
     }
 
@@ -52,20 +52,20 @@ struct NftablesRendererTests {
                      rule("nothing", .accept, layer: "L2", source: AddressMatch(any: true, negate: true))]
         let lines = NftablesRenderer.render(policy(rules)).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         // Accept in a layer that is not the last goes on to the next layer.
-        #expect(lines.contains("counter comment \"rampart 0 a\" return"))
-        #expect(lines.contains("tcp dport != { 22 } counter comment \"rampart 1 b\" accept"))
-        #expect(lines.contains("meta l4proto udp counter comment \"rampart 1 b\" accept"))
-        #expect(lines.contains("meta l4proto != { tcp, udp } counter comment \"rampart 1 b\" accept"))
+        #expect(lines.contains("counter return comment \"rampart 0 a\""))
+        #expect(lines.contains("tcp dport != { 22 } counter accept comment \"rampart 1 b\""))
+        #expect(lines.contains("meta l4proto udp counter accept comment \"rampart 1 b\""))
+        #expect(lines.contains("meta l4proto != { tcp, udp } counter accept comment \"rampart 1 b\""))
         #expect(!lines.contains { $0.contains("rampart 3 nothing") })
         #expect(lines.filter { $0 == "jump layer_2" }.count == 2)
     }
 
     @Test func countersTurnIntoLogRecordsForRulesThatLog() throws {
         let policy = policy([rule("web", .accept, log: true), rule("quiet", .accept), rule(CompiledRule.implicitCleanupUID, .drop)])
-        func listing(_ web: Int, _ quiet: Int) -> String {
+        func listing(_ web: Int, _ quiet: Int, table: Int = 1) -> String {
             """
             {"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-             {"table": {"family": "inet", "name": "rampart", "handle": 1}},
+             {"table": {"family": "inet", "name": "rampart", "handle": \(table)}},
              {"rule": {"family": "inet", "table": "rampart", "chain": "layer_1", "handle": 4, "comment": "rampart 0 web",
                "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, {"counter": {"packets": \(web), "bytes": 60}}, {"accept": null}]}},
              {"rule": {"family": "inet", "table": "rampart", "chain": "layer_1", "handle": 5, "comment": "rampart 0 web",
@@ -76,15 +76,19 @@ struct NftablesRendererTests {
                "expr": [{"counter": {"packets": 50, "bytes": 60}}, {"accept": null}]}}]}
             """
         }
-        let counters = try NftablesHitCollector.counters(inListing: listing(2, 7))
-        #expect(counters == [.init(index: 0, uid: "web", packets: 3), .init(index: 1, uid: "quiet", packets: 7)])
+        let reading = try NftablesHitCollector.reading(fromListing: listing(2, 7))
+        #expect(reading.counters == [.init(index: 0, uid: "web", packets: 3), .init(index: 1, uid: "quiet", packets: 7)])
+        #expect(reading.tableHandle == 1)
         var collector = NftablesHitCollector()
-        let first = collector.records(from: counters, policy: policy, gatewayName: "gw", nowMilliseconds: 10)
+        let first = collector.records(from: reading, policy: policy, gatewayName: "gw", nowMilliseconds: 10)
         #expect(first.map(\.ruleUID) == ["web"] && first.first?.hitCount == 3 && first.first?.origin == "nftables")
         #expect(first.first?.policyRevision == 9 && first.first?.action == .accept)
-        #expect(collector.records(from: counters, policy: policy, gatewayName: "gw", nowMilliseconds: 20).isEmpty)
-        let later = collector.records(from: try NftablesHitCollector.counters(inListing: listing(6, 9)), policy: policy, gatewayName: "gw", nowMilliseconds: 30)
+        #expect(collector.records(from: reading, policy: policy, gatewayName: "gw", nowMilliseconds: 20).isEmpty)
+        let later = collector.records(from: try NftablesHitCollector.reading(fromListing: listing(6, 9)), policy: policy, gatewayName: "gw", nowMilliseconds: 30)
         #expect(later.map(\.hitCount) == [4])
-        #expect(throws: NftablesError.self) { try NftablesHitCollector.counters(inListing: "not json") }
+        // A new load (a new table handle) starts the counters from zero: all of it is new.
+        let reloaded = collector.records(from: try NftablesHitCollector.reading(fromListing: listing(6, 9, table: 2)), policy: policy, gatewayName: "gw", nowMilliseconds: 40)
+        #expect(reloaded.map(\.hitCount) == [7])
+        #expect(throws: NftablesError.self) { try NftablesHitCollector.reading(fromListing: "not json") }
     }
 }
