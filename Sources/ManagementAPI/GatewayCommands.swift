@@ -5,20 +5,30 @@ import ManagementModel
 struct InstallProgress: Sendable {
     var entries: [GatewayPushResult?]
     var gateways: [(uid: String, name: String)]
+    /// Where each gateway's entry is (a result finds its entry in O(1), also for 1,000s of gateways).
+    var indexByUID: [String: Int]
     var packageName: String
     var revision: UInt64
+    var done = 0
 
-    var done: Int { entries.filter { $0 != nil }.count }
+    init(gateways: [(uid: String, name: String)], packageName: String, revision: UInt64) {
+        self.entries = Array(repeating: nil, count: gateways.count)
+        self.gateways = gateways
+        self.indexByUID = Dictionary(gateways.enumerated().map { ($1.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        self.packageName = packageName
+        self.revision = revision
+    }
 
     /// The task's `task-details[]`: gatewayName, gatewayId, statusCode, statusDescription per gateway.
-    var details: [JSONValue] {
-        zip(gateways, entries).map { gateway, entry in
-            let code = entry.map { $0.outcome == .installed ? "succeeded" : "failed" } ?? "in progress"
-            let description = entry?.message ?? "Installing policy \(packageName) (revision \(revision))"
-            return .object(["gatewayName": .string(gateway.name), "gatewayId": .string(gateway.uid),
-                            "statusCode": .string(code), "statusDescription": .string(description),
-                            "rampart-outcome": .string(entry?.outcome.rawValue ?? "pending")])
-        }
+    var details: [JSONValue] { entries.indices.map(detail) }
+
+    func detail(_ index: Int) -> JSONValue {
+        let entry = entries[index]
+        let code = entry.map { $0.outcome == .installed ? "succeeded" : "failed" } ?? "in progress"
+        let description = entry?.message ?? "Installing policy \(packageName) (revision \(revision))"
+        return .object(["gatewayName": .string(gateways[index].name), "gatewayId": .string(gateways[index].uid),
+                        "statusCode": .string(code), "statusDescription": .string(description),
+                        "rampart-outcome": .string(entry?.outcome.rawValue ?? "pending")])
     }
 
     /// succeeded / partially succeeded / failed, with a readable summary (what the client shows).
@@ -94,8 +104,7 @@ extension ManagementService {
                                     comments: "Prepared (compiled) for \(targets.count) targets; nothing pushed", details: [], nowMilliseconds: now)
             return APIResponse.ok(["task-id": .string(id)])
         }
-        let progress = InstallProgress(entries: Array(repeating: nil, count: targets.count), gateways: targets.map { ($0.uid, $0.name) },
-                                       packageName: package.name, revision: head.number)
+        let progress = InstallProgress(gateways: targets.map { ($0.uid, $0.name) }, packageName: package.name, revision: head.number)
         let id = tasks.started("Policy installation - \(package.name)", details: progress.details, nowMilliseconds: now)
         installs[id] = progress
         logger.notice("policy installation", metadata: ["package": "\(package.name)", "revision": "\(head.number)", "targets": "\(targets.count)",
@@ -114,18 +123,18 @@ extension ManagementService {
 
     /// One gateway's part ended: its task entry, and the task's status once every gateway answered.
     func installResult(_ taskID: String, _ result: GatewayPushResult) {
-        guard var progress = installs[taskID],
-              let index = progress.gateways.firstIndex(where: { $0.uid == result.gatewayUID }), progress.entries[index] == nil else { return }
+        guard var progress = installs.removeValue(forKey: taskID) else { return }
+        defer { if progress.done < progress.entries.count { installs[taskID] = progress } }
+        guard let index = progress.indexByUID[result.gatewayUID], progress.entries[index] == nil else { return }
         progress.entries[index] = result
-        installs[taskID] = progress
-        tasks.replaceDetails(taskID, progress.details, progress: 100 * progress.done / max(progress.entries.count, 1), nowMilliseconds: now)
+        progress.done += 1
+        tasks.updateDetail(taskID, at: index, progress.detail(index), progress: 100 * progress.done / max(progress.entries.count, 1), nowMilliseconds: now)
         if result.outcome != .installed {
             logger.warning("policy installation failed on a gateway", metadata: ["gateway": "\(result.gatewayName)", "reason": "\(result.message)"])
         }
         guard progress.done == progress.entries.count else { return }
         let verdict = progress.verdict
         tasks.update(taskID, status: verdict.status, comments: verdict.comments, nowMilliseconds: now)
-        installs[taskID] = nil
         logger.notice("policy installation finished", metadata: ["task": "\(taskID)", "status": "\(verdict.status)"])
     }
 

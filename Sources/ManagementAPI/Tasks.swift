@@ -44,13 +44,13 @@ struct TaskList {
         tasks[id] = task
     }
 
-    /// A running task's details and progress (install-policy: one entry per gateway).
-    mutating func replaceDetails(_ id: String, _ details: [JSONValue], progress: Int, nowMilliseconds: Int64) {
-        guard var task = tasks[id] else { return }
-        task.details = details
-        task.progress = progress
-        task.lastUpdateMilliseconds = nowMilliseconds
-        tasks[id] = task
+    /// One entry of a running task's details, and its progress (install-policy: one entry per gateway).
+    /// Changed in place: a task of thousands of entries is never copied per update.
+    mutating func updateDetail(_ id: String, at index: Int, _ detail: JSONValue, progress: Int, nowMilliseconds: Int64) {
+        guard tasks[id]?.details.indices.contains(index) == true else { return }
+        tasks[id]!.details[index] = detail
+        tasks[id]!.progress = progress
+        tasks[id]!.lastUpdateMilliseconds = nowMilliseconds
     }
 
     mutating func prune(nowMilliseconds: Int64) {

@@ -67,24 +67,12 @@ struct BenchHACommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let children = BenchChildren()
-        let signals = children.stopOnSignals()
-        defer { _ = signals }
-        var run = try BenchHARun(children: children, options: .init(objects: objects, samples: samples), logDirectory: logDir)
-        let result: Result<Void, any Error>
-        do {
-            try await run.startPrimary()
+        try await BenchHARun.withRun(options: .init(objects: objects, samples: samples), logDirectory: logDir) { run in
             for (name, measure) in Self.figures where figure.isEmpty || figure.contains(name) {
                 let measured = try await measure(&run)
                 FileHandle.standardOutput.write(Data(((json ? measured.json.canonicalString : measured.text) + "\n").utf8))
             }
-            result = .success(())
-        } catch {
-            result = .failure(error)
         }
-        children.stopAll()
-        run.removeFiles()
-        try result.get()
     }
 }
 
@@ -368,6 +356,26 @@ struct BenchHARun {
     }
 
     func removeFiles() { try? FileManager.default.removeItem(atPath: root) }
+
+    /// Runs `body` with a started primary; every child process is stopped and every file removed
+    /// afterwards, also on error and on SIGINT/SIGTERM.
+    static func withRun(options: Options, logDirectory: String?, _ body: (inout BenchHARun) async throws -> Void) async throws {
+        let children = BenchChildren()
+        let signals = children.stopOnSignals()
+        defer { _ = signals }
+        var run = try BenchHARun(children: children, options: options, logDirectory: logDirectory)
+        let result: Result<Void, any Error>
+        do {
+            try await run.startPrimary()
+            try await body(&run)
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        children.stopAll()
+        run.removeFiles()
+        try result.get()
+    }
 
     mutating func takeHostIndexes(_ count: Int) -> Range<Int> {
         defer { nextHost += count }

@@ -43,26 +43,14 @@ struct BenchInstallCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let children = BenchChildren()
-        let signals = children.stopOnSignals()
-        defer { _ = signals }
-        var run = try BenchHARun(children: children, options: .init(objects: 0, samples: samples), logDirectory: logDir)
-        let result: Result<Void, any Error>
-        do {
-            try await run.startPrimary()
+        try await BenchHARun.withRun(options: .init(objects: 0, samples: samples), logDirectory: logDir) { run in
             let key = "bench-gw-" + UUID().uuidString
             try await populate(run, key: key)
             try await startAgents(run, key: key)
             for figure in try await measure(run) {
                 FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
             }
-            result = .success(())
-        } catch {
-            result = .failure(error)
         }
-        children.stopAll()
-        run.removeFiles()
-        try result.get()
     }
 
     /// The package's rules and hosts, and the gateway objects, published (the hosts and rules in one
@@ -141,7 +129,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
         var install = BenchFigure(metric: "install_policy_ms", note: """
             install-policy of a \(rules)-rule package to \(gateways) gateway agents (one process, each its own SIC identity, \
             mutual-TLS channel and durable policy file): from the request to show-task reporting every gateway acknowledged \
-            (policy written with fsync and applied); polled every 2 ms; loopback, release build
+            (policy written with fsync and applied); show-task polled every 2 ms; loopback, release build
             """)
         var policyBytes = 0
         try await run.withPrimaryClient { client in
@@ -151,7 +139,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
                 let reply = try await client.transport.call("install-policy", ["policy-package": "Standard"], sid: sid)
                 guard let id = reply.body["task-id"]?.stringValue else { throw CommandFailure("install-policy: \(reply.body.canonicalString)") }
                 while true {
-                    let task = try await client.transport.call("show-task", ["task-id": .string(id), "details-level": "full"], sid: sid)
+                    let task = try await client.transport.call("show-task", ["task-id": .string(id)], sid: sid)
                     let status = task.body["tasks"]?.arrayValue?.first?["status"]?.stringValue ?? "?"
                     if status != "in progress" {
                         guard status == "succeeded" else {
