@@ -64,7 +64,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The gateway agent: installed policy, enforcement (nftables), packet matcher, log shipping.
         .target(name: "Gateway", dependencies: [
-            "ManagementModel", "TrustCore", "PeerTransport",
+            "ManagementModel", "TrustCore", "PeerTransport", "Store",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.

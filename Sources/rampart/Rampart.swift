@@ -14,7 +14,8 @@ struct Rampart: AsyncParsableCommand {
         Trust a peer:    rampart sic status --data ./mgmt1
         HA simulator:    rampart sim --seeds 1000
         Measure:         rampart bench api --json
+        Test a packet:   rampart gateway test-packet --data ./gw1 src=10.1.0.5 dst=10.2.0.10 proto=tcp dport=443
         """,
-        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self])
+        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self])
 }
 
