@@ -195,122 +195,94 @@ struct Compilation {
         return nil
     }
 
-    // MARK: addresses
+    // MARK: addresses and services
 
     mutating func addressMatch(_ rule: ManagedObject, _ field: String, at place: Place) -> AddressMatch? {
         let uids = rule.uids(field)
         let negate = rule["\(field)-negate"]?.boolValue ?? false
         if uids.isEmpty || uids.contains(Predefined.anyUID) { return AddressMatch(any: true, negate: negate) }
-        var ranges: [AddressRange] = []
-        var visited: Set<String> = []
-        for uid in uids {
-            guard addRanges(of: uid, field: field, into: &ranges, visited: &visited, depth: 0, at: place) else { return nil }
-        }
-        guard ranges.count <= Limits.compiledCellEntriesMax else {
-            error("too-large", "\(place.text): \(field) resolves to more than \(Limits.compiledCellEntriesMax) address ranges", at: place)
-            return nil
-        }
+        guard let ranges = resolve(uids, field: field, groupType: .group, nothing: "has no address to match", at: place, leaf: Self.ranges(of:))
+        else { return nil }
         return AddressMatch(any: false, negate: negate, ranges: AddressRange.merged(ranges))
     }
-
-    /// Appends the ranges an address object stands for; false (with a problem recorded) when it cannot.
-    mutating func addRanges(of uid: String, field: String, into ranges: inout [AddressRange], visited: inout Set<String>, depth: Int, at place: Place) -> Bool {
-        guard depth <= Limits.groupNestingDepthMax else {
-            error("nesting-too-deep", "\(place.text): \(field) nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
-            return false
-        }
-        // A group met twice (a diamond or a cycle) adds nothing new.
-        guard visited.insert(uid).inserted else { return true }
-        guard let object = reader.lookup(uid: uid) else {
-            error("unresolved-reference", "\(place.text): \(field) refers to \(uid), which does not exist", at: place)
-            return false
-        }
-        switch object.type {
-        case .group:
-            for member in object.uids("members") {
-                guard addRanges(of: member, field: field, into: &ranges, visited: &visited, depth: depth + 1, at: place) else { return false }
-            }
-            return true
-        case .network:
-            let families: [(String, String)] = [("subnet4", "mask-length4"), ("subnet6", "mask-length6")]
-            let found = families.compactMap { subnetField, lengthField -> AddressRange? in
-                guard let text = object[subnetField]?.stringValue, let subnet = IPAddress.parse(text),
-                      let length = object[lengthField]?.intValue else { return nil }
-                let (first, last) = subnet.network(length: Int(length))
-                return AddressRange(first, last)
-            }
-            return append(found, from: object, field: field, into: &ranges, at: place)
-        case .addressRange:
-            let families: [(String, String)] = [("ipv4-address-first", "ipv4-address-last"), ("ipv6-address-first", "ipv6-address-last")]
-            let found = families.compactMap { firstField, lastField -> AddressRange? in
-                let range = AddressRange(first: object[firstField]?.stringValue ?? "", last: object[lastField]?.stringValue ?? "")
-                return range.bounds.map { AddressRange($0.first, $0.last) }
-            }
-            return append(found, from: object, field: field, into: &ranges, at: place)
-        default:
-            // Hosts, and any other object with an address (management servers, gateways): one address each.
-            let found = ["ipv4-address", "ipv6-address"].compactMap { key -> AddressRange? in
-                guard let text = object[key]?.stringValue, let address = IPAddress.parse(text) else { return nil }
-                return AddressRange(address, address)
-            }
-            return append(found, from: object, field: field, into: &ranges, at: place)
-        }
-    }
-
-    mutating func append(_ found: [AddressRange], from object: ManagedObject, field: String, into ranges: inout [AddressRange], at place: Place) -> Bool {
-        guard !found.isEmpty else {
-            error("unsupported-object", "\(place.text): \(field) object [\(object.name)] (\(object.type.rawValue)) has no address to match", at: place)
-            return false
-        }
-        ranges += found
-        return true
-    }
-
-    // MARK: services
 
     mutating func serviceMatch(_ rule: ManagedObject, at place: Place) -> ServiceMatch? {
         let uids = rule.uids("service")
         let negate = rule["service-negate"]?.boolValue ?? false
         if uids.isEmpty || uids.contains(Predefined.anyUID) { return ServiceMatch(any: true, negate: negate) }
-        var entries: [ServiceEntry] = []
-        var visited: Set<String> = []
-        for uid in uids {
-            guard addServices(of: uid, into: &entries, visited: &visited, depth: 0, at: place) else { return nil }
-        }
-        guard entries.count <= Limits.compiledCellEntriesMax else {
-            error("too-large", "\(place.text): service resolves to more than \(Limits.compiledCellEntriesMax) entries", at: place)
-            return nil
-        }
+        guard let entries = resolve(uids, field: "service", groupType: .serviceGroup, nothing: "is not a TCP or UDP service with a port",
+                                    at: place, leaf: Self.services(of:))
+        else { return nil }
         return ServiceMatch(any: false, negate: negate, entries: ServiceEntry.merged(entries))
     }
 
-    mutating func addServices(of uid: String, into entries: inout [ServiceEntry], visited: inout Set<String>, depth: Int, at place: Place) -> Bool {
-        guard depth <= Limits.groupNestingDepthMax else {
-            error("nesting-too-deep", "\(place.text): service nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
-            return false
+    /// What the objects `uids` stand for, groups of `groupType` resolved depth-first (a group met
+    /// twice, in a diamond or a cycle, adds nothing new); nil, with the problem recorded, when an
+    /// object is missing, matches nothing (`nothing` says why), or the cell grows too large.
+    mutating func resolve<Entry>(_ uids: [String], field: String, groupType: ObjectType, nothing: String, at place: Place,
+                                 leaf: (ManagedObject) -> [Entry]) -> [Entry]? {
+        var out: [Entry] = []
+        var visited: Set<String> = []
+        var pending = uids.reversed().map { (uid: $0, depth: 0) }
+        while let (uid, depth) = pending.popLast() {
+            guard depth <= Limits.groupNestingDepthMax else {
+                error("nesting-too-deep", "\(place.text): \(field) nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
+                return nil
+            }
+            guard visited.insert(uid).inserted else { continue }
+            guard let object = reader.lookup(uid: uid) else {
+                error("unresolved-reference", "\(place.text): \(field) refers to \(uid), which does not exist", at: place)
+                return nil
+            }
+            if object.type == groupType {
+                pending += object.uids("members").reversed().map { (uid: $0, depth: depth + 1) }
+                continue
+            }
+            let found = leaf(object)
+            guard !found.isEmpty else {
+                error("unsupported-object", "\(place.text): \(field) object [\(object.name)] (\(object.type.rawValue)) \(nothing)", at: place)
+                return nil
+            }
+            out += found
+            guard out.count <= Limits.compiledCellEntriesMax else {
+                error("too-large", "\(place.text): \(field) resolves to more than \(Limits.compiledCellEntriesMax) entries", at: place)
+                return nil
+            }
         }
-        guard visited.insert(uid).inserted else { return true }
-        guard let object = reader.lookup(uid: uid) else {
-            error("unresolved-reference", "\(place.text): service refers to \(uid), which does not exist", at: place)
-            return false
-        }
+        return out
+    }
+
+    /// The address ranges of one non-group object: a network, an address range, or anything with an
+    /// address (hosts, management servers, gateways), each family it has.
+    static func ranges(of object: ManagedObject) -> [AddressRange] {
         switch object.type {
-        case .serviceGroup:
-            for member in object.uids("members") {
-                guard addServices(of: member, into: &entries, visited: &visited, depth: depth + 1, at: place) else { return false }
+        case .network:
+            let families: [(String, String)] = [("subnet4", "mask-length4"), ("subnet6", "mask-length6")]
+            return families.compactMap { subnetField, lengthField -> AddressRange? in
+                guard let text = object[subnetField]?.stringValue, let subnet = IPAddress.parse(text),
+                      let length = object[lengthField]?.intValue else { return nil }
+                let (first, last) = subnet.network(length: Int(length))
+                return AddressRange(first, last)
             }
-            return true
-        case .serviceTCP, .serviceUDP:
-            guard let spec = object["port"]?.stringValue, let range = PortSpec.range(spec) else {
-                error("unsupported-object", "\(place.text): service [\(object.name)] has no port to match", at: place)
-                return false
+        case .addressRange:
+            let families: [(String, String)] = [("ipv4-address-first", "ipv4-address-last"), ("ipv6-address-first", "ipv6-address-last")]
+            return families.compactMap { firstField, lastField -> AddressRange? in
+                let range = AddressRange(first: object[firstField]?.stringValue ?? "", last: object[lastField]?.stringValue ?? "")
+                return range.bounds.map { AddressRange($0.first, $0.last) }
             }
-            entries.append(ServiceEntry(proto: object.type == .serviceTCP ? "tcp" : "udp", portFirst: range.lowerBound, portLast: range.upperBound))
-            return true
         default:
-            error("unsupported-object", "\(place.text): service object [\(object.name)] (\(object.type.rawValue)) is not a TCP or UDP service", at: place)
-            return false
+            return ["ipv4-address", "ipv6-address"].compactMap { key -> AddressRange? in
+                guard let text = object[key]?.stringValue, let address = IPAddress.parse(text) else { return nil }
+                return AddressRange(address, address)
+            }
         }
+    }
+
+    /// The protocol and port range of one TCP or UDP service.
+    static func services(of object: ManagedObject) -> [ServiceEntry] {
+        guard object.type == .serviceTCP || object.type == .serviceUDP, let spec = object["port"]?.stringValue,
+              let range = PortSpec.range(spec) else { return [] }
+        return [ServiceEntry(proto: object.type == .serviceTCP ? "tcp" : "udp", portFirst: range.lowerBound, portLast: range.upperBound)]
     }
 }
 
