@@ -51,9 +51,10 @@ public struct PolicyProblem: Codable, Sendable, Equatable, Hashable, CustomStrin
 /// when its install-on names "Policy Targets" or the target; address objects become merged address
 /// ranges, services protocol and port ranges, groups resolved recursively; Accept, Drop and Reject
 /// map to themselves; track other than None logs; each layer ends with its implicit cleanup rule
-/// (the layer's `implicit-cleanup-action`). Ask, Inform, User Auth and Client Auth need a user at
-/// the gateway and "Inner Layer" (inline layers) is not compiled yet: each is a compile error
-/// naming the rule, never a silent approximation.
+/// (the layer's `implicit-cleanup-action`). An Inner Layer rule is replaced by its inline layer's
+/// rules (and that layer's implicit cleanup), each narrowed to what the parent rule matches. Ask,
+/// Inform, User Auth and Client Auth need a user at the gateway: each is a compile error naming the
+/// rule, never a silent approximation.
 public enum PolicyCompiler {
     /// The name the implicit cleanup rules carry.
     public static let implicitCleanupName = "Implicit cleanup rule"
@@ -142,7 +143,14 @@ struct Compilation {
     }
 
     mutating func compile(layer: ManagedObject) {
+        rules += compiledRules(of: layer, enclosing: [])
+    }
+
+    /// A layer's rules then its implicit cleanup rule. `enclosing` are the inline layers' parents,
+    /// outermost first (empty for an ordered layer): it guards against a layer inlined in itself.
+    mutating func compiledRules(of layer: ManagedObject, enclosing: [Inlining]) -> [CompiledRule] {
         let rulebase = Rulebase(layer: layer, reader: reader)
+        var out: [CompiledRule] = []
         var number = 0
         for entry in rulebase.entries where !entry.isSection {
             number += 1
@@ -152,13 +160,20 @@ struct Compilation {
             }
             let place = Place(layer: layer.name, number: number, rule: rule)
             guard rule["enabled"]?.boolValue != false, appliesToTarget(rule) else { continue }
-            if let compiled = compile(rule: rule, at: place) { rules.append(compiled) }
+            out += compile(rule: rule, at: place, enclosing: enclosing)
         }
         let cleanup: CompiledAction = layer["implicit-cleanup-action"]?.stringValue == "accept" ? .accept : .drop
-        rules.append(CompiledRule(
+        out.append(CompiledRule(
             number: number + 1, uid: CompiledRule.implicitCleanupUID, name: PolicyCompiler.implicitCleanupName, layer: layer.name,
             action: cleanup, source: AddressMatch(any: true), destination: AddressMatch(any: true),
             service: ServiceMatch(any: true), log: false))
+        return out
+    }
+
+    /// An inline layer's parent rule: the layer it sits in and the rule that applies the inline layer.
+    struct Inlining {
+        let layerUID: String
+        let rule: CompiledRule
     }
 
     func appliesToTarget(_ rule: ManagedObject) -> Bool {
@@ -166,33 +181,69 @@ struct Compilation {
         return installOn.isEmpty || installOn.contains(Predefined.policyTargetsUID) || installOn.contains(target.uid)
     }
 
-    mutating func compile(rule: ManagedObject, at place: Place) -> CompiledRule? {
+    /// One rule compiled; for action Inner Layer, the inline layer's rules (its implicit cleanup
+    /// included) each narrowed to what the parent rule matches, named "parent / rule", numbered as
+    /// the parent and in the parent's layer. Rules that can match nothing are left out.
+    mutating func compile(rule: ManagedObject, at place: Place, enclosing: [Inlining]) -> [CompiledRule] {
         let action = compiledAction(rule, at: place)
         let source = addressMatch(rule, "source", at: place)
         let destination = addressMatch(rule, "destination", at: place)
         let service = serviceMatch(rule, at: place)
-        guard let action, let source, let destination, let service else { return nil }
+        guard let action, let source, let destination, let service else { return [] }
         let trackUID = rule["track"]?["type"]?.stringValue ?? Predefined.noneTrackUID
-        return CompiledRule(number: place.number, uid: rule.uid, name: rule.name, layer: place.layer, action: action,
-                            source: source, destination: destination, service: service, log: trackUID != Predefined.noneTrackUID)
+        let compiled = CompiledRule(number: place.number, uid: rule.uid, name: rule.name, layer: place.layer, action: action ?? .drop,
+                                    source: source, destination: destination, service: service, log: trackUID != Predefined.noneTrackUID)
+        guard action == nil else { return [compiled] }
+        guard let inline = inlineLayer(of: rule, at: place, enclosing: enclosing) else { return [] }
+        let parent = Inlining(layerUID: rule[ManagedObject.layerField]?.stringValue ?? "", rule: compiled)
+        return compiledRules(of: inline, enclosing: enclosing + [parent]).compactMap { inner in
+            var narrowed = inner
+            narrowed.source = inner.source.intersected(with: source)
+            narrowed.destination = inner.destination.intersected(with: destination)
+            narrowed.service = inner.service.intersected(with: service)
+            narrowed.number = place.number
+            narrowed.layer = place.layer
+            narrowed.name = "\(rule.name) / \(inner.name)"
+            return narrowed.matchesNothing ? nil : narrowed
+        }
     }
 
-    mutating func compiledAction(_ rule: ManagedObject, at place: Place) -> CompiledAction? {
+    /// The layer an Inner Layer rule applies; nil (with the problem recorded) when it is missing or
+    /// already encloses this rule.
+    mutating func inlineLayer(of rule: ManagedObject, at place: Place, enclosing: [Inlining]) -> ManagedObject? {
+        guard let uid = rule["inline-layer"]?.stringValue, let layer = reader.object(uid: uid), layer.type == .accessLayer else {
+            error("unresolved-reference", "\(place.text): action Inner Layer needs an existing inline-layer", at: place)
+            return nil
+        }
+        let outer = enclosing.map(\.layerUID) + [rule[ManagedObject.layerField]?.stringValue ?? ""]
+        guard !outer.contains(layer.uid) else {
+            error("unsupported-object", "\(place.text): inline layer [\(layer.name)] contains itself", at: place)
+            return nil
+        }
+        guard enclosing.count < Limits.groupNestingDepthMax else {
+            error("nesting-too-deep", "\(place.text): inline layers nest deeper than \(Limits.groupNestingDepthMax)", at: place)
+            return nil
+        }
+        return layer
+    }
+
+    /// The rule's action: `.some(nil)` for Inner Layer (its rules come from the inline layer), nil
+    /// (with the problem recorded) for an action a gateway cannot enforce.
+    mutating func compiledAction(_ rule: ManagedObject, at place: Place) -> CompiledAction?? {
         let uid = rule["action"]?.stringValue ?? Predefined.dropUID
         guard let action = reader.lookup(uid: uid), action.type == .action else {
             error("unresolved-reference", "\(place.text): action \(uid) does not exist", at: place)
             return nil
         }
         switch action.name.lowercased() {
-        case "accept": return .accept
-        case "drop": return .drop
-        case "reject": return .reject
-        case "inner layer":
-            error("unsupported-action", "\(place.text): inline layers (action Inner Layer) are not compiled for gateways yet; move the inline layer's rules into the layer", at: place)
+        case "accept": return .some(.accept)
+        case "drop": return .some(.drop)
+        case "reject": return .some(.reject)
+        case "inner layer": return .some(nil)
         default:
             error("unsupported-action", "\(place.text): action [\(action.name)] needs user interaction at the gateway, which Rampart gateways do not offer; use Accept, Drop or Reject", at: place)
+            return nil
         }
-        return nil
     }
 
     // MARK: addresses and services
