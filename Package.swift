@@ -64,7 +64,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The gateway agent: installed policy, enforcement (nftables), packet matcher, log shipping.
         .target(name: "Gateway", dependencies: [
-            "ManagementModel", "TrustCore", "PeerTransport",
+            "ManagementModel", "TrustCore", "PeerTransport", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -51,9 +51,10 @@ public struct PolicyProblem: Codable, Sendable, Equatable, Hashable, CustomStrin
 /// when its install-on names "Policy Targets" or the target; address objects become merged address
 /// ranges, services protocol and port ranges, groups resolved recursively; Accept, Drop and Reject
 /// map to themselves; track other than None logs; each layer ends with its implicit cleanup rule
-/// (the layer's `implicit-cleanup-action`). Ask, Inform, User Auth and Client Auth need a user at
-/// the gateway and "Inner Layer" (inline layers) is not compiled yet: each is a compile error
-/// naming the rule, never a silent approximation.
+/// (the layer's `implicit-cleanup-action`). An Inner Layer rule is replaced by its inline layer's
+/// rules (and that layer's implicit cleanup), each narrowed to what the parent rule matches. Ask,
+/// Inform, User Auth and Client Auth need a user at the gateway: each is a compile error naming the
+/// rule, never a silent approximation.
 public enum PolicyCompiler {
     /// The name the implicit cleanup rules carry.
     public static let implicitCleanupName = "Implicit cleanup rule"
@@ -142,7 +143,14 @@ struct Compilation {
     }
 
     mutating func compile(layer: ManagedObject) {
+        rules += compiledRules(of: layer, enclosing: [])
+    }
+
+    /// A layer's rules then its implicit cleanup rule. `enclosing` are the inline layers' parents,
+    /// outermost first (empty for an ordered layer): it guards against a layer inlined in itself.
+    mutating func compiledRules(of layer: ManagedObject, enclosing: [Inlining]) -> [CompiledRule] {
         let rulebase = Rulebase(layer: layer, reader: reader)
+        var out: [CompiledRule] = []
         var number = 0
         for entry in rulebase.entries where !entry.isSection {
             number += 1
@@ -152,13 +160,20 @@ struct Compilation {
             }
             let place = Place(layer: layer.name, number: number, rule: rule)
             guard rule["enabled"]?.boolValue != false, appliesToTarget(rule) else { continue }
-            if let compiled = compile(rule: rule, at: place) { rules.append(compiled) }
+            out += compile(rule: rule, at: place, enclosing: enclosing)
         }
         let cleanup: CompiledAction = layer["implicit-cleanup-action"]?.stringValue == "accept" ? .accept : .drop
-        rules.append(CompiledRule(
+        out.append(CompiledRule(
             number: number + 1, uid: CompiledRule.implicitCleanupUID, name: PolicyCompiler.implicitCleanupName, layer: layer.name,
             action: cleanup, source: AddressMatch(any: true), destination: AddressMatch(any: true),
             service: ServiceMatch(any: true), log: false))
+        return out
+    }
+
+    /// An inline layer's parent rule: the layer it sits in and the rule that applies the inline layer.
+    struct Inlining {
+        let layerUID: String
+        let rule: CompiledRule
     }
 
     func appliesToTarget(_ rule: ManagedObject) -> Bool {
@@ -166,151 +181,159 @@ struct Compilation {
         return installOn.isEmpty || installOn.contains(Predefined.policyTargetsUID) || installOn.contains(target.uid)
     }
 
-    mutating func compile(rule: ManagedObject, at place: Place) -> CompiledRule? {
+    /// One rule compiled; for action Inner Layer, the inline layer's rules (its implicit cleanup
+    /// included) each narrowed to what the parent rule matches, named "parent / rule", numbered as
+    /// the parent and in the parent's layer. Rules that can match nothing are left out.
+    mutating func compile(rule: ManagedObject, at place: Place, enclosing: [Inlining]) -> [CompiledRule] {
         let action = compiledAction(rule, at: place)
         let source = addressMatch(rule, "source", at: place)
         let destination = addressMatch(rule, "destination", at: place)
         let service = serviceMatch(rule, at: place)
-        guard let action, let source, let destination, let service else { return nil }
+        guard let action, let source, let destination, let service else { return [] }
         let trackUID = rule["track"]?["type"]?.stringValue ?? Predefined.noneTrackUID
-        return CompiledRule(number: place.number, uid: rule.uid, name: rule.name, layer: place.layer, action: action,
-                            source: source, destination: destination, service: service, log: trackUID != Predefined.noneTrackUID)
+        let compiled = CompiledRule(number: place.number, uid: rule.uid, name: rule.name, layer: place.layer, action: action ?? .drop,
+                                    source: source, destination: destination, service: service, log: trackUID != Predefined.noneTrackUID)
+        guard action == nil else { return [compiled] }
+        guard let inline = inlineLayer(of: rule, at: place, enclosing: enclosing) else { return [] }
+        let parent = Inlining(layerUID: rule[ManagedObject.layerField]?.stringValue ?? "", rule: compiled)
+        return compiledRules(of: inline, enclosing: enclosing + [parent]).compactMap { inner in
+            var narrowed = inner
+            narrowed.source = inner.source.intersected(with: source)
+            narrowed.destination = inner.destination.intersected(with: destination)
+            narrowed.service = inner.service.intersected(with: service)
+            narrowed.number = place.number
+            narrowed.layer = place.layer
+            narrowed.name = "\(rule.name) / \(inner.name)"
+            return narrowed.matchesNothing ? nil : narrowed
+        }
     }
 
-    mutating func compiledAction(_ rule: ManagedObject, at place: Place) -> CompiledAction? {
+    /// The layer an Inner Layer rule applies; nil (with the problem recorded) when it is missing or
+    /// already encloses this rule.
+    mutating func inlineLayer(of rule: ManagedObject, at place: Place, enclosing: [Inlining]) -> ManagedObject? {
+        guard let uid = rule["inline-layer"]?.stringValue, let layer = reader.object(uid: uid), layer.type == .accessLayer else {
+            error("unresolved-reference", "\(place.text): action Inner Layer needs an existing inline-layer", at: place)
+            return nil
+        }
+        let outer = enclosing.map(\.layerUID) + [rule[ManagedObject.layerField]?.stringValue ?? ""]
+        guard !outer.contains(layer.uid) else {
+            error("unsupported-object", "\(place.text): inline layer [\(layer.name)] contains itself", at: place)
+            return nil
+        }
+        guard enclosing.count < Limits.groupNestingDepthMax else {
+            error("nesting-too-deep", "\(place.text): inline layers nest deeper than \(Limits.groupNestingDepthMax)", at: place)
+            return nil
+        }
+        return layer
+    }
+
+    /// The rule's action: `.some(nil)` for Inner Layer (its rules come from the inline layer), nil
+    /// (with the problem recorded) for an action a gateway cannot enforce.
+    mutating func compiledAction(_ rule: ManagedObject, at place: Place) -> CompiledAction?? {
         let uid = rule["action"]?.stringValue ?? Predefined.dropUID
         guard let action = reader.lookup(uid: uid), action.type == .action else {
             error("unresolved-reference", "\(place.text): action \(uid) does not exist", at: place)
             return nil
         }
         switch action.name.lowercased() {
-        case "accept": return .accept
-        case "drop": return .drop
-        case "reject": return .reject
-        case "inner layer":
-            error("unsupported-action", "\(place.text): inline layers (action Inner Layer) are not compiled for gateways yet; move the inline layer's rules into the layer", at: place)
+        case "accept": return .some(.accept)
+        case "drop": return .some(.drop)
+        case "reject": return .some(.reject)
+        case "inner layer": return .some(nil)
         default:
             error("unsupported-action", "\(place.text): action [\(action.name)] needs user interaction at the gateway, which Rampart gateways do not offer; use Accept, Drop or Reject", at: place)
+            return nil
         }
-        return nil
     }
 
-    // MARK: addresses
+    // MARK: addresses and services
 
     mutating func addressMatch(_ rule: ManagedObject, _ field: String, at place: Place) -> AddressMatch? {
         let uids = rule.uids(field)
         let negate = rule["\(field)-negate"]?.boolValue ?? false
         if uids.isEmpty || uids.contains(Predefined.anyUID) { return AddressMatch(any: true, negate: negate) }
-        var ranges: [AddressRange] = []
-        var visited: Set<String> = []
-        for uid in uids {
-            guard addRanges(of: uid, field: field, into: &ranges, visited: &visited, depth: 0, at: place) else { return nil }
-        }
-        guard ranges.count <= Limits.compiledCellEntriesMax else {
-            error("too-large", "\(place.text): \(field) resolves to more than \(Limits.compiledCellEntriesMax) address ranges", at: place)
-            return nil
-        }
+        guard let ranges = resolve(uids, field: field, groupType: .group, nothing: "has no address to match", at: place, leaf: Self.ranges(of:))
+        else { return nil }
         return AddressMatch(any: false, negate: negate, ranges: AddressRange.merged(ranges))
     }
-
-    /// Appends the ranges an address object stands for; false (with a problem recorded) when it cannot.
-    mutating func addRanges(of uid: String, field: String, into ranges: inout [AddressRange], visited: inout Set<String>, depth: Int, at place: Place) -> Bool {
-        guard depth <= Limits.groupNestingDepthMax else {
-            error("nesting-too-deep", "\(place.text): \(field) nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
-            return false
-        }
-        // A group met twice (a diamond or a cycle) adds nothing new.
-        guard visited.insert(uid).inserted else { return true }
-        guard let object = reader.lookup(uid: uid) else {
-            error("unresolved-reference", "\(place.text): \(field) refers to \(uid), which does not exist", at: place)
-            return false
-        }
-        switch object.type {
-        case .group:
-            for member in object.uids("members") {
-                guard addRanges(of: member, field: field, into: &ranges, visited: &visited, depth: depth + 1, at: place) else { return false }
-            }
-            return true
-        case .network:
-            let families: [(String, String)] = [("subnet4", "mask-length4"), ("subnet6", "mask-length6")]
-            let found = families.compactMap { subnetField, lengthField -> AddressRange? in
-                guard let text = object[subnetField]?.stringValue, let subnet = IPAddress.parse(text),
-                      let length = object[lengthField]?.intValue else { return nil }
-                let (first, last) = subnet.network(length: Int(length))
-                return AddressRange(first, last)
-            }
-            return append(found, from: object, field: field, into: &ranges, at: place)
-        case .addressRange:
-            let families: [(String, String)] = [("ipv4-address-first", "ipv4-address-last"), ("ipv6-address-first", "ipv6-address-last")]
-            let found = families.compactMap { firstField, lastField -> AddressRange? in
-                let range = AddressRange(first: object[firstField]?.stringValue ?? "", last: object[lastField]?.stringValue ?? "")
-                return range.bounds.map { AddressRange($0.first, $0.last) }
-            }
-            return append(found, from: object, field: field, into: &ranges, at: place)
-        default:
-            // Hosts, and any other object with an address (management servers, gateways): one address each.
-            let found = ["ipv4-address", "ipv6-address"].compactMap { key -> AddressRange? in
-                guard let text = object[key]?.stringValue, let address = IPAddress.parse(text) else { return nil }
-                return AddressRange(address, address)
-            }
-            return append(found, from: object, field: field, into: &ranges, at: place)
-        }
-    }
-
-    mutating func append(_ found: [AddressRange], from object: ManagedObject, field: String, into ranges: inout [AddressRange], at place: Place) -> Bool {
-        guard !found.isEmpty else {
-            error("unsupported-object", "\(place.text): \(field) object [\(object.name)] (\(object.type.rawValue)) has no address to match", at: place)
-            return false
-        }
-        ranges += found
-        return true
-    }
-
-    // MARK: services
 
     mutating func serviceMatch(_ rule: ManagedObject, at place: Place) -> ServiceMatch? {
         let uids = rule.uids("service")
         let negate = rule["service-negate"]?.boolValue ?? false
         if uids.isEmpty || uids.contains(Predefined.anyUID) { return ServiceMatch(any: true, negate: negate) }
-        var entries: [ServiceEntry] = []
-        var visited: Set<String> = []
-        for uid in uids {
-            guard addServices(of: uid, into: &entries, visited: &visited, depth: 0, at: place) else { return nil }
-        }
-        guard entries.count <= Limits.compiledCellEntriesMax else {
-            error("too-large", "\(place.text): service resolves to more than \(Limits.compiledCellEntriesMax) entries", at: place)
-            return nil
-        }
+        guard let entries = resolve(uids, field: "service", groupType: .serviceGroup, nothing: "is not a TCP or UDP service with a port",
+                                    at: place, leaf: Self.services(of:))
+        else { return nil }
         return ServiceMatch(any: false, negate: negate, entries: ServiceEntry.merged(entries))
     }
 
-    mutating func addServices(of uid: String, into entries: inout [ServiceEntry], visited: inout Set<String>, depth: Int, at place: Place) -> Bool {
-        guard depth <= Limits.groupNestingDepthMax else {
-            error("nesting-too-deep", "\(place.text): service nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
-            return false
+    /// What the objects `uids` stand for, groups of `groupType` resolved depth-first (a group met
+    /// twice, in a diamond or a cycle, adds nothing new); nil, with the problem recorded, when an
+    /// object is missing, matches nothing (`nothing` says why), or the cell grows too large.
+    mutating func resolve<Entry>(_ uids: [String], field: String, groupType: ObjectType, nothing: String, at place: Place,
+                                 leaf: (ManagedObject) -> [Entry]) -> [Entry]? {
+        var out: [Entry] = []
+        var visited: Set<String> = []
+        var pending = uids.reversed().map { (uid: $0, depth: 0) }
+        while let (uid, depth) = pending.popLast() {
+            guard depth <= Limits.groupNestingDepthMax else {
+                error("nesting-too-deep", "\(place.text): \(field) nests groups deeper than \(Limits.groupNestingDepthMax)", at: place)
+                return nil
+            }
+            guard visited.insert(uid).inserted else { continue }
+            guard let object = reader.lookup(uid: uid) else {
+                error("unresolved-reference", "\(place.text): \(field) refers to \(uid), which does not exist", at: place)
+                return nil
+            }
+            if object.type == groupType {
+                pending += object.uids("members").reversed().map { (uid: $0, depth: depth + 1) }
+                continue
+            }
+            let found = leaf(object)
+            guard !found.isEmpty else {
+                error("unsupported-object", "\(place.text): \(field) object [\(object.name)] (\(object.type.rawValue)) \(nothing)", at: place)
+                return nil
+            }
+            out += found
+            guard out.count <= Limits.compiledCellEntriesMax else {
+                error("too-large", "\(place.text): \(field) resolves to more than \(Limits.compiledCellEntriesMax) entries", at: place)
+                return nil
+            }
         }
-        guard visited.insert(uid).inserted else { return true }
-        guard let object = reader.lookup(uid: uid) else {
-            error("unresolved-reference", "\(place.text): service refers to \(uid), which does not exist", at: place)
-            return false
-        }
+        return out
+    }
+
+    /// The address ranges of one non-group object: a network, an address range, or anything with an
+    /// address (hosts, management servers, gateways), each family it has.
+    static func ranges(of object: ManagedObject) -> [AddressRange] {
         switch object.type {
-        case .serviceGroup:
-            for member in object.uids("members") {
-                guard addServices(of: member, into: &entries, visited: &visited, depth: depth + 1, at: place) else { return false }
+        case .network:
+            let families: [(String, String)] = [("subnet4", "mask-length4"), ("subnet6", "mask-length6")]
+            return families.compactMap { subnetField, lengthField -> AddressRange? in
+                guard let text = object[subnetField]?.stringValue, let subnet = IPAddress.parse(text),
+                      let length = object[lengthField]?.intValue else { return nil }
+                let (first, last) = subnet.network(length: Int(length))
+                return AddressRange(first, last)
             }
-            return true
-        case .serviceTCP, .serviceUDP:
-            guard let spec = object["port"]?.stringValue, let range = PortSpec.range(spec) else {
-                error("unsupported-object", "\(place.text): service [\(object.name)] has no port to match", at: place)
-                return false
+        case .addressRange:
+            let families: [(String, String)] = [("ipv4-address-first", "ipv4-address-last"), ("ipv6-address-first", "ipv6-address-last")]
+            return families.compactMap { firstField, lastField -> AddressRange? in
+                let range = AddressRange(first: object[firstField]?.stringValue ?? "", last: object[lastField]?.stringValue ?? "")
+                return range.bounds.map { AddressRange($0.first, $0.last) }
             }
-            entries.append(ServiceEntry(proto: object.type == .serviceTCP ? "tcp" : "udp", portFirst: range.lowerBound, portLast: range.upperBound))
-            return true
         default:
-            error("unsupported-object", "\(place.text): service object [\(object.name)] (\(object.type.rawValue)) is not a TCP or UDP service", at: place)
-            return false
+            return ["ipv4-address", "ipv6-address"].compactMap { key -> AddressRange? in
+                guard let text = object[key]?.stringValue, let address = IPAddress.parse(text) else { return nil }
+                return AddressRange(address, address)
+            }
         }
+    }
+
+    /// The protocol and port range of one TCP or UDP service.
+    static func services(of object: ManagedObject) -> [ServiceEntry] {
+        guard object.type == .serviceTCP || object.type == .serviceUDP, let spec = object["port"]?.stringValue,
+              let range = PortSpec.range(spec) else { return [] }
+        return [ServiceEntry(proto: object.type == .serviceTCP ? "tcp" : "udp", portFirst: range.lowerBound, portLast: range.upperBound)]
     }
 }
 

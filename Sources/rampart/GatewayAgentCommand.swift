@@ -6,14 +6,6 @@ import ManagementModel
 import ServiceLifecycle
 import TrustCore
 
-/// `rampart gateway`: the gateway agent (`run`, the default) and its tools.
-struct GatewayCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "gateway",
-        abstract: "The gateway agent: enrolment, installed policy, enforcement, log shipping.",
-        subcommands: [GatewayRunCommand.self], defaultSubcommand: GatewayRunCommand.self)
-}
-
 /// `rampart gateway` (the default `run` subcommand): the gateway agent.
 struct GatewayRunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -77,6 +77,13 @@ extension HAGroup {
         return (try? result.json()) ?? [:]
     }
 
+    /// show-logs of one gateway on one server (its own log database).
+    func logs(of gateway: String, on server: String) async throws -> [[String: Any]] {
+        let result = try await fixture.rampart(["mgmt", "show-logs", "new-query.filter=gateway:\(gateway)", "new-query.time-frame=all-time",
+                                                "--format", "json"] + asRoot(server))
+        return (try? result.json())?.objects("logs") ?? []
+    }
+
     func gatewayState(_ name: String, on server: String) async throws -> String? {
         try await gateway(name, on: server).object("gateway-status")?.string("state")
     }
@@ -159,8 +166,21 @@ struct GatewayEndToEndTests {
         #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "primary") == "ok" }, "\(agent.logTail)")
         #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "mgmt-b") == "ok" }, "\(agent.logTail)")
 
+        try await group.fixture.mgmtJSON(["add-host", "name=web", "ip-address=192.0.2.80"] + group.asRoot("primary"))
+        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=web-in", "destination.1=web",
+                                          "service.1=https", "action=Accept", "track.type=Log"] + group.asRoot("primary"))
         let first = try await group.install(["gw-1"], on: "primary")
         #expect(first.task?.string("status") == "succeeded", "\(first.result)")
+
+        // A logged hit on the gateway reaches every management server's own log database, once each.
+        let hit = try await group.fixture.rampart(["gateway", "test-packet", "--data", agent.dataDirectory, "src=10.1.0.5", "dst=192.0.2.80",
+                                                   "proto=tcp", "dport=443"])
+        #expect(hit.status == 0 && hit.stdout.hasPrefix("ACCEPT") && hit.stdout.contains("web-in"), "\(hit)")
+        for server in ["primary", "mgmt-b"] {
+            #expect(try await group.eventually { try await group.logs(of: "gw-1", on: server).count == 1 }, "logs on \(server): \(agent.logTail)")
+            let record = try await group.logs(of: "gw-1", on: server).first
+            #expect(record?.string("rule_name") == "web-in" && record?.string("dst") == "192.0.2.80" && record?.int("gateway-sequence") == 1)
+        }
         let onStandby = try await group.install(["gw-1"], on: "mgmt-b")
         #expect(onStandby.result.status != 0 && (onStandby.result.stdout + onStandby.result.stderr).contains("active server primary"),
                 "a standby refuses install-policy, naming the active: \(onStandby.result)")
@@ -190,6 +210,8 @@ struct GatewayEndToEndTests {
         #expect((status?.string("last-refusal") ?? "").contains("refused"), "the gateway reports the refusal in its status: \(status ?? [:])")
         let installed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(agent.dataDirectory)/installed-policy.json"))) as? [String: Any]
         #expect(installed?["epochServer"] as? String == "mgmt-b", "the newer active's policy stays in force")
+        // The gateway reconnected to the restarted server from its stored cursor: the hit is not stored twice.
+        #expect(try await group.logs(of: "gw-1", on: "primary").count == 1)
     }
 
     @Test("a policy installed on a gateway is loaded into nftables in its network namespace", .timeLimit(.minutes(5)),

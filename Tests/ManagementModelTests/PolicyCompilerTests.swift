@@ -127,18 +127,55 @@ struct PolicyCompilerTests {
         #expect(rules.map(\.number) == [1, 2, 1, 2, 3])
     }
 
-    @Test func unsupportedActionsAndInlineLayersAreClearErrors() throws {
+    @Test func userInteractionActionsAreClearErrors() throws {
         let world = World()
         try rule(world, ["name": "ask", "action": "Ask"])
         let error = try #require(throws: ManagementError.self) { try compile(world) }
         #expect(error.code == "err_policy_compile")
         #expect(error.message.contains("rule 1 [ask]") && error.message.contains("[Ask]"))
-        let inline = World()
-        try inline.add(.accessLayer, ["name": "Sub"])
-        try rule(inline, ["name": "in", "action": "Apply Layer", "inline-layer": "Sub"])
-        let problems = PolicyVerifier.verify(package: "Standard", targets: [Self.target], reader: inline.reader)
-        #expect(problems.map(\.code) == ["unsupported-action"])
-        #expect(problems.first?.message.contains("Inner Layer") == true)
+        #expect(error.details["errors"]?.arrayValue?.count == 1)
+    }
+
+    @Test func inlineLayersAreInlinedUnderTheirParentRule() throws {
+        let world = World()
+        try world.add(.network, ["name": "lan", "subnet": "10.0.0.0", "mask-length": 24])
+        try world.add(.serviceTCP, ["name": "https", "port": "443"])
+        let sub = try world.add(.accessLayer, ["name": "Sub"])
+        try world.add(.accessRule, ["layer": "Sub", "position": "top", "name": "web", "service": "https", "action": "Accept", "track": "Log"])
+        try rule(world, ["name": "to-lan", "destination": ["lan"], "action": "Apply Layer", "inline-layer": "Sub"])
+        let rules = try compile(world).rules
+        #expect(rules.map(\.name) == ["to-lan / web", "to-lan / Cleanup rule", "to-lan / \(PolicyCompiler.implicitCleanupName)",
+                                      "Cleanup rule", PolicyCompiler.implicitCleanupName])
+        #expect(rules.map(\.number) == [1, 1, 1, 2, 3])
+        #expect(rules.allSatisfy { $0.layer == "Standard Network" })
+        let lan = AddressMatch(any: false, ranges: [AddressRange(first: "10.0.0.0", last: "10.0.0.255")])
+        #expect(rules[0].destination == lan && rules[0].service.entries == [ServiceEntry(proto: "tcp", portFirst: 443, portLast: 443)])
+        #expect(rules[0].action == .accept && rules[0].log && rules[1].destination == lan && rules[1].action == .drop)
+
+        // A layer inlined into itself is refused, naming the rule.
+        let loop = try world.add(.accessRule, ["layer": "Sub", "position": "top", "name": "loop", "action": "Apply Layer", "inline-layer": "Sub"])
+        world.reader.objects[loop.uid]!.fields["inline-layer"] = .string(sub.uid)
+        let problems = PolicyVerifier.verify(package: "Standard", targets: [Self.target], reader: world.reader)
+        #expect(problems.filter { $0.severity == .error }.map(\.message) == ["rule 1 [loop] of layer [Sub]: inline layer [Sub] contains itself"])
+    }
+
+    @Test func cellIntersections() {
+        func cell(_ pairs: [(String, String)], negate: Bool = false) -> AddressMatch {
+            AddressMatch(any: false, negate: negate, ranges: pairs.map { AddressRange(first: $0.0, last: $0.1) })
+        }
+        let lan = cell([("10.0.0.0", "10.0.0.255")])
+        #expect(lan.intersected(with: AddressMatch(any: true)) == lan)
+        #expect(lan.intersected(with: .nothing).matchesNothing)
+        #expect(lan.intersected(with: cell([("10.0.0.128", "10.0.1.255"), ("::1", "::1")])) == cell([("10.0.0.128", "10.0.0.255")]))
+        #expect(cell([("10.0.0.128", "10.0.1.255")]).intersected(with: cell([("10.0.0.0", "10.0.0.255")], negate: true))
+                == cell([("10.0.1.0", "10.0.1.255")]))
+        #expect(cell([("10.0.0.0", "10.0.0.9")], negate: true).intersected(with: cell([("10.0.0.5", "10.0.0.20")], negate: true))
+                == cell([("10.0.0.0", "10.0.0.20")], negate: true))
+        #expect(cell([("10.0.0.1", "10.0.0.1")]).intersected(with: cell([("10.0.0.2", "10.0.0.2")])).matchesNothing)
+        let low = ServiceMatch(any: false, entries: [ServiceEntry(proto: "tcp", portFirst: 1, portLast: 1024)])
+        let notSSH = ServiceMatch(any: false, negate: true, entries: [ServiceEntry(proto: "tcp", portFirst: 22, portLast: 22)])
+        #expect(low.intersected(with: notSSH).entries == [ServiceEntry(proto: "tcp", portFirst: 1, portLast: 21), ServiceEntry(proto: "tcp", portFirst: 23, portLast: 1024)])
+        #expect(notSSH.intersected(with: ServiceMatch(any: true)) == notSSH)
     }
 
     @Test func verifyReportsMissingPackagesTargetsAndReferences() throws {

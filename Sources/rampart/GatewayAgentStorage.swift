@@ -4,19 +4,21 @@ import Store
 import ManagementModel
 import TrustCore
 
-// The policy helper's pieces, as the agent and the server use them: installed-policy file, log
-// databases, nftables enforcer. Replaced by their implementations when merged.
+// The agent's storage: the installed-policy file and the log outbox (Gateway's and Store's pieces).
 
 extension InstalledPolicyStorage {
-    /// DIR/installed-policy.json, replaced by write-temp, fsync, rename.
+    /// DIR/installed-policy.json (`InstalledPolicyFile`), written as the bytes the server sent, 0600,
+    /// by write-temp, fsync, rename.
     static func file(in directory: URL) -> InstalledPolicyStorage {
-        let url = directory.appendingPathComponent("installed-policy.json")
-        return InstalledPolicyStorage(
-            load: {
-                guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
-                return try JSONDecoder().decode(CompiledPolicy.self, from: data)
-            },
-            save: { _, bytes in try DurableFile.write(Array(bytes), to: url, mode: 0o600) })
+        InstalledPolicyStorage(
+            load: { try InstalledPolicyFile.load(dataDirectory: directory) },
+            save: { _, bytes in
+                let url = InstalledPolicyFile.url(dataDirectory: directory)
+                guard bytes.count <= InstalledPolicyFile.sizeBytesMax else {
+                    throw InstalledPolicyError.tooLarge(path: url.path, bytes: bytes.count)
+                }
+                try DurableFile.write(Array(bytes), to: url, mode: 0o600)
+            })
     }
 }
 

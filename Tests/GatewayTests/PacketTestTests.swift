@@ -1,0 +1,54 @@
+import Foundation
+import Gateway
+import ManagementModel
+import Store
+import Testing
+
+@Suite("Installed policy file and test-packet")
+struct PacketTestTests {
+    func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-gw-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func thePolicyFileRoundTripsAndRefusesWhatItCannotRead() throws {
+        let directory = try temporaryDirectory()
+        #expect(try InstalledPolicyFile.load(dataDirectory: directory) == nil)
+        let policy = try PacketMatcherTests().policy()
+        try InstalledPolicyFile.save(policy, dataDirectory: directory)
+        #expect(try InstalledPolicyFile.load(dataDirectory: directory) == policy)
+        // Saving again replaces it whole; no temporary file is left beside it.
+        var newer = policy
+        newer.revision = 4
+        try InstalledPolicyFile.save(newer, dataDirectory: directory)
+        #expect(try InstalledPolicyFile.load(dataDirectory: directory)?.revision == 4)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == [InstalledPolicyFile.fileName])
+
+        let file = InstalledPolicyFile.url(dataDirectory: directory)
+        try Data(#"{"formatVersion": 99}"#.utf8).write(to: file)
+        #expect(throws: InstalledPolicyError.unsupportedFormat(path: file.path, version: 99)) { try InstalledPolicyFile.load(dataDirectory: directory) }
+        try Data("{\"formatVersion\": 1, \"rules\": [".utf8).write(to: file)
+        #expect(throws: InstalledPolicyError.self) { try InstalledPolicyFile.load(dataDirectory: directory) }
+    }
+
+    @Test func aHitOnALoggingRuleGoesToTheOutbox() throws {
+        let directory = try temporaryDirectory()
+        #expect(throws: PacketTestError.self) {
+            try PacketTestResult.run(dataDirectory: directory, packet: try packet("10.1.0.1", "10.2.0.10", "tcp", 80), nowMilliseconds: 1)
+        }
+        try InstalledPolicyFile.save(try PacketMatcherTests().policy(), dataDirectory: directory)
+        let web = try PacketTestResult.run(dataDirectory: directory, packet: try packet("10.1.0.1", "10.2.0.10", "tcp", 80), nowMilliseconds: 7)
+        #expect(web.decision.action == .accept && web.decision.rule?.name == "web" && web.logged?.sequence == 1)
+        #expect(web.json["rule"]?["name"] == "web" && web.json["decision"] == "accept" && web.json["logged"]?["sequence"] == .int(1))
+        #expect(web.text.hasPrefix("ACCEPT  tcp 10.1.0.1 -> 10.2.0.10 port 80"))
+        // The Cleanup rule does not log: nothing is added.
+        let other = try PacketTestResult.run(dataDirectory: directory, packet: try packet("10.1.0.1", "10.2.0.10", "tcp", 81), nowMilliseconds: 8)
+        #expect(other.decision.action == .drop && other.logged == nil && other.json["logged"] == .bool(false))
+        let outbox = try LogStore(directory: directory).records(gateway: "gw", after: 0, limit: 10)
+        #expect(outbox.count == 1)
+        let record = try #require(outbox.first?.record)
+        #expect(record.ruleName == "web" && record.source == "10.1.0.1" && record.destination == "10.2.0.10" && record.destinationPort == 80)
+        #expect(record.origin == "matcher" && record.policyRevision == 3 && record.timeMilliseconds == 7 && record.action == .accept)
+    }
+}
