@@ -78,7 +78,7 @@ public actor GatewayAgent {
     public func install(body: ArraySlice<UInt8>, from server: String) async -> InstallOutcome {
         let incoming: CompiledPolicy
         do {
-            incoming = try JSONDecoder().decode(CompiledPolicy.self, from: Data(body))
+            incoming = try PolicyDecoding.decode(body)
         } catch {
             return InstallOutcome(kind: .failed, message: "the policy does not decode: \(String("\(error)".prefix(300)))")
         }

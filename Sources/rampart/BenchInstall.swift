@@ -46,8 +46,8 @@ struct BenchInstallCommand: AsyncParsableCommand {
         try await BenchHARun.withRun(options: .init(objects: 0, samples: samples), logDirectory: logDir) { run in
             let key = "bench-gw-" + UUID().uuidString
             try await populate(run, key: key)
-            try await startAgents(run, key: key)
-            for figure in try await measure(run) {
+            let agents = try await startAgents(run, key: key)
+            for figure in try await measure(run, agents: agents) {
                 FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
             }
         }
@@ -83,7 +83,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
     static func gatewayName(_ index: Int) -> String { "bench-gw-\(index)" }
 
     /// One process of `gateways` agents; returns when the server sees every one of them connected.
-    func startAgents(_ run: BenchHARun, key: String) async throws {
+    func startAgents(_ run: BenchHARun, key: String) async throws -> Process {
         let keyFile = run.root + "/gateways.key"
         _ = FileManager.default.createFile(atPath: keyFile, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
         let logFile = run.logDirectory + "/agents.log"
@@ -110,6 +110,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(500))
             }
         }
+        return process
     }
 
     static func connectedGateways(_ client: BenchClient, sid: String) async throws -> Int {
@@ -125,7 +126,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
     }
 
     /// install-policy → task finished, `samples` times; and one durable write of the policy's size.
-    func measure(_ run: BenchHARun) async throws -> [BenchFigure] {
+    func measure(_ run: BenchHARun, agents: Process) async throws -> [BenchFigure] {
         var install = BenchFigure(metric: "install_policy_ms", note: """
             install-policy of a \(rules)-rule package to \(gateways) gateway agents (one process, each its own SIC identity, \
             mutual-TLS channel and durable policy file): from the request to show-task reporting every gateway acknowledged \
@@ -134,6 +135,8 @@ struct BenchInstallCommand: AsyncParsableCommand {
         var policyBytes = 0
         try await run.withPrimaryClient { client in
             let sid = try await client.login()
+            let serverPID = run.primary!.server.process.processIdentifier
+            let cpuBefore = (server: Self.cpuMilliseconds(serverPID), agents: Self.cpuMilliseconds(agents.processIdentifier))
             for _ in 0..<samples {
                 let started = monotonicMilliseconds()
                 let reply = try await client.transport.call("install-policy", ["policy-package": "Standard"], sid: sid)
@@ -151,12 +154,36 @@ struct BenchInstallCommand: AsyncParsableCommand {
                 }
                 install.samplesMilliseconds.append(monotonicMilliseconds() - started)
             }
+            // Where the time goes: CPU of each process per install (2 cores shared by both and the client).
+            install.extra["server_cpu_ms_per_install"] = .int((Self.cpuMilliseconds(serverPID) - cpuBefore.server) / Int64(samples))
+            install.extra["agents_cpu_ms_per_install"] = .int((Self.cpuMilliseconds(agents.processIdentifier) - cpuBefore.agents) / Int64(samples))
             _ = try? await client.transport.call("logout", [:], sid: sid)
         }
         let sample = run.root + "/agents/" + Self.gatewayName(0) + "/installed-policy.json"
         policyBytes = (try? FileManager.default.attributesOfItem(atPath: sample)[.size] as? NSNumber)?.intValue ?? 0
-        install.extra = ["gateways": .int(Int64(gateways)), "rules": .int(Int64(rules)), "policy_bytes": .int(Int64(policyBytes))]
-        return [install, try Self.durableWrite(bytes: policyBytes, directory: run.root)]
+        install.extra.merge(["gateways": .int(Int64(gateways)), "rules": .int(Int64(rules)), "policy_bytes": .int(Int64(policyBytes))]) { _, new in new }
+        return [install, try Self.decode(file: sample), try Self.durableWrite(bytes: policyBytes, directory: run.root)]
+    }
+
+    /// User and system CPU time a process has used so far (/proc/PID/stat), in milliseconds.
+    static func cpuMilliseconds(_ pid: Int32) -> Int64 {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return 0 }
+        return (user + system) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The agent's parse of a received policy, alone (PolicyDecoding, as the agent reads a push).
+    static func decode(file: String) throws -> BenchFigure {
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        var figure = BenchFigure(metric: "policy_decode_ms", note: "PolicyDecoding of one installed policy (\(data.count) bytes) into CompiledPolicy, 50 times")
+        for _ in 0..<50 {
+            let started = monotonicMilliseconds()
+            _ = try PolicyDecoding.decode(data)
+            figure.samplesMilliseconds.append(monotonicMilliseconds() - started)
+        }
+        return figure
     }
 
     /// The agent's durable write, alone: write-temp, fsync, rename, directory fsync of a file that size.

@@ -84,3 +84,24 @@ struct GatewayAgentTests {
         #expect(try AgentState.load(directory)?.highestEpoch == RevisionEpoch(term: 3, server: "mgmt-c"))
     }
 }
+
+@Suite("Gateway agent: policy decoding")
+struct PolicyDecodingTests {
+    @Test func readsWhatJSONEncoderWroteAndNamesABadField() throws {
+        let rules = [
+            CompiledRule(number: 1, uid: "r1", name: "web \"in\"", layer: "Network", action: .accept,
+                         source: AddressMatch(any: false, negate: true, ranges: [AddressRange(first: "10.0.0.0", last: "10.0.0.255"), AddressRange(first: "fd00::1", last: "fd00::1")]),
+                         destination: AddressMatch(any: true), service: ServiceMatch(any: false, entries: [ServiceEntry(proto: "tcp", portFirst: 443, portLast: 443)]), log: true),
+            CompiledRule(number: 2, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .reject,
+                         source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true, negate: true), log: false),
+        ]
+        let policy = CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: "gw-1", targetUID: "g", revision: 12, revisionHash: "h",
+                                    epochTerm: 3, epochServer: "mgmt-b", compiledAtMilliseconds: 1_700_000_000_000, rules: rules)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        #expect(try PolicyDecoding.decode(Array(try encoder.encode(policy))) == policy)
+        let broken = Array(#"{"formatVersion":1,"packageName":"S","packageUID":"p","targetName":"g","targetUID":"u","revision":1,"revisionHash":"h","epochTerm":1,"epochServer":"a","compiledAtMilliseconds":0,"rules":[{"number":1}]}"#.utf8)
+        #expect(throws: PolicyDecoding.Failure.self) { try PolicyDecoding.decode(broken) }
+        do { _ = try PolicyDecoding.decode(broken) } catch { #expect("\(error)".contains("rules[0].uid")) }
+    }
+}
