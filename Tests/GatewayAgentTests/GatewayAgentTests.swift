@@ -102,6 +102,6 @@ struct PolicyDecodingTests {
         #expect(try PolicyDecoding.decode(Array(try encoder.encode(policy))) == policy)
         let broken = Array(#"{"formatVersion":1,"packageName":"S","packageUID":"p","targetName":"g","targetUID":"u","revision":1,"revisionHash":"h","epochTerm":1,"epochServer":"a","compiledAtMilliseconds":0,"rules":[{"number":1}]}"#.utf8)
         #expect(throws: PolicyDecoding.Failure.self) { try PolicyDecoding.decode(broken) }
-        do { _ = try PolicyDecoding.decode(broken) } catch { #expect("\(error)".contains("rules[0].uid")) }
+        do { _ = try PolicyDecoding.decode(broken) } catch { #expect("\(error)" == "rules[0].action: missing") }
     }
 }
