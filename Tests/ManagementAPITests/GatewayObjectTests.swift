@@ -57,7 +57,9 @@ struct GatewayObjectTests {
         #expect(outside.status == 400 && outside.body["message"]?.stringValue?.contains("not an installation target") == true, "\(outside.body)")
         #expect(await h.call("install-policy", ["policy-package": "nope"], sid: sid).status == 404)
         #expect(await h.call("install-policy", [:], sid: sid).status == 400)
-        let started = try await h.ok("install-policy", ["policy-package": "standard", "targets": ["gw-a"]], sid: sid)
+        // As Ansible's cp_mgmt_install_policy sends it.
+        let started = try await h.ok("install-policy", ["policy-package": "standard", "targets": ["gw-a"], "access": true,
+                                                        "threat-prevention": true, "install-on-all-cluster-members-or-fail": true], sid: sid)
         let task = try await h.ok("show-task", ["task-id": started["task-id"]!, "details-level": "full"], sid: sid)["tasks"]![0]!
         #expect(task["status"] == "failed", "no gateway channel in this harness: \(task)")
         #expect(task["task-details"]?[0]?["gatewayName"] == "gw-a" && task["task-details"]?[0]?["statusCode"] == "failed")
