@@ -56,11 +56,17 @@ public enum InstalledPolicyFile {
 
     /// Stores `policy` in place of the installed one; an unusable policy is refused and nothing changes.
     public static func save(_ policy: CompiledPolicy, dataDirectory: URL) throws {
-        if let problem = policy.validationErrors.first { throw InstalledPolicyError.invalid(path: url(dataDirectory: dataDirectory).path, reason: problem) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(policy)
-        guard data.count <= sizeBytesMax else { throw InstalledPolicyError.tooLarge(path: url(dataDirectory: dataDirectory).path, bytes: data.count) }
-        try DurableFile.write(data, to: url(dataDirectory: dataDirectory), mode: 0o644)
+        try save(policy, encoded: Array(try encoder.encode(policy)), dataDirectory: dataDirectory)
+    }
+
+    /// Stores the policy's JSON exactly as received (`encoded`, which must decode to `policy`), so a
+    /// gateway never serializes a pushed policy a second time.
+    public static func save(_ policy: CompiledPolicy, encoded: [UInt8], dataDirectory: URL) throws {
+        let file = url(dataDirectory: dataDirectory)
+        if let problem = policy.validationErrors.first { throw InstalledPolicyError.invalid(path: file.path, reason: problem) }
+        guard encoded.count <= sizeBytesMax else { throw InstalledPolicyError.tooLarge(path: file.path, bytes: encoded.count) }
+        try DurableFile.write(encoded, to: file, mode: 0o644)
     }
 }
