@@ -13,6 +13,15 @@ public enum CommandRunner {
         public var succeeded: Bool { status == 0 }
     }
 
+    /// PATH for the tools: the caller's, then the system directories `nft` and `ip` live in (a
+    /// service manager or a test runner may start us without the sbin directories).
+    public static var searchPath: String {
+        let given = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let present = Set(given.split(separator: ":").map(String.init))
+        let extra = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].filter { !present.contains($0) }
+        return ([given].filter { !$0.isEmpty } + extra).joined(separator: ":")
+    }
+
     public static func run(_ arguments: [String]) async throws -> Result {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-cmd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
@@ -28,6 +37,9 @@ public enum CommandRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = searchPath
+        process.environment = environment
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output
         process.standardError = errorOutput

@@ -6,6 +6,8 @@ public enum InstalledPolicyError: Error, Sendable, Equatable, CustomStringConver
     case tooLarge(path: String, bytes: Int)
     case unreadable(path: String, reason: String)
     case unsupportedFormat(path: String, version: Int)
+    /// A policy that fails `CompiledPolicy.validationErrors`.
+    case invalid(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -14,6 +16,7 @@ public enum InstalledPolicyError: Error, Sendable, Equatable, CustomStringConver
         case .unreadable(let path, let reason): return "\(path) is not a readable installed policy: \(reason)"
         case .unsupportedFormat(let path, let version):
             return "\(path) has policy format \(version); this gateway knows format \(CompiledPolicy.currentFormatVersion)"
+        case .invalid(let path, let reason): return "\(path): the policy is not usable: \(reason)"
         }
     }
 }
@@ -41,7 +44,9 @@ public enum InstalledPolicyFile {
         do {
             let version = try JSONDecoder().decode(Header.self, from: data).formatVersion
             guard version == CompiledPolicy.currentFormatVersion else { throw InstalledPolicyError.unsupportedFormat(path: file.path, version: version) }
-            return try JSONDecoder().decode(CompiledPolicy.self, from: data)
+            let policy = try JSONDecoder().decode(CompiledPolicy.self, from: data)
+            if let problem = policy.validationErrors.first { throw InstalledPolicyError.invalid(path: file.path, reason: problem) }
+            return policy
         } catch let error as InstalledPolicyError {
             throw error
         } catch {
@@ -49,11 +54,19 @@ public enum InstalledPolicyFile {
         }
     }
 
+    /// Stores `policy` in place of the installed one; an unusable policy is refused and nothing changes.
     public static func save(_ policy: CompiledPolicy, dataDirectory: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(policy)
-        guard data.count <= sizeBytesMax else { throw InstalledPolicyError.tooLarge(path: url(dataDirectory: dataDirectory).path, bytes: data.count) }
-        try DurableFile.write(data, to: url(dataDirectory: dataDirectory), mode: 0o644)
+        try save(policy, encoded: Array(try encoder.encode(policy)), dataDirectory: dataDirectory)
+    }
+
+    /// Stores the policy's JSON exactly as received (`encoded`, which must decode to `policy`), so a
+    /// gateway never serializes a pushed policy a second time.
+    public static func save(_ policy: CompiledPolicy, encoded: [UInt8], dataDirectory: URL) throws {
+        let file = url(dataDirectory: dataDirectory)
+        if let problem = policy.validationErrors.first { throw InstalledPolicyError.invalid(path: file.path, reason: problem) }
+        guard encoded.count <= sizeBytesMax else { throw InstalledPolicyError.tooLarge(path: file.path, bytes: encoded.count) }
+        try DurableFile.write(encoded, to: file, mode: 0o644)
     }
 }

@@ -58,7 +58,8 @@ public enum NftablesRenderer {
         case .drop: verdict = "drop"
         case .reject: verdict = "reject"
         }
-        let tail = "counter \(verdict) comment \"\(commentPrefix)\(index) \(rule.uid)\""
+        let uid = isSafeIdentifier(rule.uid) ? rule.uid : "invalid-uid"
+        let tail = "counter \(verdict) comment \"\(commentPrefix)\(index) \(uid)\""
         var out: [String] = []
         for addresses in addressAlternatives(rule) {
             for service in serviceAlternatives(rule.service) {
@@ -111,8 +112,15 @@ public enum NftablesRenderer {
         return out
     }
 
+    /// An address range in its canonical text (never the raw strings it arrived as).
     static func element(_ range: AddressRange) -> String {
-        range.first == range.last ? range.first : "\(range.first)-\(range.last)"
+        guard let (first, last) = range.bounds else { return "" }
+        return first == last ? first.text : "\(first.text)-\(last.text)"
+    }
+
+    /// Rule uids go into comments inside quotes: only these characters are let through.
+    public static func isSafeIdentifier(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 64 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
     }
 
     static func set(_ elements: [String]) -> String { "{ \(elements.joined(separator: ", ")) }" }

@@ -18,6 +18,18 @@ struct Interval<Bound: Comparable> {
         return out
     }
 
+    /// What both of two cells match, each a list of intervals, possibly negated: the intervals of
+    /// the result and whether it is negated (not A and not B is not (A or B)).
+    static func intersectCells(_ a: [Interval], negated aNegated: Bool, _ b: [Interval], negated bNegated: Bool,
+                               before: (Bound) -> Bound?, after: (Bound) -> Bound?) -> (intervals: [Interval], negate: Bool) {
+        switch (aNegated, bNegated) {
+        case (false, false): return (intersection(a, b), false)
+        case (true, true): return (a + b, true)
+        case (false, true): return (subtracting(b, from: a, before: before, after: after), false)
+        case (true, false): return (subtracting(a, from: b, before: before, after: after), false)
+        }
+    }
+
     /// `kept` without anything in `removed`; `before` and `after` step one unit (nil past the end).
     static func subtracting(_ removed: [Interval], from kept: [Interval], before: (Bound) -> Bound?, after: (Bound) -> Bound?) -> [Interval] {
         var pieces = kept
@@ -60,17 +72,9 @@ extension AddressMatch {
         func intervals(_ ranges: [AddressRange]) -> [Interval<IPAddress>] {
             ranges.compactMap { range in range.bounds.map { Interval(group: "\($0.first.family)", first: $0.first, last: $0.last) } }
         }
-        func cell(_ list: [Interval<IPAddress>], negate: Bool = false) -> AddressMatch {
-            AddressMatch(any: false, negate: negate, ranges: AddressRange.merged(list.map { AddressRange($0.first, $0.last) }))
-        }
-        switch (negate, other.negate) {
-        case (false, false): return cell(Interval.intersection(intervals(ranges), intervals(other.ranges)))
-        case (true, true): return cell(intervals(ranges) + intervals(other.ranges), negate: true)
-        case (false, true):
-            return cell(Interval.subtracting(intervals(other.ranges), from: intervals(ranges), before: \.predecessor, after: \.successor))
-        case (true, false):
-            return cell(Interval.subtracting(intervals(ranges), from: intervals(other.ranges), before: \.predecessor, after: \.successor))
-        }
+        let (list, negated) = Interval.intersectCells(intervals(ranges), negated: negate, intervals(other.ranges), negated: other.negate,
+                                                      before: \.predecessor, after: \.successor)
+        return AddressMatch(any: false, negate: negated, ranges: AddressRange.merged(list.map { AddressRange($0.first, $0.last) }))
     }
 }
 
@@ -88,16 +92,10 @@ extension ServiceMatch {
         func intervals(_ entries: [ServiceEntry]) -> [Interval<Int>] {
             entries.map { Interval(group: $0.proto, first: $0.portFirst, last: $0.portLast) }
         }
-        func cell(_ list: [Interval<Int>], negate: Bool = false) -> ServiceMatch {
-            ServiceMatch(any: false, negate: negate, entries: ServiceEntry.merged(list.map { ServiceEntry(proto: $0.group, portFirst: $0.first, portLast: $0.last) }))
-        }
-        let before: (Int) -> Int? = { $0 > 1 ? $0 - 1 : nil }, after: (Int) -> Int? = { $0 < 65535 ? $0 + 1 : nil }
-        switch (negate, other.negate) {
-        case (false, false): return cell(Interval.intersection(intervals(entries), intervals(other.entries)))
-        case (true, true): return cell(intervals(entries) + intervals(other.entries), negate: true)
-        case (false, true): return cell(Interval.subtracting(intervals(other.entries), from: intervals(entries), before: before, after: after))
-        case (true, false): return cell(Interval.subtracting(intervals(entries), from: intervals(other.entries), before: before, after: after))
-        }
+        let (list, negated) = Interval.intersectCells(intervals(entries), negated: negate, intervals(other.entries), negated: other.negate,
+                                                      before: { $0 > 1 ? $0 - 1 : nil }, after: { $0 < 65535 ? $0 + 1 : nil })
+        return ServiceMatch(any: false, negate: negated,
+                            entries: ServiceEntry.merged(list.map { ServiceEntry(proto: $0.group, portFirst: $0.first, portLast: $0.last) }))
     }
 }
 

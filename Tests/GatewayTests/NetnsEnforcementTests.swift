@@ -31,7 +31,7 @@ struct NamespacePair {
     }
 
     static func toolExists(_ tool: String) -> Bool {
-        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":").contains {
+        CommandRunner.searchPath.split(separator: ":").contains {
             FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)")
         }
     }
@@ -87,6 +87,9 @@ struct NamespacePair {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ip", "netns", "exec", gateway, "python3", "-c", script]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = CommandRunner.searchPath
+        process.environment = environment
         try process.run()
         return process
     }

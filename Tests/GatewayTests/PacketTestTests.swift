@@ -30,6 +30,22 @@ struct PacketTestTests {
         #expect(throws: InstalledPolicyError.unsupportedFormat(path: file.path, version: 99)) { try InstalledPolicyFile.load(dataDirectory: directory) }
         try Data("{\"formatVersion\": 1, \"rules\": [".utf8).write(to: file)
         #expect(throws: InstalledPolicyError.self) { try InstalledPolicyFile.load(dataDirectory: directory) }
+
+        // An unusable policy is refused on save (the stored one stays) and on load.
+        try InstalledPolicyFile.save(policy, dataDirectory: directory)
+        var bad = policy
+        bad.rules[0].uid = "x\" accept; flush ruleset"
+        bad.rules[1].source.ranges = [AddressRange(first: "10.0.0.9", last: "10.0.0.1")]
+        bad.rules[2].service.entries = [ServiceEntry(proto: "sctp", portFirst: 1, portLast: 2)]
+        #expect(bad.validationErrors.count == 3)
+        #expect(bad.validationErrors[0].hasPrefix("rules[0]") && bad.validationErrors[0].contains(".uid"))
+        #expect(throws: InstalledPolicyError.self) { try InstalledPolicyFile.save(bad, dataDirectory: directory) }
+        #expect(try InstalledPolicyFile.load(dataDirectory: directory) == policy)
+        try JSONEncoder().encode(bad).write(to: file)
+        #expect(throws: InstalledPolicyError.self) { try InstalledPolicyFile.load(dataDirectory: directory) }
+        var open = policy
+        open.rules.removeLast(2)
+        #expect(open.validationErrors == ["rules: the last rule of layer [Standard Network] must match every packet (its implicit cleanup rule)"])
     }
 
     @Test func aHitOnALoggingRuleGoesToTheOutbox() throws {
