@@ -7,18 +7,12 @@ import TrustCore
 // The agent's storage: the installed-policy file and the log outbox (Gateway's and Store's pieces).
 
 extension InstalledPolicyStorage {
-    /// DIR/installed-policy.json (`InstalledPolicyFile`), written as the bytes the server sent, 0600,
-    /// by write-temp, fsync, rename.
+    /// DIR/installed-policy.json (`InstalledPolicyFile`: checked, then written as the bytes the server
+    /// sent, by write-temp, fsync, rename).
     static func file(in directory: URL) -> InstalledPolicyStorage {
         InstalledPolicyStorage(
             load: { try InstalledPolicyFile.load(dataDirectory: directory) },
-            save: { _, bytes in
-                let url = InstalledPolicyFile.url(dataDirectory: directory)
-                guard bytes.count <= InstalledPolicyFile.sizeBytesMax else {
-                    throw InstalledPolicyError.tooLarge(path: url.path, bytes: bytes.count)
-                }
-                try DurableFile.write(Array(bytes), to: url, mode: 0o600)
-            })
+            save: { policy, bytes in try InstalledPolicyFile.save(policy, encoded: Array(bytes), dataDirectory: directory) })
     }
 }
 

@@ -128,8 +128,6 @@ struct GatewayEndToEndTests {
         let policyFile = "\(agent.dataDirectory)/installed-policy.json"
         let policy = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policyFile))) as? [String: Any]
         #expect((policy?["rules"] as? [Any])?.count == 3, "web-in, the Cleanup rule and the implicit cleanup rule: \(policy ?? [:])")
-        let mode = try FileManager.default.attributesOfItem(atPath: policyFile)[.posixPermissions] as? NSNumber
-        #expect(mode?.intValue == 0o600)
         let head = try await group.head("primary")
         #expect(try await group.eventually {
             let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
