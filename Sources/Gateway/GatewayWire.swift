@@ -50,9 +50,11 @@ public enum GatewayLimits {
     /// Reconnect backoff of the agent's dial loops.
     public static let reconnectDelayMinMilliseconds = 100
     public static let reconnectDelayMaxMilliseconds = 5_000
-    /// Both sides send at this period (status / welcome) and close a channel silent for `silenceMilliseconds`.
-    public static let heartbeatMilliseconds = 2_000
-    public static let silenceMilliseconds = 10_000
+    /// Both sides send at this period (status / welcome) and close a channel silent for `silenceMilliseconds`
+    /// (a black-holed TCP connection would otherwise hold it for many minutes). Generous: an agent busy
+    /// applying a large policy, or a server pushing to thousands, must not be taken for a dead one.
+    public static let heartbeatMilliseconds = 5_000
+    public static let silenceMilliseconds = 30_000
     /// Management servers an agent follows.
     public static let managementServersMax = 16
     /// Log records per `gw-logs` frame, and unacknowledged frames in flight per server.

@@ -183,6 +183,14 @@ struct BenchInstallCommand: AsyncParsableCommand {
             _ = try PolicyDecoding.decode(data)
             figure.samplesMilliseconds.append(monotonicMilliseconds() - started)
         }
+        let policy = try PolicyDecoding.decode(data)
+        var validation: [Double] = []
+        for _ in 0..<50 {
+            let started = monotonicMilliseconds()
+            _ = policy.validationErrors
+            validation.append(monotonicMilliseconds() - started)
+        }
+        figure.extra["validation_p50_ms"] = .double((validation.sorted()[25] * 1000).rounded() / 1000)
         return figure
     }
 
