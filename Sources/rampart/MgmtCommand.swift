@@ -369,7 +369,7 @@ struct MgmtCommand: AsyncParsableCommand {
     /// Whether mgmt_cli publishes after this command when it runs in its own session.
     static func changesDatabase(_ command: String) -> Bool {
         if command.hasPrefix("show") { return false }
-        return !["login", "logout", "where-used", "equals", "publish", "discard", "keepalive", "install-policy", "verify-policy"].contains(command)
+        return !["login", "logout", "where-used", "equals", "publish", "discard", "keepalive"].contains(command)
     }
 
     /// Tasks a reply points to: `task-id`, or the ids in `tasks[]` (never for show-task itself).
