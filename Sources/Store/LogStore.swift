@@ -105,32 +105,36 @@ public final class LogStore: Sendable {
     @discardableResult
     public func append(_ records: [SequencedLogRecord], receivedFrom gateway: String, receivedAtMilliseconds: Int64) throws -> Int {
         guard records.count <= Self.batchRecordsMax else { throw LogStoreError.batchTooLarge(count: records.count, max: Self.batchRecordsMax) }
-        return try queue.write { db in
-            var inserted = 0
+        var inserted = 0
+        try queue.inTransaction(.immediate) { db in
             for item in records {
-                try Self.insert(item.record, gateway: gateway, sequence: item.sequence, receivedAt: receivedAtMilliseconds, db)
+                try Self.insert(item.record, gateway: gateway, sequence: item.sequence, receivedAt: receivedAtMilliseconds, ifNew: true, db)
                 inserted += db.changesCount
             }
             try Self.prune(db)
-            return inserted
+            return .commit
         }
+        return inserted
     }
 
     /// The outbox side: stores this gateway's own records under the next sequence numbers.
     @discardableResult
     public func appendLocal(_ records: [PolicyLogRecord], gateway: String, nowMilliseconds: Int64) throws -> [SequencedLogRecord] {
         guard records.count <= Self.batchRecordsMax else { throw LogStoreError.batchTooLarge(count: records.count, max: Self.batchRecordsMax) }
-        return try queue.write { db in
+        // IMMEDIATE: the sequence read and the inserts are one step even with another process (the
+        // agent and `test-packet`) appending to the same outbox.
+        var out: [SequencedLogRecord] = []
+        try queue.inTransaction(.immediate) { db in
             var next = UInt64(try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM logs WHERE gateway = ?", arguments: [gateway]) ?? 0) + 1
-            var out: [SequencedLogRecord] = []
             for record in records {
-                try Self.insert(record, gateway: gateway, sequence: next, receivedAt: nowMilliseconds, db)
+                try Self.insert(record, gateway: gateway, sequence: next, receivedAt: nowMilliseconds, ifNew: false, db)
                 out.append(SequencedLogRecord(sequence: next, record: record))
                 next += 1
             }
             try Self.prune(db)
-            return out
+            return .commit
         }
+        return out
     }
 
     /// The highest sequence stored for a gateway (0 for none): where its next shipment starts.
@@ -184,9 +188,10 @@ public final class LogStore: Sendable {
         try queue.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM logs") ?? 0 }
     }
 
-    static func insert(_ record: PolicyLogRecord, gateway: String, sequence: UInt64, receivedAt: Int64, _ db: Database) throws {
+    /// `ifNew`: a record already stored under (gateway, sequence) is skipped, not an error.
+    static func insert(_ record: PolicyLogRecord, gateway: String, sequence: UInt64, receivedAt: Int64, ifNew: Bool, _ db: Database) throws {
         try db.execute(sql: """
-            INSERT OR IGNORE INTO logs (gateway, sequence, time, received_at, rule_uid, rule_number, rule_name, action, source,
+            INSERT \(ifNew ? "OR IGNORE " : "")INTO logs (gateway, sequence, time, received_at, rule_uid, rule_number, rule_name, action, source,
                 destination, proto, dport, origin, policy_revision, hit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [gateway, Int64(clamping: sequence), record.timeMilliseconds, receivedAt, record.ruleUID, record.ruleNumber,
                              record.ruleName, record.action.rawValue, record.source, record.destination, record.proto,

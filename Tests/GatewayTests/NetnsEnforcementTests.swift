@@ -15,6 +15,9 @@ struct NamespacePair {
 
     let client: String
     let gateway: String
+    let id: String
+    var clientDevice: String { "vc\(id)" }
+    var gatewayDevice: String { "vg\(id)" }
 
     /// Runs as root with `ip`, `nft` and `python3` on PATH. With RAMPART_SKIP_NETNS=1 a machine
     /// without them skips instead of failing.
@@ -39,7 +42,7 @@ struct NamespacePair {
     static func create() async throws -> NamespacePair {
         if let reason = unavailableReason { throw NetnsFailure(reason) }
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let pair = NamespacePair(client: "rpc-\(id)", gateway: "rpg-\(id)")
+        let pair = NamespacePair(client: "rpc-\(id)", gateway: "rpg-\(id)", id: id)
         do {
             try await run(["ip", "netns", "add", pair.client])
             try await run(["ip", "netns", "add", pair.gateway])

@@ -50,6 +50,21 @@ struct LogTests {
         #expect(shipped.map(\.sequence) == [1, 2, 3, 4] && shipped[0].record == Self.record(1))
     }
 
+    @Test func twoWritersOnOneOutboxNeverReuseASequence() async throws {
+        let first = try Self.temporaryStore()
+        let second = try LogStore(path: first.path)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for store in [first, second] {
+                group.addTask {
+                    for index in 0..<50 { try store.appendLocal([Self.record(Int64(index))], gateway: "gw-1", nowMilliseconds: 1) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let shipped = try first.records(gateway: "gw-1", after: 0, limit: 1_000)
+        #expect(shipped.map(\.sequence) == Array(1...100))
+    }
+
     @Test func showLogsFiltersAndPages() async throws {
         let harness = try await Harness()
         let sid = try await harness.login()
