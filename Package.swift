@@ -64,8 +64,10 @@ let package = Package(
         ], swiftSettings: strict),
         // The gateway agent: installed policy, enforcement (nftables), packet matcher, log shipping.
         .target(name: "Gateway", dependencies: [
-            "ManagementModel", "TrustCore", "PeerTransport",
+            "ManagementModel", "TrustCore", "PeerTransport", "Store",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         // Backup, snapshot, migrate export/import, scheduled backups (I/O shells over pure decisions).
         .target(name: "Operations", dependencies: [
@@ -97,6 +99,7 @@ let package = Package(
         .testTarget(name: "OperationsTests", dependencies: [
             "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime",
         ], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ManagementModel", "Store"], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",
@@ -127,6 +130,9 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .testTarget(name: "GatewayAgentTests", dependencies: [
+            "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "rampart", "ManagementModel", "Operations", "TrustCore",

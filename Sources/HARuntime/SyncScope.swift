@@ -14,7 +14,7 @@ public enum SyncScope {
     /// Never synchronized: each server's own.
     public static let nodeLocal: [String] = [
         "unpublished sessions and their drafts and locks",
-        "logs",
+        "logs (logs.sqlite: gateways send their logs to every management server, each stores its own)",
         "node settings: listen address, ports, server name, data paths (node.json, ha.json)",
         "this server's SIC key and certificate (pki/node.key, node.pem) and its API certificate",
         "HA hard state: epoch seen, role, full-sync progress; divergent-revision exports (ha-exports/)",

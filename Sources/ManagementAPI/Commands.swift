@@ -36,6 +36,7 @@ extension ManagementService {
         case "show-layer-structure": return try showLayerStructure(params, sessionUID)
         case "test-sic-status": return try testSICStatus(params, sessionUID)
         case "reset-sic": return try resetSIC(params, sessionUID)
+        case "show-logs": return try showLogs(params, sessionUID)
         default: return nil
         }
     }
@@ -78,7 +79,13 @@ extension ManagementService {
             try record(plan, in: sessionUID)
             if verb == .delete { return .okMessage }
             let after = view(of: sessionUID)
-            return APIResponse(body: render(after.object(uid: plan.primary!.uid)!, level: .full, sessionUID: sessionUID, reader: after))
+            let reply = render(after.object(uid: plan.primary!.uid)!, level: .full, sessionUID: sessionUID, reader: after)
+            if type == .simpleCluster {
+                // Check Point runs add/set-simple-cluster as a task; the client waits for it.
+                let id = tasks.finished("\(verb.rawValue)-simple-cluster", status: "succeeded", details: [reply], nowMilliseconds: now)
+                return APIResponse.ok(["task-id": .string(id)])
+            }
+            return APIResponse(body: reply)
         }
     }
 
@@ -100,6 +107,7 @@ extension ManagementService {
         if object.type == .accessRule, let layerUID = object.fields[ManagedObject.layerField]?.stringValue, let layer = reader.object(uid: layerUID) {
             extra["rule-number"] = Rulebase(layer: layer, reader: reader).ruleNumber(of: object.uid).map { .int(Int64($0)) } ?? .null
         }
+        extra.merge(gatewayStatusFields(object)) { _, live in live }
         return Renderer(reader: reader).render(object, level: level, lock: lockText(object.uid, viewer: sessionUID), extra: extra)
     }
 

@@ -43,7 +43,7 @@ extension ManagementService {
     /// command is a change and is refused there. Unknown commands count as changes (refusing is safe).
     static func isReadOnly(_ command: String) -> Bool {
         command.hasPrefix("show-") || ["login", "logout", "keepalive", "discard", "equals", "where-used",
-                                       "test-sic-status", "show-ha-status"].contains(command)
+                                       "test-sic-status", "show-ha-status", "verify-policy"].contains(command)
     }
 
     func refuseChangeOnStandby(_ command: String) throws {

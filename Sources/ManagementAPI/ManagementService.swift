@@ -62,11 +62,19 @@ public actor ManagementService {
     var syncPublishes: [String: UInt64] = [:]
     /// Backup and migrate (see `attachOperations`).
     var operations: (any NodeOperationsProvider)?
+    /// Gateways connected over SIC (see `attachGateways`), and install tasks still running.
+    var gateways: (any GatewayFleet)?
+    var installs: [String: InstallProgress] = [:]
+    /// This server's log database (DIR/logs.sqlite): what gateways send it, never synchronized.
+    public nonisolated let logs: LogStore?
+    var logQueries = LogQueries()
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
-                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                logs: LogStore? = nil) throws {
         self.store = store
+        self.logs = logs
         self.identity = identity
         self.logger = logger
         self.clockMilliseconds = clockMilliseconds
@@ -192,6 +200,7 @@ public actor ManagementService {
         try refuseChangeOnStandby(command)
         if command == "show-ha-status" { return showHAStatus() }
         if let response = try sessionCommand(command, params, sessionUID) { return response }
+        if let response = try gatewayCommand(command, params, sessionUID) { return response }
         if let (verb, type) = ObjectCommand.parse(command) {
             return try objectCommand(verb, type, params, sessionUID: sessionUID)
         }

@@ -10,7 +10,7 @@ extension ManagementService {
     /// (enrolled, not connected now), communicating (connected within the last minute).
     func testSICStatus(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
         let reader = view(of: sessionUID)
-        let node = try Planner(reader: reader, passwords: passwords).find(.checkpointHost, params)
+        let node = try findSICNode(Planner(reader: reader, passwords: passwords), params)
         let sicName = node.fields[ManagedObject.sicNameField]?.stringValue ?? ""
         let state = node.fields[ManagedObject.sicStateField]?.stringValue ?? "uninitialized"
         let (status, message): (String, String)
@@ -19,7 +19,7 @@ extension ManagementService {
         } else if state != "initialized" {
             let key = node.fields[ManagedObject.activationKeyField]
             (status, message) = ("uninitialized", key == nil
-                ? "No activation key: set one with set-checkpoint-host one-time-password=… and enrol the node."
+                ? "No activation key: set one with set-\(node.type.rawValue) one-time-password=… and enrol the node."
                 : "Waiting for the node to enrol with its one-time activation key (rampart sic enroll).")
         } else if let seen = sicLastContactMilliseconds[node.uid], now - seen <= SICStatusLimits.communicatingWindowMilliseconds {
             (status, message) = ("communicating", "Trust established; last contact \((now - seen) / 1000) s ago.")
@@ -31,6 +31,14 @@ extension ManagementService {
         return APIResponse.ok(["sic-status": .string(status), "sic-name": .string(sicName), "sic-message": .string(message)])
     }
 
+    /// The management server or gateway a SIC command names (by uid or name).
+    func findSICNode(_ planner: Planner, _ params: [String: JSONValue]) throws -> ManagedObject {
+        for type in ObjectType.sicNodes.dropLast() {
+            if let found = try? planner.find(type, params) { return found }
+        }
+        return try planner.find(ObjectType.sicNodes.last!, params)
+    }
+
     /// reset-sic: the node's certificate is revoked at once and a new one-time activation key is
     /// set (given, or generated and shown once in the reply). The object change is published with
     /// the session, like any other change.
@@ -38,10 +46,10 @@ extension ManagementService {
         let current = try session(sessionUID)
         try requireWritable(current)
         let planner = Planner(reader: view(of: sessionUID), passwords: passwords)
-        var node = try planner.find(.checkpointHost, params)
+        var node = try findSICNode(planner, params)
         let generated = params["one-time-password"] == nil
         let key = params["one-time-password"]?.stringValue ?? SecureRandom.password(length: 20)
-        let normalized = try planner.normalizer.normalize(.checkpointHost, ["one-time-password": .string(key)], existing: node)
+        let normalized = try planner.normalizer.normalize(node.type, ["one-time-password": .string(key)], existing: node)
         if let serial = node.fields[ManagedObject.sicSerialField]?.stringValue {
             try revokeNodeCertificate(serial: serial, node: node.uid)
         }

@@ -18,7 +18,7 @@ extension ManagementService {
         guard let authority = sicAuthority else {
             return .refusal(EnrolmentRefusal(.unavailable, "this server holds no Internal CA key and cannot enrol nodes; enrol with the primary"))
         }
-        let node = store.reader.objects(named: request.nodeName).first { $0.type == .checkpointHost }
+        let node = store.reader.objects(named: request.nodeName).first { ObjectType.sicNodes.contains($0.type) }
         if let node, let owner = lockOwner[node.uid], let holder = sessions[owner] {
             return .refusal(EnrolmentRefusal(.unavailable, "the object \(node.name) is being edited in a session of \(holder.user); publish or discard it, then retry"))
         }
@@ -70,6 +70,11 @@ extension ManagementService {
     }
 }
 
+extension ObjectType {
+    /// Objects that enrol over SIC with a one-time activation key: management servers and gateways.
+    static let sicNodes: [ObjectType] = [.checkpointHost, .simpleGateway]
+}
+
 /// The SIC verifier with the revocation list as it is now: a reset takes effect on the next
 /// connection without a restart.
 public struct LiveSICVerifier: PeerCertificateVerifier {
@@ -98,7 +103,7 @@ extension ManagementService {
         guard let authority = sicAuthority else {
             throw ManagementError(code: "err_sic_unavailable", message: "this server holds no Internal CA key", httpStatus: 400)
         }
-        guard var node = store.reader.object(uid: identity.uid), node.type == .checkpointHost,
+        guard var node = store.reader.object(uid: identity.uid), ObjectType.sicNodes.contains(node.type),
               node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" else {
             throw ManagementError(code: "err_sic_not_enrolled", message: "\(identity) is not an enrolled node of this server", httpStatus: 400)
         }

@@ -44,6 +44,15 @@ struct TaskList {
         tasks[id] = task
     }
 
+    /// One entry of a running task's details, and its progress (install-policy: one entry per gateway).
+    /// Changed in place: a task of thousands of entries is never copied per update.
+    mutating func updateDetail(_ id: String, at index: Int, _ detail: JSONValue, progress: Int, nowMilliseconds: Int64) {
+        guard tasks[id]?.details.indices.contains(index) == true else { return }
+        tasks[id]!.details[index] = detail
+        tasks[id]!.progress = progress
+        tasks[id]!.lastUpdateMilliseconds = nowMilliseconds
+    }
+
     mutating func prune(nowMilliseconds: Int64) {
         while let oldest = order.first, let task = tasks[oldest],
               order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > Int64(Limits.taskRetentionSeconds) * 1000 {

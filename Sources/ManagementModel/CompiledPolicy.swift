@@ -141,10 +141,13 @@ public struct PolicyLogRecord: Codable, Sendable, Equatable {
     /// "matcher" (test-packet) or "nftables" (a kernel log event).
     public var origin: String
     public var policyRevision: UInt64
+    /// How many packets this record stands for: nil for one packet (the matcher); for "nftables" the
+    /// rule's counter increase since the last reading (counters do not say which addresses hit).
+    public var hitCount: Int?
 
     public init(timeMilliseconds: Int64, gatewayName: String, ruleUID: String, ruleNumber: Int, ruleName: String,
                 action: CompiledAction, source: String, destination: String, proto: String,
-                destinationPort: Int?, origin: String, policyRevision: UInt64) {
+                destinationPort: Int?, origin: String, policyRevision: UInt64, hitCount: Int? = nil) {
         self.timeMilliseconds = timeMilliseconds
         self.gatewayName = gatewayName
         self.ruleUID = ruleUID
@@ -157,5 +160,6 @@ public struct PolicyLogRecord: Codable, Sendable, Equatable {
         self.destinationPort = destinationPort
         self.origin = origin
         self.policyRevision = policyRevision
+        self.hitCount = hitCount
     }
 }

@@ -16,4 +16,8 @@ public enum Limits {
     public static let tasksKeptMax = 10_000
     public static let taskRetentionSeconds = 3_600
     public static let groupNestingDepthMax = 64
+    /// A compiled policy's rules (all layers, implicit cleanup rules included).
+    public static let compiledRulesMax = 20_000
+    /// Address ranges or service entries one compiled rule cell may hold after groups are resolved.
+    public static let compiledCellEntriesMax = 50_000
 }

@@ -13,6 +13,8 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     case package
     case administrator
     case checkpointHost = "checkpoint-host"
+    case simpleGateway = "simple-gateway"
+    case simpleCluster = "simple-cluster"
     // Predefined objects, never created by administrators.
     case any = "CpmiAnyObject"
     case action = "RulebaseAction"
@@ -23,6 +25,7 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     public static let creatable: [ObjectType] = [
         .host, .network, .addressRange, .group, .serviceTCP, .serviceUDP, .serviceGroup,
         .accessLayer, .accessSection, .accessRule, .package, .administrator, .checkpointHost,
+        .simpleGateway, .simpleCluster,
     ]
 
     /// The plural used by `show-<plural>`, as Check Point names it.
@@ -40,6 +43,8 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     public var isPredefined: Bool { [.any, .action, .track, .policyTargets].contains(self) }
     public var isNetworkObject: Bool { [.host, .network, .addressRange, .group].contains(self) }
     public var isService: Bool { [.serviceTCP, .serviceUDP, .serviceGroup].contains(self) }
+    /// Objects that policy is installed on: rule `install-on`, package `installation-targets`.
+    public var isPolicyTarget: Bool { self == .simpleGateway || self == .simpleCluster }
 
     public static func < (lhs: ObjectType, rhs: ObjectType) -> Bool { lhs.rawValue < rhs.rawValue }
 }

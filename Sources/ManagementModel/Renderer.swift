@@ -111,6 +111,13 @@ public struct Renderer {
            let layerUID = object.fields[ManagedObject.layerField]?.stringValue {
             out["layer"] = .string(layerUID)
         }
+        if object.type == .simpleGateway || object.type == .simpleCluster {
+            out["sic-state"] = object.fields[ManagedObject.sicStateField] ?? .string("uninitialized")
+            out["sic-name"] = object.fields[ManagedObject.sicNameField] ?? .string("")
+        }
+        if object.type == .package, case .array(let uids)? = object.fields["installation-targets"] {
+            out["installation-targets"] = .array(uids.map { uid in uid.stringValue.map { reference($0, level: .standard) } ?? uid })
+        }
         if object.type == .checkpointHost {
             out["sic-state"] = object.fields[ManagedObject.sicStateField] ?? .string("uninitialized")
             out["sic-name"] = object.fields[ManagedObject.sicNameField] ?? .string("")

@@ -62,6 +62,28 @@ public struct Schema: Sendable {
     static let networkRefTypes: [ObjectType] = [.any, .host, .network, .addressRange, .group]
     static let serviceTypes: [ObjectType] = [.serviceTCP, .serviceUDP, .serviceGroup]
 
+    static let addressFields: [FieldSpec] = [
+        FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
+    ]
+
+    /// What simple-gateway and simple-cluster share (CHECKPOINT-API.md §3.4): version, OS, blades, interfaces.
+    static let gatewayFields: [FieldSpec] = [
+        FieldSpec("version", .text(maxLength: 32), default: .string("R81.20")),
+        FieldSpec("os-name", .text(maxLength: 64), default: .string("Gaia")),
+        FieldSpec("hardware", .text(maxLength: 64), default: .string("Open server")),
+        FieldSpec("firewall", .bool, default: .bool(true)),
+        FieldSpec("vpn", .bool, default: .bool(false)),
+        FieldSpec("ips", .bool, default: .bool(false)),
+        FieldSpec("application-control", .bool, default: .bool(false)),
+        FieldSpec("url-filtering", .bool, default: .bool(false)),
+        FieldSpec("anti-bot", .bool, default: .bool(false)),
+        FieldSpec("anti-virus", .bool, default: .bool(false)),
+        FieldSpec("threat-emulation", .bool, default: .bool(false)),
+        FieldSpec("threat-extraction", .bool, default: .bool(false)),
+        FieldSpec("content-awareness", .bool, default: .bool(false)),
+        FieldSpec("interfaces", .opaque, default: .array([])),
+    ]
+
     static func make(_ type: ObjectType, _ specific: [FieldSpec], ignored: Set<String> = []) -> Schema {
         Schema(type: type, fields: common + specific, ignoredKeys: controlKeys.union(ignored))
     }
@@ -126,7 +148,7 @@ public struct Schema: Sendable {
             FieldSpec("content-negate", .bool, default: .bool(false)),
             FieldSpec("enabled", .bool, default: .bool(true)),
             FieldSpec("track", .track, default: .object(["type": .string(Predefined.noneTrackUID)])),
-            FieldSpec("install-on", .references([.policyTargets]), default: .array([.string(Predefined.policyTargetsUID)])),
+            FieldSpec("install-on", .references([.policyTargets, .simpleGateway, .simpleCluster]), default: .array([.string(Predefined.policyTargetsUID)])),
             FieldSpec("time", .references([.any]), default: .array([.string(Predefined.anyUID)])),
             FieldSpec("vpn", .references([.any]), default: .array([.string(Predefined.anyUID)])),
             FieldSpec("content", .references([.any]), default: .array([.string(Predefined.anyUID)])),
@@ -163,6 +185,17 @@ public struct Schema: Sendable {
             FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
             FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
         ], ignored: ["one-time-password"])
+        schemas[.simpleGateway] = make(.simpleGateway, addressFields + gatewayFields + [
+            FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
+            FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
+            FieldSpec("logs-settings", .opaque), FieldSpec("vpn-settings", .opaque), FieldSpec("firewall-settings", .opaque),
+            FieldSpec("ips-settings", .opaque), FieldSpec("nat-settings", .opaque),
+        ], ignored: ["one-time-password"])
+        schemas[.simpleCluster] = make(.simpleCluster, addressFields + gatewayFields + [
+            FieldSpec("cluster-mode", .choice(["cluster-xl-ha", "cluster-xl-load-sharing", "vrrp", "cluster-xl-load-sharing-unicast"]),
+                      default: .string("cluster-xl-ha")),
+            FieldSpec("members", .opaque, default: .array([])),
+        ])
         for predefined in [ObjectType.any, .action, .track, .policyTargets] { schemas[predefined] = make(predefined, []) }
         return schemas
     }()

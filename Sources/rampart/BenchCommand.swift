@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Rampart against real processes on loopback.",
-        subcommands: [BenchAPICommand.self, BenchServiceCommand.self, BenchHACommand.self, BenchBackupCommand.self])
+        subcommands: [BenchAPICommand.self, BenchServiceCommand.self, BenchHACommand.self, BenchBackupCommand.self, BenchInstallCommand.self])
 }
 
 /// One measured figure, printed as one JSON object per line with --json.

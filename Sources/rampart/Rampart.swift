@@ -13,8 +13,11 @@ struct Rampart: AsyncParsableCommand {
         Publish:         rampart mgmt publish -s s.json
         Trust a peer:    rampart sic status --data ./mgmt1
         HA simulator:    rampart sim --seeds 1000
+        Run a gateway:   rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 \\
+                           --activation-key-file KEYFILE
         Measure:         rampart bench api --json
+        Test a packet:   rampart gateway test-packet --data ./gw1 src=10.1.0.5 dst=10.2.0.10 proto=tcp dport=443
         """,
-        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, BackupCommand.self, SnapshotCommand.self, MigrateCommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self])
+        subcommands: [ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, BackupCommand.self, SnapshotCommand.self, MigrateCommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self])
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import HACore
 import HARuntime
 import Logging
@@ -33,6 +34,8 @@ struct SICService: Service {
     let serverName: String
     /// The HA group's links: peer channels that ask for HA are handed to it (nil: no HA on this port).
     var mesh: HAMesh?
+    /// Gateways' channels (nil: this port takes none).
+    var gateways: GatewayHub?
     let logger: Logger
 
     func run() async throws {
@@ -66,9 +69,15 @@ struct SICService: Service {
                 guard frame.type == .message else { continue }
                 await service.sicPeerSeen(uid: identity.uid)
                 let message = SICChannelMessage.decode(frame)
-                if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType {
+                // A gateway's certificate names its simple-gateway object: it never joins the HA mesh.
+                if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType,
+                   !service.isEnrolledGateway(uid: identity.uid) {
                     // From here on the connection is a long-lived HA channel to this peer.
                     try await mesh.accept(connection, peer: ServerID(identity.name), first: message!, frames: &frames)
+                    return
+                }
+                if let gateways, message?["type"]?.stringValue == GatewayWire.hello {
+                    try await gateways.accept(connection, identity: identity, hello: message!, frames: &frames)
                     return
                 }
                 try await connection.send(SICChannelMessage.frame(await answer(message, from: identity)))

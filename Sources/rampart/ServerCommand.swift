@@ -139,7 +139,8 @@ struct ServerCommand: AsyncParsableCommand {
     func primarySetup(directory: URL, store: ManagementStore, logger: Logger) async throws -> NodeSetup {
         let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: [listen], now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger,
+                                            logs: try LogStore(directory: directory))
         try await initializeIfNeeded(service, directory: directory, logger: logger)
         let serverUID = try store.setting("server-uid") ?? {
             let uid = SecureRandom.uuid()
@@ -163,7 +164,8 @@ struct ServerCommand: AsyncParsableCommand {
         try DurableFile.ensureDirectory(directory.appendingPathComponent("api-tls"), mode: 0o700)
         let apiPKI = try PKIDirectory.loadOrCreate(dataDirectory: directory.appendingPathComponent("api-tls"), serverName: serverName,
                                                    listenAddresses: [listen], now: Date())
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger)
+        let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger,
+                                            logs: try LogStore(directory: directory))
         return NodeSetup(service: service, credentials: credentials, apiTLS: try apiPKI.makeServerTLSConfiguration(), role: .secondary)
     }
 
@@ -199,7 +201,9 @@ struct ServerCommand: AsyncParsableCommand {
         let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)")
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
                           local: local, join: membership, ica: ica, logger: logger)
-        let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, logger: logger)
+        let gateways = GatewayHub(service: service, logger: logger)
+        await service.attachGateways(gateways)
+        let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
         let bound = BoundPorts()
         let apiApp = try WebAPI.httpsApplication(service: service, host: listen, port: apiPort, tls: node.apiTLS,
                                                  logger: logger, onRunning: { port in
@@ -212,7 +216,7 @@ struct ServerCommand: AsyncParsableCommand {
                                       settings: NodeSettings(serverName: serverName, listen: listen, apiPort: apiPort, sicPort: sicListener.port), logger: logger)
         let operations = OperationsService(directory: directory, serverName: serverName, logger: logger)
         await service.attachOperations(operations.provider)
-        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations],
+        let group = ServiceGroup(configuration: .init(services: [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

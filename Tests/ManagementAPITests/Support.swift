@@ -16,6 +16,7 @@ final class TestClock: @unchecked Sendable {
 struct Harness {
     let directory: URL
     let store: ManagementStore
+    let logs: LogStore
     let service: ManagementService
     let clock: TestClock
 
@@ -24,10 +25,11 @@ struct Harness {
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         store = try ManagementStore(path: self.directory.appendingPathComponent("rampart.sqlite").path)
         self.clock = clock
+        logs = try LogStore(directory: self.directory)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         service = try ManagementService(store: store, identity: ServerIdentity(name: "primary", ipAddress: "127.0.0.1", apiPort: 8443),
-                                        logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now })
+                                        logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now }, logs: logs)
         _ = try await service.initializeIfEmpty(adminPassword: "adminpw")
     }
 

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import ManagementModel
+import TrustCore
+
+/// Where the agent keeps the policy in force, durably (DIR/installed-policy.json).
+/// `save` gets the policy and its JSON exactly as received (written as it is: no second serialization).
+public struct InstalledPolicyStorage: Sendable {
+    public let load: @Sendable () throws -> CompiledPolicy?
+    public let save: @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void
+    public init(load: @escaping @Sendable () throws -> CompiledPolicy?, save: @escaping @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void) {
+        self.load = load
+        self.save = save
+    }
+}
+
+/// How one push ended on the agent.
+public struct InstallOutcome: Sendable, Equatable {
+    public enum Kind: String, Sendable { case installed, refused, failed }
+    public let kind: Kind
+    public let message: String
+}
+
+/// The gateway agent's state: the policy in force, the epoch fence, the management servers it
+/// follows. One actor, so pushes from several servers are decided one at a time, in arrival order.
+///
+/// An install is acknowledged only after the fence, the policy file and the enforcer all hold it:
+/// fence persisted (when raised) → policy written (write-temp, fsync, rename) → enforcer applied.
+public actor GatewayAgent {
+    public let directory: URL
+    let enforcer: any PolicyEnforcer
+    let storage: InstalledPolicyStorage
+    let logger: Logger
+    let clockMilliseconds: @Sendable () -> Int64
+    private(set) var state: AgentState
+    private var fence: EpochFence
+    public private(set) var policy: CompiledPolicy?
+    private var installedAtMilliseconds: Int64?
+    /// Called after the server list changed (the dial loops follow it).
+    private var serversChanged: (@Sendable ([AgentState.Server]) -> Void)?
+
+    public init(directory: URL, state: AgentState, enforcer: any PolicyEnforcer, storage: InstalledPolicyStorage, logger: Logger,
+                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.directory = directory
+        self.state = state
+        self.fence = EpochFence(highest: state.highestEpoch)
+        self.enforcer = enforcer
+        self.storage = storage
+        self.logger = logger
+        self.clockMilliseconds = clockMilliseconds
+    }
+
+    public func onServersChanged(_ callback: @escaping @Sendable ([AgentState.Server]) -> Void) { serversChanged = callback }
+
+    /// At start, before connecting: the last installed policy goes back in force.
+    public func restore() async throws {
+        guard let stored = try storage.load() else {
+            logger.notice("no installed policy yet", metadata: ["gateway": "\(state.name)"])
+            return
+        }
+        try await enforcer.apply(stored)
+        policy = stored
+        logger.notice("installed policy restored", metadata: ["package": "\(stored.packageName)", "revision": "\(stored.revision)",
+                                                               "epoch": "\(stored.epochTerm)/\(stored.epochServer)", "enforcement": "\(enforcer.name)"])
+    }
+
+    public var name: String { state.name }
+    public var servers: [AgentState.Server] { state.servers }
+
+    public var report: GatewayReport {
+        GatewayReport(name: state.name, enforcement: enforcer.name, installedPackage: policy?.packageName, installedRevision: policy?.revision,
+                      installedEpoch: policy.map { RevisionEpoch(term: $0.epochTerm, server: $0.epochServer) },
+                      installedAtMilliseconds: installedAtMilliseconds ?? policy?.compiledAtMilliseconds,
+                      highestEpoch: fence.highest, lastRefusal: state.lastRefusal)
+    }
+
+    /// One push: `body` is the CompiledPolicy JSON for this gateway.
+    public func install(body: ArraySlice<UInt8>, from server: String) async -> InstallOutcome {
+        let incoming: CompiledPolicy
+        do {
+            incoming = try PolicyDecoding.decode(body)
+        } catch {
+            return InstallOutcome(kind: .failed, message: "the policy does not decode: \(String("\(error)".prefix(300)))")
+        }
+        guard incoming.formatVersion == CompiledPolicy.currentFormatVersion else {
+            return InstallOutcome(kind: .failed, message: "policy format \(incoming.formatVersion) is not the format this gateway speaks (\(CompiledPolicy.currentFormatVersion)); upgrade the gateway")
+        }
+        guard incoming.targetName == state.name else {
+            return InstallOutcome(kind: .failed, message: "the policy is for \(incoming.targetName), this gateway is \(state.name)")
+        }
+        let epoch = RevisionEpoch(term: incoming.epochTerm, server: incoming.epochServer)
+        var fenceAfter = fence
+        switch fenceAfter.admit(epoch) {
+        case .refuse(let reason):
+            logger.warning("policy push refused", metadata: ["from": "\(server)", "reason": "\(reason)"])
+            await recordRefusal(reason)
+            return InstallOutcome(kind: .refused, message: reason)
+        case .accept(let raised):
+            do {
+                if raised { try persistFence(fenceAfter) }
+                try storage.save(incoming, body)
+                try await enforcer.apply(incoming)
+            } catch {
+                logger.error("policy installation failed", metadata: ["error": "\(error)"])
+                return InstallOutcome(kind: .failed, message: "installation failed on the gateway: \(String("\(error)".prefix(300)))")
+            }
+        }
+        policy = incoming
+        installedAtMilliseconds = clockMilliseconds()
+        logger.notice("policy installed", metadata: ["package": "\(incoming.packageName)", "revision": "\(incoming.revision)",
+                                                      "rules": "\(incoming.rules.count)", "epoch": "\(epoch.text)", "from": "\(server)"])
+        return InstallOutcome(kind: .installed, message: "Installed \(incoming.packageName) revision \(incoming.revision) (epoch \(epoch.text))")
+    }
+
+    /// A management server's announcement: an active's epoch raises the fence; the server list is
+    /// taken from any server whose epoch the fence admits (an old active's list is ignored).
+    public func announcement(epoch: RevisionEpoch, isActive: Bool, servers announced: [AgentState.Server]) {
+        guard fence.wouldAdmit(epoch) else { return }
+        var next = fence
+        if isActive, case .accept(raised: true) = next.admit(epoch) {
+            do {
+                try persistFence(next)
+                logger.notice("fence raised by the active's announcement", metadata: ["epoch": "\(epoch.text)"])
+            } catch {
+                logger.error("could not persist the fence", metadata: ["error": "\(error)"])
+            }
+        }
+        let list = Array(announced.prefix(GatewayLimits.managementServersMax))
+        guard !list.isEmpty, Set(list) != Set(state.servers) else { return }
+        var changed = state
+        changed.servers = list
+        do {
+            try changed.save(directory)
+            state = changed
+            logger.notice("management servers updated", metadata: ["servers": "\(list.map(\.sicAddress).joined(separator: ","))"])
+            serversChanged?(list)
+        } catch {
+            logger.error("could not store the management server list", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func persistFence(_ next: EpochFence) throws {
+        var changed = state
+        changed.highestEpoch = next.highest
+        try changed.save(directory)
+        state = changed
+        fence = next
+    }
+
+    private func recordRefusal(_ reason: String) async {
+        var changed = state
+        changed.lastRefusal = String(reason.prefix(GatewayReport.textLengthMax))
+        do {
+            try changed.save(directory)
+            state = changed
+        } catch {
+            state.lastRefusal = changed.lastRefusal
+        }
+    }
+}

@@ -1,0 +1,294 @@
+import Foundation
+import Gateway
+import Logging
+import ManagementAPI
+import ManagementModel
+import NIOConcurrencyHelpers
+import PeerTransport
+import ServiceLifecycle
+import Store
+import TrustCore
+
+/// Install fan-out bounds on the management side.
+enum HubLimits {
+    /// Pushes in flight at once, across all installs.
+    static let pushesInFlightMax = 128
+    /// A gateway that has not acknowledged a push within this time fails its part.
+    static let pushTimeoutMilliseconds: Int64 = 120_000
+    /// Batches of pushes waiting to start.
+    static let pendingBatchesMax = 64
+}
+
+/// The management server's side of the gateways' SIC channels: a registry of connected gateways by
+/// certificate identity (the uid of their simple-gateway object), what each reported, and install
+/// pushes with bounded concurrency. Node-local: every server keeps its own, from the gateways themselves.
+final class GatewayHub: GatewayFleet, Service {
+    let service: ManagementService
+    let logger: Logger
+    /// This server's log database (DIR/logs.sqlite), where gateways' records go.
+    let logs: LogStore?
+    private let registry = NIOLockedValueBox<[String: Entry]>([:])
+    private let serversCache = NIOLockedValueBox<(at: ContinuousClock.Instant, list: [JSONValue])?>(nil)
+    private let batches: AsyncStream<Batch>
+    private let batchWriter: AsyncStream<Batch>.Continuation
+
+    struct Batch: Sendable {
+        let pushes: [GatewayPush]
+        let report: @Sendable (GatewayPushResult) async -> Void
+    }
+
+    /// One gateway as this server knows it.
+    struct Entry {
+        var status = GatewayLiveStatus(connected: false)
+        /// The live channel's writer and token (a newer channel replaces an older one).
+        var channel: (token: UInt64, writer: AsyncStream<PeerFrame>.Continuation)?
+        /// Pushes sent on the channel, waiting for the gateway's result.
+        var waiting: [String: CheckedContinuation<GatewayPushResult, Never>] = [:]
+    }
+
+    init(service: ManagementService, logger: Logger) {
+        self.service = service
+        self.logs = service.logs
+        self.logger = logger
+        (batches, batchWriter) = AsyncStream.makeStream(of: Batch.self, bufferingPolicy: .bufferingNewest(HubLimits.pendingBatchesMax))
+    }
+
+    // MARK: GatewayFleet
+
+    func status(ofGateway uid: String) -> GatewayLiveStatus? { registry.withLockedValue { $0[uid]?.status } }
+
+    func push(_ pushes: [GatewayPush], report: @escaping @Sendable (GatewayPushResult) async -> Void) {
+        batchWriter.yield(Batch(pushes: pushes, report: report))
+    }
+
+    /// Runs the pushes of every batch, at most `pushesInFlightMax` at once in all.
+    func run() async throws {
+        let slots = PushSlots(HubLimits.pushesInFlightMax)
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                for await batch in self.batches {
+                    group.addTask { await self.runBatch(batch, slots: slots) }
+                }
+            }
+        }
+    }
+
+    func runBatch(_ batch: Batch, slots: PushSlots) async {
+        await withTaskGroup(of: Void.self) { group in
+            for push in batch.pushes {
+                await slots.acquire()
+                group.addTask {
+                    let result = await self.pushOne(push)
+                    await slots.release()
+                    await batch.report(result)
+                }
+            }
+        }
+    }
+
+    /// Sends one push and waits for the gateway's answer, the channel's end, or the timeout.
+    func pushOne(_ push: GatewayPush) async -> GatewayPushResult {
+        let id = SecureRandom.uuid()
+        func fail(_ message: String) -> GatewayPushResult {
+            GatewayPushResult(gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: .failed, message: message)
+        }
+        let header: JSONValue = ["type": .string(GatewayWire.install), "id": .string(id), "target-name": .string(push.gatewayName),
+                                 "target-uid": .string(push.gatewayUID)]
+        // A gateway whose trust was reset (reset-sic) gets nothing more on its old channel.
+        guard service.isEnrolledGateway(uid: push.gatewayUID) else { return fail(notConnectedReason(push.gatewayUID)) }
+        let frame = GatewayWire.frame(header, body: push.policy.bytes(targetName: push.gatewayName, targetUID: push.gatewayUID))
+        return await withTaskGroup(of: GatewayPushResult?.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let sent = self.registry.withLockedValue { registry -> Bool in
+                        guard let writer = registry[push.gatewayUID]?.channel?.writer else { return false }
+                        registry[push.gatewayUID]!.waiting[id] = continuation
+                        writer.yield(frame)
+                        return true
+                    }
+                    if !sent { continuation.resume(returning: fail(self.notConnectedReason(push.gatewayUID))) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(HubLimits.pushTimeoutMilliseconds))
+                return nil
+            }
+            let first = await group.next()!
+            guard let result = first else {
+                // Timed out: the waiting continuation is resumed here (and only here) with the failure.
+                let waiting = registry.withLockedValue { $0[push.gatewayUID]?.waiting.removeValue(forKey: id) }
+                waiting?.resume(returning: fail("no answer within \(HubLimits.pushTimeoutMilliseconds / 1000) s"))
+                return await group.next()!!
+            }
+            group.cancelAll()
+            return result
+        }
+    }
+
+    func notConnectedReason(_ uid: String) -> String {
+        guard service.isEnrolledGateway(uid: uid) else { return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)" }
+        guard let seen = status(ofGateway: uid)?.lastContactMilliseconds else {
+            return "not connected to this management server (not responding since this server started)"
+        }
+        return "not connected to this management server (not responding; last contact \(Renderer.timestamp(seen)["iso-8601"]?.stringValue ?? ""))"
+    }
+
+    // MARK: channels
+
+    /// Serves a gateway's channel (SICService hands it over after the first frame, a hello). The peer
+    /// must be an enrolled simple-gateway: its certificate's uid names that object.
+    func accept(_ connection: PeerConnection, identity: NodeIdentity, hello: JSONValue,
+                frames: inout PeerInboundFrames.AsyncIterator) async throws {
+        guard service.isEnrolledGateway(uid: identity.uid) else {
+            logger.warning("gateway channel refused: not an enrolled simple-gateway", metadata: ["peer": "\(identity)"])
+            try await connection.send(GatewayWire.frame(["type": "error", "message": .string("\(identity) is not an enrolled gateway of this server")]))
+            return
+        }
+        let (outbound, writer) = AsyncStream.makeStream(of: PeerFrame.self)
+        let token = attach(identity.uid, writer: writer, report: GatewayReport(json: hello["status"]))
+        logger.notice("gateway channel up", metadata: ["gateway": "\(identity.name)"])
+        defer {
+            detach(identity.uid, token: token)
+            logger.notice("gateway channel down", metadata: ["gateway": "\(identity.name)"])
+        }
+        writer.yield(await welcome(logsOf: identity.name))
+        let lastHeard = LastHeard()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frame in outbound { try await connection.send(frame) }
+                await connection.close()  // replaced by a newer channel
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(GatewayLimits.heartbeatMilliseconds))
+                    if lastHeard.silence > .milliseconds(GatewayLimits.silenceMilliseconds) {
+                        await connection.close()
+                        return
+                    }
+                    writer.yield(await self.welcome(logsOf: nil))
+                }
+            }
+            while let frame = try await frames.next() {
+                lastHeard.now()
+                guard let (header, body) = GatewayWire.decode(frame) else { continue }
+                await inbound(header, body: body, from: identity, writer: writer)
+            }
+            group.cancelAll()
+        }
+    }
+
+    func inbound(_ header: JSONValue, body: ArraySlice<UInt8>, from identity: NodeIdentity, writer: AsyncStream<PeerFrame>.Continuation) async {
+        switch header["type"]?.stringValue {
+        case GatewayWire.status:
+            update(identity.uid, report: GatewayReport(json: header["status"]))
+            await service.sicPeerSeen(uid: identity.uid)
+        case GatewayWire.installResult:
+            update(identity.uid, report: GatewayReport(json: header["status"]))
+            guard let id = header["id"]?.stringValue else { return }
+            let outcome = GatewayPushResult.Outcome(rawValue: header["outcome"]?.stringValue ?? "") ?? .failed
+            let message = String((header["message"]?.stringValue ?? "").prefix(GatewayReport.textLengthMax))
+            let waiting = registry.withLockedValue { $0[identity.uid]?.waiting.removeValue(forKey: id) }
+            waiting?.resume(returning: GatewayPushResult(gatewayUID: identity.uid, gatewayName: identity.name, outcome: outcome, message: message))
+        case GatewayWire.logs:
+            guard let logs, let through = header["through"]?.intValue else { return }
+            do {
+                let records = try JSONDecoder().decode([SequencedLogRecord].self, from: Data(body))
+                try logs.append(records, receivedFrom: identity.name, receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+                writer.yield(GatewayWire.frame(["type": .string(GatewayWire.logsAck), "through": .int(through)]))
+            } catch {
+                logger.warning("could not store gateway logs", metadata: ["gateway": "\(identity.name)", "error": "\(error)"])
+            }
+        default:
+            break
+        }
+    }
+
+    /// The server's announcement: epoch, whether it is the active, every management server's SIC
+    /// address, and (on a new channel) the last log sequence stored from this gateway.
+    func welcome(logsOf gatewayName: String?) async -> PeerFrame {
+        let (epoch, isActive) = await service.gatewayAnnouncement()
+        let servers = serverList()
+        var header: [String: JSONValue] = ["type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
+                                           "servers": .array(servers)]
+        if let gatewayName, let logs {
+            do { header["log-cursor"] = .int(Int64(try logs.lastSequence(gateway: gatewayName))) } catch {
+                logger.warning("could not read the log database", metadata: ["error": "\(error)"])
+            }
+        }
+        return GatewayWire.frame(.object(header))
+    }
+
+    private func gatewayName(_ uid: String) -> String? { service.publishedObject(uid: uid)?.name }
+
+    /// Every management server's SIC address, read from the database at most once a second (every
+    /// channel announces it every heartbeat).
+    private func serverList() -> [JSONValue] {
+        let now = ContinuousClock.now
+        if let cached = serversCache.withLockedValue({ $0 }), now - cached.at < .seconds(1) { return cached.list }
+        let list: [JSONValue] = service.managementServers().compactMap { server in
+            server.sicAddress.map { ["name": .string(server.name), "sic-address": .string($0)] }
+        }
+        serversCache.withLockedValue { $0 = (now, list) }
+        return list
+    }
+
+    private func attach(_ uid: String, writer: AsyncStream<PeerFrame>.Continuation, report: GatewayReport?) -> UInt64 {
+        let token = UInt64.random(in: 1...UInt64.max)
+        let previous = registry.withLockedValue { registry -> AsyncStream<PeerFrame>.Continuation? in
+            var entry = registry[uid] ?? Entry()
+            let old = entry.channel?.writer
+            entry.channel = (token, writer)
+            entry.status.connected = true
+            registry[uid] = entry
+            return old
+        }
+        previous?.finish()
+        update(uid, report: report)
+        return token
+    }
+
+    private func detach(_ uid: String, token: UInt64) {
+        let orphaned = registry.withLockedValue { registry -> [CheckedContinuation<GatewayPushResult, Never>] in
+            guard var entry = registry[uid], entry.channel?.token == token else { return [] }
+            entry.channel?.writer.finish()
+            entry.channel = nil
+            entry.status.connected = false
+            let waiting = Array(entry.waiting.values)
+            entry.waiting = [:]
+            registry[uid] = entry
+            return waiting
+        }
+        let name = gatewayName(uid) ?? uid
+        for continuation in orphaned {
+            continuation.resume(returning: GatewayPushResult(gatewayUID: uid, gatewayName: name, outcome: .failed,
+                                                             message: "the gateway's channel closed before it acknowledged the policy"))
+        }
+    }
+
+    private func update(_ uid: String, report: GatewayReport?) {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        registry.withLockedValue { registry in
+            var entry = registry[uid] ?? Entry()
+            entry.status.lastContactMilliseconds = now
+            if let report { entry.status.report = report }
+            registry[uid] = entry
+        }
+    }
+}
+
+/// A counting semaphore for pushes in flight.
+actor PushSlots {
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    init(_ count: Int) { free = count }
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+    func release() {
+        if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
+    }
+}

@@ -1,0 +1,267 @@
+import Foundation
+import Testing
+
+/// A `rampart gateway` agent child process. Deinit kills it.
+final class AgentProcess: Sendable {
+    let process: Process
+    let record = ExitRecord()
+    let dataDirectory: String
+    let logPath: String
+
+    private init(process: Process, dataDirectory: String, logPath: String) {
+        self.process = process
+        self.dataDirectory = dataDirectory
+        self.logPath = logPath
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var logTail: String { String(log.suffix(4000)) }
+
+    static func start(dataDirectory: String, logPath: String, arguments: [String]) throws -> AgentProcess {
+        let process = Process()
+        process.executableURL = try Executable.rampart()
+        process.arguments = ["gateway", "--data", dataDirectory] + arguments
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        let agent = AgentProcess(process: process, dataDirectory: dataDirectory, logPath: logPath)
+        let record = agent.record
+        process.terminationHandler = { record.record($0) }
+        try process.run()
+        try? log.close()
+        return agent
+    }
+
+    func stop() async throws {
+        if record.exit == nil { Foundation.kill(process.processIdentifier, SIGTERM) }
+        guard try await record.wait(seconds: Bounds.serverStopSeconds) != nil else {
+            kill()
+            throw E2EFailure("the gateway agent did not stop on SIGTERM; its log:\n\(logTail)")
+        }
+    }
+
+    func kill() {
+        if record.exit == nil, process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { kill() }
+}
+
+/// Gateway helpers on an HA group (or a single primary).
+extension HAGroup {
+    /// Adds a simple-gateway with a one-time key on `server` (published) and returns the key file.
+    func addGateway(_ name: String, on server: String = "primary") async throws -> String {
+        let key = "gateway-\(name)-key-2026"
+        try await fixture.mgmtJSON(["add-simple-gateway", "name=\(name)", "ip-address=192.0.2.200", "one-time-password=\(key)"] + asRoot(server))
+        let keyFile = fixture.scratch.path("\(name).key")
+        FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
+        return keyFile
+    }
+
+    /// Starts the agent of gateway `name`: the first start enrols with `keyFile` through `server`.
+    func startAgent(_ name: String, keyFile: String?, via server: String = "primary", attempt: Int = 1,
+                    enforcement: [String] = ["--enforce", "none"]) throws -> AgentProcess {
+        var arguments = enforcement + ["--log-level", "debug"]
+        if let keyFile {
+            let sicPort = try #require(self.server(server).sicPort)
+            arguments += ["--name", name, "--management", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile]
+        }
+        return try AgentProcess.start(dataDirectory: fixture.scratch.path("gw-\(name)"), logPath: fixture.scratch.path("gw-\(name)-\(attempt).log"),
+                                      arguments: arguments)
+    }
+
+    func gateway(_ name: String, on server: String) async throws -> [String: Any] {
+        let result = try await fixture.rampart(["mgmt", "show-simple-gateway", "name=\(name)", "--format", "json"] + asRoot(server))
+        return (try? result.json()) ?? [:]
+    }
+
+    /// show-logs of one gateway on one server (its own log database).
+    func logs(of gateway: String, on server: String) async throws -> [[String: Any]] {
+        let result = try await fixture.rampart(["mgmt", "show-logs", "new-query.filter=gateway:\(gateway)", "new-query.time-frame=all-time",
+                                                "--format", "json"] + asRoot(server))
+        return (try? result.json())?.objects("logs") ?? []
+    }
+
+    func gatewayState(_ name: String, on server: String) async throws -> String? {
+        try await gateway(name, on: server).object("gateway-status")?.string("state")
+    }
+
+    /// install-policy as Ansible sends it (policy-package, targets); `rampart mgmt` waits for the task.
+    func install(_ targets: [String], on server: String) async throws -> (result: CLIResult, task: [String: Any]?) {
+        let targetArguments = targets.enumerated().map { "targets.\($0.offset + 1)=\($0.element)" }
+        let result = try await fixture.rampart(["mgmt", "install-policy", "policy-package=Standard"] + targetArguments + ["--format", "json"] + asRoot(server))
+        return (result, (try? result.json())?.objects("tasks").first)
+    }
+}
+
+func taskDetail(_ task: [String: Any]?, gateway: String) -> [String: Any]? {
+    (task?["task-details"] as? [[String: Any]])?.first { $0.string("gatewayName") == gateway }
+}
+
+@Suite("End to end: gateways", .serialized)
+struct GatewayEndToEndTests {
+    @Test("enrol, install (a gateway that is down fails only its part), status, restart keeps the policy", .timeLimit(.minutes(10)))
+    func enrolInstallRestart() async throws {
+        let group = try await HAGroup()
+        let keyFile = try await group.addGateway("gw-1")
+        _ = try await group.addGateway("gw-down")
+        var agent = try group.startAgent("gw-1", keyFile: keyFile)
+        defer { agent.kill() }
+        #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "primary") == "ok" }, "\(agent.logTail)")
+        let enrolled = try await group.gateway("gw-1", on: "primary")
+        #expect(enrolled.string("sic-state") == "communicating" && (enrolled.string("sic-name") ?? "").contains("CN=gw-1"), "\(enrolled)")
+        #expect(try await group.gatewayState("gw-down", on: "primary") == "untrusted")
+        let keyMode = try FileManager.default.attributesOfItem(atPath: "\(agent.dataDirectory)/pki/node.key")[.posixPermissions] as? NSNumber
+        #expect(keyMode?.intValue == 0o600, "the gateway's private key is 0600")
+
+        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=web-in", "service.1=https",
+                                          "action=Accept", "track.type=Log"] + group.asRoot("primary"))
+        let (result, task) = try await group.install(["gw-1", "gw-down"], on: "primary")
+        #expect(result.status == 0 && task?.string("status") == "partially succeeded", "\(result)")
+        #expect(taskDetail(task, gateway: "gw-1")?.string("statusCode") == "succeeded", "\(result)")
+        let down = taskDetail(task, gateway: "gw-down")
+        #expect(down?.string("statusCode") == "failed" && (down?.string("statusDescription") ?? "").contains("not connected"), "\(result)")
+
+        // Durable on the gateway, 0600, and reported back as installed at the published head.
+        let policyFile = "\(agent.dataDirectory)/installed-policy.json"
+        let policy = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policyFile))) as? [String: Any]
+        #expect((policy?["rules"] as? [Any])?.count == 3, "web-in, the Cleanup rule and the implicit cleanup rule: \(policy ?? [:])")
+        let head = try await group.head("primary")
+        #expect(try await group.eventually {
+            let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
+            return status?.string("policy") == "installed" && status?.int("installed-revision") == head
+        })
+        let listed = try await group.fixture.mgmtJSON(["show-gateways-and-servers", "details-level=full"] + group.asRoot("primary"))
+        #expect(Set(listed.objects("objects").compactMap { $0.string("name") }) == ["gw-1", "gw-down", "primary"], "\(listed)")
+
+        // A newer publish: the installed policy may be out of date.
+        _ = try await group.addHost("after-install", on: "primary")
+        #expect(try await group.eventually {
+            try await group.gateway("gw-1", on: "primary").object("gateway-status")?.string("policy") == "may-be-out-of-date"
+        })
+
+        // The agent stops: not responding; restarted with only --data, its policy is back in force first.
+        try await agent.stop()
+        #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "primary") == "not-responding" })
+        agent = try group.startAgent("gw-1", keyFile: nil, attempt: 2)
+        #expect(try await group.eventually { agent.log.contains("installed policy restored") }, "\(agent.logTail)")
+        #expect(try await group.eventually {
+            let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
+            return status?.string("state") == "ok" && status?.int("installed-revision") == head
+        }, "\(agent.logTail)")
+    }
+
+    @Test("install from the active, fail over, install from the new active, the old active's push is refused", .timeLimit(.minutes(10)))
+    func followsPromotionAndFencesTheOldActive() async throws {
+        let group = try await HAGroup()
+        try await group.join("mgmt-b")
+        let keyFile = try await group.addGateway("gw-1")
+        let agent = try group.startAgent("gw-1", keyFile: keyFile)
+        defer { agent.kill() }
+        // The gateway learns every management server from the active and connects to each.
+        #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "primary") == "ok" }, "\(agent.logTail)")
+        #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "mgmt-b") == "ok" }, "\(agent.logTail)")
+
+        try await group.fixture.mgmtJSON(["add-host", "name=web", "ip-address=192.0.2.80"] + group.asRoot("primary"))
+        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=web-in", "destination.1=web",
+                                          "service.1=https", "action=Accept", "track.type=Log"] + group.asRoot("primary"))
+        let first = try await group.install(["gw-1"], on: "primary")
+        #expect(first.task?.string("status") == "succeeded", "\(first.result)")
+
+        // A logged hit on the gateway reaches every management server's own log database, once each.
+        let hit = try await group.fixture.rampart(["gateway", "test-packet", "--data", agent.dataDirectory, "src=10.1.0.5", "dst=192.0.2.80",
+                                                   "proto=tcp", "dport=443"])
+        #expect(hit.status == 0 && hit.stdout.hasPrefix("ACCEPT") && hit.stdout.contains("web-in"), "\(hit)")
+        for server in ["primary", "mgmt-b"] {
+            #expect(try await group.eventually { try await group.logs(of: "gw-1", on: server).count == 1 }, "logs on \(server): \(agent.logTail)")
+            let record = try await group.logs(of: "gw-1", on: server).first
+            #expect(record?.string("rule_name") == "web-in" && record?.string("dst") == "192.0.2.80" && record?.int("gateway-sequence") == 1)
+        }
+        let onStandby = try await group.install(["gw-1"], on: "mgmt-b")
+        #expect(onStandby.result.status != 0 && (onStandby.result.stdout + onStandby.result.stderr).contains("active server primary"),
+                "a standby refuses install-policy, naming the active: \(onStandby.result)")
+
+        // The active dies; the standby is promoted (forced failover) and installs with no re-enrolment.
+        group.server("primary").kill()
+        #expect(try await group.eventually {
+            try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
+        })
+        #expect(try await group.ha(["promote", "--force"], on: "mgmt-b").status == 0)
+        let second = try await group.install(["gw-1"], on: "mgmt-b")
+        #expect(second.task?.string("status") == "succeeded", "\(second.result)\n\(agent.logTail)")
+        let fence = try await group.gateway("gw-1", on: "mgmt-b").object("gateway-status")?.string("highest-epoch-seen")
+        #expect(fence?.hasSuffix("/mgmt-b") == true, "the gateway remembers the new active's epoch: \(fence ?? "nil")")
+
+        // The old active comes back alone (mgmt-b is down, so it never hears of the new epoch) and
+        // still believes it is active: its push is refused by the gateway, and the task says why.
+        _ = try await group.server("mgmt-b").stop()
+        try await group.start("primary")
+        #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "primary") == "ok" }, "\(agent.logTail)")
+        let stale = try await group.install(["gw-1"], on: "primary")
+        let detail = taskDetail(stale.task, gateway: "gw-1")
+        #expect(stale.task?.string("status") == "failed", "\(stale.result)")
+        #expect((detail?.string("statusDescription") ?? "").contains("refused: gateway has seen epoch") &&
+                (detail?.string("statusDescription") ?? "").contains("/mgmt-b"), "\(stale.result)")
+        let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
+        #expect((status?.string("last-refusal") ?? "").contains("refused"), "the gateway reports the refusal in its status: \(status ?? [:])")
+        let installed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(agent.dataDirectory)/installed-policy.json"))) as? [String: Any]
+        #expect(installed?["epochServer"] as? String == "mgmt-b", "the newer active's policy stays in force")
+        // The gateway reconnected to the restarted server from its stored cursor: the hit is not stored twice.
+        #expect(try await group.logs(of: "gw-1", on: "primary").count == 1)
+    }
+
+    @Test("a policy installed on a gateway is loaded into nftables in its network namespace", .timeLimit(.minutes(5)),
+          .enabled(if: NetworkNamespace.available, "needs root, ip and nft"))
+    func enforcesWithNftablesInANamespace() async throws {
+        let namespace = try NetworkNamespace("rampart-e2e-\(UInt32.random(in: 0...UInt32.max))")
+        defer { namespace.remove() }
+        let group = try await HAGroup()
+        let keyFile = try await group.addGateway("gw-nft")
+        let agent = try group.startAgent("gw-nft", keyFile: keyFile, enforcement: ["--enforce", "nftables", "--netns", namespace.name])
+        defer { agent.kill() }
+        #expect(try await group.eventually { try await group.gatewayState("gw-nft", on: "primary") == "ok" }, "\(agent.logTail)")
+        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=ssh-in", "service.1=ssh",
+                                          "action=Accept", "track.type=Log"] + group.asRoot("primary"))
+        let (result, task) = try await group.install(["gw-nft"], on: "primary")
+        #expect(task?.string("status") == "succeeded", "\(result)\n\(agent.logTail)")
+        let listing = try namespace.run(["nft", "list", "table", "inet", "rampart"])
+        #expect(listing.contains("tcp dport 22") && listing.contains("accept") && listing.contains("drop"), "\(listing)")
+        let status = try await group.gateway("gw-nft", on: "primary").object("gateway-status")
+        #expect(status?.string("enforcement") == "nftables")
+    }
+}
+
+/// A network namespace for a test (`ip netns add`), removed at the end.
+struct NetworkNamespace {
+    let name: String
+
+    static var available: Bool {
+        getuid() == 0 && ["/usr/sbin/nft", "/usr/sbin/ip"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    init(_ name: String) throws {
+        self.name = name
+        _ = try Self.command(["ip", "netns", "add", name])
+    }
+
+    func run(_ arguments: [String]) throws -> String { try Self.command(["ip", "netns", "exec", name] + arguments) }
+
+    func remove() { _ = try? Self.command(["ip", "netns", "del", name]) }
+
+    @discardableResult
+    static func command(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw E2EFailure("\(arguments.joined(separator: " ")): \(output)") }
+        return output
+    }
+}
