@@ -12,7 +12,8 @@ extension CompiledPolicy {
         if rules.isEmpty { errors.append("rules: a policy has at least its implicit cleanup rule") }
         if rules.count > Limits.compiledRulesMax { errors.append("rules: \(rules.count) is more than \(Limits.compiledRulesMax)") }
         for (index, rule) in rules.enumerated() {
-            let place = "rules[\(index)] (\(rule.uid.prefix(64)))"
+            // Built only when there is something to report: this runs for every rule of every push.
+            var place: String { "rules[\(index)] (\(rule.uid.prefix(64)))" }
             if !NftablesRenderer.isSafeIdentifier(rule.uid) { errors.append("\(place).uid: only letters, digits, '.', '_' and '-' are allowed") }
             if rule.layer.isEmpty { errors.append("\(place).layer: empty") }
             for (field, cell) in [("source", rule.source), ("destination", rule.destination)] {
@@ -22,7 +23,7 @@ extension CompiledPolicy {
                 }
             }
             if rule.service.entries.count > Limits.compiledCellEntriesMax { errors.append("\(place).service: too many entries") }
-            if let bad = rule.service.entries.first(where: { !["tcp", "udp"].contains($0.proto) || $0.portFirst < 1 || $0.portLast > 65535 || $0.portFirst > $0.portLast }) {
+            if let bad = rule.service.entries.first(where: { ($0.proto != "tcp" && $0.proto != "udp") || $0.portFirst < 1 || $0.portLast > 65535 || $0.portFirst > $0.portLast }) {
                 errors.append("\(place).service: '\(bad.proto.prefix(16)) \(bad.portFirst)-\(bad.portLast)' is not tcp or udp with ports 1 to 65535 in order")
             }
         }

@@ -7,20 +7,28 @@ public enum IPAddress: Sendable, Equatable, Comparable {
     public var bitCount: Int { family == 4 ? 32 : 128 }
 
     public static func parse(_ text: String) -> IPAddress? {
-        if text.contains(":") { return parseV6(text).map(IPAddress.v6) }
+        if text.utf8.contains(UInt8(ascii: ":")) { return parseV6(text).map(IPAddress.v6) }
         return parseV4(text).map(IPAddress.v4)
     }
 
+    /// Dotted quad, 1 to 3 decimal digits an octet. Reads UTF-8 bytes: gateways check every address
+    /// of a pushed policy, so this is on the install path.
     static func parseV4(_ text: String) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var value: UInt32 = 0
-        for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), let octet = UInt32(part), octet <= 255
-            else { return nil }
-            value = value << 8 | octet
+        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
+        for byte in text.utf8 {
+            if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+                guard digits < 3 else { return nil }
+                octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
+                digits += 1
+            } else if byte == UInt8(ascii: "."), digits > 0, octet <= 255, dots < 3 {
+                value = value << 8 | octet
+                (octet, digits, dots) = (0, 0, dots + 1)
+            } else {
+                return nil
+            }
         }
-        return value
+        guard dots == 3, digits > 0, octet <= 255 else { return nil }
+        return value << 8 | octet
     }
 
     static func parseV6(_ text: String) -> [UInt16]? {
