@@ -17,18 +17,21 @@ import Darwin
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "A local HA demo: primary and secondary on loopback.",
+        abstract: "A local HA demo: primary, secondary and a gateway on loopback.",
         discussion: """
         Starts two `rampart server` processes of this executable on loopback,
         with their data under DIR (default ./rampart-demo):
           DIR/mgmt-a      the primary, active; Web API on 127.0.0.1:--api-port
           DIR/mgmt-b      the secondary, standby; it joins mgmt-a with a
                           random one-time activation key
-          DIR/<name>.log  each server's output
-        It waits until `rampart ha status` says synchronized on both, then
-        prints the active's API address, the admin password file and commands
-        to try. Ctrl-C (SIGINT) or SIGTERM stops both servers (exit 0); if a
-        server dies, the demo says so, stops the other and exits 1.
+          DIR/gw-1        a gateway agent (--enforce none): enrolled with the
+                          active with a random one-time key, connected to both
+          DIR/<name>.log  each process's output
+        It waits until `rampart ha status` says synchronized on both and the
+        gateway communicates, then prints the active's API address, the admin
+        password file and commands to try. Ctrl-C (SIGINT) or SIGTERM stops
+        everything (exit 0); if a process dies, the demo says so, stops the
+        others and exits 1.
         Run it again on the same DIR to start both again on their data (no new
         join). DIR must be missing, empty, or a previous demo's directory.
 
@@ -108,6 +111,7 @@ enum DemoLimits {
 struct DemoLayout {
     static let primaryName = "mgmt-a"
     static let secondaryName = "mgmt-b"
+    static let gatewayName = "gw-1"
     /// Marks DIR as a demo's, so a restart may reuse it and a foreign directory is refused.
     static let markerName = "rampart-demo.json"
 
@@ -125,6 +129,10 @@ struct DemoLayout {
     var activationKeyFile: String { directory.appendingPathComponent("\(Self.secondaryName).activation-key").path }
     func data(_ name: String) -> String { directory.appendingPathComponent(name).path }
     func log(_ name: String) -> String { directory.appendingPathComponent("\(name).log").path }
+
+    var gatewayKeyFile: String { directory.appendingPathComponent("\(Self.gatewayName).activation-key").path }
+    /// Whether the gateway enrolled in an earlier run (its agent wrote its state file).
+    var gatewayEnrolled: Bool { FileManager.default.fileExists(atPath: data(Self.gatewayName) + "/gateway.json") }
 
     /// Whether the secondary completed its join in an earlier run (it wrote its membership).
     var secondaryJoined: Bool { FileManager.default.fileExists(atPath: data(Self.secondaryName) + "/ha.json") }
@@ -321,9 +329,18 @@ struct DemoServer: Sendable {
     var api: String { "https://\(settings.listen):\(settings.apiPort)/web_api" }
 }
 
-/// The two servers, synchronized.
+/// The gateway agent of the demo, once it talks to the active.
+struct DemoGateway: Sendable {
+    let name: String
+    let dataDirectory: String
+    let logPath: String
+    let pid: Int32
+}
+
+/// The two servers, synchronized, and the gateway.
 struct DemoPair: Sendable {
     let servers: [DemoServer]
+    var gateway: DemoGateway?
     var active: DemoServer? { servers.first { $0.mode == "active" } }
     var standby: DemoServer? { servers.first { $0.mode == "standby" } }
 }
@@ -356,7 +373,51 @@ struct DemoBringUp {
                                               options: ["--api-port", "0", "--sic-port", "0"] + joinOptions)
         // Joined (the server writes node.json only after enrolment): the one-time key is spent.
         try? FileManager.default.removeItem(atPath: layout.activationKeyFile)
-        return try await waitUntilSynchronized([primary, secondary])
+        var pair = try await waitUntilSynchronized([primary, secondary])
+        if let active = pair.active { pair.gateway = try await startGateway(active: active, servers: pair.servers) }
+        return pair
+    }
+
+    /// Enrols the gateway agent with the active (first run only) and waits until the active says it
+    /// communicates. Later runs start it on its data: it finds the servers in its own state file.
+    func startGateway(active: DemoServer, servers: [DemoServer]) async throws -> DemoGateway {
+        let name = DemoLayout.gatewayName
+        let data = layout.data(name)
+        var arguments = ["gateway", "--data", data, "--enforce", "none"]
+        if !layout.gatewayEnrolled {
+            try? FileManager.default.removeItem(atPath: data)
+            try await prepareGateway(active: active)
+            let management = servers.compactMap { $0.settings.sicPort.map { "127.0.0.1:\($0)" } }.joined(separator: ",")
+            arguments += ["--name", name, "--management", management, "--activation-key-file", layout.gatewayKeyFile]
+        }
+        defer { try? FileManager.default.removeItem(atPath: layout.gatewayKeyFile) }
+        console.progress("starting \(name) (gateway agent, --enforce none)…")
+        let child = try DemoChild.launch(name: name, arguments: arguments, logPath: layout.log(name), stop: stop)
+        children.add(child)
+        _ = try await stop.poll("\(name) to connect to \(active.name) (see \(layout.log(name)))", seconds: DemoLimits.serverStartSeconds) { () -> Bool? in
+            let state = try? await LocalOperator.withRootSession(dataDirectory: active.dataDirectory) { transport, sid in
+                try await LocalOperator.call(transport, "show-simple-gateway", ["name": .string(name)], sid: sid)
+            }
+            return state?["sic-state"]?.stringValue == "communicating" ? true : nil
+        }
+        console.progress("\(name) is enrolled and connected to every management server")
+        return DemoGateway(name: name, dataDirectory: data, logPath: layout.log(name), pid: child.pid)
+    }
+
+    /// On the active: a simple-gateway object with a new random one-time key (published), and the
+    /// key in a 0600 file for the agent's --activation-key-file.
+    func prepareGateway(active: DemoServer) async throws {
+        let key = SecureRandom.password(length: 32)
+        let name = DemoLayout.gatewayName
+        try await LocalOperator.withRootSession(dataDirectory: active.dataDirectory) { transport, sid in
+            let existing = try await transport.call("show-simple-gateway", ["name": .string(name)], sid: sid)
+            let (command, body): (String, [String: JSONValue]) = existing.ok
+                ? ("reset-sic", ["name": .string(name), "one-time-password": .string(key)])
+                : ("add-simple-gateway", ["name": .string(name), "ip-address": "127.0.0.1", "one-time-password": .string(key)])
+            _ = try await LocalOperator.call(transport, command, body, sid: sid)
+            _ = try await LocalOperator.call(transport, "publish", [:], sid: sid)
+        }
+        try DurableFile.write(Array((key + "\n").utf8), to: URL(fileURLWithPath: layout.gatewayKeyFile), mode: 0o600)
     }
 
     func previousPrimarySICPort() throws -> Int {
@@ -441,6 +502,20 @@ struct DemoBringUp {
     }
 }
 
+extension DemoConsole {
+    /// What to try with the gateway: install from the active, its status, a packet against its policy.
+    func gatewayCommands(_ gateway: DemoGateway, rampart: String, active: DemoServer) -> String {
+        """
+          # install the Standard policy on the gateway (from the active; after a promotion, from the new one)
+          \(rampart) mgmt install-policy policy-package=Standard targets.1=\(gateway.name) -r true --data \(active.dataDirectory)
+          \(rampart) mgmt show-simple-gateway name=\(gateway.name) -r true --data \(active.dataDirectory)
+          # what the installed policy does with a packet
+          \(rampart) gateway test-packet --data \(gateway.dataDirectory) src=10.0.0.1 dst=10.0.0.2 proto=tcp dport=22
+
+        """
+    }
+}
+
 /// What the demo says: progress to stdout, or to stderr with --json so stdout is one JSON object.
 struct DemoConsole: Sendable {
     let json: Bool
@@ -459,7 +534,7 @@ struct DemoConsole: Sendable {
         }
         let passwordFile = layout.data(DemoLayout.primaryName) + "/initial-admin-password"
         let text = json ? Self.json(pair, active: active, layout: layout, passwordFile: passwordFile).canonicalString
-            : text(active: active, standby: standby, layout: layout, passwordFile: passwordFile)
+            : text(active: active, standby: standby, gateway: pair.gateway, layout: layout, passwordFile: passwordFile)
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
@@ -469,12 +544,15 @@ struct DemoConsole: Sendable {
              "api-port": .int(Int64(server.settings.apiPort)), "sic-port": server.settings.sicPort.map { .int(Int64($0)) } ?? .null,
              "data": .string(server.dataDirectory), "log": .string(server.logPath), "pid": .int(Int64(server.pid))]
         }
+        let gateway: JSONValue = pair.gateway.map {
+            ["name": .string($0.name), "data": .string($0.dataDirectory), "log": .string($0.logPath), "pid": .int(Int64($0.pid))]
+        } ?? .null
         return ["directory": .string(layout.directory.path), "active-api": .string(active.api),
                 "admin-password-file": .string(passwordFile), "ca-file": .string(active.dataDirectory + "/pki/ica.pem"),
-                "servers": .array(servers)]
+                "servers": .array(servers), "gateway": gateway]
     }
 
-    func text(active: DemoServer, standby: DemoServer, layout: DemoLayout, passwordFile: String) -> String {
+    func text(active: DemoServer, standby: DemoServer, gateway: DemoGateway?, layout: DemoLayout, passwordFile: String) -> String {
         // The commands are shown with the program as it was started (say .build/debug/rampart), so
         // they can be pasted as they are.
         let rampart = CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "rampart"
@@ -485,7 +563,7 @@ struct DemoConsole: Sendable {
           standby:  \(standby.name) (\(standby.role))   \(standby.api)   data \(standby.dataDirectory)   log \(standby.logPath)
           admin password: \(passwordFile)
           CA of the active's API: \(active.dataDirectory)/pki/ica.pem
-
+        \(gateway.map { "  gateway:  \($0.name), connected to both servers   data \($0.dataDirectory)   log \($0.logPath)\n" } ?? "")
         Try:
           # publish a change on the active (logs in, publishes, logs out, as mgmt_cli does)
           \(rampart) mgmt add-host name=demo-web ip-address=192.0.2.10 -u admin --password-file \(passwordFile) --data \(active.dataDirectory)
@@ -496,8 +574,8 @@ struct DemoConsole: Sendable {
           \(rampart) ha status --data \(standby.dataDirectory)
           # make the standby the active one (switchover)
           \(rampart) ha promote --data \(standby.dataDirectory)
-
-        Ctrl-C stops both servers; `\(rampart) demo --dir \(layout.directory.path)\(apiPort == 8443 ? "" : " --api-port \(apiPort)")` starts them again on their data.
+        \(gateway.map { gatewayCommands($0, rampart: rampart, active: active) } ?? "")
+        Ctrl-C stops them all; `\(rampart) demo --dir \(layout.directory.path)\(apiPort == 8443 ? "" : " --api-port \(apiPort)")` starts them again on their data.
         """
     }
 }
