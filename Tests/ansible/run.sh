@@ -29,7 +29,9 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/rampart-ansible.XXXXXX")"
 data="$work/data"
 server_pid=""
+agent_pid=""
 cleanup() {
+    if [[ -n "$agent_pid" ]] && kill -0 "$agent_pid" 2>/dev/null; then kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; fi
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
         kill "$server_pid" 2>/dev/null
         for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -149,8 +151,25 @@ run "discard drops the pending change"                     2 discard.yml
 run "state absent deletes every object"                   12 delete.yml -e expect=all
 run "deleting again changes nothing"                       0 delete.yml -e expect=none
 
+# Gateways: a simple-gateway from Ansible, a real agent enrolled with its key, then install-policy
+# and verify-policy from Ansible, which wait for their tasks.
+(umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$work/gw.key")
+run "simple-gateway with a one-time key, published"        2 gateways.yml -e phase=object -e gw_key_file="$work/gw.key"
+sic_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sic-port"])' "$data/node.json")"
+"$binary" gateway --data "$work/gw" --name ans-gw-1 --management "127.0.0.1:$sic_port" \
+    --activation-key-file "$work/gw.key" --enforce none >"$work/gateway.log" 2>&1 &
+agent_pid=$!
+# Connected once the server says so (bounded: 60 s).
+for _ in $(seq 1 600); do
+    "$binary" mgmt show-simple-gateway name=ans-gw-1 -r true --data "$data" 2>/dev/null | grep -q "sic-state: communicating" && break
+    kill -0 "$agent_pid" 2>/dev/null || break
+    sleep 0.1
+done
+run "install-policy and verify-policy succeed"              2 gateways.yml -e phase=install
+
 if [[ $failed -ne 0 ]]; then
     echo "server log: $work/server.log"
+    echo "gateway log: $work/gateway.log"
 fi
 echo "ansible-compat: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
