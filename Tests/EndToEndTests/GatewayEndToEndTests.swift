@@ -212,7 +212,7 @@ struct GatewayEndToEndTests {
         #expect(try await group.logs(of: "gw-1", on: "primary").count == 1)
     }
 
-    @Test("a policy installed on a gateway is loaded into nftables in its network namespace", .timeLimit(.minutes(5)),
+    @Test("a policy installed from the management server is loaded into nftables in the gateway's namespace: a real TCP connection to ssh is accepted, another port dropped", .timeLimit(.minutes(5)),
           .enabled(if: NetworkNamespace.available, "needs root, ip and nft"))
     func enforcesWithNftablesInANamespace() async throws {
         let namespace = try NetworkNamespace("rampart-e2e-\(UInt32.random(in: 0...UInt32.max))")
@@ -230,6 +230,17 @@ struct GatewayEndToEndTests {
         #expect(listing.contains("tcp dport 22") && listing.contains("accept") && listing.contains("drop"), "\(listing)")
         let status = try await group.gateway("gw-nft", on: "primary").object("gateway-status")
         #expect(status?.string("enforcement") == "nftables")
+
+        // Real traffic: a client namespace joined to the gateway's by a veth pair; listeners on the
+        // gateway on 22 (the rule accepts it) and 2323 (the cleanup rule drops it).
+        let client = try NetworkNamespace(namespace.name + "-c")
+        defer { client.remove() }
+        try client.link(to: namespace, clientAddress: "10.77.0.1", gatewayAddress: "10.77.0.2")
+        let listener = try namespace.start(["python3", "-c", NetworkNamespace.listenerScript, "22", "2323"])
+        // SIGKILL: children of the test process inherit its blocked SIGTERM.
+        defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
+        #expect(try await group.eventually { client.connects(to: "10.77.0.2", port: 22) }, "ssh is accepted by rule ssh-in")
+        #expect(!client.connects(to: "10.77.0.2", port: 2323), "any other port is dropped by the cleanup rule")
     }
 }
 
@@ -238,7 +249,7 @@ struct NetworkNamespace {
     let name: String
 
     static var available: Bool {
-        getuid() == 0 && ["/usr/sbin/nft", "/usr/sbin/ip"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+        getuid() == 0 && ["/usr/sbin/nft", "/usr/sbin/ip", "/usr/bin/python3"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     init(_ name: String) throws {
@@ -249,6 +260,49 @@ struct NetworkNamespace {
     func run(_ arguments: [String]) throws -> String { try Self.command(["ip", "netns", "exec", name] + arguments) }
 
     func remove() { _ = try? Self.command(["ip", "netns", "del", name]) }
+
+    /// A veth pair between this namespace (the client side) and `gateway`, both ends up, /24.
+    func link(to gateway: NetworkNamespace, clientAddress: String, gatewayAddress: String) throws {
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let (clientEnd, gatewayEnd) = ("vc" + suffix, "vg" + suffix)
+        try Self.command(["ip", "link", "add", clientEnd, "type", "veth", "peer", "name", gatewayEnd])
+        try Self.command(["ip", "link", "set", clientEnd, "netns", name])
+        try Self.command(["ip", "link", "set", gatewayEnd, "netns", gateway.name])
+        try Self.command(["ip", "-n", name, "addr", "add", clientAddress + "/24", "dev", clientEnd])
+        try Self.command(["ip", "-n", gateway.name, "addr", "add", gatewayAddress + "/24", "dev", gatewayEnd])
+        for (namespace, device) in [(name, clientEnd), (gateway.name, gatewayEnd), (name, "lo"), (gateway.name, "lo")] {
+            try Self.command(["ip", "-n", namespace, "link", "set", device, "up"])
+        }
+    }
+
+    /// A long-running command in this namespace (stopped by the caller).
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", name] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Whether a TCP connection from this namespace is established within 2 s (a drop answers nothing).
+    func connects(to address: String, port: Int) -> Bool {
+        let script = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()"
+        return (try? run(["python3", "-c", script, address, String(port)])) != nil
+    }
+
+    /// Accepts and closes TCP connections on every port given, until killed.
+    static let listenerScript = """
+    import socket, sys, selectors
+    sel = selectors.DefaultSelector()
+    for port in sys.argv[1:]:
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", int(port))); s.listen(16); sel.register(s, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            key.fileobj.accept()[0].close()
+    """
 
     @discardableResult
     static func command(_ arguments: [String]) throws -> String {
