@@ -29,8 +29,8 @@ public struct AgentLinks: Sendable {
     let connector: PeerConnector
     let logs: (any AgentLogSource)?
     let logger: Logger
-    /// Per server name: is a channel up (what `rampart gateway` and the tests read).
-    public let connected = ConnectedServers()
+    /// Per server name: is a channel up (one channel per server).
+    let connected = ConnectedServers()
 
     public init(agent: GatewayAgent, credentials: NodeCredentials, logs: (any AgentLogSource)?, logger: Logger,
                 limits: PeerLimits = .default) throws {
@@ -215,10 +215,9 @@ final class DialingAddresses: Sendable {
 }
 
 /// Which management servers have a channel up now.
-public final class ConnectedServers: Sendable {
+final class ConnectedServers: Sendable {
     private let names = NIOLockedValueBox<Set<String>>([])
     /// False when a channel to `name` is already up.
     func claim(_ name: String) -> Bool { names.withLockedValue { $0.insert(name).inserted } }
     func release(_ name: String) { _ = names.withLockedValue { $0.remove(name) } }
-    public var up: [String] { names.withLockedValue { $0.sorted() } }
 }

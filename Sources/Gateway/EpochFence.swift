@@ -24,7 +24,4 @@ public struct EpochFence: Sendable, Equatable {
         highest = epoch
         return .accept(raised: true)
     }
-
-    /// What `admit` would decide, without raising.
-    public func wouldAdmit(_ epoch: RevisionEpoch) -> Bool { highest.map { !(epoch < $0) } ?? true }
 }

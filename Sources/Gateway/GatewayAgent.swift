@@ -36,8 +36,6 @@ public actor GatewayAgent {
     private var fence: EpochFence
     public private(set) var policy: CompiledPolicy?
     private var installedAtMilliseconds: Int64?
-    /// Called after the server list changed (the dial loops follow it).
-    private var serversChanged: (@Sendable ([AgentState.Server]) -> Void)?
 
     public init(directory: URL, state: AgentState, enforcer: any PolicyEnforcer, storage: InstalledPolicyStorage, logger: Logger,
                 clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
@@ -49,8 +47,6 @@ public actor GatewayAgent {
         self.logger = logger
         self.clockMilliseconds = clockMilliseconds
     }
-
-    public func onServersChanged(_ callback: @escaping @Sendable ([AgentState.Server]) -> Void) { serversChanged = callback }
 
     /// At start, before connecting: the last installed policy goes back in force.
     public func restore() async throws {
@@ -93,7 +89,7 @@ public actor GatewayAgent {
         switch fenceAfter.admit(epoch) {
         case .refuse(let reason):
             logger.warning("policy push refused", metadata: ["from": "\(server)", "reason": "\(reason)"])
-            await recordRefusal(reason)
+            recordRefusal(reason)
             return InstallOutcome(kind: .refused, message: reason)
         case .accept(let raised):
             do {
@@ -115,9 +111,9 @@ public actor GatewayAgent {
     /// A management server's announcement: an active's epoch raises the fence; the server list is
     /// taken from any server whose epoch the fence admits (an old active's list is ignored).
     public func announcement(epoch: RevisionEpoch, isActive: Bool, servers announced: [AgentState.Server]) {
-        guard fence.wouldAdmit(epoch) else { return }
         var next = fence
-        if isActive, case .accept(raised: true) = next.admit(epoch) {
+        guard case .accept(let raised) = next.admit(epoch) else { return }
+        if isActive && raised {
             do {
                 try persistFence(next)
                 logger.notice("fence raised by the active's announcement", metadata: ["epoch": "\(epoch.text)"])
@@ -133,7 +129,6 @@ public actor GatewayAgent {
             try changed.save(directory)
             state = changed
             logger.notice("management servers updated", metadata: ["servers": "\(list.map(\.sicAddress).joined(separator: ","))"])
-            serversChanged?(list)
         } catch {
             logger.error("could not store the management server list", metadata: ["error": "\(error)"])
         }
@@ -147,14 +142,9 @@ public actor GatewayAgent {
         fence = next
     }
 
-    private func recordRefusal(_ reason: String) async {
-        var changed = state
-        changed.lastRefusal = String(reason.prefix(GatewayReport.textLengthMax))
-        do {
-            try changed.save(directory)
-            state = changed
-        } catch {
-            state.lastRefusal = changed.lastRefusal
-        }
+    /// Kept in the status even when it cannot be stored.
+    private func recordRefusal(_ reason: String) {
+        state.lastRefusal = String(reason.prefix(GatewayReport.textLengthMax))
+        try? state.save(directory)
     }
 }

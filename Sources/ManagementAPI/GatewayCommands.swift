@@ -150,8 +150,8 @@ extension ManagementService {
             guard items.count <= InstallLimits.targetsPerInstallMax else {
                 throw ManagementError.invalid("targets", "at most \(InstallLimits.targetsPerInstallMax) targets")
             }
-            uids = try items.map { try normalizer.resolve("targets", $0, allowed: [.simpleGateway, .simpleCluster]) }
-            if let allowed, let outside = uids.first(where: { !allowed.contains($0) }) {
+            uids = try items.map { try normalizer.resolve("targets", $0, allowed: ObjectType.installable) }
+            if let allowed = allowed.map(Set.init), let outside = uids.first(where: { !allowed.contains($0) }) {
                 throw ManagementError.invalid("targets", "[\(reader.object(uid: outside)?.name ?? outside)] is not an installation target of package [\(package.name)]")
             }
         } else if let allowed {
@@ -168,20 +168,35 @@ extension ManagementService {
                     guard let member = reader.objects(named: name).first(where: { $0.type == .simpleGateway }) else {
                         throw ManagementError.invalid("targets", "cluster [\(object.name)] member [\(name)] has no simple-gateway object of that name to install on")
                     }
-                    targets.append(PolicyTarget(uid: member.uid, name: member.name))
+                    targets.append(PolicyTarget(uid: member.uid, name: member.name, alsoNamedBy: [object.uid]))
                 }
             } else {
                 targets.append(PolicyTarget(uid: object.uid, name: object.name))
             }
         }
-        var seen: Set<String> = []
-        targets = targets.filter { seen.insert($0.uid).inserted }
+        targets = Self.mergingDuplicates(targets)
         guard !targets.isEmpty else {
             throw ManagementError(code: "err_policy_installation_failed",
                                   message: "No installation targets: give targets, or add simple-gateway objects (package [\(package.name)] installs on \(allowed == nil ? "all gateways" : "its installation-targets"))",
                                   httpStatus: 400)
         }
         return targets
+    }
+
+    /// One target per gateway, in first-seen order; a gateway given directly and through a cluster
+    /// keeps every name that reaches it.
+    static func mergingDuplicates(_ targets: [PolicyTarget]) -> [PolicyTarget] {
+        var out: [PolicyTarget] = []
+        var index: [String: Int] = [:]
+        for target in targets {
+            if let at = index[target.uid] {
+                out[at].alsoNamedBy += target.alsoNamedBy.filter { !out[at].alsoNamedBy.contains($0) }
+            } else {
+                index[target.uid] = out.count
+                out.append(target)
+            }
+        }
+        return out
     }
 
     /// Every simple-gateway object, by name.
@@ -202,10 +217,10 @@ extension ManagementService {
                                                     nowMilliseconds: now)
             policy.targetName = ""
             policy.targetUID = ""
-            return SharedPolicyBytes(encoded: Array(try encoder.encode(policy)), revision: revision.number, epoch: epoch)
+            return SharedPolicyBytes(encoded: Array(try encoder.encode(policy)))
         }
         return try targets.map { target in
-            let namedByARule = reader.referrers(of: target.uid).contains { $0.type == .accessRule }
+            let namedByARule = target.namedBy.contains { uid in reader.referrers(of: uid).contains { $0.type == .accessRule } }
             if namedByARule { return try compile(target) }
             if let shared { return shared }
             let compiled = try compile(target)
@@ -223,7 +238,7 @@ extension ManagementService {
         guard let package = PolicyCompiler.findPackage(packageKey, reader: reader) else {
             throw ManagementError(code: "generic_err_object_not_found", message: "Policy package [\(packageKey)] not found", httpStatus: 404)
         }
-        let targets = (try? installTargets(params["targets"], package: package, reader: reader)) ?? []
+        let targets = try installTargets(params["targets"], package: package, reader: reader)
         let problems = PolicyVerifier.verify(package: package.uid, targets: targets, reader: reader)
         let errors = problems.filter { $0.severity == .error }
         let comments = errors.isEmpty

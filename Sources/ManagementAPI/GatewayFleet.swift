@@ -37,17 +37,13 @@ public struct GatewayPush: Sendable {
 public final class SharedPolicyBytes: Sendable {
     /// Everything before `"targetName"` (the keys sort so that the target's two fields come last).
     public let prefix: [UInt8]
-    public let revision: UInt64
-    public let epoch: RevisionEpoch
 
     /// `encoded` is the policy encoded with sorted keys and empty target fields.
-    public init(encoded: [UInt8], revision: UInt64, epoch: RevisionEpoch) {
+    public init(encoded: [UInt8]) {
         let tail = Array(#""targetName":"","targetUID":""}"#.utf8)
         precondition(encoded.count > tail.count && Array(encoded.suffix(tail.count)) == tail,
                      "CompiledPolicy must encode with sorted keys and the target's fields last")
         self.prefix = Array(encoded.dropLast(tail.count))
-        self.revision = revision
-        self.epoch = epoch
     }
 
     /// The whole policy for one target.

@@ -135,10 +135,11 @@ public enum LogQueryRequest {
         return .object(fields)
     }
 
+    /// `2024-05-01T10:20:30.123Z`: the Renderer's UTC text with the milliseconds, no formatter per row.
     static func isoText(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        let fraction = ((milliseconds % 1000) + 1000) % 1000
+        let digits = String(fraction)
+        return String(Renderer.iso8601(milliseconds: milliseconds).dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 }
 

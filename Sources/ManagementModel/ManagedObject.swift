@@ -44,7 +44,8 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     public var isNetworkObject: Bool { [.host, .network, .addressRange, .group].contains(self) }
     public var isService: Bool { [.serviceTCP, .serviceUDP, .serviceGroup].contains(self) }
     /// Objects that policy is installed on: rule `install-on`, package `installation-targets`.
-    public var isPolicyTarget: Bool { self == .simpleGateway || self == .simpleCluster }
+    /// What install-policy installs on, and install-on and installation-targets may name.
+    public static let installable: [ObjectType] = [.simpleGateway, .simpleCluster]
 
     public static func < (lhs: ObjectType, rhs: ObjectType) -> Bool { lhs.rawValue < rhs.rawValue }
 }

@@ -144,7 +144,7 @@ public struct Normalizer {
     func installationTargets(_ value: JSONValue, existing: ManagedObject?) throws -> JSONValue {
         if value.stringValue?.lowercased() == "all" { return .string("all") }
         let current = existing?.fields["installation-targets"].flatMap { $0.arrayValue == nil ? nil : $0 }
-        return .array(try resolveList("installation-targets", value, allowed: [.simpleGateway, .simpleCluster], existing: current).map(JSONValue.string))
+        return .array(try resolveList("installation-targets", value, allowed: ObjectType.installable, existing: current).map(JSONValue.string))
     }
 
     // MARK: values

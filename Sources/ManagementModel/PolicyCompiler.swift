@@ -2,10 +2,16 @@
 public struct PolicyTarget: Sendable, Equatable, Hashable {
     public var uid: String
     public var name: String
-    public init(uid: String, name: String) {
+    /// Other objects that stand for this gateway in install-on: the clusters it is a member of.
+    public var alsoNamedBy: [String]
+    public init(uid: String, name: String, alsoNamedBy: [String] = []) {
         self.uid = uid
         self.name = name
+        self.alsoNamedBy = alsoNamedBy
     }
+
+    /// Every uid a rule's install-on may name to reach this target.
+    public var namedBy: [String] { [uid] + alsoNamedBy }
 }
 
 /// One thing wrong with a package, found while compiling it. Errors stop an install; warnings
@@ -139,7 +145,6 @@ struct Compilation {
         if rules.count > Limits.compiledRulesMax {
             error("too-large", "The compiled policy has \(rules.count) rules; at most \(Limits.compiledRulesMax) are allowed")
         }
-        problems += ShadowCheck.problems(in: rules)
     }
 
     mutating func compile(layer: ManagedObject) {
@@ -178,7 +183,7 @@ struct Compilation {
 
     func appliesToTarget(_ rule: ManagedObject) -> Bool {
         let installOn = rule.uids("install-on")
-        return installOn.isEmpty || installOn.contains(Predefined.policyTargetsUID) || installOn.contains(target.uid)
+        return installOn.isEmpty || installOn.contains(Predefined.policyTargetsUID) || target.namedBy.contains(where: installOn.contains)
     }
 
     /// One rule compiled; for action Inner Layer, the inline layer's rules (its implicit cleanup
@@ -386,8 +391,11 @@ public enum PolicyVerifier {
         }
         // Without targets the package is still checked, against a target no install-on names.
         let checked = targets.isEmpty ? [PolicyTarget(uid: "", name: "")] : targets
+        var seen = Set(problems)
         for target in checked {
-            for problem in PolicyCompiler.analyse(package: package, target: target, reader: reader).problems where !problems.contains(problem) {
+            let outcome = PolicyCompiler.analyse(package: package, target: target, reader: reader)
+            // Shadowed rules are warnings for the operator only: installs never compute them.
+            for problem in outcome.problems + ShadowCheck.problems(in: outcome.rules) where seen.insert(problem).inserted {
                 problems.append(problem)
             }
         }

@@ -148,7 +148,7 @@ public struct Schema: Sendable {
             FieldSpec("content-negate", .bool, default: .bool(false)),
             FieldSpec("enabled", .bool, default: .bool(true)),
             FieldSpec("track", .track, default: .object(["type": .string(Predefined.noneTrackUID)])),
-            FieldSpec("install-on", .references([.policyTargets, .simpleGateway, .simpleCluster]), default: .array([.string(Predefined.policyTargetsUID)])),
+            FieldSpec("install-on", .references([.policyTargets] + ObjectType.installable), default: .array([.string(Predefined.policyTargetsUID)])),
             FieldSpec("time", .references([.any]), default: .array([.string(Predefined.anyUID)])),
             FieldSpec("vpn", .references([.any]), default: .array([.string(Predefined.anyUID)])),
             FieldSpec("content", .references([.any]), default: .array([.string(Predefined.anyUID)])),

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ManagementModel
 import TrustCore
 import _CryptoExtras
 
@@ -141,9 +142,9 @@ public enum ArchiveFile {
             chunkIndex += 1
         } while remaining > 0
         // Unencrypted, the stored bytes are the content: one digest serves both.
-        let plainDigest = hex(plainHash.finalize())
+        let plainDigest = Hex.encode(plainHash.finalize())
         return ArchiveManifest.Part(name: input.name, path: input.path, kind: input.kind, mode: input.mode, offset: 0, size: size,
-                                    sha256: plainDigest, storedSize: storedSize, storedSHA256: key == nil ? plainDigest : hex(storedHash.finalize()))
+                                    sha256: plainDigest, storedSize: storedSize, storedSHA256: key == nil ? plainDigest : Hex.encode(storedHash.finalize()))
     }
 
     // MARK: reading
@@ -251,11 +252,11 @@ public enum ArchiveFile {
             }
             chunkIndex += 1
         } while remaining > 0
-        guard !encrypted || hex(storedHash.finalize()) == part.storedSHA256 else {
+        guard !encrypted || Hex.encode(storedHash.finalize()) == part.storedSHA256 else {
             throw OperationsError.corrupt(path, "part \(part.name) does not match its SHA-256")
         }
         if !encrypted || key != nil {
-            guard plainSize == part.size, hex(plainHash.finalize()) == part.sha256 else {
+            guard plainSize == part.size, Hex.encode(plainHash.finalize()) == part.sha256 else {
                 throw OperationsError.corrupt(path, "part \(part.name) does not match its content SHA-256")
             }
         }
@@ -328,7 +329,6 @@ public enum ArchiveFile {
 
     static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
     static func readBigEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { digest.map { String(format: "%02x", $0) }.joined() }
 }
 
 /// Flushes a large file to disk every `OperationsLimits.flushBytes` while it is written: the

@@ -84,7 +84,6 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
              encryption, parts
     }
 
-    public var totalSize: UInt64 { parts.reduce(0) { $0 + $1.size } }
 
     public init(kind: Kind, archiveID: String, createdAtMilliseconds: Int64, server: String, schema: [String], head: Head?,
                 epochTerm: UInt64?, objectCount: Int, groupPeers: [String], includesLogs: Bool) {

@@ -71,7 +71,7 @@ public enum Migration {
             "exported-at": .string(ArchiveManifest.iso8601(nowMilliseconds)), "source": source,
             "counts": .object(Dictionary(grouping: objects, by: \.type.rawValue).mapValues { .int(Int64($0.count)) }),
             "ica": ica, "settings": .object(settings), "objects": objectsJSON,
-            "objects-sha256": .string(ArchiveFile.hex(SHA256.hash(data: objectsJSON.canonicalBytes))),
+            "objects-sha256": .string(Hex.encode(SHA256.hash(data: objectsJSON.canonicalBytes))),
         ])
         try DurableFile.write(document.canonicalBytes + [UInt8(ascii: "\n")], to: file, mode: 0o600)
         return Export(document: document, objects: objects)
@@ -98,7 +98,7 @@ public enum Migration {
             throw OperationsError.incompatible(path, "export format version \(version) is newer than this Rampart's (\(formatVersion)); import it with a newer Rampart")
         }
         guard let list = document["objects"], case .array(let items) = list else { throw OperationsError.corrupt(path, "it has no objects list") }
-        guard document["objects-sha256"]?.stringValue == ArchiveFile.hex(SHA256.hash(data: list.canonicalBytes)) else {
+        guard document["objects-sha256"]?.stringValue == Hex.encode(SHA256.hash(data: list.canonicalBytes)) else {
             throw OperationsError.corrupt(path, "the objects do not match objects-sha256")
         }
         var objects: [ManagedObject] = []

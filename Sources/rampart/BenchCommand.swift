@@ -151,12 +151,15 @@ struct BenchServer {
     }
 
     /// CPU time (user + system) the server process has used so far.
-    func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let afterName = stat.range(of: ") ") else { return 0 }
+    func cpuSeconds() -> Double { Double(Self.cpuMilliseconds(process.processIdentifier)) / 1000 }
+
+    /// User and system CPU time process `pid` has used so far (/proc/PID/stat), in milliseconds.
+    static func cpuMilliseconds(_ pid: Int32) -> Int64 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let afterName = stat.range(of: ") ", options: .backwards) else { return 0 }
         let fields = stat[afterName.upperBound...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return 0 }
+        return (user + system) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     func stop() {

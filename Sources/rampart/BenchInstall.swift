@@ -136,7 +136,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
         try await run.withPrimaryClient { client in
             let sid = try await client.login()
             let serverPID = run.primary!.server.process.processIdentifier
-            let cpuBefore = (server: Self.cpuMilliseconds(serverPID), agents: Self.cpuMilliseconds(agents.processIdentifier))
+            let cpuBefore = (server: BenchServer.cpuMilliseconds(serverPID), agents: BenchServer.cpuMilliseconds(agents.processIdentifier))
             for _ in 0..<samples {
                 let started = monotonicMilliseconds()
                 let reply = try await client.transport.call("install-policy", ["policy-package": "Standard"], sid: sid)
@@ -155,23 +155,14 @@ struct BenchInstallCommand: AsyncParsableCommand {
                 install.samplesMilliseconds.append(monotonicMilliseconds() - started)
             }
             // Where the time goes: CPU of each process per install (2 cores shared by both and the client).
-            install.extra["server_cpu_ms_per_install"] = .int((Self.cpuMilliseconds(serverPID) - cpuBefore.server) / Int64(samples))
-            install.extra["agents_cpu_ms_per_install"] = .int((Self.cpuMilliseconds(agents.processIdentifier) - cpuBefore.agents) / Int64(samples))
+            install.extra["server_cpu_ms_per_install"] = .int((BenchServer.cpuMilliseconds(serverPID) - cpuBefore.server) / Int64(samples))
+            install.extra["agents_cpu_ms_per_install"] = .int((BenchServer.cpuMilliseconds(agents.processIdentifier) - cpuBefore.agents) / Int64(samples))
             _ = try? await client.transport.call("logout", [:], sid: sid)
         }
         let sample = run.root + "/agents/" + Self.gatewayName(0) + "/installed-policy.json"
-        policyBytes = (try? FileManager.default.attributesOfItem(atPath: sample)[.size] as? NSNumber)?.intValue ?? 0
+        policyBytes = BenchHA.fileBytes(sample)
         install.extra.merge(["gateways": .int(Int64(gateways)), "rules": .int(Int64(rules)), "policy_bytes": .int(Int64(policyBytes))]) { _, new in new }
         return [install, try Self.decode(file: sample), try Self.durableWrite(bytes: policyBytes, directory: run.root)]
-    }
-
-    /// User and system CPU time a process has used so far (/proc/PID/stat), in milliseconds.
-    static func cpuMilliseconds(_ pid: Int32) -> Int64 {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return 0 }
-        return (user + system) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// The agent's parse of a received policy, alone (PolicyDecoding, as the agent reads a push).
@@ -190,7 +181,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
             _ = policy.validationErrors
             validation.append(monotonicMilliseconds() - started)
         }
-        figure.extra["validation_p50_ms"] = .double((validation.sorted()[25] * 1000).rounded() / 1000)
+        figure.extra["validation_p50_ms"] = BenchHA.milliseconds(BenchFigure(metric: "", samplesMilliseconds: validation, note: "").percentile(0.5))
         return figure
     }
 

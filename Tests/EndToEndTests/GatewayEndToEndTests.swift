@@ -208,7 +208,7 @@ struct GatewayEndToEndTests {
         #expect((status?.string("last-refusal") ?? "").contains("refused"), "the gateway reports the refusal in its status: \(status ?? [:])")
         let installed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(agent.dataDirectory)/installed-policy.json"))) as? [String: Any]
         #expect(installed?["epochServer"] as? String == "mgmt-b", "the newer active's policy stays in force")
-        // The gateway reconnected to the restarted server from its stored cursor: the hit is not stored twice.
+        // The gateway reconnected to the restarted server and sent its outbox again: the hit is stored once.
         #expect(try await group.logs(of: "gw-1", on: "primary").count == 1)
     }
 
@@ -239,8 +239,9 @@ struct GatewayEndToEndTests {
         let listener = try namespace.start(["python3", "-c", NetworkNamespace.listenerScript, "22", "2323"])
         // SIGKILL: children of the test process inherit its blocked SIGTERM.
         defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
-        #expect(try await group.eventually { client.connects(to: "10.77.0.2", port: 22) }, "ssh is accepted by rule ssh-in")
-        #expect(!client.connects(to: "10.77.0.2", port: 2323), "any other port is dropped by the cleanup rule")
+        #expect(try await group.eventually { client.connect(to: "10.77.0.2", port: 22) == "connected" }, "ssh is accepted by rule ssh-in")
+        let other = client.connect(to: "10.77.0.2", port: 2323)
+        #expect(other == "timeout", "any other port is dropped by the cleanup rule (no answer), not \(other)")
     }
 }
 
@@ -286,10 +287,22 @@ struct NetworkNamespace {
         return process
     }
 
-    /// Whether a TCP connection from this namespace is established within 2 s (a drop answers nothing).
-    func connects(to address: String, port: Int) -> Bool {
-        let script = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()"
-        return (try? run(["python3", "-c", script, address, String(port)])) != nil
+    /// How a TCP connection from this namespace ends within 2 s: "connected", "timeout" (a drop
+    /// answers nothing), "refused" (a reject, or nothing listening) or "error …".
+    func connect(to address: String, port: Int) -> String {
+        let script = """
+        import socket, sys
+        try:
+            socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close(); print("connected")
+        except socket.timeout:
+            print("timeout")
+        except ConnectionRefusedError:
+            print("refused")
+        except OSError as e:
+            print("error", e)
+        """
+        let output = (try? run(["python3", "-c", script, address, String(port)])) ?? "error: python3 did not run"
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Accepts and closes TCP connections on every port given, until killed.

@@ -192,8 +192,6 @@ struct OperationsEndToEndTests {
             let verify = try await fixture.rampart(["backup", "verify", "\(backups)/\(name)", "--passphrase-file", fixture.scratch.path("pass")])
             #expect(verify.status == 0, "a file with a backup's final name is complete: \(verify)")
         }
-        let listed = try await fixture.rampart(["backup", "list", "--data", fixture.data, "--json"])
-        #expect(!listed.stdout.contains("partial"), "\(listed)")
         // A backup after the kills works, and a truncated copy of it is refused as truncated.
         let good = try await fixture.rampart(["backup", "create", "--data", fixture.data, "--json", "--passphrase-file", fixture.scratch.path("pass")])
         try #require(good.status == 0, "\(good)")

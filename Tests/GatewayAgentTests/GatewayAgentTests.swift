@@ -16,7 +16,10 @@ struct GatewayAgentTests {
             return
         }
         #expect(reason.contains("refused: gateway has seen epoch 2/mgmt-b") && reason.contains("1/primary"))
-        #expect(fence.admit(RevisionEpoch(term: 2, server: "mgmt-a")) != .accept(raised: true), "same term, lower server: refused")
+        guard case .refuse = fence.admit(RevisionEpoch(term: 2, server: "mgmt-a")) else {
+            Issue.record("same term, lower server: refused")
+            return
+        }
         #expect(fence.highest == RevisionEpoch(term: 2, server: "mgmt-b"))
     }
 

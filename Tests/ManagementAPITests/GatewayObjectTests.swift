@@ -76,7 +76,7 @@ struct GatewayObjectTests {
                                     epochTerm: 2, epochServer: "mgmt-b", compiledAtMilliseconds: 9, rules: [rule])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let shared = SharedPolicyBytes(encoded: Array(try encoder.encode(policy)), revision: 4, epoch: RevisionEpoch(term: 2, server: "mgmt-b"))
+        let shared = SharedPolicyBytes(encoded: Array(try encoder.encode(policy)))
         let bytes = shared.bytes(targetName: "gw \"quoted\"", targetUID: "uid-1")
         policy.targetName = "gw \"quoted\""
         policy.targetUID = "uid-1"

@@ -103,6 +103,15 @@ struct PolicyCompilerTests {
         #expect(other.rules.map(\.number) == [2, 3, 4])
     }
 
+    @Test func aRuleInstalledOnAClusterReachesItsMembers() throws {
+        let world = World()
+        let clustered = try rule(world, ["name": "clustered", "action": "Accept"])
+        force(world, clustered, "install-on", ["cluster-uid"])
+        let member = PolicyTarget(uid: "member-uid", name: "member-1", alsoNamedBy: ["cluster-uid"])
+        #expect(try compile(world, target: member).rules.map(\.name) == ["clustered", "Cleanup rule", PolicyCompiler.implicitCleanupName])
+        #expect(try compile(world).rules.map(\.name) == ["Cleanup rule", PolicyCompiler.implicitCleanupName], "not on other gateways")
+    }
+
     @Test func negationAndTheLayersImplicitCleanupAction() throws {
         let world = World()
         try world.add(.host, ["name": "h", "ip-address": "10.0.0.1"])

@@ -145,7 +145,11 @@ struct BackupTests {
         for index in 0..<5 {
             // Each backup starts after the writer moved on, so they see different heads while it runs.
             let seen = manifests.last?.head?.number ?? 21
-            for _ in 0..<1_000 where (try reader.head()?.number ?? 0) <= seen { try await Task.sleep(for: .milliseconds(10)) }
+            var waited = 0
+            while try reader.head()?.number ?? 0 <= seen, waited < 1_000 {
+                try await Task.sleep(for: .milliseconds(10))
+                waited += 1
+            }
             manifests.append(try node.backup(now: 1_700_000_000_000 + Int64(index)).manifest)
         }
         let count = try await published

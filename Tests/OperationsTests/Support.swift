@@ -58,7 +58,9 @@ struct NodeDirectory {
         try HardStateStore(store: store).restoreAsNewPrimary(server: serverName, above: epochTerm - 1)
         try Data("{\"server-name\": \"\(serverName)\", \"listen\": \"127.0.0.1\", \"api-port\": 1}".utf8).write(to: url.appendingPathComponent("node.json"))
         try Data("-----BEGIN CERTIFICATE-----\nICA\n-----END CERTIFICATE-----\n".utf8).write(to: url.appendingPathComponent("pki/ica.pem"))
-        try Data("-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n".utf8).write(to: url.appendingPathComponent("pki/ica.key"))
+        let key = url.appendingPathComponent("pki/ica.key")
+        try Data("-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n".utf8).write(to: key)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key.path)
     }
 
     var store: ManagementStore { try! ManagementStore(path: url.appendingPathComponent("rampart.sqlite").path) }
