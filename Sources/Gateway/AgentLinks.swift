@@ -5,34 +5,18 @@ import NIOConcurrencyHelpers
 import PeerTransport
 import TrustCore
 
-/// The agent's log outbox as the links read it: records with this gateway's sequence numbers.
-public protocol AgentLogSource: Sendable {
-    /// Up to `limit` records with a sequence number above `sequence`, in order.
-    func records(after sequence: UInt64, limit: Int) throws -> [ShippedLogRecord]
-}
-
-/// One log record on the wire (`gw-logs` body: a JSON array of them), with the gateway's sequence.
-public struct ShippedLogRecord: Codable, Sendable, Equatable {
-    public var sequence: UInt64
-    public var record: PolicyLogRecord
-    public init(sequence: UInt64, record: PolicyLogRecord) {
-        self.sequence = sequence
-        self.record = record
-    }
-}
-
 /// The agent's outbound mutual-TLS channels: one to every management server it knows, each redialed
 /// with backoff, following the list the servers announce. Every channel carries the agent's report,
 /// pushes and their results, the servers' announcements, and the log records the server lacks.
 public struct AgentLinks: Sendable {
     let agent: GatewayAgent
     let connector: PeerConnector
-    let logs: (any AgentLogSource)?
+    let logs: AgentOutbox
     let logger: Logger
     /// Per server name: is a channel up (one channel per server).
     let connected = ConnectedServers()
 
-    public init(agent: GatewayAgent, credentials: NodeCredentials, logs: (any AgentLogSource)?, logger: Logger,
+    public init(agent: GatewayAgent, credentials: NodeCredentials, logs: AgentOutbox, logger: Logger,
                 limits: PeerLimits = .default) throws {
         self.agent = agent
         self.connector = try PeerConnector(identity: credentials.issuedIdentity, verifier: try credentials.makeVerifier(), limits: limits, logger: logger)
@@ -150,7 +134,7 @@ public struct AgentLinks: Sendable {
 
     /// Sends the next batch of records this server has not acknowledged, one batch in flight at a time.
     func shipLogs(_ cursor: LogCursor, writer: AsyncStream<PeerFrame>.Continuation) {
-        guard let logs, let after = cursor.startBatch() else { return }
+        guard let after = cursor.startBatch() else { return }
         do {
             let batch = try logs.records(after: after, limit: GatewayLimits.logRecordsPerFrameMax)
             guard let last = batch.last?.sequence else {

@@ -2,11 +2,6 @@ import Foundation
 import Logging
 import ManagementModel
 
-/// The agent's log outbox: it appends, the channels read (each from its own server's cursor).
-public protocol AgentLogOutbox: AgentLogSource {
-    func append(_ records: [PolicyLogRecord]) throws
-}
-
 /// With nftables enforcement: reads the per-rule counters every `intervalMilliseconds` and puts the
 /// new hits of logged rules in the outbox, from where they go to every management server.
 public struct HitCollection: Sendable {
@@ -14,10 +9,10 @@ public struct HitCollection: Sendable {
 
     let agent: GatewayAgent
     let enforcer: NftablesEnforcer
-    let outbox: any AgentLogOutbox
+    let outbox: AgentOutbox
     let logger: Logger
 
-    public init(agent: GatewayAgent, enforcer: NftablesEnforcer, outbox: any AgentLogOutbox, logger: Logger) {
+    public init(agent: GatewayAgent, enforcer: NftablesEnforcer, outbox: AgentOutbox, logger: Logger) {
         self.agent = agent
         self.enforcer = enforcer
         self.outbox = outbox

@@ -70,3 +70,13 @@ public enum InstalledPolicyFile {
         try DurableFile.write(encoded, to: file, mode: 0o644)
     }
 }
+
+extension InstalledPolicyStorage {
+    /// DIR/installed-policy.json (`InstalledPolicyFile`: checked, then written as the bytes the server
+    /// sent, by write-temp, fsync, rename).
+    public static func file(in directory: URL) -> InstalledPolicyStorage {
+        InstalledPolicyStorage(
+            load: { try InstalledPolicyFile.load(dataDirectory: directory) },
+            save: { policy, bytes in try InstalledPolicyFile.save(policy, encoded: Array(bytes), dataDirectory: directory) })
+    }
+}

@@ -45,12 +45,7 @@ struct GatewayAgentTests {
 
     func makeAgent(_ directory: URL) throws -> GatewayAgent {
         let state = try AgentState.load(directory) ?? AgentState(name: "gw-1", servers: [AgentState.Server(name: nil, sicAddress: "127.0.0.1:1")])
-        let file = directory.appendingPathComponent("installed-policy.json")
-        let storage = InstalledPolicyStorage(load: {
-            guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
-            return try JSONDecoder().decode(CompiledPolicy.self, from: data)
-        }, save: { _, bytes in try Data(bytes).write(to: file, options: .atomic) })
-        return GatewayAgent(directory: directory, state: state, enforcer: MemoryEnforcer(), storage: storage, logger: Logger(label: "test"))
+        return GatewayAgent(directory: directory, state: state, enforcer: MemoryEnforcer(), storage: .file(in: directory), logger: Logger(label: "test"))
     }
 
     @Test func installIsFencedDurablyAndSurvivesARestart() async throws {
