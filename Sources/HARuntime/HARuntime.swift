@@ -79,7 +79,6 @@ public final class HARuntime: @unchecked Sendable {
     private let workContinuation: AsyncStream<Work>.Continuation
     /// Active: chunk reads waiting for their snapshot file to be written.
     private var pendingChunkReads: [(standby: ServerID, head: RevisionHead, index: Int)] = []
-    private var snapshotsBuilding: Set<RevisionHead> = []
 
     /// Guards only `queuedMessages`, so `deliver` never waits for a step in progress: a runtime whose
     /// `send` delivers straight into another runtime (in-process tests) cannot deadlock with it.
@@ -203,7 +202,6 @@ public final class HARuntime: @unchecked Sendable {
     }
 
     private func snapshotBuilt(_ head: RevisionHead, error: String?) {
-        snapshotsBuilding.remove(head)
         let ready = pendingChunkReads.filter { $0.head == head }
         pendingChunkReads.removeAll { $0.head == head }
         if let error {
@@ -391,8 +389,10 @@ public final class HARuntime: @unchecked Sendable {
             applyRevisions(revisions, followUps: &followUps)
         case .readSnapshotChunk(let standby, let head, let index):
             guard snapshots.isBuilt(head) else {
-                pendingChunkReads.append((standby, head, index))
-                if snapshotsBuilding.insert(head).inserted { workContinuation.yield(.buildSnapshot(head)) }
+                // A head with reads waiting is being built; a chunk asked again meanwhile waits once.
+                let building = pendingChunkReads.contains { $0.head == head }
+                if !pendingChunkReads.contains(where: { $0 == (standby, head, index) }) { pendingChunkReads.append((standby, head, index)) }
+                if !building { workContinuation.yield(.buildSnapshot(head)) }
                 return
             }
             if let chunk = readChunk(standby, head, index) { followUps.append(.snapshotChunkRead(chunk)) }

@@ -98,7 +98,7 @@ struct BackupBench {
                         note: "add-host then a timed 1-change publish over HTTPS on a primary holding \(objectCount) hosts, nothing else running"),
             BenchFigure(metric: "backup_create", samplesMilliseconds: backupSeconds.map { $0 * 1000 }, rate: megabytes / mean(backupSeconds), rateUnit: "MB/s",
                         extra: ["database_bytes": .int(Int64(databaseBytes)), "objects": .int(objectCount),
-                                "process_wall_p50_ms": BenchHA.milliseconds(BenchFigure(metric: "", samplesMilliseconds: windows.map { $0.end - $0.start }, note: "").percentile(0.5))],
+                                "process_wall_p50_ms": BenchHA.milliseconds(percentile(windows.map { $0.end - $0.start }, 0.5))],
                         note: "`rampart backup create` (a separate process, as an operator runs it) while the server runs and takes publishes: SQLite online backup on its own connection, archived with SHA-256 and flushed every 8 MiB; rate = database bytes / the tool's backup time (last-backup.json), process start excluded"),
             BenchFigure(metric: "publish_during_backup", samplesMilliseconds: duringSamples,
                         extra: ["idle_p50_ms": BenchHA.milliseconds(percentile(idle, 0.5)),
@@ -136,15 +136,7 @@ struct BackupBench {
     mutating func publishes(count: Int) async throws -> [Double] {
         let first = nextHost
         nextHost += count
-        return try await run.withPrimaryClient { client in
-            let sid = try await client.login()
-            var times: [Double] = []
-            for index in first..<(first + count) {
-                let timed = try await Self.timedPublish(client, sid: sid, host: index)
-                times.append(timed.end - timed.start)
-            }
-            return times
-        }
+        return try await run.withPrimaryClient { try await $0.publishLatency(samples: count, firstIndex: first) }.samplesMilliseconds
     }
 
     static func timedPublish(_ client: BenchClient, sid: String, host index: Int) async throws -> (start: Double, end: Double) {
@@ -172,5 +164,5 @@ struct BackupBench {
     }
 
     func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
-    func percentile(_ values: [Double], _ p: Double) -> Double { BenchFigure(metric: "", samplesMilliseconds: values, note: "").percentile(p) }
+    func percentile(_ values: [Double], _ p: Double) -> Double { BenchFigure.percentile(values, p) }
 }

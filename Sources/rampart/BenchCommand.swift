@@ -21,9 +21,11 @@ struct BenchFigure {
     var extra: [String: JSONValue] = [:]
     var note: String
 
-    func percentile(_ p: Double) -> Double {
-        guard !samplesMilliseconds.isEmpty else { return 0 }
-        let sorted = samplesMilliseconds.sorted()
+    func percentile(_ p: Double) -> Double { Self.percentile(samplesMilliseconds, p) }
+
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
         return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
     }
 

@@ -181,7 +181,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
             _ = policy.validationErrors
             validation.append(monotonicMilliseconds() - started)
         }
-        figure.extra["validation_p50_ms"] = BenchHA.milliseconds(BenchFigure(metric: "", samplesMilliseconds: validation, note: "").percentile(0.5))
+        figure.extra["validation_p50_ms"] = BenchHA.milliseconds(BenchFigure.percentile(validation, 0.5))
         return figure
     }
 
