@@ -79,6 +79,7 @@ let package = Package(
         .target(name: "HARuntime", dependencies: [
             "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         .executableTarget(name: "rampart", dependencies: [
             "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway", "Operations",
@@ -93,7 +94,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
         .testTarget(name: "HARuntimeTests", dependencies: [
-            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI",
+            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "OperationsTests", dependencies: [

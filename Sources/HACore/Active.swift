@@ -51,7 +51,11 @@ extension HAStateMachine {
             sendAppends(to: index)
         case .fullSync(var sender):
             guard nowMilliseconds - sender.lastSentAtMilliseconds >= limits.snapshotRetransmitMilliseconds else { return }
+            // Nothing moved for a while: what is on its way (or a read never answered) is presumed
+            // lost; go back to the standby's last acknowledged chunk.
             sender.lastSentAtMilliseconds = nowMilliseconds
+            sender.nextToSend = sender.acknowledgedChunks
+            sender.readRequested = nil
             peers[index].replication = .fullSync(sender)
             sendSnapshotStep(to: index)
         default: break
@@ -116,19 +120,21 @@ extension HAStateMachine {
             decide("collision: \(peer) holds \(divergent) revision(s) after #\(shared) that we lack; they are kept there for export")
             return
         }
-        if case .fullSync(var sender) = peers[index].replication {
-            // Already sending it a snapshot: offer it again (the standby resumes from its own progress)
-            // rather than starting over.
-            sender.offerAcknowledged = false
-            peers[index].replication = .fullSync(sender)
-            sendSnapshotStep(to: index)
+        if case .fullSync(let sender) = peers[index].replication, Self.snapshot(sender, covers: hello) {
+            // Already sending it a snapshot: offer it again rather than start over. Its answer says
+            // whether it resumes from its own progress (a restart) or is still receiving.
+            if let chunkCount = sender.chunkCount {
+                send(.snapshotOffer(snapshotHead: sender.snapshotHead, chunkCount: chunkCount, spans: sender.spans), to: peer)
+            }
             note("hello during a full sync: snapshot offered again")
             return
         }
         let isNewStandby = hello.head.number == 0 && journal.head.number > 0
-        if hello.wantsFullSync || isNewStandby || hello.head.number < journal.base.number {
-            let why = hello.wantsFullSync ? "it asked for one" : isNewStandby ? "it is a new standby" : "its head is older than our snapshot base"
-            startFullSync(to: index, because: why)
+        if hello.wantsFullSync || isNewStandby || hello.head.number < journal.base.number || peers[index].replication.isFullSync {
+            let why = hello.wantsFullSync ? "it asked for one" : isNewStandby ? "it is a new standby"
+                : hello.head.number < journal.base.number ? "its head is older than our snapshot base" : "the snapshot offered does not cover its journal"
+            // A standby that asked for a full sync gets a snapshot of its own, never one it may have failed to install.
+            startFullSync(to: index, because: why, sharingWith: hello.wantsFullSync ? nil : hello)
             return
         }
         let matched = journal.contains(hello.durableHead) == true ? hello.durableHead : journal.base
@@ -141,12 +147,32 @@ extension HAStateMachine {
         decide("delta sync to \(peer) from \(hello.head) (we are at \(journal.head))")
     }
 
-    mutating func startFullSync(to index: Int, because why: String) {
-        let sender = FullSyncSender(snapshotHead: journal.head, spans: journal.spans, chunkCount: nil,
-                                    readRequested: 0, lastSentAtMilliseconds: nowMilliseconds)
+    /// Starts sending `index` a snapshot: at our head, or the one already going to another standby when
+    /// `standby` (its hello) says that one covers its journal: one snapshot is built, not one per standby,
+    /// and delta sync brings each past it.
+    mutating func startFullSync(to index: Int, because why: String, sharingWith standby: HAMessage.Hello? = nil) {
+        var sender = FullSyncSender(snapshotHead: journal.head, spans: journal.spans, chunkCount: nil, lastSentAtMilliseconds: nowMilliseconds)
+        var shared = ""
+        if let standby, let other = peers.indices.first(where: { $0 != index && sharableSnapshot(of: $0, covering: standby) != nil }),
+           let snapshot = sharableSnapshot(of: other, covering: standby) {
+            sender = FullSyncSender(snapshotHead: snapshot.snapshotHead, spans: snapshot.spans, chunkCount: snapshot.chunkCount,
+                                    lastSentAtMilliseconds: nowMilliseconds)
+            shared = " (the snapshot already going to \(peers[other].id))"
+        }
         peers[index].replication = .fullSync(sender)
-        effect(.readSnapshotChunk(standby: peers[index].id, snapshotHead: journal.head, index: 0))
-        decide("full sync of \(peers[index].id) at \(journal.head): \(why)")
+        sendSnapshotStep(to: index)
+        decide("full sync of \(peers[index].id) at \(sender.snapshotHead)\(shared): \(why)")
+    }
+
+    /// The snapshot being sent to peer `other`, when it is built and covers the journal in `hello`.
+    func sharableSnapshot(of other: Int, covering hello: HAMessage.Hello) -> FullSyncSender? {
+        guard case .fullSync(let sender) = peers[other].replication, sender.chunkCount != nil, Self.snapshot(sender, covers: hello) else { return nil }
+        return sender
+    }
+
+    /// Whether a standby holding `hello`'s journal can install `sender`'s snapshot (its own check on an offer).
+    static func snapshot(_ sender: FullSyncSender, covers hello: HAMessage.Hello) -> Bool {
+        Journal.commonPrefixNumber(sender.spans, hello.spans) >= hello.head.number
     }
 
     mutating func snapshotChunkRead(_ read: SnapshotChunkRead) {
@@ -158,32 +184,54 @@ extension HAStateMachine {
         precondition(read.chunkCount >= 1 && read.index < read.chunkCount, "a snapshot has at least one chunk")
         precondition(read.bytes.count <= limits.snapshotChunkBytesMax, "snapshot chunk larger than HALimits.snapshotChunkBytesMax")
         sender.chunkCount = read.chunkCount
-        sender.cachedChunk = read
         sender.readRequested = nil
+        // The first read only tells the size (for the offer); later ones are the chunks to send next.
+        if sender.offerAcknowledged, read.index == sender.nextToSend, read.index < sender.acknowledgedChunks + limits.snapshotChunksInFlightMax {
+            send(.snapshotChunk(snapshotHead: sender.snapshotHead, index: read.index, bytes: read.bytes,
+                                checksum: snapshotChunkChecksum(read.bytes)), to: peers[index].id)
+            sender.nextToSend += 1
+            sender.lastSentAtMilliseconds = nowMilliseconds
+        }
         peers[index].replication = .fullSync(sender)
         sendSnapshotStep(to: index)
         note("snapshot chunk read")
     }
 
-    /// Sends whatever the standby needs next: the offer, the chunk it asked for, or done.
+    /// On the active: the runtime cannot read the snapshot at `snapshotHead` (it is gone, or was never
+    /// built because the journal had moved on). Start over at our head; when that is the same head,
+    /// let the retransmit timer ask again (a snapshot that failed to build is not rebuilt in a loop).
+    mutating func snapshotUnavailable(standby: ServerID, snapshotHead: RevisionHead) {
+        guard let index = peerIndex(standby), case .fullSync(var sender) = peers[index].replication, sender.snapshotHead == snapshotHead else {
+            note("unavailable snapshot no longer needed")
+            return
+        }
+        guard snapshotHead != journal.head else {
+            sender.readRequested = nil
+            peers[index].replication = .fullSync(sender)
+            decide("full sync of \(standby): the snapshot at \(snapshotHead) could not be read; asking again in \(limits.snapshotRetransmitMilliseconds) ms")
+            return
+        }
+        startFullSync(to: index, because: "the snapshot at \(snapshotHead) is no longer available")
+    }
+
+    /// Sends whatever the standby needs next: the offer, the next chunks (up to the in-flight limit), or done.
     mutating func sendSnapshotStep(to index: Int) {
         guard case .fullSync(var sender) = peers[index].replication else { return }
         let peer = peers[index].id
-        sender.lastSentAtMilliseconds = nowMilliseconds
         defer { peers[index].replication = .fullSync(sender) }
         guard let chunkCount = sender.chunkCount else {
             if sender.readRequested == nil { requestRead(&sender, index: 0, for: peer) }
             return
         }
         if !sender.offerAcknowledged {
+            sender.lastSentAtMilliseconds = nowMilliseconds
             send(.snapshotOffer(snapshotHead: sender.snapshotHead, chunkCount: chunkCount, spans: sender.spans), to: peer)
         } else if sender.acknowledgedChunks >= chunkCount {
+            sender.lastSentAtMilliseconds = nowMilliseconds
             send(.snapshotDone(snapshotHead: sender.snapshotHead), to: peer)
-        } else if let chunk = sender.cachedChunk, chunk.index == sender.acknowledgedChunks {
-            send(.snapshotChunk(snapshotHead: sender.snapshotHead, index: chunk.index, bytes: chunk.bytes,
-                                checksum: snapshotChunkChecksum(chunk.bytes)), to: peer)
-        } else if sender.readRequested != sender.acknowledgedChunks {
-            requestRead(&sender, index: sender.acknowledgedChunks, for: peer)
+        } else if sender.readRequested == nil, sender.nextToSend < min(chunkCount, sender.acknowledgedChunks + limits.snapshotChunksInFlightMax) {
+            // Reads are answered one at a time; each answer sends its chunk and asks for the next.
+            requestRead(&sender, index: sender.nextToSend, for: peer)
         }
     }
 
@@ -192,14 +240,15 @@ extension HAStateMachine {
         effect(.readSnapshotChunk(standby: peer, snapshotHead: sender.snapshotHead, index: index))
     }
 
-    mutating func activeReceiveSnapshotAck(snapshotHead: RevisionHead, nextIndex: Int, from index: Int) {
+    mutating func activeReceiveSnapshotAck(snapshotHead: RevisionHead, nextIndex: Int, resend: Bool, from index: Int) {
         guard case .fullSync(var sender) = peers[index].replication, sender.snapshotHead == snapshotHead else {
             note("stale snapshot ack ignored")
             return
         }
+        // The standby's word is final (it may have restarted from an earlier chunk). With `resend`, what
+        // was on its way after `nextIndex` is sent again; otherwise the acks trail the chunks in flight.
+        sender.nextToSend = resend ? nextIndex : max(sender.nextToSend, nextIndex)
         sender.offerAcknowledged = true
-        // The standby's word is final (it may have restarted from an earlier chunk); a stale ack
-        // only costs a chunk it answers with its real position.
         sender.acknowledgedChunks = nextIndex
         peers[index].replication = .fullSync(sender)
         sendSnapshotStep(to: index)

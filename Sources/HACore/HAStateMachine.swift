@@ -123,6 +123,8 @@ public struct HAStateMachine: Sendable {
             persistedUpTo(head)
         case .snapshotChunkRead(let read):
             snapshotChunkRead(read)
+        case .snapshotUnavailable(let standby, let snapshotHead):
+            snapshotUnavailable(standby: standby, snapshotHead: snapshotHead)
         case .snapshotChunkApplied(let snapshotHead, let index):
             snapshotChunkApplied(snapshotHead: snapshotHead, index: index)
         }
@@ -191,7 +193,8 @@ public struct HAStateMachine: Sendable {
             standbyReceiveOffer(snapshotHead: snapshotHead, chunkCount: chunkCount, spans: spans, from: sender)
         case .snapshotChunk(let snapshotHead, let chunkIndex, let bytes, let checksum):
             standbyReceiveChunk(snapshotHead: snapshotHead, index: chunkIndex, bytes: bytes, checksum: checksum, from: sender)
-        case .snapshotAck(let snapshotHead, let nextIndex): activeReceiveSnapshotAck(snapshotHead: snapshotHead, nextIndex: nextIndex, from: index)
+        case .snapshotAck(let snapshotHead, let nextIndex, let resend):
+            activeReceiveSnapshotAck(snapshotHead: snapshotHead, nextIndex: nextIndex, resend: resend, from: index)
         case .snapshotDone(let snapshotHead): standbyReceiveSnapshotDone(snapshotHead: snapshotHead, from: sender)
         case .switchoverRequest(let id): activeReceiveSwitchoverRequest(id, from: index)
         case .handover(let id, let finalHead): standbyReceiveHandover(id, finalHead: finalHead, from: sender)

@@ -148,6 +148,9 @@ public enum HAInput: Hashable, Sendable {
     /// The runtime made the journal durable up to `head` (after `applyRevisions` or `completeFullSync`).
     case persistedUpTo(RevisionHead)
     case snapshotChunkRead(SnapshotChunkRead)
+    /// On the active: the snapshot at `snapshotHead` cannot be read for `standby` (the runtime builds a
+    /// snapshot only at its current head, and keeps few; or building or reading it failed).
+    case snapshotUnavailable(standby: ServerID, snapshotHead: RevisionHead)
     /// The runtime durably applied a snapshot chunk (after `applySnapshotChunk`).
     case snapshotChunkApplied(snapshotHead: RevisionHead, index: Int)
 }
@@ -222,7 +225,9 @@ public enum HAEffect: Hashable, Sendable {
     /// Standby: apply these revisions in order, one transaction each, verifying their hashes; then report
     /// `persistedUpTo`.
     case applyRevisions([ReplicatedRevision])
-    /// Active: read chunk `index` of a snapshot at `snapshotHead` for `standby`; answer `snapshotChunkRead`.
+    /// Active: read chunk `index` of a snapshot at `snapshotHead` for `standby`; answer `snapshotChunkRead`,
+    /// or `snapshotUnavailable` when there is no such snapshot and it cannot be built (only the current
+    /// head can be). The first read of a head is asked while the journal is still at that head.
     case readSnapshotChunk(standby: ServerID, snapshotHead: RevisionHead, index: Int)
     /// Standby: stage this verified chunk durably; answer `snapshotChunkApplied`.
     case applySnapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8])

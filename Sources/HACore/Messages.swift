@@ -21,8 +21,10 @@ public struct HAMessage: Hashable, Sendable {
         /// Active → standby: a snapshot at `snapshotHead` in `chunkCount` chunks follows.
         case snapshotOffer(snapshotHead: RevisionHead, chunkCount: Int, spans: [EpochSpan])
         case snapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8], checksum: UInt64)
-        /// Standby → active: chunks before `nextIndex` are applied durably; send `nextIndex` next (resume point).
-        case snapshotAck(snapshotHead: RevisionHead, nextIndex: Int)
+        /// Standby → active: chunks before `nextIndex` are applied durably. `resend`: what the active sent
+        /// after that is lost or unusable, send again from `nextIndex` (the standby starts or restarts
+        /// receiving, or a chunk failed its checksum); otherwise the chunks in flight are still coming.
+        case snapshotAck(snapshotHead: RevisionHead, nextIndex: Int, resend: Bool)
         case snapshotDone(snapshotHead: RevisionHead)
         /// Standby → active: please stop writes and hand over to me. The id ties the answers to this
         /// request, so a late answer to an older one is never taken for it.

@@ -10,15 +10,11 @@ extension HAStateMachine {
             candidateTimers()
             return
         }
-        if !reachable(activeIndex) {
-            switch standby.link {
-            case .delta, .fullSync:
-                // Keep full-sync progress in hard state: the next offer of the same snapshot resumes it.
-                standby.link = .connecting
-                decide("no word from the active \(activeID) for \(limits.peerTimeoutMilliseconds) ms: reconnecting")
-            case .connecting, .collision:
-                break
-            }
+        // During a full sync the chunks on their way hold the active's later messages back (one stream):
+        // on a slow link a chunk alone can outlast the peer timeout. The stall limit below judges it.
+        if !reachable(activeIndex), standby.link == .delta {
+            standby.link = .connecting
+            decide("no word from the active \(activeID) for \(limits.peerTimeoutMilliseconds) ms: reconnecting")
         }
         if case .fullSync(let receiver) = standby.link,
            nowMilliseconds - receiver.lastProgressAtMilliseconds > limits.fullSyncStallMilliseconds {
@@ -167,12 +163,13 @@ extension HAStateMachine {
             note("snapshot offer ignored: in collision")
             return
         case .fullSync(let receiver) where receiver.snapshotHead == snapshotHead:
-            send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex), to: sender)
+            // Still receiving it: the chunks on their way are still coming.
+            send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: false), to: sender)
             note("snapshot offer repeated")
             return
         case .delta where journal.base == snapshotHead:
             // We installed exactly this snapshot already: every chunk is applied.
-            send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: chunkCount), to: sender)
+            send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: chunkCount, resend: false), to: sender)
             note("snapshot offer for the snapshot we already hold")
             return
         default:
@@ -191,7 +188,7 @@ extension HAStateMachine {
                                                    nextIndex: resume, lastProgressAtMilliseconds: nowMilliseconds))
         hardState.fullSyncProgress = FullSyncProgress(snapshotHead: snapshotHead, chunkCount: chunkCount, chunksApplied: resume)
         persistHardState()
-        send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: resume), to: sender)
+        send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: resume, resend: true), to: sender)
         decide("full sync from \(sender) at \(snapshotHead): \(chunkCount) chunk(s), starting at chunk \(resume)")
     }
 
@@ -204,12 +201,14 @@ extension HAStateMachine {
         }
         guard receiver.applying == nil else { return }
         guard index == receiver.nextIndex else {
-            send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex), to: sender)
-            note("out-of-order snapshot chunk: asked for the expected one")
+            // Chunks travel several at a time: after a lost or bad one, those behind it arrive early, and
+            // after a resend, some arrive twice. Answering each would have the active send its window once
+            // per chunk; the ack that asked for the resend (or the active's timer) covers them.
+            note("snapshot chunk out of order dropped")
             return
         }
         guard snapshotChunkChecksum(bytes) == checksum else {
-            send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex), to: sender)
+            send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: true), to: sender)
             decide("snapshot chunk \(index) failed its checksum: asked for it again")
             return
         }
@@ -230,7 +229,7 @@ extension HAStateMachine {
         standby.link = .fullSync(receiver)
         hardState.fullSyncProgress = FullSyncProgress(snapshotHead: snapshotHead, chunkCount: receiver.chunkCount, chunksApplied: receiver.nextIndex)
         persistHardState()
-        if let activeID = followedActive { send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex), to: activeID) }
+        if let activeID = followedActive { send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: false), to: activeID) }
         note("snapshot chunk applied durably")
     }
 

@@ -29,6 +29,11 @@ enum PeerReplication: Equatable, Sendable {
     case collision(common: UInt64, divergent: UInt64)
     /// Different schema version: no synchronization.
     case incompatible
+
+    var isFullSync: Bool {
+        if case .fullSync = self { return true }
+        return false
+    }
 }
 
 struct DeltaProgress: Equatable, Sendable {
@@ -42,13 +47,23 @@ struct DeltaProgress: Equatable, Sendable {
 struct FullSyncSender: Equatable, Sendable {
     var snapshotHead: RevisionHead
     var spans: [EpochSpan]
+    /// Known once the runtime answered the first read (the snapshot is built).
     var chunkCount: Int?
     var offerAcknowledged = false
-    /// Chunks the standby holds durably.
+    /// Chunks the standby holds durably: `0 ..< acknowledgedChunks`.
     var acknowledgedChunks = 0
-    var cachedChunk: SnapshotChunkRead?
+    /// Chunks `acknowledgedChunks ..< nextToSend` are on their way (at most `snapshotChunksInFlightMax`).
+    var nextToSend = 0
+    /// A chunk read asked of the runtime and not answered yet (one at a time).
     var readRequested: Int?
     var lastSentAtMilliseconds: UInt64
+
+    init(snapshotHead: RevisionHead, spans: [EpochSpan], chunkCount: Int?, lastSentAtMilliseconds: UInt64) {
+        self.snapshotHead = snapshotHead
+        self.spans = spans
+        self.chunkCount = chunkCount
+        self.lastSentAtMilliseconds = lastSentAtMilliseconds
+    }
 }
 
 struct ActiveState: Sendable {

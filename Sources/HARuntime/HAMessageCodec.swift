@@ -1,6 +1,8 @@
 import Foundation
 import HACore
 import ManagementModel
+import NIOCore
+import PeerTransport
 
 /// HA messages as JSON on a SIC channel (`{"type": "ha", "epoch": ..., "body": {"kind": ...}}` in a
 /// `message` frame). The sender is never read from the message: it is the SIC certificate's identity.
@@ -17,6 +19,43 @@ public enum HAMessageCodec {
         guard json["type"]?.stringValue == messageType, let epoch = json["epoch"].flatMap(epoch(_:)),
               let body = json["body"].flatMap(body(_:)) else { return nil }
         return HAMessage(epoch: epoch, body: body)
+    }
+
+    // MARK: frames
+
+    /// Byte 0 of a binary HA frame; a JSON frame starts with "{".
+    static let binaryMarker: UInt8 = 0x01
+
+    /// `message` as the payload of a `message` frame: its JSON, except a snapshot chunk, which is binary
+    /// so that a megabyte of database pages is not base64'ed into JSON and parsed back out:
+    /// the marker byte, the header's length (UInt32, big-endian), the header (the message's JSON with
+    /// empty `bytes`), then the chunk's bytes.
+    public static func frame(_ message: HAMessage) -> PeerFrame {
+        guard case .snapshotChunk(let head, let index, let chunk, let checksum) = message.body else {
+            return PeerFrame(type: .message, bytes: encode(message).canonicalBytes)
+        }
+        let header = encode(HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: [], checksum: checksum))).canonicalBytes
+        var payload = ByteBufferAllocator().buffer(capacity: 5 + header.count + chunk.count)
+        payload.writeInteger(binaryMarker)
+        payload.writeInteger(UInt32(header.count), endianness: .big)
+        payload.writeBytes(header)
+        payload.writeBytes(chunk)
+        return PeerFrame(type: .message, payload: payload)
+    }
+
+    /// The HA message a frame carries, binary or JSON; nil when it carries another channel message or
+    /// a malformed one.
+    public static func decode(frame: PeerFrame) -> HAMessage? {
+        if frame.payload.readableBytesView.first == binaryMarker { return decodeBinary(frame.payload) }
+        return (try? JSONValue.parse(frame.payload.readableBytesView)).flatMap(decode)
+    }
+
+    static func decodeBinary(_ payload: ByteBuffer) -> HAMessage? {
+        var payload = payload
+        guard payload.readInteger(as: UInt8.self) == binaryMarker, let length = payload.readInteger(endianness: .big, as: UInt32.self),
+              let header = payload.readSlice(length: Int(length)), let json = try? JSONValue.parse(header.readableBytesView),
+              let message = decode(json), case .snapshotChunk(let head, let index, let empty, let checksum) = message.body, empty.isEmpty else { return nil }
+        return HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: Array(payload.readableBytesView), checksum: checksum))
     }
 
     // MARK: pieces
@@ -100,8 +139,8 @@ public enum HAMessageCodec {
             return ["kind": "snapshot-offer", "snapshot-head": head(snapshotHead), "chunk-count": .int(Int64(chunkCount)), "spans": spans(offered)]
         case .snapshotChunk(let snapshotHead, let index, let chunk, let checksum):
             return ["kind": "snapshot-chunk", "snapshot-head": head(snapshotHead), "index": .int(Int64(index)), "bytes": bytes(chunk), "checksum": uint(checksum)]
-        case .snapshotAck(let snapshotHead, let nextIndex):
-            return ["kind": "snapshot-ack", "snapshot-head": head(snapshotHead), "next-index": .int(Int64(nextIndex))]
+        case .snapshotAck(let snapshotHead, let nextIndex, let resend):
+            return ["kind": "snapshot-ack", "snapshot-head": head(snapshotHead), "next-index": .int(Int64(nextIndex)), "resend": .bool(resend)]
         case .snapshotDone(let snapshotHead):
             return ["kind": "snapshot-done", "snapshot-head": head(snapshotHead)]
         case .switchoverRequest(let id):
@@ -154,8 +193,8 @@ public enum HAMessageCodec {
             guard let head = h("snapshot-head"), let index = i("index"), let chunk = json["bytes"].flatMap(bytes(_:)), let checksum = u("checksum") else { return nil }
             return .snapshotChunk(snapshotHead: head, index: index, bytes: chunk, checksum: checksum)
         case "snapshot-ack":
-            guard let head = h("snapshot-head"), let next = i("next-index") else { return nil }
-            return .snapshotAck(snapshotHead: head, nextIndex: next)
+            guard let head = h("snapshot-head"), let next = i("next-index"), let resend = b("resend") else { return nil }
+            return .snapshotAck(snapshotHead: head, nextIndex: next, resend: resend)
         case "snapshot-done":
             return h("snapshot-head").map { .snapshotDone(snapshotHead: $0) }
         case "switchover-request":

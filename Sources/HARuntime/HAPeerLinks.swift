@@ -1,6 +1,7 @@
 import Foundation
 import HACore
 import ManagementModel
+import PeerTransport
 
 /// The live SIC channel to each peer, as a bounded queue of outbound HA messages per peer. The runtime's
 /// `send` enqueues here without blocking; each channel's writer task drains its queue into the socket.
@@ -11,11 +12,11 @@ public final class HAPeerLinks: @unchecked Sendable {
 
     public struct Link: Sendable {
         let token: UInt64
-        public let outbound: AsyncStream<JSONValue>
+        public let outbound: AsyncStream<PeerFrame>
     }
 
     private let lock = NSLock()
-    private var continuations: [ServerID: (token: UInt64, continuation: AsyncStream<JSONValue>.Continuation)] = [:]
+    private var continuations: [ServerID: (token: UInt64, continuation: AsyncStream<PeerFrame>.Continuation)] = [:]
     private var nextToken: UInt64 = 0
 
     public init() {}
@@ -23,8 +24,8 @@ public final class HAPeerLinks: @unchecked Sendable {
     /// Makes this channel the route to `peer`, replacing (and ending) an older one: a reconnecting peer's
     /// new channel wins over the half-dead old one.
     public func attach(_ peer: ServerID) -> Link {
-        let (stream, continuation) = AsyncStream.makeStream(of: JSONValue.self, bufferingPolicy: .bufferingNewest(Self.outboundMessagesMax))
-        let (token, old) = lock.withLock { () -> (UInt64, AsyncStream<JSONValue>.Continuation?) in
+        let (stream, continuation) = AsyncStream.makeStream(of: PeerFrame.self, bufferingPolicy: .bufferingNewest(Self.outboundMessagesMax))
+        let (token, old) = lock.withLock { () -> (UInt64, AsyncStream<PeerFrame>.Continuation?) in
             nextToken += 1
             let previous = continuations[peer]?.continuation
             continuations[peer] = (nextToken, continuation)
@@ -36,7 +37,7 @@ public final class HAPeerLinks: @unchecked Sendable {
 
     /// Removes the route if it is still `link` (a newer channel may have replaced it).
     public func detach(_ peer: ServerID, _ link: Link) {
-        let ended: AsyncStream<JSONValue>.Continuation? = lock.withLock {
+        let ended: AsyncStream<PeerFrame>.Continuation? = lock.withLock {
             guard let current = continuations[peer], current.token == link.token else { return nil }
             continuations[peer] = nil
             return current.continuation
@@ -52,11 +53,11 @@ public final class HAPeerLinks: @unchecked Sendable {
     /// Queues a channel message that is not an HA core message (addresses, ICA state).
     public func send(_ message: JSONValue, to peer: ServerID) {
         let continuation = lock.withLock { continuations[peer]?.continuation }
-        continuation?.yield(message)
+        continuation?.yield(PeerFrame(type: .message, bytes: message.canonicalBytes))
     }
 
     public func send(_ envelope: Envelope) {
         let continuation = lock.withLock { continuations[envelope.to]?.continuation }
-        continuation?.yield(HAMessageCodec.encode(envelope.message))
+        continuation?.yield(HAMessageCodec.frame(envelope.message))
     }
 }

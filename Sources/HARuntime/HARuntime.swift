@@ -57,10 +57,13 @@ public final class HARuntime: @unchecked Sendable {
     }
 
     /// Slow store work done outside the lock by `run`'s worker, so heartbeats and publishes go on
-    /// meanwhile: writing a snapshot of a large journal. (Installing a received snapshot stays inside:
-    /// the core counts it as the journal at once, and must not hear anything until it is durable.)
+    /// meanwhile: copying the database for a snapshot (its read transaction was begun under the lock,
+    /// at the head the core asked for), and the checkpoint after a snapshot install. (The install itself
+    /// stays inside: the core counts the snapshot as its journal at once, and must not hear anything
+    /// until it is durable.)
     private enum Work: Sendable {
-        case buildSnapshot(RevisionHead)
+        case buildSnapshot(RevisionHead, DatabaseSnapshotSource)
+        case checkpoint
     }
 
     /// Guards every stored property below (the "actor").
@@ -121,10 +124,18 @@ public final class HARuntime: @unchecked Sendable {
             try hardStateStore.save(initial)
             hardState = initial
         }
+        let snapshots = SnapshotFiles(directory: snapshotDirectory, chunkBytesMax: configuration.limits.snapshotChunkBytesMax)
+        if let progress = hardState?.fullSyncProgress, !snapshots.start(resuming: progress.snapshotHead) {
+            // The staged chunks this progress counts are gone or not trusted: the full sync starts over.
+            hardState?.fullSyncProgress = nil
+            try hardStateStore.save(hardState!)
+        } else if hardState?.fullSyncProgress == nil {
+            _ = snapshots.start(resuming: nil)
+        }
         self.core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
         self.store = store
         self.hardStateStore = hardStateStore
-        self.snapshots = SnapshotFiles(directory: snapshotDirectory, chunkBytesMax: configuration.limits.snapshotChunkBytesMax)
+        self.snapshots = snapshots
         self.exportDirectory = exportDirectory
         self.send = send
         self.logger = logger
@@ -190,13 +201,19 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
-    /// The worker: one slow job at a time, outside the lock; its result goes back through the inbox.
+    /// The worker: one slow job at a time, outside the lock; a snapshot's result goes back through the inbox.
     private func runWork() async {
         for await job in work {
             switch job {
-            case .buildSnapshot(let head):
-                let error: String? = Result { try snapshots.build(store: store, head: head) }.failureText
+            case .buildSnapshot(let head, let source):
+                let started = ContinuousClock.now
+                let error: String? = Result { try snapshots.build(from: source, head: head) }.failureText
+                if error == nil { logger.notice("full-sync snapshot written", metadata: ["head": "\(head)", "took": "\(ContinuousClock.now - started)"]) }
                 inboxContinuation.yield(.snapshotBuilt(head, error: error))
+            case .checkpoint:
+                if let error = Result(catching: { try store.checkpoint() }).failureText {
+                    logger.warning("checkpoint after the snapshot install did not finish; SQLite finishes it later", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -204,12 +221,9 @@ public final class HARuntime: @unchecked Sendable {
     private func snapshotBuilt(_ head: RevisionHead, error: String?) {
         let ready = pendingChunkReads.filter { $0.head == head }
         pendingChunkReads.removeAll { $0.head == head }
-        if let error {
-            // The core asks again on its retransmit timer; the error is what status shows meanwhile.
-            return record(error: "full sync snapshot at \(head) could not be written: \(error)")
-        }
+        if let error { record(error: "full sync snapshot at \(head) could not be written: \(error)") }
         for read in ready {
-            if let chunk = readChunk(read.standby, read.head, read.index) { handle(.snapshotChunkRead(chunk)) }
+            handle(error == nil ? readChunk(read.standby, read.head, read.index) : .snapshotUnavailable(standby: read.standby, snapshotHead: head))
         }
     }
 
@@ -388,14 +402,17 @@ public final class HARuntime: @unchecked Sendable {
         case .applyRevisions(let revisions):
             applyRevisions(revisions, followUps: &followUps)
         case .readSnapshotChunk(let standby, let head, let index):
-            guard snapshots.isBuilt(head) else {
-                // A head with reads waiting is being built; a chunk asked again meanwhile waits once.
-                let building = pendingChunkReads.contains { $0.head == head }
+            if snapshots.isBuilt(head) {
+                followUps.append(readChunk(standby, head, index))
+            } else if pendingChunkReads.contains(where: { $0.head == head }) {
+                // Being built: a chunk asked again meanwhile waits once.
                 if !pendingChunkReads.contains(where: { $0 == (standby, head, index) }) { pendingChunkReads.append((standby, head, index)) }
-                if !building { workContinuation.yield(.buildSnapshot(head)) }
-                return
+            } else if let source = openSnapshotSource(at: head) {
+                pendingChunkReads.append((standby, head, index))
+                workContinuation.yield(.buildSnapshot(head, source))
+            } else {
+                followUps.append(.snapshotUnavailable(standby: standby, snapshotHead: head))
             }
-            if let chunk = readChunk(standby, head, index) { followUps.append(.snapshotChunkRead(chunk)) }
         case .applySnapshotChunk(let head, let index, let bytes):
             do {
                 try snapshots.stageChunk(head: head, index: index, bytes: bytes)
@@ -403,16 +420,14 @@ public final class HARuntime: @unchecked Sendable {
             } catch {
                 record(error: "full sync: staging chunk \(index) failed: \(error)")
             }
-        case .completeFullSync(let head, _):
+        case .completeFullSync(let head, let spans):
             let started = ContinuousClock.now
             do {
-                let revisions = try snapshots.stagedRevisions(head: head)
-                let parsed = ContinuousClock.now
-                try store.replaceJournal(with: revisions)
+                let how = try snapshots.install(head: head, spans: spans, into: store)
                 snapshots.discardStaged()
                 lastAppliedAt = Date()
-                logger.notice("full-sync snapshot installed", metadata: ["head": "\(head)", "read-and-parse": "\(parsed - started)",
-                                                                       "verify-and-store": "\(ContinuousClock.now - parsed)"])
+                logger.notice("full-sync snapshot installed", metadata: ["head": "\(head)", "took": "\(ContinuousClock.now - started)", "how": "\(how)"])
+                if how == .pagesCopied { workContinuation.yield(.checkpoint) }
                 followUps.append(.persistedUpTo(head))
             } catch {
                 record(error: "full sync at \(head) could not be installed: \(error)")
@@ -457,7 +472,7 @@ public final class HARuntime: @unchecked Sendable {
         for replicated in revisions {
             do {
                 guard let revision = RevisionAdapter.revision(replicated) else {
-                    throw HARuntimeError.snapshotUnavailable("revision \(replicated.number) does not match its hash")
+                    throw HARuntimeError.revisionRejected("revision \(replicated.number) does not match its hash")
                 }
                 try store.appendVisible(revision)
                 applied = replicated.head
@@ -485,14 +500,30 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
-    /// Chunk `index` of a built snapshot for `standby`; nil (and the error recorded) when unreadable.
-    private func readChunk(_ standby: ServerID, _ head: RevisionHead, _ index: Int) -> SnapshotChunkRead? {
+    /// Chunk `index` of a built snapshot for `standby`, as the core's input: read, or unavailable (the
+    /// error recorded).
+    private func readChunk(_ standby: ServerID, _ head: RevisionHead, _ index: Int) -> HAInput {
         do {
-            let chunk = try snapshots.readChunk(store: store, head: head, index: index)
-            return SnapshotChunkRead(standby: standby, snapshotHead: head, index: index, chunkCount: chunk.count, bytes: chunk.bytes)
+            let chunk = try snapshots.readChunk(head: head, index: index)
+            return .snapshotChunkRead(SnapshotChunkRead(standby: standby, snapshotHead: head, index: index, chunkCount: chunk.count, bytes: chunk.bytes))
         } catch {
-            // The core asks again on its retransmit timer; the error is what status shows meanwhile.
             record(error: "full sync of \(standby): \(error)")
+            return .snapshotUnavailable(standby: standby, snapshotHead: head)
+        }
+    }
+
+    /// A read transaction at `head`, to copy the database from: only while the store is at that head
+    /// (under the lock, nothing commits meanwhile). Nil otherwise, or when it cannot be opened.
+    private func openSnapshotSource(at head: RevisionHead) -> DatabaseSnapshotSource? {
+        do {
+            let source = try store.openSnapshotSource()
+            guard RevisionAdapter.head(source.head) == head else {
+                source.close()
+                return nil
+            }
+            return source
+        } catch {
+            record(error: "full sync snapshot at \(head) could not be begun: \(error)")
             return nil
         }
     }

@@ -132,11 +132,17 @@ public struct HardStateStore: Sendable {
 public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
     case unreadableHardState
     case snapshotUnavailable(String)
+    /// A received snapshot that cannot be staged or installed (the standby asks for another full sync).
+    case snapshotRejected(String)
+    /// A replicated revision that does not match its envelope or its hash (never applied).
+    case revisionRejected(String)
 
     public var code: String {
         switch self {
         case .unreadableHardState: "ha_hard_state_unreadable"
         case .snapshotUnavailable: "ha_snapshot_unavailable"
+        case .snapshotRejected: "ha_snapshot_rejected"
+        case .revisionRejected: "ha_revision_rejected"
         }
     }
 
@@ -144,6 +150,8 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .unreadableHardState: "the stored HA hard state cannot be read; refusing to start HA rather than forget the epoch"
         case .snapshotUnavailable(let why): "snapshot unavailable: \(why)"
+        case .snapshotRejected(let why): "snapshot rejected: \(why)"
+        case .revisionRejected(let why): "revision rejected: \(why)"
         }
     }
 }

@@ -4,38 +4,71 @@ import ManagementModel
 import Store
 import TrustCore
 
-/// Full-sync snapshots as files. The active writes the journal's revisions 1...r (one canonical JSON
-/// revision per line) once per snapshot head: the journal is append-only, so that prefix is a
-/// consistent copy of the database at r while publishes go on. Chunks are fixed byte ranges of the file,
-/// so re-reading chunk i after a broken connection gives the same bytes. The standby stages each chunk
-/// as its own durable file and, when all are there, replaces its database in one transaction.
+/// Full-sync snapshots as files of database pages.
+///
+/// Active: a snapshot at head H is a copy of the management database at H without this server's own
+/// tables (`ManagementStore.nodeLocalTables`). The copy's read transaction is begun while the runtime
+/// holds its lock, when the store is exactly at H; the pages are written by the runtime's worker, while
+/// publishes go on. Chunks are fixed byte ranges of that file, so re-reading chunk i after a broken
+/// connection gives the same bytes. A snapshot is a cache: the ones left by an earlier run are deleted
+/// at start, and at most `keptMax` are kept (the newest).
+///
+/// Standby: each chunk is written at its place in one staging file, without an fsync each (one fsync
+/// of the whole file comes before the install). Staged chunks are therefore trusted only within the
+/// boot that wrote them: after a process crash they are in the page cache, after a power loss they may
+/// not be, so a staging file from an earlier boot is discarded (and the full sync starts over).
 struct SnapshotFiles {
     let directory: URL
     let chunkBytesMax: Int
-    /// Revisions read from the store per batch while writing a snapshot (bounds memory).
-    static let readBatchRevisions = 1_000
+    /// Built snapshots kept on the active: a second one lets two standbys that need different heads go on.
+    static let keptMax = 2
 
     private var outgoing: URL { directory.appendingPathComponent("outgoing") }
     private var incoming: URL { directory.appendingPathComponent("incoming") }
+    private var bootMarker: URL { incoming.appendingPathComponent("boot-id") }
 
     static func name(_ head: RevisionHead) -> String { "\(head.number)-\(head.hash.isEmpty ? "empty" : head.hash)" }
+    private func outgoingFile(_ head: RevisionHead) -> URL { outgoing.appendingPathComponent(Self.name(head) + ".sqlite") }
+    private func stagingFile(_ head: RevisionHead) -> URL { incoming.appendingPathComponent(Self.name(head) + ".sqlite") }
+
+    /// At start: drops the snapshots of an earlier run (the active rebuilds what it needs, so a file an
+    /// unclean shutdown left half-written is never served), and says whether the staged chunks of the
+    /// full sync at `staged` can be resumed (written in this boot); if not, they are deleted.
+    func start(resuming staged: RevisionHead?) -> Bool {
+        try? FileManager.default.removeItem(at: outgoing)
+        guard let staged, FileManager.default.fileExists(atPath: stagingFile(staged).path),
+              let marker = try? String(contentsOf: bootMarker, encoding: .utf8), marker == Self.bootID else {
+            discardStaged()
+            return false
+        }
+        return true
+    }
 
     // MARK: active
 
     /// Whether the snapshot file at `head` is written (reading its chunks is then quick).
     func isBuilt(_ head: RevisionHead) -> Bool {
-        FileManager.default.fileExists(atPath: outgoing.appendingPathComponent(Self.name(head) + ".jsonl").path)
+        FileManager.default.fileExists(atPath: outgoingFile(head).path)
     }
 
-    /// Writes the snapshot file at `head` (seconds for a large journal: done outside the runtime's lock).
-    func build(store: ManagementStore, head: RevisionHead) throws {
-        _ = try snapshotFile(store: store, head: head)
+    /// Writes the snapshot at `source`'s head (seconds for a large database: done outside the runtime's
+    /// lock), then deletes all but the newest `keptMax` snapshots.
+    func build(from source: DatabaseSnapshotSource, head: RevisionHead) throws {
+        try DurableFile.ensureDirectory(directory, mode: 0o700)
+        try DurableFile.ensureDirectory(outgoing, mode: 0o700)
+        let partial = outgoing.appendingPathComponent(Self.name(head) + ".partial")
+        try? FileManager.default.removeItem(at: partial)
+        try source.copy(to: partial.path)
+        try FileManager.default.moveItem(at: partial, to: outgoingFile(head))
+        let built = (try? FileManager.default.contentsOfDirectory(at: outgoing, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
+        let older = built.filter { $0.pathExtension == "sqlite" && $0 != outgoingFile(head) }
+            .sorted { Self.modified($0) > Self.modified($1) }
+        for stale in older.dropFirst(Self.keptMax - 1) { try? FileManager.default.removeItem(at: stale) }
     }
 
     /// Chunk `index` of the snapshot at `head`, and how many chunks it has.
-    func readChunk(store: ManagementStore, head: RevisionHead, index: Int) throws -> (bytes: [UInt8], count: Int) {
-        let file = try snapshotFile(store: store, head: head)
-        let handle = try FileHandle(forReadingFrom: file)
+    func readChunk(head: RevisionHead, index: Int) throws -> (bytes: [UInt8], count: Int) {
+        let handle = try FileHandle(forReadingFrom: outgoingFile(head))
         defer { try? handle.close() }
         let size = Int(try handle.seekToEnd())
         let count = max(1, (size + chunkBytesMax - 1) / chunkBytesMax)
@@ -45,99 +78,80 @@ struct SnapshotFiles {
         return (bytes, count)
     }
 
-    private func snapshotFile(store: ManagementStore, head: RevisionHead) throws -> URL {
-        let file = outgoing.appendingPathComponent(Self.name(head) + ".jsonl")
-        if FileManager.default.fileExists(atPath: file.path) { return file }
-        try DurableFile.ensureDirectory(directory, mode: 0o700)
-        // One snapshot at a time on disk: an older head is of no use to anyone once a newer one is asked for.
-        try? FileManager.default.removeItem(at: outgoing)
-        try DurableFile.ensureDirectory(outgoing, mode: 0o700)
-        let partial = outgoing.appendingPathComponent(Self.name(head) + ".partial")
-        _ = FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        let handle = try FileHandle(forWritingTo: partial)
-        var next: UInt64 = 1
-        var last: (number: UInt64, hash: String)?
-        while next <= head.number {
-            // Stored bodies are canonical JSON already: copied as they are (the standby verifies them).
-            let batch = try store.revisionBodies(from: next, limit: Int(min(UInt64(Self.readBatchRevisions), head.number - next + 1)))
-            guard let tail = batch.last, batch.first?.number == next else {
-                try? handle.close()
-                throw HARuntimeError.snapshotUnavailable("revision \(next) missing from the journal")
-            }
-            var bytes: [UInt8] = []
-            for revision in batch {
-                bytes += Array(revision.body.utf8)
-                bytes.append(UInt8(ascii: "\n"))
-            }
-            try handle.write(contentsOf: bytes)
-            last = (tail.number, tail.hash)
-            next = tail.number + 1
-        }
-        try handle.synchronize()
-        try handle.close()
-        guard RevisionAdapter.head(last) == head else {
-            throw HARuntimeError.snapshotUnavailable("the journal does not hold \(head)")
-        }
-        try FileManager.default.moveItem(at: partial, to: file)
-        return file
-    }
-
     // MARK: standby
 
+    /// Writes chunk `index` at its place in the staging file of the snapshot at `head`. Every chunk but
+    /// the last is `chunkBytesMax` long (both servers run the same limits); the install checks the
+    /// file's size against what SQLite says it holds.
     func stageChunk(head: RevisionHead, index: Int, bytes: [UInt8]) throws {
-        let folder = incoming.appendingPathComponent(Self.name(head))
-        // Staged chunks of another snapshot can never complete: drop them first (bounded disk).
-        if let others = try? FileManager.default.contentsOfDirectory(atPath: incoming.path) {
-            for other in others where other != Self.name(head) { try? FileManager.default.removeItem(at: incoming.appendingPathComponent(other)) }
+        guard bytes.count <= chunkBytesMax else {
+            throw HARuntimeError.snapshotRejected("chunk \(index) has \(bytes.count) bytes, more than this server's \(chunkBytesMax)")
         }
-        try DurableFile.ensureDirectory(directory, mode: 0o700)
-        try DurableFile.ensureDirectory(incoming, mode: 0o700)
-        try DurableFile.ensureDirectory(folder, mode: 0o700)
-        // Written atomically but not fsynced, one fsync a chunk would be most of a full sync's time. The
-        // install verifies every revision and the head, so a chunk a power loss damaged is caught there
-        // (and the full sync starts over); the installed database itself is committed durably.
-        try Data(bytes).write(to: folder.appendingPathComponent("chunk-\(index)"), options: .atomic)
-    }
-
-    /// The staged snapshot's revisions, in order, each with its line (its canonical JSON as the active
-    /// stored it). Throws if a chunk is missing or a line is not a revision.
-    func stagedRevisions(head: RevisionHead) throws -> [VerifiedRevision] {
-        let folder = incoming.appendingPathComponent(Self.name(head))
-        var bytes: [UInt8] = []
-        var index = 0
-        while let chunk = FileManager.default.contents(atPath: folder.appendingPathComponent("chunk-\(index)").path) {
-            bytes += chunk
-            index += 1
-        }
-        guard index > 0 else { throw HARuntimeError.snapshotUnavailable("no staged chunks for \(head)") }
-        let lines = bytes.split(separator: UInt8(ascii: "\n"))
-        // Parsing and hashing are most of an install's time: done on every core, in order-keeping slots.
-        var parsed = [VerifiedRevision?](repeating: nil, count: lines.count)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        parsed.withUnsafeMutableBufferPointer { slots in
-            // Each worker writes only its own indexes: no two threads touch the same slot.
-            nonisolated(unsafe) let output = slots
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for index in stride(from: worker, to: lines.count, by: workers) {
-                    output[index] = (try? JSONValue.parse(lines[index])).flatMap(Revision.init(json:)).flatMap {
-                        VerifiedRevision($0, body: String(decoding: lines[index], as: UTF8.self))
-                    }
-                }
+        let file = stagingFile(head)
+        if !FileManager.default.fileExists(atPath: file.path) {
+            // Staged chunks of another snapshot can never complete: drop them first (bounded disk).
+            discardStaged()
+            try DurableFile.ensureDirectory(directory, mode: 0o700)
+            try DurableFile.ensureDirectory(incoming, mode: 0o700)
+            try Data(Self.bootID.utf8).write(to: bootMarker)
+            guard FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw HARuntimeError.snapshotRejected("cannot create \(file.path)")
             }
         }
-        var revisions: [VerifiedRevision] = []
-        revisions.reserveCapacity(lines.count)
-        for verified in parsed {
-            guard let verified else { throw HARuntimeError.snapshotUnavailable("a staged line is not a revision that matches its hash") }
-            revisions.append(verified)
+        let handle = try FileHandle(forWritingTo: file)
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(index) * UInt64(chunkBytesMax))
+        try handle.write(contentsOf: bytes)
+    }
+
+    /// Makes the staged snapshot durable, then has the store check it (schema, links, head, epochs)
+    /// and put it in place of the published database.
+    func install(head: RevisionHead, spans: [EpochSpan], into store: ManagementStore) throws -> ManagementStore.SnapshotInstall {
+        let file = stagingFile(head)
+        let handle = try FileHandle(forUpdating: file)
+        defer { try? handle.close() }
+        try handle.synchronize()
+        try Self.checkSize(handle)
+        return try store.installSnapshot(at: file.path) { facts in
+            guard RevisionAdapter.head(facts.head) == head else {
+                throw HARuntimeError.snapshotRejected("the staged snapshot ends at \(RevisionAdapter.head(facts.head)), not at the offered \(head)")
+            }
+            let runs = spans.map { SnapshotFacts.EpochRun(term: $0.epoch.term, server: $0.epoch.server.name, firstNumber: $0.firstNumber, lastNumber: $0.lastNumber) }
+            guard facts.epochRuns == runs else {
+                throw HARuntimeError.snapshotRejected("the staged snapshot's epochs \(facts.epochRuns) are not the offered \(runs)")
+            }
         }
-        guard RevisionAdapter.head(revisions.last.map { ($0.revision.number, $0.revision.hash) }) == head else {
-            throw HARuntimeError.snapshotUnavailable("staged snapshot does not end at \(head)")
+    }
+
+    /// The file is as long as its SQLite header says (page size × page count): a chunk written at the
+    /// wrong place, or missing, is named here rather than found as a damaged page later.
+    static func checkSize(_ handle: FileHandle) throws {
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: 0)
+        let header = try handle.read(upToCount: 100).map(Array.init) ?? []
+        guard header.count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
+            throw HARuntimeError.snapshotRejected("the staged snapshot is not an SQLite database")
         }
-        return revisions
+        let pageSizeField = UInt64(header[16]) << 8 | UInt64(header[17])
+        let pageSize = pageSizeField == 1 ? 65_536 : pageSizeField
+        let pageCount = header[28..<32].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard pageSize * pageCount == size else {
+            throw HARuntimeError.snapshotRejected("the staged snapshot has \(size) bytes, its header says \(pageCount) pages of \(pageSize) (chunks of another size?)")
+        }
     }
 
     func discardStaged() {
         try? FileManager.default.removeItem(at: incoming)
+    }
+
+    /// This boot of the machine (Linux); staged chunks from another boot are not trusted.
+    static let bootID: String = {
+        let text = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? ""
+        // Where the kernel does not say, every start counts as a new boot: nothing staged is resumed.
+        return text.isEmpty ? "unknown-\(SecureRandom.uuid())" : text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+
+    private static func modified(_ url: URL) -> Date {
+        (try? url.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
     }
 }

@@ -134,7 +134,7 @@ public enum JournalVerifier {
         return nil
     }
 
-    /// Numbering and chaining only: for revisions whose content hash was checked already (`VerifiedRevision`).
+    /// Numbering and chaining only (the content hash is `check`'s part).
     public static func checkLinks(_ revision: Revision, expectedNumber: UInt64, expectedPrevious: String) -> JournalBreak? {
         if revision.number != expectedNumber {
             return JournalBreak(revision: expectedNumber, reason: "expected revision \(expectedNumber), found \(revision.number) (a gap)")
@@ -143,21 +143,6 @@ public enum JournalVerifier {
             return JournalBreak(revision: revision.number, reason: "previous-hash does not match the hash of revision \(revision.number - 1)")
         }
         return nil
-    }
-}
-
-/// A revision whose content matches its hash, with its stored form (canonical JSON). Checking the hash
-/// is the costly part of verifying a journal; this lets it run on every core before the (serial) store
-/// checks the chain links.
-public struct VerifiedRevision: Sendable {
-    public let revision: Revision
-    public let body: String
-
-    /// Nil when the content does not match the hash.
-    public init?(_ revision: Revision, body: String) {
-        guard revision.computedHash == revision.hash else { return nil }
-        self.revision = revision
-        self.body = body
     }
 }
 

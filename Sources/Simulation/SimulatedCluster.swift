@@ -110,6 +110,7 @@ public final class SimulatedCluster {
         guard servers[index].isUp else { return }
         servers[index].isUp = false
         servers[index].diskQueue = []
+        servers[index].builtSnapshots = []
         servers[index].writesEpoch = nil
         servers[index].restartAtTick = restartAfterTicks.map { tick + $0 }
         statistics.crashes += 1
@@ -263,6 +264,10 @@ public final class SimulatedCluster {
         case .applyRevisions(let revisions):
             servers[index].diskQueue.append((tick + random.below(3), .applyRevisions(revisions)))
         case .readSnapshotChunk(let standby, let snapshotHead, let chunk):
+            guard snapshotAvailable(index, snapshotHead) else {
+                inbox.append((index, .snapshotUnavailable(standby: standby, snapshotHead: snapshotHead)))
+                return
+            }
             let chunkCount = 1 + Int(snapshotHead.number / 16)
             let bytes = Array(simulatedHash(previous: snapshotHead.hash, epoch: .initial, number: UInt64(chunk), payload: []).utf8)
             inbox.append((index, .snapshotChunkRead(SnapshotChunkRead(standby: standby, snapshotHead: snapshotHead, index: chunk, chunkCount: chunkCount, bytes: bytes))))
@@ -404,6 +409,16 @@ public final class SimulatedCluster {
         standby.prefixCheckedFor = (epoch, head, activeHead)
     }
 
+    /// Whether the runtime can read a snapshot at `head`: built already, or buildable now (the head).
+    func snapshotAvailable(_ index: Int, _ head: RevisionHead) -> Bool {
+        let server = servers[index]
+        if server.builtSnapshots.contains(head) { return true }
+        guard head == server.core.journal.head else { return false }
+        server.builtSnapshots.append(head)
+        if server.builtSnapshots.count > SimulatedServer.snapshotsKeptMax { server.builtSnapshots.removeFirst() }
+        return true
+    }
+
     /// Installing a snapshot must not drop durable revisions unless they are in the snapshot or exported.
     func checkSnapshotKeepsDurableRevisions(_ index: Int, snapshotHead: RevisionHead, source: ServerID) {
         let old = servers[index].diskJournal
@@ -458,6 +473,7 @@ public final class SimulatedCluster {
         case .persistedUpTo(let head): event = "persisted \(head)"
         case .snapshotChunkRead(let read): event = "chunk \(read.index)/\(read.chunkCount) read for \(read.standby)"
         case .snapshotChunkApplied(_, let chunk): event = "chunk \(chunk) applied"
+        case .snapshotUnavailable(let standby, let head): event = "snapshot \(head) unavailable for \(standby)"
         }
         var line = "t=\(nowMilliseconds)ms \(id) \(event): \(output.reason)"
         if output.persist != nil { line += " | persist" }

@@ -22,6 +22,10 @@ final class SimulatedServer {
     /// The runtime enables writes only when the core says so.
     var writesEpoch: Epoch?
     var restartAtTick: Int?
+    /// Full-sync snapshots the runtime has built (newest last): as the real runtime, it builds one only
+    /// at the current head, keeps `snapshotsKeptMax`, and forgets them all in a crash.
+    var builtSnapshots: [RevisionHead] = []
+    static let snapshotsKeptMax = 2
     /// Hashes of revisions exported for an administrator (durable).
     var exported: Set<String> = []
     var highestEpochSeen = Epoch.initial

@@ -15,7 +15,28 @@ public enum DatabaseFiles {
     /// mode, no -wal). Writers on other connections, in this or another process, go on
     /// meanwhile; the copy is the database as of the moment its read transaction began. Not fsynced:
     /// it is a scratch copy, read back at once; what is kept is made durable where it is written.
+    /// A standby's full sync may put a new file in place of the database while this copies: the copy is
+    /// made again then (the file's identity is compared before and after).
     public static func consistentCopy(of source: String, to destination: String) throws {
+        for _ in 0..<copyAttemptsMax {
+            let before = fileIdentity(source)
+            try? FileManager.default.removeItem(atPath: destination)
+            try copyOnce(of: source, to: destination)
+            if before != nil, fileIdentity(source) == before { return }
+        }
+        throw StoreError.undecodable("\(source) was replaced during each of \(copyAttemptsMax) attempts to copy it")
+    }
+
+    static let copyAttemptsMax = 3
+
+    /// Device and inode: a file renamed over the path has another.
+    static func fileIdentity(_ path: String) -> [UInt64]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [UInt64(info.st_dev), UInt64(info.st_ino)]
+    }
+
+    static func copyOnce(of source: String, to destination: String) throws {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)

@@ -7,21 +7,18 @@ import ManagementModel
 /// with synchronous=FULL: when `append` returns, the revision is on disk. Session drafts are written
 /// with synchronous=NORMAL: they survive a process crash (kill -9) and are made durable by the next
 /// FULL commit; only a power loss can take an unpublished draft with it, never a revision.
-public final class ManagementStore: Sendable {
-    let queue: DatabaseQueue
+public final class ManagementStore: @unchecked Sendable {
+    /// The connection. Replaced only when a full-sync snapshot is put in place of the file
+    /// (`installSnapshot`), which holds `access` exclusively; every other use holds it shared, so none
+    /// runs on a connection being closed, and none is left holding the old one.
+    private var connection: DatabaseQueue
+    private let access = ReadWriteLock()
     public let path: String
 
     public init(path: String) throws {
         self.path = path
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
-        }
-        configuration.busyMode = .timeout(10)
-        queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
-        try ManagementStore.migrator.migrate(queue)
+        connection = try Self.open(path)
+        try ManagementStore.migrator.migrate(connection)
     }
 
     /// Opens a management database file without changing it: no migration, no journal mode change,
@@ -31,7 +28,36 @@ public final class ManagementStore: Sendable {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
-        queue = try DatabaseQueue(path: path, configuration: configuration)
+        connection = try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    /// The server's connection to the database at `path`, in WAL mode.
+    static func open(_ path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        configuration.busyMode = .timeout(10)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+        return queue
+    }
+
+    // MARK: the connection, under `access`
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T { try access.withReadLock { try connection.read(body) } }
+    func write<T>(_ body: (Database) throws -> T) throws -> T { try access.withReadLock { try connection.write(body) } }
+    func unsafeRead<T>(_ body: (Database) throws -> T) throws -> T { try access.withReadLock { try connection.unsafeRead(body) } }
+    func writeWithoutTransaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try access.withReadLock { try connection.writeWithoutTransaction(body) }
+    }
+    func inTransaction(_ kind: Database.TransactionKind, _ body: (Database) throws -> Database.TransactionCompletion) throws {
+        try access.withReadLock { try connection.inTransaction(kind, body) }
+    }
+    /// The connection itself, with `access` held exclusively (a snapshot install replaces it).
+    func exclusively<T>(_ body: (inout DatabaseQueue) throws -> T) rethrows -> T {
+        try access.withWriteLock { try body(&connection) }
     }
 
     static var migrator: DatabaseMigrator {
@@ -57,11 +83,11 @@ public final class ManagementStore: Sendable {
 
     // MARK: objects
 
-    public var reader: PublishedReader { PublishedReader(queue: queue) }
+    public var reader: PublishedReader { PublishedReader(store: self) }
 
     /// Counts of published objects by type.
     public func objectCounts() throws -> [String: Int] {
-        try queue.read { db in
+        try read { db in
             var counts: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT type, COUNT(*) AS n FROM objects GROUP BY type") {
                 counts[row["type"]] = row["n"]
@@ -72,7 +98,7 @@ public final class ManagementStore: Sendable {
 
     /// Published objects of some types, ordered by name, with paging.
     public func objects(types: [ObjectType], offset: Int, limit: Int, nameFilter: String?) throws -> (objects: [ManagedObject], total: Int) {
-        try queue.read { db in
+        try read { db in
             let marks = types.map { _ in "?" }.joined(separator: ",")
             var arguments = StatementArguments(types.map(\.rawValue))
             var condition = "type IN (\(marks))"
@@ -89,7 +115,7 @@ public final class ManagementStore: Sendable {
 
     /// Every published object, ordered by type and uid (an export reads them all in one transaction).
     public func allObjects() throws -> [ManagedObject] {
-        try queue.read { db in
+        try read { db in
             try String.fetchAll(db, sql: "SELECT body FROM objects ORDER BY type, uid").map { body in
                 guard let object = PublishedReader.decode(body) else {
                     throw StoreError.undecodable("a stored object cannot be decoded: \(body.prefix(80))")
@@ -102,7 +128,7 @@ public final class ManagementStore: Sendable {
     // MARK: journal
 
     public func head() throws -> (number: UInt64, hash: String)? {
-        try queue.read { db in
+        try read { db in
             try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
                 .map { (UInt64($0["number"] as Int64), $0["hash"]) }
         }
@@ -118,7 +144,7 @@ public final class ManagementStore: Sendable {
     /// once and safe from a process crash, durable against power loss only after `syncToDisk`. A standby
     /// applies replicated revisions this way and reports them durable after one sync per batch.
     public func appendVisible(_ revision: Revision) throws {
-        try queue.inTransaction(.immediate) { db in
+        try inTransaction(.immediate) { db in
             try Self.insert(revision, clearingSession: nil, db)
             return .commit
         }
@@ -153,37 +179,13 @@ public final class ManagementStore: Sendable {
     }
 
     /// Replaces the whole published database by `revisions` (1, 2, ... in order) in one durable
-    /// transaction: a full sync either lands completely or leaves the old content untouched. The chain
-    /// and every hash are checked as in `append`. Unpublished sessions are dropped: their drafts were
-    /// made against content that no longer exists (a standby has none anyway).
+    /// transaction: it either lands completely or leaves the old content untouched. The chain and every
+    /// hash are checked as in `append`. Unpublished sessions are dropped: their drafts were made against
+    /// content that no longer exists.
     public func replaceJournal(with revisions: [Revision]) throws {
-        try replaceJournal(with: try revisions.map { revision in
-            guard let verified = VerifiedRevision(revision, body: revision.json.canonicalString) else {
-                throw StoreError.journal(JournalBreak(revision: revision.number, reason: "content does not match its hash (modified after publish)"))
-            }
-            return verified
-        })
-    }
-
-    /// `replaceJournal` for revisions whose hashes were checked already (a full sync checks them on
-    /// every core): here only numbering and chaining are checked.
-    public func replaceJournal(with revisions: [VerifiedRevision]) throws {
         try durableWrite { db in
             try db.execute(sql: "DELETE FROM refs; DELETE FROM objects; DELETE FROM revisions; DELETE FROM session_changes; DELETE FROM sessions")
-            var previous = Revision.genesisHash
-            for (offset, verified) in revisions.enumerated() {
-                let revision = verified.revision
-                if let problem = JournalVerifier.checkLinks(revision, expectedNumber: UInt64(offset + 1), expectedPrevious: previous) {
-                    throw StoreError.journal(problem)
-                }
-                try db.cachedStatement(sql: """
-                    INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
-                                             revision.epoch.server, revision.publishedAtMilliseconds, revision.author, verified.body])
-                for change in revision.changes { try ManagementStore.apply(change, db) }
-                previous = revision.hash
-            }
+            for revision in revisions { try Self.insert(revision, clearingSession: nil, db) }
         }
     }
 
@@ -201,7 +203,7 @@ public final class ManagementStore: Sendable {
 
     /// A consistent copy of the whole database at `path` (SQLite's VACUUM INTO).
     public func copyDatabase(to path: String) throws {
-        try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+        try writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
     }
 
     static func apply(_ change: ObjectChange, _ db: Database) throws {
@@ -219,7 +221,7 @@ public final class ManagementStore: Sendable {
     }
 
     public func revisions(from first: UInt64, limit: Int) throws -> [Revision] {
-        try queue.read { db in
+        try read { db in
             try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
                                 arguments: [Int64(first), limit])
                 .compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
@@ -229,7 +231,7 @@ public final class ManagementStore: Sendable {
     /// Revisions as stored: their canonical JSON, with number and hash (no decoding: a snapshot
     /// copies them as they are).
     public func revisionBodies(from first: UInt64, limit: Int) throws -> [(number: UInt64, hash: String, body: String)] {
-        try queue.read { db in
+        try read { db in
             try Row.fetchAll(db, sql: "SELECT number, hash, body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
                              arguments: [Int64(first), limit])
                 .map { (UInt64($0["number"] as Int64), $0["hash"], $0["body"]) }
@@ -237,7 +239,7 @@ public final class ManagementStore: Sendable {
     }
 
     public func revisionCount() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM revisions") ?? 0 }
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM revisions") ?? 0 }
     }
 
     /// Walks the whole journal in batches: numbering, chain and every hash. Nil when intact.
@@ -245,12 +247,12 @@ public final class ManagementStore: Sendable {
         var next: UInt64 = 1
         var previous = Revision.genesisHash
         while true {
-            let rows = try queue.read { db in
+            let rows = try read { db in
                 try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
                                     arguments: [Int64(next), batchSize])
             }
             if rows.isEmpty {
-                let last = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM revisions") }
+                let last = try read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM revisions") }
                 if let last, UInt64(last) >= next { return JournalBreak(revision: next, reason: "revision missing") }
                 return nil
             }
@@ -269,26 +271,12 @@ public final class ManagementStore: Sendable {
     /// revision's previous-hash equal to the hash before it. Fast (one column scan); `verifyJournal`
     /// also recomputes every revision's hash from its content. Nil when intact.
     public func verifyJournalLinks() throws -> JournalBreak? {
-        try queue.read { db in
-            var expected: Int64 = 1
-            var previous = Revision.genesisHash
-            let rows = try Row.fetchCursor(db, sql: "SELECT number, hash, previous_hash FROM revisions ORDER BY number")
-            while let row = try rows.next() {
-                let number: Int64 = row["number"]
-                guard number == expected else { return JournalBreak(revision: UInt64(expected), reason: "revision missing") }
-                guard row["previous_hash"] as String == previous else {
-                    return JournalBreak(revision: UInt64(number), reason: "previous hash does not match the revision before")
-                }
-                previous = row["hash"]
-                expected += 1
-            }
-            return nil
-        }
+        try read { db in try Self.journalLinkProblem(db) }
     }
 
     /// A write transaction committed with synchronous=FULL (fsync before it returns).
     func durableWrite(_ updates: (Database) throws -> Void) throws {
-        try queue.writeWithoutTransaction { db in
+        try writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
             try db.inTransaction(.immediate) {
@@ -302,7 +290,7 @@ public final class ManagementStore: Sendable {
 
     /// A session's record (at login and when its state changes).
     public func saveSession(uid: String, body: JSONValue) throws {
-        try queue.write { db in
+        try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)", arguments: [uid, body.canonicalString])
         }
     }
@@ -310,7 +298,7 @@ public final class ManagementStore: Sendable {
     /// A session's new pending changes, and the ones it dropped, in one transaction. The order of
     /// changes is their `seq`; a reloaded session continues after the highest.
     public func savePendingChanges(session: String, _ changes: [(seq: Int64, change: ObjectChange)], removing removedUIDs: [String] = []) throws {
-        try queue.write { db in
+        try write { db in
             for objectUID in removedUIDs {
                 try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ? AND object_uid = ?").execute(arguments: [session, objectUID])
             }
@@ -322,14 +310,14 @@ public final class ManagementStore: Sendable {
     }
 
     public func deleteSession(uid: String) throws {
-        try queue.write { db in
+        try write { db in
             try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [uid])
             try db.execute(sql: "DELETE FROM sessions WHERE uid = ?", arguments: [uid])
         }
     }
 
     public func clearPendingChanges(session: String) throws {
-        try queue.write { db in
+        try write { db in
             try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [session])
         }
     }
@@ -341,7 +329,7 @@ public final class ManagementStore: Sendable {
     }
 
     public func loadSessions() throws -> [StoredSession] {
-        try queue.read { db in
+        try read { db in
             try Row.fetchAll(db, sql: "SELECT uid, body FROM sessions ORDER BY uid").map { row in
                 let uid: String = row["uid"]
                 let changes = try Row.fetchAll(db, sql: "SELECT seq, body FROM session_changes WHERE session_uid = ? ORDER BY seq",
@@ -357,7 +345,7 @@ public final class ManagementStore: Sendable {
     // MARK: settings
 
     public func setting(_ key: String) throws -> String? {
-        try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+        try read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
     }
 
     public func setSetting(_ key: String, _ value: String) throws {
@@ -381,25 +369,25 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
 /// The published view, read straight from SQLite (nothing cached, so memory stays flat at any size).
 /// Each lookup is one statement, atomic on its own, so it runs without a wrapping transaction: the
 /// BEGIN/COMMIT pair would cost more than the lookup.
-public struct PublishedReader: ObjectReader, @unchecked Sendable {
-    let queue: DatabaseQueue
+public struct PublishedReader: ObjectReader, Sendable {
+    let store: ManagementStore
 
     static func decode(_ body: String) -> ManagedObject? {
         (try? JSONValue.parse(body)).flatMap(ManagedObject.init(json:))
     }
 
     public func object(uid: String) -> ManagedObject? {
-        (try? queue.unsafeRead { db in try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM objects WHERE uid = ?"), arguments: [uid]) })
+        (try? store.unsafeRead { db in try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM objects WHERE uid = ?"), arguments: [uid]) })
             .flatMap { $0 }.flatMap(PublishedReader.decode)
     }
 
     public func objects(named name: String) -> [ManagedObject] {
-        ((try? queue.unsafeRead { db in try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM objects WHERE name = ? ORDER BY uid"), arguments: [name]) }) ?? [])
+        ((try? store.unsafeRead { db in try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM objects WHERE name = ? ORDER BY uid"), arguments: [name]) }) ?? [])
             .compactMap(PublishedReader.decode)
     }
 
     public func referrers(of uid: String) -> [ManagedObject] {
-        ((try? queue.unsafeRead { db in
+        ((try? store.unsafeRead { db in
             try String.fetchAll(db.cachedStatement(sql: "SELECT o.body FROM refs r JOIN objects o ON o.uid = r.from_uid WHERE r.to_uid = ? ORDER BY o.uid"), arguments: [uid])
         }) ?? []).compactMap(PublishedReader.decode)
     }

@@ -548,15 +548,15 @@ struct BenchHARun {
         return (done.0, phases)
     }
 
-    /// What a full sync at `head` carried: the snapshot file the primary streamed (its journal, one
-    /// canonical JSON revision per line), else the primary's SQLite files.
+    /// What a full sync carried: the snapshot file the primary streamed (its database's pages, without
+    /// its own tables), else the primary's SQLite files.
     func fullSyncBytes(head: BenchHAHead) -> (Int, String) {
-        // The primary keeps one snapshot file (the newest head asked for).
+        // The primary keeps its newest snapshot files; the full sync timed used the newest.
         let outgoing = primary!.directory + "/ha-snapshots/outgoing"
-        let name = (try? FileManager.default.contentsOfDirectory(atPath: outgoing))?.first { $0.hasSuffix(".jsonl") }
-        let size = name.map { BenchHA.fileBytes(outgoing + "/" + $0) } ?? 0
-        if size > 0 {
-            return (size, "size of the snapshot file the primary streamed in 1 MiB chunks (ha-snapshots/outgoing/<head>.jsonl: its journal as canonical JSON, one revision per line; TLS and framing not counted)")
+        let sizes = ((try? FileManager.default.contentsOfDirectory(atPath: outgoing)) ?? []).filter { $0.hasSuffix(".sqlite") }
+            .map { (name: $0, modified: (try? FileManager.default.attributesOfItem(atPath: outgoing + "/" + $0))?[.modificationDate] as? Date ?? .distantPast) }
+        if let newest = sizes.max(by: { $0.modified < $1.modified }), case let size = BenchHA.fileBytes(outgoing + "/" + newest.name), size > 0 {
+            return (size, "size of the snapshot the primary streamed in 1 MiB chunks (ha-snapshots/outgoing/<head>.sqlite: a page copy of its database at that head, without its node-local tables; TLS and framing not counted)")
         }
         let sqlite = BenchHA.fileBytes(primary!.directory + "/rampart.sqlite") + BenchHA.fileBytes(primary!.directory + "/rampart.sqlite-wal")
         return (sqlite, "size of the primary's rampart.sqlite + -wal (its snapshot file was not found)")

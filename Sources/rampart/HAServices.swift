@@ -98,11 +98,11 @@ enum HAChannel {
     /// `frames` is the connection's one inbound iterator (a connection allows only one): the caller may
     /// have read the first frames from it already.
     static func pump(_ connection: PeerConnection, link: HAPeerLinks.Link, frames: inout PeerInboundFrames.AsyncIterator,
-                     inbound: (JSONValue) async throws -> Void) async throws {
+                     inbound: (PeerFrame) async throws -> Void) async throws {
         let lastHeard = LastHeard()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await message in link.outbound { try await connection.send(SICChannelMessage.frame(message)) }
+                for await frame in link.outbound { try await connection.send(frame) }
                 // The route was replaced by a newer channel (or detached): this one is done.
                 await connection.close()
             }
@@ -117,8 +117,8 @@ enum HAChannel {
             }
             while let frame = try await frames.next() {
                 lastHeard.now()
-                guard frame.type == .message, let json = SICChannelMessage.decode(frame) else { continue }
-                try await inbound(json)
+                guard frame.type == .message else { continue }
+                try await inbound(frame)
             }
             group.cancelAll()
         }
@@ -320,16 +320,25 @@ struct HAMesh: Service {
         logger.notice("HA channel up", metadata: ["peer": "\(peer)", "direction": "\(direction)"])
         var lastSeen = ContinuousClock.now - .seconds(2)
         do {
-            try await HAChannel.pump(connection, link: link, frames: &frames) { json in
+            try await HAChannel.pump(connection, link: link, frames: &frames) { frame in
                 if let uid, ContinuousClock.now - lastSeen >= .seconds(1) {
                     lastSeen = ContinuousClock.now
                     await service.sicPeerSeen(uid: uid)
                 }
-                await inbound(json, from: peer)
+                await inbound(frame, from: peer)
             }
             logger.notice("HA channel closed", metadata: ["peer": "\(peer)"])
         } catch {
             logger.warning("HA channel broke", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+
+    /// A frame from a peer's channel: an HA message (binary or JSON), or another JSON channel message.
+    func inbound(_ frame: PeerFrame, from peer: ServerID) async {
+        if let message = HAMessageCodec.decode(frame: frame) {
+            runtime.deliver(from: peer, message)
+        } else if let json = SICChannelMessage.decode(frame) {
+            await inbound(json, from: peer)
         }
     }
 

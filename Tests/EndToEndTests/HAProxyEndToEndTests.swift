@@ -15,6 +15,9 @@ struct HAProxyEndToEndTests {
     /// so the standby has to resume a partly staged snapshot at least once.
     static let cutsMin = 2
     static let cutsMax = 4
+    /// While cutting, the link forwards 64 KiB per this many milliseconds (3.2 MB/s): a full sync then
+    /// lasts seconds on any machine, long enough to be cut in the middle several times.
+    static let cuttingLinkDelayMilliseconds = 20
     static let cuttingSecondsMax = 240.0
     static let synchronizedSecondsMax = 180.0
 
@@ -35,9 +38,10 @@ struct HAProxyEndToEndTests {
 
     @Test("a full sync cut again and again ends with the secondary synchronized at the primary's head", .timeLimit(.minutes(15)))
     func fullSyncSurvivesCuts() async throws {
-        let pair = try await startPair(linkMode: .pass)
+        let pair = try await startPair(linkMode: .delay(milliseconds: Self.cuttingLinkDelayMilliseconds))
         defer { pair.proxy.stop() }
         let details = try await cutDuringFullSync(pair)
+        pair.proxy.setMode(.pass)
         print("HAProxyEndToEndTests: cut during \(details); proxy \(pair.proxy.counters)")
         // A cut may find no connection (the secondary is between two): count the connections cut.
         #expect(pair.proxy.counters.cut >= Self.cutsMin,
@@ -80,12 +84,17 @@ struct HAProxyEndToEndTests {
     /// Both servers end synchronized, at the same head (number and hash), the last bulk host on the secondary.
     func expectSameHead(_ pair: Pair, context: String) async throws {
         let fixture = pair.fixture
+        var statuses: (secondary: CLIResult, primary: CLIResult)?
+        // Right after a cut both may still say synchronized: wait for the same head as well.
         let synchronized = try await eventually(seconds: Self.synchronizedSecondsMax) {
-            guard try await fixture.rampart(["ha", "status", "--data", pair.secondaryData]).status == 0 else { return false }
-            return try await fixture.rampart(["ha", "status", "--data", fixture.data]).status == 0
+            let secondary = try await fixture.rampart(["ha", "status", "--data", pair.secondaryData, "--json"])
+            let primary = try await fixture.rampart(["ha", "status", "--data", fixture.data, "--json"])
+            statuses = (secondary, primary)
+            guard secondary.status == 0, primary.status == 0 else { return false }
+            let (one, other) = (try secondary.json().object("head"), try primary.json().object("head"))
+            return one?.int("number") == other?.int("number") && one?.string("hash") == other?.string("hash")
         }
-        let secondaryStatus = try await fixture.rampart(["ha", "status", "--data", pair.secondaryData, "--json"])
-        let primaryStatus = try await fixture.rampart(["ha", "status", "--data", fixture.data, "--json"])
+        let (secondaryStatus, primaryStatus) = try #require(statuses)
         try #require(synchronized, """
             not synchronized \(context), proxy \(pair.proxy.counters)
             secondary: \(secondaryStatus.stdout)

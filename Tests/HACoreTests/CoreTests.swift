@@ -1,4 +1,5 @@
 import HACore
+import Simulation
 import Testing
 
 @Suite("HACore values")
@@ -55,10 +56,19 @@ struct CoreTests {
         #expect(all.isEmpty && mixed.head == .empty, "truncating under the snapshot base drops the whole journal")
     }
 
-    @Test("chunk checksums are FNV-1a")
+    @Test("a chunk checksum changes with any one changed byte, in a whole word or in the tail, and with the length")
     func checksum() {
-        #expect(snapshotChunkChecksum([]) == 0xcbf2_9ce4_8422_2325)
-        #expect(snapshotChunkChecksum(Array("a".utf8)) == 0xaf63_dc4c_8601_ec8c)
+        var generator = SplitMix64(seed: 7)
+        let chunk = (0..<4_099).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let original = snapshotChunkChecksum(chunk)
+        #expect(snapshotChunkChecksum(chunk) == original, "deterministic")
+        for position in [0, 7, 8, 2_048, 4_095, 4_096, 4_098] {
+            var corrupted = chunk
+            corrupted[position] ^= 0x20
+            #expect(snapshotChunkChecksum(corrupted) != original, "a changed byte at \(position) goes unnoticed")
+        }
+        #expect(snapshotChunkChecksum(Array(chunk.dropLast())) != original, "a truncated chunk goes unnoticed")
+        #expect(snapshotChunkChecksum([]) != snapshotChunkChecksum([0]))
     }
 
     @Test("persist comes with the output that needs it: a promotion persists its epoch before announcing it")

@@ -406,6 +406,40 @@ struct RuleScenarioTests {
         }
     }
 
+    @Test("Full syncs at once share one snapshot; one whose snapshot is gone starts over at the active's head")
+    func fullSyncSnapshots() {
+        scenario("a second new standby gets the snapshot already going to the first") {
+            crash("B")
+            crash("C")
+            publish(100, on: "A")
+            restart("B")
+            waitUntil("B receives a snapshot") { ($0.core("B")?.hardState.fullSyncProgress) != nil }
+            restart("C")
+            settle()
+            expectLogged(on: "A", "the snapshot already going to B")
+            expect(.synchronized, on: "B")
+            expect(.synchronized, on: "C")
+        }
+        // The runtime builds a snapshot only at its head and keeps two: B's, cut off meanwhile, is
+        // evicted by two later ones.
+        scenario("a standby whose snapshot was evicted gets a new one", servers: ["A", "B", "C", "D"]) {
+            crash("B")
+            publish(100, on: "A")
+            restart("B")
+            waitUntil("B receives a snapshot") { ($0.core("B")?.hardState.fullSyncProgress) != nil }
+            partition("A", "B")
+            publish(5, on: "A")
+            admin(.requestFullSync(standby: "C"), on: "A")
+            publish(5, on: "A")
+            admin(.requestFullSync(standby: "D"), on: "A")
+            heal()
+            settle()
+            expectLogged(on: "A", "is no longer available")
+            expect(.synchronized, on: "B")
+            expectConverged()
+        }
+    }
+
     @Test("Switchover is refused to a standby that is not synchronizing, and a stalled switchover gives writes back")
     func switchoverEdges() {
         scenario("switchover times out and the active resumes") {

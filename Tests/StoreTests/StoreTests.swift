@@ -36,7 +36,7 @@ struct StoreTests {
         #expect(reopened.reader.object(uid: "u1") == nil)
         #expect(reopened.reader.objects(named: "b").first?.uid == "u2")
         #expect(try reopened.verifyJournal() == nil)
-        #expect(try reopened.queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(try reopened.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
     }
 
     @Test func aRevisionThatDoesNotFollowTheHeadIsRefused() throws {
@@ -70,7 +70,7 @@ struct StoreTests {
         let path = directory.appendingPathComponent("db.sqlite").path
         let store = try ManagementStore(path: path)
         for index in 0..<3 { try store.append(try revision(after: store, [.upsert(host("h\(index)", uid: "u\(index)"))])) }
-        try store.queue.write { db in
+        try store.write { db in
             try db.execute(sql: "UPDATE revisions SET body = replace(body, '\"alice\"', '\"mallory\"') WHERE number = 2")
         }
         let problem = try ManagementStore(path: path).verifyJournal()
