@@ -91,6 +91,7 @@ let package = Package(
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
         .testTarget(name: "HARuntimeTests", dependencies: [

@@ -19,14 +19,6 @@ public enum HARuntimeLimits {
     public static let syncOutcomesKeptMax = 1_024
 }
 
-extension Result where Failure == any Error {
-    /// The error's description, nil on success.
-    var failureText: String? {
-        if case .failure(let error) = self { return "\(error)" }
-        return nil
-    }
-}
-
 /// What the core made of an administrator command.
 public struct AdminOutcome: Sendable {
     /// Set when refused: a stable code (`may-lose-revisions`, `not-active`, ...).
@@ -207,14 +199,24 @@ public final class HARuntime: @unchecked Sendable {
             switch job {
             case .buildSnapshot(let head, let source):
                 let started = ContinuousClock.now
-                let error: String? = Result { try snapshots.build(from: source, head: head) }.failureText
+                let error = await offloadedError { [snapshots] in try snapshots.build(from: source, head: head) }
                 if error == nil { logger.notice("full-sync snapshot written", metadata: ["head": "\(head)", "took": "\(ContinuousClock.now - started)"]) }
                 inboxContinuation.yield(.snapshotBuilt(head, error: error))
             case .checkpoint:
-                if let error = Result(catching: { try store.checkpoint() }).failureText {
+                if let error = await offloadedError({ [store] in try store.checkpoint() }) {
                     logger.warning("checkpoint after the snapshot install did not finish; SQLite finishes it later", metadata: ["error": "\(error)"])
                 }
             }
+        }
+    }
+
+    /// The error's description, nil on success, of `work` run off the task's thread.
+    private func offloadedError(_ work: @escaping @Sendable () throws -> Void) async -> String? {
+        do {
+            try await offloaded(work)
+            return nil
+        } catch {
+            return "\(error)"
         }
     }
 

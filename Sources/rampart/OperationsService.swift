@@ -4,14 +4,7 @@ import ManagementAPI
 import ManagementModel
 import Operations
 import ServiceLifecycle
-
-/// Runs blocking file and database work on a dispatch queue, so the server's cooperative threads
-/// (two on a two-core machine) keep serving requests meanwhile.
-func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global(qos: .utility).async { continuation.resume(with: Result { try work() }) }
-    }
-}
+import Store
 
 /// What the Web API asks of the operations tools on this server.
 struct NodeOperations: NodeOperationsProvider {
