@@ -3,61 +3,72 @@ import HACore
 import ManagementModel
 import PeerTransport
 
-/// The live SIC channel to each peer, as a bounded queue of outbound HA messages per peer. The runtime's
-/// `send` enqueues here without blocking; each channel's writer task drains its queue into the socket.
-/// A message to a peer with no channel is dropped: HACore retransmits once the peer is back.
+/// The live SIC channel to each peer. The runtime's `send` writes to it at once, without a task in
+/// between (a publish reaches the standby that much sooner); the channel bounds what waits for its socket
+/// (`PeerLimits.unsentBytesMax`) and drops past that. A message to a peer with no channel is dropped
+/// too: HACore retransmits once the peer is back.
 public final class HAPeerLinks: @unchecked Sendable {
-    /// Outbound messages queued per peer; past this the oldest are dropped (the core retransmits).
-    public static let outboundMessagesMax = 256
+    /// Writes one frame to a channel without waiting; false when it was dropped.
+    public typealias Send = @Sendable (PeerFrame) -> Bool
 
     public struct Link: Sendable {
         let token: UInt64
-        public let outbound: AsyncStream<PeerFrame>
+        /// Ends when a newer channel to the peer replaces this one, or it is detached: close it then.
+        public let replaced: AsyncStream<Void>
+    }
+
+    private struct Route {
+        let token: UInt64
+        let send: Send
+        let ended: AsyncStream<Void>.Continuation
     }
 
     private let lock = NSLock()
-    private var continuations: [ServerID: (token: UInt64, continuation: AsyncStream<PeerFrame>.Continuation)] = [:]
+    private var routes: [ServerID: Route] = [:]
     private var nextToken: UInt64 = 0
 
     public init() {}
 
-    /// Makes this channel the route to `peer`, replacing (and ending) an older one: a reconnecting peer's
-    /// new channel wins over the half-dead old one.
-    public func attach(_ peer: ServerID) -> Link {
-        let (stream, continuation) = AsyncStream.makeStream(of: PeerFrame.self, bufferingPolicy: .bufferingNewest(Self.outboundMessagesMax))
-        let (token, old) = lock.withLock { () -> (UInt64, AsyncStream<PeerFrame>.Continuation?) in
+    /// Makes this channel (`send` writes to it) the route to `peer`, replacing (and ending) an older one:
+    /// a reconnecting peer's new channel wins over the half-dead old one.
+    public func attach(_ peer: ServerID, send: @escaping Send) -> Link {
+        let (replaced, ended) = AsyncStream.makeStream(of: Void.self)
+        let (token, old) = lock.withLock { () -> (UInt64, Route?) in
             nextToken += 1
-            let previous = continuations[peer]?.continuation
-            continuations[peer] = (nextToken, continuation)
+            let previous = routes[peer]
+            routes[peer] = Route(token: nextToken, send: send, ended: ended)
             return (nextToken, previous)
         }
-        old?.finish()
-        return Link(token: token, outbound: stream)
+        old?.ended.finish()
+        return Link(token: token, replaced: replaced)
     }
 
     /// Removes the route if it is still `link` (a newer channel may have replaced it).
     public func detach(_ peer: ServerID, _ link: Link) {
-        let ended: AsyncStream<PeerFrame>.Continuation? = lock.withLock {
-            guard let current = continuations[peer], current.token == link.token else { return nil }
-            continuations[peer] = nil
-            return current.continuation
+        let ended: Route? = lock.withLock {
+            guard let current = routes[peer], current.token == link.token else { return nil }
+            routes[peer] = nil
+            return current
         }
-        ended?.finish()
+        ended?.ended.finish()
     }
 
-    public func isConnected(_ peer: ServerID) -> Bool { lock.withLock { continuations[peer] != nil } }
+    public func isConnected(_ peer: ServerID) -> Bool { lock.withLock { routes[peer] != nil } }
 
     /// Identifies the current channel to `peer` (nil when none): a new token means a new channel.
-    public func channelToken(_ peer: ServerID) -> UInt64? { lock.withLock { continuations[peer]?.token } }
+    public func channelToken(_ peer: ServerID) -> UInt64? { lock.withLock { routes[peer]?.token } }
 
-    /// Queues a channel message that is not an HA core message (addresses, ICA state).
+    /// Sends a channel message that is not an HA core message (addresses, ICA state).
     public func send(_ message: JSONValue, to peer: ServerID) {
-        let continuation = lock.withLock { continuations[peer]?.continuation }
-        continuation?.yield(PeerFrame(type: .message, bytes: message.canonicalBytes))
+        send(PeerFrame(type: .message, bytes: message.canonicalBytes), to: peer)
     }
 
     public func send(_ envelope: Envelope) {
-        let continuation = lock.withLock { continuations[envelope.to]?.continuation }
-        continuation?.yield(HAMessageCodec.frame(envelope.message))
+        send(HAMessageCodec.frame(envelope.message), to: envelope.to)
+    }
+
+    private func send(_ frame: PeerFrame, to peer: ServerID) {
+        let route = lock.withLock { routes[peer] }
+        _ = route?.send(frame)
     }
 }

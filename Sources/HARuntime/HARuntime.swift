@@ -109,6 +109,9 @@ public final class HARuntime: @unchecked Sendable {
     /// group's first active (the primary at installation); its hard state is durable before it acts.
     public init(configuration: HAConfiguration, store: ManagementStore, bootstrapActive: Bool,
                 snapshotDirectory: URL, exportDirectory: URL, logger: Logger, send: @escaping Send) throws {
+        // A standby applies revisions visibly and fsyncs them per batch: what an earlier process left in
+        // the page cache is made durable now, before this one reports its journal as durable.
+        try store.syncToDisk()
         let hardStateStore = HardStateStore(store: store)
         var hardState = try hardStateStore.load()
         if hardState == nil, bootstrapActive {
@@ -326,6 +329,8 @@ public final class HARuntime: @unchecked Sendable {
     }
 
     public var status: HAStatus { locked { core.status } }
+    /// This server's epoch and role (cheaper than `status`, which describes every peer).
+    public var epochAndRole: (epoch: Epoch, role: HARole) { locked { (core.epoch, core.role) } }
     public var writesEnabled: Bool { locked { writesOn && !isHalted } }
     /// Nil when this server takes writes; otherwise why not, naming the active.
     public var writeRefusal: String? { locked { currentWriteRefusal } }

@@ -33,8 +33,8 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
     }
 
     public var writeEpoch: RevisionEpoch? {
-        let status = runtime.status
-        return RevisionEpoch(term: status.epoch.term, server: status.epoch.server.name)
+        let epoch = runtime.epochAndRole.epoch
+        return RevisionEpoch(term: epoch.term, server: epoch.server.name)
     }
 
     public func awaitReplication(revision number: UInt64) async -> ReplicationOutcome {
@@ -46,7 +46,7 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
     }
 
     public var writeRefusal: String? { runtime.writeRefusal.map(refusalMessage) }
-    public var isStandby: Bool { runtime.status.role == .standby }
+    public var isStandby: Bool { runtime.epochAndRole.role == .standby }
 
     func refusalMessage(_ reason: String) -> String {
         let active = runtime.status.activeServer

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import TrustCore
@@ -18,6 +19,7 @@ public struct PeerConnection: Sendable {
     let channel: any Channel
     let limits: PeerLimits
     let role: PeerRole
+    let immediate = ImmediateWrites()
 
     /// The verified identity of the peer; nil on an enrolment connection.
     public var peerIdentity: NodeIdentity? {
@@ -50,6 +52,37 @@ public struct PeerConnection: Sendable {
         }
     }
 
+    /// Sends a frame without waiting: written at once when called on the connection's event loop (and
+    /// nothing sent from another thread is still on its way there: order is kept), else handed to the
+    /// event loop. No back pressure: the frame is dropped, and false returned, while more than
+    /// `PeerLimits.unsentBytesMax` bytes sent this way wait for the socket (the caller resends what
+    /// matters), or when it is not a frame this connection carries. For latency-bound protocols that
+    /// bound what they send themselves (HA); do not mix with `send` on one connection.
+    @discardableResult
+    public func sendNow(_ frame: PeerFrame) -> Bool {
+        let bytes = frame.payload.readableBytes
+        guard frame.type == kind.userFrameType, bytes <= limits.frameBytesMax else { return false }
+        let eventLoop = channel.eventLoop
+        switch immediate.admit(bytes: bytes, unsentBytesMax: limits.unsentBytesMax, onEventLoop: eventLoop.inEventLoop) {
+        case .refused:
+            return false
+        case .now:
+            write(frame, bytes: bytes)
+        case .queued:
+            eventLoop.execute { [self] in
+                immediate.queuedRan()
+                write(frame, bytes: bytes)
+            }
+        }
+        return true
+    }
+
+    private func write(_ frame: PeerFrame, bytes: Int) {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { [immediate] _ in immediate.written(bytes: bytes) }
+        channel.writeAndFlush(frame, promise: written)
+    }
+
     /// Sends `bytes` as a frame of this connection's type.
     public func send(bytes: some Sequence<UInt8>) async throws {
         try await send(PeerFrame(type: kind.userFrameType, bytes: bytes))
@@ -60,6 +93,29 @@ public struct PeerConnection: Sendable {
         outbound.finish()
         try? await channel.close()
     }
+}
+
+/// What `PeerConnection.sendNow` has handed over and the socket has not taken yet, and how many of
+/// those writes still wait for the event loop (a write on the event loop must queue behind them).
+final class ImmediateWrites: @unchecked Sendable {
+    enum Route { case now, queued, refused }
+
+    private let lock = NIOLock()
+    private var unsentBytes = 0
+    private var queued = 0
+
+    func admit(bytes: Int, unsentBytesMax: Int, onEventLoop: Bool) -> Route {
+        lock.withLock {
+            guard unsentBytes + bytes <= unsentBytesMax else { return .refused }
+            unsentBytes += bytes
+            if onEventLoop, queued == 0 { return .now }
+            queued += 1
+            return .queued
+        }
+    }
+
+    func queuedRan() { lock.withLock { queued -= 1 } }
+    func written(bytes: Int) { lock.withLock { unsentBytes -= bytes } }
 }
 
 /// The inbound frames of a `PeerConnection`.

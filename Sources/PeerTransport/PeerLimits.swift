@@ -16,6 +16,9 @@ public struct PeerLimits: Sendable, Equatable {
     /// Most inbound frames buffered per connection before the transport stops reading from the socket
     /// (back pressure). With `frameBytesMax` this bounds inbound memory per connection.
     public var inboundFramesBufferedMax: Int = 4
+    /// Bytes sent with `PeerConnection.sendNow` that may wait for the socket; past this such frames are
+    /// dropped (a stalled peer cannot make the sender hold more).
+    public var unsentBytesMax: Int = 32 * 1024 * 1024
     /// Most connections a listener keeps open at once; further ones are closed at once and logged.
     public var connectionsMax: Int = 1024
     /// Longest reason text carried by an `error` frame; longer reasons are cut.

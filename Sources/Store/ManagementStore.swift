@@ -127,11 +127,14 @@ public final class ManagementStore: @unchecked Sendable {
 
     // MARK: journal
 
+    /// One statement, atomic on its own: no transaction around it (a publish asks for it every time).
     public func head() throws -> (number: UInt64, hash: String)? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
-                .map { (UInt64($0["number"] as Int64), $0["hash"]) }
-        }
+        try unsafeRead { db in try Self.head(db) }
+    }
+
+    static func head(_ db: Database) throws -> (number: UInt64, hash: String)? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1"))
+            .map { (UInt64($0["number"] as Int64), $0["hash"]) }
     }
 
     /// Appends a revision and applies its changes to the objects, in one durable transaction.
@@ -161,9 +164,9 @@ public final class ManagementStore: @unchecked Sendable {
     }
 
     static func insert(_ revision: Revision, clearingSession sessionUID: String?, _ db: Database) throws {
-        let head = try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
-        let expectedNumber = UInt64((head?["number"] as Int64?) ?? 0) + 1
-        let expectedPrevious: String = head?["hash"] ?? Revision.genesisHash
+        let head = try Self.head(db)
+        let expectedNumber = (head?.number ?? 0) + 1
+        let expectedPrevious = head?.hash ?? Revision.genesisHash
         if let problem = JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious) {
             throw StoreError.journal(problem)
         }
@@ -174,7 +177,7 @@ public final class ManagementStore: @unchecked Sendable {
                                      revision.epoch.server, revision.publishedAtMilliseconds, revision.author, revision.json.canonicalString])
         for change in revision.changes { try ManagementStore.apply(change, db) }
         if let sessionUID {
-            try db.execute(sql: "DELETE FROM session_changes WHERE session_uid = ?", arguments: [sessionUID])
+            try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ?").execute(arguments: [sessionUID])
         }
     }
 
@@ -277,8 +280,8 @@ public final class ManagementStore: @unchecked Sendable {
     /// A write transaction committed with synchronous=FULL (fsync before it returns).
     func durableWrite(_ updates: (Database) throws -> Void) throws {
         try writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
+            defer { try? db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
             try db.inTransaction(.immediate) {
                 try updates(db)
                 return .commit

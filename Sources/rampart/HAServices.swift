@@ -102,7 +102,7 @@ enum HAChannel {
         let lastHeard = LastHeard()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frame in link.outbound { try await connection.send(frame) }
+                for await _ in link.replaced {}
                 // The route was replaced by a newer channel (or detached): this one is done.
                 await connection.close()
             }
@@ -315,7 +315,7 @@ struct HAMesh: Service {
     /// Serves an established channel until it ends. Contact counts for SIC status (`sic status`,
     /// test-sic-status), recorded at most once a second.
     func serveChannel(_ connection: PeerConnection, peer: ServerID, uid: String?, frames: inout PeerInboundFrames.AsyncIterator, direction: String) async {
-        let link = links.attach(peer)
+        let link = links.attach(peer) { frame in connection.sendNow(frame) }
         defer { links.detach(peer, link) }
         logger.notice("HA channel up", metadata: ["peer": "\(peer)", "direction": "\(direction)"])
         var lastSeen = ContinuousClock.now - .seconds(2)
