@@ -156,9 +156,19 @@ public final class HARuntime: @unchecked Sendable {
 
     // MARK: inputs
 
-    /// A message from a peer's SIC channel. Never blocks the caller; past `inboxMessagesMax` queued
-    /// messages it is dropped (HACore retransmits what matters).
+    /// A message from a peer's SIC channel. Never blocks the caller: handled at once when the runtime is
+    /// free and no message waits before it (a replicated revision is applied without another task in
+    /// between), queued otherwise, in order; past `inboxMessagesMax` queued messages it is dropped
+    /// (HACore retransmits what matters).
     public func deliver(from sender: ServerID, _ message: HAMessage) {
+        if inboxLock.withLock({ queuedMessages == 0 }), lock.try() {
+            defer { lock.unlock() }
+            // Queued messages count until handled, so nothing queued meanwhile can be overtaken.
+            if inboxLock.withLock({ queuedMessages == 0 }) {
+                handle(.receive(from: sender, message: message))
+                return
+            }
+        }
         let accepted = inboxLock.withLock {
             guard queuedMessages < HARuntimeLimits.inboxMessagesMax else { return false }
             queuedMessages += 1
@@ -184,8 +194,10 @@ public final class HARuntime: @unchecked Sendable {
                 case .tick:
                     locked { handle(.tick(now: nowMilliseconds)) }
                 case .message(let sender, let message):
-                    inboxLock.withLock { queuedMessages -= 1 }
-                    locked { handle(.receive(from: sender, message: message)) }
+                    locked {
+                        handle(.receive(from: sender, message: message))
+                        inboxLock.withLock { queuedMessages -= 1 }
+                    }
                 case .snapshotBuilt(let head, let error):
                     locked { snapshotBuilt(head, error: error) }
                 }
@@ -481,7 +493,7 @@ public final class HARuntime: @unchecked Sendable {
                 guard let revision = RevisionAdapter.revision(replicated) else {
                     throw HARuntimeError.revisionRejected("revision \(replicated.number) does not match its hash")
                 }
-                try store.appendVisible(revision)
+                try store.appendVisible(revision, checkedBody: String(decoding: replicated.payload, as: UTF8.self))
                 applied = replicated.head
                 lastApplied = (replicated.number, Self.monotonicNanoseconds())
             } catch {

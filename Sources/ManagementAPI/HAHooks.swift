@@ -1,4 +1,5 @@
 import ManagementModel
+import Store
 
 /// Management HA as the Web API sees it. The server's HA runtime provides it at startup
 /// (`ManagementService.attachHA`); a server without HA takes every write.
@@ -57,11 +58,11 @@ extension ManagementService {
     /// Appends `revision` through HA when attached (it checks writes and replicates), else directly.
     /// True when the publish must wait for a standby (sync mode).
     @discardableResult
-    func commitRevision(_ revision: Revision, clearingSession sessionUID: String? = nil) throws -> Bool {
+    func commitRevision(_ revision: Revision, session: ManagementStore.SessionRecord? = nil) throws -> Bool {
         if let ha {
-            return try ha.commit(revision) { try store.append(revision, clearingSession: sessionUID) }
+            return try ha.commit(revision) { try store.append(revision, session: session) }
         }
-        try store.append(revision, clearingSession: sessionUID)
+        try store.append(revision, session: session)
         return false
     }
 

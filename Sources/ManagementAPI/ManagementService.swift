@@ -155,12 +155,15 @@ public actor ManagementService {
             let response = await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: nil)
             return command == "publish" ? await completeSyncPublish(response) : response
         }
-        // PBKDF2 takes tens of milliseconds: it runs outside the actor, between a throttle check
-        // and the login itself, so a login never stalls other administrators' requests.
+        // PBKDF2 takes tens of milliseconds: it runs outside the actor, between a throttle check and the
+        // login itself, and off the threads that carry the network, so a login stalls nothing else.
         if let refusal = await throttleRefusal(attempt) { return refusal }
         let admin = store.reader.objects(named: attempt.user).first { $0.type == .administrator }
-        let valid = admin.flatMap { $0.fields["password-hash"]?.stringValue }.map { passwords.verify(attempt.password, $0) }
-            ?? PasswordHasher.verifyUnknownUser(attempt.password)
+        let storedHash = admin.flatMap { $0.fields["password-hash"]?.stringValue }
+        let verify = passwords.verify
+        let valid = (try? await offloaded {
+            storedHash.map { verify(attempt.password, $0) } ?? PasswordHasher.verifyUnknownUser(attempt.password)
+        }) ?? false
         let verdict = PasswordVerdict(attempt: attempt, administrator: valid ? admin : nil)
         return await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: verdict)
     }

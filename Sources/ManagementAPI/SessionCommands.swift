@@ -49,8 +49,8 @@ extension ManagementService {
             let head = try store.head()
             let revision = Revision(after: head, epoch: currentEpoch, publishedAtMilliseconds: now, author: target.user,
                                     sessionUID: target.uid, sessionName: target.name, changes: changes)
-            // One transaction: journal row, object rows and the session's pending rows together.
-            awaitsStandby = try commitRevision(revision, clearingSession: target.uid)
+            // One transaction: journal row, object rows, the session's pending rows and its record together.
+            awaitsStandby = try commitRevision(revision, session: .init(uid: target.uid, body: target.json))
             syncRevision = revision.number
             for uid in target.pending.keys where lockOwner[uid] == target.uid { lockOwner[uid] = nil }
             target.pending = PendingChanges()
@@ -60,9 +60,11 @@ extension ManagementService {
         } else {
             details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(0), "mode": .string("async")])])]
         }
-        if target.state == .disconnected { endSession(target.uid) } else {
+        if target.state == .disconnected {
+            endSession(target.uid)
+        } else {
             sessions[target.uid] = target
-            try store.saveSession(uid: target.uid, body: target.json)
+            if changes.isEmpty { try store.saveSession(uid: target.uid, body: target.json) }
         }
         guard awaitsStandby else {
             let id = tasks.finished("Publish operation", status: "succeeded", details: details, nowMilliseconds: now)

@@ -139,16 +139,20 @@ public final class ManagementStore: @unchecked Sendable {
 
     /// Appends a revision and applies its changes to the objects, in one durable transaction.
     /// Refuses a revision that does not follow the head (a gap or a broken chain).
-    public func append(_ revision: Revision, clearingSession sessionUID: String? = nil) throws {
-        try durableWrite { db in try Self.insert(revision, clearingSession: sessionUID, db) }
+    /// With `session`, the session that published it: its pending changes are deleted and its record
+    /// saved in the same transaction.
+    public func append(_ revision: Revision, session: SessionRecord? = nil) throws {
+        try durableWrite { db in try Self.insert(revision, session: session, db) }
     }
 
     /// Appends like `append`, committed without waiting for the disk (synchronous=NORMAL): visible at
     /// once and safe from a process crash, durable against power loss only after `syncToDisk`. A standby
     /// applies replicated revisions this way and reports them durable after one sync per batch.
-    public func appendVisible(_ revision: Revision) throws {
+    /// `checkedBody`: the revision's canonical JSON, whose hash the caller has checked already (a
+    /// replicated payload): stored as it is, and only numbering and chaining are checked here.
+    public func appendVisible(_ revision: Revision, checkedBody: String? = nil) throws {
         try inTransaction(.immediate) { db in
-            try Self.insert(revision, clearingSession: nil, db)
+            try Self.insert(revision, session: nil, checkedBody: checkedBody, db)
             return .commit
         }
     }
@@ -163,21 +167,23 @@ public final class ManagementStore: @unchecked Sendable {
         try handle.synchronize()
     }
 
-    static func insert(_ revision: Revision, clearingSession sessionUID: String?, _ db: Database) throws {
+    static func insert(_ revision: Revision, session: SessionRecord?, checkedBody: String? = nil, _ db: Database) throws {
         let head = try Self.head(db)
         let expectedNumber = (head?.number ?? 0) + 1
         let expectedPrevious = head?.hash ?? Revision.genesisHash
-        if let problem = JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious) {
-            throw StoreError.journal(problem)
-        }
+        let problem = checkedBody == nil
+            ? JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious)
+            : JournalVerifier.checkLinks(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious)
+        if let problem { throw StoreError.journal(problem) }
         try db.cachedStatement(sql: """
             INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
-                                     revision.epoch.server, revision.publishedAtMilliseconds, revision.author, revision.json.canonicalString])
+                                     revision.epoch.server, revision.publishedAtMilliseconds, revision.author, checkedBody ?? revision.json.canonicalString])
         for change in revision.changes { try ManagementStore.apply(change, db) }
-        if let sessionUID {
-            try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ?").execute(arguments: [sessionUID])
+        if let session {
+            try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ?").execute(arguments: [session.uid])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)").execute(arguments: [session.uid, session.body.canonicalString])
         }
     }
 
@@ -188,7 +194,7 @@ public final class ManagementStore: @unchecked Sendable {
     public func replaceJournal(with revisions: [Revision]) throws {
         try durableWrite { db in
             try db.execute(sql: "DELETE FROM refs; DELETE FROM objects; DELETE FROM revisions; DELETE FROM session_changes; DELETE FROM sessions")
-            for revision in revisions { try Self.insert(revision, clearingSession: nil, db) }
+            for revision in revisions { try Self.insert(revision, session: nil, db) }
         }
     }
 
@@ -290,6 +296,16 @@ public final class ManagementStore: @unchecked Sendable {
     }
 
     // MARK: sessions
+
+    /// A session's record (its uid and state), saved with the revision it publishes.
+    public struct SessionRecord: Sendable {
+        public let uid: String
+        public let body: JSONValue
+        public init(uid: String, body: JSONValue) {
+            self.uid = uid
+            self.body = body
+        }
+    }
 
     /// A session's record (at login and when its state changes).
     public func saveSession(uid: String, body: JSONValue) throws {

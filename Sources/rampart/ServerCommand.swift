@@ -92,10 +92,17 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The SIC address the other management servers use to reach this one, HOST:PORT (default: --listen and the SIC port; set it behind NAT or a proxy).")
     var advertiseSIC: SICAddress?
 
+    @Option(name: .long, help: "Threads that carry the network and run requests (1 to \(Self.eventLoopsMax); default: half the cores, at least 1). On a small machine, handing a publish between threads costs more than running TLS on several.")
+    var eventLoops: Int?
+
+    static let eventLoopsMax = 64
+    static var defaultEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
+
     func validate() throws {
         guard (0...65535).contains(apiPort) else { throw ValidationError("--api-port must be 0 to 65535") }
         guard (0...65535).contains(sicPort) else { throw ValidationError("--sic-port must be 0 to 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+        if let eventLoops, !(1...Self.eventLoopsMax).contains(eventLoops) { throw ValidationError("--event-loops must be 1 to \(Self.eventLoopsMax)") }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
         if join != nil, adminPasswordFile != nil { throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join") }
     }
@@ -104,6 +111,7 @@ struct ServerCommand: AsyncParsableCommand {
         // Tasks run on NIO's event loops, where the sockets are: a request or an HA message no longer
         // crosses to another thread pool and back (about 0.3 ms of a publish's 1.3 ms on two cores).
         // Blocking work of seconds (backups, snapshot copies) is handed to a dispatch queue (`offloaded`).
+        NIOSingletons.groupLoopCountSuggestion = eventLoops ?? Self.defaultEventLoops
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         umask(0o077)  // every file and socket this server creates is private to its user
         var logger = Logger(label: "rampart")
