@@ -8,6 +8,7 @@ struct HAAdminCommands {
     let runtime: HARuntime
     let links: HAPeerLinks
     let activeAddress: @Sendable (ServerID) -> String?
+    var promotionChecks: @Sendable () -> [PromotionCheck] = { [] }
 
     /// How long a promotion may take before the command reports it did not complete (a switchover
     /// needs the active to flush and answer; a failover poll needs every other standby).
@@ -78,10 +79,15 @@ struct HAAdminCommands {
 
     func reportJSON(_ report: PromotionReport?) -> JSONValue { .object(reportFields(report)) }
 
+    /// The core's report, with this server's trust, clock and version checks: each in `checks`, and
+    /// those that are not ok in the summary too.
     func reportFields(_ report: PromotionReport?) -> [String: JSONValue] {
         guard let report else { return ["summary": "no promotion report"] }
+        let checks = promotionChecks()
+        let concerns = checks.filter { $0.status != .ok }.map { "\($0.status.rawValue) \($0.name): \($0.detail)" }
         var fields: [String: JSONValue] = [
-            "path": .string(report.path.rawValue), "summary": .string(report.summary),
+            "path": .string(report.path.rawValue), "summary": .string(([report.summary] + concerns).joined(separator: "; ")),
+            "checks": .array(checks.map { ["name": .string($0.name), "status": .string($0.status.rawValue), "detail": .string($0.detail)] }),
             "active-server": .string(report.activeServer.name), "active-reachable": .bool(report.activeReachable),
             "local-head": .int(Int64(report.localHead.number)), "replication-mode": .string("\(report.replicationMode)"),
             "may-lose-revisions": .bool(report.mayLoseRevisions),

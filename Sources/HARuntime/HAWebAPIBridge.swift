@@ -16,12 +16,16 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
     let serverRole: HAServerRole
     /// Where the active can be reached, as this server knows it (a standby: the address it joined).
     let activeAddress: @Sendable (ServerID) -> String?
+    /// This server's trust, clock and versions, as a promotion needs them (see `PromotionCheck`).
+    let promotionChecks: @Sendable () -> [PromotionCheck]
 
-    public init(runtime: HARuntime, links: HAPeerLinks, serverRole: HAServerRole, activeAddress: @escaping @Sendable (ServerID) -> String?) {
+    public init(runtime: HARuntime, links: HAPeerLinks, serverRole: HAServerRole, activeAddress: @escaping @Sendable (ServerID) -> String?,
+                promotionChecks: @escaping @Sendable () -> [PromotionCheck] = { [] }) {
         self.runtime = runtime
         self.links = links
         self.serverRole = serverRole
         self.activeAddress = activeAddress
+        self.promotionChecks = promotionChecks
     }
 
     public func commit(_ revision: Revision, _ append: () throws -> Void) throws -> Bool {
@@ -42,7 +46,7 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
     }
 
     public func haCommand(_ command: String, _ params: [String: JSONValue]) async throws -> JSONValue {
-        try await HAAdminCommands(runtime: runtime, links: links, activeAddress: activeAddress).run(command, params)
+        try await HAAdminCommands(runtime: runtime, links: links, activeAddress: activeAddress, promotionChecks: promotionChecks).run(command, params)
     }
 
     public var writeRefusal: String? { runtime.writeRefusal.map(refusalMessage) }

@@ -50,6 +50,9 @@ public struct NodeCredentials: Sendable, Equatable {
         try SICVerifier(icaPEM: icaPEM, revocations: revocations)
     }
 
+    /// When this node's certificate stops being valid (nil when it cannot be read).
+    public var certificateNotValidAfter: Date? { try? certificate().notValidAfter }
+
     /// The node certificate, parsed.
     public func certificate() throws -> Certificate {
         do { return try Certificate(pemEncoded: certificatePEM) } catch {

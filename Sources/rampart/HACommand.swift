@@ -41,7 +41,7 @@ struct HAPromoteCommand: AsyncParsableCommand {
         commandName: "promote",
         abstract: "Make this standby the active server (switchover if the active answers, failover otherwise).",
         discussion: """
-        --dry-run only says what would happen: the path (switchover or failover), the active's last contact, this server's lag, the replication mode, and whether revisions may be lost. A failover that may lose revisions (async mode, or a known lag in sync mode) is refused unless --force; the promotion raises the epoch, so the old active is fenced and steps down when it returns.
+        --dry-run only says what would happen: the path (switchover or failover), the active's last contact, this server's lag, the replication mode, and whether revisions may be lost; and three checks, each ok, warning or problem: trust (this server's SIC certificate, and whether it holds the Internal CA's key it needs to sign and revoke as the active), clock (each peer's clock against this one's: over 5 s a warning, over 300 s a problem) and versions (software and schema of every server). A failover that may lose revisions (async mode, or a known lag in sync mode) is refused unless --force; the checks never refuse, they say what to fix. The promotion raises the epoch, so the old active is fenced and steps down when it returns.
         """)
 
     @Option(name: .long, help: "The server's data directory.")
@@ -57,6 +57,9 @@ struct HAPromoteCommand: AsyncParsableCommand {
         let reply = try await HALocal.run(data, "ha-promote", ["dry-run": .bool(dryRun), "force": .bool(force)])
         if json { return HALocal.print(reply, json: true) }
         print(reply["summary"]?.stringValue ?? "")
+        for check in reply["checks"]?.arrayValue ?? [] {
+            print("  \(check["status"]?.stringValue ?? "?") \(check["name"]?.stringValue ?? "?"): \(check["detail"]?.stringValue ?? "")")
+        }
         if let result = reply["result"]?.stringValue {
             print("done: \(result) after \(reply["elapsed-ms"]?.scalarText ?? "?") ms")
         }

@@ -50,6 +50,8 @@ enum HALinkLimits {
     static let reconnectDelayMaxMilliseconds = 2_000
     /// How often membership, addresses and the ICA state are reconciled.
     static let reconcileIntervalMilliseconds = 250
+    /// How often each channel carries this server's wall clock (`ha-clock`), for the promotion's clock check.
+    static let clockIntervalMilliseconds = 1_000
     /// A channel silent this long is closed (heartbeats come every 100 ms): a black-holed TCP
     /// connection would otherwise hold the route until the kernel gives up on it, many minutes later.
     static let channelSilenceMilliseconds = 5_000
@@ -90,10 +92,16 @@ enum HAChannel {
     static let memberType = "ha-member"
     /// Active → standby: the Internal CA state (see `ICAStateSync`).
     static let icaType = "ha-ica"
+    /// Either way, every `HALinkLimits.clockIntervalMilliseconds`: the sender's wall clock.
+    static let clockType = "ha-clock"
 
-    static func announcement(_ type: String, name: String, addresses: LocalAddresses) -> JSONValue {
-        ["type": .string(type), "name": .string(name), "sic-address": .string(addresses.sic), "api-address": .string(addresses.api ?? "")]
+    /// Who this server is, where it listens, and what it runs.
+    static func announcement(_ type: String, name: String, addresses: LocalAddresses, versions: PeerFacts.Versions) -> JSONValue {
+        ["type": .string(type), "name": .string(name), "sic-address": .string(addresses.sic), "api-address": .string(addresses.api ?? ""),
+         "software-version": .string(versions.software), "schema-version": .int(Int64(versions.schema))]
     }
+
+    static func clock(nowMilliseconds: Int64) -> JSONValue { ["type": .string(clockType), "sent-at-ms": .int(nowMilliseconds)] }
 
     /// `frames` is the connection's one inbound iterator (a connection allows only one): the caller may
     /// have read the first frames from it already.
@@ -181,6 +189,9 @@ struct HAMesh: Service {
     let serverName: String
     let local: LocalAddresses
     let announced = AnnouncedAddresses()
+    /// What peers say of their versions and clocks (the promotion checks read it).
+    let facts: PeerFacts
+    let versions: PeerFacts.Versions
     /// A secondary's join target: the only server it can reach before its database is synchronized.
     let join: HAMembership?
     let ica: ICAStateSync
@@ -192,9 +203,15 @@ struct HAMesh: Service {
         let plan = DialPlan()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
+                var clockSentAt = ContinuousClock.now - .seconds(60)
                 while !Task.isCancelled {
                     let members = service.managementServers()
                     await reconcile(members)
+                    if ContinuousClock.now - clockSentAt >= .milliseconds(HALinkLimits.clockIntervalMilliseconds) {
+                        clockSentAt = ContinuousClock.now
+                        let clock = HAChannel.clock(nowMilliseconds: Self.wallClockMilliseconds())
+                        for peer in runtime.status.peers.map(\.serverID) { links.send(clock, to: peer) }
+                    }
                     for name in plan.update(dialTargets(members)) {
                         group.addTask { await dialLoop(name, plan: plan, connector: connector) }
                     }
@@ -288,7 +305,7 @@ struct HAMesh: Service {
                 guard connection.peerIdentity?.name == target.name else {
                     throw CommandFailure("\(target.host):\(target.port) answered as \(connection.peerIdentity.map { "\($0)" } ?? "?"), not \(target.name)")
                 }
-                try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.attachType, name: serverName, addresses: local)))
+                try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.attachType, name: serverName, addresses: local, versions: versions)))
                 var frames = connection.inbound.makeAsyncIterator()
                 await serveChannel(connection, peer: ServerID(target.name), uid: connection.peerIdentity?.uid, frames: &frames, direction: "dialed")
                 return true
@@ -307,7 +324,7 @@ struct HAMesh: Service {
             try await connection.send(SICChannelMessage.frame(SICChannelMessage.error("\(peer) is not a management server of this group")))
             return
         }
-        try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.memberType, name: serverName, addresses: local)))
+        try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.memberType, name: serverName, addresses: local, versions: versions)))
         await inbound(first, from: peer)
         await serveChannel(connection, peer: peer, uid: uid, frames: &frames, direction: "accepted")
     }
@@ -342,12 +359,19 @@ struct HAMesh: Service {
         }
     }
 
+    static func wallClockMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
     func inbound(_ json: JSONValue, from peer: ServerID) async {
         switch json["type"]?.stringValue {
         case HAMessageCodec.messageType:
             if let message = HAMessageCodec.decode(json) { runtime.deliver(from: peer, message) }
         case HAChannel.attachType, HAChannel.memberType:
             announced.record(peer.name, json)
+            facts.recordVersions(peer.name, json)
+        case HAChannel.clockType:
+            if let sentAt = json["sent-at-ms"]?.intValue {
+                facts.recordClock(peer.name, sentAtMilliseconds: sentAt, receivedAtMilliseconds: Self.wallClockMilliseconds())
+            }
         case HAChannel.icaType:
             await ica.receive(json, from: peer, runtime: runtime)
         default:

@@ -197,13 +197,19 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError("\(peers.count) other management servers: an HA group holds at most \(HALimits().serversMax) servers")
         }
         let links = HAPeerLinks()
+        let versions = PeerFacts.Versions(software: RampartRelease.version, schema: DatabaseFiles.managementSchema.count)
+        let facts = PeerFacts()
         let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) },
+                                                                   softwareVersion: versions.software, schemaVersion: UInt32(versions.schema),
                                                                    limits: .overNetwork),
                                     store: store, bootstrapActive: node.role == .primary,
                                     snapshotDirectory: directory.appendingPathComponent("ha-snapshots"),
                                     exportDirectory: directory.appendingPathComponent("ha-exports"), logger: logger, send: { links.send($0) })
         let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
-        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf))
+        let checks = PromotionChecks(credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
+                                     peers: { runtime.status.peers.map(\.serverID.name) })
+        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
+                                              promotionChecks: { checks.evaluate(now: Date()) }))
         if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
             try await service.registerPrimary(name: serverName, uid: uid, ipAddress: listen, sicSerial: "")
         }
@@ -213,7 +219,7 @@ struct ServerCommand: AsyncParsableCommand {
             logger: logger)
         let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)")
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
-                          local: local, join: membership, ica: ica, logger: logger)
+                          local: local, facts: facts, versions: versions, join: membership, ica: ica, logger: logger)
         let gateways = GatewayHub(service: service, logger: logger)
         await service.attachGateways(gateways)
         let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)

@@ -128,6 +128,15 @@ struct HAPromotionEndToEndTests {
 
         let dryRun = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b")
         #expect(dryRun.status == 0 && (try? dryRun.json())?.string("path") == "switchover", "\(dryRun)")
+        // Trust, clock and versions between two real servers on one machine: all ok, each said. The clock
+        // needs an ha-clock message from the primary: it comes every second.
+        let checks = try await group.eventually {
+            let checks = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().objects("checks")
+            return checks.map { $0.string("name") } == ["trust", "clock", "versions"] && checks.allSatisfy { $0.string("status") == "ok" }
+                && checks.first { $0.string("name") == "clock" }?.string("detail")?.contains("primary") == true
+        }
+        let lastDryRun = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b")
+        #expect(checks, "\(lastDryRun)")
         let promoted = try await group.ha(["promote"], on: "mgmt-b")
         #expect(promoted.status == 0 && promoted.stdout.contains("done: active in epoch"), "\(promoted)\n\(group.server("mgmt-b").logTail)")
         #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"])

@@ -1,0 +1,138 @@
+import Foundation
+import HARuntime
+import ManagementModel
+import TrustCore
+
+/// What this server knows of each peer beside HA: the versions it announced, and how far its clock is
+/// from ours (from the `ha-clock` messages each channel carries every `HALinkLimits.clockIntervalMilliseconds`).
+final class PeerFacts: @unchecked Sendable {
+    struct Versions: Equatable {
+        var software: String
+        var schema: Int
+    }
+
+    /// Offsets kept per peer; their median is the reported skew (one late message does not make one).
+    static let clockSamplesMax = 9
+
+    private let lock = NSLock()
+    private var versions: [String: Versions] = [:]
+    private var clockOffsets: [String: [Int64]] = [:]
+
+    /// From an `ha-attach` / `ha-member` announcement.
+    func recordVersions(_ name: String, _ message: JSONValue) {
+        guard let software = message["software-version"]?.stringValue, software.count <= 64,
+              let schema = message["schema-version"]?.intValue else { return }
+        lock.withLock { versions[name] = Versions(software: software, schema: Int(schema)) }
+    }
+
+    /// From an `ha-clock` message: its sender's wall clock when it was sent, against ours on arrival
+    /// (positive: the peer is ahead). The transit time counts as skew: milliseconds on a LAN.
+    func recordClock(_ name: String, sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64) {
+        lock.withLock {
+            var samples = clockOffsets[name] ?? []
+            samples.append(sentAtMilliseconds - receivedAtMilliseconds)
+            clockOffsets[name] = Array(samples.suffix(Self.clockSamplesMax))
+        }
+    }
+
+    func versions(of name: String) -> Versions? { lock.withLock { versions[name] } }
+
+    /// The peer's clock minus ours, in milliseconds (the median of the last samples); nil when unknown.
+    func clockOffsetMilliseconds(of name: String) -> Int64? {
+        lock.withLock {
+            guard let samples = clockOffsets[name], !samples.isEmpty else { return nil }
+            return samples.sorted()[samples.count / 2]
+        }
+    }
+}
+
+/// The trust, clock and version checks of a promotion (`PromotionCheck`), from this server's files and
+/// what its peers told it.
+struct PromotionChecks {
+    /// Clock skew up to this is ok (servers on NTP are milliseconds apart).
+    static let clockOkMilliseconds: Int64 = 5_000
+    /// Up to this a warning; beyond, a problem: an enrolment with a peer this far off is refused, and
+    /// certificates this server signs would be taken as not yet valid.
+    static let clockProblemMilliseconds = Int64(TrustLimits.enrolmentClockSkewSecondsMax) * 1000
+    /// A certificate expiring sooner than this is a warning.
+    static let certificateWarningDays = 30.0
+
+    let credentials: NodeCredentials
+    /// The Internal CA with its key, when this server holds it (the primary; a secondary once the active sent it).
+    let authority: @Sendable () -> InternalCA?
+    let facts: PeerFacts
+    let local: PeerFacts.Versions
+    /// The other servers of the group.
+    let peers: @Sendable () -> [String]
+
+    func evaluate(now: Date) -> [PromotionCheck] {
+        [trust(now: now), clock(), versions()]
+    }
+
+    func trust(now: Date) -> PromotionCheck {
+        guard let notValidAfter = credentials.certificateNotValidAfter else {
+            return PromotionCheck(name: "trust", status: .problem, detail: "this server's SIC certificate (pki/node.pem) cannot be read")
+        }
+        let until = Renderer.iso8601(milliseconds: Int64(notValidAfter.timeIntervalSince1970 * 1000))
+        let days = notValidAfter.timeIntervalSince(now) / 86_400
+        var status = PromotionCheck.Status.ok
+        var notes = ["SIC certificate valid until \(until)"]
+        if days <= 0 {
+            status = .problem
+            notes = ["SIC certificate expired at \(until): peers and gateways refuse this server (sic reset)"]
+        } else if days < Self.certificateWarningDays {
+            status = .warning
+            notes[0] += " (in \(Int(days)) days)"
+        }
+        if authority() == nil {
+            status = max(status, .problem)
+            notes.append("the Internal CA's key is not here yet: as the active, this server could not enrol gateways or servers, nor revoke")
+        } else {
+            notes.append("Internal CA key present: it can sign and revoke")
+        }
+        return PromotionCheck(name: "trust", status: status, detail: notes.joined(separator: "; "))
+    }
+
+    func clock() -> PromotionCheck {
+        var status = PromotionCheck.Status.ok
+        var notes: [String] = []
+        for peer in peers() {
+            guard let offset = facts.clockOffsetMilliseconds(of: peer) else {
+                notes.append("\(peer): not heard from")
+                continue
+            }
+            let size = abs(offset)
+            let peerStatus: PromotionCheck.Status = size <= Self.clockOkMilliseconds ? .ok : size <= Self.clockProblemMilliseconds ? .warning : .problem
+            status = max(status, peerStatus)
+            notes.append("\(peer) \(Self.describe(offset))")
+        }
+        if status != .ok { notes.append("keep the servers' clocks on NTP") }
+        return PromotionCheck(name: "clock", status: status, detail: notes.isEmpty ? "no peers" : notes.joined(separator: "; "))
+    }
+
+    func versions() -> PromotionCheck {
+        var status = PromotionCheck.Status.ok
+        var notes = ["this server \(local.software) (schema \(local.schema))"]
+        for peer in peers() {
+            guard let theirs = facts.versions(of: peer) else {
+                notes.append("\(peer): not known")
+                continue
+            }
+            notes.append("\(peer) \(theirs.software) (schema \(theirs.schema))")
+            if theirs.schema != local.schema {
+                status = .problem
+            } else if theirs.software != local.software {
+                status = max(status, .warning)
+            }
+        }
+        if status == .problem { notes.append("servers of different schemas do not synchronize: upgrade them to one release") }
+        return PromotionCheck(name: "versions", status: status, detail: notes.joined(separator: "; "))
+    }
+
+    /// "+12 ms (ahead)", "-3.4 s (behind)".
+    static func describe(_ offsetMilliseconds: Int64) -> String {
+        let size = abs(offsetMilliseconds)
+        let amount = size < 1_000 ? "\(size) ms" : String(format: "%.1f s", Double(size) / 1000)
+        return offsetMilliseconds >= 0 ? "+\(amount) (ahead)" : "-\(amount) (behind)"
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import HARuntime
+import Testing
+import TrustCore
+@testable import rampart
+
+/// The trust, clock and version checks a promotion reports, on credentials minted here.
+@Suite("rampart: promotion checks (trust, clock, versions)")
+struct PromotionChecksTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let versions = PeerFacts.Versions(software: "0.9.0", schema: 1)
+
+    /// This server's SIC credentials, issued by a new ICA, valid for `validityDays` from `issuedAt`.
+    static func credentials(issuedAt: Date = now, validityDays: Int = 365) throws -> (NodeCredentials, InternalCA) {
+        let ica = try InternalCA.create(name: "checks", now: issuedAt)
+        let keyPair = NodeKeyPair.generate()
+        let identity = NodeIdentity(uid: "uid-b", name: "mgmt-b")
+        let issued = try ica.issueNodeCertificate(publicKey: keyPair.publicKey, identity: identity, now: issuedAt, validityDays: validityDays)
+        return (NodeCredentials(identity: identity, privateKeyPEM: keyPair.privateKeyPEM, certificatePEM: issued.certificatePEM,
+                                icaPEM: ica.certificatePEM), ica)
+    }
+
+    static func checks(_ credentials: NodeCredentials, authority: InternalCA?, facts: PeerFacts, peers: [String] = ["mgmt-a", "mgmt-c"]) -> PromotionChecks {
+        PromotionChecks(credentials: credentials, authority: { authority }, facts: facts, local: versions, peers: { peers })
+    }
+
+    func status(_ checks: [PromotionCheck], _ name: String) -> PromotionCheck.Status? { checks.first { $0.name == name }?.status }
+
+    @Test("a healthy server: every check ok, and each says what it looked at")
+    func healthy() throws {
+        let (credentials, ica) = try Self.credentials()
+        let facts = PeerFacts()
+        for peer in ["mgmt-a", "mgmt-c"] {
+            facts.recordVersions(peer, ["software-version": "0.9.0", "schema-version": 1])
+            facts.recordClock(peer, sentAtMilliseconds: 1_000_040, receivedAtMilliseconds: 1_000_000)
+        }
+        let checks = Self.checks(credentials, authority: ica, facts: facts).evaluate(now: Self.now)
+        #expect(checks.map(\.name) == ["trust", "clock", "versions"])
+        #expect(checks.allSatisfy { $0.status == .ok }, "\(checks)")
+        #expect(checks[0].detail.contains("Internal CA key present"))
+        #expect(checks[1].detail.contains("mgmt-a +40 ms (ahead)"))
+    }
+
+    @Test("clock: over 5 s a warning, over 300 s a problem; the median of the last samples decides")
+    func clock() throws {
+        let (credentials, ica) = try Self.credentials()
+        func clockStatus(_ offsets: [Int64]) -> PromotionCheck.Status {
+            let facts = PeerFacts()
+            for offset in offsets { facts.recordClock("mgmt-a", sentAtMilliseconds: 5_000_000 + offset, receivedAtMilliseconds: 5_000_000) }
+            return Self.checks(credentials, authority: ica, facts: facts, peers: ["mgmt-a"]).clock().status
+        }
+        #expect(clockStatus([4_000]) == .ok)
+        #expect(clockStatus([-6_000]) == .warning)
+        #expect(clockStatus([301_000]) == .problem)
+        #expect(clockStatus([10, 20, 400_000]) == .ok, "one late message is not a skew")
+        let silent = Self.checks(credentials, authority: ica, facts: PeerFacts(), peers: ["mgmt-a"]).clock()
+        #expect(silent.status == .ok && silent.detail.contains("not heard from"))
+    }
+
+    @Test("versions: another software release is a warning, another schema a problem")
+    func versions() throws {
+        let (credentials, ica) = try Self.credentials()
+        let facts = PeerFacts()
+        facts.recordVersions("mgmt-a", ["software-version": "0.9.1", "schema-version": 1])
+        #expect(Self.checks(credentials, authority: ica, facts: facts, peers: ["mgmt-a"]).versions().status == .warning)
+        facts.recordVersions("mgmt-c", ["software-version": "0.9.0", "schema-version": 2])
+        let check = Self.checks(credentials, authority: ica, facts: facts).versions()
+        #expect(check.status == .problem && check.detail.contains("do not synchronize"), "\(check)")
+    }
+
+    @Test("trust: no Internal CA key here, or an expired certificate, is a problem; one expiring soon a warning")
+    func trust() throws {
+        let (credentials, ica) = try Self.credentials()
+        let withoutKey = Self.checks(credentials, authority: nil, facts: PeerFacts()).trust(now: Self.now)
+        #expect(withoutKey.status == .problem && withoutKey.detail.contains("could not enrol"), "\(withoutKey)")
+        let soon = Self.checks(credentials, authority: ica, facts: PeerFacts()).trust(now: Self.now.addingTimeInterval(350 * 86_400))
+        #expect(soon.status == .warning, "\(soon)")
+        let expired = Self.checks(credentials, authority: ica, facts: PeerFacts()).trust(now: Self.now.addingTimeInterval(400 * 86_400))
+        #expect(expired.status == .problem && expired.detail.contains("expired"), "\(expired)")
+    }
+}
