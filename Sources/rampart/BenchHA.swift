@@ -131,7 +131,7 @@ enum BenchHAFigures {
                 + "CLOCK_MONOTONIC when its commit of that revision returned (show-ha-status rampart-last-applied, read afterwards). "
                 + "Includes the active's durable commit (fsync) and the transfer; the standby's fsync comes after visibility. "
                 + "\(BenchHALimits.warmupSamples) warm-up samples dropped. publish_ack_* = when the publish reply reached the client. "
-                + "2 servers and the client share the machine; the client runs its tasks on NIO's event loops")
+                + BenchHALimits.sharedMachineNote)
     }
 
     /// The revision a finished publish task made.
@@ -186,7 +186,7 @@ enum BenchHAFigures {
             note: "1-change publish over HTTPS on the active in sync replication mode (timeout \(BenchHALimits.syncTimeoutMilliseconds) ms): "
                 + "the call returns once the standby applied the revision and fsynced it (the active's own commit is synchronous=FULL "
                 + "too); measured at the client; every task checked succeeded afterwards (not timed). \(BenchHALimits.warmupSamples) "
-                + "warm-up samples dropped. 2 servers and the client share the machine")
+                + "warm-up samples dropped. " + BenchHALimits.sharedMachineNote)
     }
 
     /// Switchover: `ha-promote` on the standby → the first publish the new active accepts. Before each,
@@ -276,6 +276,7 @@ enum BenchHAFigures {
 
 enum BenchHALimits {
     static let warmupSamples = 5
+    static let sharedMachineNote = "2 servers and the client share the machine; the client runs its tasks on NIO's event loops"
     static let visibleTimeoutMilliseconds = 10_000.0
     static let startTimeoutMilliseconds = 120_000.0
     static let synchronizedTimeoutMilliseconds = 600_000.0
