@@ -249,6 +249,14 @@ public enum HAEffect: Hashable, Sendable {
     case promotionReport(PromotionReport)
     /// An administrator command was refused; `code` is stable, the output's reason explains.
     case commandRefused(code: String)
+
+    /// Effects of every publish or snapshot chunk: not worth a log line each at the default level.
+    public var isRoutine: Bool {
+        switch self {
+        case .applyRevisions, .readSnapshotChunk, .applySnapshotChunk, .publishAcknowledged: true
+        default: false
+        }
+    }
 }
 
 /// The result of one `step`.

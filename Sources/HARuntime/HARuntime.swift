@@ -403,8 +403,10 @@ public final class HARuntime: @unchecked Sendable {
         // An effect that fails halts the runtime: the effects after it (a truncation after a failed
         // export) must not run.
         for effect in output.effects where !isHalted { carryOut(effect, followUps: &followUps) }
-        if output.persist != nil || !output.effects.isEmpty {
+        if output.persist != nil || output.effects.contains(where: { !$0.isRoutine }) {
             logger.info("ha: \(output.reason)")
+        } else if !output.effects.isEmpty {
+            logger.debug("ha: \(output.reason)")
         } else if output.reason != "tick" {
             logger.trace("ha: \(output.reason)")
         }

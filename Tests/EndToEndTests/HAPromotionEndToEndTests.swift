@@ -270,7 +270,8 @@ struct HAPromotionEndToEndTests {
     func syncModeNeverLosesAnAcknowledgedPublish() async throws {
         let group = try await HAGroup()
         try await group.join("mgmt-b")
-        let mode = try await group.ha(["set-mode", "sync", "--timeout-ms", "1000"], on: "primary")
+        // A timeout no loaded test machine reaches while the standby is there.
+        let mode = try await group.ha(["set-mode", "sync", "--timeout-ms", "60000"], on: "primary")
         #expect(mode.status == 0, "\(mode)")
         #expect(try await group.eventually { try await group.status("mgmt-b").string("replication-mode")?.hasPrefix("sync") == true })
         let published = try await group.addHost("acknowledged", on: "primary")
@@ -285,6 +286,7 @@ struct HAPromotionEndToEndTests {
         #expect(try await group.hasHost("acknowledged", on: "mgmt-b"))
 
         // The new active alone: a publish waits for the timeout and says it is not protected.
+        #expect(try await group.ha(["set-mode", "sync", "--timeout-ms", "1000"], on: "mgmt-b").status == 0)
         let unprotected = try await group.addHost("unprotected", on: "mgmt-b")
         #expect(unprotected.status == 0 && unprotected.stderr.contains("no standby confirmed"), "\(unprotected)")
     }

@@ -98,7 +98,8 @@ struct TwoRuntimesTests {
             group.addTask { await primary.run() }
             let standbyRun = Task { await secondary.run() }
             #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
-            #expect(primary.admin(.setReplicationMode(.sync(timeoutMilliseconds: 300))).refusedCode == nil)
+            // A timeout no loaded test machine reaches while the standby is there.
+            #expect(primary.admin(.setReplicationMode(.sync(timeoutMilliseconds: 60_000))).refusedCode == nil)
 
             let held = try nextHostRevision(pair.primaryStore, name: "held")
             #expect(try primary.commit(held) { try pair.primaryStore.append(held) }, "sync mode: the publish waits")
@@ -109,6 +110,7 @@ struct TwoRuntimesTests {
             standbyRun.cancel()
             await standbyRun.value
             pair.links.attach("secondary", nil)
+            #expect(primary.admin(.setReplicationMode(.sync(timeoutMilliseconds: 300))).refusedCode == nil)
             let alone = try nextHostRevision(pair.primaryStore, name: "alone")
             #expect(try primary.commit(alone) { try pair.primaryStore.append(alone) })
             #expect(await primary.awaitReplication(revision: alone.number) == .timedOut)
