@@ -153,21 +153,24 @@ extension HAStateMachine {
     mutating func startFullSync(to index: Int, because why: String, sharingWith standby: HAMessage.Hello? = nil) {
         var sender = FullSyncSender(snapshotHead: journal.head, spans: journal.spans, chunkCount: nil, lastSentAtMilliseconds: nowMilliseconds)
         var shared = ""
-        if let standby, let other = peers.indices.first(where: { $0 != index && sharableSnapshot(of: $0, covering: standby) != nil }),
-           let snapshot = sharableSnapshot(of: other, covering: standby) {
-            sender = FullSyncSender(snapshotHead: snapshot.snapshotHead, spans: snapshot.spans, chunkCount: snapshot.chunkCount,
+        if let standby, let found = sharableSnapshot(covering: standby, except: index) {
+            sender = FullSyncSender(snapshotHead: found.sender.snapshotHead, spans: found.sender.spans, chunkCount: found.sender.chunkCount,
                                     lastSentAtMilliseconds: nowMilliseconds)
-            shared = " (the snapshot already going to \(peers[other].id))"
+            shared = " (the snapshot already going to \(peers[found.peer].id))"
         }
         peers[index].replication = .fullSync(sender)
         sendSnapshotStep(to: index)
         decide("full sync of \(peers[index].id) at \(sender.snapshotHead)\(shared): \(why)")
     }
 
-    /// The snapshot being sent to peer `other`, when it is built and covers the journal in `hello`.
-    func sharableSnapshot(of other: Int, covering hello: HAMessage.Hello) -> FullSyncSender? {
-        guard case .fullSync(let sender) = peers[other].replication, sender.chunkCount != nil, Self.snapshot(sender, covers: hello) else { return nil }
-        return sender
+    /// A snapshot being sent to another peer than `index`, built and covering the journal in `hello`.
+    func sharableSnapshot(covering hello: HAMessage.Hello, except index: Int) -> (peer: Int, sender: FullSyncSender)? {
+        for other in peers.indices where other != index {
+            if case .fullSync(let sender) = peers[other].replication, sender.chunkCount != nil, Self.snapshot(sender, covers: hello) {
+                return (other, sender)
+            }
+        }
+        return nil
     }
 
     /// Whether a standby holding `hello`'s journal can install `sender`'s snapshot (its own check on an offer).

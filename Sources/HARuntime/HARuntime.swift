@@ -120,12 +120,11 @@ public final class HARuntime: @unchecked Sendable {
             hardState = initial
         }
         let snapshots = SnapshotFiles(directory: snapshotDirectory, chunkBytesMax: configuration.limits.snapshotChunkBytesMax)
-        if let progress = hardState?.fullSyncProgress, !snapshots.start(resuming: progress.snapshotHead) {
+        if !snapshots.start(resuming: hardState?.fullSyncProgress?.snapshotHead), var stale = hardState, stale.fullSyncProgress != nil {
             // The staged chunks this progress counts are gone or not trusted: the full sync starts over.
-            hardState?.fullSyncProgress = nil
-            try hardStateStore.save(hardState!)
-        } else if hardState?.fullSyncProgress == nil {
-            _ = snapshots.start(resuming: nil)
+            stale.fullSyncProgress = nil
+            try hardStateStore.save(stale)
+            hardState = stale
         }
         self.core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
         self.store = store

@@ -36,11 +36,16 @@ public enum DatabaseFiles {
         return [UInt64(info.st_dev), UInt64(info.st_ino)]
     }
 
-    static func copyOnce(of source: String, to destination: String) throws {
+    /// A connection that never writes, waiting up to 10 s for a writer's lock (a live server's database).
+    static func readOnlyConfiguration() -> Configuration {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
-        let reader = try DatabaseQueue(path: source, configuration: configuration)
+        return configuration
+    }
+
+    static func copyOnce(of source: String, to destination: String) throws {
+        let reader = try DatabaseQueue(path: source, configuration: readOnlyConfiguration())
         defer { try? reader.close() }
         let writer = try DatabaseQueue(path: destination)
         try reader.backup(to: writer)

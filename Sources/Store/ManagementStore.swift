@@ -25,10 +25,7 @@ public final class ManagementStore: @unchecked Sendable {
     /// every write refused (inspecting a backup or a stopped server's database).
     public init(readOnlyPath path: String) throws {
         self.path = path
-        var configuration = Configuration()
-        configuration.readonly = true
-        configuration.busyMode = .timeout(10)
-        connection = try DatabaseQueue(path: path, configuration: configuration)
+        connection = try DatabaseQueue(path: path, configuration: DatabaseFiles.readOnlyConfiguration())
     }
 
     /// The server's connection to the database at `path`, in WAL mode.
@@ -183,7 +180,7 @@ public final class ManagementStore: @unchecked Sendable {
         for change in revision.changes { try ManagementStore.apply(change, db) }
         if let session {
             try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ?").execute(arguments: [session.uid])
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)").execute(arguments: [session.uid, session.body.canonicalString])
+            try saveSession(session, db)
         }
     }
 
@@ -234,16 +231,6 @@ public final class ManagementStore: @unchecked Sendable {
             try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
                                 arguments: [Int64(first), limit])
                 .compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
-        }
-    }
-
-    /// Revisions as stored: their canonical JSON, with number and hash (no decoding: a snapshot
-    /// copies them as they are).
-    public func revisionBodies(from first: UInt64, limit: Int) throws -> [(number: UInt64, hash: String, body: String)] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT number, hash, body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
-                             arguments: [Int64(first), limit])
-                .map { (UInt64($0["number"] as Int64), $0["hash"], $0["body"]) }
         }
     }
 
@@ -309,9 +296,11 @@ public final class ManagementStore: @unchecked Sendable {
 
     /// A session's record (at login and when its state changes).
     public func saveSession(uid: String, body: JSONValue) throws {
-        try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)", arguments: [uid, body.canonicalString])
-        }
+        try write { db in try Self.saveSession(SessionRecord(uid: uid, body: body), db) }
+    }
+
+    static func saveSession(_ session: SessionRecord, _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO sessions (uid, body) VALUES (?, ?)").execute(arguments: [session.uid, session.body.canonicalString])
     }
 
     /// A session's new pending changes, and the ones it dropped, in one transaction. The order of

@@ -4,7 +4,7 @@ import ManagementModel
 
 /// Full-sync snapshots as database pages: the active copies its database file (SQLite's backup API)
 /// at one head, without this server's own tables; the standby checks the copy and puts it in place of
-/// its published database in one durable transaction. Shipping pages instead of replaying the journal
+/// its database, as a whole (`installSnapshot`). Shipping pages instead of replaying the journal
 /// means the standby parses and re-applies nothing: a full sync costs what copying the file costs.
 extension ManagementStore {
     /// Tables that are each server's own and never travel in a snapshot (DESIGN.md §3, "what is not
@@ -164,8 +164,7 @@ public struct SnapshotFacts: Sendable {
     public var epochRuns: [EpochRun]
 
     init(_ db: Database) throws {
-        head = try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
-            .map { (UInt64($0["number"] as Int64), $0["hash"]) }
+        head = try ManagementStore.head(db)
         epochRuns = try Row.fetchAll(db, sql: """
             SELECT epoch_term, epoch_server, MIN(number) AS first, MAX(number) AS last FROM revisions
             GROUP BY epoch_term, epoch_server ORDER BY first
@@ -182,16 +181,13 @@ public final class DatabaseSnapshotSource: @unchecked Sendable {
     public let head: (number: UInt64, hash: String)?
 
     init(path: String) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
-        configuration.busyMode = .timeout(10)
+        var configuration = DatabaseFiles.readOnlyConfiguration()
         // The transaction outlives this call on purpose: it pins the database as of now for the copy.
         configuration.allowsUnsafeTransactions = true
         queue = try DatabaseQueue(path: path, configuration: configuration)
         head = try queue.inDatabase { db in
             try db.beginTransaction(.deferred)
-            return try Row.fetchOne(db, sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1")
-                .map { (UInt64($0["number"] as Int64), $0["hash"]) }
+            return try ManagementStore.head(db)
         }
     }
 
