@@ -22,7 +22,16 @@ extension HAStateMachine {
             break
         }
         expireSyncPublishes()
-        for index in peers.indices { retransmit(to: index) }
+        for index in peers.indices { retransmit(to: index, presumingLost: false) }
+    }
+
+    mutating func linkRestored(_ peer: ServerID) {
+        guard active != nil, let index = peerIndex(peer) else {
+            note("link to \(peer) restored")
+            return
+        }
+        retransmit(to: index, presumingLost: true)
+        note("link to \(peer) restored: what it had not acknowledged sent again")
     }
 
     mutating func expireSyncPublishes() {
@@ -40,17 +49,19 @@ extension HAStateMachine {
         }
     }
 
-    mutating func retransmit(to index: Int) {
+    /// Sends again what `index` has not acknowledged once its retransmit time passed, or at once when
+    /// it is `presumingLost` (its channel broke).
+    mutating func retransmit(to index: Int, presumingLost: Bool) {
         switch peers[index].replication {
         case .delta(var progress):
             if progress.sentUpTo > progress.matched.number,
-               nowMilliseconds - progress.lastSentAtMilliseconds >= limits.retransmitMilliseconds {
+               presumingLost || nowMilliseconds - progress.lastSentAtMilliseconds >= limits.retransmitMilliseconds {
                 progress.sentUpTo = progress.matched.number
                 peers[index].replication = .delta(progress)
             }
             sendAppends(to: index)
         case .fullSync(var sender):
-            guard nowMilliseconds - sender.lastSentAtMilliseconds >= limits.snapshotRetransmitMilliseconds else { return }
+            guard presumingLost || nowMilliseconds - sender.lastSentAtMilliseconds >= limits.snapshotRetransmitMilliseconds else { return }
             // Nothing moved for a while: what is on its way (or a read never answered) is presumed
             // lost; go back to the standby's last acknowledged chunk.
             sender.lastSentAtMilliseconds = nowMilliseconds
@@ -264,10 +275,13 @@ extension HAStateMachine {
         switch peers[index].replication {
         case .fullSync(let sender):
             // Only a standby that received every chunk and `done` holds the snapshot: an ack sent
-            // before the offer arrived may name the same head by coincidence.
-            guard ackedDurable == sender.snapshotHead, let chunkCount = sender.chunkCount,
+            // before the offer arrived may name the same head by coincidence. One that held this
+            // snapshot already (a stale hello restarted its full sync) acks a later head of our journal.
+            let holdsSnapshot = ackedDurable == sender.snapshotHead
+                || (ackedDurable.number > sender.snapshotHead.number && journal.contains(ackedDurable) == true)
+            guard holdsSnapshot, let chunkCount = sender.chunkCount,
                   sender.offerAcknowledged, sender.acknowledgedChunks >= chunkCount else { return }
-            peers[index].replication = .delta(DeltaProgress(matched: ackedDurable, sentUpTo: max(ackedDurable.number, 0), lastSentAtMilliseconds: nowMilliseconds))
+            peers[index].replication = .delta(DeltaProgress(matched: ackedDurable, sentUpTo: ackedDurable.number, lastSentAtMilliseconds: nowMilliseconds))
             decide("full sync of \(peers[index].id) complete at \(ackedDurable): delta sync from here")
         case .delta(var progress):
             if ackedDurable.number > progress.matched.number, journal.contains(ackedDurable) == true {

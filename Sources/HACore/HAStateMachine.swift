@@ -127,6 +127,8 @@ public struct HAStateMachine: Sendable {
             snapshotUnavailable(standby: standby, snapshotHead: snapshotHead)
         case .snapshotChunkApplied(let snapshotHead, let index):
             snapshotChunkApplied(snapshotHead: snapshotHead, index: index)
+        case .linkRestored(let peer):
+            linkRestored(peer)
         }
         summary = HASummary(epoch: hardState.epoch, role: hardState.role, writesEnabled: writesEnabled,
                             followsActiveVerified: followsActiveVerified, head: journal.head)

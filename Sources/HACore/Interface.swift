@@ -153,6 +153,10 @@ public enum HAInput: Hashable, Sendable {
     case snapshotUnavailable(standby: ServerID, snapshotHead: RevisionHead)
     /// The runtime durably applied a snapshot chunk (after `applySnapshotChunk`).
     case snapshotChunkApplied(snapshotHead: RevisionHead, index: Int)
+    /// A new channel to `peer` is up (opened or accepted): what was on its way over the old one is
+    /// lost with it. The active sends it again at once rather than when its retransmit timer fires
+    /// (10 s for snapshot chunks over a network). Harmless at any time: at worst a resend.
+    case linkRestored(peer: ServerID)
 }
 
 /// Per-standby synchronization status, as DESIGN.md §1 names it.

@@ -199,7 +199,16 @@ extension HAStateMachine {
             note("snapshot chunk for a full sync we are not in: said hello")
             return
         }
-        guard receiver.applying == nil else { return }
+        guard receiver.applying == nil else {
+            // Kept one at a time (applying writes to disk); the ack after this apply asks for it again
+            // rather than leaving it to the active's retransmit timer.
+            if index >= receiver.nextIndex, !receiver.droppedWhileApplying {
+                receiver.droppedWhileApplying = true
+                standby.link = .fullSync(receiver)
+            }
+            note("snapshot chunk dropped while another is applied")
+            return
+        }
         guard index == receiver.nextIndex else {
             // Chunks travel several at a time: after a lost or bad one, those behind it arrive early, and
             // after a resend, some arrive twice. Answering each would have the active send its window once
@@ -226,10 +235,12 @@ extension HAStateMachine {
         receiver.applying = nil
         receiver.nextIndex = index + 1
         receiver.lastProgressAtMilliseconds = nowMilliseconds
+        let resend = receiver.droppedWhileApplying
+        receiver.droppedWhileApplying = false
         standby.link = .fullSync(receiver)
         hardState.fullSyncProgress = FullSyncProgress(snapshotHead: snapshotHead, chunkCount: receiver.chunkCount, chunksApplied: receiver.nextIndex)
         persistHardState()
-        if let activeID = followedActive { send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: false), to: activeID) }
+        if let activeID = followedActive { send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: resend), to: activeID) }
         note("snapshot chunk applied durably")
     }
 

@@ -136,6 +136,8 @@ struct FullSyncReceiver: Equatable, Sendable {
     var spans: [EpochSpan]
     var nextIndex: Int
     var applying: Int?
+    /// A chunk arrived while another was being applied and was dropped: the next ack asks for a resend.
+    var droppedWhileApplying = false
     var lastProgressAtMilliseconds: UInt64
 }
 

@@ -44,6 +44,7 @@ public final class HARuntime: @unchecked Sendable {
     private enum Event: Sendable {
         case tick
         case message(from: ServerID, HAMessage)
+        case linkRestored(ServerID)
         /// Background work finished (`Work`): the error, if it failed.
         case snapshotBuilt(RevisionHead, error: String?)
     }
@@ -176,6 +177,12 @@ public final class HARuntime: @unchecked Sendable {
         if accepted { inboxContinuation.yield(.message(from: sender, message)) }
     }
 
+    /// A new channel to `peer` is up: the core resends what the old one may have lost (after the
+    /// messages queued before it, in order).
+    public func linkRestored(_ peer: ServerID) {
+        inboxContinuation.yield(.linkRestored(peer))
+    }
+
     /// Runs the clock and the inbox until the calling task is cancelled.
     public func run() async {
         let ticks = inboxContinuation
@@ -197,6 +204,8 @@ public final class HARuntime: @unchecked Sendable {
                         handle(.receive(from: sender, message: message))
                         inboxLock.withLock { queuedMessages -= 1 }
                     }
+                case .linkRestored(let peer):
+                    locked { handle(.linkRestored(peer: peer)) }
                 case .snapshotBuilt(let head, let error):
                     locked { snapshotBuilt(head, error: error) }
                 }

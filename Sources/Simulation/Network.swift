@@ -92,12 +92,19 @@ struct SimulatedNetwork {
         }
     }
 
-    mutating func heal(at tick: Int, random: inout SplitMix64) {
-        for index in dropping.indices { dropping[index] = false }
+    /// Every link up again; returns the (from, to) pairs that were dropping: over TCP, broken
+    /// connections that are now made anew.
+    mutating func heal(at tick: Int, random: inout SplitMix64) -> [(from: Int, to: Int)] {
+        var restored: [(from: Int, to: Int)] = []
+        for index in dropping.indices where dropping[index] {
+            dropping[index] = false
+            restored.append((index / serverCount, index % serverCount))
+        }
         for index in clogged.indices where clogged[index] {
             clogged[index] = false
             for packet in held[index] { schedule(packet, at: tick, random: &random) }
             held[index] = []
         }
+        return restored
     }
 }

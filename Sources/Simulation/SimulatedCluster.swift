@@ -122,6 +122,7 @@ public final class SimulatedCluster {
         guard !servers[index].isUp else { return }
         startCore(index)
         traceLine { "t=\(self.nowMilliseconds)ms \(id) RESTART at epoch \(self.servers[index].core.epoch), head \(self.servers[index].diskJournal.head)" }
+        for other in servers.indices where other != index { reportNewConnection(index, other) }
     }
 
     /// Cuts both directions between two servers.
@@ -147,8 +148,21 @@ public final class SimulatedCluster {
     }
 
     public func heal() {
-        network.heal(at: tick, random: &random)
+        let restored = network.heal(at: tick, random: &random)
         traceLine { "t=\(self.nowMilliseconds)ms NET heal: every link up, held messages released" }
+        // A broken connection comes back as a new one.
+        var reported = Set<Int>()
+        for link in restored where reported.insert(network.link(min(link.from, link.to), max(link.from, link.to))).inserted {
+            reportNewConnection(link.from, link.to)
+        }
+    }
+
+    /// A new connection between two servers that are up and can reach each other: both runtimes
+    /// report it to their core.
+    func reportNewConnection(_ a: Int, _ b: Int) {
+        guard servers[a].isUp, servers[b].isUp, !network.dropping[network.link(a, b)], !network.dropping[network.link(b, a)] else { return }
+        deliver(a, .linkRestored(peer: servers[b].id))
+        deliver(b, .linkRestored(peer: servers[a].id))
     }
 
     public func setNetworkProfile(_ profile: NetworkProfile) { network.profile = profile }
@@ -474,6 +488,7 @@ public final class SimulatedCluster {
         case .snapshotChunkRead(let read): event = "chunk \(read.index)/\(read.chunkCount) read for \(read.standby)"
         case .snapshotChunkApplied(_, let chunk): event = "chunk \(chunk) applied"
         case .snapshotUnavailable(let standby, let head): event = "snapshot \(head) unavailable for \(standby)"
+        case .linkRestored(let peer): event = "link to \(peer) restored"
         }
         var line = "t=\(nowMilliseconds)ms \(id) \(event): \(output.reason)"
         if output.persist != nil { line += " | persist" }

@@ -154,14 +154,20 @@ public final class ManagementStore: @unchecked Sendable {
         }
     }
 
-    /// Makes every commit so far durable: fsync of the write-ahead log, where WAL mode keeps commits
-    /// until a checkpoint (which SQLite syncs itself).
+    /// Makes every commit so far durable: fdatasync of the write-ahead log, where WAL mode keeps commits
+    /// until a checkpoint (which SQLite syncs itself). fdatasync as SQLite syncs its own log: the log's
+    /// bytes and length are what recovery reads, its timestamps are not worth a second device write.
     public func syncToDisk() throws {
-        let wal = path + "-wal"
-        guard FileManager.default.fileExists(atPath: wal) else { return }
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: wal))
-        defer { try? handle.close() }
-        try handle.synchronize()
+        let descriptor = Glibc.open(path + "-wal", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            // No log: every commit is in the database file already, which SQLite synced at its checkpoint.
+            if errno == ENOENT { return }
+            throw StoreError.io("cannot open \(path)-wal to sync it: \(String(cString: strerror(errno)))")
+        }
+        defer { Glibc.close(descriptor) }
+        guard fdatasync(descriptor) == 0 else {
+            throw StoreError.io("cannot sync \(path)-wal: \(String(cString: strerror(errno)))")
+        }
     }
 
     static func insert(_ revision: Revision, session: SessionRecord?, checkedBody: String? = nil, _ db: Database) throws {
@@ -366,10 +372,12 @@ public final class ManagementStore: @unchecked Sendable {
 public enum StoreError: Error, Sendable, CustomStringConvertible {
     case journal(JournalBreak)
     case undecodable(String)
+    /// A file operation of the operating system's failed (the text names the file and the reason).
+    case io(String)
     public var description: String {
         switch self {
         case .journal(let problem): return problem.description
-        case .undecodable(let what): return what
+        case .undecodable(let what), .io(let what): return what
         }
     }
 }

@@ -335,6 +335,7 @@ struct HAMesh: Service {
         let link = links.attach(peer) { frame in connection.sendNow(frame) }
         defer { links.detach(peer, link) }
         logger.notice("HA channel up", metadata: ["peer": "\(peer)", "direction": "\(direction)"])
+        runtime.linkRestored(peer)
         var lastSeen = ContinuousClock.now - .seconds(2)
         do {
             try await HAChannel.pump(connection, link: link, frames: &frames) { frame in

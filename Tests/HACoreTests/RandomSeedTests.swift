@@ -24,6 +24,20 @@ struct RandomSeedTests {
         }
     }
 
+    /// Seeds that broke an invariant in a long run (`rampart sim --seeds 20000`), replayed at full length.
+    static let regressionSeeds: [UInt64] = [
+        // A stale hello restarted the full sync of a standby that held the snapshot already and had
+        // applied revisions after it: its acks named a later head, and the full sync never completed.
+        13164,
+    ]
+
+    @Test("seeds that once failed converge", arguments: regressionSeeds)
+    func regressionSeed(seed: UInt64) {
+        let result = RandomSchedule.run(SimulationOptions(seed: seed))
+        #expect(result.violation == nil, "seed \(seed): \(result.violation.map { "\($0)" } ?? "")")
+        #expect(result.convergedAfterTicks != nil)
+    }
+
     @Test("a seed replays exactly: same trace, line for line")
     func replayIsExact() {
         func traceOf(_ seed: UInt64) -> [String] {

@@ -438,6 +438,24 @@ struct RuleScenarioTests {
             expect(.synchronized, on: "B")
             expectConverged()
         }
+        // Over a network the active resends an unacknowledged chunk only after 10 s: a chunk lost
+        // with a broken connection is sent again as soon as the new connection is up.
+        scenario("a full sync cut by a broken connection goes on as soon as the link is back", limits: .overNetwork) {
+            crash("B")
+            publish(100, on: "A")
+            restart("B")
+            waitUntil("B receives a snapshot") { ($0.core("B")?.hardState.fullSyncProgress) != nil }
+            partition("A", "B")
+            wait(ticks: 20)
+            heal()
+            expectLogged(on: "A", "link to B restored: what it had not acknowledged sent again")
+            waitUntil("B is synchronized well before the 10 s retransmit", ticksMax: 300) { cluster in
+                guard let standby = cluster.core("B"), let active = cluster.core("A") else { return false }
+                return standby.followsActiveVerified && standby.journal.head == active.journal.head
+            }
+            settle()
+            expectConverged()
+        }
     }
 
     @Test("Switchover is refused to a standby that is not synchronizing, and a stalled switchover gives writes back")

@@ -95,9 +95,9 @@ enum ScenarioBuilder {
 }
 
 /// Runs a scenario on a fresh group (`servers`, the first one active and everyone synchronized).
-func scenario(_ name: String, servers: [ServerID] = ["A", "B", "C"], seed: UInt64 = 1,
+func scenario(_ name: String, servers: [ServerID] = ["A", "B", "C"], seed: UInt64 = 1, limits: HALimits = HALimits(),
               sourceLocation: SourceLocation = #_sourceLocation, @ScenarioBuilder _ steps: () -> [ScenarioStep]) {
-    let cluster = SimulatedCluster(servers: servers, seed: seed)
+    let cluster = SimulatedCluster(servers: servers, seed: seed, limits: limits)
     cluster.keepsLog = true
     // SCENARIO_TRACE=<part of a scenario name> prints that scenario's trace, one line per event.
     if let wanted = ProcessInfo.processInfo.environment["SCENARIO_TRACE"], name.contains(wanted) {
