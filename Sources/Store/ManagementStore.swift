@@ -34,6 +34,10 @@ public final class ManagementStore: @unchecked Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // Deleted rows and freed pages are zeroed, so a full-sync snapshot (a copy of the pages)
+            // carries nothing of discarded drafts or logged-out sessions. Debian's SQLite is built
+            // with this on; it is asked for here rather than left to how SQLite was built.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         configuration.busyMode = .timeout(10)
         let queue = try DatabaseQueue(path: path, configuration: configuration)
