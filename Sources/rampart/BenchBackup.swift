@@ -37,6 +37,7 @@ struct BenchBackupCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        BenchMachine.start()
         try await BenchHARun.withPrimary(options: .init(objects: objects, samples: samples), logDirectory: logDir) { run in
             FileHandle.standardError.write(Data("publishing \(objects) hosts…\n".utf8))
             _ = try await run.fillPrimary(hosts: objects)

@@ -20,6 +20,8 @@ struct BenchFigure {
     var rateUnit: String?
     var extra: [String: JSONValue] = [:]
     var note: String
+    /// The machine while this figure was measured: taken when the figure is made, right after its samples.
+    var machine: JSONValue? = BenchMachine.sinceLastFigure()
 
     func percentile(_ p: Double) -> Double { Self.percentile(samplesMilliseconds, p) }
 
@@ -39,6 +41,7 @@ struct BenchFigure {
         ]
         if let rate, let rateUnit { fields["rate"] = .double((rate * 10).rounded() / 10); fields["rate_unit"] = .string(rateUnit) }
         fields.merge(extra) { _, new in new }
+        if let machine { fields["machine"] = machine }
         return .object(fields)
     }
 
@@ -49,6 +52,7 @@ struct BenchFigure {
             line += String(format: " p50=%.3fms p99=%.3fms max=%.3fms", percentile(0.5), percentile(0.99), samplesMilliseconds.max() ?? 0)
         }
         for key in extra.keys.sorted() { line += " \(key)=\(extra[key]!.scalarText ?? extra[key]!.canonicalString)" }
+        if let machine { line += " machine=\(machine.canonicalString)" }
         return line + "\n    (" + note + ")"
     }
 }
@@ -81,6 +85,7 @@ struct BenchAPICommand: AsyncParsableCommand {
     var memoryObjects = 100_000
 
     func run() async throws {
+        BenchMachine.start()
         let server = try BenchServer.start()
         defer { server.stop() }
         let endpoint = MgmtEndpoint(target: .https(host: "127.0.0.1", port: server.port), caFile: server.directory + "/pki/ica.pem", unsafe: false, apiVersion: nil)
@@ -248,6 +253,7 @@ struct BenchServiceCommand: AsyncParsableCommand {
     var objects = 8_000
 
     func run() async throws {
+        BenchMachine.start()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

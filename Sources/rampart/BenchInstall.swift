@@ -43,6 +43,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        BenchMachine.start()
         try await BenchHARun.withPrimary(options: .init(objects: 0, samples: samples), logDirectory: logDir) { run in
             let key = "bench-gw-" + UUID().uuidString
             try await populate(run, key: key)
