@@ -62,8 +62,8 @@ extension HAStateMachine {
             sendAppends(to: index)
         case .fullSync(var sender):
             guard presumingLost || nowMilliseconds - sender.lastSentAtMilliseconds >= limits.snapshotRetransmitMilliseconds else { return }
-            // Nothing moved for a while: what is on its way (or a read never answered) is presumed
-            // lost; go back to the standby's last acknowledged chunk.
+            // Nothing moved for a while, or the channel broke: what is on its way (or a read never
+            // answered) is presumed lost; go back to the standby's last acknowledged chunk.
             sender.lastSentAtMilliseconds = nowMilliseconds
             sender.nextToSend = sender.acknowledgedChunks
             sender.readRequested = nil

@@ -202,7 +202,7 @@ extension HAStateMachine {
         guard receiver.applying == nil else {
             // Kept one at a time (applying writes to disk); the ack after this apply asks for it again
             // rather than leaving it to the active's retransmit timer.
-            if index >= receiver.nextIndex, !receiver.droppedWhileApplying {
+            if index >= receiver.nextIndex {
                 receiver.droppedWhileApplying = true
                 standby.link = .fullSync(receiver)
             }

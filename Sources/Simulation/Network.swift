@@ -92,14 +92,14 @@ struct SimulatedNetwork {
         }
     }
 
-    /// Every link up again; returns the (from, to) pairs that were dropping: over TCP, broken
-    /// connections that are now made anew.
-    mutating func heal(at tick: Int, random: inout SplitMix64) -> [(from: Int, to: Int)] {
-        var restored: [(from: Int, to: Int)] = []
-        for index in dropping.indices where dropping[index] {
-            dropping[index] = false
-            restored.append((index / serverCount, index % serverCount))
+    /// Every link up again; returns each pair of servers (a < b) that was cut either way: over TCP,
+    /// a broken connection, now made anew.
+    mutating func heal(at tick: Int, random: inout SplitMix64) -> [(a: Int, b: Int)] {
+        var restored: [(a: Int, b: Int)] = []
+        for a in 0..<serverCount {
+            for b in (a + 1)..<serverCount where dropping[link(a, b)] || dropping[link(b, a)] { restored.append((a, b)) }
         }
+        for index in dropping.indices { dropping[index] = false }
         for index in clogged.indices where clogged[index] {
             clogged[index] = false
             for packet in held[index] { schedule(packet, at: tick, random: &random) }

@@ -150,11 +150,7 @@ public final class SimulatedCluster {
     public func heal() {
         let restored = network.heal(at: tick, random: &random)
         traceLine { "t=\(self.nowMilliseconds)ms NET heal: every link up, held messages released" }
-        // A broken connection comes back as a new one.
-        var reported = Set<Int>()
-        for link in restored where reported.insert(network.link(min(link.from, link.to), max(link.from, link.to))).inserted {
-            reportNewConnection(link.from, link.to)
-        }
+        for pair in restored { reportNewConnection(pair.a, pair.b) }
     }
 
     /// A new connection between two servers that are up and can reach each other: both runtimes

@@ -103,7 +103,7 @@ extension ManagementStore {
     /// rename(2), then fsync of the directory so the new name survives a power loss.
     static func rename(_ source: String, over destination: String) throws {
         guard Foundation.rename(source, destination) == 0 else {
-            throw StoreError.undecodable("cannot rename \(source) to \(destination): \(String(cString: strerror(errno)))")
+            throw StoreError.io("cannot rename \(source) to \(destination): \(String(cString: strerror(errno)))")
         }
         let directory = (destination as NSString).deletingLastPathComponent
         let descriptor = Foundation.open(directory.isEmpty ? "." : directory, O_RDONLY)
