@@ -255,11 +255,11 @@ public final class HARuntime: @unchecked Sendable {
     /// The active's publish path: runs `append` (the store's durable commit of `revision`) only while
     /// this server takes writes, and reports the revision to the core before any other input.
     /// Throws `HAWriteRefused` without calling `append` otherwise. Returns true in sync mode: the
-    /// publish then waits for `awaitReplication`.
-    public func commit(_ revision: Revision, _ append: () throws -> Void) throws -> Bool {
+    /// publish then waits for `awaitReplication`. `payload`: the revision's canonical JSON (nil: made here).
+    public func commit(_ revision: Revision, payload: [UInt8]? = nil, _ append: () throws -> Void) throws -> Bool {
         try locked {
             if let refusal = currentWriteRefusal { throw HAWriteRefused(message: refusal) }
-            let replicated = RevisionAdapter.replicated(revision)
+            let replicated = RevisionAdapter.replicated(revision, payload: payload)
             guard replicated.epoch == core.epoch else {
                 throw HAWriteRefused(message: "revision epoch \(replicated.epoch) is not this server's epoch \(core.epoch)")
             }

@@ -28,9 +28,9 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
         self.promotionChecks = promotionChecks
     }
 
-    public func commit(_ revision: Revision, _ append: () throws -> Void) throws -> Bool {
+    public func commit(_ revision: Revision, payload: [UInt8], _ append: () throws -> Void) throws -> Bool {
         do {
-            return try runtime.commit(revision, append)
+            return try runtime.commit(revision, payload: payload, append)
         } catch let refused as HAWriteRefused {
             throw ManagementError.noPermissions(refusalMessage(refused.message))
         }

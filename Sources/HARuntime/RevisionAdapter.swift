@@ -7,12 +7,13 @@ import ManagementModel
 /// hashed. HACore's empty journal has head hash "", while the store chains revision 1 to
 /// `Revision.genesisHash`: the adapter translates between the two so both chains check.
 public enum RevisionAdapter {
-    public static func replicated(_ revision: Revision) -> ReplicatedRevision {
+    /// `payload`: the revision's canonical JSON when the caller has it already (nil: serialized here).
+    public static func replicated(_ revision: Revision, payload: [UInt8]? = nil) -> ReplicatedRevision {
         ReplicatedRevision(number: revision.number,
                            epoch: Epoch(term: revision.epoch.term, server: ServerID(revision.epoch.server)),
                            previousHash: coreHash(revision.previousHash),
                            hash: revision.hash,
-                           payload: revision.json.canonicalBytes)
+                           payload: payload ?? revision.json.canonicalBytes)
     }
 
     /// Decodes the payload and checks that it is the revision the envelope claims (number, epoch, chain,

@@ -8,7 +8,8 @@ public protocol HAWriteCoordinator: Sendable {
     /// and tells HA about the revision before anything else can happen. Throws a `ManagementError`
     /// naming the active server otherwise, without calling `append`. Returns true when the publish
     /// must wait for a standby (`sync` replication mode): see `awaitReplication`.
-    func commit(_ revision: Revision, _ append: () throws -> Void) throws -> Bool
+    /// `payload`: the revision's canonical JSON, as replicated.
+    func commit(_ revision: Revision, payload: [UInt8], _ append: () throws -> Void) throws -> Bool
     /// The epoch new revisions carry while this server takes writes.
     var writeEpoch: RevisionEpoch? { get }
     /// Nil when changes are accepted; otherwise a message naming the active server and its address.
@@ -48,7 +49,7 @@ extension ManagementService {
     }
 
     func refuseChangeOnStandby(_ command: String) throws {
-        guard let refusal = ha?.writeRefusal, !Self.isReadOnly(command) else { return }
+        guard !Self.isReadOnly(command), let refusal = ha?.writeRefusal else { return }
         throw ManagementError.noPermissions(refusal)
     }
 
@@ -56,14 +57,17 @@ extension ManagementService {
     var currentEpoch: RevisionEpoch { ha?.writeEpoch ?? epoch }
 
     /// Appends `revision` through HA when attached (it checks writes and replicates), else directly.
-    /// True when the publish must wait for a standby (sync mode).
+    /// True when the publish must wait for a standby (sync mode). `revision` was built by
+    /// `Revision(after:)` just before: its JSON is serialized once, for the journal row and the
+    /// replicated payload alike.
     @discardableResult
     func commitRevision(_ revision: Revision, session: ManagementStore.SessionRecord? = nil) throws -> Bool {
-        if let ha {
-            return try ha.commit(revision) { try store.append(revision, session: session) }
+        let body = revision.json.canonicalString
+        guard let ha else {
+            try store.append(revision, session: session, canonicalBody: body)
+            return false
         }
-        try store.append(revision, session: session)
-        return false
+        return try ha.commit(revision, payload: Array(body.utf8)) { try store.append(revision, session: session, canonicalBody: body) }
     }
 
     func showHAStatus() -> APIResponse {

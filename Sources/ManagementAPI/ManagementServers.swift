@@ -12,10 +12,27 @@ public struct ManagementServerEntry: Sendable, Equatable {
     public var isPrimary: Bool
 }
 
+/// A journal head (number and hash), as a cache key.
+struct RevisionHeadKey: Sendable, Equatable {
+    var number: UInt64
+    var hash: String
+}
+
 extension ManagementService {
     /// Every management server the database knows (checkpoint-host objects), this one included once
     /// it has registered itself.
     public nonisolated func managementServers() -> [ManagementServerEntry] {
+        // Status commands ask on every call (a standby's status names the active's address); the
+        // objects change only with a revision, so one read per journal head is enough.
+        guard let stored = try? store.head() else { return readManagementServers() }
+        let head = RevisionHeadKey(number: stored.number, hash: stored.hash)
+        if let cached = managementServersRead.withLock({ $0 }), cached.head == head { return cached.entries }
+        let entries = readManagementServers()
+        managementServersRead.withLock { $0 = (head, entries) }
+        return entries
+    }
+
+    private nonisolated func readManagementServers() -> [ManagementServerEntry] {
         var entries: [ManagementServerEntry] = []
         var offset = 0
         while let page = try? store.objects(types: [.checkpointHost], offset: offset, limit: 500, nameFilter: nil), !page.objects.isEmpty {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import ManagementModel
 import Store
@@ -68,6 +69,8 @@ public actor ManagementService {
     /// This server's log database (DIR/logs.sqlite): what gateways send it, never synchronized.
     public nonisolated let logs: LogStore?
     var logQueries = LogQueries()
+    /// `managementServers()` as last read, with the journal head it was read at.
+    nonisolated let managementServersRead = Mutex<(head: RevisionHeadKey, entries: [ManagementServerEntry])?>(nil)
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,

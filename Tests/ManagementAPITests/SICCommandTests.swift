@@ -39,4 +39,21 @@ struct SICCommandTests {
         #expect((reset["one-time-password"]?.stringValue?.count ?? 0) >= 8)
         #expect(await h.call("reset-sic", ["name": "nobody"], sid: sid).status == 404)
     }
+
+    /// Status commands read the management servers on every call; what they get must follow every
+    /// revision that changes them (an address recorded, a server added), never an older read.
+    @Test func managementServersFollowEveryRevision() async throws {
+        let h = try await Harness()
+        let sid = try await h.login()
+        #expect(h.service.managementServers().isEmpty)
+        try await h.ok("add-checkpoint-host", ["name": "mgmt-b", "ip-address": "192.0.2.12", "one-time-password": "activate-me-123"], sid: sid)
+        #expect(h.service.managementServers().isEmpty, "a draft is not a management server yet")
+        _ = try await h.publish(sid: sid)
+        #expect(h.service.managementServers().map(\.name) == ["mgmt-b"])
+        #expect(h.service.managementServers().first?.apiAddress == nil)
+        #expect(try await h.service.recordAddresses(of: "mgmt-b", sicAddress: "192.0.2.12:18211", apiAddress: "192.0.2.12:8443"))
+        #expect(h.service.managementServers().first?.apiAddress == "192.0.2.12:8443")
+        #expect(try await h.service.recordAddresses(of: "mgmt-b", sicAddress: "192.0.2.12:18211", apiAddress: "192.0.2.99:8443"))
+        #expect(h.service.managementServers().first?.apiAddress == "192.0.2.99:8443")
+    }
 }
