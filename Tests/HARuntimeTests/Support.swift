@@ -29,7 +29,9 @@ func nextHostRevision(_ store: ManagementStore, name: String, epoch: RevisionEpo
 }
 
 /// Polls `condition` every 10 ms for at most `seconds`: waits for a state, never for a guessed duration.
-func eventually(seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+/// The bound is far above what the state needs (under a second): the whole suite shares two cores with
+/// the servers the end-to-end tests start.
+func eventually(seconds: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1_000))
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
