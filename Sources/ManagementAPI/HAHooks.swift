@@ -64,10 +64,10 @@ extension ManagementService {
     func commitRevision(_ revision: Revision, session: ManagementStore.SessionRecord? = nil) throws -> Bool {
         let body = revision.json.canonicalString
         guard let ha else {
-            try store.append(revision, session: session, canonicalBody: body)
+            try store.append(revision, session: session, checkedBody: body)
             return false
         }
-        return try ha.commit(revision, payload: Array(body.utf8)) { try store.append(revision, session: session, canonicalBody: body) }
+        return try ha.commit(revision, payload: Array(body.utf8)) { try store.append(revision, session: session, checkedBody: body) }
     }
 
     func showHAStatus() -> APIResponse {

@@ -12,20 +12,13 @@ public struct ManagementServerEntry: Sendable, Equatable {
     public var isPrimary: Bool
 }
 
-/// A journal head (number and hash), as a cache key.
-struct RevisionHeadKey: Sendable, Equatable {
-    var number: UInt64
-    var hash: String
-}
-
 extension ManagementService {
     /// Every management server the database knows (checkpoint-host objects), this one included once
     /// it has registered itself.
     public nonisolated func managementServers() -> [ManagementServerEntry] {
         // Status commands ask on every call (a standby's status names the active's address); the
         // objects change only with a revision, so one read per journal head is enough.
-        guard let stored = try? store.head() else { return readManagementServers() }
-        let head = RevisionHeadKey(number: stored.number, hash: stored.hash)
+        guard let head = try? store.head() else { return readManagementServers() }
         if let cached = managementServersRead.withLock({ $0 }), cached.head == head { return cached.entries }
         let entries = readManagementServers()
         managementServersRead.withLock { $0 = (head, entries) }

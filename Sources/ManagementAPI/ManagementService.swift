@@ -70,7 +70,7 @@ public actor ManagementService {
     public nonisolated let logs: LogStore?
     var logQueries = LogQueries()
     /// `managementServers()` as last read, with the journal head it was read at.
-    nonisolated let managementServersRead = Mutex<(head: RevisionHeadKey, entries: [ManagementServerEntry])?>(nil)
+    nonisolated let managementServersRead = Mutex<(head: (number: UInt64, hash: String), entries: [ManagementServerEntry])?>(nil)
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,

@@ -141,10 +141,10 @@ public final class ManagementStore: @unchecked Sendable {
     /// Appends a revision and applies its changes to the objects, in one durable transaction.
     /// Refuses a revision that does not follow the head (a gap or a broken chain).
     /// With `session`, the session that published it: its pending changes are deleted and its record
-    /// saved in the same transaction. `canonicalBody`: the revision's canonical JSON, from a caller that
-    /// built the revision just now (its hash is its content's): stored as it is, not serialized again.
-    public func append(_ revision: Revision, session: SessionRecord? = nil, canonicalBody: String? = nil) throws {
-        try durableWrite { db in try Self.insert(revision, session: session, checkedBody: canonicalBody, db) }
+    /// saved in the same transaction. `checkedBody`: as in `appendVisible`, the revision's canonical JSON
+    /// from a caller that knows its hash is its content's (it built the revision just now).
+    public func append(_ revision: Revision, session: SessionRecord? = nil, checkedBody: String? = nil) throws {
+        try durableWrite { db in try Self.insert(revision, session: session, checkedBody: checkedBody, db) }
     }
 
     /// Appends like `append`, committed without waiting for the disk (synchronous=NORMAL): visible at
