@@ -16,12 +16,12 @@ extension ManagementService {
     /// Every management server the database knows (checkpoint-host objects), this one included once
     /// it has registered itself.
     public nonisolated func managementServers() -> [ManagementServerEntry] {
-        // Status commands ask on every call (a standby's status names the active's address); the
-        // objects change only with a revision, so one read per journal head is enough.
-        guard let head = try? store.head() else { return readManagementServers() }
-        if let cached = managementServersRead.withLock({ $0 }), cached.head == head { return cached.entries }
+        // Status commands ask on every call (a standby's status names the active's address): the list
+        // is read again only after a commit that changed checkpoint-host objects.
+        let changes = store.changeCount(of: .checkpointHost)
+        if let cached = managementServersRead.withLock({ $0 }), cached.changes == changes { return cached.entries }
         let entries = readManagementServers()
-        managementServersRead.withLock { $0 = (head, entries) }
+        managementServersRead.withLock { $0 = (changes, entries) }
         return entries
     }
 

@@ -69,8 +69,8 @@ public actor ManagementService {
     /// This server's log database (DIR/logs.sqlite): what gateways send it, never synchronized.
     public nonisolated let logs: LogStore?
     var logQueries = LogQueries()
-    /// `managementServers()` as last read, with the journal head it was read at.
-    nonisolated let managementServersRead = Mutex<(head: (number: UInt64, hash: String), entries: [ManagementServerEntry])?>(nil)
+    /// `managementServers()` as last read, with the store's count of checkpoint-host changes it was read at.
+    nonisolated let managementServersRead = Mutex<(changes: UInt64, entries: [ManagementServerEntry])?>(nil)
 
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,

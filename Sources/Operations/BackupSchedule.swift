@@ -100,7 +100,7 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         self.lastScheduledMilliseconds = lastScheduledMilliseconds
     }
 
-    static func file(_ dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent(DataDirectoryLayout.lastBackupStatus) }
+    public static func file(_ dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent(DataDirectoryLayout.lastBackupStatus) }
 
     public static func load(dataDirectory: URL) -> BackupStatus? {
         guard let handle = FileHandle(forReadingAtPath: file(dataDirectory).path) else { return nil }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import ManagementModel
+import Synchronization
 
 /// The management database in one SQLite file (WAL): published objects, the revision journal,
 /// sessions with their pending changes, and node settings. A publish is one transaction committed
@@ -14,6 +15,9 @@ public final class ManagementStore: @unchecked Sendable {
     private var connection: DatabaseQueue
     private let access = ReadWriteLock()
     public let path: String
+    /// Per object type, the commits that changed objects of that type, plus the whole-database
+    /// replacements (a journal replaced, a snapshot installed), which change every type.
+    private let objectChanges = Mutex<(byType: [ObjectType: UInt64], wholeDatabase: UInt64)>(([:], 0))
 
     public init(path: String) throws {
         self.path = path
@@ -145,6 +149,7 @@ public final class ManagementStore: @unchecked Sendable {
     /// from a caller that knows its hash is its content's (it built the revision just now).
     public func append(_ revision: Revision, session: SessionRecord? = nil, checkedBody: String? = nil) throws {
         try durableWrite { db in try Self.insert(revision, session: session, checkedBody: checkedBody, db) }
+        countChanges(of: revision)
     }
 
     /// Appends like `append`, committed without waiting for the disk (synchronous=NORMAL): visible at
@@ -157,6 +162,31 @@ public final class ManagementStore: @unchecked Sendable {
             try Self.insert(revision, session: nil, checkedBody: checkedBody, db)
             return .commit
         }
+        countChanges(of: revision)
+    }
+
+    /// A number that grows with every commit that may have changed objects of `type`: a cache of such
+    /// objects (the management-server list a status call reads) stays valid while it does not. Read it
+    /// before reading the objects: it grows only after a commit, so older rows are never cached under a
+    /// newer number.
+    public func changeCount(of type: ObjectType) -> UInt64 {
+        objectChanges.withLock { $0.wholeDatabase &+ ($0.byType[type] ?? 0) }
+    }
+
+    func countChanges(of revision: Revision) {
+        objectChanges.withLock { counts in
+            for change in revision.changes {
+                let type = switch change {
+                case .upsert(let object): object.type
+                case .delete(_, let type, _): type
+                }
+                counts.byType[type, default: 0] &+= 1
+            }
+        }
+    }
+
+    func countWholeDatabaseChange() {
+        objectChanges.withLock { $0.wholeDatabase &+= 1 }
     }
 
     /// Makes every commit so far durable: fdatasync of the write-ahead log, where WAL mode keeps commits
@@ -200,6 +230,7 @@ public final class ManagementStore: @unchecked Sendable {
     /// hash are checked as in `append`. Unpublished sessions are dropped: their drafts were made against
     /// content that no longer exists.
     public func replaceJournal(with revisions: [Revision]) throws {
+        defer { countWholeDatabaseChange() }
         try durableWrite { db in
             try db.execute(sql: "DELETE FROM refs; DELETE FROM objects; DELETE FROM revisions; DELETE FROM session_changes; DELETE FROM sessions")
             for revision in revisions { try Self.insert(revision, session: nil, db) }

@@ -32,7 +32,8 @@ extension ManagementStore {
     /// new one, never a mix; a refused or failed install changes nothing here. Returns how it was done.
     @discardableResult
     public func installSnapshot(at snapshotPath: String, check: (SnapshotFacts) throws -> Void) throws -> SnapshotInstall {
-        try exclusively { live in
+        defer { countWholeDatabaseChange() }
+        return try exclusively { live in
             try Self.prepareSnapshot(at: snapshotPath, settings: try live.read { try Row.fetchAll($0, sql: "SELECT key, value FROM settings") }, check: check)
             try live.close()
             guard !FileManager.default.fileExists(atPath: path + "-wal") else {

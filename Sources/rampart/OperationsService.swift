@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import ManagementAPI
 import ManagementModel
@@ -29,7 +30,15 @@ struct NodeOperations: NodeOperationsProvider {
         return false
     }
 
+    /// Status commands ask on every call: the two files are read again only when one was replaced.
+    let lastBackupRead = FileStampedCache<JSONValue?>()
+
     func lastBackup() -> JSONValue? {
+        let files = [BackupStatus.file(directory).path, directory.appendingPathComponent("node.json").path]
+        return lastBackupRead.value(stampedBy: files) { readLastBackup() }
+    }
+
+    func readLastBackup() -> JSONValue? {
         let status = BackupStatus.load(dataDirectory: directory)
         let schedule = (try? NodeSettings.read(dataDirectory: directory.path))?.backupSchedule
         guard status != nil || schedule != nil else { return nil }
@@ -104,5 +113,33 @@ struct OperationsService: Service {
         } catch {
             logger.error("scheduled backup failed", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// A value computed from files, kept until one of them changes: same inode, size and modification time
+/// (the files are replaced by rename, so a new version is a new inode), or still missing.
+final class FileStampedCache<Value: Sendable>: Sendable {
+    private struct Stamp: Equatable {
+        var inode: UInt64
+        var bytes: Int64
+        var modifiedSeconds: Int
+        var modifiedNanoseconds: Int
+    }
+
+    private let kept = Mutex<(stamps: [Stamp?], value: Value)?>(nil)
+
+    func value(stampedBy paths: [String], compute: () -> Value) -> Value {
+        let stamps = paths.map(Self.stamp)
+        if let cached = kept.withLock({ $0 }), cached.stamps == stamps { return cached.value }
+        let value = compute()
+        kept.withLock { $0 = (stamps, value) }
+        return value
+    }
+
+    private static func stamp(_ path: String) -> Stamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Stamp(inode: UInt64(info.st_ino), bytes: Int64(info.st_size),
+                     modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec)
     }
 }

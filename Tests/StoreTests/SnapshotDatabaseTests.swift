@@ -79,8 +79,10 @@ struct SnapshotDatabaseTests {
         try standby.setSetting("ha-hard-state", "the standby's own")
         try standby.saveSession(uid: "reader", body: ["uid": "reader"])
         var seen: SnapshotFacts?
+        let hostChangesBefore = standby.changeCount(of: .checkpointHost)
         let how = try standby.installSnapshot(at: copy) { seen = $0 }
         #expect(how == .fileReplaced)
+        #expect(standby.changeCount(of: .checkpointHost) > hostChangesBefore, "a cache of any type survived a whole new database")
         #expect(seen?.head?.number == 2)
         #expect(seen?.epochRuns == [SnapshotFacts.EpochRun(term: 1, server: "primary", firstNumber: 1, lastNumber: 2)])
         #expect(try standby.head()?.number == 2)

@@ -154,6 +154,35 @@ struct StoreTests {
     }
 }
 
+extension StoreTests {
+    /// What a cache of one type of objects (the management-server list) keys on: it must grow with
+    /// every commit that touched that type, however the revision arrived, and with every replacement of
+    /// the whole database; other types' commits leave it alone.
+    @Test func theChangeCountOfATypeGrowsWithEveryCommitThatTouchedIt() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("db.sqlite").path)
+        var counts: [UInt64] = [store.changeCount(of: .checkpointHost)]
+        func counted() -> UInt64 {
+            counts.append(store.changeCount(of: .checkpointHost))
+            return counts.last!
+        }
+        var server = host("mgmt-b", uid: "cp1")
+        server.type = .checkpointHost
+        try store.append(try revision(after: store, [.upsert(host("h1", uid: "u1"))]))
+        #expect(counted() == counts[0], "a host's publish changed the servers' count")
+        try store.append(try revision(after: store, [.upsert(server)]))
+        #expect(counted() > counts[1], "published by this server")
+        try store.appendVisible(try revision(after: store, [.upsert(server)]))
+        #expect(counted() > counts[2], "replicated from the active")
+        try store.appendVisible(try revision(after: store, [.delete(uid: "cp1", type: .checkpointHost, name: "mgmt-b")]))
+        #expect(counted() > counts[3], "deleted")
+        try store.truncateJournal(after: 1)
+        #expect(counted() > counts[4], "the journal cut back (collision resolution)")
+        #expect(store.reader.object(uid: "cp1") == nil && store.reader.object(uid: "u1") != nil)
+    }
+}
+
 /// Frames in the write-ahead log of the database at `path` (it only grows between checkpoints).
 func walFrames(_ path: String) throws -> Int {
     let bytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
