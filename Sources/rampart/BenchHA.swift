@@ -358,10 +358,10 @@ struct BenchHARun {
         self.logDirectory = logDirectory ?? root + "/logs"
         try FileManager.default.createDirectory(atPath: self.logDirectory, withIntermediateDirectories: true)
         password = "bench-" + UUID().uuidString
-        children.removeOnSignal(root)
+        children.removeWhenDone(root)
     }
 
-    func removeFiles() { try? FileManager.default.removeItem(atPath: root) }
+    func removeFiles() { children.removeDirectory() }
 
     /// Starts a primary, runs `body`, then stops every child and removes the files, also on error
     /// and on SIGINT/SIGTERM.
@@ -577,10 +577,21 @@ final class BenchChildren: @unchecked Sendable {
     /// Held while `stopAll` stops the children.
     private let stopping = NSLock()
     private var processes: [Process] = []
-    /// Removed after the children are stopped when a signal ends the run.
+    /// The run's files: removed after the children are stopped, at the end or when a signal ends the run.
     private var directory: String?
 
-    func removeOnSignal(_ path: String) { lock.withLock { directory = path } }
+    func removeWhenDone(_ path: String) { lock.withLock { directory = path } }
+
+    /// Removes the run's directory once, whoever asks first: a signal during the run's own cleanup asks
+    /// at the same moment, and two removals of one tree make each other fail halfway (a killed run
+    /// left a server's whole directory behind).
+    func removeDirectory() {
+        lock.withLock {
+            guard let path = directory else { return }
+            try? FileManager.default.removeItem(atPath: path)
+            directory = nil
+        }
+    }
 
     func run(_ process: Process) throws {
         try lock.withLock {
@@ -624,7 +635,7 @@ final class BenchChildren: @unchecked Sendable {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
                 stopAll()
-                if let path = lock.withLock({ directory }) { try? FileManager.default.removeItem(atPath: path) }
+                removeDirectory()
                 exit(128 + number)
             }
             source.resume()
