@@ -11,6 +11,13 @@ public enum ObjectChange: Sendable, Equatable {
         case .delete(let uid, _, _): return uid
         }
     }
+
+    public var type: ObjectType {
+        switch self {
+        case .upsert(let object): return object.type
+        case .delete(_, let type, _): return type
+        }
+    }
 }
 
 /// Who is acting, and when; uids come from the caller so the model draws no randomness.

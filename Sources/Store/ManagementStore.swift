@@ -175,13 +175,7 @@ public final class ManagementStore: @unchecked Sendable {
 
     func countChanges(of revision: Revision) {
         objectChanges.withLock { counts in
-            for change in revision.changes {
-                let type = switch change {
-                case .upsert(let object): object.type
-                case .delete(_, let type, _): type
-                }
-                counts.byType[type, default: 0] &+= 1
-            }
+            for change in revision.changes { counts.byType[change.type, default: 0] &+= 1 }
         }
     }
 

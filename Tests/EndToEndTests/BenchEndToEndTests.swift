@@ -5,6 +5,8 @@ import Testing
 /// theirs may stay on disk.
 @Suite("End to end: a benchmark cleans up after itself")
 struct BenchEndToEndTests {
+    static let publishesBeforeSignal = 20
+
     @Test("SIGTERM in the middle of bench ha stops every server it started and removes their directories",
           .timeLimit(.minutes(5)))
     func benchHAStopsItsServersAndRemovesTheirFilesOnSIGTERM() async throws {
@@ -15,14 +17,19 @@ struct BenchEndToEndTests {
         // The run's directory is made under TMPDIR: here, where this test can see it.
         bench.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch.url.path]) { $1 }
         bench.standardOutput = FileHandle.nullDevice
-        bench.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
+        bench.standardError = FileHandle.nullDevice
         try bench.run()
         defer { if bench.isRunning { kill(bench.processIdentifier, SIGKILL) } }
 
-        // Both servers are up and the standby synchronized once its journal has revisions applied.
-        let standbyStarted = try await pollUntil(seconds: 180) { runDirectories(scratch).contains { FileManager.default.fileExists(atPath: $0 + "/mgmt-b/node.json") } }
-        #expect(standbyStarted, "bench ha never started its secondary")
-        try await Task.sleep(for: .seconds(2))
+        // In the middle of the figure: the secondary started, and the primary has published for it.
+        let measuring = try await pollUntil(seconds: 180) {
+            runDirectories(scratch).contains { run in
+                let primaryLog = (try? String(contentsOfFile: run + "/logs/mgmt-a.log", encoding: .utf8)) ?? ""
+                return FileManager.default.fileExists(atPath: run + "/mgmt-b/node.json")
+                    && primaryLog.components(separatedBy: "[ManagementAPI] published").count > Self.publishesBeforeSignal
+            }
+        }
+        #expect(measuring, "bench ha never started publishing to its secondary")
         kill(bench.processIdentifier, SIGTERM)
         let exited = try await pollUntil(seconds: 60) { !bench.isRunning }
         #expect(exited, "bench ha did not exit after SIGTERM")
