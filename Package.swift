@@ -99,7 +99,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "OperationsTests", dependencies: [
-            "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime",
+            "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime", "HACore",
         ], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ManagementModel", "Store"], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),

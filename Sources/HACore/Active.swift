@@ -76,8 +76,10 @@ extension HAStateMachine {
     mutating func revisionCommitted(_ revision: ReplicatedRevision) {
         precondition(writesEnabled, "the runtime committed a revision while writes are disabled")
         precondition(revision.epoch == hardState.epoch, "a revision is committed in the active's epoch")
+        // Not durable yet: sent first, made durable by the runtime right after (`persistedUpTo`), so the
+        // standbys apply it while the active's fsync runs. If the active loses it in a crash, a standby
+        // that holds it learns so on hello (`discardUnsyncedTail`).
         journal.append(revision)
-        durableHead = journal.head
         if case .sync = hardState.replicationMode {
             var state = active!
             if state.pendingSyncPublishes.count >= limits.pendingSyncPublishesMax {
@@ -121,10 +123,18 @@ extension HAStateMachine {
             decide("\(peer) runs schema \(hello.schemaVersion) (software \(hello.softwareVersion)), we run \(configuration.schemaVersion): not synchronizing")
             return
         }
-        let common = Journal.commonPrefixNumber(journal.spans, hello.spans)
-        let isPrefix = common >= hello.head.number && journal.contains(hello.head) != false
+        let shared = sharedPrefixNumber(with: hello)
+        let isPrefix = shared >= hello.head.number
+        if !isPrefix, let ours = hello.spans.last, ours.epoch == hardState.epoch, shared >= ours.firstNumber - 1 {
+            // All it holds that we lack is of our own epoch: we wrote it and lost it in a crash before
+            // our fsync (an active never drops revisions of its own epoch otherwise: a restore always
+            // starts a new one), so no publish of it was ever answered.
+            peers[index].replication = .awaitingHello
+            send(.discardUnsyncedTail(after: shared), to: peer)
+            decide("\(peer) holds revisions of our epoch \(hardState.epoch) after #\(shared) that we do not: lost here in a crash before their fsync, so never answered; told it to drop them and take ours")
+            return
+        }
         guard isPrefix else {
-            let shared = min(common, hello.head.number)
             let divergent = hello.head.number - shared
             peers[index].replication = .collision(common: shared, divergent: divergent)
             send(.collision(commonNumber: shared, divergentCount: divergent, activeHead: journal.head), to: peer)
@@ -156,6 +166,19 @@ extension HAStateMachine {
         send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
         markSynchronizedIfCaughtUp(index)
         decide("delta sync to \(peer) from \(hello.head) (we are at \(journal.head))")
+    }
+
+    /// The last revision a standby's journal shares with ours: its head, or the newest of its
+    /// checkpoints, whose hash we hold at that number, no later than where the epoch spans part. Spans
+    /// alone are not enough: an active that lost revisions in a crash before their fsync writes others
+    /// under the same numbers in the same epoch. Under our snapshot base hashes cannot be compared, and
+    /// the spans decide.
+    func sharedPrefixNumber(with hello: HAMessage.Hello) -> UInt64 {
+        let spansShared = Journal.commonPrefixNumber(journal.spans, hello.spans)
+        for candidate in [hello.head] + hello.checkpoints where candidate.number <= spansShared {
+            if journal.contains(candidate) != false { return candidate.number }
+        }
+        return 0
     }
 
     /// Starts sending `index` a snapshot: at our head, or the one already going to another standby when
@@ -284,6 +307,13 @@ extension HAStateMachine {
             peers[index].replication = .delta(DeltaProgress(matched: ackedDurable, sentUpTo: ackedDurable.number, lastSentAtMilliseconds: nowMilliseconds))
             decide("full sync of \(peers[index].id) complete at \(ackedDurable): delta sync from here")
         case .delta(var progress):
+            guard journal.contains(head) != false else {
+                // It applied revisions we do not hold (sent before we lost them in a crash, delivered
+                // late): its journal is no longer a prefix of ours. Our heartbeats ask for a hello.
+                peers[index].replication = .awaitingHello
+                decide("\(peers[index].id) acknowledged \(head), which we do not hold: asking it to say hello again")
+                return
+            }
             if ackedDurable.number > progress.matched.number, journal.contains(ackedDurable) == true {
                 progress.matched = ackedDurable
             }
@@ -308,11 +338,13 @@ extension HAStateMachine {
         }
     }
 
-    /// Sync mode: a publish is acknowledged once some standby holds it durably.
+    /// Sync mode: a publish is acknowledged once some standby and this server hold it durably.
     mutating func acknowledgeSyncPublishes() {
         guard var state = active, !state.pendingSyncPublishes.isEmpty else { return }
         var highest: UInt64 = 0
         for peer in peers { if case .delta(let progress) = peer.replication { highest = max(highest, progress.matched.number) } }
+        // And this server holds it durably too: a standby's copy alone is not an answered publish.
+        highest = min(highest, durableHead.number)
         var acknowledged = 0
         while acknowledged < state.pendingSyncPublishes.count, state.pendingSyncPublishes[acknowledged].number <= highest {
             effect(.publishAcknowledged(revision: state.pendingSyncPublishes[acknowledged].number))

@@ -211,6 +211,7 @@ public struct HAStateMachine: Sendable {
         case .pollReply(let head, let spans): candidateReceivePollReply(durableHead: head, spans: spans, from: index)
         case .collision(let common, let divergent, let activeHead):
             standbyReceiveCollision(commonNumber: common, divergentCount: divergent, activeHead: activeHead, from: sender)
+        case .discardUnsyncedTail(let number): standbyReceiveDiscard(after: number, from: sender)
         }
     }
 

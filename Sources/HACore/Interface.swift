@@ -141,11 +141,15 @@ public enum HAInput: Hashable, Sendable {
     case tick(now: UInt64)
     case receive(from: ServerID, message: HAMessage)
     case admin(AdminCommand)
-    /// On the active: the runtime durably committed this publish (the next revision, in this epoch).
-    /// The runtime checks `writesEnabled`, commits and reports without feeding any other input in
-    /// between (one actor turn), so a demotion can never slip between the check and the report.
+    /// On the active: the runtime committed this publish (the next revision, in this epoch), visibly but
+    /// not necessarily durably yet: the core sends it to the standbys at once, and the runtime makes it
+    /// durable after that send and reports `persistedUpTo`. A publish is answered only after that report
+    /// (and in sync mode after `publishAcknowledged`, which also waits for it). The runtime checks
+    /// `writesEnabled`, commits and reports without feeding any other input in between (one actor
+    /// turn), so a demotion can never slip between the check and the report.
     case revisionCommitted(ReplicatedRevision)
-    /// The runtime made the journal durable up to `head` (after `applyRevisions` or `completeFullSync`).
+    /// The runtime made the journal durable up to `head` (after `applyRevisions`, `completeFullSync`, or
+    /// on the active after `revisionCommitted`).
     case persistedUpTo(RevisionHead)
     case snapshotChunkRead(SnapshotChunkRead)
     /// On the active: the snapshot at `snapshotHead` cannot be read for `standby` (the runtime builds a
@@ -245,6 +249,11 @@ public enum HAEffect: Hashable, Sendable {
     /// Drop every revision after `number` (only ever right after `exportDivergent` of exactly those).
     /// A `number` below the snapshot base drops the whole journal and database: a full sync follows.
     case truncateJournal(after: UInt64)
+    /// Standby: drop every revision after `number` without an export. Only revisions of the active's
+    /// epoch that the active itself no longer holds: lost in its crash before its fsync, never answered
+    /// to anyone (the active answers a publish only once it holds it durably). What the active does
+    /// hold comes back by delta sync.
+    case discardUnsyncedRevisions(after: UInt64)
     /// Sync mode: the publish of revision `number` is now held durably by a standby.
     case publishAcknowledged(revision: UInt64)
     /// Sync mode: no standby confirmed revision `number` in time (or this server was demoted first).

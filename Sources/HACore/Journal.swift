@@ -58,6 +58,19 @@ public struct Journal: Hashable, Sendable {
         return start < end ? revisions[start..<end] : []
     }
 
+    /// Heads before `head`, newest first, ever further apart (`head` - 1, - 2, - 4, ...), ending with the
+    /// base: a peer finds the last one it shares in a few dozen entries, however long the journal.
+    public var checkpoints: [RevisionHead] {
+        var result: [RevisionHead] = []
+        var distance: UInt64 = 1
+        while head.number - base.number > distance {
+            result.append(headAt(head.number - distance))
+            distance *= 2
+        }
+        if head.number > base.number { result.append(base) }
+        return result
+    }
+
     /// The epoch of the last revision, or nil for an empty journal.
     public var lastEpoch: Epoch? { spans.last?.epoch }
 

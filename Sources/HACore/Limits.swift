@@ -32,6 +32,10 @@ public struct HALimits: Hashable, Sendable {
     /// A standby whose full sync made no progress this long says hello again (applied chunks are kept).
     public var fullSyncStallMilliseconds: UInt64 = 1_000
 
+    /// Checkpoints in a hello: one per doubling of the distance from the head (a 64-bit revision
+    /// number), and the base.
+    public static let helloCheckpointsMax = 65
+
     public init() {}
 
     /// The limits of real servers over TCP. The channel is reliable, so a chunk is only lost with its

@@ -40,6 +40,10 @@ public struct HAMessage: Hashable, Sendable {
         case pollReply(durableHead: RevisionHead, spans: [EpochSpan])
         /// Active → standby: your journal holds `divergentCount` revisions after `commonNumber` that I lack.
         case collision(commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead)
+        /// Active → standby: your revisions after `number` are all of my epoch, and I do not hold them all:
+        /// I lost them in a crash before my fsync, so no publish of them was ever answered. Drop them all
+        /// (what I still hold comes back by delta sync) and say hello again.
+        case discardUnsyncedTail(after: UInt64)
     }
 
     public struct Hello: Hashable, Sendable {
@@ -50,9 +54,13 @@ public struct HAMessage: Hashable, Sendable {
         public var softwareVersion: String
         public var schemaVersion: UInt32
         public var wantsFullSync: Bool
+        /// Earlier heads of the journal, newest first: `head` - 1, - 2, - 4, ... and the snapshot base, so
+        /// that an active that lost revisions it had sent finds the last one it still shares.
+        public var checkpoints: [RevisionHead]
 
         public init(serverID: ServerID, head: RevisionHead, durableHead: RevisionHead, spans: [EpochSpan],
-                    softwareVersion: String, schemaVersion: UInt32, wantsFullSync: Bool) {
+                    softwareVersion: String, schemaVersion: UInt32, wantsFullSync: Bool, checkpoints: [RevisionHead] = []) {
+            self.checkpoints = checkpoints
             self.serverID = serverID
             self.head = head
             self.durableHead = durableHead
@@ -103,6 +111,7 @@ public struct HAMessage: Hashable, Sendable {
         case .promotionPoll: "promotion-poll"
         case .pollReply: "poll-reply"
         case .collision: "collision"
+        case .discardUnsyncedTail: "discard-unsynced-tail"
         }
     }
 }

@@ -36,7 +36,8 @@ extension HAStateMachine {
         standby.lastHelloAtMilliseconds = nowMilliseconds
         let hello = HAMessage.Hello(serverID: serverID, head: journal.head, durableHead: durableHead, spans: journal.spans,
                                     softwareVersion: configuration.softwareVersion,
-                                    schemaVersion: configuration.schemaVersion, wantsFullSync: standby.wantsFullSync)
+                                    schemaVersion: configuration.schemaVersion, wantsFullSync: standby.wantsFullSync,
+                                    checkpoints: journal.checkpoints)
         send(.hello(hello), to: activeID)
     }
 
@@ -143,7 +144,10 @@ extension HAStateMachine {
                 active = state
                 effect(.enableWrites(epoch: hardState.epoch, forced: state.forcedPromotion))
                 decide("applied revisions are durable: writes enabled in epoch \(hardState.epoch)")
+                return
             }
+            acknowledgeSyncPublishes()
+            note("published revisions durable up to \(head)")
             return
         }
         if standby.link == .delta {
@@ -275,6 +279,23 @@ extension HAStateMachine {
         decide("collision with the active \(sender): our \(divergent) revision(s) after #\(commonNumber) are not in its journal; they are kept for export. Resolve with resolve-collision keep=peer (export, then take \(sender)'s data) or keep=local")
     }
 
+    /// The active lost our revisions after `number` in a crash before its fsync (`activeReceiveHello`).
+    /// Checked here again: only revisions of the sender's own epoch, only while our hello awaits its
+    /// answer, never into a snapshot base.
+    mutating func standbyReceiveDiscard(after number: UInt64, from sender: ServerID) {
+        guard role == .standby, sender == hardState.epoch.server, standby.link == .connecting,
+              number < journal.head.number, number >= journal.base.number,
+              journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == hardState.epoch }) else {
+            note("discard of an unsynced tail ignored: it does not match our journal or link")
+            return
+        }
+        let dropped = journal.truncate(after: number)
+        if durableHead.number > number { durableHead = journal.head }
+        effect(.discardUnsyncedRevisions(after: number))
+        sendHello()
+        decide("dropped our \(dropped.count) revision(s) after #\(number): \(sender) wrote them in epoch \(hardState.epoch) and lost them before its fsync, so they were never answered; saying hello again")
+    }
+
     // MARK: - Switchover (standby side)
 
     mutating func standbyReceiveHandover(_ id: UInt64, finalHead: RevisionHead, from sender: ServerID) {
@@ -319,9 +340,10 @@ extension HAStateMachine {
         guard case .poll(var poll) = standby.promotion else { return }
         let peer = peers[index].id
         let common = Journal.commonPrefixNumber(journal.spans, spans)
-        if common < peerHead.number {
+        if common < peerHead.number || journal.contains(peerHead) == false {
             standby.promotion = nil
-            refuse("standby-ahead", "failover refused: \(peer) holds \(peerHead.number - common) revision(s) we lack (its head \(peerHead), ours \(journal.head)); promote \(peer) or use force")
+            let lacking = common < peerHead.number ? "\(peerHead.number - common) revision(s) we lack" : "another revision #\(peerHead.number) than ours"
+            refuse("standby-ahead", "failover refused: \(peer) holds \(lacking) (its head \(peerHead), ours \(journal.head)); promote \(peer) or use force")
             return
         }
         if !poll.answered.contains(peer) { poll.answered.append(peer) }

@@ -126,7 +126,8 @@ public enum HAMessageCodec {
         case .hello(let hello):
             return ["kind": "hello", "server": .string(hello.serverID.name), "head": head(hello.head), "durable-head": head(hello.durableHead),
                     "spans": spans(hello.spans), "software-version": .string(hello.softwareVersion),
-                    "schema-version": .int(Int64(hello.schemaVersion)), "wants-full-sync": .bool(hello.wantsFullSync)]
+                    "schema-version": .int(Int64(hello.schemaVersion)), "wants-full-sync": .bool(hello.wantsFullSync),
+                    "checkpoints": .array(hello.checkpoints.map(head(_:)))]
         case .append(let previous, let revisions, let activeHead):
             return ["kind": "append", "previous": head(previous), "revisions": .array(revisions.map(revision(_:))), "active-head": head(activeHead)]
         case .ack(let durableHead, let current, let gap):
@@ -157,6 +158,8 @@ public enum HAMessageCodec {
             return ["kind": "poll-reply", "durable-head": head(durableHead), "spans": spans(held)]
         case .collision(let common, let divergent, let activeHead):
             return ["kind": "collision", "common-number": uint(common), "divergent-count": uint(divergent), "active-head": head(activeHead)]
+        case .discardUnsyncedTail(let number):
+            return ["kind": "discard-unsynced-tail", "after": uint(number)]
         }
     }
 
@@ -169,9 +172,12 @@ public enum HAMessageCodec {
         case "hello":
             guard let server = json["server"]?.stringValue, !server.isEmpty, let head = h("head"), let durable = h("durable-head"),
                   let spans = json["spans"].flatMap(spans(_:)), let version = json["software-version"]?.stringValue,
-                  let schema = json["schema-version"]?.intValue.flatMap(UInt32.init(exactly:)), let wants = b("wants-full-sync") else { return nil }
+                  let schema = json["schema-version"]?.intValue.flatMap(UInt32.init(exactly:)), let wants = b("wants-full-sync"),
+                  case let listed = json["checkpoints"]?.arrayValue ?? [], listed.count <= HALimits.helloCheckpointsMax else { return nil }
+            let checkpoints = listed.compactMap(head(_:))
+            guard checkpoints.count == listed.count else { return nil }
             return .hello(HAMessage.Hello(serverID: ServerID(server), head: head, durableHead: durable, spans: spans,
-                                          softwareVersion: version, schemaVersion: schema, wantsFullSync: wants))
+                                          softwareVersion: version, schemaVersion: schema, wantsFullSync: wants, checkpoints: checkpoints))
         case "append":
             guard let previous = h("previous"), let items = json["revisions"]?.arrayValue, let activeHead = h("active-head") else { return nil }
             let revisions = items.compactMap(revision(_:))
@@ -215,6 +221,8 @@ public enum HAMessageCodec {
         case "collision":
             guard let common = u("common-number"), let divergent = u("divergent-count"), let head = h("active-head") else { return nil }
             return .collision(commonNumber: common, divergentCount: divergent, activeHead: head)
+        case "discard-unsynced-tail":
+            return u("after").map { .discardUnsyncedTail(after: $0) }
         default:
             return nil
         }

@@ -252,10 +252,14 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
-    /// The active's publish path: runs `append` (the store's durable commit of `revision`) only while
-    /// this server takes writes, and reports the revision to the core before any other input.
-    /// Throws `HAWriteRefused` without calling `append` otherwise. Returns true in sync mode: the
-    /// publish then waits for `awaitReplication`. `payload`: the revision's canonical JSON (nil: made here).
+    /// The active's publish path: runs `append` (the store's commit of `revision`, visible but not yet
+    /// synced: `ManagementStore.appendVisible`) only while this server takes writes, reports it to the
+    /// core (which sends it to the standbys), then makes it durable and reports that, with no other
+    /// input in between. The standbys apply it while this fsync runs. Returns once it is durable here.
+    /// Throws `HAWriteRefused` without calling `append` when writes are off, and halts HA (and throws)
+    /// when the revision cannot be made durable: it is then never answered as published.
+    /// Returns true in sync mode: the publish then waits for `awaitReplication`. `payload`: the
+    /// revision's canonical JSON (nil: made here).
     public func commit(_ revision: Revision, payload: [UInt8]? = nil, _ append: () throws -> Void) throws -> Bool {
         try locked {
             if let refusal = currentWriteRefusal { throw HAWriteRefused(message: refusal) }
@@ -263,15 +267,19 @@ public final class HARuntime: @unchecked Sendable {
             guard replicated.epoch == core.epoch else {
                 throw HAWriteRefused(message: "revision epoch \(replicated.epoch) is not this server's epoch \(core.epoch)")
             }
-            guard case .sync = core.hardState.replicationMode else {
-                try append()
-                handle(.revisionCommitted(replicated))
-                return false
-            }
             try append()
-            syncPublishes[revision.number] = .waiting([])
+            let waitsForStandby = if case .sync = core.hardState.replicationMode { true } else { false }
+            if waitsForStandby { syncPublishes[revision.number] = .waiting([]) }
             handle(.revisionCommitted(replicated))
-            return true
+            do {
+                try store.syncToDisk()
+            } catch {
+                isHalted = true
+                record(error: "published revision #\(revision.number) could not be made durable (\(error)); HA halted until restart")
+                throw HARuntimeError.notDurable("revision \(revision.number) could not be made durable: \(error)")
+            }
+            handle(.persistedUpTo(replicated.head))
+            return waitsForStandby
         }
     }
 
@@ -482,7 +490,7 @@ public final class HARuntime: @unchecked Sendable {
                 isHalted = true
                 record(error: "divergent revisions could not be exported (\(error)); HA halted, nothing dropped")
             }
-        case .truncateJournal(let number):
+        case .truncateJournal(let number), .discardUnsyncedRevisions(let number):
             do {
                 try store.truncateJournal(after: number)
             } catch {

@@ -136,6 +136,8 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
     case snapshotRejected(String)
     /// A replicated revision that does not match its envelope or its hash (never applied).
     case revisionRejected(String)
+    /// A publish committed here that its fsync could not make durable (HA halts; never answered).
+    case notDurable(String)
 
     public var code: String {
         switch self {
@@ -143,6 +145,7 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
         case .snapshotUnavailable: "ha_snapshot_unavailable"
         case .snapshotRejected: "ha_snapshot_rejected"
         case .revisionRejected: "ha_revision_rejected"
+        case .notDurable: "ha_not_durable"
         }
     }
 
@@ -152,6 +155,7 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
         case .snapshotUnavailable(let why): "snapshot unavailable: \(why)"
         case .snapshotRejected(let why): "snapshot rejected: \(why)"
         case .revisionRejected(let why): "revision rejected: \(why)"
+        case .notDurable(let why): "publish not durable: \(why)"
         }
     }
 }

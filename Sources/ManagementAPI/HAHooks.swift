@@ -67,7 +67,8 @@ extension ManagementService {
             try store.append(revision, session: session, checkedBody: body)
             return false
         }
-        return try ha.commit(revision, payload: Array(body.utf8)) { try store.append(revision, session: session, checkedBody: body) }
+        // Committed without waiting for the disk: HA sends it to the standbys, then syncs it here.
+        return try ha.commit(revision, payload: Array(body.utf8)) { try store.appendVisible(revision, session: session, checkedBody: body) }
     }
 
     func showHAStatus() -> APIResponse {

@@ -15,6 +15,8 @@ public struct DatabaseFacts: Sendable, Equatable {
     public var epochTerm: UInt64?
     public var objectCount: Int
     public var managementServers: [ManagementServer]
+    /// Its hard state says this server was the active of its HA group.
+    public var wasHAActive = false
 
     /// The management servers other than `server`: the rest of its HA group.
     public func groupPeers(of server: String) -> [ManagementServer] { managementServers.filter { $0.name != server } }
@@ -52,7 +54,8 @@ public struct DatabaseFacts: Sendable, Equatable {
             ManagementServer(name: $0.name, sicAddress: $0.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
         }
         let objectCount = try store.objectCounts().values.reduce(0, +)
-        return DatabaseFacts(schema: schema, head: head, epochTerm: try epochTerm(store), objectCount: objectCount, managementServers: servers)
+        return DatabaseFacts(schema: schema, head: head, epochTerm: try epochTerm(store), objectCount: objectCount, managementServers: servers,
+                             wasHAActive: try hardState(store)?["role"]?.stringValue == "active")
     }
 
     /// `read` for a stopped server's database in place (the caller holds the directory's lock): a
@@ -66,9 +69,12 @@ public struct DatabaseFacts: Sendable, Equatable {
 
     /// The term of the HA hard state (settings key `ha-hard-state`, `{"epoch":{"term":N,…}}`).
     static func epochTerm(_ store: ManagementStore) throws -> UInt64? {
-        guard let text = try store.setting(hardStateSettingKey), let json = try? JSONValue.parse(text),
-              let term = json["epoch"]?["term"]?.intValue, term >= 0 else { return nil }
+        guard let term = try hardState(store)?["epoch"]?["term"]?.intValue, term >= 0 else { return nil }
         return UInt64(term)
+    }
+
+    static func hardState(_ store: ManagementStore) throws -> JSONValue? {
+        try store.setting(hardStateSettingKey).flatMap { try? JSONValue.parse($0) }
     }
 
     /// Where HARuntime keeps the hard state (`HardStateStore.settingKey`); HARuntime checks they agree.

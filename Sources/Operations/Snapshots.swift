@@ -71,7 +71,13 @@ public enum Snapshots {
     /// another node, or while a server of its HA group answers (rolled back, it would rejoin with
     /// an older journal). Every current file of the node is kept aside, so the directory ends up
     /// exactly as the snapshot was.
-    public static func restore(archive: URL, dataDirectory: URL, passphrase: [UInt8]?, nowMilliseconds: Int64) throws -> Backups.RestoreReport {
+    ///
+    /// A node the snapshot shows as its group's active comes back active in a new epoch (`raiseEpoch`):
+    /// in its old one, it would lack revisions of that epoch its standbys hold (publishes it answered
+    /// after the snapshot), and they would take that for revisions it lost before their fsync and drop
+    /// them. In a new epoch they are a collision, kept for export.
+    public static func restore(archive: URL, dataDirectory: URL, passphrase: [UInt8]?, nowMilliseconds: Int64,
+                               raiseEpoch: Backups.EpochRaiser) throws -> Backups.RestoreReport {
         try DurableFile.ensureDirectory(dataDirectory, mode: 0o700)
         let lock = try NodeLock.tryAcquire(dataDirectory: dataDirectory)
         defer { withExtendedLifetime(lock) {} }
@@ -93,7 +99,7 @@ public enum Snapshots {
         guard let database = manifest.parts.first(where: { $0.path == DataDirectoryLayout.database }) else {
             throw OperationsError.corrupt(archive.path, "it holds no management database")
         }
-        _ = try Backups.checkedDatabase(staging.file(database.name).path, against: manifest, archive: archive.path)
+        let facts = try Backups.checkedDatabase(staging.file(database.name).path, against: manifest, archive: archive.path)
         let target = DatabaseFacts.readInPlace(path: dataDirectory.appendingPathComponent(DataDirectoryLayout.database).path)
         let answering = Backups.answeringPeers(target?.groupPeers(of: manifest.server) ?? [])
         guard answering.isEmpty else {
@@ -102,10 +108,14 @@ public enum Snapshots {
                 older journal. Remove it from the group and add it again as a standby (full sync) instead.
                 """)
         }
+        var epochTerm = manifest.epochTerm
+        if facts.wasHAActive {
+            epochTerm = try raiseEpoch(staging.file(database.name).path, manifest.server, max(facts.epochTerm ?? 0, target?.epochTerm ?? 0))
+        }
         let moves = manifest.parts.map { DirectoryCommit.Move(staged: staging.file($0.name), path: $0.path, mode: $0.mode) }
         let current = nodeFiles(dataDirectory).map(\.path) + Backups.sqliteCompanions(manifest.parts)
         let aside = try DirectoryCommit.commit(moves, into: dataDirectory, alsoSetAside: current, nowMilliseconds: nowMilliseconds)
-        return Backups.RestoreReport(manifest: manifest, serverName: manifest.server, epochTerm: manifest.epochTerm, setAside: aside)
+        return Backups.RestoreReport(manifest: manifest, serverName: manifest.server, epochTerm: epochTerm, setAside: aside)
     }
 
     /// The node's name from its node.json, when it has one.

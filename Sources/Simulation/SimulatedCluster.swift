@@ -28,6 +28,8 @@ public final class SimulatedCluster {
         public var crashes = 0
         public var messagesSent = 0
         public var collisions = 0
+        /// Standbys that dropped revisions their active lost before its fsync.
+        public var unsyncedDiscards = 0
 
         public init() {}
 
@@ -42,6 +44,7 @@ public final class SimulatedCluster {
             crashes += other.crashes
             messagesSent += other.messagesSent
             collisions += other.collisions
+            unsyncedDiscards += other.unsyncedDiscards
         }
     }
 
@@ -57,6 +60,9 @@ public final class SimulatedCluster {
     /// Acknowledgements of revisions older than the newest forced promotion are not promised to survive.
     var guaranteeFloorEpoch = Epoch.initial
     var highestEnabledEpoch = Epoch.initial
+    /// Hashes of revisions that were durable at some point on the server that wrote them: it may have
+    /// answered their publish, so no server may drop one without an export.
+    var durableOnAuthor: Set<String> = []
 
     public init(servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
                 tickMilliseconds: UInt64 = 10, limits: HALimits = HALimits()) {
@@ -173,14 +179,15 @@ public final class SimulatedCluster {
         flushDisk(index)
         settleInbox()
         guard servers[index].writesEpoch == epoch else { return nil }
-        let head = servers[index].diskJournal.head
+        let head = servers[index].core.journal.head
         let payload: [UInt8] = [UInt8(truncatingIfNeeded: head.number), UInt8(truncatingIfNeeded: random.next())]
         let revision = ReplicatedRevision(number: head.number + 1, epoch: epoch, previousHash: head.hash,
                                           hash: simulatedHash(previous: head.hash, epoch: epoch, number: head.number + 1, payload: payload),
                                           payload: payload)
-        servers[index].diskJournal.append(revision)
         statistics.publishes += 1
+        // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         deliver(index, .revisionCommitted(revision))
+        servers[index].diskQueue.append((tick + random.below(3), .applyRevisions([revision])))
         return revision.number
     }
 
@@ -300,6 +307,15 @@ public final class SimulatedCluster {
             for revision in removed where !servers[index].exported.contains(revision.hash) {
                 fail("divergent revisions are never deleted without an export", "\(servers[index].id) dropped #\(revision.number) without exporting it")
             }
+        case .discardUnsyncedRevisions(let number):
+            statistics.unsyncedDiscards += 1
+            flushDisk(index)
+            let author = servers[self.index(of: servers[index].core.epoch.server)]
+            for revision in servers[index].diskJournal.truncate(after: number) where durableOnAuthor.contains(revision.hash) {
+                if author.isUp, author.core.journal.contains(revision.head) == true { continue }  // it comes back
+                fail("a revision its author held durably is never dropped without an export",
+                     "\(servers[index].id) dropped #\(revision.number) of \(revision.epoch) as unsynced, but \(revision.epoch.server) held it durably")
+            }
         case .publishAcknowledged(let number):
             statistics.syncAcknowledged += 1
             let journal = servers[index].core.journal
@@ -357,7 +373,10 @@ public final class SimulatedCluster {
     func perform(_ operation: DiskOperation, on index: Int) {
         switch operation {
         case .applyRevisions(let revisions):
-            for revision in revisions { servers[index].diskJournal.append(revision) }
+            for revision in revisions {
+                servers[index].diskJournal.append(revision)
+                if revision.epoch.server == servers[index].id { durableOnAuthor.insert(revision.hash) }
+            }
             inbox.append((index, .persistedUpTo(servers[index].diskJournal.head)))
         case .stageSnapshotChunk(let snapshotHead, let chunk):
             inbox.append((index, .snapshotChunkApplied(snapshotHead: snapshotHead, index: chunk)))
@@ -413,17 +432,30 @@ public final class SimulatedCluster {
         let head = standby.core.summary.head
         let activeHead = active.core.summary.head
         if let checked = standby.prefixCheckedFor, checked.epoch == epoch, checked.head == head, checked.activeHead == activeHead { return }
-        if active.core.journal.contains(head) == false {
-            fail("a standby's journal is a prefix of its active's", "\(standby.id) holds \(head), not in \(epoch.server)'s journal (head \(activeHead)) in \(epoch)")
+        if active.core.journal.contains(head) == false, let lost = firstRevisionNotLostByItsAuthor(in: standby.core.journal, missingFrom: active) {
+            fail("a standby's journal is a prefix of its active's, but for revisions the active lost before their fsync",
+                 "\(standby.id) holds #\(lost.number) of \(lost.epoch), not in \(epoch.server)'s journal (head \(activeHead)) in \(epoch)")
         }
         standby.prefixCheckedFor = (epoch, head, activeHead)
+    }
+
+    /// Among a standby's revisions the active does not hold (its tail), the first one the active did not
+    /// lose before its fsync: one of another epoch, or one that was durable on its author. Nil when the
+    /// whole tail is the active's own unsynced loss (the standby drops it on its next hello).
+    func firstRevisionNotLostByItsAuthor(in journal: Journal, missingFrom active: SimulatedServer) -> ReplicatedRevision? {
+        for revision in journal.revisions.reversed() {
+            if active.core.journal.contains(revision.head) != false { return nil }
+            if revision.epoch != active.core.epoch || durableOnAuthor.contains(revision.hash) { return revision }
+        }
+        return nil
     }
 
     /// Whether the runtime can read a snapshot at `head`: built already, or buildable now (the head).
     func snapshotAvailable(_ index: Int, _ head: RevisionHead) -> Bool {
         let server = servers[index]
         if server.builtSnapshots.contains(head) { return true }
-        guard head == server.core.journal.head else { return false }
+        // As the runtime, which builds one only at its head, where every commit is synced already.
+        guard head == server.core.journal.head, head == server.diskJournal.head else { return false }
         server.builtSnapshots.append(head)
         if server.builtSnapshots.count > SimulatedServer.snapshotsKeptMax { server.builtSnapshots.removeFirst() }
         return true
@@ -503,6 +535,7 @@ public final class SimulatedCluster {
         case .completeFullSync(let head, _): "complete-full-sync \(head)"
         case .exportDivergent(let revisions, let base): "export \(revisions.count) divergent\(base == nil ? "" : " + database backup")"
         case .truncateJournal(let number): "truncate after #\(number)"
+        case .discardUnsyncedRevisions(let number): "discard unsynced after #\(number)"
         case .publishAcknowledged(let number): "publish-acknowledged #\(number)"
         case .publishTimedOut(let number): "publish-timed-out #\(number)"
         case .statusChanged(let peer, let status): "status \(peer)=\(status)"

@@ -154,12 +154,13 @@ public final class ManagementStore: @unchecked Sendable {
 
     /// Appends like `append`, committed without waiting for the disk (synchronous=NORMAL): visible at
     /// once and safe from a process crash, durable against power loss only after `syncToDisk`. A standby
-    /// applies replicated revisions this way and reports them durable after one sync per batch.
-    /// `checkedBody`: the revision's canonical JSON, whose hash the caller has checked already (a
-    /// replicated payload): stored as it is, and only numbering and chaining are checked here.
-    public func appendVisible(_ revision: Revision, checkedBody: String? = nil) throws {
+    /// applies replicated revisions this way and reports them durable after one sync per batch; an HA
+    /// active publishes this way, sends, then syncs. `checkedBody`: the revision's canonical JSON, whose
+    /// hash the caller has checked already (a replicated payload, or a revision it built just now):
+    /// stored as it is, and only numbering and chaining are checked here.
+    public func appendVisible(_ revision: Revision, session: SessionRecord? = nil, checkedBody: String? = nil) throws {
         try inTransaction(.immediate) { db in
-            try Self.insert(revision, session: nil, checkedBody: checkedBody, db)
+            try Self.insert(revision, session: session, checkedBody: checkedBody, db)
             return .commit
         }
         countChanges(of: revision)

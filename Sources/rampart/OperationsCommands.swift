@@ -323,7 +323,7 @@ struct SnapshotRestoreCommand: ParsableCommand {
     func run() throws {
         let report = try runReporting(json: json) {
             try Snapshots.restore(archive: URL(fileURLWithPath: file).standardizedFileURL, dataDirectory: URL(fileURLWithPath: data).standardizedFileURL,
-                                  passphrase: try passphrase(passphraseFile), nowMilliseconds: nowMilliseconds())
+                                  passphrase: try passphrase(passphraseFile), nowMilliseconds: nowMilliseconds(), raiseEpoch: raiseEpochInDatabase)
         }
         RestoreOutput.print(report, data: data, json: json, asNewPrimary: false)
     }

@@ -12,7 +12,7 @@ struct SimCommand: ParsableCommand {
         abstract: "Run the seeded management-HA fault simulator (safety, then liveness).",
         discussion: """
         Each seed drives a simulated HA group through network faults (delay, loss, duplication, \
-        reordering, partitions, clogged links), crashes that lose unpersisted writes, random publishes and \
+        reordering, partitions, clogged links), crashes that lose unpersisted writes (an active's last publishes, sent before their fsync, included), random publishes and \
         random administrator commands (including forced promotions). Invariants are checked after every \
         step; after the faults heal, every server must converge. A failing run prints its seed and exits \
         non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event.
@@ -20,8 +20,9 @@ struct SimCommand: ParsableCommand {
         Invariants: at most one server takes writes per epoch; epochs never go backwards on a \
         server; a server that saw a higher epoch never takes writes in a lower one; a revision \
         acknowledged in sync mode survives every promotion that was not forced; a standby's journal \
-        is a prefix of its active's; divergent revisions are never dropped without an export; after \
-        the heal, every server converges within --liveness-ticks.
+        is a prefix of its active's, but for revisions the active lost before their fsync; divergent \
+        revisions are never dropped without an export, nor any revision its author held durably; \
+        after the heal, every server converges within --liveness-ticks.
 
         Examples:
           rampart sim --seeds 1000            run seeds 1...1000
@@ -128,7 +129,7 @@ struct SimCommand: ParsableCommand {
         if !json {
             var total = SimulatedCluster.Statistics()
             for case let result? in results { total.add(result.statistics) }
-            print("totals: \(total.publishes) publishes, \(total.promotions) promotions (\(total.forcedPromotions) forced), \(total.syncAcknowledged) sync-acknowledged, \(total.syncTimedOut) sync timeouts, \(total.fullSyncsCompleted) full syncs, \(total.collisions) collisions, \(total.exports) exports, \(total.crashes) crashes, \(total.messagesSent) messages")
+            print("totals: \(total.publishes) publishes, \(total.promotions) promotions (\(total.forcedPromotions) forced), \(total.syncAcknowledged) sync-acknowledged, \(total.syncTimedOut) sync timeouts, \(total.fullSyncsCompleted) full syncs, \(total.collisions) collisions, \(total.unsyncedDiscards) unsynced tails dropped, \(total.exports) exports, \(total.crashes) crashes, \(total.messagesSent) messages")
         }
         for failure in failures.prefix(20) { printError("FAIL seed \(failure.seed): \(failure)") }
         if !failures.isEmpty { throw ExitCode(1) }

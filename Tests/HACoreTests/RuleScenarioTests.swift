@@ -261,6 +261,61 @@ struct RuleScenarioTests {
         }
     }
 
+    /// A (active) and B hold revisions 1 and 2; A publishes #3, B applies it, A loses it in a power loss.
+    static var activeLosesRevision3BeforeItsFsync: [ScenarioStep] {
+        [publish(2, on: "A"), settle(), publishThenCrashBeforeItsFsync(on: "A"), wait(ticks: 5), expect(.head(3), on: "B")]
+    }
+
+    @Test("An active sends a publish before its fsync: if a crash loses it there, a standby holding it drops it (never answered), no collision")
+    func activeLosesUnsyncedPublish() {
+        scenario("active loses a sent, unsynced publish in a crash", servers: ["A", "B"]) {
+            Self.activeLosesRevision3BeforeItsFsync
+            restart("A")
+            wait(ticks: 10)
+            expect(.head(2), on: "A")
+            publish(2, on: "A")
+            settle()
+            expectLogged(on: "A", "that we do not: lost here in a crash before their fsync")
+            expectLogged(on: "B", "dropped our 1 revision(s) after #2")
+            expectEffect(on: "B", "drop the revision A lost") {
+                if case .discardUnsyncedRevisions(after: 2) = $0 { true } else { false }
+            }
+            expectNoEffect(on: "B", "export or truncate as in a collision") {
+                switch $0 {
+                case .exportDivergent, .truncateJournal: true
+                default: false
+                }
+            }
+            expect(.synchronized, on: "B")
+            expect(.head(4), on: "B")
+            expectConverged()
+        }
+    }
+
+    @Test("Revisions an old active wrote again under the same numbers after losing them are a collision found by hash, not by epoch spans")
+    func rewrittenNumbersAreACollisionFoundByHash() {
+        scenario("forced failover keeps a revision the old active lost and wrote again", servers: ["A", "B"]) {
+            Self.activeLosesRevision3BeforeItsFsync
+            promote("B", force: true)
+            publish(1, on: "B")
+            isolate("A")
+            restart("A")
+            wait(ticks: 10)
+            // A, alone and still in its old epoch, writes #3 and #4 again: same epoch spans as B's #3.
+            publish(2, on: "A")
+            heal()
+            settle()
+            expect(.standby, on: "A")
+            expect(.collision(divergent: 2), on: "A")
+            resolveCollision(on: "A", keep: .peer)
+            expectReason(on: "A", contains: "exported and dropped our 2 divergent revision(s)")
+            settle()
+            expect(.synchronized, on: "A")
+            expect(.head(4), on: "A")
+            expectConverged()
+        }
+    }
+
     @Test("Resolve a collision keeping this server's data: it becomes active; the other side exports its own")
     func resolveKeepingLocal() {
         scenario("resolve collision keeping local data") {

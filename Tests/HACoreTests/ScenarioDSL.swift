@@ -130,6 +130,15 @@ func publish(_ count: Int, on server: ServerID, sourceLocation: SourceLocation =
     }
 }
 
+/// Publishes one revision on `server` and crashes it at once (a power loss): the revision was sent to
+/// the standbys, but the fsync that follows the send never ran, so the server's disk lacks it.
+func publishThenCrashBeforeItsFsync(on server: ServerID, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
+    ScenarioStep(describe: "publish on \(server), crash before its fsync") { run in
+        run.check(run.cluster.publish(on: server) != nil, "publish on \(server) was refused", at: sourceLocation)
+        run.cluster.crash(server)
+    }
+}
+
 /// A publish attempt that must be refused (read-only standby).
 func publishRefused(on server: ServerID, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     ScenarioStep(describe: "publish refused on \(server)") { run in

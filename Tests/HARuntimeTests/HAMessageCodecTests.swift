@@ -13,7 +13,7 @@ struct HAMessageCodecTests {
 
     static let bodies: [HAMessage.Body] = [
         .hello(HAMessage.Hello(serverID: "secondary", head: head, durableHead: .empty, spans: spans, softwareVersion: "0.1.0",
-                               schemaVersion: 1, wantsFullSync: true)),
+                               schemaVersion: 1, wantsFullSync: true, checkpoints: [head, .empty])),
         .append(previous: head, revisions: [revision], activeHead: revision.head),
         .ack(durableHead: head, head: head, gap: true),
         .heartbeat(HAMessage.Heartbeat(head: head, durableHead: head, role: .active, writesEnabled: true, haStopped: false,
@@ -29,6 +29,7 @@ struct HAMessageCodecTests {
         .promotionPoll,
         .pollReply(durableHead: head, spans: spans),
         .collision(commonNumber: 4, divergentCount: 2, activeHead: head),
+        .discardUnsyncedTail(after: 6),
     ]
 
     @Test(arguments: bodies) func everyMessageSurvivesTheWire(body: HAMessage.Body) throws {

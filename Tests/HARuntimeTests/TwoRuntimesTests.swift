@@ -22,6 +22,16 @@ struct TwoRuntimesTests {
             secondaryStore = try ManagementStore(path: directory.appendingPathComponent("secondary.sqlite").path)
         }
 
+        /// One host published on the primary, and both runtimes made and attached (not running yet).
+        func seededPrimaryAndSecondary() throws -> (primary: HARuntime, secondary: HARuntime) {
+            try publishHost(primaryStore, name: "seed")
+            let primary = try runtime("primary", peer: "secondary", store: primaryStore, active: true)
+            links.attach("primary", primary)
+            let secondary = try runtime("secondary", peer: "primary", store: secondaryStore, active: false)
+            links.attach("secondary", secondary)
+            return (primary, secondary)
+        }
+
         func runtime(_ name: ServerID, peer: ServerID, store: ManagementStore, active: Bool) throws -> HARuntime {
             let links = links
             return try HARuntime(configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
@@ -86,14 +96,53 @@ struct TwoRuntimesTests {
         }
     }
 
+    /// A power loss on the active after it sent a publish and before its fsync: the active comes back
+    /// without the revision its standby applied. The standby drops it (no publish of it was answered)
+    /// and follows the active's new revision under the same number: no collision, nothing exported.
+    @Test func aStandbyDropsARevisionItsActiveLostBeforeItsFsync() async throws {
+        let pair = try Pair()
+        defer { try? FileManager.default.removeItem(at: pair.directory) }
+        let (primary, secondary) = try pair.seededPrimaryAndSecondary()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let activeRun = Task { await primary.run() }
+            group.addTask { await secondary.run() }
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+
+            // What the primary's disk holds after the power loss: the database as it was before the publish.
+            let diskAfterPowerLoss = pair.directory.appendingPathComponent("primary-after-power-loss.sqlite").path
+            try pair.primaryStore.copyDatabase(to: diskAfterPowerLoss)
+            let lost = try nextHostRevision(pair.primaryStore, name: "lost")
+            _ = try primary.commit(lost) { try pair.primaryStore.appendVisible(lost) }
+            #expect(try await eventually { pair.secondaryStore.reader.objects(named: "lost").count == 1 })
+
+            activeRun.cancel()
+            await activeRun.value
+            pair.links.attach("primary", nil)
+            let restartedStore = try ManagementStore(path: diskAfterPowerLoss)
+            let restarted = try pair.runtime("primary", peer: "secondary", store: restartedStore, active: false)
+            pair.links.attach("primary", restarted)
+            group.addTask { await restarted.run() }
+            #expect(try await eventually { restarted.writesEnabled })
+            let kept = try nextHostRevision(restartedStore, name: "kept")
+            #expect(kept.number == lost.number)
+            _ = try restarted.commit(kept) { try restartedStore.appendVisible(kept) }
+
+            #expect(try await eventually { pair.secondaryStore.reader.objects(named: "kept").count == 1 })
+            #expect(pair.secondaryStore.reader.objects(named: "lost").isEmpty)
+            #expect(try pair.secondaryStore.head()?.hash == restartedStore.head()?.hash)
+            #expect(try pair.secondaryStore.verifyJournal() == nil)
+            #expect(try await eventually { restarted.status.peers.first?.status == .synchronized })
+            #expect(secondary.status.link == "delta")
+            let exports = pair.directory.appendingPathComponent("secondary-exports").path
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: exports))?.isEmpty ?? true, "nothing exported")
+            group.cancelAll()
+        }
+    }
+
     @Test func syncModeAcknowledgesOnlyWhatAStandbyHoldsAndTimesOutWithoutOne() async throws {
         let pair = try Pair()
         defer { try? FileManager.default.removeItem(at: pair.directory) }
-        try publishHost(pair.primaryStore, name: "seed")
-        let primary = try pair.runtime("primary", peer: "secondary", store: pair.primaryStore, active: true)
-        pair.links.attach("primary", primary)
-        let secondary = try pair.runtime("secondary", peer: "primary", store: pair.secondaryStore, active: false)
-        pair.links.attach("secondary", secondary)
+        let (primary, secondary) = try pair.seededPrimaryAndSecondary()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await primary.run() }
             let standbyRun = Task { await secondary.run() }

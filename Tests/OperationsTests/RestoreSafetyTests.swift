@@ -1,4 +1,5 @@
 import Foundation
+import HACore
 import HARuntime
 import ManagementModel
 import Store
@@ -100,6 +101,33 @@ struct RestoreSafetyTests {
         #expect(DatabaseFacts.hardStateSettingKey == HardStateStore.settingKey)
     }
 
+    /// Rolled back in its old epoch, an active would lack revisions of that epoch its standbys hold, and
+    /// they would drop them as a tail it lost before their fsync. It comes back in a new epoch instead.
+    @Test func anActiveRolledBackBySnapshotComesBackInANewEpoch() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"))
+        let hardState = HardStateStore(store: node.store)
+        try hardState.save(HardState(epoch: Epoch(term: 3, server: "primary"), role: .active, peers: []))
+        let (url, _) = try Snapshots.create(dataDirectory: node.url, destination: nil, passphrase: nil, serverName: "primary",
+                                            nowMilliseconds: 1_700_000_000_000)
+        try node.publish([host(901)])
+        try hardState.save(HardState(epoch: Epoch(term: 4, server: "primary"), role: .active, peers: []))
+        let report = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+        let restored = try #require(try HardStateStore(store: node.store).load())
+        #expect(restored.epoch == Epoch(term: 5, server: "primary"), "above the snapshot's term 3 and the term 4 it had reached")
+        #expect(restored.role == .active)
+        #expect(report.epochTerm == 5)
+
+        // A standby's snapshot keeps its epoch: it follows whoever is active.
+        let standby = try NodeDirectory(scratch.path("standby"), serverName: "mgmt-b")
+        try HardStateStore(store: standby.store).save(HardState(epoch: Epoch(term: 3, server: "primary"), role: .standby, peers: []))
+        let (standbyURL, _) = try Snapshots.create(dataDirectory: standby.url, destination: nil, passphrase: nil, serverName: "mgmt-b",
+                                                   nowMilliseconds: 1_700_000_000_000)
+        _ = try Snapshots.restore(archive: standbyURL, dataDirectory: standby.url, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+        #expect(try HardStateStore(store: standby.store).load()?.epoch == Epoch(term: 3, server: "primary"))
+    }
+
     @Test func aSnapshotRollsTheSameNodeBackAndRefusesAnotherNode() throws {
         let scratch = Scratch()
         defer { scratch.remove() }
@@ -111,21 +139,21 @@ struct RestoreSafetyTests {
         try node.publish([host(900)])
         try Data("{}".utf8).write(to: node.url.appendingPathComponent("ha.json"))
         try withExtendedLifetime(try #require(try NodeLock.tryAcquire(dataDirectory: node.url))) {
-            #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2) } == "server-running")
+            #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "server-running")
         }
-        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: Array("not the passphrase".utf8), nowMilliseconds: 2) } == "wrong-passphrase")
-        let report = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2)
+        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: Array("not the passphrase".utf8), nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "wrong-passphrase")
+        let report = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
         #expect(try node.facts().head == manifest.head)
         #expect(!FileManager.default.fileExists(atPath: node.url.appendingPathComponent("ha.json").path), "files newer than the snapshot are set aside")
         #expect(FileManager.default.fileExists(atPath: try #require(report.setAside).appendingPathComponent("ha.json").path))
 
         let other = try NodeDirectory(scratch.path("other"), serverName: "mgmt-b")
         let before = fingerprint(other.url)
-        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: other.url, passphrase: passphraseBytes, nowMilliseconds: 2) } == "other-node")
+        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: other.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "other-node")
         #expect(fingerprint(other.url) == before)
         // A backup is not a snapshot, and the other way round.
         let (backup, _) = try node.backup()
-        #expect(refusalCode { _ = try Snapshots.restore(archive: backup, dataDirectory: node.url, passphrase: nil, nowMilliseconds: 2) } == "wrong-kind")
+        #expect(refusalCode { _ = try Snapshots.restore(archive: backup, dataDirectory: node.url, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "wrong-kind")
         #expect(refusalCode { _ = try restore(url, into: scratch.path("x")) } == "wrong-kind")
     }
 }
