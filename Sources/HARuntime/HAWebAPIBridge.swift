@@ -33,6 +33,8 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
             return try runtime.commit(revision, payload: payload, append)
         } catch let refused as HAWriteRefused {
             throw ManagementError.noPermissions(refusalMessage(refused.message))
+        } catch let failure as HARuntimeError {
+            throw ManagementError.internalError("\(failure) (\(failure.code)); the publish is not confirmed")
         }
     }
 

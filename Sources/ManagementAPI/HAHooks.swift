@@ -4,8 +4,9 @@ import Store
 /// Management HA as the Web API sees it. The server's HA runtime provides it at startup
 /// (`ManagementService.attachHA`); a server without HA takes every write.
 public protocol HAWriteCoordinator: Sendable {
-    /// Runs `append` (the store's durable commit of `revision`) only while this server takes writes,
-    /// and tells HA about the revision before anything else can happen. Throws a `ManagementError`
+    /// Runs `append` (the store's commit of `revision`, visible but not yet synced) only while this
+    /// server takes writes, tells HA about the revision before anything else can happen (it is sent to
+    /// the standbys), and returns once the revision is durable here. Throws a `ManagementError`
     /// naming the active server otherwise, without calling `append`. Returns true when the publish
     /// must wait for a standby (`sync` replication mode): see `awaitReplication`.
     /// `payload`: the revision's canonical JSON, as replicated.
