@@ -183,6 +183,14 @@ extension HAStateMachine {
         startFullSync(to: index, because: "an administrator asked")
     }
 
+    /// Removes the revisions after `number` from the journal; the durable head follows (the runtime's
+    /// truncation is durable before the next input). The caller emits the effect that drops them.
+    mutating func dropRevisions(after number: UInt64) -> [ReplicatedRevision] {
+        let dropped = journal.truncate(after: number)
+        if durableHead.number > number { durableHead = journal.head }
+        return dropped
+    }
+
     mutating func resolveCollision(keep side: CollisionSide) {
         guard let found = collision else {
             return refuse("no-collision", "resolve-collision: this server is not in collision (run it on the server that reports one)")
@@ -191,11 +199,10 @@ extension HAStateMachine {
         case .peer:
             let base = journal.base
             let reachesIntoSnapshot = found.commonNumber < base.number
-            let divergent = journal.truncate(after: found.commonNumber)
+            let divergent = dropRevisions(after: found.commonNumber)
             // Export before drop: both effects run in order, so the revisions are out before they go.
             effect(.exportDivergent(revisions: divergent, snapshotBase: reachesIntoSnapshot ? base : nil))
             effect(.truncateJournal(after: found.commonNumber))
-            if durableHead.number > found.commonNumber { durableHead = journal.head }
             standby.link = .connecting
             sendHello()
             decide("collision resolved keeping \(hardState.epoch.server)'s data: exported and dropped our \(found.divergentRevisions) divergent revision(s) after #\(found.commonNumber)\(reachesIntoSnapshot ? " (with a database backup: they reach into our snapshot at \(base)); a full sync follows" : "")")

@@ -289,8 +289,7 @@ extension HAStateMachine {
             note("discard of an unsynced tail ignored: it does not match our journal or link")
             return
         }
-        let dropped = journal.truncate(after: number)
-        if durableHead.number > number { durableHead = journal.head }
+        let dropped = dropRevisions(after: number)
         effect(.discardUnsyncedRevisions(after: number))
         sendHello()
         decide("dropped our \(dropped.count) revision(s) after #\(number): \(sender) wrote them in epoch \(hardState.epoch) and lost them before its fsync, so they were never answered; saying hello again")

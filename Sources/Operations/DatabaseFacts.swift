@@ -54,8 +54,9 @@ public struct DatabaseFacts: Sendable, Equatable {
             ManagementServer(name: $0.name, sicAddress: $0.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
         }
         let objectCount = try store.objectCounts().values.reduce(0, +)
-        return DatabaseFacts(schema: schema, head: head, epochTerm: try epochTerm(store), objectCount: objectCount, managementServers: servers,
-                             wasHAActive: try hardState(store)?["role"]?.stringValue == "active")
+        let hardState = try store.setting(hardStateSettingKey).flatMap { try? JSONValue.parse($0) }
+        return DatabaseFacts(schema: schema, head: head, epochTerm: epochTerm(hardState), objectCount: objectCount, managementServers: servers,
+                             wasHAActive: hardState?["role"]?.stringValue == "active")
     }
 
     /// `read` for a stopped server's database in place (the caller holds the directory's lock): a
@@ -68,13 +69,9 @@ public struct DatabaseFacts: Sendable, Equatable {
     }
 
     /// The term of the HA hard state (settings key `ha-hard-state`, `{"epoch":{"term":N,…}}`).
-    static func epochTerm(_ store: ManagementStore) throws -> UInt64? {
-        guard let term = try hardState(store)?["epoch"]?["term"]?.intValue, term >= 0 else { return nil }
+    static func epochTerm(_ hardState: JSONValue?) -> UInt64? {
+        guard let term = hardState?["epoch"]?["term"]?.intValue, term >= 0 else { return nil }
         return UInt64(term)
-    }
-
-    static func hardState(_ store: ManagementStore) throws -> JSONValue? {
-        try store.setting(hardStateSettingKey).flatMap { try? JSONValue.parse($0) }
     }
 
     /// Where HARuntime keeps the hard state (`HardStateStore.settingKey`); HARuntime checks they agree.
