@@ -8,21 +8,50 @@ extension HAStateMachine {
             state.announced = true
             active = state
         }
-        switch state.writes {
-        case .awaitingStart:
-            state.writes = durableHead == journal.head ? .enabled : .awaitingDurable
-            active = state
-            if state.writes == .enabled {
-                effect(.enableWrites(epoch: hardState.epoch, forced: false))
-                decide("started as the active of epoch \(hardState.epoch): writes enabled, epoch announced")
-            }
-        default:
-            // A hand-over never resumes by timer: that could race a take-over we did not hear about.
-            // Only the standby's abort (or a forced promotion here) gives writes back.
-            break
+        // A hand-over never resumes by timer: that could race a take-over we did not hear about.
+        // Only the standby's abort (or a forced promotion here) gives writes back.
+        if state.writes == .awaitingPeers, state.unconfirmedPeers.isEmpty {
+            startTakingWrites(because: peers.isEmpty ? "started as the active with no peer to hear from"
+                : "first start of a new group or of a restore as new primary (no peer to wait for)")
         }
         expireSyncPublishes()
         for index in peers.indices { retransmit(to: index, presumingLost: false) }
+    }
+
+    /// A peer answered in no higher epoch since this active (re)started; once every peer has, no
+    /// promotion can have happened behind our back (a promotion needs the promoted server's epoch,
+    /// which it sends to everyone), and writes come back.
+    mutating func confirmNoHigherEpoch(from peer: ServerID) {
+        guard var state = active, let position = state.unconfirmedPeers.firstIndex(of: peer) else { return }
+        state.unconfirmedPeers.remove(at: position)
+        active = state
+        if state.unconfirmedPeers.isEmpty, state.writes == .awaitingPeers {
+            startTakingWrites(because: "restarted as the active of epoch \(hardState.epoch) and every peer answered in no higher epoch")
+        }
+    }
+
+    /// Takes writes again (after a start, a pause or an aborted hand-over): at once when every peer
+    /// answered since our (re)start and the journal is durable; otherwise as soon as both hold.
+    mutating func startTakingWrites(because why: String) {
+        guard var state = active else { return }
+        if !state.unconfirmedPeers.isEmpty {
+            state.writes = .awaitingPeers
+            active = state
+            decide("\(why): writes enabled in epoch \(hardState.epoch) once \(state.unconfirmedPeers.map(\.name).joined(separator: ", ")) answer with no higher epoch")
+            return
+        }
+        state.writes = durableHead == journal.head ? .enabled : .awaitingDurable
+        active = state
+        if state.writes == .enabled {
+            if hardState.takesWritesAtFirstStart {
+                hardState.takesWritesAtFirstStart = false
+                persistHardState()
+            }
+            effect(.enableWrites(epoch: hardState.epoch, forced: false))
+            decide("\(why): writes enabled in epoch \(hardState.epoch)")
+        } else {
+            decide("\(why): writes enabled in epoch \(hardState.epoch) once applied revisions are durable")
+        }
     }
 
     mutating func linkRestored(_ peer: ServerID) {
@@ -80,8 +109,7 @@ extension HAStateMachine {
         // standbys apply it while the active's fsync runs. If the active loses it in a crash, a standby
         // that holds it learns so on hello (`discardUnsyncedTail`).
         journal.append(revision)
-        if case .sync = hardState.replicationMode {
-            var state = active!
+        if case .sync = hardState.replicationMode, var state = active {
             if state.pendingSyncPublishes.count >= limits.pendingSyncPublishesMax {
                 effect(.publishTimedOut(revision: state.pendingSyncPublishes[0].number))
                 state.pendingSyncPublishes.removeFirst()
@@ -104,8 +132,9 @@ extension HAStateMachine {
             return
         }
         let batch = journal.revisions(after: progress.sentUpTo, limit: limits.appendBatchRevisionsMax)
+        guard let last = batch.last else { return }
         let previous = journal.headAt(progress.sentUpTo)
-        progress.sentUpTo = batch.last!.number
+        progress.sentUpTo = last.number
         progress.lastSentAtMilliseconds = nowMilliseconds
         peers[index].replication = .delta(progress)
         send(.append(previous: previous, revisions: Array(batch), activeHead: journal.head), to: peers[index].id)
@@ -123,7 +152,52 @@ extension HAStateMachine {
             decide("\(peer) runs schema \(hello.schemaVersion) (software \(hello.softwareVersion)), we run \(configuration.schemaVersion): not synchronizing")
             return
         }
-        let shared = sharedPrefixNumber(with: hello)
+        var probe = forkBounds(of: hello)
+        if case .fullSync(let sender) = peers[index].replication { probe.fullSyncUnderWay = sender }
+        guard probe.isExact else {
+            let numbers = probe.numbersToAsk(limit: HALimits.forkProbeNumbersMax)
+            peers[index].replication = .probingFork(probe)
+            send(.forkProbe(numbers: numbers), to: peer)
+            decide("\(peer)'s journal parts from ours after #\(probe.shared) and by #\(probe.firstDiffering): asking for its hashes in between")
+            return
+        }
+        answerHello(probe, from: index)
+    }
+
+    /// The probe has narrowed the fork to one revision (or cannot narrow it further).
+    mutating func activeReceiveForkProbeReply(head: RevisionHead, heads: [RevisionHead], from index: Int) {
+        guard case .probingFork(var probe) = peers[index].replication else {
+            note("fork probe reply no longer needed")
+            return
+        }
+        let peer = peers[index].id
+        guard head == probe.hello.head else {
+            peers[index].replication = .awaitingHello
+            decide("\(peer)'s journal changed while we compared it with ours: waiting for its next hello")
+            return
+        }
+        var narrowed = false
+        // By the hash chain, every revision up to a shared one is shared: the bounds only move inward.
+        for answered in heads.sorted(by: { $0.number < $1.number })
+        where answered.number > probe.shared && answered.number < probe.firstDiffering {
+            narrowed = true
+            if journal.contains(answered) == false { probe.firstDiffering = answered.number } else { probe.shared = answered.number }
+        }
+        guard narrowed, !probe.isExact else {
+            answerHello(probe, from: index)
+            return
+        }
+        peers[index].replication = .probingFork(probe)
+        send(.forkProbe(numbers: probe.numbersToAsk(limit: HALimits.forkProbeNumbersMax)), to: peer)
+        note("fork probe narrowed: asking again")
+    }
+
+    /// Answers a standby's hello once the last revision its journal shares with ours is known
+    /// (`fork.shared`): delta sync, a full sync, a collision, or dropping what we lost before our fsync.
+    mutating func answerHello(_ fork: ForkProbe, from index: Int) {
+        let hello = fork.hello
+        let shared = fork.shared
+        let peer = peers[index].id
         let isPrefix = shared >= hello.head.number
         if !isPrefix, let ours = hello.spans.last, ours.epoch == hardState.epoch, shared >= ours.firstNumber - 1 {
             // All it holds that we lack is of our own epoch: we wrote it and lost it in a crash before
@@ -141,7 +215,8 @@ extension HAStateMachine {
             decide("collision: \(peer) holds \(divergent) revision(s) after #\(shared) that we lack; they are kept there for export")
             return
         }
-        if case .fullSync(let sender) = peers[index].replication, Self.snapshot(sender, covers: hello) {
+        if let sender = fork.fullSyncUnderWay, Self.snapshot(sender, covers: hello) {
+            peers[index].replication = .fullSync(sender)
             // Already sending it a snapshot: offer it again rather than start over. Its answer says
             // whether it resumes from its own progress (a restart) or is still receiving.
             if let chunkCount = sender.chunkCount {
@@ -151,7 +226,7 @@ extension HAStateMachine {
             return
         }
         let isNewStandby = hello.head.number == 0 && journal.head.number > 0
-        if hello.wantsFullSync || isNewStandby || hello.head.number < journal.base.number || peers[index].replication.isFullSync {
+        if hello.wantsFullSync || isNewStandby || hello.head.number < journal.base.number || fork.fullSyncUnderWay != nil {
             let why = hello.wantsFullSync ? "it asked for one" : isNewStandby ? "it is a new standby"
                 : hello.head.number < journal.base.number ? "its head is older than our snapshot base" : "the snapshot offered does not cover its journal"
             // A standby that asked for a full sync gets a snapshot of its own, never one it may have failed to install.
@@ -168,17 +243,24 @@ extension HAStateMachine {
         decide("delta sync to \(peer) from \(hello.head) (we are at \(journal.head))")
     }
 
-    /// The last revision a standby's journal shares with ours: its head, or the newest of its
-    /// checkpoints, whose hash we hold at that number, no later than where the epoch spans part. Spans
-    /// alone are not enough: an active that lost revisions in a crash before their fsync writes others
-    /// under the same numbers in the same epoch. Under our snapshot base hashes cannot be compared, and
-    /// the spans decide.
-    func sharedPrefixNumber(with hello: HAMessage.Hello) -> UInt64 {
+    /// Where a standby's journal parts from ours, as far as its hello tells: the newest of its head
+    /// and checkpoints whose hash we hold at that number (shared), and the oldest that differs (or
+    /// where the epoch spans part). Spans alone are not enough: an active that lost revisions in a
+    /// crash before their fsync writes others under the same numbers in the same epoch. Under our
+    /// snapshot base hashes cannot be compared, and the spans decide.
+    func forkBounds(of hello: HAMessage.Hello) -> ForkProbe {
         let spansShared = Journal.commonPrefixNumber(journal.spans, hello.spans)
+        // The spans part after `spansShared` (it never exceeds our head, so + 1 cannot overflow).
+        var firstDiffering = spansShared + 1
         for candidate in [hello.head] + hello.checkpoints where candidate.number <= spansShared {
-            if journal.contains(candidate) != false { return candidate.number }
+            if journal.contains(candidate) == false {
+                firstDiffering = min(firstDiffering, candidate.number)
+                continue
+            }
+            let exact = candidate.number == hello.head.number ? candidate.number + 1 : firstDiffering
+            return ForkProbe(hello: hello, shared: candidate.number, firstDiffering: exact)
         }
-        return 0
+        return ForkProbe(hello: hello, shared: 0, firstDiffering: firstDiffering)
     }
 
     /// Starts sending `index` a snapshot: at our head, or the one already going to another standby when
@@ -284,9 +366,11 @@ extension HAStateMachine {
         }
         // The standby's word is final (it may have restarted from an earlier chunk). With `resend`, what
         // was on its way after `nextIndex` is sent again; otherwise the acks trail the chunks in flight.
-        sender.nextToSend = resend ? nextIndex : max(sender.nextToSend, nextIndex)
+        // No further than the snapshot's end (a peer's number is never trusted into arithmetic).
+        let next = min(nextIndex, sender.chunkCount ?? 0)
+        sender.nextToSend = resend ? next : max(sender.nextToSend, next)
         sender.offerAcknowledged = true
-        sender.acknowledgedChunks = nextIndex
+        sender.acknowledgedChunks = next
         peers[index].replication = .fullSync(sender)
         sendSnapshotStep(to: index)
         note("snapshot ack: sending the next step")
@@ -393,13 +477,10 @@ extension HAStateMachine {
 
     mutating func receiveSwitchoverAbort(_ id: UInt64, code: String, from index: Int) {
         let peer = peers[index].id
-        if var state = active, case .handingOver(let handover) = state.writes, handover.target == peer, handover.switchoverID == id {
-            state.writes = .enabled
-            active = state
+        if let state = active, case .handingOver(let handover) = state.writes, handover.target == peer, handover.switchoverID == id {
             hardState.handover = nil
             persistHardState()
-            effect(.enableWrites(epoch: hardState.epoch, forced: false))
-            decide("switchover to \(peer) aborted (\(code)): writes resumed in epoch \(hardState.epoch)")
+            startTakingWrites(because: "switchover to \(peer) aborted (\(code))")
             return
         }
         if case .switchover(id, _, _) = standby.promotion, role == .standby, peer == hardState.epoch.server {

@@ -33,6 +33,7 @@ extension HAStateMachine {
         hardState.role = .active
         hardState.writesPaused = false
         hardState.handover = nil
+        hardState.takesWritesAtFirstStart = false
         lastKnownActive = serverID
         let durable = durableHead == journal.head
         active = ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true)
@@ -49,14 +50,17 @@ extension HAStateMachine {
         let activeReachable = activeIndex.map { reachable($0) && peers[$0].actsAsActive } ?? false
         let lastContact = activeIndex.flatMap { peers[$0].lastHeardAtMilliseconds }.map { nowMilliseconds - $0 }
         let known = activeIndex == nil ? nil : standby.activeKnownHead
-        let lag = known.map { $0.number > journal.head.number ? $0.number - journal.head.number : 0 }
+        let lag = activeIndex.flatMap { lagRevisions(of: $0) }
         var report = PromotionReport(path: .failover, activeServer: activeID, activeReachable: activeReachable,
                                      lastContactMillisecondsAgo: lastContact, localHead: journal.head,
                                      activeKnownHead: known, replicationMode: hardState.replicationMode,
                                      knownLagRevisions: lag, mayLoseRevisions: false, summary: "")
         if let active {
+            if active.writes != .enabled, !active.unconfirmedPeers.isEmpty {
+                return restartedActiveReport(report, unconfirmed: active.unconfirmedPeers)
+            }
             report.path = active.writes == .enabled ? .alreadyActive : .switchover
-            report.summary = active.writes == .enabled ? "already active in epoch \(hardState.epoch)" : "active in epoch \(hardState.epoch) but \(active.writes); promote resumes writes"
+            report.summary = active.writes == .enabled ? "already active in epoch \(hardState.epoch)" : "active in epoch \(hardState.epoch) but \(active.writesDescription); promote resumes writes"
             return report
         }
         if hardState.haStopped || collision != nil || standby.promotion != nil {
@@ -86,6 +90,19 @@ extension HAStateMachine {
         return report
     }
 
+    /// A restarted active that has not heard from every peer: what it knows, and what forcing risks.
+    func restartedActiveReport(_ base: PromotionReport, unconfirmed: [ServerID]) -> PromotionReport {
+        var report = base
+        let heard = unconfirmed.map { id -> String in
+            let ago = peerIndex(id).flatMap { peers[$0].lastHeardAtMilliseconds }.map { "last heard \((nowMilliseconds - $0) / 1000) s ago" }
+            return "\(id) (\(ago ?? "not heard from since this restart"))"
+        }
+        report.path = .failover
+        report.mayLoseRevisions = true
+        report.summary = "restarted as the active of epoch \(hardState.epoch) at \(journal.head); writes stay off until \(heard.joined(separator: ", ")) answer(s) with no higher epoch: one of them may have been promoted while this server was down. Forcing takes writes now in epoch \(hardState.epoch.next(for: serverID)); if another server took writes meanwhile, both sides' revisions collide (kept for export); needs force"
+        return report
+    }
+
     mutating func promote(dryRun: Bool, force: Bool) {
         let report = promotionReport()
         effect(.promotionReport(report))
@@ -97,13 +114,13 @@ extension HAStateMachine {
             switch state.writes {
             case .enabled:
                 return refuse("already-active", "already active in epoch \(hardState.epoch)")
+            case .paused where !state.unconfirmedPeers.isEmpty && force:
+                becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
+                return decide("forced promotion of a paused active that had not heard from every peer since its restart: active in new epoch \(hardState.epoch)")
             case .paused:
-                state.writes = .enabled
-                active = state
                 hardState.writesPaused = false
                 persistHardState()
-                effect(.enableWrites(epoch: hardState.epoch, forced: false))
-                return decide("promoted again: writes resumed in epoch \(hardState.epoch)")
+                return startTakingWrites(because: "promoted again in epoch \(hardState.epoch)")
             case .handingOver(let handover):
                 let target = handover.target
                 guard force else {
@@ -111,8 +128,13 @@ extension HAStateMachine {
                 }
                 becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
                 return decide("forced promotion during a hand-over to \(target): active in new epoch \(hardState.epoch); \(target) is fenced if it took over")
-            case .awaitingStart, .awaitingDurable:
-                return refuse("not-ready", "active, \(state.writes): writes are enabled as soon as possible")
+            case .awaitingPeers where !state.unconfirmedPeers.isEmpty:
+                guard force else { return refuse("peers-unconfirmed", "promotion refused: \(report.summary)") }
+                let silent = state.unconfirmedPeers.map(\.name).joined(separator: ", ")
+                becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
+                return decide("forced promotion of a restarted active that had not heard from \(silent): active in new epoch \(hardState.epoch)")
+            case .awaitingPeers, .awaitingDurable:
+                return refuse("not-ready", "active, \(state.writesDescription): writes are enabled as soon as possible")
             }
         }
         if report.path == .refused { return refuse("promotion-refused", "promotion refused: \(report.summary)") }
@@ -160,7 +182,7 @@ extension HAStateMachine {
             effect(.disableWrites)
             decide("demoted by an administrator: writes disabled; still replicating; promote a standby to switch over")
         default:
-            refuse("not-taking-writes", "demote: writes are already off (\(state.writes))")
+            refuse("not-taking-writes", "demote: writes are already off (\(state.writesDescription))")
         }
     }
 
@@ -230,6 +252,8 @@ extension HAStateMachine {
         peers.remove(at: index)
         hardState.peers.remove(at: index)
         persistHardState()
+        // A removed peer is no longer waited for: its word no longer counts.
+        confirmNoHigherEpoch(from: peer)
         if case .poll(let poll) = standby.promotion, poll.required(among: peers).allSatisfy(poll.answered.contains), role == .standby {
             becomeActive(in: hardState.epoch, forced: false)
         }

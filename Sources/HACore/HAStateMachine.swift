@@ -45,16 +45,18 @@ public struct HAStateMachine: Sendable {
         self.durableHead = journal.head
         self.peers = state.peers.map { PeerState(record: $0) }
         if state.role == .active {
-            // Restart as the active: writes come back on the first timer check, unless they were off
-            // on purpose (an administrator's demote, or a hand-over the target may still complete).
+            // Restart as the active: writes stay off until every peer has answered in no higher epoch
+            // (a standby may have been promoted while we were down), unless they were off on purpose
+            // (an administrator's demote, or a hand-over the target may still complete).
             let writes: ActiveState.Writes = if let handover = state.handover {
                 .handingOver(handover)
             } else if state.writesPaused {
                 .paused
             } else {
-                .awaitingStart
+                .awaitingPeers
             }
-            self.active = ActiveState(writes: writes, forcedPromotion: false)
+            let unconfirmed = state.takesWritesAtFirstStart ? [] : state.peers.map(\.serverID)
+            self.active = ActiveState(writes: writes, unconfirmedPeers: unconfirmed, forcedPromotion: false)
         } else {
             self.active = nil
         }
@@ -66,7 +68,7 @@ public struct HAStateMachine: Sendable {
     /// A fresh group's first active: the primary at installation. Persist the returned hard state first.
     public static func bootstrapActive(configuration: HAConfiguration) -> HardState {
         HardState(epoch: Epoch.initial.next(for: configuration.serverID), role: .active,
-                  peers: configuration.peers.map { PeerRecord(serverID: $0) })
+                  peers: configuration.peers.map { PeerRecord(serverID: $0) }, takesWritesAtFirstStart: true)
     }
 
     /// The facts a supervisor or simulator reads after every step, kept as one stored value so that
@@ -96,7 +98,7 @@ public struct HAStateMachine: Sendable {
     /// Nil when this server takes writes; otherwise the error a mutating API command gets.
     public var writeRefusal: String? {
         if writesEnabled { return nil }
-        if role == .active { return "this server is active in epoch \(epoch) but not taking writes (\(active!.writes.description))" }
+        if role == .active { return "this server is active in epoch \(epoch) but not taking writes (\(active?.writesDescription ?? ""))" }
         return "this server is a standby (read-only); the active server is \(epoch.server) (epoch \(epoch))"
     }
 
@@ -172,16 +174,29 @@ public struct HAStateMachine: Sendable {
             decide("ignored \(message.kindName) from \(sender): not a member of this HA group")
             return
         }
+        guard message.epoch.term <= Epoch.termMax else {
+            decide("ignored \(message.kindName) from \(sender): its epoch term \(message.epoch.term) is beyond any real promotion")
+            return
+        }
         peers[index].lastHeardAtMilliseconds = nowMilliseconds
         if message.epoch > hardState.epoch {
             adoptEpoch(message.epoch, learnedFrom: sender)
-        } else if message.epoch < hardState.epoch {
+        } else {
+            // A message sent since our (re)start, in no higher epoch: this peer has not seen one.
+            confirmNoHigherEpoch(from: sender)
+        }
+        if message.epoch < hardState.epoch {
             // The sender is behind: tell it, so a stale active fences itself.
             if !hardState.haStopped { send(.epochAnnouncement(head: journal.head), to: sender) }
             note("ignored a message from a lower epoch and announced ours")
             return
         }
         if hardState.haStopped {
+            // Nothing is synchronized, but the heads peers report still tell how far behind we are.
+            if case .heartbeat(let heartbeat) = message.body {
+                peers[index].knownHead = heartbeat.head
+                if sender == hardState.epoch.server, role == .standby { standby.activeKnownHead = heartbeat.head }
+            }
             note("HA is stopped here: message ignored")
             return
         }
@@ -212,6 +227,8 @@ public struct HAStateMachine: Sendable {
         case .collision(let common, let divergent, let activeHead):
             standbyReceiveCollision(commonNumber: common, divergentCount: divergent, activeHead: activeHead, from: sender)
         case .discardUnsyncedTail(let number): standbyReceiveDiscard(after: number, from: sender)
+        case .forkProbe(let numbers): standbyReceiveForkProbe(numbers, from: sender)
+        case .forkProbeReply(let head, let heads): activeReceiveForkProbeReply(head: head, heads: heads, from: index)
         }
     }
 
@@ -296,43 +313,62 @@ public struct HAStateMachine: Sendable {
     func syncStatus(of index: Int) -> PeerSyncStatus {
         let peer = peers[index]
         if peer.haStopped && reachable(index) { return .haStopped }
-        if let active {
-            _ = active
+        if active != nil {
             switch peer.replication {
             case .collision(_, let divergent): return .collision(divergentRevisions: divergent)
             case .fullSync(let sender):
                 return .fullSync(chunksApplied: sender.acknowledgedChunks, chunkCount: sender.chunkCount ?? 0)
             case .incompatible: return .communicationError
-            case .awaitingHello:
+            case .awaitingHello, .probingFork:
                 if !reachable(index) { return peer.everSynchronized ? .communicationError : .neverSynchronized }
-                return peer.everSynchronized ? lagging(behind: peer.knownHead, since: peer.synchronizedAtMilliseconds) : .neverSynchronized
+                return peer.everSynchronized ? lagging(index, since: peer.synchronizedAtMilliseconds) : .neverSynchronized
             case .delta(let progress):
                 if !reachable(index) { return .communicationError }
                 if progress.matched == journal.head { return .synchronized }
-                return lagging(behind: progress.matched, since: peer.synchronizedAtMilliseconds)
+                return lagging(index, since: peer.synchronizedAtMilliseconds)
             }
+        }
+        // Our own synchronization with the active is what a standby reports for it: stopped here too.
+        // During a full sync, chunks on their way hold the active's other messages back (one stream):
+        // its silence is judged by the stall limit, not the peer timeout.
+        if peer.id == hardState.epoch.server {
+            if hardState.haStopped { return .haStopped }
+            if case .fullSync(let receiver) = standby.link { return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount) }
         }
         if !reachable(index) { return peer.everSynchronized || peer.lastHeardAtMilliseconds != nil ? .communicationError : .neverSynchronized }
         guard peer.id == hardState.epoch.server else {
             // Another standby: compare it with what we know of the active.
-            let reference = standby.activeKnownHead ?? journal.head
-            return peer.knownHead.number >= reference.number ? .synchronized : lagging(behind: peer.knownHead, since: nil)
+            return lagRevisions(of: index) == 0 ? .synchronized : lagging(index, since: nil)
         }
         switch standby.link {
         case .collision(_, let divergent): return .collision(divergentRevisions: divergent)
-        case .fullSync(let receiver): return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount)
-        case .connecting: return hardState.peers[index].everSynchronized ? lagging(behind: journal.head, since: nil) : .neverSynchronized
-        case .delta:
-            let activeHead = standby.activeKnownHead ?? journal.head
-            return activeHead.number <= journal.head.number ? .synchronized : lagging(behind: journal.head, since: standby.synchronizedAtMilliseconds)
+        case .fullSync(let receiver): return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount)  // (above)
+        case .connecting: return hardState.peers[index].everSynchronized ? lagging(index, since: nil) : .neverSynchronized
+        case .delta: return lagRevisions(of: index) == 0 ? .synchronized : lagging(index, since: standby.synchronizedAtMilliseconds)
         }
     }
 
-    func lagging(behind head: RevisionHead, since: UInt64?) -> PeerSyncStatus {
-        let reference = active != nil ? journal.head : (standby.activeKnownHead ?? journal.head)
-        let revisions = reference.number > head.number ? reference.number - head.number : 0
+    /// Revisions between `index` and the reference as this server knows them, the one computation
+    /// behind every lag it reports (status, sync status, promotion dry run). On the active: what the
+    /// peer lacks of our journal. On a standby: for the active, what we lack of the last head it
+    /// reported (nil if it never did); for another standby, what it lacks of that head.
+    func lagRevisions(of index: Int) -> UInt64? {
+        let peer = peers[index]
+        if active != nil {
+            let held = if case .delta(let progress) = peer.replication { progress.matched.number } else { peer.knownHead.number }
+            return journal.head.number > held ? journal.head.number - held : 0
+        }
+        if peer.id == hardState.epoch.server {
+            guard let known = standby.activeKnownHead else { return nil }
+            return known.number > journal.head.number ? known.number - journal.head.number : 0
+        }
+        let reference = (standby.activeKnownHead ?? journal.head).number
+        return reference > peer.knownHead.number ? reference - peer.knownHead.number : 0
+    }
+
+    func lagging(_ index: Int, since: UInt64?) -> PeerSyncStatus {
         let milliseconds = since.map { nowMilliseconds - $0 } ?? 0
-        return .lagging(revisions: revisions, milliseconds: milliseconds)
+        return .lagging(revisions: lagRevisions(of: index) ?? 0, milliseconds: milliseconds)
     }
 
     mutating func reportStatusChanges() {
@@ -349,15 +385,24 @@ public struct HAStateMachine: Sendable {
         var views: [PeerView] = []
         for index in peers.indices {
             let heard = peers[index].lastHeardAtMilliseconds.map { nowMilliseconds - $0 }
+            let synchronized = synchronizedAt(index).map { nowMilliseconds - $0 }
             views.append(PeerView(serverID: peers[index].id, status: syncStatus(of: index),
-                                  knownHead: peers[index].knownHead, lastContactMillisecondsAgo: heard))
+                                  knownHead: peers[index].knownHead, lastContactMillisecondsAgo: heard,
+                                  lagRevisions: lagRevisions(of: index), synchronizedMillisecondsAgo: synchronized))
         }
         return HAStatus(serverID: serverID, role: role, epoch: epoch, writesEnabled: writesEnabled,
                         activeServer: epoch.server, head: journal.head, durableHead: durableHead,
                         replicationMode: hardState.replicationMode, haStopped: hardState.haStopped,
                         link: role == .standby ? standby.link.name : "-",
                         divergentRevisions: collision?.divergentRevisions ?? 0, peers: views,
-                        promotionInProgress: role == .standby && standby.promotion != nil)
+                        promotionInProgress: role == .standby && standby.promotion != nil,
+                        writesRefusal: writeRefusal)
+    }
+
+    /// When the peer (on the active) or we (on a standby, for the active) last held every revision.
+    func synchronizedAt(_ index: Int) -> UInt64? {
+        if active != nil { return peers[index].synchronizedAtMilliseconds }
+        return peers[index].id == hardState.epoch.server ? standby.synchronizedAtMilliseconds : nil
     }
 }
 

@@ -37,6 +37,11 @@ public struct Epoch: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Before any promotion: nobody is active.
     public static let initial = Epoch(term: 0, server: .nobody)
 
+    /// The highest term a peer's message may carry. Terms grow by one a promotion, so no real group
+    /// gets near it; a message above it is broken or hostile, and adopting it would leave no room
+    /// for the next promotion.
+    public static let termMax: UInt64 = 1 << 62
+
     /// The epoch a promotion of `server` creates after this one.
     public func next(for server: ServerID) -> Epoch { Epoch(term: term + 1, server: server) }
 

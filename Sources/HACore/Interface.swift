@@ -85,10 +85,15 @@ public struct HardState: Hashable, Sendable {
     public var writesPaused: Bool
     /// Active only: a switchover in progress (writes stay off across restarts until it is aborted).
     public var handover: HandoverRecord?
+    /// Active only: this epoch was just created by installing the group's first server, or by a
+    /// restore whose operator checked that no other server of the group answers; its first start
+    /// takes writes without waiting to hear from the peers. Cleared once writes are enabled: every
+    /// later start waits (a standby may have been promoted while this server was down).
+    public var takesWritesAtFirstStart: Bool
 
     public init(epoch: Epoch = .initial, role: HARole, replicationMode: ReplicationMode = .async,
                 haStopped: Bool = false, peers: [PeerRecord], fullSyncProgress: FullSyncProgress? = nil,
-                writesPaused: Bool = false, handover: HandoverRecord? = nil) {
+                writesPaused: Bool = false, handover: HandoverRecord? = nil, takesWritesAtFirstStart: Bool = false) {
         self.epoch = epoch
         self.role = role
         self.replicationMode = replicationMode
@@ -97,6 +102,7 @@ public struct HardState: Hashable, Sendable {
         self.fullSyncProgress = fullSyncProgress
         self.writesPaused = writesPaused
         self.handover = handover
+        self.takesWritesAtFirstStart = takesWritesAtFirstStart
     }
 }
 
@@ -298,6 +304,22 @@ public struct PeerView: Hashable, Sendable {
     public var status: PeerSyncStatus
     public var knownHead: RevisionHead
     public var lastContactMillisecondsAgo: UInt64?
+    /// On the active: revisions the peer lacks. On a standby, for the active: revisions this server
+    /// lacks of the last head the active reported (nil if it never did). The same figure the
+    /// promotion dry run gives.
+    public var lagRevisions: UInt64?
+    /// On the active: since the peer last held every revision. On a standby, for the active: since we did.
+    public var synchronizedMillisecondsAgo: UInt64?
+
+    public init(serverID: ServerID, status: PeerSyncStatus, knownHead: RevisionHead, lastContactMillisecondsAgo: UInt64? = nil,
+                lagRevisions: UInt64? = nil, synchronizedMillisecondsAgo: UInt64? = nil) {
+        self.serverID = serverID
+        self.status = status
+        self.knownHead = knownHead
+        self.lastContactMillisecondsAgo = lastContactMillisecondsAgo
+        self.lagRevisions = lagRevisions
+        self.synchronizedMillisecondsAgo = synchronizedMillisecondsAgo
+    }
 }
 
 /// What `rampart ha status` shows.
@@ -317,4 +339,9 @@ public struct HAStatus: Hashable, Sendable {
     public var peers: [PeerView]
     /// Standby: a promotion (switchover or failover poll) it started is still under way.
     public var promotionInProgress: Bool = false
+    /// Nil when writes are taken here; otherwise why not.
+    public var writesRefusal: String?
+
+    /// Standby: its own synchronization with the active, as it reports it for the active.
+    public var activePeer: PeerView? { peers.first { $0.serverID == activeServer } }
 }

@@ -27,6 +27,9 @@ public struct HALimits: Hashable, Sendable {
     /// Snapshot chunks sent to one standby and not yet acknowledged: the next ones travel while the
     /// standby stages the first, so a full sync is not one round trip per chunk.
     public var snapshotChunksInFlightMax: Int = 4
+    /// Chunks in one snapshot offer: 16 TiB at 1 MiB a chunk. A larger count is refused (it would only
+    /// come from a broken or hostile peer, and chunk offsets must fit in 64 bits).
+    public var snapshotChunkCountMax: Int = 1 << 24
     /// An unacknowledged snapshot chunk is sent again after this long.
     public var snapshotRetransmitMilliseconds: UInt64 = 300
     /// A standby whose full sync made no progress this long says hello again (applied chunks are kept).
@@ -35,6 +38,10 @@ public struct HALimits: Hashable, Sendable {
     /// Checkpoints in a hello: one per doubling of the distance from the head (a 64-bit revision
     /// number), and the base.
     public static let helloCheckpointsMax = 65
+
+    /// Numbers asked in one fork probe: each round narrows the range where two journals part by this
+    /// factor (plus one), so even a 64-bit range takes at most 11 rounds.
+    public static let forkProbeNumbersMax = 64
 
     public init() {}
 

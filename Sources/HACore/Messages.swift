@@ -44,6 +44,11 @@ public struct HAMessage: Hashable, Sendable {
         /// I lost them in a crash before my fsync, so no publish of them was ever answered. Drop them all
         /// (what I still hold comes back by delta sync) and say hello again.
         case discardUnsyncedTail(after: UInt64)
+        /// Active → standby, answering a hello whose checkpoints only bound where our journals part:
+        /// your hashes at these numbers, please (at most `HALimits.forkProbeNumbersMax`).
+        case forkProbe(numbers: [UInt64])
+        /// Standby → active: the hashes it holds at the numbers asked, from its journal at `head`.
+        case forkProbeReply(head: RevisionHead, heads: [RevisionHead])
     }
 
     public struct Hello: Hashable, Sendable {
@@ -112,6 +117,8 @@ public struct HAMessage: Hashable, Sendable {
         case .pollReply: "poll-reply"
         case .collision: "collision"
         case .discardUnsyncedTail: "discard-unsynced-tail"
+        case .forkProbe: "fork-probe"
+        case .forkProbeReply: "fork-probe-reply"
         }
     }
 }

@@ -179,7 +179,7 @@ extension HAStateMachine {
         default:
             break
         }
-        guard chunkCount >= 1, snapshotHead.number == (spans.last?.lastNumber ?? 0),
+        guard (1...limits.snapshotChunkCountMax).contains(chunkCount), snapshotHead.number == (spans.last?.lastNumber ?? 0),
               Journal.commonPrefixNumber(journal.spans, spans) >= journal.head.number else {
             reconnect(because: "snapshot offer at \(snapshotHead) does not cover our journal")
             return
@@ -293,6 +293,17 @@ extension HAStateMachine {
         effect(.discardUnsyncedRevisions(after: number))
         sendHello()
         decide("dropped our \(dropped.count) revision(s) after #\(number): \(sender) wrote them in epoch \(hardState.epoch) and lost them before its fsync, so they were never answered; saying hello again")
+    }
+
+    /// The active compares our journal with its own, number by number (`forkProbe`): our hashes.
+    mutating func standbyReceiveForkProbe(_ numbers: [UInt64], from sender: ServerID) {
+        guard role == .standby, sender == hardState.epoch.server, numbers.count <= HALimits.forkProbeNumbersMax else {
+            note("fork probe ignored: not from our active, or too long")
+            return
+        }
+        let heads = numbers.compactMap { number in journal.hash(at: number).map { RevisionHead(number: number, hash: $0) } }
+        send(.forkProbeReply(head: journal.head, heads: heads), to: sender)
+        note("answered a fork probe with our hashes")
     }
 
     // MARK: - Switchover (standby side)

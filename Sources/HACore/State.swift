@@ -25,14 +25,37 @@ enum PeerReplication: Equatable, Sendable {
     case awaitingHello
     case delta(DeltaProgress)
     case fullSync(FullSyncSender)
+    /// Its hello's checkpoints only bound where its journal parts from ours: asking for its hashes
+    /// in between (`forkProbe`) before deciding delta sync, discard or collision.
+    case probingFork(ForkProbe)
     /// Its journal holds revisions after `common` that this active lacks.
     case collision(common: UInt64, divergent: UInt64)
     /// Different schema version: no synchronization.
     case incompatible
 
-    var isFullSync: Bool {
-        if case .fullSync = self { return true }
-        return false
+}
+
+/// Active side: where a standby's journal parts from ours, narrowed round by round.
+struct ForkProbe: Equatable, Sendable {
+    /// The hello being answered.
+    var hello: HAMessage.Hello
+    /// The last revision known to be the same on both sides.
+    var shared: UInt64
+    /// The first revision known to differ (held by only one side, or with another hash).
+    var firstDiffering: UInt64
+    /// A full sync of this standby that was under way when its hello came: resumed if it still fits.
+    var fullSyncUnderWay: FullSyncSender?
+
+    /// Nothing left between the bounds (or a peer's checkpoints out of order left them crossed).
+    var isExact: Bool { firstDiffering <= shared + 1 }
+
+    /// Up to `limit` numbers strictly between the bounds, evenly spread.
+    func numbersToAsk(limit: Int) -> [UInt64] {
+        guard !isExact else { return [] }
+        let gap = firstDiffering - shared - 1
+        guard gap > UInt64(limit) else { return Array((shared + 1)..<firstDiffering) }
+        let step = gap / UInt64(limit + 1)
+        return (1...UInt64(limit)).map { shared + step * $0 }
     }
 }
 
@@ -68,8 +91,9 @@ struct FullSyncSender: Equatable, Sendable {
 
 struct ActiveState: Sendable {
     enum Writes: Equatable, Sendable, CustomStringConvertible {
-        /// Just started or restarted as active: writes are enabled on the first timer check.
-        case awaitingStart
+        /// Started or restarted as the active, or resuming after a pause or an aborted hand-over that
+        /// began before a restart: writes come on once `unconfirmedPeers` is empty.
+        case awaitingPeers
         case enabled
         /// Promoted while applied revisions are still being made durable.
         case awaitingDurable
@@ -79,7 +103,7 @@ struct ActiveState: Sendable {
 
         var description: String {
             switch self {
-            case .awaitingStart: "starting"
+            case .awaitingPeers: "waiting for every peer to answer with no higher epoch"
             case .enabled: "writes enabled"
             case .awaitingDurable: "waiting for applied revisions to become durable"
             case .paused: "demoted by an administrator"
@@ -94,11 +118,21 @@ struct ActiveState: Sendable {
     }
 
     var writes: Writes
+    /// Peers not heard from, in no higher epoch, since this server (re)started as the active: one of
+    /// them may have been promoted while it was down, so it takes no writes until this is empty (or an
+    /// operator forces a promotion). Empty after a promotion, which itself heard from the others.
+    var unconfirmedPeers: [ServerID] = []
     /// The promotion that made this server active was forced (reported with the first `enableWrites`).
     var forcedPromotion: Bool
     /// The epoch was announced to every peer since this server (re)started as active.
     var announced = false
     var pendingSyncPublishes: [PendingPublish] = []
+
+    /// Why writes are off, in words (for refusals and status).
+    var writesDescription: String {
+        guard writes == .awaitingPeers, !unconfirmedPeers.isEmpty else { return writes.description }
+        return "restarted as the active: waiting for \(unconfirmedPeers.map(\.name).joined(separator: ", ")) to answer with no higher epoch, since one may have been promoted while this server was down (ha promote --force takes writes now)"
+    }
 }
 
 /// Standby side.

@@ -160,6 +160,10 @@ public enum HAMessageCodec {
             return ["kind": "collision", "common-number": uint(common), "divergent-count": uint(divergent), "active-head": head(activeHead)]
         case .discardUnsyncedTail(let number):
             return ["kind": "discard-unsynced-tail", "after": uint(number)]
+        case .forkProbe(let numbers):
+            return ["kind": "fork-probe", "numbers": .array(numbers.map(uint))]
+        case .forkProbeReply(let answeredFrom, let heads):
+            return ["kind": "fork-probe-reply", "head": head(answeredFrom), "heads": .array(heads.map(head(_:)))]
         }
     }
 
@@ -223,6 +227,14 @@ public enum HAMessageCodec {
             return .collision(commonNumber: common, divergentCount: divergent, activeHead: head)
         case "discard-unsynced-tail":
             return u("after").map { .discardUnsyncedTail(after: $0) }
+        case "fork-probe":
+            guard let items = json["numbers"]?.arrayValue, items.count <= HALimits.forkProbeNumbersMax else { return nil }
+            let numbers = items.compactMap(uint)
+            return numbers.count == items.count ? .forkProbe(numbers: numbers) : nil
+        case "fork-probe-reply":
+            guard let answeredFrom = h("head"), let items = json["heads"]?.arrayValue, items.count <= HALimits.forkProbeNumbersMax else { return nil }
+            let heads = items.compactMap(head(_:))
+            return heads.count == items.count ? .forkProbeReply(head: answeredFrom, heads: heads) : nil
         default:
             return nil
         }

@@ -137,8 +137,9 @@ public final class HARuntime: @unchecked Sendable {
         // Unbounded as a stream, bounded by `deliver`, which drops peer messages past the limit.
         (inbox, inboxContinuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
         (work, workContinuation) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
-        // The first timer check now, not one tick later: an active restarts with writes enabled before
-        // the API takes its first request (messages it sends now are dropped; the core retransmits).
+        // The first timer check now, not one tick later: an active without peers restarts with writes
+        // enabled before the API takes its first request (one with peers waits to hear from them;
+        // messages sent now are dropped, and the core retransmits).
         locked { handle(.tick(now: nowMilliseconds)) }
     }
 

@@ -18,13 +18,17 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
     let activeAddress: @Sendable (ServerID) -> String?
     /// This server's trust, clock and versions, as a promotion needs them (see `PromotionCheck`).
     let promotionChecks: @Sendable () -> [PromotionCheck]
+    /// A server's address as its checkpoint-host object records it (`show-ha-status`'s `ip-address`).
+    let peerIPAddress: @Sendable (ServerID) -> String?
 
     public init(runtime: HARuntime, links: HAPeerLinks, serverRole: HAServerRole, activeAddress: @escaping @Sendable (ServerID) -> String?,
+                peerIPAddress: @escaping @Sendable (ServerID) -> String? = { _ in nil },
                 promotionChecks: @escaping @Sendable () -> [PromotionCheck] = { [] }) {
         self.runtime = runtime
         self.links = links
         self.serverRole = serverRole
         self.activeAddress = activeAddress
+        self.peerIPAddress = peerIPAddress
         self.promotionChecks = promotionChecks
     }
 
@@ -60,39 +64,50 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
         return "This server is not taking changes: \(reason). Make changes on the active server \(active)\(address)."
     }
 
-    public func showHAStatus() -> JSONValue { HAStatusReport(runtime.snapshot, serverRole: serverRole, links: links, activeAddress: activeAddress).json }
+    public func showHAStatus() -> JSONValue { HAStatusReport(runtime.snapshot, serverRole: serverRole, links: links, ipAddress: peerIPAddress).json }
 }
 
 /// `show-ha-status` and `rampart ha status`: Check Point's shape (CHECKPOINT-API.md §3.6) with Rampart's
-/// fields beside it. `problems` lists what is wrong; empty means healthy (`ha status` exits 0).
+/// fields beside it. `problems` lists what is wrong, each with what to do; empty means healthy
+/// (`ha status` exits 0).
 public struct HAStatusReport: Sendable {
     public let json: JSONValue
     public let problems: [String]
 
-    public init(_ snapshot: HARuntimeSnapshot, serverRole: HAServerRole, links: HAPeerLinks, activeAddress: @Sendable (ServerID) -> String?) {
+    /// `ipAddress` is a server's address as its checkpoint-host object records it.
+    public init(_ snapshot: HARuntimeSnapshot, serverRole: HAServerRole, links: HAPeerLinks,
+                ipAddress: @Sendable (ServerID) -> String?, now: Date = Date()) {
         let status = snapshot.core
         var problems: [String] = []
         if snapshot.halted { problems.append("HA halted: \(snapshot.lastError ?? "unknown")") }
-        if status.role == .active, !snapshot.writesEnabled { problems.append("active but not taking writes") }
+        if status.role == .active, !snapshot.writesEnabled {
+            problems.append("active but not taking writes: \(status.writesRefusal ?? "writes are off")")
+        }
         var servers: [JSONValue] = []
         for peer in status.peers {
             let synchronized = peer.status == .synchronized
-            if status.role == .active, !synchronized { problems.append("\(peer.serverID): \(peer.status)") }
-            servers.append(.object([
+            if status.role == .active, !synchronized { problems.append(Self.problem(standby: peer)) }
+            var fields: [String: JSONValue] = [
                 "name": .string(peer.serverID.name),
-                "ip-address": .string(activeAddress(peer.serverID) ?? ""),
+                "ip-address": .string(ipAddress(peer.serverID) ?? ""),
                 "ha-state": .string(peer.serverID == status.activeServer ? "active" : "standby"),
                 "sync-state": .string(synchronized ? "Ok" : (peer.status == .communicationError ? "Communication Error" : "Sync Error")),
                 "rampart-sync-status": .string(peer.status.kind),
                 "rampart-sync-detail": .string(peer.status.description),
                 "known-head": .int(Int64(peer.knownHead.number)),
-                "lag-revisions": .int(Int64(status.head.number >= peer.knownHead.number ? status.head.number - peer.knownHead.number : 0)),
+                "lag-revisions": peer.lagRevisions.map { .int(Int64(clamping: $0)) } ?? .null,
                 "lag-seconds": .int(Self.lagSeconds(peer.status)),
                 "connected": .bool(links.isConnected(peer.serverID)),
-                "last-contact-ms-ago": peer.lastContactMillisecondsAgo.map { .int(Int64($0)) } ?? .null,
-            ]))
+                "last-contact-ms-ago": peer.lastContactMillisecondsAgo.map { .int(Int64(clamping: $0)) } ?? .null,
+            ]
+            if let ago = peer.synchronizedMillisecondsAgo { fields["last-successful-sync"] = Self.timestamp(now, minus: ago) }
+            servers.append(.object(fields))
         }
-        if status.role == .standby, status.link != "delta" { problems.append("standby link is \(status.link)") }
+        // A standby that has not heard of any active yet (a secondary joining) is never synchronized.
+        let own = status.role == .standby
+            ? status.activePeer ?? PeerView(serverID: status.activeServer, status: .neverSynchronized, knownHead: .empty)
+            : nil
+        if let own, own.status != .synchronized { problems.append(Self.problem(ownLink: own, active: status.activeServer)) }
         let synced = problems.isEmpty
         var fields: [String: JSONValue] = [
             "uid": Renderer.defaultDomain["uid"] ?? "", "name": "SMC User", "domain-type": "domain",
@@ -101,22 +116,54 @@ public struct HAStatusReport: Sendable {
             "role": .string(serverRole.rawValue),
             "mode": .string(status.role.rawValue),
             "active-server": .string(status.activeServer.name),
-            "epoch": .object(["term": .int(Int64(status.epoch.term)), "server": .string(status.epoch.server.name)]),
-            "head": .object(["number": .int(Int64(status.head.number)), "hash": .string(status.head.hash)]),
-            "durable-head": .int(Int64(status.durableHead.number)),
+            "epoch": .object(["term": .int(Int64(clamping: status.epoch.term)), "server": .string(status.epoch.server.name)]),
+            "head": .object(["number": .int(Int64(clamping: status.head.number)), "hash": .string(status.head.hash)]),
+            "durable-head": .int(Int64(clamping: status.durableHead.number)),
             "writes-enabled": .bool(snapshot.writesEnabled),
             "replication-mode": .string("\(status.replicationMode)"),
-            "sync-status": .string(status.role == .standby ? (status.link == "delta" ? "synchronized" : status.link) : (synced ? "synchronized" : "degraded")),
+            "sync-status": .string(own?.status.kind ?? (synced ? "synchronized" : "degraded")),
             "problems": .array(problems.map(JSONValue.string)),
         ]
+        if let refusal = status.writesRefusal { fields["writes-refusal"] = .string(refusal) }
+        if let own { fields["lag-revisions"] = own.lagRevisions.map { .int(Int64(clamping: $0)) } ?? .null }
         if let error = snapshot.lastError { fields["last-error"] = .string(error) }
         if let at = snapshot.lastErrorAt { fields["last-error-at"] = Renderer.timestamp(Int64(at.timeIntervalSince1970 * 1000)) }
         if let at = snapshot.lastAppliedAt { fields["last-successful-sync"] = Renderer.timestamp(Int64(at.timeIntervalSince1970 * 1000)) }
         if let number = snapshot.lastAppliedRevision, let at = snapshot.lastAppliedMonotonicNanoseconds {
-            fields["rampart-last-applied"] = ["revision": .int(Int64(number)), "monotonic-ns": .int(Int64(at))]
+            fields["rampart-last-applied"] = ["revision": .int(Int64(clamping: number)), "monotonic-ns": .int(Int64(clamping: at))]
         }
         json = .object(fields)
         self.problems = problems
+    }
+
+    /// What is wrong with a standby, seen from the active, and what to do about it.
+    static func problem(standby peer: PeerView) -> String {
+        let name = peer.serverID.name
+        switch peer.status {
+        case .haStopped: return "\(name): HA is stopped there (run `rampart ha start` on \(name))"
+        case .collision(let divergent):
+            return "\(name): collision, it holds \(divergent) revision(s) we lack; on \(name): `rampart ha export-divergent FILE`, then `rampart ha resolve-collision --keep peer` (or --keep local)"
+        case .communicationError: return "\(name): communication error (check that it runs, and `rampart sic status`)"
+        default: return "\(name): \(peer.status)"
+        }
+    }
+
+    /// What is wrong with a standby's own synchronization with the active, and what to do about it.
+    static func problem(ownLink peer: PeerView, active: ServerID) -> String {
+        let behind = peer.lagRevisions.map { "\($0) revision(s) behind the last head \(active) reported" } ?? "lag unknown (never heard from \(active))"
+        switch peer.status {
+        case .haStopped: return "HA is stopped on this server: nothing is synchronized until `rampart ha start`; \(behind)"
+        case .collision(let divergent):
+            return "collision: \(divergent) revision(s) here are not in the journal of the active \(active); export them with `rampart ha export-divergent FILE`, then `rampart ha resolve-collision --keep peer` (take \(active)'s data) or `--keep local` (keep ours, in a new epoch)"
+        case .fullSync(let applied, let count): return "full sync from \(active) in progress (\(applied)/\(count) chunks)"
+        case .communicationError: return "no contact with the active \(active) (check that it runs, and `rampart sic status`); \(behind)"
+        case .neverSynchronized: return "never synchronized with the active \(active) yet"
+        default: return "\(peer.status.description) behind the active \(active)"
+        }
+    }
+
+    static func timestamp(_ now: Date, minus milliseconds: UInt64) -> JSONValue {
+        Renderer.timestamp(Int64(now.timeIntervalSince1970 * 1000) - Int64(clamping: milliseconds))
     }
 
     static func lagSeconds(_ status: PeerSyncStatus) -> Int64 {

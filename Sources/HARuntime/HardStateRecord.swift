@@ -40,6 +40,8 @@ struct HardStateRecord: Codable, Equatable {
     var fullSyncProgress: FullSyncEntry?
     var writesPaused: Bool
     var handover: HandoverEntry?
+    /// Absent in records written before it existed (false).
+    var takesWritesAtFirstStart: Bool?
 
     init(_ state: HardState) {
         epoch = EpochRecord(term: state.epoch.term, server: state.epoch.server.name)
@@ -55,6 +57,7 @@ struct HardStateRecord: Codable, Equatable {
         }
         writesPaused = state.writesPaused
         handover = state.handover.map { HandoverEntry(target: $0.target.name, switchoverID: $0.switchoverID, finalHead: HeadRecord($0.finalHead)) }
+        takesWritesAtFirstStart = state.takesWritesAtFirstStart ? true : nil
     }
 
     /// Nil when the record is not a hard state this version understands (never guessed into one).
@@ -76,7 +79,8 @@ struct HardStateRecord: Codable, Equatable {
                 FullSyncProgress(snapshotHead: $0.snapshotHead.head, chunkCount: $0.chunkCount, chunksApplied: $0.chunksApplied)
             },
             writesPaused: writesPaused,
-            handover: handover.map { HandoverRecord(target: ServerID($0.target), switchoverID: $0.switchoverID, finalHead: $0.finalHead.head) })
+            handover: handover.map { HandoverRecord(target: ServerID($0.target), switchoverID: $0.switchoverID, finalHead: $0.finalHead.head) },
+            takesWritesAtFirstStart: takesWritesAtFirstStart ?? false)
     }
 }
 
@@ -114,6 +118,9 @@ public struct HardStateStore: Sendable {
         state.fullSyncProgress = nil
         state.writesPaused = false
         state.handover = nil
+        // The operator's restore checked that no server of the old group answers: its first start
+        // takes writes without waiting to hear from them.
+        state.takesWritesAtFirstStart = true
         try save(state)
         return term
     }

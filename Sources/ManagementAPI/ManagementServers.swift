@@ -9,6 +9,8 @@ public struct ManagementServerEntry: Sendable, Equatable {
     public var name: String
     public var sicAddress: String?
     public var apiAddress: String?
+    /// The object's `ipv4-address` (else `ipv6-address`), as an administrator gave it.
+    public var ipAddress: String?
     public var isPrimary: Bool
 }
 
@@ -33,6 +35,7 @@ extension ManagementService {
                 ManagementServerEntry(uid: object.uid, name: object.name,
                                       sicAddress: object.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
                                       apiAddress: object.fields[ManagedObject.haAPIAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
+                                      ipAddress: ["ipv4-address", "ipv6-address"].lazy.compactMap { object.fields[$0]?.stringValue }.first { !$0.isEmpty },
                                       isPrimary: object.fields[ManagedObject.haPrimaryField]?.boolValue == true)
             }
             offset += page.objects.count

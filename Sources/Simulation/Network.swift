@@ -26,6 +26,9 @@ struct Packet {
     var from: Int
     var to: Int
     var message: HAMessage
+    /// The receiver's incarnation when this was sent: as over TCP, a server that crashed since never
+    /// receives it (its connections died with it).
+    var toIncarnation: Int
 }
 
 /// A network of `serverCount` servers: messages wait in a timing wheel until their delivery tick.

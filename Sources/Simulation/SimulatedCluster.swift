@@ -63,6 +63,13 @@ public final class SimulatedCluster {
     /// Hashes of revisions that were durable at some point on the server that wrote them: it may have
     /// answered their publish, so no server may drop one without an export.
     var durableOnAuthor: Set<String> = []
+    /// Per epoch, its first committed revision: the step (simulated real time, finer than a tick) and
+    /// the writer's journal then. No publish of a lower epoch may be answered after that step.
+    var firstWriteOfEpoch: [Epoch: (step: Int, journal: Journal)] = [:]
+    /// Epochs entered by a forced promotion (which may lose what a partitioned active still answers).
+    var forcedEpochs: [Epoch] = []
+    /// Per published revision (by hash): its server's `writesHeld` when it was committed.
+    var writesHeldAtCommit: [String: (sinceStep: Int, newEpoch: Bool)] = [:]
 
     public init(servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
                 tickMilliseconds: UInt64 = 10, limits: HALimits = HALimits()) {
@@ -118,6 +125,9 @@ public final class SimulatedCluster {
         servers[index].diskQueue = []
         servers[index].builtSnapshots = []
         servers[index].writesEpoch = nil
+        servers[index].writesHeld = nil
+        servers[index].awaitingDurableAnswer = [:]
+        servers[index].incarnation += 1
         servers[index].restartAtTick = restartAfterTicks.map { tick + $0 }
         statistics.crashes += 1
         traceLine { "t=\(self.nowMilliseconds)ms \(id) CRASH (unpersisted writes lost)" }
@@ -186,7 +196,11 @@ public final class SimulatedCluster {
                                           payload: payload)
         statistics.publishes += 1
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
+        // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
+        if case .async = servers[index].core.hardState.replicationMode { servers[index].awaitingDurableAnswer[revision.hash] = revision }
+        writesHeldAtCommit[revision.hash] = servers[index].writesHeld.map { ($0.sinceStep, $0.newEpoch) } ?? (steps, false)
         deliver(index, .revisionCommitted(revision))
+        if firstWriteOfEpoch[epoch] == nil { firstWriteOfEpoch[epoch] = (steps, servers[index].core.journal) }
         servers[index].diskQueue.append((tick + random.below(3), .applyRevisions([revision])))
         return revision.number
     }
@@ -211,7 +225,7 @@ public final class SimulatedCluster {
         settleInbox()
         let now = nowMilliseconds
         for index in servers.indices where servers[index].isUp { deliver(index, .tick(now: now)) }
-        for packet in network.takeDue(at: tick) where servers[packet.to].isUp {
+        for packet in network.takeDue(at: tick) where servers[packet.to].isUp && servers[packet.to].incarnation == packet.toIncarnation {
             deliver(packet.to, .receive(from: servers[packet.from].id, message: packet.message))
         }
     }
@@ -262,7 +276,9 @@ public final class SimulatedCluster {
         if let hardState = output.persist { servers[index].diskHardState = hardState }
         for envelope in output.messages {
             statistics.messagesSent += 1
-            network.send(Packet(from: index, to: self.index(of: envelope.to), message: envelope.message), at: tick, random: &random)
+            let receiver = self.index(of: envelope.to)
+            network.send(Packet(from: index, to: receiver, message: envelope.message, toIncarnation: servers[receiver].incarnation),
+                         at: tick, random: &random)
         }
         for effect in output.effects {
             if keepsLog { effectLog.append((tick, servers[index].id, effect)) }
@@ -319,8 +335,9 @@ public final class SimulatedCluster {
         case .publishAcknowledged(let number):
             statistics.syncAcknowledged += 1
             let journal = servers[index].core.journal
-            if let revision = journal.revisions(after: number - 1, limit: 1).first, revision.epoch >= guaranteeFloorEpoch {
-                syncAcknowledged.append((number, revision.hash, revision.epoch))
+            if let revision = journal.revisions(after: number - 1, limit: 1).first {
+                checkAnswerNotStale(revision, answeredBy: index)
+                if revision.epoch >= guaranteeFloorEpoch { syncAcknowledged.append((number, revision.hash, revision.epoch)) }
             }
         case .publishTimedOut: statistics.syncTimedOut += 1
         case .statusChanged(_, let status):
@@ -338,11 +355,13 @@ public final class SimulatedCluster {
         let firstTime = writerOfEpoch[epoch] == nil
         writerOfEpoch[epoch] = index
         servers[index].writesEpoch = epoch
+        if servers[index].writesHeld?.epoch != epoch { servers[index].writesHeld = (epoch, steps, firstTime) }
         guard firstTime else { return }
         statistics.promotions += 1
         let journal = servers[index].core.journal
         if forced {
             statistics.forcedPromotions += 1
+            forcedEpochs.append(epoch)
             if epoch > guaranteeFloorEpoch {
                 guaranteeFloorEpoch = epoch
                 syncAcknowledged.removeAll { journal.contains(RevisionHead(number: $0.number, hash: $0.hash)) != true }
@@ -376,6 +395,9 @@ public final class SimulatedCluster {
             for revision in revisions {
                 servers[index].diskJournal.append(revision)
                 if revision.epoch.server == servers[index].id { durableOnAuthor.insert(revision.hash) }
+                if servers[index].awaitingDurableAnswer.removeValue(forKey: revision.hash) != nil {
+                    checkAnswerNotStale(revision, answeredBy: index)
+                }
             }
             inbox.append((index, .persistedUpTo(servers[index].diskJournal.head)))
         case .stageSnapshotChunk(let snapshotHead, let chunk):
@@ -420,6 +442,25 @@ public final class SimulatedCluster {
             for other in servers.indices where other != index && servers[other].isUp && servers[other].core.summary.followsActiveVerified {
                 checkPrefix(standby: other)
             }
+        }
+    }
+
+    /// No publish is answered after a higher epoch took its first write (judged in simulation steps),
+    /// unless that epoch's writer held the revision then (nothing is lost), or a forced promotion led
+    /// to the higher epoch (the operator was told it may lose revisions) while the answering server,
+    /// without a restart since, already held writes, or entered an epoch of its own it did not know
+    /// was stale (the other side of that forced split). A server that restarted and takes writes again
+    /// in an epoch it held, after a higher one wrote, is never excused: it must hear from every peer.
+    func checkAnswerNotStale(_ revision: ReplicatedRevision, answeredBy index: Int) {
+        let now = steps
+        for (epoch, first) in firstWriteOfEpoch where epoch > revision.epoch && first.step < now {
+            if first.journal.contains(revision.head) == true { continue }
+            let held = writesHeldAtCommit[revision.hash] ?? (sinceStep: .max, newEpoch: false)
+            let forced = forcedEpochs.contains { $0 > revision.epoch && $0 <= epoch }
+            if forced && (held.sinceStep < first.step || held.newEpoch) { continue }
+            fail("no publish is answered after a higher epoch has taken its first write",
+                 "\(servers[index].id) answered the publish of #\(revision.number) in \(revision.epoch) at step \(now), after \(epoch) first wrote at step \(first.step) without it")
+            return
         }
     }
 

@@ -22,6 +22,13 @@ final class SimulatedServer {
     /// The runtime enables writes only when the core says so.
     var writesEpoch: Epoch?
     var restartAtTick: Int?
+    /// Raised by every crash: messages sent to an earlier incarnation are never delivered.
+    var incarnation = 0
+    /// Since when this incarnation has held writes in its current epoch (through pauses and aborted
+    /// hand-overs), and whether it entered that epoch by promotion (rather than a restart in it).
+    var writesHeld: (epoch: Epoch, sinceStep: Int, newEpoch: Bool)?
+    /// Its publishes answered once durable here (async mode): revision hash → revision.
+    var awaitingDurableAnswer: [String: ReplicatedRevision] = [:]
     /// Full-sync snapshots the runtime has built (newest last): as the real runtime, it builds one only
     /// at the current head, keeps `snapshotsKeptMax`, and forgets them all in a crash.
     var builtSnapshots: [RevisionHead] = []

@@ -206,9 +206,9 @@ struct HAStatusCommand: AsyncParsableCommand {
             "active:       \(field("active-server"))",
             "epoch:        \(epoch?["term"]?.scalarText ?? "?")/\(epoch?["server"]?.scalarText ?? "?")",
             "head:         #\(head?["number"]?.scalarText ?? "?") \(head?["hash"]?.stringValue?.prefix(12) ?? "")",
-            "writes:       \(status["writes-enabled"]?.boolValue == true ? "enabled" : "refused")",
+            "writes:       \(status["writes-enabled"]?.boolValue == true ? "enabled" : "refused" + (status["writes-refusal"]?.stringValue.map { " (\($0))" } ?? ""))",
             "replication:  \(field("replication-mode"))",
-            "sync status:  \(field("sync-status"))",
+            "sync status:  \(field("sync-status"))" + (status["lag-revisions"]?.intValue.map { ", \($0) revision(s) behind" } ?? ""),
             "last sync:    \(status["last-successful-sync"]?["iso-8601"]?.stringValue ?? "-")",
             "last error:   \(status["last-error"]?.stringValue ?? "-")",
         ]

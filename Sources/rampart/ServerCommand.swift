@@ -209,6 +209,7 @@ struct ServerCommand: AsyncParsableCommand {
         let checks = PromotionChecks(credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
                                      peers: { runtime.status.peers.map(\.serverID.name) })
         await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
+                                              peerIPAddress: { id in service.managementServers().first { $0.name == id.name }?.ipAddress },
                                               promotionChecks: { checks.evaluate(now: Date()) }))
         if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
             try await service.registerPrimary(name: serverName, uid: uid, ipAddress: listen, sicSerial: "")

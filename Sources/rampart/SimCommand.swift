@@ -22,7 +22,8 @@ struct SimCommand: ParsableCommand {
         acknowledged in sync mode survives every promotion that was not forced; a standby's journal \
         is a prefix of its active's, but for revisions the active lost before their fsync; divergent \
         revisions are never dropped without an export, nor any revision its author held durably; \
-        after the heal, every server converges within --liveness-ticks.
+        no publish is answered after a higher epoch took its first write (but the two sides of a \
+        forced split); after the heal, every server converges within --liveness-ticks.
 
         Examples:
           rampart sim --seeds 1000            run seeds 1...1000

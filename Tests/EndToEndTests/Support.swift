@@ -331,6 +331,10 @@ final class ServerProcess: Sendable {
         return exit
     }
 
+    /// SIGSTOP / SIGCONT: the process stays, its sockets accept, but it answers nothing meanwhile.
+    func pause() { if record.exit == nil { Foundation.kill(pid, SIGSTOP) } }
+    func resume() { if record.exit == nil { Foundation.kill(pid, SIGCONT) } }
+
     /// SIGKILL (no clean-up of any kind in the server).
     func kill() {
         if record.exit == nil, process.isRunning { Foundation.kill(pid, SIGKILL) }

@@ -82,10 +82,39 @@ struct CoreTests {
         #expect(output.messages.allSatisfy { $0.message.epoch == output.persist?.epoch })
         #expect(output.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: true)))
         #expect(output.reason.contains("forced promotion"))
-        // A restart from that hard state comes back active in the same epoch.
+        // A restart from that hard state comes back active in the same epoch, but takes writes only
+        // once every peer has answered in no higher epoch (one may have been promoted meanwhile).
         var restarted = HAStateMachine(configuration: configuration, hardState: output.persist!)
         let first = restarted.step(.tick(now: 6_000))
-        #expect(first.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: false)))
+        #expect(restarted.role == .active && !restarted.writesEnabled)
+        #expect(!first.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: false)))
+        #expect(restarted.writeRefusal?.contains("waiting for A, C to answer with no higher epoch") == true)
+        let fromA = restarted.step(.receive(from: "A", message: HAMessage(epoch: .initial, body: .heartbeat(Self.standbyHeartbeat))))
+        #expect(!fromA.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: false)), "C has not answered yet")
+        let fromC = restarted.step(.receive(from: "C", message: HAMessage(epoch: Epoch(term: 1, server: "B"), body: .heartbeat(Self.standbyHeartbeat))))
+        #expect(fromC.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: false)))
+        #expect(fromC.reason.contains("every peer answered in no higher epoch"))
+    }
+
+    static let standbyHeartbeat = HAMessage.Heartbeat(head: .empty, durableHead: .empty, role: .standby, writesEnabled: false,
+                                                      haStopped: false, replicationMode: .async, expectingHello: false)
+
+    @Test("a server with no peers restarts writable; one with peers starts writes only after hearing them")
+    func restartWithAndWithoutPeers() {
+        let alone = HAConfiguration(serverID: "A", peers: [])
+        var single = HAStateMachine(configuration: alone, hardState: HAStateMachine.bootstrapActive(configuration: alone))
+        #expect(single.step(.tick(now: 0)).effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "A"), forced: false)))
+        let pair = HAConfiguration(serverID: "A", peers: ["B"])
+        var fresh = HAStateMachine(configuration: pair, hardState: HAStateMachine.bootstrapActive(configuration: pair))
+        let first = fresh.step(.tick(now: 0))
+        #expect(fresh.writesEnabled, "the first start of a new group has nobody to wait for")
+        #expect(first.persist?.takesWritesAtFirstStart == false, "persisted before writes are enabled: a restart waits")
+        var restarted = HAStateMachine(configuration: pair, hardState: first.persist!)
+        _ = restarted.step(.tick(now: 0))
+        #expect(!restarted.writesEnabled)
+        // Hearing a higher epoch instead demotes it before it ever took a write.
+        let higher = restarted.step(.receive(from: "B", message: HAMessage(epoch: Epoch(term: 2, server: "B"), body: .heartbeat(Self.standbyHeartbeat))))
+        #expect(restarted.role == .standby && !higher.effects.contains { if case .enableWrites = $0 { true } else { false } })
     }
 
     @Test("membership changes are bounded and persisted")

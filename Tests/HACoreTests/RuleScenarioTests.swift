@@ -294,24 +294,98 @@ struct RuleScenarioTests {
 
     @Test("Revisions an old active wrote again under the same numbers after losing them are a collision found by hash, not by epoch spans")
     func rewrittenNumbersAreACollisionFoundByHash() {
-        scenario("forced failover keeps a revision the old active lost and wrote again", servers: ["A", "B"]) {
-            Self.activeLosesRevision3BeforeItsFsync
+        scenario("a standby keeps a revision the active lost and wrote again; a later active finds it by hash", servers: ["A", "B", "C"]) {
+            publish(2, on: "A")
+            settle()
+            // #3 reaches C only, then A loses it before its fsync.
+            cut(from: "A", to: "B")
+            publishThenCrashBeforeItsFsync(on: "A")
+            wait(ticks: 5)
+            expect(.head(3), on: "C")
+            heal()
+            // C still reaches A (so A hears from every peer and takes writes again), but A's answer to
+            // C's hello (drop #3) never arrives: C keeps its #3 of epoch 1/A.
+            cut(from: "A", to: "C")
+            restart("A")
+            wait(ticks: 20)
+            expect(.writesEnabled, on: "A")
+            publish(2, on: "A")
+            wait(ticks: 20)
+            expect(.head(4), on: "B")
+            expect(.head(3), on: "C")
+            isolate("A")
             promote("B", force: true)
             publish(1, on: "B")
-            isolate("A")
-            restart("A")
-            wait(ticks: 10)
-            // A, alone and still in its old epoch, writes #3 and #4 again: same epoch spans as B's #3.
+            heal()
+            settle()
+            // C's #3 and B's #3 share the epoch span 1/A: only their hashes tell them apart.
+            expect(.collision(divergent: 1), on: "C")
+            resolveCollision(on: "C", keep: .peer)
+            expectReason(on: "C", contains: "exported and dropped our 1 divergent revision(s) after #2")
+            settle()
+            expect(.synchronized, on: "C")
+            expect(.synchronized, on: "A")
+            expect(.head(5), on: "C")
+            expectConverged()
+        }
+    }
+
+    @Test("A restarted active takes no write until every peer answered in no higher epoch (DESIGN.md §3)")
+    func restartedActiveWaitsForItsPeers() {
+        scenario("old active restarts while the promoted standby is unreachable", servers: ["A", "B"]) {
             publish(2, on: "A")
+            settle()
+            crash("A")
+            promote("B", force: true)
+            publish(1, on: "B")
+            isolate("B")
+            restart("A")
+            wait(ticks: 100)
+            expect(.active, on: "A")
+            expect(.writesDisabled, on: "A")
+            publishRefused(on: "A")
+            dryRunPromote("A")
+            expectReason(on: "A", contains: "writes stay off until B (not heard from since this restart)")
+            promote("A")
+            expectReason(on: "A", contains: "needs force")
+            expect(.writesDisabled, on: "A")
             heal()
             settle()
             expect(.standby, on: "A")
-            expect(.collision(divergent: 2), on: "A")
-            resolveCollision(on: "A", keep: .peer)
-            expectReason(on: "A", contains: "exported and dropped our 2 divergent revision(s)")
-            settle()
+            expect(.epochTerm(2), on: "A")
             expect(.synchronized, on: "A")
-            expect(.head(4), on: "A")
+            expectConverged()
+        }
+        scenario("sync mode: the old active restarts and hears the new epoch from another standby", servers: ["A", "B", "C"]) {
+            admin(.setReplicationMode(.sync(timeoutMilliseconds: 2_000)), on: "A")
+            publish(2, on: "A")
+            settle()
+            crash("A")
+            wait(ticks: 150)
+            promote("B")
+            settle()
+            expect(.active, on: "B")
+            publish(1, on: "B")
+            isolate("B")
+            restart("A")
+            holdsThroughout("A takes no writes", ticks: 50) { !$0.writesEnabled("A") }
+            expect(.standby, on: "A")
+            expect(.epochTerm(2), on: "A")
+        }
+        scenario("a restarted active whose peers stay silent is promoted by force into a new epoch", servers: ["A", "B"]) {
+            publish(1, on: "A")
+            settle()
+            crash("A")
+            isolate("B")
+            restart("A")
+            wait(ticks: 100)
+            expect(.writesDisabled, on: "A")
+            promote("A", force: true)
+            expectReason(on: "A", contains: "forced promotion of a restarted active")
+            expect(.writesEnabled, on: "A")
+            expect(.epochTerm(2), on: "A")
+            heal()
+            settle()
             expectConverged()
         }
     }
@@ -346,9 +420,13 @@ struct RuleScenarioTests {
 
     @Test("A server that sees a higher epoch never acts as active in the lower one again (fencing)")
     func fencing() {
+        // Restarted as the active of epoch 1 (not its first start): it takes writes once B answered.
         var active = HAStateMachine(configuration: HAConfiguration(serverID: "A", peers: ["B"]),
-                                    hardState: HAStateMachine.bootstrapActive(configuration: HAConfiguration(serverID: "A", peers: ["B"])))
-        let started = active.step(.tick(now: 0))
+                                    hardState: HardState(epoch: Epoch(term: 1, server: "A"), role: .active, peers: [PeerRecord(serverID: "B")]))
+        _ = active.step(.tick(now: 0))
+        let started = active.step(.receive(from: "B", message: HAMessage(epoch: .initial, body: .heartbeat(.init(
+            head: .empty, durableHead: .empty, role: .standby, writesEnabled: false, haStopped: false,
+            replicationMode: .async, expectingHello: false)))))
         #expect(started.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "A"), forced: false)))
         let higher = Epoch(term: 2, server: "B")
         let fenced = active.step(.receive(from: "B", message: HAMessage(epoch: higher, body: .heartbeat(.init(
@@ -543,7 +621,7 @@ struct RuleScenarioTests {
             expect(.writesDisabled, on: "A")
             heal()
             wait(ticks: 400)
-            expectLogged(on: "A", "aborted (switchover-timed-out): writes resumed")
+            expectLogged(on: "A", "aborted (switchover-timed-out): writes enabled")
             expect(.writesEnabled, on: "A")
             expectConverged()
         }

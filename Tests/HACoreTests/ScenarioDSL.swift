@@ -183,6 +183,20 @@ func waitUntil(_ what: String, ticksMax: Int = 1_000, sourceLocation: SourceLoca
     }
 }
 
+/// Runs `ticks` ticks one at a time; `condition` must hold after every one.
+func holdsThroughout(_ what: String, ticks: Int, sourceLocation: SourceLocation = #_sourceLocation,
+                     _ condition: @escaping (SimulatedCluster) -> Bool) -> ScenarioStep {
+    ScenarioStep(describe: "\(what) for \(ticks) ticks") { run in
+        for tick in 0..<ticks {
+            run.cluster.run(ticks: 1)
+            guard condition(run.cluster) else {
+                run.check(false, "\(what) stopped holding after \(tick + 1) ticks", at: sourceLocation)
+                return
+            }
+        }
+    }
+}
+
 // MARK: - Expectations
 
 func expect(_ expectation: Expectation, on server: ServerID, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {

@@ -30,6 +30,8 @@ struct HAMessageCodecTests {
         .pollReply(durableHead: head, spans: spans),
         .collision(commonNumber: 4, divergentCount: 2, activeHead: head),
         .discardUnsyncedTail(after: 6),
+        .forkProbe(numbers: [3, 4, UInt64.max]),
+        .forkProbeReply(head: head, heads: [head, .empty]),
     ]
 
     @Test(arguments: bodies) func everyMessageSurvivesTheWire(body: HAMessage.Body) throws {

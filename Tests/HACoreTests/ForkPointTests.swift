@@ -1,0 +1,144 @@
+import HACore
+import Testing
+
+// Where two journals part, found exactly (issue 18, item 2): a hello's checkpoints are sparse (head -1,
+// -2, -4 …), so they only bound the fork; the active then asks the standby for its hashes in between.
+// A collision counts and exports exactly the revisions the active lacks, never one it holds.
+
+/// A journal built from (epoch, tag) pairs: same tags at the same numbers give the same hashes.
+struct JournalBuilder {
+    var journal = Journal.empty
+
+    mutating func append(_ count: Int, in epoch: Epoch, tag: String) {
+        for _ in 0..<count {
+            let head = journal.head
+            let number = head.number + 1
+            journal.append(ReplicatedRevision(number: number, epoch: epoch, previousHash: head.hash,
+                                              hash: "\(tag)-\(epoch)-\(number)-\(head.hash.prefix(12))", payload: []))
+        }
+    }
+}
+
+@Suite("Fork point")
+struct ForkPointTests {
+    static let old = Epoch(term: 1, server: "A")
+    static let current = Epoch(term: 2, server: "A")
+
+    /// The active's answer to the standby's hello after every fork probe it asks has been answered
+    /// from `standby`; also how many probe rounds that took.
+    static func answer(active: Journal, in epoch: Epoch, standby: Journal) -> (message: HAMessage.Body?, rounds: Int) {
+        var core = HAStateMachine(configuration: HAConfiguration(serverID: "A", peers: ["B"]),
+                                  hardState: HardState(epoch: epoch, role: .active, peers: [PeerRecord(serverID: "B")]), journal: active)
+        _ = core.step(.tick(now: 1_000))
+        let hello = HAMessage.Hello(serverID: "B", head: standby.head, durableHead: standby.head, spans: standby.spans,
+                                    softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: standby.checkpoints)
+        var output = core.step(.receive(from: "B", message: HAMessage(epoch: epoch, body: .hello(hello))))
+        var rounds = 0
+        while rounds < 20 {
+            let bodies = output.messages.filter { $0.to == "B" }.map(\.message.body)
+            guard let probe = bodies.first(where: { if case .forkProbe = $0 { true } else { false } }),
+                  case .forkProbe(let numbers) = probe else {
+                return (bodies.first { if case .heartbeat = $0 { false } else { true } }, rounds)
+            }
+            rounds += 1
+            #expect(numbers.count <= HALimits.forkProbeNumbersMax)
+            let heads = numbers.compactMap { number in standby.hash(at: number).map { RevisionHead(number: number, hash: $0) } }
+            output = core.step(.receive(from: "B", message: HAMessage(epoch: epoch, body: .forkProbeReply(head: standby.head, heads: heads))))
+        }
+        return (nil, rounds)
+    }
+
+    @Test("a collision found by hash counts and exports exactly the divergent revisions, for forks 1 to 70 revisions deep",
+          arguments: [1, 37, 300])
+    func collisionAtEveryDistance(sharedPrefix: Int) {
+        for divergent in 1...70 {
+            var active = JournalBuilder(), standby = JournalBuilder()
+            active.append(sharedPrefix, in: Self.old, tag: "shared")
+            standby.append(sharedPrefix, in: Self.old, tag: "shared")
+            // Same epoch spans on both sides: only the hashes tell the standby's revisions apart.
+            active.append(divergent + 3, in: Self.old, tag: "active")
+            active.append(1, in: Self.current, tag: "active")
+            standby.append(divergent, in: Self.old, tag: "standby")
+            let (answer, rounds) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
+            let expectedCommon = UInt64(sharedPrefix)
+            guard case .collision(let common, let count, _)? = answer else {
+                Issue.record("fork \(divergent) deep after #\(sharedPrefix): expected a collision, got \(String(describing: answer))")
+                continue
+            }
+            #expect(common == expectedCommon && count == UInt64(divergent), "fork \(divergent) deep after #\(sharedPrefix): collision after #\(common), \(count) divergent")
+            #expect(rounds <= 2, "\(rounds) probe rounds")
+
+            // The standby exports exactly its own revisions, none the active holds.
+            var core = HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]),
+                                      hardState: HardState(epoch: Self.current, role: .standby, peers: [PeerRecord(serverID: "A")]),
+                                      journal: standby.journal)
+            _ = core.step(.tick(now: 1_000))
+            _ = core.step(.receive(from: "A", message: HAMessage(epoch: Self.current, body: .collision(
+                commonNumber: common, divergentCount: count, activeHead: active.journal.head))))
+            #expect(core.collision?.divergentRevisions == UInt64(divergent))
+            let resolved = core.step(.admin(.resolveCollision(keep: .peer)))
+            let exported = resolved.effects.compactMap { effect -> [ReplicatedRevision]? in
+                if case .exportDivergent(let revisions, _) = effect { revisions } else { nil }
+            }.first ?? []
+            #expect(exported.count == divergent)
+            #expect(exported.allSatisfy { active.journal.contains($0.head) == false }, "an exported revision is held by the active")
+        }
+    }
+
+    @Test("revisions of the active's own epoch that it lost before its fsync are dropped exactly, at every distance")
+    func discardAtEveryDistance() {
+        for divergent in 1...70 {
+            var active = JournalBuilder(), standby = JournalBuilder()
+            active.append(20, in: Self.current, tag: "shared")
+            standby.append(20, in: Self.current, tag: "shared")
+            active.append(divergent + 5, in: Self.current, tag: "rewritten")
+            standby.append(divergent, in: Self.current, tag: "lost")
+            let (answer, _) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
+            guard case .discardUnsyncedTail(let after)? = answer else {
+                Issue.record("fork \(divergent) deep: expected a discard, got \(String(describing: answer))")
+                continue
+            }
+            #expect(after == 20, "fork \(divergent) deep: discard after #\(after)")
+        }
+    }
+
+    @Test("a standby whose journal is a prefix gets delta sync at once, without a probe")
+    func prefixNeedsNoProbe() {
+        var active = JournalBuilder(), standby = JournalBuilder()
+        active.append(100, in: Self.current, tag: "shared")
+        standby.append(60, in: Self.current, tag: "shared")
+        let (answer, rounds) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
+        #expect(rounds == 0)
+        if case .append(let previous, let revisions, _)? = answer {
+            #expect(previous.number == 60 && revisions.first?.number == 61)
+        } else {
+            Issue.record("expected an append, got \(String(describing: answer))")
+        }
+    }
+
+    @Test("a probe reply from a journal that changed meanwhile, or that crosses the bounds, never traps")
+    func hostileProbeReplies() {
+        var active = JournalBuilder(), standby = JournalBuilder()
+        active.append(10, in: Self.old, tag: "shared")
+        standby.append(10, in: Self.old, tag: "shared")
+        active.append(40, in: Self.old, tag: "active")
+        active.append(1, in: Self.current, tag: "active")
+        standby.append(30, in: Self.old, tag: "standby")
+        var core = HAStateMachine(configuration: HAConfiguration(serverID: "A", peers: ["B"]),
+                                  hardState: HardState(epoch: Self.current, role: .active, peers: [PeerRecord(serverID: "B")]),
+                                  journal: active.journal)
+        _ = core.step(.tick(now: 1_000))
+        // Checkpoints out of order and a head it does not hold: bounds that cross.
+        let hello = HAMessage.Hello(serverID: "B", head: standby.journal.head, durableHead: .empty, spans: standby.journal.spans,
+                                    softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false,
+                                    checkpoints: [RevisionHead(number: 2, hash: "nonsense"), active.journal.headAt(9), active.journal.headAt(11)])
+        _ = core.step(.receive(from: "B", message: HAMessage(epoch: Self.current, body: .hello(hello))))
+        let replies: [HAMessage.Body] = [
+            .forkProbeReply(head: RevisionHead(number: 99, hash: "other"), heads: []),
+            .forkProbeReply(head: standby.journal.head, heads: [RevisionHead(number: UInt64.max, hash: "x"), RevisionHead(number: 0, hash: "")]),
+            .forkProbeReply(head: standby.journal.head, heads: (0..<64).map { RevisionHead(number: UInt64($0) * 1_000_003, hash: "y") }),
+        ]
+        for reply in replies { _ = core.step(.receive(from: "B", message: HAMessage(epoch: Self.current, body: reply))) }
+        #expect(core.role == .active)
+    }
+}
