@@ -110,12 +110,16 @@ extension ManagementService {
         if let owner = lockOwner[node.uid], let holder = sessions[owner] {
             throw ManagementError(code: "generic_err_object_locked", message: "\(node.name) is being edited in a session of \(holder.user)", httpStatus: 409)
         }
+        // A reset revokes at once, before its session is published: a channel opened before it must not renew its way back.
+        if let serial = node.fields[ManagedObject.sicSerialField]?.stringValue, try currentRevocations().contains(serial: serial) {
+            throw ManagementError(code: "err_sic_revoked", message: "\(identity)'s certificate is revoked: enrol it again", httpStatus: 403)
+        }
         let date = Date(timeIntervalSince1970: Double(now) / 1000)
         let issued = try authority.issueNodeCertificate(csrDER: csrDER, identity: identity, now: date)
         if let old = node.fields[ManagedObject.sicSerialField]?.stringValue {
             var list = try currentRevocations()
-            try list.revoke(serial: old, reason: .superseded, now: date)
-            try store.setSetting(Self.revocationsSetting, list.jsonText)
+            try list.revoke(serial: old, reason: .superseded, node: node.uid, now: date)
+            try storeRevocations(list)
         }
         node.fields[ManagedObject.sicSerialField] = .string(issued.serial)
         node.meta.lastModifier = "SIC"

@@ -46,9 +46,13 @@ final class GatewayHub: GatewayFleet, Service {
         var waiting: [String: CheckedContinuation<GatewayPushResult, Never>] = [:]
     }
 
-    init(service: ManagementService, logger: Logger) {
+    /// Every open SIC channel: a revoked gateway's channel closes at once.
+    let channels: SICChannels
+
+    init(service: ManagementService, channels: SICChannels, logger: Logger) {
         self.service = service
         self.logs = service.logs
+        self.channels = channels
         self.logger = logger
         (batches, batchWriter) = AsyncStream.makeStream(of: Batch.self, bufferingPolicy: .bufferingNewest(HubLimits.pendingBatchesMax))
     }
@@ -144,6 +148,8 @@ final class GatewayHub: GatewayFleet, Service {
             try await connection.send(GatewayWire.frame(["type": "error", "message": .string("\(identity) is not an enrolled gateway of this server")]))
             return
         }
+        let registration = channels.register(node: identity.uid)
+        defer { channels.unregister(registration) }
         let (outbound, writer) = AsyncStream.makeStream(of: PeerFrame.self)
         let token = attach(identity.uid, writer: writer, report: GatewayReport(json: hello["status"]))
         logger.notice("gateway channel up", metadata: ["gateway": "\(identity.name)"])
@@ -157,6 +163,13 @@ final class GatewayHub: GatewayFleet, Service {
             group.addTask {
                 for await frame in outbound { try await connection.send(frame) }
                 await connection.close()  // replaced by a newer channel
+            }
+            group.addTask {
+                for await reason in registration.cutOff {
+                    self.logger.warning("gateway channel cut", metadata: ["gateway": "\(identity.name)", "reason": "\(reason)"])
+                    await connection.close()
+                    return
+                }
             }
             group.addTask {
                 while !Task.isCancelled {

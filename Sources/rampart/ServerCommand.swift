@@ -210,17 +210,20 @@ struct ServerCommand: AsyncParsableCommand {
                                      peers: { runtime.status.peers.map(\.serverID.name) })
         await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
                                               promotionChecks: { checks.evaluate(now: Date()) }))
+        let sicSerial = NodeCertificate.serialHex(try node.credentials.certificate().serialNumber)
         if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
-            try await service.registerPrimary(name: serverName, uid: uid, ipAddress: listen, sicSerial: "")
+            try await service.registerPrimary(name: serverName, uid: uid, ipAddress: listen, sicSerial: sicSerial)
         }
+        let channels = SICChannels()
+        await service.attachSICChannels(channels)
         let sicListener = try await PeerListener.bind(
             PeerListenerConfiguration(host: listen, port: sicPort, identity: node.credentials.issuedIdentity,
                                       verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service)),
             logger: logger)
-        let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)")
+        let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)", sicSerial: sicSerial)
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
-                          local: local, facts: facts, versions: versions, join: membership, ica: ica, logger: logger)
-        let gateways = GatewayHub(service: service, logger: logger)
+                          local: local, facts: facts, versions: versions, join: membership, ica: ica, channels: channels, logger: logger)
+        let gateways = GatewayHub(service: service, channels: channels, logger: logger)
         await service.attachGateways(gateways)
         let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
         let bound = BoundPorts()
