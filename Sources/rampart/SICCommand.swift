@@ -130,6 +130,11 @@ struct SICAddress: ExpressibleByArgument, Sendable {
     let host: String
     let port: Int
 
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
     init?(argument: String) {
         guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
               (1...65535).contains(port) else { return nil }

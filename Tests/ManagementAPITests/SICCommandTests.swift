@@ -124,4 +124,19 @@ struct SICCommandTests {
         try await h.service.adoptICAState(authority: authority, revocationsText: list.jsonText)
         #expect(channels.closed.withLock { $0 }.count == 1, "only what is new")
     }
+
+    /// A joining secondary gets the Internal CA's key over its SIC channel so it can issue its API
+    /// certificate from the group's CA; never a gateway, a node that is not enrolled, or a revoked one.
+    @Test func theCAStateGoesOnlyToAnEnrolledUnrevokedManagementServer() async throws {
+        let h = try await Harness()
+        let authority = try InternalCA.create(name: "test-ica", now: Date())
+        await h.service.configureSIC(authority: authority)
+        try await h.service.registerPrimary(name: "mgmt-b", uid: "uid-mgmt-b", ipAddress: "192.0.2.12", sicSerial: "0a0b")
+        let state = try await h.service.icaState(forServer: NodeIdentity(uid: "uid-mgmt-b", name: "mgmt-b"))
+        #expect(state.privateKeyPEM == authority.privateKeyPEM && state.addresses == ["192.0.2.12"])
+        await #expect(throws: ManagementError.self) { _ = try await h.service.icaState(forServer: NodeIdentity(uid: "unknown", name: "gw-1")) }
+        let sid = try await h.login()
+        try await h.ok("reset-sic", ["name": "mgmt-b"], sid: sid)
+        await #expect(throws: ManagementError.self) { _ = try await h.service.icaState(forServer: NodeIdentity(uid: "uid-mgmt-b", name: "mgmt-b")) }
+    }
 }
