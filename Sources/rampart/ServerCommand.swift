@@ -194,6 +194,8 @@ struct ServerCommand: AsyncParsableCommand {
             let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: names, now: Date())
             logger.info("API certificate from the group's Internal CA", metadata: ["api-certificate": "\(pki.apiCertificateOutcome)"])
             apiTLS = try pki.makeServerTLSConfiguration()
+            // A node-local API CA from an earlier start (or an earlier Rampart) is trusted by no one now: remove it.
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent("api-tls"))
         } catch let error as TrustError where error.code == .icaKeyMissing {
             // No server gave the key (none reachable): serve HTTPS anyway, from a node-local CA, until a later start.
             logger.warning("no Internal CA key yet: the API certificate comes from a node-local CA (api-tls/) until a start that has it; clients that trust pki/ica.pem cannot verify this server meanwhile")
