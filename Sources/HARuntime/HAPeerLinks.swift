@@ -26,6 +26,8 @@ public final class HAPeerLinks: @unchecked Sendable {
     private let lock = NSLock()
     private var routes: [ServerID: Route] = [:]
     private var nextToken: UInt64 = 0
+    /// Why a peer's channel cannot be trusted now (its certificate revoked or refused), until a channel is up again.
+    private var trustProblems: [ServerID: String] = [:]
 
     public init() {}
 
@@ -37,6 +39,7 @@ public final class HAPeerLinks: @unchecked Sendable {
             nextToken += 1
             let previous = routes[peer]
             routes[peer] = Route(token: nextToken, send: send, ended: ended)
+            trustProblems[peer] = nil
             return (nextToken, previous)
         }
         old?.ended.finish()
@@ -54,6 +57,15 @@ public final class HAPeerLinks: @unchecked Sendable {
     }
 
     public func isConnected(_ peer: ServerID) -> Bool { lock.withLock { routes[peer] != nil } }
+
+    /// Records why the channel to `peer` cannot be trusted (a revoked certificate, one refused at the
+    /// handshake), for `ha status` (sync status `trust-error`); cleared when a channel to it is up again.
+    public func recordTrustProblem(_ peer: ServerID, _ problem: String) {
+        lock.withLock { trustProblems[peer] = String(problem.prefix(512)) }
+    }
+
+    /// Why the channel to `peer` cannot be trusted, if it cannot.
+    public func trustProblem(_ peer: ServerID) -> String? { lock.withLock { trustProblems[peer] } }
 
     /// Identifies the current channel to `peer` (nil when none): a new token means a new channel.
     public func channelToken(_ peer: ServerID) -> UInt64? { lock.withLock { routes[peer]?.token } }

@@ -12,6 +12,8 @@ public struct ManagementServerEntry: Sendable, Equatable {
     /// The object's `ipv4-address` (else `ipv6-address`), as an administrator gave it.
     public var ipAddress: String?
     public var isPrimary: Bool
+    /// The serial of the SIC certificate the server was last known to use.
+    public var sicSerial: String?
 }
 
 extension ManagementService {
@@ -36,7 +38,8 @@ extension ManagementService {
                                       sicAddress: object.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
                                       apiAddress: object.fields[ManagedObject.haAPIAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
                                       ipAddress: ["ipv4-address", "ipv6-address"].lazy.compactMap { object.fields[$0]?.stringValue }.first { !$0.isEmpty },
-                                      isPrimary: object.fields[ManagedObject.haPrimaryField]?.boolValue == true)
+                                      isPrimary: object.fields[ManagedObject.haPrimaryField]?.boolValue == true,
+                                      sicSerial: object.fields[ManagedObject.sicSerialField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
             }
             offset += page.objects.count
             if offset >= page.total { break }
@@ -60,21 +63,31 @@ extension ManagementService {
         logger.notice("registered this server as the primary management server", metadata: ["name": "\(name)"])
     }
 
-    /// Records where management server `name` is reachable, as a system change, when it differs from
-    /// what is published. Only the active publishes: elsewhere this returns false and changes nothing.
+    /// Records where management server `name` is reachable and the serial of the SIC certificate it
+    /// uses, as a system change, when they differ from what is published. Only the active publishes:
+    /// elsewhere this returns false and changes nothing. The serial is what lets any server of the group,
+    /// once active, revoke that server (`reset-sic`); a serial that is not one, or is revoked, is ignored.
     @discardableResult
-    public func recordAddresses(of name: String, sicAddress: String, apiAddress: String) throws -> Bool {
+    public func recordAddresses(of name: String, sicAddress: String, apiAddress: String, sicSerial: String? = nil) throws -> Bool {
         guard ha?.writeRefusal == nil else { return false }
         guard var object = store.reader.objects(named: name).first(where: { $0.type == .checkpointHost }) else { return false }
+        var serial: String?
+        if let sicSerial, RevocationList.isValidSerial(sicSerial), object.fields[ManagedObject.sicStateField]?.stringValue == "initialized",
+           object.fields[ManagedObject.sicSerialField]?.stringValue != sicSerial, try !currentRevocations().contains(serial: sicSerial) {
+            serial = sicSerial
+        }
         guard object.fields[ManagedObject.haSICAddressField]?.stringValue != sicAddress
-                || object.fields[ManagedObject.haAPIAddressField]?.stringValue != apiAddress else { return false }
+                || object.fields[ManagedObject.haAPIAddressField]?.stringValue != apiAddress
+                || (serial != nil && object.fields[ManagedObject.sicSerialField]?.stringValue != serial) else { return false }
         if let owner = lockOwner[object.uid], sessions[owner] != nil { return false }  // retried on the next announcement
         object.fields[ManagedObject.haSICAddressField] = .string(sicAddress)
         object.fields[ManagedObject.haAPIAddressField] = .string(apiAddress)
+        if let serial { object.fields[ManagedObject.sicSerialField] = .string(serial) }
         object.meta.lastModifier = "System"
         object.meta.lastModifyTimeMilliseconds = now
         try publishSystemChange([.upsert(object)], author: "System", reason: "Addresses of \(name)")
-        logger.notice("management server addresses recorded", metadata: ["server": "\(name)", "sic": "\(sicAddress)", "api": "\(apiAddress)"])
+        logger.notice("management server addresses recorded", metadata: ["server": "\(name)", "sic": "\(sicAddress)", "api": "\(apiAddress)",
+                                                                          "sic-serial": "\(serial ?? "unchanged")"])
         return true
     }
 }
@@ -84,8 +97,7 @@ extension ManagementService {
     /// the revocation list is stored as this server's own, the authority kept for enrolments.
     public func adoptICAState(authority: InternalCA, revocationsText: String) throws {
         if try store.setting(Self.revocationsSetting) != revocationsText {
-            _ = try RevocationList(jsonText: revocationsText)  // never store what does not parse
-            try store.setSetting(Self.revocationsSetting, revocationsText)
+            try storeRevocations(try RevocationList(jsonText: revocationsText))  // never store what does not parse
         }
         sicAuthority = authority
     }

@@ -57,6 +57,8 @@ public actor ManagementService {
     /// When each SIC peer (by object uid) was last heard from on the SIC port.
     var sicLastContactMilliseconds: [String: Int64] = [:]
     var sicAuthority: InternalCA?
+    /// This server's open SIC channels (see `attachSICChannels`): a revocation closes the node's at once.
+    var sicChannels: (any SICChannelCloser)?
     /// Management HA, when this server runs it (see `attachHA`).
     var ha: (any HAWriteCoordinator)?
     /// Sync-mode publishes waiting for a standby: task id → revision number.

@@ -2,9 +2,20 @@ import Foundation
 import ManagementModel
 import TrustCore
 
+/// The SIC channels open on this server (HA channels to the other management servers, gateways'
+/// channels), so that a revocation cuts a node off at once rather than at its next connection. The
+/// server's SIC shell provides it (`ManagementService.attachSICChannels`).
+public protocol SICChannelCloser: Sendable {
+    /// Closes every open channel whose peer certificate names node `uid`; returns how many.
+    @discardableResult
+    func closeChannels(ofNode uid: String, reason: String) -> Int
+}
+
 extension ManagementService {
     /// A SIC peer (secondary server, later gateway) reached the SIC port with a trusted certificate.
     public func sicPeerSeen(uid: String) { sicLastContactMilliseconds[uid] = now }
+
+    public func attachSICChannels(_ channels: any SICChannelCloser) { sicChannels = channels }
 
     /// Check Point's test-sic-status: uninitialized (never enrolled, or reset), initialized
     /// (enrolled, not connected now), communicating (connected within the last minute).
@@ -16,6 +27,8 @@ extension ManagementService {
         let (status, message): (String, String)
         if node.name == identity.name {
             (status, message) = ("communicating", "This is the server you are connected to.")
+        } else if let revoked = try revocation(of: node) {
+            (status, message) = ("uninitialized", revoked)
         } else if state != "initialized" {
             let key = node.fields[ManagedObject.activationKeyField]
             (status, message) = ("uninitialized", key == nil
@@ -28,7 +41,26 @@ extension ManagementService {
             (status, message) = ("not communicating", seen.map { "Trust established, but no contact for \((now - $0) / 1000) s: check that the node runs and reaches the SIC port." }
                 ?? "Trust established (certificate issued), but the node has not connected since this server started.")
         }
-        return APIResponse.ok(["sic-status": .string(status), "sic-name": .string(sicName), "sic-message": .string(message)])
+        return APIResponse.ok(["sic-status": .string(status), "sic-name": .string(sicName), "sic-message": .string(message),
+                               "rampart-revoked": .bool(try revocation(of: node) != nil && node.name != identity.name)])
+    }
+
+    /// Why `node` is cut off, when its trust was revoked: its recorded certificate is on the revocation
+    /// list, or a reset revoked its certificate and it has not enrolled again.
+    func revocation(of node: ManagedObject) throws -> String? {
+        let list = try currentRevocations()
+        let serial = node.fields[ManagedObject.sicSerialField]?.stringValue ?? ""
+        let entry: RevocationList.Entry
+        if let current = list.entry(forSerial: serial), current.endsTrust {
+            entry = current
+        } else if node.fields[ManagedObject.sicStateField]?.stringValue != "initialized", let last = list.lastTrustEnding(ofNode: node.uid) {
+            entry = last
+        } else {
+            return nil
+        }
+        let at = Renderer.timestamp(entry.revokedAtMilliseconds)["iso-8601"]?.stringValue ?? "\(entry.revokedAtMilliseconds)"
+        return "Revoked: its certificate (serial \(entry.serial)) was revoked at \(at) (\(entry.reason.rawValue)); every channel of it was "
+            + "closed and it cannot connect. Enrol it again with its new one-time activation key."
     }
 
     /// The management server or gateway a SIC command names (by uid or name).
@@ -47,10 +79,20 @@ extension ManagementService {
         try requireWritable(current)
         let planner = Planner(reader: view(of: sessionUID), passwords: passwords)
         var node = try findSICNode(planner, params)
+        guard node.name != identity.name else {
+            throw ManagementError(code: "err_sic_reset_self", message: "\(node.name) is the server you are connected to: reset its SIC from another server of the group", httpStatus: 400)
+        }
         let generated = params["one-time-password"] == nil
         let key = params["one-time-password"]?.stringValue ?? SecureRandom.password(length: 20)
         let normalized = try planner.normalizer.normalize(node.type, ["one-time-password": .string(key)], existing: node)
-        if let serial = node.fields[ManagedObject.sicSerialField]?.stringValue {
+        let serial = node.fields[ManagedObject.sicSerialField]?.stringValue ?? ""
+        if node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" {
+            guard RevocationList.isValidSerial(serial) else {
+                throw ManagementError(code: "err_sic_serial_unknown", message: """
+                    the certificate serial of \(node.name) is not known here yet, so its certificate cannot be revoked: start \(node.name) \
+                    so that it connects to the active server (which records every server's serial), then reset it again
+                    """, httpStatus: 400)
+            }
             try revokeNodeCertificate(serial: serial, node: node.uid)
         }
         node.fields.merge(normalized) { _, new in new }
@@ -75,10 +117,23 @@ enum SICStatusLimits {
 extension ManagementService {
     static let revocationsSetting = "sic-revocations"
 
-    /// Adds a serial to the revocation list, durably, before anything else about the reset is done.
+    /// Adds a serial to the revocation list, durably, before anything else about the reset is done;
+    /// the node's open channels close at once.
     func revokeNodeCertificate(serial: String, node: String) throws {
         var list = try currentRevocations()
-        try list.revoke(serial: serial, reason: .sicReset, now: Date(timeIntervalSince1970: Double(now) / 1000))
+        try list.revoke(serial: serial, reason: .sicReset, node: node, now: Date(timeIntervalSince1970: Double(now) / 1000))
+        try storeRevocations(list)
+    }
+
+    /// Stores the revocation list (durably), then closes every open channel of a node whose trust it
+    /// ended and the stored one did not: the one place a revocation takes effect, whether it was made
+    /// here (reset-sic) or arrived from the active (ICA state sync).
+    func storeRevocations(_ list: RevocationList) throws {
+        let before = try currentRevocations()
         try store.setSetting(Self.revocationsSetting, list.jsonText)
+        for node in list.nodesNewlyRevoked(since: before) {
+            let closed = sicChannels?.closeChannels(ofNode: node, reason: "its certificate was revoked") ?? 0
+            logger.notice("SIC revocation in force", metadata: ["node": "\(node)", "channels-closed": "\(closed)"])
+        }
     }
 }

@@ -110,12 +110,16 @@ extension ManagementService {
         if let owner = lockOwner[node.uid], let holder = sessions[owner] {
             throw ManagementError(code: "generic_err_object_locked", message: "\(node.name) is being edited in a session of \(holder.user)", httpStatus: 409)
         }
+        // A reset revokes at once, before its session is published: a channel opened before it must not renew its way back.
+        if let serial = node.fields[ManagedObject.sicSerialField]?.stringValue, try currentRevocations().contains(serial: serial) {
+            throw ManagementError(code: "err_sic_revoked", message: "\(identity)'s certificate is revoked: enrol it again", httpStatus: 403)
+        }
         let date = Date(timeIntervalSince1970: Double(now) / 1000)
         let issued = try authority.issueNodeCertificate(csrDER: csrDER, identity: identity, now: date)
         if let old = node.fields[ManagedObject.sicSerialField]?.stringValue {
             var list = try currentRevocations()
-            try list.revoke(serial: old, reason: .superseded, now: date)
-            try store.setSetting(Self.revocationsSetting, list.jsonText)
+            try list.revoke(serial: old, reason: .superseded, node: node.uid, now: date)
+            try storeRevocations(list)
         }
         node.fields[ManagedObject.sicSerialField] = .string(issued.serial)
         node.meta.lastModifier = "SIC"
@@ -123,5 +127,37 @@ extension ManagementService {
         try publishSystemChange([.upsert(node)], author: "SIC", reason: "Certificate renewal of \(node.name)")
         logger.notice("SIC certificate renewed", metadata: ["node": "\(node.name)", "serial": "\(issued.serial)"])
         return issued
+    }
+}
+
+/// The Internal CA's state as one management server gives it to another over their SIC channel.
+public struct ICAStateForServer: Sendable {
+    public let certificatePEM: String
+    public let privateKeyPEM: String
+    public let revocationsText: String
+    /// The requesting server's addresses as its checkpoint-host object records them (for its API certificate).
+    public let addresses: [String]
+}
+
+extension ManagementService {
+    /// The Internal CA's state for a management server of this group that asks for it over its SIC
+    /// channel (when it joins, or starts without the key): the same state the active sends every
+    /// standby over HA, given only to an enrolled, unrevoked checkpoint-host (never to a gateway).
+    /// With the key, every server issues its own API certificate from the group's CA.
+    public func icaState(forServer identity: NodeIdentity) throws -> ICAStateForServer {
+        guard let authority = sicAuthority else {
+            throw ManagementError(code: "err_sic_unavailable", message: "this server holds no Internal CA key", httpStatus: 400)
+        }
+        guard let node = store.reader.object(uid: identity.uid), node.type == .checkpointHost,
+              node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" else {
+            throw ManagementError(code: "err_sic_not_enrolled", message: "\(identity) is not an enrolled management server of this group", httpStatus: 403)
+        }
+        let revocations = try currentRevocations()
+        if let serial = node.fields[ManagedObject.sicSerialField]?.stringValue, revocations.contains(serial: serial) {
+            throw ManagementError(code: "err_sic_revoked", message: "\(identity)'s certificate is revoked", httpStatus: 403)
+        }
+        let addresses = ["ipv4-address", "ipv6-address"].compactMap { node.fields[$0]?.stringValue }.filter { !$0.isEmpty }
+        return ICAStateForServer(certificatePEM: authority.certificatePEM, privateKeyPEM: authority.privateKeyPEM,
+                                 revocationsText: revocations.jsonText, addresses: addresses)
     }
 }

@@ -151,35 +151,41 @@ public enum Backups {
     /// Raises the epoch in the staged database: (path, server name, lowest term to exceed) → new term.
     public typealias EpochRaiser = @Sendable (String, String, UInt64) throws -> UInt64
 
-    /// Restores a backup into a stopped server's data directory. Order: the directory's lock and the
-    /// policy on what is known at once; then every part is verified and extracted to a staging
-    /// directory and the database's journal checked against the manifest's head; for
-    /// --as-new-primary, the group's servers are probed and the epoch raised; only then are files
-    /// moved into place. Every refusal comes before anything in the data directory changed.
+    /// Restores a backup into a stopped server's data directory. Order: the directory's lock (a
+    /// running server is refused before anything is written into its directory); then the whole file
+    /// is checked — every part verified and extracted to a staging directory, the database's journal
+    /// checked against the manifest's head — so a damaged file is always named as such; then the
+    /// policy on the target and the group (for --as-new-primary, the group's servers are probed) and
+    /// the epoch raised; only then are files moved into place. A failure leaves the directory as it was
+    /// (what the restore created, the directory or its lock file, is removed again).
     public static func restore(_ options: RestoreOptions, raiseEpoch: EpochRaiser) throws -> RestoreReport {
-        let directory = options.dataDirectory
-        try DurableFile.ensureDirectory(directory, mode: 0o700)
-        let lock = try NodeLock.tryAcquire(dataDirectory: directory)
-        defer { withExtendedLifetime(lock) {} }
+        let target = try TargetDirectory.open(options.dataDirectory)
+        return try target.undoingOnFailure { try restore(options, into: target, raiseEpoch: raiseEpoch) }
+    }
+
+    static func restore(_ options: RestoreOptions, into target: TargetDirectory, raiseEpoch: EpochRaiser) throws -> RestoreReport {
+        let directory = target.url
         let (manifest, _) = try ArchiveFile.readManifest(options.archive)
         guard manifest.kind == .backup else {
             throw OperationsError("wrong-kind", "\(options.archive.path) is a \(manifest.kind.rawValue), not a backup: use `rampart \(manifest.kind.rawValue) restore`")
         }
         let serverName = options.serverName ?? manifest.server
-        var situation = try targetSituation(directory, serverName: serverName, running: lock == nil)
-        situation.archiveGroupPeers = manifest.groupPeers
-        if let refusal = RestorePolicy.refusal(situation, options.request) { throw refusal }
+        var situation = try targetSituation(directory, serverName: serverName, running: target.lock == nil)
+        if situation.serverRunning, let refusal = RestorePolicy.refusal(situation, options.request) { throw refusal }
 
         let staging = try StagingDirectory(in: directory)
         defer { staging.remove() }
         _ = try ArchiveFile.verify(options.archive, passphrase: options.passphrase, knownSchema: DatabaseFiles.managementSchema, extractTo: staging.url)
         let stagedDatabase = staging.file(DataDirectoryLayout.database)
         let facts = try checkedDatabase(stagedDatabase.path, against: manifest, archive: options.archive.path)
+        situation.archiveGroupPeers = manifest.groupPeers
+        if let refusal = RestorePolicy.refusal(situation, options.request) { throw refusal }
         var epochTerm = facts.epochTerm
         if options.request.asNewPrimary {
-            situation.answeringPeers = answeringPeers(facts.groupPeers(of: manifest.server))
+            // Every server the backup knows, its own included: a backup of a live server must not become a second one.
+            situation.answeringPeers = GroupProbe.answering(facts.managementServers)
             if let refusal = RestorePolicy.refusal(situation, options.request) { throw refusal }
-            let floor = max(facts.epochTerm ?? 0, options.minimumEpochTerm, try targetEpochTerm(directory) ?? 0)
+            let floor = max(facts.highestKnownEpochTerm, options.minimumEpochTerm, try targetEpochTerm(directory) ?? 0)
             epochTerm = try raiseEpoch(stagedDatabase.path, serverName, floor)
         }
         let moves = manifest.parts.map { DirectoryCommit.Move(staged: staging.file($0.name), path: $0.path, mode: $0.mode) }
@@ -231,15 +237,7 @@ public enum Backups {
     static func targetEpochTerm(_ directory: URL) throws -> UInt64? {
         let database = directory.appendingPathComponent(DataDirectoryLayout.database)
         guard FileManager.default.fileExists(atPath: database.path) else { return nil }
-        return DatabaseFacts.readInPlace(path: database.path)?.epochTerm
-    }
-
-    /// The group's servers that answer on their SIC address now.
-    static func answeringPeers(_ peers: [DatabaseFacts.ManagementServer]) -> [String] {
-        peers.compactMap { peer in
-            guard let address = peer.sicAddress, LivenessProbe.tcpAnswers(address) else { return nil }
-            return "\(peer.name) (\(address))"
-        }
+        return DatabaseFacts.readInPlace(path: database.path)?.highestKnownEpochTerm
     }
 }
 

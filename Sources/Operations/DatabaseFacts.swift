@@ -17,6 +17,9 @@ public struct DatabaseFacts: Sendable, Equatable {
     public var managementServers: [ManagementServer]
     /// Its hard state says this server was the active of its HA group.
     public var wasHAActive = false
+    /// The highest epoch term the database shows: its hard state, its head revision's epoch (a journal
+    /// never goes back in epoch), the term its service publishes in. A new primary's epoch must exceed it.
+    public var highestKnownEpochTerm: UInt64 = 0
 
     /// The management servers other than `server`: the rest of its HA group.
     public func groupPeers(of server: String) -> [ManagementServer] { managementServers.filter { $0.name != server } }
@@ -55,8 +58,11 @@ public struct DatabaseFacts: Sendable, Equatable {
         }
         let objectCount = try store.objectCounts().values.reduce(0, +)
         let hardState = try store.setting(hardStateSettingKey).flatMap { try? JSONValue.parse($0) }
+        let headTerm = try head.flatMap { try store.revisions(from: $0.number, limit: 1).first?.epoch.term } ?? 0
+        let publishingTerm = try store.setting(publishingTermSettingKey).flatMap(UInt64.init) ?? 0
         return DatabaseFacts(schema: schema, head: head, epochTerm: epochTerm(hardState), objectCount: objectCount, managementServers: servers,
-                             wasHAActive: hardState?["role"]?.stringValue == "active")
+                             wasHAActive: hardState?["role"]?.stringValue == "active",
+                             highestKnownEpochTerm: max(epochTerm(hardState) ?? 0, headTerm, publishingTerm))
     }
 
     /// `read` for a stopped server's database in place (the caller holds the directory's lock): a
@@ -73,6 +79,9 @@ public struct DatabaseFacts: Sendable, Equatable {
         guard let term = hardState?["epoch"]?["term"]?.intValue, term >= 0 else { return nil }
         return UInt64(term)
     }
+
+    /// The term the management service publishes in (`ManagementService.epoch`).
+    public static let publishingTermSettingKey = "epoch-term"
 
     /// Where HARuntime keeps the hard state (`HardStateStore.settingKey`); HARuntime checks they agree.
     public static let hardStateSettingKey = "ha-hard-state"

@@ -1,4 +1,5 @@
 import Foundation
+import TrustCore
 
 #if canImport(Glibc)
     import Glibc
@@ -78,5 +79,59 @@ public enum LivenessProbe {
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
+    }
+}
+
+/// The target directory of a restore or import, locked, and what opening it created there: a failed
+/// operation removes exactly that again (the directory it made, or the lock file it added to one that
+/// existed), never anything that was there before.
+public final class TargetDirectory: @unchecked Sendable {
+    public let url: URL
+    /// Nil when another process (a server, another restore) holds the lock.
+    public let lock: NodeLock?
+    private let createdDirectory: Bool
+    private let createdLockFile: Bool
+
+    private init(url: URL, lock: NodeLock?, createdDirectory: Bool, createdLockFile: Bool) {
+        self.url = url
+        self.lock = lock
+        self.createdDirectory = createdDirectory
+        self.createdLockFile = createdLockFile
+    }
+
+    /// Creates the directory when missing and takes its lock.
+    public static func open(_ url: URL) throws -> TargetDirectory {
+        let createdDirectory = !FileManager.default.fileExists(atPath: url.path)
+        try DurableFile.ensureDirectory(url, mode: 0o700)
+        let createdLockFile = !FileManager.default.fileExists(atPath: url.appendingPathComponent(NodeLock.fileName).path)
+        let lock = try NodeLock.tryAcquire(dataDirectory: url)
+        return TargetDirectory(url: url, lock: lock, createdDirectory: createdDirectory, createdLockFile: createdLockFile && lock != nil)
+    }
+
+    /// Runs `work`; when it throws, removes what `open` created, then rethrows.
+    public func undoingOnFailure<T>(_ work: () throws -> T) throws -> T {
+        do { return try work() } catch {
+            undo()
+            throw error
+        }
+    }
+
+    /// The lock file goes while the lock is still held (no other process can have taken it), then the
+    /// directory when this operation made it (everything in it is its own).
+    private func undo() {
+        if createdLockFile { unlink(url.appendingPathComponent(NodeLock.fileName).path) }
+        if createdDirectory { try? FileManager.default.removeItem(at: url) }
+    }
+}
+
+/// Which servers of an HA group answer on their SIC port now: a restore or import that would make a
+/// second primary of a group is refused while any does.
+public enum GroupProbe {
+    /// "name (address)" of every server in `servers` whose SIC address accepts a connection.
+    public static func answering(_ servers: [DatabaseFacts.ManagementServer]) -> [String] {
+        servers.compactMap { server in
+            guard let address = server.sicAddress, LivenessProbe.tcpAnswers(address) else { return nil }
+            return "\(server.name) (\(address))"
+        }
     }
 }

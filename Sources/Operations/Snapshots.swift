@@ -68,9 +68,12 @@ public enum Snapshots {
     }
 
     /// Rolls the node in `dataDirectory` back to the snapshot: refused while its server runs, onto
-    /// another node, or while a server of its HA group answers (rolled back, it would rejoin with
-    /// an older journal). Every current file of the node is kept aside, so the directory ends up
-    /// exactly as the snapshot was.
+    /// another node, or while a server of its HA group answers — the group the snapshot records, and
+    /// the one the directory's current database records (rolled back, the node would rejoin with an
+    /// older journal; restored into a fresh directory beside a live group, it would be a second copy of
+    /// a running server). The file is checked before anything else is decided. Every current file of
+    /// the node is kept aside, so the directory ends up exactly as the snapshot was; a failure leaves
+    /// it as it was.
     ///
     /// A node the snapshot shows as its group's active comes back active in a new epoch (`raiseEpoch`):
     /// in its old one, it would lack revisions of that epoch its standbys hold (publishes it answered
@@ -78,21 +81,21 @@ public enum Snapshots {
     /// them. In a new epoch they are a collision, kept for export.
     public static func restore(archive: URL, dataDirectory: URL, passphrase: [UInt8]?, nowMilliseconds: Int64,
                                raiseEpoch: Backups.EpochRaiser) throws -> Backups.RestoreReport {
-        try DurableFile.ensureDirectory(dataDirectory, mode: 0o700)
-        let lock = try NodeLock.tryAcquire(dataDirectory: dataDirectory)
-        defer { withExtendedLifetime(lock) {} }
+        let target = try TargetDirectory.open(dataDirectory)
+        return try target.undoingOnFailure {
+            try restore(archive: archive, into: target, passphrase: passphrase, nowMilliseconds: nowMilliseconds, raiseEpoch: raiseEpoch)
+        }
+    }
+
+    static func restore(archive: URL, into target: TargetDirectory, passphrase: [UInt8]?, nowMilliseconds: Int64,
+                        raiseEpoch: Backups.EpochRaiser) throws -> Backups.RestoreReport {
+        let dataDirectory = target.url
         let (manifest, _) = try ArchiveFile.readManifest(archive)
         guard manifest.kind == .snapshot else {
             throw OperationsError("wrong-kind", "\(archive.path) is a \(manifest.kind.rawValue), not a snapshot: use `rampart \(manifest.kind.rawValue) restore`")
         }
-        let situation = try Backups.targetSituation(dataDirectory, serverName: manifest.server, running: lock == nil)
+        let situation = try Backups.targetSituation(dataDirectory, serverName: manifest.server, running: target.lock == nil)
         if situation.serverRunning, let refusal = RestorePolicy.refusal(situation, RestoreRequest()) { throw refusal }
-        if let current = nodeName(dataDirectory), current != manifest.server {
-            throw OperationsError("other-node", """
-                \(archive.path) is a snapshot of \(manifest.server), but \(dataDirectory.path) is \(current): a snapshot rolls back \
-                the same node. To move data to another machine use `rampart migrate export`/`import` or a backup.
-                """)
-        }
         let staging = try StagingDirectory(in: dataDirectory)
         defer { staging.remove() }
         _ = try ArchiveFile.verify(archive, passphrase: passphrase, knownSchema: DatabaseFiles.managementSchema, extractTo: staging.url)
@@ -100,21 +103,30 @@ public enum Snapshots {
             throw OperationsError.corrupt(archive.path, "it holds no management database")
         }
         let facts = try Backups.checkedDatabase(staging.file(database.name).path, against: manifest, archive: archive.path)
-        let target = DatabaseFacts.readInPlace(path: dataDirectory.appendingPathComponent(DataDirectoryLayout.database).path)
-        let answering = Backups.answeringPeers(target?.groupPeers(of: manifest.server) ?? [])
+        if let current = nodeName(dataDirectory), current != manifest.server {
+            throw OperationsError("other-node", """
+                \(archive.path) is a snapshot of \(manifest.server), but \(dataDirectory.path) is \(current): a snapshot rolls back \
+                the same node. To move data to another machine use `rampart migrate export`/`import` or a backup.
+                """)
+        }
+        let current = DatabaseFacts.readInPlace(path: dataDirectory.appendingPathComponent(DataDirectoryLayout.database).path)
+        let group = facts.managementServers + (current?.managementServers ?? []).filter { server in !facts.managementServers.contains(server) }
+        let answering = GroupProbe.answering(group)
         guard answering.isEmpty else {
             throw OperationsError("ha-group-alive", """
-                \(answering.joined(separator: ", ")) of this node's HA group answer: rolled back, this node would rejoin with an \
-                older journal. Remove it from the group and add it again as a standby (full sync) instead.
+                \(answering.joined(separator: ", ")) of this node's HA group answer\(answering.count == 1 ? "s" : ""): a snapshot rolls back a \
+                stopped node whose group is gone. Rolled back, this node would rejoin with an older journal, and restored beside \
+                the running group it would be a second copy of a live server. Remove it from the group and add it again as a \
+                standby (full sync) instead; to copy a server's data elsewhere use `rampart backup` or `rampart migrate`.
                 """)
         }
         var epochTerm = manifest.epochTerm
         if facts.wasHAActive {
-            epochTerm = try raiseEpoch(staging.file(database.name).path, manifest.server, max(facts.epochTerm ?? 0, target?.epochTerm ?? 0))
+            epochTerm = try raiseEpoch(staging.file(database.name).path, manifest.server, max(facts.highestKnownEpochTerm, current?.highestKnownEpochTerm ?? 0))
         }
         let moves = manifest.parts.map { DirectoryCommit.Move(staged: staging.file($0.name), path: $0.path, mode: $0.mode) }
-        let current = nodeFiles(dataDirectory).map(\.path) + Backups.sqliteCompanions(manifest.parts)
-        let aside = try DirectoryCommit.commit(moves, into: dataDirectory, alsoSetAside: current, nowMilliseconds: nowMilliseconds)
+        let currentFiles = nodeFiles(dataDirectory).map(\.path) + Backups.sqliteCompanions(manifest.parts)
+        let aside = try DirectoryCommit.commit(moves, into: dataDirectory, alsoSetAside: currentFiles, nowMilliseconds: nowMilliseconds)
         return Backups.RestoreReport(manifest: manifest, serverName: manifest.server, epochTerm: epochTerm, setAside: aside)
     }
 

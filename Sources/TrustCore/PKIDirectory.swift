@@ -10,8 +10,9 @@ import X509
     import Darwin
 #endif
 
-/// The `pki/` folder of a data directory (DESIGN.md §6) on a primary: the Internal CA and the Web API's
-/// HTTPS certificate.
+/// The `pki/` folder of a data directory (DESIGN.md §6) on every management server: the group's Internal
+/// CA (the primary creates it; a secondary receives its key when it joins) and the Web API's HTTPS
+/// certificate, issued by that CA on every server, so a client that trusts `ica.pem` reaches any of them.
 ///
 /// | file | content | mode |
 /// |---|---|---|
@@ -158,6 +159,12 @@ public struct PKIDirectory: Sendable {
         return PKIDirectory(
             directory: directory, internalCA: internalCA, apiIdentity: apiIdentity!,
             icaOutcome: icaOutcome, apiCertificateOutcome: apiOutcome)
+    }
+
+    /// True when `text` can be a name of the API certificate (an IP address or a DNS name; wildcards never).
+    public static func isCertificateName(_ text: String) -> Bool {
+        var names = SubjectNames()
+        return (try? names.add(text)) != nil
     }
 
     /// The TLS configuration of the HTTPS Web API: the API certificate and key; TLS 1.2 at least, because

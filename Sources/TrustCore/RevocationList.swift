@@ -34,6 +34,12 @@ public struct RevocationList: Sendable, Equatable, Codable {
         public let reason: Reason
         /// When the certificate stops being valid anyway, in milliseconds since 1970, when known.
         public let certificateNotValidAfterMilliseconds: Int64?
+        /// The uid of the node the certificate was issued to, when known (lists written before it was
+        /// recorded lack it): a revocation closes that node's open channels, and its status says revoked.
+        public let node: String?
+
+        /// True when the revocation ends the node's trust (not a renewal that replaced the certificate).
+        public var endsTrust: Bool { reason != .superseded }
     }
 
     /// Entries sorted by serial, at most one per serial.
@@ -60,11 +66,14 @@ public struct RevocationList: Sendable, Equatable, Codable {
     /// `.invalidArgument` for a serial that is not 1...40 hex bytes, or when the list is full.
     @discardableResult
     public mutating func revoke(
-        serial: String, reason: Reason, certificateNotValidAfter: Date? = nil, now: Date
+        serial: String, reason: Reason, node: String? = nil, certificateNotValidAfter: Date? = nil, now: Date
     ) throws -> Bool {
         let key = serial.lowercased()
         guard Self.isValidSerial(key) else {
             throw TrustError(.invalidArgument, "not a certificate serial (hex, 1...40 bytes): \(serial.prefix(90))")
+        }
+        guard (node?.utf8.count ?? 0) <= TrustLimits.revocationNodeLengthMax else {
+            throw TrustError(.invalidArgument, "a node uid is at most \(TrustLimits.revocationNodeLengthMax) bytes")
         }
         let index = insertionIndex(key)
         if index < entries.count && entries[index].serial == key { return false }
@@ -77,9 +86,22 @@ public struct RevocationList: Sendable, Equatable, Codable {
         entries.insert(
             Entry(
                 serial: key, revokedAtMilliseconds: milliseconds(now), reason: reason,
-                certificateNotValidAfterMilliseconds: certificateNotValidAfter.map(milliseconds)),
+                certificateNotValidAfterMilliseconds: certificateNotValidAfter.map(milliseconds),
+                node: node),
             at: index)
         return true
+    }
+
+    /// The newest entry that ended `node`'s trust (a reset, a compromise, a removal), if any.
+    public func lastTrustEnding(ofNode node: String) -> Entry? {
+        entries.filter { $0.node == node && $0.endsTrust }.max { $0.revokedAtMilliseconds < $1.revokedAtMilliseconds }
+    }
+
+    /// The nodes whose trust entries in this list ended that `older` did not hold: what a change of
+    /// the list must cut off at once.
+    public func nodesNewlyRevoked(since older: RevocationList) -> [String] {
+        let nodes = entries.filter { $0.endsTrust && !older.contains(serial: $0.serial) }.compactMap(\.node)
+        return Array(Set(nodes)).sorted()
     }
 
     /// Drops entries whose certificate expired before `now`; returns how many.
@@ -127,6 +149,9 @@ public struct RevocationList: Sendable, Equatable, Codable {
                 throw TrustError(
                     .invalidArgument, "revocation list holds an invalid serial: \(entry.serial.prefix(90))")
             }
+            guard (entry.node?.utf8.count ?? 0) <= TrustLimits.revocationNodeLengthMax else {
+                throw TrustError(.invalidArgument, "revocation list holds a node uid longer than \(TrustLimits.revocationNodeLengthMax) bytes")
+            }
             guard index == 0 || decoded.entries[index - 1].serial < entry.serial else {
                 throw TrustError(.invalidArgument, "revocation list entries are not sorted and unique")
             }
@@ -135,7 +160,7 @@ public struct RevocationList: Sendable, Equatable, Codable {
     }
 
     /// Lowercase hex, even length, 2...80 digits (RFC 5280 allows serials of up to 20 bytes; 40 leaves room).
-    static func isValidSerial(_ serial: String) -> Bool {
+    public static func isValidSerial(_ serial: String) -> Bool {
         let bytes = Array(serial.utf8)
         guard bytes.count >= 2, bytes.count <= 80, bytes.count % 2 == 0 else { return false }
         return bytes.allSatisfy { byte in

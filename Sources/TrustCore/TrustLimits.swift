@@ -47,8 +47,10 @@ public enum TrustLimits {
     public static let certificateSigningRequestBytesMax = 8 * 1024
     /// Most entries in a revocation list.
     public static let revocationEntriesMax = 10_000
-    /// Largest revocation list as JSON text (about 150 bytes an entry).
+    /// Largest revocation list as JSON text (about 170 bytes an entry with its node's uid).
     public static let revocationListBytesMax = 2 * 1024 * 1024
+    /// Longest node uid a revocation entry records (uids are UUIDs).
+    public static let revocationNodeLengthMax = 128
     /// Default lifetime of a one-time activation key (Check Point's one-time password): 24 hours.
     public static let activationKeyLifetimeSeconds = 24 * 3600
     /// Longest lifetime an activation key may be given: 30 days.

@@ -435,7 +435,7 @@ struct BenchHARun {
     mutating func launchSecondary(_ name: String, keyFile: String) async throws -> (BenchHANode, startedAt: Double) {
         let directory = root + "/" + name
         let startedAt = monotonicMilliseconds()
-        let node = try await launch(name, directory: directory, caFile: directory + "/api-tls/pki/ica.pem",
+        let node = try await launch(name, directory: directory, caFile: directory + "/pki/ica.pem",
                                     arguments: ["--join", "127.0.0.1:\(primary!.sicPort)", "--activation-key-file", keyFile])
         secondaries[name] = node
         return (node, startedAt)

@@ -46,9 +46,13 @@ final class GatewayHub: GatewayFleet, Service {
         var waiting: [String: CheckedContinuation<GatewayPushResult, Never>] = [:]
     }
 
-    init(service: ManagementService, logger: Logger) {
+    /// Every open SIC channel: a revoked gateway's channel closes at once.
+    let channels: SICChannels
+
+    init(service: ManagementService, channels: SICChannels, logger: Logger) {
         self.service = service
         self.logs = service.logs
+        self.channels = channels
         self.logger = logger
         (batches, batchWriter) = AsyncStream.makeStream(of: Batch.self, bufferingPolicy: .bufferingNewest(HubLimits.pendingBatchesMax))
     }
@@ -144,6 +148,8 @@ final class GatewayHub: GatewayFleet, Service {
             try await connection.send(GatewayWire.frame(["type": "error", "message": .string("\(identity) is not an enrolled gateway of this server")]))
             return
         }
+        let registration = channels.register(node: identity.uid)
+        defer { channels.unregister(registration) }
         let (outbound, writer) = AsyncStream.makeStream(of: PeerFrame.self)
         let token = attach(identity.uid, writer: writer, report: GatewayReport(json: hello["status"]))
         logger.notice("gateway channel up", metadata: ["gateway": "\(identity.name)"])
@@ -157,6 +163,13 @@ final class GatewayHub: GatewayFleet, Service {
             group.addTask {
                 for await frame in outbound { try await connection.send(frame) }
                 await connection.close()  // replaced by a newer channel
+            }
+            group.addTask {
+                for await reason in registration.cutOff {
+                    self.logger.warning("gateway channel cut", metadata: ["gateway": "\(identity.name)", "reason": "\(reason)"])
+                    await connection.close()
+                    return
+                }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -183,10 +196,14 @@ final class GatewayHub: GatewayFleet, Service {
             update(identity.uid, report: GatewayReport(json: header["status"]))
             await service.sicPeerSeen(uid: identity.uid)
         case GatewayWire.installResult:
-            update(identity.uid, report: GatewayReport(json: header["status"]))
+            let report = GatewayReport(json: header["status"])
+            update(identity.uid, report: report)
             guard let id = header["id"]?.stringValue else { return }
             let outcome = GatewayPushResult.Outcome(rawValue: header["outcome"]?.stringValue ?? "") ?? .failed
-            let message = String((header["message"]?.stringValue ?? "").prefix(GatewayReport.textLengthMax))
+            var message = String((header["message"]?.stringValue ?? "").prefix(GatewayReport.textLengthMax))
+            if outcome == .refused, let seen = report?.highestEpoch {
+                message += Self.fencedAdvice(gatewayHighest: seen, ours: await service.gatewayAnnouncement().epoch) ?? ""
+            }
             let waiting = registry.withLockedValue { $0[identity.uid]?.waiting.removeValue(forKey: id) }
             waiting?.resume(returning: GatewayPushResult(gatewayUID: identity.uid, gatewayName: identity.name, outcome: outcome, message: message))
         case GatewayWire.logs:
@@ -201,6 +218,19 @@ final class GatewayHub: GatewayFleet, Service {
         default:
             break
         }
+    }
+
+    /// What to do when a gateway refused this server's push because it has seen a higher epoch: nil
+    /// when this server's epoch is not below it (the refusal was for another reason).
+    static func fencedAdvice(gatewayHighest: RevisionEpoch, ours: RevisionEpoch) -> String? {
+        guard ours < gatewayHighest else { return nil }
+        return """
+            . This server's epoch \(ours.text) is below \(gatewayHighest.text): another server is active in a later epoch \
+            (install there), or this server was restored from a backup older than the group's last promotion. If every other \
+            server is gone, stop this server and restore again above the gateway's term: `rampart backup restore FILE --data DIR \
+            --as-new-primary --replace --epoch-term \(gatewayHighest.term)` (or `rampart migrate import FILE --data NEWDIR \
+            --as-new-primary --epoch-term \(gatewayHighest.term)`)
+            """
     }
 
     /// The server's announcement: epoch, whether it is the active, every management server's SIC

@@ -57,30 +57,38 @@ enum HALinkLimits {
     static let channelSilenceMilliseconds = 5_000
 }
 
-/// Where this server can be reached, as it announces itself (the API port is known once bound).
+/// Where this server can be reached, as it announces itself (the API port is known once bound), and
+/// the serial of the SIC certificate it presents: the active records it, so that whichever server is
+/// active can revoke this one.
 final class LocalAddresses: @unchecked Sendable {
     private let lock = NSLock()
     private var sicValue: String
     private var apiValue: String?
+    let sicSerial: String
 
-    init(sic: String) { sicValue = sic }
+    init(sic: String, sicSerial: String) {
+        sicValue = sic
+        self.sicSerial = sicSerial
+    }
     var sic: String { lock.withLock { sicValue } }
     var api: String? { lock.withLock { apiValue } }
     func apiBound(_ address: String) { lock.withLock { apiValue = address } }
 }
 
-/// Addresses peers announced on their channels; the active records them in the database.
+/// Addresses (and certificate serials) peers announced on their channels; the active records them in the database.
 final class AnnouncedAddresses: @unchecked Sendable {
+    typealias Record = (name: String, sic: String, api: String, serial: String?)
     private let lock = NSLock()
-    private var byName: [String: (sic: String, api: String)] = [:]
+    private var byName: [String: Record] = [:]
 
     func record(_ name: String, _ message: JSONValue) {
         guard let sic = message["sic-address"]?.stringValue, let api = message["api-address"]?.stringValue,
-              sic.count <= 300, api.count <= 300 else { return }
-        lock.withLock { byName[name] = (sic, api) }
+              sic.utf8.count <= 300, api.utf8.count <= 300 else { return }
+        let serial = message["sic-serial"]?.stringValue.flatMap { RevocationList.isValidSerial($0) ? $0 : nil }
+        lock.withLock { byName[name] = (name, sic, api, serial) }
     }
 
-    var all: [(name: String, sic: String, api: String)] { lock.withLock { byName.map { ($0.key, $0.value.sic, $0.value.api) } } }
+    var all: [Record] { lock.withLock { Array(byName.values) } }
 }
 
 /// One HA channel over an established SIC connection: queued outbound messages to the peer are
@@ -94,18 +102,23 @@ enum HAChannel {
     static let icaType = "ha-ica"
     /// Either way, every `HALinkLimits.clockIntervalMilliseconds`: the sender's wall clock.
     static let clockType = "ha-clock"
+    /// Sent just before a channel is cut because the peer's certificate was revoked: why.
+    static let revokedType = "sic-revoked"
 
-    /// Who this server is, where it listens, and what it runs.
+    /// Who this server is, where it listens, the serial of its SIC certificate, and what it runs.
     static func announcement(_ type: String, name: String, addresses: LocalAddresses, versions: PeerFacts.Versions) -> JSONValue {
         ["type": .string(type), "name": .string(name), "sic-address": .string(addresses.sic), "api-address": .string(addresses.api ?? ""),
+         "sic-serial": .string(addresses.sicSerial),
          "software-version": .string(versions.software), "schema-version": .int(Int64(versions.schema))]
     }
 
     static func clock(nowMilliseconds: Int64) -> JSONValue { ["type": .string(clockType), "sent-at-ms": .int(nowMilliseconds)] }
 
     /// `frames` is the connection's one inbound iterator (a connection allows only one): the caller may
-    /// have read the first frames from it already.
+    /// have read the first frames from it already. `cutOff` yields when the peer's certificate is revoked:
+    /// the peer is told why, then the channel closes at once (`onCutOff` runs after).
     static func pump(_ connection: PeerConnection, link: HAPeerLinks.Link, frames: inout PeerInboundFrames.AsyncIterator,
+                     cutOff: AsyncStream<String>, onCutOff: @escaping @Sendable (String) -> Void,
                      inbound: (PeerFrame) async throws -> Void) async throws {
         let lastHeard = LastHeard()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -113,6 +126,14 @@ enum HAChannel {
                 for await _ in link.replaced {}
                 // The route was replaced by a newer channel (or detached): this one is done.
                 await connection.close()
+            }
+            group.addTask {
+                for await reason in cutOff {
+                    connection.sendNow(SICChannelMessage.frame(["type": .string(revokedType), "message": .string(reason)]))
+                    await connection.close()
+                    onCutOff(reason)
+                    return
+                }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -195,6 +216,8 @@ struct HAMesh: Service {
     /// A secondary's join target: the only server it can reach before its database is synchronized.
     let join: HAMembership?
     let ica: ICAStateSync
+    /// Every open SIC channel, so a revocation closes this mesh's channels to the node at once.
+    let channels: SICChannels
     let logger: Logger
 
     func run() async throws {
@@ -242,11 +265,13 @@ struct HAMesh: Service {
         let status = runtime.status
         guard runtime.writesEnabled, status.peers.isEmpty || status.peers.contains(where: { $0.lastContactMillisecondsAgo != nil }) else { return }
         var records = announced.all
-        if let api = local.api { records.append((serverName, local.sic, api)) }
+        if let api = local.api { records.append((serverName, local.sic, api, local.sicSerial)) }
         // Only what differs from the database: this runs every reconcile interval.
-        for record in records where members.contains(where: { $0.name == record.name && ($0.sicAddress != record.sic || $0.apiAddress != record.api) }) {
+        for record in records where members.contains(where: {
+            $0.name == record.name && ($0.sicAddress != record.sic || $0.apiAddress != record.api || (record.serial != nil && $0.sicSerial != record.serial))
+        }) {
             do {
-                try await service.recordAddresses(of: record.name, sicAddress: record.sic, apiAddress: record.api)
+                try await service.recordAddresses(of: record.name, sicAddress: record.sic, apiAddress: record.api, sicSerial: record.serial)
             } catch {
                 logger.warning("could not record a server's addresses", metadata: ["server": "\(record.name)", "error": "\(error)"])
             }
@@ -312,6 +337,9 @@ struct HAMesh: Service {
             }
         } catch {
             if !Task.isCancelled { logger.debug("HA link failed", metadata: ["peer": "\(target.name)", "error": "\(error)"]) }
+            if let error = error as? PeerTransportError, [.peerCertificateRefused, .certificateRefusedByPeer].contains(error.code) {
+                links.recordTrustProblem(ServerID(target.name), error.message)
+            }
             return false
         }
     }
@@ -332,13 +360,20 @@ struct HAMesh: Service {
     /// Serves an established channel until it ends. Contact counts for SIC status (`sic status`,
     /// test-sic-status), recorded at most once a second.
     func serveChannel(_ connection: PeerConnection, peer: ServerID, uid: String?, frames: inout PeerInboundFrames.AsyncIterator, direction: String) async {
+        let registration = channels.register(node: uid ?? "")
+        defer { channels.unregister(registration) }
         let link = links.attach(peer) { frame in connection.sendNow(frame) }
         defer { links.detach(peer, link) }
         logger.notice("HA channel up", metadata: ["peer": "\(peer)", "direction": "\(direction)"])
         runtime.linkRestored(peer)
         var lastSeen = ContinuousClock.now - .seconds(2)
+        let (links, logger) = (links, logger)
+        let onCutOff: @Sendable (String) -> Void = { reason in
+            links.recordTrustProblem(peer, "revoked: \(reason) (SIC reset); the channel was closed")
+            logger.warning("HA channel cut: the peer's SIC certificate was revoked", metadata: ["peer": "\(peer)"])
+        }
         do {
-            try await HAChannel.pump(connection, link: link, frames: &frames) { frame in
+            try await HAChannel.pump(connection, link: link, frames: &frames, cutOff: registration.cutOff, onCutOff: onCutOff) { frame in
                 if let uid, ContinuousClock.now - lastSeen >= .seconds(1) {
                     lastSeen = ContinuousClock.now
                     await service.sicPeerSeen(uid: uid)
@@ -375,6 +410,11 @@ struct HAMesh: Service {
             }
         case HAChannel.icaType:
             await ica.receive(json, from: peer, runtime: runtime)
+        case HAChannel.revokedType:
+            let reason = SICChannels.printable(String((json["message"]?.stringValue ?? "").prefix(200)))
+            links.recordTrustProblem(peer, "revoked: \(peer) closed the channel because this server's SIC certificate was revoked (\(reason))")
+            logger.error("this server's SIC certificate was revoked: the peer closed the channel; enrol again with a new one-time key",
+                         metadata: ["peer": "\(peer)", "reason": "\(SICChannels.printable(reason))"])
         default:
             break
         }

@@ -402,8 +402,9 @@ struct MgmtCommand: AsyncParsableCommand {
                             caFile: ca, unsafe: unsafe, apiVersion: apiVersion)
     }
 
-    /// The CA of a server's API certificate: a secondary's own (DIR/api-tls, since its pki/ holds the
-    /// active's ICA for SIC), else the primary's ICA.
+    /// The CA of a server's API certificate: the group's Internal CA (pki/ica.pem) on every server, but
+    /// a secondary's node-local one (DIR/api-tls) while it serves a certificate from it (it started
+    /// without the group CA's key and could reach no server to get it).
     static func apiCAFile(dataDirectory: String) -> String {
         let secondary = (dataDirectory as NSString).appendingPathComponent("api-tls/pki/ica.pem")
         if FileManager.default.fileExists(atPath: secondary) { return secondary }

@@ -363,26 +363,45 @@ enum MigrationSettings {
 
 struct MigrateImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "import", abstract: "Import a migrate export into a fresh data directory: it starts as a working primary.",
-        discussion: "--dry-run checks the file and the directory and reports what would be imported, changing nothing. The new database holds the objects in revisions of 1,000, published in an epoch above the exporting server's, so gateways accept the new primary's policy. Then: rampart server --data DIR --server-name NAME.")
+        commandName: "import", abstract: "Import a migrate export into a fresh data directory: a new, separate group's server (or, with --as-new-primary, the lost group's new primary).",
+        discussion: """
+        By default the directory becomes the only server of a NEW HA group, safe to run beside the group it came from: no HA membership, none of the exported group's management servers (nothing to dial), a name of its own (--server-name, default primary; never one of the export's servers), and no Internal CA — the server creates a new one, and its SIC and API certificates from it, at its first start. Gateways keep their objects but must be enrolled again (their SIC trust belonged to the old CA).
+
+        --as-new-primary: every server of the exported group is lost; the import takes the group's place with its Internal CA, servers and gateways (the name defaults to the exporting server's). Refused while any server of the export answers on its SIC port.
+
+        Either way the objects are written as revisions of 1,000 in an epoch above the export's (and --epoch-term), so gateways accept the new primary's policy. --dry-run checks the file and the directory and reports what would be imported, changing nothing. Then start it with the command printed.
+        """)
     @Argument(help: "The export file.") var file: String
     @Option(name: .long, help: "The new data directory (must hold no database).") var data: String
-    @Option(name: .long, help: "The new primary's name (default: the exporting server's).") var serverName: String?
+    @Option(name: .long, help: "The new server's name (default: primary; with --as-new-primary, the exporting server's).") var serverName: String?
+    @Flag(name: .long, help: "Disaster recovery: every server of the exported group is lost; take its place (its Internal CA, servers and gateways).") var asNewPrimary = false
+    @Option(name: .long, help: "The new epoch's term must also exceed this one (the highest term gateways saw).") var epochTerm: UInt64 = 0
     @Flag(name: .long, help: "Only report what would be imported.") var dryRun = false
     @Flag(name: .long, help: "JSON output.") var json = false
 
     func run() throws {
-        let url = URL(fileURLWithPath: file).standardizedFileURL
-        let report = try runReporting(json: json) { () -> Migration.ImportReport in
-            let name = try serverName ?? Migration.read(url).source["server"]?.stringValue ?? "primary"
-            return try Migration.importExport(url, into: URL(fileURLWithPath: data).standardizedFileURL, serverName: name, dryRun: dryRun,
-                                              nowMilliseconds: nowMilliseconds(), raiseEpoch: raiseEpochInDatabase)
-        }
-        var extra: [String: JSONValue] = ["dry-run": .bool(dryRun), "revisions": .int(Int64(report.revisions))]
+        let options = Migration.ImportOptions(file: URL(fileURLWithPath: file).standardizedFileURL, dataDirectory: URL(fileURLWithPath: data).standardizedFileURL,
+                                              serverName: serverName, asNewPrimary: asNewPrimary, minimumEpochTerm: epochTerm, dryRun: dryRun,
+                                              nowMilliseconds: nowMilliseconds())
+        let report = try runReporting(json: json) { try Migration.importExport(options, raiseEpoch: raiseEpochInDatabase) }
+        var extra: [String: JSONValue] = ["dry-run": .bool(dryRun), "revisions": .int(Int64(report.revisions)), "server-name": .string(report.serverName),
+                                          "as-new-primary": .bool(report.asNewPrimary),
+                                          "servers-left-out": .array(report.serversLeftOut.map(JSONValue.string)),
+                                          "gateways-to-enrol": .array(report.gatewaysToEnrol.map(JSONValue.string))]
         if let term = report.epochTerm { extra["epoch-term"] = .int(Int64(term)) }
         if let head = report.head { extra["head"] = ["number": .int(Int64(head.number)), "hash": .string(head.hash)] }
         MigrateOutput.print(report.export, verb: dryRun ? "would import into \(data) (dry run: nothing changed)" : "imported into \(data)", extra: extra, json: json)
-        if !dryRun, !json { print("start it with: rampart server --data \(data) --server-name \(serverName ?? report.export.source["server"]?.stringValue ?? "primary")") }
+        guard !json else { return }
+        if report.asNewPrimary {
+            print("the new primary \(report.serverName) of the exported group, with its Internal CA")
+        } else {
+            print("a new HA group: \(report.serverName) is its only server; it creates a new Internal CA at its first start")
+            if !report.serversLeftOut.isEmpty { print("management servers of the exported group left out: \(report.serversLeftOut.joined(separator: ", "))") }
+            if !report.gatewaysToEnrol.isEmpty {
+                print("gateways to enrol again (set-simple-gateway one-time-password=…, then enrol the agent): \(report.gatewaysToEnrol.joined(separator: ", "))")
+            }
+        }
+        if !dryRun { print("start it with: rampart server --data \(data) --server-name \(report.serverName)") }
     }
 }
 
@@ -402,7 +421,7 @@ enum MigrateOutput {
         Swift.print("\(export.objects.count) objects \(verb)")
         for (type, count) in export.counts.sorted(by: { $0.key < $1.key }) { Swift.print("  \(type): \(count)") }
         Swift.print("administrators: \(export.administrators.joined(separator: ", "))")
-        Swift.print("internal CA: \(export.icaKey != nil ? "included" : "not included")")
+        Swift.print("internal CA in the export: \(export.icaKey != nil ? "yes" : "no")")
         if let revisions = extra["revisions"]?.intValue { Swift.print("revisions: \(revisions), epoch term \(extra["epoch-term"]?.scalarText ?? "?")") }
     }
 }

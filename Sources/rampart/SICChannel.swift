@@ -1,4 +1,5 @@
 import Foundation
+import ManagementAPI
 import ManagementModel
 import PeerTransport
 import TrustCore
@@ -11,6 +12,12 @@ enum SICChannelMessage {
     static func renew(csrDER: [UInt8]) -> JSONValue { ["type": "renew", "csr": .string(Data(csrDER).base64EncodedString())] }
     static func renewed(certificatePEM: String) -> JSONValue { ["type": "renewed", "certificate": .string(certificatePEM)] }
     static func error(_ message: String) -> JSONValue { ["type": "error", "message": .string(message)] }
+    /// A management server asks for the Internal CA's state (it joined, or starts without the key).
+    static func icaStateRequest() -> JSONValue { ["type": "ica-state"] }
+    static func icaState(_ state: ICAStateForServer) -> JSONValue {
+        ["type": "ica-state", "certificate": .string(state.certificatePEM), "key": .string(state.privateKeyPEM),
+         "revocations": .string(state.revocationsText), "addresses": .array(state.addresses.map(JSONValue.string))]
+    }
 
     static func frame(_ value: JSONValue) -> PeerFrame { PeerFrame(type: .message, bytes: value.canonicalBytes) }
     static func decode(_ frame: PeerFrame) -> JSONValue? { try? JSONValue.parse(frame.payloadBytes) }

@@ -72,7 +72,7 @@ struct SICStatusCommand: AsyncParsableCommand {
                 let status = try await LocalOperator.call(transport, "test-sic-status", ["uid": uid], sid: sid)
                 rows.append(["name": host["name"] ?? "", "ip-address": host["ipv4-address"] ?? "",
                              "sic-status": status["sic-status"] ?? "", "sic-name": status["sic-name"] ?? "",
-                             "sic-message": status["sic-message"] ?? ""])
+                             "sic-message": status["sic-message"] ?? "", "revoked": status["rampart-revoked"] ?? false])
             }
             return rows
         }
@@ -82,7 +82,8 @@ struct SICStatusCommand: AsyncParsableCommand {
             print("No peer servers: add one with `rampart mgmt add-checkpoint-host name=… ip-address=… one-time-password=…`.")
         } else {
             for row in rows {
-                print("\(row["name"]?.stringValue ?? "")  \(row["ip-address"]?.stringValue ?? "")  \(row["sic-status"]?.stringValue ?? "")")
+                let revoked = row["revoked"]?.boolValue == true ? " (revoked)" : ""
+                print("\(row["name"]?.stringValue ?? "")  \(row["ip-address"]?.stringValue ?? "")  \(row["sic-status"]?.stringValue ?? "")\(revoked)")
                 print("    \(row["sic-message"]?.stringValue ?? "")")
             }
         }
@@ -94,7 +95,7 @@ struct SICResetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reset",
         abstract: "Revoke a peer's certificate at once and give it a new one-time activation key (published at once).",
-        discussion: "The new key is printed once (or taken from --activation-key-file). Enrol the node again with it.")
+        discussion: "Every open channel of the peer (HA channels, a gateway's channel) closes at once, on every server of the group; its status says revoked. Any server of the group can be reset from whichever server is active, except that one itself. The new key is printed once (or taken from --activation-key-file). Enrol the node again with it.")
 
     @Argument(help: "The peer server's object name.")
     var name: String
@@ -128,6 +129,11 @@ struct SICResetCommand: AsyncParsableCommand {
 struct SICAddress: ExpressibleByArgument, Sendable {
     let host: String
     let port: Int
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 
     init?(argument: String) {
         guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),

@@ -99,6 +99,13 @@ struct SICService: Service {
                 logger.warning("SIC renewal refused", metadata: ["node": "\(identity)", "reason": "\(error)"])
                 return SICChannelMessage.error("\(error)")
             }
+        case "ica-state":
+            do {
+                return SICChannelMessage.icaState(try await service.icaState(forServer: identity))
+            } catch {
+                logger.warning("Internal CA state refused", metadata: ["node": "\(identity)", "reason": "\(error)"])
+                return SICChannelMessage.error("\(error)")
+            }
         default:
             return SICChannelMessage.error("unknown SIC message")
         }

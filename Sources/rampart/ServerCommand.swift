@@ -132,8 +132,12 @@ struct ServerCommand: AsyncParsableCommand {
             logger.info("journal verified", metadata: ["revisions": "\(head.number)", "head": "\(head.hash)"])
         }
         let membership = try await secondaryMembership(directory: directory, store: store, logger: logger)
-        let node = try await (membership == nil ? primarySetup(directory: directory, store: store, logger: logger)
-                                                 : secondarySetup(directory: directory, store: store, logger: logger))
+        let node: NodeSetup
+        if let membership {
+            node = try await secondarySetup(directory: directory, store: store, membership: membership, logger: logger)
+        } else {
+            node = try await primarySetup(directory: directory, store: store, logger: logger)
+        }
         try await runNode(node, membership: membership, directory: directory, store: store, logger: logger)
         logger.info("server stopped")
     }
@@ -150,7 +154,7 @@ struct ServerCommand: AsyncParsableCommand {
     /// The primary: the Internal CA and API certificate (created at first start), the first
     /// administrator and revision 1, and its own SIC certificate.
     func primarySetup(directory: URL, store: ManagementStore, logger: Logger) async throws -> NodeSetup {
-        let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: [listen], now: Date())
+        let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: apiCertificateNames(store), now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
         let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger,
                                             logs: try LogStore(directory: directory))
@@ -169,17 +173,45 @@ struct ServerCommand: AsyncParsableCommand {
         return NodeSetup(service: service, credentials: credentials, apiTLS: try pki.makeServerTLSConfiguration(), role: .primary)
     }
 
-    /// A secondary: no administrator of its own; everything published comes from the active. Its API
-    /// certificate comes from a node-local CA (DIR/api-tls); pki/ holds its SIC identity and, once the
-    /// active sent it, the ICA key a promotion needs.
-    func secondarySetup(directory: URL, store: ManagementStore, logger: Logger) async throws -> NodeSetup {
-        let credentials = try NodeCredentials.load(from: directory.appendingPathComponent("pki"))
-        try DurableFile.ensureDirectory(directory.appendingPathComponent("api-tls"), mode: 0o700)
-        let apiPKI = try PKIDirectory.loadOrCreate(dataDirectory: directory.appendingPathComponent("api-tls"), serverName: serverName,
-                                                   listenAddresses: [listen], now: Date())
+    /// A secondary: no administrator of its own; everything published comes from the active. pki/ holds
+    /// its SIC identity and the group's Internal CA: its certificate from enrolment, its key from the
+    /// server it joined (asked over SIC when missing, as at the first start), so its API certificate is
+    /// issued by the group's CA like every server's, and a promotion finds the key it needs.
+    func secondarySetup(directory: URL, store: ManagementStore, membership: HAMembership, logger: Logger) async throws -> NodeSetup {
+        let pkiDirectory = directory.appendingPathComponent("pki")
+        let credentials = try NodeCredentials.load(from: pkiDirectory)
+        var names = apiCertificateNames(store)
+        if !FileManager.default.fileExists(atPath: pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey).path) {
+            let servers = [SICAddress(host: membership.joinHost, port: membership.joinSICPort)]
+                + (try store.objects(types: [.checkpointHost], offset: 0, limit: HALimits().serversMax, nameFilter: nil).objects).filter { $0.name != serverName }
+                    .compactMap { $0.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap(SICAddress.init(argument:)) }
+            let addresses = await ServerCertificates.fetchICAKey(credentials: credentials, from: Array(servers.prefix(HALimits().serversMax)),
+                                                                 pkiDirectory: pkiDirectory, logger: logger)
+            names = ServerCertificates.apiNames(listen: listen, advertisedHost: advertiseSIC?.host, ownObjectAddresses: names + (addresses ?? []))
+        }
+        let apiTLS: TLSConfiguration
+        do {
+            let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: names, now: Date())
+            logger.info("API certificate from the group's Internal CA", metadata: ["api-certificate": "\(pki.apiCertificateOutcome)"])
+            apiTLS = try pki.makeServerTLSConfiguration()
+            // A node-local API CA from an earlier start (or an earlier Rampart) is trusted by no one now: remove it.
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent("api-tls"))
+        } catch let error as TrustError where error.code == .icaKeyMissing {
+            // No server gave the key (none reachable): serve HTTPS anyway, from a node-local CA, until a later start.
+            logger.warning("no Internal CA key yet: the API certificate comes from a node-local CA (api-tls/) until a start that has it; clients that trust pki/ica.pem cannot verify this server meanwhile")
+            try DurableFile.ensureDirectory(directory.appendingPathComponent("api-tls"), mode: 0o700)
+            apiTLS = try PKIDirectory.loadOrCreate(dataDirectory: directory.appendingPathComponent("api-tls"), serverName: serverName,
+                                                   listenAddresses: names, now: Date()).makeServerTLSConfiguration()
+        }
         let service = try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: listen, apiPort: apiPort), logger: logger,
                                             logs: try LogStore(directory: directory))
-        return NodeSetup(service: service, credentials: credentials, apiTLS: try apiPKI.makeServerTLSConfiguration(), role: .secondary)
+        return NodeSetup(service: service, credentials: credentials, apiTLS: apiTLS, role: .secondary)
+    }
+
+    /// The names of this server's API certificate (see `ServerCertificates.apiNames`).
+    func apiCertificateNames(_ store: ManagementStore) -> [String] {
+        ServerCertificates.apiNames(listen: listen, advertisedHost: advertiseSIC?.host,
+                                    ownObjectAddresses: ServerCertificates.objectAddresses(of: serverName, in: store))
     }
 
     /// Runs a management server of an HA group: the HA runtime, the mesh of SIC channels to the other
@@ -211,17 +243,20 @@ struct ServerCommand: AsyncParsableCommand {
         await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
                                               peerIPAddress: { id in service.managementServers().first { $0.name == id.name }?.ipAddress },
                                               promotionChecks: { checks.evaluate(now: Date()) }))
+        let sicSerial = NodeCertificate.serialHex(try node.credentials.certificate().serialNumber)
         if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
-            try await service.registerPrimary(name: serverName, uid: uid, ipAddress: listen, sicSerial: "")
+            try await service.registerPrimary(name: serverName, uid: uid, ipAddress: listen, sicSerial: sicSerial)
         }
+        let channels = SICChannels()
+        await service.attachSICChannels(channels)
         let sicListener = try await PeerListener.bind(
             PeerListenerConfiguration(host: listen, port: sicPort, identity: node.credentials.issuedIdentity,
                                       verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service)),
             logger: logger)
-        let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)")
+        let local = LocalAddresses(sic: advertiseSIC.map { "\($0.host):\($0.port)" } ?? "\(listen):\(sicListener.port)", sicSerial: sicSerial)
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
-                          local: local, facts: facts, versions: versions, join: membership, ica: ica, logger: logger)
-        let gateways = GatewayHub(service: service, logger: logger)
+                          local: local, facts: facts, versions: versions, join: membership, ica: ica, channels: channels, logger: logger)
+        let gateways = GatewayHub(service: service, channels: channels, logger: logger)
         await service.attachGateways(gateways)
         let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
         let bound = BoundPorts()

@@ -129,16 +129,21 @@ struct OperationsEndToEndTests {
         _ = try await server.stop()
 
         let target = fixture.scratch.path("new")
-        let dry = try await fixture.rampart(["migrate", "import", exportFile, "--data", target, "--dry-run", "--json"])
+        let dry = try await fixture.rampart(["migrate", "import", exportFile, "--data", target, "--server-name", "mgmt-new", "--dry-run", "--json"])
         try #require(dry.status == 0, "\(dry)")
         #expect(try dry.json().int("objects") == (try exported.json().int("objects")))
         #expect(!FileManager.default.fileExists(atPath: "\(target)/rampart.sqlite"), "a dry run changes nothing")
-        let imported = try await fixture.rampart(["migrate", "import", exportFile, "--data", target])
+        // The source's own server is named primary: a new group's server needs a name of its own.
+        let unnamed = try await fixture.rampart(["migrate", "import", exportFile, "--data", target, "--json"])
+        #expect(try unnamed.status == 1 && unnamed.json().string("code") == "server-name-taken", "\(unnamed)")
+        let imported = try await fixture.rampart(["migrate", "import", exportFile, "--data", target, "--server-name", "mgmt-new"])
         try #require(imported.status == 0, "\(imported)")
-        let again = try await fixture.rampart(["migrate", "import", exportFile, "--data", target, "--json"])
+        #expect(imported.stdout.contains("start it with: rampart server --data \(target) --server-name mgmt-new"), "\(imported)")
+        let again = try await fixture.rampart(["migrate", "import", exportFile, "--data", target, "--server-name", "mgmt-new", "--json"])
         #expect(try again.status == 1 && again.json().string("code") == "target-not-empty")
 
-        let primary = try await ServerProcess.start(dataDirectory: target, logName: "imported", createsAdminPassword: false)
+        let primary = try await ServerProcess.start(dataDirectory: target, logName: "imported", extraArguments: ["--server-name", "mgmt-new"],
+                                                    createsAdminPassword: false)
         try await APIClient.with(caFile: "\(target)/pki/ica.pem", port: primary.port) { client in
             let sid = try await client.login(user: "admin", password: adminPassword)
             #expect(try await view(client, sid: sid) == sourceView)

@@ -1,6 +1,9 @@
+import Foundation
+import Synchronization
 import Testing
 import ManagementAPI
 import ManagementModel
+import TrustCore
 
 @Suite("Secondary server objects and SIC commands")
 struct SICCommandTests {
@@ -55,5 +58,85 @@ struct SICCommandTests {
         #expect(h.service.managementServers().first?.apiAddress == "192.0.2.12:8443")
         #expect(try await h.service.recordAddresses(of: "mgmt-b", sicAddress: "192.0.2.12:18211", apiAddress: "192.0.2.99:8443"))
         #expect(h.service.managementServers().first?.apiAddress == "192.0.2.99:8443")
+    }
+
+    /// Records which nodes' channels the service asked to close.
+    final class ChannelLog: SICChannelCloser {
+        let closed = Mutex<[String]>([])
+        func closeChannels(ofNode uid: String, reason: String) -> Int {
+            closed.withLock { $0.append(uid) }
+            return 1
+        }
+    }
+
+    /// reset-sic cuts the node off at once: its open channels close as the revocation is stored (before
+    /// the session is even published), its status says revoked, and a renewal over an old channel is refused.
+    @Test func resetClosesTheNodesChannelsAtOnceAndItsStatusSaysRevoked() async throws {
+        let h = try await Harness()
+        let channels = ChannelLog()
+        await h.service.attachSICChannels(channels)
+        try await h.service.registerPrimary(name: "mgmt-a", uid: "uid-mgmt-a", ipAddress: "192.0.2.11", sicSerial: "0a0b0c")
+        let sid = try await h.login()
+        #expect(try await h.ok("test-sic-status", ["name": "mgmt-a"], sid: sid)["rampart-revoked"] == false)
+        try await h.ok("reset-sic", ["name": "mgmt-a"], sid: sid)
+        #expect(channels.closed.withLock { $0 } == ["uid-mgmt-a"], "closed before publish")
+        let entry = try #require(try h.service.currentRevocations().entry(forSerial: "0a0b0c"))
+        #expect(entry.node == "uid-mgmt-a" && entry.reason == .sicReset)
+        _ = try await h.publish(sid: sid)
+        let status = try await h.ok("test-sic-status", ["name": "mgmt-a"], sid: sid)
+        #expect(status["rampart-revoked"] == true && status["sic-message"]?.stringValue?.hasPrefix("Revoked") == true, "\(status)")
+        await #expect(throws: ManagementError.self) {
+            _ = try await h.service.renewCertificate(for: NodeIdentity(uid: "uid-mgmt-a", name: "mgmt-a"), csrDER: [])
+        }
+        // The server itself is never reset from itself.
+        try await h.service.registerPrimary(name: "primary", uid: "uid-primary", ipAddress: "127.0.0.1", sicSerial: "0d0e")
+        #expect(await h.call("reset-sic", ["name": "primary"], sid: sid).body["code"] == "err_sic_reset_self")
+    }
+
+    /// Whichever server is active can reset every server of the group: the active records each server's
+    /// certificate serial as the server announces it (the primary's was never recorded: reset failed with
+    /// "not a certificate serial").
+    @Test func theActiveRecordsEachServersSerialSoAnyServerCanBeReset() async throws {
+        let h = try await Harness()
+        try await h.service.registerPrimary(name: "mgmt-a", uid: "uid-mgmt-a", ipAddress: "192.0.2.11", sicSerial: "")
+        let sid = try await h.login()
+        #expect(await h.call("reset-sic", ["name": "mgmt-a"], sid: sid).body["code"] == "err_sic_serial_unknown")
+        _ = try await h.ok("discard", sid: sid)
+        #expect(try await h.service.recordAddresses(of: "mgmt-a", sicAddress: "192.0.2.11:18191", apiAddress: "192.0.2.11:8443", sicSerial: "not hex"))
+        #expect(h.service.managementServers().first?.sicSerial == nil, "only a serial is recorded")
+        #expect(try await h.service.recordAddresses(of: "mgmt-a", sicAddress: "192.0.2.11:18191", apiAddress: "192.0.2.11:8443", sicSerial: "1f2e"))
+        #expect(h.service.managementServers().first?.sicSerial == "1f2e")
+        try await h.ok("reset-sic", ["name": "mgmt-a"], sid: sid)
+        #expect(try h.service.currentRevocations().contains(serial: "1f2e"))
+    }
+
+    /// On a standby the revocation arrives with the ICA state: it cuts the node's channels there too.
+    @Test func aRevocationListFromTheActiveClosesTheRevokedNodesChannels() async throws {
+        let h = try await Harness()
+        let channels = ChannelLog()
+        await h.service.attachSICChannels(channels)
+        var list = RevocationList()
+        try list.revoke(serial: "0a0a", reason: .superseded, node: "renewed-node", now: Date())
+        try list.revoke(serial: "0b0b", reason: .sicReset, node: "gw-uid", now: Date())
+        let authority = try InternalCA.create(name: "test-ica", now: Date())
+        try await h.service.adoptICAState(authority: authority, revocationsText: list.jsonText)
+        #expect(channels.closed.withLock { $0 } == ["gw-uid"], "a renewal supersedes a certificate without cutting its node off")
+        try await h.service.adoptICAState(authority: authority, revocationsText: list.jsonText)
+        #expect(channels.closed.withLock { $0 }.count == 1, "only what is new")
+    }
+
+    /// A joining secondary gets the Internal CA's key over its SIC channel so it can issue its API
+    /// certificate from the group's CA; never a gateway, a node that is not enrolled, or a revoked one.
+    @Test func theCAStateGoesOnlyToAnEnrolledUnrevokedManagementServer() async throws {
+        let h = try await Harness()
+        let authority = try InternalCA.create(name: "test-ica", now: Date())
+        await h.service.configureSIC(authority: authority)
+        try await h.service.registerPrimary(name: "mgmt-b", uid: "uid-mgmt-b", ipAddress: "192.0.2.12", sicSerial: "0a0b")
+        let state = try await h.service.icaState(forServer: NodeIdentity(uid: "uid-mgmt-b", name: "mgmt-b"))
+        #expect(state.privateKeyPEM == authority.privateKeyPEM && state.addresses == ["192.0.2.12"])
+        await #expect(throws: ManagementError.self) { _ = try await h.service.icaState(forServer: NodeIdentity(uid: "unknown", name: "gw-1")) }
+        let sid = try await h.login()
+        try await h.ok("reset-sic", ["name": "mgmt-b"], sid: sid)
+        await #expect(throws: ManagementError.self) { _ = try await h.service.icaState(forServer: NodeIdentity(uid: "uid-mgmt-b", name: "mgmt-b")) }
     }
 }

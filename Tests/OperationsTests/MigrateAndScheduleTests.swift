@@ -1,4 +1,5 @@
 import Foundation
+import HACore
 import HARuntime
 import ManagementModel
 import Store
@@ -20,11 +21,14 @@ struct MigrateAndScheduleTests {
         #expect(mode == 0o600)
 
         let target = scratch.path("new")
-        let dry = try Migration.importExport(file, into: target, serverName: "primary", dryRun: true, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+        let dry = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, dryRun: true, nowMilliseconds: 2),
+                                             raiseEpoch: raiseEpoch)
         #expect(dry.dryRun && dry.revisions == 3 && dry.export.counts["host"] == 2_500)
         #expect(!FileManager.default.fileExists(atPath: target.path), "a dry run changes nothing")
 
-        let report = try Migration.importExport(file, into: target, serverName: "primary", dryRun: false, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+        let report = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, nowMilliseconds: 2),
+                                                raiseEpoch: raiseEpoch)
+        #expect(report.serverName == "primary", "the new primary of the same group keeps the exporting server's name")
         #expect(report.epochTerm == 4)
         let imported = try ManagementStore(readOnlyPath: target.appendingPathComponent("rampart.sqlite").path)
         #expect(try imported.allObjects() == (try ManagementStore(readOnlyPath: node.databasePath).allObjects()))
@@ -34,7 +38,10 @@ struct MigrateAndScheduleTests {
         #expect(FileManager.default.contents(atPath: target.appendingPathComponent("pki/ica.key").path) == FileManager.default.contents(atPath: node.url.appendingPathComponent("pki/ica.key").path))
 
         // Never into a directory that holds a database.
-        #expect(refusalCode { _ = try Migration.importExport(file, into: target, serverName: "primary", dryRun: true, nowMilliseconds: 3, raiseEpoch: raiseEpoch) } == "target-not-empty")
+        #expect(refusalCode {
+            _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, dryRun: true, nowMilliseconds: 3),
+                                           raiseEpoch: raiseEpoch)
+        } == "target-not-empty")
     }
 
     @Test func aDamagedOrNewerExportIsRefusedAndNothingIsCreated() throws {
@@ -54,9 +61,98 @@ struct MigrateAndScheduleTests {
             let bad = scratch.path("bad.json")
             try Data(content.utf8).write(to: bad)
             let target = scratch.path("target-\(code)")
-            #expect(refusalCode { _ = try Migration.importExport(bad, into: target, serverName: "p", dryRun: false, nowMilliseconds: 1, raiseEpoch: raiseEpoch) } == code)
-            #expect(!FileManager.default.fileExists(atPath: target.appendingPathComponent("rampart.sqlite").path))
+            #expect(refusalCode {
+                _ = try Migration.importExport(Migration.ImportOptions(file: bad, dataDirectory: target, serverName: "p", nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+            } == code)
+            #expect(!FileManager.default.fileExists(atPath: target.path), "a refused import leaves nothing behind")
         }
+    }
+
+    /// An export of a live HA group: its active, a standby that answers on its SIC port, an enrolled gateway.
+    func groupExport(_ scratch: Scratch, standby: Listener) throws -> URL {
+        var gateway = ManagedObject(uid: "gw-1", type: .simpleGateway, name: "gw-1", fields: ["ipv4-address": "192.0.2.1"], meta: meta)
+        gateway.fields[ManagedObject.sicStateField] = "initialized"
+        gateway.fields[ManagedObject.sicSerialField] = "0a0b"
+        gateway.fields[ManagedObject.sicNameField] = "CN=gw-1,O=Rampart,URI=urn:rampart:node:gw-1"
+        let objects = (0..<5).map(host) + [administrator("admin"), gateway, managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                                           managementServer("mgmt-b", sicAddress: "127.0.0.1:\(standby.port)")]
+        let node = try NodeDirectory(scratch.path("node"), objects: objects, epochTerm: 3)
+        let file = scratch.path("export.json")
+        _ = try Migration.export(dataDirectory: node.url, to: file, serverName: "primary", settingKeys: ["sic-revocations"], nowMilliseconds: 1)
+        return file
+    }
+
+    /// An import of a live group's export must never join that group: it starts a new, standalone
+    /// group — no management server of the old group to dial, a name and an Internal CA of its own.
+    @Test func anImportStartsANewStandaloneGroupWithoutTheOldGroupsServersOrCA() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let standby = Listener()
+        defer { standby.close() }
+        let file = try groupExport(scratch, standby: standby)
+        let target = scratch.path("copy")
+        // The exported group's names are taken: the default name is refused, and nothing is left behind.
+        #expect(refusalCode { _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, nowMilliseconds: 2), raiseEpoch: raiseEpoch) }
+                == "server-name-taken")
+        #expect(!FileManager.default.fileExists(atPath: target.path))
+        #expect(refusalCode {
+            _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, serverName: "mgmt-b", nowMilliseconds: 2), raiseEpoch: raiseEpoch)
+        } == "server-name-taken")
+
+        let report = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, serverName: "lab", nowMilliseconds: 2),
+                                                raiseEpoch: raiseEpoch)
+        #expect(report.serverName == "lab" && !report.asNewPrimary)
+        #expect(report.serversLeftOut == ["mgmt-b", "primary"] && report.gatewaysToEnrol == ["gw-1"])
+        let store = try ManagementStore(readOnlyPath: target.appendingPathComponent("rampart.sqlite").path)
+        let objects = try store.allObjects()
+        #expect(!objects.contains { $0.type == .checkpointHost }, "no server of the old group to dial")
+        let gateway = try #require(objects.first { $0.name == "gw-1" })
+        #expect(gateway.fields[ManagedObject.sicStateField] == "uninitialized" && gateway.fields[ManagedObject.sicSerialField] == nil)
+        #expect(objects.filter { $0.type == .host }.count == 5 && objects.contains { $0.name == "admin" })
+        #expect(try store.setting("server-uid") == nil, "a new SIC identity is made at the first start")
+        #expect(try store.setting("sic-revocations") == nil)
+        #expect(!FileManager.default.fileExists(atPath: target.appendingPathComponent("pki/ica.key").path), "the server creates a new Internal CA")
+        #expect(!FileManager.default.fileExists(atPath: target.appendingPathComponent("ha.json").path))
+        let state = try #require(try HardStateStore(store: try ManagementStore(path: target.appendingPathComponent("rampart.sqlite").path)).load())
+        #expect(state.role == .active && state.peers.isEmpty && state.epoch.server.name == "lab" && state.epoch.term == 4)
+    }
+
+    /// --as-new-primary takes the group's place: refused while any of its servers answers, and then
+    /// with the group's Internal CA and servers.
+    @Test func importAsNewPrimaryIsRefusedWhileTheGroupAnswers() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let standby = Listener()
+        let file = try groupExport(scratch, standby: standby)
+        let target = scratch.path("new-primary")
+        let options = Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, nowMilliseconds: 2)
+        #expect(refusalCode { _ = try Migration.importExport(options, raiseEpoch: raiseEpoch) } == "ha-group-alive")
+        #expect(!FileManager.default.fileExists(atPath: target.path), "a refused import leaves nothing behind")
+        var dryRun = options
+        dryRun.dryRun = true
+        #expect(refusalCode { _ = try Migration.importExport(dryRun, raiseEpoch: raiseEpoch) } == "ha-group-alive")
+        standby.close()
+        let report = try Migration.importExport(options, raiseEpoch: raiseEpoch)
+        #expect(report.serverName == "primary" && report.asNewPrimary && report.epochTerm == 4)
+        #expect(FileManager.default.fileExists(atPath: target.appendingPathComponent("pki/ica.key").path))
+        let store = try ManagementStore(readOnlyPath: target.appendingPathComponent("rampart.sqlite").path)
+        #expect(try store.setting("server-uid") == "server-primary")
+        #expect(try store.allObjects().filter { $0.type == .checkpointHost }.count == 2)
+    }
+
+    /// A refused import into a directory that existed removes the lock file it made, and nothing else.
+    @Test func aRefusedImportLeavesAnExistingDirectoryAsItWas() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"))
+        let file = scratch.path("export.json")
+        _ = try Migration.export(dataDirectory: node.url, to: file, serverName: "primary", settingKeys: [], nowMilliseconds: 1)
+        let target = scratch.path("secondary")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: target.appendingPathComponent("ha.json"))
+        #expect(refusalCode { _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, nowMilliseconds: 1), raiseEpoch: raiseEpoch) }
+                == "target-not-empty")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target.path) == ["ha.json"], "no rampart.lock left behind")
     }
 
     @Test func scheduleTimesAndRetention() {

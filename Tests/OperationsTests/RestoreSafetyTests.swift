@@ -97,6 +97,60 @@ struct RestoreSafetyTests {
         #expect(refusalCode { _ = try restore(url, into: secondary, RestoreRequest(asNewPrimary: true)) } == "ha-member")
     }
 
+    /// A damaged file is named as such whatever else is true of it (here: it is a group member's
+    /// backup, which would be refused as ha-member), and a failed restore leaves nothing behind.
+    @Test func aCorruptBackupIsCheckedFirstAndAFailedRestoreLeavesNothingBehind() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"), objects: [administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                                                                     managementServer("mgmt-b", sicAddress: "127.0.0.1:1")])
+        let (url, _) = try node.backup()
+        var bytes = try Data(contentsOf: url)
+        bytes[bytes.count / 2] ^= 0xFF
+        let corrupt = scratch.path("corrupt.rampart-backup")
+        try bytes.write(to: corrupt)
+        let fresh = scratch.path("fresh")
+        #expect(refusalCode { _ = try restore(corrupt, into: fresh) } == "corrupt")
+        #expect(!FileManager.default.fileExists(atPath: fresh.path), "the directory the restore created is removed again")
+        #expect(refusalCode { _ = try restore(corrupt, into: fresh, RestoreRequest(asNewPrimary: true)) } == "corrupt")
+        // An existing empty directory keeps existing, without the lock file the restore made.
+        let empty = scratch.path("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        #expect(refusalCode { _ = try restore(url, into: empty) } == "ha-member")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: empty.path).isEmpty)
+    }
+
+    /// A snapshot restored into a fresh directory while its node's group answers would be a second
+    /// copy of a live server: refused as a backup restore would be.
+    @Test func aSnapshotOfALiveGroupsNodeIsNotClonedIntoAFreshDirectory() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let peer = Listener()
+        defer { peer.close() }
+        let node = try NodeDirectory(scratch.path("node"), objects: [administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                                                                     managementServer("mgmt-b", sicAddress: "127.0.0.1:\(peer.port)")])
+        let (url, _) = try Snapshots.create(dataDirectory: node.url, destination: nil, passphrase: nil, serverName: "primary", nowMilliseconds: 1_700_000_000_000)
+        let fresh = scratch.path("clone")
+        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: fresh, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch) }
+                == "ha-group-alive")
+        #expect(!FileManager.default.fileExists(atPath: fresh.path))
+        peer.close()
+        _ = try Snapshots.restore(archive: url, dataDirectory: fresh, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+        #expect(FileManager.default.fileExists(atPath: fresh.appendingPathComponent("rampart.sqlite").path))
+    }
+
+    /// The new primary's epoch is above every one the backup shows, its revisions' included: a hard
+    /// state behind the journal (a standby's, say) must not pull it below an epoch gateways saw.
+    @Test func aNewPrimaryComesUpAboveTheHighestEpochTheBackupKnows() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let node = try NodeDirectory(scratch.path("node"), serverName: "mgmt-b", epochTerm: 6)
+        try HardStateStore(store: node.store).save(HardState(epoch: Epoch(term: 2, server: "primary"), role: .standby, peers: []))
+        let (url, _) = try node.backup()
+        let report = try restore(url, into: scratch.path("new"), RestoreRequest(asNewPrimary: true))
+        #expect(report.epochTerm == 7, "above the head revision's term 6, not only the hard state's 2")
+    }
+
     @Test func theHardStateKeyMatchesHARuntime() {
         #expect(DatabaseFacts.hardStateSettingKey == HardStateStore.settingKey)
     }
