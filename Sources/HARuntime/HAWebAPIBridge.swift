@@ -86,14 +86,21 @@ public struct HAStatusReport: Sendable {
         var servers: [JSONValue] = []
         for peer in status.peers {
             let synchronized = peer.status == .synchronized
-            if status.role == .active, !synchronized { problems.append(Self.problem(standby: peer)) }
+            // A channel cut by revocation, or refused for its certificate: the core sees silence, the
+            // links know why (DESIGN.md's trust-error).
+            let trust = links.isConnected(peer.serverID) ? nil : links.trustProblem(peer.serverID)
+            if let trust {
+                problems.append("\(peer.serverID): trust-error: \(trust) (`rampart sic status`; `rampart sic reset \(peer.serverID)` gives it a new one-time key)")
+            } else if status.role == .active, !synchronized {
+                problems.append(Self.problem(standby: peer))
+            }
             var fields: [String: JSONValue] = [
                 "name": .string(peer.serverID.name),
                 "ip-address": .string(ipAddress(peer.serverID) ?? ""),
                 "ha-state": .string(peer.serverID == status.activeServer ? "active" : "standby"),
                 "sync-state": .string(synchronized ? "Ok" : (peer.status == .communicationError ? "Communication Error" : "Sync Error")),
-                "rampart-sync-status": .string(peer.status.kind),
-                "rampart-sync-detail": .string(peer.status.description),
+                "rampart-sync-status": .string(trust == nil ? peer.status.kind : "trust-error"),
+                "rampart-sync-detail": .string(trust.map { "trust-error: \($0)" } ?? peer.status.description),
                 "known-head": .int(Int64(peer.knownHead.number)),
                 "lag-revisions": peer.lagRevisions.map { .int(Int64(clamping: $0)) } ?? .null,
                 "lag-seconds": .int(Self.lagSeconds(peer.status)),

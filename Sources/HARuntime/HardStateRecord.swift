@@ -110,7 +110,9 @@ public struct HardStateStore: Sendable {
     /// saw the old active accept this one's policy. Returns the new term.
     public func restoreAsNewPrimary(server: String, above floor: UInt64) throws -> UInt64 {
         let previous = try load()
-        let term = max(floor, previous?.epoch.term ?? 0) + 1
+        let highest = max(floor, previous?.epoch.term ?? 0)
+        guard highest < Epoch.termMax else { throw HARuntimeError.epochTermOutOfRange(highest) }
+        let term = highest + 1
         var state = previous ?? HardState(role: .active, peers: [])
         state.epoch = Epoch(term: term, server: ServerID(server))
         state.role = .active
@@ -145,6 +147,8 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
     case revisionRejected(String)
     /// A publish committed here that its fsync could not make durable (HA halts; never answered).
     case notDurable(String)
+    /// An epoch term no real promotion history reaches (a mistyped --epoch-term, say).
+    case epochTermOutOfRange(UInt64)
 
     public var code: String {
         switch self {
@@ -153,6 +157,7 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
         case .snapshotRejected: "ha_snapshot_rejected"
         case .revisionRejected: "ha_revision_rejected"
         case .notDurable: "ha_not_durable"
+        case .epochTermOutOfRange: "ha_epoch_term_out_of_range"
         }
     }
 
@@ -163,6 +168,7 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
         case .snapshotRejected(let why): "snapshot rejected: \(why)"
         case .revisionRejected(let why): "revision rejected: \(why)"
         case .notDurable(let why): "publish not durable: \(why)"
+        case .epochTermOutOfRange(let term): "epoch term \(term) is out of range (at most \(Epoch.termMax - 1)); give the highest term the group really used"
         }
     }
 }
