@@ -160,10 +160,7 @@ public struct Normalizer {
             guard let b = value.boolValue else { throw ManagementError.invalid(field, "expected true or false") }
             return .bool(b)
         case .integer(let range):
-            guard let i = value.intValue, range.contains(i) else {
-                throw ManagementError.invalid(field, "expected an integer from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return .int(i)
+            return .int(try value.integer(field, in: range))
         case .choice(let words):
             guard let text = value.scalarText, let word = words.first(where: { $0.lowercased() == text.lowercased() }) else {
                 throw ManagementError.invalid(field, "expected one of: \(words.joined(separator: ", "))")
