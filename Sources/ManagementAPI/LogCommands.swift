@@ -42,8 +42,8 @@ public enum LogQueryRequest {
         if let type = fields["type"], type.stringValue != "logs" {
             throw ManagementError.invalid("new-query.type", "only \"logs\" is kept (there are no audit logs yet)")
         }
-        let pageSize = Int(fields["max-logs-per-request"]?.intValue ?? Int64(pageSizeDefault))
-        guard (1...pageSizeMax).contains(pageSize) else { throw ManagementError.invalid("new-query.max-logs-per-request", "expected 1 to \(pageSizeMax)") }
+        let pageSize = try fields["max-logs-per-request"].map { Int(try $0.integer("new-query.max-logs-per-request", in: 1...Int64(pageSizeMax))) }
+            ?? pageSizeDefault
         var query = try filter(fields["filter"]?.stringValue ?? "")
         (query.startMilliseconds, query.endMilliseconds) = try timeFrame(fields, nowMilliseconds: nowMilliseconds)
         return (query, pageSize)

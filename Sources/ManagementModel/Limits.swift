@@ -9,6 +9,9 @@ public enum Limits {
     public static let tagsMax = 64
     public static let pageSizeDefault = 50
     public static let pageSizeMax = 500
+    /// The largest `offset` a list takes: beyond any list's length, and far from Int64's end, so
+    /// `offset + limit` never overflows.
+    public static let pageOffsetMax: Int64 = 2_147_483_647
     public static let sessionsMax = 100
     public static let sessionTimeoutSecondsDefault = 600
     public static let sessionTimeoutSecondsMax = 86_400

@@ -65,7 +65,8 @@ public struct Planner {
         if type == .accessRule || type == .accessSection {
             let layer = try findLayer(params)
             let rulebase = Rulebase(layer: layer, reader: reader)
-            if type == .accessRule, let number = params["rule-number"]?.intValue {
+            if type == .accessRule, let given = params["rule-number"] {
+                let number = try given.integer("rule-number", in: 1...Int64(Int32.max))
                 guard let uid = rulebase.rule(number: Int(number)), let rule = reader.object(uid: uid) else {
                     throw ManagementError.notFound("rule number \(number)")
                 }

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import ManagementAPI
+import ManagementModel
+
+/// Requests that stopped the server or were misread (issue 18, items 8-10, 19, 20): each is answered,
+/// with a 400 naming the field where the value is wrong.
+@Suite("Hostile input: answered, never a trap")
+struct HostileInputTests {
+    static func isInvalid(_ reply: APIResponse, field: String) -> Bool {
+        reply.status == 400 && reply.body["code"] == "generic_err_invalid_parameter"
+            && reply.body["message"]?.stringValue?.contains("[\(field)]") == true
+    }
+
+    /// Doubles beyond Int64 where a name or filter is read (a read-only session could stop the server).
+    @Test func numbersBeyondInt64AreReadAsText() async throws {
+        let h = try await Harness()
+        let sid = try await h.login(extra: ["read-only": true])
+        #expect(await h.call("show-host", ["name": .double(1e300)], sid: sid).status == 404)
+        #expect(await h.call("show-objects", ["filter": .double(1e19)], sid: sid).status == 200)
+        #expect(await h.call("show-hosts", ["filter": .double(-1e19)], sid: sid).status == 200)
+        #expect(await h.call("where-used", ["name": .double(-.infinity)], sid: sid).status == 404)
+        #expect(await h.call("where-used", ["name": .double(.nan)], sid: sid).status == 404)
+        #expect(await h.call("show-access-rule", ["layer": "Network", "name": .double(-1e300)], sid: sid).status == 404)
+        #expect(await h.call("show-access-rule", ["layer": "Network", "rule-number": .double(1e300)], sid: sid).status == 400)
+        #expect(await h.call("show-package", ["name": .double(9.3e18)], sid: sid).status == 404)
+    }
+
+    /// offset near 2^63 made `offset + limit` overflow in three listings.
+    @Test func offsetsNearInt64MaxAreRefused() async throws {
+        let h = try await Harness()
+        let sid = try await h.login(extra: ["read-only": true])
+        for offset: JSONValue in [.int(.max), .int(.max - 1), .string("9223372036854775807"), .int(Limits.pageOffsetMax + 1)] {
+            for command in ["show-revisions", "show-changes", "show-hosts", "show-sessions", "show-tasks"] {
+                #expect(Self.isInvalid(await h.call(command, ["offset": offset], sid: sid), field: "offset"), "\(command) \(offset)")
+            }
+            #expect(Self.isInvalid(await h.call("show-access-rulebase", ["name": "Network", "offset": offset], sid: sid), field: "offset"))
+        }
+        let far = await h.call("show-revisions", ["offset": .int(Limits.pageOffsetMax), "limit": 500], sid: sid)
+        #expect(far.status == 200 && far.body["objects"] == [] && far.body["total"] == 1)
+        let rulebase = await h.call("show-access-rulebase", ["name": "Network", "offset": .int(Limits.pageOffsetMax), "limit": 500], sid: sid)
+        #expect(rulebase.status == 200 && rulebase.body["rulebase"] == [])
+        #expect(await h.call("show-changes", ["offset": .int(Limits.pageOffsetMax)], sid: sid).status == 200)
+    }
+
+    /// limit and offset of the wrong type are refused naming the field, not replaced by the default.
+    @Test func pagingParametersOfTheWrongTypeAreRefused() async throws {
+        let h = try await Harness()
+        let sid = try await h.login()
+        let wrong: [JSONValue] = ["ten", "", " 5", "5 ", .double(10.5), .double(10), true, false, nil, [5], ["n": 5], -1, "-1"]
+        for command in ["show-hosts", "show-objects", "show-revisions", "show-changes", "show-sessions", "show-tasks", "show-gateways-and-servers"] {
+            for value in wrong {
+                #expect(Self.isInvalid(await h.call(command, ["limit": value], sid: sid), field: "limit"), "\(command) limit \(value)")
+                #expect(Self.isInvalid(await h.call(command, ["offset": value], sid: sid), field: "offset"), "\(command) offset \(value)")
+            }
+            #expect(Self.isInvalid(await h.call(command, ["limit": 501], sid: sid), field: "limit"))
+            #expect(await h.call(command, ["limit": "5", "offset": "0"], sid: sid).status == 200, "\(command)")
+        }
+        #expect(Self.isInvalid(await h.call("show-access-rulebase", ["name": "Network", "limit": "all"], sid: sid), field: "limit"))
+        #expect(await h.call("show-access-rulebase", ["name": "Network", "limit": 0], sid: sid).status == 200)
+        #expect(Self.isInvalid(await h.call("show-revisions", ["number": "latest"], sid: sid), field: "number"))
+        #expect(Self.isInvalid(await h.call("show-revisions", ["number": .double(1e300)], sid: sid), field: "number"))
+        #expect(await h.call("show-revisions", ["number": "1"], sid: sid).status == 200)
+        #expect(Self.isInvalid(await h.call("show-logs", ["new-query": ["max-logs-per-request": "many"]], sid: sid),
+                               field: "new-query.max-logs-per-request"))
+        #expect(Self.isInvalid(await h.call("login", ["user": "admin", "password": "adminpw", "session-timeout": "long"], sid: nil),
+                               field: "session-timeout"))
+        #expect(Self.isInvalid(await h.call("add-service-tcp", ["name": "s", "port": "80", "session-timeout": .double(60.5)], sid: sid),
+                               field: "session-timeout"))
+    }
+}
