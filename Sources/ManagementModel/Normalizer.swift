@@ -274,24 +274,25 @@ public struct Normalizer {
     }
 }
 
-/// Check Point's port syntax.
+/// Check Point's port syntax: "80", "1000-2000", ">1024", "<1024", ports 1 to 65535, nothing around
+/// them. One parser: the API checks a service's port with it, and the policy compiler reads it back.
 public enum PortSpec {
-    public static func isValid(_ text: String) -> Bool {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        func port(_ s: Substring) -> Int? { Int(s).flatMap { (1...65535).contains($0) ? $0 : nil } }
-        if t.hasPrefix(">") { return port(t.dropFirst()).map { $0 < 65535 } ?? false }
-        if t.hasPrefix("<") { return port(t.dropFirst()).map { $0 > 1 } ?? false }
-        let parts = t.split(separator: "-", omittingEmptySubsequences: false)
-        if parts.count == 2, let low = port(parts[0]), let high = port(parts[1]) { return low <= high }
-        return parts.count == 1 && port(parts[0]) != nil
+    /// The inclusive range the spec covers; nil when the text is not a port spec.
+    public static func range(_ text: String) -> ClosedRange<Int>? {
+        if text.hasPrefix(">") { return port(text.dropFirst()).flatMap { $0 < 65535 ? ($0 + 1)...65535 : nil } }
+        if text.hasPrefix("<") { return port(text.dropFirst()).flatMap { $0 > 1 ? 1...($0 - 1) : nil } }
+        let parts = text.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
+        if parts.count == 2, let low = port(parts[0]), let high = port(parts[1]), low <= high { return low...high }
+        if parts.count == 1, let single = port(parts[0]) { return single...single }
+        return nil
     }
 
-    /// The inclusive range the spec covers.
-    public static func range(_ text: String) -> ClosedRange<Int>? {
-        guard isValid(text) else { return nil }
-        if text.hasPrefix(">") { return (Int(text.dropFirst())! + 1)...65535 }
-        if text.hasPrefix("<") { return 1...(Int(text.dropFirst())! - 1) }
-        let parts = text.split(separator: "-")
-        return Int(parts[0])!...Int(parts.last!)!
+    public static func isValid(_ text: String) -> Bool { range(text) != nil }
+
+    /// 1 to 5 ASCII digits, 1 to 65535 (no sign, no space: Int() alone would take "+80").
+    static func port(_ text: Substring) -> Int? {
+        guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              let value = Int(text), (1...65535).contains(value) else { return nil }
+        return value
     }
 }

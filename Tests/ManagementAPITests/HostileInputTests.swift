@@ -68,4 +68,31 @@ struct HostileInputTests {
         #expect(Self.isInvalid(await h.call("add-service-tcp", ["name": "s", "port": "80", "session-timeout": .double(60.5)], sid: sid),
                                field: "session-timeout"))
     }
+
+    /// A port with spaces was accepted and published, and the next verify-policy trapped (item 9).
+    @Test func aServicePortWithSpacesIsRefusedAndAStoredOneFailsVerifyNamingIt() async throws {
+        let h = try await Harness()
+        let sid = try await h.login()
+        for port in [" 80", "80 ", ">80 "] {
+            #expect(Self.isInvalid(await h.call("add-service-tcp", ["name": "web", "port": .string(port)], sid: sid), field: "port"))
+        }
+        try await h.ok("add-service-tcp", ["name": "web", "port": "80"], sid: sid)
+        #expect(Self.isInvalid(await h.call("set-service-tcp", ["name": "web", "port": ">80 "], sid: sid), field: "port"))
+        try await h.ok("add-simple-gateway", ["name": "gw-1", "ip-address": "192.0.2.1"], sid: sid)
+        try await h.ok("add-access-rule", ["layer": "Network", "position": 1, "name": "r", "service": ["web"], "action": "Accept"], sid: sid)
+        _ = try await h.publish(sid: sid)
+        // A revision from elsewhere (an older server, a peer) that stored a bad port: verify names it.
+        let service = try #require(h.store.reader.objects(named: "web").first)
+        var poisoned = service
+        poisoned.fields["port"] = ">80 "
+        let head = try #require(try h.store.head())
+        try h.store.append(Revision(after: head, epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: h.clock.now,
+                                    author: "peer", sessionUID: "", sessionName: "", changes: [.upsert(poisoned)]))
+        let task = try await h.ok("verify-policy", ["policy-package": "Standard"], sid: sid)
+        let shown = try await h.ok("show-task", ["task-id": task["task-id"]!, "details-level": "full"], sid: sid)["tasks"]![0]!
+        #expect(shown["status"] == "failed")
+        #expect(shown["comments"]?.stringValue?.contains("[web]") == true && shown["comments"]?.stringValue?.contains("invalid port") == true)
+        let install = await h.call("install-policy", ["policy-package": "Standard"], sid: sid)
+        #expect(install.status == 400 && install.body["code"] == "err_policy_compile")
+    }
 }
