@@ -136,7 +136,7 @@ public struct Planner {
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
-        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, context: context) }
+        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, planned: changes, context: context) }
         return Plan(primary: object, changes: changes)
     }
 
@@ -197,21 +197,29 @@ public struct Planner {
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
-        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, context: context) }
+        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, planned: changes, context: context) }
         return Plan(primary: object, changes: changes)
     }
 
-    /// Group membership is stored on the groups; `groups` on a member edits those groups.
-    func membershipChanges(of uid: String, groups: JSONValue, context: ChangeContext) throws -> [ObjectChange] {
+    /// Group membership is stored on the groups; `groups` on a member edits those groups. Each group
+    /// is read as the plan leaves it (`planned`: the command's changes so far), so a group that names
+    /// itself keeps its other edits; a group joined is checked for cycles as `members` is.
+    func membershipChanges(of uid: String, groups: JSONValue, planned: [ObjectChange], context: ChangeContext) throws -> [ObjectChange] {
         let wanted = groups.arrayValue?.compactMap(\.stringValue) ?? []
         let current = reader.referrers(of: uid).filter { $0.type == .group || $0.type == .serviceGroup }.map(\.uid)
         var changes: [ObjectChange] = []
+        func lookup(_ uid: String) -> ManagedObject? {
+            guard let change = (planned + changes).last(where: { $0.uid == uid }) else { return reader.object(uid: uid) }
+            if case .upsert(let object) = change { return object }
+            return nil
+        }
         for groupUID in (Set(wanted).symmetricDifference(current)).sorted() {
-            guard var group = reader.object(uid: groupUID) else { continue }
+            guard var group = lookup(groupUID) else { continue }
             var members = group.uids("members")
             if wanted.contains(groupUID) { members.append(uid) } else { members.removeAll { $0 == uid } }
             group.fields["members"] = .array(members.map(JSONValue.string))
             stamp(&group, context)
+            if wanted.contains(groupUID) { try requireNoCycle(group, field: "groups", lookup: lookup) }
             changes.append(.upsert(group))
         }
         return changes
@@ -285,7 +293,7 @@ public struct Planner {
                 throw ManagementError.missing(["ip-address-first", "ip-address-last"])
             }
         case .group, .serviceGroup:
-            try requireNoCycle(object)
+            try requireNoCycle(object, field: "members") { reader.object(uid: $0) }
         case .serviceTCP, .serviceUDP:
             guard has("port") else { throw ManagementError.missing(["port"]) }
         default:
@@ -324,17 +332,20 @@ public struct Planner {
         guard !(high < low) else { throw ManagementError.invalid(last, "the last address is below the first") }
     }
 
-    func requireNoCycle(_ group: ManagedObject) throws {
+    /// A group must not contain itself, through any depth of nesting, nor nest too deep. `field` is the
+    /// parameter that made the change (`members`, or a member's `groups`); `lookup` reads groups as the
+    /// command leaves them.
+    func requireNoCycle(_ group: ManagedObject, field: String, lookup: (String) -> ManagedObject?) throws {
         var stack = group.uids("members").map { ($0, 1) }
         var visited = Set<String>()
         while let (uid, depth) = stack.popLast() {
             if uid == group.uid {
-                throw ManagementError.invalid("members", "group [\(group.name)] would contain itself (a cycle)")
+                throw ManagementError.invalid(field, "group [\(group.name)] would contain itself (a cycle)")
             }
             guard depth <= Limits.groupNestingDepthMax else {
-                throw ManagementError.invalid("members", "groups nested deeper than \(Limits.groupNestingDepthMax)")
+                throw ManagementError.invalid(field, "groups nested deeper than \(Limits.groupNestingDepthMax)")
             }
-            guard visited.insert(uid).inserted, let member = reader.object(uid: uid),
+            guard visited.insert(uid).inserted, let member = lookup(uid),
                   member.type == .group || member.type == .serviceGroup else { continue }
             stack += member.uids("members").map { ($0, depth + 1) }
         }

@@ -95,4 +95,16 @@ struct HostileInputTests {
         let install = await h.call("install-policy", ["policy-package": "Standard"], sid: sid)
         #expect(install.status == 400 && install.body["code"] == "err_policy_compile")
     }
+
+    /// A group that contains itself through `groups` was accepted (item 10).
+    @Test func groupCyclesThroughGroupsAreRefused() async throws {
+        let h = try await Harness()
+        let sid = try await h.login()
+        try await h.ok("add-group", ["name": "a"], sid: sid)
+        #expect(Self.isInvalid(await h.call("set-group", ["name": "a", "groups": ["a"]], sid: sid), field: "groups"))
+        try await h.ok("add-group", ["name": "b", "groups": ["a"]], sid: sid)
+        #expect(Self.isInvalid(await h.call("set-group", ["name": "a", "groups": ["b"]], sid: sid), field: "groups"))
+        #expect(Self.isInvalid(await h.call("set-group", ["name": "b", "members": ["a"]], sid: sid), field: "members"))
+        #expect(try await h.ok("show-group", ["name": "a"], sid: sid)["members"]?.arrayValue?.count == 1)
+    }
 }

@@ -52,4 +52,58 @@ struct HostileModelTests {
             }
         }
     }
+
+    // MARK: group cycles through `groups` (item 10)
+
+    static func isCycle(_ body: () throws -> Any, field: String = "groups") -> Bool {
+        do { _ = try body(); return false } catch let error as ManagementError {
+            return error.code == "generic_err_invalid_parameter" && error.message.contains("[\(field)]") && error.message.contains("cycle")
+        } catch { return false }
+    }
+
+    @Test func groupsThatContainThemselvesThroughGroupsAreRefused() throws {
+        let world = World()
+        try world.add(.group, ["name": "a"])
+        #expect(Self.isCycle { try world.set(.group, ["name": "a", "groups": ["a"]]) })
+        try world.add(.group, ["name": "b", "groups": ["a"]])  // b in a
+        #expect(Self.isCycle { try world.set(.group, ["name": "a", "groups": ["b"]]) })  // a in b in a
+        try world.add(.group, ["name": "c", "members": ["a"]])  // a in c
+        #expect(Self.isCycle { try world.add(.group, ["name": "d", "members": ["c"], "groups": ["b"]]) })  // d in b in a in c in d
+        #expect(Self.isCycle { try world.set(.group, ["name": "c", "groups": ["b"]]) })  // c in b in a in c
+        // The members path refuses the same cycles with the same error.
+        #expect(Self.isCycle({ try world.set(.group, ["name": "b", "members": ["c"]]) }, field: "members"))
+        try world.add(.serviceGroup, ["name": "sg"])
+        #expect(Self.isCycle { try world.set(.serviceGroup, ["name": "sg", "groups": ["sg"]]) })
+        try world.add(.serviceGroup, ["name": "sg2", "groups": ["sg"]])
+        #expect(Self.isCycle { try world.set(.serviceGroup, ["name": "sg", "groups": ["sg2"]]) })
+        // Nothing of the refused commands stayed.
+        #expect(world.reader.objects(named: "a").first?.uids("members") == world.reader.objects(named: "b").map(\.uid))
+    }
+
+    @Test func joiningAGroupKeepsTheCommandsOtherEdits() throws {
+        let world = World()
+        try world.add(.group, ["name": "outer"])
+        try world.add(.group, ["name": "inner"])
+        let inner = try world.set(.group, ["name": "inner", "comments": "kept", "groups": ["outer"]])
+        #expect(inner.fields["comments"] == "kept")
+        #expect(world.reader.objects(named: "outer").first?.uids("members") == [inner.uid])
+    }
+
+    @Test func nestingThroughGroupsIsBoundedAsThroughMembers() throws {
+        let world = World()
+        var previous = try world.add(.group, ["name": "g0"])
+        for index in 1...Limits.groupNestingDepthMax {
+            previous = try world.add(.group, ["name": .string("g\(index)"), "members": [.string(previous.uid)]])
+        }
+        try world.add(.group, ["name": "top"])
+        for (field, command) in [("groups", { try world.set(.group, ["name": .string(previous.name), "groups": ["top"]]) }),
+                                 ("members", { try world.set(.group, ["name": "top", "members": [.string(previous.uid)]]) })] {
+            do {
+                _ = try command()
+                Issue.record("nesting deeper than the limit through \(field) was accepted")
+            } catch let error as ManagementError {
+                #expect(error.message.contains("[\(field)]") && error.message.contains("deeper"))
+            }
+        }
+    }
 }
