@@ -85,7 +85,9 @@ public enum LogQueryRequest {
 
     /// `gateway:gw-1 action:drop rule:3 src:10.0.0.1 dst:10.0.0.2 port:443`, terms joined by spaces or AND.
     public static func filter(_ text: String) throws -> LogQuery {
-        guard text.count <= Limits.stringLengthMax else { throw ManagementError.invalid("new-query.filter", "longer than \(Limits.stringLengthMax) characters") }
+        guard Limits.fits(text, characters: Limits.stringLengthMax) else {
+            throw ManagementError.invalid("new-query.filter", "longer than \(Limits.stringLengthMax) characters or \(Limits.stringBytesMax) bytes")
+        }
         var query = LogQuery()
         for term in text.split(whereSeparator: \.isWhitespace) where term.uppercased() != "AND" {
             let parts = term.split(separator: ":", maxSplits: 1)

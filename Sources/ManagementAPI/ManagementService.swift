@@ -257,8 +257,8 @@ public actor ManagementService {
             ?? Limits.sessionTimeoutSecondsDefault
         let readOnly = (params["read-only"]?.boolValue ?? false) || profile == "read-only"
         let session = Session(uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
-                              name: params["session-name"]?.scalarText.map { String($0.prefix(Limits.nameLengthMax)) } ?? "",
-                              description: params["session-description"]?.scalarText.map { String($0.prefix(Limits.commentsLengthMax)) } ?? "",
+                              name: params["session-name"]?.scalarText.map { Limits.truncated($0, characters: Limits.nameLengthMax) } ?? "",
+                              description: params["session-description"]?.scalarText.map { Limits.truncated($0, characters: Limits.commentsLengthMax) } ?? "",
                               timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)
         sessions[session.uid] = session
         sessionUIDBySID[session.sid] = session.uid

@@ -83,7 +83,7 @@ public struct Normalizer {
         case .checkpointHost, .simpleGateway:
             try moveByFamily("ip-address", v4: "ipv4-address", v6: "ipv6-address")
             if let key = p.removeValue(forKey: "one-time-password") {
-                guard let text = key.stringValue, (8...128).contains(text.count) else {
+                guard let text = key.stringValue, Limits.fits(text, characters: 128), text.count >= 8 else {
                     throw ManagementError.invalid("one-time-password", "the activation key must be 8 to 128 characters")
                 }
                 let nodeName = params["new-name"]?.scalarText ?? params["name"]?.scalarText ?? existing?.name ?? ""
@@ -97,7 +97,7 @@ public struct Normalizer {
             if let targets = p["installation-targets"] { p["installation-targets"] = try installationTargets(targets, existing: existing) }
         case .administrator:
             if let password = p.removeValue(forKey: "password") {
-                guard let text = password.stringValue, (1...Limits.stringLengthMax).contains(text.count) else {
+                guard let text = password.stringValue, !text.isEmpty, Limits.fits(text, characters: Limits.stringLengthMax) else {
                     throw ManagementError.invalid("password", "the password must be a non-empty string of at most \(Limits.stringLengthMax) characters")
                 }
                 p["password-hash"] = .string(passwords.hash(text))
@@ -121,7 +121,7 @@ public struct Normalizer {
         var names: Set<String> = []
         return .array(try items.enumerated().map { index, item in
             guard var member = item.objectValue else { throw ManagementError.invalid("members[\(index)]", "expected an object with name and ip-address") }
-            guard let name = member["name"]?.scalarText, (1...Limits.nameLengthMax).contains(name.count) else {
+            guard let name = member["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax) else {
                 throw ManagementError.invalid("members[\(index)].name", "a name of 1 to \(Limits.nameLengthMax) characters is required")
             }
             guard names.insert(name).inserted else { throw ManagementError.invalid("members[\(index)].name", "'\(name)' appears twice") }
@@ -154,7 +154,9 @@ public struct Normalizer {
         switch spec.kind {
         case .text(let maxLength):
             guard let text = value.scalarText else { throw ManagementError.invalid(field, "expected a string") }
-            guard text.count <= maxLength else { throw ManagementError.invalid(field, "longer than \(maxLength) characters") }
+            guard Limits.fits(text, characters: maxLength) else {
+                throw ManagementError.invalid(field, "longer than \(maxLength) characters or \(maxLength * Limits.utf8BytesPerCharacterMax) bytes")
+            }
             return .string(text)
         case .bool:
             guard let b = value.boolValue else { throw ManagementError.invalid(field, "expected true or false") }
@@ -190,7 +192,7 @@ public struct Normalizer {
             return value
         case .tags:
             let names = try listItems(field, value, existing: existing) { item in
-                guard let name = item.scalarText ?? item["name"]?.stringValue, (1...Limits.nameLengthMax).contains(name.count) else {
+                guard let name = item.scalarText ?? item["name"]?.stringValue, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax) else {
                     throw ManagementError.invalid(field, "a tag is a name of 1 to \(Limits.nameLengthMax) characters")
                 }
                 return name
@@ -252,7 +254,7 @@ public struct Normalizer {
     /// A reference by uid or name (or `{"uid"|"name": …}`) to an object of one of `allowed` types.
     public func resolve(_ field: String, _ value: JSONValue, allowed: [ObjectType]) throws -> String {
         guard let key = value.stringValue ?? value["uid"]?.stringValue ?? value["name"]?.stringValue, !key.isEmpty,
-              key.count <= Limits.nameLengthMax else {
+              Limits.fits(key, characters: Limits.nameLengthMax) else {
             throw ManagementError.invalid(field, "expected an object name or uid")
         }
         if let found = reader.lookup(uid: key) { return try checked(field, found, allowed) }

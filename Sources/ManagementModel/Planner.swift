@@ -94,7 +94,8 @@ public struct Planner {
     public func findLayer(_ params: [String: JSONValue]) throws -> ManagedObject {
         guard let layer = params["layer"] else { throw ManagementError.missing(["layer"]) }
         let uid = try normalizer.resolve("layer", layer, allowed: [.accessLayer])
-        return reader.object(uid: uid)!
+        guard let found = reader.object(uid: uid) else { throw ManagementError.notFound(uid) }
+        return found
     }
 
     // MARK: add
@@ -266,7 +267,9 @@ public struct Planner {
             return ""
         }
         guard let name = value.scalarText else { throw ManagementError.invalid("name", "expected a string") }
-        guard name.count <= Limits.nameLengthMax else { throw ManagementError.invalid("name", "longer than \(Limits.nameLengthMax) characters") }
+        guard Limits.fits(name, characters: Limits.nameLengthMax) else {
+            throw ManagementError.invalid("name", "longer than \(Limits.nameLengthMax) characters or \(Limits.nameBytesMax) bytes")
+        }
         guard !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else { throw ManagementError.invalid("name", "contains a control character") }
         if required, name.trimmingCharacters(in: .whitespaces).isEmpty { throw ManagementError.invalid("name", "must not be empty") }
         return name
@@ -310,7 +313,10 @@ public struct Planner {
             guard !subnet.isEmpty, let length else {
                 throw ManagementError.missing([subnet.isEmpty ? "subnet\(family)" : "mask-length\(family) (or subnet-mask)"])
             }
-            let address = IPAddress.parse(subnet)!
+            // Values are checked fields, or an object stored earlier (by an older version, a peer): checked again.
+            guard let address = IPAddress.parse(subnet), (0...Int64(address.bitCount)).contains(length) else {
+                throw ManagementError.invalid("subnet\(family)", "\(subnet.prefix(45))/\(length) is not a network of this address family")
+            }
             let hostBits = address.bitCount - Int(length)
             let wide = address.wide
             let lowBits = min(hostBits, 64), highBits = max(0, hostBits - 64)
@@ -328,7 +334,12 @@ public struct Planner {
         let first = "ipv\(family)-address-first", last = "ipv\(family)-address-last"
         guard has(first) || has(last) else { return }
         guard has(first), has(last) else { throw ManagementError.missing([has(first) ? last : first]) }
-        let low = IPAddress.parse(f[first]!.stringValue!)!, high = IPAddress.parse(f[last]!.stringValue!)!
+        guard let low = f[first]?.stringValue.flatMap(IPAddress.parse), low.family == family else {
+            throw ManagementError.invalid(first, "not an IPv\(family) address")
+        }
+        guard let high = f[last]?.stringValue.flatMap(IPAddress.parse), high.family == family else {
+            throw ManagementError.invalid(last, "not an IPv\(family) address")
+        }
         guard !(high < low) else { throw ManagementError.invalid(last, "the last address is below the first") }
     }
 

@@ -107,4 +107,29 @@ struct HostileInputTests {
         #expect(Self.isInvalid(await h.call("set-group", ["name": "b", "members": ["a"]], sid: sid), field: "members"))
         #expect(try await h.ok("show-group", ["name": "a"], sid: sid)["members"]?.arrayValue?.count == 1)
     }
+
+    /// Item 19: a one-character name of 120 KB was stored; filters matched as SQL patterns; `1.2.3.4::`
+    /// and `+1::` were IPv6 addresses.
+    @Test func namesFiltersAndAddressesAreTakenLiterally() async throws {
+        let h = try await Harness()
+        let sid = try await h.login(extra: ["session-name": .string("s" + String(repeating: "\u{301}", count: 60_000))])
+        let heavy = "a" + String(repeating: "\u{301}", count: 60_000)
+        #expect(Self.isInvalid(await h.call("add-host", ["name": .string(heavy), "ip-address": "192.0.2.1"], sid: sid), field: "name"))
+        #expect(Self.isInvalid(await h.call("add-host", ["name": "h", "ip-address": "192.0.2.1", "comments": .string(heavy)], sid: sid),
+                               field: "comments"))
+        #expect(try await h.ok("show-session", sid: sid)["name"]?.stringValue?.utf8.count ?? .max <= Limits.nameBytesMax)
+        for address in ["1.2.3.4::", "+1::", "01.2.3.4"] {
+            #expect(Self.isInvalid(await h.call("add-host", ["name": "h", "ip-address": .string(address)], sid: sid), field: "ip-address"))
+        }
+        for name in ["100%", "a_b", "axb", #"back\slash"#] {
+            try await h.ok("add-host", ["name": .string(name), "ip-address": "192.0.2.1"], sid: sid)
+        }
+        _ = try await h.publish(sid: sid)
+        func names(_ filter: String) async throws -> [String] {
+            try await h.ok("show-hosts", ["filter": .string(filter)], sid: sid)["objects"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        }
+        #expect(try await names("%") == ["100%"])
+        #expect(try await names("_") == ["a_b"])
+        #expect(try await names(#"\"#) == [#"back\slash"#])
+    }
 }

@@ -106,4 +106,91 @@ struct HostileModelTests {
             }
         }
     }
+
+    // MARK: addresses (item 19)
+
+    static let validV4 = ["0.0.0.0", "255.255.255.255", "192.0.2.1", "10.0.0.10", "1.2.3.4", "100.64.0.0"]
+    static let invalidV4 = [
+        "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.02.3.4", "00.0.0.0", "1.2.3.010", "1.2.3.4 ", " 1.2.3.4", "1..2.3",
+        ".1.2.3.4", "1.2.3.4.", "+1.2.3.4", "1.2.3.-4", "0x1.2.3.4", "1.2.3.\u{664}", "", "1234.1.1.1", "1.2.3.4/24", "1.2.3.4\n",
+    ]
+    static let validV6: [(String, String)] = [
+        ("::", "::"), ("::1", "::1"), ("1::", "1::"), ("2001:db8::1", "2001:db8::1"), ("2001:DB8::1", "2001:db8::1"),
+        ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"), ("::ffff:192.0.2.1", "::ffff:c000:201"), ("1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:102:304"),
+        ("1::1.2.3.4", "1::102:304"), ("1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:0"), ("0000:0000::0001", "::1"), ("fe80::1", "fe80::1"),
+        ("::0.0.0.0", "::"),
+    ]
+    static let invalidV6 = [
+        "1.2.3.4::", "+1::", "::+1", "1::-1", "::-0", ":::", "1:::2", "1::2::3", ":1::", "1::2:", ":1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9",
+        "1:2:3:4:5:6:7", "12345::", "g::", "::1.2.3", "::1.2.3.4:5", "1.2.3.4::5", "1.2.3.4:1::", "::01.2.3.4", "fe80::1%eth0",
+        "1:2:3:4:5:6:7:1.2.3.4", "::ffff:1.2.3.4.5", " ::1", "::1 ", "[::1]", "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8", "0x1::", "1::\u{661}",
+        String(repeating: "1:", count: 30) + ":",
+    ]
+
+    @Test func addressesParseStrictly() {
+        for text in Self.validV4 { #expect(IPAddress.parse(text)?.text == text, "\(text)") }
+        for text in Self.invalidV4 { #expect(IPAddress.parse(text) == nil, "\(text.debugDescription)") }
+        for (text, canonical) in Self.validV6 { #expect(IPAddress.parse(text)?.text == canonical, "\(text)") }
+        for text in Self.invalidV6 { #expect(IPAddress.parse(text) == nil, "\(text.debugDescription)") }
+    }
+
+    @Test func hostsRefuseMalformedAddresses() {
+        let world = World()
+        for address in ["1.2.3.4::", "+1::", "01.2.3.4"] {
+            #expect(code { try world.add(.host, ["name": "h", "ip-address": .string(address)]) } == "generic_err_invalid_parameter", "\(address)")
+            #expect(code { try world.add(.host, ["name": "h", "ipv6-address": .string(address)]) } == "generic_err_invalid_parameter", "\(address)")
+        }
+    }
+
+    // MARK: text in bytes as well as characters (item 19)
+
+    @Test func namesAndCommentsAreBoundedInBytes() throws {
+        let world = World()
+        let heavy = "a" + String(repeating: "\u{301}", count: 60_000)  // one character, 120 KB
+        #expect(heavy.count == 1)
+        #expect(code { try world.add(.host, ["name": .string(heavy), "ip-address": "192.0.2.1"]) } == "generic_err_invalid_parameter")
+        #expect(code { try world.add(.host, ["name": "h", "ip-address": "192.0.2.1", "comments": .string(heavy)]) } == "generic_err_invalid_parameter")
+        #expect(code { try world.add(.host, ["name": "h", "ip-address": "192.0.2.1", "tags": [.string(heavy)]]) } == "generic_err_invalid_parameter")
+        #expect(code { try world.add(.administrator, ["name": "x", "password": .string(heavy + String(repeating: "\u{301}", count: 60_000))]) }
+                == "generic_err_invalid_parameter")
+        // Up to 4 bytes a character is within bounds: 128 characters of any script.
+        try world.add(.host, ["name": .string(String(repeating: "😀", count: Limits.nameLengthMax)), "ip-address": "192.0.2.2"])
+        try world.add(.host, ["name": "h3", "ip-address": "192.0.2.3", "comments": .string(String(repeating: "é", count: Limits.commentsLengthMax))])
+        #expect(code { try world.add(.host, ["name": .string(String(repeating: "é", count: Limits.nameLengthMax + 1)), "ip-address": "192.0.2.4"]) }
+                == "generic_err_invalid_parameter")
+        #expect(Limits.truncated(heavy, characters: Limits.nameLengthMax).utf8.count <= Limits.nameBytesMax)
+        #expect(Limits.truncated("abc", characters: 2) == "ab")
+    }
+
+    // MARK: stored values read back (item 11)
+
+    @Test func storedRevisionsWithNegativeNumbersDoNotDecode() throws {
+        let good = Revision(after: nil, epoch: .init(term: 1, server: "s"), publishedAtMilliseconds: 1, author: "a", sessionUID: "",
+                            sessionName: "", changes: [])
+        guard case .object(var fields) = good.json else { Issue.record("a revision is an object"); return }
+        fields["number"] = -1
+        #expect(Revision(json: .object(fields)) == nil)
+        fields["number"] = 1
+        fields["epoch"] = ["term": -5, "server": "s"]
+        #expect(Revision(json: .object(fields)) == nil)
+        let huge = Revision(after: (UInt64(Int64.max), "h"), epoch: .init(term: .max, server: "s"), publishedAtMilliseconds: 1, author: "a",
+                            sessionUID: "", sessionName: "", changes: [])
+        #expect(huge.hashedBody["number"] == .int(.max) && huge.hashedBody["epoch"]?["term"] == .int(.max))
+        #expect(RevisionEpoch(term: .max, server: "s").json["term"] == .int(.max))
+    }
+
+    @Test func extremeTimesAndMaskLengthsRenderWithoutTrapping() {
+        #expect(Renderer.iso8601(milliseconds: .min).hasPrefix("1-01-01T00:00:00"))
+        #expect(Renderer.iso8601(milliseconds: .max) == "9999-12-31T23:59:59Z")
+        #expect(Renderer.iso8601(milliseconds: 0) == "1970-01-01T00:00:00Z")
+        #expect(IPAddress.subnetMask(lengthV4: 99) == "255.255.255.255" && IPAddress.subnetMask(lengthV4: -5) == "0.0.0.0")
+        let world = World()
+        let network = try? world.add(.network, ["name": "n", "subnet": "10.0.0.0", "mask-length": 8])
+        world.reader.objects[network?.uid ?? ""]?.fields["mask-length4"] = .int(99)
+        let reader = world.reader
+        _ = Renderer(reader: reader).render(reader.objects[network?.uid ?? ""]!, level: .full)
+        #expect(code { try world.set(.network, ["name": "n", "comments": "x"]) } == "generic_err_invalid_parameter")
+        world.reader.objects[network?.uid ?? ""]?.fields["mask-length4"] = .int(-1)
+        #expect(code { try world.set(.network, ["name": "n", "comments": "x"]) } == "generic_err_invalid_parameter")
+    }
 }
