@@ -41,4 +41,35 @@ struct HostileStoreTests {
         #expect(try store.revisions(from: .max, limit: 10).isEmpty)
         #expect(try store.revisions(from: UInt64(Int64.max) + 1, limit: 10).isEmpty)
     }
+
+    /// A damaged or crafted file (a restored backup, a full-sync snapshot from a peer) is an error,
+    /// never a trap: negative numbers and values of the wrong type in columns the server reads.
+    @Test func damagedRowsThrowInsteadOfTrapping() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let genesis = Revision.genesisHash
+        try store.write { db in
+            try db.execute(sql: "INSERT INTO revisions VALUES (-3, 'h', ?, 1, 's', 0, 'a', '{}')", arguments: [genesis])
+        }
+        #expect(throws: StoreError.self) { try store.head() }
+        try store.write { db in
+            try db.execute(sql: "DELETE FROM revisions")
+            try db.execute(sql: "INSERT INTO revisions VALUES (1, 'h', ?, -1, 's', 0, 'a', '{}')", arguments: [genesis])
+        }
+        #expect(throws: StoreError.self) { try store.read { db in try SnapshotFacts(db) } }
+        try store.write { db in
+            try db.execute(sql: "UPDATE revisions SET epoch_term = 1, previous_hash = 42")
+        }
+        #expect(try store.read { db in try ManagementStore.journalLinkProblem(db) } != nil)
+        let logs = try LogStore(directory: directory)
+        try logs.queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO logs (gateway, sequence, time, received_at, rule_uid, rule_number, rule_name, action, source, destination, proto,
+                    dport, origin, policy_revision, hit_count) VALUES ('g', 1, 0, 0, 'u', 'not a number', 'r', 'drop', '', '', 'tcp', NULL, 'x', 1, NULL)
+                """)
+        }
+        #expect(throws: StoreError.self) { try logs.query(LogQuery(), offset: 0, limit: 10) }
+        #expect(throws: StoreError.self) { try logs.records(gateway: "g", after: 0, limit: 10) }
+    }
 }
