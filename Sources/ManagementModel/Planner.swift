@@ -192,14 +192,41 @@ public struct Planner {
         object.fields.merge(given) { _, new in new }
         stamp(&object, context)
         var changes: [ObjectChange] = []
-        if let position = params["new-position"], type == .accessRule || type == .accessSection {
-            let layer = try findLayer(params)
-            changes.append(.upsert(try placed(object, in: layer, at: position, field: "new-position", context: context)))
+        if type == .accessRule || type == .accessSection {
+            changes += try placement(of: &object, params, context: context)
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
         if let groups { changes += try membershipChanges(of: object.uid, groups: groups, planned: changes, context: context) }
         return Plan(primary: object, changes: changes)
+    }
+
+    /// Where `set` puts a rule or section: `new-position` in its layer; and when `layer` names another
+    /// layer than the one it is in, it moves there (out of the old layer's rulebase, into the new one at
+    /// `new-position`, or at the bottom), so it is never listed in two layers.
+    func placement(of object: inout ManagedObject, _ params: [String: JSONValue], context: ChangeContext) throws -> [ObjectChange] {
+        let currentUID = object.fields[ManagedObject.layerField]?.stringValue
+        let current = currentUID.flatMap { reader.object(uid: $0) }
+        let target = params["layer"] == nil ? current : try findLayer(params)
+        guard let target else {
+            if params["new-position"] != nil { throw ManagementError.missing(["layer"]) }
+            return []
+        }
+        guard target.uid != currentUID else {
+            guard let position = params["new-position"] else { return [] }
+            return [.upsert(try placed(object, in: target, at: position, field: "new-position", context: context))]
+        }
+        var changes: [ObjectChange] = []
+        if var old = current {
+            var rulebase = Rulebase(layer: old, reader: reader)
+            rulebase.remove(object.uid)
+            old.fields[ManagedObject.rulebaseField] = rulebase.fieldValue
+            stamp(&old, context)
+            changes.append(.upsert(old))
+        }
+        object.fields[ManagedObject.layerField] = .string(target.uid)
+        changes.append(.upsert(try placed(object, in: target, at: params["new-position"] ?? "bottom", field: "new-position", context: context)))
+        return changes
     }
 
     /// Group membership is stored on the groups; `groups` on a member edits those groups. Each group

@@ -132,4 +132,22 @@ struct HostileInputTests {
         #expect(try await names("_") == ["a_b"])
         #expect(try await names(#"\"#) == [#"back\slash"#])
     }
+
+    /// Item 20: set-access-rule with another layer left the rule listed in both layers.
+    @Test func setAccessRuleWithAnotherLayerMovesItOut() async throws {
+        let h = try await Harness()
+        let sid = try await h.login()
+        try await h.ok("add-access-layer", ["name": "Other"], sid: sid)
+        let rule = try await h.ok("add-access-rule", ["layer": "Network", "position": 1, "name": "r"], sid: sid)
+        try await h.ok("set-access-rule", ["uid": rule["uid"]!, "layer": "Other", "new-position": "top"], sid: sid)
+        _ = try await h.publish(sid: sid)
+        func names(_ layer: String) async throws -> [String] {
+            try await h.ok("show-access-rulebase", ["name": .string(layer)], sid: sid)["rulebase"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        }
+        #expect(try await names("Network") == ["Cleanup rule"])
+        #expect(try await names("Other") == ["r", "Cleanup rule"])
+        let shown = try await h.ok("show-access-rule", ["uid": rule["uid"]!], sid: sid)
+        let other = try await h.ok("show-access-layer", ["name": "Other"], sid: sid)
+        #expect(shown["rule-number"] == 1 && shown["layer"] == other["uid"])
+    }
 }

@@ -193,4 +193,26 @@ struct HostileModelTests {
         world.reader.objects[network?.uid ?? ""]?.fields["mask-length4"] = .int(-1)
         #expect(code { try world.set(.network, ["name": "n", "comments": "x"]) } == "generic_err_invalid_parameter")
     }
+
+    // MARK: a rule's layer (item 20)
+
+    @Test func setAccessRuleWithAnotherLayerMovesTheRule() throws {
+        let world = World()
+        let other = try world.add(.accessLayer, ["name": "Other"])
+        let rule = try world.add(.accessRule, ["layer": .string(world.layer.name), "position": 1, "name": "r"])
+        let moved = try world.set(.accessRule, ["uid": .string(rule.uid), "layer": "Other"])
+        #expect(moved.fields[ManagedObject.layerField] == .string(other.uid))
+        #expect(world.ruleNames() == ["Cleanup rule"])
+        #expect(world.ruleNames(other) == ["Cleanup rule", "r"])
+        try world.set(.accessRule, ["uid": .string(rule.uid), "layer": .string(world.layer.uid), "new-position": 1])
+        #expect(world.ruleNames() == ["r", "Cleanup rule"])
+        #expect(world.ruleNames(other) == ["Cleanup rule"])
+        // Without `layer`, new-position moves it within the layer it is in.
+        try world.set(.accessRule, ["uid": .string(rule.uid), "new-position": "bottom"])
+        #expect(world.ruleNames() == ["Cleanup rule", "r"])
+        // A layer that does not exist changes nothing.
+        #expect(code { try world.set(.accessRule, ["uid": .string(rule.uid), "layer": "Nowhere"]) } == "generic_err_object_not_found")
+        try world.delete(.accessRule, ["uid": .string(rule.uid)])
+        #expect(world.ruleNames() == ["Cleanup rule"] && world.ruleNames(other) == ["Cleanup rule"])
+    }
 }
