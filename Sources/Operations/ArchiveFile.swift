@@ -168,8 +168,10 @@ public enum ArchiveFile {
         }
         let manifestOffset = readBigEndian(footer[0..<8])
         let manifestLength = readBigEndian(footer[8..<16])
-        guard manifestLength <= UInt64(OperationsLimits.manifestBytesMax), manifestOffset >= UInt64(header.count),
-              manifestOffset + manifestLength + UInt64(footerBytes) == size else {
+        // The footer's numbers come from the file: compared without sums that could overflow.
+        let manifestEnd = size - UInt64(footerBytes)  // size >= header + footer, checked above
+        guard manifestLength <= UInt64(OperationsLimits.manifestBytesMax), manifestLength <= manifestEnd - UInt64(header.count),
+              manifestOffset == manifestEnd - manifestLength else {
             throw OperationsError.corrupt(path, "the manifest's position in the footer does not fit the file")
         }
         try handle.seek(toOffset: manifestOffset)
@@ -181,12 +183,17 @@ public enum ArchiveFile {
             throw OperationsError.incompatible(path, "the manifest cannot be read (a different or newer format)")
         }
         guard manifest.parts.count <= OperationsLimits.partsMax else { throw OperationsError.corrupt(path, "too many parts") }
+        if let encryption = manifest.encryption, !OperationsLimits.encryptionChunkBytesRange.contains(encryption.chunkBytes) {
+            throw OperationsError.corrupt(path, "the encryption chunk size \(encryption.chunkBytes) is out of range")
+        }
         var expected = UInt64(header.count)
         for part in manifest.parts {
             guard part.offset == expected, isSafeRelativePath(part.path) else {
                 throw OperationsError.corrupt(path, "part \(part.name) is out of place or names an unsafe path")
             }
-            expected += part.storedSize
+            let (next, overflow) = expected.addingReportingOverflow(part.storedSize)
+            guard !overflow, next <= manifestOffset else { throw OperationsError.corrupt(path, "part \(part.name) is larger than the archive") }
+            expected = next
         }
         guard expected == manifestOffset else { throw OperationsError.corrupt(path, "the parts do not fill the archive") }
         return (manifest, size)
@@ -225,7 +232,8 @@ public enum ArchiveFile {
         var storedHash = SHA256()
         var remaining = part.storedSize
         let encrypted = manifest.encryption != nil
-        let chunkStored = UInt64(encrypted ? manifest.encryption!.chunkBytes + tagBytes : OperationsLimits.copyBufferBytes)
+        // chunk-bytes was checked by readManifest (OperationsLimits.encryptionChunkBytesRange): positive, bounded.
+        let chunkStored = UInt64(manifest.encryption.map { $0.chunkBytes + tagBytes } ?? OperationsLimits.copyBufferBytes)
         var chunkIndex: UInt64 = 0
         var plainSize: UInt64 = 0
         repeat {
@@ -281,7 +289,7 @@ public enum ArchiveFile {
         guard (1_024...OperationsLimits.scryptRoundsMax).contains(parameters.kdfRounds), parameters.kdfRounds.nonzeroBitCount == 1,
               (1...OperationsLimits.scryptBlockSizeMax).contains(parameters.kdfBlockSize),
               (1...OperationsLimits.scryptParallelismMax).contains(parameters.kdfParallelism),
-              (1_024...(16 << 20)).contains(parameters.chunkBytes) else {
+              OperationsLimits.encryptionChunkBytesRange.contains(parameters.chunkBytes) else {
             throw OperationsError.corrupt(path, "the encryption parameters are out of range")
         }
         let key = try deriveKey(passphrase, parameters)
