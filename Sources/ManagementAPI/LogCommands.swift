@@ -79,8 +79,10 @@ public enum LogQueryRequest {
         let formatter = ISO8601DateFormatter()
         // Check Point's examples give local-looking times without a zone: read them as UTC.
         let zoned = text.hasSuffix("Z") || text.range(of: #"[+-]\d\d:?\d\d$"#, options: .regularExpression) != nil ? text : text + "Z"
-        guard let date = formatter.date(from: zoned) else { throw ManagementError.invalid(field, "'\(text.prefix(40))' is not an ISO 8601 time like 2026-11-25T10:00:00Z") }
-        return Int64(date.timeIntervalSince1970 * 1000)
+        guard let date = formatter.date(from: zoned), let milliseconds = Int64(exactly: (date.timeIntervalSince1970 * 1000).rounded(.down)) else {
+            throw ManagementError.invalid(field, "'\(text.prefix(40))' is not an ISO 8601 time like 2026-11-25T10:00:00Z")
+        }
+        return milliseconds
     }
 
     /// `gateway:gw-1 action:drop rule:3 src:10.0.0.1 dst:10.0.0.2 port:443`, terms joined by spaces or AND.

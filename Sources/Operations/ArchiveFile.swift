@@ -188,8 +188,10 @@ public enum ArchiveFile {
         }
         var expected = UInt64(header.count)
         for part in manifest.parts {
-            guard part.offset == expected, isSafeRelativePath(part.path) else {
-                throw OperationsError.corrupt(path, "part \(part.name) is out of place or names an unsafe path")
+            // The name becomes a file in a staging directory, the path one in the data directory, the mode its permissions.
+            guard part.offset == expected, isSafeRelativePath(part.path), isSafeRelativePath(part.name), !part.name.contains("/"),
+                  part.mode & ~0o777 == 0 else {
+                throw OperationsError.corrupt(path, "part \(part.name.prefix(64)) is out of place or names an unsafe path or mode")
             }
             let (next, overflow) = expected.addingReportingOverflow(part.storedSize)
             guard !overflow, next <= manifestOffset else { throw OperationsError.corrupt(path, "part \(part.name) is larger than the archive") }
@@ -318,7 +320,8 @@ public enum ArchiveFile {
     // MARK: helpers
 
     static func createExtracted(_ url: URL) throws -> FileHandle {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // O_EXCL and O_NOFOLLOW: a name that exists already (or a symbolic link) is never written through.
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw OperationsError("write-failed", "cannot create \(url.path): \(String(cString: strerror(errno)))") }
         return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }

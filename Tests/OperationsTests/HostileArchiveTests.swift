@@ -60,6 +60,20 @@ struct HostileArchiveTests {
         }
     }
 
+    /// A part's name is a file name in the staging directory: `../` would write outside it.
+    @Test func partNamesAndModesMustBeSafe() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let url = try Self.archive(in: scratch)
+        let bad = scratch.path("bad.rampart-backup")
+        for (from, to) in [(#""name":"part.bin""#, #""name":"..\/..\/escaped""#), (#""name":"part.bin""#, #""name":"a\/b""#),
+                           (#""name":"part.bin""#, #""name":"..""#), (#""mode":384"#, #""mode":2541"#)] {
+            try Self.withManifest(url, to: bad) { $0.replacingOccurrences(of: from, with: to) }
+            #expect(refusalCode { _ = try ArchiveFile.readManifest(bad) } == "corrupt", "\(to)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.url.deletingLastPathComponent().appendingPathComponent("escaped").path))
+    }
+
     @Test func encryptionChunkSizesOutOfRangeAreCorrupt() throws {
         let scratch = Scratch()
         defer { scratch.remove() }
