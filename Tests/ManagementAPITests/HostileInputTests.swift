@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ManagementAPI
 import ManagementModel
+import Store
 
 /// Requests that stopped the server or were misread (issue 18, items 8-10, 19, 20): each is answered,
 /// with a 400 naming the field where the value is wrong.
@@ -149,5 +150,21 @@ struct HostileInputTests {
         let shown = try await h.ok("show-access-rule", ["uid": rule["uid"]!], sid: sid)
         let other = try await h.ok("show-access-layer", ["name": "Other"], sid: sid)
         #expect(shown["rule-number"] == 1 && shown["layer"] == other["uid"])
+    }
+
+    /// A gateway (a peer) sends log records; their times are rendered as ISO 8601 text. Int64's ends trapped.
+    @Test func logTimesFromAGatewayAtInt64sEndsRender() async throws {
+        let h = try await Harness()
+        let sid = try await h.login(extra: ["read-only": true])
+        let records = [Int64.min, .max, -1].enumerated().map { index, time in
+            SequencedLogRecord(sequence: UInt64(index + 1), record: PolicyLogRecord(
+                timeMilliseconds: time, gatewayName: "gw", ruleUID: "r", ruleNumber: .max, ruleName: "r", action: .drop, source: "", destination: "",
+                proto: "tcp", destinationPort: .max, origin: "nftables", policyRevision: .max, hitCount: .max))
+        }
+        try h.logs.append(records, receivedFrom: "gw-1", receivedAtMilliseconds: .min)
+        let page = try await h.ok("show-logs", ["new-query": ["time-frame": "all-time"]], sid: sid)
+        #expect(page["logs-count"] == 3)
+        let custom = await h.call("show-logs", ["new-query": ["time-frame": "custom", "custom-start": .int(.min), "custom-end": .int(.max)]], sid: sid)
+        #expect(custom.status == 200 && custom.body["logs-count"] == 3)
     }
 }
