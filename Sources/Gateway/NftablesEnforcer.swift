@@ -103,33 +103,37 @@ public struct NftablesHitCollector: Sendable {
     /// The table handle last read.
     public private(set) var lastTableHandle: Int?
 
-    /// The counters in an `nft -j list table inet rampart` listing.
+    /// Nesting of an `nft -j` listing (a rule's expressions with sets of ranges are about a dozen deep).
+    static let listingDepthMax = 64
+
+    /// The counters in an `nft -j list table inet rampart` listing. Read with the project's strict
+    /// parser: numbers that are not non-negative integers, and sums beyond UInt64, never trap.
     public static func reading(fromListing json: String) throws -> Reading {
-        guard let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let items = root["nftables"] as? [[String: Any]] else {
+        guard let root = try? JSONValue.parse(Array(json.utf8), maxDepth: listingDepthMax), let items = root["nftables"]?.arrayValue else {
             throw NftablesError.unreadableListing("not an nft -j listing")
         }
-        guard let table = items.lazy.compactMap({ $0["table"] as? [String: Any] }).first,
-              let handle = (table["handle"] as? NSNumber)?.intValue else {
+        guard let table = items.lazy.compactMap({ $0["table"] }).first, case .int(let handle)? = table["handle"] else {
             throw NftablesError.unreadableListing("the listing has no table")
         }
         var packets: [String: UInt64] = [:]
         var order: [String] = []
         for item in items {
-            guard let rule = item["rule"] as? [String: Any], let comment = rule["comment"] as? String,
-                  comment.hasPrefix(NftablesRenderer.commentPrefix), let expressions = rule["expr"] as? [[String: Any]] else { continue }
+            guard let rule = item["rule"], let comment = rule["comment"]?.stringValue,
+                  comment.hasPrefix(NftablesRenderer.commentPrefix), let expressions = rule["expr"]?.arrayValue else { continue }
             for expression in expressions {
-                guard let counter = expression["counter"] as? [String: Any], let count = (counter["packets"] as? NSNumber)?.uint64Value else { continue }
+                guard case .int(let value)? = expression["counter"]?["packets"], let count = UInt64(exactly: value) else { continue }
+                let sum = packets[comment] ?? 0
                 if packets[comment] == nil { order.append(comment) }
-                packets[comment, default: 0] += count
+                let (total, overflow) = sum.addingReportingOverflow(count)
+                packets[comment] = overflow ? .max : total
             }
         }
         let counters = order.compactMap { comment -> Counter? in
             let parts = comment.dropFirst(NftablesRenderer.commentPrefix.count).split(separator: " ")
-            guard parts.count == 2, let index = Int(parts[0]) else { return nil }
-            return Counter(index: index, uid: String(parts[1]), packets: packets[comment]!)
+            guard parts.count == 2, let index = Int(parts[0]), let count = packets[comment] else { return nil }
+            return Counter(index: index, uid: String(parts[1]), packets: count)
         }
-        return Reading(tableHandle: handle, counters: counters)
+        return Reading(tableHandle: Int(handle), counters: counters)
     }
 
     /// Log records for the counters that grew since the last reading, for rules that log.

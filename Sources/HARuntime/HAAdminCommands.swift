@@ -131,8 +131,7 @@ struct HAAdminCommands {
         switch params["mode"]?.stringValue {
         case "async": return try simple(.setReplicationMode(.async))
         case "sync":
-            let timeout = params["timeout-ms"]?.intValue ?? Self.syncTimeoutMillisecondsDefault
-            guard (1...600_000).contains(timeout) else { throw ManagementError.invalid("timeout-ms", "expected 1 to 600000 milliseconds") }
+            let timeout = try params["timeout-ms"]?.integer("timeout-ms", in: 1...600_000) ?? Self.syncTimeoutMillisecondsDefault
             return try simple(.setReplicationMode(.sync(timeoutMilliseconds: UInt64(timeout))))
         case nil: throw ManagementError.missing(["mode"])
         default: throw ManagementError.invalid("mode", "expected async or sync")

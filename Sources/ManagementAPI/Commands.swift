@@ -50,11 +50,11 @@ extension ManagementService {
 
     func renderer(_ sessionUID: String) -> Renderer { Renderer(reader: view(of: sessionUID)) }
 
+    /// `limit` and `offset` of a list. A value given must be an integer in range (a JSON integer or a
+    /// decimal string): anything else is refused naming the field, never replaced by the default.
     func page(_ params: [String: JSONValue], defaultLimit: Int = Limits.pageSizeDefault, allowZero: Bool = false) throws -> (offset: Int, limit: Int) {
-        let limit = Int(params["limit"]?.intValue ?? Int64(defaultLimit))
-        let offset = Int(params["offset"]?.intValue ?? 0)
-        guard limit >= (allowZero ? 0 : 1), limit <= Limits.pageSizeMax else { throw ManagementError.invalid("limit", "expected \(allowZero ? 0 : 1) to \(Limits.pageSizeMax)") }
-        guard offset >= 0 else { throw ManagementError.invalid("offset", "must not be negative") }
+        let limit = try params["limit"].map { Int(try $0.integer("limit", in: (allowZero ? 0 : 1)...Int64(Limits.pageSizeMax))) } ?? defaultLimit
+        let offset = try params["offset"].map { Int(try $0.integer("offset", in: 0...Limits.pageOffsetMax)) } ?? 0
         return (offset, limit)
     }
 

@@ -42,8 +42,8 @@ public enum LogQueryRequest {
         if let type = fields["type"], type.stringValue != "logs" {
             throw ManagementError.invalid("new-query.type", "only \"logs\" is kept (there are no audit logs yet)")
         }
-        let pageSize = Int(fields["max-logs-per-request"]?.intValue ?? Int64(pageSizeDefault))
-        guard (1...pageSizeMax).contains(pageSize) else { throw ManagementError.invalid("new-query.max-logs-per-request", "expected 1 to \(pageSizeMax)") }
+        let pageSize = try fields["max-logs-per-request"].map { Int(try $0.integer("new-query.max-logs-per-request", in: 1...Int64(pageSizeMax))) }
+            ?? pageSizeDefault
         var query = try filter(fields["filter"]?.stringValue ?? "")
         (query.startMilliseconds, query.endMilliseconds) = try timeFrame(fields, nowMilliseconds: nowMilliseconds)
         return (query, pageSize)
@@ -79,13 +79,17 @@ public enum LogQueryRequest {
         let formatter = ISO8601DateFormatter()
         // Check Point's examples give local-looking times without a zone: read them as UTC.
         let zoned = text.hasSuffix("Z") || text.range(of: #"[+-]\d\d:?\d\d$"#, options: .regularExpression) != nil ? text : text + "Z"
-        guard let date = formatter.date(from: zoned) else { throw ManagementError.invalid(field, "'\(text.prefix(40))' is not an ISO 8601 time like 2026-11-25T10:00:00Z") }
-        return Int64(date.timeIntervalSince1970 * 1000)
+        guard let date = formatter.date(from: zoned), let milliseconds = Int64(exactly: (date.timeIntervalSince1970 * 1000).rounded(.down)) else {
+            throw ManagementError.invalid(field, "'\(text.prefix(40))' is not an ISO 8601 time like 2026-11-25T10:00:00Z")
+        }
+        return milliseconds
     }
 
     /// `gateway:gw-1 action:drop rule:3 src:10.0.0.1 dst:10.0.0.2 port:443`, terms joined by spaces or AND.
     public static func filter(_ text: String) throws -> LogQuery {
-        guard text.count <= Limits.stringLengthMax else { throw ManagementError.invalid("new-query.filter", "longer than \(Limits.stringLengthMax) characters") }
+        guard Limits.fits(text, characters: Limits.stringLengthMax) else {
+            throw ManagementError.invalid("new-query.filter", "longer than \(Limits.stringLengthMax) characters or \(Limits.stringBytesMax) bytes")
+        }
         var query = LogQuery()
         for term in text.split(whereSeparator: \.isWhitespace) where term.uppercased() != "AND" {
             let parts = term.split(separator: ":", maxSplits: 1)

@@ -255,12 +255,12 @@ public actor ManagementService {
             profile = admin.fields["permissions-profile"]?.stringValue ?? "read-only"
         }
         guard sessions.count < Limits.sessionsMax else { throw ManagementError(code: "err_login_failed_more_than_one_opened_session", message: "Too many open sessions (\(Limits.sessionsMax)); log out or discard unused sessions", httpStatus: 400) }
-        let timeout = Int(params["session-timeout"]?.intValue ?? Int64(Limits.sessionTimeoutSecondsDefault))
-        guard (10...Limits.sessionTimeoutSecondsMax).contains(timeout) else { throw ManagementError.invalid("session-timeout", "expected 10 to \(Limits.sessionTimeoutSecondsMax) seconds") }
+        let timeout = try params["session-timeout"].map { Int(try $0.integer("session-timeout", in: 10...Int64(Limits.sessionTimeoutSecondsMax))) }
+            ?? Limits.sessionTimeoutSecondsDefault
         let readOnly = (params["read-only"]?.boolValue ?? false) || profile == "read-only"
         let session = Session(uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
-                              name: params["session-name"]?.scalarText.map { String($0.prefix(Limits.nameLengthMax)) } ?? "",
-                              description: params["session-description"]?.scalarText.map { String($0.prefix(Limits.commentsLengthMax)) } ?? "",
+                              name: params["session-name"]?.scalarText.map { Limits.truncated($0, characters: Limits.nameLengthMax) } ?? "",
+                              description: params["session-description"]?.scalarText.map { Limits.truncated($0, characters: Limits.commentsLengthMax) } ?? "",
                               timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)
         sessions[session.uid] = session
         sessionUIDBySID[session.sid] = session.uid

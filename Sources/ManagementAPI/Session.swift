@@ -20,7 +20,8 @@ struct Session: Sendable {
     var nextSeq: Int64 = 1
 
     func isExpired(nowMilliseconds: Int64) -> Bool {
-        nowMilliseconds - lastActivityMilliseconds > Int64(timeoutSeconds) * 1000
+        let (idle, overflow) = nowMilliseconds.subtractingReportingOverflow(lastActivityMilliseconds)
+        return overflow || idle > Int64(timeoutSeconds) * 1000  // timeoutSeconds is at most Limits.sessionTimeoutSecondsMax
     }
 
     var orderedChanges: [ObjectChange] { pending.values.sorted { $0.seq < $1.seq }.map(\.change) }
@@ -50,14 +51,18 @@ struct Session: Sendable {
 
     init?(json: JSONValue, changes: [(seq: Int64, change: ObjectChange)]) {
         guard let uid = json["uid"]?.stringValue, let sid = json["sid"]?.stringValue, let user = json["user"]?.stringValue else { return nil }
+        // A stored record is read like a request: a timeout out of range takes the nearest bound.
+        let timeout = max(10, min(json["timeout"]?.intValue ?? 600, Int64(Limits.sessionTimeoutSecondsMax)))
         self.init(uid: uid, sid: sid, user: user, readOnly: json["read-only"]?.boolValue ?? true,
                   name: json["name"]?.stringValue ?? "", description: json["description"]?.stringValue ?? "",
-                  timeoutSeconds: Int(json["timeout"]?.intValue ?? 600), nowMilliseconds: json["login"]?.intValue ?? 0,
+                  timeoutSeconds: Int(timeout), nowMilliseconds: json["login"]?.intValue ?? 0,
                   ipAddress: json["ip-address"]?.stringValue ?? "")
         lastActivityMilliseconds = json["last-activity"]?.intValue ?? loginMilliseconds
         state = State(rawValue: json["state"]?.stringValue ?? "open") ?? .open
         nextSeq = json["next-seq"]?.intValue ?? 1
-        for item in changes { pending[item.change.uid] = item; nextSeq = max(nextSeq, item.seq + 1) }
+        for item in changes { pending[item.change.uid] = item; nextSeq = max(nextSeq, item.seq &+ 1) }
+        // Sequence numbers count changes: one near Int64's end is damage, and would overflow on the next change.
+        guard nextSeq >= 1, nextSeq < Int64.max / 2 else { return nil }
     }
 }
 

@@ -167,8 +167,9 @@ extension ManagementService {
 
     /// Rampart's journal listing: newest first, with `number` to see one revision's changes.
     func showRevisions(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
-        if let number = params["number"]?.intValue {
-            guard number >= 1, let revision = try store.revisions(from: UInt64(number), limit: 1).first, revision.number == UInt64(number) else {
+        if let given = params["number"] {
+            let number = try given.integer("number", in: 1...Int64.max)
+            guard let revision = try store.revisions(from: UInt64(number), limit: 1).first, revision.number == UInt64(number) else {
                 throw ManagementError.notFound("revision \(number)")
             }
             guard case .object(var fields) = revisionSummary(revision) else { preconditionFailure("summary is an object") }

@@ -2,7 +2,7 @@
 extension RevisionEpoch {
     public var text: String { "\(term)/\(server)" }
 
-    public var json: JSONValue { ["term": .int(Int64(term)), "server": .string(server)] }
+    public var json: JSONValue { ["term": .int(Int64(clamping: term)), "server": .string(server)] }
 
     public init?(json: JSONValue?) {
         guard let term = json?["term"]?.intValue, term >= 0, let server = json?["server"]?.stringValue else { return nil }
@@ -42,7 +42,7 @@ public struct GatewayReport: Sendable, Equatable {
     public var json: JSONValue {
         var fields: [String: JSONValue] = ["name": .string(name), "enforcement": .string(enforcement)]
         if let installedPackage { fields["installed-package"] = .string(installedPackage) }
-        if let installedRevision { fields["installed-revision"] = .int(Int64(installedRevision)) }
+        if let installedRevision { fields["installed-revision"] = .int(Int64(clamping: installedRevision)) }
         if let installedEpoch { fields["installed-epoch"] = installedEpoch.json }
         if let installedAtMilliseconds { fields["installed-at"] = .int(installedAtMilliseconds) }
         if let highestEpoch { fields["highest-epoch"] = highestEpoch.json }

@@ -11,13 +11,14 @@ public enum IPAddress: Sendable, Equatable, Comparable {
         return parseV4(text).map(IPAddress.v4)
     }
 
-    /// Dotted quad, 1 to 3 decimal digits an octet. Reads UTF-8 bytes: gateways check every address
-    /// of a pushed policy, so this is on the install path.
-    static func parseV4(_ text: String) -> UInt32? {
+    /// Dotted quad, 1 to 3 decimal digits an octet, no leading zero (`010` is octal to inet_aton and
+    /// decimal to others: refused, as glibc's inet_pton does). Reads UTF-8 bytes: gateways check every
+    /// address of a pushed policy, so this is on the install path.
+    static func parseV4(_ text: some StringProtocol) -> UInt32? {
         var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
         for byte in text.utf8 {
             if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
-                guard digits < 3 else { return nil }
+                guard digits < 3, !(digits == 1 && octet == 0) else { return nil }
                 octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
                 digits += 1
             } else if byte == UInt8(ascii: "."), digits > 0, octet <= 255, dots < 3 {
@@ -31,28 +32,36 @@ public enum IPAddress: Sendable, Equatable, Comparable {
         return value << 8 | octet
     }
 
+    /// RFC 4291 text: eight groups of 1 to 4 hex digits, one `::` for a run of zero groups, and a
+    /// dotted quad only as the last 32 bits (`::ffff:192.0.2.1`; not `1.2.3.4::`). No sign, no zone.
     static func parseV6(_ text: String) -> [UInt16]? {
-        guard text.count <= 45 else { return nil }
+        guard text.utf8.count <= 45 else { return nil }
         let halves = text.components(separatedBy: "::")
         guard halves.count <= 2 else { return nil }
-        func groups(_ s: String) -> [UInt16]? {
+        func groups(_ s: String, endsTheAddress: Bool) -> [UInt16]? {
             if s.isEmpty { return [] }
             var out: [UInt16] = []
             let pieces = s.split(separator: ":", omittingEmptySubsequences: false)
             for (i, piece) in pieces.enumerated() {
-                if i == pieces.count - 1, piece.contains("."), let v4 = parseV4(String(piece)) {
+                if endsTheAddress, i == pieces.count - 1, piece.utf8.contains(UInt8(ascii: ".")) {
+                    guard let v4 = parseV4(piece) else { return nil }
                     out.append(UInt16(v4 >> 16)); out.append(UInt16(v4 & 0xFFFF))
                 } else {
-                    guard (1...4).contains(piece.count), let g = UInt16(piece, radix: 16) else { return nil }
+                    guard (1...4).contains(piece.utf8.count), piece.utf8.allSatisfy(isHexDigit), let g = UInt16(piece, radix: 16) else { return nil }
                     out.append(g)
                 }
             }
             return out
         }
-        guard let head = groups(halves[0]) else { return nil }
+        guard let head = groups(halves[0], endsTheAddress: halves.count == 1) else { return nil }
         if halves.count == 1 { return head.count == 8 ? head : nil }
-        guard let tail = groups(halves[1]), head.count + tail.count <= 7 else { return nil }
+        guard let tail = groups(halves[1], endsTheAddress: true), head.count + tail.count <= 7 else { return nil }
         return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+    }
+
+    static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// RFC 5952 text form (lower case, longest zero run compressed).
@@ -77,6 +86,7 @@ public enum IPAddress: Sendable, Equatable, Comparable {
 
     /// The IPv4 mask for a prefix length, as dotted text.
     public static func subnetMask(lengthV4 length: Int) -> String {
+        let length = max(0, min(length, 32))  // a stored value out of range shows as the nearest mask
         let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - length)
         return IPAddress.v4(mask).text
     }

@@ -30,22 +30,31 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         }
     }
 
-    /// Integers as clients send them: numbers or numeric strings (Ansible sends `position: "3"`).
+    /// Integers as clients send them: JSON integers, or strings of decimal digits (Ansible sends
+    /// `position: "3"`, `rampart mgmt` sends every value as a string). Nothing else is an integer:
+    /// not a fraction, an exponent form, a boolean or text with spaces.
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i
-        case .double(let d) where d == d.rounded() && abs(d) < 9e15: return Int64(d)
-        case .string(let s): return Int64(s.trimmingCharacters(in: .whitespaces))
+        case .string(let s): return Int64(s)
         default: return nil
         }
     }
 
-    /// Text for scalars (numbers become their decimal form).
+    /// An integer parameter in `range`; otherwise `generic_err_invalid_parameter` naming `field`.
+    public func integer(_ field: String, in range: ClosedRange<Int64>) throws -> Int64 {
+        guard let value = intValue, range.contains(value) else {
+            throw ManagementError.invalid(field, "expected an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// Text for scalars (numbers become their decimal form; a Double beyond Int64 its shortest form).
     public var scalarText: String? {
         switch self {
         case .string(let s): return s
         case .int(let i): return String(i)
-        case .double(let d): return d == d.rounded() ? String(Int64(d)) : String(d)
+        case .double(let d): return Int64(exactly: d).map { String($0) } ?? String(d)
         case .bool(let b): return b ? "true" : "false"
         default: return nil
         }
@@ -129,7 +138,11 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
 }
 
 extension JSONValue {
-    /// Parses JSON text. Depth is bounded so a hostile body cannot exhaust the stack.
+    /// Parses JSON text, strictly by RFC 8259: anything else is refused (leading zeros, `+1`, `.5`,
+    /// `1.`, NaN, unknown escapes, lone or broken surrogates, raw control characters, invalid UTF-8, a
+    /// byte order mark, text after the value), and so are duplicate keys and numbers beyond a Double.
+    /// Depth is bounded so a hostile body cannot exhaust the stack. Never traps: every input either
+    /// parses or throws (Tests/ManagementModelTests/JSONParserTests runs a corpus of hostile forms).
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = Limits.jsonDepthMax) throws -> JSONValue {
         var parser = JSONParser(bytes: Array(bytes), maxDepth: maxDepth)
         let value = try parser.parseValue(depth: 0)
@@ -152,55 +165,66 @@ struct JSONParser {
         JSONParseError(description: "\(message) at byte \(index)")
     }
 
+    var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
     mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x0A, 0x0D, 0x09: index += 1
-            default: return
-            }
-        }
+        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 }
     }
 
     mutating func parseValue(depth: Int) throws -> JSONValue {
         guard depth <= maxDepth else { throw error("JSON nested deeper than \(maxDepth) levels") }
         skipWhitespace()
-        guard index < bytes.count else { throw error("unexpected end of JSON") }
-        switch bytes[index] {
+        guard let byte = current else { throw error("unexpected end of JSON") }
+        switch byte {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try expect("true"); return .bool(true)
         case UInt8(ascii: "f"): try expect("false"); return .bool(false)
         case UInt8(ascii: "n"): try expect("null"); return .null
-        default: return try parseNumber()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        case 0xEF where index == 0: throw error("a byte order mark is not allowed")
+        default: throw error("unexpected character \(Self.describe(byte))")
         }
     }
 
-    mutating func expect(_ word: String) throws {
-        let w = Array(word.utf8)
-        guard index + w.count <= bytes.count, Array(bytes[index..<index + w.count]) == w else {
-            throw error("invalid literal")
-        }
-        index += w.count
+    /// A byte for an error message: printable ASCII as itself, anything else in hex.
+    static func describe(_ byte: UInt8) -> String {
+        (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "0x" + String(byte, radix: 16)
+    }
+
+    mutating func expect(_ word: StaticString) throws {
+        let count = word.utf8CodeUnitCount
+        guard bytes.count - index >= count,
+              word.withUTF8Buffer({ $0.elementsEqual(bytes[index..<index + count]) }) else { throw error("invalid literal") }
+        index += count
     }
 
     mutating func parseObject(depth: Int) throws -> JSONValue {
         index += 1
         var fields: [String: JSONValue] = [:]
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(fields) }
+        if current == UInt8(ascii: "}") { index += 1; return .object(fields) }
         while true {
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
+            guard current == UInt8(ascii: "\"") else { throw error("expected a key") }
+            let keyStart = index
             let key = try parseString()
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
-            fields[key] = try parseValue(depth: depth + 1)
+            let value = try parseValue(depth: depth + 1)
+            // Duplicate keys are refused: two readers of one request must never see different values.
+            guard fields.updateValue(value, forKey: key) == nil else {
+                index = keyStart
+                throw error("duplicate key '\(key.prefix(40))'")
+            }
             skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of JSON") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(fields) }
+            guard let byte = current else { throw error("unexpected end of JSON") }
+            index += 1
+            if byte == UInt8(ascii: ",") { continue }
+            if byte == UInt8(ascii: "}") { return .object(fields) }
+            index -= 1
             throw error("expected ',' or '}'")
         }
     }
@@ -209,13 +233,15 @@ struct JSONParser {
         index += 1
         var items: [JSONValue] = []
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+        if current == UInt8(ascii: "]") { index += 1; return .array(items) }
         while true {
             items.append(try parseValue(depth: depth + 1))
             skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of JSON") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            guard let byte = current else { throw error("unexpected end of JSON") }
+            index += 1
+            if byte == UInt8(ascii: ",") { continue }
+            if byte == UInt8(ascii: "]") { return .array(items) }
+            index -= 1
             throw error("expected ',' or ']'")
         }
     }
@@ -224,63 +250,134 @@ struct JSONParser {
         index += 1
         // Most strings have no escape: one scan, one String (a policy push is thousands of them).
         let start = index
-        while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\"), bytes[index] >= 0x20 { index += 1 }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+        while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 { index += 1 }
+        if current == UInt8(ascii: "\"") {
             index += 1
-            return String(decoding: bytes[start..<index - 1], as: UTF8.self)
+            return try validated(bytes[start..<index - 1], from: start)
         }
         var out = Array(bytes[start..<index])
-        while index < bytes.count {
-            let byte = bytes[index]
+        while let byte = current {
             index += 1
             switch byte {
-            case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
+            case UInt8(ascii: "\""): return try validated(out[...], from: start)
             case UInt8(ascii: "\\"):
-                guard index < bytes.count else { throw error("unexpected end of string") }
-                let escaped = bytes[index]
+                guard let escaped = current else { throw error("unexpected end of string") }
                 index += 1
                 switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escaped)
                 case UInt8(ascii: "n"): out.append(0x0A)
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "r"): out.append(0x0D)
                 case UInt8(ascii: "b"): out.append(0x08)
                 case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"): out.append(contentsOf: Array(String(try parseUnicodeEscape()).utf8))
-                default: out.append(escaped)
+                case UInt8(ascii: "u"): out.append(contentsOf: try parseUnicodeEscape().utf8)
+                default:
+                    index -= 1
+                    throw error("invalid escape \\\(Self.describe(escaped))")
                 }
             default:
-                guard byte >= 0x20 else { throw error("control character in string") }
+                guard byte >= 0x20 else {
+                    index -= 1
+                    throw error("control character in string")
+                }
                 out.append(byte)
             }
         }
         throw error("unterminated string")
     }
 
+    /// The string's bytes as text; JSON text is UTF-8, and invalid UTF-8 is refused, not repaired.
+    func validated(_ utf8: ArraySlice<UInt8>, from start: Int) throws -> String {
+        // ASCII needs no check (most keys and values are).
+        if utf8.allSatisfy({ $0 < 0x80 }) { return String(decoding: utf8, as: UTF8.self) }
+        guard let text = String(validating: utf8, as: UTF8.self) else {
+            throw JSONParseError(description: "invalid UTF-8 in the string at byte \(start)")
+        }
+        return text
+    }
+
     mutating func parseHex4() throws -> UInt32 {
-        guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
-        else { throw error("invalid \\u escape") }
+        guard bytes.count - index >= 4 else { throw error("invalid \\u escape") }
+        var value: UInt32 = 0
+        for byte in bytes[index..<index + 4] {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw error("invalid \\u escape")
+            }
+            value = value << 4 | UInt32(digit)
+        }
         index += 4
         return value
     }
 
-    mutating func parseUnicodeEscape() throws -> Character {
-        var scalar = try parseHex4()
-        if (0xD800..<0xDC00).contains(scalar), index + 6 <= bytes.count,
-           bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
-            index += 2
-            let low = try parseHex4()
-            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+    /// `\uXXXX`, or a surrogate pair `\uD8xx\uDCxx`; a lone or broken surrogate is refused.
+    mutating func parseUnicodeEscape() throws -> String {
+        let escapeStart = index - 2
+        let first = try parseHex4()
+        if (0xDC00...0xDFFF).contains(first) {
+            index = escapeStart
+            throw error("lone low surrogate \\u\(String(first, radix: 16))")
         }
-        return Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")
+        guard (0xD800...0xDBFF).contains(first) else {
+            guard let scalar = Unicode.Scalar(first) else { throw error("invalid \\u escape") }
+            return String(scalar)
+        }
+        guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+            index = escapeStart
+            throw error("high surrogate \\u\(String(first, radix: 16)) without its low surrogate")
+        }
+        index += 2
+        let second = try parseHex4()
+        guard (0xDC00...0xDFFF).contains(second) else {
+            index = escapeStart
+            throw error("high surrogate \\u\(String(first, radix: 16)) followed by \\u\(String(second, radix: 16)), not a low surrogate")
+        }
+        // Both ranges checked: the sum is within 0x10000...0x10FFFF.
+        guard let scalar = Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)) else { throw error("invalid surrogate pair") }
+        return String(scalar)
     }
 
+    /// RFC 8259: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`. Integers that fit Int64 stay
+    /// integers; others become a Double, which must be finite.
     mutating func parseNumber() throws -> JSONValue {
         let start = index
-        while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
+        if current == UInt8(ascii: "-") { index += 1 }
+        if current == UInt8(ascii: "0") {
+            index += 1
+            if Self.isDigit(current) { throw error("invalid number: leading zero") }
+        } else {
+            try skipDigits()
+        }
+        var isInteger = true
+        if current == UInt8(ascii: ".") {
+            index += 1
+            try skipDigits()
+            isInteger = false
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            index += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
+            try skipDigits()
+            isInteger = false
+        }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        if let i = Int64(text) { return .int(i) }
-        if let d = Double(text), !text.isEmpty { return .double(d) }
-        throw error("invalid number '\(text.prefix(20))'")
+        if isInteger, let integer = Int64(text) { return .int(integer) }
+        guard let double = Double(text), double.isFinite else {
+            index = start
+            throw error("number '\(text.prefix(40))' is out of range")
+        }
+        return .double(double)
+    }
+
+    static func isDigit(_ byte: UInt8?) -> Bool { byte.map { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } ?? false }
+
+    /// One or more digits.
+    mutating func skipDigits() throws {
+        guard Self.isDigit(current) else { throw error("invalid number: a digit is expected") }
+        while Self.isDigit(current) { index += 1 }
     }
 }
 

@@ -5,10 +5,37 @@ public enum Limits {
     public static let nameLengthMax = 128
     public static let commentsLengthMax = 4_096
     public static let stringLengthMax = 1_024
+    /// Text is bounded in characters (what people count) and in UTF-8 bytes (what is stored and sent):
+    /// one character can carry any number of combining marks. A limit of N characters allows 4N bytes,
+    /// any N characters of one code point each.
+    public static let utf8BytesPerCharacterMax = 4
+    public static let nameBytesMax = nameLengthMax * utf8BytesPerCharacterMax
+    public static let commentsBytesMax = commentsLengthMax * utf8BytesPerCharacterMax
+    public static let stringBytesMax = stringLengthMax * utf8BytesPerCharacterMax
+
+    /// True when `text` has at most `characters` characters and `characters` × 4 UTF-8 bytes (the
+    /// byte count is checked first: it is free, the character count is not).
+    public static func fits(_ text: String, characters: Int) -> Bool {
+        text.utf8.count <= characters * utf8BytesPerCharacterMax && text.count <= characters
+    }
+
+    /// `text` cut to what `fits` allows, at a character boundary.
+    public static func truncated(_ text: String, characters: Int) -> String {
+        if fits(text, characters: characters) { return text }
+        var out = ""
+        for character in text.prefix(characters) {
+            guard out.utf8.count + character.utf8.count <= characters * utf8BytesPerCharacterMax else { break }
+            out.append(character)
+        }
+        return out
+    }
     public static let listLengthMax = 10_000
     public static let tagsMax = 64
     public static let pageSizeDefault = 50
     public static let pageSizeMax = 500
+    /// The largest `offset` a list takes: beyond any list's length, and far from Int64's end, so
+    /// `offset + limit` never overflows.
+    public static let pageOffsetMax: Int64 = 2_147_483_647
     public static let sessionsMax = 100
     public static let sessionTimeoutSecondsDefault = 600
     public static let sessionTimeoutSecondsMax = 86_400

@@ -83,7 +83,7 @@ public struct Normalizer {
         case .checkpointHost, .simpleGateway:
             try moveByFamily("ip-address", v4: "ipv4-address", v6: "ipv6-address")
             if let key = p.removeValue(forKey: "one-time-password") {
-                guard let text = key.stringValue, (8...128).contains(text.count) else {
+                guard let text = key.stringValue, Limits.fits(text, characters: 128), text.count >= 8 else {
                     throw ManagementError.invalid("one-time-password", "the activation key must be 8 to 128 characters")
                 }
                 let nodeName = params["new-name"]?.scalarText ?? params["name"]?.scalarText ?? existing?.name ?? ""
@@ -97,7 +97,7 @@ public struct Normalizer {
             if let targets = p["installation-targets"] { p["installation-targets"] = try installationTargets(targets, existing: existing) }
         case .administrator:
             if let password = p.removeValue(forKey: "password") {
-                guard let text = password.stringValue, (1...Limits.stringLengthMax).contains(text.count) else {
+                guard let text = password.stringValue, !text.isEmpty, Limits.fits(text, characters: Limits.stringLengthMax) else {
                     throw ManagementError.invalid("password", "the password must be a non-empty string of at most \(Limits.stringLengthMax) characters")
                 }
                 p["password-hash"] = .string(passwords.hash(text))
@@ -121,7 +121,7 @@ public struct Normalizer {
         var names: Set<String> = []
         return .array(try items.enumerated().map { index, item in
             guard var member = item.objectValue else { throw ManagementError.invalid("members[\(index)]", "expected an object with name and ip-address") }
-            guard let name = member["name"]?.scalarText, (1...Limits.nameLengthMax).contains(name.count) else {
+            guard let name = member["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax) else {
                 throw ManagementError.invalid("members[\(index)].name", "a name of 1 to \(Limits.nameLengthMax) characters is required")
             }
             guard names.insert(name).inserted else { throw ManagementError.invalid("members[\(index)].name", "'\(name)' appears twice") }
@@ -154,16 +154,15 @@ public struct Normalizer {
         switch spec.kind {
         case .text(let maxLength):
             guard let text = value.scalarText else { throw ManagementError.invalid(field, "expected a string") }
-            guard text.count <= maxLength else { throw ManagementError.invalid(field, "longer than \(maxLength) characters") }
+            guard Limits.fits(text, characters: maxLength) else {
+                throw ManagementError.invalid(field, "longer than \(maxLength) characters or \(maxLength * Limits.utf8BytesPerCharacterMax) bytes")
+            }
             return .string(text)
         case .bool:
             guard let b = value.boolValue else { throw ManagementError.invalid(field, "expected true or false") }
             return .bool(b)
         case .integer(let range):
-            guard let i = value.intValue, range.contains(i) else {
-                throw ManagementError.invalid(field, "expected an integer from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return .int(i)
+            return .int(try value.integer(field, in: range))
         case .choice(let words):
             guard let text = value.scalarText, let word = words.first(where: { $0.lowercased() == text.lowercased() }) else {
                 throw ManagementError.invalid(field, "expected one of: \(words.joined(separator: ", "))")
@@ -193,7 +192,7 @@ public struct Normalizer {
             return value
         case .tags:
             let names = try listItems(field, value, existing: existing) { item in
-                guard let name = item.scalarText ?? item["name"]?.stringValue, (1...Limits.nameLengthMax).contains(name.count) else {
+                guard let name = item.scalarText ?? item["name"]?.stringValue, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax) else {
                     throw ManagementError.invalid(field, "a tag is a name of 1 to \(Limits.nameLengthMax) characters")
                 }
                 return name
@@ -255,7 +254,7 @@ public struct Normalizer {
     /// A reference by uid or name (or `{"uid"|"name": …}`) to an object of one of `allowed` types.
     public func resolve(_ field: String, _ value: JSONValue, allowed: [ObjectType]) throws -> String {
         guard let key = value.stringValue ?? value["uid"]?.stringValue ?? value["name"]?.stringValue, !key.isEmpty,
-              key.count <= Limits.nameLengthMax else {
+              Limits.fits(key, characters: Limits.nameLengthMax) else {
             throw ManagementError.invalid(field, "expected an object name or uid")
         }
         if let found = reader.lookup(uid: key) { return try checked(field, found, allowed) }
@@ -277,24 +276,25 @@ public struct Normalizer {
     }
 }
 
-/// Check Point's port syntax.
+/// Check Point's port syntax: "80", "1000-2000", ">1024", "<1024", ports 1 to 65535, nothing around
+/// them. One parser: the API checks a service's port with it, and the policy compiler reads it back.
 public enum PortSpec {
-    public static func isValid(_ text: String) -> Bool {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        func port(_ s: Substring) -> Int? { Int(s).flatMap { (1...65535).contains($0) ? $0 : nil } }
-        if t.hasPrefix(">") { return port(t.dropFirst()).map { $0 < 65535 } ?? false }
-        if t.hasPrefix("<") { return port(t.dropFirst()).map { $0 > 1 } ?? false }
-        let parts = t.split(separator: "-", omittingEmptySubsequences: false)
-        if parts.count == 2, let low = port(parts[0]), let high = port(parts[1]) { return low <= high }
-        return parts.count == 1 && port(parts[0]) != nil
+    /// The inclusive range the spec covers; nil when the text is not a port spec.
+    public static func range(_ text: String) -> ClosedRange<Int>? {
+        if text.hasPrefix(">") { return port(text.dropFirst()).flatMap { $0 < 65535 ? ($0 + 1)...65535 : nil } }
+        if text.hasPrefix("<") { return port(text.dropFirst()).flatMap { $0 > 1 ? 1...($0 - 1) : nil } }
+        let parts = text.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
+        if parts.count == 2, let low = port(parts[0]), let high = port(parts[1]), low <= high { return low...high }
+        if parts.count == 1, let single = port(parts[0]) { return single...single }
+        return nil
     }
 
-    /// The inclusive range the spec covers.
-    public static func range(_ text: String) -> ClosedRange<Int>? {
-        guard isValid(text) else { return nil }
-        if text.hasPrefix(">") { return (Int(text.dropFirst())! + 1)...65535 }
-        if text.hasPrefix("<") { return 1...(Int(text.dropFirst())! - 1) }
-        let parts = text.split(separator: "-")
-        return Int(parts[0])!...Int(parts.last!)!
+    public static func isValid(_ text: String) -> Bool { range(text) != nil }
+
+    /// 1 to 5 ASCII digits, 1 to 65535 (no sign, no space: Int() alone would take "+80").
+    static func port(_ text: Substring) -> Int? {
+        guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              let value = Int(text), (1...65535).contains(value) else { return nil }
+        return value
     }
 }

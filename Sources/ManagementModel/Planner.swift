@@ -65,7 +65,8 @@ public struct Planner {
         if type == .accessRule || type == .accessSection {
             let layer = try findLayer(params)
             let rulebase = Rulebase(layer: layer, reader: reader)
-            if type == .accessRule, let number = params["rule-number"]?.intValue {
+            if type == .accessRule, let given = params["rule-number"] {
+                let number = try given.integer("rule-number", in: 1...Int64(Int32.max))
                 guard let uid = rulebase.rule(number: Int(number)), let rule = reader.object(uid: uid) else {
                     throw ManagementError.notFound("rule number \(number)")
                 }
@@ -93,7 +94,8 @@ public struct Planner {
     public func findLayer(_ params: [String: JSONValue]) throws -> ManagedObject {
         guard let layer = params["layer"] else { throw ManagementError.missing(["layer"]) }
         let uid = try normalizer.resolve("layer", layer, allowed: [.accessLayer])
-        return reader.object(uid: uid)!
+        guard let found = reader.object(uid: uid) else { throw ManagementError.notFound(uid) }
+        return found
     }
 
     // MARK: add
@@ -135,7 +137,7 @@ public struct Planner {
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
-        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, context: context) }
+        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, planned: changes, context: context) }
         return Plan(primary: object, changes: changes)
     }
 
@@ -190,27 +192,62 @@ public struct Planner {
         object.fields.merge(given) { _, new in new }
         stamp(&object, context)
         var changes: [ObjectChange] = []
-        if let position = params["new-position"], type == .accessRule || type == .accessSection {
-            let layer = try findLayer(params)
-            changes.append(.upsert(try placed(object, in: layer, at: position, field: "new-position", context: context)))
+        if type == .accessRule || type == .accessSection {
+            changes += try placement(of: &object, params, context: context)
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
-        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, context: context) }
+        if let groups { changes += try membershipChanges(of: object.uid, groups: groups, planned: changes, context: context) }
         return Plan(primary: object, changes: changes)
     }
 
-    /// Group membership is stored on the groups; `groups` on a member edits those groups.
-    func membershipChanges(of uid: String, groups: JSONValue, context: ChangeContext) throws -> [ObjectChange] {
+    /// Where `set` puts a rule or section: `new-position` in its layer; and when `layer` names another
+    /// layer than the one it is in, it moves there (out of the old layer's rulebase, into the new one at
+    /// `new-position`, or at the bottom), so it is never listed in two layers.
+    func placement(of object: inout ManagedObject, _ params: [String: JSONValue], context: ChangeContext) throws -> [ObjectChange] {
+        let currentUID = object.fields[ManagedObject.layerField]?.stringValue
+        let current = currentUID.flatMap { reader.object(uid: $0) }
+        let target = params["layer"] == nil ? current : try findLayer(params)
+        guard let target else {
+            if params["new-position"] != nil { throw ManagementError.missing(["layer"]) }
+            return []
+        }
+        guard target.uid != currentUID else {
+            guard let position = params["new-position"] else { return [] }
+            return [.upsert(try placed(object, in: target, at: position, field: "new-position", context: context))]
+        }
+        var changes: [ObjectChange] = []
+        if var old = current {
+            var rulebase = Rulebase(layer: old, reader: reader)
+            rulebase.remove(object.uid)
+            old.fields[ManagedObject.rulebaseField] = rulebase.fieldValue
+            stamp(&old, context)
+            changes.append(.upsert(old))
+        }
+        object.fields[ManagedObject.layerField] = .string(target.uid)
+        changes.append(.upsert(try placed(object, in: target, at: params["new-position"] ?? "bottom", field: "new-position", context: context)))
+        return changes
+    }
+
+    /// Group membership is stored on the groups; `groups` on a member edits those groups. Each group
+    /// is read as the plan leaves it (`planned`: the command's changes so far), so a group that names
+    /// itself keeps its other edits; a group joined is checked for cycles as `members` is.
+    func membershipChanges(of uid: String, groups: JSONValue, planned: [ObjectChange], context: ChangeContext) throws -> [ObjectChange] {
         let wanted = groups.arrayValue?.compactMap(\.stringValue) ?? []
         let current = reader.referrers(of: uid).filter { $0.type == .group || $0.type == .serviceGroup }.map(\.uid)
         var changes: [ObjectChange] = []
+        func lookup(_ uid: String) -> ManagedObject? {
+            guard let change = (planned + changes).last(where: { $0.uid == uid }) else { return reader.object(uid: uid) }
+            if case .upsert(let object) = change { return object }
+            return nil
+        }
         for groupUID in (Set(wanted).symmetricDifference(current)).sorted() {
-            guard var group = reader.object(uid: groupUID) else { continue }
+            guard var group = lookup(groupUID) else { continue }
             var members = group.uids("members")
             if wanted.contains(groupUID) { members.append(uid) } else { members.removeAll { $0 == uid } }
             group.fields["members"] = .array(members.map(JSONValue.string))
             stamp(&group, context)
+            if wanted.contains(groupUID) { try requireNoCycle(group, field: "groups", lookup: lookup) }
             changes.append(.upsert(group))
         }
         return changes
@@ -257,7 +294,9 @@ public struct Planner {
             return ""
         }
         guard let name = value.scalarText else { throw ManagementError.invalid("name", "expected a string") }
-        guard name.count <= Limits.nameLengthMax else { throw ManagementError.invalid("name", "longer than \(Limits.nameLengthMax) characters") }
+        guard Limits.fits(name, characters: Limits.nameLengthMax) else {
+            throw ManagementError.invalid("name", "longer than \(Limits.nameLengthMax) characters or \(Limits.nameBytesMax) bytes")
+        }
         guard !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else { throw ManagementError.invalid("name", "contains a control character") }
         if required, name.trimmingCharacters(in: .whitespaces).isEmpty { throw ManagementError.invalid("name", "must not be empty") }
         return name
@@ -284,7 +323,7 @@ public struct Planner {
                 throw ManagementError.missing(["ip-address-first", "ip-address-last"])
             }
         case .group, .serviceGroup:
-            try requireNoCycle(object)
+            try requireNoCycle(object, field: "members") { reader.object(uid: $0) }
         case .serviceTCP, .serviceUDP:
             guard has("port") else { throw ManagementError.missing(["port"]) }
         default:
@@ -301,7 +340,10 @@ public struct Planner {
             guard !subnet.isEmpty, let length else {
                 throw ManagementError.missing([subnet.isEmpty ? "subnet\(family)" : "mask-length\(family) (or subnet-mask)"])
             }
-            let address = IPAddress.parse(subnet)!
+            // Values are checked fields, or an object stored earlier (by an older version, a peer): checked again.
+            guard let address = IPAddress.parse(subnet), (0...Int64(address.bitCount)).contains(length) else {
+                throw ManagementError.invalid("subnet\(family)", "\(subnet.prefix(45))/\(length) is not a network of this address family")
+            }
             let hostBits = address.bitCount - Int(length)
             let wide = address.wide
             let lowBits = min(hostBits, 64), highBits = max(0, hostBits - 64)
@@ -319,21 +361,29 @@ public struct Planner {
         let first = "ipv\(family)-address-first", last = "ipv\(family)-address-last"
         guard has(first) || has(last) else { return }
         guard has(first), has(last) else { throw ManagementError.missing([has(first) ? last : first]) }
-        let low = IPAddress.parse(f[first]!.stringValue!)!, high = IPAddress.parse(f[last]!.stringValue!)!
+        guard let low = f[first]?.stringValue.flatMap(IPAddress.parse), low.family == family else {
+            throw ManagementError.invalid(first, "not an IPv\(family) address")
+        }
+        guard let high = f[last]?.stringValue.flatMap(IPAddress.parse), high.family == family else {
+            throw ManagementError.invalid(last, "not an IPv\(family) address")
+        }
         guard !(high < low) else { throw ManagementError.invalid(last, "the last address is below the first") }
     }
 
-    func requireNoCycle(_ group: ManagedObject) throws {
+    /// A group must not contain itself, through any depth of nesting, nor nest too deep. `field` is the
+    /// parameter that made the change (`members`, or a member's `groups`); `lookup` reads groups as the
+    /// command leaves them.
+    func requireNoCycle(_ group: ManagedObject, field: String, lookup: (String) -> ManagedObject?) throws {
         var stack = group.uids("members").map { ($0, 1) }
         var visited = Set<String>()
         while let (uid, depth) = stack.popLast() {
             if uid == group.uid {
-                throw ManagementError.invalid("members", "group [\(group.name)] would contain itself (a cycle)")
+                throw ManagementError.invalid(field, "group [\(group.name)] would contain itself (a cycle)")
             }
             guard depth <= Limits.groupNestingDepthMax else {
-                throw ManagementError.invalid("members", "groups nested deeper than \(Limits.groupNestingDepthMax)")
+                throw ManagementError.invalid(field, "groups nested deeper than \(Limits.groupNestingDepthMax)")
             }
-            guard visited.insert(uid).inserted, let member = reader.object(uid: uid),
+            guard visited.insert(uid).inserted, let member = lookup(uid),
                   member.type == .group || member.type == .serviceGroup else { continue }
             stack += member.uids("members").map { ($0, depth + 1) }
         }

@@ -257,7 +257,7 @@ struct Compilation {
         let uids = rule.uids(field)
         let negate = rule["\(field)-negate"]?.boolValue ?? false
         if uids.isEmpty || uids.contains(Predefined.anyUID) { return AddressMatch(any: true, negate: negate) }
-        guard let ranges = resolve(uids, field: field, groupType: .group, nothing: "has no address to match", at: place, leaf: Self.ranges(of:))
+        guard let ranges = resolve(uids, field: field, groupType: .group, nothing: { _ in "has no address to match" }, at: place, leaf: Self.ranges(of:))
         else { return nil }
         return AddressMatch(any: false, negate: negate, ranges: AddressRange.merged(ranges))
     }
@@ -266,7 +266,7 @@ struct Compilation {
         let uids = rule.uids("service")
         let negate = rule["service-negate"]?.boolValue ?? false
         if uids.isEmpty || uids.contains(Predefined.anyUID) { return ServiceMatch(any: true, negate: negate) }
-        guard let entries = resolve(uids, field: "service", groupType: .serviceGroup, nothing: "is not a TCP or UDP service with a port",
+        guard let entries = resolve(uids, field: "service", groupType: .serviceGroup, nothing: Self.whyNoService(_:),
                                     at: place, leaf: Self.services(of:))
         else { return nil }
         return ServiceMatch(any: false, negate: negate, entries: ServiceEntry.merged(entries))
@@ -275,7 +275,7 @@ struct Compilation {
     /// What the objects `uids` stand for, groups of `groupType` resolved depth-first (a group met
     /// twice, in a diamond or a cycle, adds nothing new); nil, with the problem recorded, when an
     /// object is missing, matches nothing (`nothing` says why), or the cell grows too large.
-    mutating func resolve<Entry>(_ uids: [String], field: String, groupType: ObjectType, nothing: String, at place: Place,
+    mutating func resolve<Entry>(_ uids: [String], field: String, groupType: ObjectType, nothing: (ManagedObject) -> String, at place: Place,
                                  leaf: (ManagedObject) -> [Entry]) -> [Entry]? {
         var out: [Entry] = []
         var visited: Set<String> = []
@@ -296,7 +296,7 @@ struct Compilation {
             }
             let found = leaf(object)
             guard !found.isEmpty else {
-                error("unsupported-object", "\(place.text): \(field) object [\(object.name)] (\(object.type.rawValue)) \(nothing)", at: place)
+                error("unsupported-object", "\(place.text): \(field) object [\(object.name)] (\(object.type.rawValue)) \(nothing(object))", at: place)
                 return nil
             }
             out += found
@@ -332,6 +332,14 @@ struct Compilation {
                 return AddressRange(address, address)
             }
         }
+    }
+
+    /// Why a service object gives no protocol and port: a stored port the API would refuse today (from
+    /// an older version, an import or a peer) is an error naming it, never a trap.
+    static func whyNoService(_ object: ManagedObject) -> String {
+        guard object.type == .serviceTCP || object.type == .serviceUDP else { return "is not a TCP or UDP service with a port" }
+        guard let port = object["port"]?.stringValue else { return "has no port" }
+        return "has an invalid port '\(port.prefix(40))' (expected 1-65535, a range like 1000-2000, or >N / <N)"
     }
 
     /// The protocol and port range of one TCP or UDP service.

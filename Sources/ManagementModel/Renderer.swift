@@ -31,9 +31,14 @@ public struct Renderer {
         .object(["posix": .int(milliseconds), "iso-8601": .string(iso8601(milliseconds: milliseconds))])
     }
 
+    /// The times `iso8601` shows: years 1 to 9999. Times come from peers and gateways too; one
+    /// outside is shown as the nearest end, and the arithmetic below stays far from Int64's limits.
+    static let iso8601MillisecondsRange: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
     /// UTC time as `2024-05-01T10:20:30Z`, computed directly (a date formatter per call costs more
     /// than the rest of a request).
-    public static func iso8601(milliseconds: Int64) -> String {
+    public static func iso8601(milliseconds given: Int64) -> String {
+        let milliseconds = min(max(given, iso8601MillisecondsRange.lowerBound), iso8601MillisecondsRange.upperBound)
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400

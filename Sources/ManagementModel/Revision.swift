@@ -38,11 +38,12 @@ public struct Revision: Sendable, Equatable {
         self.hash = computedHash
     }
 
-    /// The fields the hash covers, canonically encoded.
+    /// The fields the hash covers, canonically encoded. A number or term beyond Int64 (the journal
+    /// refuses to store one) is encoded as Int64.max rather than trapping.
     public var hashedBody: JSONValue {
         .object([
-            "number": .int(Int64(number)),
-            "epoch": .object(["term": .int(Int64(epoch.term)), "server": .string(epoch.server)]),
+            "number": .int(Int64(clamping: number)),
+            "epoch": .object(["term": .int(Int64(clamping: epoch.term)), "server": .string(epoch.server)]),
             "published-at": .int(publishedAtMilliseconds),
             "author": .string(author),
             "session-uid": .string(sessionUID),
@@ -65,7 +66,8 @@ public struct Revision: Sendable, Equatable {
 
     /// Decodes a stored revision. The hash is taken as stored; `verify` checks it.
     public init?(json: JSONValue) {
-        guard let number = json["number"]?.intValue, let term = json["epoch"]?["term"]?.intValue,
+        guard let number = json["number"]?.intValue.flatMap(UInt64.init(exactly:)),
+              let term = json["epoch"]?["term"]?.intValue.flatMap(UInt64.init(exactly:)),
               let server = json["epoch"]?["server"]?.stringValue, let at = json["published-at"]?.intValue,
               let author = json["author"]?.stringValue, let previous = json["previous-hash"]?.stringValue,
               let hash = json["hash"]?.stringValue, let items = json["changes"]?.arrayValue else { return nil }
@@ -74,8 +76,8 @@ public struct Revision: Sendable, Equatable {
             guard let change = Revision.decode(item) else { return nil }
             changes.append(change)
         }
-        self.number = UInt64(number)
-        self.epoch = RevisionEpoch(term: UInt64(term), server: server)
+        self.number = number
+        self.epoch = RevisionEpoch(term: term, server: server)
         self.publishedAtMilliseconds = at
         self.author = author
         self.sessionUID = json["session-uid"]?.stringValue ?? ""
@@ -140,7 +142,7 @@ public enum JournalVerifier {
             return JournalBreak(revision: expectedNumber, reason: "expected revision \(expectedNumber), found \(revision.number) (a gap)")
         }
         if revision.previousHash != expectedPrevious {
-            return JournalBreak(revision: revision.number, reason: "previous-hash does not match the hash of revision \(revision.number - 1)")
+            return JournalBreak(revision: revision.number, reason: "previous-hash does not match the hash of revision \(revision.number &- 1)")
         }
         return nil
     }

@@ -69,8 +69,11 @@ public struct Rulebase: Sendable, Equatable {
                 throw ManagementError.rulebase("[\(field)] \(number) is out of range: the layer has \(total) rules (use 1 to \(total + 1))")
             }
             if number == Int64(total) + 1 { return entries.count }
-            let uid = rule(number: Int(number))!
-            return entries.firstIndex { $0.uid == uid }!
+            // 1...total: rule `number` exists (checked anyway, the rulebase is read from the database).
+            guard let uid = rule(number: Int(number)), let index = entries.firstIndex(where: { $0.uid == uid }) else {
+                throw ManagementError.notFound("rule number \(number)")
+            }
+            return index
         }
         guard let relation = position.objectValue, relation.count == 1, let (kind, target) = relation.first,
               let targetName = target.stringValue ?? target["uid"]?.stringValue ?? target["name"]?.stringValue else {

@@ -168,8 +168,10 @@ public enum ArchiveFile {
         }
         let manifestOffset = readBigEndian(footer[0..<8])
         let manifestLength = readBigEndian(footer[8..<16])
-        guard manifestLength <= UInt64(OperationsLimits.manifestBytesMax), manifestOffset >= UInt64(header.count),
-              manifestOffset + manifestLength + UInt64(footerBytes) == size else {
+        // The footer's numbers come from the file: compared without sums that could overflow.
+        let manifestEnd = size - UInt64(footerBytes)  // size >= header + footer, checked above
+        guard manifestLength <= UInt64(OperationsLimits.manifestBytesMax), manifestLength <= manifestEnd - UInt64(header.count),
+              manifestOffset == manifestEnd - manifestLength else {
             throw OperationsError.corrupt(path, "the manifest's position in the footer does not fit the file")
         }
         try handle.seek(toOffset: manifestOffset)
@@ -181,12 +183,19 @@ public enum ArchiveFile {
             throw OperationsError.incompatible(path, "the manifest cannot be read (a different or newer format)")
         }
         guard manifest.parts.count <= OperationsLimits.partsMax else { throw OperationsError.corrupt(path, "too many parts") }
+        if let encryption = manifest.encryption, !OperationsLimits.encryptionChunkBytesRange.contains(encryption.chunkBytes) {
+            throw OperationsError.corrupt(path, "the encryption chunk size \(encryption.chunkBytes) is out of range")
+        }
         var expected = UInt64(header.count)
         for part in manifest.parts {
-            guard part.offset == expected, isSafeRelativePath(part.path) else {
-                throw OperationsError.corrupt(path, "part \(part.name) is out of place or names an unsafe path")
+            // The name becomes a file in a staging directory, the path one in the data directory, the mode its permissions.
+            guard part.offset == expected, isSafeRelativePath(part.path), isSafeRelativePath(part.name), !part.name.contains("/"),
+                  part.mode & ~0o777 == 0 else {
+                throw OperationsError.corrupt(path, "part \(part.name.prefix(64)) is out of place or names an unsafe path or mode")
             }
-            expected += part.storedSize
+            let (next, overflow) = expected.addingReportingOverflow(part.storedSize)
+            guard !overflow, next <= manifestOffset else { throw OperationsError.corrupt(path, "part \(part.name) is larger than the archive") }
+            expected = next
         }
         guard expected == manifestOffset else { throw OperationsError.corrupt(path, "the parts do not fill the archive") }
         return (manifest, size)
@@ -225,7 +234,8 @@ public enum ArchiveFile {
         var storedHash = SHA256()
         var remaining = part.storedSize
         let encrypted = manifest.encryption != nil
-        let chunkStored = UInt64(encrypted ? manifest.encryption!.chunkBytes + tagBytes : OperationsLimits.copyBufferBytes)
+        // chunk-bytes was checked by readManifest (OperationsLimits.encryptionChunkBytesRange): positive, bounded.
+        let chunkStored = UInt64(manifest.encryption.map { $0.chunkBytes + tagBytes } ?? OperationsLimits.copyBufferBytes)
         var chunkIndex: UInt64 = 0
         var plainSize: UInt64 = 0
         repeat {
@@ -281,7 +291,7 @@ public enum ArchiveFile {
         guard (1_024...OperationsLimits.scryptRoundsMax).contains(parameters.kdfRounds), parameters.kdfRounds.nonzeroBitCount == 1,
               (1...OperationsLimits.scryptBlockSizeMax).contains(parameters.kdfBlockSize),
               (1...OperationsLimits.scryptParallelismMax).contains(parameters.kdfParallelism),
-              (1_024...(16 << 20)).contains(parameters.chunkBytes) else {
+              OperationsLimits.encryptionChunkBytesRange.contains(parameters.chunkBytes) else {
             throw OperationsError.corrupt(path, "the encryption parameters are out of range")
         }
         let key = try deriveKey(passphrase, parameters)
@@ -310,7 +320,8 @@ public enum ArchiveFile {
     // MARK: helpers
 
     static func createExtracted(_ url: URL) throws -> FileHandle {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // O_EXCL and O_NOFOLLOW: a name that exists already (or a symbolic link) is never written through.
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw OperationsError("write-failed", "cannot create \(url.path): \(String(cString: strerror(errno)))") }
         return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }

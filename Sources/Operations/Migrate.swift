@@ -97,6 +97,12 @@ public enum Migration {
         guard version >= 1, version <= Int64(formatVersion) else {
             throw OperationsError.incompatible(path, "export format version \(version) is newer than this Rampart's (\(formatVersion)); import it with a newer Rampart")
         }
+        if let term = document["source"]?["epoch-term"], term != .null {
+            // The import raises it by one, and journals store terms as signed 64-bit integers.
+            guard let value = term.intValue, (0..<Int64.max).contains(value) else {
+                throw OperationsError.corrupt(path, "source.epoch-term \(term.canonicalString.prefix(40)) is not an epoch term")
+            }
+        }
         guard let list = document["objects"], case .array(let items) = list else { throw OperationsError.corrupt(path, "it has no objects list") }
         guard document["objects-sha256"]?.stringValue == Hex.encode(SHA256.hash(data: list.canonicalBytes)) else {
             throw OperationsError.corrupt(path, "the objects do not match objects-sha256")

@@ -6,6 +6,8 @@ public enum OperationsLimits {
     public static let partsMax = 4_096
     /// Encrypted parts are sealed in chunks of this many plaintext bytes (AES-GCM, one tag each).
     public static let encryptionChunkBytes = 1 << 20
+    /// The chunk sizes a manifest may declare (read from the file, so checked before any use).
+    public static let encryptionChunkBytesRange = 1_024...(16 << 20)
     /// Archives are flushed to disk every this many bytes while written (see `PacedFlush`).
     public static let flushBytes = 8 << 20
     /// Streaming buffer for copying and hashing.

@@ -125,7 +125,7 @@ public final class LogStore: Sendable {
         // agent and `test-packet`) appending to the same outbox.
         var out: [SequencedLogRecord] = []
         try queue.inTransaction(.immediate) { db in
-            var next = UInt64(try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM logs WHERE gateway = ?", arguments: [gateway]) ?? 0) + 1
+            var next = UInt64(clamping: try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM logs WHERE gateway = ?", arguments: [gateway]) ?? 0) + 1
             for record in records {
                 try Self.insert(record, gateway: gateway, sequence: next, receivedAt: nowMilliseconds, ifNew: false, db)
                 out.append(SequencedLogRecord(sequence: next, record: record))
@@ -139,7 +139,7 @@ public final class LogStore: Sendable {
 
     /// The highest sequence stored for a gateway (0 for none): where its next shipment starts.
     public func lastSequence(gateway: String) throws -> UInt64 {
-        try queue.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM logs WHERE gateway = ?", arguments: [gateway]) ?? 0) }
+        try queue.read { db in UInt64(clamping: try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM logs WHERE gateway = ?", arguments: [gateway]) ?? 0) }
     }
 
     /// Records of `gateway` after `sequence`, in order, at most `limit`: the next batch to ship.
@@ -147,7 +147,7 @@ public final class LogStore: Sendable {
         try queue.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE gateway = ? AND sequence > ? ORDER BY sequence LIMIT ?",
                              arguments: [gateway, Int64(clamping: sequence), max(0, min(limit, Self.batchRecordsMax))])
-                .map { SequencedLogRecord(sequence: UInt64($0["sequence"] as Int64), record: Self.record(from: $0)) }
+                .map { SequencedLogRecord(sequence: try $0.decodedUnsigned("sequence"), record: try Self.record(from: $0)) }
         }
     }
 
@@ -175,9 +175,10 @@ public final class LogStore: Sendable {
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM logs \(whereClause)", arguments: arguments) ?? 0
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM logs \(whereClause) ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
                                         arguments: arguments + [max(0, limit), max(0, offset)])
-            let records = rows.map { row in
-                StoredLogRecord(id: row["id"], gateway: row["gateway"], sequence: UInt64(row["sequence"] as Int64),
-                                receivedAtMilliseconds: row["received_at"], record: Self.record(from: row))
+            let records = try rows.map { row in
+                StoredLogRecord(id: try row.decoded("id", as: Int64.self), gateway: try row.decoded("gateway", as: String.self),
+                                sequence: try row.decodedUnsigned("sequence"), receivedAtMilliseconds: try row.decoded("received_at", as: Int64.self),
+                                record: try Self.record(from: row))
             }
             return (records, total)
         }
@@ -202,11 +203,15 @@ public final class LogStore: Sendable {
         try db.execute(sql: "DELETE FROM logs WHERE id <= (SELECT MAX(id) FROM logs) - ?", arguments: [retainedRecordsMax])
     }
 
-    static func record(from row: Row) -> PolicyLogRecord {
+    /// A stored row; a damaged or crafted file throws `StoreError.undecodable`, never traps.
+    static func record(from row: Row) throws -> PolicyLogRecord {
         PolicyLogRecord(
-            timeMilliseconds: row["time"], gatewayName: row["gateway"], ruleUID: row["rule_uid"], ruleNumber: row["rule_number"],
-            ruleName: row["rule_name"], action: CompiledAction(rawValue: row["action"]) ?? .drop, source: row["source"],
-            destination: row["destination"], proto: row["proto"], destinationPort: row["dport"], origin: row["origin"],
-            policyRevision: UInt64(row["policy_revision"] as Int64), hitCount: row["hit_count"])
+            timeMilliseconds: try row.decoded("time", as: Int64.self), gatewayName: try row.decoded("gateway", as: String.self),
+            ruleUID: try row.decoded("rule_uid", as: String.self), ruleNumber: try row.decoded("rule_number", as: Int.self),
+            ruleName: try row.decoded("rule_name", as: String.self),
+            action: CompiledAction(rawValue: try row.decoded("action", as: String.self)) ?? .drop, source: try row.decoded("source", as: String.self),
+            destination: try row.decoded("destination", as: String.self), proto: try row.decoded("proto", as: String.self),
+            destinationPort: try row.decoded("dport", as: Int?.self), origin: try row.decoded("origin", as: String.self),
+            policyRevision: try row.decodedUnsigned("policy_revision"), hitCount: try row.decoded("hit_count", as: Int?.self))
     }
 }

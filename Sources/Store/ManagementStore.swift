@@ -95,13 +95,14 @@ public final class ManagementStore: @unchecked Sendable {
         try read { db in
             var counts: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT type, COUNT(*) AS n FROM objects GROUP BY type") {
-                counts[row["type"]] = row["n"]
+                counts[try row.decoded("type", as: String.self)] = try row.decoded("n", as: Int.self)
             }
             return counts
         }
     }
 
-    /// Published objects of some types, ordered by name, with paging.
+    /// Published objects of some types, ordered by name, with paging. `nameFilter` matches names that
+    /// contain it, literally (`%`, `_` and `\` are characters, not patterns), ignoring ASCII case.
     public func objects(types: [ObjectType], offset: Int, limit: Int, nameFilter: String?) throws -> (objects: [ManagedObject], total: Int) {
         try read { db in
             let marks = types.map { _ in "?" }.joined(separator: ",")
@@ -109,13 +110,25 @@ public final class ManagementStore: @unchecked Sendable {
             var condition = "type IN (\(marks))"
             if let nameFilter, !nameFilter.isEmpty {
                 condition += " AND name LIKE ? ESCAPE '\\'"
-                arguments += [ "%" + nameFilter.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" ]
+                arguments += ["%" + Self.likeLiteral(nameFilter) + "%"]
             }
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM objects WHERE \(condition)", arguments: arguments) ?? 0
+            // SQLite reads a negative LIMIT as "no limit" and a negative OFFSET as 0: both are kept at 0 or more.
             let bodies = try String.fetchAll(db, sql: "SELECT body FROM objects WHERE \(condition) ORDER BY name, uid LIMIT ? OFFSET ?",
-                                             arguments: arguments + [limit, offset])
+                                             arguments: arguments + [max(0, limit), max(0, offset)])
             return (bodies.compactMap(PublishedReader.decode), total)
         }
+    }
+
+    /// `text` for a LIKE pattern with ESCAPE '\': the escape character itself first, then the wildcards.
+    static func likeLiteral(_ text: String) -> String {
+        // By code point, not by Character: a backslash followed by a combining mark is one Character.
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar == "\\" || scalar == "%" || scalar == "_" { out.append("\\") }
+            out.append(scalar)
+        }
+        return String(out)
     }
 
     /// Every published object, ordered by type and uid (an export reads them all in one transaction).
@@ -139,7 +152,7 @@ public final class ManagementStore: @unchecked Sendable {
 
     static func head(_ db: Database) throws -> (number: UInt64, hash: String)? {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT number, hash FROM revisions ORDER BY number DESC LIMIT 1"))
-            .map { (UInt64($0["number"] as Int64), $0["hash"]) }
+            .map { (try $0.decodedUnsigned("number"), try $0.decoded("hash", as: String.self)) }
     }
 
     /// Appends a revision and applies its changes to the objects, in one durable transaction.
@@ -208,10 +221,15 @@ public final class ManagementStore: @unchecked Sendable {
             ? JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious)
             : JournalVerifier.checkLinks(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious)
         if let problem { throw StoreError.journal(problem) }
+        // SQLite integers are signed: a number or term beyond Int64 (which only a hostile peer could
+        // announce) is refused, never converted with a trap.
+        guard let number = Int64(exactly: revision.number), let term = Int64(exactly: revision.epoch.term) else {
+            throw StoreError.undecodable("revision \(revision.number) of epoch term \(revision.epoch.term) is beyond what the journal stores")
+        }
         try db.cachedStatement(sql: """
             INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [Int64(revision.number), revision.hash, revision.previousHash, Int64(revision.epoch.term),
+            """).execute(arguments: [number, revision.hash, revision.previousHash, term,
                                      revision.epoch.server, revision.publishedAtMilliseconds, revision.author, checkedBody ?? revision.json.canonicalString])
         for change in revision.changes { try ManagementStore.apply(change, db) }
         if let session {
@@ -270,10 +288,12 @@ public final class ManagementStore: @unchecked Sendable {
         }
     }
 
+    /// Up to `limit` revisions from number `first` on (none for a negative limit: SQLite would read it as no limit).
     public func revisions(from first: UInt64, limit: Int) throws -> [Revision] {
-        try read { db in
+        guard let first = Int64(exactly: first) else { return [] }
+        return try read { db in
             try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
-                                arguments: [Int64(first), limit])
+                                arguments: [first, max(0, limit)])
                 .compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
         }
     }
@@ -289,11 +309,11 @@ public final class ManagementStore: @unchecked Sendable {
         while true {
             let rows = try read { db in
                 try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
-                                    arguments: [Int64(next), batchSize])
+                                    arguments: [Int64(clamping: next), batchSize])
             }
             if rows.isEmpty {
                 let last = try read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM revisions") }
-                if let last, UInt64(last) >= next { return JournalBreak(revision: next, reason: "revision missing") }
+                if let last, last > 0, UInt64(last) >= next { return JournalBreak(revision: next, reason: "revision missing") }
                 return nil
             }
             for body in rows {
@@ -387,13 +407,13 @@ public final class ManagementStore: @unchecked Sendable {
     public func loadSessions() throws -> [StoredSession] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT uid, body FROM sessions ORDER BY uid").map { row in
-                let uid: String = row["uid"]
+                let uid = try row.decoded("uid", as: String.self)
                 let changes = try Row.fetchAll(db, sql: "SELECT seq, body FROM session_changes WHERE session_uid = ? ORDER BY seq",
                                                arguments: [uid]).compactMap { change -> (Int64, ObjectChange)? in
-                    guard let json = try? JSONValue.parse(change["body"] as String), let decoded = Revision.decode(json) else { return nil }
-                    return (change["seq"], decoded)
+                    guard let json = try? JSONValue.parse(try change.decoded("body", as: String.self)), let decoded = Revision.decode(json) else { return nil }
+                    return (try change.decoded("seq", as: Int64.self), decoded)
                 }
-                return StoredSession(uid: uid, body: (try? JSONValue.parse(row["body"] as String)) ?? .object([:]), changes: changes)
+                return StoredSession(uid: uid, body: (try? JSONValue.parse(try row.decoded("body", as: String.self))) ?? .object([:]), changes: changes)
             }
         }
     }
@@ -408,6 +428,21 @@ public final class ManagementStore: @unchecked Sendable {
         try durableWrite { db in
             try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
         }
+    }
+}
+
+extension Row {
+    /// A column's value; a NULL or a value of another type (a damaged or crafted file) throws
+    /// `StoreError.undecodable` naming the column, where `row[column]` would trap.
+    func decoded<Value: DatabaseValueConvertible>(_ column: String, as type: Value.Type) throws -> Value {
+        do { return try decode(type, forColumn: column) } catch { throw StoreError.undecodable("column \(column): \(error)") }
+    }
+
+    /// A column that holds a non-negative integer (revision numbers, epoch terms, sequences).
+    func decodedUnsigned(_ column: String) throws -> UInt64 {
+        let value = try decoded(column, as: Int64.self)
+        guard let unsigned = UInt64(exactly: value) else { throw StoreError.undecodable("column \(column) holds \(value), below 0") }
+        return unsigned
     }
 }
 

@@ -82,7 +82,7 @@ extension ManagementStore {
             try db.inTransaction {
                 try db.execute(sql: "DELETE FROM settings")
                 for row in settings {
-                    try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?)", arguments: [row["key"] as String, row["value"] as String])
+                    try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?)", arguments: [try row.decoded("key", as: String.self), try row.decoded("value", as: String.self)])
                 }
                 return .commit
             }
@@ -132,12 +132,13 @@ extension ManagementStore {
         var previous = Revision.genesisHash
         let rows = try Row.fetchCursor(db, sql: "SELECT number, hash, previous_hash FROM revisions ORDER BY number")
         while let row = try rows.next() {
-            let number: Int64 = row["number"]
+            let number = try row.decoded("number", as: Int64.self)
+            // `expected` counts from 1, so both conversions below see a positive number.
             guard number == expected else { return JournalBreak(revision: UInt64(expected), reason: "revision missing") }
-            guard row["previous_hash"] as String == previous else {
+            guard try row.decoded("previous_hash", as: String.self) == previous else {
                 return JournalBreak(revision: UInt64(number), reason: "previous hash does not match the revision before")
             }
-            previous = row["hash"]
+            previous = try row.decoded("hash", as: String.self)
             expected += 1
         }
         return nil
@@ -169,8 +170,8 @@ public struct SnapshotFacts: Sendable {
         epochRuns = try Row.fetchAll(db, sql: """
             SELECT epoch_term, epoch_server, MIN(number) AS first, MAX(number) AS last FROM revisions
             GROUP BY epoch_term, epoch_server ORDER BY first
-            """).map { EpochRun(term: UInt64($0["epoch_term"] as Int64), server: $0["epoch_server"],
-                                firstNumber: UInt64($0["first"] as Int64), lastNumber: UInt64($0["last"] as Int64)) }
+            """).map { EpochRun(term: try $0.decodedUnsigned("epoch_term"), server: try $0.decoded("epoch_server", as: String.self),
+                                firstNumber: try $0.decodedUnsigned("first"), lastNumber: try $0.decodedUnsigned("last")) }
     }
 }
 
