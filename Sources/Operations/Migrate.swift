@@ -283,6 +283,9 @@ struct ImportPlan {
                                            sicAddress: server.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
         }
         epochFloor = max(export.sourceEpochTerm, options.minimumEpochTerm)
+        guard epochFloor < OperationsLimits.epochTermMax else {
+            throw OperationsError("epoch-term-out-of-range", "epoch term \(epochFloor) is beyond any real promotion history (at most \(OperationsLimits.epochTermMax - 1)); give the highest term the group really used")
+        }
         if asNewPrimary {
             serverName = options.serverName ?? export.source["server"]?.stringValue ?? Migration.defaultServerName
             objects = export.objects

@@ -1,5 +1,8 @@
 /// Every bound of the operations tools in one place.
 public enum OperationsLimits {
+    /// The highest epoch term a restore or an import may raise to (HACore's `Epoch.termMax`: a term
+    /// no real promotion history reaches, with room left for later promotions).
+    public static let epochTermMax: UInt64 = 1 << 62
     /// An archive's manifest (JSON); a larger one is refused before it is parsed.
     public static let manifestBytesMax = 1 << 20
     /// Parts in one archive (a snapshot holds every file of a data directory).

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import ManagementModel
 @testable import Operations
+import HACore
 
 /// Archives are files anyone can craft: the footer and manifest numbers are read without sums that
 /// overflow, and a manifest's encryption parameters are checked before use (issue 18, item 11).
@@ -96,9 +97,18 @@ struct HostileArchiveTests {
             _ = try Migration.write(objects: [host(1)], source: ["server": "old", "epoch-term": term], to: file, nowMilliseconds: 1)
             let target = scratch.path("target")
             #expect(refusalCode {
-                _ = try Migration.importExport(file, into: target, serverName: "p", dryRun: false, nowMilliseconds: 1, raiseEpoch: raiseEpoch)
+                _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, serverName: "p", nowMilliseconds: 1),
+                                               raiseEpoch: raiseEpoch)
             } == "corrupt", "\(term)")
             #expect(!FileManager.default.fileExists(atPath: target.appendingPathComponent("rampart.sqlite").path))
         }
+        // An operator's --epoch-term beyond any real history is refused, not raised by one into a trap.
+        let file = scratch.path("export.json")
+        _ = try Migration.write(objects: [host(1)], source: ["server": "old", "epoch-term": 3], to: file, nowMilliseconds: 1)
+        #expect(refusalCode {
+            _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: scratch.path("huge"), serverName: "p",
+                                                                   minimumEpochTerm: UInt64.max, nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+        } == "epoch-term-out-of-range")
+        #expect(OperationsLimits.epochTermMax == Epoch.termMax, "the same bound as HACore's")
     }
 }
