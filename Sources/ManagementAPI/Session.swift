@@ -8,6 +8,11 @@ struct Session: Sendable {
     let sid: String
     let user: String
     let readOnly: Bool
+    /// The administrator's profile at login (nil in a session stored before profiles were kept: then
+    /// the administrator's current one counts).
+    let profile: PermissionProfile?
+    /// root over the local operator socket, not an administrator who logged in with a password.
+    let isLocalRoot: Bool
     var name: String
     var description: String
     let timeoutSeconds: Int
@@ -23,23 +28,30 @@ struct Session: Sendable {
         nowMilliseconds - lastActivityMilliseconds > Int64(timeoutSeconds) * 1000
     }
 
+    /// Who the session belongs to, for "one's own sessions" and per-administrator limits: root on
+    /// the local socket is not the administrator who may be named root.
+    var owner: String { isLocalRoot ? "root@local-socket" : user }
+
     var orderedChanges: [ObjectChange] { pending.values.sorted { $0.seq < $1.seq }.map(\.change) }
 
     var json: JSONValue {
         .object([
             "uid": .string(uid), "sid": .string(sid), "user": .string(user), "read-only": .bool(readOnly),
+            "profile": profile.map { .string($0.rawValue) } ?? .null, "local-root": .bool(isLocalRoot),
             "name": .string(name), "description": .string(description), "timeout": .int(Int64(timeoutSeconds)),
             "login": .int(loginMilliseconds), "last-activity": .int(lastActivityMilliseconds),
             "ip-address": .string(ipAddress), "state": .string(state.rawValue), "next-seq": .int(nextSeq),
         ])
     }
 
-    init(uid: String, sid: String, user: String, readOnly: Bool, name: String, description: String,
-         timeoutSeconds: Int, nowMilliseconds: Int64, ipAddress: String) {
+    init(uid: String, sid: String, user: String, readOnly: Bool, profile: PermissionProfile?, isLocalRoot: Bool,
+         name: String, description: String, timeoutSeconds: Int, nowMilliseconds: Int64, ipAddress: String) {
         self.uid = uid
         self.sid = sid
         self.user = user
         self.readOnly = readOnly
+        self.profile = profile
+        self.isLocalRoot = isLocalRoot
         self.name = name
         self.description = description
         self.timeoutSeconds = timeoutSeconds
@@ -51,6 +63,8 @@ struct Session: Sendable {
     init?(json: JSONValue, changes: [(seq: Int64, change: ObjectChange)]) {
         guard let uid = json["uid"]?.stringValue, let sid = json["sid"]?.stringValue, let user = json["user"]?.stringValue else { return nil }
         self.init(uid: uid, sid: sid, user: user, readOnly: json["read-only"]?.boolValue ?? true,
+                  profile: json["profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)),
+                  isLocalRoot: json["local-root"]?.boolValue ?? false,
                   name: json["name"]?.stringValue ?? "", description: json["description"]?.stringValue ?? "",
                   timeoutSeconds: Int(json["timeout"]?.intValue ?? 600), nowMilliseconds: json["login"]?.intValue ?? 0,
                   ipAddress: json["ip-address"]?.stringValue ?? "")

@@ -17,14 +17,11 @@ extension ManagementService {
         return .okMessage
     }
 
-    /// The session a command acts on: the caller's, or another one named by `uid` (the caller's
-    /// own administrator, or a super-user acting on someone else's).
+    /// The session a command acts on: the caller's, or another one named by `uid` (the dispatcher has
+    /// checked that the caller may: its own administrator's, or any for a super-user).
     func targetSession(_ params: [String: JSONValue], _ sessionUID: String) throws -> Session {
         let caller = try session(sessionUID)
-        guard let uid = params["uid"]?.stringValue, uid != sessionUID else { return caller }
-        guard let other = sessions[uid] else { throw ManagementError.notFound(uid) }
-        guard !caller.readOnly else { throw ManagementError.noPermissions("a read-only session cannot act on another session") }
-        return other
+        return try otherSession(params, caller: caller) ?? caller
     }
 
     func discard(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
