@@ -105,7 +105,7 @@ public struct CommandSpec: Sendable {
     public let changes: Bool
     public let needsSession: Bool
     public let permission: CommandPermission
-    /// It records changes in the caller's session, to be published (what `rampart mgmt` publishes after).
+    /// It records changes in the caller's session, to be published.
     public let draftsChanges: Bool
     let route: CommandRoute
     public let parameters: [CommandParameter]
