@@ -75,6 +75,7 @@ extension ManagementService {
         case .list:
             return try listObjects([type], params, sessionUID: sessionUID, level: level)
         case .add, .set, .delete:
+            if verb == .add, type == .checkpointHost { try checkManagementServerBound(try session(sessionUID).pending, adding: 1) }
             let plan = try planChange(verb, type, params, sessionUID: sessionUID)
             try record(plan, in: sessionUID)
             if verb == .delete { return .okMessage }

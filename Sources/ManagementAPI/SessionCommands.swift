@@ -76,6 +76,9 @@ extension ManagementService {
     /// What must hold for the whole change set at publish time: unique names against what others
     /// published meanwhile, and references that still resolve.
     func validateForPublish(_ target: Session) throws {
+        do { try checkManagementServerBound(target.pending) } catch let error as ManagementError {
+            throw ManagementError(code: "err_publish_failed", message: "Publish failed: \(error.message)", httpStatus: 500)
+        }
         let reader = SessionView(published: store.reader, pending: target.pending)
         for change in target.orderedChanges {
             guard case .upsert(let object) = change else { continue }

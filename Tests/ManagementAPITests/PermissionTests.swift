@@ -207,3 +207,23 @@ struct StandbyStub: HAWriteCoordinator {
     func awaitReplication(revision number: UInt64) async -> ReplicationOutcome { .acknowledged }
     func haCommand(_ command: String, _ params: [String: JSONValue]) async throws -> JSONValue { ["summary": "stub"] }
 }
+
+@Suite("Management servers: the HA group's bound")
+struct ManagementServerBoundTests {
+    /// The issue 18 sweep's case: 22 checkpoint-host objects were accepted and published, and the
+    /// server then refused to start ("an HA group holds at most 8 servers").
+    @Test func noMoreManagementServersThanAGroupHolds() async throws {
+        let h = try await Harness()
+        let sid = try await h.login()
+        var added = 0
+        for index in 1...12 {
+            let reply = await h.call("add-checkpoint-host", ["name": .string("mgmt-\(index)"), "ip-address": .string("192.0.2.\(index)")], sid: sid)
+            if reply.status == 200 { added += 1 } else {
+                #expect(reply.status == 400 && reply.body["message"]?.stringValue?.contains("at most") == true, "\(reply.body.canonicalString)")
+            }
+        }
+        #expect(added == 8)
+        _ = try await h.publish(sid: sid)
+        #expect(try h.store.objects(types: [.checkpointHost], offset: 0, limit: 1, nameFilter: nil).total == 8)
+    }
+}
