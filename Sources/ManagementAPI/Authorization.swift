@@ -15,7 +15,8 @@ extension ManagementService {
     /// published one if it was lowered since (or read-only if the administrator was deleted).
     func profile(of session: Session) -> PermissionProfile {
         if session.isLocalRoot { return .superUser }
-        let administrator = store.reader.objects(named: session.user).first { $0.type == .administrator }
+        let administrator = session.administratorUID.map { uid in store.reader.object(uid: uid).flatMap { $0.type == .administrator ? $0 : nil } }
+            ?? store.reader.objects(named: session.user).first { $0.type == .administrator }
         let current = administrator?.fields["permissions-profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)) ?? .readOnly
         return min(current, session.profile ?? current)
     }

@@ -253,6 +253,7 @@ public actor ManagementService {
         let asRoot = params["login-as-root"]?.boolValue ?? false
         let user: String
         let profile: PermissionProfile
+        var administratorUID: String?
         if asRoot {
             guard client.isLocalSocket else { throw ManagementError(code: "err_login_failed", message: "login-as-root is accepted only on the local operator socket", httpStatus: 400) }
             user = "root"
@@ -269,6 +270,7 @@ public actor ManagementService {
             }
             guard let admin = verdict.administrator else { throw loginFailed() }
             user = admin.name
+            administratorUID = admin.uid
             profile = admin.fields["permissions-profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)) ?? .readOnly
         }
         try checkSessionLimits(owner: asRoot ? "root@local-socket" : user, user: user, isLocalRoot: asRoot)
@@ -276,7 +278,7 @@ public actor ManagementService {
         guard (10...Limits.sessionTimeoutSecondsMax).contains(timeout) else { throw ManagementError.invalid("session-timeout", "expected 10 to \(Limits.sessionTimeoutSecondsMax) seconds") }
         let readOnly = (params["read-only"]?.boolValue ?? false) || profile == .readOnly
         let session = Session(uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
-                              profile: profile, isLocalRoot: asRoot,
+                              profile: profile, isLocalRoot: asRoot, administratorUID: administratorUID,
                               name: params["session-name"]?.scalarText.map { String($0.prefix(Limits.nameLengthMax)) } ?? "",
                               description: params["session-description"]?.scalarText.map { String($0.prefix(Limits.commentsLengthMax)) } ?? "",
                               timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)

@@ -13,6 +13,8 @@ struct Session: Sendable {
     let profile: PermissionProfile?
     /// root over the local operator socket, not an administrator who logged in with a password.
     let isLocalRoot: Bool
+    /// The administrator object's uid (its name may change while the session lasts).
+    let administratorUID: String?
     var name: String
     var description: String
     let timeoutSeconds: Int
@@ -38,13 +40,14 @@ struct Session: Sendable {
         .object([
             "uid": .string(uid), "sid": .string(sid), "user": .string(user), "read-only": .bool(readOnly),
             "profile": profile.map { .string($0.rawValue) } ?? .null, "local-root": .bool(isLocalRoot),
+            "administrator-uid": administratorUID.map(JSONValue.string) ?? .null,
             "name": .string(name), "description": .string(description), "timeout": .int(Int64(timeoutSeconds)),
             "login": .int(loginMilliseconds), "last-activity": .int(lastActivityMilliseconds),
             "ip-address": .string(ipAddress), "state": .string(state.rawValue), "next-seq": .int(nextSeq),
         ])
     }
 
-    init(uid: String, sid: String, user: String, readOnly: Bool, profile: PermissionProfile?, isLocalRoot: Bool,
+    init(uid: String, sid: String, user: String, readOnly: Bool, profile: PermissionProfile?, isLocalRoot: Bool, administratorUID: String?,
          name: String, description: String, timeoutSeconds: Int, nowMilliseconds: Int64, ipAddress: String) {
         self.uid = uid
         self.sid = sid
@@ -52,6 +55,7 @@ struct Session: Sendable {
         self.readOnly = readOnly
         self.profile = profile
         self.isLocalRoot = isLocalRoot
+        self.administratorUID = administratorUID
         self.name = name
         self.description = description
         self.timeoutSeconds = timeoutSeconds
@@ -64,7 +68,7 @@ struct Session: Sendable {
         guard let uid = json["uid"]?.stringValue, let sid = json["sid"]?.stringValue, let user = json["user"]?.stringValue else { return nil }
         self.init(uid: uid, sid: sid, user: user, readOnly: json["read-only"]?.boolValue ?? true,
                   profile: json["profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)),
-                  isLocalRoot: json["local-root"]?.boolValue ?? false,
+                  isLocalRoot: json["local-root"]?.boolValue ?? false, administratorUID: json["administrator-uid"]?.stringValue,
                   name: json["name"]?.stringValue ?? "", description: json["description"]?.stringValue ?? "",
                   timeoutSeconds: Int(json["timeout"]?.intValue ?? 600), nowMilliseconds: json["login"]?.intValue ?? 0,
                   ipAddress: json["ip-address"]?.stringValue ?? "")

@@ -129,6 +129,16 @@ struct PermissionTests {
         #expect(refused.status == 403, "\(refused.body.canonicalString)")
     }
 
+    /// The profile is the administrator object's, found by uid: a rename keeps it.
+    @Test func aRenamedAdministratorKeepsHisProfile() async throws {
+        let h = try await Self.harness()
+        let writer = try await h.login("writer", "pw-writer")
+        let admin = try await h.login()
+        try await h.ok("set-administrator", ["name": "writer", "new-name": "writer-2"], sid: admin)
+        _ = try await h.publish(sid: admin)
+        #expect(await h.call("add-host", ["name": "r-1", "ip-address": "192.0.2.1"], sid: writer).status == 200)
+    }
+
     @Test func rootOnTheLocalSocketIsASuperUser() async throws {
         let h = try await Self.harness()
         let socket = ClientInfo(address: "local-socket", isLocalSocket: true)
