@@ -171,7 +171,8 @@ final class HostileSweep {
     }
 
     /// Sends one hostile request and checks the answer and that the server lives; restarts it after a trap.
-    func send(_ command: String, _ body: String, kind: String, knownItem: String?, withSession: Bool = true) async throws {
+    func send(_ command: String, _ body: String, kind: String, knownItem: String?, withSession: Bool = true,
+              mustRefuse refusal: (parameter: String, knownItem: String)? = nil) async throws {
         guard !skippedKinds.contains(kind), !skippedCommands.contains(command) else {
             countsByKind["skipped after a known trap: \(skippedCommands.contains(command) ? command : kind)", default: 0] += 1
             return
@@ -188,6 +189,10 @@ final class HostileSweep {
                 problem = "HTTP \(reply.status) with a body that is not a Check Point error object"
             } else if reply.status >= 500 {
                 problem = "HTTP \(reply.status) \(reply.body?["code"] ?? ""): \(String(describing: reply.body?["message"] ?? "").prefix(300))"
+            } else if let refusal, reply.status == 200 {
+                problem = "\(refusal.parameter) of the wrong type was accepted (HTTP 200), not refused"
+                failures.append(Failure(request: described, problem: problem ?? "", knownItem: refusal.knownItem))
+                return
             }
         } catch {
             countsByStatus["no answer", default: 0] += 1
@@ -275,7 +280,12 @@ final class HostileSweep {
             for value in HostileValue.typed(parameter.type) { try await sendPoisoned(spec, parameter.name, value) }
         }
         for target in ["limit", "offset", "details-level"] where targets.contains(target) {
-            for value in HostileValue.paging { try await sendPoisoned(spec, target, value, kind: "paging: \(value.kind)") }
+            for value in HostileValue.paging {
+                // Issue 18 item 11: a limit or offset of the wrong type is refused, not replaced by the default.
+                let valid = target == "details-level" || value.kind == "number for a word" || value.kind == "2^63-1" && target == "offset"
+                try await sendPoisoned(spec, target, value, kind: "paging: \(value.kind)",
+                                       mustRefuse: valid ? nil : (target, "item 11 (a wrong-typed limit or offset is replaced by the default: page() in ManagementAPI/Commands.swift, helper A's paging code)"))
+            }
         }
         for (kind, body) in [("body not an object", "[]"), ("body a string", #""x""#), ("body not JSON", "{\"a\":01"),
                              ("body with NUL keys", #"{"\u0000":1,"no-such-key":{"\u0000":[]}}"#)] {
@@ -287,11 +297,13 @@ final class HostileSweep {
         }
     }
 
-    func sendPoisoned(_ spec: CommandSpec, _ target: String, _ value: HostileValue, kind: String? = nil) async throws {
+    func sendPoisoned(_ spec: CommandSpec, _ target: String, _ value: HostileValue, kind: String? = nil,
+                      mustRefuse: (parameter: String, knownItem: String)? = nil) async throws {
         var body = base(spec)
         body.removeAll { $0.key == target }
         body.append((target, value.json))
-        try await send(spec.name, bodyText(body), kind: kind ?? value.kind, knownItem: value.knownItem, withSession: spec.needsSession)
+        try await send(spec.name, bodyText(body), kind: kind ?? value.kind, knownItem: value.knownItem, withSession: spec.needsSession,
+                       mustRefuse: mustRefuse)
     }
 
     func bodyText(_ pairs: [(key: String, json: String)]) -> String {
