@@ -55,7 +55,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .target(name: "ManagementAPI", dependencies: [
-            "ManagementModel", "Store", "TrustCore",
+            "ManagementModel", "Store", "TrustCore", "HACore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -75,6 +75,7 @@ extension ManagementService {
         case .list:
             return try listObjects([type], params, sessionUID: sessionUID, level: level)
         case .add, .set, .delete:
+            if verb == .add, type == .checkpointHost { try checkManagementServerBound(try session(sessionUID).pending, adding: 1) }
             let plan = try planChange(verb, type, params, sessionUID: sessionUID)
             try record(plan, in: sessionUID)
             if verb == .delete { return .okMessage }
@@ -184,6 +185,10 @@ extension ManagementService {
         guard case .object(let given)? = params["params"] else { throw ManagementError.missing(["params"]) }
         guard given["uid"] != nil || given["name"] != nil || given["rule-number"] != nil else {
             throw ManagementError.invalid("params", "name or uid is needed to identify the object")
+        }
+        // Comparing a password would be an unthrottled password oracle (and a PBKDF2 per call).
+        if type == .administrator, given["password"] != nil || given["password-hash"] != nil, profile(of: try session(sessionUID)) < .superUser {
+            throw ManagementError(code: "generic_err_no_permissions", message: "Comparing an administrator's password needs a super-user", httpStatus: 400)
         }
         let planner = Planner(reader: view(of: sessionUID), passwords: passwords)
         let object = try planner.find(type, given)

@@ -20,7 +20,7 @@ public protocol HAWriteCoordinator: Sendable {
     func showHAStatus() -> JSONValue
     /// Sync mode: waits until a standby holds revision `number` durably, or the mode's timeout.
     func awaitReplication(revision number: UInt64) async -> ReplicationOutcome
-    /// Runs an HA command (`ManagementService.haCommands`); may wait for peers. Throws `ManagementError`.
+    /// Runs an HA command (the catalog's commands routed to HA); may wait for peers. Throws `ManagementError`.
     func haCommand(_ command: String, _ params: [String: JSONValue]) async throws -> JSONValue
 }
 
@@ -35,24 +35,6 @@ extension ManagementService {
     /// Connects the HA runtime: from now on publishes go through it, and changes are refused while
     /// it does not take writes.
     public func attachHA(_ coordinator: any HAWriteCoordinator) { ha = coordinator }
-
-    /// HA commands, run by the HA runtime outside this actor (they may wait for peers).
-    public static let haCommands: Set<String> = [
-        "set-ha-state", "ha-full-sync", "show-ha-state", "ha-promote", "ha-stop", "ha-start",
-        "ha-resolve-collision", "ha-export-divergent", "ha-set-replication-mode",
-    ]
-
-    /// Commands that read, or only touch this server's own session, work on a standby; every other
-    /// command is a change and is refused there. Unknown commands count as changes (refusing is safe).
-    static func isReadOnly(_ command: String) -> Bool {
-        command.hasPrefix("show-") || ["login", "logout", "keepalive", "discard", "equals", "where-used",
-                                       "test-sic-status", "show-ha-status", "verify-policy"].contains(command)
-    }
-
-    func refuseChangeOnStandby(_ command: String) throws {
-        guard !Self.isReadOnly(command), let refusal = ha?.writeRefusal else { return }
-        throw ManagementError.noPermissions(refusal)
-    }
 
     /// The epoch of the revisions this server publishes: HA's while it is active.
     var currentEpoch: RevisionEpoch { ha?.writeEpoch ?? epoch }
@@ -82,15 +64,15 @@ extension ManagementService {
 
     /// Runs an HA command for the session `sid` names: authorized here, carried out by the HA runtime
     /// outside the actor, recorded as a task for the commands Check Point answers with a task-id.
-    nonisolated func handleHACommand(_ command: String, body: JSONValue, sid: String?) async -> APIResponse {
+    nonisolated func handleHACommand(_ spec: CommandSpec, body: JSONValue, sid: String?) async -> APIResponse {
         do {
             guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
-            let (sessionUID, coordinator) = try await authorizeHACommand(command, sid: sid)
+            let (sessionUID, coordinator) = try await authorizeHACommand(spec, params, sid: sid)
             guard let coordinator else {
                 throw ManagementError(code: "err_ha_invalid_operation", message: "HA is not running on this server", httpStatus: 400)
             }
-            let result = try await coordinator.haCommand(command, params)
-            return await recordHAResult(command, params, result, sessionUID: sessionUID)
+            let result = try await coordinator.haCommand(spec.name, params)
+            return await recordHAResult(spec.name, params, result, sessionUID: sessionUID)
         } catch let error as ManagementError {
             return APIResponse(status: error.httpStatus, body: error.body)
         } catch {
@@ -98,12 +80,10 @@ extension ManagementService {
         }
     }
 
-    func authorizeHACommand(_ command: String, sid: String?) throws -> (String, (any HAWriteCoordinator)?) {
+    func authorizeHACommand(_ spec: CommandSpec, _ params: [String: JSONValue], sid: String?) throws -> (String, (any HAWriteCoordinator)?) {
         expireIdleSessions()
         let uid = try authenticate(sid)
-        if command != "show-ha-state", try session(uid).readOnly {
-            throw ManagementError.noPermissions("\(command) changes the HA state: log in with a read-write session")
-        }
+        try authorize(spec, params, sessionUID: uid)
         return (uid, ha)
     }
 

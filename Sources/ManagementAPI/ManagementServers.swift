@@ -1,4 +1,5 @@
 import Foundation
+import HACore
 import ManagementModel
 import Store
 import TrustCore
@@ -45,6 +46,24 @@ extension ManagementService {
             if offset >= page.total { break }
         }
         return entries
+    }
+
+    /// Every checkpoint-host object is a management server of the HA group, which holds at most
+    /// `HALimits.serversMax` (a server refuses to start with more): refuses a session whose changes,
+    /// with `adding` more, would leave more in the database.
+    func checkManagementServerBound(_ pending: PendingChanges, adding: Int = 0) throws {
+        var count = try store.objects(types: [.checkpointHost], offset: 0, limit: 1, nameFilter: nil).total + adding
+        for item in pending.values {
+            switch item.change {
+            case .upsert(let object) where object.type == .checkpointHost && store.reader.object(uid: object.uid) == nil: count += 1
+            case .delete(let uid, let type, _) where type == .checkpointHost && store.reader.object(uid: uid) != nil: count -= 1
+            default: break
+            }
+        }
+        let serversMax = HALimits().serversMax
+        guard count <= serversMax else {
+            throw ManagementError.invalid("checkpoint-host", "an HA group holds at most \(serversMax) management servers, this one included; this would make \(count)")
+        }
     }
 
     /// The primary's own checkpoint-host object, created once at installation (as Check Point lists

@@ -77,7 +77,8 @@ public actor ManagementService {
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
                 clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-                logs: LogStore? = nil) throws {
+                logs: LogStore? = nil,
+                verifyPassword: @escaping @Sendable (_ password: String, _ storedHash: String) -> Bool = { PasswordHasher.verify($0, against: $1) }) throws {
         self.store = store
         self.logs = logs
         self.identity = identity
@@ -85,7 +86,7 @@ public actor ManagementService {
         self.clockMilliseconds = clockMilliseconds
         self.passwords = PasswordFunctions(
             hash: { PasswordHasher.hash($0, iterations: passwordIterations) },
-            verify: { PasswordHasher.verify($0, against: $1) },
+            verify: verifyPassword,
             activationKeyRecord: { key, nodeName in
                 do {
                     let record = try ActivationKey.record(secret: key, nodeName: nodeName, now: Date(timeIntervalSince1970: Double(clockMilliseconds()) / 1000),
@@ -152,41 +153,63 @@ public actor ManagementService {
 
     // MARK: dispatch
 
-    /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status.
+    /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status. The
+    /// command catalog says which commands exist, where each goes and what it needs.
     public nonisolated func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
-        if Self.haCommands.contains(command) { return await handleHACommand(command, body: body, sid: sid) }
-        if Self.operationsCommands.contains(command) { return await handleOperationsCommand(command, body: body, sid: sid) }
-        guard command == "login", case .object(let params) = body, let attempt = PasswordAttempt(params, client: client) else {
-            let response = await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: nil)
+        guard let spec = CommandCatalog.spec(named: command) else {
+            let error = ManagementError(code: "generic_err_command_not_found", message: "Command '\(String(command.prefix(Limits.nameLengthMax)))' not found", httpStatus: 404)
+            return APIResponse(status: error.httpStatus, body: error.body)
+        }
+        switch spec.route {
+        case .ha: return await handleHACommand(spec, body: body, sid: sid)
+        case .operations: return await handleOperationsCommand(spec, body: body, sid: sid)
+        case .login: return await handleLogin(spec, body: body, client: client)
+        case .noSession, .service:
+            let response = await handleIsolated(spec, body: body, sid: sid, client: client, verdict: nil)
             return command == "publish" ? await completeSyncPublish(response) : response
         }
-        // PBKDF2 takes tens of milliseconds: it runs outside the actor, between a throttle check and the
-        // login itself, and off the threads that carry the network, so a login stalls nothing else.
-        if let refusal = await throttleRefusal(attempt) { return refusal }
+    }
+
+    /// `login`: PBKDF2 takes tens of milliseconds, so it runs outside the actor, off the threads that
+    /// carry the network, and stalls nothing else. The attempt is reserved with the throttle before
+    /// the hash, so concurrent guesses beyond the budget are refused without one.
+    nonisolated func handleLogin(_ spec: CommandSpec, body: JSONValue, client: ClientInfo) async -> APIResponse {
+        guard case .object(let params) = body, let attempt = PasswordAttempt(params, client: client) else {
+            return await handleIsolated(spec, body: body, sid: nil, client: client, verdict: nil)
+        }
+        if let refusal = await reserveLoginAttempt(attempt) { return refusal }
         let admin = store.reader.objects(named: attempt.user).first { $0.type == .administrator }
         let storedHash = admin.flatMap { $0.fields["password-hash"]?.stringValue }
         let verify = passwords.verify
         let valid = (try? await offloaded {
             storedHash.map { verify(attempt.password, $0) } ?? PasswordHasher.verifyUnknownUser(attempt.password)
         }) ?? false
-        let verdict = PasswordVerdict(attempt: attempt, administrator: valid ? admin : nil)
-        return await handleIsolated(command: command, body: body, sid: sid, client: client, verdict: verdict)
+        return await finishLogin(spec, body: body, client: client, verdict: PasswordVerdict(attempt: attempt, administrator: valid ? admin : nil))
     }
 
-    func handleIsolated(command: String, body: JSONValue, sid: String?, client: ClientInfo, verdict: PasswordVerdict?) -> APIResponse {
+    func finishLogin(_ spec: CommandSpec, body: JSONValue, client: ClientInfo, verdict: PasswordVerdict) -> APIResponse {
+        let attempt = verdict.attempt
+        throttle.release(LoginThrottle.Key(user: attempt.user, address: attempt.address), succeeded: verdict.administrator != nil,
+                         now: Date(timeIntervalSince1970: Double(now) / 1000))
+        if verdict.administrator == nil {
+            logger.warning("login failed", metadata: ["user": "\(attempt.user)", "address": "\(attempt.address)"])
+        }
+        return handleIsolated(spec, body: body, sid: nil, client: client, verdict: verdict)
+    }
+
+    func handleIsolated(_ spec: CommandSpec, body: JSONValue, sid: String?, client: ClientInfo, verdict: PasswordVerdict?) -> APIResponse {
         do {
             guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
             expireIdleSessions()
-            switch command {
-            case "login": return try login(params, client: client, verdict: verdict)
-            case "show-api-versions": return APIResponse.ok(["current-version": .string(APIVersions.current), "supported-versions": .array(APIVersions.supported.map(JSONValue.string))])
-            default: break
+            switch spec.route {
+            case .login: return try login(params, client: client, verdict: verdict)
+            case .noSession: return APIResponse.ok(["current-version": .string(APIVersions.current), "supported-versions": .array(APIVersions.supported.map(JSONValue.string))])
+            default: return try run(spec, params, sessionUID: try authenticate(sid))
             }
-            return try run(command, params, sessionUID: try authenticate(sid))
         } catch let error as ManagementError {
             return APIResponse(status: error.httpStatus, body: error.body)
         } catch {
-            logger.error("command failed", metadata: ["command": "\(command)", "error": "\(error)"])
+            logger.error("command failed", metadata: ["command": "\(spec.name)", "error": "\(error)"])
             return APIResponse(status: 500, body: ManagementError.internalError("\(error)").body)
         }
     }
@@ -204,22 +227,25 @@ public actor ManagementService {
         return uid
     }
 
-    func run(_ command: String, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
-        try refuseChangeOnStandby(command)
+    func run(_ spec: CommandSpec, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
+        try refuseChangeOnStandby(spec)
+        try authorize(spec, params, sessionUID: sessionUID)
+        let command = spec.name
         if command == "show-ha-status" { return showHAStatus() }
         if let response = try sessionCommand(command, params, sessionUID) { return response }
         if let response = try gatewayCommand(command, params, sessionUID) { return response }
         if let (verb, type) = ObjectCommand.parse(command) {
             return try objectCommand(verb, type, params, sessionUID: sessionUID)
         }
-        throw ManagementError(code: "generic_err_command_not_found", message: "Command '\(command)' not found", httpStatus: 404)
+        throw ManagementError.internalError("the command catalog lists \(command), but no handler serves it")
     }
 
     // MARK: sessions
 
-    func throttleRefusal(_ attempt: PasswordAttempt) -> APIResponse? {
+    /// Reserves a password check with the throttle; the refusal to answer with when it is used up.
+    func reserveLoginAttempt(_ attempt: PasswordAttempt) -> APIResponse? {
         let key = LoginThrottle.Key(user: attempt.user, address: attempt.address)
-        guard case .refused(let retry) = throttle.check(key, now: Date(timeIntervalSince1970: Double(now) / 1000)) else { return nil }
+        guard case .refused(let retry) = throttle.reserve(key, now: Date(timeIntervalSince1970: Double(now) / 1000)) else { return nil }
         logger.warning("login throttled", metadata: ["user": "\(attempt.user)", "address": "\(attempt.address)"])
         let error = ManagementError(code: "err_too_many_requests", message: "Too many failed logins; try again in \(retry / 1000 + 1) seconds", httpStatus: 400)
         return APIResponse(status: error.httpStatus, body: error.body)
@@ -228,11 +254,12 @@ public actor ManagementService {
     func login(_ params: [String: JSONValue], client: ClientInfo, verdict: PasswordVerdict?) throws -> APIResponse {
         let asRoot = params["login-as-root"]?.boolValue ?? false
         let user: String
-        let profile: String
+        let profile: PermissionProfile
+        var administratorUID: String?
         if asRoot {
             guard client.isLocalSocket else { throw ManagementError(code: "err_login_failed", message: "login-as-root is accepted only on the local operator socket", httpStatus: 400) }
             user = "root"
-            profile = "super-user"
+            profile = .superUser
         } else {
             if params["api-key"] != nil { throw ManagementError(code: "err_login_failed", message: "Authentication with api-key is not enabled on this server; log in with user and password", httpStatus: 400) }
             guard let name = params["user"]?.stringValue, let password = params["password"]?.stringValue else { throw ManagementError.missing(["user", "password"]) }
@@ -240,25 +267,20 @@ public actor ManagementService {
             if let domain = params["domain"]?.stringValue, !["SMC User", "System Data", Renderer.defaultDomain["uid"]!.stringValue!].contains(domain) {
                 throw ManagementError(code: "err_login_failed", message: "Login failed: unknown domain [\(domain)]", httpStatus: 400)
             }
-            let key = LoginThrottle.Key(user: name, address: client.address)
-            let date = Date(timeIntervalSince1970: Double(now) / 1000)
             guard let verdict, verdict.attempt.user == name, verdict.attempt.password == password else {
                 throw ManagementError.internalError("login reached the service without a password check")
             }
-            guard let admin = verdict.administrator else {
-                _ = throttle.recordFailure(key, now: date)
-                logger.warning("login failed", metadata: ["user": "\(name)", "address": "\(client.address)"])
-                throw loginFailed()
-            }
-            throttle.recordSuccess(key)
+            guard let admin = verdict.administrator else { throw loginFailed() }
             user = admin.name
-            profile = admin.fields["permissions-profile"]?.stringValue ?? "read-only"
+            administratorUID = admin.uid
+            profile = admin.fields["permissions-profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)) ?? .readOnly
         }
-        guard sessions.count < Limits.sessionsMax else { throw ManagementError(code: "err_login_failed_more_than_one_opened_session", message: "Too many open sessions (\(Limits.sessionsMax)); log out or discard unused sessions", httpStatus: 400) }
+        try checkSessionLimits(owner: asRoot ? "root@local-socket" : user, user: user, isLocalRoot: asRoot)
         let timeout = try params["session-timeout"].map { Int(try $0.integer("session-timeout", in: 10...Int64(Limits.sessionTimeoutSecondsMax))) }
             ?? Limits.sessionTimeoutSecondsDefault
-        let readOnly = (params["read-only"]?.boolValue ?? false) || profile == "read-only"
+        let readOnly = (params["read-only"]?.boolValue ?? false) || profile == .readOnly
         let session = Session(uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
+                              profile: profile, isLocalRoot: asRoot, administratorUID: administratorUID,
                               name: params["session-name"]?.scalarText.map { Limits.truncated($0, characters: Limits.nameLengthMax) } ?? "",
                               description: params["session-description"]?.scalarText.map { Limits.truncated($0, characters: Limits.commentsLengthMax) } ?? "",
                               timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)

@@ -15,14 +15,12 @@ public protocol NodeOperationsProvider: Sendable {
 extension ManagementService {
     public func attachOperations(_ provider: any NodeOperationsProvider) { operations = provider }
 
-    static let operationsCommands: Set<String> = ["export-management"]
-
     /// `export-management` (CHECKPOINT-API.md §3.9): starts the migrate export as a task and returns
     /// its task-id at once; `show-task` follows it.
-    nonisolated func handleOperationsCommand(_ command: String, body: JSONValue, sid: String?) async -> APIResponse {
+    nonisolated func handleOperationsCommand(_ spec: CommandSpec, body: JSONValue, sid: String?) async -> APIResponse {
         do {
             guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
-            let (filePath, provider) = try await authorizeExport(params, sid: sid)
+            let (filePath, provider) = try await authorizeExport(spec, params, sid: sid)
             let id = await startTask("Export management", details: [["file-path": .string(filePath)]])
             let queued = provider.enqueue { [self] in
                 do {
@@ -41,10 +39,11 @@ extension ManagementService {
         }
     }
 
-    func authorizeExport(_ params: [String: JSONValue], sid: String?) throws -> (String, any NodeOperationsProvider) {
+    /// export-management writes the Internal CA's key and every password hash: a super-user's (the catalog).
+    func authorizeExport(_ spec: CommandSpec, _ params: [String: JSONValue], sid: String?) throws -> (String, any NodeOperationsProvider) {
         expireIdleSessions()
         let uid = try authenticate(sid)
-        try requireWritable(try session(uid))
+        try authorize(spec, params, sessionUID: uid)
         guard let provider = operations else {
             throw ManagementError(code: "generic_err_invalid_parameter", message: "export-management is not available on this server", httpStatus: 400)
         }

@@ -8,6 +8,13 @@ struct Session: Sendable {
     let sid: String
     let user: String
     let readOnly: Bool
+    /// The administrator's profile at login (nil in a session stored before profiles were kept: then
+    /// the administrator's current one counts).
+    let profile: PermissionProfile?
+    /// root over the local operator socket, not an administrator who logged in with a password.
+    let isLocalRoot: Bool
+    /// The administrator object's uid (its name may change while the session lasts).
+    let administratorUID: String?
     var name: String
     var description: String
     let timeoutSeconds: Int
@@ -24,23 +31,32 @@ struct Session: Sendable {
         return overflow || idle > Int64(timeoutSeconds) * 1000  // timeoutSeconds is at most Limits.sessionTimeoutSecondsMax
     }
 
+    /// Who the session belongs to, for "one's own sessions" and per-administrator limits: root on
+    /// the local socket is not the administrator who may be named root.
+    var owner: String { isLocalRoot ? "root@local-socket" : user }
+
     var orderedChanges: [ObjectChange] { pending.values.sorted { $0.seq < $1.seq }.map(\.change) }
 
     var json: JSONValue {
         .object([
             "uid": .string(uid), "sid": .string(sid), "user": .string(user), "read-only": .bool(readOnly),
+            "profile": profile.map { .string($0.rawValue) } ?? .null, "local-root": .bool(isLocalRoot),
+            "administrator-uid": administratorUID.map(JSONValue.string) ?? .null,
             "name": .string(name), "description": .string(description), "timeout": .int(Int64(timeoutSeconds)),
             "login": .int(loginMilliseconds), "last-activity": .int(lastActivityMilliseconds),
             "ip-address": .string(ipAddress), "state": .string(state.rawValue), "next-seq": .int(nextSeq),
         ])
     }
 
-    init(uid: String, sid: String, user: String, readOnly: Bool, name: String, description: String,
-         timeoutSeconds: Int, nowMilliseconds: Int64, ipAddress: String) {
+    init(uid: String, sid: String, user: String, readOnly: Bool, profile: PermissionProfile?, isLocalRoot: Bool, administratorUID: String?,
+         name: String, description: String, timeoutSeconds: Int, nowMilliseconds: Int64, ipAddress: String) {
         self.uid = uid
         self.sid = sid
         self.user = user
         self.readOnly = readOnly
+        self.profile = profile
+        self.isLocalRoot = isLocalRoot
+        self.administratorUID = administratorUID
         self.name = name
         self.description = description
         self.timeoutSeconds = timeoutSeconds
@@ -54,6 +70,8 @@ struct Session: Sendable {
         // A stored record is read like a request: a timeout out of range takes the nearest bound.
         let timeout = max(10, min(json["timeout"]?.intValue ?? 600, Int64(Limits.sessionTimeoutSecondsMax)))
         self.init(uid: uid, sid: sid, user: user, readOnly: json["read-only"]?.boolValue ?? true,
+                  profile: json["profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)),
+                  isLocalRoot: json["local-root"]?.boolValue ?? false, administratorUID: json["administrator-uid"]?.stringValue,
                   name: json["name"]?.stringValue ?? "", description: json["description"]?.stringValue ?? "",
                   timeoutSeconds: Int(timeout), nowMilliseconds: json["login"]?.intValue ?? 0,
                   ipAddress: json["ip-address"]?.stringValue ?? "")

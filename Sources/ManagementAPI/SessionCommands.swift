@@ -17,14 +17,11 @@ extension ManagementService {
         return .okMessage
     }
 
-    /// The session a command acts on: the caller's, or another one named by `uid` (the caller's
-    /// own administrator, or a super-user acting on someone else's).
+    /// The session a command acts on: the caller's, or another one named by `uid` (the dispatcher has
+    /// checked that the caller may: its own administrator's, or any for a super-user).
     func targetSession(_ params: [String: JSONValue], _ sessionUID: String) throws -> Session {
         let caller = try session(sessionUID)
-        guard let uid = params["uid"]?.stringValue, uid != sessionUID else { return caller }
-        guard let other = sessions[uid] else { throw ManagementError.notFound(uid) }
-        guard !caller.readOnly else { throw ManagementError.noPermissions("a read-only session cannot act on another session") }
-        return other
+        return try otherSession(params, caller: caller) ?? caller
     }
 
     func discard(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
@@ -79,6 +76,9 @@ extension ManagementService {
     /// What must hold for the whole change set at publish time: unique names against what others
     /// published meanwhile, and references that still resolve.
     func validateForPublish(_ target: Session) throws {
+        do { try checkManagementServerBound(target.pending) } catch let error as ManagementError {
+            throw ManagementError(code: "err_publish_failed", message: "Publish failed: \(error.message)", httpStatus: 500)
+        }
         let reader = SessionView(published: store.reader, pending: target.pending)
         for change in target.orderedChanges {
             guard case .upsert(let object) = change else { continue }

@@ -17,6 +17,13 @@ public struct APIRequestContext: RequestContext {
     }
 }
 
+enum RequestLimits {
+    /// How deep a request body may nest. Check Point's bodies nest a few levels; what a request stores
+    /// sits some levels deeper inside a revision, a session's draft and a replicated message, all read
+    /// back with `Limits.jsonDepthMax`: a value the API accepts must never make the journal unreadable.
+    static let bodyDepthMax = Limits.jsonDepthMax / 2
+}
+
 /// The Web API over HTTP: `POST /web_api/<command>` and `/web_api/v<version>/<command>`, JSON in
 /// and out. Every reply is a JSON object; no cookies are ever set (CHECKPOINT-API.md §1.3).
 public enum WebAPI {
@@ -47,7 +54,7 @@ public enum WebAPI {
         if bytes.readableBytes == 0 {
             body = .object([:])
         } else {
-            do { body = try JSONValue.parse(bytes.readableBytesView) } catch {
+            do { body = try JSONValue.parse(bytes.readableBytesView, maxDepth: RequestLimits.bodyDepthMax) } catch {
                 return json(400, ManagementError(code: "generic_err_invalid_syntax", message: "Request body is not valid JSON: \(error)", httpStatus: 400).body)
             }
         }

@@ -7,8 +7,11 @@ import Foundation
 /// Pure: no clock, no I/O; the caller passes `now`. Memory is bounded by `trackedKeysMax`: when full,
 /// expired entries are dropped first, then the entries whose last failure is oldest.
 ///
-/// Use: `check` before verifying the password (a refusal answers without doing the slow hash), then
-/// `recordFailure` or `recordSuccess`.
+/// Use, when the verification runs concurrently with other attempts (a login's slow hash): `reserve`
+/// before verifying (a refusal answers without doing the hash), then `release` with the outcome. An
+/// attempt in flight counts against the budget, so concurrent attempts beyond it are refused at once
+/// instead of all being verified. Use, when nothing else can happen between the check and the
+/// outcome: `check`, then `recordFailure` or `recordSuccess`.
 public struct LoginThrottle: Sendable {
     /// Tunable limits; the defaults suit an administrator login.
     public struct Configuration: Sendable, Equatable {
@@ -72,6 +75,8 @@ public struct LoginThrottle: Sendable {
         var failures: Int
         var lastFailureMilliseconds: Int64
         var blockedUntilMilliseconds: Int64
+        /// Reserved attempts whose outcome is not known yet.
+        var inFlight = 0
     }
 
     /// The limits in force.
@@ -96,29 +101,63 @@ public struct LoginThrottle: Sendable {
         return .allowed
     }
 
+    /// Reserves one attempt by `key` at `now`: allowed while the failures so far plus the attempts in
+    /// flight stay within `freeFailures` (after a delay has passed, one attempt at a time). An allowed
+    /// attempt must be followed by `release`.
+    public mutating func reserve(_ key: Key, now: Date) -> Decision {
+        if case .refused(let retry) = check(key, now: now) { return .refused(retryAfterMilliseconds: retry) }
+        var entry = liveEntry(key, nowMilliseconds: Self.milliseconds(now))
+        let budget = max(configuration.freeFailures - entry.failures, 1)
+        guard entry.inFlight < budget else {
+            // The attempts in flight may use up the budget: ask again once their outcome is known.
+            entries[key] = entry
+            return .refused(retryAfterMilliseconds: configuration.delayMillisecondsBase)
+        }
+        entry.inFlight += 1
+        entries[key] = entry
+        return .allowed
+    }
+
+    /// Ends an attempt `reserve` allowed: its outcome is recorded as `recordSuccess` or `recordFailure` do.
+    public mutating func release(_ key: Key, succeeded: Bool, now: Date) {
+        if var entry = entries[key] {
+            entry.inFlight = max(entry.inFlight - 1, 0)
+            entries[key] = entry
+        }
+        if succeeded { recordSuccess(key) } else { recordFailure(key, now: now) }
+    }
+
     /// Records a failed attempt by `key` at `now` and returns what its next attempt will meet.
     @discardableResult
     public mutating func recordFailure(_ key: Key, now: Date) -> Decision {
         let nowMilliseconds = Self.milliseconds(now)
-        var entry: Entry
-        if let existing = entries[key], !isExpired(existing, nowMilliseconds: nowMilliseconds) {
-            entry = existing
-        } else {
-            entries[key] = nil
-            makeRoom(nowMilliseconds: nowMilliseconds)
-            entry = Entry(failures: 0, lastFailureMilliseconds: nowMilliseconds, blockedUntilMilliseconds: 0)
-        }
+        var entry = liveEntry(key, nowMilliseconds: nowMilliseconds)
         entry.failures += 1
         entry.lastFailureMilliseconds = max(entry.lastFailureMilliseconds, nowMilliseconds)
         let excess = entry.failures - configuration.freeFailures
-        if excess > 0 {
+        if excess >= 0 {
             // Doubling capped well before overflow: 2^20 times any sane base exceeds any sane maximum.
-            let shift = Int64(min(excess - 1, 20))
+            let shift = Int64(min(excess, 20))
             let delay = min(configuration.delayMillisecondsBase << shift, configuration.delayMillisecondsMax)
             entry.blockedUntilMilliseconds = max(entry.blockedUntilMilliseconds, nowMilliseconds + delay)
         }
         entries[key] = entry
         return check(key, now: now)
+    }
+
+    /// The key's entry as it counts at `now`: a new one (room made for it) when it had none or its
+    /// failures are forgotten; attempts in flight are kept either way.
+    private mutating func liveEntry(_ key: Key, nowMilliseconds: Int64) -> Entry {
+        if let existing = entries[key], !isExpired(existing, nowMilliseconds: nowMilliseconds) {
+            if existing.failures > 0, nowMilliseconds - existing.lastFailureMilliseconds >= configuration.windowMilliseconds,
+               existing.blockedUntilMilliseconds <= nowMilliseconds {
+                return Entry(failures: 0, lastFailureMilliseconds: nowMilliseconds, blockedUntilMilliseconds: 0, inFlight: existing.inFlight)
+            }
+            return existing
+        }
+        entries[key] = nil
+        makeRoom(nowMilliseconds: nowMilliseconds)
+        return Entry(failures: 0, lastFailureMilliseconds: nowMilliseconds, blockedUntilMilliseconds: 0)
     }
 
     /// Records a successful login by `key`: its failures are forgotten.
@@ -134,7 +173,7 @@ public struct LoginThrottle: Sendable {
     }
 
     private func isExpired(_ entry: Entry, nowMilliseconds: Int64) -> Bool {
-        entry.blockedUntilMilliseconds <= nowMilliseconds
+        entry.inFlight == 0 && entry.blockedUntilMilliseconds <= nowMilliseconds
             && nowMilliseconds - entry.lastFailureMilliseconds >= configuration.windowMilliseconds
     }
 

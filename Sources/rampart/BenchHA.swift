@@ -211,6 +211,8 @@ enum BenchHAFigures {
                 let elapsed = monotonicMilliseconds() - started
                 if !(try await new.transport.call("show-host", ["name": marker["name"]!], sid: newSID)).ok { lost += 1 }
                 _ = try? await new.transport.call("logout", [:], sid: newSID)
+                // Sessions are per administrator and bounded: 20 rounds must not leave 10 behind on a server.
+                _ = try? await old.transport.call("logout", [:], sid: oldSID)
                 return elapsed
             }
             samples.append(elapsed)

@@ -110,6 +110,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
                 }
                 try await Task.sleep(for: .milliseconds(500))
             }
+            _ = try? await client.transport.call("logout", [:], sid: sid)
         }
         return process
     }

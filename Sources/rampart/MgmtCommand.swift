@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ManagementAPI
 import ManagementModel
 
 /// `rampart mgmt`: Check Point's `mgmt_cli` for Rampart. One Web API command per run, given as
@@ -37,6 +38,10 @@ struct MgmtCommand: AsyncParsableCommand {
                           Check Point server). Needs --data DIR and the right to
                           open the socket (it is private to the server's user).
           -s SESSIONFILE  Use the session saved by: rampart mgmt login ... -s FILE
+
+        COMMANDS
+          rampart mgmt show-commands lists every command with the permission it needs;
+          rampart mgmt COMMAND --help shows that command's parameters.
 
         SESSIONS
           Without -s, each run logs in, runs the command, and when the command
@@ -76,17 +81,22 @@ struct MgmtCommand: AsyncParsableCommand {
           rampart mgmt show-hosts limit=10 --format json -r true --data ./mgmt1
           RAMPART_PASSWORD=... rampart mgmt set-host name=web-1 color=red \\
               -u admin -m mgmt.example.com --ca-file ica.pem
-        """)
+        """,
+        // `--help` is ours: after a command it shows that command's parameters (MgmtHelp).
+        helpNames: [])
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
         case json, text
     }
 
-    @Argument(help: ArgumentHelp("The Web API command: add-host, show-hosts, set-group, publish, login, logout...", valueName: "command"))
-    var command: String
+    @Argument(help: ArgumentHelp("The Web API command: add-host, show-hosts, set-group, publish, login, logout... (show-commands lists them)", valueName: "command"))
+    var command: String = ""
 
     @Argument(help: ArgumentHelp("Parameters of the command (see PARAMETERS below).", valueName: "key=value"))
     var parameters: [String] = []
+
+    @Flag(name: [.customShort("h"), .customLong("help")], help: "Show this help; after a command (add-host --help), that command's parameters.")
+    var help = false
 
     @Option(name: [.customShort("f"), .customLong("format")], help: ArgumentHelp("Output format: text or json.", valueName: "json|text"))
     var format: OutputFormat = .text
@@ -152,6 +162,7 @@ struct MgmtCommand: AsyncParsableCommand {
     // MARK: - The flow
 
     func execute() async throws {
+        if help || command == "show-commands" { return try showCatalog() }
         try checkUsage()
         let body = try MgmtParameters.body(from: parameters)
 
@@ -169,11 +180,22 @@ struct MgmtCommand: AsyncParsableCommand {
         try await runInOwnSession(body: body)
     }
 
+    /// Help and show-commands come from the command catalog; no server is asked.
+    func showCatalog() throws(MgmtFailure) {
+        if help && command.isEmpty { return print(Self.helpMessage()) }
+        if !help { return print(format == .json ? MgmtRendering.json(MgmtHelp.commandListJSON) : MgmtHelp.commandList(), terminator: "") }
+        guard let spec = CommandCatalog.spec(named: command) else {
+            throw .usage("no command '\(command.prefix(Self.commandNameLengthMax))'; rampart mgmt show-commands lists them")
+        }
+        print(MgmtHelp.text(for: spec), terminator: "")
+    }
+
     func checkUsage() throws(MgmtFailure) {
         if passwordOnCommandLine != nil {
             throw .usage("a password is not accepted on the command line, where `ps` shows it to every user: use --password-file FILE, the environment variable RAMPART_PASSWORD, or type it at the prompt")
         }
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        guard !command.isEmpty else { throw .usage("give a Web API command, such as show-hosts (rampart mgmt show-commands lists them)") }
         guard !command.isEmpty, command.count <= Self.commandNameLengthMax, command.allSatisfy(allowed.contains), command.first != "-" else {
             throw .usage("'\(command)' is not a Web API command name (lower-case words joined by '-', such as add-host or show-access-rulebase)")
         }
@@ -366,8 +388,11 @@ struct MgmtCommand: AsyncParsableCommand {
 
     // MARK: - Pieces
 
-    /// Whether mgmt_cli publishes after this command when it runs in its own session.
+    /// Whether mgmt_cli publishes after this command when it runs in its own session: after a change
+    /// (the catalog says), but not after publish itself nor an HA command, which ends or hands over the
+    /// session rather than drafting in it; a command the catalog does not know, when not a show.
     static func changesDatabase(_ command: String) -> Bool {
+        if let spec = CommandCatalog.spec(named: command) { return spec.refusedOnStandby && command != "publish" }
         if command.hasPrefix("show") { return false }
         return !["login", "logout", "where-used", "equals", "publish", "discard", "keepalive"].contains(command)
     }

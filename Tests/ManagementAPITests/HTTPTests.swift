@@ -53,3 +53,32 @@ struct HTTPTests {
         }
     }
 }
+
+@Suite("Web API: what a request stores can be read back")
+struct StoredDepthTests {
+    func nested(_ depth: Int) -> String { String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth) }
+
+    /// The issue 18 sweep's case: a host whose nat-settings nested 30 deep was accepted and published;
+    /// at the next start the journal did not verify ("stored revision cannot be decoded") and the
+    /// server refused to run. The deepest body the API takes must come back from the journal.
+    @Test func theDeepestAcceptedBodyIsReadableFromTheJournal() async throws {
+        let h = try await Harness()
+        let app = Application(router: WebAPI.router(service: h.service, isLocalSocket: false))
+        try await app.test(.router) { client in
+            let login = try await HTTPTests().post(client, "/web_api/login", #"{"user":"admin","password":"adminpw"}"#)
+            let sid = try #require(login.body["sid"]?.stringValue)
+            var accepted = 0
+            for depth in stride(from: Limits.jsonDepthMax + 2, through: 1, by: -1) {
+                let body = #"{"name":"deep-\#(depth)","ip-address":"192.0.2.9","nat-settings":\#(nested(depth))}"#
+                let reply = try await HTTPTests().post(client, "/web_api/add-host", body, sid: sid)
+                if reply.status == 200 { accepted = depth; break }
+                #expect(reply.status == 400 && reply.body["code"] == "generic_err_invalid_syntax", "\(reply.body.canonicalString)")
+            }
+            #expect(accepted > 3, "Check Point's own bodies nest a few levels")
+            #expect(try await HTTPTests().post(client, "/web_api/publish", "{}", sid: sid).status == 200)
+        }
+        #expect(try h.store.verifyJournal() == nil)
+        let restarted = try await Harness(directory: h.directory, clock: h.clock)
+        #expect(try restarted.store.verifyJournal() == nil)
+    }
+}

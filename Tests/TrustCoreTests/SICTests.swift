@@ -385,7 +385,7 @@ struct EnrolmentTests {
         // The caller slows repeated wrong proofs with a LoginThrottle keyed by node name and address.
         var throttle = LoginThrottle(configuration: .init(freeFailures: 2))
         let key = EnrolmentServer.throttleKey(nodeName: request.nodeName, address: "192.0.2.7")
-        for _ in 0..<3 { throttle.recordFailure(key, now: referenceTime) }
+        for _ in 0..<2 { throttle.recordFailure(key, now: referenceTime) }
         guard case .refused(let retryAfter) = throttle.check(key, now: referenceTime) else {
             Issue.record("not throttled")
             return
