@@ -89,6 +89,9 @@ extension ManagementService {
 
     /// show-layer-structure: sections with their rule ranges, for clients placing rules relative to sections.
     func showLayerStructure(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
+        // The structure comes whole (sections and rule numbers are small); paging parameters are
+        // still checked as every list's are, never silently replaced.
+        _ = try page(params)
         let reader = view(of: sessionUID)
         var layerParams = params
         if layerParams["layer"] == nil { layerParams["layer"] = params["uid"] ?? params["name"] }

@@ -24,10 +24,8 @@ struct HostileSweepEndToEndTests {
         try await sweep.http.shutdown()
         print(sweep.summary)
         if !sweep.failures.isEmpty {
-            let known = sweep.failures.filter { $0.knownItem != nil }
             Issue.record("""
-                \(sweep.failures.count) hostile requests were not answered with JSON 2xx/4xx (\(known.count) of them are \
-                known defects that helper A's fixes of issue 18 items 8-10 address; they must pass once those are merged):
+                \(sweep.failures.count) hostile requests were not answered with JSON 2xx/4xx:
                 \(sweep.failures.prefix(60).map(\.description).joined(separator: "\n"))
                 \(sweep.summary)
                 """)
@@ -39,48 +37,46 @@ struct HostileSweepEndToEndTests {
 struct HostileValue: Sendable {
     let kind: String
     let json: String
-    /// The issue 18 item a trap on this value is known from (helper A fixes it), if any.
-    let knownItem: String?
 
     static let all: [HostileValue] = [
-        .init(kind: "string with NUL", json: #""a\u0000b""#, knownItem: nil),
-        .init(kind: "string with control characters", json: #""x\nFORGED\r\t\u001b[31m\u0085\u2028\u202e""#, knownItem: nil),
-        .init(kind: "huge string (200 KB)", json: "\"" + String(repeating: "x", count: 200_000) + "\"", knownItem: nil),
-        .init(kind: "empty string", json: #""""#, knownItem: nil),
-        .init(kind: "number in spaces", json: #"" 80 ""#, knownItem: "item 9 (a port with surrounding whitespace is stored and traps PortSpec.range)"),
-        .init(kind: "broken surrogate pair", json: #""\ud800\u0041""#, knownItem: "item 8 (JSONParser.parseUnicodeEscape overflows)"),
-        .init(kind: "1e300", json: "1e300", knownItem: "item 8 (Double to Int64 conversion)"),
-        .init(kind: "-1e400", json: "-1e400", knownItem: "item 8 (Double to Int64 conversion)"),
-        .init(kind: "1e19", json: "1e19", knownItem: "item 8 (Double to Int64 conversion)"),
-        .init(kind: "2^63", json: "9223372036854775808", knownItem: "item 8 (integer conversion)"),
-        .init(kind: "2^63-1", json: "9223372036854775807", knownItem: "item 8 (offset arithmetic overflows)"),
-        .init(kind: "-1", json: "-1", knownItem: nil),
-        .init(kind: "float for an integer", json: "1.5", knownItem: nil),
-        .init(kind: "boolean", json: "true", knownItem: nil),
-        .init(kind: "null", json: "null", knownItem: nil),
-        .init(kind: "list for a scalar", json: #"["x", 1, null, {}]"#, knownItem: nil),
-        .init(kind: "list of 20,000", json: "[" + Array(repeating: "\"x\"", count: 20_000).joined(separator: ",") + "]", knownItem: nil),
-        .init(kind: "empty object", json: "{}", knownItem: nil),
-        .init(kind: "object 30 deep", json: String(repeating: #"{"a":"#, count: 30) + "1" + String(repeating: "}", count: 30), knownItem: nil),
-        .init(kind: "object 100 deep", json: String(repeating: #"{"a":"#, count: 100) + "1" + String(repeating: "}", count: 100), knownItem: nil),
-        .init(kind: "list 100 deep", json: String(repeating: "[", count: 100) + String(repeating: "]", count: 100), knownItem: nil),
+        .init(kind: "string with NUL", json: #""a\u0000b""#),
+        .init(kind: "string with control characters", json: #""x\nFORGED\r\t\u001b[31m\u0085\u2028\u202e""#),
+        .init(kind: "huge string (200 KB)", json: "\"" + String(repeating: "x", count: 200_000) + "\""),
+        .init(kind: "empty string", json: #""""#),
+        .init(kind: "number in spaces", json: #"" 80 ""#),
+        .init(kind: "broken surrogate pair", json: #""\ud800\u0041""#),
+        .init(kind: "1e300", json: "1e300"),
+        .init(kind: "-1e400", json: "-1e400"),
+        .init(kind: "1e19", json: "1e19"),
+        .init(kind: "2^63", json: "9223372036854775808"),
+        .init(kind: "2^63-1", json: "9223372036854775807"),
+        .init(kind: "-1", json: "-1"),
+        .init(kind: "float for an integer", json: "1.5"),
+        .init(kind: "boolean", json: "true"),
+        .init(kind: "null", json: "null"),
+        .init(kind: "list for a scalar", json: #"["x", 1, null, {}]"#),
+        .init(kind: "list of 20,000", json: "[" + Array(repeating: "\"x\"", count: 20_000).joined(separator: ",") + "]"),
+        .init(kind: "empty object", json: "{}"),
+        .init(kind: "object 30 deep", json: String(repeating: #"{"a":"#, count: 30) + "1" + String(repeating: "}", count: 30)),
+        .init(kind: "object 100 deep", json: String(repeating: #"{"a":"#, count: 100) + "1" + String(repeating: "}", count: 100)),
+        .init(kind: "list 100 deep", json: String(repeating: "[", count: 100) + String(repeating: "]", count: 100)),
     ]
 
     /// Values that are nearly right for one kind of parameter: what a lenient parser lets through.
     static func typed(_ type: ParameterType) -> [HostileValue] {
-        func word(_ text: String, _ known: String? = nil) -> HostileValue { .init(kind: "near-valid \(type.text)", json: "\"\(text)\"", knownItem: known) }
+        func word(_ text: String) -> HostileValue { .init(kind: "near-valid \(type.text)", json: "\"\(text)\"") }
         let port9 = "item 9 (a port with surrounding whitespace is stored and traps PortSpec.range)"
         switch type {
         case .port: return [word(" 80", port9), word("80 ", port9), word(">80 ", port9), word("0"), word("65536"), word("2000-1000"), word("80-"), word(">65535"), word("<1"), word("-")]
         case .integer: return [word(" 5"), word("0x10"), word("1e3"), word("+1"), word("99999999999999999999")]
         case .ipAddress, .ipv4Address, .ipv6Address:
             return [word("1.2.3.4::"), word("+1::"), word("256.1.1.1"), word("1.2.3.4 "), word("1.2.3.04"), word("::ffff:1.2.3.4%eth0")]
-        case .position: return [.init(kind: "near-valid position", json: #"{"above":{"above":"x"}}"#, knownItem: nil), word("0"), word("99999999"),
-                                .init(kind: "near-valid position", json: #"{"above":"x","below":"y"}"#, knownItem: nil)]
+        case .position: return [.init(kind: "near-valid position", json: #"{"above":{"above":"x"}}"#), word("0"), word("99999999"),
+                                .init(kind: "near-valid position", json: #"{"above":"x","below":"y"}"#)]
         case .choice(let words): return words.prefix(1).map { word(" \($0)") } + [word("")]
-        case .boolean: return [word("yes"), word("TRUE "), .init(kind: "near-valid boolean", json: "1", knownItem: nil)]
-        case .references: return [.init(kind: "near-valid list of names or uids", json: #"{"add":["sweep-group"],"remove":"x"}"#, knownItem: nil),
-                                  .init(kind: "near-valid list of names or uids", json: #"["sweep-group","sweep-group"]"#, knownItem: "item 10 (group cycles through groups)")]
+        case .boolean: return [word("yes"), word("TRUE "), .init(kind: "near-valid boolean", json: "1")]
+        case .references: return [.init(kind: "near-valid list of names or uids", json: #"{"add":["sweep-group"],"remove":"x"}"#),
+                                  .init(kind: "near-valid list of names or uids", json: #"["sweep-group","sweep-group"]"#)]
         default: return []
         }
     }
@@ -88,7 +84,7 @@ struct HostileValue: Sendable {
     /// Wrong types for the paging parameters (`limit`, `offset`, `details-level`).
     static let paging: [HostileValue] = all.filter {
         ["-1", "float for an integer", "boolean", "list for a scalar", "empty object", "2^63-1", "2^63", "1e300", "string with NUL"].contains($0.kind)
-    } + [.init(kind: "word for a number", json: #""many""#, knownItem: nil), .init(kind: "number for a word", json: "5", knownItem: nil)]
+    } + [.init(kind: "word for a number", json: #""many""#), .init(kind: "number for a word", json: "5")]
 }
 
 /// The sweep's state: the server (restarted after a trap), the admin session, the counts.
@@ -96,8 +92,7 @@ final class HostileSweep {
     struct Failure: CustomStringConvertible {
         let request: String
         let problem: String
-        let knownItem: String?
-        var description: String { "\(knownItem.map { "[known, helper A: \($0)] " } ?? "")\(request): \(problem)" }
+        var description: String { "\(request): \(problem)" }
     }
 
     static let restartsMax = 8
@@ -109,21 +104,6 @@ final class HostileSweep {
     var countsByKind: [String: Int] = [:]
     var countsByStatus: [String: Int] = [:]
     var restarts = 0
-    /// Value classes that already killed the server with a known defect (helper A's items): not sent
-    /// again, so the sweep goes on to find the rest. The test still fails on the recorded trap.
-    var skippedKinds: Set<String> = []
-    var skippedCommands: Set<String> = []
-
-    /// Traps of the defects helper A fixes (issue 18 items 8 to 10), by what the runtime reports.
-    static let knownTraps: [(signature: String, item: String)] = [
-        ("parseUnicodeEscape", "item 8 (JSONParser.parseUnicodeEscape overflows)"),
-        ("Double value cannot be converted", "item 8 (Double to Int64 conversion)"),
-        ("showChanges", "item 8 (offset arithmetic overflows)"),
-        ("showRevisions", "item 8 (offset arithmetic overflows)"),
-        ("showAccessRulebase", "item 8 (offset arithmetic overflows)"),
-        ("PortSpec", "item 9 (a port stored with surrounding whitespace traps PortSpec.range)"),
-        ("Normalizer.swift:29", "item 9 (a port stored with surrounding whitespace traps PortSpec.range)"),
-    ]
     var nameCounter = 0
     var fixtureUIDs: [String: String] = [:]
     var taskID = ""
@@ -171,12 +151,7 @@ final class HostileSweep {
     }
 
     /// Sends one hostile request and checks the answer and that the server lives; restarts it after a trap.
-    func send(_ command: String, _ body: String, kind: String, knownItem: String?, withSession: Bool = true,
-              mustRefuse refusal: (parameter: String, knownItem: String)? = nil) async throws {
-        guard !skippedKinds.contains(kind), !skippedCommands.contains(command) else {
-            countsByKind["skipped after a known trap: \(skippedCommands.contains(command) ? command : kind)", default: 0] += 1
-            return
-        }
+    func send(_ command: String, _ body: String, kind: String, withSession: Bool = true, mustRefuse parameter: String? = nil) async throws {
         countsByKind[kind, default: 0] += 1
         let described = "\(command) \(body.count > 160 ? String(body.prefix(120)) + "… (\(body.utf8.count) bytes)" : body) [\(kind)]"
         var problem: String?
@@ -189,9 +164,8 @@ final class HostileSweep {
                 problem = "HTTP \(reply.status) with a body that is not a Check Point error object"
             } else if reply.status >= 500 {
                 problem = "HTTP \(reply.status) \(reply.body?["code"] ?? ""): \(String(describing: reply.body?["message"] ?? "").prefix(300))"
-            } else if let refusal, reply.status == 200 {
-                problem = "\(refusal.parameter) of the wrong type was accepted (HTTP 200), not refused"
-                failures.append(Failure(request: described, problem: problem ?? "", knownItem: refusal.knownItem))
+            } else if let parameter, reply.status == 200 {
+                failures.append(Failure(request: described, problem: "\(parameter) of the wrong type was accepted (HTTP 200), not refused"))
                 return
             }
         } catch {
@@ -199,22 +173,10 @@ final class HostileSweep {
             problem = "no answer: \(error)"
         }
         let exited = try await server.record.wait(seconds: problem == nil ? 0 : 5)
-        var known = knownItem
-        if let exited {
-            let reason = crashReason(server.log)
-            problem = "the server \(exited) (\(problem ?? "")): \(reason)"
-            // What the trap says decides; the value sent is only a hint (a stored value traps later requests).
-            known = Self.knownTraps.first { reason.contains($0.signature) }?.item ?? knownItem.map { "\($0), by the value sent" }
-        }
+        if let exited { problem = "the server \(exited) (\(problem ?? "")): \(crashReason(server.log))" }
         guard let problem else { return }
-        failures.append(Failure(request: described, problem: problem, knownItem: known))
-        guard exited != nil else { return }
-        if known?.hasPrefix("item 9") == true {
-            skippedCommands.formUnion(["install-policy", "verify-policy"])  // the stored port traps every install and verify
-        } else if known != nil {
-            skippedKinds.insert(kind)
-        }
-        try await restart()
+        failures.append(Failure(request: described, problem: problem))
+        if exited != nil { try await restart() }
     }
 
     /// The runtime's reason and the first frames of the trap, from the server's log.
@@ -258,10 +220,10 @@ final class HostileSweep {
             }
         }
         let missed = specs.filter { !done.contains($0.name) }.map(\.name)
-        if !missed.isEmpty { failures.append(Failure(request: missed.joined(separator: ", "), problem: "not swept (test bug)", knownItem: nil)) }
+        if !missed.isEmpty { failures.append(Failure(request: missed.joined(separator: ", "), problem: "not swept (test bug)")) }
         // Stored poison: read everything back once more after publishing whatever hostile input was accepted.
         for spec in specs where !spec.changes && spec.needsSession && spec.name != "logout" {
-            try await send(spec.name, bodyText(base(spec)), kind: "read after publish", knownItem: nil)
+            try await send(spec.name, bodyText(base(spec)), kind: "read after publish")
         }
     }
 
@@ -284,26 +246,25 @@ final class HostileSweep {
                 // Issue 18 item 11: a limit or offset of the wrong type is refused, not replaced by the default.
                 let valid = target == "details-level" || value.kind == "number for a word" || value.kind == "2^63-1" && target == "offset"
                 try await sendPoisoned(spec, target, value, kind: "paging: \(value.kind)",
-                                       mustRefuse: valid ? nil : (target, "item 11 (a wrong-typed limit or offset is replaced by the default: page() in ManagementAPI/Commands.swift, helper A's paging code)"))
+                                       mustRefuse: valid ? nil : target)
             }
         }
         for (kind, body) in [("body not an object", "[]"), ("body a string", #""x""#), ("body not JSON", "{\"a\":01"),
                              ("body with NUL keys", #"{"\u0000":1,"no-such-key":{"\u0000":[]}}"#)] {
-            try await send(spec.name, body, kind: kind, knownItem: nil, withSession: spec.needsSession)
+            try await send(spec.name, body, kind: kind, withSession: spec.needsSession)
         }
         if offset % 10 == 0 {
-            try await send(spec.name, "{\"name\":\"" + String(repeating: "x", count: 1 << 21) + "\"}", kind: "body over 1 MiB", knownItem: nil,
+            try await send(spec.name, "{\"name\":\"" + String(repeating: "x", count: 1 << 21) + "\"}", kind: "body over 1 MiB",
                            withSession: spec.needsSession)
         }
     }
 
     func sendPoisoned(_ spec: CommandSpec, _ target: String, _ value: HostileValue, kind: String? = nil,
-                      mustRefuse: (parameter: String, knownItem: String)? = nil) async throws {
+                      mustRefuse: String? = nil) async throws {
         var body = base(spec)
         body.removeAll { $0.key == target }
         body.append((target, value.json))
-        try await send(spec.name, bodyText(body), kind: kind ?? value.kind, knownItem: value.knownItem, withSession: spec.needsSession,
-                       mustRefuse: mustRefuse)
+        try await send(spec.name, bodyText(body), kind: kind ?? value.kind, withSession: spec.needsSession, mustRefuse: mustRefuse)
     }
 
     func bodyText(_ pairs: [(key: String, json: String)]) -> String {
