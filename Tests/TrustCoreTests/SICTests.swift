@@ -582,6 +582,23 @@ struct EnrolmentTests {
                 == TrustLimits.enrolmentRefusalMessageLengthMax)
     }
 
+    @Test("enrolmentRequestBytesMax is the largest request that decodes; a real one is far smaller")
+    func requestSizeBound() throws {
+        let real = try client(name: String(repeating: "n", count: TrustLimits.commonNameLengthMax))
+            .makeRequest(nodeNonce: Self.nonce(1), now: referenceTime)
+        #expect(real.encoded().count < 1024)
+        let largest = EnrolmentRequest(
+            nodeName: String(repeating: "é", count: TrustLimits.commonNameLengthMax * 2),
+            csrDER: [UInt8](repeating: 0x30, count: TrustLimits.certificateSigningRequestBytesMax),
+            nodeNonce: Self.nonce(3), nodeTimeMilliseconds: 0, proof: Self.nonce(4))
+        #expect(largest.encoded().count == TrustLimits.enrolmentRequestBytesMax)
+        #expect(try EnrolmentMessage.decode(largest.encoded()) == .request(largest))
+        let longer = EnrolmentRequest(
+            nodeName: largest.nodeName, csrDER: largest.csrDER + [0], nodeNonce: largest.nodeNonce,
+            nodeTimeMilliseconds: 0, proof: largest.proof)
+        #expect(throws: EnrolmentError.self) { try EnrolmentMessage.decode(longer.encoded()) }
+    }
+
     /// The code of the `EnrolmentError` that `body` throws; nil when it succeeds. Other errors propagate.
     func errorCode(_ body: () throws -> some Any) throws -> EnrolmentError.Code? {
         do {
