@@ -13,8 +13,9 @@ struct GatewayRunCommand: AsyncParsableCommand {
         abstract: "Run the gateway agent: enrol once, then follow every management server and enforce the installed policy.",
         discussion: """
         First start (enrol with the one-time key of the gateway's simple-gateway object):
-          rampart mgmt add-simple-gateway name=gw-1 ip-address=192.0.2.1 one-time-password=… (and publish)
-          rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 --activation-key-file KEYFILE
+          rampart sic new-key --out gw-1.key
+          rampart mgmt add-simple-gateway name=gw-1 ip-address=192.0.2.1 one-time-password-file=gw-1.key -r true --data DIR
+          rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 --activation-key-file gw-1.key
         Later starts need only --data: the name, the management servers (as they last announced
         themselves) and the highest epoch seen are in DIR/gateway.json; the key and certificate in DIR/pki.
         The last installed policy (DIR/installed-policy.json) is put in force before anything connects.

@@ -22,7 +22,14 @@ enum MgmtParameters {
     /// - Dotted keys nest: `nat-settings.auto-rule=true` → `{"nat-settings": {"auto-rule": true}}`.
     /// - Numeric components make lists, counted from 1 without gaps: `members.1=a members.2=b` →
     ///   `{"members": ["a", "b"]}`, and `interfaces.1.name=eth0` → `{"interfaces": [{"name": "eth0"}]}`.
-    static func body(from arguments: [String]) throws(Failure) -> [String: JSONValue] {
+    /// - A secret (a key in `MgmtSecrets.keys`, at any depth) is refused as `key=value`; it comes from
+    ///   `key-file=FILE`, `key-file=-` (a prompt) or `key-env=VARIABLE`, read with `readSecret`.
+    static func body(
+        from arguments: [String],
+        readSecret: (MgmtSecrets.Source, String) throws(Failure) -> String = { _, key throws(Failure) in
+            throw Failure(description: "\(key) cannot be read here")
+        }
+    ) throws(Failure) -> [String: JSONValue] {
         guard arguments.count <= argumentsMax else {
             throw Failure(description: "too many arguments (\(arguments.count)); at most \(argumentsMax)")
         }
@@ -31,13 +38,21 @@ enum MgmtParameters {
             guard let equals = argument.firstIndex(of: "=") else {
                 throw Failure(description: "argument '\(argument)' is not key=value (example: name=web-1, members.1=web-1)")
             }
-            let key = String(argument[..<equals])
-            let value = String(argument[argument.index(after: equals)...])
+            var key = String(argument[..<equals])
+            var value = String(argument[argument.index(after: equals)...])
             guard !key.isEmpty else { throw Failure(description: "argument '\(argument)' has no key before '='") }
             guard key.utf8.count <= keyLengthMax else {
                 throw Failure(description: "the key of argument '\(argument.prefix(40))…' is longer than \(keyLengthMax) bytes")
             }
-            let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            var path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            if let last = path.last, MgmtSecrets.keys.contains(last) {
+                throw Failure(description: MgmtSecrets.refusal(fullKey: key, key: last))
+            }
+            if let last = path.last, let sourced = MgmtSecrets.sourced(key: last, value: value) {
+                path[path.count - 1] = sourced.key
+                key = path.joined(separator: ".")
+                value = try readSecret(sourced.source, key)
+            }
             guard !path.contains(where: \.isEmpty) else {
                 throw Failure(description: "argument '\(argument)': key '\(key)' has an empty part between dots")
             }

@@ -54,7 +54,7 @@ extension HAGroup {
     /// Adds a simple-gateway with a one-time key on `server` (published) and returns the key file.
     func addGateway(_ name: String, on server: String = "primary") async throws -> String {
         let key = "gateway-\(name)-key-2026"
-        try await fixture.mgmtJSON(["add-simple-gateway", "name=\(name)", "ip-address=192.0.2.200", "one-time-password=\(key)"] + asRoot(server))
+        try await fixture.mgmtJSON(["add-simple-gateway", "name=\(name)", "ip-address=192.0.2.200", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(server))
         let keyFile = fixture.scratch.path("\(name).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         return keyFile

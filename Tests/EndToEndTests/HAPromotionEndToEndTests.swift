@@ -51,7 +51,7 @@ final class HAGroup: @unchecked Sendable {
     /// waits until it is synchronized.
     func join(_ name: String, via active: String = "primary") async throws {
         let key = "activate-\(name)-2026"
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password=\(key)"] + asRoot(active))
+        try await fixture.mgmtJSON(["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(active))
         let keyFile = fixture.scratch.path("\(name).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         try FileManager.default.createDirectory(atPath: data(name), withIntermediateDirectories: true)

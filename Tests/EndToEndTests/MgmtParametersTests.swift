@@ -87,3 +87,42 @@ struct MgmtParametersTests {
             """)
     }
 }
+
+/// Secrets never come from the command line, where `ps` shows them.
+@Suite("rampart mgmt: secrets come from files, the environment or a prompt")
+struct MgmtSecretParametersTests {
+    func body(_ arguments: [String], secrets: [MgmtSecrets.Source: String] = [:]) throws -> JSONValue {
+        .object(try MgmtParameters.body(from: arguments) { source, key throws(MgmtParameters.Failure) in
+            guard let value = secrets[source] else { throw MgmtParameters.Failure(description: "no \(key)") }
+            return value
+        })
+    }
+
+    @Test("every secret key is refused as key=value, at any depth, without echoing its value")
+    func secretsOnTheCommandLineAreRefused() throws {
+        for key in ["password", "one-time-password", "new-password", "shared-secret", "members.1.one-time-password"] {
+            let error = #expect(throws: MgmtParameters.Failure.self) {
+                try body(["name=x", "\(key)=hunter2-SECRET"])
+            }
+            #expect(error?.description.contains("'\(key)=…' is refused") == true, "\(key)")
+            #expect(error?.description.contains("\(key)-file=FILE") == true)
+            #expect(error?.description.contains("\(key)-env=VARIABLE") == true)
+            #expect(error?.description.contains("hunter2") == false)
+        }
+        let oneTime = #expect(throws: MgmtParameters.Failure.self) { try body(["one-time-password=k"]) }
+        #expect(oneTime?.description.contains("rampart sic new-key --out FILE") == true)
+    }
+
+    @Test("KEY-file, KEY-env and KEY-file=- give the secret under its own key")
+    func secretsFromSources() throws {
+        let secrets: [MgmtSecrets.Source: String] = [.file("gw.key"), .environment("GW_KEY"), .prompt]
+            .enumerated().reduce(into: [:]) { $0[$1.element] = "secret-\($1.offset)" }
+        #expect(try body(["name=gw", "one-time-password-file=gw.key"], secrets: secrets)
+            == .object(["name": "gw", "one-time-password": "secret-0"]))
+        #expect(try body(["members.1.name=a", "members.1.one-time-password-env=GW_KEY"], secrets: secrets)
+            == .object(["members": .array([.object(["name": "a", "one-time-password": "secret-1"])])]))
+        #expect(try body(["new-password-file=-"], secrets: secrets) == .object(["new-password": "secret-2"]))
+        // Not secrets: kept as they are.
+        #expect(try body(["name-file=x", "comments-env=y"]) == .object(["name-file": "x", "comments-env": "y"]))
+    }
+}
