@@ -105,7 +105,9 @@ let package = Package(
         .testTarget(name: "OperationsTests", dependencies: [
             "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime", "HACore",
         ], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ManagementModel", "Store"], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",

@@ -276,7 +276,12 @@ extension ManagementService {
         status["policy"] = .string(policy)
         if let epoch = report?.highestEpoch { status["highest-epoch-seen"] = .string(epoch.text) }
         if let refusal = report?.lastRefusal { status["last-refusal"] = .string(refusal) }
-        if let enforcement = report?.enforcement { status["enforcement"] = .string(enforcement) }
+        if let enforcement = report?.enforcement {
+            status["enforcement"] = .string(enforcement)
+            if enforcement == "none" {
+                status["warning"] = "enforcement is off (--enforce none): this gateway enforces nothing; run its agent with --enforce nftables"
+            }
+        }
         if let seen = live?.lastContactMilliseconds { status["last-contact"] = Renderer.timestamp(seen) }
         return ["sic-state": .string(!enrolled ? "uninitialized" : connected ? "communicating" : "initialized"),
                 "gateway-status": .object(status), "policy-status": .string(policy)]

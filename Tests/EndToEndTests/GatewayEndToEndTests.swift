@@ -115,6 +115,11 @@ struct GatewayEndToEndTests {
         #expect(try await group.gatewayState("gw-down", on: "primary") == "untrusted")
         let keyMode = try FileManager.default.attributesOfItem(atPath: "\(agent.dataDirectory)/pki/node.key")[.posixPermissions] as? NSNumber
         #expect(keyMode?.intValue == 0o600, "the gateway's private key is 0600")
+        // --enforce none (the tests' choice) is said loudly: on the agent's output and log, and in its status.
+        #expect(agent.log.contains("WARNING: --enforce none: this gateway ENFORCES NOTHING"), "\(agent.logTail)")
+        #expect(agent.log.contains("warning") && agent.log.contains("ENFORCES NOTHING (no policy"), "\(agent.logTail)")
+        let offStatus = enrolled["gateway-status"] as? [String: Any]
+        #expect(offStatus?.string("enforcement") == "none" && (offStatus?.string("warning") ?? "").contains("enforces nothing"), "\(enrolled)")
 
         try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=web-in", "service.1=https",
                                           "action=Accept", "track.type=Log"] + group.asRoot("primary"))
