@@ -448,7 +448,7 @@ struct MgmtCommand: AsyncParsableCommand {
     }
 
     func printReply(_ body: JSONValue) {
-        print(format == .json ? MgmtRendering.json(body) : MgmtRendering.text(body), terminator: "")
+        print(format == .json ? MgmtRendering.json(body) : MgmtRendering.text(MgmtRendering.withNames(body)), terminator: "")
     }
 
     func printErrorReply(_ reply: MgmtReply) {

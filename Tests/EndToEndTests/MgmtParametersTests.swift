@@ -126,3 +126,25 @@ struct MgmtSecretParametersTests {
         #expect(try body(["name-file=x", "comments-env=y"]) == .object(["name-file": "x", "comments-env": "y"]))
     }
 }
+
+@Suite("rampart mgmt: text output names objects")
+struct MgmtNamesTests {
+    @Test("show-access-rulebase in text shows the names of the objects its rules refer to, not their uids")
+    func rulebaseTextShowsNames() throws {
+        let reply: JSONValue = [
+            "uid": "layer-uid", "name": "Network",
+            "rulebase": [["uid": "rule-uid", "name": "web-in", "source": ["host-uid"], "action": "accept-uid",
+                          "track": ["type": "log-uid"], "rule-number": 1]],
+            "objects-dictionary": [["uid": "host-uid", "name": "web-1", "type": "host"],
+                                   ["uid": "accept-uid", "name": "Accept", "type": "RulebaseAction"],
+                                   ["uid": "log-uid", "name": "Log", "type": "Track"]],
+        ]
+        let text = MgmtRendering.text(MgmtRendering.withNames(reply))
+        #expect(text.contains("action: Accept") && text.contains("- web-1") && text.contains("type: Log"), "\(text)")
+        #expect(!text.contains("host-uid") && !text.contains("accept-uid") && !text.contains("objects-dictionary"), "\(text)")
+        #expect(text.contains("uid: rule-uid"), "a rule keeps its own uid: \(text)")
+        // Replies without a dictionary are shown as they are.
+        let plain: JSONValue = ["name": "web-1", "uid": "host-uid"]
+        #expect(MgmtRendering.withNames(plain) == plain)
+    }
+}

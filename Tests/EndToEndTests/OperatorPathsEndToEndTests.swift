@@ -56,11 +56,33 @@ struct OperatorPathsEndToEndTests {
                                                   "127.0.0.1:\(sicPort)", "--name", "mgmt-b", "--activation-key-file", keyFile])
         #expect(enrolled.status == 0 && enrolled.stdout.contains("Enrolled as mgmt-b"), "\(enrolled)")
 
+        // The API's sic-state and `rampart sic status` come from one computation.
+        let talked = try await fixture.rampart(["sic", "test", "--data", fixture.scratch.path("node-b"), "--server", "127.0.0.1:\(sicPort)"])
+        #expect(talked.status == 0, "\(talked)")
+        let sicStatus = try await fixture.rampart(["sic", "status", "--data", fixture.data, "--json"])
+        #expect(sicStatus.stdout.contains("\"sic-status\":\"communicating\""), "\(sicStatus)")
+        let object = try await fixture.mgmtJSON(["show-checkpoint-host", "name=mgmt-b"] + fixture.asRoot)
+        #expect(object.string("sic-state") == "communicating", "show-checkpoint-host agrees with sic status: \(object)")
+        let itself = try await fixture.mgmtJSON(["show-checkpoint-host", "name=primary"] + fixture.asRoot)
+        #expect(itself.string("sic-state") == "communicating", "\(itself)")
+
+        // show-access-rulebase as text: the rules' objects by name (the uids are in --format json).
+        let rulebase = try await fixture.rampart(["mgmt", "show-access-rulebase", "name=Network"] + fixture.asRoot)
+        #expect(rulebase.status == 0 && rulebase.stdout.contains("name: Cleanup rule") && rulebase.stdout.contains("action: Drop"), "\(rulebase)")
+        let json = try await fixture.mgmtJSON(["show-access-rulebase", "name=Network"] + fixture.asRoot)
+        let dictionaryUIDs = json.objects("objects-dictionary").compactMap { $0.string("uid") }
+        #expect(!dictionaryUIDs.isEmpty && dictionaryUIDs.allSatisfy { !rulebase.stdout.contains($0) }, "\(rulebase.stdout)")
+
         // From the environment, for another node.
         let fromEnvironment = try await fixture.rampart(
             ["mgmt", "add-checkpoint-host", "name=mgmt-c", "ip-address=127.0.0.1", "one-time-password-env=MGMT_C_KEY"] + fixture.asRoot,
             environment: ["MGMT_C_KEY": "activate-mgmt-c-2026"])
         #expect(fromEnvironment.status == 0, "\(fromEnvironment)")
+        // Not yet enrolled: the same word in both places.
+        let pending = try await fixture.mgmtJSON(["show-checkpoint-host", "name=mgmt-c"] + fixture.asRoot)
+        #expect(pending.string("sic-state") == "uninitialized", "\(pending)")
+        let pendingTest = try await fixture.rampart(["sic", "test", "mgmt-c", "--data", fixture.data])
+        #expect(pendingTest.stdout.contains("mgmt-c: uninitialized"), "\(pendingTest)")
         let keyC = secretFile("activate-mgmt-c-2026", in: fixture.scratch)
         let enrolledC = try await fixture.rampart(["sic", "enroll", "--data", fixture.scratch.path("node-c"), "--server",
                                                    "127.0.0.1:\(sicPort)", "--name", "mgmt-c", "--activation-key-file", keyC])
