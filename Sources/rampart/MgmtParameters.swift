@@ -87,7 +87,7 @@ enum MgmtParameters {
             var argument = ""
 
             mutating func insert(path: ArraySlice<String>, value: String, argument: String) throws(Failure) {
-                let key = path.first!
+                guard let key = path.first else { return }
                 let rest = path.dropFirst()
                 if self.argument.isEmpty { self.argument = argument }
                 if rest.isEmpty {
@@ -132,8 +132,9 @@ enum MgmtParameters {
                 }
                 var items: [JSONValue] = []
                 items.reserveCapacity(sorted.count)
+                // `listIndex` reads only canonical numbers, so String(index) is the key it came from.
                 for index in sorted {
-                    let child = branch.children[String(index)]!
+                    guard let child = branch.children[String(index)] else { continue }
                     items.append(try child.json(key: "\(label).\(index)"))
                 }
                 return .array(items)
@@ -177,7 +178,7 @@ enum MgmtRendering {
             let keys = fields.keys.sorted()
             for (i, key) in keys.enumerated() {
                 out.append(pad + JSONValue.string(key).canonicalString + ": ")
-                writeJSON(fields[key]!, indent: indent + 2, into: &out)
+                writeJSON(fields[key] ?? .null, indent: indent + 2, into: &out)
                 out.append(i == keys.count - 1 ? "\n" : ",\n")
             }
             out.append(String(repeating: " ", count: indent) + "}")
@@ -207,7 +208,7 @@ enum MgmtRendering {
         let pad = String(repeating: " ", count: indent)
         for key in orderedKeys(fields) {
             let label = plain(key) ? key : JSONValue.string(key).canonicalString
-            switch fields[key]! {
+            switch fields[key] ?? .null {
             case .object(let nested) where !nested.isEmpty:
                 lines.append("\(pad)\(label):")
                 writeFields(nested, indent: indent + 2, into: &lines)

@@ -146,6 +146,28 @@ struct OperatorPathsEndToEndTests {
     }
 }
 
+extension OperatorPathsEndToEndTests {
+    @Test("a migrate export whose epoch term is at the edge of Int64 is reported, never a trap", .timeLimit(.minutes(10)))
+    func hostileMigrateFileDoesNotTrap() async throws {
+        let fixture = try EndToEndTests.Fixture()
+        let server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "server")
+        defer { server.kill() }
+        let exported = fixture.scratch.path("export.json")
+        let export = try await fixture.rampart(["migrate", "export", exported, "--data", fixture.data])
+        try #require(export.status == 0, "\(export)")
+        #expect(try await server.stop().status == 0)
+        var document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: exported))) as? [String: Any])
+        var source = try #require(document["source"] as? [String: Any])
+        source["epoch-term"] = Int64.max
+        document["source"] = source
+        let edited = fixture.scratch.path("edited.json")
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: edited))
+        let dryRun = try await fixture.rampart(["migrate", "import", edited, "--data", fixture.scratch.path("new"), "--dry-run", "--json"])
+        #expect(!dryRun.exit.bySignal, "a file must never stop the process: \(dryRun)")
+        #expect(dryRun.status == 0 && (try? dryRun.json())?["epoch-term"] as? Int64 == Int64.max, "\(dryRun)")
+    }
+}
+
 /// A TCP listener on 127.0.0.1 held by the test process: "another process" in the server's eyes.
 final class Listener: Sendable {
     let fd: Int32
