@@ -99,7 +99,13 @@ struct DemoEndToEndTests {
         defer { demo.killAll() }
         try await demo.waitUntilRunning()
         #expect(demo.processes.count == 3, "two servers and a gateway: \(demo.processes)")
-        // Ctrl-C: SIGINT to the foreground job; tee ends at once, so the demo's output pipe closes too.
+        // Ctrl-C: SIGINT to the foreground job, in the order that used to orphan the servers: tee ends
+        // first, so the demo's output pipe is closed when it gets its SIGINT and says it is stopping.
+        let tee = ProcessTable.mentioning("tee \(demo.logPath)")
+        #expect(tee.count == 1)
+        // SIGKILL: children of the test process inherit its blocked signals; tee must end now either way.
+        for pid in tee { kill(pid, SIGKILL) }
+        #expect(try await pollUntil(seconds: 60) { ProcessTable.mentioning("tee \(demo.logPath)").isEmpty })
         kill(-demo.group, SIGINT)
         #expect(try await demo.record.wait(seconds: 120) != nil)
         #expect(try await pollUntil(seconds: 60) { demo.processes.isEmpty }, "left running: \(demo.processes)")
