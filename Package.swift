@@ -61,6 +61,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
         ], swiftSettings: strict),
         // The gateway agent: installed policy, enforcement (nftables), packet matcher, log shipping.
         .target(name: "Gateway", dependencies: [
@@ -101,7 +105,9 @@ let package = Package(
         .testTarget(name: "OperationsTests", dependencies: [
             "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime", "HACore",
         ], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ManagementModel", "Store"], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",
@@ -130,8 +136,11 @@ let package = Package(
             "ManagementAPI", "Store", "ManagementModel", "TrustCore",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "GatewayAgentTests", dependencies: [
             "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
@@ -140,6 +149,8 @@ let package = Package(
             "rampart", "ManagementModel", "Operations", "TrustCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
     ]

@@ -48,16 +48,31 @@ public actor GatewayAgent {
         self.clockMilliseconds = clockMilliseconds
     }
 
-    /// At start, before connecting: the last installed policy goes back in force.
+    /// At start, before connecting: the last installed policy goes back in force, or, when none was
+    /// ever installed, the initial policy (only the management channels pass).
     public func restore() async throws {
+        policy = try await Self.enforceAtStart(storage: storage, enforcer: enforcer, gateway: state.name, logger: logger)
+    }
+
+    /// `restore` for a caller that must enforce before the agent exists (before its first enrolment
+    /// connects anywhere): returns the stored policy now in force, nil when the initial policy is.
+    public static func enforceAtStart(storage: InstalledPolicyStorage, enforcer: any PolicyEnforcer, gateway: String,
+                                      logger: Logger) async throws -> CompiledPolicy? {
         guard let stored = try storage.load() else {
-            logger.notice("no installed policy yet", metadata: ["gateway": "\(state.name)"])
-            return
+            try await enforcer.applyInitialPolicy()
+            logger.notice("no installed policy yet: the initial policy is in force (only the management channels pass)",
+                          metadata: ["gateway": "\(gateway)", "enforcement": "\(enforcer.name)"])
+            return nil
         }
         try await enforcer.apply(stored)
-        policy = stored
         logger.notice("installed policy restored", metadata: ["package": "\(stored.packageName)", "revision": "\(stored.revision)",
                                                                "epoch": "\(stored.epochTerm)/\(stored.epochServer)", "enforcement": "\(enforcer.name)"])
+        return stored
+    }
+
+    /// Takes the policy `enforceAtStart` put in force (without applying it again).
+    public func adoptRestored(_ restored: CompiledPolicy?) {
+        policy = restored
     }
 
     public var name: String { state.name }

@@ -37,8 +37,18 @@ public struct NftablesEnforcer: PolicyEnforcer {
     /// Loads the policy; `rulesetFile` then holds what is in force (a refused candidate is left
     /// beside it as `nftables.rules.candidate` for the operator to read).
     public func apply(_ policy: CompiledPolicy) async throws {
+        try await load(NftablesRenderer.render(policy))
+    }
+
+    /// Loads the initial policy (`NftablesRenderer.renderInitial`): until the first install, only the
+    /// management channels pass.
+    public func applyInitialPolicy() async throws {
+        try await load(NftablesRenderer.renderInitial())
+    }
+
+    private func load(_ ruleset: String) async throws {
         let candidate = rulesetDirectory.appendingPathComponent(Self.rulesetFileName + ".candidate")
-        try DurableFile.write(Data(NftablesRenderer.render(policy).utf8), to: candidate, mode: 0o600)
+        try DurableFile.write(Data(ruleset.utf8), to: candidate, mode: 0o600)
         try await nft(["-f", candidate.path])
         guard rename(candidate.path, rulesetFile.path) == 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: rulesetFile.path])

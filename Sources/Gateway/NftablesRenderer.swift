@@ -49,6 +49,34 @@ public enum NftablesRenderer {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The initial policy, in force from a gateway's first start until its first install (as Check
+    /// Point's initial policy): the agent's own connections to its management servers and their
+    /// answers pass (it dials out; the answers are established traffic), loopback and IPv6 neighbour
+    /// discovery too; every other packet to the gateway, and everything it would route, is dropped.
+    public static func renderInitial() -> String {
+        [
+            "# Rampart initial policy: no policy installed yet; only the management channels pass",
+            "table inet \(tableName)",
+            "delete table inet \(tableName)",
+            "table inet \(tableName) {",
+            "    chain input {",
+            "        type filter hook input priority filter; policy drop;",
+            "        ct state established,related accept",
+            "        iif \"lo\" accept",
+            "        icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept",
+            "        counter drop comment \"\(initialPolicyComment)\"",
+            "    }",
+            "    chain forward {",
+            "        type filter hook forward priority filter; policy drop;",
+            "        counter drop comment \"\(initialPolicyComment)\"",
+            "    }",
+            "}",
+        ].joined(separator: "\n") + "\n"
+    }
+
+    /// The comment of the initial policy's drop rules (no `commentPrefix`: they are no compiled rule).
+    public static let initialPolicyComment = "initial policy: drop"
+
     /// The nftables rules for one compiled rule: each match alternative with the rule's counter,
     /// comment and verdict. A rule that can match nothing (a negated Any) renders no statement.
     static func statements(_ rule: CompiledRule, index: Int, acceptVerdict: String) -> [String] {

@@ -21,7 +21,8 @@ struct HAAdminCommands {
         case "set-ha-state": return try await setHAState(params)
         case "ha-promote":
             if params["dry-run"]?.boolValue == true { return reportJSON(runtime.admin(.promote(dryRun: true, force: false)).report) }
-            return try await promote(force: params["force"]?.boolValue ?? false)
+            return try await promote(force: params["force"]?.boolValue ?? false,
+                                     forceHint: "rampart ha promote --force, or force: true in ha-promote")
         case "ha-stop": return try simple(.haStop)
         case "ha-start": return try simple(.haStart)
         case "ha-full-sync": return try fullSync(params)
@@ -47,7 +48,8 @@ struct HAAdminCommands {
     func setHAState(_ params: [String: JSONValue]) async throws -> JSONValue {
         switch params["new-state"]?.stringValue?.lowercased() {
         case "active":
-            return try await promote(force: params["ignore-errors"]?.boolValue ?? false)
+            return try await promote(force: params["ignore-errors"]?.boolValue ?? false,
+                                     forceHint: "ignore-errors: true in set-ha-state, or rampart ha promote --force")
         case "standby":
             if runtime.status.role == .standby { return ["summary": "already a standby"] }
             return try simple(.demote)
@@ -57,13 +59,14 @@ struct HAAdminCommands {
     }
 
     /// Switchover when the active answers, failover otherwise; returns once this server takes writes.
-    func promote(force: Bool) async throws -> JSONValue {
+    /// `forceHint` names how the caller forces (each command has its own field; the CLI a flag).
+    func promote(force: Bool, forceHint: String) async throws -> JSONValue {
         if runtime.writesEnabled { return ["summary": .string("already active in epoch \(runtime.status.epoch)"), "path": "already-active"] }
         let started = ContinuousClock.now
         let outcome = runtime.admin(.promote(dryRun: false, force: force))
         var result = reportFields(outcome.report)
         if outcome.refusedCode != nil {
-            let hint = outcome.refusedCode == "may-lose-revisions" ? " Use force (ignore-errors: true) to promote anyway." : ""
+            let hint = outcome.refusedCode == "may-lose-revisions" ? " To promote anyway, force it: \(forceHint)." : ""
             throw Self.invalidOperation("\(outcome.reason).\(hint)")
         }
         guard await runtime.awaitWritesEnabled(timeoutMilliseconds: Self.promotionTimeoutMilliseconds) else {

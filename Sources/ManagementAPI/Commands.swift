@@ -109,6 +109,7 @@ extension ManagementService {
             extra["rule-number"] = Rulebase(layer: layer, reader: reader).ruleNumber(of: object.uid).map { .int(Int64($0)) } ?? .null
         }
         extra.merge(gatewayStatusFields(object)) { _, live in live }
+        if ObjectType.sicNodes.contains(object.type) { extra["sic-state"] = .string(sicNodeStatus(object).sicState) }
         return Renderer(reader: reader).render(object, level: level, lock: lockText(object.uid, viewer: sessionUID), extra: extra)
     }
 

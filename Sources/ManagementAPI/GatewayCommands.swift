@@ -258,10 +258,13 @@ extension ManagementService {
     /// (ok / untrusted / not-responding) and policy status (installed / not-installed / may-be-out-of-date).
     func gatewayStatusFields(_ object: ManagedObject) -> [String: JSONValue] {
         guard object.type == .simpleGateway else { return [:] }
-        let enrolled = object.fields[ManagedObject.sicStateField]?.stringValue == "initialized"
+        let sic = sicNodeStatus(object)
         let live = gateways?.status(ofGateway: object.uid)
-        let connected = live?.connected == true
-        let state = !enrolled ? "untrusted" : connected ? "ok" : "not-responding"
+        let state = switch sic.state {
+        case .uninitialized: "untrusted"
+        case .communicating: "ok"
+        case .notCommunicating: "not-responding"
+        }
         var policy = "not-installed"
         var status: [String: JSONValue] = ["state": .string(state)]
         let report = live?.report
@@ -276,10 +279,14 @@ extension ManagementService {
         status["policy"] = .string(policy)
         if let epoch = report?.highestEpoch { status["highest-epoch-seen"] = .string(epoch.text) }
         if let refusal = report?.lastRefusal { status["last-refusal"] = .string(refusal) }
-        if let enforcement = report?.enforcement { status["enforcement"] = .string(enforcement) }
+        if let enforcement = report?.enforcement {
+            status["enforcement"] = .string(enforcement)
+            if enforcement == "none" {
+                status["warning"] = "enforcement is off (--enforce none): this gateway enforces nothing; run its agent with --enforce nftables"
+            }
+        }
         if let seen = live?.lastContactMilliseconds { status["last-contact"] = Renderer.timestamp(seen) }
-        return ["sic-state": .string(!enrolled ? "uninitialized" : connected ? "communicating" : "initialized"),
-                "gateway-status": .object(status), "policy-status": .string(policy)]
+        return ["sic-state": .string(sic.sicState), "gateway-status": .object(status), "policy-status": .string(policy)]
     }
 
     /// show-gateways-and-servers: gateways, clusters and management servers, with their status.

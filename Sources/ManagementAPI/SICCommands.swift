@@ -17,32 +17,47 @@ extension ManagementService {
 
     public func attachSICChannels(_ channels: any SICChannelCloser) { sicChannels = channels }
 
-    /// Check Point's test-sic-status: uninitialized (never enrolled, or reset), initialized
-    /// (enrolled, not connected now), communicating (connected within the last minute).
+    /// Check Point's test-sic-status (and so `rampart sic status`): uninitialized (never enrolled,
+    /// reset, or revoked), not communicating (enrolled, no contact now), communicating.
     func testSICStatus(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
         let reader = view(of: sessionUID)
         let node = try findSICNode(Planner(reader: reader, passwords: passwords), params)
         let sicName = node.fields[ManagedObject.sicNameField]?.stringValue ?? ""
-        let state = node.fields[ManagedObject.sicStateField]?.stringValue ?? "uninitialized"
-        let (status, message): (String, String)
-        if node.name == identity.name {
-            (status, message) = ("communicating", "This is the server you are connected to.")
-        } else if let revoked = try revocation(of: node) {
-            (status, message) = ("uninitialized", revoked)
-        } else if state != "initialized" {
-            let key = node.fields[ManagedObject.activationKeyField]
-            (status, message) = ("uninitialized", key == nil
-                ? "No activation key: set one with set-\(node.type.rawValue) one-time-password=… and enrol the node."
-                : "Waiting for the node to enrol with its one-time activation key (rampart sic enroll).")
-        } else if let seen = sicLastContactMilliseconds[node.uid], now - seen <= SICStatusLimits.communicatingWindowMilliseconds {
-            (status, message) = ("communicating", "Trust established; last contact \((now - seen) / 1000) s ago.")
-        } else {
-            let seen = sicLastContactMilliseconds[node.uid]
-            (status, message) = ("not communicating", seen.map { "Trust established, but no contact for \((now - $0) / 1000) s: check that the node runs and reaches the SIC port." }
-                ?? "Trust established (certificate issued), but the node has not connected since this server started.")
+        let status = sicNodeStatus(node)
+        return APIResponse.ok(["sic-status": .string(status.sicStatus), "sic-name": .string(sicName), "sic-message": .string(status.message),
+                               "rampart-revoked": .bool(status.revoked)])
+    }
+
+    /// SIC with a management server or gateway now: the one computation behind the objects'
+    /// `sic-state` (show-checkpoint-host, show-simple-gateway, …) and test-sic-status, so the API and
+    /// `rampart sic status` never disagree. Communicating: this server itself, a gateway whose channel
+    /// to this server is open, a management server heard from (its HA link reports every second)
+    /// within `SICStatusLimits.communicatingWindowMilliseconds`.
+    func sicNodeStatus(_ node: ManagedObject) -> SICNodeStatus {
+        if node.type == .checkpointHost, node.name == identity.name {
+            return SICNodeStatus(state: .communicating, message: "This is the server you are connected to.")
         }
-        return APIResponse.ok(["sic-status": .string(status), "sic-name": .string(sicName), "sic-message": .string(message),
-                               "rampart-revoked": .bool(try revocation(of: node) != nil && node.name != identity.name)])
+        // An unreadable revocation list is an error of its own (reset-sic reports it); status still answers.
+        if let revoked = (try? revocation(of: node)) ?? nil {
+            return SICNodeStatus(state: .uninitialized, message: revoked, revoked: true)
+        }
+        guard node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" else {
+            let key = node.fields[ManagedObject.activationKeyField]
+            return SICNodeStatus(state: .uninitialized, message: key == nil
+                ? "No activation key: set one with set-\(node.type.rawValue) one-time-password (rampart mgmt: one-time-password-file=FILE) and enrol the node."
+                : "Waiting for the node to enrol with its one-time activation key (rampart sic enroll).")
+        }
+        let seen = sicLastContactMilliseconds[node.uid]
+        if node.type == .simpleGateway {
+            if gateways?.status(ofGateway: node.uid)?.connected == true {
+                return SICNodeStatus(state: .communicating, message: "Trust established; its channel to this server is open.")
+            }
+        } else if let seen, now - seen <= SICStatusLimits.communicatingWindowMilliseconds {
+            return SICNodeStatus(state: .communicating, message: "Trust established; last contact \((now - seen) / 1000) s ago.")
+        }
+        return SICNodeStatus(state: .notCommunicating, message: seen.map {
+            "Trust established, but no contact for \((now - $0) / 1000) s: check that the node runs and reaches the SIC port."
+        } ?? "Trust established (certificate issued), but the node has not connected since this server started.")
     }
 
     /// Why `node` is cut off, when its trust was revoked: its recorded certificate is on the revocation
@@ -106,6 +121,33 @@ extension ManagementService {
         var reply: [String: JSONValue] = ["message": .string("OK")]
         if generated { reply["one-time-password"] = .string(key) }
         return APIResponse.ok(reply)
+    }
+}
+
+/// See `ManagementService.sicNodeStatus`.
+struct SICNodeStatus: Equatable {
+    enum State { case uninitialized, notCommunicating, communicating }
+    let state: State
+    let message: String
+    /// Its certificate was revoked (sic reset) and it has not enrolled again.
+    var revoked = false
+
+    /// The objects' `sic-state`, in Check Point's words.
+    var sicState: String {
+        switch state {
+        case .uninitialized: "uninitialized"
+        case .notCommunicating: "initialized"
+        case .communicating: "communicating"
+        }
+    }
+
+    /// test-sic-status's `sic-status`, in Check Point's words.
+    var sicStatus: String {
+        switch state {
+        case .uninitialized: "uninitialized"
+        case .notCommunicating: "not communicating"
+        case .communicating: "communicating"
+        }
     }
 }
 

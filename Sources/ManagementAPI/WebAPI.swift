@@ -73,12 +73,14 @@ public enum WebAPI {
 
 
 extension WebAPI {
-    /// The Web API over HTTPS on a TCP port (0: any free port; `onRunning` gets the real one).
+    /// The Web API over HTTPS on a TCP port (0: any free port; `onRunning` gets the real one), its
+    /// connections bounded by `limits` (handshake, request and idle timeouts, connections per address).
     public static func httpsApplication(service: ManagementService, host: String, port: Int, tls: TLSConfiguration, logger: Logger,
+                                        limits: WebAPIConnectionLimits = .default,
                                         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         Application(
             router: router(service: service, isLocalSocket: false),
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            server: try GuardedHTTPSChannel.builder(tls: tls, limits: limits, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "Rampart"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

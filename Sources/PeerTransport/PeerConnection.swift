@@ -161,12 +161,15 @@ enum PeerPipeline {
         acceptsEnrolment: Bool = false,
         limits: PeerLimits
     ) throws -> Pending {
+        // Until the peer is verified, only the small frames of the handshake and enrolment are read.
+        let inboundBound = PeerInboundFrameBound(
+            bytesMax: min(limits.unauthenticatedFrameBytesMax, limits.frameBytesMax))
         let session = PeerSessionHandler(
             role: role, record: record, isEnrolmentClient: isEnrolmentClient, acceptsEnrolment: acceptsEnrolment,
-            limits: limits, eventLoop: channel.eventLoop)
+            limits: limits, inboundBound: inboundBound, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.addHandlers([
             tlsHandler,
-            ByteToMessageHandler(PeerFrameDecoder(frameBytesMax: limits.frameBytesMax)),
+            ByteToMessageHandler(PeerFrameDecoder(bound: inboundBound)),
             MessageToByteHandler(PeerFrameEncoder(frameBytesMax: limits.frameBytesMax)),
             session,
         ])

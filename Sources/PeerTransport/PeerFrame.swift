@@ -48,12 +48,26 @@ public struct PeerFrame: Sendable, Equatable {
     public var payloadBytes: [UInt8] { Array(payload.readableBytesView) }
 }
 
+/// The largest payload a connection reads now. It starts small and grows once the peer is verified
+/// (`PeerSessionHandler` raises it); the decoder reads it for every frame. Confined to the channel's
+/// event loop.
+final class PeerInboundFrameBound {
+    var bytesMax: Int
+
+    init(bytesMax: Int) { self.bytesMax = bytesMax }
+}
+
 /// Decodes frames, refusing a bad magic, another version, an unknown type or a too-long payload as soon
 /// as the header bytes that show it have arrived (a too-long payload is refused before it is read).
 struct PeerFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = PeerFrame
 
-    let frameBytesMax: Int
+    let bound: PeerInboundFrameBound
+
+    init(bound: PeerInboundFrameBound) { self.bound = bound }
+
+    /// A decoder with a fixed limit.
+    init(frameBytesMax: Int) { self.bound = PeerInboundFrameBound(bytesMax: frameBytesMax) }
 
     /// Parses one frame from the front of `buffer`, or returns nil when more bytes are needed.
     static func parse(_ buffer: inout ByteBuffer, frameBytesMax: Int) throws -> PeerFrame? {
@@ -88,16 +102,15 @@ struct PeerFrameDecoder: ByteToMessageDecoder {
                 .frameTooLarge, "received the header of a frame of \(length) bytes; the limit is \(frameBytesMax) bytes"
             )
         }
-        guard available >= PeerFrame.headerBytes + Int(length) else { return nil }
-        buffer.moveReaderIndex(forwardBy: PeerFrame.headerBytes)
-        guard let payload = buffer.readSlice(length: Int(length)) else {
-            preconditionFailure("readable bytes were checked above")
-        }
+        guard available - PeerFrame.headerBytes >= Int(length),
+            let payload = buffer.getSlice(at: start + PeerFrame.headerBytes, length: Int(length))
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: PeerFrame.headerBytes + Int(length))
         return PeerFrame(type: type, payload: payload)
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try Self.parse(&buffer, frameBytesMax: frameBytesMax) else { return .needMoreData }
+        guard let frame = try Self.parse(&buffer, frameBytesMax: bound.bytesMax) else { return .needMoreData }
         context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
     }

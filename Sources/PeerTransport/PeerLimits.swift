@@ -1,5 +1,12 @@
+import TrustCore
+
 /// Every bound of the SIC transport in one place (DESIGN.md §2: "Bound everything ... Keep limits in
 /// one place"). Units are last in names.
+///
+/// Before a client's certificate is verified, a connection gets far less: small frames
+/// (`unauthenticatedFrameBytesMax`), a short deadline (`unauthenticatedTimeoutMilliseconds`) and a share
+/// of the slots (`unauthenticatedConnectionsMax`), so nobody can use the SIC port's enrolment door to
+/// hold memory or lock enrolled peers out.
 ///
 /// A value type so that tests (and, later, node-local settings) can shrink a bound; the defaults are what
 /// a server runs with.
@@ -21,6 +28,21 @@ public struct PeerLimits: Sendable, Equatable {
     public var unsentBytesMax: Int = 32 * 1024 * 1024
     /// Most connections a listener keeps open at once; further ones are closed at once and logged.
     public var connectionsMax: Int = 1024
+    /// Largest payload a listener reads before the client's certificate is verified. Such a client may
+    /// only send one enrolment request, so this is the largest request TrustCore decodes (its fields at
+    /// their bounds; a real one is under 1 KiB).
+    public var unauthenticatedFrameBytesMax: Int = TrustLimits.enrolmentRequestBytesMax
+    /// Largest payload an enrolling client reads from the (not yet trusted) server: an enrolment answer,
+    /// which may carry the revocation list.
+    public var enrolmentAnswerFrameBytesMax: Int = TrustLimits.enrolmentMessageBytesMax
+    /// Listener side: longest time a connection may stay unauthenticated, from TCP connection until its
+    /// client certificate is verified or, without one, until its enrolment request has fully arrived.
+    /// Closes idle and slow (byte-trickling) clients; enrolment itself needs well under a second.
+    public var unauthenticatedTimeoutMilliseconds: Int64 = 5_000
+    /// Most connections without a verified client certificate (handshaking or enrolling) a listener
+    /// keeps. A new connection beyond this, or beyond `connectionsMax`, closes the oldest of them
+    /// instead of being refused: a verified peer always finds a slot unless verified peers hold them all.
+    public var unauthenticatedConnectionsMax: Int = 256
     /// Longest reason text carried by an `error` frame; longer reasons are cut.
     public var errorReasonBytesMax: Int = 1024
     /// Longest time a side waits for a closing `error` frame to be written before it closes anyway.

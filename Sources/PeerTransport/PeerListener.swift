@@ -69,6 +69,8 @@ public struct PeerListener: Sendable {
 
     private let serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>
     private let limits: PeerLimits
+    /// Who holds the connection slots (read by tests).
+    let slots: PeerConnectionSlots
     private let logger: Logger
 
     /// Binds the listening socket; connections are accepted (and kept waiting) until `run` serves them.
@@ -120,6 +122,7 @@ public struct PeerListener: Sendable {
         self.localAddress = localAddress
         self.serverChannel = serverChannel
         self.limits = limits
+        self.slots = PeerConnectionSlots(limits: limits)
         self.logger = logger
     }
 
@@ -131,7 +134,7 @@ public struct PeerListener: Sendable {
         onConnection: @escaping @Sendable (PeerConnection) async throws -> Void,
         onHandshakeFailure: @escaping @Sendable (PeerHandshakeFailure) async -> Void = { _ in }
     ) async throws {
-        let open = NIOLockedValueBox(0)
+        let slots = self.slots
         let limits = self.limits
         let logger = self.logger
         try await serverChannel.executeThenClose { inbound in
@@ -147,23 +150,26 @@ public struct PeerListener: Sendable {
                         return
                     }
                     guard let pending = next else { return }
-                    let admitted = open.withLockedValue { count in
-                        guard count < limits.connectionsMax else { return false }
-                        count += 1
-                        return true
-                    }
-                    guard admitted else {
+                    let channel = pending.channel.channel
+                    guard let slot = slots.admit(channel) else {
                         logger.warning(
-                            "SIC connection refused: \(limits.connectionsMax) connections are open",
-                            metadata: ["sic.peer": "\(pending.channel.channel.remoteAddress.map { "\($0)" } ?? "?")"])
-                        pending.channel.channel.close(promise: nil)
+                            "SIC connection refused: \(limits.connectionsMax) connections of verified peers are open",
+                            metadata: ["sic.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                        channel.close(promise: nil)
                         continue
                     }
+                    if let evicted = slot.evicted {
+                        logger.notice(
+                            "SIC connection closed to make room: \(limits.unauthenticatedConnectionsMax) unauthenticated connections were open; this was the oldest",
+                            metadata: ["sic.peer": "\(evicted.remoteAddress.map { "\($0)" } ?? "?")"])
+                        evicted.close(promise: nil)
+                    }
                     group.addTask {
-                        defer { open.withLockedValue { $0 -= 1 } }
+                        defer { slots.release(slot.id) }
                         await Self.serve(
-                            pending, limits: limits, logger: logger, onConnection: onConnection,
-                            onHandshakeFailure: onHandshakeFailure)
+                            pending, limits: limits, logger: logger,
+                            onVerified: { slots.verified(slot.id) },
+                            onConnection: onConnection, onHandshakeFailure: onHandshakeFailure)
                     }
                 }
             }
@@ -174,6 +180,7 @@ public struct PeerListener: Sendable {
         _ pending: PeerPipeline.Pending,
         limits: PeerLimits,
         logger: Logger,
+        onVerified: @Sendable () -> Void,
         onConnection: @Sendable (PeerConnection) async throws -> Void,
         onHandshakeFailure: @Sendable (PeerHandshakeFailure) async -> Void
     ) async {
@@ -196,6 +203,7 @@ public struct PeerListener: Sendable {
                     return
                 }
                 logger.debug("SIC connection ready", metadata: ["sic.kind": "\(info.kind)"])
+                if case .peer = info.kind { onVerified() }
                 let connection = PeerPipeline.makeConnection(
                     info, pending.channel, inbound: inbound, outbound: outbound, limits: limits, role: .server)
                 try await onConnection(connection)
@@ -203,6 +211,69 @@ public struct PeerListener: Sendable {
         } catch {
             logger.debug("SIC connection ended with an error: \(error)")
         }
+    }
+}
+
+/// The listener's connection slots: at most `connectionsMax` connections, of which at most
+/// `unauthenticatedConnectionsMax` have no verified client certificate yet (handshaking or enrolling).
+/// A new connection that finds either bound reached takes the slot of the oldest unauthenticated
+/// connection, which is closed; it is refused only when verified peers hold every slot. So idle or slow
+/// clients can hold neither memory nor the slots enrolled peers and gateways need.
+final class PeerConnectionSlots: Sendable {
+    struct Admission {
+        let id: UInt64
+        /// The unauthenticated connection to close to make room.
+        let evicted: (any Channel)?
+    }
+
+    private struct State {
+        var nextID: UInt64 = 0
+        /// Unauthenticated connections, oldest first.
+        var unauthenticated: [(id: UInt64, channel: any Channel)] = []
+        var verified: Set<UInt64> = []
+    }
+
+    private let limits: PeerLimits
+    private let state = NIOLockedValueBox(State())
+
+    init(limits: PeerLimits) { self.limits = limits }
+
+    /// A slot for a new connection (unauthenticated), or nil when verified peers hold every slot.
+    func admit(_ channel: any Channel) -> Admission? {
+        state.withLockedValue { state in
+            var evicted: (any Channel)?
+            let open = state.unauthenticated.count + state.verified.count
+            if state.unauthenticated.count >= limits.unauthenticatedConnectionsMax || open >= limits.connectionsMax {
+                guard !state.unauthenticated.isEmpty else { return nil }
+                evicted = state.unauthenticated.removeFirst().channel
+            }
+            state.nextID &+= 1
+            state.unauthenticated.append((state.nextID, channel))
+            return Admission(id: state.nextID, evicted: evicted)
+        }
+    }
+
+    /// The connection's client certificate was verified: it no longer counts as unauthenticated (unless
+    /// it was already closed to make room).
+    func verified(_ id: UInt64) {
+        state.withLockedValue { state in
+            guard let index = state.unauthenticated.firstIndex(where: { $0.id == id }) else { return }
+            state.unauthenticated.remove(at: index)
+            state.verified.insert(id)
+        }
+    }
+
+    /// The connection ended.
+    func release(_ id: UInt64) {
+        state.withLockedValue { state in
+            state.unauthenticated.removeAll { $0.id == id }
+            state.verified.remove(id)
+        }
+    }
+
+    /// How many connections hold a slot, and how many of them are unauthenticated.
+    var counts: (open: Int, unauthenticated: Int) {
+        state.withLockedValue { ($0.unauthenticated.count + $0.verified.count, $0.unauthenticated.count) }
     }
 }
 

@@ -38,6 +38,11 @@ struct PeerSessionInfo: Sendable {
 /// certificate, so the client waits for this frame before it uses the channel), enforces which frame
 /// types may flow on which kind of connection, turns errors into `PeerTransportError`s and, for protocol
 /// errors, tells the peer why in an `error` frame before closing.
+///
+/// On the listener, a client stays unauthenticated until its certificate is verified: until then its
+/// frames are bounded by `PeerLimits.unauthenticatedFrameBytesMax`, and it must be verified, or deliver
+/// its one enrolment request, within `unauthenticatedTimeoutMilliseconds` of connecting. An enrolment
+/// connection carries one request.
 final class PeerSessionHandler: ChannelDuplexHandler {
     typealias InboundIn = PeerFrame
     typealias InboundOut = PeerFrame
@@ -61,24 +66,31 @@ final class PeerSessionHandler: ChannelDuplexHandler {
     /// flag makes the handler fail closed should TLS ever let one through).
     private let acceptsEnrolment: Bool
     private let limits: PeerLimits
+    /// The decoder's limit, raised once the peer is verified.
+    private let inboundBound: PeerInboundFrameBound
     private let establishedPromise: EventLoopPromise<PeerSessionInfo>
     private var state: State = .handshaking
     private var isTLSUp = false
     private var isSettled = false
     private var handshakeTimeout: Scheduled<Void>?
+    /// Server only: closes a client that is neither verified nor done with its enrolment request in time.
+    private var unauthenticatedTimeout: Scheduled<Void>?
+    /// Server only: the enrolment request has arrived (the connection carries no other).
+    private var hasEnrolmentRequest = false
 
     /// Succeeds when the connection is usable, fails with a `PeerTransportError` saying why it is not.
     var established: EventLoopFuture<PeerSessionInfo> { establishedPromise.futureResult }
 
     init(
         role: PeerRole, record: PeerTrustRecord, isEnrolmentClient: Bool, acceptsEnrolment: Bool, limits: PeerLimits,
-        eventLoop: any EventLoop
+        inboundBound: PeerInboundFrameBound, eventLoop: any EventLoop
     ) {
         self.role = role
         self.record = record
         self.isEnrolmentClient = isEnrolmentClient
         self.acceptsEnrolment = acceptsEnrolment
         self.limits = limits
+        self.inboundBound = inboundBound
         self.establishedPromise = eventLoop.makePromise(of: PeerSessionInfo.self)
     }
 
@@ -88,6 +100,7 @@ final class PeerSessionHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
+        unauthenticatedTimeout?.cancel()
         settle(.failure(PeerTransportError(.connectionClosed, "the connection was torn down during the handshake")))
     }
 
@@ -98,6 +111,7 @@ final class PeerSessionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
+        unauthenticatedTimeout?.cancel()
         if case .handshaking = state {
             let error: PeerTransportError =
                 if let refusal = record.refusal {
@@ -167,7 +181,9 @@ final class PeerSessionHandler: ChannelDuplexHandler {
                         "\(role.peerName) sent a \(frame.type) frame before the connection was ready"))
             }
         case .established(let kind):
-            if frame.type == kind.userFrameType {
+            if frame.type == kind.userFrameType, role == .server, kind == .enrolment {
+                acceptEnrolmentRequest(context: context, data)
+            } else if frame.type == kind.userFrameType {
                 context.fireChannelRead(data)
             } else if frame.type == .error {
                 fail(context: context, closedByPeer(frame))
@@ -214,7 +230,21 @@ final class PeerSessionHandler: ChannelDuplexHandler {
 
     // MARK: - Transitions
 
+    /// Server: hands up the enrolment request, the one frame an enrolment connection carries.
+    private func acceptEnrolmentRequest(context: ChannelHandlerContext, _ data: NIOAny) {
+        guard !hasEnrolmentRequest else {
+            fail(
+                context: context,
+                PeerTransportError(.protocolViolation, "the client sent a second frame; an enrolment connection carries one request"))
+            return
+        }
+        hasEnrolmentRequest = true
+        unauthenticatedTimeout?.cancel()
+        context.fireChannelRead(data)
+    }
+
     private func startHandshakeTimeout(context: ChannelHandlerContext) {
+        if role == .server { startUnauthenticatedTimeout(context: context) }
         guard handshakeTimeout == nil, case .handshaking = state else { return }
         let milliseconds = limits.handshakeTimeoutMilliseconds
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(milliseconds)) {
@@ -228,8 +258,34 @@ final class PeerSessionHandler: ChannelDuplexHandler {
         }
     }
 
+    private func startUnauthenticatedTimeout(context: ChannelHandlerContext) {
+        guard unauthenticatedTimeout == nil, case .handshaking = state else { return }
+        let milliseconds = limits.unauthenticatedTimeoutMilliseconds
+        unauthenticatedTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(milliseconds)) {
+            switch self.state {
+            case .closing, .established(.peer): return
+            case .handshaking, .established(.enrolment): break
+            }
+            self.fail(
+                context: context,
+                PeerTransportError(
+                    .unauthenticatedTimedOut,
+                    "the client was neither verified nor done sending its enrolment request within \(milliseconds) ms of connecting"
+                ))
+        }
+    }
+
     private func establish(context: ChannelHandlerContext, kind: PeerConnectionKind) {
         handshakeTimeout?.cancel()
+        switch (kind, role) {
+        case (.peer, _):
+            unauthenticatedTimeout?.cancel()
+            inboundBound.bytesMax = limits.frameBytesMax
+        case (.enrolment, .client):
+            inboundBound.bytesMax = min(limits.enrolmentAnswerFrameBytesMax, limits.frameBytesMax)
+        case (.enrolment, .server):
+            break  // still unauthenticated: small frames, the deadline runs on
+        }
         state = .established(kind)
         settle(.success(PeerSessionInfo(kind: kind, remoteAddress: context.channel.remoteAddress)))
     }
@@ -250,6 +306,7 @@ final class PeerSessionHandler: ChannelDuplexHandler {
         if case .established = state { wasEstablished = true } else { wasEstablished = false }
         state = .closing
         handshakeTimeout?.cancel()
+        unauthenticatedTimeout?.cancel()
         settle(.failure(error))
         if wasEstablished { context.fireErrorCaught(error) }
         if context.channel.isActive { context.read() }

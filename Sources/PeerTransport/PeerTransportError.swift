@@ -17,6 +17,9 @@ public struct PeerTransportError: Error, Sendable, Equatable, CustomStringConver
         case connectTimedOut = "connect-timed-out"
         /// TLS, verification and the `ready` frame did not finish within `handshakeTimeoutMilliseconds`.
         case handshakeTimedOut = "handshake-timed-out"
+        /// Listener side: a client was neither verified nor done sending its enrolment request within
+        /// `PeerLimits.unauthenticatedTimeoutMilliseconds` of connecting.
+        case unauthenticatedTimedOut = "unauthenticated-timed-out"
         /// This side's verifier refused the peer's certificate; `trustFailure` says why.
         case peerCertificateRefused = "peer-certificate-refused"
         /// The peer refused this side's certificate (its verifier said no; the TLS alert does not say why).

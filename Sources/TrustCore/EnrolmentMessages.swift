@@ -135,7 +135,7 @@ public struct EnrolmentRequest: Sendable, Equatable {
         csrDER = try reader.field(maxBytes: TrustLimits.certificateSigningRequestBytesMax)
         nodeNonce = try reader.field(exactBytes: TrustLimits.enrolmentNonceByteCount)
         nodeTimeMilliseconds = try reader.i64()
-        proof = try reader.field(exactBytes: 32)
+        proof = try reader.field(exactBytes: TrustLimits.enrolmentProofByteCount)
     }
 }
 

@@ -68,6 +68,14 @@ public enum TrustLimits {
     public static let enrolmentNonceByteCount = 32
     /// Largest encoded enrolment message (a response may carry the revocation list).
     public static let enrolmentMessageBytesMax = revocationListBytesMax + 64 * 1024
+    /// Largest encoded enrolment request `EnrolmentMessage.decode` accepts: its header and every field at
+    /// its bound (4-byte length prefixes included). The SIC listener reads no larger frame from a client
+    /// it has not verified. A real request (a P-256 CSR) is under 1 KiB.
+    public static let enrolmentRequestBytesMax =
+        6 + (4 + commonNameLengthMax * 4) + (4 + certificateSigningRequestBytesMax) + (4 + enrolmentNonceByteCount)
+        + 8 + (4 + enrolmentProofByteCount)
+    /// Bytes of an enrolment proof (an HMAC-SHA256).
+    public static let enrolmentProofByteCount = 32
     /// Longest refusal message.
     public static let enrolmentRefusalMessageLengthMax = 1024
     /// Largest clock difference between a node and its server at enrolment. Certificates are backdated

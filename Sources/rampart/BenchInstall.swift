@@ -93,7 +93,8 @@ struct BenchInstallCommand: AsyncParsableCommand {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["gateway", "--data", run.root + "/agents", "--bench-agents", String(gateways), "--name", "bench-gw-",
-                             "--management", "127.0.0.1:\(run.primary!.sicPort)", "--activation-key-file", keyFile, "--log-level", "warning"]
+                             "--management", "127.0.0.1:\(run.primary!.sicPort)", "--activation-key-file", keyFile, "--log-level", "warning",
+                             "--enforce", "none"]
         process.standardOutput = log
         process.standardError = log
         try run.children.run(process)

@@ -29,9 +29,14 @@ struct DemoCommand: AsyncParsableCommand {
           DIR/<name>.log  each process's output
         It waits until `rampart ha status` says synchronized on both and the
         gateway communicates, then prints the active's API address, the admin
-        password file and commands to try. Ctrl-C (SIGINT) or SIGTERM stops
-        everything (exit 0); if a process dies, the demo says so, stops the
-        others and exits 1.
+        password file and commands to try. Ctrl-C (SIGINT), SIGTERM, SIGHUP, or
+        the end of whatever reads its output (`rampart demo | tee log`) stops
+        every process it started (exit 0).
+        When a server or the gateway dies (kill it to try the runbook's
+        failover), the demo keeps the others running and prints the exact
+        command that starts it again; type `restart NAME` (Enter) and the demo
+        starts it again itself. A process that dies before the demo is ready
+        ends the demo (exit 1).
         Run it again on the same DIR to start both again on their data (no new
         join). DIR must be missing, empty, or a previous demo's directory.
 
@@ -57,12 +62,12 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let console = DemoConsole(json: json, apiPort: apiPort)
+        let stop = DemoStop()
+        stop.catchSignals()
+        let console = DemoConsole(json: json, apiPort: apiPort, stop: stop)
         let layout = try DemoLayout(directory: dir)
         let lock = try layout.claim()
         defer { close(lock) }
-        let stop = DemoStop()
-        stop.catchSignals()
         let children = DemoChildren()
         let pair: DemoPair
         do {
@@ -76,14 +81,19 @@ struct DemoCommand: AsyncParsableCommand {
             throw error
         }
         console.announce(pair, layout: layout)
-        try await finish(await stop.waitForReason(), children: children, layout: layout, console: console)
+        let reason = await DemoSupervisor(layout: layout, pair: pair, stop: stop, children: children, console: console).run()
+        try await finish(reason, children: children, layout: layout, console: console)
     }
 
-    /// Stops both servers; a signal is the normal end (exit 0), a dead child is a failure (exit 1).
+    /// Stops every process the demo started; a signal or the end of its output is the normal end
+    /// (exit 0), a child that died before the demo was ready is a failure (exit 1).
     func finish(_ reason: DemoStopReason, children: DemoChildren, layout: DemoLayout, console: DemoConsole) async throws {
         switch reason {
         case .signal(let number):
-            console.progress("signal \(number == SIGINT ? "SIGINT" : "SIGTERM"): stopping the servers")
+            console.progress("signal \(DemoStop.signalName(number)): stopping the servers")
+            await children.stopAll(console: console)
+        case .outputClosed:
+            // Nobody reads what the demo says any more (`rampart demo | tee`, then Ctrl-C ended tee).
             await children.stopAll(console: console)
         case .childExited(let name, let how):
             console.progress("\(name) \(how) unexpectedly; its log (\(layout.log(name))) ends with:\n\(DemoLog.tail(layout.log(name)))")
@@ -167,6 +177,9 @@ struct DemoLayout {
 /// Why the demo ends.
 enum DemoStopReason: Sendable, Equatable {
     case signal(Int32)
+    /// Whatever read the demo's standard output is gone.
+    case outputClosed
+    /// Before the demo is ready only: a child died.
     case childExited(name: String, how: String)
 }
 
@@ -175,18 +188,29 @@ struct DemoInterrupted: Error {
     let reason: DemoStopReason
 }
 
-/// The reasons to stop, noted by signal handlers and process termination handlers on other threads
-/// and read by the demo's waits.
+/// The reasons to stop, noted by signal handlers, output writes and process termination handlers
+/// on other threads and read by the demo's waits. Children's ends are also queued for the supervisor.
 final class DemoStop: @unchecked Sendable {
     private let lock = NSLock()
     private var signalNumber: Int32?
+    private var isOutputClosed = false
     private var firstExit: (name: String, how: String)?
+    private var exits: [(name: String, how: String)] = []
     private var sources: [any DispatchSourceSignal] = []
+    /// Standard output is a pipe or a socket: its reader can go away (poll says so).
+    private let outputIsPipe: Bool = {
+        var status = stat()
+        guard fstat(STDOUT_FILENO, &status) == 0 else { return false }
+        let type = status.st_mode & S_IFMT
+        return type == S_IFIFO || type == S_IFSOCK
+    }()
 
-    /// SIGINT and SIGTERM become reasons to stop instead of killing the demo, so the children are
-    /// always stopped by it.
+    /// SIGINT, SIGTERM and SIGHUP become reasons to stop instead of killing the demo, so the children
+    /// are always stopped by it. SIGPIPE is ignored: a write to a closed pipe then fails with EPIPE,
+    /// which is another reason to stop, instead of killing the demo and orphaning the children.
     func catchSignals() {
-        for number in [SIGINT, SIGTERM] {
+        signal(SIGPIPE, SIG_IGN)
+        for number in [SIGINT, SIGTERM, SIGHUP] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [weak self] in self?.noteSignal(number) }
@@ -195,28 +219,54 @@ final class DemoStop: @unchecked Sendable {
         }
     }
 
-    func noteSignal(_ number: Int32) { lock.withLock { if signalNumber == nil { signalNumber = number } } }
-    func noteExit(_ name: String, how: String) { lock.withLock { if firstExit == nil { firstExit = (name, how) } } }
-
-    /// A signal wins over a child's end: a child may end because of the same signal (sent to its
-    /// process group by a supervisor, say), and then the demo ends normally.
-    var reason: DemoStopReason? {
-        lock.withLock {
-            if let signalNumber { return .signal(signalNumber) }
-            return firstExit.map { .childExited(name: $0.name, how: $0.how) }
+    static func signalName(_ number: Int32) -> String {
+        switch number {
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
+        default: "\(number)"
         }
+    }
+
+    func noteSignal(_ number: Int32) { lock.withLock { if signalNumber == nil { signalNumber = number } } }
+    func noteOutputClosed() { lock.withLock { isOutputClosed = true } }
+    func noteExit(_ name: String, how: String) {
+        lock.withLock {
+            if firstExit == nil { firstExit = (name, how) }
+            exits.append((name, how))
+        }
+    }
+
+    /// The children that ended since the last call, in order.
+    func takeExits() -> [(name: String, how: String)] {
+        lock.withLock {
+            defer { exits = [] }
+            return exits
+        }
+    }
+
+    /// Why the demo must end now whatever its phase: a signal, or nobody reads its output.
+    var endReason: DemoStopReason? {
+        if outputIsPipe, !lock.withLock({ isOutputClosed }) {
+            var descriptor = pollfd(fd: STDOUT_FILENO, events: 0, revents: 0)
+            if Glibc.poll(&descriptor, 1, 0) == 1, descriptor.revents & Int16(POLLERR | POLLHUP) != 0 { noteOutputClosed() }
+        }
+        return lock.withLock {
+            if let signalNumber { return .signal(signalNumber) }
+            return isOutputClosed ? .outputClosed : nil
+        }
+    }
+
+    /// Before the demo is ready, a child's end ends it too. A signal wins: a child may end because of
+    /// the same signal (sent to its process group by a supervisor, say), and then the demo ends normally.
+    var reason: DemoStopReason? {
+        if let endReason { return endReason }
+        return lock.withLock { firstExit.map { .childExited(name: $0.name, how: $0.how) } }
     }
 
     /// Throws DemoInterrupted when the demo must end; called between the steps of every wait.
     func check() throws {
         if let reason { throw DemoInterrupted(reason: reason) }
-    }
-
-    func waitForReason() async -> DemoStopReason {
-        while true {
-            if let reason { return reason }
-            try? await Task.sleep(for: .milliseconds(DemoLimits.pollMilliseconds))
-        }
     }
 
     /// Polls `probe` until it gives a value, at most `seconds`; throws when the demo must end or
@@ -232,15 +282,23 @@ final class DemoStop: @unchecked Sendable {
     }
 }
 
-/// One `rampart server` child process; its output goes to DIR/<name>.log.
+/// One `rampart server` (or gateway) child process; its output goes to DIR/<name>.log. It runs in a
+/// process group of its own (Foundation's Process makes one), which the demo stops as a whole.
 final class DemoChild: @unchecked Sendable {
     let name: String
     let process: Process
+    let logPath: String
+    /// How to start it again on its data once it is up (its ports fixed, no join): set by the bring-up.
+    var restartArguments: [String]?
 
-    private init(name: String, process: Process) {
+    private init(name: String, process: Process, logPath: String) {
         self.name = name
         self.process = process
+        self.logPath = logPath
     }
+
+    /// This executable, as the demo starts it (and as an operator can paste it).
+    static var executable: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
 
     /// Starts this executable as `rampart server …`. Its end is noted in `stop`.
     static func launch(name: String, arguments: [String], logPath: String, stop: DemoStop) throws -> DemoChild {
@@ -248,7 +306,7 @@ final class DemoChild: @unchecked Sendable {
         defer { try? log.close() }
         let process = Process()
         // The same executable as this command, as BenchServer does: the demo never runs another build.
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = log
         process.standardError = log
@@ -258,23 +316,29 @@ final class DemoChild: @unchecked Sendable {
             stop.noteExit(name, how: how)
         }
         try process.run()
-        return DemoChild(name: name, process: process)
+        return DemoChild(name: name, process: process, logPath: logPath)
     }
 
     var pid: Int32 { process.processIdentifier }
 
-    /// SIGTERM (a graceful stop), then SIGKILL after a bounded wait.
+    /// SIGTERM to its process group (a graceful stop, anything it started included), then SIGKILL
+    /// after a bounded wait.
     func stop() async {
         guard process.isRunning else { return }
-        kill(pid, SIGTERM)
+        signalGroup(SIGTERM)
         let deadline = ContinuousClock.now + .seconds(DemoLimits.stopGraceSeconds)
         while process.isRunning, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(DemoLimits.pollMilliseconds))
         }
         if process.isRunning {
-            kill(pid, SIGKILL)
+            signalGroup(SIGKILL)
             process.waitUntilExit()
         }
+    }
+
+    private func signalGroup(_ number: Int32) {
+        // Its own group when Process made one; never the demo's own group.
+        if getpgid(pid) == pid, pid != getpgrp() { kill(-pid, number) } else { kill(pid, number) }
     }
 }
 
@@ -285,12 +349,33 @@ final class DemoChildren: @unchecked Sendable {
 
     func add(_ child: DemoChild) { lock.withLock { started.append(child) } }
 
+    func child(named name: String) -> DemoChild? { lock.withLock { started.last { $0.name == name } } }
+    var names: [String] { lock.withLock { started.map(\.name) } }
+
+    /// Starts `name` again on its data, as it ran before; nil with the reason when it cannot.
+    func restart(_ name: String, stop: DemoStop) -> Result<DemoChild, CommandFailure> {
+        guard let previous = child(named: name) else {
+            return .failure(CommandFailure("no process named \(name); the demo's are \(names.joined(separator: ", "))"))
+        }
+        guard !previous.process.isRunning else { return .failure(CommandFailure("\(name) is running (pid \(previous.pid))")) }
+        guard let arguments = previous.restartArguments else { return .failure(CommandFailure("\(name) never came up; stop the demo and start it again")) }
+        do {
+            let child = try DemoChild.launch(name: name, arguments: arguments, logPath: previous.logPath, stop: stop)
+            child.restartArguments = arguments
+            add(child)
+            return .success(child)
+        } catch {
+            return .failure(CommandFailure("cannot start \(name): \(error)"))
+        }
+    }
+
     func stopAll(console: DemoConsole) async {
         let children = lock.withLock { started }
         await withTaskGroup(of: Void.self) { group in
             for child in children { group.addTask { await child.stop() } }
         }
-        for child in children {
+        // The last process of each name (a restarted one replaces the one that died).
+        for child in children where children.last(where: { $0.name == child.name }) === child {
             console.progress("\(child.name) stopped (\(child.process.terminationReason == .uncaughtSignal ? "signal" : "status") \(child.process.terminationStatus))")
         }
     }
@@ -400,6 +485,8 @@ struct DemoBringUp {
             }
             return state?["sic-state"]?.stringValue == "communicating" ? true : nil
         }
+        // Enrolled: later starts need only its data.
+        child.restartArguments = ["gateway", "--data", data, "--enforce", "none"]
         console.progress("\(name) is enrolled and connected to every management server")
         return DemoGateway(name: name, dataDirectory: data, logPath: layout.log(name), pid: child.pid)
     }
@@ -439,6 +526,9 @@ struct DemoBringUp {
         let settings = try await stop.poll("\(name) to start (see \(layout.log(name)))", seconds: DemoLimits.serverStartSeconds) {
             FileManager.default.fileExists(atPath: data + "/rampart.sock") ? try? NodeSettings.read(dataDirectory: data) : nil
         }
+        // Again on the same ports: the other servers and the gateway know it by them; joined by now.
+        child.restartArguments = ["server", "--data", data, "--server-name", name, "--listen", "127.0.0.1",
+                                  "--api-port", String(settings.apiPort), "--sic-port", String(settings.sicPort ?? 0)]
         console.progress("\(name) is up: Web API https://127.0.0.1:\(settings.apiPort)/web_api, SIC port \(settings.sicPort.map(String.init) ?? "?")")
         return DemoServer(name: name, role: role, dataDirectory: data, logPath: layout.log(name), settings: settings, pid: child.pid)
     }
@@ -521,10 +611,27 @@ struct DemoConsole: Sendable {
     let json: Bool
     /// For the restart command shown at the end.
     let apiPort: Int
+    /// Told when standard output's reader is gone.
+    let stop: DemoStop
 
     func progress(_ line: String) {
-        // Unbuffered writes: progress shows at once even when stdout is a file or a pipe.
-        (json ? FileHandle.standardError : FileHandle.standardOutput).write(Data((line + "\n").utf8))
+        emit(line + "\n", to: json ? STDERR_FILENO : STDOUT_FILENO)
+    }
+
+    /// Unbuffered writes, so progress shows at once even when stdout is a file or a pipe. A closed pipe
+    /// (EPIPE; SIGPIPE is ignored) is a reason to stop, never a crash that would orphan the servers.
+    func emit(_ text: String, to descriptor: Int32) {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                if descriptor == STDOUT_FILENO { stop.noteOutputClosed() }
+                return
+            }
+            offset += written
+        }
     }
 
     func announce(_ pair: DemoPair, layout: DemoLayout) {
@@ -535,7 +642,7 @@ struct DemoConsole: Sendable {
         let passwordFile = layout.data(DemoLayout.primaryName) + "/initial-admin-password"
         let text = json ? Self.json(pair, active: active, layout: layout, passwordFile: passwordFile).canonicalString
             : text(active: active, standby: standby, gateway: pair.gateway, layout: layout, passwordFile: passwordFile)
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        emit(text + "\n", to: STDOUT_FILENO)
     }
 
     static func json(_ pair: DemoPair, active: DemoServer, layout: DemoLayout, passwordFile: String) -> JSONValue {
@@ -575,7 +682,96 @@ struct DemoConsole: Sendable {
           # make the standby the active one (switchover)
           \(rampart) ha promote --data \(standby.dataDirectory)
         \(gateway.map { gatewayCommands($0, rampart: rampart, active: active) } ?? "")
-        Ctrl-C stops them all; `\(rampart) demo --dir \(layout.directory.path)\(apiPort == 8443 ? "" : " --api-port \(apiPort)")` starts them again on their data.
+        Kill a server to try the failover: the demo keeps the others running and tells how to start it
+        again (type `restart NAME` here). Ctrl-C stops them all; `\(rampart) demo --dir \(layout.directory.path)\(apiPort == 8443 ? "" : " --api-port \(apiPort)")` starts them again on their data.
         """
+    }
+}
+
+/// The demo once it is ready: it keeps the processes that live running when one dies (so the runbook's
+/// failover can be tried), says how to start the dead one again, and starts it again when asked on
+/// standard input (`restart NAME`), until a signal or the end of its output.
+struct DemoSupervisor {
+    let layout: DemoLayout
+    let pair: DemoPair
+    let stop: DemoStop
+    let children: DemoChildren
+    let console: DemoConsole
+
+    func run() async -> DemoStopReason {
+        _ = stop.takeExits()
+        let input = DemoInput.start()
+        while true {
+            if let reason = stop.endReason { return reason }
+            for exit in stop.takeExits() { console.progress(died(exit.name, how: exit.how)) }
+            for line in input.takeLines() { handle(line) }
+            try? await Task.sleep(for: .milliseconds(DemoLimits.pollMilliseconds))
+        }
+    }
+
+    func handle(_ line: String) {
+        let words = line.split(separator: " ").map(String.init)
+        guard words.first == "restart" else {
+            if !words.isEmpty { console.progress("type `restart NAME` (\(children.names.joined(separator: ", "))) to start a stopped process again") }
+            return
+        }
+        let names = words.count > 1 ? Array(words.dropFirst())
+            : children.names.filter { name in children.child(named: name)?.process.isRunning == false }
+        if names.isEmpty { console.progress("every process of the demo is running") }
+        for name in names {
+            switch children.restart(name, stop: stop) {
+            case .success(let child):
+                console.progress("\(name) started again (pid \(child.pid), log \(child.logPath)); `rampart ha status` shows when it has caught up")
+            case .failure(let failure):
+                console.progress("restart \(name): \(failure.description)")
+            }
+        }
+    }
+
+    /// What the operator reads when a process of the demo dies: the demo goes on, what to try, and
+    /// the exact command that starts it again.
+    func died(_ name: String, how: String) -> String {
+        let rampart = DemoChild.executable
+        let others = pair.servers.filter { $0.name != name }
+        let command = children.child(named: name)?.restartArguments.map { ([rampart] + $0).joined(separator: " ") }
+        var lines = ["\(name) \(how) (its log: \(layout.log(name))). The demo keeps the others running."]
+        for server in others {
+            lines.append("  \(rampart) ha status --data \(server.dataDirectory)")
+        }
+        if pair.servers.contains(where: { $0.name == name }), let survivor = others.first {
+            lines.append("  # if \(name) was the active: the runbook's failover on \(survivor.name) (--dry-run first)")
+            lines.append("  \(rampart) ha promote --dry-run --data \(survivor.dataDirectory)")
+        }
+        if let command {
+            lines.append("Type `restart \(name)` and Enter here to start it again on its data, as:")
+            lines.append("  \(command)")
+            lines.append("(or run that yourself in another terminal; the demo then does not stop it)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Lines typed on the demo's standard input, read on a thread of their own (a blocking read must
+/// not hold a thread of the cooperative pool); ends at end of input.
+final class DemoInput: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    static func start() -> DemoInput {
+        let input = DemoInput()
+        let thread = Thread {
+            while let line = readLine(strippingNewline: true) {
+                input.lock.withLock { input.lines.append(line.trimmingCharacters(in: .whitespaces)) }
+            }
+        }
+        thread.start()
+        return input
+    }
+
+    func takeLines() -> [String] {
+        lock.withLock {
+            defer { lines = [] }
+            return lines
+        }
     }
 }

@@ -13,15 +13,19 @@ struct GatewayRunCommand: AsyncParsableCommand {
         abstract: "Run the gateway agent: enrol once, then follow every management server and enforce the installed policy.",
         discussion: """
         First start (enrol with the one-time key of the gateway's simple-gateway object):
-          rampart mgmt add-simple-gateway name=gw-1 ip-address=192.0.2.1 one-time-password=… (and publish)
-          rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 --activation-key-file KEYFILE
+          rampart sic new-key --out gw-1.key
+          rampart mgmt add-simple-gateway name=gw-1 ip-address=192.0.2.1 one-time-password-file=gw-1.key -r true --data DIR
+          rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 --activation-key-file gw-1.key
         Later starts need only --data: the name, the management servers (as they last announced
         themselves) and the highest epoch seen are in DIR/gateway.json; the key and certificate in DIR/pki.
-        The last installed policy (DIR/installed-policy.json) is put in force before anything connects.
+        The last installed policy (DIR/installed-policy.json) is put in force before anything connects;
+        before the first install, the initial policy is: only the agent's channels to its management
+        servers (and loopback) pass, everything else is dropped.
         The agent keeps one mutual-TLS channel to every management server; the active pushes policy over
         it (install-policy), and a push from an epoch lower than the highest one seen is refused.
-        --enforce none keeps the policy in memory and on disk only (for tests and demos); nftables
-        loads it into the kernel (needs CAP_NET_ADMIN).
+        --enforce nftables (the default) loads the policy into the kernel (needs CAP_NET_ADMIN);
+        --enforce none enforces NOTHING: the policy is kept in memory and on disk only, for tests and
+        demos, and the agent says so loudly (its log, its output, its gateway-status on the servers).
         """)
 
     @Option(name: .long, help: "The gateway's data directory (created when missing).")
@@ -36,8 +40,8 @@ struct GatewayRunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The gateway's name: exactly its simple-gateway object's name (first start only).")
     var name: String?
 
-    @Option(name: .long, help: "Enforcement: nftables or none.")
-    var enforce: String = "none"
+    @Option(name: .long, help: "Enforcement: nftables (the kernel enforces the policy) or none (nothing is enforced: tests and demos only).")
+    var enforce: String = "nftables"
 
     @Option(name: .long, help: "With --enforce nftables: load the ruleset inside this network namespace (ip netns exec NS nft …).")
     var netns: String?
@@ -74,6 +78,7 @@ struct GatewayRunCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let directory = URL(fileURLWithPath: data).standardizedFileURL
         try DurableFile.ensureDirectory(directory, mode: 0o700)
+        if enforce == "none" { warnEnforcementOff(logger) }
         let agents: [AgentService]
         if let benchAgents {
             agents = try await benchAgentServices(count: benchAgents, root: directory, logger: logger)
@@ -87,12 +92,20 @@ struct GatewayRunCommand: AsyncParsableCommand {
 
     /// One agent: enrolled (or loaded), its last policy back in force, ready to connect.
     func agentService(directory: URL, name: String?, logger: Logger) async throws -> AgentService {
+        // Before anything connects, the first enrolment included: the last installed policy, or the initial one.
+        let enforcer = makeEnforcer(directory: directory)
+        let storage = InstalledPolicyStorage.file(in: directory)
+        let restored: CompiledPolicy?
+        do {
+            restored = try await GatewayAgent.enforceAtStart(storage: storage, enforcer: enforcer,
+                                                             gateway: name ?? directory.lastPathComponent, logger: logger)
+        } catch let error as NftablesError {
+            throw CommandFailure("\(error)\n--enforce nftables loads the policy into the kernel: run the agent as root or with CAP_NET_ADMIN (--enforce none enforces nothing: tests and demos only)")
+        }
         let (state, credentials) = try await GatewayEnrolment.prepare(directory: directory, name: name, management: management,
                                                                       activationKeyFile: activationKeyFile, logger: logger)
-        let enforcer = makeEnforcer(directory: directory)
-        let agent = GatewayAgent(directory: directory, state: state, enforcer: enforcer,
-                                 storage: InstalledPolicyStorage.file(in: directory), logger: logger)
-        try await agent.restore()
+        let agent = GatewayAgent(directory: directory, state: state, enforcer: enforcer, storage: storage, logger: logger)
+        await agent.adoptRestored(restored)
         logger.notice("gateway agent running", metadata: ["gateway": "\(state.name)", "enforcement": "\(enforce)",
                                                           "servers": "\(state.servers.map(\.sicAddress).joined(separator: ","))"])
         let outbox = try AgentOutbox.open(directory, gateway: state.name)
@@ -175,6 +188,14 @@ enum GatewayEnrolment {
 }
 
 extension GatewayRunCommand {
+    /// `--enforce none` is for tests and demos; a gateway run that way by mistake protects nothing, so
+    /// it says so where an operator looks: the log (warning), standard output, and its gateway-status.
+    func warnEnforcementOff(_ logger: Logger) {
+        let text = "--enforce none: this gateway ENFORCES NOTHING (no policy is loaded into the kernel, all traffic passes); for tests and demos only, run with --enforce nftables to protect anything"
+        logger.warning("\(text)")
+        FileHandle.standardOutput.write(Data("WARNING: \(text)\n".utf8))
+    }
+
     /// --enforce: nftables (the ruleset file DIR/nftables.rules, loaded atomically with nft -f) or none.
     func makeEnforcer(directory: URL) -> any PolicyEnforcer {
         enforce == "nftables" ? NftablesEnforcer(rulesetDirectory: directory, namespace: netns) : MemoryEnforcer()

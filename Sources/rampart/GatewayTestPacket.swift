@@ -42,11 +42,13 @@ struct GatewayTestPacket: AsyncParsableCommand {
             }
             values[parts[0]] = parts[1]
         }
-        let missing = ["src", "dst", "proto"].filter { values[$0] == nil }
-        guard missing.isEmpty else { throw ValidationError("missing \(missing.map { "\($0)=…" }.joined(separator: ", "))") }
+        guard let source = values["src"], let destination = values["dst"], let proto = values["proto"] else {
+            let missing = ["src", "dst", "proto"].filter { values[$0] == nil }
+            throw ValidationError("missing \(missing.map { "\($0)=…" }.joined(separator: ", "))")
+        }
         let packet: Packet
         do {
-            packet = try Packet.parse(source: values["src"]!, destination: values["dst"]!, proto: values["proto"]!, destinationPort: values["dport"])
+            packet = try Packet.parse(source: source, destination: destination, proto: proto, destinationPort: values["dport"])
         } catch {
             throw ValidationError(error.description)
         }

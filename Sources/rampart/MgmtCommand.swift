@@ -26,6 +26,14 @@ struct MgmtCommand: AsyncParsableCommand {
           true and false become JSON booleans; other values are sent as strings
           (the server reads numbers given as strings: position=1, limit=100).
 
+        SECRETS
+          A secret (password, new-password, one-time-password, shared-secret,
+          api-key, ...) is refused as key=value: `ps` would show it. Give it as
+            one-time-password-file=FILE    the first line of FILE
+            one-time-password-env=VAR      the environment variable VAR
+            one-time-password-file=-       typed at a prompt (no echo)
+          `rampart sic new-key --out FILE` writes a strong one-time key to FILE.
+
         LOGGING IN
           -u USER         Log in as this administrator. The password comes from
                           --password-file F, else from the environment variable
@@ -164,7 +172,7 @@ struct MgmtCommand: AsyncParsableCommand {
     func execute() async throws {
         if help || command == "show-commands" { return try showCatalog() }
         try checkUsage()
-        let body = try MgmtParameters.body(from: parameters)
+        let body = try MgmtParameters.body(from: parameters, readSecret: MgmtSecrets.read)
 
         if command == "login" {
             try await login(extra: body)
@@ -466,7 +474,7 @@ struct MgmtCommand: AsyncParsableCommand {
     }
 
     func printReply(_ body: JSONValue) {
-        print(format == .json ? MgmtRendering.json(body) : MgmtRendering.text(body), terminator: "")
+        print(format == .json ? MgmtRendering.json(body) : MgmtRendering.text(MgmtRendering.withNames(body)), terminator: "")
     }
 
     func printErrorReply(_ reply: MgmtReply) {

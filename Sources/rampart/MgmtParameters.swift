@@ -22,7 +22,14 @@ enum MgmtParameters {
     /// - Dotted keys nest: `nat-settings.auto-rule=true` → `{"nat-settings": {"auto-rule": true}}`.
     /// - Numeric components make lists, counted from 1 without gaps: `members.1=a members.2=b` →
     ///   `{"members": ["a", "b"]}`, and `interfaces.1.name=eth0` → `{"interfaces": [{"name": "eth0"}]}`.
-    static func body(from arguments: [String]) throws(Failure) -> [String: JSONValue] {
+    /// - A secret (a key in `MgmtSecrets.keys`, at any depth) is refused as `key=value`; it comes from
+    ///   `key-file=FILE`, `key-file=-` (a prompt) or `key-env=VARIABLE`, read with `readSecret`.
+    static func body(
+        from arguments: [String],
+        readSecret: (MgmtSecrets.Source, String) throws(Failure) -> String = { _, key throws(Failure) in
+            throw Failure(description: "\(key) cannot be read here")
+        }
+    ) throws(Failure) -> [String: JSONValue] {
         guard arguments.count <= argumentsMax else {
             throw Failure(description: "too many arguments (\(arguments.count)); at most \(argumentsMax)")
         }
@@ -31,13 +38,21 @@ enum MgmtParameters {
             guard let equals = argument.firstIndex(of: "=") else {
                 throw Failure(description: "argument '\(argument)' is not key=value (example: name=web-1, members.1=web-1)")
             }
-            let key = String(argument[..<equals])
-            let value = String(argument[argument.index(after: equals)...])
+            var key = String(argument[..<equals])
+            var value = String(argument[argument.index(after: equals)...])
             guard !key.isEmpty else { throw Failure(description: "argument '\(argument)' has no key before '='") }
             guard key.utf8.count <= keyLengthMax else {
                 throw Failure(description: "the key of argument '\(argument.prefix(40))…' is longer than \(keyLengthMax) bytes")
             }
-            let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            var path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            if let last = path.last, MgmtSecrets.keys.contains(last) {
+                throw Failure(description: MgmtSecrets.refusal(fullKey: key, key: last))
+            }
+            if let last = path.last, let sourced = MgmtSecrets.sourced(key: last, value: value) {
+                path[path.count - 1] = sourced.key
+                key = path.joined(separator: ".")
+                value = try readSecret(sourced.source, key)
+            }
             guard !path.contains(where: \.isEmpty) else {
                 throw Failure(description: "argument '\(argument)': key '\(key)' has an empty part between dots")
             }
@@ -72,7 +87,7 @@ enum MgmtParameters {
             var argument = ""
 
             mutating func insert(path: ArraySlice<String>, value: String, argument: String) throws(Failure) {
-                let key = path.first!
+                guard let key = path.first else { return }
                 let rest = path.dropFirst()
                 if self.argument.isEmpty { self.argument = argument }
                 if rest.isEmpty {
@@ -117,8 +132,9 @@ enum MgmtParameters {
                 }
                 var items: [JSONValue] = []
                 items.reserveCapacity(sorted.count)
+                // `listIndex` reads only canonical numbers, so String(index) is the key it came from.
                 for index in sorted {
-                    let child = branch.children[String(index)]!
+                    guard let child = branch.children[String(index)] else { continue }
                     items.append(try child.json(key: "\(label).\(index)"))
                 }
                 return .array(items)
@@ -162,7 +178,7 @@ enum MgmtRendering {
             let keys = fields.keys.sorted()
             for (i, key) in keys.enumerated() {
                 out.append(pad + JSONValue.string(key).canonicalString + ": ")
-                writeJSON(fields[key]!, indent: indent + 2, into: &out)
+                writeJSON(fields[key] ?? .null, indent: indent + 2, into: &out)
                 out.append(i == keys.count - 1 ? "\n" : ",\n")
             }
             out.append(String(repeating: " ", count: indent) + "}")
@@ -192,7 +208,7 @@ enum MgmtRendering {
         let pad = String(repeating: " ", count: indent)
         for key in orderedKeys(fields) {
             let label = plain(key) ? key : JSONValue.string(key).canonicalString
-            switch fields[key]! {
+            switch fields[key] ?? .null {
             case .object(let nested) where !nested.isEmpty:
                 lines.append("\(pad)\(label):")
                 writeFields(nested, indent: indent + 2, into: &lines)

@@ -197,25 +197,35 @@ enum MgmtFiles {
 
     /// Reads a password file: its first line, without the line end.
     static func readPassword(file path: String) throws(MgmtFailure) -> String {
+        try readSecret(file: path, what: "password")
+    }
+
+    /// Reads a file holding a secret (`what` names it in errors): its first line, without the line end.
+    static func readSecret(file path: String, what: String) throws(MgmtFailure) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw .runtime("cannot read the password file \(path)")
+            throw .runtime("cannot read the \(what) file \(path)")
         }
-        guard data.count <= passwordBytesMax else { throw .runtime("the password file \(path) is larger than \(passwordBytesMax) bytes") }
+        guard data.count <= passwordBytesMax else { throw .runtime("the \(what) file \(path) is larger than \(passwordBytesMax) bytes") }
         let text = String(decoding: data, as: UTF8.self)
         let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        let password = line.hasSuffix("\r") ? String(line.dropLast()) : line
-        guard !password.isEmpty else { throw .runtime("the password file \(path) is empty") }
-        return password
+        let secret = line.hasSuffix("\r") ? String(line.dropLast()) : line
+        guard !secret.isEmpty else { throw .runtime("the \(what) file \(path) is empty") }
+        return secret
     }
 
     /// Asks for a password on the controlling terminal with echo off, as `ssh` and `sudo` do.
     static func promptPassword(user: String) throws(MgmtFailure) -> String {
+        try promptSecret(label: "Password for \(user)", missingHint: "give --password-file FILE or set RAMPART_PASSWORD")
+    }
+
+    /// Asks for a secret (`label: `) on the controlling terminal with echo off.
+    static func promptSecret(label: String, missingHint: String) throws(MgmtFailure) -> String {
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else {
-            throw .usage("no password for \(user): give --password-file FILE or set RAMPART_PASSWORD (there is no terminal to ask on)")
+            throw .usage("no \(label): \(missingHint) (there is no terminal to ask on)")
         }
         defer { close(fd) }
-        let prompt = Array("Password for \(user): ".utf8)
+        let prompt = Array("\(label): ".utf8)
         _ = prompt.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         var saved = termios()
         let isTerminal = tcgetattr(fd, &saved) == 0
@@ -234,7 +244,7 @@ enum MgmtFiles {
             bytes.append(byte)
         }
         if bytes.last == 0x0D { bytes.removeLast() }
-        guard !bytes.isEmpty else { throw .runtime("no password given") }
+        guard !bytes.isEmpty else { throw .runtime("no \(label) given") }
         return String(decoding: bytes, as: UTF8.self)
     }
 

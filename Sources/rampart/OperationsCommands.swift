@@ -140,7 +140,7 @@ enum ArchiveListing {
     static func printCreated(_ made: (url: URL, manifest: ArchiveManifest), json: Bool) {
         let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
         if json {
-            Swift.print(JSONValue.object(["ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(size)), "manifest": manifestJSON(made.manifest)]).canonicalString)
+            Swift.print(JSONValue.object(["ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(clamping: size)), "manifest": manifestJSON(made.manifest)]).canonicalString)
         } else {
             Swift.print("\(made.manifest.kind.rawValue) written: \(made.url.path)")
             Swift.print(manifestSummary(made.manifest, fileSize: size) + ", \(made.manifest.parts.count) files")
@@ -150,7 +150,7 @@ enum ArchiveListing {
     static func print(_ listed: [Backups.Listed], json: Bool) {
         if json {
             Swift.print(JSONValue.array(listed.map { entry in
-                var fields: [String: JSONValue] = ["file": .string(entry.url.path), "size-bytes": .int(Int64(entry.fileSize))]
+                var fields: [String: JSONValue] = ["file": .string(entry.url.path), "size-bytes": .int(Int64(clamping: entry.fileSize))]
                 if let manifest = entry.manifest { fields["manifest"] = manifestJSON(manifest) }
                 if let problem = entry.problem { fields["problem"] = .string(problem.message); fields["code"] = .string(problem.code) }
                 return .object(fields)
@@ -232,7 +232,8 @@ enum RestoreOutput {
     static func print(_ report: Backups.RestoreReport, data: String, json: Bool, asNewPrimary: Bool) {
         if json {
             var fields: [String: JSONValue] = ["ok": true, "server-name": .string(report.serverName), "manifest": manifestJSON(report.manifest)]
-            if let term = report.epochTerm { fields["epoch-term"] = .int(Int64(term)) }
+            // Terms come from a backup file: a term past Int64.max is shown at that bound, never a trap.
+            if let term = report.epochTerm { fields["epoch-term"] = .int(Int64(clamping: term)) }
             if let aside = report.setAside { fields["set-aside"] = .string(aside.path) }
             Swift.print(JSONValue.object(fields).canonicalString)
             return
@@ -388,8 +389,9 @@ struct MigrateImportCommand: ParsableCommand {
                                           "as-new-primary": .bool(report.asNewPrimary),
                                           "servers-left-out": .array(report.serversLeftOut.map(JSONValue.string)),
                                           "gateways-to-enrol": .array(report.gatewaysToEnrol.map(JSONValue.string))]
-        if let term = report.epochTerm { extra["epoch-term"] = .int(Int64(term)) }
-        if let head = report.head { extra["head"] = ["number": .int(Int64(head.number)), "hash": .string(head.hash)] }
+        // Both come from the export file: values past Int64.max are shown at that bound, never a trap.
+        if let term = report.epochTerm { extra["epoch-term"] = .int(Int64(clamping: term)) }
+        if let head = report.head { extra["head"] = ["number": .int(Int64(clamping: head.number)), "hash": .string(head.hash)] }
         MigrateOutput.print(report.export, verb: dryRun ? "would import into \(data) (dry run: nothing changed)" : "imported into \(data)", extra: extra, json: json)
         guard !json else { return }
         if report.asNewPrimary {

@@ -13,6 +13,9 @@ final class PeerFacts: @unchecked Sendable {
 
     /// Offsets kept per peer; their median is the reported skew (one late message does not make one).
     static let clockSamplesMax = 9
+    /// Offsets are kept within ± this (about 100 years): a peer's clock field is its to choose, and
+    /// no value of it may overflow the subtraction or the magnitude taken later.
+    static let clockOffsetMillisecondsMax: Int64 = 100 * 366 * 86_400_000
 
     private let lock = NSLock()
     private var versions: [String: Versions] = [:]
@@ -30,7 +33,9 @@ final class PeerFacts: @unchecked Sendable {
     func recordClock(_ name: String, sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64) {
         lock.withLock {
             var samples = clockOffsets[name] ?? []
-            samples.append(sentAtMilliseconds - receivedAtMilliseconds)
+            let (offset, overflow) = sentAtMilliseconds.subtractingReportingOverflow(receivedAtMilliseconds)
+            let bound = Self.clockOffsetMillisecondsMax
+            samples.append(overflow ? (sentAtMilliseconds < 0 ? -bound : bound) : min(max(offset, -bound), bound))
             clockOffsets[name] = Array(samples.suffix(Self.clockSamplesMax))
         }
     }

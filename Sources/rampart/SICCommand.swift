@@ -45,11 +45,13 @@ struct SICCommand: AsyncParsableCommand {
         Every server-to-server channel is mutual TLS with certificates from the Internal CA.
         A node is enrolled once with a one-time activation key: create its object on the
         active server, then enrol the node with the key:
-          rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=…
+          rampart sic new-key --out F
+          rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=F -r true --data DIR
           rampart sic enroll --data NODEDIR --server HOST:18191 --name mgmt-b --activation-key-file F
         status, test PEER and reset talk to the local server through DIR/rampart.sock.
         """,
-        subcommands: [SICStatusCommand.self, SICTestCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICRenewCommand.self])
+        subcommands: [SICStatusCommand.self, SICTestCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICRenewCommand.self,
+                      SICNewKeyCommand.self])
 }
 
 struct SICStatusCommand: AsyncParsableCommand {
@@ -79,7 +81,7 @@ struct SICStatusCommand: AsyncParsableCommand {
         if json {
             for row in rows { print(row.canonicalString) }
         } else if rows.isEmpty {
-            print("No peer servers: add one with `rampart mgmt add-checkpoint-host name=… ip-address=… one-time-password=…`.")
+            print("No peer servers: add one with `rampart sic new-key --out F` and `rampart mgmt add-checkpoint-host name=… ip-address=… one-time-password-file=F`.")
         } else {
             for row in rows {
                 let revoked = row["revoked"]?.boolValue == true ? " (revoked)" : ""
@@ -151,7 +153,8 @@ struct SICEnrollCommand: AsyncParsableCommand {
         commandName: "enroll",
         abstract: "Enrol this node with a server's Internal CA using a one-time activation key.",
         discussion: """
-        On the server: rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=… (and publish).
+        Make a key:    rampart sic new-key --out KEYFILE
+        On the server: rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=KEYFILE -r true --data DIR
         On the node:   rampart sic enroll --data DIR --server HOST:18191 --name mgmt-b --activation-key-file KEYFILE
         The node proves it knows the key without sending it; the server proves the same before the node
         accepts its certificate and CA (no trust on first use). The key works once and expires (24 h).

@@ -70,14 +70,14 @@ struct SICService: Service {
                 await service.sicPeerSeen(uid: identity.uid)
                 let message = SICChannelMessage.decode(frame)
                 // A gateway's certificate names its simple-gateway object: it never joins the HA mesh.
-                if let mesh, let type = message?["type"]?.stringValue, type == HAChannel.attachType || type == HAMessageCodec.messageType,
-                   !service.isEnrolledGateway(uid: identity.uid) {
+                if let mesh, let message, let type = message["type"]?.stringValue,
+                   type == HAChannel.attachType || type == HAMessageCodec.messageType, !service.isEnrolledGateway(uid: identity.uid) {
                     // From here on the connection is a long-lived HA channel to this peer.
-                    try await mesh.accept(connection, peer: ServerID(identity.name), first: message!, frames: &frames)
+                    try await mesh.accept(connection, peer: ServerID(identity.name), first: message, frames: &frames)
                     return
                 }
-                if let gateways, message?["type"]?.stringValue == GatewayWire.hello {
-                    try await gateways.accept(connection, identity: identity, hello: message!, frames: &frames)
+                if let gateways, let message, message["type"]?.stringValue == GatewayWire.hello {
+                    try await gateways.accept(connection, identity: identity, hello: message, frames: &frames)
                     return
                 }
                 try await connection.send(SICChannelMessage.frame(await answer(message, from: identity)))

@@ -103,6 +103,7 @@ struct ServerCommand: AsyncParsableCommand {
         guard (0...65535).contains(sicPort) else { throw ValidationError("--sic-port must be 0 to 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         if let eventLoops, !(1...Self.eventLoopsMax).contains(eventLoops) { throw ValidationError("--event-loops must be 1 to \(Self.eventLoopsMax)") }
+        if apiPort == sicPort, apiPort != 0 { throw ValidationError("--api-port and --sic-port must differ (both are \(apiPort))") }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
         if join != nil, adminPasswordFile != nil { throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join") }
     }
@@ -117,6 +118,12 @@ struct ServerCommand: AsyncParsableCommand {
         var logger = Logger(label: "rampart")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let directory = URL(fileURLWithPath: data).standardizedFileURL
+        // Every port before anything in the data directory: a port in use leaves a fresh directory as it
+        // was (absent or empty) and a joining secondary's one-time key unspent.
+        let ports = try PortReservation.reserve([.init(flag: "--api-port", port: apiPort), .init(flag: "--sic-port", port: sicPort)],
+                                                host: listen)
+        defer { ports.release() }
+        try Self.checkLocalSocketPath(directory)
         try DurableFile.ensureDirectory(directory, mode: 0o700)
         let lock = try NodeLock.tryAcquire(dataDirectory: directory)
         guard lock != nil else { throw ValidationError("another process holds \(directory.path)/\(NodeLock.fileName): a server or a restore is running on this directory") }
@@ -140,6 +147,16 @@ struct ServerCommand: AsyncParsableCommand {
         }
         try await runNode(node, membership: membership, directory: directory, store: store, logger: logger)
         logger.info("server stopped")
+    }
+
+    /// The operator socket DIR/rampart.sock must fit a Unix socket address (108 bytes with its end):
+    /// checked before the directory is created, since binding it later would fail after the first start.
+    static func checkLocalSocketPath(_ directory: URL) throws {
+        let path = directory.appendingPathComponent("rampart.sock").path
+        let pathBytesMax = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+        guard path.utf8.count <= pathBytesMax else {
+            throw CommandFailure("--data \(directory.path): the operator socket \(path) would be \(path.utf8.count) bytes long, over the \(pathBytesMax) a Unix socket path may have; choose a shorter data directory path")
+        }
     }
 
     /// What differs between a primary and a secondary once set up; everything after is the same.

@@ -30,7 +30,7 @@ struct DisasterRecoveryEndToEndTests {
         let fixture = try Fixture()
         let primary = try await ServerProcess.start(dataDirectory: fixture.data, logName: "old-primary")
         defer { primary.kill() }
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password=first-key-mgmt-b"] + fixture.asRoot)
+        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile("first-key-mgmt-b", in: fixture.scratch))"] + fixture.asRoot)
         let secondaryData = fixture.scratch.path("old-secondary")
         let secondary = try await join(fixture, directory: secondaryData, key: "first-key-mgmt-b", sicPort: try #require(primary.sicPort), logName: "old-secondary")
         defer { secondary.kill() }

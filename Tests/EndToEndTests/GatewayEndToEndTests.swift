@@ -54,7 +54,7 @@ extension HAGroup {
     /// Adds a simple-gateway with a one-time key on `server` (published) and returns the key file.
     func addGateway(_ name: String, on server: String = "primary") async throws -> String {
         let key = "gateway-\(name)-key-2026"
-        try await fixture.mgmtJSON(["add-simple-gateway", "name=\(name)", "ip-address=192.0.2.200", "one-time-password=\(key)"] + asRoot(server))
+        try await fixture.mgmtJSON(["add-simple-gateway", "name=\(name)", "ip-address=192.0.2.200", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(server))
         let keyFile = fixture.scratch.path("\(name).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         return keyFile
@@ -115,6 +115,11 @@ struct GatewayEndToEndTests {
         #expect(try await group.gatewayState("gw-down", on: "primary") == "untrusted")
         let keyMode = try FileManager.default.attributesOfItem(atPath: "\(agent.dataDirectory)/pki/node.key")[.posixPermissions] as? NSNumber
         #expect(keyMode?.intValue == 0o600, "the gateway's private key is 0600")
+        // --enforce none (the tests' choice) is said loudly: on the agent's output and log, and in its status.
+        #expect(agent.log.contains("WARNING: --enforce none: this gateway ENFORCES NOTHING"), "\(agent.logTail)")
+        #expect(agent.log.contains("warning") && agent.log.contains("ENFORCES NOTHING (no policy"), "\(agent.logTail)")
+        let offStatus = enrolled["gateway-status"] as? [String: Any]
+        #expect(offStatus?.string("enforcement") == "none" && (offStatus?.string("warning") ?? "").contains("enforces nothing"), "\(enrolled)")
 
         try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=web-in", "service.1=https",
                                           "action=Accept", "track.type=Log"] + group.asRoot("primary"))

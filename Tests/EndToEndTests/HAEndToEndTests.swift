@@ -11,7 +11,7 @@ struct HAEndToEndTests {
         let primary = try await ServerProcess.start(dataDirectory: fixture.data, logName: "ha-primary")
         defer { primary.kill() }
         let sicPort = try #require(primary.sicPort)
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password=activate-mgmt-b-2026"] + fixture.asRoot)
+        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile("activate-mgmt-b-2026", in: fixture.scratch))"] + fixture.asRoot)
         try await fixture.mgmtJSON(["add-host", "name=before-join", "ip-address=192.0.2.10"] + fixture.asRoot)
 
         let keyFile = fixture.scratch.path("mgmt-b.key")

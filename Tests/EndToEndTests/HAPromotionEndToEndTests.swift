@@ -51,7 +51,7 @@ final class HAGroup: @unchecked Sendable {
     /// waits until it is synchronized.
     func join(_ name: String, via active: String = "primary") async throws {
         let key = "activate-\(name)-2026"
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password=\(key)"] + asRoot(active))
+        try await fixture.mgmtJSON(["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(active))
         let keyFile = fixture.scratch.path("\(name).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         try FileManager.default.createDirectory(atPath: data(name), withIntermediateDirectories: true)
@@ -198,7 +198,8 @@ struct HAPromotionEndToEndTests {
         let dryRun = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b")
         #expect((try? dryRun.json())?["may-lose-revisions"] as? Bool == true, "\(dryRun)")
         let unforced = try await group.ha(["promote"], on: "mgmt-b")
-        #expect(unforced.status != 0 && (unforced.stdout + unforced.stderr).contains("force"), "\(unforced)")
+        #expect(unforced.status != 0 && (unforced.stdout + unforced.stderr).contains("rampart ha promote --force"), "\(unforced)")
+        #expect(!(unforced.stdout + unforced.stderr).contains("Use force (ignore-errors"), "the CLI's flag is --force: \(unforced)")
         #expect(try await group.writers(["mgmt-b"]).isEmpty, "a refused failover changes nothing")
         let forced = try await group.ha(["promote", "--force"], on: "mgmt-b")
         #expect(forced.status == 0, "\(forced)")

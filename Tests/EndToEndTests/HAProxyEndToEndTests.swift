@@ -72,7 +72,7 @@ struct HAProxyEndToEndTests {
         let secondaryData = fixture.scratch.path("secondary")
         try FileManager.default.createDirectory(atPath: secondaryData, withIntermediateDirectories: true)
         let keyFile = try writeKeyFile(fixture)
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password=\(Self.key)"] + fixture.asRoot)
+        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password-file=\(keyFile)"] + fixture.asRoot)
         // The secondary keeps the --join address for its HA link, so every later connection goes through the proxy.
         let secondary = try await ServerProcess.start(
             dataDirectory: secondaryData, logName: "proxy-secondary",

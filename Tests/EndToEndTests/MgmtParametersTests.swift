@@ -87,3 +87,64 @@ struct MgmtParametersTests {
             """)
     }
 }
+
+/// Secrets never come from the command line, where `ps` shows them.
+@Suite("rampart mgmt: secrets come from files, the environment or a prompt")
+struct MgmtSecretParametersTests {
+    func body(_ arguments: [String], secrets: [MgmtSecrets.Source: String] = [:]) throws -> JSONValue {
+        .object(try MgmtParameters.body(from: arguments) { source, key throws(MgmtParameters.Failure) in
+            guard let value = secrets[source] else { throw MgmtParameters.Failure(description: "no \(key)") }
+            return value
+        })
+    }
+
+    @Test("every secret key is refused as key=value, at any depth, without echoing its value")
+    func secretsOnTheCommandLineAreRefused() throws {
+        for key in ["password", "one-time-password", "new-password", "shared-secret", "members.1.one-time-password"] {
+            let error = #expect(throws: MgmtParameters.Failure.self) {
+                try body(["name=x", "\(key)=hunter2-SECRET"])
+            }
+            #expect(error?.description.contains("'\(key)=…' is refused") == true, "\(key)")
+            #expect(error?.description.contains("\(key)-file=FILE") == true)
+            #expect(error?.description.contains("\(key)-env=VARIABLE") == true)
+            #expect(error?.description.contains("hunter2") == false)
+        }
+        let oneTime = #expect(throws: MgmtParameters.Failure.self) { try body(["one-time-password=k"]) }
+        #expect(oneTime?.description.contains("rampart sic new-key --out FILE") == true)
+    }
+
+    @Test("KEY-file, KEY-env and KEY-file=- give the secret under its own key")
+    func secretsFromSources() throws {
+        let secrets: [MgmtSecrets.Source: String] = [.file("gw.key"), .environment("GW_KEY"), .prompt]
+            .enumerated().reduce(into: [:]) { $0[$1.element] = "secret-\($1.offset)" }
+        #expect(try body(["name=gw", "one-time-password-file=gw.key"], secrets: secrets)
+            == .object(["name": "gw", "one-time-password": "secret-0"]))
+        #expect(try body(["members.1.name=a", "members.1.one-time-password-env=GW_KEY"], secrets: secrets)
+            == .object(["members": .array([.object(["name": "a", "one-time-password": "secret-1"])])]))
+        #expect(try body(["new-password-file=-"], secrets: secrets) == .object(["new-password": "secret-2"]))
+        // Not secrets: kept as they are.
+        #expect(try body(["name-file=x", "comments-env=y"]) == .object(["name-file": "x", "comments-env": "y"]))
+    }
+}
+
+@Suite("rampart mgmt: text output names objects")
+struct MgmtNamesTests {
+    @Test("show-access-rulebase in text shows the names of the objects its rules refer to, not their uids")
+    func rulebaseTextShowsNames() throws {
+        let reply: JSONValue = [
+            "uid": "layer-uid", "name": "Network",
+            "rulebase": [["uid": "rule-uid", "name": "web-in", "source": ["host-uid"], "action": "accept-uid",
+                          "track": ["type": "log-uid"], "rule-number": 1]],
+            "objects-dictionary": [["uid": "host-uid", "name": "web-1", "type": "host"],
+                                   ["uid": "accept-uid", "name": "Accept", "type": "RulebaseAction"],
+                                   ["uid": "log-uid", "name": "Log", "type": "Track"]],
+        ]
+        let text = MgmtRendering.text(MgmtRendering.withNames(reply))
+        #expect(text.contains("action: Accept") && text.contains("- web-1") && text.contains("type: Log"), "\(text)")
+        #expect(!text.contains("host-uid") && !text.contains("accept-uid") && !text.contains("objects-dictionary"), "\(text)")
+        #expect(text.contains("uid: rule-uid"), "a rule keeps its own uid: \(text)")
+        // Replies without a dictionary are shown as they are.
+        let plain: JSONValue = ["name": "web-1", "uid": "host-uid"]
+        #expect(MgmtRendering.withNames(plain) == plain)
+    }
+}

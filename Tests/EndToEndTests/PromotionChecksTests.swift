@@ -78,4 +78,16 @@ struct PromotionChecksTests {
         let expired = Self.checks(credentials, authority: ica, facts: PeerFacts()).trust(now: Self.now.addingTimeInterval(400 * 86_400))
         #expect(expired.status == .problem && expired.detail.contains("expired"), "\(expired)")
     }
+
+    @Test("a peer's clock field at the edges of Int64 is a problem to report, never a trap")
+    func hostileClockValues() throws {
+        let (credentials, ica) = try Self.credentials()
+        let facts = PeerFacts()
+        facts.recordClock("mgmt-a", sentAtMilliseconds: Int64.min, receivedAtMilliseconds: 1_000_000)
+        facts.recordClock("mgmt-c", sentAtMilliseconds: Int64.max, receivedAtMilliseconds: -1_000_000)
+        let checks = Self.checks(credentials, authority: ica, facts: facts).evaluate(now: Self.now)
+        #expect(status(checks, "clock") == .problem, "\(checks)")
+        #expect(facts.clockOffsetMilliseconds(of: "mgmt-a") == -PeerFacts.clockOffsetMillisecondsMax)
+        #expect(facts.clockOffsetMilliseconds(of: "mgmt-c") == PeerFacts.clockOffsetMillisecondsMax)
+    }
 }

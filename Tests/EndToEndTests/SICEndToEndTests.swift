@@ -14,7 +14,7 @@ struct SICEndToEndTests {
         let rightKey = fixture.scratch.path("right.key"), wrongKey = fixture.scratch.path("wrong.key")
         FileManager.default.createFile(atPath: rightKey, contents: Data("activate-mgmt-b-2026\n".utf8), attributes: [.posixPermissions: 0o600])
         FileManager.default.createFile(atPath: wrongKey, contents: Data("not-the-right-key\n".utf8), attributes: [.posixPermissions: 0o600])
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.2", "one-time-password=activate-mgmt-b-2026"] + fixture.asRoot)
+        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.2", "one-time-password-file=\(rightKey)"] + fixture.asRoot)
 
         let status = try await fixture.rampart(["sic", "status", "--data", fixture.data])
         #expect(status.status == 1, "a peer that has not enrolled is reported as a problem: \(status)")

@@ -359,3 +359,11 @@ func pollUntil(seconds: Double, _ condition: () async throws -> Bool) async thro
     }
     return try await condition()
 }
+
+/// Writes `secret` to a new private file in `scratch` and returns its path, for `KEY-file=PATH`
+/// arguments: `rampart mgmt` refuses secrets on the command line.
+func secretFile(_ secret: String, in scratch: TemporaryDirectory) -> String {
+    let path = scratch.path("secret-\(UUID().uuidString.prefix(8))")
+    _ = FileManager.default.createFile(atPath: path, contents: Data("\(secret)\n".utf8), attributes: [.posixPermissions: 0o600])
+    return path
+}

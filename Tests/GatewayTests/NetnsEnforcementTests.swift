@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Logging
 import ManagementModel
 import Testing
 
@@ -42,7 +43,7 @@ struct NamespacePair {
     static func create() async throws -> NamespacePair {
         if let reason = unavailableReason { throw NetnsFailure(reason) }
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let pair = NamespacePair(client: "rpc-\(id)", gateway: "rpg-\(id)", id: id)
+        let pair = NamespacePair(client: "rpc-\(getpid())-\(id)", gateway: "rpg-\(getpid())-\(id)", id: id)
         do {
             try await run(["ip", "netns", "add", pair.client])
             try await run(["ip", "netns", "add", pair.gateway])
@@ -70,8 +71,8 @@ struct NamespacePair {
         return result.output
     }
 
-    /// A TCP listener in the gateway namespace on `ports`, accepting and closing every connection.
-    func startListener(ports: [Int]) throws -> Process {
+    /// A TCP listener in the gateway namespace (or `namespace`) on `ports`, accepting and closing every connection.
+    func startListener(ports: [Int], in namespace: String? = nil) throws -> Process {
         let script = """
             import select, socket
             socks = []
@@ -89,7 +90,7 @@ struct NamespacePair {
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", gateway, "python3", "-c", script]
+        process.arguments = ["ip", "netns", "exec", namespace ?? gateway, "python3", "-c", script]
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = CommandRunner.searchPath
         process.environment = environment
@@ -101,11 +102,12 @@ struct NamespacePair {
 
     /// A TCP connection from the client namespace to the gateway: "connected", "timeout" (dropped)
     /// or "refused" (rejected). The timeout bounds the wait for an answer that never comes.
-    func connect(port: Int, timeoutSeconds: Int) async throws -> Outcome {
+    /// `from` and `to` change the direction (the gateway's own outbound connections, loopback).
+    func connect(port: Int, timeoutSeconds: Int, from: String? = nil, to address: String = gatewayAddress) async throws -> Outcome {
         let script = """
             import socket, sys
             try:
-                socket.create_connection(("\(Self.gatewayAddress)", \(port)), timeout=\(timeoutSeconds)).close()
+                socket.create_connection(("\(address)", \(port)), timeout=\(timeoutSeconds)).close()
                 print("connected")
             except socket.timeout:
                 print("timeout")
@@ -114,7 +116,7 @@ struct NamespacePair {
             except OSError as e:
                 print("error", e)
             """
-        let output = try await Self.run(["ip", "netns", "exec", client, "python3", "-c", script])
+        let output = try await Self.run(["ip", "netns", "exec", from ?? client, "python3", "-c", script])
         return Outcome(rawValue: output.split(separator: " ").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "") ?? .error
     }
 }
@@ -205,6 +207,46 @@ struct NetnsEnforcementTests {
         }
         // SIGKILL: the child inherits the test process's blocked signals, so SIGTERM would stay pending.
         if let listener, listener.isRunning {
+            kill(listener.processIdentifier, SIGKILL)
+            listener.waitUntilExit()
+        }
+        await pair.close()
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    /// Check Point's initial policy: a gateway that never received a policy protects itself from its
+    /// first start; only its own channels to its management servers (and loopback) pass.
+    @Test func aFreshGatewayDropsAllButItsManagementChannelsBeforeAnyInstall() async throws {
+        let pair = try await NamespacePair.create()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-nft-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let managementPort = 18191
+        var listeners: [Process] = []
+        do {
+            listeners.append(try pair.startListener(ports: [Self.allowed]))
+            // The management server, in the client's namespace: the gateway dials it.
+            listeners.append(try pair.startListener(ports: [managementPort], in: pair.client))
+            #expect(try await connectEventually(pair, port: Self.allowed), "the listener never answered before the agent started")
+
+            let enforcer = NftablesEnforcer(rulesetDirectory: scratch, namespace: pair.gateway)
+            let state = AgentState(name: "gw", servers: [.init(name: nil, sicAddress: "\(NamespacePair.clientAddress):\(managementPort)")])
+            let agent = GatewayAgent(directory: scratch, state: state, enforcer: enforcer, storage: .file(in: scratch),
+                                     logger: Logger(label: "test"))
+            try await agent.restore()
+            #expect(await agent.policy == nil, "nothing was installed")
+
+            #expect(try await pair.connect(port: Self.allowed, timeoutSeconds: 2) == .timeout, "traffic to the gateway is dropped")
+            #expect(try await pair.connect(port: managementPort, timeoutSeconds: 20, from: pair.gateway, to: NamespacePair.clientAddress)
+                    == .connected, "the gateway's own channel to its management server passes, answers included")
+            #expect(try await pair.connect(port: Self.allowed, timeoutSeconds: 20, from: pair.gateway, to: "127.0.0.1") == .connected,
+                    "loopback passes")
+            let listing = try await NamespacePair.run(["ip", "netns", "exec", pair.gateway, "nft", "list", "table", "inet", "rampart"])
+            #expect(listing.contains(NftablesRenderer.initialPolicyComment), "\(listing)")
+            try await enforcer.remove()
+        } catch {
+            Issue.record("initial policy test failed: \(error)")
+        }
+        for listener in listeners where listener.isRunning {
             kill(listener.processIdentifier, SIGKILL)
             listener.waitUntilExit()
         }

@@ -77,4 +77,31 @@ struct PeerFrameCodecTests {
         }
         #expect(encodeError?.code == .frameTooLarge)
     }
+
+    @Test("hostile bytes (20,000 seeded mutations of real frames, split anywhere) are refused or decoded, never a trap")
+    func decoderSurvivesMutations() throws {
+        var all = ByteBuffer()
+        for frame in [PeerFrame(type: .enrolment, bytes: [UInt8](repeating: 3, count: 40)), PeerFrame(type: .message, bytes: [1, 2])] {
+            try PeerFrameEncoder.write(frame, into: &all, frameBytesMax: 1024)
+        }
+        let seed = Array(all.readableBytesView)
+        var state: UInt64 = 18
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        for _ in 0..<20_000 {
+            var bytes = seed
+            for _ in 0...(next() % 6) { bytes[Int(next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: next()) }
+            bytes = Array(bytes.prefix(Int(next() % UInt64(bytes.count + 1))))
+            var buffer = ByteBuffer(bytes: bytes)
+            // Whatever arrives: frames, "need more", or an error; the reader index never passes the end.
+            while buffer.readableBytes > 0, let frame = try? PeerFrameDecoder.parse(&buffer, frameBytesMax: 64) {
+                #expect(frame.payload.readableBytes <= 64)
+            }
+        }
+    }
 }

@@ -582,6 +582,55 @@ struct EnrolmentTests {
                 == TrustLimits.enrolmentRefusalMessageLengthMax)
     }
 
+    @Test("enrolmentRequestBytesMax is the largest request that decodes; a real one is far smaller")
+    func requestSizeBound() throws {
+        let real = try client(name: String(repeating: "n", count: TrustLimits.commonNameLengthMax))
+            .makeRequest(nodeNonce: Self.nonce(1), now: referenceTime)
+        #expect(real.encoded().count < 1024)
+        let largest = EnrolmentRequest(
+            nodeName: String(repeating: "é", count: TrustLimits.commonNameLengthMax * 2),
+            csrDER: [UInt8](repeating: 0x30, count: TrustLimits.certificateSigningRequestBytesMax),
+            nodeNonce: Self.nonce(3), nodeTimeMilliseconds: 0, proof: Self.nonce(4))
+        #expect(largest.encoded().count == TrustLimits.enrolmentRequestBytesMax)
+        #expect(try EnrolmentMessage.decode(largest.encoded()) == .request(largest))
+        let longer = EnrolmentRequest(
+            nodeName: largest.nodeName, csrDER: largest.csrDER + [0], nodeNonce: largest.nodeNonce,
+            nodeTimeMilliseconds: 0, proof: largest.proof)
+        #expect(throws: EnrolmentError.self) { try EnrolmentMessage.decode(longer.encoded()) }
+    }
+
+    @Test("hostile enrolment bytes (20,000 seeded mutations of real messages) are refused or decoded, never a trap")
+    func decoderSurvivesMutations() throws {
+        let request = try client().makeRequest(nodeNonce: Self.nonce(1), now: referenceTime)
+        guard case .enrolled(let response, _, _) = server.handle(
+            request, pending: pending, revocations: RevocationList(), serverNonce: Self.nonce(2), now: referenceTime)
+        else {
+            Issue.record("enrolment refused")
+            return
+        }
+        let seeds = [request.encoded(), EnrolmentMessage.response(response).encoded(),
+                     EnrolmentRefusal(.wrongKey, "no").encoded()]
+        var random = SeededRandom(seed: 18)
+        var decoded = 0
+        for round in 0..<20_000 {
+            var bytes = seeds[round % seeds.count]
+            switch random.next() % 4 {
+            case 0:  // flip bytes
+                for _ in 0...(random.next() % 8) { bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next()) }
+            case 1:  // cut
+                bytes = Array(bytes.prefix(Int(random.next() % UInt64(bytes.count))))
+            case 2:  // a length field at an extreme
+                let at = Int(random.next() % UInt64(max(1, bytes.count - 4)))
+                let extreme: [UInt8] = [[0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0x80, 0, 0, 0]][Int(random.next() % 4)]
+                for (offset, byte) in extreme.enumerated() where at + offset < bytes.count { bytes[at + offset] = byte }
+            default:  // append garbage
+                bytes += (0..<(random.next() % 64)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            }
+            if (try? EnrolmentMessage.decode(bytes)) != nil { decoded += 1 }
+        }
+        #expect(decoded < 20_000, "mutations are mostly refused")
+    }
+
     /// The code of the `EnrolmentError` that `body` throws; nil when it succeeds. Other errors propagate.
     func errorCode(_ body: () throws -> some Any) throws -> EnrolmentError.Code? {
         do {
@@ -590,5 +639,18 @@ struct EnrolmentTests {
         } catch let error as EnrolmentError {
             return error.code
         }
+    }
+}
+
+/// SplitMix64: a seeded generator, so a failing fuzz round can be replayed.
+struct SeededRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
