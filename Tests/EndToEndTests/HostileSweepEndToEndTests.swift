@@ -65,9 +65,8 @@ struct HostileValue: Sendable {
     /// Values that are nearly right for one kind of parameter: what a lenient parser lets through.
     static func typed(_ type: ParameterType) -> [HostileValue] {
         func word(_ text: String) -> HostileValue { .init(kind: "near-valid \(type.text)", json: "\"\(text)\"") }
-        let port9 = "item 9 (a port with surrounding whitespace is stored and traps PortSpec.range)"
         switch type {
-        case .port: return [word(" 80", port9), word("80 ", port9), word(">80 ", port9), word("0"), word("65536"), word("2000-1000"), word("80-"), word(">65535"), word("<1"), word("-")]
+        case .port: return [word(" 80"), word("80 "), word(">80 "), word("0"), word("65536"), word("2000-1000"), word("80-"), word(">65535"), word("<1"), word("-")]
         case .integer: return [word(" 5"), word("0x10"), word("1e3"), word("+1"), word("99999999999999999999")]
         case .ipAddress, .ipv4Address, .ipv6Address:
             return [word("1.2.3.4::"), word("+1::"), word("256.1.1.1"), word("1.2.3.4 "), word("1.2.3.04"), word("::ffff:1.2.3.4%eth0")]
