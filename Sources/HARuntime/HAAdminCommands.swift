@@ -20,8 +20,8 @@ struct HAAdminCommands {
         case "show-ha-state": return showHAState()
         case "set-ha-state": return try await setHAState(params)
         case "ha-promote":
-            if params["dry-run"]?.boolValue == true { return reportJSON(runtime.admin(.promote(dryRun: true, force: false)).report) }
-            return try await promote(force: params["force"]?.boolValue ?? false,
+            if try params.flag("dry-run", default: false) { return reportJSON(runtime.admin(.promote(dryRun: true, force: false)).report) }
+            return try await promote(force: params.flag("force", default: false),
                                      forceHint: "rampart ha promote --force, or force: true in ha-promote")
         case "ha-stop": return try simple(.haStop)
         case "ha-start": return try simple(.haStart)
@@ -48,7 +48,7 @@ struct HAAdminCommands {
     func setHAState(_ params: [String: JSONValue]) async throws -> JSONValue {
         switch params["new-state"]?.stringValue?.lowercased() {
         case "active":
-            return try await promote(force: params["ignore-errors"]?.boolValue ?? false,
+            return try await promote(force: params.flag("ignore-errors", default: false),
                                      forceHint: "ignore-errors: true in set-ha-state, or rampart ha promote --force")
         case "standby":
             if runtime.status.role == .standby { return ["summary": "already a standby"] }

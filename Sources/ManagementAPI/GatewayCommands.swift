@@ -99,7 +99,7 @@ extension ManagementService {
         let targets = try installTargets(params["targets"], package: package, reader: reader)
         let epoch = currentEpoch
         let compiled = try compileShared(package: package, targets: targets, reader: reader, revision: head, epoch: epoch)
-        if params["prepare-only"]?.boolValue == true {
+        if try params.flag("prepare-only", default: false) {
             let id = tasks.finished("Policy installation - \(package.name)", status: "succeeded",
                                     comments: "Prepared (compiled) for \(targets.count) targets; nothing pushed", details: [], nowMilliseconds: now)
             return APIResponse.ok(["task-id": .string(id)])

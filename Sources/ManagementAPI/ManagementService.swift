@@ -252,7 +252,7 @@ public actor ManagementService {
     }
 
     func login(_ params: [String: JSONValue], client: ClientInfo, verdict: PasswordVerdict?) throws -> APIResponse {
-        let asRoot = params["login-as-root"]?.boolValue ?? false
+        let asRoot = try params.flag("login-as-root", default: false)
         let user: String
         let profile: PermissionProfile
         var administratorUID: String?
@@ -278,7 +278,7 @@ public actor ManagementService {
         try checkSessionLimits(owner: asRoot ? "root@local-socket" : user, user: user, isLocalRoot: asRoot)
         let timeout = try params["session-timeout"].map { Int(try $0.integer("session-timeout", in: 10...Int64(Limits.sessionTimeoutSecondsMax))) }
             ?? Limits.sessionTimeoutSecondsDefault
-        let readOnly = (params["read-only"]?.boolValue ?? false) || profile == .readOnly
+        let readOnly = try params.flag("read-only", default: false) || profile == .readOnly
         let session = Session(uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
                               profile: profile, isLocalRoot: asRoot, administratorUID: administratorUID,
                               name: params["session-name"]?.scalarText.map { Limits.truncated($0, characters: Limits.nameLengthMax) } ?? "",

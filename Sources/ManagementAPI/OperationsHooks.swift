@@ -51,7 +51,7 @@ extension ManagementService {
         guard path.hasPrefix("/"), path.count <= Limits.stringLengthMax else {
             throw ManagementError.invalid("file-path", "an absolute path on the management server is expected")
         }
-        if params["include-logs"]?.boolValue == true || params["include-logs-indexes"]?.boolValue == true {
+        if try params.flag("include-logs", default: false) || params.flag("include-logs-indexes", default: false) {
             throw ManagementError.invalid("include-logs", "a migrate export is configuration only; logs go into backups (`rampart backup create --include-logs`)")
         }
         return (path, provider)

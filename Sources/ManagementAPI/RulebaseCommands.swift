@@ -11,7 +11,7 @@ extension ManagementService {
         let layer = try planner.findLayer(layerParams)
         let rulebase = Rulebase(layer: layer, reader: reader)
         let (offset, limit) = try page(params, allowZero: true)
-        let useDictionary = params["use-object-dictionary"]?.boolValue ?? true
+        let useDictionary = try params.flag("use-object-dictionary", default: true)
         let level = try DetailsLevel.parse(params["details-level"])
         let total = rulebase.ruleCount
         let firstNumber = offset + 1, lastNumber = min(offset + limit, total)

@@ -30,6 +30,13 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         }
     }
 
+    /// A boolean parameter as clients send it (`true`/`false`, or those words as text), or a 400
+    /// naming the field: never read as the default (`"read-only": 1` must not open a read-write session).
+    public func boolean(_ field: String) throws -> Bool {
+        guard let value = boolValue else { throw ManagementError.invalid(field, "expected true or false") }
+        return value
+    }
+
     /// Integers as clients send them: JSON integers, or strings of decimal digits (Ansible sends
     /// `position: "3"`, `rampart mgmt` sends every value as a string). Nothing else is an integer:
     /// not a fraction, an exponent form, a boolean or text with spaces.
@@ -391,4 +398,11 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Ex
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
     public init(nilLiteral: ()) { self = .null }
+}
+
+extension Dictionary where Key == String, Value == JSONValue {
+    /// The boolean parameter `name`, `defaultValue` when absent; a value of another type is a 400.
+    public func flag(_ name: String, default defaultValue: Bool) throws -> Bool {
+        try self[name].map { try $0.boolean(name) } ?? defaultValue
+    }
 }

@@ -123,7 +123,7 @@ public struct Planner {
         }
         if type == .accessLayer {
             var rulebase = Rulebase(entries: [])
-            if params["add-default-rule"]?.boolValue ?? true {
+            if try params.flag("add-default-rule", default: true) {
                 let cleanup = cleanupRule(layerUID: object.uid, context: context)
                 rulebase.insert(.init(uid: cleanup.uid, isSection: false), at: 0)
                 changes.append(.upsert(cleanup))

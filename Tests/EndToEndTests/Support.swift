@@ -191,8 +191,14 @@ enum CLI {
     /// Runs `rampart` with `arguments` and waits for it (at most `Bounds.commandSeconds`, then kills it).
     /// Output goes to files, so a chatty child cannot block on a full pipe.
     static func run(_ arguments: [String], environment extra: [String: String] = [:], scratch: TemporaryDirectory) async throws -> CLIResult {
+        try await run(program: try Executable.rampart(), arguments, environment: extra, scratch: scratch)
+    }
+
+    /// Runs another program the same way (a test tool, say).
+    static func run(program: URL, _ arguments: [String], environment extra: [String: String] = [:],
+                    scratch: TemporaryDirectory) async throws -> CLIResult {
         let process = Process()
-        process.executableURL = try Executable.rampart()
+        process.executableURL = program
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["RAMPART_PASSWORD"] = nil
@@ -216,7 +222,7 @@ enum CLI {
         guard let exit = try await record.wait(seconds: Bounds.commandSeconds) else {
             kill(pid, SIGKILL)
             _ = try await record.wait(seconds: 30)
-            throw E2EFailure("rampart \(arguments.joined(separator: " ")) did not finish within \(Bounds.commandSeconds) s")
+            throw E2EFailure("\(program.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(Bounds.commandSeconds) s")
         }
         let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""

@@ -26,6 +26,19 @@ struct LoginAbuseTests {
         #expect(await h.call("login", ["user": "admin", "password": "adminpw"], sid: nil).status == 200)
     }
 
+    /// A boolean of another type is refused, never read as its default: `"read-only": 1` opened a
+    /// read-write session.
+    @Test func aBooleanOfAnotherTypeIsRefusedNotDefaulted() async throws {
+        let h = try await Harness()
+        for value: JSONValue in [.int(1), .string("yes"), .double(0.5), .array([.string("true")]), .null] {
+            let refused = await h.call("login", ["user": "admin", "password": "adminpw", "read-only": value], sid: nil)
+            #expect(refused.status == 400 && refused.body["code"] == "generic_err_invalid_parameter"
+                    && refused.body["message"]?.stringValue?.contains("read-only") == true, "\(value): \(refused.body.canonicalString)")
+        }
+        let readOnly = await h.call("login", ["user": "admin", "password": "adminpw", "read-only": "true"], sid: nil)
+        #expect(readOnly.status == 200 && readOnly.body["read-only"] == true)
+    }
+
     /// The case: sessions fill the API's limit; root on the local socket still gets in.
     @Test func aFullAPINeverLocksRootOut() async throws {
         let h = try await Harness()
