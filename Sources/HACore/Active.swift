@@ -64,7 +64,9 @@ extension HAStateMachine {
     }
 
     mutating func expireSyncPublishes() {
-        guard case .sync(let timeout) = hardState.replicationMode, var state = active else { return }
+        guard var state = active, !state.pendingSyncPublishes.isEmpty else { return }
+        // Publishes still waiting once answers go out without a standby (async) are answered now.
+        let timeout: UInt64 = if case .sync(let timeout) = publishMode { timeout } else { 0 }
         var expired = 0
         while expired < state.pendingSyncPublishes.count,
               nowMilliseconds - state.pendingSyncPublishes[expired].committedAtMilliseconds >= timeout {
@@ -109,7 +111,7 @@ extension HAStateMachine {
         // standbys apply it while the active's fsync runs. If the active loses it in a crash, a standby
         // that holds it learns so on hello (`discardUnsyncedTail`).
         journal.append(revision)
-        if case .sync = hardState.replicationMode, var state = active {
+        if case .sync = publishMode, var state = active {
             if state.pendingSyncPublishes.count >= limits.pendingSyncPublishesMax {
                 effect(.publishTimedOut(revision: state.pendingSyncPublishes[0].number))
                 state.pendingSyncPublishes.removeFirst()

@@ -261,17 +261,14 @@ extension HAStateMachine {
     }
 
     mutating func setReplicationMode(_ mode: ReplicationMode) {
-        guard var state = active else {
+        guard active != nil else {
             return refuse("not-active", "replication mode is set on the active (\(hardState.epoch.server)); standbys follow it")
         }
         if case .sync(let timeout) = mode { precondition(timeout > 0, "a sync timeout is positive") }
         hardState.replicationMode = mode
         persistHardState()
-        if case .async = mode, !state.pendingSyncPublishes.isEmpty {
-            for publish in state.pendingSyncPublishes { effect(.publishTimedOut(revision: publish.number)) }
-            state.pendingSyncPublishes = []
-            active = state
-        }
-        decide("replication mode set to \(mode)")
+        expireSyncPublishes()
+        let pending = publishMode == mode ? "" : ": until every standby holds it, publishes still wait for one (at most \(limits.asyncUnconfirmedTimeoutMilliseconds) ms)"
+        decide("replication mode set to \(mode)\(pending)")
     }
 }

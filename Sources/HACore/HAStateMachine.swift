@@ -81,6 +81,16 @@ public struct HAStateMachine: Sendable {
     public var epoch: Epoch { hardState.epoch }
     public var writesEnabled: Bool { active?.writes == .enabled }
 
+    /// How a publish is answered now. Async answers without a standby only once every peer holds the
+    /// async mode: a standby that still believes in sync mode would fail over without force (nothing
+    /// it knows of was answered without it) and lose what the active answered. Until then publishes
+    /// wait for a standby as in sync mode, at most `HALimits.asyncUnconfirmedTimeoutMilliseconds`.
+    public var publishMode: ReplicationMode {
+        guard case .async = hardState.replicationMode else { return hardState.replicationMode }
+        if peers.allSatisfy({ $0.reportedMode == .async }) { return .async }
+        return .sync(timeoutMilliseconds: limits.asyncUnconfirmedTimeoutMilliseconds)
+    }
+
     /// True for a standby whose journal the active of its epoch has verified as a prefix of its own
     /// (delta sync or a completed full sync). Simulation checks the prefix invariant on these.
     public var followsActiveVerified: Bool {
@@ -195,7 +205,11 @@ public struct HAStateMachine: Sendable {
             // Nothing is synchronized, but the heads peers report still tell how far behind we are.
             if case .heartbeat(let heartbeat) = message.body {
                 peers[index].knownHead = heartbeat.head
-                if sender == hardState.epoch.server, role == .standby { standby.activeKnownHead = heartbeat.head }
+                peers[index].reportedMode = heartbeat.replicationMode
+                if sender == hardState.epoch.server, role == .standby {
+                    standby.activeKnownHead = heartbeat.head
+                    adoptReplicationMode(heartbeat.replicationMode, from: sender)
+                }
             }
             note("HA is stopped here: message ignored")
             return
@@ -265,6 +279,7 @@ public struct HAStateMachine: Sendable {
 
     mutating func receiveHeartbeat(_ heartbeat: HAMessage.Heartbeat, from index: Int) {
         peers[index].knownHead = heartbeat.head
+        peers[index].reportedMode = heartbeat.replicationMode
         peers[index].haStopped = heartbeat.haStopped
         peers[index].actsAsActive = heartbeat.role == .active
         if heartbeat.writesEnabled, peers[index].id == hardState.epoch.server { lastKnownActive = peers[index].id }

@@ -16,6 +16,9 @@ public struct HALimits: Hashable, Sendable {
     public var inFlightRevisionsMax: UInt64 = 256
     /// Sync-mode publishes waiting for a standby; the oldest times out early past this.
     public var pendingSyncPublishesMax: Int = 1_024
+    /// After a switch to async mode, publishes wait for a standby (as in sync mode) until every peer
+    /// holds the async mode, at most this long each.
+    public var asyncUnconfirmedTimeoutMilliseconds: UInt64 = 2_000
     /// How long a switchover may take before the standby gives up and the active resumes writes.
     public var switchoverTimeoutMilliseconds: UInt64 = 3_000
     /// How long a failover waits for every other standby to report its head.

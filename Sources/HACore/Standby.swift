@@ -44,16 +44,21 @@ extension HAStateMachine {
     mutating func standbyReceiveActiveHeartbeat(_ heartbeat: HAMessage.Heartbeat, from sender: ServerID) {
         standby.activeKnownHead = heartbeat.head
         standby.activeLastHeardAtMilliseconds = nowMilliseconds
-        if heartbeat.replicationMode != hardState.replicationMode {
-            hardState.replicationMode = heartbeat.replicationMode
-            persistHardState()
-            decide("replication mode is now \(heartbeat.replicationMode), as on the active \(sender)")
-        }
+        adoptReplicationMode(heartbeat.replicationMode, from: sender)
         if heartbeat.expectingHello {
             if case .collision = standby.link {} else { standby.link = .connecting }
             sendHelloIfDue()
         }
         note("heartbeat from the active")
+    }
+
+    /// A standby follows the active's replication mode (persisted: its heartbeats tell the active it
+    /// holds it, and a failover judges by it), even while its HA is stopped.
+    mutating func adoptReplicationMode(_ mode: ReplicationMode, from sender: ServerID) {
+        guard mode != hardState.replicationMode else { return }
+        hardState.replicationMode = mode
+        persistHardState()
+        decide("replication mode is now \(mode), as on the active \(sender)")
     }
 
     mutating func standbyReceiveAnnouncement(head: RevisionHead, from sender: ServerID) {

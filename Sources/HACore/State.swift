@@ -9,6 +9,8 @@ struct PeerState: Sendable {
     var everSynchronized: Bool
     var synchronizedAtMilliseconds: UInt64?
     var reportedStatusKind: String?
+    /// The replication mode its last heartbeat carried (what it would act on in a failover).
+    var reportedMode: ReplicationMode?
     /// Active only: how this standby is being synchronized.
     var replication: PeerReplication = .awaitingHello
 

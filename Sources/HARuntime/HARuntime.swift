@@ -269,7 +269,7 @@ public final class HARuntime: @unchecked Sendable {
                 throw HAWriteRefused(message: "revision epoch \(replicated.epoch) is not this server's epoch \(core.epoch)")
             }
             try append()
-            let waitsForStandby = if case .sync = core.hardState.replicationMode { true } else { false }
+            let waitsForStandby = if case .sync = core.publishMode { true } else { false }
             if waitsForStandby { syncPublishes[revision.number] = .waiting([]) }
             handle(.revisionCommitted(replicated))
             do {

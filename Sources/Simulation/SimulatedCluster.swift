@@ -197,7 +197,7 @@ public final class SimulatedCluster {
         statistics.publishes += 1
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
-        if case .async = servers[index].core.hardState.replicationMode { servers[index].awaitingDurableAnswer[revision.hash] = revision }
+        if case .async = servers[index].core.publishMode { servers[index].awaitingDurableAnswer[revision.hash] = revision }
         writesHeldAtCommit[revision.hash] = servers[index].writesHeld.map { ($0.sinceStep, $0.newEpoch) } ?? (steps, false)
         deliver(index, .revisionCommitted(revision))
         if firstWriteOfEpoch[epoch] == nil { firstWriteOfEpoch[epoch] = (steps, servers[index].core.journal) }
@@ -446,17 +446,19 @@ public final class SimulatedCluster {
     }
 
     /// No publish is answered after a higher epoch took its first write (judged in simulation steps),
-    /// unless that epoch's writer held the revision then (nothing is lost), or a forced promotion led
-    /// to the higher epoch (the operator was told it may lose revisions) while the answering server,
-    /// without a restart since, already held writes, or entered an epoch of its own it did not know
-    /// was stale (the other side of that forced split). A server that restarted and takes writes again
-    /// in an epoch it held, after a higher one wrote, is never excused: it must hear from every peer.
+    /// unless that epoch's writer held the revision then (nothing is lost), or a forced promotion
+    /// split the group (into the answering server's epoch, or on the way to the higher one: the
+    /// operator was told it may lose revisions) while the answering server, without a restart since,
+    /// already held writes, or entered an epoch of its own it did not know was stale (the other side
+    /// of that split). A server that restarted and takes writes again in an epoch it held, after a
+    /// higher one wrote, is never excused: it must hear from every peer. Nor is an async answer given
+    /// while a standby still believed in sync mode (it fails over without force).
     func checkAnswerNotStale(_ revision: ReplicatedRevision, answeredBy index: Int) {
         let now = steps
         for (epoch, first) in firstWriteOfEpoch where epoch > revision.epoch && first.step < now {
             if first.journal.contains(revision.head) == true { continue }
             let held = writesHeldAtCommit[revision.hash] ?? (sinceStep: .max, newEpoch: false)
-            let forced = forcedEpochs.contains { $0 > revision.epoch && $0 <= epoch }
+            let forced = forcedEpochs.contains { $0 >= revision.epoch && $0 <= epoch }
             if forced && (held.sinceStep < first.step || held.newEpoch) { continue }
             fail("no publish is answered after a higher epoch has taken its first write",
                  "\(servers[index].id) answered the publish of #\(revision.number) in \(revision.epoch) at step \(now), after \(epoch) first wrote at step \(first.step) without it")

@@ -9,7 +9,7 @@ struct HACommand: AsyncParsableCommand {
         commandName: "ha",
         abstract: "Management High Availability: status, promotion, sync control and collisions.",
         discussion: """
-        Add a secondary: on the active, `rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password=…` and publish; on the new machine, `rampart server --data DIR --server-name mgmt-b --join ACTIVE:18191 --activation-key-file KEYFILE`. It enrols, gets a full sync, then follows every publish (delta sync).
+        Add a secondary: on the active, `rampart sic new-key --out KEYFILE`, then `rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=KEYFILE` and publish; on the new machine, `rampart server --data DIR --server-name mgmt-b --join ACTIVE:18191 --activation-key-file KEYFILE`. It enrols, gets a full sync, then follows every publish (delta sync).
 
         Promote a standby with `rampart ha promote --data DIR` (run --dry-run first): a switchover when the active answers (nothing is lost), a failover otherwise, refused when revisions may be lost unless --force. An old active that comes back steps down; if it holds revisions the new active lacks it reports a collision: export them (`export-divergent`), then `resolve-collision --keep peer|local`.
 

@@ -400,7 +400,7 @@ struct MigrateImportCommand: ParsableCommand {
             print("a new HA group: \(report.serverName) is its only server; it creates a new Internal CA at its first start")
             if !report.serversLeftOut.isEmpty { print("management servers of the exported group left out: \(report.serversLeftOut.joined(separator: ", "))") }
             if !report.gatewaysToEnrol.isEmpty {
-                print("gateways to enrol again (set-simple-gateway one-time-password=…, then enrol the agent): \(report.gatewaysToEnrol.joined(separator: ", "))")
+                print("gateways to enrol again (set-simple-gateway one-time-password-file=FILE, then enrol the agent): \(report.gatewaysToEnrol.joined(separator: ", "))")
             }
         }
         if !dryRun { print("start it with: rampart server --data \(data) --server-name \(report.serverName)") }

@@ -330,6 +330,43 @@ struct RuleScenarioTests {
         }
     }
 
+    @Test("A switch to async mode answers publishes without a standby only once every standby holds it")
+    func asyncOnlyOnceEveryStandbyHoldsIt() {
+        // Found by the simulator (seed 15323): the old active, cut off, switched to async and answered
+        // publishes while the standbys, still in sync mode, failed over without force.
+        scenario("an isolated active switches to async after a sync-mode failover", servers: ["A", "B", "C"]) {
+            admin(.setReplicationMode(.sync(timeoutMilliseconds: 2_000)), on: "A")
+            settle()
+            isolate("A")
+            wait(ticks: 150)
+            promote("B")
+            settle()
+            expect(.active, on: "B")
+            publish(1, on: "B")
+            admin(.setReplicationMode(.async), on: "A")
+            expectReason(on: "A", contains: "until every standby holds it, publishes still wait for one")
+            publish(1, on: "A")
+            wait(ticks: 300)
+            expectEffect(on: "A", "report the publish as not protected") {
+                if case .publishTimedOut = $0 { true } else { false }
+            }
+            heal()
+            settle()
+            expect(.standby, on: "A")
+        }
+        scenario("with every standby reachable, async answers at once") {
+            admin(.setReplicationMode(.sync(timeoutMilliseconds: 2_000)), on: "A")
+            settle()
+            admin(.setReplicationMode(.async), on: "A")
+            wait(ticks: 30)
+            publish(1, on: "A")
+            wait(ticks: 5)
+            expectNoEffect(on: "A", "wait for a standby") {
+                if case .publishTimedOut = $0 { true } else if case .publishAcknowledged = $0 { true } else { false }
+            }
+        }
+    }
+
     @Test("A restarted active takes no write until every peer answered in no higher epoch (DESIGN.md §3)")
     func restartedActiveWaitsForItsPeers() {
         scenario("old active restarts while the promoted standby is unreachable", servers: ["A", "B"]) {

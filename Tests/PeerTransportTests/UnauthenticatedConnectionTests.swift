@@ -152,14 +152,7 @@ struct UnauthenticatedConnectionTests {
         limits.connectionsMax = 8
         limits.unauthenticatedConnectionsMax = 4
         limits.unauthenticatedTimeoutMilliseconds = 2_000
-        let listener = try await PeerListener.bind(
-            PeerListenerConfiguration(
-                host: "127.0.0.1", port: 0, identity: try pki.node(serverIdentity), verifier: pki.verifier,
-                limits: limits, now: { testNow }),
-            eventLoopGroup: loops.server, logger: quietLogger)
-        let connector = try PeerConnector(
-            identity: try pki.node(clientIdentity), verifier: pki.verifier, now: { testNow },
-            eventLoopGroup: loops.client, logger: quietLogger)
+        let (listener, connector) = try await listenerAndConnector(pki, loops, limits)
         try await withTimeout(seconds: 60) { [limits] in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await listener.run(onConnection: echo) }
@@ -204,14 +197,7 @@ struct UnauthenticatedConnectionTests {
         limits.connectionsMax = 4
         limits.unauthenticatedConnectionsMax = 2
         limits.unauthenticatedTimeoutMilliseconds = 60_000
-        let listener = try await PeerListener.bind(
-            PeerListenerConfiguration(
-                host: "127.0.0.1", port: 0, identity: try pki.node(serverIdentity), verifier: pki.verifier,
-                limits: limits, now: { testNow }),
-            eventLoopGroup: loops.server, logger: quietLogger)
-        let connector = try PeerConnector(
-            identity: try pki.node(clientIdentity), verifier: pki.verifier, now: { testNow },
-            eventLoopGroup: loops.client, logger: quietLogger)
+        let (listener, connector) = try await listenerAndConnector(pki, loops, limits)
         try await withTimeout(seconds: 60) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await listener.run(onConnection: echo) }
@@ -278,4 +264,17 @@ func closedCount(_ channels: [any Channel]) -> Int {
 /// Polls `condition` every 20 ms until it holds; the caller's `withTimeout` bounds the wait.
 func eventually(_ condition: () -> Bool) async throws {
     while !condition() { try await Task.sleep(for: .milliseconds(20)) }
+}
+
+/// A listener with `limits` on the server loops, and a connector of the enrolled client identity.
+func listenerAndConnector(_ pki: TestPKI, _ loops: Loops, _ limits: PeerLimits) async throws -> (PeerListener, PeerConnector) {
+    let listener = try await PeerListener.bind(
+        PeerListenerConfiguration(
+            host: "127.0.0.1", port: 0, identity: try pki.node(serverIdentity), verifier: pki.verifier,
+            limits: limits, now: { testNow }),
+        eventLoopGroup: loops.server, logger: quietLogger)
+    let connector = try PeerConnector(
+        identity: try pki.node(clientIdentity), verifier: pki.verifier, now: { testNow },
+        eventLoopGroup: loops.client, logger: quietLogger)
+    return (listener, connector)
 }
