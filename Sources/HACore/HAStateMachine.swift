@@ -81,14 +81,16 @@ public struct HAStateMachine: Sendable {
     public var epoch: Epoch { hardState.epoch }
     public var writesEnabled: Bool { active?.writes == .enabled }
 
-    /// How a publish is answered now. Async answers without a standby only once every peer holds the
-    /// async mode: a standby that still believes in sync mode would fail over without force (nothing
-    /// it knows of was answered without it) and lose what the active answered. Until then publishes
-    /// wait for a standby as in sync mode, at most `HALimits.asyncUnconfirmedTimeoutMilliseconds`.
+    /// How a publish is answered now. Async answers without a standby only once no peer is known to
+    /// hold sync mode: a standby that still believes in sync mode would fail over without force
+    /// (nothing it knows of was answered without it) and lose what the active answered. Until then
+    /// publishes wait for a standby as in sync mode, at most `HALimits.asyncUnconfirmedTimeoutMilliseconds`.
+    /// A peer never heard from since this server started does not hold writes back: it waited for
+    /// every peer at its start, or an operator forced it past them.
     public var publishMode: ReplicationMode {
         guard case .async = hardState.replicationMode else { return hardState.replicationMode }
-        if peers.allSatisfy({ $0.reportedMode == .async }) { return .async }
-        return .sync(timeoutMilliseconds: limits.asyncUnconfirmedTimeoutMilliseconds)
+        let someoneInSync = peers.contains { if case .sync = $0.reportedMode { true } else { false } }
+        return someoneInSync ? .sync(timeoutMilliseconds: limits.asyncUnconfirmedTimeoutMilliseconds) : .async
     }
 
     /// True for a standby whose journal the active of its epoch has verified as a prefix of its own
