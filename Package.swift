@@ -66,40 +66,76 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
         ], swiftSettings: strict),
-        // The gateway agent: installed policy, enforcement (nftables), packet matcher, log shipping.
+        // The gateway agent: enrolment, installed policy, enforcement (nftables), packet matcher, log shipping.
         .target(name: "Gateway", dependencies: [
             "ManagementModel", "TrustCore", "PeerTransport", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
-        // Backup, snapshot, migrate export/import, scheduled backups (I/O shells over pure decisions).
+        // Backup, snapshot, migrate export/import, scheduled backups (I/O shells over pure decisions), and
+        // the server's operations worker.
         .target(name: "Operations", dependencies: [
-            "ManagementModel", "Store", "TrustCore",
+            "ManagementModel", "Store", "TrustCore", "ManagementAPI",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
-        // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.
+        // The HA shell: one actor per server that drives HACore and carries out its outputs on the store,
+        // and the node's HA services: the mesh of channels, membership, ICA state sync, promotion checks.
         .target(name: "HARuntime", dependencies: [
             "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: strict),
-        .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway", "Operations",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        // The SIC port: its demultiplexer (enrolment, HA channels, gateways' channels), the gateway hub,
+        // and the node side of a channel.
+        .target(name: "SICPort", dependencies: [
+            "HARuntime", "ManagementAPI", "ManagementModel", "PeerTransport", "TrustCore", "Store", "Gateway", "HACore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        // One management server composed from the modules above: RampartNode(ServerConfiguration).
+        .target(name: "RampartServer", dependencies: [
+            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "PeerTransport", "HARuntime", "Gateway", "Operations", "SICPort",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: strict),
+        // The `rampart mgmt` client (mgmt_cli): transport, key=value parameters, secrets, help, rendering.
+        .target(name: "ManagementClient", dependencies: [
+            "ManagementAPI", "ManagementModel", "Operations", "Store", "TrustCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: strict),
+        // What demo and bench run: one child-process supervisor, the demo's orchestration, the figures.
+        .target(name: "RampartTools", dependencies: [
+            "ManagementClient", "ManagementAPI", "ManagementModel", "Operations", "Store", "TrustCore", "HARuntime", "Gateway",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: strict),
+        // The one executable: argument-parser commands and their options.
+        .executableTarget(name: "rampart", dependencies: [
+            "ManagementModel", "Store", "TrustCore", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway", "Operations",
+            "SICPort", "RampartServer", "ManagementClient", "RampartTools",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
         .testTarget(name: "HARuntimeTests", dependencies: [
-            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport",
+            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "OperationsTests", dependencies: [
@@ -144,6 +180,11 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "GatewayAgentTests", dependencies: [
             "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel"], swiftSettings: strict),
+        .testTarget(name: "RampartServerTests", dependencies: [
+            "RampartServer", "ManagementAPI", "ManagementModel", "Operations", "PeerTransport", "Store", "HARuntime", "HACore",
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "rampart", "ManagementModel", "Operations", "TrustCore",

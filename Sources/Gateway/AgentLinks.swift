@@ -26,11 +26,20 @@ public struct AgentLinks: Sendable {
 
     /// Runs until cancelled: a dial loop per known address, started and ended as the list changes.
     public func run() async {
-        let dialing = DialingAddresses()
+        let plan = DialPlan<String, SICAddress>()
+        var refused: Set<String> = []
         await withTaskGroup(of: Void.self) { group in
             while !Task.isCancelled {
-                for address in dialing.update(await agent.servers.map(\.sicAddress)) {
-                    group.addTask { await dialLoop(address, dialing: dialing) }
+                var targets: [(key: String, target: SICAddress)] = []
+                for address in await agent.servers.map(\.sicAddress) {
+                    if let target = SICAddress(argument: address) {
+                        targets.append((address, target))
+                    } else if refused.insert(address).inserted {
+                        logger.error("not a HOST:PORT address; ignored", metadata: ["address": "\(address)"])
+                    }
+                }
+                for address in plan.update(targets) {
+                    group.addTask { await plan.dialLoop(address, backoff: Self.backoff) { await dialOnce($0, address: address) } }
                 }
                 try? await Task.sleep(for: .milliseconds(500))
             }
@@ -38,33 +47,22 @@ public struct AgentLinks: Sendable {
         }
     }
 
-    func dialLoop(_ address: String, dialing: DialingAddresses) async {
-        var delayMilliseconds = GatewayLimits.reconnectDelayMinMilliseconds
-        while !Task.isCancelled, dialing.isWanted(address) {
-            guard let (host, port) = Self.split(address) else {
-                logger.error("not a HOST:PORT address; ignored", metadata: ["address": "\(address)"])
-                return
-            }
-            let started = ContinuousClock.now
-            do {
-                try await connector.connect(host: host, port: port, expecting: nil) { connection in
-                    try await serve(connection, address: address)
-                }
-            } catch {
-                if !Task.isCancelled { logger.debug("management channel failed", metadata: ["address": "\(address)", "error": "\(error)"]) }
-            }
-            if ContinuousClock.now - started > .seconds(5) { delayMilliseconds = GatewayLimits.reconnectDelayMinMilliseconds }
-            try? await Task.sleep(for: .milliseconds(delayMilliseconds))
-            delayMilliseconds = min(delayMilliseconds * 2, GatewayLimits.reconnectDelayMaxMilliseconds)
-        }
-    }
+    static let backoff = RedialBackoff(delayMin: .milliseconds(GatewayLimits.reconnectDelayMinMilliseconds),
+                                       delayMax: .milliseconds(GatewayLimits.reconnectDelayMaxMilliseconds),
+                                       workingAfter: .seconds(5), idleCheck: .milliseconds(GatewayLimits.heartbeatMilliseconds))
 
-    static func split(_ address: String) -> (String, Int)? {
-        var text = Substring(address)
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
-        text = text[..<colon]
-        if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
-        return text.isEmpty ? nil : (String(text), port)
+    /// One channel to `target`, for as long as it lasts. True when it was established.
+    func dialOnce(_ target: SICAddress, address: String) async -> Bool {
+        var established = false
+        do {
+            try await connector.connect(host: target.host, port: target.port, expecting: nil) { connection in
+                established = true
+                try await serve(connection, address: address)
+            }
+        } catch {
+            if !Task.isCancelled { logger.debug("management channel failed", metadata: ["address": "\(address)", "error": "\(error)"]) }
+        }
+        return established
     }
 
     /// One channel for as long as it lasts.
@@ -77,7 +75,7 @@ public struct AgentLinks: Sendable {
             logger.notice("management channel down", metadata: ["server": "\(server)"])
         }
         let (outbound, writer) = AsyncStream.makeStream(of: PeerFrame.self)
-        let lastHeard = Heard()
+        let lastHeard = LastHeard()
         let shipping = LogCursor()
         try await connection.send(GatewayWire.frame(["type": .string(GatewayWire.hello), "status": await agent.report.json]))
         logger.notice("management channel up", metadata: ["server": "\(server)", "address": "\(address)"])
@@ -87,16 +85,13 @@ public struct AgentLinks: Sendable {
             }
             group.addTask {
                 // Heartbeat with the report; a silent server is dropped (its TCP may be black-holed).
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(GatewayLimits.heartbeatMilliseconds))
-                    if lastHeard.silence > .milliseconds(GatewayLimits.silenceMilliseconds) {
-                        logger.warning("management server silent; reconnecting", metadata: ["server": "\(server)"])
-                        await connection.close()
-                        return
-                    }
+                try await lastHeard.waitForSilence(longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
+                                                   checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)) {
                     writer.yield(GatewayWire.frame(["type": .string(GatewayWire.status), "status": await agent.report.json]))
                     shipLogs(shipping, writer: writer)
                 }
+                logger.warning("management server silent; reconnecting", metadata: ["server": "\(server)"])
+                await connection.close()
             }
             for try await frame in connection.inbound {
                 lastHeard.now()
@@ -126,7 +121,7 @@ public struct AgentLinks: Sendable {
     func welcome(_ header: JSONValue) async {
         guard let epoch = RevisionEpoch(json: header["epoch"]) else { return }
         let servers = (header["servers"]?.arrayValue ?? []).compactMap { item -> AgentState.Server? in
-            guard let address = item["sic-address"]?.stringValue, Self.split(address) != nil else { return nil }
+            guard let address = item["sic-address"]?.stringValue, SICAddress(argument: address) != nil else { return nil }
             return AgentState.Server(name: item["name"]?.stringValue, sicAddress: address)
         }
         await agent.announcement(epoch: epoch, isActive: header["active"]?.boolValue == true, servers: servers)
@@ -165,37 +160,6 @@ final class LogCursor: Sendable {
         }
     }
     func batchEmpty() { state.withLockedValue { $0.inFlight = false } }
-}
-
-/// When a channel last received a frame.
-final class Heard: Sendable {
-    private let at = NIOLockedValueBox(ContinuousClock.now)
-    func now() { at.withLockedValue { $0 = ContinuousClock.now } }
-    var silence: Duration { ContinuousClock.now - at.withLockedValue { $0 } }
-}
-
-/// The addresses the agent dials, and the loops running for them.
-final class DialingAddresses: Sendable {
-    private let state = NIOLockedValueBox<(wanted: Set<String>, running: Set<String>)>(([], []))
-
-    /// Sets the wanted addresses; returns those that need a new loop.
-    func update(_ addresses: [String]) -> [String] {
-        state.withLockedValue { value in
-            value.wanted = Set(addresses)
-            let starting = addresses.filter { !value.running.contains($0) }
-            value.running.formUnion(starting)
-            return starting
-        }
-    }
-
-    /// False ends the address's loop (and frees it for a later one).
-    func isWanted(_ address: String) -> Bool {
-        state.withLockedValue { value in
-            if value.wanted.contains(address) { return true }
-            value.running.remove(address)
-            return false
-        }
-    }
 }
 
 /// Which management servers have a channel up now.

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import TrustCore
 
 #if canImport(Glibc)
@@ -7,17 +8,10 @@ import TrustCore
     import Musl
 #endif
 
-/// Names inside a data directory that the operations tools read or write (DESIGN.md §6).
-public enum DataDirectoryLayout {
-    public static let database = "rampart.sqlite"
-    public static let logs = "logs.sqlite"
-    public static let nodeSettings = "node.json"
-    public static let haMembership = "ha.json"
-    public static let icaCertificate = "pki/" + PKIDirectory.FileName.icaCertificate
-    public static let icaKey = "pki/" + PKIDirectory.FileName.icaKey
-    public static let backups = "backups"
-    public static let snapshots = "snapshots"
-    public static let lastBackupStatus = "last-backup.json"
+/// The operations tools' own names inside a data directory (the others are in Store's `DataDirectoryLayout`).
+extension DataDirectoryLayout {
+    public static let icaCertificate = pki + "/" + PKIDirectory.FileName.icaCertificate
+    public static let icaKey = pki + "/" + PKIDirectory.FileName.icaKey
     /// Present while a restore moves files into place; a server refuses to start on it.
     public static let restoreMarker = "restore-in-progress"
     public static let asidePrefix = "before-restore-"

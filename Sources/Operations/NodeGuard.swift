@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import TrustCore
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import TrustCore
 /// for its lifetime, and every restore holds it while it works, so neither can start under the
 /// other. The kernel releases it when the process dies, kill -9 included: no stale lock to clear.
 public final class NodeLock: @unchecked Sendable {
-    public static let fileName = "rampart.lock"
+    public static let fileName = DataDirectoryLayout.lock
     private let fd: Int32
 
     private init(fd: Int32) { self.fd = fd }
@@ -34,7 +35,7 @@ public final class NodeLock: @unchecked Sendable {
 public enum LivenessProbe {
     /// True when a server answers on the data directory's operator socket.
     public static func socketAnswers(dataDirectory: URL) -> Bool {
-        let path = dataDirectory.appendingPathComponent("rampart.sock").path
+        let path = dataDirectory.appendingPathComponent(DataDirectoryLayout.socket).path
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -18,7 +18,7 @@ public enum Snapshots {
     static func isNodeState(_ relativePath: String) -> Bool {
         let first = relativePath.split(separator: "/").first.map(String.init) ?? relativePath
         let name = (relativePath as NSString).lastPathComponent
-        if [DataDirectoryLayout.backups, DataDirectoryLayout.snapshots, "ha-snapshots", "rampart.sock", NodeLock.fileName,
+        if [DataDirectoryLayout.backups, DataDirectoryLayout.snapshots, DataDirectoryLayout.haSnapshots, DataDirectoryLayout.socket, NodeLock.fileName,
             DataDirectoryLayout.restoreMarker].contains(first) { return false }
         if first.hasPrefix(DataDirectoryLayout.asidePrefix) || first.hasPrefix(".") || name.hasPrefix(".") { return false }
         return !name.hasSuffix("-wal") && !name.hasSuffix("-shm") && !name.hasSuffix("-journal")

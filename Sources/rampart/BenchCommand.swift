@@ -1,9 +1,5 @@
 import ArgumentParser
-import Foundation
-import Logging
-import ManagementAPI
-import ManagementModel
-import Store
+import RampartTools
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,53 +7,6 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure Rampart against real processes on loopback.",
         subcommands: [BenchAPICommand.self, BenchServiceCommand.self, BenchHACommand.self, BenchBackupCommand.self, BenchInstallCommand.self])
 }
-
-/// One measured figure, printed as one JSON object per line with --json.
-struct BenchFigure {
-    var metric: String
-    var samplesMilliseconds: [Double] = []
-    var rate: Double?
-    var rateUnit: String?
-    var extra: [String: JSONValue] = [:]
-    var note: String
-    /// The machine while this figure was measured: taken when the figure is made, right after its samples.
-    var machine: JSONValue? = BenchMachine.sinceLastFigure()
-
-    func percentile(_ p: Double) -> Double { Self.percentile(samplesMilliseconds, p) }
-
-    static func percentile(_ values: [Double], _ p: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
-    }
-
-    var json: JSONValue {
-        func ms(_ value: Double) -> JSONValue { .double((value * 1000).rounded() / 1000) }
-        var fields: [String: JSONValue] = [
-            "metric": .string(metric), "n": .int(Int64(samplesMilliseconds.count)),
-            "p50_ms": ms(percentile(0.5)), "p99_ms": ms(percentile(0.99)),
-            "mean_ms": ms(samplesMilliseconds.isEmpty ? 0 : samplesMilliseconds.reduce(0, +) / Double(samplesMilliseconds.count)),
-            "max_ms": ms(samplesMilliseconds.max() ?? 0), "note": .string(note),
-        ]
-        if let rate, let rateUnit { fields["rate"] = .double((rate * 10).rounded() / 10); fields["rate_unit"] = .string(rateUnit) }
-        fields.merge(extra) { _, new in new }
-        if let machine { fields["machine"] = machine }
-        return .object(fields)
-    }
-
-    var text: String {
-        var line = "\(metric): n=\(samplesMilliseconds.count)"
-        if let rate, let rateUnit { line += String(format: " rate=%.1f %@", rate, rateUnit) }
-        if !samplesMilliseconds.isEmpty {
-            line += String(format: " p50=%.3fms p99=%.3fms max=%.3fms", percentile(0.5), percentile(0.99), samplesMilliseconds.max() ?? 0)
-        }
-        for key in extra.keys.sorted() { line += " \(key)=\(extra[key]!.scalarText ?? extra[key]!.canonicalString)" }
-        if let machine { line += " machine=\(machine.canonicalString)" }
-        return line + "\n    (" + note + ")"
-    }
-}
-
-func monotonicMilliseconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1_000_000 }
 
 struct BenchAPICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -85,158 +34,9 @@ struct BenchAPICommand: AsyncParsableCommand {
     var memoryObjects = 100_000
 
     func run() async throws {
-        BenchMachine.start()
-        let server = try BenchServer.start()
-        defer { server.stop() }
-        let endpoint = MgmtEndpoint(target: .https(host: "127.0.0.1", port: server.port), caFile: server.directory + "/pki/ica.pem", unsafe: false, apiVersion: nil)
-        let figures = try await MgmtTransport.with(endpoint) { transport in
-            let client = BenchClient(transport: transport, password: server.password)
-            var figures: [BenchFigure] = []
-            var next = 0
-            for sessions in [1, 4] {
-                let cpuBefore = server.cpuSeconds()
-                var figure = try await client.createObjects(total: objects, sessions: sessions, firstIndex: next)
-                figure.extra["server_cpu_ms_per_object"] = .double(((server.cpuSeconds() - cpuBefore) * 1000 / Double(objects) * 1000).rounded() / 1000)
-                figures.append(figure)
-                next += objects
-                report(figures.last!)
-            }
-            figures.append(try await client.publishLatency(samples: publishSamples, firstIndex: next))
-            next += publishSamples
-            report(figures.last!)
-            if memoryObjects > next {
-                _ = try await client.createObjects(total: memoryObjects - next, sessions: 4, firstIndex: next)
-                figures.append(BenchFigure(metric: "server_resident_memory", extra: [
-                    "objects": .int(Int64(memoryObjects)), "rss_mb": .double(server.residentMegabytes().rounded()),
-                ], note: "VmRSS of the server process after \(memoryObjects) hosts were created and published through the API"))
-                report(figures.last!)
-            }
-            return figures
+        try await withUsageErrors {
+            try await BenchAPIRun(json: json, objects: objects, publishSamples: publishSamples, memoryObjects: memoryObjects).run()
         }
-        _ = figures
-    }
-
-    func report(_ figure: BenchFigure) {
-        FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
-    }
-}
-
-/// A `rampart server` child process on a temporary directory.
-struct BenchServer {
-    let process: Process
-    let directory: String
-    let port: Int
-    let password: String
-
-    static func start() throws -> BenchServer {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let password = "bench-" + UUID().uuidString
-        let passwordFile = directory + "-admin-password"
-        _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["server", "--data", directory, "--api-port", "0", "--sic-port", "0", "--admin-password-file", passwordFile, "--log-level", "warning"]
-        try process.run()
-        for _ in 0..<3_000 {
-            if let settings = try? NodeSettings.read(dataDirectory: directory) {
-                try? FileManager.default.removeItem(atPath: passwordFile)
-                return BenchServer(process: process, directory: directory, port: settings.apiPort, password: password)
-            }
-            guard process.isRunning else { break }
-            usleep(10_000)
-        }
-        process.terminate()
-        throw ValidationError("the benchmark server did not start; see its output above")
-    }
-
-    func residentMegabytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
-        return kilobytes / 1024
-    }
-
-    /// CPU time (user + system) the server process has used so far.
-    func cpuSeconds() -> Double { Double(Self.cpuMilliseconds(process.processIdentifier)) / 1000 }
-
-    /// User and system CPU time process `pid` has used so far (/proc/PID/stat), in milliseconds.
-    static func cpuMilliseconds(_ pid: Int32) -> Int64 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let afterName = stat.range(of: ") ", options: .backwards) else { return 0 }
-        let fields = stat[afterName.upperBound...].split(separator: " ")
-        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return 0 }
-        return (user + system) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-}
-
-struct BenchClient: Sendable {
-    let transport: MgmtTransport
-    let password: String
-
-    func login() async throws -> String {
-        let reply = try await transport.call("login", ["user": "admin", "password": .string(password)], sid: nil)
-        guard reply.ok, let sid = reply.body["sid"]?.stringValue else { throw ValidationError("login failed: \(reply.message)") }
-        return sid
-    }
-
-    func mustSucceed(_ command: String, _ body: [String: JSONValue], sid: String) async throws {
-        let reply = try await transport.call(command, body, sid: sid)
-        guard reply.ok else { throw ValidationError("\(command) failed: \(reply.code): \(reply.message)") }
-    }
-
-    static func host(_ index: Int) -> [String: JSONValue] {
-        ["name": .string("bench-host-\(index)"), "ip-address": .string("10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)")]
-    }
-
-    /// Creates hosts from `sessions` concurrent sessions, each publishing every 1,000 changes.
-    func createObjects(total: Int, sessions: Int, firstIndex: Int) async throws -> BenchFigure {
-        let started = monotonicMilliseconds()
-        let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for worker in 0..<sessions {
-                group.addTask {
-                    let sid = try await login()
-                    var samples: [Double] = []
-                    var pending = 0
-                    for index in stride(from: firstIndex + worker, to: firstIndex + total, by: sessions) {
-                        let before = monotonicMilliseconds()
-                        try await mustSucceed("add-host", BenchClient.host(index), sid: sid)
-                        samples.append(monotonicMilliseconds() - before)
-                        pending += 1
-                        if pending == 1_000 { try await mustSucceed("publish", [:], sid: sid); pending = 0 }
-                    }
-                    try await mustSucceed("publish", [:], sid: sid)
-                    try await mustSucceed("logout", [:], sid: sid)
-                    return samples
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
-        }
-        let seconds = (monotonicMilliseconds() - started) / 1000
-        return BenchFigure(metric: "api_objects_created_\(sessions)_session\(sessions == 1 ? "" : "s")", samplesMilliseconds: samples,
-                           rate: Double(total) / seconds, rateUnit: "objects/s",
-                           note: "add-host over HTTPS (one connection pool, TLS to loopback) from \(sessions) session(s), publish every 1,000; latency per add-host; rate includes the publishes")
-    }
-
-    /// Times publish of a one-change session: the call returns once the revision is durable.
-    func publishLatency(samples count: Int, firstIndex: Int) async throws -> BenchFigure {
-        let sid = try await login()
-        var samples: [Double] = []
-        for index in firstIndex..<(firstIndex + count) {
-            try await mustSucceed("add-host", BenchClient.host(index), sid: sid)
-            let before = monotonicMilliseconds()
-            try await mustSucceed("publish", [:], sid: sid)
-            samples.append(monotonicMilliseconds() - before)
-        }
-        try await mustSucceed("logout", [:], sid: sid)
-        return BenchFigure(metric: "publish_latency_1_change", samplesMilliseconds: samples,
-                           note: "HTTPS publish call for a 1-change session, measured at the client; acknowledged after the revision is committed with synchronous=FULL")
     }
 }
 
@@ -253,29 +53,137 @@ struct BenchServiceCommand: AsyncParsableCommand {
     var objects = 8_000
 
     func run() async throws {
-        BenchMachine.start()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .critical
-        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: "bench", ipAddress: "127.0.0.1", apiPort: 0), logger: logger)
-        _ = try await service.initializeIfEmpty(adminPassword: "bench-password")
-        let client = ClientInfo(address: "127.0.0.1", isLocalSocket: false)
-        let sid = await service.handle(command: "login", body: ["user": "admin", "password": "bench-password"], sid: nil, client: client).body["sid"]?.stringValue
-        var samples: [Double] = []
-        let started = monotonicMilliseconds()
-        for index in 0..<objects {
-            let before = monotonicMilliseconds()
-            let reply = await service.handle(command: "add-host", body: .object(BenchClient.host(index)), sid: sid, client: client)
-            samples.append(monotonicMilliseconds() - before)
-            guard reply.status == 200 else { throw ValidationError("add-host failed: \(reply.body.canonicalString)") }
-            if index % 1_000 == 999 { _ = await service.handle(command: "publish", body: [:], sid: sid, client: client) }
+        try await withUsageErrors { try await BenchServiceRun(json: json, objects: objects).run() }
+    }
+}
+
+/// `rampart bench ha`: Management HA measured on real processes on loopback — a primary and
+/// secondaries started from this executable on temporary data directories.
+///
+/// Each figure is one function `(inout BenchHARun) async throws -> BenchFigure` listed in
+/// `BenchHAFigures.all`; a figure asks `BenchHARun` for what it needs (a synchronized standby,
+/// published hosts, a fresh secondary) and leaves the group running for the next figure.
+struct BenchHACommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ha",
+        abstract: "Management HA: publish latency, switchover and full sync, against servers it starts.",
+        discussion: """
+        Starts a primary (mgmt-a) and a secondary (mgmt-b) with `rampart server` on temporary data directories and ephemeral loopback ports, then measures, in this order:
+
+        ha_publish_visible_async: --samples one-change publishes on the active, each until the standby committed the revision (its own CLOCK_MONOTONIC stamp, compared with the client's).
+
+        ha_publish_sync: the same in sync replication mode, until the publish call returns (the standby holds it durably).
+
+        ha_switchover: alternating switchovers (ha-promote on the standby), each until the new active accepted a publish; a host published on the old active just before must be on the new one.
+
+        ha_full_sync: fills the primary to --objects hosts, starts a fresh secondary (mgmt-c, --join) and times it until it is synchronized with the primary's head.
+
+        Children are stopped and their directories removed at the end, on error and on SIGINT/SIGTERM. Use a release build: .build/release/rampart bench ha --json
+        """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.")
+    var json = false
+
+    @Option(name: .long, help: "Hosts published on the primary before the full sync is timed.")
+    var objects = 100_000
+
+    @Option(name: .long, help: "One-change publishes to time for ha_publish_visible_async.")
+    var samples = 500
+
+    @Option(name: .long, help: "Run only this figure (repeatable); default: all, in order.")
+    var figure: [String] = []
+
+    @Option(name: .long, help: "Keep the servers' logs in this directory (default: logs are removed with the data).")
+    var logDir: String?
+
+    func validate() throws {
+        guard objects >= 0, samples >= 1 else { throw ValidationError("--objects must be >= 0 and --samples >= 1") }
+        let known = BenchHAFigures.names
+        for name in figure where !known.contains(name) {
+            throw ValidationError("unknown figure '\(name)'; known: \(known.joined(separator: ", "))")
         }
-        let seconds = (monotonicMilliseconds() - started) / 1000
-        let figure = BenchFigure(metric: "service_objects_created_1_session", samplesMilliseconds: samples, rate: Double(objects) / seconds,
-                                 rateUnit: "objects/s", note: "ManagementService.handle(add-host) called in process, publish every 1,000")
-        print(json ? figure.json.canonicalString : figure.text)
+    }
+
+    func run() async throws {
+        try await withUsageErrors { try await BenchHAMeasure(json: json, objects: objects, samples: samples, figures: figure, logDir: logDir).run() }
+    }
+}
+
+struct BenchBackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Backup and restore throughput, and publish latency during a running backup, against a server it starts.",
+        discussion: """
+        Starts a primary with `rampart server` on a temporary data directory, publishes --objects hosts (4 sessions, a publish
+        every 1,000), then measures:
+
+        publish_idle: --samples one-change publishes (add-host, then the timed publish call) with nothing else running.
+
+        backup_create: `rampart backup create` runs back to back as child processes (--rounds at least, more until --samples
+        publishes ran during them); rate = database bytes copied / the tool's own backup time (last-backup.json duration).
+
+        publish_during_backup: publishes as above, meanwhile; only those that started and ended inside a backup count.
+
+        backup_create_encrypted: one encrypted backup (scrypt + AES-256-GCM), same rate basis.
+
+        backup_restore: `rampart backup restore` of the last backup into fresh directories (--rounds), timed as processes.
+
+        Use a release build: .build-release/release/rampart bench backup --json
+        """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.") var json = false
+    @Option(name: .long, help: "Hosts in the database.") var objects = 100_000
+    @Option(name: .long, help: "Publishes to time, idle and during backups.") var samples = 200
+    @Option(name: .long, help: "Backups and restores to time, at least.") var rounds = 3
+    @Option(name: .long, help: "Keep the server's log in this directory.") var logDir: String?
+
+    func validate() throws {
+        guard objects >= 1, samples >= 1, (1...50).contains(rounds) else { throw ValidationError("--objects and --samples must be >= 1, --rounds 1 to 50") }
+    }
+
+    func run() async throws {
+        try await withUsageErrors { try await BenchBackupRun(json: json, objects: objects, samples: samples, rounds: rounds, logDir: logDir).run() }
+    }
+}
+
+/// `rampart bench install`: policy installation time to a fleet of real agents.
+struct BenchInstallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Install time of a policy package to N gateway agents, against a server it starts.",
+        discussion: """
+        Starts a management server, publishes a package of --rules rules (each naming one of --rules / 10
+        hosts and a TCP service) and --gateways simple-gateway objects, then one process running
+        --gateways agents (`rampart gateway --bench-agents N`): each its own enrolment (one-time key),
+        key, certificate, mutual-TLS channel, data directory and durable installed-policy file.
+        Enrolment is setup, not measured. Then it runs install-policy --samples times and measures
+        request → every gateway acknowledged (policy fsynced and applied), as `show-task` reports it.
+        Also measured: one durable policy write (write-temp, fsync, rename) of the same size.
+        Release build: swift build -c release && .build/release/rampart bench install --gateways 1000 --rules 1000 --json
+        """)
+
+    @Option(name: .long, help: "Gateway agents.")
+    var gateways = 100
+
+    @Option(name: .long, help: "Rules in the package.")
+    var rules = 1_000
+
+    @Option(name: .long, help: "Installs to time.")
+    var samples = 3
+
+    @Flag(name: .long, help: "One JSON object per line per figure.")
+    var json = false
+
+    @Option(name: .long, help: "Keep the servers' and agents' logs in this directory.")
+    var logDir: String?
+
+    func validate() throws {
+        guard (1...5_000).contains(gateways) else { throw ValidationError("--gateways: 1 to 5000") }
+        guard (1...10_000).contains(rules) else { throw ValidationError("--rules: 1 to 10000") }
+        guard (1...100).contains(samples) else { throw ValidationError("--samples: 1 to 100") }
+    }
+
+    func run() async throws {
+        try await withUsageErrors { try await BenchInstallRun(gateways: gateways, rules: rules, samples: samples, json: json, logDir: logDir).run() }
     }
 }

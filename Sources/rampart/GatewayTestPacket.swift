@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gateway
 import ManagementModel
+import RampartTools
 
 struct GatewayTestPacket: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,7 +58,7 @@ struct GatewayTestPacket: AsyncParsableCommand {
             result = try PacketTestResult.run(dataDirectory: URL(fileURLWithPath: data), packet: packet,
                                               nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
         } catch {
-            throw CommandFailure("\(error)")
+            throw ToolFailure("\(error)")
         }
         print(json ? result.json.canonicalString : result.text)
     }

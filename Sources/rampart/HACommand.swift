@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HARuntime
+import ManagementClient
 import ManagementModel
 import TrustCore
 

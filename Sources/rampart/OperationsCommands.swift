@@ -5,66 +5,14 @@ import ManagementModel
 import Operations
 import Store
 
-/// The four ways to keep or move a management server's data, side by side (README and `backup --help`).
-enum OperationsHelp {
-    /// The seed's comparison (README "Backup, snapshot, migrate" has the same rows), narrow enough
-    /// for an 80-column `--help`.
-    static let comparisonTable = """
-        tool           purpose          use case                includes logs   HA sync
-        -------------  ---------------  ----------------------  --------------  -----
-        backup         routine DB copy  scheduled; same version --include-logs  no
-        snapshot       the whole node   roll back this node     yes             no
-        migrate        config only,     new machine or version; no              no
-        export/import  portable JSON    disaster recovery
-
-        None of them is HA sync: `rampart ha` keeps a standby (full, then delta sync).
-        """
-}
-
-/// Reads --passphrase-file when given.
-func passphrase(_ file: String?) throws -> [UInt8]? {
-    try file.map { try PassphraseFile.read($0) }
-}
-
-func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-
-/// A manifest as JSON (the archive's own encoding).
-func manifestJSON(_ manifest: ArchiveManifest) -> JSONValue {
-    (try? JSONEncoder().encode(manifest)).flatMap { try? JSONValue.parse($0) } ?? .null
-}
-
-func manifestSummary(_ manifest: ArchiveManifest, fileSize: UInt64) -> String {
-    let head = manifest.head.map { "#\($0.number) \($0.hash.prefix(12))" } ?? "empty"
-    return "\(manifest.kind.rawValue) of \(manifest.server) at \(manifest.createdAt): head \(head), \(manifest.objectCount) objects, "
-        + "\(fileSize) bytes\(manifest.encryption == nil ? "" : ", encrypted")\(manifest.includesLogs ? ", with logs" : "")"
-}
-
-/// Prints an operations failure with its code and exits 1 (2 for refusals a flag would change).
-func reportFailure(_ error: any Error, json: Bool) throws -> Never {
-    let failure = error as? OperationsError ?? OperationsError("failed", "\(error)")
-    if json {
-        print(JSONValue.object(["ok": false, "code": .string(failure.code), "message": .string(failure.message)]).canonicalString)
-    } else {
-        FileHandle.standardError.write(Data("error: \(failure.message) [\(failure.code)]\n".utf8))
-    }
-    throw ExitCode(1)
-}
-
+/// Runs an operations command's work; a failure is printed with its code (JSON on stdout with
+/// --json, else on stderr) and the command exits 1.
 func runReporting<T>(json: Bool, _ work: () throws -> T) throws -> T {
-    do { return try work() } catch { try reportFailure(error, json: json) }
-}
-
-/// The server name of a data directory (node.json), for naming archives.
-func nodeServerName(_ data: String) throws -> String {
-    try NodeSettings.read(dataDirectory: data).serverName
-}
-
-/// Raises the HA epoch in a staged database (restore as new primary, migrate import).
-let raiseEpochInDatabase: Backups.EpochRaiser = { path, server, floor in
-    let store = try ManagementStore(path: path)
-    let term = try HardStateStore(store: store).restoreAsNewPrimary(server: server, above: floor)
-    try store.setSetting("epoch-term", String(term))
-    return term
+    do { return try work() } catch {
+        let report = OperationsReport.failure(error, json: json)
+        if json { print(report) } else { FileHandle.standardError.write(Data((report + "\n").utf8)) }
+        throw ExitCode(1)
+    }
 }
 
 // MARK: backup
@@ -100,13 +48,13 @@ struct BackupCreateCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: data).standardizedFileURL
         let made = try runReporting(json: json) { () -> (url: URL, manifest: ArchiveManifest) in
             let options = Backups.CreateOptions(dataDirectory: directory, destination: to.map { URL(fileURLWithPath: $0).standardizedFileURL },
-                                                includeLogs: includeLogs, passphrase: try passphrase(passphraseFile),
-                                                serverName: try nodeServerName(data), nowMilliseconds: nowMilliseconds())
+                                                includeLogs: includeLogs, passphrase: try passphraseFile.map(PassphraseFile.read),
+                                                serverName: try NodeSettings.read(dataDirectory: data).serverName, nowMilliseconds: WallClock.nowMilliseconds())
             if !json { FileHandle.standardError.write(Data("copying the database of \(options.serverName) (online)…\n".utf8)) }
             return try BackupStatus.recording(dataDirectory: directory, scheduled: false, nowMilliseconds: options.nowMilliseconds,
-                                              clock: nowMilliseconds) { try Backups.create(options) }
+                                              clock: WallClock.nowMilliseconds) { try Backups.create(options) }
         }
-        ArchiveListing.printCreated(made, json: json)
+        print(OperationsReport.created(made, json: json))
     }
 }
 
@@ -131,37 +79,7 @@ protocol ArchiveListCommand: ParsableCommand {
 extension ArchiveListCommand {
     func run() throws {
         let directory = to.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: data).appendingPathComponent(Self.folder)
-        ArchiveListing.print(Backups.list(in: directory, fileExtension: Self.fileExtension), json: json)
-    }
-}
-
-enum ArchiveListing {
-    /// What `backup create` and `snapshot create` print.
-    static func printCreated(_ made: (url: URL, manifest: ArchiveManifest), json: Bool) {
-        let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
-        if json {
-            Swift.print(JSONValue.object(["ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(clamping: size)), "manifest": manifestJSON(made.manifest)]).canonicalString)
-        } else {
-            Swift.print("\(made.manifest.kind.rawValue) written: \(made.url.path)")
-            Swift.print(manifestSummary(made.manifest, fileSize: size) + ", \(made.manifest.parts.count) files")
-        }
-    }
-
-    static func print(_ listed: [Backups.Listed], json: Bool) {
-        if json {
-            Swift.print(JSONValue.array(listed.map { entry in
-                var fields: [String: JSONValue] = ["file": .string(entry.url.path), "size-bytes": .int(Int64(clamping: entry.fileSize))]
-                if let manifest = entry.manifest { fields["manifest"] = manifestJSON(manifest) }
-                if let problem = entry.problem { fields["problem"] = .string(problem.message); fields["code"] = .string(problem.code) }
-                return .object(fields)
-            }).canonicalString)
-            return
-        }
-        if listed.isEmpty { Swift.print("no archives") }
-        for entry in listed {
-            Swift.print(entry.url.lastPathComponent)
-            Swift.print("    " + (entry.manifest.map { manifestSummary($0, fileSize: entry.fileSize) } ?? "UNUSABLE: \(entry.problem?.message ?? "?")"))
-        }
+        print(OperationsReport.listing(Backups.list(in: directory, fileExtension: Self.fileExtension), json: json))
     }
 }
 
@@ -176,14 +94,14 @@ struct BackupVerifyCommand: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: file).standardizedFileURL
         let report = try runReporting(json: json) {
-            try Backups.verify(url, passphrase: try passphrase(passphraseFile), scratchParent: url.deletingLastPathComponent())
+            try Backups.verify(url, passphrase: try passphraseFile.map(PassphraseFile.read), scratchParent: url.deletingLastPathComponent())
         }
         let note = report.contentsChecked ? "contents, database and journal verified" : "stored bytes verified; contents not checked (encrypted: give --passphrase-file)"
         if json {
             print(JSONValue.object(["ok": true, "contents-checked": .bool(report.contentsChecked), "note": .string(note),
-                                    "manifest": manifestJSON(report.manifest)]).canonicalString)
+                                    "manifest": OperationsReport.manifestJSON(report.manifest)]).canonicalString)
         } else {
-            print("OK: \(manifestSummary(report.manifest, fileSize: report.fileSize))")
+            print("OK: \(OperationsReport.manifestSummary(report.manifest, fileSize: report.fileSize))")
             print(note)
         }
     }
@@ -217,31 +135,14 @@ struct BackupRestoreCommand: ParsableCommand {
     func run() throws {
         let options = Backups.RestoreOptions(archive: URL(fileURLWithPath: file).standardizedFileURL, dataDirectory: URL(fileURLWithPath: data).standardizedFileURL,
                                              passphrase: nil, request: RestoreRequest(asNewPrimary: asNewPrimary, replace: replace),
-                                             serverName: serverName, minimumEpochTerm: epochTerm, nowMilliseconds: nowMilliseconds())
+                                             serverName: serverName, minimumEpochTerm: epochTerm, nowMilliseconds: WallClock.nowMilliseconds())
         let report = try runReporting(json: json) { () -> Backups.RestoreReport in
             var options = options
-            options.passphrase = try passphrase(passphraseFile)
+            options.passphrase = try passphraseFile.map(PassphraseFile.read)
             if !json { FileHandle.standardError.write(Data("verifying \(file) before anything changes…\n".utf8)) }
-            return try Backups.restore(options, raiseEpoch: raiseEpochInDatabase)
+            return try Backups.restore(options, raiseEpoch: HardStateStore.raiseEpoch)
         }
-        RestoreOutput.print(report, data: data, json: json, asNewPrimary: asNewPrimary)
-    }
-}
-
-enum RestoreOutput {
-    static func print(_ report: Backups.RestoreReport, data: String, json: Bool, asNewPrimary: Bool) {
-        if json {
-            var fields: [String: JSONValue] = ["ok": true, "server-name": .string(report.serverName), "manifest": manifestJSON(report.manifest)]
-            // Terms come from a backup file: a term past Int64.max is shown at that bound, never a trap.
-            if let term = report.epochTerm { fields["epoch-term"] = .int(Int64(clamping: term)) }
-            if let aside = report.setAside { fields["set-aside"] = .string(aside.path) }
-            Swift.print(JSONValue.object(fields).canonicalString)
-            return
-        }
-        Swift.print("restored \(report.manifest.kind.rawValue) of \(report.manifest.server) (head #\(report.manifest.head?.number ?? 0)) into \(data)")
-        if let aside = report.setAside { Swift.print("the files it replaced are in \(aside.path)") }
-        if asNewPrimary, let term = report.epochTerm { Swift.print("new primary \(report.serverName) in epoch term \(term)") }
-        Swift.print("start it with: rampart server --data \(data) --server-name \(report.serverName)")
+        print(OperationsReport.restored(report, data: data, json: json, asNewPrimary: asNewPrimary))
     }
 }
 
@@ -260,7 +161,8 @@ struct BackupScheduleCommand: ParsableCommand {
     @Flag(name: .long, help: "JSON output.") var json = false
 
     func run() throws {
-        var settings = try NodeSettings.read(dataDirectory: data)
+        var settings: NodeSettings
+        do { settings = try NodeSettings.read(dataDirectory: data) } catch let missing as NodeSettings.Missing { throw ValidationError(missing.description) }
         if off {
             settings.backupSchedule = nil
         } else if dailyAt != nil || everyHours != nil {
@@ -297,9 +199,9 @@ struct SnapshotCreateCommand: ParsableCommand {
     func run() throws {
         let made = try runReporting(json: json) {
             try Snapshots.create(dataDirectory: URL(fileURLWithPath: data).standardizedFileURL, destination: to.map { URL(fileURLWithPath: $0).standardizedFileURL },
-                                 passphrase: try passphrase(passphraseFile), serverName: try nodeServerName(data), nowMilliseconds: nowMilliseconds())
+                                 passphrase: try passphraseFile.map(PassphraseFile.read), serverName: try NodeSettings.read(dataDirectory: data).serverName, nowMilliseconds: WallClock.nowMilliseconds())
         }
-        ArchiveListing.printCreated(made, json: json)
+        print(OperationsReport.created(made, json: json))
     }
 }
 
@@ -324,9 +226,9 @@ struct SnapshotRestoreCommand: ParsableCommand {
     func run() throws {
         let report = try runReporting(json: json) {
             try Snapshots.restore(archive: URL(fileURLWithPath: file).standardizedFileURL, dataDirectory: URL(fileURLWithPath: data).standardizedFileURL,
-                                  passphrase: try passphrase(passphraseFile), nowMilliseconds: nowMilliseconds(), raiseEpoch: raiseEpochInDatabase)
+                                  passphrase: try passphraseFile.map(PassphraseFile.read), nowMilliseconds: WallClock.nowMilliseconds(), raiseEpoch: HardStateStore.raiseEpoch)
         }
-        RestoreOutput.print(report, data: data, json: json, asNewPrimary: false)
+        print(OperationsReport.restored(report, data: data, json: json, asNewPrimary: false))
     }
 }
 
@@ -350,16 +252,11 @@ struct MigrateExportCommand: ParsableCommand {
         let url = URL(fileURLWithPath: file).standardizedFileURL
         let export = try runReporting(json: json) { () -> Migration.Export in
             guard !FileManager.default.fileExists(atPath: url.path) else { throw OperationsError("file-exists", "\(url.path) exists: choose a new file") }
-            return try Migration.export(dataDirectory: URL(fileURLWithPath: data).standardizedFileURL, to: url, serverName: try nodeServerName(data),
-                                        settingKeys: MigrationSettings.keys, nowMilliseconds: nowMilliseconds())
+            return try Migration.export(dataDirectory: URL(fileURLWithPath: data).standardizedFileURL, to: url, serverName: try NodeSettings.read(dataDirectory: data).serverName,
+                                        settingKeys: MigrationSettings.keys, nowMilliseconds: WallClock.nowMilliseconds())
         }
-        MigrateOutput.print(export, verb: "exported to \(url.path)", extra: [:], json: json)
+        print(OperationsReport.migrated(export, verb: "exported to \(url.path)", extra: [:], json: json))
     }
-}
-
-/// Database settings that travel with a migrate export: synchronized state only, never node-local.
-enum MigrationSettings {
-    static let keys = ["sic-revocations"]
 }
 
 struct MigrateImportCommand: ParsableCommand {
@@ -383,8 +280,8 @@ struct MigrateImportCommand: ParsableCommand {
     func run() throws {
         let options = Migration.ImportOptions(file: URL(fileURLWithPath: file).standardizedFileURL, dataDirectory: URL(fileURLWithPath: data).standardizedFileURL,
                                               serverName: serverName, asNewPrimary: asNewPrimary, minimumEpochTerm: epochTerm, dryRun: dryRun,
-                                              nowMilliseconds: nowMilliseconds())
-        let report = try runReporting(json: json) { try Migration.importExport(options, raiseEpoch: raiseEpochInDatabase) }
+                                              nowMilliseconds: WallClock.nowMilliseconds())
+        let report = try runReporting(json: json) { try Migration.importExport(options, raiseEpoch: HardStateStore.raiseEpoch) }
         var extra: [String: JSONValue] = ["dry-run": .bool(dryRun), "revisions": .int(Int64(report.revisions)), "server-name": .string(report.serverName),
                                           "as-new-primary": .bool(report.asNewPrimary),
                                           "servers-left-out": .array(report.serversLeftOut.map(JSONValue.string)),
@@ -392,7 +289,7 @@ struct MigrateImportCommand: ParsableCommand {
         // Both come from the export file: values past Int64.max are shown at that bound, never a trap.
         if let term = report.epochTerm { extra["epoch-term"] = .int(Int64(clamping: term)) }
         if let head = report.head { extra["head"] = ["number": .int(Int64(clamping: head.number)), "hash": .string(head.hash)] }
-        MigrateOutput.print(report.export, verb: dryRun ? "would import into \(data) (dry run: nothing changed)" : "imported into \(data)", extra: extra, json: json)
+        print(OperationsReport.migrated(report.export, verb: dryRun ? "would import into \(data) (dry run: nothing changed)" : "imported into \(data)", extra: extra, json: json))
         guard !json else { return }
         if report.asNewPrimary {
             print("the new primary \(report.serverName) of the exported group, with its Internal CA")
@@ -404,26 +301,5 @@ struct MigrateImportCommand: ParsableCommand {
             }
         }
         if !dryRun { print("start it with: rampart server --data \(data) --server-name \(report.serverName)") }
-    }
-}
-
-enum MigrateOutput {
-    static func print(_ export: Migration.Export, verb: String, extra: [String: JSONValue], json: Bool) {
-        if json {
-            var fields = extra
-            fields["ok"] = true
-            fields["objects"] = .int(Int64(export.objects.count))
-            fields["counts"] = .object(export.counts.mapValues { .int(Int64($0)) })
-            fields["administrators"] = .array(export.administrators.map(JSONValue.string))
-            fields["source"] = export.source
-            fields["includes-ica"] = .bool(export.icaKey != nil)
-            Swift.print(JSONValue.object(fields).canonicalString)
-            return
-        }
-        Swift.print("\(export.objects.count) objects \(verb)")
-        for (type, count) in export.counts.sorted(by: { $0.key < $1.key }) { Swift.print("  \(type): \(count)") }
-        Swift.print("administrators: \(export.administrators.joined(separator: ", "))")
-        Swift.print("internal CA in the export: \(export.icaKey != nil ? "yes" : "no")")
-        if let revisions = extra["revisions"]?.intValue { Swift.print("revisions: \(revisions), epoch term \(extra["epoch-term"]?.scalarText ?? "?")") }
     }
 }

@@ -1,4 +1,8 @@
 import ArgumentParser
+import Gateway
+import PeerTransport
+import RampartServer
+import RampartTools
 
 @main
 struct Rampart: AsyncParsableCommand {
@@ -27,3 +31,21 @@ struct Rampart: AsyncParsableCommand {
     }
 }
 
+/// `HOST:PORT` options (`--join`, `--server`, `--advertise-sic`).
+extension SICAddress: ExpressibleByArgument {}
+
+/// Runs a command's work. An error that says the operator's input is wrong (a flag, a file, a
+/// directory) is a usage error, as a bad flag is: the command's usage follows it, exit status 64.
+func withUsageErrors<T>(_ work: () async throws -> T) async throws -> T {
+    do {
+        return try await work()
+    } catch let error as ServerStartError where error.isUsage {
+        throw ValidationError(error.description)
+    } catch let error as AgentStartError where error.isUsage {
+        throw ValidationError(error.description)
+    } catch let error as NodeEnrolment.Failure where error.isUsage {
+        throw ValidationError(error.description)
+    } catch let error as ToolFailure where error.isUsage {
+        throw ValidationError(error.description)
+    }
+}

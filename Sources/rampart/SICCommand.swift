@@ -1,41 +1,14 @@
 import ArgumentParser
 import Foundation
+import Gateway
+import HARuntime
+import ManagementClient
 import ManagementModel
 import PeerTransport
+import RampartTools
+import SICPort
+import Store
 import TrustCore
-
-/// A command that could not do its work: printed as "Error: …", exit status 1 (not a usage error).
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Local operator access: root over the server's Unix socket in its data directory (the file's
-/// permissions are the authority, as root on a Check Point box).
-enum LocalOperator {
-    static func withRootSession<T: Sendable>(dataDirectory: String, _ body: @Sendable (MgmtTransport, String) async throws -> T) async throws -> T {
-        let socket = (dataDirectory as NSString).appendingPathComponent("rampart.sock")
-        guard FileManager.default.fileExists(atPath: socket) else {
-            throw CommandFailure("No server socket at \(socket): is `rampart server --data \(dataDirectory)` running?")
-        }
-        let endpoint = MgmtEndpoint(target: .unixSocket(path: socket), caFile: nil, unsafe: false, apiVersion: nil)
-        return try await MgmtTransport.with(endpoint) { transport in
-            let login = try await transport.call("login", ["login-as-root": true], sid: nil)
-            guard login.ok, let sid = login.body["sid"]?.stringValue else { throw CommandFailure("root login failed: \(login.message)") }
-            let result: Result<T, any Error>
-            do { result = .success(try await body(transport, sid)) } catch { result = .failure(error) }
-            _ = try? await transport.call("logout", [:], sid: sid)
-            return try result.get()
-        }
-    }
-
-    /// Calls a command that must succeed and returns its reply.
-    static func call(_ transport: MgmtTransport, _ command: String, _ body: [String: JSONValue], sid: String) async throws -> JSONValue {
-        let reply = try await transport.call(command, body, sid: sid)
-        guard reply.ok else { throw CommandFailure("\(command): \(reply.code): \(reply.message)") }
-        return reply.body
-    }
-}
 
 struct SICCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -127,27 +100,6 @@ struct SICResetCommand: AsyncParsableCommand {
     }
 }
 
-/// `HOST:PORT` of a server's SIC port.
-struct SICAddress: ExpressibleByArgument, Sendable {
-    let host: String
-    let port: Int
-
-    init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    init?(argument: String) {
-        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
-              (1...65535).contains(port) else { return nil }
-        var host = String(argument[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        self.host = host
-        self.port = port
-    }
-}
-
 struct SICEnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll",
@@ -174,45 +126,12 @@ struct SICEnrollCommand: AsyncParsableCommand {
     var activationKeyFile: String
 
     func run() async throws {
-        let credentials = try await NodeEnrolment.enrol(dataDirectory: data, server: server, name: name, activationKeyFile: activationKeyFile)
-        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent("pki")
+        let credentials = try await withUsageErrors {
+            try await NodeEnrolment.enrol(dataDirectory: data, server: server, name: name, activationKeyFile: activationKeyFile)
+        }
+        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent(DataDirectoryLayout.pki)
         let until = (try? credentials.certificate().notValidAfter).map { "\($0)" } ?? "?"
         print("Enrolled as \(credentials.identity); certificate valid until \(until). Keys in \(pki.path).")
-    }
-}
-
-/// Enrolment of this node with a server's ICA (used by `rampart sic enroll` and `rampart server --join`):
-/// prove the one-time key, check the server's proof, write DIR/pki.
-enum NodeEnrolment {
-    static func enrol(dataDirectory: String, server: SICAddress, name: String, activationKeyFile: String) async throws -> NodeCredentials {
-        guard let text = try? String(contentsOfFile: activationKeyFile, encoding: .utf8) else {
-            throw ValidationError("--activation-key-file: cannot read \(activationKeyFile)")
-        }
-        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = try EnrolmentClient(nodeName: name, activationKey: key)
-        let request = try client.makeRequest(nodeNonce: SecureRandom.bytes(count: TrustLimits.enrolmentNonceByteCount), now: Date())
-        let answer: [UInt8]
-        do {
-            answer = try await PeerConnector.connectForEnrolment(host: server.host, port: server.port) { connection in
-                try await connection.send(PeerFrame(type: .enrolment, bytes: request.encoded()))
-                for try await frame in connection.inbound { return frame.payloadBytes }
-                throw CommandFailure("the server closed the enrolment connection without an answer")
-            }
-        } catch let error as PeerTransportError {
-            throw CommandFailure("cannot reach the SIC port \(server.host):\(server.port): \(error.message)")
-        }
-        let credentials: NodeCredentials
-        do {
-            credentials = try client.accept(answer: answer, to: request, now: Date())
-        } catch {
-            throw CommandFailure("enrolment failed: \(error)")
-        }
-        let directory = URL(fileURLWithPath: dataDirectory).standardizedFileURL
-        try DurableFile.ensureDirectory(directory, mode: 0o700)
-        let pki = directory.appendingPathComponent("pki")
-        try DurableFile.ensureDirectory(pki, mode: 0o700)
-        try credentials.write(to: pki)
-        return credentials
     }
 }
 
@@ -253,10 +172,10 @@ struct SICTestCommand: AsyncParsableCommand {
             return
         }
         guard let server else { return }
-        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent("pki")
+        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent(DataDirectoryLayout.pki)
         var credentials: NodeCredentials
         do { credentials = try NodeCredentials.load(from: pki) } catch {
-            throw CommandFailure("no SIC credentials in \(pki.path): enrol first (rampart sic enroll). \(error)")
+            throw ToolFailure("no SIC credentials in \(pki.path): enrol first (rampart sic enroll). \(error)")
         }
         let channel = SICNodeChannel(credentials: credentials, host: server.host, port: server.port)
         do {
@@ -290,11 +209,64 @@ struct SICRenewCommand: AsyncParsableCommand {
     var server: SICAddress
 
     func run() async throws {
-        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent("pki")
+        let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent(DataDirectoryLayout.pki)
         let credentials = try NodeCredentials.load(from: pki)
         let before = try credentials.certificate()
         let renewed = try await SICNodeChannel(credentials: credentials, host: server.host, port: server.port).renew(pkiDirectory: pki)
         let after = try renewed.certificate()
         print("renewed: serial \(NodeCertificate.serialHex(before.serialNumber)) → \(NodeCertificate.serialHex(after.serialNumber)), valid until \(after.notValidAfter)")
+    }
+}
+
+/// `rampart sic new-key`: a strong one-time activation key in a new private file, for
+/// `one-time-password-file=FILE` on the server and `--activation-key-file FILE` on the node.
+struct SICNewKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new-key",
+        abstract: "Write a strong one-time activation key to a new file (mode 0600).",
+        discussion: """
+        The key is never printed unless you ask for it with --out - (standard output). Use it:
+          rampart sic new-key --out mgmt-b.key
+          rampart mgmt add-checkpoint-host name=mgmt-b ip-address=192.0.2.12 one-time-password-file=mgmt-b.key -r true --data ./mgmt1
+          rampart server --data ./mgmt2 --server-name mgmt-b --join 192.0.2.11:18191 --activation-key-file mgmt-b.key
+        The same for a gateway: add-simple-gateway … one-time-password-file=F, then rampart gateway … --activation-key-file F.
+        An existing file is never replaced (it may hold a key in use).
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("The new key file (refused if it exists); - prints the key to standard output.", valueName: "file"))
+    var out: String = "activation.key"
+
+    func run() throws {
+        let key = SecureRandom.password(length: TrustLimits.activationKeyGeneratedLength)
+        if out == "-" {
+            print(key)
+            return
+        }
+        try Self.writeNew(key + "\n", to: out)
+        print("""
+            Wrote a one-time activation key to \(out) (mode 0600; the key is not shown).
+            Give it to the node's object:  rampart mgmt add-checkpoint-host name=NAME ip-address=ADDRESS one-time-password-file=\(out) -r true --data DIR
+                                      (or add-simple-gateway …, set-checkpoint-host …, with one-time-password-file=\(out))
+            and to the node:               --activation-key-file \(out)
+            """)
+    }
+
+    /// Creates `path` with mode 0600 and writes `text`; refuses an existing file.
+    static func writeNew(_ text: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            if errno == EEXIST {
+                throw ToolFailure("\(path) exists: it may hold a key in use; remove it or choose another --out")
+            }
+            throw ToolFailure("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard fchmod(fd, 0o600) == 0,
+              bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw ToolFailure("cannot write \(path): \(reason)")
+        }
     }
 }

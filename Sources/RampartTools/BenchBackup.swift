@@ -1,49 +1,37 @@
-import ArgumentParser
 import Foundation
 import ManagementModel
 import Operations
 import Synchronization
 
-struct BenchBackupCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "backup",
-        abstract: "Backup and restore throughput, and publish latency during a running backup, against a server it starts.",
-        discussion: """
-        Starts a primary with `rampart server` on a temporary data directory, publishes --objects hosts (4 sessions, a publish
-        every 1,000), then measures:
+/// `rampart bench backup`: backup and restore throughput, and publish latency during a running
+/// backup, against a primary it starts.
+public struct BenchBackupRun {
+    let json: Bool
+    /// Hosts in the database.
+    let objects: Int
+    /// Publishes to time, idle and during backups.
+    let samples: Int
+    /// Backups and restores to time, at least.
+    let rounds: Int
+    /// Keep the server's log in this directory.
+    let logDir: String?
 
-        publish_idle: --samples one-change publishes (add-host, then the timed publish call) with nothing else running.
-
-        backup_create: `rampart backup create` runs back to back as child processes (--rounds at least, more until --samples
-        publishes ran during them); rate = database bytes copied / the tool's own backup time (last-backup.json duration).
-
-        publish_during_backup: publishes as above, meanwhile; only those that started and ended inside a backup count.
-
-        backup_create_encrypted: one encrypted backup (scrypt + AES-256-GCM), same rate basis.
-
-        backup_restore: `rampart backup restore` of the last backup into fresh directories (--rounds), timed as processes.
-
-        Use a release build: .build-release/release/rampart bench backup --json
-        """)
-
-    @Flag(name: .long, help: "One JSON object per line per figure.") var json = false
-    @Option(name: .long, help: "Hosts in the database.") var objects = 100_000
-    @Option(name: .long, help: "Publishes to time, idle and during backups.") var samples = 200
-    @Option(name: .long, help: "Backups and restores to time, at least.") var rounds = 3
-    @Option(name: .long, help: "Keep the server's log in this directory.") var logDir: String?
-
-    func validate() throws {
-        guard objects >= 1, samples >= 1, (1...50).contains(rounds) else { throw ValidationError("--objects and --samples must be >= 1, --rounds 1 to 50") }
+    public init(json: Bool, objects: Int, samples: Int, rounds: Int, logDir: String?) {
+        self.json = json
+        self.objects = objects
+        self.samples = samples
+        self.rounds = rounds
+        self.logDir = logDir
     }
 
-    func run() async throws {
+    public func run() async throws {
         BenchMachine.start()
         try await BenchHARun.withPrimary(options: .init(objects: objects, samples: samples), logDirectory: logDir) { run in
             FileHandle.standardError.write(Data("publishing \(objects) hosts…\n".utf8))
             _ = try await run.fillPrimary(hosts: objects)
             var bench = BackupBench(run: run, samples: samples, rounds: rounds)
             for figure in try await bench.figures() {
-                FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
+                figure.write(json: json)
             }
         }
     }
@@ -149,17 +137,13 @@ struct BackupBench {
 
     /// Runs this executable with `arguments` and returns its JSON output; throws when it fails.
     func childJSON(_ arguments: [String]) throws -> JSONValue {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = arguments
         let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try run.children.run(process)
+        let process = try run.children.start(name: "rampart \(arguments.prefix(2).joined(separator: " "))", arguments: arguments,
+                                             output: .capture(output)).process
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0, let reply = try? JSONValue.parse(data) else {
-            throw CommandFailure("rampart \(arguments.joined(separator: " ")) failed: \(String(decoding: data, as: UTF8.self))")
+            throw ToolFailure("rampart \(arguments.joined(separator: " ")) failed: \(String(decoding: data, as: UTF8.self))")
         }
         return reply
     }

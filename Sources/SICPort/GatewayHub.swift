@@ -1,12 +1,13 @@
 import Foundation
 import Gateway
+import HARuntime
 import Logging
 import ManagementAPI
 import ManagementModel
-import NIOConcurrencyHelpers
 import PeerTransport
 import ServiceLifecycle
 import Store
+import Synchronization
 import TrustCore
 
 /// Install fan-out bounds on the management side.
@@ -22,13 +23,13 @@ enum HubLimits {
 /// The management server's side of the gateways' SIC channels: a registry of connected gateways by
 /// certificate identity (the uid of their simple-gateway object), what each reported, and install
 /// pushes with bounded concurrency. Node-local: every server keeps its own, from the gateways themselves.
-final class GatewayHub: GatewayFleet, Service {
+public final class GatewayHub: GatewayFleet, Service {
     let service: ManagementService
     let logger: Logger
     /// This server's log database (DIR/logs.sqlite), where gateways' records go.
     let logs: LogStore?
-    private let registry = NIOLockedValueBox<[String: Entry]>([:])
-    private let serversCache = NIOLockedValueBox<(at: ContinuousClock.Instant, list: [JSONValue])?>(nil)
+    private let registry = Mutex<[String: Entry]>([:])
+    private let serversCache = Mutex<(at: ContinuousClock.Instant, list: [JSONValue])?>(nil)
     private let batches: AsyncStream<Batch>
     private let batchWriter: AsyncStream<Batch>.Continuation
 
@@ -49,7 +50,7 @@ final class GatewayHub: GatewayFleet, Service {
     /// Every open SIC channel: a revoked gateway's channel closes at once.
     let channels: SICChannels
 
-    init(service: ManagementService, channels: SICChannels, logger: Logger) {
+    public init(service: ManagementService, channels: SICChannels, logger: Logger) {
         self.service = service
         self.logs = service.logs
         self.channels = channels
@@ -59,14 +60,14 @@ final class GatewayHub: GatewayFleet, Service {
 
     // MARK: GatewayFleet
 
-    func status(ofGateway uid: String) -> GatewayLiveStatus? { registry.withLockedValue { $0[uid]?.status } }
+    public func status(ofGateway uid: String) -> GatewayLiveStatus? { registry.withLock { $0[uid]?.status } }
 
-    func push(_ pushes: [GatewayPush], report: @escaping @Sendable (GatewayPushResult) async -> Void) {
+    public func push(_ pushes: [GatewayPush], report: @escaping @Sendable (GatewayPushResult) async -> Void) {
         batchWriter.yield(Batch(pushes: pushes, report: report))
     }
 
     /// Runs the pushes of every batch, at most `pushesInFlightMax` at once in all.
-    func run() async throws {
+    public func run() async throws {
         let slots = PushSlots(HubLimits.pushesInFlightMax)
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -104,7 +105,7 @@ final class GatewayHub: GatewayFleet, Service {
         return await withTaskGroup(of: GatewayPushResult?.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
-                    let sent = self.registry.withLockedValue { registry -> Bool in
+                    let sent = self.registry.withLock { registry -> Bool in
                         guard let writer = registry[push.gatewayUID]?.channel?.writer else { return false }
                         registry[push.gatewayUID]!.waiting[id] = continuation
                         writer.yield(frame)
@@ -120,7 +121,7 @@ final class GatewayHub: GatewayFleet, Service {
             let first = await group.next()!
             guard let result = first else {
                 // Timed out: the waiting continuation is resumed here (and only here) with the failure.
-                let waiting = registry.withLockedValue { $0[push.gatewayUID]?.waiting.removeValue(forKey: id) }
+                let waiting = registry.withLock { $0[push.gatewayUID]?.waiting.removeValue(forKey: id) }
                 waiting?.resume(returning: fail("no answer within \(HubLimits.pushTimeoutMilliseconds / 1000) s"))
                 return await group.next()!!
             }
@@ -172,14 +173,11 @@ final class GatewayHub: GatewayFleet, Service {
                 }
             }
             group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(GatewayLimits.heartbeatMilliseconds))
-                    if lastHeard.silence > .milliseconds(GatewayLimits.silenceMilliseconds) {
-                        await connection.close()
-                        return
-                    }
+                try await lastHeard.waitForSilence(longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
+                                                   checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)) {
                     writer.yield(await self.welcome(logsOf: nil))
                 }
+                await connection.close()
             }
             while let frame = try await frames.next() {
                 lastHeard.now()
@@ -204,7 +202,7 @@ final class GatewayHub: GatewayFleet, Service {
             if outcome == .refused, let seen = report?.highestEpoch {
                 message += Self.fencedAdvice(gatewayHighest: seen, ours: await service.gatewayAnnouncement().epoch) ?? ""
             }
-            let waiting = registry.withLockedValue { $0[identity.uid]?.waiting.removeValue(forKey: id) }
+            let waiting = registry.withLock { $0[identity.uid]?.waiting.removeValue(forKey: id) }
             waiting?.resume(returning: GatewayPushResult(gatewayUID: identity.uid, gatewayName: identity.name, outcome: outcome, message: message))
         case GatewayWire.logs:
             guard let logs, let through = header["through"]?.intValue else { return }
@@ -254,17 +252,17 @@ final class GatewayHub: GatewayFleet, Service {
     /// channel announces it every heartbeat).
     private func serverList() -> [JSONValue] {
         let now = ContinuousClock.now
-        if let cached = serversCache.withLockedValue({ $0 }), now - cached.at < .seconds(1) { return cached.list }
+        if let cached = serversCache.withLock({ $0 }), now - cached.at < .seconds(1) { return cached.list }
         let list: [JSONValue] = service.managementServers().compactMap { server in
             server.sicAddress.map { ["name": .string(server.name), "sic-address": .string($0)] }
         }
-        serversCache.withLockedValue { $0 = (now, list) }
+        serversCache.withLock { $0 = (now, list) }
         return list
     }
 
     private func attach(_ uid: String, writer: AsyncStream<PeerFrame>.Continuation, report: GatewayReport?) -> UInt64 {
         let token = UInt64.random(in: 1...UInt64.max)
-        let previous = registry.withLockedValue { registry -> AsyncStream<PeerFrame>.Continuation? in
+        let previous = registry.withLock { registry -> AsyncStream<PeerFrame>.Continuation? in
             var entry = registry[uid] ?? Entry()
             let old = entry.channel?.writer
             entry.channel = (token, writer)
@@ -278,7 +276,7 @@ final class GatewayHub: GatewayFleet, Service {
     }
 
     private func detach(_ uid: String, token: UInt64) {
-        let orphaned = registry.withLockedValue { registry -> [CheckedContinuation<GatewayPushResult, Never>] in
+        let orphaned = registry.withLock { registry -> [CheckedContinuation<GatewayPushResult, Never>] in
             guard var entry = registry[uid], entry.channel?.token == token else { return [] }
             entry.channel?.writer.finish()
             entry.channel = nil
@@ -297,7 +295,7 @@ final class GatewayHub: GatewayFleet, Service {
 
     private func update(_ uid: String, report: GatewayReport?) {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        registry.withLockedValue { registry in
+        registry.withLock { registry in
             var entry = registry[uid] ?? Entry()
             entry.status.lastContactMilliseconds = now
             if let report { entry.status.report = report }

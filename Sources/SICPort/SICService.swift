@@ -9,26 +9,8 @@ import PeerTransport
 import ServiceLifecycle
 import TrustCore
 
-/// This server's own SIC certificate (pki/node.pem), issued by its Internal CA at first start and
-/// again when two thirds of its lifetime have passed.
-enum ServerSICIdentity {
-    static func loadOrIssue(pki: PKIDirectory, identity: NodeIdentity, now: Date, logger: Logger) throws -> NodeCredentials {
-        if let current = try? NodeCredentials.load(from: pki.directory), current.identity == identity,
-           let certificate = try? current.certificate(), !CertificateLifecycle.renewalDue(certificate, now: now) {
-            return current
-        }
-        let keyPair = NodeKeyPair.generate()
-        let issued = try pki.internalCA.issueNodeCertificate(publicKey: keyPair.publicKey, identity: identity, now: now)
-        let credentials = NodeCredentials(identity: identity, privateKeyPEM: keyPair.privateKeyPEM,
-                                          certificatePEM: issued.certificatePEM, icaPEM: pki.internalCA.certificatePEM)
-        try credentials.write(to: pki.directory)
-        logger.info("SIC certificate issued for this server", metadata: ["serial": "\(issued.serial)", "valid-until": "\(issued.notValidAfter)"])
-        return credentials
-    }
-}
-
 /// The SIC port: enrolment of new nodes, and mutual-TLS channels from enrolled ones.
-struct SICService: Service {
+public struct SICService: Service {
     let listener: PeerListener
     let service: ManagementService
     let serverName: String
@@ -38,7 +20,16 @@ struct SICService: Service {
     var gateways: GatewayHub?
     let logger: Logger
 
-    func run() async throws {
+    public init(listener: PeerListener, service: ManagementService, serverName: String, mesh: HAMesh?, gateways: GatewayHub?, logger: Logger) {
+        self.listener = listener
+        self.service = service
+        self.serverName = serverName
+        self.mesh = mesh
+        self.gateways = gateways
+        self.logger = logger
+    }
+
+    public func run() async throws {
         try await cancelWhenGracefulShutdown {
             try await listener.run(onConnection: { connection in
                 try await handle(connection)

@@ -1,9 +1,13 @@
-import ArgumentParser
 import Foundation
 import HARuntime
+import ManagementClient
 import ManagementModel
 import NIOCore
 import NIOPosix
+import Operations
+import Store
+import Synchronization
+import TrustCore
 
 #if canImport(Glibc)
 import Glibc
@@ -15,68 +19,35 @@ import Musl
 /// secondaries started from this executable on temporary data directories.
 ///
 /// Each figure is one function `(inout BenchHARun) async throws -> BenchFigure` listed in
-/// `BenchHACommand.figures`; a figure asks `BenchHARun` for what it needs (a synchronized standby,
+/// `BenchHAFigures.all`; a figure asks `BenchHARun` for what it needs (a synchronized standby,
 /// published hosts, a fresh secondary) and leaves the group running for the next figure.
-struct BenchHACommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ha",
-        abstract: "Management HA: publish latency, switchover and full sync, against servers it starts.",
-        discussion: """
-        Starts a primary (mgmt-a) and a secondary (mgmt-b) with `rampart server` on temporary data directories and ephemeral loopback ports, then measures, in this order:
+public struct BenchHAMeasure {
+    let json: Bool
+    /// Hosts published on the primary before the full sync is timed.
+    let objects: Int
+    /// One-change publishes to time for ha_publish_visible_async.
+    let samples: Int
+    /// The figures to run (empty: all, in order).
+    let figures: [String]
+    /// Keep the servers' logs in this directory (default: logs are removed with the data).
+    let logDir: String?
 
-        ha_publish_visible_async: --samples one-change publishes on the active, each until the standby committed the revision (its own CLOCK_MONOTONIC stamp, compared with the client's).
-
-        ha_publish_sync: the same in sync replication mode, until the publish call returns (the standby holds it durably).
-
-        ha_switchover: alternating switchovers (ha-promote on the standby), each until the new active accepted a publish; a host published on the old active just before must be on the new one.
-
-        ha_full_sync: fills the primary to --objects hosts, starts a fresh secondary (mgmt-c, --join) and times it until it is synchronized with the primary's head.
-
-        Children are stopped and their directories removed at the end, on error and on SIGINT/SIGTERM. Use a release build: .build/release/rampart bench ha --json
-        """)
-
-    @Flag(name: .long, help: "One JSON object per line per figure.")
-    var json = false
-
-    @Option(name: .long, help: "Hosts published on the primary before the full sync is timed.")
-    var objects = 100_000
-
-    @Option(name: .long, help: "One-change publishes to time for ha_publish_visible_async.")
-    var samples = 500
-
-    @Option(name: .long, help: "Run only this figure (repeatable); default: all, in order.")
-    var figure: [String] = []
-
-    @Option(name: .long, help: "Keep the servers' logs in this directory (default: logs are removed with the data).")
-    var logDir: String?
-
-    /// Every figure, in the order they run. Add a figure here: one name, one function.
-    static var figures: [(name: String, run: (inout BenchHARun) async throws -> BenchFigure)] {
-        [
-            ("ha_publish_visible_async", BenchHAFigures.publishVisibleAsync),
-            ("ha_publish_sync", BenchHAFigures.publishSync),
-            ("ha_switchover", BenchHAFigures.switchover),
-            ("ha_full_sync", BenchHAFigures.fullSync),
-        ]
+    public init(json: Bool, objects: Int, samples: Int, figures: [String], logDir: String?) {
+        self.json = json
+        self.objects = objects
+        self.samples = samples
+        self.figures = figures
+        self.logDir = logDir
     }
 
-    func validate() throws {
-        guard objects >= 0, samples >= 1 else { throw ValidationError("--objects must be >= 0 and --samples >= 1") }
-        let known = Self.figures.map(\.name)
-        for name in figure where !known.contains(name) {
-            throw ValidationError("unknown figure '\(name)'; known: \(known.joined(separator: ", "))")
-        }
-    }
-
-    func run() async throws {
+    public func run() async throws {
         BenchMachine.start()
         // The client's own tasks run where its sockets are (as the server's do): its thread hops are
         // not the servers' latency.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         try await BenchHARun.withPrimary(options: .init(objects: objects, samples: samples), logDirectory: logDir) { run in
-            for (name, measure) in Self.figures where figure.isEmpty || figure.contains(name) {
-                let measured = try await measure(&run)
-                FileHandle.standardOutput.write(Data(((json ? measured.json.canonicalString : measured.text) + "\n").utf8))
+            for (name, measure) in BenchHAFigures.all where figures.isEmpty || figures.contains(name) {
+                try await measure(&run).write(json: json)
             }
         }
     }
@@ -84,7 +55,19 @@ struct BenchHACommand: AsyncParsableCommand {
 
 // MARK: - Figures
 
-enum BenchHAFigures {
+public enum BenchHAFigures {
+    /// Every figure, in the order they run. Add a figure here: one name, one function.
+    static var all: [(name: String, run: (inout BenchHARun) async throws -> BenchFigure)] {
+        [
+            ("ha_publish_visible_async", publishVisibleAsync),
+            ("ha_publish_sync", publishSync),
+            ("ha_switchover", switchover),
+            ("ha_full_sync", fullSync),
+        ]
+    }
+
+    public static var names: [String] { all.map(\.name) }
+
     /// Publish of one change on the active → committed (visible to readers) on the standby. The standby
     /// records when it committed each replicated revision on CLOCK_MONOTONIC, the clock every process
     /// of the machine shares; the client reads the clock just before it sends publish. The standby is
@@ -105,7 +88,7 @@ enum BenchHAFigures {
                 let started = HARuntime.monotonicNanoseconds()
                 let reply = try await active.transport.call("publish", [:], sid: activeSID)
                 let ackAt = HARuntime.monotonicNanoseconds()
-                guard reply.ok, let task = reply.body["task-id"] else { throw CommandFailure("publish: \(reply.code): \(reply.message)") }
+                guard reply.ok, let task = reply.body["task-id"] else { throw ToolFailure("publish: \(reply.code): \(reply.message)") }
                 let number = try await publishedRevision(active, task: task, sid: activeSID)
                 // Nil when a later revision (a system change) overtook it before it was read: no sample.
                 guard let appliedAt = try await appliedAt(reader, revision: number, sid: readerSID),
@@ -138,7 +121,7 @@ enum BenchHAFigures {
     static func publishedRevision(_ client: BenchClient, task: JSONValue, sid: String) async throws -> Int64 {
         let reply = try await client.transport.call("show-task", ["task-id": task, "details-level": "full"], sid: sid)
         guard let number = reply.body["tasks"]?.arrayValue?.first?["task-details"]?.arrayValue?.first?["revision-number"]?.intValue else {
-            throw CommandFailure("show-task gave no revision-number: \(reply.body.canonicalString.prefix(300))")
+            throw ToolFailure("show-task gave no revision-number: \(reply.body.canonicalString.prefix(300))")
         }
         return number
     }
@@ -154,7 +137,7 @@ enum BenchHAFigures {
             }
             try await Task.sleep(for: .milliseconds(1))
         }
-        throw CommandFailure("revision #\(revision) not applied on the standby after \(Int(BenchHALimits.visibleTimeoutMilliseconds)) ms")
+        throw ToolFailure("revision #\(revision) not applied on the standby after \(Int(BenchHALimits.visibleTimeoutMilliseconds)) ms")
     }
 
     /// Sync replication mode: a one-change publish returns once a standby holds the revision durably.
@@ -172,7 +155,7 @@ enum BenchHAFigures {
                 let before = monotonicMilliseconds()
                 let reply = try await client.transport.call("publish", [:], sid: sid)
                 let elapsed = monotonicMilliseconds() - before
-                guard reply.ok, let task = reply.body["task-id"] else { throw CommandFailure("publish: \(reply.code): \(reply.message)") }
+                guard reply.ok, let task = reply.body["task-id"] else { throw ToolFailure("publish: \(reply.code): \(reply.message)") }
                 let status = try await client.transport.call("show-task", ["task-id": task], sid: sid)
                 if status.body["tasks"]?.arrayValue?.first?["status"]?.stringValue != "succeeded" { unconfirmed += 1 }
                 if sample >= BenchHALimits.warmupSamples { samples.append(elapsed) }
@@ -248,8 +231,9 @@ enum BenchHAFigures {
         let primaryCPU = primary.server.cpuSeconds() - cpuBefore
         let secondaryCPU = secondary.server.cpuSeconds()
         let (bytes, bytesSource) = run.fullSyncBytes(head: target)
-        let sqliteBytes = BenchHA.fileBytes(primary.directory + "/rampart.sqlite") + BenchHA.fileBytes(primary.directory + "/rampart.sqlite-wal")
-        run.stop(secondary)
+        let database = primary.directory + "/" + DataDirectoryLayout.database
+        let sqliteBytes = BenchHA.fileBytes(database) + BenchHA.fileBytes(database + "-wal")
+        await run.stop(secondary)
         let seconds = elapsed / 1000
         var extra: [String: JSONValue] = [
             "seconds": .double((seconds * 1000).rounded() / 1000),
@@ -301,7 +285,7 @@ enum BenchHA {
     }
 
     static func head(_ node: BenchHANode) async throws -> BenchHAHead {
-        guard let head = BenchHAHead(try await operatorCall(node, "show-ha-status", [:])) else { throw CommandFailure("no head in show-ha-status of \(node.name)") }
+        guard let head = BenchHAHead(try await operatorCall(node, "show-ha-status", [:])) else { throw ToolFailure("no head in show-ha-status of \(node.name)") }
         return head
     }
 
@@ -340,7 +324,7 @@ struct BenchHARun {
         var samples: Int
     }
 
-    let children: BenchChildren
+    let children: ChildProcessSupervisor
     let options: Options
     /// Holds every data directory, key file and (unless --log-dir) log of this run.
     let root: String
@@ -352,7 +336,7 @@ struct BenchHARun {
     private(set) var nextHost = 0
     var hostsPublished: Int { nextHost }
 
-    init(children: BenchChildren, options: Options, logDirectory: String?) throws {
+    init(children: ChildProcessSupervisor, options: Options, logDirectory: String?) throws {
         self.children = children
         self.options = options
         root = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-ha-\(UUID().uuidString)").path
@@ -360,18 +344,16 @@ struct BenchHARun {
         self.logDirectory = logDirectory ?? root + "/logs"
         try FileManager.default.createDirectory(atPath: self.logDirectory, withIntermediateDirectories: true)
         password = "bench-" + UUID().uuidString
-        children.removeWhenDone(root)
     }
-
-    func removeFiles() { children.removeDirectory() }
 
     /// Starts a primary, runs `body`, then stops every child and removes the files, also on error
     /// and on SIGINT/SIGTERM.
     static func withPrimary(options: Options, logDirectory: String?, _ body: (inout BenchHARun) async throws -> Void) async throws {
-        let children = BenchChildren()
-        let signals = children.stopOnSignals()
-        defer { _ = signals }
+        let children = ChildProcessSupervisor(stopGrace: .milliseconds(Int64(BenchHALimits.stopTimeoutMilliseconds)))
         var run = try BenchHARun(children: children, options: options, logDirectory: logDirectory)
+        let cleanup = BenchCleanup(children: children, directory: run.root)
+        let signals = cleanup.onSignals()
+        defer { _ = signals }
         let result: Result<Void, any Error>
         do {
             try await run.startPrimary()
@@ -380,8 +362,7 @@ struct BenchHARun {
         } catch {
             result = .failure(error)
         }
-        children.stopAll()
-        run.removeFiles()
+        await cleanup.run()
         try result.get()
     }
 
@@ -396,7 +377,7 @@ struct BenchHARun {
         let passwordFile = root + "/admin-password"
         _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
         let directory = root + "/mgmt-a"
-        let node = try await launch("mgmt-a", directory: directory, caFile: directory + "/pki/ica.pem",
+        let node = try await launch("mgmt-a", directory: directory, caFile: Self.icaCertificate(directory),
                                     arguments: ["--admin-password-file", passwordFile])
         try? FileManager.default.removeItem(atPath: passwordFile)
         primary = node
@@ -437,38 +418,37 @@ struct BenchHARun {
     mutating func launchSecondary(_ name: String, keyFile: String) async throws -> (BenchHANode, startedAt: Double) {
         let directory = root + "/" + name
         let startedAt = monotonicMilliseconds()
-        let node = try await launch(name, directory: directory, caFile: directory + "/pki/ica.pem",
+        let node = try await launch(name, directory: directory, caFile: Self.icaCertificate(directory),
                                     arguments: ["--join", "127.0.0.1:\(primary!.sicPort)", "--activation-key-file", keyFile])
         secondaries[name] = node
         return (node, startedAt)
     }
 
-    mutating func stop(_ node: BenchHANode) {
-        children.stop(node.server.process)
+    mutating func stop(_ node: BenchHANode) async {
+        await children.stop(node.server.child)
         secondaries[node.name] = nil
     }
 
     private func launch(_ name: String, directory: String, caFile: String, arguments: [String]) async throws -> BenchHANode {
         let logFile = logDirectory + "/\(name).log"
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil, attributes: [.posixPermissions: 0o600])
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["server", "--data", directory, "--server-name", name, "--api-port", "0", "--sic-port", "0"] + arguments
-        process.standardOutput = log
-        process.standardError = log
-        try children.run(process)
-        try? log.close()
+        let child = try children.start(name: name, arguments: ["server", "--data", directory, "--server-name", name, "--api-port", "0",
+                                                               "--sic-port", "0"] + arguments,
+                                       output: .newLog(path: logFile))
         let started = monotonicMilliseconds()
         while monotonicMilliseconds() - started < BenchHALimits.startTimeoutMilliseconds {
-            if let settings = try? NodeSettings.read(dataDirectory: directory), let sicPort = settings.sicPort {
-                return BenchHANode(name: name, server: BenchServer(process: process, directory: directory, port: settings.apiPort, password: password),
+            if let settings = try? NodeSettings.load(dataDirectory: directory), let sicPort = settings.sicPort {
+                return BenchHANode(name: name, server: BenchServer(child: child, directory: directory, port: settings.apiPort, password: password),
                                    sicPort: sicPort, caFile: caFile)
             }
-            guard process.isRunning else { break }
+            guard child.isRunning else { break }
             try await Task.sleep(for: .milliseconds(2))
         }
-        throw CommandFailure("the server \(name) did not start; its log: \(logFile)\n" + Self.tail(logFile))
+        throw ToolFailure("the server \(name) did not start; its log: \(logFile)\n" + Self.tail(logFile))
+    }
+
+    /// A server's Internal CA certificate, DIR/pki/ica.pem.
+    static func icaCertificate(_ directory: String) -> String {
+        [directory, DataDirectoryLayout.pki, PKIDirectory.FileName.icaCertificate].joined(separator: "/")
     }
 
     static func tail(_ path: String, lines: Int = 20) -> String {
@@ -497,7 +477,7 @@ struct BenchHARun {
             let sid = try await client.login()
             let reply = try await client.transport.call("show-ha-status", [:], sid: sid)
             _ = try? await client.transport.call("logout", [:], sid: sid)
-            guard reply.ok, let head = BenchHAHead(reply.body) else { throw CommandFailure("show-ha-status on the primary: \(reply.code): \(reply.message)") }
+            guard reply.ok, let head = BenchHAHead(reply.body) else { throw ToolFailure("show-ha-status on the primary: \(reply.code): \(reply.message)") }
             return head
         }
     }
@@ -518,7 +498,7 @@ struct BenchHARun {
     /// Returns the time since `startedAt` and when each sync-status (and node.json) was first seen.
     static func waitSynchronized(_ node: BenchHANode, head: BenchHAHead, startedAt: Double,
                                  timeoutMilliseconds: Double) async throws -> (Double, [String: Double]) {
-        var phases: [String: Double] = ["node.json": monotonicMilliseconds() - startedAt]
+        var phases: [String: Double] = [DataDirectoryLayout.nodeSettings: monotonicMilliseconds() - startedAt]
         let done = try await LocalOperator.withRootSession(dataDirectory: node.directory) { transport, sid -> (Double, [String: Double]) in
             var phases: [String: Double] = [:]
             var last: JSONValue = .null
@@ -531,7 +511,7 @@ struct BenchHARun {
                 // show-ha-status reads the HA runtime under its lock: a long poll is the runtime busy
                 // (on a standby, installing the full-sync snapshot).
                 if now - before > stall.milliseconds { stall = (before - startedAt, now - before) }
-                guard reply.ok else { throw CommandFailure("show-ha-status on \(node.name): \(reply.code): \(reply.message)") }
+                guard reply.ok else { throw ToolFailure("show-ha-status on \(node.name): \(reply.code): \(reply.message)") }
                 last = reply.body
                 let status = reply.body["sync-status"]?.stringValue ?? "?"
                 if phases[status] == nil { phases[status] = now - startedAt }
@@ -547,7 +527,7 @@ struct BenchHARun {
                     FileHandle.standardError.write(Data("bench ha: waiting for \(node.name) to be synchronized at #\(head.number) (\(Int((now - startedAt) / 1000)) s): sync-status \(status), head #\(last["head"]?["number"]?.scalarText ?? "?")\n".utf8))
                 }
                 if now - startedAt > timeoutMilliseconds {
-                    throw CommandFailure("\(node.name) not synchronized at #\(head.number) after \(Int(timeoutMilliseconds / 1000)) s; last status: \(last.canonicalString)")
+                    throw ToolFailure("\(node.name) not synchronized at #\(head.number) after \(Int(timeoutMilliseconds / 1000)) s; last status: \(last.canonicalString)")
                 }
                 try await Task.sleep(for: .milliseconds(BenchHALimits.statusPollMilliseconds))
             }
@@ -560,85 +540,53 @@ struct BenchHARun {
     /// its own tables), else the primary's SQLite files.
     func fullSyncBytes(head: BenchHAHead) -> (Int, String) {
         // The primary keeps its newest snapshot files; the full sync timed used the newest.
-        let outgoing = primary!.directory + "/ha-snapshots/outgoing"
+        let outgoing = primary!.directory + "/" + DataDirectoryLayout.haSnapshots + "/outgoing"
         let sizes = ((try? FileManager.default.contentsOfDirectory(atPath: outgoing)) ?? []).filter { $0.hasSuffix(".sqlite") }
             .map { (name: $0, modified: (try? FileManager.default.attributesOfItem(atPath: outgoing + "/" + $0))?[.modificationDate] as? Date ?? .distantPast) }
         if let newest = sizes.max(by: { $0.modified < $1.modified }), case let size = BenchHA.fileBytes(outgoing + "/" + newest.name), size > 0 {
             return (size, "size of the snapshot the primary streamed in 1 MiB chunks (ha-snapshots/outgoing/<head>.sqlite: a page copy of its database at that head, without its node-local tables; TLS and framing not counted)")
         }
-        let sqlite = BenchHA.fileBytes(primary!.directory + "/rampart.sqlite") + BenchHA.fileBytes(primary!.directory + "/rampart.sqlite-wal")
+        let database = primary!.directory + "/" + DataDirectoryLayout.database
+        let sqlite = BenchHA.fileBytes(database) + BenchHA.fileBytes(database + "-wal")
         return (sqlite, "size of the primary's rampart.sqlite + -wal (its snapshot file was not found)")
     }
 }
 
-// MARK: - Child processes
+// MARK: - Cleanup
 
-/// Every child process of the run: stopped at the end, on error, and on SIGINT/SIGTERM.
-final class BenchChildren: @unchecked Sendable {
-    private let lock = NSLock()
-    /// Held while `stopAll` stops the children.
-    private let stopping = NSLock()
-    private var processes: [Process] = []
-    /// The run's files: removed after the children are stopped, at the end or when a signal ends the run.
-    private var directory: String?
+/// The end of a run, whoever gets there first (its own end, an error, SIGINT or SIGTERM): every child
+/// stopped, then the run's files removed, once.
+final class BenchCleanup: Sendable {
+    let children: ChildProcessSupervisor
+    /// The run's files; nil once removed.
+    private let directory: Mutex<String?>
 
-    func removeWhenDone(_ path: String) { lock.withLock { directory = path } }
+    init(children: ChildProcessSupervisor, directory: String) {
+        self.children = children
+        self.directory = Mutex(directory)
+    }
 
-    /// Removes the run's directory once, whoever asks first: a signal during the run's own cleanup asks
-    /// at the same moment, and two removals of one tree make each other fail halfway (a killed run
-    /// left a server's whole directory behind).
-    func removeDirectory() {
-        lock.withLock {
-            guard let path = directory else { return }
-            try? FileManager.default.removeItem(atPath: path)
+    func run() async {
+        await children.stopAll()
+        // Under the lock: a signal during the run's own cleanup asks at the same moment, and two removals
+        // of one tree make each other fail halfway (a killed run left a server's whole directory behind).
+        directory.withLock { directory in
+            if let path = directory { try? FileManager.default.removeItem(atPath: path) }
             directory = nil
         }
     }
 
-    func run(_ process: Process) throws {
-        try lock.withLock {
-            try process.run()
-            processes.append(process)
-        }
-    }
-
-    /// SIGTERM, then SIGKILL if it has not exited in time.
-    func stop(_ process: Process) {
-        lock.withLock { processes.removeAll { $0 === process } }
-        Self.terminate(process)
-    }
-
-    /// Returns once every child has exited, also when called again while another call is stopping
-    /// them (a signal during the run's own cleanup).
-    func stopAll() {
-        stopping.withLock {
-            let all = lock.withLock {
-                defer { processes = [] }
-                return processes
-            }
-            for process in all where process.isRunning { kill(process.processIdentifier, SIGTERM) }
-            for process in all { Self.terminate(process) }
-        }
-    }
-
-    static func terminate(_ process: Process) {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        let started = monotonicMilliseconds()
-        while process.isRunning, monotonicMilliseconds() - started < BenchHALimits.stopTimeoutMilliseconds { usleep(5_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-
-    /// SIGINT/SIGTERM to the benchmark stops the children, then exits (the data directories are
-    /// in the system's temporary directory). Keep the returned sources alive for the run.
-    func stopOnSignals() -> [any DispatchSourceSignal] {
+    /// SIGINT/SIGTERM to the benchmark stops the children and removes the files, then exits (the data
+    /// directories are in the system's temporary directory). Keep the returned sources alive for the run.
+    func onSignals() -> [any DispatchSourceSignal] {
         [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
-                stopAll()
-                removeDirectory()
-                exit(128 + number)
+                Task {
+                    await run()
+                    exit(128 + number)
+                }
             }
             source.resume()
             return source

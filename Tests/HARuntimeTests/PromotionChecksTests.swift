@@ -1,8 +1,8 @@
 import Foundation
-import HARuntime
+import ManagementModel
 import Testing
 import TrustCore
-@testable import rampart
+@testable import HARuntime
 
 /// The trust, clock and version checks a promotion reports, on credentials minted here.
 @Suite("rampart: promotion checks (trust, clock, versions)")

@@ -4,7 +4,7 @@ extension MgmtRendering {
     /// For the text format: a reply that carries an `objects-dictionary` (show-access-rulebase, Check
     /// Point's form: rules name their objects by uid) shows every such uid as the object's name, and
     /// leaves the dictionary out. The JSON format keeps the reply as the server sent it. Pure.
-    static func withNames(_ reply: JSONValue) -> JSONValue {
+    public static func withNames(_ reply: JSONValue) -> JSONValue {
         guard case .object(var fields) = reply, let entries = fields["objects-dictionary"]?.arrayValue else { return reply }
         var names: [String: String] = [:]
         for entry in entries {

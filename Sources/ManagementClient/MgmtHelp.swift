@@ -4,7 +4,7 @@ import ManagementModel
 /// `rampart mgmt <command> --help` and `rampart mgmt show-commands`, from the server's command
 /// catalog (the same list the server serves and authorizes by). Lines are not wrapped here: the
 /// terminal wraps a long line once.
-enum MgmtHelp {
+public enum MgmtHelp {
     /// What a command needs, in words.
     static func requirement(_ spec: CommandSpec) -> String {
         switch spec.permission {
@@ -16,7 +16,7 @@ enum MgmtHelp {
     }
 
     /// One command's help: what it does, what it needs, and its parameters (name, type, required, description).
-    static func text(for spec: CommandSpec) -> String {
+    public static func text(for spec: CommandSpec) -> String {
         var lines = ["\(spec.name): \(spec.summary)", ""]
         lines.append("Changes anything: \(spec.changes ? "yes" : "no")\(spec.draftsChanges ? " (a draft in the session, published by rampart mgmt unless -s is given)" : "")")
         lines.append("Session: \(spec.needsSession ? "needed; permission \(spec.permission.rawValue): \(requirement(spec))" : "not needed")")
@@ -40,7 +40,7 @@ enum MgmtHelp {
     }
 
     /// `rampart mgmt show-commands`: every command, one a line.
-    static func commandList() -> String {
+    public static func commandList() -> String {
         let width = CommandCatalog.all.map(\.name.count).max() ?? 0
         let permissionWidth = CommandPermission.allCases.map(\.rawValue.count).max() ?? 0
         var lines = ["\("COMMAND".padding(toLength: width, withPad: " ", startingAt: 0))  \("PERMISSION".padding(toLength: permissionWidth, withPad: " ", startingAt: 0))  CHANGES  SUMMARY"]
@@ -54,7 +54,7 @@ enum MgmtHelp {
     }
 
     /// The catalog as JSON (`show-commands --format json`).
-    static var commandListJSON: JSONValue {
+    public static var commandListJSON: JSONValue {
         .object(["commands": .array(CommandCatalog.all.map { spec in
             .object(["name": .string(spec.name), "summary": .string(spec.summary), "changes": .bool(spec.changes),
                      "needs-session": .bool(spec.needsSession), "permission": .string(spec.permission.rawValue),

@@ -1,14 +1,18 @@
 import Foundation
-import HARuntime
 import ManagementModel
+import Synchronization
 import TrustCore
 
 /// What this server knows of each peer beside HA: the versions it announced, and how far its clock is
 /// from ours (from the `ha-clock` messages each channel carries every `HALinkLimits.clockIntervalMilliseconds`).
-final class PeerFacts: @unchecked Sendable {
-    struct Versions: Equatable {
-        var software: String
-        var schema: Int
+public final class PeerFacts: Sendable {
+    public struct Versions: Equatable, Sendable {
+        public var software: String
+        public var schema: Int
+        public init(software: String, schema: Int) {
+            self.software = software
+            self.schema = schema
+        }
     }
 
     /// Offsets kept per peer; their median is the reported skew (one late message does not make one).
@@ -17,35 +21,35 @@ final class PeerFacts: @unchecked Sendable {
     /// no value of it may overflow the subtraction or the magnitude taken later.
     static let clockOffsetMillisecondsMax: Int64 = 100 * 366 * 86_400_000
 
-    private let lock = NSLock()
-    private var versions: [String: Versions] = [:]
-    private var clockOffsets: [String: [Int64]] = [:]
+    private let state = Mutex<(versions: [String: Versions], clockOffsets: [String: [Int64]])>(([:], [:]))
+
+    public init() {}
 
     /// From an `ha-attach` / `ha-member` announcement.
-    func recordVersions(_ name: String, _ message: JSONValue) {
+    public func recordVersions(_ name: String, _ message: JSONValue) {
         guard let software = message["software-version"]?.stringValue, software.count <= 64,
               let schema = message["schema-version"]?.intValue else { return }
-        lock.withLock { versions[name] = Versions(software: software, schema: Int(schema)) }
+        state.withLock { $0.versions[name] = Versions(software: software, schema: Int(schema)) }
     }
 
     /// From an `ha-clock` message: its sender's wall clock when it was sent, against ours on arrival
     /// (positive: the peer is ahead). The transit time counts as skew: milliseconds on a LAN.
-    func recordClock(_ name: String, sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64) {
-        lock.withLock {
-            var samples = clockOffsets[name] ?? []
+    public func recordClock(_ name: String, sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64) {
+        state.withLock { state in
+            var samples = state.clockOffsets[name] ?? []
             let (offset, overflow) = sentAtMilliseconds.subtractingReportingOverflow(receivedAtMilliseconds)
             let bound = Self.clockOffsetMillisecondsMax
             samples.append(overflow ? (sentAtMilliseconds < 0 ? -bound : bound) : min(max(offset, -bound), bound))
-            clockOffsets[name] = Array(samples.suffix(Self.clockSamplesMax))
+            state.clockOffsets[name] = Array(samples.suffix(Self.clockSamplesMax))
         }
     }
 
-    func versions(of name: String) -> Versions? { lock.withLock { versions[name] } }
+    public func versions(of name: String) -> Versions? { state.withLock { $0.versions[name] } }
 
     /// The peer's clock minus ours, in milliseconds (the median of the last samples); nil when unknown.
-    func clockOffsetMilliseconds(of name: String) -> Int64? {
-        lock.withLock {
-            guard let samples = clockOffsets[name], !samples.isEmpty else { return nil }
+    public func clockOffsetMilliseconds(of name: String) -> Int64? {
+        state.withLock { state in
+            guard let samples = state.clockOffsets[name], !samples.isEmpty else { return nil }
             return samples.sorted()[samples.count / 2]
         }
     }
@@ -53,7 +57,7 @@ final class PeerFacts: @unchecked Sendable {
 
 /// The trust, clock and version checks of a promotion (`PromotionCheck`), from this server's files and
 /// what its peers told it.
-struct PromotionChecks {
+public struct PromotionChecks: Sendable {
     /// Clock skew up to this is ok (servers on NTP are milliseconds apart).
     static let clockOkMilliseconds: Int64 = 5_000
     /// Up to this a warning; beyond, a problem: an enrolment with a peer this far off is refused, and
@@ -70,7 +74,16 @@ struct PromotionChecks {
     /// The other servers of the group.
     let peers: @Sendable () -> [String]
 
-    func evaluate(now: Date) -> [PromotionCheck] {
+    public init(credentials: NodeCredentials, authority: @escaping @Sendable () -> InternalCA?, facts: PeerFacts, local: PeerFacts.Versions,
+                peers: @escaping @Sendable () -> [String]) {
+        self.credentials = credentials
+        self.authority = authority
+        self.facts = facts
+        self.local = local
+        self.peers = peers
+    }
+
+    public func evaluate(now: Date) -> [PromotionCheck] {
         [trust(now: now), clock(), versions()]
     }
 

@@ -1,6 +1,6 @@
 import ManagementModel
 import Testing
-@testable import rampart
+@testable import ManagementClient
 
 /// The mgmt_cli argument rules of `rampart mgmt`, one by one (no process, no server).
 @Suite("rampart mgmt: key=value arguments and output")
@@ -54,9 +54,9 @@ struct MgmtParametersTests {
     }
 
     @Test func autoPublishOnlyAfterChanges() {
-        for command in ["add-host", "set-group", "delete-access-rule", "install-policy"] { #expect(MgmtCommand.changesDatabase(command)) }
+        for command in ["add-host", "set-group", "delete-access-rule", "install-policy"] { #expect(MgmtInvocation.changesDatabase(command)) }
         for command in ["show-hosts", "show-task", "login", "logout", "where-used", "equals", "publish", "discard", "keepalive"] {
-            #expect(!MgmtCommand.changesDatabase(command))
+            #expect(!MgmtInvocation.changesDatabase(command))
         }
     }
 
@@ -146,5 +146,14 @@ struct MgmtNamesTests {
         // Replies without a dictionary are shown as they are.
         let plain: JSONValue = ["name": "web-1", "uid": "host-uid"]
         #expect(MgmtRendering.withNames(plain) == plain)
+    }
+}
+
+@Suite("rampart mgmt: which commands it publishes after")
+struct MgmtPublishTests {
+    /// set-ha-state to standby ends the session: publishing after it failed the command.
+    @Test func mgmtPublishesAfterChangesButNotAfterHACommands() {
+        #expect(MgmtInvocation.changesDatabase("add-host") && MgmtInvocation.changesDatabase("reset-sic") && MgmtInvocation.changesDatabase("install-policy"))
+        #expect(!MgmtInvocation.changesDatabase("set-ha-state") && !MgmtInvocation.changesDatabase("ha-promote") && !MgmtInvocation.changesDatabase("show-hosts"))
     }
 }

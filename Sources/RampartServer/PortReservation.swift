@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Synchronization
 
 /// A server's TCP ports, bound before it creates or changes anything in its data directory: a port in
 /// use must stop the first start while the directory is still as it was (absent or empty), and stop a
@@ -8,33 +9,37 @@ import NIOCore
 /// Each port is bound (not listened on) with SO_REUSEADDR, as the real listeners bind it: the bind
 /// fails exactly when another process listens there, and the listener's own bind later succeeds beside
 /// it. The sockets are held until `release`.
-final class PortReservation: @unchecked Sendable {
+final class PortReservation: Sendable {
     /// A port to check, and the command-line flag that chose it (named in the error).
     struct Port {
         let flag: String
         let port: Int
     }
 
-    private var descriptors: [Int32]
+    private let descriptors = Mutex<[Int32]>([])
 
-    private init(descriptors: [Int32]) { self.descriptors = descriptors }
+    private init() {}
 
     deinit { release() }
 
-    /// Binds every port on `host` (port 0: any free one, nothing to check); throws a `CommandFailure`
+    /// Binds every port on `host` (port 0: any free one, nothing to check); throws a `ServerStartError`
     /// naming the first that cannot be bound, its flag and what to do.
     static func reserve(_ ports: [Port], host: String) throws -> PortReservation {
-        let reservation = PortReservation(descriptors: [])
+        let reservation = PortReservation()
         for port in ports where port.port != 0 {
-            reservation.descriptors.append(try bind(port, host: host))
+            let descriptor = try bind(port, host: host)
+            reservation.descriptors.withLock { $0.append(descriptor) }
         }
         return reservation
     }
 
     /// Closes the sockets (idempotent).
     func release() {
-        descriptors.forEach { _ = close($0) }
-        descriptors = []
+        let open = descriptors.withLock { descriptors in
+            defer { descriptors = [] }
+            return descriptors
+        }
+        open.forEach { _ = close($0) }
     }
 
     private static func bind(_ port: Port, host: String) throws -> Int32 {
@@ -42,10 +47,10 @@ final class PortReservation: @unchecked Sendable {
         do {
             address = try SocketAddress.makeAddressResolvingHost(host, port: port.port)
         } catch {
-            throw CommandFailure("--listen \(host): not an address of this machine (\(error)); choose one with --listen")
+            throw ServerStartError.failure("--listen \(host): not an address of this machine (\(error)); choose one with --listen")
         }
         let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CommandFailure("cannot create a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ServerStartError.failure("cannot create a socket: \(String(cString: strerror(errno)))") }
         var reuse: Int32 = 1
         _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -53,7 +58,7 @@ final class PortReservation: @unchecked Sendable {
         guard bound == 0 else {
             let code = errno
             close(fd)
-            throw CommandFailure(message(port, host: host, errno: code))
+            throw ServerStartError.failure(message(port, host: host, errno: code))
         }
         return fd
     }

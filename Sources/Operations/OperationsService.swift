@@ -1,31 +1,30 @@
 import Foundation
-import Synchronization
 import Logging
 import ManagementAPI
 import ManagementModel
-import Operations
 import ServiceLifecycle
 import Store
+import Synchronization
 
 /// What the Web API asks of the operations tools on this server.
-struct NodeOperations: NodeOperationsProvider {
-    typealias Job = @Sendable () async -> Void
+public struct NodeOperations: NodeOperationsProvider {
+    public typealias Job = @Sendable () async -> Void
     let directory: URL
     let serverName: String
     let jobs: AsyncStream<Job>.Continuation
 
-    func exportManagement(filePath: String) async throws -> JSONValue {
+    public func exportManagement(filePath: String) async throws -> JSONValue {
         let url = URL(fileURLWithPath: filePath).standardizedFileURL
         let (directory, serverName) = (directory, serverName)
         let export = try await offloaded { () -> Migration.Export in
             guard !FileManager.default.fileExists(atPath: url.path) else { throw OperationsError("file-exists", "\(url.path) exists: choose a new file") }
             return try Migration.export(dataDirectory: directory, to: url, serverName: serverName, settingKeys: MigrationSettings.keys,
-                                        nowMilliseconds: nowMilliseconds())
+                                        nowMilliseconds: WallClock.nowMilliseconds())
         }
         return ["summary": .string("\(export.objects.count) objects exported to \(url.path)")]
     }
 
-    func enqueue(_ job: @escaping Job) -> Bool {
+    public func enqueue(_ job: @escaping Job) -> Bool {
         if case .enqueued = jobs.yield(job) { return true }
         return false
     }
@@ -33,8 +32,8 @@ struct NodeOperations: NodeOperationsProvider {
     /// Status commands ask on every call: the two files are read again only when one was replaced.
     let lastBackupRead = FileStampedCache<JSONValue?>()
 
-    func lastBackup() -> JSONValue? {
-        let files = [BackupStatus.file(directory).path, directory.appendingPathComponent("node.json").path]
+    public func lastBackup() -> JSONValue? {
+        let files = [BackupStatus.file(directory).path, directory.appendingPathComponent(DataDirectoryLayout.nodeSettings).path]
         return lastBackupRead.value(stampedBy: files) { readLastBackup() }
     }
 
@@ -50,24 +49,24 @@ struct NodeOperations: NodeOperationsProvider {
 
 /// The server's operations worker: runs queued jobs (export-management) one at a time, and the
 /// backup schedule of node.json (re-read every check, so `rampart backup schedule` needs no restart).
-struct OperationsService: Service {
+public struct OperationsService: Service {
     /// How often the schedule is checked; a backup starts at most this late.
     static let scheduleCheckIntervalMilliseconds = 5_000
     /// Jobs waiting for the worker; one more is refused (its task fails at once) rather than queued.
     static let queuedJobsMax = 64
 
-    let provider: NodeOperations
+    public let provider: NodeOperations
     let jobs: AsyncStream<NodeOperations.Job>
     let logger: Logger
 
-    init(directory: URL, serverName: String, logger: Logger) {
+    public init(directory: URL, serverName: String, logger: Logger) {
         let (stream, continuation) = AsyncStream.makeStream(of: NodeOperations.Job.self, bufferingPolicy: .bufferingOldest(OperationsService.queuedJobsMax))
         provider = NodeOperations(directory: directory, serverName: serverName, jobs: continuation)
         jobs = stream
         self.logger = logger
     }
 
-    func run() async throws {
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { for await job in jobs { await job() } }
@@ -81,7 +80,7 @@ struct OperationsService: Service {
         var startedAt: Int64?
         while !Task.isCancelled {
             if let schedule = (try? NodeSettings.read(dataDirectory: provider.directory.path))?.backupSchedule, schedule.problem == nil {
-                let now = nowMilliseconds()
+                let now = WallClock.nowMilliseconds()
                 let reference = BackupStatus.load(dataDirectory: provider.directory)?.lastScheduledMilliseconds ?? startedAt ?? now
                 startedAt = reference
                 if now >= schedule.nextRun(after: reference) { await scheduledBackup(schedule) }
@@ -96,8 +95,8 @@ struct OperationsService: Service {
         let (directory, serverName, logger) = (provider.directory, provider.serverName, logger)
         do {
             let made = try await offloaded { () -> (url: URL, manifest: ArchiveManifest) in
-                let now = nowMilliseconds()
-                return try BackupStatus.recording(dataDirectory: directory, scheduled: true, nowMilliseconds: now, clock: nowMilliseconds) {
+                let now = WallClock.nowMilliseconds()
+                return try BackupStatus.recording(dataDirectory: directory, scheduled: true, nowMilliseconds: now, clock: WallClock.nowMilliseconds) {
                     let options = Backups.CreateOptions(dataDirectory: directory, destination: schedule.destination.map { URL(fileURLWithPath: $0) },
                                                         includeLogs: schedule.includeLogs ?? false,
                                                         passphrase: try schedule.passphraseFile.map { try PassphraseFile.read($0) },

@@ -1,6 +1,9 @@
 import Foundation
+import HARuntime
 import Logging
 import ManagementModel
+import PeerTransport
+import SICPort
 import Store
 import TrustCore
 
@@ -42,10 +45,10 @@ enum ServerCertificates {
                     .exchange(SICChannelMessage.icaStateRequest())
                 guard reply["type"]?.stringValue == "ica-state", let certificate = reply["certificate"]?.stringValue,
                       let key = reply["key"]?.stringValue else {
-                    throw CommandFailure(reply["message"]?.stringValue.map(SICChannels.printable) ?? "no Internal CA state in the answer")
+                    throw ServerStartError.failure(reply["message"]?.stringValue.map(SICChannels.printable) ?? "no Internal CA state in the answer")
                 }
                 guard certificate.trimmingCharacters(in: .whitespacesAndNewlines) == credentials.icaPEM.trimmingCharacters(in: .whitespacesAndNewlines) else {
-                    throw CommandFailure("it is not the Internal CA this server enrolled with")
+                    throw ServerStartError.failure("it is not the Internal CA this server enrolled with")
                 }
                 _ = try InternalCA(certificatePEM: certificate, privateKeyPEM: key)  // the key must be the CA's
                 try DurableFile.write(Array(key.utf8), to: pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey), mode: 0o600)

@@ -1,55 +1,38 @@
-import ArgumentParser
 import Foundation
+import ManagementClient
 import Gateway
 import ManagementAPI
 import ManagementModel
 import TrustCore
 
-/// `rampart bench install`: policy installation time to a fleet of real agents.
-struct BenchInstallCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "install",
-        abstract: "Install time of a policy package to N gateway agents, against a server it starts.",
-        discussion: """
-        Starts a management server, publishes a package of --rules rules (each naming one of --rules / 10
-        hosts and a TCP service) and --gateways simple-gateway objects, then one process running
-        --gateways agents (`rampart gateway --bench-agents N`): each its own enrolment (one-time key),
-        key, certificate, mutual-TLS channel, data directory and durable installed-policy file.
-        Enrolment is setup, not measured. Then it runs install-policy --samples times and measures
-        request → every gateway acknowledged (policy fsynced and applied), as `show-task` reports it.
-        Also measured: one durable policy write (write-temp, fsync, rename) of the same size.
-        Release build: swift build -c release && .build/release/rampart bench install --gateways 1000 --rules 1000 --json
-        """)
+/// `rampart bench install`: policy installation time to a fleet of real agents, against a server it starts.
+public struct BenchInstallRun {
+    /// Gateway agents.
+    let gateways: Int
+    /// Rules in the package.
+    let rules: Int
+    /// Installs to time.
+    let samples: Int
+    let json: Bool
+    /// Keep the servers' and agents' logs in this directory.
+    let logDir: String?
 
-    @Option(name: .long, help: "Gateway agents.")
-    var gateways = 100
-
-    @Option(name: .long, help: "Rules in the package.")
-    var rules = 1_000
-
-    @Option(name: .long, help: "Installs to time.")
-    var samples = 3
-
-    @Flag(name: .long, help: "One JSON object per line per figure.")
-    var json = false
-
-    @Option(name: .long, help: "Keep the servers' and agents' logs in this directory.")
-    var logDir: String?
-
-    func validate() throws {
-        guard (1...5_000).contains(gateways) else { throw ValidationError("--gateways: 1 to 5000") }
-        guard (1...10_000).contains(rules) else { throw ValidationError("--rules: 1 to 10000") }
-        guard (1...100).contains(samples) else { throw ValidationError("--samples: 1 to 100") }
+    public init(gateways: Int, rules: Int, samples: Int, json: Bool, logDir: String?) {
+        self.gateways = gateways
+        self.rules = rules
+        self.samples = samples
+        self.json = json
+        self.logDir = logDir
     }
 
-    func run() async throws {
+    public func run() async throws {
         BenchMachine.start()
         try await BenchHARun.withPrimary(options: .init(objects: 0, samples: samples), logDirectory: logDir) { run in
             let key = "bench-gw-" + UUID().uuidString
             try await populate(run, key: key)
             let agents = try await startAgents(run, key: key)
             for figure in try await measure(run, agents: agents) {
-                FileHandle.standardOutput.write(Data(((json ? figure.json.canonicalString : figure.text) + "\n").utf8))
+                figure.write(json: json)
             }
         }
     }
@@ -84,30 +67,23 @@ struct BenchInstallCommand: AsyncParsableCommand {
     static func gatewayName(_ index: Int) -> String { "bench-gw-\(index)" }
 
     /// One process of `gateways` agents; returns when the server sees every one of them connected.
-    func startAgents(_ run: BenchHARun, key: String) async throws -> Process {
+    func startAgents(_ run: BenchHARun, key: String) async throws -> ChildProcess {
         let keyFile = run.root + "/gateways.key"
         _ = FileManager.default.createFile(atPath: keyFile, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
         let logFile = run.logDirectory + "/agents.log"
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil, attributes: [.posixPermissions: 0o600])
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["gateway", "--data", run.root + "/agents", "--bench-agents", String(gateways), "--name", "bench-gw-",
-                             "--management", "127.0.0.1:\(run.primary!.sicPort)", "--activation-key-file", keyFile, "--log-level", "warning",
-                             "--enforce", "none"]
-        process.standardOutput = log
-        process.standardError = log
-        try run.children.run(process)
-        try? log.close()
+        let arguments = ["gateway", "--data", run.root + "/agents", "--bench-agents", String(gateways), "--name", "bench-gw-",
+                         "--management", "127.0.0.1:\(run.primary!.sicPort)", "--activation-key-file", keyFile, "--log-level", "warning",
+                         "--enforce", "none"]
+        let process = try run.children.start(name: "agents", arguments: arguments, output: .newLog(path: logFile))
         let started = monotonicMilliseconds()
         try await run.withPrimaryClient { client in
             let sid = try await client.login()
             while true {
                 let connected = try await Self.connectedGateways(client, sid: sid)
                 if connected == gateways { break }
-                guard process.isRunning else { throw CommandFailure("the agents stopped; their log: \(logFile)\n" + BenchHARun.tail(logFile)) }
+                guard process.isRunning else { throw ToolFailure("the agents stopped; their log: \(logFile)\n" + BenchHARun.tail(logFile)) }
                 guard monotonicMilliseconds() - started < Double(BenchInstallLimits.setupTimeoutMilliseconds) else {
-                    throw CommandFailure("only \(connected) of \(gateways) gateways connected in time; log: \(logFile)")
+                    throw ToolFailure("only \(connected) of \(gateways) gateways connected in time; log: \(logFile)")
                 }
                 try await Task.sleep(for: .milliseconds(500))
             }
@@ -129,7 +105,7 @@ struct BenchInstallCommand: AsyncParsableCommand {
     }
 
     /// install-policy → task finished, `samples` times; and one durable write of the policy's size.
-    func measure(_ run: BenchHARun, agents: Process) async throws -> [BenchFigure] {
+    func measure(_ run: BenchHARun, agents: ChildProcess) async throws -> [BenchFigure] {
         var install = BenchFigure(metric: "install_policy_ms", note: """
             install-policy of a \(rules)-rule package to \(gateways) gateway agents (one process, each its own SIC identity, \
             mutual-TLS channel and durable policy file): from the request to show-task reporting every gateway acknowledged \
@@ -139,17 +115,17 @@ struct BenchInstallCommand: AsyncParsableCommand {
         try await run.withPrimaryClient { client in
             let sid = try await client.login()
             let serverPID = run.primary!.server.process.processIdentifier
-            let cpuBefore = (server: BenchServer.cpuMilliseconds(serverPID), agents: BenchServer.cpuMilliseconds(agents.processIdentifier))
+            let cpuBefore = (server: BenchServer.cpuMilliseconds(serverPID), agents: BenchServer.cpuMilliseconds(agents.pid))
             for _ in 0..<samples {
                 let started = monotonicMilliseconds()
                 let reply = try await client.transport.call("install-policy", ["policy-package": "Standard"], sid: sid)
-                guard let id = reply.body["task-id"]?.stringValue else { throw CommandFailure("install-policy: \(reply.body.canonicalString)") }
+                guard let id = reply.body["task-id"]?.stringValue else { throw ToolFailure("install-policy: \(reply.body.canonicalString)") }
                 while true {
                     let task = try await client.transport.call("show-task", ["task-id": .string(id)], sid: sid)
                     let status = task.body["tasks"]?.arrayValue?.first?["status"]?.stringValue ?? "?"
                     if status != "in progress" {
                         guard status == "succeeded" else {
-                            throw CommandFailure("install task \(status): \(task.body["tasks"]?.arrayValue?.first?["comments"]?.stringValue ?? "")")
+                            throw ToolFailure("install task \(status): \(task.body["tasks"]?.arrayValue?.first?["comments"]?.stringValue ?? "")")
                         }
                         break
                     }
@@ -159,10 +135,10 @@ struct BenchInstallCommand: AsyncParsableCommand {
             }
             // Where the time goes: CPU of each process per install (2 cores shared by both and the client).
             install.extra["server_cpu_ms_per_install"] = .int((BenchServer.cpuMilliseconds(serverPID) - cpuBefore.server) / Int64(samples))
-            install.extra["agents_cpu_ms_per_install"] = .int((BenchServer.cpuMilliseconds(agents.processIdentifier) - cpuBefore.agents) / Int64(samples))
+            install.extra["agents_cpu_ms_per_install"] = .int((BenchServer.cpuMilliseconds(agents.pid) - cpuBefore.agents) / Int64(samples))
             _ = try? await client.transport.call("logout", [:], sid: sid)
         }
-        let sample = run.root + "/agents/" + Self.gatewayName(0) + "/installed-policy.json"
+        let sample = run.root + "/agents/" + Self.gatewayName(0) + "/" + InstalledPolicyFile.fileName
         policyBytes = BenchHA.fileBytes(sample)
         install.extra.merge(["gateways": .int(Int64(gateways)), "rules": .int(Int64(rules)), "policy_bytes": .int(Int64(policyBytes))]) { _, new in new }
         return [install, try Self.decode(file: sample), try Self.durableWrite(bytes: policyBytes, directory: run.root)]
@@ -204,6 +180,4 @@ struct BenchInstallCommand: AsyncParsableCommand {
 
 enum BenchInstallLimits {
     static let setupTimeoutMilliseconds = 1_800_000
-    /// Agents enrolling at once in a bench process.
-    static let enrolmentsInFlightMax = 8
 }

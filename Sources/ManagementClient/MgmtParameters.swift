@@ -2,18 +2,19 @@ import ManagementModel
 
 /// Turns mgmt_cli-style `key=value` arguments into the JSON body of a Web API call, and renders
 /// replies as JSON or as readable text. Pure: no I/O, so every rule is easy to test.
-enum MgmtParameters {
+public enum MgmtParameters {
     /// A bad argument, with a message that names it.
-    struct Failure: Error, Equatable, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, Equatable, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Bounds on what one command line may build: a mistyped index such as `members.99999=x` must
     /// fail with a message, not allocate, and no argument list should be able to nest without end.
-    static let argumentsMax = 10_000
-    static let keyLengthMax = 512
-    static let keyDepthMax = 16
-    static let listIndexMax = 100_000
+    public static let argumentsMax = 10_000
+    public static let keyLengthMax = 512
+    public static let keyDepthMax = 16
+    public static let listIndexMax = 100_000
 
     /// Builds the request body.
     ///
@@ -24,7 +25,7 @@ enum MgmtParameters {
     ///   `{"members": ["a", "b"]}`, and `interfaces.1.name=eth0` → `{"interfaces": [{"name": "eth0"}]}`.
     /// - A secret (a key in `MgmtSecrets.keys`, at any depth) is refused as `key=value`; it comes from
     ///   `key-file=FILE`, `key-file=-` (a prompt) or `key-env=VARIABLE`, read with `readSecret`.
-    static func body(
+    public static func body(
         from arguments: [String],
         readSecret: (MgmtSecrets.Source, String) throws(Failure) -> String = { _, key throws(Failure) in
             throw Failure(description: "\(key) cannot be read here")
@@ -153,9 +154,9 @@ enum MgmtParameters {
 
 // MARK: - Rendering replies
 
-enum MgmtRendering {
+public enum MgmtRendering {
     /// Pretty JSON with sorted keys and two-space indentation, ending with a newline.
-    static func json(_ value: JSONValue) -> String {
+    public static func json(_ value: JSONValue) -> String {
         var out = ""
         writeJSON(value, indent: 0, into: &out)
         out.append("\n")
@@ -189,7 +190,7 @@ enum MgmtRendering {
 
     /// A YAML-like rendering for people: `key: value` lines, nested objects indented, list items
     /// after `- `. `name`, `uid` and `type` come first, the other keys in alphabetical order.
-    static func text(_ value: JSONValue) -> String {
+    public static func text(_ value: JSONValue) -> String {
         var lines: [String] = []
         switch value {
         case .object(let fields) where !fields.isEmpty: writeFields(fields, indent: 0, into: &lines)

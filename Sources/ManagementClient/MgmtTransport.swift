@@ -3,6 +3,7 @@ import Foundation
 import ManagementModel
 import NIOCore
 import NIOSSL
+import Operations
 import TrustCore
 
 #if canImport(Glibc)
@@ -15,39 +16,39 @@ import Darwin
 
 /// A failure `rampart mgmt` reports itself (not a server reply): its text goes to stderr, its
 /// exit code is 2 for a usage error and 1 for everything else.
-struct MgmtFailure: Error, CustomStringConvertible {
-    let description: String
-    let exitCode: Int32
-    static func usage(_ text: String) -> MgmtFailure { MgmtFailure(description: text, exitCode: 2) }
-    static func runtime(_ text: String) -> MgmtFailure { MgmtFailure(description: text, exitCode: 1) }
+public struct MgmtFailure: Error, CustomStringConvertible {
+    public let description: String
+    public let exitCode: Int32
+    public static func usage(_ text: String) -> MgmtFailure { MgmtFailure(description: text, exitCode: 2) }
+    public static func runtime(_ text: String) -> MgmtFailure { MgmtFailure(description: text, exitCode: 1) }
 }
 
 /// Where the server is and how to reach it: HTTPS to an address, or plain HTTP over the local
 /// operator socket in the data directory (the `-r true` path, as on a Check Point box).
-struct MgmtEndpoint: Sendable, Equatable {
-    enum Target: Sendable, Equatable {
+public struct MgmtEndpoint: Sendable, Equatable {
+    public enum Target: Sendable, Equatable {
         case https(host: String, port: Int)
         case unixSocket(path: String)
     }
 
-    var target: Target
+    public var target: Target
     /// The PEM file of the CA to trust (the server's Internal CA); nil means the system's roots.
-    var caFile: String?
+    public var caFile: String?
     /// No certificate verification at all.
-    var unsafe: Bool
+    public var unsafe: Bool
     /// `--api-version`: calls go to `/web_api/v<version>/<command>` (never for login and logout).
-    var apiVersion: String?
+    public var apiVersion: String?
 
-    var description: String {
+    public var description: String {
         switch target {
         case .https(let host, let port): return "https://\(Self.hostInURL(host)):\(port)"
         case .unixSocket(let path): return "the local socket \(path)"
         }
     }
 
-    static func hostInURL(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+    public static func hostInURL(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
 
-    func url(for command: String) throws(MgmtFailure) -> String {
+    public func url(for command: String) throws(MgmtFailure) -> String {
         let versioned = apiVersion.map { command == "login" || command == "logout" ? command : "v\($0)/\(command)" } ?? command
         switch target {
         case .https(let host, let port):
@@ -61,7 +62,7 @@ struct MgmtEndpoint: Sendable, Equatable {
     }
 
     /// What goes into a session file, so later `-s FILE` calls reach the same server the same way.
-    var json: JSONValue {
+    public var json: JSONValue {
         var fields: [String: JSONValue] = ["unsafe": .bool(unsafe)]
         switch target {
         case .https(let host, let port):
@@ -77,14 +78,14 @@ struct MgmtEndpoint: Sendable, Equatable {
         return .object(fields)
     }
 
-    init(target: Target, caFile: String?, unsafe: Bool, apiVersion: String?) {
+    public init(target: Target, caFile: String?, unsafe: Bool, apiVersion: String?) {
         self.target = target
         self.caFile = caFile
         self.unsafe = unsafe
         self.apiVersion = apiVersion
     }
 
-    init?(sessionFile fields: [String: JSONValue]) {
+    public init?(sessionFile fields: [String: JSONValue]) {
         if let socket = fields["socket"]?.stringValue {
             target = .unixSocket(path: socket)
         } else if let host = fields["server"]?.stringValue, let port = fields["port"]?.intValue, (1...65535).contains(port) {
@@ -99,24 +100,24 @@ struct MgmtEndpoint: Sendable, Equatable {
 }
 
 /// One reply of the Web API: its HTTP status and its JSON body (an object on success and on error).
-struct MgmtReply: Sendable {
-    let status: Int
-    let body: JSONValue
-    var ok: Bool { status == 200 }
-    var code: String { body["code"]?.stringValue ?? "http_\(status)" }
-    var message: String { body["message"]?.stringValue ?? "the server answered HTTP \(status)" }
+public struct MgmtReply: Sendable {
+    public let status: Int
+    public let body: JSONValue
+    public var ok: Bool { status == 200 }
+    public var code: String { body["code"]?.stringValue ?? "http_\(status)" }
+    public var message: String { body["message"]?.stringValue ?? "the server answered HTTP \(status)" }
 }
 
 /// The HTTP side of `rampart mgmt`: one AsyncHTTPClient for the whole run, shut down at the end.
-struct MgmtTransport: Sendable {
+public struct MgmtTransport: Sendable {
     static let replyBytesMax = 256 << 20
     static let requestTimeoutSeconds: Int64 = 120
 
-    let endpoint: MgmtEndpoint
+    public let endpoint: MgmtEndpoint
     let http: HTTPClient
 
     /// Runs `body` with a transport whose client is shut down afterwards, whatever happens.
-    static func with<T: Sendable>(_ endpoint: MgmtEndpoint, _ body: (MgmtTransport) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(_ endpoint: MgmtEndpoint, _ body: (MgmtTransport) async throws -> T) async throws -> T {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
                                                      timeout: .init(connect: .seconds(15), read: .seconds(requestTimeoutSeconds)))
         // A refused connection is reported at once instead of being retried until the connect timeout.
@@ -148,7 +149,7 @@ struct MgmtTransport: Sendable {
 
     /// POSTs `body` to `/web_api/<command>`. A reply that is not JSON becomes an error reply, so
     /// callers only ever see `{code, message}` on failure.
-    func call(_ command: String, _ body: [String: JSONValue], sid: String?) async throws -> MgmtReply {
+    public func call(_ command: String, _ body: [String: JSONValue], sid: String?) async throws -> MgmtReply {
         var request = HTTPClientRequest(url: try endpoint.url(for: command))
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -191,17 +192,17 @@ struct MgmtTransport: Sendable {
 
 // MARK: - Files and secrets
 
-enum MgmtFiles {
+public enum MgmtFiles {
     static let passwordBytesMax = 4096
     static let sessionFileBytesMax = 64 * 1024
 
     /// Reads a password file: its first line, without the line end.
-    static func readPassword(file path: String) throws(MgmtFailure) -> String {
+    public static func readPassword(file path: String) throws(MgmtFailure) -> String {
         try readSecret(file: path, what: "password")
     }
 
     /// Reads a file holding a secret (`what` names it in errors): its first line, without the line end.
-    static func readSecret(file path: String, what: String) throws(MgmtFailure) -> String {
+    public static func readSecret(file path: String, what: String) throws(MgmtFailure) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .runtime("cannot read the \(what) file \(path)")
         }
@@ -214,12 +215,12 @@ enum MgmtFiles {
     }
 
     /// Asks for a password on the controlling terminal with echo off, as `ssh` and `sudo` do.
-    static func promptPassword(user: String) throws(MgmtFailure) -> String {
+    public static func promptPassword(user: String) throws(MgmtFailure) -> String {
         try promptSecret(label: "Password for \(user)", missingHint: "give --password-file FILE or set RAMPART_PASSWORD")
     }
 
     /// Asks for a secret (`label: `) on the controlling terminal with echo off.
-    static func promptSecret(label: String, missingHint: String) throws(MgmtFailure) -> String {
+    public static func promptSecret(label: String, missingHint: String) throws(MgmtFailure) -> String {
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else {
             throw .usage("no \(label): \(missingHint) (there is no terminal to ask on)")
@@ -249,7 +250,7 @@ enum MgmtFiles {
     }
 
     /// Writes `value` to `path` atomically with mode 0600: a session file holds a live sid.
-    static func writePrivate(_ value: JSONValue, to path: String) throws(MgmtFailure) {
+    public static func writePrivate(_ value: JSONValue, to path: String) throws(MgmtFailure) {
         let bytes = Array(MgmtRendering.json(value).utf8)
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -275,7 +276,7 @@ enum MgmtFiles {
         }
     }
 
-    static func readSessionFile(_ path: String) throws(MgmtFailure) -> (sid: String, endpoint: MgmtEndpoint) {
+    public static func readSessionFile(_ path: String) throws(MgmtFailure) -> (sid: String, endpoint: MgmtEndpoint) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .runtime("cannot read the session file \(path); create it with: rampart mgmt login ... -s \(path)")
         }
@@ -286,20 +287,13 @@ enum MgmtFiles {
         return (sid, endpoint)
     }
 
-    /// `DIR/node.json`, written by the server once its listeners are bound.
-    struct Node {
-        var listen: String?
-        var apiPort: Int?
-        var serverName: String?
-    }
-
-    static func readNode(dataDirectory: String) throws(MgmtFailure) -> Node {
-        let path = (dataDirectory as NSString).appendingPathComponent("node.json")
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .runtime("cannot read \(path): is \(dataDirectory) the data directory of a started server?")
-        }
-        guard let fields = (try? JSONValue.parse(Array(data)))?.objectValue else { throw .runtime("\(path) is not a JSON object") }
-        let port = fields["api-port"]?.intValue.flatMap { (1...65535).contains($0) ? Int($0) : nil }
-        return Node(listen: fields["listen"]?.stringValue, apiPort: port, serverName: fields["server-name"]?.stringValue)
+    /// `DIR/node.json`, written by the server once its listeners are bound (read with the server's own
+    /// `NodeSettings`); a port out of range is left out, as if not given.
+    public static func readNode(dataDirectory: String) throws(MgmtFailure) -> (listen: String, apiPort: Int?) {
+        let path = NodeSettings.file(dataDirectory: dataDirectory).path
+        let loaded: NodeSettings?
+        do { loaded = try NodeSettings.load(dataDirectory: dataDirectory) } catch { throw .runtime("\(path) is not a node.json written by a Rampart server: \(error)") }
+        guard let node = loaded else { throw .runtime("cannot read \(path): is \(dataDirectory) the data directory of a started server?") }
+        return (node.listen, (1...65535).contains(node.apiPort) ? node.apiPort : nil)
     }
 }

@@ -4,8 +4,8 @@ import Logging
 /// from a request or a peer cannot start a forged line of its own, nor rewrite the terminal.
 /// Control characters (C0, DEL, C1), line and paragraph separators and bidirectional overrides become
 /// `\n`, `\r`, `\t` or `\u{XX}`; a backslash becomes `\\`, so an escape cannot be forged either.
-enum LogEscaping {
-    static func escape(_ text: String) -> String {
+public enum LogEscaping {
+    public static func escape(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count + 8)
@@ -30,7 +30,7 @@ enum LogEscaping {
         }
     }
 
-    static func escape(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
+    public static func escape(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
         switch value {
         case .string(let text): .string(escape(text))
         case .stringConvertible(let convertible): .string(escape(convertible.description))
@@ -39,7 +39,7 @@ enum LogEscaping {
         }
     }
 
-    static func escape(_ metadata: Logger.Metadata) -> Logger.Metadata {
+    public static func escape(_ metadata: Logger.Metadata) -> Logger.Metadata {
         Dictionary(metadata.map { (escape($0.key), escape($0.value)) }, uniquingKeysWith: { first, _ in first })
     }
 }
@@ -47,11 +47,11 @@ enum LogEscaping {
 /// A log handler that escapes control characters (`LogEscaping`) in the message, every metadata key
 /// and value (the logger's, the call's and the metadata provider's) and the error, then hands the
 /// event to the handler that writes it. Installed for the whole process by `bootstrap`.
-struct EscapingLogHandler: LogHandler {
+public struct EscapingLogHandler: LogHandler {
     private var inner: any LogHandler
-    var metadataProvider: Logger.MetadataProvider?
+    public var metadataProvider: Logger.MetadataProvider?
 
-    init(wrapping inner: any LogHandler, metadataProvider: Logger.MetadataProvider?) {
+    public init(wrapping inner: any LogHandler, metadataProvider: Logger.MetadataProvider?) {
         var inner = inner
         inner.metadataProvider = nil  // merged (and escaped) here instead
         self.inner = inner
@@ -59,28 +59,28 @@ struct EscapingLogHandler: LogHandler {
     }
 
     /// Every `Logger(label:)` of the process writes to stderr through this handler.
-    static func bootstrap() {
+    public static func bootstrap() {
         LoggingSystem.bootstrap { label in
             EscapingLogHandler(wrapping: StreamLogHandler.standardError(label: label, metadataProvider: nil), metadataProvider: nil)
         }
     }
 
-    var logLevel: Logger.Level {
+    public var logLevel: Logger.Level {
         get { inner.logLevel }
         set { inner.logLevel = newValue }
     }
 
-    var metadata: Logger.Metadata {
+    public var metadata: Logger.Metadata {
         get { inner.metadata }
         set { inner.metadata = LogEscaping.escape(newValue) }
     }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { inner[metadataKey: LogEscaping.escape(key)] }
         set { inner[metadataKey: LogEscaping.escape(key)] = newValue.map(LogEscaping.escape) }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         var event = event
         var metadata = metadataProvider?.get() ?? [:]
         metadata.merge(event.metadata ?? [:]) { _, explicit in explicit }

@@ -1,106 +1,83 @@
 import Foundation
 import HACore
-import HARuntime
 import Logging
 import ManagementAPI
 import ManagementModel
 import PeerTransport
 import ServiceLifecycle
 import Store
+import Synchronization
 import TrustCore
 
-/// Node-local HA membership (never synchronized), DIR/ha.json: written once a secondary has joined,
-/// so a restart needs no --join and never enrols again. A directory without it is a primary's.
-struct HAMembership: Codable, Equatable {
-    var role: String
-    var serverName: String
-    var activeServer: String
-    var joinHost: String
-    var joinSICPort: Int
-    enum CodingKeys: String, CodingKey {
-        case role, serverName = "server-name", activeServer = "active-server", joinHost = "join-host", joinSICPort = "join-sic-port"
-    }
-
-    static func file(_ directory: URL) -> URL { directory.appendingPathComponent("ha.json") }
-
-    static func load(_ directory: URL) throws -> HAMembership? {
-        guard let data = FileManager.default.contents(atPath: file(directory).path) else { return nil }
-        return try JSONDecoder().decode(HAMembership.self, from: data)
-    }
-
-    func save(_ directory: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try DurableFile.write(try encoder.encode(self), to: Self.file(directory), mode: 0o600)
-    }
-}
-
 /// Runs the HA runtime's clock and inbox for the server's lifetime.
-struct HARuntimeService: Service {
+public struct HARuntimeService: Service {
     let runtime: HARuntime
 
-    func run() async throws {
+    public init(runtime: HARuntime) { self.runtime = runtime }
+
+    public func run() async throws {
         await cancelWhenGracefulShutdown { await runtime.run() }
     }
 }
 
 /// Bounds and periods of the links between management servers.
-enum HALinkLimits {
-    static let reconnectDelayMinMilliseconds = 100
-    static let reconnectDelayMaxMilliseconds = 2_000
+public enum HALinkLimits {
+    /// Redial backoff of the mesh's dial loops; a channel that lived `workingAfter` was a working one.
+    static let redial = RedialBackoff(delayMin: .milliseconds(100), delayMax: .milliseconds(2_000), workingAfter: .seconds(2),
+                                      idleCheck: reconcileInterval)
     /// How often membership, addresses and the ICA state are reconciled.
-    static let reconcileIntervalMilliseconds = 250
+    static let reconcileInterval = Duration.milliseconds(250)
     /// How often each channel carries this server's wall clock (`ha-clock`), for the promotion's clock check.
-    static let clockIntervalMilliseconds = 1_000
+    static let clockInterval = Duration.milliseconds(1_000)
     /// A channel silent this long is closed (heartbeats come every 100 ms): a black-holed TCP
     /// connection would otherwise hold the route until the kernel gives up on it, many minutes later.
-    static let channelSilenceMilliseconds = 5_000
+    static let channelSilence = Duration.milliseconds(5_000)
+    /// Addresses a peer announces are refused beyond this length.
+    static let addressBytesMax = 300
 }
 
 /// Where this server can be reached, as it announces itself (the API port is known once bound), and
 /// the serial of the SIC certificate it presents: the active records it, so that whichever server is
 /// active can revoke this one.
-final class LocalAddresses: @unchecked Sendable {
-    private let lock = NSLock()
-    private var sicValue: String
-    private var apiValue: String?
-    let sicSerial: String
+public final class LocalAddresses: Sendable {
+    public let sic: String
+    public let sicSerial: String
+    private let apiAddress = Mutex<String?>(nil)
 
-    init(sic: String, sicSerial: String) {
-        sicValue = sic
+    public init(sic: String, sicSerial: String) {
+        self.sic = sic
         self.sicSerial = sicSerial
     }
-    var sic: String { lock.withLock { sicValue } }
-    var api: String? { lock.withLock { apiValue } }
-    func apiBound(_ address: String) { lock.withLock { apiValue = address } }
+
+    public var api: String? { apiAddress.withLock { $0 } }
+    public func apiBound(_ address: String) { apiAddress.withLock { $0 = address } }
 }
 
 /// Addresses (and certificate serials) peers announced on their channels; the active records them in the database.
-final class AnnouncedAddresses: @unchecked Sendable {
+final class AnnouncedAddresses: Sendable {
     typealias Record = (name: String, sic: String, api: String, serial: String?)
-    private let lock = NSLock()
-    private var byName: [String: Record] = [:]
+    private let byName = Mutex<[String: Record]>([:])
 
     func record(_ name: String, _ message: JSONValue) {
         guard let sic = message["sic-address"]?.stringValue, let api = message["api-address"]?.stringValue,
-              sic.utf8.count <= 300, api.utf8.count <= 300 else { return }
+              sic.utf8.count <= HALinkLimits.addressBytesMax, api.utf8.count <= HALinkLimits.addressBytesMax else { return }
         let serial = message["sic-serial"]?.stringValue.flatMap { RevocationList.isValidSerial($0) ? $0 : nil }
-        lock.withLock { byName[name] = (name, sic, api, serial) }
+        byName.withLock { $0[name] = (name, sic, api, serial) }
     }
 
-    var all: [Record] { lock.withLock { Array(byName.values) } }
+    var all: [Record] { byName.withLock { Array($0.values) } }
 }
 
 /// One HA channel over an established SIC connection: queued outbound messages to the peer are
 /// written by a child task while inbound messages go to `inbound`. Returns when either side ends.
-enum HAChannel {
+public enum HAChannel {
     /// Sent first by the server that dialed: who it is and where it listens.
-    static let attachType = "ha-attach"
+    public static let attachType = "ha-attach"
     /// The answer of the server that accepted: the same facts about itself.
     static let memberType = "ha-member"
     /// Active → standby: the Internal CA state (see `ICAStateSync`).
     static let icaType = "ha-ica"
-    /// Either way, every `HALinkLimits.clockIntervalMilliseconds`: the sender's wall clock.
+    /// Either way, every `HALinkLimits.clockInterval`: the sender's wall clock.
     static let clockType = "ha-clock"
     /// Sent just before a channel is cut because the peer's certificate was revoked: why.
     static let revokedType = "sic-revoked"
@@ -136,13 +113,8 @@ enum HAChannel {
                 }
             }
             group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(HALinkLimits.channelSilenceMilliseconds / 5))
-                    if lastHeard.silence > .milliseconds(HALinkLimits.channelSilenceMilliseconds) {
-                        await connection.close()
-                        return
-                    }
-                }
+                try await lastHeard.waitForSilence(longerThan: HALinkLimits.channelSilence, checkingEvery: HALinkLimits.channelSilence / 5)
+                await connection.close()
             }
             while let frame = try await frames.next() {
                 lastHeard.now()
@@ -154,55 +126,23 @@ enum HAChannel {
     }
 }
 
-/// When a channel last received a frame.
-final class LastHeard: @unchecked Sendable {
-    private let lock = NSLock()
-    private var at = ContinuousClock.now
-    func now() { lock.withLock { at = ContinuousClock.now } }
-    var silence: Duration { ContinuousClock.now - lock.withLock { at } }
-}
-
 /// A server to dial, and the identity its certificate must carry (nil: only the name is checked).
 struct DialTarget: Sendable, Equatable {
     let name: String
-    let host: String
-    let port: Int
+    let address: SICAddress
     let identity: NodeIdentity?
 }
 
-/// The dial loops running, and what each should dial now.
-final class DialPlan: @unchecked Sendable {
-    private let lock = NSLock()
-    private var targets: [String: DialTarget] = [:]
-    private var running: Set<String> = []
-
-    /// Sets the targets; returns the names that need a new dial loop.
-    func update(_ newTargets: [DialTarget]) -> [String] {
-        lock.withLock {
-            targets = Dictionary(newTargets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-            let starting = targets.keys.filter { !running.contains($0) }
-            running.formUnion(starting)
-            return starting
-        }
-    }
-
-    /// The current target for `name`; nil ends its loop (and frees the name for a later one).
-    func target(_ name: String) -> DialTarget? {
-        lock.withLock {
-            guard let target = targets[name] else {
-                running.remove(name)
-                return nil
-            }
-            return target
-        }
-    }
+/// A dialed peer answered as another server than the one meant.
+struct UnexpectedPeer: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// The HA group's links: a full mesh of SIC channels between management servers, one per pair. The
 /// server whose name sorts first dials; a server whose own addresses are not yet recorded (just
 /// joined, or restarted on other ports) dials everyone it can, so that it gets announced. Every
 /// channel carries HA core messages both ways, the servers' addresses, and the ICA state.
-struct HAMesh: Service {
+public struct HAMesh: Service {
     let runtime: HARuntime
     let links: HAPeerLinks
     let service: ManagementService
@@ -220,25 +160,47 @@ struct HAMesh: Service {
     let channels: SICChannels
     let logger: Logger
 
-    func run() async throws {
+    public init(runtime: HARuntime, links: HAPeerLinks, service: ManagementService, credentials: NodeCredentials, serverName: String,
+                local: LocalAddresses, facts: PeerFacts, versions: PeerFacts.Versions, join: HAMembership?, ica: ICAStateSync,
+                channels: SICChannels, logger: Logger) {
+        self.runtime = runtime
+        self.links = links
+        self.service = service
+        self.credentials = credentials
+        self.serverName = serverName
+        self.local = local
+        self.facts = facts
+        self.versions = versions
+        self.join = join
+        self.ica = ica
+        self.channels = channels
+        self.logger = logger
+    }
+
+    public func run() async throws {
         let connector = try PeerConnector(identity: credentials.issuedIdentity,
                                           verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service), logger: logger)
-        let plan = DialPlan()
+        let plan = DialPlan<String, DialTarget>()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 var clockSentAt = ContinuousClock.now - .seconds(60)
                 while !Task.isCancelled {
                     let members = service.managementServers()
                     await reconcile(members)
-                    if ContinuousClock.now - clockSentAt >= .milliseconds(HALinkLimits.clockIntervalMilliseconds) {
+                    if ContinuousClock.now - clockSentAt >= HALinkLimits.clockInterval {
                         clockSentAt = ContinuousClock.now
                         let clock = HAChannel.clock(nowMilliseconds: Self.wallClockMilliseconds())
                         for peer in runtime.status.peers.map(\.serverID) { links.send(clock, to: peer) }
                     }
-                    for name in plan.update(dialTargets(members)) {
-                        group.addTask { await dialLoop(name, plan: plan, connector: connector) }
+                    for name in plan.update(dialTargets(members).map { ($0.name, $0) }) {
+                        group.addTask {
+                            // The peer dialed us: that channel serves both ways.
+                            await plan.dialLoop(name, backoff: HALinkLimits.redial, isIdle: { links.isConnected(ServerID($0.name)) }) {
+                                await linkOnce($0, connector)
+                            }
+                        }
                     }
-                    try? await Task.sleep(for: .milliseconds(HALinkLimits.reconcileIntervalMilliseconds))
+                    try? await Task.sleep(for: HALinkLimits.reconcileInterval)
                 }
                 group.cancelAll()
             }
@@ -285,11 +247,10 @@ struct HAMesh: Service {
         var targets: [DialTarget] = []
         for member in members where member.name != serverName && (serverName < member.name || !announcedHere) {
             guard let address = member.sicAddress.flatMap(SICAddress.init(argument:)) else { continue }
-            targets.append(DialTarget(name: member.name, host: address.host, port: address.port,
-                                      identity: NodeIdentity(uid: member.uid, name: member.name)))
+            targets.append(DialTarget(name: member.name, address: address, identity: NodeIdentity(uid: member.uid, name: member.name)))
         }
         if !announcedHere, let join, !targets.contains(where: { $0.name == join.activeServer }) {
-            targets.append(DialTarget(name: join.activeServer, host: join.joinHost, port: join.joinSICPort, identity: nil))
+            targets.append(DialTarget(name: join.activeServer, address: SICAddress(host: join.joinHost, port: join.joinSICPort), identity: nil))
         }
         return targets
     }
@@ -304,31 +265,13 @@ struct HAMesh: Service {
 
     // MARK: channels
 
-    func dialLoop(_ name: String, plan: DialPlan, connector: PeerConnector) async {
-        var delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds
-        while !Task.isCancelled, let target = plan.target(name) {
-            if links.isConnected(ServerID(name)) {
-                // The peer dialed us: that channel serves both ways.
-                try? await Task.sleep(for: .milliseconds(HALinkLimits.reconcileIntervalMilliseconds))
-                continue
-            }
-            // Back off unless the channel lived a while: a peer that accepts and closes at once (not yet
-            // synchronized, so it does not know us) must not be redialed in a tight loop.
-            let started = ContinuousClock.now
-            if await linkOnce(target, connector), ContinuousClock.now - started > .seconds(2) {
-                delayMilliseconds = HALinkLimits.reconnectDelayMinMilliseconds
-            }
-            try? await Task.sleep(for: .milliseconds(delayMilliseconds))
-            delayMilliseconds = min(delayMilliseconds * 2, HALinkLimits.reconnectDelayMaxMilliseconds)
-        }
-    }
-
     /// One outbound channel, for as long as it lasts. True when it was established.
     func linkOnce(_ target: DialTarget, _ connector: PeerConnector) async -> Bool {
+        let address = target.address
         do {
-            return try await connector.connect(host: target.host, port: target.port, expecting: target.identity) { connection in
+            return try await connector.connect(host: address.host, port: address.port, expecting: target.identity) { connection in
                 guard connection.peerIdentity?.name == target.name else {
-                    throw CommandFailure("\(target.host):\(target.port) answered as \(connection.peerIdentity.map { "\($0)" } ?? "?"), not \(target.name)")
+                    throw UnexpectedPeer(description: "\(address) answered as \(connection.peerIdentity.map { "\($0)" } ?? "?"), not \(target.name)")
                 }
                 try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.attachType, name: serverName, addresses: local, versions: versions)))
                 var frames = connection.inbound.makeAsyncIterator()
@@ -345,7 +288,7 @@ struct HAMesh: Service {
     }
 
     /// The accepting side: `first` is the message that asked for HA.
-    func accept(_ connection: PeerConnection, peer: ServerID, first: JSONValue, frames: inout PeerInboundFrames.AsyncIterator) async throws {
+    public func accept(_ connection: PeerConnection, peer: ServerID, first: JSONValue, frames: inout PeerInboundFrames.AsyncIterator) async throws {
         let uid = connection.peerIdentity?.uid
         guard isMember(peer) else {
             logger.warning("HA channel refused: not a management server of this group", metadata: ["peer": "\(peer)"])
@@ -395,6 +338,7 @@ struct HAMesh: Service {
         }
     }
 
+    /// This server's wall clock, for the `ha-clock` comparison (a Date at the edge: it crosses to a peer).
     static func wallClockMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     func inbound(_ json: JSONValue, from peer: ServerID) async {
@@ -417,79 +361,6 @@ struct HAMesh: Service {
                          metadata: ["peer": "\(peer)", "reason": "\(SICChannels.printable(reason))"])
         default:
             break
-        }
-    }
-}
-
-/// What is synchronized outside the revision journal: the Internal CA's certificate, key and revocation
-/// list, which a promoted standby needs to enrol and revoke. The active sends it over each channel
-/// (mutual TLS between enrolled servers) when the channel opens and whenever it changes; a standby
-/// accepts it only from the active of its epoch and only for the ICA it already trusts.
-final class ICAStateSync: @unchecked Sendable {
-    let pkiDirectory: URL
-    let service: ManagementService
-    let logger: Logger
-    private let lock = NSLock()
-    /// Per peer: the channel and the state last sent on it.
-    private var sent: [ServerID: (channel: UInt64, digest: String)] = [:]
-    private var authority: InternalCA?
-
-    init(pkiDirectory: URL, service: ManagementService, logger: Logger) {
-        self.pkiDirectory = pkiDirectory
-        self.service = service
-        self.logger = logger
-    }
-
-    var certificateFile: URL { pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaCertificate) }
-    var keyFile: URL { pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey) }
-
-    /// The authority, when this server holds the ICA key (the primary; a standby once it received it).
-    /// Read from pki/ once, then kept: `push` asks for it every reconcile interval.
-    func loadAuthority() -> InternalCA? {
-        if let cached = lock.withLock({ authority }) { return cached }
-        guard let certificate = try? String(contentsOf: certificateFile, encoding: .utf8),
-              let key = try? String(contentsOf: keyFile, encoding: .utf8),
-              let loaded = try? InternalCA(certificatePEM: certificate, privateKeyPEM: key) else { return nil }
-        lock.withLock { authority = loaded }
-        return loaded
-    }
-
-    func push(to peers: [ServerID], links: HAPeerLinks) async {
-        guard let authority = loadAuthority(), let revocations = try? service.currentRevocations() else { return }
-        let message: JSONValue = ["type": .string(HAChannel.icaType), "certificate": .string(authority.certificatePEM),
-                                  "key": .string(authority.privateKeyPEM), "revocations": .string(revocations.jsonText)]
-        let digest = message.canonicalString  // what was sent is compared whole: it is small
-        for peer in peers {
-            guard let channel = links.channelToken(peer) else { continue }
-            let due = lock.withLock { () -> Bool in
-                guard sent[peer]?.channel != channel || sent[peer]?.digest != digest else { return false }
-                sent[peer] = (channel, digest)
-                return true
-            }
-            if due { links.send(message, to: peer) }
-        }
-    }
-
-    func receive(_ message: JSONValue, from peer: ServerID, runtime: HARuntime) async {
-        let status = runtime.status
-        guard status.role == .standby, peer == status.activeServer else { return }
-        guard let certificate = message["certificate"]?.stringValue, let key = message["key"]?.stringValue,
-              let revocations = message["revocations"]?.stringValue else { return }
-        do {
-            let trusted = try String(contentsOf: certificateFile, encoding: .utf8)
-            guard trusted.trimmingCharacters(in: .whitespacesAndNewlines) == certificate.trimmingCharacters(in: .whitespacesAndNewlines) else {
-                logger.error("ICA state refused: it is not the Internal CA this server trusts", metadata: ["from": "\(peer)"])
-                return
-            }
-            let authority = try InternalCA(certificatePEM: certificate, privateKeyPEM: key)
-            if (try? String(contentsOf: keyFile, encoding: .utf8)) != key {
-                try DurableFile.write(Array(key.utf8), to: keyFile, mode: 0o600)
-                logger.notice("Internal CA key received from the active: this server can enrol and revoke once promoted")
-            }
-            lock.withLock { self.authority = authority }
-            try await service.adoptICAState(authority: authority, revocationsText: revocations)
-        } catch {
-            logger.error("ICA state from the active could not be stored", metadata: ["error": "\(error)"])
         }
     }
 }

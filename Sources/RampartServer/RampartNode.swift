@@ -1,0 +1,396 @@
+import Foundation
+import Gateway
+import HACore
+import HARuntime
+import Hummingbird
+import Logging
+import ManagementAPI
+import ManagementModel
+import NIOCore
+import NIOSSL
+import Operations
+import PeerTransport
+import SICPort
+import ServiceLifecycle
+import Store
+import Synchronization
+import UnixSignals
+import TrustCore
+
+/// What a management server is asked to be: `rampart server`'s flags, or a test's node.
+public struct ServerConfiguration: Sendable {
+    /// The data directory (created when missing).
+    public var dataDirectory: URL
+    /// HTTPS port of the Web API (0: a free port, told in node.json).
+    public var apiPort: Int
+    /// The SIC port: enrolment and mutual-TLS channels between servers and gateways (0: a free port).
+    public var sicPort: Int
+    /// The address the Web API and the SIC port bind to.
+    public var listen: String
+    /// This server's name (a host name), used in certificates and revisions.
+    public var serverName: String
+    /// On first start: the file holding the password of `admin` (else a random one is generated).
+    public var adminPasswordFile: String?
+    /// First start of a secondary: the active server's SIC address (enrol, then synchronize).
+    public var join: SICAddress?
+    /// With `join`: the file holding the one-time activation key of this server's checkpoint-host object.
+    public var activationKeyFile: String?
+    /// The SIC address the other servers use to reach this one (default: `listen` and the SIC port).
+    public var advertiseSIC: SICAddress?
+    public var logger: Logger
+
+    public init(dataDirectory: URL, apiPort: Int = 8443, sicPort: Int = 18191, listen: String = "127.0.0.1", serverName: String = "primary",
+                adminPasswordFile: String? = nil, join: SICAddress? = nil, activationKeyFile: String? = nil, advertiseSIC: SICAddress? = nil,
+                logger: Logger) {
+        self.dataDirectory = dataDirectory.standardizedFileURL
+        self.apiPort = apiPort
+        self.sicPort = sicPort
+        self.listen = listen
+        self.serverName = serverName
+        self.adminPasswordFile = adminPasswordFile
+        self.join = join
+        self.activationKeyFile = activationKeyFile
+        self.advertiseSIC = advertiseSIC
+        self.logger = logger
+    }
+}
+
+/// Why a server could not start. `isUsage` when the operator's input is wrong (a flag, a file, the
+/// data directory): `rampart server` then shows its usage, as for a bad flag.
+public struct ServerStartError: Error, CustomStringConvertible {
+    public let description: String
+    public let isUsage: Bool
+
+    static func usage(_ description: String) -> ServerStartError { ServerStartError(description: description, isUsage: true) }
+    static func failure(_ description: String) -> ServerStartError { ServerStartError(description: description, isUsage: false) }
+}
+
+/// One management server of an HA group, composed from the modules: the management service on its
+/// store, the HA runtime and mesh, the SIC port with the gateway hub, the Web API over HTTPS and on
+/// the local socket, the operations worker. `prepare` opens everything up to the listeners; `run`
+/// runs the services until a graceful shutdown. `rampart server` is this; a test boots nodes in process.
+public final class RampartNode: Sendable {
+    public let configuration: ServerConfiguration
+    /// The node's management service (sessions, locks, publish).
+    public let service: ManagementService
+    public let runtime: HARuntime
+    /// The port the SIC listener bound (the configured one, or the free one 0 gave).
+    public let sicPort: Int
+    /// Every service of the node, run together by `run`.
+    public let services: [any Service]
+    private let bound: BoundPorts
+    private let ports: PortReservation
+    private let lock: NodeLock
+    private let group = Mutex<ServiceGroup?>(nil)
+
+    fileprivate init(configuration: ServerConfiguration, service: ManagementService, runtime: HARuntime, sicPort: Int, services: [any Service],
+                 bound: BoundPorts, ports: PortReservation, lock: NodeLock) {
+        self.configuration = configuration
+        self.service = service
+        self.runtime = runtime
+        self.sicPort = sicPort
+        self.services = services
+        self.bound = bound
+        self.ports = ports
+        self.lock = lock
+    }
+
+    /// Runs every service until a graceful shutdown: one of `gracefulShutdownSignals`, or `shutdown()`.
+    /// Requests in flight, a publish included, finish first. Then the reserved ports are released.
+    public func run(gracefulShutdownSignals: [UnixSignal] = []) async throws {
+        defer { ports.release() }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals,
+                                                      logger: configuration.logger))
+        self.group.withLock { $0 = group }
+        try await group.run()
+    }
+
+    /// Asks a running node to stop gracefully (as SIGTERM does).
+    public func shutdown() async {
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// The Web API's port once both listeners are bound (and node.json written); nil before.
+    public func apiPort() async -> Int? { await bound.ready }
+}
+
+// MARK: - Composition
+
+extension RampartNode {
+    /// Opens the node: its ports reserved, its data directory locked and its journal verified, its
+    /// role (primary, or a secondary joined or joining), certificates and services, the SIC port bound.
+    public static func prepare(_ configuration: ServerConfiguration) async throws -> RampartNode {
+        let (directory, logger) = (configuration.dataDirectory, configuration.logger)
+        // Every port before anything in the data directory: a port in use leaves a fresh directory as it
+        // was (absent or empty) and a joining secondary's one-time key unspent.
+        let ports = try PortReservation.reserve([.init(flag: "--api-port", port: configuration.apiPort),
+                                                 .init(flag: "--sic-port", port: configuration.sicPort)], host: configuration.listen)
+        try checkLocalSocketPath(directory)
+        try DurableFile.ensureDirectory(directory, mode: 0o700)
+        guard let lock = try NodeLock.tryAcquire(dataDirectory: directory) else {
+            throw ServerStartError.usage("another process holds \(directory.path)/\(NodeLock.fileName): a server or a restore is running on this directory")
+        }
+        if let interrupted = DataDirectoryLayout.interruptedRestore(directory) { throw ServerStartError.usage(interrupted) }
+        let store = try ManagementStore(path: directory.appendingPathComponent(DataDirectoryLayout.database).path)
+        if let problem = try store.verifyJournal() {
+            logger.critical("refusing to start: the revision journal does not verify", metadata: ["problem": "\(problem)"])
+            throw ServerStartError.usage("The revision journal in \(directory.path)/\(DataDirectoryLayout.database) is broken: \(problem). Restore from a backup; the server will not run on it.")
+        }
+        if let head = try store.head() {
+            logger.info("journal verified", metadata: ["revisions": "\(head.number)", "head": "\(head.hash)"])
+        }
+        let composer = NodeComposer(configuration: configuration, store: store)
+        let membership = try await composer.secondaryMembership()
+        let setup: NodeComposer.NodeSetup
+        if let membership {
+            setup = try await composer.secondarySetup(membership: membership)
+        } else {
+            setup = try await composer.primarySetup()
+        }
+        return try await composer.compose(setup, membership: membership, ports: ports, lock: lock)
+    }
+
+    /// The operator socket DIR/rampart.sock must fit a Unix socket address (108 bytes with its end):
+    /// checked before the directory is created, since binding it later would fail after the first start.
+    static func checkLocalSocketPath(_ directory: URL) throws {
+        let path = directory.appendingPathComponent(DataDirectoryLayout.socket).path
+        let pathBytesMax = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+        guard path.utf8.count <= pathBytesMax else {
+            throw ServerStartError.failure("--data \(directory.path): the operator socket \(path) would be \(path.utf8.count) bytes long, over the \(pathBytesMax) a Unix socket path may have; choose a shorter data directory path")
+        }
+    }
+}
+
+/// The steps that compose a node on its opened store.
+struct NodeComposer {
+    let configuration: ServerConfiguration
+    let store: ManagementStore
+    var directory: URL { configuration.dataDirectory }
+    var serverName: String { configuration.serverName }
+    var logger: Logger { configuration.logger }
+
+    /// What differs between a primary and a secondary once set up; everything after is the same.
+    struct NodeSetup {
+        let service: ManagementService
+        /// This server's SIC identity (pki/node.key, node.pem, ica.pem).
+        let credentials: NodeCredentials
+        let apiTLS: TLSConfiguration
+        let role: HAServerRole
+    }
+
+    func makeService() throws -> ManagementService {
+        try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: configuration.listen, apiPort: configuration.apiPort),
+                              logger: logger, logs: try LogStore(directory: directory))
+    }
+
+    /// The primary: the Internal CA and API certificate (created at first start), the first
+    /// administrator and revision 1, and its own SIC certificate.
+    func primarySetup() async throws -> NodeSetup {
+        let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: apiCertificateNames(), now: Date())
+        logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
+        let service = try makeService()
+        try await initializeIfNeeded(service)
+        let serverUID = try store.setting("server-uid") ?? {
+            let uid = SecureRandom.uuid()
+            try store.setSetting("server-uid", uid)
+            return uid
+        }()
+        let credentials = try ServerSICIdentity.loadOrIssue(pki: pki, identity: NodeIdentity(uid: serverUID, name: serverName), now: Date(), logger: logger)
+        await service.configureSIC(authority: pki.internalCA)
+        for warning in CertificateLifecycle.expiryWarnings(icaNotValidAfter: pki.internalCA.notValidAfter,
+                                                           nodeNotValidAfter: try? credentials.certificate().notValidAfter, now: Date()) {
+            logger.warning("\(warning)")
+        }
+        return NodeSetup(service: service, credentials: credentials, apiTLS: try pki.makeServerTLSConfiguration(), role: .primary)
+    }
+
+    /// A secondary: no administrator of its own; everything published comes from the active. pki/ holds
+    /// its SIC identity and the group's Internal CA: its certificate from enrolment, its key from the
+    /// server it joined (asked over SIC when missing, as at the first start), so its API certificate is
+    /// issued by the group's CA like every server's, and a promotion finds the key it needs.
+    func secondarySetup(membership: HAMembership) async throws -> NodeSetup {
+        let pkiDirectory = directory.appendingPathComponent(DataDirectoryLayout.pki)
+        let credentials = try NodeCredentials.load(from: pkiDirectory)
+        var names = apiCertificateNames()
+        if !FileManager.default.fileExists(atPath: pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey).path) {
+            let servers = [SICAddress(host: membership.joinHost, port: membership.joinSICPort)]
+                + (try store.objects(types: [.checkpointHost], offset: 0, limit: HALimits().serversMax, nameFilter: nil).objects).filter { $0.name != serverName }
+                    .compactMap { $0.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap(SICAddress.init(argument:)) }
+            let addresses = await ServerCertificates.fetchICAKey(credentials: credentials, from: Array(servers.prefix(HALimits().serversMax)),
+                                                                 pkiDirectory: pkiDirectory, logger: logger)
+            names = ServerCertificates.apiNames(listen: configuration.listen, advertisedHost: configuration.advertiseSIC?.host,
+                                                ownObjectAddresses: names + (addresses ?? []))
+        }
+        let apiTLS: TLSConfiguration
+        let apiTLSDirectory = directory.appendingPathComponent(DataDirectoryLayout.apiTLS)
+        do {
+            let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: names, now: Date())
+            logger.info("API certificate from the group's Internal CA", metadata: ["api-certificate": "\(pki.apiCertificateOutcome)"])
+            apiTLS = try pki.makeServerTLSConfiguration()
+            // A node-local API CA from an earlier start (or an earlier Rampart) is trusted by no one now: remove it.
+            try? FileManager.default.removeItem(at: apiTLSDirectory)
+        } catch let error as TrustError where error.code == .icaKeyMissing {
+            // No server gave the key (none reachable): serve HTTPS anyway, from a node-local CA, until a later start.
+            logger.warning("no Internal CA key yet: the API certificate comes from a node-local CA (api-tls/) until a start that has it; clients that trust pki/ica.pem cannot verify this server meanwhile")
+            try DurableFile.ensureDirectory(apiTLSDirectory, mode: 0o700)
+            apiTLS = try PKIDirectory.loadOrCreate(dataDirectory: apiTLSDirectory, serverName: serverName,
+                                                   listenAddresses: names, now: Date()).makeServerTLSConfiguration()
+        }
+        return NodeSetup(service: try makeService(), credentials: credentials, apiTLS: apiTLS, role: .secondary)
+    }
+
+    /// The names of this server's API certificate (see `ServerCertificates.apiNames`).
+    func apiCertificateNames() -> [String] {
+        ServerCertificates.apiNames(listen: configuration.listen, advertisedHost: configuration.advertiseSIC?.host,
+                                    ownObjectAddresses: ServerCertificates.objectAddresses(of: serverName, in: store))
+    }
+
+    /// This directory's secondary membership: the stored one, or a new one made by joining with
+    /// `join` (enrol with the one-time key, learn the active's name over SIC). Nil for a primary.
+    func secondaryMembership() async throws -> HAMembership? {
+        if let membership = try HAMembership.load(directory) {
+            guard membership.serverName == serverName else {
+                throw ServerStartError.usage("this data directory is the secondary \(membership.serverName); start it with --server-name \(membership.serverName)")
+            }
+            return membership
+        }
+        guard let join = configuration.join, let activationKeyFile = configuration.activationKeyFile else { return nil }
+        guard try store.head() == nil else {
+            throw ServerStartError.usage("--join needs a fresh data directory: \(directory.path) already holds a management database")
+        }
+        let credentials: NodeCredentials
+        do {
+            credentials = try await NodeEnrolment.enrol(dataDirectory: directory.path, server: join, name: serverName, activationKeyFile: activationKeyFile)
+        } catch let failure as NodeEnrolment.Failure {
+            throw ServerStartError(description: failure.description, isUsage: failure.isUsage)
+        }
+        let (active, _) = try await SICNodeChannel(credentials: credentials, host: join.host, port: join.port).exchange(SICChannelMessage.ping())
+        guard let active else { throw ServerStartError.failure("the active server at \(join) did not identify itself") }
+        let membership = HAMembership(role: HAServerRole.secondary.rawValue, serverName: serverName, activeServer: active.name,
+                                      joinHost: join.host, joinSICPort: join.port)
+        try membership.save(directory)
+        logger.notice("joined the HA group as a secondary", metadata: ["active": "\(active.name)", "sic": "\(join)"])
+        return membership
+    }
+
+    func initializeIfNeeded(_ service: ManagementService) async throws {
+        let password: String
+        var generated = false
+        if let adminPasswordFile = configuration.adminPasswordFile {
+            guard let text = try? String(contentsOfFile: adminPasswordFile, encoding: .utf8) else {
+                throw ServerStartError.usage("--admin-password-file: cannot read \(adminPasswordFile)")
+            }
+            password = text.trimmingCharacters(in: .newlines)
+            guard !password.isEmpty else { throw ServerStartError.usage("--admin-password-file: the file is empty") }
+        } else {
+            password = SecureRandom.password(length: 20)
+            generated = true
+        }
+        guard try await service.initializeIfEmpty(adminPassword: password) else { return }
+        if generated {
+            try DurableFile.write(Array((password + "\n").utf8), to: directory.appendingPathComponent(DataDirectoryLayout.initialAdminPassword), mode: 0o600)
+            logger.notice("first start: administrator 'admin' created; its password is in \(directory.path)/\(DataDirectoryLayout.initialAdminPassword)")
+        }
+    }
+
+    /// A management server of an HA group: the HA runtime, the mesh of SIC channels to the other
+    /// management servers, the gateways' hub on the SIC port, the Web API over HTTPS and on the local socket.
+    func compose(_ node: NodeSetup, membership: HAMembership?, ports: PortReservation, lock: NodeLock) async throws -> RampartNode {
+        let service = node.service
+        let ica = ICAStateSync(pkiDirectory: directory.appendingPathComponent(DataDirectoryLayout.pki), service: service, logger: logger)
+        if node.role == .secondary, let authority = ica.loadAuthority() {
+            try await service.adoptICAState(authority: authority, revocationsText: try service.currentRevocations().jsonText)
+        }
+        var peers = Set(service.managementServers().map(\.name))
+        if let membership { peers.insert(membership.activeServer) }
+        peers.remove(serverName)
+        guard peers.count < HALimits().serversMax else {
+            throw ServerStartError.usage("\(peers.count) other management servers: an HA group holds at most \(HALimits().serversMax) servers")
+        }
+        let links = HAPeerLinks()
+        let versions = PeerFacts.Versions(software: RampartRelease.version, schema: DatabaseFiles.managementSchema.count)
+        let facts = PeerFacts()
+        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) },
+                                                                   softwareVersion: versions.software, schemaVersion: UInt32(versions.schema),
+                                                                   limits: .overNetwork),
+                                    store: store, bootstrapActive: node.role == .primary,
+                                    snapshotDirectory: directory.appendingPathComponent(DataDirectoryLayout.haSnapshots),
+                                    exportDirectory: directory.appendingPathComponent(DataDirectoryLayout.haExports), logger: logger,
+                                    send: { links.send($0) })
+        let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
+        let checks = PromotionChecks(credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
+                                     peers: { runtime.status.peers.map(\.serverID.name) })
+        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
+                                              peerIPAddress: { id in service.managementServers().first { $0.name == id.name }?.ipAddress },
+                                              promotionChecks: { checks.evaluate(now: Date()) }))
+        let sicSerial = NodeCertificate.serialHex(try node.credentials.certificate().serialNumber)
+        if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
+            try await service.registerPrimary(name: serverName, uid: uid, ipAddress: configuration.listen, sicSerial: sicSerial)
+        }
+        let channels = SICChannels()
+        await service.attachSICChannels(channels)
+        let sicListener = try await PeerListener.bind(
+            PeerListenerConfiguration(host: configuration.listen, port: configuration.sicPort, identity: node.credentials.issuedIdentity,
+                                      verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service)),
+            logger: logger)
+        let local = LocalAddresses(sic: configuration.advertiseSIC.map { "\($0)" } ?? "\(configuration.listen):\(sicListener.port)", sicSerial: sicSerial)
+        let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
+                          local: local, facts: facts, versions: versions, join: membership, ica: ica, channels: channels, logger: logger)
+        let gateways = GatewayHub(service: service, channels: channels, logger: logger)
+        await service.attachGateways(gateways)
+        let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
+        let bound = BoundPorts()
+        let apiApp = try WebAPI.httpsApplication(service: service, host: configuration.listen, port: configuration.apiPort, tls: node.apiTLS,
+                                                 logger: logger, onRunning: { port in
+                                                     await service.apiListenerBound(port: port)
+                                                     await bound.api(port)
+                                                 })
+        let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent(DataDirectoryLayout.socket).path,
+                                                     logger: logger, onRunning: { await bound.local() })
+        let announcer = NodeAnnouncer(bound: bound, directory: directory, local: local,
+                                      settings: NodeSettings(serverName: serverName, listen: configuration.listen, apiPort: configuration.apiPort,
+                                                             sicPort: sicListener.port),
+                                      logger: logger)
+        let operations = OperationsService(directory: directory, serverName: serverName, logger: logger)
+        await service.attachOperations(operations.provider)
+        let services: [any Service] = [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways]
+        return RampartNode(configuration: configuration, service: service, runtime: runtime, sicPort: sicListener.port, services: services,
+                           bound: bound, ports: ports, lock: lock)
+    }
+}
+
+/// Collects the bound ports of both listeners.
+actor BoundPorts {
+    var apiPort: Int?
+    var localReady = false
+    func api(_ port: Int) { apiPort = port }
+    func local() { localReady = true }
+    var ready: Int? { localReady ? apiPort : nil }
+}
+
+/// Writes node.json once both listeners are bound, then waits for shutdown.
+struct NodeAnnouncer: Service {
+    let bound: BoundPorts
+    let directory: URL
+    let local: LocalAddresses
+    let settings: NodeSettings
+    let logger: Logger
+
+    func run() async throws {
+        var port: Int?
+        // Bounded wait for the listeners; they bind in milliseconds or have failed.
+        for _ in 0..<6_000 {
+            port = await bound.ready
+            if port != nil || Task.isCancelled { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard let port else { return }
+        var settings = settings
+        settings.apiPort = port
+        settings.backupSchedule = (try? NodeSettings.read(dataDirectory: directory.path))?.backupSchedule
+        local.apiBound("\(settings.listen):\(port)")
+        try settings.write(dataDirectory: directory.path)
+        logger.notice("Rampart management server ready", metadata: ["api": "https://\(settings.listen):\(port)/web_api", "data": "\(directory.path)"])
+        try? await gracefulShutdown()
+    }
+}
