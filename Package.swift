@@ -183,7 +183,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel"], swiftSettings: strict),
         .testTarget(name: "RampartServerTests", dependencies: [
-            "RampartServer", "ManagementAPI", "ManagementModel", "Operations", "PeerTransport", "Store", "HARuntime", "HACore",
+            "RampartServer", "ManagementClient", "ManagementModel", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [

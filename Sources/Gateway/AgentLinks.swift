@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import ManagementModel
-import NIOConcurrencyHelpers
 import PeerTransport
+import Synchronization
 import TrustCore
 
 /// The agent's outbound mutual-TLS channels: one to every management server it knows, each redialed
@@ -147,25 +147,25 @@ public struct AgentLinks: Sendable {
 
 /// A server's acknowledged log position on one channel, and whether a batch is in flight.
 final class LogCursor: Sendable {
-    private let state = NIOLockedValueBox<(acknowledged: UInt64?, inFlight: Bool)>((nil, false))
+    private let state = Mutex<(acknowledged: UInt64?, inFlight: Bool)>((nil, false))
 
     /// The server stored everything up to `sequence`.
-    func acknowledged(_ sequence: UInt64) { state.withLockedValue { $0 = (max($0.acknowledged ?? sequence, sequence), false) } }
+    func acknowledged(_ sequence: UInt64) { state.withLock { $0 = (max($0.acknowledged ?? sequence, sequence), false) } }
     /// The position to send from, when nothing is in flight and the server told its position.
     func startBatch() -> UInt64? {
-        state.withLockedValue { value in
+        state.withLock { value in
             guard let acknowledged = value.acknowledged, !value.inFlight else { return nil }
             value.inFlight = true
             return acknowledged
         }
     }
-    func batchEmpty() { state.withLockedValue { $0.inFlight = false } }
+    func batchEmpty() { state.withLock { $0.inFlight = false } }
 }
 
 /// Which management servers have a channel up now.
 final class ConnectedServers: Sendable {
-    private let names = NIOLockedValueBox<Set<String>>([])
+    private let names = Mutex<Set<String>>([])
     /// False when a channel to `name` is already up.
-    func claim(_ name: String) -> Bool { names.withLockedValue { $0.insert(name).inserted } }
-    func release(_ name: String) { _ = names.withLockedValue { $0.remove(name) } }
+    func claim(_ name: String) -> Bool { names.withLock { $0.insert(name).inserted } }
+    func release(_ name: String) { _ = names.withLock { $0.remove(name) } }
 }

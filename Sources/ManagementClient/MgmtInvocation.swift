@@ -1,8 +1,8 @@
 import Foundation
 import ManagementAPI
 import ManagementModel
+import Operations
 import Store
-import TrustCore
 
 #if canImport(Glibc)
 import Glibc
@@ -363,9 +363,9 @@ public struct MgmtInvocation: Sendable {
     /// a secondary's node-local one (DIR/api-tls) while it serves a certificate from it (it started
     /// without the group CA's key and could reach no server to get it).
     static func apiCAFile(dataDirectory: String) -> String {
-        let secondary = [dataDirectory, DataDirectoryLayout.apiTLS, DataDirectoryLayout.pki, PKIDirectory.FileName.icaCertificate].joined(separator: "/")
+        let secondary = [dataDirectory, DataDirectoryLayout.apiTLS, DataDirectoryLayout.icaCertificate].joined(separator: "/")
         if FileManager.default.fileExists(atPath: secondary) { return secondary }
-        return [dataDirectory, DataDirectoryLayout.pki, PKIDirectory.FileName.icaCertificate].joined(separator: "/")
+        return dataDirectory + "/" + DataDirectoryLayout.icaCertificate
     }
 
     /// A server listening on every address is reached on loopback.

@@ -136,7 +136,7 @@ struct BenchServer: Sendable {
 
     var process: Process { child.process }
     /// The CA of its API certificate (a primary's: the Internal CA).
-    var caFile: String { [directory, DataDirectoryLayout.pki, PKIDirectory.FileName.icaCertificate].joined(separator: "/") }
+    var caFile: String { directory + "/" + DataDirectoryLayout.icaCertificate }
 
     static func start(children: ChildProcessSupervisor) async throws -> BenchServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-\(UUID().uuidString)").path

@@ -377,7 +377,7 @@ struct BenchHARun {
         let passwordFile = root + "/admin-password"
         _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
         let directory = root + "/mgmt-a"
-        let node = try await launch("mgmt-a", directory: directory, caFile: Self.icaCertificate(directory),
+        let node = try await launch("mgmt-a", directory: directory, caFile: directory + "/" + DataDirectoryLayout.icaCertificate,
                                     arguments: ["--admin-password-file", passwordFile])
         try? FileManager.default.removeItem(atPath: passwordFile)
         primary = node
@@ -418,7 +418,7 @@ struct BenchHARun {
     mutating func launchSecondary(_ name: String, keyFile: String) async throws -> (BenchHANode, startedAt: Double) {
         let directory = root + "/" + name
         let startedAt = monotonicMilliseconds()
-        let node = try await launch(name, directory: directory, caFile: Self.icaCertificate(directory),
+        let node = try await launch(name, directory: directory, caFile: directory + "/" + DataDirectoryLayout.icaCertificate,
                                     arguments: ["--join", "127.0.0.1:\(primary!.sicPort)", "--activation-key-file", keyFile])
         secondaries[name] = node
         return (node, startedAt)
@@ -444,11 +444,6 @@ struct BenchHARun {
             try await Task.sleep(for: .milliseconds(2))
         }
         throw ToolFailure("the server \(name) did not start; its log: \(logFile)\n" + Self.tail(logFile))
-    }
-
-    /// A server's Internal CA certificate, DIR/pki/ica.pem.
-    static func icaCertificate(_ directory: String) -> String {
-        [directory, DataDirectoryLayout.pki, PKIDirectory.FileName.icaCertificate].joined(separator: "/")
     }
 
     static func tail(_ path: String, lines: Int = 20) -> String {

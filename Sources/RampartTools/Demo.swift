@@ -511,7 +511,7 @@ struct DemoConsole: Sendable {
             progress("synchronized, but no server says it is the active one and the other the standby: \(pair.servers.map { "\($0.name) \($0.mode)" })")
             return
         }
-        let passwordFile = layout.data(DemoLayout.primaryName) + "/initial-admin-password"
+        let passwordFile = layout.data(DemoLayout.primaryName) + "/" + DataDirectoryLayout.initialAdminPassword
         let text = json ? Self.json(pair, active: active, layout: layout, passwordFile: passwordFile).canonicalString
             : text(active: active, standby: standby, gateway: pair.gateway, layout: layout, passwordFile: passwordFile)
         emit(text + "\n", to: STDOUT_FILENO)
@@ -527,7 +527,7 @@ struct DemoConsole: Sendable {
             ["name": .string($0.name), "data": .string($0.dataDirectory), "log": .string($0.logPath), "pid": .int(Int64($0.pid))]
         } ?? .null
         return ["directory": .string(layout.directory.path), "active-api": .string(active.api),
-                "admin-password-file": .string(passwordFile), "ca-file": .string(active.dataDirectory + "/pki/ica.pem"),
+                "admin-password-file": .string(passwordFile), "ca-file": .string(active.dataDirectory + "/" + DataDirectoryLayout.icaCertificate),
                 "servers": .array(servers), "gateway": gateway]
     }
 
@@ -541,7 +541,7 @@ struct DemoConsole: Sendable {
           active:   \(active.name) (\(active.role))   \(active.api)   data \(active.dataDirectory)   log \(active.logPath)
           standby:  \(standby.name) (\(standby.role))   \(standby.api)   data \(standby.dataDirectory)   log \(standby.logPath)
           admin password: \(passwordFile)
-          CA of the active's API: \(active.dataDirectory)/pki/ica.pem
+          CA of the active's API: \(active.dataDirectory + "/" + DataDirectoryLayout.icaCertificate)
         \(gateway.map { "  gateway:  \($0.name), connected to both servers   data \($0.dataDirectory)   log \($0.logPath)\n" } ?? "")
         Try:
           # publish a change on the active (logs in, publishes, logs out, as mgmt_cli does)
