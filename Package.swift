@@ -182,6 +182,7 @@ let package = Package(
             "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel"], swiftSettings: strict),
+        .testTarget(name: "RampartToolsTests", dependencies: ["RampartTools"], swiftSettings: strict),
         .testTarget(name: "RampartServerTests", dependencies: [
             "RampartServer", "ManagementClient", "ManagementModel", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),

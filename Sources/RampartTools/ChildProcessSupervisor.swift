@@ -19,8 +19,8 @@ public enum ChildOutput {
     case capture(Pipe)
 }
 
-/// One child process: this executable started with arguments, in a process group of its own
-/// (Foundation's Process makes one), which is stopped as a whole.
+/// One child process (this executable, usually), in a process group of its own (Foundation's Process
+/// makes one), which is stopped as a whole.
 public final class ChildProcess: Sendable {
     public let name: String
     public let arguments: [String]
@@ -87,12 +87,13 @@ public final class ChildProcessSupervisor: Sendable {
     /// This executable, as a tool starts it (and as an operator can paste it): a tool never runs another build.
     public static var executable: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
 
-    /// Starts this executable with `arguments`. `onExit` runs (on another thread) when the child ends.
+    /// Starts `program` (by default this executable) with `arguments`. `onExit` runs (on another
+    /// thread) when the child ends.
     @discardableResult
-    public func start(name: String, arguments: [String], output: ChildOutput,
+    public func start(name: String, program: String = executable, arguments: [String], output: ChildOutput,
                       onExit: (@Sendable (ChildProcess) -> Void)? = nil) throws -> ChildProcess {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
         var logPath: String?
