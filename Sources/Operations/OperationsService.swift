@@ -51,7 +51,7 @@ public struct NodeOperations: NodeOperationsProvider {
 /// backup schedule of node.json (re-read every check, so `rampart backup schedule` needs no restart).
 public struct OperationsService: Service {
     /// How often the schedule is checked; a backup starts at most this late.
-    static let scheduleCheckIntervalMilliseconds = 5_000
+    static let scheduleCheckInterval = Duration.seconds(5)
     /// Jobs waiting for the worker; one more is refused (its task fails at once) rather than queued.
     static let queuedJobsMax = 64
 
@@ -87,7 +87,7 @@ public struct OperationsService: Service {
             } else {
                 startedAt = nil
             }
-            try? await Task.sleep(for: .milliseconds(Self.scheduleCheckIntervalMilliseconds))
+            try? await Task.sleep(for: Self.scheduleCheckInterval)
         }
     }
 

@@ -15,7 +15,7 @@ enum HubLimits {
     /// Pushes in flight at once, across all installs.
     static let pushesInFlightMax = 128
     /// A gateway that has not acknowledged a push within this time fails its part.
-    static let pushTimeoutMilliseconds: Int64 = 120_000
+    static let pushTimeout = Duration.seconds(120)
     /// Batches of pushes waiting to start.
     static let pendingBatchesMax = 64
 }
@@ -115,14 +115,14 @@ public final class GatewayHub: GatewayFleet, Service {
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(HubLimits.pushTimeoutMilliseconds))
+                try? await Task.sleep(for: HubLimits.pushTimeout)
                 return nil
             }
             let first = await group.next()!
             guard let result = first else {
                 // Timed out: the waiting continuation is resumed here (and only here) with the failure.
                 let waiting = registry.withLock { $0[push.gatewayUID]?.waiting.removeValue(forKey: id) }
-                waiting?.resume(returning: fail("no answer within \(HubLimits.pushTimeoutMilliseconds / 1000) s"))
+                waiting?.resume(returning: fail("no answer within \(HubLimits.pushTimeout.components.seconds) s"))
                 return await group.next()!!
             }
             group.cancelAll()
