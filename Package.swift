@@ -54,17 +54,25 @@ let package = Package(
             "ManagementModel",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
-        .target(name: "ManagementAPI", dependencies: [
+        // The management service: sessions, locks, publish, tasks, the command table and its handlers,
+        // ports to HA, operations and gateways. No HTTP: errors carry their status as numbers.
+        .target(name: "ManagementService", dependencies: [
             "ManagementModel", "Store", "TrustCore", "HACore",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // The Web API over HTTP (Hummingbird only here): /web_api routes, JSON bodies, connection limits,
+        // and routers mounted beside /web_api.
+        .target(name: "WebAPI", dependencies: [
+            "ManagementService", "ManagementModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
         ], swiftSettings: strict),
         // The gateway agent: installed policy, enforcement (nftables), packet matcher, log shipping.
         .target(name: "Gateway", dependencies: [
@@ -81,12 +89,12 @@ let package = Package(
         ], swiftSettings: strict),
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store.
         .target(name: "HARuntime", dependencies: [
-            "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
+            "HACore", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway", "Operations",
+            "ManagementModel", "Store", "TrustCore", "ManagementService", "WebAPI", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway", "Operations",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,7 +107,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
         .testTarget(name: "HARuntimeTests", dependencies: [
-            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport",
+            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementService", "PeerTransport",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "OperationsTests", dependencies: [
@@ -132,8 +140,12 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: [
             "Store", "ManagementModel", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
-        .testTarget(name: "ManagementAPITests", dependencies: [
-            "ManagementAPI", "Store", "ManagementModel", "TrustCore",
+        .testTarget(name: "ManagementServiceTests", dependencies: [
+            "ManagementService", "Store", "ManagementModel", "TrustCore", "HACore",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .testTarget(name: "WebAPITests", dependencies: [
+            "WebAPI", "ManagementService", "Store", "ManagementModel", "TrustCore",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),

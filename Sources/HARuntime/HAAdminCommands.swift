@@ -1,6 +1,6 @@
 import Foundation
 import HACore
-import ManagementAPI
+import ManagementService
 import ManagementModel
 
 /// The Web API's HA commands (CHECKPOINT-API.md §3.6 and Rampart's `ha-*`), carried out on the runtime.

@@ -1,6 +1,6 @@
 import Foundation
 import HACore
-import ManagementAPI
+import ManagementService
 import ManagementModel
 
 /// Install-time identity (DESIGN.md §1): the primary created the ICA; a secondary joined it.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import Store
 

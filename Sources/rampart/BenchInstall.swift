@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Gateway
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import TrustCore
 

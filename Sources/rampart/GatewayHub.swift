@@ -1,7 +1,7 @@
 import Foundation
 import Gateway
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import NIOConcurrencyHelpers
 import PeerTransport

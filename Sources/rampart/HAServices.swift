@@ -2,7 +2,7 @@ import Foundation
 import HACore
 import HARuntime
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import PeerTransport
 import ServiceLifecycle

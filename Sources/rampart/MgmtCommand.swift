@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import ManagementAPI
+import ManagementService
 import ManagementModel
 
 /// `rampart mgmt`: Check Point's `mgmt_cli` for Rampart. One Web API command per run, given as

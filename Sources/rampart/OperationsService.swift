@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import Operations
 import ServiceLifecycle

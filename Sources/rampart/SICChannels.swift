@@ -1,5 +1,5 @@
 import Foundation
-import ManagementAPI
+import ManagementService
 
 /// Every long-lived SIC channel open on this server (HA channels to the other management servers,
 /// gateways' channels), by the node uid its peer certificate names. A revocation cuts the node's

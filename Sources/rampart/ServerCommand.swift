@@ -5,7 +5,7 @@ import HARuntime
 import Hummingbird
 import HummingbirdTLS
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import NIOCore
 import NIOPosix
@@ -14,6 +14,7 @@ import PeerTransport
 import ServiceLifecycle
 import Store
 import TrustCore
+import WebAPI
 
 /// Node-local settings (never synchronized): where this server listens. Written after the
 /// listeners are bound, so `api-port` is the real port even when 0 was asked for.

@@ -5,7 +5,8 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Testing
-import ManagementAPI
+import ManagementService
+import WebAPI
 import ManagementModel
 import TrustCore
 

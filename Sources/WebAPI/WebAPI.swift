@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTLS
 import Logging
 import ManagementModel
+import ManagementService
 import NIOCore
 import NIOSSL
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import ManagementAPI
+@testable import ManagementService
 import ManagementModel
 
 /// Who may run what: every catalogued command as every role, and the catalog as the one list of
