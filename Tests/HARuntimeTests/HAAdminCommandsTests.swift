@@ -11,7 +11,7 @@ import Testing
 /// nothing; commands that do not fit the server's HA state say why with err_ha_invalid_operation.
 @Suite("HARuntime: HA commands of the Web API")
 struct HAAdminCommandsTests {
-    func withActive(_ body: (HAWebAPIBridge, HARuntime) async throws -> Void) async throws {
+    func withActive(checks: [PromotionCheck] = [], _ body: (HAWebAPIBridge, HARuntime) async throws -> Void) async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
@@ -19,7 +19,8 @@ struct HAAdminCommandsTests {
         let runtime = try HARuntime(configuration: HAConfiguration(serverID: "primary", peers: ["mgmt-b"]), store: store, bootstrapActive: true,
                                     snapshotDirectory: directory.appendingPathComponent("snapshots"),
                                     exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
-        let bridge = HAWebAPIBridge(runtime: runtime, links: HAPeerLinks(), serverRole: .primary, activeAddress: { _ in nil })
+        let bridge = HAWebAPIBridge(runtime: runtime, links: HAPeerLinks(), serverRole: .primary,
+                                    activeAddress: { $0.name == "primary" ? "https://192.0.2.11:8443" : nil }, promotionChecks: { checks })
         try await body(bridge, runtime)
     }
 
@@ -65,6 +66,29 @@ struct HAAdminCommandsTests {
             let mode = try await bridge.haCommand("ha-set-replication-mode", ["mode": "sync", "timeout-ms": 500])
             #expect(mode["summary"]?.stringValue?.contains("sync") == true)
             #expect(runtime.status.replicationMode == .sync(timeoutMilliseconds: 500))
+        }
+    }
+
+    /// The answers' JSON, pinned: the dry run's report with the trust, clock and version checks, and
+    /// show-ha-state's servers.
+    @Test func answersKeepTheirKeys() async throws {
+        try await withActive(checks: [PromotionCheck(name: "trust", status: .ok, detail: "certificate valid"),
+                                      PromotionCheck(name: "clock", status: .warning, detail: "mgmt-b is 7 s ahead")]) { bridge, _ in
+            let dryRun = try await bridge.haCommand("ha-promote", ["dry-run": true])
+            #expect(dryRun.canonicalString == """
+                {"active-reachable":false,"active-server":"primary","checks":[{"detail":"certificate valid","name":"trust","status":"ok"},\
+                {"detail":"mgmt-b is 7 s ahead","name":"clock","status":"warning"}],"local-head":1,"may-lose-revisions":false,\
+                "path":"already-active","replication-mode":"async","summary":"already active in epoch 1/primary; warning clock: mgmt-b is 7 s ahead"}
+                """)
+            let state = try await bridge.haCommand("show-ha-state", [:])
+            #expect(state.canonicalString == """
+                {"domains":[{"domain-type":"domain","name":"SMC User","servers":[\
+                {"ha-state":"active","ip-address":"https://192.0.2.11:8443","multi-domain-server":false,"name":"primary"},\
+                {"ha-state":"standby","ip-address":"","multi-domain-server":false,"name":"mgmt-b"}],\
+                "uid":"41e821a0-3720-11e3-aa6e-0800200c9fde"}]}
+                """)
+            let already = try await bridge.haCommand("ha-promote", [:])
+            #expect(already.canonicalString == #"{"path":"already-active","summary":"already active in epoch 1/primary"}"#)
         }
     }
 }
