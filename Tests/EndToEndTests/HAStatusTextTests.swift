@@ -1,5 +1,6 @@
 import Foundation
 import ManagementModel
+import ManagementService
 import Testing
 @testable import rampart
 
@@ -39,7 +40,7 @@ struct HAStatusTextTests {
         "servers":[],"successfully-synced":true,"uid":"41e821a0-3720-11e3-aa6e-0800200c9fde"}
         """
 
-    func text(_ json: String) throws -> String { HAStatusCommand.text(try JSONValue.parse(json)) }
+    func text(_ json: String) throws -> String { HAStatusCommand.text(try HAStatusReport(json: JSONValue.parse(json))) }
 
     @Test func anActiveWithProblems() throws {
         #expect(try text(Self.active) == """

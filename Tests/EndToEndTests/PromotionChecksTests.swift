@@ -1,5 +1,6 @@
 import Foundation
 import HARuntime
+import ManagementService
 import Testing
 import TrustCore
 @testable import rampart

@@ -2,6 +2,7 @@ import Foundation
 import HACore
 import Logging
 import ManagementModel
+import ManagementService
 
 import Store
 import Testing
@@ -114,5 +115,10 @@ struct HAStatusReportTests {
         #expect(fields["sync-status"] == "never-synchronized")
     }
 
-    func json(_ report: HAStatusReport) throws -> String { report.json.canonicalString }
+    /// The report's JSON as the Web API sends it; reading it back gives the same report.
+    func json(_ report: HAStatusReport) throws -> String {
+        let json = try report.jsonValue()
+        #expect(try HAStatusReport(json: json) == report, "the CLI reads back what the server sent")
+        return json.canonicalString
+    }
 }
