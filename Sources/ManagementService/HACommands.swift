@@ -23,12 +23,25 @@ extension ManagementService {
     @discardableResult
     func commitRevision(_ revision: Revision, session: ManagementStore.SessionRecord? = nil) throws -> Bool {
         let body = revision.json.canonicalString
+        try Self.checkRevisionSize(body.utf8.count, changes: revision.changes.count)
         guard let ha else {
             try store.append(revision, session: session, checkedBody: body)
             return false
         }
         // Committed without waiting for the disk: HA sends it to the standbys, then syncs it here.
         return try ha.commit(revision, payload: Array(body.utf8)) { try store.appendVisible(revision, session: session, checkedBody: body) }
+    }
+
+    /// Refuses (400, before anything is committed) a revision too large to reach the standbys.
+    static func checkRevisionSize(_ bytes: Int, changes: Int) throws {
+        guard bytes > PublishLimits.revisionBytesMax else { return }
+        throw ManagementError(
+            code: "err_publish_failed",
+            message: "Publish failed: the revision of \(changes) changes would be \(bytes) bytes, more than the \(PublishLimits.revisionBytesMax) "
+                + "one revision may hold (it must reach the standbys in one SIC frame); nothing was published. Publish the work in smaller "
+                + "parts: discard this session's changes and make them again over several publishes",
+            httpStatus: 400,
+            details: ["revision-bytes": .int(Int64(bytes)), "revision-bytes-max": .int(Int64(PublishLimits.revisionBytesMax))])
     }
 
     // MARK: sync-mode publish
@@ -230,6 +243,20 @@ extension ManagementService {
         if let lag = report.knownLagRevisions { fields["known-lag-revisions"] = .int(Int64(clamping: lag)) }
         return fields
     }
+}
+
+/// Bounds of a publish.
+public enum PublishLimits {
+    /// The SIC transport's frame limit (PeerTransport's `PeerLimits.frameBytesMax`; this module does
+    /// not depend on PeerTransport, HARuntimeTests checks the two agree).
+    public static let sicFrameBytesMax = 16 * 1024 * 1024
+    /// Room left in a frame for an HA append message's envelope around one revision (epochs, heads,
+    /// hashes, server names: well under 2 KiB).
+    public static let appendEnvelopeBytesMax = 64 * 1024
+    /// The largest revision a publish may make, in bytes of its canonical JSON. The active sends every
+    /// revision to the standbys in an HA append message, base64-encoded (4 bytes for every 3) with its
+    /// envelope, in one SIC frame: a larger one could never reach them. 12,533,760 bytes.
+    public static let revisionBytesMax = (sicFrameBytesMax - appendEnvelopeBytesMax) / 4 * 3
 }
 
 /// Bounds of the HA commands' parameters.
