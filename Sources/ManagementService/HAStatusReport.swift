@@ -274,9 +274,7 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
     }
 
     /// The report as the Web API sends it.
-    public func jsonValue() throws -> JSONValue {
-        try JSONValue.parse(try JSONEncoder().encode(self))
-    }
+    public func jsonValue() throws -> JSONValue { try JSONValueEncoder.encode(self) }
 
     /// Reads a report as the Web API sent it.
     public init(json: JSONValue) throws {
