@@ -37,9 +37,9 @@ public struct HAManagementBridge: HAPort {
         do {
             return try runtime.commit(revision, payload: payload, append)
         } catch let refused as HAWriteRefused {
-            throw ManagementError.noPermissions(refusalMessage(refused.message))
+            throw HACommitError.notTakingWrites(refusalMessage(refused.message))
         } catch let failure as HARuntimeError {
-            throw ManagementError.internalError("\(failure) (\(failure.code)); the publish is not confirmed")
+            throw HACommitError.notDurable("\(failure) (\(failure.code)); the publish is not confirmed")
         }
     }
 

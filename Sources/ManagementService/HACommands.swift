@@ -28,8 +28,15 @@ extension ManagementService {
             try store.append(revision, session: session, checkedBody: body)
             return false
         }
-        // Committed without waiting for the disk: HA sends it to the standbys, then syncs it here.
-        return try ha.commit(revision, payload: Array(body.utf8)) { try store.appendVisible(revision, session: session, checkedBody: body) }
+        do {
+            // Committed without waiting for the disk: HA sends it to the standbys, then syncs it here.
+            return try ha.commit(revision, payload: Array(body.utf8)) { try store.appendVisible(revision, session: session, checkedBody: body) }
+        } catch let error as HACommitError {
+            switch error {
+            case .notTakingWrites(let refusal): throw ManagementError.noPermissions(refusal)
+            case .notDurable(let failure): throw ManagementError.internalError(failure)
+            }
+        }
     }
 
     /// Refuses (400, before anything is committed) a revision too large to reach the standbys.

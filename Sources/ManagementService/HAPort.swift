@@ -10,8 +10,8 @@ public typealias HAPort = HAWriteCoordinator & HAControl
 public protocol HAWriteCoordinator: Sendable {
     /// Runs `append` (the store's commit of `revision`, visible but not yet synced) only while this
     /// server takes writes, tells HA about the revision before anything else can happen (it is sent to
-    /// the standbys), and returns once the revision is durable here. Throws a `ManagementError`
-    /// naming the active server otherwise, without calling `append`. Returns true when the publish
+    /// the standbys), and returns once the revision is durable here. Throws `HACommitError` (or what
+    /// `append` threw): `.notTakingWrites` without calling `append`. Returns true when the publish
     /// must wait for a standby (`sync` replication mode): see `awaitReplication`.
     /// `payload`: the revision's canonical JSON, as replicated.
     func commit(_ revision: Revision, payload: [UInt8], _ append: () throws -> Void) throws -> Bool
@@ -22,6 +22,14 @@ public protocol HAWriteCoordinator: Sendable {
     var isStandby: Bool { get }
     /// Sync mode: waits until a standby holds revision `number` durably, or the mode's timeout.
     func awaitReplication(revision number: UInt64) async -> ReplicationOutcome
+}
+
+/// Why HA did not commit a publish.
+public enum HACommitError: Error, Sendable, Equatable {
+    /// This server does not take writes; the message names the active server and its address.
+    case notTakingWrites(String)
+    /// Committed here but not made durable: HA halted, and the publish is not confirmed.
+    case notDurable(String)
 }
 
 /// What became of a publish in `sync` replication mode.

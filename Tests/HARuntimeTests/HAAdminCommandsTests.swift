@@ -15,6 +15,7 @@ struct HAAdminCommandsTests {
     /// An active runtime with its management service attached, and root's session on it.
     struct Node {
         let service: ManagementService
+        let store: ManagementStore
         let runtime: HARuntime
         let bridge: HAManagementBridge
         let sid: String
@@ -65,7 +66,7 @@ struct HAAdminCommandsTests {
         let login = await service.handle(command: "login", body: ["login-as-root": true], sid: nil,
                                          client: ClientInfo(address: "local-socket", isLocalSocket: true))
         let sid = try #require(login.body["sid"]?.stringValue)
-        try await body(Node(service: service, runtime: runtime, bridge: bridge, sid: sid))
+        try await body(Node(service: service, store: store, runtime: runtime, bridge: bridge, sid: sid))
     }
 
     @Test func badInputNamesTheFieldAndChangesNothing() async throws {
@@ -147,6 +148,23 @@ struct HAAdminCommandsTests {
                 #expect(error.kind == .invalidOperation && error.message.contains("already stopped"), "\(error)")
             }
             #expect(HAManagementBridge.refusalKind("may-lose-revisions") == .mayLoseRevisions)
+        }
+    }
+
+    /// A publish HA does not take is refused in types too: the service turns it into 403 naming the active.
+    @Test func aCommitWithoutWritesIsRefusedNamingTheActive() async throws {
+        try await withActive { node in
+            _ = try node.bridge.demote()
+            let revision = try nextHostRevision(node.store, name: "late")
+            var appended = false
+            do {
+                _ = try node.bridge.commit(revision, payload: Array(revision.json.canonicalBytes)) { appended = true }
+                Issue.record("a demoted active commits nothing")
+            } catch let error as HACommitError {
+                guard case .notTakingWrites(let message) = error else { Issue.record("\(error)"); return }
+                #expect(message.contains("Make changes on the active server primary at https://192.0.2.11:8443"), "\(message)")
+            }
+            #expect(!appended)
         }
     }
 }

@@ -229,7 +229,7 @@ struct PermissionTests {
 /// A standby as the Web API sees it: writes refused, naming the active; HA commands answer "stub".
 struct StandbyStub: HAPort {
     func commit(_ revision: Revision, payload: [UInt8], _ append: () throws -> Void) throws -> Bool {
-        throw ManagementError.noPermissions(writeRefusal ?? "")
+        throw HACommitError.notTakingWrites(writeRefusal ?? "")
     }
     var writeEpoch: RevisionEpoch? { nil }
     var writeRefusal: String? { "This server is a standby; make changes on the active server mgmt-a (https://192.0.2.11:8443)" }
