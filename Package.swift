@@ -54,17 +54,25 @@ let package = Package(
             "ManagementModel",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
-        .target(name: "ManagementAPI", dependencies: [
+        // The management service: sessions, locks, publish, tasks, the command table and its handlers,
+        // ports to HA, operations and gateways. No HTTP: errors carry their status as numbers.
+        .target(name: "ManagementService", dependencies: [
             "ManagementModel", "Store", "TrustCore", "HACore",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // The Web API over HTTP (Hummingbird only here): /web_api routes, JSON bodies, connection limits,
+        // and routers mounted beside /web_api.
+        .target(name: "WebAPI", dependencies: [
+            "ManagementService", "ManagementModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
         ], swiftSettings: strict),
         // The gateway agent: enrolment, installed policy, enforcement (nftables), packet matcher, log shipping.
         .target(name: "Gateway", dependencies: [
@@ -77,7 +85,7 @@ let package = Package(
         // Backup, snapshot, migrate export/import, scheduled backups (I/O shells over pure decisions), and
         // the server's operations worker.
         .target(name: "Operations", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI",
+            "ManagementModel", "Store", "TrustCore", "ManagementService",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -86,7 +94,7 @@ let package = Package(
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store,
         // and the node's HA services: the mesh of channels, membership, ICA state sync, promotion checks.
         .target(name: "HARuntime", dependencies: [
-            "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
+            "HACore", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,13 +102,13 @@ let package = Package(
         // The SIC port: its demultiplexer (enrolment, HA channels, gateways' channels), the gateway hub,
         // and the node side of a channel.
         .target(name: "SICPort", dependencies: [
-            "HARuntime", "ManagementAPI", "ManagementModel", "PeerTransport", "TrustCore", "Store", "Gateway", "HACore",
+            "HARuntime", "ManagementService", "ManagementModel", "PeerTransport", "TrustCore", "Store", "Gateway", "HACore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         // One management server composed from the modules above: RampartNode(ServerConfiguration).
         .target(name: "RampartServer", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementAPI", "HACore", "PeerTransport", "HARuntime", "Gateway", "Operations", "SICPort",
+            "ManagementModel", "Store", "TrustCore", "ManagementService", "WebAPI", "HACore", "PeerTransport", "HARuntime", "Gateway", "Operations", "SICPort",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -110,14 +118,14 @@ let package = Package(
         ], swiftSettings: strict),
         // The `rampart mgmt` client (mgmt_cli): transport, key=value parameters, secrets, help, rendering.
         .target(name: "ManagementClient", dependencies: [
-            "ManagementAPI", "ManagementModel", "Operations", "Store", "TrustCore",
+            "ManagementService", "ManagementModel", "Operations", "Store", "TrustCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         // What demo and bench run: one child-process supervisor, the demo's orchestration, the figures.
         .target(name: "RampartTools", dependencies: [
-            "ManagementClient", "ManagementAPI", "ManagementModel", "Operations", "Store", "TrustCore", "HARuntime", "Gateway",
+            "ManagementClient", "ManagementService", "ManagementModel", "Operations", "Store", "TrustCore", "HARuntime", "Gateway",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,7 +143,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
         .testTarget(name: "HARuntimeTests", dependencies: [
-            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementAPI", "PeerTransport", "TrustCore",
+            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "OperationsTests", dependencies: [
@@ -168,8 +176,12 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: [
             "Store", "ManagementModel", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
-        .testTarget(name: "ManagementAPITests", dependencies: [
-            "ManagementAPI", "Store", "ManagementModel", "TrustCore",
+        .testTarget(name: "ManagementServiceTests", dependencies: [
+            "ManagementService", "Store", "ManagementModel", "TrustCore", "HACore",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .testTarget(name: "WebAPITests", dependencies: [
+            "WebAPI", "ManagementService", "Store", "ManagementModel", "TrustCore",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -4,7 +4,7 @@ import Logging
 import ManagementModel
 import Store
 import TrustCore
-import ManagementAPI
+import ManagementService
 
 /// Limits of the runtime shell (HACore's own are in `HALimits`).
 public enum HARuntimeLimits {

@@ -1,7 +1,7 @@
 import Foundation
 import HACore
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import Synchronization
 import TrustCore

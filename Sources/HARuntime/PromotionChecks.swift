@@ -1,4 +1,5 @@
 import Foundation
+import ManagementService
 import ManagementModel
 import Synchronization
 import TrustCore

@@ -1,5 +1,5 @@
 import Foundation
-import ManagementAPI
+import ManagementService
 import Synchronization
 
 /// Every long-lived SIC channel open on this server (HA channels to the other management servers,

@@ -1,4 +1,4 @@
-import ManagementAPI
+import ManagementService
 import ManagementModel
 
 /// `rampart mgmt <command> --help` and `rampart mgmt show-commands`, from the server's command

@@ -3,8 +3,9 @@ import Gateway
 import HACore
 import HARuntime
 import Hummingbird
+import WebAPI
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import NIOCore
 import NIOSSL

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementClient
 import ManagementModel
 import Operations

@@ -1,7 +1,7 @@
 import Foundation
 import ManagementClient
 import Gateway
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import TrustCore
 

@@ -2,7 +2,7 @@ import Foundation
 import Gateway
 import HARuntime
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import PeerTransport
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 import Foundation
 import HARuntime
+import ManagementService
 import ManagementModel
 import PeerTransport
 import TrustCore

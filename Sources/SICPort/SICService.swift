@@ -3,7 +3,7 @@ import Gateway
 import HACore
 import HARuntime
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import PeerTransport
 import ServiceLifecycle

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HARuntime
 import ManagementClient
+import ManagementService
 import ManagementModel
 import TrustCore
 
@@ -179,45 +180,42 @@ struct HAStatusCommand: AsyncParsableCommand {
         let status = try await LocalOperator.withRootSession(dataDirectory: data) { transport, sid in
             try await LocalOperator.call(transport, "show-ha-status", [:], sid: sid)
         }
-        if json {
-            print(status.canonicalString)
-        } else {
-            print(Self.text(status))
-        }
-        if status["successfully-synced"]?.boolValue != true { throw ExitCode(1) }
+        if json { print(status.canonicalString) }  // the server's JSON as it came
+        let report = try HAStatusReport(json: status)
+        if !json { print(Self.text(report)) }
+        if !report.successfullySynced { throw ExitCode(1) }
     }
 
     /// This node's last backup (node-local), as `rampart backup create` or the schedule left it.
-    static func lastBackupLine(_ backup: JSONValue) -> String {
-        guard let time = backup["time"]?.stringValue else { return "last backup: none (schedule: \(backup["schedule"]?.stringValue ?? "none"))" }
-        let size = backup["size-bytes"]?.intValue.map { " \($0) bytes," } ?? ""
-        return "last backup:  \(time) \(backup["result"]?.stringValue ?? "?"),\(size) \(backup["trigger"]?.stringValue ?? "") "
-            + "(\(backup["message"]?.stringValue ?? "")); schedule: \(backup["schedule"]?.stringValue ?? "none")"
+    static func lastBackupLine(_ backup: HAStatusReport.LastBackup) -> String {
+        guard let time = backup.time else { return "last backup: none (schedule: \(backup.schedule ?? "none"))" }
+        let size = backup.sizeBytes.map { " \($0) bytes," } ?? ""
+        return "last backup:  \(time) \(backup.result ?? "?"),\(size) \(backup.trigger ?? "") "
+            + "(\(backup.message ?? "")); schedule: \(backup.schedule ?? "none")"
     }
 
-    static func text(_ status: JSONValue) -> String {
-        guard status["rampart-ha"]?.stringValue != "not-configured" else {
-            return "HA is not running on this server." + (status["last-backup"].map { "\n" + lastBackupLine($0) } ?? "")
+    static func text(_ status: HAStatusReport) -> String {
+        guard status.rampartHA != "not-configured" else {
+            return "HA is not running on this server." + (status.lastBackup.map { "\n" + lastBackupLine($0) } ?? "")
         }
-        func field(_ key: String) -> String { status[key]?.scalarText ?? "-" }
-        let head = status["head"]
-        let epoch = status["epoch"]
+        let writes = status.writesEnabled == true ? "enabled" : "refused" + (status.writesRefusal.map { " (\($0))" } ?? "")
+        let behind = (status.lagRevisions ?? nil).map { ", \($0) revision(s) behind" } ?? ""
         var lines = [
-            "server:       \(field("this-server")) (\(field("role")), \(field("mode")))",
-            "active:       \(field("active-server"))",
-            "epoch:        \(epoch?["term"]?.scalarText ?? "?")/\(epoch?["server"]?.scalarText ?? "?")",
-            "head:         #\(head?["number"]?.scalarText ?? "?") \(head?["hash"]?.stringValue?.prefix(12) ?? "")",
-            "writes:       \(status["writes-enabled"]?.boolValue == true ? "enabled" : "refused" + (status["writes-refusal"]?.stringValue.map { " (\($0))" } ?? ""))",
-            "replication:  \(field("replication-mode"))",
-            "sync status:  \(field("sync-status"))" + (status["lag-revisions"]?.intValue.map { ", \($0) revision(s) behind" } ?? ""),
-            "last sync:    \(status["last-successful-sync"]?["iso-8601"]?.stringValue ?? "-")",
-            "last error:   \(status["last-error"]?.stringValue ?? "-")",
+            "server:       \(status.thisServer ?? "-") (\(status.role ?? "-"), \(status.mode ?? "-"))",
+            "active:       \(status.activeServer ?? "-")",
+            "epoch:        \(status.epoch.map { String($0.term) } ?? "?")/\(status.epoch?.server ?? "?")",
+            "head:         #\(status.head.map { String($0.number) } ?? "?") \(status.head?.hash.prefix(12) ?? "")",
+            "writes:       \(writes)",
+            "replication:  \(status.replicationMode ?? "-")",
+            "sync status:  \(status.syncStatus ?? "-")" + behind,
+            "last sync:    \(status.lastSuccessfulSync?.iso8601 ?? "-")",
+            "last error:   \(status.lastError ?? "-")",
         ]
-        for server in status["servers"]?.arrayValue ?? [] {
-            lines.append("peer \(server["name"]?.stringValue ?? "?"): \(server["ha-state"]?.stringValue ?? "?"), \(server["rampart-sync-detail"]?.stringValue ?? "?"), lag \(server["lag-revisions"]?.scalarText ?? "?") revisions / \(server["lag-seconds"]?.scalarText ?? "?") s, connected \(server["connected"]?.scalarText ?? "?")")
+        for server in status.servers {
+            lines.append("peer \(server.name): \(server.haState), \(server.syncDetail), lag \(server.lagRevisions.map(String.init) ?? "?") revisions / \(server.lagSeconds) s, connected \(server.connected)")
         }
-        for problem in status["problems"]?.arrayValue ?? [] { lines.append("problem: \(problem.stringValue ?? "")") }
-        if let backup = status["last-backup"] { lines.append(lastBackupLine(backup)) }
+        for problem in status.problems ?? [] { lines.append("problem: \(problem)") }
+        if let backup = status.lastBackup { lines.append(lastBackupLine(backup)) }
         return lines.joined(separator: "\n")
     }
 }

@@ -26,7 +26,7 @@ struct BenchEndToEndTests {
             runDirectories(scratch).contains { run in
                 let primaryLog = (try? String(contentsOfFile: run + "/logs/mgmt-a.log", encoding: .utf8)) ?? ""
                 return FileManager.default.fileExists(atPath: run + "/mgmt-b/node.json")
-                    && primaryLog.components(separatedBy: "[ManagementAPI] published").count > Self.publishesBeforeSignal
+                    && primaryLog.components(separatedBy: "[ManagementService] published").count > Self.publishesBeforeSignal
             }
         }
         #expect(measuring, "bench ha never started publishing to its secondary")

@@ -39,7 +39,7 @@ final class HAGroup: @unchecked Sendable {
     /// The HA lines of a server's log (for failure messages).
     func haLog(_ name: String) -> String {
         let lines = server(name).log.split(separator: "\n").filter {
-            !$0.contains("timers checked") && !$0.contains("[ManagementAPI] login") && !$0.contains("HummingbirdCore")
+            !$0.contains("timers checked") && !$0.contains("[ManagementService] login") && !$0.contains("HummingbirdCore")
         }
         return lines.suffix(60).joined(separator: "\n")
     }

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import ManagementAPI
+import ManagementService
 import NIOCore
 import NIOSSL
 import Testing

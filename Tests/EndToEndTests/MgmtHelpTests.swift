@@ -1,5 +1,5 @@
 import Foundation
-import ManagementAPI
+import ManagementService
 import Testing
 
 /// `rampart mgmt COMMAND --help` and `rampart mgmt show-commands` come from the server's catalog.

@@ -1,5 +1,6 @@
 import Foundation
 import ManagementModel
+import ManagementService
 import Testing
 import TrustCore
 @testable import HARuntime

@@ -1,6 +1,6 @@
 import Foundation
 import HACore
-import ManagementAPI
+import ManagementService
 import ManagementModel
 
 /// Install-time identity (DESIGN.md §1): the primary created the ICA; a secondary joined it.
@@ -9,8 +9,9 @@ public enum HAServerRole: String, Sendable {
     case secondary
 }
 
-/// The HA runtime as the Web API needs it: the write gate, publish through HA, and `show-ha-status`.
-public struct HAWebAPIBridge: HAWriteCoordinator {
+/// The HA runtime as the management service drives it (its `HAPort`): the write gate, publish through
+/// HA, `show-ha-status`, and the HA commands (HAAdminCommands.swift).
+public struct HAManagementBridge: HAPort {
     let runtime: HARuntime
     let links: HAPeerLinks
     let serverRole: HAServerRole
@@ -36,9 +37,9 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
         do {
             return try runtime.commit(revision, payload: payload, append)
         } catch let refused as HAWriteRefused {
-            throw ManagementError.noPermissions(refusalMessage(refused.message))
+            throw HACommitError.notTakingWrites(refusalMessage(refused.message))
         } catch let failure as HARuntimeError {
-            throw ManagementError.internalError("\(failure) (\(failure.code)); the publish is not confirmed")
+            throw HACommitError.notDurable("\(failure) (\(failure.code)); the publish is not confirmed")
         }
     }
 
@@ -51,10 +52,6 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
         await runtime.awaitReplication(revision: number)
     }
 
-    public func haCommand(_ command: String, _ params: [String: JSONValue]) async throws -> JSONValue {
-        try await HAAdminCommands(runtime: runtime, links: links, activeAddress: activeAddress, promotionChecks: promotionChecks).run(command, params)
-    }
-
     public var writeRefusal: String? { runtime.writeRefusal.map(refusalMessage) }
     public var isStandby: Bool { runtime.epochAndRole.role == .standby }
 
@@ -64,17 +61,16 @@ public struct HAWebAPIBridge: HAWriteCoordinator {
         return "This server is not taking changes: \(reason). Make changes on the active server \(active)\(address)."
     }
 
-    public func showHAStatus() -> JSONValue { HAStatusReport(runtime.snapshot, serverRole: serverRole, links: links, ipAddress: peerIPAddress).json }
+    public func statusReport() -> HAStatusReport {
+        HAStatusReport(runtime.snapshot, serverRole: serverRole, links: links, ipAddress: peerIPAddress)
+    }
 }
 
-/// `show-ha-status` and `rampart ha status`: Check Point's shape (CHECKPOINT-API.md §3.6) with Rampart's
-/// fields beside it. `problems` lists what is wrong, each with what to do; empty means healthy
-/// (`ha status` exits 0).
-public struct HAStatusReport: Sendable {
-    public let json: JSONValue
-    public let problems: [String]
+/// The bridge's name while it served the Web API's JSON; the composition root still uses it.
+public typealias HAWebAPIBridge = HAManagementBridge
 
-    /// `ipAddress` is a server's address as its checkpoint-host object records it.
+extension HAStatusReport {
+    /// The report of `snapshot`. `ipAddress` is a server's address as its checkpoint-host object records it.
     public init(_ snapshot: HARuntimeSnapshot, serverRole: HAServerRole, links: HAPeerLinks,
                 ipAddress: @Sendable (ServerID) -> String?, now: Date = Date()) {
         let status = snapshot.core
@@ -83,7 +79,7 @@ public struct HAStatusReport: Sendable {
         if status.role == .active, !snapshot.writesEnabled {
             problems.append("active but not taking writes: \(status.writesRefusal ?? "writes are off")")
         }
-        var servers: [JSONValue] = []
+        var servers: [Server] = []
         for peer in status.peers {
             let synchronized = peer.status == .synchronized
             // A channel cut by revocation, or refused for its certificate: the core sees silence, the
@@ -94,21 +90,16 @@ public struct HAStatusReport: Sendable {
             } else if status.role == .active, !synchronized {
                 problems.append(Self.problem(standby: peer))
             }
-            var fields: [String: JSONValue] = [
-                "name": .string(peer.serverID.name),
-                "ip-address": .string(ipAddress(peer.serverID) ?? ""),
-                "ha-state": .string(peer.serverID == status.activeServer ? "active" : "standby"),
-                "sync-state": .string(synchronized ? "Ok" : (peer.status == .communicationError ? "Communication Error" : "Sync Error")),
-                "rampart-sync-status": .string(trust == nil ? peer.status.kind : "trust-error"),
-                "rampart-sync-detail": .string(trust.map { "trust-error: \($0)" } ?? peer.status.description),
-                "known-head": .int(Int64(peer.knownHead.number)),
-                "lag-revisions": peer.lagRevisions.map { .int(Int64(clamping: $0)) } ?? .null,
-                "lag-seconds": .int(Self.lagSeconds(peer.status)),
-                "connected": .bool(links.isConnected(peer.serverID)),
-                "last-contact-ms-ago": peer.lastContactMillisecondsAgo.map { .int(Int64(clamping: $0)) } ?? .null,
-            ]
-            if let ago = peer.synchronizedMillisecondsAgo { fields["last-successful-sync"] = Self.timestamp(now, minus: ago) }
-            servers.append(.object(fields))
+            servers.append(Server(
+                name: peer.serverID.name, ipAddress: ipAddress(peer.serverID) ?? "",
+                haState: peer.serverID == status.activeServer ? "active" : "standby",
+                syncState: synchronized ? "Ok" : (peer.status == .communicationError ? "Communication Error" : "Sync Error"),
+                syncStatus: trust == nil ? peer.status.kind : "trust-error",
+                syncDetail: trust.map { "trust-error: \($0)" } ?? peer.status.description,
+                knownHead: Int64(clamping: peer.knownHead.number), lagRevisions: peer.lagRevisions.map { Int64(clamping: $0) },
+                lagSeconds: Self.lagSeconds(peer.status), connected: links.isConnected(peer.serverID),
+                lastContactMillisecondsAgo: peer.lastContactMillisecondsAgo.map { Int64(clamping: $0) },
+                lastSuccessfulSync: peer.synchronizedMillisecondsAgo.map { Self.timestamp(now, minus: $0) }))
         }
         // A standby that has not heard of any active yet (a secondary joining) is never synchronized.
         let own = status.role == .standby
@@ -116,31 +107,26 @@ public struct HAStatusReport: Sendable {
             : nil
         if let own, own.status != .synchronized { problems.append(Self.problem(ownLink: own, active: status.activeServer)) }
         let synced = problems.isEmpty
-        var fields: [String: JSONValue] = [
-            "uid": Renderer.defaultDomain["uid"] ?? "", "name": "SMC User", "domain-type": "domain",
-            "servers": .array(servers), "successfully-synced": .bool(synced),
-            "this-server": .string(status.serverID.name),
-            "role": .string(serverRole.rawValue),
-            "mode": .string(status.role.rawValue),
-            "active-server": .string(status.activeServer.name),
-            "epoch": .object(["term": .int(Int64(clamping: status.epoch.term)), "server": .string(status.epoch.server.name)]),
-            "head": .object(["number": .int(Int64(clamping: status.head.number)), "hash": .string(status.head.hash)]),
-            "durable-head": .int(Int64(clamping: status.durableHead.number)),
-            "writes-enabled": .bool(snapshot.writesEnabled),
-            "replication-mode": .string("\(status.replicationMode)"),
-            "sync-status": .string(own?.status.kind ?? (synced ? "synchronized" : "degraded")),
-            "problems": .array(problems.map(JSONValue.string)),
-        ]
-        if let refusal = status.writesRefusal { fields["writes-refusal"] = .string(refusal) }
-        if let own { fields["lag-revisions"] = own.lagRevisions.map { .int(Int64(clamping: $0)) } ?? .null }
-        if let error = snapshot.lastError { fields["last-error"] = .string(error) }
-        if let at = snapshot.lastErrorAt { fields["last-error-at"] = Renderer.timestamp(Int64(at.timeIntervalSince1970 * 1000)) }
-        if let at = snapshot.lastAppliedAt { fields["last-successful-sync"] = Renderer.timestamp(Int64(at.timeIntervalSince1970 * 1000)) }
-        if let number = snapshot.lastAppliedRevision, let at = snapshot.lastAppliedMonotonicNanoseconds {
-            fields["rampart-last-applied"] = ["revision": .int(Int64(clamping: number)), "monotonic-ns": .int(Int64(clamping: at))]
-        }
-        json = .object(fields)
+        self.init(servers: servers, successfullySynced: synced)
+        thisServer = status.serverID.name
+        role = serverRole.rawValue
+        mode = status.role.rawValue
+        activeServer = status.activeServer.name
+        epoch = EpochText(term: Int64(clamping: status.epoch.term), server: status.epoch.server.name)
+        head = Head(number: Int64(clamping: status.head.number), hash: status.head.hash)
+        durableHead = Int64(clamping: status.durableHead.number)
+        writesEnabled = snapshot.writesEnabled
+        writesRefusal = status.writesRefusal
+        replicationMode = "\(status.replicationMode)"
+        syncStatus = own?.status.kind ?? (synced ? "synchronized" : "degraded")
+        if let own { lagRevisions = .some(own.lagRevisions.map { Int64(clamping: $0) }) }
         self.problems = problems
+        lastError = snapshot.lastError
+        lastErrorAt = snapshot.lastErrorAt.map { Timestamp(milliseconds: Int64($0.timeIntervalSince1970 * 1000)) }
+        lastSuccessfulSync = snapshot.lastAppliedAt.map { Timestamp(milliseconds: Int64($0.timeIntervalSince1970 * 1000)) }
+        if let number = snapshot.lastAppliedRevision, let at = snapshot.lastAppliedMonotonicNanoseconds {
+            lastApplied = LastApplied(revision: Int64(clamping: number), monotonicNanoseconds: Int64(clamping: at))
+        }
     }
 
     /// What is wrong with a standby, seen from the active, and what to do about it.
@@ -169,8 +155,8 @@ public struct HAStatusReport: Sendable {
         }
     }
 
-    static func timestamp(_ now: Date, minus milliseconds: UInt64) -> JSONValue {
-        Renderer.timestamp(Int64(now.timeIntervalSince1970 * 1000) - Int64(clamping: milliseconds))
+    static func timestamp(_ now: Date, minus milliseconds: UInt64) -> Timestamp {
+        Timestamp(milliseconds: Int64(now.timeIntervalSince1970 * 1000) - Int64(clamping: milliseconds))
     }
 
     static func lagSeconds(_ status: PeerSyncStatus) -> Int64 {

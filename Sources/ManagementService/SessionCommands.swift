@@ -69,8 +69,9 @@ extension ManagementService {
         }
         // Sync mode: the request returns once a standby holds the revision (completeSyncPublish).
         let id = tasks.started("Publish operation", details: details, nowMilliseconds: now)
-        syncPublishes[id] = syncRevision
-        return APIResponse.ok(["task-id": .string(id)])
+        var response = APIResponse.ok(["task-id": .string(id)])
+        response.pendingReplication = PendingReplication(taskID: id, revision: syncRevision)
+        return response
     }
 
     /// What must hold for the whole change set at publish time: unique names against what others

@@ -55,15 +55,6 @@ extension ManagementService {
     /// Connects the gateways' SIC channels: install-policy pushes through it, status reads from it.
     public func attachGateways(_ fleet: any GatewayFleet) { gateways = fleet }
 
-    func gatewayCommand(_ command: String, _ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse? {
-        switch command {
-        case "install-policy": return try installPolicy(params, sessionUID)
-        case "verify-policy": return try verifyPolicy(params, sessionUID)
-        case "show-gateways-and-servers": return try showGatewaysAndServers(params, sessionUID)
-        default: return nil
-        }
-    }
-
     /// True when `uid` names a simple-gateway that enrolled (its certificate carries that uid): only
     /// such a peer gets a gateway channel. A management server's certificate names a checkpoint-host.
     public nonisolated func isEnrolledGateway(uid: String) -> Bool {

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import Store
 

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTLS
 import Logging
 import ManagementModel
+import ManagementService
 import NIOCore
 import NIOSSL
 
@@ -24,11 +25,29 @@ enum RequestLimits {
     static let bodyDepthMax = Limits.jsonDepthMax / 2
 }
 
+/// Routes served beside `/web_api` on the same listener (the metrics endpoint, a web console): a path
+/// of their own, and what to add under it. They never reach into `/web_api`, so the Check Point API
+/// stays exactly as the command table serves it.
+public struct WebAPIMount: Sendable {
+    public let path: String
+    let addRoutes: @Sendable (RouterGroup<APIRequestContext>) -> Void
+
+    /// `path` ("/metrics", "/console"): neither the root nor `/web_api` or anything under it.
+    public init(path: String, _ addRoutes: @escaping @Sendable (RouterGroup<APIRequestContext>) -> Void) {
+        let first = path.split(separator: "/").first.map(String.init)
+        precondition(first != nil && first != "web_api", "a router is mounted beside /web_api, at a path of its own: \(path)")
+        self.path = path
+        self.addRoutes = addRoutes
+    }
+}
+
 /// The Web API over HTTP: `POST /web_api/<command>` and `/web_api/v<version>/<command>`, JSON in
 /// and out. Every reply is a JSON object; no cookies are ever set (CHECKPOINT-API.md §1.3).
 public enum WebAPI {
-    public static func router(service: ManagementService, isLocalSocket: Bool) -> Router<APIRequestContext> {
+    /// The router of the Web API, with `mounts` beside it.
+    public static func router(service: ManagementService, isLocalSocket: Bool, mounting mounts: [WebAPIMount] = []) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        for mount in mounts { mount.addRoutes(router.group(RouterPath(mount.path))) }
         router.post("/web_api/:first") { request, context in
             await respond(service, request, context, command: context.parameters.get("first") ?? "", version: nil, isLocalSocket: isLocalSocket)
         }
@@ -74,12 +93,13 @@ public enum WebAPI {
 
 extension WebAPI {
     /// The Web API over HTTPS on a TCP port (0: any free port; `onRunning` gets the real one), its
-    /// connections bounded by `limits` (handshake, request and idle timeouts, connections per address).
+    /// connections bounded by `limits` (handshake, request and idle timeouts, connections per address),
+    /// with `mounts` served beside `/web_api` on the same listener.
     public static func httpsApplication(service: ManagementService, host: String, port: Int, tls: TLSConfiguration, logger: Logger,
-                                        limits: WebAPIConnectionLimits = .default,
+                                        limits: WebAPIConnectionLimits = .default, mounting mounts: [WebAPIMount] = [],
                                         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         Application(
-            router: router(service: service, isLocalSocket: false),
+            router: router(service: service, isLocalSocket: false, mounting: mounts),
             server: try GuardedHTTPSChannel.builder(tls: tls, limits: limits, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "Rampart"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },

@@ -1,3 +1,4 @@
+import Foundation
 import ManagementModel
 
 /// Backup and migrate as the Web API sees them. The server's composition root provides it
@@ -17,33 +18,24 @@ extension ManagementService {
 
     /// `export-management` (CHECKPOINT-API.md §3.9): starts the migrate export as a task and returns
     /// its task-id at once; `show-task` follows it.
-    nonisolated func handleOperationsCommand(_ spec: CommandSpec, body: JSONValue, sid: String?) async -> APIResponse {
-        do {
-            guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
-            let (filePath, provider) = try await authorizeExport(spec, params, sid: sid)
-            let id = await startTask("Export management", details: [["file-path": .string(filePath)]])
-            let queued = provider.enqueue { [self] in
-                do {
-                    let summary = try await provider.exportManagement(filePath: filePath)
-                    await finishTask(id, status: "succeeded", comments: summary["summary"]?.stringValue ?? "exported to \(filePath)")
-                } catch {
-                    await finishTask(id, status: "failed", comments: "\(error)")
-                }
+    nonisolated func exportManagement(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
+        let (filePath, provider) = try await exportRequest(params)
+        let id = await startTask("Export management", details: [["file-path": .string(filePath)]])
+        let queued = provider.enqueue { [self] in
+            do {
+                let summary = try await provider.exportManagement(filePath: filePath)
+                await finishTask(id, status: "succeeded", comments: summary["summary"]?.stringValue ?? "exported to \(filePath)")
+            } catch {
+                await finishTask(id, status: "failed", comments: "\(error)")
             }
-            if !queued { await finishTask(id, status: "failed", comments: "the server is shutting down") }
-            return APIResponse.ok(["task-id": .string(id)])
-        } catch let error as ManagementError {
-            return APIResponse(status: error.httpStatus, body: error.body)
-        } catch {
-            return APIResponse(status: 500, body: ManagementError.internalError("\(error)").body)
         }
+        if !queued { await finishTask(id, status: "failed", comments: "the server is shutting down") }
+        return APIResponse.ok(["task-id": .string(id)])
     }
 
-    /// export-management writes the Internal CA's key and every password hash: a super-user's (the catalog).
-    func authorizeExport(_ spec: CommandSpec, _ params: [String: JSONValue], sid: String?) throws -> (String, any NodeOperationsProvider) {
-        expireIdleSessions()
-        let uid = try authenticate(sid)
-        try authorize(spec, params, sessionUID: uid)
+    /// The export's file and the provider that writes it. export-management writes the Internal CA's key
+    /// and every password hash: the catalog gives it to super-users only.
+    func exportRequest(_ params: [String: JSONValue]) throws -> (String, any NodeOperationsProvider) {
         guard let provider = operations else {
             throw ManagementError(code: "generic_err_invalid_parameter", message: "export-management is not available on this server", httpStatus: 400)
         }
@@ -63,10 +55,14 @@ extension ManagementService {
         tasks.update(id, status: status, comments: comments, nowMilliseconds: now)
     }
 
-    /// `show-ha-status` with this node's last backup added (node-local, never synchronized).
-    func withLastBackup(_ status: JSONValue) -> JSONValue {
-        guard case .object(var fields) = status, let backup = operations?.lastBackup() else { return status }
-        fields["last-backup"] = backup
-        return .object(fields)
+    /// This node's last backup for `show-ha-status` (node-local, never synchronized), as the report types it.
+    func lastBackup() -> HAStatusReport.LastBackup? {
+        guard let backup = operations?.lastBackup() else { return nil }
+        do {
+            return try JSONDecoder().decode(HAStatusReport.LastBackup.self, from: Data(backup.canonicalBytes))
+        } catch {
+            logger.error("the last backup's status does not read as show-ha-status's last-backup", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 }

@@ -19,6 +19,9 @@ public struct ClientInfo: Sendable {
 public struct APIResponse: Sendable {
     public let status: Int
     public let body: JSONValue
+    /// A sync-mode publish: the answer waits until a standby holds the revision (`completeSyncPublish`).
+    var pendingReplication: PendingReplication?
+
     public init(status: Int = 200, body: JSONValue) {
         self.status = status
         self.body = body
@@ -60,9 +63,7 @@ public actor ManagementService {
     /// This server's open SIC channels (see `attachSICChannels`): a revocation closes the node's at once.
     var sicChannels: (any SICChannelCloser)?
     /// Management HA, when this server runs it (see `attachHA`).
-    var ha: (any HAWriteCoordinator)?
-    /// Sync-mode publishes waiting for a standby: task id → revision number.
-    var syncPublishes: [String: UInt64] = [:]
+    var ha: (any HAPort)?
     /// Backup and migrate (see `attachOperations`).
     var operations: (any NodeOperationsProvider)?
     /// Gateways connected over SIC (see `attachGateways`), and install tasks still running.
@@ -154,19 +155,27 @@ public actor ManagementService {
     // MARK: dispatch
 
     /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status. The
-    /// command catalog says which commands exist, where each goes and what it needs.
+    /// command table says which commands exist, what each needs and which handler runs it.
     public nonisolated func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
-        guard let spec = CommandCatalog.spec(named: command) else {
+        guard let entry = CommandTable.entry(named: command) else {
             let error = ManagementError(code: "generic_err_command_not_found", message: "Command '\(String(command.prefix(Limits.nameLengthMax)))' not found", httpStatus: 404)
             return APIResponse(status: error.httpStatus, body: error.body)
         }
-        switch spec.route {
-        case .ha: return await handleHACommand(spec, body: body, sid: sid)
-        case .operations: return await handleOperationsCommand(spec, body: body, sid: sid)
-        case .login: return await handleLogin(spec, body: body, client: client)
-        case .noSession, .service:
-            let response = await handleIsolated(spec, body: body, sid: sid, client: client, verdict: nil)
-            return command == "publish" ? await completeSyncPublish(response) : response
+        let spec = entry.spec
+        switch entry.handler {
+        case .login:
+            return await handleLogin(spec, body: body, client: client)
+        case .open(let handler):
+            return await runOpen(spec, handler, body: body)
+        case .session(let handler):
+            return await completeSyncPublish(await runInSession(spec, handler, body: body, sid: sid))
+        case .outside(let handler):
+            do {
+                let (params, sessionUID) = try await admit(spec, body: body, sid: sid)
+                return try await handler(self, params, sessionUID)
+            } catch {
+                return errorResponse(spec, error)
+            }
         }
     }
 
@@ -175,7 +184,7 @@ public actor ManagementService {
     /// the hash, so concurrent guesses beyond the budget are refused without one.
     nonisolated func handleLogin(_ spec: CommandSpec, body: JSONValue, client: ClientInfo) async -> APIResponse {
         guard case .object(let params) = body, let attempt = PasswordAttempt(params, client: client) else {
-            return await handleIsolated(spec, body: body, sid: nil, client: client, verdict: nil)
+            return await answerLogin(spec, body: body, client: client, verdict: nil)
         }
         if let refusal = await reserveLoginAttempt(attempt) { return refusal }
         let admin = store.reader.objects(named: attempt.user).first { $0.type == .administrator }
@@ -194,24 +203,65 @@ public actor ManagementService {
         if verdict.administrator == nil {
             logger.warning("login failed", metadata: ["user": "\(attempt.user)", "address": "\(attempt.address)"])
         }
-        return handleIsolated(spec, body: body, sid: nil, client: client, verdict: verdict)
+        return answerLogin(spec, body: body, client: client, verdict: verdict)
     }
 
-    func handleIsolated(_ spec: CommandSpec, body: JSONValue, sid: String?, client: ClientInfo, verdict: PasswordVerdict?) -> APIResponse {
+    func answerLogin(_ spec: CommandSpec, body: JSONValue, client: ClientInfo, verdict: PasswordVerdict?) -> APIResponse {
+        answer(spec, body: body) { params in try login(params, client: client, verdict: verdict) }
+    }
+
+    func runOpen(_ spec: CommandSpec, _ handler: @Sendable (isolated ManagementService, [String: JSONValue]) throws -> APIResponse,
+                 body: JSONValue) -> APIResponse {
+        answer(spec, body: body) { params in try handler(self, params) }
+    }
+
+    /// Runs `work` on the request's parameters inside the actor, after idle sessions ended; errors
+    /// become their answers.
+    func answer(_ spec: CommandSpec, body: JSONValue, _ work: (_ params: [String: JSONValue]) throws -> APIResponse) -> APIResponse {
         do {
-            guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
+            let params = try Self.parameters(body)
             expireIdleSessions()
-            switch spec.route {
-            case .login: return try login(params, client: client, verdict: verdict)
-            case .noSession: return APIResponse.ok(["current-version": .string(APIVersions.current), "supported-versions": .array(APIVersions.supported.map(JSONValue.string))])
-            default: return try run(spec, params, sessionUID: try authenticate(sid))
-            }
-        } catch let error as ManagementError {
-            return APIResponse(status: error.httpStatus, body: error.body)
+            return try work(params)
         } catch {
-            logger.error("command failed", metadata: ["command": "\(spec.name)", "error": "\(error)"])
-            return APIResponse(status: 500, body: ManagementError.internalError("\(error)").body)
+            return errorResponse(spec, error)
         }
+    }
+
+    /// A command on the caller's session, inside the actor: the standby's read-only rule and the
+    /// command's permission first.
+    func runInSession(_ spec: CommandSpec, _ handler: @Sendable (isolated ManagementService, [String: JSONValue], String) throws -> APIResponse,
+                      body: JSONValue, sid: String?) -> APIResponse {
+        answer(spec, body: body) { params in
+            let sessionUID = try authenticate(sid)
+            try refuseChangeOnStandby(spec)
+            try authorize(spec, params, sessionUID: sessionUID)
+            return try handler(self, params, sessionUID)
+        }
+    }
+
+    /// The checks of `runInSession` for a command that then runs outside the actor: its parameters
+    /// and the caller's session uid.
+    func admit(_ spec: CommandSpec, body: JSONValue, sid: String?) throws -> ([String: JSONValue], String) {
+        let params = try Self.parameters(body)
+        expireIdleSessions()
+        let sessionUID = try authenticate(sid)
+        try refuseChangeOnStandby(spec)
+        try authorize(spec, params, sessionUID: sessionUID)
+        return (params, sessionUID)
+    }
+
+    /// A request body is a JSON object (`{}` when empty).
+    static func parameters(_ body: JSONValue) throws -> [String: JSONValue] {
+        guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
+        return params
+    }
+
+    /// The answer to a command that failed: a `ManagementError` with its status; anything else is a
+    /// server error (500), logged.
+    nonisolated func errorResponse(_ spec: CommandSpec, _ error: any Error) -> APIResponse {
+        if let error = error as? ManagementError { return APIResponse(status: error.httpStatus, body: error.body) }
+        logger.error("command failed", metadata: ["command": "\(spec.name)", "error": "\(error)"])
+        return APIResponse(status: 500, body: ManagementError.internalError("\(error)").body)
     }
 
     /// The uid of the open session a sid names (only the uid: a copy of the session would make
@@ -225,19 +275,6 @@ public actor ManagementService {
         }
         sessions[uid]!.lastActivityMilliseconds = now
         return uid
-    }
-
-    func run(_ spec: CommandSpec, _ params: [String: JSONValue], sessionUID: String) throws -> APIResponse {
-        try refuseChangeOnStandby(spec)
-        try authorize(spec, params, sessionUID: sessionUID)
-        let command = spec.name
-        if command == "show-ha-status" { return showHAStatus() }
-        if let response = try sessionCommand(command, params, sessionUID) { return response }
-        if let response = try gatewayCommand(command, params, sessionUID) { return response }
-        if let (verb, type) = ObjectCommand.parse(command) {
-            return try objectCommand(verb, type, params, sessionUID: sessionUID)
-        }
-        throw ManagementError.internalError("the command catalog lists \(command), but no handler serves it")
     }
 
     // MARK: sessions

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import Store
 

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import TrustCore
 

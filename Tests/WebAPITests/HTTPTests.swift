@@ -5,7 +5,8 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Testing
-import ManagementAPI
+import ManagementService
+import WebAPI
 import ManagementModel
 import TrustCore
 
@@ -50,6 +51,30 @@ struct HTTPTests {
             let added = try await post(client, "/web_api/add-host", #"{"name":"web","ip-address":"192.0.2.7"}"#, sid: sid)
             #expect(added.body["ipv4-address"] == "192.0.2.7")
             #expect(try await post(client, "/web_api/publish", "{}", sid: sid).body["task-id"] != nil)
+        }
+    }
+
+    /// A router mounted beside /web_api (as the metrics endpoint and the web console will be) answers
+    /// on the Web API's own HTTPS listener, and the Web API beside it is unchanged.
+    @Test func aMountedRouterIsServedBesideTheWebAPIOnTheSameListener() async throws {
+        let h = try await Harness()
+        let pki = try PKIDirectory.loadOrCreate(dataDirectory: h.directory, serverName: "primary", listenAddresses: ["127.0.0.1"], now: Date())
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let metrics = WebAPIMount(path: "/metrics") { group in
+            group.get("ping") { _, _ in "pong" }
+        }
+        let app = try WebAPI.httpsApplication(service: h.service, host: "127.0.0.1", port: 0, tls: try pki.makeServerTLSConfiguration(),
+                                              logger: logger, mounting: [metrics])
+        try await app.test(.ahc(.https)) { client in
+            let pong = try await client.execute(uri: "/metrics/ping", method: .get) { response in
+                (Int(response.status.code), String(buffer: response.body))
+            }
+            #expect(pong.0 == 200 && pong.1 == "pong")
+            let login = try await post(client, "/web_api/login", #"{"user":"admin","password":"adminpw"}"#)
+            #expect(login.status == 200 && login.body["sid"]?.stringValue != nil)
+            let unknown = try await post(client, "/web_api/metrics", "{}", sid: login.body["sid"]?.stringValue)
+            #expect(unknown.status == 404 && unknown.body["code"] == "generic_err_command_not_found")
         }
     }
 }

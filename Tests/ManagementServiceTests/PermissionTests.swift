@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import ManagementAPI
+@testable import ManagementService
+import HACore
 import ManagementModel
 
 /// Who may run what: every catalogued command as every role, and the catalog as the one list of
@@ -150,6 +151,26 @@ struct PermissionTests {
 
     // MARK: the catalog is the list
 
+    /// One table: every catalogued command has a handler, and every handler a catalogued command.
+    @Test func everyCataloguedCommandHasAHandlerAndViceVersa() {
+        let catalogued = Set(CommandCatalog.all.map(\.name))
+        let handled = Set(ManagementService.handlers.keys)
+        #expect(catalogued.subtracting(handled).isEmpty, "catalogued without a handler: \(catalogued.subtracting(handled).sorted())")
+        #expect(handled.subtracting(catalogued).isEmpty, "handled without a catalogue entry: \(handled.subtracting(catalogued).sorted())")
+        #expect(CommandCatalog.all.count == catalogued.count, "each command is catalogued once")
+        #expect(CommandTable.entries.count == CommandCatalog.all.count)
+        // The dispatcher's rules follow the catalog: only login and show-api-versions need no session,
+        // only login is answered outside the actor before its session exists.
+        for spec in CommandCatalog.all {
+            guard let entry = CommandTable.entry(named: spec.name) else { continue }
+            switch entry.handler {
+            case .login: #expect(spec.name == "login" && !spec.needsSession)
+            case .open: #expect(!spec.needsSession, "\(spec.name)")
+            case .session, .outside: #expect(spec.needsSession, "\(spec.name)")
+            }
+        }
+    }
+
     /// Every catalogued command reaches a handler (never "not found", never "no handler").
     @Test func everyCataloguedCommandIsServed() async throws {
         let h = try await Self.harness()
@@ -205,17 +226,28 @@ struct PermissionTests {
     }
 }
 
-/// A standby as the Web API sees it: writes refused, naming the active.
-struct StandbyStub: HAWriteCoordinator {
+/// A standby as the Web API sees it: writes refused, naming the active; HA commands answer "stub".
+struct StandbyStub: HAPort {
     func commit(_ revision: Revision, payload: [UInt8], _ append: () throws -> Void) throws -> Bool {
-        throw ManagementError.noPermissions(writeRefusal ?? "")
+        throw HACommitError.notTakingWrites(writeRefusal ?? "")
     }
     var writeEpoch: RevisionEpoch? { nil }
     var writeRefusal: String? { "This server is a standby; make changes on the active server mgmt-a (https://192.0.2.11:8443)" }
     var isStandby: Bool { true }
-    func showHAStatus() -> JSONValue { [:] }
     func awaitReplication(revision number: UInt64) async -> ReplicationOutcome { .acknowledged }
-    func haCommand(_ command: String, _ params: [String: JSONValue]) async throws -> JSONValue { ["summary": "stub"] }
+
+    func statusReport() -> HAStatusReport { HAStatusReport(servers: [], successfullySynced: true) }
+    func serverStates() -> [HAServerState] { [HAServerState(name: "mgmt-a", address: nil, isActive: true)] }
+    func promote(dryRun: Bool, force: Bool) async throws(HARefusal) -> PromotionOutcome {
+        PromotionOutcome(report: nil, checks: [], completion: .dryRun)
+    }
+    func demote() throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func stop() throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func start() throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func requestFullSync(standby name: String) throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func resolveCollision(keep side: CollisionSide) throws(HARefusal) -> CollisionResolution { CollisionResolution(summary: "stub", exportedTo: nil) }
+    func divergentRevisions() throws(HARefusal) -> DivergentRevisions { DivergentRevisions(commonNumber: 0, payloads: [], server: "stub") }
+    func setReplicationMode(_ mode: ReplicationMode) throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
 }
 
 @Suite("Management servers: the HA group's bound")

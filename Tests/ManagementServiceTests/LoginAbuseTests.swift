@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
-@testable import ManagementAPI
+@testable import ManagementService
 import ManagementModel
 import Store
 import TrustCore

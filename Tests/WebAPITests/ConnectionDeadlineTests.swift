@@ -5,7 +5,7 @@ import NIOEmbedded
 import NIOTLS
 import Testing
 
-@testable import ManagementAPI
+@testable import WebAPI
 
 /// The Web API connection's deadlines, phase by phase, with time moved by the test.
 @Suite("Web API connection deadlines")

@@ -1,5 +1,5 @@
 import Foundation
-import ManagementAPI
+import ManagementService
 import ManagementModel
 import Store
 import Testing

@@ -23,20 +23,6 @@ public enum CommandPermission: String, Sendable, CaseIterable {
     case ownSessionOrSuperUser = "own-session-or-super-user"
 }
 
-/// Where the dispatcher sends a command.
-enum CommandRoute: Sendable, Equatable {
-    /// `login`: the password is checked outside the service's actor.
-    case login
-    /// Served without a session.
-    case noSession
-    /// The service's own handlers, inside its actor.
-    case service
-    /// The HA runtime (`HAWriteCoordinator.haCommand`), outside the actor: it may wait for peers.
-    case ha
-    /// Backup and migrate (`NodeOperationsProvider`), as a task.
-    case operations
-}
-
 /// The kind of value a parameter takes, for help and for checking input.
 public enum ParameterType: Sendable, Equatable {
     case string
@@ -97,7 +83,8 @@ public struct CommandParameter: Sendable, Equatable {
 }
 
 /// One Web API command: whether it changes anything, whether it needs a session, the permission it
-/// needs, and its parameters. The dispatcher serves exactly the commands of `CommandCatalog.all`.
+/// needs, and its parameters. The dispatcher serves exactly the commands of `CommandCatalog.all`, each
+/// with its handler (`CommandTable`).
 public struct CommandSpec: Sendable {
     public let name: String
     public let summary: String
@@ -107,12 +94,13 @@ public struct CommandSpec: Sendable {
     public let permission: CommandPermission
     /// It records changes in the caller's session, to be published.
     public let draftsChanges: Bool
-    let route: CommandRoute
+    /// An HA command: the HA runtime decides whether it fits this server's state (a promotion runs on a
+    /// standby), not the standby's read-only rule.
+    public let isHACommand: Bool
     public let parameters: [CommandParameter]
 
-    /// A standby refuses it, naming the active. HA commands decide for themselves (a promotion runs
-    /// on a standby).
-    public var refusedOnStandby: Bool { changes && route != .ha }
+    /// A standby refuses it, naming the active. HA commands decide for themselves.
+    public var refusedOnStandby: Bool { changes && !isHACommand }
 
     /// The weakest profile that may run it (on the caller's own session).
     public var profileRequired: PermissionProfile {
@@ -137,10 +125,10 @@ public enum CommandCatalog {
     // MARK: building blocks
 
     static func command(_ name: String, _ summary: String, changes: Bool = false, session: Bool = true,
-                        _ permission: CommandPermission = .readOnly, drafts: Bool = false, route: CommandRoute = .service,
+                        _ permission: CommandPermission = .readOnly, drafts: Bool = false, ha: Bool = false,
                         _ parameters: [CommandParameter] = []) -> CommandSpec {
         CommandSpec(name: name, summary: summary, changes: changes, needsSession: session, permission: permission,
-                    draftsChanges: drafts, route: route, parameters: parameters)
+                    draftsChanges: drafts, isHACommand: ha, parameters: parameters)
     }
 
     /// A read-only command with parameters.
@@ -167,7 +155,7 @@ public enum CommandCatalog {
     // MARK: the commands
 
     static let sessionCommands: [CommandSpec] = [
-        command("login", "Log in; returns the sid for X-chkp-sid and the session's uid.", session: false, route: .login, [
+        command("login", "Log in; returns the sid for X-chkp-sid and the session's uid.", session: false, .readOnly, [
             CommandParameter("user", .string, required: true, "Administrator name."),
             CommandParameter("password", .string, required: true, "The administrator's password."),
             CommandParameter("read-only", .boolean, "Open a read-only session (default false)."),
@@ -177,7 +165,7 @@ public enum CommandCatalog {
             CommandParameter("domain", .string, "\"SMC User\", \"System Data\" or the local domain's uid."),
             CommandParameter("login-as-root", .boolean, "Log in as root without a password: only on the local socket DIR/rampart.sock."),
         ]),
-        command("show-api-versions", "The API versions this server serves.", session: false, route: .noSession),
+        command("show-api-versions", "The API versions this server serves.", session: false),
         command("logout", "End the session (pending changes stay as a disconnected session)."),
         command("keepalive", "Restart the session's idle timer."),
         command("publish", "Publish the session's changes as one revision (returns a task-id).", changes: true, .ownSessionOrSuperUser, [
@@ -248,26 +236,26 @@ public enum CommandCatalog {
     ]
 
     static let haCommands: [CommandSpec] = [
-        command("show-ha-state", "Every server of the HA group with its HA state.", route: .ha),
-        command("set-ha-state", "Promote this standby (active) or stop this active's writes (standby).", changes: true, .superUser, route: .ha, [
+        command("show-ha-state", "Every server of the HA group with its HA state.", ha: true),
+        command("set-ha-state", "Promote this standby (active) or stop this active's writes (standby).", changes: true, .superUser, ha: true, [
             CommandParameter("new-state", .choice(["active", "standby"]), required: true, "The state to take."),
             CommandParameter("ignore-errors", .boolean, "Fail over even if revisions may be lost."),
         ]),
-        command("ha-full-sync", "Send a full copy of the database to a standby (returns a task-id).", changes: true, .superUser, route: .ha, [
+        command("ha-full-sync", "Send a full copy of the database to a standby (returns a task-id).", changes: true, .superUser, ha: true, [
             CommandParameter("name", .string, required: true, "The standby's server name."),
             CommandParameter("ignore-errors", .boolean, "Accepted and ignored."),
         ]),
-        command("ha-promote", "Make this standby the active (switchover, or failover when the active is gone).", changes: true, .superUser, route: .ha, [
+        command("ha-promote", "Make this standby the active (switchover, or failover when the active is gone).", changes: true, .superUser, ha: true, [
             CommandParameter("dry-run", .boolean, "Only report what would happen."),
             CommandParameter("force", .boolean, "Fail over even if revisions may be lost."),
         ]),
-        command("ha-stop", "Pause synchronization on this server.", changes: true, .superUser, route: .ha),
-        command("ha-start", "Resume synchronization on this server.", changes: true, .superUser, route: .ha),
-        command("ha-resolve-collision", "Keep one side's data after a collision (the other's revisions are exported first).", changes: true, .superUser, route: .ha, [
+        command("ha-stop", "Pause synchronization on this server.", changes: true, .superUser, ha: true),
+        command("ha-start", "Resume synchronization on this server.", changes: true, .superUser, ha: true),
+        command("ha-resolve-collision", "Keep one side's data after a collision (the other's revisions are exported first).", changes: true, .superUser, ha: true, [
             CommandParameter("keep", .choice(["local", "peer"]), required: true, "Whose data to keep."),
         ]),
-        command("ha-export-divergent", "Write the revisions only this server holds to a file on the server.", .superUser, route: .ha),
-        command("ha-set-replication-mode", "Replication mode of the HA group.", changes: true, .superUser, route: .ha, [
+        command("ha-export-divergent", "Write the revisions only this server holds to a file on the server.", .superUser, ha: true),
+        command("ha-set-replication-mode", "Replication mode of the HA group.", changes: true, .superUser, ha: true, [
             CommandParameter("mode", .choice(["async", "sync"]), required: true, "async, or sync (a publish waits for a standby)."),
             CommandParameter("timeout-ms", .integer, "Sync mode: how long a publish waits for a standby."),
         ]),
@@ -275,7 +263,7 @@ public enum CommandCatalog {
 
     static let operationsCommands: [CommandSpec] = [
         command("export-management", "Write the migrate export (every object, password hashes, the Internal CA's key) to a file on the server (returns a task-id).",
-                .superUser, route: .operations, [
+                .superUser, [
                     CommandParameter("file-path", .string, required: true, "An absolute path on the management server."),
                     CommandParameter("include-logs", .boolean, "Refused: logs go into backups."),
                     CommandParameter("include-logs-indexes", .boolean, "Refused: logs go into backups."),

@@ -1,45 +1,9 @@
 import ManagementModel
 import Store
 
-/// `add-host`, `show-hosts`… parsed into a verb and a type.
+/// What an object command does with its type (`add-host`, `show-hosts`…: the command table names each).
 enum ObjectCommand {
     enum Verb: String { case add, set, show, delete, list }
-
-    static func parse(_ command: String) -> (Verb, ObjectType)? {
-        for type in ObjectType.creatable {
-            for verb in [Verb.add, .set, .show, .delete] where command == "\(verb.rawValue)-\(type.rawValue)" { return (verb, type) }
-            if let plural = type.plural, command == "show-\(plural)" { return (.list, type) }
-        }
-        return nil
-    }
-}
-
-extension ManagementService {
-    /// Commands that are not plain add/set/show/delete of one object type; nil when unknown.
-    func sessionCommand(_ command: String, _ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse? {
-        switch command {
-        case "logout": return try logout(params, sessionUID)
-        case "keepalive": return .okMessage
-        case "publish": return try publish(params, sessionUID)
-        case "discard": return try discard(params, sessionUID)
-        case "show-session": return try showSession(params, sessionUID)
-        case "show-sessions": return try showSessions(params, sessionUID)
-        case "show-task": return try showTask(params, sessionUID)
-        case "show-tasks": return try showTasks(params, sessionUID)
-        case "show-changes": return try showChanges(params, sessionUID)
-        case "show-revisions": return try showRevisions(params, sessionUID)
-        case "show-objects": return try showObjects(params, sessionUID)
-        case "show-object": return try showObject(params, sessionUID)
-        case "where-used": return try whereUsed(params, sessionUID)
-        case "equals": return try equals(params, sessionUID)
-        case "show-access-rulebase": return try showAccessRulebase(params, sessionUID)
-        case "show-layer-structure": return try showLayerStructure(params, sessionUID)
-        case "test-sic-status": return try testSICStatus(params, sessionUID)
-        case "reset-sic": return try resetSIC(params, sessionUID)
-        case "show-logs": return try showLogs(params, sessionUID)
-        default: return nil
-        }
-    }
 }
 
 extension ManagementService {
