@@ -31,8 +31,8 @@ public struct HAMessage: Hashable, Sendable {
         case switchoverRequest(switchoverID: UInt64)
         /// Active → standby: writes are stopped; this is my final head. Take over once you hold it.
         case handover(switchoverID: UInt64, finalHead: RevisionHead)
-        /// Either way: the switchover will not happen (`reasonCode` says why).
-        case switchoverAbort(switchoverID: UInt64, reasonCode: String)
+        /// Either way: the switchover will not happen (`reason` says why).
+        case switchoverAbort(switchoverID: UInt64, reason: SwitchoverAbortReason)
         /// A server that became active (or restarted as active) tells everyone its epoch.
         case epochAnnouncement(head: RevisionHead)
         /// A failover candidate, already in its new epoch, asks what everyone holds before enabling writes.

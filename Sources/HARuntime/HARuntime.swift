@@ -21,11 +21,14 @@ public enum HARuntimeLimits {
 
 /// What the core made of an administrator command.
 public struct AdminOutcome: Sendable {
-    /// Set when refused: a stable code (`may-lose-revisions`, `not-active`, ...).
-    public var refusedCode: String?
-    /// The core's decision in words.
+    /// Set when refused: a stable code (`.mayLoseRevisions`, `.notActive`, ...; `.halted` from the runtime).
+    public var refusal: HARefusal?
+    /// The core's decision in words (or why the runtime took no command).
     public var reason: String
     public var report: PromotionReport?
+
+    /// The refusal's code as the Web API shows it.
+    public var refusedCode: String? { refusal?.rawValue }
 }
 
 /// One server's HA runtime: feeds HACore its inputs one at a time and carries out each output in the
@@ -308,12 +311,12 @@ public final class HARuntime: @unchecked Sendable {
     public func admin(_ command: AdminCommand) -> AdminOutcome {
         locked {
             guard let output = handle(.admin(command)) else {
-                return AdminOutcome(refusedCode: "halted", reason: "HA is halted: \(lastErrorText ?? "unknown error")", report: nil)
+                return AdminOutcome(refusal: .halted, reason: "HA is halted: \(lastErrorText ?? "unknown error")", report: nil)
             }
-            var outcome = AdminOutcome(refusedCode: nil, reason: output.reason, report: nil)
+            var outcome = AdminOutcome(refusal: nil, reason: output.reason.description, report: nil)
             for effect in output.effects {
                 switch effect {
-                case .commandRefused(let code): outcome.refusedCode = code
+                case .commandRefused(let refusal): outcome.refusal = refusal
                 case .promotionReport(let report): outcome.report = report
                 default: break
                 }
@@ -350,7 +353,7 @@ public final class HARuntime: @unchecked Sendable {
         locked {
             // A standby in delta sync is synchronized now; otherwise the last time revisions were applied.
             let status = core.status
-            let lastSync = core.role == .standby && status.link == "delta" ? Date() : lastAppliedAt
+            let lastSync = core.role == .standby && status.link == .delta ? Date() : lastAppliedAt
             return HARuntimeSnapshot(core: status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
                               lastErrorAt: lastErrorAt, lastAppliedAt: lastSync, peerStatus: peerStatus,
                               lastAppliedRevision: lastApplied?.number, lastAppliedMonotonicNanoseconds: lastApplied?.monotonicNanoseconds)
@@ -424,7 +427,7 @@ public final class HARuntime: @unchecked Sendable {
             logger.info("ha: \(output.reason)")
         } else if !output.effects.isEmpty {
             logger.debug("ha: \(output.reason)")
-        } else if output.reason != "tick" {
+        } else if !output.reason.isClockOnly {
             logger.trace("ha: \(output.reason)")
         }
     }

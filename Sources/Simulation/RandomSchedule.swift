@@ -203,7 +203,7 @@ public struct RandomSchedule {
         ids.map { id in
             guard let core = cluster.core(id) else { return "\(id): down" }
             let status = core.status
-            return "\(id): \(status.role.rawValue) \(status.epoch) writes=\(status.writesEnabled) head=\(status.head) durable=\(status.durableHead) link=\(status.link) stopped=\(status.haStopped)"
+            return "\(id): \(status.role.rawValue) \(status.epoch) writes=\(status.writesEnabled) head=\(status.head) durable=\(status.durableHead) link=\(status.link.map { "\($0)" } ?? "-") stopped=\(status.haStopped)"
         }.joined(separator: "; ")
     }
 }

@@ -8,8 +8,8 @@ public final class SimulatedCluster {
     public private(set) var tick = 0
     public private(set) var steps = 0
     public private(set) var violation: SimulationViolation?
-    /// Every decision taken, in order: (tick, server, reason). Kept only when `keepsLog` is on.
-    public private(set) var log: [(tick: Int, server: ServerID, reason: String)] = []
+    /// Every step's reason but the clock's and idle timers', in order. Kept only when `keepsLog` is on.
+    public private(set) var log: [(tick: Int, server: ServerID, reason: HAReason)] = []
     public var keepsLog = false
     /// Every effect carried out, in order. Kept only when `keepsLog` is on.
     public private(set) var effectLog: [(tick: Int, server: ServerID, effect: HAEffect)] = []
@@ -205,11 +205,11 @@ public final class SimulatedCluster {
         return revision.number
     }
 
-    /// Runs an administrator command on `id`; returns the core's reason.
+    /// Runs an administrator command on `id`; returns the core's reason (nil while `id` is down).
     @discardableResult
-    public func admin(_ command: AdminCommand, on id: ServerID) -> String {
+    public func admin(_ command: AdminCommand, on id: ServerID) -> HAReason? {
         let index = index(of: id)
-        guard servers[index].isUp else { return "\(id) is down" }
+        guard servers[index].isUp else { return nil }
         return deliver(index, .admin(command))
     }
 
@@ -237,7 +237,7 @@ public final class SimulatedCluster {
     /// Feeds one input, carries out its output, checks every invariant, then does the same for the
     /// inputs that output caused (disk completions done at once, snapshot reads). Returns the reason.
     @discardableResult
-    func deliver(_ index: Int, _ input: HAInput) -> String {
+    func deliver(_ index: Int, _ input: HAInput) -> HAReason? {
         precondition(!draining, "inputs caused by a step wait in the inbox")
         draining = true
         let reason = stepAndApply(index, input)
@@ -265,12 +265,12 @@ public final class SimulatedCluster {
     }
 
     @discardableResult
-    func stepAndApply(_ index: Int, _ input: HAInput) -> String {
-        guard servers[index].isUp else { return "down" }
+    func stepAndApply(_ index: Int, _ input: HAInput) -> HAReason? {
+        guard servers[index].isUp else { return nil }
         steps += 1
         let output = servers[index].core.step(input)
         if trace != nil { traceStep(index, input, output) }
-        if keepsLog, output.reason != "tick", output.reason != "timers checked" {
+        if keepsLog, !output.reason.isTimersOnly {
             log.append((tick, servers[index].id, output.reason))
         }
         if let hardState = output.persist { servers[index].diskHardState = hardState }
