@@ -132,13 +132,18 @@ extension HAStateMachine {
             startFullSync(to: index, because: .headOlderThanSnapshotBase)
             return
         }
-        let batch = journal.revisions(after: progress.sentUpTo, limit: limits.appendBatchRevisionsMax)
+        let batch = appendBatch(after: progress.sentUpTo)
         guard let last = batch.last else { return }
         let previous = journal.headAt(progress.sentUpTo)
         progress.sentUpTo = last.number
         progress.lastSentAtMilliseconds = nowMilliseconds
         peers[index].replication = .delta(progress)
         send(.append(previous: previous, revisions: Array(batch), activeHead: journal.head), to: peers[index].id)
+    }
+
+    /// The next `append` batch after revision `number`: bounded by count and by payload bytes.
+    func appendBatch(after number: UInt64) -> ArraySlice<ReplicatedRevision> {
+        journal.revisions(after: number, limit: limits.appendBatchRevisionsMax, payloadBytesMax: limits.appendBatchPayloadBytesMax)
     }
 
     mutating func activeReceiveHello(_ hello: HAMessage.Hello, from index: Int) {
@@ -238,7 +243,7 @@ extension HAStateMachine {
         let matched = journal.contains(hello.durableHead) == true ? hello.durableHead : journal.base
         peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: hello.head.number, lastSentAtMilliseconds: nowMilliseconds))
         // Always answer, even with nothing to send: an append tells the standby its journal was verified.
-        let batch = journal.revisions(after: hello.head.number, limit: limits.appendBatchRevisionsMax)
+        let batch = appendBatch(after: hello.head.number)
         if let last = batch.last { peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds)) }
         send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
         markSynchronizedIfCaughtUp(index)

@@ -12,7 +12,8 @@ public struct HAMessage: Hashable, Sendable {
     public enum Body: Hashable, Sendable {
         /// Standby → active: who I am and what I hold, so the active picks delta sync, full sync or collision.
         case hello(Hello)
-        /// Active → standby: revisions after `previous`, at most `HALimits.appendBatchRevisionsMax`.
+        /// Active → standby: revisions after `previous`, at most `HALimits.appendBatchRevisionsMax` and
+        /// `appendBatchPayloadBytesMax` payload bytes (at least one revision when there is one to send).
         case append(previous: RevisionHead, revisions: [ReplicatedRevision], activeHead: RevisionHead)
         /// Standby → active: what I hold durably (and in memory). `gap` asks to resend from my head.
         case ack(durableHead: RevisionHead, head: RevisionHead, gap: Bool)
