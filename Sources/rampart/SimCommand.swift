@@ -2,7 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import HACore
-import Simulation
+import SimulationKit
 
 /// `rampart sim`: the seeded fault simulator of management HA, for replaying a failing seed and for
 /// benchmarking. It runs the same HACore the server runs, with simulated time, network and disks.

@@ -1,5 +1,5 @@
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 // Issue 18, item 11, for the HA core: a peer's message is untrusted input. Whatever a peer sends,

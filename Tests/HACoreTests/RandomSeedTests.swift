@@ -1,6 +1,6 @@
 import Foundation
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 // The seeded fault simulator as a test: a fixed list of seeds, each a whole schedule of faults (safety)

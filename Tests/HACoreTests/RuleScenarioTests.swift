@@ -1,5 +1,5 @@
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 // One scenario per rule of DESIGN.md §3 ("Management HA semantics"), named after the rule.
@@ -557,7 +557,7 @@ struct RuleScenarioTests {
         scenario("corrupted chunks are asked for again") {
             publish(100, on: "A")
             crash("C")
-            network(NetworkProfile(corruptChunkPerMillion: 500_000))
+            network(NetworkProfile(corruptPerMillion: 500_000))
             admin(.requestFullSync(standby: "B"), on: "A")
             wait(ticks: 600)
             expect(.synchronized, on: "B")

@@ -1,6 +1,6 @@
 import Foundation
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 // A small scenario language over `SimulatedCluster`, in the spirit of etcd raft's testdata scripts:
