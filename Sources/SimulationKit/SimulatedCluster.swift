@@ -29,9 +29,11 @@ public final class SimulatedCluster {
         public var publishes = 0
         public var syncAcknowledged = 0
         public var syncTimedOut = 0
-        /// Promotions that enabled writes in a new epoch, and those among them that were forced.
+        /// Epochs whose server enabled writes, those among them that a promotion forced, and those
+        /// that were a new group's first active (no promotion at all).
         public var promotions = 0
         public var forcedPromotions = 0
+        public var firstStarts = 0
         /// Completed switchovers (nothing lost) and failovers (every other standby polled, or none to poll).
         public var switchovers = 0
         public var failovers = 0
@@ -62,6 +64,7 @@ public final class SimulatedCluster {
             syncTimedOut += other.syncTimedOut
             promotions += other.promotions
             forcedPromotions += other.forcedPromotions
+            firstStarts += other.firstStarts
             switchovers += other.switchovers
             failovers += other.failovers
             fencings += other.fencings
@@ -87,7 +90,7 @@ public final class SimulatedCluster {
 
         /// Every path taken, by name, in a fixed order.
         public var paths: [(name: String, count: Int)] {
-            [("plain-promotions", promotions - forcedPromotions), ("forced-promotions", forcedPromotions),
+            [("plain-promotions", promotions - forcedPromotions - firstStarts), ("forced-promotions", forcedPromotions),
              ("switchovers", switchovers), ("failovers", failovers), ("fencings", fencings),
              ("switchover-timeouts", switchoverTimeouts), ("full-syncs-started", fullSyncsStarted),
              ("full-syncs-completed", fullSyncsCompleted), ("fork-probes", forkProbes), ("collisions", collisions),
@@ -135,6 +138,8 @@ public final class SimulatedCluster {
     var forcedEpochs: [Epoch] = []
     /// Per published revision (by hash): its server's `writesHeld` when it was committed.
     var writesHeldAtCommit: [String: (sinceStep: Int, newEpoch: Bool)] = [:]
+    /// The epoch `bootstrap(active:)` created: its first writes are no promotion.
+    var bootstrapEpoch: Epoch?
 
     public init(servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
                 tickMilliseconds: UInt64 = 10, limits: HALimits = HALimits()) {
@@ -183,7 +188,9 @@ public final class SimulatedCluster {
     /// Makes `id` the group's first active (as installing the primary does), before any tick.
     public func bootstrap(active id: ServerID) {
         let index = index(of: id)
-        servers[index].runtime.diskHardState = HAStateMachine.bootstrapActive(configuration: servers[index].configuration)
+        let hardState = HAStateMachine.bootstrapActive(configuration: servers[index].configuration)
+        servers[index].runtime.diskHardState = hardState
+        bootstrapEpoch = hardState.epoch
         startCore(index)
     }
 
@@ -384,6 +391,7 @@ public final class SimulatedCluster {
         if runtime.writesHeld?.epoch != epoch { runtime.writesHeld = (epoch, steps, firstTime) }
         guard firstTime else { return }
         counters.promotions += 1
+        if epoch == bootstrapEpoch { counters.firstStarts += 1 }
         if forced {
             counters.forcedPromotions += 1
             forcedEpochs.append(epoch)
