@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "rampart", targets: ["rampart"]),
         .library(name: "HACore", targets: ["HACore"]),
-        .library(name: "Simulation", targets: ["Simulation"]),
+        .library(name: "SimulationKit", targets: ["SimulationKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -31,8 +31,12 @@ let package = Package(
         ], swiftSettings: strict),
         // Pure: the HA state machine. No Foundation I/O, no clocks, no randomness.
         .target(name: "HACore", swiftSettings: strict),
-        // Seeded fault simulator for HACore, shipped beside the product like HummingbirdTesting.
-        .target(name: "Simulation", dependencies: ["HACore"], swiftSettings: strict),
+        // The HA driver: carries out HACore's outputs in contract order over a storage, a transport and
+        // a host; the runtime and the simulator both run it.
+        .target(name: "HADriverKit", dependencies: ["HACore"], swiftSettings: strict),
+        // Seeded simulation kit: RNG, clock, a generic faulty network, and the HA simulation over the
+        // shared driver; shipped beside the product like HummingbirdTesting.
+        .target(name: "SimulationKit", dependencies: ["HACore", "HADriverKit"], swiftSettings: strict),
         .target(name: "TrustCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -94,7 +98,7 @@ let package = Package(
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store,
         // and the node's HA services: the mesh of channels, membership, ICA state sync, promotion checks.
         .target(name: "HARuntime", dependencies: [
-            "HACore", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
+            "HACore", "HADriverKit", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,7 +136,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The one executable: argument-parser commands and their options.
         .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "HACore", "Simulation", "PeerTransport", "HARuntime", "Gateway", "Operations",
+            "ManagementModel", "Store", "TrustCore", "HACore", "SimulationKit", "PeerTransport", "HARuntime", "Gateway", "Operations",
             "SICPort", "RampartServer", "ManagementClient", "RampartTools",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -152,7 +156,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
-        .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
+        .testTarget(name: "HACoreTests", dependencies: ["HACore", "HADriverKit", "SimulationKit"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",
             .product(name: "Crypto", package: "swift-crypto"),

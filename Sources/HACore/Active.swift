@@ -6,13 +6,12 @@ extension HAStateMachine {
             // (Re)started as active: tell everyone, so standbys say hello and a newer epoch fences us quickly.
             for peer in peers { send(.epochAnnouncement(head: journal.head), to: peer.id) }
             state.announced = true
-            active = state
+            roleState = .active(state)
         }
         // A hand-over never resumes by timer: that could race a take-over we did not hear about.
         // Only the standby's abort (or a forced promotion here) gives writes back.
         if state.writes == .awaitingPeers, state.unconfirmedPeers.isEmpty {
-            startTakingWrites(because: peers.isEmpty ? "started as the active with no peer to hear from"
-                : "first start of a new group or of a restore as new primary (no peer to wait for)")
+            startTakingWrites(because: peers.isEmpty ? .startedWithoutPeers : .firstStart)
         }
         expireSyncPublishes()
         for index in peers.indices { retransmit(to: index, presumingLost: false) }
@@ -24,43 +23,43 @@ extension HAStateMachine {
     mutating func confirmNoHigherEpoch(from peer: ServerID) {
         guard var state = active, let position = state.unconfirmedPeers.firstIndex(of: peer) else { return }
         state.unconfirmedPeers.remove(at: position)
-        active = state
+        roleState = .active(state)
         if state.unconfirmedPeers.isEmpty, state.writes == .awaitingPeers {
-            startTakingWrites(because: "restarted as the active of epoch \(hardState.epoch) and every peer answered in no higher epoch")
+            startTakingWrites(because: .everyPeerAnswered(epoch: hardState.epoch))
         }
     }
 
     /// Takes writes again (after a start, a pause or an aborted hand-over): at once when every peer
     /// answered since our (re)start and the journal is durable; otherwise as soon as both hold.
-    mutating func startTakingWrites(because why: String) {
+    mutating func startTakingWrites(because why: WritesCause) {
         guard var state = active else { return }
         if !state.unconfirmedPeers.isEmpty {
             state.writes = .awaitingPeers
-            active = state
-            decide("\(why): writes enabled in epoch \(hardState.epoch) once \(state.unconfirmedPeers.map(\.name).joined(separator: ", ")) answer with no higher epoch")
+            roleState = .active(state)
+            decide(.writesEnabledOncePeersAnswer(why, epoch: hardState.epoch, unconfirmed: state.unconfirmedPeers))
             return
         }
         state.writes = durableHead == journal.head ? .enabled : .awaitingDurable
-        active = state
+        roleState = .active(state)
         if state.writes == .enabled {
             if hardState.takesWritesAtFirstStart {
                 hardState.takesWritesAtFirstStart = false
                 persistHardState()
             }
             effect(.enableWrites(epoch: hardState.epoch, forced: false))
-            decide("\(why): writes enabled in epoch \(hardState.epoch)")
+            decide(.writesEnabled(why, epoch: hardState.epoch))
         } else {
-            decide("\(why): writes enabled in epoch \(hardState.epoch) once applied revisions are durable")
+            decide(.writesEnabledOnceDurable(why, epoch: hardState.epoch))
         }
     }
 
     mutating func linkRestored(_ peer: ServerID) {
         guard active != nil, let index = peerIndex(peer) else {
-            note("link to \(peer) restored")
+            note(.linkRestored(peer))
             return
         }
         retransmit(to: index, presumingLost: true)
-        note("link to \(peer) restored: what it had not acknowledged sent again")
+        note(.linkRestoredResent(peer))
     }
 
     mutating func expireSyncPublishes() {
@@ -74,9 +73,9 @@ extension HAStateMachine {
             expired += 1
         }
         if expired > 0 {
-            decide("sync mode: \(expired) publish(es) not confirmed by any standby within \(timeout) ms; committed on the active only")
+            decide(.syncPublishesTimedOut(count: expired, timeoutMilliseconds: timeout))
             state.pendingSyncPublishes.removeFirst(expired)
-            active = state
+            roleState = .active(state)
         }
     }
 
@@ -115,13 +114,13 @@ extension HAStateMachine {
             if state.pendingSyncPublishes.count >= limits.pendingSyncPublishesMax {
                 effect(.publishTimedOut(revision: state.pendingSyncPublishes[0].number))
                 state.pendingSyncPublishes.removeFirst()
-                decide("sync mode: more than \(limits.pendingSyncPublishesMax) publishes waiting; the oldest timed out")
+                decide(.syncPublishesOverflowed(max: limits.pendingSyncPublishesMax))
             }
             state.pendingSyncPublishes.append(.init(number: revision.number, committedAtMilliseconds: nowMilliseconds))
-            active = state
+            roleState = .active(state)
         }
         for index in peers.indices { sendAppends(to: index) }
-        note("revision committed: delta sync to standbys")
+        note(.revisionCommitted)
     }
 
     /// Event-triggered delta sync: sends the next batch unless too much is already in flight.
@@ -130,10 +129,10 @@ extension HAStateMachine {
         let head = journal.head.number
         guard progress.sentUpTo < head, progress.sentUpTo - progress.matched.number < limits.inFlightRevisionsMax else { return }
         guard progress.sentUpTo >= journal.base.number else {
-            startFullSync(to: index, because: "its head is older than our snapshot base")
+            startFullSync(to: index, because: .headOlderThanSnapshotBase)
             return
         }
-        let batch = journal.revisions(after: progress.sentUpTo, limit: limits.appendBatchRevisionsMax)
+        let batch = appendBatch(after: progress.sentUpTo)
         guard let last = batch.last else { return }
         let previous = journal.headAt(progress.sentUpTo)
         progress.sentUpTo = last.number
@@ -142,16 +141,22 @@ extension HAStateMachine {
         send(.append(previous: previous, revisions: Array(batch), activeHead: journal.head), to: peers[index].id)
     }
 
+    /// The next `append` batch after revision `number`: bounded by count and by payload bytes.
+    func appendBatch(after number: UInt64) -> ArraySlice<ReplicatedRevision> {
+        journal.revisions(after: number, limit: limits.appendBatchRevisionsMax, payloadBytesMax: limits.appendBatchPayloadBytesMax)
+    }
+
     mutating func activeReceiveHello(_ hello: HAMessage.Hello, from index: Int) {
         guard active != nil else {
-            note("hello ignored: not active")
+            note(.helloIgnoredNotActive)
             return
         }
         let peer = peers[index].id
         peers[index].knownHead = hello.head
         guard hello.schemaVersion == configuration.schemaVersion else {
             peers[index].replication = .incompatible
-            decide("\(peer) runs schema \(hello.schemaVersion) (software \(hello.softwareVersion)), we run \(configuration.schemaVersion): not synchronizing")
+            decide(.schemaMismatch(peer: peer, schemaVersion: hello.schemaVersion, softwareVersion: hello.softwareVersion,
+                                   ourSchemaVersion: configuration.schemaVersion))
             return
         }
         var probe = forkBounds(of: hello)
@@ -160,7 +165,7 @@ extension HAStateMachine {
             let numbers = probe.numbersToAsk(limit: HALimits.forkProbeNumbersMax)
             peers[index].replication = .probingFork(probe)
             send(.forkProbe(numbers: numbers), to: peer)
-            decide("\(peer)'s journal parts from ours after #\(probe.shared) and by #\(probe.firstDiffering): asking for its hashes in between")
+            decide(.probingFork(peer: peer, shared: probe.shared, firstDiffering: probe.firstDiffering))
             return
         }
         answerHello(probe, from: index)
@@ -169,13 +174,13 @@ extension HAStateMachine {
     /// The probe has narrowed the fork to one revision (or cannot narrow it further).
     mutating func activeReceiveForkProbeReply(head: RevisionHead, heads: [RevisionHead], from index: Int) {
         guard case .probingFork(var probe) = peers[index].replication else {
-            note("fork probe reply no longer needed")
+            note(.forkProbeReplyNotNeeded)
             return
         }
         let peer = peers[index].id
         guard head == probe.hello.head else {
             peers[index].replication = .awaitingHello
-            decide("\(peer)'s journal changed while we compared it with ours: waiting for its next hello")
+            decide(.journalChangedDuringProbe(peer: peer))
             return
         }
         var narrowed = false
@@ -191,7 +196,7 @@ extension HAStateMachine {
         }
         peers[index].replication = .probingFork(probe)
         send(.forkProbe(numbers: probe.numbersToAsk(limit: HALimits.forkProbeNumbersMax)), to: peer)
-        note("fork probe narrowed: asking again")
+        note(.forkProbeNarrowed)
     }
 
     /// Answers a standby's hello once the last revision its journal shares with ours is known
@@ -207,14 +212,14 @@ extension HAStateMachine {
             // starts a new one), so no publish of it was ever answered.
             peers[index].replication = .awaitingHello
             send(.discardUnsyncedTail(after: shared), to: peer)
-            decide("\(peer) holds revisions of our epoch \(hardState.epoch) after #\(shared) that we do not: lost here in a crash before their fsync, so never answered; told it to drop them and take ours")
+            decide(.toldToDiscardUnsyncedTail(peer: peer, epoch: hardState.epoch, after: shared))
             return
         }
         guard isPrefix else {
             let divergent = hello.head.number - shared
             peers[index].replication = .collision(common: shared, divergent: divergent)
             send(.collision(commonNumber: shared, divergentCount: divergent, activeHead: journal.head), to: peer)
-            decide("collision: \(peer) holds \(divergent) revision(s) after #\(shared) that we lack; they are kept there for export")
+            decide(.collisionFound(peer: peer, divergent: divergent, after: shared))
             return
         }
         if let sender = fork.fullSyncUnderWay, Self.snapshot(sender, covers: hello) {
@@ -224,13 +229,13 @@ extension HAStateMachine {
             if let chunkCount = sender.chunkCount {
                 send(.snapshotOffer(snapshotHead: sender.snapshotHead, chunkCount: chunkCount, spans: sender.spans), to: peer)
             }
-            note("hello during a full sync: snapshot offered again")
+            note(.snapshotOfferedAgain)
             return
         }
         let isNewStandby = hello.head.number == 0 && journal.head.number > 0
         if hello.wantsFullSync || isNewStandby || hello.head.number < journal.base.number || fork.fullSyncUnderWay != nil {
-            let why = hello.wantsFullSync ? "it asked for one" : isNewStandby ? "it is a new standby"
-                : hello.head.number < journal.base.number ? "its head is older than our snapshot base" : "the snapshot offered does not cover its journal"
+            let why: FullSyncCause = hello.wantsFullSync ? .standbyAsked : isNewStandby ? .newStandby
+                : hello.head.number < journal.base.number ? .headOlderThanSnapshotBase : .offeredSnapshotDoesNotCover
             // A standby that asked for a full sync gets a snapshot of its own, never one it may have failed to install.
             startFullSync(to: index, because: why, sharingWith: hello.wantsFullSync ? nil : hello)
             return
@@ -238,11 +243,11 @@ extension HAStateMachine {
         let matched = journal.contains(hello.durableHead) == true ? hello.durableHead : journal.base
         peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: hello.head.number, lastSentAtMilliseconds: nowMilliseconds))
         // Always answer, even with nothing to send: an append tells the standby its journal was verified.
-        let batch = journal.revisions(after: hello.head.number, limit: limits.appendBatchRevisionsMax)
+        let batch = appendBatch(after: hello.head.number)
         if let last = batch.last { peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds)) }
         send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
         markSynchronizedIfCaughtUp(index)
-        decide("delta sync to \(peer) from \(hello.head) (we are at \(journal.head))")
+        decide(.deltaSyncStarted(peer: peer, from: hello.head, ourHead: journal.head))
     }
 
     /// Where a standby's journal parts from ours, as far as its hello tells: the newest of its head
@@ -268,17 +273,17 @@ extension HAStateMachine {
     /// Starts sending `index` a snapshot: at our head, or the one already going to another standby when
     /// `standby` (its hello) says that one covers its journal: one snapshot is built, not one per standby,
     /// and delta sync brings each past it.
-    mutating func startFullSync(to index: Int, because why: String, sharingWith standby: HAMessage.Hello? = nil) {
+    mutating func startFullSync(to index: Int, because why: FullSyncCause, sharingWith standby: HAMessage.Hello? = nil) {
         var sender = FullSyncSender(snapshotHead: journal.head, spans: journal.spans, chunkCount: nil, lastSentAtMilliseconds: nowMilliseconds)
-        var shared = ""
+        var shared: ServerID?
         if let standby, let found = sharableSnapshot(covering: standby, except: index) {
             sender = FullSyncSender(snapshotHead: found.sender.snapshotHead, spans: found.sender.spans, chunkCount: found.sender.chunkCount,
                                     lastSentAtMilliseconds: nowMilliseconds)
-            shared = " (the snapshot already going to \(peers[found.peer].id))"
+            shared = peers[found.peer].id
         }
         peers[index].replication = .fullSync(sender)
         sendSnapshotStep(to: index)
-        decide("full sync of \(peers[index].id) at \(sender.snapshotHead)\(shared): \(why)")
+        decide(.fullSyncStarted(peer: peers[index].id, at: sender.snapshotHead, sharedWith: shared, cause: why))
     }
 
     /// A snapshot being sent to another peer than `index`, built and covering the journal in `hello`.
@@ -299,7 +304,7 @@ extension HAStateMachine {
     mutating func snapshotChunkRead(_ read: SnapshotChunkRead) {
         guard let index = peerIndex(read.standby), case .fullSync(var sender) = peers[index].replication,
               sender.snapshotHead == read.snapshotHead, sender.readRequested == read.index else {
-            note("snapshot chunk read is no longer needed")
+            note(.snapshotChunkReadNotNeeded)
             return
         }
         precondition(read.chunkCount >= 1 && read.index < read.chunkCount, "a snapshot has at least one chunk")
@@ -315,7 +320,7 @@ extension HAStateMachine {
         }
         peers[index].replication = .fullSync(sender)
         sendSnapshotStep(to: index)
-        note("snapshot chunk read")
+        note(.snapshotChunkRead)
     }
 
     /// On the active: the runtime cannot read the snapshot at `snapshotHead` (it is gone, or was never
@@ -323,16 +328,16 @@ extension HAStateMachine {
     /// let the retransmit timer ask again (a snapshot that failed to build is not rebuilt in a loop).
     mutating func snapshotUnavailable(standby: ServerID, snapshotHead: RevisionHead) {
         guard let index = peerIndex(standby), case .fullSync(var sender) = peers[index].replication, sender.snapshotHead == snapshotHead else {
-            note("unavailable snapshot no longer needed")
+            note(.unavailableSnapshotNotNeeded)
             return
         }
         guard snapshotHead != journal.head else {
             sender.readRequested = nil
             peers[index].replication = .fullSync(sender)
-            decide("full sync of \(standby): the snapshot at \(snapshotHead) could not be read; asking again in \(limits.snapshotRetransmitMilliseconds) ms")
+            decide(.snapshotUnreadable(standby: standby, at: snapshotHead, retryMilliseconds: limits.snapshotRetransmitMilliseconds))
             return
         }
-        startFullSync(to: index, because: "the snapshot at \(snapshotHead) is no longer available")
+        startFullSync(to: index, because: .snapshotNoLongerAvailable(snapshotHead))
     }
 
     /// Sends whatever the standby needs next: the offer, the next chunks (up to the in-flight limit), or done.
@@ -363,7 +368,7 @@ extension HAStateMachine {
 
     mutating func activeReceiveSnapshotAck(snapshotHead: RevisionHead, nextIndex: Int, resend: Bool, from index: Int) {
         guard case .fullSync(var sender) = peers[index].replication, sender.snapshotHead == snapshotHead else {
-            note("stale snapshot ack ignored")
+            note(.staleSnapshotAck)
             return
         }
         // The standby's word is final (it may have restarted from an earlier chunk). With `resend`, what
@@ -375,7 +380,7 @@ extension HAStateMachine {
         sender.acknowledgedChunks = next
         peers[index].replication = .fullSync(sender)
         sendSnapshotStep(to: index)
-        note("snapshot ack: sending the next step")
+        note(.snapshotAcked)
     }
 
     mutating func activeReceiveAck(durableHead ackedDurable: RevisionHead, head: RevisionHead, gap: Bool, from index: Int) {
@@ -391,13 +396,13 @@ extension HAStateMachine {
             guard holdsSnapshot, let chunkCount = sender.chunkCount,
                   sender.offerAcknowledged, sender.acknowledgedChunks >= chunkCount else { return }
             peers[index].replication = .delta(DeltaProgress(matched: ackedDurable, sentUpTo: ackedDurable.number, lastSentAtMilliseconds: nowMilliseconds))
-            decide("full sync of \(peers[index].id) complete at \(ackedDurable): delta sync from here")
+            decide(.fullSyncCompleted(peer: peers[index].id, at: ackedDurable))
         case .delta(var progress):
             guard journal.contains(head) != false else {
                 // It applied revisions we do not hold (sent before we lost them in a crash, delivered
                 // late): its journal is no longer a prefix of ours. Our heartbeats ask for a hello.
                 peers[index].replication = .awaitingHello
-                decide("\(peers[index].id) acknowledged \(head), which we do not hold: asking it to say hello again")
+                decide(.ackOfUnknownHead(peer: peers[index].id, head: head))
                 return
             }
             if ackedDurable.number > progress.matched.number, journal.contains(ackedDurable) == true {
@@ -406,7 +411,7 @@ extension HAStateMachine {
             if gap, journal.contains(head) == true { progress.sentUpTo = head.number }
             progress.sentUpTo = max(progress.sentUpTo, progress.matched.number)
             peers[index].replication = .delta(progress)
-            note("ack")
+            note(.ack)
         default:
             return
         }
@@ -438,58 +443,58 @@ extension HAStateMachine {
         }
         if acknowledged > 0 {
             state.pendingSyncPublishes.removeFirst(acknowledged)
-            active = state
+            roleState = .active(state)
         }
     }
 
     mutating func activeReceiveSwitchoverRequest(_ id: UInt64, from index: Int) {
         let peer = peers[index].id
         guard var state = active else {
-            send(.switchoverAbort(switchoverID: id, reasonCode: "not-active"), to: peer)
-            decide("refused switchover request from \(peer): this server is not active")
+            send(.switchoverAbort(switchoverID: id, reason: .notActive), to: peer)
+            decide(.switchoverRequestRefusedNotActive(from: peer))
             return
         }
         if case .handingOver(let handover) = state.writes {
             if handover.target == peer, handover.switchoverID == id {
                 send(.handover(switchoverID: id, finalHead: handover.finalHead), to: peer)
-                note("handover repeated")
+                note(.handoverRepeated)
             } else {
-                send(.switchoverAbort(switchoverID: id, reasonCode: "switchover-in-progress"), to: peer)
-                decide("refused switchover to \(peer): already handing over to \(handover.target)")
+                send(.switchoverAbort(switchoverID: id, reason: .switchoverInProgress), to: peer)
+                decide(.switchoverRequestRefusedHandingOver(from: peer, target: handover.target))
             }
             return
         }
         guard case .delta = peers[index].replication else {
-            send(.switchoverAbort(switchoverID: id, reasonCode: "standby-not-synchronized"), to: peer)
-            decide("refused switchover to \(peer): it is \(syncStatus(of: index)), not in delta sync")
+            send(.switchoverAbort(switchoverID: id, reason: .standbyNotSynchronized), to: peer)
+            decide(.switchoverRequestRefusedNotInDelta(from: peer, status: syncStatus(of: index)))
             return
         }
         if state.writes == .enabled { effect(.disableWrites) }
         let handover = HandoverRecord(target: peer, switchoverID: id, finalHead: journal.head)
         state.writes = .handingOver(handover)
-        active = state
+        roleState = .active(state)
         // Persisted before the hand-over is sent: a restart must not bring writes back behind its back.
         hardState.handover = handover
         hardState.writesPaused = false
         persistHardState()
         send(.handover(switchoverID: id, finalHead: journal.head), to: peer)
         sendAppends(to: index)
-        decide("switchover to \(peer): writes stopped at \(journal.head); it takes over once it holds every revision")
+        decide(.handingOver(to: peer, at: journal.head))
     }
 
-    mutating func receiveSwitchoverAbort(_ id: UInt64, code: String, from index: Int) {
+    mutating func receiveSwitchoverAbort(_ id: UInt64, reason: SwitchoverAbortReason, from index: Int) {
         let peer = peers[index].id
         if let state = active, case .handingOver(let handover) = state.writes, handover.target == peer, handover.switchoverID == id {
             hardState.handover = nil
             persistHardState()
-            startTakingWrites(because: "switchover to \(peer) aborted (\(code))")
+            startTakingWrites(because: .switchoverAborted(target: peer, reason: reason))
             return
         }
         if case .switchover(id, _, _) = standby.promotion, role == .standby, peer == hardState.epoch.server {
             standby.promotion = nil
-            refuse("switchover-refused", "switchover refused by the active \(peer): \(code)")
+            refuse(.switchoverRefused, .switchoverRefusedByActive(peer, reason: reason))
             return
         }
-        note("stale switchover abort ignored")
+        note(.staleSwitchoverAbort)
     }
 }

@@ -6,18 +6,18 @@ extension HAStateMachine {
         case .promote(let dryRun, let force): promote(dryRun: dryRun, force: force)
         case .demote: demote()
         case .haStop:
-            guard !hardState.haStopped else { return refuse("already-stopped", "HA is already stopped here") }
+            guard !hardState.haStopped else { return refuse(.alreadyStopped, .alreadyStopped) }
             hardState.haStopped = true
             persistHardState()
-            decide("HA stopped by an administrator: no synchronization until ha start (epochs are still obeyed)")
+            decide(.haStopped)
         case .haStart:
-            guard hardState.haStopped else { return refuse("already-started", "HA is already running here") }
+            guard hardState.haStopped else { return refuse(.alreadyStarted, .alreadyStarted) }
             hardState.haStopped = false
             persistHardState()
             if role == .standby, collision == nil { standby.link = .connecting }
             for index in peers.indices { peers[index].replication = .awaitingHello }
             sendHello()
-            decide("HA started by an administrator")
+            decide(.haStarted)
         case .requestFullSync(let target): requestFullSync(of: target)
         case .resolveCollision(let side): resolveCollision(keep: side)
         case .addPeer(let peer): addPeer(peer)
@@ -30,14 +30,12 @@ extension HAStateMachine {
     mutating func becomeActive(in newEpoch: Epoch, forced: Bool) {
         precondition(newEpoch >= hardState.epoch && newEpoch.server == serverID, "a server is only active in its own, newest epoch")
         hardState.epoch = newEpoch
-        hardState.role = .active
         hardState.writesPaused = false
         hardState.handover = nil
         hardState.takesWritesAtFirstStart = false
         lastKnownActive = serverID
         let durable = durableHead == journal.head
-        active = ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true)
-        standby = StandbyState()
+        roleState = .active(ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true))
         for index in peers.indices { peers[index].replication = .awaitingHello }
         persistHardState()
         if durable { effect(.enableWrites(epoch: newEpoch, forced: forced)) }
@@ -107,52 +105,52 @@ extension HAStateMachine {
         let report = promotionReport()
         effect(.promotionReport(report))
         if dryRun {
-            decide("dry run: \(report.summary)")
+            decide(.dryRun(summary: report.summary))
             return
         }
-        if var state = active {
+        if let state = active {
             switch state.writes {
             case .enabled:
-                return refuse("already-active", "already active in epoch \(hardState.epoch)")
+                return refuse(.alreadyActive, .alreadyActive(epoch: hardState.epoch))
             case .paused where !state.unconfirmedPeers.isEmpty && force:
                 becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
-                return decide("forced promotion of a paused active that had not heard from every peer since its restart: active in new epoch \(hardState.epoch)")
+                return decide(.forcedPromotionOfPausedActive(epoch: hardState.epoch))
             case .paused:
                 hardState.writesPaused = false
                 persistHardState()
-                return startTakingWrites(because: "promoted again in epoch \(hardState.epoch)")
+                return startTakingWrites(because: .promotedAgain(epoch: hardState.epoch))
             case .handingOver(let handover):
                 let target = handover.target
                 guard force else {
-                    return refuse("switchover-in-progress", "handing over to \(target): wait for it, or force a promotion into a new epoch")
+                    return refuse(.switchoverInProgress, .handoverUnderWay(target: target))
                 }
                 becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
-                return decide("forced promotion during a hand-over to \(target): active in new epoch \(hardState.epoch); \(target) is fenced if it took over")
+                return decide(.forcedPromotionDuringHandover(target: target, epoch: hardState.epoch))
             case .awaitingPeers where !state.unconfirmedPeers.isEmpty:
-                guard force else { return refuse("peers-unconfirmed", "promotion refused: \(report.summary)") }
-                let silent = state.unconfirmedPeers.map(\.name).joined(separator: ", ")
+                guard force else { return refuse(.peersUnconfirmed, .promotionRefused(summary: report.summary)) }
+                let silent = state.unconfirmedPeers
                 becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
-                return decide("forced promotion of a restarted active that had not heard from \(silent): active in new epoch \(hardState.epoch)")
+                return decide(.forcedPromotionOfRestartedActive(silent: silent, epoch: hardState.epoch))
             case .awaitingPeers, .awaitingDurable:
-                return refuse("not-ready", "active, \(state.writesDescription): writes are enabled as soon as possible")
+                return refuse(.notReady, .notReady(writes: state.writesDescription))
             }
         }
-        if report.path == .refused { return refuse("promotion-refused", "promotion refused: \(report.summary)") }
+        if report.path == .refused { return refuse(.promotionRefused, .promotionRefused(summary: report.summary)) }
         let activeID = hardState.epoch.server
         if force {
             let previous = hardState.epoch
             becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
-            return decide("forced promotion: active in epoch \(hardState.epoch) (was \(previous)). \(report.summary)")
+            return decide(.forcedPromotion(epoch: hardState.epoch, previous: previous, summary: report.summary))
         }
         if report.path == .switchover {
             switchoverSequence += 1
             let id = nowMilliseconds << 8 | (switchoverSequence & 0xff)
             standby.promotion = .switchover(switchoverID: id, startedAtMilliseconds: nowMilliseconds, finalHead: nil)
             send(.switchoverRequest(switchoverID: id), to: activeID)
-            return decide("switchover requested from \(activeID)")
+            return decide(.switchoverRequested(from: activeID))
         }
         guard case .sync = hardState.replicationMode, report.knownLagRevisions == 0 else {
-            return refuse("may-lose-revisions", "failover refused: \(report.summary)")
+            return refuse(.mayLoseRevisions, .failoverRefused(summary: report.summary))
         }
         // Raise the epoch first: everyone who answers is fenced from the old epoch, so no publish can
         // still be acknowledged behind our back while we collect the heads.
@@ -165,44 +163,44 @@ extension HAStateMachine {
         persistHardState()
         if poll.required(among: peers).isEmpty {
             becomeActive(in: hardState.epoch, forced: false)
-            return decide("failover: no other standby to ask; active in epoch \(hardState.epoch)")
+            return decide(.failoverWithoutPoll(epoch: hardState.epoch))
         }
         for peer in peers { send(.promotionPoll, to: peer.id) }
-        decide("failover: epoch raised to \(hardState.epoch); asking every other standby for its head before enabling writes")
+        decide(.failoverPolling(epoch: hardState.epoch))
     }
 
     mutating func demote() {
-        guard var state = active else { return refuse("not-active", "demote: this server is already a standby") }
+        guard var state = active else { return refuse(.notActive, .demoteOnStandby) }
         switch state.writes {
         case .enabled:
             state.writes = .paused
-            active = state
+            roleState = .active(state)
             hardState.writesPaused = true
             persistHardState()
             effect(.disableWrites)
-            decide("demoted by an administrator: writes disabled; still replicating; promote a standby to switch over")
+            decide(.demoted)
         default:
-            refuse("not-taking-writes", "demote: writes are already off (\(state.writesDescription))")
+            refuse(.notTakingWrites, .demoteWritesAlreadyOff(writes: state.writesDescription))
         }
     }
 
     mutating func requestFullSync(of target: ServerID) {
         if target == serverID {
             guard role == .standby, collision == nil else {
-                return refuse("full-sync-refused", "a full sync is asked for on a standby that is not in collision")
+                return refuse(.fullSyncRefused, .fullSyncRefusedHere)
             }
             standby.wantsFullSync = true
             standby.link = .connecting
             sendHello()
-            return decide("full sync requested from \(hardState.epoch.server)")
+            return decide(.fullSyncRequested(from: hardState.epoch.server))
         }
         guard active != nil, let index = peerIndex(target) else {
-            return refuse("full-sync-refused", "full sync of \(target): run it on the active, naming one of its standbys")
+            return refuse(.fullSyncRefused, .fullSyncRefusedNotActive(target: target))
         }
         guard case .delta = peers[index].replication else {
-            return refuse("full-sync-refused", "full sync of \(target) refused: it is \(syncStatus(of: index)), not in delta sync")
+            return refuse(.fullSyncRefused, .fullSyncRefusedNotInDelta(target: target, status: syncStatus(of: index)))
         }
-        startFullSync(to: index, because: "an administrator asked")
+        startFullSync(to: index, because: .administratorAsked)
     }
 
     /// Removes the revisions after `number` from the journal; the durable head follows (the runtime's
@@ -215,7 +213,7 @@ extension HAStateMachine {
 
     mutating func resolveCollision(keep side: CollisionSide) {
         guard let found = collision else {
-            return refuse("no-collision", "resolve-collision: this server is not in collision (run it on the server that reports one)")
+            return refuse(.noCollision, .noCollision)
         }
         switch side {
         case .peer:
@@ -227,28 +225,29 @@ extension HAStateMachine {
             effect(.truncateJournal(after: found.commonNumber))
             standby.link = .connecting
             sendHello()
-            decide("collision resolved keeping \(hardState.epoch.server)'s data: exported and dropped our \(found.divergentRevisions) divergent revision(s) after #\(found.commonNumber)\(reachesIntoSnapshot ? " (with a database backup: they reach into our snapshot at \(base)); a full sync follows" : "")")
+            decide(.collisionResolvedKeepingPeer(active: hardState.epoch.server, divergent: found.divergentRevisions,
+                                                 after: found.commonNumber, snapshotBase: reachesIntoSnapshot ? base : nil))
         case .local:
             let previous = hardState.epoch.server
             becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
-            decide("collision resolved keeping this server's data: active in epoch \(hardState.epoch); \(previous) will report a collision and export its own divergent revisions when resolved there")
+            decide(.collisionResolvedKeepingLocal(epoch: hardState.epoch, previous: previous))
         }
     }
 
     mutating func addPeer(_ peer: ServerID) {
-        guard peer != serverID, peerIndex(peer) == nil else { return refuse("peer-exists", "add peer \(peer): already a member") }
-        guard peers.count + 2 <= limits.serversMax else { return refuse("too-many-servers", "add peer \(peer): at most \(limits.serversMax) servers") }
+        guard peer != serverID, peerIndex(peer) == nil else { return refuse(.peerExists, .peerExists(peer)) }
+        guard peers.count + 2 <= limits.serversMax else { return refuse(.tooManyServers, .tooManyServers(peer, max: limits.serversMax)) }
         let position = peers.firstIndex { $0.id > peer } ?? peers.count
         let record = PeerRecord(serverID: peer)
         peers.insert(PeerState(record: record), at: position)
         hardState.peers.insert(record, at: position)
         persistHardState()
-        decide("added \(peer) to the HA group; it gets a full sync when it connects")
+        decide(.peerAdded(peer))
     }
 
     mutating func removePeer(_ peer: ServerID) {
-        guard let index = peerIndex(peer) else { return refuse("no-such-peer", "remove peer \(peer): not a member") }
-        guard peer != hardState.epoch.server else { return refuse("peer-is-active", "remove peer \(peer): it is the active; promote another server first") }
+        guard let index = peerIndex(peer) else { return refuse(.noSuchPeer, .noSuchPeer(peer)) }
+        guard peer != hardState.epoch.server else { return refuse(.peerIsActive, .peerIsActive(peer)) }
         peers.remove(at: index)
         hardState.peers.remove(at: index)
         persistHardState()
@@ -257,18 +256,18 @@ extension HAStateMachine {
         if case .poll(let poll) = standby.promotion, poll.required(among: peers).allSatisfy(poll.answered.contains), role == .standby {
             becomeActive(in: hardState.epoch, forced: false)
         }
-        decide("removed \(peer) from the HA group")
+        decide(.peerRemoved(peer))
     }
 
     mutating func setReplicationMode(_ mode: ReplicationMode) {
         guard active != nil else {
-            return refuse("not-active", "replication mode is set on the active (\(hardState.epoch.server)); standbys follow it")
+            return refuse(.notActive, .replicationModeOnStandby(active: hardState.epoch.server))
         }
         if case .sync(let timeout) = mode { precondition(timeout > 0, "a sync timeout is positive") }
         hardState.replicationMode = mode
         persistHardState()
         expireSyncPublishes()
-        let pending = publishMode == mode ? "" : ": until every standby holds it, publishes still wait for one (at most \(limits.asyncUnconfirmedTimeoutMilliseconds) ms)"
-        decide("replication mode set to \(mode)\(pending)")
+        let pending = publishMode == mode ? nil : limits.asyncUnconfirmedTimeoutMilliseconds
+        decide(.replicationModeSet(mode, standbysPendingMilliseconds: pending))
     }
 }

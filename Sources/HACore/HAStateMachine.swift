@@ -22,8 +22,11 @@ public struct HAStateMachine: Sendable {
     public internal(set) var nowMilliseconds: UInt64 = 0
 
     var peers: [PeerState]
-    var active: ActiveState?
-    var standby: StandbyState
+    /// The role with its state: an active always has its `ActiveState`, a standby its `StandbyState`.
+    /// The persisted `hardState.role` follows it (written nowhere else).
+    var roleState: RoleState {
+        didSet { hardState.role = roleState.role }
+    }
     /// The last server seen taking writes (volatile). A failover poll need not wait for it: it is the
     /// one presumed gone, and every other server is asked.
     var lastKnownActive: ServerID?
@@ -56,11 +59,10 @@ public struct HAStateMachine: Sendable {
                 .awaitingPeers
             }
             let unconfirmed = state.takesWritesAtFirstStart ? [] : state.peers.map(\.serverID)
-            self.active = ActiveState(writes: writes, unconfirmedPeers: unconfirmed, forcedPromotion: false)
+            self.roleState = .active(ActiveState(writes: writes, unconfirmedPeers: unconfirmed, forcedPromotion: false))
         } else {
-            self.active = nil
+            self.roleState = .standby(StandbyState())
         }
-        self.standby = StandbyState()
         self.summary = HASummary(epoch: state.epoch, role: state.role, writesEnabled: false, followsActiveVerified: false,
                                  head: journal.head)
     }
@@ -79,7 +81,29 @@ public struct HAStateMachine: Sendable {
     public var limits: HALimits { configuration.limits }
     public var role: HARole { hardState.role }
     public var epoch: Epoch { hardState.epoch }
-    public var writesEnabled: Bool { active?.writes == .enabled }
+    public var writesEnabled: Bool {
+        if case .active(let state) = roleState { return state.writes == .enabled }
+        return false
+    }
+
+    /// The active's state; nil on a standby.
+    var active: ActiveState? {
+        if case .active(let state) = roleState { return state }
+        return nil
+    }
+
+    /// A standby's state. An active has none: reading it there gives a fresh one, and writing it
+    /// there is a programmer error.
+    var standby: StandbyState {
+        get {
+            if case .standby(let state) = roleState { return state }
+            return StandbyState()
+        }
+        set {
+            guard case .standby = roleState else { preconditionFailure("an active has no standby state") }
+            roleState = .standby(newValue)
+        }
+    }
 
     /// How a publish is answered now. Async answers without a standby only once no peer is known to
     /// hold sync mode: a standby that still believes in sync mode would fail over without force
@@ -119,7 +143,7 @@ public struct HAStateMachine: Sendable {
             // Most ticks only move the clock: answer without touching anything else (hot path).
             precondition(now >= nowMilliseconds, "time never goes backwards")
             nowMilliseconds = now
-            return HAOutput(reason: "tick")
+            return HAOutput(reason: .routine(.clockMoved))
         }
         pending = PendingOutput()
         switch input {
@@ -158,11 +182,10 @@ public struct HAStateMachine: Sendable {
     mutating func effect(_ effect: HAEffect) { pending.effects.append(effect) }
 
     /// A decision worth a log line.
-    mutating func decide(_ reason: String) { pending.reasons.append(reason) }
+    mutating func decide(_ decision: HADecision) { pending.decisions.append(decision) }
 
-    /// Routine bookkeeping: only used when nothing was decided. Callers pass literals, which cost no
-    /// allocation (this runs on every step).
-    mutating func note(_ reason: String) { pending.note = reason }
+    /// Routine bookkeeping: only used when nothing was decided (this runs on every step).
+    mutating func note(_ routine: HARoutine) { pending.routine = routine }
 
     mutating func persistHardState() {
         for index in peers.indices {
@@ -172,9 +195,9 @@ public struct HAStateMachine: Sendable {
         pending.persist = true
     }
 
-    mutating func refuse(_ code: String, _ reason: String) {
-        effect(.commandRefused(code: code))
-        decide(reason)
+    mutating func refuse(_ code: HARefusal, _ decision: HADecision) {
+        effect(.commandRefused(code))
+        decide(decision)
     }
 
     func peerIndex(_ id: ServerID) -> Int? { peers.firstIndex { $0.id == id } }
@@ -183,11 +206,11 @@ public struct HAStateMachine: Sendable {
 
     mutating func receive(from sender: ServerID, _ message: HAMessage) {
         guard let index = peerIndex(sender) else {
-            decide("ignored \(message.kindName) from \(sender): not a member of this HA group")
+            decide(.ignoredNonMember(messageKind: message.kindName, from: sender))
             return
         }
         guard message.epoch.term <= Epoch.termMax else {
-            decide("ignored \(message.kindName) from \(sender): its epoch term \(message.epoch.term) is beyond any real promotion")
+            decide(.ignoredTermBeyondMax(messageKind: message.kindName, from: sender, term: message.epoch.term))
             return
         }
         peers[index].lastHeardAtMilliseconds = nowMilliseconds
@@ -200,7 +223,7 @@ public struct HAStateMachine: Sendable {
         if message.epoch < hardState.epoch {
             // The sender is behind: tell it, so a stale active fences itself.
             if !hardState.haStopped { send(.epochAnnouncement(head: journal.head), to: sender) }
-            note("ignored a message from a lower epoch and announced ours")
+            note(.lowerEpochAnnounced)
             return
         }
         if hardState.haStopped {
@@ -213,7 +236,7 @@ public struct HAStateMachine: Sendable {
                     adoptReplicationMode(heartbeat.replicationMode, from: sender)
                 }
             }
-            note("HA is stopped here: message ignored")
+            note(.messageIgnoredHAStopped)
             return
         }
         switch message.body {
@@ -231,14 +254,14 @@ public struct HAStateMachine: Sendable {
         case .snapshotDone(let snapshotHead): standbyReceiveSnapshotDone(snapshotHead: snapshotHead, from: sender)
         case .switchoverRequest(let id): activeReceiveSwitchoverRequest(id, from: index)
         case .handover(let id, let finalHead): standbyReceiveHandover(id, finalHead: finalHead, from: sender)
-        case .switchoverAbort(let id, let code): receiveSwitchoverAbort(id, code: code, from: index)
+        case .switchoverAbort(let id, let reason): receiveSwitchoverAbort(id, reason: reason, from: index)
         case .epochAnnouncement(let head):
             // The announcer is active now, even before its next heartbeat says so.
             if message.epoch.server == sender { peers[index].actsAsActive = true }
             standbyReceiveAnnouncement(head: head, from: sender)
         case .promotionPoll:
             send(.pollReply(durableHead: durableHead, spans: journal.spans), to: sender)
-            note("answered a promotion poll with our durable head")
+            note(.pollAnswered)
         case .pollReply(let head, let spans): candidateReceivePollReply(durableHead: head, spans: spans, from: index)
         case .collision(let common, let divergent, let activeHead):
             standbyReceiveCollision(commonNumber: common, divergentCount: divergent, activeHead: activeHead, from: sender)
@@ -254,11 +277,11 @@ public struct HAStateMachine: Sendable {
         hardState.epoch = newEpoch
         if role == .active {
             stepDown()
-            decide("saw epoch \(newEpoch) from \(sender), higher than our \(previous): demoted to standby at once (fenced)")
+            decide(.fenced(by: sender, epoch: newEpoch, previous: previous))
         } else {
-            if case .poll = standby.promotion { decide("promotion abandoned: \(sender) is in higher epoch \(newEpoch)") }
-            if case .switchover = standby.promotion { decide("switchover abandoned: \(sender) is in higher epoch \(newEpoch)") }
-            decide("adopted epoch \(newEpoch) from \(sender); following \(newEpoch.server)")
+            if case .poll = standby.promotion { decide(.promotionAbandoned(by: sender, epoch: newEpoch)) }
+            if case .switchover = standby.promotion { decide(.switchoverAbandoned(by: sender, epoch: newEpoch)) }
+            decide(.adoptedEpoch(newEpoch, from: sender))
         }
         // Start over with the new active: it checks our journal again on hello (a collision found in
         // the old epoch is found again if it still holds; the divergent revisions stay in the journal).
@@ -273,8 +296,7 @@ public struct HAStateMachine: Sendable {
         guard let state = active else { return }
         if state.writes == .enabled { effect(.disableWrites) }
         for publish in state.pendingSyncPublishes { effect(.publishTimedOut(revision: publish.number)) }
-        active = nil
-        hardState.role = .standby
+        roleState = .standby(StandbyState())
         hardState.writesPaused = false
         hardState.handover = nil
     }
@@ -288,7 +310,7 @@ public struct HAStateMachine: Sendable {
         if role == .standby, peers[index].id == hardState.epoch.server {
             standbyReceiveActiveHeartbeat(heartbeat, from: peers[index].id)
         } else {
-            note("heartbeat")
+            note(.heartbeat)
         }
     }
 
@@ -301,12 +323,12 @@ public struct HAStateMachine: Sendable {
             sendHeartbeats()
         }
         if hardState.haStopped {
-            note("HA is stopped here")
+            note(.haStoppedHere)
             return
         }
         if active != nil { activeTimers() } else { standbyTimers() }
         reportStatusChanges()
-        if pending.reasons.isEmpty { note("timers checked") }
+        if pending.decisions.isEmpty { note(.timersChecked) }
     }
 
     mutating func sendHeartbeats() {
@@ -410,7 +432,7 @@ public struct HAStateMachine: Sendable {
         return HAStatus(serverID: serverID, role: role, epoch: epoch, writesEnabled: writesEnabled,
                         activeServer: epoch.server, head: journal.head, durableHead: durableHead,
                         replicationMode: hardState.replicationMode, haStopped: hardState.haStopped,
-                        link: role == .standby ? standby.link.name : "-",
+                        link: role == .standby ? standby.link.state : nil,
                         divergentRevisions: collision?.divergentRevisions ?? 0, peers: views,
                         promotionInProgress: role == .standby && standby.promotion != nil,
                         writesRefusal: writeRefusal)
@@ -437,16 +459,11 @@ struct PendingOutput: Sendable {
     var persist = false
     var messages: [Envelope] = []
     var effects: [HAEffect] = []
-    var reasons: [String] = []
-    var note = "nothing to do"
+    var decisions: [HADecision] = []
+    var routine = HARoutine.nothingToDo
 
     func finish(hardState: HardState?) -> HAOutput {
-        let reason: String
-        switch reasons.count {
-        case 0: reason = note
-        case 1: reason = reasons[0]
-        default: reason = reasons.joined(separator: "; ")
-        }
-        return HAOutput(persist: hardState, messages: messages, effects: effects, reason: reason)
+        HAOutput(persist: hardState, messages: messages, effects: effects,
+                 reason: decisions.isEmpty ? .routine(routine) : .decided(decisions))
     }
 }

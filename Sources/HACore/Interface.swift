@@ -266,8 +266,8 @@ public enum HAEffect: Hashable, Sendable {
     case publishTimedOut(revision: UInt64)
     case statusChanged(peer: ServerID, status: PeerSyncStatus)
     case promotionReport(PromotionReport)
-    /// An administrator command was refused; `code` is stable, the output's reason explains.
-    case commandRefused(code: String)
+    /// An administrator command was refused: a stable code; the output's reason explains.
+    case commandRefused(HARefusal)
 
     /// Effects of every publish or snapshot chunk: not worth a log line each at the default level.
     public var isRoutine: Bool {
@@ -287,10 +287,10 @@ public struct HAOutput: Hashable, Sendable {
     public var persist: HardState?
     public var messages: [Envelope]
     public var effects: [HAEffect]
-    /// Why: the decision in words, for the log and for tests.
-    public var reason: String
+    /// Why: the decisions taken (printable as prose), for the log, the simulator and tests.
+    public var reason: HAReason
 
-    public init(persist: HardState? = nil, messages: [Envelope] = [], effects: [HAEffect] = [], reason: String) {
+    public init(persist: HardState? = nil, messages: [Envelope] = [], effects: [HAEffect] = [], reason: HAReason) {
         self.persist = persist
         self.messages = messages
         self.effects = effects
@@ -322,6 +322,19 @@ public struct PeerView: Hashable, Sendable {
     }
 }
 
+/// A standby's own link to the active, as `HAStatus.link` shows it.
+public enum StandbyLinkState: String, Hashable, Sendable, CustomStringConvertible {
+    /// Saying hello until the active answers.
+    case connecting
+    /// Verified by the active: receiving revisions.
+    case delta
+    case fullSync = "full-sync"
+    /// Its journal holds revisions the active lacks: nothing is synchronized until resolved.
+    case collision
+
+    public var description: String { rawValue }
+}
+
 /// What `rampart ha status` shows.
 public struct HAStatus: Hashable, Sendable {
     public var serverID: ServerID
@@ -333,8 +346,8 @@ public struct HAStatus: Hashable, Sendable {
     public var durableHead: RevisionHead
     public var replicationMode: ReplicationMode
     public var haStopped: Bool
-    /// Standby only: its own link to the active ("connecting", "delta", "full-sync", "collision").
-    public var link: String
+    /// Standby only (nil on the active): its own link to the active.
+    public var link: StandbyLinkState?
     public var divergentRevisions: UInt64
     public var peers: [PeerView]
     /// Standby: a promotion (switchover or failover poll) it started is still under way.

@@ -58,6 +58,20 @@ public struct Journal: Hashable, Sendable {
         return start < end ? revisions[start..<end] : []
     }
 
+    /// Up to `limit` revisions after `number` whose payloads add up to at most `payloadBytesMax`, but
+    /// never none when there is one: the first always comes, however large.
+    public func revisions(after number: UInt64, limit: Int, payloadBytesMax: Int) -> ArraySlice<ReplicatedRevision> {
+        let candidates = revisions(after: number, limit: limit)
+        var bytes = 0
+        var end = candidates.startIndex
+        for index in candidates.indices {
+            bytes += candidates[index].payload.count
+            if index > candidates.startIndex, bytes > payloadBytesMax { break }
+            end = index + 1
+        }
+        return candidates[candidates.startIndex..<end]
+    }
+
     /// Heads before `head`, newest first, ever further apart (`head` - 1, - 2, - 4, ...), ending with the
     /// base: a peer finds the last one it shares in a few dozen entries, however long the journal.
     public var checkpoints: [RevisionHead] {

@@ -12,6 +12,11 @@ public struct HALimits: Hashable, Sendable {
     public var timerResolutionMilliseconds: UInt64 = 50
     /// Revisions in one `append` message.
     public var appendBatchRevisionsMax: Int = 64
+    /// Payload bytes in one `append` message (their sum): a batch of large revisions stops short of
+    /// `appendBatchRevisionsMax`. On the wire a payload grows by a third (base64) plus its fields, so
+    /// 4 MiB leaves a wide margin under PeerTransport's 16 MiB frame limit. A batch always carries
+    /// at least one revision: one larger than this travels alone.
+    public var appendBatchPayloadBytesMax: Int = 4 << 20
     /// Revisions sent to one standby and not yet acknowledged.
     public var inFlightRevisionsMax: UInt64 = 256
     /// Sync-mode publishes waiting for a standby; the oldest times out early past this.

@@ -12,7 +12,8 @@ public struct HAMessage: Hashable, Sendable {
     public enum Body: Hashable, Sendable {
         /// Standby → active: who I am and what I hold, so the active picks delta sync, full sync or collision.
         case hello(Hello)
-        /// Active → standby: revisions after `previous`, at most `HALimits.appendBatchRevisionsMax`.
+        /// Active → standby: revisions after `previous`, at most `HALimits.appendBatchRevisionsMax` and
+        /// `appendBatchPayloadBytesMax` payload bytes (at least one revision when there is one to send).
         case append(previous: RevisionHead, revisions: [ReplicatedRevision], activeHead: RevisionHead)
         /// Standby → active: what I hold durably (and in memory). `gap` asks to resend from my head.
         case ack(durableHead: RevisionHead, head: RevisionHead, gap: Bool)
@@ -31,8 +32,8 @@ public struct HAMessage: Hashable, Sendable {
         case switchoverRequest(switchoverID: UInt64)
         /// Active → standby: writes are stopped; this is my final head. Take over once you hold it.
         case handover(switchoverID: UInt64, finalHead: RevisionHead)
-        /// Either way: the switchover will not happen (`reasonCode` says why).
-        case switchoverAbort(switchoverID: UInt64, reasonCode: String)
+        /// Either way: the switchover will not happen (`reason` says why).
+        case switchoverAbort(switchoverID: UInt64, reason: SwitchoverAbortReason)
         /// A server that became active (or restarted as active) tells everyone its epoch.
         case epochAnnouncement(head: RevisionHead)
         /// A failover candidate, already in its new epoch, asks what everyone holds before enabling writes.

@@ -14,13 +14,13 @@ extension HAStateMachine {
         // on a slow link a chunk alone can outlast the peer timeout. The stall limit below judges it.
         if !reachable(activeIndex), standby.link == .delta {
             standby.link = .connecting
-            decide("no word from the active \(activeID) for \(limits.peerTimeoutMilliseconds) ms: reconnecting")
+            decide(.activeSilent(activeID, milliseconds: limits.peerTimeoutMilliseconds))
         }
         if case .fullSync(let receiver) = standby.link,
            nowMilliseconds - receiver.lastProgressAtMilliseconds > limits.fullSyncStallMilliseconds {
             // The active may have lost track of this full sync (restart, or it moved on): start over
             // with a hello; applied chunks are resumed if it offers the same snapshot again.
-            reconnect(because: "full sync made no progress for \(limits.fullSyncStallMilliseconds) ms")
+            reconnect(because: .fullSyncStalled(milliseconds: limits.fullSyncStallMilliseconds))
         }
         if standby.link == .connecting { sendHelloIfDue() }
         switchoverTimers(activeID: activeID)
@@ -49,7 +49,7 @@ extension HAStateMachine {
             if case .collision = standby.link {} else { standby.link = .connecting }
             sendHelloIfDue()
         }
-        note("heartbeat from the active")
+        note(.heartbeatFromActive)
     }
 
     /// A standby follows the active's replication mode (persisted: its heartbeats tell the active it
@@ -58,12 +58,12 @@ extension HAStateMachine {
         guard mode != hardState.replicationMode else { return }
         hardState.replicationMode = mode
         persistHardState()
-        decide("replication mode is now \(mode), as on the active \(sender)")
+        decide(.replicationModeAdopted(mode, from: sender))
     }
 
     mutating func standbyReceiveAnnouncement(head: RevisionHead, from sender: ServerID) {
         guard role == .standby, sender == hardState.epoch.server else {
-            note("epoch announcement")
+            note(.epochAnnouncement)
             return
         }
         // The active (re)started: it has forgotten our link, so say hello again.
@@ -71,7 +71,7 @@ extension HAStateMachine {
         standby.activeLastHeardAtMilliseconds = nowMilliseconds
         if case .collision = standby.link {} else { standby.link = .connecting }
         if standby.lastHelloAtMilliseconds != nowMilliseconds { sendHello() }
-        note("the active announced its epoch: hello")
+        note(.activeAnnounced)
     }
 
     mutating func ack(gap: Bool) {
@@ -85,30 +85,30 @@ extension HAStateMachine {
         standby.activeLastHeardAtMilliseconds = nowMilliseconds
         switch standby.link {
         case .collision, .fullSync:
-            note("append ignored: not in delta sync")
+            note(.appendIgnored)
             return
         case .connecting:
             if standby.wantsFullSync { return }
             // An append answers our hello: the active found our journal to be a prefix of its own.
             standby.link = .delta
-            decide("delta sync with \(sender) established at \(journal.head)")
+            decide(.deltaSyncEstablished(with: sender, at: journal.head))
         case .delta:
             break
         }
         guard previous.number <= journal.head.number else {
             ack(gap: true)
-            note("gap before an append: asked the active to resend")
+            note(.gapBeforeAppend)
             return
         }
         if let hash = journal.hash(at: previous.number), hash != previous.hash {
-            reconnect(because: "append does not link to our journal at #\(previous.number)")
+            reconnect(because: .appendDoesNotLink(atNumber: previous.number))
             return
         }
         var applied: [ReplicatedRevision] = []
         for revision in revisions {
             if revision.number <= journal.head.number {
                 if let hash = journal.hash(at: revision.number), hash != revision.hash {
-                    reconnect(because: "revision #\(revision.number) from the active differs from ours")
+                    reconnect(because: .revisionDiffers(number: revision.number))
                     break
                 }
                 continue
@@ -116,7 +116,7 @@ extension HAStateMachine {
             let head = journal.head
             guard revision.number == head.number + 1, revision.previousHash == head.hash,
                   revision.epoch <= hardState.epoch, revision.epoch >= (journal.lastEpoch ?? .initial) else {
-                reconnect(because: "revision #\(revision.number) breaks the hash chain; delta sync stopped")
+                reconnect(because: .hashChainBroken(number: revision.number))
                 break
             }
             journal.append(revision)
@@ -127,32 +127,32 @@ extension HAStateMachine {
         } else {
             effect(.applyRevisions(applied))
         }
-        note("append applied")
+        note(.appendApplied)
     }
 
-    mutating func reconnect(because why: String) {
+    mutating func reconnect(because why: ReconnectCause) {
         standby.link = .connecting
         sendHello()
-        decide("\(why): saying hello again")
+        decide(.reconnecting(why))
     }
 
     mutating func persistedUpTo(_ head: RevisionHead) {
         guard head.number >= durableHead.number || journal.base.number > durableHead.number,
               journal.contains(head) == true else {
-            note("stale persistence report ignored")
+            note(.stalePersistenceReport)
             return
         }
         durableHead = head
         if var state = active {
             if state.writes == .awaitingDurable, durableHead == journal.head {
                 state.writes = .enabled
-                active = state
+                roleState = .active(state)
                 effect(.enableWrites(epoch: hardState.epoch, forced: state.forcedPromotion))
-                decide("applied revisions are durable: writes enabled in epoch \(hardState.epoch)")
+                decide(.appliedRevisionsDurable(epoch: hardState.epoch))
                 return
             }
             acknowledgeSyncPublishes()
-            note("published revisions durable up to \(head)")
+            note(.publishedDurable(upTo: head))
             return
         }
         if standby.link == .delta {
@@ -160,7 +160,7 @@ extension HAStateMachine {
             if let known = standby.activeKnownHead, known.number <= durableHead.number { standby.synchronizedAtMilliseconds = nowMilliseconds }
         }
         completeSwitchoverIfReady()
-        note("persisted: acknowledged to the active")
+        note(.persistedAndAcknowledged)
     }
 
     // MARK: - Full sync (standby side)
@@ -169,24 +169,24 @@ extension HAStateMachine {
         guard role == .standby, sender == hardState.epoch.server else { return }
         switch standby.link {
         case .collision:
-            note("snapshot offer ignored: in collision")
+            note(.offerIgnoredInCollision)
             return
         case .fullSync(let receiver) where receiver.snapshotHead == snapshotHead:
             // Still receiving it: the chunks on their way are still coming.
             send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: false), to: sender)
-            note("snapshot offer repeated")
+            note(.offerRepeated)
             return
         case .delta where journal.base == snapshotHead:
             // We installed exactly this snapshot already: every chunk is applied.
             send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: chunkCount, resend: false), to: sender)
-            note("snapshot offer for the snapshot we already hold")
+            note(.offerForHeldSnapshot)
             return
         default:
             break
         }
         guard (1...limits.snapshotChunkCountMax).contains(chunkCount), snapshotHead.number == (spans.last?.lastNumber ?? 0),
               Journal.commonPrefixNumber(journal.spans, spans) >= journal.head.number else {
-            reconnect(because: "snapshot offer at \(snapshotHead) does not cover our journal")
+            reconnect(because: .offerDoesNotCover(snapshotHead: snapshotHead))
             return
         }
         var resume = 0
@@ -198,14 +198,14 @@ extension HAStateMachine {
         hardState.fullSyncProgress = FullSyncProgress(snapshotHead: snapshotHead, chunkCount: chunkCount, chunksApplied: resume)
         persistHardState()
         send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: resume, resend: true), to: sender)
-        decide("full sync from \(sender) at \(snapshotHead): \(chunkCount) chunk(s), starting at chunk \(resume)")
+        decide(.fullSyncReceiving(from: sender, at: snapshotHead, chunkCount: chunkCount, startingAt: resume))
     }
 
     mutating func standbyReceiveChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8], checksum: UInt64, from sender: ServerID) {
         guard case .fullSync(var receiver) = standby.link, receiver.snapshotHead == snapshotHead else {
             // The active thinks we are receiving a snapshot we are not: a hello makes it offer again.
             if role == .standby, sender == hardState.epoch.server { sendHelloIfDue() }
-            note("snapshot chunk for a full sync we are not in: said hello")
+            note(.chunkOutsideFullSync)
             return
         }
         guard receiver.applying == nil else {
@@ -215,30 +215,30 @@ extension HAStateMachine {
                 receiver.droppedWhileApplying = true
                 standby.link = .fullSync(receiver)
             }
-            note("snapshot chunk dropped while another is applied")
+            note(.chunkDroppedWhileApplying)
             return
         }
         guard index == receiver.nextIndex else {
             // Chunks travel several at a time: after a lost or bad one, those behind it arrive early, and
             // after a resend, some arrive twice. Answering each would have the active send its window once
             // per chunk; the ack that asked for the resend (or the active's timer) covers them.
-            note("snapshot chunk out of order dropped")
+            note(.chunkOutOfOrder)
             return
         }
         guard snapshotChunkChecksum(bytes) == checksum else {
             send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: true), to: sender)
-            decide("snapshot chunk \(index) failed its checksum: asked for it again")
+            decide(.chunkChecksumFailed(index: index))
             return
         }
         receiver.applying = index
         standby.link = .fullSync(receiver)
         effect(.applySnapshotChunk(snapshotHead: snapshotHead, index: index, bytes: bytes))
-        note("snapshot chunk verified: applying")
+        note(.chunkVerified)
     }
 
     mutating func snapshotChunkApplied(snapshotHead: RevisionHead, index: Int) {
         guard case .fullSync(var receiver) = standby.link, receiver.snapshotHead == snapshotHead, receiver.applying == index else {
-            note("stale snapshot chunk report ignored")
+            note(.staleChunkReport)
             return
         }
         receiver.applying = nil
@@ -250,7 +250,7 @@ extension HAStateMachine {
         hardState.fullSyncProgress = FullSyncProgress(snapshotHead: snapshotHead, chunkCount: receiver.chunkCount, chunksApplied: receiver.nextIndex)
         persistHardState()
         if let activeID = followedActive { send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: receiver.nextIndex, resend: resend), to: activeID) }
-        note("snapshot chunk applied durably")
+        note(.chunkApplied)
     }
 
     mutating func standbyReceiveSnapshotDone(snapshotHead: RevisionHead, from sender: ServerID) {
@@ -266,7 +266,7 @@ extension HAStateMachine {
         standby.wantsFullSync = false
         hardState.fullSyncProgress = nil
         persistHardState()
-        decide("full sync from \(sender) complete at \(snapshotHead): switching to delta sync")
+        decide(.fullSyncInstalled(from: sender, at: snapshotHead))
     }
 
     // MARK: - Collision
@@ -274,14 +274,14 @@ extension HAStateMachine {
     mutating func standbyReceiveCollision(commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead, from sender: ServerID) {
         guard role == .standby, sender == hardState.epoch.server else { return }
         guard commonNumber <= journal.head.number else {
-            reconnect(because: "collision report from \(sender) does not match our journal")
+            reconnect(because: .collisionReportMismatch(from: sender))
             return
         }
         let divergent = journal.head.number - commonNumber
         if case .collision(commonNumber, divergent) = standby.link { return }
         standby.link = .collision(common: commonNumber, divergent: divergent)
         standby.activeKnownHead = activeHead
-        decide("collision with the active \(sender): our \(divergent) revision(s) after #\(commonNumber) are not in its journal; they are kept for export. Resolve with resolve-collision keep=peer (export, then take \(sender)'s data) or keep=local")
+        decide(.collisionWithActive(sender, divergent: divergent, after: commonNumber))
     }
 
     /// The active lost our revisions after `number` in a crash before its fsync (`activeReceiveHello`).
@@ -291,24 +291,24 @@ extension HAStateMachine {
         guard role == .standby, sender == hardState.epoch.server, standby.link == .connecting,
               number < journal.head.number, number >= journal.base.number,
               journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == hardState.epoch }) else {
-            note("discard of an unsynced tail ignored: it does not match our journal or link")
+            note(.discardIgnored)
             return
         }
         let dropped = dropRevisions(after: number)
         effect(.discardUnsyncedRevisions(after: number))
         sendHello()
-        decide("dropped our \(dropped.count) revision(s) after #\(number): \(sender) wrote them in epoch \(hardState.epoch) and lost them before its fsync, so they were never answered; saying hello again")
+        decide(.droppedUnsyncedTail(count: dropped.count, after: number, active: sender, epoch: hardState.epoch))
     }
 
     /// The active compares our journal with its own, number by number (`forkProbe`): our hashes.
     mutating func standbyReceiveForkProbe(_ numbers: [UInt64], from sender: ServerID) {
         guard role == .standby, sender == hardState.epoch.server, numbers.count <= HALimits.forkProbeNumbersMax else {
-            note("fork probe ignored: not from our active, or too long")
+            note(.forkProbeIgnored)
             return
         }
         let heads = numbers.compactMap { number in journal.hash(at: number).map { RevisionHead(number: number, hash: $0) } }
         send(.forkProbeReply(head: journal.head, heads: heads), to: sender)
-        note("answered a fork probe with our hashes")
+        note(.forkProbeAnswered)
     }
 
     // MARK: - Switchover (standby side)
@@ -316,12 +316,12 @@ extension HAStateMachine {
     mutating func standbyReceiveHandover(_ id: UInt64, finalHead: RevisionHead, from sender: ServerID) {
         guard role == .standby, sender == hardState.epoch.server, case .switchover(id, let startedAt, _) = standby.promotion else {
             // Not (or no longer) waiting for this hand-over: tell the active to take writes back.
-            send(.switchoverAbort(switchoverID: id, reasonCode: "no-switchover-pending"), to: sender)
-            note("unexpected handover: aborted it")
+            send(.switchoverAbort(switchoverID: id, reason: .noSwitchoverPending), to: sender)
+            note(.unexpectedHandover)
             return
         }
         standby.promotion = .switchover(switchoverID: id, startedAtMilliseconds: startedAt, finalHead: finalHead)
-        decide("\(sender) stopped writes and handed over at \(finalHead); taking over once we hold it durably")
+        decide(.handedOver(by: sender, at: finalHead))
         completeSwitchoverIfReady()
     }
 
@@ -330,15 +330,15 @@ extension HAStateMachine {
         guard durableHead == finalHead, journal.head == finalHead else { return }
         let previous = hardState.epoch.server
         becomeActive(in: hardState.epoch.next(for: serverID), forced: false)
-        decide("switchover complete: we hold every revision of \(previous) up to \(finalHead); active in epoch \(hardState.epoch), nothing lost")
+        decide(.switchoverCompleted(previous: previous, finalHead: finalHead, epoch: hardState.epoch))
     }
 
     mutating func switchoverTimers(activeID: ServerID) {
         guard case .switchover(let id, let startedAt, _) = standby.promotion,
               nowMilliseconds - startedAt > limits.switchoverTimeoutMilliseconds else { return }
         standby.promotion = nil
-        send(.switchoverAbort(switchoverID: id, reasonCode: "switchover-timed-out"), to: activeID)
-        decide("switchover timed out after \(limits.switchoverTimeoutMilliseconds) ms: told \(activeID) to resume writes")
+        send(.switchoverAbort(switchoverID: id, reason: .switchoverTimedOut), to: activeID)
+        decide(.switchoverTimedOut(milliseconds: limits.switchoverTimeoutMilliseconds, active: activeID))
     }
 
     // MARK: - Failover candidate
@@ -348,7 +348,7 @@ extension HAStateMachine {
               nowMilliseconds - poll.startedAtMilliseconds > limits.promotionPollTimeoutMilliseconds else { return }
         standby.promotion = nil
         let missing = poll.required(among: peers).filter { !poll.answered.contains($0) }
-        refuse("promotion-unconfirmed", "failover refused: no answer from \(missing.map(\.name).joined(separator: ", ")) within \(limits.promotionPollTimeoutMilliseconds) ms, so they may hold acknowledged revisions we lack; use force to promote anyway")
+        refuse(.promotionUnconfirmed, .failoverUnconfirmed(missing: missing, milliseconds: limits.promotionPollTimeoutMilliseconds))
     }
 
     mutating func candidateReceivePollReply(durableHead peerHead: RevisionHead, spans: [EpochSpan], from index: Int) {
@@ -357,15 +357,15 @@ extension HAStateMachine {
         let common = Journal.commonPrefixNumber(journal.spans, spans)
         if common < peerHead.number || journal.contains(peerHead) == false {
             standby.promotion = nil
-            let lacking = common < peerHead.number ? "\(peerHead.number - common) revision(s) we lack" : "another revision #\(peerHead.number) than ours"
-            refuse("standby-ahead", "failover refused: \(peer) holds \(lacking) (its head \(peerHead), ours \(journal.head)); promote \(peer) or use force")
+            let lacking = common < peerHead.number ? peerHead.number - common : nil
+            refuse(.standbyAhead, .standbyAhead(peer: peer, lacking: lacking, peerHead: peerHead, ourHead: journal.head))
             return
         }
         if !poll.answered.contains(peer) { poll.answered.append(peer) }
         standby.promotion = .poll(poll)
         if poll.required(among: peers).allSatisfy(poll.answered.contains) {
             becomeActive(in: hardState.epoch, forced: false)
-            decide("failover: every other standby answered and none holds revisions we lack; active in epoch \(hardState.epoch)")
+            decide(.failoverCompleted(epoch: hardState.epoch))
         }
     }
 }

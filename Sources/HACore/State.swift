@@ -137,6 +137,20 @@ struct ActiveState: Sendable {
     }
 }
 
+/// A server's role with the state only that role has: an active without its `ActiveState` (or a
+/// standby with one) cannot be written down.
+enum RoleState: Sendable {
+    case active(ActiveState)
+    case standby(StandbyState)
+
+    var role: HARole {
+        switch self {
+        case .active: .active
+        case .standby: .standby
+        }
+    }
+}
+
 /// Standby side.
 struct StandbyState: Sendable {
     var link: StandbyLink = .connecting
@@ -156,12 +170,12 @@ enum StandbyLink: Equatable, Sendable {
     case fullSync(FullSyncReceiver)
     case collision(common: UInt64, divergent: UInt64)
 
-    var name: String {
+    var state: StandbyLinkState {
         switch self {
-        case .connecting: "connecting"
-        case .delta: "delta"
-        case .fullSync: "full-sync"
-        case .collision: "collision"
+        case .connecting: .connecting
+        case .delta: .delta
+        case .fullSync: .fullSync
+        case .collision: .collision
         }
     }
 }

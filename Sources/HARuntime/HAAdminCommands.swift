@@ -11,14 +11,14 @@ extension HAManagementBridge {
     static let promotionTimeoutMilliseconds: UInt64 = 15_000
 
     /// The kind of refusal a core (or runtime) refusal code is: the one place its codes are read.
-    static func refusalKind(_ code: String) -> HARefusal.Kind {
-        code == "may-lose-revisions" ? .mayLoseRevisions : .invalidOperation
+    static func refusalKind(_ refusal: HARefusal) -> HACommandRefusal.Kind {
+        refusal == .mayLoseRevisions ? .mayLoseRevisions : .invalidOperation
     }
 
     /// Runs `command` on the core; its decision in words, or why it refused.
-    func decide(_ command: AdminCommand) throws(HARefusal) -> HACommandSummary {
+    func decide(_ command: AdminCommand) throws(HACommandRefusal) -> HACommandSummary {
         let outcome = runtime.admin(command)
-        if let code = outcome.refusedCode { throw HARefusal(Self.refusalKind(code), "\(outcome.reason)") }
+        if let refusal = outcome.refusal { throw HACommandRefusal(Self.refusalKind(refusal), "\(outcome.reason)") }
         return HACommandSummary("\(outcome.reason)")
     }
 
@@ -32,7 +32,7 @@ extension HAManagementBridge {
     // MARK: promotion
 
     /// Switchover when the active answers, failover otherwise; returns once this server takes writes.
-    public func promote(dryRun: Bool, force: Bool) async throws(HARefusal) -> PromotionOutcome {
+    public func promote(dryRun: Bool, force: Bool) async throws(HACommandRefusal) -> PromotionOutcome {
         if dryRun {
             return PromotionOutcome(report: runtime.admin(.promote(dryRun: true, force: false)).report, checks: promotionChecks(), completion: .dryRun)
         }
@@ -42,48 +42,48 @@ extension HAManagementBridge {
         let started = ContinuousClock.now
         let outcome = runtime.admin(.promote(dryRun: false, force: force))
         let checks = promotionChecks()
-        if let code = outcome.refusedCode { throw HARefusal(Self.refusalKind(code), "\(outcome.reason).") }
+        if let refusal = outcome.refusal { throw HACommandRefusal(Self.refusalKind(refusal), "\(outcome.reason).") }
         guard await runtime.awaitWritesEnabled(timeoutMilliseconds: Self.promotionTimeoutMilliseconds) else {
             let status = runtime.snapshot
-            throw HARefusal(.invalidOperation, "the promotion did not complete within \(Self.promotionTimeoutMilliseconds / 1000) s (\(outcome.reason)); mode now \(status.core.role), last error: \(status.lastError ?? "none")")
+            throw HACommandRefusal(.invalidOperation, "the promotion did not complete within \(Self.promotionTimeoutMilliseconds / 1000) s (\(outcome.reason)); mode now \(status.core.role), last error: \(status.lastError ?? "none")")
         }
         return PromotionOutcome(report: outcome.report, checks: checks,
                                 completion: .promoted(epoch: runtime.status.epoch, elapsed: ContinuousClock.now - started, decision: "\(outcome.reason)"))
     }
 
-    public func demote() throws(HARefusal) -> HACommandSummary {
+    public func demote() throws(HACommandRefusal) -> HACommandSummary {
         if runtime.status.role == .standby { return HACommandSummary("already a standby") }
         return try decide(.demote)
     }
 
     // MARK: sync and collisions
 
-    public func stop() throws(HARefusal) -> HACommandSummary { try decide(.haStop) }
-    public func start() throws(HARefusal) -> HACommandSummary { try decide(.haStart) }
+    public func stop() throws(HACommandRefusal) -> HACommandSummary { try decide(.haStop) }
+    public func start() throws(HACommandRefusal) -> HACommandSummary { try decide(.haStart) }
 
-    public func requestFullSync(standby name: String) throws(HARefusal) -> HACommandSummary {
+    public func requestFullSync(standby name: String) throws(HACommandRefusal) -> HACommandSummary {
         let status = runtime.status
         guard status.role == .active else {
-            throw HARefusal(.invalidOperation, "ha-full-sync runs on the active server (\(status.activeServer)); this server is a standby")
+            throw HACommandRefusal(.invalidOperation, "ha-full-sync runs on the active server (\(status.activeServer)); this server is a standby")
         }
-        guard status.peers.contains(where: { $0.serverID.name == name }) else { throw HARefusal(.unknownServer(name), "no server \(name) in the HA group") }
+        guard status.peers.contains(where: { $0.serverID.name == name }) else { throw HACommandRefusal(.unknownServer(name), "no server \(name) in the HA group") }
         return try decide(.requestFullSync(standby: ServerID(name)))
     }
 
-    public func resolveCollision(keep side: CollisionSide) throws(HARefusal) -> CollisionResolution {
+    public func resolveCollision(keep side: CollisionSide) throws(HACommandRefusal) -> CollisionResolution {
         let summary = try decide(.resolveCollision(keep: side))
         return CollisionResolution(summary: summary.summary, exportedTo: side == .peer ? runtime.lastExport : nil)
     }
 
-    public func divergentRevisions() throws(HARefusal) -> DivergentRevisions {
+    public func divergentRevisions() throws(HACommandRefusal) -> DivergentRevisions {
         guard let divergent = runtime.divergentRevisions else {
-            throw HARefusal(.invalidOperation, "this server is not in collision: there are no divergent revisions to export")
+            throw HACommandRefusal(.invalidOperation, "this server is not in collision: there are no divergent revisions to export")
         }
         return DivergentRevisions(commonNumber: divergent.commonNumber, payloads: divergent.revisions.map(\.payload),
                                   server: runtime.status.serverID.name)
     }
 
-    public func setReplicationMode(_ mode: ReplicationMode) throws(HARefusal) -> HACommandSummary {
+    public func setReplicationMode(_ mode: ReplicationMode) throws(HACommandRefusal) -> HACommandSummary {
         try decide(.setReplicationMode(mode))
     }
 }

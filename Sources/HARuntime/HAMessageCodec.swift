@@ -148,8 +148,8 @@ public enum HAMessageCodec {
             return ["kind": "switchover-request", "switchover-id": uint(id)]
         case .handover(let id, let finalHead):
             return ["kind": "handover", "switchover-id": uint(id), "final-head": head(finalHead)]
-        case .switchoverAbort(let id, let code):
-            return ["kind": "switchover-abort", "switchover-id": uint(id), "reason-code": .string(code)]
+        case .switchoverAbort(let id, let reason):
+            return ["kind": "switchover-abort", "switchover-id": uint(id), "reason-code": .string(reason.rawValue)]
         case .epochAnnouncement(let announced):
             return ["kind": "epoch-announcement", "head": head(announced)]
         case .promotionPoll:
@@ -213,8 +213,9 @@ public enum HAMessageCodec {
             guard let id = u("switchover-id"), let head = h("final-head") else { return nil }
             return .handover(switchoverID: id, finalHead: head)
         case "switchover-abort":
+            // A code this version does not know still aborts (a newer peer's): only its text is lost.
             guard let id = u("switchover-id"), let code = json["reason-code"]?.stringValue else { return nil }
-            return .switchoverAbort(switchoverID: id, reasonCode: code)
+            return .switchoverAbort(switchoverID: id, reason: SwitchoverAbortReason(code: code))
         case "epoch-announcement":
             return h("head").map { .epochAnnouncement(head: $0) }
         case "promotion-poll":

@@ -1,5 +1,6 @@
 import Foundation
 import HACore
+import HADriverKit
 import Logging
 import ManagementModel
 import Store
@@ -21,16 +22,20 @@ public enum HARuntimeLimits {
 
 /// What the core made of an administrator command.
 public struct AdminOutcome: Sendable {
-    /// Set when refused: a stable code (`may-lose-revisions`, `not-active`, ...).
-    public var refusedCode: String?
-    /// The core's decision in words.
+    /// Set when refused: a stable code (`.mayLoseRevisions`, `.notActive`, ...; `.halted` from the runtime).
+    public var refusal: HARefusal?
+    /// The core's decision in words (or why the runtime took no command).
     public var reason: String
     public var report: PromotionReport?
+
+    /// The refusal's code as the Web API shows it.
+    public var refusedCode: String? { refusal?.rawValue }
 }
 
-/// One server's HA runtime: feeds HACore its inputs one at a time and carries out each output in the
-/// order its contract demands — persist the hard state durably, then send, then effects — reporting
-/// effect completions back to the core as inputs before it takes the next event.
+/// One server's HA runtime: feeds HACore its inputs one at a time through the HA driver, which carries
+/// out each output in the order its contract demands — persist the hard state durably, then send,
+/// then effects — and reports effect completions back to the core as inputs before it takes the next
+/// event. `HARuntimeShell` is what it drives: the store, the SIC channels and what the server shows.
 ///
 /// It serializes like an actor, but with a lock instead of actor isolation, because a publish must
 /// check that writes are on, commit to the store and report `revisionCommitted` with no other input
@@ -54,27 +59,23 @@ public final class HARuntime: @unchecked Sendable {
     /// at the head the core asked for), and the checkpoint after a snapshot install. (The install itself
     /// stays inside: the core counts the snapshot as its journal at once, and must not hear anything
     /// until it is durable.)
-    private enum Work: Sendable {
+    enum Work: Sendable {
         case buildSnapshot(RevisionHead, DatabaseSnapshotSource)
         case checkpoint
     }
 
     /// Guards every stored property below (the "actor").
     private let lock = NSLock()
-    private var core: HAStateMachine
+    private var driver: HADriver<HARuntimeShell, HARuntimeShell, HARuntimeShell>
+    /// The driver's storage, transport and host (one object): what the status commands read.
+    private let shell: HARuntimeShell
     private let store: ManagementStore
-    private let hardStateStore: HardStateStore
     private let snapshots: SnapshotFiles
-    /// Where divergent revisions are exported before a collision resolution drops them.
-    private let exportDirectory: URL
-    private let send: Send
     private let logger: Logger
     private let inbox: AsyncStream<Event>
     private let inboxContinuation: AsyncStream<Event>.Continuation
     private let work: AsyncStream<Work>
     private let workContinuation: AsyncStream<Work>.Continuation
-    /// Active: chunk reads waiting for their snapshot file to be written.
-    private var pendingChunkReads: [(standby: ServerID, head: RevisionHead, index: Int)] = []
 
     /// Guards only `queuedMessages`, so `deliver` never waits for a step in progress: a runtime whose
     /// `send` delivers straight into another runtime (in-process tests) cannot deadlock with it.
@@ -82,29 +83,11 @@ public final class HARuntime: @unchecked Sendable {
     private var queuedMessages = 0
     private let clockStart = ContinuousClock.now
 
-    /// Writes are on only between the core's `enableWrites` and `disableWrites`.
-    private var writesOn = false
-    /// Set when the hard state could not be made durable: the runtime then stops acting, because
-    /// sending or enabling writes on a state a crash could forget is how an epoch goes backwards.
-    private var isHalted = false
-    private var lastErrorText: String?
-    private var lastErrorAt: Date?
-    /// Per peer, the last status the core reported (what `statusChanged` said).
-    private var peerStatus: [ServerID: PeerSyncStatus] = [:]
-    /// Standby: when revisions or a snapshot were last made durable here.
-    private var lastAppliedAt: Date?
-    /// Standby: the last revision applied and when it became visible (CLOCK_MONOTONIC ns, which every
-    /// process on the machine shares: `rampart bench ha` compares it with the publish's start).
-    private var lastApplied: (number: UInt64, monotonicNanoseconds: UInt64)?
-    /// The last export of divergent revisions (collision resolution), for status and the API.
-    private var lastExportPath: String?
-    /// Sync mode: each publish's outcome, or who waits for it (bounded: see `rememberOutcome`).
-    private var syncPublishes: [UInt64: SyncPublish] = [:]
-
-    private enum SyncPublish {
-        case waiting([CheckedContinuation<ReplicationOutcome, Never>])
-        case resolved(ReplicationOutcome)
-    }
+    private var core: HAStateMachine { driver.core }
+    /// Set when the hard state or the journal could not be made durable: the runtime then stops
+    /// acting, because sending or enabling writes on a state a crash could forget is how an epoch
+    /// goes backwards.
+    private var isHalted: Bool { driver.isHalted }
 
     /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
     /// group's first active (the primary at installation); its hard state is durable before it acts.
@@ -127,16 +110,17 @@ public final class HARuntime: @unchecked Sendable {
             try hardStateStore.save(stale)
             hardState = stale
         }
-        self.core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
         self.store = store
-        self.hardStateStore = hardStateStore
         self.snapshots = snapshots
-        self.exportDirectory = exportDirectory
-        self.send = send
         self.logger = logger
         // Unbounded as a stream, bounded by `deliver`, which drops peer messages past the limit.
         (inbox, inboxContinuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
         (work, workContinuation) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
+        let shell = HARuntimeShell(serverID: configuration.serverID, store: store, hardStateStore: hardStateStore, snapshots: snapshots,
+                                   exportDirectory: exportDirectory, logger: logger, work: workContinuation, send: send)
+        self.shell = shell
+        let core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
+        self.driver = HADriver(core: core, storage: shell, transport: shell, host: shell)
         // The first timer check now, not one tick later: an active without peers restarts with writes
         // enabled before the API takes its first request (one with peers waits to hear from them;
         // messages sent now are dropped, and the core retransmits).
@@ -245,11 +229,11 @@ public final class HARuntime: @unchecked Sendable {
     }
 
     private func snapshotBuilt(_ head: RevisionHead, error: String?) {
-        let ready = pendingChunkReads.filter { $0.head == head }
-        pendingChunkReads.removeAll { $0.head == head }
-        if let error { record(error: "full sync snapshot at \(head) could not be written: \(error)") }
+        let ready = shell.pendingChunkReads.filter { $0.head == head }
+        shell.pendingChunkReads.removeAll { $0.head == head }
+        if let error { shell.record(error: "full sync snapshot at \(head) could not be written: \(error)") }
         for read in ready {
-            handle(error == nil ? readChunk(read.standby, read.head, read.index) : .snapshotUnavailable(standby: read.standby, snapshotHead: head))
+            handle(error == nil ? shell.readChunk(read.standby, read.head, read.index) : .snapshotUnavailable(standby: read.standby, snapshotHead: head))
         }
     }
 
@@ -270,13 +254,12 @@ public final class HARuntime: @unchecked Sendable {
             }
             try append()
             let waitsForStandby = if case .sync = core.publishMode { true } else { false }
-            if waitsForStandby { syncPublishes[revision.number] = .waiting([]) }
+            if waitsForStandby { shell.syncPublishes[revision.number] = .waiting([]) }
             handle(.revisionCommitted(replicated))
             do {
                 try store.syncToDisk()
             } catch {
-                isHalted = true
-                record(error: "published revision #\(revision.number) could not be made durable (\(error)); HA halted until restart")
+                driver.halt(because: HAHaltingFailure(description: "published revision #\(revision.number) could not be made durable (\(error)); HA halted until restart"))
                 throw HARuntimeError.notDurable("revision \(revision.number) could not be made durable: \(error)")
             }
             handle(.persistedUpTo(replicated.head))
@@ -288,12 +271,12 @@ public final class HARuntime: @unchecked Sendable {
     public func awaitReplication(revision number: UInt64) async -> ReplicationOutcome {
         await withCheckedContinuation { continuation in
             let ready: ReplicationOutcome? = locked {
-                switch syncPublishes[number] {
+                switch shell.syncPublishes[number] {
                 case .resolved(let outcome):
-                    syncPublishes[number] = nil
+                    shell.syncPublishes[number] = nil
                     return outcome
                 case .waiting(let waiters):
-                    syncPublishes[number] = .waiting(waiters + [continuation])
+                    shell.syncPublishes[number] = .waiting(waiters + [continuation])
                     return nil
                 case nil:
                     return .timedOut  // never registered, or long forgotten: claim no protection
@@ -308,12 +291,12 @@ public final class HARuntime: @unchecked Sendable {
     public func admin(_ command: AdminCommand) -> AdminOutcome {
         locked {
             guard let output = handle(.admin(command)) else {
-                return AdminOutcome(refusedCode: "halted", reason: "HA is halted: \(lastErrorText ?? "unknown error")", report: nil)
+                return AdminOutcome(refusal: .halted, reason: "HA is halted: \(shell.lastErrorText ?? "unknown error")", report: nil)
             }
-            var outcome = AdminOutcome(refusedCode: nil, reason: output.reason, report: nil)
+            var outcome = AdminOutcome(refusal: nil, reason: output.reason.description, report: nil)
             for effect in output.effects {
                 switch effect {
-                case .commandRefused(let code): outcome.refusedCode = code
+                case .commandRefused(let refusal): outcome.refusal = refusal
                 case .promotionReport(let report): outcome.report = report
                 default: break
                 }
@@ -327,7 +310,7 @@ public final class HARuntime: @unchecked Sendable {
     public func awaitWritesEnabled(timeoutMilliseconds: UInt64) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutMilliseconds))
         while ContinuousClock.now < deadline {
-            let (enabled, promoting, role) = locked { (writesOn && !isHalted && core.writesEnabled, core.status.promotionInProgress, core.role) }
+            let (enabled, promoting, role) = locked { (shell.writesOn && !isHalted && core.writesEnabled, core.status.promotionInProgress, core.role) }
             if enabled { return true }
             if !promoting, role == .standby { return false }
             try? await Task.sleep(for: .milliseconds(2))
@@ -343,30 +326,31 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
-    public var lastExport: String? { locked { lastExportPath } }
+    public var lastExport: String? { locked { shell.lastExportPath } }
 
     /// Everything `ha status` and `show-ha-status` show, read in one critical section.
     public var snapshot: HARuntimeSnapshot {
         locked {
             // A standby in delta sync is synchronized now; otherwise the last time revisions were applied.
             let status = core.status
-            let lastSync = core.role == .standby && status.link == "delta" ? Date() : lastAppliedAt
-            return HARuntimeSnapshot(core: status, writesEnabled: writesOn && !isHalted, halted: isHalted, lastError: lastErrorText,
-                              lastErrorAt: lastErrorAt, lastAppliedAt: lastSync, peerStatus: peerStatus,
-                              lastAppliedRevision: lastApplied?.number, lastAppliedMonotonicNanoseconds: lastApplied?.monotonicNanoseconds)
+            let lastSync = core.role == .standby && status.link == .delta ? Date() : shell.lastAppliedAt
+            return HARuntimeSnapshot(core: status, writesEnabled: shell.writesOn && !isHalted, halted: isHalted, lastError: shell.lastErrorText,
+                                     lastErrorAt: shell.lastErrorAt, lastAppliedAt: lastSync, peerStatus: shell.peerStatus,
+                                     lastAppliedRevision: shell.lastApplied?.number,
+                                     lastAppliedMonotonicNanoseconds: shell.lastApplied?.monotonicNanoseconds)
         }
     }
 
     public var status: HAStatus { locked { core.status } }
     /// This server's epoch and role (cheaper than `status`, which describes every peer).
     public var epochAndRole: (epoch: Epoch, role: HARole) { locked { (core.epoch, core.role) } }
-    public var writesEnabled: Bool { locked { writesOn && !isHalted } }
+    public var writesEnabled: Bool { locked { shell.writesOn && !isHalted } }
     /// Nil when this server takes writes; otherwise why not, naming the active.
     public var writeRefusal: String? { locked { currentWriteRefusal } }
 
     private var currentWriteRefusal: String? {
-        if isHalted { return "HA is halted: \(lastErrorText ?? "unknown error")" }
-        if writesOn, core.writesEnabled { return nil }
+        if isHalted { return "HA is halted: \(shell.lastErrorText ?? "unknown error")" }
+        if shell.writesOn, core.writesEnabled { return nil }
         return core.writeRefusal ?? "writes are not enabled yet"
     }
 
@@ -389,216 +373,11 @@ public final class HARuntime: @unchecked Sendable {
         return UInt64(elapsed.components.seconds) * 1_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    // MARK: outputs
-
-    /// Steps the core with `input`, then with every completion its effects report, in order.
-    /// Returns the output of `input` itself (nil when halted).
+    /// Steps the core with `input`, then with every completion its effects report, in order (the
+    /// driver's contract). Returns the output of `input` itself (nil when halted).
     @discardableResult
     private func handle(_ input: HAInput) -> HAOutput? {
-        var queue = [input]
-        var first: HAOutput?
-        while !queue.isEmpty, !isHalted {
-            let output = core.step(queue.removeFirst())
-            if first == nil { first = output }
-            carryOut(output, followUps: &queue)
-        }
-        return first
-    }
-
-    private func carryOut(_ output: HAOutput, followUps: inout [HAInput]) {
-        if let state = output.persist {
-            do {
-                try hardStateStore.save(state)
-            } catch {
-                isHalted = true
-                record(error: "HA hard state not persisted (\(error)); HA halted until restart")
-                logger.critical("HA halted: hard state not durable", metadata: ["error": "\(error)"])
-                return
-            }
-        }
-        for envelope in output.messages { send(envelope) }
-        // An effect that fails halts the runtime: the effects after it (a truncation after a failed
-        // export) must not run.
-        for effect in output.effects where !isHalted { carryOut(effect, followUps: &followUps) }
-        if output.persist != nil || output.effects.contains(where: { !$0.isRoutine }) {
-            logger.info("ha: \(output.reason)")
-        } else if !output.effects.isEmpty {
-            logger.debug("ha: \(output.reason)")
-        } else if output.reason != "tick" {
-            logger.trace("ha: \(output.reason)")
-        }
-    }
-
-    private func carryOut(_ effect: HAEffect, followUps: inout [HAInput]) {
-        switch effect {
-        case .enableWrites(let epoch, let forced):
-            writesOn = true
-            logger.notice("writes enabled", metadata: ["epoch": "\(epoch)", "forced": "\(forced)"])
-        case .disableWrites:
-            writesOn = false
-            logger.notice("writes disabled")
-        case .applyRevisions(let revisions):
-            applyRevisions(revisions, followUps: &followUps)
-        case .readSnapshotChunk(let standby, let head, let index):
-            if snapshots.isBuilt(head) {
-                followUps.append(readChunk(standby, head, index))
-            } else if pendingChunkReads.contains(where: { $0.head == head }) {
-                // Being built: a chunk asked again meanwhile waits once.
-                if !pendingChunkReads.contains(where: { $0 == (standby, head, index) }) { pendingChunkReads.append((standby, head, index)) }
-            } else if let source = openSnapshotSource(at: head) {
-                pendingChunkReads.append((standby, head, index))
-                workContinuation.yield(.buildSnapshot(head, source))
-            } else {
-                followUps.append(.snapshotUnavailable(standby: standby, snapshotHead: head))
-            }
-        case .applySnapshotChunk(let head, let index, let bytes):
-            do {
-                try snapshots.stageChunk(head: head, index: index, bytes: bytes)
-                followUps.append(.snapshotChunkApplied(snapshotHead: head, index: index))
-            } catch {
-                record(error: "full sync: staging chunk \(index) failed: \(error)")
-            }
-        case .completeFullSync(let head, let spans):
-            let started = ContinuousClock.now
-            do {
-                let how = try snapshots.install(head: head, spans: spans, into: store)
-                snapshots.discardStaged()
-                lastAppliedAt = Date()
-                logger.notice("full-sync snapshot installed", metadata: ["head": "\(head)", "took": "\(ContinuousClock.now - started)", "how": "\(how)"])
-                if how == .pagesCopied { workContinuation.yield(.checkpoint) }
-                followUps.append(.persistedUpTo(head))
-            } catch {
-                record(error: "full sync at \(head) could not be installed: \(error)")
-                snapshots.discardStaged()
-                followUps.append(.admin(.requestFullSync(standby: core.serverID)))
-            }
-        case .statusChanged(let peer, let status):
-            peerStatus[peer] = status
-            logger.notice("sync status", metadata: ["peer": "\(peer)", "status": "\(status)"])
-        case .promotionReport(let report):
-            logger.notice("promotion: \(report.summary)")
-        case .commandRefused(let code):
-            record(error: "command refused: \(code)")
-        case .publishAcknowledged(let number):
-            resolveSyncPublish(number, .acknowledged)
-        case .publishTimedOut(let number):
-            resolveSyncPublish(number, .timedOut)
-        case .exportDivergent(let revisions, let snapshotBase):
-            do {
-                lastExportPath = try exportDivergent(revisions, wholeDatabase: snapshotBase != nil)
-                logger.notice("divergent revisions exported", metadata: ["file": "\(lastExportPath ?? "")", "revisions": "\(revisions.count)"])
-            } catch {
-                isHalted = true
-                record(error: "divergent revisions could not be exported (\(error)); HA halted, nothing dropped")
-            }
-        case .truncateJournal(let number), .discardUnsyncedRevisions(let number):
-            do {
-                try store.truncateJournal(after: number)
-            } catch {
-                isHalted = true
-                record(error: "journal truncation after #\(number) failed (\(error)); HA halted until restart")
-            }
-        }
-    }
-
-    /// Standby: each revision in its own transaction, chain checked by the store, visible as soon as it
-    /// commits; then one fsync for the batch before the core hears it is durable (and acknowledges it).
-    /// Anything that does not verify is never applied; the core is asked for a full sync.
-    private func applyRevisions(_ revisions: [ReplicatedRevision], followUps: inout [HAInput]) {
-        var applied: RevisionHead?
-        var failure: String?
-        for replicated in revisions {
-            do {
-                guard let revision = RevisionAdapter.revision(replicated) else {
-                    throw HARuntimeError.revisionRejected("revision \(replicated.number) does not match its hash")
-                }
-                try store.appendVisible(revision, checkedBody: String(decoding: replicated.payload, as: UTF8.self))
-                applied = replicated.head
-                lastApplied = (replicated.number, Self.monotonicNanoseconds())
-            } catch {
-                failure = "delta sync stopped at revision \(replicated.number): \(error); asking for a full sync"
-                break
-            }
-        }
-        if let applied {
-            do {
-                try store.syncToDisk()
-                lastAppliedAt = Date()
-                followUps.append(.persistedUpTo(applied))
-            } catch {
-                // Not durable: never reported so (a sync-mode publish is not acknowledged on it).
-                isHalted = true
-                record(error: "applied revisions could not be made durable (\(error)); HA halted until restart")
-                return
-            }
-        }
-        if let failure {
-            record(error: failure)
-            followUps.append(.admin(.requestFullSync(standby: core.serverID)))
-        }
-    }
-
-    /// Chunk `index` of a built snapshot for `standby`, as the core's input: read, or unavailable (the
-    /// error recorded).
-    private func readChunk(_ standby: ServerID, _ head: RevisionHead, _ index: Int) -> HAInput {
-        do {
-            let chunk = try snapshots.readChunk(head: head, index: index)
-            return .snapshotChunkRead(SnapshotChunkRead(standby: standby, snapshotHead: head, index: index, chunkCount: chunk.count, bytes: chunk.bytes))
-        } catch {
-            record(error: "full sync of \(standby): \(error)")
-            return .snapshotUnavailable(standby: standby, snapshotHead: head)
-        }
-    }
-
-    /// A read transaction at `head`, to copy the database from: only while the store is at that head
-    /// (under the lock, nothing commits meanwhile). Nil otherwise, or when it cannot be opened.
-    private func openSnapshotSource(at head: RevisionHead) -> DatabaseSnapshotSource? {
-        do {
-            let source = try store.openSnapshotSource()
-            guard RevisionAdapter.head(source.head) == head else {
-                source.close()
-                return nil
-            }
-            return source
-        } catch {
-            record(error: "full sync snapshot at \(head) could not be begun: \(error)")
-            return nil
-        }
-    }
-
-    private func resolveSyncPublish(_ number: UInt64, _ outcome: ReplicationOutcome) {
-        if case .waiting(let waiters)? = syncPublishes[number], !waiters.isEmpty {
-            syncPublishes[number] = nil
-            for waiter in waiters { waiter.resume(returning: outcome) }
-            return
-        }
-        syncPublishes[number] = .resolved(outcome)
-        // Outcomes nobody collected (system changes) are forgotten past a bound, oldest first.
-        if syncPublishes.count > HARuntimeLimits.syncOutcomesKeptMax, let oldest = syncPublishes.keys.min() {
-            if case .waiting(let waiters)? = syncPublishes.removeValue(forKey: oldest) {
-                for waiter in waiters { waiter.resume(returning: .timedOut) }
-            }
-        }
-    }
-
-    /// Writes the revisions about to be dropped (one canonical JSON revision per line) durably, and
-    /// with `wholeDatabase` a copy of the whole database beside them. Returns the file's path.
-    private func exportDivergent(_ revisions: [ReplicatedRevision], wholeDatabase: Bool) throws -> String {
-        try DurableFile.ensureDirectory(exportDirectory, mode: 0o700)
-        let stamp = Int64(Date().timeIntervalSince1970 * 1000)
-        let base = exportDirectory.appendingPathComponent("divergent-\(core.serverID.name)-\(stamp)")
-        var bytes: [UInt8] = []
-        for revision in revisions { bytes += revision.payload + [UInt8(ascii: "\n")] }
-        let file = base.appendingPathExtension("jsonl")
-        try DurableFile.write(bytes, to: file, mode: 0o600)
-        if wholeDatabase { try store.copyDatabase(to: base.appendingPathExtension("sqlite").path) }
-        return file.path
-    }
-
-    private func record(error: String) {
-        lastErrorText = error
-        lastErrorAt = Date()
-        logger.error("ha: \(error)")
+        driver.handle(input)
     }
 }
 

@@ -111,7 +111,7 @@ extension ManagementService {
             result = try await promote(ha, force: params.flag("ignore-errors", default: false),
                                        forceHint: "ignore-errors: true in set-ha-state, or rampart ha promote --force")
         case "standby":
-            result = Self.summary(try await Self.carryOut { () throws(HARefusal) in try ha.demote() })
+            result = Self.summary(try await Self.carryOut { () throws(HACommandRefusal) in try ha.demote() })
         case nil: throw ManagementError.missing(["new-state"])
         default: throw ManagementError.invalid("new-state", "expected active or standby")
         }
@@ -123,7 +123,7 @@ extension ManagementService {
     nonisolated func haPromote(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
         let ha = try await haControl()
         if try params.flag("dry-run", default: false) {
-            return APIResponse(body: Self.promotionJSON(try await Self.carryOut { () async throws(HARefusal) in
+            return APIResponse(body: Self.promotionJSON(try await Self.carryOut { () async throws(HACommandRefusal) in
                 try await ha.promote(dryRun: true, force: false)
             }))
         }
@@ -133,26 +133,26 @@ extension ManagementService {
 
     /// `forceHint` names how the caller forces (each command has its own field; the CLI a flag).
     nonisolated func promote(_ ha: any HAPort, force: Bool, forceHint: String) async throws -> JSONValue {
-        Self.promotionJSON(try await Self.carryOut(forceHint: forceHint) { () async throws(HARefusal) in
+        Self.promotionJSON(try await Self.carryOut(forceHint: forceHint) { () async throws(HACommandRefusal) in
             try await ha.promote(dryRun: false, force: force)
         })
     }
 
     nonisolated func haStop(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
         let ha = try await haControl()
-        return APIResponse(body: Self.summary(try await Self.carryOut { () throws(HARefusal) in try ha.stop() }))
+        return APIResponse(body: Self.summary(try await Self.carryOut { () throws(HACommandRefusal) in try ha.stop() }))
     }
 
     nonisolated func haStart(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
         let ha = try await haControl()
-        return APIResponse(body: Self.summary(try await Self.carryOut { () throws(HARefusal) in try ha.start() }))
+        return APIResponse(body: Self.summary(try await Self.carryOut { () throws(HACommandRefusal) in try ha.start() }))
     }
 
     /// ha-full-sync (run on the active): answered as a task.
     nonisolated func haFullSync(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
         let ha = try await haControl()
         guard let name = params["name"]?.stringValue else { throw ManagementError.missing(["name"]) }
-        let result = Self.summary(try await Self.carryOut { () throws(HARefusal) in try ha.requestFullSync(standby: name) })
+        let result = Self.summary(try await Self.carryOut { () throws(HACommandRefusal) in try ha.requestFullSync(standby: name) })
         return await recordHATask("HA full sync", result, endingSession: nil)
     }
 
@@ -160,7 +160,7 @@ extension ManagementService {
         let ha = try await haControl()
         guard let keep = params["keep"]?.stringValue else { throw ManagementError.missing(["keep"]) }
         guard let side = CollisionSide(rawValue: keep) else { throw ManagementError.invalid("keep", "expected local or peer") }
-        let resolution = try await Self.carryOut { () throws(HARefusal) in try ha.resolveCollision(keep: side) }
+        let resolution = try await Self.carryOut { () throws(HACommandRefusal) in try ha.resolveCollision(keep: side) }
         var result: [String: JSONValue] = ["summary": .string(resolution.summary)]
         if let file = resolution.exportedTo { result["exported-to"] = .string(file) }
         return APIResponse(body: .object(result))
@@ -168,7 +168,7 @@ extension ManagementService {
 
     nonisolated func haExportDivergent(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
         let ha = try await haControl()
-        let divergent = try await Self.carryOut { () throws(HARefusal) in try ha.divergentRevisions() }
+        let divergent = try await Self.carryOut { () throws(HACommandRefusal) in try ha.divergentRevisions() }
         let revisions = divergent.payloads.map { (try? JSONValue.parse($0)) ?? .null }
         return APIResponse(body: ["common-revision": .int(Int64(clamping: divergent.commonNumber)), "revisions": .array(revisions),
                                   "server": .string(divergent.server)])
@@ -186,7 +186,7 @@ extension ManagementService {
         case nil: throw ManagementError.missing(["mode"])
         default: throw ManagementError.invalid("mode", "expected async or sync")
         }
-        return APIResponse(body: Self.summary(try await Self.carryOut { () throws(HARefusal) in try ha.setReplicationMode(mode) }))
+        return APIResponse(body: Self.summary(try await Self.carryOut { () throws(HACommandRefusal) in try ha.setReplicationMode(mode) }))
     }
 
     // MARK: answers
@@ -201,7 +201,7 @@ extension ManagementService {
 
     /// Runs an HA port call; a refusal becomes the Web API's error: 400 `err_ha_invalid_operation`
     /// saying why (with how to force a failover that may lose revisions), 404 for an unknown server.
-    static func carryOut<T>(forceHint: String? = nil, _ call: () async throws(HARefusal) -> T) async throws(ManagementError) -> T {
+    static func carryOut<T>(forceHint: String? = nil, _ call: () async throws(HACommandRefusal) -> T) async throws(ManagementError) -> T {
         do {
             return try await call()
         } catch {

@@ -41,7 +41,7 @@ public enum ReplicationOutcome: Sendable, Equatable {
 
 /// The HA commands (CHECKPOINT-API.md §3.6 and Rampart's `ha-*`), typed: the service parses the Web
 /// API's parameters and renders the answers; the HA runtime carries them out. A command that does not
-/// fit the server's HA state throws an `HARefusal` saying why.
+/// fit the server's HA state throws an `HACommandRefusal` saying why.
 public protocol HAControl: Sendable {
     /// `show-ha-status` and `rampart ha status`.
     func statusReport() -> HAStatusReport
@@ -50,23 +50,23 @@ public protocol HAControl: Sendable {
     /// `dryRun`: only what a promotion would do. Otherwise a switchover when the active answers, a
     /// failover when it does not (refused when revisions may be lost unless `force`); returns once this
     /// server takes writes. May wait for peers.
-    func promote(dryRun: Bool, force: Bool) async throws(HARefusal) -> PromotionOutcome
+    func promote(dryRun: Bool, force: Bool) async throws(HACommandRefusal) -> PromotionOutcome
     /// The active stops taking writes (a standby answers that it already is one).
-    func demote() throws(HARefusal) -> HACommandSummary
-    func stop() throws(HARefusal) -> HACommandSummary
-    func start() throws(HARefusal) -> HACommandSummary
+    func demote() throws(HACommandRefusal) -> HACommandSummary
+    func stop() throws(HACommandRefusal) -> HACommandSummary
+    func start() throws(HACommandRefusal) -> HACommandSummary
     /// On the active: send standby `name` a full copy of the database.
-    func requestFullSync(standby name: String) throws(HARefusal) -> HACommandSummary
+    func requestFullSync(standby name: String) throws(HACommandRefusal) -> HACommandSummary
     /// After a collision: keep this server's data (`local`) or the active's (`peer`, exporting ours first).
-    func resolveCollision(keep side: CollisionSide) throws(HARefusal) -> CollisionResolution
+    func resolveCollision(keep side: CollisionSide) throws(HACommandRefusal) -> CollisionResolution
     /// In collision: the revisions this server holds that the active lacks.
-    func divergentRevisions() throws(HARefusal) -> DivergentRevisions
+    func divergentRevisions() throws(HACommandRefusal) -> DivergentRevisions
     /// On the active; standbys follow it.
-    func setReplicationMode(_ mode: ReplicationMode) throws(HARefusal) -> HACommandSummary
+    func setReplicationMode(_ mode: ReplicationMode) throws(HACommandRefusal) -> HACommandSummary
 }
 
 /// Why HA did not carry out a command.
-public struct HARefusal: Error, Sendable, Equatable, CustomStringConvertible {
+public struct HACommandRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// The command does not fit this server's HA state (or the promotion did not complete).
         case invalidOperation

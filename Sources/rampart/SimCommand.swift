@@ -2,20 +2,23 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import HACore
-import Simulation
+import SimulationKit
 
 /// `rampart sim`: the seeded fault simulator of management HA, for replaying a failing seed and for
-/// benchmarking. It runs the same HACore the server runs, with simulated time, network and disks.
+/// benchmarking. It runs the same HACore and HA driver the server runs, with simulated time, network and disks.
 struct SimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
         abstract: "Run the seeded management-HA fault simulator (safety, then liveness).",
         discussion: """
-        Each seed drives a simulated HA group through network faults (delay, loss, duplication, \
-        reordering, partitions, clogged links), crashes that lose unpersisted writes (an active's last publishes, sent before their fsync, included), random publishes and \
+        Each seed drives a simulated HA group, the server's own HA driver over a simulated disk, through \
+        network faults (delay, loss, duplication, reordering, corrupted snapshot chunks, one-way cuts, \
+        partitions, clogged links), crashes that lose unpersisted writes (an active's last publishes, sent before their fsync, included), random publishes and \
         random administrator commands (including forced promotions). Invariants are checked after every \
         step; after the faults heal, every server must converge. A failing run prints its seed and exits \
-        non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event.
+        non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event. Every run prints \
+        how often each fault was injected and each path taken (promotions plain and forced, \
+        switchovers, failovers, full syncs, collisions, ...): with --json as a "sim_counts" object.
 
         Invariants: at most one server takes writes per epoch; epochs never go backwards on a \
         server; a server that saw a higher epoch never takes writes in a lower one; a revision \
@@ -86,6 +89,17 @@ struct SimCommand: ParsableCommand {
             return
         }
         print("seed \(result.seed): ok — \(result.ticks) ticks, \(result.steps) steps, converged \(result.convergedAfterTicks ?? -1) ticks after the heal; \(stats.publishes) publishes, \(stats.promotions) promotions (\(stats.forcedPromotions) forced), \(stats.syncAcknowledged) sync-acknowledged, \(stats.fullSyncsCompleted) full syncs, \(stats.exports) exports, \(stats.crashes) crashes")
+        printCounts(stats)
+    }
+
+    /// The faults injected and the paths taken, one line each.
+    func printCounts(_ statistics: SimulatedCluster.Statistics) {
+        print("faults injected: " + Self.listed(statistics.faults))
+        print("paths taken: " + Self.listed(statistics.paths))
+    }
+
+    static func listed(_ counts: [(name: String, count: Int)]) -> String {
+        counts.map { "\($0.count) \($0.name)" }.joined(separator: ", ")
     }
 
     func runMany() throws {
@@ -112,6 +126,8 @@ struct SimCommand: ParsableCommand {
         let totalTicks = results.reduce(0) { $0 + ($1?.ticks ?? 0) }
         let totalSteps = results.reduce(0) { $0 + ($1?.steps ?? 0) }
         let note = "\(servers) servers, \(ticks) fault ticks + liveness, faults on, \(workerCount) workers, \(failures.count) violations"
+        var total = SimulatedCluster.Statistics()
+        for case let result? in results { total.add(result.statistics) }
         if json {
             let milliseconds = durations.map { Double($0) / 1e6 }.sorted()
             let summary = BenchmarkLine(metric: "sim_schedules", milliseconds: milliseconds, rate: Double(seeds) / wallSeconds, rateUnit: "schedules/s", note: note)
@@ -124,16 +140,29 @@ struct SimCommand: ParsableCommand {
                                          note: "\(totalTicks) ticks, \(totalSteps) core steps in \(String(format: "%.2f", wallSeconds)) s wall; latencies are per tick", n: totalTicks)
             print(summary.json)
             print(tickLine.json)
+            print(Self.countsJSON(total, seeds: seeds, violations: failures.count))
         } else {
             print("\(seeds) seeds (\(baseSeed)...\(baseSeed &+ UInt64(seeds - 1))): \(seeds - failures.count) ok, \(failures.count) failed in \(String(format: "%.2f", wallSeconds)) s — \(String(format: "%.0f", Double(seeds) / wallSeconds)) schedules/s, \(String(format: "%.0f", Double(totalTicks) / wallSeconds)) ticks/s, \(totalSteps) steps")
         }
         if !json {
-            var total = SimulatedCluster.Statistics()
-            for case let result? in results { total.add(result.statistics) }
             print("totals: \(total.publishes) publishes, \(total.promotions) promotions (\(total.forcedPromotions) forced), \(total.syncAcknowledged) sync-acknowledged, \(total.syncTimedOut) sync timeouts, \(total.fullSyncsCompleted) full syncs, \(total.collisions) collisions, \(total.unsyncedDiscards) unsynced tails dropped, \(total.exports) exports, \(total.crashes) crashes, \(total.messagesSent) messages")
+            printCounts(total)
         }
         for failure in failures.prefix(20) { printError("FAIL seed \(failure.seed): \(failure)") }
         if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The counts of a run as one JSON object: every fault injected and every path taken, by name.
+    static func countsJSON(_ total: SimulatedCluster.Statistics, seeds: Int, violations: Int) -> String {
+        func object(_ counts: [(name: String, count: Int)]) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: counts.map { ($0.name, $0.count) })
+        }
+        let fields: [String: Any] = [
+            "metric": "sim_counts", "n": seeds, "violations": violations, "publishes": total.publishes,
+            "messages": total.messagesSent, "faults": object(total.faults), "paths": object(total.paths),
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
     }
 
     func printError(_ line: String) {

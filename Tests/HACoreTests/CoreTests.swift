@@ -1,5 +1,5 @@
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 @Suite("HACore values")
@@ -81,7 +81,8 @@ struct CoreTests {
         #expect(output.persist?.role == .active)
         #expect(output.messages.allSatisfy { $0.message.epoch == output.persist?.epoch })
         #expect(output.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: true)))
-        #expect(output.reason.contains("forced promotion"))
+        #expect(output.reason.decisions.contains { if case .forcedPromotion = $0 { true } else { false } })
+        #expect(output.reason.description.contains("forced promotion"))
         // A restart from that hard state comes back active in the same epoch, but takes writes only
         // once every peer has answered in no higher epoch (one may have been promoted meanwhile).
         var restarted = HAStateMachine(configuration: configuration, hardState: output.persist!)
@@ -93,7 +94,8 @@ struct CoreTests {
         #expect(!fromA.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: false)), "C has not answered yet")
         let fromC = restarted.step(.receive(from: "C", message: HAMessage(epoch: Epoch(term: 1, server: "B"), body: .heartbeat(Self.standbyHeartbeat))))
         #expect(fromC.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "B"), forced: false)))
-        #expect(fromC.reason.contains("every peer answered in no higher epoch"))
+        #expect(fromC.reason == .decided([.writesEnabled(.everyPeerAnswered(epoch: Epoch(term: 1, server: "B")), epoch: Epoch(term: 1, server: "B"))]))
+        #expect(fromC.reason.description.contains("every peer answered in no higher epoch"))
     }
 
     static let standbyHeartbeat = HAMessage.Heartbeat(head: .empty, durableHead: .empty, role: .standby, writesEnabled: false,
@@ -123,7 +125,8 @@ struct CoreTests {
         let added = core.step(.admin(.addPeer("C")))
         #expect(added.persist?.peers.map(\.serverID) == ["B", "C"])
         let again = core.step(.admin(.addPeer("C")))
-        #expect(again.effects == [.commandRefused(code: "peer-exists")])
+        #expect(again.effects == [.commandRefused(.peerExists)])
+        #expect(again.reason == .decided([.peerExists("C")]))
         let removed = core.step(.admin(.removePeer("B")))
         #expect(removed.persist?.peers.map(\.serverID) == ["C"])
     }

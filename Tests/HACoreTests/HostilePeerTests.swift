@@ -1,5 +1,5 @@
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 // Issue 18, item 11, for the HA core: a peer's message is untrusted input. Whatever a peer sends,
@@ -85,7 +85,7 @@ struct HostileValues {
         case 7: return .snapshotDone(snapshotHead: head())
         case 8: return .switchoverRequest(switchoverID: number())
         case 9: return .handover(switchoverID: number(), finalHead: head())
-        case 10: return .switchoverAbort(switchoverID: number(), reasonCode: "x")
+        case 10: return .switchoverAbort(switchoverID: number(), reason: .unknown)
         case 11: return .epochAnnouncement(head: head())
         case 12: return .promotionPoll
         case 13: return .pollReply(durableHead: head(), spans: spans(near: current))

@@ -1,5 +1,5 @@
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 // One scenario per rule of DESIGN.md §3 ("Management HA semantics"), named after the rule.
@@ -63,7 +63,8 @@ struct RuleScenarioTests {
         broken.number = 1
         let mismatch = standby.step(.receive(from: a, message: HAMessage(epoch: epoch, body: .append(previous: .empty, revisions: [broken], activeHead: broken.head))))
         #expect(mismatch.effects.isEmpty, "a revision that does not link to our head is not applied")
-        #expect(mismatch.reason.contains("hash chain"))
+        #expect(mismatch.reason.contains(.reconnecting(.hashChainBroken(number: 1))))
+        #expect(mismatch.reason.description.contains("hash chain"))
         #expect(mismatch.messages.contains { if case .hello = $0.message.body { true } else { false } })
     }
 
@@ -173,7 +174,7 @@ struct RuleScenarioTests {
             promote("B")
             expectReason(on: "B", contains: "failover refused")
             expectReason(on: "B", contains: "async mode")
-            expectEffect(on: "B", "refuse with may-lose-revisions") { $0 == .commandRefused(code: "may-lose-revisions") }
+            expectEffect(on: "B", "refuse with may-lose-revisions") { $0 == .commandRefused(.mayLoseRevisions) }
             expect(.standby, on: "B")
             promote("B", force: true)
             expectReason(on: "B", contains: "forced promotion")
@@ -471,7 +472,7 @@ struct RuleScenarioTests {
             replicationMode: .async, expectingHello: false)))))
         #expect(fenced.persist?.epoch == higher, "the higher epoch is persisted with this very output")
         #expect(fenced.effects.first == .disableWrites)
-        #expect(fenced.reason.contains("demoted to standby at once"))
+        #expect(fenced.reason.description.contains("demoted to standby at once"))
         #expect(!active.writesEnabled && active.role == .standby)
         // A promote in the old epoch is impossible: any promotion raises above the epoch we saw.
         let again = active.step(.admin(.promote(dryRun: false, force: true)))
@@ -556,7 +557,7 @@ struct RuleScenarioTests {
         scenario("corrupted chunks are asked for again") {
             publish(100, on: "A")
             crash("C")
-            network(NetworkProfile(corruptChunkPerMillion: 500_000))
+            network(NetworkProfile(corruptPerMillion: 500_000))
             admin(.requestFullSync(standby: "B"), on: "A")
             wait(ticks: 600)
             expect(.synchronized, on: "B")

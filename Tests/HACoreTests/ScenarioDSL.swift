@@ -1,6 +1,6 @@
 import Foundation
 import HACore
-import Simulation
+import SimulationKit
 import Testing
 
 // A small scenario language over `SimulatedCluster`, in the spirit of etcd raft's testdata scripts:
@@ -53,7 +53,8 @@ final class ScenarioRun {
     let name: String
     let cluster: SimulatedCluster
     let sourceLocation: SourceLocation
-    var lastReason: [ServerID: String] = [:]
+    /// The reason of the last administrator command on each server (nil: it was down).
+    var lastReason: [ServerID: HAReason?] = [:]
 
     init(name: String, cluster: SimulatedCluster, sourceLocation: SourceLocation) {
         self.name = name
@@ -68,7 +69,7 @@ final class ScenarioRun {
     func holds(_ expectation: Expectation, on id: ServerID) -> (Bool, String) {
         guard let core = cluster.core(id) else { return (false, "\(id) is down") }
         let status = core.status
-        let seen = "\(id): \(status.role.rawValue) in \(status.epoch), writes \(status.writesEnabled), head \(status.head), link \(status.link), divergent \(status.divergentRevisions)"
+        let seen = "\(id): \(status.role.rawValue) in \(status.epoch), writes \(status.writesEnabled), head \(status.head), link \(status.link.map { "\($0)" } ?? "-"), divergent \(status.divergentRevisions)"
         switch expectation {
         case .active: return (core.role == .active, seen)
         case .standby: return (core.role == .standby, seen)
@@ -209,7 +210,7 @@ func expect(_ expectation: Expectation, on server: ServerID, sourceLocation: Sou
 /// The reason the last administrator command on `server` returned contains `text`.
 func expectReason(on server: ServerID, contains text: String, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     ScenarioStep(describe: "expect reason on \(server) contains \(text)") { run in
-        let reason = run.lastReason[server] ?? "(no command)"
+        let reason = run.lastReason[server].map { $0.map { "\($0)" } ?? "(\(server) was down)" } ?? "(no command)"
         run.check(reason.contains(text), "expected the reason on \(server) to contain \"\(text)\"; got \"\(reason)\"", at: sourceLocation)
     }
 }
@@ -217,7 +218,7 @@ func expectReason(on server: ServerID, contains text: String, sourceLocation: So
 /// Some decision logged by `server` contains `text`.
 func expectLogged(on server: ServerID, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     ScenarioStep(describe: "expect \(server) logged \(text)") { run in
-        let found = run.cluster.log.contains { $0.server == server && $0.reason.contains(text) }
+        let found = run.cluster.log.contains { $0.server == server && $0.reason.description.contains(text) }
         run.check(found, "expected \(server) to have logged \"\(text)\"", at: sourceLocation)
     }
 }

@@ -131,8 +131,8 @@ struct HAAdminCommandsTests {
     /// The HA port itself speaks types: refusals say their kind, outcomes carry the core's figures.
     @Test func thePortAnswersInTypes() async throws {
         try await withActive { node in
-            #expect(throws: HARefusal(.unknownServer("nobody"), "no server nobody in the HA group")) { try node.bridge.requestFullSync(standby: "nobody") }
-            #expect(throws: HARefusal.self) { try node.bridge.divergentRevisions() }
+            #expect(throws: HACommandRefusal(.unknownServer("nobody"), "no server nobody in the HA group")) { try node.bridge.requestFullSync(standby: "nobody") }
+            #expect(throws: HACommandRefusal.self) { try node.bridge.divergentRevisions() }
             let already = try await node.bridge.promote(dryRun: false, force: false)
             #expect(already.completion == .alreadyActive(epoch: node.runtime.status.epoch))
             let dryRun = try await node.bridge.promote(dryRun: true, force: false)
@@ -141,13 +141,14 @@ struct HAAdminCommandsTests {
                                                    HAServerState(name: "mgmt-b", address: nil, isActive: false)])
             let stopped = try node.bridge.stop()
             #expect(!stopped.summary.isEmpty)
-            do throws(HARefusal) {
+            do throws(HACommandRefusal) {
                 _ = try node.bridge.stop()
                 Issue.record("a second ha stop is refused")
             } catch {
                 #expect(error.kind == .invalidOperation && error.message.contains("already stopped"), "\(error)")
             }
-            #expect(HAManagementBridge.refusalKind("may-lose-revisions") == .mayLoseRevisions)
+            #expect(HAManagementBridge.refusalKind(.mayLoseRevisions) == .mayLoseRevisions)
+            #expect(HAManagementBridge.refusalKind(.peersUnconfirmed) == .invalidOperation)
         }
     }
 

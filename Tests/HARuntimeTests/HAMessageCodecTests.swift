@@ -24,7 +24,7 @@ struct HAMessageCodecTests {
         .snapshotDone(snapshotHead: head),
         .switchoverRequest(switchoverID: 5),
         .handover(switchoverID: 5, finalHead: head),
-        .switchoverAbort(switchoverID: 5, reasonCode: "timeout"),
+        .switchoverAbort(switchoverID: 5, reason: .switchoverTimedOut),
         .epochAnnouncement(head: head),
         .promotionPoll,
         .pollReply(durableHead: head, spans: spans),
@@ -53,6 +53,14 @@ struct HAMessageCodecTests {
         truncated.moveWriterIndex(to: 10)
         #expect(HAMessageCodec.decode(frame: PeerFrame(type: .message, payload: truncated)) == nil)
         #expect(HAMessageCodec.decode(frame: PeerFrame(type: .message, bytes: Array(#"{"type":"ping"}"#.utf8))) == nil)
+    }
+
+    @Test func aSwitchoverAbortKeepsItsWireCodeAndAnUnknownCodeStillAborts() throws {
+        let abort = HAMessageCodec.encode(HAMessage(epoch: Self.epoch, body: .switchoverAbort(switchoverID: 5, reason: .standbyNotSynchronized)))
+        #expect(abort["body"]?["reason-code"]?.stringValue == "standby-not-synchronized")
+        let fromNewerPeer: JSONValue = ["type": "ha", "epoch": ["term": "1", "server": "a"],
+                                        "body": ["kind": "switchover-abort", "switchover-id": "5", "reason-code": "no-such-code\u{1b}[2J"]]
+        #expect(HAMessageCodec.decode(fromNewerPeer)?.body == .switchoverAbort(switchoverID: 5, reason: .unknown))
     }
 
     @Test func theInitialEpochTravelsAndMalformedMessagesAreDropped() throws {

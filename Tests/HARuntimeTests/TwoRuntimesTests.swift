@@ -132,7 +132,7 @@ struct TwoRuntimesTests {
             #expect(try pair.secondaryStore.head()?.hash == restartedStore.head()?.hash)
             #expect(try pair.secondaryStore.verifyJournal() == nil)
             #expect(try await eventually { restarted.status.peers.first?.status == .synchronized })
-            #expect(secondary.status.link == "delta")
+            #expect(secondary.status.link == .delta)
             let exports = pair.directory.appendingPathComponent("secondary-exports").path
             #expect((try? FileManager.default.contentsOfDirectory(atPath: exports))?.isEmpty ?? true, "nothing exported")
             group.cancelAll()

@@ -238,16 +238,16 @@ struct StandbyStub: HAPort {
 
     func statusReport() -> HAStatusReport { HAStatusReport(servers: [], successfullySynced: true) }
     func serverStates() -> [HAServerState] { [HAServerState(name: "mgmt-a", address: nil, isActive: true)] }
-    func promote(dryRun: Bool, force: Bool) async throws(HARefusal) -> PromotionOutcome {
+    func promote(dryRun: Bool, force: Bool) async throws(HACommandRefusal) -> PromotionOutcome {
         PromotionOutcome(report: nil, checks: [], completion: .dryRun)
     }
-    func demote() throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
-    func stop() throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
-    func start() throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
-    func requestFullSync(standby name: String) throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
-    func resolveCollision(keep side: CollisionSide) throws(HARefusal) -> CollisionResolution { CollisionResolution(summary: "stub", exportedTo: nil) }
-    func divergentRevisions() throws(HARefusal) -> DivergentRevisions { DivergentRevisions(commonNumber: 0, payloads: [], server: "stub") }
-    func setReplicationMode(_ mode: ReplicationMode) throws(HARefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func demote() throws(HACommandRefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func stop() throws(HACommandRefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func start() throws(HACommandRefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func requestFullSync(standby name: String) throws(HACommandRefusal) -> HACommandSummary { HACommandSummary("stub") }
+    func resolveCollision(keep side: CollisionSide) throws(HACommandRefusal) -> CollisionResolution { CollisionResolution(summary: "stub", exportedTo: nil) }
+    func divergentRevisions() throws(HACommandRefusal) -> DivergentRevisions { DivergentRevisions(commonNumber: 0, payloads: [], server: "stub") }
+    func setReplicationMode(_ mode: ReplicationMode) throws(HACommandRefusal) -> HACommandSummary { HACommandSummary("stub") }
 }
 
 @Suite("Management servers: the HA group's bound")

@@ -1,35 +1,60 @@
 import HACore
+import HADriverKit
 
-/// A whole HA group in simulated time: servers, disks, network, and the invariant checks that run after
-/// every step. Scenario tests drive it by hand; `RandomSchedule` drives it with seeded faults.
+/// A whole HA group in simulated time: servers (each the real HA driver over a simulated disk),
+/// a seeded network, and the invariant checks that run after every step. Scenario tests drive it by
+/// hand; `RandomSchedule` drives it with seeded faults.
 public final class SimulatedCluster {
     public let seed: UInt64
-    public let tickMilliseconds: UInt64
-    public private(set) var tick = 0
+    public private(set) var clock: SimulatedClock
     public private(set) var steps = 0
     public private(set) var violation: SimulationViolation?
-    /// Every decision taken, in order: (tick, server, reason). Kept only when `keepsLog` is on.
-    public private(set) var log: [(tick: Int, server: ServerID, reason: String)] = []
+    /// Every step's reason but the clock's and idle timers', in order. Kept only when `keepsLog` is on.
+    public private(set) var log: [(tick: Int, server: ServerID, reason: HAReason)] = []
     public var keepsLog = false
     /// Every effect carried out, in order. Kept only when `keepsLog` is on.
     public private(set) var effectLog: [(tick: Int, server: ServerID, effect: HAEffect)] = []
     /// One line per event, when set.
     public var trace: ((String) -> Void)?
-    public private(set) var statistics = Statistics()
+    /// What happened: the workload, the faults injected (the network's among them) and the paths taken.
+    public var statistics: Statistics {
+        var statistics = counters
+        statistics.network = network.faults
+        return statistics
+    }
 
-    public struct Statistics: Hashable, Sendable {
+    /// Counts of one run (or, added up, of many). Every fault is counted as it is injected and every
+    /// path as it is taken, so a run that claims to exercise them proves it did.
+    public struct Statistics: Hashable, Sendable, Codable {
         public var publishes = 0
         public var syncAcknowledged = 0
         public var syncTimedOut = 0
-        public var forcedPromotions = 0
+        /// Epochs whose server enabled writes, those among them that a promotion forced, and those
+        /// that were a new group's first active (no promotion at all).
         public var promotions = 0
+        public var forcedPromotions = 0
+        public var firstStarts = 0
+        /// Completed switchovers (nothing lost) and failovers (every other standby polled, or none to poll).
+        public var switchovers = 0
+        public var failovers = 0
+        /// Actives demoted at once by a higher epoch.
+        public var fencings = 0
+        public var switchoverTimeouts = 0
+        public var fullSyncsStarted = 0
         public var fullSyncsCompleted = 0
-        public var exports = 0
-        public var crashes = 0
-        public var messagesSent = 0
+        public var forkProbes = 0
         public var collisions = 0
+        public var collisionResolutions = 0
+        public var exports = 0
         /// Standbys that dropped revisions their active lost before its fsync.
         public var unsyncedDiscards = 0
+        /// Administrator commands the core refused.
+        public var refusals = 0
+        public var crashes = 0
+        public var restarts = 0
+        public var messagesSent = 0
+        /// The network's faults.
+        public var network = NetworkFaultCounts()
 
         public init() {}
 
@@ -37,20 +62,63 @@ public final class SimulatedCluster {
             publishes += other.publishes
             syncAcknowledged += other.syncAcknowledged
             syncTimedOut += other.syncTimedOut
-            forcedPromotions += other.forcedPromotions
             promotions += other.promotions
+            forcedPromotions += other.forcedPromotions
+            firstStarts += other.firstStarts
+            switchovers += other.switchovers
+            failovers += other.failovers
+            fencings += other.fencings
+            switchoverTimeouts += other.switchoverTimeouts
+            fullSyncsStarted += other.fullSyncsStarted
             fullSyncsCompleted += other.fullSyncsCompleted
-            exports += other.exports
-            crashes += other.crashes
-            messagesSent += other.messagesSent
+            forkProbes += other.forkProbes
             collisions += other.collisions
+            collisionResolutions += other.collisionResolutions
+            exports += other.exports
             unsyncedDiscards += other.unsyncedDiscards
+            refusals += other.refusals
+            crashes += other.crashes
+            restarts += other.restarts
+            messagesSent += other.messagesSent
+            network.add(other.network)
+        }
+
+        /// Every fault injected, by name, in a fixed order: the servers' and the network's.
+        public var faults: [(name: String, count: Int)] {
+            [("crashes", crashes), ("restarts", restarts)] + network.faults
+        }
+
+        /// Every path taken, by name, in a fixed order.
+        public var paths: [(name: String, count: Int)] {
+            [("plain-promotions", promotions - forcedPromotions - firstStarts), ("forced-promotions", forcedPromotions),
+             ("switchovers", switchovers), ("failovers", failovers), ("fencings", fencings),
+             ("switchover-timeouts", switchoverTimeouts), ("full-syncs-started", fullSyncsStarted),
+             ("full-syncs-completed", fullSyncsCompleted), ("fork-probes", forkProbes), ("collisions", collisions),
+             ("collision-resolutions", collisionResolutions), ("exports", exports), ("unsynced-discards", unsyncedDiscards),
+             ("refusals", refusals), ("sync-acknowledged", syncAcknowledged), ("sync-timeouts", syncTimedOut)]
+        }
+
+        /// The paths a step's decisions name.
+        mutating func count(_ decisions: [HADecision]) {
+            for decision in decisions {
+                switch decision {
+                case .switchoverCompleted: switchovers += 1
+                case .failoverCompleted, .failoverWithoutPoll: failovers += 1
+                case .fenced: fencings += 1
+                case .switchoverTimedOut: switchoverTimeouts += 1
+                case .fullSyncStarted: fullSyncsStarted += 1
+                case .probingFork: forkProbes += 1
+                case .collisionResolvedKeepingPeer, .collisionResolvedKeepingLocal: collisionResolutions += 1
+                default: break
+                }
+            }
         }
     }
 
+    var counters = Statistics()
     var random: SplitMix64
-    var network: SimulatedNetwork
-    var servers: [SimulatedServer]
+    var network: SimulatedNetwork<HAMessage>
+    var servers: [SimulatedServer] = []
     var inbox: [(server: Int, input: HAInput)] = []
     var draining = false
     /// The server that enabled writes in each epoch (a dictionary only for lookup, never for ordering).
@@ -70,22 +138,36 @@ public final class SimulatedCluster {
     var forcedEpochs: [Epoch] = []
     /// Per published revision (by hash): its server's `writesHeld` when it was committed.
     var writesHeldAtCommit: [String: (sinceStep: Int, newEpoch: Bool)] = [:]
+    /// The epoch `bootstrap(active:)` created: its first writes are no promotion.
+    var bootstrapEpoch: Epoch?
 
     public init(servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
                 tickMilliseconds: UInt64 = 10, limits: HALimits = HALimits()) {
         precondition(ids.count >= 1 && ids == ids.sorted(), "servers are given sorted by name")
         self.seed = seed
-        self.tickMilliseconds = tickMilliseconds
+        clock = SimulatedClock(tickMilliseconds: tickMilliseconds)
         random = SplitMix64(seed: seed)
-        network = SimulatedNetwork(serverCount: ids.count, profile: profile)
-        servers = ids.map { id in
-            SimulatedServer(configuration: HAConfiguration(serverID: id, peers: ids.filter { $0 != id }, limits: limits))
+        network = SimulatedNetwork(endpointCount: ids.count, profile: profile, corrupter: Self.corruptSnapshotChunk)
+        servers = ids.enumerated().map { index, id in
+            SimulatedServer(configuration: HAConfiguration(serverID: id, peers: ids.filter { $0 != id }, limits: limits),
+                            index: index, cluster: self)
         }
         for index in servers.indices { startCore(index) }
     }
 
+    /// Damages a snapshot chunk in transit (one byte): its checksum must catch it. TLS would reject
+    /// any other damaged message, so the network leaves them alone.
+    static func corruptSnapshotChunk(_ message: inout HAMessage, _ random: inout SplitMix64) -> Bool {
+        guard case .snapshotChunk(let head, let index, var bytes, let checksum) = message.body, !bytes.isEmpty else { return false }
+        bytes[random.below(bytes.count)] ^= 0x5a
+        message.body = .snapshotChunk(snapshotHead: head, index: index, bytes: bytes, checksum: checksum)
+        return true
+    }
+
     public var serverIDs: [ServerID] { servers.map(\.id) }
-    public var nowMilliseconds: UInt64 { UInt64(tick) * tickMilliseconds }
+    public var tick: Int { clock.tick }
+    public var tickMilliseconds: UInt64 { clock.tickMilliseconds }
+    public var nowMilliseconds: UInt64 { clock.nowMilliseconds }
 
     func index(of id: ServerID) -> Int {
         guard let index = servers.firstIndex(where: { $0.id == id }) else { preconditionFailure("no server \(id)") }
@@ -95,26 +177,26 @@ public final class SimulatedCluster {
     /// The core of a running server (nil while it is crashed).
     public func core(_ id: ServerID) -> HAStateMachine? {
         let server = servers[index(of: id)]
-        return server.isUp ? server.core : nil
+        return server.isUp ? server.driver.core : nil
     }
-    public func diskJournal(_ id: ServerID) -> Journal { servers[index(of: id)].diskJournal }
-    public func exportedHashes(_ id: ServerID) -> Set<String> { servers[index(of: id)].exported }
-    public func writesEnabled(_ id: ServerID) -> Bool { servers[index(of: id)].writesEpoch != nil }
+    public func diskJournal(_ id: ServerID) -> Journal { servers[index(of: id)].runtime.diskJournal }
+    public func exportedHashes(_ id: ServerID) -> Set<String> { servers[index(of: id)].runtime.exported }
+    public func writesEnabled(_ id: ServerID) -> Bool { servers[index(of: id)].runtime.writesEpoch != nil }
 
     // MARK: - Setup and faults
 
     /// Makes `id` the group's first active (as installing the primary does), before any tick.
     public func bootstrap(active id: ServerID) {
         let index = index(of: id)
-        servers[index].diskHardState = HAStateMachine.bootstrapActive(configuration: servers[index].configuration)
+        let hardState = HAStateMachine.bootstrapActive(configuration: servers[index].configuration)
+        servers[index].runtime.diskHardState = hardState
+        bootstrapEpoch = hardState.epoch
         startCore(index)
     }
 
     func startCore(_ index: Int) {
-        let server = servers[index]
-        server.core = HAStateMachine(configuration: server.configuration, hardState: server.diskHardState, journal: server.diskJournal)
-        server.isUp = true
-        server.restartAtTick = nil
+        servers[index].start()
+        network.restart(index)
         checkEpochNeverBackwards(index)
     }
 
@@ -122,14 +204,10 @@ public final class SimulatedCluster {
         let index = index(of: id)
         guard servers[index].isUp else { return }
         servers[index].isUp = false
-        servers[index].diskQueue = []
-        servers[index].builtSnapshots = []
-        servers[index].writesEpoch = nil
-        servers[index].writesHeld = nil
-        servers[index].awaitingDurableAnswer = [:]
-        servers[index].incarnation += 1
+        servers[index].runtime.crash()
+        network.crash(index)
         servers[index].restartAtTick = restartAfterTicks.map { tick + $0 }
-        statistics.crashes += 1
+        counters.crashes += 1
         traceLine { "t=\(self.nowMilliseconds)ms \(id) CRASH (unpersisted writes lost)" }
     }
 
@@ -137,24 +215,26 @@ public final class SimulatedCluster {
         let index = index(of: id)
         guard !servers[index].isUp else { return }
         startCore(index)
-        traceLine { "t=\(self.nowMilliseconds)ms \(id) RESTART at epoch \(self.servers[index].core.epoch), head \(self.servers[index].diskJournal.head)" }
+        counters.restarts += 1
+        traceLine { "t=\(self.nowMilliseconds)ms \(id) RESTART at epoch \(self.servers[index].driver.core.epoch), head \(self.servers[index].runtime.diskJournal.head)" }
         for other in servers.indices where other != index { reportNewConnection(index, other) }
     }
 
     /// Cuts both directions between two servers.
     public func partition(_ a: ServerID, _ b: ServerID) {
-        cut(from: a, to: b)
-        cut(from: b, to: a)
+        network.partition(index(of: a), index(of: b))
+        traceLine { "t=\(self.nowMilliseconds)ms NET cut \(a) -> \(b)" }
+        traceLine { "t=\(self.nowMilliseconds)ms NET cut \(b) -> \(a)" }
     }
 
     /// Cuts one direction only: `from` can no longer reach `to`.
     public func cut(from: ServerID, to: ServerID) {
-        network.dropping[network.link(index(of: from), index(of: to))] = true
+        network.cut(from: index(of: from), to: index(of: to))
         traceLine { "t=\(self.nowMilliseconds)ms NET cut \(from) -> \(to)" }
     }
 
     public func clog(from: ServerID, to: ServerID) {
-        network.clogged[network.link(index(of: from), index(of: to))] = true
+        network.clog(from: index(of: from), to: index(of: to))
         traceLine { "t=\(self.nowMilliseconds)ms NET clog \(from) -> \(to)" }
     }
 
@@ -172,7 +252,7 @@ public final class SimulatedCluster {
     /// A new connection between two servers that are up and can reach each other: both runtimes
     /// report it to their core.
     func reportNewConnection(_ a: Int, _ b: Int) {
-        guard servers[a].isUp, servers[b].isUp, !network.dropping[network.link(a, b)], !network.dropping[network.link(b, a)] else { return }
+        guard servers[a].isUp, servers[b].isUp, !network.isCut(from: a, to: b), !network.isCut(from: b, to: a) else { return }
         deliver(a, .linkRestored(peer: servers[b].id))
         deliver(b, .linkRestored(peer: servers[a].id))
     }
@@ -185,47 +265,48 @@ public final class SimulatedCluster {
     @discardableResult
     public func publish(on id: ServerID) -> UInt64? {
         let index = index(of: id)
-        guard let epoch = servers[index].writesEpoch, servers[index].isUp else { return nil }
-        flushDisk(index)
+        let runtime = servers[index].runtime
+        guard let epoch = runtime.writesEpoch, servers[index].isUp else { return nil }
+        runtime.flushDisk()
         settleInbox()
-        guard servers[index].writesEpoch == epoch else { return nil }
-        let head = servers[index].core.journal.head
+        guard runtime.writesEpoch == epoch else { return nil }
+        let head = servers[index].driver.core.journal.head
         let payload: [UInt8] = [UInt8(truncatingIfNeeded: head.number), UInt8(truncatingIfNeeded: random.next())]
         let revision = ReplicatedRevision(number: head.number + 1, epoch: epoch, previousHash: head.hash,
                                           hash: simulatedHash(previous: head.hash, epoch: epoch, number: head.number + 1, payload: payload),
                                           payload: payload)
-        statistics.publishes += 1
+        counters.publishes += 1
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
-        if case .async = servers[index].core.publishMode { servers[index].awaitingDurableAnswer[revision.hash] = revision }
-        writesHeldAtCommit[revision.hash] = servers[index].writesHeld.map { ($0.sinceStep, $0.newEpoch) } ?? (steps, false)
+        if case .async = servers[index].driver.core.publishMode { runtime.awaitingDurableAnswer[revision.hash] = revision }
+        writesHeldAtCommit[revision.hash] = runtime.writesHeld.map { ($0.sinceStep, $0.newEpoch) } ?? (steps, false)
         deliver(index, .revisionCommitted(revision))
-        if firstWriteOfEpoch[epoch] == nil { firstWriteOfEpoch[epoch] = (steps, servers[index].core.journal) }
-        servers[index].diskQueue.append((tick + random.below(3), .applyRevisions([revision])))
+        if firstWriteOfEpoch[epoch] == nil { firstWriteOfEpoch[epoch] = (steps, servers[index].driver.core.journal) }
+        runtime.queue(.applyRevisions([revision]))
         return revision.number
     }
 
-    /// Runs an administrator command on `id`; returns the core's reason.
+    /// Runs an administrator command on `id`; returns the core's reason (nil while `id` is down).
     @discardableResult
-    public func admin(_ command: AdminCommand, on id: ServerID) -> String {
+    public func admin(_ command: AdminCommand, on id: ServerID) -> HAReason? {
         let index = index(of: id)
-        guard servers[index].isUp else { return "\(id) is down" }
+        guard servers[index].isUp else { return nil }
         return deliver(index, .admin(command))
     }
 
     /// Advances simulated time by one tick: disk completions, timers, then due messages.
     public func runTick() {
-        tick += 1
+        clock.advance()
         for index in servers.indices {
             if let restartAt = servers[index].restartAtTick, restartAt <= tick, !servers[index].isUp {
                 restart(servers[index].id)
             }
         }
-        for index in servers.indices where servers[index].isUp { completeDiskOperations(index) }
+        for index in servers.indices where servers[index].isUp { servers[index].runtime.completeDue() }
         settleInbox()
         let now = nowMilliseconds
         for index in servers.indices where servers[index].isUp { deliver(index, .tick(now: now)) }
-        for packet in network.takeDue(at: tick) where servers[packet.to].isUp && servers[packet.to].incarnation == packet.toIncarnation {
+        for packet in network.takeDue(at: tick) {
             deliver(packet.to, .receive(from: servers[packet.from].id, message: packet.message))
         }
     }
@@ -237,7 +318,7 @@ public final class SimulatedCluster {
     /// Feeds one input, carries out its output, checks every invariant, then does the same for the
     /// inputs that output caused (disk completions done at once, snapshot reads). Returns the reason.
     @discardableResult
-    func deliver(_ index: Int, _ input: HAInput) -> String {
+    func deliver(_ index: Int, _ input: HAInput) -> HAReason? {
         precondition(!draining, "inputs caused by a step wait in the inbox")
         draining = true
         let reason = stepAndApply(index, input)
@@ -264,103 +345,55 @@ public final class SimulatedCluster {
         draining = false
     }
 
+    /// An input a server's runtime reports (a disk completion, a snapshot read): stepped after the
+    /// inputs before it, in order.
+    func post(_ input: HAInput, to index: Int) { inbox.append((index, input)) }
+
+    /// One step of `index`'s driver (the runtime's own: persist, send, effects in order), then every
+    /// invariant.
     @discardableResult
-    func stepAndApply(_ index: Int, _ input: HAInput) -> String {
-        guard servers[index].isUp else { return "down" }
+    func stepAndApply(_ index: Int, _ input: HAInput) -> HAReason? {
+        guard servers[index].isUp else { return nil }
         steps += 1
-        let output = servers[index].core.step(input)
-        if trace != nil { traceStep(index, input, output) }
-        if keepsLog, output.reason != "tick", output.reason != "timers checked" {
-            log.append((tick, servers[index].id, output.reason))
-        }
-        if let hardState = output.persist { servers[index].diskHardState = hardState }
-        for envelope in output.messages {
-            statistics.messagesSent += 1
-            let receiver = self.index(of: envelope.to)
-            network.send(Packet(from: index, to: receiver, message: envelope.message, toIncarnation: servers[receiver].incarnation),
-                         at: tick, random: &random)
-        }
-        for effect in output.effects {
-            if keepsLog { effectLog.append((tick, servers[index].id, effect)) }
-            carryOut(effect, on: index)
-        }
+        var completions: [HAInput] = []
+        guard let output = servers[index].driver.step(input, completions: &completions) else { return nil }
+        for completion in completions { post(completion, to: index) }
         checkInvariants(afterStepOf: index)
         return output.reason
     }
 
-    // MARK: - Effects (the simulated runtime)
-
-    func carryOut(_ effect: HAEffect, on index: Int) {
-        switch effect {
-        case .enableWrites(let epoch, let forced): enableWrites(index, epoch: epoch, forced: forced)
-        case .disableWrites: servers[index].writesEpoch = nil
-        case .applyRevisions(let revisions):
-            servers[index].diskQueue.append((tick + random.below(3), .applyRevisions(revisions)))
-        case .readSnapshotChunk(let standby, let snapshotHead, let chunk):
-            guard snapshotAvailable(index, snapshotHead) else {
-                inbox.append((index, .snapshotUnavailable(standby: standby, snapshotHead: snapshotHead)))
-                return
-            }
-            let chunkCount = 1 + Int(snapshotHead.number / 16)
-            let bytes = Array(simulatedHash(previous: snapshotHead.hash, epoch: .initial, number: UInt64(chunk), payload: []).utf8)
-            inbox.append((index, .snapshotChunkRead(SnapshotChunkRead(standby: standby, snapshotHead: snapshotHead, index: chunk, chunkCount: chunkCount, bytes: bytes))))
-        case .applySnapshotChunk(let snapshotHead, let chunk, _):
-            servers[index].diskQueue.append((tick + random.below(3), .stageSnapshotChunk(snapshotHead: snapshotHead, index: chunk)))
-        case .completeFullSync(let snapshotHead, let spans):
-            let source = servers[index].core.epoch.server
-            servers[index].diskQueue.append((tick + random.below(3), .installSnapshot(snapshotHead: snapshotHead, spans: spans, source: source)))
-        case .exportDivergent(let revisions, let snapshotBase):
-            for revision in revisions { servers[index].exported.insert(revision.hash) }
-            if let snapshotBase { servers[index].exported.insert(snapshotBase.hash) }
-            statistics.exports += 1
-        case .truncateJournal(let number):
-            flushDisk(index)
-            let base = servers[index].diskJournal.base
-            if number < base.number, !servers[index].exported.contains(base.hash) {
-                fail("divergent revisions are never deleted without an export", "\(servers[index].id) dropped its snapshot at \(base) without a backup")
-            }
-            let removed = servers[index].diskJournal.truncate(after: number)
-            for revision in removed where !servers[index].exported.contains(revision.hash) {
-                fail("divergent revisions are never deleted without an export", "\(servers[index].id) dropped #\(revision.number) without exporting it")
-            }
-        case .discardUnsyncedRevisions(let number):
-            statistics.unsyncedDiscards += 1
-            flushDisk(index)
-            let author = servers[self.index(of: servers[index].core.epoch.server)]
-            for revision in servers[index].diskJournal.truncate(after: number) where durableOnAuthor.contains(revision.hash) {
-                if author.isUp, author.core.journal.contains(revision.head) == true { continue }  // it comes back
-                fail("a revision its author held durably is never dropped without an export",
-                     "\(servers[index].id) dropped #\(revision.number) of \(revision.epoch) as unsynced, but \(revision.epoch.server) held it durably")
-            }
-        case .publishAcknowledged(let number):
-            statistics.syncAcknowledged += 1
-            let journal = servers[index].core.journal
-            if let revision = journal.revisions(after: number - 1, limit: 1).first {
-                checkAnswerNotStale(revision, answeredBy: index)
-                if revision.epoch >= guaranteeFloorEpoch { syncAcknowledged.append((number, revision.hash, revision.epoch)) }
-            }
-        case .publishTimedOut: statistics.syncTimedOut += 1
-        case .statusChanged(_, let status):
-            if case .collision = status { statistics.collisions += 1 }
-        case .promotionReport, .commandRefused: break
-        }
+    /// Before a step's output is carried out: its trace line and log entries.
+    func record(_ output: HAOutput, for input: HAInput, on index: Int) {
+        if trace != nil { traceStep(index, input, output) }
+        guard keepsLog else { return }
+        if !output.reason.isTimersOnly { log.append((tick, servers[index].id, output.reason)) }
+        for effect in output.effects { effectLog.append((tick, servers[index].id, effect)) }
     }
 
-    func enableWrites(_ index: Int, epoch: Epoch, forced: Bool) {
+    /// A message from `index` onto the network.
+    func send(_ envelope: Envelope, from index: Int) {
+        counters.messagesSent += 1
+        network.send(envelope.message, from: index, to: self.index(of: envelope.to), at: tick, random: &random)
+    }
+
+    // MARK: - What the runtimes report
+
+    func enableWrites(_ index: Int, epoch: Epoch, forced: Bool, journal: Journal) {
         let id = servers[index].id
+        let runtime = servers[index].runtime
         if let writer = writerOfEpoch[epoch], writer != index {
             fail("at most one server takes writes per epoch", "\(id) enabled writes in \(epoch), where \(servers[writer].id) already did")
         }
         if epoch.server != id { fail("at most one server takes writes per epoch", "\(id) enabled writes in \(epoch), which belongs to \(epoch.server)") }
         let firstTime = writerOfEpoch[epoch] == nil
         writerOfEpoch[epoch] = index
-        servers[index].writesEpoch = epoch
-        if servers[index].writesHeld?.epoch != epoch { servers[index].writesHeld = (epoch, steps, firstTime) }
+        runtime.writesEpoch = epoch
+        if runtime.writesHeld?.epoch != epoch { runtime.writesHeld = (epoch, steps, firstTime) }
         guard firstTime else { return }
-        statistics.promotions += 1
-        let journal = servers[index].core.journal
+        counters.promotions += 1
+        if epoch == bootstrapEpoch { counters.firstStarts += 1 }
         if forced {
-            statistics.forcedPromotions += 1
+            counters.forcedPromotions += 1
             forcedEpochs.append(epoch)
             if epoch > guaranteeFloorEpoch {
                 guaranteeFloorEpoch = epoch
@@ -375,38 +408,25 @@ public final class SimulatedCluster {
         highestEnabledEpoch = max(highestEnabledEpoch, epoch)
     }
 
-    func completeDiskOperations(_ index: Int) {
-        while let first = servers[index].diskQueue.first, first.dueTick <= tick {
-            servers[index].diskQueue.removeFirst()
-            perform(first.operation, on: index)
-        }
+    /// A sync-mode publish was acknowledged by `index`: every unforced promotion must keep it.
+    func syncAcknowledged(_ revision: ReplicatedRevision, by index: Int) {
+        checkAnswerNotStale(revision, answeredBy: index)
+        if revision.epoch >= guaranteeFloorEpoch { syncAcknowledged.append((revision.number, revision.hash, revision.epoch)) }
     }
 
-    /// Completes every pending disk write now (the runtime executes effects in order).
-    func flushDisk(_ index: Int) {
-        let operations = servers[index].diskQueue
-        servers[index].diskQueue = []
-        for (_, operation) in operations { perform(operation, on: index) }
+    /// `revision` reached `index`'s disk: on its author, its publish may be answered from now on.
+    func madeDurable(_ revision: ReplicatedRevision, on index: Int) {
+        if revision.epoch.server == servers[index].id { durableOnAuthor.insert(revision.hash) }
     }
 
-    func perform(_ operation: DiskOperation, on index: Int) {
-        switch operation {
-        case .applyRevisions(let revisions):
-            for revision in revisions {
-                servers[index].diskJournal.append(revision)
-                if revision.epoch.server == servers[index].id { durableOnAuthor.insert(revision.hash) }
-                if servers[index].awaitingDurableAnswer.removeValue(forKey: revision.hash) != nil {
-                    checkAnswerNotStale(revision, answeredBy: index)
-                }
-            }
-            inbox.append((index, .persistedUpTo(servers[index].diskJournal.head)))
-        case .stageSnapshotChunk(let snapshotHead, let chunk):
-            inbox.append((index, .snapshotChunkApplied(snapshotHead: snapshotHead, index: chunk)))
-        case .installSnapshot(let snapshotHead, let spans, let source):
-            checkSnapshotKeepsDurableRevisions(index, snapshotHead: snapshotHead, source: source)
-            servers[index].diskJournal.installSnapshot(at: snapshotHead, spans: spans)
-            statistics.fullSyncsCompleted += 1
-            inbox.append((index, .persistedUpTo(snapshotHead)))
+    /// A standby dropped `dropped` as revisions its active lost before their fsync: none may be one
+    /// its author held durably, unless the active still holds it (it comes back).
+    func checkUnsyncedDiscard(_ dropped: [ReplicatedRevision], by index: Int, active: ServerID) {
+        let author = servers[self.index(of: active)]
+        for revision in dropped where durableOnAuthor.contains(revision.hash) {
+            if author.isUp, author.driver.core.journal.contains(revision.head) == true { continue }
+            fail("a revision its author held durably is never dropped without an export",
+                 "\(servers[index].id) dropped #\(revision.number) of \(revision.epoch) as unsynced, but \(revision.epoch.server) held it durably")
         }
     }
 
@@ -420,7 +440,7 @@ public final class SimulatedCluster {
 
     func checkEpochNeverBackwards(_ index: Int) {
         guard servers[index].isUp else { return }
-        let epoch = servers[index].core.summary.epoch
+        let epoch = servers[index].driver.core.summary.epoch
         if epoch < servers[index].highestEpochSeen {
             fail("epochs never go backwards on a server", "\(servers[index].id) is at \(epoch) after \(servers[index].highestEpochSeen)")
         }
@@ -432,14 +452,14 @@ public final class SimulatedCluster {
         guard server.isUp else { return }
         checkEpochNeverBackwards(index)
         // Read the stored summary: calling the core's computed properties would copy the whole core.
-        let summary = server.core.summary
-        if let writes = server.writesEpoch, writes != summary.epoch || !summary.writesEnabled {
+        let summary = server.driver.core.summary
+        if let writes = server.runtime.writesEpoch, writes != summary.epoch || !summary.writesEnabled {
             fail("a server that saw a higher epoch never acts as active in a lower one",
                  "\(server.id) takes writes in \(writes) but is at \(summary.epoch) (core writes enabled: \(summary.writesEnabled))")
         }
         if summary.followsActiveVerified { checkPrefix(standby: index) }
         if summary.role == .active {
-            for other in servers.indices where other != index && servers[other].isUp && servers[other].core.summary.followsActiveVerified {
+            for other in servers.indices where other != index && servers[other].isUp && servers[other].driver.core.summary.followsActiveVerified {
                 checkPrefix(standby: other)
             }
         }
@@ -469,13 +489,13 @@ public final class SimulatedCluster {
     /// A standby that its active verified holds a prefix of the active's journal (same epoch).
     func checkPrefix(standby index: Int) {
         let standby = servers[index]
-        let epoch = standby.core.summary.epoch
+        let epoch = standby.driver.core.summary.epoch
         let active = servers[self.index(of: epoch.server)]
-        guard active.isUp, active.core.summary.role == .active, active.core.summary.epoch == epoch else { return }
-        let head = standby.core.summary.head
-        let activeHead = active.core.summary.head
+        guard active.isUp, active.driver.core.summary.role == .active, active.driver.core.summary.epoch == epoch else { return }
+        let head = standby.driver.core.summary.head
+        let activeHead = active.driver.core.summary.head
         if let checked = standby.prefixCheckedFor, checked.epoch == epoch, checked.head == head, checked.activeHead == activeHead { return }
-        if active.core.journal.contains(head) == false, let lost = firstRevisionNotLostByItsAuthor(in: standby.core.journal, missingFrom: active) {
+        if active.driver.core.journal.contains(head) == false, let lost = firstRevisionNotLostByItsAuthor(in: standby.driver.core.journal, missingFrom: active) {
             fail("a standby's journal is a prefix of its active's, but for revisions the active lost before their fsync",
                  "\(standby.id) holds #\(lost.number) of \(lost.epoch), not in \(epoch.server)'s journal (head \(activeHead)) in \(epoch)")
         }
@@ -487,32 +507,20 @@ public final class SimulatedCluster {
     /// whole tail is the active's own unsynced loss (the standby drops it on its next hello).
     func firstRevisionNotLostByItsAuthor(in journal: Journal, missingFrom active: SimulatedServer) -> ReplicatedRevision? {
         for revision in journal.revisions.reversed() {
-            if active.core.journal.contains(revision.head) != false { return nil }
-            if revision.epoch != active.core.epoch || durableOnAuthor.contains(revision.hash) { return revision }
+            if active.driver.core.journal.contains(revision.head) != false { return nil }
+            if revision.epoch != active.driver.core.epoch || durableOnAuthor.contains(revision.hash) { return revision }
         }
         return nil
     }
 
-    /// Whether the runtime can read a snapshot at `head`: built already, or buildable now (the head).
-    func snapshotAvailable(_ index: Int, _ head: RevisionHead) -> Bool {
-        let server = servers[index]
-        if server.builtSnapshots.contains(head) { return true }
-        // As the runtime, which builds one only at its head, where every commit is synced already.
-        guard head == server.core.journal.head, head == server.diskJournal.head else { return false }
-        server.builtSnapshots.append(head)
-        if server.builtSnapshots.count > SimulatedServer.snapshotsKeptMax { server.builtSnapshots.removeFirst() }
-        return true
-    }
-
     /// Installing a snapshot must not drop durable revisions unless they are in the snapshot or exported.
-    func checkSnapshotKeepsDurableRevisions(_ index: Int, snapshotHead: RevisionHead, source: ServerID) {
-        let old = servers[index].diskJournal
+    func checkSnapshotKeepsDurableRevisions(_ old: Journal, exported: Set<String>, on index: Int, snapshotHead: RevisionHead, source: ServerID) {
         guard old.head.number > old.base.number else { return }
         let sourceServer = servers[self.index(of: source)]
-        let sourceJournal = sourceServer.isUp ? sourceServer.core.journal : sourceServer.diskJournal
+        let sourceJournal = sourceServer.isUp ? sourceServer.driver.core.journal : sourceServer.runtime.diskJournal
         let covered = old.head.number <= snapshotHead.number && sourceJournal.contains(old.head) != false
         if !covered {
-            for revision in old.revisions where !servers[index].exported.contains(revision.hash) {
+            for revision in old.revisions where !exported.contains(revision.hash) {
                 fail("divergent revisions are never deleted without an export",
                      "\(servers[index].id) installed a snapshot at \(snapshotHead) over #\(revision.number), which is not in it")
                 return
@@ -528,13 +536,14 @@ public final class SimulatedCluster {
         var highest = Epoch.initial
         for server in servers {
             guard server.isUp else { return false }
-            highest = max(highest, server.core.epoch)
+            highest = max(highest, server.driver.core.epoch)
         }
-        let active = servers[index(of: highest.server)]
-        guard active.core.writesEnabled, active.core.epoch == highest else { return false }
-        for server in servers where server !== active {
-            guard server.core.epoch == highest, server.core.followsActiveVerified, server.core.journal.head == active.core.journal.head,
-                  server.core.durableHead == server.core.journal.head, !server.core.hardState.haStopped else { return false }
+        let active = servers[index(of: highest.server)].driver.core
+        guard active.writesEnabled, active.epoch == highest else { return false }
+        for server in servers where server.id != highest.server {
+            let core = server.driver.core
+            guard core.epoch == highest, core.followsActiveVerified, core.journal.head == active.journal.head,
+                  core.durableHead == core.journal.head, !core.hardState.haStopped else { return false }
         }
         return true
     }
@@ -583,7 +592,38 @@ public final class SimulatedCluster {
         case .publishTimedOut(let number): "publish-timed-out #\(number)"
         case .statusChanged(let peer, let status): "status \(peer)=\(status)"
         case .promotionReport(let report): "report \(report.path.rawValue)"
-        case .commandRefused(let code): "refused \(code)"
+        case .commandRefused(let refusal): "refused \(refusal)"
         }
     }
+}
+
+/// A broken invariant: the seed reproduces it.
+public struct SimulationViolation: Error, Hashable, Sendable, CustomStringConvertible {
+    public var seed: UInt64
+    public var tick: Int
+    public var invariant: String
+    public var detail: String
+
+    public var description: String {
+        "invariant violated: \(invariant) at tick \(tick) (seed \(seed)): \(detail) — replay with: rampart sim --seed \(seed) --trace"
+    }
+}
+
+/// A deterministic fake hash: chained like SHA-256 in the product, short enough to stay a small string.
+func simulatedHash(previous: String, epoch: Epoch, number: UInt64, payload: [UInt8]) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    func mix(_ value: UInt64) {
+        hash = (hash ^ value) &* 0x0000_0100_0000_01b3
+        hash ^= hash >> 29
+    }
+    for byte in previous.utf8 { mix(UInt64(byte)) }
+    mix(epoch.term)
+    for byte in epoch.server.name.utf8 { mix(UInt64(byte)) }
+    mix(number)
+    for byte in payload { mix(UInt64(byte)) }
+    let digits = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    text.reserveCapacity(15)
+    for shift in stride(from: 56, through: 0, by: -4) { text.append(digits[Int((hash >> UInt64(shift)) & 0xf)]) }
+    return String(decoding: text, as: UTF8.self)
 }

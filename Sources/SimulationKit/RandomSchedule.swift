@@ -27,7 +27,7 @@ public struct SimulationOptions: Hashable, Sendable {
 /// Per-tick probabilities (per million) of the seed's faults and workload.
 public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
-        "delay<=\(network.delayTicksMax) ticks, long delays \(network.longDelayPerMillion)ppm, drop \(network.dropPerMillion)ppm, duplicate \(network.duplicatePerMillion)ppm, corrupt chunks \(network.corruptChunkPerMillion)ppm; per tick: partition \(partitionPerMillion)ppm, heal \(healPerMillion)ppm, crash \(crashPerMillion)ppm (restart within \(restartTicksMax) ticks), publish \(publishPerMillion)ppm, admin command \(adminPerMillion)ppm (forced promotions \(forcedPromotionPerMillion)ppm of promotions)"
+        "delay<=\(network.delayTicksMax) ticks, long delays \(network.longDelayPerMillion)ppm, drop \(network.dropPerMillion)ppm, duplicate \(network.duplicatePerMillion)ppm, corrupt chunks \(network.corruptPerMillion)ppm; per tick: partition \(partitionPerMillion)ppm, heal \(healPerMillion)ppm, crash \(crashPerMillion)ppm (restart within \(restartTicksMax) ticks), publish \(publishPerMillion)ppm, admin command \(adminPerMillion)ppm (forced promotions \(forcedPromotionPerMillion)ppm of promotions)"
     }
 
     public var network: NetworkProfile
@@ -45,7 +45,7 @@ public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
                                      longDelayPerMillion: random.int(in: 0...20_000),
                                      dropPerMillion: random.int(in: 0...150_000),
                                      duplicatePerMillion: random.int(in: 0...50_000),
-                                     corruptChunkPerMillion: random.int(in: 0...100_000))
+                                     corruptPerMillion: random.int(in: 0...100_000))
         return FaultProfile(network: network,
                             partitionPerMillion: random.int(in: 0...8_000),
                             healPerMillion: random.int(in: 1_000...10_000),
@@ -203,7 +203,7 @@ public struct RandomSchedule {
         ids.map { id in
             guard let core = cluster.core(id) else { return "\(id): down" }
             let status = core.status
-            return "\(id): \(status.role.rawValue) \(status.epoch) writes=\(status.writesEnabled) head=\(status.head) durable=\(status.durableHead) link=\(status.link) stopped=\(status.haStopped)"
+            return "\(id): \(status.role.rawValue) \(status.epoch) writes=\(status.writesEnabled) head=\(status.head) durable=\(status.durableHead) link=\(status.link.map { "\($0)" } ?? "-") stopped=\(status.haStopped)"
         }.joined(separator: "; ")
     }
 }

@@ -1,0 +1,153 @@
+import HACore
+
+// One executor of HACore's output contract (as etcd raft's `Ready`), shared by the server's runtime
+// (HARuntime: SQLite and SIC channels) and the simulator (SimulationKit: a fake disk and a seeded
+// network), so the code that orders persist, send and effects is the code that runs under faults.
+
+/// Where one server keeps what must survive a crash, and its journal. What a method makes durable is
+/// durable when it returns. A method that throws halts the driver: nothing after it runs, and no
+/// input is stepped again until the server restarts (sending or acting on a state a crash could
+/// forget is how an epoch goes backwards). Failures the core can recover from are reported as
+/// completions instead (`requestFullSync`, `snapshotUnavailable`).
+///
+/// Completions are the inputs an effect reports back (`persistedUpTo`, `snapshotChunkRead`, ...):
+/// appended to `completions` they are stepped right after this output, in order; a storage that
+/// completes later (an asynchronous disk) feeds them itself.
+public protocol HAStorage {
+    /// Makes `hardState` durable (fsync) before anything of the same output is sent or done.
+    mutating func saveHardState(_ hardState: HardState) throws
+    /// Standby: applies `revisions` in order, verifying them, makes them durable, then reports
+    /// `persistedUpTo`; one that does not verify asks for a full sync instead.
+    mutating func applyRevisions(_ revisions: [ReplicatedRevision], core: HAStateMachine, completions: inout [HAInput]) throws
+    /// Active: reads chunk `index` of a snapshot at `snapshotHead` for `standby`; reports
+    /// `snapshotChunkRead`, or `snapshotUnavailable` when it cannot.
+    mutating func readSnapshotChunk(standby: ServerID, snapshotHead: RevisionHead, index: Int, core: HAStateMachine,
+                                    completions: inout [HAInput]) throws
+    /// Standby: stages a verified chunk durably; reports `snapshotChunkApplied`.
+    mutating func stageSnapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8], core: HAStateMachine,
+                                     completions: inout [HAInput]) throws
+    /// Standby: replaces the database and journal by the staged snapshot atomically; reports `persistedUpTo`.
+    mutating func installSnapshot(snapshotHead: RevisionHead, spans: [EpochSpan], core: HAStateMachine,
+                                  completions: inout [HAInput]) throws
+    /// Writes revisions about to be dropped where an administrator can take them (with a copy of the
+    /// whole database when `snapshotBase` is set), durably.
+    mutating func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws
+    /// Drops every revision after `number` (exported just before, or, with `unsynced`, revisions its
+    /// active lost before their fsync and never answered).
+    mutating func truncateJournal(after number: UInt64, unsynced: Bool, core: HAStateMachine) throws
+}
+
+/// How one server's messages reach its peers: best effort (the core retransmits what matters).
+public protocol HATransport {
+    mutating func send(_ envelope: Envelope)
+}
+
+/// The rest of the server: what it does when writes go on or off, a publish is answered, a status
+/// changes, and what it logs (or checks) around each output.
+public protocol HAHost {
+    /// Before anything of `output` (the answer to `input`) is carried out.
+    mutating func willCarryOut(_ output: HAOutput, for input: HAInput, core: HAStateMachine)
+    mutating func enableWrites(epoch: Epoch, forced: Bool, core: HAStateMachine)
+    mutating func disableWrites()
+    /// Sync mode: a publish's outcome (`acknowledged`: a standby holds it durably; otherwise timed out).
+    mutating func publishResolved(revision: UInt64, acknowledged: Bool, core: HAStateMachine)
+    mutating func statusChanged(peer: ServerID, status: PeerSyncStatus)
+    mutating func promotionReported(_ report: PromotionReport)
+    mutating func commandRefused(_ refusal: HARefusal)
+    /// After `output` was carried out (or as far as it got before a halt).
+    mutating func didCarryOut(_ output: HAOutput, core: HAStateMachine)
+    /// Storage failed: the driver stopped acting (it stays halted until the server restarts).
+    mutating func halted(because error: any Error)
+}
+
+/// Drives one server's HACore: steps it with one input at a time and carries out each output in the
+/// order its contract demands — the hard state durable, then messages sent, then effects in order —
+/// and steps the completions those effects report before the next input.
+public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost> {
+    public private(set) var core: HAStateMachine
+    public var storage: Storage
+    public var transport: Transport
+    public var host: Host
+    /// Set once storage failed (or the owner called `halt`): no input is stepped any more.
+    public private(set) var isHalted = false
+
+    public init(core: HAStateMachine, storage: Storage, transport: Transport, host: Host) {
+        self.core = core
+        self.storage = storage
+        self.transport = transport
+        self.host = host
+    }
+
+    /// Stops acting: something the core was told is durable is not (e.g. a publish's fsync failed).
+    public mutating func halt(because error: any Error) {
+        isHalted = true
+        host.halted(because: error)
+    }
+
+    /// Steps `input`, then every completion its effects report (and theirs), in order. Returns the
+    /// output of `input` itself; nil when halted before it.
+    @discardableResult
+    public mutating func handle(_ input: HAInput) -> HAOutput? {
+        var queue = [input]
+        var next = 0
+        var first: HAOutput?
+        while next < queue.count, !isHalted {
+            let output = step(queue[next], completions: &queue)
+            if next == 0 { first = output }
+            next += 1
+        }
+        return first
+    }
+
+    /// Steps `input` and carries out its output; completions reported at once are appended to
+    /// `completions` for the caller to step next. Nil when halted.
+    public mutating func step(_ input: HAInput, completions: inout [HAInput]) -> HAOutput? {
+        guard !isHalted else { return nil }
+        let output = core.step(input)
+        host.willCarryOut(output, for: input, core: core)
+        if let hardState = output.persist {
+            do {
+                try storage.saveHardState(hardState)
+            } catch {
+                // Nothing of this output happens: it may rest on an epoch a crash would forget.
+                halt(because: error)
+                return output
+            }
+        }
+        for envelope in output.messages { transport.send(envelope) }
+        for effect in output.effects {
+            do {
+                try carryOut(effect, completions: &completions)
+            } catch {
+                // The effects after it (a truncation after a failed export) must not run.
+                halt(because: error)
+                break
+            }
+        }
+        host.didCarryOut(output, core: core)
+        return output
+    }
+
+    mutating func carryOut(_ effect: HAEffect, completions: inout [HAInput]) throws {
+        switch effect {
+        case .enableWrites(let epoch, let forced): host.enableWrites(epoch: epoch, forced: forced, core: core)
+        case .disableWrites: host.disableWrites()
+        case .applyRevisions(let revisions): try storage.applyRevisions(revisions, core: core, completions: &completions)
+        case .readSnapshotChunk(let standby, let snapshotHead, let index):
+            try storage.readSnapshotChunk(standby: standby, snapshotHead: snapshotHead, index: index, core: core, completions: &completions)
+        case .applySnapshotChunk(let snapshotHead, let index, let bytes):
+            try storage.stageSnapshotChunk(snapshotHead: snapshotHead, index: index, bytes: bytes, core: core, completions: &completions)
+        case .completeFullSync(let snapshotHead, let spans):
+            try storage.installSnapshot(snapshotHead: snapshotHead, spans: spans, core: core, completions: &completions)
+        case .exportDivergent(let revisions, let snapshotBase):
+            try storage.exportDivergent(revisions, snapshotBase: snapshotBase, core: core)
+        case .truncateJournal(let number): try storage.truncateJournal(after: number, unsynced: false, core: core)
+        case .discardUnsyncedRevisions(let number): try storage.truncateJournal(after: number, unsynced: true, core: core)
+        case .publishAcknowledged(let number): host.publishResolved(revision: number, acknowledged: true, core: core)
+        case .publishTimedOut(let number): host.publishResolved(revision: number, acknowledged: false, core: core)
+        case .statusChanged(let peer, let status): host.statusChanged(peer: peer, status: status)
+        case .promotionReport(let report): host.promotionReported(report)
+        case .commandRefused(let refusal): host.commandRefused(refusal)
+        }
+    }
+}

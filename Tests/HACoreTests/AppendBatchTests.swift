@@ -1,0 +1,80 @@
+import HACore
+import Testing
+
+// Delta sync sends revisions in `append` batches bounded by count and by payload bytes: a batch of
+// large revisions must fit a SIC frame, and a revision larger than the budget still travels (alone).
+
+@Suite("Append batches")
+struct AppendBatchTests {
+    static let epoch = Epoch(term: 1, server: "A")
+
+    static func revisions(payloadSizes: [Int]) -> [ReplicatedRevision] {
+        var previous = ""
+        return payloadSizes.enumerated().map { offset, size in
+            let number = UInt64(offset + 1)
+            let revision = ReplicatedRevision(number: number, epoch: epoch, previousHash: previous, hash: "h\(number)",
+                                              payload: Array(repeating: UInt8(truncatingIfNeeded: number), count: size))
+            previous = revision.hash
+            return revision
+        }
+    }
+
+    @Test("a journal's batch stops before the byte budget, and always holds the first revision")
+    func journalBatches() {
+        var journal = Journal()
+        for revision in Self.revisions(payloadSizes: [400, 400, 400, 5_000, 10]) { journal.append(revision) }
+        #expect(journal.revisions(after: 0, limit: 64, payloadBytesMax: 1_000).map(\.number) == [1, 2])
+        #expect(journal.revisions(after: 0, limit: 1, payloadBytesMax: 1_000).map(\.number) == [1], "the count still bounds")
+        #expect(journal.revisions(after: 3, limit: 64, payloadBytesMax: 1_000).map(\.number) == [4], "larger than the budget: alone")
+        #expect(journal.revisions(after: 4, limit: 64, payloadBytesMax: 1_000).map(\.number) == [5])
+        #expect(journal.revisions(after: 5, limit: 64, payloadBytesMax: 1_000).isEmpty)
+        #expect(journal.revisions(after: 0, limit: 64, payloadBytesMax: 1_200).map(\.number) == [1, 2, 3], "exactly the budget fits")
+    }
+
+    @Test("the default budget leaves room under the SIC frame limit (16 MiB) for base64 and the message around it")
+    func defaultBudget() {
+        let limits = HALimits()
+        #expect(limits.appendBatchPayloadBytesMax == 4 << 20)
+        #expect(limits.appendBatchPayloadBytesMax / 3 * 4 + 1 << 20 < 16 << 20)
+    }
+
+    @Test("an active catching a standby up sends batches within the byte budget, a large revision alone, every revision once in order")
+    func activeBatchesByBytes() {
+        var limits = HALimits()
+        limits.appendBatchPayloadBytesMax = 1_000
+        let sizes = Array(repeating: 300, count: 10) + [2_500] + Array(repeating: 300, count: 5)
+        let all = Self.revisions(payloadSizes: sizes)
+        let configuration = HAConfiguration(serverID: "A", peers: ["B"], limits: limits)
+        var active = HAStateMachine(configuration: configuration, hardState: HAStateMachine.bootstrapActive(configuration: configuration))
+        _ = active.step(.tick(now: 0))
+        #expect(active.writesEnabled)
+        for revision in all { _ = active.step(.revisionCommitted(revision)) }
+        _ = active.step(.persistedUpTo(all[all.count - 1].head))
+
+        // B holds revision 1 and says hello: delta sync from there, one batch at a time as B acknowledges.
+        let hello = HAMessage.Hello(serverID: "B", head: all[0].head, durableHead: all[0].head,
+                                    spans: [EpochSpan(epoch: Self.epoch, firstNumber: 1, lastNumber: 1)],
+                                    softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: [.empty])
+        var output = active.step(.receive(from: "B", message: HAMessage(epoch: Self.epoch, body: .hello(hello))))
+        var received: [[ReplicatedRevision]] = []
+        while let batch = Self.appendedRevisions(output), let last = batch.last {
+            received.append(batch)
+            output = active.step(.receive(from: "B", message: HAMessage(epoch: Self.epoch, body: .ack(durableHead: last.head, head: last.head, gap: false))))
+        }
+        #expect(received.flatMap { $0 }.map(\.number) == Array(2...UInt64(all.count)))
+        for batch in received {
+            let bytes = batch.reduce(0) { $0 + $1.payload.count }
+            #expect(batch.count == 1 || bytes <= limits.appendBatchPayloadBytesMax, "batch of \(batch.count) revisions, \(bytes) bytes")
+        }
+        #expect(received.contains { $0.map(\.number) == [11] }, "the revision larger than the budget travels alone")
+        #expect(received.first?.count == 3, "as many as fit: 3 x 300 bytes")
+    }
+
+    /// The revisions of the `append` in `output`, nil when it sent none.
+    static func appendedRevisions(_ output: HAOutput) -> [ReplicatedRevision]? {
+        for envelope in output.messages {
+            if case .append(_, let revisions, _) = envelope.message.body { return revisions }
+        }
+        return nil
+    }
+}

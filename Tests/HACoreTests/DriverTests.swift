@@ -1,0 +1,141 @@
+import HACore
+import HADriverKit
+import Testing
+
+// The HA driver is the one executor of HACore's output contract, shared by the runtime and the
+// simulator: persist before send before effects, completions stepped in order, and a storage
+// failure stops everything after it.
+
+/// Storage, transport and host in one, writing down what the driver asks in order.
+final class RecordingShell: HAStorage, HATransport, HAHost {
+    var events: [String] = []
+    var failHardState = false
+    var failExport = false
+    var haltedBecause: String?
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func saveHardState(_ hardState: HardState) throws {
+        if failHardState { throw Failure(description: "disk full") }
+        events.append("persist epoch \(hardState.epoch)")
+    }
+
+    func applyRevisions(_ revisions: [ReplicatedRevision], core: HAStateMachine, completions: inout [HAInput]) throws {
+        events.append("apply #\(revisions.map(\.number))")
+        if let last = revisions.last { completions.append(.persistedUpTo(last.head)) }
+    }
+
+    func readSnapshotChunk(standby: ServerID, snapshotHead: RevisionHead, index: Int, core: HAStateMachine, completions: inout [HAInput]) throws {
+        events.append("read chunk \(index)")
+    }
+
+    func stageSnapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8], core: HAStateMachine, completions: inout [HAInput]) throws {
+        events.append("stage chunk \(index)")
+    }
+
+    func installSnapshot(snapshotHead: RevisionHead, spans: [EpochSpan], core: HAStateMachine, completions: inout [HAInput]) throws {
+        events.append("install \(snapshotHead)")
+    }
+
+    func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws {
+        if failExport { throw Failure(description: "export failed") }
+        events.append("export \(revisions.count)")
+    }
+
+    func truncateJournal(after number: UInt64, unsynced: Bool, core: HAStateMachine) throws {
+        events.append("truncate after #\(number)")
+    }
+
+    func send(_ envelope: Envelope) { events.append("send \(envelope.message.kindName) to \(envelope.to)") }
+
+    func willCarryOut(_ output: HAOutput, for input: HAInput, core: HAStateMachine) {}
+    func enableWrites(epoch: Epoch, forced: Bool, core: HAStateMachine) { events.append("enable writes \(epoch)") }
+    func disableWrites() { events.append("disable writes") }
+    func publishResolved(revision: UInt64, acknowledged: Bool, core: HAStateMachine) {}
+    func statusChanged(peer: ServerID, status: PeerSyncStatus) {}
+    func promotionReported(_ report: PromotionReport) { events.append("report") }
+    func commandRefused(_ refusal: HARefusal) { events.append("refused \(refusal)") }
+    func didCarryOut(_ output: HAOutput, core: HAStateMachine) { events.append("done: \(output.reason)") }
+    func halted(because error: any Error) { haltedBecause = "\(error)" }
+}
+
+@Suite("HA driver")
+struct DriverTests {
+    static func driver(_ shell: RecordingShell, server: ServerID = "B") -> HADriver<RecordingShell, RecordingShell, RecordingShell> {
+        HADriver(core: HAStateMachine(configuration: HAConfiguration(serverID: server, peers: ["A", "C"].filter { $0 != server })),
+                 storage: shell, transport: shell, host: shell)
+    }
+
+    @Test("the hard state is durable before any message is sent, and messages go before effects")
+    func persistThenSendThenEffects() {
+        let shell = RecordingShell()
+        var driver = Self.driver(shell)
+        driver.handle(.tick(now: 5_000))
+        shell.events = []
+        let output = driver.handle(.admin(.promote(dryRun: false, force: true)))
+        #expect(output?.persist?.role == .active)
+        let persist = shell.events.firstIndex { $0.hasPrefix("persist") }
+        let firstSend = shell.events.firstIndex { $0.hasPrefix("send") }
+        let enable = shell.events.firstIndex { $0.hasPrefix("enable writes") }
+        #expect(persist != nil && firstSend != nil && enable != nil)
+        if let persist, let firstSend, let enable { #expect(persist < firstSend && firstSend < enable) }
+        #expect(shell.events.last?.hasPrefix("done: forced promotion") == true)
+    }
+
+    @Test("completions an effect reports are stepped right after its output, in order")
+    func completionsAreStepped() {
+        let shell = RecordingShell()
+        var driver = Self.driver(shell)
+        let epoch = Epoch(term: 1, server: "A")
+        let revision = ReplicatedRevision(number: 1, epoch: epoch, previousHash: "", hash: "r1", payload: [1])
+        driver.handle(.receive(from: "A", message: HAMessage(epoch: epoch, body: .epochAnnouncement(head: revision.head))))
+        driver.handle(.receive(from: "A", message: HAMessage(epoch: epoch, body: .append(previous: .empty, revisions: [], activeHead: revision.head))))
+        shell.events = []
+        driver.handle(.receive(from: "A", message: HAMessage(epoch: epoch, body: .append(previous: .empty, revisions: [revision], activeHead: revision.head))))
+        // The apply reports the revision durable; that completion is stepped before handle returns:
+        // the standby acknowledges it to the active.
+        #expect(shell.events.prefix(2) == ["apply #[1]", "done: append applied"])
+        #expect(shell.events.contains("send ack to A"))
+        #expect(driver.core.durableHead == revision.head)
+    }
+
+    @Test("a hard state that cannot be made durable halts the driver: nothing of that output is sent or done, no input is taken after")
+    func persistFailureHalts() {
+        let shell = RecordingShell()
+        var driver = Self.driver(shell)
+        driver.handle(.tick(now: 5_000))
+        shell.events = []
+        shell.failHardState = true
+        let output = driver.handle(.admin(.promote(dryRun: false, force: true)))
+        #expect(output?.persist != nil)
+        #expect(driver.isHalted)
+        #expect(shell.haltedBecause == "disk full")
+        #expect(!shell.events.contains { $0.hasPrefix("send") || $0.hasPrefix("enable writes") }, "\(shell.events)")
+        #expect(driver.handle(.tick(now: 6_000)) == nil)
+    }
+
+    @Test("an effect that fails halts the driver before the effects after it (no truncation after a failed export)")
+    func effectFailureStopsTheRest() throws {
+        let shell = RecordingShell()
+        // B holds a revision of its own epoch that the active A, in a higher epoch, lacks: A reports a
+        // collision, which an administrator resolves keeping A's data (export, then truncate).
+        let local = ReplicatedRevision(number: 1, epoch: Epoch(term: 1, server: "B"), previousHash: "", hash: "b1", payload: [])
+        var journal = Journal()
+        journal.append(local)
+        let hardState = HardState(epoch: Epoch(term: 1, server: "B"), role: .standby, peers: [PeerRecord(serverID: "A")])
+        var standby = HADriver(core: HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]), hardState: hardState, journal: journal),
+                               storage: shell, transport: shell, host: shell)
+        let higher = Epoch(term: 2, server: "A")
+        standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .epochAnnouncement(head: .empty))))
+        standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .collision(commonNumber: 0, divergentCount: 1, activeHead: .empty))))
+        try #require(standby.core.collision != nil)
+        shell.events = []
+        shell.failExport = true
+        standby.handle(.admin(.resolveCollision(keep: .peer)))
+        #expect(standby.isHalted)
+        #expect(!shell.events.contains { $0.hasPrefix("truncate") }, "\(shell.events)")
+        #expect(shell.haltedBecause == "export failed")
+    }
+}
