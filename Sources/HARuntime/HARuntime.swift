@@ -92,7 +92,8 @@ public final class HARuntime: @unchecked Sendable {
     /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
     /// group's first active (the primary at installation); its hard state is durable before it acts.
     public init(configuration: HAConfiguration, store: ManagementStore, bootstrapActive: Bool,
-                snapshotDirectory: URL, exportDirectory: URL, logger: Logger, send: @escaping Send) throws {
+                snapshotDirectory: URL, exportDirectory: URL, logger: Logger, events: EventBus<ManagementEvent> = EventBus(),
+                send: @escaping Send) throws {
         // A standby applies revisions visibly and fsyncs them per batch: what an earlier process left in
         // the page cache is made durable now, before this one reports its journal as durable.
         try store.syncToDisk()
@@ -117,7 +118,7 @@ public final class HARuntime: @unchecked Sendable {
         (inbox, inboxContinuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
         (work, workContinuation) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
         let shell = HARuntimeShell(serverID: configuration.serverID, store: store, hardStateStore: hardStateStore, snapshots: snapshots,
-                                   exportDirectory: exportDirectory, logger: logger, work: workContinuation, send: send)
+                                   exportDirectory: exportDirectory, logger: logger, events: events, work: workContinuation, send: send)
         self.shell = shell
         let core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
         self.driver = HADriver(core: core, storage: shell, transport: shell, host: shell)

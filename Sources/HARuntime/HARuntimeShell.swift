@@ -26,6 +26,10 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     let exportDirectory: URL
     let sendEnvelope: HARuntime.Send
     let logger: Logger
+    /// Where HA state and sync status changes go as typed events (the node's bus).
+    let events: EventBus<ManagementEvent>
+    /// The HA state last published on `events`, to publish only changes.
+    var announcedState: HAStateChanged?
     /// Slow store work for the runtime's worker (a snapshot copy).
     let work: AsyncStream<HARuntime.Work>.Continuation
 
@@ -53,13 +57,14 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     }
 
     init(serverID: ServerID, store: ManagementStore, hardStateStore: HardStateStore, snapshots: SnapshotFiles, exportDirectory: URL,
-         logger: Logger, work: AsyncStream<HARuntime.Work>.Continuation, send: @escaping HARuntime.Send) {
+         logger: Logger, events: EventBus<ManagementEvent>, work: AsyncStream<HARuntime.Work>.Continuation, send: @escaping HARuntime.Send) {
         self.serverID = serverID
         self.store = store
         self.hardStateStore = hardStateStore
         self.snapshots = snapshots
         self.exportDirectory = exportDirectory
         self.logger = logger
+        self.events = events
         self.work = work
         self.sendEnvelope = send
     }
@@ -233,7 +238,10 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
 
     func statusChanged(peer: ServerID, status: PeerSyncStatus) {
         peerStatus[peer] = status
-        logger.notice("sync status", metadata: ["peer": "\(peer)", "status": "\(status)"])
+        events.publish(.syncStatusChanged(SyncStatusChanged(peer: peer, status: status)))
+        if case .collision(let divergent) = status {
+            events.publish(.collision(Collision(peer: peer, divergentRevisions: divergent)))
+        }
     }
 
     func promotionReported(_ report: PromotionReport) {
@@ -247,6 +255,7 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     /// Logs the output's reason: decisions that persist or act at info, routine effects (publishes,
     /// chunks) at debug, the rest at trace, a tick that only moved the clock never.
     func didCarryOut(_ output: HAOutput, core: HAStateMachine) {
+        announceStateChange(core: core, reason: output.reason)
         if output.persist != nil || output.effects.contains(where: { !$0.isRoutine }) {
             logger.info("ha: \(output.reason)")
         } else if !output.effects.isEmpty {
@@ -261,6 +270,25 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         if let failure = error as? HAHaltingFailure, failure.isHardState {
             logger.critical("HA halted: hard state not durable", metadata: ["error": "\(failure)"])
         }
+    }
+
+    /// Publishes `haStateChanged` when the role, epoch, active server or writes differ from the last
+    /// state published (the first step publishes the state the server starts in).
+    func announceStateChange(core: HAStateMachine, reason: HAReason) {
+        let status = core.status
+        var state = HAStateChanged(server: serverID, role: status.role, epoch: status.epoch, activeServer: status.activeServer,
+                                   writesEnabled: writesOn && status.writesEnabled, reason: "")
+        guard var announced = announcedState else {
+            state.reason = "HA started: \(reason)"
+            announcedState = state
+            events.publish(.haStateChanged(state))
+            return
+        }
+        announced.reason = ""
+        guard announced != state else { return }
+        state.reason = "\(reason)"
+        announcedState = state
+        events.publish(.haStateChanged(state))
     }
 
     // MARK: outcomes and errors

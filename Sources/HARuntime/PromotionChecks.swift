@@ -22,9 +22,13 @@ public final class PeerFacts: Sendable {
     /// no value of it may overflow the subtraction or the magnitude taken later.
     static let clockOffsetMillisecondsMax: Int64 = 100 * 366 * 86_400_000
 
-    private let state = Mutex<(versions: [String: Versions], clockOffsets: [String: [Int64]])>(([:], [:]))
+    private let state = Mutex<(versions: [String: Versions], clockOffsets: [String: [Int64]], clockLevels: [String: ClockSkew.Level])>(([:], [:], [:]))
+    /// Where a peer's clock moving out of (or back into) range is published.
+    let events: EventBus<ManagementEvent>
 
-    public init() {}
+    public init(events: EventBus<ManagementEvent> = EventBus()) {
+        self.events = events
+    }
 
     /// From an `ha-attach` / `ha-member` announcement.
     public func recordVersions(_ name: String, _ message: JSONValue) {
@@ -35,14 +39,29 @@ public final class PeerFacts: Sendable {
 
     /// From an `ha-clock` message: its sender's wall clock when it was sent, against ours on arrival
     /// (positive: the peer is ahead). The transit time counts as skew: milliseconds on a LAN.
+    /// A change of the peer's skew level (ok, warning, problem) is published as `clockSkew`; a peer first
+    /// heard within range is not news.
     public func recordClock(_ name: String, sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64) {
-        state.withLock { state in
+        let change = state.withLock { state -> ClockSkew? in
             var samples = state.clockOffsets[name] ?? []
             let (offset, overflow) = sentAtMilliseconds.subtractingReportingOverflow(receivedAtMilliseconds)
             let bound = Self.clockOffsetMillisecondsMax
             samples.append(overflow ? (sentAtMilliseconds < 0 ? -bound : bound) : min(max(offset, -bound), bound))
-            state.clockOffsets[name] = Array(samples.suffix(Self.clockSamplesMax))
+            samples = Array(samples.suffix(Self.clockSamplesMax))
+            state.clockOffsets[name] = samples
+            let median = Self.median(samples)
+            let level = PromotionChecks.clockLevel(median)
+            guard level != state.clockLevels[name] ?? .ok else { return nil }
+            state.clockLevels[name] = level
+            return ClockSkew(peer: name, offsetMilliseconds: median, level: level)
         }
+        if let change { events.publish(.clockSkew(change)) }
+    }
+
+    /// The middle sample (samples are bounded, so never empty here and never overflowing).
+    static func median(_ samples: [Int64]) -> Int64 {
+        let sorted = samples.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
     }
 
     public func versions(of name: String) -> Versions? { state.withLock { $0.versions[name] } }
@@ -51,7 +70,7 @@ public final class PeerFacts: Sendable {
     public func clockOffsetMilliseconds(of name: String) -> Int64? {
         state.withLock { state in
             guard let samples = state.clockOffsets[name], !samples.isEmpty else { return nil }
-            return samples.sorted()[samples.count / 2]
+            return Self.median(samples)
         }
     }
 }
@@ -120,13 +139,23 @@ public struct PromotionChecks: Sendable {
                 notes.append("\(peer): not heard from")
                 continue
             }
-            let size = abs(offset)
-            let peerStatus: PromotionCheck.Status = size <= Self.clockOkMilliseconds ? .ok : size <= Self.clockProblemMilliseconds ? .warning : .problem
+            let peerStatus: PromotionCheck.Status = switch Self.clockLevel(offset) {
+            case .ok: .ok
+            case .warning: .warning
+            case .problem: .problem
+            }
             status = max(status, peerStatus)
             notes.append("\(peer) \(Self.describe(offset))")
         }
         if status != .ok { notes.append("keep the servers' clocks on NTP") }
         return PromotionCheck(name: "clock", status: status, detail: notes.isEmpty ? "no peers" : notes.joined(separator: "; "))
+    }
+
+    /// How far off a clock `offset` is: within `clockOkMilliseconds` ok, within `clockProblemMilliseconds` a warning.
+    static func clockLevel(_ offsetMilliseconds: Int64) -> ClockSkew.Level {
+        // Offsets are clamped to ± clockOffsetMillisecondsMax, so the magnitude cannot overflow.
+        let size = offsetMilliseconds.magnitude
+        return size <= clockOkMilliseconds.magnitude ? .ok : size <= clockProblemMilliseconds.magnitude ? .warning : .problem
     }
 
     func versions() -> PromotionCheck {

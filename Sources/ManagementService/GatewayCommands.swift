@@ -120,9 +120,9 @@ extension ManagementService {
         progress.entries[index] = result
         progress.done += 1
         tasks.updateDetail(taskID, at: index, progress.detail(index), progress: 100 * progress.done / max(progress.entries.count, 1), nowMilliseconds: now)
-        if result.outcome != .installed {
-            logger.warning("policy installation failed on a gateway", metadata: ["gateway": "\(result.gatewayName)", "reason": "\(result.message)"])
-        }
+        events.publish(.policyInstalled(PolicyInstalled(taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
+                                                        target: result.gatewayName, succeeded: result.outcome == .installed,
+                                                        message: result.message)))
         guard progress.done == progress.entries.count else { return }
         let verdict = progress.verdict
         tasks.update(taskID, status: verdict.status, comments: verdict.comments, nowMilliseconds: now)

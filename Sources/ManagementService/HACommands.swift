@@ -24,6 +24,14 @@ extension ManagementService {
     func commitRevision(_ revision: Revision, session: ManagementStore.SessionRecord? = nil) throws -> Bool {
         let body = revision.json.canonicalString
         try Self.checkRevisionSize(body.utf8.count, changes: revision.changes.count)
+        let awaitsStandby = try append(revision, session: session, body: body)
+        events.publish(.revisionPublished(RevisionPublished(number: revision.number, hash: revision.hash, author: revision.author,
+                                                            sessionName: revision.sessionName, changes: revision.changes.count,
+                                                            bytes: body.utf8.count)))
+        return awaitsStandby
+    }
+
+    private func append(_ revision: Revision, session: ManagementStore.SessionRecord?, body: String) throws -> Bool {
         guard let ha else {
             try store.append(revision, session: session, checkedBody: body)
             return false

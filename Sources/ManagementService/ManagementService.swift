@@ -71,6 +71,8 @@ public actor ManagementService {
     var installs: [String: InstallProgress] = [:]
     /// This server's log database (DIR/logs.sqlite): what gateways send it, never synchronized.
     public nonisolated let logs: LogStore?
+    /// This node's typed events: the services publish, the log and tests subscribe.
+    public nonisolated let events: EventBus<ManagementEvent>
     var logQueries = LogQueries()
     /// `managementServers()` as last read, with the store's count of checkpoint-host changes it was read at.
     nonisolated let managementServersRead = Mutex<(changes: UInt64, entries: [ManagementServerEntry])?>(nil)
@@ -78,10 +80,11 @@ public actor ManagementService {
     public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
                 passwordIterations: Int = TrustLimits.passwordHashIterations,
                 clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-                logs: LogStore? = nil,
+                logs: LogStore? = nil, events: EventBus<ManagementEvent> = EventBus(),
                 verifyPassword: @escaping @Sendable (_ password: String, _ storedHash: String) -> Bool = { PasswordHasher.verify($0, against: $1) }) throws {
         self.store = store
         self.logs = logs
+        self.events = events
         self.identity = identity
         self.logger = logger
         self.clockMilliseconds = clockMilliseconds

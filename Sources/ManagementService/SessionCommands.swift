@@ -51,7 +51,6 @@ extension ManagementService {
             syncRevision = revision.number
             for uid in target.pending.keys where lockOwner[uid] == target.uid { lockOwner[uid] = nil }
             target.pending = PendingChanges()
-            logger.info("published", metadata: ["revision": "\(revision.number)", "changes": "\(changes.count)", "author": "\(target.user)"])
             details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(Int64(changes.count)), "mode": .string(awaitsStandby ? "sync" : "async")]),
                                 "revision": .string(revision.hash), "revision-number": .int(Int64(revision.number))])]
         } else {

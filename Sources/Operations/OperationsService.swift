@@ -58,11 +58,14 @@ public struct OperationsService: Service {
     public let provider: NodeOperations
     let jobs: AsyncStream<NodeOperations.Job>
     let logger: Logger
+    /// Where scheduled backups' results go (`backupFinished`).
+    let events: EventBus<ManagementEvent>
 
-    public init(directory: URL, serverName: String, logger: Logger) {
+    public init(directory: URL, serverName: String, events: EventBus<ManagementEvent> = EventBus(), logger: Logger) {
         let (stream, continuation) = AsyncStream.makeStream(of: NodeOperations.Job.self, bufferingPolicy: .bufferingOldest(OperationsService.queuedJobsMax))
         provider = NodeOperations(directory: directory, serverName: serverName, jobs: continuation)
         jobs = stream
+        self.events = events
         self.logger = logger
     }
 
@@ -108,9 +111,10 @@ public struct OperationsService: Service {
                     return made
                 }
             }
-            logger.notice("scheduled backup written", metadata: ["file": "\(made.url.path)", "head": "\(made.manifest.head?.number ?? 0)"])
+            events.publish(.backupFinished(BackupFinished(scheduled: true, succeeded: true, file: made.url.path, headRevision: made.manifest.head?.number,
+                                                          error: nil)))
         } catch {
-            logger.error("scheduled backup failed", metadata: ["error": "\(error)"])
+            events.publish(.backupFinished(BackupFinished(scheduled: true, succeeded: false, file: nil, headRevision: nil, error: "\(error)")))
         }
     }
 }

@@ -198,10 +198,6 @@ struct NodeComposer {
         }()
         let credentials = try ServerSICIdentity.loadOrIssue(pki: pki, identity: NodeIdentity(uid: serverUID, name: serverName), now: Date(), logger: logger)
         await service.configureSIC(authority: pki.internalCA)
-        for warning in CertificateLifecycle.expiryWarnings(icaNotValidAfter: pki.internalCA.notValidAfter,
-                                                           nodeNotValidAfter: try? credentials.certificate().notValidAfter, now: Date()) {
-            logger.warning("\(warning)")
-        }
         return NodeSetup(service: service, credentials: credentials, apiTLS: try pki.makeServerTLSConfiguration(), role: .primary)
     }
 
@@ -298,6 +294,8 @@ struct NodeComposer {
     /// management servers, the gateways' hub on the SIC port, the Web API over HTTPS and on the local socket.
     func compose(_ node: NodeSetup, membership: HAMembership?, ports: PortReservation, lock: NodeLock) async throws -> RampartNode {
         let service = node.service
+        // The log subscribes first: it sees the node's events from the HA runtime's first step on.
+        let eventLog = try EventLog(events: service.events, logger: logger)
         let ica = ICAStateSync(pkiDirectory: directory.appendingPathComponent(DataDirectoryLayout.pki), service: service, logger: logger)
         if node.role == .secondary, let authority = ica.loadAuthority() {
             try await service.adoptICAState(authority: authority, revocationsText: try service.currentRevocations().jsonText)
@@ -310,14 +308,14 @@ struct NodeComposer {
         }
         let links = HAPeerLinks()
         let versions = PeerFacts.Versions(software: RampartRelease.version, schema: DatabaseFiles.managementSchema.count)
-        let facts = PeerFacts()
+        let facts = PeerFacts(events: service.events)
         let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) },
                                                                    softwareVersion: versions.software, schemaVersion: UInt32(versions.schema),
                                                                    limits: .overNetwork),
                                     store: store, bootstrapActive: node.role == .primary,
                                     snapshotDirectory: directory.appendingPathComponent(DataDirectoryLayout.haSnapshots),
                                     exportDirectory: directory.appendingPathComponent(DataDirectoryLayout.haExports), logger: logger,
-                                    send: { links.send($0) })
+                                    events: service.events, send: { links.send($0) })
         let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
         let checks = PromotionChecks(credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
                                      peers: { runtime.status.peers.map(\.serverID.name) })
@@ -352,9 +350,11 @@ struct NodeComposer {
                                       settings: NodeSettings(serverName: serverName, listen: configuration.listen, apiPort: configuration.apiPort,
                                                              sicPort: sicListener.port),
                                       logger: logger)
-        let operations = OperationsService(directory: directory, serverName: serverName, logger: logger)
+        let operations = OperationsService(directory: directory, serverName: serverName, events: service.events, logger: logger)
         await service.attachOperations(operations.provider)
-        let services: [any Service] = [apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways]
+        let certificates = CertificateWatch(credentials: node.credentials, events: service.events, logger: logger)
+        let services: [any Service] = [eventLog, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
+                                       certificates]
         return RampartNode(configuration: configuration, service: service, runtime: runtime, sicPort: sicListener.port, services: services,
                            bound: bound, ports: ports, lock: lock)
     }

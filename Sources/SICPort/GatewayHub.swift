@@ -153,10 +153,10 @@ public final class GatewayHub: GatewayFleet, Service {
         defer { channels.unregister(registration) }
         let (outbound, writer) = AsyncStream.makeStream(of: PeerFrame.self)
         let token = attach(identity.uid, writer: writer, report: GatewayReport(json: hello["status"]))
-        logger.notice("gateway channel up", metadata: ["gateway": "\(identity.name)"])
+        service.events.publish(.gatewayStatusChanged(GatewayStatusChanged(gateway: identity.name, uid: identity.uid, connected: true)))
         defer {
             detach(identity.uid, token: token)
-            logger.notice("gateway channel down", metadata: ["gateway": "\(identity.name)"])
+            service.events.publish(.gatewayStatusChanged(GatewayStatusChanged(gateway: identity.name, uid: identity.uid, connected: false)))
         }
         writer.yield(await welcome(logsOf: identity.name))
         let lastHeard = LastHeard()

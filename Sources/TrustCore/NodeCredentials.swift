@@ -53,6 +53,9 @@ public struct NodeCredentials: Sendable, Equatable {
     /// When this node's certificate stops being valid (nil when it cannot be read).
     public var certificateNotValidAfter: Date? { try? certificate().notValidAfter }
 
+    /// When the group's Internal CA certificate stops being valid (nil when it cannot be read).
+    public var icaNotValidAfter: Date? { try? Certificate(pemEncoded: icaPEM).notValidAfter }
+
     /// The node certificate, parsed.
     public func certificate() throws -> Certificate {
         do { return try Certificate(pemEncoded: certificatePEM) } catch {
@@ -136,30 +139,47 @@ public enum CertificateLifecycle {
         renewalDue(notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter, now: now)
     }
 
+    /// A certificate near or past its end, and what the operator should do.
+    public struct ExpiringCertificate: Sendable, Equatable {
+        public enum Which: String, Sendable { case internalCA = "internal-ca", sicCertificate = "sic-certificate" }
+        public let which: Which
+        public let notValidAfter: Date
+        /// Whole days left (negative once expired).
+        public let daysLeft: Int
+        public let advice: String
+    }
+
     /// Warnings for an operator, most urgent first: the ICA within `TrustLimits.icaExpiryWarningDays` of
     /// expiry (or expired), the node certificate within `TrustLimits.nodeCertificateExpiryWarningDays`
     /// (or expired). Empty when all is well.
     public static func expiryWarnings(icaNotValidAfter: Date, nodeNotValidAfter: Date?, now: Date) -> [String] {
-        var warnings: [String] = []
+        expiringCertificates(icaNotValidAfter: icaNotValidAfter, nodeNotValidAfter: nodeNotValidAfter, now: now).map(\.advice)
+    }
+
+    /// `expiryWarnings` as values.
+    public static func expiringCertificates(icaNotValidAfter: Date, nodeNotValidAfter: Date?, now: Date) -> [ExpiringCertificate] {
+        var warnings: [ExpiringCertificate] = []
         let icaDays = daysLeft(icaNotValidAfter, now: now)
+        func add(_ which: ExpiringCertificate.Which, _ notValidAfter: Date, _ days: Double, _ advice: String) {
+            // Days are bounded by certificate lifetimes (years), far inside Int.
+            let whole = days.isFinite ? Int(max(min(days, 1e9), -1e9).rounded(.down)) : 0
+            warnings.append(ExpiringCertificate(which: which, notValidAfter: notValidAfter, daysLeft: whole, advice: advice))
+        }
         if icaDays < 0 {
-            warnings.append(
-                "the Internal CA expired at \(icaNotValidAfter): no SIC connection can be trusted; create a new ICA and enrol every node again"
-            )
+            add(.internalCA, icaNotValidAfter, icaDays,
+                "the Internal CA expired at \(icaNotValidAfter): no SIC connection can be trusted; create a new ICA and enrol every node again")
         } else if icaDays < Double(TrustLimits.icaExpiryWarningDays) {
-            warnings.append(
-                "the Internal CA expires in \(Int(icaDays)) days (at \(icaNotValidAfter)); plan its replacement: every node must be enrolled again"
-            )
+            add(.internalCA, icaNotValidAfter, icaDays,
+                "the Internal CA expires in \(Int(icaDays)) days (at \(icaNotValidAfter)); plan its replacement: every node must be enrolled again")
         }
         if let nodeNotValidAfter {
             let nodeDays = daysLeft(nodeNotValidAfter, now: now)
             if nodeDays < 0 {
-                warnings.append(
+                add(.sicCertificate, nodeNotValidAfter, nodeDays,
                     "this node's SIC certificate expired at \(nodeNotValidAfter); reset SIC for it and enrol it again")
             } else if nodeDays < Double(TrustLimits.nodeCertificateExpiryWarningDays) {
-                warnings.append(
-                    "this node's SIC certificate expires in \(Int(nodeDays)) days (at \(nodeNotValidAfter)) and has not renewed; check its connection to the active server"
-                )
+                add(.sicCertificate, nodeNotValidAfter, nodeDays,
+                    "this node's SIC certificate expires in \(Int(nodeDays)) days (at \(nodeNotValidAfter)) and has not renewed; check its connection to the active server")
             }
         }
         return warnings

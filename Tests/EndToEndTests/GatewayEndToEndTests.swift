@@ -150,6 +150,12 @@ struct GatewayEndToEndTests {
         // The agent stops: not responding; restarted with only --data, its policy is back in force first.
         try await agent.stop()
         #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "primary") == "not-responding" })
+        // The management event stream saw it all, and the log (one of its subscribers) says so.
+        let serverLog = group.servers["primary"]?.log ?? ""
+        for line in ["event gateway-status-changed: gateway gw-1: channel up", "event gateway-status-changed: gateway gw-1: channel down",
+                     "event policy-installed: Standard at revision", "on gw-down: failed"] {
+            #expect(serverLog.contains(line), "the primary's log names the event: \(line)")
+        }
         agent = try group.startAgent("gw-1", keyFile: nil, attempt: 2)
         #expect(try await group.eventually { agent.log.contains("installed policy restored") }, "\(agent.logTail)")
         #expect(try await group.eventually {

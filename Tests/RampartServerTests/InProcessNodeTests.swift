@@ -1,7 +1,10 @@
 import Foundation
 import Logging
+import HACore
 import ManagementClient
 import ManagementModel
+import ManagementService
+import Synchronization
 import PeerTransport
 import Testing
 import TrustCore
@@ -23,6 +26,7 @@ struct InProcessNodeTests {
         try Data(password.utf8).write(to: URL(fileURLWithPath: passwordFile))
         let primary = try await RampartNode.prepare(ServerConfiguration(dataDirectory: scratch.url("a"), apiPort: 0, sicPort: 0, serverName: "mgmt-a",
                                                                         adminPasswordFile: passwordFile, logger: Self.logger("mgmt-a")))
+        let primaryEvents = try EventCollector(primary.service.events)
         let primaryRun = Task { try await primary.run() }
         defer { primaryRun.cancel() }
         let primaryAPIPort = try await Self.poll("the primary's listeners") { await primary.apiPort() }
@@ -63,6 +67,14 @@ struct InProcessNodeTests {
             }
         }
         #expect(replicated["ipv4-address"]?.stringValue == "192.0.2.7", "\(replicated.canonicalString)")
+        // The primary's event stream told the story: the revision, and the secondary synchronized.
+        let published = try await Self.poll("the publish as an event") { () -> RevisionPublished? in
+            primaryEvents.events.lazy.compactMap { if case .revisionPublished(let revision) = $0, revision.changes == 1, revision.author == "admin" { revision } else { nil } }.first
+        }
+        #expect(published.number >= 3, "after revision 1 (installation) and 2 (mgmt-b's object): \(published)")
+        _ = try await Self.poll("mgmt-b synchronized, as an event") { () -> Bool? in
+            primaryEvents.events.contains { if case .syncStatusChanged(let change) = $0 { change.peer.name == "mgmt-b" && change.status == .synchronized } else { false } } ? true : nil
+        }
         #expect(!secondary.runtime.writesEnabled, "the secondary is a standby")
         #expect(primary.runtime.writesEnabled, "the primary is the active")
 
@@ -91,6 +103,31 @@ struct InProcessNodeTests {
     struct PollTimeout: Error, CustomStringConvertible {
         let description: String
     }
+}
+
+/// Everything a bus delivers from now on, kept for the test to look at.
+final class EventCollector: Sendable {
+    private final class Kept: Sendable {
+        let events = Mutex<[ManagementEvent]>([])
+    }
+
+    private let kept: Kept
+    private let reader: Task<Void, Never>
+
+    init(_ bus: EventBus<ManagementEvent>) throws {
+        let deliveries = try bus.subscribe(bufferedEventsMax: 4_096)
+        let kept = Kept()
+        self.kept = kept
+        reader = Task {
+            for await delivery in deliveries {
+                if case .event(let event, _) = delivery { kept.events.withLock { $0.append(event) } }
+            }
+        }
+    }
+
+    var events: [ManagementEvent] { kept.events.withLock { $0 } }
+
+    deinit { reader.cancel() }
 }
 
 /// A short temporary directory (the operator socket's path must fit a Unix socket address), removed at the end.
