@@ -241,6 +241,8 @@ struct OperationsEndToEndTests {
         #expect(last?.string("file")?.hasSuffix("-scheduled.rampart-backup") == true)
         let verify = try await fixture.rampart(["backup", "verify", last?.string("file") ?? "-"])
         #expect(verify.status == 0, "\(verify)")
+        #expect(server.log.contains("event backup-finished: scheduled backup written to \(last?.string("file") ?? "-")"),
+                "the backup is an event, which the log shows: \(server.logTail)")
         _ = try await server.stop()
     }
 
