@@ -5,6 +5,18 @@ import Store
 /// Local operator access: root over the server's Unix socket in its data directory (the file's
 /// permissions are the authority, as root on a Check Point box).
 public enum LocalOperator {
+    /// Runs one command as root on the local server (a new session, logged out after) and gives its answer.
+    public static func runAsRoot(dataDirectory: String, _ command: String, _ body: [String: JSONValue] = [:]) async throws -> JSONValue {
+        try await withRootSession(dataDirectory: dataDirectory) { transport, sid in
+            try await call(transport, command, body, sid: sid)
+        }
+    }
+
+    /// Prints a command's answer: its JSON with `json`, else its summary sentence.
+    public static func printAnswer(_ reply: JSONValue, json: Bool) {
+        print(json ? reply.canonicalString : reply["summary"]?.stringValue ?? reply.canonicalString)
+    }
+
     public static func withRootSession<T: Sendable>(dataDirectory: String, _ body: @Sendable (MgmtTransport, String) async throws -> T) async throws -> T {
         let socket = (dataDirectory as NSString).appendingPathComponent(DataDirectoryLayout.socket)
         guard FileManager.default.fileExists(atPath: socket) else {

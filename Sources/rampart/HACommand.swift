@@ -21,22 +21,6 @@ struct HACommand: AsyncParsableCommand {
                       HAFullSyncCommand.self, HAResolveCollisionCommand.self, HAExportDivergentCommand.self, HASetModeCommand.self])
 }
 
-/// Runs one HA command on the local server and prints its answer (text or JSON).
-enum HALocal {
-    static func run(_ data: String, _ command: String, _ body: [String: JSONValue] = [:]) async throws -> JSONValue {
-        try await LocalOperator.withRootSession(dataDirectory: data) { transport, sid in
-            try await LocalOperator.call(transport, command, body, sid: sid)
-        }
-    }
-
-    static func print(_ reply: JSONValue, json: Bool) {
-        if json {
-            Swift.print(reply.canonicalString)
-        } else {
-            Swift.print(reply["summary"]?.stringValue ?? reply.canonicalString)
-        }
-    }
-}
 
 struct HAPromoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,8 +40,8 @@ struct HAPromoteCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let reply = try await HALocal.run(data, "ha-promote", ["dry-run": .bool(dryRun), "force": .bool(force)])
-        if json { return HALocal.print(reply, json: true) }
+        let reply = try await LocalOperator.runAsRoot(dataDirectory: data, "ha-promote", ["dry-run": .bool(dryRun), "force": .bool(force)])
+        if json { return LocalOperator.printAnswer(reply, json: true) }
         print(reply["summary"]?.stringValue ?? "")
         for check in reply["checks"]?.arrayValue ?? [] {
             print("  \(check["status"]?.stringValue ?? "?") \(check["name"]?.stringValue ?? "?"): \(check["detail"]?.stringValue ?? "")")
@@ -73,7 +57,7 @@ struct HAStartCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Resume synchronization on this server.")
     @Option(name: .long, help: "The server's data directory.") var data: String
     @Flag(name: .long, help: "JSON output.") var json = false
-    func run() async throws { HALocal.print(try await HALocal.run(data, "ha-start"), json: json) }
+    func run() async throws { LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-start"), json: json) }
 }
 
 struct HAStopCommand: AsyncParsableCommand {
@@ -81,7 +65,7 @@ struct HAStopCommand: AsyncParsableCommand {
         commandName: "stop", abstract: "Stop synchronization on this server (epochs are still obeyed; `ha start` resumes).")
     @Option(name: .long, help: "The server's data directory.") var data: String
     @Flag(name: .long, help: "JSON output.") var json = false
-    func run() async throws { HALocal.print(try await HALocal.run(data, "ha-stop"), json: json) }
+    func run() async throws { LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-stop"), json: json) }
 }
 
 struct HARestartCommand: AsyncParsableCommand {
@@ -90,8 +74,8 @@ struct HARestartCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The server's data directory.") var data: String
     @Flag(name: .long, help: "JSON output.") var json = false
     func run() async throws {
-        _ = try? await HALocal.run(data, "ha-stop")  // already stopped is fine
-        HALocal.print(try await HALocal.run(data, "ha-start"), json: json)
+        _ = try? await LocalOperator.runAsRoot(dataDirectory: data, "ha-stop")  // already stopped is fine
+        LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-start"), json: json)
     }
 }
 
@@ -101,7 +85,7 @@ struct HAFullSyncCommand: AsyncParsableCommand {
     @Argument(help: "The standby's server name.") var peer: String
     @Option(name: .long, help: "The active server's data directory.") var data: String
     @Flag(name: .long, help: "JSON output.") var json = false
-    func run() async throws { HALocal.print(try await HALocal.run(data, "ha-full-sync", ["name": .string(peer)]), json: json) }
+    func run() async throws { LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-full-sync", ["name": .string(peer)]), json: json) }
 }
 
 struct HAResolveCollisionCommand: AsyncParsableCommand {
@@ -120,8 +104,8 @@ struct HAResolveCollisionCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let reply = try await HALocal.run(data, "ha-resolve-collision", ["keep": .string(keep)])
-        HALocal.print(reply, json: json)
+        let reply = try await LocalOperator.runAsRoot(dataDirectory: data, "ha-resolve-collision", ["keep": .string(keep)])
+        LocalOperator.printAnswer(reply, json: json)
         if !json, let file = reply["exported-to"]?.stringValue { print("divergent revisions exported to \(file)") }
     }
 }
@@ -135,7 +119,7 @@ struct HAExportDivergentCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !FileManager.default.fileExists(atPath: file) else { throw ValidationError("\(file) exists: choose a new file") }
-        let reply = try await HALocal.run(data, "ha-export-divergent")
+        let reply = try await LocalOperator.runAsRoot(dataDirectory: data, "ha-export-divergent")
         let revisions = reply["revisions"]?.arrayValue ?? []
         var bytes: [UInt8] = []
         for revision in revisions { bytes += revision.canonicalBytes + [UInt8(ascii: "\n")] }
@@ -161,7 +145,7 @@ struct HASetModeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        HALocal.print(try await HALocal.run(data, "ha-set-replication-mode", ["mode": .string(mode), "timeout-ms": .int(Int64(timeoutMs))]), json: json)
+        LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-set-replication-mode", ["mode": .string(mode), "timeout-ms": .int(Int64(timeoutMs))]), json: json)
     }
 }
 
