@@ -2,12 +2,13 @@ import Foundation
 import HACore
 import ManagementModel
 import PeerTransport
+import Synchronization
 
 /// The live SIC channel to each peer. The runtime's `send` writes to it at once, without a task in
 /// between (a publish reaches the standby that much sooner); the channel bounds what waits for its socket
 /// (`PeerLimits.unsentBytesMax`) and drops past that. A message to a peer with no channel is dropped
 /// too: HACore retransmits once the peer is back.
-public final class HAPeerLinks: @unchecked Sendable {
+public final class HAPeerLinks: Sendable {
     /// Writes one frame to a channel without waiting; false when it was dropped.
     public typealias Send = @Sendable (PeerFrame) -> Bool
 
@@ -23,11 +24,14 @@ public final class HAPeerLinks: @unchecked Sendable {
         let ended: AsyncStream<Void>.Continuation
     }
 
-    private let lock = NSLock()
-    private var routes: [ServerID: Route] = [:]
-    private var nextToken: UInt64 = 0
-    /// Why a peer's channel cannot be trusted now (its certificate revoked or refused), until a channel is up again.
-    private var trustProblems: [ServerID: String] = [:]
+    private struct State {
+        var routes: [ServerID: Route] = [:]
+        var nextToken: UInt64 = 0
+        /// Why a peer's channel cannot be trusted now (its certificate revoked or refused), until a channel is up again.
+        var trustProblems: [ServerID: String] = [:]
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
@@ -35,12 +39,12 @@ public final class HAPeerLinks: @unchecked Sendable {
     /// a reconnecting peer's new channel wins over the half-dead old one.
     public func attach(_ peer: ServerID, send: @escaping Send) -> Link {
         let (replaced, ended) = AsyncStream.makeStream(of: Void.self)
-        let (token, old) = lock.withLock { () -> (UInt64, Route?) in
-            nextToken += 1
-            let previous = routes[peer]
-            routes[peer] = Route(token: nextToken, send: send, ended: ended)
-            trustProblems[peer] = nil
-            return (nextToken, previous)
+        let (token, old) = state.withLock { state -> (UInt64, Route?) in
+            state.nextToken += 1
+            let previous = state.routes[peer]
+            state.routes[peer] = Route(token: state.nextToken, send: send, ended: ended)
+            state.trustProblems[peer] = nil
+            return (state.nextToken, previous)
         }
         old?.ended.finish()
         return Link(token: token, replaced: replaced)
@@ -48,27 +52,27 @@ public final class HAPeerLinks: @unchecked Sendable {
 
     /// Removes the route if it is still `link` (a newer channel may have replaced it).
     public func detach(_ peer: ServerID, _ link: Link) {
-        let ended: Route? = lock.withLock {
-            guard let current = routes[peer], current.token == link.token else { return nil }
-            routes[peer] = nil
+        let ended: Route? = state.withLock { state in
+            guard let current = state.routes[peer], current.token == link.token else { return nil }
+            state.routes[peer] = nil
             return current
         }
         ended?.ended.finish()
     }
 
-    public func isConnected(_ peer: ServerID) -> Bool { lock.withLock { routes[peer] != nil } }
+    public func isConnected(_ peer: ServerID) -> Bool { state.withLock { $0.routes[peer] != nil } }
 
     /// Records why the channel to `peer` cannot be trusted (a revoked certificate, one refused at the
     /// handshake), for `ha status` (sync status `trust-error`); cleared when a channel to it is up again.
     public func recordTrustProblem(_ peer: ServerID, _ problem: String) {
-        lock.withLock { trustProblems[peer] = String(problem.prefix(512)) }
+        state.withLock { $0.trustProblems[peer] = String(problem.prefix(512)) }
     }
 
     /// Why the channel to `peer` cannot be trusted, if it cannot.
-    public func trustProblem(_ peer: ServerID) -> String? { lock.withLock { trustProblems[peer] } }
+    public func trustProblem(_ peer: ServerID) -> String? { state.withLock { $0.trustProblems[peer] } }
 
     /// Identifies the current channel to `peer` (nil when none): a new token means a new channel.
-    public func channelToken(_ peer: ServerID) -> UInt64? { lock.withLock { routes[peer]?.token } }
+    public func channelToken(_ peer: ServerID) -> UInt64? { state.withLock { $0.routes[peer]?.token } }
 
     /// Sends a channel message that is not an HA core message (addresses, ICA state).
     public func send(_ message: JSONValue, to peer: ServerID) {
@@ -80,7 +84,7 @@ public final class HAPeerLinks: @unchecked Sendable {
     }
 
     private func send(_ frame: PeerFrame, to peer: ServerID) {
-        let route = lock.withLock { routes[peer] }
+        let route = state.withLock { $0.routes[peer] }
         _ = route?.send(frame)
     }
 }

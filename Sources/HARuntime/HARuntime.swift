@@ -3,9 +3,10 @@ import HACore
 import HADriverKit
 import Logging
 import ManagementModel
-import Store
-import TrustCore
 import ManagementService
+import Store
+import Synchronization
+import TrustCore
 
 /// Limits of the runtime shell (HACore's own are in `HALimits`).
 public enum HARuntimeLimits {
@@ -43,8 +44,9 @@ public struct AdminOutcome: Sendable {
 /// synchronously inside its own turn: an `await` there would let other requests interleave mid-publish.
 /// Every store operation is synchronous and `send` only enqueues, so the lock is never held across a
 /// suspension point.
-public final class HARuntime: @unchecked Sendable {
+public final class HARuntime: Sendable {
     public typealias Send = @Sendable (Envelope) -> Void
+    typealias Driver = HADriver<HARuntimeShell, HARuntimeShell, HARuntimeShell>
 
     private enum Event: Sendable {
         case tick
@@ -64,11 +66,9 @@ public final class HARuntime: @unchecked Sendable {
         case checkpoint
     }
 
-    /// Guards every stored property below (the "actor").
-    private let lock = NSLock()
-    private var driver: HADriver<HARuntimeShell, HARuntimeShell, HARuntimeShell>
-    /// The driver's storage, transport and host (one object): what the status commands read.
-    private let shell: HARuntimeShell
+    /// The driver, and through it the core and the shell (its storage, transport and host: one object,
+    /// which the status commands read): one step or read at a time (the "actor").
+    private let serialized: Mutex<Driver>
     private let store: ManagementStore
     private let snapshots: SnapshotFiles
     private let logger: Logger
@@ -77,17 +77,11 @@ public final class HARuntime: @unchecked Sendable {
     private let work: AsyncStream<Work>
     private let workContinuation: AsyncStream<Work>.Continuation
 
-    /// Guards only `queuedMessages`, so `deliver` never waits for a step in progress: a runtime whose
-    /// `send` delivers straight into another runtime (in-process tests) cannot deadlock with it.
-    private let inboxLock = NSLock()
-    private var queuedMessages = 0
+    /// Peer messages queued and not yet handled, in a lock of its own, so `deliver` never waits for a
+    /// step in progress: a runtime whose `send` delivers straight into another runtime (in-process
+    /// tests) cannot deadlock with it.
+    private let queuedMessages = Mutex(0)
     private let clockStart = ContinuousClock.now
-
-    private var core: HAStateMachine { driver.core }
-    /// Set when the hard state or the journal could not be made durable: the runtime then stops
-    /// acting, because sending or enabling writes on a state a crash could forget is how an epoch
-    /// goes backwards.
-    private var isHalted: Bool { driver.isHalted }
 
     /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
     /// group's first active (the primary at installation); its hard state is durable before it acts.
@@ -119,13 +113,13 @@ public final class HARuntime: @unchecked Sendable {
         (work, workContinuation) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
         let shell = HARuntimeShell(serverID: configuration.serverID, store: store, hardStateStore: hardStateStore, snapshots: snapshots,
                                    exportDirectory: exportDirectory, logger: logger, events: events, work: workContinuation, send: send)
-        self.shell = shell
         let core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
-        self.driver = HADriver(core: core, storage: shell, transport: shell, host: shell)
+        serialized = Mutex(HADriver(core: core, storage: shell, transport: shell, host: shell))
         // The first timer check now, not one tick later: an active without peers restarts with writes
         // enabled before the API takes its first request (one with peers waits to hear from them;
         // messages sent now are dropped, and the core retransmits).
-        locked { handle(.tick(now: nowMilliseconds)) }
+        let now = nowMilliseconds
+        locked { $0.handle(.tick(now: now)) }
     }
 
     /// The whole store journal as HACore sees it (revision 1 links to the empty head).
@@ -147,17 +141,18 @@ public final class HARuntime: @unchecked Sendable {
     /// between), queued otherwise, in order; past `inboxMessagesMax` queued messages it is dropped
     /// (HACore retransmits what matters).
     public func deliver(from sender: ServerID, _ message: HAMessage) {
-        if inboxLock.withLock({ queuedMessages == 0 }), lock.try() {
-            defer { lock.unlock() }
-            // Queued messages count until handled, so nothing queued meanwhile can be overtaken.
-            if inboxLock.withLock({ queuedMessages == 0 }) {
-                handle(.receive(from: sender, message: message))
-                return
+        if queuedMessages.withLock({ $0 == 0 }) {
+            let handled = serialized.withLockIfAvailable { driver in
+                // Queued messages count until handled, so nothing queued meanwhile can be overtaken.
+                guard queuedMessages.withLock({ $0 == 0 }) else { return false }
+                driver.handle(.receive(from: sender, message: message))
+                return true
             }
+            if handled == true { return }
         }
-        let accepted = inboxLock.withLock {
-            guard queuedMessages < HARuntimeLimits.inboxMessagesMax else { return false }
-            queuedMessages += 1
+        let accepted = queuedMessages.withLock { queued in
+            guard queued < HARuntimeLimits.inboxMessagesMax else { return false }
+            queued += 1
             return true
         }
         if accepted { inboxContinuation.yield(.message(from: sender, message)) }
@@ -184,16 +179,17 @@ public final class HARuntime: @unchecked Sendable {
             for await event in inbox {
                 switch event {
                 case .tick:
-                    locked { handle(.tick(now: nowMilliseconds)) }
+                    let now = nowMilliseconds
+                    locked { $0.handle(.tick(now: now)) }
                 case .message(let sender, let message):
-                    locked {
-                        handle(.receive(from: sender, message: message))
-                        inboxLock.withLock { queuedMessages -= 1 }
+                    locked { driver in
+                        driver.handle(.receive(from: sender, message: message))
+                        queuedMessages.withLock { $0 -= 1 }
                     }
                 case .linkRestored(let peer):
-                    locked { handle(.linkRestored(peer: peer)) }
+                    locked { $0.handle(.linkRestored(peer: peer)) }
                 case .snapshotBuilt(let head, let error):
-                    locked { snapshotBuilt(head, error: error) }
+                    locked { Self.snapshotBuilt(head, error: error, driver: &$0) }
                 }
                 if Task.isCancelled { break }
             }
@@ -229,12 +225,13 @@ public final class HARuntime: @unchecked Sendable {
         }
     }
 
-    private func snapshotBuilt(_ head: RevisionHead, error: String?) {
+    private static func snapshotBuilt(_ head: RevisionHead, error: String?, driver: inout Driver) {
+        let shell = driver.shell
         let ready = shell.pendingChunkReads.filter { $0.head == head }
         shell.pendingChunkReads.removeAll { $0.head == head }
         if let error { shell.record(error: "full sync snapshot at \(head) could not be written: \(error)") }
         for read in ready {
-            handle(error == nil ? shell.readChunk(read.standby, read.head, read.index) : .snapshotUnavailable(standby: read.standby, snapshotHead: head))
+            driver.handle(error == nil ? shell.readChunk(read.standby, read.head, read.index) : .snapshotUnavailable(standby: read.standby, snapshotHead: head))
         }
     }
 
@@ -247,23 +244,23 @@ public final class HARuntime: @unchecked Sendable {
     /// Returns true in sync mode: the publish then waits for `awaitReplication`. `payload`: the
     /// revision's canonical JSON (nil: made here).
     public func commit(_ revision: Revision, payload: [UInt8]? = nil, _ append: () throws -> Void) throws -> Bool {
-        try locked {
-            if let refusal = currentWriteRefusal { throw HAWriteRefused(message: refusal) }
+        try locked { driver in
+            if let refusal = driver.writeRefusal { throw HAWriteRefused(message: refusal) }
             let replicated = RevisionAdapter.replicated(revision, payload: payload)
-            guard replicated.epoch == core.epoch else {
-                throw HAWriteRefused(message: "revision epoch \(replicated.epoch) is not this server's epoch \(core.epoch)")
+            guard replicated.epoch == driver.core.epoch else {
+                throw HAWriteRefused(message: "revision epoch \(replicated.epoch) is not this server's epoch \(driver.core.epoch)")
             }
             try append()
-            let waitsForStandby = if case .sync = core.publishMode { true } else { false }
-            if waitsForStandby { shell.syncPublishes[revision.number] = .waiting([]) }
-            handle(.revisionCommitted(replicated))
+            let waitsForStandby = if case .sync = driver.core.publishMode { true } else { false }
+            if waitsForStandby { driver.shell.syncPublishes[revision.number] = .waiting([]) }
+            driver.handle(.revisionCommitted(replicated))
             do {
                 try store.syncToDisk()
             } catch {
                 driver.halt(because: HAHaltingFailure(description: "published revision #\(revision.number) could not be made durable (\(error)); HA halted until restart"))
                 throw HARuntimeError.notDurable("revision \(revision.number) could not be made durable: \(error)")
             }
-            handle(.persistedUpTo(replicated.head))
+            driver.handle(.persistedUpTo(replicated.head))
             return waitsForStandby
         }
     }
@@ -271,7 +268,8 @@ public final class HARuntime: @unchecked Sendable {
     /// Sync mode: returns once a standby holds revision `number` durably, or the mode's timeout passed.
     public func awaitReplication(revision number: UInt64) async -> ReplicationOutcome {
         await withCheckedContinuation { continuation in
-            let ready: ReplicationOutcome? = locked {
+            let ready: ReplicationOutcome? = locked { driver in
+                let shell = driver.shell
                 switch shell.syncPublishes[number] {
                 case .resolved(let outcome):
                     shell.syncPublishes[number] = nil
@@ -290,9 +288,9 @@ public final class HARuntime: @unchecked Sendable {
     /// Runs an administrator command; says whether the core refused it and why.
     @discardableResult
     public func admin(_ command: AdminCommand) -> AdminOutcome {
-        locked {
-            guard let output = handle(.admin(command)) else {
-                return AdminOutcome(refusal: .halted, reason: "HA is halted: \(shell.lastErrorText ?? "unknown error")", report: nil)
+        locked { driver in
+            guard let output = driver.handle(.admin(command)) else {
+                return AdminOutcome(refusal: .halted, reason: "HA is halted: \(driver.shell.lastErrorText ?? "unknown error")", report: nil)
             }
             var outcome = AdminOutcome(refusal: nil, reason: output.reason.description, report: nil)
             for effect in output.effects {
@@ -311,7 +309,7 @@ public final class HARuntime: @unchecked Sendable {
     public func awaitWritesEnabled(timeoutMilliseconds: UInt64) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutMilliseconds))
         while ContinuousClock.now < deadline {
-            let (enabled, promoting, role) = locked { (shell.writesOn && !isHalted && core.writesEnabled, core.status.promotionInProgress, core.role) }
+            let (enabled, promoting, role) = locked { ($0.takesWrites && $0.core.writesEnabled, $0.core.status.promotionInProgress, $0.core.role) }
             if enabled { return true }
             if !promoting, role == .standby { return false }
             try? await Task.sleep(for: .milliseconds(2))
@@ -321,39 +319,34 @@ public final class HARuntime: @unchecked Sendable {
 
     /// In collision: the common revision and the revisions after it that the active lacks.
     public var divergentRevisions: (commonNumber: UInt64, revisions: [ReplicatedRevision])? {
-        locked {
-            guard let collision = core.collision else { return nil }
-            return (collision.commonNumber, Array(core.journal.revisions(after: collision.commonNumber, limit: Int(collision.divergentRevisions))))
+        locked { driver in
+            guard let collision = driver.core.collision else { return nil }
+            return (collision.commonNumber, Array(driver.core.journal.revisions(after: collision.commonNumber, limit: Int(collision.divergentRevisions))))
         }
     }
 
-    public var lastExport: String? { locked { shell.lastExportPath } }
+    public var lastExport: String? { locked { $0.shell.lastExportPath } }
 
     /// Everything `ha status` and `show-ha-status` show, read in one critical section.
     public var snapshot: HARuntimeSnapshot {
-        locked {
+        locked { driver in
             // A standby in delta sync is synchronized now; otherwise the last time revisions were applied.
-            let status = core.status
-            let lastSync = core.role == .standby && status.link == .delta ? Date() : shell.lastAppliedAt
-            return HARuntimeSnapshot(core: status, writesEnabled: shell.writesOn && !isHalted, halted: isHalted, lastError: shell.lastErrorText,
+            let status = driver.core.status
+            let shell = driver.shell
+            let lastSync = driver.core.role == .standby && status.link == .delta ? Date() : shell.lastAppliedAt
+            return HARuntimeSnapshot(core: status, writesEnabled: driver.takesWrites, halted: driver.isHalted, lastError: shell.lastErrorText,
                                      lastErrorAt: shell.lastErrorAt, lastAppliedAt: lastSync, peerStatus: shell.peerStatus,
                                      lastAppliedRevision: shell.lastApplied?.number,
                                      lastAppliedMonotonicNanoseconds: shell.lastApplied?.monotonicNanoseconds)
         }
     }
 
-    public var status: HAStatus { locked { core.status } }
+    public var status: HAStatus { locked { $0.core.status } }
     /// This server's epoch and role (cheaper than `status`, which describes every peer).
-    public var epochAndRole: (epoch: Epoch, role: HARole) { locked { (core.epoch, core.role) } }
-    public var writesEnabled: Bool { locked { shell.writesOn && !isHalted } }
+    public var epochAndRole: (epoch: Epoch, role: HARole) { locked { ($0.core.epoch, $0.core.role) } }
+    public var writesEnabled: Bool { locked { $0.takesWrites } }
     /// Nil when this server takes writes; otherwise why not, naming the active.
-    public var writeRefusal: String? { locked { currentWriteRefusal } }
-
-    private var currentWriteRefusal: String? {
-        if isHalted { return "HA is halted: \(shell.lastErrorText ?? "unknown error")" }
-        if shell.writesOn, core.writesEnabled { return nil }
-        return core.writeRefusal ?? "writes are not enabled yet"
-    }
+    public var writeRefusal: String? { locked { $0.writeRefusal } }
 
     /// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine.
     public static func monotonicNanoseconds() -> UInt64 {
@@ -362,23 +355,32 @@ public final class HARuntime: @unchecked Sendable {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
+    /// Runs `body` with the driver, alone. Never across a suspension point (a `Mutex` cannot be).
     @discardableResult
-    private func locked<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
+    private func locked<T: Sendable, E: Error>(_ body: (inout Driver) throws(E) -> T) throws(E) -> T {
+        try serialized.withLock { (driver) throws(E) -> T in try body(&driver) }
     }
 
     private var nowMilliseconds: UInt64 {
         let elapsed = ContinuousClock.now - clockStart
         return UInt64(elapsed.components.seconds) * 1_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
+}
 
-    /// Steps the core with `input`, then with every completion its effects report, in order (the
-    /// driver's contract). Returns the output of `input` itself (nil when halted).
-    @discardableResult
-    private func handle(_ input: HAInput) -> HAOutput? {
-        driver.handle(input)
+extension HADriver where Storage == HARuntimeShell, Transport == HARuntimeShell, Host == HARuntimeShell {
+    /// The driver's storage, transport and host (one object).
+    var shell: HARuntimeShell { host }
+
+    /// The shell enabled writes and HA is not halted. (Set halted when the hard state or the journal
+    /// could not be made durable: sending or enabling writes on a state a crash could forget is how an
+    /// epoch goes backwards.)
+    var takesWrites: Bool { host.writesOn && !isHalted }
+
+    /// Nil when this server takes writes; otherwise why not, naming the active.
+    var writeRefusal: String? {
+        if isHalted { return "HA is halted: \(host.lastErrorText ?? "unknown error")" }
+        if host.writesOn, core.writesEnabled { return nil }
+        return core.writeRefusal ?? "writes are not enabled yet"
     }
 }
 

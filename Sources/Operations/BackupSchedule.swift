@@ -116,22 +116,30 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         try DurableFile.write(try encoder.encode(self), to: Self.file(dataDirectory), mode: 0o600)
     }
 
-    /// Runs `backup` and records its outcome (the scheduler's reference kept or moved on).
-    public static func recording(dataDirectory: URL, scheduled: Bool, nowMilliseconds: Int64, clock: () -> Int64,
+    /// Runs `backup` and records its outcome (the scheduler's reference kept or moved on). `nowMilliseconds`
+    /// is the wall-clock time recorded; the duration is measured on the monotonic clock `monotonicNow`
+    /// (a wall clock set back or forward meanwhile does not change it).
+    public static func recording(dataDirectory: URL, scheduled: Bool, nowMilliseconds: Int64,
+                                 monotonicNow: () -> ContinuousClock.Instant = { ContinuousClock.now },
                                  _ backup: () throws -> (url: URL, manifest: ArchiveManifest)) throws -> (url: URL, manifest: ArchiveManifest) {
+        let started = monotonicNow()
+        func durationMilliseconds() -> Int64 {
+            let elapsed = monotonicNow() - started
+            return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        }
         let previous = load(dataDirectory: dataDirectory)?.lastScheduledMilliseconds
         let lastScheduled = scheduled ? nowMilliseconds : previous
         do {
             let made = try backup()
             let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
             try BackupStatus(timeMilliseconds: nowMilliseconds, result: "succeeded", file: made.url.path, sizeBytes: size,
-                             durationMilliseconds: clock() - nowMilliseconds,
+                             durationMilliseconds: durationMilliseconds(),
                              message: "revision #\(made.manifest.head?.number ?? 0), \(made.manifest.objectCount) objects",
                              scheduled: scheduled, lastScheduledMilliseconds: lastScheduled).save(dataDirectory: dataDirectory)
             return made
         } catch {
             try? BackupStatus(timeMilliseconds: nowMilliseconds, result: "failed", file: nil, sizeBytes: nil,
-                              durationMilliseconds: clock() - nowMilliseconds, message: "\(error)", scheduled: scheduled,
+                              durationMilliseconds: durationMilliseconds(), message: "\(error)", scheduled: scheduled,
                               lastScheduledMilliseconds: lastScheduled).save(dataDirectory: dataDirectory)
             throw error
         }

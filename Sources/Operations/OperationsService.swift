@@ -99,7 +99,7 @@ public struct OperationsService: Service {
         do {
             let made = try await offloaded { () -> (url: URL, manifest: ArchiveManifest) in
                 let now = WallClock.nowMilliseconds()
-                return try BackupStatus.recording(dataDirectory: directory, scheduled: true, nowMilliseconds: now, clock: WallClock.nowMilliseconds) {
+                return try BackupStatus.recording(dataDirectory: directory, scheduled: true, nowMilliseconds: now) {
                     let options = Backups.CreateOptions(dataDirectory: directory, destination: schedule.destination.map { URL(fileURLWithPath: $0) },
                                                         includeLogs: schedule.includeLogs ?? false,
                                                         passphrase: try schedule.passphraseFile.map { try PassphraseFile.read($0) },

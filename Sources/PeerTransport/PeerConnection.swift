@@ -1,6 +1,6 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+import Synchronization
 import TrustCore
 
 /// A usable SIC connection, handed to the body of `PeerListener.run` or `PeerConnector.connect`. It
@@ -97,25 +97,28 @@ public struct PeerConnection: Sendable {
 
 /// What `PeerConnection.sendNow` has handed over and the socket has not taken yet, and how many of
 /// those writes still wait for the event loop (a write on the event loop must queue behind them).
-final class ImmediateWrites: @unchecked Sendable {
+final class ImmediateWrites: Sendable {
     enum Route { case now, queued, refused }
 
-    private let lock = NIOLock()
-    private var unsentBytes = 0
-    private var queued = 0
+    private struct Counts {
+        var unsentBytes = 0
+        var queued = 0
+    }
+
+    private let counts = Mutex(Counts())
 
     func admit(bytes: Int, unsentBytesMax: Int, onEventLoop: Bool) -> Route {
-        lock.withLock {
-            guard unsentBytes + bytes <= unsentBytesMax else { return .refused }
-            unsentBytes += bytes
-            if onEventLoop, queued == 0 { return .now }
-            queued += 1
+        counts.withLock { counts in
+            guard counts.unsentBytes + bytes <= unsentBytesMax else { return .refused }
+            counts.unsentBytes += bytes
+            if onEventLoop, counts.queued == 0 { return .now }
+            counts.queued += 1
             return .queued
         }
     }
 
-    func queuedRan() { lock.withLock { queued -= 1 } }
-    func written(bytes: Int) { lock.withLock { unsentBytes -= bytes } }
+    func queuedRan() { counts.withLock { $0.queued -= 1 } }
+    func written(bytes: Int) { counts.withLock { $0.unsentBytes -= bytes } }
 }
 
 /// The inbound frames of a `PeerConnection`.

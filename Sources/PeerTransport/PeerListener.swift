@@ -1,9 +1,9 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 import TrustCore
 
 /// What a `PeerListener` needs: where to listen, who this node is, and whom to trust.
@@ -234,13 +234,13 @@ final class PeerConnectionSlots: Sendable {
     }
 
     private let limits: PeerLimits
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     init(limits: PeerLimits) { self.limits = limits }
 
     /// A slot for a new connection (unauthenticated), or nil when verified peers hold every slot.
     func admit(_ channel: any Channel) -> Admission? {
-        state.withLockedValue { state in
+        state.withLock { state in
             var evicted: (any Channel)?
             let open = state.unauthenticated.count + state.verified.count
             if state.unauthenticated.count >= limits.unauthenticatedConnectionsMax || open >= limits.connectionsMax {
@@ -256,7 +256,7 @@ final class PeerConnectionSlots: Sendable {
     /// The connection's client certificate was verified: it no longer counts as unauthenticated (unless
     /// it was already closed to make room).
     func verified(_ id: UInt64) {
-        state.withLockedValue { state in
+        state.withLock { state in
             guard let index = state.unauthenticated.firstIndex(where: { $0.id == id }) else { return }
             state.unauthenticated.remove(at: index)
             state.verified.insert(id)
@@ -265,7 +265,7 @@ final class PeerConnectionSlots: Sendable {
 
     /// The connection ended.
     func release(_ id: UInt64) {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.unauthenticated.removeAll { $0.id == id }
             state.verified.remove(id)
         }
@@ -273,7 +273,7 @@ final class PeerConnectionSlots: Sendable {
 
     /// How many connections hold a slot, and how many of them are unauthenticated.
     var counts: (open: Int, unauthenticated: Int) {
-        state.withLockedValue { ($0.unauthenticated.count + $0.verified.count, $0.unauthenticated.count) }
+        state.withLock { ($0.unauthenticated.count + $0.verified.count, $0.unauthenticated.count) }
     }
 }
 

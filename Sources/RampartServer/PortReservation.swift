@@ -39,7 +39,7 @@ final class PortReservation: Sendable {
             defer { descriptors = [] }
             return descriptors
         }
-        open.forEach { _ = close($0) }
+        for descriptor in open { _ = close(descriptor) }
     }
 
     private static func bind(_ port: Port, host: String) throws -> Int32 {

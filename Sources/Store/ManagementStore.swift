@@ -8,12 +8,12 @@ import Synchronization
 /// with synchronous=FULL: when `append` returns, the revision is on disk. Session drafts are written
 /// with synchronous=NORMAL: they survive a process crash (kill -9) and are made durable by the next
 /// FULL commit; only a power loss can take an unpublished draft with it, never a revision.
-public final class ManagementStore: @unchecked Sendable {
+public final class ManagementStore: Sendable {
     /// The connection. Replaced only when a full-sync snapshot is put in place of the file
-    /// (`installSnapshot`), which holds `access` exclusively; every other use holds it shared, so none
-    /// runs on a connection being closed, and none is left holding the old one.
-    private var connection: DatabaseQueue
-    private let access = ReadWriteLock()
+    /// (`installSnapshot`); every use holds this lock, so none runs on a connection being closed, and
+    /// none is left holding the old one. (A `DatabaseQueue` runs one use at a time anyway: one lock for
+    /// all of them costs no concurrency.) Not re-entrant: a use never calls another.
+    private let connection: Mutex<DatabaseQueue>
     public let path: String
     /// Per object type, the commits that changed objects of that type, plus the whole-database
     /// replacements (a journal replaced, a snapshot installed), which change every type.
@@ -21,15 +21,16 @@ public final class ManagementStore: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        connection = try Self.open(path)
-        try ManagementStore.migrator.migrate(connection)
+        let queue = try Self.open(path)
+        try ManagementStore.migrator.migrate(queue)
+        connection = Mutex(queue)
     }
 
     /// Opens a management database file without changing it: no migration, no journal mode change,
     /// every write refused (inspecting a backup or a stopped server's database).
     public init(readOnlyPath path: String) throws {
         self.path = path
-        connection = try DatabaseQueue(path: path, configuration: DatabaseFiles.readOnlyConfiguration())
+        connection = Mutex(try DatabaseQueue(path: path, configuration: DatabaseFiles.readOnlyConfiguration()))
     }
 
     /// The server's connection to the database at `path`, in WAL mode.
@@ -49,20 +50,20 @@ public final class ManagementStore: @unchecked Sendable {
         return queue
     }
 
-    // MARK: the connection, under `access`
+    // MARK: the connection, under its lock
 
-    func read<T>(_ body: (Database) throws -> T) throws -> T { try access.withReadLock { try connection.read(body) } }
-    func write<T>(_ body: (Database) throws -> T) throws -> T { try access.withReadLock { try connection.write(body) } }
-    func unsafeRead<T>(_ body: (Database) throws -> T) throws -> T { try access.withReadLock { try connection.unsafeRead(body) } }
+    func read<T>(_ body: (Database) throws -> T) throws -> T { try exclusively { try $0.read(body) } }
+    func write<T>(_ body: (Database) throws -> T) throws -> T { try exclusively { try $0.write(body) } }
+    func unsafeRead<T>(_ body: (Database) throws -> T) throws -> T { try exclusively { try $0.unsafeRead(body) } }
     func writeWithoutTransaction<T>(_ body: (Database) throws -> T) throws -> T {
-        try access.withReadLock { try connection.writeWithoutTransaction(body) }
+        try exclusively { try $0.writeWithoutTransaction(body) }
     }
     func inTransaction(_ kind: Database.TransactionKind, _ body: (Database) throws -> Database.TransactionCompletion) throws {
-        try access.withReadLock { try connection.inTransaction(kind, body) }
+        try exclusively { try $0.inTransaction(kind, body) }
     }
-    /// The connection itself, with `access` held exclusively (a snapshot install replaces it).
-    func exclusively<T>(_ body: (inout DatabaseQueue) throws -> T) rethrows -> T {
-        try access.withWriteLock { try body(&connection) }
+    /// The connection itself, under its lock (a snapshot install replaces it).
+    func exclusively<T, E: Error>(_ body: (inout DatabaseQueue) throws(E) -> T) throws(E) -> T {
+        try connection.withLock { (queue) throws(E) -> T in try body(&queue) }
     }
 
     static var migrator: DatabaseMigrator {

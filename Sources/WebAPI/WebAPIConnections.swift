@@ -1,10 +1,10 @@
 import Foundation
 import HummingbirdCore
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// Bounds on the Web API's connections: without them, anyone who reaches the port can hold
 /// connections (and their memory) forever by sending nothing, or one byte at a time.
@@ -86,7 +86,7 @@ final class ConnectionsPerAddress: Sendable {
 
     private let limit: Int
     private let logger: Logger
-    private let entries = NIOLockedValueBox([String: Entry]())
+    private let entries = Mutex([String: Entry]())
 
     init(limit: Int, logger: Logger) {
         self.limit = limit
@@ -95,7 +95,7 @@ final class ConnectionsPerAddress: Sendable {
 
     func admit(_ channel: any Channel) -> Bool {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
-        let (admitted, logRefusal) = entries.withLockedValue { entries -> (Bool, Bool) in
+        let (admitted, logRefusal) = entries.withLock { entries -> (Bool, Bool) in
             var entry = entries[address, default: Entry()]
             defer { entries[address] = entry }
             guard entry.open < limit else {
@@ -117,7 +117,7 @@ final class ConnectionsPerAddress: Sendable {
     }
 
     private func release(_ address: String) {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             guard var entry = entries[address] else { return }
             entry.open -= 1
             entry.refusalLogged = false
@@ -126,7 +126,7 @@ final class ConnectionsPerAddress: Sendable {
     }
 
     /// Open connections from `address` (for tests).
-    func openCount(_ address: String) -> Int { entries.withLockedValue { $0[address]?.open ?? 0 } }
+    func openCount(_ address: String) -> Int { entries.withLock { $0[address]?.open ?? 0 } }
 }
 
 /// The one deadline a connection has at any time, by phase: TLS handshake, request head, request body,

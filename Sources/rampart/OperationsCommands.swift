@@ -51,8 +51,9 @@ struct BackupCreateCommand: ParsableCommand {
                                                 includeLogs: includeLogs, passphrase: try passphraseFile.map(PassphraseFile.read),
                                                 serverName: try NodeSettings.read(dataDirectory: data).serverName, nowMilliseconds: WallClock.nowMilliseconds())
             if !json { FileHandle.standardError.write(Data("copying the database of \(options.serverName) (online)…\n".utf8)) }
-            return try BackupStatus.recording(dataDirectory: directory, scheduled: false, nowMilliseconds: options.nowMilliseconds,
-                                              clock: WallClock.nowMilliseconds) { try Backups.create(options) }
+            return try BackupStatus.recording(dataDirectory: directory, scheduled: false, nowMilliseconds: options.nowMilliseconds) {
+                try Backups.create(options)
+            }
         }
         print(OperationsReport.created(made, json: json))
     }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import HACore
 import SimulationKit
+import Synchronization
 
 /// `rampart sim`: the seeded fault simulator of management HA, for replaying a failing seed and for
 /// benchmarking. It runs the same HACore and HA driver the server runs, with simulated time, network and disks.
@@ -105,22 +106,22 @@ struct SimCommand: ParsableCommand {
     func runMany() throws {
         let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
         let collector = ResultCollector(count: seeds)
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = ContinuousClock.now
         let seedsCount = seeds, base = baseSeed
         let template = options(0)
+        // One thread per worker (the schedules are CPU-bound and synchronous).
         DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
             var index = worker
             while index < seedsCount {
-                let began = DispatchTime.now().uptimeNanoseconds
+                let began = ContinuousClock.now
                 var options = template
                 options.seed = base &+ UInt64(index)
                 let result = RandomSchedule.run(options)
-                let elapsed = DispatchTime.now().uptimeNanoseconds - began
-                collector.store(index, result: result, nanoseconds: elapsed)
+                collector.store(index, result: result, took: ContinuousClock.now - began)
                 index += workerCount
             }
         }
-        let wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let wallSeconds = Self.seconds(ContinuousClock.now - start)
         let (results, durations) = collector.snapshot()
         let failures = results.compactMap { $0?.violation }.sorted { $0.seed < $1.seed }
         let totalTicks = results.reduce(0) { $0 + ($1?.ticks ?? 0) }
@@ -129,12 +130,12 @@ struct SimCommand: ParsableCommand {
         var total = SimulatedCluster.Statistics()
         for case let result? in results { total.add(result.statistics) }
         if json {
-            let milliseconds = durations.map { Double($0) / 1e6 }.sorted()
+            let milliseconds = durations.map { Self.seconds($0) * 1e3 }.sorted()
             let summary = BenchmarkLine(metric: "sim_schedules", milliseconds: milliseconds, rate: Double(seeds) / wallSeconds, rateUnit: "schedules/s", note: note)
             // Per-tick latency of each schedule (its wall time divided by its ticks).
             var perTick: [Double] = []
             for (index, result) in results.enumerated() {
-                if let result, result.ticks > 0 { perTick.append(Double(durations[index]) / 1e6 / Double(result.ticks)) }
+                if let result, result.ticks > 0 { perTick.append(Self.seconds(durations[index]) * 1e3 / Double(result.ticks)) }
             }
             let tickLine = BenchmarkLine(metric: "sim_ticks", milliseconds: perTick.sorted(), rate: Double(totalTicks) / wallSeconds, rateUnit: "ticks/s",
                                          note: "\(totalTicks) ticks, \(totalSteps) core steps in \(String(format: "%.2f", wallSeconds)) s wall; latencies are per tick", n: totalTicks)
@@ -150,6 +151,10 @@ struct SimCommand: ParsableCommand {
         }
         for failure in failures.prefix(20) { printError("FAIL seed \(failure.seed): \(failure)") }
         if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// The counts of a run as one JSON object: every fault injected and every path taken, by name.
@@ -171,27 +176,27 @@ struct SimCommand: ParsableCommand {
 }
 
 /// Results from the worker threads, each stored once at its own index.
-private final class ResultCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [SimulationResult?]
-    private var durations: [UInt64]
+private final class ResultCollector: Sendable {
+    private struct Collected {
+        var results: [SimulationResult?]
+        var durations: [Duration]
+    }
+
+    private let collected: Mutex<Collected>
 
     init(count: Int) {
-        results = Array(repeating: nil, count: count)
-        durations = Array(repeating: 0, count: count)
+        collected = Mutex(Collected(results: Array(repeating: nil, count: count), durations: Array(repeating: .zero, count: count)))
     }
 
-    func store(_ index: Int, result: SimulationResult, nanoseconds: UInt64) {
-        lock.lock()
-        results[index] = result
-        durations[index] = nanoseconds
-        lock.unlock()
+    func store(_ index: Int, result: SimulationResult, took duration: Duration) {
+        collected.withLock {
+            $0.results[index] = result
+            $0.durations[index] = duration
+        }
     }
 
-    func snapshot() -> ([SimulationResult?], [UInt64]) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (results, durations)
+    func snapshot() -> ([SimulationResult?], [Duration]) {
+        collected.withLock { ($0.results, $0.durations) }
     }
 }
 

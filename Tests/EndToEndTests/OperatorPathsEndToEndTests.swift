@@ -175,7 +175,7 @@ final class Listener: Sendable {
     let port: Int
 
     init() throws {
-        let fd = socket(AF_INET, Int32(Network.SOCK_STREAM_VALUE), 0)
+        let fd = socket(AF_INET, Int32(Network.streamSocketType), 0)
         guard fd >= 0 else { throw E2EFailure("socket() failed: \(errno)") }
         var address = Network.loopback(port: 0)
         let bound = withUnsafePointer(to: &address) {

@@ -99,7 +99,7 @@ enum Network {
     /// A TCP port that was free a moment ago: bind 127.0.0.1:0 and read back the port. Another
     /// process may take it before the server binds it; callers retry with a new port then.
     static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM_VALUE), 0)
+        let fd = socket(AF_INET, Int32(streamSocketType), 0)
         guard fd >= 0 else { throw E2EFailure("socket() failed: \(errno)") }
         defer { close(fd) }
         var address = loopback(port: 0)
@@ -117,7 +117,7 @@ enum Network {
 
     /// Whether something accepts TCP connections on 127.0.0.1:port right now.
     static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM_VALUE), 0)
+        let fd = socket(AF_INET, Int32(streamSocketType), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = loopback(port: port)
@@ -136,9 +136,9 @@ enum Network {
     }
 
     #if canImport(Glibc) || canImport(Musl)
-    static let SOCK_STREAM_VALUE = Int(SOCK_STREAM.rawValue)
+    static let streamSocketType = Int(SOCK_STREAM.rawValue)
     #else
-    static let SOCK_STREAM_VALUE = Int(SOCK_STREAM)
+    static let streamSocketType = Int(SOCK_STREAM)
     #endif
 }
 

@@ -193,7 +193,7 @@ final class TCPProxy: Sendable {
     // MARK: - Sockets
 
     private static func listenOnLoopback() throws -> (Int32, Int) {
-        let fd = socket(AF_INET, Int32(Network.SOCK_STREAM_VALUE), 0)
+        let fd = socket(AF_INET, Int32(Network.streamSocketType), 0)
         guard fd >= 0 else { throw E2EFailure("TCPProxy: socket() failed: errno \(errno)") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -214,7 +214,7 @@ final class TCPProxy: Sendable {
     }
 
     static func connectToTarget(_ port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(Network.SOCK_STREAM_VALUE), 0)
+        let fd = socket(AF_INET, Int32(Network.streamSocketType), 0)
         guard fd >= 0 else { return nil }
         var address = Network.loopback(port: port)
         let connected = withUnsafePointer(to: &address) {

@@ -160,7 +160,7 @@ final class LoopbackClient: Sendable {
     let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(Network.SOCK_STREAM_VALUE), 0)
+        fd = socket(AF_INET, Int32(Network.streamSocketType), 0)
         guard fd >= 0 else { throw E2EFailure("socket() failed: errno \(errno)") }
         var address = Network.loopback(port: port)
         let connected = withUnsafePointer(to: &address) {
@@ -215,7 +215,7 @@ final class EchoServer: Sendable {
     private let threads = DispatchGroup()
 
     init() throws {
-        let fd = socket(AF_INET, Int32(Network.SOCK_STREAM_VALUE), 0)
+        let fd = socket(AF_INET, Int32(Network.streamSocketType), 0)
         var address = Network.loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {

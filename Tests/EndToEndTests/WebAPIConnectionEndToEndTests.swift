@@ -43,7 +43,7 @@ struct WebAPIConnectionEndToEndTests {
             // One address (127.0.0.2) opens as many connections as it may, sending nothing.
             let opened = ContinuousClock.now
             var idle: [Int32] = []
-            defer { idle.forEach { close($0) } }
+            defer { for socket in idle { _ = close(socket) } }
             for _ in 0..<limit { idle.append(try RawTCP.connect(from: "127.0.0.2", port: server.port)) }
             try await clientWorks()
             // The next one from that address is closed at once; the server says why, once.
@@ -78,7 +78,7 @@ struct WebAPIConnectionEndToEndTests {
 /// Plain TCP sockets from a chosen loopback source address (Linux routes all of 127/8 to lo).
 enum RawTCP {
     static func connect(from source: String, port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(Network.SOCK_STREAM_VALUE), 0)
+        let fd = socket(AF_INET, Int32(Network.streamSocketType), 0)
         guard fd >= 0 else { throw E2EFailure("socket() failed: \(errno)") }
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)

@@ -3,6 +3,7 @@ import HACore
 import Logging
 import ManagementModel
 import Store
+import Synchronization
 import Testing
 @testable import HARuntime
 
@@ -44,11 +45,10 @@ struct TwoRuntimesTests {
 
     /// Routes envelopes to whichever runtime currently plays each server.
     final class Links: Sendable {
-        private let lock = NSLock()
-        nonisolated(unsafe) private var runtimes: [ServerID: HARuntime] = [:]
-        func attach(_ id: ServerID, _ runtime: HARuntime?) { lock.withLock { runtimes[id] = runtime } }
+        private let runtimes = Mutex<[ServerID: HARuntime]>([:])
+        func attach(_ id: ServerID, _ runtime: HARuntime?) { runtimes.withLock { $0[id] = runtime } }
         func deliver(_ envelope: Envelope, from sender: ServerID) {
-            lock.withLock { runtimes[envelope.to] }?.deliver(from: sender, envelope.message)
+            runtimes.withLock { $0[envelope.to] }?.deliver(from: sender, envelope.message)
         }
     }
 

@@ -3,13 +3,13 @@ import Logging
 import ManagementService
 import ManagementModel
 import Store
+import Synchronization
 
 /// A clock tests move by hand.
-final class TestClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var milliseconds: Int64 = 1_800_000_000_000
-    var now: Int64 { lock.withLock { milliseconds } }
-    func advance(seconds: Int) { lock.withLock { milliseconds += Int64(seconds) * 1000 } }
+final class TestClock: Sendable {
+    private let milliseconds = Mutex<Int64>(1_800_000_000_000)
+    var now: Int64 { milliseconds.withLock { $0 } }
+    func advance(seconds: Int) { milliseconds.withLock { $0 += Int64(seconds) * 1000 } }
 }
 
 /// A management service on a temporary database, with `admin`/`adminpw` and fast password hashing.

@@ -179,10 +179,17 @@ struct MigrateAndScheduleTests {
         let scratch = Scratch()
         defer { scratch.remove() }
         let node = try NodeDirectory(scratch.path("node"))
-        _ = try BackupStatus.recording(dataDirectory: node.url, scheduled: true, nowMilliseconds: 5_000, clock: { 5_100 }) { try node.backup() }
+        // The monotonic clock moves 100 ms between the start and the end; the wall clock plays no part.
+        let base = ContinuousClock.now
+        var readings = 0
+        let monotonicNow = { () -> ContinuousClock.Instant in
+            defer { readings += 1 }
+            return base + .milliseconds(100 * readings)
+        }
+        _ = try BackupStatus.recording(dataDirectory: node.url, scheduled: true, nowMilliseconds: 5_000, monotonicNow: monotonicNow) { try node.backup() }
         let ok = try #require(BackupStatus.load(dataDirectory: node.url))
         #expect(ok.result == "succeeded" && ok.sizeBytes ?? 0 > 0 && ok.lastScheduledMilliseconds == 5_000 && ok.durationMilliseconds == 100)
-        _ = try? BackupStatus.recording(dataDirectory: node.url, scheduled: false, nowMilliseconds: 9_000, clock: { 9_000 }) {
+        _ = try? BackupStatus.recording(dataDirectory: node.url, scheduled: false, nowMilliseconds: 9_000) {
             throw OperationsError("disk-full", "no space left")
         }
         let failed = try #require(BackupStatus.load(dataDirectory: node.url))

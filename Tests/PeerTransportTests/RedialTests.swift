@@ -46,14 +46,17 @@ struct RedialTests {
         _ = plan.update([("peer", "address")])
         var looks = 0
         var dials = 0
-        await plan.dialLoop("peer", backoff: Self.quickBackoff, isIdle: { _ in
-            looks += 1
-            if looks == 3 { _ = plan.update([]) }
-            return true
-        }) { _ in
-            dials += 1
-            return true
-        }
+        await plan.dialLoop(
+            "peer", backoff: Self.quickBackoff,
+            isIdle: { _ in
+                looks += 1
+                if looks == 3 { _ = plan.update([]) }
+                return true
+            },
+            dial: { _ in
+                dials += 1
+                return true
+            })
         #expect(looks == 3 && dials == 0)
     }
 

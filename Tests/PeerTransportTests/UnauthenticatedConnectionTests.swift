@@ -118,13 +118,11 @@ struct UnauthenticatedConnectionTests {
         let pki = try TestPKI()
         let loops = Loops()
         let (received, receivedContinuation) = AsyncStream.makeStream(of: Void.self)
-        try await withListener(
-            pki: pki, identity: try pki.node(serverIdentity), loops: loops,
-            serve: { connection in
-                // Reads without answering, as a server busy with the first request.
-                for try await _ in connection.inbound { receivedContinuation.yield() }
-            }
-        ) { port, stream in
+        // Reads without answering, as a server busy with the first request.
+        let serve: @Sendable (PeerConnection) async throws -> Void = { connection in
+            for try await _ in connection.inbound { receivedContinuation.yield() }
+        }
+        try await withListener(pki: pki, identity: try pki.node(serverIdentity), loops: loops, serve: serve) { port, stream in
             var events = stream.makeAsyncIterator()
             let error = await #expect(throws: PeerTransportError.self) {
                 try await PeerConnector.connectForEnrolment(

@@ -125,7 +125,7 @@ struct TLSHandshakeTests {
     @Test("a client trusting only ica.pem connects by name and by IP address, with TLS 1.3 or 1.2")
     func handshakeSucceeds() async throws {
         try await withEventLoopGroup { group in
-            try await withTemporaryDirectory { data in
+            try await withTemporaryDirectoryAsync { data in
                 let pki = try PKIDirectory.loadOrCreate(
                     dataDirectory: data, serverName: "mgmt1", listenAddresses: ["127.0.0.1"], now: Date())
                 let icaPEM = try String(contentsOfFile: pki.icaCertificatePath, encoding: .utf8)
@@ -160,7 +160,7 @@ struct TLSHandshakeTests {
     @Test("a client trusting another ICA (even of the same name) or the system roots fails the handshake")
     func otherTrustFails() async throws {
         try await withEventLoopGroup { group in
-            try await withTemporaryDirectory { data in
+            try await withTemporaryDirectoryAsync { data in
                 let pki = try PKIDirectory.loadOrCreate(
                     dataDirectory: data, serverName: "mgmt1", listenAddresses: ["127.0.0.1"], now: Date())
                 let impostor = try InternalCA.create(name: "mgmt1", now: Date())

@@ -19,7 +19,7 @@ func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
 }
 
 /// Async variant of `withTemporaryDirectory`.
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+func withTemporaryDirectoryAsync<T>(_ body: (URL) async throws -> T) async throws -> T {
     let url = FileManager.default.temporaryDirectory
         .appendingPathComponent("trustcore-tests-\(SecureRandom.uuid())", isDirectory: true)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)

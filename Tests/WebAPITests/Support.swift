@@ -3,12 +3,12 @@ import Logging
 import ManagementModel
 import ManagementService
 import Store
+import Synchronization
 
 /// A clock tests move by hand.
-final class TestClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var milliseconds: Int64 = 1_800_000_000_000
-    var now: Int64 { lock.withLock { milliseconds } }
+final class TestClock: Sendable {
+    private let milliseconds = Mutex<Int64>(1_800_000_000_000)
+    var now: Int64 { milliseconds.withLock { $0 } }
 }
 
 /// A management service on a temporary database, with `admin`/`adminpw` and fast password hashing,
