@@ -44,7 +44,9 @@ public struct AdminOutcome: Sendable {
 /// Every store operation is synchronous and `send` only enqueues, so the lock is never held across a
 /// suspension point.
 public final class HARuntime: @unchecked Sendable {
-    public typealias Send = @Sendable (Envelope) -> Void
+    /// Sends a core message; throws when it cannot travel at all (`HAFrameTooLarge`): that becomes the
+    /// runtime's last error. A message merely lost is not an error (the core retransmits).
+    public typealias Send = @Sendable (Envelope) throws -> Void
 
     private enum Event: Sendable {
         case tick

@@ -317,7 +317,7 @@ struct NodeComposer {
                                     store: store, bootstrapActive: node.role == .primary,
                                     snapshotDirectory: directory.appendingPathComponent(DataDirectoryLayout.haSnapshots),
                                     exportDirectory: directory.appendingPathComponent(DataDirectoryLayout.haExports), logger: logger,
-                                    send: { links.send($0) })
+                                    send: { try links.send($0) })
         let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
         let checks = PromotionChecks(credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
                                      peers: { runtime.status.peers.map(\.serverID.name) })
@@ -332,7 +332,8 @@ struct NodeComposer {
         await service.attachSICChannels(channels)
         let sicListener = try await PeerListener.bind(
             PeerListenerConfiguration(host: configuration.listen, port: configuration.sicPort, identity: node.credentials.issuedIdentity,
-                                      verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service)),
+                                      verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service),
+                                      isGroupMember: HAMesh.groupMembership(service: service, serverName: serverName, join: membership)),
             logger: logger)
         let local = LocalAddresses(sic: configuration.advertiseSIC.map { "\($0)" } ?? "\(configuration.listen):\(sicListener.port)", sicSerial: sicSerial)
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
