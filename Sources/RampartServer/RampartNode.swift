@@ -122,6 +122,13 @@ extension RampartNode {
     /// role (primary, or a secondary joined or joining), certificates and services, the SIC port bound.
     public static func prepare(_ configuration: ServerConfiguration) async throws -> RampartNode {
         let (directory, logger) = (configuration.dataDirectory, configuration.logger)
+        // Before anything else: limits that contradict each other would only show at a large publish.
+        do {
+            try LimitRelations.validate()
+        } catch {
+            logger.critical("refusing to start: \(error)")
+            throw ServerStartError.failure(error.description)
+        }
         // Every port before anything in the data directory: a port in use leaves a fresh directory as it
         // was (absent or empty) and a joining secondary's one-time key unspent.
         let ports = try PortReservation.reserve([.init(flag: "--api-port", port: configuration.apiPort),
