@@ -12,6 +12,11 @@ public enum HARuntimeLimits {
     /// Peer messages waiting for the actor. When full the oldest are dropped: HACore retransmits
     /// (hello, append, heartbeats), so a drop costs latency, never correctness.
     public static let inboxMessagesMax = 1_024
+    /// Revision and chunk bytes in those waiting messages: the active resends an unacknowledged append
+    /// every few hundred ms, and one append may carry a 64 MiB revision, so a count alone would let a
+    /// busy standby queue gigabytes of resends. Two of the group's largest frames; past this a message is
+    /// dropped (and resent), as past the count.
+    public static let inboxPayloadBytesMax = 128 * 1024 * 1024
     /// How often the core's clock moves: its timers (heartbeats, retransmits) are tens to hundreds of ms.
     public static let tickIntervalMilliseconds: UInt64 = 25
     /// Revisions loaded from the store per batch when rebuilding the core's journal at start.
@@ -83,6 +88,7 @@ public final class HARuntime: @unchecked Sendable {
     /// `send` delivers straight into another runtime (in-process tests) cannot deadlock with it.
     private let inboxLock = NSLock()
     private var queuedMessages = 0
+    private var queuedPayloadBytes = 0
     private let clockStart = ContinuousClock.now
 
     private var core: HAStateMachine { driver.core }
@@ -156,9 +162,12 @@ public final class HARuntime: @unchecked Sendable {
                 return
             }
         }
+        let bytes = message.payloadBytes
         let accepted = inboxLock.withLock {
-            guard queuedMessages < HARuntimeLimits.inboxMessagesMax else { return false }
+            guard queuedMessages < HARuntimeLimits.inboxMessagesMax,
+                  queuedPayloadBytes <= HARuntimeLimits.inboxPayloadBytesMax - bytes else { return false }
             queuedMessages += 1
+            queuedPayloadBytes += bytes
             return true
         }
         if accepted { inboxContinuation.yield(.message(from: sender, message)) }
@@ -189,7 +198,10 @@ public final class HARuntime: @unchecked Sendable {
                 case .message(let sender, let message):
                     locked {
                         handle(.receive(from: sender, message: message))
-                        inboxLock.withLock { queuedMessages -= 1 }
+                        inboxLock.withLock {
+                            queuedMessages -= 1
+                            queuedPayloadBytes -= message.payloadBytes
+                        }
                     }
                 case .linkRestored(let peer):
                     locked { handle(.linkRestored(peer: peer)) }
@@ -400,4 +412,16 @@ public struct HARuntimeSnapshot: Sendable {
     public var peerStatus: [ServerID: PeerSyncStatus]
     public var lastAppliedRevision: UInt64?
     public var lastAppliedMonotonicNanoseconds: UInt64?
+}
+
+extension HAMessage {
+    /// The revision or database bytes this message carries (what makes a message large). A decoded
+    /// message came in one frame, so the sum is bounded by the frame limit.
+    var payloadBytes: Int {
+        switch body {
+        case .append(_, let revisions, _): revisions.reduce(0) { $0 + $1.payload.count }
+        case .snapshotChunk(_, _, let bytes, _): bytes.count
+        default: 0
+        }
+    }
 }
