@@ -197,7 +197,7 @@ let package = Package(
         .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel"], swiftSettings: strict),
         .testTarget(name: "RampartToolsTests", dependencies: ["RampartTools"], swiftSettings: strict),
         .testTarget(name: "RampartServerTests", dependencies: [
-            "RampartServer", "ManagementClient", "ManagementService", "ManagementModel", "HACore", "PeerTransport", "TrustCore",
+            "RampartServer", "ManagementClient", "ManagementModel", "PeerTransport", "TrustCore", "ManagementService", "Store", "HACore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [

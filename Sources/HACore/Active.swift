@@ -85,7 +85,7 @@ extension HAStateMachine {
         switch peers[index].replication {
         case .delta(var progress):
             if progress.sentUpTo > progress.matched.number,
-               presumingLost || nowMilliseconds - progress.lastSentAtMilliseconds >= limits.retransmitMilliseconds {
+               presumingLost || nowMilliseconds - progress.lastSentAtMilliseconds >= appendRetransmitMilliseconds(progress) {
                 progress.sentUpTo = progress.matched.number
                 peers[index].replication = .delta(progress)
             }
@@ -137,8 +137,15 @@ extension HAStateMachine {
         let previous = journal.headAt(progress.sentUpTo)
         progress.sentUpTo = last.number
         progress.lastSentAtMilliseconds = nowMilliseconds
+        progress.lastSentPayloadBytes = batch.reduce(0) { $0 + $1.payload.count }
         peers[index].replication = .delta(progress)
         send(.append(previous: previous, revisions: Array(batch), activeHead: journal.head), to: peers[index].id)
+    }
+
+    /// How long an unacknowledged append waits before it is sent again: longer for a large one, which the
+    /// standby needs time to apply (payload bytes are bounded by the frame limit, so no overflow).
+    func appendRetransmitMilliseconds(_ progress: DeltaProgress) -> UInt64 {
+        limits.retransmitMilliseconds + UInt64(max(progress.lastSentPayloadBytes, 0)) / max(limits.retransmitAllowanceBytesPerMillisecond, 1)
     }
 
     /// The next `append` batch after revision `number`: bounded by count and by payload bytes.
@@ -244,7 +251,10 @@ extension HAStateMachine {
         peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: hello.head.number, lastSentAtMilliseconds: nowMilliseconds))
         // Always answer, even with nothing to send: an append tells the standby its journal was verified.
         let batch = appendBatch(after: hello.head.number)
-        if let last = batch.last { peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds)) }
+        if let last = batch.last {
+            peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds,
+                                                            lastSentPayloadBytes: batch.reduce(0) { $0 + $1.payload.count }))
+        }
         send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
         markSynchronizedIfCaughtUp(index)
         decide(.deltaSyncStarted(peer: peer, from: hello.head, ourHead: journal.head))

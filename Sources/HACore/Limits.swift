@@ -8,6 +8,10 @@ public struct HALimits: Hashable, Sendable {
     public var helloRetryMilliseconds: UInt64 = 300
     /// Unacknowledged appends and snapshot chunks are sent again after this long.
     public var retransmitMilliseconds: UInt64 = 300
+    /// An append is given this many payload bytes per millisecond more before it is sent again: a
+    /// standby applies a 32 MB revision for seconds, and resending it every `retransmitMilliseconds`
+    /// meanwhile would only fill the channel. Conservative (1 MB/s): small appends keep the short timer.
+    public var retransmitAllowanceBytesPerMillisecond: UInt64 = 1_000
     /// Timers are looked at no more often than this; a tick in between only records the time.
     public var timerResolutionMilliseconds: UInt64 = 50
     /// Revisions in one `append` message.

@@ -67,6 +67,8 @@ struct DeltaProgress: Equatable, Sendable {
     /// Revisions up to this number have been sent.
     var sentUpTo: UInt64
     var lastSentAtMilliseconds: UInt64
+    /// Payload bytes of the last append sent: a large one waits longer before it is sent again.
+    var lastSentPayloadBytes: Int = 0
 }
 
 struct FullSyncSender: Equatable, Sendable {

@@ -179,7 +179,8 @@ public struct HAMesh: Service {
 
     public func run() async throws {
         let connector = try PeerConnector(identity: credentials.issuedIdentity,
-                                          verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service), logger: logger)
+                                          verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service),
+                                          isGroupMember: Self.groupMembership(service: service, serverName: serverName, join: join), logger: logger)
         let plan = DialPlan<String, DialTarget>()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -257,10 +258,21 @@ public struct HAMesh: Service {
 
     /// Accepts a channel from a management server of this group (or, before this server's database
     /// is synchronized, from the server it joined).
-    func isMember(_ peer: ServerID) -> Bool {
+    func isMember(_ peer: ServerID) -> Bool { Self.isMember(peer, service: service, serverName: serverName, join: join) }
+
+    static func isMember(_ peer: ServerID, service: ManagementService, serverName: String, join: HAMembership?) -> Bool {
         let members = service.managementServers()
         if members.contains(where: { $0.name == peer.name }) { return true }
         return !members.contains { $0.name == serverName } && peer.name == join?.activeServer
+    }
+
+    /// The verified SIC peers that may send and receive the HA group's large frames (an append carries
+    /// a whole revision): a management server of this group that is not an enrolled gateway, the rule
+    /// by which the SIC port hands a channel to the mesh. The transport asks once per connection.
+    public static func groupMembership(service: ManagementService, serverName: String, join: HAMembership?) -> PeerGroupMembership {
+        { identity in
+            isMember(ServerID(identity.name), service: service, serverName: serverName, join: join) && !service.isEnrolledGateway(uid: identity.uid)
+        }
     }
 
     // MARK: channels
@@ -305,7 +317,7 @@ public struct HAMesh: Service {
     func serveChannel(_ connection: PeerConnection, peer: ServerID, uid: String?, frames: inout PeerInboundFrames.AsyncIterator, direction: String) async {
         let registration = channels.register(node: uid ?? "")
         defer { channels.unregister(registration) }
-        let link = links.attach(peer) { frame in connection.sendNow(frame) }
+        let link = links.attach(peer, frameBytesMax: connection.frameBytesMax) { frame in connection.sendNow(frame) }
         defer { links.detach(peer, link) }
         logger.notice("HA channel up", metadata: ["peer": "\(peer)", "direction": "\(direction)"])
         runtime.linkRestored(peer)

@@ -6,7 +6,8 @@ import PeerTransport
 
 /// HA messages as JSON on a SIC channel (`{"type": "ha", "epoch": ..., "body": {"kind": ...}}` in a
 /// `message` frame). The sender is never read from the message: it is the SIC certificate's identity.
-/// Hashes, checksums and payloads travel as strings (base64 for bytes) so no number loses precision.
+/// Hashes, checksums and numbers travel as strings so no number loses precision; bytes as base64 in JSON, or
+/// raw after a JSON header in the binary frames of `frame(_:)` (snapshot chunks and appends).
 public enum HAMessageCodec {
     public static let messageType = "ha"
 
@@ -26,20 +27,33 @@ public enum HAMessageCodec {
     /// Byte 0 of a binary HA frame; a JSON frame starts with "{".
     static let binaryMarker: UInt8 = 0x01
 
-    /// `message` as the payload of a `message` frame: its JSON, except a snapshot chunk, which is binary
-    /// so that a megabyte of database pages is not base64'ed into JSON and parsed back out:
-    /// the marker byte, the header's length (UInt32, big-endian), the header (the message's JSON with
-    /// empty `bytes`), then the chunk's bytes.
+    /// `message` as the payload of a `message` frame: its JSON, except the two messages that carry
+    /// bytes, which are binary so that bytes are not base64'ed into JSON (a third larger) and parsed back
+    /// out: a snapshot chunk (a megabyte of database pages) and an append (revisions of up to
+    /// `PublishLimits.revisionBytesMax` bytes each, a frame's worth). The marker byte, the header's
+    /// length (UInt32, big-endian), the header (the message's JSON with empty bytes; an append's
+    /// revisions say their `payload-bytes`), then the bytes, in order.
     public static func frame(_ message: HAMessage) -> PeerFrame {
-        guard case .snapshotChunk(let head, let index, let chunk, let checksum) = message.body else {
+        let header: JSONValue
+        let sections: [[UInt8]]
+        switch message.body {
+        case .snapshotChunk(let head, let index, let chunk, let checksum):
+            header = encode(HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: [], checksum: checksum)))
+            sections = [chunk]
+        case .append(let previous, let revisions, let activeHead):
+            header = ["type": .string(messageType), "epoch": epoch(message.epoch),
+                      "body": ["kind": "append", "previous": head(previous), "revisions": .array(revisions.map(revisionHeader(_:))),
+                               "active-head": head(activeHead)]]
+            sections = revisions.map(\.payload)
+        default:
             return PeerFrame(type: .message, bytes: encode(message).canonicalBytes)
         }
-        let header = encode(HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: [], checksum: checksum))).canonicalBytes
-        var payload = ByteBufferAllocator().buffer(capacity: 5 + header.count + chunk.count)
+        let headerBytes = header.canonicalBytes
+        var payload = ByteBufferAllocator().buffer(capacity: 5 + headerBytes.count + sections.reduce(0) { $0 + $1.count })
         payload.writeInteger(binaryMarker)
-        payload.writeInteger(UInt32(header.count), endianness: .big)
-        payload.writeBytes(header)
-        payload.writeBytes(chunk)
+        payload.writeInteger(UInt32(headerBytes.count), endianness: .big)
+        payload.writeBytes(headerBytes)
+        for section in sections { payload.writeBytes(section) }
         return PeerFrame(type: .message, payload: payload)
     }
 
@@ -50,12 +64,34 @@ public enum HAMessageCodec {
         return (try? JSONValue.parse(frame.payload.readableBytesView)).flatMap(decode)
     }
 
+    /// Strict: the header must be a chunk or an append whose byte fields are empty, and the bytes after
+    /// it must be exactly what the header accounts for (nothing missing, nothing left over). The sizes
+    /// come from a peer: each is checked against what is left before it is read, so a header cannot
+    /// make this allocate more than the frame holds.
     static func decodeBinary(_ payload: ByteBuffer) -> HAMessage? {
         var payload = payload
         guard payload.readInteger(as: UInt8.self) == binaryMarker, let length = payload.readInteger(endianness: .big, as: UInt32.self),
               let header = payload.readSlice(length: Int(length)), let json = try? JSONValue.parse(header.readableBytesView),
-              let message = decode(json), case .snapshotChunk(let head, let index, let empty, let checksum) = message.body, empty.isEmpty else { return nil }
-        return HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: Array(payload.readableBytesView), checksum: checksum))
+              let message = decode(json) else { return nil }
+        switch message.body {
+        case .snapshotChunk(let head, let index, let empty, let checksum):
+            guard empty.isEmpty else { return nil }
+            return HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: Array(payload.readableBytesView), checksum: checksum))
+        case .append(let previous, let revisions, let activeHead):
+            guard let items = json["body"]?["revisions"]?.arrayValue, items.count == revisions.count else { return nil }
+            var filled: [ReplicatedRevision] = []
+            filled.reserveCapacity(revisions.count)
+            for (item, revision) in zip(items, revisions) {
+                guard revision.payload.isEmpty, let count = item["payload-bytes"].flatMap(uint), count <= UInt64(payload.readableBytes),
+                      let bytes = payload.readBytes(length: Int(count)) else { return nil }
+                filled.append(ReplicatedRevision(number: revision.number, epoch: revision.epoch, previousHash: revision.previousHash,
+                                                 hash: revision.hash, payload: bytes))
+            }
+            guard payload.readableBytes == 0 else { return nil }
+            return HAMessage(epoch: message.epoch, body: .append(previous: previous, revisions: filled, activeHead: activeHead))
+        default:
+            return nil
+        }
     }
 
     // MARK: pieces
@@ -90,6 +126,11 @@ public enum HAMessageCodec {
     static func revision(_ value: ReplicatedRevision) -> JSONValue {
         ["number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
          "hash": .string(value.hash), "payload": bytes(value.payload)]
+    }
+    /// A revision in a binary append's header: its payload follows the header, `payload-bytes` long.
+    static func revisionHeader(_ value: ReplicatedRevision) -> JSONValue {
+        ["number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
+         "hash": .string(value.hash), "payload": "", "payload-bytes": uint(UInt64(value.payload.count))]
     }
     static func revision(_ json: JSONValue) -> ReplicatedRevision? {
         guard let number = json["number"].flatMap(uint), let epoch = json["epoch"].flatMap(epoch(_:)),

@@ -7,7 +7,8 @@ import Synchronization
 /// The live SIC channel to each peer. The runtime's `send` writes to it at once, without a task in
 /// between (a publish reaches the standby that much sooner); the channel bounds what waits for its socket
 /// (`PeerLimits.unsentBytesMax`) and drops past that. A message to a peer with no channel is dropped
-/// too: HACore retransmits once the peer is back.
+/// too: HACore retransmits once the peer is back. A message whose frame is larger than the channel
+/// carries is not dropped silently: `send` throws, and the runtime shows it as its last error.
 public final class HAPeerLinks: Sendable {
     /// Writes one frame to a channel without waiting; false when it was dropped.
     public typealias Send = @Sendable (PeerFrame) -> Bool
@@ -20,6 +21,8 @@ public final class HAPeerLinks: Sendable {
 
     private struct Route {
         let token: UInt64
+        /// The largest frame the channel carries (`PeerConnection.frameBytesMax`).
+        let frameBytesMax: Int
         let send: Send
         let ended: AsyncStream<Void>.Continuation
     }
@@ -37,12 +40,12 @@ public final class HAPeerLinks: Sendable {
 
     /// Makes this channel (`send` writes to it) the route to `peer`, replacing (and ending) an older one:
     /// a reconnecting peer's new channel wins over the half-dead old one.
-    public func attach(_ peer: ServerID, send: @escaping Send) -> Link {
+    public func attach(_ peer: ServerID, frameBytesMax: Int = .max, send: @escaping Send) -> Link {
         let (replaced, ended) = AsyncStream.makeStream(of: Void.self)
         let (token, old) = state.withLock { state -> (UInt64, Route?) in
             state.nextToken += 1
             let previous = state.routes[peer]
-            state.routes[peer] = Route(token: state.nextToken, send: send, ended: ended)
+            state.routes[peer] = Route(token: state.nextToken, frameBytesMax: frameBytesMax, send: send, ended: ended)
             state.trustProblems[peer] = nil
             return (state.nextToken, previous)
         }
@@ -79,12 +82,43 @@ public final class HAPeerLinks: Sendable {
         send(PeerFrame(type: .message, bytes: message.canonicalBytes), to: peer)
     }
 
-    public func send(_ envelope: Envelope) {
-        send(HAMessageCodec.frame(envelope.message), to: envelope.to)
+    /// Sends an HA core message; throws when its frame is larger than the channel to the peer carries
+    /// (resending cannot help: a revision must fit `PublishLimits.revisionBytesMax`).
+    public func send(_ envelope: Envelope) throws(HAFrameTooLarge) {
+        let frame = HAMessageCodec.frame(envelope.message)
+        guard let route = state.withLock({ $0.routes[envelope.to] }) else { return }
+        guard frame.payload.readableBytes <= route.frameBytesMax else {
+            throw HAFrameTooLarge(peer: envelope.to, message: HAFrameTooLarge.describe(envelope.message.body),
+                                  frameBytes: frame.payload.readableBytes, frameBytesMax: route.frameBytesMax)
+        }
+        _ = route.send(frame)
     }
 
     private func send(_ frame: PeerFrame, to peer: ServerID) {
         let route = state.withLock { $0.routes[peer] }
         _ = route?.send(frame)
+    }
+}
+
+/// An HA message that was not sent because its frame exceeds what the SIC channel to the peer carries.
+public struct HAFrameTooLarge: Error, Equatable, CustomStringConvertible {
+    public let peer: ServerID
+    /// Which message, in words ("append of revisions 3 to 5").
+    public let message: String
+    public let frameBytes: Int
+    public let frameBytesMax: Int
+
+    public var description: String {
+        "the HA \(message) to \(peer.name) was not sent: its frame of \(frameBytes) bytes exceeds the \(frameBytesMax) bytes its SIC channel carries"
+    }
+
+    static func describe(_ body: HAMessage.Body) -> String {
+        switch body {
+        case .append(_, let revisions, _):
+            guard let first = revisions.first, let last = revisions.last else { return "empty append" }
+            return first.number == last.number ? "append of revision \(first.number)" : "append of revisions \(first.number) to \(last.number)"
+        case .snapshotChunk(_, let index, _, _): return "snapshot chunk \(index)"
+        default: return "message"
+        }
     }
 }

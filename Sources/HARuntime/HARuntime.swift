@@ -13,6 +13,11 @@ public enum HARuntimeLimits {
     /// Peer messages waiting for the actor. When full the oldest are dropped: HACore retransmits
     /// (hello, append, heartbeats), so a drop costs latency, never correctness.
     public static let inboxMessagesMax = 1_024
+    /// Revision and chunk bytes in those waiting messages: the active resends an unacknowledged append
+    /// every few hundred ms, and one append may carry a 64 MiB revision, so a count alone would let a
+    /// busy standby queue gigabytes of resends. Two of the group's largest frames; past this a message is
+    /// dropped (and resent), as past the count.
+    public static let inboxPayloadBytesMax = 128 * 1024 * 1024
     /// How often the core's clock moves: its timers (heartbeats, retransmits) are tens to hundreds of ms.
     public static let tickIntervalMilliseconds: UInt64 = 25
     /// Revisions loaded from the store per batch when rebuilding the core's journal at start.
@@ -45,7 +50,9 @@ public struct AdminOutcome: Sendable {
 /// Every store operation is synchronous and `send` only enqueues, so the lock is never held across a
 /// suspension point.
 public final class HARuntime: Sendable {
-    public typealias Send = @Sendable (Envelope) -> Void
+    /// Sends a core message; throws when it cannot travel at all (`HAFrameTooLarge`): that becomes the
+    /// runtime's last error. A message merely lost is not an error (the core retransmits).
+    public typealias Send = @Sendable (Envelope) throws -> Void
     typealias Driver = HADriver<HARuntimeShell, HARuntimeShell, HARuntimeShell>
 
     private enum Event: Sendable {
@@ -80,7 +87,7 @@ public final class HARuntime: Sendable {
     /// Peer messages queued and not yet handled, in a lock of its own, so `deliver` never waits for a
     /// step in progress: a runtime whose `send` delivers straight into another runtime (in-process
     /// tests) cannot deadlock with it.
-    private let queuedMessages = Mutex(0)
+    private let queued = Mutex<(messages: Int, payloadBytes: Int)>((0, 0))
     private let clockStart = ContinuousClock.now
 
     /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
@@ -141,18 +148,21 @@ public final class HARuntime: Sendable {
     /// between), queued otherwise, in order; past `inboxMessagesMax` queued messages it is dropped
     /// (HACore retransmits what matters).
     public func deliver(from sender: ServerID, _ message: HAMessage) {
-        if queuedMessages.withLock({ $0 == 0 }) {
+        if queued.withLock({ $0.messages == 0 }) {
             let handled = serialized.withLockIfAvailable { driver in
                 // Queued messages count until handled, so nothing queued meanwhile can be overtaken.
-                guard queuedMessages.withLock({ $0 == 0 }) else { return false }
+                guard queued.withLock({ $0.messages == 0 }) else { return false }
                 driver.handle(.receive(from: sender, message: message))
                 return true
             }
             if handled == true { return }
         }
-        let accepted = queuedMessages.withLock { queued in
-            guard queued < HARuntimeLimits.inboxMessagesMax else { return false }
-            queued += 1
+        let bytes = message.payloadBytes
+        let accepted = queued.withLock { queued in
+            guard queued.messages < HARuntimeLimits.inboxMessagesMax,
+                  queued.payloadBytes <= HARuntimeLimits.inboxPayloadBytesMax - bytes else { return false }
+            queued.messages += 1
+            queued.payloadBytes += bytes
             return true
         }
         if accepted { inboxContinuation.yield(.message(from: sender, message)) }
@@ -184,7 +194,10 @@ public final class HARuntime: Sendable {
                 case .message(let sender, let message):
                     locked { driver in
                         driver.handle(.receive(from: sender, message: message))
-                        queuedMessages.withLock { $0 -= 1 }
+                        queued.withLock { queued in
+                            queued.messages -= 1
+                            queued.payloadBytes -= message.payloadBytes
+                        }
                     }
                 case .linkRestored(let peer):
                     locked { $0.handle(.linkRestored(peer: peer)) }
@@ -401,4 +414,16 @@ public struct HARuntimeSnapshot: Sendable {
     public var peerStatus: [ServerID: PeerSyncStatus]
     public var lastAppliedRevision: UInt64?
     public var lastAppliedMonotonicNanoseconds: UInt64?
+}
+
+extension HAMessage {
+    /// The revision or database bytes this message carries (what makes a message large). A decoded
+    /// message came in one frame, so the sum is bounded by the frame limit.
+    var payloadBytes: Int {
+        switch body {
+        case .append(_, let revisions, _): revisions.reduce(0) { $0 + $1.payload.count }
+        case .snapshotChunk(_, _, let bytes, _): bytes.count
+        default: 0
+        }
+    }
 }

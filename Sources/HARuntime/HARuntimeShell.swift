@@ -216,7 +216,14 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
 
     // MARK: HATransport
 
-    func send(_ envelope: Envelope) { sendEnvelope(envelope) }
+    func send(_ envelope: Envelope) {
+        do {
+            try sendEnvelope(envelope)
+        } catch {
+            // The core resends every few hundred ms and would fail alike: said once until the error changes.
+            if lastErrorText != "\(error)" { record(error: "\(error)") }
+        }
+    }
 
     // MARK: HAHost
 

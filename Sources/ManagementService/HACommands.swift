@@ -262,16 +262,23 @@ extension ManagementService {
 
 /// Bounds of a publish.
 public enum PublishLimits {
-    /// The SIC transport's frame limit (PeerTransport's `PeerLimits.frameBytesMax`; this module does
-    /// not depend on PeerTransport, HARuntimeTests checks the two agree).
-    public static let sicFrameBytesMax = 16 * 1024 * 1024
-    /// Room left in a frame for an HA append message's envelope around one revision (epochs, heads,
-    /// hashes, server names: well under 2 KiB).
+    /// The frame limit between the HA group's servers (PeerTransport's `PeerLimits.groupFrameBytesMax`;
+    /// this module does not depend on PeerTransport: `LimitRelations.validate` checks the two agree
+    /// when a server starts).
+    public static let haFrameBytesMax = 64 * 1024 * 1024
+    /// Room left in a frame for an HA append message's envelope around one revision (its JSON header:
+    /// epochs, heads, hashes, server names: well under 2 KiB).
     public static let appendEnvelopeBytesMax = 64 * 1024
     /// The largest revision a publish may make, in bytes of its canonical JSON. The active sends every
-    /// revision to the standbys in an HA append message, base64-encoded (4 bytes for every 3) with its
-    /// envelope, in one SIC frame: a larger one could never reach them. 12,533,760 bytes.
-    public static let revisionBytesMax = (sicFrameBytesMax - appendEnvelopeBytesMax) / 4 * 3
+    /// revision to the standbys in an HA append message, its bytes after the envelope, in one SIC frame:
+    /// a larger one could never reach them. 67,043,328 bytes: a session's `changesPerSessionMax`
+    /// changes of up to `ordinaryChangeBytesMax` each.
+    public static let revisionBytesMax = haFrameBytesMax - appendEnvelopeBytesMax
+    /// An ordinary change in a revision: an added host with a name, an address, a comment and a few tags
+    /// is about 320 bytes. Not enforced per change (one change may be far larger): the relation
+    /// `changesPerSessionMax × ordinaryChangeBytesMax ≤ revisionBytesMax`, checked at start, promises
+    /// that a full session of ordinary changes publishes in one revision.
+    public static let ordinaryChangeBytesMax = 640
 }
 
 /// Bounds of the HA commands' parameters.

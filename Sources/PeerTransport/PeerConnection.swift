@@ -18,6 +18,8 @@ public struct PeerConnection: Sendable {
     let outbound: NIOAsyncChannelOutboundWriter<PeerFrame>
     let channel: any Channel
     let limits: PeerLimits
+    /// The largest frame this connection carries either way (`PeerLimits.frameBytesMax(groupMember:)`).
+    public let frameBytesMax: Int
     let role: PeerRole
     let immediate = ImmediateWrites()
 
@@ -30,7 +32,7 @@ public struct PeerConnection: Sendable {
     public var frameType: PeerFrameType { kind.userFrameType }
 
     /// Sends a frame; waits while the peer is not reading (back pressure). Throws `frameTooLarge` for a
-    /// payload over `PeerLimits.frameBytesMax` and `protocolViolation` for a type this connection does not
+    /// payload over `frameBytesMax` and `protocolViolation` for a type this connection does not
     /// carry, without closing the connection.
     public func send(_ frame: PeerFrame) async throws {
         guard frame.type == kind.userFrameType else {
@@ -38,10 +40,10 @@ public struct PeerConnection: Sendable {
                 .protocolViolation,
                 "cannot send a \(frame.type) frame on an \(kind) connection; only \(kind.userFrameType) frames")
         }
-        guard frame.payload.readableBytes <= limits.frameBytesMax else {
+        guard frame.payload.readableBytes <= frameBytesMax else {
             throw PeerTransportError(
                 .frameTooLarge,
-                "a frame of \(frame.payload.readableBytes) bytes exceeds the limit of \(limits.frameBytesMax) bytes")
+                "a frame of \(frame.payload.readableBytes) bytes exceeds the limit of \(frameBytesMax) bytes")
         }
         do {
             try await outbound.write(frame)
@@ -61,7 +63,7 @@ public struct PeerConnection: Sendable {
     @discardableResult
     public func sendNow(_ frame: PeerFrame) -> Bool {
         let bytes = frame.payload.readableBytes
-        guard frame.type == kind.userFrameType, bytes <= limits.frameBytesMax else { return false }
+        guard frame.type == kind.userFrameType, bytes <= frameBytesMax else { return false }
         let eventLoop = channel.eventLoop
         switch immediate.admit(bytes: bytes, unsentBytesMax: limits.unsentBytesMax, onEventLoop: eventLoop.inEventLoop) {
         case .refused:
@@ -162,18 +164,20 @@ enum PeerPipeline {
         record: PeerTrustRecord,
         isEnrolmentClient: Bool = false,
         acceptsEnrolment: Bool = false,
-        limits: PeerLimits
+        limits: PeerLimits,
+        isGroupMember: @escaping PeerGroupMembership = { _ in false }
     ) throws -> Pending {
         // Until the peer is verified, only the small frames of the handshake and enrolment are read.
         let inboundBound = PeerInboundFrameBound(
             bytesMax: min(limits.unauthenticatedFrameBytesMax, limits.frameBytesMax))
         let session = PeerSessionHandler(
             role: role, record: record, isEnrolmentClient: isEnrolmentClient, acceptsEnrolment: acceptsEnrolment,
-            limits: limits, inboundBound: inboundBound, eventLoop: channel.eventLoop)
+            limits: limits, isGroupMember: isGroupMember, inboundBound: inboundBound, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.addHandlers([
             tlsHandler,
             ByteToMessageHandler(PeerFrameDecoder(bound: inboundBound)),
-            MessageToByteHandler(PeerFrameEncoder(frameBytesMax: limits.frameBytesMax)),
+            // A backstop: `PeerConnection` checks each frame against its own connection's limit first.
+            MessageToByteHandler(PeerFrameEncoder(frameBytesMax: limits.frameBytesMax(groupMember: true))),
             session,
         ])
         let high = max(1, limits.inboundFramesBufferedMax)
@@ -191,6 +195,6 @@ enum PeerPipeline {
         PeerConnection(
             kind: info.kind, remoteAddress: info.remoteAddress,
             inbound: PeerInboundFrames(stream: inbound, role: role),
-            outbound: outbound, channel: asyncChannel.channel, limits: limits, role: role)
+            outbound: outbound, channel: asyncChannel.channel, limits: limits, frameBytesMax: info.frameBytesMax, role: role)
     }
 }

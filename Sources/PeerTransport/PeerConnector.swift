@@ -14,16 +14,19 @@ public struct PeerConnector: Sendable {
     private let sslContext: NIOSSLContext
     private let verifier: any PeerCertificateVerifier
     private let limits: PeerLimits
+    private let isGroupMember: PeerGroupMembership
     private let now: @Sendable () -> Date
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
 
     /// A connector presenting `identity` (this node's SIC certificate and key) and judging servers with
-    /// `verifier` at the time `now` returns.
+    /// `verifier` at the time `now` returns. Servers `isGroupMember` names exchange frames up to
+    /// `limits.groupFrameBytesMax`.
     public init(
         identity: IssuedIdentity,
         verifier: any PeerCertificateVerifier,
         limits: PeerLimits = .default,
+        isGroupMember: @escaping PeerGroupMembership = { _ in false },
         now: @escaping @Sendable () -> Date = { Date() },
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "rampart.peer-transport")
@@ -31,6 +34,7 @@ public struct PeerConnector: Sendable {
         self.sslContext = try PeerTLS.clientContext(identity: identity)
         self.verifier = verifier
         self.limits = limits
+        self.isGroupMember = isGroupMember
         self.now = now
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
@@ -55,7 +59,7 @@ public struct PeerConnector: Sendable {
         let now = self.now
         let limits = self.limits
         return try await Self.connect(
-            host: host, port: port, limits: limits, eventLoopGroup: eventLoopGroup, logger: logger,
+            host: host, port: port, limits: limits, isGroupMember: isGroupMember, eventLoopGroup: eventLoopGroup, logger: logger,
             makeTLSHandler: { record in
                 let callback = PeerTLS.verificationCallback(
                     verifier: verifier, expected: expected, now: now, record: record)
@@ -79,7 +83,7 @@ public struct PeerConnector: Sendable {
     ) async throws -> Result {
         let sslContext = try PeerTLS.clientContext(identity: nil)
         return try await connect(
-            host: host, port: port, limits: limits, eventLoopGroup: eventLoopGroup, logger: logger,
+            host: host, port: port, limits: limits, isGroupMember: { _ in false }, eventLoopGroup: eventLoopGroup, logger: logger,
             makeTLSHandler: { _ in try NIOSSLClientHandler(context: sslContext, serverHostname: nil) },
             isEnrolment: true, body)
     }
@@ -88,6 +92,7 @@ public struct PeerConnector: Sendable {
         host: String,
         port: Int,
         limits: PeerLimits,
+        isGroupMember: @escaping PeerGroupMembership,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
         makeTLSHandler: @escaping @Sendable (PeerTrustRecord) throws -> NIOSSLClientHandler,
@@ -104,7 +109,7 @@ public struct PeerConnector: Sendable {
                         let record = PeerTrustRecord()
                         return try PeerPipeline.configure(
                             channel: channel, tlsHandler: try makeTLSHandler(record), role: .client, record: record,
-                            isEnrolmentClient: isEnrolment, limits: limits)
+                            isEnrolmentClient: isEnrolment, limits: limits, isGroupMember: isGroupMember)
                     }
                 }
         } catch let error as PeerTransportError {

@@ -1,5 +1,10 @@
 import TrustCore
 
+/// Which verified peers are members of this node's group (and may exchange frames up to
+/// `PeerLimits.groupFrameBytesMax`). Asked once per connection, on its event loop, when the peer's
+/// certificate has been verified: it must answer at once, without blocking.
+public typealias PeerGroupMembership = @Sendable (NodeIdentity) -> Bool
+
 /// Every bound of the SIC transport in one place (DESIGN.md §2: "Bound everything ... Keep limits in
 /// one place"). Units are last in names.
 ///
@@ -15,6 +20,12 @@ public struct PeerLimits: Sendable, Equatable {
     /// per frame, not the size of a database. A peer that announces a longer frame is disconnected before
     /// its payload is read.
     public var frameBytesMax: Int = 16 * 1024 * 1024
+    /// Largest payload of one frame between members of one group: a verified peer the owner's
+    /// `PeerGroupMembership` names (the management servers of an HA group). An HA append carries one
+    /// whole revision in one frame, and a session of `changesPerSessionMax` ordinary changes makes
+    /// about 32 MB. Only such a peer can make this node hold `inboundFramesBufferedMax` frames of this
+    /// size (256 MiB) per connection; gateways and unauthenticated clients stay at the smaller limits.
+    public var groupFrameBytesMax: Int = 64 * 1024 * 1024
     /// Longest time for the TCP connection to be established (client side).
     public var connectTimeoutMilliseconds: Int64 = 10_000
     /// Longest time from TCP connection to a usable channel: TLS handshake, certificate verification and
@@ -24,8 +35,9 @@ public struct PeerLimits: Sendable, Equatable {
     /// (back pressure). With `frameBytesMax` this bounds inbound memory per connection.
     public var inboundFramesBufferedMax: Int = 4
     /// Bytes sent with `PeerConnection.sendNow` that may wait for the socket; past this such frames are
-    /// dropped (a stalled peer cannot make the sender hold more).
-    public var unsentBytesMax: Int = 32 * 1024 * 1024
+    /// dropped (a stalled peer cannot make the sender hold more). Twice `groupFrameBytesMax`: a frame at
+    /// the limit is never refused for its size alone, and the next one may wait behind it.
+    public var unsentBytesMax: Int = 128 * 1024 * 1024
     /// Most connections a listener keeps open at once; further ones are closed at once and logged.
     public var connectionsMax: Int = 1024
     /// Largest payload a listener reads before the client's certificate is verified. Such a client may
@@ -50,6 +62,9 @@ public struct PeerLimits: Sendable, Equatable {
 
     /// The defaults.
     public init() {}
+
+    /// The largest frame a verified peer may send or be sent: the group's limit for a member.
+    public func frameBytesMax(groupMember: Bool) -> Int { groupMember ? max(frameBytesMax, groupFrameBytesMax) : frameBytesMax }
 
     /// The limits a server runs with.
     public static let `default` = PeerLimits()

@@ -20,6 +20,8 @@ public struct PeerListenerConfiguration: Sendable {
     /// client certificate is required by TLS itself.
     public var acceptsEnrolment: Bool
     public var limits: PeerLimits
+    /// Which verified clients may send frames up to `limits.groupFrameBytesMax` (none by default).
+    public var isGroupMember: PeerGroupMembership
     /// The time certificates are judged at (injected so tests can move it).
     public var now: @Sendable () -> Date
 
@@ -30,8 +32,10 @@ public struct PeerListenerConfiguration: Sendable {
         verifier: any PeerCertificateVerifier,
         acceptsEnrolment: Bool = true,
         limits: PeerLimits = .default,
+        isGroupMember: @escaping PeerGroupMembership = { _ in false },
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.isGroupMember = isGroupMember
         self.host = host
         self.port = port
         self.identity = identity
@@ -85,6 +89,7 @@ public struct PeerListener: Sendable {
         let verifier = configuration.verifier
         let now = configuration.now
         let acceptsEnrolment = configuration.acceptsEnrolment
+        let isGroupMember = configuration.isGroupMember
         let serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>
         do {
             serverChannel = try await ServerBootstrap(group: eventLoopGroup)
@@ -99,7 +104,7 @@ public struct PeerListener: Sendable {
                         let tlsHandler = NIOSSLServerHandler(context: sslContext, customVerificationCallback: callback)
                         return try PeerPipeline.configure(
                             channel: channel, tlsHandler: tlsHandler, role: .server, record: record,
-                            acceptsEnrolment: acceptsEnrolment, limits: limits)
+                            acceptsEnrolment: acceptsEnrolment, limits: limits, isGroupMember: isGroupMember)
                     }
                 }
         } catch {

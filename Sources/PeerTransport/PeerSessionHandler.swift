@@ -31,6 +31,8 @@ public enum PeerConnectionKind: Sendable, Equatable, CustomStringConvertible {
 struct PeerSessionInfo: Sendable {
     let kind: PeerConnectionKind
     let remoteAddress: SocketAddress?
+    /// The largest frame either side may send now (the group's limit for a member of it).
+    let frameBytesMax: Int
 }
 
 /// The connection's state machine above TLS and framing: bounds the handshake in time, has the server
@@ -66,6 +68,7 @@ final class PeerSessionHandler: ChannelDuplexHandler {
     /// flag makes the handler fail closed should TLS ever let one through).
     private let acceptsEnrolment: Bool
     private let limits: PeerLimits
+    private let isGroupMember: PeerGroupMembership
     /// The decoder's limit, raised once the peer is verified.
     private let inboundBound: PeerInboundFrameBound
     private let establishedPromise: EventLoopPromise<PeerSessionInfo>
@@ -83,8 +86,9 @@ final class PeerSessionHandler: ChannelDuplexHandler {
 
     init(
         role: PeerRole, record: PeerTrustRecord, isEnrolmentClient: Bool, acceptsEnrolment: Bool, limits: PeerLimits,
-        inboundBound: PeerInboundFrameBound, eventLoop: any EventLoop
+        isGroupMember: @escaping PeerGroupMembership, inboundBound: PeerInboundFrameBound, eventLoop: any EventLoop
     ) {
+        self.isGroupMember = isGroupMember
         self.role = role
         self.record = record
         self.isEnrolmentClient = isEnrolmentClient
@@ -277,17 +281,21 @@ final class PeerSessionHandler: ChannelDuplexHandler {
 
     private func establish(context: ChannelHandlerContext, kind: PeerConnectionKind) {
         handshakeTimeout?.cancel()
+        // What this side may send: what the peer reads once established (the group's limit for a member).
+        var sendBytesMax = limits.frameBytesMax
         switch (kind, role) {
-        case (.peer, _):
+        case (.peer(let identity), _):
             unauthenticatedTimeout?.cancel()
-            inboundBound.bytesMax = limits.frameBytesMax
+            // Raised before the next frame is decoded: a member's first large frame is never refused.
+            sendBytesMax = limits.frameBytesMax(groupMember: isGroupMember(identity))
+            inboundBound.bytesMax = sendBytesMax
         case (.enrolment, .client):
             inboundBound.bytesMax = min(limits.enrolmentAnswerFrameBytesMax, limits.frameBytesMax)
         case (.enrolment, .server):
             break  // still unauthenticated: small frames, the deadline runs on
         }
         state = .established(kind)
-        settle(.success(PeerSessionInfo(kind: kind, remoteAddress: context.channel.remoteAddress)))
+        settle(.success(PeerSessionInfo(kind: kind, remoteAddress: context.channel.remoteAddress, frameBytesMax: sendBytesMax)))
     }
 
     private func settle(_ result: Result<PeerSessionInfo, PeerTransportError>) {

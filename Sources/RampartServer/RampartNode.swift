@@ -122,6 +122,13 @@ extension RampartNode {
     /// role (primary, or a secondary joined or joining), certificates and services, the SIC port bound.
     public static func prepare(_ configuration: ServerConfiguration) async throws -> RampartNode {
         let (directory, logger) = (configuration.dataDirectory, configuration.logger)
+        // Before anything else: limits that contradict each other would only show at a large publish.
+        do {
+            try LimitRelations.validate()
+        } catch {
+            logger.critical("refusing to start: \(error)")
+            throw ServerStartError.failure(error.description)
+        }
         // Every port before anything in the data directory: a port in use leaves a fresh directory as it
         // was (absent or empty) and a joining secondary's one-time key unspent.
         let ports = try PortReservation.reserve([.init(flag: "--api-port", port: configuration.apiPort),
@@ -315,7 +322,7 @@ struct NodeComposer {
                                     store: store, bootstrapActive: node.role == .primary,
                                     snapshotDirectory: directory.appendingPathComponent(DataDirectoryLayout.haSnapshots),
                                     exportDirectory: directory.appendingPathComponent(DataDirectoryLayout.haExports), logger: logger,
-                                    events: service.events, send: { links.send($0) })
+                                    events: service.events, send: { try links.send($0) })
         let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
         let checks = PromotionChecks(credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
                                      peers: { runtime.status.peers.map(\.serverID.name) })
@@ -330,7 +337,8 @@ struct NodeComposer {
         await service.attachSICChannels(channels)
         let sicListener = try await PeerListener.bind(
             PeerListenerConfiguration(host: configuration.listen, port: configuration.sicPort, identity: node.credentials.issuedIdentity,
-                                      verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service)),
+                                      verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service),
+                                      isGroupMember: HAMesh.groupMembership(service: service, serverName: serverName, join: membership)),
             logger: logger)
         let local = LocalAddresses(sic: configuration.advertiseSIC.map { "\($0)" } ?? "\(configuration.listen):\(sicListener.port)", sicSerial: sicSerial)
         let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,

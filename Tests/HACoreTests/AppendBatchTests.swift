@@ -70,6 +70,38 @@ struct AppendBatchTests {
         #expect(received.first?.count == 3, "as many as fit: 3 x 300 bytes")
     }
 
+    @Test("an unacknowledged append is sent again after the retransmit time, a large one only after the time the standby needs to apply it")
+    func largeAppendsWaitLongerBeforeTheyAreResent() {
+        let limits = HALimits()
+        for (size, resendAfter) in [(100, limits.retransmitMilliseconds),
+                                    (32_000_000, limits.retransmitMilliseconds + 32_000_000 / limits.retransmitAllowanceBytesPerMillisecond)] {
+            let all = Self.revisions(payloadSizes: [10, size])
+            let configuration = HAConfiguration(serverID: "A", peers: ["B"], limits: limits)
+            var active = HAStateMachine(configuration: configuration, hardState: HAStateMachine.bootstrapActive(configuration: configuration))
+            _ = active.step(.tick(now: 0))
+            for revision in all { _ = active.step(.revisionCommitted(revision)) }
+            _ = active.step(.persistedUpTo(all[1].head))
+            let hello = HAMessage.Hello(serverID: "B", head: all[0].head, durableHead: all[0].head,
+                                        spans: [EpochSpan(epoch: Self.epoch, firstNumber: 1, lastNumber: 1)],
+                                        softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: [.empty])
+            let first = active.step(.receive(from: "B", message: HAMessage(epoch: Self.epoch, body: .hello(hello))))
+            #expect(Self.appendedRevisions(first)?.map(\.number) == [2])
+            var resentAt: UInt64?
+            // B stays silent (applying); heartbeats keep it a live peer, as its channel does.
+            for now in stride(from: UInt64(50), through: resendAfter + 200, by: 50) {
+                _ = active.step(.receive(from: "B", message: HAMessage(epoch: Self.epoch, body: .heartbeat(Self.heartbeat(head: all[0].head)))))
+                if Self.appendedRevisions(active.step(.tick(now: now)))?.isEmpty == false, resentAt == nil { resentAt = now }
+            }
+            #expect(resentAt.map { $0 >= resendAfter && $0 <= resendAfter + 100 } == true, "payload \(size): resent at \(String(describing: resentAt)), due at \(resendAfter)")
+        }
+    }
+
+    /// A standby's heartbeat at `head`, in sync with nothing newer.
+    static func heartbeat(head: RevisionHead) -> HAMessage.Heartbeat {
+        HAMessage.Heartbeat(head: head, durableHead: head, role: .standby, writesEnabled: false, haStopped: false, replicationMode: .async,
+                            expectingHello: false)
+    }
+
     /// The revisions of the `append` in `output`, nil when it sent none.
     static func appendedRevisions(_ output: HAOutput) -> [ReplicatedRevision]? {
         for envelope in output.messages {

@@ -38,9 +38,12 @@ struct HAMessageCodecTests {
         let message = HAMessage(epoch: Self.epoch, body: body)
         let frame = HAMessageCodec.frame(message)
         #expect(HAMessageCodec.decode(frame: frame) == message)
-        let isChunk = if case .snapshotChunk = body { true } else { false }
-        // Only chunks (database pages) travel as binary; everything else stays readable JSON.
-        #expect((frame.payload.readableBytesView.first == UInt8(ascii: "{")) == !isChunk)
+        let carriesBytes = switch body {
+        case .snapshotChunk, .append: true
+        default: false
+        }
+        // Only chunks (database pages) and appends (revisions) travel as binary; everything else stays readable JSON.
+        #expect((frame.payload.readableBytesView.first == UInt8(ascii: "{")) == !carriesBytes)
     }
 
     @Test func aChunkTravelsAsItsBytesAndAMalformedFrameIsDropped() throws {
@@ -53,6 +56,63 @@ struct HAMessageCodecTests {
         truncated.moveWriterIndex(to: 10)
         #expect(HAMessageCodec.decode(frame: PeerFrame(type: .message, payload: truncated)) == nil)
         #expect(HAMessageCodec.decode(frame: PeerFrame(type: .message, bytes: Array(#"{"type":"ping"}"#.utf8))) == nil)
+    }
+
+    static func revision(_ number: UInt64, bytes: Int) -> ReplicatedRevision {
+        ReplicatedRevision(number: number, epoch: epoch, previousHash: "ab", hash: "cd",
+                           payload: (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ Int(number)) })
+    }
+
+    /// The header of a binary frame and the bytes after it, for forging malformed frames.
+    static func split(_ frame: PeerFrame) throws -> (header: JSONValue, bytes: [UInt8]) {
+        let bytes = frame.payloadBytes
+        try #require(bytes.count >= 5 && bytes[0] == HAMessageCodec.binaryMarker)
+        let length = bytes[1..<5].reduce(0) { $0 << 8 | Int($1) }
+        return (try JSONValue.parse(bytes[5..<(5 + length)]), Array(bytes[(5 + length)...]))
+    }
+
+    static func forged(_ header: JSONValue, _ bytes: [UInt8]) -> PeerFrame {
+        let headerBytes = header.canonicalBytes
+        let length = UInt32(headerBytes.count)
+        let lengthBytes = [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: length >> $0) }
+        return PeerFrame(type: .message, bytes: [HAMessageCodec.binaryMarker] + lengthBytes + headerBytes + bytes)
+    }
+
+    @Test func anAppendCarriesItsRevisionsAsBytesInOrder() throws {
+        let revisions = [Self.revision(13, bytes: 70_000), Self.revision(14, bytes: 0), Self.revision(15, bytes: 5)]
+        let message = HAMessage(epoch: Self.epoch, body: .append(previous: Self.head, revisions: revisions, activeHead: revisions[2].head))
+        let frame = HAMessageCodec.frame(message)
+        #expect(frame.payload.readableBytes < 70_005 + 1_000, "no base64: \(frame.payload.readableBytes) bytes on the wire")
+        #expect(HAMessageCodec.decode(frame: frame) == message)
+        // The JSON form (base64 payloads) is still understood.
+        #expect(HAMessageCodec.decode(frame: PeerFrame(type: .message, bytes: HAMessageCodec.encode(message).canonicalBytes)) == message)
+    }
+
+    /// A peer's sizes are checked, never trusted: bytes missing or left over, a size beyond the frame or
+    /// beyond 64 bits, a payload inside the header, a negative or non-decimal size: each frame is dropped.
+    @Test func aMalformedBinaryAppendIsDropped() throws {
+        let revisions = [Self.revision(13, bytes: 10), Self.revision(14, bytes: 20)]
+        let message = HAMessage(epoch: Self.epoch, body: .append(previous: Self.head, revisions: revisions, activeHead: revisions[1].head))
+        let (header, bytes) = try Self.split(HAMessageCodec.frame(message))
+        #expect(HAMessageCodec.decode(frame: Self.forged(header, bytes)) == message, "the forger itself is faithful")
+        #expect(HAMessageCodec.decode(frame: Self.forged(header, Array(bytes.dropLast()))) == nil, "a byte missing")
+        #expect(HAMessageCodec.decode(frame: Self.forged(header, bytes + [0])) == nil, "a byte left over")
+        func withFirstRevision(_ key: String, _ value: JSONValue) -> JSONValue {
+            guard case .object(var fields) = header, case .object(var body) = fields["body"], var items = body["revisions"]?.arrayValue,
+                  case .object(var first) = items[0] else { return header }
+            first[key] = value
+            items[0] = .object(first)
+            body["revisions"] = .array(items)
+            fields["body"] = .object(body)
+            return .object(fields)
+        }
+        for (key, value) in [("payload-bytes", "31"), ("payload-bytes", "18446744073709551615"), ("payload-bytes", "99999999999999999999"),
+                             ("payload-bytes", "-1"), ("payload-bytes", "1e3"), ("payload-bytes", 10), ("payload", "AAAA")] as [(String, JSONValue)] {
+            #expect(HAMessageCodec.decode(frame: Self.forged(withFirstRevision(key, value), bytes)) == nil, "\(key): \(value.canonicalString)")
+        }
+        guard case .object(var fields) = header else { return }
+        fields["body"] = HAMessageCodec.body(.ack(durableHead: Self.head, head: Self.head, gap: false))
+        #expect(HAMessageCodec.decode(frame: Self.forged(.object(fields), [])) == nil, "only chunks and appends are binary")
     }
 
     @Test func aSwitchoverAbortKeepsItsWireCodeAndAnUnknownCodeStillAborts() throws {

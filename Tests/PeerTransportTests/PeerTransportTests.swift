@@ -78,6 +78,59 @@ struct PeerTransportLiveTests {
         try await loops.shutdown()
     }
 
+    /// HA appends carry whole revisions: members of the group (both sides say so) exchange frames up to
+    /// `groupFrameBytesMax`; any other verified peer, a gateway, stays at `frameBytesMax`.
+    @Test("members of the group exchange frames up to the group's limit; other verified peers stay at the smaller one")
+    func groupMembersGetTheLargerFrameLimit() async throws {
+        let pki = try TestPKI()
+        let loops = Loops()
+        let limits = {
+            var limits = PeerLimits()
+            limits.frameBytesMax = 1024
+            limits.groupFrameBytesMax = 8192
+            return limits
+        }()
+        let members: PeerGroupMembership = { $0 == clientIdentity || $0 == serverIdentity }
+        try await withListener(pki: pki, identity: try pki.node(serverIdentity), loops: loops, limits: limits, isGroupMember: members) {
+            port, stream in
+            var events = stream.makeAsyncIterator()
+            let member = try PeerConnector(identity: try pki.node(clientIdentity), verifier: pki.verifier, limits: limits,
+                                           isGroupMember: members, now: { testNow }, eventLoopGroup: loops.client, logger: quietLogger)
+            try await member.connect(host: "127.0.0.1", port: port, expecting: serverIdentity) { connection in
+                #expect(connection.frameBytesMax == 8192)
+                var inbound = connection.inbound.makeAsyncIterator()
+                // Both ways at the group's limit (the echo adds 5 bytes).
+                try await connection.send(bytes: [UInt8](repeating: 7, count: 8192 - 5))
+                #expect(try await inbound.next()?.payloadBytes.count == 8192)
+                let error = await #expect(throws: PeerTransportError.self) {
+                    try await connection.send(bytes: [UInt8](repeating: 7, count: 8193))
+                }
+                #expect(error?.code == .frameTooLarge)
+            }
+            guard case .connected = await events.next(), case .inboundEnded(nil) = await events.next() else {
+                Issue.record("the member's connection did not end cleanly")
+                return
+            }
+            // A verified peer the listener does not count as a member (a gateway) is held to 1024 bytes.
+            let outsider = try PeerConnector(identity: try pki.node(clientIdentity), verifier: pki.verifier, limits: limits,
+                                             isGroupMember: { _ in true }, now: { testNow }, eventLoopGroup: loops.client, logger: quietLogger)
+            try await withListener(pki: pki, identity: try pki.node(serverIdentity), loops: loops, limits: limits) { port, stream in
+                var events = stream.makeAsyncIterator()
+                let error = await #expect(throws: PeerTransportError.self) {
+                    try await outsider.connect(host: "127.0.0.1", port: port, expecting: serverIdentity) { connection in
+                        try await connection.send(bytes: [UInt8](repeating: 7, count: 2048))
+                        var inbound = connection.inbound.makeAsyncIterator()
+                        while try await inbound.next() != nil {}
+                    }
+                }
+                #expect(error?.code == .closedByPeer)
+                #expect(error?.message.contains("limit is 1024 bytes") == true)
+                await expectServerEnd(&events, with: .frameTooLarge)
+            }
+        }
+        try await loops.shutdown()
+    }
+
     @Test("a sender refuses a frame over its own limit without closing the connection")
     func oversizedFrameRefusedLocally() async throws {
         let pki = try TestPKI()

@@ -138,6 +138,7 @@ func withListener(
     loops: Loops,
     acceptsEnrolment: Bool = true,
     limits: PeerLimits = .default,
+    isGroupMember: @escaping PeerGroupMembership = { _ in false },
     serve: @escaping @Sendable (PeerConnection) async throws -> Void = echo,
     _ body: @escaping @Sendable (Int, AsyncStream<ServerEvent>) async throws -> Void
 ) async throws {
@@ -145,7 +146,7 @@ func withListener(
     let listener = try await PeerListener.bind(
         PeerListenerConfiguration(
             host: "127.0.0.1", port: 0, identity: identity, verifier: pki.verifier, acceptsEnrolment: acceptsEnrolment,
-            limits: limits, now: { testNow }),
+            limits: limits, isGroupMember: isGroupMember, now: { testNow }),
         eventLoopGroup: loops.server, logger: quietLogger)
     #expect(listener.port > 0)
     try await withTimeout {
