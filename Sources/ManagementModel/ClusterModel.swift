@@ -273,8 +273,8 @@ extension Planner {
     /// its uid and its SIC trust (a one-time password given for a member that already enrolled is
     /// ignored: `reset-sic` re-keys it), new members get a uid, members left out are deleted. The
     /// cluster's `members` field becomes the member uids, in the given order (the member ids).
-    func clusterMemberChanges(_ cluster: inout ManagedObject, specs: [JSONValue], context: ChangeContext) throws -> [ObjectChange] {
-        let existing = cluster.uids("members").compactMap { reader.object(uid: $0) }.filter { $0.type == .clusterMember }
+    func clusterMemberChanges(_ cluster: inout ManagedObject, specs: [JSONValue], previousMembers: [String], context: ChangeContext) throws -> [ObjectChange] {
+        let existing = previousMembers.compactMap { reader.object(uid: $0) }.filter { $0.type == .clusterMember }
         var changes: [ObjectChange] = []
         var uids: [JSONValue] = []
         var priorities: [Int64: String] = [:]

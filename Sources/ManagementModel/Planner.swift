@@ -136,7 +136,7 @@ public struct Planner {
             changes += layerPlan.changes
         }
         if type == .simpleCluster {
-            changes += try clusterMemberChanges(&object, specs: object.fields["members"]?.arrayValue ?? [], context: context)
+            changes += try clusterMemberChanges(&object, specs: object.fields["members"]?.arrayValue ?? [], previousMembers: [], context: context)
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
@@ -199,7 +199,7 @@ public struct Planner {
             changes += try placement(of: &object, params, context: context)
         }
         if type == .simpleCluster, let specs = given["members"]?.arrayValue {
-            changes += try clusterMemberChanges(&object, specs: specs, context: context)
+            changes += try clusterMemberChanges(&object, specs: specs, previousMembers: existing.uids("members"), context: context)
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)

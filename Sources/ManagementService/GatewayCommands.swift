@@ -409,7 +409,7 @@ extension ManagementService {
         }
         if let seen = live?.lastContactMilliseconds { status["last-contact"] = Renderer.timestamp(seen) }
         var fields: [String: JSONValue] = ["sic-state": .string(sic.sicState), "gateway-status": .object(status), "policy-status": .string(policy)]
-        if object.type == .clusterMember { fields["cluster-member-status"] = clusterMemberStatus(report: report, connected: sic.state == .communicating) }
+        if object.type == .clusterMember { fields["cluster-member-status"] = clusterMemberStatus(report: report, connected: live?.connected == true) }
         return fields
     }
 
