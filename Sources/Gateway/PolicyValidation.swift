@@ -77,10 +77,7 @@ extension CompiledCluster {
         if Set(list.map(\.name)).count != list.count { errors.append("\(place).interfaces: names must differ") }
         for (index, item) in list.enumerated() {
             let at = "\(place).interfaces[\(index)]"
-            if item.name.isEmpty || item.name.utf8.count > Limits.interfaceNameLengthMax
-                || !item.name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "/" }) {
-                errors.append("\(at).name: not an interface name")
-            }
+            if !ClusterModel.isInterfaceName(item.name) { errors.append("\(at).name: not an interface name") }
             if !ClusterModel.interfaceTypes.contains(item.type) { errors.append("\(at).type: not \(ClusterModel.interfaceTypes.joined(separator: ", "))") }
             guard let text = item.address else {
                 if requireAddress || item.carriesVirtualAddress { errors.append("\(at).address: missing") }

@@ -17,6 +17,13 @@ public enum ClusterModel {
     /// first listed member is preferred (a higher priority wins an election).
     public static func defaultPriority(position: Int) -> Int64 { Limits.clusterPriorityDefaultFirst - Int64(position) }
 
+    /// A Linux interface name the cluster runtime can put into `ip` commands: 1 to 15 of letters,
+    /// digits, '.', '_' and '-'.
+    public static func isInterfaceName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= Limits.interfaceNameLengthMax && name != "." && name != ".."
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-") }
+    }
+
     /// The cluster a member belongs to (a uid), on the member object.
     public static let clusterField = "cluster"
     /// Keys Ansible and Check Point send on interfaces that Rampart keeps as given and does not use.
@@ -208,9 +215,8 @@ extension Normalizer {
     func interface(_ item: JSONValue, at path: String, knownTypes: [String: String]?) throws -> [String: JSONValue] {
         guard let given = item.objectValue else { throw ManagementError.invalid(path, "expected an object with name and ip-address") }
         var out: [String: JSONValue] = [:]
-        guard let name = given["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.interfaceNameLengthMax),
-              name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "/" }) else {
-            throw ManagementError.invalid("\(path).name", "an interface name of 1 to \(Limits.interfaceNameLengthMax) printable ASCII characters, no space or '/'")
+        guard let name = given["name"]?.scalarText, ClusterModel.isInterfaceName(name) else {
+            throw ManagementError.invalid("\(path).name", "an interface name of 1 to \(Limits.interfaceNameLengthMax) letters, digits, '.', '_' or '-'")
         }
         out["name"] = .string(name)
         var address: IPAddress?
