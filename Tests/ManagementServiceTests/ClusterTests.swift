@@ -231,6 +231,24 @@ struct ClusterTests {
         #expect(member["sic-state"] == "initialized" || member["sic-state"] == "communicating", "\(member)")
     }
 
+    @Test func aMemberStateChangeIsAnEventWithItsReason() {
+        let down = ManagementEvent.clusterMemberStateChanged(ClusterMemberStateChanged(
+            cluster: "cl-1", member: "m1", uid: "u1", from: "ACTIVE", to: "DOWN", eventCode: "CLUS-110305", reason: "eth0 link down"))
+        #expect(down.kind == "cluster-member-state-changed" && down.needsAttention)
+        #expect(down.description == "cluster-member-state-changed: cluster cl-1 member m1: ACTIVE -> DOWN [CLUS-110305] (eth0 link down)")
+        let standby = ManagementEvent.clusterMemberStateChanged(ClusterMemberStateChanged(
+            cluster: "cl-1", member: "m2", uid: "u2", from: nil, to: "STANDBY", eventCode: "", reason: ""))
+        #expect(!standby.needsAttention && standby.description.hasSuffix("unknown -> STANDBY"))
+        // Reports from an agent are untrusted: an unknown state is dropped, texts and lists are bounded.
+        let hostile: JSONValue = ["state": "ACTIVE", "pnotes": .array((0..<100).map { _ in ["name": "x", "state": "ok"] }),
+                                  "last-change": ["from": "STANDBY", "to": "ACTIVE", "reason": .string(String(repeating: "r", count: 5_000))]]
+        let report = try? #require(ClusterMemberReport(json: hostile))
+        #expect(report?.pnotes.count == Limits.clusterReportPnotesMax && report?.lastChange?.reason.count == Limits.clusterReportReasonLengthMax)
+        #expect(ClusterMemberReport(json: ["state": "LOST"]) == nil)
+        let gateway = GatewayReport(name: "m1", enforcement: "nftables", cluster: report)
+        #expect(GatewayReport(json: gateway.json) == gateway)
+    }
+
     func waitForTask(_ h: Harness, _ id: JSONValue, sid: String) async throws -> JSONValue {
         for _ in 0..<500 {
             let task = try await h.ok("show-task", ["task-id": id, "details-level": "full"], sid: sid)["tasks"]![0]!
