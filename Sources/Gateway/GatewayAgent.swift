@@ -8,9 +8,14 @@ import TrustCore
 public struct InstalledPolicyStorage: Sendable {
     public let load: @Sendable () throws -> CompiledPolicy?
     public let save: @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void
-    public init(load: @escaping @Sendable () throws -> CompiledPolicy?, save: @escaping @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void) {
+    /// Makes the policy in force before the last `save` the stored one again and returns it (nil:
+    /// there was none, the initial policy applies).
+    public let rollBack: @Sendable () throws -> CompiledPolicy?
+    public init(load: @escaping @Sendable () throws -> CompiledPolicy?, save: @escaping @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void,
+                rollBack: @escaping @Sendable () throws -> CompiledPolicy? = { throw InstalledPolicyError.unreadable(path: "", reason: "this storage keeps no previous policy") }) {
         self.load = load
         self.save = save
+        self.rollBack = rollBack
     }
 }
 
@@ -121,6 +126,32 @@ public actor GatewayAgent {
         logger.notice("policy installed", metadata: ["package": "\(incoming.packageName)", "revision": "\(incoming.revision)",
                                                       "rules": "\(incoming.rules.count)", "epoch": "\(epoch.text)", "from": "\(server)"])
         return InstallOutcome(kind: .installed, message: "Installed \(incoming.packageName) revision \(incoming.revision) (epoch \(epoch.text))")
+    }
+
+    /// The cluster section of the policy in force: what the cluster runtime reads (nil for a gateway).
+    public var cluster: CompiledCluster? { policy?.cluster }
+
+    /// A rollback (install-on-all-cluster-members-or-fail: another member failed): back to the
+    /// policy in force before the install of `package` at `revision` in `epoch`, only while that is
+    /// still the installed policy (a later install is never undone).
+    public func rollBack(package: String, revision: UInt64, epoch: RevisionEpoch, from server: String) async -> InstallOutcome {
+        guard let current = policy, current.packageUID == package, current.revision == revision,
+              current.epochTerm == epoch.term, current.epochServer == epoch.server else {
+            let running = policy.map { "\($0.packageName) revision \($0.revision) (epoch \($0.epochTerm)/\($0.epochServer))" } ?? "no policy"
+            return InstallOutcome(kind: .refused, message: "not rolled back: this member runs \(running), not the install being undone")
+        }
+        do {
+            let previous = try storage.rollBack()
+            if let previous { try await enforcer.apply(previous) } else { try await enforcer.applyInitialPolicy() }
+            policy = previous
+            installedAtMilliseconds = clockMilliseconds()
+            let now = previous.map { "\($0.packageName) revision \($0.revision)" } ?? "the initial policy (none was installed before)"
+            logger.notice("policy rolled back", metadata: ["undone-revision": "\(revision)", "now": "\(now)", "from": "\(server)"])
+            return InstallOutcome(kind: .installed, message: "Back to \(now)")
+        } catch {
+            logger.error("policy rollback failed", metadata: ["error": "\(error)"])
+            return InstallOutcome(kind: .failed, message: "rollback failed on the member: \(String("\(error)".prefix(300)))")
+        }
     }
 
     /// A management server's announcement: an active's epoch raises the fence; the server list is

@@ -16,6 +16,11 @@ public enum GatewayWire {
     public static let install = "gw-install"
     /// Agent → server: how an install ended (installed / refused / failed), with the agent's report.
     public static let installResult = "gw-install-result"
+    /// Server → agent: return to the policy before the install `{package, revision, epoch}` (a cluster
+    /// member whose peer failed an install-on-all-cluster-members-or-fail); answered with `rollbackResult`.
+    public static let rollback = "gw-rollback"
+    /// Agent → server: how a rollback ended (installed = the previous policy is in force again).
+    public static let rollbackResult = "gw-rollback-result"
     /// Agent → server: the report, when it changes and periodically (also a heartbeat).
     public static let status = "gw-status"
     /// Agent → server: log records with their per-gateway sequence numbers.

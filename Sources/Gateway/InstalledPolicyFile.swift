@@ -28,11 +28,19 @@ public enum InstalledPolicyFile {
     public static let fileName = "installed-policy.json"
     public static let sizeBytesMax = 64 << 20
 
+    /// The policy in force before the last install, kept for a cluster's rollback (install-on-all-cluster-members-or-fail).
+    public static let previousFileName = "installed-policy.previous.json"
+
     public static func url(dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent(fileName) }
+    static func previousURL(dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent(previousFileName) }
 
     /// The installed policy, or nil when none was ever installed.
     public static func load(dataDirectory: URL) throws -> CompiledPolicy? {
-        let file = url(dataDirectory: dataDirectory)
+        try load(url(dataDirectory: dataDirectory))
+    }
+
+    /// The policy of `file` (checked as a received one), or nil when there is none.
+    static func load(_ file: URL) throws -> CompiledPolicy? {
         guard let handle = try? FileHandle(forReadingFrom: file) else {
             if FileManager.default.fileExists(atPath: file.path) { throw InstalledPolicyError.unreadable(path: file.path, reason: "cannot open it") }
             return nil
@@ -67,7 +75,35 @@ public enum InstalledPolicyFile {
         let file = url(dataDirectory: dataDirectory)
         if let problem = policy.validationErrors.first { throw InstalledPolicyError.invalid(path: file.path, reason: problem) }
         guard encoded.count <= sizeBytesMax else { throw InstalledPolicyError.tooLarge(path: file.path, bytes: encoded.count) }
+        try keepAsPrevious(file, dataDirectory: dataDirectory)
         try DurableFile.write(encoded, to: file, mode: 0o644)
+    }
+
+    /// The installed policy's bytes become the previous policy (durably, before the new one replaces it).
+    static func keepAsPrevious(_ file: URL, dataDirectory: URL) throws {
+        let previous = previousURL(dataDirectory: dataDirectory)
+        guard let data = FileManager.default.contents(atPath: file.path) else {
+            // Nothing installed before: a rollback returns to the initial policy.
+            if FileManager.default.fileExists(atPath: previous.path) { try FileManager.default.removeItem(at: previous) }
+            return
+        }
+        guard data.count <= sizeBytesMax else { throw InstalledPolicyError.tooLarge(path: file.path, bytes: data.count) }
+        try DurableFile.write(data, to: previous, mode: 0o644)
+    }
+
+    /// Puts the previous policy back as the installed one and returns it; nil when there was none
+    /// (the installed policy is removed: the initial policy applies).
+    public static func rollBack(dataDirectory: URL) throws -> CompiledPolicy? {
+        let file = url(dataDirectory: dataDirectory)
+        let previous = previousURL(dataDirectory: dataDirectory)
+        guard let policy = try load(previous) else {
+            if FileManager.default.fileExists(atPath: file.path) { try FileManager.default.removeItem(at: file) }
+            try DurableFile.syncDirectory(dataDirectory.path)
+            return nil
+        }
+        guard let data = FileManager.default.contents(atPath: previous.path) else { throw InstalledPolicyError.unreadable(path: previous.path, reason: "vanished") }
+        try DurableFile.write(data, to: file, mode: 0o644)
+        return policy
     }
 }
 
@@ -77,6 +113,7 @@ extension InstalledPolicyStorage {
     public static func file(in directory: URL) -> InstalledPolicyStorage {
         InstalledPolicyStorage(
             load: { try InstalledPolicyFile.load(dataDirectory: directory) },
-            save: { policy, bytes in try InstalledPolicyFile.save(policy, encoded: Array(bytes), dataDirectory: directory) })
+            save: { policy, bytes in try InstalledPolicyFile.save(policy, encoded: Array(bytes), dataDirectory: directory) },
+            rollBack: { try InstalledPolicyFile.rollBack(dataDirectory: directory) })
     }
 }

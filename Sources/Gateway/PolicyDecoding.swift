@@ -16,7 +16,42 @@ public enum PolicyDecoding {
             revision: try unsigned(root, "revision"), revisionHash: try text(root, "revisionHash"),
             epochTerm: try unsigned(root, "epochTerm"), epochServer: try text(root, "epochServer"),
             compiledAtMilliseconds: try integer(root, "compiledAtMilliseconds"),
-            rules: try list(root, "rules").enumerated().map { index, item in try rule(item, at: "rules[\(index)]") })
+            rules: try list(root, "rules").enumerated().map { index, item in try rule(item, at: "rules[\(index)]") },
+            cluster: try root["cluster"].map { try cluster($0, at: "cluster") })
+    }
+
+    /// The cluster section of a member's policy; lists are bounded before they are read.
+    static func cluster(_ value: JSONValue, at path: String) throws -> CompiledCluster {
+        let members = try boundedList(value, "members", path, max: Limits.clusterMembersMax)
+        return CompiledCluster(
+            clusterName: try text(value, "clusterName", path), clusterUID: try text(value, "clusterUID", path), mode: try text(value, "mode", path),
+            memberRecovery: try text(value, "memberRecovery", path),
+            heartbeatIntervalMilliseconds: try integer(value, "heartbeatIntervalMilliseconds", path),
+            deadTimerMilliseconds: try integer(value, "deadTimerMilliseconds", path),
+            localMemberID: Int(try integer(value, "localMemberID", path)), localMemberName: try text(value, "localMemberName", path),
+            localMemberUID: try text(value, "localMemberUID", path), localPriority: try integer(value, "localPriority", path),
+            members: try members.enumerated().map { index, item in
+                let at = "\(path).members[\(index)]"
+                return CompiledClusterMember(memberID: Int(try integer(item, "memberID", at)), name: try text(item, "name", at), uid: try text(item, "uid", at),
+                                             priority: try integer(item, "priority", at), address: try text(item, "address", at),
+                                             interfaces: try interfaces(item, at: at))
+            },
+            interfaces: try interfaces(value, at: path))
+    }
+
+    static func interfaces(_ value: JSONValue, at path: String) throws -> [CompiledClusterInterface] {
+        try boundedList(value, "interfaces", path, max: Limits.clusterInterfacesMax).enumerated().map { index, item in
+            let at = "\(path).interfaces[\(index)]"
+            let address: String? = item["address"] == nil || item["address"] == .null ? nil : try text(item, "address", at)
+            let length: Int? = item["maskLength"] == nil || item["maskLength"] == .null ? nil : Int(try integer(item, "maskLength", at))
+            return CompiledClusterInterface(name: try text(item, "name", at), type: try text(item, "type", at), address: address, maskLength: length)
+        }
+    }
+
+    static func boundedList(_ value: JSONValue, _ key: String, _ path: String, max: Int) throws -> [JSONValue] {
+        let items = try list(value, key, path)
+        guard items.count <= max else { throw Failure(description: "\(path).\(key): \(items.count) items, more than \(max)") }
+        return items
     }
 
     static func rule(_ value: JSONValue, at path: String) throws -> CompiledRule {

@@ -34,6 +34,58 @@ extension CompiledPolicy {
                               last.service.any && !last.service.negate].allSatisfy { $0 }
             if !matchesAll { errors.append("rules: the last rule of layer [\(last.layer.prefix(64))] must match every packet (its implicit cleanup rule)") }
         }
+        if let cluster { errors += cluster.validationErrors(targetUID: targetUID) }
+        return errors
+    }
+}
+
+extension CompiledCluster {
+    /// What makes a cluster section unusable: the runtime puts its names into `ip` commands and its
+    /// addresses on interfaces, so every value is checked as ClusterModel checked it on the server.
+    public func validationErrors(targetUID: String) -> [String] {
+        var errors: [String] = []
+        if !ClusterModel.supportedModes.contains(mode) { errors.append("cluster.mode: '\(mode.prefix(32))' is not \(ClusterModel.supportedModes.joined(separator: ", "))") }
+        if !ClusterModel.memberRecoveryModes.contains(memberRecovery) { errors.append("cluster.memberRecovery: '\(memberRecovery.prefix(32))' is not active-up or primary-up") }
+        if !Limits.clusterHeartbeatIntervalMillisecondsRange.contains(heartbeatIntervalMilliseconds) { errors.append("cluster.heartbeatIntervalMilliseconds: out of range") }
+        if !Limits.clusterDeadTimerMillisecondsRange.contains(deadTimerMilliseconds)
+            || deadTimerMilliseconds < heartbeatIntervalMilliseconds * Limits.clusterHeartbeatsPerDeadTimerMin {
+            errors.append("cluster.deadTimerMilliseconds: out of range or shorter than \(Limits.clusterHeartbeatsPerDeadTimerMin) heartbeat intervals")
+        }
+        if members.isEmpty || members.count > Limits.clusterMembersMax { errors.append("cluster.members: 1 to \(Limits.clusterMembersMax) members") }
+        if localMemberUID != targetUID { errors.append("cluster.localMemberUID: not this policy's target") }
+        guard let local = localMember, local.uid == localMemberUID, local.name == localMemberName, local.priority == localPriority else {
+            errors.append("cluster.localMemberID: \(localMemberID) is not the local member's entry")
+            return errors
+        }
+        for (index, member) in members.enumerated() {
+            let place = "cluster.members[\(index)]"
+            if member.memberID != index + 1 { errors.append("\(place).memberID: \(member.memberID) is not \(index + 1)") }
+            if !Limits.clusterPriorityRange.contains(member.priority) { errors.append("\(place).priority: out of range") }
+            if IPAddress.parse(member.address) == nil { errors.append("\(place).address: not an IP address") }
+            if !NftablesRenderer.isSafeIdentifier(member.uid) { errors.append("\(place).uid: only letters, digits, '.', '_' and '-' are allowed") }
+            errors += Self.interfaceErrors(member.interfaces, place: place, requireAddress: true)
+        }
+        if Set(members.map(\.priority)).count != members.count { errors.append("cluster.members: priorities must differ") }
+        if Set(members.map(\.uid)).count != members.count { errors.append("cluster.members: uids must differ") }
+        errors += Self.interfaceErrors(interfaces, place: "cluster", requireAddress: false)
+        return errors
+    }
+
+    static func interfaceErrors(_ list: [CompiledClusterInterface], place: String, requireAddress: Bool) -> [String] {
+        var errors: [String] = []
+        if list.count > Limits.clusterInterfacesMax { errors.append("\(place).interfaces: more than \(Limits.clusterInterfacesMax)") }
+        if Set(list.map(\.name)).count != list.count { errors.append("\(place).interfaces: names must differ") }
+        for (index, item) in list.enumerated() {
+            let at = "\(place).interfaces[\(index)]"
+            if !ClusterModel.isInterfaceName(item.name) { errors.append("\(at).name: not an interface name") }
+            if !ClusterModel.interfaceTypes.contains(item.type) { errors.append("\(at).type: not \(ClusterModel.interfaceTypes.joined(separator: ", "))") }
+            guard let text = item.address else {
+                if requireAddress || item.carriesVirtualAddress { errors.append("\(at).address: missing") }
+                continue
+            }
+            guard let address = IPAddress.parse(text), address.text == text else { errors.append("\(at).address: not a canonical IP address"); continue }
+            if let length = item.maskLength, !(1...address.bitCount).contains(length) { errors.append("\(at).maskLength: out of range") }
+        }
         return errors
     }
 }

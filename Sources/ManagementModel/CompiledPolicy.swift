@@ -22,12 +22,17 @@ public struct CompiledPolicy: Codable, Sendable, Equatable {
     public var epochServer: String
     public var compiledAtMilliseconds: Int64
     public var rules: [CompiledRule]
+    /// For a cluster member's policy only: its cluster, its peers and the cluster's settings (absent
+    /// for a gateway, so a gateway's policy bytes are unchanged).
+    public var cluster: CompiledCluster?
 
     public init(
         formatVersion: Int = CompiledPolicy.currentFormatVersion, packageName: String, packageUID: String,
         targetName: String, targetUID: String, revision: UInt64, revisionHash: String,
-        epochTerm: UInt64, epochServer: String, compiledAtMilliseconds: Int64, rules: [CompiledRule]
+        epochTerm: UInt64, epochServer: String, compiledAtMilliseconds: Int64, rules: [CompiledRule],
+        cluster: CompiledCluster? = nil
     ) {
+        self.cluster = cluster
         self.formatVersion = formatVersion
         self.packageName = packageName
         self.packageUID = packageUID

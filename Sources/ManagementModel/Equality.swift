@@ -26,16 +26,31 @@ public struct Equality {
                 current = .array(planner.reader.referrers(of: object.uid)
                     .filter { ($0.type == .group || $0.type == .serviceGroup) && $0.uids("members").contains(object.uid) }
                     .map { .string($0.uid) })
+            } else if object.type == .simpleCluster, key == "members" {
+                current = .array(object.uids("members").compactMap { planner.reader.object(uid: $0) }.map { member in
+                    var fields = member.fields.filter { !ManagedObject.internalFields.contains($0.key) }
+                    fields["name"] = .string(member.name)
+                    return .object(fields)
+                })
             } else {
                 current = object.fields[key] ?? .null
             }
-            if !Equality.same(normalized[key]!, current) { return false }
+            var wanted = normalized[key]!
+            if object.type == .simpleCluster, key == "members", let items = wanted.arrayValue {
+                // A one-time password cannot be compared (only a verifier is kept): it never makes a difference.
+                wanted = .array(items.map { .object(($0.objectValue ?? [:]).filter { !ManagedObject.internalFields.contains($0.key) }) })
+            }
+            if !Equality.same(wanted, current) { return false }
         }
         return true
     }
 
     static func same(_ wanted: JSONValue, _ current: JSONValue) -> Bool {
         switch (wanted, current) {
+        case (.array(let a), .array(let b)) where !a.isEmpty && a.allSatisfy({ $0["name"]?.stringValue != nil }):
+            // Named items (interfaces, cluster members): the same names, each equal on the sub-keys given.
+            guard a.count == b.count else { return false }
+            return a.allSatisfy { item in b.contains { $0["name"] == item["name"] && same(item, $0) } }
         case (.array(let a), .array(let b)):
             return Set(a.map(\.canonicalString)) == Set(b.map(\.canonicalString))
         case (.object(let a), .object(let b)):

@@ -47,4 +47,26 @@ public enum Limits {
     public static let compiledRulesMax = 20_000
     /// Address ranges or service entries one compiled rule cell may hold after groups are resolved.
     public static let compiledCellEntriesMax = 50_000
+
+    // Gateway clusters (ClusterModel). ClusterXL runs at most 5 members (anchors-wave2 §1.7).
+    public static let clusterMembersMax = 5
+    /// Interfaces of a cluster, and of each member.
+    public static let clusterInterfacesMax = 32
+    public static let interfaceNameLengthMax = 15  // Linux IFNAMSIZ - 1
+    /// Interface and member keys Rampart keeps as given (topology, anti-spoofing…), each.
+    public static let clusterPassThroughBytesMax = 4_096
+    /// A higher priority wins an election; the first listed member gets the default first priority.
+    public static let clusterPriorityRange: ClosedRange<Int64> = 1...255
+    public static let clusterPriorityDefaultFirst: Int64 = 100
+    public static let clusterHeartbeatIntervalMillisecondsRange: ClosedRange<Int64> = 20...5_000
+    public static let clusterHeartbeatIntervalMillisecondsDefault: Int64 = 200
+    public static let clusterDeadTimerMillisecondsRange: ClosedRange<Int64> = 100...60_000
+    public static let clusterDeadTimerMillisecondsDefault: Int64 = 1_000
+    /// The dead timer spans at least this many heartbeat intervals.
+    public static let clusterHeartbeatsPerDeadTimerMin: Int64 = 3
+    /// A member's status report: pnotes listed, and the length of a pnote name, an event code, a reason.
+    public static let clusterReportPnotesMax = 64
+    public static let clusterReportPnoteNameLengthMax = 64
+    public static let clusterReportEventCodeLengthMax = 32
+    public static let clusterReportReasonLengthMax = 1_000
 }

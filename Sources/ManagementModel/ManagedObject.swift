@@ -15,6 +15,8 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     case checkpointHost = "checkpoint-host"
     case simpleGateway = "simple-gateway"
     case simpleCluster = "simple-cluster"
+    /// A member of a simple-cluster: made and changed only through its cluster's add/set/delete.
+    case clusterMember = "cluster-member"
     // Predefined objects, never created by administrators.
     case any = "CpmiAnyObject"
     case action = "RulebaseAction"

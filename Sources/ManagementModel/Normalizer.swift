@@ -92,7 +92,14 @@ public struct Normalizer {
             }
         case .simpleCluster:
             try moveByFamily("ip-address", v4: "ipv4-address", v6: "ipv6-address")
-            if let members = p["members"] { p["members"] = try clusterMembers(members) }
+            if let mode = p["cluster-mode"] { p["cluster-mode"] = try clusterMode(mode) }
+            if let interfaces = p["interfaces"] { p["interfaces"] = try clusterInterfaces(interfaces) }
+            if let members = p["members"] {
+                p["members"] = try clusterMembers(members, clusterInterfaces: p["interfaces"] ?? existing?.fields["interfaces"])
+            }
+            if let settings = p["cluster-settings"] {
+                p["cluster-settings"] = try ClusterSettings.parse(settings, over: ClusterSettings(stored: existing?.fields["cluster-settings"])).json
+            }
         case .package:
             if let targets = p["installation-targets"] { p["installation-targets"] = try installationTargets(targets, existing: existing) }
         case .administrator:
@@ -110,34 +117,6 @@ public struct Normalizer {
             break
         }
         return p
-    }
-
-    /// Cluster members as Check Point takes them: `{name, ip-address, one-time-password, interfaces}`.
-    /// The address is checked and made canonical; the one-time password is not kept (a member's trust
-    /// is set up on its own gateway object, as for checkpoint-host).
-    func clusterMembers(_ value: JSONValue) throws -> JSONValue {
-        guard let items = value.arrayValue else { throw ManagementError.invalid("members", "expected a list of {name, ip-address}") }
-        guard items.count <= 64 else { throw ManagementError.invalid("members", "at most 64 members") }
-        var names: Set<String> = []
-        return .array(try items.enumerated().map { index, item in
-            guard var member = item.objectValue else { throw ManagementError.invalid("members[\(index)]", "expected an object with name and ip-address") }
-            guard let name = member["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax) else {
-                throw ManagementError.invalid("members[\(index)].name", "a name of 1 to \(Limits.nameLengthMax) characters is required")
-            }
-            guard names.insert(name).inserted else { throw ManagementError.invalid("members[\(index)].name", "'\(name)' appears twice") }
-            member["one-time-password"] = nil
-            for key in ["ip-address", "ipv4-address", "ipv6-address"] {
-                guard let given = member.removeValue(forKey: key) else { continue }
-                guard let text = given.scalarText, let address = IPAddress.parse(text) else {
-                    throw ManagementError.invalid("members[\(index)].\(key)", "'\(given.scalarText ?? "")' is not an IPv4 or IPv6 address")
-                }
-                member[address.family == 4 ? "ipv4-address" : "ipv6-address"] = .string(address.text)
-            }
-            guard member["ipv4-address"] != nil || member["ipv6-address"] != nil else {
-                throw ManagementError.invalid("members[\(index)].ip-address", "each member needs an address")
-            }
-            return .object(member)
-        })
     }
 
     /// A package's `installation-targets`: "all", or gateways and clusters by name or uid (stored as uids).

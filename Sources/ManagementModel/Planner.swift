@@ -135,6 +135,9 @@ public struct Planner {
             object.fields["access-layers"] = .array([.string(layerPlan.primary!.uid)])
             changes += layerPlan.changes
         }
+        if type == .simpleCluster {
+            changes += try clusterMemberChanges(&object, specs: object.fields["members"]?.arrayValue ?? [], previousMembers: [], context: context)
+        }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
         if let groups { changes += try membershipChanges(of: object.uid, groups: groups, planned: changes, context: context) }
@@ -194,6 +197,9 @@ public struct Planner {
         var changes: [ObjectChange] = []
         if type == .accessRule || type == .accessSection {
             changes += try placement(of: &object, params, context: context)
+        }
+        if type == .simpleCluster, let specs = given["members"]?.arrayValue {
+            changes += try clusterMemberChanges(&object, specs: specs, previousMembers: existing.uids("members"), context: context)
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
@@ -260,6 +266,9 @@ public struct Planner {
         var cascade: [ManagedObject] = [object]
         if type == .accessLayer {
             cascade += object.uids(ManagedObject.rulebaseField).compactMap { reader.object(uid: $0) }
+        }
+        if type == .simpleCluster {
+            cascade += object.uids("members").compactMap { reader.object(uid: $0) }.filter { $0.type == .clusterMember }
         }
         let deleted = Set(cascade.map(\.uid))
         let users = cascade.flatMap { reader.referrers(of: $0.uid) }.filter { !deleted.contains($0.uid) }

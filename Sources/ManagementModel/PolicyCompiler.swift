@@ -4,10 +4,13 @@ public struct PolicyTarget: Sendable, Equatable, Hashable {
     public var name: String
     /// Other objects that stand for this gateway in install-on: the clusters it is a member of.
     public var alsoNamedBy: [String]
-    public init(uid: String, name: String, alsoNamedBy: [String] = []) {
+    /// For a cluster member: its cluster (the member's policy carries the cluster section).
+    public var clusterUID: String?
+    public init(uid: String, name: String, alsoNamedBy: [String] = [], clusterUID: String? = nil) {
         self.uid = uid
         self.name = name
         self.alsoNamedBy = alsoNamedBy
+        self.clusterUID = clusterUID
     }
 
     /// Every uid a rule's install-on may name to reach this target.

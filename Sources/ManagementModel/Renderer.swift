@@ -116,9 +116,19 @@ public struct Renderer {
            let layerUID = object.fields[ManagedObject.layerField]?.stringValue {
             out["layer"] = .string(layerUID)
         }
-        if object.type == .simpleGateway || object.type == .simpleCluster {
+        if object.type == .simpleGateway || object.type == .simpleCluster || object.type == .clusterMember {
             out["sic-state"] = object.fields[ManagedObject.sicStateField] ?? .string("uninitialized")
             out["sic-name"] = object.fields[ManagedObject.sicNameField] ?? .string("")
+        }
+        if object.type == .simpleCluster {
+            out["members"] = .array(clusterMembers(of: object).map { render($0, level: .standard) })
+        }
+        if object.type == .clusterMember {
+            if let cluster = object.fields[ClusterModel.clusterField]?.stringValue.flatMap({ reader.object(uid: $0) }) {
+                out[ClusterModel.clusterField] = summary(cluster)
+                out["member-id"] = cluster.uids("members").firstIndex(of: object.uid).map { .int(Int64($0 + 1)) } ?? .null
+            }
+            out["ip-address"] = .string(ClusterPolicyBuilder.mainAddress(object))
         }
         if object.type == .package, case .array(let uids)? = object.fields["installation-targets"] {
             out["installation-targets"] = .array(uids.map { uid in uid.stringValue.map { reference($0, level: .standard) } ?? uid })
@@ -146,5 +156,12 @@ public struct Renderer {
         case .accessRule: return "Blades/Firewall"
         default: return "General/globalsNa"
         }
+    }
+}
+
+extension Renderer {
+    /// A cluster's member objects, in member-id order.
+    public func clusterMembers(of cluster: ManagedObject) -> [ManagedObject] {
+        cluster.uids("members").compactMap { reader.object(uid: $0) }.filter { $0.type == .clusterMember }
     }
 }

@@ -192,9 +192,15 @@ public struct Schema: Sendable {
             FieldSpec("ips-settings", .opaque), FieldSpec("nat-settings", .opaque),
         ], ignored: ["one-time-password"])
         schemas[.simpleCluster] = make(.simpleCluster, addressFields + gatewayFields + [
-            FieldSpec("cluster-mode", .choice(["cluster-xl-ha", "cluster-xl-load-sharing", "vrrp", "cluster-xl-load-sharing-unicast"]),
-                      default: .string("cluster-xl-ha")),
+            FieldSpec("cluster-mode", .choice(ClusterModel.supportedModes), default: .string("cluster-xl-ha")),
+            // Member uids (cluster-member objects), in member-id order; input is checked by ClusterModel.
             FieldSpec("members", .opaque, default: .array([])),
+            FieldSpec("cluster-settings", .opaque, default: ClusterSettings.defaults.json),
+        ])
+        schemas[.clusterMember] = make(.clusterMember, addressFields + [
+            FieldSpec("interfaces", .opaque, default: .array([])),
+            FieldSpec("priority", .integer(Limits.clusterPriorityRange)),
+            FieldSpec(ClusterModel.clusterField, .text(maxLength: Limits.nameLengthMax)),
         ])
         for predefined in [ObjectType.any, .action, .track, .policyTargets] { schemas[predefined] = make(predefined, []) }
         return schemas

@@ -225,6 +225,10 @@ public enum CommandCatalog {
         command("show-gateways-and-servers", "Gateways, clusters and management servers with their status.", paging + [
             CommandParameter("filter", .string, "Only objects whose name contains this text."),
         ]),
+        command("show-cluster-member", "A cluster member (made by its simple-cluster) with its SIC and cluster state.", identity + [detailsLevel]),
+        command("show-cluster-members", "Every cluster member with its SIC and cluster state.", paging + [
+            CommandParameter("filter", .string, "Only members whose name contains this text."), detailsLevel,
+        ]),
     ]
 
     static let sicCommands: [CommandSpec] = [
@@ -326,6 +330,7 @@ public enum CommandCatalog {
         case .checkpointHost, .simpleGateway: [CommandParameter("ip-address", .ipAddress, "IPv4 or IPv6 address."),
                                                CommandParameter("one-time-password", .string, "One-time SIC activation key (8 to 128 characters).")]
         case .simpleCluster: [CommandParameter("ip-address", .ipAddress, "IPv4 or IPv6 address.")]
+            // members, interfaces and cluster-settings are fields (below); their items are described in README "Gateway clusters".
         case .administrator: [CommandParameter("password", .string, "The password (stored as a PBKDF2 hash).")]
         default: []
         }

@@ -70,6 +70,8 @@ extension ManagementService {
             "install-policy": .session { try $0.installPolicy($1, $2) },
             "verify-policy": .session { try $0.verifyPolicy($1, $2) },
             "show-gateways-and-servers": .session { try $0.showGatewaysAndServers($1, $2) },
+            "show-cluster-member": .session { try $0.objectCommand(.show, .clusterMember, $1, sessionUID: $2) },
+            "show-cluster-members": .session { try $0.objectCommand(.list, .clusterMember, $1, sessionUID: $2) },
             // SIC
             "test-sic-status": .session { try $0.testSICStatus($1, $2) },
             "reset-sic": .session { try $0.resetSIC($1, $2) },

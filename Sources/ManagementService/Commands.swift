@@ -72,7 +72,7 @@ extension ManagementService {
         if object.type == .accessRule, let layerUID = object.fields[ManagedObject.layerField]?.stringValue, let layer = reader.object(uid: layerUID) {
             extra["rule-number"] = Rulebase(layer: layer, reader: reader).ruleNumber(of: object.uid).map { .int(Int64($0)) } ?? .null
         }
-        extra.merge(gatewayStatusFields(object)) { _, live in live }
+        extra.merge(gatewayStatusFields(object, reader: reader)) { _, live in live }
         if ObjectType.sicNodes.contains(object.type) { extra["sic-state"] = .string(sicNodeStatus(object).sicState) }
         return Renderer(reader: reader).render(object, level: level, lock: lockText(object.uid, viewer: sessionUID), extra: extra)
     }

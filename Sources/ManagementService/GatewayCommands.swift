@@ -1,22 +1,80 @@
 import Foundation
 import ManagementModel
 
-/// One install task's progress: one entry per gateway, in the order of the request.
+/// One install task's progress: one entry per gateway (a cluster: per member), in the order of the request.
 struct InstallProgress: Sendable {
+    struct Gateway: Sendable {
+        var uid: String
+        var name: String
+        /// The member's cluster, for a cluster member.
+        var cluster: String?
+    }
+
+    /// A cluster installed with install-on-all-cluster-members-or-fail: its members' entries.
+    struct AtomicCluster: Sendable {
+        var name: String
+        var members: [Int]
+        /// Every member answered and the rollbacks (if any) were sent.
+        var decided = false
+        /// The first member that failed, when one did.
+        var failedMember: Int?
+    }
+
+    enum Rollback: Sendable, Equatable {
+        case pending
+        case done(String)
+        case failed(String)
+    }
+
     var entries: [GatewayPushResult?]
-    var gateways: [(uid: String, name: String)]
+    var gateways: [Gateway]
     /// Where each gateway's entry is (a result finds its entry in O(1), also for 1,000s of gateways).
     var indexByUID: [String: Int]
     var packageName: String
     var revision: UInt64
     var done = 0
+    var atomicClusters: [AtomicCluster] = []
+    /// Rollbacks sent for members that installed while another member of their cluster failed.
+    var rollbacks: [Int: Rollback] = [:]
 
-    init(gateways: [(uid: String, name: String)], packageName: String, revision: UInt64) {
+    init(gateways: [Gateway], packageName: String, revision: UInt64, atomicClusters: [AtomicCluster] = []) {
         self.entries = Array(repeating: nil, count: gateways.count)
         self.gateways = gateways
         self.indexByUID = Dictionary(gateways.enumerated().map { ($1.uid, $0) }, uniquingKeysWith: { first, _ in first })
         self.packageName = packageName
         self.revision = revision
+        self.atomicClusters = atomicClusters
+    }
+
+    /// Every push answered and every rollback sent answered.
+    var isFinished: Bool { done == entries.count && !rollbacks.values.contains(.pending) }
+    var percentDone: Int {
+        let answered = done + rollbacks.values.filter { $0 != .pending }.count
+        return 100 * answered / max(entries.count + rollbacks.count, 1)
+    }
+
+    /// After entry `index` answered: the entries to roll back now (its cluster is or-fail, every
+    /// member answered, one failed: the members that installed go back to their previous policy).
+    mutating func rollbacksDue(after index: Int) -> [Int] {
+        guard let at = atomicClusters.firstIndex(where: { $0.members.contains(index) }), !atomicClusters[at].decided else { return [] }
+        let members = atomicClusters[at].members
+        guard members.allSatisfy({ entries[$0] != nil }) else { return [] }
+        atomicClusters[at].decided = true
+        atomicClusters[at].failedMember = members.first { entries[$0]?.outcome != .installed }
+        guard atomicClusters[at].failedMember != nil else { return [] }
+        let due = members.filter { entries[$0]?.outcome == .installed }
+        for member in due { rollbacks[member] = .pending }
+        return due
+    }
+
+    /// The or-fail cluster whose failure undid entry `index`, when one did.
+    func failedCluster(of index: Int) -> AtomicCluster? {
+        atomicClusters.first { $0.members.contains(index) && $0.failedMember != nil }
+    }
+
+    /// The entry counts as installed: it installed and its or-fail cluster (if any) did not fail.
+    func succeeded(_ index: Int) -> Bool {
+        entries[index]?.outcome == .installed && failedCluster(of: index) == nil
     }
 
     /// The task's `task-details[]`: gatewayName, gatewayId, statusCode, statusDescription per gateway.
@@ -24,23 +82,47 @@ struct InstallProgress: Sendable {
 
     func detail(_ index: Int) -> JSONValue {
         let entry = entries[index]
-        let code = entry.map { $0.outcome == .installed ? "succeeded" : "failed" } ?? "in progress"
-        let description = entry?.message ?? "Installing policy \(packageName) (revision \(revision))"
-        return .object(["gatewayName": .string(gateways[index].name), "gatewayId": .string(gateways[index].uid),
-                        "statusCode": .string(code), "statusDescription": .string(description),
-                        "rampart-outcome": .string(entry?.outcome.rawValue ?? "pending")])
+        var code = entry.map { $0.outcome == .installed ? "succeeded" : "failed" } ?? "in progress"
+        var description = entry?.message ?? "Installing policy \(packageName) (revision \(revision))"
+        var outcome = entry?.outcome.rawValue ?? "pending"
+        if let cluster = failedCluster(of: index), let failed = cluster.failedMember, entry?.outcome == .installed {
+            let cause = "member \(gateways[failed].name) of cluster \(cluster.name) failed (install-on-all-cluster-members-or-fail)"
+            code = "failed"
+            switch rollbacks[index] {
+            case .pending?: (description, outcome) = ("Installed; rolling back to the previous policy: \(cause)", "rolling-back")
+            case .done(let message)?: (description, outcome) = ("Rolled back to the previous policy: \(cause). \(message)", "rolled-back")
+            case .failed(let message)?: (description, outcome) = ("Installed, and the rollback failed: \(message). It runs the new policy while \(cause)", "rollback-failed")
+            case nil: break
+            }
+        }
+        var fields: [String: JSONValue] = ["gatewayName": .string(gateways[index].name), "gatewayId": .string(gateways[index].uid),
+                                           "statusCode": .string(code), "statusDescription": .string(description),
+                                           "rampart-outcome": .string(outcome)]
+        if let cluster = gateways[index].cluster { fields["rampart-cluster"] = .string(cluster) }
+        return .object(fields)
     }
 
     /// succeeded / partially succeeded / failed, with a readable summary (what the client shows).
     var verdict: (status: String, comments: String) {
-        let results = entries.compactMap { $0 }
-        let installed = results.filter { $0.outcome == .installed }.count
-        let failed = results.filter { $0.outcome != .installed }
-        let status = failed.isEmpty ? "succeeded" : installed == 0 ? "failed" : "partially succeeded"
-        var comments = "Policy \(packageName) (revision \(revision)) installed on \(installed) of \(results.count) gateways"
-        if !failed.isEmpty {
-            comments += "; " + failed.prefix(5).map { "\($0.gatewayName): \($0.message)" }.joined(separator: "; ")
-            if failed.count > 5 { comments += "; and \(failed.count - 5) more" }
+        let installed = entries.indices.filter(succeeded).count
+        var failures: [String] = []
+        for cluster in atomicClusters {
+            guard let failed = cluster.failedMember else { continue }
+            let undone = cluster.members.filter { rollbacks[$0] != nil }
+            let rollbackFailed = undone.filter { if case .failed? = rollbacks[$0] { return true }; return false }
+            var text = "cluster \(cluster.name): member \(gateways[failed].name) failed: \(entries[failed]?.message ?? "")"
+            if !undone.isEmpty { text += "; \(undone.count - rollbackFailed.count) of \(undone.count) members that installed were rolled back" }
+            if !rollbackFailed.isEmpty { text += " (not: \(rollbackFailed.map { gateways[$0].name }.joined(separator: ", ")))" }
+            failures.append(text)
+        }
+        let inClusters = Set(atomicClusters.filter { $0.failedMember != nil }.flatMap(\.members))
+        failures += entries.indices.filter { !inClusters.contains($0) && entries[$0].map { $0.outcome != .installed } == true }
+            .map { "\(gateways[$0].name): \(entries[$0]?.message ?? "")" }
+        let status = failures.isEmpty ? "succeeded" : installed == 0 ? "failed" : "partially succeeded"
+        var comments = "Policy \(packageName) (revision \(revision)) installed on \(installed) of \(entries.count) gateways"
+        if !failures.isEmpty {
+            comments += "; " + failures.prefix(5).joined(separator: "; ")
+            if failures.count > 5 { comments += "; and \(failures.count - 5) more" }
         }
         return (status, comments)
     }
@@ -55,10 +137,11 @@ extension ManagementService {
     /// Connects the gateways' SIC channels: install-policy pushes through it, status reads from it.
     public func attachGateways(_ fleet: any GatewayFleet) { gateways = fleet }
 
-    /// True when `uid` names a simple-gateway that enrolled (its certificate carries that uid): only
-    /// such a peer gets a gateway channel. A management server's certificate names a checkpoint-host.
+    /// True when `uid` names a simple-gateway or a cluster member that enrolled (its certificate
+    /// carries that uid): only such a peer gets a gateway channel. A management server's certificate
+    /// names a checkpoint-host.
     public nonisolated func isEnrolledGateway(uid: String) -> Bool {
-        guard let object = store.reader.object(uid: uid), object.type == .simpleGateway else { return false }
+        guard let object = store.reader.object(uid: uid), ObjectType.gatewayNodes.contains(object.type) else { return false }
         return object.fields[ManagedObject.sicStateField]?.stringValue == "initialized"
     }
 
@@ -95,9 +178,15 @@ extension ManagementService {
                                     comments: "Prepared (compiled) for \(targets.count) targets; nothing pushed", details: [], nowMilliseconds: now)
             return APIResponse.ok(["task-id": .string(id)])
         }
-        let progress = InstallProgress(gateways: targets.map { ($0.uid, $0.name) }, packageName: package.name, revision: head.number)
+        let orFail = try params.flag("install-on-all-cluster-members-or-fail", default: true)
+        let clusterNames = Dictionary(targets.compactMap { target in target.clusterUID.map { ($0, reader.object(uid: $0)?.name ?? $0) } },
+                                      uniquingKeysWith: { first, _ in first })
+        let entries = targets.map { InstallProgress.Gateway(uid: $0.uid, name: $0.name, cluster: $0.clusterUID.flatMap { clusterNames[$0] }) }
+        let progress = InstallProgress(gateways: entries, packageName: package.name, revision: head.number,
+                                       atomicClusters: orFail ? Self.atomicClusters(targets, names: clusterNames) : [])
         let id = tasks.started("Policy installation - \(package.name)", details: progress.details, nowMilliseconds: now)
         installs[id] = progress
+        installedPolicies[id] = (package.uid, epoch)
         logger.notice("policy installation", metadata: ["package": "\(package.name)", "revision": "\(head.number)", "targets": "\(targets.count)",
                                                         "epoch": "\(epoch.text)", "task": "\(id)"])
         let pushes = zip(targets, compiled).map { GatewayPush(gatewayUID: $0.uid, gatewayName: $0.name, policy: $1) }
@@ -112,26 +201,64 @@ extension ManagementService {
         return APIResponse.ok(["task-id": .string(id)])
     }
 
-    /// One gateway's part ended: its task entry, and the task's status once every gateway answered.
+    /// One gateway's part ended: its task entry, the rollbacks its cluster now needs, and the task's
+    /// status once every gateway (and every rollback) answered.
     func installResult(_ taskID: String, _ result: GatewayPushResult) {
-        guard var progress = installs.removeValue(forKey: taskID) else { return }
-        defer { if progress.done < progress.entries.count { installs[taskID] = progress } }
+        guard var progress = installs[taskID] else { return }
         guard let index = progress.indexByUID[result.gatewayUID], progress.entries[index] == nil else { return }
         progress.entries[index] = result
         progress.done += 1
-        tasks.updateDetail(taskID, at: index, progress.detail(index), progress: 100 * progress.done / max(progress.entries.count, 1), nowMilliseconds: now)
+        let due = progress.rollbacksDue(after: index)
+        installs[taskID] = progress
+        for changed in [index] + due { tasks.updateDetail(taskID, at: changed, progress.detail(changed), progress: progress.percentDone, nowMilliseconds: now) }
         events.publish(.policyInstalled(PolicyInstalled(taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
                                                         target: result.gatewayName, succeeded: result.outcome == .installed,
                                                         message: result.message)))
-        guard progress.done == progress.entries.count else { return }
+        if !due.isEmpty, let gateways, let (packageUID, epoch) = installedPolicies[taskID] {
+            let rollbacks = due.map { GatewayRollback(gatewayUID: progress.gateways[$0].uid, gatewayName: progress.gateways[$0].name,
+                                                      packageUID: packageUID, revision: progress.revision, epoch: epoch) }
+            logger.notice("policy installation: rolling cluster members back", metadata: ["task": "\(taskID)", "members": "\(rollbacks.map(\.gatewayName))"])
+            gateways.rollback(rollbacks) { [weak self] result in await self?.rollbackResult(taskID, result) }
+        }
+        finishIfDone(taskID)
+    }
+
+    /// A member's rollback ended.
+    func rollbackResult(_ taskID: String, _ result: GatewayPushResult) {
+        guard var progress = installs[taskID], let index = progress.indexByUID[result.gatewayUID], progress.rollbacks[index] == .pending else { return }
+        progress.rollbacks[index] = result.outcome == .installed ? .done(result.message) : .failed(result.message)
+        installs[taskID] = progress
+        tasks.updateDetail(taskID, at: index, progress.detail(index), progress: progress.percentDone, nowMilliseconds: now)
+        events.publish(.policyInstalled(PolicyInstalled(taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
+                                                        target: result.gatewayName, succeeded: false,
+                                                        message: (result.outcome == .installed ? "rolled back: " : "rollback failed: ") + result.message)))
+        finishIfDone(taskID)
+    }
+
+    func finishIfDone(_ taskID: String) {
+        guard let progress = installs[taskID], progress.isFinished else { return }
+        installs[taskID] = nil
+        installedPolicies[taskID] = nil
         let verdict = progress.verdict
         tasks.update(taskID, status: verdict.status, comments: verdict.comments, nowMilliseconds: now)
         logger.notice("policy installation finished", metadata: ["task": "\(taskID)", "status": "\(verdict.status)"])
     }
 
+    /// The or-fail groups of an install: each cluster's member entries.
+    static func atomicClusters(_ targets: [PolicyTarget], names: [String: String]) -> [InstallProgress.AtomicCluster] {
+        var order: [String] = []
+        var members: [String: [Int]] = [:]
+        for (index, target) in targets.enumerated() {
+            guard let cluster = target.clusterUID else { continue }
+            if members[cluster] == nil { order.append(cluster) }
+            members[cluster, default: []].append(index)
+        }
+        return order.map { InstallProgress.AtomicCluster(name: names[$0] ?? $0, members: members[$0] ?? []) }
+    }
+
     /// The gateways an install goes to: `targets` (names or uids of gateways and clusters, which must
-    /// be among the package's installation targets), or the package's own targets. A cluster stands
-    /// for its members: the gateway objects named like them.
+    /// be among the package's installation targets), or the package's own targets. A cluster installs
+    /// on each of its members (cluster-member objects, in member-id order).
     func installTargets(_ given: JSONValue?, package: ManagedObject, reader: any ObjectReader) throws -> [PolicyTarget] {
         let normalizer = Normalizer(reader: reader, passwords: passwords)
         let allowed = package.fields["installation-targets"]?.arrayValue?.compactMap(\.stringValue)
@@ -154,13 +281,11 @@ extension ManagementService {
         for uid in uids {
             guard let object = reader.object(uid: uid) else { continue }
             if object.type == .simpleCluster {
-                let members = object.fields["members"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
-                for name in members {
-                    guard let member = reader.objects(named: name).first(where: { $0.type == .simpleGateway }) else {
-                        throw ManagementError.invalid("targets", "cluster [\(object.name)] member [\(name)] has no simple-gateway object of that name to install on")
-                    }
-                    targets.append(PolicyTarget(uid: member.uid, name: member.name, alsoNamedBy: [object.uid]))
+                let members = Renderer(reader: reader).clusterMembers(of: object)
+                guard !members.isEmpty else {
+                    throw ManagementError.invalid("targets", "cluster [\(object.name)] has no members to install on")
                 }
+                targets += members.map { PolicyTarget(uid: $0.uid, name: $0.name, alsoNamedBy: [object.uid], clusterUID: object.uid) }
             } else {
                 targets.append(PolicyTarget(uid: object.uid, name: object.name))
             }
@@ -192,7 +317,7 @@ extension ManagementService {
 
     /// Every simple-gateway object, by name.
     func allPolicyTargets() -> [String] {
-        (try? store.objects(types: [.simpleGateway], offset: 0, limit: InstallLimits.targetsPerInstallMax, nameFilter: nil).objects.map(\.uid)) ?? []
+        (try? store.objects(types: [.simpleGateway, .simpleCluster], offset: 0, limit: InstallLimits.targetsPerInstallMax, nameFilter: nil).objects.map(\.uid)) ?? []
     }
 
     /// Compiles the package once per distinct rule set and serializes each once: gateways that no rule
@@ -206,11 +331,16 @@ extension ManagementService {
             var policy = try PolicyCompiler.compile(package: package.uid, target: target, reader: reader, revision: revision.number,
                                                     revisionHash: revision.hash, epochTerm: epoch.term, epochServer: epoch.server,
                                                     nowMilliseconds: now)
+            if let clusterUID = target.clusterUID, let cluster = reader.object(uid: clusterUID) {
+                policy.cluster = ClusterPolicyBuilder.section(cluster: cluster, member: target.uid, reader: reader)
+            }
             policy.targetName = ""
             policy.targetUID = ""
             return SharedPolicyBytes(encoded: Array(try encoder.encode(policy)))
         }
         return try targets.map { target in
+            // A member's policy names the member in its cluster section: never shared.
+            if target.clusterUID != nil { return try compile(target) }
             let namedByARule = target.namedBy.contains { uid in reader.referrers(of: uid).contains { $0.type == .accessRule } }
             if namedByARule { return try compile(target) }
             if let shared { return shared }
@@ -247,8 +377,9 @@ extension ManagementService {
 
     /// Live fields of a gateway object: SIC state as Check Point names it, Rampart's gateway status
     /// (ok / untrusted / not-responding) and policy status (installed / not-installed / may-be-out-of-date).
-    func gatewayStatusFields(_ object: ManagedObject) -> [String: JSONValue] {
-        guard object.type == .simpleGateway else { return [:] }
+    func gatewayStatusFields(_ object: ManagedObject, reader: (any ObjectReader)? = nil) -> [String: JSONValue] {
+        if object.type == .simpleCluster { return clusterStatusFields(object, reader: reader ?? store.reader) }
+        guard ObjectType.gatewayNodes.contains(object.type) else { return [:] }
         let sic = sicNodeStatus(object)
         let live = gateways?.status(ofGateway: object.uid)
         let state = switch sic.state {
@@ -277,7 +408,35 @@ extension ManagementService {
             }
         }
         if let seen = live?.lastContactMilliseconds { status["last-contact"] = Renderer.timestamp(seen) }
-        return ["sic-state": .string(sic.sicState), "gateway-status": .object(status), "policy-status": .string(policy)]
+        var fields: [String: JSONValue] = ["sic-state": .string(sic.sicState), "gateway-status": .object(status), "policy-status": .string(policy)]
+        if object.type == .clusterMember { fields["cluster-member-status"] = clusterMemberStatus(report: report, connected: live?.connected == true) }
+        return fields
+    }
+
+    /// A member's cluster state as its agent last reported it: the report's fields, or state
+    /// "unknown" (no report from a connected member yet) / "not-responding" (no channel).
+    func clusterMemberStatus(report: GatewayReport?, connected: Bool) -> JSONValue {
+        guard connected else { return ["state": "not-responding"] }
+        guard var fields = report?.cluster?.json.objectValue else { return ["state": "unknown"] }
+        if let at = report?.cluster?.lastChange?.timeMilliseconds, case .object(var change)? = fields["last-change"] {
+            change["time"] = Renderer.timestamp(at)
+            fields["last-change"] = .object(change)
+        }
+        return .object(fields)
+    }
+
+    /// A cluster's members with their live status, and which member is active.
+    func clusterStatusFields(_ cluster: ManagedObject, reader: any ObjectReader) -> [String: JSONValue] {
+        let renderer = Renderer(reader: reader)
+        var active: [String] = []
+        let members: [JSONValue] = renderer.clusterMembers(of: cluster).map { member in
+            let live = gatewayStatusFields(member)
+            if let state = live["cluster-member-status"]?["state"]?.stringValue, state.hasPrefix("ACTIVE") { active.append(member.name) }
+            return renderer.render(member, level: .standard, extra: live)
+        }
+        let state = active.count == 1 ? "ok" : active.isEmpty ? "no-active-member" : "more-than-one-active-member"
+        return ["members": .array(members),
+                "cluster-status": ["state": .string(state), "active-members": .array(active.map(JSONValue.string))]]
     }
 
     /// show-gateways-and-servers: gateways, clusters and management servers, with their status.

@@ -72,6 +72,25 @@ public struct GatewayPushResult: Sendable, Equatable {
     }
 }
 
+/// A cluster member to return to the policy it had before an install (install-on-all-cluster-members-or-fail:
+/// another member failed). The agent rolls back only while it still runs the policy of that install.
+public struct GatewayRollback: Sendable, Equatable {
+    public let gatewayUID: String
+    public let gatewayName: String
+    /// The install being undone: its package uid, revision and epoch.
+    public let packageUID: String
+    public let revision: UInt64
+    public let epoch: RevisionEpoch
+
+    public init(gatewayUID: String, gatewayName: String, packageUID: String, revision: UInt64, epoch: RevisionEpoch) {
+        self.gatewayUID = gatewayUID
+        self.gatewayName = gatewayName
+        self.packageUID = packageUID
+        self.revision = revision
+        self.epoch = epoch
+    }
+}
+
 /// The gateways connected to this server over SIC, as the Web API needs them. The server's SIC shell
 /// provides it (`ManagementService.attachGateways`).
 public protocol GatewayFleet: Sendable {
@@ -79,4 +98,7 @@ public protocol GatewayFleet: Sendable {
     /// Pushes in the background with bounded concurrency; `report` is called once per push, as each
     /// ends (a gateway that is not connected fails at once; the others do not wait for it).
     func push(_ pushes: [GatewayPush], report: @escaping @Sendable (GatewayPushResult) async -> Void)
+    /// Rolls members back in the background; `report` is called once per rollback (`installed`:
+    /// the member runs its previous policy again).
+    func rollback(_ rollbacks: [GatewayRollback], report: @escaping @Sendable (GatewayPushResult) async -> Void)
 }

@@ -24,6 +24,8 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
     case backupFinished(BackupFinished)
     /// A gateway's SIC channel to this server came up or went down.
     case gatewayStatusChanged(GatewayStatusChanged)
+    /// A cluster member's cluster state changed (from its agent's report), with the reason it gave.
+    case clusterMemberStateChanged(ClusterMemberStateChanged)
 
     /// The event's kind, stable for scripts and filters.
     public var kind: String {
@@ -37,6 +39,7 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
         case .clockSkew: "clock-skew"
         case .backupFinished(let backup): backup.succeeded ? "backup-finished" : "backup-failed"
         case .gatewayStatusChanged: "gateway-status-changed"
+        case .clusterMemberStateChanged: "cluster-member-state-changed"
         }
     }
 
@@ -51,6 +54,7 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
         case .clockSkew(let event): "\(kind): \(event)"
         case .backupFinished(let event): "\(kind): \(event)"
         case .gatewayStatusChanged(let event): "\(kind): \(event)"
+        case .clusterMemberStateChanged(let event): "\(kind): \(event)"
         }
     }
 
@@ -62,6 +66,7 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
         case .backupFinished(let backup): !backup.succeeded
         case .policyInstalled(let install): !install.succeeded
         case .syncStatusChanged(let change): change.status == .communicationError
+        case .clusterMemberStateChanged(let change): change.to == "DOWN" || change.to == "ACTIVE(!)"
         default: false
         }
     }
@@ -237,5 +242,33 @@ public struct GatewayStatusChanged: Sendable, Equatable, CustomStringConvertible
 
     public var description: String {
         "gateway \(gateway): channel \(connected ? "up" : "down")" + (reason.map { " (\($0))" } ?? "")
+    }
+}
+
+/// A cluster member's state as its agent reported it changed (ACTIVE → DOWN…), with the agent's
+/// event code and reason. Published by the server that hears the report.
+public struct ClusterMemberStateChanged: Sendable, Equatable, CustomStringConvertible {
+    public var cluster: String
+    public var member: String
+    public var uid: String
+    /// nil when the server had no earlier report of this member.
+    public var from: String?
+    public var to: String
+    public var eventCode: String
+    public var reason: String
+
+    public init(cluster: String, member: String, uid: String, from: String?, to: String, eventCode: String, reason: String) {
+        self.cluster = cluster
+        self.member = member
+        self.uid = uid
+        self.from = from
+        self.to = to
+        self.eventCode = eventCode
+        self.reason = reason
+    }
+
+    public var description: String {
+        "cluster \(cluster) member \(member): \(from ?? "unknown") -> \(to)" + (eventCode.isEmpty ? "" : " [\(eventCode)]")
+            + (reason.isEmpty ? "" : " (\(reason))")
     }
 }

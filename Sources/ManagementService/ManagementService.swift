@@ -69,6 +69,8 @@ public actor ManagementService {
     /// Gateways connected over SIC (see `attachGateways`), and install tasks still running.
     var gateways: (any GatewayFleet)?
     var installs: [String: InstallProgress] = [:]
+    /// What each running install pushes (package uid and epoch): a rollback names the install it undoes.
+    var installedPolicies: [String: (packageUID: String, epoch: RevisionEpoch)] = [:]
     /// This server's log database (DIR/logs.sqlite): what gateways send it, never synchronized.
     public nonisolated let logs: LogStore?
     /// This node's typed events: the services publish, the log and tests subscribe.

@@ -48,7 +48,7 @@ extension ManagementService {
                 : "Waiting for the node to enrol with its one-time activation key (rampart sic enroll).")
         }
         let seen = sicLastContactMilliseconds[node.uid]
-        if node.type == .simpleGateway {
+        if ObjectType.gatewayNodes.contains(node.type) {
             if gateways?.status(ofGateway: node.uid)?.connected == true {
                 return SICNodeStatus(state: .communicating, message: "Trust established; its channel to this server is open.")
             }

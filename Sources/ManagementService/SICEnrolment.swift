@@ -71,8 +71,11 @@ extension ManagementService {
 }
 
 extension ObjectType {
-    /// Objects that enrol over SIC with a one-time activation key: management servers and gateways.
-    static let sicNodes: [ObjectType] = [.checkpointHost, .simpleGateway]
+    /// Objects that enrol over SIC with a one-time activation key: management servers, gateways and
+    /// cluster members (each member with its own key and certificate).
+    static let sicNodes: [ObjectType] = [.checkpointHost, .clusterMember, .simpleGateway]
+    /// SIC nodes that open gateway channels (policy installs, status reports).
+    static let gatewayNodes: [ObjectType] = [.simpleGateway, .clusterMember]
 }
 
 /// The SIC verifier with the revocation list as it is now: a reset takes effect on the next

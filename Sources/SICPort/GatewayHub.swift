@@ -66,6 +66,20 @@ public final class GatewayHub: GatewayFleet, Service {
         batchWriter.yield(Batch(pushes: pushes, report: report))
     }
 
+    public func rollback(_ rollbacks: [GatewayRollback], report: @escaping @Sendable (GatewayPushResult) async -> Void) {
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                for rollback in rollbacks {
+                    group.addTask {
+                        let header: JSONValue = ["type": .string(GatewayWire.rollback), "package": .string(rollback.packageUID),
+                                                 "revision": .int(Int64(clamping: rollback.revision)), "epoch": rollback.epoch.json]
+                        await report(await self.sendAndWait(uid: rollback.gatewayUID, name: rollback.gatewayName, header: header, body: nil))
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs the pushes of every batch, at most `pushesInFlightMax` at once in all.
     public func run() async throws {
         let slots = PushSlots(HubLimits.pushesInFlightMax)
@@ -93,25 +107,33 @@ public final class GatewayHub: GatewayFleet, Service {
 
     /// Sends one push and waits for the gateway's answer, the channel's end, or the timeout.
     func pushOne(_ push: GatewayPush) async -> GatewayPushResult {
+        let header: JSONValue = ["type": .string(GatewayWire.install), "target-name": .string(push.gatewayName), "target-uid": .string(push.gatewayUID)]
+        return await sendAndWait(uid: push.gatewayUID, name: push.gatewayName, header: header,
+                                 body: { push.policy.bytes(targetName: push.gatewayName, targetUID: push.gatewayUID) })
+    }
+
+    /// Sends a request (install or rollback; `header` gets an `id`) on the gateway's channel and waits
+    /// for the result with that id, the channel's end, or the timeout.
+    func sendAndWait(uid: String, name: String, header: JSONValue, body: (() -> [UInt8])?) async -> GatewayPushResult {
         let id = SecureRandom.uuid()
         func fail(_ message: String) -> GatewayPushResult {
-            GatewayPushResult(gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: .failed, message: message)
+            GatewayPushResult(gatewayUID: uid, gatewayName: name, outcome: .failed, message: message)
         }
-        let header: JSONValue = ["type": .string(GatewayWire.install), "id": .string(id), "target-name": .string(push.gatewayName),
-                                 "target-uid": .string(push.gatewayUID)]
+        var fields = header.objectValue ?? [:]
+        fields["id"] = .string(id)
         // A gateway whose trust was reset (reset-sic) gets nothing more on its old channel.
-        guard service.isEnrolledGateway(uid: push.gatewayUID) else { return fail(notConnectedReason(push.gatewayUID)) }
-        let frame = GatewayWire.frame(header, body: push.policy.bytes(targetName: push.gatewayName, targetUID: push.gatewayUID))
+        guard service.isEnrolledGateway(uid: uid) else { return fail(notConnectedReason(uid)) }
+        let frame = GatewayWire.frame(.object(fields), body: body?())
         return await withTaskGroup(of: GatewayPushResult?.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
                     let sent = self.registry.withLock { registry -> Bool in
-                        guard let writer = registry[push.gatewayUID]?.channel?.writer else { return false }
-                        registry[push.gatewayUID]!.waiting[id] = continuation
+                        guard let writer = registry[uid]?.channel?.writer else { return false }
+                        registry[uid]?.waiting[id] = continuation
                         writer.yield(frame)
                         return true
                     }
-                    if !sent { continuation.resume(returning: fail(self.notConnectedReason(push.gatewayUID))) }
+                    if !sent { continuation.resume(returning: fail(self.notConnectedReason(uid))) }
                 }
             }
             group.addTask {
@@ -121,7 +143,7 @@ public final class GatewayHub: GatewayFleet, Service {
             let first = await group.next()!
             guard let result = first else {
                 // Timed out: the waiting continuation is resumed here (and only here) with the failure.
-                let waiting = registry.withLock { $0[push.gatewayUID]?.waiting.removeValue(forKey: id) }
+                let waiting = registry.withLock { $0[uid]?.waiting.removeValue(forKey: id) }
                 waiting?.resume(returning: fail("no answer within \(HubLimits.pushTimeout.components.seconds) s"))
                 return await group.next()!!
             }
@@ -141,7 +163,7 @@ public final class GatewayHub: GatewayFleet, Service {
     // MARK: channels
 
     /// Serves a gateway's channel (SICService hands it over after the first frame, a hello). The peer
-    /// must be an enrolled simple-gateway: its certificate's uid names that object.
+    /// must be an enrolled simple-gateway or cluster member: its certificate's uid names that object.
     func accept(_ connection: PeerConnection, identity: NodeIdentity, hello: JSONValue,
                 frames: inout PeerInboundFrames.AsyncIterator) async throws {
         guard service.isEnrolledGateway(uid: identity.uid) else {
@@ -193,7 +215,7 @@ public final class GatewayHub: GatewayFleet, Service {
         case GatewayWire.status:
             update(identity.uid, report: GatewayReport(json: header["status"]))
             await service.sicPeerSeen(uid: identity.uid)
-        case GatewayWire.installResult:
+        case GatewayWire.installResult, GatewayWire.rollbackResult:
             let report = GatewayReport(json: header["status"])
             update(identity.uid, report: report)
             guard let id = header["id"]?.stringValue else { return }
@@ -295,12 +317,24 @@ public final class GatewayHub: GatewayFleet, Service {
 
     private func update(_ uid: String, report: GatewayReport?) {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        registry.withLock { registry in
+        let before = registry.withLock { registry -> ClusterMemberReport? in
             var entry = registry[uid] ?? Entry()
+            let before = entry.status.report?.cluster
             entry.status.lastContactMilliseconds = now
             if let report { entry.status.report = report }
             registry[uid] = entry
+            return before
         }
+        if let after = report?.cluster, after.state != before?.state { clusterStateChanged(uid, from: before?.state, to: after) }
+    }
+
+    /// A member's cluster state changed: the event stream says so, with the member's reason.
+    private func clusterStateChanged(_ uid: String, from: String?, to report: ClusterMemberReport) {
+        guard let member = service.publishedObject(uid: uid), member.type == .clusterMember else { return }
+        let cluster = member.fields[ClusterModel.clusterField]?.stringValue.flatMap { service.publishedObject(uid: $0)?.name } ?? ""
+        service.events.publish(.clusterMemberStateChanged(ClusterMemberStateChanged(
+            cluster: cluster, member: member.name, uid: uid, from: from, to: report.state,
+            eventCode: report.lastChange?.eventCode ?? "", reason: report.lastChange?.reason ?? "")))
     }
 }
 

@@ -18,12 +18,14 @@ struct PacketTestTests {
         let policy = try PacketMatcherTests().policy()
         try InstalledPolicyFile.save(policy, dataDirectory: directory)
         #expect(try InstalledPolicyFile.load(dataDirectory: directory) == policy)
-        // Saving again replaces it whole; no temporary file is left beside it.
+        // Saving again replaces it whole, keeping the one before for a cluster's rollback; no temporary
+        // file is left beside them.
         var newer = policy
         newer.revision = 4
         try InstalledPolicyFile.save(newer, dataDirectory: directory)
         #expect(try InstalledPolicyFile.load(dataDirectory: directory)?.revision == 4)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == [InstalledPolicyFile.fileName])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+            == [InstalledPolicyFile.fileName, InstalledPolicyFile.previousFileName].sorted())
 
         let file = InstalledPolicyFile.url(dataDirectory: directory)
         try Data(#"{"formatVersion": 99}"#.utf8).write(to: file)

@@ -151,6 +151,11 @@ run "discard drops the pending change"                     2 discard.yml
 run "state absent deletes every object"                   12 delete.yml -e expect=all
 run "deleting again changes nothing"                       0 delete.yml -e expect=none
 
+# Clusters: a simple-cluster with members and interfaces (an asynchronous add, waited for), then the
+# members through cp_mgmt_cluster_members_facts; the second run is idempotent.
+run "simple-cluster with members, auto-published; member facts" 1 clusters.yml -e expect=created
+run "simple-cluster again changes nothing"                     0 clusters.yml -e expect=same
+
 # Gateways: a simple-gateway from Ansible, a real agent enrolled with its key, then install-policy
 # and verify-policy from Ansible, which wait for their tasks.
 (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$work/gw.key")
