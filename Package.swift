@@ -31,6 +31,8 @@ let package = Package(
         ], swiftSettings: strict),
         // Pure: the HA state machine. No Foundation I/O, no clocks, no randomness.
         .target(name: "HACore", swiftSettings: strict),
+        // Pure: the gateway-cluster (ClusterXL High Availability) state machine. No I/O, clocks, randomness.
+        .target(name: "ClusterCore", swiftSettings: strict),
         // Seeded fault simulator for HACore, shipped beside the product like HummingbirdTesting.
         .target(name: "Simulation", dependencies: ["HACore"], swiftSettings: strict),
         .target(name: "TrustCore", dependencies: [
@@ -109,6 +111,7 @@ let package = Package(
             "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "Simulation"], swiftSettings: strict),
+        .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",
             .product(name: "Crypto", package: "swift-crypto"),
