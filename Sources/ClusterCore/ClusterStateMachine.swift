@@ -132,14 +132,14 @@ public struct ClusterStateMachine: Sendable {
         return nowMilliseconds - heard <= deadTimerMilliseconds
     }
 
-    /// Lost ACTIVE within the hysteresis: ranks below the members that did not.
-    public var recentlyLostActive: Bool {
-        guard let lost = lostActiveAtMilliseconds else { return false }
-        return nowMilliseconds - lost < limits.flapHysteresisMilliseconds
+    /// Whether this member lost ACTIVE, or started, within the flap hysteresis.
+    public var steadiness: Steadiness {
+        if let lost = lostActiveAtMilliseconds, nowMilliseconds - lost < limits.flapHysteresisMilliseconds { return .lostActiveRecently }
+        return nowMilliseconds - startedAtMilliseconds < limits.flapHysteresisMilliseconds ? .startedRecently : .steady
     }
 
     func rank(health: MemberHealth) -> MemberRank {
-        MemberRank(health: health, recentlyLostActive: recentlyLostActive, priority: configuration.local.priority, member: localMember)
+        MemberRank(health: health, steadiness: steadiness, priority: configuration.local.priority, member: localMember)
     }
 
     func peerIndex(_ id: MemberID) -> Int? { peers.firstIndex { $0.id == id } }
@@ -176,7 +176,7 @@ public struct ClusterStateMachine: Sendable {
         peers[index].priority = heartbeat.priority
         peers[index].problems = heartbeat.problems
         peers[index].health = heartbeat.health
-        peers[index].recentlyLostActive = heartbeat.recentlyLostActive
+        peers[index].steadiness = heartbeat.steadiness
         peers[index].loadPercent = min(heartbeat.loadPercent, 100)
         pending.note("heartbeat")
         reportLoad(of: heartbeat.member, percent: peers[index].loadPercent)
@@ -196,11 +196,11 @@ public struct ClusterStateMachine: Sendable {
         lastSentProblems = problems
         sequence += 1
         nextHeartbeatAtMilliseconds = nowMilliseconds + limits.heartbeatIntervalMilliseconds
-        let lostRecently = recentlyLostActive
+        let steadinessNow = steadiness
         for (index, interface) in configuration.monitoredInterfaces.enumerated() where linksUp[index] {
             pending.messages.append(ClusterHeartbeat(
                 member: localMember, incarnation: incarnation, sequence: sequence, interface: interface, state: state,
-                priority: configuration.local.priority, problems: problems, recentlyLostActive: lostRecently,
+                priority: configuration.local.priority, problems: problems, steadiness: steadinessNow,
                 loadPercent: ownLoadPercent))
         }
     }
@@ -263,7 +263,7 @@ struct Peer: Sendable {
     var priority: UInt8
     var problems: [DeviceSummary] = []
     var health: MemberHealth = .impaired
-    var recentlyLostActive = false
+    var steadiness = Steadiness.startedRecently
     var loadPercent: UInt8 = 0
 
     init(member: ClusterMember, interfaceCount: Int) {
@@ -274,7 +274,7 @@ struct Peer: Sendable {
     }
 
     var id: MemberID { member.id }
-    var rank: MemberRank { MemberRank(health: health, recentlyLostActive: recentlyLostActive, priority: priority, member: id) }
+    var rank: MemberRank { MemberRank(health: health, steadiness: steadiness, priority: priority, member: id) }
 }
 
 /// A joining member's full sync of the connection table.

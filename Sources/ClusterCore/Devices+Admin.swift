@@ -41,16 +41,19 @@ extension ClusterStateMachine {
 
     /// A joining member needs the connection table of the member that forwards traffic. While one is
     /// active, it asks it (again after `fullSyncRetryMilliseconds`, or when another takes over) and
-    /// stays DOWN; when none is active there is no table to receive, and the device is ok.
+    /// stays DOWN. While only standbys are heard it waits (one of them takes over, and its table is the
+    /// one to have). When no live member holds a table (none is active or standby) there is nothing to
+    /// receive, and the device is ok.
     mutating func refreshFullSync() {
         guard case .pending(let requestedFrom, let requestedAt) = fullSync else { return }
         guard state != .initializing || startupComplete else { return }
-        let source = makeView().bestActive?.id
-        guard let source else {
+        let view = makeView()
+        guard let source = view.bestActive?.id else {
+            guard !peers.contains(where: { isLive($0) && ($0.state == .standby || $0.state == .ready) }) else { return }
             fullSync = .done
-            devices.setBuiltIn(BuiltInDevice.fullSync, .ok, detail: "no member was active: there was no connection table to receive",
+            devices.setBuiltIn(BuiltInDevice.fullSync, .ok, detail: "no member held a connection table to receive",
                                now: nowMilliseconds)
-            pending.decide("no member is active: no connection table to synchronize (full sync not needed)")
+            pending.decide("no other member is active or standby: no connection table to synchronize (full sync not needed)")
             return
         }
         guard requestedFrom != source || nowMilliseconds - requestedAt >= limits.fullSyncRetryMilliseconds else { return }
@@ -170,6 +173,8 @@ extension ClusterStateMachine {
                                    endsAtLatestMilliseconds: nowMilliseconds + limits.loadStretchMaxMilliseconds)
         let reason = "\(deadTimerStatus)"
         pending.effect(.deadTimerChanged(deadTimerStatus, code: .deadTimerStretched, reason: reason))
+        // The others stretch theirs on our next heartbeat: send it now.
+        heartbeatNow = true
         pending.decide("\(EventCode.deadTimerStretched) \(reason)")
     }
 
@@ -205,14 +210,14 @@ extension ClusterStateMachine {
             if member.id == localMember {
                 members.append(MemberView(id: member.id, name: member.name, address: member.address, isLocal: true, priority: member.priority,
                                           state: state, assignedLoadPercent: state.isActive ? 100 : 0, health: health,
-                                          recentlyLostActive: recentlyLostActive, problems: devices.notOk, loadPercent: ownLoadPercent,
+                                          steadiness: steadiness, problems: devices.notOk, loadPercent: ownLoadPercent,
                                           lastHeardMillisecondsAgo: nil))
             } else if let index = peerIndex(member.id) {
                 let peer = peers[index]
                 let live = isLive(peer)
                 members.append(MemberView(id: member.id, name: member.name, address: member.address, isLocal: false, priority: peer.priority,
                                           state: live ? peer.state : nil, assignedLoadPercent: live && peer.state.isActive ? 100 : 0,
-                                          health: live ? peer.health : nil, recentlyLostActive: live && peer.recentlyLostActive,
+                                          health: live ? peer.health : nil, steadiness: live ? peer.steadiness : nil,
                                           problems: live ? peer.problems : [], loadPercent: peer.loadPercent,
                                           lastHeardMillisecondsAgo: peer.lastHeardAtMilliseconds.map { nowMilliseconds - $0 }))
             }

@@ -117,19 +117,20 @@ extension ClusterStateMachine {
         return .devicesRecovered
     }
 
-    /// Primary Up: a healthy standby that comes before the one active member, and before every other
-    /// candidate that may claim it, claims ACTIVE once it has been standing by for the hold time and
-    /// did not lose ACTIVE recently.
+    /// Primary Up: a steady, healthy standby that comes before the one active member, and before every
+    /// other steady candidate, claims ACTIVE once it has been standing by for the hold time. Steady: it
+    /// did not lose ACTIVE, nor start, within the hysteresis (a member that keeps failing or crashing
+    /// never takes ACTIVE back).
     func shouldPreempt(_ view: ClusterView, active: Peer, own: MemberRank) -> Bool {
         guard configuration.mode == .primaryUp, state == .standby, view.activeCount == 1, active.state == .active else { return false }
-        guard !own.recentlyLostActive, own.precedes(active.rank) else { return false }
+        guard own.steadiness == .steady, own.precedes(active.rank) else { return false }
         guard !(view.bestCandidate.map { claimsBefore($0.rank, own) } ?? false) else { return false }
         return nowMilliseconds - stateSinceMilliseconds >= limits.preemptHoldMilliseconds
     }
 
-    /// A candidate that may claim ACTIVE from the active member (not within its hysteresis) before us.
+    /// A candidate that may claim ACTIVE from the active member (a steady one) before us.
     func claimsBefore(_ candidate: MemberRank, _ own: MemberRank) -> Bool {
-        !candidate.recentlyLostActive && candidate.precedes(own)
+        candidate.steadiness == .steady && candidate.precedes(own)
     }
 
     /// Why this member takes ACTIVE now that no member holds it: what happened to the last active one.

@@ -91,7 +91,8 @@ public struct MemberView: Hashable, Sendable {
     /// 100 % on the active member, 0 % on the others (High Availability).
     public var assignedLoadPercent: Int
     public var health: MemberHealth?
-    public var recentlyLostActive: Bool
+    /// Whether it lost ACTIVE, or started, within the flap hysteresis (nil for a peer not heard).
+    public var steadiness: Steadiness?
     public var problems: [DeviceSummary]
     public var loadPercent: UInt8
     /// Since its last heartbeat on any interface (nil for this member, or a peer never heard).

@@ -23,8 +23,9 @@ public struct ClusterLimits: Hashable, Sendable {
     /// A starting member stays INIT until it heard every other member, or this long: long enough to hear
     /// every member that is alive, so that it joins the cluster instead of declaring itself active.
     public var startupWaitMilliseconds: UInt64 = 500
-    /// A member that lost ACTIVE ranks below the members that did not for this long, so it does not take
-    /// ACTIVE back unless no other member can (the no-flapping rule).
+    /// A member that lost ACTIVE ranks below the members that did not for this long, and one that started
+    /// below the steady ones, so it does not take ACTIVE back unless no other member can (the no-flapping
+    /// rule; see `Steadiness`). In Primary Up only a steady member claims ACTIVE back.
     public var flapHysteresisMilliseconds: UInt64 = 5_000
     /// Primary Up: a member must be a healthy standby this long before it claims ACTIVE back.
     public var preemptHoldMilliseconds: UInt64 = 2_000

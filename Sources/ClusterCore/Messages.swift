@@ -40,13 +40,14 @@ public struct ClusterHeartbeat: Hashable, Sendable {
     public var priority: UInt8
     /// Its devices that are not ok (the pnote summary). Empty: healthy.
     public var problems: [DeviceSummary]
-    /// It lost ACTIVE within the flap hysteresis: it ranks below the members that did not.
-    public var recentlyLostActive: Bool
+    /// Whether it lost ACTIVE, or started, within the flap hysteresis: it ranks below steadier members
+    /// when ACTIVE is to be taken.
+    public var steadiness: Steadiness
     /// Its load figure, 0 to 100. At or above the threshold, every member stretches its dead timer.
     public var loadPercent: UInt8
 
     public init(member: MemberID, incarnation: UInt64, sequence: UInt64, interface: InterfaceName, state: MemberState,
-                priority: UInt8, problems: [DeviceSummary], recentlyLostActive: Bool, loadPercent: UInt8) {
+                priority: UInt8, problems: [DeviceSummary], steadiness: Steadiness, loadPercent: UInt8) {
         self.member = member
         self.incarnation = incarnation
         self.sequence = sequence
@@ -54,31 +55,52 @@ public struct ClusterHeartbeat: Hashable, Sendable {
         self.state = state
         self.priority = priority
         self.problems = problems
-        self.recentlyLostActive = recentlyLostActive
+        self.steadiness = steadiness
         self.loadPercent = loadPercent
     }
 
     var health: MemberHealth { MemberHealth.of(problems: problems) }
 }
 
+/// How long a member has been free of trouble, worst first (the no-flapping rule). Within
+/// `ClusterLimits.flapHysteresisMilliseconds` of losing ACTIVE a member ranks below every other one that
+/// did not; within it of starting, below the steady ones: nothing survives a restart, so a member that
+/// crashed while active cannot know it lost ACTIVE, and it must not take ACTIVE back from the steady
+/// members either. When the whole cluster starts together, everyone is equally new.
+public enum Steadiness: Int, Hashable, Comparable, Sendable, CustomStringConvertible {
+    case lostActiveRecently = 0
+    case startedRecently = 1
+    case steady = 2
+
+    public static func < (lhs: Steadiness, rhs: Steadiness) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String {
+        switch self {
+        case .lostActiveRecently: "lost ACTIVE recently"
+        case .startedRecently: "started recently"
+        case .steady: "steady"
+        }
+    }
+}
+
 /// How members compare, the same on every member because it uses only what each member announces.
 ///
 /// Two orders:
-/// - taking ACTIVE when no member holds it (`<`): healthy before impaired, then a member that did not
-///   lose ACTIVE recently (the flap hysteresis), then the higher priority, then the lower member ID;
+/// - taking ACTIVE when no member holds it (`<`): healthy before impaired, then the steadier member
+///   (see `Steadiness`), then the higher priority, then the lower member ID;
 /// - holding ACTIVE against another claim (`precedes`: split brain, Primary Up): healthy before
 ///   impaired, then the higher priority, then the lower member ID. The hysteresis keeps a member from
 ///   taking ACTIVE back; it never makes a member that holds ACTIVE give it up, or the higher priority
 ///   would take it back once its hysteresis ran out: a flap.
 public struct MemberRank: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var health: MemberHealth
-    public var recentlyLostActive: Bool
+    public var steadiness: Steadiness
     public var priority: UInt8
     public var member: MemberID
 
     public static func < (lhs: MemberRank, rhs: MemberRank) -> Bool {
         if lhs.health != rhs.health { return lhs.health < rhs.health }
-        if lhs.recentlyLostActive != rhs.recentlyLostActive { return lhs.recentlyLostActive }
+        if lhs.steadiness != rhs.steadiness { return lhs.steadiness < rhs.steadiness }
         if lhs.priority != rhs.priority { return lhs.priority < rhs.priority }
         return lhs.member > rhs.member
     }
@@ -91,6 +113,6 @@ public struct MemberRank: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 
     public var description: String {
-        "\(health), priority \(priority)\(recentlyLostActive ? ", lost ACTIVE recently" : "")"
+        "\(health), priority \(priority), \(steadiness)"
     }
 }

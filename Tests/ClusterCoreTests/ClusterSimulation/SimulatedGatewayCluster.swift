@@ -31,7 +31,7 @@ final class SimulatedMember {
     /// The registered `probe` device: the state the script reports, and whether it reports at all.
     var probeState: DeviceState = .ok
     var probeReporting = true
-    /// For the no-flapping check: when (ms) this member last left ACTIVE.
+    /// For the no-flapping check: when (ms) this member last left ACTIVE (a crash while active included).
     var lostActiveAtMilliseconds: UInt64?
     /// Since when (tick) it is ACTIVE or ACTIVE(!).
     var activeSinceTick: Int?
@@ -57,6 +57,8 @@ final class SimulatedGatewayCluster {
         var tickMilliseconds: UInt64 = 10
         /// Every member registers a `probe` device with this report timeout, reported every 200 ms.
         var probeTimeoutMilliseconds: UInt64? = 1_000
+        /// How long a full sync takes, in ticks.
+        var fullSyncTicks: ClosedRange<Int> = 5...40
     }
 
     struct Statistics: Hashable, Sendable {
@@ -165,7 +167,6 @@ final class SimulatedGatewayCluster {
         member.holdsVirtualAddress = false  // the runtime removes a leftover address at start
         member.committedTableSinceActive = false
         member.activeSinceTick = nil
-        member.lostActiveAtMilliseconds = nil
         let linksUp = setup.interfaces.enumerated().filter { member.linksUp[$0.offset] }.map(\.element)
         member.core = ClusterStateMachine(configuration: member.configuration,
                                           start: ClusterStart(nowMilliseconds: nowMilliseconds, incarnation: member.incarnation,
@@ -181,6 +182,8 @@ final class SimulatedGatewayCluster {
     func crash(_ id: MemberID, restartAfterTicks: Int? = nil) {
         let member = member(id)
         guard member.isUp else { return }
+        // Crashing while active loses ACTIVE too: the no-flapping rule holds across the restart.
+        if member.core?.state.isActive == true { member.lostActiveAtMilliseconds = nowMilliseconds }
         member.core = nil
         member.holdsVirtualAddress = false
         member.activeSinceTick = nil
@@ -341,7 +344,7 @@ final class SimulatedGatewayCluster {
             member.holdsVirtualAddress = false
             member.committedTableSinceActive = false
         case .requestFullSync(let source):
-            member.fullSync = (index(of: source), tick + random.int(in: 5...40))
+            member.fullSync = (index(of: source), tick + random.int(in: setup.fullSyncTicks))
         case .stateChanged(let change):
             transitions.append((tick, member.id, change))
             statistics.stateChanges += 1
@@ -444,18 +447,28 @@ final class SimulatedGatewayCluster {
         if case .fullSyncCompleted = input { true } else { false }
     }
 
-    /// A member that lost ACTIVE takes it back within the hysteresis only if, in its view, no other
-    /// member at least as healthy could take it and did not lose it recently too.
+    /// A member that lost ACTIVE (a crash while active included) takes it back within the hysteresis
+    /// only if, in its view, no other member at least as healthy and steadier could take it. And it knows
+    /// its own trouble: it reports that it lost ACTIVE recently, or (after a restart, which nothing
+    /// survives) that it started recently.
     private func checkNoFlap(_ member: SimulatedMember, core: ClusterStateMachine) {
         guard let lost = member.lostActiveAtMilliseconds, core.nowMilliseconds - lost < limits.flapHysteresisMilliseconds else { return }
+        let startedAt = UInt64(member.startedAtTick) * setup.tickMilliseconds
+        let known: Steadiness = lost >= startedAt ? .lostActiveRecently : .startedRecently
+        let own = core.steadiness
+        if own > known {
+            return fail("no flapping: a member knows it lost ACTIVE or started recently",
+                        "\(member.id) lost ACTIVE at \(lost) ms, started at \(startedAt) ms, but reports itself \(own)")
+        }
         let status = core.status
-        guard let own = status.members.first(where: { $0.isLocal })?.health else { return }
+        guard let health = status.members.first(where: { $0.isLocal })?.health else { return }
         for peer in status.members where !peer.isLocal {
-            guard let state = peer.state, let health = peer.health, health >= own, !peer.recentlyLostActive else { continue }
-            let couldTakeIt = state == .standby || state == .ready || (state == .down && health == .impaired)
+            guard let state = peer.state, let peerHealth = peer.health, let steadiness = peer.steadiness,
+                  peerHealth >= health, steadiness > own else { continue }
+            let couldTakeIt = state == .standby || state == .ready || (state == .down && peerHealth == .impaired)
             if couldTakeIt {
                 fail("no flapping: a member that lost ACTIVE does not take it back within the hysteresis unless it is the only one",
-                     "\(member.id) lost ACTIVE at \(lost) ms and took it back at \(core.nowMilliseconds) ms although \(peer.id) (\(state), \(health)) could")
+                     "\(member.id) (\(own)) lost ACTIVE at \(lost) ms and took it back at \(core.nowMilliseconds) ms although \(peer.id) (\(state), \(peerHealth), \(steadiness)) could")
                 return
             }
         }
