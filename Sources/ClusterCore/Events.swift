@@ -167,6 +167,13 @@ public struct StateChange: Hashable, Sendable, CustomStringConvertible {
     public var reason: TransitionReason
     public var atMilliseconds: UInt64
 
+    public init(from: MemberState, to: MemberState, reason: TransitionReason, atMilliseconds: UInt64) {
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.atMilliseconds = atMilliseconds
+    }
+
     public var eventCode: EventCode { reason.eventCode }
 
     public var description: String { "\(eventCode) \(from) -> \(to): \(reason)" }

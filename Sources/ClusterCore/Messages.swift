@@ -98,6 +98,13 @@ public struct MemberRank: Hashable, Comparable, Sendable, CustomStringConvertibl
     public var priority: UInt8
     public var member: MemberID
 
+    public init(health: MemberHealth, steadiness: Steadiness, priority: UInt8, member: MemberID) {
+        self.health = health
+        self.steadiness = steadiness
+        self.priority = priority
+        self.member = member
+    }
+
     public static func < (lhs: MemberRank, rhs: MemberRank) -> Bool {
         if lhs.health != rhs.health { return lhs.health < rhs.health }
         if lhs.steadiness != rhs.steadiness { return lhs.steadiness < rhs.steadiness }
