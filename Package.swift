@@ -37,6 +37,8 @@ let package = Package(
         // Seeded simulation kit: RNG, clock, a generic faulty network, and the HA simulation over the
         // shared driver; shipped beside the product like HummingbirdTesting.
         .target(name: "SimulationKit", dependencies: ["HACore", "HADriverKit"], swiftSettings: strict),
+        // Pure: the gateway-cluster (ClusterXL High Availability) state machine. No I/O, clocks, randomness.
+        .target(name: "ClusterCore", swiftSettings: strict),
         .target(name: "TrustCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -157,6 +159,7 @@ let package = Package(
             "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "HADriverKit", "SimulationKit"], swiftSettings: strict),
+        .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore", "SimulationKit"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",
             .product(name: "Crypto", package: "swift-crypto"),
