@@ -15,8 +15,9 @@ public struct InterfaceName: Hashable, Comparable, Sendable, CustomStringConvert
     public let name: String
 
     /// Nil unless `name` is 1 to 15 bytes of letters, digits, '.', '-', '_' or '@' (what Linux accepts
-    /// and what cannot break a log line or a command).
-    public init?(_ name: String) {
+    /// and what cannot break a log line or a command). Labelled: an unlabelled `InterfaceName("…")` with a
+    /// literal would be a literal coercion (SE-0213) and trap instead of returning nil.
+    public init?(validating name: String) {
         guard isValidInterfaceName(name) else { return nil }
         self.name = name
     }

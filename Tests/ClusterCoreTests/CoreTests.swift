@@ -47,8 +47,9 @@ struct ClusterCoreTests {
         var limits = ClusterLimits()
         limits.deadTimerMilliseconds = 150
         #expect(code { try ClusterConfiguration(localMember: 1, members: [member], monitoredInterfaces: ["eth1"], limits: limits) } == "cluster-limits-invalid")
-        #expect(InterfaceName("eth1.100") != nil && InterfaceName("eth 1") == nil && InterfaceName("a-very-long-interface") == nil
-                    && InterfaceName("") == nil && InterfaceName("eth1;reboot") == nil)
+        #expect(InterfaceName(validating: "eth1.100") != nil && InterfaceName(validating: "eth 1") == nil
+                    && InterfaceName(validating: "a-very-long-interface") == nil
+                    && InterfaceName(validating: "") == nil && InterfaceName(validating: "eth1;reboot") == nil)
     }
 
     @Test("every event code is unique and documented, and every transition reason has one")
@@ -180,7 +181,7 @@ struct ClusterCoreTests {
         #expect(core.status.activeDevices.map(\.detail) == ["waiting for the connection table from member 1"])
         _ = core.step(.fullSyncCompleted(from: 1))
         _ = core.step(.tick(now: 20))
-        _ = core.step(.receive(heartbeat(from: 1, sequence: 2, state: .active, priority: 100), on: "sync"))
+        _ = core.step(.receive(heartbeat(from: 1, sequence: 2, on: "sync", state: .active, priority: 100), on: "sync"))
         var status = core.status
         #expect(status.mode.description == "High Availability (Active Up)")
         #expect(status.state == .standby && status.activeMember == 1)
