@@ -1,4 +1,5 @@
 import ClusterCore
+import SimulationKit
 import Foundation
 import Testing
 
@@ -18,17 +19,40 @@ func offCooperativeThreads<T: Sendable>(_ work: @escaping @Sendable () -> T) asy
 
 @Suite("Cluster random seeds")
 struct ClusterRandomSeedTests {
-    static let seedsPerChunk = 75
+    static let seedsPerChunk = 60
     static let chunks = 4
+    static let faultTicks = 800
 
-    @Test("fixed seeds: no invariant breaks, every schedule converges after the heal and stays so", arguments: 0..<chunks)
+    /// Faults and paths every chunk of seeds must see: a change that stops one from firing (a knob that no
+    /// longer reaches the cluster, a counter no longer counted) fails here rather than passing vacuously.
+    static let faultFiredMin = 1
+    static let pathsTaken = ["takeovers", "failovers", "dead-timer-failovers", "split-brain-resolutions", "flaps-avoided",
+                             "dead-timer-stretches", "active-attention", "attention-resolved", "preemptions", "full-syncs",
+                             "admin-downs-refused", "device-deadlines-missed"]
+
+    @Test("fixed seeds: no invariant breaks, every schedule converges after the heal and stays so, every fault and path fires",
+          arguments: 0..<chunks)
     func fixedSeeds(chunk: Int) async {
         let first = UInt64(chunk * Self.seedsPerChunk) + 1
         let report = await offCooperativeThreads {
-            ClusterSimulation.run(seeds: first..<(first + UInt64(Self.seedsPerChunk)))
+            ClusterSimulation.run(seeds: first..<(first + UInt64(Self.seedsPerChunk)), faultTicks: Self.faultTicks)
         }
         #expect(report.passed, "\(report.violations.map(\.description))")
         #expect(report.seedsRun == Self.seedsPerChunk)
+        guard report.passed else { return }
+        for fault in report.statistics.faults {
+            #expect(fault.count >= Self.faultFiredMin, "fault \(fault.name) fired \(fault.count) times in seeds \(first)...")
+        }
+        let paths = Dictionary(uniqueKeysWithValues: report.statistics.paths.map { ($0.name, $0.count) })
+        for path in Self.pathsTaken {
+            #expect((paths[path] ?? 0) >= 1, "path \(path) never taken in seeds \(first)...")
+        }
+    }
+
+    @Test("two- and three-member clusters alone pass too", arguments: [2, 3])
+    func fixedSize(members: Int) async {
+        let report = await offCooperativeThreads { ClusterSimulation.run(seeds: 1_001...1_030, memberCount: members, faultTicks: Self.faultTicks) }
+        #expect(report.passed, "\(report.violations.map(\.description))")
     }
 
     /// Seeds from the environment (`CLUSTER_SIM_SEEDS=first-last`); nothing when unset.

@@ -1,4 +1,5 @@
 import ClusterCore
+import SimulationKit
 import Foundation
 import Testing
 

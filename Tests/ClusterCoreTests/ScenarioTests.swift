@@ -1,4 +1,5 @@
 import ClusterCore
+import SimulationKit
 import Testing
 
 // Gateway-cluster behaviour, one scenario per thing an operator relies on (issue 20). Members 1, 2, 3
@@ -213,7 +214,7 @@ struct ClusterScenarioTests {
         var setup = SimulatedGatewayCluster.Setup()
         setup.priorities = [100, 90]
         let cluster = SimulatedGatewayCluster(setup: setup)
-        for id in cluster.memberIDs { cluster.member(id).policyInstalled = false }
+        for id in cluster.memberIDs { cluster.setPolicy(id, installed: false) }
         cluster.startAll()
         cluster.run(ticks: 200)
         #expect(cluster.violation == nil)
