@@ -28,8 +28,13 @@ struct SimCommand: ParsableCommand {
         no publish is answered after a higher epoch took its first write (but the two sides of a \
         forced split); after the heal, every server converges within --liveness-ticks.
 
+        With --cluster, each seed drives a simulated gateway cluster (ClusterCore, Active Up or Primary Up) \
+        through kill -9 and restarts, link loss per interface, partitions of the sync link, loss, \
+        duplication, reordering, load spikes, admin down/up and critical-device problems; see the README.
+
         Examples:
           rampart sim --seeds 1000            run seeds 1...1000
+          rampart sim --cluster --seeds 2000 --members 3
           rampart sim --seed 42 --trace       replay seed 42, one line per event
           rampart sim --seeds 10000 --json    benchmark, one JSON object per metric
         """)
@@ -55,6 +60,12 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Worker threads for a --seeds run (default: the machine's cores).")
     var workers: Int?
 
+    @Flag(help: "Simulate a gateway cluster (ClusterXL High Availability) instead of management HA.")
+    var cluster = false
+
+    @Option(help: "Members of the simulated gateway cluster, 2 to 5 (with --cluster; default: each seed draws 2 to 4).")
+    var members: Int?
+
     @Flag(help: "Print one readable line per event (use with --seed).")
     var trace = false
 
@@ -66,6 +77,7 @@ struct SimCommand: ParsableCommand {
         guard ticks >= 0, livenessTicks >= 1 else { throw ValidationError("--ticks must be >= 0, --liveness-ticks >= 1") }
         guard seeds >= 1 else { throw ValidationError("--seeds must be >= 1") }
         if trace && seed == nil && seeds > 1 { throw ValidationError("--trace needs --seed S (one run)") }
+        if let members, !cluster || !(2...5).contains(members) { throw ValidationError("--members needs --cluster and is 2 to 5") }
     }
 
     func options(_ seed: UInt64) -> SimulationOptions {
@@ -73,6 +85,7 @@ struct SimCommand: ParsableCommand {
     }
 
     func run() throws {
+        if cluster { return try runCluster() }
         if let seed {
             let result = RandomSchedule.run(options(seed), trace: trace ? { print($0) } : nil)
             report(single: result)
@@ -104,7 +117,7 @@ struct SimCommand: ParsableCommand {
 
     func runMany() throws {
         let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
-        let collector = ResultCollector(count: seeds)
+        let collector = ResultCollector<SimulationResult>(count: seeds)
         let start = DispatchTime.now().uptimeNanoseconds
         let seedsCount = seeds, base = baseSeed
         let template = options(0)
@@ -171,9 +184,9 @@ struct SimCommand: ParsableCommand {
 }
 
 /// Results from the worker threads, each stored once at its own index.
-private final class ResultCollector: @unchecked Sendable {
+final class ResultCollector<Result>: @unchecked Sendable {
     private let lock = NSLock()
-    private var results: [SimulationResult?]
+    private var results: [Result?]
     private var durations: [UInt64]
 
     init(count: Int) {
@@ -181,14 +194,14 @@ private final class ResultCollector: @unchecked Sendable {
         durations = Array(repeating: 0, count: count)
     }
 
-    func store(_ index: Int, result: SimulationResult, nanoseconds: UInt64) {
+    func store(_ index: Int, result: Result, nanoseconds: UInt64) {
         lock.lock()
         results[index] = result
         durations[index] = nanoseconds
         lock.unlock()
     }
 
-    func snapshot() -> ([SimulationResult?], [UInt64]) {
+    func snapshot() -> ([Result?], [UInt64]) {
         lock.lock()
         defer { lock.unlock() }
         return (results, durations)
@@ -196,7 +209,7 @@ private final class ResultCollector: @unchecked Sendable {
 }
 
 /// One benchmark metric as a JSON object.
-private struct BenchmarkLine {
+struct BenchmarkLine {
     var metric: String
     var milliseconds: [Double]
     var rate: Double

@@ -4,10 +4,10 @@ import ClusterCore
 /// links carry heartbeats, what each core's state is), never from a member's own view of the others:
 /// a bug in that view cannot excuse itself.
 extension SimulatedGatewayCluster {
-    /// How long after two members start hearing each other (a heal, a restart) their views are settled:
-    /// the dead timer (within it, a member that hears nothing of a peer still counts it live; with the
-    /// rates used, some heartbeat of every round in it gets through), two heartbeat intervals (one to be
-    /// sent, one to be answered), and the longest ordinary delay plus a loaded sender's lateness.
+    /// How long two active members that hear each other (after a heal) may take to settle who keeps
+    /// ACTIVE: the dead timer (a correcting heartbeat may be lost; within it the stale one still counts),
+    /// two heartbeat intervals (one to be sent, one to be answered), and the longest ordinary delay plus
+    /// a loaded sender's lateness.
     public var settleMilliseconds: UInt64 {
         let delayTicks = UInt64(networkProfile.delayTicksMax + Self.loadedSendDelayTicksMax)
         return limits.deadTimerMilliseconds + 2 * limits.heartbeatIntervalMilliseconds + delayTicks * setup.tickMilliseconds
@@ -28,26 +28,28 @@ extension SimulatedGatewayCluster {
 
     func pair(_ a: Int, _ b: Int) -> Int { min(a, b) * members.count + max(a, b) }
 
-    /// Settled: heard each other continuously for the settle time.
-    func settled(_ a: Int, _ b: Int) -> Bool {
-        connectedSinceTick[pair(a, b)].map { tick - $0 >= settleTicks } ?? false
+    /// What `to` heard last from `from`, if it is still fresh: delivered within the dead timer, so the
+    /// receiver's core must count the sender live and in the state it announced.
+    func freshlyHeard(_ to: Int, from: Int) -> DeliveredHeartbeat? {
+        guard let heard = newestDelivered[to][from],
+              UInt64(tick - heard.deliveredAtTick) * setup.tickMilliseconds <= limits.deadTimerMilliseconds else { return nil }
+        return heard
     }
 
-    /// At most one member holds the virtual address once a heal has settled: two members that hear each
-    /// other are never both ACTIVE for longer than the settle time (never two on one side of a partition).
+    /// At most one member holds the virtual address once a heal has settled: two holders that each hear
+    /// the other announce ACTIVE must have resolved it within the settle time (the lower-ranked one
+    /// yields on the heartbeat that tells it; the settle time covers a correcting heartbeat that was lost).
     func checkPairs() {
         for a in members.indices {
             for b in members.indices where a < b {
                 let pair = pair(a, b)
                 connectedSinceTick[pair] = connected(a, b) ? (connectedSinceTick[pair] ?? tick) : nil
-                let bothActive = members[a].holdsVirtualAddress && members[b].holdsVirtualAddress
-                bothActiveSinceTick[pair] = bothActive ? (bothActiveSinceTick[pair] ?? tick) : nil
-                guard let connectedSince = connectedSinceTick[pair], let activeSince = bothActiveSinceTick[pair] else { continue }
-                let overlap = tick - max(connectedSince, activeSince)
-                if overlap > settleTicks {
-                    fail("at most one member holds the virtual address once a heal has settled (\(settleMilliseconds) ms)",
-                         "\(members[a].id) and \(members[b].id) both hold it and hear each other for \(UInt64(overlap) * setup.tickMilliseconds) ms")
-                }
+                let bothHeard = members[a].holdsVirtualAddress && members[b].holdsVirtualAddress
+                    && freshlyHeard(a, from: b)?.state.isActive == true && freshlyHeard(b, from: a)?.state.isActive == true
+                bothActiveSinceTick[pair] = bothHeard ? (bothActiveSinceTick[pair] ?? tick) : nil
+                guard let since = bothActiveSinceTick[pair], tick - since > settleTicks else { continue }
+                fail("at most one member holds the virtual address once a heal has settled (\(settleMilliseconds) ms)",
+                     "\(members[a].id) and \(members[b].id) both hold it and hear each other announce ACTIVE for \(UInt64(tick - since) * setup.tickMilliseconds) ms")
             }
         }
     }
@@ -97,24 +99,25 @@ extension SimulatedGatewayCluster {
         if case .fullSyncCompleted = input { true } else { false }
     }
 
-    /// A member takes ACTIVE only when no member it has heard for the settle time holds ACTIVE healthy:
+    /// A member never takes ACTIVE while it hears a healthy ACTIVE member (fresh, within the dead timer):
     /// in Active Up a recovered member stays STANDBY; in Primary Up the active releases first.
     func checkNoTakeoverFromLiveActive(_ member: SimulatedMember) {
         let index = index(of: member.id)
         for (other, holder) in members.enumerated() where other != index {
-            guard holder.core?.state == .active, let since = holder.activeSinceTick, tick - since >= settleTicks,
-                  settled(index, other) else { continue }
+            guard holder.core?.state == .active, let heard = freshlyHeard(index, from: other), heard.state == .active else { continue }
             return fail("a member never takes ACTIVE from a healthy active member it hears (Active Up: a recovered member stays STANDBY)",
-                        "\(member.id) took ACTIVE while \(holder.id) held it for \(UInt64(tick - since) * setup.tickMilliseconds) ms and they hear each other")
+                        "\(member.id) took ACTIVE while it heard \(holder.id) announce ACTIVE \(UInt64(tick - heard.deliveredAtTick) * setup.tickMilliseconds) ms ago")
         }
     }
 
     /// Truth: how steady a member was at `milliseconds`, from when it lost ACTIVE and when it started.
     func steadiness(of member: SimulatedMember, at milliseconds: UInt64) -> Steadiness {
         let hysteresis = limits.flapHysteresisMilliseconds
-        if let lost = member.lostActiveAtMilliseconds, lost <= milliseconds, milliseconds - lost < hysteresis { return .lostActiveRecently }
         let started = UInt64(member.startedAtTick) * setup.tickMilliseconds
-        return milliseconds >= started && milliseconds - started < hysteresis ? .startedRecently : .steady
+        // Nothing this incarnation sent was made before it started.
+        let at = max(milliseconds, started)
+        if let lost = member.lostActiveAtMilliseconds, lost <= at, at - lost < hysteresis { return .lostActiveRecently }
+        return at - started < hysteresis ? .startedRecently : .steady
     }
 
     /// No flapping: a member that lost ACTIVE (a crash while active included) takes it back within the
@@ -129,13 +132,13 @@ extension SimulatedGatewayCluster {
                         "\(member.id) lost ACTIVE at \(lost) ms, started at \(startedAt) ms, but announces itself \(core.steadiness)")
         }
         let index = index(of: member.id)
-        // Steadiness as of the settle time ago: what the member can have heard (it only grows with time).
-        let heardAt = nowMilliseconds - min(nowMilliseconds, settleMilliseconds)
         for (other, peer) in members.enumerated() where other != index {
-            guard peer.core?.state == .standby, tick - peer.stateSinceTick >= settleTicks, settled(index, other),
-                  steadiness(of: peer, at: heardAt) > known else { continue }
+            guard let heard = freshlyHeard(index, from: other), heard.state == .standby else { continue }
+            // Its steadiness when that heartbeat was made (a loaded sender's leave late; it only grows with time).
+            let madeAtTick = max(0, heard.sentAtTick - Self.loadedSendDelayTicksMax)
+            guard steadiness(of: peer, at: UInt64(madeAtTick) * setup.tickMilliseconds) > known else { continue }
             return fail("no flapping: a member that lost ACTIVE does not regain it within the hysteresis unless it is the only one",
-                        "\(member.id) (\(known)) lost ACTIVE at \(lost) ms and took it back at \(nowMilliseconds) ms while \(peer.id), a steadier healthy standby, stood by")
+                        "\(member.id) (\(known)) lost ACTIVE at \(lost) ms and took it back at \(nowMilliseconds) ms while it heard \(peer.id), a steadier healthy standby")
         }
     }
 

@@ -9,16 +9,18 @@ extension SimulatedGatewayCluster {
         for member in members where !member.isUp {
             if let restartAt = member.restartAtTick, restartAt <= tick { restart(member.id) }
         }
-        for member in members where member.isUp { runtimeDuties(member) }
+        // Time first, so that every input of this tick finds the core at this tick's time.
         let now = nowMilliseconds
         for member in members where member.isUp { deliver(member, .tick(now: now)) }
+        for member in members where member.isUp { runtimeDuties(member) }
         for member in members where member.isUp { flushOutbox(member) }
         for lane in lanes.indices {
             for datagram in lanes[lane].takeDue(at: tick) {
                 let receiver = members[datagram.to]
                 // A link that is down receives nothing, whatever was on its way.
                 guard receiver.isUp, receiver.linksUp[lane] else { continue }
-                deliver(receiver, .receive(datagram.message, on: setup.interfaces[lane]))
+                noteDelivery(datagram.message, from: datagram.from, to: datagram.to)
+                deliver(receiver, .receive(datagram.message.heartbeat, on: setup.interfaces[lane]))
             }
         }
         checkPairs()
@@ -26,6 +28,13 @@ extension SimulatedGatewayCluster {
 
     public func run(ticks: Int) {
         for _ in 0..<ticks where violation == nil { runTick() }
+    }
+
+    func noteDelivery(_ datagram: ClusterDatagram, from: Int, to: Int) {
+        let heartbeat = datagram.heartbeat
+        guard newestDelivered[to][from].map({ $0.isOlder(than: heartbeat) }) ?? true else { return }
+        newestDelivered[to][from] = DeliveredHeartbeat(incarnation: heartbeat.incarnation, sequence: heartbeat.sequence,
+                                                       state: heartbeat.state, sentAtTick: datagram.sentAtTick, deliveredAtTick: tick)
     }
 
     func runtimeDuties(_ member: SimulatedMember) {
@@ -126,7 +135,7 @@ extension SimulatedGatewayCluster {
         guard member.linksUp[lane] else { return }
         let from = index(of: member.id)
         for to in members.indices where to != from {
-            lanes[lane].send(heartbeat, from: from, to: to, at: tick, random: &random)
+            lanes[lane].send(ClusterDatagram(heartbeat: heartbeat, sentAtTick: tick), from: from, to: to, at: tick, random: &random)
         }
     }
 }

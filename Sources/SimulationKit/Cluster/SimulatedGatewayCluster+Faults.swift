@@ -25,6 +25,8 @@ extension SimulatedGatewayCluster {
                                                               linksUp: linksUp, policyInstalled: member.policyInstalled))
         let index = index(of: member.id)
         for lane in lanes.indices { lanes[lane].restart(index) }
+        // Nothing survives a restart: the new core has heard nobody.
+        newestDelivered[index] = Array(repeating: nil, count: members.count)
         traceLine { "t=\(self.nowMilliseconds)ms \(member.id) START (incarnation \(member.incarnation))" }
         if let timeout = setup.probeTimeoutMilliseconds {
             deliver(member, .registerDevice(name: Self.probeDevice, state: member.probeState, timeoutMilliseconds: timeout))

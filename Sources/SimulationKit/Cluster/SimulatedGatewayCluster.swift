@@ -13,6 +13,25 @@ public struct ClusterViolation: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A heartbeat on the wire, with the tick it left its sender (for the invariants only).
+struct ClusterDatagram {
+    var heartbeat: ClusterHeartbeat
+    var sentAtTick: Int
+}
+
+/// The newest heartbeat a member received from another one.
+struct DeliveredHeartbeat {
+    var incarnation: UInt64
+    var sequence: UInt64
+    var state: MemberState
+    var sentAtTick: Int
+    var deliveredAtTick: Int
+
+    func isOlder(than heartbeat: ClusterHeartbeat) -> Bool {
+        (incarnation, sequence) < (heartbeat.incarnation, heartbeat.sequence)
+    }
+}
+
 /// One gateway of the simulated cluster: its core (nil while crashed) and what its runtime holds.
 public final class SimulatedMember {
     public let id: MemberID
@@ -80,7 +99,10 @@ public final class SimulatedGatewayCluster {
     public let setup: Setup
     public let members: [SimulatedMember]
     /// One network per monitored interface, in `setup.interfaces` order.
-    var lanes: [SimulatedNetwork<ClusterHeartbeat>]
+    var lanes: [SimulatedNetwork<ClusterDatagram>]
+    /// Truth about hearing, per receiver and sender (`[to][from]`): the newest heartbeat delivered since
+    /// the receiver started, as the core orders them. The invariants judge from it, not from the cores' views.
+    var newestDelivered: [[DeliveredHeartbeat?]]
     var random: SplitMix64
     var clock: SimulatedClock
     public internal(set) var steps = 0
@@ -117,6 +139,7 @@ public final class SimulatedGatewayCluster {
             return SimulatedMember(configuration: configuration)
         }
         lanes = setup.interfaces.map { _ in SimulatedNetwork(endpointCount: records.count, profile: profile) }
+        newestDelivered = Array(repeating: Array(repeating: nil, count: records.count), count: records.count)
         let pairs = records.count * records.count
         connectedSinceTick = Array(repeating: nil, count: pairs)
         bothActiveSinceTick = Array(repeating: nil, count: pairs)
