@@ -1,4 +1,5 @@
 import ClusterCore
+import SimulationKit
 import Testing
 
 /// A member of a two-member cluster (1 with priority 100, 2 with priority 90), interfaces eth1 and sync.
@@ -107,6 +108,35 @@ struct ClusterCoreTests {
         let control = [DeviceSummary(name: "probe\n", state: .problem)]
         #expect(core.step(.receive(heartbeat(from: 2, sequence: 1, problems: control), on: "eth1")).reason.contains("malformed"))
         #expect(core.status.members.first { $0.id == 2 }?.lastHeardMillisecondsAgo == nil, "none of them counted as hearing member 2")
+    }
+
+    @Test("any value in any heartbeat field, extreme or absurd, is handled without a trap, and what is kept stays bounded")
+    func heartbeatFieldValues() {
+        var random = SplitMix64(seed: 20)
+        var core = twoMemberCore()
+        let limits = ClusterLimits()
+        let longName = String(repeating: "d", count: limits.nameBytesMax)
+        let names = ["probe", longName, longName + "x", "", "probe\u{7}", "\u{202e}rtl", "admin_down", "Fullsync"]
+        let extremes: [UInt64] = [0, 1, UInt64.max - 1, UInt64.max]
+        var now: UInt64 = 0
+        for _ in 0..<5_000 {
+            let problems = (0..<random.int(in: 0...(limits.heartbeatProblemsMax + 2))).map { _ in
+                DeviceSummary(name: names[random.below(names.count)], state: DeviceState.allCases[random.below(3)])
+            }
+            let heartbeat = ClusterHeartbeat(
+                member: MemberID(UInt8(random.int(in: 0...255))), incarnation: extremes[random.below(4)],
+                sequence: random.below(2) == 0 ? extremes[random.below(4)] : UInt64(random.below(1_000)),
+                interface: random.below(2) == 0 ? "eth1" : "sync", state: MemberState.allCases[random.below(MemberState.allCases.count)],
+                priority: UInt8(random.int(in: 0...255)), problems: problems,
+                steadiness: [Steadiness.lostActiveRecently, .startedRecently, .steady][random.below(3)],
+                loadPercent: UInt8(random.int(in: 0...255)))
+            now += UInt64(random.int(in: 0...50))
+            _ = core.step(.tick(now: now))
+            _ = core.step(.receive(heartbeat, on: random.below(8) == 0 ? "sync" : heartbeat.interface))
+            let peer = core.status.members.first { !$0.isLocal }
+            #expect(peer.map { $0.loadPercent <= 100 && $0.problems.count <= limits.heartbeatProblemsMax } ?? false)
+            #expect(core.holdsVirtualAddress == core.state.isActive)
+        }
     }
 
     @Test("an older or repeated heartbeat never overrides a newer one; a restarted member's counts again")

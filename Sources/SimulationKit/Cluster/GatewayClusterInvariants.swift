@@ -134,9 +134,8 @@ extension SimulatedGatewayCluster {
         let index = index(of: member.id)
         for (other, peer) in members.enumerated() where other != index {
             guard let heard = freshlyHeard(index, from: other), heard.state == .standby else { continue }
-            // Its steadiness when that heartbeat was made (a loaded sender's leave late; it only grows with time).
-            let madeAtTick = max(0, heard.sentAtTick - Self.loadedSendDelayTicksMax)
-            guard steadiness(of: peer, at: UInt64(madeAtTick) * setup.tickMilliseconds) > known else { continue }
+            // Its steadiness when its core made that heartbeat: what it announced.
+            guard steadiness(of: peer, at: UInt64(heard.madeAtTick) * setup.tickMilliseconds) > known else { continue }
             return fail("no flapping: a member that lost ACTIVE does not regain it within the hysteresis unless it is the only one",
                         "\(member.id) (\(known)) lost ACTIVE at \(lost) ms and took it back at \(nowMilliseconds) ms while it heard \(peer.id), a steadier healthy standby")
         }

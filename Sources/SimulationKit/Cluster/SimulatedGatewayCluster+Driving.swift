@@ -34,7 +34,7 @@ extension SimulatedGatewayCluster {
         let heartbeat = datagram.heartbeat
         guard newestDelivered[to][from].map({ $0.isOlder(than: heartbeat) }) ?? true else { return }
         newestDelivered[to][from] = DeliveredHeartbeat(incarnation: heartbeat.incarnation, sequence: heartbeat.sequence,
-                                                       state: heartbeat.state, sentAtTick: datagram.sentAtTick, deliveredAtTick: tick)
+                                                       state: heartbeat.state, madeAtTick: datagram.madeAtTick, deliveredAtTick: tick)
     }
 
     func runtimeDuties(_ member: SimulatedMember) {
@@ -115,9 +115,9 @@ extension SimulatedGatewayCluster {
         for heartbeat in heartbeats {
             let late = loaded ? random.below(Self.loadedSendDelayTicksMax + 1) : 0
             if late > 0 {
-                member.outbox.append((tick + late, heartbeat))
+                member.outbox.append((tick + late, heartbeat, tick))
             } else {
-                transmit(heartbeat, from: member)
+                transmit(heartbeat, madeAtTick: tick, from: member)
             }
         }
     }
@@ -126,16 +126,16 @@ extension SimulatedGatewayCluster {
         guard !member.outbox.isEmpty else { return }
         let due = member.outbox.filter { $0.dueTick <= tick }
         member.outbox.removeAll { $0.dueTick <= tick }
-        for entry in due { transmit(entry.heartbeat, from: member) }
+        for entry in due { transmit(entry.heartbeat, madeAtTick: entry.madeAtTick, from: member) }
     }
 
-    func transmit(_ heartbeat: ClusterHeartbeat, from member: SimulatedMember) {
+    func transmit(_ heartbeat: ClusterHeartbeat, madeAtTick: Int, from member: SimulatedMember) {
         let lane = lane(heartbeat.interface)
         counters.heartbeats += 1
         guard member.linksUp[lane] else { return }
         let from = index(of: member.id)
         for to in members.indices where to != from {
-            lanes[lane].send(ClusterDatagram(heartbeat: heartbeat, sentAtTick: tick), from: from, to: to, at: tick, random: &random)
+            lanes[lane].send(ClusterDatagram(heartbeat: heartbeat, madeAtTick: madeAtTick), from: from, to: to, at: tick, random: &random)
         }
     }
 }

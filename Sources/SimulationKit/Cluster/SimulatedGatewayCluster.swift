@@ -13,10 +13,10 @@ public struct ClusterViolation: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A heartbeat on the wire, with the tick it left its sender (for the invariants only).
+/// A heartbeat on the wire, with the tick its core made it (for the invariants only).
 struct ClusterDatagram {
     var heartbeat: ClusterHeartbeat
-    var sentAtTick: Int
+    var madeAtTick: Int
 }
 
 /// The newest heartbeat a member received from another one.
@@ -24,7 +24,7 @@ struct DeliveredHeartbeat {
     var incarnation: UInt64
     var sequence: UInt64
     var state: MemberState
-    var sentAtTick: Int
+    var madeAtTick: Int
     var deliveredAtTick: Int
 
     func isOlder(than heartbeat: ClusterHeartbeat) -> Bool {
@@ -51,7 +51,7 @@ public final class SimulatedMember {
     /// Link changes the runtime has not noticed yet (it polls link state).
     var linkReports: [(dueTick: Int, lane: Int, up: Bool)] = []
     /// Heartbeats a loaded member's sender has not sent yet.
-    var outbox: [(dueTick: Int, heartbeat: ClusterHeartbeat)] = []
+    var outbox: [(dueTick: Int, heartbeat: ClusterHeartbeat, madeAtTick: Int)] = []
     /// The registered `probe` device: the state the script reports, and whether it reports at all.
     public internal(set) var probeState: DeviceState = .ok
     public internal(set) var probeReporting = true
