@@ -34,9 +34,12 @@ let package = Package(
         // The HA driver: carries out HACore's outputs in contract order over a storage, a transport and
         // a host; the runtime and the simulator both run it.
         .target(name: "HADriverKit", dependencies: ["HACore"], swiftSettings: strict),
-        // Seeded simulation kit: RNG, clock, a generic faulty network, and the HA simulation over the
-        // shared driver; shipped beside the product like HummingbirdTesting.
-        .target(name: "SimulationKit", dependencies: ["HACore", "HADriverKit"], swiftSettings: strict),
+        // Seeded simulation kit: RNG, clock, a generic faulty network, the HA simulation over the shared
+        // driver, and the gateway-cluster simulation over ClusterCore; shipped beside the product like
+        // HummingbirdTesting.
+        .target(name: "SimulationKit", dependencies: ["HACore", "HADriverKit", "ClusterCore"], swiftSettings: strict),
+        // Pure: the gateway-cluster (ClusterXL High Availability) state machine. No I/O, clocks, randomness.
+        .target(name: "ClusterCore", swiftSettings: strict),
         .target(name: "TrustCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -133,7 +136,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The one executable: argument-parser commands and their options.
         .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "HACore", "SimulationKit", "PeerTransport", "HARuntime", "Gateway", "Operations",
+            "ManagementModel", "Store", "TrustCore", "HACore", "ClusterCore", "SimulationKit", "PeerTransport", "HARuntime", "Gateway", "Operations",
             "SICPort", "RampartServer", "ManagementClient", "RampartTools",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -154,6 +157,7 @@ let package = Package(
             "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "HADriverKit", "SimulationKit"], swiftSettings: strict),
+        .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore", "SimulationKit"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
             "TrustCore",
             .product(name: "Crypto", package: "swift-crypto"),

@@ -209,6 +209,9 @@ public struct SimulatedNetwork<Message> {
     /// Whether `from` can no longer reach `to`.
     public func isCut(from: Int, to: Int) -> Bool { cut[link(from, to)] }
 
+    /// Whether what `from` sends to `to` is held until the heal.
+    public func isClogged(from: Int, to: Int) -> Bool { clogged[link(from, to)] }
+
     /// Cuts one direction only: `from` can no longer reach `to`.
     public mutating func cut(from: Int, to: Int) {
         cut[link(from, to)] = true

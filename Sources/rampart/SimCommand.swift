@@ -29,8 +29,13 @@ struct SimCommand: ParsableCommand {
         no publish is answered after a higher epoch took its first write (but the two sides of a \
         forced split); after the heal, every server converges within --liveness-ticks.
 
+        With --cluster, each seed drives a simulated gateway cluster (ClusterCore, Active Up or Primary Up) \
+        through kill -9 and restarts, link loss per interface, partitions of the sync link, loss, \
+        duplication, reordering, load spikes, admin down/up and critical-device problems; see the README.
+
         Examples:
           rampart sim --seeds 1000            run seeds 1...1000
+          rampart sim --cluster --seeds 2000 --members 3
           rampart sim --seed 42 --trace       replay seed 42, one line per event
           rampart sim --seeds 10000 --json    benchmark, one JSON object per metric
         """)
@@ -56,6 +61,12 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Worker threads for a --seeds run (default: the machine's cores).")
     var workers: Int?
 
+    @Flag(help: "Simulate a gateway cluster (ClusterXL High Availability) instead of management HA.")
+    var cluster = false
+
+    @Option(help: "Members of the simulated gateway cluster, 2 to 5 (with --cluster; default: each seed draws 2 to 4).")
+    var members: Int?
+
     @Flag(help: "Print one readable line per event (use with --seed).")
     var trace = false
 
@@ -67,6 +78,7 @@ struct SimCommand: ParsableCommand {
         guard ticks >= 0, livenessTicks >= 1 else { throw ValidationError("--ticks must be >= 0, --liveness-ticks >= 1") }
         guard seeds >= 1 else { throw ValidationError("--seeds must be >= 1") }
         if trace && seed == nil && seeds > 1 { throw ValidationError("--trace needs --seed S (one run)") }
+        if let members, !cluster || !(2...5).contains(members) { throw ValidationError("--members needs --cluster and is 2 to 5") }
     }
 
     func options(_ seed: UInt64) -> SimulationOptions {
@@ -74,6 +86,7 @@ struct SimCommand: ParsableCommand {
     }
 
     func run() throws {
+        if cluster { return try runCluster() }
         if let seed {
             let result = RandomSchedule.run(options(seed), trace: trace ? { print($0) } : nil)
             report(single: result)
@@ -105,7 +118,7 @@ struct SimCommand: ParsableCommand {
 
     func runMany() throws {
         let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
-        let collector = ResultCollector(count: seeds)
+        let collector = ResultCollector<SimulationResult>(count: seeds)
         let start = ContinuousClock.now
         let seedsCount = seeds, base = baseSeed
         let template = options(0)
@@ -176,9 +189,9 @@ struct SimCommand: ParsableCommand {
 }
 
 /// Results from the worker threads, each stored once at its own index.
-private final class ResultCollector: Sendable {
+final class ResultCollector<Result: Sendable>: Sendable {
     private struct Collected {
-        var results: [SimulationResult?]
+        var results: [Result?]
         var durations: [Duration]
     }
 
@@ -188,20 +201,20 @@ private final class ResultCollector: Sendable {
         collected = Mutex(Collected(results: Array(repeating: nil, count: count), durations: Array(repeating: .zero, count: count)))
     }
 
-    func store(_ index: Int, result: SimulationResult, took duration: Duration) {
+    func store(_ index: Int, result: Result, took duration: Duration) {
         collected.withLock {
             $0.results[index] = result
             $0.durations[index] = duration
         }
     }
 
-    func snapshot() -> ([SimulationResult?], [Duration]) {
+    func snapshot() -> ([Result?], [Duration]) {
         collected.withLock { ($0.results, $0.durations) }
     }
 }
 
 /// One benchmark metric as a JSON object.
-private struct BenchmarkLine {
+struct BenchmarkLine {
     var metric: String
     var milliseconds: [Double]
     var rate: Double
