@@ -17,15 +17,17 @@ public struct Equality {
         if let newName = given.removeValue(forKey: "new-name"), newName.scalarText != object.name { return false }
         if let password = given.removeValue(forKey: "password") {
             guard let text = password.stringValue, let stored = object.fields["password-hash"]?.stringValue,
-                  planner.normalizer.passwords.verify(text, stored) else { return false }
+                planner.normalizer.passwords.verify(text, stored)
+            else { return false }
         }
         let normalized = try planner.normalizer.normalize(object.type, given, existing: object)
         for key in normalized.keys.sorted() {
             let current: JSONValue
             if key == "groups" {
-                current = .array(planner.reader.referrers(of: object.uid)
-                    .filter { ($0.type == .group || $0.type == .serviceGroup) && $0.uids("members").contains(object.uid) }
-                    .map { .string($0.uid) })
+                current = .array(
+                    planner.reader.referrers(of: object.uid)
+                        .filter { ($0.type == .group || $0.type == .serviceGroup) && $0.uids("members").contains(object.uid) }
+                        .map { .string($0.uid) })
             } else {
                 current = object.fields[key] ?? .null
             }

@@ -26,9 +26,11 @@ public struct GatewayReport: Sendable, Equatable {
     public var highestEpoch: RevisionEpoch?
     public var lastRefusal: String?
 
-    public init(name: String, enforcement: String, installedPackage: String? = nil, installedRevision: UInt64? = nil,
-                installedEpoch: RevisionEpoch? = nil, installedAtMilliseconds: Int64? = nil, highestEpoch: RevisionEpoch? = nil,
-                lastRefusal: String? = nil) {
+    public init(
+        name: String, enforcement: String, installedPackage: String? = nil, installedRevision: UInt64? = nil,
+        installedEpoch: RevisionEpoch? = nil, installedAtMilliseconds: Int64? = nil, highestEpoch: RevisionEpoch? = nil,
+        lastRefusal: String? = nil
+    ) {
         self.name = name
         self.enforcement = enforcement
         self.installedPackage = installedPackage
@@ -52,11 +54,12 @@ public struct GatewayReport: Sendable, Equatable {
 
     public init?(json: JSONValue?) {
         guard let json, let name = json["name"]?.stringValue else { return nil }
-        self.init(name: name, enforcement: json["enforcement"]?.stringValue ?? "unknown",
-                  installedPackage: json["installed-package"]?.stringValue,
-                  installedRevision: json["installed-revision"]?.intValue.flatMap { $0 >= 0 ? UInt64($0) : nil },
-                  installedEpoch: RevisionEpoch(json: json["installed-epoch"]), installedAtMilliseconds: json["installed-at"]?.intValue,
-                  highestEpoch: RevisionEpoch(json: json["highest-epoch"]),
-                  lastRefusal: json["last-refusal"]?.stringValue.map { String($0.prefix(GatewayReport.textLengthMax)) })
+        self.init(
+            name: name, enforcement: json["enforcement"]?.stringValue ?? "unknown",
+            installedPackage: json["installed-package"]?.stringValue,
+            installedRevision: json["installed-revision"]?.intValue.flatMap { $0 >= 0 ? UInt64($0) : nil },
+            installedEpoch: RevisionEpoch(json: json["installed-epoch"]), installedAtMilliseconds: json["installed-at"]?.intValue,
+            highestEpoch: RevisionEpoch(json: json["highest-epoch"]),
+            lastRefusal: json["last-refusal"]?.stringValue.map { String($0.prefix(GatewayReport.textLengthMax)) })
     }
 }

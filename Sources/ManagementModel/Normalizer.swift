@@ -8,10 +8,12 @@ public struct PasswordFunctions: Sendable {
     /// (a verifier derived from it, and an expiry); throws a `ManagementError` for an unusable key.
     public let activationKeyRecord: @Sendable (_ key: String, _ nodeName: String) throws -> JSONValue
 
-    public init(hash: @escaping @Sendable (String) -> String, verify: @escaping @Sendable (String, String) -> Bool,
-                activationKeyRecord: @escaping @Sendable (String, String) throws -> JSONValue = { _, _ in
-                    throw ManagementError.invalid("one-time-password", "this server cannot accept activation keys")
-                }) {
+    public init(
+        hash: @escaping @Sendable (String) -> String, verify: @escaping @Sendable (String, String) -> Bool,
+        activationKeyRecord: @escaping @Sendable (String, String) throws -> JSONValue = { _, _ in
+            throw ManagementError.invalid("one-time-password", "this server cannot accept activation keys")
+        }
+    ) {
         self.hash = hash
         self.verify = verify
         self.activationKeyRecord = activationKeyRecord
@@ -119,25 +121,26 @@ public struct Normalizer {
         guard let items = value.arrayValue else { throw ManagementError.invalid("members", "expected a list of {name, ip-address}") }
         guard items.count <= 64 else { throw ManagementError.invalid("members", "at most 64 members") }
         var names: Set<String> = []
-        return .array(try items.enumerated().map { index, item in
-            guard var member = item.objectValue else { throw ManagementError.invalid("members[\(index)]", "expected an object with name and ip-address") }
-            guard let name = member["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax) else {
-                throw ManagementError.invalid("members[\(index)].name", "a name of 1 to \(Limits.nameLengthMax) characters is required")
-            }
-            guard names.insert(name).inserted else { throw ManagementError.invalid("members[\(index)].name", "'\(name)' appears twice") }
-            member["one-time-password"] = nil
-            for key in ["ip-address", "ipv4-address", "ipv6-address"] {
-                guard let given = member.removeValue(forKey: key) else { continue }
-                guard let text = given.scalarText, let address = IPAddress.parse(text) else {
-                    throw ManagementError.invalid("members[\(index)].\(key)", "'\(given.scalarText ?? "")' is not an IPv4 or IPv6 address")
+        return .array(
+            try items.enumerated().map { index, item in
+                guard var member = item.objectValue else { throw ManagementError.invalid("members[\(index)]", "expected an object with name and ip-address") }
+                guard let name = member["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax) else {
+                    throw ManagementError.invalid("members[\(index)].name", "a name of 1 to \(Limits.nameLengthMax) characters is required")
                 }
-                member[address.family == 4 ? "ipv4-address" : "ipv6-address"] = .string(address.text)
-            }
-            guard member["ipv4-address"] != nil || member["ipv6-address"] != nil else {
-                throw ManagementError.invalid("members[\(index)].ip-address", "each member needs an address")
-            }
-            return .object(member)
-        })
+                guard names.insert(name).inserted else { throw ManagementError.invalid("members[\(index)].name", "'\(name)' appears twice") }
+                member["one-time-password"] = nil
+                for key in ["ip-address", "ipv4-address", "ipv6-address"] {
+                    guard let given = member.removeValue(forKey: key) else { continue }
+                    guard let text = given.scalarText, let address = IPAddress.parse(text) else {
+                        throw ManagementError.invalid("members[\(index)].\(key)", "'\(given.scalarText ?? "")' is not an IPv4 or IPv6 address")
+                    }
+                    member[address.family == 4 ? "ipv4-address" : "ipv6-address"] = .string(address.text)
+                }
+                guard member["ipv4-address"] != nil || member["ipv6-address"] != nil else {
+                    throw ManagementError.invalid("members[\(index)].ip-address", "each member needs an address")
+                }
+                return .object(member)
+            })
     }
 
     /// A package's `installation-targets`: "all", or gateways and clusters by name or uid (stored as uids).
@@ -254,7 +257,8 @@ public struct Normalizer {
     /// A reference by uid or name (or `{"uid"|"name": …}`) to an object of one of `allowed` types.
     public func resolve(_ field: String, _ value: JSONValue, allowed: [ObjectType]) throws -> String {
         guard let key = value.stringValue ?? value["uid"]?.stringValue ?? value["name"]?.stringValue, !key.isEmpty,
-              Limits.fits(key, characters: Limits.nameLengthMax) else {
+            Limits.fits(key, characters: Limits.nameLengthMax)
+        else {
             throw ManagementError.invalid(field, "expected an object name or uid")
         }
         if let found = reader.lookup(uid: key) { return try checked(field, found, allowed) }
@@ -264,13 +268,15 @@ public struct Normalizer {
         if fitting.count > 1 { throw ManagementError.notUnique("name", key) }
         if let only = fitting.first { return only.uid }
         if let other = candidates.first { return try checked(field, other, allowed) }
-        throw ManagementError(code: "generic_err_object_not_found",
-                              message: "Requested object [\(key)] not found (in field \(field))", httpStatus: 404)
+        throw ManagementError(
+            code: "generic_err_object_not_found",
+            message: "Requested object [\(key)] not found (in field \(field))", httpStatus: 404)
     }
 
     func checked(_ field: String, _ object: ManagedObject, _ allowed: [ObjectType]) throws -> String {
         guard allowed.contains(object.type) else {
-            throw ManagementError.wrongType(field, "[\(object.name)] is a \(object.type.rawValue); expected \(allowed.map(\.rawValue).joined(separator: " or "))")
+            throw ManagementError.wrongType(
+                field, "[\(object.name)] is a \(object.type.rawValue); expected \(allowed.map(\.rawValue).joined(separator: " or "))")
         }
         return object.uid
     }
@@ -294,7 +300,8 @@ public enum PortSpec {
     /// 1 to 5 ASCII digits, 1 to 65535 (no sign, no space: Int() alone would take "+80").
     static func port(_ text: Substring) -> Int? {
         guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              let value = Int(text), (1...65535).contains(value) else { return nil }
+            let value = Int(text), (1...65535).contains(value)
+        else { return nil }
         return value
     }
 }

@@ -106,96 +106,121 @@ public struct Schema: Sendable {
     static let all: [ObjectType: Schema] = {
         var schemas: [ObjectType: Schema] = [:]
         let groups = FieldSpec("groups", .references([.group]))
-        schemas[.host] = make(.host, [
-            FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
-            FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque), FieldSpec("host-servers", .opaque), groups,
-        ])
-        schemas[.network] = make(.network, [
-            FieldSpec("subnet4", .ipv4), FieldSpec("mask-length4", .integer(0...32)),
-            FieldSpec("subnet6", .ipv6), FieldSpec("mask-length6", .integer(0...128)),
-            FieldSpec("broadcast", .choice(["allow", "disallow"]), default: .string("allow")),
-            FieldSpec("nat-settings", .opaque), groups,
-        ])
-        schemas[.addressRange] = make(.addressRange, [
-            FieldSpec("ipv4-address-first", .ipv4), FieldSpec("ipv4-address-last", .ipv4),
-            FieldSpec("ipv6-address-first", .ipv6), FieldSpec("ipv6-address-last", .ipv6),
-            FieldSpec("nat-settings", .opaque), groups,
-        ])
+        schemas[.host] = make(
+            .host,
+            [
+                FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
+                FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque), FieldSpec("host-servers", .opaque), groups,
+            ])
+        schemas[.network] = make(
+            .network,
+            [
+                FieldSpec("subnet4", .ipv4), FieldSpec("mask-length4", .integer(0...32)),
+                FieldSpec("subnet6", .ipv6), FieldSpec("mask-length6", .integer(0...128)),
+                FieldSpec("broadcast", .choice(["allow", "disallow"]), default: .string("allow")),
+                FieldSpec("nat-settings", .opaque), groups,
+            ])
+        schemas[.addressRange] = make(
+            .addressRange,
+            [
+                FieldSpec("ipv4-address-first", .ipv4), FieldSpec("ipv4-address-last", .ipv4),
+                FieldSpec("ipv6-address-first", .ipv6), FieldSpec("ipv6-address-last", .ipv6),
+                FieldSpec("nat-settings", .opaque), groups,
+            ])
         schemas[.group] = make(.group, [FieldSpec("members", .references(networkTypes), default: .array([])), groups])
         schemas[.serviceTCP] = make(.serviceTCP, serviceFields)
         schemas[.serviceUDP] = make(.serviceUDP, serviceFields + [FieldSpec("accept-replies", .bool, default: .bool(false))])
-        schemas[.serviceGroup] = make(.serviceGroup, [
-            FieldSpec("members", .references(serviceTypes), default: .array([])), FieldSpec("groups", .references([.serviceGroup])),
-        ])
-        schemas[.accessLayer] = make(.accessLayer, [
-            FieldSpec("firewall", .bool, default: .bool(true)),
-            FieldSpec("applications-and-url-filtering", .bool, default: .bool(false)),
-            FieldSpec("content-awareness", .bool, default: .bool(false)),
-            FieldSpec("detect-using-x-forward-for", .bool, default: .bool(false)),
-            FieldSpec("mobile-access", .bool, default: .bool(false)),
-            FieldSpec("shared", .bool, default: .bool(false)),
-            FieldSpec("implicit-cleanup-action", .choice(["drop", "accept"]), default: .string("drop")),
-        ], ignored: ["add-default-rule"])
+        schemas[.serviceGroup] = make(
+            .serviceGroup,
+            [
+                FieldSpec("members", .references(serviceTypes), default: .array([])), FieldSpec("groups", .references([.serviceGroup])),
+            ])
+        schemas[.accessLayer] = make(
+            .accessLayer,
+            [
+                FieldSpec("firewall", .bool, default: .bool(true)),
+                FieldSpec("applications-and-url-filtering", .bool, default: .bool(false)),
+                FieldSpec("content-awareness", .bool, default: .bool(false)),
+                FieldSpec("detect-using-x-forward-for", .bool, default: .bool(false)),
+                FieldSpec("mobile-access", .bool, default: .bool(false)),
+                FieldSpec("shared", .bool, default: .bool(false)),
+                FieldSpec("implicit-cleanup-action", .choice(["drop", "accept"]), default: .string("drop")),
+            ], ignored: ["add-default-rule"])
         schemas[.accessSection] = make(.accessSection, [], ignored: ["layer", "position", "new-position"])
-        schemas[.accessRule] = make(.accessRule, [
-            FieldSpec("action", .reference([.action]), default: .string(Predefined.dropUID)),
-            FieldSpec("source", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("destination", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("service", .references([.any] + serviceTypes), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("source-negate", .bool, default: .bool(false)),
-            FieldSpec("destination-negate", .bool, default: .bool(false)),
-            FieldSpec("service-negate", .bool, default: .bool(false)),
-            FieldSpec("content-negate", .bool, default: .bool(false)),
-            FieldSpec("enabled", .bool, default: .bool(true)),
-            FieldSpec("track", .track, default: .object(["type": .string(Predefined.noneTrackUID)])),
-            FieldSpec("install-on", .references([.policyTargets] + ObjectType.installable), default: .array([.string(Predefined.policyTargetsUID)])),
-            FieldSpec("time", .references([.any]), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("vpn", .references([.any]), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("content", .references([.any]), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("inline-layer", .reference([.accessLayer])),
-            FieldSpec("action-settings", .opaque), FieldSpec("custom-fields", .opaque),
-            FieldSpec("user-check", .opaque), FieldSpec("content-direction", .opaque),
-        ], ignored: ["layer", "position", "new-position", "rule-number"])
-        schemas[.package] = make(.package, [
-            FieldSpec("access", .bool, default: .bool(true)),
-            FieldSpec("threat-prevention", .bool, default: .bool(true)),
-            FieldSpec("qos", .bool, default: .bool(false)),
-            FieldSpec("desktop-security", .bool, default: .bool(false)),
-            FieldSpec("access-layers", .references([.accessLayer]), default: .array([])),
-            FieldSpec("installation-targets", .opaque, default: .string("all")),
-        ])
-        schemas[.administrator] = make(.administrator, [
-            FieldSpec("password-hash", .text(maxLength: 512)),
-            FieldSpec("permissions-profile", .choice(["super-user", "read-write", "read-only"]), default: .string("read-write")),
-            FieldSpec("authentication-method", .choice([
-                "check point password", "os password", "securid", "radius", "tacacs", "ad authentication", "api key", "undefined",
-            ]), default: .string("check point password")),
-            FieldSpec("email", .text(maxLength: 256)),
-            FieldSpec("phone-number", .text(maxLength: 64)),
-            FieldSpec("expiration-date", .text(maxLength: 10)),
-            FieldSpec("must-change-password", .bool, default: .bool(false)),
-        ], ignored: ["password"])
-        schemas[.checkpointHost] = make(.checkpointHost, [
-            FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
-            FieldSpec("version", .text(maxLength: 32), default: .string("R81.20")),
-            FieldSpec("os", .text(maxLength: 64), default: .string("Gaia")),
-            FieldSpec("hardware", .text(maxLength: 64), default: .string("Open server")),
-            FieldSpec("management-blades", .opaque, default: .object(["network-policy-management": .bool(true), "logging-and-status": .bool(true)])),
-            FieldSpec("logs-settings", .opaque), FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque),
-            FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
-            FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
-        ], ignored: ["one-time-password"])
-        schemas[.simpleGateway] = make(.simpleGateway, addressFields + gatewayFields + [
-            FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
-            FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
-            FieldSpec("logs-settings", .opaque), FieldSpec("vpn-settings", .opaque), FieldSpec("firewall-settings", .opaque),
-            FieldSpec("ips-settings", .opaque), FieldSpec("nat-settings", .opaque),
-        ], ignored: ["one-time-password"])
-        schemas[.simpleCluster] = make(.simpleCluster, addressFields + gatewayFields + [
-            FieldSpec("cluster-mode", .choice(["cluster-xl-ha", "cluster-xl-load-sharing", "vrrp", "cluster-xl-load-sharing-unicast"]),
-                      default: .string("cluster-xl-ha")),
-            FieldSpec("members", .opaque, default: .array([])),
-        ])
+        schemas[.accessRule] = make(
+            .accessRule,
+            [
+                FieldSpec("action", .reference([.action]), default: .string(Predefined.dropUID)),
+                FieldSpec("source", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("destination", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("service", .references([.any] + serviceTypes), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("source-negate", .bool, default: .bool(false)),
+                FieldSpec("destination-negate", .bool, default: .bool(false)),
+                FieldSpec("service-negate", .bool, default: .bool(false)),
+                FieldSpec("content-negate", .bool, default: .bool(false)),
+                FieldSpec("enabled", .bool, default: .bool(true)),
+                FieldSpec("track", .track, default: .object(["type": .string(Predefined.noneTrackUID)])),
+                FieldSpec("install-on", .references([.policyTargets] + ObjectType.installable), default: .array([.string(Predefined.policyTargetsUID)])),
+                FieldSpec("time", .references([.any]), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("vpn", .references([.any]), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("content", .references([.any]), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("inline-layer", .reference([.accessLayer])),
+                FieldSpec("action-settings", .opaque), FieldSpec("custom-fields", .opaque),
+                FieldSpec("user-check", .opaque), FieldSpec("content-direction", .opaque),
+            ], ignored: ["layer", "position", "new-position", "rule-number"])
+        schemas[.package] = make(
+            .package,
+            [
+                FieldSpec("access", .bool, default: .bool(true)),
+                FieldSpec("threat-prevention", .bool, default: .bool(true)),
+                FieldSpec("qos", .bool, default: .bool(false)),
+                FieldSpec("desktop-security", .bool, default: .bool(false)),
+                FieldSpec("access-layers", .references([.accessLayer]), default: .array([])),
+                FieldSpec("installation-targets", .opaque, default: .string("all")),
+            ])
+        schemas[.administrator] = make(
+            .administrator,
+            [
+                FieldSpec("password-hash", .text(maxLength: 512)),
+                FieldSpec("permissions-profile", .choice(["super-user", "read-write", "read-only"]), default: .string("read-write")),
+                FieldSpec(
+                    "authentication-method",
+                    .choice([
+                        "check point password", "os password", "securid", "radius", "tacacs", "ad authentication", "api key", "undefined",
+                    ]), default: .string("check point password")),
+                FieldSpec("email", .text(maxLength: 256)),
+                FieldSpec("phone-number", .text(maxLength: 64)),
+                FieldSpec("expiration-date", .text(maxLength: 10)),
+                FieldSpec("must-change-password", .bool, default: .bool(false)),
+            ], ignored: ["password"])
+        schemas[.checkpointHost] = make(
+            .checkpointHost,
+            [
+                FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
+                FieldSpec("version", .text(maxLength: 32), default: .string("R81.20")),
+                FieldSpec("os", .text(maxLength: 64), default: .string("Gaia")),
+                FieldSpec("hardware", .text(maxLength: 64), default: .string("Open server")),
+                FieldSpec("management-blades", .opaque, default: .object(["network-policy-management": .bool(true), "logging-and-status": .bool(true)])),
+                FieldSpec("logs-settings", .opaque), FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque),
+                FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
+                FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
+            ], ignored: ["one-time-password"])
+        schemas[.simpleGateway] = make(
+            .simpleGateway,
+            addressFields + gatewayFields + [
+                FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
+                FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
+                FieldSpec("logs-settings", .opaque), FieldSpec("vpn-settings", .opaque), FieldSpec("firewall-settings", .opaque),
+                FieldSpec("ips-settings", .opaque), FieldSpec("nat-settings", .opaque),
+            ], ignored: ["one-time-password"])
+        schemas[.simpleCluster] = make(
+            .simpleCluster,
+            addressFields + gatewayFields + [
+                FieldSpec(
+                    "cluster-mode", .choice(["cluster-xl-ha", "cluster-xl-load-sharing", "vrrp", "cluster-xl-load-sharing-unicast"]),
+                    default: .string("cluster-xl-ha")),
+                FieldSpec("members", .opaque, default: .array([])),
+            ])
         for predefined in [ObjectType.any, .action, .track, .policyTargets] { schemas[predefined] = make(predefined, []) }
         return schemas
     }()

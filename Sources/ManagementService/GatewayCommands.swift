@@ -26,9 +26,11 @@ struct InstallProgress: Sendable {
         let entry = entries[index]
         let code = entry.map { $0.outcome == .installed ? "succeeded" : "failed" } ?? "in progress"
         let description = entry?.message ?? "Installing policy \(packageName) (revision \(revision))"
-        return .object(["gatewayName": .string(gateways[index].name), "gatewayId": .string(gateways[index].uid),
-                        "statusCode": .string(code), "statusDescription": .string(description),
-                        "rampart-outcome": .string(entry?.outcome.rawValue ?? "pending")])
+        return .object([
+            "gatewayName": .string(gateways[index].name), "gatewayId": .string(gateways[index].uid),
+            "statusCode": .string(code), "statusDescription": .string(description),
+            "rampart-outcome": .string(entry?.outcome.rawValue ?? "pending"),
+        ])
     }
 
     /// succeeded / partially succeeded / failed, with a readable summary (what the client shows).
@@ -91,22 +93,30 @@ extension ManagementService {
         let epoch = currentEpoch
         let compiled = try compileShared(package: package, targets: targets, reader: reader, revision: head, epoch: epoch)
         if try params.flag("prepare-only", default: false) {
-            let id = tasks.finished("Policy installation - \(package.name)", status: "succeeded",
-                                    comments: "Prepared (compiled) for \(targets.count) targets; nothing pushed", details: [], nowMilliseconds: now)
+            let id = tasks.finished(
+                "Policy installation - \(package.name)", status: "succeeded",
+                comments: "Prepared (compiled) for \(targets.count) targets; nothing pushed", details: [], nowMilliseconds: now)
             return APIResponse.ok(["task-id": .string(id)])
         }
         let progress = InstallProgress(gateways: targets.map { ($0.uid, $0.name) }, packageName: package.name, revision: head.number)
         let id = tasks.started("Policy installation - \(package.name)", details: progress.details, nowMilliseconds: now)
         installs[id] = progress
-        logger.notice("policy installation", metadata: ["package": "\(package.name)", "revision": "\(head.number)", "targets": "\(targets.count)",
-                                                        "epoch": "\(epoch.text)", "task": "\(id)"])
+        logger.notice(
+            "policy installation",
+            metadata: [
+                "package": "\(package.name)", "revision": "\(head.number)", "targets": "\(targets.count)",
+                "epoch": "\(epoch.text)", "task": "\(id)",
+            ])
         let pushes = zip(targets, compiled).map { GatewayPush(gatewayUID: $0.uid, gatewayName: $0.name, policy: $1) }
         if let gateways {
             gateways.push(pushes) { [weak self] result in await self?.installResult(id, result) }
         } else {
             for push in pushes {
-                installResult(id, GatewayPushResult(gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: .failed,
-                                                    message: "this server has no SIC channel to gateways"))
+                installResult(
+                    id,
+                    GatewayPushResult(
+                        gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: .failed,
+                        message: "this server has no SIC channel to gateways"))
             }
         }
         return APIResponse.ok(["task-id": .string(id)])
@@ -120,9 +130,12 @@ extension ManagementService {
         progress.entries[index] = result
         progress.done += 1
         tasks.updateDetail(taskID, at: index, progress.detail(index), progress: 100 * progress.done / max(progress.entries.count, 1), nowMilliseconds: now)
-        events.publish(.policyInstalled(PolicyInstalled(taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
-                                                        target: result.gatewayName, succeeded: result.outcome == .installed,
-                                                        message: result.message)))
+        events.publish(
+            .policyInstalled(
+                PolicyInstalled(
+                    taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
+                    target: result.gatewayName, succeeded: result.outcome == .installed,
+                    message: result.message)))
         guard progress.done == progress.entries.count else { return }
         let verdict = progress.verdict
         tasks.update(taskID, status: verdict.status, comments: verdict.comments, nowMilliseconds: now)
@@ -143,7 +156,8 @@ extension ManagementService {
             }
             uids = try items.map { try normalizer.resolve("targets", $0, allowed: ObjectType.installable) }
             if let allowed = allowed.map(Set.init), let outside = uids.first(where: { !allowed.contains($0) }) {
-                throw ManagementError.invalid("targets", "[\(reader.object(uid: outside)?.name ?? outside)] is not an installation target of package [\(package.name)]")
+                throw ManagementError.invalid(
+                    "targets", "[\(reader.object(uid: outside)?.name ?? outside)] is not an installation target of package [\(package.name)]")
             }
         } else if let allowed {
             uids = allowed
@@ -157,7 +171,8 @@ extension ManagementService {
                 let members = object.fields["members"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
                 for name in members {
                     guard let member = reader.objects(named: name).first(where: { $0.type == .simpleGateway }) else {
-                        throw ManagementError.invalid("targets", "cluster [\(object.name)] member [\(name)] has no simple-gateway object of that name to install on")
+                        throw ManagementError.invalid(
+                            "targets", "cluster [\(object.name)] member [\(name)] has no simple-gateway object of that name to install on")
                     }
                     targets.append(PolicyTarget(uid: member.uid, name: member.name, alsoNamedBy: [object.uid]))
                 }
@@ -167,9 +182,11 @@ extension ManagementService {
         }
         targets = Self.mergingDuplicates(targets)
         guard !targets.isEmpty else {
-            throw ManagementError(code: "err_policy_installation_failed",
-                                  message: "No installation targets: give targets, or add simple-gateway objects (package [\(package.name)] installs on \(allowed == nil ? "all gateways" : "its installation-targets"))",
-                                  httpStatus: 400)
+            throw ManagementError(
+                code: "err_policy_installation_failed",
+                message:
+                    "No installation targets: give targets, or add simple-gateway objects (package [\(package.name)] installs on \(allowed == nil ? "all gateways" : "its installation-targets"))",
+                httpStatus: 400)
         }
         return targets
     }
@@ -197,15 +214,18 @@ extension ManagementService {
 
     /// Compiles the package once per distinct rule set and serializes each once: gateways that no rule
     /// names in its install-on all get the same rules (only the target differs, see `SharedPolicyBytes`).
-    func compileShared(package: ManagedObject, targets: [PolicyTarget], reader: any ObjectReader,
-                       revision: (number: UInt64, hash: String), epoch: RevisionEpoch) throws -> [SharedPolicyBytes] {
+    func compileShared(
+        package: ManagedObject, targets: [PolicyTarget], reader: any ObjectReader,
+        revision: (number: UInt64, hash: String), epoch: RevisionEpoch
+    ) throws -> [SharedPolicyBytes] {
         var shared: SharedPolicyBytes?
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         func compile(_ target: PolicyTarget) throws -> SharedPolicyBytes {
-            var policy = try PolicyCompiler.compile(package: package.uid, target: target, reader: reader, revision: revision.number,
-                                                    revisionHash: revision.hash, epochTerm: epoch.term, epochServer: epoch.server,
-                                                    nowMilliseconds: now)
+            var policy = try PolicyCompiler.compile(
+                package: package.uid, target: target, reader: reader, revision: revision.number,
+                revisionHash: revision.hash, epochTerm: epoch.term, epochServer: epoch.server,
+                nowMilliseconds: now)
             policy.targetName = ""
             policy.targetUID = ""
             return SharedPolicyBytes(encoded: Array(try encoder.encode(policy)))
@@ -232,14 +252,20 @@ extension ManagementService {
         let targets = try installTargets(params["targets"], package: package, reader: reader)
         let problems = PolicyVerifier.verify(package: package.uid, targets: targets, reader: reader)
         let errors = problems.filter { $0.severity == .error }
-        let comments = errors.isEmpty
+        let comments =
+            errors.isEmpty
             ? "Policy \(package.name) verified for \(targets.count) targets" + (problems.isEmpty ? "" : " with \(problems.count) warnings")
             : errors.prefix(5).map(\.message).joined(separator: "; ")
-        let id = tasks.finished("Verify policy - \(package.name)", status: errors.isEmpty ? (problems.isEmpty ? "succeeded" : "succeeded with warnings") : "failed",
-                                comments: comments,
-                                details: [.object(["statusCode": .string(errors.isEmpty ? "succeeded" : "failed"), "statusDescription": .string(comments),
-                                                   "problems": .array(problems.map(\.json))])],
-                                nowMilliseconds: now)
+        let id = tasks.finished(
+            "Verify policy - \(package.name)", status: errors.isEmpty ? (problems.isEmpty ? "succeeded" : "succeeded with warnings") : "failed",
+            comments: comments,
+            details: [
+                .object([
+                    "statusCode": .string(errors.isEmpty ? "succeeded" : "failed"), "statusDescription": .string(comments),
+                    "problems": .array(problems.map(\.json)),
+                ])
+            ],
+            nowMilliseconds: now)
         return APIResponse.ok(["task-id": .string(id)])
     }
 
@@ -251,11 +277,12 @@ extension ManagementService {
         guard object.type == .simpleGateway else { return [:] }
         let sic = sicNodeStatus(object)
         let live = gateways?.status(ofGateway: object.uid)
-        let state = switch sic.state {
-        case .uninitialized: "untrusted"
-        case .communicating: "ok"
-        case .notCommunicating: "not-responding"
-        }
+        let state =
+            switch sic.state {
+            case .uninitialized: "untrusted"
+            case .communicating: "ok"
+            case .notCommunicating: "not-responding"
+            }
         var policy = "not-installed"
         var status: [String: JSONValue] = ["state": .string(state)]
         let report = live?.report
@@ -282,7 +309,8 @@ extension ManagementService {
 
     /// show-gateways-and-servers: gateways, clusters and management servers, with their status.
     func showGatewaysAndServers(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
-        try listObjects([.simpleGateway, .simpleCluster, .checkpointHost], params, sessionUID: sessionUID,
-                        level: try DetailsLevel.parse(params["details-level"]))
+        try listObjects(
+            [.simpleGateway, .simpleCluster, .checkpointHost], params, sessionUID: sessionUID,
+            level: try DetailsLevel.parse(params["details-level"]))
     }
 }

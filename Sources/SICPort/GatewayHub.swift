@@ -2,8 +2,8 @@ import Foundation
 import Gateway
 import HARuntime
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import PeerTransport
 import ServiceLifecycle
 import Store
@@ -97,8 +97,10 @@ public final class GatewayHub: GatewayFleet, Service {
         func fail(_ message: String) -> GatewayPushResult {
             GatewayPushResult(gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: .failed, message: message)
         }
-        let header: JSONValue = ["type": .string(GatewayWire.install), "id": .string(id), "target-name": .string(push.gatewayName),
-                                 "target-uid": .string(push.gatewayUID)]
+        let header: JSONValue = [
+            "type": .string(GatewayWire.install), "id": .string(id), "target-name": .string(push.gatewayName),
+            "target-uid": .string(push.gatewayUID),
+        ]
         // A gateway whose trust was reset (reset-sic) gets nothing more on its old channel.
         guard service.isEnrolledGateway(uid: push.gatewayUID) else { return fail(notConnectedReason(push.gatewayUID)) }
         let frame = GatewayWire.frame(header, body: push.policy.bytes(targetName: push.gatewayName, targetUID: push.gatewayUID))
@@ -131,7 +133,9 @@ public final class GatewayHub: GatewayFleet, Service {
     }
 
     func notConnectedReason(_ uid: String) -> String {
-        guard service.isEnrolledGateway(uid: uid) else { return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)" }
+        guard service.isEnrolledGateway(uid: uid) else {
+            return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)"
+        }
         guard let seen = status(ofGateway: uid)?.lastContactMilliseconds else {
             return "not connected to this management server (not responding since this server started)"
         }
@@ -142,8 +146,10 @@ public final class GatewayHub: GatewayFleet, Service {
 
     /// Serves a gateway's channel (SICService hands it over after the first frame, a hello). The peer
     /// must be an enrolled simple-gateway: its certificate's uid names that object.
-    func accept(_ connection: PeerConnection, identity: NodeIdentity, hello: JSONValue,
-                frames: inout PeerInboundFrames.AsyncIterator) async throws {
+    func accept(
+        _ connection: PeerConnection, identity: NodeIdentity, hello: JSONValue,
+        frames: inout PeerInboundFrames.AsyncIterator
+    ) async throws {
         guard service.isEnrolledGateway(uid: identity.uid) else {
             logger.warning("gateway channel refused: not an enrolled simple-gateway", metadata: ["peer": "\(identity)"])
             try await connection.send(GatewayWire.frame(["type": "error", "message": .string("\(identity) is not an enrolled gateway of this server")]))
@@ -173,8 +179,10 @@ public final class GatewayHub: GatewayFleet, Service {
                 }
             }
             group.addTask {
-                try await lastHeard.waitForSilence(longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
-                                                   checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)) {
+                try await lastHeard.waitForSilence(
+                    longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
+                    checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)
+                ) {
                     writer.yield(await self.welcome(logsOf: nil))
                 }
                 await connection.close()
@@ -236,8 +244,10 @@ public final class GatewayHub: GatewayFleet, Service {
     func welcome(logsOf gatewayName: String?) async -> PeerFrame {
         let (epoch, isActive) = await service.gatewayAnnouncement()
         let servers = serverList()
-        var header: [String: JSONValue] = ["type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
-                                           "servers": .array(servers)]
+        var header: [String: JSONValue] = [
+            "type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
+            "servers": .array(servers),
+        ]
         if let gatewayName, let logs {
             do { header["log-cursor"] = .int(Int64(try logs.lastSequence(gateway: gatewayName))) } catch {
                 logger.warning("could not read the log database", metadata: ["error": "\(error)"])
@@ -288,8 +298,10 @@ public final class GatewayHub: GatewayFleet, Service {
         }
         let name = gatewayName(uid) ?? uid
         for continuation in orphaned {
-            continuation.resume(returning: GatewayPushResult(gatewayUID: uid, gatewayName: name, outcome: .failed,
-                                                             message: "the gateway's channel closed before it acknowledged the policy"))
+            continuation.resume(
+                returning: GatewayPushResult(
+                    gatewayUID: uid, gatewayName: name, outcome: .failed,
+                    message: "the gateway's channel closed before it acknowledged the policy"))
         }
     }
 
