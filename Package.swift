@@ -26,9 +26,11 @@ let package = Package(
     ],
     targets: [
         // Pure: objects, validation, sessions overlay, revisions and their hash chain.
-        .target(name: "ManagementModel", dependencies: [
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        .target(
+            name: "ManagementModel",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto")
+            ], swiftSettings: strict),
         // Pure: the HA state machine. No Foundation I/O, no clocks, no randomness.
         .target(name: "HACore", swiftSettings: strict),
         // The HA driver: carries out HACore's outputs in contract order over a storage, a transport and
@@ -48,92 +50,115 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         // SIC transport: mutual TLS 1.3 (SwiftNIO + NIOSSL) with length-prefixed, versioned frames.
-        .target(name: "PeerTransport", dependencies: [
-            "TrustCore",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOTLS", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .target(name: "Store", dependencies: [
-            "ManagementModel",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strict),
+        .target(
+            name: "PeerTransport",
+            dependencies: [
+                "TrustCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .target(
+            name: "Store",
+            dependencies: [
+                "ManagementModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ], swiftSettings: strict),
         // The management service: sessions, locks, publish, tasks, the command table and its handlers,
         // ports to HA, operations and gateways. No HTTP: errors carry their status as numbers.
-        .target(name: "ManagementService", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "HACore",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .target(
+            name: "ManagementService",
+            dependencies: [
+                "ManagementModel", "Store", "TrustCore", "HACore",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         // The Web API over HTTP (Hummingbird only here): /web_api routes, JSON bodies, connection limits,
         // and routers mounted beside /web_api.
-        .target(name: "WebAPI", dependencies: [
-            "ManagementService", "ManagementModel",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTLS", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOTLS", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        .target(
+            name: "WebAPI",
+            dependencies: [
+                "ManagementService", "ManagementModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], swiftSettings: strict),
         // The gateway agent: enrolment, installed policy, enforcement (nftables), packet matcher, log shipping.
-        .target(name: "Gateway", dependencies: [
-            "ManagementModel", "TrustCore", "PeerTransport", "Store",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "ManagementModel", "TrustCore", "PeerTransport", "Store",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // Backup, snapshot, migrate export/import, scheduled backups (I/O shells over pure decisions), and
         // the server's operations worker.
-        .target(name: "Operations", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementService",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "_CryptoExtras", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Operations",
+            dependencies: [
+                "ManagementModel", "Store", "TrustCore", "ManagementService",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // The HA shell: one actor per server that drives HACore and carries out its outputs on the store,
         // and the node's HA services: the mesh of channels, membership, ICA state sync, promotion checks.
-        .target(name: "HARuntime", dependencies: [
-            "HACore", "HADriverKit", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "HARuntime",
+            dependencies: [
+                "HACore", "HADriverKit", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // The SIC port: its demultiplexer (enrolment, HA channels, gateways' channels), the gateway hub,
         // and the node side of a channel.
-        .target(name: "SICPort", dependencies: [
-            "HARuntime", "ManagementService", "ManagementModel", "PeerTransport", "TrustCore", "Store", "Gateway", "HACore",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "SICPort",
+            dependencies: [
+                "HARuntime", "ManagementService", "ManagementModel", "PeerTransport", "TrustCore", "Store", "Gateway", "HACore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // One management server composed from the modules above: RampartNode(ServerConfiguration).
-        .target(name: "RampartServer", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "ManagementService", "WebAPI", "HACore", "PeerTransport", "HARuntime", "Gateway", "Operations", "SICPort",
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        .target(
+            name: "RampartServer",
+            dependencies: [
+                "ManagementModel", "Store", "TrustCore", "ManagementService", "WebAPI", "HACore", "PeerTransport", "HARuntime", "Gateway", "Operations",
+                "SICPort",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], swiftSettings: strict),
         // The `rampart mgmt` client (mgmt_cli): transport, key=value parameters, secrets, help, rendering.
-        .target(name: "ManagementClient", dependencies: [
-            "ManagementService", "ManagementModel", "Operations", "Store", "TrustCore",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        .target(
+            name: "ManagementClient",
+            dependencies: [
+                "ManagementService", "ManagementModel", "Operations", "Store", "TrustCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], swiftSettings: strict),
         // What demo and bench run: one child-process supervisor, the demo's orchestration, the figures.
-        .target(name: "RampartTools", dependencies: [
-            "ManagementClient", "ManagementService", "ManagementModel", "Operations", "Store", "TrustCore", "HARuntime", "Gateway",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ], swiftSettings: strict),
+        .target(
+            name: "RampartTools",
+            dependencies: [
+                "ManagementClient", "ManagementService", "ManagementModel", "Operations", "Store", "TrustCore", "HARuntime", "Gateway",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ], swiftSettings: strict),
         // The one executable: argument-parser commands and their options.
         .executableTarget(name: "rampart", dependencies: [
             "ManagementModel", "Store", "TrustCore", "HACore", "ClusterCore", "SimulationKit", "PeerTransport", "HARuntime", "Gateway", "Operations",
@@ -146,16 +171,22 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
-        .testTarget(name: "HARuntimeTests", dependencies: [
-            "HARuntime", "HACore", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .testTarget(name: "OperationsTests", dependencies: [
-            "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime", "HACore",
-        ], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "HARuntimeTests",
+            dependencies: [
+                "HARuntime", "HACore", "Store", "ManagementModel", "ManagementService", "PeerTransport", "TrustCore",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: [
+                "Operations", "Store", "ManagementModel", "TrustCore", "HARuntime", "HACore",
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "HADriverKit", "SimulationKit"], swiftSettings: strict),
         .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore", "SimulationKit"], swiftSettings: strict),
         .testTarget(name: "TrustCoreTests", dependencies: [
@@ -200,17 +231,21 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel"], swiftSettings: strict),
         .testTarget(name: "RampartToolsTests", dependencies: ["RampartTools"], swiftSettings: strict),
-        .testTarget(name: "RampartServerTests", dependencies: [
-            "RampartServer", "ManagementClient", "ManagementModel", "PeerTransport", "TrustCore", "ManagementService", "Store", "HACore",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: [
-            "rampart", "ManagementModel", "Operations", "TrustCore",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOTLS", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "RampartServerTests",
+            dependencies: [
+                "RampartServer", "ManagementClient", "ManagementModel", "PeerTransport", "TrustCore", "ManagementService", "Store", "HACore",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "rampart", "ManagementModel", "Operations", "TrustCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], swiftSettings: strict),
     ]
 )

@@ -16,8 +16,10 @@ public struct AgentLinks: Sendable {
     /// Per server name: is a channel up (one channel per server).
     let connected = ConnectedServers()
 
-    public init(agent: GatewayAgent, credentials: NodeCredentials, logs: AgentOutbox, logger: Logger,
-                limits: PeerLimits = .default) throws {
+    public init(
+        agent: GatewayAgent, credentials: NodeCredentials, logs: AgentOutbox, logger: Logger,
+        limits: PeerLimits = .default
+    ) throws {
         self.agent = agent
         self.connector = try PeerConnector(identity: credentials.issuedIdentity, verifier: try credentials.makeVerifier(), limits: limits, logger: logger)
         self.logs = logs
@@ -47,9 +49,10 @@ public struct AgentLinks: Sendable {
         }
     }
 
-    static let backoff = RedialBackoff(delayMin: .milliseconds(GatewayLimits.reconnectDelayMinMilliseconds),
-                                       delayMax: .milliseconds(GatewayLimits.reconnectDelayMaxMilliseconds),
-                                       workingAfter: .seconds(5), idleCheck: .milliseconds(GatewayLimits.heartbeatMilliseconds))
+    static let backoff = RedialBackoff(
+        delayMin: .milliseconds(GatewayLimits.reconnectDelayMinMilliseconds),
+        delayMax: .milliseconds(GatewayLimits.reconnectDelayMaxMilliseconds),
+        workingAfter: .seconds(5), idleCheck: .milliseconds(GatewayLimits.heartbeatMilliseconds))
 
     /// One channel to `target`, for as long as it lasts. True when it was established.
     func dialOnce(_ target: SICAddress, address: String) async -> Bool {
@@ -85,8 +88,10 @@ public struct AgentLinks: Sendable {
             }
             group.addTask {
                 // Heartbeat with the report; a silent server is dropped (its TCP may be black-holed).
-                try await lastHeard.waitForSilence(longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
-                                                   checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)) {
+                try await lastHeard.waitForSilence(
+                    longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
+                    checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)
+                ) {
                     writer.yield(GatewayWire.frame(["type": .string(GatewayWire.status), "status": await agent.report.json]))
                     shipLogs(shipping, writer: writer)
                 }
@@ -147,8 +152,10 @@ public struct AgentLinks: Sendable {
                 cursor.batchEmpty()
                 return
             }
-            writer.yield(GatewayWire.frame(["type": .string(GatewayWire.logs), "through": .int(Int64(last))],
-                                           body: Array(try JSONEncoder().encode(batch))))
+            writer.yield(
+                GatewayWire.frame(
+                    ["type": .string(GatewayWire.logs), "through": .int(Int64(last))],
+                    body: Array(try JSONEncoder().encode(batch))))
         } catch {
             cursor.batchEmpty()
             logger.warning("could not read the log outbox", metadata: ["error": "\(error)"])

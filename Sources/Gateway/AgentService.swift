@@ -73,17 +73,24 @@ extension AgentService {
         let storage = InstalledPolicyStorage.file(in: directory)
         let restored: CompiledPolicy?
         do {
-            restored = try await GatewayAgent.enforceAtStart(storage: storage, enforcer: enforcer,
-                                                             gateway: name ?? directory.lastPathComponent, logger: logger)
+            restored = try await GatewayAgent.enforceAtStart(
+                storage: storage, enforcer: enforcer,
+                gateway: name ?? directory.lastPathComponent, logger: logger)
         } catch let error as NftablesError {
-            throw AgentStartError(description: "\(error)\n--enforce nftables loads the policy into the kernel: run the agent as root or with CAP_NET_ADMIN (--enforce none enforces nothing: tests and demos only)",
-                                  isUsage: false)
+            throw AgentStartError(
+                description:
+                    "\(error)\n--enforce nftables loads the policy into the kernel: run the agent as root or with CAP_NET_ADMIN (--enforce none enforces nothing: tests and demos only)",
+                isUsage: false)
         }
         let (state, credentials) = try await GatewayEnrolment.prepare(directory: directory, name: name, options: options, logger: logger)
         let agent = GatewayAgent(directory: directory, state: state, enforcer: enforcer, storage: storage, logger: logger)
         await agent.adoptRestored(restored)
-        logger.notice("gateway agent running", metadata: ["gateway": "\(state.name)", "enforcement": "\(options.enforcementName)",
-                                                          "servers": "\(state.servers.map(\.sicAddress).joined(separator: ","))"])
+        logger.notice(
+            "gateway agent running",
+            metadata: [
+                "gateway": "\(state.name)", "enforcement": "\(options.enforcementName)",
+                "servers": "\(state.servers.map(\.sicAddress).joined(separator: ","))",
+            ])
         let outbox = try AgentOutbox.open(directory, gateway: state.name)
         let hits = (enforcer as? NftablesEnforcer).map { HitCollection(agent: agent, enforcer: $0, outbox: outbox, logger: logger) }
         return AgentService(links: try AgentLinks(agent: agent, credentials: credentials, logs: outbox, logger: logger), hits: hits)

@@ -13,7 +13,10 @@ public struct AgentState: Codable, Sendable, Equatable {
             self.name = name
             self.sicAddress = sicAddress
         }
-        enum CodingKeys: String, CodingKey { case name, sicAddress = "sic-address" }
+        enum CodingKeys: String, CodingKey {
+            case name
+            case sicAddress = "sic-address"
+        }
     }
 
     public var name: String
@@ -39,7 +42,10 @@ public struct AgentState: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, servers, highestEpochTerm = "highest-epoch-term", highestEpochServer = "highest-epoch-server", lastRefusal = "last-refusal"
+        case name, servers
+        case highestEpochTerm = "highest-epoch-term"
+        case highestEpochServer = "highest-epoch-server"
+        case lastRefusal = "last-refusal"
     }
 
     public static func file(_ directory: URL) -> URL { directory.appendingPathComponent("gateway.json") }

@@ -42,8 +42,10 @@ public actor GatewayAgent {
     public private(set) var policy: CompiledPolicy?
     private var installedAtMilliseconds: Int64?
 
-    public init(directory: URL, state: AgentState, enforcer: any PolicyEnforcer, storage: InstalledPolicyStorage, logger: Logger,
-                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    public init(
+        directory: URL, state: AgentState, enforcer: any PolicyEnforcer, storage: InstalledPolicyStorage, logger: Logger,
+        clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
         self.directory = directory
         self.state = state
         self.fence = EpochFence(highest: state.highestEpoch)
@@ -61,17 +63,24 @@ public actor GatewayAgent {
 
     /// `restore` for a caller that must enforce before the agent exists (before its first enrolment
     /// connects anywhere): returns the stored policy now in force, nil when the initial policy is.
-    public static func enforceAtStart(storage: InstalledPolicyStorage, enforcer: any PolicyEnforcer, gateway: String,
-                                      logger: Logger) async throws -> CompiledPolicy? {
+    public static func enforceAtStart(
+        storage: InstalledPolicyStorage, enforcer: any PolicyEnforcer, gateway: String,
+        logger: Logger
+    ) async throws -> CompiledPolicy? {
         guard let stored = try storage.load() else {
             try await enforcer.applyInitialPolicy()
-            logger.notice("no installed policy yet: the initial policy is in force (only the management channels pass)",
-                          metadata: ["gateway": "\(gateway)", "enforcement": "\(enforcer.name)"])
+            logger.notice(
+                "no installed policy yet: the initial policy is in force (only the management channels pass)",
+                metadata: ["gateway": "\(gateway)", "enforcement": "\(enforcer.name)"])
             return nil
         }
         try await enforcer.apply(stored)
-        logger.notice("installed policy restored", metadata: ["package": "\(stored.packageName)", "revision": "\(stored.revision)",
-                                                               "epoch": "\(stored.epochTerm)/\(stored.epochServer)", "enforcement": "\(enforcer.name)"])
+        logger.notice(
+            "installed policy restored",
+            metadata: [
+                "package": "\(stored.packageName)", "revision": "\(stored.revision)",
+                "epoch": "\(stored.epochTerm)/\(stored.epochServer)", "enforcement": "\(enforcer.name)",
+            ])
         return stored
     }
 
@@ -84,10 +93,11 @@ public actor GatewayAgent {
     public var servers: [AgentState.Server] { state.servers }
 
     public var report: GatewayReport {
-        GatewayReport(name: state.name, enforcement: enforcer.name, installedPackage: policy?.packageName, installedRevision: policy?.revision,
-                      installedEpoch: policy.map { RevisionEpoch(term: $0.epochTerm, server: $0.epochServer) },
-                      installedAtMilliseconds: installedAtMilliseconds ?? policy?.compiledAtMilliseconds,
-                      highestEpoch: fence.highest, lastRefusal: state.lastRefusal)
+        GatewayReport(
+            name: state.name, enforcement: enforcer.name, installedPackage: policy?.packageName, installedRevision: policy?.revision,
+            installedEpoch: policy.map { RevisionEpoch(term: $0.epochTerm, server: $0.epochServer) },
+            installedAtMilliseconds: installedAtMilliseconds ?? policy?.compiledAtMilliseconds,
+            highestEpoch: fence.highest, lastRefusal: state.lastRefusal)
     }
 
     /// One push: `body` is the CompiledPolicy JSON for this gateway.
@@ -99,7 +109,11 @@ public actor GatewayAgent {
             return InstallOutcome(kind: .failed, message: "the policy does not decode: \(String("\(error)".prefix(300)))")
         }
         guard incoming.formatVersion == CompiledPolicy.currentFormatVersion else {
-            return InstallOutcome(kind: .failed, message: "policy format \(incoming.formatVersion) is not the format this gateway speaks (\(CompiledPolicy.currentFormatVersion)); upgrade the gateway")
+            return InstallOutcome(
+                kind: .failed,
+                message:
+                    "policy format \(incoming.formatVersion) is not the format this gateway speaks (\(CompiledPolicy.currentFormatVersion)); upgrade the gateway"
+            )
         }
         guard incoming.targetName == state.name else {
             return InstallOutcome(kind: .failed, message: "the policy is for \(incoming.targetName), this gateway is \(state.name)")
@@ -123,8 +137,12 @@ public actor GatewayAgent {
         }
         policy = incoming
         installedAtMilliseconds = clockMilliseconds()
-        logger.notice("policy installed", metadata: ["package": "\(incoming.packageName)", "revision": "\(incoming.revision)",
-                                                      "rules": "\(incoming.rules.count)", "epoch": "\(epoch.text)", "from": "\(server)"])
+        logger.notice(
+            "policy installed",
+            metadata: [
+                "package": "\(incoming.packageName)", "revision": "\(incoming.revision)",
+                "rules": "\(incoming.rules.count)", "epoch": "\(epoch.text)", "from": "\(server)",
+            ])
         return InstallOutcome(kind: .installed, message: "Installed \(incoming.packageName) revision \(incoming.revision) (epoch \(epoch.text))")
     }
 

@@ -25,8 +25,9 @@ public struct HitCollection: Sendable {
             try? await Task.sleep(for: .milliseconds(Self.intervalMilliseconds))
             guard let policy = await agent.policy else { continue }
             do {
-                let records = try await collector.collect(from: enforcer, policy: policy, gatewayName: await agent.name,
-                                                          nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+                let records = try await collector.collect(
+                    from: enforcer, policy: policy, gatewayName: await agent.name,
+                    nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
                 if !records.isEmpty { try outbox.append(records) }
             } catch {
                 logger.warning("could not collect rule hits from nftables", metadata: ["error": "\(error)"])

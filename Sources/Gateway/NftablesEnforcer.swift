@@ -72,8 +72,9 @@ public struct NftablesEnforcer: PolicyEnforcer {
         let command = CommandRunner.inNamespace(namespace, ["nft"] + arguments)
         let result = try await CommandRunner.run(command)
         guard result.succeeded else {
-            throw NftablesError.commandFailed(command: command.joined(separator: " "), status: result.status,
-                                              output: result.errorOutput.isEmpty ? result.output : result.errorOutput)
+            throw NftablesError.commandFailed(
+                command: command.joined(separator: " "), status: result.status,
+                output: result.errorOutput.isEmpty ? result.output : result.errorOutput)
         }
         return result.output
     }
@@ -129,7 +130,8 @@ public struct NftablesHitCollector: Sendable {
         var order: [String] = []
         for item in items {
             guard let rule = item["rule"], let comment = rule["comment"]?.stringValue,
-                  comment.hasPrefix(NftablesRenderer.commentPrefix), let expressions = rule["expr"]?.arrayValue else { continue }
+                comment.hasPrefix(NftablesRenderer.commentPrefix), let expressions = rule["expr"]?.arrayValue
+            else { continue }
             for expression in expressions {
                 guard case .int(let value)? = expression["counter"]?["packets"], let count = UInt64(exactly: value) else { continue }
                 let sum = packets[comment] ?? 0
@@ -159,17 +161,20 @@ public struct NftablesHitCollector: Sendable {
             guard increase > 0, policy.rules.indices.contains(counter.index) else { continue }
             let rule = policy.rules[counter.index]
             guard rule.uid == counter.uid, rule.log else { continue }
-            out.append(PolicyLogRecord(
-                timeMilliseconds: nowMilliseconds, gatewayName: gatewayName, ruleUID: rule.uid, ruleNumber: rule.number,
-                ruleName: rule.name, action: rule.action, source: "", destination: "", proto: "", destinationPort: nil,
-                origin: "nftables", policyRevision: policy.revision, hitCount: Int(clamping: increase)))
+            out.append(
+                PolicyLogRecord(
+                    timeMilliseconds: nowMilliseconds, gatewayName: gatewayName, ruleUID: rule.uid, ruleNumber: rule.number,
+                    ruleName: rule.name, action: rule.action, source: "", destination: "", proto: "", destinationPort: nil,
+                    origin: "nftables", policyRevision: policy.revision, hitCount: Int(clamping: increase)))
         }
         lastPackets = seen
         return out
     }
 
     /// Reads the counters through `enforcer` and returns the new hits as log records.
-    public mutating func collect(from enforcer: NftablesEnforcer, policy: CompiledPolicy, gatewayName: String, nowMilliseconds: Int64) async throws -> [PolicyLogRecord] {
+    public mutating func collect(from enforcer: NftablesEnforcer, policy: CompiledPolicy, gatewayName: String, nowMilliseconds: Int64) async throws
+        -> [PolicyLogRecord]
+    {
         let reading = try Self.reading(fromListing: try await enforcer.listing())
         return records(from: reading, policy: policy, gatewayName: gatewayName, nowMilliseconds: nowMilliseconds)
     }

@@ -46,7 +46,9 @@ public struct Packet: Sendable, Equatable {
 public enum PacketError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalid(_ field: String, _ reason: String)
     public var description: String {
-        switch self { case .invalid(let field, let reason): return "Invalid \(field): \(reason)" }
+        switch self {
+        case .invalid(let field, let reason): return "Invalid \(field): \(reason)"
+        }
     }
 }
 
@@ -98,9 +100,11 @@ public enum PacketMatcher {
     }
 
     static func matches(_ cell: ServiceMatch, _ packet: Packet) -> Bool {
-        let inside = cell.any || cell.entries.contains { entry in
-            packet.destinationPort.map { entry.matches(proto: packet.proto.rawValue, port: $0) } ?? false
-        }
+        let inside =
+            cell.any
+            || cell.entries.contains { entry in
+                packet.destinationPort.map { entry.matches(proto: packet.proto.rawValue, port: $0) } ?? false
+            }
         return inside != cell.negate
     }
 }

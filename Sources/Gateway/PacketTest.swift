@@ -46,13 +46,17 @@ public struct PacketTestResult: Sendable {
     }
 
     static func json(_ rule: CompiledRule) -> JSONValue {
-        .object(["number": .int(Int64(rule.number)), "uid": .string(rule.uid), "name": .string(rule.name), "layer": .string(rule.layer),
-                 "action": .string(rule.action.rawValue), "log": .bool(rule.log)])
+        .object([
+            "number": .int(Int64(rule.number)), "uid": .string(rule.uid), "name": .string(rule.name), "layer": .string(rule.layer),
+            "action": .string(rule.action.rawValue), "log": .bool(rule.log),
+        ])
     }
 
     public var text: String {
-        var lines = ["\(decision.action.rawValue.uppercased())  \(packet.proto.rawValue) \(packet.source.text) -> \(packet.destination.text)"
-            + (packet.destinationPort.map { " port \($0)" } ?? "")]
+        var lines = [
+            "\(decision.action.rawValue.uppercased())  \(packet.proto.rawValue) \(packet.source.text) -> \(packet.destination.text)"
+                + (packet.destinationPort.map { " port \($0)" } ?? "")
+        ]
         if let rule = decision.rule {
             lines.append("rule:    \(rule.number) [\(rule.name)] in layer [\(rule.layer)] (uid \(rule.uid))")
         } else {
@@ -70,6 +74,8 @@ public struct PacketTestResult: Sendable {
 public enum PacketTestError: Error, Sendable, CustomStringConvertible {
     case noPolicy(String)
     public var description: String {
-        switch self { case .noPolicy(let path): return "No installed policy at \(path): install a policy on this gateway first" }
+        switch self {
+        case .noPolicy(let path): return "No installed policy at \(path): install a policy on this gateway first"
+        }
     }
 }

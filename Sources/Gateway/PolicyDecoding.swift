@@ -58,25 +58,29 @@ public enum PolicyDecoding {
         guard let action = CompiledAction(rawValue: try text(value, "action", path)) else {
             throw Failure(description: "\(path).action: not accept, drop or reject")
         }
-        return CompiledRule(number: Int(try integer(value, "number", path)), uid: try text(value, "uid", path), name: try text(value, "name", path),
-                            layer: try text(value, "layer", path), action: action,
-                            source: try addresses(try field(value, "source", path), at: path + ".source"),
-                            destination: try addresses(try field(value, "destination", path), at: path + ".destination"),
-                            service: try services(try field(value, "service", path), at: path + ".service"),
-                            log: try flag(value, "log", path))
+        return CompiledRule(
+            number: Int(try integer(value, "number", path)), uid: try text(value, "uid", path), name: try text(value, "name", path),
+            layer: try text(value, "layer", path), action: action,
+            source: try addresses(try field(value, "source", path), at: path + ".source"),
+            destination: try addresses(try field(value, "destination", path), at: path + ".destination"),
+            service: try services(try field(value, "service", path), at: path + ".service"),
+            log: try flag(value, "log", path))
     }
 
     static func addresses(_ value: JSONValue, at path: String) throws -> AddressMatch {
-        AddressMatch(any: try flag(value, "any", path), negate: try flag(value, "negate", path),
-                     ranges: try list(value, "ranges", path).map { AddressRange(first: try text($0, "first", path), last: try text($0, "last", path)) })
+        AddressMatch(
+            any: try flag(value, "any", path), negate: try flag(value, "negate", path),
+            ranges: try list(value, "ranges", path).map { AddressRange(first: try text($0, "first", path), last: try text($0, "last", path)) })
     }
 
     static func services(_ value: JSONValue, at path: String) throws -> ServiceMatch {
-        ServiceMatch(any: try flag(value, "any", path), negate: try flag(value, "negate", path),
-                     entries: try list(value, "entries", path).map {
-                         ServiceEntry(proto: try text($0, "proto", path), portFirst: Int(try integer($0, "portFirst", path)),
-                                      portLast: Int(try integer($0, "portLast", path)))
-                     })
+        ServiceMatch(
+            any: try flag(value, "any", path), negate: try flag(value, "negate", path),
+            entries: try list(value, "entries", path).map {
+                ServiceEntry(
+                    proto: try text($0, "proto", path), portFirst: Int(try integer($0, "portFirst", path)),
+                    portLast: Int(try integer($0, "portLast", path)))
+            })
     }
 
     static func field(_ value: JSONValue, _ key: String, _ path: String = "") throws -> JSONValue {
@@ -101,7 +105,9 @@ public enum PolicyDecoding {
     }
 
     static func flag(_ value: JSONValue, _ key: String, _ path: String = "") throws -> Bool {
-        guard case .bool(let flag) = try field(value, key, path) else { throw Failure(description: "\(path.isEmpty ? "" : path + ".")\(key): not true or false") }
+        guard case .bool(let flag) = try field(value, key, path) else {
+            throw Failure(description: "\(path.isEmpty ? "" : path + ".")\(key): not true or false")
+        }
         return flag
     }
 

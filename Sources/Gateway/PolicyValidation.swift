@@ -23,15 +23,19 @@ extension CompiledPolicy {
                 }
             }
             if rule.service.entries.count > Limits.compiledCellEntriesMax { errors.append("\(place).service: too many entries") }
-            if let bad = rule.service.entries.first(where: { ($0.proto != "tcp" && $0.proto != "udp") || $0.portFirst < 1 || $0.portLast > 65535 || $0.portFirst > $0.portLast }) {
+            if let bad = rule.service.entries.first(where: {
+                ($0.proto != "tcp" && $0.proto != "udp") || $0.portFirst < 1 || $0.portLast > 65535 || $0.portFirst > $0.portLast
+            }) {
                 errors.append("\(place).service: '\(bad.proto.prefix(16)) \(bad.portFirst)-\(bad.portLast)' is not tcp or udp with ports 1 to 65535 in order")
             }
         }
         // Every layer needs a final verdict, or nftables would fall through it where the matcher drops.
         for layer in PacketMatcher.layers(of: self) {
             guard let last = layer.last else { continue }
-            let matchesAll = [last.source.any && !last.source.negate, last.destination.any && !last.destination.negate,
-                              last.service.any && !last.service.negate].allSatisfy { $0 }
+            let matchesAll = [
+                last.source.any && !last.source.negate, last.destination.any && !last.destination.negate,
+                last.service.any && !last.service.negate,
+            ].allSatisfy { $0 }
             if !matchesAll { errors.append("rules: the last rule of layer [\(last.layer.prefix(64))] must match every packet (its implicit cleanup rule)") }
         }
         if let cluster { errors += cluster.validationErrors(targetUID: targetUID) }

@@ -68,7 +68,8 @@ extension HAStateMachine {
         let timeout: UInt64 = if case .sync(let timeout) = publishMode { timeout } else { 0 }
         var expired = 0
         while expired < state.pendingSyncPublishes.count,
-              nowMilliseconds - state.pendingSyncPublishes[expired].committedAtMilliseconds >= timeout {
+            nowMilliseconds - state.pendingSyncPublishes[expired].committedAtMilliseconds >= timeout
+        {
             effect(.publishTimedOut(revision: state.pendingSyncPublishes[expired].number))
             expired += 1
         }
@@ -85,7 +86,8 @@ extension HAStateMachine {
         switch peers[index].replication {
         case .delta(var progress):
             if progress.sentUpTo > progress.matched.number,
-               presumingLost || nowMilliseconds - progress.lastSentAtMilliseconds >= appendRetransmitMilliseconds(progress) {
+                presumingLost || nowMilliseconds - progress.lastSentAtMilliseconds >= appendRetransmitMilliseconds(progress)
+            {
                 progress.sentUpTo = progress.matched.number
                 peers[index].replication = .delta(progress)
             }
@@ -162,8 +164,10 @@ extension HAStateMachine {
         peers[index].knownHead = hello.head
         guard hello.schemaVersion == configuration.schemaVersion else {
             peers[index].replication = .incompatible
-            decide(.schemaMismatch(peer: peer, schemaVersion: hello.schemaVersion, softwareVersion: hello.softwareVersion,
-                                   ourSchemaVersion: configuration.schemaVersion))
+            decide(
+                .schemaMismatch(
+                    peer: peer, schemaVersion: hello.schemaVersion, softwareVersion: hello.softwareVersion,
+                    ourSchemaVersion: configuration.schemaVersion))
             return
         }
         var probe = forkBounds(of: hello)
@@ -241,8 +245,12 @@ extension HAStateMachine {
         }
         let isNewStandby = hello.head.number == 0 && journal.head.number > 0
         if hello.wantsFullSync || isNewStandby || hello.head.number < journal.base.number || fork.fullSyncUnderWay != nil {
-            let why: FullSyncCause = hello.wantsFullSync ? .standbyAsked : isNewStandby ? .newStandby
-                : hello.head.number < journal.base.number ? .headOlderThanSnapshotBase : .offeredSnapshotDoesNotCover
+            let why: FullSyncCause =
+                hello.wantsFullSync
+                ? .standbyAsked
+                : isNewStandby
+                    ? .newStandby
+                    : hello.head.number < journal.base.number ? .headOlderThanSnapshotBase : .offeredSnapshotDoesNotCover
             // A standby that asked for a full sync gets a snapshot of its own, never one it may have failed to install.
             startFullSync(to: index, because: why, sharingWith: hello.wantsFullSync ? nil : hello)
             return
@@ -252,8 +260,10 @@ extension HAStateMachine {
         // Always answer, even with nothing to send: an append tells the standby its journal was verified.
         let batch = appendBatch(after: hello.head.number)
         if let last = batch.last {
-            peers[index].replication = .delta(DeltaProgress(matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds,
-                                                            lastSentPayloadBytes: batch.reduce(0) { $0 + $1.payload.count }))
+            peers[index].replication = .delta(
+                DeltaProgress(
+                    matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds,
+                    lastSentPayloadBytes: batch.reduce(0) { $0 + $1.payload.count }))
         }
         send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
         markSynchronizedIfCaughtUp(index)
@@ -287,8 +297,9 @@ extension HAStateMachine {
         var sender = FullSyncSender(snapshotHead: journal.head, spans: journal.spans, chunkCount: nil, lastSentAtMilliseconds: nowMilliseconds)
         var shared: ServerID?
         if let standby, let found = sharableSnapshot(covering: standby, except: index) {
-            sender = FullSyncSender(snapshotHead: found.sender.snapshotHead, spans: found.sender.spans, chunkCount: found.sender.chunkCount,
-                                    lastSentAtMilliseconds: nowMilliseconds)
+            sender = FullSyncSender(
+                snapshotHead: found.sender.snapshotHead, spans: found.sender.spans, chunkCount: found.sender.chunkCount,
+                lastSentAtMilliseconds: nowMilliseconds)
             shared = peers[found.peer].id
         }
         peers[index].replication = .fullSync(sender)
@@ -313,7 +324,8 @@ extension HAStateMachine {
 
     mutating func snapshotChunkRead(_ read: SnapshotChunkRead) {
         guard let index = peerIndex(read.standby), case .fullSync(var sender) = peers[index].replication,
-              sender.snapshotHead == read.snapshotHead, sender.readRequested == read.index else {
+            sender.snapshotHead == read.snapshotHead, sender.readRequested == read.index
+        else {
             note(.snapshotChunkReadNotNeeded)
             return
         }
@@ -323,8 +335,10 @@ extension HAStateMachine {
         sender.readRequested = nil
         // The first read only tells the size (for the offer); later ones are the chunks to send next.
         if sender.offerAcknowledged, read.index == sender.nextToSend, read.index < sender.acknowledgedChunks + limits.snapshotChunksInFlightMax {
-            send(.snapshotChunk(snapshotHead: sender.snapshotHead, index: read.index, bytes: read.bytes,
-                                checksum: snapshotChunkChecksum(read.bytes)), to: peers[index].id)
+            send(
+                .snapshotChunk(
+                    snapshotHead: sender.snapshotHead, index: read.index, bytes: read.bytes,
+                    checksum: snapshotChunkChecksum(read.bytes)), to: peers[index].id)
             sender.nextToSend += 1
             sender.lastSentAtMilliseconds = nowMilliseconds
         }
@@ -401,10 +415,12 @@ extension HAStateMachine {
             // Only a standby that received every chunk and `done` holds the snapshot: an ack sent
             // before the offer arrived may name the same head by coincidence. One that held this
             // snapshot already (a stale hello restarted its full sync) acks a later head of our journal.
-            let holdsSnapshot = ackedDurable == sender.snapshotHead
+            let holdsSnapshot =
+                ackedDurable == sender.snapshotHead
                 || (ackedDurable.number > sender.snapshotHead.number && journal.contains(ackedDurable) == true)
             guard holdsSnapshot, let chunkCount = sender.chunkCount,
-                  sender.offerAcknowledged, sender.acknowledgedChunks >= chunkCount else { return }
+                sender.offerAcknowledged, sender.acknowledgedChunks >= chunkCount
+            else { return }
             peers[index].replication = .delta(DeltaProgress(matched: ackedDurable, sentUpTo: ackedDurable.number, lastSentAtMilliseconds: nowMilliseconds))
             decide(.fullSyncCompleted(peer: peers[index].id, at: ackedDurable))
         case .delta(var progress):

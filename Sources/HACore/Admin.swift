@@ -49,28 +49,35 @@ extension HAStateMachine {
         let lastContact = activeIndex.flatMap { peers[$0].lastHeardAtMilliseconds }.map { nowMilliseconds - $0 }
         let known = activeIndex == nil ? nil : standby.activeKnownHead
         let lag = activeIndex.flatMap { lagRevisions(of: $0) }
-        var report = PromotionReport(path: .failover, activeServer: activeID, activeReachable: activeReachable,
-                                     lastContactMillisecondsAgo: lastContact, localHead: journal.head,
-                                     activeKnownHead: known, replicationMode: hardState.replicationMode,
-                                     knownLagRevisions: lag, mayLoseRevisions: false, summary: "")
+        var report = PromotionReport(
+            path: .failover, activeServer: activeID, activeReachable: activeReachable,
+            lastContactMillisecondsAgo: lastContact, localHead: journal.head,
+            activeKnownHead: known, replicationMode: hardState.replicationMode,
+            knownLagRevisions: lag, mayLoseRevisions: false, summary: "")
         if let active {
             if active.writes != .enabled, !active.unconfirmedPeers.isEmpty {
                 return restartedActiveReport(report, unconfirmed: active.unconfirmedPeers)
             }
             report.path = active.writes == .enabled ? .alreadyActive : .switchover
-            report.summary = active.writes == .enabled ? "already active in epoch \(hardState.epoch)" : "active in epoch \(hardState.epoch) but \(active.writesDescription); promote resumes writes"
+            report.summary =
+                active.writes == .enabled
+                ? "already active in epoch \(hardState.epoch)" : "active in epoch \(hardState.epoch) but \(active.writesDescription); promote resumes writes"
             return report
         }
         if hardState.haStopped || collision != nil || standby.promotion != nil {
             report.path = .refused
-            report.summary = hardState.haStopped ? "HA is stopped here: run ha start first"
-                : collision != nil ? "this server is in collision: resolve it first"
-                : "a promotion is already in progress"
+            report.summary =
+                hardState.haStopped
+                ? "HA is stopped here: run ha start first"
+                : collision != nil
+                    ? "this server is in collision: resolve it first"
+                    : "a promotion is already in progress"
             return report
         }
         if activeReachable {
             report.path = .switchover
-            report.summary = "switchover: \(activeID) is reachable; it stops writes and hands over its final head, we take over in epoch \(hardState.epoch.next(for: serverID)); nothing is lost (we are \(lag ?? 0) revision(s) behind, to be flushed first)"
+            report.summary =
+                "switchover: \(activeID) is reachable; it stops writes and hands over its final head, we take over in epoch \(hardState.epoch.next(for: serverID)); nothing is lost (we are \(lag ?? 0) revision(s) behind, to be flushed first)"
             return report
         }
         let contact = lastContact.map { "last contact \($0 / 1000) s ago" } ?? "never heard from"
@@ -78,10 +85,12 @@ extension HAStateMachine {
         switch hardState.replicationMode {
         case .async:
             report.mayLoseRevisions = true
-            report.summary = "failover: active \(activeID) unreachable (\(contact)); \(knownText); async mode, so anything published since then would be lost; needs force"
+            report.summary =
+                "failover: active \(activeID) unreachable (\(contact)); \(knownText); async mode, so anything published since then would be lost; needs force"
         case .sync:
             report.mayLoseRevisions = lag != 0
-            report.summary = lag == 0
+            report.summary =
+                lag == 0
                 ? "failover: active \(activeID) unreachable (\(contact)); sync mode and not behind; every other standby will be asked for its head before writes are enabled"
                 : "failover: active \(activeID) unreachable (\(contact)); \(knownText); unacknowledged revisions would be lost; needs force"
         }
@@ -97,7 +106,8 @@ extension HAStateMachine {
         }
         report.path = .failover
         report.mayLoseRevisions = true
-        report.summary = "restarted as the active of epoch \(hardState.epoch) at \(journal.head); writes stay off until \(heard.joined(separator: ", ")) answer(s) with no higher epoch: one of them may have been promoted while this server was down. Forcing takes writes now in epoch \(hardState.epoch.next(for: serverID)); if another server took writes meanwhile, both sides' revisions collide (kept for export); needs force"
+        report.summary =
+            "restarted as the active of epoch \(hardState.epoch) at \(journal.head); writes stay off until \(heard.joined(separator: ", ")) answer(s) with no higher epoch: one of them may have been promoted while this server was down. Forcing takes writes now in epoch \(hardState.epoch.next(for: serverID)); if another server took writes meanwhile, both sides' revisions collide (kept for export); needs force"
         return report
     }
 
@@ -225,8 +235,10 @@ extension HAStateMachine {
             effect(.truncateJournal(after: found.commonNumber))
             standby.link = .connecting
             sendHello()
-            decide(.collisionResolvedKeepingPeer(active: hardState.epoch.server, divergent: found.divergentRevisions,
-                                                 after: found.commonNumber, snapshotBase: reachesIntoSnapshot ? base : nil))
+            decide(
+                .collisionResolvedKeepingPeer(
+                    active: hardState.epoch.server, divergent: found.divergentRevisions,
+                    after: found.commonNumber, snapshotBase: reachesIntoSnapshot ? base : nil))
         case .local:
             let previous = hardState.epoch.server
             becomeActive(in: hardState.epoch.next(for: serverID), forced: true)

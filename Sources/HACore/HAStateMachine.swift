@@ -51,26 +51,29 @@ public struct HAStateMachine: Sendable {
             // Restart as the active: writes stay off until every peer has answered in no higher epoch
             // (a standby may have been promoted while we were down), unless they were off on purpose
             // (an administrator's demote, or a hand-over the target may still complete).
-            let writes: ActiveState.Writes = if let handover = state.handover {
-                .handingOver(handover)
-            } else if state.writesPaused {
-                .paused
-            } else {
-                .awaitingPeers
-            }
+            let writes: ActiveState.Writes =
+                if let handover = state.handover {
+                    .handingOver(handover)
+                } else if state.writesPaused {
+                    .paused
+                } else {
+                    .awaitingPeers
+                }
             let unconfirmed = state.takesWritesAtFirstStart ? [] : state.peers.map(\.serverID)
             self.roleState = .active(ActiveState(writes: writes, unconfirmedPeers: unconfirmed, forcedPromotion: false))
         } else {
             self.roleState = .standby(StandbyState())
         }
-        self.summary = HASummary(epoch: state.epoch, role: state.role, writesEnabled: false, followsActiveVerified: false,
-                                 head: journal.head)
+        self.summary = HASummary(
+            epoch: state.epoch, role: state.role, writesEnabled: false, followsActiveVerified: false,
+            head: journal.head)
     }
 
     /// A fresh group's first active: the primary at installation. Persist the returned hard state first.
     public static func bootstrapActive(configuration: HAConfiguration) -> HardState {
-        HardState(epoch: Epoch.initial.next(for: configuration.serverID), role: .active,
-                  peers: configuration.peers.map { PeerRecord(serverID: $0) }, takesWritesAtFirstStart: true)
+        HardState(
+            epoch: Epoch.initial.next(for: configuration.serverID), role: .active,
+            peers: configuration.peers.map { PeerRecord(serverID: $0) }, takesWritesAtFirstStart: true)
     }
 
     /// The facts a supervisor or simulator reads after every step, kept as one stored value so that
@@ -168,8 +171,9 @@ public struct HAStateMachine: Sendable {
         case .linkRestored(let peer):
             linkRestored(peer)
         }
-        summary = HASummary(epoch: hardState.epoch, role: hardState.role, writesEnabled: writesEnabled,
-                            followsActiveVerified: followsActiveVerified, head: journal.head)
+        summary = HASummary(
+            epoch: hardState.epoch, role: hardState.role, writesEnabled: writesEnabled,
+            followsActiveVerified: followsActiveVerified, head: journal.head)
         return pending.finish(hardState: pending.persist ? hardState : nil)
     }
 
@@ -425,17 +429,20 @@ public struct HAStateMachine: Sendable {
         for index in peers.indices {
             let heard = peers[index].lastHeardAtMilliseconds.map { nowMilliseconds - $0 }
             let synchronized = synchronizedAt(index).map { nowMilliseconds - $0 }
-            views.append(PeerView(serverID: peers[index].id, status: syncStatus(of: index),
-                                  knownHead: peers[index].knownHead, lastContactMillisecondsAgo: heard,
-                                  lagRevisions: lagRevisions(of: index), synchronizedMillisecondsAgo: synchronized))
+            views.append(
+                PeerView(
+                    serverID: peers[index].id, status: syncStatus(of: index),
+                    knownHead: peers[index].knownHead, lastContactMillisecondsAgo: heard,
+                    lagRevisions: lagRevisions(of: index), synchronizedMillisecondsAgo: synchronized))
         }
-        return HAStatus(serverID: serverID, role: role, epoch: epoch, writesEnabled: writesEnabled,
-                        activeServer: epoch.server, head: journal.head, durableHead: durableHead,
-                        replicationMode: hardState.replicationMode, haStopped: hardState.haStopped,
-                        link: role == .standby ? standby.link.state : nil,
-                        divergentRevisions: collision?.divergentRevisions ?? 0, peers: views,
-                        promotionInProgress: role == .standby && standby.promotion != nil,
-                        writesRefusal: writeRefusal)
+        return HAStatus(
+            serverID: serverID, role: role, epoch: epoch, writesEnabled: writesEnabled,
+            activeServer: epoch.server, head: journal.head, durableHead: durableHead,
+            replicationMode: hardState.replicationMode, haStopped: hardState.haStopped,
+            link: role == .standby ? standby.link.state : nil,
+            divergentRevisions: collision?.divergentRevisions ?? 0, peers: views,
+            promotionInProgress: role == .standby && standby.promotion != nil,
+            writesRefusal: writeRefusal)
     }
 
     /// When the peer (on the active) or we (on a standby, for the active) last held every revision.
@@ -463,7 +470,8 @@ struct PendingOutput: Sendable {
     var routine = HARoutine.nothingToDo
 
     func finish(hardState: HardState?) -> HAOutput {
-        HAOutput(persist: hardState, messages: messages, effects: effects,
-                 reason: decisions.isEmpty ? .routine(routine) : .decided(decisions))
+        HAOutput(
+            persist: hardState, messages: messages, effects: effects,
+            reason: decisions.isEmpty ? .routine(routine) : .decided(decisions))
     }
 }

@@ -91,9 +91,11 @@ public struct HardState: Hashable, Sendable {
     /// later start waits (a standby may have been promoted while this server was down).
     public var takesWritesAtFirstStart: Bool
 
-    public init(epoch: Epoch = .initial, role: HARole, replicationMode: ReplicationMode = .async,
-                haStopped: Bool = false, peers: [PeerRecord], fullSyncProgress: FullSyncProgress? = nil,
-                writesPaused: Bool = false, handover: HandoverRecord? = nil, takesWritesAtFirstStart: Bool = false) {
+    public init(
+        epoch: Epoch = .initial, role: HARole, replicationMode: ReplicationMode = .async,
+        haStopped: Bool = false, peers: [PeerRecord], fullSyncProgress: FullSyncProgress? = nil,
+        writesPaused: Bool = false, handover: HandoverRecord? = nil, takesWritesAtFirstStart: Bool = false
+    ) {
         self.epoch = epoch
         self.role = role
         self.replicationMode = replicationMode
@@ -311,8 +313,10 @@ public struct PeerView: Hashable, Sendable {
     /// On the active: since the peer last held every revision. On a standby, for the active: since we did.
     public var synchronizedMillisecondsAgo: UInt64?
 
-    public init(serverID: ServerID, status: PeerSyncStatus, knownHead: RevisionHead, lastContactMillisecondsAgo: UInt64? = nil,
-                lagRevisions: UInt64? = nil, synchronizedMillisecondsAgo: UInt64? = nil) {
+    public init(
+        serverID: ServerID, status: PeerSyncStatus, knownHead: RevisionHead, lastContactMillisecondsAgo: UInt64? = nil,
+        lagRevisions: UInt64? = nil, synchronizedMillisecondsAgo: UInt64? = nil
+    ) {
         self.serverID = serverID
         self.status = status
         self.knownHead = knownHead

@@ -81,8 +81,10 @@ public struct HAConfiguration: Hashable, Sendable {
     public var schemaVersion: UInt32
     public var limits: HALimits
 
-    public init(serverID: ServerID, peers: [ServerID], softwareVersion: String = "0.1.0",
-                schemaVersion: UInt32 = 1, limits: HALimits = HALimits()) {
+    public init(
+        serverID: ServerID, peers: [ServerID], softwareVersion: String = "0.1.0",
+        schemaVersion: UInt32 = 1, limits: HALimits = HALimits()
+    ) {
         precondition(!peers.contains(serverID), "a server is not its own peer")
         precondition(peers.count + 1 <= limits.serversMax, "more servers than HALimits.serversMax")
         self.serverID = serverID

@@ -64,8 +64,10 @@ public struct HAMessage: Hashable, Sendable {
         /// that an active that lost revisions it had sent finds the last one it still shares.
         public var checkpoints: [RevisionHead]
 
-        public init(serverID: ServerID, head: RevisionHead, durableHead: RevisionHead, spans: [EpochSpan],
-                    softwareVersion: String, schemaVersion: UInt32, wantsFullSync: Bool, checkpoints: [RevisionHead] = []) {
+        public init(
+            serverID: ServerID, head: RevisionHead, durableHead: RevisionHead, spans: [EpochSpan],
+            softwareVersion: String, schemaVersion: UInt32, wantsFullSync: Bool, checkpoints: [RevisionHead] = []
+        ) {
             self.checkpoints = checkpoints
             self.serverID = serverID
             self.head = head
@@ -87,8 +89,10 @@ public struct HAMessage: Hashable, Sendable {
         /// Active → standby: I have no replication state for you (I restarted): say hello.
         public var expectingHello: Bool
 
-        public init(head: RevisionHead, durableHead: RevisionHead, role: HARole, writesEnabled: Bool,
-                    haStopped: Bool, replicationMode: ReplicationMode, expectingHello: Bool) {
+        public init(
+            head: RevisionHead, durableHead: RevisionHead, role: HARole, writesEnabled: Bool,
+            haStopped: Bool, replicationMode: ReplicationMode, expectingHello: Bool
+        ) {
             self.head = head
             self.durableHead = durableHead
             self.role = role

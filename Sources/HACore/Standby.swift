@@ -17,7 +17,8 @@ extension HAStateMachine {
             decide(.activeSilent(activeID, milliseconds: limits.peerTimeoutMilliseconds))
         }
         if case .fullSync(let receiver) = standby.link,
-           nowMilliseconds - receiver.lastProgressAtMilliseconds > limits.fullSyncStallMilliseconds {
+            nowMilliseconds - receiver.lastProgressAtMilliseconds > limits.fullSyncStallMilliseconds
+        {
             // The active may have lost track of this full sync (restart, or it moved on): start over
             // with a hello; applied chunks are resumed if it offers the same snapshot again.
             reconnect(because: .fullSyncStalled(milliseconds: limits.fullSyncStallMilliseconds))
@@ -34,10 +35,11 @@ extension HAStateMachine {
     mutating func sendHello() {
         guard let activeID = followedActive, !hardState.haStopped else { return }
         standby.lastHelloAtMilliseconds = nowMilliseconds
-        let hello = HAMessage.Hello(serverID: serverID, head: journal.head, durableHead: durableHead, spans: journal.spans,
-                                    softwareVersion: configuration.softwareVersion,
-                                    schemaVersion: configuration.schemaVersion, wantsFullSync: standby.wantsFullSync,
-                                    checkpoints: journal.checkpoints)
+        let hello = HAMessage.Hello(
+            serverID: serverID, head: journal.head, durableHead: durableHead, spans: journal.spans,
+            softwareVersion: configuration.softwareVersion,
+            schemaVersion: configuration.schemaVersion, wantsFullSync: standby.wantsFullSync,
+            checkpoints: journal.checkpoints)
         send(.hello(hello), to: activeID)
     }
 
@@ -115,7 +117,8 @@ extension HAStateMachine {
             }
             let head = journal.head
             guard revision.number == head.number + 1, revision.previousHash == head.hash,
-                  revision.epoch <= hardState.epoch, revision.epoch >= (journal.lastEpoch ?? .initial) else {
+                revision.epoch <= hardState.epoch, revision.epoch >= (journal.lastEpoch ?? .initial)
+            else {
                 reconnect(because: .hashChainBroken(number: revision.number))
                 break
             }
@@ -138,7 +141,8 @@ extension HAStateMachine {
 
     mutating func persistedUpTo(_ head: RevisionHead) {
         guard head.number >= durableHead.number || journal.base.number > durableHead.number,
-              journal.contains(head) == true else {
+            journal.contains(head) == true
+        else {
             note(.stalePersistenceReport)
             return
         }
@@ -185,7 +189,8 @@ extension HAStateMachine {
             break
         }
         guard (1...limits.snapshotChunkCountMax).contains(chunkCount), snapshotHead.number == (spans.last?.lastNumber ?? 0),
-              Journal.commonPrefixNumber(journal.spans, spans) >= journal.head.number else {
+            Journal.commonPrefixNumber(journal.spans, spans) >= journal.head.number
+        else {
             reconnect(because: .offerDoesNotCover(snapshotHead: snapshotHead))
             return
         }
@@ -193,8 +198,10 @@ extension HAStateMachine {
         if let progress = hardState.fullSyncProgress, progress.snapshotHead == snapshotHead, progress.chunkCount == chunkCount {
             resume = progress.chunksApplied
         }
-        standby.link = .fullSync(FullSyncReceiver(snapshotHead: snapshotHead, chunkCount: chunkCount, spans: spans,
-                                                   nextIndex: resume, lastProgressAtMilliseconds: nowMilliseconds))
+        standby.link = .fullSync(
+            FullSyncReceiver(
+                snapshotHead: snapshotHead, chunkCount: chunkCount, spans: spans,
+                nextIndex: resume, lastProgressAtMilliseconds: nowMilliseconds))
         hardState.fullSyncProgress = FullSyncProgress(snapshotHead: snapshotHead, chunkCount: chunkCount, chunksApplied: resume)
         persistHardState()
         send(.snapshotAck(snapshotHead: snapshotHead, nextIndex: resume, resend: true), to: sender)
@@ -259,7 +266,8 @@ extension HAStateMachine {
             return
         }
         guard case .fullSync(let receiver) = standby.link, receiver.snapshotHead == snapshotHead,
-              receiver.nextIndex == receiver.chunkCount, receiver.applying == nil else { return }
+            receiver.nextIndex == receiver.chunkCount, receiver.applying == nil
+        else { return }
         effect(.completeFullSync(snapshotHead: snapshotHead, spans: receiver.spans))
         journal.installSnapshot(at: snapshotHead, spans: receiver.spans)
         standby.link = .delta
@@ -289,8 +297,9 @@ extension HAStateMachine {
     /// answer, never into a snapshot base.
     mutating func standbyReceiveDiscard(after number: UInt64, from sender: ServerID) {
         guard role == .standby, sender == hardState.epoch.server, standby.link == .connecting,
-              number < journal.head.number, number >= journal.base.number,
-              journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == hardState.epoch }) else {
+            number < journal.head.number, number >= journal.base.number,
+            journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == hardState.epoch })
+        else {
             note(.discardIgnored)
             return
         }
@@ -335,7 +344,8 @@ extension HAStateMachine {
 
     mutating func switchoverTimers(activeID: ServerID) {
         guard case .switchover(let id, let startedAt, _) = standby.promotion,
-              nowMilliseconds - startedAt > limits.switchoverTimeoutMilliseconds else { return }
+            nowMilliseconds - startedAt > limits.switchoverTimeoutMilliseconds
+        else { return }
         standby.promotion = nil
         send(.switchoverAbort(switchoverID: id, reason: .switchoverTimedOut), to: activeID)
         decide(.switchoverTimedOut(milliseconds: limits.switchoverTimeoutMilliseconds, active: activeID))
@@ -345,7 +355,8 @@ extension HAStateMachine {
 
     mutating func candidateTimers() {
         guard case .poll(let poll) = standby.promotion,
-              nowMilliseconds - poll.startedAtMilliseconds > limits.promotionPollTimeoutMilliseconds else { return }
+            nowMilliseconds - poll.startedAtMilliseconds > limits.promotionPollTimeoutMilliseconds
+        else { return }
         standby.promotion = nil
         let missing = poll.required(among: peers).filter { !poll.answered.contains($0) }
         refuse(.promotionUnconfirmed, .failoverUnconfirmed(missing: missing, milliseconds: limits.promotionPollTimeoutMilliseconds))

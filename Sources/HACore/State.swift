@@ -135,7 +135,8 @@ struct ActiveState: Sendable {
     /// Why writes are off, in words (for refusals and status).
     var writesDescription: String {
         guard writes == .awaitingPeers, !unconfirmedPeers.isEmpty else { return writes.description }
-        return "restarted as the active: waiting for \(unconfirmedPeers.map(\.name).joined(separator: ", ")) to answer with no higher epoch, since one may have been promoted while this server was down (ha promote --force takes writes now)"
+        return
+            "restarted as the active: waiting for \(unconfirmedPeers.map(\.name).joined(separator: ", ")) to answer with no higher epoch, since one may have been promoted while this server was down (ha promote --force takes writes now)"
     }
 }
 

@@ -21,14 +21,17 @@ public protocol HAStorage {
     mutating func applyRevisions(_ revisions: [ReplicatedRevision], core: HAStateMachine, completions: inout [HAInput]) throws
     /// Active: reads chunk `index` of a snapshot at `snapshotHead` for `standby`; reports
     /// `snapshotChunkRead`, or `snapshotUnavailable` when it cannot.
-    mutating func readSnapshotChunk(standby: ServerID, snapshotHead: RevisionHead, index: Int, core: HAStateMachine,
-                                    completions: inout [HAInput]) throws
+    mutating func readSnapshotChunk(
+        standby: ServerID, snapshotHead: RevisionHead, index: Int, core: HAStateMachine,
+        completions: inout [HAInput]) throws
     /// Standby: stages a verified chunk durably; reports `snapshotChunkApplied`.
-    mutating func stageSnapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8], core: HAStateMachine,
-                                     completions: inout [HAInput]) throws
+    mutating func stageSnapshotChunk(
+        snapshotHead: RevisionHead, index: Int, bytes: [UInt8], core: HAStateMachine,
+        completions: inout [HAInput]) throws
     /// Standby: replaces the database and journal by the staged snapshot atomically; reports `persistedUpTo`.
-    mutating func installSnapshot(snapshotHead: RevisionHead, spans: [EpochSpan], core: HAStateMachine,
-                                  completions: inout [HAInput]) throws
+    mutating func installSnapshot(
+        snapshotHead: RevisionHead, spans: [EpochSpan], core: HAStateMachine,
+        completions: inout [HAInput]) throws
     /// Writes revisions about to be dropped where an administrator can take them (with a copy of the
     /// whole database when `snapshotBase` is set), durably.
     mutating func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws

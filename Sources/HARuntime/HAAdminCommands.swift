@@ -45,10 +45,14 @@ extension HAManagementBridge {
         if let refusal = outcome.refusal { throw HACommandRefusal(Self.refusalKind(refusal), "\(outcome.reason).") }
         guard await runtime.awaitWritesEnabled(timeoutMilliseconds: Self.promotionTimeoutMilliseconds) else {
             let status = runtime.snapshot
-            throw HACommandRefusal(.invalidOperation, "the promotion did not complete within \(Self.promotionTimeoutMilliseconds / 1000) s (\(outcome.reason)); mode now \(status.core.role), last error: \(status.lastError ?? "none")")
+            throw HACommandRefusal(
+                .invalidOperation,
+                "the promotion did not complete within \(Self.promotionTimeoutMilliseconds / 1000) s (\(outcome.reason)); mode now \(status.core.role), last error: \(status.lastError ?? "none")"
+            )
         }
-        return PromotionOutcome(report: outcome.report, checks: checks,
-                                completion: .promoted(epoch: runtime.status.epoch, elapsed: ContinuousClock.now - started, decision: "\(outcome.reason)"))
+        return PromotionOutcome(
+            report: outcome.report, checks: checks,
+            completion: .promoted(epoch: runtime.status.epoch, elapsed: ContinuousClock.now - started, decision: "\(outcome.reason)"))
     }
 
     public func demote() throws(HACommandRefusal) -> HACommandSummary {
@@ -66,7 +70,9 @@ extension HAManagementBridge {
         guard status.role == .active else {
             throw HACommandRefusal(.invalidOperation, "ha-full-sync runs on the active server (\(status.activeServer)); this server is a standby")
         }
-        guard status.peers.contains(where: { $0.serverID.name == name }) else { throw HACommandRefusal(.unknownServer(name), "no server \(name) in the HA group") }
+        guard status.peers.contains(where: { $0.serverID.name == name }) else {
+            throw HACommandRefusal(.unknownServer(name), "no server \(name) in the HA group")
+        }
         return try decide(.requestFullSync(standby: ServerID(name)))
     }
 
@@ -79,8 +85,9 @@ extension HAManagementBridge {
         guard let divergent = runtime.divergentRevisions else {
             throw HACommandRefusal(.invalidOperation, "this server is not in collision: there are no divergent revisions to export")
         }
-        return DivergentRevisions(commonNumber: divergent.commonNumber, payloads: divergent.revisions.map(\.payload),
-                                  server: runtime.status.serverID.name)
+        return DivergentRevisions(
+            commonNumber: divergent.commonNumber, payloads: divergent.revisions.map(\.payload),
+            server: runtime.status.serverID.name)
     }
 
     public func setReplicationMode(_ mode: ReplicationMode) throws(HACommandRefusal) -> HACommandSummary {

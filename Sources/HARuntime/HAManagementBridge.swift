@@ -1,7 +1,7 @@
 import Foundation
 import HACore
-import ManagementService
 import ManagementModel
+import ManagementService
 
 /// Install-time identity (DESIGN.md §1): the primary created the ICA; a secondary joined it.
 public enum HAServerRole: String, Sendable {
@@ -22,9 +22,11 @@ public struct HAManagementBridge: HAPort {
     /// A server's address as its checkpoint-host object records it (`show-ha-status`'s `ip-address`).
     let peerIPAddress: @Sendable (ServerID) -> String?
 
-    public init(runtime: HARuntime, links: HAPeerLinks, serverRole: HAServerRole, activeAddress: @escaping @Sendable (ServerID) -> String?,
-                peerIPAddress: @escaping @Sendable (ServerID) -> String? = { _ in nil },
-                promotionChecks: @escaping @Sendable () -> [PromotionCheck] = { [] }) {
+    public init(
+        runtime: HARuntime, links: HAPeerLinks, serverRole: HAServerRole, activeAddress: @escaping @Sendable (ServerID) -> String?,
+        peerIPAddress: @escaping @Sendable (ServerID) -> String? = { _ in nil },
+        promotionChecks: @escaping @Sendable () -> [PromotionCheck] = { [] }
+    ) {
         self.runtime = runtime
         self.links = links
         self.serverRole = serverRole
@@ -71,8 +73,10 @@ public typealias HAWebAPIBridge = HAManagementBridge
 
 extension HAStatusReport {
     /// The report of `snapshot`. `ipAddress` is a server's address as its checkpoint-host object records it.
-    public init(_ snapshot: HARuntimeSnapshot, serverRole: HAServerRole, links: HAPeerLinks,
-                ipAddress: @Sendable (ServerID) -> String?, now: Date = Date()) {
+    public init(
+        _ snapshot: HARuntimeSnapshot, serverRole: HAServerRole, links: HAPeerLinks,
+        ipAddress: @Sendable (ServerID) -> String?, now: Date = Date()
+    ) {
         let status = snapshot.core
         var problems: [String] = []
         if snapshot.halted { problems.append("HA halted: \(snapshot.lastError ?? "unknown")") }
@@ -86,23 +90,26 @@ extension HAStatusReport {
             // links know why (DESIGN.md's trust-error).
             let trust = links.isConnected(peer.serverID) ? nil : links.trustProblem(peer.serverID)
             if let trust {
-                problems.append("\(peer.serverID): trust-error: \(trust) (`rampart sic status`; `rampart sic reset \(peer.serverID)` gives it a new one-time key)")
+                problems.append(
+                    "\(peer.serverID): trust-error: \(trust) (`rampart sic status`; `rampart sic reset \(peer.serverID)` gives it a new one-time key)")
             } else if status.role == .active, !synchronized {
                 problems.append(Self.problem(standby: peer))
             }
-            servers.append(Server(
-                name: peer.serverID.name, ipAddress: ipAddress(peer.serverID) ?? "",
-                haState: peer.serverID == status.activeServer ? "active" : "standby",
-                syncState: synchronized ? "Ok" : (peer.status == .communicationError ? "Communication Error" : "Sync Error"),
-                syncStatus: trust == nil ? peer.status.kind : "trust-error",
-                syncDetail: trust.map { "trust-error: \($0)" } ?? peer.status.description,
-                knownHead: Int64(clamping: peer.knownHead.number), lagRevisions: peer.lagRevisions.map { Int64(clamping: $0) },
-                lagSeconds: Self.lagSeconds(peer.status), connected: links.isConnected(peer.serverID),
-                lastContactMillisecondsAgo: peer.lastContactMillisecondsAgo.map { Int64(clamping: $0) },
-                lastSuccessfulSync: peer.synchronizedMillisecondsAgo.map { Self.timestamp(now, minus: $0) }))
+            servers.append(
+                Server(
+                    name: peer.serverID.name, ipAddress: ipAddress(peer.serverID) ?? "",
+                    haState: peer.serverID == status.activeServer ? "active" : "standby",
+                    syncState: synchronized ? "Ok" : (peer.status == .communicationError ? "Communication Error" : "Sync Error"),
+                    syncStatus: trust == nil ? peer.status.kind : "trust-error",
+                    syncDetail: trust.map { "trust-error: \($0)" } ?? peer.status.description,
+                    knownHead: Int64(clamping: peer.knownHead.number), lagRevisions: peer.lagRevisions.map { Int64(clamping: $0) },
+                    lagSeconds: Self.lagSeconds(peer.status), connected: links.isConnected(peer.serverID),
+                    lastContactMillisecondsAgo: peer.lastContactMillisecondsAgo.map { Int64(clamping: $0) },
+                    lastSuccessfulSync: peer.synchronizedMillisecondsAgo.map { Self.timestamp(now, minus: $0) }))
         }
         // A standby that has not heard of any active yet (a secondary joining) is never synchronized.
-        let own = status.role == .standby
+        let own =
+            status.role == .standby
             ? status.activePeer ?? PeerView(serverID: status.activeServer, status: .neverSynchronized, knownHead: .empty)
             : nil
         if let own, own.status != .synchronized { problems.append(Self.problem(ownLink: own, active: status.activeServer)) }
@@ -135,7 +142,8 @@ extension HAStatusReport {
         switch peer.status {
         case .haStopped: return "\(name): HA is stopped there (run `rampart ha start` on \(name))"
         case .collision(let divergent):
-            return "\(name): collision, it holds \(divergent) revision(s) we lack; on \(name): `rampart ha export-divergent FILE`, then `rampart ha resolve-collision --keep peer` (or --keep local)"
+            return
+                "\(name): collision, it holds \(divergent) revision(s) we lack; on \(name): `rampart ha export-divergent FILE`, then `rampart ha resolve-collision --keep peer` (or --keep local)"
         case .communicationError: return "\(name): communication error (check that it runs, and `rampart sic status`)"
         default: return "\(name): \(peer.status)"
         }
@@ -147,7 +155,8 @@ extension HAStatusReport {
         switch peer.status {
         case .haStopped: return "HA is stopped on this server: nothing is synchronized until `rampart ha start`; \(behind)"
         case .collision(let divergent):
-            return "collision: \(divergent) revision(s) here are not in the journal of the active \(active); export them with `rampart ha export-divergent FILE`, then `rampart ha resolve-collision --keep peer` (take \(active)'s data) or `--keep local` (keep ours, in a new epoch)"
+            return
+                "collision: \(divergent) revision(s) here are not in the journal of the active \(active); export them with `rampart ha export-divergent FILE`, then `rampart ha resolve-collision --keep peer` (take \(active)'s data) or `--keep local` (keep ours, in a new epoch)"
         case .fullSync(let applied, let count): return "full sync from \(active) in progress (\(applied)/\(count) chunks)"
         case .communicationError: return "no contact with the active \(active) (check that it runs, and `rampart sic status`); \(behind)"
         case .neverSynchronized: return "never synchronized with the active \(active) yet"

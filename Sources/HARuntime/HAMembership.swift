@@ -11,7 +11,11 @@ public struct HAMembership: Codable, Equatable, Sendable {
     public var joinHost: String
     public var joinSICPort: Int
     enum CodingKeys: String, CodingKey {
-        case role, serverName = "server-name", activeServer = "active-server", joinHost = "join-host", joinSICPort = "join-sic-port"
+        case role
+        case serverName = "server-name"
+        case activeServer = "active-server"
+        case joinHost = "join-host"
+        case joinSICPort = "join-sic-port"
     }
 
     public init(role: String, serverName: String, activeServer: String, joinHost: String, joinSICPort: Int) {

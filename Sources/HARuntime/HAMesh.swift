@@ -1,8 +1,8 @@
 import Foundation
 import HACore
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import PeerTransport
 import ServiceLifecycle
 import Store
@@ -23,8 +23,9 @@ public struct HARuntimeService: Service {
 /// Bounds and periods of the links between management servers.
 public enum HALinkLimits {
     /// Redial backoff of the mesh's dial loops; a channel that lived `workingAfter` was a working one.
-    static let redial = RedialBackoff(delayMin: .milliseconds(100), delayMax: .milliseconds(2_000), workingAfter: .seconds(2),
-                                      idleCheck: reconcileInterval)
+    static let redial = RedialBackoff(
+        delayMin: .milliseconds(100), delayMax: .milliseconds(2_000), workingAfter: .seconds(2),
+        idleCheck: reconcileInterval)
     /// How often membership, addresses and the ICA state are reconciled.
     static let reconcileInterval = Duration.milliseconds(250)
     /// How often each channel carries this server's wall clock (`ha-clock`), for the promotion's clock check.
@@ -60,7 +61,8 @@ final class AnnouncedAddresses: Sendable {
 
     func record(_ name: String, _ message: JSONValue) {
         guard let sic = message["sic-address"]?.stringValue, let api = message["api-address"]?.stringValue,
-              sic.utf8.count <= HALinkLimits.addressBytesMax, api.utf8.count <= HALinkLimits.addressBytesMax else { return }
+            sic.utf8.count <= HALinkLimits.addressBytesMax, api.utf8.count <= HALinkLimits.addressBytesMax
+        else { return }
         let serial = message["sic-serial"]?.stringValue.flatMap { RevocationList.isValidSerial($0) ? $0 : nil }
         byName.withLock { $0[name] = (name, sic, api, serial) }
     }
@@ -84,9 +86,11 @@ public enum HAChannel {
 
     /// Who this server is, where it listens, the serial of its SIC certificate, and what it runs.
     static func announcement(_ type: String, name: String, addresses: LocalAddresses, versions: PeerFacts.Versions) -> JSONValue {
-        ["type": .string(type), "name": .string(name), "sic-address": .string(addresses.sic), "api-address": .string(addresses.api ?? ""),
-         "sic-serial": .string(addresses.sicSerial),
-         "software-version": .string(versions.software), "schema-version": .int(Int64(versions.schema))]
+        [
+            "type": .string(type), "name": .string(name), "sic-address": .string(addresses.sic), "api-address": .string(addresses.api ?? ""),
+            "sic-serial": .string(addresses.sicSerial),
+            "software-version": .string(versions.software), "schema-version": .int(Int64(versions.schema)),
+        ]
     }
 
     static func clock(nowMilliseconds: Int64) -> JSONValue { ["type": .string(clockType), "sent-at-ms": .int(nowMilliseconds)] }
@@ -94,9 +98,11 @@ public enum HAChannel {
     /// `frames` is the connection's one inbound iterator (a connection allows only one): the caller may
     /// have read the first frames from it already. `cutOff` yields when the peer's certificate is revoked:
     /// the peer is told why, then the channel closes at once (`onCutOff` runs after).
-    static func pump(_ connection: PeerConnection, link: HAPeerLinks.Link, frames: inout PeerInboundFrames.AsyncIterator,
-                     cutOff: AsyncStream<String>, onCutOff: @escaping @Sendable (String) -> Void,
-                     inbound: (PeerFrame) async throws -> Void) async throws {
+    static func pump(
+        _ connection: PeerConnection, link: HAPeerLinks.Link, frames: inout PeerInboundFrames.AsyncIterator,
+        cutOff: AsyncStream<String>, onCutOff: @escaping @Sendable (String) -> Void,
+        inbound: (PeerFrame) async throws -> Void
+    ) async throws {
         let lastHeard = LastHeard()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -160,9 +166,11 @@ public struct HAMesh: Service {
     let channels: SICChannels
     let logger: Logger
 
-    public init(runtime: HARuntime, links: HAPeerLinks, service: ManagementService, credentials: NodeCredentials, serverName: String,
-                local: LocalAddresses, facts: PeerFacts, versions: PeerFacts.Versions, join: HAMembership?, ica: ICAStateSync,
-                channels: SICChannels, logger: Logger) {
+    public init(
+        runtime: HARuntime, links: HAPeerLinks, service: ManagementService, credentials: NodeCredentials, serverName: String,
+        local: LocalAddresses, facts: PeerFacts, versions: PeerFacts.Versions, join: HAMembership?, ica: ICAStateSync,
+        channels: SICChannels, logger: Logger
+    ) {
         self.runtime = runtime
         self.links = links
         self.service = service
@@ -178,9 +186,10 @@ public struct HAMesh: Service {
     }
 
     public func run() async throws {
-        let connector = try PeerConnector(identity: credentials.issuedIdentity,
-                                          verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service),
-                                          isGroupMember: Self.groupMembership(service: service, serverName: serverName, join: join), logger: logger)
+        let connector = try PeerConnector(
+            identity: credentials.issuedIdentity,
+            verifier: LiveSICVerifier(icaPEM: credentials.icaPEM, service: service),
+            isGroupMember: Self.groupMembership(service: service, serverName: serverName, join: join), logger: logger)
         let plan = DialPlan<String, DialTarget>()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -230,7 +239,8 @@ public struct HAMesh: Service {
         var records = announced.all
         if let api = local.api { records.append((serverName, local.sic, api, local.sicSerial)) }
         // Only what differs from the database: this runs every reconcile interval.
-        for record in records where members.contains(where: {
+        for record in records
+        where members.contains(where: {
             $0.name == record.name && ($0.sicAddress != record.sic || $0.apiAddress != record.api || (record.serial != nil && $0.sicSerial != record.serial))
         }) {
             do {
@@ -285,7 +295,8 @@ public struct HAMesh: Service {
                 guard connection.peerIdentity?.name == target.name else {
                     throw UnexpectedPeer(description: "\(address) answered as \(connection.peerIdentity.map { "\($0)" } ?? "?"), not \(target.name)")
                 }
-                try await connection.send(SICChannelMessage.frame(HAChannel.announcement(HAChannel.attachType, name: serverName, addresses: local, versions: versions)))
+                try await connection.send(
+                    SICChannelMessage.frame(HAChannel.announcement(HAChannel.attachType, name: serverName, addresses: local, versions: versions)))
                 var frames = connection.inbound.makeAsyncIterator()
                 await serveChannel(connection, peer: ServerID(target.name), uid: connection.peerIdentity?.uid, frames: &frames, direction: "dialed")
                 return true
@@ -369,8 +380,9 @@ public struct HAMesh: Service {
         case HAChannel.revokedType:
             let reason = SICChannels.printable(String((json["message"]?.stringValue ?? "").prefix(200)))
             links.recordTrustProblem(peer, "revoked: \(peer) closed the channel because this server's SIC certificate was revoked (\(reason))")
-            logger.error("this server's SIC certificate was revoked: the peer closed the channel; enrol again with a new one-time key",
-                         metadata: ["peer": "\(peer)", "reason": "\(SICChannels.printable(reason))"])
+            logger.error(
+                "this server's SIC certificate was revoked: the peer closed the channel; enrol again with a new one-time key",
+                metadata: ["peer": "\(peer)", "reason": "\(SICChannels.printable(reason))"])
         default:
             break
         }

@@ -18,7 +18,8 @@ public enum HAMessageCodec {
     /// Nil for anything malformed: a peer's bad message is dropped, never half understood.
     public static func decode(_ json: JSONValue) -> HAMessage? {
         guard json["type"]?.stringValue == messageType, let epoch = json["epoch"].flatMap(epoch(_:)),
-              let body = json["body"].flatMap(body(_:)) else { return nil }
+            let body = json["body"].flatMap(body(_:))
+        else { return nil }
         return HAMessage(epoch: epoch, body: body)
     }
 
@@ -41,9 +42,13 @@ public enum HAMessageCodec {
             header = encode(HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: [], checksum: checksum)))
             sections = [chunk]
         case .append(let previous, let revisions, let activeHead):
-            header = ["type": .string(messageType), "epoch": epoch(message.epoch),
-                      "body": ["kind": "append", "previous": head(previous), "revisions": .array(revisions.map(revisionHeader(_:))),
-                               "active-head": head(activeHead)]]
+            header = [
+                "type": .string(messageType), "epoch": epoch(message.epoch),
+                "body": [
+                    "kind": "append", "previous": head(previous), "revisions": .array(revisions.map(revisionHeader(_:))),
+                    "active-head": head(activeHead),
+                ],
+            ]
             sections = revisions.map(\.payload)
         default:
             return PeerFrame(type: .message, bytes: encode(message).canonicalBytes)
@@ -71,21 +76,26 @@ public enum HAMessageCodec {
     static func decodeBinary(_ payload: ByteBuffer) -> HAMessage? {
         var payload = payload
         guard payload.readInteger(as: UInt8.self) == binaryMarker, let length = payload.readInteger(endianness: .big, as: UInt32.self),
-              let header = payload.readSlice(length: Int(length)), let json = try? JSONValue.parse(header.readableBytesView),
-              let message = decode(json) else { return nil }
+            let header = payload.readSlice(length: Int(length)), let json = try? JSONValue.parse(header.readableBytesView),
+            let message = decode(json)
+        else { return nil }
         switch message.body {
         case .snapshotChunk(let head, let index, let empty, let checksum):
             guard empty.isEmpty else { return nil }
-            return HAMessage(epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: Array(payload.readableBytesView), checksum: checksum))
+            return HAMessage(
+                epoch: message.epoch, body: .snapshotChunk(snapshotHead: head, index: index, bytes: Array(payload.readableBytesView), checksum: checksum))
         case .append(let previous, let revisions, let activeHead):
             guard let items = json["body"]?["revisions"]?.arrayValue, items.count == revisions.count else { return nil }
             var filled: [ReplicatedRevision] = []
             filled.reserveCapacity(revisions.count)
             for (item, revision) in zip(items, revisions) {
                 guard revision.payload.isEmpty, let count = item["payload-bytes"].flatMap(uint), count <= UInt64(payload.readableBytes),
-                      let bytes = payload.readBytes(length: Int(count)) else { return nil }
-                filled.append(ReplicatedRevision(number: revision.number, epoch: revision.epoch, previousHash: revision.previousHash,
-                                                 hash: revision.hash, payload: bytes))
+                    let bytes = payload.readBytes(length: Int(count))
+                else { return nil }
+                filled.append(
+                    ReplicatedRevision(
+                        number: revision.number, epoch: revision.epoch, previousHash: revision.previousHash,
+                        hash: revision.hash, payload: bytes))
             }
             guard payload.readableBytes == 0 else { return nil }
             return HAMessage(epoch: message.epoch, body: .append(previous: previous, revisions: filled, activeHead: activeHead))
@@ -117,25 +127,31 @@ public enum HAMessageCodec {
         var result: [EpochSpan] = []
         for item in items {
             guard let epoch = item["epoch"].flatMap(epoch(_:)), let first = item["first"].flatMap(uint),
-                  let last = item["last"].flatMap(uint), first >= 1, first <= last else { return nil }
+                let last = item["last"].flatMap(uint), first >= 1, first <= last
+            else { return nil }
             result.append(EpochSpan(epoch: epoch, firstNumber: first, lastNumber: last))
         }
         return result
     }
 
     static func revision(_ value: ReplicatedRevision) -> JSONValue {
-        ["number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
-         "hash": .string(value.hash), "payload": bytes(value.payload)]
+        [
+            "number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
+            "hash": .string(value.hash), "payload": bytes(value.payload),
+        ]
     }
     /// A revision in a binary append's header: its payload follows the header, `payload-bytes` long.
     static func revisionHeader(_ value: ReplicatedRevision) -> JSONValue {
-        ["number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
-         "hash": .string(value.hash), "payload": "", "payload-bytes": uint(UInt64(value.payload.count))]
+        [
+            "number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
+            "hash": .string(value.hash), "payload": "", "payload-bytes": uint(UInt64(value.payload.count)),
+        ]
     }
     static func revision(_ json: JSONValue) -> ReplicatedRevision? {
         guard let number = json["number"].flatMap(uint), let epoch = json["epoch"].flatMap(epoch(_:)),
-              let previous = json["previous-hash"]?.stringValue, let hash = json["hash"]?.stringValue,
-              let payload = json["payload"].flatMap(bytes(_:)) else { return nil }
+            let previous = json["previous-hash"]?.stringValue, let hash = json["hash"]?.stringValue,
+            let payload = json["payload"].flatMap(bytes(_:))
+        else { return nil }
         return ReplicatedRevision(number: number, epoch: epoch, previousHash: previous, hash: hash, payload: payload)
     }
 
@@ -165,22 +181,28 @@ public enum HAMessageCodec {
     static func body(_ body: HAMessage.Body) -> JSONValue {
         switch body {
         case .hello(let hello):
-            return ["kind": "hello", "server": .string(hello.serverID.name), "head": head(hello.head), "durable-head": head(hello.durableHead),
-                    "spans": spans(hello.spans), "software-version": .string(hello.softwareVersion),
-                    "schema-version": .int(Int64(hello.schemaVersion)), "wants-full-sync": .bool(hello.wantsFullSync),
-                    "checkpoints": .array(hello.checkpoints.map(head(_:)))]
+            return [
+                "kind": "hello", "server": .string(hello.serverID.name), "head": head(hello.head), "durable-head": head(hello.durableHead),
+                "spans": spans(hello.spans), "software-version": .string(hello.softwareVersion),
+                "schema-version": .int(Int64(hello.schemaVersion)), "wants-full-sync": .bool(hello.wantsFullSync),
+                "checkpoints": .array(hello.checkpoints.map(head(_:))),
+            ]
         case .append(let previous, let revisions, let activeHead):
             return ["kind": "append", "previous": head(previous), "revisions": .array(revisions.map(revision(_:))), "active-head": head(activeHead)]
         case .ack(let durableHead, let current, let gap):
             return ["kind": "ack", "durable-head": head(durableHead), "head": head(current), "gap": .bool(gap)]
         case .heartbeat(let beat):
-            return ["kind": "heartbeat", "head": head(beat.head), "durable-head": head(beat.durableHead), "role": .string(beat.role.rawValue),
-                    "writes-enabled": .bool(beat.writesEnabled), "ha-stopped": .bool(beat.haStopped), "mode": mode(beat.replicationMode),
-                    "expecting-hello": .bool(beat.expectingHello)]
+            return [
+                "kind": "heartbeat", "head": head(beat.head), "durable-head": head(beat.durableHead), "role": .string(beat.role.rawValue),
+                "writes-enabled": .bool(beat.writesEnabled), "ha-stopped": .bool(beat.haStopped), "mode": mode(beat.replicationMode),
+                "expecting-hello": .bool(beat.expectingHello),
+            ]
         case .snapshotOffer(let snapshotHead, let chunkCount, let offered):
             return ["kind": "snapshot-offer", "snapshot-head": head(snapshotHead), "chunk-count": .int(Int64(chunkCount)), "spans": spans(offered)]
         case .snapshotChunk(let snapshotHead, let index, let chunk, let checksum):
-            return ["kind": "snapshot-chunk", "snapshot-head": head(snapshotHead), "index": .int(Int64(index)), "bytes": bytes(chunk), "checksum": uint(checksum)]
+            return [
+                "kind": "snapshot-chunk", "snapshot-head": head(snapshotHead), "index": .int(Int64(index)), "bytes": bytes(chunk), "checksum": uint(checksum),
+            ]
         case .snapshotAck(let snapshotHead, let nextIndex, let resend):
             return ["kind": "snapshot-ack", "snapshot-head": head(snapshotHead), "next-index": .int(Int64(nextIndex)), "resend": .bool(resend)]
         case .snapshotDone(let snapshotHead):
@@ -216,13 +238,16 @@ public enum HAMessageCodec {
         switch json["kind"]?.stringValue {
         case "hello":
             guard let server = json["server"]?.stringValue, !server.isEmpty, let head = h("head"), let durable = h("durable-head"),
-                  let spans = json["spans"].flatMap(spans(_:)), let version = json["software-version"]?.stringValue,
-                  let schema = json["schema-version"]?.intValue.flatMap(UInt32.init(exactly:)), let wants = b("wants-full-sync"),
-                  case let listed = json["checkpoints"]?.arrayValue ?? [], listed.count <= HALimits.helloCheckpointsMax else { return nil }
+                let spans = json["spans"].flatMap(spans(_:)), let version = json["software-version"]?.stringValue,
+                let schema = json["schema-version"]?.intValue.flatMap(UInt32.init(exactly:)), let wants = b("wants-full-sync"),
+                case let listed = json["checkpoints"]?.arrayValue ?? [], listed.count <= HALimits.helloCheckpointsMax
+            else { return nil }
             let checkpoints = listed.compactMap(head(_:))
             guard checkpoints.count == listed.count else { return nil }
-            return .hello(HAMessage.Hello(serverID: ServerID(server), head: head, durableHead: durable, spans: spans,
-                                          softwareVersion: version, schemaVersion: schema, wantsFullSync: wants, checkpoints: checkpoints))
+            return .hello(
+                HAMessage.Hello(
+                    serverID: ServerID(server), head: head, durableHead: durable, spans: spans,
+                    softwareVersion: version, schemaVersion: schema, wantsFullSync: wants, checkpoints: checkpoints))
         case "append":
             guard let previous = h("previous"), let items = json["revisions"]?.arrayValue, let activeHead = h("active-head") else { return nil }
             let revisions = items.compactMap(revision(_:))
@@ -233,15 +258,20 @@ public enum HAMessageCodec {
             return .ack(durableHead: durable, head: head, gap: gap)
         case "heartbeat":
             guard let head = h("head"), let durable = h("durable-head"), let role = json["role"]?.stringValue.flatMap(HARole.init(rawValue:)),
-                  let writes = b("writes-enabled"), let stopped = b("ha-stopped"), let mode = json["mode"].flatMap(mode(_:)),
-                  let expecting = b("expecting-hello") else { return nil }
-            return .heartbeat(HAMessage.Heartbeat(head: head, durableHead: durable, role: role, writesEnabled: writes,
-                                                  haStopped: stopped, replicationMode: mode, expectingHello: expecting))
+                let writes = b("writes-enabled"), let stopped = b("ha-stopped"), let mode = json["mode"].flatMap(mode(_:)),
+                let expecting = b("expecting-hello")
+            else { return nil }
+            return .heartbeat(
+                HAMessage.Heartbeat(
+                    head: head, durableHead: durable, role: role, writesEnabled: writes,
+                    haStopped: stopped, replicationMode: mode, expectingHello: expecting))
         case "snapshot-offer":
             guard let head = h("snapshot-head"), let count = i("chunk-count"), let spans = json["spans"].flatMap(spans(_:)) else { return nil }
             return .snapshotOffer(snapshotHead: head, chunkCount: count, spans: spans)
         case "snapshot-chunk":
-            guard let head = h("snapshot-head"), let index = i("index"), let chunk = json["bytes"].flatMap(bytes(_:)), let checksum = u("checksum") else { return nil }
+            guard let head = h("snapshot-head"), let index = i("index"), let chunk = json["bytes"].flatMap(bytes(_:)), let checksum = u("checksum") else {
+                return nil
+            }
             return .snapshotChunk(snapshotHead: head, index: index, bytes: chunk, checksum: checksum)
         case "snapshot-ack":
             guard let head = h("snapshot-head"), let next = i("next-index"), let resend = b("resend") else { return nil }

@@ -88,8 +88,9 @@ public final class HAPeerLinks: Sendable {
         let frame = HAMessageCodec.frame(envelope.message)
         guard let route = state.withLock({ $0.routes[envelope.to] }) else { return }
         guard frame.payload.readableBytes <= route.frameBytesMax else {
-            throw HAFrameTooLarge(peer: envelope.to, message: HAFrameTooLarge.describe(envelope.message.body),
-                                  frameBytes: frame.payload.readableBytes, frameBytesMax: route.frameBytesMax)
+            throw HAFrameTooLarge(
+                peer: envelope.to, message: HAFrameTooLarge.describe(envelope.message.body),
+                frameBytes: frame.payload.readableBytes, frameBytesMax: route.frameBytesMax)
         }
         _ = route.send(frame)
     }

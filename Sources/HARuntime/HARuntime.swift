@@ -92,9 +92,11 @@ public final class HARuntime: Sendable {
 
     /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
     /// group's first active (the primary at installation); its hard state is durable before it acts.
-    public init(configuration: HAConfiguration, store: ManagementStore, bootstrapActive: Bool,
-                snapshotDirectory: URL, exportDirectory: URL, logger: Logger, events: EventBus<ManagementEvent> = EventBus(),
-                send: @escaping Send) throws {
+    public init(
+        configuration: HAConfiguration, store: ManagementStore, bootstrapActive: Bool,
+        snapshotDirectory: URL, exportDirectory: URL, logger: Logger, events: EventBus<ManagementEvent> = EventBus(),
+        send: @escaping Send
+    ) throws {
         // A standby applies revisions visibly and fsyncs them per batch: what an earlier process left in
         // the page cache is made durable now, before this one reports its journal as durable.
         try store.syncToDisk()
@@ -118,8 +120,9 @@ public final class HARuntime: Sendable {
         // Unbounded as a stream, bounded by `deliver`, which drops peer messages past the limit.
         (inbox, inboxContinuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
         (work, workContinuation) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
-        let shell = HARuntimeShell(serverID: configuration.serverID, store: store, hardStateStore: hardStateStore, snapshots: snapshots,
-                                   exportDirectory: exportDirectory, logger: logger, events: events, work: workContinuation, send: send)
+        let shell = HARuntimeShell(
+            serverID: configuration.serverID, store: store, hardStateStore: hardStateStore, snapshots: snapshots,
+            exportDirectory: exportDirectory, logger: logger, events: events, work: workContinuation, send: send)
         let core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
         serialized = Mutex(HADriver(core: core, storage: shell, transport: shell, host: shell))
         // The first timer check now, not one tick later: an active without peers restarts with writes
@@ -160,7 +163,8 @@ public final class HARuntime: Sendable {
         let bytes = message.payloadBytes
         let accepted = queued.withLock { queued in
             guard queued.messages < HARuntimeLimits.inboxMessagesMax,
-                  queued.payloadBytes <= HARuntimeLimits.inboxPayloadBytesMax - bytes else { return false }
+                queued.payloadBytes <= HARuntimeLimits.inboxPayloadBytesMax - bytes
+            else { return false }
             queued.messages += 1
             queued.payloadBytes += bytes
             return true
@@ -270,7 +274,9 @@ public final class HARuntime: Sendable {
             do {
                 try store.syncToDisk()
             } catch {
-                driver.halt(because: HAHaltingFailure(description: "published revision #\(revision.number) could not be made durable (\(error)); HA halted until restart"))
+                driver.halt(
+                    because: HAHaltingFailure(
+                        description: "published revision #\(revision.number) could not be made durable (\(error)); HA halted until restart"))
                 throw HARuntimeError.notDurable("revision \(revision.number) could not be made durable: \(error)")
             }
             driver.handle(.persistedUpTo(replicated.head))
@@ -347,10 +353,11 @@ public final class HARuntime: Sendable {
             let status = driver.core.status
             let shell = driver.shell
             let lastSync = driver.core.role == .standby && status.link == .delta ? Date() : shell.lastAppliedAt
-            return HARuntimeSnapshot(core: status, writesEnabled: driver.takesWrites, halted: driver.isHalted, lastError: shell.lastErrorText,
-                                     lastErrorAt: shell.lastErrorAt, lastAppliedAt: lastSync, peerStatus: shell.peerStatus,
-                                     lastAppliedRevision: shell.lastApplied?.number,
-                                     lastAppliedMonotonicNanoseconds: shell.lastApplied?.monotonicNanoseconds)
+            return HARuntimeSnapshot(
+                core: status, writesEnabled: driver.takesWrites, halted: driver.isHalted, lastError: shell.lastErrorText,
+                lastErrorAt: shell.lastErrorAt, lastAppliedAt: lastSync, peerStatus: shell.peerStatus,
+                lastAppliedRevision: shell.lastApplied?.number,
+                lastAppliedMonotonicNanoseconds: shell.lastApplied?.monotonicNanoseconds)
         }
     }
 

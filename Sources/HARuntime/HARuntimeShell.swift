@@ -2,8 +2,8 @@ import Foundation
 import HACore
 import HADriverKit
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import Store
 import TrustCore
 
@@ -56,8 +56,10 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         case resolved(ReplicationOutcome)
     }
 
-    init(serverID: ServerID, store: ManagementStore, hardStateStore: HardStateStore, snapshots: SnapshotFiles, exportDirectory: URL,
-         logger: Logger, events: EventBus<ManagementEvent>, work: AsyncStream<HARuntime.Work>.Continuation, send: @escaping HARuntime.Send) {
+    init(
+        serverID: ServerID, store: ManagementStore, hardStateStore: HardStateStore, snapshots: SnapshotFiles, exportDirectory: URL,
+        logger: Logger, events: EventBus<ManagementEvent>, work: AsyncStream<HARuntime.Work>.Continuation, send: @escaping HARuntime.Send
+    ) {
         self.serverID = serverID
         self.store = store
         self.hardStateStore = hardStateStore
@@ -114,8 +116,10 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         }
     }
 
-    func readSnapshotChunk(standby: ServerID, snapshotHead head: RevisionHead, index: Int, core: HAStateMachine,
-                           completions: inout [HAInput]) throws {
+    func readSnapshotChunk(
+        standby: ServerID, snapshotHead head: RevisionHead, index: Int, core: HAStateMachine,
+        completions: inout [HAInput]
+    ) throws {
         if snapshots.isBuilt(head) {
             completions.append(readChunk(standby, head, index))
         } else if pendingChunkReads.contains(where: { $0.head == head }) {
@@ -129,8 +133,10 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         }
     }
 
-    func stageSnapshotChunk(snapshotHead head: RevisionHead, index: Int, bytes: [UInt8], core: HAStateMachine,
-                            completions: inout [HAInput]) throws {
+    func stageSnapshotChunk(
+        snapshotHead head: RevisionHead, index: Int, bytes: [UInt8], core: HAStateMachine,
+        completions: inout [HAInput]
+    ) throws {
         do {
             try snapshots.stageChunk(head: head, index: index, bytes: bytes)
             completions.append(.snapshotChunkApplied(snapshotHead: head, index: index))
@@ -283,8 +289,9 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     /// state published (the first step publishes the state the server starts in).
     func announceStateChange(core: HAStateMachine, reason: HAReason) {
         let status = core.status
-        var state = HAStateChanged(server: serverID, role: status.role, epoch: status.epoch, activeServer: status.activeServer,
-                                   writesEnabled: writesOn && status.writesEnabled, reason: "")
+        var state = HAStateChanged(
+            server: serverID, role: status.role, epoch: status.epoch, activeServer: status.activeServer,
+            writesEnabled: writesOn && status.writesEnabled, reason: "")
         guard var announced = announcedState else {
             state.reason = "HA started: \(reason)"
             announcedState = state

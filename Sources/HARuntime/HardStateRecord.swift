@@ -48,7 +48,9 @@ struct HardStateRecord: Codable, Equatable {
         role = state.role.rawValue
         switch state.replicationMode {
         case .async: replicationMode = "async"
-        case .sync(let timeout): replicationMode = "sync"; syncTimeoutMilliseconds = timeout
+        case .sync(let timeout):
+            replicationMode = "sync"
+            syncTimeoutMilliseconds = timeout
         }
         haStopped = state.haStopped
         peers = state.peers.map { PeerEntry(server: $0.serverID.name, lastKnownHead: HeadRecord($0.lastKnownHead), everSynchronized: $0.everSynchronized) }

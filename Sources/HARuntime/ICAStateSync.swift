@@ -1,8 +1,8 @@
 import Foundation
 import HACore
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import Synchronization
 import TrustCore
 
@@ -35,16 +35,19 @@ public final class ICAStateSync: Sendable {
     public func loadAuthority() -> InternalCA? {
         if let cached = state.withLock({ $0.authority }) { return cached }
         guard let certificate = try? String(contentsOf: certificateFile, encoding: .utf8),
-              let key = try? String(contentsOf: keyFile, encoding: .utf8),
-              let loaded = try? InternalCA(certificatePEM: certificate, privateKeyPEM: key) else { return nil }
+            let key = try? String(contentsOf: keyFile, encoding: .utf8),
+            let loaded = try? InternalCA(certificatePEM: certificate, privateKeyPEM: key)
+        else { return nil }
         state.withLock { $0.authority = loaded }
         return loaded
     }
 
     func push(to peers: [ServerID], links: HAPeerLinks) async {
         guard let authority = loadAuthority(), let revocations = try? service.currentRevocations() else { return }
-        let message: JSONValue = ["type": .string(HAChannel.icaType), "certificate": .string(authority.certificatePEM),
-                                  "key": .string(authority.privateKeyPEM), "revocations": .string(revocations.jsonText)]
+        let message: JSONValue = [
+            "type": .string(HAChannel.icaType), "certificate": .string(authority.certificatePEM),
+            "key": .string(authority.privateKeyPEM), "revocations": .string(revocations.jsonText),
+        ]
         let digest = message.canonicalString  // what was sent is compared whole: it is small
         for peer in peers {
             guard let channel = links.channelToken(peer) else { continue }
@@ -61,7 +64,8 @@ public final class ICAStateSync: Sendable {
         let status = runtime.status
         guard status.role == .standby, peer == status.activeServer else { return }
         guard let certificate = message["certificate"]?.stringValue, let key = message["key"]?.stringValue,
-              let revocations = message["revocations"]?.stringValue else { return }
+            let revocations = message["revocations"]?.stringValue
+        else { return }
         do {
             let trusted = try String(contentsOf: certificateFile, encoding: .utf8)
             guard trusted.trimmingCharacters(in: .whitespacesAndNewlines) == certificate.trimmingCharacters(in: .whitespacesAndNewlines) else {

@@ -1,6 +1,6 @@
 import Foundation
-import ManagementService
 import ManagementModel
+import ManagementService
 import Synchronization
 import TrustCore
 
@@ -33,7 +33,8 @@ public final class PeerFacts: Sendable {
     /// From an `ha-attach` / `ha-member` announcement.
     public func recordVersions(_ name: String, _ message: JSONValue) {
         guard let software = message["software-version"]?.stringValue, software.count <= 64,
-              let schema = message["schema-version"]?.intValue else { return }
+            let schema = message["schema-version"]?.intValue
+        else { return }
         state.withLock { $0.versions[name] = Versions(software: software, schema: Int(schema)) }
     }
 
@@ -94,8 +95,10 @@ public struct PromotionChecks: Sendable {
     /// The other servers of the group.
     let peers: @Sendable () -> [String]
 
-    public init(credentials: NodeCredentials, authority: @escaping @Sendable () -> InternalCA?, facts: PeerFacts, local: PeerFacts.Versions,
-                peers: @escaping @Sendable () -> [String]) {
+    public init(
+        credentials: NodeCredentials, authority: @escaping @Sendable () -> InternalCA?, facts: PeerFacts, local: PeerFacts.Versions,
+        peers: @escaping @Sendable () -> [String]
+    ) {
         self.credentials = credentials
         self.authority = authority
         self.facts = facts
@@ -139,11 +142,12 @@ public struct PromotionChecks: Sendable {
                 notes.append("\(peer): not heard from")
                 continue
             }
-            let peerStatus: PromotionCheck.Status = switch Self.clockLevel(offset) {
-            case .ok: .ok
-            case .warning: .warning
-            case .problem: .problem
-            }
+            let peerStatus: PromotionCheck.Status =
+                switch Self.clockLevel(offset) {
+                case .ok: .ok
+                case .warning: .warning
+                case .problem: .problem
+                }
             status = max(status, peerStatus)
             notes.append("\(peer) \(Self.describe(offset))")
         }

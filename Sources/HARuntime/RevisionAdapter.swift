@@ -9,11 +9,12 @@ import ManagementModel
 public enum RevisionAdapter {
     /// `payload`: the revision's canonical JSON when the caller has it already (nil: serialized here).
     public static func replicated(_ revision: Revision, payload: [UInt8]? = nil) -> ReplicatedRevision {
-        ReplicatedRevision(number: revision.number,
-                           epoch: Epoch(term: revision.epoch.term, server: ServerID(revision.epoch.server)),
-                           previousHash: coreHash(revision.previousHash),
-                           hash: revision.hash,
-                           payload: payload ?? revision.json.canonicalBytes)
+        ReplicatedRevision(
+            number: revision.number,
+            epoch: Epoch(term: revision.epoch.term, server: ServerID(revision.epoch.server)),
+            previousHash: coreHash(revision.previousHash),
+            hash: revision.hash,
+            payload: payload ?? revision.json.canonicalBytes)
     }
 
     /// Decodes the payload and checks that it is the revision the envelope claims (number, epoch, chain,
@@ -21,9 +22,10 @@ public enum RevisionAdapter {
     public static func revision(_ replicated: ReplicatedRevision) -> Revision? {
         guard let json = try? JSONValue.parse(replicated.payload), let revision = Revision(json: json) else { return nil }
         guard revision.number == replicated.number,
-              revision.epoch.term == replicated.epoch.term, revision.epoch.server == replicated.epoch.server.name,
-              coreHash(revision.previousHash) == replicated.previousHash,
-              revision.hash == replicated.hash, revision.computedHash == revision.hash else { return nil }
+            revision.epoch.term == replicated.epoch.term, revision.epoch.server == replicated.epoch.server.name,
+            coreHash(revision.previousHash) == replicated.previousHash,
+            revision.hash == replicated.hash, revision.computedHash == revision.hash
+        else { return nil }
         return revision
     }
 

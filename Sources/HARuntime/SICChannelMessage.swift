@@ -1,6 +1,6 @@
 import Foundation
-import ManagementService
 import ManagementModel
+import ManagementService
 import PeerTransport
 
 /// Messages on an enrolled node's SIC channel (JSON in `message` frames): a test, certificate renewal
@@ -15,8 +15,10 @@ public enum SICChannelMessage {
     /// A management server asks for the Internal CA's state (it joined, or starts without the key).
     public static func icaStateRequest() -> JSONValue { ["type": "ica-state"] }
     public static func icaState(_ state: ICAStateForServer) -> JSONValue {
-        ["type": "ica-state", "certificate": .string(state.certificatePEM), "key": .string(state.privateKeyPEM),
-         "revocations": .string(state.revocationsText), "addresses": .array(state.addresses.map(JSONValue.string))]
+        [
+            "type": "ica-state", "certificate": .string(state.certificatePEM), "key": .string(state.privateKeyPEM),
+            "revocations": .string(state.revocationsText), "addresses": .array(state.addresses.map(JSONValue.string)),
+        ]
     }
 
     public static func frame(_ value: JSONValue) -> PeerFrame { PeerFrame(type: .message, bytes: value.canonicalBytes) }

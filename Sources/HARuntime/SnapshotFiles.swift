@@ -37,7 +37,8 @@ struct SnapshotFiles {
     func start(resuming staged: RevisionHead?) -> Bool {
         try? FileManager.default.removeItem(at: outgoing)
         guard let staged, FileManager.default.fileExists(atPath: stagingFile(staged).path),
-              let marker = try? String(contentsOf: bootMarker, encoding: .utf8), marker == Self.bootID else {
+            let marker = try? String(contentsOf: bootMarker, encoding: .utf8), marker == Self.bootID
+        else {
             discardStaged()
             return false
         }
@@ -116,7 +117,9 @@ struct SnapshotFiles {
             guard RevisionAdapter.head(facts.head) == head else {
                 throw HARuntimeError.snapshotRejected("the staged snapshot ends at \(RevisionAdapter.head(facts.head)), not at the offered \(head)")
             }
-            let runs = spans.map { SnapshotFacts.EpochRun(term: $0.epoch.term, server: $0.epoch.server.name, firstNumber: $0.firstNumber, lastNumber: $0.lastNumber) }
+            let runs = spans.map {
+                SnapshotFacts.EpochRun(term: $0.epoch.term, server: $0.epoch.server.name, firstNumber: $0.firstNumber, lastNumber: $0.lastNumber)
+            }
             guard facts.epochRuns == runs else {
                 throw HARuntimeError.snapshotRejected("the staged snapshot's epochs \(facts.epochRuns) are not the offered \(runs)")
             }
@@ -136,7 +139,8 @@ struct SnapshotFiles {
         let pageSize = pageSizeField == 1 ? 65_536 : pageSizeField
         let pageCount = header[28..<32].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard pageSize * pageCount == size else {
-            throw HARuntimeError.snapshotRejected("the staged snapshot has \(size) bytes, its header says \(pageCount) pages of \(pageSize) (chunks of another size?)")
+            throw HARuntimeError.snapshotRejected(
+                "the staged snapshot has \(size) bytes, its header says \(pageCount) pages of \(pageSize) (chunks of another size?)")
         }
     }
 

@@ -1,5 +1,5 @@
-import ManagementService
 import ManagementModel
+import ManagementService
 
 /// `rampart mgmt <command> --help` and `rampart mgmt show-commands`, from the server's command
 /// catalog (the same list the server serves and authorizes by). Lines are not wrapped here: the
@@ -18,7 +18,9 @@ public enum MgmtHelp {
     /// One command's help: what it does, what it needs, and its parameters (name, type, required, description).
     public static func text(for spec: CommandSpec) -> String {
         var lines = ["\(spec.name): \(spec.summary)", ""]
-        lines.append("Changes anything: \(spec.changes ? "yes" : "no")\(spec.draftsChanges ? " (a draft in the session, published by rampart mgmt unless -s is given)" : "")")
+        lines.append(
+            "Changes anything: \(spec.changes ? "yes" : "no")\(spec.draftsChanges ? " (a draft in the session, published by rampart mgmt unless -s is given)" : "")"
+        )
         lines.append("Session: \(spec.needsSession ? "needed; permission \(spec.permission.rawValue): \(requirement(spec))" : "not needed")")
         lines.append("")
         if spec.parameters.isEmpty {
@@ -29,7 +31,8 @@ public enum MgmtHelp {
             let typeWidth = min(spec.parameters.map(\.type.text.count).max() ?? 0, 24)
             for parameter in spec.parameters {
                 let name = parameter.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-                let type = parameter.type.text.count > typeWidth ? parameter.type.text : parameter.type.text.padding(toLength: typeWidth, withPad: " ", startingAt: 0)
+                let type =
+                    parameter.type.text.count > typeWidth ? parameter.type.text : parameter.type.text.padding(toLength: typeWidth, withPad: " ", startingAt: 0)
                 lines.append("  \(name)  \(type)  \(parameter.required ? "required" : "        ")  \(parameter.summary)")
             }
         }
@@ -43,10 +46,14 @@ public enum MgmtHelp {
     public static func commandList() -> String {
         let width = CommandCatalog.all.map(\.name.count).max() ?? 0
         let permissionWidth = CommandPermission.allCases.map(\.rawValue.count).max() ?? 0
-        var lines = ["\("COMMAND".padding(toLength: width, withPad: " ", startingAt: 0))  \("PERMISSION".padding(toLength: permissionWidth, withPad: " ", startingAt: 0))  CHANGES  SUMMARY"]
+        var lines = [
+            "\("COMMAND".padding(toLength: width, withPad: " ", startingAt: 0))  \("PERMISSION".padding(toLength: permissionWidth, withPad: " ", startingAt: 0))  CHANGES  SUMMARY"
+        ]
         for spec in CommandCatalog.all {
             let permission = spec.needsSession ? spec.permission.rawValue : "no session"
-            lines.append("\(spec.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(permission.padding(toLength: permissionWidth, withPad: " ", startingAt: 0))  \(spec.changes ? "yes    " : "no     ")  \(spec.summary)")
+            lines.append(
+                "\(spec.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(permission.padding(toLength: permissionWidth, withPad: " ", startingAt: 0))  \(spec.changes ? "yes    " : "no     ")  \(spec.summary)"
+            )
         }
         lines.append("")
         lines.append("A command's parameters: rampart mgmt COMMAND --help")
@@ -55,13 +62,21 @@ public enum MgmtHelp {
 
     /// The catalog as JSON (`show-commands --format json`).
     public static var commandListJSON: JSONValue {
-        .object(["commands": .array(CommandCatalog.all.map { spec in
-            .object(["name": .string(spec.name), "summary": .string(spec.summary), "changes": .bool(spec.changes),
-                     "needs-session": .bool(spec.needsSession), "permission": .string(spec.permission.rawValue),
-                     "parameters": .array(spec.parameters.map { parameter in
-                         .object(["name": .string(parameter.name), "type": .string(parameter.type.text),
-                                  "required": .bool(parameter.required), "description": .string(parameter.summary)])
-                     })])
-        })])
+        .object([
+            "commands": .array(
+                CommandCatalog.all.map { spec in
+                    .object([
+                        "name": .string(spec.name), "summary": .string(spec.summary), "changes": .bool(spec.changes),
+                        "needs-session": .bool(spec.needsSession), "permission": .string(spec.permission.rawValue),
+                        "parameters": .array(
+                            spec.parameters.map { parameter in
+                                .object([
+                                    "name": .string(parameter.name), "type": .string(parameter.type.text),
+                                    "required": .bool(parameter.required), "description": .string(parameter.summary),
+                                ])
+                            }),
+                    ])
+                })
+        ])
     }
 }

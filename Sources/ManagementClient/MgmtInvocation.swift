@@ -1,13 +1,13 @@
 import Foundation
-import ManagementService
 import ManagementModel
+import ManagementService
 import Operations
 import Store
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// One run of `rampart mgmt` (Check Point's `mgmt_cli` for Rampart): the options the command was
@@ -42,9 +42,11 @@ public struct MgmtInvocation: Sendable {
     /// every user through `ps`.
     public var passwordOnCommandLine: String?
 
-    public init(command: String, parameters: [String], help: Bool, genericHelp: String, format: OutputFormat, sessionFile: String?,
-                root: Bool, dataDirectory: String?, host: String?, port: Int?, user: String?, passwordFile: String?, caFile: String?,
-                unsafe: Bool, wait: Bool, waitTimeoutSeconds: Int, apiVersion: String?, passwordOnCommandLine: String?) {
+    public init(
+        command: String, parameters: [String], help: Bool, genericHelp: String, format: OutputFormat, sessionFile: String?,
+        root: Bool, dataDirectory: String?, host: String?, port: Int?, user: String?, passwordFile: String?, caFile: String?,
+        unsafe: Bool, wait: Bool, waitTimeoutSeconds: Int, apiVersion: String?, passwordOnCommandLine: String?
+    ) {
         self.command = command
         self.parameters = parameters
         self.help = help
@@ -124,7 +126,9 @@ public struct MgmtInvocation: Sendable {
 
     func checkUsage() throws(MgmtFailure) {
         if passwordOnCommandLine != nil {
-            throw .usage("a password is not accepted on the command line, where `ps` shows it to every user: use --password-file FILE, the environment variable RAMPART_PASSWORD, or type it at the prompt")
+            throw .usage(
+                "a password is not accepted on the command line, where `ps` shows it to every user: use --password-file FILE, the environment variable RAMPART_PASSWORD, or type it at the prompt"
+            )
         }
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
         guard !command.isEmpty else { throw .usage("give a Web API command, such as show-hosts (rampart mgmt show-commands lists them)") }
@@ -263,7 +267,9 @@ public struct MgmtInvocation: Sendable {
         let loginRequired = reply.body["login-required"]?.boolValue == true
         guard wait, !ids.isEmpty, !loginRequired else {
             printReply(reply.body)
-            if loginRequired { Self.printError("rampart mgmt: this server is now a standby and ended the session; log in again to follow task \(ids.first ?? "")") }
+            if loginRequired {
+                Self.printError("rampart mgmt: this server is now a standby and ended the session; log in again to follow task \(ids.first ?? "")")
+            }
             return true
         }
         if format == .text {
@@ -295,7 +301,9 @@ public struct MgmtInvocation: Sendable {
                 }
             }
             guard ContinuousClock.now < deadline else {
-                throw MgmtFailure.runtime("task \(ids.joined(separator: ", ")) is still in progress after \(waitTimeoutSeconds) s; follow it with: rampart mgmt show-task task-id=\(ids[0])")
+                throw MgmtFailure.runtime(
+                    "task \(ids.joined(separator: ", ")) is still in progress after \(waitTimeoutSeconds) s; follow it with: rampart mgmt show-task task-id=\(ids[0])"
+                )
             }
             try await Task.sleep(for: .milliseconds(delayMilliseconds))
             delayMilliseconds = min(delayMilliseconds * 2, 1000)
@@ -355,8 +363,9 @@ public struct MgmtInvocation: Sendable {
         }
         let ca = caFile.map(absolute) ?? data.map { Self.apiCAFile(dataDirectory: $0) }
         if unsafe { warnUnsafe() }
-        return MgmtEndpoint(target: .https(host: resolvedHost ?? "127.0.0.1", port: resolvedPort ?? 8443),
-                            caFile: ca, unsafe: unsafe, apiVersion: apiVersion)
+        return MgmtEndpoint(
+            target: .https(host: resolvedHost ?? "127.0.0.1", port: resolvedPort ?? 8443),
+            caFile: ca, unsafe: unsafe, apiVersion: apiVersion)
     }
 
     /// The CA of a server's API certificate: the group's Internal CA (pki/ica.pem) on every server, but
@@ -394,7 +403,8 @@ public struct MgmtInvocation: Sendable {
     }
 
     func warnUnsafe() {
-        Self.printError("rampart mgmt: warning: --unsafe: the server's certificate is not verified, so anyone on the network path could read the password and the session")
+        Self.printError(
+            "rampart mgmt: warning: --unsafe: the server's certificate is not verified, so anyone on the network path could read the password and the session")
     }
 
     func printReply(_ body: JSONValue) {

@@ -146,8 +146,9 @@ public enum MgmtParameters {
     /// A list position: a decimal number from 1 without leading zeros (so `01` stays a name).
     static func listIndex(_ key: String) -> Int? {
         guard let first = key.utf8.first, first != UInt8(ascii: "0"), key.utf8.count <= 6,
-              key.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              let index = Int(key), index <= listIndexMax else { return nil }
+            key.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let index = Int(key), index <= listIndexMax
+        else { return nil }
         return index
     }
 }
@@ -229,7 +230,9 @@ public enum MgmtRendering {
             switch item {
             case .object(let fields) where !fields.isEmpty: writeFields(fields, indent: indent + 2, into: &nested)
             case .array(let inner) where !inner.isEmpty: writeItems(inner, indent: indent + 2, into: &nested)
-            default: lines.append("\(pad)- \(scalarText(item))"); continue
+            default:
+                lines.append("\(pad)- \(scalarText(item))")
+                continue
             }
             // The first nested line moves up beside the dash, as YAML writes list items.
             let first = nested.removeFirst()

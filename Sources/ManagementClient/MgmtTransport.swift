@@ -7,11 +7,11 @@ import Operations
 import TrustCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A failure `rampart mgmt` reports itself (not a server reply): its text goes to stderr, its
@@ -118,8 +118,9 @@ public struct MgmtTransport: Sendable {
 
     /// Runs `body` with a transport whose client is shut down afterwards, whatever happens.
     public static func with<T: Sendable>(_ endpoint: MgmtEndpoint, _ body: (MgmtTransport) async throws -> T) async throws -> T {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(15), read: .seconds(requestTimeoutSeconds)))
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(15), read: .seconds(requestTimeoutSeconds)))
         // A refused connection is reported at once instead of being retried until the connect timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
         if case .https = endpoint.target { configuration.tlsConfiguration = try tlsConfiguration(endpoint) }
@@ -169,10 +170,12 @@ public struct MgmtTransport: Sendable {
         let data = Array(bytes.readableBytesView)
         if data.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) { return MgmtReply(status: status, body: .object([:])) }
         guard let body = try? JSONValue.parse(data, maxDepth: 256) else {
-            return MgmtReply(status: status == 200 ? 502 : status, body: .object([
-                "code": .string("rampart_cli_invalid_reply"),
-                "message": .string("the server's reply to \(command) is not JSON (HTTP \(status)): \(String(decoding: data.prefix(200), as: UTF8.self))"),
-            ]))
+            return MgmtReply(
+                status: status == 200 ? 502 : status,
+                body: .object([
+                    "code": .string("rampart_cli_invalid_reply"),
+                    "message": .string("the server's reply to \(command) is not JSON (HTTP \(status)): \(String(decoding: data.prefix(200), as: UTF8.self))"),
+                ]))
         }
         return MgmtReply(status: status, body: body)
     }
@@ -281,7 +284,8 @@ public enum MgmtFiles {
             throw .runtime("cannot read the session file \(path); create it with: rampart mgmt login ... -s \(path)")
         }
         guard data.count <= sessionFileBytesMax, let value = try? JSONValue.parse(Array(data)), let fields = value.objectValue,
-              let sid = fields["sid"]?.stringValue, let endpoint = MgmtEndpoint(sessionFile: fields) else {
+            let sid = fields["sid"]?.stringValue, let endpoint = MgmtEndpoint(sessionFile: fields)
+        else {
             throw .runtime("\(path) is not a session file written by rampart mgmt login")
         }
         return (sid, endpoint)
@@ -292,7 +296,9 @@ public enum MgmtFiles {
     public static func readNode(dataDirectory: String) throws(MgmtFailure) -> (listen: String, apiPort: Int?) {
         let path = NodeSettings.file(dataDirectory: dataDirectory).path
         let loaded: NodeSettings?
-        do { loaded = try NodeSettings.load(dataDirectory: dataDirectory) } catch { throw .runtime("\(path) is not a node.json written by a Rampart server: \(error)") }
+        do { loaded = try NodeSettings.load(dataDirectory: dataDirectory) } catch {
+            throw .runtime("\(path) is not a node.json written by a Rampart server: \(error)")
+        }
         guard let node = loaded else { throw .runtime("cannot read \(path): is \(dataDirectory) the data directory of a started server?") }
         return (node.listen, (1...65535).contains(node.apiPort) ? node.apiPort : nil)
     }

@@ -35,8 +35,10 @@ extension IPAddress {
         // The host mask over 128 bits, split in two halves.
         let lowMask: UInt64 = hostBits >= 64 ? .max : (hostBits == 0 ? 0 : (UInt64(1) << UInt64(hostBits)) - 1)
         let highMask: UInt64 = hostBits <= 64 ? 0 : (hostBits == 128 ? .max : (UInt64(1) << UInt64(hostBits - 64)) - 1)
-        return (IPAddress(family: family, high: high & ~highMask, low: low & ~lowMask),
-                IPAddress(family: family, high: high | highMask, low: low | lowMask))
+        return (
+            IPAddress(family: family, high: high & ~highMask, low: low & ~lowMask),
+            IPAddress(family: family, high: high | highMask, low: low | lowMask)
+        )
     }
 }
 
@@ -48,7 +50,8 @@ extension AddressRange {
     /// The range's ends parsed, or nil when they are not addresses of one family in order.
     public var bounds: (first: IPAddress, last: IPAddress)? {
         guard let first = IPAddress.parse(self.first), let last = IPAddress.parse(self.last),
-              first.family == last.family, first <= last else { return nil }
+            first.family == last.family, first <= last
+        else { return nil }
         return (first, last)
     }
 
@@ -64,7 +67,8 @@ extension AddressRange {
         var out: [(first: IPAddress, last: IPAddress)] = []
         for range in parsed {
             if let previous = out.last, previous.last.family == range.first.family,
-               range.first <= previous.last || range.first == previous.last.successor {
+                range.first <= previous.last || range.first == previous.last.successor
+            {
                 out[out.count - 1].last = max(previous.last, range.last)
             } else {
                 out.append(range)

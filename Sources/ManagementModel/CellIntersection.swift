@@ -11,7 +11,8 @@ struct Interval<Bound: Comparable> {
         var out: [Interval] = []
         for x in a {
             for y in b where x.group == y.group {
-                let first = max(x.first, y.first), last = min(x.last, y.last)
+                let first = max(x.first, y.first)
+                let last = min(x.last, y.last)
                 if first <= last { out.append(Interval(group: x.group, first: first, last: last)) }
             }
         }
@@ -20,8 +21,10 @@ struct Interval<Bound: Comparable> {
 
     /// What both of two cells match, each a list of intervals, possibly negated: the intervals of
     /// the result and whether it is negated (not A and not B is not (A or B)).
-    static func intersectCells(_ a: [Interval], negated aNegated: Bool, _ b: [Interval], negated bNegated: Bool,
-                               before: (Bound) -> Bound?, after: (Bound) -> Bound?) -> (intervals: [Interval], negate: Bool) {
+    static func intersectCells(
+        _ a: [Interval], negated aNegated: Bool, _ b: [Interval], negated bNegated: Bool,
+        before: (Bound) -> Bound?, after: (Bound) -> Bound?
+    ) -> (intervals: [Interval], negate: Bool) {
         switch (aNegated, bNegated) {
         case (false, false): return (intersection(a, b), false)
         case (true, true): return (a + b, true)
@@ -72,8 +75,9 @@ extension AddressMatch {
         func intervals(_ ranges: [AddressRange]) -> [Interval<IPAddress>] {
             ranges.compactMap { range in range.bounds.map { Interval(group: "\($0.first.family)", first: $0.first, last: $0.last) } }
         }
-        let (list, negated) = Interval.intersectCells(intervals(ranges), negated: negate, intervals(other.ranges), negated: other.negate,
-                                                      before: \.predecessor, after: \.successor)
+        let (list, negated) = Interval.intersectCells(
+            intervals(ranges), negated: negate, intervals(other.ranges), negated: other.negate,
+            before: \.predecessor, after: \.successor)
         return AddressMatch(any: false, negate: negated, ranges: AddressRange.merged(list.map { AddressRange($0.first, $0.last) }))
     }
 }
@@ -92,10 +96,12 @@ extension ServiceMatch {
         func intervals(_ entries: [ServiceEntry]) -> [Interval<Int>] {
             entries.map { Interval(group: $0.proto, first: $0.portFirst, last: $0.portLast) }
         }
-        let (list, negated) = Interval.intersectCells(intervals(entries), negated: negate, intervals(other.entries), negated: other.negate,
-                                                      before: { $0 > 1 ? $0 - 1 : nil }, after: { $0 < 65535 ? $0 + 1 : nil })
-        return ServiceMatch(any: false, negate: negated,
-                            entries: ServiceEntry.merged(list.map { ServiceEntry(proto: $0.group, portFirst: $0.first, portLast: $0.last) }))
+        let (list, negated) = Interval.intersectCells(
+            intervals(entries), negated: negate, intervals(other.entries), negated: other.negate,
+            before: { $0 > 1 ? $0 - 1 : nil }, after: { $0 < 65535 ? $0 + 1 : nil })
+        return ServiceMatch(
+            any: false, negate: negated,
+            entries: ServiceEntry.merged(list.map { ServiceEntry(proto: $0.group, portFirst: $0.first, portLast: $0.last) }))
     }
 }
 

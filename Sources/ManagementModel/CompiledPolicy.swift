@@ -67,8 +67,10 @@ public struct CompiledRule: Codable, Sendable, Equatable {
     /// Track other than None: a hit is logged.
     public var log: Bool
 
-    public init(number: Int, uid: String, name: String, layer: String, action: CompiledAction,
-                source: AddressMatch, destination: AddressMatch, service: ServiceMatch, log: Bool) {
+    public init(
+        number: Int, uid: String, name: String, layer: String, action: CompiledAction,
+        source: AddressMatch, destination: AddressMatch, service: ServiceMatch, log: Bool
+    ) {
         self.number = number
         self.uid = uid
         self.name = name
@@ -119,7 +121,7 @@ public struct ServiceMatch: Codable, Sendable, Equatable {
 }
 
 public struct ServiceEntry: Codable, Sendable, Equatable, Hashable {
-    public var proto: String          // "tcp" or "udp"
+    public var proto: String  // "tcp" or "udp"
     public var portFirst: Int
     public var portLast: Int
 
@@ -150,9 +152,11 @@ public struct PolicyLogRecord: Codable, Sendable, Equatable {
     /// rule's counter increase since the last reading (counters do not say which addresses hit).
     public var hitCount: Int?
 
-    public init(timeMilliseconds: Int64, gatewayName: String, ruleUID: String, ruleNumber: Int, ruleName: String,
-                action: CompiledAction, source: String, destination: String, proto: String,
-                destinationPort: Int?, origin: String, policyRevision: UInt64, hitCount: Int? = nil) {
+    public init(
+        timeMilliseconds: Int64, gatewayName: String, ruleUID: String, ruleNumber: Int, ruleName: String,
+        action: CompiledAction, source: String, destination: String, proto: String,
+        destinationPort: Int?, origin: String, policyRevision: UInt64, hitCount: Int? = nil
+    ) {
         self.timeMilliseconds = timeMilliseconds
         self.gatewayName = gatewayName
         self.ruleUID = ruleUID

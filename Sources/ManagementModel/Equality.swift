@@ -17,7 +17,8 @@ public struct Equality {
         if let newName = given.removeValue(forKey: "new-name"), newName.scalarText != object.name { return false }
         if let password = given.removeValue(forKey: "password") {
             guard let text = password.stringValue, let stored = object.fields["password-hash"]?.stringValue,
-                  planner.normalizer.passwords.verify(text, stored) else { return false }
+                planner.normalizer.passwords.verify(text, stored)
+            else { return false }
         }
         let normalized = try planner.normalizer.normalize(object.type, given, existing: object)
         for key in normalized.keys.sorted() {

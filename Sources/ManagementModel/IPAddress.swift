@@ -3,7 +3,10 @@ public enum IPAddress: Sendable, Equatable, Comparable {
     case v4(UInt32)
     case v6([UInt16])
 
-    public var family: Int { if case .v4 = self { return 4 }; return 6 }
+    public var family: Int {
+        if case .v4 = self { return 4 }
+        return 6
+    }
     public var bitCount: Int { family == 4 ? 32 : 128 }
 
     public static func parse(_ text: String) -> IPAddress? {
@@ -15,7 +18,10 @@ public enum IPAddress: Sendable, Equatable, Comparable {
     /// decimal to others: refused, as glibc's inet_pton does). Reads UTF-8 bytes: gateways check every
     /// address of a pushed policy, so this is on the install path.
     static func parseV4(_ text: some StringProtocol) -> UInt32? {
-        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
+        var value: UInt32 = 0
+        var octet: UInt32 = 0
+        var digits = 0
+        var dots = 0
         for byte in text.utf8 {
             if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
                 guard digits < 3, !(digits == 1 && octet == 0) else { return nil }
@@ -45,7 +51,8 @@ public enum IPAddress: Sendable, Equatable, Comparable {
             for (i, piece) in pieces.enumerated() {
                 if endsTheAddress, i == pieces.count - 1, piece.utf8.contains(UInt8(ascii: ".")) {
                     guard let v4 = parseV4(piece) else { return nil }
-                    out.append(UInt16(v4 >> 16)); out.append(UInt16(v4 & 0xFFFF))
+                    out.append(UInt16(v4 >> 16))
+                    out.append(UInt16(v4 & 0xFFFF))
                 } else {
                     guard (1...4).contains(piece.utf8.count), piece.utf8.allSatisfy(isHexDigit), let g = UInt16(piece, radix: 16) else { return nil }
                     out.append(g)
@@ -70,10 +77,18 @@ public enum IPAddress: Sendable, Equatable, Comparable {
         case .v4(let v):
             return "\(v >> 24).\(v >> 16 & 0xFF).\(v >> 8 & 0xFF).\(v & 0xFF)"
         case .v6(let groups):
-            var bestStart = -1, bestLength = 0, runStart = -1
+            var bestStart = -1
+            var bestLength = 0
+            var runStart = -1
             for i in 0...8 {
-                if i < 8, groups[i] == 0 { if runStart < 0 { runStart = i } ; continue }
-                if runStart >= 0, i - runStart > bestLength, i - runStart > 1 { bestStart = runStart; bestLength = i - runStart }
+                if i < 8, groups[i] == 0 {
+                    if runStart < 0 { runStart = i }
+                    continue
+                }
+                if runStart >= 0, i - runStart > bestLength, i - runStart > 1 {
+                    bestStart = runStart
+                    bestLength = i - runStart
+                }
                 runStart = -1
             }
             let hex = groups.map { String($0, radix: 16) }
@@ -104,7 +119,8 @@ public enum IPAddress: Sendable, Equatable, Comparable {
         switch self {
         case .v4(let v): return (0, UInt64(v))
         case .v6(let g):
-            var high: UInt64 = 0, low: UInt64 = 0
+            var high: UInt64 = 0
+            var low: UInt64 = 0
             for i in 0..<4 { high = high << 16 | UInt64(g[i]) }
             for i in 4..<8 { low = low << 16 | UInt64(g[i]) }
             return (high, low)
@@ -113,7 +129,8 @@ public enum IPAddress: Sendable, Equatable, Comparable {
 
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
         if lhs.family != rhs.family { return lhs.family < rhs.family }
-        let l = lhs.wide, r = rhs.wide
+        let l = lhs.wide
+        let r = rhs.wide
         return l.high != r.high ? l.high < r.high : l.low < r.low
     }
 }

@@ -16,16 +16,29 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         return nil
     }
 
-    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
-    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
 
     /// Booleans as Check Point clients send them: JSON booleans, or the strings "true"/"false".
     public var boolValue: Bool? {
         switch self {
         case .bool(let b): return b
         case .string(let s):
-            switch s.lowercased() { case "true": return true; case "false": return false; default: return nil }
+            switch s.lowercased() {
+            case "true": return true
+            case "false": return false
+            default: return nil
+            }
         default: return nil
         }
     }
@@ -166,7 +179,10 @@ struct JSONParser {
     let maxDepth: Int
     var index = 0
 
-    init(bytes: [UInt8], maxDepth: Int) { self.bytes = bytes; self.maxDepth = maxDepth }
+    init(bytes: [UInt8], maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
 
     func error(_ message: String) -> JSONParseError {
         JSONParseError(description: "\(message) at byte \(index)")
@@ -186,9 +202,15 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "t"):
+            try expect("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expect("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expect("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         case 0xEF where index == 0: throw error("a byte order mark is not allowed")
         default: throw error("unexpected character \(Self.describe(byte))")
@@ -203,7 +225,8 @@ struct JSONParser {
     mutating func expect(_ word: StaticString) throws {
         let count = word.utf8CodeUnitCount
         guard bytes.count - index >= count,
-              word.withUTF8Buffer({ $0.elementsEqual(bytes[index..<index + count]) }) else { throw error("invalid literal") }
+            word.withUTF8Buffer({ $0.elementsEqual(bytes[index..<index + count]) })
+        else { throw error("invalid literal") }
         index += count
     }
 
@@ -211,7 +234,10 @@ struct JSONParser {
         index += 1
         var fields: [String: JSONValue] = [:]
         skipWhitespace()
-        if current == UInt8(ascii: "}") { index += 1; return .object(fields) }
+        if current == UInt8(ascii: "}") {
+            index += 1
+            return .object(fields)
+        }
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw error("expected a key") }
@@ -240,7 +266,10 @@ struct JSONParser {
         index += 1
         var items: [JSONValue] = []
         skipWhitespace()
-        if current == UInt8(ascii: "]") { index += 1; return .array(items) }
+        if current == UInt8(ascii: "]") {
+            index += 1
+            return .array(items)
+        }
         while true {
             items.append(try parseValue(depth: depth + 1))
             skipWhitespace()
@@ -389,7 +418,8 @@ struct JSONParser {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral {
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+{
     public init(stringLiteral value: String) { self = .string(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(integerLiteral value: Int64) { self = .int(value) }

@@ -119,11 +119,14 @@ public struct ManagedObject: Sendable, Equatable {
 
     public init?(json: JSONValue) {
         guard let uid = json["uid"]?.stringValue, let typeName = json["type"]?.stringValue,
-              let type = ObjectType(rawValue: typeName), let name = json["name"]?.stringValue,
-              let fields = json["fields"]?.objectValue, let meta = json["meta"] else { return nil }
-        self.init(uid: uid, type: type, name: name, fields: fields, meta: MetaInfo(
-            creator: meta["creator"]?.stringValue ?? "", creationTimeMilliseconds: meta["creation-time"]?.intValue ?? 0,
-            lastModifier: meta["last-modifier"]?.stringValue ?? "", lastModifyTimeMilliseconds: meta["last-modify-time"]?.intValue ?? 0))
+            let type = ObjectType(rawValue: typeName), let name = json["name"]?.stringValue,
+            let fields = json["fields"]?.objectValue, let meta = json["meta"]
+        else { return nil }
+        self.init(
+            uid: uid, type: type, name: name, fields: fields,
+            meta: MetaInfo(
+                creator: meta["creator"]?.stringValue ?? "", creationTimeMilliseconds: meta["creation-time"]?.intValue ?? 0,
+                lastModifier: meta["last-modifier"]?.stringValue ?? "", lastModifyTimeMilliseconds: meta["last-modify-time"]?.intValue ?? 0))
     }
 }
 

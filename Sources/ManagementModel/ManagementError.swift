@@ -29,16 +29,19 @@ public struct ManagementError: Error, Sendable, Equatable, CustomStringConvertib
         .init(code: "generic_err_invalid_parameter", message: "Invalid parameter for [\(field)]. \(reason)", httpStatus: 400)
     }
     public static func missing(_ fields: [String]) -> ManagementError {
-        .init(code: "generic_err_missing_required_parameters",
-              message: "Missing parameter: [\(fields.joined(separator: ", "))]", httpStatus: 400)
+        .init(
+            code: "generic_err_missing_required_parameters",
+            message: "Missing parameter: [\(fields.joined(separator: ", "))]", httpStatus: 400)
     }
     public static func unknownParameter(_ field: String) -> ManagementError {
-        .init(code: "generic_err_invalid_parameter_name",
-              message: "Unrecognized parameter [\(field)]", httpStatus: 400)
+        .init(
+            code: "generic_err_invalid_parameter_name",
+            message: "Unrecognized parameter [\(field)]", httpStatus: 400)
     }
     public static func notUnique(_ field: String, _ value: String) -> ManagementError {
-        .init(code: "generic_err_object_field_not_unique",
-              message: "More than one object have the same \(field) [\(value)]", httpStatus: 400)
+        .init(
+            code: "generic_err_object_field_not_unique",
+            message: "More than one object have the same \(field) [\(value)]", httpStatus: 400)
     }
     public static func wrongType(_ field: String, _ reason: String) -> ManagementError {
         .init(code: "generic_err_object_type_wrong", message: "Invalid object type in [\(field)]. \(reason)", httpStatus: 400)

@@ -8,10 +8,12 @@ public struct PasswordFunctions: Sendable {
     /// (a verifier derived from it, and an expiry); throws a `ManagementError` for an unusable key.
     public let activationKeyRecord: @Sendable (_ key: String, _ nodeName: String) throws -> JSONValue
 
-    public init(hash: @escaping @Sendable (String) -> String, verify: @escaping @Sendable (String, String) -> Bool,
-                activationKeyRecord: @escaping @Sendable (String, String) throws -> JSONValue = { _, _ in
-                    throw ManagementError.invalid("one-time-password", "this server cannot accept activation keys")
-                }) {
+    public init(
+        hash: @escaping @Sendable (String) -> String, verify: @escaping @Sendable (String, String) -> Bool,
+        activationKeyRecord: @escaping @Sendable (String, String) throws -> JSONValue = { _, _ in
+            throw ManagementError.invalid("one-time-password", "this server cannot accept activation keys")
+        }
+    ) {
         self.hash = hash
         self.verify = verify
         self.activationKeyRecord = activationKeyRecord
@@ -233,7 +235,8 @@ public struct Normalizer {
     /// A reference by uid or name (or `{"uid"|"name": …}`) to an object of one of `allowed` types.
     public func resolve(_ field: String, _ value: JSONValue, allowed: [ObjectType]) throws -> String {
         guard let key = value.stringValue ?? value["uid"]?.stringValue ?? value["name"]?.stringValue, !key.isEmpty,
-              Limits.fits(key, characters: Limits.nameLengthMax) else {
+            Limits.fits(key, characters: Limits.nameLengthMax)
+        else {
             throw ManagementError.invalid(field, "expected an object name or uid")
         }
         if let found = reader.lookup(uid: key) { return try checked(field, found, allowed) }
@@ -243,13 +246,15 @@ public struct Normalizer {
         if fitting.count > 1 { throw ManagementError.notUnique("name", key) }
         if let only = fitting.first { return only.uid }
         if let other = candidates.first { return try checked(field, other, allowed) }
-        throw ManagementError(code: "generic_err_object_not_found",
-                              message: "Requested object [\(key)] not found (in field \(field))", httpStatus: 404)
+        throw ManagementError(
+            code: "generic_err_object_not_found",
+            message: "Requested object [\(key)] not found (in field \(field))", httpStatus: 404)
     }
 
     func checked(_ field: String, _ object: ManagedObject, _ allowed: [ObjectType]) throws -> String {
         guard allowed.contains(object.type) else {
-            throw ManagementError.wrongType(field, "[\(object.name)] is a \(object.type.rawValue); expected \(allowed.map(\.rawValue).joined(separator: " or "))")
+            throw ManagementError.wrongType(
+                field, "[\(object.name)] is a \(object.type.rawValue); expected \(allowed.map(\.rawValue).joined(separator: " or "))")
         }
         return object.uid
     }
@@ -273,7 +278,8 @@ public enum PortSpec {
     /// 1 to 5 ASCII digits, 1 to 65535 (no sign, no space: Int() alone would take "+80").
     static func port(_ text: Substring) -> Int? {
         guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              let value = Int(text), (1...65535).contains(value) else { return nil }
+            let value = Int(text), (1...65535).contains(value)
+        else { return nil }
         return value
     }
 }

@@ -111,8 +111,9 @@ public struct Planner {
         var given = try normalizer.normalize(type, params, existing: nil)
         let groups = given.removeValue(forKey: "groups")
         fields.merge(given) { _, new in new }
-        let meta = MetaInfo(creator: context.administrator, creationTimeMilliseconds: context.nowMilliseconds,
-                            lastModifier: context.administrator, lastModifyTimeMilliseconds: context.nowMilliseconds)
+        let meta = MetaInfo(
+            creator: context.administrator, creationTimeMilliseconds: context.nowMilliseconds,
+            lastModifier: context.administrator, lastModifyTimeMilliseconds: context.nowMilliseconds)
         var object = ManagedObject(uid: context.newUID(), type: type, name: name, fields: fields, meta: meta)
         var changes: [ObjectChange] = []
         if type == .accessRule || type == .accessSection {
@@ -154,9 +155,11 @@ public struct Planner {
         var fields = defaults(.accessRule)
         fields[ManagedObject.layerField] = .string(layerUID)
         fields["track"] = .object(["type": .string(Predefined.noneTrackUID)])
-        return ManagedObject(uid: context.newUID(), type: .accessRule, name: "Cleanup rule", fields: fields, meta: MetaInfo(
-            creator: context.administrator, creationTimeMilliseconds: context.nowMilliseconds,
-            lastModifier: context.administrator, lastModifyTimeMilliseconds: context.nowMilliseconds))
+        return ManagedObject(
+            uid: context.newUID(), type: .accessRule, name: "Cleanup rule", fields: fields,
+            meta: MetaInfo(
+                creator: context.administrator, creationTimeMilliseconds: context.nowMilliseconds,
+                lastModifier: context.administrator, lastModifyTimeMilliseconds: context.nowMilliseconds))
     }
 
     /// The layer with `object` inserted at `position` (the object itself must already carry its layer).
@@ -274,13 +277,15 @@ public struct Planner {
         let users = cascade.flatMap { reader.referrers(of: $0.uid) }.filter { !deleted.contains($0.uid) }
         if let blocking = uniqueByUID(users).nilIfEmpty {
             let list = blocking.map { "\($0.name) (\($0.type.rawValue))" }.joined(separator: ", ")
-            throw ManagementError(code: "generic_err_object_deletion",
-                                  message: "Cannot delete [\(object.name)]: it is used by \(list)", httpStatus: 400,
-                                  details: ["used-by": .array(blocking.map { .object(["uid": .string($0.uid), "name": .string($0.name), "type": .string($0.type.rawValue)]) })])
+            throw ManagementError(
+                code: "generic_err_object_deletion",
+                message: "Cannot delete [\(object.name)]: it is used by \(list)", httpStatus: 400,
+                details: ["used-by": .array(blocking.map { .object(["uid": .string($0.uid), "name": .string($0.name), "type": .string($0.type.rawValue)]) })])
         }
         var changes = cascade.map { ObjectChange.delete(uid: $0.uid, type: $0.type, name: $0.name) }
         if type == .accessRule || type == .accessSection, let layerUID = object.fields[ManagedObject.layerField]?.stringValue,
-           var layer = reader.object(uid: layerUID) {
+            var layer = reader.object(uid: layerUID)
+        {
             var rulebase = Rulebase(layer: layer, reader: reader)
             rulebase.remove(object.uid)
             layer.fields[ManagedObject.rulebaseField] = rulebase.fieldValue
@@ -355,7 +360,8 @@ public struct Planner {
             }
             let hostBits = address.bitCount - Int(length)
             let wide = address.wide
-            let lowBits = min(hostBits, 64), highBits = max(0, hostBits - 64)
+            let lowBits = min(hostBits, 64)
+            let highBits = max(0, hostBits - 64)
             let lowMask: UInt64 = lowBits == 64 ? ~0 : (1 << UInt64(lowBits)) - 1
             let highMask: UInt64 = highBits == 64 ? ~0 : (1 << UInt64(highBits)) - 1
             guard wide.low & lowMask == 0, wide.high & highMask == 0 else {
@@ -367,7 +373,8 @@ public struct Planner {
     }
 
     func validateRange(_ f: [String: JSONValue], family: Int, has: (String) -> Bool) throws {
-        let first = "ipv\(family)-address-first", last = "ipv\(family)-address-last"
+        let first = "ipv\(family)-address-first"
+        let last = "ipv\(family)-address-last"
         guard has(first) || has(last) else { return }
         guard has(first), has(last) else { throw ManagementError.missing([has(first) ? last : first]) }
         guard let low = f[first]?.stringValue.flatMap(IPAddress.parse), low.family == family else {
@@ -393,7 +400,8 @@ public struct Planner {
                 throw ManagementError.invalid(field, "groups nested deeper than \(Limits.groupNestingDepthMax)")
             }
             guard visited.insert(uid).inserted, let member = lookup(uid),
-                  member.type == .group || member.type == .serviceGroup else { continue }
+                member.type == .group || member.type == .serviceGroup
+            else { continue }
             stack += member.uids("members").map { ($0, depth + 1) }
         }
     }

@@ -88,7 +88,9 @@ public enum PolicyCompiler {
     }
 
     /// The compiled rules and every problem found, without stopping at the first.
-    public static func analyse(package: String, target: PolicyTarget, reader: any ObjectReader) -> (package: ManagedObject?, rules: [CompiledRule], problems: [PolicyProblem]) {
+    public static func analyse(package: String, target: PolicyTarget, reader: any ObjectReader) -> (
+        package: ManagedObject?, rules: [CompiledRule], problems: [PolicyProblem]
+    ) {
         var compilation = Compilation(reader: reader, target: target)
         guard let packageObject = findPackage(package, reader: reader) else {
             return (nil, [], [PolicyProblem(severity: .error, code: "unknown-package", message: "Policy package [\(package)] not found")])
@@ -128,8 +130,10 @@ struct Compilation {
     }
 
     mutating func error(_ code: String, _ message: String, at place: Place? = nil) {
-        problems.append(PolicyProblem(severity: .error, code: code, message: message, layer: place?.layer,
-                                      ruleNumber: place?.number, ruleUID: place?.rule.uid))
+        problems.append(
+            PolicyProblem(
+                severity: .error, code: code, message: message, layer: place?.layer,
+                ruleNumber: place?.number, ruleUID: place?.rule.uid))
     }
 
     mutating func compile(_ package: ManagedObject) {
@@ -171,10 +175,11 @@ struct Compilation {
             out += compile(rule: rule, at: place, enclosing: enclosing)
         }
         let cleanup: CompiledAction = layer["implicit-cleanup-action"]?.stringValue == "accept" ? .accept : .drop
-        out.append(CompiledRule(
-            number: number + 1, uid: CompiledRule.implicitCleanupUID, name: PolicyCompiler.implicitCleanupName, layer: layer.name,
-            action: cleanup, source: AddressMatch(any: true), destination: AddressMatch(any: true),
-            service: ServiceMatch(any: true), log: false))
+        out.append(
+            CompiledRule(
+                number: number + 1, uid: CompiledRule.implicitCleanupUID, name: PolicyCompiler.implicitCleanupName, layer: layer.name,
+                action: cleanup, source: AddressMatch(any: true), destination: AddressMatch(any: true),
+                service: ServiceMatch(any: true), log: false))
         return out
     }
 
@@ -199,8 +204,9 @@ struct Compilation {
         let service = serviceMatch(rule, at: place)
         guard let action, let source, let destination, let service else { return [] }
         let trackUID = rule["track"]?["type"]?.stringValue ?? Predefined.noneTrackUID
-        let compiled = CompiledRule(number: place.number, uid: rule.uid, name: rule.name, layer: place.layer, action: action ?? .drop,
-                                    source: source, destination: destination, service: service, log: trackUID != Predefined.noneTrackUID)
+        let compiled = CompiledRule(
+            number: place.number, uid: rule.uid, name: rule.name, layer: place.layer, action: action ?? .drop,
+            source: source, destination: destination, service: service, log: trackUID != Predefined.noneTrackUID)
         guard action == nil else { return [compiled] }
         guard let inline = inlineLayer(of: rule, at: place, enclosing: enclosing) else { return [] }
         let parent = Inlining(layerUID: rule[ManagedObject.layerField]?.stringValue ?? "", rule: compiled)
@@ -249,7 +255,10 @@ struct Compilation {
         case "reject": return .some(.reject)
         case "inner layer": return .some(nil)
         default:
-            error("unsupported-action", "\(place.text): action [\(action.name)] needs user interaction at the gateway, which Rampart gateways do not offer; use Accept, Drop or Reject", at: place)
+            error(
+                "unsupported-action",
+                "\(place.text): action [\(action.name)] needs user interaction at the gateway, which Rampart gateways do not offer; use Accept, Drop or Reject",
+                at: place)
             return nil
         }
     }
@@ -269,8 +278,10 @@ struct Compilation {
         let uids = rule.uids("service")
         let negate = rule["service-negate"]?.boolValue ?? false
         if uids.isEmpty || uids.contains(Predefined.anyUID) { return ServiceMatch(any: true, negate: negate) }
-        guard let entries = resolve(uids, field: "service", groupType: .serviceGroup, nothing: Self.whyNoService(_:),
-                                    at: place, leaf: Self.services(of:))
+        guard
+            let entries = resolve(
+                uids, field: "service", groupType: .serviceGroup, nothing: Self.whyNoService(_:),
+                at: place, leaf: Self.services(of:))
         else { return nil }
         return ServiceMatch(any: false, negate: negate, entries: ServiceEntry.merged(entries))
     }
@@ -278,8 +289,10 @@ struct Compilation {
     /// What the objects `uids` stand for, groups of `groupType` resolved depth-first (a group met
     /// twice, in a diamond or a cycle, adds nothing new); nil, with the problem recorded, when an
     /// object is missing, matches nothing (`nothing` says why), or the cell grows too large.
-    mutating func resolve<Entry>(_ uids: [String], field: String, groupType: ObjectType, nothing: (ManagedObject) -> String, at place: Place,
-                                 leaf: (ManagedObject) -> [Entry]) -> [Entry]? {
+    mutating func resolve<Entry>(
+        _ uids: [String], field: String, groupType: ObjectType, nothing: (ManagedObject) -> String, at place: Place,
+        leaf: (ManagedObject) -> [Entry]
+    ) -> [Entry]? {
         var out: [Entry] = []
         var visited: Set<String> = []
         var pending = uids.reversed().map { (uid: $0, depth: 0) }
@@ -319,7 +332,8 @@ struct Compilation {
             let families: [(String, String)] = [("subnet4", "mask-length4"), ("subnet6", "mask-length6")]
             return families.compactMap { subnetField, lengthField -> AddressRange? in
                 guard let text = object[subnetField]?.stringValue, let subnet = IPAddress.parse(text),
-                      let length = object[lengthField]?.intValue else { return nil }
+                    let length = object[lengthField]?.intValue
+                else { return nil }
                 let (first, last) = subnet.network(length: Int(length))
                 return AddressRange(first, last)
             }
@@ -348,7 +362,8 @@ struct Compilation {
     /// The protocol and port range of one TCP or UDP service.
     static func services(of object: ManagedObject) -> [ServiceEntry] {
         guard object.type == .serviceTCP || object.type == .serviceUDP, let spec = object["port"]?.stringValue,
-              let range = PortSpec.range(spec) else { return [] }
+            let range = PortSpec.range(spec)
+        else { return [] }
         return [ServiceEntry(proto: object.type == .serviceTCP ? "tcp" : "udp", portFirst: range.lowerBound, portLast: range.upperBound)]
     }
 }
@@ -363,10 +378,12 @@ enum ShadowCheck {
         let checked = rules.prefix(rulesChecked)
         for (index, rule) in checked.enumerated() where rule.uid != CompiledRule.implicitCleanupUID {
             guard let earlier = checked[..<index].first(where: { $0.layer == rule.layer && covers($0, rule) }) else { continue }
-            out.append(PolicyProblem(
-                severity: .warning, code: "shadowed-rule",
-                message: "rule \(rule.number) [\(rule.name)] of layer [\(rule.layer)] is never reached: rule \(earlier.number) [\(earlier.name)] matches everything it matches",
-                layer: rule.layer, ruleNumber: rule.number, ruleUID: rule.uid))
+            out.append(
+                PolicyProblem(
+                    severity: .warning, code: "shadowed-rule",
+                    message:
+                        "rule \(rule.number) [\(rule.name)] of layer [\(rule.layer)] is never reached: rule \(earlier.number) [\(earlier.name)] matches everything it matches",
+                    layer: rule.layer, ruleNumber: rule.number, ruleUID: rule.uid))
         }
         return out
     }

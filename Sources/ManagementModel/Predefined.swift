@@ -2,8 +2,9 @@
 /// and "Policy Targets". Their uids are fixed so that every server agrees on them.
 public enum Predefined {
     static func make(_ uid: String, _ type: ObjectType, _ name: String) -> ManagedObject {
-        ManagedObject(uid: uid, type: type, name: name, fields: ["color": .string("black"), "comments": .string("")],
-                      meta: MetaInfo(creator: "System", creationTimeMilliseconds: 0, lastModifier: "System", lastModifyTimeMilliseconds: 0))
+        ManagedObject(
+            uid: uid, type: type, name: name, fields: ["color": .string("black"), "comments": .string("")],
+            meta: MetaInfo(creator: "System", creationTimeMilliseconds: 0, lastModifier: "System", lastModifyTimeMilliseconds: 0))
     }
 
     public static let anyUID = "97aeb369-9aea-11d5-bd16-0090272ccb30"

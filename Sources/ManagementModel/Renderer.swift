@@ -64,8 +64,10 @@ public struct Renderer {
     }
 
     public func summary(_ object: ManagedObject) -> JSONValue {
-        var fields: [String: JSONValue] = ["uid": .string(object.uid), "name": .string(object.name),
-                                           "type": .string(object.type.rawValue), "domain": domain]
+        var fields: [String: JSONValue] = [
+            "uid": .string(object.uid), "name": .string(object.name),
+            "type": .string(object.type.rawValue), "domain": domain,
+        ]
         if let color = object.fields["color"] { fields["color"] = color }
         return .object(fields)
     }
@@ -74,8 +76,10 @@ public struct Renderer {
     public func render(_ object: ManagedObject, level: DetailsLevel, lock: String = "unlocked", extra: [String: JSONValue] = [:]) -> JSONValue {
         guard level != .uid else { return .string(object.uid) }
         let refLevel: DetailsLevel = .standard
-        var out: [String: JSONValue] = ["uid": .string(object.uid), "name": .string(object.name),
-                                        "type": .string(object.type.rawValue), "domain": domain, "read-only": .bool(false)]
+        var out: [String: JSONValue] = [
+            "uid": .string(object.uid), "name": .string(object.name),
+            "type": .string(object.type.rawValue), "domain": domain, "read-only": .bool(false),
+        ]
         let schema = Schema.of(object.type)
         for key in object.fields.keys.sorted() where !ManagedObject.internalFields.contains(key) {
             let value = object.fields[key]!
@@ -113,7 +117,8 @@ public struct Renderer {
             out["subnet-mask"] = .string(IPAddress.subnetMask(lengthV4: Int(length)))
         }
         if object.type == .accessRule || object.type == .accessSection,
-           let layerUID = object.fields[ManagedObject.layerField]?.stringValue {
+            let layerUID = object.fields[ManagedObject.layerField]?.stringValue
+        {
             out["layer"] = .string(layerUID)
         }
         if object.type == .simpleGateway || object.type == .simpleCluster || object.type == .clusterMember {

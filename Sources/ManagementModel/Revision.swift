@@ -4,7 +4,10 @@ import Crypto
 public struct RevisionEpoch: Sendable, Equatable, Comparable, Hashable {
     public var term: UInt64
     public var server: String
-    public init(term: UInt64, server: String) { self.term = term; self.server = server }
+    public init(term: UInt64, server: String) {
+        self.term = term
+        self.server = server
+    }
     public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.term, lhs.server) < (rhs.term, rhs.server) }
 }
 
@@ -24,8 +27,10 @@ public struct Revision: Sendable, Equatable {
     public var hash: String
 
     /// Builds the next revision after `previous` (nil: this is revision 1) and computes its hash.
-    public init(after previous: (number: UInt64, hash: String)?, epoch: RevisionEpoch, publishedAtMilliseconds: Int64,
-                author: String, sessionUID: String, sessionName: String, changes: [ObjectChange]) {
+    public init(
+        after previous: (number: UInt64, hash: String)?, epoch: RevisionEpoch, publishedAtMilliseconds: Int64,
+        author: String, sessionUID: String, sessionName: String, changes: [ObjectChange]
+    ) {
         self.number = (previous?.number ?? 0) + 1
         self.epoch = epoch
         self.publishedAtMilliseconds = publishedAtMilliseconds
@@ -67,10 +72,11 @@ public struct Revision: Sendable, Equatable {
     /// Decodes a stored revision. The hash is taken as stored; `verify` checks it.
     public init?(json: JSONValue) {
         guard let number = json["number"]?.intValue.flatMap(UInt64.init(exactly:)),
-              let term = json["epoch"]?["term"]?.intValue.flatMap(UInt64.init(exactly:)),
-              let server = json["epoch"]?["server"]?.stringValue, let at = json["published-at"]?.intValue,
-              let author = json["author"]?.stringValue, let previous = json["previous-hash"]?.stringValue,
-              let hash = json["hash"]?.stringValue, let items = json["changes"]?.arrayValue else { return nil }
+            let term = json["epoch"]?["term"]?.intValue.flatMap(UInt64.init(exactly:)),
+            let server = json["epoch"]?["server"]?.stringValue, let at = json["published-at"]?.intValue,
+            let author = json["author"]?.stringValue, let previous = json["previous-hash"]?.stringValue,
+            let hash = json["hash"]?.stringValue, let items = json["changes"]?.arrayValue
+        else { return nil }
         var changes: [ObjectChange] = []
         for item in items {
             guard let change = Revision.decode(item) else { return nil }
@@ -110,7 +116,10 @@ public struct Revision: Sendable, Equatable {
 public struct JournalBreak: Error, Sendable, Equatable, CustomStringConvertible {
     public let revision: UInt64
     public let reason: String
-    public init(revision: UInt64, reason: String) { self.revision = revision; self.reason = reason }
+    public init(revision: UInt64, reason: String) {
+        self.revision = revision
+        self.reason = reason
+    }
     public var description: String { "journal broken at revision \(revision): \(reason)" }
 }
 
@@ -152,7 +161,10 @@ public enum Hex {
     static let digits = Array("0123456789abcdef".utf8)
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
-        for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 0x0F)]) }
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
         return String(decoding: out, as: UTF8.self)
     }
 }

@@ -76,7 +76,8 @@ public struct Rulebase: Sendable, Equatable {
             return index
         }
         guard let relation = position.objectValue, relation.count == 1, let (kind, target) = relation.first,
-              let targetName = target.stringValue ?? target["uid"]?.stringValue ?? target["name"]?.stringValue else {
+            let targetName = target.stringValue ?? target["uid"]?.stringValue ?? target["name"]?.stringValue
+        else {
             throw ManagementError.invalid(field, "expected a rule number, \"top\", \"bottom\", or {\"above\"|\"below\"|\"top\"|\"bottom\": rule or section}")
         }
         let targetUID = try locate(targetName)

@@ -106,36 +106,46 @@ public struct Schema: Sendable {
     static let all: [ObjectType: Schema] = {
         var schemas: [ObjectType: Schema] = [:]
         let groups = FieldSpec("groups", .references([.group]))
-        schemas[.host] = make(.host, [
-            FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
-            FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque), FieldSpec("host-servers", .opaque), groups,
-        ])
-        schemas[.network] = make(.network, [
-            FieldSpec("subnet4", .ipv4), FieldSpec("mask-length4", .integer(0...32)),
-            FieldSpec("subnet6", .ipv6), FieldSpec("mask-length6", .integer(0...128)),
-            FieldSpec("broadcast", .choice(["allow", "disallow"]), default: .string("allow")),
-            FieldSpec("nat-settings", .opaque), groups,
-        ])
-        schemas[.addressRange] = make(.addressRange, [
-            FieldSpec("ipv4-address-first", .ipv4), FieldSpec("ipv4-address-last", .ipv4),
-            FieldSpec("ipv6-address-first", .ipv6), FieldSpec("ipv6-address-last", .ipv6),
-            FieldSpec("nat-settings", .opaque), groups,
-        ])
+        schemas[.host] = make(
+            .host,
+            [
+                FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
+                FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque), FieldSpec("host-servers", .opaque), groups,
+            ])
+        schemas[.network] = make(
+            .network,
+            [
+                FieldSpec("subnet4", .ipv4), FieldSpec("mask-length4", .integer(0...32)),
+                FieldSpec("subnet6", .ipv6), FieldSpec("mask-length6", .integer(0...128)),
+                FieldSpec("broadcast", .choice(["allow", "disallow"]), default: .string("allow")),
+                FieldSpec("nat-settings", .opaque), groups,
+            ])
+        schemas[.addressRange] = make(
+            .addressRange,
+            [
+                FieldSpec("ipv4-address-first", .ipv4), FieldSpec("ipv4-address-last", .ipv4),
+                FieldSpec("ipv6-address-first", .ipv6), FieldSpec("ipv6-address-last", .ipv6),
+                FieldSpec("nat-settings", .opaque), groups,
+            ])
         schemas[.group] = make(.group, [FieldSpec("members", .references(networkTypes), default: .array([])), groups])
         schemas[.serviceTCP] = make(.serviceTCP, serviceFields)
         schemas[.serviceUDP] = make(.serviceUDP, serviceFields + [FieldSpec("accept-replies", .bool, default: .bool(false))])
-        schemas[.serviceGroup] = make(.serviceGroup, [
-            FieldSpec("members", .references(serviceTypes), default: .array([])), FieldSpec("groups", .references([.serviceGroup])),
-        ])
-        schemas[.accessLayer] = make(.accessLayer, [
-            FieldSpec("firewall", .bool, default: .bool(true)),
-            FieldSpec("applications-and-url-filtering", .bool, default: .bool(false)),
-            FieldSpec("content-awareness", .bool, default: .bool(false)),
-            FieldSpec("detect-using-x-forward-for", .bool, default: .bool(false)),
-            FieldSpec("mobile-access", .bool, default: .bool(false)),
-            FieldSpec("shared", .bool, default: .bool(false)),
-            FieldSpec("implicit-cleanup-action", .choice(["drop", "accept"]), default: .string("drop")),
-        ], ignored: ["add-default-rule"])
+        schemas[.serviceGroup] = make(
+            .serviceGroup,
+            [
+                FieldSpec("members", .references(serviceTypes), default: .array([])), FieldSpec("groups", .references([.serviceGroup])),
+            ])
+        schemas[.accessLayer] = make(
+            .accessLayer,
+            [
+                FieldSpec("firewall", .bool, default: .bool(true)),
+                FieldSpec("applications-and-url-filtering", .bool, default: .bool(false)),
+                FieldSpec("content-awareness", .bool, default: .bool(false)),
+                FieldSpec("detect-using-x-forward-for", .bool, default: .bool(false)),
+                FieldSpec("mobile-access", .bool, default: .bool(false)),
+                FieldSpec("shared", .bool, default: .bool(false)),
+                FieldSpec("implicit-cleanup-action", .choice(["drop", "accept"]), default: .string("drop")),
+            ], ignored: ["add-default-rule"])
         schemas[.accessSection] = make(.accessSection, [], ignored: ["layer", "position", "new-position"])
         schemas[.accessRule] = make(.accessRule, [
             FieldSpec("action", .reference([.action]), default: .string(Predefined.dropUID)),

@@ -15,7 +15,8 @@ extension ManagementService {
     /// published one if it was lowered since (or read-only if the administrator was deleted).
     func profile(of session: Session) -> PermissionProfile {
         if session.isLocalRoot { return .superUser }
-        let administrator = session.administratorUID.map { uid in store.reader.object(uid: uid).flatMap { $0.type == .administrator ? $0 : nil } }
+        let administrator =
+            session.administratorUID.map { uid in store.reader.object(uid: uid).flatMap { $0.type == .administrator ? $0 : nil } }
             ?? store.reader.objects(named: session.user).first { $0.type == .administrator }
         let current = administrator?.fields["permissions-profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)) ?? .readOnly
         return min(current, session.profile ?? current)
@@ -35,11 +36,15 @@ extension ManagementService {
         if required > .readOnly {
             let profile = profile(of: caller)
             guard profile >= required else {
-                throw ManagementError.noPermissions("Administrator [\(caller.user)] has the \(profile.rawValue) profile; \(spec.name)\(spec.permission == .ownSessionOrSuperUser ? " on another administrator's session" : "") needs \(required == .superUser ? "a super-user" : "a read-write administrator or a super-user")")
+                throw ManagementError.noPermissions(
+                    "Administrator [\(caller.user)] has the \(profile.rawValue) profile; \(spec.name)\(spec.permission == .ownSessionOrSuperUser ? " on another administrator's session" : "") needs \(required == .superUser ? "a super-user" : "a read-write administrator or a super-user")"
+                )
             }
         }
         if needsWritableSession && caller.readOnly {
-            throw ManagementError.noPermissions("Administrator [\(caller.user)] is in a read-only session; \(spec.name) needs a read-write session\(required == .superUser ? " of a super-user" : "")")
+            throw ManagementError.noPermissions(
+                "Administrator [\(caller.user)] is in a read-only session; \(spec.name) needs a read-write session\(required == .superUser ? " of a super-user" : "")"
+            )
         }
     }
 
@@ -62,16 +67,21 @@ extension ManagementService {
         let held = sessions.values.filter { $0.owner == owner }.count
         if isLocalRoot {
             guard held < SessionLimits.localRootSessionsMax else {
-                throw tooManySessions("root on the local socket already holds \(held) sessions, the most it may (\(SessionLimits.localRootSessionsMax)); end them with logout, or wait for their session-timeout")
+                throw tooManySessions(
+                    "root on the local socket already holds \(held) sessions, the most it may (\(SessionLimits.localRootSessionsMax)); end them with logout, or wait for their session-timeout"
+                )
             }
             return
         }
         guard held < SessionLimits.sessionsPerAdministratorMax else {
-            throw tooManySessions("Administrator [\(user)] already holds \(held) sessions, the most one administrator may (\(SessionLimits.sessionsPerAdministratorMax)). Free one: end sessions no longer used (logout), publish or discard disconnected ones (show-sessions, then discard uid=...), or wait for their session-timeout; a super-user can discard them too")
+            throw tooManySessions(
+                "Administrator [\(user)] already holds \(held) sessions, the most one administrator may (\(SessionLimits.sessionsPerAdministratorMax)). Free one: end sessions no longer used (logout), publish or discard disconnected ones (show-sessions, then discard uid=...), or wait for their session-timeout; a super-user can discard them too"
+            )
         }
         let shared = sessions.values.filter { !$0.isLocalRoot }.count
         guard shared < Limits.sessionsMax else {
-            throw tooManySessions("Too many open sessions (\(Limits.sessionsMax)): log out or discard unused sessions (show-sessions), or wait for their session-timeout")
+            throw tooManySessions(
+                "Too many open sessions (\(Limits.sessionsMax)): log out or discard unused sessions (show-sessions), or wait for their session-timeout")
         }
     }
 

@@ -29,8 +29,9 @@ enum CommandTable {
             guard let handler = handlers[spec.name] else { preconditionFailure("the command catalog lists \(spec.name), but no handler serves it") }
             entries[spec.name] = CommandEntry(spec: spec, handler: handler)
         }
-        precondition(entries.count == handlers.count,
-                     "handlers of commands the catalog does not list: \(Set(handlers.keys).subtracting(entries.keys).sorted())")
+        precondition(
+            entries.count == handlers.count,
+            "handlers of commands the catalog does not list: \(Set(handlers.keys).subtracting(entries.keys).sorted())")
         return entries
     }()
 

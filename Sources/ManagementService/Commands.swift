@@ -23,8 +23,10 @@ extension ManagementService {
     }
 
     static func listReply(_ objects: [JSONValue], offset: Int, total: Int, key: String = "objects") -> APIResponse {
-        APIResponse.ok([key: .array(objects), "from": .int(objects.isEmpty ? 0 : Int64(offset + 1)),
-                        "to": .int(objects.isEmpty ? 0 : Int64(offset + objects.count)), "total": .int(Int64(total))])
+        APIResponse.ok([
+            key: .array(objects), "from": .int(objects.isEmpty ? 0 : Int64(offset + 1)),
+            "to": .int(objects.isEmpty ? 0 : Int64(offset + objects.count)), "total": .int(Int64(total)),
+        ])
     }
 
     // MARK: objects
@@ -91,7 +93,10 @@ extension ManagementService {
         var all = try store.objects(types: types, offset: 0, limit: Int.max, nameFilter: filter).objects.filter { pending[$0.uid] == nil }
         for item in pending.values {
             if case .upsert(let object) = item.change, types.contains(object.type),
-               filter.map({ object.name.localizedCaseInsensitiveContains($0) }) ?? true { all.append(object) }
+                filter.map({ object.name.localizedCaseInsensitiveContains($0) }) ?? true
+            {
+                all.append(object)
+            }
         }
         all.sort { ($0.name, $0.uid) < ($1.name, $1.uid) }
         let slice = all.dropFirst(offset).prefix(limit)
@@ -125,21 +130,29 @@ extension ManagementService {
             guard found.count <= 1 else { throw ManagementError.notUnique("name", name) }
             guard let only = found.first ?? Predefined.named(name) else { throw ManagementError.notFound(name) }
             target = only
-        } else { throw ManagementError.missing(["uid or name"]) }
+        } else {
+            throw ManagementError.missing(["uid or name"])
+        }
         let users = reader.referrers(of: target.uid)
         let renderer = Renderer(reader: reader)
         let rules = users.filter { $0.type == .accessRule }.map { rule -> JSONValue in
             let layer = rule.fields[ManagedObject.layerField]?.stringValue.flatMap { reader.object(uid: $0) }
-            let columns = ["source", "destination", "service", "install-on", "action"].filter { rule.uids($0).contains(target.uid) || rule.fields[$0]?.stringValue == target.uid }
-            return .object(["rule": renderer.summary(rule), "layer": layer.map { renderer.summary($0) } ?? .null,
-                            "rule-columns": .array(columns.map(JSONValue.string)),
-                            "position": .string(layer.flatMap { Rulebase(layer: $0, reader: reader).ruleNumber(of: rule.uid) }.map(String.init) ?? "")])
+            let columns = ["source", "destination", "service", "install-on", "action"].filter {
+                rule.uids($0).contains(target.uid) || rule.fields[$0]?.stringValue == target.uid
+            }
+            return .object([
+                "rule": renderer.summary(rule), "layer": layer.map { renderer.summary($0) } ?? .null,
+                "rule-columns": .array(columns.map(JSONValue.string)),
+                "position": .string(layer.flatMap { Rulebase(layer: $0, reader: reader).ruleNumber(of: rule.uid) }.map(String.init) ?? ""),
+            ])
         }
         let objects = users.filter { $0.type != .accessRule }.map { renderer.summary($0) }
-        return APIResponse.ok(["used-directly": .object([
-            "total": .int(Int64(users.count)), "objects": .array(objects), "access-control-rules": .array(rules),
-            "threat-prevention-rules": .array([]), "nat-rules": .array([]),
-        ])])
+        return APIResponse.ok([
+            "used-directly": .object([
+                "total": .int(Int64(users.count)), "objects": .array(objects), "access-control-rules": .array(rules),
+                "threat-prevention-rules": .array([]), "nat-rules": .array([]),
+            ])
+        ])
     }
 
     func equals(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {

@@ -174,8 +174,9 @@ extension ManagementService {
         let epoch = currentEpoch
         let compiled = try compileShared(package: package, targets: targets, reader: reader, revision: head, epoch: epoch)
         if try params.flag("prepare-only", default: false) {
-            let id = tasks.finished("Policy installation - \(package.name)", status: "succeeded",
-                                    comments: "Prepared (compiled) for \(targets.count) targets; nothing pushed", details: [], nowMilliseconds: now)
+            let id = tasks.finished(
+                "Policy installation - \(package.name)", status: "succeeded",
+                comments: "Prepared (compiled) for \(targets.count) targets; nothing pushed", details: [], nowMilliseconds: now)
             return APIResponse.ok(["task-id": .string(id)])
         }
         let orFail = try params.flag("install-on-all-cluster-members-or-fail", default: true)
@@ -194,8 +195,11 @@ extension ManagementService {
             gateways.push(pushes) { [weak self] result in await self?.installResult(id, result) }
         } else {
             for push in pushes {
-                installResult(id, GatewayPushResult(gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: .failed,
-                                                    message: "this server has no SIC channel to gateways"))
+                installResult(
+                    id,
+                    GatewayPushResult(
+                        gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: .failed,
+                        message: "this server has no SIC channel to gateways"))
             }
         }
         return APIResponse.ok(["task-id": .string(id)])
@@ -270,7 +274,8 @@ extension ManagementService {
             }
             uids = try items.map { try normalizer.resolve("targets", $0, allowed: ObjectType.installable) }
             if let allowed = allowed.map(Set.init), let outside = uids.first(where: { !allowed.contains($0) }) {
-                throw ManagementError.invalid("targets", "[\(reader.object(uid: outside)?.name ?? outside)] is not an installation target of package [\(package.name)]")
+                throw ManagementError.invalid(
+                    "targets", "[\(reader.object(uid: outside)?.name ?? outside)] is not an installation target of package [\(package.name)]")
             }
         } else if let allowed {
             uids = allowed
@@ -292,9 +297,11 @@ extension ManagementService {
         }
         targets = Self.mergingDuplicates(targets)
         guard !targets.isEmpty else {
-            throw ManagementError(code: "err_policy_installation_failed",
-                                  message: "No installation targets: give targets, or add simple-gateway objects (package [\(package.name)] installs on \(allowed == nil ? "all gateways" : "its installation-targets"))",
-                                  httpStatus: 400)
+            throw ManagementError(
+                code: "err_policy_installation_failed",
+                message:
+                    "No installation targets: give targets, or add simple-gateway objects (package [\(package.name)] installs on \(allowed == nil ? "all gateways" : "its installation-targets"))",
+                httpStatus: 400)
         }
         return targets
     }
@@ -322,8 +329,10 @@ extension ManagementService {
 
     /// Compiles the package once per distinct rule set and serializes each once: gateways that no rule
     /// names in its install-on all get the same rules (only the target differs, see `SharedPolicyBytes`).
-    func compileShared(package: ManagedObject, targets: [PolicyTarget], reader: any ObjectReader,
-                       revision: (number: UInt64, hash: String), epoch: RevisionEpoch) throws -> [SharedPolicyBytes] {
+    func compileShared(
+        package: ManagedObject, targets: [PolicyTarget], reader: any ObjectReader,
+        revision: (number: UInt64, hash: String), epoch: RevisionEpoch
+    ) throws -> [SharedPolicyBytes] {
         var shared: SharedPolicyBytes?
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -362,14 +371,20 @@ extension ManagementService {
         let targets = try installTargets(params["targets"], package: package, reader: reader)
         let problems = PolicyVerifier.verify(package: package.uid, targets: targets, reader: reader)
         let errors = problems.filter { $0.severity == .error }
-        let comments = errors.isEmpty
+        let comments =
+            errors.isEmpty
             ? "Policy \(package.name) verified for \(targets.count) targets" + (problems.isEmpty ? "" : " with \(problems.count) warnings")
             : errors.prefix(5).map(\.message).joined(separator: "; ")
-        let id = tasks.finished("Verify policy - \(package.name)", status: errors.isEmpty ? (problems.isEmpty ? "succeeded" : "succeeded with warnings") : "failed",
-                                comments: comments,
-                                details: [.object(["statusCode": .string(errors.isEmpty ? "succeeded" : "failed"), "statusDescription": .string(comments),
-                                                   "problems": .array(problems.map(\.json))])],
-                                nowMilliseconds: now)
+        let id = tasks.finished(
+            "Verify policy - \(package.name)", status: errors.isEmpty ? (problems.isEmpty ? "succeeded" : "succeeded with warnings") : "failed",
+            comments: comments,
+            details: [
+                .object([
+                    "statusCode": .string(errors.isEmpty ? "succeeded" : "failed"), "statusDescription": .string(comments),
+                    "problems": .array(problems.map(\.json)),
+                ])
+            ],
+            nowMilliseconds: now)
         return APIResponse.ok(["task-id": .string(id)])
     }
 
@@ -382,11 +397,12 @@ extension ManagementService {
         guard ObjectType.gatewayNodes.contains(object.type) else { return [:] }
         let sic = sicNodeStatus(object)
         let live = gateways?.status(ofGateway: object.uid)
-        let state = switch sic.state {
-        case .uninitialized: "untrusted"
-        case .communicating: "ok"
-        case .notCommunicating: "not-responding"
-        }
+        let state =
+            switch sic.state {
+            case .uninitialized: "untrusted"
+            case .communicating: "ok"
+            case .notCommunicating: "not-responding"
+            }
         var policy = "not-installed"
         var status: [String: JSONValue] = ["state": .string(state)]
         let report = live?.report
@@ -441,7 +457,8 @@ extension ManagementService {
 
     /// show-gateways-and-servers: gateways, clusters and management servers, with their status.
     func showGatewaysAndServers(_ params: [String: JSONValue], _ sessionUID: String) throws -> APIResponse {
-        try listObjects([.simpleGateway, .simpleCluster, .checkpointHost], params, sessionUID: sessionUID,
-                        level: try DetailsLevel.parse(params["details-level"]))
+        try listObjects(
+            [.simpleGateway, .simpleCluster, .checkpointHost], params, sessionUID: sessionUID,
+            level: try DetailsLevel.parse(params["details-level"]))
     }
 }

@@ -41,8 +41,9 @@ public final class SharedPolicyBytes: Sendable {
     /// `encoded` is the policy encoded with sorted keys and empty target fields.
     public init(encoded: [UInt8]) {
         let tail = Array(#""targetName":"","targetUID":""}"#.utf8)
-        precondition(encoded.count > tail.count && Array(encoded.suffix(tail.count)) == tail,
-                     "CompiledPolicy must encode with sorted keys and the target's fields last")
+        precondition(
+            encoded.count > tail.count && Array(encoded.suffix(tail.count)) == tail,
+            "CompiledPolicy must encode with sorted keys and the target's fields last")
         self.prefix = Array(encoded.dropLast(tail.count))
     }
 

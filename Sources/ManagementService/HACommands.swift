@@ -25,9 +25,12 @@ extension ManagementService {
         let body = revision.json.canonicalString
         try Self.checkRevisionSize(body.utf8.count, changes: revision.changes.count)
         let awaitsStandby = try append(revision, session: session, body: body)
-        events.publish(.revisionPublished(RevisionPublished(number: revision.number, hash: revision.hash, author: revision.author,
-                                                            sessionName: revision.sessionName, changes: revision.changes.count,
-                                                            bytes: body.utf8.count)))
+        events.publish(
+            .revisionPublished(
+                RevisionPublished(
+                    number: revision.number, hash: revision.hash, author: revision.author,
+                    sessionName: revision.sessionName, changes: revision.changes.count,
+                    bytes: body.utf8.count)))
         return awaitsStandby
     }
 
@@ -76,9 +79,11 @@ extension ManagementService {
             tasks.update(id, status: "succeeded", comments: "held durably by a standby", nowMilliseconds: now)
         case .timedOut:
             logger.warning("sync publish not confirmed by a standby in time", metadata: ["task": "\(id)"])
-            tasks.update(id, status: "partially succeeded",
-                         comments: "Published on the active, but no standby confirmed it in time: it is still being replicated and not yet protected against the loss of this server",
-                         nowMilliseconds: now)
+            tasks.update(
+                id, status: "partially succeeded",
+                comments:
+                    "Published on the active, but no standby confirmed it in time: it is still being replicated and not yet protected against the loss of this server",
+                nowMilliseconds: now)
         }
     }
 
@@ -102,11 +107,19 @@ extension ManagementService {
     /// Check Point's show-ha-state: every server, this one included.
     nonisolated func showHAState(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
         let servers: [JSONValue] = try await haControl().serverStates().map { server in
-            ["name": .string(server.name), "ip-address": .string(server.address ?? ""),
-             "ha-state": .string(server.isActive ? "active" : "standby"), "multi-domain-server": false]
+            [
+                "name": .string(server.name), "ip-address": .string(server.address ?? ""),
+                "ha-state": .string(server.isActive ? "active" : "standby"), "multi-domain-server": false,
+            ]
         }
-        return APIResponse(body: ["domains": [["uid": .string(HAStatusReport.domainUID), "name": "SMC User", "domain-type": "domain",
-                                               "servers": .array(servers)]]])
+        return APIResponse(body: [
+            "domains": [
+                [
+                    "uid": .string(HAStatusReport.domainUID), "name": "SMC User", "domain-type": "domain",
+                    "servers": .array(servers),
+                ]
+            ]
+        ])
     }
 
     /// set-ha-state: `active` promotes this standby, `standby` stops this active's writes. Answered
@@ -116,8 +129,9 @@ extension ManagementService {
         let result: JSONValue
         switch params["new-state"]?.stringValue?.lowercased() {
         case "active":
-            result = try await promote(ha, force: params.flag("ignore-errors", default: false),
-                                       forceHint: "ignore-errors: true in set-ha-state, or rampart ha promote --force")
+            result = try await promote(
+                ha, force: params.flag("ignore-errors", default: false),
+                forceHint: "ignore-errors: true in set-ha-state, or rampart ha promote --force")
         case "standby":
             result = Self.summary(try await Self.carryOut { () throws(HACommandRefusal) in try ha.demote() })
         case nil: throw ManagementError.missing(["new-state"])
@@ -131,19 +145,24 @@ extension ManagementService {
     nonisolated func haPromote(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
         let ha = try await haControl()
         if try params.flag("dry-run", default: false) {
-            return APIResponse(body: Self.promotionJSON(try await Self.carryOut { () async throws(HACommandRefusal) in
-                try await ha.promote(dryRun: true, force: false)
-            }))
+            return APIResponse(
+                body: Self.promotionJSON(
+                    try await Self.carryOut { () async throws(HACommandRefusal) in
+                        try await ha.promote(dryRun: true, force: false)
+                    }))
         }
-        return APIResponse(body: try await promote(ha, force: params.flag("force", default: false),
-                                                   forceHint: "rampart ha promote --force, or force: true in ha-promote"))
+        return APIResponse(
+            body: try await promote(
+                ha, force: params.flag("force", default: false),
+                forceHint: "rampart ha promote --force, or force: true in ha-promote"))
     }
 
     /// `forceHint` names how the caller forces (each command has its own field; the CLI a flag).
     nonisolated func promote(_ ha: any HAPort, force: Bool, forceHint: String) async throws -> JSONValue {
-        Self.promotionJSON(try await Self.carryOut(forceHint: forceHint) { () async throws(HACommandRefusal) in
-            try await ha.promote(dryRun: false, force: force)
-        })
+        Self.promotionJSON(
+            try await Self.carryOut(forceHint: forceHint) { () async throws(HACommandRefusal) in
+                try await ha.promote(dryRun: false, force: force)
+            })
     }
 
     nonisolated func haStop(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
@@ -178,8 +197,10 @@ extension ManagementService {
         let ha = try await haControl()
         let divergent = try await Self.carryOut { () throws(HACommandRefusal) in try ha.divergentRevisions() }
         let revisions = divergent.payloads.map { (try? JSONValue.parse($0)) ?? .null }
-        return APIResponse(body: ["common-revision": .int(Int64(clamping: divergent.commonNumber)), "revisions": .array(revisions),
-                                  "server": .string(divergent.server)])
+        return APIResponse(body: [
+            "common-revision": .int(Int64(clamping: divergent.commonNumber)), "revisions": .array(revisions),
+            "server": .string(divergent.server),
+        ])
     }
 
     nonisolated func haSetReplicationMode(_ params: [String: JSONValue], _ sessionUID: String) async throws -> APIResponse {
@@ -188,7 +209,8 @@ extension ManagementService {
         switch params["mode"]?.stringValue {
         case "async": mode = .async
         case "sync":
-            let timeout = try params["timeout-ms"]?.integer("timeout-ms", in: 1...HACommandLimits.syncTimeoutMillisecondsMax)
+            let timeout =
+                try params["timeout-ms"]?.integer("timeout-ms", in: 1...HACommandLimits.syncTimeoutMillisecondsMax)
                 ?? HACommandLimits.syncTimeoutMillisecondsDefault
             mode = .sync(timeoutMilliseconds: UInt64(timeout))
         case nil: throw ManagementError.missing(["mode"])

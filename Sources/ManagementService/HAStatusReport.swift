@@ -43,12 +43,27 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
     public var lastBackup: LastBackup?
 
     enum CodingKeys: String, CodingKey {
-        case uid, name, domainType = "domain-type", servers, successfullySynced = "successfully-synced"
-        case rampartHA = "rampart-ha", thisServer = "this-server", role, mode, activeServer = "active-server", epoch, head
-        case durableHead = "durable-head", writesEnabled = "writes-enabled", writesRefusal = "writes-refusal"
-        case replicationMode = "replication-mode", syncStatus = "sync-status", lagRevisions = "lag-revisions", problems
-        case lastError = "last-error", lastErrorAt = "last-error-at", lastSuccessfulSync = "last-successful-sync"
-        case lastApplied = "rampart-last-applied", lastBackup = "last-backup"
+        case uid, name
+        case domainType = "domain-type"
+        case servers
+        case successfullySynced = "successfully-synced"
+        case rampartHA = "rampart-ha"
+        case thisServer = "this-server"
+        case role, mode
+        case activeServer = "active-server"
+        case epoch, head
+        case durableHead = "durable-head"
+        case writesEnabled = "writes-enabled"
+        case writesRefusal = "writes-refusal"
+        case replicationMode = "replication-mode"
+        case syncStatus = "sync-status"
+        case lagRevisions = "lag-revisions"
+        case problems
+        case lastError = "last-error"
+        case lastErrorAt = "last-error-at"
+        case lastSuccessfulSync = "last-successful-sync"
+        case lastApplied = "rampart-last-applied"
+        case lastBackup = "last-backup"
     }
 
     /// The domain every report names (Check Point's single-domain server).
@@ -91,15 +106,25 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         public var lastSuccessfulSync: Timestamp?
 
         enum CodingKeys: String, CodingKey {
-            case name, ipAddress = "ip-address", haState = "ha-state", syncState = "sync-state"
-            case syncStatus = "rampart-sync-status", syncDetail = "rampart-sync-detail", knownHead = "known-head"
-            case lagRevisions = "lag-revisions", lagSeconds = "lag-seconds", connected
-            case lastContactMillisecondsAgo = "last-contact-ms-ago", lastSuccessfulSync = "last-successful-sync"
+            case name
+            case ipAddress = "ip-address"
+            case haState = "ha-state"
+            case syncState = "sync-state"
+            case syncStatus = "rampart-sync-status"
+            case syncDetail = "rampart-sync-detail"
+            case knownHead = "known-head"
+            case lagRevisions = "lag-revisions"
+            case lagSeconds = "lag-seconds"
+            case connected
+            case lastContactMillisecondsAgo = "last-contact-ms-ago"
+            case lastSuccessfulSync = "last-successful-sync"
         }
 
-        public init(name: String, ipAddress: String, haState: String, syncState: String, syncStatus: String, syncDetail: String,
-                    knownHead: Int64, lagRevisions: Int64?, lagSeconds: Int64, connected: Bool, lastContactMillisecondsAgo: Int64?,
-                    lastSuccessfulSync: Timestamp?) {
+        public init(
+            name: String, ipAddress: String, haState: String, syncState: String, syncStatus: String, syncDetail: String,
+            knownHead: Int64, lagRevisions: Int64?, lagSeconds: Int64, connected: Bool, lastContactMillisecondsAgo: Int64?,
+            lastSuccessfulSync: Timestamp?
+        ) {
             self.name = name
             self.ipAddress = ipAddress
             self.haState = haState
@@ -158,7 +183,8 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         public var iso8601: String
 
         enum CodingKeys: String, CodingKey {
-            case posix, iso8601 = "iso-8601"
+            case posix
+            case iso8601 = "iso-8601"
         }
 
         public init(milliseconds: Int64) {
@@ -173,7 +199,8 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         public var monotonicNanoseconds: Int64
 
         enum CodingKeys: String, CodingKey {
-            case revision, monotonicNanoseconds = "monotonic-ns"
+            case revision
+            case monotonicNanoseconds = "monotonic-ns"
         }
 
         public init(revision: Int64, monotonicNanoseconds: Int64) {
@@ -197,11 +224,17 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         public var schedule: String?
 
         enum CodingKeys: String, CodingKey {
-            case time, result, message, durationMilliseconds = "duration-ms", trigger, file, sizeBytes = "size-bytes", schedule
+            case time, result, message
+            case durationMilliseconds = "duration-ms"
+            case trigger, file
+            case sizeBytes = "size-bytes"
+            case schedule
         }
 
-        public init(time: String? = nil, result: String? = nil, message: String? = nil, durationMilliseconds: Int64? = nil,
-                    trigger: String? = nil, file: String? = nil, sizeBytes: Int64? = nil, schedule: String? = nil) {
+        public init(
+            time: String? = nil, result: String? = nil, message: String? = nil, durationMilliseconds: Int64? = nil,
+            trigger: String? = nil, file: String? = nil, sizeBytes: Int64? = nil, schedule: String? = nil
+        ) {
             self.time = time
             self.result = result
             self.message = message

@@ -42,7 +42,8 @@ public enum LogQueryRequest {
         if let type = fields["type"], type.stringValue != "logs" {
             throw ManagementError.invalid("new-query.type", "only \"logs\" is kept (there are no audit logs yet)")
         }
-        let pageSize = try fields["max-logs-per-request"].map { Int(try $0.integer("new-query.max-logs-per-request", in: 1...Int64(pageSizeMax))) }
+        let pageSize =
+            try fields["max-logs-per-request"].map { Int(try $0.integer("new-query.max-logs-per-request", in: 1...Int64(pageSizeMax))) }
             ?? pageSizeDefault
         var query = try filter(fields["filter"]?.stringValue ?? "")
         (query.startMilliseconds, query.endMilliseconds) = try timeFrame(fields, nowMilliseconds: nowMilliseconds)
@@ -50,7 +51,8 @@ public enum LogQueryRequest {
     }
 
     static func timeFrame(_ fields: [String: JSONValue], nowMilliseconds now: Int64) throws -> (Int64?, Int64?) {
-        let hour: Int64 = 3_600_000, day = 24 * hour
+        let hour: Int64 = 3_600_000
+        let day = 24 * hour
         let startOfDay = now - ((now % day) + day) % day
         switch (fields["time-frame"]?.stringValue ?? "last-7-days").lowercased() {
         case "last-hour": return (now - hour, nil)
@@ -94,13 +96,17 @@ public enum LogQueryRequest {
         for term in text.split(whereSeparator: \.isWhitespace) where term.uppercased() != "AND" {
             let parts = term.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, !parts[1].isEmpty else {
-                throw ManagementError.invalid("new-query.filter", "'\(term.prefix(40))' is not a field:value term (fields: \(filterFields.joined(separator: ", ")); terms are joined by AND)")
+                throw ManagementError.invalid(
+                    "new-query.filter",
+                    "'\(term.prefix(40))' is not a field:value term (fields: \(filterFields.joined(separator: ", ")); terms are joined by AND)")
             }
             let value = String(parts[1])
             switch parts[0].lowercased() {
             case "gateway", "origin", "orig": query.gateway = value
             case "action":
-                guard let action = CompiledAction(rawValue: value.lowercased()) else { throw ManagementError.invalid("new-query.filter", "action is accept, drop or reject") }
+                guard let action = CompiledAction(rawValue: value.lowercased()) else {
+                    throw ManagementError.invalid("new-query.filter", "action is accept, drop or reject")
+                }
                 query.action = action
             case "rule", "rule_uid", "rule_name": query.rule = value
             case "src", "source": query.source = try address(value)

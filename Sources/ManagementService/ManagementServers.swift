@@ -35,12 +35,13 @@ extension ManagementService {
         var offset = 0
         while let page = try? store.objects(types: [.checkpointHost], offset: offset, limit: 500, nameFilter: nil), !page.objects.isEmpty {
             entries += page.objects.map { object in
-                ManagementServerEntry(uid: object.uid, name: object.name,
-                                      sicAddress: object.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
-                                      apiAddress: object.fields[ManagedObject.haAPIAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
-                                      ipAddress: ["ipv4-address", "ipv6-address"].lazy.compactMap { object.fields[$0]?.stringValue }.first { !$0.isEmpty },
-                                      isPrimary: object.fields[ManagedObject.haPrimaryField]?.boolValue == true,
-                                      sicSerial: object.fields[ManagedObject.sicSerialField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
+                ManagementServerEntry(
+                    uid: object.uid, name: object.name,
+                    sicAddress: object.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
+                    apiAddress: object.fields[ManagedObject.haAPIAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
+                    ipAddress: ["ipv4-address", "ipv6-address"].lazy.compactMap { object.fields[$0]?.stringValue }.first { !$0.isEmpty },
+                    isPrimary: object.fields[ManagedObject.haPrimaryField]?.boolValue == true,
+                    sicSerial: object.fields[ManagedObject.sicSerialField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
             }
             offset += page.objects.count
             if offset >= page.total { break }
@@ -62,7 +63,8 @@ extension ManagementService {
         }
         let serversMax = HALimits().serversMax
         guard count <= serversMax else {
-            throw ManagementError.invalid("checkpoint-host", "an HA group holds at most \(serversMax) management servers, this one included; this would make \(count)")
+            throw ManagementError.invalid(
+                "checkpoint-host", "an HA group holds at most \(serversMax) management servers, this one included; this would make \(count)")
         }
     }
 
@@ -76,8 +78,9 @@ extension ManagementService {
         fields[ManagedObject.sicStateField] = "initialized"
         fields[ManagedObject.sicSerialField] = .string(sicSerial)
         fields[ManagedObject.sicNameField] = .string("CN=\(name),O=Rampart,URI=urn:rampart:node:\(uid)")
-        let object = ManagedObject(uid: uid, type: .checkpointHost, name: name, fields: fields,
-                                   meta: MetaInfo(creator: "System", creationTimeMilliseconds: now, lastModifier: "System", lastModifyTimeMilliseconds: now))
+        let object = ManagedObject(
+            uid: uid, type: .checkpointHost, name: name, fields: fields,
+            meta: MetaInfo(creator: "System", creationTimeMilliseconds: now, lastModifier: "System", lastModifyTimeMilliseconds: now))
         try publishSystemChange([.upsert(object)], author: "System", reason: "Primary management server \(name)")
         logger.notice("registered this server as the primary management server", metadata: ["name": "\(name)"])
     }
@@ -92,12 +95,15 @@ extension ManagementService {
         guard var object = store.reader.objects(named: name).first(where: { $0.type == .checkpointHost }) else { return false }
         var serial: String?
         if let sicSerial, RevocationList.isValidSerial(sicSerial), object.fields[ManagedObject.sicStateField]?.stringValue == "initialized",
-           object.fields[ManagedObject.sicSerialField]?.stringValue != sicSerial, try !currentRevocations().contains(serial: sicSerial) {
+            object.fields[ManagedObject.sicSerialField]?.stringValue != sicSerial, try !currentRevocations().contains(serial: sicSerial)
+        {
             serial = sicSerial
         }
-        guard object.fields[ManagedObject.haSICAddressField]?.stringValue != sicAddress
+        guard
+            object.fields[ManagedObject.haSICAddressField]?.stringValue != sicAddress
                 || object.fields[ManagedObject.haAPIAddressField]?.stringValue != apiAddress
-                || (serial != nil && object.fields[ManagedObject.sicSerialField]?.stringValue != serial) else { return false }
+                || (serial != nil && object.fields[ManagedObject.sicSerialField]?.stringValue != serial)
+        else { return false }
         if let owner = lockOwner[object.uid], sessions[owner] != nil { return false }  // retried on the next announcement
         object.fields[ManagedObject.haSICAddressField] = .string(sicAddress)
         object.fields[ManagedObject.haAPIAddressField] = .string(apiAddress)
@@ -105,8 +111,12 @@ extension ManagementService {
         object.meta.lastModifier = "System"
         object.meta.lastModifyTimeMilliseconds = now
         try publishSystemChange([.upsert(object)], author: "System", reason: "Addresses of \(name)")
-        logger.notice("management server addresses recorded", metadata: ["server": "\(name)", "sic": "\(sicAddress)", "api": "\(apiAddress)",
-                                                                          "sic-serial": "\(serial ?? "unchanged")"])
+        logger.notice(
+            "management server addresses recorded",
+            metadata: [
+                "server": "\(name)", "sic": "\(sicAddress)", "api": "\(apiAddress)",
+                "sic-serial": "\(serial ?? "unchanged")",
+            ])
         return true
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
 import Logging
 import ManagementModel
 import Store
+import Synchronization
 import TrustCore
 
 /// Who sent a request: its address, and whether it came over the local operator socket (where
@@ -79,11 +79,13 @@ public actor ManagementService {
     /// `managementServers()` as last read, with the store's count of checkpoint-host changes it was read at.
     nonisolated let managementServersRead = Mutex<(changes: UInt64, entries: [ManagementServerEntry])?>(nil)
 
-    public init(store: ManagementStore, identity: ServerIdentity, logger: Logger,
-                passwordIterations: Int = TrustLimits.passwordHashIterations,
-                clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-                logs: LogStore? = nil, events: EventBus<ManagementEvent> = EventBus(),
-                verifyPassword: @escaping @Sendable (_ password: String, _ storedHash: String) -> Bool = { PasswordHasher.verify($0, against: $1) }) throws {
+    public init(
+        store: ManagementStore, identity: ServerIdentity, logger: Logger,
+        passwordIterations: Int = TrustLimits.passwordHashIterations,
+        clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        logs: LogStore? = nil, events: EventBus<ManagementEvent> = EventBus(),
+        verifyPassword: @escaping @Sendable (_ password: String, _ storedHash: String) -> Bool = { PasswordHasher.verify($0, against: $1) }
+    ) throws {
         self.store = store
         self.logs = logs
         self.events = events
@@ -95,8 +97,9 @@ public actor ManagementService {
             verify: verifyPassword,
             activationKeyRecord: { key, nodeName in
                 do {
-                    let record = try ActivationKey.record(secret: key, nodeName: nodeName, now: Date(timeIntervalSince1970: Double(clockMilliseconds()) / 1000),
-                                                          iterations: passwordIterations)
+                    let record = try ActivationKey.record(
+                        secret: key, nodeName: nodeName, now: Date(timeIntervalSince1970: Double(clockMilliseconds()) / 1000),
+                        iterations: passwordIterations)
                     return try JSONValue.parse(record.jsonText)
                 } catch {
                     throw ManagementError.invalid("one-time-password", "\(error)")
@@ -133,7 +136,10 @@ public actor ManagementService {
         var seq: Int64 = 0
         func run(_ type: ObjectType, _ params: [String: JSONValue]) throws {
             let planner = Planner(reader: SessionView(published: view.published, pending: pending), passwords: passwords)
-            for change in try planner.add(type, params, context: context).changes { seq += 1; pending[change.uid] = (seq, change) }
+            for change in try planner.add(type, params, context: context).changes {
+                seq += 1
+                pending[change.uid] = (seq, change)
+            }
         }
         try run(.administrator, ["name": "admin", "password": .string(adminPassword), "permissions-profile": "super-user"])
         for (name, port) in [("http", "80"), ("https", "443"), ("ssh", "22"), ("smtp", "25"), ("ftp", "21"), ("telnet", "23")] {
@@ -144,14 +150,19 @@ public actor ManagementService {
         }
         try run(.package, ["name": "Standard", "access": true])
         // Check Point calls the default package's layer "Network".
-        if let layerChange = pending.values.first(where: { if case .upsert(let o) = $0.change { return o.type == .accessLayer }; return false }),
-           case .upsert(var layer) = layerChange.change {
+        if let layerChange = pending.values.first(where: {
+            if case .upsert(let o) = $0.change { return o.type == .accessLayer }
+            return false
+        }),
+            case .upsert(var layer) = layerChange.change
+        {
             layer.name = "Network"
             pending[layer.uid] = (layerChange.seq, .upsert(layer))
         }
         let changes = pending.values.sorted { $0.seq < $1.seq }.map(\.change)
-        let revision = Revision(after: nil, epoch: epoch, publishedAtMilliseconds: now, author: "System",
-                                sessionUID: "", sessionName: "Initial database", changes: changes)
+        let revision = Revision(
+            after: nil, epoch: epoch, publishedAtMilliseconds: now, author: "System",
+            sessionUID: "", sessionName: "Initial database", changes: changes)
         try store.append(revision)
         logger.info("initialized the management database", metadata: ["revision": "1", "objects": "\(changes.count)"])
         return true
@@ -163,7 +174,8 @@ public actor ManagementService {
     /// command table says which commands exist, what each needs and which handler runs it.
     public nonisolated func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
         guard let entry = CommandTable.entry(named: command) else {
-            let error = ManagementError(code: "generic_err_command_not_found", message: "Command '\(String(command.prefix(Limits.nameLengthMax)))' not found", httpStatus: 404)
+            let error = ManagementError(
+                code: "generic_err_command_not_found", message: "Command '\(String(command.prefix(Limits.nameLengthMax)))' not found", httpStatus: 404)
             return APIResponse(status: error.httpStatus, body: error.body)
         }
         let spec = entry.spec
@@ -195,16 +207,18 @@ public actor ManagementService {
         let admin = store.reader.objects(named: attempt.user).first { $0.type == .administrator }
         let storedHash = admin.flatMap { $0.fields["password-hash"]?.stringValue }
         let verify = passwords.verify
-        let valid = (try? await offloaded {
-            storedHash.map { verify(attempt.password, $0) } ?? PasswordHasher.verifyUnknownUser(attempt.password)
-        }) ?? false
+        let valid =
+            (try? await offloaded {
+                storedHash.map { verify(attempt.password, $0) } ?? PasswordHasher.verifyUnknownUser(attempt.password)
+            }) ?? false
         return await finishLogin(spec, body: body, client: client, verdict: PasswordVerdict(attempt: attempt, administrator: valid ? admin : nil))
     }
 
     func finishLogin(_ spec: CommandSpec, body: JSONValue, client: ClientInfo, verdict: PasswordVerdict) -> APIResponse {
         let attempt = verdict.attempt
-        throttle.release(LoginThrottle.Key(user: attempt.user, address: attempt.address), succeeded: verdict.administrator != nil,
-                         now: Date(timeIntervalSince1970: Double(now) / 1000))
+        throttle.release(
+            LoginThrottle.Key(user: attempt.user, address: attempt.address), succeeded: verdict.administrator != nil,
+            now: Date(timeIntervalSince1970: Double(now) / 1000))
         if verdict.administrator == nil {
             logger.warning("login failed", metadata: ["user": "\(attempt.user)", "address": "\(attempt.address)"])
         }
@@ -215,8 +229,10 @@ public actor ManagementService {
         answer(spec, body: body) { params in try login(params, client: client, verdict: verdict) }
     }
 
-    func runOpen(_ spec: CommandSpec, _ handler: @Sendable (isolated ManagementService, [String: JSONValue]) throws -> APIResponse,
-                 body: JSONValue) -> APIResponse {
+    func runOpen(
+        _ spec: CommandSpec, _ handler: @Sendable (isolated ManagementService, [String: JSONValue]) throws -> APIResponse,
+        body: JSONValue
+    ) -> APIResponse {
         answer(spec, body: body) { params in try handler(self, params) }
     }
 
@@ -234,8 +250,10 @@ public actor ManagementService {
 
     /// A command on the caller's session, inside the actor: the standby's read-only rule and the
     /// command's permission first.
-    func runInSession(_ spec: CommandSpec, _ handler: @Sendable (isolated ManagementService, [String: JSONValue], String) throws -> APIResponse,
-                      body: JSONValue, sid: String?) -> APIResponse {
+    func runInSession(
+        _ spec: CommandSpec, _ handler: @Sendable (isolated ManagementService, [String: JSONValue], String) throws -> APIResponse,
+        body: JSONValue, sid: String?
+    ) -> APIResponse {
         answer(spec, body: body) { params in
             let sessionUID = try authenticate(sid)
             try refuseChangeOnStandby(spec)
@@ -257,7 +275,9 @@ public actor ManagementService {
 
     /// A request body is a JSON object (`{}` when empty).
     static func parameters(_ body: JSONValue) throws -> [String: JSONValue] {
-        guard case .object(let params) = body else { throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400) }
+        guard case .object(let params) = body else {
+            throw ManagementError(code: "generic_err_invalid_syntax", message: "The request body must be a JSON object", httpStatus: 400)
+        }
         return params
     }
 
@@ -276,7 +296,9 @@ public actor ManagementService {
             throw ManagementError(code: "generic_err_missing_session_id", message: "Missing header: [X-chkp-sid]", httpStatus: 401)
         }
         guard let uid = sessionUIDBySID[sid], sessions[uid]?.state == .open else {
-            throw ManagementError(code: "generic_err_wrong_session_id", message: "Wrong session id [\(sid.prefix(6))…]. Session may be expired. Please check session id and resend the request", httpStatus: 401)
+            throw ManagementError(
+                code: "generic_err_wrong_session_id",
+                message: "Wrong session id [\(sid.prefix(6))…]. Session may be expired. Please check session id and resend the request", httpStatus: 401)
         }
         sessions[uid]!.lastActivityMilliseconds = now
         return uid
@@ -299,12 +321,20 @@ public actor ManagementService {
         let profile: PermissionProfile
         var administratorUID: String?
         if asRoot {
-            guard client.isLocalSocket else { throw ManagementError(code: "err_login_failed", message: "login-as-root is accepted only on the local operator socket", httpStatus: 400) }
+            guard client.isLocalSocket else {
+                throw ManagementError(code: "err_login_failed", message: "login-as-root is accepted only on the local operator socket", httpStatus: 400)
+            }
             user = "root"
             profile = .superUser
         } else {
-            if params["api-key"] != nil { throw ManagementError(code: "err_login_failed", message: "Authentication with api-key is not enabled on this server; log in with user and password", httpStatus: 400) }
-            guard let name = params["user"]?.stringValue, let password = params["password"]?.stringValue else { throw ManagementError.missing(["user", "password"]) }
+            if params["api-key"] != nil {
+                throw ManagementError(
+                    code: "err_login_failed", message: "Authentication with api-key is not enabled on this server; log in with user and password",
+                    httpStatus: 400)
+            }
+            guard let name = params["user"]?.stringValue, let password = params["password"]?.stringValue else {
+                throw ManagementError.missing(["user", "password"])
+            }
             guard name.count <= Limits.nameLengthMax, password.count <= Limits.stringLengthMax else { throw loginFailed() }
             if let domain = params["domain"]?.stringValue, !["SMC User", "System Data", Renderer.defaultDomain["uid"]!.stringValue!].contains(domain) {
                 throw ManagementError(code: "err_login_failed", message: "Login failed: unknown domain [\(domain)]", httpStatus: 400)
@@ -318,14 +348,16 @@ public actor ManagementService {
             profile = admin.fields["permissions-profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)) ?? .readOnly
         }
         try checkSessionLimits(owner: asRoot ? "root@local-socket" : user, user: user, isLocalRoot: asRoot)
-        let timeout = try params["session-timeout"].map { Int(try $0.integer("session-timeout", in: 10...Int64(Limits.sessionTimeoutSecondsMax))) }
+        let timeout =
+            try params["session-timeout"].map { Int(try $0.integer("session-timeout", in: 10...Int64(Limits.sessionTimeoutSecondsMax))) }
             ?? Limits.sessionTimeoutSecondsDefault
         let readOnly = try params.flag("read-only", default: false) || profile == .readOnly
-        let session = Session(uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
-                              profile: profile, isLocalRoot: asRoot, administratorUID: administratorUID,
-                              name: params["session-name"]?.scalarText.map { Limits.truncated($0, characters: Limits.nameLengthMax) } ?? "",
-                              description: params["session-description"]?.scalarText.map { Limits.truncated($0, characters: Limits.commentsLengthMax) } ?? "",
-                              timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)
+        let session = Session(
+            uid: SecureRandom.uuid(), sid: SecureRandom.token(byteCount: 32), user: user, readOnly: readOnly,
+            profile: profile, isLocalRoot: asRoot, administratorUID: administratorUID,
+            name: params["session-name"]?.scalarText.map { Limits.truncated($0, characters: Limits.nameLengthMax) } ?? "",
+            description: params["session-description"]?.scalarText.map { Limits.truncated($0, characters: Limits.commentsLengthMax) } ?? "",
+            timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)
         sessions[session.uid] = session
         sessionUIDBySID[session.sid] = session.uid
         try store.saveSession(uid: session.uid, body: session.json)
@@ -349,7 +381,9 @@ public actor ManagementService {
         for uid in sessions.keys.sorted() {
             guard let session = sessions[uid], session.isExpired(nowMilliseconds: current) else { continue }
             if !session.pending.isEmpty {
-                logger.notice("session expired; its unpublished changes are discarded", metadata: ["session": "\(uid)", "user": "\(session.user)", "changes": "\(session.pending.count)"])
+                logger.notice(
+                    "session expired; its unpublished changes are discarded",
+                    metadata: ["session": "\(uid)", "user": "\(session.user)", "changes": "\(session.pending.count)"])
             }
             endSession(uid)
         }
@@ -382,9 +416,10 @@ public actor ManagementService {
         for change in plan.changes {
             if let owner = lockOwner[change.uid], owner != sessionUID, let holder = sessions[owner] {
                 let name = (try? objectName(change.uid, owner)) ?? change.uid
-                throw ManagementError(code: "generic_err_object_locked",
-                                      message: "Object [\(name)] is locked by session [\(holder.name.isEmpty ? holder.uid : holder.name)] of administrator [\(holder.user)]",
-                                      httpStatus: 409, details: ["locking-session": .string(holder.uid)])
+                throw ManagementError(
+                    code: "generic_err_object_locked",
+                    message: "Object [\(name)] is locked by session [\(holder.name.isEmpty ? holder.uid : holder.name)] of administrator [\(holder.user)]",
+                    httpStatus: 409, details: ["locking-session": .string(holder.uid)])
             }
         }
         guard sessions[sessionUID]!.pending.count + plan.changes.count <= Limits.changesPerSessionMax else {
@@ -396,7 +431,8 @@ public actor ManagementService {
         for change in plan.changes {
             // A delete of an object added in this same session leaves nothing to publish.
             if case .delete = change, case .upsert? = sessions[sessionUID]!.pending[change.uid]?.change,
-               store.reader.object(uid: change.uid) == nil {
+                store.reader.object(uid: change.uid) == nil
+            {
                 dropped.append(change.uid)
                 continue
             }
@@ -444,8 +480,9 @@ struct PasswordAttempt: Sendable {
 
     init?(_ params: [String: JSONValue], client: ClientInfo) {
         guard !(params["login-as-root"]?.boolValue ?? false), let user = params["user"]?.stringValue,
-              let password = params["password"]?.stringValue, user.count <= Limits.nameLengthMax,
-              password.count <= Limits.stringLengthMax else { return nil }
+            let password = params["password"]?.stringValue, user.count <= Limits.nameLengthMax,
+            password.count <= Limits.stringLengthMax
+        else { return nil }
         self.user = user
         self.password = password
         self.address = client.address

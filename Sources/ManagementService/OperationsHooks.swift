@@ -44,7 +44,8 @@ extension ManagementService {
             throw ManagementError.invalid("file-path", "an absolute path on the management server is expected")
         }
         if try params.flag("include-logs", default: false) || params.flag("include-logs-indexes", default: false) {
-            throw ManagementError.invalid("include-logs", "a migrate export is configuration only; logs go into backups (`rampart backup create --include-logs`)")
+            throw ManagementError.invalid(
+                "include-logs", "a migrate export is configuration only; logs go into backups (`rampart backup create --include-logs`)")
         }
         return (path, provider)
     }

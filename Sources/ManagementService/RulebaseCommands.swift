@@ -14,7 +14,8 @@ extension ManagementService {
         let useDictionary = try params.flag("use-object-dictionary", default: true)
         let level = try DetailsLevel.parse(params["details-level"])
         let total = rulebase.ruleCount
-        let firstNumber = offset + 1, lastNumber = min(offset + limit, total)
+        let firstNumber = offset + 1
+        let lastNumber = min(offset + limit, total)
         let pageHasRules = firstNumber <= lastNumber
         let renderer = Renderer(reader: reader)
 
@@ -23,9 +24,14 @@ extension ManagementService {
         var openSection: (uid: String, rules: [JSONValue], from: Int?, to: Int?)?
         func closeSection() {
             guard let section = openSection, let object = reader.object(uid: section.uid) else { return }
-            var fields: [String: JSONValue] = ["uid": .string(object.uid), "name": .string(object.name), "type": .string("access-section"),
-                                               "rulebase": .array(section.rules)]
-            if let from = section.from, let to = section.to { fields["from"] = .int(Int64(from)); fields["to"] = .int(Int64(to)) }
+            var fields: [String: JSONValue] = [
+                "uid": .string(object.uid), "name": .string(object.name), "type": .string("access-section"),
+                "rulebase": .array(section.rules),
+            ]
+            if let from = section.from, let to = section.to {
+                fields["from"] = .int(Int64(from))
+                fields["to"] = .int(Int64(to))
+            }
             items.append(.object(fields))
             openSection = nil
         }
@@ -43,7 +49,8 @@ extension ManagementService {
             }
             number += 1
             guard number >= firstNumber, number <= lastNumber, let rule = reader.object(uid: entry.uid) else { continue }
-            let rendered = renderRule(rule, number: number, renderer: renderer, useDictionary: useDictionary, level: level, dictionary: &dictionary, sessionUID: sessionUID)
+            let rendered = renderRule(
+                rule, number: number, renderer: renderer, useDictionary: useDictionary, level: level, dictionary: &dictionary, sessionUID: sessionUID)
             if openSection != nil {
                 openSection!.rules.append(rendered)
                 openSection!.from = openSection!.from ?? number
@@ -67,10 +74,13 @@ extension ManagementService {
         return APIResponse(body: .object(reply))
     }
 
-    func renderRule(_ rule: ManagedObject, number: Int, renderer: Renderer, useDictionary: Bool, level: DetailsLevel,
-                    dictionary: inout [String: JSONValue], sessionUID: String) -> JSONValue {
+    func renderRule(
+        _ rule: ManagedObject, number: Int, renderer: Renderer, useDictionary: Bool, level: DetailsLevel,
+        dictionary: inout [String: JSONValue], sessionUID: String
+    ) -> JSONValue {
         guard useDictionary else {
-            return renderer.render(rule, level: level == .uid ? .standard : level, lock: lockText(rule.uid, viewer: sessionUID), extra: ["rule-number": .int(Int64(number))])
+            return renderer.render(
+                rule, level: level == .uid ? .standard : level, lock: lockText(rule.uid, viewer: sessionUID), extra: ["rule-number": .int(Int64(number))])
         }
         for uid in rule.referencedUIDs { if let object = renderer.reader.lookup(uid: uid) { dictionary[uid] = renderer.summary(object) } }
         guard case .object(var fields) = renderer.render(rule, level: .full, lock: lockText(rule.uid, viewer: sessionUID)) else { return .null }
@@ -101,18 +111,35 @@ extension ManagementService {
         var section: (object: ManagedObject, rules: [JSONValue], from: Int?, to: Int?)?
         func close() {
             guard let s = section else { return }
-            var fields: [String: JSONValue] = ["uid": .string(s.object.uid), "name": .string(s.object.name), "type": .string("access-section"), "children": .array(s.rules)]
-            if let from = s.from, let to = s.to { fields["from-rule"] = .int(Int64(from)); fields["to-rule"] = .int(Int64(to)) }
+            var fields: [String: JSONValue] = [
+                "uid": .string(s.object.uid), "name": .string(s.object.name), "type": .string("access-section"), "children": .array(s.rules),
+            ]
+            if let from = s.from, let to = s.to {
+                fields["from-rule"] = .int(Int64(from))
+                fields["to-rule"] = .int(Int64(to))
+            }
             children.append(.object(fields))
             section = nil
         }
         var number = 0
         for entry in rulebase.entries {
             guard let object = reader.object(uid: entry.uid) else { continue }
-            if entry.isSection { close(); section = (object, [], nil, nil); continue }
+            if entry.isSection {
+                close()
+                section = (object, [], nil, nil)
+                continue
+            }
             number += 1
-            let item: JSONValue = .object(["uid": .string(object.uid), "name": .string(object.name), "type": .string("access-rule"), "rule-number": .int(Int64(number))])
-            if section != nil { section!.rules.append(item); section!.from = section!.from ?? number; section!.to = number } else { children.append(item) }
+            let item: JSONValue = .object([
+                "uid": .string(object.uid), "name": .string(object.name), "type": .string("access-rule"), "rule-number": .int(Int64(number)),
+            ])
+            if section != nil {
+                section!.rules.append(item)
+                section!.from = section!.from ?? number
+                section!.to = number
+            } else {
+                children.append(item)
+            }
         }
         close()
         return APIResponse.ok([

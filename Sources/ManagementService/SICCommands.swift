@@ -24,8 +24,10 @@ extension ManagementService {
         let node = try findSICNode(Planner(reader: reader, passwords: passwords), params)
         let sicName = node.fields[ManagedObject.sicNameField]?.stringValue ?? ""
         let status = sicNodeStatus(node)
-        return APIResponse.ok(["sic-status": .string(status.sicStatus), "sic-name": .string(sicName), "sic-message": .string(status.message),
-                               "rampart-revoked": .bool(status.revoked)])
+        return APIResponse.ok([
+            "sic-status": .string(status.sicStatus), "sic-name": .string(sicName), "sic-message": .string(status.message),
+            "rampart-revoked": .bool(status.revoked),
+        ])
     }
 
     /// SIC with a management server or gateway now: the one computation behind the objects'
@@ -43,9 +45,11 @@ extension ManagementService {
         }
         guard node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" else {
             let key = node.fields[ManagedObject.activationKeyField]
-            return SICNodeStatus(state: .uninitialized, message: key == nil
-                ? "No activation key: set one with set-\(node.type.rawValue) one-time-password (rampart mgmt: one-time-password-file=FILE) and enrol the node."
-                : "Waiting for the node to enrol with its one-time activation key (rampart sic enroll).")
+            return SICNodeStatus(
+                state: .uninitialized,
+                message: key == nil
+                    ? "No activation key: set one with set-\(node.type.rawValue) one-time-password (rampart mgmt: one-time-password-file=FILE) and enrol the node."
+                    : "Waiting for the node to enrol with its one-time activation key (rampart sic enroll).")
         }
         let seen = sicLastContactMilliseconds[node.uid]
         if ObjectType.gatewayNodes.contains(node.type) {
@@ -55,9 +59,11 @@ extension ManagementService {
         } else if let seen, now - seen <= SICStatusLimits.communicatingWindowMilliseconds {
             return SICNodeStatus(state: .communicating, message: "Trust established; last contact \((now - seen) / 1000) s ago.")
         }
-        return SICNodeStatus(state: .notCommunicating, message: seen.map {
-            "Trust established, but no contact for \((now - $0) / 1000) s: check that the node runs and reaches the SIC port."
-        } ?? "Trust established (certificate issued), but the node has not connected since this server started.")
+        return SICNodeStatus(
+            state: .notCommunicating,
+            message: seen.map {
+                "Trust established, but no contact for \((now - $0) / 1000) s: check that the node runs and reaches the SIC port."
+            } ?? "Trust established (certificate issued), but the node has not connected since this server started.")
     }
 
     /// Why `node` is cut off, when its trust was revoked: its recorded certificate is on the revocation
@@ -95,7 +101,9 @@ extension ManagementService {
         let planner = Planner(reader: view(of: sessionUID), passwords: passwords)
         var node = try findSICNode(planner, params)
         guard node.name != identity.name else {
-            throw ManagementError(code: "err_sic_reset_self", message: "\(node.name) is the server you are connected to: reset its SIC from another server of the group", httpStatus: 400)
+            throw ManagementError(
+                code: "err_sic_reset_self", message: "\(node.name) is the server you are connected to: reset its SIC from another server of the group",
+                httpStatus: 400)
         }
         let generated = params["one-time-password"] == nil
         let key = params["one-time-password"]?.stringValue ?? SecureRandom.password(length: 20)
@@ -103,10 +111,12 @@ extension ManagementService {
         let serial = node.fields[ManagedObject.sicSerialField]?.stringValue ?? ""
         if node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" {
             guard RevocationList.isValidSerial(serial) else {
-                throw ManagementError(code: "err_sic_serial_unknown", message: """
-                    the certificate serial of \(node.name) is not known here yet, so its certificate cannot be revoked: start \(node.name) \
-                    so that it connects to the active server (which records every server's serial), then reset it again
-                    """, httpStatus: 400)
+                throw ManagementError(
+                    code: "err_sic_serial_unknown",
+                    message: """
+                        the certificate serial of \(node.name) is not known here yet, so its certificate cannot be revoked: start \(node.name) \
+                        so that it connects to the active server (which records every server's serial), then reset it again
+                        """, httpStatus: 400)
             }
             try revokeNodeCertificate(serial: serial, node: node.uid)
         }

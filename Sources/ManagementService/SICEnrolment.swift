@@ -20,11 +20,13 @@ extension ManagementService {
         }
         let node = store.reader.objects(named: request.nodeName).first { ObjectType.sicNodes.contains($0.type) }
         if let node, let owner = lockOwner[node.uid], let holder = sessions[owner] {
-            return .refusal(EnrolmentRefusal(.unavailable, "the object \(node.name) is being edited in a session of \(holder.user); publish or discard it, then retry"))
+            return .refusal(
+                EnrolmentRefusal(.unavailable, "the object \(node.name) is being edited in a session of \(holder.user); publish or discard it, then retry"))
         }
         let pending = node.flatMap { node -> PendingEnrolment? in
             guard let text = node.fields[ManagedObject.activationKeyField]?.canonicalString,
-                  let record = try? ActivationKeyRecord(jsonText: text) else { return nil }
+                let record = try? ActivationKeyRecord(jsonText: text)
+            else { return nil }
             return PendingEnrolment(identity: NodeIdentity(uid: node.uid, name: node.name), record: record)
         }
         let revocations = (try? currentRevocations()) ?? RevocationList()
@@ -58,8 +60,9 @@ extension ManagementService {
     /// A change made by the server itself (not by an administrator's session), published at once as
     /// its own revision.
     func publishSystemChange(_ changes: [ObjectChange], author: String, reason: String) throws {
-        let revision = Revision(after: try store.head(), epoch: currentEpoch, publishedAtMilliseconds: now, author: author,
-                                sessionUID: "", sessionName: reason, changes: changes)
+        let revision = Revision(
+            after: try store.head(), epoch: currentEpoch, publishedAtMilliseconds: now, author: author,
+            sessionUID: "", sessionName: reason, changes: changes)
         try commitRevision(revision)
     }
 
@@ -107,7 +110,8 @@ extension ManagementService {
             throw ManagementError(code: "err_sic_unavailable", message: "this server holds no Internal CA key", httpStatus: 400)
         }
         guard var node = store.reader.object(uid: identity.uid), ObjectType.sicNodes.contains(node.type),
-              node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" else {
+            node.fields[ManagedObject.sicStateField]?.stringValue == "initialized"
+        else {
             throw ManagementError(code: "err_sic_not_enrolled", message: "\(identity) is not an enrolled node of this server", httpStatus: 400)
         }
         if let owner = lockOwner[node.uid], let holder = sessions[owner] {
@@ -152,7 +156,8 @@ extension ManagementService {
             throw ManagementError(code: "err_sic_unavailable", message: "this server holds no Internal CA key", httpStatus: 400)
         }
         guard let node = store.reader.object(uid: identity.uid), node.type == .checkpointHost,
-              node.fields[ManagedObject.sicStateField]?.stringValue == "initialized" else {
+            node.fields[ManagedObject.sicStateField]?.stringValue == "initialized"
+        else {
             throw ManagementError(code: "err_sic_not_enrolled", message: "\(identity) is not an enrolled management server of this group", httpStatus: 403)
         }
         let revocations = try currentRevocations()
@@ -160,7 +165,8 @@ extension ManagementService {
             throw ManagementError(code: "err_sic_revoked", message: "\(identity)'s certificate is revoked", httpStatus: 403)
         }
         let addresses = ["ipv4-address", "ipv6-address"].compactMap { node.fields[$0]?.stringValue }.filter { !$0.isEmpty }
-        return ICAStateForServer(certificatePEM: authority.certificatePEM, privateKeyPEM: authority.privateKeyPEM,
-                                 revocationsText: revocations.jsonText, addresses: addresses)
+        return ICAStateForServer(
+            certificatePEM: authority.certificatePEM, privateKeyPEM: authority.privateKeyPEM,
+            revocationsText: revocations.jsonText, addresses: addresses)
     }
 }

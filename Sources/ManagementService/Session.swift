@@ -48,8 +48,10 @@ struct Session: Sendable {
         ])
     }
 
-    init(uid: String, sid: String, user: String, readOnly: Bool, profile: PermissionProfile?, isLocalRoot: Bool, administratorUID: String?,
-         name: String, description: String, timeoutSeconds: Int, nowMilliseconds: Int64, ipAddress: String) {
+    init(
+        uid: String, sid: String, user: String, readOnly: Bool, profile: PermissionProfile?, isLocalRoot: Bool, administratorUID: String?,
+        name: String, description: String, timeoutSeconds: Int, nowMilliseconds: Int64, ipAddress: String
+    ) {
         self.uid = uid
         self.sid = sid
         self.user = user
@@ -69,16 +71,20 @@ struct Session: Sendable {
         guard let uid = json["uid"]?.stringValue, let sid = json["sid"]?.stringValue, let user = json["user"]?.stringValue else { return nil }
         // A stored record is read like a request: a timeout out of range takes the nearest bound.
         let timeout = max(10, min(json["timeout"]?.intValue ?? 600, Int64(Limits.sessionTimeoutSecondsMax)))
-        self.init(uid: uid, sid: sid, user: user, readOnly: json["read-only"]?.boolValue ?? true,
-                  profile: json["profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)),
-                  isLocalRoot: json["local-root"]?.boolValue ?? false, administratorUID: json["administrator-uid"]?.stringValue,
-                  name: json["name"]?.stringValue ?? "", description: json["description"]?.stringValue ?? "",
-                  timeoutSeconds: Int(timeout), nowMilliseconds: json["login"]?.intValue ?? 0,
-                  ipAddress: json["ip-address"]?.stringValue ?? "")
+        self.init(
+            uid: uid, sid: sid, user: user, readOnly: json["read-only"]?.boolValue ?? true,
+            profile: json["profile"]?.stringValue.flatMap(PermissionProfile.init(rawValue:)),
+            isLocalRoot: json["local-root"]?.boolValue ?? false, administratorUID: json["administrator-uid"]?.stringValue,
+            name: json["name"]?.stringValue ?? "", description: json["description"]?.stringValue ?? "",
+            timeoutSeconds: Int(timeout), nowMilliseconds: json["login"]?.intValue ?? 0,
+            ipAddress: json["ip-address"]?.stringValue ?? "")
         lastActivityMilliseconds = json["last-activity"]?.intValue ?? loginMilliseconds
         state = State(rawValue: json["state"]?.stringValue ?? "open") ?? .open
         nextSeq = json["next-seq"]?.intValue ?? 1
-        for item in changes { pending[item.change.uid] = item; nextSeq = max(nextSeq, item.seq &+ 1) }
+        for item in changes {
+            pending[item.change.uid] = item
+            nextSeq = max(nextSeq, item.seq &+ 1)
+        }
         // Sequence numbers count changes: one near Int64's end is damage, and would overflow on the next change.
         guard nextSeq >= 1, nextSeq < Int64.max / 2 else { return nil }
     }

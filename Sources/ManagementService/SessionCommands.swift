@@ -44,15 +44,20 @@ extension ManagementService {
         if !changes.isEmpty {
             try validateForPublish(target)
             let head = try store.head()
-            let revision = Revision(after: head, epoch: currentEpoch, publishedAtMilliseconds: now, author: target.user,
-                                    sessionUID: target.uid, sessionName: target.name, changes: changes)
+            let revision = Revision(
+                after: head, epoch: currentEpoch, publishedAtMilliseconds: now, author: target.user,
+                sessionUID: target.uid, sessionName: target.name, changes: changes)
             // One transaction: journal row, object rows, the session's pending rows and its record together.
             awaitsStandby = try commitRevision(revision, session: .init(uid: target.uid, body: target.json))
             syncRevision = revision.number
             for uid in target.pending.keys where lockOwner[uid] == target.uid { lockOwner[uid] = nil }
             target.pending = PendingChanges()
-            details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(Int64(changes.count)), "mode": .string(awaitsStandby ? "sync" : "async")]),
-                                "revision": .string(revision.hash), "revision-number": .int(Int64(revision.number))])]
+            details = [
+                .object([
+                    "publishResponse": .object(["numberOfPublishedChanges": .int(Int64(changes.count)), "mode": .string(awaitsStandby ? "sync" : "async")]),
+                    "revision": .string(revision.hash), "revision-number": .int(Int64(revision.number)),
+                ])
+            ]
         } else {
             details = [.object(["publishResponse": .object(["numberOfPublishedChanges": .int(0), "mode": .string("async")])])]
         }
@@ -83,10 +88,12 @@ extension ManagementService {
         for change in target.orderedChanges {
             guard case .upsert(let object) = change else { continue }
             if object.type.hasUniqueName, reader.objects(named: object.name).contains(where: { $0.type.hasUniqueName && $0.uid != object.uid }) {
-                throw ManagementError(code: "err_publish_failed", message: "Publish failed: the name [\(object.name)] is already used by another object", httpStatus: 500)
+                throw ManagementError(
+                    code: "err_publish_failed", message: "Publish failed: the name [\(object.name)] is already used by another object", httpStatus: 500)
             }
             for uid in object.referencedUIDs where reader.lookup(uid: uid) == nil {
-                throw ManagementError(code: "err_publish_failed", message: "Publish failed: [\(object.name)] refers to an object that no longer exists (\(uid))", httpStatus: 500)
+                throw ManagementError(
+                    code: "err_publish_failed", message: "Publish failed: [\(object.name)] refers to an object that no longer exists (\(uid))", httpStatus: 500)
             }
         }
     }
@@ -143,7 +150,10 @@ extension ManagementService {
     // MARK: revisions
 
     func revisionSummary(_ revision: Revision) -> JSONValue {
-        let deleted = revision.changes.filter { if case .delete = $0 { return true }; return false }.count
+        let deleted = revision.changes.filter {
+            if case .delete = $0 { return true }
+            return false
+        }.count
         return .object([
             "number": .int(Int64(revision.number)), "hash": .string(revision.hash), "previous-hash": .string(revision.previousHash),
             "author": .string(revision.author), "session-uid": .string(revision.sessionUID), "session-name": .string(revision.sessionName),
@@ -155,7 +165,8 @@ extension ManagementService {
     }
 
     func revisionOperations(_ revision: Revision) -> JSONValue {
-        var upserts: [JSONValue] = [], deletes: [JSONValue] = []
+        var upserts: [JSONValue] = []
+        var deletes: [JSONValue] = []
         for change in revision.changes {
             switch change {
             case .upsert(let object): upserts.append(object.json)
@@ -190,10 +201,14 @@ extension ManagementService {
         let count = try store.revisionCount()
         let slice = try store.revisions(from: UInt64(offset + 1), limit: limit).filter { Int($0.number) <= count }
         let changes: [JSONValue] = slice.map { revision in
-            .object(["session": .object(["session-uid": .string(revision.sessionUID), "session-name": .string(revision.sessionName),
-                                         "user-name": .string(revision.author), "publish-time": Renderer.timestamp(revision.publishedAtMilliseconds),
-                                         "revision-number": .int(Int64(revision.number))]),
-                     "operations": revisionOperations(revision)])
+            .object([
+                "session": .object([
+                    "session-uid": .string(revision.sessionUID), "session-name": .string(revision.sessionName),
+                    "user-name": .string(revision.author), "publish-time": Renderer.timestamp(revision.publishedAtMilliseconds),
+                    "revision-number": .int(Int64(revision.number)),
+                ]),
+                "operations": revisionOperations(revision),
+            ])
         }
         let id = tasks.finished("Show changes", status: "succeeded", details: [.object(["changes": .array(changes)])], nowMilliseconds: now)
         return APIResponse.ok(["task-id": .string(id)])

@@ -21,8 +21,9 @@ struct TaskList {
     /// Records a task that already finished (the work ran inside the request).
     mutating func finished(_ name: String, status: String, comments: String = "", details: [JSONValue], nowMilliseconds: Int64) -> String {
         let id = SecureRandom.uuid()
-        tasks[id] = Task(id: id, name: name, status: status, progress: 100, comments: comments, startMilliseconds: nowMilliseconds,
-                         lastUpdateMilliseconds: nowMilliseconds, details: details)
+        tasks[id] = Task(
+            id: id, name: name, status: status, progress: 100, comments: comments, startMilliseconds: nowMilliseconds,
+            lastUpdateMilliseconds: nowMilliseconds, details: details)
         order.append(id)
         prune(nowMilliseconds: nowMilliseconds)
         return id
@@ -55,7 +56,8 @@ struct TaskList {
 
     mutating func prune(nowMilliseconds: Int64) {
         while let oldest = order.first, let task = tasks[oldest],
-              order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > Int64(Limits.taskRetentionSeconds) * 1000 {
+            order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > Int64(Limits.taskRetentionSeconds) * 1000
+        {
             tasks[oldest] = nil
             order.removeFirst()
         }

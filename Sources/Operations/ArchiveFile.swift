@@ -110,8 +110,10 @@ public enum ArchiveFile {
         return manifest
     }
 
-    static func writePart(_ input: ArchiveInput, index: Int, key: SymmetricKey?, archiveID: String, to output: FileHandle,
-                          flusher: inout PacedFlush) throws -> ArchiveManifest.Part {
+    static func writePart(
+        _ input: ArchiveInput, index: Int, key: SymmetricKey?, archiveID: String, to output: FileHandle,
+        flusher: inout PacedFlush
+    ) throws -> ArchiveManifest.Part {
         let size = try fileSize(input.source)
         let reader = try FileHandle(forReadingFrom: input.source)
         defer { try? reader.close() }
@@ -131,8 +133,9 @@ public enum ArchiveFile {
             plainHash.update(data: chunk)
             var stored = chunk
             if let key {
-                let sealed = try AES.GCM.seal(chunk, using: key, nonce: nonce(part: index, chunk: chunkIndex),
-                                              authenticating: additionalData(archiveID: archiveID, last: remaining == 0))
+                let sealed = try AES.GCM.seal(
+                    chunk, using: key, nonce: nonce(part: index, chunk: chunkIndex),
+                    authenticating: additionalData(archiveID: archiveID, last: remaining == 0))
                 stored = sealed.ciphertext + sealed.tag
                 storedHash.update(data: stored)
             }
@@ -143,8 +146,9 @@ public enum ArchiveFile {
         } while remaining > 0
         // Unencrypted, the stored bytes are the content: one digest serves both.
         let plainDigest = Hex.encode(plainHash.finalize())
-        return ArchiveManifest.Part(name: input.name, path: input.path, kind: input.kind, mode: input.mode, offset: 0, size: size,
-                                    sha256: plainDigest, storedSize: storedSize, storedSHA256: key == nil ? plainDigest : Hex.encode(storedHash.finalize()))
+        return ArchiveManifest.Part(
+            name: input.name, path: input.path, kind: input.kind, mode: input.mode, offset: 0, size: size,
+            sha256: plainDigest, storedSize: storedSize, storedSHA256: key == nil ? plainDigest : Hex.encode(storedHash.finalize()))
     }
 
     // MARK: reading
@@ -171,7 +175,8 @@ public enum ArchiveFile {
         // The footer's numbers come from the file: compared without sums that could overflow.
         let manifestEnd = size - UInt64(footerBytes)  // size >= header + footer, checked above
         guard manifestLength <= UInt64(OperationsLimits.manifestBytesMax), manifestLength <= manifestEnd - UInt64(header.count),
-              manifestOffset == manifestEnd - manifestLength else {
+            manifestOffset == manifestEnd - manifestLength
+        else {
             throw OperationsError.corrupt(path, "the manifest's position in the footer does not fit the file")
         }
         try handle.seek(toOffset: manifestOffset)
@@ -190,7 +195,8 @@ public enum ArchiveFile {
         for part in manifest.parts {
             // The name becomes a file in a staging directory, the path one in the data directory, the mode its permissions.
             guard part.offset == expected, isSafeRelativePath(part.path), isSafeRelativePath(part.name), !part.name.contains("/"),
-                  part.mode & ~0o777 == 0 else {
+                part.mode & ~0o777 == 0
+            else {
                 throw OperationsError.corrupt(path, "part \(part.name.prefix(64)) is out of place or names an unsafe path or mode")
             }
             let (next, overflow) = expected.addingReportingOverflow(part.storedSize)
@@ -228,8 +234,10 @@ public enum ArchiveFile {
         return ArchiveReport(manifest: manifest, fileSize: size, contentsChecked: manifest.encryption == nil || key != nil)
     }
 
-    static func readPart(_ part: ArchiveManifest.Part, index: Int, manifest: ArchiveManifest, key: SymmetricKey?,
-                         from handle: FileHandle, into output: FileHandle?, path: String) throws {
+    static func readPart(
+        _ part: ArchiveManifest.Part, index: Int, manifest: ArchiveManifest, key: SymmetricKey?,
+        from handle: FileHandle, into output: FileHandle?, path: String
+    ) throws {
         var plainHash = SHA256()
         var storedHash = SHA256()
         var remaining = part.storedSize
@@ -245,11 +253,16 @@ public enum ArchiveFile {
             remaining -= UInt64(wanted)
             if encrypted {
                 storedHash.update(data: stored)
-                guard let key else { chunkIndex += 1; continue }
+                guard let key else {
+                    chunkIndex += 1
+                    continue
+                }
                 guard stored.count >= tagBytes,
-                      let box = try? AES.GCM.SealedBox(nonce: nonce(part: index, chunk: chunkIndex), ciphertext: stored.dropLast(tagBytes),
-                                                       tag: stored.suffix(tagBytes)),
-                      let plain = try? AES.GCM.open(box, using: key, authenticating: additionalData(archiveID: manifest.archiveID, last: remaining == 0)) else {
+                    let box = try? AES.GCM.SealedBox(
+                        nonce: nonce(part: index, chunk: chunkIndex), ciphertext: stored.dropLast(tagBytes),
+                        tag: stored.suffix(tagBytes)),
+                    let plain = try? AES.GCM.open(box, using: key, authenticating: additionalData(archiveID: manifest.archiveID, last: remaining == 0))
+                else {
                     throw OperationsError.corrupt(path, "part \(part.name), chunk \(chunkIndex) fails authentication (altered or damaged)")
                 }
                 plainHash.update(data: plain)
@@ -289,9 +302,10 @@ public enum ArchiveFile {
             throw OperationsError.incompatible(path, "encryption \(parameters.algorithm) with \(parameters.kdf) is not supported")
         }
         guard (1_024...OperationsLimits.scryptRoundsMax).contains(parameters.kdfRounds), parameters.kdfRounds.nonzeroBitCount == 1,
-              (1...OperationsLimits.scryptBlockSizeMax).contains(parameters.kdfBlockSize),
-              (1...OperationsLimits.scryptParallelismMax).contains(parameters.kdfParallelism),
-              OperationsLimits.encryptionChunkBytesRange.contains(parameters.chunkBytes) else {
+            (1...OperationsLimits.scryptBlockSizeMax).contains(parameters.kdfBlockSize),
+            (1...OperationsLimits.scryptParallelismMax).contains(parameters.kdfParallelism),
+            OperationsLimits.encryptionChunkBytesRange.contains(parameters.chunkBytes)
+        else {
             throw OperationsError.corrupt(path, "the encryption parameters are out of range")
         }
         let key = try deriveKey(passphrase, parameters)
@@ -303,8 +317,9 @@ public enum ArchiveFile {
         guard let salt = Data(base64Encoded: parameters.salt), salt.count >= 16 else {
             throw OperationsError("corrupt", "the encryption salt is malformed")
         }
-        return try KDF.Scrypt.deriveKey(from: passphrase, salt: salt, outputByteCount: 32, rounds: parameters.kdfRounds,
-                                        blockSize: parameters.kdfBlockSize, parallelism: parameters.kdfParallelism)
+        return try KDF.Scrypt.deriveKey(
+            from: passphrase, salt: salt, outputByteCount: 32, rounds: parameters.kdfRounds,
+            blockSize: parameters.kdfBlockSize, parallelism: parameters.kdfParallelism)
     }
 
     static func keyCheck(_ key: SymmetricKey, archiveID: String) -> String {

@@ -38,7 +38,9 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
         public var storedSize: UInt64
         public var storedSHA256: String
         enum CodingKeys: String, CodingKey {
-            case name, path, kind, mode, offset, size, sha256, storedSize = "stored-size", storedSHA256 = "stored-sha256"
+            case name, path, kind, mode, offset, size, sha256
+            case storedSize = "stored-size"
+            case storedSHA256 = "stored-sha256"
         }
     }
 
@@ -53,8 +55,14 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
         /// HMAC-SHA256 of a fixed text under the derived key: tells a wrong passphrase apart from damage.
         public var keyCheck: String
         enum CodingKeys: String, CodingKey {
-            case algorithm, kdf, kdfRounds = "kdf-rounds", kdfBlockSize = "kdf-block-size", kdfParallelism = "kdf-parallelism",
-                 salt, chunkBytes = "chunk-bytes", keyCheck = "key-check"
+            case algorithm, kdf
+            case kdfRounds = "kdf-rounds"
+            case kdfBlockSize = "kdf-block-size"
+            case kdfParallelism = "kdf-parallelism"
+            case
+                salt
+            case chunkBytes = "chunk-bytes"
+            case keyCheck = "key-check"
         }
     }
 
@@ -78,15 +86,29 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     public var parts: [Part]
 
     enum CodingKeys: String, CodingKey {
-        case format, formatVersion = "format-version", kind, archiveID = "archive-id", createdAt = "created-at",
-             createdAtMilliseconds = "created-at-ms", server, rampartVersion = "rampart-version", schema, head,
-             epochTerm = "epoch-term", objectCount = "object-count", groupPeers = "group-peers", includesLogs = "includes-logs",
-             encryption, parts
+        case format
+        case formatVersion = "format-version"
+        case kind
+        case archiveID = "archive-id"
+        case createdAt = "created-at"
+        case
+            createdAtMilliseconds = "created-at-ms"
+        case server
+        case rampartVersion = "rampart-version"
+        case schema, head
+        case
+            epochTerm = "epoch-term"
+        case objectCount = "object-count"
+        case groupPeers = "group-peers"
+        case includesLogs = "includes-logs"
+        case
+            encryption, parts
     }
 
-
-    public init(kind: Kind, archiveID: String, createdAtMilliseconds: Int64, server: String, schema: [String], head: Head?,
-                epochTerm: UInt64?, objectCount: Int, groupPeers: [String], includesLogs: Bool) {
+    public init(
+        kind: Kind, archiveID: String, createdAtMilliseconds: Int64, server: String, schema: [String], head: Head?,
+        epochTerm: UInt64?, objectCount: Int, groupPeers: [String], includesLogs: Bool
+    ) {
         self.kind = kind
         self.archiveID = archiveID
         self.createdAtMilliseconds = createdAtMilliseconds
@@ -120,10 +142,12 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     public func incompatibility(knownSchema: [String]) -> String? {
         guard format == Self.formatName else { return "format '\(format)' is not \(Self.formatName)" }
         guard formatVersion <= Self.formatVersion else {
-            return "archive format version \(formatVersion) is newer than this Rampart's (\(Self.formatVersion)); use Rampart \(rampartVersion) or later, or move the data with `rampart migrate`"
+            return
+                "archive format version \(formatVersion) is newer than this Rampart's (\(Self.formatVersion)); use Rampart \(rampartVersion) or later, or move the data with `rampart migrate`"
         }
         if let unknown = schema.first(where: { !knownSchema.contains($0) }) {
-            return "its database schema has migration '\(unknown)', which this Rampart (\(RampartRelease.version)) does not know: it was made by a newer Rampart (\(rampartVersion)); move the data with `rampart migrate export`/`import` instead"
+            return
+                "its database schema has migration '\(unknown)', which this Rampart (\(RampartRelease.version)) does not know: it was made by a newer Rampart (\(rampartVersion)); move the data with `rampart migrate export`/`import` instead"
         }
         return nil
     }

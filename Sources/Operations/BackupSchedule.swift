@@ -1,6 +1,6 @@
 import Foundation
-import Store
 import ManagementModel
+import Store
 import TrustCore
 
 /// A backup schedule in the node's settings (node.json, node-local, never synchronized): daily at
@@ -17,12 +17,19 @@ public struct BackupSchedule: Codable, Sendable, Equatable {
     public var passphraseFile: String?
 
     enum CodingKeys: String, CodingKey {
-        case dailyAt = "daily-at", everyHours = "every-hours", retention, destination = "to", includeLogs = "include-logs",
-             passphraseFile = "passphrase-file"
+        case dailyAt = "daily-at"
+        case everyHours = "every-hours"
+        case retention
+        case destination = "to"
+        case includeLogs = "include-logs"
+        case
+            passphraseFile = "passphrase-file"
     }
 
-    public init(dailyAt: String? = nil, everyHours: Int? = nil, retention: Int, destination: String? = nil, includeLogs: Bool? = nil,
-                passphraseFile: String? = nil) {
+    public init(
+        dailyAt: String? = nil, everyHours: Int? = nil, retention: Int, destination: String? = nil, includeLogs: Bool? = nil,
+        passphraseFile: String? = nil
+    ) {
         self.dailyAt = dailyAt
         self.everyHours = everyHours
         self.retention = retention
@@ -47,7 +54,8 @@ public struct BackupSchedule: Codable, Sendable, Equatable {
     static func minuteOfDay(_ text: String) -> Int? {
         let parts = text.split(separator: ":")
         guard parts.count == 2, parts.allSatisfy({ $0.count == 2 }), let hour = Int(parts[0]), let minute = Int(parts[1]),
-              (0..<24).contains(hour), (0..<60).contains(minute) else { return nil }
+            (0..<24).contains(hour), (0..<60).contains(minute)
+        else { return nil }
         return hour * 60 + minute
     }
 
@@ -85,12 +93,19 @@ public struct BackupStatus: Codable, Sendable, Equatable {
     public var lastScheduledMilliseconds: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case timeMilliseconds = "time-ms", result, file, sizeBytes = "size-bytes", durationMilliseconds = "duration-ms", message, scheduled,
-             lastScheduledMilliseconds = "last-scheduled-ms"
+        case timeMilliseconds = "time-ms"
+        case result, file
+        case sizeBytes = "size-bytes"
+        case durationMilliseconds = "duration-ms"
+        case message, scheduled
+        case
+            lastScheduledMilliseconds = "last-scheduled-ms"
     }
 
-    public init(timeMilliseconds: Int64, result: String, file: String?, sizeBytes: UInt64?, durationMilliseconds: Int64, message: String,
-                scheduled: Bool, lastScheduledMilliseconds: Int64?) {
+    public init(
+        timeMilliseconds: Int64, result: String, file: String?, sizeBytes: UInt64?, durationMilliseconds: Int64, message: String,
+        scheduled: Bool, lastScheduledMilliseconds: Int64?
+    ) {
         self.timeMilliseconds = timeMilliseconds
         self.result = result
         self.file = file
@@ -119,9 +134,11 @@ public struct BackupStatus: Codable, Sendable, Equatable {
     /// Runs `backup` and records its outcome (the scheduler's reference kept or moved on). `nowMilliseconds`
     /// is the wall-clock time recorded; the duration is measured on the monotonic clock `monotonicNow`
     /// (a wall clock set back or forward meanwhile does not change it).
-    public static func recording(dataDirectory: URL, scheduled: Bool, nowMilliseconds: Int64,
-                                 monotonicNow: () -> ContinuousClock.Instant = { ContinuousClock.now },
-                                 _ backup: () throws -> (url: URL, manifest: ArchiveManifest)) throws -> (url: URL, manifest: ArchiveManifest) {
+    public static func recording(
+        dataDirectory: URL, scheduled: Bool, nowMilliseconds: Int64,
+        monotonicNow: () -> ContinuousClock.Instant = { ContinuousClock.now },
+        _ backup: () throws -> (url: URL, manifest: ArchiveManifest)
+    ) throws -> (url: URL, manifest: ArchiveManifest) {
         let started = monotonicNow()
         func durationMilliseconds() -> Int64 {
             let elapsed = monotonicNow() - started
@@ -132,15 +149,19 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         do {
             let made = try backup()
             let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
-            try BackupStatus(timeMilliseconds: nowMilliseconds, result: "succeeded", file: made.url.path, sizeBytes: size,
-                             durationMilliseconds: durationMilliseconds(),
-                             message: "revision #\(made.manifest.head?.number ?? 0), \(made.manifest.objectCount) objects",
-                             scheduled: scheduled, lastScheduledMilliseconds: lastScheduled).save(dataDirectory: dataDirectory)
+            try BackupStatus(
+                timeMilliseconds: nowMilliseconds, result: "succeeded", file: made.url.path, sizeBytes: size,
+                durationMilliseconds: durationMilliseconds(),
+                message: "revision #\(made.manifest.head?.number ?? 0), \(made.manifest.objectCount) objects",
+                scheduled: scheduled, lastScheduledMilliseconds: lastScheduled
+            ).save(dataDirectory: dataDirectory)
             return made
         } catch {
-            try? BackupStatus(timeMilliseconds: nowMilliseconds, result: "failed", file: nil, sizeBytes: nil,
-                              durationMilliseconds: durationMilliseconds(), message: "\(error)", scheduled: scheduled,
-                              lastScheduledMilliseconds: lastScheduled).save(dataDirectory: dataDirectory)
+            try? BackupStatus(
+                timeMilliseconds: nowMilliseconds, result: "failed", file: nil, sizeBytes: nil,
+                durationMilliseconds: durationMilliseconds(), message: "\(error)", scheduled: scheduled,
+                lastScheduledMilliseconds: lastScheduled
+            ).save(dataDirectory: dataDirectory)
             throw error
         }
     }

@@ -17,8 +17,10 @@ public enum Backups {
         public var scheduled: Bool
         public var nowMilliseconds: Int64
 
-        public init(dataDirectory: URL, destination: URL? = nil, includeLogs: Bool = false, passphrase: [UInt8]? = nil,
-                    serverName: String, scheduled: Bool = false, nowMilliseconds: Int64) {
+        public init(
+            dataDirectory: URL, destination: URL? = nil, includeLogs: Bool = false, passphrase: [UInt8]? = nil,
+            serverName: String, scheduled: Bool = false, nowMilliseconds: Int64
+        ) {
             self.dataDirectory = dataDirectory
             self.destination = destination
             self.includeLogs = includeLogs
@@ -57,10 +59,11 @@ public enum Backups {
             try DatabaseFiles.consistentCopy(of: logs.path, to: copy.path)
             inputs.append(ArchiveInput(name: DataDirectoryLayout.logs, path: DataDirectoryLayout.logs, kind: .sqlite, mode: 0o600, source: copy))
         }
-        let manifest = ArchiveManifest(kind: .backup, archiveID: SecureRandom.uuid(), createdAtMilliseconds: options.nowMilliseconds,
-                                       server: options.serverName, schema: facts.schema, head: facts.head, epochTerm: facts.epochTerm,
-                                       objectCount: facts.objectCount, groupPeers: facts.groupPeers(of: options.serverName).map(\.name),
-                                       includesLogs: withLogs)
+        let manifest = ArchiveManifest(
+            kind: .backup, archiveID: SecureRandom.uuid(), createdAtMilliseconds: options.nowMilliseconds,
+            server: options.serverName, schema: facts.schema, head: facts.head, epochTerm: facts.epochTerm,
+            objectCount: facts.objectCount, groupPeers: facts.groupPeers(of: options.serverName).map(\.name),
+            includesLogs: withLogs)
         let name = "backup-\(options.serverName)-\(DataDirectoryLayout.stamp(options.nowMilliseconds))\(options.scheduled ? "-scheduled" : "").\(fileExtension)"
         let url = directory.appendingPathComponent(name)
         return (url, try ArchiveFile.write(manifest, inputs: inputs, passphrase: options.passphrase, to: url))
@@ -96,11 +99,14 @@ public enum Backups {
                 let (manifest, size) = try ArchiveFile.readManifest(url)
                 return Listed(url: url, manifest: manifest, fileSize: size, problem: nil)
             } catch {
-                return Listed(url: url, manifest: nil, fileSize: (try? ArchiveFile.fileSize(url)) ?? 0,
-                              problem: error as? OperationsError ?? OperationsError("read-failed", "\(error)"))
+                return Listed(
+                    url: url, manifest: nil, fileSize: (try? ArchiveFile.fileSize(url)) ?? 0,
+                    problem: error as? OperationsError ?? OperationsError("read-failed", "\(error)"))
             }
         }
-        return listed.sorted { ($0.manifest?.createdAtMilliseconds ?? -1, $0.url.lastPathComponent) < ($1.manifest?.createdAtMilliseconds ?? -1, $1.url.lastPathComponent) }
+        return listed.sorted {
+            ($0.manifest?.createdAtMilliseconds ?? -1, $0.url.lastPathComponent) < ($1.manifest?.createdAtMilliseconds ?? -1, $1.url.lastPathComponent)
+        }
     }
 
     /// Deletes `serverName`'s oldest scheduled backups in `directory` beyond the schedule's retention
@@ -110,7 +116,10 @@ public enum Backups {
             $0.manifest?.server == serverName && $0.url.lastPathComponent.hasSuffix("-scheduled.\(fileExtension)")
         }
         return schedule.expired(scheduled).compactMap { expired in
-            do { try FileManager.default.removeItem(at: expired.url); return nil } catch { return (expired.url, error) }
+            do {
+                try FileManager.default.removeItem(at: expired.url)
+                return nil
+            } catch { return (expired.url, error) }
         }
     }
 
@@ -127,8 +136,10 @@ public enum Backups {
         public var minimumEpochTerm: UInt64
         public var nowMilliseconds: Int64
 
-        public init(archive: URL, dataDirectory: URL, passphrase: [UInt8]?, request: RestoreRequest, serverName: String? = nil,
-                    minimumEpochTerm: UInt64 = 0, nowMilliseconds: Int64) {
+        public init(
+            archive: URL, dataDirectory: URL, passphrase: [UInt8]?, request: RestoreRequest, serverName: String? = nil,
+            minimumEpochTerm: UInt64 = 0, nowMilliseconds: Int64
+        ) {
             self.archive = archive
             self.dataDirectory = dataDirectory
             self.passphrase = passphrase
@@ -167,7 +178,8 @@ public enum Backups {
         let directory = target.url
         let (manifest, _) = try ArchiveFile.readManifest(options.archive)
         guard manifest.kind == .backup else {
-            throw OperationsError("wrong-kind", "\(options.archive.path) is a \(manifest.kind.rawValue), not a backup: use `rampart \(manifest.kind.rawValue) restore`")
+            throw OperationsError(
+                "wrong-kind", "\(options.archive.path) is a \(manifest.kind.rawValue), not a backup: use `rampart \(manifest.kind.rawValue) restore`")
         }
         let serverName = options.serverName ?? manifest.server
         var situation = try targetSituation(directory, serverName: serverName, running: target.lock == nil)
@@ -189,8 +201,9 @@ public enum Backups {
             epochTerm = try raiseEpoch(stagedDatabase.path, serverName, floor)
         }
         let moves = manifest.parts.map { DirectoryCommit.Move(staged: staging.file($0.name), path: $0.path, mode: $0.mode) }
-        let aside = try DirectoryCommit.commit(moves, into: directory, alsoSetAside: sqliteCompanions(manifest.parts),
-                                               nowMilliseconds: options.nowMilliseconds)
+        let aside = try DirectoryCommit.commit(
+            moves, into: directory, alsoSetAside: sqliteCompanions(manifest.parts),
+            nowMilliseconds: options.nowMilliseconds)
         return RestoreReport(manifest: manifest, serverName: serverName, epochTerm: epochTerm, setAside: aside)
     }
 
@@ -203,8 +216,10 @@ public enum Backups {
     /// manifest's. A restore checks the journal's links (with every part's SHA-256 equal to the
     /// manifest's, the file is bit for bit what was backed up); `backup verify` also recomputes
     /// every revision's hash, as the server does at every start before it serves a database.
-    static func checkedDatabase(_ path: String, against manifest: ArchiveManifest, archive: String,
-                                journalCheck: DatabaseFacts.JournalCheck = .links) throws -> DatabaseFacts {
+    static func checkedDatabase(
+        _ path: String, against manifest: ArchiveManifest, archive: String,
+        journalCheck: DatabaseFacts.JournalCheck = .links
+    ) throws -> DatabaseFacts {
         if let problem = DatabaseFiles.integrityProblem(path: path) {
             throw OperationsError.corrupt(archive, "its database fails SQLite's integrity check: \(problem)")
         }
@@ -213,7 +228,10 @@ public enum Backups {
             throw OperationsError.corrupt(archive, error.message)
         }
         guard facts.head == manifest.head else {
-            throw OperationsError.corrupt(archive, "its database's head (\(facts.head.map { "#\($0.number)" } ?? "none")) is not the manifest's (\(manifest.head.map { "#\($0.number)" } ?? "none"))")
+            throw OperationsError.corrupt(
+                archive,
+                "its database's head (\(facts.head.map { "#\($0.number)" } ?? "none")) is not the manifest's (\(manifest.head.map { "#\($0.number)" } ?? "none"))"
+            )
         }
         return facts
     }

@@ -22,8 +22,9 @@ extension DataDirectoryLayout {
         var seconds = time_t(milliseconds / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d%02d%02dT%02d%02d%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec, Int(milliseconds % 1000))
+        return String(
+            format: "%04d%02d%02dT%02d%02d%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+            parts.tm_hour, parts.tm_min, parts.tm_sec, Int(milliseconds % 1000))
     }
 
     /// Refuses to start a server on a directory with an interrupted restore (a database moved aside
@@ -122,7 +123,8 @@ public enum PassphraseFile {
         let line = Array(data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).first ?? Data())
         let passphrase = line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line
         guard passphrase.count >= OperationsLimits.passphraseBytesMin else {
-            throw OperationsError("passphrase-file", "--passphrase-file: the passphrase in \(path) is shorter than \(OperationsLimits.passphraseBytesMin) bytes")
+            throw OperationsError(
+                "passphrase-file", "--passphrase-file: the passphrase in \(path) is shorter than \(OperationsLimits.passphraseBytesMin) bytes")
         }
         return passphrase
     }

@@ -44,11 +44,12 @@ public struct DatabaseFacts: Sendable, Equatable {
             throw OperationsError("corrupt", "\(path) is not a management database")
         }
         let store = try ManagementStore(readOnlyPath: path)
-        let problem: JournalBreak? = switch journalCheck {
-        case .none: nil
-        case .links: try store.verifyJournalLinks()
-        case .full: try store.verifyJournal()
-        }
+        let problem: JournalBreak? =
+            switch journalCheck {
+            case .none: nil
+            case .links: try store.verifyJournalLinks()
+            case .full: try store.verifyJournal()
+            }
         if let problem {
             throw OperationsError("corrupt", "the revision journal in \(path) does not verify: \(problem)")
         }
@@ -60,9 +61,10 @@ public struct DatabaseFacts: Sendable, Equatable {
         let hardState = try store.setting(hardStateSettingKey).flatMap { try? JSONValue.parse($0) }
         let headTerm = try head.flatMap { try store.revisions(from: $0.number, limit: 1).first?.epoch.term } ?? 0
         let publishingTerm = try store.setting(publishingTermSettingKey).flatMap(UInt64.init) ?? 0
-        return DatabaseFacts(schema: schema, head: head, epochTerm: epochTerm(hardState), objectCount: objectCount, managementServers: servers,
-                             wasHAActive: hardState?["role"]?.stringValue == "active",
-                             highestKnownEpochTerm: max(epochTerm(hardState) ?? 0, headTerm, publishingTerm))
+        return DatabaseFacts(
+            schema: schema, head: head, epochTerm: epochTerm(hardState), objectCount: objectCount, managementServers: servers,
+            wasHAActive: hardState?["role"]?.stringValue == "active",
+            highestKnownEpochTerm: max(epochTerm(hardState) ?? 0, headTerm, publishingTerm))
     }
 
     /// `read` for a stopped server's database in place (the caller holds the directory's lock): a

@@ -34,8 +34,10 @@ public enum Migration {
     /// Exports the data directory's configuration to `file` (0600, written durably). Runs while the
     /// server works: the database is first copied consistently, then read from the copy.
     /// `settingKeys`: the database settings that travel (synchronized state, never node-local).
-    public static func export(dataDirectory: URL, to file: URL, serverName: String, settingKeys: [String],
-                              nowMilliseconds: Int64) throws -> Export {
+    public static func export(
+        dataDirectory: URL, to file: URL, serverName: String, settingKeys: [String],
+        nowMilliseconds: Int64
+    ) throws -> Export {
         let staging = try StagingDirectory(in: file.deletingLastPathComponent())
         defer { staging.remove() }
         let copy = staging.file(DataDirectoryLayout.database)
@@ -55,16 +57,20 @@ public enum Migration {
         if let certificateText = try? String(contentsOf: certificate, encoding: .utf8), let keyText = try? String(contentsOf: key, encoding: .utf8) {
             ica = ["certificate": .string(certificateText), "key": .string(keyText)]
         }
-        let source: JSONValue = ["server": .string(serverName), "rampart-version": .string(RampartRelease.version),
-                                 "schema": .array(facts.schema.map(JSONValue.string)),
-                                 "head": facts.head.map { ["number": .int(Int64($0.number)), "hash": .string($0.hash)] } ?? .null,
-                                 "epoch-term": facts.epochTerm.map { .int(Int64($0)) } ?? .null]
+        let source: JSONValue = [
+            "server": .string(serverName), "rampart-version": .string(RampartRelease.version),
+            "schema": .array(facts.schema.map(JSONValue.string)),
+            "head": facts.head.map { ["number": .int(Int64($0.number)), "hash": .string($0.hash)] } ?? .null,
+            "epoch-term": facts.epochTerm.map { .int(Int64($0)) } ?? .null,
+        ]
         return try write(objects: objects, source: source, ica: ica, settings: settings, to: file, nowMilliseconds: nowMilliseconds)
     }
 
     /// Writes an export document (0600, durably). `rampart bench backup` also seeds databases with it.
-    public static func write(objects: [ManagedObject], source: JSONValue, ica: JSONValue = .null, settings: [String: JSONValue] = [:],
-                             to file: URL, nowMilliseconds: Int64) throws -> Export {
+    public static func write(
+        objects: [ManagedObject], source: JSONValue, ica: JSONValue = .null, settings: [String: JSONValue] = [:],
+        to file: URL, nowMilliseconds: Int64
+    ) throws -> Export {
         let objectsJSON = JSONValue.array(objects.map(\.json))
         let document: JSONValue = .object([
             "format": .string(formatName), "format-version": .int(Int64(formatVersion)),
@@ -95,7 +101,8 @@ public enum Migration {
             throw OperationsError("not-an-export", "\(path) is not a Rampart migrate export (no format \"\(formatName)\")")
         }
         guard version >= 1, version <= Int64(formatVersion) else {
-            throw OperationsError.incompatible(path, "export format version \(version) is newer than this Rampart's (\(formatVersion)); import it with a newer Rampart")
+            throw OperationsError.incompatible(
+                path, "export format version \(version) is newer than this Rampart's (\(formatVersion)); import it with a newer Rampart")
         }
         if let term = document["source"]?["epoch-term"], term != .null {
             // The import raises it by one, and journals store terms as signed 64-bit integers.
@@ -134,8 +141,10 @@ public enum Migration {
         public var dryRun: Bool
         public var nowMilliseconds: Int64
 
-        public init(file: URL, dataDirectory: URL, serverName: String? = nil, asNewPrimary: Bool = false, minimumEpochTerm: UInt64 = 0,
-                    dryRun: Bool = false, nowMilliseconds: Int64) {
+        public init(
+            file: URL, dataDirectory: URL, serverName: String? = nil, asNewPrimary: Bool = false, minimumEpochTerm: UInt64 = 0,
+            dryRun: Bool = false, nowMilliseconds: Int64
+        ) {
             self.file = file
             self.dataDirectory = dataDirectory
             self.serverName = serverName
@@ -200,11 +209,14 @@ public enum Migration {
     static func checkTarget(_ dataDirectory: URL, lockedElsewhere: Bool) throws {
         guard FileManager.default.fileExists(atPath: dataDirectory.path) else { return }
         if lockedElsewhere || LivenessProbe.socketAnswers(dataDirectory: dataDirectory) {
-            throw OperationsError("server-running", "a Rampart server is running on \(dataDirectory.path): migrate import needs a fresh directory and no server")
+            throw OperationsError(
+                "server-running", "a Rampart server is running on \(dataDirectory.path): migrate import needs a fresh directory and no server")
         }
         for path in [DataDirectoryLayout.database, DataDirectoryLayout.haMembership, DataDirectoryLayout.icaKey] {
             guard !FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent(path).path) else {
-                throw OperationsError("target-not-empty", """
+                throw OperationsError(
+                    "target-not-empty",
+                    """
                     \(dataDirectory.path) is not a fresh data directory (it has \(path)): migrate import creates a new primary \
                     and never merges into an existing one. Import into an empty directory.
                     """)
@@ -247,8 +259,9 @@ public enum Migration {
         var offset = 0
         repeat {
             let batch = objects[offset..<min(offset + OperationsLimits.importChangesPerRevision, objects.count)]
-            let revision = Revision(after: head, epoch: epoch, publishedAtMilliseconds: nowMilliseconds, author: "System", sessionUID: "",
-                                    sessionName: "migrate import from \(sourceName)", changes: batch.map { .upsert($0) })
+            let revision = Revision(
+                after: head, epoch: epoch, publishedAtMilliseconds: nowMilliseconds, author: "System", sessionUID: "",
+                sessionName: "migrate import from \(sourceName)", changes: batch.map { .upsert($0) })
             try store.append(revision)
             head = (revision.number, revision.hash)
             offset += batch.count
@@ -279,12 +292,16 @@ struct ImportPlan {
         asNewPrimary = options.asNewPrimary
         let servers = export.objects.filter { $0.type == .checkpointHost }
         groupServers = servers.map { server in
-            DatabaseFacts.ManagementServer(name: server.name,
-                                           sicAddress: server.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
+            DatabaseFacts.ManagementServer(
+                name: server.name,
+                sicAddress: server.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
         }
         epochFloor = max(export.sourceEpochTerm, options.minimumEpochTerm)
         guard epochFloor < OperationsLimits.epochTermMax else {
-            throw OperationsError("epoch-term-out-of-range", "epoch term \(epochFloor) is beyond any real promotion history (at most \(OperationsLimits.epochTermMax - 1)); give the highest term the group really used")
+            throw OperationsError(
+                "epoch-term-out-of-range",
+                "epoch term \(epochFloor) is beyond any real promotion history (at most \(OperationsLimits.epochTermMax - 1)); give the highest term the group really used"
+            )
         }
         if asNewPrimary {
             serverName = options.serverName ?? export.source["server"]?.stringValue ?? Migration.defaultServerName
@@ -297,7 +314,9 @@ struct ImportPlan {
         let taken = servers.map(\.name).sorted()
         let name = options.serverName ?? Migration.defaultServerName
         guard !taken.contains(name) else {
-            throw OperationsError("server-name-taken", """
+            throw OperationsError(
+                "server-name-taken",
+                """
                 the export's HA group has a server named \(name) (its servers: \(taken.joined(separator: ", "))). migrate import \
                 starts a new, separate group whose server has an identity of its own: give it another name with --server-name. \
                 To take the group's place after every one of its servers is lost, use --as-new-primary.
@@ -328,7 +347,9 @@ struct ImportPlan {
         guard asNewPrimary else { return }
         let answering = GroupProbe.answering(groupServers)
         guard answering.isEmpty else {
-            throw OperationsError("ha-group-alive", """
+            throw OperationsError(
+                "ha-group-alive",
+                """
                 --as-new-primary refused: \(answering.joined(separator: ", ")) answer\(answering.count == 1 ? "s" : "") on the SIC port, \
                 so the exported HA group still has a working server. Promote a standby there (`rampart ha promote`), or import \
                 without --as-new-primary to start a new, separate group; a second primary would split the group.
@@ -339,7 +360,8 @@ struct ImportPlan {
     var revisionCount: Int { max(1, (objects.count + OperationsLimits.importChangesPerRevision - 1) / OperationsLimits.importChangesPerRevision) }
 
     func report(head: ArchiveManifest.Head?, epochTerm: UInt64?, dryRun: Bool) -> Migration.ImportReport {
-        Migration.ImportReport(export: export, dryRun: dryRun, serverName: serverName, asNewPrimary: asNewPrimary, head: head,
-                               revisions: revisionCount, epochTerm: epochTerm, serversLeftOut: serversLeftOut, gatewaysToEnrol: gatewaysToEnrol)
+        Migration.ImportReport(
+            export: export, dryRun: dryRun, serverName: serverName, asNewPrimary: asNewPrimary, head: head,
+            revisions: revisionCount, epochTerm: epochTerm, serversLeftOut: serversLeftOut, gatewaysToEnrol: gatewaysToEnrol)
     }
 }

@@ -14,7 +14,11 @@ public struct NodeSettings: Codable, Sendable, Equatable {
     /// Scheduled backups of this node (`rampart backup schedule`); kept when the server rewrites the file.
     public var backupSchedule: BackupSchedule?
     enum CodingKeys: String, CodingKey {
-        case serverName = "server-name", listen, apiPort = "api-port", sicPort = "sic-port", backupSchedule = "backup-schedule"
+        case serverName = "server-name"
+        case listen
+        case apiPort = "api-port"
+        case sicPort = "sic-port"
+        case backupSchedule = "backup-schedule"
     }
 
     public init(serverName: String, listen: String, apiPort: Int, sicPort: Int?, backupSchedule: BackupSchedule? = nil) {

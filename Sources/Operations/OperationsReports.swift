@@ -46,21 +46,29 @@ public enum OperationsReport {
     public static func created(_ made: (url: URL, manifest: ArchiveManifest), json: Bool) -> String {
         let size = (try? ArchiveFile.fileSize(made.url)) ?? 0
         if json {
-            return JSONValue.object(["ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(clamping: size)),
-                                     "manifest": manifestJSON(made.manifest)]).canonicalString
+            return JSONValue.object([
+                "ok": true, "file": .string(made.url.path), "size-bytes": .int(Int64(clamping: size)),
+                "manifest": manifestJSON(made.manifest),
+            ]).canonicalString
         }
-        return "\(made.manifest.kind.rawValue) written: \(made.url.path)\n" + manifestSummary(made.manifest, fileSize: size) + ", \(made.manifest.parts.count) files"
+        return "\(made.manifest.kind.rawValue) written: \(made.url.path)\n" + manifestSummary(made.manifest, fileSize: size)
+            + ", \(made.manifest.parts.count) files"
     }
 
     /// What `backup list` and `snapshot list` print.
     public static func listing(_ listed: [Backups.Listed], json: Bool) -> String {
         if json {
-            return JSONValue.array(listed.map { entry in
-                var fields: [String: JSONValue] = ["file": .string(entry.url.path), "size-bytes": .int(Int64(clamping: entry.fileSize))]
-                if let manifest = entry.manifest { fields["manifest"] = manifestJSON(manifest) }
-                if let problem = entry.problem { fields["problem"] = .string(problem.message); fields["code"] = .string(problem.code) }
-                return .object(fields)
-            }).canonicalString
+            return JSONValue.array(
+                listed.map { entry in
+                    var fields: [String: JSONValue] = ["file": .string(entry.url.path), "size-bytes": .int(Int64(clamping: entry.fileSize))]
+                    if let manifest = entry.manifest { fields["manifest"] = manifestJSON(manifest) }
+                    if let problem = entry.problem {
+                        fields["problem"] = .string(problem.message)
+                        fields["code"] = .string(problem.code)
+                    }
+                    return .object(fields)
+                }
+            ).canonicalString
         }
         var lines = listed.isEmpty ? ["no archives"] : []
         for entry in listed {

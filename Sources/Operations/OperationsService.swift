@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import ServiceLifecycle
 import Store
 import Synchronization
@@ -18,8 +18,9 @@ public struct NodeOperations: NodeOperationsProvider {
         let (directory, serverName) = (directory, serverName)
         let export = try await offloaded { () -> Migration.Export in
             guard !FileManager.default.fileExists(atPath: url.path) else { throw OperationsError("file-exists", "\(url.path) exists: choose a new file") }
-            return try Migration.export(dataDirectory: directory, to: url, serverName: serverName, settingKeys: MigrationSettings.keys,
-                                        nowMilliseconds: WallClock.nowMilliseconds())
+            return try Migration.export(
+                dataDirectory: directory, to: url, serverName: serverName, settingKeys: MigrationSettings.keys,
+                nowMilliseconds: WallClock.nowMilliseconds())
         }
         return ["summary": .string("\(export.objects.count) objects exported to \(url.path)")]
     }
@@ -100,10 +101,11 @@ public struct OperationsService: Service {
             let made = try await offloaded { () -> (url: URL, manifest: ArchiveManifest) in
                 let now = WallClock.nowMilliseconds()
                 return try BackupStatus.recording(dataDirectory: directory, scheduled: true, nowMilliseconds: now) {
-                    let options = Backups.CreateOptions(dataDirectory: directory, destination: schedule.destination.map { URL(fileURLWithPath: $0) },
-                                                        includeLogs: schedule.includeLogs ?? false,
-                                                        passphrase: try schedule.passphraseFile.map { try PassphraseFile.read($0) },
-                                                        serverName: serverName, scheduled: true, nowMilliseconds: now)
+                    let options = Backups.CreateOptions(
+                        dataDirectory: directory, destination: schedule.destination.map { URL(fileURLWithPath: $0) },
+                        includeLogs: schedule.includeLogs ?? false,
+                        passphrase: try schedule.passphraseFile.map { try PassphraseFile.read($0) },
+                        serverName: serverName, scheduled: true, nowMilliseconds: now)
                     let made = try Backups.create(options)
                     for (file, error) in Backups.pruneScheduled(in: options.destinationDirectory, schedule: schedule, serverName: serverName) {
                         logger.warning("could not delete an expired scheduled backup", metadata: ["file": "\(file.path)", "error": "\(error)"])
@@ -111,8 +113,11 @@ public struct OperationsService: Service {
                     return made
                 }
             }
-            events.publish(.backupFinished(BackupFinished(scheduled: true, succeeded: true, file: made.url.path, headRevision: made.manifest.head?.number,
-                                                          error: nil)))
+            events.publish(
+                .backupFinished(
+                    BackupFinished(
+                        scheduled: true, succeeded: true, file: made.url.path, headRevision: made.manifest.head?.number,
+                        error: nil)))
         } catch {
             events.publish(.backupFinished(BackupFinished(scheduled: true, succeeded: false, file: nil, headRevision: nil, error: "\(error)")))
         }
@@ -142,7 +147,8 @@ final class FileStampedCache<Value: Sendable>: Sendable {
     private static func stamp(_ path: String) -> Stamp? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
-        return Stamp(inode: UInt64(info.st_ino), bytes: Int64(info.st_size),
-                     modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec)
+        return Stamp(
+            inode: UInt64(info.st_ino), bytes: Int64(info.st_size),
+            modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec)
     }
 }

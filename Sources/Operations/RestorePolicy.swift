@@ -29,8 +29,10 @@ public struct RestoreSituation: Sendable, Equatable {
     /// Peers that answered a connection just now, as "name (address)". Probed for --as-new-primary only.
     public var answeringPeers: [String]
 
-    public init(dataDirectory: String, serverRunning: Bool = false, targetHead: ArchiveManifest.Head? = nil, targetHoldsDatabase: Bool = false,
-                targetIsSecondary: Bool = false, targetGroupPeers: [String] = [], archiveGroupPeers: [String] = [], answeringPeers: [String] = []) {
+    public init(
+        dataDirectory: String, serverRunning: Bool = false, targetHead: ArchiveManifest.Head? = nil, targetHoldsDatabase: Bool = false,
+        targetIsSecondary: Bool = false, targetGroupPeers: [String] = [], archiveGroupPeers: [String] = [], answeringPeers: [String] = []
+    ) {
         self.dataDirectory = dataDirectory
         self.serverRunning = serverRunning
         self.targetHead = targetHead
@@ -48,7 +50,9 @@ public enum RestorePolicy {
     public static func refusal(_ situation: RestoreSituation, _ request: RestoreRequest) -> OperationsError? {
         let directory = situation.dataDirectory
         if situation.serverRunning {
-            return OperationsError("server-running", """
+            return OperationsError(
+                "server-running",
+                """
                 a Rampart server is running on \(directory) (it holds the directory's lock or answers on rampart.sock): \
                 stop it first. A restore under a running server would be overwritten by it, or corrupt what it serves.
                 """)
@@ -56,30 +60,40 @@ public enum RestorePolicy {
         let groupPeers = situation.targetGroupPeers + situation.archiveGroupPeers.filter { !situation.targetGroupPeers.contains($0) }
         let inGroup = situation.targetIsSecondary || !groupPeers.isEmpty
         if inGroup, !request.asNewPrimary {
-            let whose = situation.targetIsSecondary ? "\(directory) is a secondary of an HA group"
+            let whose =
+                situation.targetIsSecondary
+                ? "\(directory) is a secondary of an HA group"
                 : "\(situation.targetGroupPeers.isEmpty ? "the backup" : directory) belongs to an HA group (other servers: \(groupPeers.joined(separator: ", ")))"
-            return OperationsError("ha-member", """
+            return OperationsError(
+                "ha-member",
+                """
                 \(whose). Restoring a member on its own would fork the group's journal. To rebuild a lost member, \
                 add it again as a standby: it gets a full sync from the active (README: "Add a standby"). Only if every \
                 server of the group is lost, restore with --as-new-primary: the restored server becomes the primary in a raised epoch.
                 """)
         }
         if request.asNewPrimary, !situation.answeringPeers.isEmpty {
-            return OperationsError("ha-group-alive", """
+            return OperationsError(
+                "ha-group-alive",
+                """
                 --as-new-primary refused: \(situation.answeringPeers.joined(separator: ", ")) answer\(situation.answeringPeers.count == 1 ? "s" : "") \
                 on the SIC port, so the HA group still has a working server. Promote a standby there (`rampart ha promote`) \
                 or add this machine as a standby; a second primary would split the group.
                 """)
         }
         if request.asNewPrimary, situation.targetIsSecondary {
-            return OperationsError("ha-member", """
+            return OperationsError(
+                "ha-member",
+                """
                 \(directory) is a secondary's data directory (ha.json): restore the new primary into a fresh directory instead, \
                 so this one stays as evidence and cannot come back as a second member.
                 """)
         }
         if situation.targetHoldsDatabase, !request.replace {
             let head = situation.targetHead.map { "revision #\($0.number)" } ?? "no revisions"
-            return OperationsError("target-not-empty", """
+            return OperationsError(
+                "target-not-empty",
+                """
                 \(directory) already holds a management database (\(head)). Give --replace to replace it; the current \
                 files are moved to \(directory)/before-restore-<time>/ first, not deleted.
                 """)

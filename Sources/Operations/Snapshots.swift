@@ -18,8 +18,12 @@ public enum Snapshots {
     static func isNodeState(_ relativePath: String) -> Bool {
         let first = relativePath.split(separator: "/").first.map(String.init) ?? relativePath
         let name = (relativePath as NSString).lastPathComponent
-        if [DataDirectoryLayout.backups, DataDirectoryLayout.snapshots, DataDirectoryLayout.haSnapshots, DataDirectoryLayout.socket, NodeLock.fileName,
-            DataDirectoryLayout.restoreMarker].contains(first) { return false }
+        if [
+            DataDirectoryLayout.backups, DataDirectoryLayout.snapshots, DataDirectoryLayout.haSnapshots, DataDirectoryLayout.socket, NodeLock.fileName,
+            DataDirectoryLayout.restoreMarker,
+        ].contains(first) {
+            return false
+        }
         if first.hasPrefix(DataDirectoryLayout.asidePrefix) || first.hasPrefix(".") || name.hasPrefix(".") { return false }
         return !name.hasSuffix("-wal") && !name.hasSuffix("-shm") && !name.hasSuffix("-journal")
     }
@@ -36,8 +40,10 @@ public enum Snapshots {
         return files.sorted { $0.0 < $1.0 }
     }
 
-    public static func create(dataDirectory: URL, destination: URL?, passphrase: [UInt8]?, serverName: String,
-                              nowMilliseconds: Int64) throws -> (url: URL, manifest: ArchiveManifest) {
+    public static func create(
+        dataDirectory: URL, destination: URL?, passphrase: [UInt8]?, serverName: String,
+        nowMilliseconds: Int64
+    ) throws -> (url: URL, manifest: ArchiveManifest) {
         let directory = destination ?? dataDirectory.appendingPathComponent(DataDirectoryLayout.snapshots)
         try DurableFile.ensureDirectory(directory, mode: 0o700)
         let staging = try StagingDirectory(in: directory)
@@ -59,10 +65,11 @@ public enum Snapshots {
         guard let facts, inputs.count <= OperationsLimits.partsMax else {
             throw OperationsError("no-database", "\(dataDirectory.path) holds no management database, or more than \(OperationsLimits.partsMax) files")
         }
-        let manifest = ArchiveManifest(kind: .snapshot, archiveID: SecureRandom.uuid(), createdAtMilliseconds: nowMilliseconds, server: serverName,
-                                       schema: facts.schema, head: facts.head, epochTerm: facts.epochTerm, objectCount: facts.objectCount,
-                                       groupPeers: facts.groupPeers(of: serverName).map(\.name),
-                                       includesLogs: inputs.contains { $0.path == DataDirectoryLayout.logs })
+        let manifest = ArchiveManifest(
+            kind: .snapshot, archiveID: SecureRandom.uuid(), createdAtMilliseconds: nowMilliseconds, server: serverName,
+            schema: facts.schema, head: facts.head, epochTerm: facts.epochTerm, objectCount: facts.objectCount,
+            groupPeers: facts.groupPeers(of: serverName).map(\.name),
+            includesLogs: inputs.contains { $0.path == DataDirectoryLayout.logs })
         let url = directory.appendingPathComponent("snapshot-\(serverName)-\(DataDirectoryLayout.stamp(nowMilliseconds)).\(fileExtension)")
         return (url, try ArchiveFile.write(manifest, inputs: inputs, passphrase: passphrase, to: url))
     }
@@ -79,20 +86,25 @@ public enum Snapshots {
     /// in its old one, it would lack revisions of that epoch its standbys hold (publishes it answered
     /// after the snapshot), and they would take that for revisions it lost before their fsync and drop
     /// them. In a new epoch they are a collision, kept for export.
-    public static func restore(archive: URL, dataDirectory: URL, passphrase: [UInt8]?, nowMilliseconds: Int64,
-                               raiseEpoch: Backups.EpochRaiser) throws -> Backups.RestoreReport {
+    public static func restore(
+        archive: URL, dataDirectory: URL, passphrase: [UInt8]?, nowMilliseconds: Int64,
+        raiseEpoch: Backups.EpochRaiser
+    ) throws -> Backups.RestoreReport {
         let target = try TargetDirectory.open(dataDirectory)
         return try target.undoingOnFailure {
             try restore(archive: archive, into: target, passphrase: passphrase, nowMilliseconds: nowMilliseconds, raiseEpoch: raiseEpoch)
         }
     }
 
-    static func restore(archive: URL, into target: TargetDirectory, passphrase: [UInt8]?, nowMilliseconds: Int64,
-                        raiseEpoch: Backups.EpochRaiser) throws -> Backups.RestoreReport {
+    static func restore(
+        archive: URL, into target: TargetDirectory, passphrase: [UInt8]?, nowMilliseconds: Int64,
+        raiseEpoch: Backups.EpochRaiser
+    ) throws -> Backups.RestoreReport {
         let dataDirectory = target.url
         let (manifest, _) = try ArchiveFile.readManifest(archive)
         guard manifest.kind == .snapshot else {
-            throw OperationsError("wrong-kind", "\(archive.path) is a \(manifest.kind.rawValue), not a snapshot: use `rampart \(manifest.kind.rawValue) restore`")
+            throw OperationsError(
+                "wrong-kind", "\(archive.path) is a \(manifest.kind.rawValue), not a snapshot: use `rampart \(manifest.kind.rawValue) restore`")
         }
         let situation = try Backups.targetSituation(dataDirectory, serverName: manifest.server, running: target.lock == nil)
         if situation.serverRunning, let refusal = RestorePolicy.refusal(situation, RestoreRequest()) { throw refusal }
@@ -104,7 +116,9 @@ public enum Snapshots {
         }
         let facts = try Backups.checkedDatabase(staging.file(database.name).path, against: manifest, archive: archive.path)
         if let current = nodeName(dataDirectory), current != manifest.server {
-            throw OperationsError("other-node", """
+            throw OperationsError(
+                "other-node",
+                """
                 \(archive.path) is a snapshot of \(manifest.server), but \(dataDirectory.path) is \(current): a snapshot rolls back \
                 the same node. To move data to another machine use `rampart migrate export`/`import` or a backup.
                 """)
@@ -113,7 +127,9 @@ public enum Snapshots {
         let group = facts.managementServers + (current?.managementServers ?? []).filter { server in !facts.managementServers.contains(server) }
         let answering = GroupProbe.answering(group)
         guard answering.isEmpty else {
-            throw OperationsError("ha-group-alive", """
+            throw OperationsError(
+                "ha-group-alive",
+                """
                 \(answering.joined(separator: ", ")) of this node's HA group answer\(answering.count == 1 ? "s" : ""): a snapshot rolls back a \
                 stopped node whose group is gone. Rolled back, this node would rejoin with an older journal, and restored beside \
                 the running group it would be a second copy of a live server. Remove it from the group and add it again as a \
@@ -133,7 +149,8 @@ public enum Snapshots {
     /// The node's name from its node.json, when it has one.
     static func nodeName(_ dataDirectory: URL) -> String? {
         guard let data = FileManager.default.contents(atPath: dataDirectory.appendingPathComponent(DataDirectoryLayout.nodeSettings).path),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return json["server-name"] as? String
     }
 }

@@ -80,8 +80,7 @@ struct PeerFrameDecoder: ByteToMessageDecoder {
                     "received bytes that are not a Rampart frame (bad magic): the sender is not a Rampart SIC peer")
             }
         }
-        if available >= 4, let version = buffer.getInteger(at: start + 3, as: UInt8.self), version != PeerFrame.version
-        {
+        if available >= 4, let version = buffer.getInteger(at: start + 3, as: UInt8.self), version != PeerFrame.version {
             throw PeerTransportError(
                 .unsupportedVersion,
                 "received frame protocol version \(version), this node speaks version \(PeerFrame.version); upgrade the older node"

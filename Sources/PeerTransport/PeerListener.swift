@@ -284,8 +284,7 @@ final class PeerConnectionSlots: Sendable {
 
 /// Waits for the session to be usable; cancelling the waiting task closes the channel (which fails the
 /// wait at once instead of at the handshake timeout).
-func awaitEstablished(_ future: EventLoopFuture<PeerSessionInfo>, channel: any Channel) async throws -> PeerSessionInfo
-{
+func awaitEstablished(_ future: EventLoopFuture<PeerSessionInfo>, channel: any Channel) async throws -> PeerSessionInfo {
     try await withTaskCancellationHandler {
         try await future.get()
     } onCancel: {

@@ -15,8 +15,10 @@ public final class LastHeard: Sendable {
 
     /// Checks every `period` until the channel has been silent longer than `limit`, then returns;
     /// `eachPeriod` runs at every check that finds it alive (a heartbeat of this side). Throws when cancelled.
-    public func waitForSilence(longerThan limit: Duration, checkingEvery period: Duration,
-                               eachPeriod: () async -> Void = {}) async throws {
+    public func waitForSilence(
+        longerThan limit: Duration, checkingEvery period: Duration,
+        eachPeriod: () async -> Void = {}
+    ) async throws {
         while true {
             try await Task.sleep(for: period)
             if silence > limit { return }
@@ -78,8 +80,10 @@ public final class DialPlan<Key: Hashable & Sendable, Target: Sendable>: Sendabl
     /// Dials `key`'s current target again and again, with `backoff` between attempts, until the plan
     /// drops the key or the task is cancelled. `dial` lasts as long as the channel it made and says
     /// whether one was established; while `isIdle` holds no dial is made.
-    public func dialLoop(_ key: Key, backoff: RedialBackoff, isIdle: (Target) -> Bool = { _ in false },
-                         dial: (Target) async -> Bool) async {
+    public func dialLoop(
+        _ key: Key, backoff: RedialBackoff, isIdle: (Target) -> Bool = { _ in false },
+        dial: (Target) async -> Bool
+    ) async {
         var delay = backoff.delayMin
         while !Task.isCancelled, let target = target(key) {
             if isIdle(target) {

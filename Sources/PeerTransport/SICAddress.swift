@@ -12,7 +12,8 @@ public struct SICAddress: Sendable, Hashable, CustomStringConvertible {
     /// Nil unless `HOST:PORT` with a host and a port of 1 to 65535.
     public init?(argument: String) {
         guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
-              (1...65535).contains(port) else { return nil }
+            (1...65535).contains(port)
+        else { return nil }
         var host = String(argument[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { return nil }

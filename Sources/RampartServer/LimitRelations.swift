@@ -59,26 +59,32 @@ public enum LimitRelations {
         require("PublishLimits.haFrameBytesMax = PeerLimits.groupFrameBytesMax", [limits.publishFrameBytesMax], .equal, peer.groupFrameBytesMax)
         require("PeerLimits.frameBytesMax ≤ PeerLimits.groupFrameBytesMax", [peer.frameBytesMax], .atMost, peer.groupFrameBytesMax)
         // One revision travels alone in one append frame, its JSON header (the envelope) before it.
-        require("PublishLimits.revisionBytesMax + appendEnvelopeBytesMax ≤ PeerLimits.groupFrameBytesMax",
-                [limits.revisionBytesMax, limits.appendEnvelopeBytesMax], .atMost, peer.groupFrameBytesMax)
+        require(
+            "PublishLimits.revisionBytesMax + appendEnvelopeBytesMax ≤ PeerLimits.groupFrameBytesMax",
+            [limits.revisionBytesMax, limits.appendEnvelopeBytesMax], .atMost, peer.groupFrameBytesMax)
         // A batch of several revisions stops at appendBatchPayloadBytesMax; its headers fit the envelope's room.
-        require("HALimits.appendBatchPayloadBytesMax + appendEnvelopeBytesMax ≤ PeerLimits.groupFrameBytesMax",
-                [limits.ha.appendBatchPayloadBytesMax, limits.appendEnvelopeBytesMax], .atMost, peer.groupFrameBytesMax)
-        require("HALimits.snapshotChunkBytesMax + appendEnvelopeBytesMax ≤ PeerLimits.groupFrameBytesMax",
-                [limits.ha.snapshotChunkBytesMax, limits.appendEnvelopeBytesMax], .atMost, peer.groupFrameBytesMax)
+        require(
+            "HALimits.appendBatchPayloadBytesMax + appendEnvelopeBytesMax ≤ PeerLimits.groupFrameBytesMax",
+            [limits.ha.appendBatchPayloadBytesMax, limits.appendEnvelopeBytesMax], .atMost, peer.groupFrameBytesMax)
+        require(
+            "HALimits.snapshotChunkBytesMax + appendEnvelopeBytesMax ≤ PeerLimits.groupFrameBytesMax",
+            [limits.ha.snapshotChunkBytesMax, limits.appendEnvelopeBytesMax], .atMost, peer.groupFrameBytesMax)
         // A full session of ordinary changes publishes as one revision.
-        require("changesPerSessionMax × PublishLimits.ordinaryChangeBytesMax ≤ PublishLimits.revisionBytesMax",
-                [limits.changesPerSessionMax, limits.ordinaryChangeBytesMax], .atMost, limits.revisionBytesMax, combine: .product)
+        require(
+            "changesPerSessionMax × PublishLimits.ordinaryChangeBytesMax ≤ PublishLimits.revisionBytesMax",
+            [limits.changesPerSessionMax, limits.ordinaryChangeBytesMax], .atMost, limits.revisionBytesMax, combine: .product)
         // One request's change (an object of a whole request body) fits a revision.
         require("Limits.requestBodyBytesMax ≤ PublishLimits.revisionBytesMax", [limits.requestBodyBytesMax], .atMost, limits.revisionBytesMax)
         // sendNow refuses a frame while more than this waits: a frame at the limit must always be accepted.
         require("PeerLimits.groupFrameBytesMax ≤ PeerLimits.unsentBytesMax", [peer.groupFrameBytesMax], .atMost, peer.unsentBytesMax)
         require("PeerLimits.unauthenticatedFrameBytesMax ≤ PeerLimits.frameBytesMax", [peer.unauthenticatedFrameBytesMax], .atMost, peer.frameBytesMax)
-        require("TrustLimits.enrolmentRequestBytesMax ≤ PeerLimits.unauthenticatedFrameBytesMax",
-                [TrustLimits.enrolmentRequestBytesMax], .atMost, peer.unauthenticatedFrameBytesMax)
+        require(
+            "TrustLimits.enrolmentRequestBytesMax ≤ PeerLimits.unauthenticatedFrameBytesMax",
+            [TrustLimits.enrolmentRequestBytesMax], .atMost, peer.unauthenticatedFrameBytesMax)
         require("PeerLimits.enrolmentAnswerFrameBytesMax ≤ PeerLimits.frameBytesMax", [peer.enrolmentAnswerFrameBytesMax], .atMost, peer.frameBytesMax)
-        require("TrustLimits.enrolmentMessageBytesMax ≤ PeerLimits.enrolmentAnswerFrameBytesMax",
-                [TrustLimits.enrolmentMessageBytesMax], .atMost, peer.enrolmentAnswerFrameBytesMax)
+        require(
+            "TrustLimits.enrolmentMessageBytesMax ≤ PeerLimits.enrolmentAnswerFrameBytesMax",
+            [TrustLimits.enrolmentMessageBytesMax], .atMost, peer.enrolmentAnswerFrameBytesMax)
         return found
     }
 

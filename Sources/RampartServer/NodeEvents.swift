@@ -59,11 +59,15 @@ struct CertificateWatch: Service {
             logger.error("the Internal CA certificate in pki/ does not parse: its expiry cannot be checked")
             return
         }
-        let expiring = CertificateLifecycle.expiringCertificates(icaNotValidAfter: icaNotValidAfter,
-                                                                 nodeNotValidAfter: credentials.certificateNotValidAfter, now: now)
+        let expiring = CertificateLifecycle.expiringCertificates(
+            icaNotValidAfter: icaNotValidAfter,
+            nodeNotValidAfter: credentials.certificateNotValidAfter, now: now)
         for certificate in expiring {
-            events.publish(.certificateExpiring(CertificateExpiring(certificate: certificate.which.rawValue, notValidAfter: certificate.notValidAfter,
-                                                                    daysLeft: certificate.daysLeft, advice: certificate.advice)))
+            events.publish(
+                .certificateExpiring(
+                    CertificateExpiring(
+                        certificate: certificate.which.rawValue, notValidAfter: certificate.notValidAfter,
+                        daysLeft: certificate.daysLeft, advice: certificate.advice)))
         }
     }
 }

@@ -3,10 +3,9 @@ import Gateway
 import HACore
 import HARuntime
 import Hummingbird
-import WebAPI
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import NIOCore
 import NIOSSL
 import Operations
@@ -15,8 +14,9 @@ import SICPort
 import ServiceLifecycle
 import Store
 import Synchronization
-import UnixSignals
 import TrustCore
+import UnixSignals
+import WebAPI
 
 /// What a management server is asked to be: `rampart server`'s flags, or a test's node.
 public struct ServerConfiguration: Sendable {
@@ -40,9 +40,11 @@ public struct ServerConfiguration: Sendable {
     public var advertiseSIC: SICAddress?
     public var logger: Logger
 
-    public init(dataDirectory: URL, apiPort: Int = 8443, sicPort: Int = 18191, listen: String = "127.0.0.1", serverName: String = "primary",
-                adminPasswordFile: String? = nil, join: SICAddress? = nil, activationKeyFile: String? = nil, advertiseSIC: SICAddress? = nil,
-                logger: Logger) {
+    public init(
+        dataDirectory: URL, apiPort: Int = 8443, sicPort: Int = 18191, listen: String = "127.0.0.1", serverName: String = "primary",
+        adminPasswordFile: String? = nil, join: SICAddress? = nil, activationKeyFile: String? = nil, advertiseSIC: SICAddress? = nil,
+        logger: Logger
+    ) {
         self.dataDirectory = dataDirectory.standardizedFileURL
         self.apiPort = apiPort
         self.sicPort = sicPort
@@ -84,8 +86,10 @@ public final class RampartNode: Sendable {
     private let lock: NodeLock
     private let group = Mutex<ServiceGroup?>(nil)
 
-    fileprivate init(configuration: ServerConfiguration, service: ManagementService, runtime: HARuntime, sicPort: Int, services: [any Service],
-                 bound: BoundPorts, ports: PortReservation, lock: NodeLock) {
+    fileprivate init(
+        configuration: ServerConfiguration, service: ManagementService, runtime: HARuntime, sicPort: Int, services: [any Service],
+        bound: BoundPorts, ports: PortReservation, lock: NodeLock
+    ) {
         self.configuration = configuration
         self.service = service
         self.runtime = runtime
@@ -100,8 +104,10 @@ public final class RampartNode: Sendable {
     /// Requests in flight, a publish included, finish first. Then the reserved ports are released.
     public func run(gracefulShutdownSignals: [UnixSignal] = []) async throws {
         defer { ports.release() }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals,
-                                                      logger: configuration.logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: configuration.logger))
         self.group.withLock { $0 = group }
         try await group.run()
     }
@@ -131,8 +137,11 @@ extension RampartNode {
         }
         // Every port before anything in the data directory: a port in use leaves a fresh directory as it
         // was (absent or empty) and a joining secondary's one-time key unspent.
-        let ports = try PortReservation.reserve([.init(flag: "--api-port", port: configuration.apiPort),
-                                                 .init(flag: "--sic-port", port: configuration.sicPort)], host: configuration.listen)
+        let ports = try PortReservation.reserve(
+            [
+                .init(flag: "--api-port", port: configuration.apiPort),
+                .init(flag: "--sic-port", port: configuration.sicPort),
+            ], host: configuration.listen)
         try checkLocalSocketPath(directory)
         try DurableFile.ensureDirectory(directory, mode: 0o700)
         guard let lock = try NodeLock.tryAcquire(dataDirectory: directory) else {
@@ -142,7 +151,9 @@ extension RampartNode {
         let store = try ManagementStore(path: directory.appendingPathComponent(DataDirectoryLayout.database).path)
         if let problem = try store.verifyJournal() {
             logger.critical("refusing to start: the revision journal does not verify", metadata: ["problem": "\(problem)"])
-            throw ServerStartError.usage("The revision journal in \(directory.path)/\(DataDirectoryLayout.database) is broken: \(problem). Restore from a backup; the server will not run on it.")
+            throw ServerStartError.usage(
+                "The revision journal in \(directory.path)/\(DataDirectoryLayout.database) is broken: \(problem). Restore from a backup; the server will not run on it."
+            )
         }
         if let head = try store.head() {
             logger.info("journal verified", metadata: ["revisions": "\(head.number)", "head": "\(head.hash)"])
@@ -164,7 +175,9 @@ extension RampartNode {
         let path = directory.appendingPathComponent(DataDirectoryLayout.socket).path
         let pathBytesMax = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
         guard path.utf8.count <= pathBytesMax else {
-            throw ServerStartError.failure("--data \(directory.path): the operator socket \(path) would be \(path.utf8.count) bytes long, over the \(pathBytesMax) a Unix socket path may have; choose a shorter data directory path")
+            throw ServerStartError.failure(
+                "--data \(directory.path): the operator socket \(path) would be \(path.utf8.count) bytes long, over the \(pathBytesMax) a Unix socket path may have; choose a shorter data directory path"
+            )
         }
     }
 }
@@ -187,8 +200,9 @@ struct NodeComposer {
     }
 
     func makeService() throws -> ManagementService {
-        try ManagementService(store: store, identity: ServerIdentity(name: serverName, ipAddress: configuration.listen, apiPort: configuration.apiPort),
-                              logger: logger, logs: try LogStore(directory: directory))
+        try ManagementService(
+            store: store, identity: ServerIdentity(name: serverName, ipAddress: configuration.listen, apiPort: configuration.apiPort),
+            logger: logger, logs: try LogStore(directory: directory))
     }
 
     /// The primary: the Internal CA and API certificate (created at first start), the first
@@ -198,11 +212,13 @@ struct NodeComposer {
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
         let service = try makeService()
         try await initializeIfNeeded(service)
-        let serverUID = try store.setting("server-uid") ?? {
-            let uid = SecureRandom.uuid()
-            try store.setSetting("server-uid", uid)
-            return uid
-        }()
+        let serverUID =
+            try store.setting("server-uid")
+            ?? {
+                let uid = SecureRandom.uuid()
+                try store.setSetting("server-uid", uid)
+                return uid
+            }()
         let credentials = try ServerSICIdentity.loadOrIssue(pki: pki, identity: NodeIdentity(uid: serverUID, name: serverName), now: Date(), logger: logger)
         await service.configureSIC(authority: pki.internalCA)
         return NodeSetup(service: service, credentials: credentials, apiTLS: try pki.makeServerTLSConfiguration(), role: .primary)
@@ -217,13 +233,18 @@ struct NodeComposer {
         let credentials = try NodeCredentials.load(from: pkiDirectory)
         var names = apiCertificateNames()
         if !FileManager.default.fileExists(atPath: pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey).path) {
-            let servers = [SICAddress(host: membership.joinHost, port: membership.joinSICPort)]
-                + (try store.objects(types: [.checkpointHost], offset: 0, limit: HALimits().serversMax, nameFilter: nil).objects).filter { $0.name != serverName }
-                    .compactMap { $0.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap(SICAddress.init(argument:)) }
-            let addresses = await ServerCertificates.fetchICAKey(credentials: credentials, from: Array(servers.prefix(HALimits().serversMax)),
-                                                                 pkiDirectory: pkiDirectory, logger: logger)
-            names = ServerCertificates.apiNames(listen: configuration.listen, advertisedHost: configuration.advertiseSIC?.host,
-                                                ownObjectAddresses: names + (addresses ?? []))
+            let servers =
+                [SICAddress(host: membership.joinHost, port: membership.joinSICPort)]
+                + (try store.objects(types: [.checkpointHost], offset: 0, limit: HALimits().serversMax, nameFilter: nil).objects).filter {
+                    $0.name != serverName
+                }
+                .compactMap { $0.fields[ManagedObject.haSICAddressField]?.stringValue.flatMap(SICAddress.init(argument:)) }
+            let addresses = await ServerCertificates.fetchICAKey(
+                credentials: credentials, from: Array(servers.prefix(HALimits().serversMax)),
+                pkiDirectory: pkiDirectory, logger: logger)
+            names = ServerCertificates.apiNames(
+                listen: configuration.listen, advertisedHost: configuration.advertiseSIC?.host,
+                ownObjectAddresses: names + (addresses ?? []))
         }
         let apiTLS: TLSConfiguration
         let apiTLSDirectory = directory.appendingPathComponent(DataDirectoryLayout.apiTLS)
@@ -235,18 +256,23 @@ struct NodeComposer {
             try? FileManager.default.removeItem(at: apiTLSDirectory)
         } catch let error as TrustError where error.code == .icaKeyMissing {
             // No server gave the key (none reachable): serve HTTPS anyway, from a node-local CA, until a later start.
-            logger.warning("no Internal CA key yet: the API certificate comes from a node-local CA (api-tls/) until a start that has it; clients that trust pki/ica.pem cannot verify this server meanwhile")
+            logger.warning(
+                "no Internal CA key yet: the API certificate comes from a node-local CA (api-tls/) until a start that has it; clients that trust pki/ica.pem cannot verify this server meanwhile"
+            )
             try DurableFile.ensureDirectory(apiTLSDirectory, mode: 0o700)
-            apiTLS = try PKIDirectory.loadOrCreate(dataDirectory: apiTLSDirectory, serverName: serverName,
-                                                   listenAddresses: names, now: Date()).makeServerTLSConfiguration()
+            apiTLS = try PKIDirectory.loadOrCreate(
+                dataDirectory: apiTLSDirectory, serverName: serverName,
+                listenAddresses: names, now: Date()
+            ).makeServerTLSConfiguration()
         }
         return NodeSetup(service: try makeService(), credentials: credentials, apiTLS: apiTLS, role: .secondary)
     }
 
     /// The names of this server's API certificate (see `ServerCertificates.apiNames`).
     func apiCertificateNames() -> [String] {
-        ServerCertificates.apiNames(listen: configuration.listen, advertisedHost: configuration.advertiseSIC?.host,
-                                    ownObjectAddresses: ServerCertificates.objectAddresses(of: serverName, in: store))
+        ServerCertificates.apiNames(
+            listen: configuration.listen, advertisedHost: configuration.advertiseSIC?.host,
+            ownObjectAddresses: ServerCertificates.objectAddresses(of: serverName, in: store))
     }
 
     /// This directory's secondary membership: the stored one, or a new one made by joining with
@@ -254,7 +280,8 @@ struct NodeComposer {
     func secondaryMembership() async throws -> HAMembership? {
         if let membership = try HAMembership.load(directory) {
             guard membership.serverName == serverName else {
-                throw ServerStartError.usage("this data directory is the secondary \(membership.serverName); start it with --server-name \(membership.serverName)")
+                throw ServerStartError.usage(
+                    "this data directory is the secondary \(membership.serverName); start it with --server-name \(membership.serverName)")
             }
             return membership
         }
@@ -270,8 +297,9 @@ struct NodeComposer {
         }
         let (active, _) = try await SICNodeChannel(credentials: credentials, host: join.host, port: join.port).exchange(SICChannelMessage.ping())
         guard let active else { throw ServerStartError.failure("the active server at \(join) did not identify itself") }
-        let membership = HAMembership(role: HAServerRole.secondary.rawValue, serverName: serverName, activeServer: active.name,
-                                      joinHost: join.host, joinSICPort: join.port)
+        let membership = HAMembership(
+            role: HAServerRole.secondary.rawValue, serverName: serverName, activeServer: active.name,
+            joinHost: join.host, joinSICPort: join.port)
         try membership.save(directory)
         logger.notice("joined the HA group as a secondary", metadata: ["active": "\(active.name)", "sic": "\(join)"])
         return membership
@@ -316,19 +344,24 @@ struct NodeComposer {
         let links = HAPeerLinks()
         let versions = PeerFacts.Versions(software: RampartRelease.version, schema: DatabaseFiles.managementSchema.count)
         let facts = PeerFacts(events: service.events)
-        let runtime = try HARuntime(configuration: HAConfiguration(serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) },
-                                                                   softwareVersion: versions.software, schemaVersion: UInt32(versions.schema),
-                                                                   limits: .overNetwork),
-                                    store: store, bootstrapActive: node.role == .primary,
-                                    snapshotDirectory: directory.appendingPathComponent(DataDirectoryLayout.haSnapshots),
-                                    exportDirectory: directory.appendingPathComponent(DataDirectoryLayout.haExports), logger: logger,
-                                    events: service.events, send: { try links.send($0) })
+        let runtime = try HARuntime(
+            configuration: HAConfiguration(
+                serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) },
+                softwareVersion: versions.software, schemaVersion: UInt32(versions.schema),
+                limits: .overNetwork),
+            store: store, bootstrapActive: node.role == .primary,
+            snapshotDirectory: directory.appendingPathComponent(DataDirectoryLayout.haSnapshots),
+            exportDirectory: directory.appendingPathComponent(DataDirectoryLayout.haExports), logger: logger,
+            events: service.events, send: { try links.send($0) })
         let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
-        let checks = PromotionChecks(credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
-                                     peers: { runtime.status.peers.map(\.serverID.name) })
-        await service.attachHA(HAWebAPIBridge(runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
-                                              peerIPAddress: { id in service.managementServers().first { $0.name == id.name }?.ipAddress },
-                                              promotionChecks: { checks.evaluate(now: Date()) }))
+        let checks = PromotionChecks(
+            credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
+            peers: { runtime.status.peers.map(\.serverID.name) })
+        await service.attachHA(
+            HAWebAPIBridge(
+                runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
+                peerIPAddress: { id in service.managementServers().first { $0.name == id.name }?.ipAddress },
+                promotionChecks: { checks.evaluate(now: Date()) }))
         let sicSerial = NodeCertificate.serialHex(try node.credentials.certificate().serialNumber)
         if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
             try await service.registerPrimary(name: serverName, uid: uid, ipAddress: configuration.listen, sicSerial: sicSerial)
@@ -336,35 +369,45 @@ struct NodeComposer {
         let channels = SICChannels()
         await service.attachSICChannels(channels)
         let sicListener = try await PeerListener.bind(
-            PeerListenerConfiguration(host: configuration.listen, port: configuration.sicPort, identity: node.credentials.issuedIdentity,
-                                      verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service),
-                                      isGroupMember: HAMesh.groupMembership(service: service, serverName: serverName, join: membership)),
+            PeerListenerConfiguration(
+                host: configuration.listen, port: configuration.sicPort, identity: node.credentials.issuedIdentity,
+                verifier: LiveSICVerifier(icaPEM: node.credentials.icaPEM, service: service),
+                isGroupMember: HAMesh.groupMembership(service: service, serverName: serverName, join: membership)),
             logger: logger)
         let local = LocalAddresses(sic: configuration.advertiseSIC.map { "\($0)" } ?? "\(configuration.listen):\(sicListener.port)", sicSerial: sicSerial)
-        let mesh = HAMesh(runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
-                          local: local, facts: facts, versions: versions, join: membership, ica: ica, channels: channels, logger: logger)
+        let mesh = HAMesh(
+            runtime: runtime, links: links, service: service, credentials: node.credentials, serverName: serverName,
+            local: local, facts: facts, versions: versions, join: membership, ica: ica, channels: channels, logger: logger)
         let gateways = GatewayHub(service: service, channels: channels, logger: logger)
         await service.attachGateways(gateways)
         let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
         let bound = BoundPorts()
-        let apiApp = try WebAPI.httpsApplication(service: service, host: configuration.listen, port: configuration.apiPort, tls: node.apiTLS,
-                                                 logger: logger, onRunning: { port in
-                                                     await service.apiListenerBound(port: port)
-                                                     await bound.api(port)
-                                                 })
-        let localApp = WebAPI.localSocketApplication(service: service, path: directory.appendingPathComponent(DataDirectoryLayout.socket).path,
-                                                     logger: logger, onRunning: { await bound.local() })
-        let announcer = NodeAnnouncer(bound: bound, directory: directory, local: local,
-                                      settings: NodeSettings(serverName: serverName, listen: configuration.listen, apiPort: configuration.apiPort,
-                                                             sicPort: sicListener.port),
-                                      logger: logger)
+        let apiApp = try WebAPI.httpsApplication(
+            service: service, host: configuration.listen, port: configuration.apiPort, tls: node.apiTLS,
+            logger: logger,
+            onRunning: { port in
+                await service.apiListenerBound(port: port)
+                await bound.api(port)
+            })
+        let localApp = WebAPI.localSocketApplication(
+            service: service, path: directory.appendingPathComponent(DataDirectoryLayout.socket).path,
+            logger: logger, onRunning: { await bound.local() })
+        let announcer = NodeAnnouncer(
+            bound: bound, directory: directory, local: local,
+            settings: NodeSettings(
+                serverName: serverName, listen: configuration.listen, apiPort: configuration.apiPort,
+                sicPort: sicListener.port),
+            logger: logger)
         let operations = OperationsService(directory: directory, serverName: serverName, events: service.events, logger: logger)
         await service.attachOperations(operations.provider)
         let certificates = CertificateWatch(credentials: node.credentials, events: service.events, logger: logger)
-        let services: [any Service] = [eventLog, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
-                                       certificates]
-        return RampartNode(configuration: configuration, service: service, runtime: runtime, sicPort: sicListener.port, services: services,
-                           bound: bound, ports: ports, lock: lock)
+        let services: [any Service] = [
+            eventLog, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
+            certificates,
+        ]
+        return RampartNode(
+            configuration: configuration, service: service, runtime: runtime, sicPort: sicListener.port, services: services,
+            bound: bound, ports: ports, lock: lock)
     }
 }
 

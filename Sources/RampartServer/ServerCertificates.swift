@@ -44,7 +44,8 @@ enum ServerCertificates {
                 let (_, reply) = try await SICNodeChannel(credentials: credentials, host: server.host, port: server.port)
                     .exchange(SICChannelMessage.icaStateRequest())
                 guard reply["type"]?.stringValue == "ica-state", let certificate = reply["certificate"]?.stringValue,
-                      let key = reply["key"]?.stringValue else {
+                    let key = reply["key"]?.stringValue
+                else {
                     throw ServerStartError.failure(reply["message"]?.stringValue.map(SICChannels.printable) ?? "no Internal CA state in the answer")
                 }
                 guard certificate.trimmingCharacters(in: .whitespacesAndNewlines) == credentials.icaPEM.trimmingCharacters(in: .whitespacesAndNewlines) else {
@@ -52,8 +53,9 @@ enum ServerCertificates {
                 }
                 _ = try InternalCA(certificatePEM: certificate, privateKeyPEM: key)  // the key must be the CA's
                 try DurableFile.write(Array(key.utf8), to: pkiDirectory.appendingPathComponent(PKIDirectory.FileName.icaKey), mode: 0o600)
-                logger.notice("Internal CA key received: this server issues its API certificate from the group's CA",
-                              metadata: ["from": "\(server.host):\(server.port)"])
+                logger.notice(
+                    "Internal CA key received: this server issues its API certificate from the group's CA",
+                    metadata: ["from": "\(server.host):\(server.port)"])
                 let addresses = (reply["addresses"]?.arrayValue ?? []).compactMap(\.stringValue).filter(PKIDirectory.isCertificateName)
                 return Array(addresses.prefix(addressesMax))
             } catch {

@@ -7,16 +7,17 @@ import TrustCore
 enum ServerSICIdentity {
     static func loadOrIssue(pki: PKIDirectory, identity: NodeIdentity, now: Date, logger: Logger) throws -> NodeCredentials {
         if let current = try? NodeCredentials.load(from: pki.directory), current.identity == identity,
-           let certificate = try? current.certificate(), !CertificateLifecycle.renewalDue(certificate, now: now) {
+            let certificate = try? current.certificate(), !CertificateLifecycle.renewalDue(certificate, now: now)
+        {
             return current
         }
         let keyPair = NodeKeyPair.generate()
         let issued = try pki.internalCA.issueNodeCertificate(publicKey: keyPair.publicKey, identity: identity, now: now)
-        let credentials = NodeCredentials(identity: identity, privateKeyPEM: keyPair.privateKeyPEM,
-                                          certificatePEM: issued.certificatePEM, icaPEM: pki.internalCA.certificatePEM)
+        let credentials = NodeCredentials(
+            identity: identity, privateKeyPEM: keyPair.privateKeyPEM,
+            certificatePEM: issued.certificatePEM, icaPEM: pki.internalCA.certificatePEM)
         try credentials.write(to: pki.directory)
         logger.info("SIC certificate issued for this server", metadata: ["serial": "\(issued.serial)", "valid-until": "\(issued.notValidAfter)"])
         return credentials
     }
 }
-

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
-import ManagementService
 import ManagementClient
 import ManagementModel
+import ManagementService
 import Operations
 import Store
 import TrustCore
@@ -34,7 +34,10 @@ struct BenchFigure {
             "mean_ms": ms(samplesMilliseconds.isEmpty ? 0 : samplesMilliseconds.reduce(0, +) / Double(samplesMilliseconds.count)),
             "max_ms": ms(samplesMilliseconds.max() ?? 0), "note": .string(note),
         ]
-        if let rate, let rateUnit { fields["rate"] = .double((rate * 10).rounded() / 10); fields["rate_unit"] = .string(rateUnit) }
+        if let rate, let rateUnit {
+            fields["rate"] = .double((rate * 10).rounded() / 10)
+            fields["rate_unit"] = .string(rateUnit)
+        }
         fields.merge(extra) { _, new in new }
         if let machine { fields["machine"] = machine }
         return .object(fields)
@@ -114,9 +117,12 @@ public struct BenchAPIRun {
             report(figures.last!)
             if memoryObjects > next {
                 _ = try await client.createObjects(total: memoryObjects - next, sessions: 4, firstIndex: next)
-                figures.append(BenchFigure(metric: "server_resident_memory", extra: [
-                    "objects": .int(Int64(memoryObjects)), "rss_mb": .double(server.residentMegabytes().rounded()),
-                ], note: "VmRSS of the server process after \(memoryObjects) hosts were created and published through the API"))
+                figures.append(
+                    BenchFigure(
+                        metric: "server_resident_memory",
+                        extra: [
+                            "objects": .int(Int64(memoryObjects)), "rss_mb": .double(server.residentMegabytes().rounded()),
+                        ], note: "VmRSS of the server process after \(memoryObjects) hosts were created and published through the API"))
                 report(figures.last!)
             }
             return figures
@@ -144,9 +150,13 @@ struct BenchServer: Sendable {
         let password = "bench-" + UUID().uuidString
         let passwordFile = directory + "-admin-password"
         _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
-        let child = try children.start(name: "server", arguments: ["server", "--data", directory, "--api-port", "0", "--sic-port", "0",
-                                                                   "--admin-password-file", passwordFile, "--log-level", "warning"],
-                                       output: .inherit)
+        let child = try children.start(
+            name: "server",
+            arguments: [
+                "server", "--data", directory, "--api-port", "0", "--sic-port", "0",
+                "--admin-password-file", passwordFile, "--log-level", "warning",
+            ],
+            output: .inherit)
         for _ in 0..<3_000 {
             if let settings = try? NodeSettings.load(dataDirectory: directory) {
                 try? FileManager.default.removeItem(atPath: passwordFile)
@@ -161,8 +171,9 @@ struct BenchServer: Sendable {
 
     func residentMegabytes() -> Double {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return -1 }
         return kilobytes / 1024
     }
 
@@ -172,7 +183,8 @@ struct BenchServer: Sendable {
     /// User and system CPU time process `pid` has used so far (/proc/PID/stat), in milliseconds.
     static func cpuMilliseconds(_ pid: Int32) -> Int64 {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let afterName = stat.range(of: ") ", options: .backwards) else { return 0 }
+            let afterName = stat.range(of: ") ", options: .backwards)
+        else { return 0 }
         let fields = stat[afterName.upperBound...].split(separator: " ")
         guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return 0 }
         return (user + system) * 1000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
@@ -213,7 +225,10 @@ struct BenchClient: Sendable {
                         try await mustSucceed("add-host", BenchClient.host(index), sid: sid)
                         samples.append(monotonicMilliseconds() - before)
                         pending += 1
-                        if pending == 1_000 { try await mustSucceed("publish", [:], sid: sid); pending = 0 }
+                        if pending == 1_000 {
+                            try await mustSucceed("publish", [:], sid: sid)
+                            pending = 0
+                        }
                     }
                     try await mustSucceed("publish", [:], sid: sid)
                     try await mustSucceed("logout", [:], sid: sid)
@@ -223,9 +238,12 @@ struct BenchClient: Sendable {
             return try await group.reduce(into: []) { $0 += $1 }
         }
         let seconds = (monotonicMilliseconds() - started) / 1000
-        return BenchFigure(metric: "api_objects_created_\(sessions)_session\(sessions == 1 ? "" : "s")", samplesMilliseconds: samples,
-                           rate: Double(total) / seconds, rateUnit: "objects/s",
-                           note: "add-host over HTTPS (one connection pool, TLS to loopback) from \(sessions) session(s), publish every 1,000; latency per add-host; rate includes the publishes")
+        return BenchFigure(
+            metric: "api_objects_created_\(sessions)_session\(sessions == 1 ? "" : "s")", samplesMilliseconds: samples,
+            rate: Double(total) / seconds, rateUnit: "objects/s",
+            note:
+                "add-host over HTTPS (one connection pool, TLS to loopback) from \(sessions) session(s), publish every 1,000; latency per add-host; rate includes the publishes"
+        )
     }
 
     /// Times publish of a one-change session: the call returns once the revision is durable.
@@ -239,8 +257,9 @@ struct BenchClient: Sendable {
             samples.append(monotonicMilliseconds() - before)
         }
         try await mustSucceed("logout", [:], sid: sid)
-        return BenchFigure(metric: "publish_latency_1_change", samplesMilliseconds: samples,
-                           note: "HTTPS publish call for a 1-change session, measured at the client; acknowledged after the revision is committed with synchronous=FULL")
+        return BenchFigure(
+            metric: "publish_latency_1_change", samplesMilliseconds: samples,
+            note: "HTTPS publish call for a 1-change session, measured at the client; acknowledged after the revision is committed with synchronous=FULL")
     }
 }
 
@@ -266,7 +285,8 @@ public struct BenchServiceRun {
         let service = try ManagementService(store: store, identity: ServerIdentity(name: "bench", ipAddress: "127.0.0.1", apiPort: 0), logger: logger)
         _ = try await service.initializeIfEmpty(adminPassword: "bench-password")
         let client = ClientInfo(address: "127.0.0.1", isLocalSocket: false)
-        let sid = await service.handle(command: "login", body: ["user": "admin", "password": "bench-password"], sid: nil, client: client).body["sid"]?.stringValue
+        let sid = await service.handle(command: "login", body: ["user": "admin", "password": "bench-password"], sid: nil, client: client).body["sid"]?
+            .stringValue
         var samples: [Double] = []
         let started = monotonicMilliseconds()
         for index in 0..<objects {
@@ -277,8 +297,9 @@ public struct BenchServiceRun {
             if index % 1_000 == 999 { _ = await service.handle(command: "publish", body: [:], sid: sid, client: client) }
         }
         let seconds = (monotonicMilliseconds() - started) / 1000
-        let figure = BenchFigure(metric: "service_objects_created_1_session", samplesMilliseconds: samples, rate: Double(objects) / seconds,
-                                 rateUnit: "objects/s", note: "ManagementService.handle(add-host) called in process, publish every 1,000")
+        let figure = BenchFigure(
+            metric: "service_objects_created_1_session", samplesMilliseconds: samples, rate: Double(objects) / seconds,
+            rateUnit: "objects/s", note: "ManagementService.handle(add-host) called in process, publish every 1,000")
         figure.write(json: json)
     }
 }

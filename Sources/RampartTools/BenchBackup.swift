@@ -83,16 +83,27 @@ struct BackupBench {
         let objectCount = Int64(run.hostsPublished)
 
         var figures = [
-            BenchFigure(metric: "publish_idle", samplesMilliseconds: idle,
-                        note: "add-host then a timed 1-change publish over HTTPS on a primary holding \(objectCount) hosts, nothing else running"),
-            BenchFigure(metric: "backup_create", samplesMilliseconds: backupSeconds.map { $0 * 1000 }, rate: megabytes / mean(backupSeconds), rateUnit: "MB/s",
-                        extra: ["database_bytes": .int(Int64(databaseBytes)), "objects": .int(objectCount),
-                                "process_wall_p50_ms": BenchHA.milliseconds(percentile(windows.map { $0.end - $0.start }, 0.5))],
-                        note: "`rampart backup create` (a separate process, as an operator runs it) while the server runs and takes publishes: SQLite online backup on its own connection, archived with SHA-256 and flushed every 8 MiB; rate = database bytes / the tool's backup time (last-backup.json), process start excluded"),
-            BenchFigure(metric: "publish_during_backup", samplesMilliseconds: duringSamples,
-                        extra: ["idle_p50_ms": BenchHA.milliseconds(percentile(idle, 0.5)),
-                                "ratio_p50": .double((percentile(duringSamples, 0.5) / max(percentile(idle, 0.5), 0.001) * 100).rounded() / 100)],
-                        note: "the same publishes while backups ran back to back; only publishes that started and ended inside a backup count. ratio_p50 = p50 during / p50 idle (target ≤ 2)"),
+            BenchFigure(
+                metric: "publish_idle", samplesMilliseconds: idle,
+                note: "add-host then a timed 1-change publish over HTTPS on a primary holding \(objectCount) hosts, nothing else running"),
+            BenchFigure(
+                metric: "backup_create", samplesMilliseconds: backupSeconds.map { $0 * 1000 }, rate: megabytes / mean(backupSeconds), rateUnit: "MB/s",
+                extra: [
+                    "database_bytes": .int(Int64(databaseBytes)), "objects": .int(objectCount),
+                    "process_wall_p50_ms": BenchHA.milliseconds(percentile(windows.map { $0.end - $0.start }, 0.5)),
+                ],
+                note:
+                    "`rampart backup create` (a separate process, as an operator runs it) while the server runs and takes publishes: SQLite online backup on its own connection, archived with SHA-256 and flushed every 8 MiB; rate = database bytes / the tool's backup time (last-backup.json), process start excluded"
+            ),
+            BenchFigure(
+                metric: "publish_during_backup", samplesMilliseconds: duringSamples,
+                extra: [
+                    "idle_p50_ms": BenchHA.milliseconds(percentile(idle, 0.5)),
+                    "ratio_p50": .double((percentile(duringSamples, 0.5) / max(percentile(idle, 0.5), 0.001) * 100).rounded() / 100),
+                ],
+                note:
+                    "the same publishes while backups ran back to back; only publishes that started and ended inside a backup count. ratio_p50 = p50 during / p50 idle (target ≤ 2)"
+            ),
         ]
         figures.append(try encryptedBackup(megabytes: megabytes))
         figures.append(try restores(lastBackup, megabytes: megabytes))
@@ -101,12 +112,14 @@ struct BackupBench {
 
     func encryptedBackup(megabytes: Double) throws -> BenchFigure {
         let passphraseFile = run.root + "/bench-passphrase"
-        _ = FileManager.default.createFile(atPath: passphraseFile, contents: Data("bench passphrase \(UUID().uuidString)\n".utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: passphraseFile, contents: Data("bench passphrase \(UUID().uuidString)\n".utf8), attributes: [.posixPermissions: 0o600])
         let reply = try childJSON(["backup", "create", "--data", directory, "--json", "--passphrase-file", passphraseFile])
         let seconds = Double(BackupStatus.load(dataDirectory: URL(fileURLWithPath: directory))?.durationMilliseconds ?? 0) / 1000
         try? FileManager.default.removeItem(atPath: reply["file"]?.stringValue ?? "")
-        return BenchFigure(metric: "backup_create_encrypted", samplesMilliseconds: [seconds * 1000], rate: megabytes / seconds, rateUnit: "MB/s",
-                           note: "one `rampart backup create --passphrase-file`: the same copy, then scrypt (N=2^15, r=8) and AES-256-GCM in 1 MiB chunks")
+        return BenchFigure(
+            metric: "backup_create_encrypted", samplesMilliseconds: [seconds * 1000], rate: megabytes / seconds, rateUnit: "MB/s",
+            note: "one `rampart backup create --passphrase-file`: the same copy, then scrypt (N=2^15, r=8) and AES-256-GCM in 1 MiB chunks")
     }
 
     func restores(_ file: String, megabytes: Double) throws -> BenchFigure {
@@ -118,8 +131,11 @@ struct BackupBench {
             times.append(monotonicMilliseconds() - start)
             try? FileManager.default.removeItem(atPath: target)
         }
-        return BenchFigure(metric: "backup_restore", samplesMilliseconds: times, rate: megabytes / (mean(times) / 1000), rateUnit: "MB/s",
-                           note: "`rampart backup restore` into a fresh directory, timed as a process (start included): manifest and SHA-256 of every part, extraction, SQLite integrity check, the journal's links and head against the manifest, durable rename into place")
+        return BenchFigure(
+            metric: "backup_restore", samplesMilliseconds: times, rate: megabytes / (mean(times) / 1000), rateUnit: "MB/s",
+            note:
+                "`rampart backup restore` into a fresh directory, timed as a process (start included): manifest and SHA-256 of every part, extraction, SQLite integrity check, the journal's links and head against the manifest, durable rename into place"
+        )
     }
 
     mutating func publishes(count: Int) async throws -> [Double] {
@@ -138,8 +154,10 @@ struct BackupBench {
     /// Runs this executable with `arguments` and returns its JSON output; throws when it fails.
     func childJSON(_ arguments: [String]) throws -> JSONValue {
         let output = Pipe()
-        let process = try run.children.start(name: "rampart \(arguments.prefix(2).joined(separator: " "))", arguments: arguments,
-                                             output: .capture(output)).process
+        let process = try run.children.start(
+            name: "rampart \(arguments.prefix(2).joined(separator: " "))", arguments: arguments,
+            output: .capture(output)
+        ).process
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0, let reply = try? JSONValue.parse(data) else {

@@ -10,9 +10,9 @@ import Synchronization
 import TrustCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// `rampart bench ha`: Management HA measured on real processes on loopback — a primary and
@@ -92,7 +92,8 @@ public enum BenchHAFigures {
                 let number = try await publishedRevision(active, task: task, sid: activeSID)
                 // Nil when a later revision (a system change) overtook it before it was read: no sample.
                 guard let appliedAt = try await appliedAt(reader, revision: number, sid: readerSID),
-                      sample >= BenchHALimits.warmupSamples else { continue }
+                    sample >= BenchHALimits.warmupSamples
+                else { continue }
                 visible.append(Double(Int64(appliedAt) - Int64(started)) / 1_000_000)
                 acknowledged.append(Double(ackAt - started) / 1_000_000)
                 if appliedAt <= ackAt { visibleBeforeAck += 1 }
@@ -201,8 +202,9 @@ public enum BenchHAFigures {
             samples.append(elapsed)
             nodes = (nodes.standby, nodes.active)
             // The next round starts from a synchronized pair.
-            _ = try await BenchHARun.waitSynchronized(nodes.standby, head: try await BenchHA.head(nodes.active), startedAt: monotonicMilliseconds(),
-                                                      timeoutMilliseconds: BenchHALimits.synchronizedTimeoutMilliseconds)
+            _ = try await BenchHARun.waitSynchronized(
+                nodes.standby, head: try await BenchHA.head(nodes.active), startedAt: monotonicMilliseconds(),
+                timeoutMilliseconds: BenchHALimits.synchronizedTimeoutMilliseconds)
         }
         if nodes.active.name != run.primary!.name {
             _ = try await BenchHA.operatorCall(run.primary!, "ha-promote", [:])  // leave the primary active
@@ -226,8 +228,9 @@ public enum BenchHAFigures {
         let (secondary, joined) = try await run.launchSecondary("mgmt-c", keyFile: keyFile)
         // Read once the secondary has enrolled: enrolment itself publishes a revision on the primary.
         let target = try await run.primaryHead()
-        let (elapsed, phases) = try await BenchHARun.waitSynchronized(secondary, head: target, startedAt: joined,
-                                                                       timeoutMilliseconds: BenchHALimits.fullSyncTimeoutMilliseconds)
+        let (elapsed, phases) = try await BenchHARun.waitSynchronized(
+            secondary, head: target, startedAt: joined,
+            timeoutMilliseconds: BenchHALimits.fullSyncTimeoutMilliseconds)
         let primaryCPU = primary.server.cpuSeconds() - cpuBefore
         let secondaryCPU = secondary.server.cpuSeconds()
         let (bytes, bytesSource) = run.fullSyncBytes(head: target)
@@ -285,7 +288,9 @@ enum BenchHA {
     }
 
     static func head(_ node: BenchHANode) async throws -> BenchHAHead {
-        guard let head = BenchHAHead(try await operatorCall(node, "show-ha-status", [:])) else { throw ToolFailure("no head in show-ha-status of \(node.name)") }
+        guard let head = BenchHAHead(try await operatorCall(node, "show-ha-status", [:])) else {
+            throw ToolFailure("no head in show-ha-status of \(node.name)")
+        }
         return head
     }
 
@@ -377,8 +382,9 @@ struct BenchHARun {
         let passwordFile = root + "/admin-password"
         _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
         let directory = root + "/mgmt-a"
-        let node = try await launch("mgmt-a", directory: directory, caFile: directory + "/" + DataDirectoryLayout.icaCertificate,
-                                    arguments: ["--admin-password-file", passwordFile])
+        let node = try await launch(
+            "mgmt-a", directory: directory, caFile: directory + "/" + DataDirectoryLayout.icaCertificate,
+            arguments: ["--admin-password-file", passwordFile])
         try? FileManager.default.removeItem(atPath: passwordFile)
         primary = node
     }
@@ -387,8 +393,9 @@ struct BenchHARun {
     mutating func standby(_ name: String) async throws -> BenchHANode {
         if secondaries[name] == nil { _ = try await startSecondary(name) }
         let node = secondaries[name]!
-        _ = try await Self.waitSynchronized(node, head: try await primaryHead(), startedAt: monotonicMilliseconds(),
-                                            timeoutMilliseconds: BenchHALimits.synchronizedTimeoutMilliseconds)
+        _ = try await Self.waitSynchronized(
+            node, head: try await primaryHead(), startedAt: monotonicMilliseconds(),
+            timeoutMilliseconds: BenchHALimits.synchronizedTimeoutMilliseconds)
         return node
     }
 
@@ -405,7 +412,8 @@ struct BenchHARun {
         let key = "otp-" + UUID().uuidString
         try await withPrimaryClient { client in
             let sid = try await client.login()
-            try await client.mustSucceed("add-checkpoint-host", ["name": .string(name), "ip-address": "127.0.0.1", "one-time-password": .string(key)], sid: sid)
+            try await client.mustSucceed(
+                "add-checkpoint-host", ["name": .string(name), "ip-address": "127.0.0.1", "one-time-password": .string(key)], sid: sid)
             try await client.mustSucceed("publish", [:], sid: sid)
             _ = try? await client.transport.call("logout", [:], sid: sid)
         }
@@ -418,8 +426,9 @@ struct BenchHARun {
     mutating func launchSecondary(_ name: String, keyFile: String) async throws -> (BenchHANode, startedAt: Double) {
         let directory = root + "/" + name
         let startedAt = monotonicMilliseconds()
-        let node = try await launch(name, directory: directory, caFile: directory + "/" + DataDirectoryLayout.icaCertificate,
-                                    arguments: ["--join", "127.0.0.1:\(primary!.sicPort)", "--activation-key-file", keyFile])
+        let node = try await launch(
+            name, directory: directory, caFile: directory + "/" + DataDirectoryLayout.icaCertificate,
+            arguments: ["--join", "127.0.0.1:\(primary!.sicPort)", "--activation-key-file", keyFile])
         secondaries[name] = node
         return (node, startedAt)
     }
@@ -431,14 +440,19 @@ struct BenchHARun {
 
     private func launch(_ name: String, directory: String, caFile: String, arguments: [String]) async throws -> BenchHANode {
         let logFile = logDirectory + "/\(name).log"
-        let child = try children.start(name: name, arguments: ["server", "--data", directory, "--server-name", name, "--api-port", "0",
-                                                               "--sic-port", "0"] + arguments,
-                                       output: .newLog(path: logFile))
+        let child = try children.start(
+            name: name,
+            arguments: [
+                "server", "--data", directory, "--server-name", name, "--api-port", "0",
+                "--sic-port", "0",
+            ] + arguments,
+            output: .newLog(path: logFile))
         let started = monotonicMilliseconds()
         while monotonicMilliseconds() - started < BenchHALimits.startTimeoutMilliseconds {
             if let settings = try? NodeSettings.load(dataDirectory: directory), let sicPort = settings.sicPort {
-                return BenchHANode(name: name, server: BenchServer(child: child, directory: directory, port: settings.apiPort, password: password),
-                                   sicPort: sicPort, caFile: caFile)
+                return BenchHANode(
+                    name: name, server: BenchServer(child: child, directory: directory, port: settings.apiPort, password: password),
+                    sicPort: sicPort, caFile: caFile)
             }
             guard child.isRunning else { break }
             try await Task.sleep(for: .milliseconds(2))
@@ -458,8 +472,10 @@ struct BenchHARun {
     }
 
     /// Two clients, each with its own HTTP client (own connections): one for each server.
-    static func withClients<T: Sendable>(_ first: BenchHANode, _ second: BenchHANode, password: String,
-                                         _ body: (BenchClient, BenchClient) async throws -> T) async throws -> T {
+    static func withClients<T: Sendable>(
+        _ first: BenchHANode, _ second: BenchHANode, password: String,
+        _ body: (BenchClient, BenchClient) async throws -> T
+    ) async throws -> T {
         try await MgmtTransport.with(first.endpoint) { one in
             try await MgmtTransport.with(second.endpoint) { two in
                 try await body(BenchClient(transport: one, password: password), BenchClient(transport: two, password: password))
@@ -491,8 +507,10 @@ struct BenchHARun {
     /// Polls `node`'s show-ha-status through its local operator socket (root session) every
     /// `statusPollMilliseconds` until it is a standby with sync-status synchronized at `head`.
     /// Returns the time since `startedAt` and when each sync-status (and node.json) was first seen.
-    static func waitSynchronized(_ node: BenchHANode, head: BenchHAHead, startedAt: Double,
-                                 timeoutMilliseconds: Double) async throws -> (Double, [String: Double]) {
+    static func waitSynchronized(
+        _ node: BenchHANode, head: BenchHAHead, startedAt: Double,
+        timeoutMilliseconds: Double
+    ) async throws -> (Double, [String: Double]) {
         var phases: [String: Double] = [DataDirectoryLayout.nodeSettings: monotonicMilliseconds() - startedAt]
         let done = try await LocalOperator.withRootSession(dataDirectory: node.directory) { transport, sid -> (Double, [String: Double]) in
             var phases: [String: Double] = [:]
@@ -512,17 +530,22 @@ struct BenchHARun {
                 if phases[status] == nil { phases[status] = now - startedAt }
                 // At the head, or past it: the group publishes system changes of its own (addresses).
                 if status == "synchronized", let current = BenchHAHead(reply.body),
-                   current == head || current.number > head.number {
+                    current == head || current.number > head.number
+                {
                     phases["longest-status-poll-start"] = stall.at
                     phases["longest-status-poll-end"] = stall.at + stall.milliseconds
                     return (now - startedAt, phases)
                 }
                 if now - lastReport > BenchHALimits.progressReportMilliseconds {
                     lastReport = now
-                    FileHandle.standardError.write(Data("bench ha: waiting for \(node.name) to be synchronized at #\(head.number) (\(Int((now - startedAt) / 1000)) s): sync-status \(status), head #\(last["head"]?["number"]?.scalarText ?? "?")\n".utf8))
+                    FileHandle.standardError.write(
+                        Data(
+                            "bench ha: waiting for \(node.name) to be synchronized at #\(head.number) (\(Int((now - startedAt) / 1000)) s): sync-status \(status), head #\(last["head"]?["number"]?.scalarText ?? "?")\n"
+                                .utf8))
                 }
                 if now - startedAt > timeoutMilliseconds {
-                    throw ToolFailure("\(node.name) not synchronized at #\(head.number) after \(Int(timeoutMilliseconds / 1000)) s; last status: \(last.canonicalString)")
+                    throw ToolFailure(
+                        "\(node.name) not synchronized at #\(head.number) after \(Int(timeoutMilliseconds / 1000)) s; last status: \(last.canonicalString)")
                 }
                 try await Task.sleep(for: .milliseconds(BenchHALimits.statusPollMilliseconds))
             }
@@ -539,7 +562,10 @@ struct BenchHARun {
         let sizes = ((try? FileManager.default.contentsOfDirectory(atPath: outgoing)) ?? []).filter { $0.hasSuffix(".sqlite") }
             .map { (name: $0, modified: (try? FileManager.default.attributesOfItem(atPath: outgoing + "/" + $0))?[.modificationDate] as? Date ?? .distantPast) }
         if let newest = sizes.max(by: { $0.modified < $1.modified }), case let size = BenchHA.fileBytes(outgoing + "/" + newest.name), size > 0 {
-            return (size, "size of the snapshot the primary streamed in 1 MiB chunks (ha-snapshots/outgoing/<head>.sqlite: a page copy of its database at that head, without its node-local tables; TLS and framing not counted)")
+            return (
+                size,
+                "size of the snapshot the primary streamed in 1 MiB chunks (ha-snapshots/outgoing/<head>.sqlite: a page copy of its database at that head, without its node-local tables; TLS and framing not counted)"
+            )
         }
         let database = primary!.directory + "/" + DataDirectoryLayout.database
         let sqlite = BenchHA.fileBytes(database) + BenchHA.fileBytes(database + "-wal")

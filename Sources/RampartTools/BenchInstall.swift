@@ -1,8 +1,8 @@
 import Foundation
-import ManagementClient
 import Gateway
-import ManagementService
+import ManagementClient
 import ManagementModel
+import ManagementService
 import TrustCore
 
 /// `rampart bench install`: policy installation time to a fleet of real agents, against a server it starts.
@@ -44,19 +44,26 @@ public struct BenchInstallRun {
             let sid = try await client.login()
             let hosts = max(1, rules / 10)
             for index in 0..<hosts {
-                try await client.mustSucceed("add-host", ["name": .string("bench-dst-\(index)"), "ip-address": .string("10.\(index / 250).\(index % 250).1")], sid: sid)
+                try await client.mustSucceed(
+                    "add-host", ["name": .string("bench-dst-\(index)"), "ip-address": .string("10.\(index / 250).\(index % 250).1")], sid: sid)
             }
             for index in 0..<rules {
-                try await client.mustSucceed("add-access-rule", [
-                    "layer": "Network", "position": "bottom", "name": .string("bench-rule-\(index)"),
-                    "destination": .array([.string("bench-dst-\(index % hosts)")]), "service": .array(["https"]),
-                    "action": .string(index % 7 == 6 ? "Drop" : "Accept"), "track": ["type": "Log"],
-                ], sid: sid)
+                try await client.mustSucceed(
+                    "add-access-rule",
+                    [
+                        "layer": "Network", "position": "bottom", "name": .string("bench-rule-\(index)"),
+                        "destination": .array([.string("bench-dst-\(index % hosts)")]), "service": .array(["https"]),
+                        "action": .string(index % 7 == 6 ? "Drop" : "Accept"), "track": ["type": "Log"],
+                    ], sid: sid)
             }
             try await client.mustSucceed("publish", [:], sid: sid)
             for index in 0..<gateways {
-                try await client.mustSucceed("add-simple-gateway", ["name": .string(Self.gatewayName(index)), "ip-address": "127.0.0.1",
-                                                                    "one-time-password": .string(key)], sid: sid)
+                try await client.mustSucceed(
+                    "add-simple-gateway",
+                    [
+                        "name": .string(Self.gatewayName(index)), "ip-address": "127.0.0.1",
+                        "one-time-password": .string(key),
+                    ], sid: sid)
                 if index % 500 == 499 { try await client.mustSucceed("publish", [:], sid: sid) }
             }
             try await client.mustSucceed("publish", [:], sid: sid)
@@ -71,9 +78,11 @@ public struct BenchInstallRun {
         let keyFile = run.root + "/gateways.key"
         _ = FileManager.default.createFile(atPath: keyFile, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
         let logFile = run.logDirectory + "/agents.log"
-        let arguments = ["gateway", "--data", run.root + "/agents", "--bench-agents", String(gateways), "--name", "bench-gw-",
-                         "--management", "127.0.0.1:\(run.primary!.sicPort)", "--activation-key-file", keyFile, "--log-level", "warning",
-                         "--enforce", "none"]
+        let arguments = [
+            "gateway", "--data", run.root + "/agents", "--bench-agents", String(gateways), "--name", "bench-gw-",
+            "--management", "127.0.0.1:\(run.primary!.sicPort)", "--activation-key-file", keyFile, "--log-level", "warning",
+            "--enforce", "none",
+        ]
         let process = try run.children.start(name: "agents", arguments: arguments, output: .newLog(path: logFile))
         let started = monotonicMilliseconds()
         try await run.withPrimaryClient { client in
@@ -96,7 +105,8 @@ public struct BenchInstallRun {
         var offset = 0
         var connected = 0
         while true {
-            let page = try await client.transport.call("show-simple-gateways", ["limit": 500, "offset": .int(Int64(offset)), "details-level": "full"], sid: sid)
+            let page = try await client.transport.call(
+                "show-simple-gateways", ["limit": 500, "offset": .int(Int64(offset)), "details-level": "full"], sid: sid)
             let objects = page.body["objects"]?.arrayValue ?? []
             connected += objects.filter { $0["gateway-status"]?["state"]?.stringValue == "ok" }.count
             offset += objects.count
@@ -106,11 +116,13 @@ public struct BenchInstallRun {
 
     /// install-policy → task finished, `samples` times; and one durable write of the policy's size.
     func measure(_ run: BenchHARun, agents: ChildProcess) async throws -> [BenchFigure] {
-        var install = BenchFigure(metric: "install_policy_ms", note: """
-            install-policy of a \(rules)-rule package to \(gateways) gateway agents (one process, each its own SIC identity, \
-            mutual-TLS channel and durable policy file): from the request to show-task reporting every gateway acknowledged \
-            (policy written with fsync and applied); show-task polled every 2 ms; loopback, release build
-            """)
+        var install = BenchFigure(
+            metric: "install_policy_ms",
+            note: """
+                install-policy of a \(rules)-rule package to \(gateways) gateway agents (one process, each its own SIC identity, \
+                mutual-TLS channel and durable policy file): from the request to show-task reporting every gateway acknowledged \
+                (policy written with fsync and applied); show-task polled every 2 ms; loopback, release build
+                """)
         var policyBytes = 0
         try await run.withPrimaryClient { client in
             let sid = try await client.login()
@@ -166,7 +178,9 @@ public struct BenchInstallRun {
 
     /// The agent's durable write, alone: write-temp, fsync, rename, directory fsync of a file that size.
     static func durableWrite(bytes: Int, directory: String) throws -> BenchFigure {
-        var figure = BenchFigure(metric: "policy_durable_write_ms", note: "DurableFile.write of \(bytes) bytes (write-temp, fsync, rename, fsync of the directory), 200 times, on the benchmark's file system")
+        var figure = BenchFigure(
+            metric: "policy_durable_write_ms",
+            note: "DurableFile.write of \(bytes) bytes (write-temp, fsync, rename, fsync of the directory), 200 times, on the benchmark's file system")
         let payload = [UInt8](repeating: 0x20, count: max(bytes, 1))
         let url = URL(fileURLWithPath: directory + "/durable-write-sample")
         for _ in 0..<200 {

@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Where a child's standard output and error go.
@@ -48,7 +48,8 @@ public final class ChildProcess: Sendable {
     /// How it ended, in words ("exited with status 1", "was killed by signal 9"); nil while it runs.
     public var ending: String? {
         guard !process.isRunning else { return nil }
-        return process.terminationReason == .uncaughtSignal ? "was killed by signal \(process.terminationStatus)"
+        return process.terminationReason == .uncaughtSignal
+            ? "was killed by signal \(process.terminationStatus)"
             : "exited with status \(process.terminationStatus)"
     }
 
@@ -90,8 +91,10 @@ public final class ChildProcessSupervisor: Sendable {
     /// Starts `program` (by default this executable) with `arguments`. `onExit` runs (on another
     /// thread) when the child ends.
     @discardableResult
-    public func start(name: String, program: String = executable, arguments: [String], output: ChildOutput,
-                      onExit: (@Sendable (ChildProcess) -> Void)? = nil) throws -> ChildProcess {
+    public func start(
+        name: String, program: String = executable, arguments: [String], output: ChildOutput,
+        onExit: (@Sendable (ChildProcess) -> Void)? = nil
+    ) throws -> ChildProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments

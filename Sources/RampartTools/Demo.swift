@@ -10,11 +10,11 @@ import Synchronization
 import TrustCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `rampart demo`: a whole Management HA pair on loopback, as real processes of this executable, so
@@ -79,7 +79,8 @@ public struct DemoRun {
     /// Stops every process and says how each (the last of each name) ended.
     static func stopAll(_ children: ChildProcessSupervisor, console: DemoConsole) async {
         for child in await children.stopAll() {
-            console.progress("\(child.name) stopped (\(child.process.terminationReason == .uncaughtSignal ? "signal" : "status") \(child.process.terminationStatus))")
+            console.progress(
+                "\(child.name) stopped (\(child.process.terminationReason == .uncaughtSignal ? "signal" : "status") \(child.process.terminationStatus))")
         }
     }
 }
@@ -112,7 +113,9 @@ struct DemoLayout {
         self.directory = URL(fileURLWithPath: directory).standardizedFileURL
         let socket = data(Self.primaryName) + "/" + DataDirectoryLayout.socket
         guard socket.utf8.count <= DemoLimits.socketPathBytesMax else {
-            throw ToolFailure("--dir: \(socket) is too long for a Unix socket path (at most \(DemoLimits.socketPathBytesMax) bytes); choose a shorter directory", isUsage: true)
+            throw ToolFailure(
+                "--dir: \(socket) is too long for a Unix socket path (at most \(DemoLimits.socketPathBytesMax) bytes); choose a shorter directory",
+                isUsage: true)
         }
     }
 
@@ -319,8 +322,9 @@ struct DemoBringUp {
         // The secondary reaches the primary at the SIC address it joined with (kept in its ha.json), so
         // a restarted primary must listen there again; a first run takes a free port.
         let primarySICPort = joined ? try previousPrimarySICPort() : 0
-        let primary = try await startServer(DemoLayout.primaryName, role: "primary",
-                                            options: ["--api-port", String(apiPort), "--sic-port", String(primarySICPort)])
+        let primary = try await startServer(
+            DemoLayout.primaryName, role: "primary",
+            options: ["--api-port", String(apiPort), "--sic-port", String(primarySICPort)])
         guard let sicPort = primary.settings.sicPort else { throw ToolFailure("\(primary.name) did not say which SIC port it bound") }
         var joinOptions: [String] = []
         if !joined {
@@ -328,8 +332,9 @@ struct DemoBringUp {
             joinOptions = ["--join", "127.0.0.1:\(sicPort)", "--activation-key-file", layout.activationKeyFile]
         }
         defer { try? FileManager.default.removeItem(atPath: layout.activationKeyFile) }
-        let secondary = try await startServer(DemoLayout.secondaryName, role: "secondary",
-                                              options: ["--api-port", "0", "--sic-port", "0"] + joinOptions)
+        let secondary = try await startServer(
+            DemoLayout.secondaryName, role: "secondary",
+            options: ["--api-port", "0", "--sic-port", "0"] + joinOptions)
         // Joined (the server writes node.json only after enrolment): the one-time key is spent.
         try? FileManager.default.removeItem(atPath: layout.activationKeyFile)
         var pair = try await waitUntilSynchronized([primary, secondary])
@@ -371,7 +376,8 @@ struct DemoBringUp {
         let name = DemoLayout.gatewayName
         try await LocalOperator.withRootSession(dataDirectory: active.dataDirectory) { transport, sid in
             let existing = try await transport.call("show-simple-gateway", ["name": .string(name)], sid: sid)
-            let (command, body): (String, [String: JSONValue]) = existing.ok
+            let (command, body): (String, [String: JSONValue]) =
+                existing.ok
                 ? ("reset-sic", ["name": .string(name), "one-time-password": .string(key)])
                 : ("add-simple-gateway", ["name": .string(name), "ip-address": "127.0.0.1", "one-time-password": .string(key)])
             _ = try await LocalOperator.call(transport, command, body, sid: sid)
@@ -399,8 +405,10 @@ struct DemoBringUp {
             FileManager.default.fileExists(atPath: data + "/" + DataDirectoryLayout.socket) ? try? NodeSettings.load(dataDirectory: data) : nil
         }
         // Again on the same ports: the other servers and the gateway know it by them; joined by now.
-        child.restartArguments = ["server", "--data", data, "--server-name", name, "--listen", "127.0.0.1",
-                                  "--api-port", String(settings.apiPort), "--sic-port", String(settings.sicPort ?? 0)]
+        child.restartArguments = [
+            "server", "--data", data, "--server-name", name, "--listen", "127.0.0.1",
+            "--api-port", String(settings.apiPort), "--sic-port", String(settings.sicPort ?? 0),
+        ]
         console.progress("\(name) is up: Web API https://127.0.0.1:\(settings.apiPort)/web_api, SIC port \(settings.sicPort.map(String.init) ?? "?")")
         return DemoServer(name: name, role: role, dataDirectory: data, logPath: layout.log(name), settings: settings, pid: child.pid)
     }
@@ -415,7 +423,8 @@ struct DemoBringUp {
         try await LocalOperator.withRootSession(dataDirectory: layout.data(DemoLayout.primaryName)) { transport, sid in
             let existing = try await transport.call("show-checkpoint-host", ["name": .string(name)], sid: sid)
             // A second try after an interrupted first run: the object exists; reset-sic gives it a new key.
-            let (command, body): (String, [String: JSONValue]) = existing.ok
+            let (command, body): (String, [String: JSONValue]) =
+                existing.ok
                 ? ("reset-sic", ["name": .string(name), "one-time-password": .string(key)])
                 : ("add-checkpoint-host", ["name": .string(name), "ip-address": "127.0.0.1", "one-time-password": .string(key)])
             _ = try await LocalOperator.call(transport, command, body, sid: sid)
@@ -430,12 +439,16 @@ struct DemoBringUp {
         var shown: [String: String] = [:]
         var lastProgress = ContinuousClock.now
         let started = ContinuousClock.now
-        let modes = try await stop.poll("synchronization (see `rampart ha status --data …`)", seconds: DemoLimits.synchronizedSeconds) { () -> [String: String]? in
+        let modes = try await stop.poll("synchronization (see `rampart ha status --data …`)", seconds: DemoLimits.synchronizedSeconds) {
+            () -> [String: String]? in
             var modes: [String: String] = [:]
             for server in servers {
                 guard let status = await Self.haStatus(server.dataDirectory) else { return nil }
                 let line = Self.describe(status)
-                if shown[server.name] != line { console.progress("  \(server.name): \(line)"); shown[server.name] = line }
+                if shown[server.name] != line {
+                    console.progress("  \(server.name): \(line)")
+                    shown[server.name] = line
+                }
                 guard status["successfully-synced"]?.boolValue == true else { continue }
                 modes[server.name] = status["mode"]?.stringValue
             }
@@ -445,7 +458,12 @@ struct DemoBringUp {
             }
             return modes.count == servers.count ? modes : nil
         }
-        return DemoPair(servers: servers.map { var server = $0; server.mode = modes[server.name] ?? "?"; return server })
+        return DemoPair(
+            servers: servers.map {
+                var server = $0
+                server.mode = modes[server.name] ?? "?"
+                return server
+            })
     }
 
     /// show-ha-status over the server's local socket; nil while it does not answer.
@@ -512,23 +530,30 @@ struct DemoConsole: Sendable {
             return
         }
         let passwordFile = layout.data(DemoLayout.primaryName) + "/" + DataDirectoryLayout.initialAdminPassword
-        let text = json ? Self.json(pair, active: active, layout: layout, passwordFile: passwordFile).canonicalString
+        let text =
+            json
+            ? Self.json(pair, active: active, layout: layout, passwordFile: passwordFile).canonicalString
             : text(active: active, standby: standby, gateway: pair.gateway, layout: layout, passwordFile: passwordFile)
         emit(text + "\n", to: STDOUT_FILENO)
     }
 
     static func json(_ pair: DemoPair, active: DemoServer, layout: DemoLayout, passwordFile: String) -> JSONValue {
         let servers: [JSONValue] = pair.servers.map { server in
-            ["name": .string(server.name), "role": .string(server.role), "mode": .string(server.mode), "api": .string(server.api),
-             "api-port": .int(Int64(server.settings.apiPort)), "sic-port": server.settings.sicPort.map { .int(Int64($0)) } ?? .null,
-             "data": .string(server.dataDirectory), "log": .string(server.logPath), "pid": .int(Int64(server.pid))]
+            [
+                "name": .string(server.name), "role": .string(server.role), "mode": .string(server.mode), "api": .string(server.api),
+                "api-port": .int(Int64(server.settings.apiPort)), "sic-port": server.settings.sicPort.map { .int(Int64($0)) } ?? .null,
+                "data": .string(server.dataDirectory), "log": .string(server.logPath), "pid": .int(Int64(server.pid)),
+            ]
         }
-        let gateway: JSONValue = pair.gateway.map {
-            ["name": .string($0.name), "data": .string($0.dataDirectory), "log": .string($0.logPath), "pid": .int(Int64($0.pid))]
-        } ?? .null
-        return ["directory": .string(layout.directory.path), "active-api": .string(active.api),
-                "admin-password-file": .string(passwordFile), "ca-file": .string(active.dataDirectory + "/" + DataDirectoryLayout.icaCertificate),
-                "servers": .array(servers), "gateway": gateway]
+        let gateway: JSONValue =
+            pair.gateway.map {
+                ["name": .string($0.name), "data": .string($0.dataDirectory), "log": .string($0.logPath), "pid": .int(Int64($0.pid))]
+            } ?? .null
+        return [
+            "directory": .string(layout.directory.path), "active-api": .string(active.api),
+            "admin-password-file": .string(passwordFile), "ca-file": .string(active.dataDirectory + "/" + DataDirectoryLayout.icaCertificate),
+            "servers": .array(servers), "gateway": gateway,
+        ]
     }
 
     func text(active: DemoServer, standby: DemoServer, gateway: DemoGateway?, layout: DemoLayout, passwordFile: String) -> String {
@@ -537,26 +562,26 @@ struct DemoConsole: Sendable {
         let rampart = CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "rampart"
         return """
 
-        Management HA demo is running: both servers are synchronized.
-          active:   \(active.name) (\(active.role))   \(active.api)   data \(active.dataDirectory)   log \(active.logPath)
-          standby:  \(standby.name) (\(standby.role))   \(standby.api)   data \(standby.dataDirectory)   log \(standby.logPath)
-          admin password: \(passwordFile)
-          CA of the active's API: \(active.dataDirectory + "/" + DataDirectoryLayout.icaCertificate)
-        \(gateway.map { "  gateway:  \($0.name), connected to both servers   data \($0.dataDirectory)   log \($0.logPath)\n" } ?? "")
-        Try:
-          # publish a change on the active (logs in, publishes, logs out, as mgmt_cli does)
-          \(rampart) mgmt add-host name=demo-web ip-address=192.0.2.10 -u admin --password-file \(passwordFile) --data \(active.dataDirectory)
-          # read it on the standby; a change there is refused, naming the active
-          \(rampart) mgmt show-host name=demo-web -r true --data \(standby.dataDirectory)
-          # HA state, epoch, head and sync status of each server
-          \(rampart) ha status --data \(active.dataDirectory)
-          \(rampart) ha status --data \(standby.dataDirectory)
-          # make the standby the active one (switchover)
-          \(rampart) ha promote --data \(standby.dataDirectory)
-        \(gateway.map { gatewayCommands($0, rampart: rampart, active: active) } ?? "")
-        Kill a server to try the failover: the demo keeps the others running and tells how to start it
-        again (type `restart NAME` here). Ctrl-C stops them all; `\(rampart) demo --dir \(layout.directory.path)\(apiPort == 8443 ? "" : " --api-port \(apiPort)")` starts them again on their data.
-        """
+            Management HA demo is running: both servers are synchronized.
+              active:   \(active.name) (\(active.role))   \(active.api)   data \(active.dataDirectory)   log \(active.logPath)
+              standby:  \(standby.name) (\(standby.role))   \(standby.api)   data \(standby.dataDirectory)   log \(standby.logPath)
+              admin password: \(passwordFile)
+              CA of the active's API: \(active.dataDirectory + "/" + DataDirectoryLayout.icaCertificate)
+            \(gateway.map { "  gateway:  \($0.name), connected to both servers   data \($0.dataDirectory)   log \($0.logPath)\n" } ?? "")
+            Try:
+              # publish a change on the active (logs in, publishes, logs out, as mgmt_cli does)
+              \(rampart) mgmt add-host name=demo-web ip-address=192.0.2.10 -u admin --password-file \(passwordFile) --data \(active.dataDirectory)
+              # read it on the standby; a change there is refused, naming the active
+              \(rampart) mgmt show-host name=demo-web -r true --data \(standby.dataDirectory)
+              # HA state, epoch, head and sync status of each server
+              \(rampart) ha status --data \(active.dataDirectory)
+              \(rampart) ha status --data \(standby.dataDirectory)
+              # make the standby the active one (switchover)
+              \(rampart) ha promote --data \(standby.dataDirectory)
+            \(gateway.map { gatewayCommands($0, rampart: rampart, active: active) } ?? "")
+            Kill a server to try the failover: the demo keeps the others running and tells how to start it
+            again (type `restart NAME` here). Ctrl-C stops them all; `\(rampart) demo --dir \(layout.directory.path)\(apiPort == 8443 ? "" : " --api-port \(apiPort)")` starts them again on their data.
+            """
     }
 }
 
@@ -587,13 +612,16 @@ struct DemoWatch {
             if !words.isEmpty { console.progress("type `restart NAME` (\(children.names.joined(separator: ", "))) to start a stopped process again") }
             return
         }
-        let names = words.count > 1 ? Array(words.dropFirst())
+        let names =
+            words.count > 1
+            ? Array(words.dropFirst())
             : children.names.filter { name in children.child(named: name)?.isRunning == false }
         if names.isEmpty { console.progress("every process of the demo is running") }
         for name in names {
             switch restart(name) {
             case .success(let child):
-                console.progress("\(name) started again (pid \(child.pid), log \(child.logPath ?? layout.log(name))); `rampart ha status` shows when it has caught up")
+                console.progress(
+                    "\(name) started again (pid \(child.pid), log \(child.logPath ?? layout.log(name))); `rampart ha status` shows when it has caught up")
             case .failure(let failure):
                 console.progress("restart \(name): \(failure.description)")
             }
@@ -601,11 +629,14 @@ struct DemoWatch {
     }
 
     /// Starts one process of the demo (its output in DIR/<name>.log); its end is noted in `stop`.
-    static func launch(_ name: String, arguments: [String], layout: DemoLayout, children: ChildProcessSupervisor,
-                       stop: DemoStop) throws -> ChildProcess {
-        try children.start(name: name, arguments: arguments,
-                           output: .appendedLog(path: layout.log(name), header: "rampart demo: starting \(name): rampart \(arguments.joined(separator: " "))"),
-                           onExit: { child in stop.noteExit(child.name, how: child.ending ?? "ended") })
+    static func launch(
+        _ name: String, arguments: [String], layout: DemoLayout, children: ChildProcessSupervisor,
+        stop: DemoStop
+    ) throws -> ChildProcess {
+        try children.start(
+            name: name, arguments: arguments,
+            output: .appendedLog(path: layout.log(name), header: "rampart demo: starting \(name): rampart \(arguments.joined(separator: " "))"),
+            onExit: { child in stop.noteExit(child.name, how: child.ending ?? "ended") })
     }
 
     /// Starts `name` again on its data, as it ran before; the reason when it cannot.

@@ -2,8 +2,8 @@ import Foundation
 import Gateway
 import HARuntime
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import PeerTransport
 import ServiceLifecycle
 import Store
@@ -153,7 +153,9 @@ public final class GatewayHub: GatewayFleet, Service {
     }
 
     func notConnectedReason(_ uid: String) -> String {
-        guard service.isEnrolledGateway(uid: uid) else { return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)" }
+        guard service.isEnrolledGateway(uid: uid) else {
+            return "not connected: the gateway has not enrolled (SIC uninitialized; start it with its one-time key)"
+        }
         guard let seen = status(ofGateway: uid)?.lastContactMilliseconds else {
             return "not connected to this management server (not responding since this server started)"
         }
@@ -195,8 +197,10 @@ public final class GatewayHub: GatewayFleet, Service {
                 }
             }
             group.addTask {
-                try await lastHeard.waitForSilence(longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
-                                                   checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)) {
+                try await lastHeard.waitForSilence(
+                    longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
+                    checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)
+                ) {
                     writer.yield(await self.welcome(logsOf: nil))
                 }
                 await connection.close()
@@ -258,8 +262,10 @@ public final class GatewayHub: GatewayFleet, Service {
     func welcome(logsOf gatewayName: String?) async -> PeerFrame {
         let (epoch, isActive) = await service.gatewayAnnouncement()
         let servers = serverList()
-        var header: [String: JSONValue] = ["type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
-                                           "servers": .array(servers)]
+        var header: [String: JSONValue] = [
+            "type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
+            "servers": .array(servers),
+        ]
         if let gatewayName, let logs {
             do { header["log-cursor"] = .int(Int64(try logs.lastSequence(gateway: gatewayName))) } catch {
                 logger.warning("could not read the log database", metadata: ["error": "\(error)"])
@@ -310,8 +316,10 @@ public final class GatewayHub: GatewayFleet, Service {
         }
         let name = gatewayName(uid) ?? uid
         for continuation in orphaned {
-            continuation.resume(returning: GatewayPushResult(gatewayUID: uid, gatewayName: name, outcome: .failed,
-                                                             message: "the gateway's channel closed before it acknowledged the policy"))
+            continuation.resume(
+                returning: GatewayPushResult(
+                    gatewayUID: uid, gatewayName: name, outcome: .failed,
+                    message: "the gateway's channel closed before it acknowledged the policy"))
         }
     }
 

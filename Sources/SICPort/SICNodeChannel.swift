@@ -1,7 +1,7 @@
 import Foundation
 import HARuntime
-import ManagementService
 import ManagementModel
+import ManagementService
 import PeerTransport
 import TrustCore
 
@@ -37,15 +37,18 @@ public struct SICNodeChannel: Sendable {
         guard reply["type"]?.stringValue == "renewed", let pem = reply["certificate"]?.stringValue else {
             throw SICChannelFailure("renewal refused: \(reply["message"]?.stringValue ?? reply.canonicalString)")
         }
-        let renewed = NodeCredentials(identity: credentials.identity, privateKeyPEM: keyPair.privateKeyPEM, certificatePEM: pem,
-                                      icaPEM: credentials.icaPEM, revocations: credentials.revocations)
+        let renewed = NodeCredentials(
+            identity: credentials.identity, privateKeyPEM: keyPair.privateKeyPEM, certificatePEM: pem,
+            icaPEM: credentials.icaPEM, revocations: credentials.revocations)
         // Check the whole set before it replaces the working one: key, certificate and CA must agree.
         let staging = pkiDirectory.deletingLastPathComponent().appendingPathComponent("pki-renewal")
         try DurableFile.ensureDirectory(staging, mode: 0o700)
         defer { try? FileManager.default.removeItem(at: staging) }
         try renewed.write(to: staging)
         let checked = try NodeCredentials.load(from: staging)
-        guard checked.identity == credentials.identity else { throw SICChannelFailure("the renewed certificate is for \(checked.identity), not \(credentials.identity)") }
+        guard checked.identity == credentials.identity else {
+            throw SICChannelFailure("the renewed certificate is for \(checked.identity), not \(credentials.identity)")
+        }
         try renewed.write(to: pkiDirectory)
         return renewed
     }

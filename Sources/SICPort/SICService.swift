@@ -3,8 +3,8 @@ import Gateway
 import HACore
 import HARuntime
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import PeerTransport
 import ServiceLifecycle
 import TrustCore
@@ -31,11 +31,14 @@ public struct SICService: Service {
 
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
-            try await listener.run(onConnection: { connection in
-                try await handle(connection)
-            }, onHandshakeFailure: { failure in
-                logger.warning("SIC connection refused", metadata: ["peer": "\(failure.remoteAddress.map { "\($0)" } ?? "?")", "reason": "\(failure.error)"])
-            })
+            try await listener.run(
+                onConnection: { connection in
+                    try await handle(connection)
+                },
+                onHandshakeFailure: { failure in
+                    logger.warning(
+                        "SIC connection refused", metadata: ["peer": "\(failure.remoteAddress.map { "\($0)" } ?? "?")", "reason": "\(failure.error)"])
+                })
         }
     }
 
@@ -45,8 +48,9 @@ public struct SICService: Service {
             for try await frame in connection.inbound {
                 let answer: EnrolmentMessage
                 if case .request(let request)? = try? EnrolmentMessage.decode(frame.payloadBytes) {
-                    answer = await service.enrol(request, address: connection.remoteAddress?.ipAddress ?? "unknown",
-                                                 serverNonce: SecureRandom.bytes(count: TrustLimits.enrolmentNonceByteCount))
+                    answer = await service.enrol(
+                        request, address: connection.remoteAddress?.ipAddress ?? "unknown",
+                        serverNonce: SecureRandom.bytes(count: TrustLimits.enrolmentNonceByteCount))
                 } else {
                     answer = .refusal(EnrolmentRefusal(.badRequest, "expected one enrolment request"))
                 }
@@ -62,7 +66,8 @@ public struct SICService: Service {
                 let message = SICChannelMessage.decode(frame)
                 // A gateway's certificate names its simple-gateway object: it never joins the HA mesh.
                 if let mesh, let message, let type = message["type"]?.stringValue,
-                   type == HAChannel.attachType || type == HAMessageCodec.messageType, !service.isEnrolledGateway(uid: identity.uid) {
+                    type == HAChannel.attachType || type == HAMessageCodec.messageType, !service.isEnrolledGateway(uid: identity.uid)
+                {
                     // From here on the connection is a long-lived HA channel to this peer.
                     try await mesh.accept(connection, peer: ServerID(identity.name), first: message, frames: &frames)
                     return

@@ -14,8 +14,10 @@ public struct NetworkProfile: Hashable, Sendable, CustomStringConvertible {
     /// byte of a snapshot chunk, whose checksum must catch it; other messages pass unchanged).
     public var corruptPerMillion: Int
 
-    public init(delayTicksMax: Int = 1, longDelayPerMillion: Int = 0, dropPerMillion: Int = 0,
-                duplicatePerMillion: Int = 0, corruptPerMillion: Int = 0) {
+    public init(
+        delayTicksMax: Int = 1, longDelayPerMillion: Int = 0, dropPerMillion: Int = 0,
+        duplicatePerMillion: Int = 0, corruptPerMillion: Int = 0
+    ) {
         precondition(delayTicksMax >= 1 && delayTicksMax < SimulationLimits.networkWheelTicks / 2, "delay fits the wheel")
         self.delayTicksMax = delayTicksMax
         self.longDelayPerMillion = longDelayPerMillion
@@ -83,10 +85,12 @@ public struct NetworkFaultCounts: Hashable, Sendable, Codable {
 
     /// Each fault by name, in a fixed order (for printing and for tests that every one fired).
     public var faults: [(name: String, count: Int)] {
-        [("dropped", dropped), ("duplicated", duplicated), ("delayed", delayed), ("long-delayed", longDelayed),
-         ("reordered", reordered), ("corrupted", corrupted), ("dropped-at-cuts", droppedAtCuts),
-         ("held-by-clogs", heldByClogs), ("lost-to-crashes", lostToCrashes), ("cuts", cuts), ("partitions", partitions),
-         ("isolations", isolations), ("clogs", clogs), ("heals", heals)]
+        [
+            ("dropped", dropped), ("duplicated", duplicated), ("delayed", delayed), ("long-delayed", longDelayed),
+            ("reordered", reordered), ("corrupted", corrupted), ("dropped-at-cuts", droppedAtCuts),
+            ("held-by-clogs", heldByClogs), ("lost-to-crashes", lostToCrashes), ("cuts", cuts), ("partitions", partitions),
+            ("isolations", isolations), ("clogs", clogs), ("heals", heals),
+        ]
     }
 }
 

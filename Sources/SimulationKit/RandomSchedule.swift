@@ -12,8 +12,10 @@ public struct SimulationOptions: Hashable, Sendable {
     public var tickMilliseconds: UInt64
     public var faultsEnabled: Bool
 
-    public init(seed: UInt64, serverCount: Int = 3, faultTicks: Int = 2_000, livenessTicksMax: Int = 2_000,
-                tickMilliseconds: UInt64 = 10, faultsEnabled: Bool = true) {
+    public init(
+        seed: UInt64, serverCount: Int = 3, faultTicks: Int = 2_000, livenessTicksMax: Int = 2_000,
+        tickMilliseconds: UInt64 = 10, faultsEnabled: Bool = true
+    ) {
         precondition((1...8).contains(serverCount), "1 to 8 servers")
         self.seed = seed
         self.serverCount = serverCount
@@ -41,19 +43,21 @@ public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
 
     /// Draws a profile from the seed's generator.
     public static func draw(_ random: inout SplitMix64) -> FaultProfile {
-        let network = NetworkProfile(delayTicksMax: random.int(in: 1...12),
-                                     longDelayPerMillion: random.int(in: 0...20_000),
-                                     dropPerMillion: random.int(in: 0...150_000),
-                                     duplicatePerMillion: random.int(in: 0...50_000),
-                                     corruptPerMillion: random.int(in: 0...100_000))
-        return FaultProfile(network: network,
-                            partitionPerMillion: random.int(in: 0...8_000),
-                            healPerMillion: random.int(in: 1_000...10_000),
-                            crashPerMillion: random.int(in: 0...3_000),
-                            restartTicksMax: random.int(in: 10...400),
-                            publishPerMillion: random.int(in: 5_000...120_000),
-                            adminPerMillion: random.int(in: 0...8_000),
-                            forcedPromotionPerMillion: random.int(in: 0...300_000))
+        let network = NetworkProfile(
+            delayTicksMax: random.int(in: 1...12),
+            longDelayPerMillion: random.int(in: 0...20_000),
+            dropPerMillion: random.int(in: 0...150_000),
+            duplicatePerMillion: random.int(in: 0...50_000),
+            corruptPerMillion: random.int(in: 0...100_000))
+        return FaultProfile(
+            network: network,
+            partitionPerMillion: random.int(in: 0...8_000),
+            healPerMillion: random.int(in: 1_000...10_000),
+            crashPerMillion: random.int(in: 0...3_000),
+            restartTicksMax: random.int(in: 10...400),
+            publishPerMillion: random.int(in: 5_000...120_000),
+            adminPerMillion: random.int(in: 0...8_000),
+            forcedPromotionPerMillion: random.int(in: 0...300_000))
     }
 }
 
@@ -83,9 +87,10 @@ public struct RandomSchedule {
         self.profile = profile
         self.random = random
         ids = (0..<options.serverCount).map { ServerID(String(UnicodeScalar(UInt8(65 + $0)))) }
-        cluster = SimulatedCluster(servers: ids, seed: options.seed ^ 0x5bd1_e995,
-                                   network: options.faultsEnabled ? profile.network : .perfect,
-                                   tickMilliseconds: options.tickMilliseconds)
+        cluster = SimulatedCluster(
+            servers: ids, seed: options.seed ^ 0x5bd1_e995,
+            network: options.faultsEnabled ? profile.network : .perfect,
+            tickMilliseconds: options.tickMilliseconds)
         cluster.trace = trace
         if let trace { trace("seed \(options.seed): \(options.serverCount) servers, \(options.faultTicks) fault ticks, profile \(profile)") }
         cluster.bootstrap(active: ids[0])
@@ -109,8 +114,9 @@ public struct RandomSchedule {
         }
         var violation = cluster.violation
         violation?.seed = options.seed
-        return SimulationResult(seed: options.seed, ticks: cluster.tick, steps: cluster.steps,
-                                convergedAfterTicks: converged, violation: violation, statistics: cluster.statistics)
+        return SimulationResult(
+            seed: options.seed, ticks: cluster.tick, steps: cluster.steps,
+            convergedAfterTicks: converged, violation: violation, statistics: cluster.statistics)
     }
 
     func pick<T>(_ items: [T], _ random: inout SplitMix64) -> T { items[random.below(items.count)] }
@@ -120,14 +126,17 @@ public struct RandomSchedule {
             switch random.below(4) {
             case 0: cluster.isolate(pick(ids, &random))
             case 1:
-                let from = pick(ids, &random), to = pick(ids, &random)
+                let from = pick(ids, &random)
+                let to = pick(ids, &random)
                 if from != to { cluster.cut(from: from, to: to) }
             case 2:
-                let a = pick(ids, &random), b = pick(ids, &random)
+                let a = pick(ids, &random)
+                let b = pick(ids, &random)
                 if a != b { cluster.partition(a, b) }
             default:
                 // Clogging one link at a time: repeated draws clog more links until the heal.
-                let from = pick(ids, &random), to = pick(ids, &random)
+                let from = pick(ids, &random)
+                let to = pick(ids, &random)
                 if from != to { cluster.clog(from: from, to: to) }
             }
         }
@@ -192,7 +201,8 @@ public struct RandomSchedule {
         if stalledTicks > 150 {
             stalledTicks = 0
             let best = ids.max { a, b in
-                let ha = cluster.core(a)!.durableHead.number, hb = cluster.core(b)!.durableHead.number
+                let ha = cluster.core(a)!.durableHead.number
+                let hb = cluster.core(b)!.durableHead.number
                 return ha != hb ? ha < hb : a > b
             }!
             cluster.admin(.promote(dryRun: false, force: true), on: best)
@@ -203,7 +213,8 @@ public struct RandomSchedule {
         ids.map { id in
             guard let core = cluster.core(id) else { return "\(id): down" }
             let status = core.status
-            return "\(id): \(status.role.rawValue) \(status.epoch) writes=\(status.writesEnabled) head=\(status.head) durable=\(status.durableHead) link=\(status.link.map { "\($0)" } ?? "-") stopped=\(status.haStopped)"
+            return
+                "\(id): \(status.role.rawValue) \(status.epoch) writes=\(status.writesEnabled) head=\(status.head) durable=\(status.durableHead) link=\(status.link.map { "\($0)" } ?? "-") stopped=\(status.haStopped)"
         }.joined(separator: "; ")
     }
 }

@@ -90,12 +90,14 @@ public final class SimulatedCluster {
 
         /// Every path taken, by name, in a fixed order.
         public var paths: [(name: String, count: Int)] {
-            [("plain-promotions", promotions - forcedPromotions - firstStarts), ("forced-promotions", forcedPromotions),
-             ("switchovers", switchovers), ("failovers", failovers), ("fencings", fencings),
-             ("switchover-timeouts", switchoverTimeouts), ("full-syncs-started", fullSyncsStarted),
-             ("full-syncs-completed", fullSyncsCompleted), ("fork-probes", forkProbes), ("collisions", collisions),
-             ("collision-resolutions", collisionResolutions), ("exports", exports), ("unsynced-discards", unsyncedDiscards),
-             ("refusals", refusals), ("sync-acknowledged", syncAcknowledged), ("sync-timeouts", syncTimedOut)]
+            [
+                ("plain-promotions", promotions - forcedPromotions - firstStarts), ("forced-promotions", forcedPromotions),
+                ("switchovers", switchovers), ("failovers", failovers), ("fencings", fencings),
+                ("switchover-timeouts", switchoverTimeouts), ("full-syncs-started", fullSyncsStarted),
+                ("full-syncs-completed", fullSyncsCompleted), ("fork-probes", forkProbes), ("collisions", collisions),
+                ("collision-resolutions", collisionResolutions), ("exports", exports), ("unsynced-discards", unsyncedDiscards),
+                ("refusals", refusals), ("sync-acknowledged", syncAcknowledged), ("sync-timeouts", syncTimedOut),
+            ]
         }
 
         /// The paths a step's decisions name.
@@ -141,16 +143,19 @@ public final class SimulatedCluster {
     /// The epoch `bootstrap(active:)` created: its first writes are no promotion.
     var bootstrapEpoch: Epoch?
 
-    public init(servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
-                tickMilliseconds: UInt64 = 10, limits: HALimits = HALimits()) {
+    public init(
+        servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
+        tickMilliseconds: UInt64 = 10, limits: HALimits = HALimits()
+    ) {
         precondition(ids.count >= 1 && ids == ids.sorted(), "servers are given sorted by name")
         self.seed = seed
         clock = SimulatedClock(tickMilliseconds: tickMilliseconds)
         random = SplitMix64(seed: seed)
         network = SimulatedNetwork(endpointCount: ids.count, profile: profile, corrupter: Self.corruptSnapshotChunk)
         servers = ids.enumerated().map { index, id in
-            SimulatedServer(configuration: HAConfiguration(serverID: id, peers: ids.filter { $0 != id }, limits: limits),
-                            index: index, cluster: self)
+            SimulatedServer(
+                configuration: HAConfiguration(serverID: id, peers: ids.filter { $0 != id }, limits: limits),
+                index: index, cluster: self)
         }
         for index in servers.indices { startCore(index) }
     }
@@ -216,7 +221,9 @@ public final class SimulatedCluster {
         guard !servers[index].isUp else { return }
         startCore(index)
         counters.restarts += 1
-        traceLine { "t=\(self.nowMilliseconds)ms \(id) RESTART at epoch \(self.servers[index].driver.core.epoch), head \(self.servers[index].runtime.diskJournal.head)" }
+        traceLine {
+            "t=\(self.nowMilliseconds)ms \(id) RESTART at epoch \(self.servers[index].driver.core.epoch), head \(self.servers[index].runtime.diskJournal.head)"
+        }
         for other in servers.indices where other != index { reportNewConnection(index, other) }
     }
 
@@ -272,9 +279,10 @@ public final class SimulatedCluster {
         guard runtime.writesEpoch == epoch else { return nil }
         let head = servers[index].driver.core.journal.head
         let payload: [UInt8] = [UInt8(truncatingIfNeeded: head.number), UInt8(truncatingIfNeeded: random.next())]
-        let revision = ReplicatedRevision(number: head.number + 1, epoch: epoch, previousHash: head.hash,
-                                          hash: simulatedHash(previous: head.hash, epoch: epoch, number: head.number + 1, payload: payload),
-                                          payload: payload)
+        let revision = ReplicatedRevision(
+            number: head.number + 1, epoch: epoch, previousHash: head.hash,
+            hash: simulatedHash(previous: head.hash, epoch: epoch, number: head.number + 1, payload: payload),
+            payload: payload)
         counters.publishes += 1
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
@@ -401,8 +409,9 @@ public final class SimulatedCluster {
             }
         } else if epoch >= guaranteeFloorEpoch, epoch >= highestEnabledEpoch {
             for acknowledged in syncAcknowledged where journal.contains(RevisionHead(number: acknowledged.number, hash: acknowledged.hash)) == false {
-                fail("a revision acknowledged in sync mode survives every promotion that was not forced",
-                     "\(id) became active in \(epoch) without #\(acknowledged.number) (acknowledged in \(acknowledged.epoch))")
+                fail(
+                    "a revision acknowledged in sync mode survives every promotion that was not forced",
+                    "\(id) became active in \(epoch) without #\(acknowledged.number) (acknowledged in \(acknowledged.epoch))")
             }
         }
         highestEnabledEpoch = max(highestEnabledEpoch, epoch)
@@ -425,8 +434,9 @@ public final class SimulatedCluster {
         let author = servers[self.index(of: active)]
         for revision in dropped where durableOnAuthor.contains(revision.hash) {
             if author.isUp, author.driver.core.journal.contains(revision.head) == true { continue }
-            fail("a revision its author held durably is never dropped without an export",
-                 "\(servers[index].id) dropped #\(revision.number) of \(revision.epoch) as unsynced, but \(revision.epoch.server) held it durably")
+            fail(
+                "a revision its author held durably is never dropped without an export",
+                "\(servers[index].id) dropped #\(revision.number) of \(revision.epoch) as unsynced, but \(revision.epoch.server) held it durably")
         }
     }
 
@@ -454,8 +464,9 @@ public final class SimulatedCluster {
         // Read the stored summary: calling the core's computed properties would copy the whole core.
         let summary = server.driver.core.summary
         if let writes = server.runtime.writesEpoch, writes != summary.epoch || !summary.writesEnabled {
-            fail("a server that saw a higher epoch never acts as active in a lower one",
-                 "\(server.id) takes writes in \(writes) but is at \(summary.epoch) (core writes enabled: \(summary.writesEnabled))")
+            fail(
+                "a server that saw a higher epoch never acts as active in a lower one",
+                "\(server.id) takes writes in \(writes) but is at \(summary.epoch) (core writes enabled: \(summary.writesEnabled))")
         }
         if summary.followsActiveVerified { checkPrefix(standby: index) }
         if summary.role == .active {
@@ -480,8 +491,10 @@ public final class SimulatedCluster {
             let held = writesHeldAtCommit[revision.hash] ?? (sinceStep: .max, newEpoch: false)
             let forced = forcedEpochs.contains { $0 >= revision.epoch && $0 <= epoch }
             if forced && (held.sinceStep < first.step || held.newEpoch) { continue }
-            fail("no publish is answered after a higher epoch has taken its first write",
-                 "\(servers[index].id) answered the publish of #\(revision.number) in \(revision.epoch) at step \(now), after \(epoch) first wrote at step \(first.step) without it")
+            fail(
+                "no publish is answered after a higher epoch has taken its first write",
+                "\(servers[index].id) answered the publish of #\(revision.number) in \(revision.epoch) at step \(now), after \(epoch) first wrote at step \(first.step) without it"
+            )
             return
         }
     }
@@ -495,9 +508,11 @@ public final class SimulatedCluster {
         let head = standby.driver.core.summary.head
         let activeHead = active.driver.core.summary.head
         if let checked = standby.prefixCheckedFor, checked.epoch == epoch, checked.head == head, checked.activeHead == activeHead { return }
-        if active.driver.core.journal.contains(head) == false, let lost = firstRevisionNotLostByItsAuthor(in: standby.driver.core.journal, missingFrom: active) {
-            fail("a standby's journal is a prefix of its active's, but for revisions the active lost before their fsync",
-                 "\(standby.id) holds #\(lost.number) of \(lost.epoch), not in \(epoch.server)'s journal (head \(activeHead)) in \(epoch)")
+        if active.driver.core.journal.contains(head) == false, let lost = firstRevisionNotLostByItsAuthor(in: standby.driver.core.journal, missingFrom: active)
+        {
+            fail(
+                "a standby's journal is a prefix of its active's, but for revisions the active lost before their fsync",
+                "\(standby.id) holds #\(lost.number) of \(lost.epoch), not in \(epoch.server)'s journal (head \(activeHead)) in \(epoch)")
         }
         standby.prefixCheckedFor = (epoch, head, activeHead)
     }
@@ -521,8 +536,9 @@ public final class SimulatedCluster {
         let covered = old.head.number <= snapshotHead.number && sourceJournal.contains(old.head) != false
         if !covered {
             for revision in old.revisions where !exported.contains(revision.hash) {
-                fail("divergent revisions are never deleted without an export",
-                     "\(servers[index].id) installed a snapshot at \(snapshotHead) over #\(revision.number), which is not in it")
+                fail(
+                    "divergent revisions are never deleted without an export",
+                    "\(servers[index].id) installed a snapshot at \(snapshotHead) over #\(revision.number), which is not in it")
                 return
             }
         }
@@ -543,7 +559,8 @@ public final class SimulatedCluster {
         for server in servers where server.id != highest.server {
             let core = server.driver.core
             guard core.epoch == highest, core.followsActiveVerified, core.journal.head == active.journal.head,
-                  core.durableHead == core.journal.head, !core.hardState.haStopped else { return false }
+                core.durableHead == core.journal.head, !core.hardState.haStopped
+            else { return false }
         }
         return true
     }

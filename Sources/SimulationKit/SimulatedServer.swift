@@ -30,8 +30,9 @@ final class SimulatedServer {
     init(configuration: HAConfiguration, index: Int, cluster: SimulatedCluster) {
         self.configuration = configuration
         runtime = SimulatedRuntime(id: configuration.serverID, index: index, cluster: cluster)
-        driver = SimulatedDriver(core: HAStateMachine(configuration: configuration), storage: runtime,
-                                 transport: SimulatedLink(index: index, cluster: cluster), host: runtime)
+        driver = SimulatedDriver(
+            core: HAStateMachine(configuration: configuration), storage: runtime,
+            transport: SimulatedLink(index: index, cluster: cluster), host: runtime)
     }
 
     var id: ServerID { configuration.serverID }
@@ -102,16 +103,21 @@ final class SimulatedRuntime: HAStorage, HAHost {
         queue(.applyRevisions(revisions))
     }
 
-    func readSnapshotChunk(standby: ServerID, snapshotHead: RevisionHead, index chunk: Int, core: HAStateMachine,
-                           completions: inout [HAInput]) {
+    func readSnapshotChunk(
+        standby: ServerID, snapshotHead: RevisionHead, index chunk: Int, core: HAStateMachine,
+        completions: inout [HAInput]
+    ) {
         guard snapshotAvailable(snapshotHead, core: core) else {
             cluster.post(.snapshotUnavailable(standby: standby, snapshotHead: snapshotHead), to: index)
             return
         }
         let chunkCount = 1 + Int(snapshotHead.number / 16)
         let bytes = Array(simulatedHash(previous: snapshotHead.hash, epoch: .initial, number: UInt64(chunk), payload: []).utf8)
-        cluster.post(.snapshotChunkRead(SnapshotChunkRead(standby: standby, snapshotHead: snapshotHead, index: chunk, chunkCount: chunkCount,
-                                                          bytes: bytes)), to: index)
+        cluster.post(
+            .snapshotChunkRead(
+                SnapshotChunkRead(
+                    standby: standby, snapshotHead: snapshotHead, index: chunk, chunkCount: chunkCount,
+                    bytes: bytes)), to: index)
     }
 
     func stageSnapshotChunk(snapshotHead: RevisionHead, index chunk: Int, bytes: [UInt8], core: HAStateMachine, completions: inout [HAInput]) {

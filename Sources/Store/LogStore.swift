@@ -38,8 +38,10 @@ public struct LogQuery: Sendable, Equatable {
     public var endMilliseconds: Int64?
     public var upToID: Int64?
 
-    public init(gateway: String? = nil, action: CompiledAction? = nil, rule: String? = nil, source: String? = nil, destination: String? = nil,
-                destinationPort: Int? = nil, startMilliseconds: Int64? = nil, endMilliseconds: Int64? = nil, upToID: Int64? = nil) {
+    public init(
+        gateway: String? = nil, action: CompiledAction? = nil, rule: String? = nil, source: String? = nil, destination: String? = nil,
+        destinationPort: Int? = nil, startMilliseconds: Int64? = nil, endMilliseconds: Int64? = nil, upToID: Int64? = nil
+    ) {
         self.gateway = gateway
         self.action = action
         self.rule = rule
@@ -88,14 +90,15 @@ public final class LogStore: Sendable {
         try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, gateway TEXT NOT NULL, sequence INTEGER NOT NULL,
-                    time INTEGER NOT NULL, received_at INTEGER NOT NULL, rule_uid TEXT NOT NULL, rule_number INTEGER NOT NULL,
-                    rule_name TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL,
-                    proto TEXT NOT NULL, dport INTEGER, origin TEXT NOT NULL, policy_revision INTEGER NOT NULL, hit_count INTEGER,
-                    UNIQUE (gateway, sequence));
-                CREATE INDEX logs_time ON logs(time);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, gateway TEXT NOT NULL, sequence INTEGER NOT NULL,
+                        time INTEGER NOT NULL, received_at INTEGER NOT NULL, rule_uid TEXT NOT NULL, rule_number INTEGER NOT NULL,
+                        rule_name TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL,
+                        proto TEXT NOT NULL, dport INTEGER, origin TEXT NOT NULL, policy_revision INTEGER NOT NULL, hit_count INTEGER,
+                        UNIQUE (gateway, sequence));
+                    CREATE INDEX logs_time ON logs(time);
+                    """)
         }
         try migrator.migrate(queue)
     }
@@ -145,9 +148,11 @@ public final class LogStore: Sendable {
     /// Records of `gateway` after `sequence`, in order, at most `limit`: the next batch to ship.
     public func records(gateway: String, after sequence: UInt64, limit: Int) throws -> [SequencedLogRecord] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE gateway = ? AND sequence > ? ORDER BY sequence LIMIT ?",
-                             arguments: [gateway, Int64(clamping: sequence), max(0, min(limit, Self.batchRecordsMax))])
-                .map { SequencedLogRecord(sequence: try $0.decodedUnsigned("sequence"), record: try Self.record(from: $0)) }
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM logs WHERE gateway = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+                arguments: [gateway, Int64(clamping: sequence), max(0, min(limit, Self.batchRecordsMax))]
+            )
+            .map { SequencedLogRecord(sequence: try $0.decodedUnsigned("sequence"), record: try Self.record(from: $0)) }
         }
     }
 
@@ -173,12 +178,14 @@ public final class LogStore: Sendable {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try queue.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM logs \(whereClause)", arguments: arguments) ?? 0
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM logs \(whereClause) ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
-                                        arguments: arguments + [max(0, limit), max(0, offset)])
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM logs \(whereClause) ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
+                arguments: arguments + [max(0, limit), max(0, offset)])
             let records = try rows.map { row in
-                StoredLogRecord(id: try row.decoded("id", as: Int64.self), gateway: try row.decoded("gateway", as: String.self),
-                                sequence: try row.decodedUnsigned("sequence"), receivedAtMilliseconds: try row.decoded("received_at", as: Int64.self),
-                                record: try Self.record(from: row))
+                StoredLogRecord(
+                    id: try row.decoded("id", as: Int64.self), gateway: try row.decoded("gateway", as: String.self),
+                    sequence: try row.decodedUnsigned("sequence"), receivedAtMilliseconds: try row.decoded("received_at", as: Int64.self),
+                    record: try Self.record(from: row))
             }
             return (records, total)
         }
@@ -191,12 +198,16 @@ public final class LogStore: Sendable {
 
     /// `ifNew`: a record already stored under (gateway, sequence) is skipped, not an error.
     static func insert(_ record: PolicyLogRecord, gateway: String, sequence: UInt64, receivedAt: Int64, ifNew: Bool, _ db: Database) throws {
-        try db.execute(sql: """
-            INSERT \(ifNew ? "OR IGNORE " : "")INTO logs (gateway, sequence, time, received_at, rule_uid, rule_number, rule_name, action, source,
-                destination, proto, dport, origin, policy_revision, hit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [gateway, Int64(clamping: sequence), record.timeMilliseconds, receivedAt, record.ruleUID, record.ruleNumber,
-                             record.ruleName, record.action.rawValue, record.source, record.destination, record.proto,
-                             record.destinationPort, record.origin, Int64(clamping: record.policyRevision), record.hitCount])
+        try db.execute(
+            sql: """
+                INSERT \(ifNew ? "OR IGNORE " : "")INTO logs (gateway, sequence, time, received_at, rule_uid, rule_number, rule_name, action, source,
+                    destination, proto, dport, origin, policy_revision, hit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                gateway, Int64(clamping: sequence), record.timeMilliseconds, receivedAt, record.ruleUID, record.ruleNumber,
+                record.ruleName, record.action.rawValue, record.source, record.destination, record.proto,
+                record.destinationPort, record.origin, Int64(clamping: record.policyRevision), record.hitCount,
+            ])
     }
 
     static func prune(_ db: Database) throws {

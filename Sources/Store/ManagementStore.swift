@@ -69,20 +69,21 @@ public final class ManagementStore: Sendable {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE objects (uid TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL);
-                CREATE INDEX objects_name ON objects(name);
-                CREATE INDEX objects_type_name ON objects(type, name);
-                CREATE TABLE refs (from_uid TEXT NOT NULL, to_uid TEXT NOT NULL, PRIMARY KEY (from_uid, to_uid)) WITHOUT ROWID;
-                CREATE INDEX refs_to ON refs(to_uid);
-                CREATE TABLE revisions (number INTEGER PRIMARY KEY NOT NULL, hash TEXT NOT NULL, previous_hash TEXT NOT NULL,
-                    epoch_term INTEGER NOT NULL, epoch_server TEXT NOT NULL, published_at INTEGER NOT NULL,
-                    author TEXT NOT NULL, body TEXT NOT NULL);
-                CREATE TABLE sessions (uid TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL);
-                CREATE TABLE session_changes (session_uid TEXT NOT NULL, object_uid TEXT NOT NULL, seq INTEGER NOT NULL,
-                    body TEXT NOT NULL, PRIMARY KEY (session_uid, object_uid));
-                CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE objects (uid TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL);
+                    CREATE INDEX objects_name ON objects(name);
+                    CREATE INDEX objects_type_name ON objects(type, name);
+                    CREATE TABLE refs (from_uid TEXT NOT NULL, to_uid TEXT NOT NULL, PRIMARY KEY (from_uid, to_uid)) WITHOUT ROWID;
+                    CREATE INDEX refs_to ON refs(to_uid);
+                    CREATE TABLE revisions (number INTEGER PRIMARY KEY NOT NULL, hash TEXT NOT NULL, previous_hash TEXT NOT NULL,
+                        epoch_term INTEGER NOT NULL, epoch_server TEXT NOT NULL, published_at INTEGER NOT NULL,
+                        author TEXT NOT NULL, body TEXT NOT NULL);
+                    CREATE TABLE sessions (uid TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL);
+                    CREATE TABLE session_changes (session_uid TEXT NOT NULL, object_uid TEXT NOT NULL, seq INTEGER NOT NULL,
+                        body TEXT NOT NULL, PRIMARY KEY (session_uid, object_uid));
+                    CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                    """)
         }
         return migrator
     }
@@ -115,8 +116,9 @@ public final class ManagementStore: Sendable {
             }
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM objects WHERE \(condition)", arguments: arguments) ?? 0
             // SQLite reads a negative LIMIT as "no limit" and a negative OFFSET as 0: both are kept at 0 or more.
-            let bodies = try String.fetchAll(db, sql: "SELECT body FROM objects WHERE \(condition) ORDER BY name, uid LIMIT ? OFFSET ?",
-                                             arguments: arguments + [max(0, limit), max(0, offset)])
+            let bodies = try String.fetchAll(
+                db, sql: "SELECT body FROM objects WHERE \(condition) ORDER BY name, uid LIMIT ? OFFSET ?",
+                arguments: arguments + [max(0, limit), max(0, offset)])
             return (bodies.compactMap(PublishedReader.decode), total)
         }
     }
@@ -218,7 +220,8 @@ public final class ManagementStore: Sendable {
         let head = try Self.head(db)
         let expectedNumber = (head?.number ?? 0) + 1
         let expectedPrevious = head?.hash ?? Revision.genesisHash
-        let problem = checkedBody == nil
+        let problem =
+            checkedBody == nil
             ? JournalVerifier.check(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious)
             : JournalVerifier.checkLinks(revision, expectedNumber: expectedNumber, expectedPrevious: expectedPrevious)
         if let problem { throw StoreError.journal(problem) }
@@ -227,11 +230,15 @@ public final class ManagementStore: Sendable {
         guard let number = Int64(exactly: revision.number), let term = Int64(exactly: revision.epoch.term) else {
             throw StoreError.undecodable("revision \(revision.number) of epoch term \(revision.epoch.term) is beyond what the journal stores")
         }
-        try db.cachedStatement(sql: """
-            INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [number, revision.hash, revision.previousHash, term,
-                                     revision.epoch.server, revision.publishedAtMilliseconds, revision.author, checkedBody ?? revision.json.canonicalString])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            number, revision.hash, revision.previousHash, term,
+            revision.epoch.server, revision.publishedAtMilliseconds, revision.author, checkedBody ?? revision.json.canonicalString,
+        ])
         for change in revision.changes { try ManagementStore.apply(change, db) }
         if let session {
             try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ?").execute(arguments: [session.uid])
@@ -276,11 +283,13 @@ public final class ManagementStore: Sendable {
         try db.cachedStatement(sql: "DELETE FROM refs WHERE from_uid = ?").execute(arguments: [change.uid])
         switch change {
         case .upsert(let object):
-            try db.cachedStatement(sql: """
-                INSERT INTO objects (uid, type, name, body) VALUES (?, ?, ?, ?)
-                ON CONFLICT (uid) DO UPDATE SET type = excluded.type, name = excluded.name, body = excluded.body
-                """)
-                .execute(arguments: [object.uid, object.type.rawValue, object.name, object.json.canonicalString])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO objects (uid, type, name, body) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (uid) DO UPDATE SET type = excluded.type, name = excluded.name, body = excluded.body
+                    """
+            )
+            .execute(arguments: [object.uid, object.type.rawValue, object.name, object.json.canonicalString])
             for target in Set(object.referencedUIDs) where !target.isEmpty {
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO refs (from_uid, to_uid) VALUES (?, ?)").execute(arguments: [object.uid, target])
             }
@@ -293,9 +302,11 @@ public final class ManagementStore: Sendable {
     public func revisions(from first: UInt64, limit: Int) throws -> [Revision] {
         guard let first = Int64(exactly: first) else { return [] }
         return try read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
-                                arguments: [first, max(0, limit)])
-                .compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
+            try String.fetchAll(
+                db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
+                arguments: [first, max(0, limit)]
+            )
+            .compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
         }
     }
 
@@ -309,8 +320,9 @@ public final class ManagementStore: Sendable {
         var previous = Revision.genesisHash
         while true {
             let rows = try read { db in
-                try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
-                                    arguments: [Int64(clamping: next), batchSize])
+                try String.fetchAll(
+                    db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
+                    arguments: [Int64(clamping: next), batchSize])
             }
             if rows.isEmpty {
                 let last = try read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM revisions") }
@@ -377,11 +389,13 @@ public final class ManagementStore: Sendable {
                 try db.cachedStatement(sql: "DELETE FROM session_changes WHERE session_uid = ? AND object_uid = ?").execute(arguments: [session, objectUID])
             }
             for (seq, change) in changes {
-                try db.cachedStatement(sql: """
-                    INSERT INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (session_uid, object_uid) DO UPDATE SET seq = excluded.seq, body = excluded.body
-                    """)
-                    .execute(arguments: [session, change.uid, seq, Revision.encode(change).canonicalString])
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO session_changes (session_uid, object_uid, seq, body) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (session_uid, object_uid) DO UPDATE SET seq = excluded.seq, body = excluded.body
+                        """
+                )
+                .execute(arguments: [session, change.uid, seq, Revision.encode(change).canonicalString])
             }
         }
     }
@@ -409,8 +423,10 @@ public final class ManagementStore: Sendable {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT uid, body FROM sessions ORDER BY uid").map { row in
                 let uid = try row.decoded("uid", as: String.self)
-                let changes = try Row.fetchAll(db, sql: "SELECT seq, body FROM session_changes WHERE session_uid = ? ORDER BY seq",
-                                               arguments: [uid]).compactMap { change -> (Int64, ObjectChange)? in
+                let changes = try Row.fetchAll(
+                    db, sql: "SELECT seq, body FROM session_changes WHERE session_uid = ? ORDER BY seq",
+                    arguments: [uid]
+                ).compactMap { change -> (Int64, ObjectChange)? in
                     guard let json = try? JSONValue.parse(try change.decoded("body", as: String.self)), let decoded = Revision.decode(json) else { return nil }
                     return (try change.decoded("seq", as: Int64.self), decoded)
                 }
@@ -476,13 +492,15 @@ public struct PublishedReader: ObjectReader, Sendable {
     }
 
     public func objects(named name: String) -> [ManagedObject] {
-        ((try? store.unsafeRead { db in try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM objects WHERE name = ? ORDER BY uid"), arguments: [name]) }) ?? [])
-            .compactMap(PublishedReader.decode)
+        ((try? store.unsafeRead { db in try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM objects WHERE name = ? ORDER BY uid"), arguments: [name])
+        }) ?? [])
+        .compactMap(PublishedReader.decode)
     }
 
     public func referrers(of uid: String) -> [ManagedObject] {
         ((try? store.unsafeRead { db in
-            try String.fetchAll(db.cachedStatement(sql: "SELECT o.body FROM refs r JOIN objects o ON o.uid = r.from_uid WHERE r.to_uid = ? ORDER BY o.uid"), arguments: [uid])
+            try String.fetchAll(
+                db.cachedStatement(sql: "SELECT o.body FROM refs r JOIN objects o ON o.uid = r.from_uid WHERE r.to_uid = ? ORDER BY o.uid"), arguments: [uid])
         }) ?? []).compactMap(PublishedReader.decode)
     }
 }

@@ -82,7 +82,9 @@ extension ManagementStore {
             try db.inTransaction {
                 try db.execute(sql: "DELETE FROM settings")
                 for row in settings {
-                    try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?)", arguments: [try row.decoded("key", as: String.self), try row.decoded("value", as: String.self)])
+                    try db.execute(
+                        sql: "INSERT INTO settings (key, value) VALUES (?, ?)",
+                        arguments: [try row.decoded("key", as: String.self), try row.decoded("value", as: String.self)])
                 }
                 return .commit
             }
@@ -167,11 +169,17 @@ public struct SnapshotFacts: Sendable {
 
     init(_ db: Database) throws {
         head = try ManagementStore.head(db)
-        epochRuns = try Row.fetchAll(db, sql: """
-            SELECT epoch_term, epoch_server, MIN(number) AS first, MAX(number) AS last FROM revisions
-            GROUP BY epoch_term, epoch_server ORDER BY first
-            """).map { EpochRun(term: try $0.decodedUnsigned("epoch_term"), server: try $0.decoded("epoch_server", as: String.self),
-                                firstNumber: try $0.decodedUnsigned("first"), lastNumber: try $0.decodedUnsigned("last")) }
+        epochRuns = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT epoch_term, epoch_server, MIN(number) AS first, MAX(number) AS last FROM revisions
+                GROUP BY epoch_term, epoch_server ORDER BY first
+                """
+        ).map {
+            EpochRun(
+                term: try $0.decodedUnsigned("epoch_term"), server: try $0.decoded("epoch_server", as: String.self),
+                firstNumber: try $0.decodedUnsigned("first"), lastNumber: try $0.decodedUnsigned("last"))
+        }
     }
 }
 

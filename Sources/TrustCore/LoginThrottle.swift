@@ -150,7 +150,8 @@ public struct LoginThrottle: Sendable {
     private mutating func liveEntry(_ key: Key, nowMilliseconds: Int64) -> Entry {
         if let existing = entries[key], !isExpired(existing, nowMilliseconds: nowMilliseconds) {
             if existing.failures > 0, nowMilliseconds - existing.lastFailureMilliseconds >= configuration.windowMilliseconds,
-               existing.blockedUntilMilliseconds <= nowMilliseconds {
+                existing.blockedUntilMilliseconds <= nowMilliseconds
+            {
                 return Entry(failures: 0, lastFailureMilliseconds: nowMilliseconds, blockedUntilMilliseconds: 0, inFlight: existing.inFlight)
             }
             return existing

@@ -141,7 +141,10 @@ public enum CertificateLifecycle {
 
     /// A certificate near or past its end, and what the operator should do.
     public struct ExpiringCertificate: Sendable, Equatable {
-        public enum Which: String, Sendable { case internalCA = "internal-ca", sicCertificate = "sic-certificate" }
+        public enum Which: String, Sendable {
+            case internalCA = "internal-ca"
+            case sicCertificate = "sic-certificate"
+        }
         public let which: Which
         public let notValidAfter: Date
         /// Whole days left (negative once expired).
@@ -166,20 +169,25 @@ public enum CertificateLifecycle {
             warnings.append(ExpiringCertificate(which: which, notValidAfter: notValidAfter, daysLeft: whole, advice: advice))
         }
         if icaDays < 0 {
-            add(.internalCA, icaNotValidAfter, icaDays,
+            add(
+                .internalCA, icaNotValidAfter, icaDays,
                 "the Internal CA expired at \(icaNotValidAfter): no SIC connection can be trusted; create a new ICA and enrol every node again")
         } else if icaDays < Double(TrustLimits.icaExpiryWarningDays) {
-            add(.internalCA, icaNotValidAfter, icaDays,
+            add(
+                .internalCA, icaNotValidAfter, icaDays,
                 "the Internal CA expires in \(Int(icaDays)) days (at \(icaNotValidAfter)); plan its replacement: every node must be enrolled again")
         }
         if let nodeNotValidAfter {
             let nodeDays = daysLeft(nodeNotValidAfter, now: now)
             if nodeDays < 0 {
-                add(.sicCertificate, nodeNotValidAfter, nodeDays,
+                add(
+                    .sicCertificate, nodeNotValidAfter, nodeDays,
                     "this node's SIC certificate expired at \(nodeNotValidAfter); reset SIC for it and enrol it again")
             } else if nodeDays < Double(TrustLimits.nodeCertificateExpiryWarningDays) {
-                add(.sicCertificate, nodeNotValidAfter, nodeDays,
-                    "this node's SIC certificate expires in \(Int(nodeDays)) days (at \(nodeNotValidAfter)) and has not renewed; check its connection to the active server")
+                add(
+                    .sicCertificate, nodeNotValidAfter, nodeDays,
+                    "this node's SIC certificate expires in \(Int(nodeDays)) days (at \(nodeNotValidAfter)) and has not renewed; check its connection to the active server"
+                )
             }
         }
         return warnings

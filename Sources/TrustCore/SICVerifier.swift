@@ -53,8 +53,7 @@ public struct SICVerifier: PeerCertificateVerifier, Sendable {
     }
 
     /// The same decision for a parsed certificate.
-    public func verify(leaf: Certificate, expected: NodeIdentity?, now: Date) -> Result<NodeIdentity, PeerTrustFailure>
-    {
+    public func verify(leaf: Certificate, expected: NodeIdentity?, now: Date) -> Result<NodeIdentity, PeerTrustFailure> {
         guard leaf.issuer == icaCertificate.subject,
             icaCertificate.publicKey.isValidSignature(leaf.signature, for: leaf)
         else {
@@ -139,8 +138,7 @@ public struct SICPolicy: VerifierPolicy, Sendable {
         self.now = now
     }
 
-    public mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult
-    {
+    public mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
         // The chain must be exactly leaf → pinned ICA: the ICA has path length 0, and no other root is trusted.
         guard chain.count == 2, chain[1] == verifier.icaCertificate else {
             return .failsToMeetPolicy(reason: "SIC: the chain does not end at the pinned Internal CA")

@@ -52,22 +52,33 @@ public enum WebAPI {
             await respond(service, request, context, command: context.parameters.get("first") ?? "", version: nil, isLocalSocket: isLocalSocket)
         }
         router.post("/web_api/:first/:command") { request, context in
-            await respond(service, request, context, command: context.parameters.get("command") ?? "",
-                          version: context.parameters.get("first"), isLocalSocket: isLocalSocket)
+            await respond(
+                service, request, context, command: context.parameters.get("command") ?? "",
+                version: context.parameters.get("first"), isLocalSocket: isLocalSocket)
         }
         return router
     }
 
-    static func respond(_ service: ManagementService, _ request: Request, _ context: APIRequestContext,
-                        command: String, version: String?, isLocalSocket: Bool) async -> Response {
+    static func respond(
+        _ service: ManagementService, _ request: Request, _ context: APIRequestContext,
+        command: String, version: String?, isLocalSocket: Bool
+    ) async -> Response {
         if let version, !APIVersions.supported.contains(version.hasPrefix("v") ? String(version.dropFirst()) : version) {
-            return json(400, ManagementError(code: "err_unknown_api_version", message: "Unknown API version [\(version)]; supported: \(APIVersions.supported.joined(separator: ", "))", httpStatus: 400).body)
+            return json(
+                400,
+                ManagementError(
+                    code: "err_unknown_api_version", message: "Unknown API version [\(version)]; supported: \(APIVersions.supported.joined(separator: ", "))",
+                    httpStatus: 400
+                ).body)
         }
         let bytes: ByteBuffer
         do {
             bytes = try await request.body.collect(upTo: Limits.requestBodyBytesMax)
         } catch {
-            return json(413, ManagementError(code: "generic_err_invalid_syntax", message: "Request body larger than \(Limits.requestBodyBytesMax) bytes", httpStatus: 413).body)
+            return json(
+                413,
+                ManagementError(code: "generic_err_invalid_syntax", message: "Request body larger than \(Limits.requestBodyBytesMax) bytes", httpStatus: 413)
+                    .body)
         }
         let body: JSONValue
         if bytes.readableBytes == 0 {
@@ -90,14 +101,15 @@ public enum WebAPI {
     }
 }
 
-
 extension WebAPI {
     /// The Web API over HTTPS on a TCP port (0: any free port; `onRunning` gets the real one), its
     /// connections bounded by `limits` (handshake, request and idle timeouts, connections per address),
     /// with `mounts` served beside `/web_api` on the same listener.
-    public static func httpsApplication(service: ManagementService, host: String, port: Int, tls: TLSConfiguration, logger: Logger,
-                                        limits: WebAPIConnectionLimits = .default, mounting mounts: [WebAPIMount] = [],
-                                        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+    public static func httpsApplication(
+        service: ManagementService, host: String, port: Int, tls: TLSConfiguration, logger: Logger,
+        limits: WebAPIConnectionLimits = .default, mounting mounts: [WebAPIMount] = [],
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
         Application(
             router: router(service: service, isLocalSocket: false, mounting: mounts),
             server: try GuardedHTTPSChannel.builder(tls: tls, limits: limits, logger: logger),
@@ -108,8 +120,10 @@ extension WebAPI {
 
     /// The Web API over plain HTTP on the operator's Unix socket (mode 0600): the file system is the
     /// authority, so `login` there may ask for root without a password.
-    public static func localSocketApplication(service: ManagementService, path: String, logger: Logger,
-                                              onRunning: @escaping @Sendable () async -> Void = {}) -> some ApplicationProtocol {
+    public static func localSocketApplication(
+        service: ManagementService, path: String, logger: Logger,
+        onRunning: @escaping @Sendable () async -> Void = {}
+    ) -> some ApplicationProtocol {
         try? FileManager.default.removeItem(atPath: path)
         return Application(
             router: router(service: service, isLocalSocket: true),

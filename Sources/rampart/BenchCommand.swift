@@ -13,13 +13,13 @@ struct BenchAPICommand: AsyncParsableCommand {
         commandName: "api",
         abstract: "Web API throughput, publish latency and server memory, against a server it starts.",
         discussion: """
-        Starts `rampart server` on a temporary data directory and an ephemeral loopback port, then:
-          1. creates --objects hosts through HTTPS with 1 session, publishing every 1,000;
-          2. the same with 4 concurrent sessions;
-          3. publishes --publish-samples one-change revisions and times each publish call;
-          4. fills the database to --memory-objects hosts and reads the server's resident memory.
-        Use a release build for figures worth quoting: swift build -c release && .build/release/rampart bench api --json
-        """)
+            Starts `rampart server` on a temporary data directory and an ephemeral loopback port, then:
+              1. creates --objects hosts through HTTPS with 1 session, publishing every 1,000;
+              2. the same with 4 concurrent sessions;
+              3. publishes --publish-samples one-change revisions and times each publish call;
+              4. fills the database to --memory-objects hosts and reads the server's resident memory.
+            Use a release build for figures worth quoting: swift build -c release && .build/release/rampart bench api --json
+            """)
 
     @Flag(name: .long, help: "One JSON object per line per figure.")
     var json = false
@@ -68,18 +68,18 @@ struct BenchHACommand: AsyncParsableCommand {
         commandName: "ha",
         abstract: "Management HA: publish latency, switchover and full sync, against servers it starts.",
         discussion: """
-        Starts a primary (mgmt-a) and a secondary (mgmt-b) with `rampart server` on temporary data directories and ephemeral loopback ports, then measures, in this order:
+            Starts a primary (mgmt-a) and a secondary (mgmt-b) with `rampart server` on temporary data directories and ephemeral loopback ports, then measures, in this order:
 
-        ha_publish_visible_async: --samples one-change publishes on the active, each until the standby committed the revision (its own CLOCK_MONOTONIC stamp, compared with the client's).
+            ha_publish_visible_async: --samples one-change publishes on the active, each until the standby committed the revision (its own CLOCK_MONOTONIC stamp, compared with the client's).
 
-        ha_publish_sync: the same in sync replication mode, until the publish call returns (the standby holds it durably).
+            ha_publish_sync: the same in sync replication mode, until the publish call returns (the standby holds it durably).
 
-        ha_switchover: alternating switchovers (ha-promote on the standby), each until the new active accepted a publish; a host published on the old active just before must be on the new one.
+            ha_switchover: alternating switchovers (ha-promote on the standby), each until the new active accepted a publish; a host published on the old active just before must be on the new one.
 
-        ha_full_sync: fills the primary to --objects hosts, starts a fresh secondary (mgmt-c, --join) and times it until it is synchronized with the primary's head.
+            ha_full_sync: fills the primary to --objects hosts, starts a fresh secondary (mgmt-c, --join) and times it until it is synchronized with the primary's head.
 
-        Children are stopped and their directories removed at the end, on error and on SIGINT/SIGTERM. Use a release build: .build/release/rampart bench ha --json
-        """)
+            Children are stopped and their directories removed at the end, on error and on SIGINT/SIGTERM. Use a release build: .build/release/rampart bench ha --json
+            """)
 
     @Flag(name: .long, help: "One JSON object per line per figure.")
     var json = false
@@ -114,22 +114,22 @@ struct BenchBackupCommand: AsyncParsableCommand {
         commandName: "backup",
         abstract: "Backup and restore throughput, and publish latency during a running backup, against a server it starts.",
         discussion: """
-        Starts a primary with `rampart server` on a temporary data directory, publishes --objects hosts (4 sessions, a publish
-        every 1,000), then measures:
+            Starts a primary with `rampart server` on a temporary data directory, publishes --objects hosts (4 sessions, a publish
+            every 1,000), then measures:
 
-        publish_idle: --samples one-change publishes (add-host, then the timed publish call) with nothing else running.
+            publish_idle: --samples one-change publishes (add-host, then the timed publish call) with nothing else running.
 
-        backup_create: `rampart backup create` runs back to back as child processes (--rounds at least, more until --samples
-        publishes ran during them); rate = database bytes copied / the tool's own backup time (last-backup.json duration).
+            backup_create: `rampart backup create` runs back to back as child processes (--rounds at least, more until --samples
+            publishes ran during them); rate = database bytes copied / the tool's own backup time (last-backup.json duration).
 
-        publish_during_backup: publishes as above, meanwhile; only those that started and ended inside a backup count.
+            publish_during_backup: publishes as above, meanwhile; only those that started and ended inside a backup count.
 
-        backup_create_encrypted: one encrypted backup (scrypt + AES-256-GCM), same rate basis.
+            backup_create_encrypted: one encrypted backup (scrypt + AES-256-GCM), same rate basis.
 
-        backup_restore: `rampart backup restore` of the last backup into fresh directories (--rounds), timed as processes.
+            backup_restore: `rampart backup restore` of the last backup into fresh directories (--rounds), timed as processes.
 
-        Use a release build: .build-release/release/rampart bench backup --json
-        """)
+            Use a release build: .build-release/release/rampart bench backup --json
+            """)
 
     @Flag(name: .long, help: "One JSON object per line per figure.") var json = false
     @Option(name: .long, help: "Hosts in the database.") var objects = 100_000
@@ -152,15 +152,15 @@ struct BenchInstallCommand: AsyncParsableCommand {
         commandName: "install",
         abstract: "Install time of a policy package to N gateway agents, against a server it starts.",
         discussion: """
-        Starts a management server, publishes a package of --rules rules (each naming one of --rules / 10
-        hosts and a TCP service) and --gateways simple-gateway objects, then one process running
-        --gateways agents (`rampart gateway --bench-agents N`): each its own enrolment (one-time key),
-        key, certificate, mutual-TLS channel, data directory and durable installed-policy file.
-        Enrolment is setup, not measured. Then it runs install-policy --samples times and measures
-        request → every gateway acknowledged (policy fsynced and applied), as `show-task` reports it.
-        Also measured: one durable policy write (write-temp, fsync, rename) of the same size.
-        Release build: swift build -c release && .build/release/rampart bench install --gateways 1000 --rules 1000 --json
-        """)
+            Starts a management server, publishes a package of --rules rules (each naming one of --rules / 10
+            hosts and a TCP service) and --gateways simple-gateway objects, then one process running
+            --gateways agents (`rampart gateway --bench-agents N`): each its own enrolment (one-time key),
+            key, certificate, mutual-TLS channel, data directory and durable installed-policy file.
+            Enrolment is setup, not measured. Then it runs install-policy --samples times and measures
+            request → every gateway acknowledged (policy fsynced and applied), as `show-task` reports it.
+            Also measured: one durable policy write (write-temp, fsync, rename) of the same size.
+            Release build: swift build -c release && .build/release/rampart bench install --gateways 1000 --rules 1000 --json
+            """)
 
     @Option(name: .long, help: "Gateway agents.")
     var gateways = 100

@@ -8,34 +8,34 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "A local HA demo: primary, secondary and a gateway on loopback.",
         discussion: """
-        Starts two `rampart server` processes of this executable on loopback,
-        with their data under DIR (default ./rampart-demo):
-          DIR/mgmt-a      the primary, active; Web API on 127.0.0.1:--api-port
-          DIR/mgmt-b      the secondary, standby; it joins mgmt-a with a
-                          random one-time activation key
-          DIR/gw-1        a gateway agent (--enforce none): enrolled with the
-                          active with a random one-time key, connected to both
-          DIR/<name>.log  each process's output
-        It waits until `rampart ha status` says synchronized on both and the
-        gateway communicates, then prints the active's API address, the admin
-        password file and commands to try. Ctrl-C (SIGINT), SIGTERM, SIGHUP, or
-        the end of whatever reads its output (`rampart demo | tee log`) stops
-        every process it started (exit 0).
-        When a server or the gateway dies (kill it to try the runbook's
-        failover), the demo keeps the others running and prints the exact
-        command that starts it again; type `restart NAME` (Enter) and the demo
-        starts it again itself. A process that dies before the demo is ready
-        ends the demo (exit 1).
-        Run it again on the same DIR to start both again on their data (no new
-        join). DIR must be missing, empty, or a previous demo's directory.
+            Starts two `rampart server` processes of this executable on loopback,
+            with their data under DIR (default ./rampart-demo):
+              DIR/mgmt-a      the primary, active; Web API on 127.0.0.1:--api-port
+              DIR/mgmt-b      the secondary, standby; it joins mgmt-a with a
+                              random one-time activation key
+              DIR/gw-1        a gateway agent (--enforce none): enrolled with the
+                              active with a random one-time key, connected to both
+              DIR/<name>.log  each process's output
+            It waits until `rampart ha status` says synchronized on both and the
+            gateway communicates, then prints the active's API address, the admin
+            password file and commands to try. Ctrl-C (SIGINT), SIGTERM, SIGHUP, or
+            the end of whatever reads its output (`rampart demo | tee log`) stops
+            every process it started (exit 0).
+            When a server or the gateway dies (kill it to try the runbook's
+            failover), the demo keeps the others running and prints the exact
+            command that starts it again; type `restart NAME` (Enter) and the demo
+            starts it again itself. A process that dies before the demo is ready
+            ends the demo (exit 1).
+            Run it again on the same DIR to start both again on their data (no new
+            join). DIR must be missing, empty, or a previous demo's directory.
 
-        --json prints one JSON object with the addresses and paths on stdout
-        once synchronized; progress goes to stderr.
+            --json prints one JSON object with the addresses and paths on stdout
+            once synchronized; progress goes to stderr.
 
-        Examples:
-          rampart demo
-          rampart demo --dir /tmp/demo --api-port 0 --json
-        """)
+            Examples:
+              rampart demo
+              rampart demo --dir /tmp/demo --api-port 0 --json
+            """)
 
     @Option(name: .long, help: "Directory of the demo's data directories and logs (created when missing).")
     var dir: String = "./rampart-demo"

@@ -12,21 +12,21 @@ struct GatewayRunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the gateway agent: enrol once, then follow every management server and enforce the installed policy.",
         discussion: """
-        First start (enrol with the one-time key of the gateway's simple-gateway object):
-          rampart sic new-key --out gw-1.key
-          rampart mgmt add-simple-gateway name=gw-1 ip-address=192.0.2.1 one-time-password-file=gw-1.key -r true --data DIR
-          rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 --activation-key-file gw-1.key
-        Later starts need only --data: the name, the management servers (as they last announced
-        themselves) and the highest epoch seen are in DIR/gateway.json; the key and certificate in DIR/pki.
-        The last installed policy (DIR/installed-policy.json) is put in force before anything connects;
-        before the first install, the initial policy is: only the agent's channels to its management
-        servers (and loopback) pass, everything else is dropped.
-        The agent keeps one mutual-TLS channel to every management server; the active pushes policy over
-        it (install-policy), and a push from an epoch lower than the highest one seen is refused.
-        --enforce nftables (the default) loads the policy into the kernel (needs CAP_NET_ADMIN);
-        --enforce none enforces NOTHING: the policy is kept in memory and on disk only, for tests and
-        demos, and the agent says so loudly (its log, its output, its gateway-status on the servers).
-        """)
+            First start (enrol with the one-time key of the gateway's simple-gateway object):
+              rampart sic new-key --out gw-1.key
+              rampart mgmt add-simple-gateway name=gw-1 ip-address=192.0.2.1 one-time-password-file=gw-1.key -r true --data DIR
+              rampart gateway --data ./gw-1 --name gw-1 --management 127.0.0.1:18191 --activation-key-file gw-1.key
+            Later starts need only --data: the name, the management servers (as they last announced
+            themselves) and the highest epoch seen are in DIR/gateway.json; the key and certificate in DIR/pki.
+            The last installed policy (DIR/installed-policy.json) is put in force before anything connects;
+            before the first install, the initial policy is: only the agent's channels to its management
+            servers (and loopback) pass, everything else is dropped.
+            The agent keeps one mutual-TLS channel to every management server; the active pushes policy over
+            it (install-policy), and a push from an epoch lower than the highest one seen is refused.
+            --enforce nftables (the default) loads the policy into the kernel (needs CAP_NET_ADMIN);
+            --enforce none enforces NOTHING: the policy is kept in memory and on disk only, for tests and
+            demos, and the agent says so loudly (its log, its output, its gateway-status on the servers).
+            """)
 
     @Option(name: .long, help: "The gateway's data directory (created when missing).")
     var data: String
@@ -80,8 +80,9 @@ struct GatewayRunCommand: AsyncParsableCommand {
         let directory = URL(fileURLWithPath: data).standardizedFileURL
         try DurableFile.ensureDirectory(directory, mode: 0o700)
         if enforce == "none" { warnEnforcementOff(logger) }
-        let options = AgentStartOptions(enforcement: enforce == "nftables" ? .nftables(namespace: netns) : .none,
-                                        management: try management.map(Self.addresses), activationKeyFile: activationKeyFile)
+        let options = AgentStartOptions(
+            enforcement: enforce == "nftables" ? .nftables(namespace: netns) : .none,
+            management: try management.map(Self.addresses), activationKeyFile: activationKeyFile)
         let agents = try await withUsageErrors {
             if let benchAgents {
                 return try await AgentService.prepareMany(count: benchAgents, root: directory, prefix: name ?? "bench-gw-", options: options, logger: logger)
@@ -96,7 +97,8 @@ struct GatewayRunCommand: AsyncParsableCommand {
     /// `--enforce none` is for tests and demos; a gateway run that way by mistake protects nothing, so
     /// it says so where an operator looks: the log (warning), standard output, and its gateway-status.
     func warnEnforcementOff(_ logger: Logger) {
-        let text = "--enforce none: this gateway ENFORCES NOTHING (no policy is loaded into the kernel, all traffic passes); for tests and demos only, run with --enforce nftables to protect anything"
+        let text =
+            "--enforce none: this gateway ENFORCES NOTHING (no policy is loaded into the kernel, all traffic passes); for tests and demos only, run with --enforce nftables to protect anything"
         logger.warning("\(text)")
         FileHandle.standardOutput.write(Data("WARNING: \(text)\n".utf8))
     }

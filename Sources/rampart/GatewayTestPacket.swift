@@ -9,21 +9,21 @@ struct GatewayTestPacket: AsyncParsableCommand {
         commandName: "test-packet",
         abstract: "Show what the installed policy does with a packet, and which rule decides.",
         discussion: """
-        Evaluates the policy installed on this gateway (DIR/installed-policy.json)
-        with the same rules as the nftables ruleset: ordered layers, the first
-        matching rule of each, the implicit cleanup rule last.
+            Evaluates the policy installed on this gateway (DIR/installed-policy.json)
+            with the same rules as the nftables ruleset: ordered layers, the first
+            matching rule of each, the implicit cleanup rule last.
 
-        When the deciding rule logs (track other than None), the hit goes to the
-        gateway's log outbox, DIR/logs.sqlite, shipped to the management servers.
+            When the deciding rule logs (track other than None), the hit goes to the
+            gateway's log outbox, DIR/logs.sqlite, shipped to the management servers.
 
-        Exit status 0 whatever the decision; 1 when no policy is installed;
-        a usage error when the packet is malformed.
+            Exit status 0 whatever the decision; 1 when no policy is installed;
+            a usage error when the packet is malformed.
 
-          rampart gateway test-packet --data ./gw1 \\
-            src=10.1.0.5 dst=10.2.0.10 proto=tcp dport=443
-          rampart gateway test-packet --data ./gw1 \\
-            src=fd00::5 dst=fd00:2::10 proto=icmp --json
-        """)
+              rampart gateway test-packet --data ./gw1 \\
+                src=10.1.0.5 dst=10.2.0.10 proto=tcp dport=443
+              rampart gateway test-packet --data ./gw1 \\
+                src=fd00::5 dst=fd00:2::10 proto=icmp --json
+            """)
 
     @Option(name: .long, help: "The gateway's data directory.")
     var data: String
@@ -55,8 +55,9 @@ struct GatewayTestPacket: AsyncParsableCommand {
         }
         let result: PacketTestResult
         do {
-            result = try PacketTestResult.run(dataDirectory: URL(fileURLWithPath: data), packet: packet,
-                                              nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+            result = try PacketTestResult.run(
+                dataDirectory: URL(fileURLWithPath: data), packet: packet,
+                nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
         } catch {
             throw ToolFailure("\(error)")
         }

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import HARuntime
 import ManagementClient
-import ManagementService
 import ManagementModel
+import ManagementService
 import TrustCore
 
 struct HACommand: AsyncParsableCommand {
@@ -11,24 +11,25 @@ struct HACommand: AsyncParsableCommand {
         commandName: "ha",
         abstract: "Management High Availability: status, promotion, sync control and collisions.",
         discussion: """
-        Add a secondary: on the active, `rampart sic new-key --out KEYFILE`, then `rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=KEYFILE` and publish; on the new machine, `rampart server --data DIR --server-name mgmt-b --join ACTIVE:18191 --activation-key-file KEYFILE`. It enrols, gets a full sync, then follows every publish (delta sync).
+            Add a secondary: on the active, `rampart sic new-key --out KEYFILE`, then `rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=KEYFILE` and publish; on the new machine, `rampart server --data DIR --server-name mgmt-b --join ACTIVE:18191 --activation-key-file KEYFILE`. It enrols, gets a full sync, then follows every publish (delta sync).
 
-        Promote a standby with `rampart ha promote --data DIR` (run --dry-run first): a switchover when the active answers (nothing is lost), a failover otherwise, refused when revisions may be lost unless --force. An old active that comes back steps down; if it holds revisions the new active lacks it reports a collision: export them (`export-divergent`), then `resolve-collision --keep peer|local`.
+            Promote a standby with `rampart ha promote --data DIR` (run --dry-run first): a switchover when the active answers (nothing is lost), a failover otherwise, refused when revisions may be lost unless --force. An old active that comes back steps down; if it holds revisions the new active lacks it reports a collision: export them (`export-divergent`), then `resolve-collision --keep peer|local`.
 
-        These commands talk to the local server through DIR/rampart.sock.
-        """ + "\n\n" + SyncScope.text,
-        subcommands: [HAStatusCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
-                      HAFullSyncCommand.self, HAResolveCollisionCommand.self, HAExportDivergentCommand.self, HASetModeCommand.self])
+            These commands talk to the local server through DIR/rampart.sock.
+            """ + "\n\n" + SyncScope.text,
+        subcommands: [
+            HAStatusCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
+            HAFullSyncCommand.self, HAResolveCollisionCommand.self, HAExportDivergentCommand.self, HASetModeCommand.self,
+        ])
 }
-
 
 struct HAPromoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "promote",
         abstract: "Make this standby the active server (switchover if the active answers, failover otherwise).",
         discussion: """
-        --dry-run only says what would happen: the path (switchover or failover), the active's last contact, this server's lag, the replication mode, and whether revisions may be lost; and three checks, each ok, warning or problem: trust (this server's SIC certificate, and whether it holds the Internal CA's key it needs to sign and revoke as the active), clock (each peer's clock against this one's: over 5 s a warning, over 300 s a problem) and versions (software and schema of every server). A failover that may lose revisions (async mode, or a known lag in sync mode) is refused unless --force; the checks never refuse, they say what to fix. The promotion raises the epoch, so the old active is fenced and steps down when it returns.
-        """)
+            --dry-run only says what would happen: the path (switchover or failover), the active's last contact, this server's lag, the replication mode, and whether revisions may be lost; and three checks, each ok, warning or problem: trust (this server's SIC certificate, and whether it holds the Internal CA's key it needs to sign and revoke as the active), clock (each peer's clock against this one's: over 5 s a warning, over 300 s a problem) and versions (software and schema of every server). A failover that may lose revisions (async mode, or a known lag in sync mode) is refused unless --force; the checks never refuse, they say what to fix. The promotion raises the epoch, so the old active is fenced and steps down when it returns.
+            """)
 
     @Option(name: .long, help: "The server's data directory.")
     var data: String
@@ -85,7 +86,9 @@ struct HAFullSyncCommand: AsyncParsableCommand {
     @Argument(help: "The standby's server name.") var peer: String
     @Option(name: .long, help: "The active server's data directory.") var data: String
     @Flag(name: .long, help: "JSON output.") var json = false
-    func run() async throws { LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-full-sync", ["name": .string(peer)]), json: json) }
+    func run() async throws {
+        LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-full-sync", ["name": .string(peer)]), json: json)
+    }
 }
 
 struct HAResolveCollisionCommand: AsyncParsableCommand {
@@ -93,8 +96,8 @@ struct HAResolveCollisionCommand: AsyncParsableCommand {
         commandName: "resolve-collision",
         abstract: "On a server in collision: keep the active's data (peer) or this server's (local).",
         discussion: """
-        --keep peer: this server's divergent revisions are exported to DIR/ha-exports/ (durably, before anything is dropped), dropped, and it synchronizes from the active. --keep local: this server is promoted in a new epoch with its data; the other server then reports the collision and exports its own divergent revisions when resolved there.
-        """)
+            --keep peer: this server's divergent revisions are exported to DIR/ha-exports/ (durably, before anything is dropped), dropped, and it synchronizes from the active. --keep local: this server is promoted in a new epoch with its data; the other server then reports the collision and exports its own divergent revisions when resolved there.
+            """)
     @Option(name: .long, help: "local or peer.") var keep: String
     @Option(name: .long, help: "The server's data directory.") var data: String
     @Flag(name: .long, help: "JSON output.") var json = false
@@ -133,8 +136,8 @@ struct HASetModeCommand: AsyncParsableCommand {
         commandName: "set-mode",
         abstract: "On the active: replication mode of the HA group, async (default) or sync.",
         discussion: """
-        sync: a publish returns only once a standby holds it durably; after --timeout-ms without that it returns with its task `partially succeeded` (committed on the active, still replicating, not yet protected). Standbys learn the mode from the active.
-        """)
+            sync: a publish returns only once a standby holds it durably; after --timeout-ms without that it returns with its task `partially succeeded` (committed on the active, still replicating, not yet protected). Standbys learn the mode from the active.
+            """)
     @Argument(help: "async or sync.") var mode: String
     @Option(name: .long, help: "sync: how long a publish waits for a standby.") var timeoutMs: Int = 2_000
     @Option(name: .long, help: "The active server's data directory.") var data: String
@@ -145,7 +148,9 @@ struct HASetModeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LocalOperator.printAnswer(try await LocalOperator.runAsRoot(dataDirectory: data, "ha-set-replication-mode", ["mode": .string(mode), "timeout-ms": .int(Int64(timeoutMs))]), json: json)
+        LocalOperator.printAnswer(
+            try await LocalOperator.runAsRoot(dataDirectory: data, "ha-set-replication-mode", ["mode": .string(mode), "timeout-ms": .int(Int64(timeoutMs))]),
+            json: json)
     }
 }
 
@@ -196,7 +201,9 @@ struct HAStatusCommand: AsyncParsableCommand {
             "last error:   \(status.lastError ?? "-")",
         ]
         for server in status.servers {
-            lines.append("peer \(server.name): \(server.haState), \(server.syncDetail), lag \(server.lagRevisions.map(String.init) ?? "?") revisions / \(server.lagSeconds) s, connected \(server.connected)")
+            lines.append(
+                "peer \(server.name): \(server.haState), \(server.syncDetail), lag \(server.lagRevisions.map(String.init) ?? "?") revisions / \(server.lagSeconds) s, connected \(server.connected)"
+            )
         }
         for problem in status.problems ?? [] { lines.append("problem: \(problem)") }
         if let backup = status.lastBackup { lines.append(lastBackupLine(backup)) }

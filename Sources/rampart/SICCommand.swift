@@ -15,16 +15,18 @@ struct SICCommand: AsyncParsableCommand {
         commandName: "sic",
         abstract: "Secure Internal Communication: trust between management servers (and, later, gateways).",
         discussion: """
-        Every server-to-server channel is mutual TLS with certificates from the Internal CA.
-        A node is enrolled once with a one-time activation key: create its object on the
-        active server, then enrol the node with the key:
-          rampart sic new-key --out F
-          rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=F -r true --data DIR
-          rampart sic enroll --data NODEDIR --server HOST:18191 --name mgmt-b --activation-key-file F
-        status, test PEER and reset talk to the local server through DIR/rampart.sock.
-        """,
-        subcommands: [SICStatusCommand.self, SICTestCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICRenewCommand.self,
-                      SICNewKeyCommand.self])
+            Every server-to-server channel is mutual TLS with certificates from the Internal CA.
+            A node is enrolled once with a one-time activation key: create its object on the
+            active server, then enrol the node with the key:
+              rampart sic new-key --out F
+              rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=F -r true --data DIR
+              rampart sic enroll --data NODEDIR --server HOST:18191 --name mgmt-b --activation-key-file F
+            status, test PEER and reset talk to the local server through DIR/rampart.sock.
+            """,
+        subcommands: [
+            SICStatusCommand.self, SICTestCommand.self, SICResetCommand.self, SICEnrollCommand.self, SICRenewCommand.self,
+            SICNewKeyCommand.self,
+        ])
 }
 
 struct SICStatusCommand: AsyncParsableCommand {
@@ -45,16 +47,20 @@ struct SICStatusCommand: AsyncParsableCommand {
             for host in hosts["objects"]?.arrayValue ?? [] {
                 guard let uid = host["uid"] else { continue }
                 let status = try await LocalOperator.call(transport, "test-sic-status", ["uid": uid], sid: sid)
-                rows.append(["name": host["name"] ?? "", "ip-address": host["ipv4-address"] ?? "",
-                             "sic-status": status["sic-status"] ?? "", "sic-name": status["sic-name"] ?? "",
-                             "sic-message": status["sic-message"] ?? "", "revoked": status["rampart-revoked"] ?? false])
+                rows.append([
+                    "name": host["name"] ?? "", "ip-address": host["ipv4-address"] ?? "",
+                    "sic-status": status["sic-status"] ?? "", "sic-name": status["sic-name"] ?? "",
+                    "sic-message": status["sic-message"] ?? "", "revoked": status["rampart-revoked"] ?? false,
+                ])
             }
             return rows
         }
         if json {
             for row in rows { print(row.canonicalString) }
         } else if rows.isEmpty {
-            print("No peer servers: add one with `rampart sic new-key --out F` and `rampart mgmt add-checkpoint-host name=… ip-address=… one-time-password-file=F`.")
+            print(
+                "No peer servers: add one with `rampart sic new-key --out F` and `rampart mgmt add-checkpoint-host name=… ip-address=… one-time-password-file=F`."
+            )
         } else {
             for row in rows {
                 let revoked = row["revoked"]?.boolValue == true ? " (revoked)" : ""
@@ -70,7 +76,9 @@ struct SICResetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reset",
         abstract: "Revoke a peer's certificate at once and give it a new one-time activation key (published at once).",
-        discussion: "Every open channel of the peer (HA channels, a gateway's channel) closes at once, on every server of the group; its status says revoked. Any server of the group can be reset from whichever server is active, except that one itself. The new key is printed once (or taken from --activation-key-file). Enrol the node again with it.")
+        discussion:
+            "Every open channel of the peer (HA channels, a gateway's channel) closes at once, on every server of the group; its status says revoked. Any server of the group can be reset from whichever server is active, except that one itself. The new key is printed once (or taken from --activation-key-file). Enrol the node again with it."
+    )
 
     @Argument(help: "The peer server's object name.")
     var name: String
@@ -105,13 +113,13 @@ struct SICEnrollCommand: AsyncParsableCommand {
         commandName: "enroll",
         abstract: "Enrol this node with a server's Internal CA using a one-time activation key.",
         discussion: """
-        Make a key:    rampart sic new-key --out KEYFILE
-        On the server: rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=KEYFILE -r true --data DIR
-        On the node:   rampart sic enroll --data DIR --server HOST:18191 --name mgmt-b --activation-key-file KEYFILE
-        The node proves it knows the key without sending it; the server proves the same before the node
-        accepts its certificate and CA (no trust on first use). The key works once and expires (24 h).
-        The node's key and certificate are written to DIR/pki (node.key 0600, node.pem, ica.pem).
-        """)
+            Make a key:    rampart sic new-key --out KEYFILE
+            On the server: rampart mgmt add-checkpoint-host name=mgmt-b ip-address=… one-time-password-file=KEYFILE -r true --data DIR
+            On the node:   rampart sic enroll --data DIR --server HOST:18191 --name mgmt-b --activation-key-file KEYFILE
+            The node proves it knows the key without sending it; the server proves the same before the node
+            accepts its certificate and CA (no trust on first use). The key works once and expires (24 h).
+            The node's key and certificate are written to DIR/pki (node.key 0600, node.pem, ica.pem).
+            """)
 
     @Option(name: .long, help: "The node's data directory (created when missing).")
     var data: String
@@ -140,13 +148,13 @@ struct SICTestCommand: AsyncParsableCommand {
         commandName: "test",
         abstract: "Test SIC: from an enrolled node to its server (--server), or a peer's state as this server sees it (PEER).",
         discussion: """
-        On a node:    rampart sic test --data NODEDIR --server HOST:18191
-                      opens a mutual-TLS channel, exchanges a message, and renews the node's certificate when
-                      two thirds of its lifetime have passed.
-        On a server:  rampart sic test mgmt-b --data SERVERDIR
-                      Check Point's test-sic-status for that peer.
-        Exit 0 when the channel works; otherwise the message says why (expired, revoked, other CA…).
-        """)
+            On a node:    rampart sic test --data NODEDIR --server HOST:18191
+                          opens a mutual-TLS channel, exchanges a message, and renews the node's certificate when
+                          two thirds of its lifetime have passed.
+            On a server:  rampart sic test mgmt-b --data SERVERDIR
+                          Check Point's test-sic-status for that peer.
+            Exit 0 when the channel works; otherwise the message says why (expired, revoked, other CA…).
+            """)
 
     @Argument(help: "On a server: the peer's object name.")
     var peer: String?
@@ -180,14 +188,18 @@ struct SICTestCommand: AsyncParsableCommand {
         let channel = SICNodeChannel(credentials: credentials, host: server.host, port: server.port)
         do {
             let (peerIdentity, reply) = try await channel.exchange(SICChannelMessage.ping())
-            print("communicating: mutual TLS with \(peerIdentity.map { "\($0)" } ?? "the server") at \(server.host):\(server.port) (\(reply["type"]?.stringValue ?? "?"))")
+            print(
+                "communicating: mutual TLS with \(peerIdentity.map { "\($0)" } ?? "the server") at \(server.host):\(server.port) (\(reply["type"]?.stringValue ?? "?"))"
+            )
             let certificate = try credentials.certificate()
             if CertificateLifecycle.renewalDue(certificate, now: Date()) {
                 credentials = try await channel.renew(pkiDirectory: pki)
                 print("renewed this node's certificate: valid until \((try? credentials.certificate().notValidAfter).map { "\($0)" } ?? "?")")
             }
-            for warning in CertificateLifecycle.expiryWarnings(icaNotValidAfter: try credentials.makeVerifier().icaCertificate.notValidAfter,
-                                                               nodeNotValidAfter: try? credentials.certificate().notValidAfter, now: Date()) {
+            for warning in CertificateLifecycle.expiryWarnings(
+                icaNotValidAfter: try credentials.makeVerifier().icaCertificate.notValidAfter,
+                nodeNotValidAfter: try? credentials.certificate().notValidAfter, now: Date())
+            {
                 print("warning: \(warning)")
             }
         } catch let error as PeerTransportError {
@@ -214,7 +226,9 @@ struct SICRenewCommand: AsyncParsableCommand {
         let before = try credentials.certificate()
         let renewed = try await SICNodeChannel(credentials: credentials, host: server.host, port: server.port).renew(pkiDirectory: pki)
         let after = try renewed.certificate()
-        print("renewed: serial \(NodeCertificate.serialHex(before.serialNumber)) → \(NodeCertificate.serialHex(after.serialNumber)), valid until \(after.notValidAfter)")
+        print(
+            "renewed: serial \(NodeCertificate.serialHex(before.serialNumber)) → \(NodeCertificate.serialHex(after.serialNumber)), valid until \(after.notValidAfter)"
+        )
     }
 }
 
@@ -225,13 +239,13 @@ struct SICNewKeyCommand: ParsableCommand {
         commandName: "new-key",
         abstract: "Write a strong one-time activation key to a new file (mode 0600).",
         discussion: """
-        The key is never printed unless you ask for it with --out - (standard output). Use it:
-          rampart sic new-key --out mgmt-b.key
-          rampart mgmt add-checkpoint-host name=mgmt-b ip-address=192.0.2.12 one-time-password-file=mgmt-b.key -r true --data ./mgmt1
-          rampart server --data ./mgmt2 --server-name mgmt-b --join 192.0.2.11:18191 --activation-key-file mgmt-b.key
-        The same for a gateway: add-simple-gateway … one-time-password-file=F, then rampart gateway … --activation-key-file F.
-        An existing file is never replaced (it may hold a key in use).
-        """)
+            The key is never printed unless you ask for it with --out - (standard output). Use it:
+              rampart sic new-key --out mgmt-b.key
+              rampart mgmt add-checkpoint-host name=mgmt-b ip-address=192.0.2.12 one-time-password-file=mgmt-b.key -r true --data ./mgmt1
+              rampart server --data ./mgmt2 --server-name mgmt-b --join 192.0.2.11:18191 --activation-key-file mgmt-b.key
+            The same for a gateway: add-simple-gateway … one-time-password-file=F, then rampart gateway … --activation-key-file F.
+            An existing file is never replaced (it may hold a key in use).
+            """)
 
     @Option(name: .long, help: ArgumentHelp("The new key file (refused if it exists); - prints the key to standard output.", valueName: "file"))
     var out: String = "activation.key"
@@ -243,7 +257,8 @@ struct SICNewKeyCommand: ParsableCommand {
             return
         }
         try Self.writeNew(key + "\n", to: out)
-        print("""
+        print(
+            """
             Wrote a one-time activation key to \(out) (mode 0600; the key is not shown).
             Give it to the node's object:  rampart mgmt add-checkpoint-host name=NAME ip-address=ADDRESS one-time-password-file=\(out) -r true --data DIR
                                       (or add-simple-gateway …, set-checkpoint-host …, with one-time-password-file=\(out))
@@ -263,7 +278,8 @@ struct SICNewKeyCommand: ParsableCommand {
         defer { close(fd) }
         let bytes = Array(text.utf8)
         guard fchmod(fd, 0o600) == 0,
-              bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0
+        else {
             let reason = String(cString: strerror(errno))
             unlink(path)
             throw ToolFailure("cannot write \(path): \(reason)")

@@ -13,19 +13,19 @@ struct ServerCommand: AsyncParsableCommand {
         commandName: "server",
         abstract: "Run a Rampart management server on a data directory.",
         discussion: """
-        The first start on an empty directory initialises a primary server: the management database
-        (rampart.sqlite), the Internal CA and the API's HTTPS certificate (pki/), and the first
-        administrator `admin`, whose random password is written to DIR/initial-admin-password (0600)
-        unless --admin-password-file gives one. Later starts verify the revision journal's hash chain
-        and refuse to run on a broken one.
+            The first start on an empty directory initialises a primary server: the management database
+            (rampart.sqlite), the Internal CA and the API's HTTPS certificate (pki/), and the first
+            administrator `admin`, whose random password is written to DIR/initial-admin-password (0600)
+            unless --admin-password-file gives one. Later starts verify the revision journal's hash chain
+            and refuse to run on a broken one.
 
-        The Web API listens with HTTPS on --listen:--api-port (POST /web_api/<command>, Check Point
-        conventions); local operator commands use DIR/rampart.sock. SIGTERM or SIGINT stops the server
-        gracefully: requests in flight, a publish included, finish first.
+            The Web API listens with HTTPS on --listen:--api-port (POST /web_api/<command>, Check Point
+            conventions); local operator commands use DIR/rampart.sock. SIGTERM or SIGINT stops the server
+            gracefully: requests in flight, a publish included, finish first.
 
-        Example:
-          rampart server --data ./mgmt1 --api-port 8443
-        """)
+            Example:
+              rampart server --data ./mgmt1 --api-port 8443
+            """)
 
     @Option(name: .long, help: "Data directory (created when missing).")
     var data: String
@@ -54,10 +54,17 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --join: file holding the one-time activation key given to this server's checkpoint-host object.")
     var activationKeyFile: String?
 
-    @Option(name: .long, help: "The SIC address the other management servers use to reach this one, HOST:PORT (default: --listen and the SIC port; set it behind NAT or a proxy).")
+    @Option(
+        name: .long,
+        help:
+            "The SIC address the other management servers use to reach this one, HOST:PORT (default: --listen and the SIC port; set it behind NAT or a proxy).")
     var advertiseSIC: SICAddress?
 
-    @Option(name: .long, help: "Threads that carry the network and run requests (1 to \(Self.eventLoopsMax); default: half the cores, at least 1). On a small machine, handing a publish between threads costs more than running TLS on several.")
+    @Option(
+        name: .long,
+        help:
+            "Threads that carry the network and run requests (1 to \(Self.eventLoopsMax); default: half the cores, at least 1). On a small machine, handing a publish between threads costs more than running TLS on several."
+    )
     var eventLoops: Int?
 
     static let eventLoopsMax = 64
@@ -70,7 +77,9 @@ struct ServerCommand: AsyncParsableCommand {
         if let eventLoops, !(1...Self.eventLoopsMax).contains(eventLoops) { throw ValidationError("--event-loops must be 1 to \(Self.eventLoopsMax)") }
         if apiPort == sicPort, apiPort != 0 { throw ValidationError("--api-port and --sic-port must differ (both are \(apiPort))") }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
-        if join != nil, adminPasswordFile != nil { throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join") }
+        if join != nil, adminPasswordFile != nil {
+            throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join")
+        }
     }
 
     func run() async throws {
@@ -82,9 +91,10 @@ struct ServerCommand: AsyncParsableCommand {
         umask(0o077)  // every file and socket this server creates is private to its user
         var logger = Logger(label: "rampart")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: data), apiPort: apiPort, sicPort: sicPort, listen: listen,
-                                                serverName: serverName, adminPasswordFile: adminPasswordFile, join: join,
-                                                activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
+        let configuration = ServerConfiguration(
+            dataDirectory: URL(fileURLWithPath: data), apiPort: apiPort, sicPort: sicPort, listen: listen,
+            serverName: serverName, adminPasswordFile: adminPasswordFile, join: join,
+            activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])
         }

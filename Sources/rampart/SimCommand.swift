@@ -12,22 +12,22 @@ struct SimCommand: ParsableCommand {
         commandName: "sim",
         abstract: "Run the seeded management-HA fault simulator (safety, then liveness).",
         discussion: """
-        Each seed drives a simulated HA group, the server's own HA driver over a simulated disk, through \
-        network faults (delay, loss, duplication, reordering, corrupted snapshot chunks, one-way cuts, \
-        partitions, clogged links), crashes that lose unpersisted writes (an active's last publishes, sent before their fsync, included), random publishes and \
-        random administrator commands (including forced promotions). Invariants are checked after every \
-        step; after the faults heal, every server must converge. A failing run prints its seed and exits \
-        non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event. Every run prints \
-        how often each fault was injected and each path taken (promotions plain and forced, \
-        switchovers, failovers, full syncs, collisions, ...): with --json as a "sim_counts" object.
+            Each seed drives a simulated HA group, the server's own HA driver over a simulated disk, through \
+            network faults (delay, loss, duplication, reordering, corrupted snapshot chunks, one-way cuts, \
+            partitions, clogged links), crashes that lose unpersisted writes (an active's last publishes, sent before their fsync, included), random publishes and \
+            random administrator commands (including forced promotions). Invariants are checked after every \
+            step; after the faults heal, every server must converge. A failing run prints its seed and exits \
+            non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event. Every run prints \
+            how often each fault was injected and each path taken (promotions plain and forced, \
+            switchovers, failovers, full syncs, collisions, ...): with --json as a "sim_counts" object.
 
-        Invariants: at most one server takes writes per epoch; epochs never go backwards on a \
-        server; a server that saw a higher epoch never takes writes in a lower one; a revision \
-        acknowledged in sync mode survives every promotion that was not forced; a standby's journal \
-        is a prefix of its active's, but for revisions the active lost before their fsync; divergent \
-        revisions are never dropped without an export, nor any revision its author held durably; \
-        no publish is answered after a higher epoch took its first write (but the two sides of a \
-        forced split); after the heal, every server converges within --liveness-ticks.
+            Invariants: at most one server takes writes per epoch; epochs never go backwards on a \
+            server; a server that saw a higher epoch never takes writes in a lower one; a revision \
+            acknowledged in sync mode survives every promotion that was not forced; a standby's journal \
+            is a prefix of its active's, but for revisions the active lost before their fsync; divergent \
+            revisions are never dropped without an export, nor any revision its author held durably; \
+            no publish is answered after a higher epoch took its first write (but the two sides of a \
+            forced split); after the heal, every server converges within --liveness-ticks.
 
         With --cluster, each seed drives a simulated gateway cluster (ClusterCore, Active Up or Primary Up) \
         through kill -9 and restarts, link loss per interface, partitions of the sync link, loss, \
@@ -102,7 +102,9 @@ struct SimCommand: ParsableCommand {
             printError("FAIL seed \(result.seed): \(violation)")
             return
         }
-        print("seed \(result.seed): ok — \(result.ticks) ticks, \(result.steps) steps, converged \(result.convergedAfterTicks ?? -1) ticks after the heal; \(stats.publishes) publishes, \(stats.promotions) promotions (\(stats.forcedPromotions) forced), \(stats.syncAcknowledged) sync-acknowledged, \(stats.fullSyncsCompleted) full syncs, \(stats.exports) exports, \(stats.crashes) crashes")
+        print(
+            "seed \(result.seed): ok — \(result.ticks) ticks, \(result.steps) steps, converged \(result.convergedAfterTicks ?? -1) ticks after the heal; \(stats.publishes) publishes, \(stats.promotions) promotions (\(stats.forcedPromotions) forced), \(stats.syncAcknowledged) sync-acknowledged, \(stats.fullSyncsCompleted) full syncs, \(stats.exports) exports, \(stats.crashes) crashes"
+        )
         printCounts(stats)
     }
 
@@ -120,7 +122,8 @@ struct SimCommand: ParsableCommand {
         let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
         let collector = ResultCollector<SimulationResult>(count: seeds)
         let start = ContinuousClock.now
-        let seedsCount = seeds, base = baseSeed
+        let seedsCount = seeds
+        let base = baseSeed
         let template = options(0)
         // One thread per worker (the schedules are CPU-bound and synchronous).
         DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
@@ -144,22 +147,28 @@ struct SimCommand: ParsableCommand {
         for case let result? in results { total.add(result.statistics) }
         if json {
             let milliseconds = durations.map { Self.seconds($0) * 1e3 }.sorted()
-            let summary = BenchmarkLine(metric: "sim_schedules", milliseconds: milliseconds, rate: Double(seeds) / wallSeconds, rateUnit: "schedules/s", note: note)
+            let summary = BenchmarkLine(
+                metric: "sim_schedules", milliseconds: milliseconds, rate: Double(seeds) / wallSeconds, rateUnit: "schedules/s", note: note)
             // Per-tick latency of each schedule (its wall time divided by its ticks).
             var perTick: [Double] = []
             for (index, result) in results.enumerated() {
                 if let result, result.ticks > 0 { perTick.append(Self.seconds(durations[index]) * 1e3 / Double(result.ticks)) }
             }
-            let tickLine = BenchmarkLine(metric: "sim_ticks", milliseconds: perTick.sorted(), rate: Double(totalTicks) / wallSeconds, rateUnit: "ticks/s",
-                                         note: "\(totalTicks) ticks, \(totalSteps) core steps in \(String(format: "%.2f", wallSeconds)) s wall; latencies are per tick", n: totalTicks)
+            let tickLine = BenchmarkLine(
+                metric: "sim_ticks", milliseconds: perTick.sorted(), rate: Double(totalTicks) / wallSeconds, rateUnit: "ticks/s",
+                note: "\(totalTicks) ticks, \(totalSteps) core steps in \(String(format: "%.2f", wallSeconds)) s wall; latencies are per tick", n: totalTicks)
             print(summary.json)
             print(tickLine.json)
             print(Self.countsJSON(total, seeds: seeds, violations: failures.count))
         } else {
-            print("\(seeds) seeds (\(baseSeed)...\(baseSeed &+ UInt64(seeds - 1))): \(seeds - failures.count) ok, \(failures.count) failed in \(String(format: "%.2f", wallSeconds)) s — \(String(format: "%.0f", Double(seeds) / wallSeconds)) schedules/s, \(String(format: "%.0f", Double(totalTicks) / wallSeconds)) ticks/s, \(totalSteps) steps")
+            print(
+                "\(seeds) seeds (\(baseSeed)...\(baseSeed &+ UInt64(seeds - 1))): \(seeds - failures.count) ok, \(failures.count) failed in \(String(format: "%.2f", wallSeconds)) s — \(String(format: "%.0f", Double(seeds) / wallSeconds)) schedules/s, \(String(format: "%.0f", Double(totalTicks) / wallSeconds)) ticks/s, \(totalSteps) steps"
+            )
         }
         if !json {
-            print("totals: \(total.publishes) publishes, \(total.promotions) promotions (\(total.forcedPromotions) forced), \(total.syncAcknowledged) sync-acknowledged, \(total.syncTimedOut) sync timeouts, \(total.fullSyncsCompleted) full syncs, \(total.collisions) collisions, \(total.unsyncedDiscards) unsynced tails dropped, \(total.exports) exports, \(total.crashes) crashes, \(total.messagesSent) messages")
+            print(
+                "totals: \(total.publishes) publishes, \(total.promotions) promotions (\(total.forcedPromotions) forced), \(total.syncAcknowledged) sync-acknowledged, \(total.syncTimedOut) sync timeouts, \(total.fullSyncsCompleted) full syncs, \(total.collisions) collisions, \(total.unsyncedDiscards) unsynced tails dropped, \(total.exports) exports, \(total.crashes) crashes, \(total.messagesSent) messages"
+            )
             printCounts(total)
         }
         for failure in failures.prefix(20) { printError("FAIL seed \(failure.seed): \(failure)") }

@@ -6,8 +6,9 @@ import Testing
 /// verifies the secondary, before and after its promotion.
 @Suite("End to end: one CA for every server's Web API", .serialized)
 struct APICertificateEndToEndTests {
-    @Test("a client trusting only the primary's ica.pem, hostname check on, verifies the secondary's API before and after promotion",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "a client trusting only the primary's ica.pem, hostname check on, verifies the secondary's API before and after promotion",
+        .timeLimit(.minutes(10)))
     func clientFollowsAFailover() async throws {
         let group = try await HAGroup()
         try await group.join("mgmt-b")

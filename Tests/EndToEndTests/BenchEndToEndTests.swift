@@ -7,8 +7,9 @@ import Testing
 struct BenchEndToEndTests {
     static let publishesBeforeSignal = 20
 
-    @Test("SIGTERM in the middle of bench ha stops every server it started and removes their directories",
-          .timeLimit(.minutes(5)))
+    @Test(
+        "SIGTERM in the middle of bench ha stops every server it started and removes their directories",
+        .timeLimit(.minutes(5)))
     func benchHAStopsItsServersAndRemovesTheirFilesOnSIGTERM() async throws {
         let scratch = try TemporaryDirectory()
         let bench = Process()
@@ -26,7 +27,7 @@ struct BenchEndToEndTests {
             runDirectories(scratch).contains { run in
                 let primaryLog = (try? String(contentsOfFile: run + "/logs/mgmt-a.log", encoding: .utf8)) ?? ""
                 return FileManager.default.fileExists(atPath: run + "/mgmt-b/node.json")
-                    && primaryLog.components(separatedBy: "[ManagementService] published").count > Self.publishesBeforeSignal
+                    && primaryLog.components(separatedBy: "event revision-published: ").count > Self.publishesBeforeSignal
             }
         }
         #expect(measuring, "bench ha never started publishing to its secondary")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `rampart demo` as people run it: killed servers to try the failover, a pipe to `tee`, Ctrl-C.
@@ -58,14 +58,16 @@ struct DemoEndToEndTests {
         }
     }
 
-    @Test("a killed server leaves the demo up; it prints the exact command and restarts it on `restart NAME`",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "a killed server leaves the demo up; it prints the exact command and restarts it on `restart NAME`",
+        .timeLimit(.minutes(10)))
     func killedServerCanBeRestarted() async throws {
         let scratch = try TemporaryDirectory()
         let demo = try Demo(scratch: scratch)
         defer { demo.killAll() }
         try await demo.waitUntilRunning()
-        let primary = "\(demo.directory)/mgmt-a", standby = "\(demo.directory)/mgmt-b"
+        let primary = "\(demo.directory)/mgmt-a"
+        let standby = "\(demo.directory)/mgmt-b"
         let primaryPID = try #require(ProcessTable.mentioning(primary + " ").first, "mgmt-a runs")
 
         kill(primaryPID, SIGKILL)
@@ -82,9 +84,10 @@ struct DemoEndToEndTests {
 
         try demo.type("restart mgmt-a")
         #expect(try await pollUntil(seconds: 60) { demo.output.contains("mgmt-a started again") }, "\(demo.output)")
-        #expect(try await pollUntil(seconds: Bounds.serverStartSeconds) {
-            try await CLI.run(["ha", "status", "--data", primary], scratch: scratch).status == 0
-        }, "the restarted mgmt-a comes back synchronized")
+        #expect(
+            try await pollUntil(seconds: Bounds.serverStartSeconds) {
+                try await CLI.run(["ha", "status", "--data", primary], scratch: scratch).status == 0
+            }, "the restarted mgmt-a comes back synchronized")
 
         // SIGTERM stops everything, the restarted server included.
         kill(-demo.group, SIGTERM)

@@ -19,28 +19,34 @@ struct DisasterRecoveryEndToEndTests {
         let keyFile = fixture.scratch.path("\(logName).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return try await ServerProcess.start(dataDirectory: directory, logName: logName,
-                                             extraArguments: ["--server-name", "mgmt-b", "--join", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile],
-                                             createsAdminPassword: false)
+        return try await ServerProcess.start(
+            dataDirectory: directory, logName: logName,
+            extraArguments: ["--server-name", "mgmt-b", "--join", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile],
+            createsAdminPassword: false)
     }
 
-    @Test("restore as the new primary: refused while the group works, then a primary in a raised epoch that takes a new secondary",
-          .timeLimit(.minutes(15)))
+    @Test(
+        "restore as the new primary: refused while the group works, then a primary in a raised epoch that takes a new secondary",
+        .timeLimit(.minutes(15)))
     func bothServersFail() async throws {
         let fixture = try Fixture()
         let primary = try await ServerProcess.start(dataDirectory: fixture.data, logName: "old-primary")
         defer { primary.kill() }
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile("first-key-mgmt-b", in: fixture.scratch))"] + fixture.asRoot)
+        try await fixture.mgmtJSON(
+            ["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile("first-key-mgmt-b", in: fixture.scratch))"]
+                + fixture.asRoot)
         let secondaryData = fixture.scratch.path("old-secondary")
-        let secondary = try await join(fixture, directory: secondaryData, key: "first-key-mgmt-b", sicPort: try #require(primary.sicPort), logName: "old-secondary")
+        let secondary = try await join(
+            fixture, directory: secondaryData, key: "first-key-mgmt-b", sicPort: try #require(primary.sicPort), logName: "old-secondary")
         defer { secondary.kill() }
         #expect(try await eventually { try await fixture.rampart(["ha", "status", "--data", secondaryData]).status == 0 }, "\(secondary.logTail)")
         try await fixture.mgmtJSON(["add-host", "name=in-backup", "ip-address=192.0.2.20"] + fixture.asRoot)
         // The active records mgmt-b's SIC address; the backup carries it, so a restore can probe it.
-        #expect(try await eventually {
-            let shown = try await fixture.rampart(["mgmt", "show-checkpoint-host", "name=mgmt-b", "-r", "true", "--data", fixture.data, "--format", "json"])
-            return shown.status == 0 && ((try? shown.json())?["rampart-sic-address"] as? String ?? "").contains(":")
-        })
+        #expect(
+            try await eventually {
+                let shown = try await fixture.rampart(["mgmt", "show-checkpoint-host", "name=mgmt-b", "-r", "true", "--data", fixture.data, "--format", "json"])
+                return shown.status == 0 && ((try? shown.json())?["rampart-sic-address"] as? String ?? "").contains(":")
+            })
         let oldStatus = try await fixture.rampart(["ha", "status", "--data", fixture.data, "--json"]).json()
         let oldTerm = try #require(oldStatus.object("epoch")?.int("term"))
 
@@ -68,13 +74,15 @@ struct DisasterRecoveryEndToEndTests {
         try #require(restored.status == 0, "\(restored)")
         let newTerm = try #require(restored.json().int("epoch-term"))
         #expect(newTerm > oldTerm)
-        let newPrimary = try await ServerProcess.start(dataDirectory: newData, logName: "new-primary", extraArguments: ["--server-name", "primary"],
-                                                       createsAdminPassword: false)
+        let newPrimary = try await ServerProcess.start(
+            dataDirectory: newData, logName: "new-primary", extraArguments: ["--server-name", "primary"],
+            createsAdminPassword: false)
         defer { newPrimary.kill() }
-        #expect(try await eventually {
-            let status = try await fixture.rampart(["ha", "status", "--data", newData, "--json"]).json()
-            return status.string("mode") == "active" && status["writes-enabled"] as? Bool == true && status.object("epoch")?.int("term") == newTerm
-        }, "\(newPrimary.logTail)")
+        #expect(
+            try await eventually {
+                let status = try await fixture.rampart(["ha", "status", "--data", newData, "--json"]).json()
+                return status.string("mode") == "active" && status["writes-enabled"] as? Bool == true && status.object("epoch")?.int("term") == newTerm
+            }, "\(newPrimary.logTail)")
         #expect(try await showHost("in-backup", on: newData, fixture))
         try await fixture.mgmtJSON(["add-host", "name=after-disaster", "ip-address=192.0.2.21"] + ["-r", "true", "--data", newData])
 

@@ -3,11 +3,11 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The product as people use it: the `rampart` executable started as a server on a temporary data
@@ -57,8 +57,10 @@ struct EndToEndTests {
         #expect(passwordMode.intValue & 0o077 == 0, "initial-admin-password must be 0600")
 
         // mgmt_cli login -s: the session file holds the sid and is private.
-        let login = try await fixture.rampart(["mgmt", "login", "-u", "admin", "--password-file", fixture.passwordFile,
-                                               "--data", fixture.data, "-s", fixture.sessionFile])
+        let login = try await fixture.rampart([
+            "mgmt", "login", "-u", "admin", "--password-file", fixture.passwordFile,
+            "--data", fixture.data, "-s", fixture.sessionFile,
+        ])
         try #require(login.status == 0, "\(login)")
         let sessionMode = try #require(try FileManager.default.attributesOfItem(atPath: fixture.sessionFile)[.posixPermissions] as? NSNumber)
         #expect(sessionMode.intValue & 0o777 == 0o600, "the session file must be 0600")
@@ -68,9 +70,12 @@ struct EndToEndTests {
         try await fixture.mgmtJSON(["add-network", "name=e2e-net", "subnet=198.51.100.0", "mask-length=24"] + fixture.inSession)
         let group = try await fixture.mgmtJSON(["add-group", "name=e2e-group", "members.1=e2e-web", "members.2=e2e-net"] + fixture.inSession)
         #expect(Set(group.objects("members").compactMap { $0.string("name") }) == ["e2e-web", "e2e-net"])
-        let rule = try await fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=e2e-rule",
-                                               "source.1=e2e-group", "destination.1=e2e-net", "action=Accept",
-                                               "track.type=Log", "enabled=true"] + fixture.inSession)
+        let rule = try await fixture.mgmtJSON(
+            [
+                "add-access-rule", "layer=Network", "position=1", "name=e2e-rule",
+                "source.1=e2e-group", "destination.1=e2e-net", "action=Accept",
+                "track.type=Log", "enabled=true",
+            ] + fixture.inSession)
         #expect(rule.string("name") == "e2e-rule")
 
         // Unpublished: another session (root over the local socket) does not see the host yet.
@@ -102,8 +107,9 @@ struct EndToEndTests {
         let first = try #require(rules.first { $0.int("rule-number") == 1 }, "no rule 1 in \(rulebase)")
         #expect(first.string("name") == "e2e-rule")
         // With the object dictionary (the default), the rule's source is a uid naming the group.
-        let dictionary = Dictionary(rulebase.objects("objects-dictionary").compactMap { item in item.string("uid").map { ($0, item) } },
-                                    uniquingKeysWith: { a, _ in a })
+        let dictionary = Dictionary(
+            rulebase.objects("objects-dictionary").compactMap { item in item.string("uid").map { ($0, item) } },
+            uniquingKeysWith: { a, _ in a })
         let sourceNames = (first["source"] as? [Any] ?? []).compactMap { entry -> String? in
             if let uid = entry as? String { return dictionary[uid]?.string("name") }
             return (entry as? [String: Any])?.string("name")
@@ -145,13 +151,15 @@ struct EndToEndTests {
         var all: [String] { names.withLock { $0 } }
     }
 
-    @Test("kill -9 during a burst of publishes: the next start verifies the journal and keeps every acknowledged revision",
-          .timeLimit(.minutes(15)))
+    @Test(
+        "kill -9 during a burst of publishes: the next start verifies the journal and keeps every acknowledged revision",
+        .timeLimit(.minutes(15)))
     func killDuringPublishBurst() async throws {
         let fixture = try Fixture()
         var server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "server-first")
         defer { server.kill() }
-        let password = try String(contentsOfFile: fixture.passwordFile, encoding: .utf8)
+        let password =
+            try String(contentsOfFile: fixture.passwordFile, encoding: .utf8)
             .split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
         let caFile = "\(fixture.data)/pki/ica.pem"
 
@@ -171,8 +179,11 @@ struct EndToEndTests {
                         for i in 0..<iterationsMax {
                             let name = "burst-\(worker)-\(i)"
                             // Any failure means the server is gone: the burst of this worker ends.
-                            guard let added = try? await client.call("add-host", ["name": name, "ip-address": "10.\(worker).\(i / 250).\(i % 250 + 1)"], sid: sid),
-                                  added.status == 200 else { return }
+                            guard
+                                let added = try? await client.call(
+                                    "add-host", ["name": name, "ip-address": "10.\(worker).\(i / 250).\(i % 250 + 1)"], sid: sid),
+                                added.status == 200
+                            else { return }
                             guard let published = try? await client.call("publish", [:], sid: sid), published.status == 200 else { return }
                             acknowledged.append(name)
                         }

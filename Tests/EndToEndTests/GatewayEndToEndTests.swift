@@ -54,22 +54,26 @@ extension HAGroup {
     /// Adds a simple-gateway with a one-time key on `server` (published) and returns the key file.
     func addGateway(_ name: String, on server: String = "primary") async throws -> String {
         let key = "gateway-\(name)-key-2026"
-        try await fixture.mgmtJSON(["add-simple-gateway", "name=\(name)", "ip-address=192.0.2.200", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(server))
+        try await fixture.mgmtJSON(
+            ["add-simple-gateway", "name=\(name)", "ip-address=192.0.2.200", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(server))
         let keyFile = fixture.scratch.path("\(name).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         return keyFile
     }
 
     /// Starts the agent of gateway `name`: the first start enrols with `keyFile` through `server`.
-    func startAgent(_ name: String, keyFile: String?, via server: String = "primary", attempt: Int = 1,
-                    enforcement: [String] = ["--enforce", "none"]) throws -> AgentProcess {
+    func startAgent(
+        _ name: String, keyFile: String?, via server: String = "primary", attempt: Int = 1,
+        enforcement: [String] = ["--enforce", "none"]
+    ) throws -> AgentProcess {
         var arguments = enforcement + ["--log-level", "debug"]
         if let keyFile {
             let sicPort = try #require(self.server(server).sicPort)
             arguments += ["--name", name, "--management", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile]
         }
-        return try AgentProcess.start(dataDirectory: fixture.scratch.path("gw-\(name)"), logPath: fixture.scratch.path("gw-\(name)-\(attempt).log"),
-                                      arguments: arguments)
+        return try AgentProcess.start(
+            dataDirectory: fixture.scratch.path("gw-\(name)"), logPath: fixture.scratch.path("gw-\(name)-\(attempt).log"),
+            arguments: arguments)
     }
 
     func gateway(_ name: String, on server: String) async throws -> [String: Any] {
@@ -79,8 +83,11 @@ extension HAGroup {
 
     /// show-logs of one gateway on one server (its own log database).
     func logs(of gateway: String, on server: String) async throws -> [[String: Any]] {
-        let result = try await fixture.rampart(["mgmt", "show-logs", "new-query.filter=gateway:\(gateway)", "new-query.time-frame=all-time",
-                                                "--format", "json"] + asRoot(server))
+        let result = try await fixture.rampart(
+            [
+                "mgmt", "show-logs", "new-query.filter=gateway:\(gateway)", "new-query.time-frame=all-time",
+                "--format", "json",
+            ] + asRoot(server))
         return (try? result.json())?.objects("logs") ?? []
     }
 
@@ -91,7 +98,8 @@ extension HAGroup {
     /// install-policy as Ansible sends it (policy-package, targets); `rampart mgmt` waits for the task.
     func install(_ targets: [String], on server: String) async throws -> (result: CLIResult, task: [String: Any]?) {
         let targetArguments = targets.enumerated().map { "targets.\($0.offset + 1)=\($0.element)" }
-        let result = try await fixture.rampart(["mgmt", "install-policy", "policy-package=Standard"] + targetArguments + ["--format", "json"] + asRoot(server))
+        let result = try await fixture.rampart(
+            ["mgmt", "install-policy", "policy-package=Standard"] + targetArguments + ["--format", "json"] + asRoot(server))
         return (result, (try? result.json())?.objects("tasks").first)
     }
 }
@@ -121,8 +129,11 @@ struct GatewayEndToEndTests {
         let offStatus = enrolled["gateway-status"] as? [String: Any]
         #expect(offStatus?.string("enforcement") == "none" && (offStatus?.string("warning") ?? "").contains("enforces nothing"), "\(enrolled)")
 
-        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=web-in", "service.1=https",
-                                          "action=Accept", "track.type=Log"] + group.asRoot("primary"))
+        try await group.fixture.mgmtJSON(
+            [
+                "add-access-rule", "layer=Network", "position=1", "name=web-in", "service.1=https",
+                "action=Accept", "track.type=Log",
+            ] + group.asRoot("primary"))
         let (result, task) = try await group.install(["gw-1", "gw-down"], on: "primary")
         #expect(result.status == 0 && task?.string("status") == "partially succeeded", "\(result)")
         #expect(taskDetail(task, gateway: "gw-1")?.string("statusCode") == "succeeded", "\(result)")
@@ -134,34 +145,39 @@ struct GatewayEndToEndTests {
         let policy = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policyFile))) as? [String: Any]
         #expect((policy?["rules"] as? [Any])?.count == 3, "web-in, the Cleanup rule and the implicit cleanup rule: \(policy ?? [:])")
         let head = try await group.head("primary")
-        #expect(try await group.eventually {
-            let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
-            return status?.string("policy") == "installed" && status?.int("installed-revision") == head
-        })
+        #expect(
+            try await group.eventually {
+                let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
+                return status?.string("policy") == "installed" && status?.int("installed-revision") == head
+            })
         let listed = try await group.fixture.mgmtJSON(["show-gateways-and-servers", "details-level=full"] + group.asRoot("primary"))
         #expect(Set(listed.objects("objects").compactMap { $0.string("name") }) == ["gw-1", "gw-down", "primary"], "\(listed)")
 
         // A newer publish: the installed policy may be out of date.
         _ = try await group.addHost("after-install", on: "primary")
-        #expect(try await group.eventually {
-            try await group.gateway("gw-1", on: "primary").object("gateway-status")?.string("policy") == "may-be-out-of-date"
-        })
+        #expect(
+            try await group.eventually {
+                try await group.gateway("gw-1", on: "primary").object("gateway-status")?.string("policy") == "may-be-out-of-date"
+            })
 
         // The agent stops: not responding; restarted with only --data, its policy is back in force first.
         try await agent.stop()
         #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "primary") == "not-responding" })
         // The management event stream saw it all, and the log (one of its subscribers) says so.
         let serverLog = group.servers["primary"]?.log ?? ""
-        for line in ["event gateway-status-changed: gateway gw-1: channel up", "event gateway-status-changed: gateway gw-1: channel down",
-                     "event policy-installed: Standard at revision", "on gw-down: failed"] {
+        for line in [
+            "event gateway-status-changed: gateway gw-1: channel up", "event gateway-status-changed: gateway gw-1: channel down",
+            "event policy-installed: Standard at revision", "on gw-down: failed",
+        ] {
             #expect(serverLog.contains(line), "the primary's log names the event: \(line)")
         }
         agent = try group.startAgent("gw-1", keyFile: nil, attempt: 2)
         #expect(try await group.eventually { agent.log.contains("installed policy restored") }, "\(agent.logTail)")
-        #expect(try await group.eventually {
-            let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
-            return status?.string("state") == "ok" && status?.int("installed-revision") == head
-        }, "\(agent.logTail)")
+        #expect(
+            try await group.eventually {
+                let status = try await group.gateway("gw-1", on: "primary").object("gateway-status")
+                return status?.string("state") == "ok" && status?.int("installed-revision") == head
+            }, "\(agent.logTail)")
     }
 
     @Test("install from the active, fail over, install from the new active, the old active's push is refused", .timeLimit(.minutes(10)))
@@ -176,14 +192,19 @@ struct GatewayEndToEndTests {
         #expect(try await group.eventually { try await group.gatewayState("gw-1", on: "mgmt-b") == "ok" }, "\(agent.logTail)")
 
         try await group.fixture.mgmtJSON(["add-host", "name=web", "ip-address=192.0.2.80"] + group.asRoot("primary"))
-        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=web-in", "destination.1=web",
-                                          "service.1=https", "action=Accept", "track.type=Log"] + group.asRoot("primary"))
+        try await group.fixture.mgmtJSON(
+            [
+                "add-access-rule", "layer=Network", "position=1", "name=web-in", "destination.1=web",
+                "service.1=https", "action=Accept", "track.type=Log",
+            ] + group.asRoot("primary"))
         let first = try await group.install(["gw-1"], on: "primary")
         #expect(first.task?.string("status") == "succeeded", "\(first.result)")
 
         // A logged hit on the gateway reaches every management server's own log database, once each.
-        let hit = try await group.fixture.rampart(["gateway", "test-packet", "--data", agent.dataDirectory, "src=10.1.0.5", "dst=192.0.2.80",
-                                                   "proto=tcp", "dport=443"])
+        let hit = try await group.fixture.rampart([
+            "gateway", "test-packet", "--data", agent.dataDirectory, "src=10.1.0.5", "dst=192.0.2.80",
+            "proto=tcp", "dport=443",
+        ])
         #expect(hit.status == 0 && hit.stdout.hasPrefix("ACCEPT") && hit.stdout.contains("web-in"), "\(hit)")
         for server in ["primary", "mgmt-b"] {
             #expect(try await group.eventually { try await group.logs(of: "gw-1", on: server).count == 1 }, "logs on \(server): \(agent.logTail)")
@@ -191,14 +212,16 @@ struct GatewayEndToEndTests {
             #expect(record?.string("rule_name") == "web-in" && record?.string("dst") == "192.0.2.80" && record?.int("gateway-sequence") == 1)
         }
         let onStandby = try await group.install(["gw-1"], on: "mgmt-b")
-        #expect(onStandby.result.status != 0 && (onStandby.result.stdout + onStandby.result.stderr).contains("active server primary"),
-                "a standby refuses install-policy, naming the active: \(onStandby.result)")
+        #expect(
+            onStandby.result.status != 0 && (onStandby.result.stdout + onStandby.result.stderr).contains("active server primary"),
+            "a standby refuses install-policy, naming the active: \(onStandby.result)")
 
         // The active dies; the standby is promoted (forced failover) and installs with no re-enrolment.
         group.server("primary").kill()
-        #expect(try await group.eventually {
-            try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
-        })
+        #expect(
+            try await group.eventually {
+                try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
+            })
         #expect(try await group.ha(["promote", "--force"], on: "mgmt-b").status == 0)
         let second = try await group.install(["gw-1"], on: "mgmt-b")
         #expect(second.task?.string("status") == "succeeded", "\(second.result)\n\(agent.logTail)")
@@ -216,14 +239,17 @@ struct GatewayEndToEndTests {
         #expect((stale.result.stdout + stale.result.stderr).contains("waiting for mgmt-b"), "\(stale.result)")
         let fenceOnPrimary = try await group.gateway("gw-1", on: "primary").object("gateway-status")?.string("highest-epoch-seen")
         #expect(fenceOnPrimary?.hasSuffix("/mgmt-b") == true, "the gateway tells the old active the epoch it has seen: \(fenceOnPrimary ?? "nil")")
-        let installed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(agent.dataDirectory)/installed-policy.json"))) as? [String: Any]
+        let installed =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(agent.dataDirectory)/installed-policy.json"))) as? [String: Any]
         #expect(installed?["epochServer"] as? String == "mgmt-b", "the newer active's policy stays in force")
         // The gateway reconnected to the restarted server and sent its outbox again: the hit is stored once.
         #expect(try await group.logs(of: "gw-1", on: "primary").count == 1)
     }
 
-    @Test("a policy installed from the management server is loaded into nftables in the gateway's namespace: a real TCP connection to ssh is accepted, another port dropped", .timeLimit(.minutes(5)),
-          .enabled(if: NetworkNamespace.available, "needs root, ip and nft"))
+    @Test(
+        "a policy installed from the management server is loaded into nftables in the gateway's namespace: a real TCP connection to ssh is accepted, another port dropped",
+        .timeLimit(.minutes(5)),
+        .enabled(if: NetworkNamespace.available, "needs root, ip and nft"))
     func enforcesWithNftablesInANamespace() async throws {
         let namespace = try NetworkNamespace("rampart-e2e-\(UInt32.random(in: 0...UInt32.max))")
         defer { namespace.remove() }
@@ -232,8 +258,11 @@ struct GatewayEndToEndTests {
         let agent = try group.startAgent("gw-nft", keyFile: keyFile, enforcement: ["--enforce", "nftables", "--netns", namespace.name])
         defer { agent.kill() }
         #expect(try await group.eventually { try await group.gatewayState("gw-nft", on: "primary") == "ok" }, "\(agent.logTail)")
-        try await group.fixture.mgmtJSON(["add-access-rule", "layer=Network", "position=1", "name=ssh-in", "service.1=ssh",
-                                          "action=Accept", "track.type=Log"] + group.asRoot("primary"))
+        try await group.fixture.mgmtJSON(
+            [
+                "add-access-rule", "layer=Network", "position=1", "name=ssh-in", "service.1=ssh",
+                "action=Accept", "track.type=Log",
+            ] + group.asRoot("primary"))
         let (result, task) = try await group.install(["gw-nft"], on: "primary")
         #expect(task?.string("status") == "succeeded", "\(result)\n\(agent.logTail)")
         let listing = try namespace.run(["nft", "list", "table", "inet", "rampart"])
@@ -248,7 +277,10 @@ struct GatewayEndToEndTests {
         try client.link(to: namespace, clientAddress: "10.77.0.1", gatewayAddress: "10.77.0.2")
         let listener = try namespace.start(["python3", "-c", NetworkNamespace.listenerScript, "22", "2323"])
         // SIGKILL: children of the test process inherit its blocked SIGTERM.
-        defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
+        defer {
+            kill(listener.processIdentifier, SIGKILL)
+            listener.waitUntilExit()
+        }
         #expect(try await group.eventually { client.connect(to: "10.77.0.2", port: 22) == "connected" }, "ssh is accepted by rule ssh-in")
         let other = client.connect(to: "10.77.0.2", port: 2323)
         #expect(other == "timeout", "any other port is dropped by the cleanup rule (no answer), not \(other)")
@@ -301,31 +333,31 @@ struct NetworkNamespace {
     /// answers nothing), "refused" (a reject, or nothing listening) or "error …".
     func connect(to address: String, port: Int) -> String {
         let script = """
-        import socket, sys
-        try:
-            socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close(); print("connected")
-        except socket.timeout:
-            print("timeout")
-        except ConnectionRefusedError:
-            print("refused")
-        except OSError as e:
-            print("error", e)
-        """
+            import socket, sys
+            try:
+                socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close(); print("connected")
+            except socket.timeout:
+                print("timeout")
+            except ConnectionRefusedError:
+                print("refused")
+            except OSError as e:
+                print("error", e)
+            """
         let output = (try? run(["python3", "-c", script, address, String(port)])) ?? "error: python3 did not run"
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Accepts and closes TCP connections on every port given, until killed.
     static let listenerScript = """
-    import socket, sys, selectors
-    sel = selectors.DefaultSelector()
-    for port in sys.argv[1:]:
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", int(port))); s.listen(16); sel.register(s, selectors.EVENT_READ)
-    while True:
-        for key, _ in sel.select():
-            key.fileobj.accept()[0].close()
-    """
+        import socket, sys, selectors
+        sel = selectors.DefaultSelector()
+        for port in sys.argv[1:]:
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", int(port))); s.listen(16); sel.register(s, selectors.EVENT_READ)
+        while True:
+            for key, _ in sel.select():
+                key.fileobj.accept()[0].close()
+        """
 
     @discardableResult
     static func command(_ arguments: [String]) throws -> String {

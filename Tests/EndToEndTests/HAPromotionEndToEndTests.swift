@@ -51,7 +51,8 @@ final class HAGroup: @unchecked Sendable {
     /// waits until it is synchronized.
     func join(_ name: String, via active: String = "primary") async throws {
         let key = "activate-\(name)-2026"
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(active))
+        try await fixture.mgmtJSON(
+            ["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(active))
         let keyFile = fixture.scratch.path("\(name).key")
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         try FileManager.default.createDirectory(atPath: data(name), withIntermediateDirectories: true)
@@ -59,10 +60,11 @@ final class HAGroup: @unchecked Sendable {
         try await start(name, ["--join", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile])
         try #require(try await eventually { try await self.isHealthy(name) }, "\(name) never became synchronized; its log:\n\(server(name).logTail)")
         // The active recorded where the new server listens: every server can reach it from now on.
-        try #require(try await eventually {
-            let object = try await self.fixture.rampart(["mgmt", "show-checkpoint-host", "name=\(name)", "--format", "json"] + self.asRoot(active))
-            return ((try? object.json())?.string("rampart-sic-address") ?? "").hasSuffix(":\(self.sicPorts[name]!)")
-        }, "the active never recorded the address of \(name)")
+        try #require(
+            try await eventually {
+                let object = try await self.fixture.rampart(["mgmt", "show-checkpoint-host", "name=\(name)", "--format", "json"] + self.asRoot(active))
+                return ((try? object.json())?.string("rampart-sic-address") ?? "").hasSuffix(":\(self.sicPorts[name]!)")
+            }, "the active never recorded the address of \(name)")
     }
 
     /// Starts (or restarts, on the same API port) the server `name`.
@@ -71,9 +73,10 @@ final class HAGroup: @unchecked Sendable {
         let previousPort = servers[name]?.port
         let sicPort = try sicPorts[name] ?? Network.freeLoopbackPort()
         sicPorts[name] = sicPort
-        servers[name] = try await ServerProcess.start(dataDirectory: data(name), preferredPort: previousPort, logName: "\(name)-\(starts)",
-                                                      extraArguments: ["--server-name", name, "--sic-port", String(sicPort)] + extra,
-                                                      createsAdminPassword: name == "primary")
+        servers[name] = try await ServerProcess.start(
+            dataDirectory: data(name), preferredPort: previousPort, logName: "\(name)-\(starts)",
+            extraArguments: ["--server-name", name, "--sic-port", String(sicPort)] + extra,
+            createsAdminPassword: name == "primary")
     }
 
     func status(_ name: String) async throws -> [String: Any] {
@@ -176,7 +179,9 @@ struct HAPromotionEndToEndTests {
         #expect(demoted["login-required"] as? Bool == true)
         let stale = try await fixture.rampart(["mgmt", "show-task", "task-id=\(taskID)"] + session)
         #expect(stale.status != 0 && (stale.stdout + stale.stderr).contains("generic_err_wrong_session_id"), "\(stale)")
-        let task = try await fixture.mgmtJSON(["show-task", "task-id=\(taskID)", "-u", "admin", "--password-file", fixture.passwordFile, "--data", group.data("primary")])
+        let task = try await fixture.mgmtJSON([
+            "show-task", "task-id=\(taskID)", "-u", "admin", "--password-file", fixture.passwordFile, "--data", group.data("primary"),
+        ])
         #expect(task.objects("tasks").first?.string("status") == "succeeded", "\(task)")
         #expect(try await group.writers(["primary", "mgmt-b"]).isEmpty, "demoted: nobody takes writes until a promotion")
         #expect(try await group.ha(["promote"], on: "mgmt-b").status == 0, "the standby takes over from a demoted active")
@@ -192,9 +197,10 @@ struct HAPromotionEndToEndTests {
         group.server("primary").kill()
 
         // Within a second the standby counts the active as unreachable: a promotion is then a failover.
-        #expect(try await group.eventually {
-            try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
-        })
+        #expect(
+            try await group.eventually {
+                try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
+            })
         let dryRun = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b")
         #expect((try? dryRun.json())?["may-lose-revisions"] as? Bool == true, "\(dryRun)")
         let unforced = try await group.ha(["promote"], on: "mgmt-b")
@@ -207,8 +213,9 @@ struct HAPromotionEndToEndTests {
 
         // The old active restarts in its old epoch, meets the new one, steps down and catches up.
         try await group.start("primary")
-        #expect(try await group.eventually { try await group.hasHost("after-failover", on: "primary") },
-                "the old active did not catch up; its log:\n\(group.haLog("primary"))\n--- mgmt-b:\n\(group.haLog("mgmt-b"))")
+        #expect(
+            try await group.eventually { try await group.hasHost("after-failover", on: "primary") },
+            "the old active did not catch up; its log:\n\(group.haLog("primary"))\n--- mgmt-b:\n\(group.haLog("mgmt-b"))")
         #expect(try await group.eventually { try await group.status("primary").string("mode") == "standby" })
         #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"], "never two actives")
         #expect(try await group.hasHost("before-crash", on: "primary"))
@@ -227,8 +234,9 @@ struct HAPromotionEndToEndTests {
         #expect(try await group.addHost("on-new-active", on: "mgmt-b").status == 0)
 
         try await group.start("primary")
-        #expect(try await group.eventually { try await group.status("primary").string("sync-status") == "collision" },
-                "no collision reported:\n\(group.haLog("primary"))\n--- mgmt-b:\n\(group.haLog("mgmt-b"))")
+        #expect(
+            try await group.eventually { try await group.status("primary").string("sync-status") == "collision" },
+            "no collision reported:\n\(group.haLog("primary"))\n--- mgmt-b:\n\(group.haLog("mgmt-b"))")
         #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"], "never two actives")
         #expect(!(try await group.isHealthy("primary")), "ha status exits non-zero in collision")
         #expect(try await group.hasHost("only-on-old-active", on: "primary"), "divergent revisions are kept until resolved")
@@ -279,9 +287,10 @@ struct HAPromotionEndToEndTests {
         #expect(published.status == 0 && !published.stderr.contains("warning"), "\(published)")
 
         group.server("primary").kill()
-        #expect(try await group.eventually {
-            try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
-        })
+        #expect(
+            try await group.eventually {
+                try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
+            })
         let promoted = try await group.ha(["promote"], on: "mgmt-b")
         #expect(promoted.status == 0, "sync mode, nothing behind: failover without force\n\(promoted)")
         #expect(try await group.hasHost("acknowledged", on: "mgmt-b"))
@@ -299,8 +308,9 @@ struct HAPromotionEndToEndTests {
         try await group.join("mgmt-b")
         proxy.setMode(.blackhole)
         #expect(try await group.addHost("during-blackhole", on: "primary").status == 0, "the active keeps taking changes (async mode)")
-        #expect(try await group.eventually { try await group.status("mgmt-b").objects("servers").first?.string("rampart-sync-status") == "communication-error" },
-                "the standby reports the silent link:\n\(group.haLog("mgmt-b"))")
+        #expect(
+            try await group.eventually { try await group.status("mgmt-b").objects("servers").first?.string("rampart-sync-status") == "communication-error" },
+            "the standby reports the silent link:\n\(group.haLog("mgmt-b"))")
         #expect(try await group.eventually { !(try await group.isHealthy("primary")) }, "the active reports its unreachable standby")
         #expect(try await group.writers(["primary", "mgmt-b"]) == ["primary"], "no automatic failover: one active")
         #expect(!(try await group.hasHost("during-blackhole", on: "mgmt-b")))
@@ -308,8 +318,9 @@ struct HAPromotionEndToEndTests {
         // Long enough for both sides to close the silent channel and redial into the black hole.
         #expect(try await group.eventually { proxy.counters.accepted >= 2 + 2 }, "the silent channel was closed and redialed: \(proxy.counters)")
         proxy.setMode(.pass)
-        #expect(try await group.eventually { try await group.hasHost("during-blackhole", on: "mgmt-b") },
-                "sync resumed after the link healed:\n\(group.haLog("mgmt-b"))")
+        #expect(
+            try await group.eventually { try await group.hasHost("during-blackhole", on: "mgmt-b") },
+            "sync resumed after the link healed:\n\(group.haLog("mgmt-b"))")
         #expect(try await group.eventually { try await group.isHealthy("primary") })
         #expect(try await group.eventually { try await group.isHealthy("mgmt-b") })
     }

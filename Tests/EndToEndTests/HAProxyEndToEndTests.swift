@@ -44,8 +44,9 @@ struct HAProxyEndToEndTests {
         pair.proxy.setMode(.pass)
         print("HAProxyEndToEndTests: cut during \(details); proxy \(pair.proxy.counters)")
         // A cut may find no connection (the secondary is between two): count the connections cut.
-        #expect(pair.proxy.counters.cut >= Self.cutsMin,
-                "only \(details.count) cut(s) landed during the full sync (\(details)); proxy \(pair.proxy.counters); secondary log:\n\(pair.secondary.logTail)")
+        #expect(
+            pair.proxy.counters.cut >= Self.cutsMin,
+            "only \(details.count) cut(s) landed during the full sync (\(details)); proxy \(pair.proxy.counters); secondary log:\n\(pair.secondary.logTail)")
         try await expectSameHead(pair, context: "after \(details.count) cuts at \(details)")
         // Enrolment, the first contact, the first HA link, and one reconnection per cut at least.
         #expect(pair.proxy.counters.accepted >= 3 + pair.proxy.counters.cut, "the secondary reconnected after every cut: \(pair.proxy.counters)")
@@ -95,7 +96,9 @@ struct HAProxyEndToEndTests {
             return one?.int("number") == other?.int("number") && one?.string("hash") == other?.string("hash")
         }
         let (secondaryStatus, primaryStatus) = try #require(statuses)
-        try #require(synchronized, """
+        try #require(
+            synchronized,
+            """
             not synchronized \(context), proxy \(pair.proxy.counters)
             secondary: \(secondaryStatus.stdout)
             primary: \(primaryStatus.stdout)
@@ -103,8 +106,9 @@ struct HAProxyEndToEndTests {
             """)
         let secondaryHead = try #require(try secondaryStatus.json().object("head"), "\(secondaryStatus)")
         let primaryHead = try #require(try primaryStatus.json().object("head"), "\(primaryStatus)")
-        #expect((primaryHead.int("number") ?? 0) >= 1 + Self.hostCount / Self.hostsPerPublish + 1,
-                "at least the seed revision, the host batches and the checkpoint-host: \(primaryHead)")
+        #expect(
+            (primaryHead.int("number") ?? 0) >= 1 + Self.hostCount / Self.hostsPerPublish + 1,
+            "at least the seed revision, the host batches and the checkpoint-host: \(primaryHead)")
         #expect(secondaryHead.int("number") == primaryHead.int("number"), "heads: secondary \(secondaryHead), primary \(primaryHead)")
         #expect(secondaryHead.string("hash") == primaryHead.string("hash"), "heads: secondary \(secondaryHead), primary \(primaryHead)")
         let lastHost = try await fixture.rampart(["mgmt", "show-host", "name=bulk-\(Self.hostCount - 1)", "-r", "true", "--data", pair.secondaryData])
@@ -127,8 +131,12 @@ struct HAProxyEndToEndTests {
             let sid = try await api.login(user: "admin", password: password)
             let filler = String(repeating: "Long comment so the full sync needs several chunks. ", count: Self.commentCharacters / 52)
             for index in 0..<Self.hostCount {
-                let reply = try await api.call("add-host", ["name": "bulk-\(index)", "ip-address": "10.1.\(index / 256).\(index % 256)",
-                                                            "comments": "bulk host \(index): \(filler)"], sid: sid)
+                let reply = try await api.call(
+                    "add-host",
+                    [
+                        "name": "bulk-\(index)", "ip-address": "10.1.\(index / 256).\(index % 256)",
+                        "comments": "bulk host \(index): \(filler)",
+                    ], sid: sid)
                 try #require(reply.status == 200, "add-host bulk-\(index): \(reply.status) \(reply.body)")
                 if (index + 1) % Self.hostsPerPublish == 0 {
                     let published = try await api.call("publish", [:], sid: sid)

@@ -35,9 +35,10 @@ struct HARestartEndToEndTests {
         // Item 1: mgmt-b is promoted while the old active is down, then answers nothing (SIGSTOP)
         // while the old active restarts. The old active must not take a write in its stale epoch.
         group.server("primary").kill()
-        #expect(try await group.eventually {
-            try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
-        })
+        #expect(
+            try await group.eventually {
+                try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json().string("path") == "failover"
+            })
         let dryRun = try await group.ha(["promote", "--dry-run", "--json"], on: "mgmt-b").json()
         let lagInStatus = try await group.status("mgmt-b").int("lag-revisions")
         #expect(dryRun.int("known-lag-revisions") == lagInStatus, "status and dry run disagree: \(String(describing: lagInStatus)) vs \(dryRun)")
@@ -59,8 +60,9 @@ struct HARestartEndToEndTests {
         #expect(promote.status != 0 && (promote.stdout + promote.stderr).contains("force"), "\(promote)")
 
         group.server("mgmt-b").resume()
-        #expect(try await group.eventually { try await group.status("primary").string("mode") == "standby" },
-                "the old active never stepped down:\n\(group.haLog("primary"))")
+        #expect(
+            try await group.eventually { try await group.status("primary").string("mode") == "standby" },
+            "the old active never stepped down:\n\(group.haLog("primary"))")
         #expect(try await group.eventually { try await group.hasHost("on-new-active", on: "primary") })
         #expect(try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"], "never two actives")
         #expect(!(try await group.hasHost("stale-write", on: "mgmt-b")))

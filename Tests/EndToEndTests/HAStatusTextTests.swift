@@ -2,6 +2,7 @@ import Foundation
 import ManagementModel
 import ManagementService
 import Testing
+
 @testable import rampart
 
 /// `rampart ha status` in text, pinned line for line for the reports the server sends (the same
@@ -43,42 +44,45 @@ struct HAStatusTextTests {
     func text(_ json: String) throws -> String { HAStatusCommand.text(try HAStatusReport(json: JSONValue.parse(json))) }
 
     @Test func anActiveWithProblems() throws {
-        #expect(try text(Self.active) == """
-            server:       primary (primary, active)
-            active:       primary
-            epoch:        3/primary
-            head:         #42 4f1c2a9e7b3d
-            writes:       enabled
-            replication:  sync(2000ms)
-            sync status:  degraded
-            last sync:    2027-01-15T07:59:59Z
-            last error:   peer mgmt-c: connection refused
-            peer mgmt-b: standby, synchronized, lag 0 revisions / 0 s, connected false
-            peer mgmt-c: standby, trust-error: its certificate was revoked, lag ? revisions / 7 s, connected false
-            problem: mgmt-c: trust-error: its certificate was revoked (`rampart sic status`; `rampart sic reset mgmt-c` gives it a new one-time key)
-            problem: mgmt-d: HA is stopped there (run `rampart ha start` on mgmt-d)
-            last backup:  2027-01-15T02:00:00Z succeeded, 4096 bytes, scheduled (revision #42, 17 objects); schedule: daily at 02:00
-            """)
+        #expect(
+            try text(Self.active) == """
+                server:       primary (primary, active)
+                active:       primary
+                epoch:        3/primary
+                head:         #42 4f1c2a9e7b3d
+                writes:       enabled
+                replication:  sync(2000ms)
+                sync status:  degraded
+                last sync:    2027-01-15T07:59:59Z
+                last error:   peer mgmt-c: connection refused
+                peer mgmt-b: standby, synchronized, lag 0 revisions / 0 s, connected false
+                peer mgmt-c: standby, trust-error: its certificate was revoked, lag ? revisions / 7 s, connected false
+                problem: mgmt-c: trust-error: its certificate was revoked (`rampart sic status`; `rampart sic reset mgmt-c` gives it a new one-time key)
+                problem: mgmt-d: HA is stopped there (run `rampart ha start` on mgmt-d)
+                last backup:  2027-01-15T02:00:00Z succeeded, 4096 bytes, scheduled (revision #42, 17 objects); schedule: daily at 02:00
+                """)
     }
 
     @Test func aStandby() throws {
-        #expect(try text(Self.standby) == """
-            server:       mgmt-b (secondary, standby)
-            active:       primary
-            epoch:        3/primary
-            head:         #42 4f1c2a9e7b3d
-            writes:       refused (this server is a standby of primary)
-            replication:  async
-            sync status:  synchronized, 2 revision(s) behind
-            last sync:    -
-            last error:   -
-            """)
+        #expect(
+            try text(Self.standby) == """
+                server:       mgmt-b (secondary, standby)
+                active:       primary
+                epoch:        3/primary
+                head:         #42 4f1c2a9e7b3d
+                writes:       refused (this server is a standby of primary)
+                replication:  async
+                sync status:  synchronized, 2 revision(s) behind
+                last sync:    -
+                last error:   -
+                """)
     }
 
     @Test func aServerWithoutHA() throws {
-        #expect(try text(Self.notConfigured) == """
-            HA is not running on this server.
-            last backup: none (schedule: none)
-            """)
+        #expect(
+            try text(Self.notConfigured) == """
+                HA is not running on this server.
+                last backup: none (schedule: none)
+                """)
     }
 }

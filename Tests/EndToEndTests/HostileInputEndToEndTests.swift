@@ -34,10 +34,12 @@ struct HostileInputEndToEndTests {
         Exchange(command: "where-used", body: #"{"name": -1e400}"#, sid: true, status: 400, code: "generic_err_invalid_syntax"),
         Exchange(command: "where-used", body: #"{"name": -1e300}"#, sid: true, status: 404, code: "generic_err_object_not_found"),
         Exchange(command: "show-revisions", body: #"{"offset": 9223372036854775807}"#, sid: true, status: 400, code: "generic_err_invalid_parameter"),
-        Exchange(command: "show-changes", body: #"{"offset": 9223372036854775807, "limit": 500}"#, sid: true, status: 400,
-                 code: "generic_err_invalid_parameter"),
-        Exchange(command: "show-access-rulebase", body: #"{"name": "Network", "offset": 9223372036854775807}"#, sid: true, status: 400,
-                 code: "generic_err_invalid_parameter"),
+        Exchange(
+            command: "show-changes", body: #"{"offset": 9223372036854775807, "limit": 500}"#, sid: true, status: 400,
+            code: "generic_err_invalid_parameter"),
+        Exchange(
+            command: "show-access-rulebase", body: #"{"name": "Network", "offset": 9223372036854775807}"#, sid: true, status: 400,
+            code: "generic_err_invalid_parameter"),
         Exchange(command: "show-hosts", body: #"{"limit": "ten"}"#, sid: true, status: 400, code: "generic_err_invalid_parameter"),
         Exchange(command: "show-hosts", body: #"{"limit": 10.5}"#, sid: true, status: 400, code: "generic_err_invalid_parameter"),
         Exchange(command: "show-revisions", body: #"{"number": 1e300}"#, sid: true, status: 400, code: "generic_err_invalid_parameter"),
@@ -56,7 +58,8 @@ struct HostileInputEndToEndTests {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let server = try await ServerProcess.start(dataDirectory: data, logName: "hostile")
         defer { server.kill() }
-        let password = try String(contentsOfFile: "\(data)/initial-admin-password", encoding: .utf8)
+        let password =
+            try String(contentsOfFile: "\(data)/initial-admin-password", encoding: .utf8)
             .split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
 
         try await APIClient.with(caFile: "\(data)/pki/ica.pem", port: server.port) { client in
@@ -76,9 +79,11 @@ struct HostileInputEndToEndTests {
             let writer = try await client.login(user: "admin", password: password)
             try await send(Self.readWrite, sid: writer)
             // What is left valid publishes, and verify-policy runs to its verdict.
-            for (command, body) in [("add-service-tcp", ["name": "web", "port": ">80"]),
-                                    ("add-simple-gateway", ["name": "gw-1", "ip-address": "192.0.2.1"]),
-                                    ("add-access-rule", ["layer": "Network", "position": 1, "name": "web-in", "service": ["web"], "action": "Accept"] as [String: Any])] {
+            for (command, body) in [
+                ("add-service-tcp", ["name": "web", "port": ">80"]),
+                ("add-simple-gateway", ["name": "gw-1", "ip-address": "192.0.2.1"]),
+                ("add-access-rule", ["layer": "Network", "position": 1, "name": "web-in", "service": ["web"], "action": "Accept"] as [String: Any]),
+            ] {
                 let reply = try await client.call(command, body, sid: writer)
                 #expect(reply.status == 200, "\(command): \(reply.body)")
             }

@@ -24,7 +24,8 @@ struct HostileSweepEndToEndTests {
         try await sweep.http.shutdown()
         print(sweep.summary)
         if !sweep.failures.isEmpty {
-            Issue.record("""
+            Issue.record(
+                """
                 \(sweep.failures.count) hostile requests were not answered with JSON 2xx/4xx:
                 \(sweep.failures.prefix(60).map(\.description).joined(separator: "\n"))
                 \(sweep.summary)
@@ -66,24 +67,32 @@ struct HostileValue: Sendable {
     static func typed(_ type: ParameterType) -> [HostileValue] {
         func word(_ text: String) -> HostileValue { .init(kind: "near-valid \(type.text)", json: "\"\(text)\"") }
         switch type {
-        case .port: return [word(" 80"), word("80 "), word(">80 "), word("0"), word("65536"), word("2000-1000"), word("80-"), word(">65535"), word("<1"), word("-")]
+        case .port:
+            return [word(" 80"), word("80 "), word(">80 "), word("0"), word("65536"), word("2000-1000"), word("80-"), word(">65535"), word("<1"), word("-")]
         case .integer: return [word(" 5"), word("0x10"), word("1e3"), word("+1"), word("99999999999999999999")]
         case .ipAddress, .ipv4Address, .ipv6Address:
             return [word("1.2.3.4::"), word("+1::"), word("256.1.1.1"), word("1.2.3.4 "), word("1.2.3.04"), word("::ffff:1.2.3.4%eth0")]
-        case .position: return [.init(kind: "near-valid position", json: #"{"above":{"above":"x"}}"#), word("0"), word("99999999"),
-                                .init(kind: "near-valid position", json: #"{"above":"x","below":"y"}"#)]
+        case .position:
+            return [
+                .init(kind: "near-valid position", json: #"{"above":{"above":"x"}}"#), word("0"), word("99999999"),
+                .init(kind: "near-valid position", json: #"{"above":"x","below":"y"}"#),
+            ]
         case .choice(let words): return words.prefix(1).map { word(" \($0)") } + [word("")]
         case .boolean: return [word("yes"), word("TRUE "), .init(kind: "near-valid boolean", json: "1")]
-        case .references: return [.init(kind: "near-valid list of names or uids", json: #"{"add":["sweep-group"],"remove":"x"}"#),
-                                  .init(kind: "near-valid list of names or uids", json: #"["sweep-group","sweep-group"]"#)]
+        case .references:
+            return [
+                .init(kind: "near-valid list of names or uids", json: #"{"add":["sweep-group"],"remove":"x"}"#),
+                .init(kind: "near-valid list of names or uids", json: #"["sweep-group","sweep-group"]"#),
+            ]
         default: return []
         }
     }
 
     /// Wrong types for the paging parameters (`limit`, `offset`, `details-level`).
-    static let paging: [HostileValue] = all.filter {
-        ["-1", "float for an integer", "boolean", "list for a scalar", "empty object", "2^63-1", "2^63", "1e300", "string with NUL"].contains($0.kind)
-    } + [.init(kind: "word for a number", json: #""many""#), .init(kind: "number for a word", json: "5")]
+    static let paging: [HostileValue] =
+        all.filter {
+            ["-1", "float for an integer", "boolean", "list for a scalar", "empty object", "2^63-1", "2^63", "1e300", "string with NUL"].contains($0.kind)
+        } + [.init(kind: "word for a number", json: #""many""#), .init(kind: "number for a word", json: "5")]
 }
 
 /// The sweep's state: the server (restarted after a trap), the admin session, the counts.
@@ -190,7 +199,9 @@ final class HostileSweep {
 
     func restart() async throws {
         restarts += 1
-        guard restarts <= Self.restartsMax else { throw E2EFailure("the server died \(restarts) times; giving up:\n\(failures.map(\.description).joined(separator: "\n"))\n\(summary)") }
+        guard restarts <= Self.restartsMax else {
+            throw E2EFailure("the server died \(restarts) times; giving up:\n\(failures.map(\.description).joined(separator: "\n"))\n\(summary)")
+        }
         server = try await ServerProcess.start(dataDirectory: fixture.data, preferredPort: server.port, logName: "server-hostile-restart-\(restarts)")
         // Sessions survive a restart: keep ours rather than open one more.
         if (try? await post("keepalive", Array("{}".utf8), sid: sid))?.status != 200 { try await login() }
@@ -244,22 +255,28 @@ final class HostileSweep {
             for value in HostileValue.paging {
                 // Issue 18 item 11: a limit or offset of the wrong type is refused, not replaced by the default.
                 let valid = target == "details-level" || value.kind == "number for a word" || value.kind == "2^63-1" && target == "offset"
-                try await sendPoisoned(spec, target, value, kind: "paging: \(value.kind)",
-                                       mustRefuse: valid ? nil : target)
+                try await sendPoisoned(
+                    spec, target, value, kind: "paging: \(value.kind)",
+                    mustRefuse: valid ? nil : target)
             }
         }
-        for (kind, body) in [("body not an object", "[]"), ("body a string", #""x""#), ("body not JSON", "{\"a\":01"),
-                             ("body with NUL keys", #"{"\u0000":1,"no-such-key":{"\u0000":[]}}"#)] {
+        for (kind, body) in [
+            ("body not an object", "[]"), ("body a string", #""x""#), ("body not JSON", "{\"a\":01"),
+            ("body with NUL keys", #"{"\u0000":1,"no-such-key":{"\u0000":[]}}"#),
+        ] {
             try await send(spec.name, body, kind: kind, withSession: spec.needsSession)
         }
         if offset % 10 == 0 {
-            try await send(spec.name, "{\"name\":\"" + String(repeating: "x", count: 1 << 21) + "\"}", kind: "body over 1 MiB",
-                           withSession: spec.needsSession)
+            try await send(
+                spec.name, "{\"name\":\"" + String(repeating: "x", count: 1 << 21) + "\"}", kind: "body over 1 MiB",
+                withSession: spec.needsSession)
         }
     }
 
-    func sendPoisoned(_ spec: CommandSpec, _ target: String, _ value: HostileValue, kind: String? = nil,
-                      mustRefuse: String? = nil) async throws {
+    func sendPoisoned(
+        _ spec: CommandSpec, _ target: String, _ value: HostileValue, kind: String? = nil,
+        mustRefuse: String? = nil
+    ) async throws {
         var body = base(spec)
         body.removeAll { $0.key == target }
         body.append((target, value.json))
@@ -339,7 +356,10 @@ final class HostileSweep {
             ("add-service-group", ["name": "sweep-services", "members": ["sweep-tcp"]]),
             ("add-access-layer", ["name": "sweep-layer"]),
             ("add-access-section", ["name": "sweep-section", "layer": "sweep-layer", "position": "top"]),
-            ("add-access-rule", ["name": "sweep-rule", "layer": "sweep-layer", "position": "bottom", "source": ["sweep-group"], "service": ["sweep-tcp"], "action": "Accept"]),
+            (
+                "add-access-rule",
+                ["name": "sweep-rule", "layer": "sweep-layer", "position": "bottom", "source": ["sweep-group"], "service": ["sweep-tcp"], "action": "Accept"]
+            ),
             ("add-package", ["name": "sweep-package", "access-layers": ["sweep-layer"]]),
             ("add-administrator", ["name": "sweep-admin", "password": "sweep-admin-password", "permissions-profile": "read-only"]),
             ("add-administrator", ["name": "sweep-login", "password": "sweep-login-password", "permissions-profile": "read-only"]),

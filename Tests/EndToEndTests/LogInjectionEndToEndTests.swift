@@ -11,7 +11,8 @@ struct LogInjectionEndToEndTests {
 
     /// Lines as any reader may split them (LF, CR, VT, FF, NEL, LS, PS) that start with FORGED.
     func forgedLines(_ log: String) -> [String] {
-        var lines: [String] = [], current = String.UnicodeScalarView()
+        var lines: [String] = []
+        var current = String.UnicodeScalarView()
         for scalar in log.unicodeScalars {
             if [0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029].contains(scalar.value) {
                 lines.append(String(current))
@@ -38,8 +39,9 @@ struct LogInjectionEndToEndTests {
         // Without any authentication at all: an enrolment refused for an unknown node name logs the name.
         // (`rampart sic enroll` refuses such a name itself, so the request is made here, as an attacker would.)
         let sicPort = try #require(server.sicPort)
-        let request = EnrolmentRequest(nodeName: Self.forged, csrDER: [0x30, 0x00], nodeNonce: Array(repeating: 7, count: TrustLimits.enrolmentNonceByteCount),
-                                       nodeTimeMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), proof: Array(repeating: 1, count: 32))
+        let request = EnrolmentRequest(
+            nodeName: Self.forged, csrDER: [0x30, 0x00], nodeNonce: Array(repeating: 7, count: TrustLimits.enrolmentNonceByteCount),
+            nodeTimeMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), proof: Array(repeating: 1, count: 32))
         let answer = try await PeerConnector.connectForEnrolment(host: "127.0.0.1", port: sicPort) { connection in
             try await connection.send(PeerFrame(type: .enrolment, bytes: request.encoded()))
             for try await frame in connection.inbound { return frame.payloadBytes }
@@ -47,8 +49,9 @@ struct LogInjectionEndToEndTests {
         }
         #expect(!answer.isEmpty, "the server answers the enrolment (with a refusal)")
 
-        #expect(try await pollUntil(seconds: 30) { server.log.contains("SIC enrolment refused") && server.log.contains("login failed") },
-                "both attempts are logged: \(server.logTail)")
+        #expect(
+            try await pollUntil(seconds: 30) { server.log.contains("SIC enrolment refused") && server.log.contains("login failed") },
+            "both attempts are logged: \(server.logTail)")
         #expect(forgedLines(server.log).isEmpty, "forged lines in the server's log:\n\(forgedLines(server.log).joined(separator: "\n"))\n\(server.logTail)")
         #expect(server.log.contains(#"x\nFORGED line"#), "the value is logged, escaped: \(server.logTail)")
     }

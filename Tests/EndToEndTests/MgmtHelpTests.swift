@@ -32,7 +32,9 @@ struct MgmtHelpTests {
         #expect(text.status == 0, "\(text)")
         let names = Set(text.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
         #expect(Set(CommandCatalog.all.map(\.name)).isSubset(of: names))
-        #expect(text.stdout.contains("add-administrator") && text.stdout.split(separator: "\n").contains { $0.hasPrefix("add-administrator ") && $0.contains("super-user") })
+        #expect(
+            text.stdout.contains("add-administrator")
+                && text.stdout.split(separator: "\n").contains { $0.hasPrefix("add-administrator ") && $0.contains("super-user") })
 
         let json = try await CLI.run(["mgmt", "show-commands", "--format", "json"], scratch: scratch)
         let commands = try json.json()["commands"] as? [[String: Any]] ?? []

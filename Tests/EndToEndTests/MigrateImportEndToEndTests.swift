@@ -6,8 +6,9 @@ import Testing
 /// (--as-new-primary) is refused while the group runs.
 @Suite("End to end: migrate import beside a live HA group", .serialized)
 struct MigrateImportEndToEndTests {
-    @Test("an import of the active's export starts a standalone active and leaves the pair untouched; --as-new-primary is refused while the pair runs",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "an import of the active's export starts a standalone active and leaves the pair untouched; --as-new-primary is refused while the pair runs",
+        .timeLimit(.minutes(10)))
     func importBesideALivePair() async throws {
         let group = try await HAGroup()
         try await group.join("mgmt-b")
@@ -35,19 +36,22 @@ struct MigrateImportEndToEndTests {
         let words = printed.dropFirst("start it with: rampart server ".count).split(separator: " ").map(String.init)
         try #require(words.count >= 2 && words[0] == "--data" && words[1] == copy, "\(printed)")
         let name = try #require(words.firstIndex(of: "--server-name").map { words[$0 + 1] })
-        let importedServer = try await ServerProcess.start(dataDirectory: copy, logName: "imported", extraArguments: Array(words.dropFirst(2)),
-                                                           createsAdminPassword: false)
+        let importedServer = try await ServerProcess.start(
+            dataDirectory: copy, logName: "imported", extraArguments: Array(words.dropFirst(2)),
+            createsAdminPassword: false)
         defer { importedServer.kill() }
 
         // A standalone active: writes on, no peers, its own Internal CA; it has registered and recorded itself.
-        #expect(try await group.eventually {
-            let status = try await fixture.rampart(["ha", "status", "--data", copy, "--json"]).json()
-            return status.string("mode") == "active" && status["writes-enabled"] as? Bool == true && status.objects("servers").isEmpty
-        }, "\(importedServer.logTail)")
-        #expect(try await group.eventually {
-            let own = try await fixture.rampart(["mgmt", "show-checkpoint-host", "name=\(name)", "-r", "true", "--data", copy, "--format", "json"])
-            return ((try? own.json())?.string("rampart-sic-address") ?? "").contains(":")
-        }, "\(importedServer.logTail)")
+        #expect(
+            try await group.eventually {
+                let status = try await fixture.rampart(["ha", "status", "--data", copy, "--json"]).json()
+                return status.string("mode") == "active" && status["writes-enabled"] as? Bool == true && status.objects("servers").isEmpty
+            }, "\(importedServer.logTail)")
+        #expect(
+            try await group.eventually {
+                let own = try await fixture.rampart(["mgmt", "show-checkpoint-host", "name=\(name)", "-r", "true", "--data", copy, "--format", "json"])
+                return ((try? own.json())?.string("rampart-sic-address") ?? "").contains(":")
+            }, "\(importedServer.logTail)")
         #expect(try await fixture.rampart(["mgmt", "add-host", "name=in-the-copy", "ip-address=192.0.2.77", "-r", "true", "--data", copy]).status == 0)
         let groupCA = try String(contentsOfFile: group.data("primary") + "/pki/ica.pem", encoding: .utf8)
         #expect(try String(contentsOfFile: copy + "/pki/ica.pem", encoding: .utf8) != groupCA, "a new Internal CA")

@@ -6,7 +6,7 @@ import Testing
 import TrustCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Backup, restore, migrate and snapshot with real `rampart` processes.
@@ -25,8 +25,9 @@ struct OperationsEndToEndTests {
         return add.status == 200 && publish.status == 200
     }
 
-    @Test("backup during continuous publishing restores to a consistent state whose head verifies; ha status shows it; a running server is refused",
-          .timeLimit(.minutes(15)))
+    @Test(
+        "backup during continuous publishing restores to a consistent state whose head verifies; ha status shows it; a running server is refused",
+        .timeLimit(.minutes(15)))
     func backupWhilePublishing() async throws {
         let fixture = try Fixture()
         let server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "server")
@@ -91,8 +92,9 @@ struct OperationsEndToEndTests {
         }
     }
 
-    @Test("export → import on a fresh directory gives identical objects, rules and administrators, and a working primary; export-management runs as a task",
-          .timeLimit(.minutes(15)))
+    @Test(
+        "export → import on a fresh directory gives identical objects, rules and administrators, and a working primary; export-management runs as a task",
+        .timeLimit(.minutes(15)))
     func exportImport() async throws {
         let fixture = try Fixture()
         let server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "source")
@@ -101,8 +103,12 @@ struct OperationsEndToEndTests {
             let sid = try await client.login(user: "admin", password: adminPassword)
             for index in 0..<30 { _ = try await client.call("add-host", ["name": "h\(index)", "ip-address": "198.51.100.\(index)"], sid: sid) }
             _ = try await client.call("add-network", ["name": "net", "subnet": "10.1.0.0", "mask-length": 16], sid: sid)
-            _ = try await client.call("add-access-rule", ["layer": "Network", "position": 1, "name": "web", "source": "net", "destination": "h1",
-                                                          "service": "https", "action": "Accept"], sid: sid)
+            _ = try await client.call(
+                "add-access-rule",
+                [
+                    "layer": "Network", "position": 1, "name": "web", "source": "net", "destination": "h1",
+                    "service": "https", "action": "Accept",
+                ], sid: sid)
             _ = try await client.call("add-administrator", ["name": "ops", "password": "ops-password-123", "permissions-profile": "read-only"], sid: sid)
             #expect(try await client.call("publish", [:], sid: sid).status == 200)
         }
@@ -115,10 +121,11 @@ struct OperationsEndToEndTests {
             let sid = try await client.login(user: "admin", password: adminPassword)
             let started = try await client.call("export-management", ["file-path": apiExport], sid: sid)
             let taskID = try #require(started.body["task-id"] as? String, "\(started.body)")
-            #expect(try await pollUntil(seconds: 60) {
-                let task = try await client.call("show-task", ["task-id": taskID], sid: sid)
-                return ((task.body["tasks"] as? [[String: Any]])?.first?["status"] as? String) == "succeeded"
-            })
+            #expect(
+                try await pollUntil(seconds: 60) {
+                    let task = try await client.call("show-task", ["task-id": taskID], sid: sid)
+                    return ((task.body["tasks"] as? [[String: Any]])?.first?["status"] as? String) == "succeeded"
+                })
             let refused = try await client.call("export-management", ["file-path": apiExport, "include-logs": true], sid: sid)
             #expect(refused.status == 400)
             return try await view(client, sid: sid)
@@ -142,8 +149,9 @@ struct OperationsEndToEndTests {
         let again = try await fixture.rampart(["migrate", "import", exportFile, "--data", target, "--server-name", "mgmt-new", "--json"])
         #expect(try again.status == 1 && again.json().string("code") == "target-not-empty")
 
-        let primary = try await ServerProcess.start(dataDirectory: target, logName: "imported", extraArguments: ["--server-name", "mgmt-new"],
-                                                    createsAdminPassword: false)
+        let primary = try await ServerProcess.start(
+            dataDirectory: target, logName: "imported", extraArguments: ["--server-name", "mgmt-new"],
+            createsAdminPassword: false)
         try await APIClient.with(caFile: "\(target)/pki/ica.pem", port: primary.port) { client in
             let sid = try await client.login(user: "admin", password: adminPassword)
             #expect(try await view(client, sid: sid) == sourceView)
@@ -213,8 +221,9 @@ struct OperationsEndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.scratch.path("t") + "/rampart.sqlite"))
     }
 
-    @Test("a daily schedule in node.json makes the running server take a backup, shown in ha status; the schedule survives a restart",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "a daily schedule in node.json makes the running server take a backup, shown in ha status; the schedule survives a restart",
+        .timeLimit(.minutes(10)))
     func scheduledBackup() async throws {
         let fixture = try Fixture()
         var server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "scheduled")
@@ -233,16 +242,18 @@ struct OperationsEndToEndTests {
         let kept = try await fixture.rampart(["backup", "schedule", "--data", fixture.data])
         #expect(kept.stdout.contains("daily at \(at) UTC"), "the server kept the schedule when it rewrote node.json: \(kept)")
         var last: [String: Any]?
-        #expect(try await pollUntil(seconds: 200) {
-            last = try? await fixture.rampart(["ha", "status", "--data", fixture.data, "--json"]).json().object("last-backup")
-            return last?.string("trigger") == "scheduled"
-        }, "no scheduled backup; server log:\n\(server.logTail)")
+        #expect(
+            try await pollUntil(seconds: 200) {
+                last = try? await fixture.rampart(["ha", "status", "--data", fixture.data, "--json"]).json().object("last-backup")
+                return last?.string("trigger") == "scheduled"
+            }, "no scheduled backup; server log:\n\(server.logTail)")
         #expect(last?.string("result") == "succeeded" && (last?.int("size-bytes") ?? 0) > 0)
         #expect(last?.string("file")?.hasSuffix("-scheduled.rampart-backup") == true)
         let verify = try await fixture.rampart(["backup", "verify", last?.string("file") ?? "-"])
         #expect(verify.status == 0, "\(verify)")
-        #expect(server.log.contains("event backup-finished: scheduled backup written to \(last?.string("file") ?? "-")"),
-                "the backup is an event, which the log shows: \(server.logTail)")
+        #expect(
+            server.log.contains("event backup-finished: scheduled backup written to \(last?.string("file") ?? "-")"),
+            "the backup is an event, which the log shows: \(server.logTail)")
         _ = try await server.stop()
     }
 
@@ -253,17 +264,23 @@ struct OperationsEndToEndTests {
         // Seconds of CPU in a debug build: off the cooperative threads, which other suites share.
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    let meta = MetaInfo(creator: "admin", creationTimeMilliseconds: 1, lastModifier: "admin", lastModifyTimeMilliseconds: 1)
-                    var objects = (0..<hosts).map { index in
-                        ManagedObject(uid: "h-\(index)", type: .host, name: "host-\(index)",
-                                      fields: ["ipv4-address": .string("10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)")], meta: meta)
-                    }
-                    objects.append(ManagedObject(uid: "a-admin", type: .administrator, name: "admin",
-                                                 fields: ["password-hash": .string(PasswordHasher.hash("admin-password-1", iterations: 1_000)),
-                                                          "permissions-profile": "super-user"], meta: meta))
-                    _ = try Migration.write(objects: objects, source: ["server": "primary"], to: file, nowMilliseconds: 1)
-                })
+                continuation.resume(
+                    with: Result {
+                        let meta = MetaInfo(creator: "admin", creationTimeMilliseconds: 1, lastModifier: "admin", lastModifyTimeMilliseconds: 1)
+                        var objects = (0..<hosts).map { index in
+                            ManagedObject(
+                                uid: "h-\(index)", type: .host, name: "host-\(index)",
+                                fields: ["ipv4-address": .string("10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)")], meta: meta)
+                        }
+                        objects.append(
+                            ManagedObject(
+                                uid: "a-admin", type: .administrator, name: "admin",
+                                fields: [
+                                    "password-hash": .string(PasswordHasher.hash("admin-password-1", iterations: 1_000)),
+                                    "permissions-profile": "super-user",
+                                ], meta: meta))
+                        _ = try Migration.write(objects: objects, source: ["server": "primary"], to: file, nowMilliseconds: 1)
+                    })
             }
         }
         try FileManager.default.removeItem(atPath: fixture.data)

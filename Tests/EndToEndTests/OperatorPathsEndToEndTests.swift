@@ -2,17 +2,18 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Paths an operator walks on the first day: secrets kept off the command line, and a port in use
 /// that must leave the data directory as it was.
 @Suite("End to end: secrets off the command line, ports bound first", .serialized)
 struct OperatorPathsEndToEndTests {
-    @Test("rampart mgmt refuses secrets on the command line; sic new-key makes a key file that enrols a node",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "rampart mgmt refuses secrets on the command line; sic new-key makes a key file that enrols a node",
+        .timeLimit(.minutes(10)))
     func secretsStayOffTheCommandLine() async throws {
         let fixture = try EndToEndTests.Fixture()
         let server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "server")
@@ -21,8 +22,11 @@ struct OperatorPathsEndToEndTests {
 
         // Refused, saying how instead, never echoing the value.
         for key in ["one-time-password", "password", "new-password", "shared-secret"] {
-            let refused = try await fixture.rampart(["mgmt", "add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1",
-                                                     "\(key)=Visible-In-Ps-2026"] + fixture.asRoot)
+            let refused = try await fixture.rampart(
+                [
+                    "mgmt", "add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1",
+                    "\(key)=Visible-In-Ps-2026",
+                ] + fixture.asRoot)
             #expect(refused.status == 2, "\(refused)")
             #expect(refused.stderr.contains("'\(key)=…' is refused"), "\(refused)")
             #expect(refused.stderr.contains("\(key)-file=FILE") && refused.stderr.contains("\(key)-env=VARIABLE"), "\(refused)")
@@ -30,8 +34,9 @@ struct OperatorPathsEndToEndTests {
         }
         let hint = try await fixture.rampart(["mgmt", "add-simple-gateway", "name=gw", "one-time-password=x"] + fixture.asRoot)
         #expect(hint.stderr.contains("rampart sic new-key --out FILE"), "\(hint)")
-        #expect(try await fixture.rampart(["mgmt", "show-checkpoint-host", "name=mgmt-b"] + fixture.asRoot).status == 1,
-                "nothing was created")
+        #expect(
+            try await fixture.rampart(["mgmt", "show-checkpoint-host", "name=mgmt-b"] + fixture.asRoot).status == 1,
+            "nothing was created")
 
         // sic new-key: a private file, the key not printed; an existing file is never replaced.
         let keyFile = fixture.scratch.path("mgmt-b.key")
@@ -50,10 +55,15 @@ struct OperatorPathsEndToEndTests {
         #expect(shown.status == 0 && shown.stdout.trimmingCharacters(in: .newlines).count >= 20, "\(shown)")
 
         // The key from the file is the object's key: the node enrols with the same file.
-        try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1",
-                                    "one-time-password-file=\(keyFile)"] + fixture.asRoot)
-        let enrolled = try await fixture.rampart(["sic", "enroll", "--data", fixture.scratch.path("node-b"), "--server",
-                                                  "127.0.0.1:\(sicPort)", "--name", "mgmt-b", "--activation-key-file", keyFile])
+        try await fixture.mgmtJSON(
+            [
+                "add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1",
+                "one-time-password-file=\(keyFile)",
+            ] + fixture.asRoot)
+        let enrolled = try await fixture.rampart([
+            "sic", "enroll", "--data", fixture.scratch.path("node-b"), "--server",
+            "127.0.0.1:\(sicPort)", "--name", "mgmt-b", "--activation-key-file", keyFile,
+        ])
         #expect(enrolled.status == 0 && enrolled.stdout.contains("Enrolled as mgmt-b"), "\(enrolled)")
 
         // The API's sic-state and `rampart sic status` come from one computation.
@@ -84,14 +94,17 @@ struct OperatorPathsEndToEndTests {
         let pendingTest = try await fixture.rampart(["sic", "test", "mgmt-c", "--data", fixture.data])
         #expect(pendingTest.stdout.contains("mgmt-c: uninitialized"), "\(pendingTest)")
         let keyC = secretFile("activate-mgmt-c-2026", in: fixture.scratch)
-        let enrolledC = try await fixture.rampart(["sic", "enroll", "--data", fixture.scratch.path("node-c"), "--server",
-                                                   "127.0.0.1:\(sicPort)", "--name", "mgmt-c", "--activation-key-file", keyC])
+        let enrolledC = try await fixture.rampart([
+            "sic", "enroll", "--data", fixture.scratch.path("node-c"), "--server",
+            "127.0.0.1:\(sicPort)", "--name", "mgmt-c", "--activation-key-file", keyC,
+        ])
         #expect(enrolledC.status == 0, "\(enrolledC)")
         #expect(try await server.stop().status == 0)
     }
 
-    @Test("a port in use stops the first start before it creates anything, naming the port and the flag",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "a port in use stops the first start before it creates anything, naming the port and the flag",
+        .timeLimit(.minutes(10)))
     func portInUseLeavesTheDataDirectoryUntouched() async throws {
         let scratch = try TemporaryDirectory()
         let occupied = try Listener()
@@ -102,11 +115,16 @@ struct OperatorPathsEndToEndTests {
 
         for (flag, other) in [("--api-port", "--sic-port"), ("--sic-port", "--api-port")] {
             for directory in [fresh, empty] {
-                let result = try await CLI.run(["server", "--data", directory, flag, "\(occupied.port)", other, "0",
-                                                "--listen", "127.0.0.1"], scratch: scratch)
+                let result = try await CLI.run(
+                    [
+                        "server", "--data", directory, flag, "\(occupied.port)", other, "0",
+                        "--listen", "127.0.0.1",
+                    ], scratch: scratch)
                 #expect(result.status != 0, "\(result)")
-                #expect(result.stderr.contains("\(flag) \(occupied.port) is in use: another process listens on 127.0.0.1:\(occupied.port); choose another with \(flag)"),
-                        "\(result)")
+                #expect(
+                    result.stderr.contains(
+                        "\(flag) \(occupied.port) is in use: another process listens on 127.0.0.1:\(occupied.port); choose another with \(flag)"),
+                    "\(result)")
                 #expect(!result.stderr.contains("CancellationError"), "\(result)")
                 #expect(!FileManager.default.fileExists(atPath: fresh), "a fresh data directory stays absent")
                 #expect(try FileManager.default.contentsOfDirectory(atPath: empty).isEmpty, "an empty data directory stays empty")
@@ -119,13 +137,19 @@ struct OperatorPathsEndToEndTests {
         defer { primary.kill() }
         let keyFile = secretFile("activate-mgmt-b-2026", in: scratch)
         let asRoot = ["-r", "true", "--data", scratch.path("primary")]
-        let added = try await CLI.run(["mgmt", "add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1",
-                                       "one-time-password-file=\(keyFile)"] + asRoot, scratch: scratch)
+        let added = try await CLI.run(
+            [
+                "mgmt", "add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1",
+                "one-time-password-file=\(keyFile)",
+            ] + asRoot, scratch: scratch)
         try #require(added.status == 0, "\(added)")
         let joinArguments = ["--server-name", "mgmt-b", "--join", "127.0.0.1:\(try #require(primary.sicPort))", "--activation-key-file", keyFile]
         let secondary = scratch.path("secondary")
-        let refusedJoin = try await CLI.run(["server", "--data", secondary, "--api-port", "\(occupied.port)", "--sic-port", "0",
-                                             "--listen", "127.0.0.1"] + joinArguments, scratch: scratch)
+        let refusedJoin = try await CLI.run(
+            [
+                "server", "--data", secondary, "--api-port", "\(occupied.port)", "--sic-port", "0",
+                "--listen", "127.0.0.1",
+            ] + joinArguments, scratch: scratch)
         #expect(refusedJoin.status != 0 && refusedJoin.stderr.contains("--api-port \(occupied.port) is in use"), "\(refusedJoin)")
         #expect(!FileManager.default.fileExists(atPath: secondary))
         let hosts = try await CLI.run(["mgmt", "show-checkpoint-host", "name=mgmt-b", "--format", "json"] + asRoot, scratch: scratch)
@@ -133,8 +157,9 @@ struct OperatorPathsEndToEndTests {
 
         // On free ports the same commands initialize normally (the secondary joins with the same key).
         try FileManager.default.createDirectory(atPath: secondary, withIntermediateDirectories: true)
-        let joined = try await ServerProcess.start(dataDirectory: secondary, logName: "secondary", extraArguments: joinArguments,
-                                                   createsAdminPassword: false)
+        let joined = try await ServerProcess.start(
+            dataDirectory: secondary, logName: "secondary", extraArguments: joinArguments,
+            createsAdminPassword: false)
         defer { joined.kill() }
         try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: true)
         let server = try await ServerProcess.start(dataDirectory: fresh, logName: "fresh")

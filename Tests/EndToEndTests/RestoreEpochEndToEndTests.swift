@@ -5,8 +5,9 @@ import Testing
 /// epoch than the backup can know of. The refused install says the exact fix, and the fix works.
 @Suite("End to end: restore below the gateways' epoch", .serialized)
 struct RestoreEpochEndToEndTests {
-    @Test("an old backup restored as the new primary: the gateway's refusal names --epoch-term N; restored again with it, installs succeed",
-          .timeLimit(.minutes(15)))
+    @Test(
+        "an old backup restored as the new primary: the gateway's refusal names --epoch-term N; restored again with it, installs succeed",
+        .timeLimit(.minutes(15)))
     func oldBackupBelowTheGatewaysEpoch() async throws {
         let group = try await HAGroup()
         try await group.join("mgmt-b")
@@ -39,29 +40,35 @@ struct RestoreEpochEndToEndTests {
         let restored = try await fixture.rampart(["backup", "restore", file, "--data", restoredData, "--as-new-primary", "--json"])
         try #require(restored.status == 0, "\(restored)")
         #expect(try restored.json().int("epoch-term") == 2, "the backup knows of epoch 1 only")
-        var server = try await ServerProcess.start(dataDirectory: restoredData, logName: "restored",
-                                                   extraArguments: ["--server-name", "primary", "--sic-port", String(sicPort)], createsAdminPassword: false)
+        var server = try await ServerProcess.start(
+            dataDirectory: restoredData, logName: "restored",
+            extraArguments: ["--server-name", "primary", "--sic-port", String(sicPort)], createsAdminPassword: false)
         defer { server.kill() }
         let asRoot = ["-r", "true", "--data", restoredData]
-        #expect(try await group.eventually {
-            let shown = try await fixture.rampart(["mgmt", "show-simple-gateway", "name=gw-1", "--format", "json"] + asRoot)
-            return (try? shown.json())?.object("gateway-status")?.string("state") == "ok"
-        }, "\(agent.logTail)")
+        #expect(
+            try await group.eventually {
+                let shown = try await fixture.rampart(["mgmt", "show-simple-gateway", "name=gw-1", "--format", "json"] + asRoot)
+                return (try? shown.json())?.object("gateway-status")?.string("state") == "ok"
+            }, "\(agent.logTail)")
         let refused = try await fixture.rampart(["mgmt", "install-policy", "policy-package=Standard", "targets.1=gw-1", "--format", "json"] + asRoot)
         let description = taskDetail((try? refused.json())?.objects("tasks").first, gateway: "gw-1")?.string("statusDescription") ?? ""
         #expect(description.contains("refused: gateway has seen epoch 3/primary") && description.contains("--epoch-term 3"), "\(refused)")
 
         // The fix it names: restore again above the gateway's term.
         _ = try await server.stop()
-        let again = try await fixture.rampart(["backup", "restore", file, "--data", restoredData, "--as-new-primary", "--replace", "--epoch-term", "3", "--json"])
+        let again = try await fixture.rampart([
+            "backup", "restore", file, "--data", restoredData, "--as-new-primary", "--replace", "--epoch-term", "3", "--json",
+        ])
         try #require(again.status == 0, "\(again)")
         #expect(try again.json().int("epoch-term") == 4)
-        server = try await ServerProcess.start(dataDirectory: restoredData, preferredPort: server.port, logName: "restored-again",
-                                               extraArguments: ["--server-name", "primary", "--sic-port", String(sicPort)], createsAdminPassword: false)
-        #expect(try await group.eventually {
-            let shown = try await fixture.rampart(["mgmt", "show-simple-gateway", "name=gw-1", "--format", "json"] + asRoot)
-            return (try? shown.json())?.object("gateway-status")?.string("state") == "ok"
-        }, "\(agent.logTail)")
+        server = try await ServerProcess.start(
+            dataDirectory: restoredData, preferredPort: server.port, logName: "restored-again",
+            extraArguments: ["--server-name", "primary", "--sic-port", String(sicPort)], createsAdminPassword: false)
+        #expect(
+            try await group.eventually {
+                let shown = try await fixture.rampart(["mgmt", "show-simple-gateway", "name=gw-1", "--format", "json"] + asRoot)
+                return (try? shown.json())?.object("gateway-status")?.string("state") == "ok"
+            }, "\(agent.logTail)")
         let accepted = try await fixture.rampart(["mgmt", "install-policy", "policy-package=Standard", "targets.1=gw-1", "--format", "json"] + asRoot)
         #expect((try? accepted.json())?.objects("tasks").first?.string("status") == "succeeded", "\(accepted)\n\(agent.logTail)")
         _ = try await server.stop()

@@ -11,7 +11,8 @@ struct SICEndToEndTests {
         defer { server.kill() }
         let sicPort = try #require(server.sicPort)
         let node = fixture.scratch.path("node")
-        let rightKey = fixture.scratch.path("right.key"), wrongKey = fixture.scratch.path("wrong.key")
+        let rightKey = fixture.scratch.path("right.key")
+        let wrongKey = fixture.scratch.path("wrong.key")
         FileManager.default.createFile(atPath: rightKey, contents: Data("activate-mgmt-b-2026\n".utf8), attributes: [.posixPermissions: 0o600])
         FileManager.default.createFile(atPath: wrongKey, contents: Data("not-the-right-key\n".utf8), attributes: [.posixPermissions: 0o600])
         try await fixture.mgmtJSON(["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.2", "one-time-password-file=\(rightKey)"] + fixture.asRoot)
@@ -21,8 +22,10 @@ struct SICEndToEndTests {
         #expect(status.stdout.contains("uninitialized"))
 
         func enrol(_ keyFile: String, into directory: String) async throws -> CLIResult {
-            try await fixture.rampart(["sic", "enroll", "--data", directory, "--server", "127.0.0.1:\(sicPort)", "--name", "mgmt-b",
-                                       "--activation-key-file", keyFile])
+            try await fixture.rampart([
+                "sic", "enroll", "--data", directory, "--server", "127.0.0.1:\(sicPort)", "--name", "mgmt-b",
+                "--activation-key-file", keyFile,
+            ])
         }
         let wrong = try await enrol(wrongKey, into: node)
         #expect(wrong.status == 1 && wrong.stderr.contains("activation key is wrong"), "\(wrong)")

@@ -17,8 +17,9 @@ struct SICPortHostileEndToEndTests {
         let server = try await ServerProcess.start(dataDirectory: fixture.data, logName: "server-sic-fuzz")
         defer { server.kill() }
         let sicPort = try #require(server.sicPort)
-        let result = try await CLI.run(program: URL(fileURLWithPath: "/usr/bin/env"), ["python3", Self.script.path, "127.0.0.1", String(sicPort)],
-                                       scratch: fixture.scratch)
+        let result = try await CLI.run(
+            program: URL(fileURLWithPath: "/usr/bin/env"), ["python3", Self.script.path, "127.0.0.1", String(sicPort)],
+            scratch: fixture.scratch)
         print("SIC port sweep: \(result.stdout)")
         #expect(result.status == 0, "\(result)\n\(server.logTail)")
         let report = try result.json()

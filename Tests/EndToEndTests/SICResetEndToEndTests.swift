@@ -6,8 +6,9 @@ import Testing
 /// active resets the old one.
 @Suite("End to end: SIC reset cuts a server off", .serialized)
 struct SICResetEndToEndTests {
-    @Test("reset a standby: its channel closes, nothing more reaches it, its status says revoked; after a promotion the new active resets the old one",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "reset a standby: its channel closes, nothing more reaches it, its status says revoked; after a promotion the new active resets the old one",
+        .timeLimit(.minutes(10)))
     func resetCutsOffAndWorksFromEveryActive() async throws {
         let group = try await HAGroup()
         try await group.join("mgmt-b")
@@ -17,17 +18,19 @@ struct SICResetEndToEndTests {
         // Reset mgmt-c on the active: within a bound its channels are gone and it hears nothing more.
         let reset = try await fixture.rampart(["sic", "reset", "mgmt-c", "--data", group.data("primary")])
         try #require(reset.status == 0, "\(reset)")
-        #expect(try await group.eventually(seconds: 10) {
-            let peers = try await group.status("mgmt-c").objects("servers")
-            return !peers.isEmpty && peers.allSatisfy { $0["connected"] as? Bool == false }
-        }, "mgmt-c still has an HA channel: \(group.haLog("mgmt-c"))")
+        #expect(
+            try await group.eventually(seconds: 10) {
+                let peers = try await group.status("mgmt-c").objects("servers")
+                return !peers.isEmpty && peers.allSatisfy { $0["connected"] as? Bool == false }
+            }, "mgmt-c still has an HA channel: \(group.haLog("mgmt-c"))")
         #expect(try await group.addHost("after-reset", on: "primary").status == 0)
         #expect(try await group.eventually { try await group.hasHost("after-reset", on: "mgmt-b") })
         let headB = try #require(try await group.head("mgmt-b"))
         // mgmt-b holds the revision; give mgmt-c every chance to redial and be refused, then it must not hold it.
-        #expect(try await group.eventually {
-            group.server("primary").log.contains("SIC connection refused") || group.server("mgmt-c").log.contains("revoked")
-        }, "\(group.haLog("mgmt-c"))")
+        #expect(
+            try await group.eventually {
+                group.server("primary").log.contains("SIC connection refused") || group.server("mgmt-c").log.contains("revoked")
+            }, "\(group.haLog("mgmt-c"))")
         #expect(!(try await group.hasHost("after-reset", on: "mgmt-c")), "a revision published after the reset reached the revoked server")
         #expect(try await group.head("mgmt-c") ?? 0 < headB)
         // Its status says revoked: sic status and test-sic-status on the active.
@@ -41,9 +44,10 @@ struct SICResetEndToEndTests {
         #expect(try await group.eventually { try await group.hasHost("after-reset", on: "mgmt-b") })
         let resetOld = try await fixture.rampart(["sic", "reset", "primary", "--data", group.data("mgmt-b")])
         #expect(resetOld.status == 0, "\(resetOld)")
-        #expect(try await group.eventually(seconds: 10) {
-            try await group.status("primary").objects("servers").allSatisfy { $0["connected"] as? Bool == false }
-        }, "\(group.haLog("primary"))")
+        #expect(
+            try await group.eventually(seconds: 10) {
+                try await group.status("primary").objects("servers").allSatisfy { $0["connected"] as? Bool == false }
+            }, "\(group.haLog("primary"))")
         #expect(try await group.addHost("after-second-reset", on: "mgmt-b").status == 0)
         let status = try await fixture.rampart(["mgmt", "test-sic-status", "name=primary", "--format", "json"] + group.asRoot("mgmt-b"))
         #expect(((try? status.json())?.string("sic-message") ?? "").hasPrefix("Revoked"), "\(status)")

@@ -3,11 +3,11 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Bounds for waiting on real processes. They are upper limits for a slow machine, never the
@@ -50,12 +50,14 @@ enum Executable {
         for candidate in candidates {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate.path) {
+                FileManager.default.isExecutableFile(atPath: candidate.path)
+            {
                 try checkFresh(candidate)
                 return candidate
             }
         }
-        throw E2EFailure("""
+        throw E2EFailure(
+            """
             no `rampart` executable next to the test bundle; build it first (swift build --product rampart) \
             or set RAMPART_EXECUTABLE. Looked at: \(candidates.map(\.path).joined(separator: ", "))
             """)
@@ -67,11 +69,14 @@ enum Executable {
         let objects = executable.deletingLastPathComponent().appendingPathComponent("rampart.build")
         let files = FileManager.default
         guard let linked = (try? files.attributesOfItem(atPath: executable.path))?[.modificationDate] as? Date,
-              let names = try? files.contentsOfDirectory(atPath: objects.path) else { return }
+            let names = try? files.contentsOfDirectory(atPath: objects.path)
+        else { return }
         for name in names where name.hasSuffix(".o") {
             if let compiled = (try? files.attributesOfItem(atPath: objects.appendingPathComponent(name).path))?[.modificationDate] as? Date,
-               compiled > linked {
-                throw E2EFailure("""
+                compiled > linked
+            {
+                throw E2EFailure(
+                    """
                     \(executable.path) is older than its compiled code (\(name)): run `swift build --product rampart` \
                     (swift build --build-tests does not relink it) before these tests
                     """)
@@ -136,9 +141,9 @@ enum Network {
     }
 
     #if canImport(Glibc) || canImport(Musl)
-    static let streamSocketType = Int(SOCK_STREAM.rawValue)
+        static let streamSocketType = Int(SOCK_STREAM.rawValue)
     #else
-    static let streamSocketType = Int(SOCK_STREAM)
+        static let streamSocketType = Int(SOCK_STREAM)
     #endif
 }
 
@@ -195,8 +200,10 @@ enum CLI {
     }
 
     /// Runs another program the same way (a test tool, say).
-    static func run(program: URL, _ arguments: [String], environment extra: [String: String] = [:],
-                    scratch: TemporaryDirectory) async throws -> CLIResult {
+    static func run(
+        program: URL, _ arguments: [String], environment extra: [String: String] = [:],
+        scratch: TemporaryDirectory
+    ) async throws -> CLIResult {
         let process = Process()
         process.executableURL = program
         process.arguments = arguments
@@ -205,7 +212,8 @@ enum CLI {
         for (key, value) in extra { environment[key] = value }
         process.environment = environment
         let id = UUID().uuidString.prefix(8)
-        let outPath = scratch.path("cli-\(id).out"), errPath = scratch.path("cli-\(id).err")
+        let outPath = scratch.path("cli-\(id).out")
+        let errPath = scratch.path("cli-\(id).err")
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
@@ -258,27 +266,35 @@ final class ServerProcess: Sendable {
     /// Starts a server and waits until it answers, on `preferredPort` when given (a restart keeps its
     /// address), else on a free port. When the process exits before it is ready (another process
     /// took the port meanwhile, say), it is started again on a new free port, a bounded number of times.
-    static func start(dataDirectory: String, preferredPort: Int? = nil, logName: String, extraArguments: [String] = [],
-                      createsAdminPassword: Bool = true) async throws -> ServerProcess {
+    static func start(
+        dataDirectory: String, preferredPort: Int? = nil, logName: String, extraArguments: [String] = [],
+        createsAdminPassword: Bool = true
+    ) async throws -> ServerProcess {
         var lastFailure: (any Error)?
         for attempt in 1...Bounds.portAttemptsMax {
             let port = try (attempt == 1 ? preferredPort : nil) ?? Network.freeLoopbackPort()
-            let server = try launch(dataDirectory: dataDirectory, port: port, logPath: "\(dataDirectory)/../\(logName)-\(attempt).log",
-                                    extraArguments: extraArguments, createsAdminPassword: createsAdminPassword)
+            let server = try launch(
+                dataDirectory: dataDirectory, port: port, logPath: "\(dataDirectory)/../\(logName)-\(attempt).log",
+                extraArguments: extraArguments, createsAdminPassword: createsAdminPassword)
             do {
                 try await server.waitUntilReady()
                 return server
             } catch {
                 // A server that is still running but never got ready will not do better on another port.
-                guard server.record.exit != nil else { server.kill(); throw error }
+                guard server.record.exit != nil else {
+                    server.kill()
+                    throw error
+                }
                 lastFailure = error
             }
         }
         throw lastFailure!
     }
 
-    private static func launch(dataDirectory: String, port: Int, logPath: String, extraArguments: [String],
-                               createsAdminPassword: Bool) throws -> ServerProcess {
+    private static func launch(
+        dataDirectory: String, port: Int, logPath: String, extraArguments: [String],
+        createsAdminPassword: Bool
+    ) throws -> ServerProcess {
         let process = Process()
         process.executableURL = try Executable.rampart()
         process.arguments = ["server", "--data", dataDirectory, "--api-port", String(port), "--sic-port", "0", "--listen", "127.0.0.1"] + extraArguments
@@ -287,8 +303,9 @@ final class ServerProcess: Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        let server = ServerProcess(process: process, dataDirectory: dataDirectory, port: port, logPath: logPath,
-                                   createsAdminPassword: createsAdminPassword)
+        let server = ServerProcess(
+            process: process, dataDirectory: dataDirectory, port: port, logPath: logPath,
+            createsAdminPassword: createsAdminPassword)
         let record = server.record
         process.terminationHandler = { record.record($0) }
         try process.run()
@@ -305,8 +322,9 @@ final class ServerProcess: Sendable {
                 throw E2EFailure("the server \(exit) before it was ready; its log:\n\(logTail)")
             }
             if nodePort == port, Network.accepts(port: port),
-               FileManager.default.fileExists(atPath: "\(dataDirectory)/rampart.sock"),
-               !createsAdminPassword || FileManager.default.fileExists(atPath: "\(dataDirectory)/initial-admin-password") {
+                FileManager.default.fileExists(atPath: "\(dataDirectory)/rampart.sock"),
+                !createsAdminPassword || FileManager.default.fileExists(atPath: "\(dataDirectory)/initial-admin-password")
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(Bounds.pollMilliseconds))
@@ -317,13 +335,15 @@ final class ServerProcess: Sendable {
     /// The SIC port the server bound (it asks for any free one).
     var sicPort: Int? {
         guard let data = FileManager.default.contents(atPath: "\(dataDirectory)/node.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return (object["sic-port"] as? NSNumber)?.intValue
     }
 
     var nodePort: Int? {
         guard let data = FileManager.default.contents(atPath: "\(dataDirectory)/node.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return (object["api-port"] as? NSNumber)?.intValue
     }
 

@@ -6,17 +6,18 @@ import NIOTLS
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The Web API's port is open to anyone who reaches it: connections that send nothing, or stop after
 /// TLS, must not be held forever, and one address must not take every connection.
 @Suite("End to end: Web API connection limits", .serialized)
 struct WebAPIConnectionEndToEndTests {
-    @Test("idle and silent connections are closed in time, one address is limited, a normal client works throughout",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "idle and silent connections are closed in time, one address is limited, a normal client works throughout",
+        .timeLimit(.minutes(10)))
     func connectionsAreBounded() async throws {
         let scratch = try TemporaryDirectory()
         let data = scratch.path("data")
@@ -50,9 +51,10 @@ struct WebAPIConnectionEndToEndTests {
             let refused = try RawTCP.connect(from: "127.0.0.2", port: server.port)
             defer { close(refused) }
             #expect(try await pollUntil(seconds: 60) { RawTCP.isClosedByPeer(refused) })
-            #expect(try await pollUntil(seconds: 60) {
-                server.log.contains("connections from one address refused: \(limit) are open")
-            })
+            #expect(
+                try await pollUntil(seconds: 60) {
+                    server.log.contains("connections from one address refused: \(limit) are open")
+                })
             try await clientWorks()
 
             // A client that completes TLS and then sends no request.

@@ -30,16 +30,19 @@ struct GatewayAgentTests {
         #expect(header["id"] == "x\ny" && Array(decodedBody) == body)
         let (alone, none) = try #require(GatewayWire.decode(GatewayWire.frame(["type": "gw-status"])))
         #expect(alone["type"] == "gw-status" && none.isEmpty)
-        let report = GatewayReport(name: "gw", enforcement: "none", installedPackage: "Standard", installedRevision: 7,
-                                   installedEpoch: RevisionEpoch(term: 2, server: "b"), highestEpoch: RevisionEpoch(term: 3, server: "a"), lastRefusal: "no")
+        let report = GatewayReport(
+            name: "gw", enforcement: "none", installedPackage: "Standard", installedRevision: 7,
+            installedEpoch: RevisionEpoch(term: 2, server: "b"), highestEpoch: RevisionEpoch(term: 3, server: "a"), lastRefusal: "no")
         #expect(GatewayReport(json: report.json) == report)
     }
 
     func policy(term: UInt64, server: String, revision: UInt64 = 5, target: String = "gw-1") throws -> [UInt8] {
-        let rule = CompiledRule(number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .drop,
-                                source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
-        let compiled = CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: target, targetUID: "u1", revision: revision,
-                                      revisionHash: "h", epochTerm: term, epochServer: server, compiledAtMilliseconds: 1, rules: [rule])
+        let rule = CompiledRule(
+            number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .drop,
+            source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
+        let compiled = CompiledPolicy(
+            packageName: "Standard", packageUID: "p", targetName: target, targetUID: "u1", revision: revision,
+            revisionHash: "h", epochTerm: term, epochServer: server, compiledAtMilliseconds: 1, rules: [rule])
         return Array(try JSONEncoder().encode(compiled))
     }
 
@@ -74,10 +77,12 @@ struct GatewayAgentTests {
         #expect(mode?.intValue == 0o600)
 
         // An active's announcement raises the fence; an old epoch's server list is ignored.
-        await agent.announcement(epoch: RevisionEpoch(term: 3, server: "mgmt-c"), isActive: true,
-                                 servers: [AgentState.Server(name: "mgmt-c", sicAddress: "127.0.0.1:2")])
-        await agent.announcement(epoch: RevisionEpoch(term: 2, server: "mgmt-b"), isActive: true,
-                                 servers: [AgentState.Server(name: "mgmt-b", sicAddress: "127.0.0.1:3")])
+        await agent.announcement(
+            epoch: RevisionEpoch(term: 3, server: "mgmt-c"), isActive: true,
+            servers: [AgentState.Server(name: "mgmt-c", sicAddress: "127.0.0.1:2")])
+        await agent.announcement(
+            epoch: RevisionEpoch(term: 2, server: "mgmt-b"), isActive: true,
+            servers: [AgentState.Server(name: "mgmt-b", sicAddress: "127.0.0.1:3")])
         #expect(await agent.servers.map(\.sicAddress) == ["127.0.0.1:2"])
         #expect(try AgentState.load(directory)?.highestEpoch == RevisionEpoch(term: 3, server: "mgmt-c"))
     }
@@ -87,18 +92,25 @@ struct GatewayAgentTests {
 struct PolicyDecodingTests {
     @Test func readsWhatJSONEncoderWroteAndNamesABadField() throws {
         let rules = [
-            CompiledRule(number: 1, uid: "r1", name: "web \"in\"", layer: "Network", action: .accept,
-                         source: AddressMatch(any: false, negate: true, ranges: [AddressRange(first: "10.0.0.0", last: "10.0.0.255"), AddressRange(first: "fd00::1", last: "fd00::1")]),
-                         destination: AddressMatch(any: true), service: ServiceMatch(any: false, entries: [ServiceEntry(proto: "tcp", portFirst: 443, portLast: 443)]), log: true),
-            CompiledRule(number: 2, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .reject,
-                         source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true, negate: true), log: false),
+            CompiledRule(
+                number: 1, uid: "r1", name: "web \"in\"", layer: "Network", action: .accept,
+                source: AddressMatch(
+                    any: false, negate: true, ranges: [AddressRange(first: "10.0.0.0", last: "10.0.0.255"), AddressRange(first: "fd00::1", last: "fd00::1")]),
+                destination: AddressMatch(any: true), service: ServiceMatch(any: false, entries: [ServiceEntry(proto: "tcp", portFirst: 443, portLast: 443)]),
+                log: true),
+            CompiledRule(
+                number: 2, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .reject,
+                source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true, negate: true), log: false),
         ]
-        let policy = CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: "gw-1", targetUID: "g", revision: 12, revisionHash: "h",
-                                    epochTerm: 3, epochServer: "mgmt-b", compiledAtMilliseconds: 1_700_000_000_000, rules: rules)
+        let policy = CompiledPolicy(
+            packageName: "Standard", packageUID: "p", targetName: "gw-1", targetUID: "g", revision: 12, revisionHash: "h",
+            epochTerm: 3, epochServer: "mgmt-b", compiledAtMilliseconds: 1_700_000_000_000, rules: rules)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         #expect(try PolicyDecoding.decode(Array(try encoder.encode(policy))) == policy)
-        let broken = Array(#"{"formatVersion":1,"packageName":"S","packageUID":"p","targetName":"g","targetUID":"u","revision":1,"revisionHash":"h","epochTerm":1,"epochServer":"a","compiledAtMilliseconds":0,"rules":[{"number":1}]}"#.utf8)
+        let broken = Array(
+            #"{"formatVersion":1,"packageName":"S","packageUID":"p","targetName":"g","targetUID":"u","revision":1,"revisionHash":"h","epochTerm":1,"epochServer":"a","compiledAtMilliseconds":0,"rules":[{"number":1}]}"#
+                .utf8)
         #expect(throws: PolicyDecoding.Failure.self) { try PolicyDecoding.decode(broken) }
         do { _ = try PolicyDecoding.decode(broken) } catch { #expect("\(error)" == "rules[0].action: missing") }
     }

@@ -1,6 +1,7 @@
-@testable import Gateway
 import ManagementModel
 import Testing
+
+@testable import Gateway
 
 /// Inlining a layer narrows each of its rules to the parent rule's cells. Checked exhaustively on a
 /// small space: a packet matches the intersected cell exactly when it matches both cells.
@@ -25,7 +26,8 @@ struct CellIntersectionPropertyTests {
         if random.next(5) == 0 { return AddressMatch(any: true, negate: negate) }
         let ranges = (0..<random.next(3) + 1).map { _ -> AddressRange in
             if random.next(6) == 0 { return AddressRange(first: "fd00::1", last: random.next(2) == 0 ? "fd00::1" : "fd00::2") }
-            let first = random.next(12), last = min(11, first + random.next(5))
+            let first = random.next(12)
+            let last = min(11, first + random.next(5))
             return AddressRange(first: "10.0.0.\(first)", last: "10.0.0.\(last)")
         }
         return AddressMatch(any: false, negate: negate, ranges: AddressRange.merged(ranges))
@@ -48,16 +50,18 @@ struct CellIntersectionPropertyTests {
         let both = a.intersected(with: b)
         for text in Self.addresses {
             let address = try #require(IPAddress.parse(text))
-            #expect(PacketMatcher.matches(both, address) == (PacketMatcher.matches(a, address) && PacketMatcher.matches(b, address)),
-                    "seed \(seed): \(a) ∩ \(b) = \(both) at \(text)")
+            #expect(
+                PacketMatcher.matches(both, address) == (PacketMatcher.matches(a, address) && PacketMatcher.matches(b, address)),
+                "seed \(seed): \(a) ∩ \(b) = \(both) at \(text)")
         }
         let (s, t) = (serviceCell(&random), serviceCell(&random))
         let services = s.intersected(with: t)
         for proto in PacketProtocol.allCases {
             for port in proto == .icmp ? [nil] : (1...11).map(Optional.some) {
                 let packet = Packet(source: IPAddress.parse("10.0.0.1")!, destination: IPAddress.parse("10.0.0.2")!, proto: proto, destinationPort: port)
-                #expect(PacketMatcher.matches(services, packet) == (PacketMatcher.matches(s, packet) && PacketMatcher.matches(t, packet)),
-                        "seed \(seed): \(s) ∩ \(t) = \(services) at \(proto) \(String(describing: port))")
+                #expect(
+                    PacketMatcher.matches(services, packet) == (PacketMatcher.matches(s, packet) && PacketMatcher.matches(t, packet)),
+                    "seed \(seed): \(s) ∩ \(t) = \(services) at \(proto) \(String(describing: port))")
             }
         }
     }

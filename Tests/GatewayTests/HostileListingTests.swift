@@ -1,5 +1,6 @@
-import Testing
 import ManagementModel
+import Testing
+
 @testable import Gateway
 
 /// The gateway reads an `nft -j` listing as it reads any other input: strictly, without traps.

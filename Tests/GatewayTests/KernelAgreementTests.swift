@@ -21,20 +21,26 @@ struct KernelAgreementTests {
         try await run(["ip", "-n", pair.client, "-6", "addr", "add", "fd00:77::1/64", "dev", pair.clientDevice, "nodad"])
         for source in Self.clientSources {
             let isV6 = source.contains(":")
-            try await run(["ip", "-n", pair.client] + (isV6 ? ["-6"] : []) + ["addr", "add", source + (isV6 ? "/128" : "/32"), "dev", pair.clientDevice] + (isV6 ? ["nodad"] : []))
-            try await run(["ip", "-n", pair.gateway] + (isV6 ? ["-6"] : []) + ["route", "add", source, "via", isV6 ? "fd00:77::1" : NamespacePair.clientAddress])
+            try await run(
+                ["ip", "-n", pair.client] + (isV6 ? ["-6"] : []) + ["addr", "add", source + (isV6 ? "/128" : "/32"), "dev", pair.clientDevice]
+                    + (isV6 ? ["nodad"] : []))
+            try await run(
+                ["ip", "-n", pair.gateway] + (isV6 ? ["-6"] : []) + ["route", "add", source, "via", isV6 ? "fd00:77::1" : NamespacePair.clientAddress])
         }
         try await run(["ip", "-n", pair.client, "route", "add", "10.2.0.0/16", "via", NamespacePair.gatewayAddress])
         try await run(["ip", "-n", pair.client, "-6", "route", "add", "fd00:2::/64", "via", "fd00:77::2"])
-        try await run(["ip", "netns", "exec", pair.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
-                       "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.\(pair.gatewayDevice).rp_filter=0",
-                       "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.\(pair.gatewayDevice).send_redirects=0"])
+        try await run([
+            "ip", "netns", "exec", pair.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+            "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.\(pair.gatewayDevice).rp_filter=0",
+            "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.\(pair.gatewayDevice).send_redirects=0",
+        ])
     }
 
     /// One new connection's first packet: a UDP datagram, or a TCP SYN whose socket is then dropped.
     func send(_ pair: NamespacePair, source: String, destination: String, proto: String, port: Int) async throws {
         let family = source.contains(":") ? "socket.AF_INET6" : "socket.AF_INET"
-        let script = proto == "udp"
+        let script =
+            proto == "udp"
             ? "import socket; s = socket.socket(\(family), socket.SOCK_DGRAM); s.bind((\"\(source)\", 0)); s.sendto(b\"x\", (\"\(destination)\", \(port)))"
             : "import socket; s = socket.socket(\(family), socket.SOCK_STREAM); s.setblocking(False); s.bind((\"\(source)\", 0)); s.connect_ex((\"\(destination)\", \(port))); s.close()"
         try await NamespacePair.run(["ip", "netns", "exec", pair.client, "python3", "-c", script])
@@ -50,10 +56,12 @@ struct KernelAgreementTests {
             var policy = try PacketMatcherTests().policy()
             let udp80 = ServiceMatch(any: false, entries: [ServiceEntry(proto: "udp", portFirst: 80, portLast: 80)])
             policy.rules += [
-                CompiledRule(number: 1, uid: "second-udp80", name: "udp80", layer: "Second", action: .reject, source: AddressMatch(any: true),
-                             destination: AddressMatch(any: true), service: udp80, log: true),
-                CompiledRule(number: 2, uid: CompiledRule.implicitCleanupUID, name: "cleanup", layer: "Second", action: .accept,
-                             source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false),
+                CompiledRule(
+                    number: 1, uid: "second-udp80", name: "udp80", layer: "Second", action: .reject, source: AddressMatch(any: true),
+                    destination: AddressMatch(any: true), service: udp80, log: true),
+                CompiledRule(
+                    number: 2, uid: CompiledRule.implicitCleanupUID, name: "cleanup", layer: "Second", action: .accept,
+                    source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false),
             ]
             let enforcer = NftablesEnforcer(rulesetDirectory: scratch, namespace: pair.gateway)
             try await enforcer.apply(policy)
@@ -66,8 +74,10 @@ struct KernelAgreementTests {
                         decisions.insert(expected.action)
                         try await send(pair, source: source, destination: destination, proto: probe.proto, port: probe.port)
                         let hit = try await hits(enforcer, since: &previous, expected: expected.path.count)
-                        #expect(hit == expected.path.map { policy.rules.firstIndex(of: $0)! },
-                                "\(probe.proto) \(source) -> \(destination):\(probe.port): kernel hit \(hit.map { policy.rules[$0].name }), matcher says \(expected.path.map(\.name))")
+                        #expect(
+                            hit == expected.path.map { policy.rules.firstIndex(of: $0)! },
+                            "\(probe.proto) \(source) -> \(destination):\(probe.port): kernel hit \(hit.map { policy.rules[$0].name }), matcher says \(expected.path.map(\.name))"
+                        )
                     }
                 }
             }

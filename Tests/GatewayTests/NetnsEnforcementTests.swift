@@ -5,7 +5,7 @@ import ManagementModel
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Two network namespaces joined by a veth pair: `client` (10.77.0.1) and `gw` (10.77.0.2). Names
@@ -26,8 +26,10 @@ struct NamespacePair {
         var missing: [String] = []
         if geteuid() != 0 { missing.append("root") }
         for tool in ["ip", "nft", "python3"] where !toolExists(tool) { missing.append("`\(tool)`") }
-        return missing.isEmpty ? nil : "network-namespace tests need " + missing.joined(separator: ", ")
-            + " (CI installs nftables and iproute2 and runs as root; set RAMPART_SKIP_NETNS=1 to skip them locally)"
+        return missing.isEmpty
+            ? nil
+            : "network-namespace tests need " + missing.joined(separator: ", ")
+                + " (CI installs nftables and iproute2 and runs as root; set RAMPART_SKIP_NETNS=1 to skip them locally)"
     }
 
     static var shouldRun: Bool {
@@ -140,8 +142,10 @@ struct NetnsEnforcementTests {
         }
         var allowedServices: [JSONValue] = [.string("tcp-\(Self.allowed)")]
         if let extra { allowedServices.append(.string("tcp-\(extra)")) }
-        try world.rule(["name": "allow-web", "source": ["client"], "destination": ["gateway"], "service": .array(allowedServices),
-                        "action": "Accept", "track": "Log"])
+        try world.rule([
+            "name": "allow-web", "source": ["client"], "destination": ["gateway"], "service": .array(allowedServices),
+            "action": "Accept", "track": "Log",
+        ])
         try world.rule(["name": "drop-9090", "source": ["client"], "service": ["tcp-9090"], "action": "Drop", "track": "Log"])
         try world.rule(["name": "reject-7070", "service": ["tcp-7070"], "action": "Reject", "track": "Log"])
         return try world.compile()
@@ -230,16 +234,19 @@ struct NetnsEnforcementTests {
 
             let enforcer = NftablesEnforcer(rulesetDirectory: scratch, namespace: pair.gateway)
             let state = AgentState(name: "gw", servers: [.init(name: nil, sicAddress: "\(NamespacePair.clientAddress):\(managementPort)")])
-            let agent = GatewayAgent(directory: scratch, state: state, enforcer: enforcer, storage: .file(in: scratch),
-                                     logger: Logger(label: "test"))
+            let agent = GatewayAgent(
+                directory: scratch, state: state, enforcer: enforcer, storage: .file(in: scratch),
+                logger: Logger(label: "test"))
             try await agent.restore()
             #expect(await agent.policy == nil, "nothing was installed")
 
             #expect(try await pair.connect(port: Self.allowed, timeoutSeconds: 2) == .timeout, "traffic to the gateway is dropped")
-            #expect(try await pair.connect(port: managementPort, timeoutSeconds: 20, from: pair.gateway, to: NamespacePair.clientAddress)
+            #expect(
+                try await pair.connect(port: managementPort, timeoutSeconds: 20, from: pair.gateway, to: NamespacePair.clientAddress)
                     == .connected, "the gateway's own channel to its management server passes, answers included")
-            #expect(try await pair.connect(port: Self.allowed, timeoutSeconds: 20, from: pair.gateway, to: "127.0.0.1") == .connected,
-                    "loopback passes")
+            #expect(
+                try await pair.connect(port: Self.allowed, timeoutSeconds: 20, from: pair.gateway, to: "127.0.0.1") == .connected,
+                "loopback passes")
             let listing = try await NamespacePair.run(["ip", "netns", "exec", pair.gateway, "nft", "list", "table", "inet", "rampart"])
             #expect(listing.contains(NftablesRenderer.initialPolicyComment), "\(listing)")
             try await enforcer.remove()

@@ -57,8 +57,9 @@ struct PacketMatcherTests {
     }
 
     @Test func orderedLayersNeedAnAcceptInEachLayer() throws {
-        let accept = CompiledRule(number: 1, uid: "a", name: "a", layer: "L1", action: .accept, source: AddressMatch(any: true),
-                                  destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
+        let accept = CompiledRule(
+            number: 1, uid: "a", name: "a", layer: "L1", action: .accept, source: AddressMatch(any: true),
+            destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
         var second = accept
         second.layer = "L2"
         second.uid = "b"
@@ -69,8 +70,9 @@ struct PacketMatcherTests {
         cleanup.name = "cleanup"
         cleanup.action = .drop
         cleanup.service = ServiceMatch(any: true)
-        let policy = CompiledPolicy(packageName: "p", packageUID: "p", targetName: "gw", targetUID: "gw", revision: 1, revisionHash: "",
-                                    epochTerm: 1, epochServer: "s", compiledAtMilliseconds: 0, rules: [accept, second, cleanup])
+        let policy = CompiledPolicy(
+            packageName: "p", packageUID: "p", targetName: "gw", targetUID: "gw", revision: 1, revisionHash: "",
+            epochTerm: 1, epochServer: "s", compiledAtMilliseconds: 0, rules: [accept, second, cleanup])
         #expect(PacketMatcher.layers(of: policy).map { $0.map(\.uid) } == [["a"], ["b", CompiledRule.implicitCleanupUID]])
         let web = PacketMatcher.evaluate(try packet("10.0.0.1", "10.0.0.2", "tcp", 80), against: policy)
         #expect(web.action == .accept && web.rule?.uid == "b" && web.path.map(\.uid) == ["a", "b"])

@@ -1,5 +1,5 @@
-import ManagementModel
 import Gateway
+import ManagementModel
 
 /// A small management database in memory, built with the real planner, to compile real policies from.
 final class PolicyWorld: ObjectReader {
@@ -46,8 +46,9 @@ final class PolicyWorld: ObjectReader {
     }
 
     func compile(target: String = "gw") throws -> CompiledPolicy {
-        try PolicyCompiler.compile(package: "Standard", target: PolicyTarget(uid: "\(target)-uid", name: target), reader: self,
-                                   revision: 3, revisionHash: "hash-3", epochTerm: 1, epochServer: "primary", nowMilliseconds: 5_000)
+        try PolicyCompiler.compile(
+            package: "Standard", target: PolicyTarget(uid: "\(target)-uid", name: target), reader: self,
+            revision: 3, revisionHash: "hash-3", epochTerm: 1, epochServer: "primary", nowMilliseconds: 5_000)
     }
 }
 

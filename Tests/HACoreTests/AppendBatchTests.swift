@@ -12,8 +12,9 @@ struct AppendBatchTests {
         var previous = ""
         return payloadSizes.enumerated().map { offset, size in
             let number = UInt64(offset + 1)
-            let revision = ReplicatedRevision(number: number, epoch: epoch, previousHash: previous, hash: "h\(number)",
-                                              payload: Array(repeating: UInt8(truncatingIfNeeded: number), count: size))
+            let revision = ReplicatedRevision(
+                number: number, epoch: epoch, previousHash: previous, hash: "h\(number)",
+                payload: Array(repeating: UInt8(truncatingIfNeeded: number), count: size))
             previous = revision.hash
             return revision
         }
@@ -52,9 +53,10 @@ struct AppendBatchTests {
         _ = active.step(.persistedUpTo(all[all.count - 1].head))
 
         // B holds revision 1 and says hello: delta sync from there, one batch at a time as B acknowledges.
-        let hello = HAMessage.Hello(serverID: "B", head: all[0].head, durableHead: all[0].head,
-                                    spans: [EpochSpan(epoch: Self.epoch, firstNumber: 1, lastNumber: 1)],
-                                    softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: [.empty])
+        let hello = HAMessage.Hello(
+            serverID: "B", head: all[0].head, durableHead: all[0].head,
+            spans: [EpochSpan(epoch: Self.epoch, firstNumber: 1, lastNumber: 1)],
+            softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: [.empty])
         var output = active.step(.receive(from: "B", message: HAMessage(epoch: Self.epoch, body: .hello(hello))))
         var received: [[ReplicatedRevision]] = []
         while let batch = Self.appendedRevisions(output), let last = batch.last {
@@ -73,17 +75,20 @@ struct AppendBatchTests {
     @Test("an unacknowledged append is sent again after the retransmit time, a large one only after the time the standby needs to apply it")
     func largeAppendsWaitLongerBeforeTheyAreResent() {
         let limits = HALimits()
-        for (size, resendAfter) in [(100, limits.retransmitMilliseconds),
-                                    (32_000_000, limits.retransmitMilliseconds + 32_000_000 / limits.retransmitAllowanceBytesPerMillisecond)] {
+        for (size, resendAfter) in [
+            (100, limits.retransmitMilliseconds),
+            (32_000_000, limits.retransmitMilliseconds + 32_000_000 / limits.retransmitAllowanceBytesPerMillisecond),
+        ] {
             let all = Self.revisions(payloadSizes: [10, size])
             let configuration = HAConfiguration(serverID: "A", peers: ["B"], limits: limits)
             var active = HAStateMachine(configuration: configuration, hardState: HAStateMachine.bootstrapActive(configuration: configuration))
             _ = active.step(.tick(now: 0))
             for revision in all { _ = active.step(.revisionCommitted(revision)) }
             _ = active.step(.persistedUpTo(all[1].head))
-            let hello = HAMessage.Hello(serverID: "B", head: all[0].head, durableHead: all[0].head,
-                                        spans: [EpochSpan(epoch: Self.epoch, firstNumber: 1, lastNumber: 1)],
-                                        softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: [.empty])
+            let hello = HAMessage.Hello(
+                serverID: "B", head: all[0].head, durableHead: all[0].head,
+                spans: [EpochSpan(epoch: Self.epoch, firstNumber: 1, lastNumber: 1)],
+                softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: [.empty])
             let first = active.step(.receive(from: "B", message: HAMessage(epoch: Self.epoch, body: .hello(hello))))
             #expect(Self.appendedRevisions(first)?.map(\.number) == [2])
             var resentAt: UInt64?
@@ -92,14 +97,17 @@ struct AppendBatchTests {
                 _ = active.step(.receive(from: "B", message: HAMessage(epoch: Self.epoch, body: .heartbeat(Self.heartbeat(head: all[0].head)))))
                 if Self.appendedRevisions(active.step(.tick(now: now)))?.isEmpty == false, resentAt == nil { resentAt = now }
             }
-            #expect(resentAt.map { $0 >= resendAfter && $0 <= resendAfter + 100 } == true, "payload \(size): resent at \(String(describing: resentAt)), due at \(resendAfter)")
+            #expect(
+                resentAt.map { $0 >= resendAfter && $0 <= resendAfter + 100 } == true,
+                "payload \(size): resent at \(String(describing: resentAt)), due at \(resendAfter)")
         }
     }
 
     /// A standby's heartbeat at `head`, in sync with nothing newer.
     static func heartbeat(head: RevisionHead) -> HAMessage.Heartbeat {
-        HAMessage.Heartbeat(head: head, durableHead: head, role: .standby, writesEnabled: false, haStopped: false, replicationMode: .async,
-                            expectingHello: false)
+        HAMessage.Heartbeat(
+            head: head, durableHead: head, role: .standby, writesEnabled: false, haStopped: false, replicationMode: .async,
+            expectingHello: false)
     }
 
     /// The revisions of the `append` in `output`, nil when it sent none.

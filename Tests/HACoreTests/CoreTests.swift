@@ -11,8 +11,10 @@ struct CoreTests {
         var journal = Journal()
         for (offset, epoch) in epochs.enumerated() {
             let head = journal.head
-            journal.append(ReplicatedRevision(number: UInt64(offset + 1), epoch: epoch, previousHash: head.hash,
-                                              hash: "\(offset + 1)-\(epoch)", payload: []))
+            journal.append(
+                ReplicatedRevision(
+                    number: UInt64(offset + 1), epoch: epoch, previousHash: head.hash,
+                    hash: "\(offset + 1)-\(epoch)", payload: []))
         }
         return journal
     }
@@ -98,8 +100,9 @@ struct CoreTests {
         #expect(fromC.reason.description.contains("every peer answered in no higher epoch"))
     }
 
-    static let standbyHeartbeat = HAMessage.Heartbeat(head: .empty, durableHead: .empty, role: .standby, writesEnabled: false,
-                                                      haStopped: false, replicationMode: .async, expectingHello: false)
+    static let standbyHeartbeat = HAMessage.Heartbeat(
+        head: .empty, durableHead: .empty, role: .standby, writesEnabled: false,
+        haStopped: false, replicationMode: .async, expectingHello: false)
 
     @Test("a server with no peers restarts writable; one with peers starts writes only after hearing them")
     func restartWithAndWithoutPeers() {

@@ -64,8 +64,9 @@ final class RecordingShell: HAStorage, HATransport, HAHost {
 @Suite("HA driver")
 struct DriverTests {
     static func driver(_ shell: RecordingShell, server: ServerID = "B") -> HADriver<RecordingShell, RecordingShell, RecordingShell> {
-        HADriver(core: HAStateMachine(configuration: HAConfiguration(serverID: server, peers: ["A", "C"].filter { $0 != server })),
-                 storage: shell, transport: shell, host: shell)
+        HADriver(
+            core: HAStateMachine(configuration: HAConfiguration(serverID: server, peers: ["A", "C"].filter { $0 != server })),
+            storage: shell, transport: shell, host: shell)
     }
 
     @Test("the hard state is durable before any message is sent, and messages go before effects")
@@ -125,8 +126,9 @@ struct DriverTests {
         var journal = Journal()
         journal.append(local)
         let hardState = HardState(epoch: Epoch(term: 1, server: "B"), role: .standby, peers: [PeerRecord(serverID: "A")])
-        var standby = HADriver(core: HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]), hardState: hardState, journal: journal),
-                               storage: shell, transport: shell, host: shell)
+        var standby = HADriver(
+            core: HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]), hardState: hardState, journal: journal),
+            storage: shell, transport: shell, host: shell)
         let higher = Epoch(term: 2, server: "A")
         standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .epochAnnouncement(head: .empty))))
         standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .collision(commonNumber: 0, divergentCount: 1, activeHead: .empty))))

@@ -13,8 +13,10 @@ struct JournalBuilder {
         for _ in 0..<count {
             let head = journal.head
             let number = head.number + 1
-            journal.append(ReplicatedRevision(number: number, epoch: epoch, previousHash: head.hash,
-                                              hash: "\(tag)-\(epoch)-\(number)-\(head.hash.prefix(12))", payload: []))
+            journal.append(
+                ReplicatedRevision(
+                    number: number, epoch: epoch, previousHash: head.hash,
+                    hash: "\(tag)-\(epoch)-\(number)-\(head.hash.prefix(12))", payload: []))
         }
     }
 }
@@ -27,17 +29,20 @@ struct ForkPointTests {
     /// The active's answer to the standby's hello after every fork probe it asks has been answered
     /// from `standby`; also how many probe rounds that took.
     static func answer(active: Journal, in epoch: Epoch, standby: Journal) -> (message: HAMessage.Body?, rounds: Int) {
-        var core = HAStateMachine(configuration: HAConfiguration(serverID: "A", peers: ["B"]),
-                                  hardState: HardState(epoch: epoch, role: .active, peers: [PeerRecord(serverID: "B")]), journal: active)
+        var core = HAStateMachine(
+            configuration: HAConfiguration(serverID: "A", peers: ["B"]),
+            hardState: HardState(epoch: epoch, role: .active, peers: [PeerRecord(serverID: "B")]), journal: active)
         _ = core.step(.tick(now: 1_000))
-        let hello = HAMessage.Hello(serverID: "B", head: standby.head, durableHead: standby.head, spans: standby.spans,
-                                    softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: standby.checkpoints)
+        let hello = HAMessage.Hello(
+            serverID: "B", head: standby.head, durableHead: standby.head, spans: standby.spans,
+            softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: standby.checkpoints)
         var output = core.step(.receive(from: "B", message: HAMessage(epoch: epoch, body: .hello(hello))))
         var rounds = 0
         while rounds < 20 {
             let bodies = output.messages.filter { $0.to == "B" }.map(\.message.body)
             guard let probe = bodies.first(where: { if case .forkProbe = $0 { true } else { false } }),
-                  case .forkProbe(let numbers) = probe else {
+                case .forkProbe(let numbers) = probe
+            else {
                 return (bodies.first { if case .heartbeat = $0 { false } else { true } }, rounds)
             }
             rounds += 1
@@ -48,11 +53,13 @@ struct ForkPointTests {
         return (nil, rounds)
     }
 
-    @Test("a collision found by hash counts and exports exactly the divergent revisions, for forks 1 to 70 revisions deep",
-          arguments: [1, 37, 300])
+    @Test(
+        "a collision found by hash counts and exports exactly the divergent revisions, for forks 1 to 70 revisions deep",
+        arguments: [1, 37, 300])
     func collisionAtEveryDistance(sharedPrefix: Int) {
         for divergent in 1...70 {
-            var active = JournalBuilder(), standby = JournalBuilder()
+            var active = JournalBuilder()
+            var standby = JournalBuilder()
             active.append(sharedPrefix, in: Self.old, tag: "shared")
             standby.append(sharedPrefix, in: Self.old, tag: "shared")
             // Same epoch spans on both sides: only the hashes tell the standby's revisions apart.
@@ -65,21 +72,30 @@ struct ForkPointTests {
                 Issue.record("fork \(divergent) deep after #\(sharedPrefix): expected a collision, got \(String(describing: answer))")
                 continue
             }
-            #expect(common == expectedCommon && count == UInt64(divergent), "fork \(divergent) deep after #\(sharedPrefix): collision after #\(common), \(count) divergent")
+            #expect(
+                common == expectedCommon && count == UInt64(divergent),
+                "fork \(divergent) deep after #\(sharedPrefix): collision after #\(common), \(count) divergent")
             #expect(rounds <= 2, "\(rounds) probe rounds")
 
             // The standby exports exactly its own revisions, none the active holds.
-            var core = HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]),
-                                      hardState: HardState(epoch: Self.current, role: .standby, peers: [PeerRecord(serverID: "A")]),
-                                      journal: standby.journal)
+            var core = HAStateMachine(
+                configuration: HAConfiguration(serverID: "B", peers: ["A"]),
+                hardState: HardState(epoch: Self.current, role: .standby, peers: [PeerRecord(serverID: "A")]),
+                journal: standby.journal)
             _ = core.step(.tick(now: 1_000))
-            _ = core.step(.receive(from: "A", message: HAMessage(epoch: Self.current, body: .collision(
-                commonNumber: common, divergentCount: count, activeHead: active.journal.head))))
+            _ = core.step(
+                .receive(
+                    from: "A",
+                    message: HAMessage(
+                        epoch: Self.current,
+                        body: .collision(
+                            commonNumber: common, divergentCount: count, activeHead: active.journal.head))))
             #expect(core.collision?.divergentRevisions == UInt64(divergent))
             let resolved = core.step(.admin(.resolveCollision(keep: .peer)))
-            let exported = resolved.effects.compactMap { effect -> [ReplicatedRevision]? in
-                if case .exportDivergent(let revisions, _) = effect { revisions } else { nil }
-            }.first ?? []
+            let exported =
+                resolved.effects.compactMap { effect -> [ReplicatedRevision]? in
+                    if case .exportDivergent(let revisions, _) = effect { revisions } else { nil }
+                }.first ?? []
             #expect(exported.count == divergent)
             #expect(exported.allSatisfy { active.journal.contains($0.head) == false }, "an exported revision is held by the active")
         }
@@ -88,7 +104,8 @@ struct ForkPointTests {
     @Test("revisions of the active's own epoch that it lost before its fsync are dropped exactly, at every distance")
     func discardAtEveryDistance() {
         for divergent in 1...70 {
-            var active = JournalBuilder(), standby = JournalBuilder()
+            var active = JournalBuilder()
+            var standby = JournalBuilder()
             active.append(20, in: Self.current, tag: "shared")
             standby.append(20, in: Self.current, tag: "shared")
             active.append(divergent + 5, in: Self.current, tag: "rewritten")
@@ -104,7 +121,8 @@ struct ForkPointTests {
 
     @Test("a standby whose journal is a prefix gets delta sync at once, without a probe")
     func prefixNeedsNoProbe() {
-        var active = JournalBuilder(), standby = JournalBuilder()
+        var active = JournalBuilder()
+        var standby = JournalBuilder()
         active.append(100, in: Self.current, tag: "shared")
         standby.append(60, in: Self.current, tag: "shared")
         let (answer, rounds) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
@@ -118,20 +136,23 @@ struct ForkPointTests {
 
     @Test("a probe reply from a journal that changed meanwhile, or that crosses the bounds, never traps")
     func hostileProbeReplies() {
-        var active = JournalBuilder(), standby = JournalBuilder()
+        var active = JournalBuilder()
+        var standby = JournalBuilder()
         active.append(10, in: Self.old, tag: "shared")
         standby.append(10, in: Self.old, tag: "shared")
         active.append(40, in: Self.old, tag: "active")
         active.append(1, in: Self.current, tag: "active")
         standby.append(30, in: Self.old, tag: "standby")
-        var core = HAStateMachine(configuration: HAConfiguration(serverID: "A", peers: ["B"]),
-                                  hardState: HardState(epoch: Self.current, role: .active, peers: [PeerRecord(serverID: "B")]),
-                                  journal: active.journal)
+        var core = HAStateMachine(
+            configuration: HAConfiguration(serverID: "A", peers: ["B"]),
+            hardState: HardState(epoch: Self.current, role: .active, peers: [PeerRecord(serverID: "B")]),
+            journal: active.journal)
         _ = core.step(.tick(now: 1_000))
         // Checkpoints out of order and a head it does not hold: bounds that cross.
-        let hello = HAMessage.Hello(serverID: "B", head: standby.journal.head, durableHead: .empty, spans: standby.journal.spans,
-                                    softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false,
-                                    checkpoints: [RevisionHead(number: 2, hash: "nonsense"), active.journal.headAt(9), active.journal.headAt(11)])
+        let hello = HAMessage.Hello(
+            serverID: "B", head: standby.journal.head, durableHead: .empty, spans: standby.journal.spans,
+            softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false,
+            checkpoints: [RevisionHead(number: 2, hash: "nonsense"), active.journal.headAt(9), active.journal.headAt(11)])
         _ = core.step(.receive(from: "B", message: HAMessage(epoch: Self.current, body: .hello(hello))))
         let replies: [HAMessage.Body] = [
             .forkProbeReply(head: RevisionHead(number: 99, hash: "other"), heads: []),

@@ -61,24 +61,29 @@ struct HostileValues {
 
     mutating func revision(near current: Epoch) -> ReplicatedRevision {
         let previous = head()
-        return ReplicatedRevision(number: previous.number &+ 1, epoch: epoch(near: current), previousHash: previous.hash,
-                                  hash: "r\(random.next() % 99)", payload: [])
+        return ReplicatedRevision(
+            number: previous.number &+ 1, epoch: epoch(near: current), previousHash: previous.hash,
+            hash: "r\(random.next() % 99)", payload: [])
     }
 
     mutating func body(near current: Epoch) -> HAMessage.Body {
         switch random.below(18) {
         case 0:
             let checkpoints = (0..<random.below(6)).map { _ in head() }
-            return .hello(HAMessage.Hello(serverID: "B", head: head(), durableHead: head(), spans: spans(near: current),
-                                          softwareVersion: "x", schemaVersion: random.below(4) == 0 ? 9 : 1,
-                                          wantsFullSync: random.below(4) == 0, checkpoints: checkpoints))
+            return .hello(
+                HAMessage.Hello(
+                    serverID: "B", head: head(), durableHead: head(), spans: spans(near: current),
+                    softwareVersion: "x", schemaVersion: random.below(4) == 0 ? 9 : 1,
+                    wantsFullSync: random.below(4) == 0, checkpoints: checkpoints))
         case 1: return .append(previous: head(), revisions: (0..<random.below(4)).map { _ in revision(near: current) }, activeHead: head())
         case 2: return .ack(durableHead: head(), head: head(), gap: random.below(2) == 0)
         case 3:
-            return .heartbeat(HAMessage.Heartbeat(head: head(), durableHead: head(), role: random.below(2) == 0 ? .active : .standby,
-                                                  writesEnabled: random.below(2) == 0, haStopped: random.below(4) == 0,
-                                                  replicationMode: random.below(2) == 0 ? .async : .sync(timeoutMilliseconds: number()),
-                                                  expectingHello: random.below(2) == 0))
+            return .heartbeat(
+                HAMessage.Heartbeat(
+                    head: head(), durableHead: head(), role: random.below(2) == 0 ? .active : .standby,
+                    writesEnabled: random.below(2) == 0, haStopped: random.below(4) == 0,
+                    replicationMode: random.below(2) == 0 ? .async : .sync(timeoutMilliseconds: number()),
+                    expectingHello: random.below(2) == 0))
         case 4: return .snapshotOffer(snapshotHead: head(), chunkCount: count(), spans: spans(near: current))
         case 5: return .snapshotChunk(snapshotHead: head(), index: count(), bytes: [1, 2, 3], checksum: number())
         case 6: return .snapshotAck(snapshotHead: head(), nextIndex: count(), resend: random.below(2) == 0)
@@ -104,7 +109,10 @@ struct HostilePeerTests {
         let cluster = SimulatedCluster(servers: ["A", "B", "C"], seed: seed)
         cluster.bootstrap(active: "A")
         cluster.run(ticks: 50)
-        for _ in 0..<20 { cluster.publish(on: "A"); cluster.run(ticks: 1) }
+        for _ in 0..<20 {
+            cluster.publish(on: "A")
+            cluster.run(ticks: 1)
+        }
         cluster.run(ticks: 20)
         return ["A", "B", "C"].compactMap { cluster.core($0) }
     }

@@ -26,8 +26,10 @@ struct RandomSeedTests {
     static let faultFiredMin = 3
     /// Paths every chunk of seeds takes at least once (failovers without force need sync mode and no
     /// lag, and take longer runs: `rampart sim --seeds 10000` prints them).
-    static let pathsTaken = ["plain-promotions", "forced-promotions", "switchovers", "fencings", "full-syncs-completed",
-                             "collisions", "collision-resolutions", "sync-acknowledged"]
+    static let pathsTaken = [
+        "plain-promotions", "forced-promotions", "switchovers", "fencings", "full-syncs-completed",
+        "collisions", "collision-resolutions", "sync-acknowledged",
+    ]
 
     @Test("fixed seeds: no invariant breaks, every schedule converges after the heal, every fault fires", arguments: 0..<chunks)
     func fixedSeeds(chunk: Int) async {
@@ -59,7 +61,7 @@ struct RandomSeedTests {
     static let regressionSeeds: [UInt64] = [
         // A stale hello restarted the full sync of a standby that held the snapshot already and had
         // applied revisions after it: its acks named a later head, and the full sync never completed.
-        13164,
+        13164
     ]
 
     @Test("seeds that once failed converge", arguments: regressionSeeds)

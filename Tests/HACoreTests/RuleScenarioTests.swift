@@ -54,14 +54,16 @@ struct RuleScenarioTests {
         _ = standby.step(.receive(from: a, message: HAMessage(epoch: epoch, body: .append(previous: .empty, revisions: [], activeHead: .empty))))
         #expect(standby.followsActiveVerified)
 
-        let gap = standby.step(.receive(from: a, message: HAMessage(epoch: epoch, body: .append(previous: first.head, revisions: [second], activeHead: second.head))))
+        let gap = standby.step(
+            .receive(from: a, message: HAMessage(epoch: epoch, body: .append(previous: first.head, revisions: [second], activeHead: second.head))))
         #expect(gap.effects.isEmpty, "nothing is applied after a gap")
         #expect(gap.messages.contains { if case .ack(_, _, true) = $0.message.body { true } else { false } })
         #expect(standby.journal.head == .empty)
 
         var broken = second
         broken.number = 1
-        let mismatch = standby.step(.receive(from: a, message: HAMessage(epoch: epoch, body: .append(previous: .empty, revisions: [broken], activeHead: broken.head))))
+        let mismatch = standby.step(
+            .receive(from: a, message: HAMessage(epoch: epoch, body: .append(previous: .empty, revisions: [broken], activeHead: broken.head))))
         #expect(mismatch.effects.isEmpty, "a revision that does not link to our head is not applied")
         #expect(mismatch.reason.contains(.reconnecting(.hashChainBroken(number: 1))))
         #expect(mismatch.reason.description.contains("hash chain"))
@@ -73,7 +75,10 @@ struct RuleScenarioTests {
         let cluster = SimulatedCluster(servers: ["A", "B"], seed: 7)
         cluster.bootstrap(active: "A")
         cluster.run(ticks: 100)
-        for _ in 0..<3 { cluster.publish(on: "A"); cluster.run(ticks: 1) }
+        for _ in 0..<3 {
+            cluster.publish(on: "A")
+            cluster.run(ticks: 1)
+        }
         cluster.run(ticks: 50)
         #expect(cluster.core("B")!.journal.revisions == cluster.core("A")!.journal.revisions)
         #expect(cluster.diskJournal("B") == cluster.diskJournal("A"))
@@ -459,17 +464,30 @@ struct RuleScenarioTests {
     @Test("A server that sees a higher epoch never acts as active in the lower one again (fencing)")
     func fencing() {
         // Restarted as the active of epoch 1 (not its first start): it takes writes once B answered.
-        var active = HAStateMachine(configuration: HAConfiguration(serverID: "A", peers: ["B"]),
-                                    hardState: HardState(epoch: Epoch(term: 1, server: "A"), role: .active, peers: [PeerRecord(serverID: "B")]))
+        var active = HAStateMachine(
+            configuration: HAConfiguration(serverID: "A", peers: ["B"]),
+            hardState: HardState(epoch: Epoch(term: 1, server: "A"), role: .active, peers: [PeerRecord(serverID: "B")]))
         _ = active.step(.tick(now: 0))
-        let started = active.step(.receive(from: "B", message: HAMessage(epoch: .initial, body: .heartbeat(.init(
-            head: .empty, durableHead: .empty, role: .standby, writesEnabled: false, haStopped: false,
-            replicationMode: .async, expectingHello: false)))))
+        let started = active.step(
+            .receive(
+                from: "B",
+                message: HAMessage(
+                    epoch: .initial,
+                    body: .heartbeat(
+                        .init(
+                            head: .empty, durableHead: .empty, role: .standby, writesEnabled: false, haStopped: false,
+                            replicationMode: .async, expectingHello: false)))))
         #expect(started.effects.contains(.enableWrites(epoch: Epoch(term: 1, server: "A"), forced: false)))
         let higher = Epoch(term: 2, server: "B")
-        let fenced = active.step(.receive(from: "B", message: HAMessage(epoch: higher, body: .heartbeat(.init(
-            head: .empty, durableHead: .empty, role: .active, writesEnabled: true, haStopped: false,
-            replicationMode: .async, expectingHello: false)))))
+        let fenced = active.step(
+            .receive(
+                from: "B",
+                message: HAMessage(
+                    epoch: higher,
+                    body: .heartbeat(
+                        .init(
+                            head: .empty, durableHead: .empty, role: .active, writesEnabled: true, haStopped: false,
+                            replicationMode: .async, expectingHello: false)))))
         #expect(fenced.persist?.epoch == higher, "the higher epoch is persisted with this very output")
         #expect(fenced.effects.first == .disableWrites)
         #expect(fenced.reason.description.contains("demoted to standby at once"))

@@ -69,7 +69,8 @@ final class ScenarioRun {
     func holds(_ expectation: Expectation, on id: ServerID) -> (Bool, String) {
         guard let core = cluster.core(id) else { return (false, "\(id) is down") }
         let status = core.status
-        let seen = "\(id): \(status.role.rawValue) in \(status.epoch), writes \(status.writesEnabled), head \(status.head), link \(status.link.map { "\($0)" } ?? "-"), divergent \(status.divergentRevisions)"
+        let seen =
+            "\(id): \(status.role.rawValue) in \(status.epoch), writes \(status.writesEnabled), head \(status.head), link \(status.link.map { "\($0)" } ?? "-"), divergent \(status.divergentRevisions)"
         switch expectation {
         case .active: return (core.role == .active, seen)
         case .standby: return (core.role == .standby, seen)
@@ -96,8 +97,10 @@ enum ScenarioBuilder {
 }
 
 /// Runs a scenario on a fresh group (`servers`, the first one active and everyone synchronized).
-func scenario(_ name: String, servers: [ServerID] = ["A", "B", "C"], seed: UInt64 = 1, limits: HALimits = HALimits(),
-              sourceLocation: SourceLocation = #_sourceLocation, @ScenarioBuilder _ steps: () -> [ScenarioStep]) {
+func scenario(
+    _ name: String, servers: [ServerID] = ["A", "B", "C"], seed: UInt64 = 1, limits: HALimits = HALimits(),
+    sourceLocation: SourceLocation = #_sourceLocation, @ScenarioBuilder _ steps: () -> [ScenarioStep]
+) {
     let cluster = SimulatedCluster(servers: servers, seed: seed, limits: limits)
     cluster.keepsLog = true
     // SCENARIO_TRACE=<part of a scenario name> prints that scenario's trace, one line per event.
@@ -125,7 +128,9 @@ func scenario(_ name: String, servers: [ServerID] = ["A", "B", "C"], seed: UInt6
 func publish(_ count: Int, on server: ServerID, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     ScenarioStep(describe: "publish \(count) on \(server)") { run in
         for _ in 0..<count {
-            run.check(run.cluster.publish(on: server) != nil, "publish on \(server) was refused (\(run.cluster.core(server)?.writeRefusal ?? "down"))", at: sourceLocation)
+            run.check(
+                run.cluster.publish(on: server) != nil, "publish on \(server) was refused (\(run.cluster.core(server)?.writeRefusal ?? "down"))",
+                at: sourceLocation)
             run.cluster.run(ticks: 1)
         }
     }
@@ -172,8 +177,10 @@ func wait(ticks: Int) -> ScenarioStep { ScenarioStep(describe: "wait \(ticks) ti
 func settle() -> ScenarioStep { wait(ticks: 300) }
 
 /// Runs until `condition` holds (at most `ticksMax` ticks); fails if it never does.
-func waitUntil(_ what: String, ticksMax: Int = 1_000, sourceLocation: SourceLocation = #_sourceLocation,
-               _ condition: @escaping (SimulatedCluster) -> Bool) -> ScenarioStep {
+func waitUntil(
+    _ what: String, ticksMax: Int = 1_000, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @escaping (SimulatedCluster) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "wait until \(what)") { run in
         var ticks = 0
         while !condition(run.cluster), ticks < ticksMax {
@@ -185,8 +192,10 @@ func waitUntil(_ what: String, ticksMax: Int = 1_000, sourceLocation: SourceLoca
 }
 
 /// Runs `ticks` ticks one at a time; `condition` must hold after every one.
-func holdsThroughout(_ what: String, ticks: Int, sourceLocation: SourceLocation = #_sourceLocation,
-                     _ condition: @escaping (SimulatedCluster) -> Bool) -> ScenarioStep {
+func holdsThroughout(
+    _ what: String, ticks: Int, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @escaping (SimulatedCluster) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "\(what) for \(ticks) ticks") { run in
         for tick in 0..<ticks {
             run.cluster.run(ticks: 1)
@@ -224,16 +233,20 @@ func expectLogged(on server: ServerID, _ text: String, sourceLocation: SourceLoc
 }
 
 /// `server` carried out an effect matching `matches` (at any time so far).
-func expectEffect(on server: ServerID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
-                  _ matches: @escaping (HAEffect) -> Bool) -> ScenarioStep {
+func expectEffect(
+    on server: ServerID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ matches: @escaping (HAEffect) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "expect \(server) effect \(what)") { run in
         let found = run.cluster.effectLog.contains { $0.server == server && matches($0.effect) }
         run.check(found, "expected \(server) to \(what)", at: sourceLocation)
     }
 }
 
-func expectNoEffect(on server: ServerID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
-                    _ matches: @escaping (HAEffect) -> Bool) -> ScenarioStep {
+func expectNoEffect(
+    on server: ServerID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ matches: @escaping (HAEffect) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "expect \(server) no effect \(what)") { run in
         let found = run.cluster.effectLog.contains { $0.server == server && matches($0.effect) }
         run.check(!found, "expected \(server) never to \(what)", at: sourceLocation)

@@ -53,7 +53,8 @@ struct SimulatedNetworkTests {
         network.isolate(0)
         for from in 0..<3 { for to in 0..<3 where from != to { network.send("x", from: from, to: to, at: 7, random: &random) } }
         #expect(Self.deliveries(&network, from: 8, through: 8).isEmpty)
-        #expect(network.faults.clogs == 1 && network.faults.heldByClogs == 1 && network.faults.partitions == 1
+        #expect(
+            network.faults.clogs == 1 && network.faults.heldByClogs == 1 && network.faults.partitions == 1
                 && network.faults.isolations == 1 && network.faults.droppedAtCuts == 6)
     }
 

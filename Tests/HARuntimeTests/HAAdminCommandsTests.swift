@@ -1,10 +1,11 @@
 import Foundation
 import HACore
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import Store
 import Testing
+
 @testable import HARuntime
 
 /// The Web API's HA commands on a real runtime, through the management service that parses them:
@@ -53,18 +54,22 @@ struct HAAdminCommandsTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         try publishHost(store, name: "seed")
-        let runtime = try HARuntime(configuration: HAConfiguration(serverID: "primary", peers: ["mgmt-b"]), store: store, bootstrapActive: true,
-                                    snapshotDirectory: directory.appendingPathComponent("snapshots"),
-                                    exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
-        let bridge = HAManagementBridge(runtime: runtime, links: HAPeerLinks(), serverRole: .primary,
-                                        activeAddress: { $0.name == "primary" ? "https://192.0.2.11:8443" : nil }, promotionChecks: { checks })
+        let runtime = try HARuntime(
+            configuration: HAConfiguration(serverID: "primary", peers: ["mgmt-b"]), store: store, bootstrapActive: true,
+            snapshotDirectory: directory.appendingPathComponent("snapshots"),
+            exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
+        let bridge = HAManagementBridge(
+            runtime: runtime, links: HAPeerLinks(), serverRole: .primary,
+            activeAddress: { $0.name == "primary" ? "https://192.0.2.11:8443" : nil }, promotionChecks: { checks })
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: "primary", ipAddress: "192.0.2.11", apiPort: 8443),
-                                            logger: logger, passwordIterations: 1_000)
+        let service = try ManagementService(
+            store: store, identity: ServerIdentity(name: "primary", ipAddress: "192.0.2.11", apiPort: 8443),
+            logger: logger, passwordIterations: 1_000)
         await service.attachHA(bridge)
-        let login = await service.handle(command: "login", body: ["login-as-root": true], sid: nil,
-                                         client: ClientInfo(address: "local-socket", isLocalSocket: true))
+        let login = await service.handle(
+            command: "login", body: ["login-as-root": true], sid: nil,
+            client: ClientInfo(address: "local-socket", isLocalSocket: true))
         let sid = try #require(login.body["sid"]?.stringValue)
         try await body(Node(service: service, store: store, runtime: runtime, bridge: bridge, sid: sid))
     }
@@ -108,21 +113,25 @@ struct HAAdminCommandsTests {
     /// The answers' JSON, pinned: the dry run's report with the trust, clock and version checks, and
     /// show-ha-state's servers.
     @Test func answersKeepTheirKeys() async throws {
-        try await withActive(checks: [PromotionCheck(name: "trust", status: .ok, detail: "certificate valid"),
-                                      PromotionCheck(name: "clock", status: .warning, detail: "mgmt-b is 7 s ahead")]) { node in
+        try await withActive(checks: [
+            PromotionCheck(name: "trust", status: .ok, detail: "certificate valid"),
+            PromotionCheck(name: "clock", status: .warning, detail: "mgmt-b is 7 s ahead"),
+        ]) { node in
             let dryRun = try await node.ok("ha-promote", ["dry-run": true])
-            #expect(dryRun.canonicalString == """
-                {"active-reachable":false,"active-server":"primary","checks":[{"detail":"certificate valid","name":"trust","status":"ok"},\
-                {"detail":"mgmt-b is 7 s ahead","name":"clock","status":"warning"}],"local-head":1,"may-lose-revisions":false,\
-                "path":"already-active","replication-mode":"async","summary":"already active in epoch 1/primary; warning clock: mgmt-b is 7 s ahead"}
-                """)
+            #expect(
+                dryRun.canonicalString == """
+                    {"active-reachable":false,"active-server":"primary","checks":[{"detail":"certificate valid","name":"trust","status":"ok"},\
+                    {"detail":"mgmt-b is 7 s ahead","name":"clock","status":"warning"}],"local-head":1,"may-lose-revisions":false,\
+                    "path":"already-active","replication-mode":"async","summary":"already active in epoch 1/primary; warning clock: mgmt-b is 7 s ahead"}
+                    """)
             let state = try await node.ok("show-ha-state")
-            #expect(state.canonicalString == """
-                {"domains":[{"domain-type":"domain","name":"SMC User","servers":[\
-                {"ha-state":"active","ip-address":"https://192.0.2.11:8443","multi-domain-server":false,"name":"primary"},\
-                {"ha-state":"standby","ip-address":"","multi-domain-server":false,"name":"mgmt-b"}],\
-                "uid":"41e821a0-3720-11e3-aa6e-0800200c9fde"}]}
-                """)
+            #expect(
+                state.canonicalString == """
+                    {"domains":[{"domain-type":"domain","name":"SMC User","servers":[\
+                    {"ha-state":"active","ip-address":"https://192.0.2.11:8443","multi-domain-server":false,"name":"primary"},\
+                    {"ha-state":"standby","ip-address":"","multi-domain-server":false,"name":"mgmt-b"}],\
+                    "uid":"41e821a0-3720-11e3-aa6e-0800200c9fde"}]}
+                    """)
             let already = try await node.ok("ha-promote")
             #expect(already.canonicalString == #"{"path":"already-active","summary":"already active in epoch 1/primary"}"#)
         }
@@ -131,14 +140,19 @@ struct HAAdminCommandsTests {
     /// The HA port itself speaks types: refusals say their kind, outcomes carry the core's figures.
     @Test func thePortAnswersInTypes() async throws {
         try await withActive { node in
-            #expect(throws: HACommandRefusal(.unknownServer("nobody"), "no server nobody in the HA group")) { try node.bridge.requestFullSync(standby: "nobody") }
+            #expect(throws: HACommandRefusal(.unknownServer("nobody"), "no server nobody in the HA group")) {
+                try node.bridge.requestFullSync(standby: "nobody")
+            }
             #expect(throws: HACommandRefusal.self) { try node.bridge.divergentRevisions() }
             let already = try await node.bridge.promote(dryRun: false, force: false)
             #expect(already.completion == .alreadyActive(epoch: node.runtime.status.epoch))
             let dryRun = try await node.bridge.promote(dryRun: true, force: false)
             #expect(dryRun.completion == .dryRun && dryRun.report?.path == .alreadyActive)
-            #expect(node.bridge.serverStates() == [HAServerState(name: "primary", address: "https://192.0.2.11:8443", isActive: true),
-                                                   HAServerState(name: "mgmt-b", address: nil, isActive: false)])
+            #expect(
+                node.bridge.serverStates() == [
+                    HAServerState(name: "primary", address: "https://192.0.2.11:8443", isActive: true),
+                    HAServerState(name: "mgmt-b", address: nil, isActive: false),
+                ])
             let stopped = try node.bridge.stop()
             #expect(!stopped.summary.isEmpty)
             do throws(HACommandRefusal) {
@@ -162,7 +176,10 @@ struct HAAdminCommandsTests {
                 _ = try node.bridge.commit(revision, payload: Array(revision.json.canonicalBytes)) { appended = true }
                 Issue.record("a demoted active commits nothing")
             } catch let error as HACommitError {
-                guard case .notTakingWrites(let message) = error else { Issue.record("\(error)"); return }
+                guard case .notTakingWrites(let message) = error else {
+                    Issue.record("\(error)")
+                    return
+                }
                 #expect(message.contains("Make changes on the active server primary at https://192.0.2.11:8443"), "\(message)")
             }
             #expect(!appended)

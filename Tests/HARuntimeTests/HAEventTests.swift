@@ -5,6 +5,7 @@ import ManagementModel
 import ManagementService
 import Store
 import Testing
+
 @testable import HARuntime
 
 /// The HA runtime's typed events: state changes and peers' clocks, as the node's event bus carries them.
@@ -29,10 +30,11 @@ struct HAEventTests {
         try publishHost(store, name: "seed")
         let bus = EventBus<ManagementEvent>()
         let events = try await Self.events(bus) {
-            let runtime = try HARuntime(configuration: HAConfiguration(serverID: "primary", peers: ["mgmt-b"]), store: store, bootstrapActive: true,
-                                        snapshotDirectory: directory.appendingPathComponent("snapshots"),
-                                        exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"),
-                                        events: bus, send: { _ in })
+            let runtime = try HARuntime(
+                configuration: HAConfiguration(serverID: "primary", peers: ["mgmt-b"]), store: store, bootstrapActive: true,
+                snapshotDirectory: directory.appendingPathComponent("snapshots"),
+                exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"),
+                events: bus, send: { _ in })
             _ = runtime.admin(.demote)
             _ = runtime.admin(.demote)  // refused: no change, no event
         }

@@ -2,6 +2,7 @@ import HACore
 import ManagementModel
 import PeerTransport
 import Testing
+
 @testable import HARuntime
 
 @Suite("HARuntime: HA messages on the SIC channel")
@@ -12,12 +13,16 @@ struct HAMessageCodecTests {
     static let revision = ReplicatedRevision(number: 13, epoch: epoch, previousHash: "ab", hash: "cd", payload: [0, 1, 255])
 
     static let bodies: [HAMessage.Body] = [
-        .hello(HAMessage.Hello(serverID: "secondary", head: head, durableHead: .empty, spans: spans, softwareVersion: "0.1.0",
-                               schemaVersion: 1, wantsFullSync: true, checkpoints: [head, .empty])),
+        .hello(
+            HAMessage.Hello(
+                serverID: "secondary", head: head, durableHead: .empty, spans: spans, softwareVersion: "0.1.0",
+                schemaVersion: 1, wantsFullSync: true, checkpoints: [head, .empty])),
         .append(previous: head, revisions: [revision], activeHead: revision.head),
         .ack(durableHead: head, head: head, gap: true),
-        .heartbeat(HAMessage.Heartbeat(head: head, durableHead: head, role: .active, writesEnabled: true, haStopped: false,
-                                       replicationMode: .sync(timeoutMilliseconds: 500), expectingHello: true)),
+        .heartbeat(
+            HAMessage.Heartbeat(
+                head: head, durableHead: head, role: .active, writesEnabled: true, haStopped: false,
+                replicationMode: .sync(timeoutMilliseconds: 500), expectingHello: true)),
         .snapshotOffer(snapshotHead: head, chunkCount: 3, spans: spans),
         .snapshotChunk(snapshotHead: head, index: 2, bytes: [9, 8, 7], checksum: UInt64.max - 1),
         .snapshotAck(snapshotHead: head, nextIndex: 1, resend: true),
@@ -38,17 +43,19 @@ struct HAMessageCodecTests {
         let message = HAMessage(epoch: Self.epoch, body: body)
         let frame = HAMessageCodec.frame(message)
         #expect(HAMessageCodec.decode(frame: frame) == message)
-        let carriesBytes = switch body {
-        case .snapshotChunk, .append: true
-        default: false
-        }
+        let carriesBytes =
+            switch body {
+            case .snapshotChunk, .append: true
+            default: false
+            }
         // Only chunks (database pages) and appends (revisions) travel as binary; everything else stays readable JSON.
         #expect((frame.payload.readableBytesView.first == UInt8(ascii: "{")) == !carriesBytes)
     }
 
     @Test func aChunkTravelsAsItsBytesAndAMalformedFrameIsDropped() throws {
         let bytes = (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        let message = HAMessage(epoch: Self.epoch, body: .snapshotChunk(snapshotHead: Self.head, index: 7, bytes: bytes, checksum: snapshotChunkChecksum(bytes)))
+        let message = HAMessage(
+            epoch: Self.epoch, body: .snapshotChunk(snapshotHead: Self.head, index: 7, bytes: bytes, checksum: snapshotChunkChecksum(bytes)))
         let frame = HAMessageCodec.frame(message)
         #expect(frame.payload.readableBytes < bytes.count + 300, "no base64: \(frame.payload.readableBytes) bytes on the wire")
         #expect(HAMessageCodec.decode(frame: frame) == message)
@@ -59,8 +66,9 @@ struct HAMessageCodecTests {
     }
 
     static func revision(_ number: UInt64, bytes: Int) -> ReplicatedRevision {
-        ReplicatedRevision(number: number, epoch: epoch, previousHash: "ab", hash: "cd",
-                           payload: (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ Int(number)) })
+        ReplicatedRevision(
+            number: number, epoch: epoch, previousHash: "ab", hash: "cd",
+            payload: (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ Int(number)) })
     }
 
     /// The header of a binary frame and the bytes after it, for forging malformed frames.
@@ -99,15 +107,18 @@ struct HAMessageCodecTests {
         #expect(HAMessageCodec.decode(frame: Self.forged(header, bytes + [0])) == nil, "a byte left over")
         func withFirstRevision(_ key: String, _ value: JSONValue) -> JSONValue {
             guard case .object(var fields) = header, case .object(var body) = fields["body"], var items = body["revisions"]?.arrayValue,
-                  case .object(var first) = items[0] else { return header }
+                case .object(var first) = items[0]
+            else { return header }
             first[key] = value
             items[0] = .object(first)
             body["revisions"] = .array(items)
             fields["body"] = .object(body)
             return .object(fields)
         }
-        for (key, value) in [("payload-bytes", "31"), ("payload-bytes", "18446744073709551615"), ("payload-bytes", "99999999999999999999"),
-                             ("payload-bytes", "-1"), ("payload-bytes", "1e3"), ("payload-bytes", 10), ("payload", "AAAA")] as [(String, JSONValue)] {
+        for (key, value) in [
+            ("payload-bytes", "31"), ("payload-bytes", "18446744073709551615"), ("payload-bytes", "99999999999999999999"),
+            ("payload-bytes", "-1"), ("payload-bytes", "1e3"), ("payload-bytes", 10), ("payload", "AAAA"),
+        ] as [(String, JSONValue)] {
             #expect(HAMessageCodec.decode(frame: Self.forged(withFirstRevision(key, value), bytes)) == nil, "\(key): \(value.canonicalString)")
         }
         guard case .object(var fields) = header else { return }
@@ -118,8 +129,10 @@ struct HAMessageCodecTests {
     @Test func aSwitchoverAbortKeepsItsWireCodeAndAnUnknownCodeStillAborts() throws {
         let abort = HAMessageCodec.encode(HAMessage(epoch: Self.epoch, body: .switchoverAbort(switchoverID: 5, reason: .standbyNotSynchronized)))
         #expect(abort["body"]?["reason-code"]?.stringValue == "standby-not-synchronized")
-        let fromNewerPeer: JSONValue = ["type": "ha", "epoch": ["term": "1", "server": "a"],
-                                        "body": ["kind": "switchover-abort", "switchover-id": "5", "reason-code": "no-such-code\u{1b}[2J"]]
+        let fromNewerPeer: JSONValue = [
+            "type": "ha", "epoch": ["term": "1", "server": "a"],
+            "body": ["kind": "switchover-abort", "switchover-id": "5", "reason-code": "no-such-code\u{1b}[2J"],
+        ]
         #expect(HAMessageCodec.decode(fromNewerPeer)?.body == .switchoverAbort(switchoverID: 5, reason: .unknown))
     }
 

@@ -3,9 +3,9 @@ import HACore
 import Logging
 import ManagementModel
 import ManagementService
-
 import Store
 import Testing
+
 @testable import HARuntime
 
 /// The JSON of show-ha-status (and so of `rampart ha status --json`), pinned key for key: Check
@@ -18,9 +18,10 @@ struct HAStatusReportTests {
     func runtime(active: Bool, in directory: URL) throws -> HARuntime {
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         try publishHost(store, name: "seed")
-        return try HARuntime(configuration: HAConfiguration(serverID: active ? "primary" : "mgmt-b", peers: [active ? "mgmt-b" : "primary"]),
-                             store: store, bootstrapActive: active, snapshotDirectory: directory.appendingPathComponent("snapshots"),
-                             exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
+        return try HARuntime(
+            configuration: HAConfiguration(serverID: active ? "primary" : "mgmt-b", peers: [active ? "mgmt-b" : "primary"]),
+            store: store, bootstrapActive: active, snapshotDirectory: directory.appendingPathComponent("snapshots"),
+            exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
     }
 
     /// A runtime's snapshot with every figure set by the test (times, heads, peers), so the report is fixed.
@@ -50,58 +51,67 @@ struct HAStatusReportTests {
         let runtime = try runtime(active: true, in: directory)
         let links = HAPeerLinks()
         links.recordTrustProblem(ServerID("mgmt-c"), "its certificate was revoked")
-        let snapshot = sample(runtime, peers: [
-            PeerView(serverID: "mgmt-b", status: .synchronized, knownHead: RevisionHead(number: 42, hash: "4f1c"),
-                     lastContactMillisecondsAgo: 250, lagRevisions: 0, synchronizedMillisecondsAgo: 1_000),
-            PeerView(serverID: "mgmt-c", status: .lagging(revisions: 5, milliseconds: 7_500), knownHead: RevisionHead(number: 37, hash: "9a"),
-                     lastContactMillisecondsAgo: nil, lagRevisions: nil, synchronizedMillisecondsAgo: nil),
-            PeerView(serverID: "mgmt-d", status: .haStopped, knownHead: RevisionHead(number: 40, hash: "77")),
-        ])
+        let snapshot = sample(
+            runtime,
+            peers: [
+                PeerView(
+                    serverID: "mgmt-b", status: .synchronized, knownHead: RevisionHead(number: 42, hash: "4f1c"),
+                    lastContactMillisecondsAgo: 250, lagRevisions: 0, synchronizedMillisecondsAgo: 1_000),
+                PeerView(
+                    serverID: "mgmt-c", status: .lagging(revisions: 5, milliseconds: 7_500), knownHead: RevisionHead(number: 37, hash: "9a"),
+                    lastContactMillisecondsAgo: nil, lagRevisions: nil, synchronizedMillisecondsAgo: nil),
+                PeerView(serverID: "mgmt-d", status: .haStopped, knownHead: RevisionHead(number: 40, hash: "77")),
+            ])
         let report = HAStatusReport(snapshot, serverRole: .primary, links: links, ipAddress: { $0.name == "mgmt-b" ? "192.0.2.12" : nil }, now: Self.now)
-        #expect(try json(report) == """
-            {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
-            "head":{"hash":"4f1c2a9e7b3d","number":42},"last-error":"peer mgmt-c: connection refused",\
-            "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
-            "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"active","name":"SMC User",\
-            "problems":["mgmt-c: trust-error: its certificate was revoked (`rampart sic status`; `rampart sic reset mgmt-c` gives it a new one-time key)",\
-            "mgmt-d: HA is stopped there (run `rampart ha start` on mgmt-d)"],\
-            "rampart-last-applied":{"monotonic-ns":123456789,"revision":42},"replication-mode":"sync(2000ms)","role":"primary",\
-            "servers":[{"connected":false,"ha-state":"standby","ip-address":"192.0.2.12","known-head":42,"lag-revisions":0,"lag-seconds":0,\
-            "last-contact-ms-ago":250,"last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"name":"mgmt-b",\
-            "rampart-sync-detail":"synchronized","rampart-sync-status":"synchronized","sync-state":"Ok"},\
-            {"connected":false,"ha-state":"standby","ip-address":"","known-head":37,"lag-revisions":null,"lag-seconds":7,\
-            "last-contact-ms-ago":null,"name":"mgmt-c","rampart-sync-detail":"trust-error: its certificate was revoked",\
-            "rampart-sync-status":"trust-error","sync-state":"Sync Error"},\
-            {"connected":false,"ha-state":"standby","ip-address":"","known-head":40,"lag-revisions":null,"lag-seconds":0,\
-            "last-contact-ms-ago":null,"name":"mgmt-d","rampart-sync-detail":"ha-stopped","rampart-sync-status":"ha-stopped",\
-            "sync-state":"Sync Error"}],\
-            "successfully-synced":false,"sync-status":"degraded","this-server":"primary","uid":"41e821a0-3720-11e3-aa6e-0800200c9fde",\
-            "writes-enabled":true}
-            """)
+        #expect(
+            try json(report) == """
+                {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
+                "head":{"hash":"4f1c2a9e7b3d","number":42},"last-error":"peer mgmt-c: connection refused",\
+                "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
+                "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"active","name":"SMC User",\
+                "problems":["mgmt-c: trust-error: its certificate was revoked (`rampart sic status`; `rampart sic reset mgmt-c` gives it a new one-time key)",\
+                "mgmt-d: HA is stopped there (run `rampart ha start` on mgmt-d)"],\
+                "rampart-last-applied":{"monotonic-ns":123456789,"revision":42},"replication-mode":"sync(2000ms)","role":"primary",\
+                "servers":[{"connected":false,"ha-state":"standby","ip-address":"192.0.2.12","known-head":42,"lag-revisions":0,"lag-seconds":0,\
+                "last-contact-ms-ago":250,"last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"name":"mgmt-b",\
+                "rampart-sync-detail":"synchronized","rampart-sync-status":"synchronized","sync-state":"Ok"},\
+                {"connected":false,"ha-state":"standby","ip-address":"","known-head":37,"lag-revisions":null,"lag-seconds":7,\
+                "last-contact-ms-ago":null,"name":"mgmt-c","rampart-sync-detail":"trust-error: its certificate was revoked",\
+                "rampart-sync-status":"trust-error","sync-state":"Sync Error"},\
+                {"connected":false,"ha-state":"standby","ip-address":"","known-head":40,"lag-revisions":null,"lag-seconds":0,\
+                "last-contact-ms-ago":null,"name":"mgmt-d","rampart-sync-detail":"ha-stopped","rampart-sync-status":"ha-stopped",\
+                "sync-state":"Sync Error"}],\
+                "successfully-synced":false,"sync-status":"degraded","this-server":"primary","uid":"41e821a0-3720-11e3-aa6e-0800200c9fde",\
+                "writes-enabled":true}
+                """)
     }
 
     @Test func aStandbysReportKeepsEveryKey() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let runtime = try runtime(active: false, in: directory)
-        let snapshot = sample(runtime, peers: [
-            PeerView(serverID: "primary", status: .communicationError, knownHead: RevisionHead(number: 44, hash: "5d"),
-                     lastContactMillisecondsAgo: 12_000, lagRevisions: 2, synchronizedMillisecondsAgo: 15_000),
-        ])
+        let snapshot = sample(
+            runtime,
+            peers: [
+                PeerView(
+                    serverID: "primary", status: .communicationError, knownHead: RevisionHead(number: 44, hash: "5d"),
+                    lastContactMillisecondsAgo: 12_000, lagRevisions: 2, synchronizedMillisecondsAgo: 15_000)
+            ])
         let report = HAStatusReport(snapshot, serverRole: .secondary, links: HAPeerLinks(), ipAddress: { _ in "192.0.2.11" }, now: Self.now)
-        #expect(try json(report) == """
-            {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
-            "head":{"hash":"4f1c2a9e7b3d","number":42},"lag-revisions":2,"last-error":"peer mgmt-c: connection refused",\
-            "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
-            "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"standby","name":"SMC User",\
-            "problems":["no contact with the active primary (check that it runs, and `rampart sic status`); 2 revision(s) behind the last head primary reported"],\
-            "rampart-last-applied":{"monotonic-ns":123456789,"revision":42},"replication-mode":"sync(2000ms)","role":"secondary",\
-            "servers":[{"connected":false,"ha-state":"active","ip-address":"192.0.2.11","known-head":44,"lag-revisions":2,"lag-seconds":0,\
-            "last-contact-ms-ago":12000,"last-successful-sync":{"iso-8601":"2027-01-15T07:59:45Z","posix":1799999985000},"name":"primary",\
-            "rampart-sync-detail":"communication-error","rampart-sync-status":"communication-error","sync-state":"Communication Error"}],\
-            "successfully-synced":false,"sync-status":"communication-error","this-server":"mgmt-b",\
-            "uid":"41e821a0-3720-11e3-aa6e-0800200c9fde","writes-enabled":false,"writes-refusal":"this server is a standby of primary"}
-            """)
+        #expect(
+            try json(report) == """
+                {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
+                "head":{"hash":"4f1c2a9e7b3d","number":42},"lag-revisions":2,"last-error":"peer mgmt-c: connection refused",\
+                "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
+                "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"standby","name":"SMC User",\
+                "problems":["no contact with the active primary (check that it runs, and `rampart sic status`); 2 revision(s) behind the last head primary reported"],\
+                "rampart-last-applied":{"monotonic-ns":123456789,"revision":42},"replication-mode":"sync(2000ms)","role":"secondary",\
+                "servers":[{"connected":false,"ha-state":"active","ip-address":"192.0.2.11","known-head":44,"lag-revisions":2,"lag-seconds":0,\
+                "last-contact-ms-ago":12000,"last-successful-sync":{"iso-8601":"2027-01-15T07:59:45Z","posix":1799999985000},"name":"primary",\
+                "rampart-sync-detail":"communication-error","rampart-sync-status":"communication-error","sync-state":"Communication Error"}],\
+                "successfully-synced":false,"sync-status":"communication-error","this-server":"mgmt-b",\
+                "uid":"41e821a0-3720-11e3-aa6e-0800200c9fde","writes-enabled":false,"writes-refusal":"this server is a standby of primary"}
+                """)
     }
 
     /// A standby that never heard of its active: `lag-revisions` is there, and null.

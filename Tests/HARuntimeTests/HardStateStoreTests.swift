@@ -3,6 +3,7 @@ import HACore
 import Logging
 import Store
 import Testing
+
 @testable import HARuntime
 
 @Suite("HARuntime: hard state persistence")
@@ -52,9 +53,10 @@ struct HARuntimeStartTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         try publishHost(store, name: "a")
-        let runtime = try HARuntime(configuration: HAConfiguration(serverID: "primary", peers: []), store: store, bootstrapActive: true,
-                                    snapshotDirectory: directory.appendingPathComponent("snapshots"),
-                                    exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
+        let runtime = try HARuntime(
+            configuration: HAConfiguration(serverID: "primary", peers: []), store: store, bootstrapActive: true,
+            snapshotDirectory: directory.appendingPathComponent("snapshots"),
+            exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
         #expect(try HardStateStore(store: store).load()?.epoch == Epoch(term: 1, server: "primary"))
         #expect(runtime.writesEnabled)
         #expect(runtime.status.head.number == 1, "the journal was loaded from the store")

@@ -5,6 +5,7 @@ import ManagementModel
 import PeerTransport
 import Store
 import Testing
+
 @testable import HARuntime
 
 /// A revision whose append frame is larger than the SIC channel carries is never dropped silently: the
@@ -27,10 +28,11 @@ struct OversizedFrameTests {
         let primaryLinks = HAPeerLinks()
         let secondaryLinks = HAPeerLinks()
         func runtime(_ name: ServerID, _ peer: ServerID, _ store: ManagementStore, _ links: HAPeerLinks, active: Bool) throws -> HARuntime {
-            try HARuntime(configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
-                          snapshotDirectory: directory.appendingPathComponent("\(name)-snapshots"),
-                          exportDirectory: directory.appendingPathComponent("\(name)-exports"), logger: Logger(label: "test.\(name)"),
-                          send: { try links.send($0) })
+            try HARuntime(
+                configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
+                snapshotDirectory: directory.appendingPathComponent("\(name)-snapshots"),
+                exportDirectory: directory.appendingPathComponent("\(name)-exports"), logger: Logger(label: "test.\(name)"),
+                send: { try links.send($0) })
         }
         let primary = try runtime("primary", "secondary", primaryStore, primaryLinks, active: true)
         let secondary = try runtime("secondary", "primary", secondaryStore, secondaryLinks, active: false)
@@ -56,8 +58,9 @@ struct OversizedFrameTests {
             // One larger than the channel carries: not sent, and said.
             var object = host("large", uid: "uid-large")
             object.fields["comments"] = .string(String(repeating: "c", count: 2 * frameBytesMax))
-            let large = Revision(after: (small.number, small.hash), epoch: small.epoch, publishedAtMilliseconds: 11, author: "alice",
-                                 sessionUID: "s", sessionName: "", changes: [.upsert(object)])
+            let large = Revision(
+                after: (small.number, small.hash), epoch: small.epoch, publishedAtMilliseconds: 11, author: "alice",
+                sessionUID: "s", sessionName: "", changes: [.upsert(object)])
             _ = try primary.commit(large) { try primaryStore.append(large) }
             #expect(try await eventually { primary.snapshot.lastError != nil })
             let error = try #require(primary.snapshot.lastError)

@@ -3,6 +3,7 @@ import ManagementModel
 import ManagementService
 import Testing
 import TrustCore
+
 @testable import HARuntime
 
 /// The trust, clock and version checks a promotion reports, on credentials minted here.
@@ -17,8 +18,11 @@ struct PromotionChecksTests {
         let keyPair = NodeKeyPair.generate()
         let identity = NodeIdentity(uid: "uid-b", name: "mgmt-b")
         let issued = try ica.issueNodeCertificate(publicKey: keyPair.publicKey, identity: identity, now: issuedAt, validityDays: validityDays)
-        return (NodeCredentials(identity: identity, privateKeyPEM: keyPair.privateKeyPEM, certificatePEM: issued.certificatePEM,
-                                icaPEM: ica.certificatePEM), ica)
+        return (
+            NodeCredentials(
+                identity: identity, privateKeyPEM: keyPair.privateKeyPEM, certificatePEM: issued.certificatePEM,
+                icaPEM: ica.certificatePEM), ica
+        )
     }
 
     static func checks(_ credentials: NodeCredentials, authority: InternalCA?, facts: PeerFacts, peers: [String] = ["mgmt-a", "mgmt-c"]) -> PromotionChecks {

@@ -3,6 +3,7 @@ import HACore
 import ManagementModel
 import Store
 import Testing
+
 @testable import HARuntime
 
 @Suite("HARuntime: revision adapter")

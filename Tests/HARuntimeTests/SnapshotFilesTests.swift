@@ -4,6 +4,7 @@ import Logging
 import ManagementModel
 import Store
 import Testing
+
 @testable import HARuntime
 
 /// Full-sync snapshot files on real disks: built on one side, staged chunk by chunk on the other,
@@ -101,13 +102,16 @@ struct SnapshotFilesTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try ManagementStore(path: directory.appendingPathComponent("standby.sqlite").path)
         let head = RevisionHead(number: 9, hash: "abc")
-        try HardStateStore(store: store).save(HardState(epoch: Epoch(term: 1, server: "primary"), role: .standby,
-                                                         peers: [PeerRecord(serverID: "primary")],
-                                                         fullSyncProgress: FullSyncProgress(snapshotHead: head, chunkCount: 4, chunksApplied: 2)))
+        try HardStateStore(store: store).save(
+            HardState(
+                epoch: Epoch(term: 1, server: "primary"), role: .standby,
+                peers: [PeerRecord(serverID: "primary")],
+                fullSyncProgress: FullSyncProgress(snapshotHead: head, chunkCount: 4, chunksApplied: 2)))
         // Nothing staged at all (a power loss before the writes reached the disk, or a wiped directory).
-        _ = try HARuntime(configuration: HAConfiguration(serverID: "standby", peers: ["primary"]), store: store, bootstrapActive: false,
-                          snapshotDirectory: directory.appendingPathComponent("snapshots"), exportDirectory: directory.appendingPathComponent("exports"),
-                          logger: Logger(label: "test"), send: { _ in })
+        _ = try HARuntime(
+            configuration: HAConfiguration(serverID: "standby", peers: ["primary"]), store: store, bootstrapActive: false,
+            snapshotDirectory: directory.appendingPathComponent("snapshots"), exportDirectory: directory.appendingPathComponent("exports"),
+            logger: Logger(label: "test"), send: { _ in })
         #expect(try HardStateStore(store: store).load()?.fullSyncProgress == nil)
         #expect(try HardStateStore(store: store).load()?.epoch == Epoch(term: 1, server: "primary"), "the rest of the hard state is kept")
     }

@@ -10,8 +10,9 @@ func temporaryDirectory() -> URL {
 }
 
 func host(_ name: String, uid: String) -> ManagedObject {
-    ManagedObject(uid: uid, type: .host, name: name, fields: ["ipv4-address": "192.0.2.1"],
-                  meta: MetaInfo(creator: "a", creationTimeMilliseconds: 1, lastModifier: "a", lastModifyTimeMilliseconds: 1))
+    ManagedObject(
+        uid: uid, type: .host, name: name, fields: ["ipv4-address": "192.0.2.1"],
+        meta: MetaInfo(creator: "a", creationTimeMilliseconds: 1, lastModifier: "a", lastModifyTimeMilliseconds: 1))
 }
 
 /// Publishes one host as the next revision of `store`, in `epoch`.
@@ -24,8 +25,9 @@ func publishHost(_ store: ManagementStore, name: String, epoch: RevisionEpoch = 
 
 /// The revision that would publish one host after `store`'s head (not committed).
 func nextHostRevision(_ store: ManagementStore, name: String, epoch: RevisionEpoch = .init(term: 1, server: "primary")) throws -> Revision {
-    Revision(after: try store.head(), epoch: epoch, publishedAtMilliseconds: 10, author: "alice",
-             sessionUID: "s", sessionName: "", changes: [.upsert(host(name, uid: "uid-\(name)"))])
+    Revision(
+        after: try store.head(), epoch: epoch, publishedAtMilliseconds: 10, author: "alice",
+        sessionUID: "s", sessionName: "", changes: [.upsert(host(name, uid: "uid-\(name)"))])
 }
 
 /// Polls `condition` every 10 ms for at most `seconds`: waits for a state, never for a guessed duration.

@@ -5,6 +5,7 @@ import ManagementModel
 import Store
 import Synchronization
 import Testing
+
 @testable import HARuntime
 
 /// Two runtimes on real SQLite files, their messages handed straight to each other (the SIC channel is
@@ -35,11 +36,12 @@ struct TwoRuntimesTests {
 
         func runtime(_ name: ServerID, peer: ServerID, store: ManagementStore, active: Bool) throws -> HARuntime {
             let links = links
-            return try HARuntime(configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
-                                 snapshotDirectory: directory.appendingPathComponent("\(name)-snapshots"),
-                                 exportDirectory: directory.appendingPathComponent("\(name)-exports"),
-                                 logger: Logger(label: "test.\(name)"),
-                                 send: { envelope in links.deliver(envelope, from: name) })
+            return try HARuntime(
+                configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
+                snapshotDirectory: directory.appendingPathComponent("\(name)-snapshots"),
+                exportDirectory: directory.appendingPathComponent("\(name)-exports"),
+                logger: Logger(label: "test.\(name)"),
+                send: { envelope in links.deliver(envelope, from: name) })
         }
     }
 

@@ -1,5 +1,6 @@
 import ManagementModel
 import Testing
+
 @testable import ManagementClient
 
 /// The mgmt_cli argument rules of `rampart mgmt`, one by one (no process, no server).
@@ -19,9 +20,12 @@ struct MgmtParametersTests {
     }
 
     @Test func plainValuesStayStringsAndBooleansBecomeBooleans() throws {
-        #expect(try body("name=web-1", "ip-address=192.0.2.10", "position=1", "enabled=false", "ignore-warnings=true", "comments=")
-            == .object(["name": "web-1", "ip-address": "192.0.2.10", "position": "1", "enabled": .bool(false),
-                        "ignore-warnings": .bool(true), "comments": ""]))
+        #expect(
+            try body("name=web-1", "ip-address=192.0.2.10", "position=1", "enabled=false", "ignore-warnings=true", "comments=")
+                == .object([
+                    "name": "web-1", "ip-address": "192.0.2.10", "position": "1", "enabled": .bool(false),
+                    "ignore-warnings": .bool(true), "comments": "",
+                ]))
     }
 
     @Test func valuesMayContainEqualsSignsAndDots() throws {
@@ -33,13 +37,15 @@ struct MgmtParametersTests {
     }
 
     @Test func dottedKeysMakeObjects() throws {
-        #expect(try body("nat-settings.auto-rule=true", "nat-settings.method=hide", "position.above=r1")
-            == .object(["nat-settings": .object(["auto-rule": .bool(true), "method": "hide"]), "position": .object(["above": "r1"])]))
+        #expect(
+            try body("nat-settings.auto-rule=true", "nat-settings.method=hide", "position.above=r1")
+                == .object(["nat-settings": .object(["auto-rule": .bool(true), "method": "hide"]), "position": .object(["above": "r1"])]))
     }
 
     @Test func listsOfObjects() throws {
-        #expect(try body("interfaces.1.name=eth0", "interfaces.1.subnet=10.0.0.0", "interfaces.2.name=eth1")
-            == .object(["interfaces": .array([.object(["name": "eth0", "subnet": "10.0.0.0"]), .object(["name": "eth1"])])]))
+        #expect(
+            try body("interfaces.1.name=eth0", "interfaces.1.subnet=10.0.0.0", "interfaces.2.name=eth1")
+                == .object(["interfaces": .array([.object(["name": "eth0", "subnet": "10.0.0.0"]), .object(["name": "eth1"])])]))
     }
 
     @Test func badArgumentsAreNamed() {
@@ -70,21 +76,22 @@ struct MgmtParametersTests {
             "uid": "u1", "name": "web", "ipv4-address": "192.0.2.1", "comments": "", "enabled": .bool(true), "port": "443",
             "groups": .array([.object(["name": "g1", "uid": "u2"])]), "tags": .array([]), "nat-settings": .object(["auto-rule": .bool(false)]),
         ])
-        #expect(MgmtRendering.text(value) == """
-            name: web
-            uid: u1
-            comments: ""
-            enabled: true
-            groups:
-              - name: g1
-                uid: u2
-            ipv4-address: 192.0.2.1
-            nat-settings:
-              auto-rule: false
-            port: "443"
-            tags: []
+        #expect(
+            MgmtRendering.text(value) == """
+                name: web
+                uid: u1
+                comments: ""
+                enabled: true
+                groups:
+                  - name: g1
+                    uid: u2
+                ipv4-address: 192.0.2.1
+                nat-settings:
+                  auto-rule: false
+                port: "443"
+                tags: []
 
-            """)
+                """)
     }
 }
 
@@ -92,10 +99,11 @@ struct MgmtParametersTests {
 @Suite("rampart mgmt: secrets come from files, the environment or a prompt")
 struct MgmtSecretParametersTests {
     func body(_ arguments: [String], secrets: [MgmtSecrets.Source: String] = [:]) throws -> JSONValue {
-        .object(try MgmtParameters.body(from: arguments) { source, key throws(MgmtParameters.Failure) in
-            guard let value = secrets[source] else { throw MgmtParameters.Failure(description: "no \(key)") }
-            return value
-        })
+        .object(
+            try MgmtParameters.body(from: arguments) { source, key throws(MgmtParameters.Failure) in
+                guard let value = secrets[source] else { throw MgmtParameters.Failure(description: "no \(key)") }
+                return value
+            })
     }
 
     @Test("every secret key is refused as key=value, at any depth, without echoing its value")
@@ -117,10 +125,12 @@ struct MgmtSecretParametersTests {
     func secretsFromSources() throws {
         let secrets: [MgmtSecrets.Source: String] = [.file("gw.key"), .environment("GW_KEY"), .prompt]
             .enumerated().reduce(into: [:]) { $0[$1.element] = "secret-\($1.offset)" }
-        #expect(try body(["name=gw", "one-time-password-file=gw.key"], secrets: secrets)
-            == .object(["name": "gw", "one-time-password": "secret-0"]))
-        #expect(try body(["members.1.name=a", "members.1.one-time-password-env=GW_KEY"], secrets: secrets)
-            == .object(["members": .array([.object(["name": "a", "one-time-password": "secret-1"])])]))
+        #expect(
+            try body(["name=gw", "one-time-password-file=gw.key"], secrets: secrets)
+                == .object(["name": "gw", "one-time-password": "secret-0"]))
+        #expect(
+            try body(["members.1.name=a", "members.1.one-time-password-env=GW_KEY"], secrets: secrets)
+                == .object(["members": .array([.object(["name": "a", "one-time-password": "secret-1"])])]))
         #expect(try body(["new-password-file=-"], secrets: secrets) == .object(["new-password": "secret-2"]))
         // Not secrets: kept as they are.
         #expect(try body(["name-file=x", "comments-env=y"]) == .object(["name-file": "x", "comments-env": "y"]))
@@ -133,11 +143,17 @@ struct MgmtNamesTests {
     func rulebaseTextShowsNames() throws {
         let reply: JSONValue = [
             "uid": "layer-uid", "name": "Network",
-            "rulebase": [["uid": "rule-uid", "name": "web-in", "source": ["host-uid"], "action": "accept-uid",
-                          "track": ["type": "log-uid"], "rule-number": 1]],
-            "objects-dictionary": [["uid": "host-uid", "name": "web-1", "type": "host"],
-                                   ["uid": "accept-uid", "name": "Accept", "type": "RulebaseAction"],
-                                   ["uid": "log-uid", "name": "Log", "type": "Track"]],
+            "rulebase": [
+                [
+                    "uid": "rule-uid", "name": "web-in", "source": ["host-uid"], "action": "accept-uid",
+                    "track": ["type": "log-uid"], "rule-number": 1,
+                ]
+            ],
+            "objects-dictionary": [
+                ["uid": "host-uid", "name": "web-1", "type": "host"],
+                ["uid": "accept-uid", "name": "Accept", "type": "RulebaseAction"],
+                ["uid": "log-uid", "name": "Log", "type": "Track"],
+            ],
         ]
         let text = MgmtRendering.text(MgmtRendering.withNames(reply))
         #expect(text.contains("action: Accept") && text.contains("- web-1") && text.contains("type: Log"), "\(text)")
@@ -154,6 +170,7 @@ struct MgmtPublishTests {
     /// set-ha-state to standby ends the session: publishing after it failed the command.
     @Test func mgmtPublishesAfterChangesButNotAfterHACommands() {
         #expect(MgmtInvocation.changesDatabase("add-host") && MgmtInvocation.changesDatabase("reset-sic") && MgmtInvocation.changesDatabase("install-policy"))
-        #expect(!MgmtInvocation.changesDatabase("set-ha-state") && !MgmtInvocation.changesDatabase("ha-promote") && !MgmtInvocation.changesDatabase("show-hosts"))
+        #expect(
+            !MgmtInvocation.changesDatabase("set-ha-state") && !MgmtInvocation.changesDatabase("ha-promote") && !MgmtInvocation.changesDatabase("show-hosts"))
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ManagementModel
 
 @Suite("equals: true exactly when set would change nothing")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ManagementModel
 
 /// The model's parsers and conversions on values from a request, a peer or the database
@@ -47,8 +48,9 @@ struct HostileModelTests {
             #expect(error?.code == "unsupported-object", "\(port)")
             #expect(error?.message.contains("[web]") == true && error?.message.contains("invalid port") == true, "\(port)")
             #expect(throws: ManagementError.self) {
-                try PolicyCompiler.compile(package: "Standard", target: target, reader: world.reader, revision: 1, revisionHash: "h",
-                                           epochTerm: 1, epochServer: "s", nowMilliseconds: 0)
+                try PolicyCompiler.compile(
+                    package: "Standard", target: target, reader: world.reader, revision: 1, revisionHash: "h",
+                    epochTerm: 1, epochServer: "s", nowMilliseconds: 0)
             }
         }
     }
@@ -56,7 +58,10 @@ struct HostileModelTests {
     // MARK: group cycles through `groups` (item 10)
 
     static func isCycle(_ body: () throws -> Any, field: String = "groups") -> Bool {
-        do { _ = try body(); return false } catch let error as ManagementError {
+        do {
+            _ = try body()
+            return false
+        } catch let error as ManagementError {
             return error.code == "generic_err_invalid_parameter" && error.message.contains("[\(field)]") && error.message.contains("cycle")
         } catch { return false }
     }
@@ -96,8 +101,10 @@ struct HostileModelTests {
             previous = try world.add(.group, ["name": .string("g\(index)"), "members": [.string(previous.uid)]])
         }
         try world.add(.group, ["name": "top"])
-        for (field, command) in [("groups", { try world.set(.group, ["name": .string(previous.name), "groups": ["top"]]) }),
-                                 ("members", { try world.set(.group, ["name": "top", "members": [.string(previous.uid)]]) })] {
+        for (field, command) in [
+            ("groups", { try world.set(.group, ["name": .string(previous.name), "groups": ["top"]]) }),
+            ("members", { try world.set(.group, ["name": "top", "members": [.string(previous.uid)]]) }),
+        ] {
             do {
                 _ = try command()
                 Issue.record("nesting deeper than the limit through \(field) was accepted")
@@ -151,12 +158,14 @@ struct HostileModelTests {
         #expect(code { try world.add(.host, ["name": .string(heavy), "ip-address": "192.0.2.1"]) } == "generic_err_invalid_parameter")
         #expect(code { try world.add(.host, ["name": "h", "ip-address": "192.0.2.1", "comments": .string(heavy)]) } == "generic_err_invalid_parameter")
         #expect(code { try world.add(.host, ["name": "h", "ip-address": "192.0.2.1", "tags": [.string(heavy)]]) } == "generic_err_invalid_parameter")
-        #expect(code { try world.add(.administrator, ["name": "x", "password": .string(heavy + String(repeating: "\u{301}", count: 60_000))]) }
+        #expect(
+            code { try world.add(.administrator, ["name": "x", "password": .string(heavy + String(repeating: "\u{301}", count: 60_000))]) }
                 == "generic_err_invalid_parameter")
         // Up to 4 bytes a character is within bounds: 128 characters of any script.
         try world.add(.host, ["name": .string(String(repeating: "😀", count: Limits.nameLengthMax)), "ip-address": "192.0.2.2"])
         try world.add(.host, ["name": "h3", "ip-address": "192.0.2.3", "comments": .string(String(repeating: "é", count: Limits.commentsLengthMax))])
-        #expect(code { try world.add(.host, ["name": .string(String(repeating: "é", count: Limits.nameLengthMax + 1)), "ip-address": "192.0.2.4"]) }
+        #expect(
+            code { try world.add(.host, ["name": .string(String(repeating: "é", count: Limits.nameLengthMax + 1)), "ip-address": "192.0.2.4"]) }
                 == "generic_err_invalid_parameter")
         #expect(Limits.truncated(heavy, characters: Limits.nameLengthMax).utf8.count <= Limits.nameBytesMax)
         #expect(Limits.truncated("abc", characters: 2) == "ab")
@@ -165,16 +174,21 @@ struct HostileModelTests {
     // MARK: stored values read back (item 11)
 
     @Test func storedRevisionsWithNegativeNumbersDoNotDecode() throws {
-        let good = Revision(after: nil, epoch: .init(term: 1, server: "s"), publishedAtMilliseconds: 1, author: "a", sessionUID: "",
-                            sessionName: "", changes: [])
-        guard case .object(var fields) = good.json else { Issue.record("a revision is an object"); return }
+        let good = Revision(
+            after: nil, epoch: .init(term: 1, server: "s"), publishedAtMilliseconds: 1, author: "a", sessionUID: "",
+            sessionName: "", changes: [])
+        guard case .object(var fields) = good.json else {
+            Issue.record("a revision is an object")
+            return
+        }
         fields["number"] = -1
         #expect(Revision(json: .object(fields)) == nil)
         fields["number"] = 1
         fields["epoch"] = ["term": -5, "server": "s"]
         #expect(Revision(json: .object(fields)) == nil)
-        let huge = Revision(after: (UInt64(Int64.max), "h"), epoch: .init(term: .max, server: "s"), publishedAtMilliseconds: 1, author: "a",
-                            sessionUID: "", sessionName: "", changes: [])
+        let huge = Revision(
+            after: (UInt64(Int64.max), "h"), epoch: .init(term: .max, server: "s"), publishedAtMilliseconds: 1, author: "a",
+            sessionUID: "", sessionName: "", changes: [])
         #expect(huge.hashedBody["number"] == .int(.max) && huge.hashedBody["epoch"]?["term"] == .int(.max))
         #expect(RevisionEpoch(term: .max, server: "s").json["term"] == .int(.max))
     }

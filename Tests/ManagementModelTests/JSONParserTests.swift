@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ManagementModel
 
 /// The request parser is RFC 8259-strict and never traps: a corpus of valid and invalid forms, then
@@ -13,7 +14,7 @@ struct JSONParserTests {
     static let accepted: [(String, JSONValue)] = [
         ("0", .int(0)), ("-0", .int(0)), ("1", .int(1)), ("-1", .int(-1)), ("10", .int(10)),
         ("9223372036854775807", .int(.max)), ("-9223372036854775808", .int(.min)),
-        ("9223372036854775808", .double(9223372036854775808)), ("1.5", .double(1.5)), ("-1.5e10", .double(-1.5e10)),
+        ("9223372036854775808", .double(9_223_372_036_854_775_808)), ("1.5", .double(1.5)), ("-1.5e10", .double(-1.5e10)),
         ("1E+2", .double(100)), ("1e-2", .double(0.01)), ("0.0", .double(0)), ("1e308", .double(1e308)), ("1e-400", .double(0)),
         (#""a""#, "a"), (#""""#, ""), (#""\u0041""#, "A"), (#""\u00e9""#, "é"), (#""\uD83D\uDE00""#, "😀"),
         (#""\uDBFF\uDFFF""#, .string(String(Unicode.Scalar(0x10FFFF)!))), (#""\/""#, "/"),
@@ -111,7 +112,9 @@ struct JSONParserTests {
         var text = ""
         for scalar in (0..<0x80).compactMap(Unicode.Scalar.init) { text.unicodeScalars.append(scalar) }
         text += "é€😀\u{10FFFF}\u{FFFD}\u{2028}"
-        let value: JSONValue = ["s": .string(text), "n": [1, -1, .double(1.5), .double(1e300), .double(0.1), .double(-0.0), .int(.max), .int(.min)], "b": [true, false, nil]]
+        let value: JSONValue = [
+            "s": .string(text), "n": [1, -1, .double(1.5), .double(1e300), .double(0.1), .double(-0.0), .int(.max), .int(.min)], "b": [true, false, nil],
+        ]
         #expect(try JSONValue.parse(value.canonicalBytes) == value)
     }
 

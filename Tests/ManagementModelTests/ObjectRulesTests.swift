@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ManagementModel
 
 @Suite("Objects: validation names the field and the reason")
@@ -51,7 +52,9 @@ struct ObjectRulesTests {
     @Test func addressRangeMustBeOrdered() throws {
         let world = World()
         try world.add(.addressRange, ["name": "r", "ip-address-first": "10.0.0.1", "ip-address-last": "10.0.0.9"])
-        #expect(code { try world.add(.addressRange, ["name": "r2", "ip-address-first": "10.0.0.9", "ip-address-last": "10.0.0.1"]) } == "generic_err_invalid_parameter")
+        #expect(
+            code { try world.add(.addressRange, ["name": "r2", "ip-address-first": "10.0.0.9", "ip-address-last": "10.0.0.1"]) }
+                == "generic_err_invalid_parameter")
     }
 
     @Test func servicePortsFollowCheckPointSyntax() throws {

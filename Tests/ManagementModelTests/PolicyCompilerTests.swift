@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ManagementModel
 
 @Suite("Policy compiler")
@@ -6,8 +7,9 @@ struct PolicyCompilerTests {
     static let target = PolicyTarget(uid: "gw-1-uid", name: "gw-1")
 
     func compile(_ world: World, target: PolicyTarget = PolicyCompilerTests.target) throws -> CompiledPolicy {
-        try PolicyCompiler.compile(package: "Standard", target: target, reader: world.reader, revision: 7, revisionHash: "abc",
-                                   epochTerm: 3, epochServer: "primary", nowMilliseconds: 42)
+        try PolicyCompiler.compile(
+            package: "Standard", target: target, reader: world.reader, revision: 7, revisionHash: "abc",
+            epochTerm: 3, epochServer: "primary", nowMilliseconds: 42)
     }
 
     @discardableResult
@@ -51,11 +53,12 @@ struct PolicyCompilerTests {
         let compiled = try compile(world).rules[0]
         #expect(compiled.source == AddressMatch(any: false, ranges: [AddressRange(first: "192.168.7.0", last: "192.168.7.255")]))
         // web, web6's IPv4 address and the pool touch, so they merge into one range.
-        #expect(compiled.destination.ranges == [
-            AddressRange(first: "10.1.0.10", last: "10.1.0.20"),
-            AddressRange(first: "2001:db8::11", last: "2001:db8::11"),
-            AddressRange(first: "2001:db8:1::", last: "2001:db8:1:ffff:ffff:ffff:ffff:ffff"),
-        ])
+        #expect(
+            compiled.destination.ranges == [
+                AddressRange(first: "10.1.0.10", last: "10.1.0.20"),
+                AddressRange(first: "2001:db8::11", last: "2001:db8::11"),
+                AddressRange(first: "2001:db8:1::", last: "2001:db8:1:ffff:ffff:ffff:ffff:ffff"),
+            ])
         #expect(compiled.action == .accept)
     }
 
@@ -68,12 +71,13 @@ struct PolicyCompilerTests {
         try world.add(.serviceGroup, ["name": "inner", "members": ["alt", "dns"]])
         try world.add(.serviceGroup, ["name": "outer", "members": ["inner", "web"]])
         try rule(world, ["name": "r", "service": ["outer", "high"], "action": "Accept"])
-        #expect(try compile(world).rules[0].service.entries == [
-            ServiceEntry(proto: "tcp", portFirst: 80, portLast: 80),
-            ServiceEntry(proto: "tcp", portFirst: 8000, portLast: 8100),
-            ServiceEntry(proto: "tcp", portFirst: 60001, portLast: 65535),
-            ServiceEntry(proto: "udp", portFirst: 53, portLast: 53),
-        ])
+        #expect(
+            try compile(world).rules[0].service.entries == [
+                ServiceEntry(proto: "tcp", portFirst: 80, portLast: 80),
+                ServiceEntry(proto: "tcp", portFirst: 8000, portLast: 8100),
+                ServiceEntry(proto: "tcp", portFirst: 60001, portLast: 65535),
+                ServiceEntry(proto: "udp", portFirst: 53, portLast: 53),
+            ])
     }
 
     @Test func sectionsFlattenDisabledRulesDropOutAndNumbersStay() throws {
@@ -121,9 +125,12 @@ struct PolicyCompilerTests {
         let rules = try compile(world).rules
         #expect(rules[0].source == AddressMatch(any: false, negate: true, ranges: [AddressRange(first: "10.0.0.1", last: "10.0.0.1")]))
         #expect(rules[0].service == ServiceMatch(any: true, negate: true))
-        #expect(rules.last == CompiledRule(number: 2, uid: CompiledRule.implicitCleanupUID, name: PolicyCompiler.implicitCleanupName,
-                                           layer: "Standard Network", action: .accept, source: AddressMatch(any: true),
-                                           destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false))
+        #expect(
+            rules.last
+                == CompiledRule(
+                    number: 2, uid: CompiledRule.implicitCleanupUID, name: PolicyCompiler.implicitCleanupName,
+                    layer: "Standard Network", action: .accept, source: AddressMatch(any: true),
+                    destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false))
     }
 
     @Test func orderedLayersEachEndWithTheirOwnCleanup() throws {
@@ -153,8 +160,11 @@ struct PolicyCompilerTests {
         try world.add(.accessRule, ["layer": "Sub", "position": "top", "name": "web", "service": "https", "action": "Accept", "track": "Log"])
         try rule(world, ["name": "to-lan", "destination": ["lan"], "action": "Apply Layer", "inline-layer": "Sub"])
         let rules = try compile(world).rules
-        #expect(rules.map(\.name) == ["to-lan / web", "to-lan / Cleanup rule", "to-lan / \(PolicyCompiler.implicitCleanupName)",
-                                      "Cleanup rule", PolicyCompiler.implicitCleanupName])
+        #expect(
+            rules.map(\.name) == [
+                "to-lan / web", "to-lan / Cleanup rule", "to-lan / \(PolicyCompiler.implicitCleanupName)",
+                "Cleanup rule", PolicyCompiler.implicitCleanupName,
+            ])
         #expect(rules.map(\.number) == [1, 1, 1, 2, 3])
         #expect(rules.allSatisfy { $0.layer == "Standard Network" })
         let lan = AddressMatch(any: false, ranges: [AddressRange(first: "10.0.0.0", last: "10.0.0.255")])
@@ -176,14 +186,19 @@ struct PolicyCompilerTests {
         #expect(lan.intersected(with: AddressMatch(any: true)) == lan)
         #expect(lan.intersected(with: .nothing).matchesNothing)
         #expect(lan.intersected(with: cell([("10.0.0.128", "10.0.1.255"), ("::1", "::1")])) == cell([("10.0.0.128", "10.0.0.255")]))
-        #expect(cell([("10.0.0.128", "10.0.1.255")]).intersected(with: cell([("10.0.0.0", "10.0.0.255")], negate: true))
+        #expect(
+            cell([("10.0.0.128", "10.0.1.255")]).intersected(with: cell([("10.0.0.0", "10.0.0.255")], negate: true))
                 == cell([("10.0.1.0", "10.0.1.255")]))
-        #expect(cell([("10.0.0.0", "10.0.0.9")], negate: true).intersected(with: cell([("10.0.0.5", "10.0.0.20")], negate: true))
+        #expect(
+            cell([("10.0.0.0", "10.0.0.9")], negate: true).intersected(with: cell([("10.0.0.5", "10.0.0.20")], negate: true))
                 == cell([("10.0.0.0", "10.0.0.20")], negate: true))
         #expect(cell([("10.0.0.1", "10.0.0.1")]).intersected(with: cell([("10.0.0.2", "10.0.0.2")])).matchesNothing)
         let low = ServiceMatch(any: false, entries: [ServiceEntry(proto: "tcp", portFirst: 1, portLast: 1024)])
         let notSSH = ServiceMatch(any: false, negate: true, entries: [ServiceEntry(proto: "tcp", portFirst: 22, portLast: 22)])
-        #expect(low.intersected(with: notSSH).entries == [ServiceEntry(proto: "tcp", portFirst: 1, portLast: 21), ServiceEntry(proto: "tcp", portFirst: 23, portLast: 1024)])
+        #expect(
+            low.intersected(with: notSSH).entries == [
+                ServiceEntry(proto: "tcp", portFirst: 1, portLast: 21), ServiceEntry(proto: "tcp", portFirst: 23, portLast: 1024),
+            ])
         #expect(notSSH.intersected(with: ServiceMatch(any: true)) == notSSH)
     }
 
@@ -235,8 +250,11 @@ struct PolicyCompilerTests {
         #expect(IPAddress.parse("10.0.0.255")!.successor?.text == "10.0.1.0")
         #expect(IPAddress.parse("::ffff:ffff:ffff:ffff")!.successor?.text == "0:0:0:1::")
         #expect(IPAddress.parse("255.255.255.255")!.successor == nil)
-        #expect(AddressRange.merged([AddressRange(first: "10.0.0.5", last: "10.0.0.9"), AddressRange(first: "10.0.0.1", last: "10.0.0.6"),
-                                     AddressRange(first: "::1", last: "::1")])
+        #expect(
+            AddressRange.merged([
+                AddressRange(first: "10.0.0.5", last: "10.0.0.9"), AddressRange(first: "10.0.0.1", last: "10.0.0.6"),
+                AddressRange(first: "::1", last: "::1"),
+            ])
                 == [AddressRange(first: "10.0.0.1", last: "10.0.0.9"), AddressRange(first: "::1", last: "::1")])
     }
 }

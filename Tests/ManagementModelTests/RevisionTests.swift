@@ -1,14 +1,17 @@
 import Foundation
 import Testing
+
 @testable import ManagementModel
 
 @Suite("Revisions and the hash chain")
 struct RevisionTests {
     func revision(after previous: Revision?, name: String) -> Revision {
-        let object = ManagedObject(uid: "u-\(name)", type: .host, name: name, fields: ["ipv4-address": "192.0.2.1"],
-                                   meta: MetaInfo(creator: "a", creationTimeMilliseconds: 1, lastModifier: "a", lastModifyTimeMilliseconds: 1))
-        return Revision(after: previous.map { ($0.number, $0.hash) }, epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: 5,
-                        author: "alice", sessionUID: "s", sessionName: "n", changes: [.upsert(object), .delete(uid: "x", type: .host, name: "old")])
+        let object = ManagedObject(
+            uid: "u-\(name)", type: .host, name: name, fields: ["ipv4-address": "192.0.2.1"],
+            meta: MetaInfo(creator: "a", creationTimeMilliseconds: 1, lastModifier: "a", lastModifyTimeMilliseconds: 1))
+        return Revision(
+            after: previous.map { ($0.number, $0.hash) }, epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: 5,
+            author: "alice", sessionUID: "s", sessionName: "n", changes: [.upsert(object), .delete(uid: "x", type: .host, name: "old")])
     }
 
     @Test func revisionsChainFromGenesis() {

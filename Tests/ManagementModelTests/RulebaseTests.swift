@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ManagementModel
 
 @Suite("Access rules, sections and positions")
@@ -47,13 +48,18 @@ struct RulebaseTests {
         let world = World()
         try world.add(.host, ["name": "h", "ip-address": "192.0.2.1"])
         try world.add(.serviceTCP, ["name": "https", "port": "443"])
-        let rule = try world.add(.accessRule, ["layer": .string(world.layer.name), "position": 1, "name": "r", "source": ["h"],
-                                               "service": "https", "action": "accept", "track": ["type": "log"]])
+        let rule = try world.add(
+            .accessRule,
+            [
+                "layer": .string(world.layer.name), "position": 1, "name": "r", "source": ["h"],
+                "service": "https", "action": "accept", "track": ["type": "log"],
+            ])
         #expect(rule["action"] == .string(Predefined.acceptUID))
         #expect(rule["destination"] == [.string(Predefined.anyUID)])
         #expect(rule["track"]?["type"] == .string(Predefined.logTrackUID))
         #expect(code { try world.add(.accessRule, ["layer": .string(world.layer.name), "position": 1, "action": "Allow"]) } == "generic_err_object_not_found")
-        #expect(code { try world.add(.accessRule, ["layer": .string(world.layer.name), "position": 1, "source": ["https"]]) } == "generic_err_object_type_wrong")
+        #expect(
+            code { try world.add(.accessRule, ["layer": .string(world.layer.name), "position": 1, "source": ["https"]]) } == "generic_err_object_type_wrong")
     }
 
     @Test func deletingARuleTakesItOutOfItsLayer() throws {

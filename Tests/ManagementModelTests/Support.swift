@@ -67,5 +67,8 @@ final class World {
 }
 
 func code(_ body: () throws -> Any) -> String? {
-    do { _ = try body(); return nil } catch let error as ManagementError { return error.code } catch { return "\(error)" }
+    do {
+        _ = try body()
+        return nil
+    } catch let error as ManagementError { return error.code } catch { return "\(error)" }
 }

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
-import ManagementService
 import ManagementModel
+import ManagementService
+import Testing
 
 @Suite("Web API commands")
 struct CommandTests {
@@ -33,7 +33,8 @@ struct CommandTests {
         let h = try await Harness()
         let sid = try await h.login()
         try await h.ok("add-host", ["name": "web-1", "ip-address": "192.0.2.10", "color": "red"], sid: sid)
-        #expect(try await h.ok("equals", ["type": "host", "params": ["name": "web-1", "ip-address": "192.0.2.10", "color": "red"]], sid: sid)["equals"] == true)
+        #expect(
+            try await h.ok("equals", ["type": "host", "params": ["name": "web-1", "ip-address": "192.0.2.10", "color": "red"]], sid: sid)["equals"] == true)
         #expect(try await h.ok("equals", ["type": "host", "params": ["name": "web-1", "color": "blue"]], sid: sid)["equals"] == false)
         let missing = await h.call("equals", ["type": "host", "params": ["name": "nope"]], sid: sid)
         #expect(missing.status == 404 && missing.body["message"]?.stringValue?.contains("not found") == true)

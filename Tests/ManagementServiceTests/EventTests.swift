@@ -3,6 +3,7 @@ import HACore
 import ManagementModel
 import Synchronization
 import Testing
+
 @testable import ManagementService
 
 /// The management event stream: one bounded bus, typed events, subscribers that read at their own pace.

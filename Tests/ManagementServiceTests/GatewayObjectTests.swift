@@ -1,15 +1,19 @@
 import Foundation
-import Testing
-import ManagementService
 import ManagementModel
+import ManagementService
+import Testing
 
 @Suite("Web API: gateways, clusters, install-policy")
 struct GatewayObjectTests {
     @Test func simpleGatewayKeepsNoActivationKeyAndReportsItsState() async throws {
         let h = try await Harness()
         let sid = try await h.login()
-        let gateway = try await h.ok("add-simple-gateway", ["name": "gw-1", "ip-address": "192.0.2.1", "one-time-password": "a-one-time-key",
-                                                          "vpn": true, "interfaces": [["name": "eth0", "ip-address": "192.0.2.1"]]], sid: sid)
+        let gateway = try await h.ok(
+            "add-simple-gateway",
+            [
+                "name": "gw-1", "ip-address": "192.0.2.1", "one-time-password": "a-one-time-key",
+                "vpn": true, "interfaces": [["name": "eth0", "ip-address": "192.0.2.1"]],
+            ], sid: sid)
         #expect(gateway["ipv4-address"] == "192.0.2.1" && gateway["vpn"] == true && gateway["firewall"] == true)
         #expect(gateway["one-time-password"] == nil && gateway["activation-key"] == nil, "the key is never shown: \(gateway)")
         #expect(gateway["sic-state"] == "uninitialized")
@@ -27,9 +31,15 @@ struct GatewayObjectTests {
     @Test func simpleClusterIsAsynchronousAndChecksItsMembers() async throws {
         let h = try await Harness()
         let sid = try await h.login()
-        let added = try await h.ok("add-simple-cluster", ["name": "cl-1", "ip-address": "192.0.2.10", "cluster-mode": "cluster-xl-ha",
-                                                         "members": [["name": "m1", "ip-address": "192.0.2.11", "one-time-password": "member-key-1"],
-                                                                     ["name": "m2", "ip-address": "192.0.2.12"]]], sid: sid)
+        let added = try await h.ok(
+            "add-simple-cluster",
+            [
+                "name": "cl-1", "ip-address": "192.0.2.10", "cluster-mode": "cluster-xl-ha",
+                "members": [
+                    ["name": "m1", "ip-address": "192.0.2.11", "one-time-password": "member-key-1"],
+                    ["name": "m2", "ip-address": "192.0.2.12"],
+                ],
+            ], sid: sid)
         let id = try #require(added["task-id"]?.stringValue, "add-simple-cluster answers with a task: \(added)")
         let task = try await h.ok("show-task", ["task-id": .string(id), "details-level": "full"], sid: sid)["tasks"]![0]!
         #expect(task["status"] == "succeeded")
@@ -37,7 +47,8 @@ struct GatewayObjectTests {
         #expect(cluster["members"]?[0]?["ipv4-address"] == "192.0.2.11" && cluster["members"]?[0]?["one-time-password"] == nil)
         let noAddress = await h.call("add-simple-cluster", ["name": "cl-2", "members": [["name": "m3"]]], sid: sid)
         #expect(noAddress.status == 400 && noAddress.body["message"]?.stringValue?.contains("members[0].ip-address") == true)
-        let twice = await h.call("add-simple-cluster", ["name": "cl-3", "members": [["name": "m", "ip-address": "192.0.2.1"], ["name": "m", "ip-address": "192.0.2.2"]]], sid: sid)
+        let twice = await h.call(
+            "add-simple-cluster", ["name": "cl-3", "members": [["name": "m", "ip-address": "192.0.2.1"], ["name": "m", "ip-address": "192.0.2.2"]]], sid: sid)
         #expect(twice.status == 400)
     }
 
@@ -58,8 +69,12 @@ struct GatewayObjectTests {
         #expect(await h.call("install-policy", ["policy-package": "nope"], sid: sid).status == 404)
         #expect(await h.call("install-policy", [:], sid: sid).status == 400)
         // As Ansible's cp_mgmt_install_policy sends it.
-        let started = try await h.ok("install-policy", ["policy-package": "standard", "targets": ["gw-a"], "access": true,
-                                                        "threat-prevention": true, "install-on-all-cluster-members-or-fail": true], sid: sid)
+        let started = try await h.ok(
+            "install-policy",
+            [
+                "policy-package": "standard", "targets": ["gw-a"], "access": true,
+                "threat-prevention": true, "install-on-all-cluster-members-or-fail": true,
+            ], sid: sid)
         let task = try await h.ok("show-task", ["task-id": started["task-id"]!, "details-level": "full"], sid: sid)["tasks"]![0]!
         #expect(task["status"] == "failed", "no gateway channel in this harness: \(task)")
         #expect(task["task-details"]?[0]?["gatewayName"] == "gw-a" && task["task-details"]?[0]?["statusCode"] == "failed")
@@ -70,10 +85,12 @@ struct GatewayObjectTests {
     }
 
     @Test func sharedPolicyBytesGiveEachTargetItsWholePolicy() throws {
-        let rule = CompiledRule(number: 1, uid: "r", name: "Cleanup rule", layer: "Network", action: .drop, source: AddressMatch(any: true),
-                                destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: true)
-        var policy = CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: "", targetUID: "", revision: 4, revisionHash: "h",
-                                    epochTerm: 2, epochServer: "mgmt-b", compiledAtMilliseconds: 9, rules: [rule])
+        let rule = CompiledRule(
+            number: 1, uid: "r", name: "Cleanup rule", layer: "Network", action: .drop, source: AddressMatch(any: true),
+            destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: true)
+        var policy = CompiledPolicy(
+            packageName: "Standard", packageUID: "p", targetName: "", targetUID: "", revision: 4, revisionHash: "h",
+            epochTerm: 2, epochServer: "mgmt-b", compiledAtMilliseconds: 9, rules: [rule])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let shared = SharedPolicyBytes(encoded: Array(try encoder.encode(policy)))

@@ -1,6 +1,7 @@
 import Foundation
 import ManagementModel
 import Testing
+
 @testable import ManagementService
 
 /// The HA status report as one Codable type: what a server without HA answers, key for key, and a
@@ -11,18 +12,21 @@ struct HAStatusReportCodingTests {
         let h = try await Harness()
         let sid = try await h.login()
         let status = try await h.ok("show-ha-status", sid: sid)
-        #expect(status.canonicalString == """
-            {"domain-type":"domain","name":"SMC User","rampart-ha":"not-configured","servers":[],"successfully-synced":true,\
-            "uid":"41e821a0-3720-11e3-aa6e-0800200c9fde"}
-            """)
+        #expect(
+            status.canonicalString == """
+                {"domain-type":"domain","name":"SMC User","rampart-ha":"not-configured","servers":[],"successfully-synced":true,\
+                "uid":"41e821a0-3720-11e3-aa6e-0800200c9fde"}
+                """)
     }
 
     @Test func aReportReadsBackAsItWasSent() throws {
-        var report = HAStatusReport(servers: [
-            .init(name: "mgmt-b", ipAddress: "192.0.2.12", haState: "standby", syncState: "Ok", syncStatus: "synchronized",
-                  syncDetail: "synchronized", knownHead: 42, lagRevisions: nil, lagSeconds: 0, connected: true,
-                  lastContactMillisecondsAgo: nil, lastSuccessfulSync: .init(milliseconds: 1_800_000_000_000)),
-        ], successfullySynced: true)
+        var report = HAStatusReport(
+            servers: [
+                .init(
+                    name: "mgmt-b", ipAddress: "192.0.2.12", haState: "standby", syncState: "Ok", syncStatus: "synchronized",
+                    syncDetail: "synchronized", knownHead: 42, lagRevisions: nil, lagSeconds: 0, connected: true,
+                    lastContactMillisecondsAgo: nil, lastSuccessfulSync: .init(milliseconds: 1_800_000_000_000))
+            ], successfullySynced: true)
         report.lagRevisions = .some(nil)
         report.epoch = .init(term: 2, server: "primary")
         report.lastBackup = .init(time: "2027-01-15T02:00:00Z", result: "succeeded", sizeBytes: 4096, schedule: "none")

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
-import ManagementService
 import ManagementModel
+import ManagementService
 import Store
+import Testing
 
 /// Requests that stopped the server or were misread (issue 18, items 8-10, 19, 20): each is answered,
 /// with a 400 naming the field where the value is wrong.
@@ -62,12 +62,18 @@ struct HostileInputTests {
         #expect(Self.isInvalid(await h.call("show-revisions", ["number": "latest"], sid: sid), field: "number"))
         #expect(Self.isInvalid(await h.call("show-revisions", ["number": .double(1e300)], sid: sid), field: "number"))
         #expect(await h.call("show-revisions", ["number": "1"], sid: sid).status == 200)
-        #expect(Self.isInvalid(await h.call("show-logs", ["new-query": ["max-logs-per-request": "many"]], sid: sid),
-                               field: "new-query.max-logs-per-request"))
-        #expect(Self.isInvalid(await h.call("login", ["user": "admin", "password": "adminpw", "session-timeout": "long"], sid: nil),
-                               field: "session-timeout"))
-        #expect(Self.isInvalid(await h.call("add-service-tcp", ["name": "s", "port": "80", "session-timeout": .double(60.5)], sid: sid),
-                               field: "session-timeout"))
+        #expect(
+            Self.isInvalid(
+                await h.call("show-logs", ["new-query": ["max-logs-per-request": "many"]], sid: sid),
+                field: "new-query.max-logs-per-request"))
+        #expect(
+            Self.isInvalid(
+                await h.call("login", ["user": "admin", "password": "adminpw", "session-timeout": "long"], sid: nil),
+                field: "session-timeout"))
+        #expect(
+            Self.isInvalid(
+                await h.call("add-service-tcp", ["name": "s", "port": "80", "session-timeout": .double(60.5)], sid: sid),
+                field: "session-timeout"))
     }
 
     /// A port with spaces was accepted and published, and the next verify-policy trapped (item 9).
@@ -87,8 +93,10 @@ struct HostileInputTests {
         var poisoned = service
         poisoned.fields["port"] = ">80 "
         let head = try #require(try h.store.head())
-        try h.store.append(Revision(after: head, epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: h.clock.now,
-                                    author: "peer", sessionUID: "", sessionName: "", changes: [.upsert(poisoned)]))
+        try h.store.append(
+            Revision(
+                after: head, epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: h.clock.now,
+                author: "peer", sessionUID: "", sessionName: "", changes: [.upsert(poisoned)]))
         let task = try await h.ok("verify-policy", ["policy-package": "Standard"], sid: sid)
         let shown = try await h.ok("show-task", ["task-id": task["task-id"]!, "details-level": "full"], sid: sid)["tasks"]![0]!
         #expect(shown["status"] == "failed")
@@ -116,8 +124,10 @@ struct HostileInputTests {
         let sid = try await h.login(extra: ["session-name": .string("s" + String(repeating: "\u{301}", count: 60_000))])
         let heavy = "a" + String(repeating: "\u{301}", count: 60_000)
         #expect(Self.isInvalid(await h.call("add-host", ["name": .string(heavy), "ip-address": "192.0.2.1"], sid: sid), field: "name"))
-        #expect(Self.isInvalid(await h.call("add-host", ["name": "h", "ip-address": "192.0.2.1", "comments": .string(heavy)], sid: sid),
-                               field: "comments"))
+        #expect(
+            Self.isInvalid(
+                await h.call("add-host", ["name": "h", "ip-address": "192.0.2.1", "comments": .string(heavy)], sid: sid),
+                field: "comments"))
         #expect(try await h.ok("show-session", sid: sid)["name"]?.stringValue?.utf8.count ?? .max <= Limits.nameBytesMax)
         for address in ["1.2.3.4::", "+1::", "01.2.3.4"] {
             #expect(Self.isInvalid(await h.call("add-host", ["name": "h", "ip-address": .string(address)], sid: sid), field: "ip-address"))
@@ -157,9 +167,11 @@ struct HostileInputTests {
         let h = try await Harness()
         let sid = try await h.login(extra: ["read-only": true])
         let records = [Int64.min, .max, -1].enumerated().map { index, time in
-            SequencedLogRecord(sequence: UInt64(index + 1), record: PolicyLogRecord(
-                timeMilliseconds: time, gatewayName: "gw", ruleUID: "r", ruleNumber: .max, ruleName: "r", action: .drop, source: "", destination: "",
-                proto: "tcp", destinationPort: .max, origin: "nftables", policyRevision: .max, hitCount: .max))
+            SequencedLogRecord(
+                sequence: UInt64(index + 1),
+                record: PolicyLogRecord(
+                    timeMilliseconds: time, gatewayName: "gw", ruleUID: "r", ruleNumber: .max, ruleName: "r", action: .drop, source: "", destination: "",
+                    proto: "tcp", destinationPort: .max, origin: "nftables", policyRevision: .max, hitCount: .max))
         }
         try h.logs.append(records, receivedFrom: "gw-1", receivedAtMilliseconds: .min)
         let page = try await h.ok("show-logs", ["new-query": ["time-frame": "all-time"]], sid: sid)

@@ -1,16 +1,19 @@
 import Foundation
-import ManagementService
 import ManagementModel
+import ManagementService
 import Store
 import Testing
 
 @Suite("Logs: the log store and show-logs")
 struct LogTests {
-    static func record(_ time: Int64, gateway: String = "gw-1", rule: Int = 1, action: CompiledAction = .accept,
-                       source: String = "10.0.0.1", destination: String = "10.0.0.2", port: Int? = 80) -> PolicyLogRecord {
-        PolicyLogRecord(timeMilliseconds: time, gatewayName: gateway, ruleUID: "rule-\(rule)", ruleNumber: rule, ruleName: "r\(rule)",
-                        action: action, source: source, destination: destination, proto: port == nil ? "icmp" : "tcp",
-                        destinationPort: port, origin: "matcher", policyRevision: 4)
+    static func record(
+        _ time: Int64, gateway: String = "gw-1", rule: Int = 1, action: CompiledAction = .accept,
+        source: String = "10.0.0.1", destination: String = "10.0.0.2", port: Int? = 80
+    ) -> PolicyLogRecord {
+        PolicyLogRecord(
+            timeMilliseconds: time, gatewayName: gateway, ruleUID: "rule-\(rule)", ruleNumber: rule, ruleName: "r\(rule)",
+            action: action, source: source, destination: destination, proto: port == nil ? "icmp" : "tcp",
+            destinationPort: port, origin: "matcher", policyRevision: 4)
     }
 
     static func temporaryStore() throws -> LogStore {
@@ -46,7 +49,8 @@ struct LogTests {
         let reopened = try LogStore(path: logs.path)
         #expect(try reopened.appendLocal([Self.record(4)], gateway: "gw-1", nowMilliseconds: 7).map(\.sequence) == [4])
         // What the outbox ships, a management server stores: the wire form round-trips.
-        let shipped = try JSONDecoder().decode([SequencedLogRecord].self, from: JSONEncoder().encode(try reopened.records(gateway: "gw-1", after: 0, limit: 10)))
+        let shipped = try JSONDecoder().decode(
+            [SequencedLogRecord].self, from: JSONEncoder().encode(try reopened.records(gateway: "gw-1", after: 0, limit: 10)))
         #expect(shipped.map(\.sequence) == [1, 2, 3, 4] && shipped[0].record == Self.record(1))
     }
 
@@ -72,13 +76,19 @@ struct LogTests {
         var batch: [SequencedLogRecord] = []
         for index in 0..<25 {
             let action: CompiledAction = index % 5 == 0 ? .drop : .accept
-            batch.append(SequencedLogRecord(sequence: UInt64(index + 1), record: Self.record(now - Int64(index) * 1_000, rule: index % 5 == 0 ? 2 : 1,
-                                                                                          action: action, port: index % 5 == 0 ? 22 : 443)))
+            batch.append(
+                SequencedLogRecord(
+                    sequence: UInt64(index + 1),
+                    record: Self.record(
+                        now - Int64(index) * 1_000, rule: index % 5 == 0 ? 2 : 1,
+                        action: action, port: index % 5 == 0 ? 22 : 443)))
         }
         try harness.logs.append(batch, receivedFrom: "gw-1", receivedAtMilliseconds: now)
-        try harness.logs.append([SequencedLogRecord(sequence: 1, record: Self.record(now, source: "192.0.2.7"))], receivedFrom: "gw-2", receivedAtMilliseconds: now)
+        try harness.logs.append(
+            [SequencedLogRecord(sequence: 1, record: Self.record(now, source: "192.0.2.7"))], receivedFrom: "gw-2", receivedAtMilliseconds: now)
 
-        let first = try await harness.ok("show-logs", ["new-query": ["filter": "gateway:gw-1", "time-frame": "last-hour", "max-logs-per-request": 10]], sid: sid)
+        let first = try await harness.ok(
+            "show-logs", ["new-query": ["filter": "gateway:gw-1", "time-frame": "last-hour", "max-logs-per-request": 10]], sid: sid)
         #expect(first["logs-count"] == .int(10) && first["total"] == .int(25))
         #expect(first["logs"]?[0]?["orig"] == "gw-1" && first["logs"]?[0]?["time"]?["posix"] == .int(now))
         let queryID = try #require(first["query-id"])

@@ -1,11 +1,12 @@
 import Foundation
 import Logging
-import Synchronization
-import Testing
-@testable import ManagementService
 import ManagementModel
 import Store
+import Synchronization
+import Testing
 import TrustCore
+
+@testable import ManagementService
 
 /// Logins cannot be used to lock others out or to guess passwords faster than the throttle allows.
 @Suite("Login abuse: session limits and the throttle")
@@ -32,7 +33,8 @@ struct LoginAbuseTests {
         let h = try await Harness()
         for value: JSONValue in [.int(1), .string("yes"), .double(0.5), .array([.string("true")]), .null] {
             let refused = await h.call("login", ["user": "admin", "password": "adminpw", "read-only": value], sid: nil)
-            #expect(refused.status == 400 && refused.body["code"] == "generic_err_invalid_parameter"
+            #expect(
+                refused.status == 400 && refused.body["code"] == "generic_err_invalid_parameter"
                     && refused.body["message"]?.stringValue?.contains("read-only") == true, "\(value): \(refused.body.canonicalString)")
         }
         let readOnly = await h.call("login", ["user": "admin", "password": "adminpw", "read-only": "true"], sid: nil)
@@ -82,19 +84,21 @@ struct LoginAbuseTests {
         let clock = TestClock()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let service = try ManagementService(store: store, identity: ServerIdentity(name: "primary", ipAddress: "127.0.0.1", apiPort: 8443),
-                                            logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now },
-                                            verifyPassword: { password, hash in
-                                                verifications.withLock { $0 += 1 }
-                                                Thread.sleep(forTimeInterval: 0.05)
-                                                return PasswordHasher.verify(password, against: hash)
-                                            })
+        let service = try ManagementService(
+            store: store, identity: ServerIdentity(name: "primary", ipAddress: "127.0.0.1", apiPort: 8443),
+            logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now },
+            verifyPassword: { password, hash in
+                verifications.withLock { $0 += 1 }
+                Thread.sleep(forTimeInterval: 0.05)
+                return PasswordHasher.verify(password, against: hash)
+            })
         _ = try await service.initializeIfEmpty(adminPassword: "adminpw")
         let client = ClientInfo(address: "198.51.100.7", isLocalSocket: false)
         let codes = await withTaskGroup(of: String.self) { group in
             for _ in 0..<50 {
                 group.addTask {
-                    await service.handle(command: "login", body: ["user": "admin", "password": "wrong"], sid: nil, client: client).body["code"]?.stringValue ?? "?"
+                    await service.handle(command: "login", body: ["user": "admin", "password": "wrong"], sid: nil, client: client).body["code"]?.stringValue
+                        ?? "?"
                 }
             }
             return await group.reduce(into: [String]()) { $0.append($1) }

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
-@testable import ManagementService
 import HACore
 import ManagementModel
+import Testing
+
+@testable import ManagementService
 
 /// Who may run what: every catalogued command as every role, and the catalog as the one list of
 /// commands the dispatcher serves.
@@ -57,10 +58,15 @@ struct PermissionTests {
         let reply = await h.call(spec.name, body, sid: sid)
         let refused = reply.status == 403 && reply.body["code"] == "generic_err_no_permissions"
         let expected = allowed(spec, role, onOtherAdministratorsSession: other)
-        #expect(refused == !expected, "\(spec.name) as \(role.rawValue)\(other ? " on bob's session" : ""): expected \(expected ? "allowed" : "refused"), got HTTP \(reply.status) \(reply.body.canonicalString)")
+        #expect(
+            refused == !expected,
+            "\(spec.name) as \(role.rawValue)\(other ? " on bob's session" : ""): expected \(expected ? "allowed" : "refused"), got HTTP \(reply.status) \(reply.body.canonicalString)"
+        )
         if refused {
             let message = reply.body["message"]?.stringValue ?? ""
-            #expect(message.contains("[\(role.credentials.user)]") && message.contains("needs"), "\(spec.name): the refusal names the administrator and what is needed: \(message)")
+            #expect(
+                message.contains("[\(role.credentials.user)]") && message.contains("needs"),
+                "\(spec.name): the refusal names the administrator and what is needed: \(message)")
         }
         _ = await h.call("logout", sid: sid)
     }
@@ -96,14 +102,16 @@ struct PermissionTests {
     @Test func readWriteAdministratorCannotManageAdministratorsOrExportSecrets() async throws {
         let h = try await Self.harness()
         let writer = try await h.login("writer", "pw-writer")
-        for (command, body) in [("add-administrator", ["name": "evil", "password": "pw-evil-1", "permissions-profile": "super-user"] as JSONValue),
-                                ("set-administrator", ["name": "admin", "password": "owned-now"]),
-                                ("set-administrator", ["name": "writer", "permissions-profile": "super-user"]),
-                                ("delete-administrator", ["name": "auditor"]),
-                                ("export-management", ["file-path": "/tmp/rampart-export-by-writer.json"]),
-                                ("add-checkpoint-host", ["name": "rogue", "ip-address": "192.0.2.99", "one-time-password": "rogue-key-123"]),
-                                ("reset-sic", ["name": "primary"]),
-                                ("set-ha-state", ["new-state": "standby"])] {
+        for (command, body) in [
+            ("add-administrator", ["name": "evil", "password": "pw-evil-1", "permissions-profile": "super-user"] as JSONValue),
+            ("set-administrator", ["name": "admin", "password": "owned-now"]),
+            ("set-administrator", ["name": "writer", "permissions-profile": "super-user"]),
+            ("delete-administrator", ["name": "auditor"]),
+            ("export-management", ["file-path": "/tmp/rampart-export-by-writer.json"]),
+            ("add-checkpoint-host", ["name": "rogue", "ip-address": "192.0.2.99", "one-time-password": "rogue-key-123"]),
+            ("reset-sic", ["name": "primary"]),
+            ("set-ha-state", ["new-state": "standby"]),
+        ] {
             let reply = await h.call(command, body, sid: writer)
             #expect(reply.status == 403 && reply.body["code"] == "generic_err_no_permissions", "\(command): \(reply.body.canonicalString)")
         }
@@ -145,7 +153,8 @@ struct PermissionTests {
         let socket = ClientInfo(address: "local-socket", isLocalSocket: true)
         let login = await h.service.handle(command: "login", body: ["login-as-root": true], sid: nil, client: socket)
         let sid = try #require(login.body["sid"]?.stringValue)
-        let reply = await h.service.handle(command: "add-administrator", body: ["name": "ops", "password": "pw-ops-12", "permissions-profile": "read-only"], sid: sid, client: socket)
+        let reply = await h.service.handle(
+            command: "add-administrator", body: ["name": "ops", "password": "pw-ops-12", "permissions-profile": "read-only"], sid: sid, client: socket)
         #expect(reply.status == 200, "\(reply.body.canonicalString)")
     }
 
@@ -188,7 +197,8 @@ struct PermissionTests {
         let h = try await Self.harness()
         var sid = try await h.login()
         var candidates = Set(CommandCatalog.all.map(\.name))
-        let typeNames = ObjectType.allCases.flatMap { [$0.rawValue, $0.plural].compactMap { $0 } }
+        let typeNames =
+            ObjectType.allCases.flatMap { [$0.rawValue, $0.plural].compactMap { $0 } }
             + ["smart-task", "time", "dynamic-object", "access-role", "threat-rule", "nat-rule", "session", "task", "commands", "unused-objects"]
         for verb in ["add", "set", "show", "delete"] { for type in typeNames { candidates.insert("\(verb)-\(type)") } }
         // The string tables routing used to go through, and Check Point commands Rampart does not serve.
@@ -260,7 +270,9 @@ struct ManagementServerBoundTests {
         var added = 0
         for index in 1...12 {
             let reply = await h.call("add-checkpoint-host", ["name": .string("mgmt-\(index)"), "ip-address": .string("192.0.2.\(index)")], sid: sid)
-            if reply.status == 200 { added += 1 } else {
+            if reply.status == 200 {
+                added += 1
+            } else {
                 #expect(reply.status == 400 && reply.body["message"]?.stringValue?.contains("at most") == true, "\(reply.body.canonicalString)")
             }
         }

@@ -21,8 +21,12 @@ struct RevisionSizeTests {
         let limit = PublishLimits.revisionBytesMax
         let hosts = limit / (3 * Self.fieldLength) + 1
         for index in 0..<hosts {
-            try await h.ok("add-host", ["name": name(index), "ip-address": "192.0.2.1", "interfaces": field(), "nat-settings": field(),
-                                        "host-servers": field()], sid: sid)
+            try await h.ok(
+                "add-host",
+                [
+                    "name": name(index), "ip-address": "192.0.2.1", "interfaces": field(), "nat-settings": field(),
+                    "host-servers": field(),
+                ], sid: sid)
         }
         // Far over: refused, saying how large it would be; nothing published.
         var refused = await h.call("publish", sid: sid)

@@ -1,8 +1,8 @@
 import Foundation
+import ManagementModel
+import ManagementService
 import Synchronization
 import Testing
-import ManagementService
-import ManagementModel
 import TrustCore
 
 @Suite("Secondary server objects and SIC commands")

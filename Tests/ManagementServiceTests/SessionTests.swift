@@ -1,7 +1,7 @@
 import Foundation
-import Testing
-import ManagementService
 import ManagementModel
+import ManagementService
+import Testing
 
 @Suite("Sessions, locks and publish")
 struct SessionTests {
@@ -45,7 +45,8 @@ struct SessionTests {
 
     @Test func changesArePrivateUntilPublishAndLockedForOthers() async throws {
         let h = try await Harness()
-        let alice = try await h.login(), bob = try await h.login()
+        let alice = try await h.login()
+        let bob = try await h.login()
         try await h.ok("add-host", ["name": "web-1", "ip-address": "192.0.2.10"], sid: alice)
         #expect(await h.call("show-host", ["name": "web-1"], sid: alice).status == 200)
         #expect(await h.call("show-host", ["name": "web-1"], sid: bob).status == 404)
@@ -162,7 +163,8 @@ struct SessionTests {
 
     @Test func tasksAreReadableFromAnotherSession() async throws {
         let h = try await Harness()
-        let a = try await h.login(), b = try await h.login()
+        let a = try await h.login()
+        let b = try await h.login()
         let taskID = try await h.ok("publish", sid: a)["task-id"]!
         let tasks = try await h.ok("show-task", ["task-id": taskID], sid: b)
         #expect(tasks["tasks"]![0]!["status"] == "succeeded")

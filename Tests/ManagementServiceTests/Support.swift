@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import ManagementService
 import ManagementModel
+import ManagementService
 import Store
 import Synchronization
 
@@ -28,8 +28,9 @@ struct Harness {
         logs = try LogStore(directory: self.directory)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        service = try ManagementService(store: store, identity: ServerIdentity(name: "primary", ipAddress: "127.0.0.1", apiPort: 8443),
-                                        logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now }, logs: logs)
+        service = try ManagementService(
+            store: store, identity: ServerIdentity(name: "primary", ipAddress: "127.0.0.1", apiPort: 8443),
+            logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now }, logs: logs)
         _ = try await service.initializeIfEmpty(adminPassword: "adminpw")
     }
 

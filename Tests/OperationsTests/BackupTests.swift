@@ -3,6 +3,7 @@ import HARuntime
 import ManagementModel
 import Store
 import Testing
+
 @testable import Operations
 
 @Suite("Backups: archive, verification and refusals on real files")
@@ -20,12 +21,15 @@ struct BackupTests {
         #expect(try Backups.verify(url, passphrase: nil, scratchParent: scratch.url).contentsChecked)
 
         let target = scratch.path("restored")
-        let report = try Backups.restore(Backups.RestoreOptions(archive: url, dataDirectory: target, passphrase: nil, request: RestoreRequest(),
-                                                                nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+        let report = try Backups.restore(
+            Backups.RestoreOptions(
+                archive: url, dataDirectory: target, passphrase: nil, request: RestoreRequest(),
+                nowMilliseconds: 1), raiseEpoch: raiseEpoch)
         #expect(report.setAside == nil)
         let restored = try DatabaseFacts.read(path: target.appendingPathComponent("rampart.sqlite").path, verifyJournal: true)
         #expect(restored.head == manifest.head)
-        #expect(try ManagementStore(readOnlyPath: target.appendingPathComponent("rampart.sqlite").path).allObjects()
+        #expect(
+            try ManagementStore(readOnlyPath: target.appendingPathComponent("rampart.sqlite").path).allObjects()
                 == (try ManagementStore(readOnlyPath: node.databasePath).allObjects()))
         #expect(FileManager.default.contents(atPath: target.appendingPathComponent("pki/ica.key").path) != nil)
         let mode = try FileManager.default.attributesOfItem(atPath: target.appendingPathComponent("pki/ica.key").path)[.posixPermissions] as? Int
@@ -49,14 +53,19 @@ struct BackupTests {
         let target = scratch.path("target")
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
         for (given, code) in [(Array("wrong passphrase!!".utf8), "wrong-passphrase"), (nil, "passphrase-required")] as [([UInt8]?, String)] {
-            #expect(refusalCode {
-                _ = try Backups.restore(Backups.RestoreOptions(archive: url, dataDirectory: target, passphrase: given, request: RestoreRequest(),
-                                                               nowMilliseconds: 1), raiseEpoch: raiseEpoch)
-            } == code)
+            #expect(
+                refusalCode {
+                    _ = try Backups.restore(
+                        Backups.RestoreOptions(
+                            archive: url, dataDirectory: target, passphrase: given, request: RestoreRequest(),
+                            nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+                } == code)
             #expect(fingerprint(target).isEmpty, "a refused restore changes nothing")
         }
-        _ = try Backups.restore(Backups.RestoreOptions(archive: url, dataDirectory: target, passphrase: passphraseBytes, request: RestoreRequest(),
-                                                       nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+        _ = try Backups.restore(
+            Backups.RestoreOptions(
+                archive: url, dataDirectory: target, passphrase: passphraseBytes, request: RestoreRequest(),
+                nowMilliseconds: 1), raiseEpoch: raiseEpoch)
         #expect(try DatabaseFacts.read(path: target.appendingPathComponent("rampart.sqlite").path, verifyJournal: true).head == manifest.head)
     }
 
@@ -73,7 +82,10 @@ struct BackupTests {
             ("cut before the end marker", good.dropLast(1), "truncated"),
             ("cut inside the header", good.prefix(7), "truncated"),
             ("empty", Data(), "truncated"),
-            ("not an archive", Data("SQLite format 3\u{0}and more bytes here to pass the length checks of the footer".utf8) + Data(count: 100), "not-an-archive"),
+            (
+                "not an archive", Data("SQLite format 3\u{0}and more bytes here to pass the length checks of the footer".utf8) + Data(count: 100),
+                "not-an-archive"
+            ),
         ]
         var flipped = good
         flipped[databaseOffset] ^= 0xFF
@@ -89,10 +101,13 @@ struct BackupTests {
             try bytes.write(to: bad)
             let passphrase = encrypted ? passphraseBytes : nil
             #expect(refusalCode { _ = try Backups.verify(bad, passphrase: passphrase, scratchParent: scratch.url) } == code, "\(what)")
-            #expect(refusalCode {
-                _ = try Backups.restore(Backups.RestoreOptions(archive: bad, dataDirectory: target, passphrase: passphrase, request: RestoreRequest(),
-                                                               nowMilliseconds: 1), raiseEpoch: raiseEpoch)
-            } == code, "\(what)")
+            #expect(
+                refusalCode {
+                    _ = try Backups.restore(
+                        Backups.RestoreOptions(
+                            archive: bad, dataDirectory: target, passphrase: passphrase, request: RestoreRequest(),
+                            nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+                } == code, "\(what)")
             #expect(fingerprint(target).isEmpty, "\(what): nothing changed")
         }
     }
@@ -104,12 +119,14 @@ struct BackupTests {
         let copy = scratch.path("copy.sqlite")
         try DatabaseFiles.consistentCopy(of: node.databasePath, to: copy.path)
         for (schema, version) in [(["v1", "v2-from-the-future"], 1), (["v1"], 2)] {
-            var manifest = ArchiveManifest(kind: .backup, archiveID: UUID().uuidString, createdAtMilliseconds: 1, server: "primary", schema: schema,
-                                           head: nil, epochTerm: 1, objectCount: 0, groupPeers: [], includesLogs: false)
+            var manifest = ArchiveManifest(
+                kind: .backup, archiveID: UUID().uuidString, createdAtMilliseconds: 1, server: "primary", schema: schema,
+                head: nil, epochTerm: 1, objectCount: 0, groupPeers: [], includesLogs: false)
             manifest.formatVersion = version
             let url = scratch.path("future-\(version).rampart-backup")
-            _ = try ArchiveFile.write(manifest, inputs: [ArchiveInput(name: "rampart.sqlite", path: "rampart.sqlite", kind: .sqlite, mode: 0o600, source: copy)],
-                                      passphrase: nil, to: url)
+            _ = try ArchiveFile.write(
+                manifest, inputs: [ArchiveInput(name: "rampart.sqlite", path: "rampart.sqlite", kind: .sqlite, mode: 0o600, source: copy)],
+                passphrase: nil, to: url)
             #expect(refusalCode { _ = try Backups.verify(url, passphrase: nil, scratchParent: scratch.url) } == "incompatible")
         }
     }
@@ -126,10 +143,12 @@ struct BackupTests {
         // A write that fails midway (its source vanished) leaves nothing behind.
         let missing = scratch.path("missing.sqlite")
         #expect(throws: (any Error).self) {
-            _ = try ArchiveFile.write(ArchiveManifest(kind: .backup, archiveID: "x", createdAtMilliseconds: 1, server: "p", schema: ["v1"], head: nil,
-                                                      epochTerm: nil, objectCount: 0, groupPeers: [], includesLogs: false),
-                                      inputs: [ArchiveInput(name: "db", path: "rampart.sqlite", kind: .sqlite, mode: 0o600, source: missing)],
-                                      passphrase: nil, to: directory.appendingPathComponent("never.rampart-backup"))
+            _ = try ArchiveFile.write(
+                ArchiveManifest(
+                    kind: .backup, archiveID: "x", createdAtMilliseconds: 1, server: "p", schema: ["v1"], head: nil,
+                    epochTerm: nil, objectCount: 0, groupPeers: [], includesLogs: false),
+                inputs: [ArchiveInput(name: "db", path: "rampart.sqlite", kind: .sqlite, mode: 0o600, source: missing)],
+                passphrase: nil, to: directory.appendingPathComponent("never.rampart-backup"))
         }
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("never.rampart-backup").path))
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains("never") }.isEmpty)
@@ -157,8 +176,10 @@ struct BackupTests {
         #expect(Set(manifests.compactMap { $0.head?.number }).count > 1, "backups saw different heads: they ran while publishing")
         for (index, backup) in Backups.list(in: node.url.appendingPathComponent("backups")).enumerated() {
             let target = scratch.path("restore-\(index)")
-            _ = try Backups.restore(Backups.RestoreOptions(archive: backup.url, dataDirectory: target, passphrase: nil, request: RestoreRequest(),
-                                                           nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+            _ = try Backups.restore(
+                Backups.RestoreOptions(
+                    archive: backup.url, dataDirectory: target, passphrase: nil, request: RestoreRequest(),
+                    nowMilliseconds: 1), raiseEpoch: raiseEpoch)
             let facts = try DatabaseFacts.read(path: target.appendingPathComponent("rampart.sqlite").path, verifyJournal: true)
             #expect(facts.head == backup.manifest?.head)
             // Objects and journal agree: every published host up to the head is there, none after.
@@ -172,8 +193,10 @@ struct BackupTests {
 func publishContinuously(_ node: NodeDirectory, revisions: Int) async throws -> Int {
     let store = node.store
     for round in 0..<revisions {
-        try store.append(Revision(after: try store.head(), epoch: RevisionEpoch(term: 1, server: node.serverName), publishedAtMilliseconds: 10,
-                                  author: "admin", sessionUID: "s", sessionName: "", changes: [.upsert(host(10_000 + round))]))
+        try store.append(
+            Revision(
+                after: try store.head(), epoch: RevisionEpoch(term: 1, server: node.serverName), publishedAtMilliseconds: 10,
+                author: "admin", sessionUID: "s", sessionName: "", changes: [.upsert(host(10_000 + round))]))
         if round % 20 == 0 { await Task.yield() }
     }
     return revisions
@@ -190,11 +213,14 @@ struct BackupLogsTests {
         try logs.setSetting("log-marker", "kept")
         let withoutLogs = try node.backup()
         #expect(!withoutLogs.manifest.includesLogs && !withoutLogs.manifest.parts.contains { $0.path == "logs.sqlite" })
-        let made = try Backups.create(Backups.CreateOptions(dataDirectory: node.url, includeLogs: true, serverName: "primary", nowMilliseconds: 1_800_000_000_000))
+        let made = try Backups.create(
+            Backups.CreateOptions(dataDirectory: node.url, includeLogs: true, serverName: "primary", nowMilliseconds: 1_800_000_000_000))
         #expect(made.manifest.includesLogs && made.manifest.parts.contains { $0.path == "logs.sqlite" && $0.kind == .sqlite })
         let target = scratch.path("restored")
-        _ = try Backups.restore(Backups.RestoreOptions(archive: made.url, dataDirectory: target, passphrase: nil, request: RestoreRequest(),
-                                                       nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+        _ = try Backups.restore(
+            Backups.RestoreOptions(
+                archive: made.url, dataDirectory: target, passphrase: nil, request: RestoreRequest(),
+                nowMilliseconds: 1), raiseEpoch: raiseEpoch)
         #expect(try ManagementStore(readOnlyPath: target.appendingPathComponent("logs.sqlite").path).setting("log-marker") == "kept")
         withExtendedLifetime(logs) {}
     }

@@ -1,9 +1,10 @@
 import Crypto
 import Foundation
-import Testing
-import ManagementModel
-@testable import Operations
 import HACore
+import ManagementModel
+import Testing
+
+@testable import Operations
 
 /// Archives are files anyone can craft: the footer and manifest numbers are read without sums that
 /// overflow, and a manifest's encryption parameters are checked before use (issue 18, item 11).
@@ -13,11 +14,13 @@ struct HostileArchiveTests {
     static func archive(in scratch: Scratch, passphrase: [UInt8]? = nil) throws -> URL {
         let source = scratch.path("part.bin")
         try Data(repeating: 7, count: 5_000).write(to: source)
-        let manifest = ArchiveManifest(kind: .backup, archiveID: UUID().uuidString, createdAtMilliseconds: 1, server: "primary", schema: ["v1"],
-                                       head: nil, epochTerm: 1, objectCount: 0, groupPeers: [], includesLogs: false)
+        let manifest = ArchiveManifest(
+            kind: .backup, archiveID: UUID().uuidString, createdAtMilliseconds: 1, server: "primary", schema: ["v1"],
+            head: nil, epochTerm: 1, objectCount: 0, groupPeers: [], includesLogs: false)
         let url = scratch.path("a.rampart-backup")
-        _ = try ArchiveFile.write(manifest, inputs: [ArchiveInput(name: "part.bin", path: "part.bin", kind: .file, mode: 0o600, source: source)],
-                                  passphrase: passphrase, to: url)
+        _ = try ArchiveFile.write(
+            manifest, inputs: [ArchiveInput(name: "part.bin", path: "part.bin", kind: .file, mode: 0o600, source: source)],
+            passphrase: passphrase, to: url)
         return url
     }
 
@@ -67,8 +70,10 @@ struct HostileArchiveTests {
         defer { scratch.remove() }
         let url = try Self.archive(in: scratch)
         let bad = scratch.path("bad.rampart-backup")
-        for (from, to) in [(#""name":"part.bin""#, #""name":"..\/..\/escaped""#), (#""name":"part.bin""#, #""name":"a\/b""#),
-                           (#""name":"part.bin""#, #""name":"..""#), (#""mode":384"#, #""mode":2541"#)] {
+        for (from, to) in [
+            (#""name":"part.bin""#, #""name":"..\/..\/escaped""#), (#""name":"part.bin""#, #""name":"a\/b""#),
+            (#""name":"part.bin""#, #""name":"..""#), (#""mode":384"#, #""mode":2541"#),
+        ] {
             try Self.withManifest(url, to: bad) { $0.replacingOccurrences(of: from, with: to) }
             #expect(refusalCode { _ = try ArchiveFile.readManifest(bad) } == "corrupt", "\(to)")
         }
@@ -96,19 +101,24 @@ struct HostileArchiveTests {
             let file = scratch.path("export.json")
             _ = try Migration.write(objects: [host(1)], source: ["server": "old", "epoch-term": term], to: file, nowMilliseconds: 1)
             let target = scratch.path("target")
-            #expect(refusalCode {
-                _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, serverName: "p", nowMilliseconds: 1),
-                                               raiseEpoch: raiseEpoch)
-            } == "corrupt", "\(term)")
+            #expect(
+                refusalCode {
+                    _ = try Migration.importExport(
+                        Migration.ImportOptions(file: file, dataDirectory: target, serverName: "p", nowMilliseconds: 1),
+                        raiseEpoch: raiseEpoch)
+                } == "corrupt", "\(term)")
             #expect(!FileManager.default.fileExists(atPath: target.appendingPathComponent("rampart.sqlite").path))
         }
         // An operator's --epoch-term beyond any real history is refused, not raised by one into a trap.
         let file = scratch.path("export.json")
         _ = try Migration.write(objects: [host(1)], source: ["server": "old", "epoch-term": 3], to: file, nowMilliseconds: 1)
-        #expect(refusalCode {
-            _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: scratch.path("huge"), serverName: "p",
-                                                                   minimumEpochTerm: UInt64.max, nowMilliseconds: 1), raiseEpoch: raiseEpoch)
-        } == "epoch-term-out-of-range")
+        #expect(
+            refusalCode {
+                _ = try Migration.importExport(
+                    Migration.ImportOptions(
+                        file: file, dataDirectory: scratch.path("huge"), serverName: "p",
+                        minimumEpochTerm: UInt64.max, nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+            } == "epoch-term-out-of-range")
         #expect(OperationsLimits.epochTermMax == Epoch.termMax, "the same bound as HACore's")
     }
 }

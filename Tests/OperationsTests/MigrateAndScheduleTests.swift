@@ -4,6 +4,7 @@ import HARuntime
 import ManagementModel
 import Store
 import Testing
+
 @testable import Operations
 
 @Suite("Migrate export/import and the backup schedule")
@@ -11,7 +12,8 @@ struct MigrateAndScheduleTests {
     @Test func exportThenImportOnAFreshDirectoryGivesIdenticalObjectsAndARaisedEpoch() throws {
         let scratch = Scratch()
         defer { scratch.remove() }
-        let objects = (0..<2_500).map(host) + [administrator("admin"), administrator("ops"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true)]
+        let objects =
+            (0..<2_500).map(host) + [administrator("admin"), administrator("ops"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true)]
         let node = try NodeDirectory(scratch.path("node"), objects: objects, revisionsOf: 500, epochTerm: 3)
         let file = scratch.path("export.json")
         let export = try Migration.export(dataDirectory: node.url, to: file, serverName: "primary", settingKeys: ["sic-revocations"], nowMilliseconds: 1)
@@ -21,13 +23,15 @@ struct MigrateAndScheduleTests {
         #expect(mode == 0o600)
 
         let target = scratch.path("new")
-        let dry = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, dryRun: true, nowMilliseconds: 2),
-                                             raiseEpoch: raiseEpoch)
+        let dry = try Migration.importExport(
+            Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, dryRun: true, nowMilliseconds: 2),
+            raiseEpoch: raiseEpoch)
         #expect(dry.dryRun && dry.revisions == 3 && dry.export.counts["host"] == 2_500)
         #expect(!FileManager.default.fileExists(atPath: target.path), "a dry run changes nothing")
 
-        let report = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, nowMilliseconds: 2),
-                                                raiseEpoch: raiseEpoch)
+        let report = try Migration.importExport(
+            Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, nowMilliseconds: 2),
+            raiseEpoch: raiseEpoch)
         #expect(report.serverName == "primary", "the new primary of the same group keeps the exporting server's name")
         #expect(report.epochTerm == 4)
         let imported = try ManagementStore(readOnlyPath: target.appendingPathComponent("rampart.sqlite").path)
@@ -35,13 +39,17 @@ struct MigrateAndScheduleTests {
         #expect(try imported.verifyJournal() == nil)
         #expect(try imported.setting("sic-revocations") == "{\"revoked\":[]}")
         #expect(try imported.setting("server-uid") == "server-primary")
-        #expect(FileManager.default.contents(atPath: target.appendingPathComponent("pki/ica.key").path) == FileManager.default.contents(atPath: node.url.appendingPathComponent("pki/ica.key").path))
+        #expect(
+            FileManager.default.contents(atPath: target.appendingPathComponent("pki/ica.key").path)
+                == FileManager.default.contents(atPath: node.url.appendingPathComponent("pki/ica.key").path))
 
         // Never into a directory that holds a database.
-        #expect(refusalCode {
-            _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, dryRun: true, nowMilliseconds: 3),
-                                           raiseEpoch: raiseEpoch)
-        } == "target-not-empty")
+        #expect(
+            refusalCode {
+                _ = try Migration.importExport(
+                    Migration.ImportOptions(file: file, dataDirectory: target, asNewPrimary: true, dryRun: true, nowMilliseconds: 3),
+                    raiseEpoch: raiseEpoch)
+            } == "target-not-empty")
     }
 
     @Test func aDamagedOrNewerExportIsRefusedAndNothingIsCreated() throws {
@@ -61,9 +69,11 @@ struct MigrateAndScheduleTests {
             let bad = scratch.path("bad.json")
             try Data(content.utf8).write(to: bad)
             let target = scratch.path("target-\(code)")
-            #expect(refusalCode {
-                _ = try Migration.importExport(Migration.ImportOptions(file: bad, dataDirectory: target, serverName: "p", nowMilliseconds: 1), raiseEpoch: raiseEpoch)
-            } == code)
+            #expect(
+                refusalCode {
+                    _ = try Migration.importExport(
+                        Migration.ImportOptions(file: bad, dataDirectory: target, serverName: "p", nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+                } == code)
             #expect(!FileManager.default.fileExists(atPath: target.path), "a refused import leaves nothing behind")
         }
     }
@@ -74,8 +84,11 @@ struct MigrateAndScheduleTests {
         gateway.fields[ManagedObject.sicStateField] = "initialized"
         gateway.fields[ManagedObject.sicSerialField] = "0a0b"
         gateway.fields[ManagedObject.sicNameField] = "CN=gw-1,O=Rampart,URI=urn:rampart:node:gw-1"
-        let objects = (0..<5).map(host) + [administrator("admin"), gateway, managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
-                                           managementServer("mgmt-b", sicAddress: "127.0.0.1:\(standby.port)")]
+        let objects =
+            (0..<5).map(host) + [
+                administrator("admin"), gateway, managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                managementServer("mgmt-b", sicAddress: "127.0.0.1:\(standby.port)"),
+            ]
         let node = try NodeDirectory(scratch.path("node"), objects: objects, epochTerm: 3)
         let file = scratch.path("export.json")
         _ = try Migration.export(dataDirectory: node.url, to: file, serverName: "primary", settingKeys: ["sic-revocations"], nowMilliseconds: 1)
@@ -92,15 +105,21 @@ struct MigrateAndScheduleTests {
         let file = try groupExport(scratch, standby: standby)
         let target = scratch.path("copy")
         // The exported group's names are taken: the default name is refused, and nothing is left behind.
-        #expect(refusalCode { _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, nowMilliseconds: 2), raiseEpoch: raiseEpoch) }
+        #expect(
+            refusalCode {
+                _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, nowMilliseconds: 2), raiseEpoch: raiseEpoch)
+            }
                 == "server-name-taken")
         #expect(!FileManager.default.fileExists(atPath: target.path))
-        #expect(refusalCode {
-            _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, serverName: "mgmt-b", nowMilliseconds: 2), raiseEpoch: raiseEpoch)
-        } == "server-name-taken")
+        #expect(
+            refusalCode {
+                _ = try Migration.importExport(
+                    Migration.ImportOptions(file: file, dataDirectory: target, serverName: "mgmt-b", nowMilliseconds: 2), raiseEpoch: raiseEpoch)
+            } == "server-name-taken")
 
-        let report = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, serverName: "lab", nowMilliseconds: 2),
-                                                raiseEpoch: raiseEpoch)
+        let report = try Migration.importExport(
+            Migration.ImportOptions(file: file, dataDirectory: target, serverName: "lab", nowMilliseconds: 2),
+            raiseEpoch: raiseEpoch)
         #expect(report.serverName == "lab" && !report.asNewPrimary)
         #expect(report.serversLeftOut == ["mgmt-b", "primary"] && report.gatewaysToEnrol == ["gw-1"])
         let store = try ManagementStore(readOnlyPath: target.appendingPathComponent("rampart.sqlite").path)
@@ -150,7 +169,10 @@ struct MigrateAndScheduleTests {
         let target = scratch.path("secondary")
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
         try Data("{}".utf8).write(to: target.appendingPathComponent("ha.json"))
-        #expect(refusalCode { _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, nowMilliseconds: 1), raiseEpoch: raiseEpoch) }
+        #expect(
+            refusalCode {
+                _ = try Migration.importExport(Migration.ImportOptions(file: file, dataDirectory: target, nowMilliseconds: 1), raiseEpoch: raiseEpoch)
+            }
                 == "target-not-empty")
         #expect(try FileManager.default.contentsOfDirectory(atPath: target.path) == ["ha.json"], "no rampart.lock left behind")
     }
@@ -218,12 +240,19 @@ struct RetentionTests {
         let node = try NodeDirectory(scratch.path("node"))
         var scheduled: [URL] = []
         for index in 0..<4 {
-            scheduled.append(try Backups.create(Backups.CreateOptions(dataDirectory: node.url, serverName: "primary", scheduled: true,
-                                                                      nowMilliseconds: 1_700_000_000_000 + Int64(index) * 1_000)).url)
+            scheduled.append(
+                try Backups.create(
+                    Backups.CreateOptions(
+                        dataDirectory: node.url, serverName: "primary", scheduled: true,
+                        nowMilliseconds: 1_700_000_000_000 + Int64(index) * 1_000)
+                ).url)
         }
         let manual = try node.backup(now: 1_600_000_000_000).url
-        #expect(Backups.pruneScheduled(in: node.url.appendingPathComponent("backups"), schedule: BackupSchedule(everyHours: 1, retention: 2),
-                                       serverName: "primary").isEmpty)
+        #expect(
+            Backups.pruneScheduled(
+                in: node.url.appendingPathComponent("backups"), schedule: BackupSchedule(everyHours: 1, retention: 2),
+                serverName: "primary"
+            ).isEmpty)
         let left = Set(Backups.list(in: node.url.appendingPathComponent("backups")).map(\.url))
         #expect(left == Set([manual] + scheduled.suffix(2)), "the two newest scheduled backups and the manual one stay")
     }

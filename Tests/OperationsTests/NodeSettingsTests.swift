@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Operations
 
 /// node.json has one reader and one writer: the server, the operations tools, rampart mgmt, demo and bench.

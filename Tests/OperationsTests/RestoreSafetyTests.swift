@@ -4,14 +4,19 @@ import HARuntime
 import ManagementModel
 import Store
 import Testing
+
 @testable import Operations
 
 @Suite("Restore safety: every refusal, and the disaster case")
 struct RestoreSafetyTests {
-    func restore(_ archive: URL, into target: URL, _ request: RestoreRequest = RestoreRequest(), serverName: String? = nil,
-                 minimumEpochTerm: UInt64 = 0) throws -> Backups.RestoreReport {
-        try Backups.restore(Backups.RestoreOptions(archive: archive, dataDirectory: target, passphrase: nil, request: request, serverName: serverName,
-                                                   minimumEpochTerm: minimumEpochTerm, nowMilliseconds: 1_700_000_000_000), raiseEpoch: raiseEpoch)
+    func restore(
+        _ archive: URL, into target: URL, _ request: RestoreRequest = RestoreRequest(), serverName: String? = nil,
+        minimumEpochTerm: UInt64 = 0
+    ) throws -> Backups.RestoreReport {
+        try Backups.restore(
+            Backups.RestoreOptions(
+                archive: archive, dataDirectory: target, passphrase: nil, request: request, serverName: serverName,
+                minimumEpochTerm: minimumEpochTerm, nowMilliseconds: 1_700_000_000_000), raiseEpoch: raiseEpoch)
     }
 
     @Test func policyRefusesInOrderAndExplains() {
@@ -73,8 +78,12 @@ struct RestoreSafetyTests {
         defer { scratch.remove() }
         let peer = Listener()
         defer { peer.close() }
-        let node = try NodeDirectory(scratch.path("node"), objects: [administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
-                                                                     managementServer("mgmt-b", sicAddress: "127.0.0.1:\(peer.port)")], epochTerm: 4)
+        let node = try NodeDirectory(
+            scratch.path("node"),
+            objects: [
+                administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                managementServer("mgmt-b", sicAddress: "127.0.0.1:\(peer.port)"),
+            ], epochTerm: 4)
         let (url, manifest) = try node.backup()
         #expect(manifest.groupPeers == ["mgmt-b"])
         #expect(manifest.epochTerm == 4)
@@ -102,8 +111,12 @@ struct RestoreSafetyTests {
     @Test func aCorruptBackupIsCheckedFirstAndAFailedRestoreLeavesNothingBehind() throws {
         let scratch = Scratch()
         defer { scratch.remove() }
-        let node = try NodeDirectory(scratch.path("node"), objects: [administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
-                                                                     managementServer("mgmt-b", sicAddress: "127.0.0.1:1")])
+        let node = try NodeDirectory(
+            scratch.path("node"),
+            objects: [
+                administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                managementServer("mgmt-b", sicAddress: "127.0.0.1:1"),
+            ])
         let (url, _) = try node.backup()
         var bytes = try Data(contentsOf: url)
         bytes[bytes.count / 2] ^= 0xFF
@@ -127,11 +140,17 @@ struct RestoreSafetyTests {
         defer { scratch.remove() }
         let peer = Listener()
         defer { peer.close() }
-        let node = try NodeDirectory(scratch.path("node"), objects: [administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
-                                                                     managementServer("mgmt-b", sicAddress: "127.0.0.1:\(peer.port)")])
-        let (url, _) = try Snapshots.create(dataDirectory: node.url, destination: nil, passphrase: nil, serverName: "primary", nowMilliseconds: 1_700_000_000_000)
+        let node = try NodeDirectory(
+            scratch.path("node"),
+            objects: [
+                administrator("admin"), managementServer("primary", sicAddress: "127.0.0.1:1", primary: true),
+                managementServer("mgmt-b", sicAddress: "127.0.0.1:\(peer.port)"),
+            ])
+        let (url, _) = try Snapshots.create(
+            dataDirectory: node.url, destination: nil, passphrase: nil, serverName: "primary", nowMilliseconds: 1_700_000_000_000)
         let fresh = scratch.path("clone")
-        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: fresh, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch) }
+        #expect(
+            refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: fresh, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch) }
                 == "ha-group-alive")
         #expect(!FileManager.default.fileExists(atPath: fresh.path))
         peer.close()
@@ -163,8 +182,9 @@ struct RestoreSafetyTests {
         let node = try NodeDirectory(scratch.path("node"))
         let hardState = HardStateStore(store: node.store)
         try hardState.save(HardState(epoch: Epoch(term: 3, server: "primary"), role: .active, peers: []))
-        let (url, _) = try Snapshots.create(dataDirectory: node.url, destination: nil, passphrase: nil, serverName: "primary",
-                                            nowMilliseconds: 1_700_000_000_000)
+        let (url, _) = try Snapshots.create(
+            dataDirectory: node.url, destination: nil, passphrase: nil, serverName: "primary",
+            nowMilliseconds: 1_700_000_000_000)
         try node.publish([host(901)])
         try hardState.save(HardState(epoch: Epoch(term: 4, server: "primary"), role: .active, peers: []))
         let report = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
@@ -176,8 +196,9 @@ struct RestoreSafetyTests {
         // A standby's snapshot keeps its epoch: it follows whoever is active.
         let standby = try NodeDirectory(scratch.path("standby"), serverName: "mgmt-b")
         try HardStateStore(store: standby.store).save(HardState(epoch: Epoch(term: 3, server: "primary"), role: .standby, peers: []))
-        let (standbyURL, _) = try Snapshots.create(dataDirectory: standby.url, destination: nil, passphrase: nil, serverName: "mgmt-b",
-                                                   nowMilliseconds: 1_700_000_000_000)
+        let (standbyURL, _) = try Snapshots.create(
+            dataDirectory: standby.url, destination: nil, passphrase: nil, serverName: "mgmt-b",
+            nowMilliseconds: 1_700_000_000_000)
         _ = try Snapshots.restore(archive: standbyURL, dataDirectory: standby.url, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
         #expect(try HardStateStore(store: standby.store).load()?.epoch == Epoch(term: 3, server: "primary"))
     }
@@ -186,16 +207,24 @@ struct RestoreSafetyTests {
         let scratch = Scratch()
         defer { scratch.remove() }
         let node = try NodeDirectory(scratch.path("node"))
-        let (url, manifest) = try Snapshots.create(dataDirectory: node.url, destination: nil, passphrase: passphraseBytes, serverName: "primary",
-                                                   nowMilliseconds: 1_700_000_000_000)
+        let (url, manifest) = try Snapshots.create(
+            dataDirectory: node.url, destination: nil, passphrase: passphraseBytes, serverName: "primary",
+            nowMilliseconds: 1_700_000_000_000)
         #expect(Set(manifest.parts.map(\.path)) == ["rampart.sqlite", "node.json", "pki/ica.pem", "pki/ica.key"])
         #expect(manifest.parts.first { $0.path == "pki/ica.key" }?.mode == 0o600, "the key's mode travels with it")
         try node.publish([host(900)])
         try Data("{}".utf8).write(to: node.url.appendingPathComponent("ha.json"))
         try withExtendedLifetime(try #require(try NodeLock.tryAcquire(dataDirectory: node.url))) {
-            #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "server-running")
+            #expect(
+                refusalCode {
+                    _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+                } == "server-running")
         }
-        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: Array("not the passphrase".utf8), nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "wrong-passphrase")
+        #expect(
+            refusalCode {
+                _ = try Snapshots.restore(
+                    archive: url, dataDirectory: node.url, passphrase: Array("not the passphrase".utf8), nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+            } == "wrong-passphrase")
         let report = try Snapshots.restore(archive: url, dataDirectory: node.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
         #expect(try node.facts().head == manifest.head)
         #expect(!FileManager.default.fileExists(atPath: node.url.appendingPathComponent("ha.json").path), "files newer than the snapshot are set aside")
@@ -203,11 +232,16 @@ struct RestoreSafetyTests {
 
         let other = try NodeDirectory(scratch.path("other"), serverName: "mgmt-b")
         let before = fingerprint(other.url)
-        #expect(refusalCode { _ = try Snapshots.restore(archive: url, dataDirectory: other.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "other-node")
+        #expect(
+            refusalCode {
+                _ = try Snapshots.restore(archive: url, dataDirectory: other.url, passphrase: passphraseBytes, nowMilliseconds: 2, raiseEpoch: raiseEpoch)
+            } == "other-node")
         #expect(fingerprint(other.url) == before)
         // A backup is not a snapshot, and the other way round.
         let (backup, _) = try node.backup()
-        #expect(refusalCode { _ = try Snapshots.restore(archive: backup, dataDirectory: node.url, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch) } == "wrong-kind")
+        #expect(
+            refusalCode { _ = try Snapshots.restore(archive: backup, dataDirectory: node.url, passphrase: nil, nowMilliseconds: 2, raiseEpoch: raiseEpoch) }
+                == "wrong-kind")
         #expect(refusalCode { _ = try restore(url, into: scratch.path("x")) } == "wrong-kind")
     }
 }

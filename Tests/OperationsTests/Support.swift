@@ -22,18 +22,21 @@ struct Scratch {
 let meta = MetaInfo(creator: "admin", creationTimeMilliseconds: 1, lastModifier: "admin", lastModifyTimeMilliseconds: 1)
 
 func host(_ index: Int) -> ManagedObject {
-    ManagedObject(uid: "host-\(index)", type: .host, name: "host-\(index)", fields: ["ipv4-address": .string("10.0.\(index / 256 % 256).\(index % 256)")], meta: meta)
+    ManagedObject(
+        uid: "host-\(index)", type: .host, name: "host-\(index)", fields: ["ipv4-address": .string("10.0.\(index / 256 % 256).\(index % 256)")], meta: meta)
 }
 
 func administrator(_ name: String) -> ManagedObject {
-    ManagedObject(uid: "admin-\(name)", type: .administrator, name: name,
-                  fields: ["password-hash": "pbkdf2-sha256$1$AAAA$AAAA", "permissions-profile": "super-user"], meta: meta)
+    ManagedObject(
+        uid: "admin-\(name)", type: .administrator, name: name,
+        fields: ["password-hash": "pbkdf2-sha256$1$AAAA$AAAA", "permissions-profile": "super-user"], meta: meta)
 }
 
 /// A management server object, as HA records one (with its SIC address).
 func managementServer(_ name: String, sicAddress: String, primary: Bool = false) -> ManagedObject {
-    ManagedObject(uid: "server-\(name)", type: .checkpointHost, name: name,
-                  fields: [ManagedObject.haSICAddressField: .string(sicAddress), ManagedObject.haPrimaryField: .bool(primary)], meta: meta)
+    ManagedObject(
+        uid: "server-\(name)", type: .checkpointHost, name: name,
+        fields: [ManagedObject.haSICAddressField: .string(sicAddress), ManagedObject.haPrimaryField: .bool(primary)], meta: meta)
 }
 
 /// A data directory with a real management database, node.json and an ICA certificate and key.
@@ -41,8 +44,10 @@ struct NodeDirectory {
     let url: URL
     let serverName: String
 
-    init(_ url: URL, serverName: String = "primary", objects: [ManagedObject] = (0..<20).map(host) + [administrator("admin")],
-         revisionsOf: Int = 5, epochTerm: UInt64 = 1) throws {
+    init(
+        _ url: URL, serverName: String = "primary", objects: [ManagedObject] = (0..<20).map(host) + [administrator("admin")],
+        revisionsOf: Int = 5, epochTerm: UInt64 = 1
+    ) throws {
         self.url = url
         self.serverName = serverName
         try FileManager.default.createDirectory(at: url.appendingPathComponent("pki"), withIntermediateDirectories: true)
@@ -50,8 +55,10 @@ struct NodeDirectory {
         var offset = 0
         while offset < objects.count {
             let batch = Array(objects[offset..<min(offset + revisionsOf, objects.count)])
-            try store.append(Revision(after: try store.head(), epoch: RevisionEpoch(term: epochTerm, server: serverName), publishedAtMilliseconds: 10,
-                                      author: "admin", sessionUID: "s", sessionName: "", changes: batch.map { .upsert($0) }))
+            try store.append(
+                Revision(
+                    after: try store.head(), epoch: RevisionEpoch(term: epochTerm, server: serverName), publishedAtMilliseconds: 10,
+                    author: "admin", sessionUID: "s", sessionName: "", changes: batch.map { .upsert($0) }))
             offset += batch.count
         }
         try store.setSetting("sic-revocations", "{\"revoked\":[]}")
@@ -70,13 +77,17 @@ struct NodeDirectory {
 
     func publish(_ objects: [ManagedObject]) throws {
         let store = self.store
-        try store.append(Revision(after: try store.head(), epoch: RevisionEpoch(term: 1, server: serverName), publishedAtMilliseconds: 10,
-                                  author: "admin", sessionUID: "s", sessionName: "", changes: objects.map { .upsert($0) }))
+        try store.append(
+            Revision(
+                after: try store.head(), epoch: RevisionEpoch(term: 1, server: serverName), publishedAtMilliseconds: 10,
+                author: "admin", sessionUID: "s", sessionName: "", changes: objects.map { .upsert($0) }))
     }
 
     func backup(passphrase: [UInt8]? = nil, to destination: URL? = nil, now: Int64 = 1_700_000_000_000) throws -> (url: URL, manifest: ArchiveManifest) {
-        try Backups.create(Backups.CreateOptions(dataDirectory: url, destination: destination, passphrase: passphrase, serverName: serverName,
-                                                 nowMilliseconds: now))
+        try Backups.create(
+            Backups.CreateOptions(
+                dataDirectory: url, destination: destination, passphrase: passphrase, serverName: serverName,
+                nowMilliseconds: now))
     }
 }
 

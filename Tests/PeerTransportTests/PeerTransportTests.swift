@@ -94,8 +94,9 @@ struct PeerTransportLiveTests {
         try await withListener(pki: pki, identity: try pki.node(serverIdentity), loops: loops, limits: limits, isGroupMember: members) {
             port, stream in
             var events = stream.makeAsyncIterator()
-            let member = try PeerConnector(identity: try pki.node(clientIdentity), verifier: pki.verifier, limits: limits,
-                                           isGroupMember: members, now: { testNow }, eventLoopGroup: loops.client, logger: quietLogger)
+            let member = try PeerConnector(
+                identity: try pki.node(clientIdentity), verifier: pki.verifier, limits: limits,
+                isGroupMember: members, now: { testNow }, eventLoopGroup: loops.client, logger: quietLogger)
             try await member.connect(host: "127.0.0.1", port: port, expecting: serverIdentity) { connection in
                 #expect(connection.frameBytesMax == 8192)
                 var inbound = connection.inbound.makeAsyncIterator()
@@ -112,8 +113,9 @@ struct PeerTransportLiveTests {
                 return
             }
             // A verified peer the listener does not count as a member (a gateway) is held to 1024 bytes.
-            let outsider = try PeerConnector(identity: try pki.node(clientIdentity), verifier: pki.verifier, limits: limits,
-                                             isGroupMember: { _ in true }, now: { testNow }, eventLoopGroup: loops.client, logger: quietLogger)
+            let outsider = try PeerConnector(
+                identity: try pki.node(clientIdentity), verifier: pki.verifier, limits: limits,
+                isGroupMember: { _ in true }, now: { testNow }, eventLoopGroup: loops.client, logger: quietLogger)
             try await withListener(pki: pki, identity: try pki.node(serverIdentity), loops: loops, limits: limits) { port, stream in
                 var events = stream.makeAsyncIterator()
                 let error = await #expect(throws: PeerTransportError.self) {

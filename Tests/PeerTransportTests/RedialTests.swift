@@ -1,13 +1,15 @@
 import Synchronization
 import Testing
+
 @testable import PeerTransport
 
 /// One dial plan, one redial loop, one last-heard tracker and one address parser, for the HA mesh
 /// and the gateway agent alike.
 @Suite("PeerTransport: dial plan, redial loop, last heard, SIC addresses")
 struct RedialTests {
-    static let quickBackoff = RedialBackoff(delayMin: .milliseconds(10), delayMax: .milliseconds(40), workingAfter: .seconds(600),
-                                            idleCheck: .milliseconds(5))
+    static let quickBackoff = RedialBackoff(
+        delayMin: .milliseconds(10), delayMax: .milliseconds(40), workingAfter: .seconds(600),
+        idleCheck: .milliseconds(5))
 
     @Test("a plan starts one loop per new key, and a key that goes ends its loop and may come back")
     func planKeys() {
@@ -66,7 +68,12 @@ struct RedialTests {
         let beats = Mutex(0)
         // Each check that finds it alive sends this side's heartbeat; the peer answers the first five.
         try await heard.waitForSilence(longerThan: .milliseconds(50), checkingEvery: .milliseconds(10)) {
-            if beats.withLock({ $0 += 1; return $0 }) < 5 { heard.now() }
+            if beats.withLock({
+                $0 += 1
+                return $0
+            }) < 5 {
+                heard.now()
+            }
         }
         #expect(heard.silence > .milliseconds(50))
         heard.now()

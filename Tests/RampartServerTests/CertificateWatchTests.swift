@@ -3,6 +3,7 @@ import Logging
 import ManagementService
 import Testing
 import TrustCore
+
 @testable import RampartServer
 
 /// Certificates near their end reach the event stream (and so the log), not only a line at start-up.
@@ -15,8 +16,9 @@ struct CertificateWatchTests {
         let keyPair = NodeKeyPair.generate()
         let identity = NodeIdentity(uid: "uid-w", name: "mgmt-w")
         let issued = try ica.issueNodeCertificate(publicKey: keyPair.publicKey, identity: identity, now: issuedAt, validityDays: 365)
-        let credentials = NodeCredentials(identity: identity, privateKeyPEM: keyPair.privateKeyPEM, certificatePEM: issued.certificatePEM,
-                                          icaPEM: ica.certificatePEM)
+        let credentials = NodeCredentials(
+            identity: identity, privateKeyPEM: keyPair.privateKeyPEM, certificatePEM: issued.certificatePEM,
+            icaPEM: ica.certificatePEM)
         let bus = EventBus<ManagementEvent>()
         var deliveries = try bus.subscribe(bufferedEventsMax: 16).makeAsyncIterator()
         let watch = CertificateWatch(credentials: credentials, events: bus, logger: Logger(label: "test"))

@@ -1,14 +1,15 @@
 import Foundation
-import Logging
 import HACore
+import Logging
 import ManagementClient
 import ManagementModel
 import ManagementService
+import PeerTransport
 import Store
 import Synchronization
-import PeerTransport
 import Testing
 import TrustCore
+
 @testable import RampartServer
 
 /// Whole management servers booted in this process by `RampartNode`, as `rampart server` boots one:
@@ -35,8 +36,10 @@ struct InProcessNodeTests {
             let password = "in-process-" + UUID().uuidString
             let passwordFile = scratch.path("admin-password")
             try Data(password.utf8).write(to: URL(fileURLWithPath: passwordFile))
-            let primary = try await RampartNode.prepare(ServerConfiguration(dataDirectory: scratch.url("a"), apiPort: 0, sicPort: 0, serverName: "mgmt-a",
-                                                                            adminPasswordFile: passwordFile, logger: logger("mgmt-a")))
+            let primary = try await RampartNode.prepare(
+                ServerConfiguration(
+                    dataDirectory: scratch.url("a"), apiPort: 0, sicPort: 0, serverName: "mgmt-a",
+                    adminPasswordFile: passwordFile, logger: logger("mgmt-a")))
             let primaryEvents = try EventCollector(primary.service.events)
             let primaryRun = Task { try await primary.run() }
             let primaryAPIPort = try await poll("the primary's listeners") { await primary.apiPort() }
@@ -44,20 +47,27 @@ struct InProcessNodeTests {
             // On the primary, as `rampart mgmt -r true` does over DIR/rampart.sock: the secondary's object with a one-time key.
             let key = SecureRandom.password(length: 32)
             try await LocalOperator.withRootSession(dataDirectory: scratch.path("a")) { transport, sid in
-                _ = try await LocalOperator.call(transport, "add-checkpoint-host", ["name": "mgmt-b", "ip-address": "127.0.0.1",
-                                                                                   "one-time-password": .string(key)], sid: sid)
+                _ = try await LocalOperator.call(
+                    transport, "add-checkpoint-host",
+                    [
+                        "name": "mgmt-b", "ip-address": "127.0.0.1",
+                        "one-time-password": .string(key),
+                    ], sid: sid)
                 _ = try await LocalOperator.call(transport, "publish", [:], sid: sid)
             }
             let keyFile = scratch.path("mgmt-b.key")
             try Data((key + "\n").utf8).write(to: URL(fileURLWithPath: keyFile))
 
-            let secondary = try await RampartNode.prepare(ServerConfiguration(dataDirectory: scratch.url("b"), apiPort: 0, sicPort: 0, serverName: "mgmt-b",
-                                                                              join: SICAddress(host: "127.0.0.1", port: primary.sicPort),
-                                                                              activationKeyFile: keyFile, logger: logger("mgmt-b")))
+            let secondary = try await RampartNode.prepare(
+                ServerConfiguration(
+                    dataDirectory: scratch.url("b"), apiPort: 0, sicPort: 0, serverName: "mgmt-b",
+                    join: SICAddress(host: "127.0.0.1", port: primary.sicPort),
+                    activationKeyFile: keyFile, logger: logger("mgmt-b")))
             let secondaryRun = Task { try await secondary.run() }
             _ = try await poll("the secondary's listeners") { await secondary.apiPort() }
-            return Pair(scratch: scratch, password: password, primary: primary, secondary: secondary, primaryAPIPort: primaryAPIPort,
-                        primaryEvents: primaryEvents, runs: [primaryRun, secondaryRun])
+            return Pair(
+                scratch: scratch, password: password, primary: primary, secondary: secondary, primaryAPIPort: primaryAPIPort,
+                primaryEvents: primaryEvents, runs: [primaryRun, secondaryRun])
         }
 
         func stop() async throws {
@@ -69,8 +79,9 @@ struct InProcessNodeTests {
         func cancel() { for run in runs { run.cancel() } }
     }
 
-    @Test("a primary and a secondary in one process: the secondary joins with a one-time key as --join does, and a publish replicates",
-          .timeLimit(.minutes(10)))
+    @Test(
+        "a primary and a secondary in one process: the secondary joins with a one-time key as --join does, and a publish replicates",
+        .timeLimit(.minutes(10)))
     func publishReplicatesToASecondaryInProcess() async throws {
         let pair = try await Pair.boot()
         defer { pair.cancel() }
@@ -78,8 +89,9 @@ struct InProcessNodeTests {
         #expect(FileManager.default.fileExists(atPath: scratch.path("b/ha.json")), "the join is recorded as --join records it")
 
         // A publish on the primary over HTTPS, verified against the group's Internal CA.
-        let endpoint = MgmtEndpoint(target: .https(host: "127.0.0.1", port: pair.primaryAPIPort), caFile: scratch.path("a/pki/ica.pem"),
-                                    unsafe: false, apiVersion: nil)
+        let endpoint = MgmtEndpoint(
+            target: .https(host: "127.0.0.1", port: pair.primaryAPIPort), caFile: scratch.path("a/pki/ica.pem"),
+            unsafe: false, apiVersion: nil)
         try await MgmtTransport.with(endpoint) { transport in
             let login = try await transport.call("login", ["user": "admin", "password": .string(pair.password)], sid: nil)
             let sid = try #require(login.body["sid"]?.stringValue, "login: \(login.body.canonicalString)")
@@ -97,11 +109,15 @@ struct InProcessNodeTests {
         #expect(replicated["ipv4-address"]?.stringValue == "192.0.2.7", "\(replicated.canonicalString)")
         // The primary's event stream told the story: the revision, and the secondary synchronized.
         let published = try await Self.poll("the publish as an event") { () -> RevisionPublished? in
-            pair.primaryEvents.events.lazy.compactMap { if case .revisionPublished(let revision) = $0, revision.changes == 1, revision.author == "admin" { revision } else { nil } }.first
+            pair.primaryEvents.events.lazy.compactMap {
+                if case .revisionPublished(let revision) = $0, revision.changes == 1, revision.author == "admin" { revision } else { nil }
+            }.first
         }
         #expect(published.number >= 3, "after revision 1 (installation) and 2 (mgmt-b's object): \(published)")
         _ = try await Self.poll("mgmt-b synchronized, as an event") { () -> Bool? in
-            pair.primaryEvents.events.contains { if case .syncStatusChanged(let change) = $0 { change.peer.name == "mgmt-b" && change.status == .synchronized } else { false } } ? true : nil
+            pair.primaryEvents.events.contains {
+                if case .syncStatusChanged(let change) = $0 { change.peer.name == "mgmt-b" && change.status == .synchronized } else { false }
+            } ? true : nil
         }
         #expect(!pair.secondary.runtime.writesEnabled, "the secondary is a standby")
         #expect(pair.primary.runtime.writesEnabled, "the primary is the active")
@@ -129,8 +145,12 @@ struct InProcessNodeTests {
         let count = Int(ProcessInfo.processInfo.environment["RAMPART_BULK_CHANGES"] ?? "") ?? Limits.changesPerSessionMax
         let started = ContinuousClock.now
         for index in 0..<count {
-            _ = try await call("add-host", ["name": .string("bulk-\(index)"),
-                                            "ip-address": .string("10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)")], sid: sid)
+            _ = try await call(
+                "add-host",
+                [
+                    "name": .string("bulk-\(index)"),
+                    "ip-address": .string("10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)"),
+                ], sid: sid)
         }
         let added = ContinuousClock.now
         _ = try await call("publish", [:], sid: sid)
@@ -155,8 +175,9 @@ struct InProcessNodeTests {
         #expect(revision.changes.count == count && revision.hash == head.hash)
         let revisionBytes = revision.json.canonicalBytes.count
         #expect(revisionBytes <= PublishLimits.revisionBytesMax)
-        print("a revision of \(count) changes: \(revisionBytes) bytes (limit \(PublishLimits.revisionBytesMax)); adds took \(added - started), "
-              + "the publish \(published - added), the standby applied it \(applied - published) later")
+        print(
+            "a revision of \(count) changes: \(revisionBytes) bytes (limit \(PublishLimits.revisionBytesMax)); adds took \(added - started), "
+                + "the publish \(published - added), the standby applied it \(applied - published) later")
     }
 
     struct CallFailed: Error, CustomStringConvertible {

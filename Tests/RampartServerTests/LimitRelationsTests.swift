@@ -1,6 +1,7 @@
 import ManagementModel
 import PeerTransport
 import Testing
+
 @testable import RampartServer
 
 /// The modules' limits agree (checked when a node starts); a build whose limits contradict each other is
@@ -30,8 +31,9 @@ struct LimitRelationsTests {
     @Test func aSessionTooLargeForOneRevisionAndAnOverflowAreNamed() {
         var limits = LimitSet.shipped
         limits.changesPerSessionMax = 1_000_000
-        #expect(LimitRelations.violations(limits).map(\.relation)
-            == ["changesPerSessionMax × PublishLimits.ordinaryChangeBytesMax ≤ PublishLimits.revisionBytesMax"])
+        #expect(
+            LimitRelations.violations(limits).map(\.relation)
+                == ["changesPerSessionMax × PublishLimits.ordinaryChangeBytesMax ≤ PublishLimits.revisionBytesMax"])
         limits.changesPerSessionMax = Int.max
         #expect(LimitRelations.violations(limits).first?.figures.contains("overflow") == true)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+
 @testable import RampartServer
 
 @Suite("Log escaping")
@@ -38,7 +39,8 @@ struct LogEscapingTests {
         logger.error("login\nFORGED failed", error: Failure(), metadata: ["user": "u\r\nFORGED"])
         let lines = sink.text.split(separator: "\n")
         #expect(lines.count == 1, "\(sink.text)")
-        #expect(!sink.text.contains("\nFORGED") && sink.text.contains(#"login\nFORGED failed"#) && sink.text.contains(#"u\r\nFORGED"#)
+        #expect(
+            !sink.text.contains("\nFORGED") && sink.text.contains(#"login\nFORGED failed"#) && sink.text.contains(#"u\r\nFORGED"#)
                 && sink.text.contains(#"p\nFORGED"#) && sink.text.contains(#"bad\nFORGED"#), "\(sink.text)")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import RampartTools
 
 /// The one supervisor of the demo's and the benchmarks' child processes.
@@ -16,18 +17,23 @@ struct ChildProcessSupervisorTests {
         // A child inherits the signal mask of the thread that started it (a pool thread may block
         // SIGTERM): this one unblocks it, as a server's signal handling does.
         let politeLog = scratch.appendingPathComponent("polite.log").path
-        let polite = try supervisor.start(name: "polite", program: "/usr/bin/env",
-                                          arguments: ["python3", "-c", """
-                                              import signal, time
-                                              signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
-                                              print("ready", flush=True)
-                                              time.sleep(600)
-                                              """],
-                                          output: .newLog(path: politeLog), onExit: { child in ended.withLock { $0.append(child.name) } })
+        let polite = try supervisor.start(
+            name: "polite", program: "/usr/bin/env",
+            arguments: [
+                "python3", "-c",
+                """
+                import signal, time
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+                print("ready", flush=True)
+                time.sleep(600)
+                """,
+            ],
+            output: .newLog(path: politeLog), onExit: { child in ended.withLock { $0.append(child.name) } })
         let stubbornLog = scratch.appendingPathComponent("stubborn.log").path
-        let stubborn = try supervisor.start(name: "stubborn", program: "/bin/sh",
-                                            arguments: ["-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
-                                            output: .newLog(path: stubbornLog))
+        let stubborn = try supervisor.start(
+            name: "stubborn", program: "/bin/sh",
+            arguments: ["-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
+            output: .newLog(path: stubbornLog))
         // Only once both are set up: a signal before would end them at once.
         for log in [politeLog, stubbornLog] {
             try await poll { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("ready") == true }
@@ -49,8 +55,9 @@ struct ChildProcessSupervisorTests {
         defer { try? FileManager.default.removeItem(atPath: log) }
         let supervisor = ChildProcessSupervisor(stopGrace: .seconds(5))
         for run in ["one", "two"] {
-            let child = try supervisor.start(name: "echo", program: "/bin/sh", arguments: ["-c", "echo run \(run)"],
-                                             output: .appendedLog(path: log, header: "starting echo \(run)"))
+            let child = try supervisor.start(
+                name: "echo", program: "/bin/sh", arguments: ["-c", "echo run \(run)"],
+                output: .appendedLog(path: log, header: "starting echo \(run)"))
             try await poll { !child.isRunning }
         }
         let text = try String(contentsOfFile: log, encoding: .utf8)

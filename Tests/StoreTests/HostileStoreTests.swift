@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ManagementModel
 @testable import Store
 
@@ -64,10 +65,11 @@ struct HostileStoreTests {
         #expect(try store.read { db in try ManagementStore.journalLinkProblem(db) } != nil)
         let logs = try LogStore(directory: directory)
         try logs.queue.write { db in
-            try db.execute(sql: """
-                INSERT INTO logs (gateway, sequence, time, received_at, rule_uid, rule_number, rule_name, action, source, destination, proto,
-                    dport, origin, policy_revision, hit_count) VALUES ('g', 1, 0, 0, 'u', 'not a number', 'r', 'drop', '', '', 'tcp', NULL, 'x', 1, NULL)
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO logs (gateway, sequence, time, received_at, rule_uid, rule_number, rule_name, action, source, destination, proto,
+                        dport, origin, policy_revision, hit_count) VALUES ('g', 1, 0, 0, 'u', 'not a number', 'r', 'drop', '', '', 'tcp', NULL, 'x', 1, NULL)
+                    """)
         }
         #expect(throws: StoreError.self) { try logs.query(LogQuery(), offset: 0, limit: 10) }
         #expect(throws: StoreError.self) { try logs.records(gateway: "g", after: 0, limit: 10) }

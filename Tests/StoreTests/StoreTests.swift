@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+
 @testable import ManagementModel
 @testable import Store
 
@@ -11,13 +12,15 @@ func temporaryDirectory() -> URL {
 }
 
 func host(_ name: String, uid: String) -> ManagedObject {
-    ManagedObject(uid: uid, type: .host, name: name, fields: ["ipv4-address": "192.0.2.1"],
-                  meta: MetaInfo(creator: "a", creationTimeMilliseconds: 1, lastModifier: "a", lastModifyTimeMilliseconds: 1))
+    ManagedObject(
+        uid: uid, type: .host, name: name, fields: ["ipv4-address": "192.0.2.1"],
+        meta: MetaInfo(creator: "a", creationTimeMilliseconds: 1, lastModifier: "a", lastModifyTimeMilliseconds: 1))
 }
 
 func revision(after store: ManagementStore, _ changes: [ObjectChange]) throws -> Revision {
-    Revision(after: try store.head(), epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: 10, author: "alice",
-             sessionUID: "s", sessionName: "", changes: changes)
+    Revision(
+        after: try store.head(), epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: 10, author: "alice",
+        sessionUID: "s", sessionName: "", changes: changes)
 }
 
 @Suite("Store: real SQLite files")
@@ -91,8 +94,10 @@ struct StoreTests {
             let crashing = try DatabaseQueue(path: path, configuration: unsafe)
             try crashing.inDatabase { db in
                 try db.execute(sql: "BEGIN IMMEDIATE")
-                try db.execute(sql: "INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body) VALUES (2, ?, ?, 1, 'p', 1, 'a', ?)",
-                               arguments: [next.hash, next.previousHash, next.json.canonicalString])
+                try db.execute(
+                    sql:
+                        "INSERT INTO revisions (number, hash, previous_hash, epoch_term, epoch_server, published_at, author, body) VALUES (2, ?, ?, 1, 'p', 1, 'a', ?)",
+                    arguments: [next.hash, next.previousHash, next.json.canonicalString])
                 try db.execute(sql: "INSERT INTO objects (uid, type, name, body) VALUES ('u2', 'host', 'b', '{}')")
             }
             _ = store

@@ -602,14 +602,17 @@ struct EnrolmentTests {
     @Test("hostile enrolment bytes (20,000 seeded mutations of real messages) are refused or decoded, never a trap")
     func decoderSurvivesMutations() throws {
         let request = try client().makeRequest(nodeNonce: Self.nonce(1), now: referenceTime)
-        guard case .enrolled(let response, _, _) = server.handle(
-            request, pending: pending, revocations: RevocationList(), serverNonce: Self.nonce(2), now: referenceTime)
+        guard
+            case .enrolled(let response, _, _) = server.handle(
+                request, pending: pending, revocations: RevocationList(), serverNonce: Self.nonce(2), now: referenceTime)
         else {
             Issue.record("enrolment refused")
             return
         }
-        let seeds = [request.encoded(), EnrolmentMessage.response(response).encoded(),
-                     EnrolmentRefusal(.wrongKey, "no").encoded()]
+        let seeds = [
+            request.encoded(), EnrolmentMessage.response(response).encoded(),
+            EnrolmentRefusal(.wrongKey, "no").encoded(),
+        ]
         var random = SeededRandom(seed: 18)
         var decoded = 0
         for round in 0..<20_000 {

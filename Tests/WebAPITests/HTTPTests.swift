@@ -1,18 +1,20 @@
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
+import ManagementModel
+import ManagementService
 import NIOCore
 import Testing
-import ManagementService
-import WebAPI
-import ManagementModel
 import TrustCore
+import WebAPI
 
 @Suite("Web API over HTTP")
 struct HTTPTests {
-    func post(_ client: some TestClientProtocol, _ path: String, _ body: String, sid: String? = nil) async throws -> (status: Int, body: JSONValue, headers: HTTPFields) {
+    func post(_ client: some TestClientProtocol, _ path: String, _ body: String, sid: String? = nil) async throws -> (
+        status: Int, body: JSONValue, headers: HTTPFields
+    ) {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let sid { headers[HTTPField.Name("X-chkp-sid")!] = sid }
         return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
@@ -64,8 +66,9 @@ struct HTTPTests {
         let metrics = WebAPIMount(path: "/metrics") { group in
             group.get("ping") { _, _ in "pong" }
         }
-        let app = try WebAPI.httpsApplication(service: h.service, host: "127.0.0.1", port: 0, tls: try pki.makeServerTLSConfiguration(),
-                                              logger: logger, mounting: [metrics])
+        let app = try WebAPI.httpsApplication(
+            service: h.service, host: "127.0.0.1", port: 0, tls: try pki.makeServerTLSConfiguration(),
+            logger: logger, mounting: [metrics])
         try await app.test(.ahc(.https)) { client in
             let pong = try await client.execute(uri: "/metrics/ping", method: .get) { response in
                 (Int(response.status.code), String(buffer: response.body))
@@ -96,7 +99,10 @@ struct StoredDepthTests {
             for depth in stride(from: Limits.jsonDepthMax + 2, through: 1, by: -1) {
                 let body = #"{"name":"deep-\#(depth)","ip-address":"192.0.2.9","nat-settings":\#(nested(depth))}"#
                 let reply = try await HTTPTests().post(client, "/web_api/add-host", body, sid: sid)
-                if reply.status == 200 { accepted = depth; break }
+                if reply.status == 200 {
+                    accepted = depth
+                    break
+                }
                 #expect(reply.status == 400 && reply.body["code"] == "generic_err_invalid_syntax", "\(reply.body.canonicalString)")
             }
             #expect(accepted > 3, "Check Point's own bodies nest a few levels")

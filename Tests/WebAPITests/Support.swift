@@ -26,8 +26,9 @@ struct Harness {
         self.clock = clock
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        service = try ManagementService(store: store, identity: ServerIdentity(name: "primary", ipAddress: "127.0.0.1", apiPort: 8443),
-                                        logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now })
+        service = try ManagementService(
+            store: store, identity: ServerIdentity(name: "primary", ipAddress: "127.0.0.1", apiPort: 8443),
+            logger: logger, passwordIterations: 1_000, clockMilliseconds: { [clock] in clock.now })
         _ = try await service.initializeIfEmpty(adminPassword: "adminpw")
     }
 }
