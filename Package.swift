@@ -42,13 +42,15 @@ let package = Package(
         .target(name: "SimulationKit", dependencies: ["HACore", "HADriverKit", "ClusterCore"], swiftSettings: strict),
         // Pure: the gateway-cluster (ClusterXL High Availability) state machine. No I/O, clocks, randomness.
         .target(name: "ClusterCore", swiftSettings: strict),
-        .target(name: "TrustCore", dependencies: [
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "_CryptoExtras", package: "swift-crypto"),
-            .product(name: "X509", package: "swift-certificates"),
-            .product(name: "SwiftASN1", package: "swift-asn1"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        .target(
+            name: "TrustCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], swiftSettings: strict),
         // SIC transport: mutual TLS 1.3 (SwiftNIO + NIOSSL) with length-prefixed, versioned frames.
         .target(
             name: "PeerTransport",
@@ -160,16 +162,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ], swiftSettings: strict),
         // The one executable: argument-parser commands and their options.
-        .executableTarget(name: "rampart", dependencies: [
-            "ManagementModel", "Store", "TrustCore", "HACore", "ClusterCore", "SimulationKit", "PeerTransport", "HARuntime", "Gateway", "Operations",
-            "SICPort", "RampartServer", "ManagementClient", "RampartTools",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ], swiftSettings: strict),
+        .executableTarget(
+            name: "rampart",
+            dependencies: [
+                "ManagementModel", "Store", "TrustCore", "HACore", "ClusterCore", "SimulationKit", "PeerTransport", "HARuntime", "Gateway", "Operations",
+                "SICPort", "RampartServer", "ManagementClient", "RampartTools",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
         .testTarget(
             name: "HARuntimeTests",
@@ -189,46 +193,58 @@ let package = Package(
             ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "HADriverKit", "SimulationKit"], swiftSettings: strict),
         .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore", "SimulationKit"], swiftSettings: strict),
-        .testTarget(name: "TrustCoreTests", dependencies: [
-            "TrustCore",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "X509", package: "swift-certificates"),
-            .product(name: "SwiftASN1", package: "swift-asn1"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
-        .testTarget(name: "PeerTransportTests", dependencies: [
-            "PeerTransport", "TrustCore",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "X509", package: "swift-certificates"),
-            .product(name: "SwiftASN1", package: "swift-asn1"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: [
-            "Store", "ManagementModel", .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strict),
-        .testTarget(name: "ManagementServiceTests", dependencies: [
-            "ManagementService", "Store", "ManagementModel", "TrustCore", "HACore",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .testTarget(name: "WebAPITests", dependencies: [
-            "WebAPI", "ManagementService", "Store", "ManagementModel", "TrustCore",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "NIOTLS", package: "swift-nio"),
-        ], swiftSettings: strict),
-        .testTarget(name: "GatewayAgentTests", dependencies: [
-            "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "TrustCoreTests",
+            dependencies: [
+                "TrustCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "PeerTransportTests",
+            dependencies: [
+                "PeerTransport", "TrustCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: [
+                "Store", "ManagementModel", .product(name: "GRDB", package: "GRDB.swift"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "ManagementServiceTests",
+            dependencies: [
+                "ManagementService", "Store", "ManagementModel", "TrustCore", "HACore",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "WebAPITests",
+            dependencies: [
+                "WebAPI", "ManagementService", "Store", "ManagementModel", "TrustCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "GatewayAgentTests",
+            dependencies: [
+                "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel"], swiftSettings: strict),
         .testTarget(name: "RampartToolsTests", dependencies: ["RampartTools"], swiftSettings: strict),
         .testTarget(

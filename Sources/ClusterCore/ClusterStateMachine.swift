@@ -152,11 +152,13 @@ public struct ClusterStateMachine: Sendable {
             return
         }
         guard heartbeat.interface == interface, let interfaceIndex = configuration.interfaceIndex(interface) else {
-            pending.decide("ignored a heartbeat from \(heartbeat.member) on \(interface): sent on \(heartbeat.interface), not a monitored interface here or cross-wired")
+            pending.decide(
+                "ignored a heartbeat from \(heartbeat.member) on \(interface): sent on \(heartbeat.interface), not a monitored interface here or cross-wired")
             return
         }
         guard heartbeat.problems.count <= limits.heartbeatProblemsMax,
-              heartbeat.problems.allSatisfy({ isPrintableName($0.name, bytesMax: limits.nameBytesMax) }) else {
+            heartbeat.problems.allSatisfy({ isPrintableName($0.name, bytesMax: limits.nameBytesMax) })
+        else {
             pending.decide("ignored a heartbeat from \(heartbeat.member): its device list is malformed")
             return
         }
@@ -198,10 +200,11 @@ public struct ClusterStateMachine: Sendable {
         nextHeartbeatAtMilliseconds = nowMilliseconds + limits.heartbeatIntervalMilliseconds
         let steadinessNow = steadiness
         for (index, interface) in configuration.monitoredInterfaces.enumerated() where linksUp[index] {
-            pending.messages.append(ClusterHeartbeat(
-                member: localMember, incarnation: incarnation, sequence: sequence, interface: interface, state: state,
-                priority: configuration.local.priority, problems: problems, steadiness: steadinessNow,
-                loadPercent: ownLoadPercent))
+            pending.messages.append(
+                ClusterHeartbeat(
+                    member: localMember, incarnation: incarnation, sequence: sequence, interface: interface, state: state,
+                    priority: configuration.local.priority, problems: problems, steadiness: steadinessNow,
+                    loadPercent: ownLoadPercent))
         }
     }
 

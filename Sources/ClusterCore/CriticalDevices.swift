@@ -95,12 +95,15 @@ struct DeviceTable: Sendable {
 
     init(nowMilliseconds: UInt64) {
         devices = [
-            CriticalDevice(name: BuiltInDevice.interfaceCheck, kind: .builtIn, reportedState: .ok, detail: "",
-                           lastReportAtMilliseconds: nowMilliseconds),
-            CriticalDevice(name: BuiltInDevice.policy, kind: .builtIn, reportedState: .ok, detail: "",
-                           lastReportAtMilliseconds: nowMilliseconds),
-            CriticalDevice(name: BuiltInDevice.fullSync, kind: .builtIn, reportedState: .initializing,
-                           detail: "waiting to learn whether a member holds a connection table", lastReportAtMilliseconds: nowMilliseconds),
+            CriticalDevice(
+                name: BuiltInDevice.interfaceCheck, kind: .builtIn, reportedState: .ok, detail: "",
+                lastReportAtMilliseconds: nowMilliseconds),
+            CriticalDevice(
+                name: BuiltInDevice.policy, kind: .builtIn, reportedState: .ok, detail: "",
+                lastReportAtMilliseconds: nowMilliseconds),
+            CriticalDevice(
+                name: BuiltInDevice.fullSync, kind: .builtIn, reportedState: .initializing,
+                detail: "waiting to learn whether a member holds a connection table", lastReportAtMilliseconds: nowMilliseconds),
         ]
     }
 
@@ -136,8 +139,9 @@ struct DeviceTable: Sendable {
 
     mutating func addAdminDown(now: UInt64) {
         guard !isAdminDown else { return }
-        let device = CriticalDevice(name: BuiltInDevice.adminDown, kind: .builtIn, reportedState: .problem,
-                                    detail: "an administrator holds this member down", lastReportAtMilliseconds: now)
+        let device = CriticalDevice(
+            name: BuiltInDevice.adminDown, kind: .builtIn, reportedState: .problem,
+            detail: "an administrator holds this member down", lastReportAtMilliseconds: now)
         // After the fixed built-ins, before registered devices.
         let position = devices.firstIndex { $0.kind == .registered } ?? devices.endIndex
         devices.insert(device, at: position)

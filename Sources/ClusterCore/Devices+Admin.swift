@@ -29,14 +29,17 @@ extension ClusterStateMachine {
     mutating func refreshInterfaceCheck() {
         let down = configuration.monitoredInterfaces.indices.filter { !linksUp[$0] }.map { configuration.monitoredInterfaces[$0].name }
         let up = linksUp.count - down.count
-        let detail = down.isEmpty ? "\(up) of \(linksUp.count) monitored interfaces up"
+        let detail =
+            down.isEmpty
+            ? "\(up) of \(linksUp.count) monitored interfaces up"
             : "\(down.joined(separator: ", ")) link down (\(up) of \(linksUp.count) monitored interfaces up)"
         devices.setBuiltIn(BuiltInDevice.interfaceCheck, down.isEmpty ? .ok : .problem, detail: detail, now: nowMilliseconds)
     }
 
     mutating func setPolicy(installed: Bool) {
-        devices.setBuiltIn(BuiltInDevice.policy, installed ? .ok : .problem,
-                           detail: installed ? "a policy is installed" : "no policy is installed", now: nowMilliseconds)
+        devices.setBuiltIn(
+            BuiltInDevice.policy, installed ? .ok : .problem,
+            detail: installed ? "a policy is installed" : "no policy is installed", now: nowMilliseconds)
     }
 
     /// A joining member needs the connection table of the member that forwards traffic. While one is
@@ -51,15 +54,17 @@ extension ClusterStateMachine {
         guard let source = view.bestActive?.id else {
             guard !peers.contains(where: { isLive($0) && ($0.state == .standby || $0.state == .ready) }) else { return }
             fullSync = .done
-            devices.setBuiltIn(BuiltInDevice.fullSync, .ok, detail: "no member held a connection table to receive",
-                               now: nowMilliseconds)
+            devices.setBuiltIn(
+                BuiltInDevice.fullSync, .ok, detail: "no member held a connection table to receive",
+                now: nowMilliseconds)
             pending.decide("no other member is active or standby: no connection table to synchronize (full sync not needed)")
             return
         }
         guard requestedFrom != source || nowMilliseconds - requestedAt >= limits.fullSyncRetryMilliseconds else { return }
         fullSync = .pending(requestedFrom: source, atMilliseconds: nowMilliseconds)
-        devices.setBuiltIn(BuiltInDevice.fullSync, .initializing, detail: "waiting for the connection table from \(source)",
-                           now: nowMilliseconds)
+        devices.setBuiltIn(
+            BuiltInDevice.fullSync, .initializing, detail: "waiting for the connection table from \(source)",
+            now: nowMilliseconds)
         pending.effect(.requestFullSync(from: source))
         pending.decide("asked \(source) for the connection table (full sync)\(requestedFrom == nil ? "" : " again")")
     }
@@ -95,11 +100,16 @@ extension ClusterStateMachine {
             return refuse("devices-full", "refused to register \(name): \(limits.registeredDevicesMax) devices are registered already")
         }
         if let timeout = timeoutMilliseconds, timeout == 0 || timeout > limits.deviceTimeoutMillisecondsMax {
-            return refuse("device-timeout-invalid", "refused to register \(name): its timeout must be 1 ms to \(milliseconds(limits.deviceTimeoutMillisecondsMax)), or none")
+            return refuse(
+                "device-timeout-invalid",
+                "refused to register \(name): its timeout must be 1 ms to \(milliseconds(limits.deviceTimeoutMillisecondsMax)), or none")
         }
-        devices.devices.append(CriticalDevice(name: name, kind: .registered, reportedState: deviceState, detail: "registered",
-                                              timeoutMilliseconds: timeoutMilliseconds, lastReportAtMilliseconds: nowMilliseconds))
-        pending.decide("registered critical device \(name) in state \(deviceState)" + (timeoutMilliseconds.map { ", report timeout \(milliseconds($0))" } ?? ""))
+        devices.devices.append(
+            CriticalDevice(
+                name: name, kind: .registered, reportedState: deviceState, detail: "registered",
+                timeoutMilliseconds: timeoutMilliseconds, lastReportAtMilliseconds: nowMilliseconds))
+        pending.decide(
+            "registered critical device \(name) in state \(deviceState)" + (timeoutMilliseconds.map { ", report timeout \(milliseconds($0))" } ?? ""))
     }
 
     mutating func reportDevice(_ name: String, state deviceState: DeviceState) {
@@ -145,8 +155,9 @@ extension ClusterStateMachine {
         let view = makeView()
         let otherHealthy = view.bestCandidate != nil || (view.bestActive.map { $0.health == .healthy } ?? false)
         guard otherHealthy || force else {
-            return refuse("admin-down-leaves-no-healthy-member",
-                          "refused admin down: no other member is healthy to take over (force sets this member down anyway)")
+            return refuse(
+                "admin-down-leaves-no-healthy-member",
+                "refused admin down: no other member is healthy to take over (force sets this member down anyway)")
         }
         devices.addAdminDown(now: nowMilliseconds)
         pending.decide("admin down\(otherHealthy ? "" : " (forced: no other member is healthy)")")
@@ -168,9 +179,10 @@ extension ClusterStateMachine {
             return
         }
         guard !load.blockedUntilQuiet else { return }
-        load.stretch = LoadStretch(sinceMilliseconds: nowMilliseconds, member: member, loadPercent: percent,
-                                   thresholdPercent: limits.loadThresholdPercent, lastHighLoadAtMilliseconds: nowMilliseconds,
-                                   endsAtLatestMilliseconds: nowMilliseconds + limits.loadStretchMaxMilliseconds)
+        load.stretch = LoadStretch(
+            sinceMilliseconds: nowMilliseconds, member: member, loadPercent: percent,
+            thresholdPercent: limits.loadThresholdPercent, lastHighLoadAtMilliseconds: nowMilliseconds,
+            endsAtLatestMilliseconds: nowMilliseconds + limits.loadStretchMaxMilliseconds)
         let reason = "\(deadTimerStatus)"
         pending.effect(.deadTimerChanged(deadTimerStatus, code: .deadTimerStretched, reason: reason))
         // The others stretch theirs on our next heartbeat: send it now.
@@ -190,7 +202,8 @@ extension ClusterStateMachine {
         load.stretch = nil
         load.blockedUntilQuiet = !quiet
         let lasted = milliseconds(nowMilliseconds - stretch.sinceMilliseconds)
-        let reason = quiet
+        let reason =
+            quiet
             ? "dead timer back to \(milliseconds(limits.deadTimerMilliseconds)) after \(lasted): no member reported load at or above \(limits.loadThresholdPercent)% during the last \(milliseconds(limits.loadQuietMilliseconds))"
             : "dead timer back to \(milliseconds(limits.deadTimerMilliseconds)) after the longest stretch (\(lasted)) although load stays at or above \(limits.loadThresholdPercent)%"
         pending.effect(.deadTimerChanged(deadTimerStatus, code: .deadTimerRestored, reason: reason))
@@ -208,36 +221,44 @@ extension ClusterStateMachine {
         var members: [MemberView] = []
         for member in configuration.members {
             if member.id == localMember {
-                members.append(MemberView(id: member.id, name: member.name, address: member.address, isLocal: true, priority: member.priority,
-                                          state: state, assignedLoadPercent: state.isActive ? 100 : 0, health: health,
-                                          steadiness: steadiness, problems: devices.notOk, loadPercent: ownLoadPercent,
-                                          lastHeardMillisecondsAgo: nil))
+                members.append(
+                    MemberView(
+                        id: member.id, name: member.name, address: member.address, isLocal: true, priority: member.priority,
+                        state: state, assignedLoadPercent: state.isActive ? 100 : 0, health: health,
+                        steadiness: steadiness, problems: devices.notOk, loadPercent: ownLoadPercent,
+                        lastHeardMillisecondsAgo: nil))
             } else if let index = peerIndex(member.id) {
                 let peer = peers[index]
                 let live = isLive(peer)
-                members.append(MemberView(id: member.id, name: member.name, address: member.address, isLocal: false, priority: peer.priority,
-                                          state: live ? peer.state : nil, assignedLoadPercent: live && peer.state.isActive ? 100 : 0,
-                                          health: live ? peer.health : nil, steadiness: live ? peer.steadiness : nil,
-                                          problems: live ? peer.problems : [], loadPercent: peer.loadPercent,
-                                          lastHeardMillisecondsAgo: peer.lastHeardAtMilliseconds.map { nowMilliseconds - $0 }))
+                members.append(
+                    MemberView(
+                        id: member.id, name: member.name, address: member.address, isLocal: false, priority: peer.priority,
+                        state: live ? peer.state : nil, assignedLoadPercent: live && peer.state.isActive ? 100 : 0,
+                        health: live ? peer.health : nil, steadiness: live ? peer.steadiness : nil,
+                        problems: live ? peer.problems : [], loadPercent: peer.loadPercent,
+                        lastHeardMillisecondsAgo: peer.lastHeardAtMilliseconds.map { nowMilliseconds - $0 }))
             }
         }
         let deviceViews = devices.devices.map { device in
-            DeviceView(name: device.name, kind: device.kind, state: device.state, detail: device.detail,
-                       timeoutMilliseconds: device.timeoutMilliseconds,
-                       lastReportMillisecondsAgo: nowMilliseconds - device.lastReportAtMilliseconds, missedDeadline: device.missedDeadline)
+            DeviceView(
+                name: device.name, kind: device.kind, state: device.state, detail: device.detail,
+                timeoutMilliseconds: device.timeoutMilliseconds,
+                lastReportMillisecondsAgo: nowMilliseconds - device.lastReportAtMilliseconds, missedDeadline: device.missedDeadline)
         }
         let interfaces = configuration.monitoredInterfaces.enumerated().map { index, name in
-            InterfaceView(name: name, linkUp: linksUp[index], heartbeatAges: peers.map { peer in
-                InterfaceView.PeerAge(member: peer.id, ageMilliseconds: peer.interfaceHeardAtMilliseconds[index].map { nowMilliseconds - $0 })
-            })
+            InterfaceView(
+                name: name, linkUp: linksUp[index],
+                heartbeatAges: peers.map { peer in
+                    InterfaceView.PeerAge(member: peer.id, ageMilliseconds: peer.interfaceHeardAtMilliseconds[index].map { nowMilliseconds - $0 })
+                })
         }
-        return ClusterStatus(mode: configuration.mode, localMember: localMember, state: state, members: members,
-                             activeDevices: deviceViews.filter { $0.state != .ok }, devices: deviceViews, lastStateChange: lastStateChange,
-                             failoverCount: failoverCount, failoverCountResetAtMilliseconds: failoverCountResetAtMilliseconds,
-                             failoverCountResetCause: failoverCountResetCause, interfaces: interfaces,
-                             requiredInterfaces: linksUp.count, interfacesUp: linksUp.count(where: { $0 }),
-                             heartbeatIntervalMilliseconds: limits.heartbeatIntervalMilliseconds, deadTimer: deadTimerStatus,
-                             loadPercent: ownLoadPercent, nowMilliseconds: nowMilliseconds)
+        return ClusterStatus(
+            mode: configuration.mode, localMember: localMember, state: state, members: members,
+            activeDevices: deviceViews.filter { $0.state != .ok }, devices: deviceViews, lastStateChange: lastStateChange,
+            failoverCount: failoverCount, failoverCountResetAtMilliseconds: failoverCountResetAtMilliseconds,
+            failoverCountResetCause: failoverCountResetCause, interfaces: interfaces,
+            requiredInterfaces: linksUp.count, interfacesUp: linksUp.count(where: { $0 }),
+            heartbeatIntervalMilliseconds: limits.heartbeatIntervalMilliseconds, deadTimer: deadTimerStatus,
+            loadPercent: ownLoadPercent, nowMilliseconds: nowMilliseconds)
     }
 }

@@ -116,7 +116,8 @@ public enum TransitionReason: Hashable, Sendable, CustomStringConvertible {
         case .aloneAtStart(let waited):
             "no other member answered within \(milliseconds(waited)) of starting: all other members are dead (timeout)"
         case .noActiveMember(let candidates):
-            candidates == 0 ? "no member is active and no other member can take over"
+            candidates == 0
+                ? "no member is active and no other member can take over"
                 : "no member is active; this member ranks first of \(candidates + 1) that can take over"
         case .activeMemberDead(let member, let silent, let deadTimer):
             "\(member), the active member, is dead: no heartbeat for \(milliseconds(silent)) (dead timer \(milliseconds(deadTimer)))"

@@ -105,26 +105,32 @@ public struct ClusterConfiguration: Hashable, Sendable {
     public let monitoredInterfaces: [InterfaceName]
     public let limits: ClusterLimits
 
-    public init(localMember: MemberID, members: [ClusterMember], mode: HighAvailabilityMode = .activeUp,
-                monitoredInterfaces: [InterfaceName], limits: ClusterLimits = ClusterLimits()) throws(ClusterConfigurationError) {
+    public init(
+        localMember: MemberID, members: [ClusterMember], mode: HighAvailabilityMode = .activeUp,
+        monitoredInterfaces: [InterfaceName], limits: ClusterLimits = ClusterLimits()
+    ) throws(ClusterConfigurationError) {
         try limits.validate()
         func require(_ condition: Bool, _ code: String, _ message: String) throws(ClusterConfigurationError) {
             if !condition { throw ClusterConfigurationError(code: code, message: message) }
         }
         let sorted = members.sorted { $0.id < $1.id }
-        try require(!sorted.isEmpty && sorted.count <= limits.membersMax, "cluster-members-count",
-                    "a cluster has 1 to \(limits.membersMax) members, not \(sorted.count)")
+        try require(
+            !sorted.isEmpty && sorted.count <= limits.membersMax, "cluster-members-count",
+            "a cluster has 1 to \(limits.membersMax) members, not \(sorted.count)")
         for (index, member) in sorted.enumerated() {
             try require(member.id.value >= 1, "cluster-member-id", "member IDs start at 1")
             try require(index == 0 || sorted[index - 1].id != member.id, "cluster-member-duplicate", "\(member.id) appears twice")
-            try require(isPrintableName(member.name, bytesMax: limits.nameBytesMax), "cluster-member-name",
-                        "\(member.id) needs a printable name of at most \(limits.nameBytesMax) bytes")
-            try require(isPrintableName(member.address, bytesMax: limits.nameBytesMax), "cluster-member-address",
-                        "\(member.id) needs a printable address of at most \(limits.nameBytesMax) bytes")
+            try require(
+                isPrintableName(member.name, bytesMax: limits.nameBytesMax), "cluster-member-name",
+                "\(member.id) needs a printable name of at most \(limits.nameBytesMax) bytes")
+            try require(
+                isPrintableName(member.address, bytesMax: limits.nameBytesMax), "cluster-member-address",
+                "\(member.id) needs a printable address of at most \(limits.nameBytesMax) bytes")
         }
         try require(sorted.contains { $0.id == localMember }, "cluster-local-member", "\(localMember) is not a member of the cluster")
-        try require(!monitoredInterfaces.isEmpty && monitoredInterfaces.count <= limits.interfacesMax, "cluster-interfaces-count",
-                    "a member monitors 1 to \(limits.interfacesMax) interfaces, not \(monitoredInterfaces.count)")
+        try require(
+            !monitoredInterfaces.isEmpty && monitoredInterfaces.count <= limits.interfacesMax, "cluster-interfaces-count",
+            "a member monitors 1 to \(limits.interfacesMax) interfaces, not \(monitoredInterfaces.count)")
         for (index, interface) in monitoredInterfaces.enumerated() {
             try require(!monitoredInterfaces[..<index].contains(interface), "cluster-interface-duplicate", "\(interface) appears twice")
         }

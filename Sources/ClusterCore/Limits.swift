@@ -61,11 +61,13 @@ public struct ClusterLimits: Hashable, Sendable {
             if !condition { throw ClusterConfigurationError(code: "cluster-limits-invalid", message: message) }
         }
         try require((10...60_000).contains(heartbeatIntervalMilliseconds), "the heartbeat interval must be 10 ms to 60 s")
-        try require(deadTimerMilliseconds >= 2 * heartbeatIntervalMilliseconds,
-                    "the dead timer must be at least two heartbeat intervals (\(2 * heartbeatIntervalMilliseconds) ms)")
+        try require(
+            deadTimerMilliseconds >= 2 * heartbeatIntervalMilliseconds,
+            "the dead timer must be at least two heartbeat intervals (\(2 * heartbeatIntervalMilliseconds) ms)")
         try require(deadTimerMilliseconds <= 600_000, "the dead timer must be at most 10 minutes")
-        try require(deadTimerUnderLoadMilliseconds >= deadTimerMilliseconds && deadTimerUnderLoadMilliseconds <= 600_000,
-                    "the dead timer under load must be between the dead timer and 10 minutes")
+        try require(
+            deadTimerUnderLoadMilliseconds >= deadTimerMilliseconds && deadTimerUnderLoadMilliseconds <= 600_000,
+            "the dead timer under load must be between the dead timer and 10 minutes")
         try require((1...100).contains(loadThresholdPercent), "the load threshold must be 1 to 100 %")
         try require(loadQuietMilliseconds >= heartbeatIntervalMilliseconds, "the load quiet period must be at least one heartbeat interval")
         try require(loadStretchMaxMilliseconds >= loadQuietMilliseconds, "the longest stretch must be at least the quiet period")

@@ -46,8 +46,10 @@ public struct ClusterHeartbeat: Hashable, Sendable {
     /// Its load figure, 0 to 100. At or above the threshold, every member stretches its dead timer.
     public var loadPercent: UInt8
 
-    public init(member: MemberID, incarnation: UInt64, sequence: UInt64, interface: InterfaceName, state: MemberState,
-                priority: UInt8, problems: [DeviceSummary], steadiness: Steadiness, loadPercent: UInt8) {
+    public init(
+        member: MemberID, incarnation: UInt64, sequence: UInt64, interface: InterfaceName, state: MemberState,
+        priority: UInt8, problems: [DeviceSummary], steadiness: Steadiness, loadPercent: UInt8
+    ) {
         self.member = member
         self.incarnation = incarnation
         self.sequence = sequence

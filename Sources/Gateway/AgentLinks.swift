@@ -108,20 +108,27 @@ public struct AgentLinks: Sendable {
                     shipLogs(shipping, writer: writer)
                 case GatewayWire.install:
                     let outcome = await agent.install(body: body, from: server)
-                    writer.yield(GatewayWire.frame(["type": .string(GatewayWire.installResult), "id": header["id"] ?? .null,
-                                                    "outcome": .string(outcome.kind.rawValue), "message": .string(outcome.message),
-                                                    "status": await agent.report.json]))
+                    writer.yield(
+                        GatewayWire.frame([
+                            "type": .string(GatewayWire.installResult), "id": header["id"] ?? .null,
+                            "outcome": .string(outcome.kind.rawValue), "message": .string(outcome.message),
+                            "status": await agent.report.json,
+                        ]))
                 case GatewayWire.rollback:
                     let outcome: InstallOutcome
                     if let package = header["package"]?.stringValue, let revision = header["revision"]?.intValue, revision >= 0,
-                       let epoch = RevisionEpoch(json: header["epoch"]) {
+                        let epoch = RevisionEpoch(json: header["epoch"])
+                    {
                         outcome = await agent.rollBack(package: package, revision: UInt64(revision), epoch: epoch, from: server)
                     } else {
                         outcome = InstallOutcome(kind: .failed, message: "a rollback needs package, revision and epoch")
                     }
-                    writer.yield(GatewayWire.frame(["type": .string(GatewayWire.rollbackResult), "id": header["id"] ?? .null,
-                                                    "outcome": .string(outcome.kind.rawValue), "message": .string(outcome.message),
-                                                    "status": await agent.report.json]))
+                    writer.yield(
+                        GatewayWire.frame([
+                            "type": .string(GatewayWire.rollbackResult), "id": header["id"] ?? .null,
+                            "outcome": .string(outcome.kind.rawValue), "message": .string(outcome.message),
+                            "status": await agent.report.json,
+                        ]))
                 case GatewayWire.logsAck:
                     if let through = header["through"]?.intValue, through >= 0 { shipping.acknowledged(UInt64(through)) }
                     shipLogs(shipping, writer: writer)

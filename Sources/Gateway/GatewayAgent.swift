@@ -11,8 +11,12 @@ public struct InstalledPolicyStorage: Sendable {
     /// Makes the policy in force before the last `save` the stored one again and returns it (nil:
     /// there was none, the initial policy applies).
     public let rollBack: @Sendable () throws -> CompiledPolicy?
-    public init(load: @escaping @Sendable () throws -> CompiledPolicy?, save: @escaping @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void,
-                rollBack: @escaping @Sendable () throws -> CompiledPolicy? = { throw InstalledPolicyError.unreadable(path: "", reason: "this storage keeps no previous policy") }) {
+    public init(
+        load: @escaping @Sendable () throws -> CompiledPolicy?, save: @escaping @Sendable (CompiledPolicy, ArraySlice<UInt8>) throws -> Void,
+        rollBack: @escaping @Sendable () throws -> CompiledPolicy? = {
+            throw InstalledPolicyError.unreadable(path: "", reason: "this storage keeps no previous policy")
+        }
+    ) {
         self.load = load
         self.save = save
         self.rollBack = rollBack
@@ -154,7 +158,8 @@ public actor GatewayAgent {
     /// still the installed policy (a later install is never undone).
     public func rollBack(package: String, revision: UInt64, epoch: RevisionEpoch, from server: String) async -> InstallOutcome {
         guard let current = policy, current.packageUID == package, current.revision == revision,
-              current.epochTerm == epoch.term, current.epochServer == epoch.server else {
+            current.epochTerm == epoch.term, current.epochServer == epoch.server
+        else {
             let running = policy.map { "\($0.packageName) revision \($0.revision) (epoch \($0.epochTerm)/\($0.epochServer))" } ?? "no policy"
             return InstallOutcome(kind: .refused, message: "not rolled back: this member runs \(running), not the install being undone")
         }

@@ -101,7 +101,9 @@ public enum InstalledPolicyFile {
             try DurableFile.syncDirectory(dataDirectory.path)
             return nil
         }
-        guard let data = FileManager.default.contents(atPath: previous.path) else { throw InstalledPolicyError.unreadable(path: previous.path, reason: "vanished") }
+        guard let data = FileManager.default.contents(atPath: previous.path) else {
+            throw InstalledPolicyError.unreadable(path: previous.path, reason: "vanished")
+        }
         try DurableFile.write(data, to: file, mode: 0o644)
         return policy
     }

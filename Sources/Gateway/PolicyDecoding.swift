@@ -32,9 +32,10 @@ public enum PolicyDecoding {
             localMemberUID: try text(value, "localMemberUID", path), localPriority: try integer(value, "localPriority", path),
             members: try members.enumerated().map { index, item in
                 let at = "\(path).members[\(index)]"
-                return CompiledClusterMember(memberID: Int(try integer(item, "memberID", at)), name: try text(item, "name", at), uid: try text(item, "uid", at),
-                                             priority: try integer(item, "priority", at), address: try text(item, "address", at),
-                                             interfaces: try interfaces(item, at: at))
+                return CompiledClusterMember(
+                    memberID: Int(try integer(item, "memberID", at)), name: try text(item, "name", at), uid: try text(item, "uid", at),
+                    priority: try integer(item, "priority", at), address: try text(item, "address", at),
+                    interfaces: try interfaces(item, at: at))
             },
             interfaces: try interfaces(value, at: path))
     }

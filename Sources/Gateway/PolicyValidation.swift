@@ -48,11 +48,18 @@ extension CompiledCluster {
     /// addresses on interfaces, so every value is checked as ClusterModel checked it on the server.
     public func validationErrors(targetUID: String) -> [String] {
         var errors: [String] = []
-        if !ClusterModel.supportedModes.contains(mode) { errors.append("cluster.mode: '\(mode.prefix(32))' is not \(ClusterModel.supportedModes.joined(separator: ", "))") }
-        if !ClusterModel.memberRecoveryModes.contains(memberRecovery) { errors.append("cluster.memberRecovery: '\(memberRecovery.prefix(32))' is not active-up or primary-up") }
-        if !Limits.clusterHeartbeatIntervalMillisecondsRange.contains(heartbeatIntervalMilliseconds) { errors.append("cluster.heartbeatIntervalMilliseconds: out of range") }
+        if !ClusterModel.supportedModes.contains(mode) {
+            errors.append("cluster.mode: '\(mode.prefix(32))' is not \(ClusterModel.supportedModes.joined(separator: ", "))")
+        }
+        if !ClusterModel.memberRecoveryModes.contains(memberRecovery) {
+            errors.append("cluster.memberRecovery: '\(memberRecovery.prefix(32))' is not active-up or primary-up")
+        }
+        if !Limits.clusterHeartbeatIntervalMillisecondsRange.contains(heartbeatIntervalMilliseconds) {
+            errors.append("cluster.heartbeatIntervalMilliseconds: out of range")
+        }
         if !Limits.clusterDeadTimerMillisecondsRange.contains(deadTimerMilliseconds)
-            || deadTimerMilliseconds < heartbeatIntervalMilliseconds * Limits.clusterHeartbeatsPerDeadTimerMin {
+            || deadTimerMilliseconds < heartbeatIntervalMilliseconds * Limits.clusterHeartbeatsPerDeadTimerMin
+        {
             errors.append("cluster.deadTimerMilliseconds: out of range or shorter than \(Limits.clusterHeartbeatsPerDeadTimerMin) heartbeat intervals")
         }
         if members.isEmpty || members.count > Limits.clusterMembersMax { errors.append("cluster.members: 1 to \(Limits.clusterMembersMax) members") }
@@ -87,7 +94,10 @@ extension CompiledCluster {
                 if requireAddress || item.carriesVirtualAddress { errors.append("\(at).address: missing") }
                 continue
             }
-            guard let address = IPAddress.parse(text), address.text == text else { errors.append("\(at).address: not a canonical IP address"); continue }
+            guard let address = IPAddress.parse(text), address.text == text else {
+                errors.append("\(at).address: not a canonical IP address")
+                continue
+            }
             if let length = item.maskLength, !(1...address.bitCount).contains(length) { errors.append("\(at).maskLength: out of range") }
         }
         return errors

@@ -41,9 +41,10 @@ public struct ClusterSettings: Sendable, Equatable {
     /// "active-up" (a recovered member stays standby) or "primary-up" (the highest priority takes over).
     public var memberRecovery: String
 
-    public static let defaults = ClusterSettings(heartbeatIntervalMilliseconds: Limits.clusterHeartbeatIntervalMillisecondsDefault,
-                                                 deadTimerMilliseconds: Limits.clusterDeadTimerMillisecondsDefault,
-                                                 memberRecovery: "active-up")
+    public static let defaults = ClusterSettings(
+        heartbeatIntervalMilliseconds: Limits.clusterHeartbeatIntervalMillisecondsDefault,
+        deadTimerMilliseconds: Limits.clusterDeadTimerMillisecondsDefault,
+        memberRecovery: "active-up")
 
     public init(heartbeatIntervalMilliseconds: Int64, deadTimerMilliseconds: Int64, memberRecovery: String) {
         self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
@@ -52,16 +53,19 @@ public struct ClusterSettings: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        ["heartbeat-interval-ms": .int(heartbeatIntervalMilliseconds), "dead-timer-ms": .int(deadTimerMilliseconds),
-         "member-recovery": .string(memberRecovery)]
+        [
+            "heartbeat-interval-ms": .int(heartbeatIntervalMilliseconds), "dead-timer-ms": .int(deadTimerMilliseconds),
+            "member-recovery": .string(memberRecovery),
+        ]
     }
 
     /// Stored settings (checked when they were set; a missing key takes its default).
     public init(stored: JSONValue?) {
         let d = ClusterSettings.defaults
-        self.init(heartbeatIntervalMilliseconds: stored?["heartbeat-interval-ms"]?.intValue ?? d.heartbeatIntervalMilliseconds,
-                  deadTimerMilliseconds: stored?["dead-timer-ms"]?.intValue ?? d.deadTimerMilliseconds,
-                  memberRecovery: stored?["member-recovery"]?.stringValue ?? d.memberRecovery)
+        self.init(
+            heartbeatIntervalMilliseconds: stored?["heartbeat-interval-ms"]?.intValue ?? d.heartbeatIntervalMilliseconds,
+            deadTimerMilliseconds: stored?["dead-timer-ms"]?.intValue ?? d.deadTimerMilliseconds,
+            memberRecovery: stored?["member-recovery"]?.stringValue ?? d.memberRecovery)
     }
 
     /// `given` applied over `current`: each key bounded, and the dead timer long enough to miss
@@ -73,12 +77,14 @@ public struct ClusterSettings: Sendable, Equatable {
             let value = fields[key]!
             switch key {
             case "heartbeat-interval-ms":
-                out.heartbeatIntervalMilliseconds = try value.integer("cluster-settings.heartbeat-interval-ms", in: Limits.clusterHeartbeatIntervalMillisecondsRange)
+                out.heartbeatIntervalMilliseconds = try value.integer(
+                    "cluster-settings.heartbeat-interval-ms", in: Limits.clusterHeartbeatIntervalMillisecondsRange)
             case "dead-timer-ms":
                 out.deadTimerMilliseconds = try value.integer("cluster-settings.dead-timer-ms", in: Limits.clusterDeadTimerMillisecondsRange)
             case "member-recovery":
                 guard let text = value.stringValue?.lowercased(), ClusterModel.memberRecoveryModes.contains(text) else {
-                    throw ManagementError.invalid("cluster-settings.member-recovery", "expected one of: \(ClusterModel.memberRecoveryModes.joined(separator: ", "))")
+                    throw ManagementError.invalid(
+                        "cluster-settings.member-recovery", "expected one of: \(ClusterModel.memberRecoveryModes.joined(separator: ", "))")
                 }
                 out.memberRecovery = text
             default:
@@ -87,7 +93,9 @@ public struct ClusterSettings: Sendable, Equatable {
         }
         let needed = out.heartbeatIntervalMilliseconds * Limits.clusterHeartbeatsPerDeadTimerMin
         guard out.deadTimerMilliseconds >= needed else {
-            throw ManagementError.invalid("cluster-settings.dead-timer-ms", "\(out.deadTimerMilliseconds) ms is shorter than \(Limits.clusterHeartbeatsPerDeadTimerMin) heartbeat intervals (\(needed) ms)")
+            throw ManagementError.invalid(
+                "cluster-settings.dead-timer-ms",
+                "\(out.deadTimerMilliseconds) ms is shorter than \(Limits.clusterHeartbeatsPerDeadTimerMin) heartbeat intervals (\(needed) ms)")
         }
         return out
     }
@@ -110,19 +118,20 @@ extension Normalizer {
     func clusterInterfaces(_ value: JSONValue) throws -> JSONValue {
         let items = try boundedList(value, field: "interfaces", max: Limits.clusterInterfacesMax)
         var names: Set<String> = []
-        return .array(try items.enumerated().map { index, item in
-            let path = "interfaces[\(index)]"
-            var out = try interface(item, at: path, knownTypes: nil)
-            guard let name = out["name"]?.stringValue, names.insert(name).inserted else {
-                throw ManagementError.invalid("\(path).name", "'\(out["name"]?.stringValue ?? "")' appears twice")
-            }
-            let type = out["interface-type"]?.stringValue ?? "cluster"
-            out["interface-type"] = .string(type)
-            if type.hasPrefix("cluster"), out["ipv4-address"] == nil, out["ipv6-address"] == nil {
-                throw ManagementError.invalid("\(path).ip-address", "a \(type) interface needs the cluster's virtual address")
-            }
-            return .object(out)
-        })
+        return .array(
+            try items.enumerated().map { index, item in
+                let path = "interfaces[\(index)]"
+                var out = try interface(item, at: path, knownTypes: nil)
+                guard let name = out["name"]?.stringValue, names.insert(name).inserted else {
+                    throw ManagementError.invalid("\(path).name", "'\(out["name"]?.stringValue ?? "")' appears twice")
+                }
+                let type = out["interface-type"]?.stringValue ?? "cluster"
+                out["interface-type"] = .string(type)
+                if type.hasPrefix("cluster"), out["ipv4-address"] == nil, out["ipv6-address"] == nil {
+                    throw ManagementError.invalid("\(path).ip-address", "a \(type) interface needs the cluster's virtual address")
+                }
+                return .object(out)
+            })
     }
 
     /// Cluster members as Check Point takes them: `{name, ip-address, one-time-password, interfaces,
@@ -136,71 +145,77 @@ extension Normalizer {
         }
         var names: Set<String> = []
         var priorities: [Int64: Int] = [:]
-        return .array(try items.enumerated().map { index, item in
-            let path = "members[\(index)]"
-            guard let given = item.objectValue else { throw ManagementError.invalid(path, "expected an object with name and ip-address") }
-            var member: [String: JSONValue] = [:]
-            guard let name = given["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax),
-                  !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-                throw ManagementError.invalid("\(path).name", "a name of 1 to \(Limits.nameLengthMax) characters without control characters is required")
-            }
-            guard names.insert(name).inserted else { throw ManagementError.invalid("\(path).name", "'\(name)' appears twice") }
-            member["name"] = .string(name)
-            for key in given.keys.sorted() {
-                let field = given[key]!
-                switch key {
-                case "name": break
-                case "ip-address", "ipv4-address", "ipv6-address":
-                    guard let text = field.scalarText, let address = IPAddress.parse(text), key == "ip-address" || "ipv\(address.family)-address" == key else {
-                        throw ManagementError.invalid("\(path).\(key)", "'\(field.scalarText?.prefix(64) ?? "")' is not an IP address of that family")
-                    }
-                    member[address.family == 4 ? "ipv4-address" : "ipv6-address"] = .string(address.text)
-                case "one-time-password":
-                    guard let text = field.stringValue, Limits.fits(text, characters: 128), text.count >= 8 else {
-                        throw ManagementError.invalid("\(path).one-time-password", "the activation key must be 8 to 128 characters")
-                    }
-                    member[ManagedObject.activationKeyField] = try passwords.activationKeyRecord(text, name)
-                case "priority":
-                    let priority = try field.integer("\(path).priority", in: Limits.clusterPriorityRange)
-                    if let other = priorities.updateValue(index, forKey: priority) {
-                        throw ManagementError.invalid("\(path).priority", "\(priority) is also members[\(other)]'s: priorities decide elections and must differ")
-                    }
-                    member["priority"] = .int(priority)
-                case "interfaces":
-                    let list = try boundedList(field, field: "\(path).interfaces", max: Limits.clusterInterfacesMax)
-                    var seen: Set<String> = []
-                    member["interfaces"] = .array(try list.enumerated().map { at, entry in
-                        var out = try interface(entry, at: "\(path).interfaces[\(at)]", knownTypes: types)
-                        guard let ifName = out["name"]?.stringValue, seen.insert(ifName).inserted else {
-                            throw ManagementError.invalid("\(path).interfaces[\(at)].name", "'\(out["name"]?.stringValue ?? "")' appears twice")
-                        }
-                        if out["ipv4-address"] == nil && out["ipv6-address"] == nil {
-                            throw ManagementError.invalid("\(path).interfaces[\(at)].ip-address", "each member interface needs its own address")
-                        }
-                        out["interface-type"] = out["interface-type"] ?? .string(types[ifName] ?? "private")
-                        return .object(out)
-                    })
-                case _ where ClusterModel.interfacePassThroughKeys.contains(key):
-                    guard field.canonicalBytes.count <= Limits.clusterPassThroughBytesMax else {
-                        throw ManagementError.invalid("\(path).\(key)", "larger than \(Limits.clusterPassThroughBytesMax) bytes")
-                    }
-                    member[key] = field
-                case _ where ClusterModel.ignoredItemKeys.contains(key):
-                    break
-                default:
-                    throw ManagementError.unknownParameter("\(path).\(key.prefix(64))")
+        return .array(
+            try items.enumerated().map { index, item in
+                let path = "members[\(index)]"
+                guard let given = item.objectValue else { throw ManagementError.invalid(path, "expected an object with name and ip-address") }
+                var member: [String: JSONValue] = [:]
+                guard let name = given["name"]?.scalarText, !name.isEmpty, Limits.fits(name, characters: Limits.nameLengthMax),
+                    !name.unicodeScalars.contains(where: { $0.value < 0x20 })
+                else {
+                    throw ManagementError.invalid("\(path).name", "a name of 1 to \(Limits.nameLengthMax) characters without control characters is required")
                 }
-            }
-            guard member["ipv4-address"] != nil || member["ipv6-address"] != nil else {
-                throw ManagementError.invalid("\(path).ip-address", "each member needs an address")
-            }
-            // Heartbeats and the virtual address need the member on every cluster and sync network.
-            let own = Set(member["interfaces"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
-            if let missing = types.filter({ $0.value != "private" && !own.contains($0.key) }).keys.sorted().first {
-                throw ManagementError.invalid("\(path).interfaces", "member [\(name)] has no interface \(missing) (a \(types[missing] ?? "") interface of the cluster)")
-            }
-            return .object(member)
-        })
+                guard names.insert(name).inserted else { throw ManagementError.invalid("\(path).name", "'\(name)' appears twice") }
+                member["name"] = .string(name)
+                for key in given.keys.sorted() {
+                    let field = given[key]!
+                    switch key {
+                    case "name": break
+                    case "ip-address", "ipv4-address", "ipv6-address":
+                        guard let text = field.scalarText, let address = IPAddress.parse(text), key == "ip-address" || "ipv\(address.family)-address" == key
+                        else {
+                            throw ManagementError.invalid("\(path).\(key)", "'\(field.scalarText?.prefix(64) ?? "")' is not an IP address of that family")
+                        }
+                        member[address.family == 4 ? "ipv4-address" : "ipv6-address"] = .string(address.text)
+                    case "one-time-password":
+                        guard let text = field.stringValue, Limits.fits(text, characters: 128), text.count >= 8 else {
+                            throw ManagementError.invalid("\(path).one-time-password", "the activation key must be 8 to 128 characters")
+                        }
+                        member[ManagedObject.activationKeyField] = try passwords.activationKeyRecord(text, name)
+                    case "priority":
+                        let priority = try field.integer("\(path).priority", in: Limits.clusterPriorityRange)
+                        if let other = priorities.updateValue(index, forKey: priority) {
+                            throw ManagementError.invalid(
+                                "\(path).priority", "\(priority) is also members[\(other)]'s: priorities decide elections and must differ")
+                        }
+                        member["priority"] = .int(priority)
+                    case "interfaces":
+                        let list = try boundedList(field, field: "\(path).interfaces", max: Limits.clusterInterfacesMax)
+                        var seen: Set<String> = []
+                        member["interfaces"] = .array(
+                            try list.enumerated().map { at, entry in
+                                var out = try interface(entry, at: "\(path).interfaces[\(at)]", knownTypes: types)
+                                guard let ifName = out["name"]?.stringValue, seen.insert(ifName).inserted else {
+                                    throw ManagementError.invalid("\(path).interfaces[\(at)].name", "'\(out["name"]?.stringValue ?? "")' appears twice")
+                                }
+                                if out["ipv4-address"] == nil && out["ipv6-address"] == nil {
+                                    throw ManagementError.invalid("\(path).interfaces[\(at)].ip-address", "each member interface needs its own address")
+                                }
+                                out["interface-type"] = out["interface-type"] ?? .string(types[ifName] ?? "private")
+                                return .object(out)
+                            })
+                    case _ where ClusterModel.interfacePassThroughKeys.contains(key):
+                        guard field.canonicalBytes.count <= Limits.clusterPassThroughBytesMax else {
+                            throw ManagementError.invalid("\(path).\(key)", "larger than \(Limits.clusterPassThroughBytesMax) bytes")
+                        }
+                        member[key] = field
+                    case _ where ClusterModel.ignoredItemKeys.contains(key):
+                        break
+                    default:
+                        throw ManagementError.unknownParameter("\(path).\(key.prefix(64))")
+                    }
+                }
+                guard member["ipv4-address"] != nil || member["ipv6-address"] != nil else {
+                    throw ManagementError.invalid("\(path).ip-address", "each member needs an address")
+                }
+                // Heartbeats and the virtual address need the member on every cluster and sync network.
+                let own = Set(member["interfaces"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+                if let missing = types.filter({ $0.value != "private" && !own.contains($0.key) }).keys.sorted().first {
+                    throw ManagementError.invalid(
+                        "\(path).interfaces", "member [\(name)] has no interface \(missing) (a \(types[missing] ?? "") interface of the cluster)")
+                }
+                return .object(member)
+            })
     }
 
     func boundedList(_ value: JSONValue, field: String, max: Int) throws -> [JSONValue] {
@@ -304,9 +319,13 @@ extension Planner {
                 fields[ManagedObject.activationKeyField] = key
             }
             if fields[ManagedObject.sicStateField] == nil { fields[ManagedObject.sicStateField] = .string("uninitialized") }
-            var member = previous ?? ManagedObject(uid: context.newUID(), type: .clusterMember, name: name, fields: [:], meta: MetaInfo(
-                creator: context.administrator, creationTimeMilliseconds: context.nowMilliseconds,
-                lastModifier: context.administrator, lastModifyTimeMilliseconds: context.nowMilliseconds))
+            var member =
+                previous
+                ?? ManagedObject(
+                    uid: context.newUID(), type: .clusterMember, name: name, fields: [:],
+                    meta: MetaInfo(
+                        creator: context.administrator, creationTimeMilliseconds: context.nowMilliseconds,
+                        lastModifier: context.administrator, lastModifyTimeMilliseconds: context.nowMilliseconds))
             member.fields = fields
             stamp(&member, context)
             if member != previous { changes.append(.upsert(member)) }
@@ -350,9 +369,11 @@ public struct CompiledCluster: Codable, Sendable, Equatable {
         case localMemberID, localMemberName, localMemberUID, localPriority, members, interfaces
     }
 
-    public init(clusterName: String, clusterUID: String, mode: String, memberRecovery: String, heartbeatIntervalMilliseconds: Int64,
-                deadTimerMilliseconds: Int64, localMemberID: Int, localMemberName: String, localMemberUID: String, localPriority: Int64,
-                members: [CompiledClusterMember], interfaces: [CompiledClusterInterface]) {
+    public init(
+        clusterName: String, clusterUID: String, mode: String, memberRecovery: String, heartbeatIntervalMilliseconds: Int64,
+        deadTimerMilliseconds: Int64, localMemberID: Int, localMemberName: String, localMemberUID: String, localPriority: Int64,
+        members: [CompiledClusterMember], interfaces: [CompiledClusterInterface]
+    ) {
         self.clusterName = clusterName
         self.clusterUID = clusterUID
         self.mode = mode
@@ -423,16 +444,18 @@ public enum ClusterPolicyBuilder {
         guard let index = members.firstIndex(where: { $0.uid == memberUID }) else { return nil }
         let settings = ClusterSettings(stored: cluster.fields["cluster-settings"])
         let compiledMembers = members.enumerated().map { position, member in
-            CompiledClusterMember(memberID: position + 1, name: member.name, uid: member.uid,
-                                  priority: member.fields["priority"]?.intValue ?? ClusterModel.defaultPriority(position: position),
-                                  address: mainAddress(member), interfaces: interfaces(member.fields["interfaces"]))
+            CompiledClusterMember(
+                memberID: position + 1, name: member.name, uid: member.uid,
+                priority: member.fields["priority"]?.intValue ?? ClusterModel.defaultPriority(position: position),
+                address: mainAddress(member), interfaces: interfaces(member.fields["interfaces"]))
         }
         let local = compiledMembers[index]
-        return CompiledCluster(clusterName: cluster.name, clusterUID: cluster.uid, mode: cluster.fields["cluster-mode"]?.stringValue ?? "cluster-xl-ha",
-                               memberRecovery: settings.memberRecovery, heartbeatIntervalMilliseconds: settings.heartbeatIntervalMilliseconds,
-                               deadTimerMilliseconds: settings.deadTimerMilliseconds, localMemberID: local.memberID,
-                               localMemberName: local.name, localMemberUID: local.uid, localPriority: local.priority,
-                               members: compiledMembers, interfaces: interfaces(cluster.fields["interfaces"]))
+        return CompiledCluster(
+            clusterName: cluster.name, clusterUID: cluster.uid, mode: cluster.fields["cluster-mode"]?.stringValue ?? "cluster-xl-ha",
+            memberRecovery: settings.memberRecovery, heartbeatIntervalMilliseconds: settings.heartbeatIntervalMilliseconds,
+            deadTimerMilliseconds: settings.deadTimerMilliseconds, localMemberID: local.memberID,
+            localMemberName: local.name, localMemberUID: local.uid, localPriority: local.priority,
+            members: compiledMembers, interfaces: interfaces(cluster.fields["interfaces"]))
     }
 
     static func mainAddress(_ object: ManagedObject) -> String {
@@ -446,8 +469,9 @@ public enum ClusterPolicyBuilder {
             let v4 = item["ipv4-address"]?.stringValue
             let address = v4 ?? item["ipv6-address"]?.stringValue
             let length = (v4 != nil ? item["ipv4-mask-length"] : item["ipv6-mask-length"])?.intValue
-            return CompiledClusterInterface(name: name, type: item["interface-type"]?.stringValue ?? "private", address: address,
-                                            maskLength: length.map { Int($0) })
+            return CompiledClusterInterface(
+                name: name, type: item["interface-type"]?.stringValue ?? "private", address: address,
+                maskLength: length.map { Int($0) })
         }
     }
 }

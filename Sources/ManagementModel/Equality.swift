@@ -24,15 +24,17 @@ public struct Equality {
         for key in normalized.keys.sorted() {
             let current: JSONValue
             if key == "groups" {
-                current = .array(planner.reader.referrers(of: object.uid)
-                    .filter { ($0.type == .group || $0.type == .serviceGroup) && $0.uids("members").contains(object.uid) }
-                    .map { .string($0.uid) })
+                current = .array(
+                    planner.reader.referrers(of: object.uid)
+                        .filter { ($0.type == .group || $0.type == .serviceGroup) && $0.uids("members").contains(object.uid) }
+                        .map { .string($0.uid) })
             } else if object.type == .simpleCluster, key == "members" {
-                current = .array(object.uids("members").compactMap { planner.reader.object(uid: $0) }.map { member in
-                    var fields = member.fields.filter { !ManagedObject.internalFields.contains($0.key) }
-                    fields["name"] = .string(member.name)
-                    return .object(fields)
-                })
+                current = .array(
+                    object.uids("members").compactMap { planner.reader.object(uid: $0) }.map { member in
+                        var fields = member.fields.filter { !ManagedObject.internalFields.contains($0.key) }
+                        fields["name"] = .string(member.name)
+                        return .object(fields)
+                    })
             } else {
                 current = object.fields[key] ?? .null
             }

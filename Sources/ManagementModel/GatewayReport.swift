@@ -28,9 +28,11 @@ public struct GatewayReport: Sendable, Equatable {
     /// A cluster member's cluster state (nil for a plain gateway, or before its cluster runtime runs).
     public var cluster: ClusterMemberReport?
 
-    public init(name: String, enforcement: String, installedPackage: String? = nil, installedRevision: UInt64? = nil,
-                installedEpoch: RevisionEpoch? = nil, installedAtMilliseconds: Int64? = nil, highestEpoch: RevisionEpoch? = nil,
-                lastRefusal: String? = nil, cluster: ClusterMemberReport? = nil) {
+    public init(
+        name: String, enforcement: String, installedPackage: String? = nil, installedRevision: UInt64? = nil,
+        installedEpoch: RevisionEpoch? = nil, installedAtMilliseconds: Int64? = nil, highestEpoch: RevisionEpoch? = nil,
+        lastRefusal: String? = nil, cluster: ClusterMemberReport? = nil
+    ) {
         self.cluster = cluster
         self.name = name
         self.enforcement = enforcement
@@ -56,13 +58,14 @@ public struct GatewayReport: Sendable, Equatable {
 
     public init?(json: JSONValue?) {
         guard let json, let name = json["name"]?.stringValue else { return nil }
-        self.init(name: name, enforcement: json["enforcement"]?.stringValue ?? "unknown",
-                  installedPackage: json["installed-package"]?.stringValue,
-                  installedRevision: json["installed-revision"]?.intValue.flatMap { $0 >= 0 ? UInt64($0) : nil },
-                  installedEpoch: RevisionEpoch(json: json["installed-epoch"]), installedAtMilliseconds: json["installed-at"]?.intValue,
-                  highestEpoch: RevisionEpoch(json: json["highest-epoch"]),
-                  lastRefusal: json["last-refusal"]?.stringValue.map { String($0.prefix(GatewayReport.textLengthMax)) },
-                  cluster: json["cluster"].flatMap(ClusterMemberReport.init(json:)))
+        self.init(
+            name: name, enforcement: json["enforcement"]?.stringValue ?? "unknown",
+            installedPackage: json["installed-package"]?.stringValue,
+            installedRevision: json["installed-revision"]?.intValue.flatMap { $0 >= 0 ? UInt64($0) : nil },
+            installedEpoch: RevisionEpoch(json: json["installed-epoch"]), installedAtMilliseconds: json["installed-at"]?.intValue,
+            highestEpoch: RevisionEpoch(json: json["highest-epoch"]),
+            lastRefusal: json["last-refusal"]?.stringValue.map { String($0.prefix(GatewayReport.textLengthMax)) },
+            cluster: json["cluster"].flatMap(ClusterMemberReport.init(json:)))
     }
 }
 
@@ -115,8 +118,10 @@ public struct ClusterMemberReport: Sendable, Equatable {
             "pnotes": .array(pnotes.map { ["name": .string($0.name), "state": .string($0.state)] }),
         ]
         if let lastChange {
-            fields["last-change"] = ["event-code": .string(lastChange.eventCode), "from": .string(lastChange.from), "to": .string(lastChange.to),
-                                     "reason": .string(lastChange.reason), "time-ms": .int(lastChange.timeMilliseconds)]
+            fields["last-change"] = [
+                "event-code": .string(lastChange.eventCode), "from": .string(lastChange.from), "to": .string(lastChange.to),
+                "reason": .string(lastChange.reason), "time-ms": .int(lastChange.timeMilliseconds),
+            ]
         }
         return .object(fields)
     }
@@ -129,11 +134,13 @@ public struct ClusterMemberReport: Sendable, Equatable {
         }
         var change: Change?
         if let last = json["last-change"], let from = last["from"]?.stringValue, let to = last["to"]?.stringValue,
-           Self.states.contains(from) || from.isEmpty, Self.states.contains(to) {
-            change = Change(eventCode: Limits.truncated(last["event-code"]?.stringValue ?? "", characters: Limits.clusterReportEventCodeLengthMax),
-                            from: from, to: to,
-                            reason: Limits.truncated(last["reason"]?.stringValue ?? "", characters: Limits.clusterReportReasonLengthMax),
-                            timeMilliseconds: last["time-ms"]?.intValue ?? 0)
+            Self.states.contains(from) || from.isEmpty, Self.states.contains(to)
+        {
+            change = Change(
+                eventCode: Limits.truncated(last["event-code"]?.stringValue ?? "", characters: Limits.clusterReportEventCodeLengthMax),
+                from: from, to: to,
+                reason: Limits.truncated(last["reason"]?.stringValue ?? "", characters: Limits.clusterReportReasonLengthMax),
+                timeMilliseconds: last["time-ms"]?.intValue ?? 0)
         }
         let count = json["failover-count"]?.intValue ?? 0
         self.init(state: state, pnotes: Array(pnotes), failoverCount: count > 0 ? UInt64(count) : 0, lastChange: change)

@@ -147,71 +147,87 @@ public struct Schema: Sendable {
                 FieldSpec("implicit-cleanup-action", .choice(["drop", "accept"]), default: .string("drop")),
             ], ignored: ["add-default-rule"])
         schemas[.accessSection] = make(.accessSection, [], ignored: ["layer", "position", "new-position"])
-        schemas[.accessRule] = make(.accessRule, [
-            FieldSpec("action", .reference([.action]), default: .string(Predefined.dropUID)),
-            FieldSpec("source", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("destination", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("service", .references([.any] + serviceTypes), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("source-negate", .bool, default: .bool(false)),
-            FieldSpec("destination-negate", .bool, default: .bool(false)),
-            FieldSpec("service-negate", .bool, default: .bool(false)),
-            FieldSpec("content-negate", .bool, default: .bool(false)),
-            FieldSpec("enabled", .bool, default: .bool(true)),
-            FieldSpec("track", .track, default: .object(["type": .string(Predefined.noneTrackUID)])),
-            FieldSpec("install-on", .references([.policyTargets] + ObjectType.installable), default: .array([.string(Predefined.policyTargetsUID)])),
-            FieldSpec("time", .references([.any]), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("vpn", .references([.any]), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("content", .references([.any]), default: .array([.string(Predefined.anyUID)])),
-            FieldSpec("inline-layer", .reference([.accessLayer])),
-            FieldSpec("action-settings", .opaque), FieldSpec("custom-fields", .opaque),
-            FieldSpec("user-check", .opaque), FieldSpec("content-direction", .opaque),
-        ], ignored: ["layer", "position", "new-position", "rule-number"])
-        schemas[.package] = make(.package, [
-            FieldSpec("access", .bool, default: .bool(true)),
-            FieldSpec("threat-prevention", .bool, default: .bool(true)),
-            FieldSpec("qos", .bool, default: .bool(false)),
-            FieldSpec("desktop-security", .bool, default: .bool(false)),
-            FieldSpec("access-layers", .references([.accessLayer]), default: .array([])),
-            FieldSpec("installation-targets", .opaque, default: .string("all")),
-        ])
-        schemas[.administrator] = make(.administrator, [
-            FieldSpec("password-hash", .text(maxLength: 512)),
-            FieldSpec("permissions-profile", .choice(["super-user", "read-write", "read-only"]), default: .string("read-write")),
-            FieldSpec("authentication-method", .choice([
-                "check point password", "os password", "securid", "radius", "tacacs", "ad authentication", "api key", "undefined",
-            ]), default: .string("check point password")),
-            FieldSpec("email", .text(maxLength: 256)),
-            FieldSpec("phone-number", .text(maxLength: 64)),
-            FieldSpec("expiration-date", .text(maxLength: 10)),
-            FieldSpec("must-change-password", .bool, default: .bool(false)),
-        ], ignored: ["password"])
-        schemas[.checkpointHost] = make(.checkpointHost, [
-            FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
-            FieldSpec("version", .text(maxLength: 32), default: .string("R81.20")),
-            FieldSpec("os", .text(maxLength: 64), default: .string("Gaia")),
-            FieldSpec("hardware", .text(maxLength: 64), default: .string("Open server")),
-            FieldSpec("management-blades", .opaque, default: .object(["network-policy-management": .bool(true), "logging-and-status": .bool(true)])),
-            FieldSpec("logs-settings", .opaque), FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque),
-            FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
-            FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
-        ], ignored: ["one-time-password"])
-        schemas[.simpleGateway] = make(.simpleGateway, addressFields + gatewayFields + [
-            FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
-            FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
-            FieldSpec("logs-settings", .opaque), FieldSpec("vpn-settings", .opaque), FieldSpec("firewall-settings", .opaque),
-            FieldSpec("ips-settings", .opaque), FieldSpec("nat-settings", .opaque),
-        ], ignored: ["one-time-password"])
-        schemas[.simpleCluster] = make(.simpleCluster, addressFields + gatewayFields + [
-            FieldSpec("cluster-mode", .choice(ClusterModel.supportedModes), default: .string("cluster-xl-ha")),
-            // Member uids (cluster-member objects), in member-id order; input is checked by ClusterModel.
-            FieldSpec("members", .opaque, default: .array([])),
-            FieldSpec("cluster-settings", .opaque, default: ClusterSettings.defaults.json),
-        ])
-        schemas[.clusterMember] = make(.clusterMember, addressFields + [
-            FieldSpec("interfaces", .opaque, default: .array([])),
-            FieldSpec("priority", .integer(Limits.clusterPriorityRange)),
-            FieldSpec(ClusterModel.clusterField, .text(maxLength: Limits.nameLengthMax)),
-        ])
+        schemas[.accessRule] = make(
+            .accessRule,
+            [
+                FieldSpec("action", .reference([.action]), default: .string(Predefined.dropUID)),
+                FieldSpec("source", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("destination", .references(networkRefTypes), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("service", .references([.any] + serviceTypes), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("source-negate", .bool, default: .bool(false)),
+                FieldSpec("destination-negate", .bool, default: .bool(false)),
+                FieldSpec("service-negate", .bool, default: .bool(false)),
+                FieldSpec("content-negate", .bool, default: .bool(false)),
+                FieldSpec("enabled", .bool, default: .bool(true)),
+                FieldSpec("track", .track, default: .object(["type": .string(Predefined.noneTrackUID)])),
+                FieldSpec("install-on", .references([.policyTargets] + ObjectType.installable), default: .array([.string(Predefined.policyTargetsUID)])),
+                FieldSpec("time", .references([.any]), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("vpn", .references([.any]), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("content", .references([.any]), default: .array([.string(Predefined.anyUID)])),
+                FieldSpec("inline-layer", .reference([.accessLayer])),
+                FieldSpec("action-settings", .opaque), FieldSpec("custom-fields", .opaque),
+                FieldSpec("user-check", .opaque), FieldSpec("content-direction", .opaque),
+            ], ignored: ["layer", "position", "new-position", "rule-number"])
+        schemas[.package] = make(
+            .package,
+            [
+                FieldSpec("access", .bool, default: .bool(true)),
+                FieldSpec("threat-prevention", .bool, default: .bool(true)),
+                FieldSpec("qos", .bool, default: .bool(false)),
+                FieldSpec("desktop-security", .bool, default: .bool(false)),
+                FieldSpec("access-layers", .references([.accessLayer]), default: .array([])),
+                FieldSpec("installation-targets", .opaque, default: .string("all")),
+            ])
+        schemas[.administrator] = make(
+            .administrator,
+            [
+                FieldSpec("password-hash", .text(maxLength: 512)),
+                FieldSpec("permissions-profile", .choice(["super-user", "read-write", "read-only"]), default: .string("read-write")),
+                FieldSpec(
+                    "authentication-method",
+                    .choice([
+                        "check point password", "os password", "securid", "radius", "tacacs", "ad authentication", "api key", "undefined",
+                    ]), default: .string("check point password")),
+                FieldSpec("email", .text(maxLength: 256)),
+                FieldSpec("phone-number", .text(maxLength: 64)),
+                FieldSpec("expiration-date", .text(maxLength: 10)),
+                FieldSpec("must-change-password", .bool, default: .bool(false)),
+            ], ignored: ["password"])
+        schemas[.checkpointHost] = make(
+            .checkpointHost,
+            [
+                FieldSpec("ipv4-address", .ipv4, default: .string("")), FieldSpec("ipv6-address", .ipv6, default: .string("")),
+                FieldSpec("version", .text(maxLength: 32), default: .string("R81.20")),
+                FieldSpec("os", .text(maxLength: 64), default: .string("Gaia")),
+                FieldSpec("hardware", .text(maxLength: 64), default: .string("Open server")),
+                FieldSpec("management-blades", .opaque, default: .object(["network-policy-management": .bool(true), "logging-and-status": .bool(true)])),
+                FieldSpec("logs-settings", .opaque), FieldSpec("interfaces", .opaque), FieldSpec("nat-settings", .opaque),
+                FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
+                FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
+            ], ignored: ["one-time-password"])
+        schemas[.simpleGateway] = make(
+            .simpleGateway,
+            addressFields + gatewayFields + [
+                FieldSpec("send-logs-to-server", .opaque), FieldSpec("send-logs-to-backup-server", .opaque),
+                FieldSpec("send-alerts-to-server", .opaque), FieldSpec("save-logs-locally", .bool, default: .bool(false)),
+                FieldSpec("logs-settings", .opaque), FieldSpec("vpn-settings", .opaque), FieldSpec("firewall-settings", .opaque),
+                FieldSpec("ips-settings", .opaque), FieldSpec("nat-settings", .opaque),
+            ], ignored: ["one-time-password"])
+        schemas[.simpleCluster] = make(
+            .simpleCluster,
+            addressFields + gatewayFields + [
+                FieldSpec("cluster-mode", .choice(ClusterModel.supportedModes), default: .string("cluster-xl-ha")),
+                // Member uids (cluster-member objects), in member-id order; input is checked by ClusterModel.
+                FieldSpec("members", .opaque, default: .array([])),
+                FieldSpec("cluster-settings", .opaque, default: ClusterSettings.defaults.json),
+            ])
+        schemas[.clusterMember] = make(
+            .clusterMember,
+            addressFields + [
+                FieldSpec("interfaces", .opaque, default: .array([])),
+                FieldSpec("priority", .integer(Limits.clusterPriorityRange)),
+                FieldSpec(ClusterModel.clusterField, .text(maxLength: Limits.nameLengthMax)),
+            ])
         for predefined in [ObjectType.any, .action, .track, .policyTargets] { schemas[predefined] = make(predefined, []) }
         return schemas
     }()

@@ -236,23 +236,31 @@ public enum CommandCatalog {
                 CommandParameter("offset", .integer, "Rules to skip (default 0)."), detailsLevel,
             ]),
         command("show-layer-structure", "A layer's sections and their rule ranges.", identity + paging),
-        command("install-policy", "Install a published policy package on gateways (returns a task-id).", changes: true, .readWrite, [
-            CommandParameter("policy-package", .reference, required: true, "The package."),
-            CommandParameter("targets", .references, "Gateways and clusters (default: the package's installation targets)."),
-            CommandParameter("prepare-only", .boolean, "Compile only; push nothing."),
-            CommandParameter("revision", .string, "The revision to install (only the latest published)."),
-        ]),
-        command("verify-policy", "Check a policy package for every problem (returns a task-id).", [
-            CommandParameter("policy-package", .reference, required: true, "The package."),
-            CommandParameter("targets", .references, "Gateways and clusters to verify for."),
-        ]),
-        command("show-gateways-and-servers", "Gateways, clusters and management servers with their status.", paging + [
-            CommandParameter("filter", .string, "Only objects whose name contains this text."),
-        ]),
+        command(
+            "install-policy", "Install a published policy package on gateways (returns a task-id).", changes: true, .readWrite,
+            [
+                CommandParameter("policy-package", .reference, required: true, "The package."),
+                CommandParameter("targets", .references, "Gateways and clusters (default: the package's installation targets)."),
+                CommandParameter("prepare-only", .boolean, "Compile only; push nothing."),
+                CommandParameter("revision", .string, "The revision to install (only the latest published)."),
+            ]),
+        command(
+            "verify-policy", "Check a policy package for every problem (returns a task-id).",
+            [
+                CommandParameter("policy-package", .reference, required: true, "The package."),
+                CommandParameter("targets", .references, "Gateways and clusters to verify for."),
+            ]),
+        command(
+            "show-gateways-and-servers", "Gateways, clusters and management servers with their status.",
+            paging + [
+                CommandParameter("filter", .string, "Only objects whose name contains this text.")
+            ]),
         command("show-cluster-member", "A cluster member (made by its simple-cluster) with its SIC and cluster state.", identity + [detailsLevel]),
-        command("show-cluster-members", "Every cluster member with its SIC and cluster state.", paging + [
-            CommandParameter("filter", .string, "Only members whose name contains this text."), detailsLevel,
-        ]),
+        command(
+            "show-cluster-members", "Every cluster member with its SIC and cluster state.",
+            paging + [
+                CommandParameter("filter", .string, "Only members whose name contains this text."), detailsLevel,
+            ]),
     ]
 
     static let sicCommands: [CommandSpec] = [
@@ -384,7 +392,7 @@ public enum CommandCatalog {
                 CommandParameter("one-time-password", .string, "One-time SIC activation key (8 to 128 characters)."),
             ]
         case .simpleCluster: [CommandParameter("ip-address", .ipAddress, "IPv4 or IPv6 address.")]
-            // members, interfaces and cluster-settings are fields (below); their items are described in README "Gateway clusters".
+        // members, interfaces and cluster-settings are fields (below); their items are described in README "Gateway clusters".
         case .administrator: [CommandParameter("password", .string, "The password (stored as a PBKDF2 hash).")]
         default: []
         }

@@ -91,13 +91,16 @@ struct InstallProgress: Sendable {
             switch rollbacks[index] {
             case .pending?: (description, outcome) = ("Installed; rolling back to the previous policy: \(cause)", "rolling-back")
             case .done(let message)?: (description, outcome) = ("Rolled back to the previous policy: \(cause). \(message)", "rolled-back")
-            case .failed(let message)?: (description, outcome) = ("Installed, and the rollback failed: \(message). It runs the new policy while \(cause)", "rollback-failed")
+            case .failed(let message)?:
+                (description, outcome) = ("Installed, and the rollback failed: \(message). It runs the new policy while \(cause)", "rollback-failed")
             case nil: break
             }
         }
-        var fields: [String: JSONValue] = ["gatewayName": .string(gateways[index].name), "gatewayId": .string(gateways[index].uid),
-                                           "statusCode": .string(code), "statusDescription": .string(description),
-                                           "rampart-outcome": .string(outcome)]
+        var fields: [String: JSONValue] = [
+            "gatewayName": .string(gateways[index].name), "gatewayId": .string(gateways[index].uid),
+            "statusCode": .string(code), "statusDescription": .string(description),
+            "rampart-outcome": .string(outcome),
+        ]
         if let cluster = gateways[index].cluster { fields["rampart-cluster"] = .string(cluster) }
         return .object(fields)
     }
@@ -109,7 +112,10 @@ struct InstallProgress: Sendable {
         for cluster in atomicClusters {
             guard let failed = cluster.failedMember else { continue }
             let undone = cluster.members.filter { rollbacks[$0] != nil }
-            let rollbackFailed = undone.filter { if case .failed? = rollbacks[$0] { return true }; return false }
+            let rollbackFailed = undone.filter {
+                if case .failed? = rollbacks[$0] { return true }
+                return false
+            }
             var text = "cluster \(cluster.name): member \(gateways[failed].name) failed: \(entries[failed]?.message ?? "")"
             if !undone.isEmpty { text += "; \(undone.count - rollbackFailed.count) of \(undone.count) members that installed were rolled back" }
             if !rollbackFailed.isEmpty { text += " (not: \(rollbackFailed.map { gateways[$0].name }.joined(separator: ", ")))" }
@@ -180,16 +186,22 @@ extension ManagementService {
             return APIResponse.ok(["task-id": .string(id)])
         }
         let orFail = try params.flag("install-on-all-cluster-members-or-fail", default: true)
-        let clusterNames = Dictionary(targets.compactMap { target in target.clusterUID.map { ($0, reader.object(uid: $0)?.name ?? $0) } },
-                                      uniquingKeysWith: { first, _ in first })
+        let clusterNames = Dictionary(
+            targets.compactMap { target in target.clusterUID.map { ($0, reader.object(uid: $0)?.name ?? $0) } },
+            uniquingKeysWith: { first, _ in first })
         let entries = targets.map { InstallProgress.Gateway(uid: $0.uid, name: $0.name, cluster: $0.clusterUID.flatMap { clusterNames[$0] }) }
-        let progress = InstallProgress(gateways: entries, packageName: package.name, revision: head.number,
-                                       atomicClusters: orFail ? Self.atomicClusters(targets, names: clusterNames) : [])
+        let progress = InstallProgress(
+            gateways: entries, packageName: package.name, revision: head.number,
+            atomicClusters: orFail ? Self.atomicClusters(targets, names: clusterNames) : [])
         let id = tasks.started("Policy installation - \(package.name)", details: progress.details, nowMilliseconds: now)
         installs[id] = progress
         installedPolicies[id] = (package.uid, epoch)
-        logger.notice("policy installation", metadata: ["package": "\(package.name)", "revision": "\(head.number)", "targets": "\(targets.count)",
-                                                        "epoch": "\(epoch.text)", "task": "\(id)"])
+        logger.notice(
+            "policy installation",
+            metadata: [
+                "package": "\(package.name)", "revision": "\(head.number)", "targets": "\(targets.count)",
+                "epoch": "\(epoch.text)", "task": "\(id)",
+            ])
         let pushes = zip(targets, compiled).map { GatewayPush(gatewayUID: $0.uid, gatewayName: $0.name, policy: $1) }
         if let gateways {
             gateways.push(pushes) { [weak self] result in await self?.installResult(id, result) }
@@ -215,12 +227,18 @@ extension ManagementService {
         let due = progress.rollbacksDue(after: index)
         installs[taskID] = progress
         for changed in [index] + due { tasks.updateDetail(taskID, at: changed, progress.detail(changed), progress: progress.percentDone, nowMilliseconds: now) }
-        events.publish(.policyInstalled(PolicyInstalled(taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
-                                                        target: result.gatewayName, succeeded: result.outcome == .installed,
-                                                        message: result.message)))
+        events.publish(
+            .policyInstalled(
+                PolicyInstalled(
+                    taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
+                    target: result.gatewayName, succeeded: result.outcome == .installed,
+                    message: result.message)))
         if !due.isEmpty, let gateways, let (packageUID, epoch) = installedPolicies[taskID] {
-            let rollbacks = due.map { GatewayRollback(gatewayUID: progress.gateways[$0].uid, gatewayName: progress.gateways[$0].name,
-                                                      packageUID: packageUID, revision: progress.revision, epoch: epoch) }
+            let rollbacks = due.map {
+                GatewayRollback(
+                    gatewayUID: progress.gateways[$0].uid, gatewayName: progress.gateways[$0].name,
+                    packageUID: packageUID, revision: progress.revision, epoch: epoch)
+            }
             logger.notice("policy installation: rolling cluster members back", metadata: ["task": "\(taskID)", "members": "\(rollbacks.map(\.gatewayName))"])
             gateways.rollback(rollbacks) { [weak self] result in await self?.rollbackResult(taskID, result) }
         }
@@ -233,9 +251,12 @@ extension ManagementService {
         progress.rollbacks[index] = result.outcome == .installed ? .done(result.message) : .failed(result.message)
         installs[taskID] = progress
         tasks.updateDetail(taskID, at: index, progress.detail(index), progress: progress.percentDone, nowMilliseconds: now)
-        events.publish(.policyInstalled(PolicyInstalled(taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
-                                                        target: result.gatewayName, succeeded: false,
-                                                        message: (result.outcome == .installed ? "rolled back: " : "rollback failed: ") + result.message)))
+        events.publish(
+            .policyInstalled(
+                PolicyInstalled(
+                    taskID: taskID, policyPackage: progress.packageName, revision: progress.revision,
+                    target: result.gatewayName, succeeded: false,
+                    message: (result.outcome == .installed ? "rolled back: " : "rollback failed: ") + result.message)))
         finishIfDone(taskID)
     }
 
@@ -324,7 +345,8 @@ extension ManagementService {
 
     /// Every simple-gateway object, by name.
     func allPolicyTargets() -> [String] {
-        (try? store.objects(types: [.simpleGateway, .simpleCluster], offset: 0, limit: InstallLimits.targetsPerInstallMax, nameFilter: nil).objects.map(\.uid)) ?? []
+        (try? store.objects(types: [.simpleGateway, .simpleCluster], offset: 0, limit: InstallLimits.targetsPerInstallMax, nameFilter: nil).objects.map(\.uid))
+            ?? []
     }
 
     /// Compiles the package once per distinct rule set and serializes each once: gateways that no rule
@@ -337,9 +359,10 @@ extension ManagementService {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         func compile(_ target: PolicyTarget) throws -> SharedPolicyBytes {
-            var policy = try PolicyCompiler.compile(package: package.uid, target: target, reader: reader, revision: revision.number,
-                                                    revisionHash: revision.hash, epochTerm: epoch.term, epochServer: epoch.server,
-                                                    nowMilliseconds: now)
+            var policy = try PolicyCompiler.compile(
+                package: package.uid, target: target, reader: reader, revision: revision.number,
+                revisionHash: revision.hash, epochTerm: epoch.term, epochServer: epoch.server,
+                nowMilliseconds: now)
             if let clusterUID = target.clusterUID, let cluster = reader.object(uid: clusterUID) {
                 policy.cluster = ClusterPolicyBuilder.section(cluster: cluster, member: target.uid, reader: reader)
             }
@@ -451,8 +474,10 @@ extension ManagementService {
             return renderer.render(member, level: .standard, extra: live)
         }
         let state = active.count == 1 ? "ok" : active.isEmpty ? "no-active-member" : "more-than-one-active-member"
-        return ["members": .array(members),
-                "cluster-status": ["state": .string(state), "active-members": .array(active.map(JSONValue.string))]]
+        return [
+            "members": .array(members),
+            "cluster-status": ["state": .string(state), "active-members": .array(active.map(JSONValue.string))],
+        ]
     }
 
     /// show-gateways-and-servers: gateways, clusters and management servers, with their status.

@@ -71,8 +71,10 @@ public final class GatewayHub: GatewayFleet, Service {
             await withTaskGroup(of: Void.self) { group in
                 for rollback in rollbacks {
                     group.addTask {
-                        let header: JSONValue = ["type": .string(GatewayWire.rollback), "package": .string(rollback.packageUID),
-                                                 "revision": .int(Int64(clamping: rollback.revision)), "epoch": rollback.epoch.json]
+                        let header: JSONValue = [
+                            "type": .string(GatewayWire.rollback), "package": .string(rollback.packageUID),
+                            "revision": .int(Int64(clamping: rollback.revision)), "epoch": rollback.epoch.json,
+                        ]
                         await report(await self.sendAndWait(uid: rollback.gatewayUID, name: rollback.gatewayName, header: header, body: nil))
                     }
                 }
@@ -108,8 +110,9 @@ public final class GatewayHub: GatewayFleet, Service {
     /// Sends one push and waits for the gateway's answer, the channel's end, or the timeout.
     func pushOne(_ push: GatewayPush) async -> GatewayPushResult {
         let header: JSONValue = ["type": .string(GatewayWire.install), "target-name": .string(push.gatewayName), "target-uid": .string(push.gatewayUID)]
-        return await sendAndWait(uid: push.gatewayUID, name: push.gatewayName, header: header,
-                                 body: { push.policy.bytes(targetName: push.gatewayName, targetUID: push.gatewayUID) })
+        return await sendAndWait(
+            uid: push.gatewayUID, name: push.gatewayName, header: header,
+            body: { push.policy.bytes(targetName: push.gatewayName, targetUID: push.gatewayUID) })
     }
 
     /// Sends a request (install or rollback; `header` gets an `id`) on the gateway's channel and waits
@@ -166,8 +169,10 @@ public final class GatewayHub: GatewayFleet, Service {
 
     /// Serves a gateway's channel (SICService hands it over after the first frame, a hello). The peer
     /// must be an enrolled simple-gateway or cluster member: its certificate's uid names that object.
-    func accept(_ connection: PeerConnection, identity: NodeIdentity, hello: JSONValue,
-                frames: inout PeerInboundFrames.AsyncIterator) async throws {
+    func accept(
+        _ connection: PeerConnection, identity: NodeIdentity, hello: JSONValue,
+        frames: inout PeerInboundFrames.AsyncIterator
+    ) async throws {
         guard service.isEnrolledGateway(uid: identity.uid) else {
             logger.warning("gateway channel refused: not an enrolled simple-gateway", metadata: ["peer": "\(identity)"])
             try await connection.send(GatewayWire.frame(["type": "error", "message": .string("\(identity) is not an enrolled gateway of this server")]))
@@ -340,9 +345,11 @@ public final class GatewayHub: GatewayFleet, Service {
     private func clusterStateChanged(_ uid: String, from: String?, to report: ClusterMemberReport) {
         guard let member = service.publishedObject(uid: uid), member.type == .clusterMember else { return }
         let cluster = member.fields[ClusterModel.clusterField]?.stringValue.flatMap { service.publishedObject(uid: $0)?.name } ?? ""
-        service.events.publish(.clusterMemberStateChanged(ClusterMemberStateChanged(
-            cluster: cluster, member: member.name, uid: uid, from: from, to: report.state,
-            eventCode: report.lastChange?.eventCode ?? "", reason: report.lastChange?.reason ?? "")))
+        service.events.publish(
+            .clusterMemberStateChanged(
+                ClusterMemberStateChanged(
+                    cluster: cluster, member: member.name, uid: uid, from: from, to: report.state,
+                    eventCode: report.lastChange?.eventCode ?? "", reason: report.lastChange?.reason ?? "")))
     }
 }
 

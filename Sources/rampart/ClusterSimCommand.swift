@@ -24,7 +24,9 @@ extension SimCommand {
     func reportCluster(single result: ClusterSimulationResult) {
         if let violation = result.violation { return printError("FAIL \(violation)") }
         let stats = result.statistics
-        print("seed \(result.seed): ok — \(result.memberCount) members, \(result.mode), \(result.ticks) ticks, \(result.steps) steps; a healthy member ACTIVE \(result.healthyActiveAfterTicks ?? -1) ticks and converged \(result.convergedAfterTicks ?? -1) ticks after the heal; \(stats.failovers) failovers, \(stats.splitBrainResolutions) split brains resolved")
+        print(
+            "seed \(result.seed): ok — \(result.memberCount) members, \(result.mode), \(result.ticks) ticks, \(result.steps) steps; a healthy member ACTIVE \(result.healthyActiveAfterTicks ?? -1) ticks and converged \(result.convergedAfterTicks ?? -1) ticks after the heal; \(stats.failovers) failovers, \(stats.splitBrainResolutions) split brains resolved"
+        )
         printClusterCounts(stats)
     }
 
@@ -37,7 +39,9 @@ extension SimCommand {
         let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
         let collector = ResultCollector<ClusterSimulationResult>(count: seeds)
         let start = ContinuousClock.now
-        let seedsCount = seeds, base = baseSeed, template = clusterOptions(0)
+        let seedsCount = seeds
+        let base = baseSeed
+        let template = clusterOptions(0)
         DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
             for index in stride(from: worker, to: seedsCount, by: workerCount) {
                 let began = ContinuousClock.now
@@ -63,16 +67,23 @@ extension SimCommand {
 
     func printClusterSummary(_ report: ClusterSimulation.Report, wallSeconds: Double) {
         let failed = report.violations.count
-        let rate = String(format: "%.0f", Double(seeds) / wallSeconds), tickRate = String(format: "%.0f", Double(report.totalTicks) / wallSeconds)
-        print("cluster: \(seeds) seeds (\(baseSeed)...\(baseSeed &+ UInt64(seeds - 1))), \(members.map { "\($0) members" } ?? "2 to 4 members"): \(seeds - failed) ok, \(failed) failed in \(String(format: "%.2f", wallSeconds)) s — \(rate) schedules/s, \(tickRate) ticks/s, \(report.totalSteps) steps")
-        print("after the heal: a healthy member ACTIVE within \(report.healthyActiveAfterTicksMax) ticks, converged within \(report.convergedAfterTicksMax) ticks (worst seeds)")
+        let rate = String(format: "%.0f", Double(seeds) / wallSeconds)
+        let tickRate = String(format: "%.0f", Double(report.totalTicks) / wallSeconds)
+        print(
+            "cluster: \(seeds) seeds (\(baseSeed)...\(baseSeed &+ UInt64(seeds - 1))), \(members.map { "\($0) members" } ?? "2 to 4 members"): \(seeds - failed) ok, \(failed) failed in \(String(format: "%.2f", wallSeconds)) s — \(rate) schedules/s, \(tickRate) ticks/s, \(report.totalSteps) steps"
+        )
+        print(
+            "after the heal: a healthy member ACTIVE within \(report.healthyActiveAfterTicksMax) ticks, converged within \(report.convergedAfterTicksMax) ticks (worst seeds)"
+        )
         printClusterCounts(report.statistics)
     }
 
     func printClusterJSON(_ report: ClusterSimulation.Report, durations: [Duration], wallSeconds: Double, workerCount: Int) {
-        let note = "cluster, \(members.map { "\($0)" } ?? "2-4") members, \(ticks) fault ticks + liveness, \(workerCount) workers, \(report.violations.count) violations"
-        let summary = BenchmarkLine(metric: "sim_cluster_schedules", milliseconds: durations.map { Self.seconds($0) * 1e3 }.sorted(),
-                                    rate: Double(seeds) / wallSeconds, rateUnit: "schedules/s", note: note)
+        let note =
+            "cluster, \(members.map { "\($0)" } ?? "2-4") members, \(ticks) fault ticks + liveness, \(workerCount) workers, \(report.violations.count) violations"
+        let summary = BenchmarkLine(
+            metric: "sim_cluster_schedules", milliseconds: durations.map { Self.seconds($0) * 1e3 }.sorted(),
+            rate: Double(seeds) / wallSeconds, rateUnit: "schedules/s", note: note)
         print(summary.json)
         func object(_ counts: [(name: String, count: Int)]) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: counts.map { ($0.name, $0.count) })

@@ -12,33 +12,33 @@ struct SimCommand: ParsableCommand {
         commandName: "sim",
         abstract: "Run the seeded management-HA fault simulator (safety, then liveness).",
         discussion: """
-            Each seed drives a simulated HA group, the server's own HA driver over a simulated disk, through \
-            network faults (delay, loss, duplication, reordering, corrupted snapshot chunks, one-way cuts, \
-            partitions, clogged links), crashes that lose unpersisted writes (an active's last publishes, sent before their fsync, included), random publishes and \
-            random administrator commands (including forced promotions). Invariants are checked after every \
-            step; after the faults heal, every server must converge. A failing run prints its seed and exits \
-            non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event. Every run prints \
-            how often each fault was injected and each path taken (promotions plain and forced, \
-            switchovers, failovers, full syncs, collisions, ...): with --json as a "sim_counts" object.
+                Each seed drives a simulated HA group, the server's own HA driver over a simulated disk, through \
+                network faults (delay, loss, duplication, reordering, corrupted snapshot chunks, one-way cuts, \
+                partitions, clogged links), crashes that lose unpersisted writes (an active's last publishes, sent before their fsync, included), random publishes and \
+                random administrator commands (including forced promotions). Invariants are checked after every \
+                step; after the faults heal, every server must converge. A failing run prints its seed and exits \
+                non-zero; `rampart sim --seed S --trace` replays it exactly, one line per event. Every run prints \
+                how often each fault was injected and each path taken (promotions plain and forced, \
+                switchovers, failovers, full syncs, collisions, ...): with --json as a "sim_counts" object.
 
-            Invariants: at most one server takes writes per epoch; epochs never go backwards on a \
-            server; a server that saw a higher epoch never takes writes in a lower one; a revision \
-            acknowledged in sync mode survives every promotion that was not forced; a standby's journal \
-            is a prefix of its active's, but for revisions the active lost before their fsync; divergent \
-            revisions are never dropped without an export, nor any revision its author held durably; \
-            no publish is answered after a higher epoch took its first write (but the two sides of a \
-            forced split); after the heal, every server converges within --liveness-ticks.
+                Invariants: at most one server takes writes per epoch; epochs never go backwards on a \
+                server; a server that saw a higher epoch never takes writes in a lower one; a revision \
+                acknowledged in sync mode survives every promotion that was not forced; a standby's journal \
+                is a prefix of its active's, but for revisions the active lost before their fsync; divergent \
+                revisions are never dropped without an export, nor any revision its author held durably; \
+                no publish is answered after a higher epoch took its first write (but the two sides of a \
+                forced split); after the heal, every server converges within --liveness-ticks.
 
-        With --cluster, each seed drives a simulated gateway cluster (ClusterCore, Active Up or Primary Up) \
-        through kill -9 and restarts, link loss per interface, partitions of the sync link, loss, \
-        duplication, reordering, load spikes, admin down/up and critical-device problems; see the README.
+            With --cluster, each seed drives a simulated gateway cluster (ClusterCore, Active Up or Primary Up) \
+            through kill -9 and restarts, link loss per interface, partitions of the sync link, loss, \
+            duplication, reordering, load spikes, admin down/up and critical-device problems; see the README.
 
-        Examples:
-          rampart sim --seeds 1000            run seeds 1...1000
-          rampart sim --cluster --seeds 2000 --members 3
-          rampart sim --seed 42 --trace       replay seed 42, one line per event
-          rampart sim --seeds 10000 --json    benchmark, one JSON object per metric
-        """)
+            Examples:
+              rampart sim --seeds 1000            run seeds 1...1000
+              rampart sim --cluster --seeds 2000 --members 3
+              rampart sim --seed 42 --trace       replay seed 42, one line per event
+              rampart sim --seeds 10000 --json    benchmark, one JSON object per metric
+            """)
 
     @Option(help: "Replay exactly this one seed.")
     var seed: UInt64?

@@ -3,21 +3,31 @@ import SimulationKit
 import Testing
 
 /// A member of a two-member cluster (1 with priority 100, 2 with priority 90), interfaces eth1 and sync.
-func twoMemberCore(local: MemberID = 1, mode: HighAvailabilityMode = .activeUp, policyInstalled: Bool = true,
-                   linksUp: [InterfaceName] = ["eth1", "sync"]) -> ClusterStateMachine {
-    let members = [ClusterMember(id: 1, name: "gw1", address: "192.0.2.1", priority: 100),
-                   ClusterMember(id: 2, name: "gw2", address: "192.0.2.2", priority: 90)]
+func twoMemberCore(
+    local: MemberID = 1, mode: HighAvailabilityMode = .activeUp, policyInstalled: Bool = true,
+    linksUp: [InterfaceName] = ["eth1", "sync"]
+) -> ClusterStateMachine {
+    let members = [
+        ClusterMember(id: 1, name: "gw1", address: "192.0.2.1", priority: 100),
+        ClusterMember(id: 2, name: "gw2", address: "192.0.2.2", priority: 90),
+    ]
     guard let configuration = try? ClusterConfiguration(localMember: local, members: members, mode: mode, monitoredInterfaces: ["eth1", "sync"]) else {
         preconditionFailure("valid test configuration")
     }
-    return ClusterStateMachine(configuration: configuration, start: ClusterStart(nowMilliseconds: 0, incarnation: 1, linksUp: linksUp,
-                                                                                 policyInstalled: policyInstalled))
+    return ClusterStateMachine(
+        configuration: configuration,
+        start: ClusterStart(
+            nowMilliseconds: 0, incarnation: 1, linksUp: linksUp,
+            policyInstalled: policyInstalled))
 }
 
-func heartbeat(from member: MemberID, sequence: UInt64, incarnation: UInt64 = 1, on interface: InterfaceName = "eth1", state: MemberState = .active,
-               priority: UInt8 = 90, problems: [DeviceSummary] = [], loadPercent: UInt8 = 0) -> ClusterHeartbeat {
-    ClusterHeartbeat(member: member, incarnation: incarnation, sequence: sequence, interface: interface, state: state, priority: priority,
-                     problems: problems, steadiness: .steady, loadPercent: loadPercent)
+func heartbeat(
+    from member: MemberID, sequence: UInt64, incarnation: UInt64 = 1, on interface: InterfaceName = "eth1", state: MemberState = .active,
+    priority: UInt8 = 90, problems: [DeviceSummary] = [], loadPercent: UInt8 = 0
+) -> ClusterHeartbeat {
+    ClusterHeartbeat(
+        member: member, incarnation: incarnation, sequence: sequence, interface: interface, state: state, priority: priority,
+        problems: problems, steadiness: .steady, loadPercent: loadPercent)
 }
 
 @Suite("ClusterCore values and hostile input")
@@ -48,9 +58,10 @@ struct ClusterCoreTests {
         var limits = ClusterLimits()
         limits.deadTimerMilliseconds = 150
         #expect(code { try ClusterConfiguration(localMember: 1, members: [member], monitoredInterfaces: ["eth1"], limits: limits) } == "cluster-limits-invalid")
-        #expect(InterfaceName(validating: "eth1.100") != nil && InterfaceName(validating: "eth 1") == nil
-                    && InterfaceName(validating: "a-very-long-interface") == nil
-                    && InterfaceName(validating: "") == nil && InterfaceName(validating: "eth1;reboot") == nil)
+        #expect(
+            InterfaceName(validating: "eth1.100") != nil && InterfaceName(validating: "eth 1") == nil
+                && InterfaceName(validating: "a-very-long-interface") == nil
+                && InterfaceName(validating: "") == nil && InterfaceName(validating: "eth1;reboot") == nil)
     }
 
     @Test("every event code is unique and documented, and every transition reason has one")
@@ -64,8 +75,9 @@ struct ClusterCoreTests {
             .activeMemberLeft(1, nowIn: .down, problems: [DeviceSummary(name: "Policy", state: .problem)]),
             .preempting(active: 2), .preemptionCompleted(previous: 2), .preempted(by: 1),
             .preemptionAbandoned(active: 2, waitedMilliseconds: 1_000),
-            .splitBrainResolved(winner: 1, winnerRank: MemberRank(health: .healthy, steadiness: .steady, priority: 100, member: 1),
-                                ownRank: MemberRank(health: .healthy, steadiness: .steady, priority: 90, member: 2)),
+            .splitBrainResolved(
+                winner: 1, winnerRank: MemberRank(health: .healthy, steadiness: .steady, priority: 100, member: 1),
+                ownRank: MemberRank(health: .healthy, steadiness: .steady, priority: 90, member: 2)),
             .standingBy(for: 1, because: .isActive), .criticalDeviceProblem([DeviceSummary(name: "probe", state: .problem)], takeover: 2),
             .adminDown(takeover: 2), .devicesRecovered, .adminUp, .onlyMemberLeft([DeviceSummary(name: "probe", state: .problem)]),
             .allMembersHaveProblems([DeviceSummary(name: "Policy", state: .problem)]), .attentionResolved,
@@ -75,8 +87,9 @@ struct ClusterCoreTests {
             #expect(!reason.description.isEmpty)
         }
         #expect(Set(reasons.map(\.eventCode)).count == reasons.count, "one code per kind of transition")
-        let change = StateChange(from: .standby, to: .active, reason: .activeMemberDead(1, silentMilliseconds: 510, deadTimerMilliseconds: 500),
-                                 atMilliseconds: 7_000)
+        let change = StateChange(
+            from: .standby, to: .active, reason: .activeMemberDead(1, silentMilliseconds: 510, deadTimerMilliseconds: 500),
+            atMilliseconds: 7_000)
         #expect(change.description == "CLUS-110300 STANDBY -> ACTIVE: member 1, the active member, is dead: no heartbeat for 510 ms (dead timer 500 ms)")
     }
 
@@ -229,7 +242,8 @@ struct ClusterCoreTests {
         #expect(status.state == .active && status.failoverCount == 1)
         #expect(status.members.first?.stateText == "DOWN (no heartbeat)")
         _ = core.step(.resetFailoverCounter)
-        #expect(core.status.failoverCount == 0 && core.status.failoverCountResetAtMilliseconds == 600
-                    && core.status.failoverCountResetCause == "reset by an administrator")
+        #expect(
+            core.status.failoverCount == 0 && core.status.failoverCountResetAtMilliseconds == 600
+                && core.status.failoverCountResetCause == "reset by an administrator")
     }
 }

@@ -1,6 +1,6 @@
 import ClusterCore
-import SimulationKit
 import Foundation
+import SimulationKit
 import Testing
 
 // The seeded cluster simulator as a test: a fixed list of seeds, each a whole schedule of faults (safety,
@@ -26,12 +26,15 @@ struct ClusterRandomSeedTests {
     /// Faults and paths every chunk of seeds must see: a change that stops one from firing (a knob that no
     /// longer reaches the cluster, a counter no longer counted) fails here rather than passing vacuously.
     static let faultFiredMin = 1
-    static let pathsTaken = ["takeovers", "failovers", "dead-timer-failovers", "split-brain-resolutions", "flaps-avoided",
-                             "dead-timer-stretches", "active-attention", "attention-resolved", "preemptions", "full-syncs",
-                             "admin-downs-refused", "device-deadlines-missed"]
+    static let pathsTaken = [
+        "takeovers", "failovers", "dead-timer-failovers", "split-brain-resolutions", "flaps-avoided",
+        "dead-timer-stretches", "active-attention", "attention-resolved", "preemptions", "full-syncs",
+        "admin-downs-refused", "device-deadlines-missed",
+    ]
 
-    @Test("fixed seeds: no invariant breaks, every schedule converges after the heal and stays so, every fault and path fires",
-          arguments: 0..<chunks)
+    @Test(
+        "fixed seeds: no invariant breaks, every schedule converges after the heal and stays so, every fault and path fires",
+        arguments: 0..<chunks)
     func fixedSeeds(chunk: Int) async {
         let first = UInt64(chunk * Self.seedsPerChunk) + 1
         let report = await offCooperativeThreads {
@@ -63,7 +66,9 @@ struct ClusterRandomSeedTests {
         let faultTicks = ProcessInfo.processInfo.environment["CLUSTER_SIM_FAULT_TICKS"].flatMap { Int($0) } ?? 1_000
         let report = await offCooperativeThreads { ClusterSimulation.run(seeds: seeds, faultTicks: faultTicks) }
         let elapsed = ContinuousClock.now - started
-        print("cluster simulation: \(report.seedsRun) seeds in \(elapsed), \(report.totalSteps) steps, longest convergence \(report.convergedAfterTicksMax) ticks; \(report.statistics)")
+        print(
+            "cluster simulation: \(report.seedsRun) seeds in \(elapsed), \(report.totalSteps) steps, longest convergence \(report.convergedAfterTicksMax) ticks; \(report.statistics)"
+        )
         #expect(report.passed, "\(report.violations.map(\.description))")
     }
 

@@ -1,6 +1,6 @@
 import ClusterCore
-import SimulationKit
 import Foundation
+import SimulationKit
 import Testing
 
 // A small scenario language over `SimulatedGatewayCluster`, read as prose:
@@ -55,9 +55,11 @@ enum ScenarioBuilder {
 
 /// Runs a scenario on a cluster that started cold and converged with member 1 (the highest priority)
 /// active.
-func clusterScenario(_ name: String, priorities: [UInt8] = [100, 90, 80], mode: HighAvailabilityMode = .activeUp,
-                     setup configure: (inout SimulatedGatewayCluster.Setup) -> Void = { _ in },
-                     sourceLocation: SourceLocation = #_sourceLocation, @ScenarioBuilder _ steps: () -> [ScenarioStep]) {
+func clusterScenario(
+    _ name: String, priorities: [UInt8] = [100, 90, 80], mode: HighAvailabilityMode = .activeUp,
+    setup configure: (inout SimulatedGatewayCluster.Setup) -> Void = { _ in },
+    sourceLocation: SourceLocation = #_sourceLocation, @ScenarioBuilder _ steps: () -> [ScenarioStep]
+) {
     var setup = SimulatedGatewayCluster.Setup()
     setup.priorities = priorities
     setup.mode = mode
@@ -151,8 +153,10 @@ func wait(milliseconds: Int) -> ScenarioStep {
 
 /// Runs until `condition` holds (at most `millisecondsMax`); fails if it never does. Records how long
 /// it took in `elapsed` when given.
-func waitUntil(_ what: String, millisecondsMax: Int = 10_000, elapsed: Elapsed? = nil, sourceLocation: SourceLocation = #_sourceLocation,
-               _ condition: @escaping (SimulatedGatewayCluster) -> Bool) -> ScenarioStep {
+func waitUntil(
+    _ what: String, millisecondsMax: Int = 10_000, elapsed: Elapsed? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @escaping (SimulatedGatewayCluster) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "wait until \(what)") { run in
         var ticks = 0
         while !condition(run.cluster), ticks < millisecondsMax / 10, run.cluster.violation == nil {
@@ -165,8 +169,10 @@ func waitUntil(_ what: String, millisecondsMax: Int = 10_000, elapsed: Elapsed? 
 }
 
 /// Runs `milliseconds` one tick at a time; `condition` must hold after every tick.
-func holdsThroughout(_ what: String, milliseconds: Int, sourceLocation: SourceLocation = #_sourceLocation,
-                     _ condition: @escaping (SimulatedGatewayCluster) -> Bool) -> ScenarioStep {
+func holdsThroughout(
+    _ what: String, milliseconds: Int, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @escaping (SimulatedGatewayCluster) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "\(what) for \(milliseconds) ms") { run in
         for tick in 0..<(milliseconds / 10) {
             run.cluster.runTick()
@@ -195,30 +201,38 @@ func expect(_ id: MemberID, _ state: MemberState, sourceLocation: SourceLocation
 func expectActive(_ ids: [MemberID], sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     ScenarioStep(describe: "expect active \(ids)") { run in
         let holders = run.cluster.members.filter(\.holdsVirtualAddress).map(\.id)
-        run.check(run.cluster.activeMembers == ids && holders == ids,
-                  "expected active \(ids); active \(run.cluster.activeMembers), holding the address \(holders)", at: sourceLocation)
+        run.check(
+            run.cluster.activeMembers == ids && holders == ids,
+            "expected active \(ids); active \(run.cluster.activeMembers), holding the address \(holders)", at: sourceLocation)
     }
 }
 
 /// The last state change of `id` went `from` -> `to` with `code`, and its prose contains `text`.
-func expectLastChange(on id: MemberID, _ from: MemberState, _ to: MemberState, _ code: EventCode, saying text: String = "",
-                      sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
+func expectLastChange(
+    on id: MemberID, _ from: MemberState, _ to: MemberState, _ code: EventCode, saying text: String = "",
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> ScenarioStep {
     ScenarioStep(describe: "expect last change on \(id) \(from) -> \(to)") { run in
         guard let change = run.cluster.transitions.last(where: { $0.member == id })?.change else {
             return run.check(false, "\(id) never changed state", at: sourceLocation)
         }
-        run.check(change.from == from && change.to == to && change.eventCode == code && (text.isEmpty || change.description.contains(text)),
-                  "expected \(id)'s last change \(from) -> \(to) (\(code)) saying \"\(text)\"; got \(change)", at: sourceLocation)
+        run.check(
+            change.from == from && change.to == to && change.eventCode == code && (text.isEmpty || change.description.contains(text)),
+            "expected \(id)'s last change \(from) -> \(to) (\(code)) saying \"\(text)\"; got \(change)", at: sourceLocation)
         let shown = run.cluster.core(id)?.status.lastStateChange
         run.check(shown == nil || shown == change, "\(id)'s status shows \(shown.map { "\($0)" } ?? "nothing") as its last change", at: sourceLocation)
     }
 }
 
 /// `id` went through `from` -> `to` (with `code`) at some time so far.
-func expectChanged(on id: MemberID, _ from: MemberState, _ to: MemberState, _ code: EventCode, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
+func expectChanged(on id: MemberID, _ from: MemberState, _ to: MemberState, _ code: EventCode, sourceLocation: SourceLocation = #_sourceLocation)
+    -> ScenarioStep
+{
     ScenarioStep(describe: "expect \(id) went \(from) -> \(to)") { run in
         let found = run.cluster.transitions.contains { $0.member == id && $0.change.from == from && $0.change.to == to && $0.change.eventCode == code }
-        run.check(found, "expected \(id) to go \(from) -> \(to) (\(code)); its changes: \(run.cluster.transitions.filter { $0.member == id }.map(\.change))", at: sourceLocation)
+        run.check(
+            found, "expected \(id) to go \(from) -> \(to) (\(code)); its changes: \(run.cluster.transitions.filter { $0.member == id }.map(\.change))",
+            at: sourceLocation)
     }
 }
 
@@ -226,14 +240,17 @@ func expectChanged(on id: MemberID, _ from: MemberState, _ to: MemberState, _ co
 func expectRefused(on id: MemberID, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     ScenarioStep(describe: "expect refused \(code) on \(id)") { run in
         let effects = run.lastCommandEffects[id] ?? []
-        run.check(effects.contains(.commandRefused(code: code)), "expected \(code) on \(id); got \(effects), reason \(run.lastReason[id] ?? "")",
-                  at: sourceLocation)
+        run.check(
+            effects.contains(.commandRefused(code: code)), "expected \(code) on \(id); got \(effects), reason \(run.lastReason[id] ?? "")",
+            at: sourceLocation)
     }
 }
 
 /// What `rampart cluster state` on `id` would show satisfies `condition`.
-func expectStatus(on id: MemberID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
-                  _ condition: @escaping (ClusterStatus) -> Bool) -> ScenarioStep {
+func expectStatus(
+    on id: MemberID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @escaping (ClusterStatus) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "expect status on \(id): \(what)") { run in
         guard let status = run.cluster.core(id)?.status else { return run.check(false, "\(id) is crashed", at: sourceLocation) }
         run.check(condition(status), "expected \(id)'s status: \(what); got \(status)", at: sourceLocation)
@@ -241,8 +258,10 @@ func expectStatus(on id: MemberID, _ what: String, sourceLocation: SourceLocatio
 }
 
 /// `id` carried out an effect matching `matches` since the scenario's setup.
-func expectEffect(on id: MemberID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
-                  _ matches: @escaping (ClusterEffect) -> Bool) -> ScenarioStep {
+func expectEffect(
+    on id: MemberID, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ matches: @escaping (ClusterEffect) -> Bool
+) -> ScenarioStep {
     ScenarioStep(describe: "expect \(id) effect \(what)") { run in
         let found = run.cluster.effectLog.contains { $0.member == id && matches($0.effect) }
         run.check(found, "expected \(id) to \(what)", at: sourceLocation)

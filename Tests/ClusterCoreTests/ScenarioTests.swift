@@ -226,7 +226,8 @@ struct ClusterScenarioTests {
 
     @Test("A joining member stays DOWN until it has the connection table")
     func joiningMemberWaitsForFullSync() {
-        clusterScenario("joining member waits for the full sync", setup: { $0.fullSyncTicks = 150...150 }) {
+        let slowFullSync: (inout SimulatedGatewayCluster.Setup) -> Void = { $0.fullSyncTicks = 150...150 }
+        clusterScenario("joining member waits for the full sync", setup: slowFullSync) {
             crash(3)
             wait(milliseconds: 1_000)
             restart(3)

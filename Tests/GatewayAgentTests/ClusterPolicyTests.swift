@@ -6,25 +6,33 @@ import Testing
 
 @Suite("Gateway agent: a cluster member's policy and rollback")
 struct ClusterPolicyTests {
-    static let cleanup = CompiledRule(number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .drop,
-                                      source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
+    static let cleanup = CompiledRule(
+        number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .drop,
+        source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
 
     static func section(local: Int = 2) -> CompiledCluster {
         let members = (1...2).map { id in
-            CompiledClusterMember(memberID: id, name: "m\(id)", uid: "uid-m\(id)", priority: Int64(101 - id), address: "192.0.2.1\(id)",
-                                  interfaces: [CompiledClusterInterface(name: "eth0", type: "cluster", address: "10.1.0.\(id + 1)", maskLength: 24),
-                                               CompiledClusterInterface(name: "eth1", type: "sync", address: "10.9.0.\(id + 1)", maskLength: 24)])
+            CompiledClusterMember(
+                memberID: id, name: "m\(id)", uid: "uid-m\(id)", priority: Int64(101 - id), address: "192.0.2.1\(id)",
+                interfaces: [
+                    CompiledClusterInterface(name: "eth0", type: "cluster", address: "10.1.0.\(id + 1)", maskLength: 24),
+                    CompiledClusterInterface(name: "eth1", type: "sync", address: "10.9.0.\(id + 1)", maskLength: 24),
+                ])
         }
-        return CompiledCluster(clusterName: "cl-1", clusterUID: "uid-cl", mode: "cluster-xl-ha", memberRecovery: "active-up",
-                               heartbeatIntervalMilliseconds: 200, deadTimerMilliseconds: 1000, localMemberID: local,
-                               localMemberName: "m\(local)", localMemberUID: "uid-m\(local)", localPriority: Int64(101 - local), members: members,
-                               interfaces: [CompiledClusterInterface(name: "eth0", type: "cluster", address: "10.1.0.1", maskLength: 24),
-                                            CompiledClusterInterface(name: "eth1", type: "sync", address: nil, maskLength: nil)])
+        return CompiledCluster(
+            clusterName: "cl-1", clusterUID: "uid-cl", mode: "cluster-xl-ha", memberRecovery: "active-up",
+            heartbeatIntervalMilliseconds: 200, deadTimerMilliseconds: 1000, localMemberID: local,
+            localMemberName: "m\(local)", localMemberUID: "uid-m\(local)", localPriority: Int64(101 - local), members: members,
+            interfaces: [
+                CompiledClusterInterface(name: "eth0", type: "cluster", address: "10.1.0.1", maskLength: 24),
+                CompiledClusterInterface(name: "eth1", type: "sync", address: nil, maskLength: nil),
+            ])
     }
 
     static func policy(revision: UInt64 = 5, cluster: CompiledCluster? = section()) -> CompiledPolicy {
-        CompiledPolicy(packageName: "Standard", packageUID: "p", targetName: "m2", targetUID: "uid-m2", revision: revision, revisionHash: "h",
-                       epochTerm: 1, epochServer: "primary", compiledAtMilliseconds: 1, rules: [cleanup], cluster: cluster)
+        CompiledPolicy(
+            packageName: "Standard", packageUID: "p", targetName: "m2", targetUID: "uid-m2", revision: revision, revisionHash: "h",
+            epochTerm: 1, epochServer: "primary", compiledAtMilliseconds: 1, rules: [cleanup], cluster: cluster)
     }
 
     static func bytes(_ policy: CompiledPolicy) throws -> [UInt8] {

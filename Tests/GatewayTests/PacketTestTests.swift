@@ -24,8 +24,9 @@ struct PacketTestTests {
         newer.revision = 4
         try InstalledPolicyFile.save(newer, dataDirectory: directory)
         #expect(try InstalledPolicyFile.load(dataDirectory: directory)?.revision == 4)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
-            == [InstalledPolicyFile.fileName, InstalledPolicyFile.previousFileName].sorted())
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+                == [InstalledPolicyFile.fileName, InstalledPolicyFile.previousFileName].sorted())
 
         let file = InstalledPolicyFile.url(dataDirectory: directory)
         try Data(#"{"formatVersion": 99}"#.utf8).write(to: file)

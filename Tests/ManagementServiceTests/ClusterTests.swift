@@ -1,8 +1,8 @@
 import Foundation
+import ManagementModel
+import ManagementService
 import Synchronization
 import Testing
-import ManagementService
-import ManagementModel
 import TrustCore
 
 /// A fleet whose gateways answer as the test says: each push and rollback is recorded and answered
@@ -25,8 +25,10 @@ final class ScriptedFleet: GatewayFleet {
         Task {
             for push in pushes {
                 let outcome = answer(push.gatewayName)
-                await report(GatewayPushResult(gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: outcome,
-                                               message: outcome == .installed ? "Installed" : "the kernel refused the ruleset"))
+                await report(
+                    GatewayPushResult(
+                        gatewayUID: push.gatewayUID, gatewayName: push.gatewayName, outcome: outcome,
+                        message: outcome == .installed ? "Installed" : "the kernel refused the ruleset"))
             }
         }
     }
@@ -35,8 +37,10 @@ final class ScriptedFleet: GatewayFleet {
         self.rollbacks.withLock { $0 += rollbacks }
         Task {
             for rollback in rollbacks {
-                await report(GatewayPushResult(gatewayUID: rollback.gatewayUID, gatewayName: rollback.gatewayName, outcome: .installed,
-                                               message: "Back to Standard revision 1"))
+                await report(
+                    GatewayPushResult(
+                        gatewayUID: rollback.gatewayUID, gatewayName: rollback.gatewayName, outcome: .installed,
+                        message: "Back to Standard revision 1"))
             }
         }
     }
@@ -47,14 +51,26 @@ struct ClusterTests {
     /// As Ansible's cp_mgmt_simple_cluster sends it (plus Rampart's cluster-settings and priorities).
     static let cluster: JSONValue = [
         "name": "cl-1", "ip-address": "192.0.2.10", "cluster-mode": "cluster-xl-ha",
-        "interfaces": [["name": "eth0", "interface-type": "cluster", "ip-address": "10.1.0.1", "network-mask": "255.255.255.0"],
-                       ["name": "eth1", "interface-type": "sync", "ip-address": "10.9.0.0", "mask-length": "24"]],
-        "members": [["name": "m1", "ip-address": "192.0.2.11", "one-time-password": "member-key-1",
-                     "interfaces": [["name": "eth0", "ip-address": "10.1.0.2", "network-mask": "255.255.255.0"],
-                                    ["name": "eth1", "ip-address": "10.9.0.2", "mask-length": 24]]],
-                    ["name": "m2", "ip-address": "192.0.2.12", "one-time-password": "member-key-2", "priority": 50,
-                     "interfaces": [["name": "eth0", "ip-address": "10.1.0.3", "mask-length": 24],
-                                    ["name": "eth1", "ip-address": "10.9.0.3", "mask-length": 24]]]],
+        "interfaces": [
+            ["name": "eth0", "interface-type": "cluster", "ip-address": "10.1.0.1", "network-mask": "255.255.255.0"],
+            ["name": "eth1", "interface-type": "sync", "ip-address": "10.9.0.0", "mask-length": "24"],
+        ],
+        "members": [
+            [
+                "name": "m1", "ip-address": "192.0.2.11", "one-time-password": "member-key-1",
+                "interfaces": [
+                    ["name": "eth0", "ip-address": "10.1.0.2", "network-mask": "255.255.255.0"],
+                    ["name": "eth1", "ip-address": "10.9.0.2", "mask-length": 24],
+                ],
+            ],
+            [
+                "name": "m2", "ip-address": "192.0.2.12", "one-time-password": "member-key-2", "priority": 50,
+                "interfaces": [
+                    ["name": "eth0", "ip-address": "10.1.0.3", "mask-length": 24],
+                    ["name": "eth1", "ip-address": "10.9.0.3", "mask-length": 24],
+                ],
+            ],
+        ],
         "cluster-settings": ["heartbeat-interval-ms": 100, "member-recovery": "primary-up"],
     ]
 
@@ -102,9 +118,15 @@ struct ClusterTests {
         let equal = try await h.ok("equals", ["type": "simple-cluster", "params": Self.cluster], sid: sid)
         #expect(equal["equals"] == true, "Ansible's second run changes nothing")
         var changed = Self.cluster.objectValue ?? [:]
-        changed["members"] = [["name": "m2", "ip-address": "192.0.2.12", "priority": 50,
-                               "interfaces": [["name": "eth0", "ip-address": "10.1.0.3", "mask-length": 24],
-                                              ["name": "eth1", "ip-address": "10.9.0.3", "mask-length": 24]]]]
+        changed["members"] = [
+            [
+                "name": "m2", "ip-address": "192.0.2.12", "priority": 50,
+                "interfaces": [
+                    ["name": "eth0", "ip-address": "10.1.0.3", "mask-length": 24],
+                    ["name": "eth1", "ip-address": "10.9.0.3", "mask-length": 24],
+                ],
+            ]
+        ]
         #expect(try await h.ok("equals", ["type": "simple-cluster", "params": .object(changed)], sid: sid)["equals"] == false)
         try await h.ok("set-simple-cluster", .object(changed), sid: sid)
         let after = try await h.ok("show-cluster-members", sid: sid)["objects"]!
@@ -124,23 +146,47 @@ struct ClusterTests {
         }
         #expect(await refusal { $0["cluster-mode"] = "cluster-ls-multicast" }.contains("accepted: cluster-xl-ha"))
         #expect(await refusal { $0["interfaces"] = [["name": "eth0", "interface-type": "cluster"]] }.contains("interfaces[0].ip-address"))
-        #expect(await refusal { $0["interfaces"] = [["name": "eth0", "interface-type": "vrrp", "ip-address": "10.1.0.1"]] }.contains("interfaces[0].interface-type"))
+        #expect(
+            await refusal { $0["interfaces"] = [["name": "eth0", "interface-type": "vrrp", "ip-address": "10.1.0.1"]] }.contains("interfaces[0].interface-type")
+        )
         #expect(await refusal { $0["interfaces"] = [["name": "bad name", "ip-address": "10.1.0.1"]] }.contains("interfaces[0].name"))
         #expect(await refusal { $0["cluster-settings"] = ["heartbeat-interval-ms": 500, "dead-timer-ms": 1000] }.contains("cluster-settings.dead-timer-ms"))
         #expect(await refusal { $0["cluster-settings"] = ["heartbeat-interval-ms": 1] }.contains("cluster-settings.heartbeat-interval-ms"))
         #expect(await refusal { $0["cluster-settings"] = ["member-recovery": "sometimes"] }.contains("cluster-settings.member-recovery"))
         #expect(await refusal { $0["cluster-settings"] = ["surprise": 1] }.contains("cluster-settings.surprise"))
         let six: [JSONValue] = (1...6).map { ["name": .string("n\($0)"), "ip-address": .string("192.0.2.\(20 + $0)")] }
-        #expect(await refusal { $0["interfaces"] = []; $0["members"] = .array(six) }.contains("at most 5"))
+        #expect(
+            await refusal {
+                $0["interfaces"] = []
+                $0["members"] = .array(six)
+            }.contains("at most 5"))
         #expect(await refusal { $0["members"] = [["name": "m1", "ip-address": "192.0.2.11"]] }.contains("members[0].interfaces"))
-        #expect(await refusal { $0["interfaces"] = []; $0["members"] = [["name": "m1", "ip-address": "192.0.2.11", "priority": 7],
-                                                                         ["name": "m2", "ip-address": "192.0.2.12", "priority": 7]] }.contains("members[1].priority"))
-        #expect(await refusal { $0["interfaces"] = []; $0["members"] = [["name": "m1", "ip-address": "192.0.2.11", "surprise": true]] }.contains("members[0].surprise"))
-        #expect(await refusal { $0["interfaces"] = []; $0["members"] = [["name": "m1", "ip-address": "192.0.2.11", "one-time-password": "short"]] }
+        #expect(
+            await refusal {
+                $0["interfaces"] = []
+                $0["members"] = [
+                    ["name": "m1", "ip-address": "192.0.2.11", "priority": 7],
+                    ["name": "m2", "ip-address": "192.0.2.12", "priority": 7],
+                ]
+            }.contains("members[1].priority"))
+        #expect(
+            await refusal {
+                $0["interfaces"] = []
+                $0["members"] = [["name": "m1", "ip-address": "192.0.2.11", "surprise": true]]
+            }.contains("members[0].surprise"))
+        #expect(
+            await refusal {
+                $0["interfaces"] = []
+                $0["members"] = [["name": "m1", "ip-address": "192.0.2.11", "one-time-password": "short"]]
+            }
             .contains("members[0].one-time-password"))
         try await h.ok("add-simple-gateway", ["name": "gw-m1", "ip-address": "192.0.2.30"], sid: sid)
-        #expect(await refusal { $0["interfaces"] = []; $0["members"] = [["name": "gw-m1", "ip-address": "192.0.2.11"]] }.contains("gw-m1"),
-                "a member is an object of its own: its name is unique")
+        #expect(
+            await refusal {
+                $0["interfaces"] = []
+                $0["members"] = [["name": "gw-m1", "ip-address": "192.0.2.11"]]
+            }.contains("gw-m1"),
+            "a member is an object of its own: its name is unique")
     }
 
     @Test func installOnAClusterGoesToEveryMemberWithItsClusterSection() async throws {
@@ -184,8 +230,12 @@ struct ClusterTests {
         #expect(first["statusCode"] == "failed" && first["rampart-outcome"] == "rolled-back", "\(first)")
         #expect(first["statusDescription"]?.stringValue?.contains("member m2 of cluster cl-1 failed") == true)
 
-        let partial = try await h.ok("install-policy", ["policy-package": "Standard", "targets": ["cl-1"],
-                                                        "install-on-all-cluster-members-or-fail": false], sid: sid)
+        let partial = try await h.ok(
+            "install-policy",
+            [
+                "policy-package": "Standard", "targets": ["cl-1"],
+                "install-on-all-cluster-members-or-fail": false,
+            ], sid: sid)
         let second = try await waitForTask(h, partial["task-id"]!, sid: sid)
         #expect(second["status"] == "partially succeeded" && fleet.rollbacks.withLock { $0.count } == 1, "\(second)")
     }
@@ -195,14 +245,20 @@ struct ClusterTests {
         let sid = try await h.login()
         try await addCluster(h, sid: sid)
         let members = try await h.ok("show-cluster-members", sid: sid)["objects"]!
-        let uid1 = try #require(members[0]?["uid"]?.stringValue), uid2 = try #require(members[1]?["uid"]?.stringValue)
+        let uid1 = try #require(members[0]?["uid"]?.stringValue)
+        let uid2 = try #require(members[1]?["uid"]?.stringValue)
         func report(_ state: String, reason: String) -> GatewayLiveStatus {
-            GatewayLiveStatus(connected: true, lastContactMilliseconds: 1, report: GatewayReport(name: "m", enforcement: "nftables", cluster: ClusterMemberReport(
-                state: state, pnotes: [.init(name: "Interface Active Check", state: state == "DOWN" ? "problem" : "ok")], failoverCount: 2,
-                lastChange: .init(eventCode: "CLUS-110305", from: "STANDBY", to: state, reason: reason, timeMilliseconds: 1_800_000_000_000))))
+            GatewayLiveStatus(
+                connected: true, lastContactMilliseconds: 1,
+                report: GatewayReport(
+                    name: "m", enforcement: "nftables",
+                    cluster: ClusterMemberReport(
+                        state: state, pnotes: [.init(name: "Interface Active Check", state: state == "DOWN" ? "problem" : "ok")], failoverCount: 2,
+                        lastChange: .init(eventCode: "CLUS-110305", from: "STANDBY", to: state, reason: reason, timeMilliseconds: 1_800_000_000_000))))
         }
         // The harness has no SIC channels: test the display through a fleet reporting both members.
-        await h.service.attachGateways(ScriptedFleet(reports: [uid1: report("ACTIVE", reason: "member m2 is down"), uid2: report("DOWN", reason: "eth0 link down")]))
+        await h.service.attachGateways(
+            ScriptedFleet(reports: [uid1: report("ACTIVE", reason: "member m2 is down"), uid2: report("DOWN", reason: "eth0 link down")]))
         let cluster = try await h.ok("show-simple-cluster", ["name": "cl-1"], sid: sid)
         #expect(cluster["cluster-status"] == ["state": "ok", "active-members": ["m1"]])
         let shown = cluster["members"]?[1]?["cluster-member-status"]
@@ -232,16 +288,20 @@ struct ClusterTests {
     }
 
     @Test func aMemberStateChangeIsAnEventWithItsReason() {
-        let down = ManagementEvent.clusterMemberStateChanged(ClusterMemberStateChanged(
-            cluster: "cl-1", member: "m1", uid: "u1", from: "ACTIVE", to: "DOWN", eventCode: "CLUS-110305", reason: "eth0 link down"))
+        let down = ManagementEvent.clusterMemberStateChanged(
+            ClusterMemberStateChanged(
+                cluster: "cl-1", member: "m1", uid: "u1", from: "ACTIVE", to: "DOWN", eventCode: "CLUS-110305", reason: "eth0 link down"))
         #expect(down.kind == "cluster-member-state-changed" && down.needsAttention)
         #expect(down.description == "cluster-member-state-changed: cluster cl-1 member m1: ACTIVE -> DOWN [CLUS-110305] (eth0 link down)")
-        let standby = ManagementEvent.clusterMemberStateChanged(ClusterMemberStateChanged(
-            cluster: "cl-1", member: "m2", uid: "u2", from: nil, to: "STANDBY", eventCode: "", reason: ""))
+        let standby = ManagementEvent.clusterMemberStateChanged(
+            ClusterMemberStateChanged(
+                cluster: "cl-1", member: "m2", uid: "u2", from: nil, to: "STANDBY", eventCode: "", reason: ""))
         #expect(!standby.needsAttention && standby.description.hasSuffix("unknown -> STANDBY"))
         // Reports from an agent are untrusted: an unknown state is dropped, texts and lists are bounded.
-        let hostile: JSONValue = ["state": "ACTIVE", "pnotes": .array((0..<100).map { _ in ["name": "x", "state": "ok"] }),
-                                  "last-change": ["from": "STANDBY", "to": "ACTIVE", "reason": .string(String(repeating: "r", count: 5_000))]]
+        let hostile: JSONValue = [
+            "state": "ACTIVE", "pnotes": .array((0..<100).map { _ in ["name": "x", "state": "ok"] }),
+            "last-change": ["from": "STANDBY", "to": "ACTIVE", "reason": .string(String(repeating: "r", count: 5_000))],
+        ]
         let report = try? #require(ClusterMemberReport(json: hostile))
         #expect(report?.pnotes.count == Limits.clusterReportPnotesMax && report?.lastChange?.reason.count == Limits.clusterReportReasonLengthMax)
         #expect(ClusterMemberReport(json: ["state": "LOST"]) == nil)

@@ -26,7 +26,8 @@ extension ClusterRandomSchedule {
     }
 
     mutating func networkFault() {
-        let a = pick(ids, &random), b = pick(ids, &random)
+        let a = pick(ids, &random)
+        let b = pick(ids, &random)
         let interface = pick(cluster.setup.interfaces, &random)
         switch random.below(5) {
         case 0: cluster.isolate(a)
@@ -69,21 +70,24 @@ extension ClusterRandomSchedule {
         cluster.traceLine { "t=\(cluster.nowMilliseconds)ms HEAL everything" }
         healEverything()
         let tick = cluster.setup.tickMilliseconds
-        let activeTicksMax = Int(healthyActiveWithinMilliseconds / tick), convergedTicksMax = Int(convergedWithinMilliseconds / tick)
+        let activeTicksMax = Int(healthyActiveWithinMilliseconds / tick)
+        let convergedTicksMax = Int(convergedWithinMilliseconds / tick)
         var healthyActive: Int?
         for elapsed in 1...convergedTicksMax {
             cluster.runTick()
             if cluster.violation != nil { return (healthyActive, nil) }
             if healthyActive == nil, cluster.healthyActive != nil { healthyActive = elapsed }
             if healthyActive == nil, elapsed == activeTicksMax {
-                cluster.fail("liveness: some healthy member is ACTIVE within \(healthyActiveWithinMilliseconds) ms of the heal",
-                             "none is: \(cluster.convergenceProblem ?? "")")
+                cluster.fail(
+                    "liveness: some healthy member is ACTIVE within \(healthyActiveWithinMilliseconds) ms of the heal",
+                    "none is: \(cluster.convergenceProblem ?? "")")
                 return (nil, nil)
             }
             if cluster.isConverged { return (healthyActive, elapsed) }
         }
-        cluster.fail("after the heal, exactly one member is ACTIVE (Primary Up: the first in priority) within \(convergedWithinMilliseconds) ms",
-                     "not converged: \(cluster.convergenceProblem ?? "")")
+        cluster.fail(
+            "after the heal, exactly one member is ACTIVE (Primary Up: the first in priority) within \(convergedWithinMilliseconds) ms",
+            "not converged: \(cluster.convergenceProblem ?? "")")
         return (healthyActive, nil)
     }
 
@@ -100,7 +104,8 @@ extension ClusterRandomSchedule {
             if member.isUp {
                 cluster.command(.adminUp, on: id)
                 // An unregistered probe comes back (a no-op refusal when it is registered).
-                cluster.command(.registerDevice(name: SimulatedGatewayCluster.probeDevice, state: .ok, timeoutMilliseconds: cluster.setup.probeTimeoutMilliseconds), on: id)
+                cluster.command(
+                    .registerDevice(name: SimulatedGatewayCluster.probeDevice, state: .ok, timeoutMilliseconds: cluster.setup.probeTimeoutMilliseconds), on: id)
             } else {
                 cluster.restart(id)
             }
@@ -147,8 +152,10 @@ public enum ClusterSimulation {
         }
     }
 
-    public static func run(seeds: some Sequence<UInt64>, memberCount: Int? = nil, faultTicks: Int = 1_000,
-                           stopAtFirstFailure: Bool = true) -> Report {
+    public static func run(
+        seeds: some Sequence<UInt64>, memberCount: Int? = nil, faultTicks: Int = 1_000,
+        stopAtFirstFailure: Bool = true
+    ) -> Report {
         var report = Report()
         for seed in seeds {
             report.add(ClusterRandomSchedule.run(ClusterSimulationOptions(seed: seed, memberCount: memberCount, faultTicks: faultTicks)))

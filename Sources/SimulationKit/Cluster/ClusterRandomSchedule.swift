@@ -39,14 +39,16 @@ public struct ClusterFaultProfile: Hashable, Sendable, CustomStringConvertible {
 
     static func draw(_ random: inout SplitMix64) -> ClusterFaultProfile {
         // No corruption: a heartbeat's checksum is the runtime's (item 2); the core sees whole ones.
-        let network = NetworkProfile(delayTicksMax: random.int(in: 1...12), longDelayPerMillion: random.int(in: 0...20_000),
-                                     dropPerMillion: random.int(in: 0...150_000), duplicatePerMillion: random.int(in: 0...50_000))
-        return ClusterFaultProfile(network: network,
-                                   partitionPerMillion: random.int(in: 0...6_000), networkHealPerMillion: random.int(in: 1_000...10_000),
-                                   linkCutPerMillion: random.int(in: 0...4_000), linkRestorePerMillion: random.int(in: 2_000...20_000),
-                                   crashPerMillion: random.int(in: 0...3_000), restartTicksMax: random.int(in: 10...400),
-                                   devicePerMillion: random.int(in: 0...4_000), policyPerMillion: random.int(in: 0...1_500),
-                                   loadPerMillion: random.int(in: 0...3_000), adminPerMillion: random.int(in: 0...4_000))
+        let network = NetworkProfile(
+            delayTicksMax: random.int(in: 1...12), longDelayPerMillion: random.int(in: 0...20_000),
+            dropPerMillion: random.int(in: 0...150_000), duplicatePerMillion: random.int(in: 0...50_000))
+        return ClusterFaultProfile(
+            network: network,
+            partitionPerMillion: random.int(in: 0...6_000), networkHealPerMillion: random.int(in: 1_000...10_000),
+            linkCutPerMillion: random.int(in: 0...4_000), linkRestorePerMillion: random.int(in: 2_000...20_000),
+            crashPerMillion: random.int(in: 0...3_000), restartTicksMax: random.int(in: 10...400),
+            devicePerMillion: random.int(in: 0...4_000), policyPerMillion: random.int(in: 0...1_500),
+            loadPerMillion: random.int(in: 0...3_000), adminPerMillion: random.int(in: 0...4_000))
     }
 
     public var description: String {
@@ -89,11 +91,14 @@ public struct ClusterRandomSchedule {
         setup.priorities = (0..<memberCount).map { _ in UInt8(random.int(in: 1...(random.below(4) == 0 ? 2 : 250))) }
         self.profile = profile
         self.random = random
-        cluster = SimulatedGatewayCluster(setup: setup, seed: options.seed ^ 0x5bd1_e995,
-                                          network: options.faultsEnabled ? profile.network : .perfect)
+        cluster = SimulatedGatewayCluster(
+            setup: setup, seed: options.seed ^ 0x5bd1_e995,
+            network: options.faultsEnabled ? profile.network : .perfect)
         ids = cluster.memberIDs
         cluster.trace = trace
-        trace?("seed \(options.seed): \(memberCount) members, \(setup.mode), priorities \(setup.priorities), \(options.faultTicks) fault ticks, profile \(profile)")
+        trace?(
+            "seed \(options.seed): \(memberCount) members, \(setup.mode), priorities \(setup.priorities), \(options.faultTicks) fault ticks, profile \(profile)"
+        )
         cluster.startAll()
     }
 
@@ -124,15 +129,17 @@ public struct ClusterRandomSchedule {
             if options.faultsEnabled { injectFaults() }
             cluster.runTick()
         }
-        var healthyActive: Int?, converged: Int?
+        var healthyActive: Int?
+        var converged: Int?
         if cluster.violation == nil { (healthyActive, converged) = liveness() }
         if cluster.violation == nil, converged != nil { stability() }
         var violation = cluster.violation
         violation?.seed = options.seed
-        return ClusterSimulationResult(seed: options.seed, memberCount: ids.count, mode: cluster.setup.mode, ticks: cluster.tick,
-                                       steps: cluster.steps, healthyActiveAfterTicks: violation == nil ? healthyActive : nil,
-                                       convergedAfterTicks: violation == nil ? converged : nil,
-                                       violation: violation, statistics: cluster.statistics)
+        return ClusterSimulationResult(
+            seed: options.seed, memberCount: ids.count, mode: cluster.setup.mode, ticks: cluster.tick,
+            steps: cluster.steps, healthyActiveAfterTicks: violation == nil ? healthyActive : nil,
+            convergedAfterTicks: violation == nil ? converged : nil,
+            violation: violation, statistics: cluster.statistics)
     }
 
     func pick<T>(_ items: [T], _ random: inout SplitMix64) -> T { items[random.below(items.count)] }

@@ -21,7 +21,10 @@ extension SimulatedGatewayCluster {
         for lane in lanes.indices where members[a].linksUp[lane] && members[b].linksUp[lane] {
             let network = lanes[lane]
             if !network.isCut(from: a, to: b), !network.isCut(from: b, to: a),
-               !network.isClogged(from: a, to: b), !network.isClogged(from: b, to: a) { return true }
+                !network.isClogged(from: a, to: b), !network.isClogged(from: b, to: a)
+            {
+                return true
+            }
         }
         return false
     }
@@ -32,7 +35,8 @@ extension SimulatedGatewayCluster {
     /// receiver's core must count the sender live and in the state it announced.
     func freshlyHeard(_ to: Int, from: Int) -> DeliveredHeartbeat? {
         guard let heard = newestDelivered[to][from],
-              UInt64(tick - heard.deliveredAtTick) * setup.tickMilliseconds <= limits.deadTimerMilliseconds else { return nil }
+            UInt64(tick - heard.deliveredAtTick) * setup.tickMilliseconds <= limits.deadTimerMilliseconds
+        else { return nil }
         return heard
     }
 
@@ -44,12 +48,15 @@ extension SimulatedGatewayCluster {
             for b in members.indices where a < b {
                 let pair = pair(a, b)
                 connectedSinceTick[pair] = connected(a, b) ? (connectedSinceTick[pair] ?? tick) : nil
-                let bothHeard = members[a].holdsVirtualAddress && members[b].holdsVirtualAddress
+                let bothHeard =
+                    members[a].holdsVirtualAddress && members[b].holdsVirtualAddress
                     && freshlyHeard(a, from: b)?.state.isActive == true && freshlyHeard(b, from: a)?.state.isActive == true
                 bothActiveSinceTick[pair] = bothHeard ? (bothActiveSinceTick[pair] ?? tick) : nil
                 guard let since = bothActiveSinceTick[pair], tick - since > settleTicks else { continue }
-                fail("at most one member holds the virtual address once a heal has settled (\(settleMilliseconds) ms)",
-                     "\(members[a].id) and \(members[b].id) both hold it and hear each other announce ACTIVE for \(UInt64(tick - since) * setup.tickMilliseconds) ms")
+                fail(
+                    "at most one member holds the virtual address once a heal has settled (\(settleMilliseconds) ms)",
+                    "\(members[a].id) and \(members[b].id) both hold it and hear each other announce ACTIVE for \(UInt64(tick - since) * setup.tickMilliseconds) ms"
+                )
             }
         }
     }
@@ -59,8 +66,9 @@ extension SimulatedGatewayCluster {
         let after = core.state
         checkReason(member, before: before, after: after, output: output)
         if member.holdsVirtualAddress != after.isActive {
-            fail("a member holds the virtual address exactly while it is active",
-                 "\(member.id) is \(after), holds the address: \(member.holdsVirtualAddress)")
+            fail(
+                "a member holds the virtual address exactly while it is active",
+                "\(member.id) is \(after), holds the address: \(member.holdsVirtualAddress)")
         }
         if before != after { member.stateSinceTick = tick }
         if after.isActive, !before.isActive {
@@ -105,8 +113,9 @@ extension SimulatedGatewayCluster {
         let index = index(of: member.id)
         for (other, holder) in members.enumerated() where other != index {
             guard holder.core?.state == .active, let heard = freshlyHeard(index, from: other), heard.state == .active else { continue }
-            return fail("a member never takes ACTIVE from a healthy active member it hears (Active Up: a recovered member stays STANDBY)",
-                        "\(member.id) took ACTIVE while it heard \(holder.id) announce ACTIVE \(UInt64(tick - heard.deliveredAtTick) * setup.tickMilliseconds) ms ago")
+            return fail(
+                "a member never takes ACTIVE from a healthy active member it hears (Active Up: a recovered member stays STANDBY)",
+                "\(member.id) took ACTIVE while it heard \(holder.id) announce ACTIVE \(UInt64(tick - heard.deliveredAtTick) * setup.tickMilliseconds) ms ago")
         }
     }
 
@@ -128,16 +137,19 @@ extension SimulatedGatewayCluster {
         let startedAt = UInt64(member.startedAtTick) * setup.tickMilliseconds
         let known: Steadiness = lost >= startedAt ? .lostActiveRecently : .startedRecently
         if core.steadiness > known {
-            return fail("no flapping: a member knows it lost ACTIVE or started recently",
-                        "\(member.id) lost ACTIVE at \(lost) ms, started at \(startedAt) ms, but announces itself \(core.steadiness)")
+            return fail(
+                "no flapping: a member knows it lost ACTIVE or started recently",
+                "\(member.id) lost ACTIVE at \(lost) ms, started at \(startedAt) ms, but announces itself \(core.steadiness)")
         }
         let index = index(of: member.id)
         for (other, peer) in members.enumerated() where other != index {
             guard let heard = freshlyHeard(index, from: other), heard.state == .standby else { continue }
             // Its steadiness when its core made that heartbeat: what it announced.
             guard steadiness(of: peer, at: UInt64(heard.madeAtTick) * setup.tickMilliseconds) > known else { continue }
-            return fail("no flapping: a member that lost ACTIVE does not regain it within the hysteresis unless it is the only one",
-                        "\(member.id) (\(known)) lost ACTIVE at \(lost) ms and took it back at \(nowMilliseconds) ms while it heard \(peer.id), a steadier healthy standby")
+            return fail(
+                "no flapping: a member that lost ACTIVE does not regain it within the hysteresis unless it is the only one",
+                "\(member.id) (\(known)) lost ACTIVE at \(lost) ms and took it back at \(nowMilliseconds) ms while it heard \(peer.id), a steadier healthy standby"
+            )
         }
     }
 
@@ -148,10 +160,12 @@ extension SimulatedGatewayCluster {
         let index = index(of: member.id)
         for (other, candidate) in members.enumerated() where other != index {
             guard let activeSince = candidate.activeSinceTick, candidate.core?.state.isActive == true,
-                  let connectedSince = connectedSinceTick[pair(index, other)] else { continue }
+                let connectedSince = connectedSinceTick[pair(index, other)]
+            else { continue }
             if tick - max(activeSince, connectedSince) > window, tick - member.startedAtTick > window {
-                fail("a joining member stays DOWN until it has the connection table",
-                     "\(member.id) skipped the full sync although \(candidate.id) was active and reachable for \(tick - max(activeSince, connectedSince)) ticks")
+                fail(
+                    "a joining member stays DOWN until it has the connection table",
+                    "\(member.id) skipped the full sync although \(candidate.id) was active and reachable for \(tick - max(activeSince, connectedSince)) ticks")
             }
         }
     }

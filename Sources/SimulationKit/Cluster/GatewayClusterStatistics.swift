@@ -53,25 +53,29 @@ extension SimulatedGatewayCluster {
 
         /// Each fault by name, in a fixed order (network link events are the cluster's own counts).
         public var faults: [(name: String, count: Int)] {
-            [("crashes", crashes), ("restarts", restarts), ("link-downs", linkDowns), ("link-ups", linkUps),
-             ("partitions", partitions), ("interface-partitions", interfacePartitions), ("isolations", isolations),
-             ("one-way-cuts", oneWayCuts), ("clogs", clogs), ("heals", heals), ("load-spikes", loadSpikes),
-             ("admin-downs", adminDowns), ("forced-admin-downs", forcedAdminDowns), ("admin-ups", adminUps),
-             ("pnote-problems", pnoteProblems), ("pnote-silences", pnoteSilences), ("pnote-unregistrations", pnoteUnregistrations),
-             ("policy-removals", policyRemovals), ("counter-resets", counterResets),
-             ("dropped", network.dropped), ("duplicated", network.duplicated), ("delayed", network.delayed),
-             ("long-delayed", network.longDelayed), ("reordered", network.reordered), ("dropped-at-cuts", network.droppedAtCuts),
-             ("held-by-clogs", network.heldByClogs), ("lost-to-crashes", network.lostToCrashes)]
+            [
+                ("crashes", crashes), ("restarts", restarts), ("link-downs", linkDowns), ("link-ups", linkUps),
+                ("partitions", partitions), ("interface-partitions", interfacePartitions), ("isolations", isolations),
+                ("one-way-cuts", oneWayCuts), ("clogs", clogs), ("heals", heals), ("load-spikes", loadSpikes),
+                ("admin-downs", adminDowns), ("forced-admin-downs", forcedAdminDowns), ("admin-ups", adminUps),
+                ("pnote-problems", pnoteProblems), ("pnote-silences", pnoteSilences), ("pnote-unregistrations", pnoteUnregistrations),
+                ("policy-removals", policyRemovals), ("counter-resets", counterResets),
+                ("dropped", network.dropped), ("duplicated", network.duplicated), ("delayed", network.delayed),
+                ("long-delayed", network.longDelayed), ("reordered", network.reordered), ("dropped-at-cuts", network.droppedAtCuts),
+                ("held-by-clogs", network.heldByClogs), ("lost-to-crashes", network.lostToCrashes),
+            ]
         }
 
         /// Each path by name, in a fixed order.
         public var paths: [(name: String, count: Int)] {
-            [("takeovers", takeovers), ("failovers", failovers), ("dead-timer-failovers", deadTimerFailovers),
-             ("split-brain-resolutions", splitBrainResolutions), ("flaps-avoided", flapsAvoided),
-             ("dead-timer-stretches", deadTimerStretches), ("dead-timer-restores", deadTimerRestores),
-             ("active-attention", attentions), ("attention-resolved", attentionsResolved), ("preemptions", preemptions),
-             ("preemptions-abandoned", preemptionsAbandoned), ("full-syncs", fullSyncs), ("admin-downs-refused", adminDownsRefused),
-             ("device-deadlines-missed", deviceDeadlinesMissed), ("refusals", refusals), ("state-changes", stateChanges)]
+            [
+                ("takeovers", takeovers), ("failovers", failovers), ("dead-timer-failovers", deadTimerFailovers),
+                ("split-brain-resolutions", splitBrainResolutions), ("flaps-avoided", flapsAvoided),
+                ("dead-timer-stretches", deadTimerStretches), ("dead-timer-restores", deadTimerRestores),
+                ("active-attention", attentions), ("attention-resolved", attentionsResolved), ("preemptions", preemptions),
+                ("preemptions-abandoned", preemptionsAbandoned), ("full-syncs", fullSyncs), ("admin-downs-refused", adminDownsRefused),
+                ("device-deadlines-missed", deviceDeadlinesMissed), ("refusals", refusals), ("state-changes", stateChanges),
+            ]
         }
 
         public mutating func add(_ other: Statistics) {
@@ -81,14 +85,16 @@ extension SimulatedGatewayCluster {
         }
 
         // Computed: key paths are not Sendable, so no stored static.
-        static var counted: [WritableKeyPath<Statistics, Int>] { [
-            \.crashes, \.restarts, \.linkDowns, \.linkUps, \.partitions, \.interfacePartitions, \.isolations, \.oneWayCuts,
-            \.clogs, \.heals, \.loadSpikes, \.adminDowns, \.forcedAdminDowns, \.adminUps, \.pnoteProblems, \.pnoteSilences,
-            \.pnoteUnregistrations, \.policyRemovals, \.counterResets, \.stateChanges, \.takeovers, \.failovers,
-            \.deadTimerFailovers, \.splitBrainResolutions, \.flapsAvoided, \.deadTimerStretches, \.deadTimerRestores,
-            \.attentions, \.attentionsResolved, \.preemptions, \.preemptionsAbandoned, \.fullSyncs, \.adminDownsRefused,
-            \.deviceDeadlinesMissed, \.refusals, \.heartbeats,
-        ] }
+        static var counted: [WritableKeyPath<Statistics, Int>] {
+            [
+                \.crashes, \.restarts, \.linkDowns, \.linkUps, \.partitions, \.interfacePartitions, \.isolations, \.oneWayCuts,
+                \.clogs, \.heals, \.loadSpikes, \.adminDowns, \.forcedAdminDowns, \.adminUps, \.pnoteProblems, \.pnoteSilences,
+                \.pnoteUnregistrations, \.policyRemovals, \.counterResets, \.stateChanges, \.takeovers, \.failovers,
+                \.deadTimerFailovers, \.splitBrainResolutions, \.flapsAvoided, \.deadTimerStretches, \.deadTimerRestores,
+                \.attentions, \.attentionsResolved, \.preemptions, \.preemptionsAbandoned, \.fullSyncs, \.adminDownsRefused,
+                \.deviceDeadlinesMissed, \.refusals, \.heartbeats,
+            ]
+        }
     }
 
     /// Counts what a state change stands for.

@@ -33,8 +33,9 @@ extension SimulatedGatewayCluster {
     func noteDelivery(_ datagram: ClusterDatagram, from: Int, to: Int) {
         let heartbeat = datagram.heartbeat
         guard newestDelivered[to][from].map({ $0.isOlder(than: heartbeat) }) ?? true else { return }
-        newestDelivered[to][from] = DeliveredHeartbeat(incarnation: heartbeat.incarnation, sequence: heartbeat.sequence,
-                                                       state: heartbeat.state, madeAtTick: datagram.madeAtTick, deliveredAtTick: tick)
+        newestDelivered[to][from] = DeliveredHeartbeat(
+            incarnation: heartbeat.incarnation, sequence: heartbeat.sequence,
+            state: heartbeat.state, madeAtTick: datagram.madeAtTick, deliveredAtTick: tick)
     }
 
     func runtimeDuties(_ member: SimulatedMember) {
@@ -145,8 +146,10 @@ extension SimulatedGatewayCluster {
 extension SimulatedGatewayCluster {
     func traceStep(_ member: SimulatedMember, _ input: ClusterInput, _ output: ClusterOutput) {
         guard let trace else { return }
-        let interesting = !output.effects.isEmpty || (output.reason != "tick" && output.reason != "heartbeat"
-            && output.reason != "device report" && !output.reason.hasPrefix("load "))
+        let interesting =
+            !output.effects.isEmpty
+            || (output.reason != "tick" && output.reason != "heartbeat"
+                && output.reason != "device report" && !output.reason.hasPrefix("load "))
         guard interesting else { return }
         var line = "t=\(nowMilliseconds)ms \(member.id) \(Self.describe(input)): \(output.reason)"
         for effect in output.effects { line += Self.describe(effect) }

@@ -20,9 +20,11 @@ extension SimulatedGatewayCluster {
         member.committedTableSinceActive = false
         member.activeSinceTick = nil
         let linksUp = setup.interfaces.enumerated().filter { member.linksUp[$0.offset] }.map(\.element)
-        member.core = ClusterStateMachine(configuration: member.configuration,
-                                          start: ClusterStart(nowMilliseconds: nowMilliseconds, incarnation: member.incarnation,
-                                                              linksUp: linksUp, policyInstalled: member.policyInstalled))
+        member.core = ClusterStateMachine(
+            configuration: member.configuration,
+            start: ClusterStart(
+                nowMilliseconds: nowMilliseconds, incarnation: member.incarnation,
+                linksUp: linksUp, policyInstalled: member.policyInstalled))
         let index = index(of: member.id)
         for lane in lanes.indices { lanes[lane].restart(index) }
         // Nothing survives a restart: the new core has heard nobody.

@@ -132,8 +132,11 @@ public final class SimulatedGatewayCluster {
         }
         members = records.map { record in
             // The setup is the caller's own: a refusal here is a broken test or command line.
-            guard let configuration = try? ClusterConfiguration(localMember: record.id, members: records, mode: setup.mode,
-                                                               monitoredInterfaces: setup.interfaces, limits: setup.limits) else {
+            guard
+                let configuration = try? ClusterConfiguration(
+                    localMember: record.id, members: records, mode: setup.mode,
+                    monitoredInterfaces: setup.interfaces, limits: setup.limits)
+            else {
                 preconditionFailure("invalid simulated cluster setup")
             }
             return SimulatedMember(configuration: configuration)
