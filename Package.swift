@@ -100,6 +100,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
+        // The gateway-cluster runtime: the I/O shell around ClusterCore in the agent (UDP heartbeats, the
+        // virtual address with ip and arping, link state, the member's operator socket).
+        .target(
+            name: "ClusterRuntime",
+            dependencies: [
+                "ClusterCore", "Gateway", "ManagementModel", "TrustCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // Backup, snapshot, migrate export/import, scheduled backups (I/O shells over pure decisions), and
         // the server's operations worker.
         .target(
@@ -165,7 +177,8 @@ let package = Package(
         .executableTarget(
             name: "rampart",
             dependencies: [
-                "ManagementModel", "Store", "TrustCore", "HACore", "ClusterCore", "SimulationKit", "PeerTransport", "HARuntime", "Gateway", "Operations",
+                "ManagementModel", "Store", "TrustCore", "HACore", "ClusterCore", "ClusterRuntime", "SimulationKit", "PeerTransport", "HARuntime", "Gateway",
+                "Operations",
                 "SICPort", "RampartServer", "ManagementClient", "RampartTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -192,6 +205,10 @@ let package = Package(
                 "Gateway", "ManagementModel", "Store", .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
         .testTarget(name: "HACoreTests", dependencies: ["HACore", "HADriverKit", "SimulationKit"], swiftSettings: strict),
+        .testTarget(
+            name: "ClusterRuntimeTests",
+            dependencies: ["ClusterRuntime", "ClusterCore", "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .testTarget(name: "ClusterCoreTests", dependencies: ["ClusterCore", "SimulationKit"], swiftSettings: strict),
         .testTarget(
             name: "TrustCoreTests",

@@ -8,13 +8,15 @@ import TrustCore
 
 /// One gateway agent as a service: its channels and, with nftables, its hit collection.
 public struct AgentService: Service {
-    let links: AgentLinks
+    /// Nil for an agent that takes its policy from a file (`--policy-file`): it talks to no server.
+    let links: AgentLinks?
     let hits: HitCollection?
+    public let agent: GatewayAgent
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await links.run() }
+                if let links { group.addTask { await links.run() } }
                 if let hits { group.addTask { await hits.run() } }
             }
         }
@@ -93,7 +95,33 @@ extension AgentService {
             ])
         let outbox = try AgentOutbox.open(directory, gateway: state.name)
         let hits = (enforcer as? NftablesEnforcer).map { HitCollection(agent: agent, enforcer: $0, outbox: outbox, logger: logger) }
-        return AgentService(links: try AgentLinks(agent: agent, credentials: credentials, logs: outbox, logger: logger), hits: hits)
+        return AgentService(links: try AgentLinks(agent: agent, credentials: credentials, logs: outbox, logger: logger), hits: hits, agent: agent)
+    }
+
+    /// Labs and tests: an agent that installs its policy from `policyFile` (a CompiledPolicy as a
+    /// management server pushes it, checked the same way) instead of enrolling; it talks to no server.
+    public static func standalone(directory: URL, policyFile: String, options: AgentStartOptions, logger: Logger) async throws -> AgentService {
+        guard let handle = FileHandle(forReadingAtPath: policyFile) else {
+            throw AgentStartError(description: "--policy-file: cannot read \(policyFile)", isUsage: true)
+        }
+        defer { try? handle.close() }
+        let body = Array((try handle.read(upToCount: InstalledPolicyFile.sizeBytesMax + 1)) ?? Data())
+        guard body.count <= InstalledPolicyFile.sizeBytesMax else {
+            throw AgentStartError(description: "--policy-file: larger than a policy can be", isUsage: true)
+        }
+        let target: String
+        do { target = try PolicyDecoding.decode(body).targetName } catch {
+            throw AgentStartError(description: "--policy-file: \(error)", isUsage: true)
+        }
+        let state = try AgentState.load(directory) ?? AgentState(name: target, servers: [])
+        try state.save(directory)
+        let agent = GatewayAgent(
+            directory: directory, state: state, enforcer: options.makeEnforcer(directory: directory), storage: InstalledPolicyStorage.file(in: directory),
+            logger: logger)
+        let outcome = await agent.install(body: body[...], from: "policy-file")
+        guard outcome.kind == .installed else { throw AgentStartError(description: "--policy-file: \(outcome.message)", isUsage: true) }
+        logger.notice("gateway agent running from a policy file (no management server)", metadata: ["gateway": "\(state.name)"])
+        return AgentService(links: nil, hits: nil, agent: agent)
     }
 
     /// `count` agents named <prefix>0 … in DIR/<prefix>i, enrolled a few at a time (`rampart bench install`).

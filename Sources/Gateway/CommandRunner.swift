@@ -11,6 +11,12 @@ public enum CommandRunner {
         public var output: String
         public var errorOutput: String
         public var succeeded: Bool { status == 0 }
+
+        public init(status: Int32, output: String, errorOutput: String) {
+            self.status = status
+            self.output = output
+            self.errorOutput = errorOutput
+        }
     }
 
     /// PATH for the tools: the caller's, then the system directories `nft` and `ip` live in (a

@@ -45,6 +45,8 @@ public actor GatewayAgent {
     private var fence: EpochFence
     public private(set) var policy: CompiledPolicy?
     private var installedAtMilliseconds: Int64?
+    /// The cluster runtime's member report (nil: not a cluster member, or its runtime is not running).
+    private var clusterReport: ClusterMemberReport?
 
     public init(
         directory: URL, state: AgentState, enforcer: any PolicyEnforcer, storage: InstalledPolicyStorage, logger: Logger,
@@ -101,7 +103,12 @@ public actor GatewayAgent {
             name: state.name, enforcement: enforcer.name, installedPackage: policy?.packageName, installedRevision: policy?.revision,
             installedEpoch: policy.map { RevisionEpoch(term: $0.epochTerm, server: $0.epochServer) },
             installedAtMilliseconds: installedAtMilliseconds ?? policy?.compiledAtMilliseconds,
-            highestEpoch: fence.highest, lastRefusal: state.lastRefusal)
+            highestEpoch: fence.highest, lastRefusal: state.lastRefusal, cluster: clusterReport)
+    }
+
+    /// The cluster runtime's report, sent with the agent's status to its management servers.
+    public func setClusterReport(_ report: ClusterMemberReport?) {
+        clusterReport = report
     }
 
     /// One push: `body` is the CompiledPolicy JSON for this gateway.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterRuntime
 import Foundation
 import Gateway
 import Logging
@@ -49,6 +50,14 @@ struct GatewayRunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(
+        name: .long,
+        help: "Labs and tests: install this policy file (a CompiledPolicy, as a server pushes it) instead of enrolling; talk to no management server.")
+    var policyFile: String?
+
+    @Option(name: .long, help: "A cluster member's heartbeat UDP port (every member of the cluster must use the same).")
+    var clusterPort: Int = ClusterService.defaultHeartbeatPort
+
     /// `rampart bench install`: N agents in this process, each with its own directory DIR/<name>N,
     /// identity, key, certificate and channels; --name is the prefix of their names.
     @Option(name: .long, help: .hidden)
@@ -59,6 +68,8 @@ struct GatewayRunCommand: AsyncParsableCommand {
         if netns != nil, enforce != "nftables" { throw ValidationError("--netns goes with --enforce nftables") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         if let management { _ = try GatewayRunCommand.addresses(management) }
+        guard (1...65_535).contains(clusterPort) else { throw ValidationError("--cluster-port: 1 to 65535") }
+        if policyFile != nil, benchAgents != nil || management != nil { throw ValidationError("--policy-file goes without --management and --bench-agents") }
     }
 
     /// --management: HOST:PORT[,HOST:PORT…].
@@ -87,9 +98,15 @@ struct GatewayRunCommand: AsyncParsableCommand {
             if let benchAgents {
                 return try await AgentService.prepareMany(count: benchAgents, root: directory, prefix: name ?? "bench-gw-", options: options, logger: logger)
             }
+            if let policyFile { return [try await AgentService.standalone(directory: directory, policyFile: policyFile, options: options, logger: logger)] }
             return [try await AgentService.prepare(directory: directory, name: name, options: options, logger: logger)]
         }
-        let group = ServiceGroup(configuration: .init(services: agents, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // A single agent runs its cluster side (idle unless its policy has a cluster section).
+        var services: [any Service] = agents
+        if agents.count == 1, let agent = agents.first?.agent {
+            services.append(ClusterService(agent: agent, directory: directory, heartbeatPort: clusterPort, logger: logger))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.notice("gateway agent stopped")
     }
