@@ -1,6 +1,7 @@
 import ClusterCore
 import Foundation
 import Gateway
+import Logging
 
 /// The system the runtime acts on: commands (`ip`, `arping`) and link state. A protocol so tests record
 /// what would run, in order, without a kernel.
@@ -44,10 +45,12 @@ public struct SystemClusterHost: ClusterHost {
 public struct EffectExecutor: Sendable {
     let host: any ClusterHost
     let plan: ClusterPlan
+    let logger: Logger
 
-    public init(host: any ClusterHost, plan: ClusterPlan) {
+    public init(host: any ClusterHost, plan: ClusterPlan, logger: Logger) {
         self.host = host
         self.plan = plan
+        self.logger = logger
     }
 
     /// What happened, one line per command, for the log.
@@ -61,10 +64,16 @@ public struct EffectExecutor: Sendable {
             // replace: idempotent, a held address is no error.
             let add = await host.run(["ip", "addr", "replace", virtual.cidr, "dev", interface.name])
             if !add.succeeded { outcome.failures.append("ip addr replace \(virtual.cidr) dev \(interface): \(add.errorOutput.prefix(200))") }
-            // Gratuitous ARP, so neighbours send to this member's MAC at once (IPv6 neighbours learn by NDP).
+            // Gratuitous ARP, so neighbours send to this member's MAC at once (IPv6 neighbours learn by
+            // NDP). Not awaited: arping waits a second for replies, and heartbeats must not stop meanwhile.
             guard !virtual.address.contains(":") else { continue }
-            let arp = await host.run(["arping", "-U", "-c", "1", "-I", interface.name, virtual.address])
-            if !arp.succeeded { outcome.failures.append("arping -U \(virtual.address) on \(interface): \(arp.errorOutput.prefix(200))") }
+            let (host, logger) = (self.host, self.logger)
+            Task {
+                let arp = await host.run(["arping", "-U", "-c", "1", "-I", interface.name, virtual.address])
+                if !arp.succeeded {
+                    logger.warning("cluster: gratuitous ARP failed", metadata: ["address": "\(virtual.address)", "error": "\(arp.errorOutput.prefix(200))"])
+                }
+            }
         }
         return outcome
     }

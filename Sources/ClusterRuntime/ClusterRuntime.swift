@@ -59,7 +59,7 @@ public actor ClusterRuntime {
         self.host = host
         self.transport = transport
         self.codec = HeartbeatCodec(clusterUID: plan.clusterUID)
-        self.executor = EffectExecutor(host: host, plan: plan)
+        self.executor = EffectExecutor(host: host, plan: plan, logger: logger)
         self.logger = logger
         self.publish = publish
         self.wallClockMilliseconds = wallClockMilliseconds

@@ -16,7 +16,12 @@ public struct AgentService: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                if let links { group.addTask { await links.run() } }
+                if let links {
+                    group.addTask { await links.run() }
+                } else {
+                    // Nothing to dial: the agent still runs (its cluster side, its policy) until shutdown.
+                    group.addTask { while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) } }
+                }
                 if let hits { group.addTask { await hits.run() } }
             }
         }

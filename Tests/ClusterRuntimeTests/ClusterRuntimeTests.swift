@@ -135,6 +135,8 @@ struct ClusterRuntimeTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(await runtime.status.state.isActive)
+        // The gratuitous ARP runs beside the loop (arping waits a second): wait for it.
+        while host.recorded.count < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(
             host.recorded.prefix(3) == [
                 ["ip", "addr", "del", "10.1.0.1/24", "dev", "eth0"], ["ip", "addr", "replace", "10.1.0.1/24", "dev", "eth0"],

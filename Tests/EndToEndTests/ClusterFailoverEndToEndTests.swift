@@ -1,0 +1,233 @@
+import Foundation
+import ManagementModel
+import Testing
+
+/// A two-member gateway cluster in network namespaces: each member's agent runs in its own namespace
+/// (`ip netns exec`), with eth0 on a "cluster" bridge and eth1 on a "sync" bridge (both in a bridge
+/// namespace); a client namespace sits on the cluster network and reaches the virtual address.
+final class ClusterLab: @unchecked Sendable {
+    static let virtualAddress = "10.1.0.1"
+    let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    let scratch: TemporaryDirectory
+    let bridge: NetworkNamespace
+    let client: NetworkNamespace
+    var members: [NetworkNamespace] = []
+    var listeners: [Process] = []
+    var agents: [Int: AgentInNamespace] = [:]
+    let port = 18_116
+
+    init(recovery: String = "active-up") throws {
+        scratch = try TemporaryDirectory()
+        bridge = try NetworkNamespace("rcl\(tag)b")
+        client = try NetworkNamespace("rcl\(tag)c")
+        for bridgeName in ["brc", "brs"] {
+            try bridge.run(["ip", "link", "add", bridgeName, "type", "bridge"])
+            try bridge.run(["ip", "link", "set", bridgeName, "up"])
+        }
+        for id in 1...2 {
+            let member = try NetworkNamespace("rcl\(tag)m\(id)")
+            members.append(member)
+            try plug(member, device: "eth0", into: "brc", address: "10.1.0.\(id + 1)/24")
+            try plug(member, device: "eth1", into: "brs", address: "10.9.0.\(id + 1)/24")
+            try member.run(["ip", "link", "set", "lo", "up"])
+            listeners.append(try member.start(["python3", "-c", NetworkNamespace.listenerScript, "8080"]))
+            let policy = try Self.policy(local: id, recovery: recovery)
+            FileManager.default.createFile(atPath: scratch.path("policy-m\(id).json"), contents: Data(policy))
+        }
+        try plug(client, device: "eth0", into: "brc", address: "10.1.0.100/24")
+        try client.run(["ip", "link", "set", "lo", "up"])
+    }
+
+    /// A veth pair: `device` in `namespace`, its peer on `bridgeName` in the bridge namespace.
+    func plug(_ namespace: NetworkNamespace, device: String, into bridgeName: String, address: String) throws {
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let (inner, outer) = ("ci" + suffix, "co" + suffix)
+        try NetworkNamespace.command(["ip", "link", "add", inner, "type", "veth", "peer", "name", outer])
+        try NetworkNamespace.command(["ip", "link", "set", inner, "netns", namespace.name])
+        try NetworkNamespace.command(["ip", "link", "set", outer, "netns", bridge.name])
+        try namespace.run(["ip", "link", "set", inner, "name", device])
+        try namespace.run(["ip", "addr", "add", address, "dev", device])
+        try namespace.run(["ip", "link", "set", device, "up"])
+        try bridge.run(["ip", "link", "set", outer, "master", bridgeName])
+        try bridge.run(["ip", "link", "set", outer, "up"])
+    }
+
+    static func policy(local: Int, recovery: String) throws -> [UInt8] {
+        let members = (1...2).map { id in
+            CompiledClusterMember(
+                memberID: id, name: "m\(id)", uid: "uid-m\(id)", priority: Int64(101 - id), address: "10.1.0.\(id + 1)",
+                interfaces: [
+                    CompiledClusterInterface(name: "eth0", type: "cluster", address: "10.1.0.\(id + 1)", maskLength: 24),
+                    CompiledClusterInterface(name: "eth1", type: "sync", address: "10.9.0.\(id + 1)", maskLength: 24),
+                ])
+        }
+        let cluster = CompiledCluster(
+            clusterName: "cl-lab", clusterUID: "uid-cl-lab", mode: "cluster-xl-ha", memberRecovery: recovery, heartbeatIntervalMilliseconds: 100,
+            deadTimerMilliseconds: 600, localMemberID: local, localMemberName: "m\(local)", localMemberUID: "uid-m\(local)",
+            localPriority: Int64(101 - local), members: members,
+            interfaces: [
+                CompiledClusterInterface(name: "eth0", type: "cluster", address: virtualAddress, maskLength: 24),
+                CompiledClusterInterface(name: "eth1", type: "sync", address: nil, maskLength: nil),
+            ])
+        let cleanup = CompiledRule(
+            number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .accept,
+            source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
+        let policy = CompiledPolicy(
+            packageName: "Standard", packageUID: "p", targetName: "m\(local)", targetUID: "uid-m\(local)", revision: 1, revisionHash: "h",
+            epochTerm: 1, epochServer: "primary", compiledAtMilliseconds: 1, rules: [cleanup], cluster: cluster)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(policy))
+    }
+
+    func dataDirectory(_ id: Int) -> String { scratch.path("m\(id)") }
+
+    func start(_ id: Int) throws {
+        agents[id] = try AgentInNamespace.start(
+            namespace: members[id - 1], logPath: scratch.path("m\(id).log"),
+            arguments: [
+                "gateway", "--data", dataDirectory(id), "--policy-file", scratch.path("policy-m\(id).json"), "--enforce", "none", "--cluster-port",
+                String(port),
+            ])
+    }
+
+    func state(_ id: Int) async -> [String: Any]? {
+        guard agents[id]?.record.exit == nil,
+            let result = try? await CLI.run(["cluster", "state", "--data", dataDirectory(id), "--json"], scratch: scratch),
+            result.status == 0
+        else { return nil }
+        return (try? result.json())?.object("status")
+    }
+
+    func memberState(_ id: Int) async -> String? { await state(id)?.string("state") }
+
+    func holdsVirtualAddress(_ id: Int) -> Bool {
+        ((try? members[id - 1].run(["ip", "-4", "addr", "show", "dev", "eth0"])) ?? "").contains(Self.virtualAddress + "/")
+    }
+
+    /// The members in ACTIVE holding the address, by id.
+    func activeHolders() async -> [Int] {
+        var holders: [Int] = []
+        for id in 1...2 where await memberState(id) == "ACTIVE" && holdsVirtualAddress(id) { holders.append(id) }
+        return holders
+    }
+
+    func clientReachesVirtualAddress() -> Bool { client.connect(to: Self.virtualAddress, port: 8080) == "connected" }
+
+    var logs: String { (1...2).map { "m\($0):\n" + (agents[$0]?.logTail ?? "") }.joined(separator: "\n") }
+
+    func tearDown() {
+        for agent in agents.values { agent.kill() }
+        for listener in listeners {
+            kill(listener.processIdentifier, SIGKILL)
+            listener.waitUntilExit()
+        }
+        for namespace in members + [client, bridge] { namespace.remove() }
+    }
+}
+
+/// A `rampart gateway` in a network namespace (`ip netns exec` execs it: the pid is the agent's).
+final class AgentInNamespace: Sendable {
+    let process: Process
+    let record = ExitRecord()
+    let logPath: String
+
+    init(process: Process, logPath: String) {
+        self.process = process
+        self.logPath = logPath
+    }
+
+    static func start(namespace: NetworkNamespace, logPath: String, arguments: [String]) throws -> AgentInNamespace {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", namespace.name, try Executable.rampart().path] + arguments
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try log.seekToEnd()
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        let agent = AgentInNamespace(process: process, logPath: logPath)
+        let record = agent.record
+        process.terminationHandler = { record.record($0) }
+        try process.run()
+        try? log.close()
+        return agent
+    }
+
+    var logTail: String { String(((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").suffix(3000)) }
+
+    func kill() {
+        if record.exit == nil, process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    func waitForExit() async throws { _ = try await record.wait(seconds: Bounds.serverStopSeconds) }
+
+    deinit { kill() }
+}
+
+@Suite("Gateway cluster: two member agents in namespaces fail over the virtual address", .serialized)
+struct ClusterFailoverEndToEndTests {
+    static let boundSeconds = 60.0
+
+    @Test(
+        "one member holds the virtual address; kill -9 moves it to the other within the bound and the client reaches it; the old member comes back STANDBY (Active Up); link down and admin down fail over too",
+        .timeLimit(.minutes(6)),
+        .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
+    func failsOverOnKillLinkDownAndAdminDown() async throws {
+        let lab = try ClusterLab()
+        defer { lab.tearDown() }
+        try lab.start(1)
+        try lab.start(2)
+        try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
+        let first = try #require(await lab.activeHolders().first, "\(lab.logs)")
+        let other = 3 - first
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
+        #expect(!lab.holdsVirtualAddress(other), "the standby holds nothing")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+
+        // kill -9 of the active: the standby takes the address; the client reaches it again.
+        let killedAt = ContinuousClock.now
+        lab.agents[first]?.kill()
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.holdsVirtualAddress(other) }, "\(lab.logs)")
+        let tookOver = ContinuousClock.now - killedAt
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        let reached = ContinuousClock.now - killedAt
+        print("cluster failover on kill -9: virtual address held after \(tookOver), client connected after \(reached)")
+        let afterKill = await lab.state(other)
+        #expect(afterKill?.object("last-change")?.string("event-code") == "CLUS-110300", "active member dead: \(afterKill ?? [:])")
+
+        // The killed member comes back: it stays STANDBY (Active Up) and the other keeps the address.
+        try await lab.agents[first]?.waitForExit()
+        try lab.start(first)
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
+        try await Task.sleep(for: .seconds(2))
+        #expect(await lab.activeHolders() == [other], "Active Up: the recovered member does not take the address back")
+        #expect(!lab.holdsVirtualAddress(first))
+
+        // Link down of the active's monitored interface: the other member takes over.
+        try lab.members[other - 1].run(["ip", "link", "set", "eth0", "down"])
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [first] }, "\(lab.logs)")
+        #expect(await lab.memberState(other) == "DOWN")
+        try lab.members[other - 1].run(["ip", "link", "set", "eth0", "up"])
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+
+        // Admin down on the active: graceful failover through the admin_down pnote; admin up: standby.
+        let down = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+        #expect(down.status == 0, "\(down)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [other] }, "\(lab.logs)")
+        let pnotes = try await CLI.run(["cluster", "list", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+        #expect(pnotes.stdout.contains("admin_down"), "\(pnotes)")
+        let text = try await CLI.run(["cluster", "state", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+        #expect(text.stdout.contains("Cluster Mode:   High Availability (Active Up)") && text.stdout.contains("Active PNOTEs: admin_down"), "\(text)")
+        let up = try await CLI.run(["cluster", "admin", "up", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+        #expect(up.status == 0)
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
+        // Admin down of the only healthy member is refused.
+        try lab.members[first - 1].run(["ip", "link", "set", "eth0", "down"])
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "DOWN" }, "\(lab.logs)")
+        let refused = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(other)], scratch: lab.scratch)
+        #expect(refused.status != 0 && refused.stderr.contains("admin-down-leaves-no-healthy-member"), "\(refused)")
+    }
+}
