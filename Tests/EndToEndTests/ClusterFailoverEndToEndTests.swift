@@ -230,4 +230,26 @@ struct ClusterFailoverEndToEndTests {
         let refused = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(other)], scratch: lab.scratch)
         #expect(refused.status != 0 && refused.stderr.contains("admin-down-leaves-no-healthy-member"), "\(refused)")
     }
+
+    @Test(
+        "Primary Up: the highest priority member takes the virtual address back once it is back and healthy",
+        .timeLimit(.minutes(6)),
+        .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
+    func primaryUpTakesTheAddressBack() async throws {
+        let lab = try ClusterLab(recovery: "primary-up")
+        defer { lab.tearDown() }
+        try lab.start(1)
+        try lab.start(2)
+        try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "member 1 has the higher priority: \(lab.logs)")
+        lab.agents[1]?.kill()
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [2] }, "\(lab.logs)")
+        try await lab.agents[1]?.waitForExit()
+        try lab.start(1)
+        // After its start hysteresis and the preempt hold, member 1 claims ACTIVE back and member 2 releases it.
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(2) == "STANDBY" && !lab.holdsVirtualAddress(2) }, "\(lab.logs)")
+        let state = await lab.state(1)
+        #expect(state?.object("last-change")?.string("event-code") == "CLUS-110600", "preemption completed: \(state ?? [:])")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+    }
 }
