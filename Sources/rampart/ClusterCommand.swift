@@ -151,7 +151,7 @@ enum ClusterText {
             "   Failover counter:           \(status["failover-count"]?.intValue ?? 0)",
             "   Time of counter reset:      \(time(status["failover-count-reset-at"])) (\(status["failover-count-reset-cause"]?.stringValue ?? ""))",
             "",
-            "Heartbeat interval: \(status["heartbeat-interval-ms"]?.intValue ?? 0) ms; dead timer: \(status["dead-timer"]?.stringValue ?? "")",
+            "Heartbeat interval: \(status["heartbeat-interval-ms"]?.intValue ?? 0) ms; \(status["dead-timer"]?.stringValue ?? "")",
         ]
         return lines.joined(separator: "\n")
     }
@@ -163,7 +163,8 @@ enum ClusterText {
             for device in (status["devices"]?.arrayValue ?? []) where device["kind"]?.stringValue == kind {
                 lines.append("Device Name: \(device["name"]?.stringValue ?? "")")
                 lines.append("Current state: \((device["state"]?.stringValue ?? "").uppercased())")
-                lines.append("Detail: \(device["detail"]?.stringValue ?? "")")
+                let missed = device["missed-deadline"]?.boolValue == true ? " (missed its report deadline)" : ""
+                lines.append("Detail: \(device["detail"]?.stringValue ?? "")\(missed)")
                 if let timeout = device["timeout-ms"]?.intValue { lines.append("Timeout: \(timeout / 1_000) s") }
                 lines.append("")
             }
