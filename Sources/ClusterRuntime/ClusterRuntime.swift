@@ -24,6 +24,8 @@ public actor ClusterRuntime {
     let transport: any HeartbeatTransport
     let codec: HeartbeatCodec
     let executor: EffectExecutor
+    /// conntrackd between the members; nil: no connection state is synchronized.
+    let connectionSync: ConnectionSync?
     let logger: Logger
     let publish: @Sendable (ClusterMemberReport) async -> Void
     let wallClockMilliseconds: @Sendable () -> Int64
@@ -52,6 +54,7 @@ public actor ClusterRuntime {
     public init(
         plan: ClusterPlan, host: any ClusterHost, transport: any HeartbeatTransport,
         events: (stream: AsyncStream<Event>, continuation: AsyncStream<Event>.Continuation), incarnation: UInt64, port: Int, logger: Logger,
+        connectionSync: ConnectionSync? = nil,
         wallClockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         publish: @escaping @Sendable (ClusterMemberReport) async -> Void
     ) {
@@ -60,6 +63,7 @@ public actor ClusterRuntime {
         self.transport = transport
         self.codec = HeartbeatCodec(clusterUID: plan.clusterUID)
         self.executor = EffectExecutor(host: host, plan: plan, logger: logger)
+        self.connectionSync = connectionSync
         self.logger = logger
         self.publish = publish
         self.wallClockMilliseconds = wallClockMilliseconds
@@ -190,12 +194,24 @@ public actor ClusterRuntime {
         case .releaseVirtualAddress:
             let outcome = await executor.releaseVirtualAddresses()
             for failure in outcome.failures { logger.error("cluster: releasing the virtual address failed", metadata: ["command": "\(failure)"]) }
+            await connectionSync?.becameStandby()
         case .commitConnectionTable:
-            logger.info("cluster: no connection table to commit (connection sync is not configured on this member)")
+            guard let connectionSync else {
+                logger.info("cluster: no connection table to commit (connection sync is not configured on this member)")
+                break
+            }
+            await connectionSync.becameActive()
         case .requestFullSync(let member):
-            // No connection sync runs yet (conntrackd): there is no table to wait for.
-            logger.info("cluster: full sync from \(member) not needed (connection sync is not configured on this member)")
-            return .fullSyncCompleted(from: member)
+            guard let connectionSync else {
+                logger.info("cluster: full sync from \(member) not needed (connection sync is not configured on this member)")
+                return .fullSyncCompleted(from: member)
+            }
+            // Waiting must not stop heartbeats: the answer comes back as a command through the queue.
+            Task {
+                let entries = await connectionSync.receiveFullTable()
+                self.logger.notice("cluster: full sync from \(member): \(entries) connections in the external cache")
+                _ = await self.perform(.fullSyncCompleted(from: member))
+            }
         case .stateChanged(let change):
             lastChangeWallMilliseconds = wallClockMilliseconds()
             let level: Logger.Level = change.to == .down || change.to == .activeAttention ? .warning : .notice

@@ -44,6 +44,7 @@ public struct ClusterService: Service {
         var section: CompiledCluster
         var runtime: ClusterRuntime
         var transport: UDPHeartbeats
+        var connectionSync: ConnectionSync?
         var task: Task<Void, Never>
     }
 
@@ -77,12 +78,15 @@ public struct ClusterService: Service {
         let transport = UDPHeartbeats(plan: plan, port: heartbeatPort) { events.continuation.yield($0) }
         await transport.bindAll()
         let agent = self.agent
+        let connectionSync = ConnectionSync(plan: plan, directory: directory, host: host, logger: logger)
+        try await connectionSync?.start()
         let runtime = ClusterRuntime(
-            plan: plan, host: host, transport: transport, events: events, incarnation: incarnation, port: heartbeatPort, logger: logger
+            plan: plan, host: host, transport: transport, events: events, incarnation: incarnation, port: heartbeatPort, logger: logger,
+            connectionSync: connectionSync
         ) { report in await agent.setClusterReport(report) }
         let task = Task { await runtime.run() }
         current.value.withLock { $0 = runtime }
-        return Running(section: section, runtime: runtime, transport: transport, task: task)
+        return Running(section: section, runtime: runtime, transport: transport, connectionSync: connectionSync, task: task)
     }
 
     func stop(_ running: Running) async {
@@ -90,6 +94,7 @@ public struct ClusterService: Service {
         running.runtime.stop()
         await running.task.value
         await running.transport.closeAll()
+        await running.connectionSync?.stop()
         await agent.setClusterReport(nil)
     }
 
