@@ -11,16 +11,22 @@ final class ClusterLab: @unchecked Sendable {
     let scratch: TemporaryDirectory
     let bridge: NetworkNamespace
     let client: NetworkNamespace
+    /// Routed labs: a server namespace behind the members (10.2.0.0/24, virtual address 10.2.0.1 on
+    /// each member's eth2); the members forward between client and server with a stateful ruleset.
+    var server: NetworkNamespace?
     var members: [NetworkNamespace] = []
     var listeners: [Process] = []
     var agents: [Int: AgentInNamespace] = [:]
     let port = 18_116
 
-    init(recovery: String = "active-up") throws {
+    static let serverVirtualAddress = "10.2.0.1"
+    static let serverAddress = "10.2.0.100"
+
+    init(recovery: String = "active-up", routed: Bool = false) throws {
         scratch = try TemporaryDirectory()
         bridge = try NetworkNamespace("rcl\(tag)b")
         client = try NetworkNamespace("rcl\(tag)c")
-        for bridgeName in ["brc", "brs"] {
+        for bridgeName in ["brc", "brs"] + (routed ? ["brv"] : []) {
             try bridge.run(["ip", "link", "add", bridgeName, "type", "bridge"])
             try bridge.run(["ip", "link", "set", bridgeName, "up"])
         }
@@ -31,11 +37,43 @@ final class ClusterLab: @unchecked Sendable {
             try plug(member, device: "eth1", into: "brs", address: "10.9.0.\(id + 1)/24")
             try member.run(["ip", "link", "set", "lo", "up"])
             listeners.append(try member.start(["python3", "-c", NetworkNamespace.listenerScript, "8080"]))
-            let policy = try Self.policy(local: id, recovery: recovery)
+            if routed { try makeStatefulRouter(member, id: id) }
+            let policy = try Self.policy(local: id, recovery: recovery, routed: routed)
             FileManager.default.createFile(atPath: scratch.path("policy-m\(id).json"), contents: Data(policy))
         }
         try plug(client, device: "eth0", into: "brc", address: "10.1.0.100/24")
         try client.run(["ip", "link", "set", "lo", "up"])
+        if routed {
+            let server = try NetworkNamespace("rcl\(tag)s")
+            self.server = server
+            try plug(server, device: "eth0", into: "brv", address: "\(Self.serverAddress)/24")
+            try server.run(["ip", "link", "set", "lo", "up"])
+            try server.run(["ip", "route", "add", "default", "via", Self.serverVirtualAddress])
+            try client.run(["ip", "route", "add", "default", "via", Self.virtualAddress])
+        }
+    }
+
+    /// A member that forwards only what its connection table knows: new TCP connections to 8080 start
+    /// with a SYN; any other packet needs an established entry, so a mid-connection packet reaching a
+    /// member without the entry is dropped (strict tracking: no pick-up of a connection mid-stream).
+    func makeStatefulRouter(_ member: NetworkNamespace, id: Int) throws {
+        try plug(member, device: "eth2", into: "brv", address: "10.2.0.\(id + 1)/24")
+        let ruleset = scratch.path("router-m\(id).nft")
+        let rules = """
+            table inet rampart_lab {
+              chain forward {
+                type filter hook forward priority 0; policy drop;
+                ct state established,related accept
+                ct state invalid drop
+                tcp dport 8080 tcp flags & (fin|syn|rst|ack) == syn ct state new accept
+              }
+            }
+
+            """
+        FileManager.default.createFile(atPath: ruleset, contents: Data(rules.utf8))
+        try member.run(["nft", "-f", ruleset])
+        try member.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try member.run(["sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"])
     }
 
     /// A veth pair: `device` in `namespace`, its peer on `bridgeName` in the bridge namespace.
@@ -52,14 +90,14 @@ final class ClusterLab: @unchecked Sendable {
         try bridge.run(["ip", "link", "set", outer, "up"])
     }
 
-    static func policy(local: Int, recovery: String) throws -> [UInt8] {
+    static func policy(local: Int, recovery: String, routed: Bool = false) throws -> [UInt8] {
         let members = (1...2).map { id in
             CompiledClusterMember(
                 memberID: id, name: "m\(id)", uid: "uid-m\(id)", priority: Int64(101 - id), address: "10.1.0.\(id + 1)",
                 interfaces: [
                     CompiledClusterInterface(name: "eth0", type: "cluster", address: "10.1.0.\(id + 1)", maskLength: 24),
                     CompiledClusterInterface(name: "eth1", type: "sync", address: "10.9.0.\(id + 1)", maskLength: 24),
-                ])
+                ] + (routed ? [CompiledClusterInterface(name: "eth2", type: "cluster", address: "10.2.0.\(id + 1)", maskLength: 24)] : []))
         }
         let cluster = CompiledCluster(
             clusterName: "cl-lab", clusterUID: "uid-cl-lab", mode: "cluster-xl-ha", memberRecovery: recovery, heartbeatIntervalMilliseconds: 100,
@@ -68,7 +106,7 @@ final class ClusterLab: @unchecked Sendable {
             interfaces: [
                 CompiledClusterInterface(name: "eth0", type: "cluster", address: virtualAddress, maskLength: 24),
                 CompiledClusterInterface(name: "eth1", type: "sync", address: nil, maskLength: nil),
-            ])
+            ] + (routed ? [CompiledClusterInterface(name: "eth2", type: "cluster", address: serverVirtualAddress, maskLength: 24)] : []))
         let cleanup = CompiledRule(
             number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .accept,
             source: AddressMatch(any: true), destination: AddressMatch(any: true), service: ServiceMatch(any: true), log: false)
@@ -116,13 +154,19 @@ final class ClusterLab: @unchecked Sendable {
 
     var logs: String { (1...2).map { "m\($0):\n" + (agents[$0]?.logTail ?? "") }.joined(separator: "\n") }
 
+    func conntrackdConfiguration(_ id: Int) -> String { dataDirectory(id) + "/conntrackd.conf" }
+
     func tearDown() {
         for agent in agents.values { agent.kill() }
+        // kill -9 leaves each member's conntrackd behind (as a crashed agent would): stop them here.
+        for (index, member) in members.enumerated() where FileManager.default.fileExists(atPath: conntrackdConfiguration(index + 1)) {
+            _ = try? member.run(["conntrackd", "-C", conntrackdConfiguration(index + 1), "-k"])
+        }
         for listener in listeners {
             kill(listener.processIdentifier, SIGKILL)
             listener.waitUntilExit()
         }
-        for namespace in members + [client, bridge] { namespace.remove() }
+        for namespace in members + [client, bridge] + (server.map { [$0] } ?? []) { namespace.remove() }
     }
 }
 
