@@ -50,7 +50,7 @@ public actor ConnectionSync {
 
     /// conntrackd.conf for this member: FTFW over UDP from its own sync address to the peer's, every
     /// path in the data directory; the member's own addresses are ignored (heartbeats, sync traffic).
-    static func configuration(plan: ClusterPlan, directory: String) -> String? {
+    public static func configuration(plan: ClusterPlan, directory: String) -> String? {
         let sync = plan.interfaces.first { $0.virtualAddress == nil } ?? plan.interfaces.first
         guard let sync, sync.peers.count == 1, let peer = sync.peers.first?.address else { return nil }
         let addresses = [sync.localAddress, peer] + plan.interfaces.map(\.localAddress)
@@ -226,7 +226,7 @@ public actor ConnectionSync {
     }
 
     /// "current active connections" of the "cache external:" block of `conntrackd -s`.
-    static func externalEntries(in statistics: String) -> Int? {
+    public static func externalEntries(in statistics: String) -> Int? {
         let lines = statistics.split(separator: "\n", omittingEmptySubsequences: false).prefix(200)
         guard let start = lines.firstIndex(where: { $0.hasPrefix("cache external:") }) else { return nil }
         for line in lines[start...].prefix(3) where line.hasPrefix("current active connections:") {
