@@ -241,20 +241,17 @@ final class BenchClusterLab: Sendable {
     }
 
     /// A client-side prober: fresh TCP connects to the virtual address until one is answered by `member`.
+    /// Supervised as the agents are: a signal to the bench stops it too.
     func startProber(expecting member: Int) throws -> (process: Process, output: Pipe) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "ip", "netns", "exec", client.name, "python3", "-c", Self.proberScript, BenchClusterLimits.virtualAddress,
-            String(BenchClusterLimits.servicePort), "m\(member)", String(BenchClusterLimits.waitSeconds),
-            String(Double(BenchClusterLimits.probeIntervalMilliseconds) / 1000),
-        ]
         let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return (process, pipe)
+        let prober = try children.start(
+            name: "prober", program: "/usr/bin/env",
+            arguments: [
+                "ip", "netns", "exec", client.name, "python3", "-c", Self.proberScript, BenchClusterLimits.virtualAddress,
+                String(BenchClusterLimits.servicePort), "m\(member)", String(BenchClusterLimits.waitSeconds),
+                String(Double(BenchClusterLimits.probeIntervalMilliseconds) / 1000),
+            ], output: .capture(pipe))
+        return (prober.process, pipe)
     }
 
     /// CLOCK_MONOTONIC nanoseconds of the prober's first answer from the expected member.
