@@ -5,7 +5,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Rampart against real processes on loopback.",
-        subcommands: [BenchAPICommand.self, BenchServiceCommand.self, BenchHACommand.self, BenchBackupCommand.self, BenchInstallCommand.self])
+        subcommands: [
+            BenchAPICommand.self, BenchServiceCommand.self, BenchHACommand.self, BenchBackupCommand.self, BenchInstallCommand.self,
+            BenchClusterFailoverCommand.self,
+        ])
 }
 
 struct BenchAPICommand: AsyncParsableCommand {
@@ -185,5 +188,34 @@ struct BenchInstallCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withUsageErrors { try await BenchInstallRun(gateways: gateways, rules: rules, samples: samples, json: json, logDir: logDir).run() }
+    }
+}
+
+/// `rampart bench cluster-failover`: gateway cluster failover time in a namespace lab it builds.
+struct BenchClusterFailoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster-failover",
+        abstract: "Gateway cluster failover time (kill -9 and link cut of the active member), in network namespaces it builds (root).",
+        discussion: """
+            Builds a bridge namespace (cluster and sync bridges), two member namespaces each running `rampart gateway --policy-file`
+            (heartbeat 100 ms, dead timer 600 ms, Active Up) and a TCP listener that answers with its member name, and a client
+            namespace. Then --failovers times, alternately: kill -9 of the ACTIVE agent (restarted afterwards) and `ip link set eth0
+            down` (up afterwards); each until a fresh TCP connect from the client to the virtual address is answered by the new active.
+
+            cluster_failover_kill, cluster_failover_link: kill/cut → first answered connect. cluster_flaps: failover-count changes
+            beyond the one expected per failover. Namespaces, agents and files are removed at the end, on error and on SIGINT/SIGTERM.
+            Needs root, ip, arping and python3.
+            """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.") var json = false
+    @Option(name: .long, help: "Failovers in all, alternately kill -9 and link cut.") var failovers = 20
+    @Option(name: .long, help: "Keep the agents' logs in this directory.") var logDir: String?
+
+    func validate() throws {
+        guard (2...1_000).contains(failovers) else { throw ValidationError("--failovers: 2 to 1000") }
+    }
+
+    func run() async throws {
+        try await withUsageErrors { try await BenchClusterFailoverRun(json: json, failovers: failovers, logDir: logDir).run() }
     }
 }

@@ -18,11 +18,13 @@ final class ClusterLab: @unchecked Sendable {
     var listeners: [Process] = []
     var agents: [Int: AgentInNamespace] = [:]
     let port = 18_116
+    let memberIDs: ClosedRange<Int>
 
     static let serverVirtualAddress = "10.2.0.1"
     static let serverAddress = "10.2.0.100"
 
-    init(recovery: String = "active-up", routed: Bool = false) throws {
+    init(recovery: String = "active-up", routed: Bool = false, memberCount: Int = 2) throws {
+        memberIDs = 1...memberCount
         scratch = try TemporaryDirectory()
         bridge = try NetworkNamespace("rcl\(tag)b")
         client = try NetworkNamespace("rcl\(tag)c")
@@ -30,7 +32,7 @@ final class ClusterLab: @unchecked Sendable {
             try bridge.run(["ip", "link", "add", bridgeName, "type", "bridge"])
             try bridge.run(["ip", "link", "set", bridgeName, "up"])
         }
-        for id in 1...2 {
+        for id in memberIDs {
             let member = try NetworkNamespace("rcl\(tag)m\(id)")
             members.append(member)
             try plug(member, device: "eth0", into: "brc", address: "10.1.0.\(id + 1)/24")
@@ -38,7 +40,7 @@ final class ClusterLab: @unchecked Sendable {
             try member.run(["ip", "link", "set", "lo", "up"])
             listeners.append(try member.start(["python3", "-c", NetworkNamespace.listenerScript, "8080"]))
             if routed { try makeStatefulRouter(member, id: id) }
-            let policy = try Self.policy(local: id, recovery: recovery, routed: routed)
+            let policy = try Self.policy(local: id, recovery: recovery, routed: routed, memberCount: memberCount)
             FileManager.default.createFile(atPath: scratch.path("policy-m\(id).json"), contents: Data(policy))
         }
         try plug(client, device: "eth0", into: "brc", address: "10.1.0.100/24")
@@ -90,8 +92,8 @@ final class ClusterLab: @unchecked Sendable {
         try bridge.run(["ip", "link", "set", outer, "up"])
     }
 
-    static func policy(local: Int, recovery: String, routed: Bool = false) throws -> [UInt8] {
-        let members = (1...2).map { id in
+    static func policy(local: Int, recovery: String, routed: Bool = false, memberCount: Int = 2) throws -> [UInt8] {
+        let members = (1...memberCount).map { id in
             CompiledClusterMember(
                 memberID: id, name: "m\(id)", uid: "uid-m\(id)", priority: Int64(101 - id), address: "10.1.0.\(id + 1)",
                 interfaces: [
@@ -146,13 +148,13 @@ final class ClusterLab: @unchecked Sendable {
     /// The members in ACTIVE holding the address, by id.
     func activeHolders() async -> [Int] {
         var holders: [Int] = []
-        for id in 1...2 where await memberState(id) == "ACTIVE" && holdsVirtualAddress(id) { holders.append(id) }
+        for id in memberIDs where await memberState(id) == "ACTIVE" && holdsVirtualAddress(id) { holders.append(id) }
         return holders
     }
 
     func clientReachesVirtualAddress() -> Bool { client.connect(to: Self.virtualAddress, port: 8080) == "connected" }
 
-    var logs: String { (1...2).map { "m\($0):\n" + (agents[$0]?.logTail ?? "") }.joined(separator: "\n") }
+    var logs: String { memberIDs.map { "m\($0):\n" + (agents[$0]?.logTail ?? "") }.joined(separator: "\n") }
 
     func conntrackdConfiguration(_ id: Int) -> String { dataDirectory(id) + "/conntrackd.conf" }
 

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+@Suite("Gateway cluster: three member agents in namespaces: failover, partition and heal", .serialized)
+struct ClusterThreeMemberEndToEndTests {
+    static let boundSeconds = 60.0
+    /// How long the healed cluster must stay unchanged: several dead timers (the lab's is 600 ms).
+    static let stableSeconds = 3.0
+
+    @Test(
+        "three members: kill -9 of the active moves the address to exactly one of the other two; a partition of the sync link, and of every link, ends after the heal with exactly one ACTIVE holding the address, and it stays so",
+        .timeLimit(.minutes(8)),
+        .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
+    func threeMembersFailOverAndHealToOneActive() async throws {
+        let lab = try ClusterLab(memberCount: 3)
+        defer { lab.tearDown() }
+        for id in lab.memberIDs { try lab.start(id) }
+        try #require(try await Self.settlesOnOneActive(lab), "\(lab.logs)")
+        let first = try #require(await lab.activeHolders().first)
+        let others = lab.memberIDs.filter { $0 != first }
+        for id in others { #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(id) == "STANDBY" }, "\(lab.logs)") }
+
+        // kill -9 of the active: exactly one of the two others takes the address.
+        lab.agents[first]?.kill()
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
+        let successor = try #require(await lab.activeHolders().first, "\(lab.logs)")
+        #expect(others.contains(successor))
+        // The killed member's namespace keeps the address (nobody removed it): only the running members count.
+        #expect(try await Self.staysWithOneActive(lab, holder: successor, running: others), "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        try await lab.agents[first]?.waitForExit()
+        try lab.start(first)
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
+
+        // The sync network partitioned (its bridge down: every link stays up, no heartbeat crosses), then healed.
+        try await Self.partitionAndHeal(lab, bridges: ["brs"])
+        // Every network partitioned: each member alone; after the heal exactly one ACTIVE again.
+        try await Self.partitionAndHeal(lab, bridges: ["brs", "brc"])
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+    }
+
+    static func partitionAndHeal(_ lab: ClusterLab, bridges: [String]) async throws {
+        for name in bridges { try lab.bridge.run(["ip", "link", "set", name, "down"]) }
+        // Several dead timers: long enough for each side to decide alone.
+        try await Task.sleep(for: .seconds(2))
+        var during: [String] = []
+        for id in lab.memberIDs { during.append("m\(id)=\(await lab.memberState(id) ?? "?")\(lab.holdsVirtualAddress(id) ? "+VIP" : "")") }
+        print("cluster partition of \(bridges): \(during.joined(separator: " "))")
+        for name in bridges { try lab.bridge.run(["ip", "link", "set", name, "up"]) }
+        #expect(try await settlesOnOneActive(lab), "after healing \(bridges): \(lab.logs)")
+        let holder = await lab.activeHolders().first
+        #expect(try await staysWithOneActive(lab, holder: holder, running: Array(lab.memberIDs)), "after healing \(bridges): \(lab.logs)")
+    }
+
+    /// Exactly one of the `running` members ACTIVE with the address, the others STANDBY without it,
+    /// read from each one's `rampart cluster state --json` and `ip addr` in its namespace.
+    static func oneActive(_ lab: ClusterLab, running: [Int]) async -> Bool {
+        var states: [Int: String] = [:]
+        for id in running { states[id] = await lab.memberState(id) ?? "unreachable" }
+        let holders = running.filter { lab.holdsVirtualAddress($0) }
+        return states.values.filter { $0 == "ACTIVE" }.count == 1 && states.values.filter { $0 == "STANDBY" }.count == running.count - 1
+            && holders.count == 1 && states[holders[0]] == "ACTIVE"
+    }
+
+    static func settlesOnOneActive(_ lab: ClusterLab) async throws -> Bool {
+        try await pollUntil(seconds: boundSeconds) { await oneActive(lab, running: Array(lab.memberIDs)) }
+    }
+
+    /// No flapping: the same member stays the one ACTIVE holder and no failover counter moves.
+    static func staysWithOneActive(_ lab: ClusterLab, holder: Int?, running: [Int]) async throws -> Bool {
+        guard let holder else { return false }
+        let counters = await failoverCounts(lab, running: running)
+        let deadline = ContinuousClock.now + .seconds(stableSeconds)
+        while ContinuousClock.now < deadline {
+            guard await oneActive(lab, running: running), lab.holdsVirtualAddress(holder) else { return false }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return await failoverCounts(lab, running: running) == counters
+    }
+
+    static func failoverCounts(_ lab: ClusterLab, running: [Int]) async -> [Int?] {
+        var counts: [Int?] = []
+        for id in running { counts.append(await lab.state(id)?.int("failover-count")) }
+        return counts
+    }
+}
