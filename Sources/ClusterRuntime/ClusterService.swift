@@ -72,6 +72,11 @@ public struct ClusterService: Service {
 
     func start(_ section: CompiledCluster) async throws -> Running {
         let plan = try ClusterPlan(section)
+        if plan.heartbeatKeyBytes == nil {
+            logger.warning(
+                "cluster policy has no heartbeat key (a cluster made before keys existed): heartbeats use a key derived from the cluster uid, which is no secret; change the cluster (set-simple-cluster) and install again"
+            )
+        }
         let incarnation = try nextIncarnation()
         let events = ClusterRuntime.makeEvents()
         let transport = UDPHeartbeats(plan: plan, port: heartbeatPort) { events.continuation.yield($0) }
