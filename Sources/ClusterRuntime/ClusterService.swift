@@ -13,7 +13,7 @@ import TrustCore
 /// none when it goes), and serves `rampart cluster …` on DIR/cluster.sock.
 public struct ClusterService: Service {
     /// CCP's port; the heartbeat port of every member of a cluster must be the same.
-    public static let defaultHeartbeatPort = 8116
+    public static let defaultHeartbeatPort = NftablesRenderer.clusterHeartbeatPortDefault
     public static let policyCheckMilliseconds = 250
 
     let agent: GatewayAgent
