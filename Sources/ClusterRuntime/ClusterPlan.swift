@@ -32,9 +32,12 @@ public struct ClusterPlan: Sendable, Equatable {
     public var interfaces: [MonitoredInterface]
     public var clusterName: String
     public var clusterUID: String
+    /// The section's heartbeat key; nil when the section has none (a key derived from the uid is used).
+    public var heartbeatKeyBytes: [UInt8]?
 
     public static func == (lhs: ClusterPlan, rhs: ClusterPlan) -> Bool {
         lhs.configuration == rhs.configuration && lhs.interfaces == rhs.interfaces && lhs.clusterUID == rhs.clusterUID
+            && lhs.heartbeatKeyBytes == rhs.heartbeatKeyBytes
     }
 
     /// `limits` carries the bounds; the heartbeat interval and dead timer come from the section.
@@ -85,6 +88,10 @@ public struct ClusterPlan: Sendable, Equatable {
         interfaces = monitored
         clusterName = section.clusterName
         clusterUID = section.clusterUID
+        if let key = section.heartbeatKey {
+            guard let bytes = ClusterModel.heartbeatKeyBytes(key) else { throw fail("cluster-heartbeat-key", "the heartbeat key is not base64 of 32 bytes") }
+            heartbeatKeyBytes = bytes
+        }
     }
 
     public var virtualAddresses: [(interface: InterfaceName, address: VirtualAddress)] {

@@ -61,7 +61,7 @@ public actor ClusterRuntime {
         self.plan = plan
         self.host = host
         self.transport = transport
-        self.codec = HeartbeatCodec(clusterUID: plan.clusterUID)
+        self.codec = plan.heartbeatKeyBytes.map(HeartbeatCodec.init(keyBytes:)) ?? HeartbeatCodec(clusterUID: plan.clusterUID)
         self.executor = EffectExecutor(host: host, plan: plan, logger: logger)
         self.connectionSync = connectionSync
         self.logger = logger

@@ -13,7 +13,7 @@ import TrustCore
 /// none when it goes), and serves `rampart cluster …` on DIR/cluster.sock.
 public struct ClusterService: Service {
     /// CCP's port; the heartbeat port of every member of a cluster must be the same.
-    public static let defaultHeartbeatPort = 8116
+    public static let defaultHeartbeatPort = NftablesRenderer.clusterHeartbeatPortDefault
     public static let policyCheckMilliseconds = 250
 
     let agent: GatewayAgent
@@ -73,6 +73,11 @@ public struct ClusterService: Service {
 
     func start(_ section: CompiledCluster) async throws -> Running {
         let plan = try ClusterPlan(section)
+        if plan.heartbeatKeyBytes == nil {
+            logger.warning(
+                "cluster policy has no heartbeat key (a cluster made before keys existed): heartbeats use a key derived from the cluster uid, which is no secret; change the cluster (set-simple-cluster) and install again"
+            )
+        }
         let incarnation = try nextIncarnation()
         let events = ClusterRuntime.makeEvents()
         let transport = UDPHeartbeats(plan: plan, port: heartbeatPort) { events.continuation.yield($0) }

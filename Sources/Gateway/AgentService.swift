@@ -42,11 +42,17 @@ public struct AgentStartOptions: Sendable {
     public var management: [SICAddress]?
     /// The one-time activation key's file (first start only).
     public var activationKeyFile: String?
+    /// The cluster heartbeat port (`--cluster-port`): a member's nftables ruleset accepts heartbeats on it.
+    public var clusterHeartbeatPort: Int
 
-    public init(enforcement: Enforcement, management: [SICAddress]?, activationKeyFile: String?) {
+    public init(
+        enforcement: Enforcement, management: [SICAddress]?, activationKeyFile: String?,
+        clusterHeartbeatPort: Int = NftablesRenderer.clusterHeartbeatPortDefault
+    ) {
         self.enforcement = enforcement
         self.management = management
         self.activationKeyFile = activationKeyFile
+        self.clusterHeartbeatPort = clusterHeartbeatPort
     }
 
     var enforcementName: String {
@@ -57,7 +63,8 @@ public struct AgentStartOptions: Sendable {
     /// nftables (the ruleset file DIR/nftables.rules, loaded atomically with nft -f) or nothing.
     func makeEnforcer(directory: URL) -> any PolicyEnforcer {
         switch enforcement {
-        case .nftables(let namespace): NftablesEnforcer(rulesetDirectory: directory, namespace: namespace)
+        case .nftables(let namespace):
+            NftablesEnforcer(rulesetDirectory: directory, namespace: namespace, clusterHeartbeatPort: clusterHeartbeatPort)
         case .none: MemoryEnforcer()
         }
     }

@@ -26,10 +26,12 @@ public struct NftablesEnforcer: PolicyEnforcer {
     public var name: String { "nftables" }
     public let rulesetDirectory: URL
     public let namespace: String?
+    public let clusterHeartbeatPort: Int
 
-    public init(rulesetDirectory: URL, namespace: String? = nil) {
+    public init(rulesetDirectory: URL, namespace: String? = nil, clusterHeartbeatPort: Int = NftablesRenderer.clusterHeartbeatPortDefault) {
         self.rulesetDirectory = rulesetDirectory
         self.namespace = namespace
+        self.clusterHeartbeatPort = clusterHeartbeatPort
     }
 
     public var rulesetFile: URL { rulesetDirectory.appendingPathComponent(Self.rulesetFileName) }
@@ -37,7 +39,7 @@ public struct NftablesEnforcer: PolicyEnforcer {
     /// Loads the policy; `rulesetFile` then holds what is in force (a refused candidate is left
     /// beside it as `nftables.rules.candidate` for the operator to read).
     public func apply(_ policy: CompiledPolicy) async throws {
-        try await load(NftablesRenderer.render(policy))
+        try await load(NftablesRenderer.render(policy, clusterHeartbeatPort: clusterHeartbeatPort))
     }
 
     /// Loads the initial policy (`NftablesRenderer.renderInitial`): until the first install, only the

@@ -16,7 +16,10 @@ public enum NftablesRenderer {
     public static let tableName = "rampart"
     public static let commentPrefix = "rampart "
 
-    public static func render(_ policy: CompiledPolicy) -> String {
+    /// The UDP port cluster members exchange heartbeats on (`rampart gateway --cluster-port`'s default).
+    public static let clusterHeartbeatPortDefault = 8116
+
+    public static func render(_ policy: CompiledPolicy, clusterHeartbeatPort: Int = clusterHeartbeatPortDefault) -> String {
         let layers = PacketMatcher.layers(of: policy)
         var lines: [String] = [
             "# Rampart policy [\(sanitized(policy.packageName))] for [\(sanitized(policy.targetName))], revision \(policy.revision), epoch \(policy.epochTerm)",
@@ -40,6 +43,9 @@ public enum NftablesRenderer {
             lines.append("        ct state established,related accept")
             if hook == "input" { lines.append("        iif \"lo\" accept") }
             lines.append("        icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept")
+            if hook == "input", let cluster = policy.cluster {
+                lines += clusterHeartbeatRules(cluster, port: clusterHeartbeatPort).map { "        " + $0 }
+            }
             lines += layers.indices.map { "        jump layer_\($0 + 1)" }
             // Reached only when every layer accepted (a layer's accept is `return`).
             lines.append("        accept")
@@ -47,6 +53,30 @@ public enum NftablesRenderer {
         }
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The comment of the implied rules that accept the cluster's own heartbeats.
+    public static let clusterHeartbeatComment = "implied: cluster heartbeats"
+
+    /// Implied rules of a cluster member (as Check Point's implied rules accept CCP): heartbeats (UDP to
+    /// the heartbeat port) from the members' own addresses on each monitored interface pass before the
+    /// rulebase, so a Drop cleanup rule cannot silence the cluster. Addresses and interface names come
+    /// from the policy: only canonical addresses and safe names are written.
+    static func clusterHeartbeatRules(_ cluster: CompiledCluster, port: Int) -> [String] {
+        var out: [String] = []
+        for interface in cluster.interfaces where interface.type != "private" {
+            guard isSafeIdentifier(interface.name), interface.name.utf8.count <= Limits.interfaceNameLengthMax else { continue }
+            let addresses = cluster.members.compactMap { member in
+                member.interfaces.first { $0.name == interface.name }?.address.flatMap(IPAddress.parse)
+            }
+            for (family, keyword) in [(4, "ip"), (6, "ip6")] {
+                let texts = addresses.filter { $0.family == family }.map(\.text)
+                guard !texts.isEmpty else { continue }
+                out.append(
+                    "iifname \"\(interface.name)\" \(keyword) saddr \(set(texts)) udp dport \(port) counter accept comment \"\(clusterHeartbeatComment)\"")
+            }
+        }
+        return out
     }
 
     /// The initial policy, in force from a gateway's first start until its first install (as Check

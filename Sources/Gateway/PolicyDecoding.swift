@@ -37,7 +37,8 @@ public enum PolicyDecoding {
                     priority: try integer(item, "priority", at), address: try text(item, "address", at),
                     interfaces: try interfaces(item, at: at))
             },
-            interfaces: try interfaces(value, at: path))
+            interfaces: try interfaces(value, at: path),
+            heartbeatKey: try value["heartbeatKey"].map { _ in try text(value, "heartbeatKey", path) })
     }
 
     static func interfaces(_ value: JSONValue, at path: String) throws -> [CompiledClusterInterface] {

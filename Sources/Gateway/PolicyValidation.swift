@@ -62,6 +62,9 @@ extension CompiledCluster {
         {
             errors.append("cluster.deadTimerMilliseconds: out of range or shorter than \(Limits.clusterHeartbeatsPerDeadTimerMin) heartbeat intervals")
         }
+        if let heartbeatKey, ClusterModel.heartbeatKeyBytes(heartbeatKey) == nil {
+            errors.append("cluster.heartbeatKey: not base64 of \(Limits.clusterHeartbeatKeyBytes) bytes")
+        }
         if members.isEmpty || members.count > Limits.clusterMembersMax { errors.append("cluster.members: 1 to \(Limits.clusterMembersMax) members") }
         if localMemberUID != targetUID { errors.append("cluster.localMemberUID: not this policy's target") }
         guard let local = localMember, local.uid == localMemberUID, local.name == localMemberName, local.priority == localPriority else {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Gateway clusters (ClusterXL High Availability) as the management database holds them.
 ///
 /// A `simple-cluster` lists its members by uid in `members`; each member is a `cluster-member`
@@ -26,6 +28,24 @@ public enum ClusterModel {
 
     /// The cluster a member belongs to (a uid), on the member object.
     public static let clusterField = "cluster"
+    /// The cluster's heartbeat key (base64 of `Limits.clusterHeartbeatKeyBytes` random bytes), made by
+    /// the server when the cluster is added; internal: never rendered, never accepted from a client.
+    public static let heartbeatKeyField = "heartbeat-key"
+
+    /// A new heartbeat key from the system's cryptographic random source.
+    public static func newHeartbeatKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<Limits.clusterHeartbeatKeyBytes).map { _ in UInt8.random(in: 0...UInt8.max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+    }
+
+    /// The key's bytes when `text` is a well-formed key (base64 of exactly the key length), else nil.
+    public static func heartbeatKeyBytes(_ text: String) -> [UInt8]? {
+        guard text.utf8.count <= Limits.clusterHeartbeatKeyBytes * 2, let data = Data(base64Encoded: text),
+            data.count == Limits.clusterHeartbeatKeyBytes
+        else { return nil }
+        return Array(data)
+    }
     /// Keys Ansible and Check Point send on interfaces that Rampart keeps as given and does not use.
     static let interfacePassThroughKeys: Set<String> = [
         "anti-spoofing", "anti-spoofing-settings", "topology", "topology-settings", "security-zone", "security-zone-settings",
@@ -363,16 +383,19 @@ public struct CompiledCluster: Codable, Sendable, Equatable {
     public var members: [CompiledClusterMember]
     /// The cluster's interfaces: a `cluster` interface carries the virtual address the active holds.
     public var interfaces: [CompiledClusterInterface]
+    /// The members' shared heartbeat secret (base64, `ClusterModel.heartbeatKeyField`); nil from a
+    /// cluster made before keys existed (the runtime then derives one from the uid and warns).
+    public var heartbeatKey: String?
 
     enum CodingKeys: String, CodingKey {
         case clusterName, clusterUID, mode, memberRecovery, heartbeatIntervalMilliseconds, deadTimerMilliseconds
-        case localMemberID, localMemberName, localMemberUID, localPriority, members, interfaces
+        case localMemberID, localMemberName, localMemberUID, localPriority, members, interfaces, heartbeatKey
     }
 
     public init(
         clusterName: String, clusterUID: String, mode: String, memberRecovery: String, heartbeatIntervalMilliseconds: Int64,
         deadTimerMilliseconds: Int64, localMemberID: Int, localMemberName: String, localMemberUID: String, localPriority: Int64,
-        members: [CompiledClusterMember], interfaces: [CompiledClusterInterface]
+        members: [CompiledClusterMember], interfaces: [CompiledClusterInterface], heartbeatKey: String? = nil
     ) {
         self.clusterName = clusterName
         self.clusterUID = clusterUID
@@ -386,6 +409,7 @@ public struct CompiledCluster: Codable, Sendable, Equatable {
         self.localPriority = localPriority
         self.members = members
         self.interfaces = interfaces
+        self.heartbeatKey = heartbeatKey
     }
 
     /// The local member's entry.
@@ -455,7 +479,8 @@ public enum ClusterPolicyBuilder {
             memberRecovery: settings.memberRecovery, heartbeatIntervalMilliseconds: settings.heartbeatIntervalMilliseconds,
             deadTimerMilliseconds: settings.deadTimerMilliseconds, localMemberID: local.memberID,
             localMemberName: local.name, localMemberUID: local.uid, localPriority: local.priority,
-            members: compiledMembers, interfaces: interfaces(cluster.fields["interfaces"]))
+            members: compiledMembers, interfaces: interfaces(cluster.fields["interfaces"]),
+            heartbeatKey: cluster.fields[ClusterModel.heartbeatKeyField]?.stringValue)
     }
 
     static func mainAddress(_ object: ManagedObject) -> String {

@@ -50,6 +50,8 @@ public enum Limits {
 
     // Gateway clusters (ClusterModel). ClusterXL runs at most 5 members (anchors-wave2 §1.7).
     public static let clusterMembersMax = 5
+    /// A cluster's heartbeat key (HMAC-SHA256): 32 random bytes.
+    public static let clusterHeartbeatKeyBytes = 32
     /// Interfaces of a cluster, and of each member.
     public static let clusterInterfacesMax = 32
     public static let interfaceNameLengthMax = 15  // Linux IFNAMSIZ - 1

@@ -138,6 +138,7 @@ public struct Planner {
         }
         if type == .simpleCluster {
             changes += try clusterMemberChanges(&object, specs: object.fields["members"]?.arrayValue ?? [], previousMembers: [], context: context)
+            object.fields[ClusterModel.heartbeatKeyField] = .string(ClusterModel.newHeartbeatKey())
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)
@@ -203,6 +204,10 @@ public struct Planner {
         }
         if type == .simpleCluster, let specs = given["members"]?.arrayValue {
             changes += try clusterMemberChanges(&object, specs: specs, previousMembers: existing.uids("members"), context: context)
+        }
+        // A cluster made before heartbeat keys existed gets one at its next change.
+        if type == .simpleCluster, object.fields[ClusterModel.heartbeatKeyField] == nil {
+            object.fields[ClusterModel.heartbeatKeyField] = .string(ClusterModel.newHeartbeatKey())
         }
         try validate(object, pending: changes)
         changes.insert(.upsert(object), at: 0)

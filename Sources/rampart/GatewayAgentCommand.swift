@@ -93,7 +93,7 @@ struct GatewayRunCommand: AsyncParsableCommand {
         if enforce == "none" { warnEnforcementOff(logger) }
         let options = AgentStartOptions(
             enforcement: enforce == "nftables" ? .nftables(namespace: netns) : .none,
-            management: try management.map(Self.addresses), activationKeyFile: activationKeyFile)
+            management: try management.map(Self.addresses), activationKeyFile: activationKeyFile, clusterHeartbeatPort: clusterPort)
         let agents = try await withUsageErrors {
             if let benchAgents {
                 return try await AgentService.prepareMany(count: benchAgents, root: directory, prefix: name ?? "bench-gw-", options: options, logger: logger)
