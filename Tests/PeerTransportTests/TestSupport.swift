@@ -98,7 +98,7 @@ struct TimedOut: Error, CustomStringConvertible {
 
 /// Runs `body` with an upper bound on its duration: a hung test fails instead of hanging. Never a
 /// stand-in for a condition; the body waits for the condition itself.
-func withTimeout<T: Sendable>(seconds: Double = 20, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+func withTimeout<T: Sendable>(seconds: Double = 120, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {

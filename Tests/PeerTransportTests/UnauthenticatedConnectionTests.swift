@@ -77,7 +77,7 @@ struct UnauthenticatedConnectionTests {
         let pki = try TestPKI()
         let loops = Loops()
         var limits = PeerLimits()
-        limits.unauthenticatedTimeoutMilliseconds = 1_500  // beyond a TLS handshake on a loaded machine
+        limits.unauthenticatedTimeoutMilliseconds = 5_000  // beyond a TLS handshake on a loaded machine
         try await withListener(pki: pki, identity: try pki.node(serverIdentity), loops: loops, limits: limits) {
             port, stream in
             var events = stream.makeAsyncIterator()
@@ -90,7 +90,9 @@ struct UnauthenticatedConnectionTests {
                         try PeerFrameEncoder.write(
                             PeerFrame(type: .enrolment, bytes: [UInt8](repeating: 3, count: 100)), into: &bytes,
                             frameBytesMax: 1024)
-                        try await writeRaw(bytes.getSlice(at: 0, length: 50)!, on: connection)
+                        // On a very loaded machine the deadline may already have closed the connection:
+                        // the server's report below is what this test checks.
+                        try? await writeRaw(bytes.getSlice(at: 0, length: 50)!, on: connection)
                     }
                     // The server ends the connection; this side only waits.
                     do {
@@ -149,9 +151,9 @@ struct UnauthenticatedConnectionTests {
         var limits = PeerLimits()
         limits.connectionsMax = 8
         limits.unauthenticatedConnectionsMax = 4
-        limits.unauthenticatedTimeoutMilliseconds = 2_000
+        limits.unauthenticatedTimeoutMilliseconds = 10_000  // the idle connections must outlive their own setup on a loaded machine
         let (listener, connector) = try await listenerAndConnector(pki, loops, limits)
-        try await withTimeout(seconds: 60) { [limits] in
+        try await withTimeout(seconds: 180) { [limits] in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await listener.run(onConnection: echo) }
                 // As many idle connections as the whole listener takes (before this fix they locked it):
@@ -196,7 +198,7 @@ struct UnauthenticatedConnectionTests {
         limits.unauthenticatedConnectionsMax = 2
         limits.unauthenticatedTimeoutMilliseconds = 60_000
         let (listener, connector) = try await listenerAndConnector(pki, loops, limits)
-        try await withTimeout(seconds: 60) {
+        try await withTimeout(seconds: 180) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await listener.run(onConnection: echo) }
                 try await connector.connect(host: "127.0.0.1", port: listener.port, expecting: serverIdentity) {
