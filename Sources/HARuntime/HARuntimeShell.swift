@@ -288,10 +288,10 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     /// Publishes `haStateChanged` when the role, epoch, active server or writes differ from the last
     /// state published (the first step publishes the state the server starts in).
     func announceStateChange(core: HAStateMachine, reason: HAReason) {
-        let status = core.status
+        // The four fields straight from the core: its whole status (a view per peer) is not built on every step.
         var state = HAStateChanged(
-            server: serverID, role: status.role, epoch: status.epoch, activeServer: status.activeServer,
-            writesEnabled: writesOn && status.writesEnabled, reason: "")
+            server: serverID, role: core.role, epoch: core.epoch, activeServer: core.epoch.server,
+            writesEnabled: writesOn && core.writesEnabled, reason: "")
         guard var announced = announcedState else {
             state.reason = "HA started: \(reason)"
             announcedState = state
