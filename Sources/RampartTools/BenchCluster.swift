@@ -75,6 +75,8 @@ public struct BenchClusterFailoverRun {
         try await lab.startHeldConnection()
         var survivedMilliseconds: [Double] = []
         var survived = 0
+        var survivedByKill = 0
+        var syncedBefore = 0
         var kills: [Double] = []
         var cuts: [Double] = []
         var flaps = 0
@@ -82,7 +84,7 @@ public struct BenchClusterFailoverRun {
         for round in 0..<failovers {
             let (old, new) = (active, 3 - active)
             let countBefore = try await lab.failoverCount(new)
-            await lab.waitForSyncedEntry(new)
+            if await lab.waitForSyncedEntry(new) { syncedBefore += 1 }
             let byKill = round % 2 == 0
             let prober = try lab.startProber(expecting: new)
             // The prober is answered by the old active until the kill: give it its first answers.
@@ -94,6 +96,7 @@ public struct BenchClusterFailoverRun {
             if byKill { kills.append(milliseconds) } else { cuts.append(milliseconds) }
             if let answeredAt = try await lab.heldConnectionAnswers(round: round) {
                 survived += 1
+                if byKill { survivedByKill += 1 }
                 survivedMilliseconds.append(Double(Int64(answeredAt) - Int64(cutAt)) / 1_000_000)
             }
             // Restore: the killed member restarted, or the link up; it must come back STANDBY.
@@ -130,7 +133,8 @@ public struct BenchClusterFailoverRun {
                 metric: "cluster_connections_survived", samplesMilliseconds: survivedMilliseconds, rate: Double(survived) / Double(max(failovers, 1)),
                 rateUnit: "fraction",
                 extra: [
-                    "n": .int(Int64(failovers)), "survived": .int(Int64(survived)),
+                    "n": .int(Int64(failovers)), "survived": .int(Int64(survived)), "survived_after_kill": .int(Int64(survivedByKill)),
+                    "survived_after_link_cut": .int(Int64(survived - survivedByKill)), "entry_in_standby_cache_before": .int(Int64(syncedBefore)),
                     "rate": .double(Double(survived) / Double(max(failovers, 1))),
                 ],
                 note: "One long-lived TCP connection from the client to an echo server behind the members, routed through the virtual "
@@ -140,7 +144,9 @@ public struct BenchClusterFailoverRun {
                     + "the standby's external cache to hold it; after the failover (the fresh connect answered by the new active) one "
                     + "request is sent on it and counted survived if echoed within \(BenchClusterLimits.heldAnswerWaitSeconds) s (TCP "
                     + "retransmits meanwhile); a lost connection is replaced by a new one before the next failover. n = failovers, rate = "
-                    + "survived / n; the samples (ms) are from the kill/cut to the echo, for the survived ones.", machine: machine),
+                    + "survived / n (by kind: survived_after_kill, survived_after_link_cut; entry_in_standby_cache_before: failovers "
+                    + "before which the standby's cache held the connection); the samples (ms) are from the kill/cut to the echo, for the survived ones.",
+                machine: machine),
         ]
     }
 }
@@ -263,14 +269,15 @@ final class BenchClusterLab: Sendable {
         return nil
     }
 
-    /// Waits (bounded, no failure) until the member's conntrackd external cache holds the held connection.
-    func waitForSyncedEntry(_ id: Int) async {
+    /// Waits (bounded) until the member's conntrackd external cache holds the held connection: whether it did.
+    func waitForSyncedEntry(_ id: Int) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(BenchClusterLimits.syncWaitSeconds)
         while ContinuousClock.now < deadline {
             let cache = (try? members[id - 1].run(["conntrackd", "-C", dataDirectory(id) + "/conntrackd.conf", "-e"])) ?? ""
-            if cache.contains("dst=\(BenchClusterLimits.serverAddress)") { return }
+            if cache.contains("dst=\(BenchClusterLimits.serverAddress)") { return true }
             try? await Task.sleep(for: .milliseconds(50))
         }
+        return false
     }
 
     /// A veth pair: `device` in `namespace`, its peer on `bridgeName` in the bridge namespace.
