@@ -9,6 +9,12 @@ public protocol ClusterHost: Sendable {
     func run(_ arguments: [String]) async -> CommandRunner.Result
     /// Whether the interface's link is up now (nil: no such interface).
     func linkUp(_ interface: InterfaceName) -> Bool?
+    /// The machine's CPU counters now (nil: not readable; the load figure is then not fed).
+    func cpuTimes() -> CPUTimes?
+}
+
+extension ClusterHost {
+    public func cpuTimes() -> CPUTimes? { nil }
 }
 
 /// The real system: tools on PATH, in the agent's own network namespace (the agent runs in it), and
@@ -31,10 +37,14 @@ public struct SystemClusterHost: ClusterHost {
         return false
     }
 
-    static func read(_ path: String) -> String? {
+    public func cpuTimes() -> CPUTimes? {
+        Self.read("/proc/stat", upToBytes: 4_096).flatMap { CPUTimes.parse(procStat: $0) }
+    }
+
+    static func read(_ path: String, upToBytes limit: Int = 64) -> String? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 64) else { return nil }
+        guard let data = try? handle.read(upToCount: limit) else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -40,10 +40,17 @@ public actor ClusterRuntime {
     var lastChangeWallMilliseconds: Int64?
     public private(set) var rejectedDatagrams: [String: UInt64] = [:]
     public private(set) var port: Int
+    var loadSampler = CPULoadSampler()
+    var lastLoadSampleMilliseconds: UInt64?
+    /// The last CPU busy figure fed to the core (nil: none yet, or /proc/stat unreadable).
+    public private(set) var loadPercent: Int?
 
     /// Inputs waiting beyond this are dropped (a heartbeat flood must not grow memory; a dropped
     /// command is answered nil).
     public static let eventsQueuedMax = 4_096
+    /// How often the machine's CPU busy figure is sampled and fed to the core (its dead timer
+    /// stretches under load, and the heartbeats carry the figure to the other members).
+    public static let loadSampleIntervalMilliseconds: UInt64 = 1_000
 
     /// The input queue: made first, so the transport can deliver into it before the runtime exists.
     public static func makeEvents() -> (stream: AsyncStream<Event>, continuation: AsyncStream<Event>.Continuation) {
@@ -138,6 +145,7 @@ public actor ClusterRuntime {
                 await step(.linkChanged(interface, up: up))
             }
             await step(.tick(now: max(monotonicMilliseconds(), machine.nowMilliseconds)))
+            await sampleLoadIfDue()
         case .datagram(let bytes, let interface, let source):
             guard let input = admit(bytes, interface: interface, from: source) else { return }
             await step(.tick(now: max(monotonicMilliseconds(), machine.nowMilliseconds)))
@@ -147,6 +155,16 @@ public actor ClusterRuntime {
             reply.resume(returning: await step(input))
         }
         await publishIfChanged()
+    }
+
+    /// Feeds the core the CPU busy share since the previous sample, once per sampling interval.
+    func sampleLoadIfDue() async {
+        let now = monotonicMilliseconds()
+        if let last = lastLoadSampleMilliseconds, now - last < Self.loadSampleIntervalMilliseconds { return }
+        lastLoadSampleMilliseconds = now
+        guard let times = host.cpuTimes(), let percent = loadSampler.percent(after: times) else { return }
+        loadPercent = percent
+        await step(.load(percent: percent))
     }
 
     /// A datagram becomes an input only when it comes from the configured address of the member it
@@ -177,7 +195,7 @@ public actor ClusterRuntime {
             let datagram = codec.encode(heartbeat)
             for peer in monitored.peers { await transport.send(datagram, on: heartbeat.interface, to: peer.address) }
         }
-        if !output.effects.isEmpty || !Self.routineReasons.contains(output.reason) {
+        if !output.effects.isEmpty || !Self.isRoutine(output.reason) {
             logger.info("cluster: \(output.reason)", metadata: ["cluster": "\(plan.clusterName)", "state": "\(machine.state)"])
         }
         for followUp in followUps { await step(followUp) }
@@ -185,6 +203,11 @@ public actor ClusterRuntime {
     }
 
     static let routineReasons: Set<String> = ["tick", "heartbeat", "link state unchanged", "device report"]
+
+    /// Bookkeeping that needs no log line (a load sample is one every second).
+    static func isRoutine(_ reason: String) -> Bool {
+        routineReasons.contains(reason) || (reason.hasPrefix("load ") && reason.hasSuffix("%") && !reason.contains(";"))
+    }
 
     func carryOut(_ effect: ClusterEffect) async -> ClusterInput? {
         switch effect {

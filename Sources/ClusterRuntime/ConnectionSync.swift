@@ -215,10 +215,15 @@ public actor ConnectionSync {
     public func receiveFullTable() async -> Int {
         var waitedMilliseconds = 0
         var entries = 0
-        await conntrackd(["-n"])
+        // The daemon may still be starting (a restarted member): ask again until it takes the request,
+        // or the peer never sends its table.
+        var requested = false
         while waitedMilliseconds < Limits.fullSyncWaitMilliseconds {
-            entries = Self.externalEntries(in: await conntrackd(["-s"]).output) ?? 0
-            if entries > 0 { break }
+            if !requested { requested = await conntrackd(["-n"]).succeeded }
+            if requested {
+                entries = Self.externalEntries(in: await conntrackd(["-s"]).output) ?? 0
+                if entries > 0 { break }
+            }
             try? await Task.sleep(for: .milliseconds(Limits.fullSyncPollMilliseconds))
             waitedMilliseconds += Limits.fullSyncPollMilliseconds
         }

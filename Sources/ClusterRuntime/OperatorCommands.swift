@@ -88,6 +88,8 @@ public enum ClusterOperator {
             "failover-count-reset-at": await wall(status.failoverCountResetAtMilliseconds),
             "failover-count-reset-cause": .string(status.failoverCountResetCause),
             "heartbeat-interval-ms": ms(status.heartbeatIntervalMilliseconds), "dead-timer": .string(status.deadTimer.description),
+            "dead-timer-ms": ms(status.deadTimer.effectiveMilliseconds), "dead-timer-stretched": .bool(status.deadTimer.stretch != nil),
+            "load-percent": (await runtime.loadPercent).map { .int(Int64($0)) } ?? .null,
             "heartbeat-port": .int(Int64(await runtime.port)),
             "rejected-datagrams": .object((await runtime.rejectedDatagrams).mapValues { .int(Int64(clamping: $0)) }),
         ]

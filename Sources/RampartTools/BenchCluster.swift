@@ -12,6 +12,14 @@ import Synchronization
 enum BenchClusterLimits {
     static let virtualAddress = "10.1.0.1"
     static let servicePort = 8080
+    /// Routed side: the server namespace behind the members, and its virtual address on their eth2.
+    static let serverVirtualAddress = "10.2.0.1"
+    static let serverAddress = "10.2.0.100"
+    static let echoPort = 9090
+    /// The held connection's request after a failover is answered within this, or counted lost.
+    static let heldAnswerWaitSeconds = 10.0
+    /// Before a failover: the standby's conntrackd external cache should hold the held connection.
+    static let syncWaitSeconds = 10.0
     static let heartbeatPort = 18_116
     static let heartbeatIntervalMilliseconds: Int64 = 100
     static let deadTimerMilliseconds: Int64 = 600
@@ -41,7 +49,8 @@ public struct BenchClusterFailoverRun {
 
     public func run() async throws {
         guard getuid() == 0 else { throw ToolFailure("bench cluster-failover needs root (it builds network namespaces)") }
-        for tool in ["/usr/sbin/ip", "/usr/bin/arping", "/usr/bin/python3"] where !FileManager.default.isExecutableFile(atPath: tool) {
+        for tool in ["/usr/sbin/ip", "/usr/bin/arping", "/usr/bin/python3", "/usr/sbin/nft", "/usr/sbin/conntrackd"]
+        where !FileManager.default.isExecutableFile(atPath: tool) {
             throw ToolFailure("bench cluster-failover needs \(tool)")
         }
         BenchMachine.start()
@@ -63,6 +72,11 @@ public struct BenchClusterFailoverRun {
         try lab.startAgent(1)
         try lab.startAgent(2)
         var active = try await lab.waitForOneActive()
+        try await lab.startHeldConnection()
+        var survivedMilliseconds: [Double] = []
+        var survived = 0
+        var survivedByKill = 0
+        var syncedBefore = 0
         var kills: [Double] = []
         var cuts: [Double] = []
         var flaps = 0
@@ -70,6 +84,7 @@ public struct BenchClusterFailoverRun {
         for round in 0..<failovers {
             let (old, new) = (active, 3 - active)
             let countBefore = try await lab.failoverCount(new)
+            if await lab.waitForSyncedEntry(new) { syncedBefore += 1 }
             let byKill = round % 2 == 0
             let prober = try lab.startProber(expecting: new)
             // The prober is answered by the old active until the kill: give it its first answers.
@@ -79,6 +94,11 @@ public struct BenchClusterFailoverRun {
             let answeredAt = try lab.waitForAnswer(prober)
             let milliseconds = Double(Int64(answeredAt) - Int64(cutAt)) / 1_000_000
             if byKill { kills.append(milliseconds) } else { cuts.append(milliseconds) }
+            if let answeredAt = try await lab.heldConnectionAnswers(round: round) {
+                survived += 1
+                if byKill { survivedByKill += 1 }
+                survivedMilliseconds.append(Double(Int64(answeredAt) - Int64(cutAt)) / 1_000_000)
+            }
             // Restore: the killed member restarted, or the link up; it must come back STANDBY.
             if byKill { try lab.startAgent(old) } else { try lab.members[old - 1].run(["ip", "link", "set", "eth0", "up"]) }
             try await lab.waitForState(old, "STANDBY")
@@ -96,7 +116,7 @@ public struct BenchClusterFailoverRun {
             + "\(BenchClusterLimits.deadTimerMilliseconds) ms, Active Up) in network namespaces: from the kill -9 / ip link set eth0 down of "
             + "the ACTIVE member (CLOCK_MONOTONIC) to the first TCP connect from the client namespace to the virtual address answered by "
             + "the new active (a fresh connect every \(BenchClusterLimits.probeIntervalMilliseconds) ms; the listener answers with its "
-            + "member id). connections_survived is not measured: no connection sync (conntrackd) in this build."
+            + "member id). The members route between the client and a server namespace (strict conntrack rules, conntrackd FTFW sync)."
         // One reading of the machine for the whole run: the three figures come from the same rounds.
         let machine = BenchMachine.sinceLastFigure()
         return [
@@ -109,6 +129,24 @@ public struct BenchClusterFailoverRun {
                     + "read before each failover and after the old member is back STANDBY and \(BenchClusterLimits.settleSeconds) s "
                     + "passed (failover_count_increments: their sum, expected = failovers); every round also checks exactly one ACTIVE "
                     + "holding the virtual address.", machine: machine),
+            BenchFigure(
+                metric: "cluster_connections_survived", samplesMilliseconds: survivedMilliseconds, rate: Double(survived) / Double(max(failovers, 1)),
+                rateUnit: "fraction",
+                extra: [
+                    "n": .int(Int64(failovers)), "survived": .int(Int64(survived)), "survived_after_kill": .int(Int64(survivedByKill)),
+                    "survived_after_link_cut": .int(Int64(survived - survivedByKill)), "entry_in_standby_cache_before": .int(Int64(syncedBefore)),
+                    "rate": .double(Double(survived) / Double(max(failovers, 1))),
+                ],
+                note: "One long-lived TCP connection from the client to an echo server behind the members, routed through the virtual "
+                    + "addresses; the members' forward chain accepts only SYNs of new connections and established packets "
+                    + "(nf_conntrack_tcp_loose=0), so the connection survives a failover only if conntrackd synchronized its entry and the "
+                    + "new active committed it. Before each failover the bench waits (at most \(BenchClusterLimits.syncWaitSeconds) s) for "
+                    + "the standby's external cache to hold it; after the failover (the fresh connect answered by the new active) one "
+                    + "request is sent on it and counted survived if echoed within \(BenchClusterLimits.heldAnswerWaitSeconds) s (TCP "
+                    + "retransmits meanwhile); a lost connection is replaced by a new one before the next failover. n = failovers, rate = "
+                    + "survived / n (by kind: survived_after_kill, survived_after_link_cut; entry_in_standby_cache_before: failovers "
+                    + "before which the standby's cache held the connection); the samples (ms) are from the kill/cut to the echo, for the survived ones.",
+                machine: machine),
         ]
     }
 }
@@ -122,6 +160,7 @@ final class BenchClusterLab: Sendable {
     let cleanup: BenchClusterCleanup
     let bridge: BenchNamespace
     let client: BenchNamespace
+    let server: BenchNamespace
     let members: [BenchNamespace]
 
     init(logDirectory: String?) throws {
@@ -131,13 +170,15 @@ final class BenchClusterLab: Sendable {
         try FileManager.default.createDirectory(atPath: self.logDirectory, withIntermediateDirectories: true)
         bridge = BenchNamespace(name: "rbc\(tag)b")
         client = BenchNamespace(name: "rbc\(tag)c")
+        server = BenchNamespace(name: "rbc\(tag)s")
         members = [BenchNamespace(name: "rbc\(tag)m1"), BenchNamespace(name: "rbc\(tag)m2")]
-        cleanup = BenchClusterCleanup(cleanup: BenchCleanup(children: children, directory: root), namespaces: [bridge, client] + members)
+        cleanup = BenchClusterCleanup(cleanup: BenchCleanup(children: children, directory: root), namespaces: [bridge, client, server] + members)
     }
 
     func build() throws {
         for namespace in [bridge, client] + members { try BenchNamespace.command(["ip", "netns", "add", namespace.name]) }
-        for bridgeName in ["brc", "brs"] {
+        for namespace in [server] { try BenchNamespace.command(["ip", "netns", "add", namespace.name]) }
+        for bridgeName in ["brc", "brs", "brv"] {
             try bridge.run(["ip", "link", "add", bridgeName, "type", "bridge"])
             try bridge.run(["ip", "link", "set", bridgeName, "up"])
         }
@@ -146,6 +187,7 @@ final class BenchClusterLab: Sendable {
             try plug(member, device: "eth0", into: "brc", address: "10.1.0.\(id + 1)/24")
             try plug(member, device: "eth1", into: "brs", address: "10.9.0.\(id + 1)/24")
             try member.run(["ip", "link", "set", "lo", "up"])
+            try makeStatefulRouter(member, id: id)
             try children.start(
                 name: "listener-m\(id)", program: "/usr/bin/env",
                 arguments: ["ip", "netns", "exec", member.name, "python3", "-c", Self.listenerScript, String(BenchClusterLimits.servicePort), "m\(id)"],
@@ -157,6 +199,85 @@ final class BenchClusterLab: Sendable {
         }
         try plug(client, device: "eth0", into: "brc", address: "10.1.0.100/24")
         try client.run(["ip", "link", "set", "lo", "up"])
+        try client.run(["ip", "route", "add", "default", "via", BenchClusterLimits.virtualAddress])
+        try plug(server, device: "eth0", into: "brv", address: "\(BenchClusterLimits.serverAddress)/24")
+        try server.run(["ip", "link", "set", "lo", "up"])
+        try server.run(["ip", "route", "add", "default", "via", BenchClusterLimits.serverVirtualAddress])
+        try children.start(
+            name: "echo-server", program: "/usr/bin/env",
+            arguments: ["ip", "netns", "exec", server.name, "python3", "-c", Self.echoServerScript, String(BenchClusterLimits.echoPort)],
+            output: .newLog(path: logDirectory + "/echo-server.log"))
+    }
+
+    /// As the end-to-end routed lab: a member forwards new TCP connections to the echo port (SYN only)
+    /// and packets of connections its table knows; a mid-connection packet without an entry is dropped.
+    func makeStatefulRouter(_ member: BenchNamespace, id: Int) throws {
+        try plug(member, device: "eth2", into: "brv", address: "10.2.0.\(id + 1)/24")
+        let ruleset = root + "/router-m\(id).nft"
+        let rules = """
+            table inet rampart_bench {
+              chain forward {
+                type filter hook forward priority 0; policy drop;
+                ct state established,related accept
+                ct state invalid drop
+                tcp dport \(BenchClusterLimits.echoPort) tcp flags & (fin|syn|rst|ack) == syn ct state new accept
+              }
+            }
+
+            """
+        guard FileManager.default.createFile(atPath: ruleset, contents: Data(rules.utf8)) else { throw ToolFailure("cannot write \(ruleset)") }
+        try member.run(["nft", "-f", ruleset])
+        try member.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try member.run(["sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"])
+    }
+
+    var heldOutput: String { root + "/held-connection.out" }
+
+    /// The long-lived connection from the client to the echo server, through the virtual addresses.
+    func startHeldConnection() async throws {
+        try children.start(
+            name: "held-connection", program: "/usr/bin/env",
+            arguments: [
+                "ip", "netns", "exec", client.name, "python3", "-c", Self.heldConnectionScript, BenchClusterLimits.serverAddress,
+                String(BenchClusterLimits.echoPort), root, String(BenchClusterLimits.heldAnswerWaitSeconds),
+            ], output: .newLog(path: heldOutput))
+        guard try await waitForHeldLine({ $0 == "connected" }) != nil else { throw ToolFailure("the held connection was not established\n\(logs)") }
+    }
+
+    /// The first line of the held connection's output that `matches`, within the wait bound (nil: none).
+    func waitForHeldLine(_ matches: (Substring) -> Bool) async throws -> Substring? {
+        let deadline = ContinuousClock.now + .seconds(BenchClusterLimits.waitSeconds)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: heldOutput, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: matches) { return line }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    /// Sends round `round`'s request on the held connection: CLOCK_MONOTONIC ns of the echo, nil when it
+    /// was lost (then waits for the replacement connection).
+    func heldConnectionAnswers(round: Int) async throws -> UInt64? {
+        guard FileManager.default.createFile(atPath: root + "/request-\(round)", contents: nil) else { throw ToolFailure("cannot write a trigger") }
+        guard let line = try await waitForHeldLine({ $0.hasPrefix("\(round) answered ") || $0.hasPrefix("\(round) lost") }) else {
+            throw ToolFailure("the held connection's client did not report round \(round)\n\(logs)")
+        }
+        if line.hasPrefix("\(round) answered "), let answeredAt = line.split(separator: " ").last.flatMap({ UInt64($0) }) { return answeredAt }
+        guard try await waitForHeldLine({ $0 == "\(round) reconnected" }) != nil else {
+            throw ToolFailure("the held connection could not be replaced after round \(round)\n\(logs)")
+        }
+        return nil
+    }
+
+    /// Waits (bounded) until the member's conntrackd external cache holds the held connection: whether it did.
+    func waitForSyncedEntry(_ id: Int) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(BenchClusterLimits.syncWaitSeconds)
+        while ContinuousClock.now < deadline {
+            let cache = (try? members[id - 1].run(["conntrackd", "-C", dataDirectory(id) + "/conntrackd.conf", "-e"])) ?? ""
+            if cache.contains("dst=\(BenchClusterLimits.serverAddress)") { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
     }
 
     /// A veth pair: `device` in `namespace`, its peer on `bridgeName` in the bridge namespace.
@@ -278,6 +399,7 @@ final class BenchClusterLab: Sendable {
                 interfaces: [
                     CompiledClusterInterface(name: "eth0", type: "cluster", address: "10.1.0.\(id + 1)", maskLength: 24),
                     CompiledClusterInterface(name: "eth1", type: "sync", address: "10.9.0.\(id + 1)", maskLength: 24),
+                    CompiledClusterInterface(name: "eth2", type: "cluster", address: "10.2.0.\(id + 1)", maskLength: 24),
                 ])
         }
         let cluster = CompiledCluster(
@@ -287,6 +409,7 @@ final class BenchClusterLab: Sendable {
             interfaces: [
                 CompiledClusterInterface(name: "eth0", type: "cluster", address: BenchClusterLimits.virtualAddress, maskLength: 24),
                 CompiledClusterInterface(name: "eth1", type: "sync", address: nil, maskLength: nil),
+                CompiledClusterInterface(name: "eth2", type: "cluster", address: BenchClusterLimits.serverVirtualAddress, maskLength: 24),
             ])
         let cleanup = CompiledRule(
             number: 1, uid: CompiledRule.implicitCleanupUID, name: "Implicit cleanup rule", layer: "Network", action: .accept,
@@ -311,6 +434,47 @@ final class BenchClusterLab: Sendable {
             except OSError:
                 pass
             c.close()
+        """
+
+    /// Echoes what each connection sends.
+    static let echoServerScript = """
+        import socket, sys, threading
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
+        def serve(c):
+            while True:
+                data = c.recv(100)
+                if not data: return
+                c.sendall(data)
+        while True:
+            c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+        """
+
+    /// One connection held open; for each round N, once DIR/request-N exists, one request on it: prints
+    /// "N answered NS" (CLOCK_MONOTONIC of the echo) or "N lost" then "N reconnected" (a new connection).
+    static let heldConnectionScript = """
+        import os, socket, sys, time
+        address, port, directory, wait = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+        def connect():
+            while True:
+                try:
+                    s = socket.create_connection((address, port), timeout=5); s.settimeout(wait); s.sendall(b"hello\\n")
+                    if s.recv(100): return s
+                except OSError:
+                    pass
+                time.sleep(0.1)
+        s = connect(); print("connected", flush=True)
+        n = 0
+        while True:
+            while not os.path.exists(os.path.join(directory, "request-%d" % n)): time.sleep(0.005)
+            try:
+                s.sendall(b"ping %d\\n" % n); ok = bool(s.recv(100))
+            except OSError:
+                ok = False
+            if ok:
+                print("%d answered %d" % (n, time.monotonic_ns()), flush=True)
+            else:
+                print("%d lost" % n, flush=True); s.close(); s = connect(); print("%d reconnected" % n, flush=True)
+            n += 1
         """
 
     /// Prints the CLOCK_MONOTONIC ns of the first connect answered by the expected member, and the probes made.

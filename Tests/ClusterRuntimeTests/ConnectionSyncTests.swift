@@ -1,7 +1,9 @@
 import ClusterCore
 import ClusterRuntime
 import Foundation
+import Gateway
 import Logging
+import Synchronization
 import Testing
 
 @Suite("Cluster runtime: connection sync with conntrackd")
@@ -58,4 +60,34 @@ struct ConnectionSyncTests {
         runtime.stop()
         await task.value
     }
+
+    /// A restarted member asks for the table while its daemon is still starting: the request is
+    /// repeated until the daemon takes it (once it failed, the member went STANDBY with an empty cache).
+    @Test func theResyncRequestIsRepeatedUntilTheDaemonTakesIt() async throws {
+        let plan = try ClusterPlan(ClusterRuntimeTests.section())
+        let host = StartingDaemonHost(failuresBeforeUp: 3)
+        let sync = try #require(ConnectionSync(plan: plan, directory: URL(fileURLWithPath: "/var/lib/rampart/gw"), host: host, logger: Logger(label: "test")))
+        #expect(await sync.receiveFullTable() == 2)
+        let requests = host.commands.withLock { $0 }.filter { $0.last == "-n" }
+        #expect(requests.count == 4, "\(requests)")
+    }
+}
+
+/// conntrackd whose socket answers only after some commands failed; then its external cache holds 2.
+final class StartingDaemonHost: ClusterHost {
+    let commands = Mutex<[[String]]>([])
+    let failuresBeforeUp: Int
+
+    init(failuresBeforeUp: Int) { self.failuresBeforeUp = failuresBeforeUp }
+
+    func run(_ arguments: [String]) async -> CommandRunner.Result {
+        let count = commands.withLock { list in
+            list.append(arguments)
+            return list.count
+        }
+        guard count > failuresBeforeUp else { return CommandRunner.Result(status: 1, output: "", errorOutput: "can't connect") }
+        return CommandRunner.Result(status: 0, output: "cache external:\ncurrent active connections:        2\n", errorOutput: "")
+    }
+
+    func linkUp(_ interface: InterfaceName) -> Bool? { true }
 }

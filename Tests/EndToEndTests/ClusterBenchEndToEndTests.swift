@@ -5,11 +5,13 @@ import Testing
 /// object per line, and whatever ends it, no namespace, agent or file of it stays behind.
 @Suite("End to end: bench cluster-failover measures and cleans up after itself", .serialized)
 struct ClusterBenchEndToEndTests {
-    static let available = NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping")
+    static let available =
+        NetworkNamespace.available
+        && ["/usr/bin/arping", "/usr/sbin/nft", "/usr/sbin/conntrackd"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
 
     @Test(
         "two failovers (kill -9, then link cut) give cluster_failover_kill, cluster_failover_link and cluster_flaps with zero flaps; nothing is left behind",
-        .timeLimit(.minutes(5)), .enabled(if: available, "needs root, ip, arping, python3"))
+        .timeLimit(.minutes(5)), .enabled(if: available, "needs root, ip, arping, python3, nft, conntrackd"))
     func measuresTwoFailoversAndCleansUp() async throws {
         let scratch = try TemporaryDirectory()
         let namespacesBefore = Self.benchNamespaces()
@@ -23,12 +25,15 @@ struct ClusterBenchEndToEndTests {
         #expect(byMetric["cluster_failover_kill"]?.int("n") == 1 && byMetric["cluster_failover_link"]?.int("n") == 1, "\(output)")
         #expect(byMetric["cluster_flaps"]?.int("flaps") == 0 && byMetric["cluster_flaps"]?.int("failover_count_increments") == 2, "\(output)")
         #expect((byMetric["cluster_failover_kill"]?["p50_ms"] as? NSNumber)?.doubleValue ?? 0 > 0, "\(output)")
+        // The held connection through the routed lab survives both failovers (conntrackd sync).
+        let survived = byMetric["cluster_connections_survived"]
+        #expect(survived?.int("n") == 2 && survived?.int("survived") == 2 && survived?.string("rate_unit") == "fraction", "\(output)")
         Self.expectNothingLeft(scratch, namespacesBefore: namespacesBefore)
     }
 
     @Test(
         "SIGTERM in the middle of bench cluster-failover stops its agents and removes its namespaces and files",
-        .timeLimit(.minutes(5)), .enabled(if: available, "needs root, ip, arping, python3"))
+        .timeLimit(.minutes(5)), .enabled(if: available, "needs root, ip, arping, python3, nft, conntrackd"))
     func stopsAgentsAndRemovesNamespacesOnSIGTERM() async throws {
         let scratch = try TemporaryDirectory()
         let namespacesBefore = Self.benchNamespaces()

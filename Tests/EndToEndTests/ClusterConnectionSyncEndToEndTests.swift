@@ -3,7 +3,8 @@ import Testing
 
 /// Connection state across a failover: the members route between a client and a server namespace
 /// with a stateful ruleset (a mid-connection packet without a connection table entry is dropped); one
-/// TCP connection is established through the active member, the active agent is killed, and the same
+/// TCP connection is established through the active member, the active fails (its agent killed, its
+/// client-side link cut, or an operator's admin down), and the same
 /// connection carries a request and its answer through the new active, because conntrackd synchronized
 /// its entry and the new active committed it. The negative control empties the standby's external cache
 /// first: the same request is dropped.
@@ -51,8 +52,15 @@ struct ClusterConnectionSyncEndToEndTests {
         var logs: String
     }
 
-    /// Establishes the connection, kills the active agent, and returns what the client saw after.
-    func holdConnectionAcrossKill(emptyStandbyCache: Bool, answerWaitSeconds: Int) async throws -> Outcome {
+    /// How the active member is made to fail over.
+    enum Failover: String {
+        case kill = "kill -9"
+        case linkDown = "ip link set eth0 down"
+        case adminDown = "cluster admin down"
+    }
+
+    /// Establishes the connection, fails the active over, and returns what the client saw after.
+    func holdConnection(across failover: Failover = .kill, emptyStandbyCache: Bool = false, answerWaitSeconds: Int) async throws -> Outcome {
         let lab = try ClusterLab(routed: true)
         defer { lab.tearDown() }
         let server = try #require(lab.server)
@@ -97,12 +105,24 @@ struct ClusterConnectionSyncEndToEndTests {
             try #require(!standbyCache().contains("dst=\(ClusterLab.serverAddress)"))
         }
 
-        let killedAt = ContinuousClock.now
-        lab.agents[active]?.kill()
+        let failedAt = ContinuousClock.now
+        switch failover {
+        case .kill: lab.agents[active]?.kill()
+        case .linkDown: try lab.members[active - 1].run(["ip", "link", "set", "eth0", "down"])
+        case .adminDown:
+            let down = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(active)], scratch: lab.scratch)
+            try #require(down.status == 0, "\(down)")
+        }
         try #require(try await pollUntil(seconds: Self.boundSeconds) { lab.holdsVirtualAddress(standby) }, "\(lab.logs)")
+        if failover != .kill {
+            // A live member that leaves ACTIVE lets go of the address (a killed one cannot).
+            try #require(try await pollUntil(seconds: Self.boundSeconds) { !lab.holdsVirtualAddress(active) }, "\(lab.logs)")
+        }
         FileManager.default.createFile(atPath: trigger, contents: nil)
         _ = try await pollUntil(seconds: Double(answerWaitSeconds) + 10) { clientSaid().contains("after") }
-        print("connection sync: answer after failover \(clientSaid().split(separator: "\n").last ?? "") at \(ContinuousClock.now - killedAt) after the kill")
+        print(
+            "connection sync: answer after failover \(clientSaid().split(separator: "\n").last ?? "") at \(ContinuousClock.now - failedAt) after \(failover.rawValue)"
+        )
         let table = (try? lab.members[standby - 1].run(["conntrack", "-L", "-p", "tcp", "--dport", "8080"])) ?? ""
         return Outcome(answer: clientSaid(), newActiveTable: table, standbyCacheBefore: cacheBefore, logs: lab.logs)
     }
@@ -111,9 +131,27 @@ struct ClusterConnectionSyncEndToEndTests {
         "kill -9 of the active: the standby commits the synchronized entry and the established connection answers through it",
         .timeLimit(.minutes(4)), .enabled(if: available, "needs root, ip, arping, nft, conntrackd, conntrack"))
     func establishedConnectionSurvivesKill() async throws {
-        let outcome = try await holdConnectionAcrossKill(emptyStandbyCache: false, answerWaitSeconds: 20)
+        let outcome = try await holdConnection(across: .kill, answerWaitSeconds: 20)
         #expect(outcome.answer.contains("after two"), "\(outcome.answer) \(outcome.logs)")
         // The new active's kernel holds the connection (its state: FIN_WAIT once the client closed).
+        #expect(outcome.newActiveTable.contains("src=10.1.0.100") && outcome.newActiveTable.contains("[ASSURED]"), "\(outcome.newActiveTable)")
+    }
+
+    @Test(
+        "link down of the active's client-side interface: the established connection answers through the new active",
+        .timeLimit(.minutes(4)), .enabled(if: available, "needs root, ip, arping, nft, conntrackd, conntrack"))
+    func establishedConnectionSurvivesLinkDown() async throws {
+        let outcome = try await holdConnection(across: .linkDown, answerWaitSeconds: 20)
+        #expect(outcome.answer.contains("after two"), "\(outcome.answer) \(outcome.logs)")
+        #expect(outcome.newActiveTable.contains("src=10.1.0.100") && outcome.newActiveTable.contains("[ASSURED]"), "\(outcome.newActiveTable)")
+    }
+
+    @Test(
+        "admin down of the active: the established connection answers through the new active",
+        .timeLimit(.minutes(4)), .enabled(if: available, "needs root, ip, arping, nft, conntrackd, conntrack"))
+    func establishedConnectionSurvivesAdminDown() async throws {
+        let outcome = try await holdConnection(across: .adminDown, answerWaitSeconds: 20)
+        #expect(outcome.answer.contains("after two"), "\(outcome.answer) \(outcome.logs)")
         #expect(outcome.newActiveTable.contains("src=10.1.0.100") && outcome.newActiveTable.contains("[ASSURED]"), "\(outcome.newActiveTable)")
     }
 
@@ -121,7 +159,7 @@ struct ClusterConnectionSyncEndToEndTests {
         "negative control: without the synchronized entry the new active drops the established connection's packets",
         .timeLimit(.minutes(4)), .enabled(if: available, "needs root, ip, arping, nft, conntrackd, conntrack"))
     func connectionDiesWithoutTheSynchronizedEntry() async throws {
-        let outcome = try await holdConnectionAcrossKill(emptyStandbyCache: true, answerWaitSeconds: 8)
+        let outcome = try await holdConnection(across: .kill, emptyStandbyCache: true, answerWaitSeconds: 8)
         #expect(outcome.answer.contains("after-failed"), "\(outcome.answer)")
     }
 }
