@@ -273,7 +273,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "rampart", "ManagementModel", "Operations", "TrustCore",
+                "rampart", "Gateway", "ManagementModel", "Operations", "TrustCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

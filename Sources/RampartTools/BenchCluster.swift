@@ -90,7 +90,7 @@ public struct BenchClusterFailoverRun {
             // The prober is answered by the old active until the kill: give it its first answers.
             try await Task.sleep(for: .milliseconds(200))
             let cutAt = HARuntime.monotonicNanoseconds()
-            if byKill { try lab.killAgent(old) } else { try lab.members[old - 1].run(["ip", "link", "set", "eth0", "down"]) }
+            if byKill { try lab.powerOff(old) } else { try lab.members[old - 1].run(["ip", "link", "set", "eth0", "down"]) }
             let answeredAt = try lab.waitForAnswer(prober)
             let milliseconds = Double(Int64(answeredAt) - Int64(cutAt)) / 1_000_000
             if byKill { kills.append(milliseconds) } else { cuts.append(milliseconds) }
@@ -113,7 +113,7 @@ public struct BenchClusterFailoverRun {
         }
         let note =
             "Two rampart gateway agents (heartbeat \(BenchClusterLimits.heartbeatIntervalMilliseconds) ms, dead timer "
-            + "\(BenchClusterLimits.deadTimerMilliseconds) ms, Active Up) in network namespaces: from the kill -9 / ip link set eth0 down of "
+            + "\(BenchClusterLimits.deadTimerMilliseconds) ms, Active Up) in network namespaces: from the kill -9 with links down (a power-off) / ip link set eth0 down of "
             + "the ACTIVE member (CLOCK_MONOTONIC) to the first TCP connect from the client namespace to the virtual address answered by "
             + "the new active (a fresh connect every \(BenchClusterLimits.probeIntervalMilliseconds) ms; the listener answers with its "
             + "member id). The members route between the client and a server namespace (strict conntrack rules, conntrackd FTFW sync)."
@@ -172,7 +172,11 @@ final class BenchClusterLab: Sendable {
         client = BenchNamespace(name: "rbc\(tag)c")
         server = BenchNamespace(name: "rbc\(tag)s")
         members = [BenchNamespace(name: "rbc\(tag)m1"), BenchNamespace(name: "rbc\(tag)m2")]
-        cleanup = BenchClusterCleanup(cleanup: BenchCleanup(children: children, directory: root), namespaces: [bridge, client, server] + members)
+        let runDirectory = root
+        let conntrackDaemons = members.enumerated().map { index, member in (member, runDirectory + "/m\(index + 1)/conntrackd.conf") }
+        cleanup = BenchClusterCleanup(
+            cleanup: BenchCleanup(children: children, directory: root), namespaces: [bridge, client, server] + members,
+            conntrackDaemons: conntrackDaemons)
     }
 
     func build() throws {
@@ -296,7 +300,12 @@ final class BenchClusterLab: Sendable {
 
     func dataDirectory(_ id: Int) -> String { root + "/m\(id)" }
 
+    /// The devices of a member (its links, for a power-off).
+    static let memberDevices = ["eth0", "eth1", "eth2"]
+
+    /// Starts the member's agent, its links up first (after a power-off).
     func startAgent(_ id: Int) throws {
+        for device in Self.memberDevices { try members[id - 1].run(["ip", "link", "set", device, "up"]) }
         try children.start(
             name: "agent-m\(id)", program: "/usr/bin/env",
             arguments: [
@@ -306,11 +315,14 @@ final class BenchClusterLab: Sendable {
             output: .appendedLog(path: logDirectory + "/agent-m\(id).log", header: "agent m\(id)"))
     }
 
-    /// kill -9 of the agent (`ip netns exec` execs it: the pid is the agent's), until it is gone.
-    func killAgent(_ id: Int) throws {
+    /// A member that loses power: kill -9 of the agent (`ip netns exec` execs it: the pid is the
+    /// agent's), until it is gone, and its links down. A killed agent alone leaves the virtual address
+    /// and its conntrackd behind, and the member would go on forwarding the held connection.
+    func powerOff(_ id: Int) throws {
         guard let agent = children.child(named: "agent-m\(id)"), agent.isRunning else { throw ToolFailure("agent m\(id) is not running") }
         kill(agent.pid, SIGKILL)
         agent.process.waitUntilExit()
+        for device in Self.memberDevices { try members[id - 1].run(["ip", "link", "set", device, "down"]) }
     }
 
     /// The member's `rampart cluster state --json` status; nil while it does not answer.
@@ -528,21 +540,36 @@ struct BenchNamespace: Sendable {
 /// Stops the children and removes the files (BenchCleanup), then deletes the namespaces; also on SIGINT/SIGTERM.
 final class BenchClusterCleanup: Sendable {
     let cleanup: BenchCleanup
-    private let namespaces: Mutex<[BenchNamespace]>
+    let namespaces: [BenchNamespace]
+    private let once = Mutex<Task<Void, Never>?>(nil)
+    /// Each member's conntrackd (namespace, configuration): a powered-off member's agent could not stop its own.
+    let conntrackDaemons: [(namespace: BenchNamespace, configuration: String)]
 
-    init(cleanup: BenchCleanup, namespaces: [BenchNamespace]) {
+    init(cleanup: BenchCleanup, namespaces: [BenchNamespace], conntrackDaemons: [(BenchNamespace, String)]) {
         self.cleanup = cleanup
-        self.namespaces = Mutex(namespaces)
+        self.namespaces = namespaces
+        self.conntrackDaemons = conntrackDaemons.map { (namespace: $0.0, configuration: $0.1) }
     }
 
+    /// Runs the cleanup once; a second caller (the run's own end racing a signal) waits for that same
+    /// one to finish, rather than finding nothing left to do and exiting while it is halfway.
     func run() async {
-        await cleanup.run()
-        let remaining = namespaces.withLock { namespaces in
-            defer { namespaces = [] }
-            return namespaces
+        let task = once.withLock { once in
+            if let running = once { return running }
+            let started = Task { await removeEverything() }
+            once = started
+            return started
         }
+        await task.value
+    }
+
+    private func removeEverything() async {
+        for daemon in conntrackDaemons where FileManager.default.fileExists(atPath: daemon.configuration) {
+            _ = try? daemon.namespace.run(["conntrackd", "-C", daemon.configuration, "-k"])
+        }
+        await cleanup.run()
         // Deleting a namespace deletes its veth ends and bridges with it.
-        for namespace in remaining { _ = try? BenchNamespace.command(["ip", "netns", "del", namespace.name]) }
+        for namespace in namespaces { _ = try? BenchNamespace.command(["ip", "netns", "del", namespace.name]) }
     }
 
     func onSignals() -> [any DispatchSourceSignal] {

@@ -14,7 +14,7 @@ struct ClusterBenchEndToEndTests {
         .timeLimit(.minutes(5)), .enabled(if: available, "needs root, ip, arping, python3, nft, conntrackd"))
     func measuresTwoFailoversAndCleansUp() async throws {
         let scratch = try TemporaryDirectory()
-        let namespacesBefore = Self.benchNamespaces()
+        let namespacesBefore = await Self.benchNamespaces()
         let bench = try Self.start(["--failovers", "2"], scratch: scratch)
         defer { if bench.process.isRunning { kill(bench.process.processIdentifier, SIGKILL) } }
         #expect(try await pollUntil(seconds: 240) { !bench.process.isRunning }, "bench cluster-failover did not finish")
@@ -28,7 +28,7 @@ struct ClusterBenchEndToEndTests {
         // The held connection through the routed lab survives both failovers (conntrackd sync).
         let survived = byMetric["cluster_connections_survived"]
         #expect(survived?.int("n") == 2 && survived?.int("survived") == 2 && survived?.string("rate_unit") == "fraction", "\(output)")
-        Self.expectNothingLeft(scratch, namespacesBefore: namespacesBefore)
+        await Self.expectNothingLeft(scratch, namespacesBefore: namespacesBefore)
     }
 
     @Test(
@@ -36,7 +36,7 @@ struct ClusterBenchEndToEndTests {
         .timeLimit(.minutes(5)), .enabled(if: available, "needs root, ip, arping, python3, nft, conntrackd"))
     func stopsAgentsAndRemovesNamespacesOnSIGTERM() async throws {
         let scratch = try TemporaryDirectory()
-        let namespacesBefore = Self.benchNamespaces()
+        let namespacesBefore = await Self.benchNamespaces()
         let bench = try Self.start(["--failovers", "1000"], scratch: scratch)
         defer { if bench.process.isRunning { kill(bench.process.processIdentifier, SIGKILL) } }
         let running = try await pollUntil(seconds: 120) {
@@ -46,7 +46,7 @@ struct ClusterBenchEndToEndTests {
         try await Task.sleep(for: .seconds(2))
         kill(bench.process.processIdentifier, SIGTERM)
         #expect(try await pollUntil(seconds: 60) { !bench.process.isRunning }, "bench cluster-failover did not exit after SIGTERM")
-        Self.expectNothingLeft(scratch, namespacesBefore: namespacesBefore)
+        await Self.expectNothingLeft(scratch, namespacesBefore: namespacesBefore)
     }
 
     static func start(_ arguments: [String], scratch: TemporaryDirectory) throws -> (process: Process, outputPath: String) {
@@ -65,9 +65,9 @@ struct ClusterBenchEndToEndTests {
         return (bench, outputPath)
     }
 
-    static func expectNothingLeft(_ scratch: TemporaryDirectory, namespacesBefore: Set<String>) {
+    static func expectNothingLeft(_ scratch: TemporaryDirectory, namespacesBefore: Set<String>) async {
         #expect(runDirectories(scratch).isEmpty, "left behind: \(runDirectories(scratch))")
-        let left = benchNamespaces().subtracting(namespacesBefore)
+        let left = await benchNamespaces().subtracting(namespacesBefore)
         #expect(left.isEmpty, "namespaces left behind: \(left)")
         #expect(processesUsing(scratch.url.path).isEmpty, "still running: \(processesUsing(scratch.url.path))")
     }
@@ -78,8 +78,8 @@ struct ClusterBenchEndToEndTests {
     }
 
     /// The bench's namespaces are named rbc<tag><role>.
-    static func benchNamespaces() -> Set<String> {
-        let listing = (try? NetworkNamespace.command(["ip", "netns", "list"])) ?? ""
+    static func benchNamespaces() async -> Set<String> {
+        let listing = (try? await NetworkNamespace.command(["ip", "netns", "list"])) ?? ""
         return Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0.hasPrefix("rbc") })
     }
 

@@ -61,7 +61,7 @@ struct ClusterConnectionSyncEndToEndTests {
 
     /// Establishes the connection, fails the active over, and returns what the client saw after.
     func holdConnection(across failover: Failover = .kill, emptyStandbyCache: Bool = false, answerWaitSeconds: Int) async throws -> Outcome {
-        let lab = try ClusterLab(routed: true)
+        let lab = try await ClusterLab(routed: true)
         defer { lab.tearDown() }
         let server = try #require(lab.server)
         let echo = try server.start(["python3", "-c", Self.echoServer, "8080"])
@@ -69,8 +69,8 @@ struct ClusterConnectionSyncEndToEndTests {
             kill(echo.processIdentifier, SIGKILL)
             echo.waitUntilExit()
         }
-        try lab.start(1)
-        try lab.start(2)
+        try await lab.start(1)
+        try await lab.start(2)
         try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
         let active = try #require(await lab.activeHolders().first)
         let standby = 3 - active
@@ -96,34 +96,34 @@ struct ClusterConnectionSyncEndToEndTests {
 
         // The standby's conntrackd holds the active's entry in its external cache.
         let standbyNamespace = lab.members[standby - 1]
-        func standbyCache() -> String { (try? standbyNamespace.run(["conntrackd", "-C", lab.conntrackdConfiguration(standby), "-e"])) ?? "" }
-        let synced = try await pollUntil(seconds: Self.boundSeconds) { standbyCache().contains("dst=\(ClusterLab.serverAddress)") }
-        let cacheBefore = standbyCache()
+        func standbyCache() async -> String { (try? await standbyNamespace.run(["conntrackd", "-C", lab.conntrackdConfiguration(standby), "-e"])) ?? "" }
+        let synced = try await pollUntil(seconds: Self.boundSeconds) { await standbyCache().contains("dst=\(ClusterLab.serverAddress)") }
+        let cacheBefore = await standbyCache()
         try #require(synced, "the standby's external cache: \(cacheBefore)")
         if emptyStandbyCache {
-            _ = try standbyNamespace.run(["conntrackd", "-C", lab.conntrackdConfiguration(standby), "-f", "external"])
-            try #require(!standbyCache().contains("dst=\(ClusterLab.serverAddress)"))
+            _ = try await standbyNamespace.run(["conntrackd", "-C", lab.conntrackdConfiguration(standby), "-f", "external"])
+            try #require(!(await standbyCache()).contains("dst=\(ClusterLab.serverAddress)"))
         }
 
         let failedAt = ContinuousClock.now
         switch failover {
-        case .kill: lab.agents[active]?.kill()
-        case .linkDown: try lab.members[active - 1].run(["ip", "link", "set", "eth0", "down"])
+        case .kill: await lab.powerOff(active)
+        case .linkDown: try await lab.members[active - 1].run(["ip", "link", "set", "eth0", "down"])
         case .adminDown:
             let down = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(active)], scratch: lab.scratch)
             try #require(down.status == 0, "\(down)")
         }
-        try #require(try await pollUntil(seconds: Self.boundSeconds) { lab.holdsVirtualAddress(standby) }, "\(lab.logs)")
+        try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.holdsVirtualAddress(standby) }, "\(lab.logs)")
         if failover != .kill {
             // A live member that leaves ACTIVE lets go of the address (a killed one cannot).
-            try #require(try await pollUntil(seconds: Self.boundSeconds) { !lab.holdsVirtualAddress(active) }, "\(lab.logs)")
+            try #require(try await pollUntil(seconds: Self.boundSeconds) { !(await lab.holdsVirtualAddress(active)) }, "\(lab.logs)")
         }
         FileManager.default.createFile(atPath: trigger, contents: nil)
         _ = try await pollUntil(seconds: Double(answerWaitSeconds) + 10) { clientSaid().contains("after") }
         print(
             "connection sync: answer after failover \(clientSaid().split(separator: "\n").last ?? "") at \(ContinuousClock.now - failedAt) after \(failover.rawValue)"
         )
-        let table = (try? lab.members[standby - 1].run(["conntrack", "-L", "-p", "tcp", "--dport", "8080"])) ?? ""
+        let table = (try? await lab.members[standby - 1].run(["conntrack", "-L", "-p", "tcp", "--dport", "8080"])) ?? ""
         return Outcome(answer: clientSaid(), newActiveTable: table, standbyCacheBefore: cacheBefore, logs: lab.logs)
     }
 

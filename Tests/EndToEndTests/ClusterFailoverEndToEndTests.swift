@@ -17,49 +17,51 @@ final class ClusterLab: @unchecked Sendable {
     var members: [NetworkNamespace] = []
     var listeners: [Process] = []
     var agents: [Int: AgentInNamespace] = [:]
+    /// The devices plugged into each namespace, by namespace name (a member's links, for a power-off).
+    var devices: [String: [String]] = [:]
     let port = 18_116
     let memberIDs: ClosedRange<Int>
 
     static let serverVirtualAddress = "10.2.0.1"
     static let serverAddress = "10.2.0.100"
 
-    init(recovery: String = "active-up", routed: Bool = false, memberCount: Int = 2) throws {
+    init(recovery: String = "active-up", routed: Bool = false, memberCount: Int = 2) async throws {
         memberIDs = 1...memberCount
         scratch = try TemporaryDirectory()
-        bridge = try NetworkNamespace("rcl\(tag)b")
-        client = try NetworkNamespace("rcl\(tag)c")
+        bridge = try await NetworkNamespace("rcl\(tag)b")
+        client = try await NetworkNamespace("rcl\(tag)c")
         for bridgeName in ["brc", "brs"] + (routed ? ["brv"] : []) {
-            try bridge.run(["ip", "link", "add", bridgeName, "type", "bridge"])
-            try bridge.run(["ip", "link", "set", bridgeName, "up"])
+            try await bridge.run(["ip", "link", "add", bridgeName, "type", "bridge"])
+            try await bridge.run(["ip", "link", "set", bridgeName, "up"])
         }
         for id in memberIDs {
-            let member = try NetworkNamespace("rcl\(tag)m\(id)")
+            let member = try await NetworkNamespace("rcl\(tag)m\(id)")
             members.append(member)
-            try plug(member, device: "eth0", into: "brc", address: "10.1.0.\(id + 1)/24")
-            try plug(member, device: "eth1", into: "brs", address: "10.9.0.\(id + 1)/24")
-            try member.run(["ip", "link", "set", "lo", "up"])
+            try await plug(member, device: "eth0", into: "brc", address: "10.1.0.\(id + 1)/24")
+            try await plug(member, device: "eth1", into: "brs", address: "10.9.0.\(id + 1)/24")
+            try await member.run(["ip", "link", "set", "lo", "up"])
             listeners.append(try member.start(["python3", "-c", NetworkNamespace.listenerScript, "8080"]))
-            if routed { try makeStatefulRouter(member, id: id) }
+            if routed { try await makeStatefulRouter(member, id: id) }
             let policy = try Self.policy(local: id, recovery: recovery, routed: routed, memberCount: memberCount)
             FileManager.default.createFile(atPath: scratch.path("policy-m\(id).json"), contents: Data(policy))
         }
-        try plug(client, device: "eth0", into: "brc", address: "10.1.0.100/24")
-        try client.run(["ip", "link", "set", "lo", "up"])
+        try await plug(client, device: "eth0", into: "brc", address: "10.1.0.100/24")
+        try await client.run(["ip", "link", "set", "lo", "up"])
         if routed {
-            let server = try NetworkNamespace("rcl\(tag)s")
+            let server = try await NetworkNamespace("rcl\(tag)s")
             self.server = server
-            try plug(server, device: "eth0", into: "brv", address: "\(Self.serverAddress)/24")
-            try server.run(["ip", "link", "set", "lo", "up"])
-            try server.run(["ip", "route", "add", "default", "via", Self.serverVirtualAddress])
-            try client.run(["ip", "route", "add", "default", "via", Self.virtualAddress])
+            try await plug(server, device: "eth0", into: "brv", address: "\(Self.serverAddress)/24")
+            try await server.run(["ip", "link", "set", "lo", "up"])
+            try await server.run(["ip", "route", "add", "default", "via", Self.serverVirtualAddress])
+            try await client.run(["ip", "route", "add", "default", "via", Self.virtualAddress])
         }
     }
 
     /// A member that forwards only what its connection table knows: new TCP connections to 8080 start
     /// with a SYN; any other packet needs an established entry, so a mid-connection packet reaching a
     /// member without the entry is dropped (strict tracking: no pick-up of a connection mid-stream).
-    func makeStatefulRouter(_ member: NetworkNamespace, id: Int) throws {
-        try plug(member, device: "eth2", into: "brv", address: "10.2.0.\(id + 1)/24")
+    func makeStatefulRouter(_ member: NetworkNamespace, id: Int) async throws {
+        try await plug(member, device: "eth2", into: "brv", address: "10.2.0.\(id + 1)/24")
         let ruleset = scratch.path("router-m\(id).nft")
         let rules = """
             table inet rampart_lab {
@@ -73,23 +75,24 @@ final class ClusterLab: @unchecked Sendable {
 
             """
         FileManager.default.createFile(atPath: ruleset, contents: Data(rules.utf8))
-        try member.run(["nft", "-f", ruleset])
-        try member.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        try member.run(["sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"])
+        try await member.run(["nft", "-f", ruleset])
+        try await member.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try await member.run(["sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"])
     }
 
     /// A veth pair: `device` in `namespace`, its peer on `bridgeName` in the bridge namespace.
-    func plug(_ namespace: NetworkNamespace, device: String, into bridgeName: String, address: String) throws {
+    func plug(_ namespace: NetworkNamespace, device: String, into bridgeName: String, address: String) async throws {
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let (inner, outer) = ("ci" + suffix, "co" + suffix)
-        try NetworkNamespace.command(["ip", "link", "add", inner, "type", "veth", "peer", "name", outer])
-        try NetworkNamespace.command(["ip", "link", "set", inner, "netns", namespace.name])
-        try NetworkNamespace.command(["ip", "link", "set", outer, "netns", bridge.name])
-        try namespace.run(["ip", "link", "set", inner, "name", device])
-        try namespace.run(["ip", "addr", "add", address, "dev", device])
-        try namespace.run(["ip", "link", "set", device, "up"])
-        try bridge.run(["ip", "link", "set", outer, "master", bridgeName])
-        try bridge.run(["ip", "link", "set", outer, "up"])
+        try await NetworkNamespace.command(["ip", "link", "add", inner, "type", "veth", "peer", "name", outer])
+        try await NetworkNamespace.command(["ip", "link", "set", inner, "netns", namespace.name])
+        try await NetworkNamespace.command(["ip", "link", "set", outer, "netns", bridge.name])
+        devices[namespace.name, default: []].append(device)
+        try await namespace.run(["ip", "link", "set", inner, "name", device])
+        try await namespace.run(["ip", "addr", "add", address, "dev", device])
+        try await namespace.run(["ip", "link", "set", device, "up"])
+        try await bridge.run(["ip", "link", "set", outer, "master", bridgeName])
+        try await bridge.run(["ip", "link", "set", outer, "up"])
     }
 
     static func policy(local: Int, recovery: String, routed: Bool = false, memberCount: Int = 2) throws -> [UInt8] {
@@ -122,13 +125,22 @@ final class ClusterLab: @unchecked Sendable {
 
     func dataDirectory(_ id: Int) -> String { scratch.path("m\(id)") }
 
-    func start(_ id: Int) throws {
+    /// Starts the member's agent, its links up first (after a power-off).
+    func start(_ id: Int) async throws {
+        for device in devices[members[id - 1].name] ?? [] { try await members[id - 1].run(["ip", "link", "set", device, "up"]) }
         agents[id] = try AgentInNamespace.start(
             namespace: members[id - 1], logPath: scratch.path("m\(id).log"),
             arguments: [
                 "gateway", "--data", dataDirectory(id), "--policy-file", scratch.path("policy-m\(id).json"), "--enforce", "none", "--cluster-port",
                 String(port),
             ])
+    }
+
+    /// A member that loses power: its agent killed (-9) and its links down. A killed agent alone
+    /// leaves the virtual address and its conntrackd behind, and the member would go on forwarding.
+    func powerOff(_ id: Int) async {
+        agents[id]?.kill()
+        for device in devices[members[id - 1].name] ?? [] { _ = try? await members[id - 1].run(["ip", "link", "set", device, "down"]) }
     }
 
     func state(_ id: Int) async -> [String: Any]? {
@@ -141,18 +153,20 @@ final class ClusterLab: @unchecked Sendable {
 
     func memberState(_ id: Int) async -> String? { await state(id)?.string("state") }
 
-    func holdsVirtualAddress(_ id: Int) -> Bool {
-        ((try? members[id - 1].run(["ip", "-4", "addr", "show", "dev", "eth0"])) ?? "").contains(Self.virtualAddress + "/")
+    func holdsVirtualAddress(_ id: Int) async -> Bool {
+        ((try? await members[id - 1].run(["ip", "-4", "addr", "show", "dev", "eth0"])) ?? "").contains(Self.virtualAddress + "/")
     }
 
     /// The members in ACTIVE holding the address, by id.
     func activeHolders() async -> [Int] {
         var holders: [Int] = []
-        for id in memberIDs where await memberState(id) == "ACTIVE" && holdsVirtualAddress(id) { holders.append(id) }
+        for id in memberIDs where await memberState(id) == "ACTIVE" {
+            if await holdsVirtualAddress(id) { holders.append(id) }
+        }
         return holders
     }
 
-    func clientReachesVirtualAddress() -> Bool { client.connect(to: Self.virtualAddress, port: 8080) == "connected" }
+    func clientReachesVirtualAddress() async -> Bool { await client.connect(to: Self.virtualAddress, port: 8080) == "connected" }
 
     var logs: String { memberIDs.map { "m\($0):\n" + (agents[$0]?.logTail ?? "") }.joined(separator: "\n") }
 
@@ -162,7 +176,7 @@ final class ClusterLab: @unchecked Sendable {
         for agent in agents.values { agent.kill() }
         // kill -9 leaves each member's conntrackd behind (as a crashed agent would): stop them here.
         for (index, member) in members.enumerated() where FileManager.default.fileExists(atPath: conntrackdConfiguration(index + 1)) {
-            _ = try? member.run(["conntrackd", "-C", conntrackdConfiguration(index + 1), "-k"])
+            member.runBlocking(["conntrackd", "-C", conntrackdConfiguration(index + 1), "-k"])
         }
         for listener in listeners {
             kill(listener.processIdentifier, SIGKILL)
@@ -221,23 +235,23 @@ struct ClusterFailoverEndToEndTests {
         .timeLimit(.minutes(6)),
         .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
     func failsOverOnKillLinkDownAndAdminDown() async throws {
-        let lab = try ClusterLab()
+        let lab = try await ClusterLab()
         defer { lab.tearDown() }
-        try lab.start(1)
-        try lab.start(2)
+        try await lab.start(1)
+        try await lab.start(2)
         try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
         let first = try #require(await lab.activeHolders().first, "\(lab.logs)")
         let other = 3 - first
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
-        #expect(!lab.holdsVirtualAddress(other), "the standby holds nothing")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        #expect(!(await lab.holdsVirtualAddress(other)), "the standby holds nothing")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
 
         // kill -9 of the active: the standby takes the address; the client reaches it again.
         let killedAt = ContinuousClock.now
-        lab.agents[first]?.kill()
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.holdsVirtualAddress(other) }, "\(lab.logs)")
+        await lab.powerOff(first)
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.holdsVirtualAddress(other) }, "\(lab.logs)")
         let tookOver = ContinuousClock.now - killedAt
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
         let reached = ContinuousClock.now - killedAt
         print("cluster failover on kill -9: virtual address held after \(tookOver), client connected after \(reached)")
         let afterKill = await lab.state(other)
@@ -245,19 +259,19 @@ struct ClusterFailoverEndToEndTests {
 
         // The killed member comes back: it stays STANDBY (Active Up) and the other keeps the address.
         try await lab.agents[first]?.waitForExit()
-        try lab.start(first)
+        try await lab.start(first)
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
         try await Task.sleep(for: .seconds(2))
         #expect(await lab.activeHolders() == [other], "Active Up: the recovered member does not take the address back")
-        #expect(!lab.holdsVirtualAddress(first))
+        #expect(!(await lab.holdsVirtualAddress(first)))
 
         // Link down of the active's monitored interface: the other member takes over.
-        try lab.members[other - 1].run(["ip", "link", "set", "eth0", "down"])
+        try await lab.members[other - 1].run(["ip", "link", "set", "eth0", "down"])
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [first] }, "\(lab.logs)")
         #expect(await lab.memberState(other) == "DOWN")
-        try lab.members[other - 1].run(["ip", "link", "set", "eth0", "up"])
+        try await lab.members[other - 1].run(["ip", "link", "set", "eth0", "up"])
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
 
         // Admin down on the active: graceful failover through the admin_down pnote; admin up: standby.
         let down = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
@@ -271,7 +285,7 @@ struct ClusterFailoverEndToEndTests {
         #expect(up.status == 0)
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
         // Admin down of the only healthy member is refused.
-        try lab.members[first - 1].run(["ip", "link", "set", "eth0", "down"])
+        try await lab.members[first - 1].run(["ip", "link", "set", "eth0", "down"])
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "DOWN" }, "\(lab.logs)")
         let refused = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(other)], scratch: lab.scratch)
         #expect(refused.status != 0 && refused.stderr.contains("admin-down-leaves-no-healthy-member"), "\(refused)")
@@ -282,20 +296,24 @@ struct ClusterFailoverEndToEndTests {
         .timeLimit(.minutes(6)),
         .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
     func primaryUpTakesTheAddressBack() async throws {
-        let lab = try ClusterLab(recovery: "primary-up")
+        let lab = try await ClusterLab(recovery: "primary-up")
         defer { lab.tearDown() }
-        try lab.start(1)
-        try lab.start(2)
+        try await lab.start(1)
+        try await lab.start(2)
         try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "member 1 has the higher priority: \(lab.logs)")
-        lab.agents[1]?.kill()
+        await lab.powerOff(1)
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [2] }, "\(lab.logs)")
         try await lab.agents[1]?.waitForExit()
-        try lab.start(1)
+        try await lab.start(1)
         // After its start hysteresis and the preempt hold, member 1 claims ACTIVE back and member 2 releases it.
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "\(lab.logs)")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(2) == "STANDBY" && !lab.holdsVirtualAddress(2) }, "\(lab.logs)")
+        #expect(
+            try await pollUntil(seconds: Self.boundSeconds) {
+                let holds = await lab.holdsVirtualAddress(2)
+                return await lab.memberState(2) == "STANDBY" && !holds
+            }, "\(lab.logs)")
         let state = await lab.state(1)
         #expect(state?.object("last-change")?.string("event-code") == "CLUS-110600", "preemption completed: \(state ?? [:])")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
     }
 }

@@ -12,41 +12,41 @@ struct ClusterThreeMemberEndToEndTests {
         .timeLimit(.minutes(8)),
         .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
     func threeMembersFailOverAndHealToOneActive() async throws {
-        let lab = try ClusterLab(memberCount: 3)
+        let lab = try await ClusterLab(memberCount: 3)
         defer { lab.tearDown() }
-        for id in lab.memberIDs { try lab.start(id) }
+        for id in lab.memberIDs { try await lab.start(id) }
         try #require(try await Self.settlesOnOneActive(lab), "\(lab.logs)")
         let first = try #require(await lab.activeHolders().first)
         let others = lab.memberIDs.filter { $0 != first }
         for id in others { #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(id) == "STANDBY" }, "\(lab.logs)") }
 
         // kill -9 of the active: exactly one of the two others takes the address.
-        lab.agents[first]?.kill()
+        await lab.powerOff(first)
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
         let successor = try #require(await lab.activeHolders().first, "\(lab.logs)")
         #expect(others.contains(successor))
         // The killed member's namespace keeps the address (nobody removed it): only the running members count.
         #expect(try await Self.staysWithOneActive(lab, holder: successor, running: others), "\(lab.logs)")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
         try await lab.agents[first]?.waitForExit()
-        try lab.start(first)
+        try await lab.start(first)
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
 
         // The sync network partitioned (its bridge down: every link stays up, no heartbeat crosses), then healed.
         try await Self.partitionAndHeal(lab, bridges: ["brs"])
         // Every network partitioned: each member alone; after the heal exactly one ACTIVE again.
         try await Self.partitionAndHeal(lab, bridges: ["brs", "brc"])
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
     }
 
     static func partitionAndHeal(_ lab: ClusterLab, bridges: [String]) async throws {
-        for name in bridges { try lab.bridge.run(["ip", "link", "set", name, "down"]) }
+        for name in bridges { try await lab.bridge.run(["ip", "link", "set", name, "down"]) }
         // Several dead timers: long enough for each side to decide alone.
         try await Task.sleep(for: .seconds(2))
         var during: [String] = []
-        for id in lab.memberIDs { during.append("m\(id)=\(await lab.memberState(id) ?? "?")\(lab.holdsVirtualAddress(id) ? "+VIP" : "")") }
+        for id in lab.memberIDs { during.append("m\(id)=\(await lab.memberState(id) ?? "?")\(await lab.holdsVirtualAddress(id) ? "+VIP" : "")") }
         print("cluster partition of \(bridges): \(during.joined(separator: " "))")
-        for name in bridges { try lab.bridge.run(["ip", "link", "set", name, "up"]) }
+        for name in bridges { try await lab.bridge.run(["ip", "link", "set", name, "up"]) }
         #expect(try await settlesOnOneActive(lab), "after healing \(bridges): \(lab.logs)")
         let holder = await lab.activeHolders().first
         #expect(try await staysWithOneActive(lab, holder: holder, running: Array(lab.memberIDs)), "after healing \(bridges): \(lab.logs)")
@@ -57,7 +57,8 @@ struct ClusterThreeMemberEndToEndTests {
     static func oneActive(_ lab: ClusterLab, running: [Int]) async -> Bool {
         var states: [Int: String] = [:]
         for id in running { states[id] = await lab.memberState(id) ?? "unreachable" }
-        let holders = running.filter { lab.holdsVirtualAddress($0) }
+        var holders: [Int] = []
+        for id in running where await lab.holdsVirtualAddress(id) { holders.append(id) }
         return states.values.filter { $0 == "ACTIVE" }.count == 1 && states.values.filter { $0 == "STANDBY" }.count == running.count - 1
             && holders.count == 1 && states[holders[0]] == "ACTIVE"
     }
@@ -72,7 +73,7 @@ struct ClusterThreeMemberEndToEndTests {
         let counters = await failoverCounts(lab, running: running)
         let deadline = ContinuousClock.now + .seconds(stableSeconds)
         while ContinuousClock.now < deadline {
-            guard await oneActive(lab, running: running), lab.holdsVirtualAddress(holder) else { return false }
+            guard await oneActive(lab, running: running), await lab.holdsVirtualAddress(holder) else { return false }
             try await Task.sleep(for: .milliseconds(200))
         }
         return await failoverCounts(lab, running: running) == counters

@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import Testing
 
 /// A `rampart gateway` agent child process. Deinit kills it.
@@ -251,7 +252,7 @@ struct GatewayEndToEndTests {
         .timeLimit(.minutes(5)),
         .enabled(if: NetworkNamespace.available, "needs root, ip and nft"))
     func enforcesWithNftablesInANamespace() async throws {
-        let namespace = try NetworkNamespace("rampart-e2e-\(UInt32.random(in: 0...UInt32.max))")
+        let namespace = try await NetworkNamespace("rampart-e2e-\(UInt32.random(in: 0...UInt32.max))")
         defer { namespace.remove() }
         let group = try await HAGroup()
         let keyFile = try await group.addGateway("gw-nft")
@@ -265,24 +266,24 @@ struct GatewayEndToEndTests {
             ] + group.asRoot("primary"))
         let (result, task) = try await group.install(["gw-nft"], on: "primary")
         #expect(task?.string("status") == "succeeded", "\(result)\n\(agent.logTail)")
-        let listing = try namespace.run(["nft", "list", "table", "inet", "rampart"])
+        let listing = try await namespace.run(["nft", "list", "table", "inet", "rampart"])
         #expect(listing.contains("tcp dport 22") && listing.contains("accept") && listing.contains("drop"), "\(listing)")
         let status = try await group.gateway("gw-nft", on: "primary").object("gateway-status")
         #expect(status?.string("enforcement") == "nftables")
 
         // Real traffic: a client namespace joined to the gateway's by a veth pair; listeners on the
         // gateway on 22 (the rule accepts it) and 2323 (the cleanup rule drops it).
-        let client = try NetworkNamespace(namespace.name + "-c")
+        let client = try await NetworkNamespace(namespace.name + "-c")
         defer { client.remove() }
-        try client.link(to: namespace, clientAddress: "10.77.0.1", gatewayAddress: "10.77.0.2")
+        try await client.link(to: namespace, clientAddress: "10.77.0.1", gatewayAddress: "10.77.0.2")
         let listener = try namespace.start(["python3", "-c", NetworkNamespace.listenerScript, "22", "2323"])
         // SIGKILL: children of the test process inherit its blocked SIGTERM.
         defer {
             kill(listener.processIdentifier, SIGKILL)
             listener.waitUntilExit()
         }
-        #expect(try await group.eventually { client.connect(to: "10.77.0.2", port: 22) == "connected" }, "ssh is accepted by rule ssh-in")
-        let other = client.connect(to: "10.77.0.2", port: 2323)
+        #expect(try await group.eventually { await client.connect(to: "10.77.0.2", port: 22) == "connected" }, "ssh is accepted by rule ssh-in")
+        let other = await client.connect(to: "10.77.0.2", port: 2323)
         #expect(other == "timeout", "any other port is dropped by the cleanup rule (no answer), not \(other)")
     }
 }
@@ -295,26 +296,30 @@ struct NetworkNamespace {
         getuid() == 0 && ["/usr/sbin/nft", "/usr/sbin/ip", "/usr/bin/python3"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    init(_ name: String) throws {
+    init(_ name: String) async throws {
         self.name = name
-        _ = try Self.command(["ip", "netns", "add", name])
+        try await Self.command(["ip", "netns", "add", name])
     }
 
-    func run(_ arguments: [String]) throws -> String { try Self.command(["ip", "netns", "exec", name] + arguments) }
+    @discardableResult
+    func run(_ arguments: [String]) async throws -> String { try await Self.command(["ip", "netns", "exec", name] + arguments) }
 
-    func remove() { _ = try? Self.command(["ip", "netns", "del", name]) }
+    func remove() { Self.commandBlocking(["ip", "netns", "del", name]) }
+
+    /// A quick command in this namespace from a synchronous teardown (see `commandBlocking`).
+    func runBlocking(_ arguments: [String]) { Self.commandBlocking(["ip", "netns", "exec", name] + arguments) }
 
     /// A veth pair between this namespace (the client side) and `gateway`, both ends up, /24.
-    func link(to gateway: NetworkNamespace, clientAddress: String, gatewayAddress: String) throws {
+    func link(to gateway: NetworkNamespace, clientAddress: String, gatewayAddress: String) async throws {
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let (clientEnd, gatewayEnd) = ("vc" + suffix, "vg" + suffix)
-        try Self.command(["ip", "link", "add", clientEnd, "type", "veth", "peer", "name", gatewayEnd])
-        try Self.command(["ip", "link", "set", clientEnd, "netns", name])
-        try Self.command(["ip", "link", "set", gatewayEnd, "netns", gateway.name])
-        try Self.command(["ip", "-n", name, "addr", "add", clientAddress + "/24", "dev", clientEnd])
-        try Self.command(["ip", "-n", gateway.name, "addr", "add", gatewayAddress + "/24", "dev", gatewayEnd])
+        try await Self.command(["ip", "link", "add", clientEnd, "type", "veth", "peer", "name", gatewayEnd])
+        try await Self.command(["ip", "link", "set", clientEnd, "netns", name])
+        try await Self.command(["ip", "link", "set", gatewayEnd, "netns", gateway.name])
+        try await Self.command(["ip", "-n", name, "addr", "add", clientAddress + "/24", "dev", clientEnd])
+        try await Self.command(["ip", "-n", gateway.name, "addr", "add", gatewayAddress + "/24", "dev", gatewayEnd])
         for (namespace, device) in [(name, clientEnd), (gateway.name, gatewayEnd), (name, "lo"), (gateway.name, "lo")] {
-            try Self.command(["ip", "-n", namespace, "link", "set", device, "up"])
+            try await Self.command(["ip", "-n", namespace, "link", "set", device, "up"])
         }
     }
 
@@ -331,7 +336,7 @@ struct NetworkNamespace {
 
     /// How a TCP connection from this namespace ends within 2 s: "connected", "timeout" (a drop
     /// answers nothing), "refused" (a reject, or nothing listening) or "error …".
-    func connect(to address: String, port: Int) -> String {
+    func connect(to address: String, port: Int) async -> String {
         let script = """
             import socket, sys
             try:
@@ -343,7 +348,7 @@ struct NetworkNamespace {
             except OSError as e:
                 print("error", e)
             """
-        let output = (try? run(["python3", "-c", script, address, String(port)])) ?? "error: python3 did not run"
+        let output = (try? await run(["python3", "-c", script, address, String(port)])) ?? "error: python3 did not run"
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -359,18 +364,24 @@ struct NetworkNamespace {
                 key.fileobj.accept()[0].close()
         """
 
+    /// Runs a tool and returns its output (stdout, then stderr). It waits without holding a thread:
+    /// a test that blocked the cooperative pool here starved every other test on a two-core machine.
     @discardableResult
-    static func command(_ arguments: [String]) throws -> String {
+    static func command(_ arguments: [String]) async throws -> String {
+        let result = try await CommandRunner.run(arguments)
+        let output = result.output + result.errorOutput
+        guard result.succeeded else { throw E2EFailure("\(arguments.joined(separator: " ")): \(output)") }
+        return output
+    }
+
+    /// For teardown where no `await` is possible (a `defer`): blocks its thread, so only quick `ip` calls.
+    static func commandBlocking(_ arguments: [String]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return }
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw E2EFailure("\(arguments.joined(separator: " ")): \(output)") }
-        return output
     }
 }
