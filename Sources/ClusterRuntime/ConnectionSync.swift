@@ -4,15 +4,18 @@ import Gateway
 import Logging
 import TrustCore
 
-/// Connection state between the members of a two-member cluster: one conntrackd per member (the
-/// netfilter project's sync daemon), FTFW over the sync interface, the peer's connections kept in an
-/// external cache. The runtime calls it the way conntrackd's primary-backup.sh is called: `becameActive`
+/// Connection state between the members of a cluster: one conntrackd per member (the netfilter
+/// project's sync daemon), FTFW over the sync interface (unicast to the one peer of a two-member
+/// cluster, a multicast group for more), the others' connections kept in an external cache. The runtime calls it the way conntrackd's primary-backup.sh is called: `becameActive`
 /// commits the external cache into the kernel before the virtual address moves, `becameStandby` shortens
 /// the kernel's timers and asks the new active for its table, `receiveFullTable` waits for that table.
 public actor ConnectionSync {
     public enum Limits {
         /// conntrackd's own default port; members live in separate namespaces or hosts.
         public static let port = 3780
+        /// The group of a cluster of three or more (conntrackd's example group; a sync network carries
+        /// one cluster).
+        public static let multicastGroupAddress = "225.0.0.50"
         /// A joining member waits at most this long for the external cache to fill: conntrackd does not
         /// say when a resync is over, and an active member without connections sends nothing.
         public static let fullSyncWaitMilliseconds = 3_000
@@ -33,12 +36,14 @@ public actor ConnectionSync {
     var supervisor: Task<Void, Never>?
     var stopping = false
 
-    /// nil when this plan cannot be synchronized (not exactly one peer on the sync interface, or a data
+    /// nil when this plan cannot be synchronized (no peer on the sync interface, IPv6 with several, or a data
     /// directory path conntrackd's configuration cannot carry); the reason is logged.
     public init?(plan: ClusterPlan, directory: URL, host: any ClusterHost, logger: Logger) {
         let path = directory.path
         guard let text = Self.configuration(plan: plan, directory: path) else {
-            logger.warning("cluster: connection sync (conntrackd) not started: it needs exactly one peer and a plain data directory path")
+            logger.warning(
+                "cluster: connection sync (conntrackd) not started: it needs a peer on the sync interface (IPv4 for three or more members) and a plain data directory path"
+            )
             return nil
         }
         configuration = text
@@ -48,28 +53,51 @@ public actor ConnectionSync {
         self.logger = logger
     }
 
-    /// conntrackd.conf for this member: FTFW over UDP from its own sync address to the peer's, every
+    /// conntrackd.conf for this member: FTFW from its own sync address to the peer's (or the group), every
     /// path in the data directory; the member's own addresses are ignored (heartbeats, sync traffic).
     public static func configuration(plan: ClusterPlan, directory: String) -> String? {
         let sync = plan.interfaces.first { $0.virtualAddress == nil } ?? plan.interfaces.first
-        guard let sync, sync.peers.count == 1, let peer = sync.peers.first?.address else { return nil }
-        let addresses = [sync.localAddress, peer] + plan.interfaces.map(\.localAddress)
+        guard let sync, !sync.peers.isEmpty else { return nil }
+        let peers = sync.peers.map(\.address)
+        let addresses = [sync.localAddress] + peers + plan.interfaces.map(\.localAddress)
         guard addresses.allSatisfy(isAddress), directory.allSatisfy(isPathCharacter), directory.hasPrefix("/"),
             (directory + "/conntrackd.sock").utf8.count <= Limits.socketPathBytesMax
         else { return nil }
         let family = sync.localAddress.contains(":") ? "IPv6" : "IPv4"
-        let ignored = Set(plan.interfaces.map(\.localAddress)).sorted().map { "\t\t\t\($0.contains(":") ? "IPv6" : "IPv4")_address \($0)" }
+        // Two members: FTFW (acknowledged, resent) unicast to the one peer. More: one multicast group on
+        // the sync interface so the active's updates reach every standby at once, in NOTRACK mode: FTFW
+        // tracks one sequence per channel, and several senders on one group make it see gaps and ask for
+        // resyncs without end (seen). IPv4 only.
+        let channel: String
+        let mode: String
+        if peers.count == 1 {
+            mode = "FTFW"
+            channel = """
+                \tUDP {
+                \t\t\(family)_address \(sync.localAddress)
+                \t\t\(family)_Destination_Address \(peers[0])
+                \t\tPort \(Limits.port)
+                """
+        } else {
+            guard family == "IPv4" else { return nil }
+            mode = "NOTRACK"
+            channel = """
+                \tMulticast {
+                \t\tIPv4_address \(Limits.multicastGroupAddress)
+                \t\tGroup \(Limits.port)
+                \t\tIPv4_interface \(sync.localAddress)
+                """
+        }
+        // The members' own traffic (heartbeats, this sync) is not the firewall's to carry over.
+        let ignored = Set(plan.interfaces.flatMap { [$0.localAddress] + $0.peers.map(\.address) }).sorted().map {
+            "\t\t\t\($0.contains(":") ? "IPv6" : "IPv4")_address \($0)"
+        }
         return """
             Sync {
-            \tMode FTFW {
+            \tMode \(mode) {
             \t\tDisableExternalCache Off
-            \t\tCommitTimeout 1800
-            \t\tPurgeTimeout 5
-            \t}
-            \tUDP {
-            \t\t\(family)_address \(sync.localAddress)
-            \t\t\(family)_Destination_Address \(peer)
-            \t\tPort \(Limits.port)
+            \(mode == "FTFW" ? "\t\tCommitTimeout 1800\n\t\tPurgeTimeout 5\n" : "")\t}
+            \(channel)
             \t\tInterface \(sync.name.name)
             \t\tSndSocketBuffer 1249280
             \t\tRcvSocketBuffer 1249280

@@ -18,7 +18,20 @@ struct ConnectionSyncTests {
         #expect(text.contains("Path /var/lib/rampart/gw/conntrackd.sock") && text.contains("LockFile /var/lib/rampart/gw/conntrackd.lock"))
         #expect(text.contains("IPv4_address 10.1.0.3\n"), "the member's own addresses are ignored")
         #expect(ConnectionSync.configuration(plan: plan, directory: "/tmp/a b\n}") == nil)
-        #expect(ConnectionSync.configuration(plan: try ClusterPlan(ClusterRuntimeTests.section(members: 3)), directory: "/d") == nil)
+    }
+
+    /// Three members or more: one multicast group on the sync interface (every standby hears the active),
+    /// sent from this member's sync address; no unicast destination.
+    @Test func threeMembersSyncOverAMulticastGroup() throws {
+        let plan = try ClusterPlan(ClusterRuntimeTests.section(members: 3))
+        let text = try #require(ConnectionSync.configuration(plan: plan, directory: "/d"))
+        #expect(text.contains("Multicast {\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n") && text.contains("Interface eth1\n"), "\(text)")
+        #expect(!text.contains("Destination_Address") && !text.contains("UDP {"))
+        // NOTRACK: FTFW tracks one sequence per channel, and several senders on one group break it.
+        #expect(text.contains("Mode NOTRACK {\n\t\tDisableExternalCache Off\n\t}") && !text.contains("FTFW"))
+        #expect(text.contains("IPv4_address 10.9.0.2\n") && text.contains("IPv4_address 10.9.0.4\n"), "every member's traffic is ignored")
+        let local = try #require(plan.interfaces.first { $0.virtualAddress == nil }?.localAddress)
+        #expect(text.contains("IPv4_interface \(local)\n"))
     }
 
     @Test func theExternalCacheCountIsReadFromTheStatistics() {

@@ -60,8 +60,10 @@ struct ClusterConnectionSyncEndToEndTests {
     }
 
     /// Establishes the connection, fails the active over, and returns what the client saw after.
-    func holdConnection(across failover: Failover = .kill, emptyStandbyCache: Bool = false, answerWaitSeconds: Int) async throws -> Outcome {
-        let lab = try await ClusterLab(routed: true)
+    func holdConnection(
+        across failover: Failover = .kill, emptyStandbyCache: Bool = false, answerWaitSeconds: Int, memberCount: Int = 2
+    ) async throws -> Outcome {
+        let lab = try await ClusterLab(routed: true, memberCount: memberCount)
         defer { lab.tearDown() }
         let server = try #require(lab.server)
         let echo = try server.start(["python3", "-c", Self.echoServer, "8080"])
@@ -69,12 +71,13 @@ struct ClusterConnectionSyncEndToEndTests {
             kill(echo.processIdentifier, SIGKILL)
             echo.waitUntilExit()
         }
-        try await lab.start(1)
-        try await lab.start(2)
+        for id in lab.memberIDs { try await lab.start(id) }
         try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
         let active = try #require(await lab.activeHolders().first)
-        let standby = 3 - active
-        try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(standby) == "STANDBY" }, "\(lab.logs)")
+        let standbys = lab.memberIDs.filter { $0 != active }
+        for standby in standbys {
+            try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(standby) == "STANDBY" }, "\(lab.logs)")
+        }
 
         let trigger = lab.scratch.path("failed-over")
         let output = lab.scratch.path("client.out")
@@ -94,15 +97,20 @@ struct ClusterConnectionSyncEndToEndTests {
         func clientSaid() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
         try #require(try await pollUntil(seconds: Self.boundSeconds) { clientSaid().contains("before one") }, "\(clientSaid()) \(lab.logs)")
 
-        // The standby's conntrackd holds the active's entry in its external cache.
-        let standbyNamespace = lab.members[standby - 1]
-        func standbyCache() async -> String { (try? await standbyNamespace.run(["conntrackd", "-C", lab.conntrackdConfiguration(standby), "-e"])) ?? "" }
-        let synced = try await pollUntil(seconds: Self.boundSeconds) { await standbyCache().contains("dst=\(ClusterLab.serverAddress)") }
-        let cacheBefore = await standbyCache()
-        try #require(synced, "the standby's external cache: \(cacheBefore)")
-        if emptyStandbyCache {
-            _ = try await standbyNamespace.run(["conntrackd", "-C", lab.conntrackdConfiguration(standby), "-f", "external"])
-            try #require(!(await standbyCache()).contains("dst=\(ClusterLab.serverAddress)"))
+        // Every standby's conntrackd holds the active's entry in its external cache.
+        func cache(_ id: Int) async -> String {
+            (try? await lab.members[id - 1].run(["conntrackd", "-C", lab.conntrackdConfiguration(id), "-e"])) ?? ""
+        }
+        var cacheBefore = ""
+        for standby in standbys {
+            let synced = try await pollUntil(seconds: Self.boundSeconds) { await cache(standby).contains("dst=\(ClusterLab.serverAddress)") }
+            cacheBefore = await cache(standby)
+            let daemonLog = (try? String(contentsOfFile: lab.dataDirectory(standby) + "/conntrackd.log", encoding: .utf8)) ?? ""
+            try #require(synced, "member \(standby)'s external cache: \(cacheBefore); its conntrackd.log: \(daemonLog.suffix(2000))")
+            if emptyStandbyCache {
+                _ = try await lab.members[standby - 1].run(["conntrackd", "-C", lab.conntrackdConfiguration(standby), "-f", "external"])
+                try #require(!(await cache(standby)).contains("dst=\(ClusterLab.serverAddress)"))
+            }
         }
 
         let failedAt = ContinuousClock.now
@@ -113,17 +121,22 @@ struct ClusterConnectionSyncEndToEndTests {
             let down = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(active)], scratch: lab.scratch)
             try #require(down.status == 0, "\(down)")
         }
-        try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.holdsVirtualAddress(standby) }, "\(lab.logs)")
+        func newActive() async -> Int? {
+            for standby in standbys where await lab.holdsVirtualAddress(standby) { return standby }
+            return nil
+        }
+        try #require(try await pollUntil(seconds: Self.boundSeconds) { await newActive() != nil }, "\(lab.logs)")
+        let successor = try #require(await newActive())
         if failover != .kill {
-            // A live member that leaves ACTIVE lets go of the address (a killed one cannot).
+            // A live member that leaves ACTIVE lets go of the address (a powered-off one holds nothing).
             try #require(try await pollUntil(seconds: Self.boundSeconds) { !(await lab.holdsVirtualAddress(active)) }, "\(lab.logs)")
         }
         FileManager.default.createFile(atPath: trigger, contents: nil)
         _ = try await pollUntil(seconds: Double(answerWaitSeconds) + 10) { clientSaid().contains("after") }
         print(
-            "connection sync: answer after failover \(clientSaid().split(separator: "\n").last ?? "") at \(ContinuousClock.now - failedAt) after \(failover.rawValue)"
+            "connection sync (\(memberCount) members): answer after failover \(clientSaid().split(separator: "\n").last ?? "") at \(ContinuousClock.now - failedAt) after \(failover.rawValue)"
         )
-        let table = (try? await lab.members[standby - 1].run(["conntrack", "-L", "-p", "tcp", "--dport", "8080"])) ?? ""
+        let table = (try? await lab.members[successor - 1].run(["conntrack", "-L", "-p", "tcp", "--dport", "8080"])) ?? ""
         return Outcome(answer: clientSaid(), newActiveTable: table, standbyCacheBefore: cacheBefore, logs: lab.logs)
     }
 
@@ -151,6 +164,15 @@ struct ClusterConnectionSyncEndToEndTests {
         .timeLimit(.minutes(4)), .enabled(if: available, "needs root, ip, arping, nft, conntrackd, conntrack"))
     func establishedConnectionSurvivesAdminDown() async throws {
         let outcome = try await holdConnection(across: .adminDown, answerWaitSeconds: 20)
+        #expect(outcome.answer.contains("after two"), "\(outcome.answer) \(outcome.logs)")
+        #expect(outcome.newActiveTable.contains("src=10.1.0.100") && outcome.newActiveTable.contains("[ASSURED]"), "\(outcome.newActiveTable)")
+    }
+
+    @Test(
+        "three members: kill -9 of the active: the connection, synchronized to both standbys over the multicast group, answers through the new active",
+        .timeLimit(.minutes(4)), .enabled(if: available, "needs root, ip, arping, nft, conntrackd, conntrack"))
+    func establishedConnectionSurvivesKillInAThreeMemberCluster() async throws {
+        let outcome = try await holdConnection(across: .kill, answerWaitSeconds: 20, memberCount: 3)
         #expect(outcome.answer.contains("after two"), "\(outcome.answer) \(outcome.logs)")
         #expect(outcome.newActiveTable.contains("src=10.1.0.100") && outcome.newActiveTable.contains("[ASSURED]"), "\(outcome.newActiveTable)")
     }

@@ -8,7 +8,7 @@ struct ClusterThreeMemberEndToEndTests {
     static let stableSeconds = 3.0
 
     @Test(
-        "three members: kill -9 of the active moves the address to exactly one of the other two; a partition of the sync link, and of every link, ends after the heal with exactly one ACTIVE holding the address, and it stays so",
+        "three members: kill -9 of the active moves the address to exactly one of the other two; a partition of the sync link, and of every link, ends after the heal with exactly one ACTIVE holding the address, and it stays so; link loss and admin down of the active fail over too",
         .timeLimit(.minutes(8)),
         .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
     func threeMembersFailOverAndHealToOneActive() async throws {
@@ -25,7 +25,7 @@ struct ClusterThreeMemberEndToEndTests {
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
         let successor = try #require(await lab.activeHolders().first, "\(lab.logs)")
         #expect(others.contains(successor))
-        // The killed member's namespace keeps the address (nobody removed it): only the running members count.
+        // The powered-off member keeps the address on its down links (nobody removed it): only the running members count.
         #expect(try await Self.staysWithOneActive(lab, holder: successor, running: others), "\(lab.logs)")
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
         try await lab.agents[first]?.waitForExit()
@@ -37,6 +37,33 @@ struct ClusterThreeMemberEndToEndTests {
         // Every network partitioned: each member alone; after the heal exactly one ACTIVE again.
         try await Self.partitionAndHeal(lab, bridges: ["brs", "brc"])
         #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+
+        // Link loss of the active's monitored interface, then admin down: each time exactly one of the two
+        // others takes the address, and the member that lost it comes back STANDBY.
+        try await Self.failsOver(lab, cause: "link down", do: { try await lab.members[$0 - 1].run(["ip", "link", "set", "eth0", "down"]) }) {
+            try await lab.members[$0 - 1].run(["ip", "link", "set", "eth0", "up"])
+        }
+        try await Self.failsOver(
+            lab, cause: "admin down", do: { _ = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory($0)], scratch: lab.scratch) }
+        ) { _ = try await CLI.run(["cluster", "admin", "up", "--data", lab.dataDirectory($0)], scratch: lab.scratch) }
+    }
+
+    static func failsOver(
+        _ lab: ClusterLab, cause: String, do fail: (Int) async throws -> Void, undo restore: (Int) async throws -> Void
+    ) async throws {
+        let holder = try #require(await lab.activeHolders().first, "before \(cause): \(lab.logs)")
+        try await fail(holder)
+        let others = lab.memberIDs.filter { $0 != holder }
+        #expect(
+            try await pollUntil(seconds: boundSeconds) {
+                let holders = await lab.activeHolders()
+                let released = !(await lab.holdsVirtualAddress(holder))
+                return holders.count == 1 && others.contains(holders[0]) && released
+            }, "after \(cause) of member \(holder): \(lab.logs)")
+        try await restore(holder)
+        #expect(try await pollUntil(seconds: boundSeconds) { await lab.memberState(holder) == "STANDBY" }, "after \(cause) undone: \(lab.logs)")
+        let successor = await lab.activeHolders().first
+        #expect(try await staysWithOneActive(lab, holder: successor, running: Array(lab.memberIDs)), "after \(cause): \(lab.logs)")
     }
 
     static func partitionAndHeal(_ lab: ClusterLab, bridges: [String]) async throws {
