@@ -33,6 +33,15 @@ final class PortReservation: Sendable {
         return reservation
     }
 
+    /// Holds `other`'s sockets too (released with these).
+    func absorb(_ other: PortReservation) {
+        let taken = other.descriptors.withLock { descriptors in
+            defer { descriptors = [] }
+            return descriptors
+        }
+        descriptors.withLock { $0 += taken }
+    }
+
     /// Closes the sockets (idempotent).
     func release() {
         let open = descriptors.withLock { descriptors in
