@@ -20,8 +20,10 @@ struct ServerCommand: AsyncParsableCommand {
             and refuse to run on a broken one.
 
             The Web API listens with HTTPS on --listen:--api-port (POST /web_api/<command>, Check Point
-            conventions); local operator commands use DIR/rampart.sock. SIGTERM or SIGINT stops the server
-            gracefully: requests in flight, a publish included, finish first.
+            conventions); local operator commands use DIR/rampart.sock. GET /metrics (Prometheus) and
+            /health/{active,standby,synchronized} need no login, there and on --metrics-listen (plain
+            HTTP). SIGTERM or SIGINT stops the server gracefully: requests in flight, a publish
+            included, finish first.
 
             Example:
               rampart server --data ./mgmt1 --api-port 8443
