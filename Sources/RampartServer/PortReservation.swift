@@ -14,6 +14,8 @@ final class PortReservation: Sendable {
     struct Port {
         let flag: String
         let port: Int
+        /// The flag that chose the host (named when it is not an address of this machine).
+        var hostFlag = "--listen"
     }
 
     private let descriptors = Mutex<[Int32]>([])
@@ -56,7 +58,7 @@ final class PortReservation: Sendable {
         do {
             address = try SocketAddress.makeAddressResolvingHost(host, port: port.port)
         } catch {
-            throw ServerStartError.failure("--listen \(host): not an address of this machine (\(error)); choose one with --listen")
+            throw ServerStartError.failure("\(port.hostFlag) \(host): not an address of this machine (\(error)); choose one with \(port.hostFlag)")
         }
         let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ServerStartError.failure("cannot create a socket: \(String(cString: strerror(errno)))") }

@@ -145,7 +145,7 @@ extension RampartNode {
                 .init(flag: "--sic-port", port: configuration.sicPort),
             ], host: configuration.listen)
         if let metrics = configuration.metricsListen {
-            ports.absorb(try PortReservation.reserve([.init(flag: "--metrics-listen", port: metrics.port)], host: metrics.host))
+            ports.absorb(try PortReservation.reserve([.init(flag: "--metrics-listen", port: metrics.port, hostFlag: "--metrics-listen")], host: metrics.host))
         }
         try checkLocalSocketPath(directory)
         try DurableFile.ensureDirectory(directory, mode: 0o700)

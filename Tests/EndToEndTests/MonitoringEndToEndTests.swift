@@ -68,6 +68,16 @@ struct MonitoringEndToEndTests {
             let password = try String(contentsOfFile: fixture.passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
             #expect(!primaryMetrics.text.contains(password), "nothing secret in /metrics")
 
+            // The peer's clock, measured over the HA channel: present, and small on one machine.
+            var offset: Double?
+            #expect(
+                try await pollUntil(seconds: 60) {
+                    offset = try await scraper.metrics("https://127.0.0.1:\(primary.port)/metrics", fixture)[
+                        "rampart_peer_clock_offset_seconds", ["peer": "mgmt-b"]]
+                    return offset != nil
+                })
+            #expect(abs(offset ?? 99) < 5, "\(String(describing: offset))")
+
             // The same families over plain HTTP on --metrics-listen.
             let plain = try await scraper.metrics("http://127.0.0.1:\(primaryMetricsPort)/metrics", fixture)
             #expect(plain["rampart_ha_role", ["role": "active"]] == 1)
