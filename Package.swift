@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // Pure: objects, validation, sessions overlay, revisions and their hash chain.
@@ -75,6 +77,18 @@ let package = Package(
             dependencies: [
                 "ManagementModel", "Store", "TrustCore", "HACore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ], swiftSettings: strict),
+        // Monitoring: the node's Prometheus registry (/metrics, filled at scrape time from the service's
+        // state and by counters at the call sites) and the health answers for load balancers. No HTTP.
+        .target(
+            name: "Monitoring",
+            dependencies: [
+                "ManagementService", "ManagementModel",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
         // The Web API over HTTP (Hummingbird only here): /web_api routes, JSON bodies, connection limits,
         // and routers mounted beside /web_api.
@@ -147,7 +161,7 @@ let package = Package(
             name: "RampartServer",
             dependencies: [
                 "ManagementModel", "Store", "TrustCore", "ManagementService", "WebAPI", "HACore", "PeerTransport", "HARuntime", "Gateway", "Operations",
-                "SICPort",
+                "SICPort", "Monitoring",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -244,6 +258,12 @@ let package = Package(
             dependencies: [
                 "ManagementService", "Store", "ManagementModel", "TrustCore", "HACore",
                 .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "MonitoringTests",
+            dependencies: [
+                "Monitoring", "ManagementService", "ManagementModel",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ], swiftSettings: strict),
         .testTarget(
             name: "WebAPITests",

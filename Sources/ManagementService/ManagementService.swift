@@ -75,6 +75,8 @@ public actor ManagementService {
     public nonisolated let logs: LogStore?
     /// This node's typed events: the services publish, the log and tests subscribe.
     public nonisolated let events: EventBus<ManagementEvent>
+    /// Requests and publishes as counters and timers (see `ServiceMetrics.attach`).
+    public nonisolated let metrics = ServiceMetrics()
     var logQueries = LogQueries()
     /// `managementServers()` as last read, with the store's count of checkpoint-host changes it was read at.
     nonisolated let managementServersRead = Mutex<(changes: UInt64, entries: [ManagementServerEntry])?>(nil)
@@ -172,7 +174,17 @@ public actor ManagementService {
 
     /// Runs one Web API command. Errors become Check Point error bodies with their HTTP status. The
     /// command table says which commands exist, what each needs and which handler runs it.
+    /// Every answer is counted by command and status; a committed publish's duration is recorded.
     public nonisolated func handle(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
+        let started = ContinuousClock.now
+        let response = await dispatch(command: command, body: body, sid: sid, client: client)
+        let known = CommandTable.entry(named: command)?.spec.name
+        metrics.requestAnswered(command: known ?? "unknown", status: response.status)
+        if known == "publish", response.status == 200 { metrics.publishCommitted(after: ContinuousClock.now - started) }
+        return response
+    }
+
+    nonisolated func dispatch(command: String, body: JSONValue, sid: String?, client: ClientInfo) async -> APIResponse {
         guard let entry = CommandTable.entry(named: command) else {
             let error = ManagementError(
                 code: "generic_err_command_not_found", message: "Command '\(String(command.prefix(Limits.nameLengthMax)))' not found", httpStatus: 404)

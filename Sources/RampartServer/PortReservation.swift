@@ -14,6 +14,8 @@ final class PortReservation: Sendable {
     struct Port {
         let flag: String
         let port: Int
+        /// The flag that chose the host (named when it is not an address of this machine).
+        var hostFlag = "--listen"
     }
 
     private let descriptors = Mutex<[Int32]>([])
@@ -33,6 +35,15 @@ final class PortReservation: Sendable {
         return reservation
     }
 
+    /// Holds `other`'s sockets too (released with these).
+    func absorb(_ other: PortReservation) {
+        let taken = other.descriptors.withLock { descriptors in
+            defer { descriptors = [] }
+            return descriptors
+        }
+        descriptors.withLock { $0 += taken }
+    }
+
     /// Closes the sockets (idempotent).
     func release() {
         let open = descriptors.withLock { descriptors in
@@ -47,7 +58,7 @@ final class PortReservation: Sendable {
         do {
             address = try SocketAddress.makeAddressResolvingHost(host, port: port.port)
         } catch {
-            throw ServerStartError.failure("--listen \(host): not an address of this machine (\(error)); choose one with --listen")
+            throw ServerStartError.failure("\(port.hostFlag) \(host): not an address of this machine (\(error)); choose one with \(port.hostFlag)")
         }
         let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ServerStartError.failure("cannot create a socket: \(String(cString: strerror(errno)))") }

@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     public var activationKeyFile: String?
     /// The SIC address the other servers use to reach this one (default: `listen` and the SIC port).
     public var advertiseSIC: SICAddress?
+    /// Also serve `/metrics` and `/health/<check>` over plain HTTP on this HOST:PORT (nil: only on the API listener).
+    public var metricsListen: SICAddress?
     public var logger: Logger
 
     public init(
@@ -142,6 +144,9 @@ extension RampartNode {
                 .init(flag: "--api-port", port: configuration.apiPort),
                 .init(flag: "--sic-port", port: configuration.sicPort),
             ], host: configuration.listen)
+        if let metrics = configuration.metricsListen {
+            ports.absorb(try PortReservation.reserve([.init(flag: "--metrics-listen", port: metrics.port, hostFlag: "--metrics-listen")], host: metrics.host))
+        }
         try checkLocalSocketPath(directory)
         try DurableFile.ensureDirectory(directory, mode: 0o700)
         guard let lock = try NodeLock.tryAcquire(dataDirectory: directory) else {
@@ -382,9 +387,12 @@ struct NodeComposer {
         await service.attachGateways(gateways)
         let sic = SICService(listener: sicListener, service: service, serverName: serverName, mesh: mesh, gateways: gateways, logger: logger)
         let bound = BoundPorts()
+        let monitoring = try NodeMonitoring(
+            service: service, runtime: runtime, facts: facts, credentials: node.credentials, metricsListen: configuration.metricsListen,
+            logger: logger)
         let apiApp = try WebAPI.httpsApplication(
             service: service, host: configuration.listen, port: configuration.apiPort, tls: node.apiTLS,
-            logger: logger,
+            logger: logger, mounting: WebAPI.monitoringMounts(monitoring.endpoints),
             onRunning: { port in
                 await service.apiListenerBound(port: port)
                 await bound.api(port)
@@ -401,10 +409,11 @@ struct NodeComposer {
         let operations = OperationsService(directory: directory, serverName: serverName, events: service.events, logger: logger)
         await service.attachOperations(operations.provider)
         let certificates = CertificateWatch(credentials: node.credentials, events: service.events, logger: logger)
-        let services: [any Service] = [
-            eventLog, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
-            certificates,
-        ]
+        let services: [any Service] =
+            [
+                eventLog, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
+                certificates,
+            ] + monitoring.services
         return RampartNode(
             configuration: configuration, service: service, runtime: runtime, sicPort: sicListener.port, services: services,
             bound: bound, ports: ports, lock: lock)

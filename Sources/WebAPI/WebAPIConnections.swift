@@ -30,19 +30,20 @@ public struct WebAPIConnectionLimits: Sendable, Equatable {
 }
 
 /// Builds the HTTPS child channel: per-address admission, TLS, the connection's deadlines, HTTP/1.1.
+/// Without TLS (the plain metrics listener) the same admission and deadlines, the handshake's skipped.
 struct GuardedHTTPSChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let http: HTTP1Channel
-    let sslContext: NIOSSLContext
+    let sslContext: NIOSSLContext?
     let limits: WebAPIConnectionLimits
     let addresses: ConnectionsPerAddress
 
     /// The server builder for `Application(server:)`.
-    static func builder(tls: TLSConfiguration, limits: WebAPIConnectionLimits, logger: Logger) throws
+    static func builder(tls: TLSConfiguration?, limits: WebAPIConnectionLimits, logger: Logger) throws
         -> HTTPServerBuilder
     {
-        let sslContext = try NIOSSLContext(configuration: tls)
+        let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         let addresses = ConnectionsPerAddress(limit: limits.connectionsPerAddressMax, logger: logger)
         return HTTPServerBuilder { responder in
             GuardedHTTPSChannel(
@@ -55,11 +56,10 @@ struct GuardedHTTPSChannel: ServerChildChannel {
             channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
         }
-        let deadline = ConnectionDeadline(limits: limits)
+        let deadline = ConnectionDeadline(limits: limits, encrypted: sslContext != nil)
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandlers([
-                NIOSSLServerHandler(context: sslContext), ConnectionByteWatch(deadline),
-            ])
+            let tls: [any ChannelHandler] = sslContext.map { [NIOSSLServerHandler(context: $0)] } ?? []
+            try channel.pipeline.syncOperations.addHandlers(tls + [ConnectionByteWatch(deadline)])
         }.flatMap {
             http.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in
@@ -145,18 +145,22 @@ final class ConnectionDeadline {
     }
 
     private let limits: WebAPIConnectionLimits
-    private var phase = Phase.handshaking
+    private var phase: Phase
     /// Requests whose head has arrived and whose response has not ended (HTTP/1.1 pipelining).
     private var requestsInFlight = 0
     private var scheduled: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    init(limits: WebAPIConnectionLimits) { self.limits = limits }
+    /// `encrypted: false`: no handshake, the first request's head is due from the connection's start.
+    init(limits: WebAPIConnectionLimits, encrypted: Bool = true) {
+        self.limits = limits
+        phase = encrypted ? .handshaking : .awaitingFirstRequest
+    }
 
     func connected(_ context: ChannelHandlerContext) {
         guard self.context == nil else { return }
         self.context = context
-        arm(limits.tlsHandshakeTimeoutMilliseconds)
+        arm(phase == .handshaking ? limits.tlsHandshakeTimeoutMilliseconds : limits.requestHeadTimeoutMilliseconds)
     }
 
     func tlsEstablished() {

@@ -20,8 +20,10 @@ struct ServerCommand: AsyncParsableCommand {
             and refuse to run on a broken one.
 
             The Web API listens with HTTPS on --listen:--api-port (POST /web_api/<command>, Check Point
-            conventions); local operator commands use DIR/rampart.sock. SIGTERM or SIGINT stops the server
-            gracefully: requests in flight, a publish included, finish first.
+            conventions); local operator commands use DIR/rampart.sock. GET /metrics (Prometheus) and
+            /health/{active,standby,synchronized} need no login, there and on --metrics-listen (plain
+            HTTP). SIGTERM or SIGINT stops the server gracefully: requests in flight, a publish
+            included, finish first.
 
             Example:
               rampart server --data ./mgmt1 --api-port 8443
@@ -67,6 +69,13 @@ struct ServerCommand: AsyncParsableCommand {
     )
     var eventLoops: Int?
 
+    @Option(
+        name: .long,
+        help:
+            "Also serve GET /metrics and /health/{active,standby,synchronized} over plain HTTP on ADDR:PORT, for scrapers without the Internal CA (they are always on the HTTPS API port too)."
+    )
+    var metricsListen: SICAddress?
+
     static let eventLoopsMax = 64
     static var defaultEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
@@ -76,6 +85,9 @@ struct ServerCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         if let eventLoops, !(1...Self.eventLoopsMax).contains(eventLoops) { throw ValidationError("--event-loops must be 1 to \(Self.eventLoopsMax)") }
         if apiPort == sicPort, apiPort != 0 { throw ValidationError("--api-port and --sic-port must differ (both are \(apiPort))") }
+        if let metricsListen, [apiPort, sicPort].contains(metricsListen.port) {
+            throw ValidationError("--metrics-listen needs a port of its own (\(metricsListen.port) is the API or SIC port)")
+        }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
         if join != nil, adminPasswordFile != nil {
             throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join")
@@ -91,10 +103,11 @@ struct ServerCommand: AsyncParsableCommand {
         umask(0o077)  // every file and socket this server creates is private to its user
         var logger = Logger(label: "rampart")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             dataDirectory: URL(fileURLWithPath: data), apiPort: apiPort, sicPort: sicPort, listen: listen,
             serverName: serverName, adminPasswordFile: adminPasswordFile, join: join,
             activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
+        configuration.metricsListen = metricsListen
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])
         }

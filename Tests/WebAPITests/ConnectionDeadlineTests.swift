@@ -15,9 +15,9 @@ struct ConnectionDeadlineTests {
         let channel = EmbeddedChannel()
         let loop: EmbeddedEventLoop
 
-        init(limits: WebAPIConnectionLimits = .default) throws {
+        init(limits: WebAPIConnectionLimits = .default, encrypted: Bool = true) throws {
             loop = channel.embeddedEventLoop
-            let deadline = ConnectionDeadline(limits: limits)
+            let deadline = ConnectionDeadline(limits: limits, encrypted: encrypted)
             try channel.pipeline.syncOperations.addHandlers([
                 ConnectionByteWatch(deadline), CodecStandIn(), ConnectionRequestWatch(deadline),
             ])
@@ -45,6 +45,27 @@ struct ConnectionDeadlineTests {
         #expect(connection.isOpen)
         connection.advance(seconds: 0.2)
         #expect(!connection.isOpen)
+    }
+
+    @Test("plain HTTP (--metrics-listen): the first head is due within the head timeout from the connection's start; idle connections close")
+    func plainConnection() throws {
+        var limits = WebAPIConnectionLimits()
+        limits.tlsHandshakeTimeoutMilliseconds = 2_000
+        let silent = try Connection(limits: limits, encrypted: false)
+        silent.advance(seconds: 9.9)
+        #expect(silent.isOpen, "no handshake to wait for, so not its timeout")
+        silent.advance(seconds: 0.2)
+        #expect(!silent.isOpen, "the head timeout (10 s) runs from the connection's start")
+
+        let idle = try Connection(encrypted: false)
+        try idle.bytes()
+        try idle.head()
+        try idle.requestEnd()
+        try idle.responseEnd()
+        idle.advance(seconds: 74.9)
+        #expect(idle.isOpen)
+        idle.advance(seconds: 0.2)
+        #expect(!idle.isOpen)
     }
 
     @Test("after TLS, the first request's head is due within the head timeout, however its bytes trickle in")
