@@ -40,12 +40,10 @@ struct ClusterThreeMemberEndToEndTests {
 
         // Link loss of the active's monitored interface, then admin down: each time exactly one of the two
         // others takes the address, and the member that lost it comes back STANDBY.
-        try await Self.failsOver(lab, cause: "link down", do: { try await lab.members[$0 - 1].run(["ip", "link", "set", "eth0", "down"]) }) {
-            try await lab.members[$0 - 1].run(["ip", "link", "set", "eth0", "up"])
-        }
-        try await Self.failsOver(
-            lab, cause: "admin down", do: { _ = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory($0)], scratch: lab.scratch) }
-        ) { _ = try await CLI.run(["cluster", "admin", "up", "--data", lab.dataDirectory($0)], scratch: lab.scratch) }
+        let link = { (id: Int, state: String) in _ = try await lab.members[id - 1].run(["ip", "link", "set", "eth0", state]) }
+        try await Self.failsOver(lab, cause: "link down", do: { try await link($0, "down") }, undo: { try await link($0, "up") })
+        let admin = { (id: Int, verb: String) in _ = try await CLI.run(["cluster", "admin", verb, "--data", lab.dataDirectory(id)], scratch: lab.scratch) }
+        try await Self.failsOver(lab, cause: "admin down", do: { try await admin($0, "down") }, undo: { try await admin($0, "up") })
     }
 
     static func failsOver(
