@@ -9,12 +9,6 @@ public protocol ClusterHost: Sendable {
     func run(_ arguments: [String]) async -> CommandRunner.Result
     /// Whether the interface's link is up now (nil: no such interface).
     func linkUp(_ interface: InterfaceName) -> Bool?
-    /// The machine's CPU counters now (nil: not readable; the load figure is then not fed).
-    func cpuTimes() -> CPUTimes?
-}
-
-extension ClusterHost {
-    public func cpuTimes() -> CPUTimes? { nil }
 }
 
 /// The real system: tools on PATH, in the agent's own network namespace (the agent runs in it), and
@@ -35,10 +29,6 @@ public struct SystemClusterHost: ClusterHost {
         if operstate == "up" { return true }
         if operstate == "unknown" { return Self.read(base + "carrier") == "1" }
         return false
-    }
-
-    public func cpuTimes() -> CPUTimes? {
-        Self.read("/proc/stat", upToBytes: 4_096).flatMap { CPUTimes.parse(procStat: $0) }
     }
 
     static func read(_ path: String, upToBytes limit: Int = 64) -> String? {

@@ -14,7 +14,8 @@ public protocol HeartbeatTransport: Sendable {
 /// address, log the state change), then the heartbeats, then the log line with the reason.
 public actor ClusterRuntime {
     public enum Event: Sendable {
-        case tick
+        /// A tick of the loop, due at this monotonic instant (how late it is handled is the load figure).
+        case tick(dueMilliseconds: UInt64)
         case datagram([UInt8], interface: InterfaceName, from: String?)
         case command(ClusterInput, reply: CheckedContinuation<ClusterOutput?, Never>)
     }
@@ -40,16 +41,17 @@ public actor ClusterRuntime {
     var lastChangeWallMilliseconds: Int64?
     public private(set) var rejectedDatagrams: [String: UInt64] = [:]
     public private(set) var port: Int
-    var loadSampler = CPULoadSampler()
+    var schedulingDelay = SchedulingDelay()
     var lastLoadSampleMilliseconds: UInt64?
-    /// The last CPU busy figure fed to the core (nil: none yet, or /proc/stat unreadable).
+    /// The last load figure fed to the core: how late this member's loop ran, as a share of the
+    /// heartbeat interval (nil: none yet).
     public private(set) var loadPercent: Int?
 
     /// Inputs waiting beyond this are dropped (a heartbeat flood must not grow memory; a dropped
     /// command is answered nil).
     public static let eventsQueuedMax = 4_096
-    /// How often the machine's CPU busy figure is sampled and fed to the core (its dead timer
-    /// stretches under load, and the heartbeats carry the figure to the other members).
+    /// How often the load figure is fed to the core (its dead timer stretches under load, and the
+    /// heartbeats carry the figure to the other members).
     public static let loadSampleIntervalMilliseconds: UInt64 = 1_000
 
     /// The input queue: made first, so the transport can deliver into it before the runtime exists.
@@ -102,10 +104,14 @@ public actor ClusterRuntime {
         // The previous run may have been killed while active: hold nothing until the core says so.
         _ = await executor.releaseVirtualAddresses()
         let interval = max(plan.configuration.limits.heartbeatIntervalMilliseconds / 4, 5)
-        let ticker = Task { [events] in
+        let ticker = Task { [events, self] in
             while !Task.isCancelled {
-                events.yield(.tick)
+                let due = monotonicMilliseconds()
+                events.yield(.tick(dueMilliseconds: due))
                 try? await Task.sleep(for: .milliseconds(interval))
+                // Woken late: that lateness counts too (the next tick is due where this sleep should have ended).
+                let woken = monotonicMilliseconds()
+                if woken > due + interval + 1 { events.yield(.tick(dueMilliseconds: due + interval)) }
             }
         }
         defer { ticker.cancel() }
@@ -137,7 +143,8 @@ public actor ClusterRuntime {
 
     func process(_ event: Event) async {
         switch event {
-        case .tick:
+        case .tick(let due):
+            schedulingDelay.record(dueMilliseconds: due, nowMilliseconds: monotonicMilliseconds())
             for interface in plan.configuration.monitoredInterfaces {
                 let up = host.linkUp(interface) ?? false
                 guard up != linksUp[interface] else { continue }
@@ -157,12 +164,13 @@ public actor ClusterRuntime {
         await publishIfChanged()
     }
 
-    /// Feeds the core the CPU busy share since the previous sample, once per sampling interval.
+    /// Feeds the core how late this member's loop ran since the previous sample, once per interval.
     func sampleLoadIfDue() async {
         let now = monotonicMilliseconds()
         if let last = lastLoadSampleMilliseconds, now - last < Self.loadSampleIntervalMilliseconds { return }
         lastLoadSampleMilliseconds = now
-        guard let times = host.cpuTimes(), let percent = loadSampler.percent(after: times) else { return }
+        let interval = plan.configuration.limits.heartbeatIntervalMilliseconds
+        guard let percent = schedulingDelay.percent(ofIntervalMilliseconds: interval) else { return }
         loadPercent = percent
         await step(.load(percent: percent))
     }

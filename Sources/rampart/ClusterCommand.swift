@@ -152,7 +152,8 @@ enum ClusterText {
             "   Time of counter reset:      \(time(status["failover-count-reset-at"])) (\(status["failover-count-reset-cause"]?.stringValue ?? ""))",
             "",
             "Heartbeat interval: \(status["heartbeat-interval-ms"]?.intValue ?? 0) ms; \(status["dead-timer"]?.stringValue ?? "")",
-            "CPU load (sampled every second): " + (status["load-percent"]?.intValue.map { "\($0)%" } ?? "not sampled yet"),
+            "Load (how late this member's loop ran, share of the heartbeat interval, every second): "
+                + (status["load-percent"]?.intValue.map { "\($0)%" } ?? "not sampled yet"),
         ]
         return lines.joined(separator: "\n")
     }

@@ -59,7 +59,7 @@ struct ConnectionSyncTests {
         ) { _ in }
         let task = Task { await runtime.run() }
         defer { task.cancel() }
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(120)
         while !host.recorded.contains(where: { $0.prefix(3) == ["ip", "addr", "replace"] }), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
