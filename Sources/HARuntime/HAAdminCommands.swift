@@ -39,9 +39,12 @@ extension HAManagementBridge {
         if runtime.writesEnabled {
             return PromotionOutcome(report: nil, checks: [], completion: .alreadyActive(epoch: runtime.status.epoch))
         }
+        let checks = promotionChecks()
+        if !force, let clock = checks.first(where: { $0.name == "clock" && $0.status == .problem }) {
+            throw HACommandRefusal(.clockSkew, "refused: a clock is off beyond the problem threshold (\(clock.detail))")
+        }
         let started = ContinuousClock.now
         let outcome = runtime.admin(.promote(dryRun: false, force: force))
-        let checks = promotionChecks()
         if let refusal = outcome.refusal { throw HACommandRefusal(Self.refusalKind(refusal), "\(outcome.reason).") }
         guard await runtime.awaitWritesEnabled(timeoutMilliseconds: Self.promotionTimeoutMilliseconds) else {
             let status = runtime.snapshot
