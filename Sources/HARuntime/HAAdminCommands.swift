@@ -41,7 +41,9 @@ extension HAManagementBridge {
         }
         let checks = promotionChecks()
         if !force, let clock = checks.first(where: { $0.name == "clock" && $0.status == .problem }) {
-            throw HACommandRefusal(.clockSkew, "refused: a clock is off beyond the problem threshold (\(clock.detail))")
+            let threshold = Double(facts.thresholds.problemMilliseconds) / 1000
+            throw HACommandRefusal(
+                .clockSkew, "refused: a peer's clock is off by more than the problem threshold (\(threshold) s): \(clock.detail).")
         }
         let started = ContinuousClock.now
         let outcome = runtime.admin(.promote(dryRun: false, force: force))

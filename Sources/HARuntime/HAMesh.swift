@@ -418,7 +418,8 @@ public struct HAMesh: Service {
             let receivedAt = Self.wallClockMilliseconds()
             if let stamps = HAChannel.clockStamps(json, receivedAtMilliseconds: receivedAt) { facts.recordClock(peer.name, stamps) }
             if let mode = json["mode"]?.stringValue, let held = json["mode-held-ms"]?.intValue {
-                facts.recordMode(peer.name, mode: mode, heldMilliseconds: held, receivedAtMilliseconds: receivedAt)
+                // On the machine's own clock, as this server's own mode-since is.
+                facts.recordMode(peer.name, mode: mode, heldMilliseconds: held, receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
             }
         case HAChannel.icaType:
             await ica.receive(json, from: peer, runtime: runtime)
