@@ -67,5 +67,14 @@ struct TimeEndToEndTests {
         let forced = try await group.ha(["promote", "--force"], on: "mgmt-b")
         #expect(forced.status == 0 && forced.stdout.contains("done: active in epoch"), "\(forced)\n\(group.haLog("mgmt-b"))")
         #expect(try await group.eventually { try await group.writers(["primary", "mgmt-b"]) == ["mgmt-b"] })
+        // A new mode, a new mode-since: on the promoted server, and in what the old active says of it.
+        let standbySince = try #require(status.object("mode-since")?.int("posix"))
+        let promoted = try await group.status("mgmt-b")
+        #expect(promoted.string("mode") == "active" && (promoted.object("mode-since")?.int("posix") ?? 0) > standbySince, "\(promoted)")
+        #expect(
+            try await group.eventually {
+                let entry = try await group.status("primary").objects("servers").first
+                return entry?.string("ha-state") == "active" && (entry?.object("mode-since")?.int("posix") ?? 0) > standbySince
+            }, "the old active learns mgmt-b's new mode-since from its ha-clock messages")
     }
 }
