@@ -39,9 +39,14 @@ extension HAManagementBridge {
         if runtime.writesEnabled {
             return PromotionOutcome(report: nil, checks: [], completion: .alreadyActive(epoch: runtime.status.epoch))
         }
+        let checks = promotionChecks()
+        if !force, let clock = checks.first(where: { $0.name == "clock" && $0.status == .problem }) {
+            let threshold = Double(facts.thresholds.problemMilliseconds) / 1000
+            throw HACommandRefusal(
+                .clockSkew, "refused: a peer's clock is off by more than the problem threshold (\(threshold) s): \(clock.detail).")
+        }
         let started = ContinuousClock.now
         let outcome = runtime.admin(.promote(dryRun: false, force: force))
-        let checks = promotionChecks()
         if let refusal = outcome.refusal { throw HACommandRefusal(Self.refusalKind(refusal), "\(outcome.reason).") }
         guard await runtime.awaitWritesEnabled(timeoutMilliseconds: Self.promotionTimeoutMilliseconds) else {
             let status = runtime.snapshot

@@ -21,12 +21,15 @@ public struct HAManagementBridge: HAPort {
     let promotionChecks: @Sendable () -> [PromotionCheck]
     /// A server's address as its checkpoint-host object records it (`show-ha-status`'s `ip-address`).
     let peerIPAddress: @Sendable (ServerID) -> String?
+    /// Peers' clocks and modes (from their `ha-clock` messages).
+    let facts: PeerFacts
 
     public init(
         runtime: HARuntime, links: HAPeerLinks, serverRole: HAServerRole, activeAddress: @escaping @Sendable (ServerID) -> String?,
         peerIPAddress: @escaping @Sendable (ServerID) -> String? = { _ in nil },
-        promotionChecks: @escaping @Sendable () -> [PromotionCheck] = { [] }
+        promotionChecks: @escaping @Sendable () -> [PromotionCheck] = { [] }, facts: PeerFacts = PeerFacts()
     ) {
+        self.facts = facts
         self.runtime = runtime
         self.links = links
         self.serverRole = serverRole
@@ -64,7 +67,7 @@ public struct HAManagementBridge: HAPort {
     }
 
     public func statusReport() -> HAStatusReport {
-        HAStatusReport(runtime.snapshot, serverRole: serverRole, links: links, ipAddress: peerIPAddress)
+        HAStatusReport(runtime.snapshot, serverRole: serverRole, links: links, ipAddress: peerIPAddress, facts: facts)
     }
 }
 
@@ -75,7 +78,7 @@ extension HAStatusReport {
     /// The report of `snapshot`. `ipAddress` is a server's address as its checkpoint-host object records it.
     public init(
         _ snapshot: HARuntimeSnapshot, serverRole: HAServerRole, links: HAPeerLinks,
-        ipAddress: @Sendable (ServerID) -> String?, now: Date = Date()
+        ipAddress: @Sendable (ServerID) -> String?, facts: PeerFacts = PeerFacts(), now: Date = Date()
     ) {
         let status = snapshot.core
         var problems: [String] = []
@@ -95,7 +98,7 @@ extension HAStatusReport {
             } else if status.role == .active, !synchronized {
                 problems.append(Self.problem(standby: peer))
             }
-            servers.append(
+            var server =
                 Server(
                     name: peer.serverID.name, ipAddress: ipAddress(peer.serverID) ?? "",
                     haState: peer.serverID == status.activeServer ? "active" : "standby",
@@ -105,7 +108,9 @@ extension HAStatusReport {
                     knownHead: Int64(clamping: peer.knownHead.number), lagRevisions: peer.lagRevisions.map { Int64(clamping: $0) },
                     lagSeconds: Self.lagSeconds(peer.status), connected: links.isConnected(peer.serverID),
                     lastContactMillisecondsAgo: peer.lastContactMillisecondsAgo.map { Int64(clamping: $0) },
-                    lastSuccessfulSync: peer.synchronizedMillisecondsAgo.map { Self.timestamp(now, minus: $0) }))
+                    lastSuccessfulSync: peer.synchronizedMillisecondsAgo.map { Self.timestamp(now, minus: $0) })
+            server.addClock(facts, name: peer.serverID.name)
+            servers.append(server)
         }
         // A standby that has not heard of any active yet (a secondary joining) is never synchronized.
         let own =
@@ -118,6 +123,7 @@ extension HAStatusReport {
         thisServer = status.serverID.name
         role = serverRole.rawValue
         mode = status.role.rawValue
+        modeSince = Timestamp(milliseconds: Int64(snapshot.modeSince.timeIntervalSince1970 * 1000))
         activeServer = status.activeServer.name
         epoch = EpochText(term: Int64(clamping: status.epoch.term), server: status.epoch.server.name)
         head = Head(number: Int64(clamping: status.head.number), hash: status.head.hash)
@@ -171,5 +177,18 @@ extension HAStatusReport {
     static func lagSeconds(_ status: PeerSyncStatus) -> Int64 {
         if case .lagging(_, let milliseconds) = status { return Int64(milliseconds / 1000) }
         return 0
+    }
+}
+
+extension HAStatusReport.Server {
+    /// The peer's clock as measured, and its mode's start as it told us.
+    mutating func addClock(_ facts: PeerFacts, name: String) {
+        if let clock = facts.clockMeasurement(of: name) {
+            clockOffsetMilliseconds = clock.offsetMilliseconds
+            clockDelayMilliseconds = clock.delayMilliseconds
+            clockMeasuredAt = HAStatusReport.Timestamp(milliseconds: clock.measuredAtMilliseconds)
+            clockLevel = clock.level.rawValue
+        }
+        modeSince = facts.mode(of: name).map { HAStatusReport.Timestamp(milliseconds: $0.sinceMilliseconds) }
     }
 }

@@ -357,13 +357,15 @@ public final class HARuntime: Sendable {
                 core: status, writesEnabled: driver.takesWrites, halted: driver.isHalted, lastError: shell.lastErrorText,
                 lastErrorAt: shell.lastErrorAt, lastAppliedAt: lastSync, peerStatus: shell.peerStatus,
                 lastAppliedRevision: shell.lastApplied?.number,
-                lastAppliedMonotonicNanoseconds: shell.lastApplied?.monotonicNanoseconds)
+                lastAppliedMonotonicNanoseconds: shell.lastApplied?.monotonicNanoseconds, modeSince: shell.modeSince)
         }
     }
 
     public var status: HAStatus { locked { $0.core.status } }
     /// This server's epoch and role (cheaper than `status`, which describes every peer).
     public var epochAndRole: (epoch: Epoch, role: HARole) { locked { ($0.core.epoch, $0.core.role) } }
+    /// This server's mode and when it took it.
+    public var modeSince: (role: HARole, since: Date) { locked { ($0.core.role, $0.shell.modeSince) } }
     public var writesEnabled: Bool { locked { $0.takesWrites } }
     /// Nil when this server takes writes; otherwise why not, naming the active.
     public var writeRefusal: String? { locked { $0.writeRefusal } }
@@ -421,6 +423,8 @@ public struct HARuntimeSnapshot: Sendable {
     public var peerStatus: [ServerID: PeerSyncStatus]
     public var lastAppliedRevision: UInt64?
     public var lastAppliedMonotonicNanoseconds: UInt64?
+    /// When this server took its present mode.
+    public var modeSince: Date
 }
 
 extension HAMessage {

@@ -30,6 +30,9 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     let events: EventBus<ManagementEvent>
     /// The HA state last published on `events`, to publish only changes.
     var announcedState: HAStateChanged?
+    /// When this server took its present mode (active or standby): set as the mode is first announced
+    /// and at each change of it.
+    var modeSince = Date()
     /// Slow store work for the runtime's worker (a snapshot copy).
     let work: AsyncStream<HARuntime.Work>.Continuation
 
@@ -292,6 +295,7 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         var state = HAStateChanged(
             server: serverID, role: core.role, epoch: core.epoch, activeServer: core.epoch.server,
             writesEnabled: writesOn && core.writesEnabled, reason: "")
+        if announcedState?.role != state.role { modeSince = Date() }
         guard var announced = announcedState else {
             state.reason = "HA started: \(reason)"
             announcedState = state

@@ -237,7 +237,7 @@ extension ManagementService {
         } catch {
             switch error.kind {
             case .unknownServer(let name): throw ManagementError.notFound(name)
-            case .mayLoseRevisions:
+            case .mayLoseRevisions, .clockSkew:
                 let hint = forceHint.map { " To promote anyway, force it: \($0)." } ?? ""
                 throw ManagementError(code: "err_ha_invalid_operation", message: error.message + hint, httpStatus: 400)
             case .invalidOperation:

@@ -72,6 +72,8 @@ public struct HACommandRefusal: Error, Sendable, Equatable, CustomStringConverti
         case invalidOperation
         /// A failover refused because revisions may be lost: forcing it would go ahead.
         case mayLoseRevisions
+        /// A promotion refused because a peer's clock is off beyond the problem threshold: forcing it would go ahead.
+        case clockSkew
         /// No server of the HA group has the name given.
         case unknownServer(String)
     }

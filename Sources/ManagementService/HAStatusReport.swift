@@ -22,6 +22,8 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
     public var role: String?
     /// Runtime mode: active or standby.
     public var mode: String?
+    /// When this server took its mode.
+    public var modeSince: Timestamp?
     public var activeServer: String?
     public var epoch: EpochText?
     public var head: Head?
@@ -50,6 +52,7 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         case rampartHA = "rampart-ha"
         case thisServer = "this-server"
         case role, mode
+        case modeSince = "mode-since"
         case activeServer = "active-server"
         case epoch, head
         case durableHead = "durable-head"
@@ -104,6 +107,16 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         /// Nil (JSON null) when never heard from.
         public var lastContactMillisecondsAgo: Int64?
         public var lastSuccessfulSync: Timestamp?
+        /// Its clock minus ours (NTP's offset, the median of the last samples); nil (JSON null) when not measured.
+        public var clockOffsetMilliseconds: Int64?
+        /// The round trip of the last measurement; nil when not measured or the peer echoes no timestamps.
+        public var clockDelayMilliseconds: Int64?
+        /// When the offset was last measured (our clock).
+        public var clockMeasuredAt: Timestamp?
+        /// ok, warning or problem against this server's thresholds.
+        public var clockLevel: String?
+        /// When it took its mode, as it told us (its duration, laid on our clock); nil when not told.
+        public var modeSince: Timestamp?
 
         enum CodingKeys: String, CodingKey {
             case name
@@ -118,6 +131,11 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
             case connected
             case lastContactMillisecondsAgo = "last-contact-ms-ago"
             case lastSuccessfulSync = "last-successful-sync"
+            case clockOffsetMilliseconds = "clock-offset-ms"
+            case clockDelayMilliseconds = "clock-delay-ms"
+            case clockMeasuredAt = "clock-measured-at"
+            case clockLevel = "clock-level"
+            case modeSince = "mode-since"
         }
 
         public init(
@@ -154,6 +172,11 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
             try container.encode(connected, forKey: .connected)
             try container.encode(lastContactMillisecondsAgo, forKey: .lastContactMillisecondsAgo)
             try container.encodeIfPresent(lastSuccessfulSync, forKey: .lastSuccessfulSync)
+            try container.encode(clockOffsetMilliseconds, forKey: .clockOffsetMilliseconds)
+            try container.encodeIfPresent(clockDelayMilliseconds, forKey: .clockDelayMilliseconds)
+            try container.encodeIfPresent(clockMeasuredAt, forKey: .clockMeasuredAt)
+            try container.encodeIfPresent(clockLevel, forKey: .clockLevel)
+            try container.encodeIfPresent(modeSince, forKey: .modeSince)
         }
     }
 
@@ -259,6 +282,7 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         thisServer = try container.decodeIfPresent(String.self, forKey: .thisServer)
         role = try container.decodeIfPresent(String.self, forKey: .role)
         mode = try container.decodeIfPresent(String.self, forKey: .mode)
+        modeSince = try container.decodeIfPresent(Timestamp.self, forKey: .modeSince)
         activeServer = try container.decodeIfPresent(String.self, forKey: .activeServer)
         epoch = try container.decodeIfPresent(EpochText.self, forKey: .epoch)
         head = try container.decodeIfPresent(Head.self, forKey: .head)
@@ -289,6 +313,7 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         try container.encodeIfPresent(thisServer, forKey: .thisServer)
         try container.encodeIfPresent(role, forKey: .role)
         try container.encodeIfPresent(mode, forKey: .mode)
+        try container.encodeIfPresent(modeSince, forKey: .modeSince)
         try container.encodeIfPresent(activeServer, forKey: .activeServer)
         try container.encodeIfPresent(epoch, forKey: .epoch)
         try container.encodeIfPresent(head, forKey: .head)

@@ -40,6 +40,9 @@ public struct ServerConfiguration: Sendable {
     public var advertiseSIC: SICAddress?
     /// Also serve `/metrics` and `/health/<check>` over plain HTTP on this HOST:PORT (nil: only on the API listener).
     public var metricsListen: SICAddress?
+    /// A peer's clock offset beyond `warningMilliseconds` is a warning, beyond `problemMilliseconds` a
+    /// problem that refuses a promotion unless forced (`--clock-warning-ms`, `--clock-problem-ms`).
+    public var clockThresholds = ClockThresholds.standard
     public var logger: Logger
 
     public init(
@@ -348,7 +351,7 @@ struct NodeComposer {
         }
         let links = HAPeerLinks()
         let versions = PeerFacts.Versions(software: RampartRelease.version, schema: DatabaseFiles.managementSchema.count)
-        let facts = PeerFacts(events: service.events)
+        let facts = PeerFacts(events: service.events, thresholds: configuration.clockThresholds)
         let runtime = try HARuntime(
             configuration: HAConfiguration(
                 serverID: ServerID(serverName), peers: peers.sorted().map { ServerID($0) },
@@ -366,7 +369,7 @@ struct NodeComposer {
             HAWebAPIBridge(
                 runtime: runtime, links: links, serverRole: node.role, activeAddress: apiAddressOf,
                 peerIPAddress: { id in service.managementServers().first { $0.name == id.name }?.ipAddress },
-                promotionChecks: { checks.evaluate(now: Date()) }))
+                promotionChecks: { checks.evaluate(now: Date()) }, facts: facts))
         let sicSerial = NodeCertificate.serialHex(try node.credentials.certificate().serialNumber)
         if node.role == .primary, runtime.writesEnabled, let uid = try store.setting("server-uid") {
             try await service.registerPrimary(name: serverName, uid: uid, ipAddress: configuration.listen, sicSerial: sicSerial)

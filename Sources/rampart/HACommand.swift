@@ -183,6 +183,13 @@ struct HAStatusCommand: AsyncParsableCommand {
             + "(\(backup.message ?? "")); schedule: \(backup.schedule ?? "none")"
     }
 
+    /// ", clock +40 ms (ok, delay 4 ms)" when the peer's clock was measured.
+    static func clockText(_ server: HAStatusReport.Server) -> String {
+        guard let offset = server.clockOffsetMilliseconds else { return "" }
+        let delay = server.clockDelayMilliseconds.map { ", delay \($0) ms" } ?? ""
+        return ", clock \(offset >= 0 ? "+" : "")\(offset) ms (\(server.clockLevel ?? "?")\(delay))"
+    }
+
     static func text(_ status: HAStatusReport) -> String {
         guard status.rampartHA != "not-configured" else {
             return "HA is not running on this server." + (status.lastBackup.map { "\n" + lastBackupLine($0) } ?? "")
@@ -190,7 +197,7 @@ struct HAStatusCommand: AsyncParsableCommand {
         let writes = status.writesEnabled == true ? "enabled" : "refused" + (status.writesRefusal.map { " (\($0))" } ?? "")
         let behind = (status.lagRevisions ?? nil).map { ", \($0) revision(s) behind" } ?? ""
         var lines = [
-            "server:       \(status.thisServer ?? "-") (\(status.role ?? "-"), \(status.mode ?? "-"))",
+            "server:       \(status.thisServer ?? "-") (\(status.role ?? "-"), \(status.mode ?? "-")\(status.modeSince.map { " since \($0.iso8601)" } ?? ""))",
             "active:       \(status.activeServer ?? "-")",
             "epoch:        \(status.epoch.map { String($0.term) } ?? "?")/\(status.epoch?.server ?? "?")",
             "head:         #\(status.head.map { String($0.number) } ?? "?") \(status.head?.hash.prefix(12) ?? "")",
@@ -201,9 +208,10 @@ struct HAStatusCommand: AsyncParsableCommand {
             "last error:   \(status.lastError ?? "-")",
         ]
         for server in status.servers {
+            let since = server.modeSince.map { " since \($0.iso8601)" } ?? ""
             lines.append(
-                "peer \(server.name): \(server.haState), \(server.syncDetail), lag \(server.lagRevisions.map(String.init) ?? "?") revisions / \(server.lagSeconds) s, connected \(server.connected)"
-            )
+                "peer \(server.name): \(server.haState)\(since), \(server.syncDetail), lag \(server.lagRevisions.map(String.init) ?? "?") revisions / \(server.lagSeconds) s, connected \(server.connected)"
+                    + clockText(server))
         }
         for problem in status.problems ?? [] { lines.append("problem: \(problem)") }
         if let backup = status.lastBackup { lines.append(lastBackupLine(backup)) }

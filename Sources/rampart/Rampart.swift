@@ -24,7 +24,7 @@ struct Rampart: AsyncParsableCommand {
             """,
         subcommands: [
             ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, BackupCommand.self, SnapshotCommand.self, MigrateCommand.self,
-            DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self, ClusterCommand.self,
+            DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self, ClusterCommand.self, TimeCommand.self,
         ])
 
     /// Logging first: whatever any command logs has its control characters escaped (`EscapingLogHandler`).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HARuntime
 import Logging
 import NIOCore
 import NIOPosix
@@ -76,6 +77,14 @@ struct ServerCommand: AsyncParsableCommand {
     )
     var metricsListen: SICAddress?
 
+    @Option(name: .long, help: "A peer server's clock offset beyond this many milliseconds is a warning (ha status, rampart time).")
+    var clockWarningMs: Int64 = ClockThresholds.warningMillisecondsDefault
+
+    @Option(
+        name: .long,
+        help: "A peer server's clock offset beyond this many milliseconds is a problem: ha promote refuses unless --force.")
+    var clockProblemMs: Int64 = ClockThresholds.problemMillisecondsDefault
+
     static let eventLoopsMax = 64
     static var defaultEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
@@ -87,6 +96,10 @@ struct ServerCommand: AsyncParsableCommand {
         if apiPort == sicPort, apiPort != 0 { throw ValidationError("--api-port and --sic-port must differ (both are \(apiPort))") }
         if let metricsListen, [apiPort, sicPort].contains(metricsListen.port) {
             throw ValidationError("--metrics-listen needs a port of its own (\(metricsListen.port) is the API or SIC port)")
+        }
+        if ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) == nil {
+            throw ValidationError(
+                "--clock-warning-ms must be above 0 and at most --clock-problem-ms (at most \(PeerFacts.clockOffsetMillisecondsMax))")
         }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
         if join != nil, adminPasswordFile != nil {
@@ -108,6 +121,7 @@ struct ServerCommand: AsyncParsableCommand {
             serverName: serverName, adminPasswordFile: adminPasswordFile, join: join,
             activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
         configuration.metricsListen = metricsListen
+        configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])
         }

@@ -49,7 +49,8 @@ final class HAGroup: @unchecked Sendable {
 
     /// Adds `name` on the active `via` (checkpoint-host with a one-time key), starts it with --join and
     /// waits until it is synchronized.
-    func join(_ name: String, via active: String = "primary") async throws {
+    /// `extra` and `environment` go to its server process.
+    func join(_ name: String, via active: String = "primary", extra: [String] = [], environment: [String: String] = [:]) async throws {
         let key = "activate-\(name)-2026"
         try await fixture.mgmtJSON(
             ["add-checkpoint-host", "name=\(name)", "ip-address=127.0.0.1", "one-time-password-file=\(secretFile(key, in: fixture.scratch))"] + asRoot(active))
@@ -57,7 +58,7 @@ final class HAGroup: @unchecked Sendable {
         FileManager.default.createFile(atPath: keyFile, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         try FileManager.default.createDirectory(atPath: data(name), withIntermediateDirectories: true)
         let sicPort = try active == "primary" ? primaryProxy?.port ?? #require(server(active).sicPort) : #require(server(active).sicPort)
-        try await start(name, ["--join", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile])
+        try await start(name, ["--join", "127.0.0.1:\(sicPort)", "--activation-key-file", keyFile] + extra, environment: environment)
         try #require(try await eventually { try await self.isHealthy(name) }, "\(name) never became synchronized; its log:\n\(server(name).logTail)")
         // The active recorded where the new server listens: every server can reach it from now on.
         try #require(
@@ -68,7 +69,7 @@ final class HAGroup: @unchecked Sendable {
     }
 
     /// Starts (or restarts, on the same API port) the server `name`.
-    func start(_ name: String, _ extra: [String] = []) async throws {
+    func start(_ name: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws {
         starts += 1
         let previousPort = servers[name]?.port
         let sicPort = try sicPorts[name] ?? Network.freeLoopbackPort()
@@ -76,7 +77,7 @@ final class HAGroup: @unchecked Sendable {
         servers[name] = try await ServerProcess.start(
             dataDirectory: data(name), preferredPort: previousPort, logName: "\(name)-\(starts)",
             extraArguments: ["--server-name", name, "--sic-port", String(sicPort)] + extra,
-            createsAdminPassword: name == "primary")
+            createsAdminPassword: name == "primary", environment: environment)
     }
 
     func status(_ name: String) async throws -> [String: Any] {

@@ -268,14 +268,14 @@ final class ServerProcess: Sendable {
     /// took the port meanwhile, say), it is started again on a new free port, a bounded number of times.
     static func start(
         dataDirectory: String, preferredPort: Int? = nil, logName: String, extraArguments: [String] = [],
-        createsAdminPassword: Bool = true
+        createsAdminPassword: Bool = true, environment: [String: String] = [:]
     ) async throws -> ServerProcess {
         var lastFailure: (any Error)?
         for attempt in 1...Bounds.portAttemptsMax {
             let port = try (attempt == 1 ? preferredPort : nil) ?? Network.freeLoopbackPort()
             let server = try launch(
                 dataDirectory: dataDirectory, port: port, logPath: "\(dataDirectory)/../\(logName)-\(attempt).log",
-                extraArguments: extraArguments, createsAdminPassword: createsAdminPassword)
+                extraArguments: extraArguments, createsAdminPassword: createsAdminPassword, environment: environment)
             do {
                 try await server.waitUntilReady()
                 return server
@@ -293,11 +293,12 @@ final class ServerProcess: Sendable {
 
     private static func launch(
         dataDirectory: String, port: Int, logPath: String, extraArguments: [String],
-        createsAdminPassword: Bool
+        createsAdminPassword: Bool, environment: [String: String] = [:]
     ) throws -> ServerProcess {
         let process = Process()
         process.executableURL = try Executable.rampart()
         process.arguments = ["server", "--data", dataDirectory, "--api-port", String(port), "--sic-port", "0", "--listen", "127.0.0.1"] + extraArguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log

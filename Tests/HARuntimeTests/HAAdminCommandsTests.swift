@@ -166,6 +166,28 @@ struct HAAdminCommandsTests {
         }
     }
 
+    /// A clock check at `problem` (a peer's offset beyond the problem threshold) refuses a promotion
+    /// unless forced; the refusal names the skew, the fix, and how to force it.
+    @Test func aClockProblemRefusesThePromotionUnlessForced() async throws {
+        let detail = "mgmt-b +400.0 s (ahead); set the clocks right and keep every server on NTP"
+        try await withActive(checks: [PromotionCheck(name: "clock", status: .problem, detail: detail)]) { node in
+            _ = try node.bridge.demote()
+            do throws(HACommandRefusal) {
+                _ = try await node.bridge.promote(dryRun: false, force: false)
+                Issue.record("a promotion with a peer's clock 400 s off is refused")
+            } catch {
+                #expect(error.kind == .clockSkew && error.message.contains(detail), "\(error)")
+            }
+            let refused = await node.refusal("ha-promote", [:])
+            #expect(refused?.code == "err_ha_invalid_operation", "\(String(describing: refused))")
+            #expect(refused?.message.contains("+400.0 s") == true && refused?.message.contains("NTP") == true)
+            #expect(refused?.message.contains("--force") == true, "the refusal says how to force it")
+            #expect(!node.runtime.writesEnabled, "nothing was promoted")
+            let dryRun = try await node.ok("ha-promote", ["dry-run": true])
+            #expect(dryRun["checks"]?.arrayValue?.first?["status"] == "problem", "a dry run reports, never refuses")
+        }
+    }
+
     /// A publish HA does not take is refused in types too: the service turns it into 403 naming the active.
     @Test func aCommitWithoutWritesIsRefusedNamingTheActive() async throws {
         try await withActive { node in

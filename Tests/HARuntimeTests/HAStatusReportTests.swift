@@ -42,6 +42,7 @@ struct HAStatusReportTests {
         snapshot.lastAppliedAt = Date(timeIntervalSince1970: 1_799_999_999)
         snapshot.lastAppliedRevision = 42
         snapshot.lastAppliedMonotonicNanoseconds = 123_456_789
+        snapshot.modeSince = Date(timeIntervalSince1970: 1_799_990_000)
         return snapshot
     }
 
@@ -62,23 +63,38 @@ struct HAStatusReportTests {
                     lastContactMillisecondsAgo: nil, lagRevisions: nil, synchronizedMillisecondsAgo: nil),
                 PeerView(serverID: "mgmt-d", status: .haStopped, knownHead: RevisionHead(number: 40, hash: "77")),
             ])
-        let report = HAStatusReport(snapshot, serverRole: .primary, links: links, ipAddress: { $0.name == "mgmt-b" ? "192.0.2.12" : nil }, now: Self.now)
+        // mgmt-b's clock is 40 ms behind ours, 2 ms away; it has been a standby for a minute.
+        let facts = PeerFacts()
+        facts.recordClock(
+            "mgmt-b",
+            PeerFacts.ClockStamps(
+                sentAtMilliseconds: 1_799_999_999_462, receivedAtMilliseconds: 1_799_999_999_504,
+                echoed: (sentAtMilliseconds: 1_799_999_999_000, receivedAtMilliseconds: 1_799_999_998_962)))
+        facts.recordMode("mgmt-b", mode: "standby", heldMilliseconds: 60_000, receivedAtMilliseconds: 1_799_999_999_504)
+        let report = HAStatusReport(
+            snapshot, serverRole: .primary, links: links, ipAddress: { $0.name == "mgmt-b" ? "192.0.2.12" : nil }, facts: facts, now: Self.now)
+        let mgmtB = try #require(report.servers.first)
+        #expect(mgmtB.clockOffsetMilliseconds == -40 && mgmtB.clockDelayMilliseconds == 4 && mgmtB.clockLevel == "ok")
+        #expect(mgmtB.modeSince?.posix == 1_799_999_939_504 && report.modeSince?.posix == 1_799_990_000_000)
         #expect(
             try json(report) == """
                 {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
                 "head":{"hash":"4f1c2a9e7b3d","number":42},"last-error":"peer mgmt-c: connection refused",\
                 "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
-                "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"active","name":"SMC User",\
+                "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"active",\
+                "mode-since":{"iso-8601":"2027-01-15T05:13:20Z","posix":1799990000000},"name":"SMC User",\
                 "problems":["mgmt-c: trust-error: its certificate was revoked (`rampart sic status`; `rampart sic reset mgmt-c` gives it a new one-time key)",\
                 "mgmt-d: HA is stopped there (run `rampart ha start` on mgmt-d)"],\
                 "rampart-last-applied":{"monotonic-ns":123456789,"revision":42},"replication-mode":"sync(2000ms)","role":"primary",\
-                "servers":[{"connected":false,"ha-state":"standby","ip-address":"192.0.2.12","known-head":42,"lag-revisions":0,"lag-seconds":0,\
-                "last-contact-ms-ago":250,"last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"name":"mgmt-b",\
+                "servers":[{"clock-delay-ms":4,"clock-level":"ok","clock-measured-at":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999504},\
+                "clock-offset-ms":-40,"connected":false,"ha-state":"standby","ip-address":"192.0.2.12","known-head":42,"lag-revisions":0,"lag-seconds":0,\
+                "last-contact-ms-ago":250,"last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},\
+                "mode-since":{"iso-8601":"2027-01-15T07:58:59Z","posix":1799999939504},"name":"mgmt-b",\
                 "rampart-sync-detail":"synchronized","rampart-sync-status":"synchronized","sync-state":"Ok"},\
-                {"connected":false,"ha-state":"standby","ip-address":"","known-head":37,"lag-revisions":null,"lag-seconds":7,\
+                {"clock-offset-ms":null,"connected":false,"ha-state":"standby","ip-address":"","known-head":37,"lag-revisions":null,"lag-seconds":7,\
                 "last-contact-ms-ago":null,"name":"mgmt-c","rampart-sync-detail":"trust-error: its certificate was revoked",\
                 "rampart-sync-status":"trust-error","sync-state":"Sync Error"},\
-                {"connected":false,"ha-state":"standby","ip-address":"","known-head":40,"lag-revisions":null,"lag-seconds":0,\
+                {"clock-offset-ms":null,"connected":false,"ha-state":"standby","ip-address":"","known-head":40,"lag-revisions":null,"lag-seconds":0,\
                 "last-contact-ms-ago":null,"name":"mgmt-d","rampart-sync-detail":"ha-stopped","rampart-sync-status":"ha-stopped",\
                 "sync-state":"Sync Error"}],\
                 "successfully-synced":false,"sync-status":"degraded","this-server":"primary","uid":"41e821a0-3720-11e3-aa6e-0800200c9fde",\
@@ -103,10 +119,11 @@ struct HAStatusReportTests {
                 {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
                 "head":{"hash":"4f1c2a9e7b3d","number":42},"lag-revisions":2,"last-error":"peer mgmt-c: connection refused",\
                 "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
-                "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"standby","name":"SMC User",\
+                "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"standby",\
+                "mode-since":{"iso-8601":"2027-01-15T05:13:20Z","posix":1799990000000},"name":"SMC User",\
                 "problems":["no contact with the active primary (check that it runs, and `rampart sic status`); 2 revision(s) behind the last head primary reported"],\
                 "rampart-last-applied":{"monotonic-ns":123456789,"revision":42},"replication-mode":"sync(2000ms)","role":"secondary",\
-                "servers":[{"connected":false,"ha-state":"active","ip-address":"192.0.2.11","known-head":44,"lag-revisions":2,"lag-seconds":0,\
+                "servers":[{"clock-offset-ms":null,"connected":false,"ha-state":"active","ip-address":"192.0.2.11","known-head":44,"lag-revisions":2,"lag-seconds":0,\
                 "last-contact-ms-ago":12000,"last-successful-sync":{"iso-8601":"2027-01-15T07:59:45Z","posix":1799999985000},"name":"primary",\
                 "rampart-sync-detail":"communication-error","rampart-sync-status":"communication-error","sync-state":"Communication Error"}],\
                 "successfully-synced":false,"sync-status":"communication-error","this-server":"mgmt-b",\

@@ -95,4 +95,74 @@ struct PromotionChecksTests {
         #expect(facts.clockOffsetMilliseconds(of: "mgmt-a") == -PeerFacts.clockOffsetMillisecondsMax)
         #expect(facts.clockOffsetMilliseconds(of: "mgmt-c") == PeerFacts.clockOffsetMillisecondsMax)
     }
+
+    @Test("NTP arithmetic: offset ((t2-t1)+(t3-t4))/2 and delay (t4-t1)-(t3-t2)")
+    func ntpArithmetic() {
+        // The peer is 40 ms ahead, 2 ms away each way, and held our message 500 ms before answering.
+        let sample = PeerFacts.ntpSample(originate: 1_000_000, receive: 1_000_042, transmit: 1_000_542, destination: 1_000_504)
+        #expect(sample?.offset == 40 && sample?.delay == 4, "\(String(describing: sample))")
+        let behind = PeerFacts.ntpSample(originate: 5_000, receive: 2_001, transmit: 2_101, destination: 5_102)
+        #expect(behind?.offset == -3_000 && behind?.delay == 2)
+        // Whole milliseconds: a true round trip of 0 can read -1; it counts as 0, a larger negative is no sample.
+        #expect(PeerFacts.ntpSample(originate: 10, receive: 10, transmit: 11, destination: 10)?.delay == 0)
+        #expect(PeerFacts.ntpSample(originate: 10, receive: 10, transmit: 500, destination: 20) == nil)
+    }
+
+    @Test("NTP arithmetic on hostile timestamps: no trap, no sample, and the offset stays bounded")
+    func ntpHostileTimestamps() {
+        let edges: [Int64] = [.min, .min + 1, -1, 0, 1, .max - 1, .max, PeerFacts.clockOffsetMillisecondsMax]
+        for t1 in edges {
+            for t2 in edges {
+                for t3 in edges {
+                    for t4 in edges {
+                        guard let sample = PeerFacts.ntpSample(originate: t1, receive: t2, transmit: t3, destination: t4) else { continue }
+                        #expect(sample.offset.magnitude <= PeerFacts.clockOffsetMillisecondsMax.magnitude && sample.delay >= 0)
+                    }
+                }
+            }
+        }
+        #expect(PeerFacts.ntpSample(originate: .min, receive: .max, transmit: 0, destination: 0) == nil)
+        let facts = PeerFacts()
+        facts.recordClock(
+            "mgmt-a",
+            PeerFacts.ClockStamps(sentAtMilliseconds: .max, receivedAtMilliseconds: .min, echoed: (sentAtMilliseconds: .min, receivedAtMilliseconds: .max)))
+        #expect(facts.clockOffsetMilliseconds(of: "mgmt-a") == PeerFacts.clockOffsetMillisecondsMax, "falls back to the clamped one-way offset")
+        #expect(facts.clockMeasurement(of: "mgmt-a")?.delayMilliseconds == nil)
+        facts.recordMode("mgmt-a", mode: "standby", heldMilliseconds: .max, receivedAtMilliseconds: .min)
+        facts.recordMode("mgmt-a", mode: "leader", heldMilliseconds: 5, receivedAtMilliseconds: 10)
+        #expect(facts.mode(of: "mgmt-a") == nil, "an impossible mode or duration is ignored")
+    }
+
+    @Test("with the peer's echo the offset is NTP's (the transit does not count as skew), with the round trip and when measured")
+    func echoedClock() {
+        let facts = PeerFacts()
+        let stamps = PeerFacts.ClockStamps(
+            sentAtMilliseconds: 1_000_542, receivedAtMilliseconds: 1_000_504, echoed: (sentAtMilliseconds: 1_000_000, receivedAtMilliseconds: 1_000_042))
+        facts.recordClock("mgmt-a", stamps)
+        #expect(
+            facts.clockMeasurement(of: "mgmt-a")
+                == ClockMeasurement(offsetMilliseconds: 40, delayMilliseconds: 4, measuredAtMilliseconds: 1_000_504, level: .ok))
+        #expect(facts.lastHeard(from: "mgmt-a")?.sentAtMilliseconds == 1_000_542, "echoed on our next message")
+        facts.recordClock("mgmt-c", sentAtMilliseconds: 1_000_542, receivedAtMilliseconds: 1_000_504)
+        #expect(facts.clockMeasurement(of: "mgmt-c")?.offsetMilliseconds == 38, "an older peer without the echo: one-way")
+        facts.recordMode("mgmt-a", mode: "active", heldMilliseconds: 60_000, receivedAtMilliseconds: 1_000_504)
+        #expect(facts.mode(of: "mgmt-a") == PeerMode(mode: "active", sinceMilliseconds: 940_504))
+    }
+
+    @Test("thresholds are settings: the same injected skew is ok, a warning or a problem by them")
+    func thresholdsAreSettings() throws {
+        let (credentials, ica) = try Self.credentials()
+        #expect(ClockThresholds(warningMilliseconds: 0, problemMilliseconds: 10) == nil)
+        #expect(ClockThresholds(warningMilliseconds: 20, problemMilliseconds: 10) == nil)
+        func clockStatus(_ offset: Int64, _ thresholds: ClockThresholds) -> PromotionCheck {
+            let facts = PeerFacts(thresholds: thresholds)
+            facts.recordClock("mgmt-a", sentAtMilliseconds: 7_000_000 + offset, receivedAtMilliseconds: 7_000_000)
+            return Self.checks(credentials, authority: ica, facts: facts, peers: ["mgmt-a"]).clock()
+        }
+        let strict = try #require(ClockThresholds(warningMilliseconds: 100, problemMilliseconds: 1_000))
+        #expect(clockStatus(1_500, .standard).status == .ok)
+        #expect(clockStatus(500, strict).status == .warning)
+        let problem = clockStatus(-1_500, strict)
+        #expect(problem.status == .problem && problem.detail.contains("-1.5 s (behind)") && problem.detail.contains("NTP"), "\(problem)")
+    }
 }
