@@ -18,7 +18,7 @@ struct HACommand: AsyncParsableCommand {
             These commands talk to the local server through DIR/rampart.sock.
             """ + "\n\n" + SyncScope.text,
         subcommands: [
-            HAStatusCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
+            HAStatusCommand.self, HADiagnoseCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
             HAFullSyncCommand.self, HAResolveCollisionCommand.self, HAExportDivergentCommand.self, HASetModeCommand.self,
         ])
 }
