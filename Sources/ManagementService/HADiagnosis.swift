@@ -156,12 +156,14 @@ public struct HADiagnosisFacts: Sendable {
     public var checks: [PromotionCheck]
     /// By server name.
     public var peers: [String: Peer]
+    /// This server's own SIC address as the group recorded it (where a re-enrolling peer joins).
+    public var ownSICAddress: String?
     public var disk: Disk?
     public var backup: Backup?
 
     public init(
         dataDirectory: String, nowMilliseconds: Int64, status: HAStatusReport, laterStatus: HAStatusReport?, sampleIntervalMilliseconds: Int,
-        checks: [PromotionCheck], peers: [String: Peer], disk: Disk?, backup: Backup?
+        checks: [PromotionCheck], peers: [String: Peer], ownSICAddress: String? = nil, disk: Disk?, backup: Backup?
     ) {
         self.dataDirectory = dataDirectory
         self.nowMilliseconds = nowMilliseconds
@@ -170,6 +172,7 @@ public struct HADiagnosisFacts: Sendable {
         self.sampleIntervalMilliseconds = sampleIntervalMilliseconds
         self.checks = checks
         self.peers = peers
+        self.ownSICAddress = ownSICAddress
         self.disk = disk
         self.backup = backup
     }

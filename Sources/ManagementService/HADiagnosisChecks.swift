@@ -97,7 +97,7 @@ extension HADiagnosis {
             return [
                 Finding(
                     code: "collision", severity: .problem,
-                    summary: "collision: \(count) revision(s) on this server are not in the journal of the active \(status.activeServer ?? "?")",
+                    summary: "\(count) revision(s) on this server are not in the journal of the active \(status.activeServer ?? "?")",
                     evidence: "sync-status collision; \(active?.syncDetail ?? "-"); this server's head #\(status.head.map { String($0.number) } ?? "?")",
                     fix: fix, fixCommand: exportAndResolve(facts.dataDirectory))
             ]

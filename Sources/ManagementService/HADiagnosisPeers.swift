@@ -83,7 +83,9 @@ extension HADiagnosis {
     /// The cause, from the verifier's words (`PeerTrustFailure.description`) or the peer's alert.
     static func trustCause(_ detail: String) -> TrustCause {
         if detail.contains("revoked") {
-            return TrustCause(words: "was revoked", fix: "a revoked server needs a new one-time key and a fresh enrolment")
+            return TrustCause(
+                words: "was revoked",
+                fix: "a revoked server must enrol again with the one-time key its SIC reset printed (reset it again for a new key if that one is lost)")
         }
         if detail.contains("expired") { return TrustCause(words: "expired", fix: "renew it by resetting SIC") }
         if detail.contains("not valid before") {
@@ -107,7 +109,7 @@ extension HADiagnosis {
         let status = facts.status
         let active = status.activeServer ?? "ACTIVE"
         let activeData = status.mode == "active" ? facts.dataDirectory : "ACTIVE-DIR"
-        let activeSIC = facts.peers[active]?.sicAddress ?? "\(active):18191"
+        let activeSIC = (status.mode == "active" ? facts.ownSICAddress : facts.peers[active]?.sicAddress) ?? "\(active):18191"
         return (
             "on the active \(active), `rampart sic reset \(name)` revokes its certificate and prints a new one-time key; on \(name), start it on a fresh data directory with --join and that key (it gets a full sync)",
             "rampart sic reset \(name) --data \(activeData)   # on \(active); then on \(name): rampart server --data NEW-DIR --server-name \(name) --join \(activeSIC) --activation-key-file ./key"

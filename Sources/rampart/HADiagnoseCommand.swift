@@ -41,9 +41,10 @@ struct HADiagnoseCommand: AsyncParsableCommand {
             // The dry run changes nothing; its checks are the trust, clock and versions facts.
             let dryRun = try? await LocalOperator.call(transport, "ha-promote", ["dry-run": .bool(true)], sid: sid)
             var addresses: [String: String] = [:]
-            for server in first.servers {
-                let host = try? await LocalOperator.call(transport, "show-checkpoint-host", ["name": .string(server.name)], sid: sid)
-                if let address = host?["rampart-sic-address"]?.stringValue, !address.isEmpty { addresses[server.name] = address }
+            // Every server's recorded SIC address, this one's too (where a re-enrolled peer joins).
+            for name in first.servers.map(\.name) + [first.thisServer].compactMap({ $0 }) {
+                let host = try? await LocalOperator.call(transport, "show-checkpoint-host", ["name": .string(name)], sid: sid)
+                if let address = host?["rampart-sic-address"]?.stringValue, !address.isEmpty { addresses[name] = address }
             }
             try await Task.sleep(for: .milliseconds(interval))
             let later = try? HAStatusReport(json: try await LocalOperator.call(transport, "show-ha-status", [:], sid: sid))
@@ -59,7 +60,7 @@ struct HADiagnoseCommand: AsyncParsableCommand {
         return HADiagnosisFacts(
             dataDirectory: dataDirectory, nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), status: served.first,
             laterStatus: served.later, sampleIntervalMilliseconds: interval, checks: served.checks, peers: peers,
-            disk: disk(dataDirectory), backup: backup(dataDirectory))
+            ownSICAddress: served.first.thisServer.flatMap { served.addresses[$0] }, disk: disk(dataDirectory), backup: backup(dataDirectory))
     }
 
     struct Served: Sendable {

@@ -96,7 +96,11 @@ struct HADiagnosisTests {
         #expect(finding.summary.contains("mgmt-b's certificate") && finding.summary.contains(cause), "\(finding.summary)")
         #expect(finding.evidence.contains(detail))
         #expect(finding.fixCommand.hasPrefix("rampart sic reset mgmt-b --data /var/rampart"))
-        #expect(finding.fixCommand.contains("--join") && finding.fixCommand.contains("--activation-key-file"))
+        #expect(finding.fixCommand.contains("--join primary:18191") && finding.fixCommand.contains("--activation-key-file"))
+        var facts = Self.facts(broken)
+        facts.ownSICAddress = "192.0.2.11:18191"
+        let recorded = try Self.only(HADiagnosis(facts), "sic-broken")
+        #expect(recorded.fixCommand.contains("--join 192.0.2.11:18191"), "the active's recorded SIC address: \(recorded.fixCommand)")
     }
 
     @Test func sicBrokenOnThisServersOwnCertificate() throws {
