@@ -32,12 +32,13 @@ struct HADiagnoseEndToEndTests {
         let here = try await Self.diagnose(group, on: "mgmt-b")
         #expect(here.status == 1, "\(here.result)")
         #expect(here.findings["ha-stopped"]?.string("fix-command") == "rampart ha start --data \(group.data("mgmt-b"))", "\(here.result)")
+        #expect(Set(here.findings.keys) == ["ha-stopped"], "one problem, one finding: \(here.result)")
         var there: CLIResult?
         #expect(
             try await group.eventually {
                 let diagnosis = try await Self.diagnose(group, on: "primary")
                 there = diagnosis.result
-                return diagnosis.findings["ha-stopped"]?.string("summary")?.contains("mgmt-b") == true
+                return diagnosis.findings["ha-stopped"]?.string("summary")?.contains("mgmt-b") == true && diagnosis.findings.count == 1
             }, "\(there.map(String.init(describing:)) ?? "")")
         #expect(try await group.ha(["start"], on: "mgmt-b").status == 0)
         #expect(try await group.eventually { try await group.ha(["diagnose"], on: "primary").status == 0 })
