@@ -93,8 +93,15 @@ struct HADiagnoseCommand: AsyncParsableCommand {
         let status = BackupStatus.load(dataDirectory: URL(fileURLWithPath: dataDirectory))
         let schedule = (try? NodeSettings.read(dataDirectory: dataDirectory))?.backupSchedule
         guard status != nil || schedule != nil else { return nil }
+        // node.json is a file: its hours are not trusted to fit (an overflow means no usable period).
         let period: Int64? =
-            if let hours = schedule?.everyHours { Int64(hours) * 3_600_000 } else if schedule?.dailyAt != nil { 86_400_000 } else { nil }
+            if let hours = schedule?.everyHours {
+                Int64(hours).multipliedReportingOverflow(by: 3_600_000).overflow ? nil : Int64(hours) * 3_600_000
+            } else if schedule?.dailyAt != nil {
+                86_400_000
+            } else {
+                nil
+            }
         return HADiagnosisFacts.Backup(
             lastMilliseconds: status?.timeMilliseconds, lastResult: status?.result, lastMessage: status?.message, periodMilliseconds: period,
             schedule: schedule?.summary)
