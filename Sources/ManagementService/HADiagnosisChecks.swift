@@ -217,15 +217,17 @@ extension HADiagnosis {
             "disk: \(disk.availableBytes / 1_048_576) MiB free of \(disk.totalBytes / 1_048_576) MiB (\(String(format: "%.1f", percent)) %) for \(facts.dataDirectory)"
     }
 
+    /// A last backup that failed (whatever the schedule), or a scheduled one overdue.
     static func backup(_ facts: HADiagnosisFacts) -> Finding? {
-        guard let backup = facts.backup, let period = backup.periodMilliseconds, period > 0, let last = backup.lastMilliseconds else { return nil }
+        guard let backup = facts.backup, let last = backup.lastMilliseconds else { return nil }
         let fixCommand = "rampart backup create --data \(facts.dataDirectory) && rampart backup schedule --data \(facts.dataDirectory)"
         if backup.lastResult == "failed" {
             return Finding(
                 code: "backup-failed", severity: .problem, summary: "the last backup failed",
-                evidence: "\(Renderer.iso8601(milliseconds: last)): \(backup.lastMessage ?? "-"); schedule: \(backup.schedule ?? "-")",
+                evidence: "\(Renderer.iso8601(milliseconds: last)): \(backup.lastMessage ?? "-"); schedule: \(backup.schedule ?? "none")",
                 fix: "fix the cause named (destination, passphrase file, disk), then make a backup now", fixCommand: fixCommand)
         }
+        guard let period = backup.periodMilliseconds, period > 0 else { return nil }
         let (age, overflow) = facts.nowMilliseconds.subtractingReportingOverflow(last)
         let (limit, limitOverflow) = period.multipliedReportingOverflow(by: HADiagnosisLimits.backupStalePeriods)
         guard !overflow, !limitOverflow, age > limit else { return nil }

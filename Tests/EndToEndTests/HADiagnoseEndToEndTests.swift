@@ -14,7 +14,7 @@ struct HADiagnoseEndToEndTests {
         return (result.status, byCode, result)
     }
 
-    @Test("healthy exits 0; HA stopped, a stopped standby and a collision are each named with their fix", .timeLimit(.minutes(10)))
+    @Test("healthy exits 0; a failed backup, HA stopped, a stopped standby, a collision and a revoked peer are each named with their fix", .timeLimit(.minutes(10)))
     func diagnosePair() async throws {
         let group = try await HAGroup()
         try await group.join("mgmt-b")
@@ -26,6 +26,16 @@ struct HADiagnoseEndToEndTests {
             #expect(healthy && text.stdout.hasPrefix("no problems found"), "\(text)")
             #expect(text.stdout.contains("TCP connect ok") && text.stdout.contains("disk:"), "\(text)")
         }
+
+        // A backup that failed (its destination is a file): named with its cause, until one succeeds.
+        let notADirectory = group.fixture.scratch.path("not-a-directory")
+        FileManager.default.createFile(atPath: notADirectory, contents: Data("x".utf8))
+        #expect(try await group.fixture.rampart(["backup", "create", "--to", notADirectory, "--data", group.data("primary")]).status != 0)
+        let failedBackup = try await Self.diagnose(group, on: "primary")
+        #expect(failedBackup.status == 1 && Set(failedBackup.findings.keys) == ["backup-failed"], "\(failedBackup.result)")
+        #expect(failedBackup.findings["backup-failed"]?.string("fix-command")?.hasPrefix("rampart backup create --data") == true)
+        #expect(try await group.fixture.rampart(["backup", "create", "--data", group.data("primary")]).status == 0)
+        #expect(try await group.ha(["diagnose"], on: "primary").status == 0)
 
         // HA stopped on the standby: the standby and the active both name it and `ha start`.
         #expect(try await group.ha(["stop"], on: "mgmt-b").status == 0)

@@ -204,6 +204,9 @@ struct HADiagnosisTests {
         failed.lastMessage = "passphrase file missing"
         let failure = try Self.only(HADiagnosis(Self.facts(Self.report(), backup: failed)), "backup-failed")
         #expect(failure.evidence.contains("passphrase file missing"))
+        failed.periodMilliseconds = nil
+        #expect(
+            try Self.only(HADiagnosis(Self.facts(Self.report(), backup: failed)), "backup-failed").summary == "the last backup failed", "with no schedule too")
     }
 
     @Test func jsonShapeAndEscapingOfPeerText() throws {
