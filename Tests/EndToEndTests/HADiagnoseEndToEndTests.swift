@@ -14,7 +14,7 @@ struct HADiagnoseEndToEndTests {
         return (result.status, byCode, result)
     }
 
-    @Test("healthy exits 0; a failed backup, HA stopped, a stopped standby, a collision and a revoked peer are each named with their fix", .timeLimit(.minutes(10)))
+    @Test("healthy exits 0; failed backup, HA stopped, standby down, collision, revoked peer: each named with its fix", .timeLimit(.minutes(10)))
     func diagnosePair() async throws {
         let group = try await HAGroup()
         try await group.join("mgmt-b")
