@@ -1,4 +1,5 @@
 import Foundation
+import ManagementService
 import Store
 import TrustCore
 
@@ -53,33 +54,53 @@ public enum LivenessProbe {
 
     /// True when a TCP connection to `address` ("host:port", IPv4 or a name) opens within the timeout.
     public static func tcpAnswers(_ address: String, timeoutMilliseconds: Int = OperationsLimits.peerProbeTimeoutMilliseconds) -> Bool {
-        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else { return false }
+        tcpConnect(address, timeoutMilliseconds: timeoutMilliseconds) == .ok
+    }
+
+    /// A real TCP connect to `address` ("host:port", IPv4 or a name): ok at the first address of the
+    /// name that accepts, else the last address's failure (refused, timeout, or another error in words).
+    public static func tcpConnect(_ address: String, timeoutMilliseconds: Int) -> TCPConnectResult {
+        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
+            return .failed("not host:port")
+        }
         let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var results: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &results) == 0, let first = results else { return false }
+        let resolved = getaddrinfo(host, String(port), &hints, &results)
+        guard resolved == 0, let first = results else { return .failed("the name does not resolve: \(String(cString: gai_strerror(resolved)))") }
         defer { freeaddrinfo(results) }
+        var outcome = TCPConnectResult.failed("no address")
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let current = entry {
-            if connectWithTimeout(current.pointee, timeoutMilliseconds: timeoutMilliseconds) { return true }
+            outcome = connectWithTimeout(current.pointee, timeoutMilliseconds: timeoutMilliseconds)
+            if outcome == .ok { return .ok }
             entry = current.pointee.ai_next
         }
-        return false
+        return outcome
     }
 
-    static func connectWithTimeout(_ info: addrinfo, timeoutMilliseconds: Int) -> Bool {
+    static func connectWithTimeout(_ info: addrinfo, timeoutMilliseconds: Int) -> TCPConnectResult {
         let fd = socket(info.ai_family, info.ai_socktype, info.ai_protocol)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return failure(errno) }
         defer { close(fd) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        if connect(fd, info.ai_addr, info.ai_addrlen) == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
+        if connect(fd, info.ai_addr, info.ai_addrlen) == 0 { return .ok }
+        guard errno == EINPROGRESS else { return failure(errno) }
         var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&poller, 1, Int32(timeoutMilliseconds)) == 1 else { return false }
+        guard poll(&poller, 1, Int32(timeoutMilliseconds)) == 1 else { return .timeout }
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return failure(errno) }
+        return error == 0 ? .ok : failure(error)
+    }
+
+    static func failure(_ code: Int32) -> TCPConnectResult {
+        switch code {
+        case ECONNREFUSED: .refused
+        case ETIMEDOUT: .timeout
+        default: .failed(String(cString: strerror(code)))
+        }
     }
 }
 

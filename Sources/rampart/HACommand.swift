@@ -15,10 +15,12 @@ struct HACommand: AsyncParsableCommand {
 
             Promote a standby with `rampart ha promote --data DIR` (run --dry-run first): a switchover when the active answers (nothing is lost), a failover otherwise, refused when revisions may be lost unless --force. An old active that comes back steps down; if it holds revisions the new active lacks it reports a collision: export them (`export-divergent`), then `resolve-collision --keep peer|local`.
 
+            When something is wrong, `rampart ha diagnose --data DIR` names each problem with its evidence and the command that fixes it.
+
             These commands talk to the local server through DIR/rampart.sock.
             """ + "\n\n" + SyncScope.text,
         subcommands: [
-            HAStatusCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
+            HAStatusCommand.self, HADiagnoseCommand.self, HAPromoteCommand.self, HAStartCommand.self, HAStopCommand.self, HARestartCommand.self,
             HAFullSyncCommand.self, HAResolveCollisionCommand.self, HAExportDivergentCommand.self, HASetModeCommand.self,
         ])
 }
