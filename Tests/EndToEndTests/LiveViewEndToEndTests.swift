@@ -92,6 +92,51 @@ struct LiveViewEndToEndTests {
     }
 }
 
+extension LiveViewEndToEndTests {
+    @Test(
+        "SIGTERM and ^C end the view with the terminal restored: main screen, cursor shown, line mode and echo back",
+        .enabled(if: Tmux.available), .timeLimit(.minutes(10)))
+    func restoresTheTerminal() async throws {
+        let fixture = try EndToEndTests.Fixture()
+        let primary = try await ServerProcess.start(dataDirectory: fixture.data, logName: "view-restore", extraArguments: ["--server-name", "mgmt-a"])
+        defer { primary.kill() }
+        let tmux = Tmux(socket: "/tmp/rampart-view-\(UUID().uuidString.prefix(8)).tmux", session: "shell", scratch: fixture.scratch)
+        try tmux.startSession(command: "/bin/sh", columns: 120, rows: 40)
+        defer { tmux.killServer() }
+        #expect(try await pollUntil(seconds: 30) { try await tmux.hasSession() }, "tmux never started the session")
+        let view = "\(try Executable.rampart().path) view --data \(fixture.data)"
+        let stty = "stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo | tr '\\n' ' '"
+
+        for (ending, marker) in [("SIGTERM", "ended-by-term"), ("^C", "ended-by-interrupt")] {
+            try await tmux.run(["send-keys", "-t", "shell", "clear; \(view); echo \(marker) $(\(stty))", "Enter"])
+            #expect(
+                try await pollUntil(seconds: 60) { try await tmux.display("#{alternate_on}") == "1" }, "\(ending): the view never took the alternate screen")
+            if ending == "SIGTERM" {
+                let shell = try #require(Int32(try await tmux.display("#{pane_pid}")))
+                let child = try #require(Self.children(of: shell).first, "the view runs under the pane's shell")
+                kill(child, SIGTERM)
+            } else {
+                try await tmux.run(["send-keys", "-t", "shell", "C-c"])
+            }
+            var screen = ""
+            #expect(
+                try await pollUntil(seconds: 30) {
+                    screen = try await tmux.capture()
+                    return screen.contains("\(marker) icanon echo")
+                }, "\(ending): the shell never got its terminal back:\n\(screen)")
+            #expect(try await tmux.display("#{alternate_on} #{cursor_flag}") == "0 1", "\(ending): main screen, cursor shown")
+        }
+    }
+
+    /// The processes `pid` started (Linux /proc).
+    static func children(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
+        }
+    }
+}
+
 /// tmux on a private socket: a test's sessions never meet the user's.
 struct Tmux {
     let socket: String
@@ -122,6 +167,11 @@ struct Tmux {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+    }
+
+    /// A tmux format of the session's pane (`#{alternate_on}`, `#{pane_pid}`…).
+    func display(_ format: String) async throws -> String {
+        try await run(["display-message", "-p", "-t", session, format]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func capture() async throws -> String { try await run(["capture-pane", "-p", "-t", session]).stdout }
