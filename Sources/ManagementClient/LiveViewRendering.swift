@@ -61,9 +61,11 @@ public enum LiveViewPage: String, Sendable, CaseIterable {
 /// (names, event descriptions: they come from peers, gateways and administrators) has its control
 /// characters escaped, so it cannot move the cursor or change the terminal.
 public enum LiveView {
-    public static func render(_ frame: LiveViewFrame, page: LiveViewPage, width: Int, height: Int) -> [String] {
+    /// `notice`: a line under the header (the server not answering, say); escaped like the data.
+    public static func render(_ frame: LiveViewFrame, page: LiveViewPage, width: Int, height: Int, notice: String? = nil) -> [String] {
         let figures = frame.figures
-        var lines = [header(frame.snapshot, page: page), nodeLine(frame.resources, figures), ""]
+        var lines = [header(frame.snapshot, page: page)] + (notice.map { ["! " + escape($0)] } ?? [])
+        lines += [nodeLine(frame.resources, figures), ""]
         switch page {
         case .ha: lines += haPage(frame.snapshot, figures)
         case .gateways: lines += gatewaysPage(frame.snapshot)

@@ -37,21 +37,16 @@ struct ViewCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let data = data
-        let page = LiveViewPage.ha
-        let (json, plain, interval) = (json, once || isatty(STDOUT_FILENO) == 0, interval)
+        guard json || once || isatty(STDOUT_FILENO) == 0 else { return try await LiveTerminalLoop(dataDirectory: data, interval: interval).run() }
+        let (data, json, interval) = (data, json, interval)
         try await LocalOperator.withRootSession(dataDirectory: data) { transport, sid in
             let source = LiveViewSource(dataDirectory: data, transport: transport, sid: sid)
-            if json || plain {
-                let first = try await source.sample()
-                try await Task.sleep(for: .seconds(interval))
-                let second = try await source.sample()
-                let frame = LiveViewFrame(snapshot: second.snapshot, previous: first.snapshot, resources: second.resources, previousResources: first.resources)
-                if json { return print(Self.json(second.reply, frame).canonicalString) }
-                print(LiveView.render(frame, page: page, width: Int(Int32.max), height: Int(Int32.max)).joined(separator: "\n"))
-            } else {
-                try await LiveTerminalLoop(source: source, interval: interval).run()
-            }
+            let first = try await source.sample()
+            try await Task.sleep(for: .seconds(interval))
+            let second = try await source.sample()
+            let frame = LiveViewFrame(snapshot: second.snapshot, previous: first.snapshot, resources: second.resources, previousResources: first.resources)
+            if json { return print(Self.json(second.reply, frame).canonicalString) }
+            print(LiveView.render(frame, page: .ha, width: Int(Int32.max), height: Int(Int32.max)).joined(separator: "\n"))
         }
     }
 
@@ -93,49 +88,78 @@ struct LiveViewSource: Sendable {
 
 /// The terminal shell around `LiveView.render`: raw keys, the alternate screen, a redraw every interval,
 /// on a key and on a resize; the terminal is restored on every way out (q, ^C, SIGINT, SIGTERM, SIGHUP, an error).
+/// A server that stops answering after the first screen is said so on the screen and asked again every
+/// interval (a restart, a promotion), keeping the last figures in view.
 struct LiveTerminalLoop {
-    let source: LiveViewSource
+    let dataDirectory: String
     let interval: Double
 
     /// How long one wait for a key lasts: the loop's reaction time.
     static let keyWaitMilliseconds: Int32 = 100
+
+    /// What is on the screen.
+    struct Screen {
+        var page = LiveViewPage.ha
+        var latest: LiveViewSample?
+        var previous: LiveViewSample?
+        var notice: String?
+    }
 
     func run() async throws {
         let terminal = try RawTerminal()
         defer { terminal.restore() }
         let signals = TerminalSignals()
         defer { signals.cancel() }
-        var page = LiveViewPage.ha
-        var latest = try await source.sample()
-        var previous: LiveViewSample?
-        var nextSample = ContinuousClock.now + .seconds(interval)
-        var dirty = true
+        var screen = Screen()
         while !signals.flags.stop.load(ordering: .relaxed) {
-            if dirty || signals.flags.resized.exchange(false, ordering: .relaxed) {
-                terminal.draw(render(latest, previous, page: page))
-                dirty = false
-            }
-            switch terminal.readKey(timeoutMilliseconds: Self.keyWaitMilliseconds) {
-            case UInt8(ascii: "q"), UInt8(ascii: "Q"), 3, 4: return  // q, ^C, ^D
-            case 9:
-                page = page.next
-                dirty = true
-            default: break
-            }
-            if ContinuousClock.now >= nextSample {
-                previous = latest
-                latest = try await source.sample()
-                nextSample = ContinuousClock.now + .seconds(interval)
-                dirty = true
+            do {
+                let quit = try await LocalOperator.withRootSession(dataDirectory: dataDirectory) { transport, sid in
+                    try await watch(LiveViewSource(dataDirectory: dataDirectory, transport: transport, sid: sid), terminal, signals, &screen)
+                }
+                if quit { return }
+            } catch  where screen.latest != nil {
+                screen.notice = "the server is not answering, asking again every \(interval) s: \(error)"
+                screen.previous = nil
+                if keys(until: ContinuousClock.now + .seconds(interval), terminal, signals, &screen) { return }
             }
         }
     }
 
-    func render(_ latest: LiveViewSample, _ previous: LiveViewSample?, page: LiveViewPage) -> [String] {
+    /// Samples and draws every interval until the operator quits (true) or a signal ends the view (false).
+    func watch(_ source: LiveViewSource, _ terminal: RawTerminal, _ signals: TerminalSignals, _ screen: inout Screen) async throws -> Bool {
+        while !signals.flags.stop.load(ordering: .relaxed) {
+            let sample = try await source.sample()
+            screen.previous = screen.latest
+            screen.latest = sample
+            screen.notice = nil
+            if keys(until: ContinuousClock.now + .seconds(interval), terminal, signals, &screen) { return true }
+        }
+        return false
+    }
+
+    /// Draws, then takes keys until `deadline` (Tab turns the page, a resize redraws); true when q or ^C.
+    func keys(until deadline: ContinuousClock.Instant, _ terminal: RawTerminal, _ signals: TerminalSignals, _ screen: inout Screen) -> Bool {
+        var dirty = true
+        while ContinuousClock.now < deadline, !signals.flags.stop.load(ordering: .relaxed) {
+            if dirty || signals.flags.resized.exchange(false, ordering: .relaxed) { terminal.draw(render(screen)) }
+            dirty = false
+            switch terminal.readKey(timeoutMilliseconds: Self.keyWaitMilliseconds) {
+            case UInt8(ascii: "q"), UInt8(ascii: "Q"), 3, 4: return true  // q, ^C, ^D
+            case 9:
+                screen.page = screen.page.next
+                dirty = true
+            default: break
+            }
+        }
+        return signals.flags.stop.load(ordering: .relaxed)
+    }
+
+    func render(_ screen: Screen) -> [String] {
+        guard let latest = screen.latest else { return [] }
         let frame = LiveViewFrame(
-            snapshot: latest.snapshot, previous: previous?.snapshot, resources: latest.resources, previousResources: previous?.resources)
+            snapshot: latest.snapshot, previous: screen.previous?.snapshot, resources: latest.resources, previousResources: screen.previous?.resources)
         let size = RawTerminal.size()
-        return LiveView.render(frame, page: page, width: size.columns, height: size.rows)
+        return LiveView.render(frame, page: screen.page, width: size.columns, height: size.rows, notice: screen.notice)
     }
 }
 

@@ -62,7 +62,8 @@ struct LiveViewEndToEndTests {
     }
 
     @Test(
-        "under tmux: the HA page with role and epoch, Tab shows the gateways page, q ends the view", .enabled(if: Tmux.available),
+        "under tmux: the HA page with role and epoch, Tab shows the gateways page, a stopped server is said and followed back, q ends the view",
+        .enabled(if: Tmux.available),
         .timeLimit(.minutes(10)))
     func liveUnderTmux() async throws {
         let fixture = try EndToEndTests.Fixture()
@@ -86,6 +87,22 @@ struct LiveViewEndToEndTests {
                 screen = try await tmux.capture()
                 return screen.contains("HA [Gateways]") && screen.contains("GATEWAYS (0)")
             }, "Tab never showed the gateways page:\n\(screen)")
+
+        // The server stops: the view says so and keeps asking; the server back, the figures are back.
+        _ = try await primary.stop()
+        #expect(
+            try await pollUntil(seconds: 60) {
+                screen = try await tmux.capture()
+                return screen.contains("! the server is not answering") && screen.contains("GATEWAYS (0)")
+            }, "the view never said the server stopped answering:\n\(screen)")
+        let restarted = try await ServerProcess.start(
+            dataDirectory: fixture.data, preferredPort: primary.port, logName: "view-tmux-restarted", extraArguments: ["--server-name", "mgmt-a"])
+        defer { restarted.kill() }
+        #expect(
+            try await pollUntil(seconds: 60) {
+                screen = try await tmux.capture()
+                return !screen.contains("not answering") && screen.contains("GATEWAYS (0)")
+            }, "the view never came back to the restarted server:\n\(screen)")
         try await tmux.run(["send-keys", "-t", "view", "q"])
         #expect(
             try await pollUntil(seconds: 30) { !(try await tmux.hasSession()) }, "q did not end the view")

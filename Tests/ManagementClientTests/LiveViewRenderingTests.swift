@@ -117,6 +117,13 @@ struct LiveViewRenderingTests {
         }
     }
 
+    @Test("a notice (the server not answering) shows under the header, escaped")
+    func notice() {
+        let lines = LiveView.render(Self.frame(), page: .gateways, width: 200, height: 60, notice: "the server is not answering: \u{1B}[2J")
+        #expect(lines[1] == "! the server is not answering: \\u{1B}[2J")
+        #expect(LiveView.render(Self.frame(), page: .gateways, width: 200, height: 60)[1].hasPrefix("node: "))
+    }
+
     @Test("without a previous snapshot the rates are unknown, not invented; a counter that went back gives none")
     func ratesNeedTwoSnapshots() {
         let single = LiveViewFrame(snapshot: Self.snapshot(), resources: Self.resources)
