@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `rampart view` on real servers: `--once` and `--json` on an HA pair show the role, the epoch and the
 /// peer; under tmux the live screen draws the HA page, Tab turns to the gateways page and q ends it.
 @Suite("End to end: rampart view", .serialized)
@@ -172,18 +176,12 @@ struct Tmux {
         return result
     }
 
-    /// `new-session -d`, not waited for: the tmux server it forks keeps the client's inherited
-    /// descriptors, so Foundation would see the client end only with the server. `has-session` says
-    /// when it runs.
+    /// `new-session -d`. The client is spawned with a clean signal mask and default handlers (see
+    /// `spawn`), and waited for; `has-session` says when the session runs.
     func startSession(command: String, columns: Int, rows: Int) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.program))
-        process.arguments = ["-S", socket, "new-session", "-d", "-s", session, "-x", String(columns), "-y", String(rows), command]
-        process.environment = ProcessInfo.processInfo.environment.merging(["TERM": "xterm-256color"]) { $1 }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let arguments = ["-S", socket, "new-session", "-d", "-s", session, "-x", String(columns), "-y", String(rows), command]
+        let status = try Self.spawn(try #require(Self.program), arguments)
+        try #require(status == 0, "tmux new-session exited with \(status)")
     }
 
     /// A tmux format of the session's pane (`#{alternate_on}`, `#{pane_pid}`…).
@@ -200,13 +198,38 @@ struct Tmux {
 
     func killServer() {
         guard let program = Self.program else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = ["-S", socket, "kill-server"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        process.waitUntilExit()
+        _ = try? Self.spawn(program, ["-S", socket, "kill-server"])
         try? FileManager.default.removeItem(atPath: socket)
+    }
+
+    /// Runs tmux and waits for its client. posix_spawn with an empty signal mask and every signal at
+    /// its default: a process started from the test's threads inherits their blocked signals, and a
+    /// tmux server (and the panes it starts) with SIGCHLD and SIGTERM blocked never ends on kill-server.
+    /// The client gets /dev/null for its standard streams and no other descriptor of the test.
+    static func spawn(_ program: String, _ arguments: [String]) throws -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for descriptor: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0) }
+        let environment = ProcessInfo.processInfo.environment.merging(["TERM": "xterm-256color"]) { $1 }.map { "\($0.key)=\($0.value)" }
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
+        guard spawned == 0 else { throw E2EFailure("posix_spawn \(program): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
     }
 }
