@@ -282,7 +282,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "ManagementModel", .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
-        .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel"], swiftSettings: strict),
+        .testTarget(name: "ManagementClientTests", dependencies: ["ManagementClient", "ManagementModel", "ManagementService"], swiftSettings: strict),
         .testTarget(name: "RampartToolsTests", dependencies: ["RampartTools"], swiftSettings: strict),
         .testTarget(
             name: "RampartServerTests",

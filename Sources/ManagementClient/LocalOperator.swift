@@ -17,7 +17,7 @@ public enum LocalOperator {
         print(json ? reply.canonicalString : reply["summary"]?.stringValue ?? reply.canonicalString)
     }
 
-    public static func withRootSession<T: Sendable>(dataDirectory: String, _ body: @Sendable (MgmtTransport, String) async throws -> T) async throws -> T {
+    public static func withRootSession<T: Sendable>(dataDirectory: String, _ body: (MgmtTransport, String) async throws -> T) async throws -> T {
         let socket = (dataDirectory as NSString).appendingPathComponent(DataDirectoryLayout.socket)
         guard FileManager.default.fileExists(atPath: socket) else {
             throw MgmtFailure.runtime("No server socket at \(socket): is `rampart server --data \(dataDirectory)` running?")

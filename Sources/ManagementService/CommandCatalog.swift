@@ -224,6 +224,10 @@ public enum CommandCatalog {
                 CommandParameter("query-id", .string, "The next page of an earlier query."),
             ]),
         command("show-ha-status", "HA status of this server and its peers."),
+        command(
+            "show-live-view",
+            "One snapshot for `rampart view`: HA status, peers' clock offsets, sessions, locks, gateways, cluster members, publish counters, the last events."
+        ),
     ]
 
     static let policyCommands: [CommandSpec] = [

@@ -65,6 +65,7 @@ extension ManagementService {
             "equals": .session { try $0.equals($1, $2) },
             "show-logs": .session { try $0.showLogs($1, $2) },
             "show-ha-status": .session { try $0.showHAStatus($1, $2) },
+            "show-live-view": .session { try $0.showLiveView($1, $2) },
             // policy
             "show-access-rulebase": .session { try $0.showAccessRulebase($1, $2) },
             "show-layer-structure": .session { try $0.showLayerStructure($1, $2) },

@@ -77,6 +77,10 @@ public actor ManagementService {
     public nonisolated let events: EventBus<ManagementEvent>
     /// Requests and publishes as counters and timers (see `ServiceMetrics.attach`).
     public nonisolated let metrics = ServiceMetrics()
+    /// The last events and how long this server has held its HA mode, for `rampart view` (the node feeds it).
+    public nonisolated let recentEvents = RecentEvents()
+    /// Each peer's clock minus ours, as the node measured it (see `attachClockOffsets`).
+    var clockOffsets: (@Sendable () -> [String: Int64])?
     var logQueries = LogQueries()
     /// `managementServers()` as last read, with the store's count of checkpoint-host changes it was read at.
     nonisolated let managementServersRead = Mutex<(changes: UInt64, entries: [ManagementServerEntry])?>(nil)

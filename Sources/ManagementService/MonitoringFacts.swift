@@ -20,7 +20,7 @@ public struct MonitoringFacts: Sendable {
     public var oldestLackingCommitMilliseconds: [String: Int64]
     public var nowMilliseconds: Int64
 
-    public struct Gateway: Sendable, Equatable {
+    public struct Gateway: Codable, Sendable, Equatable {
         public var name: String
         public var state: String
         public init(name: String, state: String) {
@@ -29,7 +29,7 @@ public struct MonitoringFacts: Sendable {
         }
     }
 
-    public struct ClusterMember: Sendable, Equatable {
+    public struct ClusterMember: Codable, Sendable, Equatable {
         public var cluster: String
         public var member: String
         public var state: String

@@ -13,6 +13,16 @@ public final class ServiceMetrics: Sendable {
     }
 
     private let factory = Mutex<(any MetricsFactory)?>(nil)
+    /// Publishes committed and their summed durations since start, for `rampart view`'s rate and latency.
+    private let publishes = Mutex(PublishTotals())
+
+    /// Publishes committed since start: a viewer takes the difference of two readings.
+    public struct PublishTotals: Sendable, Equatable {
+        public var count: Int64 = 0
+        public var nanoseconds: Int64 = 0
+    }
+
+    public var publishTotals: PublishTotals { publishes.withLock { $0 } }
 
     public init() {}
 
@@ -29,6 +39,10 @@ public final class ServiceMetrics: Sendable {
     /// A publish that committed, from the request's arrival to its answer (a sync-mode publish
     /// includes the wait for a standby).
     func publishCommitted(after duration: Duration) {
+        publishes.withLock { totals in
+            totals.count &+= 1
+            totals.nanoseconds &+= max(duration.nanoseconds, 0)
+        }
         guard let factory = factory.withLock({ $0 }) else { return }
         Timer(label: Name.publishDuration, dimensions: [], factory: factory).recordNanoseconds(duration.nanoseconds)
     }

@@ -71,3 +71,29 @@ struct CertificateWatch: Service {
         }
     }
 }
+
+/// Keeps the node's last events for `rampart view` (`ManagementService.recentEvents`): one subscriber
+/// of the bus, subscribed at once like the log, so it sees this server's first HA state.
+struct RecentEventsFeed: Service {
+    /// Events the feed may fall behind by (it only keeps the last few anyway).
+    static let bufferedEventsMax = 64
+
+    let deliveries: AsyncStream<EventBus<ManagementEvent>.Delivery>
+    let recent: RecentEvents
+    let serverName: String
+
+    init(events: EventBus<ManagementEvent>, recent: RecentEvents, serverName: String) throws {
+        deliveries = try events.subscribe(bufferedEventsMax: Self.bufferedEventsMax)
+        self.recent = recent
+        self.serverName = serverName
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await delivery in deliveries {
+                guard case .event(let event, let sequence) = delivery else { continue }
+                recent.record(event, sequence: sequence, atMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), localServer: serverName)
+            }
+        }
+    }
+}

@@ -46,13 +46,18 @@ struct NodeMonitoring {
 
     /// The peers' clock offsets and this node's certificate ends.
     static func nodeFacts(runtime: HARuntime, facts: PeerFacts, credentials: NodeCredentials) -> NodeFacts {
+        var expiries: [String: Date] = [:]
+        expiries[CertificateLifecycle.ExpiringCertificate.Which.internalCA.rawValue] = credentials.icaNotValidAfter
+        expiries[CertificateLifecycle.ExpiringCertificate.Which.sicCertificate.rawValue] = credentials.certificateNotValidAfter
+        return NodeFacts(clockOffsetsMilliseconds: clockOffsets(runtime: runtime, facts: facts), certificateExpiries: expiries)
+    }
+
+    /// Each peer's clock minus ours, as the heartbeats measured it (a peer not measured yet is absent).
+    static func clockOffsets(runtime: HARuntime, facts: PeerFacts) -> [String: Int64] {
         var offsets: [String: Int64] = [:]
         for peer in runtime.status.peers.map(\.serverID.name) {
             if let offset = facts.clockOffsetMilliseconds(of: peer) { offsets[peer] = offset }
         }
-        var expiries: [String: Date] = [:]
-        expiries[CertificateLifecycle.ExpiringCertificate.Which.internalCA.rawValue] = credentials.icaNotValidAfter
-        expiries[CertificateLifecycle.ExpiringCertificate.Which.sicCertificate.rawValue] = credentials.certificateNotValidAfter
-        return NodeFacts(clockOffsetsMilliseconds: offsets, certificateExpiries: expiries)
+        return offsets
     }
 }

@@ -339,6 +339,7 @@ struct NodeComposer {
         let service = node.service
         // The log subscribes first: it sees the node's events from the HA runtime's first step on.
         let eventLog = try EventLog(events: service.events, logger: logger)
+        let recentEvents = try RecentEventsFeed(events: service.events, recent: service.recentEvents, serverName: serverName)
         let ica = ICAStateSync(pkiDirectory: directory.appendingPathComponent(DataDirectoryLayout.pki), service: service, logger: logger)
         if node.role == .secondary, let authority = ica.loadAuthority() {
             try await service.adoptICAState(authority: authority, revocationsText: try service.currentRevocations().jsonText)
@@ -411,10 +412,11 @@ struct NodeComposer {
             logger: logger)
         let operations = OperationsService(directory: directory, serverName: serverName, events: service.events, logger: logger)
         await service.attachOperations(operations.provider)
+        await service.attachClockOffsets { NodeMonitoring.clockOffsets(runtime: runtime, facts: facts) }
         let certificates = CertificateWatch(credentials: node.credentials, events: service.events, logger: logger)
         let services: [any Service] =
             [
-                eventLog, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
+                eventLog, recentEvents, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
                 certificates,
             ] + monitoring.services
         return RampartNode(

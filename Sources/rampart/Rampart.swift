@@ -23,8 +23,9 @@ struct Rampart: AsyncParsableCommand {
             Test a packet:   rampart gateway test-packet --data ./gw1 src=10.1.0.5 dst=10.2.0.10 proto=tcp dport=443
             """,
         subcommands: [
-            ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, BackupCommand.self, SnapshotCommand.self, MigrateCommand.self,
-            DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self, ClusterCommand.self, TimeCommand.self,
+            ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, ViewCommand.self, TimeCommand.self, BackupCommand.self,
+            SnapshotCommand.self, MigrateCommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self,
+            ClusterCommand.self,
         ])
 
     /// Logging first: whatever any command logs has its control characters escaped (`EscapingLogHandler`).
