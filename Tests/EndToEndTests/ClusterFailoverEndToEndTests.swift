@@ -226,94 +226,96 @@ final class AgentInNamespace: Sendable {
     deinit { kill() }
 }
 
-@Suite("Gateway cluster: two member agents in namespaces fail over the virtual address", .serialized)
-struct ClusterFailoverEndToEndTests {
-    static let boundSeconds = 60.0
+extension NamespaceLabs {
+    @Suite("Gateway cluster: two member agents in namespaces fail over the virtual address", .serialized)
+    struct ClusterFailoverEndToEndTests {
+        static let boundSeconds = 60.0
 
-    @Test(
-        "one member holds the virtual address; kill -9 moves it to the other within the bound and the client reaches it; the old member comes back STANDBY (Active Up); link down and admin down fail over too",
-        .timeLimit(.minutes(6)),
-        .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
-    func failsOverOnKillLinkDownAndAdminDown() async throws {
-        let lab = try await ClusterLab()
-        defer { lab.tearDown() }
-        try await lab.start(1)
-        try await lab.start(2)
-        try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
-        let first = try #require(await lab.activeHolders().first, "\(lab.logs)")
-        let other = 3 - first
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
-        #expect(!(await lab.holdsVirtualAddress(other)), "the standby holds nothing")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        @Test(
+            "one member holds the virtual address; kill -9 moves it to the other within the bound and the client reaches it; the old member comes back STANDBY (Active Up); link down and admin down fail over too",
+            .timeLimit(.minutes(6)),
+            .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
+        func failsOverOnKillLinkDownAndAdminDown() async throws {
+            let lab = try await ClusterLab()
+            defer { lab.tearDown() }
+            try await lab.start(1)
+            try await lab.start(2)
+            try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders().count == 1 }, "\(lab.logs)")
+            let first = try #require(await lab.activeHolders().first, "\(lab.logs)")
+            let other = 3 - first
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
+            #expect(!(await lab.holdsVirtualAddress(other)), "the standby holds nothing")
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
 
-        // kill -9 of the active: the standby takes the address; the client reaches it again.
-        let killedAt = ContinuousClock.now
-        await lab.powerOff(first)
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.holdsVirtualAddress(other) }, "\(lab.logs)")
-        let tookOver = ContinuousClock.now - killedAt
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
-        let reached = ContinuousClock.now - killedAt
-        print("cluster failover on kill -9: virtual address held after \(tookOver), client connected after \(reached)")
-        let afterKill = await lab.state(other)
-        #expect(afterKill?.object("last-change")?.string("event-code") == "CLUS-110300", "active member dead: \(afterKill ?? [:])")
+            // kill -9 of the active: the standby takes the address; the client reaches it again.
+            let killedAt = ContinuousClock.now
+            await lab.powerOff(first)
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.holdsVirtualAddress(other) }, "\(lab.logs)")
+            let tookOver = ContinuousClock.now - killedAt
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+            let reached = ContinuousClock.now - killedAt
+            print("cluster failover on kill -9: virtual address held after \(tookOver), client connected after \(reached)")
+            let afterKill = await lab.state(other)
+            #expect(afterKill?.object("last-change")?.string("event-code") == "CLUS-110300", "active member dead: \(afterKill ?? [:])")
 
-        // The killed member comes back: it stays STANDBY (Active Up) and the other keeps the address.
-        try await lab.agents[first]?.waitForExit()
-        try await lab.start(first)
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
-        try await Task.sleep(for: .seconds(2))
-        #expect(await lab.activeHolders() == [other], "Active Up: the recovered member does not take the address back")
-        #expect(!(await lab.holdsVirtualAddress(first)))
+            // The killed member comes back: it stays STANDBY (Active Up) and the other keeps the address.
+            try await lab.agents[first]?.waitForExit()
+            try await lab.start(first)
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
+            try await Task.sleep(for: .seconds(2))
+            #expect(await lab.activeHolders() == [other], "Active Up: the recovered member does not take the address back")
+            #expect(!(await lab.holdsVirtualAddress(first)))
 
-        // Link down of the active's monitored interface: the other member takes over.
-        try await lab.members[other - 1].run(["ip", "link", "set", "eth0", "down"])
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [first] }, "\(lab.logs)")
-        #expect(await lab.memberState(other) == "DOWN")
-        try await lab.members[other - 1].run(["ip", "link", "set", "eth0", "up"])
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+            // Link down of the active's monitored interface: the other member takes over.
+            try await lab.members[other - 1].run(["ip", "link", "set", "eth0", "down"])
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [first] }, "\(lab.logs)")
+            #expect(await lab.memberState(other) == "DOWN")
+            try await lab.members[other - 1].run(["ip", "link", "set", "eth0", "up"])
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(other) == "STANDBY" }, "\(lab.logs)")
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
 
-        // Admin down on the active: graceful failover through the admin_down pnote; admin up: standby.
-        let down = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
-        #expect(down.status == 0, "\(down)")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [other] }, "\(lab.logs)")
-        let pnotes = try await CLI.run(["cluster", "list", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
-        #expect(pnotes.stdout.contains("admin_down"), "\(pnotes)")
-        let text = try await CLI.run(["cluster", "state", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
-        #expect(text.stdout.contains("Cluster Mode:   High Availability (Active Up)") && text.stdout.contains("Active PNOTEs: admin_down"), "\(text)")
-        let up = try await CLI.run(["cluster", "admin", "up", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
-        #expect(up.status == 0)
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
-        // Admin down of the only healthy member is refused.
-        try await lab.members[first - 1].run(["ip", "link", "set", "eth0", "down"])
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "DOWN" }, "\(lab.logs)")
-        let refused = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(other)], scratch: lab.scratch)
-        #expect(refused.status != 0 && refused.stderr.contains("admin-down-leaves-no-healthy-member"), "\(refused)")
-    }
+            // Admin down on the active: graceful failover through the admin_down pnote; admin up: standby.
+            let down = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+            #expect(down.status == 0, "\(down)")
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [other] }, "\(lab.logs)")
+            let pnotes = try await CLI.run(["cluster", "list", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+            #expect(pnotes.stdout.contains("admin_down"), "\(pnotes)")
+            let text = try await CLI.run(["cluster", "state", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+            #expect(text.stdout.contains("Cluster Mode:   High Availability (Active Up)") && text.stdout.contains("Active PNOTEs: admin_down"), "\(text)")
+            let up = try await CLI.run(["cluster", "admin", "up", "--data", lab.dataDirectory(first)], scratch: lab.scratch)
+            #expect(up.status == 0)
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
+            // Admin down of the only healthy member is refused.
+            try await lab.members[first - 1].run(["ip", "link", "set", "eth0", "down"])
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "DOWN" }, "\(lab.logs)")
+            let refused = try await CLI.run(["cluster", "admin", "down", "--data", lab.dataDirectory(other)], scratch: lab.scratch)
+            #expect(refused.status != 0 && refused.stderr.contains("admin-down-leaves-no-healthy-member"), "\(refused)")
+        }
 
-    @Test(
-        "Primary Up: the highest priority member takes the virtual address back once it is back and healthy",
-        .timeLimit(.minutes(6)),
-        .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
-    func primaryUpTakesTheAddressBack() async throws {
-        let lab = try await ClusterLab(recovery: "primary-up")
-        defer { lab.tearDown() }
-        try await lab.start(1)
-        try await lab.start(2)
-        try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "member 1 has the higher priority: \(lab.logs)")
-        await lab.powerOff(1)
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [2] }, "\(lab.logs)")
-        try await lab.agents[1]?.waitForExit()
-        try await lab.start(1)
-        // After its start hysteresis and the preempt hold, member 1 claims ACTIVE back and member 2 releases it.
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "\(lab.logs)")
-        #expect(
-            try await pollUntil(seconds: Self.boundSeconds) {
-                let holds = await lab.holdsVirtualAddress(2)
-                return await lab.memberState(2) == "STANDBY" && !holds
-            }, "\(lab.logs)")
-        let state = await lab.state(1)
-        #expect(state?.object("last-change")?.string("event-code") == "CLUS-110600", "preemption completed: \(state ?? [:])")
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        @Test(
+            "Primary Up: the highest priority member takes the virtual address back once it is back and healthy",
+            .timeLimit(.minutes(6)),
+            .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
+        func primaryUpTakesTheAddressBack() async throws {
+            let lab = try await ClusterLab(recovery: "primary-up")
+            defer { lab.tearDown() }
+            try await lab.start(1)
+            try await lab.start(2)
+            try #require(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "member 1 has the higher priority: \(lab.logs)")
+            await lab.powerOff(1)
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [2] }, "\(lab.logs)")
+            try await lab.agents[1]?.waitForExit()
+            try await lab.start(1)
+            // After its start hysteresis and the preempt hold, member 1 claims ACTIVE back and member 2 releases it.
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.activeHolders() == [1] }, "\(lab.logs)")
+            #expect(
+                try await pollUntil(seconds: Self.boundSeconds) {
+                    let holds = await lab.holdsVirtualAddress(2)
+                    return await lab.memberState(2) == "STANDBY" && !holds
+                }, "\(lab.logs)")
+            let state = await lab.state(1)
+            #expect(state?.object("last-change")?.string("event-code") == "CLUS-110600", "preemption completed: \(state ?? [:])")
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.clientReachesVirtualAddress() }, "\(lab.logs)")
+        }
     }
 }

@@ -93,73 +93,75 @@ final class ManagedClusterLab: @unchecked Sendable {
     }
 }
 
-@Suite("Gateway cluster managed by a real management server", .serialized)
-struct ClusterManagementEndToEndTests {
-    static let boundSeconds = 60.0
+extension NamespaceLabs {
+    @Suite("Gateway cluster managed by a real management server", .serialized)
+    struct ClusterManagementEndToEndTests {
+        static let boundSeconds = 60.0
 
-    /// With `--enforce nftables` the members run the Standard policy (its cleanup rule drops): the
-    /// implied cluster rules keep the heartbeats flowing, or both members would go ACTIVE.
-    @Test(
-        "add-simple-cluster, two members enrol from their namespaces, install-policy on the cluster: one ACTIVE, show-simple-cluster shows both live; kill -9 of the active: the server shows the other ACTIVE and logs the change with its reason",
-        .timeLimit(.minutes(6)),
-        .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, nft, arping"),
-        arguments: ["none", "nftables"])
-    func installOnClusterAndFailOverSeenByTheServer(enforcement: String) async throws {
-        let managed = try await ManagedClusterLab()
-        defer { managed.tearDown() }
-        try await managed.startServer()
-        try await managed.addCluster("cl-e2e")
-        try managed.startMember(1, enforcement: enforcement)
-        try managed.startMember(2, enforcement: enforcement)
-        // Both members enrolled and connected: their status is known (no report yet) instead of not-responding.
-        try #require(
-            try await pollUntil(seconds: Self.boundSeconds) {
-                try await managed.memberStates("cl-e2e").values.filter { $0 != "not-responding" }.count == 2
-            }, "\(managed.logs)")
+        /// With `--enforce nftables` the members run the Standard policy (its cleanup rule drops): the
+        /// implied cluster rules keep the heartbeats flowing, or both members would go ACTIVE.
+        @Test(
+            "add-simple-cluster, two members enrol from their namespaces, install-policy on the cluster: one ACTIVE, show-simple-cluster shows both live; kill -9 of the active: the server shows the other ACTIVE and logs the change with its reason",
+            .timeLimit(.minutes(6)),
+            .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, nft, arping"),
+            arguments: ["none", "nftables"])
+        func installOnClusterAndFailOverSeenByTheServer(enforcement: String) async throws {
+            let managed = try await ManagedClusterLab()
+            defer { managed.tearDown() }
+            try await managed.startServer()
+            try await managed.addCluster("cl-e2e")
+            try managed.startMember(1, enforcement: enforcement)
+            try managed.startMember(2, enforcement: enforcement)
+            // Both members enrolled and connected: their status is known (no report yet) instead of not-responding.
+            try #require(
+                try await pollUntil(seconds: Self.boundSeconds) {
+                    try await managed.memberStates("cl-e2e").values.filter { $0 != "not-responding" }.count == 2
+                }, "\(managed.logs)")
 
-        let install = try await managed.fixture.rampart(
-            ["mgmt", "install-policy", "policy-package=Standard", "targets.1=cl-e2e", "--format", "json"] + managed.asRoot)
-        #expect(install.status == 0, "\(install)\n\(managed.logs)")
+            let install = try await managed.fixture.rampart(
+                ["mgmt", "install-policy", "policy-package=Standard", "targets.1=cl-e2e", "--format", "json"] + managed.asRoot)
+            #expect(install.status == 0, "\(install)\n\(managed.logs)")
 
-        // Both members run the runtime from their cluster section; exactly one holds the virtual address.
-        try #require(try await pollUntil(seconds: Self.boundSeconds) { await managed.lab.activeHolders().count == 1 }, "\(managed.logs)")
-        // The other may still wait for the connection table (the full-sync pnote keeps it DOWN a while).
-        for id in 1...2 {
-            let settled = try await pollUntil(seconds: Self.boundSeconds) { ["ACTIVE", "STANDBY"].contains(await managed.lab.memberState(id) ?? "") }
-            let state = await managed.lab.state(id)
-            #expect(settled, "cm\(id): \(state ?? [:])")
-        }
-        let first = try #require(await managed.lab.activeHolders().first)
-        let other = 3 - first
-        #expect(
-            try await pollUntil(seconds: Self.boundSeconds) {
-                try await managed.memberStates("cl-e2e") == ["cm\(first)": "ACTIVE", "cm\(other)": "STANDBY"]
-            }, "\(managed.logs)")
-        #expect(try await managed.clusterStatus("cl-e2e") == "ok")
-        // The members sign their heartbeats with the key the server made for the cluster.
-        for id in 1...2 {
-            let log = (try? String(contentsOfFile: managed.fixture.scratch.path("cm\(id).log"), encoding: .utf8)) ?? ""
-            #expect(!log.contains("no heartbeat key"), "cm\(id)")
-        }
-        if enforcement == "nftables" {
-            let ruleset = (try? String(contentsOfFile: managed.lab.dataDirectory(first) + "/nftables.rules", encoding: .utf8)) ?? ""
-            #expect(ruleset.contains("implied: cluster heartbeats") && ruleset.contains("counter drop comment \"rampart "), "\(ruleset)")
-        }
-
-        // kill -9 of the active: the server shows the other ACTIVE and logs the change with its reason.
-        await managed.lab.powerOff(first)
-        #expect(
-            try await pollUntil(seconds: Self.boundSeconds) { try await managed.memberStates("cl-e2e")["cm\(other)"] == "ACTIVE" },
-            "\(managed.logs)")
-        #expect(try await managed.clusterStatus("cl-e2e") == "ok")
-        let eventLine = {
-            (managed.server?.log ?? "").split(separator: "\n").first {
-                $0.contains("cluster-member-state-changed") && $0.contains("member cm\(other): STANDBY -> ACTIVE [CLUS-")
+            // Both members run the runtime from their cluster section; exactly one holds the virtual address.
+            try #require(try await pollUntil(seconds: Self.boundSeconds) { await managed.lab.activeHolders().count == 1 }, "\(managed.logs)")
+            // The other may still wait for the connection table (the full-sync pnote keeps it DOWN a while).
+            for id in 1...2 {
+                let settled = try await pollUntil(seconds: Self.boundSeconds) { ["ACTIVE", "STANDBY"].contains(await managed.lab.memberState(id) ?? "") }
+                let state = await managed.lab.state(id)
+                #expect(settled, "cm\(id): \(state ?? [:])")
             }
+            let first = try #require(await managed.lab.activeHolders().first)
+            let other = 3 - first
+            #expect(
+                try await pollUntil(seconds: Self.boundSeconds) {
+                    try await managed.memberStates("cl-e2e") == ["cm\(first)": "ACTIVE", "cm\(other)": "STANDBY"]
+                }, "\(managed.logs)")
+            #expect(try await managed.clusterStatus("cl-e2e") == "ok")
+            // The members sign their heartbeats with the key the server made for the cluster.
+            for id in 1...2 {
+                let log = (try? String(contentsOfFile: managed.fixture.scratch.path("cm\(id).log"), encoding: .utf8)) ?? ""
+                #expect(!log.contains("no heartbeat key"), "cm\(id)")
+            }
+            if enforcement == "nftables" {
+                let ruleset = (try? String(contentsOfFile: managed.lab.dataDirectory(first) + "/nftables.rules", encoding: .utf8)) ?? ""
+                #expect(ruleset.contains("implied: cluster heartbeats") && ruleset.contains("counter drop comment \"rampart "), "\(ruleset)")
+            }
+
+            // kill -9 of the active: the server shows the other ACTIVE and logs the change with its reason.
+            await managed.lab.powerOff(first)
+            #expect(
+                try await pollUntil(seconds: Self.boundSeconds) { try await managed.memberStates("cl-e2e")["cm\(other)"] == "ACTIVE" },
+                "\(managed.logs)")
+            #expect(try await managed.clusterStatus("cl-e2e") == "ok")
+            let eventLine = {
+                (managed.server?.log ?? "").split(separator: "\n").first {
+                    $0.contains("cluster-member-state-changed") && $0.contains("member cm\(other): STANDBY -> ACTIVE [CLUS-")
+                }
+            }
+            #expect(try await pollUntil(seconds: Self.boundSeconds) { eventLine() != nil }, "\(managed.logs)")
+            let line = String(eventLine() ?? "")
+            #expect(line.contains("(") && line.contains(")"), "the event says why: \(line)")
+            print("cluster state change on the server: \(line)")
         }
-        #expect(try await pollUntil(seconds: Self.boundSeconds) { eventLine() != nil }, "\(managed.logs)")
-        let line = String(eventLine() ?? "")
-        #expect(line.contains("(") && line.contains(")"), "the event says why: \(line)")
-        print("cluster state change on the server: \(line)")
     }
 }
