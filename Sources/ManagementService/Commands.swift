@@ -22,6 +22,16 @@ extension ManagementService {
         return (offset, limit)
     }
 
+    /// The `filter` of a list: text a name contains, so never longer than a name may be (a 200 KB one
+    /// reached SQLite as a LIKE pattern "too complex", a 500).
+    static func nameFilter(_ params: [String: JSONValue]) throws -> String? {
+        guard let filter = params["filter"]?.scalarText else { return nil }
+        guard filter.utf8.count <= Limits.nameBytesMax else {
+            throw ManagementError.invalid("filter", "At most \(Limits.nameBytesMax) bytes: a name is never longer.")
+        }
+        return filter
+    }
+
     static func listReply(_ objects: [JSONValue], offset: Int, total: Int, key: String = "objects") -> APIResponse {
         APIResponse.ok([
             key: .array(objects), "from": .int(objects.isEmpty ? 0 : Int64(offset + 1)),
@@ -82,7 +92,7 @@ extension ManagementService {
     /// Lists published objects plus the session's own pending ones, ordered by name.
     func listObjects(_ types: [ObjectType], _ params: [String: JSONValue], sessionUID: String, level: DetailsLevel) throws -> APIResponse {
         let (offset, limit) = try page(params)
-        let filter = params["filter"]?.scalarText
+        let filter = try Self.nameFilter(params)
         let pending = sessions[sessionUID]?.pending ?? PendingChanges()
         let reader = view(of: sessionUID)
         if pending.isEmpty {

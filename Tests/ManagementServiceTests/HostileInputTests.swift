@@ -27,6 +27,20 @@ struct HostileInputTests {
         #expect(await h.call("show-package", ["name": .double(9.3e18)], sid: sid).status == 404)
     }
 
+    /// A 200 KB `filter` reached SQLite as a LIKE pattern "too complex": a 500 on every list. A filter
+    /// is never longer than a name may be; at that length it still answers.
+    @Test func aFilterLongerThanAnyNameIsRefusedNamingIt() async throws {
+        let h = try await Harness()
+        let sid = try await h.login()
+        let huge = JSONValue.string(String(repeating: "x", count: 200_000))
+        for command in ["show-hosts", "show-packages", "show-administrators", "show-simple-gateways", "show-gateways-and-servers"] {
+            let reply = await h.call(command, ["filter": huge], sid: sid)
+            #expect(Self.isInvalid(reply, field: "filter"), "\(command): \(reply.status) \(reply.body)")
+        }
+        let longest = JSONValue.string(String(repeating: "x", count: Limits.nameBytesMax))
+        #expect(await h.call("show-hosts", ["filter": longest], sid: sid).status == 200)
+    }
+
     /// offset near 2^63 made `offset + limit` overflow in three listings.
     @Test func offsetsNearInt64MaxAreRefused() async throws {
         let h = try await Harness()
