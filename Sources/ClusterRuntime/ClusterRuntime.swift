@@ -151,11 +151,13 @@ public actor ClusterRuntime {
                 linksUp[interface] = up
                 await step(.linkChanged(interface, up: up))
             }
-            await step(.tick(now: max(monotonicMilliseconds(), machine.nowMilliseconds)))
+            // The core's clock is the time each input happened, in queue order: a loop running behind
+            // steps its backlog at the ticks' due times, so heartbeats still queued behind a tick never
+            // look missed (at processing time a lagging member declared a live active dead).
+            await step(.tick(now: max(due, machine.nowMilliseconds)))
             await sampleLoadIfDue()
         case .datagram(let bytes, let interface, let source):
             guard let input = admit(bytes, interface: interface, from: source) else { return }
-            await step(.tick(now: max(monotonicMilliseconds(), machine.nowMilliseconds)))
             await step(input)
         case .command(let input, let reply):
             await step(.tick(now: max(monotonicMilliseconds(), machine.nowMilliseconds)))
