@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         // Pure: objects, validation, sessions overlay, revisions and their hash chain.
@@ -156,12 +157,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
+        // SmartTasks: which tasks an event fires, the durable delivery queue (node-local SQLite), the
+        // runners (repository scripts as child processes, signed web requests, mail through a relay).
+        .target(
+            name: "SmartTasks",
+            dependencies: [
+                "ManagementModel", "ManagementService", "Store",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // One management server composed from the modules above: RampartNode(ServerConfiguration).
         .target(
             name: "RampartServer",
             dependencies: [
                 "ManagementModel", "Store", "TrustCore", "ManagementService", "WebAPI", "HACore", "PeerTransport", "HARuntime", "Gateway", "Operations",
-                "SICPort", "Monitoring",
+                "SICPort", "Monitoring", "SmartTasks",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -202,6 +219,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ], swiftSettings: strict),
         .testTarget(name: "ManagementModelTests", dependencies: ["ManagementModel"], swiftSettings: strict),
+        .testTarget(
+            name: "SmartTasksTests",
+            dependencies: [
+                "SmartTasks", "ManagementModel", "ManagementService", "Store",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .testTarget(
             name: "HARuntimeTests",
             dependencies: [
