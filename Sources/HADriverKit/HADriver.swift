@@ -59,7 +59,7 @@ public protocol HAHost {
     mutating func commandRefused(_ refusal: HARefusal)
     /// After `output` was carried out (or as far as it got before a halt).
     mutating func didCarryOut(_ output: HAOutput, core: HAStateMachine)
-    /// Storage failed: the driver stopped acting (it stays halted until the server restarts).
+    /// Storage failed: the driver stopped acting (its owner may start a new driver from durable state).
     mutating func halted(because error: any Error)
 }
 

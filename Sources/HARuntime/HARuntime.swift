@@ -24,6 +24,9 @@ public enum HARuntimeLimits {
     public static let journalLoadBatchRevisions = 1_000
     /// Sync-mode publish outcomes kept for a caller that has not asked yet.
     public static let syncOutcomesKeptMax = 1_024
+    /// After a halt (storage failed: a full disk, an I/O error), how often the runtime tries to start
+    /// HA again from what is durable, as a restart would: a disk freed again must not need an operator.
+    public static let haltRecoveryIntervalMilliseconds: UInt64 = 5_000
 }
 
 /// What the core made of an administrator command.
@@ -76,7 +79,9 @@ public final class HARuntime: Sendable {
     /// The driver, and through it the core and the shell (its storage, transport and host: one object,
     /// which the status commands read): one step or read at a time (the "actor").
     private let serialized: Mutex<Driver>
+    private let configuration: HAConfiguration
     private let store: ManagementStore
+    private let hardStateStore: HardStateStore
     private let snapshots: SnapshotFiles
     private let logger: Logger
     private let inbox: AsyncStream<Event>
@@ -114,7 +119,9 @@ public final class HARuntime: Sendable {
             try hardStateStore.save(stale)
             hardState = stale
         }
+        self.configuration = configuration
         self.store = store
+        self.hardStateStore = hardStateStore
         self.snapshots = snapshots
         self.logger = logger
         // Unbounded as a stream, bounded by `deliver`, which drops peer messages past the limit.
@@ -194,7 +201,13 @@ public final class HARuntime: Sendable {
                 switch event {
                 case .tick:
                     let now = nowMilliseconds
-                    locked { $0.handle(.tick(now: now)) }
+                    locked { driver in
+                        if driver.isHalted {
+                            recoverIfDue(&driver, now: now)
+                        } else {
+                            driver.handle(.tick(now: now))
+                        }
+                    }
                 case .message(let sender, let message):
                     locked { driver in
                         driver.handle(.receive(from: sender, message: message))
@@ -212,6 +225,32 @@ public final class HARuntime: Sendable {
             }
             workContinuation.finish()
             group.cancelAll()
+        }
+    }
+
+    /// A halted runtime starts again from what is durable, as a restart of the process would (the same
+    /// loading, the same rules: an active takes no write until its peers answered), every
+    /// `haltRecoveryIntervalMilliseconds`. While storage still fails, the first step that persists halts
+    /// it again, and the next attempt waits its turn.
+    private func recoverIfDue(_ driver: inout Driver, now: UInt64) {
+        let shell = driver.shell
+        guard let due = shell.recoveryDueMilliseconds else {
+            shell.recoveryDueMilliseconds = now + HARuntimeLimits.haltRecoveryIntervalMilliseconds
+            return
+        }
+        guard now >= due else { return }
+        shell.recoveryDueMilliseconds = now + HARuntimeLimits.haltRecoveryIntervalMilliseconds
+        do {
+            try store.syncToDisk()
+            let core = HAStateMachine(
+                configuration: configuration, hardState: try hardStateStore.load(), journal: try Self.loadJournal(store))
+            shell.resetAfterHalt()
+            shell.recoveryDueMilliseconds = nil
+            driver = Driver(core: core, storage: shell, transport: shell, host: shell)
+            logger.notice("HA resumed from its durable state after a halt", metadata: ["halted-by": "\(shell.lastErrorText ?? "unknown")"])
+            driver.handle(.tick(now: now))
+        } catch {
+            logger.warning("HA is still halted: its durable state cannot be read", metadata: ["error": "\(error)"])
         }
     }
 
@@ -276,7 +315,9 @@ public final class HARuntime: Sendable {
             } catch {
                 driver.halt(
                     because: HAHaltingFailure(
-                        description: "published revision #\(revision.number) could not be made durable (\(error)); HA halted until restart"))
+                        description:
+                            "published revision #\(revision.number) could not be made durable (\(error)); HA halted until storage works again (retried every 5 s, or at a restart)"
+                    ))
                 throw HARuntimeError.notDurable("revision \(revision.number) could not be made durable: \(error)")
             }
             driver.handle(.persistedUpTo(replicated.head))

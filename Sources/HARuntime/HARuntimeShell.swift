@@ -53,6 +53,21 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     var syncPublishes: [UInt64: SyncPublish] = [:]
     /// Active: chunk reads waiting for their snapshot file to be written.
     var pendingChunkReads: [(standby: ServerID, head: RevisionHead, index: Int)] = []
+    /// Halted: when the runtime next tries to start HA again (its clock, ms); nil until it noticed the halt.
+    var recoveryDueMilliseconds: UInt64?
+
+    /// Before a core rebuilt from durable state takes over: writes are off until it enables them, and
+    /// what the halted core had in flight is forgotten (a sync publish still waiting gets no protection).
+    func resetAfterHalt() {
+        writesOn = false
+        pendingChunkReads = []
+        for (number, publish) in syncPublishes {
+            if case .waiting(let continuations) = publish {
+                for continuation in continuations { continuation.resume(returning: .timedOut) }
+                syncPublishes[number] = nil
+            }
+        }
+    }
 
     enum SyncPublish {
         case waiting([CheckedContinuation<ReplicationOutcome, Never>])
@@ -80,7 +95,9 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         do {
             try hardStateStore.save(hardState)
         } catch {
-            throw HAHaltingFailure(description: "HA hard state not persisted (\(error)); HA halted until restart", isHardState: true)
+            throw HAHaltingFailure(
+                description: "HA hard state not persisted (\(error)); HA halted until storage works again (retried every 5 s, or at a restart)",
+                isHardState: true)
         }
     }
 
@@ -108,7 +125,9 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
                 try store.syncToDisk()
             } catch {
                 // Not durable: never reported so (a sync-mode publish is not acknowledged on it).
-                throw HAHaltingFailure(description: "applied revisions could not be made durable (\(error)); HA halted until restart")
+                throw HAHaltingFailure(
+                    description:
+                        "applied revisions could not be made durable (\(error)); HA halted until storage works again (retried every 5 s, or at a restart)")
             }
             lastAppliedAt = Date()
             completions.append(.persistedUpTo(applied))
@@ -177,7 +196,8 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         do {
             try store.truncateJournal(after: number)
         } catch {
-            throw HAHaltingFailure(description: "journal truncation after #\(number) failed (\(error)); HA halted until restart")
+            throw HAHaltingFailure(
+                description: "journal truncation after #\(number) failed (\(error)); HA halted until storage works again (retried every 5 s, or at a restart)")
         }
     }
 

@@ -58,7 +58,8 @@ extension HADiagnosis {
             Finding(
                 code: "ha-halted", severity: .problem, summary: "HA halted on \(facts.status.thisServer ?? "this server") after an error",
                 evidence: "\(problem); last error: \(facts.status.lastError ?? "-")",
-                fix: "read the cause in the server's log, fix it, then restart the server process (HA resumes from its journal)",
+                fix:
+                    "read the cause in the server's log and fix it (often a full disk: free space); HA starts again from its durable state by itself every 5 s once storage works, or at a restart",
                 fixCommand: "rampart server --data \(facts.dataDirectory) --server-name \(facts.status.thisServer ?? "NAME")   # after stopping it (SIGTERM)")
         ]
     }

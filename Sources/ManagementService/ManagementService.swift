@@ -376,7 +376,13 @@ public actor ManagementService {
             timeoutSeconds: timeout, nowMilliseconds: now, ipAddress: client.address)
         sessions[session.uid] = session
         sessionUIDBySID[session.sid] = session.uid
-        try store.saveSession(uid: session.uid, body: session.json)
+        do {
+            try store.saveSession(uid: session.uid, body: session.json)
+        } catch {
+            // A full disk must not lock the operator out of status and diagnosis: the session works from
+            // memory (it ends with the process; a change in it is refused as the store refuses it).
+            logger.warning("session kept in memory only: the store refused it", metadata: ["session": "\(session.uid)", "error": "\(error)"])
+        }
         logger.info("login", metadata: ["user": "\(user)", "session": "\(session.uid)", "read-only": "\(readOnly)"])
         return APIResponse.ok([
             "sid": .string(session.sid), "uid": .string(session.uid), "session-timeout": .int(Int64(timeout)),

@@ -56,6 +56,8 @@ extension ManagementService {
                 .object([
                     "publishResponse": .object(["numberOfPublishedChanges": .int(Int64(changes.count)), "mode": .string(awaitsStandby ? "sync" : "async")]),
                     "revision": .string(revision.hash), "revision-number": .int(Int64(revision.number)),
+                    // Which active published it: a client recording history can tell epochs apart.
+                    "epoch": .object(["term": .int(Int64(revision.epoch.term)), "server": .string(revision.epoch.server)]),
                 ])
             ]
         } else {
