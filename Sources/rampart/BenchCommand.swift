@@ -7,8 +7,43 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure Rampart against real processes on loopback.",
         subcommands: [
             BenchAPICommand.self, BenchServiceCommand.self, BenchHACommand.self, BenchBackupCommand.self, BenchInstallCommand.self,
-            BenchClusterFailoverCommand.self,
+            BenchClusterFailoverCommand.self, BenchSoakCommand.self,
         ])
+}
+
+struct BenchSoakCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "soak",
+        abstract: "An HA pair and gateways under steady work for --minutes: memory, descriptors and disk must stay flat.",
+        discussion: """
+            Starts a primary (mgmt-a), a secondary (mgmt-b) and one agent process with --gateways gateways on loopback, then \
+            for --minutes: a one-object publish every second, install-policy every 30 s, an online backup every 60 s (the \
+            previous one removed), a switchover every 120 s (alternating). Every 10 s it reads each process's resident \
+            memory, open file descriptors and data directory size; the figures are the latencies and, per process, the \
+            least-squares slope of each reading after a warm-up quarter (rate, per minute). Flat means a slope near 0; the \
+            disk grows by the journal, which keeps every revision. Use a release build: .build/release/rampart bench soak --minutes 30 --json
+            """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.")
+    var json = false
+
+    @Option(name: .long, help: "How long to run, in minutes (fractions allowed).")
+    var minutes: Double = 30
+
+    @Option(name: .long, help: "Gateway agents (one process) that receive every install.")
+    var gateways = 3
+
+    @Option(name: .long, help: "Keep the servers' and agents' logs in this directory.")
+    var logDir: String?
+
+    func validate() throws {
+        guard minutes > 0, minutes <= 24 * 60 else { throw ValidationError("--minutes must be above 0 and at most 1440") }
+        guard (1...100).contains(gateways) else { throw ValidationError("--gateways must be 1 to 100") }
+    }
+
+    func run() async throws {
+        try await withUsageErrors { try await BenchSoakRun(minutes: minutes, gateways: gateways, json: json, logDir: logDir).run() }
+    }
 }
 
 struct BenchAPICommand: AsyncParsableCommand {
