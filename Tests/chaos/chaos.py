@@ -240,6 +240,7 @@ class Client(threading.Thread):
         super().__init__(daemon=True)
         self.servers, self.ca_file, self.history, self.stop_event = servers, ca_file, history, stop_event
         self.sequence = 0
+        self.apis = {}
 
     def run(self):
         api = None
@@ -254,11 +255,14 @@ class Client(threading.Thread):
                 api = None
 
     def find_active(self):
+        """The writable active's API, with one session per server kept across faults (sessions outlive a
+        restart; a new login per fault would exhaust the administrator's ten)."""
         for server in self.servers:
             if server.is_writable_active():
-                api = API(server, self.ca_file)
+                api = self.apis.setdefault(server.name, API(server, self.ca_file))
                 try:
-                    api.login()
+                    if api.sid is None:
+                        api.login()
                     return api
                 except Exception:
                     continue
@@ -273,6 +277,8 @@ class Client(threading.Thread):
             if status != 200:
                 record["result"] = "refused"
                 record["error"] = body.get("code", status)
+                if status == 401 or "session" in str(body.get("code", "")):
+                    api.sid = None  # the server forgot it: log in again
                 return "refused" if status in (400, 409) else "lost-session"
             status, body = api.call("publish", {})
             if status != 200:
@@ -426,6 +432,7 @@ def revisions(server, ca_file):
             out[revision["number"]] = revision
         offset += len(body.get("objects", []))
         if offset >= body.get("total", 0) or not body.get("objects"):
+            api.call("logout", {})
             return out
 
 
