@@ -320,6 +320,9 @@ class Nemesis:
         self.schedule = schedule
         self.reported_loss = 0
         self.forced_promotions = 0
+        self.collisions_resolved = 0
+        self.divergent = []
+        self.divergent_files = []
 
     def active_index(self):
         for server in self.servers:
@@ -380,9 +383,31 @@ class Nemesis:
         ok, body = candidate.promote()
         self.note("promote", server=candidate.name, ok=ok, summary=str(body)[:200])
 
+    def resolve_collisions(self):
+        """A server in collision (an old active that committed what the new one never received) waits for
+        an operator: export what only it holds, then keep the active's data, as the runbook says. The
+        exported revisions are kept for the checker: none may be an acknowledged one."""
+        for server in self.servers:
+            status = server.status()
+            if not status or status.get("sync-status") != "collision" or status.get("mode") == "active":
+                continue
+            export = os.path.join(self.lab.work, f"divergent-{len(self.divergent_files)}.jsonl")
+            run([server.binary, "ha", "export-divergent", export, "--data", server.data], check=False, timeout=60)
+            if os.path.exists(export):
+                self.divergent_files.append(export)
+                with open(export) as handle:
+                    for line in handle:
+                        if line.strip():
+                            self.divergent.append(json.loads(line))
+            result = run([server.binary, "ha", "resolve-collision", "--keep", "peer", "--data", server.data], check=False, timeout=60)
+            self.collisions_resolved += 1
+            self.note("resolve-collision --keep peer", server=server.name, ok=result.returncode == 0,
+                      exported=len(self.divergent))
+
     def ensure_active(self, exclude=None):
         """After the active is gone: promote a standby as an operator would (plain first; forced only in
         async mode, recording what the promotion says may be lost)."""
+        self.resolve_collisions()
         if self.active_index() is not None:
             return
         for server in self.servers:
@@ -477,11 +502,19 @@ def check(history, servers, ca_file, mode, nemesis):
         term, owner = op["epoch"]
         if revision is None or revision["hash"] != op["hash"] or revision["epoch"] != {"term": term, "server": owner}:
             lost.append(op["name"])
+    # An exported revision is matched by its hash, or by its number and epoch (both identify it).
+    divergent_ids = {revision.get("hash") for revision in nemesis.divergent if revision.get("hash")}
+    divergent_ids |= {(revision.get("number"), json.dumps(revision.get("epoch"), sort_keys=True)) for revision in nemesis.divergent}
+    dropped = [op["name"] for op in acknowledged if op.get("hash") in divergent_ids or
+               (op["revision"], json.dumps({"server": op["epoch"][1], "term": op["epoch"][0]}, sort_keys=True)) in divergent_ids]
+    if mode == "sync" and dropped:
+        violations.append(f"acknowledged revision(s) were in a collision's divergent set: {dropped[:10]}")
     if mode == "sync" and lost:
         violations.append(f"{len(lost)} acknowledged revision(s) lost in sync mode: {lost[:10]}")
     if mode == "async" and len(lost) > nemesis.reported_loss:
         violations.append(f"{len(lost)} acknowledged revision(s) lost, promotions reported {nemesis.reported_loss}")
     return violations, {"acknowledged": len(acknowledged), "lost": len(lost), "epochs": len(epochs),
+                        "collisions-resolved": nemesis.collisions_resolved, "divergent-revisions": len(nemesis.divergent),
                         "head": heads.get(reference_name)}
 
 
@@ -538,7 +571,10 @@ def converge(servers, nemesis):
             return False
         return len({json.dumps(st.get("head")) for st in statuses}) == 1 and all(
             st.get("sync-status") == "synchronized" for st in statuses)
-    wait_until(one_head, 120, "one head on every server")
+    def one_head_resolving():
+        nemesis.resolve_collisions()
+        return one_head()
+    wait_until(one_head_resolving, 120, "one head on every server")
 
 
 def restart_all(servers):
