@@ -207,10 +207,12 @@ struct NodeComposer {
         let role: HAServerRole
     }
 
-    func makeService() throws -> ManagementService {
-        try ManagementService(
+    func makeService() async throws -> ManagementService {
+        let service = try ManagementService(
             store: store, identity: ServerIdentity(name: serverName, ipAddress: configuration.listen, apiPort: configuration.apiPort),
             logger: logger, logs: try LogStore(directory: directory))
+        await service.configureClock(configuration.clockThresholds)
+        return service
     }
 
     /// The primary: the Internal CA and API certificate (created at first start), the first
@@ -218,7 +220,7 @@ struct NodeComposer {
     func primarySetup() async throws -> NodeSetup {
         let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: apiCertificateNames(), now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
-        let service = try makeService()
+        let service = try await makeService()
         try await initializeIfNeeded(service)
         let serverUID =
             try store.setting("server-uid")
@@ -273,7 +275,7 @@ struct NodeComposer {
                 listenAddresses: names, now: Date()
             ).makeServerTLSConfiguration()
         }
-        return NodeSetup(service: try makeService(), credentials: credentials, apiTLS: apiTLS, role: .secondary)
+        return NodeSetup(service: try await makeService(), credentials: credentials, apiTLS: apiTLS, role: .secondary)
     }
 
     /// The names of this server's API certificate (see `ServerCertificates.apiNames`).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HARuntime
 import Logging
+import ManagementService
 import NIOCore
 import NIOPosix
 import PeerTransport
@@ -77,12 +78,12 @@ struct ServerCommand: AsyncParsableCommand {
     )
     var metricsListen: SICAddress?
 
-    @Option(name: .long, help: "A peer server's clock offset beyond this many milliseconds is a warning (ha status, rampart time).")
+    @Option(name: .long, help: "A peer server's or gateway's clock offset beyond this many milliseconds is a warning (ha status, rampart time).")
     var clockWarningMs: Int64 = ClockThresholds.warningMillisecondsDefault
 
     @Option(
         name: .long,
-        help: "A peer server's clock offset beyond this many milliseconds is a problem: ha promote refuses unless --force.")
+        help: "A peer server's or gateway's clock offset beyond this many milliseconds is a problem: ha promote and enrolment refuse unless --force.")
     var clockProblemMs: Int64 = ClockThresholds.problemMillisecondsDefault
 
     static let eventLoopsMax = 64
