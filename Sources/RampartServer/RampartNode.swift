@@ -337,6 +337,16 @@ struct NodeComposer {
 
     /// A management server of an HA group: the HA runtime, the mesh of SIC channels to the other
     /// management servers, the gateways' hub on the SIC port, the Web API over HTTPS and on the local socket.
+    /// The release this server announces to its peers (the promotion's and `ha diagnose`'s versions check).
+    /// FOR TESTS ONLY: `RAMPART_TEST_ANNOUNCED_VERSION` replaces it (at most 64 characters), so a test
+    /// shows two releases without building two. Never set it in production.
+    static var announcedSoftwareVersion: String {
+        guard let given = ProcessInfo.processInfo.environment["RAMPART_TEST_ANNOUNCED_VERSION"], !given.isEmpty, given.count <= 64 else {
+            return RampartRelease.version
+        }
+        return given
+    }
+
     func compose(_ node: NodeSetup, membership: HAMembership?, ports: PortReservation, lock: NodeLock) async throws -> RampartNode {
         let service = node.service
         // The log subscribes first: it sees the node's events from the HA runtime's first step on.
@@ -353,7 +363,7 @@ struct NodeComposer {
             throw ServerStartError.usage("\(peers.count) other management servers: an HA group holds at most \(HALimits().serversMax) servers")
         }
         let links = HAPeerLinks()
-        let versions = PeerFacts.Versions(software: RampartRelease.version, schema: DatabaseFiles.managementSchema.count)
+        let versions = PeerFacts.Versions(software: Self.announcedSoftwareVersion, schema: DatabaseFiles.managementSchema.count)
         let facts = PeerFacts(events: service.events, thresholds: configuration.clockThresholds)
         let runtime = try HARuntime(
             configuration: HAConfiguration(
