@@ -66,7 +66,7 @@ extension ManagementService {
         report.lastBackup = lastBackup()
         let nodes = (try? store.objects(types: ObjectType.gatewayNodes, offset: 0, limit: MonitoringLimits.gatewaysMax, nameFilter: nil).objects) ?? []
         let gateways = nodes.map { node in
-            MonitoringFacts.Gateway(name: node.name, state: gatewayStatusFields(node)["state"]?.stringValue ?? "unknown")
+            MonitoringFacts.Gateway(name: node.name, state: gatewayStatusFields(node)["gateway-status"]?["state"]?.stringValue ?? "unknown")
         }
         return MonitoringFacts(
             ha: report, sessions: sessions.count, locks: lockOwner.count, gateways: gateways, clusterMembers: clusterMemberStates(),

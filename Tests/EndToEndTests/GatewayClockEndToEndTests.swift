@@ -59,6 +59,11 @@ struct GatewayClockEndToEndTests {
         let never = try #require(rows["gw-never-started"])
         #expect(never.string("level") == "not measured" && never["offset-ms"] is NSNull, "\(never)")
 
+        // The same gateways in rampart view (and /metrics' rampart_gateway_state): each with its state.
+        let view = try await group.fixture.rampart(["view", "--data", group.data("primary"), "--json", "--interval", "0.2"]).json()
+        let states = Dictionary(view.objects("gateways").map { ($0.string("name") ?? "?", $0.string("state") ?? "?") }) { first, _ in first }
+        #expect(states == ["gw-close": "ok", "gw-skewed": "ok", "gw-never-started": "untrusted"], "\(view)")
+
         let time = try await group.fixture.rampart(["time", "--data", group.data("primary")])
         #expect(time.status == 1, "a gateway at problem level: exit 1\n\(time)")
         #expect(time.stdout.contains("gw-skewed") && time.stdout.contains("gateway") && time.stdout.contains("problem"), "\(time)")
