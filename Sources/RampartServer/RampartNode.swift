@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var join: SICAddress?
     /// With `join`: the file holding the one-time activation key of this server's checkpoint-host object.
     public var activationKeyFile: String?
+    /// With `join` (`--force`): enrol even when this clock and the active's differ by more than its `--clock-problem-ms`.
+    public var enrolmentAllowsClockSkew = false
     /// The SIC address the other servers use to reach this one (default: `listen` and the SIC port).
     public var advertiseSIC: SICAddress?
     /// Also serve `/metrics` and `/health/<check>` over plain HTTP on this HOST:PORT (nil: only on the API listener).
@@ -301,7 +303,9 @@ struct NodeComposer {
         }
         let credentials: NodeCredentials
         do {
-            credentials = try await NodeEnrolment.enrol(dataDirectory: directory.path, server: join, name: serverName, activationKeyFile: activationKeyFile)
+            credentials = try await NodeEnrolment.enrol(
+                dataDirectory: directory.path, server: join, name: serverName, activationKeyFile: activationKeyFile,
+                allowsClockSkew: configuration.enrolmentAllowsClockSkew)
         } catch let failure as NodeEnrolment.Failure {
             throw ServerStartError(description: failure.description, isUsage: failure.isUsage)
         }

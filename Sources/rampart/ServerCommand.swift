@@ -58,6 +58,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --join: file holding the one-time activation key given to this server's checkpoint-host object.")
     var activationKeyFile: String?
 
+    @Flag(name: .long, help: "With --join: enrol even when this clock and the active's differ by more than its --clock-problem-ms.")
+    var force = false
+
     @Option(
         name: .long,
         help:
@@ -103,6 +106,7 @@ struct ServerCommand: AsyncParsableCommand {
                 "--clock-warning-ms must be above 0 and at most --clock-problem-ms (at most \(PeerFacts.clockOffsetMillisecondsMax))")
         }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
+        if force, join == nil { throw ValidationError("--force goes with --join (it accepts a clock skew at enrolment)") }
         if join != nil, adminPasswordFile != nil {
             throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join")
         }
@@ -122,6 +126,7 @@ struct ServerCommand: AsyncParsableCommand {
             serverName: serverName, adminPasswordFile: adminPasswordFile, join: join,
             activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
         configuration.metricsListen = metricsListen
+        configuration.enrolmentAllowsClockSkew = force
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])

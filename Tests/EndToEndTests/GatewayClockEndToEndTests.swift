@@ -69,4 +69,23 @@ struct GatewayClockEndToEndTests {
         #expect(time.stdout.contains("gw-skewed") && time.stdout.contains("gateway") && time.stdout.contains("problem"), "\(time)")
         print("rampart time with two skewed gateways:\n\(time.stdout)")
     }
+
+    @Test("a server joining with its clock beyond the active's --clock-problem-ms is refused, naming the skew; --force joins", .timeLimit(.minutes(10)))
+    func serverJoinSkew() async throws {
+        let group = try await HAGroup(primaryArguments: ["--clock-problem-ms", String(Self.problemMilliseconds)])
+        let keyFile = secretFile("activate-mgmt-b-2026", in: group.fixture.scratch)
+        try await group.fixture.mgmtJSON(
+            ["add-checkpoint-host", "name=mgmt-b", "ip-address=127.0.0.1", "one-time-password-file=\(keyFile)"] + group.asRoot("primary"))
+        try FileManager.default.createDirectory(atPath: group.data("mgmt-b"), withIntermediateDirectories: true)
+        let join = ["--join", "127.0.0.1:\(try #require(group.server("primary").sicPort))", "--activation-key-file", keyFile]
+        let twoMinutesAhead = ["RAMPART_TEST_CLOCK_OFFSET_MS": "120000"]
+        let refused = try await group.fixture.rampart(
+            ["server", "--data", group.data("mgmt-b"), "--server-name", "mgmt-b", "--api-port", "0", "--sic-port", "0", "--listen", "127.0.0.1"] + join,
+            environment: twoMinutesAhead)
+        let said = refused.stdout + refused.stderr
+        #expect(refused.status != 0 && said.contains("120 seconds ahead of") && said.contains("at most 60 seconds"), "\(refused)")
+        #expect(said.contains("--force"), "\(refused)")
+        try await group.start("mgmt-b", join + ["--force"], environment: twoMinutesAhead)
+        #expect(try await group.eventually(seconds: 60) { try await group.isHealthy("mgmt-b") }, "\(group.server("mgmt-b").logTail)")
+    }
 }
