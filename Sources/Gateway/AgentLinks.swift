@@ -80,6 +80,7 @@ public struct AgentLinks: Sendable {
         let (outbound, writer) = AsyncStream.makeStream(of: PeerFrame.self)
         let lastHeard = LastHeard()
         let shipping = LogCursor()
+        let welcomeHeard = LastWelcome()
         try await connection.send(GatewayWire.frame(["type": .string(GatewayWire.hello), "status": await agent.report.json]))
         logger.notice("management channel up", metadata: ["server": "\(server)", "address": "\(address)"])
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -92,7 +93,7 @@ public struct AgentLinks: Sendable {
                     longerThan: .milliseconds(GatewayLimits.silenceMilliseconds),
                     checkingEvery: .milliseconds(GatewayLimits.heartbeatMilliseconds)
                 ) {
-                    writer.yield(GatewayWire.frame(["type": .string(GatewayWire.status), "status": await agent.report.json]))
+                    writer.yield(GatewayWire.frame(GatewayWire.statusHeader(await agent.report.json, echo: welcomeHeard.last)))
                     shipLogs(shipping, writer: writer)
                 }
                 logger.warning("management server silent; reconnecting", metadata: ["server": "\(server)"])
@@ -103,6 +104,7 @@ public struct AgentLinks: Sendable {
                 guard let (header, body) = GatewayWire.decode(frame) else { continue }
                 switch header["type"]?.stringValue {
                 case GatewayWire.welcome:
+                    welcomeHeard.record(header)
                     await welcome(header)
                     if let cursor = header["log-cursor"]?.intValue, cursor >= 0 { shipping.acknowledged(UInt64(cursor)) }
                     shipLogs(shipping, writer: writer)
@@ -185,6 +187,20 @@ final class LogCursor: Sendable {
         }
     }
     func batchEmpty() { state.withLock { $0.inFlight = false } }
+}
+
+/// The last `gw-welcome` heard on a channel: its `sent-at-ms` and this agent's clock on arrival, which
+/// the next `gw-status` echoes (NTP's t1 and t2 for the server).
+final class LastWelcome: Sendable {
+    private let heard = Mutex<ClockStamps.Echo?>(nil)
+
+    func record(_ welcome: JSONValue) {
+        guard let sentAt = welcome["sent-at-ms"]?.intValue else { return }
+        let echo = ClockStamps.Echo(sentAtMilliseconds: sentAt, receivedAtMilliseconds: WallClock.milliseconds())
+        heard.withLock { $0 = echo }
+    }
+
+    var last: ClockStamps.Echo? { heard.withLock { $0 } }
 }
 
 /// Which management servers have a channel up now.

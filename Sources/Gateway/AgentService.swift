@@ -44,6 +44,9 @@ public struct AgentStartOptions: Sendable {
     public var activationKeyFile: String?
     /// The cluster heartbeat port (`--cluster-port`): a member's nftables ruleset accepts heartbeats on it.
     public var clusterHeartbeatPort: Int
+    /// `--force` at the first start: enrol even when this clock and the server's differ by more than
+    /// the server's `--clock-problem-ms`.
+    public var allowsClockSkew = false
 
     public init(
         enforcement: Enforcement, management: [SICAddress]?, activationKeyFile: String?,
@@ -182,7 +185,9 @@ enum GatewayEnrolment {
         var failures: [String] = []
         for server in servers {
             do {
-                let credentials = try await NodeEnrolment.enrol(dataDirectory: directory.path, server: server, name: name, activationKeyFile: activationKeyFile)
+                let credentials = try await NodeEnrolment.enrol(
+                    dataDirectory: directory.path, server: server, name: name, activationKeyFile: activationKeyFile,
+                    allowsClockSkew: options.allowsClockSkew)
                 let state = AgentState(name: name, servers: servers.map { AgentState.Server(name: nil, sicAddress: "\($0)") })
                 try state.save(directory)
                 logger.notice("gateway enrolled", metadata: ["identity": "\(credentials.identity)", "server": "\(server)"])

@@ -10,7 +10,8 @@ public enum GatewayWire {
     /// Agent → server, first on every channel: who it is and what it runs (`GatewayReport`).
     public static let hello = "gw-hello"
     /// Server → agent, after hello and then periodically: the server's epoch, whether it is the active,
-    /// every management server's SIC address, and the last log sequence it stored from this gateway.
+    /// every management server's SIC address, the last log sequence it stored from this gateway, and
+    /// (since 0.10) `sent-at-ms`, the server's wall clock, for NTP's arithmetic on the next `gw-status`.
     public static let welcome = "gw-welcome"
     /// Server → agent: a policy to install (header: id, target; body: CompiledPolicy JSON).
     public static let install = "gw-install"
@@ -21,12 +22,22 @@ public enum GatewayWire {
     public static let rollback = "gw-rollback"
     /// Agent → server: how a rollback ended (installed = the previous policy is in force again).
     public static let rollbackResult = "gw-rollback-result"
-    /// Agent → server: the report, when it changes and periodically (also a heartbeat).
+    /// Agent → server: the report, when it changes and periodically (also a heartbeat). Since 0.10 with
+    /// `sent-at-ms` and the echo of the last welcome's `sent-at-ms` and its arrival (`statusHeader`).
     public static let status = "gw-status"
     /// Agent → server: log records with their per-gateway sequence numbers.
     public static let logs = "gw-logs"
     /// Server → agent: every record up to `through` is stored.
     public static let logsAck = "gw-logs-ack"
+
+    /// A `gw-status` header: the report, this agent's wall clock, and the echo of the last welcome
+    /// (so the server measures the gateway's clock offset and round trip as NTP does).
+    public static func statusHeader(_ report: JSONValue, echo: ClockStamps.Echo?) -> JSONValue {
+        var header = ClockStamps.fields(sentAtMilliseconds: WallClock.milliseconds(), echo: echo)
+        header["type"] = .string(status)
+        header["status"] = report
+        return .object(header)
+    }
 
     public static func frame(_ header: JSONValue, body: [UInt8]? = nil) -> PeerFrame {
         let head = header.canonicalBytes

@@ -1,4 +1,5 @@
 import Foundation
+import ManagementModel
 import PeerTransport
 import Store
 import TrustCore
@@ -12,13 +13,20 @@ public enum NodeEnrolment {
         public let isUsage: Bool
     }
 
-    public static func enrol(dataDirectory: String, server: SICAddress, name: String, activationKeyFile: String) async throws -> NodeCredentials {
+    /// `allowsClockSkew`: the operator forced it (`--force`): the server enrols even when the clocks
+    /// differ by more than its `--clock-problem-ms`.
+    public static func enrol(
+        dataDirectory: String, server: SICAddress, name: String, activationKeyFile: String, allowsClockSkew: Bool = false
+    ) async throws -> NodeCredentials {
         guard let text = try? String(contentsOfFile: activationKeyFile, encoding: .utf8) else {
             throw Failure(description: "--activation-key-file: cannot read \(activationKeyFile)", isUsage: true)
         }
         let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let client = try EnrolmentClient(nodeName: name, activationKey: key)
-        let request = try client.makeRequest(nodeNonce: SecureRandom.bytes(count: TrustLimits.enrolmentNonceByteCount), now: Date())
+        // The clock this node shows its peers (a test shifts it to inject skew).
+        let now = Date(timeIntervalSince1970: Double(WallClock.milliseconds()) / 1000)
+        let request = try client.makeRequest(
+            nodeNonce: SecureRandom.bytes(count: TrustLimits.enrolmentNonceByteCount), now: now, allowsClockSkew: allowsClockSkew)
         let answer: [UInt8]
         do {
             answer = try await PeerConnector.connectForEnrolment(host: server.host, port: server.port) { connection in

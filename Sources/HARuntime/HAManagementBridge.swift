@@ -134,6 +134,7 @@ extension HAStatusReport {
         syncStatus = own?.status.kind ?? (synced ? "synchronized" : "degraded")
         if let own { lagRevisions = .some(own.lagRevisions.map { Int64(clamping: $0) }) }
         self.problems = problems
+        clockThresholds = facts.thresholds
         lastError = snapshot.lastError
         lastErrorAt = snapshot.lastErrorAt.map { Timestamp(milliseconds: Int64($0.timeIntervalSince1970 * 1000)) }
         lastSuccessfulSync = snapshot.lastAppliedAt.map { Timestamp(milliseconds: Int64($0.timeIntervalSince1970 * 1000)) }

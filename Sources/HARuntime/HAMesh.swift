@@ -95,28 +95,13 @@ public enum HAChannel {
 
     /// `sent-at-ms`: the sender's wall clock. Since 0.10 also `echo-sent-at-ms` and `echo-received-at-ms`
     /// (the last `ha-clock` it heard from this peer: that one's send time and its own receive time, for
-    /// NTP's offset and delay), and `mode` with `mode-held-ms`. A receiver reads each only when present.
-    static func clock(
-        nowMilliseconds: Int64, echo: (sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64)?, mode: String, modeHeldMilliseconds: Int64
-    ) -> JSONValue {
-        var message: [String: JSONValue] = [
-            "type": .string(clockType), "sent-at-ms": .int(nowMilliseconds), "mode": .string(mode), "mode-held-ms": .int(modeHeldMilliseconds),
-        ]
-        if let echo {
-            message["echo-sent-at-ms"] = .int(echo.sentAtMilliseconds)
-            message["echo-received-at-ms"] = .int(echo.receivedAtMilliseconds)
-        }
+    /// NTP's offset and delay; `ClockStamps`), and `mode` with `mode-held-ms`. A receiver reads each only when present.
+    static func clock(nowMilliseconds: Int64, echo: ClockStamps.Echo?, mode: String, modeHeldMilliseconds: Int64) -> JSONValue {
+        var message = ClockStamps.fields(sentAtMilliseconds: nowMilliseconds, echo: echo)
+        message["type"] = .string(clockType)
+        message["mode"] = .string(mode)
+        message["mode-held-ms"] = .int(modeHeldMilliseconds)
         return .object(message)
-    }
-
-    /// The stamps of a received `ha-clock` message; nil without `sent-at-ms`. An echo counts only whole.
-    static func clockStamps(_ message: JSONValue, receivedAtMilliseconds: Int64) -> PeerFacts.ClockStamps? {
-        guard let sentAt = message["sent-at-ms"]?.intValue else { return nil }
-        var stamps = PeerFacts.ClockStamps(sentAtMilliseconds: sentAt, receivedAtMilliseconds: receivedAtMilliseconds)
-        if let echoSent = message["echo-sent-at-ms"]?.intValue, let echoReceived = message["echo-received-at-ms"]?.intValue {
-            stamps.echoed = (echoSent, echoReceived)
-        }
-        return stamps
     }
 
     /// `frames` is the connection's one inbound iterator (a connection allows only one): the caller may
@@ -384,21 +369,9 @@ public struct HAMesh: Service {
         }
     }
 
-    /// This server's wall clock, for the `ha-clock` comparison (a Date at the edge: it crosses to a peer).
-    static func wallClockMilliseconds() -> Int64 {
-        Int64(Date().timeIntervalSince1970 * 1000).addingReportingOverflow(testClockOffsetMilliseconds).partialValue
-    }
-
-    /// FOR TESTS ONLY: `RAMPART_TEST_CLOCK_OFFSET_MS` shifts the wall clock this server shows its peers on
-    /// `ha-clock` messages, so a test injects skew without changing the machine's clock. Never set it in production.
-    static let testClockOffsetMilliseconds: Int64 = {
-        guard let text = ProcessInfo.processInfo.environment["RAMPART_TEST_CLOCK_OFFSET_MS"], let value = Int64(text) else { return 0 }
-        return PeerFacts.clamp(value)
-    }()
-
     /// Sends every peer this server's wall clock, the echo of the last it heard from that peer, and its mode.
     func sendClock() {
-        let now = Self.wallClockMilliseconds()
+        let now = WallClock.milliseconds()
         let (role, since) = runtime.modeSince
         let held = max(Int64((Date().timeIntervalSince(since) * 1000).rounded(.down)), 0)
         for peer in runtime.status.peers.map(\.serverID) {
@@ -415,8 +388,7 @@ public struct HAMesh: Service {
             announced.record(peer.name, json)
             facts.recordVersions(peer.name, json)
         case HAChannel.clockType:
-            let receivedAt = Self.wallClockMilliseconds()
-            if let stamps = HAChannel.clockStamps(json, receivedAtMilliseconds: receivedAt) { facts.recordClock(peer.name, stamps) }
+            if let stamps = ClockStamps(message: json, receivedAtMilliseconds: WallClock.milliseconds()) { facts.recordClock(peer.name, stamps) }
             if let mode = json["mode"]?.stringValue, let held = json["mode-held-ms"]?.intValue {
                 // On the machine's own clock, as this server's own mode-since is.
                 facts.recordMode(peer.name, mode: mode, heldMilliseconds: held, receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))

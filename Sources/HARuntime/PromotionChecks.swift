@@ -4,47 +4,6 @@ import ManagementService
 import Synchronization
 import TrustCore
 
-/// Warning and problem thresholds of a peer's clock offset (`rampart server --clock-warning-ms` and
-/// `--clock-problem-ms`). Above the problem threshold a promotion is refused unless forced.
-public struct ClockThresholds: Sendable, Equatable {
-    /// Servers on NTP are milliseconds apart.
-    public static let warningMillisecondsDefault: Int64 = 5_000
-    /// Beyond this, certificates this server signs would be taken as not yet valid by the peer.
-    public static let problemMillisecondsDefault = Int64(TrustLimits.enrolmentClockSkewSecondsMax) * 1000
-
-    public let warningMilliseconds: Int64
-    public let problemMilliseconds: Int64
-
-    /// Nil unless 0 < warning <= problem <= `PeerFacts.clockOffsetMillisecondsMax`.
-    public init?(warningMilliseconds: Int64 = warningMillisecondsDefault, problemMilliseconds: Int64 = problemMillisecondsDefault) {
-        guard warningMilliseconds > 0, warningMilliseconds <= problemMilliseconds, problemMilliseconds <= PeerFacts.clockOffsetMillisecondsMax
-        else { return nil }
-        self.warningMilliseconds = warningMilliseconds
-        self.problemMilliseconds = problemMilliseconds
-    }
-
-    public static let standard = ClockThresholds(warningMilliseconds: warningMillisecondsDefault, problemMilliseconds: problemMillisecondsDefault)!
-
-    /// How far off a clock offset is: up to the warning threshold ok, up to the problem threshold a warning.
-    public func level(_ offsetMilliseconds: Int64) -> ClockSkew.Level {
-        // magnitude: no overflow even at Int64.min.
-        let size = offsetMilliseconds.magnitude
-        return size <= warningMilliseconds.magnitude ? .ok : size <= problemMilliseconds.magnitude ? .warning : .problem
-    }
-}
-
-/// A peer's clock as this server measured it (`rampart time`, `ha status`).
-public struct ClockMeasurement: Sendable, Equatable {
-    /// The peer's clock minus ours (positive: ahead); the median of the last samples.
-    public var offsetMilliseconds: Int64
-    /// The last sample's round trip, NTP's delay; nil when the peer echoes no timestamps (an older
-    /// release: the offset is then one-way and counts the transit as skew).
-    public var delayMilliseconds: Int64?
-    /// Our wall clock when the last sample arrived.
-    public var measuredAtMilliseconds: Int64
-    public var level: ClockSkew.Level
-}
-
 /// What a peer says of its HA mode on its `ha-clock` messages: the mode and since when (our clock).
 public struct PeerMode: Sendable, Equatable {
     public var mode: String
@@ -63,44 +22,15 @@ public final class PeerFacts: Sendable {
         }
     }
 
-    /// One `ha-clock` message's timestamps. `echoed` is the last of ours the peer received: our send
-    /// time and its receive time (NTP's t1 and t2); nil from a release that does not echo.
-    public struct ClockStamps: Sendable, Equatable {
-        public var sentAtMilliseconds: Int64
-        public var receivedAtMilliseconds: Int64
-        public var echoed: (sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64)?
-
-        public init(sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64, echoed: (sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64)? = nil) {
-            self.sentAtMilliseconds = sentAtMilliseconds
-            self.receivedAtMilliseconds = receivedAtMilliseconds
-            self.echoed = echoed
-        }
-
-        public static func == (lhs: Self, rhs: Self) -> Bool {
-            lhs.sentAtMilliseconds == rhs.sentAtMilliseconds && lhs.receivedAtMilliseconds == rhs.receivedAtMilliseconds
-                && lhs.echoed?.sentAtMilliseconds == rhs.echoed?.sentAtMilliseconds
-                && lhs.echoed?.receivedAtMilliseconds == rhs.echoed?.receivedAtMilliseconds
-        }
-    }
-
-    /// Per peer: offset samples, the last delay, when measured, the level last published, the last
-    /// stamps heard (echoed back on our next message) and the mode it announced.
+    /// Per peer: its clock samples, the level last published and the mode it announced.
     struct PeerClock {
-        var samples: [Int64] = []
-        var delayMilliseconds: Int64?
-        var measuredAtMilliseconds: Int64 = 0
+        var samples = ClockSamples()
         var level = ClockSkew.Level.ok
-        var lastHeard: (sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64)?
         var mode: PeerMode?
     }
 
-    /// Offsets kept per peer; their median is the reported skew (one late message does not make one).
-    static let clockSamplesMax = 9
-    /// Offsets are kept within ± this (about 100 years): a peer's clock field is its to choose, and
-    /// no value of it may overflow the subtraction or the magnitude taken later.
-    public static let clockOffsetMillisecondsMax: Int64 = 100 * 366 * 86_400_000
-    /// Timestamps are whole milliseconds: four truncations make a true round trip of 0 read as down to -2 ms.
-    static let delayRoundingMilliseconds: Int64 = 2
+    /// Offsets and durations a peer gives are kept within ± this (about 100 years).
+    public static let clockOffsetMillisecondsMax = ClockSamples.offsetMillisecondsMax
 
     private let state = Mutex<(versions: [String: Versions], clocks: [String: PeerClock])>(([:], [:]))
     /// Where a peer's clock moving out of (or back into) range is published.
@@ -125,60 +55,21 @@ public final class PeerFacts: Sendable {
         recordClock(name, ClockStamps(sentAtMilliseconds: sentAtMilliseconds, receivedAtMilliseconds: receivedAtMilliseconds))
     }
 
-    /// From an `ha-clock` message (positive offset: the peer is ahead). With the peer's echo of our
-    /// last message the offset and round trip are NTP's; without, the offset is one-way and the transit
-    /// counts as skew (milliseconds on a LAN). A change of the peer's skew level (ok, warning, problem)
-    /// is published as `clockSkew`; a peer first heard within range is not news.
+    /// From an `ha-clock` message (positive offset: the peer is ahead; NTP's arithmetic in
+    /// `ClockSamples`). A change of the peer's skew level (ok, warning, problem) is published as
+    /// `clockSkew`; a peer first heard within range is not news.
     public func recordClock(_ name: String, _ stamps: ClockStamps) {
         let change = state.withLock { state -> ClockSkew? in
             var clock = state.clocks[name] ?? PeerClock()
-            let sample = stamps.echoed.flatMap {
-                Self.ntpSample(
-                    originate: $0.sentAtMilliseconds, receive: $0.receivedAtMilliseconds, transmit: stamps.sentAtMilliseconds,
-                    destination: stamps.receivedAtMilliseconds)
-            }
-            clock.samples.append(sample?.offset ?? Self.oneWayOffset(sent: stamps.sentAtMilliseconds, received: stamps.receivedAtMilliseconds))
-            clock.samples = Array(clock.samples.suffix(Self.clockSamplesMax))
-            clock.delayMilliseconds = sample?.delay
-            clock.measuredAtMilliseconds = stamps.receivedAtMilliseconds
-            clock.lastHeard = (stamps.sentAtMilliseconds, stamps.receivedAtMilliseconds)
-            let median = Self.median(clock.samples)
-            let level = thresholds.level(median)
+            clock.samples.record(stamps)
+            let offset = clock.samples.offsetMilliseconds ?? 0
+            let level = thresholds.level(offset)
             let changed = level != clock.level
             clock.level = level
             state.clocks[name] = clock
-            return changed ? ClockSkew(peer: name, offsetMilliseconds: median, level: level) : nil
+            return changed ? ClockSkew(peer: name, offsetMilliseconds: offset, level: level) : nil
         }
         if let change { events.publish(.clockSkew(change)) }
-    }
-
-    /// The peer's clock minus ours from one message: its send time against our receive time, clamped.
-    static func oneWayOffset(sent: Int64, received: Int64) -> Int64 {
-        let (offset, overflow) = sent.subtractingReportingOverflow(received)
-        return overflow ? (sent < 0 ? -clockOffsetMillisecondsMax : clockOffsetMillisecondsMax) : clamp(offset)
-    }
-
-    /// NTP's offset ((t2 - t1) + (t3 - t4)) / 2 and delay (t4 - t1) - (t3 - t2): t1 our send, t2 the
-    /// peer's receive, t3 its send, t4 our receive. Nil when a step overflows or the delay is negative
-    /// (timestamps no real exchange gives: a hostile peer, or a clock stepped in between).
-    static func ntpSample(originate t1: Int64, receive t2: Int64, transmit t3: Int64, destination t4: Int64) -> (offset: Int64, delay: Int64)? {
-        let outbound = t2.subtractingReportingOverflow(t1)
-        let inbound = t3.subtractingReportingOverflow(t4)
-        let roundTrip = t4.subtractingReportingOverflow(t1)
-        let held = t3.subtractingReportingOverflow(t2)
-        guard !outbound.overflow, !inbound.overflow, !roundTrip.overflow, !held.overflow else { return nil }
-        let sum = outbound.partialValue.addingReportingOverflow(inbound.partialValue)
-        let delay = roundTrip.partialValue.subtractingReportingOverflow(held.partialValue)
-        guard !sum.overflow, !delay.overflow, delay.partialValue >= -delayRoundingMilliseconds else { return nil }
-        return (clamp(sum.partialValue / 2), max(delay.partialValue, 0))
-    }
-
-    static func clamp(_ offset: Int64) -> Int64 { min(max(offset, -clockOffsetMillisecondsMax), clockOffsetMillisecondsMax) }
-
-    /// The middle sample (samples are bounded, so never empty here and never overflowing).
-    static func median(_ samples: [Int64]) -> Int64 {
-        let sorted = samples.sorted()
-        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
     }
 
     public func versions(of name: String) -> Versions? { state.withLock { $0.versions[name] } }
@@ -189,16 +80,16 @@ public final class PeerFacts: Sendable {
     /// The peer's clock as measured; nil when never heard from.
     public func clockMeasurement(of name: String) -> ClockMeasurement? {
         state.withLock { state in
-            guard let clock = state.clocks[name], !clock.samples.isEmpty else { return nil }
+            guard let clock = state.clocks[name], let offset = clock.samples.offsetMilliseconds else { return nil }
             return ClockMeasurement(
-                offsetMilliseconds: Self.median(clock.samples), delayMilliseconds: clock.delayMilliseconds,
-                measuredAtMilliseconds: clock.measuredAtMilliseconds, level: clock.level)
+                offsetMilliseconds: offset, delayMilliseconds: clock.samples.delayMilliseconds,
+                measuredAtMilliseconds: clock.samples.measuredAtMilliseconds, level: clock.level)
         }
     }
 
     /// The peer's last stamps, which our next `ha-clock` echoes (NTP's t1 and t2 for the peer).
-    func lastHeard(from name: String) -> (sentAtMilliseconds: Int64, receivedAtMilliseconds: Int64)? {
-        state.withLock { $0.clocks[name]?.lastHeard }
+    func lastHeard(from name: String) -> ClockStamps.Echo? {
+        state.withLock { $0.clocks[name]?.samples.lastHeard }
     }
 
     /// From an `ha-clock` message: the peer's mode, held for `heldMilliseconds` (its own clock's

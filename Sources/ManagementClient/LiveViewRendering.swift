@@ -112,11 +112,12 @@ public enum LiveView {
             "PEERS (\(ha.servers.count))",
         ]
         lines += table(
-            ["NAME", "MODE", "SYNC", "LAG REV", "LAG S", "LAST SYNC", "CLOCK", "DETAIL"],
+            ["NAME", "MODE", "SYNC", "LAG REV", "LAG S", "PENDING", "LAST SYNC", "CLOCK", "DETAIL"],
             ha.servers.map { server in
                 [
                     server.name, server.haState, server.syncStatus, server.lagRevisions.map(String.init) ?? "?", String(server.lagSeconds),
-                    server.lastSuccessfulSync?.iso8601 ?? "-", snapshot.clockOffsetsMilliseconds[server.name].map(offset) ?? "-",
+                    snapshot.pendingBytes?[server.name].map { bytes(UInt64(clamping: $0)) } ?? "-", server.lastSuccessfulSync?.iso8601 ?? "-",
+                    snapshot.clockOffsetsMilliseconds[server.name].map(offset) ?? "-",
                     server.syncDetail,
                 ]
             })

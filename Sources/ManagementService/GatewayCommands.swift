@@ -447,6 +447,7 @@ extension ManagementService {
             }
         }
         if let seen = live?.lastContactMilliseconds { status["last-contact"] = Renderer.timestamp(seen) }
+        if let clock = live.flatMap({ ClockMeasurement($0.clock, thresholds: clockThresholds) }) { status["clock"] = clock.json }
         var fields: [String: JSONValue] = ["sic-state": .string(sic.sicState), "gateway-status": .object(status), "policy-status": .string(policy)]
         if object.type == .clusterMember { fields["cluster-member-status"] = clusterMemberStatus(report: report, connected: live?.connected == true) }
         return fields

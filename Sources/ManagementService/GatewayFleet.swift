@@ -7,6 +7,8 @@ public struct GatewayLiveStatus: Sendable, Equatable {
     public var lastContactMilliseconds: Int64?
     /// The gateway's last report: the policy it enforces, its fence, its last refusal.
     public var report: GatewayReport?
+    /// Its clock, measured from the stamps of its `gw-status` messages (empty for an agent that sends none).
+    public var clock = ClockSamples()
 
     public init(connected: Bool, lastContactMilliseconds: Int64? = nil, report: GatewayReport? = nil) {
         self.connected = connected

@@ -87,8 +87,6 @@ public enum HADiagnosisLimits {
     public static let syncSampleIntervalMilliseconds = 2_000
     /// A TCP connect to a peer's SIC port that has not completed by then counts as a timeout.
     public static let connectTimeoutMilliseconds = 3_000
-    /// The clock thresholds the promotion checks apply (PromotionChecks in HARuntime), for the text.
-    public static let clockThresholdsText = "over 5 s a warning, over 300 s a problem (enrolment refuses over 300 s)"
 }
 
 /// The result of a real TCP connect to a peer's SIC address.

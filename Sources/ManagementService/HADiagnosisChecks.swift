@@ -183,7 +183,7 @@ extension HADiagnosis {
         return [
             Finding(
                 code: "clock-skew", severity: severity, summary: "a peer's clock is off from this server's",
-                evidence: "\(check.detail); thresholds: \(HADiagnosisLimits.clockThresholdsText)",
+                evidence: "\(check.detail); thresholds: \((facts.status.clockThresholds ?? .standard).text)",
                 fix: "keep every server's clock on NTP (chrony or systemd-timesyncd); certificates and enrolment depend on it",
                 fixCommand: "timedatectl set-ntp true && timedatectl timesync-status   # on each server (or: chronyc tracking)")
         ]

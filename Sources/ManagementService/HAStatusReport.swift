@@ -43,6 +43,8 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
     public var lastApplied: LastApplied?
     /// This node's last backup (node-local, never synchronized).
     public var lastBackup: LastBackup?
+    /// The clock thresholds this server applies (`--clock-warning-ms`, `--clock-problem-ms`).
+    public var clockThresholds: ClockThresholds?
 
     enum CodingKeys: String, CodingKey {
         case uid, name
@@ -67,6 +69,7 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         case lastSuccessfulSync = "last-successful-sync"
         case lastApplied = "rampart-last-applied"
         case lastBackup = "last-backup"
+        case clockThresholds = "clock-thresholds"
     }
 
     /// The domain every report names (Check Point's single-domain server).
@@ -300,6 +303,7 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         lastSuccessfulSync = try container.decodeIfPresent(Timestamp.self, forKey: .lastSuccessfulSync)
         lastApplied = try container.decodeIfPresent(LastApplied.self, forKey: .lastApplied)
         lastBackup = try container.decodeIfPresent(LastBackup.self, forKey: .lastBackup)
+        clockThresholds = try container.decodeIfPresent(ClockThresholds.self, forKey: .clockThresholds)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -329,6 +333,7 @@ public struct HAStatusReport: Codable, Sendable, Equatable {
         try container.encodeIfPresent(lastSuccessfulSync, forKey: .lastSuccessfulSync)
         try container.encodeIfPresent(lastApplied, forKey: .lastApplied)
         try container.encodeIfPresent(lastBackup, forKey: .lastBackup)
+        try container.encodeIfPresent(clockThresholds, forKey: .clockThresholds)
     }
 
     /// The report as the Web API sends it.

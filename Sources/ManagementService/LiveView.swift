@@ -87,6 +87,8 @@ public struct LiveViewSnapshot: Codable, Sendable, Equatable {
     public var clusterMembers: [MonitoringFacts.ClusterMember]
     /// Each peer's clock minus ours, as the heartbeats measured it.
     public var clockOffsetsMilliseconds: [String: Int64]
+    /// On the active: per standby, the bytes of the revisions it lacks (nil from a server that does not say).
+    public var pendingBytes: [String: Int64]?
     public var publishesTotal: Int64
     public var publishNanosecondsTotal: Int64
     /// The last events, oldest first.
@@ -99,6 +101,7 @@ public struct LiveViewSnapshot: Codable, Sendable, Equatable {
         case sessions, locks, gateways
         case clusterMembers = "cluster-members"
         case clockOffsetsMilliseconds = "clock-offsets-ms"
+        case pendingBytes = "pending-bytes"
         case publishesTotal = "publishes-total"
         case publishNanosecondsTotal = "publish-ns-total"
         case events
@@ -107,8 +110,8 @@ public struct LiveViewSnapshot: Codable, Sendable, Equatable {
 
     public init(
         ha: HAStatusReport, modeSinceMilliseconds: Int64? = nil, sessions: Int = 0, locks: Int = 0, gateways: [MonitoringFacts.Gateway] = [],
-        clusterMembers: [MonitoringFacts.ClusterMember] = [], clockOffsetsMilliseconds: [String: Int64] = [:], publishesTotal: Int64 = 0,
-        publishNanosecondsTotal: Int64 = 0, events: [RecentEvents.Entry] = [], nowMilliseconds: Int64
+        clusterMembers: [MonitoringFacts.ClusterMember] = [], clockOffsetsMilliseconds: [String: Int64] = [:], pendingBytes: [String: Int64]? = nil,
+        publishesTotal: Int64 = 0, publishNanosecondsTotal: Int64 = 0, events: [RecentEvents.Entry] = [], nowMilliseconds: Int64
     ) {
         self.ha = ha
         self.modeSinceMilliseconds = modeSinceMilliseconds
@@ -117,6 +120,7 @@ public struct LiveViewSnapshot: Codable, Sendable, Equatable {
         self.gateways = gateways
         self.clusterMembers = clusterMembers
         self.clockOffsetsMilliseconds = clockOffsetsMilliseconds
+        self.pendingBytes = pendingBytes
         self.publishesTotal = publishesTotal
         self.publishNanosecondsTotal = publishNanosecondsTotal
         self.events = events
@@ -143,7 +147,7 @@ extension ManagementService {
         return LiveViewSnapshot(
             ha: facts.ha, modeSinceMilliseconds: recentEvents.modeSinceMilliseconds, sessions: facts.sessions, locks: facts.locks,
             gateways: facts.gateways, clusterMembers: facts.clusterMembers, clockOffsetsMilliseconds: clockOffsets?() ?? [:],
-            publishesTotal: publishes.count, publishNanosecondsTotal: publishes.nanoseconds, events: recentEvents.entries,
+            pendingBytes: pendingBytes(facts.ha), publishesTotal: publishes.count, publishNanosecondsTotal: publishes.nanoseconds, events: recentEvents.entries,
             nowMilliseconds: facts.nowMilliseconds)
     }
 }

@@ -60,6 +60,9 @@ public actor ManagementService {
     /// When each SIC peer (by object uid) was last heard from on the SIC port.
     var sicLastContactMilliseconds: [String: Int64] = [:]
     var sicAuthority: InternalCA?
+    /// When a peer's or a gateway's clock is off (`--clock-warning-ms`, `--clock-problem-ms`): enrolment
+    /// refuses a node beyond the problem threshold unless forced (see `configureClock`).
+    public internal(set) var clockThresholds = ClockThresholds.standard
     /// This server's open SIC channels (see `attachSICChannels`): a revocation closes the node's at once.
     var sicChannels: (any SICChannelCloser)?
     /// Management HA, when this server runs it (see `attachHA`).

@@ -66,7 +66,7 @@ extension ManagementService {
         report.lastBackup = lastBackup()
         let nodes = (try? store.objects(types: ObjectType.gatewayNodes, offset: 0, limit: MonitoringLimits.gatewaysMax, nameFilter: nil).objects) ?? []
         let gateways = nodes.map { node in
-            MonitoringFacts.Gateway(name: node.name, state: gatewayStatusFields(node)["state"]?.stringValue ?? "unknown")
+            MonitoringFacts.Gateway(name: node.name, state: gatewayStatusFields(node)["gateway-status"]?["state"]?.stringValue ?? "unknown")
         }
         return MonitoringFacts(
             ha: report, sessions: sessions.count, locks: lockOwner.count, gateways: gateways, clusterMembers: clusterMemberStates(),
@@ -98,6 +98,18 @@ extension ManagementService {
             }
         }
         return times
+    }
+
+    /// On the active: per standby, the bytes of the revisions it lacks (the stored size of each, from
+    /// the oldest it lacks to the head); 0 when caught up. Empty on a standby: only the active knows.
+    func pendingBytes(_ report: HAStatusReport) -> [String: Int64] {
+        guard report.mode == "active", let head = report.head?.number else { return [:] }
+        var pending: [String: Int64] = [:]
+        for server in report.servers {
+            guard let lag = server.lagRevisions, lag >= 0, lag <= head else { continue }
+            pending[server.name] = lag == 0 ? 0 : (try? store.revisionBytes(from: UInt64(head - lag + 1))) ?? 0
+        }
+        return pending
     }
 }
 

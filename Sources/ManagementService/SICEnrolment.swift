@@ -7,6 +7,9 @@ extension ManagementService {
     /// The Internal CA that signs node certificates: only a server holding its key can enrol nodes.
     public func configureSIC(authority: InternalCA) { sicAuthority = authority }
 
+    /// The clock thresholds of this server (`rampart server --clock-warning-ms`, `--clock-problem-ms`).
+    public func configureClock(_ thresholds: ClockThresholds) { clockThresholds = thresholds }
+
     /// Runs one enrolment request from the SIC port and answers it. A certificate is issued only
     /// after the key record (now used) and the node's new SIC state are published durably.
     public func enrol(_ request: EnrolmentRequest, address: String, serverNonce: [UInt8]) -> EnrolmentMessage {
@@ -30,7 +33,11 @@ extension ManagementService {
             return PendingEnrolment(identity: NodeIdentity(uid: node.uid, name: node.name), record: record)
         }
         let revocations = (try? currentRevocations()) ?? RevocationList()
-        switch EnrolmentServer(ica: authority).handle(request, pending: pending, revocations: revocations, serverNonce: serverNonce, now: date) {
+        let server = EnrolmentServer(ica: authority, clockSkewMillisecondsMax: clockThresholds.problemMilliseconds)
+        if request.allowsClockSkew {
+            logger.notice("SIC enrolment forced: a clock skew beyond --clock-problem-ms is accepted", metadata: ["node": "\(request.nodeName)"])
+        }
+        switch server.handle(request, pending: pending, revocations: revocations, serverNonce: serverNonce, now: date) {
         case .refused(let refusal, let isFailedProof):
             if isFailedProof { _ = throttle.recordFailure(throttleKey, now: date) }
             logger.warning("SIC enrolment refused", metadata: ["node": "\(request.nodeName)", "address": "\(address)", "reason": "\(refusal.code.rawValue)"])

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import ManagementModel
 import ManagementService
@@ -25,15 +26,13 @@ public struct NodeFacts: Sendable {
 public final class NodeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     /// swift-metrics' view of the registry, for the service's counters and timers.
-    public let factory: PrometheusMetricsFactory
+    public let factory: HelpedMetricsFactory
     private let scrape = Mutex(ScrapeGauges())
 
     public init() {
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets[ServiceMetrics.Name.publishDuration] = MetricNames.publishDurationBuckets
         self.registry = registry
-        self.factory = factory
+        self.factory = HelpedMetricsFactory(registry: registry)
     }
 
     /// The exposition text (format 0.0.4) of one scrape.
@@ -47,6 +46,54 @@ public final class NodeMetrics: Sendable {
     }
 
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+}
+
+/// swift-metrics onto the registry with a `# HELP` line for the service's families: swift-prometheus's
+/// own factory registers every family with an empty help text (and the registry refuses a second,
+/// different help for one family), so the families this node records through swift-metrics are made
+/// here with theirs; any other label goes to that factory.
+public struct HelpedMetricsFactory: MetricsFactory {
+    let registry: PrometheusCollectorRegistry
+    let plain: PrometheusMetricsFactory
+
+    /// The help of each family the service records through swift-metrics.
+    static let help = [
+        ServiceMetrics.Name.apiRequests: "Web API commands answered, by command and HTTP status.",
+        ServiceMetrics.Name.publishDuration:
+            "Publishes committed, from the request's arrival to its answer (a sync-mode publish includes the wait for a standby).",
+    ]
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        plain = PrometheusMetricsFactory(registry: registry)
+    }
+
+    public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        guard let help = Self.help[label] else { return plain.makeCounter(label: label, dimensions: dimensions) }
+        return registry.makeCounter(descriptor: MetricNames.descriptor(label, help: help), labels: dimensions)
+    }
+
+    public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        guard let help = Self.help[label] else { return plain.makeTimer(label: label, dimensions: dimensions) }
+        let buckets = label == ServiceMetrics.Name.publishDuration ? MetricNames.publishDurationBuckets : plain.defaultDurationHistogramBuckets
+        return registry.makeDurationHistogram(descriptor: MetricNames.descriptor(label, help: help), labels: dimensions, buckets: buckets)
+    }
+
+    public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+        plain.makeFloatingPointCounter(label: label, dimensions: dimensions)
+    }
+
+    public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        plain.makeRecorder(label: label, dimensions: dimensions, aggregate: aggregate)
+    }
+
+    public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler { plain.makeMeter(label: label, dimensions: dimensions) }
+
+    public func destroyCounter(_ handler: any CounterHandler) { plain.destroyCounter(handler) }
+    public func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) { plain.destroyFloatingPointCounter(handler) }
+    public func destroyRecorder(_ handler: any RecorderHandler) { plain.destroyRecorder(handler) }
+    public func destroyMeter(_ handler: any MeterHandler) { plain.destroyMeter(handler) }
+    public func destroyTimer(_ handler: any TimerHandler) { plain.destroyTimer(handler) }
 }
 
 /// One gauge value: its family, labels and help.
@@ -80,8 +127,8 @@ struct ScrapeGauges {
         let labels: [GaugeSample.Label]
     }
 
-    private var previous: [Key: Gauge] = [:]
-    private var current: [Key: Gauge] = [:]
+    private var previous: [Key: Prometheus.Gauge] = [:]
+    private var current: [Key: Prometheus.Gauge] = [:]
 
     mutating func begin() { current = [:] }
 

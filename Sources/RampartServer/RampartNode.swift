@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var join: SICAddress?
     /// With `join`: the file holding the one-time activation key of this server's checkpoint-host object.
     public var activationKeyFile: String?
+    /// With `join` (`--force`): enrol even when this clock and the active's differ by more than its `--clock-problem-ms`.
+    public var enrolmentAllowsClockSkew = false
     /// The SIC address the other servers use to reach this one (default: `listen` and the SIC port).
     public var advertiseSIC: SICAddress?
     /// Also serve `/metrics` and `/health/<check>` over plain HTTP on this HOST:PORT (nil: only on the API listener).
@@ -207,10 +209,12 @@ struct NodeComposer {
         let role: HAServerRole
     }
 
-    func makeService() throws -> ManagementService {
-        try ManagementService(
+    func makeService() async throws -> ManagementService {
+        let service = try ManagementService(
             store: store, identity: ServerIdentity(name: serverName, ipAddress: configuration.listen, apiPort: configuration.apiPort),
             logger: logger, logs: try LogStore(directory: directory))
+        await service.configureClock(configuration.clockThresholds)
+        return service
     }
 
     /// The primary: the Internal CA and API certificate (created at first start), the first
@@ -218,7 +222,7 @@ struct NodeComposer {
     func primarySetup() async throws -> NodeSetup {
         let pki = try PKIDirectory.loadOrCreate(dataDirectory: directory, serverName: serverName, listenAddresses: apiCertificateNames(), now: Date())
         logger.info("internal CA ready", metadata: ["ica": "\(pki.icaOutcome)", "api-certificate": "\(pki.apiCertificateOutcome)"])
-        let service = try makeService()
+        let service = try await makeService()
         try await initializeIfNeeded(service)
         let serverUID =
             try store.setting("server-uid")
@@ -273,7 +277,7 @@ struct NodeComposer {
                 listenAddresses: names, now: Date()
             ).makeServerTLSConfiguration()
         }
-        return NodeSetup(service: try makeService(), credentials: credentials, apiTLS: apiTLS, role: .secondary)
+        return NodeSetup(service: try await makeService(), credentials: credentials, apiTLS: apiTLS, role: .secondary)
     }
 
     /// The names of this server's API certificate (see `ServerCertificates.apiNames`).
@@ -299,7 +303,9 @@ struct NodeComposer {
         }
         let credentials: NodeCredentials
         do {
-            credentials = try await NodeEnrolment.enrol(dataDirectory: directory.path, server: join, name: serverName, activationKeyFile: activationKeyFile)
+            credentials = try await NodeEnrolment.enrol(
+                dataDirectory: directory.path, server: join, name: serverName, activationKeyFile: activationKeyFile,
+                allowsClockSkew: configuration.enrolmentAllowsClockSkew)
         } catch let failure as NodeEnrolment.Failure {
             throw ServerStartError(description: failure.description, isUsage: failure.isUsage)
         }
@@ -335,6 +341,16 @@ struct NodeComposer {
 
     /// A management server of an HA group: the HA runtime, the mesh of SIC channels to the other
     /// management servers, the gateways' hub on the SIC port, the Web API over HTTPS and on the local socket.
+    /// The release this server announces to its peers (the promotion's and `ha diagnose`'s versions check).
+    /// FOR TESTS ONLY: `RAMPART_TEST_ANNOUNCED_VERSION` replaces it (at most 64 characters), so a test
+    /// shows two releases without building two. Never set it in production.
+    static var announcedSoftwareVersion: String {
+        guard let given = ProcessInfo.processInfo.environment["RAMPART_TEST_ANNOUNCED_VERSION"], !given.isEmpty, given.count <= 64 else {
+            return RampartRelease.version
+        }
+        return given
+    }
+
     func compose(_ node: NodeSetup, membership: HAMembership?, ports: PortReservation, lock: NodeLock) async throws -> RampartNode {
         let service = node.service
         // The log subscribes first: it sees the node's events from the HA runtime's first step on.
@@ -351,7 +367,7 @@ struct NodeComposer {
             throw ServerStartError.usage("\(peers.count) other management servers: an HA group holds at most \(HALimits().serversMax) servers")
         }
         let links = HAPeerLinks()
-        let versions = PeerFacts.Versions(software: RampartRelease.version, schema: DatabaseFiles.managementSchema.count)
+        let versions = PeerFacts.Versions(software: Self.announcedSoftwareVersion, schema: DatabaseFiles.managementSchema.count)
         let facts = PeerFacts(events: service.events, thresholds: configuration.clockThresholds)
         let runtime = try HARuntime(
             configuration: HAConfiguration(

@@ -223,6 +223,9 @@ public final class GatewayHub: GatewayFleet, Service {
         switch header["type"]?.stringValue {
         case GatewayWire.status:
             update(identity.uid, report: GatewayReport(json: header["status"]))
+            if let stamps = ClockStamps(message: header, receivedAtMilliseconds: WallClock.milliseconds()) {
+                registry.withLock { $0[identity.uid]?.status.clock.record(stamps) }
+            }
             await service.sicPeerSeen(uid: identity.uid)
         case GatewayWire.installResult, GatewayWire.rollbackResult:
             let report = GatewayReport(json: header["status"])
@@ -263,13 +266,14 @@ public final class GatewayHub: GatewayFleet, Service {
     }
 
     /// The server's announcement: epoch, whether it is the active, every management server's SIC
-    /// address, and (on a new channel) the last log sequence stored from this gateway.
+    /// address, (on a new channel) the last log sequence stored from this gateway, and this server's
+    /// wall clock, which the gateway's next status echoes.
     func welcome(logsOf gatewayName: String?) async -> PeerFrame {
         let (epoch, isActive) = await service.gatewayAnnouncement()
         let servers = serverList()
         var header: [String: JSONValue] = [
             "type": .string(GatewayWire.welcome), "epoch": epoch.json, "active": .bool(isActive),
-            "servers": .array(servers),
+            "servers": .array(servers), "sent-at-ms": .int(WallClock.milliseconds()),
         ]
         if let gatewayName, let logs {
             do { header["log-cursor"] = .int(Int64(try logs.lastSequence(gateway: gatewayName))) } catch {

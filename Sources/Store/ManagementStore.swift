@@ -310,6 +310,15 @@ public final class ManagementStore: Sendable {
         }
     }
 
+    /// The stored size in bytes of every revision from number `first` on (what a standby that lacks them
+    /// still has to receive); 0 when there are none.
+    public func revisionBytes(from first: UInt64) throws -> Int64 {
+        guard let first = Int64(exactly: first) else { return 0 }
+        return try read { db in
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) FROM revisions WHERE number >= ?", arguments: [first]) ?? 0
+        }
+    }
+
     public func revisionCount() throws -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM revisions") ?? 0 }
     }

@@ -42,18 +42,19 @@ public enum EnrolmentDecision: Sendable, Equatable {
 public struct EnrolmentServer: Sendable {
     /// The ICA that signs node certificates.
     public let ica: InternalCA
-    /// Largest accepted |node clock − server clock|.
-    public var clockSkewSecondsMax: Int
+    /// Largest accepted |node clock − server clock| (the server's `--clock-problem-ms`), unless the
+    /// request allows a larger skew (the node's operator forced it).
+    public var clockSkewMillisecondsMax: Int64
     /// Lifetime of issued node certificates.
     public var certificateValidityDays: Int
 
     public init(
-        ica: InternalCA, clockSkewSecondsMax: Int = TrustLimits.enrolmentClockSkewSecondsMax,
+        ica: InternalCA, clockSkewMillisecondsMax: Int64 = Int64(TrustLimits.enrolmentClockSkewSecondsMax) * 1000,
         certificateValidityDays: Int = TrustLimits.nodeCertificateValidityDays
     ) {
-        precondition(clockSkewSecondsMax > 0 && certificateValidityDays > 0)
+        precondition(clockSkewMillisecondsMax > 0 && certificateValidityDays > 0)
         self.ica = ica
-        self.clockSkewSecondsMax = clockSkewSecondsMax
+        self.clockSkewMillisecondsMax = clockSkewMillisecondsMax
         self.certificateValidityDays = certificateValidityDays
     }
 
@@ -95,13 +96,15 @@ public struct EnrolmentServer: Sendable {
         // The node's time is trusted for this check only now: the proof covers it.
         let serverTimeMilliseconds = milliseconds(now)
         let skewMilliseconds = request.nodeTimeMilliseconds.subtractingReportingOverflow(serverTimeMilliseconds)
-        if skewMilliseconds.overflow || abs(skewMilliseconds.partialValue) > Int64(clockSkewSecondsMax) * 1000 {
+        // magnitude: no overflow even at Int64.min.
+        let skewTooLarge = skewMilliseconds.overflow || skewMilliseconds.partialValue.magnitude > clockSkewMillisecondsMax.magnitude
+        if skewTooLarge, !request.allowsClockSkew {
             return .refused(
                 refusal: EnrolmentRefusal(
                     .clockSkew,
                     Self.skewMessage(
                         skewMilliseconds: skewMilliseconds.overflow ? Int64.max : skewMilliseconds.partialValue,
-                        limitSeconds: clockSkewSecondsMax)),
+                        limitMilliseconds: clockSkewMillisecondsMax)),
                 isFailedProof: false)
         }
         guard now >= ica.certificate.notValidBefore, now < ica.certificate.notValidAfter else {
@@ -140,14 +143,16 @@ public struct EnrolmentServer: Sendable {
         return .enrolled(response: response, record: record, certificate: issued)
     }
 
-    /// "the clocks differ by N seconds (node ahead); at most M allowed; enable NTP..." — the skew rounded
-    /// to whole seconds.
-    static func skewMessage(skewMilliseconds: Int64, limitSeconds: Int) -> String {
-        let seconds = (abs(skewMilliseconds == Int64.min ? Int64.max : skewMilliseconds) + 500) / 1000
+    /// "this node's clock is N seconds ahead of the management server's (at most M allowed: ...); enable
+    /// NTP ... or --force" — the skew rounded to whole seconds.
+    static func skewMessage(skewMilliseconds: Int64, limitMilliseconds: Int64) -> String {
+        let seconds = (skewMilliseconds.magnitude / 2 + 250) / 500
         let direction = skewMilliseconds > 0 ? "ahead of" : "behind"
+        let limit = limitMilliseconds % 1000 == 0 ? "\(limitMilliseconds / 1000) seconds" : "\(limitMilliseconds) ms"
         return "clock skew too large: this node's clock is \(seconds) seconds \(direction) the management "
-            + "server's (at most \(limitSeconds) seconds are allowed). Enable NTP on both machines and check "
-            + "them with `rampart time`, then retry; the activation key was not used."
+            + "server's (at most \(limit) are allowed: the server's --clock-problem-ms). Enable NTP on both machines "
+            + "and check them with `rampart time`, then retry; the activation key was not used. To enrol "
+            + "anyway (certificates may then look not yet valid to the other side), start again with --force."
     }
 }
 
@@ -182,7 +187,7 @@ public struct EnrolmentClient: Sendable {
 
     /// The request to send. `nodeNonce` is `TrustLimits.enrolmentNonceByteCount` fresh random bytes; `now`
     /// is this node's clock (the server measures the skew from it).
-    public func makeRequest(nodeNonce: [UInt8], now: Date) throws(EnrolmentError) -> EnrolmentRequest {
+    public func makeRequest(nodeNonce: [UInt8], now: Date, allowsClockSkew: Bool = false) throws(EnrolmentError) -> EnrolmentRequest {
         precondition(nodeNonce.count == TrustLimits.enrolmentNonceByteCount, "node nonce must be 32 bytes")
         let csrDER: [UInt8]
         do {
@@ -193,10 +198,10 @@ public struct EnrolmentClient: Sendable {
         }
         let nodeTime = milliseconds(now)
         let transcript = EnrolmentRequest.transcript(
-            nodeName: nodeName, csrDER: csrDER, nodeNonce: nodeNonce, nodeTimeMilliseconds: nodeTime)
+            nodeName: nodeName, csrDER: csrDER, nodeNonce: nodeNonce, nodeTimeMilliseconds: nodeTime, allowsClockSkew: allowsClockSkew)
         return EnrolmentRequest(
             nodeName: nodeName, csrDER: csrDER, nodeNonce: nodeNonce, nodeTimeMilliseconds: nodeTime,
-            proof: EnrolmentProof.client(verifierKey: verifierKey, transcript: transcript))
+            proof: EnrolmentProof.client(verifierKey: verifierKey, transcript: transcript), allowsClockSkew: allowsClockSkew)
     }
 
     /// Checks the server's answer (encoded) to `request`: a refusal becomes an `.refused` error; a

@@ -83,32 +83,43 @@ public struct EnrolmentRequest: Sendable, Equatable {
     public let nodeTimeMilliseconds: Int64
     /// `EnrolmentProof.client` over `transcript`.
     public let proof: [UInt8]
+    /// The operator accepts a clock skew beyond the server's limit (`--force`). Sent as one byte after
+    /// the proof only when set, so a request without it is the same bytes as before; the proof covers it.
+    public let allowsClockSkew: Bool
 
     /// Creates a request; `proof` must be over the other fields' `transcript`.
-    public init(nodeName: String, csrDER: [UInt8], nodeNonce: [UInt8], nodeTimeMilliseconds: Int64, proof: [UInt8]) {
+    public init(
+        nodeName: String, csrDER: [UInt8], nodeNonce: [UInt8], nodeTimeMilliseconds: Int64, proof: [UInt8], allowsClockSkew: Bool = false
+    ) {
         self.nodeName = nodeName
         self.csrDER = csrDER
         self.nodeNonce = nodeNonce
         self.nodeTimeMilliseconds = nodeTimeMilliseconds
         self.proof = proof
+        self.allowsClockSkew = allowsClockSkew
     }
 
     /// The bytes the node's proof covers: every field but the proof, after a domain label.
     public var transcript: [UInt8] {
         Self.transcript(
-            nodeName: nodeName, csrDER: csrDER, nodeNonce: nodeNonce, nodeTimeMilliseconds: nodeTimeMilliseconds)
+            nodeName: nodeName, csrDER: csrDER, nodeNonce: nodeNonce, nodeTimeMilliseconds: nodeTimeMilliseconds,
+            allowsClockSkew: allowsClockSkew)
     }
 
-    static func transcript(nodeName: String, csrDER: [UInt8], nodeNonce: [UInt8], nodeTimeMilliseconds: Int64)
-        -> [UInt8]
-    {
+    static func transcript(
+        nodeName: String, csrDER: [UInt8], nodeNonce: [UInt8], nodeTimeMilliseconds: Int64, allowsClockSkew: Bool
+    ) -> [UInt8] {
         var writer = ByteWriter()
         writer.raw(Array("rampart-sic-enrolment-v1 request".utf8) + [0])
         writeBody(
             into: &writer, nodeName: nodeName, csrDER: csrDER, nodeNonce: nodeNonce,
             nodeTimeMilliseconds: nodeTimeMilliseconds)
+        if allowsClockSkew { writer.u8(Self.allowsClockSkewFlag) }
         return writer.bytes
     }
+
+    /// The byte after the proof (and at the transcript's end) of a request that accepts a clock skew.
+    static let allowsClockSkewFlag: UInt8 = 1
 
     private static func writeBody(
         into writer: inout ByteWriter, nodeName: String, csrDER: [UInt8], nodeNonce: [UInt8],
@@ -127,6 +138,7 @@ public struct EnrolmentRequest: Sendable, Equatable {
             into: &writer, nodeName: nodeName, csrDER: csrDER, nodeNonce: nodeNonce,
             nodeTimeMilliseconds: nodeTimeMilliseconds)
         writer.field(proof)
+        if allowsClockSkew { writer.u8(Self.allowsClockSkewFlag) }
         return writer.bytes
     }
 
@@ -136,6 +148,12 @@ public struct EnrolmentRequest: Sendable, Equatable {
         nodeNonce = try reader.field(exactBytes: TrustLimits.enrolmentNonceByteCount)
         nodeTimeMilliseconds = try reader.i64()
         proof = try reader.field(exactBytes: TrustLimits.enrolmentProofByteCount)
+        if reader.isAtEnd {
+            allowsClockSkew = false
+        } else {
+            guard try reader.u8() == Self.allowsClockSkewFlag else { throw ByteReader.Failure("bad clock skew flag") }
+            allowsClockSkew = true
+        }
     }
 }
 

@@ -41,6 +41,12 @@ struct GatewayRunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The gateway's name: exactly its simple-gateway object's name (first start only).")
     var name: String?
 
+    @Flag(
+        name: .long,
+        help:
+            "First start only: enrol even when this clock and the server's differ by more than the server's --clock-problem-ms (fix NTP instead when you can).")
+    var force = false
+
     @Option(name: .long, help: "Enforcement: nftables (the kernel enforces the policy) or none (nothing is enforced: tests and demos only).")
     var enforce: String = "nftables"
 
@@ -91,9 +97,10 @@ struct GatewayRunCommand: AsyncParsableCommand {
         let directory = URL(fileURLWithPath: data).standardizedFileURL
         try DurableFile.ensureDirectory(directory, mode: 0o700)
         if enforce == "none" { warnEnforcementOff(logger) }
-        let options = AgentStartOptions(
+        var options = AgentStartOptions(
             enforcement: enforce == "nftables" ? .nftables(namespace: netns) : .none,
             management: try management.map(Self.addresses), activationKeyFile: activationKeyFile, clusterHeartbeatPort: clusterPort)
+        options.allowsClockSkew = force
         let agents = try await withUsageErrors {
             if let benchAgents {
                 return try await AgentService.prepareMany(count: benchAgents, root: directory, prefix: name ?? "bench-gw-", options: options, logger: logger)

@@ -133,9 +133,12 @@ struct SICEnrollCommand: AsyncParsableCommand {
     @Option(name: .long, help: "File holding the one-time activation key (never on the command line).")
     var activationKeyFile: String
 
+    @Flag(name: .long, help: "Enrol even when this clock and the server's differ by more than the server's --clock-problem-ms.")
+    var force = false
+
     func run() async throws {
         let credentials = try await withUsageErrors {
-            try await NodeEnrolment.enrol(dataDirectory: data, server: server, name: name, activationKeyFile: activationKeyFile)
+            try await NodeEnrolment.enrol(dataDirectory: data, server: server, name: name, activationKeyFile: activationKeyFile, allowsClockSkew: force)
         }
         let pki = URL(fileURLWithPath: data).standardizedFileURL.appendingPathComponent(DataDirectoryLayout.pki)
         let until = (try? credentials.certificate().notValidAfter).map { "\($0)" } ?? "?"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HARuntime
 import Logging
+import ManagementService
 import NIOCore
 import NIOPosix
 import PeerTransport
@@ -57,6 +58,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --join: file holding the one-time activation key given to this server's checkpoint-host object.")
     var activationKeyFile: String?
 
+    @Flag(name: .long, help: "With --join: enrol even when this clock and the active's differ by more than its --clock-problem-ms.")
+    var force = false
+
     @Option(
         name: .long,
         help:
@@ -77,12 +81,12 @@ struct ServerCommand: AsyncParsableCommand {
     )
     var metricsListen: SICAddress?
 
-    @Option(name: .long, help: "A peer server's clock offset beyond this many milliseconds is a warning (ha status, rampart time).")
+    @Option(name: .long, help: "A peer server's or gateway's clock offset beyond this many milliseconds is a warning (ha status, rampart time).")
     var clockWarningMs: Int64 = ClockThresholds.warningMillisecondsDefault
 
     @Option(
         name: .long,
-        help: "A peer server's clock offset beyond this many milliseconds is a problem: ha promote refuses unless --force.")
+        help: "A peer server's or gateway's clock offset beyond this many milliseconds is a problem: ha promote and enrolment refuse unless --force.")
     var clockProblemMs: Int64 = ClockThresholds.problemMillisecondsDefault
 
     static let eventLoopsMax = 64
@@ -102,6 +106,7 @@ struct ServerCommand: AsyncParsableCommand {
                 "--clock-warning-ms must be above 0 and at most --clock-problem-ms (at most \(PeerFacts.clockOffsetMillisecondsMax))")
         }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
+        if force, join == nil { throw ValidationError("--force goes with --join (it accepts a clock skew at enrolment)") }
         if join != nil, adminPasswordFile != nil {
             throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join")
         }
@@ -121,6 +126,7 @@ struct ServerCommand: AsyncParsableCommand {
             serverName: serverName, adminPasswordFile: adminPasswordFile, join: join,
             activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
         configuration.metricsListen = metricsListen
+        configuration.enrolmentAllowsClockSkew = force
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])

@@ -3,6 +3,7 @@ import Foundation
 import ManagementClient
 import ManagementModel
 import ManagementService
+import RampartServer
 
 /// `rampart time`: like `ntpq -p`, each peer server's clock offset and round trip as this server
 /// measured them (NTP's arithmetic on the `ha-clock` messages), and this machine's own synchronization.
@@ -24,28 +25,73 @@ struct TimeCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let status = try await LocalOperator.withRootSession(dataDirectory: data) { transport, sid in
-            try await LocalOperator.call(transport, "show-ha-status", [:], sid: sid)
+        let (status, gateways) = try await LocalOperator.withRootSession(dataDirectory: data) { transport, sid in
+            let status = try await LocalOperator.call(transport, "show-ha-status", [:], sid: sid)
+            let gateways = try await LocalOperator.call(
+                transport, "show-gateways-and-servers", ["limit": .int(Int64(Limits.pageSizeMax))], sid: sid)
+            return (status, gateways)
         }
         let report = try HAStatusReport(json: status)
+        let rows = Self.rows(report) + Self.gatewayRows(gateways)
         let local = LocalClockSync.probe()
         if json {
-            print(Self.json(report, local: local).canonicalString)
+            print(Self.json(report, rows: rows, local: local).canonicalString)
         } else {
-            print(Self.text(report, local: local))
+            print(Self.text(rows, local: local))
         }
-        if report.servers.contains(where: { $0.clockLevel == "problem" }) { throw ExitCode(1) }
+        if rows.contains(where: { $0.level == "problem" }) { throw ExitCode(1) }
     }
 
-    static func json(_ report: HAStatusReport, local: LocalClockSync) -> JSONValue {
-        let peers: [JSONValue] = report.servers.map { server in
-            [
-                "name": .string(server.name), "kind": "management-server", "ha-state": .string(server.haState),
-                "offset-ms": server.clockOffsetMilliseconds.map(JSONValue.int) ?? .null,
-                "delay-ms": server.clockDelayMilliseconds.map(JSONValue.int) ?? .null,
-                "measured-at": server.clockMeasuredAt.map { .string($0.iso8601) } ?? .null,
-                "level": server.clockLevel.map(JSONValue.string) ?? "not measured",
+    /// One peer server's or gateway's clock as the server measured it; nil figures: not measured.
+    struct Row: Equatable {
+        var name: String
+        var kind: String
+        /// A server's HA state; nil for a gateway.
+        var haState: String?
+        var offsetMilliseconds: Int64?
+        var delayMilliseconds: Int64?
+        var measuredAt: String?
+        var level: String?
+    }
+
+    static func rows(_ report: HAStatusReport) -> [Row] {
+        report.servers.map { server in
+            Row(
+                name: server.name, kind: "management-server", haState: server.haState, offsetMilliseconds: server.clockOffsetMilliseconds,
+                delayMilliseconds: server.clockDelayMilliseconds, measuredAt: server.clockMeasuredAt?.iso8601, level: server.clockLevel)
+        }
+    }
+
+    /// Every gateway and cluster member of `show-gateways-and-servers` (members sit in their cluster's
+    /// `members`), with the clock its `gateway-status` shows; a gateway whose agent sends no stamps (an
+    /// older release) or that is not connected has a row without figures.
+    static func gatewayRows(_ answer: JSONValue) -> [Row] {
+        var rows: [Row] = []
+        for object in answer["objects"]?.arrayValue ?? [] {
+            for node in [object] + (object["members"]?.arrayValue ?? []) {
+                guard let name = node["name"]?.stringValue, let status = node["gateway-status"] else { continue }
+                let clock = status["clock"]
+                rows.append(
+                    Row(
+                        name: name, kind: "gateway", haState: nil, offsetMilliseconds: clock?["offset-ms"]?.intValue,
+                        delayMilliseconds: clock?["delay-ms"]?.intValue, measuredAt: clock?["measured-at"]?["iso-8601"]?.stringValue,
+                        level: clock?["level"]?.stringValue))
+            }
+        }
+        return rows
+    }
+
+    static func json(_ report: HAStatusReport, rows: [Row], local: LocalClockSync) -> JSONValue {
+        let peers: [JSONValue] = rows.map { row in
+            var fields: [String: JSONValue] = [
+                "name": .string(row.name), "kind": .string(row.kind),
+                "offset-ms": row.offsetMilliseconds.map(JSONValue.int) ?? .null,
+                "delay-ms": row.delayMilliseconds.map(JSONValue.int) ?? .null,
+                "measured-at": row.measuredAt.map(JSONValue.string) ?? .null,
+                "level": .string(row.level ?? "not measured"),
             ]
+            if let state = row.haState { fields["ha-state"] = .string(state) }
+            return .object(fields)
         }
         return [
             "this-server": .string(report.thisServer ?? ""), "peers": .array(peers),
@@ -55,17 +101,18 @@ struct TimeCommand: AsyncParsableCommand {
         ]
     }
 
-    static func text(_ report: HAStatusReport, local: LocalClockSync) -> String {
+    static func text(_ rows: [Row], local: LocalClockSync) -> String {
         var lines = ["     remote                 kind     offset(ms)  delay(ms)  measured             level"]
-        for server in report.servers {
-            let offset = server.clockOffsetMilliseconds.map { ($0 >= 0 ? "+" : "") + String($0) } ?? "-"
-            let delay = server.clockDelayMilliseconds.map(String.init) ?? "-"
-            let marker = server.clockLevel == "problem" ? "x" : server.clockLevel == "warning" ? "-" : "*"
+        for row in rows {
+            let offset = row.offsetMilliseconds.map { ($0 >= 0 ? "+" : "") + String($0) } ?? "-"
+            let delay = row.delayMilliseconds.map(String.init) ?? "-"
+            let marker = row.level == "problem" ? "x" : row.level == "warning" ? "-" : row.level == nil ? " " : "*"
+            let kind = row.kind == "gateway" ? "gateway" : "server "
             lines.append(
-                "\(marker) \(pad(server.name, 24)) server \(pad(offset, 11, right: true)) \(pad(delay, 10, right: true))  "
-                    + "\(pad(server.clockMeasuredAt?.iso8601 ?? "never", 20)) \(server.clockLevel ?? "not measured")")
+                "\(marker) \(pad(LogEscaping.escape(row.name), 24)) \(kind)\(pad(offset, 11, right: true)) \(pad(delay, 10, right: true))  "
+                    + "\(pad(row.measuredAt ?? "never", 20)) \(row.level ?? "not measured")")
         }
-        if report.servers.isEmpty { lines.append("  (no peer servers: HA does not run here, or the group has one server)") }
+        if rows.isEmpty { lines.append("  (no peer servers or gateways: HA does not run here, or the group has one server, and no gateway is defined)") }
         let synced = local.synchronized.map { $0 ? "synchronized" : "NOT synchronized" } ?? "not synchronized by any service"
         lines.append("local clock: \(local.source), \(synced): \(local.detail)")
         return lines.joined(separator: "\n")

@@ -18,10 +18,11 @@ final class AgentProcess: Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     var logTail: String { String(log.suffix(4000)) }
 
-    static func start(dataDirectory: String, logPath: String, arguments: [String]) throws -> AgentProcess {
+    static func start(dataDirectory: String, logPath: String, arguments: [String], environment: [String: String] = [:]) throws -> AgentProcess {
         let process = Process()
         process.executableURL = try Executable.rampart()
         process.arguments = ["gateway", "--data", dataDirectory] + arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
@@ -65,7 +66,7 @@ extension HAGroup {
     /// Starts the agent of gateway `name`: the first start enrols with `keyFile` through `server`.
     func startAgent(
         _ name: String, keyFile: String?, via server: String = "primary", attempt: Int = 1,
-        enforcement: [String] = ["--enforce", "none"]
+        enforcement: [String] = ["--enforce", "none"], extra: [String] = [], environment: [String: String] = [:]
     ) throws -> AgentProcess {
         var arguments = enforcement + ["--log-level", "debug"]
         if let keyFile {
@@ -74,7 +75,7 @@ extension HAGroup {
         }
         return try AgentProcess.start(
             dataDirectory: fixture.scratch.path("gw-\(name)"), logPath: fixture.scratch.path("gw-\(name)-\(attempt).log"),
-            arguments: arguments)
+            arguments: arguments + extra, environment: environment)
     }
 
     func gateway(_ name: String, on server: String) async throws -> [String: Any] {

@@ -15,10 +15,11 @@ final class HAGroup: @unchecked Sendable {
     /// other server reaches the primary through it.
     private(set) var primaryProxy: TCPProxy?
 
-    init(proxyInFrontOfPrimary: Bool = false) async throws {
+    /// `primaryArguments` go to the primary's server process.
+    init(proxyInFrontOfPrimary: Bool = false, primaryArguments: [String] = []) async throws {
         fixture = try EndToEndTests.Fixture()
         guard proxyInFrontOfPrimary else {
-            try await start("primary")
+            try await start("primary", primaryArguments)
             return
         }
         let sicPort = try Network.freeLoopbackPort()

@@ -63,6 +63,22 @@ struct LiveViewEndToEndTests {
             }, "the standby never measured the active's clock: \(standby)")
         #expect(standby.object("ha")?.string("mode") == "standby")
         #expect(standby.object("ha")?.objects("servers").first?.string("ha-state") == "active")
+
+        // Caught up, nothing is pending; with HA stopped on the standby, a publish is pending there:
+        // the active counts the bytes of the revisions it lacks.
+        #expect(json.object("pending-bytes")?.int("mgmt-b") == 0, "\(json)")
+        #expect(try await fixture.rampart(["ha", "stop", "--data", secondaryData]).status == 0)
+        try await fixture.mgmtJSON(["add-host", "name=pending", "ip-address=192.0.2.42", "comments=\(String(repeating: "x", count: 2_000))"] + fixture.asRoot)
+        var pending = 0
+        #expect(
+            try await pollUntil(seconds: 60) {
+                let view = try await fixture.rampart(["view", "--data", fixture.data, "--json", "--interval", "0.2"]).json()
+                pending = view.object("pending-bytes")?.int("mgmt-b") ?? 0
+                return pending > 2_000
+            }, "the active never counted the revision mgmt-b lacks: \(pending)")
+        let text = try await fixture.rampart(["view", "--data", fixture.data, "--once", "--interval", "0.2"])
+        #expect(text.stdout.contains("PENDING") && text.stdout.contains("KiB"), "\(text.stdout)")
+        print("rampart view --once on the active, its standby's HA stopped:\n\(text.stdout)")
     }
 
     @Test(
@@ -84,6 +100,7 @@ struct LiveViewEndToEndTests {
                 screen = try await tmux.capture()
                 return screen.contains("mgmt-a: active (primary), epoch 1/mgmt-a") && screen.contains("[HA] Gateways")
             }, "the HA page never showed:\n\(screen)")
+        #expect(screen.contains("LAG REV") && screen.contains("PENDING"), "the peers' columns, bytes pending among them:\n\(screen)")
         #expect(screen.split(separator: "\n").allSatisfy { $0.count <= 120 }, "every line fits the width")
         try await tmux.run(["send-keys", "-t", "view", "Tab"])
         #expect(

@@ -65,6 +65,9 @@ struct MonitoringEndToEndTests {
             #expect(primaryMetrics["rampart_certificate_expiry_timestamp_seconds", ["certificate": "internal-ca"]] ?? 0 > Date().timeIntervalSince1970)
             #expect(primaryMetrics.types["rampart_publish_duration_seconds"] == "histogram")
             #expect(primaryMetrics.types["rampart_api_requests"] == "counter")
+            // Every family has a help text, those recorded through swift-metrics too.
+            let helpless = primaryMetrics.types.keys.filter { (primaryMetrics.helps[$0] ?? "").isEmpty }
+            #expect(helpless.isEmpty, "families without # HELP: \(helpless.sorted())")
             let password = try String(contentsOfFile: fixture.passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
             #expect(!primaryMetrics.text.contains(password), "nothing secret in /metrics")
 
@@ -142,6 +145,8 @@ struct Samples: CustomStringConvertible {
     var values: [String: Double] = [:]
     /// Family name (as the parser names it: a counter without `_total`) to type.
     var types: [String: String] = [:]
+    /// Family name to its `# HELP` text ("" without one).
+    var helps: [String: String] = [:]
     var text = ""
 
     static func key(_ name: String, _ labels: [String: String]) -> String {
@@ -193,6 +198,7 @@ struct Scraper {
                 let name = entry["name"] as? String, let value = (entry["value"] as? NSNumber)?.doubleValue
             else { continue }
             if let family = entry["family"] as? String, let type = entry["type"] as? String { samples.types[family] = type }
+            if let family = entry["family"] as? String, let help = entry["help"] as? String { samples.helps[family] = help }
             samples.values[Samples.key(name, entry["labels"] as? [String: String] ?? [:])] = value
         }
         return samples
@@ -203,6 +209,6 @@ struct Scraper {
         from prometheus_client.parser import text_string_to_metric_families
         for family in text_string_to_metric_families(open(sys.argv[1]).read()):
             for sample in family.samples:
-                print(json.dumps({"family": family.name, "type": family.type, "name": sample.name, "labels": sample.labels, "value": sample.value}))
+                print(json.dumps({"family": family.name, "type": family.type, "help": family.documentation, "name": sample.name, "labels": sample.labels, "value": sample.value}))
         """
 }

@@ -67,9 +67,9 @@ struct HAStatusReportTests {
         let facts = PeerFacts()
         facts.recordClock(
             "mgmt-b",
-            PeerFacts.ClockStamps(
+            ClockStamps(
                 sentAtMilliseconds: 1_799_999_999_462, receivedAtMilliseconds: 1_799_999_999_504,
-                echoed: (sentAtMilliseconds: 1_799_999_999_000, receivedAtMilliseconds: 1_799_999_998_962)))
+                echoed: .init(sentAtMilliseconds: 1_799_999_999_000, receivedAtMilliseconds: 1_799_999_998_962)))
         facts.recordMode("mgmt-b", mode: "standby", heldMilliseconds: 60_000, receivedAtMilliseconds: 1_799_999_999_504)
         let report = HAStatusReport(
             snapshot, serverRole: .primary, links: links, ipAddress: { $0.name == "mgmt-b" ? "192.0.2.12" : nil }, facts: facts, now: Self.now)
@@ -78,7 +78,8 @@ struct HAStatusReportTests {
         #expect(mgmtB.modeSince?.posix == 1_799_999_939_504 && report.modeSince?.posix == 1_799_990_000_000)
         #expect(
             try json(report) == """
-                {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
+                {"active-server":"primary","clock-thresholds":{"problem-ms":300000,"warning-ms":5000},\
+                "domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
                 "head":{"hash":"4f1c2a9e7b3d","number":42},"last-error":"peer mgmt-c: connection refused",\
                 "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
                 "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"active",\
@@ -116,7 +117,8 @@ struct HAStatusReportTests {
         let report = HAStatusReport(snapshot, serverRole: .secondary, links: HAPeerLinks(), ipAddress: { _ in "192.0.2.11" }, now: Self.now)
         #expect(
             try json(report) == """
-                {"active-server":"primary","domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
+                {"active-server":"primary","clock-thresholds":{"problem-ms":300000,"warning-ms":5000},\
+                "domain-type":"domain","durable-head":41,"epoch":{"server":"primary","term":3},\
                 "head":{"hash":"4f1c2a9e7b3d","number":42},"lag-revisions":2,"last-error":"peer mgmt-c: connection refused",\
                 "last-error-at":{"iso-8601":"2027-01-15T07:59:50Z","posix":1799999990000},\
                 "last-successful-sync":{"iso-8601":"2027-01-15T07:59:59Z","posix":1799999999000},"mode":"standby",\

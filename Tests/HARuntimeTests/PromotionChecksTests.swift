@@ -96,36 +96,12 @@ struct PromotionChecksTests {
         #expect(facts.clockOffsetMilliseconds(of: "mgmt-c") == PeerFacts.clockOffsetMillisecondsMax)
     }
 
-    @Test("NTP arithmetic: offset ((t2-t1)+(t3-t4))/2 and delay (t4-t1)-(t3-t2)")
-    func ntpArithmetic() {
-        // The peer is 40 ms ahead, 2 ms away each way, and held our message 500 ms before answering.
-        let sample = PeerFacts.ntpSample(originate: 1_000_000, receive: 1_000_042, transmit: 1_000_542, destination: 1_000_504)
-        #expect(sample?.offset == 40 && sample?.delay == 4, "\(String(describing: sample))")
-        let behind = PeerFacts.ntpSample(originate: 5_000, receive: 2_001, transmit: 2_101, destination: 5_102)
-        #expect(behind?.offset == -3_000 && behind?.delay == 2)
-        // Whole milliseconds: a true round trip of 0 can read -1; it counts as 0, a larger negative is no sample.
-        #expect(PeerFacts.ntpSample(originate: 10, receive: 10, transmit: 11, destination: 10)?.delay == 0)
-        #expect(PeerFacts.ntpSample(originate: 10, receive: 10, transmit: 500, destination: 20) == nil)
-    }
-
-    @Test("NTP arithmetic on hostile timestamps: no trap, no sample, and the offset stays bounded")
+    @Test("hostile clock stamps and modes from a peer: no trap, the offset stays bounded, an impossible mode is ignored")
     func ntpHostileTimestamps() {
-        let edges: [Int64] = [.min, .min + 1, -1, 0, 1, .max - 1, .max, PeerFacts.clockOffsetMillisecondsMax]
-        for t1 in edges {
-            for t2 in edges {
-                for t3 in edges {
-                    for t4 in edges {
-                        guard let sample = PeerFacts.ntpSample(originate: t1, receive: t2, transmit: t3, destination: t4) else { continue }
-                        #expect(sample.offset.magnitude <= PeerFacts.clockOffsetMillisecondsMax.magnitude && sample.delay >= 0)
-                    }
-                }
-            }
-        }
-        #expect(PeerFacts.ntpSample(originate: .min, receive: .max, transmit: 0, destination: 0) == nil)
         let facts = PeerFacts()
         facts.recordClock(
             "mgmt-a",
-            PeerFacts.ClockStamps(sentAtMilliseconds: .max, receivedAtMilliseconds: .min, echoed: (sentAtMilliseconds: .min, receivedAtMilliseconds: .max)))
+            ClockStamps(sentAtMilliseconds: .max, receivedAtMilliseconds: .min, echoed: .init(sentAtMilliseconds: .min, receivedAtMilliseconds: .max)))
         #expect(facts.clockOffsetMilliseconds(of: "mgmt-a") == PeerFacts.clockOffsetMillisecondsMax, "falls back to the clamped one-way offset")
         #expect(facts.clockMeasurement(of: "mgmt-a")?.delayMilliseconds == nil)
         facts.recordMode("mgmt-a", mode: "standby", heldMilliseconds: .max, receivedAtMilliseconds: .min)
@@ -136,8 +112,8 @@ struct PromotionChecksTests {
     @Test("with the peer's echo the offset is NTP's (the transit does not count as skew), with the round trip and when measured")
     func echoedClock() {
         let facts = PeerFacts()
-        let stamps = PeerFacts.ClockStamps(
-            sentAtMilliseconds: 1_000_542, receivedAtMilliseconds: 1_000_504, echoed: (sentAtMilliseconds: 1_000_000, receivedAtMilliseconds: 1_000_042))
+        let stamps = ClockStamps(
+            sentAtMilliseconds: 1_000_542, receivedAtMilliseconds: 1_000_504, echoed: .init(sentAtMilliseconds: 1_000_000, receivedAtMilliseconds: 1_000_042))
         facts.recordClock("mgmt-a", stamps)
         #expect(
             facts.clockMeasurement(of: "mgmt-a")

@@ -39,7 +39,8 @@ struct LiveViewRenderingTests {
         LiveViewSnapshot(
             ha: report, modeSinceMilliseconds: now - 3_725_000, sessions: 2, locks: 5, gateways: gateways,
             clusterMembers: [MonitoringFacts.ClusterMember(cluster: "c1", member: "c1-m1", state: "ACTIVE")],
-            clockOffsetsMilliseconds: ["mgmt-b": -1_250], publishesTotal: publishes, publishNanosecondsTotal: publishNanoseconds, events: events,
+            clockOffsetsMilliseconds: ["mgmt-b": -1_250], pendingBytes: ["mgmt-b": 3_200], publishesTotal: publishes,
+            publishNanosecondsTotal: publishNanoseconds, events: events,
             nowMilliseconds: now)
     }
 
@@ -54,7 +55,7 @@ struct LiveViewRenderingTests {
             previousResources: NodeResources(cpuTotalTicks: 1_800, cpuBusyTicks: 600))
     }
 
-    @Test("the HA page: this server's mode, epoch and time held; the peer's lag, last sync and clock; rates between snapshots")
+    @Test("the HA page: this server's mode, epoch and time held; the peer's lag (revisions, seconds, bytes pending), last sync and clock; rates")
     func haPage() {
         let screen = LiveView.render(Self.frame(), page: .ha, width: 200, height: 60).joined(separator: "\n")
         #expect(screen.contains("rampart view: mgmt-a   [HA] Gateways"))
@@ -62,7 +63,7 @@ struct LiveViewRenderingTests {
         #expect(screen.contains("publishes 2.0/s (latency 30.0 ms, 14 since start), sessions 2, locked objects 5"), "\(screen)")
         #expect(screen.contains("node: cpu 50.0%   memory 1.0 GiB used of 4.0 GiB (25%)   disk 25.0 GiB free of 100.0 GiB (75% used)"), "\(screen)")
         let peer = screen.split(separator: "\n").first { $0.hasPrefix("  mgmt-b ") }.map(String.init) ?? ""
-        for field in ["standby", "lagging", " 3 ", " 7 ", "-1.250 s", LiveView.clock(Self.now - 7_000)] {
+        for field in ["standby", "lagging", " 3 ", " 7 ", " 3.1 KiB ", "-1.250 s", LiveView.clock(Self.now - 7_000)] {
             #expect(peer.contains(field), "\(field) in \(peer)")
         }
         #expect(!screen.contains("gw1"), "gateways are on the other page")

@@ -177,6 +177,17 @@ struct HADiagnosisTests {
         #expect(clock.fixCommand.contains("timedatectl set-ntp true") && clock.fixCommand.contains("chronyc"))
     }
 
+    @Test func clockSkewNamesTheThresholdsTheServerIsConfiguredWith() throws {
+        var checks = Self.okChecks
+        checks[1] = PromotionCheck(name: "clock", status: .problem, detail: "mgmt-b +90.0 s (ahead)")
+        var report = Self.report()
+        report.clockThresholds = ClockThresholds(warningMilliseconds: 1_500, problemMilliseconds: 60_000)
+        let clock = try Self.only(HADiagnosis(Self.facts(report, checks: checks)), "clock-skew")
+        #expect(clock.evidence.contains("over 1.5 s a warning, over 60 s a problem"), "\(clock.evidence)")
+        let decoded = try HAStatusReport(json: try report.jsonValue())
+        #expect(decoded.clockThresholds == report.clockThresholds, "show-ha-status carries them to the CLI")
+    }
+
     @Test func diskNearlyFullByFractionUnlessPlentyIsFree() throws {
         let nearly = try Self.only(HADiagnosis(Self.facts(Self.report(), disk: .init(availableBytes: 2 << 30, totalBytes: 40 << 30))), "disk-full")
         #expect(nearly.severity == .warning && nearly.evidence.contains("2048 MiB free") && nearly.fixCommand.hasPrefix("df -h /var/rampart"))

@@ -142,6 +142,8 @@ struct MetricRenderingTests {
         #expect(values[#"rampart_ha_sync_errors_total{peer="mgmt-b",reason="communication-error"}"#] == 1)
         #expect(!text.contains(#"reason="synchronized""#))
         #expect(text.contains("# TYPE rampart_publish_duration_seconds histogram"))
+        #expect(text.contains("# HELP rampart_api_requests_total Web API commands answered"), "\(text)")
+        #expect(text.contains("# HELP rampart_publish_duration_seconds Publishes committed"), "\(text)")
     }
 }
 

@@ -457,6 +457,51 @@ struct EnrolmentTests {
         }
     }
 
+    @Test("the skew limit is the server's --clock-problem-ms; refused above it naming skew, limit and fix, accepted below or when forced")
+    func clockSkewAgainstConfiguredThreshold() throws {
+        let strict = EnrolmentServer(ica: pki.ica, clockSkewMillisecondsMax: 60_000)
+        let client = try client()
+        let ahead = try client.makeRequest(nodeNonce: Self.nonce(1), now: referenceTime.addingTimeInterval(120))
+        guard case .refused(let refusal, false) = strict.handle(ahead, pending: pending, serverNonce: Self.nonce(2), now: referenceTime) else {
+            Issue.record("a node 120 s ahead enrolled with a 60 s limit")
+            return
+        }
+        #expect(refusal.code == .clockSkew && refusal.message.contains("120 seconds ahead of"), "\(refusal.message)")
+        #expect(refusal.message.contains("at most 60 seconds") && refusal.message.contains("--clock-problem-ms"), "\(refusal.message)")
+        #expect(refusal.message.contains("NTP") && refusal.message.contains("--force"), "\(refusal.message)")
+        let below = try client.makeRequest(nodeNonce: Self.nonce(3), now: referenceTime.addingTimeInterval(-59))
+        guard case .enrolled = strict.handle(below, pending: pending, serverNonce: Self.nonce(4), now: referenceTime) else {
+            Issue.record("a node 59 s behind was refused with a 60 s limit")
+            return
+        }
+        // Forced: the flag travels after the proof, and the proof covers it.
+        let forced = try client.makeRequest(nodeNonce: Self.nonce(5), now: referenceTime.addingTimeInterval(3_600), allowsClockSkew: true)
+        guard case .request(let received) = try EnrolmentMessage.decode(forced.encoded()) else {
+            Issue.record("not a request")
+            return
+        }
+        #expect(received == forced && received.allowsClockSkew)
+        guard case .enrolled = strict.handle(received, pending: pending, serverNonce: Self.nonce(6), now: referenceTime) else {
+            Issue.record("a forced enrolment was refused")
+            return
+        }
+        // The flag added to a request that did not carry it is not what the node proved.
+        let plain = try client.makeRequest(nodeNonce: Self.nonce(7), now: referenceTime.addingTimeInterval(3_600))
+        let unforced = EnrolmentRequest(
+            nodeName: forced.nodeName, csrDER: forced.csrDER, nodeNonce: forced.nodeNonce, nodeTimeMilliseconds: forced.nodeTimeMilliseconds,
+            proof: forced.proof)
+        #expect(unforced.encoded() + [1] == forced.encoded(), "an unforced request is the same bytes as before; the flag is one byte after")
+        let tampered = EnrolmentRequest(
+            nodeName: plain.nodeName, csrDER: plain.csrDER, nodeNonce: plain.nodeNonce, nodeTimeMilliseconds: plain.nodeTimeMilliseconds,
+            proof: plain.proof, allowsClockSkew: true)
+        guard case .refused(let wrong, true) = strict.handle(tampered, pending: pending, serverNonce: Self.nonce(8), now: referenceTime) else {
+            Issue.record("a flag added on the way was accepted")
+            return
+        }
+        #expect(wrong.code == .wrongKey)
+        #expect(throws: EnrolmentError.self) { try EnrolmentMessage.decode(plain.encoded() + [2]) }
+    }
+
     @Test("the node detects a tampered response, a forged server and a response to another request")
     func tamperedResponse() throws {
         let client = try client()
