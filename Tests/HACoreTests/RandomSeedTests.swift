@@ -57,16 +57,20 @@ struct RandomSeedTests {
         }
     }
 
-    /// Seeds that broke an invariant in a long run (`rampart sim --seeds 20000`), replayed at full length.
-    static let regressionSeeds: [UInt64] = [
+    /// Seeds that broke an invariant (`rampart sim --seeds 20000`), replayed with their fault ticks.
+    static let regressionSeeds: [(seed: UInt64, faultTicks: Int)] = [
         // A stale hello restarted the full sync of a standby that held the snapshot already and had
         // applied revisions after it: its acks named a later head, and the full sync never completed.
-        13164
+        // (Found before the swarm profiles: the seed now draws another schedule.)
+        (13164, 2_000),
+        // The target of a switchover crashed before the hand-over reached it: the active never sent
+        // it again and waited forever; only a forced promotion got writes going (liveness operator).
+        (52, 400),
     ]
 
     @Test("seeds that once failed converge", arguments: regressionSeeds)
-    func regressionSeed(seed: UInt64) async {
-        let result = await offCooperativeThreads { RandomSchedule.run(SimulationOptions(seed: seed)) }
+    func regressionSeed(seed: UInt64, faultTicks: Int) async {
+        let result = await offCooperativeThreads { RandomSchedule.run(SimulationOptions(seed: seed, faultTicks: faultTicks)) }
         #expect(result.violation == nil, "seed \(seed): \(result.violation.map { "\($0)" } ?? "")")
         #expect(result.convergedAfterTicks != nil)
     }

@@ -681,6 +681,22 @@ struct RuleScenarioTests {
             expect(.writesEnabled, on: "A")
             expectConverged()
         }
+        // Found by the simulator's liveness operator (seed 52, 400 fault ticks): the target crashed
+        // before the hand-over reached it and forgot its switchover; the active waited for it forever
+        // and only a forced promotion got writes going again.
+        scenario("a target that restarts during a hand-over forgets it; the active sends it again and gets its writes back") {
+            publish(2, on: "A")
+            wait(ticks: 10)
+            promote("B")
+            wait(ticks: 1)
+            expect(.writesDisabled, on: "A")
+            crash("B")
+            restart("B")
+            wait(ticks: 100)
+            expect(.active, on: "A")
+            expect(.writesEnabled, on: "A")
+            expectConverged()
+        }
     }
 }
 
