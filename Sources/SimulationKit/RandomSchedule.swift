@@ -73,10 +73,10 @@ public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
             publishPerMillion: random.int(in: 5_000...120_000),
             adminPerMillion: some(0...8_000, onPerMillion: 800_000),
             forcedPromotionPerMillion: random.int(in: 0...300_000),
-            isolateActivePerMillion: some(500...3_000, onPerMillion: 300_000),
-            switchoverDrillPerMillion: some(500...3_000, onPerMillion: 300_000),
-            pauseDrillPerMillion: some(500...3_000, onPerMillion: 300_000),
-            restartDrillPerMillion: some(300...2_000, onPerMillion: 300_000),
+            isolateActivePerMillion: some(1_000...5_000, onPerMillion: 400_000),
+            switchoverDrillPerMillion: some(1_000...5_000, onPerMillion: 400_000),
+            pauseDrillPerMillion: some(1_000...5_000, onPerMillion: 400_000),
+            restartDrillPerMillion: some(500...3_000, onPerMillion: 400_000),
             startsInSyncMode: random.chance(perMillion: 400_000))
     }
 }
@@ -192,20 +192,48 @@ public struct RandomSchedule {
         }
         guard ids.count > 1, let writer = writer() else { return }
         let standby = pick(ids.filter { $0 != writer }, &random)
+        let plainly = AdminCommand.promote(dryRun: false, force: false)
         if random.chance(perMillion: profile.isolateActivePerMillion) {
-            cluster.isolate(writer)
-            followUps.append((cluster.tick + random.int(in: 110...200), .promote(dryRun: false, force: false), standby))
+            // In sync mode (a failover polls the other standbys) or not (it needs force). The active
+            // isolated, or cut from the promoted standby only (another standby may be ahead of it), or
+            // isolated with the other standbys out of the candidate's reach (the poll goes unanswered).
+            if random.below(3) != 0 { cluster.admin(.setReplicationMode(.sync(timeoutMilliseconds: 2_000)), on: writer) }
+            switch random.below(3) {
+            case 0: cluster.cut(from: writer, to: standby)
+            case 1:
+                cluster.isolate(writer)
+                for other in ids where other != writer && other != standby { cluster.partition(standby, other) }
+            default: cluster.isolate(writer)
+            }
+            followUps.append((cluster.tick + random.int(in: 110...200), plainly, standby))
         } else if random.chance(perMillion: profile.switchoverDrillPerMillion) {
-            cluster.admin(.promote(dryRun: false, force: false), on: standby)
+            // The hand-over may never reach the standby, which times out (or takes over once healed).
+            if random.below(3) == 0 { cluster.cut(from: writer, to: standby) }
+            cluster.admin(plainly, on: standby)
             followUps.append((cluster.tick + random.int(in: 1...6), .promote(dryRun: false, force: random.below(2) == 0), writer))
         } else if random.chance(perMillion: profile.pauseDrillPerMillion) {
             cluster.admin(.demote, on: writer)
-            followUps.append((cluster.tick + random.int(in: 5...60), .promote(dryRun: false, force: random.below(3) == 0), writer))
+            var promoteAfter = random.int(in: 5...60)
+            if random.below(3) == 0 {
+                // A paused active that restarts comes back paused, its peers unconfirmed.
+                cluster.crash(writer, restartAfterTicks: promoteAfter)
+                promoteAfter += random.int(in: 1...3)
+            }
+            followUps.append((cluster.tick + promoteAfter, .promote(dryRun: false, force: random.below(2) == 0), writer))
+        } else if random.chance(perMillion: profile.pauseDrillPerMillion), let behind = standbyWithRevisionsNotDurable() {
+            // Promoted twice at once while revisions it applied are not durable yet: the second
+            // promotion finds it waiting for them.
+            cluster.admin(.promote(dryRun: false, force: true), on: behind)
+            cluster.admin(plainly, on: behind)
         } else if random.chance(perMillion: profile.restartDrillPerMillion) {
             let restartTicks = random.int(in: 5...40)
             cluster.crash(writer, restartAfterTicks: restartTicks)
             followUps.append((cluster.tick + restartTicks + random.int(in: 1...8), .promote(dryRun: false, force: random.below(2) == 0), writer))
         }
+    }
+
+    func standbyWithRevisionsNotDurable() -> ServerID? {
+        ids.first { id in cluster.core(id).map { $0.role == .standby && $0.durableHead != $0.journal.head } ?? false }
     }
 
     mutating func workload() {
@@ -226,7 +254,9 @@ public struct RandomSchedule {
         case 61..<69: command = .requestFullSync(standby: random.below(2) == 0 ? target : pick(ids, &random))
         case 69..<79: command = .resolveCollision(keep: random.below(4) == 0 ? .local : .peer)
         default:
-            command = random.below(profile.startsInSyncMode ? 5 : 2) == 0 ? .setReplicationMode(.async) : .setReplicationMode(.sync(timeoutMilliseconds: UInt64(random.int(in: 200...3_000))))
+            command =
+                random.below(profile.startsInSyncMode ? 5 : 2) == 0
+                ? .setReplicationMode(.async) : .setReplicationMode(.sync(timeoutMilliseconds: UInt64(random.int(in: 200...3_000))))
         }
         cluster.admin(command, on: target)
     }

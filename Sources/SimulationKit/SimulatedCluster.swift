@@ -488,6 +488,16 @@ public final class SimulatedCluster {
         return chain(from: journal.base, reaches: head)
     }
 
+    /// The last revision of `journal` in an epoch lower than `epoch`.
+    func lastHead(of journal: Journal, before epoch: Epoch) -> RevisionHead {
+        guard let span = journal.spans.last(where: { $0.epoch < epoch }) else { return .empty }
+        if let hash = journal.hash(at: span.lastNumber) { return RevisionHead(number: span.lastNumber, hash: hash) }
+        // Under the snapshot base: follow the chain down from the base.
+        var hash = journal.base.hash
+        for _ in span.lastNumber..<journal.base.number { hash = previousHashOf[hash] ?? "" }
+        return RevisionHead(number: span.lastNumber, hash: hash)
+    }
+
     /// Whether the revision `head` is `from` or one of the revisions before it.
     func chain(from: RevisionHead, reaches head: RevisionHead) -> Bool {
         guard from.number >= head.number else { return false }
@@ -507,7 +517,9 @@ public final class SimulatedCluster {
         for decision in decisions {
             switch decision {
             case .switchoverCompleted(let previous, _, let epoch):
-                let oldDurable = servers[self.index(of: previous)].runtime.diskJournal.head
+                // Revisions of a higher epoch than ours (a forced promotion of the old active during
+                // the hand-over, which fences us) were never handed over.
+                let oldDurable = lastHead(of: servers[self.index(of: previous)].runtime.diskJournal, before: epoch)
                 if !holds(core.journal, oldDurable) {
                     fail(
                         "a switchover keeps every revision the old active held durably",
@@ -620,8 +632,7 @@ public final class SimulatedCluster {
         let head = standby.driver.core.summary.head
         let activeHead = active.driver.core.summary.head
         if let checked = standby.prefixCheckedFor, checked.epoch == epoch, checked.head == head, checked.activeHead == activeHead { return }
-        if !holds(active.driver.core.journal, head), let lost = firstRevisionNotLostByItsAuthor(in: standby.driver.core.journal, missingFrom: active)
-        {
+        if !holds(active.driver.core.journal, head), let lost = firstRevisionNotLostByItsAuthor(in: standby.driver.core.journal, missingFrom: active) {
             fail(
                 "a standby's journal is a prefix of its active's, but for revisions the active lost before their fsync",
                 "\(standby.id) holds #\(lost.number) of \(lost.epoch), not in \(epoch.server)'s journal (head \(activeHead)) in \(epoch)")

@@ -46,7 +46,8 @@ struct SimCommand: ParsableCommand {
     @Option(help: "How many seeds to run (starting at --base-seed).")
     var seeds: Int = 1_000
 
-    @Option(help: "Run seeds from --base-seed on until this many minutes of wall time have passed (or one fails), then print the first failing seed and the rate.")
+    @Option(
+        help: "Run seeds from --base-seed on until this many minutes of wall time have passed (or one fails), then print the first failing seed and the rate.")
     var minutes: Double?
 
     @Option(name: .customLong("base-seed"), help: "The first seed of a --seeds run.")
@@ -130,7 +131,8 @@ struct SimCommand: ParsableCommand {
             print(
                 BenchmarkLine(
                     metric: "sim_schedules_per_minute", milliseconds: [], rate: perMinute, rateUnit: "schedules/min",
-                    note: "\(servers) servers, \(ticks) fault ticks + liveness, \(workerCount) workers, \(tally.schedules) schedules in \(String(format: "%.1f", wallSeconds)) s, \(failure == nil ? 0 : 1) violations",
+                    note:
+                        "\(servers) servers, \(ticks) fault ticks + liveness, \(workerCount) workers, \(tally.schedules) schedules in \(String(format: "%.1f", wallSeconds)) s, \(failure == nil ? 0 : 1) violations",
                     n: tally.schedules
                 ).json)
             print(Self.countsJSON(tally.statistics, seeds: tally.schedules, violations: failure == nil ? 0 : 1))
