@@ -9,12 +9,24 @@ extension HAStateMachine {
             roleState = .active(state)
         }
         // A hand-over never resumes by timer: that could race a take-over we did not hear about.
-        // Only the standby's abort (or a forced promotion here) gives writes back.
+        // Only the standby's abort (or a forced promotion here) gives writes back. It is sent again
+        // until then: a target that restarted (or timed out, its abort lost) forgot the switchover and
+        // answers with an abort; one that took over answers in its higher epoch, which fences us.
+        if case .handingOver(let handover) = state.writes {
+            resendHandoverIfDue(handover, &state)
+        }
         if state.writes == .awaitingPeers, state.unconfirmedPeers.isEmpty {
             startTakingWrites(because: peers.isEmpty ? .startedWithoutPeers : .firstStart)
         }
         expireSyncPublishes()
         for index in peers.indices { retransmit(to: index, presumingLost: false) }
+    }
+
+    mutating func resendHandoverIfDue(_ handover: HandoverRecord, _ state: inout ActiveState) {
+        if let sent = state.handoverSentAtMilliseconds, nowMilliseconds - sent < limits.retransmitMilliseconds { return }
+        state.handoverSentAtMilliseconds = nowMilliseconds
+        roleState = .active(state)
+        send(.handover(switchoverID: handover.switchoverID, finalHead: handover.finalHead), to: handover.target)
     }
 
     /// A peer answered in no higher epoch since this active (re)started; once every peer has, no
@@ -498,6 +510,7 @@ extension HAStateMachine {
         if state.writes == .enabled { effect(.disableWrites) }
         let handover = HandoverRecord(target: peer, switchoverID: id, finalHead: journal.head)
         state.writes = .handingOver(handover)
+        state.handoverSentAtMilliseconds = nowMilliseconds
         roleState = .active(state)
         // Persisted before the hand-over is sent: a restart must not bring writes back behind its back.
         hardState.handover = handover

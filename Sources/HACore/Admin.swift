@@ -134,7 +134,12 @@ extension HAStateMachine {
                 guard force else {
                     return refuse(.switchoverInProgress, .handoverUnderWay(target: target))
                 }
-                becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
+                // Above the epoch the target takes over in, whatever the servers' names: the target
+                // may still complete the hand-over it received, and must then be the one fenced.
+                let takeover = hardState.epoch.next(for: target)
+                var epoch = hardState.epoch.next(for: serverID)
+                if epoch < takeover { epoch = takeover.next(for: serverID) }
+                becomeActive(in: epoch, forced: true)
                 return decide(.forcedPromotionDuringHandover(target: target, epoch: hardState.epoch))
             case .awaitingPeers where !state.unconfirmedPeers.isEmpty:
                 guard force else { return refuse(.peersUnconfirmed, .promotionRefused(summary: report.summary)) }

@@ -131,6 +131,8 @@ struct ActiveState: Sendable {
     /// The epoch was announced to every peer since this server (re)started as active.
     var announced = false
     var pendingSyncPublishes: [PendingPublish] = []
+    /// When the hand-over under way was last sent to its target (volatile: a restart sends it at once).
+    var handoverSentAtMilliseconds: UInt64?
 
     /// Why writes are off, in words (for refusals and status).
     var writesDescription: String {

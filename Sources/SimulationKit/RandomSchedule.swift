@@ -29,7 +29,7 @@ public struct SimulationOptions: Hashable, Sendable {
 /// Per-tick probabilities (per million) of the seed's faults and workload.
 public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
-        "delay<=\(network.delayTicksMax) ticks, long delays \(network.longDelayPerMillion)ppm, drop \(network.dropPerMillion)ppm, duplicate \(network.duplicatePerMillion)ppm, corrupt chunks \(network.corruptPerMillion)ppm; per tick: partition \(partitionPerMillion)ppm, heal \(healPerMillion)ppm, crash \(crashPerMillion)ppm (restart within \(restartTicksMax) ticks), publish \(publishPerMillion)ppm, admin command \(adminPerMillion)ppm (forced promotions \(forcedPromotionPerMillion)ppm of promotions)"
+        "delay<=\(network.delayTicksMax) ticks, long delays \(network.longDelayPerMillion)ppm, drop \(network.dropPerMillion)ppm, duplicate \(network.duplicatePerMillion)ppm, corrupt chunks \(network.corruptPerMillion)ppm; per tick: partition \(partitionPerMillion)ppm, heal \(healPerMillion)ppm, crash \(crashPerMillion)ppm (restart within \(restartTicksMax) ticks), publish \(publishPerMillion)ppm, admin command \(adminPerMillion)ppm (forced promotions \(forcedPromotionPerMillion)ppm of promotions); drills: isolate the active and promote \(isolateActivePerMillion)ppm, switchover \(switchoverDrillPerMillion)ppm, demote and promote \(pauseDrillPerMillion)ppm, restart the active and promote \(restartDrillPerMillion)ppm; \(startsInSyncMode ? "starts in sync mode" : "starts in async mode")"
     }
 
     public var network: NetworkProfile
@@ -40,24 +40,44 @@ public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
     public var publishPerMillion: Int
     public var adminPerMillion: Int
     public var forcedPromotionPerMillion: Int
+    /// Drills (per tick): the rare paths of `ha promote` on purpose. Isolate the server taking writes,
+    /// then promote a standby plainly once it noticed (a failover: polled in sync mode, refused in async).
+    public var isolateActivePerMillion: Int
+    /// Promote a standby plainly, then the active a few ticks later, during its hand-over.
+    public var switchoverDrillPerMillion: Int
+    /// Demote the active, then promote it again.
+    public var pauseDrillPerMillion: Int
+    /// Crash the active, then promote it right after its restart (before its peers answered).
+    public var restartDrillPerMillion: Int
+    /// The group is set to sync mode at its start (and mode changes lean to sync).
+    public var startsInSyncMode: Bool
 
-    /// Draws a profile from the seed's generator.
+    /// Draws a profile from the seed's generator (swarm testing): each fault is on in some seeds
+    /// only, each at its own rate, and so is each drill.
     public static func draw(_ random: inout SplitMix64) -> FaultProfile {
+        func some(_ range: ClosedRange<Int>, onPerMillion: Int = 700_000) -> Int {
+            random.chance(perMillion: onPerMillion) ? random.int(in: range) : 0
+        }
         let network = NetworkProfile(
             delayTicksMax: random.int(in: 1...12),
-            longDelayPerMillion: random.int(in: 0...20_000),
-            dropPerMillion: random.int(in: 0...150_000),
-            duplicatePerMillion: random.int(in: 0...50_000),
-            corruptPerMillion: random.int(in: 0...100_000))
+            longDelayPerMillion: some(0...20_000),
+            dropPerMillion: some(0...150_000),
+            duplicatePerMillion: some(0...50_000),
+            corruptPerMillion: some(0...100_000))
         return FaultProfile(
             network: network,
-            partitionPerMillion: random.int(in: 0...8_000),
+            partitionPerMillion: some(0...8_000),
             healPerMillion: random.int(in: 1_000...10_000),
-            crashPerMillion: random.int(in: 0...3_000),
+            crashPerMillion: some(0...3_000),
             restartTicksMax: random.int(in: 10...400),
             publishPerMillion: random.int(in: 5_000...120_000),
-            adminPerMillion: random.int(in: 0...8_000),
-            forcedPromotionPerMillion: random.int(in: 0...300_000))
+            adminPerMillion: some(0...8_000, onPerMillion: 800_000),
+            forcedPromotionPerMillion: random.int(in: 0...300_000),
+            isolateActivePerMillion: some(1_000...5_000, onPerMillion: 400_000),
+            switchoverDrillPerMillion: some(1_000...5_000, onPerMillion: 400_000),
+            pauseDrillPerMillion: some(1_000...5_000, onPerMillion: 400_000),
+            restartDrillPerMillion: some(500...3_000, onPerMillion: 400_000),
+            startsInSyncMode: random.chance(perMillion: 400_000))
     }
 }
 
@@ -79,6 +99,8 @@ public struct RandomSchedule {
     public let cluster: SimulatedCluster
     var random: SplitMix64
     let ids: [ServerID]
+    /// Drills' second halves, due at a tick: an administrator command on a server.
+    var followUps: [(tick: Int, command: AdminCommand, on: ServerID)] = []
 
     public init(options: SimulationOptions, trace: ((String) -> Void)? = nil) {
         self.options = options
@@ -94,6 +116,7 @@ public struct RandomSchedule {
         cluster.trace = trace
         if let trace { trace("seed \(options.seed): \(options.serverCount) servers, \(options.faultTicks) fault ticks, profile \(profile)") }
         cluster.bootstrap(active: ids[0])
+        if profile.startsInSyncMode { cluster.admin(.setReplicationMode(.sync(timeoutMilliseconds: 2_000)), on: ids[0]) }
     }
 
     public static func run(_ options: SimulationOptions, trace: ((String) -> Void)? = nil) -> SimulationResult {
@@ -103,7 +126,10 @@ public struct RandomSchedule {
 
     public mutating func run() -> SimulationResult {
         for _ in 0..<options.faultTicks where cluster.violation == nil {
-            if options.faultsEnabled { injectFaults() }
+            if options.faultsEnabled {
+                injectFaults()
+                drills()
+            }
             workload()
             cluster.runTick()
         }
@@ -147,6 +173,69 @@ public struct RandomSchedule {
         if random.chance(perMillion: profile.adminPerMillion) { randomAdminCommand() }
     }
 
+    /// The server taking writes in the highest epoch, if one does.
+    func writer() -> ServerID? {
+        let highest = highestEpoch()
+        return ids.first { cluster.writesEnabled($0) && cluster.core($0)?.epoch == highest }
+    }
+
+    /// The drills of the seed's profile, and the second halves of earlier ones that are due.
+    mutating func drills() {
+        var due = 0
+        while due < followUps.count {
+            if followUps[due].tick <= cluster.tick {
+                let followUp = followUps.remove(at: due)
+                cluster.admin(followUp.command, on: followUp.on)
+            } else {
+                due += 1
+            }
+        }
+        guard ids.count > 1, let writer = writer() else { return }
+        let standby = pick(ids.filter { $0 != writer }, &random)
+        let plainly = AdminCommand.promote(dryRun: false, force: false)
+        if random.chance(perMillion: profile.isolateActivePerMillion) {
+            // In sync mode (a failover polls the other standbys) or not (it needs force). The active
+            // isolated, or cut from the promoted standby only (another standby may be ahead of it), or
+            // isolated with the other standbys out of the candidate's reach (the poll goes unanswered).
+            if random.below(3) != 0 { cluster.admin(.setReplicationMode(.sync(timeoutMilliseconds: 2_000)), on: writer) }
+            switch random.below(3) {
+            case 0: cluster.cut(from: writer, to: standby)
+            case 1:
+                cluster.isolate(writer)
+                for other in ids where other != writer && other != standby { cluster.partition(standby, other) }
+            default: cluster.isolate(writer)
+            }
+            followUps.append((cluster.tick + random.int(in: 110...200), plainly, standby))
+        } else if random.chance(perMillion: profile.switchoverDrillPerMillion) {
+            // The hand-over may never reach the standby, which times out (or takes over once healed).
+            if random.below(3) == 0 { cluster.cut(from: writer, to: standby) }
+            cluster.admin(plainly, on: standby)
+            followUps.append((cluster.tick + random.int(in: 1...6), .promote(dryRun: false, force: random.below(2) == 0), writer))
+        } else if random.chance(perMillion: profile.pauseDrillPerMillion) {
+            cluster.admin(.demote, on: writer)
+            var promoteAfter = random.int(in: 5...60)
+            if random.below(3) == 0 {
+                // A paused active that restarts comes back paused, its peers unconfirmed.
+                cluster.crash(writer, restartAfterTicks: promoteAfter)
+                promoteAfter += random.int(in: 1...3)
+            }
+            followUps.append((cluster.tick + promoteAfter, .promote(dryRun: false, force: random.below(2) == 0), writer))
+        } else if random.chance(perMillion: profile.pauseDrillPerMillion), let behind = standbyWithRevisionsNotDurable() {
+            // Promoted twice at once while revisions it applied are not durable yet: the second
+            // promotion finds it waiting for them.
+            cluster.admin(.promote(dryRun: false, force: true), on: behind)
+            cluster.admin(plainly, on: behind)
+        } else if random.chance(perMillion: profile.restartDrillPerMillion) {
+            let restartTicks = random.int(in: 5...40)
+            cluster.crash(writer, restartAfterTicks: restartTicks)
+            followUps.append((cluster.tick + restartTicks + random.int(in: 1...8), .promote(dryRun: false, force: random.below(2) == 0), writer))
+        }
+    }
+
+    func standbyWithRevisionsNotDurable() -> ServerID? {
+        ids.first { id in cluster.core(id).map { $0.role == .standby && $0.durableHead != $0.journal.head } ?? false }
+    }
+
     mutating func workload() {
         guard random.chance(perMillion: profile.publishPerMillion) else { return }
         let writers = ids.filter { cluster.writesEnabled($0) }
@@ -165,48 +254,100 @@ public struct RandomSchedule {
         case 61..<69: command = .requestFullSync(standby: random.below(2) == 0 ? target : pick(ids, &random))
         case 69..<79: command = .resolveCollision(keep: random.below(4) == 0 ? .local : .peer)
         default:
-            command = random.below(2) == 0 ? .setReplicationMode(.async) : .setReplicationMode(.sync(timeoutMilliseconds: UInt64(random.int(in: 200...3_000))))
+            command =
+                random.below(profile.startsInSyncMode ? 5 : 2) == 0
+                ? .setReplicationMode(.async) : .setReplicationMode(.sync(timeoutMilliseconds: UInt64(random.int(in: 200...3_000))))
         }
         cluster.admin(command, on: target)
     }
 
     /// Heals everything, restarts crashed servers, and acts as a careful operator until the group
     /// converges: starts HA where it was stopped, resolves collisions keeping the active's data (after
-    /// the export), and promotes the most up-to-date server when no server takes writes.
+    /// the export), and, when no server takes writes, promotes plainly first (the epoch's active, or
+    /// the most up-to-date standby), by force only once plain promotions could not do it. Every
+    /// intervention is counted; force while the epoch's active is up and reachable is a violation
+    /// (a plain promotion must always get a healed group going again).
     mutating func liveness() -> Int? {
         cluster.heal()
         cluster.setNetworkProfile(.perfect)
         for id in ids where cluster.core(id) == nil { cluster.restart(id) }
-        var stalledTicks = 0
+        var operatorState = OperatorState()
         for elapsed in 1...options.livenessTicksMax {
             cluster.runTick()
             if cluster.violation != nil { return nil }
-            if cluster.isConverged { return elapsed }
-            stalledTicks = ids.contains(where: { cluster.writesEnabled($0) && cluster.core($0)?.epoch == highestEpoch() }) ? 0 : stalledTicks + 1
-            if elapsed % 20 == 0 { operate(stalledTicks: &stalledTicks) }
+            if cluster.isConverged {
+                cluster.checkAcknowledgementsKept()
+                return cluster.violation == nil ? elapsed : nil
+            }
+            let writing = ids.contains { cluster.writesEnabled($0) && cluster.core($0)?.epoch == highestEpoch() }
+            operatorState.stalledTicks = writing ? 0 : operatorState.stalledTicks + 1
+            if writing { operatorState.plainAttempts = 0 }
+            if elapsed % 20 == 0 { operate(&operatorState) }
         }
         return nil
     }
+
+    /// What the liveness operator remembers between its rounds.
+    struct OperatorState {
+        var stalledTicks = 0
+        var plainAttempts = 0
+    }
+
+    /// Ticks without a writer before the operator promotes, and plain attempts before it forces.
+    static let stalledTicksBeforePromotion = 150
+    static let plainAttemptsBeforeForce = 3
 
     func highestEpoch() -> Epoch {
         ids.compactMap { cluster.core($0)?.epoch }.max() ?? .initial
     }
 
-    mutating func operate(stalledTicks: inout Int) {
+    mutating func operate(_ state: inout OperatorState) {
         for id in ids {
             guard let core = cluster.core(id) else { continue }
-            if core.hardState.haStopped { cluster.admin(.haStart, on: id) }
-            if core.collision != nil { cluster.admin(.resolveCollision(keep: .peer), on: id) }
+            if core.hardState.haStopped {
+                cluster.counters.operatorHAStarts += 1
+                cluster.admin(.haStart, on: id)
+            }
+            if core.collision != nil {
+                cluster.counters.operatorCollisionResolutions += 1
+                cluster.admin(.resolveCollision(keep: .peer), on: id)
+            }
         }
-        if stalledTicks > 150 {
-            stalledTicks = 0
-            let best = ids.max { a, b in
-                let ha = cluster.core(a)!.durableHead.number
-                let hb = cluster.core(b)!.durableHead.number
-                return ha != hb ? ha < hb : a > b
-            }!
-            cluster.admin(.promote(dryRun: false, force: true), on: best)
+        guard state.stalledTicks > Self.stalledTicksBeforePromotion else { return }
+        state.stalledTicks = 0
+        let owner = highestEpoch().server
+        let activeUp = ids.contains(owner) && cluster.core(owner)?.role == .active
+        if state.plainAttempts < Self.plainAttemptsBeforeForce {
+            state.plainAttempts += 1
+            cluster.counters.operatorPlainPromotions += 1
+            // The epoch's active resumes (after a demote or an aborted hand-over); otherwise the most
+            // up-to-date standby takes over (switchover, or failover when the active is gone).
+            cluster.admin(.promote(dryRun: false, force: false), on: activeUp ? owner : mostUpToDate())
+            return
         }
+        state.plainAttempts = 0
+        if activeUp {
+            cluster.fail(
+                "a healed group needs no forced promotion while its active is reachable",
+                "\(Self.plainAttemptsBeforeForce) plain promotions did not get writes going: \(describeState())")
+            return
+        }
+        cluster.counters.operatorForcedPromotions += 1
+        cluster.admin(.promote(dryRun: false, force: true), on: mostUpToDate())
+    }
+
+    /// The server with the highest durable head (ties: the first by name).
+    func mostUpToDate() -> ServerID {
+        var best = ids[0]
+        var bestHead: UInt64 = 0
+        for id in ids {
+            guard let head = cluster.core(id)?.durableHead.number else { continue }
+            if head > bestHead {
+                best = id
+                bestHead = head
+            }
+        }
+        return best
     }
 
     func describeState() -> String {

@@ -20,6 +20,8 @@ public final class SimulatedCluster {
     public var statistics: Statistics {
         var statistics = counters
         statistics.network = network.faults
+        statistics.runs = 1
+        statistics.promotePathSeeds = counters.promotePaths.taken
         return statistics
     }
 
@@ -55,6 +57,16 @@ public final class SimulatedCluster {
         public var messagesSent = 0
         /// The network's faults.
         public var network = NetworkFaultCounts()
+        /// Every path of `ha promote` taken, how often, and in how many of `runs` seeds.
+        public var promotePaths = PromotePathCounts()
+        public var promotePathSeeds = PromotePathCounts()
+        public var runs = 0
+        /// What the liveness operator had to do after the heal: start HA, resolve collisions, promote
+        /// (plainly, and by force only once a plain promotion could not do it).
+        public var operatorHAStarts = 0
+        public var operatorCollisionResolutions = 0
+        public var operatorPlainPromotions = 0
+        public var operatorForcedPromotions = 0
 
         public init() {}
 
@@ -81,6 +93,13 @@ public final class SimulatedCluster {
             restarts += other.restarts
             messagesSent += other.messagesSent
             network.add(other.network)
+            promotePaths.add(other.promotePaths)
+            promotePathSeeds.add(other.promotePathSeeds)
+            runs += other.runs
+            operatorHAStarts += other.operatorHAStarts
+            operatorCollisionResolutions += other.operatorCollisionResolutions
+            operatorPlainPromotions += other.operatorPlainPromotions
+            operatorForcedPromotions += other.operatorForcedPromotions
         }
 
         /// Every fault injected, by name, in a fixed order: the servers' and the network's.
@@ -100,9 +119,21 @@ public final class SimulatedCluster {
             ]
         }
 
+        /// Every intervention of the liveness operator, by name.
+        public var interventions: [(name: String, count: Int)] {
+            [
+                ("ha-starts", operatorHAStarts), ("collision-resolutions", operatorCollisionResolutions),
+                ("plain-promotions", operatorPlainPromotions), ("forced-promotions", operatorForcedPromotions),
+            ]
+        }
+
         /// The paths a step's decisions name.
-        mutating func count(_ decisions: [HADecision]) {
+        mutating func count(_ output: HAOutput) {
+            guard case .decided(let decisions) = output.reason else { return }
+            var refusal: HARefusal?
+            for effect in output.effects { if case .commandRefused(let code) = effect { refusal = code } }
             for decision in decisions {
+                if let path = PromotePath.taken(by: decision, refusal: refusal) { promotePaths[path] += 1 }
                 switch decision {
                 case .switchoverCompleted: switchovers += 1
                 case .failoverCompleted, .failoverWithoutPoll: failovers += 1
@@ -142,6 +173,13 @@ public final class SimulatedCluster {
     var writesHeldAtCommit: [String: (sinceStep: Int, newEpoch: Bool)] = [:]
     /// The epoch `bootstrap(active:)` created: its first writes are no promotion.
     var bootstrapEpoch: Epoch?
+    /// Epochs entered by a failover without force (sync mode: the old active may still hold revisions
+    /// no standby acknowledged, which collide when it comes back).
+    var failoverEpochs: [Epoch] = []
+    /// Every revision ever published, by hash: the hash of the one before it. Revisions are hash
+    /// chained, so a journal holds a revision under its snapshot base exactly when the chain from the
+    /// base reaches it: what the author wrote decides, never "unknown".
+    var previousHashOf: [String: String] = [:]
 
     public init(
         servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
@@ -284,6 +322,7 @@ public final class SimulatedCluster {
             hash: simulatedHash(previous: head.hash, epoch: epoch, number: head.number + 1, payload: payload),
             payload: payload)
         counters.publishes += 1
+        previousHashOf[revision.hash] = revision.previousHash
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
         if case .async = servers[index].driver.core.publishMode { runtime.awaitingDurableAnswer[revision.hash] = revision }
@@ -405,10 +444,10 @@ public final class SimulatedCluster {
             forcedEpochs.append(epoch)
             if epoch > guaranteeFloorEpoch {
                 guaranteeFloorEpoch = epoch
-                syncAcknowledged.removeAll { journal.contains(RevisionHead(number: $0.number, hash: $0.hash)) != true }
+                syncAcknowledged.removeAll { !holds(journal, RevisionHead(number: $0.number, hash: $0.hash)) }
             }
         } else if epoch >= guaranteeFloorEpoch, epoch >= highestEnabledEpoch {
-            for acknowledged in syncAcknowledged where journal.contains(RevisionHead(number: acknowledged.number, hash: acknowledged.hash)) == false {
+            for acknowledged in syncAcknowledged where !holds(journal, RevisionHead(number: acknowledged.number, hash: acknowledged.hash)) {
                 fail(
                     "a revision acknowledged in sync mode survives every promotion that was not forced",
                     "\(id) became active in \(epoch) without #\(acknowledged.number) (acknowledged in \(acknowledged.epoch))")
@@ -441,6 +480,91 @@ public final class SimulatedCluster {
     }
 
     // MARK: - Invariants
+
+    /// Whether `journal` holds the revision `head`: by its hash where it holds it individually, and
+    /// under its snapshot base by the hash chain from the base.
+    func holds(_ journal: Journal, _ head: RevisionHead) -> Bool {
+        if let held = journal.contains(head) { return held }
+        return chain(from: journal.base, reaches: head)
+    }
+
+    /// The last revision of `journal` in an epoch lower than `epoch`.
+    func lastHead(of journal: Journal, before epoch: Epoch) -> RevisionHead {
+        guard let span = journal.spans.last(where: { $0.epoch < epoch }) else { return .empty }
+        if let hash = journal.hash(at: span.lastNumber) { return RevisionHead(number: span.lastNumber, hash: hash) }
+        // Under the snapshot base: follow the chain down from the base.
+        var hash = journal.base.hash
+        for _ in span.lastNumber..<journal.base.number { hash = previousHashOf[hash] ?? "" }
+        return RevisionHead(number: span.lastNumber, hash: hash)
+    }
+
+    /// Whether the revision `head` is `from` or one of the revisions before it.
+    func chain(from: RevisionHead, reaches head: RevisionHead) -> Bool {
+        guard from.number >= head.number else { return false }
+        var hash = from.hash
+        var number = from.number
+        while number > head.number {
+            guard let previous = previousHashOf[hash] else { return false }
+            hash = previous
+            number -= 1
+        }
+        return hash == head.hash
+    }
+
+    /// Decisions the invariants follow: a completed switchover keeps everything the old active held
+    /// durably; a collision needs a promotion that could split the group (forced, or a failover).
+    func observe(_ decisions: [HADecision], on index: Int, core: HAStateMachine) {
+        for decision in decisions {
+            switch decision {
+            case .switchoverCompleted(let previous, _, let epoch):
+                // Revisions of a higher epoch than ours (a forced promotion of the old active during
+                // the hand-over, which fences us) were never handed over.
+                let oldDurable = lastHead(of: servers[self.index(of: previous)].runtime.diskJournal, before: epoch)
+                if !holds(core.journal, oldDurable) {
+                    fail(
+                        "a switchover keeps every revision the old active held durably",
+                        "\(servers[index].id) took over in \(epoch) at \(core.journal.head) without \(previous)'s durable \(oldDurable)")
+                }
+            case .failoverCompleted(let epoch), .failoverWithoutPoll(let epoch):
+                failoverEpochs.append(epoch)
+            case .collisionWithActive(let active, _, let common):
+                checkCollisionExplained(standby: index, core: core, active: active, common: common)
+            default:
+                break
+            }
+        }
+    }
+
+    /// A collision means two servers wrote after the same revision: only a forced promotion or a
+    /// failover (whose old active may hold what no standby acknowledged) lets that happen. One of
+    /// them must lie between the older branch's epoch and the active's.
+    func checkCollisionExplained(standby index: Int, core: HAStateMachine, active: ServerID, common: UInt64) {
+        let standbyBranch = core.journal.spans.first { $0.lastNumber > common }?.epoch ?? core.epoch
+        let activeServer = servers[self.index(of: active)]
+        let activeBranch =
+            activeServer.isUp ? activeServer.driver.core.journal.spans.first { $0.lastNumber > common }?.epoch ?? core.epoch : core.epoch
+        let since = min(standbyBranch, activeBranch)
+        let explained = forcedEpochs.contains { $0 >= since && $0 <= core.epoch } || failoverEpochs.contains { $0 >= since && $0 <= core.epoch }
+        if !explained {
+            fail(
+                "a collision needs a forced promotion or a failover to explain it",
+                "\(servers[index].id) collides with \(active) after #\(common) (its branch from \(standbyBranch), the active's from \(activeBranch), now \(core.epoch)), but every promotion since \(since) was a switchover"
+            )
+        }
+    }
+
+    /// At convergence: every acknowledgement still guaranteed (given in sync mode, not superseded by
+    /// a forced promotion) is in the final journal.
+    public func checkAcknowledgementsKept() {
+        guard let active = servers.first(where: { $0.isUp && $0.driver.core.writesEnabled }) else { return }
+        for acknowledged in syncAcknowledged
+        where !holds(active.driver.core.journal, RevisionHead(number: acknowledged.number, hash: acknowledged.hash)) {
+            fail(
+                "every revision acknowledged in sync mode, and not given up by a forced promotion, is in the final journal",
+                "#\(acknowledged.number) (acknowledged in \(acknowledged.epoch)) is not in \(active.id)'s journal (head \(active.driver.core.journal.head))")
+            return
+        }
+    }
 
     func fail(_ invariant: String, _ detail: String) {
         guard violation == nil else { return }
@@ -487,7 +611,7 @@ public final class SimulatedCluster {
     func checkAnswerNotStale(_ revision: ReplicatedRevision, answeredBy index: Int) {
         let now = steps
         for (epoch, first) in firstWriteOfEpoch where epoch > revision.epoch && first.step < now {
-            if first.journal.contains(revision.head) == true { continue }
+            if holds(first.journal, revision.head) { continue }
             let held = writesHeldAtCommit[revision.hash] ?? (sinceStep: .max, newEpoch: false)
             let forced = forcedEpochs.contains { $0 >= revision.epoch && $0 <= epoch }
             if forced && (held.sinceStep < first.step || held.newEpoch) { continue }
@@ -508,8 +632,7 @@ public final class SimulatedCluster {
         let head = standby.driver.core.summary.head
         let activeHead = active.driver.core.summary.head
         if let checked = standby.prefixCheckedFor, checked.epoch == epoch, checked.head == head, checked.activeHead == activeHead { return }
-        if active.driver.core.journal.contains(head) == false, let lost = firstRevisionNotLostByItsAuthor(in: standby.driver.core.journal, missingFrom: active)
-        {
+        if !holds(active.driver.core.journal, head), let lost = firstRevisionNotLostByItsAuthor(in: standby.driver.core.journal, missingFrom: active) {
             fail(
                 "a standby's journal is a prefix of its active's, but for revisions the active lost before their fsync",
                 "\(standby.id) holds #\(lost.number) of \(lost.epoch), not in \(epoch.server)'s journal (head \(activeHead)) in \(epoch)")
@@ -522,7 +645,7 @@ public final class SimulatedCluster {
     /// whole tail is the active's own unsynced loss (the standby drops it on its next hello).
     func firstRevisionNotLostByItsAuthor(in journal: Journal, missingFrom active: SimulatedServer) -> ReplicatedRevision? {
         for revision in journal.revisions.reversed() {
-            if active.driver.core.journal.contains(revision.head) != false { return nil }
+            if holds(active.driver.core.journal, revision.head) { return nil }
             if revision.epoch != active.driver.core.epoch || durableOnAuthor.contains(revision.hash) { return revision }
         }
         return nil
@@ -531,9 +654,8 @@ public final class SimulatedCluster {
     /// Installing a snapshot must not drop durable revisions unless they are in the snapshot or exported.
     func checkSnapshotKeepsDurableRevisions(_ old: Journal, exported: Set<String>, on index: Int, snapshotHead: RevisionHead, source: ServerID) {
         guard old.head.number > old.base.number else { return }
-        let sourceServer = servers[self.index(of: source)]
-        let sourceJournal = sourceServer.isUp ? sourceServer.driver.core.journal : sourceServer.runtime.diskJournal
-        let covered = old.head.number <= snapshotHead.number && sourceJournal.contains(old.head) != false
+        // The snapshot's own chain decides (its source may have moved on, or hold it under a base).
+        let covered = chain(from: snapshotHead, reaches: old.head)
         if !covered {
             for revision in old.revisions where !exported.contains(revision.hash) {
                 fail(

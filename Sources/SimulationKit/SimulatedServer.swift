@@ -234,7 +234,8 @@ final class SimulatedRuntime: HAStorage, HAHost {
     func commandRefused(_ refusal: HARefusal) { cluster.counters.refusals += 1 }
 
     func didCarryOut(_ output: HAOutput, core: HAStateMachine) {
-        if case .decided(let decisions) = output.reason { cluster.counters.count(decisions) }
+        cluster.counters.count(output)
+        if case .decided(let decisions) = output.reason { cluster.observe(decisions, on: index, core: core) }
     }
 
     func halted(because error: any Error) {

@@ -46,6 +46,10 @@ struct SimCommand: ParsableCommand {
     @Option(help: "How many seeds to run (starting at --base-seed).")
     var seeds: Int = 1_000
 
+    @Option(
+        help: "Run seeds from --base-seed on until this many minutes of wall time have passed (or one fails), then print the first failing seed and the rate.")
+    var minutes: Double?
+
     @Option(name: .customLong("base-seed"), help: "The first seed of a --seeds run.")
     var baseSeed: UInt64 = 1
 
@@ -78,6 +82,7 @@ struct SimCommand: ParsableCommand {
         guard ticks >= 0, livenessTicks >= 1 else { throw ValidationError("--ticks must be >= 0, --liveness-ticks >= 1") }
         guard seeds >= 1 else { throw ValidationError("--seeds must be >= 1") }
         if trace && seed == nil && seeds > 1 { throw ValidationError("--trace needs --seed S (one run)") }
+        if let minutes, !(minutes > 0) || seed != nil || cluster { throw ValidationError("--minutes is positive, and not with --seed or --cluster") }
         if let members, !cluster || !(2...5).contains(members) { throw ValidationError("--members needs --cluster and is 2 to 5") }
     }
 
@@ -93,7 +98,54 @@ struct SimCommand: ParsableCommand {
             if result.violation != nil { throw ExitCode(1) }
             return
         }
+        if let minutes { return try runFor(minutes: minutes) }
         try runMany()
+    }
+
+    /// Runs seeds on every worker until the time is up or one fails. The wall clock only decides
+    /// when to stop: each seed's verdict is its own, and `--seed S` replays it.
+    func runFor(minutes: Double) throws {
+        let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        let progress = SeedProgress(base: baseSeed)
+        let start = ContinuousClock.now
+        let deadline = start + .milliseconds(Int64(minutes * 60_000))
+        let template = options(0)
+        DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
+            var local = SeedProgress.Tally()
+            while ContinuousClock.now < deadline, let seed = progress.nextSeed() {
+                var options = template
+                options.seed = seed
+                let result = RandomSchedule.run(options)
+                local.add(result)
+                if let violation = result.violation {
+                    progress.failed(violation)
+                    break
+                }
+            }
+            progress.merge(local)
+        }
+        let wallSeconds = Self.seconds(ContinuousClock.now - start)
+        let (tally, failure) = progress.result()
+        let perMinute = Double(tally.schedules) * 60 / wallSeconds
+        if json {
+            print(
+                BenchmarkLine(
+                    metric: "sim_schedules_per_minute", milliseconds: [], rate: perMinute, rateUnit: "schedules/min",
+                    note:
+                        "\(servers) servers, \(ticks) fault ticks + liveness, \(workerCount) workers, \(tally.schedules) schedules in \(String(format: "%.1f", wallSeconds)) s, \(failure == nil ? 0 : 1) violations",
+                    n: tally.schedules
+                ).json)
+            print(Self.countsJSON(tally.statistics, seeds: tally.schedules, violations: failure == nil ? 0 : 1))
+        } else {
+            print(
+                "\(tally.schedules) seeds from \(baseSeed) in \(String(format: "%.1f", wallSeconds)) s (\(workerCount) workers): \(String(format: "%.0f", perMinute)) schedules/min, \(String(format: "%.0f", Double(tally.ticks) / wallSeconds)) ticks/s, \(failure == nil ? "no violation" : "stopped at a violation")"
+            )
+            printCounts(tally.statistics)
+        }
+        if let failure {
+            printError("FAIL seed \(failure.seed): \(failure)")
+            throw ExitCode(1)
+        }
     }
 
     func report(single result: SimulationResult) {
@@ -108,10 +160,17 @@ struct SimCommand: ParsableCommand {
         printCounts(stats)
     }
 
-    /// The faults injected and the paths taken, one line each.
+    /// The faults injected, the paths taken, the share of seeds that took each path of `ha promote`
+    /// and the liveness operator's interventions, one line each.
     func printCounts(_ statistics: SimulatedCluster.Statistics) {
         print("faults injected: " + Self.listed(statistics.faults))
         print("paths taken: " + Self.listed(statistics.paths))
+        let runs = max(statistics.runs, 1)
+        let shares = PromotePath.allCases.map { path in
+            "\(path.name) \(statistics.promotePaths[path]) (\(String(format: "%.1f", Double(statistics.promotePathSeeds[path]) * 100 / Double(runs)))% of seeds)"
+        }
+        print("promote paths: " + shares.joined(separator: ", "))
+        print("operator after the heal: " + Self.listed(statistics.interventions))
     }
 
     static func listed(_ counts: [(name: String, count: Int)]) -> String {
@@ -187,6 +246,8 @@ struct SimCommand: ParsableCommand {
         let fields: [String: Any] = [
             "metric": "sim_counts", "n": seeds, "violations": violations, "publishes": total.publishes,
             "messages": total.messagesSent, "faults": object(total.faults), "paths": object(total.paths),
+            "promote_paths": object(total.promotePaths.named), "promote_path_seeds": object(total.promotePathSeeds.named),
+            "operator": object(total.interventions),
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
@@ -195,6 +256,59 @@ struct SimCommand: ParsableCommand {
     func printError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
+}
+
+/// A `--minutes` run shared by its workers: the next seed, what the workers ran, the first failure.
+final class SeedProgress: Sendable {
+    struct Tally {
+        var schedules = 0
+        var ticks = 0
+        var statistics = SimulatedCluster.Statistics()
+
+        mutating func add(_ result: SimulationResult) {
+            schedules += 1
+            ticks += result.ticks
+            statistics.add(result.statistics)
+        }
+    }
+
+    private struct State {
+        var next: UInt64
+        var stopped = false
+        var tally = Tally()
+        var failure: SimulationViolation?
+    }
+
+    private let state: Mutex<State>
+
+    init(base: UInt64) { state = Mutex(State(next: base)) }
+
+    /// The next seed to run; nil once a seed failed.
+    func nextSeed() -> UInt64? {
+        state.withLock { state in
+            guard !state.stopped else { return nil }
+            defer { state.next &+= 1 }
+            return state.next
+        }
+    }
+
+    /// Stops every worker after its current seed; the lowest failing seed is reported.
+    func failed(_ violation: SimulationViolation) {
+        state.withLock { state in
+            state.stopped = true
+            if state.failure.map({ violation.seed < $0.seed }) ?? true { state.failure = violation }
+        }
+    }
+
+    func merge(_ tally: Tally) {
+        state.withLock { state in
+            state.tally.schedules += tally.schedules
+            state.tally.ticks += tally.ticks
+            state.tally.statistics.add(tally.statistics)
+        }
+    }
+
+    func result() -> (Tally, SimulationViolation?) { state.withLock { ($0.tally, $0.failure) } }
 }
 
 /// Results from the worker threads, each stored once at its own index.
