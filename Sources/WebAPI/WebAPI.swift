@@ -48,6 +48,8 @@ public enum WebAPI {
     public static func router(service: ManagementService, isLocalSocket: Bool, mounting mounts: [WebAPIMount] = []) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         for mount in mounts { mount.addRoutes(router.group(RouterPath(mount.path))) }
+        // The contract, without login: it says what the commands take, nothing of the data.
+        router.get("/web_api/openapi.json") { _, _ in json(200, OpenAPIDocument.json) }
         router.post("/web_api/:first") { request, context in
             await respond(service, request, context, command: context.parameters.get("first") ?? "", version: nil, isLocalSocket: isLocalSocket)
         }
