@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import ManagementModel
@@ -52,5 +53,35 @@ struct OpenAPIContractTests {
         let login = document["paths"]?["/web_api/login"]?["post"]?["requestBody"]?["content"]?["application/json"]?["schema"]
         #expect(login?["properties"]?["session-timeout"]?["type"] == "integer")
         #expect(login?["required"] == ["user", "password"] || login?["required"] == ["password", "user"])
+    }
+}
+
+/// Found by the contract fuzz (Tests/contract): a request to /web_api with another method than POST,
+/// or a path with no command, was answered 404 with an empty body; every Web API reply is a JSON
+/// object with a code and a message.
+@Suite("Web API: every refusal has a code and a message")
+struct WebAPIMethodTests {
+    @Test func otherMethodsAndStrayPathsAreRefusedWithACheckPointError() async throws {
+        let h = try await Harness()
+        let app = Application(router: WebAPI.router(service: h.service, isLocalSocket: false))
+        try await app.test(.router) { client in
+            for method in [HTTPRequest.Method.get, .put, .delete, .patch, .trace, .options] {
+                for path in ["/web_api/show-hosts", "/web_api/v1.8/show-hosts"] {
+                    let reply = try await client.execute(uri: path, method: method, body: ByteBuffer(string: "{}")) { response in
+                        (Int(response.status.code), response.headers[.allow], try? JSONValue.parse(response.body.readableBytesView))
+                    }
+                    #expect(reply.0 == 405 && reply.1 == "POST", "\(method) \(path)")
+                    #expect(reply.2?["code"] == "generic_err_method_not_allowed", "\(method) \(path)")
+                    #expect(reply.2?["message"]?.stringValue?.isEmpty == false, "\(method) \(path)")
+                }
+            }
+            for path in ["/web_api", "/web_api/", "/web_api/v1.8/show-hosts/extra"] {
+                let reply = try await client.execute(uri: path, method: .post, body: ByteBuffer(string: "{}")) { response in
+                    (Int(response.status.code), try? JSONValue.parse(response.body.readableBytesView))
+                }
+                #expect(reply.0 == 404 && reply.1?["code"] == "generic_err_command_not_found", "\(path)")
+                #expect(reply.1?["message"]?.stringValue?.isEmpty == false, "\(path)")
+            }
+        }
     }
 }
