@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "rampart", targets: ["rampart"]),
         .library(name: "HACore", targets: ["HACore"]),
         .library(name: "SimulationKit", targets: ["SimulationKit"]),
+        // The decoders of untrusted bytes, for the libFuzzer targets in Fuzz/ (a package of its own).
+        .library(name: "RampartDecoders", targets: ["ManagementModel", "PeerTransport", "TrustCore", "HARuntime", "Operations"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

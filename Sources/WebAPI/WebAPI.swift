@@ -47,7 +47,10 @@ public enum WebAPI {
     /// The router of the Web API, with `mounts` beside it.
     public static func router(service: ManagementService, isLocalSocket: Bool, mounting mounts: [WebAPIMount] = []) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        router.add(middleware: UnroutedWebAPIRequestMiddleware())
         for mount in mounts { mount.addRoutes(router.group(RouterPath(mount.path))) }
+        // The contract, without login: it says what the commands take, nothing of the data.
+        router.get("/web_api/openapi.json") { _, _ in json(200, OpenAPIDocument.json) }
         router.post("/web_api/:first") { request, context in
             await respond(service, request, context, command: context.parameters.get("first") ?? "", version: nil, isLocalSocket: isLocalSocket)
         }
@@ -98,6 +101,30 @@ public enum WebAPI {
         var buffer = ByteBufferAllocator().buffer(capacity: 256)
         buffer.writeBytes(body.canonicalBytes)
         return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+}
+
+/// What no `/web_api` route serves is still answered as a Check Point error (code and message), not
+/// an empty 404: another method than POST is a 405 naming POST, a path with no command a 404.
+struct UnroutedWebAPIRequestMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard path == "/web_api" || path.hasPrefix("/web_api/") else { return try await next(request, context) }
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            guard request.method == .post else {
+                var response = WebAPI.json(
+                    405,
+                    ManagementError(code: "generic_err_method_not_allowed", message: "Web API commands are sent with POST", httpStatus: 405).body)
+                response.headers[.allow] = "POST"
+                return response
+            }
+            return WebAPI.json(
+                404, ManagementError(code: "generic_err_command_not_found", message: "No command in the path: use /web_api/<command>", httpStatus: 404).body)
+        }
     }
 }
 
