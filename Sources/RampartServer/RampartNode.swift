@@ -12,6 +12,7 @@ import Operations
 import PeerTransport
 import SICPort
 import ServiceLifecycle
+import SmartTasks
 import Store
 import Synchronization
 import TrustCore
@@ -45,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     /// A peer's clock offset beyond `warningMilliseconds` is a warning, beyond `problemMilliseconds` a
     /// problem that refuses a promotion unless forced (`--clock-warning-ms`, `--clock-problem-ms`).
     public var clockThresholds = ClockThresholds.standard
+    /// The SMTP relay send-mail SmartTasks go through (`--smtp-relay HOST:PORT`); nil: send-mail tasks
+    /// fail at run time saying no relay is configured.
+    public var smtpRelay: MailRelayAddress?
     public var logger: Logger
 
     public init(

@@ -8,6 +8,7 @@ import NIOPosix
 import PeerTransport
 import RampartServer
 import ServiceLifecycle
+import SmartTasks
 import UnixSignals
 
 struct ServerCommand: AsyncParsableCommand {
@@ -89,6 +90,13 @@ struct ServerCommand: AsyncParsableCommand {
         help: "A peer server's or gateway's clock offset beyond this many milliseconds is a problem: ha promote and enrolment refuse unless --force.")
     var clockProblemMs: Int64 = ClockThresholds.problemMillisecondsDefault
 
+    @Option(
+        name: .long,
+        help:
+            "The SMTP relay send-mail SmartTasks go through, HOST:PORT (plain SMTP, no authentication: a local MTA or a relay on a trusted network). Without it send-mail tasks fail, saying so."
+    )
+    var smtpRelay: String?
+
     static let eventLoopsMax = 64
     static var defaultEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
@@ -104,6 +112,9 @@ struct ServerCommand: AsyncParsableCommand {
         if ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) == nil {
             throw ValidationError(
                 "--clock-warning-ms must be above 0 and at most --clock-problem-ms (at most \(PeerFacts.clockOffsetMillisecondsMax))")
+        }
+        if let smtpRelay, MailRelayAddress.parse(smtpRelay) == nil {
+            throw ValidationError("--smtp-relay: expected HOST:PORT (such as 127.0.0.1:25), got '\(smtpRelay.prefix(64))'")
         }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
         if force, join == nil { throw ValidationError("--force goes with --join (it accepts a clock skew at enrolment)") }
@@ -127,6 +138,7 @@ struct ServerCommand: AsyncParsableCommand {
             activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
         configuration.metricsListen = metricsListen
         configuration.enrolmentAllowsClockSkew = force
+        configuration.smtpRelay = smtpRelay.flatMap(MailRelayAddress.parse)
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])

@@ -216,7 +216,7 @@ final class HostileSweep {
         let phases: [(CommandSpec) -> Bool] = [
             { !$0.changes && !["login", "logout", "discard", "verify-policy"].contains($0.name) },
             { $0.name == "login" },
-            { $0.name.hasPrefix("add-") || $0.name.hasPrefix("set-") || $0.name == "reset-sic" },
+            { $0.name.hasPrefix("add-") || $0.name.hasPrefix("set-") || ["reset-sic", "import-smart-task"].contains($0.name) },
             { ["publish", "install-policy", "verify-policy", "discard"].contains($0.name) },
             { $0.changes && !$0.draftsChanges && !["publish", "install-policy"].contains($0.name) || $0.name == "export-management" },
             { $0.name.hasPrefix("delete-") },
