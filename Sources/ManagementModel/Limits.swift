@@ -71,4 +71,21 @@ public enum Limits {
     public static let clusterReportPnoteNameLengthMax = 64
     public static let clusterReportEventCodeLengthMax = 32
     public static let clusterReportReasonLengthMax = 1_000
+
+    // SmartTasks (CHECKPOINT-API.md §3.8).
+    /// An action's time-out: a before-publish task holds the publish this long at most.
+    public static let smartTaskTimeoutSecondsRange: ClosedRange<Int64> = 1...900
+    /// Check Point's examples: 200 s for a web request, 30 s for a script.
+    public static let smartTaskWebRequestTimeoutSecondsDefault = 200
+    public static let smartTaskScriptTimeoutSecondsDefault = 30
+    public static let smartTaskURLBytesMax = 2_048
+    public static let smartTaskSecretLengthMax = 256
+    /// Custom data: the text of a JSON object, added to every payload of the task.
+    public static let smartTaskCustomDataBytesMax = 16 * 1_024
+    public static let smartTaskCustomDataDepthMax = 16
+    public static let smartTaskTargetsMax = 16
+    public static let smartTaskMailRecipientsMax = 50
+    public static let smartTaskMailBodyBytesMax = 64 * 1_024
+    /// A repository script's body (a script, not a program: it runs as the server's user).
+    public static let repositoryScriptBodyBytesMax = 256 * 1_024
 }

@@ -17,6 +17,10 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     case simpleCluster = "simple-cluster"
     /// A member of a simple-cluster: made and changed only through its cluster's add/set/delete.
     case clusterMember = "cluster-member"
+    /// A SmartTask: an action run on a trigger (SmartTaskModel.swift).
+    case smartTask = "smart-task"
+    /// A script run-script SmartTasks run on the server.
+    case repositoryScript = "repository-script"
     // Predefined objects, never created by administrators.
     case any = "CpmiAnyObject"
     case action = "RulebaseAction"
@@ -101,6 +105,11 @@ public struct ManagedObject: Sendable, Equatable {
             case .track: if let uid = fields[key]?["type"]?.stringValue { out.append(uid) }
             default: break
             }
+        }
+        // A run-script task refers to its script and targets inside its action.
+        if type == .smartTask, let runScript = fields["action"]?["run-script"] {
+            if let script = runScript["repository-script"]?.stringValue { out.append(script) }
+            out.append(contentsOf: runScript["targets"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         }
         return out
     }

@@ -102,6 +102,10 @@ public struct Normalizer {
             if let settings = p["cluster-settings"] {
                 p["cluster-settings"] = try ClusterSettings.parse(settings, over: ClusterSettings(stored: existing?.fields["cluster-settings"])).json
             }
+        case .smartTask:
+            try normalizeSmartTask(&p, existing: existing)
+        case .repositoryScript:
+            try normalizeRepositoryScript(&p)
         case .package:
             if let targets = p["installation-targets"] { p["installation-targets"] = try installationTargets(targets, existing: existing) }
         case .administrator:

@@ -345,6 +345,10 @@ public struct Planner {
             try requireNoCycle(object, field: "members") { reader.object(uid: $0) }
         case .serviceTCP, .serviceUDP:
             guard has("port") else { throw ManagementError.missing(["port"]) }
+        case .smartTask:
+            _ = try SmartTaskDefinition(object)
+        case .repositoryScript:
+            _ = try RepositoryScript(object)
         default:
             break
         }

@@ -148,6 +148,10 @@ public struct Renderer {
             out["rampart-sic-address"] = object.fields[ManagedObject.haSICAddressField] ?? .string("")
             out["rampart-api-address"] = object.fields[ManagedObject.haAPIAddressField] ?? .string("")
         }
+        if object.type == .smartTask {
+            if let trigger = object.fields["trigger"]?.stringValue.flatMap(SmartTaskTrigger.named) { out["trigger"] = trigger.json }
+            out["action"] = SmartTaskDefinition.renderedAction(object, renderer: self)
+        }
         if object.type == .administrator {
             out["authentication-method"] = object.fields["authentication-method"] ?? .string("check point password")
         }

@@ -119,6 +119,6 @@ extension ManagedObject {
     public static let haPrimaryField = "ha-primary"
     public static let internalFields: Set<String> = [
         rulebaseField, layerField, "password-hash", activationKeyField, sicStateField, sicNameField, sicSerialField,
-        haSICAddressField, haAPIAddressField, haPrimaryField, ClusterModel.heartbeatKeyField,
+        haSICAddressField, haAPIAddressField, haPrimaryField, ClusterModel.heartbeatKeyField, smartTaskSecretField,
     ]
 }

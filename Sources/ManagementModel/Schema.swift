@@ -228,6 +228,19 @@ public struct Schema: Sendable {
                 FieldSpec("priority", .integer(Limits.clusterPriorityRange)),
                 FieldSpec(ClusterModel.clusterField, .text(maxLength: Limits.nameLengthMax)),
             ])
+        schemas[.smartTask] = make(
+            .smartTask,
+            [
+                // Stored as SmartTaskInput normalizes them; SmartTaskDefinition parses them back.
+                FieldSpec("trigger", .text(maxLength: Limits.nameLengthMax)),
+                FieldSpec("action", .opaque),
+                FieldSpec("custom-data", .text(maxLength: Limits.smartTaskCustomDataBytesMax), default: .string("")),
+                FieldSpec("description", .text(maxLength: Limits.commentsLengthMax), default: .string("")),
+                FieldSpec("enabled", .bool, default: .bool(false)),
+                FieldSpec("fail-open", .bool, default: .bool(true)),
+            ])
+        schemas[.repositoryScript] = make(
+            .repositoryScript, [FieldSpec("script-body", .text(maxLength: Limits.repositoryScriptBodyBytesMax))])
         for predefined in [ObjectType.any, .action, .track, .policyTargets] { schemas[predefined] = make(predefined, []) }
         return schemas
     }()
