@@ -211,7 +211,7 @@ let package = Package(
             dependencies: [
                 "ManagementModel", "Store", "TrustCore", "HACore", "ClusterCore", "ClusterRuntime", "SimulationKit", "PeerTransport", "HARuntime", "Gateway",
                 "Operations",
-                "SICPort", "RampartServer", "ManagementClient", "RampartTools",
+                "SICPort", "RampartServer", "ManagementClient", "RampartTools", "SmartTasks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

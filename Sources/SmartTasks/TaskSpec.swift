@@ -1,19 +1,20 @@
 import ManagementModel
 
-/// The trigger names, as Check Point's API names them (`trigger: "Before Publish"`), and Rampart's.
+/// The trigger names, as Check Point's API names them (`trigger: "Before Publish"`), and Rampart's
+/// (the model's `SmartTaskTrigger` is the one list).
 public enum TriggerName {
-    public static let beforePublish = "Before Publish"
-    public static let afterPublish = "After Publish"
-    public static let afterInstallPolicy = "After Install Policy"
-    public static let haStateChanged = "HA State Changed"
-    public static let syncStatusChanged = "Sync Status Changed"
-    public static let syncRecovered = "Sync Recovered"
-    public static let certificateExpiring = "Certificate Expiring"
-    public static let clockSkew = "Clock Skew"
-    public static let backupFinished = "Backup Finished"
-    public static let backupFailed = "Backup Failed"
-    public static let gatewayStatusChanged = "Gateway Status Changed"
-    public static let clusterFailover = "Cluster Failover"
+    public static let beforePublish = SmartTaskTrigger.beforePublish.name
+    public static let afterPublish = SmartTaskTrigger.afterPublish.name
+    public static let afterInstallPolicy = SmartTaskTrigger.afterInstallPolicy.name
+    public static let haStateChanged = SmartTaskTrigger.haStateChanged.name
+    public static let syncStatusChanged = SmartTaskTrigger.syncStatusChanged.name
+    public static let syncRecovered = SmartTaskTrigger.syncRecovered.name
+    public static let certificateExpiring = SmartTaskTrigger.certificateExpiring.name
+    public static let clockSkew = SmartTaskTrigger.clockSkew.name
+    public static let backupFinished = SmartTaskTrigger.backupFinished.name
+    public static let backupFailed = SmartTaskTrigger.backupFailed.name
+    public static let gatewayStatusChanged = SmartTaskTrigger.gatewayStatusChanged.name
+    public static let clusterFailover = SmartTaskTrigger.clusterFailover.name
 }
 
 /// What the delivery engine needs of one smart-task: read from the published objects at each delivery
@@ -52,21 +53,7 @@ public struct SmartTaskSpec: Sendable, Equatable {
         }
     }
 
-    public struct Mail: Sendable, Equatable {
-        public var recipients: String
-        public var sender: String
-        public var subject: String
-        public var body: String
-        public var smtpServer: String
-
-        public init(recipients: String, sender: String, subject: String, body: String, smtpServer: String) {
-            self.recipients = recipients
-            self.sender = sender
-            self.subject = subject
-            self.body = body
-            self.smtpServer = smtpServer
-        }
-    }
+    public typealias Mail = SmartTaskMail
 
     public var uid: String
     public var name: String
@@ -114,4 +101,25 @@ public protocol SmartTaskCatalog: Sendable {
     func tasks(for trigger: String) async -> [SmartTaskSpec]
     /// One task by uid (nil: deleted since it was queued).
     func task(uid: String) async -> SmartTaskSpec?
+}
+
+extension SmartTaskSpec {
+    /// The engine's view of a published task; a run-script task needs its repository script's body
+    /// (nil: the script was deleted, the task fails with that).
+    public init(_ definition: SmartTaskDefinition, script: RepositoryScript?) {
+        let action: Action
+        switch definition.action {
+        case .webRequest(let url, let fingerprint, let sharedSecret, let timeoutSeconds):
+            action = .sendWebRequest(WebRequest(url: url, fingerprint: fingerprint, sharedSecret: sharedSecret, timeoutSeconds: timeoutSeconds))
+        case .runScript(let scriptUID, _, let timeoutSeconds):
+            action = .runScript(
+                Script(name: script?.name ?? "\(scriptUID) (no longer exists)", body: script?.body ?? "exit 1", timeoutSeconds: timeoutSeconds))
+        case .sendMail(let mail):
+            action = .sendMail(mail)
+        }
+        let custom = definition.customData.objectValue.map { $0.isEmpty } ?? true ? nil : definition.customData.canonicalString
+        self.init(
+            uid: definition.uid, name: definition.name, trigger: definition.trigger.name, action: action, enabled: definition.enabled,
+            failOpen: definition.failOpen, customData: custom)
+    }
 }

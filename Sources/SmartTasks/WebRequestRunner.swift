@@ -77,14 +77,16 @@ public final class WebRequestRunner: Sendable {
     public func send(_ request: SmartTaskSpec.WebRequest, payload: String, eventID: String, timestampSeconds: Int64, timeoutSeconds: Int) async
         -> ActionOutcome
     {
-        guard let url = URL(string: request.url), url.scheme?.lowercased() == "https", let host = url.host, !host.isEmpty else {
-            return ActionOutcome(succeeded: false, output: "the url must be an https:// URL with a host")
+        guard let url = URL(string: request.url), let host = url.host, !host.isEmpty,
+            url.scheme?.lowercased() == "https" || (url.scheme?.lowercased() == "http" && Self.isLoopback(host))
+        else {
+            return ActionOutcome(succeeded: false, output: "the url must be an https:// URL (http:// only to a loopback address)")
         }
         let body = Array(payload.utf8)
         let headers = WebRequestSigning.headers(body: body, sharedSecret: request.sharedSecret, eventID: eventID, timestampSeconds: timestampSeconds)
         do {
             let (status, answer): (Int, [UInt8])
-            if let fingerprint = request.fingerprint, !fingerprint.isEmpty {
+            if let fingerprint = request.fingerprint, !fingerprint.isEmpty, url.scheme?.lowercased() == "https" {
                 guard let pin = CertificatePin(fingerprint) else {
                     return ActionOutcome(succeeded: false, output: "the fingerprint is not a SHA-256 (or SHA-1) hex digest")
                 }
@@ -120,9 +122,14 @@ public final class WebRequestRunner: Sendable {
         return url.query.map { path + "?" + $0 } ?? path
     }
 
+    /// A secret or payload crosses no network to these (the model's rule for http:// URLs).
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+    }
+
     /// The URL without user information (a URL may carry a password), for errors and history.
     static func redactedURL(_ url: URL) -> String {
-        "https://\(url.host ?? "")" + (url.port.map { ":\($0)" } ?? "") + url.path
+        "\(url.scheme ?? "https")://\(url.host ?? "")" + (url.port.map { ":\($0)" } ?? "") + url.path
     }
 }
 

@@ -7,6 +7,7 @@ import NIOPosix
 import PeerTransport
 import RampartServer
 import ServiceLifecycle
+import SmartTasks
 import UnixSignals
 
 struct ServerCommand: AsyncParsableCommand {
@@ -85,6 +86,14 @@ struct ServerCommand: AsyncParsableCommand {
         help: "A peer server's clock offset beyond this many milliseconds is a problem: ha promote refuses unless --force.")
     var clockProblemMs: Int64 = ClockThresholds.problemMillisecondsDefault
 
+    @Option(name: .long, help: "SmartTasks: attempts per delivery before it is a dead letter (1 to 100).")
+    var smarttaskAttempts: Int = SmartTaskLimits().attemptsMax
+
+    @Option(
+        name: .long,
+        help: "SmartTasks: milliseconds before a failed delivery's second attempt; each later one doubles it (100 to 3600000).")
+    var smarttaskRetryBaseMs: Int64 = SmartTaskLimits().retryDelayBaseMilliseconds
+
     static let eventLoopsMax = 64
     static var defaultEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
@@ -101,6 +110,8 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--clock-warning-ms must be above 0 and at most --clock-problem-ms (at most \(PeerFacts.clockOffsetMillisecondsMax))")
         }
+        guard (1...100).contains(smarttaskAttempts) else { throw ValidationError("--smarttask-attempts must be 1 to 100") }
+        guard (100...3_600_000).contains(smarttaskRetryBaseMs) else { throw ValidationError("--smarttask-retry-base-ms must be 100 to 3600000") }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
         if join != nil, adminPasswordFile != nil {
             throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join")
@@ -122,6 +133,9 @@ struct ServerCommand: AsyncParsableCommand {
             activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
         configuration.metricsListen = metricsListen
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
+        configuration.smartTaskLimits.attemptsMax = smarttaskAttempts
+        configuration.smartTaskLimits.retryDelayBaseMilliseconds = smarttaskRetryBaseMs
+        configuration.smartTaskLimits.retryDelayMaxMilliseconds = max(configuration.smartTaskLimits.retryDelayMaxMilliseconds, smarttaskRetryBaseMs)
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])
         }
