@@ -223,7 +223,7 @@ let package = Package(
         .testTarget(
             name: "SmartTasksTests",
             dependencies: [
-                "SmartTasks", "ManagementModel", "ManagementService", "Store",
+                "SmartTasks", "ManagementModel", "ManagementService", "Store", "HACore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),

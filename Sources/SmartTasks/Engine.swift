@@ -75,7 +75,7 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
     /// Subscribes to `events` at once, so what happens before `run` is queued too.
     public init(
         store: DeliveryStore, catalog: any SmartTaskCatalog, journal: JournalSource, events: EventBus<ManagementEvent>, environment: EngineEnvironment,
-        web: WebRequestRunner = WebRequestRunner(), mail: MailSender? = nil, logger: Logger
+        mail: MailSender? = nil, logger: Logger
     ) throws {
         self.store = store
         self.catalog = catalog
@@ -84,7 +84,7 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
         self.deliveries = try events.subscribe(bufferedEventsMax: Self.bufferedEventsMax)
         self.environment = environment
         self.scripts = ScriptRunner(outputBytesMax: environment.limits.outputBytesMax)
-        self.web = web
+        self.web = WebRequestRunner(outputBytesMax: environment.limits.outputBytesMax)
         self.mail = mail
         self.logger = logger
     }
@@ -99,7 +99,6 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
                 group.addTask { await self.pollLoop() }
             }
         }
-        await web.shutdown()
     }
 
     // MARK: queueing

@@ -27,6 +27,15 @@ public struct PlannedDelivery: Sendable, Equatable {
     /// The payload as JSON text (secrets are never part of it).
     public var payload: String
     public var notBeforeMilliseconds: Int64
+
+    public init(eventID: String, taskUID: String, taskName: String, trigger: String, payload: String, notBeforeMilliseconds: Int64) {
+        self.eventID = eventID
+        self.taskUID = taskUID
+        self.taskName = taskName
+        self.trigger = trigger
+        self.payload = payload
+        self.notBeforeMilliseconds = notBeforeMilliseconds
+    }
 }
 
 /// What to do after an attempt failed.

@@ -54,24 +54,23 @@ public struct CertificatePin: Sendable, Equatable {
     }
 }
 
-/// POSTs a payload as JSON to a task's URL (HTTPS only: the shared secret travels in a header).
-/// The receiver's certificate is verified against the system trust store, or, when the task pins a
+/// POSTs a payload as JSON to a task's URL (HTTPS; http only to loopback: the shared secret travels in
+/// a header). The receiver's certificate is verified against the system trust store, or, when the task pins a
 /// fingerprint, must be the pinned leaf. A 2xx answer is success; the answer's status and first
 /// bytes are kept. Errors never carry the secret.
-public final class WebRequestRunner: Sendable {
-    let client: HTTPClient
+public struct WebRequestRunner: Sendable {
+    /// One client for the process, never shut down (like `HTTPClient.shared`), so no runner can be
+    /// dropped with a client still open. Redirects are not followed: the secret headers would follow them.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(tlsConfiguration: .makeClientConfiguration(), redirectConfiguration: .disallow)
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     let outputBytesMax: Int
 
-    /// `tlsConfiguration`: how a receiver without a pin is verified (the system trust store by default).
-    public init(tlsConfiguration: TLSConfiguration = .makeClientConfiguration(), outputBytesMax: Int = SmartTaskLimits().outputBytesMax) {
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tlsConfiguration, redirectConfiguration: .disallow)
-        configuration.decompression = .disabled
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    public init(outputBytesMax: Int = SmartTaskLimits().outputBytesMax) {
         self.outputBytesMax = outputBytesMax
-    }
-
-    public func shutdown() async {
-        try? await client.shutdown()
     }
 
     public func send(_ request: SmartTaskSpec.WebRequest, payload: String, eventID: String, timestampSeconds: Int64, timeoutSeconds: Int) async
@@ -108,7 +107,7 @@ public final class WebRequestRunner: Sendable {
         request.method = .POST
         request.headers = HTTPHeaders(headers)
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await client.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
+        let response = try await Self.client.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
         var answer: [UInt8] = []
         for try await var chunk in response.body where answer.count < outputBytesMax {
             answer += chunk.readBytes(length: min(chunk.readableBytes, outputBytesMax - answer.count)) ?? []
@@ -158,26 +157,39 @@ struct PinnedPost {
         var description: String { "no answer within the time-out of \(seconds) s" }
     }
 
+    /// The exchange within the time-out: connecting, the handshake, the request and the whole answer.
+    /// At the deadline the connection is closed, which ends a receiver's silence at once.
     func send(timeoutSeconds: Int) async throws -> (Int, [UInt8]) {
-        try await withThrowingTaskGroup(of: (Int, [UInt8])?.self) { group in
-            group.addTask { try await exchange() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(timeoutSeconds))
-                return nil
+        let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
+        let channel = try await connect(timeoutSeconds: timeoutSeconds)
+        let connection = channel.channel
+        do {
+            return try await withThrowingTaskGroup(of: (Int, [UInt8])?.self) { group in
+                group.addTask { try await exchange(channel) }
+                group.addTask {
+                    try await Task.sleep(until: deadline)
+                    connection.close(promise: nil)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let answer = first else { throw TimedOut(seconds: timeoutSeconds) }
+                return answer
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let answer = first else { throw TimedOut(seconds: timeoutSeconds) }
-            return answer
+        } catch where ContinuousClock.now >= deadline {
+            throw TimedOut(seconds: timeoutSeconds)
         }
     }
 
-    func exchange() async throws -> (Int, [UInt8]) {
+    func connect(timeoutSeconds: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
+        // Closing at the deadline must not wait the default 5 s for the receiver's close_notify.
+        tls.shutdownTimeout = .milliseconds(200)
         let context = try NIOSSLContext(configuration: tls)
         let pin = self.pin
         let sni = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(Int64(timeoutSeconds)))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try NIOSSLClientHandler(
@@ -190,6 +202,9 @@ struct PinnedPost {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
+    }
+
+    func exchange(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws -> (Int, [UInt8]) {
         var received: [UInt8] = []
         do {
             try await channel.executeThenClose { inbound, outbound in
