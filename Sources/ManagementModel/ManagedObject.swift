@@ -31,7 +31,7 @@ public enum ObjectType: String, Sendable, CaseIterable, Comparable {
     public static let creatable: [ObjectType] = [
         .host, .network, .addressRange, .group, .serviceTCP, .serviceUDP, .serviceGroup,
         .accessLayer, .accessSection, .accessRule, .package, .administrator, .checkpointHost,
-        .simpleGateway, .simpleCluster,
+        .simpleGateway, .simpleCluster, .smartTask, .repositoryScript,
     ]
 
     /// The plural used by `show-<plural>`, as Check Point names it.

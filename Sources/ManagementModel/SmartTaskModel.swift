@@ -149,9 +149,9 @@ public struct SmartTaskDefinition: Sendable, Equatable {
         self.failOpen = failOpen
     }
 
-    static let webRequestKey = "send-web-request"
-    static let runScriptKey = "run-script"
-    static let sendMailKey = "send-mail"
+    public static let webRequestKey = "send-web-request"
+    public static let runScriptKey = "run-script"
+    public static let sendMailKey = "send-mail"
 
     /// Parses a stored smart-task. Every field is checked again (the object may come from a peer or
     /// an older version); errors are `ManagementError`s naming the field, as the API reports them.
@@ -384,6 +384,16 @@ public enum SmartTaskChecks {
 extension ManagedObject {
     /// A web-request task's shared secret: an internal field (never rendered), kept beside `action`.
     public static let smartTaskSecretField = "shared-secret"
+
+    /// The stored form with a shared secret replaced by whether one is set: what show-changes and
+    /// show-revisions show (the journal and the peers keep the secret: the engine sends it).
+    public var jsonWithoutSecrets: JSONValue {
+        guard let secret = fields[Self.smartTaskSecretField] else { return json }
+        var copy = self
+        copy.fields[Self.smartTaskSecretField] = nil
+        copy.fields["shared-secret-set"] = .bool(!(secret.stringValue ?? "").isEmpty)
+        return copy.json
+    }
 }
 
 // MARK: - request to stored form

@@ -117,7 +117,7 @@ public struct CommandSpec: Sendable {
 public enum CommandCatalog {
     public static let all: [CommandSpec] =
         sessionCommands + queryCommands + objectCommands + policyCommands
-        + sicCommands + haCommands + operationsCommands
+        + sicCommands + haCommands + operationsCommands + smartTaskCommands
 
     static let byName: [String: CommandSpec] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
 
@@ -334,12 +334,34 @@ public enum CommandCatalog {
             ])
     ]
 
+    static let smartTaskCommands: [CommandSpec] = [
+        command(
+            "show-smart-task-trigger", "One SmartTask trigger.",
+            identity + [detailsLevel]),
+        command(
+            "show-smart-task-triggers", "The SmartTask triggers (Check Point's and Rampart's).",
+            paging + [CommandParameter("filter", .string, "Only triggers whose name contains this text.")]),
+        command(
+            "export-smart-task", "A smart-task and its repository script as JSON for import-smart-task (the shared secret is left out).",
+            identity + [CommandParameter("file-path", .string, "Refused: the export is the reply.")]),
+        command(
+            "import-smart-task", "Add a smart-task (and its repository script) from export-smart-task's reply, to be published.",
+            changes: true, .readWrite, drafts: true,
+            [
+                CommandParameter("smart-task", .object, required: true, "export-smart-task's smart-task."),
+                CommandParameter("repository-script", .object, "export-smart-task's repository-script (adding it needs a super-user)."),
+                CommandParameter("file-path", .string, "Refused: give the export itself."),
+            ]),
+    ]
+
     // MARK: objects
 
     /// Changing these needs a super-user: administrators hold passwords and profiles; management
     /// servers receive the whole database and the Internal CA's key; gateways get a certificate of
     /// the Internal CA with their one-time key.
-    static let superUserTypes: Set<ObjectType> = [.administrator, .checkpointHost, .simpleGateway, .simpleCluster]
+    /// A repository script runs on this server as the server's user (run-script smart-tasks need a
+    /// super-user too: `requireSmartTaskProfile`).
+    static let superUserTypes: Set<ObjectType> = [.administrator, .checkpointHost, .simpleGateway, .simpleCluster, .repositoryScript]
 
     static let objectCommands: [CommandSpec] = ObjectType.creatable.flatMap { type -> [CommandSpec] in
         let permission: CommandPermission = superUserTypes.contains(type) ? .superUser : .readWrite
@@ -408,6 +430,7 @@ public enum CommandCatalog {
         case .simpleCluster: [CommandParameter("ip-address", .ipAddress, "IPv4 or IPv6 address.")]
         // members, interfaces and cluster-settings are fields (below); their items are described in README "Gateway clusters".
         case .administrator: [CommandParameter("password", .string, "The password (stored as a PBKDF2 hash).")]
+        case .repositoryScript: [CommandParameter("script-body-base64", .string, "The script body in base64 (instead of script-body).")]
         default: []
         }
     }

@@ -89,6 +89,11 @@ extension ManagementService {
             "ha-resolve-collision": .outside { try await $0.haResolveCollision($1, $2) },
             "ha-export-divergent": .outside { try await $0.haExportDivergent($1, $2) },
             "ha-set-replication-mode": .outside { try await $0.haSetReplicationMode($1, $2) },
+            // SmartTasks
+            "show-smart-task-trigger": .session { try $0.showSmartTaskTrigger($1, $2) },
+            "show-smart-task-triggers": .session { try $0.showSmartTaskTriggers($1, $2) },
+            "export-smart-task": .session { try $0.exportSmartTask($1, $2) },
+            "import-smart-task": .session { try $0.importSmartTask($1, $2) },
             // operations
             "export-management": .outside { try await $0.exportManagement($1, $2) },
         ]

@@ -72,11 +72,14 @@ extension ManagementService {
         try requireWritable(current)
         let planner = Planner(reader: view(of: sessionUID), passwords: passwords)
         let context = changeContext(current)
+        let plan: Planner.Plan
         switch verb {
-        case .add: return try planner.add(type, params, context: context)
-        case .set: return try planner.set(type, params, context: context)
-        default: return try planner.delete(type, params, context: context)
+        case .add: plan = try planner.add(type, params, context: context)
+        case .set: plan = try planner.set(type, params, context: context)
+        default: plan = try planner.delete(type, params, context: context)
         }
+        if type == .smartTask { try requireSmartTaskProfile(plan, verb: verb, session: current) }
+        return plan
     }
 
     func render(_ object: ManagedObject, level: DetailsLevel, sessionUID: String, reader: any ObjectReader, useDictionary: Bool = false) -> JSONValue {

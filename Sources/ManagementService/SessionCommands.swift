@@ -169,7 +169,7 @@ extension ManagementService {
         var deletes: [JSONValue] = []
         for change in revision.changes {
             switch change {
-            case .upsert(let object): upserts.append(object.json)
+            case .upsert(let object): upserts.append(object.jsonWithoutSecrets)
             case .delete(let uid, let type, let name): deletes.append(.object(["uid": .string(uid), "type": .string(type.rawValue), "name": .string(name)]))
             }
         }
