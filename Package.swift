@@ -226,7 +226,7 @@ let package = Package(
                 "SmartTasks", "ManagementModel", "ManagementService", "Store", "HACore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ], swiftSettings: strict),
+            ], exclude: ["receiver.py"], swiftSettings: strict),
         .testTarget(
             name: "HARuntimeTests",
             dependencies: [

@@ -87,8 +87,7 @@ final class Receiver: Sendable {
         let base64 = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
         guard let der = Data(base64Encoded: base64) else { throw ReceiverError(message: "the certificate does not decode") }
         fingerprint = SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
-        let script = directory.appendingPathComponent("receiver.py")
-        try Self.source.write(to: script, atomically: true, encoding: .utf8)
+        let script = Self.source
         let portFile = directory.appendingPathComponent("port")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -141,57 +140,11 @@ final class Receiver: Sendable {
 
     struct ReceiverError: Error { let message: String }
 
-    static let source = #"""
-        import hashlib, hmac, http.server, json, ssl, sys, time, threading
-        cert, key, secret, mode, out, port_file = sys.argv[1:7]
-        seen = set()
-        lock = threading.Lock()
+    /// The receiver's source, beside this file.
+    static let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("receiver.py")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def answer(self, status, text):
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if mode == "hang":
-                    time.sleep(3600)
-                    return
-                if mode == "fail":
-                    return self.answer(503, "receiver failing on purpose")
-                if self.path == "/echo":
-                    return self.answer(500, "you sent " + self.headers.get("X-chkp-shared-secret", ""))
-                if self.headers.get("X-chkp-shared-secret") != secret:
-                    return self.answer(401, "wrong shared secret")
-                timestamp = self.headers.get("X-Rampart-Timestamp", "")
-                event_id = self.headers.get("X-Rampart-Event-Id", "")
-                expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(expected, self.headers.get("X-Rampart-Signature", "")):
-                    return self.answer(401, "bad signature")
-                if abs(time.time() - int(timestamp)) > 300:
-                    return self.answer(401, "stale timestamp")
-                with lock:
-                    if event_id in seen:
-                        return self.answer(409, "replayed event " + event_id)
-                    seen.add(event_id)
-                    with open(out, "a") as f:
-                        f.write(body.decode() + "\n")
-                self.answer(200, "accepted " + event_id)
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        with open(port_file + ".tmp", "w") as f:
-            f.write(str(server.server_address[1]))
-        import os
-        os.rename(port_file + ".tmp", port_file)
-        server.serve_forever()
-        """#
+    /// Switches the receiver's mode ("ok", "fail", "hang") for the next requests.
+    func setMode(_ mode: String) throws {
+        try mode.write(to: directory.appendingPathComponent("port.mode"), atomically: true, encoding: .utf8)
+    }
 }
