@@ -146,7 +146,8 @@ public final class DeliveryStore: Sendable {
     public func applyRetention(nowMilliseconds: Int64) throws -> Int {
         var dropped: [QueuedDelivery] = []
         try queue.inTransaction(.immediate) { db in
-            let tooOld = try Self.deliveries(db, sql: "SELECT * FROM deliveries WHERE created_at < ? ORDER BY id", [nowMilliseconds - limits.queuedAgeMaxMilliseconds])
+            let tooOld = try Self.deliveries(
+                db, sql: "SELECT * FROM deliveries WHERE created_at < ? ORDER BY id", [nowMilliseconds - limits.queuedAgeMaxMilliseconds])
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries") ?? 0
             let excess = max(count - tooOld.count - limits.queuedDeliveriesMax, 0)
             let oldest = try Self.deliveries(

@@ -248,7 +248,9 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
             guard let mail else {
                 return ActionOutcome(
                     succeeded: false,
-                    output: "send-mail needs an SMTP relay, and this server has none configured: the mail to \(message.recipients.joined(separator: ", ")) was not sent")
+                    output:
+                        "send-mail needs an SMTP relay, and this server has none configured: the mail to \(message.recipients.joined(separator: ", ")) was not sent"
+                )
             }
             outcome = await mail(message, payload, timeout)
         }

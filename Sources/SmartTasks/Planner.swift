@@ -263,7 +263,8 @@ public enum DeliveryPlanner {
             let body = payload(firing, task: task, eventID: id, server: server, nowMilliseconds: nowMilliseconds)
             return PlannedDelivery(
                 eventID: id, taskUID: task.uid, taskName: task.name, trigger: firing.trigger, payload: body.canonicalString,
-                notBeforeMilliseconds: earliestStart(task: task.uid, nowMilliseconds: nowMilliseconds, lastStartMilliseconds: lastStartMilliseconds, limits: limits))
+                notBeforeMilliseconds: earliestStart(
+                    task: task.uid, nowMilliseconds: nowMilliseconds, lastStartMilliseconds: lastStartMilliseconds, limits: limits))
         }
     }
 

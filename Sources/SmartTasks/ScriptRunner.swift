@@ -77,7 +77,8 @@ public struct ScriptRunner: Sendable {
             let captured = result.closureResult
             let text = captured.text(bytesMax: bytesMax)
             if captured.timedOut {
-                return ActionOutcome(succeeded: false, output: "the script \(script.name) ran longer than its time-out of \(timeoutSeconds) s and was killed\n" + text)
+                return ActionOutcome(
+                    succeeded: false, output: "the script \(script.name) ran longer than its time-out of \(timeoutSeconds) s and was killed\n" + text)
             }
             switch result.terminationStatus {
             case .exited(0): return ActionOutcome(succeeded: true, output: text)

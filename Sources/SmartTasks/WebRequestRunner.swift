@@ -175,7 +175,7 @@ struct PinnedPost {
                 guard let first = try await group.next(), let answer = first else { throw TimedOut(seconds: timeoutSeconds) }
                 return answer
             }
-        } catch where ContinuousClock.now >= deadline {
+        } catch  where ContinuousClock.now >= deadline {
             throw TimedOut(seconds: timeoutSeconds)
         }
     }

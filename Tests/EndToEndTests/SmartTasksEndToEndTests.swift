@@ -91,7 +91,8 @@ final class SmartTaskReceiver: Sendable {
         try await group.fixture.mgmtJSON(
             [
                 "add-smart-task", "name=notify", "trigger=After Publish", "enabled=true", "action.send-web-request.url=\(receiver.url)",
-                "action.send-web-request.fingerprint=\(receiver.fingerprint)", "action.send-web-request.shared-secret-file=\(secretFile(receiver.secret, in: group.fixture.scratch))",
+                "action.send-web-request.fingerprint=\(receiver.fingerprint)",
+                "action.send-web-request.shared-secret-file=\(secretFile(receiver.secret, in: group.fixture.scratch))",
                 "action.send-web-request.time-out=10",
             ] + group.asRoot("primary"))
         #expect(try await group.addHost("watched", on: "primary").status == 0)

@@ -67,7 +67,8 @@ struct EngineHarness {
 
 @Suite(.serialized) struct EngineTests {
     static func scriptTask(_ trigger: String, body: String, failOpen: Bool = false, uid: String = "task-script") -> SmartTaskSpec {
-        SmartTaskSpec(uid: uid, name: "check", trigger: trigger, action: .runScript(.init(name: "check.sh", body: body, timeoutSeconds: 10)), failOpen: failOpen)
+        SmartTaskSpec(
+            uid: uid, name: "check", trigger: trigger, action: .runScript(.init(name: "check.sh", body: body, timeoutSeconds: 10)), failOpen: failOpen)
     }
 
     @Test func aFailingBeforePublishScriptRefusesThePublishWithItsMessageAndNothingIsPublished() async throws {
@@ -101,7 +102,8 @@ struct EngineHarness {
         let harness = try await EngineHarness(
             tasks: StaticCatalog([
                 Self.scriptTask(
-                    TriggerName.beforePublish, body: "#!/bin/sh\nprintf '%s' \"$1\" | base64 -d | grep -q '\"name\":\"web-9\"' || { echo 'web-9 missing' >&2; exit 1; }\n")
+                    TriggerName.beforePublish,
+                    body: "#!/bin/sh\nprintf '%s' \"$1\" | base64 -d | grep -q '\"name\":\"web-9\"' || { echo 'web-9 missing' >&2; exit 1; }\n")
             ]))
         defer { harness.remove() }
         let sid = try await harness.login()
@@ -187,7 +189,8 @@ struct EngineHarness {
         let sid = try await harness.login()
         let reply = try await harness.addAndPublish("web-1", sid: sid)
         #expect(reply.status == 400)
-        #expect(reply.body["message"]?.stringValue?.contains("no SMTP relay") == true || reply.body["message"]?.stringValue?.contains("none configured") == true)
+        #expect(
+            reply.body["message"]?.stringValue?.contains("no SMTP relay") == true || reply.body["message"]?.stringValue?.contains("none configured") == true)
     }
 
     @Test func showSmartTaskExecutionsPagesAndFiltersTheHistory() async throws {

@@ -61,10 +61,14 @@ import Testing
             triggers(
                 .haStateChanged(
                     HAStateChanged(
-                        server: primary, role: .active, epoch: Epoch(term: 2, server: primary), activeServer: primary, writesEnabled: true, reason: "promoted")))
+                        server: primary, role: .active, epoch: Epoch(term: 2, server: primary), activeServer: primary, writesEnabled: true, reason: "promoted"))
+            )
                 == ["HA State Changed"])
-        #expect(triggers(.policyInstalled(PolicyInstalled(taskID: "t", policyPackage: "Standard", revision: 3, target: "gw-1", succeeded: true, message: "ok"))) == ["After Install Policy"])
-        #expect(triggers(.backupFinished(BackupFinished(scheduled: true, succeeded: false, file: nil, headRevision: nil, error: "disk full"))) == ["Backup Failed"])
+        #expect(
+            triggers(.policyInstalled(PolicyInstalled(taskID: "t", policyPackage: "Standard", revision: 3, target: "gw-1", succeeded: true, message: "ok")))
+                == ["After Install Policy"])
+        #expect(
+            triggers(.backupFinished(BackupFinished(scheduled: true, succeeded: false, file: nil, headRevision: nil, error: "disk full"))) == ["Backup Failed"])
         #expect(triggers(.backupFinished(BackupFinished(scheduled: true, succeeded: true, file: "b.tar", headRevision: 3, error: nil))) == ["Backup Finished"])
         #expect(triggers(.gatewayStatusChanged(GatewayStatusChanged(gateway: "gw-1", uid: "g", connected: false))) == ["Gateway Status Changed"])
         #expect(triggers(.clockSkew(ClockSkew(peer: "secondary", offsetMilliseconds: 9_000, level: .problem))) == ["Clock Skew"])
@@ -72,13 +76,22 @@ import Testing
             triggers(.certificateExpiring(CertificateExpiring(certificate: "internal-ca", notValidAfter: Date(), daysLeft: 5, advice: "renew")))
                 == ["Certificate Expiring"])
         #expect(
-            triggers(.clusterMemberStateChanged(ClusterMemberStateChanged(cluster: "c", member: "m2", uid: "u", from: "STANDBY", to: "ACTIVE", eventCode: "", reason: "")))
+            triggers(
+                .clusterMemberStateChanged(
+                    ClusterMemberStateChanged(cluster: "c", member: "m2", uid: "u", from: "STANDBY", to: "ACTIVE", eventCode: "", reason: "")))
                 == ["Cluster Failover"])
         #expect(
-            triggers(.clusterMemberStateChanged(ClusterMemberStateChanged(cluster: "c", member: "m2", uid: "u", from: "DOWN", to: "STANDBY", eventCode: "", reason: "")))
-                .isEmpty)
+            triggers(
+                .clusterMemberStateChanged(
+                    ClusterMemberStateChanged(cluster: "c", member: "m2", uid: "u", from: "DOWN", to: "STANDBY", eventCode: "", reason: ""))
+            )
+            .isEmpty)
         #expect(triggers(.revisionPublished(RevisionPublished(number: 1, hash: "h", author: "a", sessionName: "s", changes: 1, bytes: 1))).isEmpty)
-        #expect(triggers(.smartTaskExecuted(SmartTaskExecuted(task: "t", trigger: "After Publish", eventID: "e", result: "succeeded", attempt: 1, durationMilliseconds: 1))).isEmpty)
+        #expect(
+            triggers(
+                .smartTaskExecuted(
+                    SmartTaskExecuted(task: "t", trigger: "After Publish", eventID: "e", result: "succeeded", attempt: 1, durationMilliseconds: 1))
+            ).isEmpty)
     }
 
     @Test func aPeerBackInSyncAfterTroubleFiresSyncRecoveredAndACollisionIsASyncStatus() {
@@ -126,7 +139,9 @@ import Testing
         other.trigger = TriggerName.haStateChanged
         let firing = DeliveryPlanner.afterPublish(revision(1, after: nil, changes: [], atMilliseconds: 0))
         #expect(
-            DeliveryPlanner.deliveries(for: firing, tasks: [disabled, other], server: "p", nowMilliseconds: 0, lastStartMilliseconds: [:], limits: SmartTaskLimits())
-                .isEmpty)
+            DeliveryPlanner.deliveries(
+                for: firing, tasks: [disabled, other], server: "p", nowMilliseconds: 0, lastStartMilliseconds: [:], limits: SmartTaskLimits()
+            )
+            .isEmpty)
     }
 }

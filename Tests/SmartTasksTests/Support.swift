@@ -49,7 +49,8 @@ var quietLogger: Logger {
 /// A revision for a journal in memory.
 func revision(_ number: UInt64, after previous: Revision?, changes: [ObjectChange], atMilliseconds: Int64) -> Revision {
     Revision(
-        after: previous.map { ($0.number, $0.hash) } ?? (number > 1 ? (number - 1, Revision.genesisHash) : nil), epoch: RevisionEpoch(term: 1, server: "primary"), publishedAtMilliseconds: atMilliseconds,
+        after: previous.map { ($0.number, $0.hash) } ?? (number > 1 ? (number - 1, Revision.genesisHash) : nil),
+        epoch: RevisionEpoch(term: 1, server: "primary"), publishedAtMilliseconds: atMilliseconds,
         author: "admin", sessionUID: "session-\(number)", sessionName: "change \(number)", changes: changes)
 }
 
