@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var clockThresholds = ClockThresholds.standard
     /// SmartTasks' retries, storm damping and queue bounds (`--smarttask-*`).
     public var smartTaskLimits = SmartTaskLimits()
+    /// The SMTP relay send-mail SmartTasks go through (`--smtp-relay HOST:PORT`); nil: send-mail tasks
+    /// fail at run time saying no relay is configured.
+    public var smtpRelay: MailRelayAddress?
     public var logger: Logger
 
     public init(
@@ -370,7 +373,7 @@ struct NodeComposer {
             store: try DeliveryStore(path: directory.appendingPathComponent(DeliveryStore.fileName).path, limits: configuration.smartTaskLimits),
             catalog: ServiceSmartTaskCatalog(service: service), journal: JournalSource(store: store), events: service.events,
             environment: EngineEnvironment(serverName: serverName, limits: configuration.smartTaskLimits, isActive: { runtime.writesEnabled }),
-            logger: logger)
+            mail: configuration.smtpRelay.map(SmartTaskEngine.mailSender(relay:)), logger: logger)
         await service.attachSmartTaskPort(smartTasks)
         let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
         let checks = PromotionChecks(

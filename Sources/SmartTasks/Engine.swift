@@ -87,6 +87,9 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
         self.web = WebRequestRunner(outputBytesMax: environment.limits.outputBytesMax)
         self.mail = mail
         self.logger = logger
+        // A node's first start begins at its head, now: a revision published before the first poll is
+        // derived like any later one (history before this node ran SmartTasks fires nothing).
+        if try store.derivedRevision() == nil, let head = try journal.head() { try store.setDerivedRevision(head) }
     }
 
     var limits: SmartTaskLimits { environment.limits }
@@ -245,16 +248,25 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
                 script, payload: payload, timeoutSeconds: timeout,
                 environment: ["RAMPART_EVENT_ID": eventID, "RAMPART_TRIGGER": task.trigger, "RAMPART_SMART_TASK": task.name])
         case .sendMail(let message):
-            guard let mail else {
-                return ActionOutcome(
-                    succeeded: false,
-                    output:
-                        "send-mail needs an SMTP relay, and this server has none configured: the mail to \(message.recipients.joined(separator: ", ")) was not sent"
-                )
-            }
+            guard let mail else { return ActionOutcome(succeeded: false, output: MailRelayClient.notConfigured.description) }
             outcome = await mail(message, payload, timeout)
         }
         return outcome
+    }
+
+    /// send-mail through `relay`: the task's body, then the trigger's payload (JSON) below it.
+    public static func mailSender(relay: MailRelayAddress) -> MailSender {
+        { mail, payload, timeoutSeconds in
+            let client = MailRelayClient(relay: relay, timeoutSeconds: Int64(timeoutSeconds))
+            do {
+                try await client.send(mail, body: mail.body + "\n\n" + payload)
+                return ActionOutcome(
+                    succeeded: true,
+                    output: "sent through \(relay) to \(mail.recipients.count + mail.ccRecipients.count + mail.bccRecipients.count) recipient(s)")
+            } catch {
+                return ActionOutcome(succeeded: false, output: "send-mail through \(relay) failed: \(error)")
+            }
+        }
     }
 
     func announce(_ execution: ExecutionRecord) {

@@ -94,6 +94,13 @@ struct ServerCommand: AsyncParsableCommand {
         help: "SmartTasks: milliseconds before a failed delivery's second attempt; each later one doubles it (100 to 3600000).")
     var smarttaskRetryBaseMs: Int64 = SmartTaskLimits().retryDelayBaseMilliseconds
 
+    @Option(
+        name: .long,
+        help:
+            "The SMTP relay send-mail SmartTasks go through, HOST:PORT (plain SMTP, no authentication: a local MTA or a relay on a trusted network). Without it send-mail tasks fail, saying so."
+    )
+    var smtpRelay: String?
+
     static let eventLoopsMax = 64
     static var defaultEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
@@ -112,6 +119,9 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard (1...100).contains(smarttaskAttempts) else { throw ValidationError("--smarttask-attempts must be 1 to 100") }
         guard (100...3_600_000).contains(smarttaskRetryBaseMs) else { throw ValidationError("--smarttask-retry-base-ms must be 100 to 3600000") }
+        if let smtpRelay, MailRelayAddress.parse(smtpRelay) == nil {
+            throw ValidationError("--smtp-relay: expected HOST:PORT (such as 127.0.0.1:25), got '\(smtpRelay.prefix(64))'")
+        }
         if join != nil, activationKeyFile == nil { throw ValidationError("--join needs --activation-key-file") }
         if join != nil, adminPasswordFile != nil {
             throw ValidationError("a secondary has no administrator of its own: --admin-password-file does not go with --join")
@@ -132,6 +142,7 @@ struct ServerCommand: AsyncParsableCommand {
             serverName: serverName, adminPasswordFile: adminPasswordFile, join: join,
             activationKeyFile: activationKeyFile, advertiseSIC: advertiseSIC, logger: logger)
         configuration.metricsListen = metricsListen
+        configuration.smtpRelay = smtpRelay.flatMap(MailRelayAddress.parse)
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
         configuration.smartTaskLimits.attemptsMax = smarttaskAttempts
         configuration.smartTaskLimits.retryDelayBaseMilliseconds = smarttaskRetryBaseMs

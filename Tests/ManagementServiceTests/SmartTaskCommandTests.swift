@@ -158,6 +158,16 @@ struct SmartTaskCommandTests {
         let again = await h.call("import-smart-task", exported, sid: admin)
         #expect(again.body["code"] == "generic_err_object_field_not_unique")
         #expect(await h.call("export-smart-task", ["name": "runner", "file-path": "/tmp/x"], sid: admin).status == 400)
+        // A task refused after its script was added takes the script out of the session with it.
+        guard case .object(var broken) = exported, case .object(var task)? = broken["smart-task"], case .object(var script)? = broken["repository-script"]
+        else { throw HarnessError(reply: .init(body: exported)) }
+        task["name"] = "runner-2"
+        task["trigger"] = "Never"
+        script["name"] = "notify-2"
+        broken["smart-task"] = .object(task)
+        broken["repository-script"] = .object(script)
+        #expect(await h.call("import-smart-task", .object(broken), sid: admin).status == 404)
+        #expect(await h.call("show-repository-script", ["name": "notify-2"], sid: admin).status == 404)
         // A read-write administrator may not bring a script in.
         let writer = try await h.login("writer", "pw-writer")
         #expect(await h.call("import-smart-task", exported, sid: writer).status == 403)

@@ -189,8 +189,7 @@ struct EngineHarness {
         let sid = try await harness.login()
         let reply = try await harness.addAndPublish("web-1", sid: sid)
         #expect(reply.status == 400)
-        #expect(
-            reply.body["message"]?.stringValue?.contains("no SMTP relay") == true || reply.body["message"]?.stringValue?.contains("none configured") == true)
+        #expect(reply.body["message"]?.stringValue?.contains("send-mail needs an SMTP relay") == true)
     }
 
     @Test func showSmartTaskExecutionsPagesAndFiltersTheHistory() async throws {

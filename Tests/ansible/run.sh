@@ -156,6 +156,10 @@ run "deleting again changes nothing"                       0 delete.yml -e expec
 run "simple-cluster with members, auto-published; member facts" 1 clusters.yml -e expect=created
 run "simple-cluster again changes nothing"                     0 clusters.yml -e expect=same
 
+# SmartTasks: a repository script, a run-script task and a web-request task with a shared secret,
+# each auto-published; facts show them without the secret; the second run is idempotent.
+run "repository script and smart tasks, auto-published; facts" 3 smarttasks.yml -e expect=created
+run "smart tasks again change nothing"                         0 smarttasks.yml -e expect=same
 # Gateways: a simple-gateway from Ansible, a real agent enrolled with its key, then install-policy
 # and verify-policy from Ansible, which wait for their tasks.
 (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$work/gw.key")
