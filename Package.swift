@@ -172,6 +172,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
@@ -224,10 +225,10 @@ let package = Package(
         .testTarget(
             name: "SmartTasksTests",
             dependencies: [
-                "SmartTasks", "ManagementModel", "ManagementService", "Store",
+                "SmartTasks", "ManagementModel", "ManagementService", "Store", "HACore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ], swiftSettings: strict),
+            ], exclude: ["receiver.py"], swiftSettings: strict),
         .testTarget(
             name: "HARuntimeTests",
             dependencies: [

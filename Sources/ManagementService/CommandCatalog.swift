@@ -228,6 +228,16 @@ public enum CommandCatalog {
             "show-live-view",
             "One snapshot for `rampart view`: HA status, peers' clock offsets, sessions, locks, gateways, cluster members, publish counters, the last events."
         ),
+        command(
+            "show-smart-task-executions", "This server's smart-task executions, newest first (node-local history).",
+            [
+                CommandParameter("task", .string, "Only this task's (name or uid)."),
+                CommandParameter("trigger", .string, "Only this trigger's (\"After Publish\", \"HA State Changed\"...)."),
+                CommandParameter(
+                    "result", .choice(["succeeded", "failed", "dead-letter", "vetoed", "failed-open", "skipped", "expired"]), "Only this result."),
+                CommandParameter("limit", .integer, "Most items to return (1 to \(Limits.pageSizeMax), default \(Limits.pageSizeDefault))."),
+                CommandParameter("offset", .integer, "Items to skip (default 0)."),
+            ]),
     ]
 
     static let policyCommands: [CommandSpec] = [

@@ -50,7 +50,8 @@ extension ManagementService {
             // sessions and tasks
             "logout": .session { try $0.logout($1, $2) },
             "keepalive": .session { _, _, _ in .okMessage },
-            "publish": .session { try $0.publish($1, $2) },
+            // outside the actor: Before Publish smart-tasks run first and may veto (SmartTaskPort.swift)
+            "publish": .outside { try await $0.publishWithSmartTasks($1, $2) },
             "discard": .session { try $0.discard($1, $2) },
             "show-session": .session { try $0.showSession($1, $2) },
             "show-sessions": .session { try $0.showSessions($1, $2) },
@@ -66,6 +67,7 @@ extension ManagementService {
             "show-logs": .session { try $0.showLogs($1, $2) },
             "show-ha-status": .session { try $0.showHAStatus($1, $2) },
             "show-live-view": .session { try $0.showLiveView($1, $2) },
+            "show-smart-task-executions": .outside { try await $0.showSmartTaskExecutions($1, $2) },
             // policy
             "show-access-rulebase": .session { try $0.showAccessRulebase($1, $2) },
             "show-layer-structure": .session { try $0.showLayerStructure($1, $2) },

@@ -26,6 +26,8 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
     case gatewayStatusChanged(GatewayStatusChanged)
     /// A cluster member's cluster state changed (from its agent's report), with the reason it gave.
     case clusterMemberStateChanged(ClusterMemberStateChanged)
+    /// A smart-task ran (one attempt of a delivery, or a before-publish action), with its result.
+    case smartTaskExecuted(SmartTaskExecuted)
 
     /// The event's kind, stable for scripts and filters.
     public var kind: String {
@@ -40,6 +42,7 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
         case .backupFinished(let backup): backup.succeeded ? "backup-finished" : "backup-failed"
         case .gatewayStatusChanged: "gateway-status-changed"
         case .clusterMemberStateChanged: "cluster-member-state-changed"
+        case .smartTaskExecuted: "smart-task-executed"
         }
     }
 
@@ -55,6 +58,7 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
         case .backupFinished(let event): "\(kind): \(event)"
         case .gatewayStatusChanged(let event): "\(kind): \(event)"
         case .clusterMemberStateChanged(let event): "\(kind): \(event)"
+        case .smartTaskExecuted(let event): "\(kind): \(event)"
         }
     }
 
@@ -67,6 +71,7 @@ public enum ManagementEvent: Sendable, Equatable, CustomStringConvertible {
         case .policyInstalled(let install): !install.succeeded
         case .syncStatusChanged(let change): change.status == .communicationError
         case .clusterMemberStateChanged(let change): change.to == "DOWN" || change.to == "ACTIVE(!)"
+        case .smartTaskExecuted(let execution): ["dead-letter", "vetoed", "failed-open"].contains(execution.result)
         default: false
         }
     }
@@ -270,5 +275,29 @@ public struct ClusterMemberStateChanged: Sendable, Equatable, CustomStringConver
     public var description: String {
         "cluster \(cluster) member \(member): \(from ?? "unknown") -> \(to)" + (eventCode.isEmpty ? "" : " [\(eventCode)]")
             + (reason.isEmpty ? "" : " (\(reason))")
+    }
+}
+
+/// One execution of a smart-task, as its history keeps it (never a secret; the output stays in the history).
+public struct SmartTaskExecuted: Sendable, Equatable, CustomStringConvertible {
+    public var task: String
+    public var trigger: String
+    public var eventID: String
+    /// succeeded, failed (tried again), dead-letter, vetoed, failed-open, skipped, expired.
+    public var result: String
+    public var attempt: Int
+    public var durationMilliseconds: Int64
+
+    public init(task: String, trigger: String, eventID: String, result: String, attempt: Int, durationMilliseconds: Int64) {
+        self.task = task
+        self.trigger = trigger
+        self.eventID = eventID
+        self.result = result
+        self.attempt = attempt
+        self.durationMilliseconds = durationMilliseconds
+    }
+
+    public var description: String {
+        "smart task \(task) on \(trigger): \(result) (attempt \(attempt), \(durationMilliseconds) ms, event \(eventID))"
     }
 }

@@ -67,6 +67,8 @@ public actor ManagementService {
     var sicChannels: (any SICChannelCloser)?
     /// Management HA, when this server runs it (see `attachHA`).
     var ha: (any HAPort)?
+    /// SmartTasks' before-publish actions and history (see `attachSmartTaskPort`).
+    var smartTaskPort: (any SmartTaskPort)?
     /// Backup and migrate (see `attachOperations`).
     var operations: (any NodeOperationsProvider)?
     /// Gateways connected over SIC (see `attachGateways`), and install tasks still running.

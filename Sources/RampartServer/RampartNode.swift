@@ -46,6 +46,8 @@ public struct ServerConfiguration: Sendable {
     /// A peer's clock offset beyond `warningMilliseconds` is a warning, beyond `problemMilliseconds` a
     /// problem that refuses a promotion unless forced (`--clock-warning-ms`, `--clock-problem-ms`).
     public var clockThresholds = ClockThresholds.standard
+    /// SmartTasks' retries, storm damping and queue bounds (`--smarttask-*`).
+    public var smartTaskLimits = SmartTaskLimits()
     /// The SMTP relay send-mail SmartTasks go through (`--smtp-relay HOST:PORT`); nil: send-mail tasks
     /// fail at run time saying no relay is configured.
     public var smtpRelay: MailRelayAddress?
@@ -382,6 +384,13 @@ struct NodeComposer {
             snapshotDirectory: directory.appendingPathComponent(DataDirectoryLayout.haSnapshots),
             exportDirectory: directory.appendingPathComponent(DataDirectoryLayout.haExports), logger: logger,
             events: service.events, send: { try links.send($0) })
+        // Subscribed before the runtime's first step: the node's first HA state is queued too.
+        let smartTasks = try SmartTaskEngine(
+            store: try DeliveryStore(path: directory.appendingPathComponent(DeliveryStore.fileName).path, limits: configuration.smartTaskLimits),
+            catalog: ServiceSmartTaskCatalog(service: service), journal: JournalSource(store: store), events: service.events,
+            environment: EngineEnvironment(serverName: serverName, limits: configuration.smartTaskLimits, isActive: { runtime.writesEnabled }),
+            mail: configuration.smtpRelay.map(SmartTaskEngine.mailSender(relay:)), logger: logger)
+        await service.attachSmartTaskPort(smartTasks)
         let apiAddressOf: @Sendable (ServerID) -> String? = { id in service.managementServers().first { $0.name == id.name }?.apiAddress }
         let checks = PromotionChecks(
             credentials: node.credentials, authority: { ica.loadAuthority() }, facts: facts, local: versions,
@@ -437,7 +446,7 @@ struct NodeComposer {
         let services: [any Service] =
             [
                 eventLog, recentEvents, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
-                certificates,
+                certificates, smartTasks,
             ] + monitoring.services
         return RampartNode(
             configuration: configuration, service: service, runtime: runtime, sicPort: sicListener.port, services: services,

@@ -25,7 +25,7 @@ struct Rampart: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self, MgmtCommand.self, SICCommand.self, HACommand.self, ViewCommand.self, TimeCommand.self, BackupCommand.self,
             SnapshotCommand.self, MigrateCommand.self, DemoCommand.self, SimCommand.self, BenchCommand.self, GatewayCommand.self,
-            ClusterCommand.self,
+            ClusterCommand.self, SmartTaskCommand.self,
         ])
 
     /// Logging first: whatever any command logs has its control characters escaped (`EscapingLogHandler`).

@@ -90,6 +90,14 @@ struct ServerCommand: AsyncParsableCommand {
         help: "A peer server's or gateway's clock offset beyond this many milliseconds is a problem: ha promote and enrolment refuse unless --force.")
     var clockProblemMs: Int64 = ClockThresholds.problemMillisecondsDefault
 
+    @Option(name: .long, help: "SmartTasks: attempts per delivery before it is a dead letter (1 to 100).")
+    var smarttaskAttempts: Int = SmartTaskLimits().attemptsMax
+
+    @Option(
+        name: .long,
+        help: "SmartTasks: milliseconds before a failed delivery's second attempt; each later one doubles it (100 to 3600000).")
+    var smarttaskRetryBaseMs: Int64 = SmartTaskLimits().retryDelayBaseMilliseconds
+
     @Option(
         name: .long,
         help:
@@ -113,6 +121,8 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--clock-warning-ms must be above 0 and at most --clock-problem-ms (at most \(PeerFacts.clockOffsetMillisecondsMax))")
         }
+        guard (1...100).contains(smarttaskAttempts) else { throw ValidationError("--smarttask-attempts must be 1 to 100") }
+        guard (100...3_600_000).contains(smarttaskRetryBaseMs) else { throw ValidationError("--smarttask-retry-base-ms must be 100 to 3600000") }
         if let smtpRelay, MailRelayAddress.parse(smtpRelay) == nil {
             throw ValidationError("--smtp-relay: expected HOST:PORT (such as 127.0.0.1:25), got '\(smtpRelay.prefix(64))'")
         }
@@ -140,6 +150,9 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.enrolmentAllowsClockSkew = force
         configuration.smtpRelay = smtpRelay.flatMap(MailRelayAddress.parse)
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
+        configuration.smartTaskLimits.attemptsMax = smarttaskAttempts
+        configuration.smartTaskLimits.retryDelayBaseMilliseconds = smarttaskRetryBaseMs
+        configuration.smartTaskLimits.retryDelayMaxMilliseconds = max(configuration.smartTaskLimits.retryDelayMaxMilliseconds, smarttaskRetryBaseMs)
         try await withUsageErrors {
             try await RampartNode.prepare(configuration).run(gracefulShutdownSignals: [.sigterm, .sigint])
         }
