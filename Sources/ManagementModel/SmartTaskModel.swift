@@ -385,13 +385,19 @@ extension ManagedObject {
     /// A web-request task's shared secret: an internal field (never rendered), kept beside `action`.
     public static let smartTaskSecretField = "shared-secret"
 
-    /// The stored form with a shared secret replaced by whether one is set: what show-changes and
-    /// show-revisions show (the journal and the peers keep the secret: the engine sends it).
+    /// Stored fields that are secrets or verifiers of secrets: never rendered, in no revision view.
+    public static let secretFields: Set<String> = ["password-hash", activationKeyField, ClusterModel.heartbeatKeyField, smartTaskSecretField]
+
+    /// The stored form without its secrets, a shared secret replaced by whether one is set: what
+    /// show-changes and show-revisions show (the journal and the peers keep them: the engine sends the
+    /// shared secret, logins check the hash, cluster members sign with the key).
     public var jsonWithoutSecrets: JSONValue {
-        guard let secret = fields[Self.smartTaskSecretField] else { return json }
+        guard fields.keys.contains(where: Self.secretFields.contains) else { return json }
         var copy = self
-        copy.fields[Self.smartTaskSecretField] = nil
-        copy.fields["shared-secret-set"] = .bool(!(secret.stringValue ?? "").isEmpty)
+        for field in Self.secretFields { copy.fields[field] = nil }
+        if let secret = fields[Self.smartTaskSecretField] {
+            copy.fields["shared-secret-set"] = .bool(!(secret.stringValue ?? "").isEmpty)
+        }
         return copy.json
     }
 }
