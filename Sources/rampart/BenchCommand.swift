@@ -7,8 +7,38 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure Rampart against real processes on loopback.",
         subcommands: [
             BenchAPICommand.self, BenchServiceCommand.self, BenchHACommand.self, BenchBackupCommand.self, BenchInstallCommand.self,
-            BenchClusterFailoverCommand.self, BenchSoakCommand.self,
+            BenchClusterFailoverCommand.self, BenchSoakCommand.self, BenchSmartTasksCommand.self,
         ])
+}
+
+struct BenchSmartTasksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smarttasks",
+        abstract: "What After Publish web-request SmartTasks cost a publish, against a server it starts.",
+        discussion: """
+            Starts `rampart server` on a temporary data directory and an HTTP receiver in this process that answers every \
+            request 200 at once, then times --samples one-change publishes (the publish call alone) with 0, 1 and 10 enabled \
+            After Publish tasks posting to that receiver, and with 10 tasks posting to a listener that accepts and never \
+            answers. Each figure after the first gives p50_added_percent against the first; for the answering receiver also \
+            deliveries_seen (it waits, bounded, for every delivery). Use a release build: .build/release/rampart bench smarttasks --json
+            """)
+
+    @Flag(name: .long, help: "One JSON object per line per figure.")
+    var json = false
+
+    @Option(name: .long, help: "Publishes to time per configuration.")
+    var samples = 200
+
+    @Option(name: .long, help: "Keep the server's log in this directory.")
+    var logDir: String?
+
+    func validate() throws {
+        guard (1...100_000).contains(samples) else { throw ValidationError("--samples must be 1 to 100000") }
+    }
+
+    func run() async throws {
+        try await withUsageErrors { try await BenchSmartTasksRun(samples: samples, json: json, logDir: logDir).run() }
+    }
 }
 
 struct BenchSoakCommand: AsyncParsableCommand {
