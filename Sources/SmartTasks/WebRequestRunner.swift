@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// The headers of a web request: Check Point's shared secret header as it sends it, and Rampart's
 /// event id, timestamp and signature (HMAC-SHA256 keyed by the shared secret over
@@ -161,7 +162,8 @@ struct PinnedPost {
     /// At the deadline the connection is closed, which ends a receiver's silence at once.
     func send(timeoutSeconds: Int) async throws -> (Int, [UInt8]) {
         let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
-        let channel = try await connect(timeoutSeconds: timeoutSeconds)
+        let pinRefused = PinVerdict()
+        let channel = try await connect(timeoutSeconds: timeoutSeconds, pinRefused: pinRefused)
         let connection = channel.channel
         do {
             return try await withThrowingTaskGroup(of: (Int, [UInt8])?.self) { group in
@@ -175,12 +177,22 @@ struct PinnedPost {
                 guard let first = try await group.next(), let answer = first else { throw TimedOut(seconds: timeoutSeconds) }
                 return answer
             }
+        } catch  where pinRefused.isSet {
+            // The refused handshake closes the channel: a write may fail first, with "I/O on closed channel".
+            throw PinRefused()
         } catch  where ContinuousClock.now >= deadline {
             throw TimedOut(seconds: timeoutSeconds)
         }
     }
 
-    func connect(timeoutSeconds: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    /// Set by the verification callback when the receiver's leaf is not the pinned one.
+    final class PinVerdict: Sendable {
+        private let refused = Mutex(false)
+        var isSet: Bool { refused.withLock { $0 } }
+        func set() { refused.withLock { $0 = true } }
+    }
+
+    func connect(timeoutSeconds: Int, pinRefused: PinVerdict) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         // Closing at the deadline must not wait the default 5 s for the receiver's close_notify.
@@ -196,7 +208,9 @@ struct PinnedPost {
                         context: context, serverHostname: sni,
                         customVerificationCallback: { certificates, promise in
                             let der = try? certificates.first?.toDERBytes()
-                            promise.succeed(der.map(pin.matches(der:)) == true ? .certificateVerified : .failed)
+                            let matches = der.map(pin.matches(der:)) == true
+                            if !matches { pinRefused.set() }
+                            promise.succeed(matches ? .certificateVerified : .failed)
                         })
                     try channel.pipeline.syncOperations.addHandler(handler)
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
