@@ -198,7 +198,7 @@ public enum DeliveryPlanner {
         var deletes: [JSONValue] = []
         for change in changes {
             switch change {
-            case .upsert(let object): upserts.append(redacted(object.json))
+            case .upsert(let object): upserts.append(redacted(object.jsonWithoutSecrets))
             case .delete(let uid, let type, let name):
                 deletes.append(.object(["uid": .string(uid), "type": .string(type.rawValue), "name": .string(name)]))
             }
@@ -206,10 +206,11 @@ public enum DeliveryPlanner {
         return .object(["added-or-modified-objects": .array(upserts), "deleted-objects": .array(deletes)])
     }
 
-    /// Field names whose values never leave the server, at any depth.
-    public static let secretFieldNames: Set<String> = [
-        "shared-secret", "password", "password-hash", "secret", "one-time-password", "activation-key", "private-key",
-    ]
+    /// Field names whose values never leave the server, at any depth: every stored secret
+    /// (`ManagedObject.secretFields`, the cluster heartbeat key among them) and request-side names.
+    public static let secretFieldNames: Set<String> = ManagedObject.secretFields.union([
+        "password", "secret", "one-time-password", "private-key",
+    ])
 
     static func redacted(_ value: JSONValue) -> JSONValue {
         switch value {

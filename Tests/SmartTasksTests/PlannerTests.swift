@@ -32,7 +32,9 @@ import Testing
     }
 
     @Test func afterPublishPayloadHasTheChangesInShowChangesFormWithoutSecrets() throws {
-        let task = host("web", uid: "h-1", extra: ["shared-secret": "hunter2", "nested": .object(["password-hash": "x", "kept": "yes"])])
+        let task = host(
+            "web", uid: "h-1",
+            extra: ["shared-secret": "hunter2", "heartbeat-key": "cluster-key-9", "nested": .object(["password-hash": "x", "kept": "yes"])])
         let published = revision(3, after: nil, changes: [.upsert(task), .delete(uid: "h-0", type: .host, name: "old")], atMilliseconds: 5_000)
         let planned = DeliveryPlanner.deliveries(
             for: DeliveryPlanner.afterPublish(published), tasks: [Self.web], server: "primary", nowMilliseconds: 6_000, lastStartMilliseconds: [:],
@@ -47,6 +49,7 @@ import Testing
         #expect(payload["custom-data"]?["ticket"]?.stringValue == "CR-7")
         let text = try #require(planned.first).payload
         #expect(!text.contains("hunter2"))
+        #expect(!text.contains("cluster-key-9"), "a cluster's heartbeat key never reaches a receiver")
         #expect(!text.contains("password-hash"))
         #expect(text.contains("kept"))
     }
