@@ -211,6 +211,12 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
         let output: String
         if let task = await catalog.task(uid: planned.taskUID), task.enabled {
             let outcome = await perform(task, payload: planned.payload, eventID: planned.eventID)
+            // The engine is stopping: the attempt was cut short, not answered. Left unsettled, the
+            // delivery stays due and the next start (or the next active) makes it again: at least once.
+            if Task.isCancelled {
+                logger.info("smart tasks: stopping: the delivery of \(planned.taskName) (\(planned.trigger)) was interrupted and stays queued")
+                return
+            }
             output = outcome.output
             if outcome.succeeded {
                 result = .succeeded

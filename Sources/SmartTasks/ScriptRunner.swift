@@ -49,29 +49,11 @@ public struct ScriptRunner: Sendable {
                 executable, arguments: arguments, environment: .custom(environment), workingDirectory: .init(directory.path),
                 platformOptions: options, input: .none, output: .sequence, error: .combinedWithOutput
             ) { execution in
-                try await withThrowingTaskGroup(of: CapturedOutput?.self) { group in
-                    group.addTask {
-                        var captured = CapturedOutput()
-                        for try await chunk in execution.standardOutput {
-                            chunk.withUnsafeBytes { captured.append($0, bytesMax: bytesMax) }
-                        }
-                        return captured
-                    }
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(timeoutSeconds))
-                        try? execution.send(signal: .kill, toProcessGroup: true)
-                        return nil
-                    }
-                    var captured = CapturedOutput()
-                    if let first = try await group.next(), let output = first {
-                        captured = output
-                        group.cancelAll()
-                    } else {
-                        // Timed out: the group is killed, so the pipe ends; keep what came before.
-                        captured = (try await group.next() ?? nil) ?? CapturedOutput()
-                        captured.timedOut = true
-                    }
-                    return captured
+                try await withTaskCancellationHandler {
+                    try await Self.capture(execution, timeoutSeconds: timeoutSeconds, bytesMax: bytesMax)
+                } onCancel: {
+                    // The engine stops: the script and its children do not outlive it.
+                    try? execution.send(signal: .kill, toProcessGroup: true)
                 }
             }
             let captured = result.closureResult
@@ -87,6 +69,35 @@ public struct ScriptRunner: Sendable {
             }
         } catch {
             return ActionOutcome(succeeded: false, output: "the script \(script.name) could not run: \(error)")
+        }
+    }
+
+    /// The script's combined output, up to `bytesMax`; on the time-out its process group is killed and
+    /// what came before is kept.
+    static func capture(_ execution: Execution<NoInput, SequenceOutput, CombinedErrorOutput>, timeoutSeconds: Int, bytesMax: Int) async throws -> CapturedOutput {
+        try await withThrowingTaskGroup(of: CapturedOutput?.self) { group in
+            group.addTask {
+                var captured = CapturedOutput()
+                for try await chunk in execution.standardOutput {
+                    chunk.withUnsafeBytes { captured.append($0, bytesMax: bytesMax) }
+                }
+                return captured
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(timeoutSeconds))
+                try? execution.send(signal: .kill, toProcessGroup: true)
+                return nil
+            }
+            var captured = CapturedOutput()
+            if let first = try await group.next(), let output = first {
+                captured = output
+                group.cancelAll()
+            } else {
+                // Timed out: the group is killed, so the pipe ends; keep what came before.
+                captured = (try await group.next() ?? nil) ?? CapturedOutput()
+                captured.timedOut = true
+            }
+            return captured
         }
     }
 }

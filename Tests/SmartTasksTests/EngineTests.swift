@@ -55,11 +55,14 @@ struct EngineHarness {
 
     func history(_ query: ExecutionQuery = ExecutionQuery()) throws -> [ExecutionRecord] { try deliveries.executions(query).records }
 
-    /// Runs the engine while `body` runs.
+    /// Runs the engine while `body` runs, and returns once it has stopped.
     func running(_ body: () async throws -> Void) async throws {
         let runner = Task { try await engine.run() }
-        defer { runner.cancel() }
-        try await body()
+        var failure: (any Error)?
+        do { try await body() } catch { failure = error }
+        runner.cancel()
+        _ = await runner.result
+        if let failure { throw failure }
     }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
@@ -129,15 +132,36 @@ struct EngineHarness {
             harness.active.set(true)
             let delivered = await eventually { receiver.received().count == 1 }
             #expect(delivered)
+            // The receiver answers before the engine writes the history: wait for the record, not a guessed time.
+            let recorded = await eventually { (try? harness.history().map(\.result)) == [.succeeded] }
+            #expect(recorded, "\(String(describing: try? harness.history().map { "\($0.result) attempt \($0.attempt): \($0.output)" }))")
         }
         let headNumber = try #require(try harness.store.head()?.number)
         let head = try #require(try harness.store.revisions(from: headNumber, limit: 1).first)
         let expected = DeliveryPlanner.eventID(taskUID: "task-web", trigger: TriggerName.afterPublish, identity: DeliveryPlanner.afterPublish(head).identity)
         #expect(receiver.received().first?["event-id"]?.stringValue == expected)
         #expect(receiver.received().first?["session"]?["revision-number"]?.intValue == Int64(head.number))
-        // The receiver answers before the engine writes the history: wait for the record, not a guessed time.
-        let recorded = await eventually { (try? harness.history().map(\.result)) == [.succeeded] }
-        #expect(recorded, "\(String(describing: try? harness.history().map(\.result)))")
+    }
+
+    @Test func aDeliveryCutShortByTheEngineStoppingIsNotRecordedAndIsMadeAgainAtTheNextStart() async throws {
+        let marker = try temporaryDirectory("marker").appendingPathComponent("runs")
+        defer { try? FileManager.default.removeItem(at: marker.deletingLastPathComponent()) }
+        // The first run hangs (the engine is stopped under it); the second finishes.
+        let body = "echo run >> '\(marker.path)'\n[ \"$(wc -l < '\(marker.path)')\" -ge 2 ] || sleep 30\n"
+        let harness = try await EngineHarness(tasks: StaticCatalog([Self.scriptTask(TriggerName.afterPublish, body: body)]))
+        defer { harness.remove() }
+        let runs = { (try? String(contentsOf: marker, encoding: .utf8))?.split(separator: "\n").count ?? 0 }
+        try await harness.running {
+            let sid = try await harness.login()
+            #expect(try await harness.addAndPublish("web-1", sid: sid).status == 200)
+            #expect(await eventually { runs() == 1 })
+        }
+        #expect(try harness.history().isEmpty, "an interrupted attempt is no failure: \((try? harness.history().map(\.output)) ?? [])")
+        #expect(try harness.deliveries.pending().count == 1)
+        try await harness.running {
+            #expect(await eventually { (try? harness.history().map(\.result)) == [.succeeded] })
+        }
+        #expect(runs() == 2)
     }
 
     @Test func aReceiverThatIsDownGetsRetriesThenADeadLetterWhilePublishesGoOn() async throws {
