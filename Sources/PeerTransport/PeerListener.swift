@@ -71,7 +71,7 @@ public struct PeerListener: Sendable {
     /// The bound port (the ephemeral one when the configuration said 0).
     public var port: Int { localAddress.port ?? 0 }
 
-    private let serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>
+    private let serverChannel: NIOAsyncChannel<Accepted, Never>
     private let limits: PeerLimits
     /// Who holds the connection slots (read by tests).
     let slots: PeerConnectionSlots
@@ -90,7 +90,8 @@ public struct PeerListener: Sendable {
         let now = configuration.now
         let acceptsEnrolment = configuration.acceptsEnrolment
         let isGroupMember = configuration.isGroupMember
-        let serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>
+        let slots = PeerConnectionSlots(limits: limits)
+        let serverChannel: NIOAsyncChannel<Accepted, Never>
         do {
             serverChannel = try await ServerBootstrap(group: eventLoopGroup)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -102,9 +103,13 @@ public struct PeerListener: Sendable {
                         let callback = PeerTLS.verificationCallback(
                             verifier: verifier, expected: nil, now: now, record: record)
                         let tlsHandler = NIOSSLServerHandler(context: sslContext, customVerificationCallback: callback)
-                        return try PeerPipeline.configure(
+                        let pending = try PeerPipeline.configure(
                             channel: channel, tlsHandler: tlsHandler, role: .server, record: record,
                             acceptsEnrolment: acceptsEnrolment, limits: limits, isGroupMember: isGroupMember)
+                        let admission = slots.admit(channel, established: pending.established)
+                        // Closed at once, not when the accept loop gets to them (logged there).
+                        if let admission { admission.evicted?.close(promise: nil) } else { channel.close(promise: nil) }
+                        return Accepted(pending: pending, admission: admission)
                     }
                 }
         } catch {
@@ -117,18 +122,25 @@ public struct PeerListener: Sendable {
         }
         var logger = logger
         logger[metadataKey: "sic.listen"] = "\(localAddress)"
-        return PeerListener(localAddress: localAddress, serverChannel: serverChannel, limits: limits, logger: logger)
+        return PeerListener(localAddress: localAddress, serverChannel: serverChannel, limits: limits, slots: slots, logger: logger)
     }
 
     private init(
-        localAddress: SocketAddress, serverChannel: NIOAsyncChannel<PeerPipeline.Pending, Never>, limits: PeerLimits,
+        localAddress: SocketAddress, serverChannel: NIOAsyncChannel<Accepted, Never>, limits: PeerLimits, slots: PeerConnectionSlots,
         logger: Logger
     ) {
         self.localAddress = localAddress
         self.serverChannel = serverChannel
         self.limits = limits
-        self.slots = PeerConnectionSlots(limits: limits)
+        self.slots = slots
         self.logger = logger
+    }
+
+    /// A connection as accepted: its pipeline, and its slot (nil: verified peers hold every slot). The
+    /// slot is taken on the event loop as the connection is accepted, before its TLS handshake starts.
+    struct Accepted: Sendable {
+        let pending: PeerPipeline.Pending
+        let admission: PeerConnectionSlots.Admission?
     }
 
     /// Serves connections until the surrounding task is cancelled (then stops accepting, cancels the
@@ -146,7 +158,7 @@ public struct PeerListener: Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 var pendingConnections = inbound.makeAsyncIterator()
                 while true {
-                    let next: PeerPipeline.Pending?
+                    let next: Accepted?
                     do {
                         next = try await pendingConnections.next()
                     } catch is CancellationError {
@@ -154,27 +166,24 @@ public struct PeerListener: Sendable {
                         // and waits for the connection tasks, then close the listening socket.
                         return
                     }
-                    guard let pending = next else { return }
+                    guard let accepted = next else { return }
+                    let pending = accepted.pending
                     let channel = pending.channel.channel
-                    guard let slot = slots.admit(channel) else {
+                    guard let slot = accepted.admission else {
                         logger.warning(
                             "SIC connection refused: \(limits.connectionsMax) connections of verified peers are open",
                             metadata: ["sic.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
-                        channel.close(promise: nil)
                         continue
                     }
                     if let evicted = slot.evicted {
                         logger.notice(
                             "SIC connection closed to make room: \(limits.unauthenticatedConnectionsMax) unauthenticated connections were open; this was the oldest",
                             metadata: ["sic.peer": "\(evicted.remoteAddress.map { "\($0)" } ?? "?")"])
-                        evicted.close(promise: nil)
                     }
                     group.addTask {
                         defer { slots.release(slot.id) }
                         await Self.serve(
-                            pending, limits: limits, logger: logger,
-                            onVerified: { slots.verified(slot.id) },
-                            onConnection: onConnection, onHandshakeFailure: onHandshakeFailure)
+                            pending, limits: limits, logger: logger, onConnection: onConnection, onHandshakeFailure: onHandshakeFailure)
                     }
                 }
             }
@@ -185,7 +194,6 @@ public struct PeerListener: Sendable {
         _ pending: PeerPipeline.Pending,
         limits: PeerLimits,
         logger: Logger,
-        onVerified: @Sendable () -> Void,
         onConnection: @Sendable (PeerConnection) async throws -> Void,
         onHandshakeFailure: @Sendable (PeerHandshakeFailure) async -> Void
     ) async {
@@ -208,7 +216,6 @@ public struct PeerListener: Sendable {
                     return
                 }
                 logger.debug("SIC connection ready", metadata: ["sic.kind": "\(info.kind)"])
-                if case .peer = info.kind { onVerified() }
                 let connection = PeerPipeline.makeConnection(
                     info, pending.channel, inbound: inbound, outbound: outbound, limits: limits, role: .server)
                 try await onConnection(connection)
@@ -242,6 +249,20 @@ final class PeerConnectionSlots: Sendable {
     private let state = Mutex(State())
 
     init(limits: PeerLimits) { self.limits = limits }
+
+    /// A slot for a new connection (unauthenticated), or nil when verified peers hold every slot. Once
+    /// `established` succeeds for a verified peer, the slot is a verified one: on the event loop, as the
+    /// handshake settles and before the peer can act on `ready`. (Marked later, from the serving task, a
+    /// peer on a loaded machine could open connections before that task ran and have its own evicted.)
+    func admit(_ channel: any Channel, established: EventLoopFuture<PeerSessionInfo>) -> Admission? {
+        let admission = admit(channel)
+        if let admission {
+            established.whenSuccess { info in
+                if case .peer = info.kind { self.verified(admission.id) }
+            }
+        }
+        return admission
+    }
 
     /// A slot for a new connection (unauthenticated), or nil when verified peers hold every slot.
     func admit(_ channel: any Channel) -> Admission? {

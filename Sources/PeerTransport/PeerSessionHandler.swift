@@ -145,8 +145,9 @@ final class PeerSessionHandler: ChannelDuplexHandler {
                         PeerTransportError.map(ChannelError.eof, role: role, refusal: .noCertificate))
                 } else {
                     let kind: PeerConnectionKind = record.identity.map { .peer($0) } ?? .enrolment
-                    context.writeAndFlush(wrapOutboundOut(PeerFrame(type: .ready, payload: ByteBuffer())), promise: nil)
+                    // Established first: whoever waits on it (the listener's slots) knows before the client.
                     establish(context: context, kind: kind)
+                    context.writeAndFlush(wrapOutboundOut(PeerFrame(type: .ready, payload: ByteBuffer())), promise: nil)
                 }
             case .client:
                 if !isEnrolmentClient && record.identity == nil {

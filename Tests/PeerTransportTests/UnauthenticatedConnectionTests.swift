@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 import Testing
 import TrustCore
 
@@ -223,6 +224,44 @@ struct UnauthenticatedConnectionTests {
         }
         try await loops.shutdown()
     }
+    @Test("a verified peer holds a verified slot by the time it reads `ready`, however late the listener's tasks run")
+    func verifiedBeforeReady() async throws {
+        let pki = try TestPKI()
+        let loops = Loops()
+        let (listener, _) = try await listenerAndConnector(pki, loops, PeerLimits())
+        let context = try PeerTLS.clientContext(identity: try pki.node(clientIdentity))
+        let seen = Mutex<(open: Int, unauthenticated: Int)?>(nil)
+        // Every thread of Swift concurrency is held while the peer connects (this one included), so the
+        // listener's accept loop and serving tasks cannot run: whatever the peer sees at `ready` was done
+        // on the event loops. (Admitted and marked from those tasks, the slot was unauthenticated then.)
+        let holders = (1..<max(ProcessInfo.processInfo.activeProcessorCount, 2)).map { _ in
+            Task.detached { usleep(1_500_000) }
+        }
+        let connected = ClientBootstrap(group: loops.client)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try NIOSSLClientHandler(context: context, serverHostname: nil, customVerificationCallback: { _, promise in promise.succeed(.certificateVerified) }),
+                        FirstReadSignal(channel.eventLoop) { seen.withLock { $0 = listener.slots.counts } },
+                    ])
+                }
+            }
+            .connect(host: "127.0.0.1", port: listener.port)
+        usleep(1_500_000)
+        for holder in holders { await holder.value }
+        let channel = try await connected.get()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await listener.run(onConnection: { _ in }) }
+            try await withTimeout(seconds: 60) {
+                try await channel.pipeline.handler(type: FirstReadSignal.self).flatMap { $0.promise.futureResult }.get()
+            }
+            group.cancelAll()
+        }
+        let counts = try #require(seen.withLock { $0 }, "the peer read `ready`")
+        #expect(counts.open == 1 && counts.unauthenticated == 0, "slots when the peer read ready: \(counts)")
+        try? await channel.close()  // the stopped listener may have closed it already
+        try await loops.shutdown()
+    }
 }
 
 /// An enrolment connection (TLS without a client certificate, the server's `ready` received) that
@@ -242,14 +281,22 @@ func idleEnrolmentConnection(port: Int, group: any EventLoopGroup) async throws 
     return channel
 }
 
-/// Succeeds its promise when the first bytes arrive (the server's `ready`).
+/// Succeeds its promise when the first bytes arrive (the server's `ready`), after running `onFirstRead`
+/// on the event loop.
 final class FirstReadSignal: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     let promise: EventLoopPromise<Void>
+    let onFirstRead: @Sendable () -> Void
 
-    init(_ eventLoop: any EventLoop) { promise = eventLoop.makePromise() }
+    init(_ eventLoop: any EventLoop, onFirstRead: @escaping @Sendable () -> Void = {}) {
+        promise = eventLoop.makePromise()
+        self.onFirstRead = onFirstRead
+    }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { promise.succeed() }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onFirstRead()
+        promise.succeed()
+    }
     func channelInactive(context: ChannelHandlerContext) {
         promise.fail(ChannelError.eof)
         context.fireChannelInactive()
