@@ -37,7 +37,7 @@ public final class ChildProcess: Sendable {
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { process.isRunning && exitedUnreaped() == nil }
 
     /// How to start it again on its data once it is up (its ports fixed, no join); nil until known.
     public var restartArguments: [String]? {
@@ -47,24 +47,37 @@ public final class ChildProcess: Sendable {
 
     /// How it ended, in words ("exited with status 1", "was killed by signal 9"); nil while it runs.
     public var ending: String? {
-        guard !process.isRunning else { return nil }
+        if process.isRunning {
+            guard let exit = exitedUnreaped() else { return nil }
+            return exit.signaled ? "was killed by signal \(exit.status)" : "exited with status \(exit.status)"
+        }
         return process.terminationReason == .uncaughtSignal
             ? "was killed by signal \(process.terminationStatus)"
             : "exited with status \(process.terminationStatus)"
     }
 
+    /// How the child ended, if it has and Foundation has not reaped it yet; read without reaping it.
+    /// Foundation's Process learns of an exit only once every copy of a socket the child holds is
+    /// closed: a grandchild left running, or a process another thread started at the same moment,
+    /// keeps a copy, and `Process.isRunning` stays true as long as that one lives.
+    private func exitedUnreaped() -> (signaled: Bool, status: Int32)? {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid else { return nil }
+        return (info.si_code != CLD_EXITED, info._sifields._sigchld.si_status)
+    }
+
     /// SIGTERM to its process group (a graceful stop, anything it started included), then SIGKILL
     /// after `grace`.
     func stop(grace: Duration) async {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         signalGroup(SIGTERM)
         let deadline = ContinuousClock.now + grace
-        while process.isRunning, ContinuousClock.now < deadline {
+        while isRunning, ContinuousClock.now < deadline {
             try? await Task.sleep(for: ChildProcessSupervisor.pollInterval)
         }
-        if process.isRunning {
+        if isRunning {
             signalGroup(SIGKILL)
-            process.waitUntilExit()
+            while isRunning { try? await Task.sleep(for: ChildProcessSupervisor.pollInterval) }
         }
     }
 

@@ -69,6 +69,21 @@ struct ChildProcessSupervisorTests {
         #expect(mode == 0o600)
     }
 
+    @Test("a child that ended is seen to end, with its status, while a process holding its descriptors lives on")
+    func endSeenWhileItsDescriptorsLiveOn() async throws {
+        // Foundation's Process learns of an exit only when every copy of a private socket the child holds
+        // is closed: a grandchild left running (here) or a process started at the same moment from another
+        // thread keeps one, and Process.isRunning stays true as long as it lives (CI: a 60 s wait ran out).
+        let supervisor = ChildProcessSupervisor(stopGrace: .seconds(1))
+        let child = try supervisor.start(name: "leaves-one-behind", program: "/bin/sh", arguments: ["-c", "sleep 30 & exit 3"], output: .inherit)
+        defer { kill(-child.pid, SIGKILL) }  // the sleep, in the child's process group
+        let deadline = ContinuousClock.now + .seconds(20)
+        while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!child.isRunning, "the child exited at once; still running after 20 s")
+        #expect(child.ending == "exited with status 3")
+        await supervisor.stopAll()
+    }
+
     /// Polls `condition` until it holds, at most 60 s (an upper bound for a loaded machine).
     func poll(_ condition: () throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
