@@ -74,7 +74,8 @@ public struct ScriptRunner: Sendable {
 
     /// The script's combined output, up to `bytesMax`; on the time-out its process group is killed and
     /// what came before is kept.
-    static func capture(_ execution: Execution<NoInput, SequenceOutput, CombinedErrorOutput>, timeoutSeconds: Int, bytesMax: Int) async throws -> CapturedOutput {
+    static func capture(_ execution: Execution<NoInput, SequenceOutput, CombinedErrorOutput>, timeoutSeconds: Int, bytesMax: Int) async throws -> CapturedOutput
+    {
         try await withThrowingTaskGroup(of: CapturedOutput?.self) { group in
             group.addTask {
                 var captured = CapturedOutput()

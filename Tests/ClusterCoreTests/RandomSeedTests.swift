@@ -9,14 +9,6 @@ import Testing
 // and one seed's whole run, one line per event:
 //     CLUSTER_SIM_TRACE=<seed> [CLUSTER_SIM_FAULT_TICKS=1000] swift test --skip-build --filter ClusterRandomSeedTests/traceSeed
 
-/// Runs CPU-bound work on a thread of its own, off Swift concurrency's few threads (other tests of the
-/// run wait on servers with deadlines).
-func offCooperativeThreads<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: work()) }
-    }
-}
-
 @Suite("Cluster random seeds")
 struct ClusterRandomSeedTests {
     static let seedsPerChunk = 60
@@ -37,7 +29,7 @@ struct ClusterRandomSeedTests {
         arguments: 0..<chunks)
     func fixedSeeds(chunk: Int) async {
         let first = UInt64(chunk * Self.seedsPerChunk) + 1
-        let report = await offCooperativeThreads {
+        let report = await onBackgroundThread {
             ClusterSimulation.run(seeds: first..<(first + UInt64(Self.seedsPerChunk)), faultTicks: Self.faultTicks)
         }
         #expect(report.passed, "\(report.violations.map(\.description))")
@@ -54,7 +46,7 @@ struct ClusterRandomSeedTests {
 
     @Test("two- and three-member clusters alone pass too", arguments: [2, 3])
     func fixedSize(members: Int) async {
-        let report = await offCooperativeThreads { ClusterSimulation.run(seeds: 1_001...1_030, memberCount: members, faultTicks: Self.faultTicks) }
+        let report = await onBackgroundThread { ClusterSimulation.run(seeds: 1_001...1_030, memberCount: members, faultTicks: Self.faultTicks) }
         #expect(report.passed, "\(report.violations.map(\.description))")
     }
 
@@ -64,7 +56,7 @@ struct ClusterRandomSeedTests {
         guard let range = ProcessInfo.processInfo.environment["CLUSTER_SIM_SEEDS"], let seeds = Self.parse(range) else { return }
         let started = ContinuousClock.now
         let faultTicks = ProcessInfo.processInfo.environment["CLUSTER_SIM_FAULT_TICKS"].flatMap { Int($0) } ?? 1_000
-        let report = await offCooperativeThreads { ClusterSimulation.run(seeds: seeds, faultTicks: faultTicks) }
+        let report = await onBackgroundThread { ClusterSimulation.run(seeds: seeds, faultTicks: faultTicks) }
         let elapsed = ContinuousClock.now - started
         print(
             "cluster simulation: \(report.seedsRun) seeds in \(elapsed), \(report.totalSteps) steps, longest convergence \(report.convergedAfterTicksMax) ticks; \(report.statistics)"
@@ -77,7 +69,7 @@ struct ClusterRandomSeedTests {
     func traceSeed() async {
         guard let text = ProcessInfo.processInfo.environment["CLUSTER_SIM_TRACE"], let seed = UInt64(text) else { return }
         let faultTicks = ProcessInfo.processInfo.environment["CLUSTER_SIM_FAULT_TICKS"].flatMap { Int($0) } ?? 1_000
-        let result = await offCooperativeThreads {
+        let result = await onBackgroundThread {
             ClusterRandomSchedule.run(ClusterSimulationOptions(seed: seed, faultTicks: faultTicks), trace: { print($0) })
         }
         print("seed \(seed): \(result.violation.map { "\($0)" } ?? "passed"), converged after \(result.convergedAfterTicks.map { "\($0)" } ?? "-") ticks")
@@ -96,7 +88,7 @@ struct ClusterRandomSeedTests {
             _ = ClusterRandomSchedule.run(ClusterSimulationOptions(seed: seed, faultTicks: 400), trace: { lines.append($0) })
             return lines
         }
-        let (first, again, other) = await offCooperativeThreads { (traceOf(42), traceOf(42), traceOf(43)) }
+        let (first, again, other) = await onBackgroundThread { (traceOf(42), traceOf(42), traceOf(43)) }
         #expect(first.count > 20)
         #expect(first == again)
         #expect(first != other)

@@ -10,17 +10,18 @@ final class SmartTaskReceiver: Sendable {
     let fingerprint: String
     let secret = "e2e-receiver-s3cret"
 
-    init(mode: String) throws {
+    /// Waits without holding a thread of Swift concurrency (other tests wait for servers with deadlines).
+    init(mode: String) async throws {
         directory = try TemporaryDirectory()
         let key = directory.path("key.pem")
         let certificate = directory.path("cert.pem")
-        _ = try Self.run(
+        _ = try await Self.run(
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
                 "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout", key, "-out", certificate,
             ])
         // "sha256 Fingerprint=AB:CD:..." (the API takes the colons)
-        let line = try Self.run(["x509", "-noout", "-fingerprint", "-sha256", "-in", certificate])
+        let line = try await Self.run(["x509", "-noout", "-fingerprint", "-sha256", "-in", certificate])
         fingerprint = String(line.split(separator: "=").last ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("SmartTasksTests/receiver.py")
@@ -33,7 +34,7 @@ final class SmartTaskReceiver: Sendable {
         var port: Int?
         for _ in 0..<1_500 where port == nil {
             port = (try? String(contentsOfFile: directory.path("port"), encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            if port == nil { usleep(20_000) }
+            if port == nil { try await Task.sleep(for: .milliseconds(20)) }
         }
         guard let port else {
             Foundation.kill(process.processIdentifier, SIGKILL)
@@ -43,10 +44,7 @@ final class SmartTaskReceiver: Sendable {
     }
 
     deinit {
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
 
     var url: String { "https://127.0.0.1:\(port)/hook" }
@@ -59,7 +57,7 @@ final class SmartTaskReceiver: Sendable {
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
-    static func run(_ arguments: [String]) throws -> String {
+    static func run(_ arguments: [String]) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
@@ -68,7 +66,7 @@ final class SmartTaskReceiver: Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         guard process.terminationStatus == 0 else { throw E2EFailure("openssl \(arguments.first ?? "") failed") }
         return String(decoding: output, as: UTF8.self)
     }
@@ -85,7 +83,7 @@ final class SmartTaskReceiver: Sendable {
         "the active dies while it retries an After Publish delivery: the promoted standby delivers it, under the same event id",
         .timeLimit(.minutes(10)))
     func promotionDuringRetryDeliversOnTheNewActive() async throws {
-        let receiver = try SmartTaskReceiver(mode: "fail")
+        let receiver = try await SmartTaskReceiver(mode: "fail")
         let group = try await HAGroup()
         try await group.join("mgmt-b")
         try await group.fixture.mgmtJSON(

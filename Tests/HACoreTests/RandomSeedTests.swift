@@ -7,15 +7,6 @@ import Testing
 // followed by a heal (liveness). Short schedules keep `swift test` quick in a debug build; the benchmark
 // (`rampart sim --seeds 10000`) runs the long ones.
 
-/// Runs seconds of CPU-bound work on a thread of its own. On one of Swift concurrency's threads (two on
-/// a two-core machine, and dispatch's global queues share their pool) it would stall every other test
-/// of the run, and those wait for servers and runtimes with deadlines: a CI run once failed them so.
-func offCooperativeThreads<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: work()) }
-    }
-}
-
 @Suite("Random seeds")
 struct RandomSeedTests {
     static let seedsPerChunk = 130
@@ -42,7 +33,7 @@ struct RandomSeedTests {
     static func run(seeds first: UInt64, count: Int, faultsEnabled: Bool = true) async -> (
         violation: SimulationViolation?, notConverged: [UInt64], statistics: SimulatedCluster.Statistics
     ) {
-        await offCooperativeThreads {
+        await onBackgroundThread {
             var notConverged: [UInt64] = []
             var statistics = SimulatedCluster.Statistics()
             for seed in first..<(first + UInt64(count)) {
@@ -92,7 +83,7 @@ struct RandomSeedTests {
 
     @Test("seeds that once failed converge", arguments: regressionSeeds)
     func regressionSeed(seed: UInt64, faultTicks: Int) async {
-        let result = await offCooperativeThreads { RandomSchedule.run(SimulationOptions(seed: seed, faultTicks: faultTicks)) }
+        let result = await onBackgroundThread { RandomSchedule.run(SimulationOptions(seed: seed, faultTicks: faultTicks)) }
         #expect(result.violation == nil, "seed \(seed): \(result.violation.map { "\($0)" } ?? "")")
         #expect(result.convergedAfterTicks != nil)
     }
@@ -104,7 +95,7 @@ struct RandomSeedTests {
             _ = RandomSchedule.run(SimulationOptions(seed: seed, faultTicks: 300), trace: { lines.append($0) })
             return lines
         }
-        let (first, again, other) = await offCooperativeThreads { (traceOf(42), traceOf(42), traceOf(43)) }
+        let (first, again, other) = await onBackgroundThread { (traceOf(42), traceOf(42), traceOf(43)) }
         #expect(first.count > 100)
         #expect(first == again)
         #expect(first != other)

@@ -241,7 +241,8 @@ struct UnauthenticatedConnectionTests {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        try NIOSSLClientHandler(context: context, serverHostname: nil, customVerificationCallback: { _, promise in promise.succeed(.certificateVerified) }),
+                        try NIOSSLClientHandler(
+                            context: context, serverHostname: nil, customVerificationCallback: { _, promise in promise.succeed(.certificateVerified) }),
                         FirstReadSignal(channel.eventLoop) { seen.withLock { $0 = listener.slots.counts } },
                     ])
                 }

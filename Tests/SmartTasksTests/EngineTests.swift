@@ -115,7 +115,7 @@ struct EngineHarness {
     }
 
     @Test func aStandbyHoldsAfterPublishAndDeliversItOnceActiveWithTheEventIDTheActiveUsed() async throws {
-        let receiver = try Receiver()
+        let receiver = try await Receiver()
         defer { receiver.stop() }
         let task = SmartTaskSpec(
             uid: "task-web", name: "notify", trigger: TriggerName.afterPublish,
@@ -165,7 +165,7 @@ struct EngineHarness {
     }
 
     @Test func aReceiverThatIsDownGetsRetriesThenADeadLetterWhilePublishesGoOn() async throws {
-        let receiver = try Receiver(mode: "fail")
+        let receiver = try await Receiver(mode: "fail")
         defer { receiver.stop() }
         let task = SmartTaskSpec(
             uid: "task-web", name: "notify", trigger: TriggerName.afterPublish,
@@ -188,7 +188,7 @@ struct EngineHarness {
     }
 
     @Test func theSharedSecretNeverReachesTheHistoryEvenWhenTheReceiverEchoesIt() async throws {
-        let receiver = try Receiver()
+        let receiver = try await Receiver()
         defer { receiver.stop() }
         let task = SmartTaskSpec(
             uid: "task-web", name: "notify", trigger: TriggerName.beforePublish,

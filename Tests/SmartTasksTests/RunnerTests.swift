@@ -45,7 +45,7 @@ import Testing
 
 @Suite(.serialized) struct WebRequestTests {
     @Test func aPinnedReceiverVerifiesTheSignatureAndRefusesAReplayedEventID() async throws {
-        let receiver = try Receiver()
+        let receiver = try await Receiver()
         defer { receiver.stop() }
         let runner = WebRequestRunner()
         let request = SmartTaskSpec.WebRequest(url: receiver.url, fingerprint: receiver.fingerprint, sharedSecret: receiver.secret)
@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func aReceiverWhoseCertificateIsNotThePinnedOneGetsNothing() async throws {
-        let receiver = try Receiver()
+        let receiver = try await Receiver()
         defer { receiver.stop() }
         let runner = WebRequestRunner()
         let request = SmartTaskSpec.WebRequest(url: receiver.url, fingerprint: String(repeating: "ab", count: 32), sharedSecret: receiver.secret)
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func withoutAPinASelfSignedReceiverIsRefusedByTheSystemTrustStore() async throws {
-        let receiver = try Receiver()
+        let receiver = try await Receiver()
         defer { receiver.stop() }
         let runner = WebRequestRunner()
         let outcome = await runner.send(
@@ -85,7 +85,7 @@ import Testing
     }
 
     @Test func aReceiverThatNeverAnswersTimesOut() async throws {
-        let receiver = try Receiver(mode: "hang")
+        let receiver = try await Receiver(mode: "hang")
         defer { receiver.stop() }
         let runner = WebRequestRunner()
         let started = ContinuousClock.now

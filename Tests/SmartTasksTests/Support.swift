@@ -73,12 +73,14 @@ final class Receiver: Sendable {
     let fingerprint: String
     let secret: String
 
-    init(secret: String = "s3cret-of-the-receiver", mode: String = "ok") throws {
+    /// Waits without holding a thread of Swift concurrency: tests run side by side, and others wait for
+    /// servers with deadlines.
+    init(secret: String = "s3cret-of-the-receiver", mode: String = "ok") async throws {
         directory = try temporaryDirectory("receiver")
         self.secret = secret
         let key = directory.appendingPathComponent("key.pem").path
         let certificate = directory.appendingPathComponent("cert.pem").path
-        try Self.run(
+        try await Self.run(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
@@ -102,7 +104,7 @@ final class Receiver: Sendable {
                 port = value
                 break
             }
-            usleep(20_000)
+            try await Task.sleep(for: .milliseconds(20))
         }
         guard let port else {
             kill(process.processIdentifier, SIGKILL)
@@ -120,22 +122,20 @@ final class Receiver: Sendable {
     }
 
     func stop() {
-        if process.isRunning {
-            // SIGKILL: the test process may hand its children a blocked SIGTERM.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        // SIGKILL: the test process may hand its children a blocked SIGTERM. Not waited for: this runs
+        // on a thread of Swift concurrency.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: directory)
     }
 
-    static func run(_ path: String, _ arguments: [String]) throws {
+    static func run(_ path: String, _ arguments: [String]) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         guard process.terminationStatus == 0 else { throw ReceiverError(message: "\(path) failed") }
     }
 
