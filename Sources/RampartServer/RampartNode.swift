@@ -117,10 +117,11 @@ public final class RampartNode: Sendable {
     /// Requests in flight, a publish included, finish first. Then the reserved ports are released.
     public func run(gracefulShutdownSignals: [UnixSignal] = []) async throws {
         defer { ports.release() }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services, gracefulShutdownSignals: gracefulShutdownSignals,
-                logger: configuration.logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: configuration.logger)
+        // A service that never finishes its graceful stop must not keep the server (and its lock) forever.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(Self.gracefulShutdownSecondsMax)
+        let group = ServiceGroup(configuration: groupConfiguration)
         self.group.withLock { $0 = group }
         try await group.run()
     }
@@ -443,11 +444,13 @@ struct NodeComposer {
         await service.attachOperations(operations.provider)
         await service.attachClockOffsets { NodeMonitoring.clockOffsets(runtime: runtime, facts: facts) }
         let certificates = CertificateWatch(credentials: node.credentials, events: service.events, logger: logger)
-        let services: [any Service] =
+        let named: [(String, any Service)] =
             [
-                eventLog, recentEvents, apiApp, localApp, sic, announcer, HARuntimeService(runtime: runtime), mesh, operations, gateways,
-                certificates, smartTasks,
-            ] + monitoring.services
+                ("the event log", eventLog), ("the recent events", recentEvents), ("the Web API", apiApp), ("the local socket", localApp),
+                ("the SIC port", sic), ("node.json", announcer), ("HA", HARuntimeService(runtime: runtime)), ("the HA mesh", mesh),
+                ("operations", operations), ("the gateways", gateways), ("the certificate watch", certificates), ("SmartTasks", smartTasks),
+            ] + monitoring.services.map { ("monitoring", $0) }
+        let services = named.map { NamedService(name: $0.0, base: $0.1, logger: logger) as any Service }
         return RampartNode(
             configuration: configuration, service: service, runtime: runtime, sicPort: sicListener.port, services: services,
             bound: bound, ports: ports, lock: lock)

@@ -42,10 +42,16 @@ struct LogInjectionEndToEndTests {
         let request = EnrolmentRequest(
             nodeName: Self.forged, csrDER: [0x30, 0x00], nodeNonce: Array(repeating: 7, count: TrustLimits.enrolmentNonceByteCount),
             nodeTimeMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), proof: Array(repeating: 1, count: 32))
-        let answer = try await PeerConnector.connectForEnrolment(host: "127.0.0.1", port: sicPort) { connection in
-            try await connection.send(PeerFrame(type: .enrolment, bytes: request.encoded()))
-            for try await frame in connection.inbound { return frame.payloadBytes }
-            return []
+        let answer: [UInt8]
+        do {
+            answer = try await PeerConnector.connectForEnrolment(host: "127.0.0.1", port: sicPort) { connection in
+                try await connection.send(PeerFrame(type: .enrolment, bytes: request.encoded()))
+                for try await frame in connection.inbound { return frame.payloadBytes }
+                return []
+            }
+        } catch {
+            Issue.record("the enrolment failed (server running: \(server.process.isRunning)): \(error)\n\(server.logTail)")
+            throw error
         }
         #expect(!answer.isEmpty, "the server answers the enrolment (with a refusal)")
 
