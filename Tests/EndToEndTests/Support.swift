@@ -352,7 +352,8 @@ final class ServerProcess: Sendable {
     func stop() async throws -> Exit {
         if record.exit == nil { Foundation.kill(pid, SIGTERM) }
         guard let exit = try await record.wait(seconds: Bounds.serverStopSeconds) else {
-            let signals = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?.split(separator: "\n").filter { $0.hasPrefix("Sig") || $0.hasPrefix("State") }
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            let signals = status?.split(separator: "\n").filter { $0.hasPrefix("Sig") || $0.hasPrefix("State") }
             let state = "process state: \(signals?.joined(separator: "; ") ?? "gone")"
             kill()
             throw E2EFailure("the server did not stop within \(Bounds.serverStopSeconds) s of SIGTERM (\(state)); its log:\n\(logTail)")
