@@ -90,7 +90,7 @@ public struct BenchClusterFailoverRun {
             // The prober is answered by the old active until the kill: give it its first answers.
             try await Task.sleep(for: .milliseconds(200))
             let cutAt = HARuntime.monotonicNanoseconds()
-            if byKill { try lab.powerOff(old) } else { try lab.members[old - 1].run(["ip", "link", "set", "eth0", "down"]) }
+            if byKill { try await lab.powerOff(old) } else { try lab.members[old - 1].run(["ip", "link", "set", "eth0", "down"]) }
             let answeredAt = try lab.waitForAnswer(prober)
             let milliseconds = Double(Int64(answeredAt) - Int64(cutAt)) / 1_000_000
             if byKill { kills.append(milliseconds) } else { cuts.append(milliseconds) }
@@ -318,16 +318,16 @@ final class BenchClusterLab: Sendable {
     /// A member that loses power: kill -9 of the agent (`ip netns exec` execs it: the pid is the
     /// agent's), until it is gone, and its links down. A killed agent alone leaves the virtual address
     /// and its conntrackd behind, and the member would go on forwarding the held connection.
-    func powerOff(_ id: Int) throws {
+    func powerOff(_ id: Int) async throws {
         guard let agent = children.child(named: "agent-m\(id)"), agent.isRunning else { throw ToolFailure("agent m\(id) is not running") }
         kill(agent.pid, SIGKILL)
-        agent.process.waitUntilExit()
+        await agent.waitForExit()
         for device in Self.memberDevices { try members[id - 1].run(["ip", "link", "set", device, "down"]) }
     }
 
     /// The member's `rampart cluster state --json` status; nil while it does not answer.
-    func state(_ id: Int) -> [String: Any]? {
-        guard let output = try? BenchNamespace.command([ChildProcessSupervisor.executable, "cluster", "state", "--data", dataDirectory(id), "--json"]),
+    func state(_ id: Int) async -> [String: Any]? {
+        guard let output = try? await children.output(of: "cluster-state", arguments: ["cluster", "state", "--data", dataDirectory(id), "--json"]),
             let object = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
         else { return nil }
         return object["status"] as? [String: Any]
@@ -336,7 +336,7 @@ final class BenchClusterLab: Sendable {
     func failoverCount(_ id: Int) async throws -> Int {
         let deadline = ContinuousClock.now + .seconds(BenchClusterLimits.waitSeconds)
         while ContinuousClock.now < deadline {
-            if let count = (state(id)?["failover-count"] as? NSNumber)?.intValue { return count }
+            if let count = (await state(id)?["failover-count"] as? NSNumber)?.intValue { return count }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ToolFailure("member \(id) does not answer rampart cluster state\n\(logs)")
@@ -348,7 +348,7 @@ final class BenchClusterLab: Sendable {
 
     /// The member that is the one ACTIVE holding the address while the other is STANDBY without it; nil otherwise.
     func oneActive() async throws -> Int? {
-        let states = [1, 2].map { state($0)?["state"] as? String }
+        let states = [await state(1)?["state"] as? String, await state(2)?["state"] as? String]
         guard let active = [1, 2].first(where: { states[$0 - 1] == "ACTIVE" }), states[2 - active] == "STANDBY",
             holdsVirtualAddress(active), !holdsVirtualAddress(3 - active)
         else { return nil }
@@ -367,7 +367,7 @@ final class BenchClusterLab: Sendable {
     func waitForState(_ id: Int, _ wanted: String) async throws {
         let deadline = ContinuousClock.now + .seconds(BenchClusterLimits.waitSeconds)
         while ContinuousClock.now < deadline {
-            if state(id)?["state"] as? String == wanted { return }
+            if await state(id)?["state"] as? String == wanted { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ToolFailure("member \(id) did not become \(wanted)\n\(logs)")

@@ -155,8 +155,8 @@ struct SoakLoop {
         let child = try run.children.start(
             name: "backup", arguments: ["backup", "create", "--data", pair.active.directory, "--to", directory],
             output: .appendedLog(path: run.logDirectory + "/backups.log", header: "backup"))
-        child.process.waitUntilExit()
-        guard child.process.terminationStatus == 0 else { throw ToolFailure("backup create failed; log: \(run.logDirectory)/backups.log") }
+        await child.waitForExit()
+        guard child.succeeded else { throw ToolFailure("backup create failed; log: \(run.logDirectory)/backups.log") }
     }
 
     mutating func switchOver() async throws {

@@ -45,15 +45,24 @@ public final class ChildProcess: Sendable {
         set { restart.withLock { $0 = newValue } }
     }
 
+    /// How it ended: killed by a signal (`status` is the signal) or exited (`status` is the exit
+    /// status); nil while it runs.
+    public var termination: (signaled: Bool, status: Int32)? {
+        if process.isRunning { return exitedUnreaped() }
+        return (process.terminationReason == .uncaughtSignal, process.terminationStatus)
+    }
+
     /// How it ended, in words ("exited with status 1", "was killed by signal 9"); nil while it runs.
     public var ending: String? {
-        if process.isRunning {
-            guard let exit = exitedUnreaped() else { return nil }
-            return exit.signaled ? "was killed by signal \(exit.status)" : "exited with status \(exit.status)"
-        }
-        return process.terminationReason == .uncaughtSignal
-            ? "was killed by signal \(process.terminationStatus)"
-            : "exited with status \(process.terminationStatus)"
+        termination.map { $0.signaled ? "was killed by signal \($0.status)" : "exited with status \($0.status)" }
+    }
+
+    /// True once it has exited with status 0.
+    public var succeeded: Bool { termination.map { !$0.signaled && $0.status == 0 } ?? false }
+
+    /// Waits until it has ended.
+    public func waitForExit() async {
+        while isRunning { try? await Task.sleep(for: ChildProcessSupervisor.pollInterval) }
     }
 
     /// How the child ended, if it has and Foundation has not reaped it yet; read without reaping it.
@@ -77,7 +86,7 @@ public final class ChildProcess: Sendable {
         }
         if isRunning {
             signalGroup(SIGKILL)
-            while isRunning { try? await Task.sleep(for: ChildProcessSupervisor.pollInterval) }
+            await waitForExit()
         }
     }
 
@@ -94,7 +103,7 @@ public final class ChildProcessSupervisor: Sendable {
 
     /// How long a child may take to stop after SIGTERM before it gets SIGKILL.
     public let stopGrace: Duration
-    private let children = Mutex<[ChildProcess]>([])
+    private let children = Mutex<(started: [ChildProcess], isStopping: Bool)>(([], false))
 
     public init(stopGrace: Duration) { self.stopGrace = stopGrace }
 
@@ -134,29 +143,45 @@ public final class ChildProcessSupervisor: Sendable {
         defer { try? log?.close() }
         let child = ChildProcess(name: name, arguments: arguments, process: process, logPath: logPath)
         if let onExit { process.terminationHandler = { _ in onExit(child) } }
-        // Registered before the child runs: a signal that arrives at once still finds it.
+        // Registered before the child runs: a signal that arrives at once still finds it. None starts
+        // once every child is being stopped: it would outlive the tool.
         try children.withLock { children in
+            guard !children.isStopping else { throw ToolFailure("stopping: \(name) is not started") }
             try process.run()
-            children.append(child)
+            children.started.append(child)
         }
         return child
     }
 
+    /// Runs a one-shot command to its end as a child (so stopping every child stops it too) and returns
+    /// its standard output; throws when it does not exit with status 0.
+    public func output(of name: String, program: String = executable, arguments: [String]) async throws -> String {
+        let pipe = Pipe()
+        let child = try start(name: name, program: program, arguments: arguments, output: .capture(pipe))
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        await child.waitForExit()
+        children.withLock { $0.started.removeAll { $0 === child } }
+        guard child.succeeded else {
+            throw ToolFailure("\(([program] + arguments).joined(separator: " ")) \(child.ending ?? "ended"): \(output.prefix(300))")
+        }
+        return output
+    }
+
     /// The last child started under `name` (a restarted one replaces the one that died).
-    public func child(named name: String) -> ChildProcess? { children.withLock { $0.last { $0.name == name } } }
+    public func child(named name: String) -> ChildProcess? { children.withLock { $0.started.last { $0.name == name } } }
 
     /// The names of the children started so far, in order (a name once).
     public var names: [String] {
         children.withLock { children in
             var names: [String] = []
-            for child in children where !names.contains(child.name) { names.append(child.name) }
+            for child in children.started where !names.contains(child.name) { names.append(child.name) }
             return names
         }
     }
 
     /// Stops `child` and forgets it.
     public func stop(_ child: ChildProcess) async {
-        children.withLock { $0.removeAll { $0 === child } }
+        children.withLock { $0.started.removeAll { $0 === child } }
         await child.stop(grace: stopGrace)
     }
 
@@ -164,7 +189,10 @@ public final class ChildProcessSupervisor: Sendable {
     /// Called again while a first call stops them (a signal during the tool's own cleanup), it waits too.
     @discardableResult
     public func stopAll() async -> [ChildProcess] {
-        let all = children.withLock { $0 }
+        let all = children.withLock { children in
+            children.isStopping = true
+            return children.started
+        }
         await withTaskGroup(of: Void.self) { group in
             for child in all { group.addTask { await child.stop(grace: self.stopGrace) } }
         }

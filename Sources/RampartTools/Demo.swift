@@ -79,8 +79,7 @@ public struct DemoRun {
     /// Stops every process and says how each (the last of each name) ended.
     static func stopAll(_ children: ChildProcessSupervisor, console: DemoConsole) async {
         for child in await children.stopAll() {
-            console.progress(
-                "\(child.name) stopped (\(child.process.terminationReason == .uncaughtSignal ? "signal" : "status") \(child.process.terminationStatus))")
+            console.progress("\(child.name) stopped (\(child.termination.map { "\($0.signaled ? "signal" : "status") \($0.status)" } ?? "still running"))")
         }
     }
 }
