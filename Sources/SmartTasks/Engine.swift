@@ -92,6 +92,9 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
         if try store.derivedRevision() == nil, let head = try journal.head() { try store.setDerivedRevision(head) }
     }
 
+    /// Revisions read from the journal at once when deriving After Publish.
+    static let derivedRevisionsPerRead = 4
+
     var limits: SmartTaskLimits { environment.limits }
     var now: Int64 { environment.clockMilliseconds() }
 
@@ -145,9 +148,17 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
                 try store.setDerivedRevision(head)
                 return
             }
+            guard cursor < head else { return }
+            // Without an After Publish task nothing is read: a revision may hold 100,000 changes, and
+            // decoding it and building its payload would cost a standby applying it as much again.
+            guard !(await catalog.tasks(for: TriggerName.afterPublish)).isEmpty else {
+                try store.setDerivedRevision(head)
+                return
+            }
             var next = cursor + 1
             while next <= head {
-                let batch = try journal.revisions(next, 64)
+                // A few at a time: each may be tens of megabytes.
+                let batch = try journal.revisions(next, Self.derivedRevisionsPerRead)
                 guard let last = batch.last else { break }
                 for revision in batch {
                     if revision.publishedAtMilliseconds >= now - limits.queuedAgeMaxMilliseconds {

@@ -15,7 +15,8 @@ struct EngineHarness {
     let deliveries: DeliveryStore
     let active: Flag
 
-    init(tasks: StaticCatalog, limits: SmartTaskLimits = EngineHarness.fastLimits, active: Flag = Flag(true)) async throws {
+    /// `journalReads` counts the revisions the engine reads from the journal.
+    init(tasks: StaticCatalog, limits: SmartTaskLimits = EngineHarness.fastLimits, active: Flag = Flag(true), journalReads: Counter? = nil) async throws {
         directory = try temporaryDirectory("engine")
         store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         service = try ManagementService(
@@ -23,8 +24,16 @@ struct EngineHarness {
         _ = try await service.initializeIfEmpty(adminPassword: "adminpw")
         deliveries = try DeliveryStore(path: directory.appendingPathComponent(DeliveryStore.fileName).path, limits: limits)
         self.active = active
+        let store = self.store
+        let journal = JournalSource(
+            head: { try store.head()?.number },
+            revisions: { from, limit in
+                let revisions = try store.revisions(from: from, limit: limit)
+                journalReads?.add(revisions.count)
+                return revisions
+            })
         engine = try SmartTaskEngine(
-            store: deliveries, catalog: tasks, journal: JournalSource(store: store), events: service.events,
+            store: deliveries, catalog: tasks, journal: journal, events: service.events,
             environment: EngineEnvironment(serverName: "primary", limits: limits, isActive: { active.isSet }), logger: quietLogger)
         await service.attachSmartTaskPort(engine)
     }
@@ -162,6 +171,20 @@ struct EngineHarness {
             #expect(await eventually { (try? harness.history().map(\.result)) == [.succeeded] })
         }
         #expect(runs() == 2)
+    }
+
+    @Test func withoutAnAfterPublishTaskNoRevisionIsReadAndTheCursorFollowsTheHead() async throws {
+        let reads = Counter()
+        let harness = try await EngineHarness(
+            tasks: StaticCatalog([Self.scriptTask(TriggerName.beforePublish, body: "exit 0\n")]), journalReads: reads)
+        defer { harness.remove() }
+        try await harness.running {
+            let sid = try await harness.login()
+            for name in ["web-1", "web-2", "web-3"] { #expect(try await harness.addAndPublish(name, sid: sid).status == 200) }
+            let head = try harness.store.head()?.number
+            #expect(await eventually { (try? harness.deliveries.derivedRevision()) == head })
+        }
+        #expect(reads.value == 0, "revisions read with no After Publish task: \(reads.value)")
     }
 
     @Test func aReceiverThatIsDownGetsRetriesThenADeadLetterWhilePublishesGoOn() async throws {

@@ -22,6 +22,13 @@ final class StaticCatalog: SmartTaskCatalog {
     func task(uid: String) async -> SmartTaskSpec? { specs.withLock { $0.first { $0.uid == uid } } }
 }
 
+/// A count several tasks add to.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add(_ amount: Int) { count.withLock { $0 += amount } }
+    var value: Int { count.withLock { $0 } }
+}
+
 /// A flag tests flip (an HA role).
 final class Flag: Sendable {
     let value: Mutex<Bool>
