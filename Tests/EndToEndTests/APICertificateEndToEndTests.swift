@@ -4,7 +4,7 @@ import Testing
 /// Clients follow a failover: every server's Web API certificate is issued by the group's Internal CA,
 /// so an HTTPS client that trusts only the primary's pki/ica.pem (curl --cacert, Ansible's CA path)
 /// verifies the secondary, before and after its promotion.
-@Suite("End to end: one CA for every server's Web API", .serialized)
+@Suite("End to end: one CA for every server's Web API", .serialized, .endToEndSlot)
 struct APICertificateEndToEndTests {
     @Test(
         "a client trusting only the primary's ica.pem, hostname check on, verifies the secondary's API before and after promotion",

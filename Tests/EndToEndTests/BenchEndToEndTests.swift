@@ -3,7 +3,7 @@ import Testing
 
 /// `rampart bench` starts servers of its own: whatever ends it, none may outlive it and nothing of
 /// theirs may stay on disk.
-@Suite("End to end: a benchmark cleans up after itself")
+@Suite("End to end: a benchmark cleans up after itself", .endToEndSlot)
 struct BenchEndToEndTests {
     static let publishesBeforeSignal = 20
 

@@ -6,7 +6,7 @@ import Testing
 #endif
 
 /// `rampart demo` as people run it: killed servers to try the failover, a pipe to `tee`, Ctrl-C.
-@Suite("End to end: rampart demo", .serialized)
+@Suite("End to end: rampart demo", .serialized, .endToEndSlot)
 struct DemoEndToEndTests {
     /// A demo started in a shell pipeline of its own process group, as a terminal runs
     /// `rampart demo | tee LOG`; `group` is that process group (Ctrl-C sends SIGINT to it).

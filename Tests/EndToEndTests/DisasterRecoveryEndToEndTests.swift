@@ -3,7 +3,7 @@ import Testing
 
 /// The README runbook "Both servers fail", with real processes: a backup of an HA pair's active,
 /// both servers lost, the backup restored as the new primary in a raised epoch, a new secondary added.
-@Suite("End to end: both servers fail", .serialized)
+@Suite("End to end: both servers fail", .serialized, .endToEndSlot)
 struct DisasterRecoveryEndToEndTests {
     typealias Fixture = EndToEndTests.Fixture
 

@@ -12,7 +12,7 @@ import Testing
 
 /// The product as people use it: the `rampart` executable started as a server on a temporary data
 /// directory, driven with `rampart mgmt`, stopped, killed and started again.
-@Suite("End to end: rampart server and rampart mgmt", .serialized)
+@Suite("End to end: rampart server and rampart mgmt", .serialized, .endToEndSlot)
 struct EndToEndTests {
     /// One temporary data directory and the commands that use it.
     struct Fixture {

@@ -5,7 +5,7 @@ import Testing
 /// the server's --clock-problem-ms unless the agent is started with --force, and `rampart time` shows
 /// a row per gateway with NTP's offset and delay from the gw-welcome / gw-status stamps. The agents'
 /// skew is injected (RAMPART_TEST_CLOCK_OFFSET_MS shifts the clock a process shows its peers).
-@Suite("End to end: gateway clocks", .serialized)
+@Suite("End to end: gateway clocks", .serialized, .endToEndSlot)
 struct GatewayClockEndToEndTests {
     static let problemMilliseconds = 60_000
 

@@ -110,7 +110,7 @@ func taskDetail(_ task: [String: Any]?, gateway: String) -> [String: Any]? {
     (task?["task-details"] as? [[String: Any]])?.first { $0.string("gatewayName") == gateway }
 }
 
-@Suite("End to end: gateways", .serialized)
+@Suite("End to end: gateways", .serialized, .endToEndSlot)
 struct GatewayEndToEndTests {
     @Test("enrol, install (a gateway that is down fails only its part), status, restart keeps the policy", .timeLimit(.minutes(10)))
     func enrolInstallRestart() async throws {

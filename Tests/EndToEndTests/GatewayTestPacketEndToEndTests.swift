@@ -2,7 +2,7 @@ import Foundation
 import ManagementModel
 import Testing
 
-@Suite("rampart gateway test-packet")
+@Suite("rampart gateway test-packet", .endToEndSlot)
 struct GatewayTestPacketEndToEndTests {
     /// An installed policy as the agent stores it: 443 to the web server accepted and logged, the rest dropped.
     static func installedPolicy() -> CompiledPolicy {

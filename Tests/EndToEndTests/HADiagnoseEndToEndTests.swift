@@ -4,7 +4,7 @@ import Testing
 /// `rampart ha diagnose` on a real pair: healthy (exit 0), then each problem provoked on real processes
 /// (a failed backup, HA stopped, a stopped standby, a collision, a revoked peer, clock skew, another
 /// release, a stalled full sync, a nearly full disk), each named with its cause and its fix command (exit 1).
-@Suite("End to end: ha diagnose", .serialized)
+@Suite("End to end: ha diagnose", .serialized, .endToEndSlot)
 struct HADiagnoseEndToEndTests {
     /// One `ha diagnose --json`: its exit status and findings by code.
     struct Diagnosis: CustomStringConvertible {

@@ -4,7 +4,7 @@ import Testing
 /// A standby whose disk fills up (found by the chaos runner, Tests/chaos): HA halts rather than act on a
 /// state it could not make durable, the operator can still ask it why, and once space is back HA starts
 /// again from its durable state by itself and catches up — no restart, no operator.
-@Suite("End to end: a full disk on a standby", .serialized)
+@Suite("End to end: a full disk on a standby", .serialized, .endToEndSlot)
 struct HADiskFullEndToEndTests {
     @Test(
         "a standby's full disk halts HA, status still answers, and HA resumes and catches up once space is freed",

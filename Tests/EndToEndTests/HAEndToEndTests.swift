@@ -3,7 +3,7 @@ import Testing
 
 /// Management HA between real processes on loopback: a primary, and a secondary that joins it with a
 /// one-time key, gets a full sync, follows by delta sync, stays read-only, and catches up after a restart.
-@Suite("End to end: management HA (join, sync, read-only standby)", .serialized)
+@Suite("End to end: management HA (join, sync, read-only standby)", .serialized, .endToEndSlot)
 struct HAEndToEndTests {
     @Test("a secondary joins, is synchronized, follows publishes, refuses writes, and catches up after a restart", .timeLimit(.minutes(10)))
     func joinSyncReadOnlyRestart() async throws {

@@ -122,7 +122,7 @@ final class HAGroup: @unchecked Sendable {
 
 /// Promotion between real processes: switchover, forced failover after kill -9, the old active's
 /// return (as a standby, or in collision), a third server, and sync replication mode.
-@Suite("End to end: HA promotion, fencing and collisions", .serialized)
+@Suite("End to end: HA promotion, fencing and collisions", .serialized, .endToEndSlot)
 struct HAPromotionEndToEndTests {
     @Test("switchover loses nothing; the old active follows as a standby; switch back", .timeLimit(.minutes(10)))
     func switchoverAndBack() async throws {

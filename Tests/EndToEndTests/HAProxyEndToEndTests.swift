@@ -3,7 +3,7 @@ import Testing
 
 /// Management HA over a link that breaks: the secondary joins the primary through a TCPProxy and keeps
 /// using that address for its HA link, so the test can cut the link while the full sync is under way.
-@Suite("End to end: management HA through a faulty link", .serialized)
+@Suite("End to end: management HA through a faulty link", .serialized, .endToEndSlot)
 struct HAProxyEndToEndTests {
     /// Enough published data for a full sync of several 1 MiB chunks (HALimits.snapshotChunkBytesMax):
     /// hosts with long comments, published in batches as an administrator would.

@@ -4,7 +4,7 @@ import Testing
 /// Issue 18, items 1, 5 and 7 on real processes: a restarted old active takes no write before every
 /// peer answered; a paused standby says so and how far behind it is, with the same lag its promotion
 /// dry run gives; show-ha-status gives each server's address and last successful sync.
-@Suite("End to end: HA restart, paused standby, status fields", .serialized)
+@Suite("End to end: HA restart, paused standby, status fields", .serialized, .endToEndSlot)
 struct HARestartEndToEndTests {
     @Test("a restarted old active takes no write while the promoted standby is unreachable", .timeLimit(.minutes(10)))
     func restartedOldActiveWaitsForItsPeer() async throws {

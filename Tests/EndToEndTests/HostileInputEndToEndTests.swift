@@ -6,7 +6,7 @@ import Testing
 /// Issue 18, items 8 and 9, on a real server over HTTPS: each of these requests stopped the whole
 /// process (a Swift runtime trap). Now each gets a 400 (or the answer it deserves), and the server
 /// is still there afterwards, stopping cleanly on SIGTERM.
-@Suite("End to end: hostile requests never stop the server", .serialized)
+@Suite("End to end: hostile requests never stop the server", .serialized, .endToEndSlot)
 struct HostileInputEndToEndTests {
     /// Requests sent as raw bytes: the bodies are not what JSONSerialization would ever write.
     struct Exchange {

@@ -8,7 +8,7 @@ import Testing
 /// Every command of the catalog gets hostile values of every kind, in every parameter, on a real
 /// server (a trap in the server is a process exit, so the server is checked after every request):
 /// every answer must be a JSON success or a JSON 4xx error, never a dropped connection or a 5xx.
-@Suite("End to end: hostile input to every command", .serialized)
+@Suite("End to end: hostile input to every command", .serialized, .endToEndSlot)
 struct HostileSweepEndToEndTests {
     @Test("every command, every hostile value class, every parameter: JSON answers, no trap", .timeLimit(.minutes(10)))
     func sweep() async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// `rampart view` on real servers: `--once` and `--json` on an HA pair show the role, the epoch and the
 /// peer; under tmux the live screen draws the HA page, Tab turns to the gateways page and q ends it.
-@Suite("End to end: rampart view", .serialized)
+@Suite("End to end: rampart view", .serialized, .endToEndSlot)
 struct LiveViewEndToEndTests {
     @Test("a primary and a standby: view --once and --json show each one's mode, the epoch and the peer", .timeLimit(.minutes(10)))
     func onceAndJSONOnAPair() async throws {

@@ -5,7 +5,7 @@ import TrustCore
 
 /// Values from requests and peers are logged on one line: a newline in a login name or an enrolling
 /// node's name cannot forge a line of the server's log.
-@Suite("End to end: no forged log lines", .serialized)
+@Suite("End to end: no forged log lines", .serialized, .endToEndSlot)
 struct LogInjectionEndToEndTests {
     static let forged = "x\nFORGED line: admin logged in as root\r\nFORGED\u{2028}FORGED again"
 

@@ -3,7 +3,7 @@ import ManagementService
 import Testing
 
 /// `rampart mgmt COMMAND --help` and `rampart mgmt show-commands` come from the server's catalog.
-@Suite("rampart mgmt: help from the command catalog")
+@Suite("rampart mgmt: help from the command catalog", .endToEndSlot)
 struct MgmtHelpTests {
     @Test func aCommandsHelpListsItsParameters() async throws {
         let scratch = try TemporaryDirectory()

@@ -4,7 +4,7 @@ import Testing
 /// `migrate import` of a live HA group's export, run as an operator would: the import is a new,
 /// standalone group and never touches the group it came from; taking the group's place
 /// (--as-new-primary) is refused while the group runs.
-@Suite("End to end: migrate import beside a live HA group", .serialized)
+@Suite("End to end: migrate import beside a live HA group", .serialized, .endToEndSlot)
 struct MigrateImportEndToEndTests {
     @Test(
         "an import of the active's export starts a standalone active and leaves the pair untouched; --as-new-primary is refused while the pair runs",

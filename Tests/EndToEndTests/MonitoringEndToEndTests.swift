@@ -7,7 +7,7 @@ import Testing
 /// `/metrics` and the health endpoints on a real primary and standby: scraped over HTTPS (trusting
 /// the Internal CA) and over the plain `--metrics-listen` port, parsed by Prometheus' own Python
 /// parser (prometheus_client), the values checked against the state the test created.
-@Suite("End to end: /metrics and health endpoints on an HA pair", .serialized)
+@Suite("End to end: /metrics and health endpoints on an HA pair", .serialized, .endToEndSlot)
 struct MonitoringEndToEndTests {
     @Test("a primary and a standby: metrics parse with prometheus_client and match the HA state; /health/* answers 200 or 503", .timeLimit(.minutes(10)))
     func metricsAndHealthOnAPair() async throws {

@@ -10,7 +10,7 @@ import TrustCore
 #endif
 
 /// Backup, restore, migrate and snapshot with real `rampart` processes.
-@Suite("End to end: backup, restore, migrate, snapshot", .serialized)
+@Suite("End to end: backup, restore, migrate, snapshot", .serialized, .endToEndSlot)
 struct OperationsEndToEndTests {
     typealias Fixture = EndToEndTests.Fixture
 

@@ -9,7 +9,7 @@ import Testing
 
 /// Paths an operator walks on the first day: secrets kept off the command line, and a port in use
 /// that must leave the data directory as it was.
-@Suite("End to end: secrets off the command line, ports bound first", .serialized)
+@Suite("End to end: secrets off the command line, ports bound first", .serialized, .endToEndSlot)
 struct OperatorPathsEndToEndTests {
     @Test(
         "rampart mgmt refuses secrets on the command line; sic new-key makes a key file that enrols a node",

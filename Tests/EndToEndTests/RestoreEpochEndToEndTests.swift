@@ -3,7 +3,7 @@ import Testing
 
 /// A restore from a backup older than the group's last promotions: the gateways have seen a higher
 /// epoch than the backup can know of. The refused install says the exact fix, and the fix works.
-@Suite("End to end: restore below the gateways' epoch", .serialized)
+@Suite("End to end: restore below the gateways' epoch", .serialized, .endToEndSlot)
 struct RestoreEpochEndToEndTests {
     @Test(
         "an old backup restored as the new primary: the gateway's refusal names --epoch-term N; restored again with it, installs succeed",

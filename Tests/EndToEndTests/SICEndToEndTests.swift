@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// SIC between real processes: a server, and a node enrolled with `rampart sic enroll`.
-@Suite("End to end: SIC enrolment and mutual TLS", .serialized)
+@Suite("End to end: SIC enrolment and mutual TLS", .serialized, .endToEndSlot)
 struct SICEndToEndTests {
     @Test("a node enrols with a one-time key, talks mutual TLS, and is refused after a reset", .timeLimit(.minutes(10)))
     func enrolTalkReset() async throws {

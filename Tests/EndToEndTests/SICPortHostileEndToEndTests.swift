@@ -6,7 +6,7 @@ import Testing
 /// (bad magic, lengths up to 2^32-1, frame types only a verified peer may send, node names with
 /// newlines, wrong field sizes, truncations), and TLS with another CA's certificate. The server must
 /// close every one of them itself and keep accepting; nothing a client sent may forge a log line.
-@Suite("End to end: hostile input to the SIC port", .serialized)
+@Suite("End to end: hostile input to the SIC port", .serialized, .endToEndSlot)
 struct SICPortHostileEndToEndTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("sic-fuzz/sic_fuzz.py")

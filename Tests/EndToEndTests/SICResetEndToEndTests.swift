@@ -4,7 +4,7 @@ import Testing
 /// `rampart sic reset` between real processes: the reset server is cut off at once — its channel
 /// closes, no revision reaches it after, its status says revoked — and after a promotion the new
 /// active resets the old one.
-@Suite("End to end: SIC reset cuts a server off", .serialized)
+@Suite("End to end: SIC reset cuts a server off", .serialized, .endToEndSlot)
 struct SICResetEndToEndTests {
     @Test(
         "reset a standby: its channel closes, nothing more reaches it, its status says revoked; after a promotion the new active resets the old one",

@@ -4,7 +4,7 @@ import Testing
 /// SmartTask objects over the Web API of a real `rampart server` (started with --smtp-relay): add a
 /// script and tasks, publish, read them back after a restart, the shared secret never shown;
 /// validation and permissions as a client sees them.
-@Suite("End to end: SmartTask objects over the Web API")
+@Suite("End to end: SmartTask objects over the Web API", .endToEndSlot)
 struct SmartTaskObjectsEndToEndTests {
     @Test(.timeLimit(.minutes(10))) func tasksArePublishedShownWithoutTheirSecretAndSurviveARestart() async throws {
         let scratch = try TemporaryDirectory()

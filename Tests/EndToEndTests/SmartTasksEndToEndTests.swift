@@ -72,7 +72,7 @@ final class SmartTaskReceiver: Sendable {
     }
 }
 
-@Suite(.serialized) struct SmartTasksEndToEndTests {
+@Suite(.serialized, .endToEndSlot) struct SmartTasksEndToEndTests {
     /// `rampart smarttask history --json` of a server: its executions.
     static func history(_ group: HAGroup, _ name: String, extra: [String] = []) async throws -> [[String: Any]] {
         let result = try await group.fixture.rampart(["smarttask", "history", "--data", group.data(name), "--json"] + extra)

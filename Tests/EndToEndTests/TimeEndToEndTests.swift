@@ -5,7 +5,7 @@ import Testing
 /// skew in `ha status`, and a promotion refused above the problem threshold unless forced. The standby's
 /// skew is injected (RAMPART_TEST_CLOCK_OFFSET_MS shifts the clock it shows its peers; the machine's
 /// clock is not touched).
-@Suite("End to end: rampart time and clock skew", .serialized)
+@Suite("End to end: rampart time and clock skew", .serialized, .endToEndSlot)
 struct TimeEndToEndTests {
     static let skewMilliseconds = 120_000
 

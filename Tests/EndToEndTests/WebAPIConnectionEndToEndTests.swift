@@ -13,7 +13,7 @@ import Testing
 
 /// The Web API's port is open to anyone who reaches it: connections that send nothing, or stop after
 /// TLS, must not be held forever, and one address must not take every connection.
-@Suite("End to end: Web API connection limits", .serialized)
+@Suite("End to end: Web API connection limits", .serialized, .endToEndSlot)
 struct WebAPIConnectionEndToEndTests {
     @Test(
         "idle and silent connections are closed in time, one address is limited, a normal client works throughout",
