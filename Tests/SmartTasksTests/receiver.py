@@ -36,6 +36,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         if mode == "fail":
+            # What was refused, so a test knows which deliveries the sender will retry.
+            with lock:
+                with open(out + ".refused", "a") as f:
+                    f.write(body.decode(errors="replace") + "\n")
             return self.answer(503, "receiver failing on purpose")
         if self.path == "/echo":
             return self.answer(500, "you sent " + self.headers.get("X-chkp-shared-secret", ""))
