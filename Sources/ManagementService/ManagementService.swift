@@ -89,6 +89,9 @@ public actor ManagementService {
     var logQueries = LogQueries()
     /// `managementServers()` as last read, with the store's count of checkpoint-host changes it was read at.
     nonisolated let managementServersRead = Mutex<(changes: UInt64, entries: [ManagementServerEntry])?>(nil)
+    /// Every published smart-task that parses, as `publishedSmartTasks()` last read them, with the store's
+    /// count of smart-task changes they were read at.
+    nonisolated let smartTasksRead = Mutex<(changes: UInt64, tasks: [SmartTaskDefinition])?>(nil)
 
     public init(
         store: ManagementStore, identity: ServerIdentity, logger: Logger,

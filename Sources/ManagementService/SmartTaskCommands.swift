@@ -5,24 +5,37 @@ import Store
 extension ManagementService {
     // MARK: reads for the SmartTasks engine (never rendered: they carry the shared secrets)
 
-    /// The enabled tasks of the published head that `trigger` fires, by name, secrets included. A
-    /// stored task that no longer parses (written by another version) is skipped and logged.
-    public func smartTasks(for trigger: SmartTaskTrigger) throws -> [SmartTaskDefinition] {
-        let (objects, _) = try store.objects(types: [.smartTask], offset: 0, limit: Int.max, nameFilter: nil)
-        var out: [SmartTaskDefinition] = []
-        for object in objects where object.fields["trigger"]?.stringValue.flatMap(SmartTaskTrigger.named) == trigger {
+    /// The enabled tasks of the published head that `trigger` fires, by name, secrets included.
+    public nonisolated func smartTasks(for trigger: SmartTaskTrigger) throws -> [SmartTaskDefinition] {
+        try publishedSmartTasks().filter { $0.enabled && $0.trigger == trigger }
+    }
+
+    /// A published smart-task by uid, enabled or not (nil: deleted, or it does not parse).
+    public nonisolated func smartTask(uid: String) throws -> SmartTaskDefinition? {
+        try publishedSmartTasks().first { $0.uid == uid }
+    }
+
+    /// Every published smart-task, by name. The engine asks for every revision it derives and every
+    /// delivery it makes, and a publish asks for its Before Publish tasks: they are read again only
+    /// after a commit that changed smart-tasks. A stored task that no longer parses (written by another
+    /// version) is skipped and logged.
+    nonisolated func publishedSmartTasks() throws -> [SmartTaskDefinition] {
+        let changes = store.changeCount(of: .smartTask)
+        if let cached = smartTasksRead.withLock({ $0 }), cached.changes == changes { return cached.tasks }
+        var tasks: [SmartTaskDefinition] = []
+        for object in try store.objects(types: [.smartTask], offset: 0, limit: Int.max, nameFilter: nil).objects {
             do {
-                let task = try SmartTaskDefinition(object)
-                if task.enabled { out.append(task) }
+                tasks.append(try SmartTaskDefinition(object))
             } catch let error as ManagementError {
                 logger.warning("smart-task skipped: it does not parse", metadata: ["uid": "\(object.uid)", "error": "\(error.code)"])
             }
         }
-        return out
+        smartTasksRead.withLock { $0 = (changes, tasks) }
+        return tasks
     }
 
     /// A published repository script by uid, or else by name.
-    public func repositoryScript(_ uidOrName: String) -> RepositoryScript? {
+    public nonisolated func repositoryScript(_ uidOrName: String) -> RepositoryScript? {
         let reader = store.reader
         let object =
             reader.object(uid: uidOrName).flatMap { $0.type == .repositoryScript ? $0 : nil }

@@ -42,15 +42,27 @@ public struct BenchSmartTasksRun {
 }
 
 enum BenchSmartTasksLimits {
-    static let warmUpPublishes = 20
+    static let warmUpPublishes = 5
     static let hosts = 20
-    /// How long the answering receiver may take to see every delivery after the publishes.
-    static let deliveryWaitMilliseconds = 300_000.0
+    /// Every configuration is timed in this many blocks, the configurations taking turns: a machine
+    /// that drifts (another process, the disk's cache) weighs on every figure alike.
+    static let rounds = 5
+    /// How long the answering receiver may take to see every delivery of a block.
+    static let deliveryWaitMilliseconds = 120_000.0
     /// The web-request time-out of the tasks that post to the silent receiver.
     static let silentTimeoutSeconds = 5
 }
 
 struct SmartTaskBench {
+    /// One measured configuration: how many tasks post where.
+    struct Configuration {
+        var tasks: Int
+        var port: Int
+        var answering: Bool
+        var label: String
+        var metric: String { "smarttasks_publish_ms_\(tasks)_tasks" + (answering ? "" : "_silent_receiver") }
+    }
+
     let client: BenchClient
     let sid: String
     let samples: Int
@@ -68,35 +80,64 @@ struct SmartTaskBench {
     mutating func measureAll(answering: Int, silent: Int) async throws -> [BenchFigure] {
         for index in 0..<BenchSmartTasksLimits.hosts { try await client.mustSucceed("add-host", BenchClient.host(800_000 + index), sid: sid) }
         try await client.mustSucceed("publish", [:], sid: sid)
-        var figures: [BenchFigure] = []
-        let baseline = try await measure(tasks: 0, port: answering, label: "no SmartTask")
-        figures.append(baseline)
-        for (count, port, label) in [
-            (1, answering, "1 After Publish web-request task to a receiver that answers 200 at once"),
-            (10, answering, "10 After Publish web-request tasks to a receiver that answers 200 at once"),
-            (10, silent, "10 After Publish web-request tasks to a receiver that accepts and never answers (time-out 5 s, retries)"),
-        ] {
-            let before = receiver.count
-            var figure = try await measure(tasks: count, port: port, label: label)
-            let baselineP50 = baseline.percentile(0.5)
-            figure.extra["p50_added_percent"] = .double(((figure.percentile(0.5) / max(baselineP50, 0.001) - 1) * 1000).rounded() / 10)
-            if port == answering { figure.extra["deliveries_seen"] = .int(Int64(try await waitDeliveries(from: before, expected: count * samples))) }
-            figures.append(figure)
+        let configurations = [
+            Configuration(tasks: 0, port: answering, answering: true, label: "no SmartTask"),
+            Configuration(tasks: 1, port: answering, answering: true, label: "1 After Publish web-request task to a receiver that answers 200 at once"),
+            Configuration(
+                tasks: 10, port: answering, answering: true, label: "10 After Publish web-request tasks to a receiver that answers 200 at once"),
+            Configuration(
+                tasks: 10, port: silent, answering: false,
+                label: "10 After Publish web-request tasks to a receiver that accepts and never answers (time-out 5 s, retries)"),
+        ]
+        var samplesByConfiguration = Array(repeating: [Double](), count: configurations.count)
+        var deliveriesSeen = Array(repeating: 0, count: configurations.count)
+        var deliveriesExpected = Array(repeating: 0, count: configurations.count)
+        for round in 0..<BenchSmartTasksLimits.rounds {
+            let perBlock = samples / BenchSmartTasksLimits.rounds + (round < samples % BenchSmartTasksLimits.rounds ? 1 : 0)
+            for (index, configuration) in configurations.enumerated() {
+                let before = receiver.count
+                try await setTasks(
+                    configuration.tasks, port: configuration.port, timeoutSeconds: configuration.answering ? 30 : BenchSmartTasksLimits.silentTimeoutSeconds)
+                samplesByConfiguration[index] += try await timedPublishes(perBlock)
+                guard configuration.answering, configuration.tasks > 0 else { continue }
+                // Every delivery of the block made before the next block starts: none is skipped as the
+                // tasks are deleted, and none weighs on another configuration's publishes.
+                // The publish that added the tasks fires them too.
+                let expected = configuration.tasks * (1 + BenchSmartTasksLimits.warmUpPublishes + perBlock)
+                deliveriesExpected[index] += expected
+                deliveriesSeen[index] += try await waitDeliveries(from: before, expected: expected)
+            }
         }
-        try await setTasks(0, port: answering)
-        return figures
+        try await setTasks(0, port: answering, timeoutSeconds: 30)
+        return figures(configurations, samplesByConfiguration, deliveriesSeen: deliveriesSeen, deliveriesExpected: deliveriesExpected)
     }
 
-    /// `count` enabled After Publish tasks posting to 127.0.0.1:`port`, published; then the publishes timed.
-    mutating func measure(tasks count: Int, port: Int, label: String) async throws -> BenchFigure {
-        try await setTasks(count, port: port)
+    func figures(_ configurations: [Configuration], _ samples: [[Double]], deliveriesSeen: [Int], deliveriesExpected: [Int]) -> [BenchFigure] {
+        let baselineP50 = BenchFigure.percentile(samples[0], 0.5)
+        return configurations.enumerated().map { index, configuration in
+            var figure = BenchFigure(
+                metric: configuration.metric,
+                note: "publish of one changed host (set-host, then publish timed alone, until its answer: durable, async mode), \(samples[index].count) "
+                    + "times in \(BenchSmartTasksLimits.rounds) blocks taking turns with the other configurations (each block after "
+                    + "\(BenchSmartTasksLimits.warmUpPublishes) warm-up publishes), with \(configuration.label); one server, loopback")
+            figure.samplesMilliseconds = samples[index]
+            if index > 0 {
+                figure.extra["p50_added_percent"] = .double(((figure.percentile(0.5) / max(baselineP50, 0.001) - 1) * 1000).rounded() / 10)
+            }
+            if configuration.answering, configuration.tasks > 0 {
+                figure.extra["deliveries_seen"] = .int(Int64(deliveriesSeen[index]))
+                figure.extra["deliveries_expected"] = .int(Int64(deliveriesExpected[index]))
+            }
+            return figure
+        }
+    }
+
+    /// Warm-up publishes, then `count` timed ones.
+    mutating func timedPublishes(_ count: Int) async throws -> [Double] {
         for _ in 0..<BenchSmartTasksLimits.warmUpPublishes { _ = try await timedPublish() }
-        var figure = BenchFigure(
-            metric: "smarttasks_publish_ms_\(count)_tasks" + (port == receiver.port || count == 0 ? "" : "_silent_receiver"),
-            note: "publish of one changed host (set-host, then publish timed alone, until its answer: durable, async mode), "
-                + "\(samples) times after \(BenchSmartTasksLimits.warmUpPublishes) warm-up publishes, with \(label); one server, loopback")
-        for _ in 0..<samples { figure.samplesMilliseconds.append(try await timedPublish()) }
-        return figure
+        var samples: [Double] = []
+        for _ in 0..<count { samples.append(try await timedPublish()) }
+        return samples
     }
 
     mutating func timedPublish() async throws -> Double {
@@ -108,16 +149,16 @@ struct SmartTaskBench {
         return monotonicMilliseconds() - started
     }
 
-    mutating func setTasks(_ count: Int, port: Int) async throws {
+    /// `count` enabled After Publish tasks posting to 127.0.0.1:`port`, published (the previous ones deleted).
+    mutating func setTasks(_ count: Int, port: Int, timeoutSeconds: Int) async throws {
         for name in tasks { try await client.mustSucceed("delete-smart-task", ["name": .string(name)], sid: sid) }
         tasks = (0..<count).map { "bench-task-\(port)-\($0)" }
-        let timeout = port == receiver.port ? 30 : BenchSmartTasksLimits.silentTimeoutSeconds
         for name in tasks {
             try await client.mustSucceed(
                 "add-smart-task",
                 [
                     "name": .string(name), "trigger": "After Publish", "enabled": true,
-                    "action": ["send-web-request": ["url": .string("http://127.0.0.1:\(port)/hook"), "time-out": .int(Int64(timeout))]],
+                    "action": ["send-web-request": ["url": .string("http://127.0.0.1:\(port)/hook"), "time-out": .int(Int64(timeoutSeconds))]],
                 ], sid: sid)
         }
         try await client.mustSucceed("publish", [:], sid: sid)
@@ -127,7 +168,7 @@ struct SmartTaskBench {
     func waitDeliveries(from before: Int, expected: Int) async throws -> Int {
         let started = monotonicMilliseconds()
         while receiver.count - before < expected, monotonicMilliseconds() - started < BenchSmartTasksLimits.deliveryWaitMilliseconds {
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(50))
         }
         return receiver.count - before
     }

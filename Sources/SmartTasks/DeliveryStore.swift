@@ -107,6 +107,11 @@ public final class DeliveryStore: Sendable {
                     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                     """)
         }
+        // The minimum interval asks for one task's latest pending start at every revision derived:
+        // a lookup, not a scan of a queue that grows while a receiver is slow.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: "CREATE INDEX deliveries_task_start ON deliveries(task_uid, not_before)")
+        }
         try migrator.migrate(queue)
     }
 
@@ -178,13 +183,12 @@ public final class DeliveryStore: Sendable {
         try queue.read { db in try Self.deliveries(db, sql: "SELECT * FROM deliveries ORDER BY id", []) }
     }
 
-    /// The latest planned start of each task's pending deliveries (for the minimum interval).
-    public func lastStarts() throws -> [String: Int64] {
+    /// The latest planned start of each of `tasks`' pending deliveries (for the minimum interval).
+    public func lastStarts(tasks: [String]) throws -> [String: Int64] {
         try queue.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT MAX(not_before) FROM deliveries WHERE task_uid = ?")
             var out: [String: Int64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT task_uid, MAX(not_before) AS last FROM deliveries GROUP BY task_uid") {
-                out[row["task_uid"]] = row["last"]
-            }
+            for task in tasks { out[task] = try Int64.fetchOne(statement, arguments: [task]) }
             return out
         }
     }

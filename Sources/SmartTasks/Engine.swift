@@ -95,8 +95,8 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
     /// Revisions read from the journal at once when deriving After Publish.
     static let derivedRevisionsPerRead = 4
 
-    var limits: SmartTaskLimits { environment.limits }
-    var now: Int64 { environment.clockMilliseconds() }
+    nonisolated var limits: SmartTaskLimits { environment.limits }
+    nonisolated var now: Int64 { environment.clockMilliseconds() }
 
     public nonisolated func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -121,19 +121,17 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
     /// Queues the deliveries an event of the bus makes (on any node: a standby holds them).
     func enqueue(_ event: ManagementEvent) async {
         let at = now
-        for firing in DeliveryPlanner.firings(for: event, sync: &sync, observedAtMilliseconds: at) {
-            await enqueue(firing, derivedRevision: nil)
-        }
+        for firing in DeliveryPlanner.firings(for: event, sync: &sync, observedAtMilliseconds: at) { await enqueue(firing) }
     }
 
-    func enqueue(_ firing: TriggerFiring, derivedRevision: UInt64?) async {
+    func enqueue(_ firing: TriggerFiring) async {
         let tasks = await catalog.tasks(for: firing.trigger)
         do {
+            guard !tasks.isEmpty else { return }
             let planned = DeliveryPlanner.deliveries(
                 for: firing, tasks: tasks, server: environment.serverName, nowMilliseconds: now,
-                lastStartMilliseconds: tasks.isEmpty ? [:] : try store.lastStarts(), limits: limits)
-            guard !planned.isEmpty || derivedRevision != nil else { return }
-            try store.enqueue(planned, nowMilliseconds: now, derivedRevision: derivedRevision)
+                lastStartMilliseconds: try store.lastStarts(tasks: tasks.map(\.uid)), limits: limits)
+            try store.enqueue(planned, nowMilliseconds: now)
         } catch {
             logger.error("smart tasks: cannot queue \(firing.trigger): \(error)")
         }
@@ -151,7 +149,8 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
             guard cursor < head else { return }
             // Without an After Publish task nothing is read: a revision may hold 100,000 changes, and
             // decoding it and building its payload would cost a standby applying it as much again.
-            guard !(await catalog.tasks(for: TriggerName.afterPublish)).isEmpty else {
+            let tasks = await catalog.tasks(for: TriggerName.afterPublish)
+            guard !tasks.isEmpty else {
                 try store.setDerivedRevision(head)
                 return
             }
@@ -160,18 +159,29 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
                 // A few at a time: each may be tens of megabytes.
                 let batch = try journal.revisions(next, Self.derivedRevisionsPerRead)
                 guard let last = batch.last else { break }
-                for revision in batch {
-                    if revision.publishedAtMilliseconds >= now - limits.queuedAgeMaxMilliseconds {
-                        await enqueue(DeliveryPlanner.afterPublish(revision), derivedRevision: revision.number)
-                    } else {
-                        try store.setDerivedRevision(revision.number)
-                    }
-                }
+                try enqueueAfterPublish(of: batch, tasks: tasks)
                 next = last.number + 1
             }
         } catch {
             logger.error("smart tasks: cannot read the journal: \(error)")
         }
+    }
+
+    /// The After Publish deliveries of consecutive revisions, queued in one transaction with the cursor
+    /// moved past the last (one too old for the queue fires nothing).
+    func enqueueAfterPublish(of revisions: [Revision], tasks: [SmartTaskSpec]) throws {
+        guard let last = revisions.last else { return }
+        let at = now
+        var lastStarts = try store.lastStarts(tasks: tasks.map(\.uid))
+        var planned: [PlannedDelivery] = []
+        for revision in revisions where revision.publishedAtMilliseconds >= at - limits.queuedAgeMaxMilliseconds {
+            let deliveries = DeliveryPlanner.deliveries(
+                for: DeliveryPlanner.afterPublish(revision), tasks: tasks, server: environment.serverName, nowMilliseconds: at,
+                lastStartMilliseconds: lastStarts, limits: limits)
+            for delivery in deliveries { lastStarts[delivery.taskUID] = delivery.notBeforeMilliseconds }
+            planned += deliveries
+        }
+        try store.enqueue(planned, nowMilliseconds: at, derivedRevision: last.number)
     }
 
     // MARK: delivering
@@ -251,7 +261,7 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
     }
 
     /// Runs a task's action on a payload with its time-out. Outputs never carry the task's secret.
-    func perform(_ task: SmartTaskSpec, payload: String, eventID: String) async -> ActionOutcome {
+    nonisolated func perform(_ task: SmartTaskSpec, payload: String, eventID: String) async -> ActionOutcome {
         let timeout = task.timeoutSeconds(limits: limits)
         var outcome: ActionOutcome
         switch task.action {
@@ -286,7 +296,7 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
         }
     }
 
-    func announce(_ execution: ExecutionRecord) {
+    nonisolated func announce(_ execution: ExecutionRecord) {
         events.publish(
             .smartTaskExecuted(
                 SmartTaskExecuted(
@@ -303,8 +313,8 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
 
     /// Runs the Before Publish tasks one after the other, each with its time-out: the first that fails
     /// without fail-open refuses the publish with its message; one with fail-open is recorded and the
-    /// publish goes on.
-    public func beforePublish(_ context: BeforePublishContext) async -> BeforePublishVerdict {
+    /// publish goes on. Off the engine's actor: a publish never waits for deliveries being queued or settled.
+    public nonisolated func beforePublish(_ context: BeforePublishContext) async -> BeforePublishVerdict {
         let tasks = await catalog.tasks(for: TriggerName.beforePublish).filter(\.enabled)
         guard !tasks.isEmpty else { return .proceed }
         let firing = DeliveryPlanner.beforePublish(
@@ -335,7 +345,9 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
 
     // MARK: history
 
-    public func executions(task: String?, trigger: String?, result: String?, offset: Int, limit: Int) async throws -> (items: [JSONValue], total: Int) {
+    public nonisolated func executions(task: String?, trigger: String?, result: String?, offset: Int, limit: Int) async throws -> (
+        items: [JSONValue], total: Int
+    ) {
         let parsedResult = result.flatMap(ExecutionRecord.Result.init(rawValue:))
         guard result == nil || parsedResult != nil else { return ([], 0) }
         let (records, total) = try store.executions(ExecutionQuery(task: task, trigger: trigger, result: parsedResult, offset: offset, limit: limit))

@@ -11,21 +11,17 @@ public struct ServiceSmartTaskCatalog: SmartTaskCatalog {
     }
 
     public func tasks(for trigger: String) async -> [SmartTaskSpec] {
-        guard let trigger = SmartTaskTrigger.named(trigger), let definitions = try? await service.smartTasks(for: trigger) else { return [] }
-        var out: [SmartTaskSpec] = []
-        for definition in definitions { out.append(await spec(definition)) }
-        return out
+        guard let trigger = SmartTaskTrigger.named(trigger), let definitions = try? service.smartTasks(for: trigger) else { return [] }
+        return definitions.map(spec)
     }
 
     public func task(uid: String) async -> SmartTaskSpec? {
-        guard let object = service.publishedObject(uid: uid), object.type == .smartTask, let definition = try? SmartTaskDefinition(object) else {
-            return nil
-        }
-        return await spec(definition)
+        guard let definition = try? service.smartTask(uid: uid) else { return nil }
+        return spec(definition)
     }
 
-    func spec(_ definition: SmartTaskDefinition) async -> SmartTaskSpec {
+    func spec(_ definition: SmartTaskDefinition) -> SmartTaskSpec {
         guard case .runScript(let scriptUID, _, _) = definition.action else { return SmartTaskSpec(definition, script: nil) }
-        return SmartTaskSpec(definition, script: await service.repositoryScript(scriptUID))
+        return SmartTaskSpec(definition, script: service.repositoryScript(scriptUID))
     }
 }

@@ -301,13 +301,11 @@ public final class ManagementStore: Sendable {
     /// Up to `limit` revisions from number `first` on (none for a negative limit: SQLite would read it as no limit).
     public func revisions(from first: UInt64, limit: Int) throws -> [Revision] {
         guard let first = Int64(exactly: first) else { return [] }
-        return try read { db in
-            try String.fetchAll(
-                db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?",
-                arguments: [first, max(0, limit)]
-            )
-            .compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
+        let bodies = try read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM revisions WHERE number >= ? ORDER BY number LIMIT ?", arguments: [first, max(0, limit)])
         }
+        // Decoded after the connection is free: a publish need not wait for a reader's parsing.
+        return bodies.compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
     }
 
     /// The stored size in bytes of every revision from number `first` on (what a standby that lacks them

@@ -19,8 +19,10 @@ struct BenchSmartTasksCommand: AsyncParsableCommand {
             Starts `rampart server` on a temporary data directory and an HTTP receiver in this process that answers every \
             request 200 at once, then times --samples one-change publishes (the publish call alone) with 0, 1 and 10 enabled \
             After Publish tasks posting to that receiver, and with 10 tasks posting to a listener that accepts and never \
-            answers. Each figure after the first gives p50_added_percent against the first; for the answering receiver also \
-            deliveries_seen (it waits, bounded, for every delivery). Use a release build: .build/release/rampart bench smarttasks --json
+            answers. The configurations take turns in 5 blocks each, so a machine that drifts weighs on every figure alike. \
+            Each figure after the first gives p50_added_percent against the first; for the answering receiver also \
+            deliveries_seen and deliveries_expected (after each block it waits, bounded, for every delivery). \
+            Use a release build: .build/release/rampart bench smarttasks --json
             """)
 
     @Flag(name: .long, help: "One JSON object per line per figure.")

@@ -103,7 +103,7 @@ struct SmartTaskCommandTests {
         #expect(shown[3]["left-out"] == ["action.send-web-request.shared-secret"])
         #expect(shown[5].canonicalString.contains("\"shared-secret-set\":true"))
         // The engine's read has it.
-        let tasks = try await h.service.smartTasks(for: .afterPublish)
+        let tasks = try h.service.smartTasks(for: .afterPublish)
         #expect(tasks.map(\.name) == ["hook"])
         guard case .webRequest(_, _, let sharedSecret, _)? = tasks.first?.action else {
             Issue.record("no web request")
@@ -119,13 +119,13 @@ struct SmartTaskCommandTests {
             "add-smart-task",
             ["name": "pending", "trigger": "HA State Changed", "enabled": true, "action": ["send-web-request": ["url": "https://r.example.com/"]]], sid: admin)
         // Pending changes are not the published head.
-        #expect(try await h.service.smartTasks(for: .haStateChanged).map(\.name) == ["runner"])
+        #expect(try h.service.smartTasks(for: .haStateChanged).map(\.name) == ["runner"])
         _ = try await h.publish(sid: admin)
-        #expect(try await h.service.smartTasks(for: .haStateChanged).map(\.name) == ["pending"])
-        let script = await h.service.repositoryScript("notify")
+        #expect(try h.service.smartTasks(for: .haStateChanged).map(\.name) == ["pending"])
+        let script = h.service.repositoryScript("notify")
         #expect(script?.body == "echo \"$1\" >> /tmp/x")
-        #expect(await h.service.repositoryScript(script?.uid ?? "") == script)
-        #expect(await h.service.repositoryScript("hook") == nil)
+        #expect(h.service.repositoryScript(script?.uid ?? "") == script)
+        #expect(h.service.repositoryScript("hook") == nil)
     }
 
     @Test func triggers() async throws {
@@ -153,7 +153,7 @@ struct SmartTaskCommandTests {
         let imported = try await h.ok("import-smart-task", exported, sid: admin)
         #expect(imported["name"] == "runner" && imported["action"]?["run-script"]?["repository-script"]?["name"] == "notify")
         _ = try await h.publish(sid: admin)
-        #expect(try await h.service.smartTasks(for: .haStateChanged).map(\.name) == ["runner"])
+        #expect(try h.service.smartTasks(for: .haStateChanged).map(\.name) == ["runner"])
         // Importing again: the same script is reused, the task's name is taken.
         let again = await h.call("import-smart-task", exported, sid: admin)
         #expect(again.body["code"] == "generic_err_object_field_not_unique")

@@ -23,6 +23,13 @@ import Testing
         }
     }
 
+    @Test func eachTasksLastPlannedStartIsItsLatestPendingOne() throws {
+        let store = try makeStore()
+        try store.enqueue([Self.planned("e1", task: "a", notBefore: 300), Self.planned("e2", task: "a", notBefore: 100)], nowMilliseconds: 0)
+        try store.enqueue([Self.planned("e3", task: "b", notBefore: 50)], nowMilliseconds: 0)
+        #expect(try store.lastStarts(tasks: ["a", "b", "c"]) == ["a": 300, "b": 50])
+    }
+
     @Test func aFailedAttemptStaysQueuedUntilItsRetryAndASettledOneLeavesWithItsHistory() throws {
         let store = try makeStore()
         do {

@@ -15,8 +15,11 @@ struct EngineHarness {
     let deliveries: DeliveryStore
     let active: Flag
 
-    /// `journalReads` counts the revisions the engine reads from the journal.
-    init(tasks: StaticCatalog, limits: SmartTaskLimits = EngineHarness.fastLimits, active: Flag = Flag(true), journalReads: Counter? = nil) async throws {
+    /// `journalReads` counts the revisions the engine reads from the journal; each read passes `journalGate` first.
+    init(
+        tasks: StaticCatalog, limits: SmartTaskLimits = EngineHarness.fastLimits, active: Flag = Flag(true), journalReads: Counter? = nil,
+        journalGate: Gate? = nil
+    ) async throws {
         directory = try temporaryDirectory("engine")
         store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         service = try ManagementService(
@@ -28,6 +31,7 @@ struct EngineHarness {
         let journal = JournalSource(
             head: { try store.head()?.number },
             revisions: { from, limit in
+                journalGate?.pass()
                 let revisions = try store.revisions(from: from, limit: limit)
                 journalReads?.add(revisions.count)
                 return revisions
@@ -185,6 +189,48 @@ struct EngineHarness {
             #expect(await eventually { (try? harness.deliveries.derivedRevision()) == head })
         }
         #expect(reads.value == 0, "revisions read with no After Publish task: \(reads.value)")
+    }
+
+    @Test func revisionsQueuedTogetherKeepATasksMinimumIntervalBetweenThem() async throws {
+        var limits = EngineHarness.fastLimits
+        limits.taskIntervalMinimumMilliseconds = 60_000
+        let gate = Gate()
+        // A standby: it queues and holds, so the planned starts stay to be read.
+        let harness = try await EngineHarness(
+            tasks: StaticCatalog([Self.scriptTask(TriggerName.afterPublish, body: "exit 0\n")]), limits: limits, active: Flag(false), journalGate: gate)
+        defer { harness.remove() }
+        try await harness.running {
+            let sid = try await harness.login()
+            #expect(try await harness.addAndPublish("web-1", sid: sid).status == 200)
+            #expect(await eventually { gate.entered })
+            // Held at web-1's revision until two more are published: the engine's next read takes them together.
+            for name in ["web-2", "web-3"] { #expect(try await harness.addAndPublish(name, sid: sid).status == 200) }
+            gate.open()
+            #expect(await eventually { (try? harness.deliveries.pending().count) == 3 })
+        }
+        let starts = try harness.deliveries.pending().map(\.planned.notBeforeMilliseconds)
+        #expect(starts.count == 3 && zip(starts, starts.dropFirst()).allSatisfy { $1 - $0 == 60_000 }, "\(starts)")
+    }
+
+    @Test func aPublishDoesNotWaitForTheEngineWhileItQueuesDeliveries() async throws {
+        let gate = Gate()
+        let harness = try await EngineHarness(
+            tasks: StaticCatalog([
+                Self.scriptTask(TriggerName.beforePublish, body: "exit 0\n"),
+                Self.scriptTask(TriggerName.afterPublish, body: "exit 0\n", uid: "task-after"),
+            ]), journalGate: gate)
+        defer { harness.remove() }
+        try await harness.running {
+            let sid = try await harness.login()
+            #expect(try await harness.addAndPublish("web-1", sid: sid).status == 200)
+            // The engine reads web-1's revision to queue its After Publish, and is held there, on its actor.
+            #expect(await eventually { gate.entered })
+            let second = try await harness.addAndPublish("web-2", sid: sid)
+            let heldThroughout = !gate.opened
+            gate.open()
+            #expect(second.status == 200, "\(second.body.canonicalString)")
+            #expect(heldThroughout, "the publish (its Before Publish tasks) waited for the engine's journal read")
+        }
     }
 
     @Test func aReceiverThatIsDownGetsRetriesThenADeadLetterWhilePublishesGoOn() async throws {

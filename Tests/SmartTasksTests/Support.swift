@@ -37,6 +37,37 @@ final class Flag: Sendable {
     func set(_ new: Bool) { value.withLock { $0 = new } }
 }
 
+/// Holds the thread that passes it (an engine's journal read, on the engine's actor) until opened, or
+/// for `seconds` at most: a test that forgets to open it does not hang.
+final class Gate: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let state = Mutex((entered: false, opened: false))
+    let seconds: Int
+
+    init(seconds: Int = 30) { self.seconds = seconds }
+
+    var entered: Bool { state.withLock { $0.entered } }
+    var opened: Bool { state.withLock { $0.opened } }
+
+    func pass() {
+        let first = state.withLock { state -> Bool in
+            defer { state.entered = true }
+            return !state.entered
+        }
+        guard first else { return }
+        _ = semaphore.wait(timeout: .now() + .seconds(seconds))
+        open()
+    }
+
+    func open() {
+        let wasOpen = state.withLock { state -> Bool in
+            defer { state.opened = true }
+            return state.opened
+        }
+        if !wasOpen { semaphore.signal() }
+    }
+}
+
 /// Polls `condition` every 20 ms until it holds or `seconds` pass (no test depends on speed).
 func eventually(seconds: Double = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
