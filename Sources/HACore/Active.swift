@@ -229,13 +229,10 @@ extension HAStateMachine {
         let shared = fork.shared
         let peer = peers[index].id
         let isPrefix = shared >= hello.head.number
-        if !isPrefix, let ours = hello.spans.last, ours.epoch == hardState.epoch, shared >= ours.firstNumber - 1 {
-            // All it holds that we lack is of our own epoch: we wrote it and lost it in a crash before
-            // our fsync (an active never drops revisions of its own epoch otherwise: a restore always
-            // starts a new one), so no publish of it was ever answered.
+        if !isPrefix, let lost = lostUnsyncedEpoch(of: hello, shared: shared) {
             peers[index].replication = .awaitingHello
-            send(.discardUnsyncedTail(after: shared), to: peer)
-            decide(.toldToDiscardUnsyncedTail(peer: peer, epoch: hardState.epoch, after: shared))
+            send(.discardUnsyncedTail(after: shared, epoch: lost == hardState.epoch ? nil : lost), to: peer)
+            decide(.toldToDiscardUnsyncedTail(peer: peer, epoch: lost, after: shared, author: lost.server))
             return
         }
         guard isPrefix else {
@@ -280,6 +277,21 @@ extension HAStateMachine {
         send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
         markSynchronizedIfCaughtUp(index)
         decide(.deltaSyncStarted(peer: peer, from: hello.head, ourHead: journal.head))
+    }
+
+    /// The epoch whose author lost, in a crash before its fsync, every revision a standby holds after
+    /// `shared` (so no publish of them was answered): nil when that is not certain (a collision).
+    /// - Our own epoch: we wrote them and lost them (an active never drops revisions of its own epoch
+    ///   otherwise: a restore always starts a new one).
+    /// - The epoch handed over to us by switchover, diverging at or below its final head: its author
+    ///   kept no other revisions of it than those we hold, and wrote none after stopping writes.
+    func lostUnsyncedEpoch(of hello: HAMessage.Hello, shared: UInt64) -> Epoch? {
+        guard let tail = hello.spans.last, shared >= tail.firstNumber - 1 else { return nil }
+        if tail.epoch == hardState.epoch { return tail.epoch }
+        guard let takeover = hardState.takeover, takeover.takenInEpoch == hardState.epoch, takeover.epoch == tail.epoch,
+            shared < takeover.finalHead.number
+        else { return nil }
+        return tail.epoch
     }
 
     /// Where a standby's journal parts from ours, as far as its hello tells: the newest of its head

@@ -27,12 +27,14 @@ extension HAStateMachine {
     }
 
     /// Raises the epoch (persisted with this output, before anything is sent) and becomes its active.
-    mutating func becomeActive(in newEpoch: Epoch, forced: Bool) {
+    /// `takeover`: the switchover that makes it active, if one does.
+    mutating func becomeActive(in newEpoch: Epoch, forced: Bool, takeover: TakeoverRecord? = nil) {
         precondition(newEpoch >= hardState.epoch && newEpoch.server == serverID, "a server is only active in its own, newest epoch")
         hardState.epoch = newEpoch
         hardState.writesPaused = false
         hardState.handover = nil
         hardState.takesWritesAtFirstStart = false
+        hardState.takeover = takeover
         lastKnownActive = serverID
         let durable = durableHead == journal.head
         roleState = .active(ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true))

@@ -269,7 +269,7 @@ public struct HAStateMachine: Sendable {
         case .pollReply(let head, let spans): candidateReceivePollReply(durableHead: head, spans: spans, from: index)
         case .collision(let common, let divergent, let activeHead):
             standbyReceiveCollision(commonNumber: common, divergentCount: divergent, activeHead: activeHead, from: sender)
-        case .discardUnsyncedTail(let number): standbyReceiveDiscard(after: number, from: sender)
+        case .discardUnsyncedTail(let number, let epoch): standbyReceiveDiscard(after: number, epoch: epoch, from: sender)
         case .forkProbe(let numbers): standbyReceiveForkProbe(numbers, from: sender)
         case .forkProbeReply(let head, let heads): activeReceiveForkProbeReply(head: head, heads: heads, from: index)
         }

@@ -57,6 +57,24 @@ public struct HandoverRecord: Hashable, Sendable {
     }
 }
 
+/// Active only: the epoch this server took over by a switchover, and its author's final head. The
+/// author had stopped writes and this server held every revision it kept: a standby's other revisions of
+/// that epoch diverging at or below that head were lost by their author before their fsync (no publish
+/// of them was answered).
+public struct TakeoverRecord: Hashable, Sendable {
+    /// The epoch handed over, and the head its author handed over at.
+    public var epoch: Epoch
+    public var finalHead: RevisionHead
+    /// The epoch this server became active in by that switchover.
+    public var takenInEpoch: Epoch
+
+    public init(epoch: Epoch, finalHead: RevisionHead, takenInEpoch: Epoch) {
+        self.epoch = epoch
+        self.finalHead = finalHead
+        self.takenInEpoch = takenInEpoch
+    }
+}
+
 /// What a peer was last known to hold. Advisory: refreshed whenever other hard state is persisted.
 public struct PeerRecord: Hashable, Sendable {
     public var serverID: ServerID
@@ -90,11 +108,13 @@ public struct HardState: Hashable, Sendable {
     /// takes writes without waiting to hear from the peers. Cleared once writes are enabled: every
     /// later start waits (a standby may have been promoted while this server was down).
     public var takesWritesAtFirstStart: Bool
+    /// Active only: the switchover that made it active, if one did.
+    public var takeover: TakeoverRecord?
 
     public init(
         epoch: Epoch = .initial, role: HARole, replicationMode: ReplicationMode = .async,
         haStopped: Bool = false, peers: [PeerRecord], fullSyncProgress: FullSyncProgress? = nil,
-        writesPaused: Bool = false, handover: HandoverRecord? = nil, takesWritesAtFirstStart: Bool = false
+        writesPaused: Bool = false, handover: HandoverRecord? = nil, takesWritesAtFirstStart: Bool = false, takeover: TakeoverRecord? = nil
     ) {
         self.epoch = epoch
         self.role = role
@@ -105,6 +125,7 @@ public struct HardState: Hashable, Sendable {
         self.writesPaused = writesPaused
         self.handover = handover
         self.takesWritesAtFirstStart = takesWritesAtFirstStart
+        self.takeover = takeover
     }
 }
 

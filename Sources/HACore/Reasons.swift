@@ -165,7 +165,7 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
     case schemaMismatch(peer: ServerID, schemaVersion: UInt32, softwareVersion: String, ourSchemaVersion: UInt32)
     case probingFork(peer: ServerID, shared: UInt64, firstDiffering: UInt64)
     case journalChangedDuringProbe(peer: ServerID)
-    case toldToDiscardUnsyncedTail(peer: ServerID, epoch: Epoch, after: UInt64)
+    case toldToDiscardUnsyncedTail(peer: ServerID, epoch: Epoch, after: UInt64, author: ServerID)
     case collisionFound(peer: ServerID, divergent: UInt64, after: UInt64)
     case deltaSyncStarted(peer: ServerID, from: RevisionHead, ourHead: RevisionHead)
     case fullSyncStarted(peer: ServerID, at: RevisionHead, sharedWith: ServerID?, cause: FullSyncCause)
@@ -259,8 +259,8 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
         case .probingFork(let peer, let shared, let firstDiffering):
             "\(peer)'s journal parts from ours after #\(shared) and by #\(firstDiffering): asking for its hashes in between"
         case .journalChangedDuringProbe(let peer): "\(peer)'s journal changed while we compared it with ours: waiting for its next hello"
-        case .toldToDiscardUnsyncedTail(let peer, let epoch, let after):
-            "\(peer) holds revisions of our epoch \(epoch) after #\(after) that we do not: lost here in a crash before their fsync, so never answered; told it to drop them and take ours"
+        case .toldToDiscardUnsyncedTail(let peer, let epoch, let after, let author):
+            "\(peer) holds revisions of epoch \(epoch) after #\(after) that we do not: lost by \(author) in a crash before their fsync, so never answered; told it to drop them and take ours"
         case .collisionFound(let peer, let divergent, let after):
             "collision: \(peer) holds \(divergent) revision(s) after #\(after) that we lack; they are kept there for export"
         case .deltaSyncStarted(let peer, let from, let ours): "delta sync to \(peer) from \(from) (we are at \(ours))"

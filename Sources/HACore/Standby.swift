@@ -295,10 +295,13 @@ extension HAStateMachine {
     /// The active lost our revisions after `number` in a crash before its fsync (`activeReceiveHello`).
     /// Checked here again: only revisions of the sender's own epoch, only while our hello awaits its
     /// answer, never into a snapshot base.
-    mutating func standbyReceiveDiscard(after number: UInt64, from sender: ServerID) {
-        guard role == .standby, sender == hardState.epoch.server, standby.link == .connecting,
+    /// `epoch`: the epoch whose revisions to drop, our active's own or one it took over by switchover
+    /// (nil from a sender that does not say: its own).
+    mutating func standbyReceiveDiscard(after number: UInt64, epoch: Epoch?, from sender: ServerID) {
+        let lostEpoch = epoch ?? hardState.epoch
+        guard role == .standby, sender == hardState.epoch.server, standby.link == .connecting, lostEpoch <= hardState.epoch,
             number < journal.head.number, number >= journal.base.number,
-            journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == hardState.epoch })
+            journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == lostEpoch })
         else {
             note(.discardIgnored)
             return
@@ -306,7 +309,7 @@ extension HAStateMachine {
         let dropped = dropRevisions(after: number)
         effect(.discardUnsyncedRevisions(after: number))
         sendHello()
-        decide(.droppedUnsyncedTail(count: dropped.count, after: number, active: sender, epoch: hardState.epoch))
+        decide(.droppedUnsyncedTail(count: dropped.count, after: number, active: sender, epoch: lostEpoch))
     }
 
     /// The active compares our journal with its own, number by number (`forkProbe`): our hashes.
@@ -338,7 +341,8 @@ extension HAStateMachine {
         guard case .switchover(_, _, let finalHead?) = standby.promotion else { return }
         guard durableHead == finalHead, journal.head == finalHead else { return }
         let previous = hardState.epoch.server
-        becomeActive(in: hardState.epoch.next(for: serverID), forced: false)
+        let next = hardState.epoch.next(for: serverID)
+        becomeActive(in: next, forced: false, takeover: TakeoverRecord(epoch: hardState.epoch, finalHead: finalHead, takenInEpoch: next))
         decide(.switchoverCompleted(previous: previous, finalHead: finalHead, epoch: hardState.epoch))
     }
 

@@ -221,8 +221,10 @@ public enum HAMessageCodec {
             return ["kind": "poll-reply", "durable-head": head(durableHead), "spans": spans(held)]
         case .collision(let common, let divergent, let activeHead):
             return ["kind": "collision", "common-number": uint(common), "divergent-count": uint(divergent), "active-head": head(activeHead)]
-        case .discardUnsyncedTail(let number):
-            return ["kind": "discard-unsynced-tail", "after": uint(number)]
+        case .discardUnsyncedTail(let number, let lostEpoch):
+            var fields: [String: JSONValue] = ["kind": "discard-unsynced-tail", "after": uint(number)]
+            if let lostEpoch { fields["lost-epoch"] = epoch(lostEpoch) }
+            return .object(fields)
         case .forkProbe(let numbers):
             return ["kind": "fork-probe", "numbers": .array(numbers.map(uint))]
         case .forkProbeReply(let answeredFrom, let heads):
@@ -298,7 +300,10 @@ public enum HAMessageCodec {
             guard let common = u("common-number"), let divergent = u("divergent-count"), let head = h("active-head") else { return nil }
             return .collision(commonNumber: common, divergentCount: divergent, activeHead: head)
         case "discard-unsynced-tail":
-            return u("after").map { .discardUnsyncedTail(after: $0) }
+            // Without "lost-epoch" (an older sender): the sender's own epoch.
+            guard let number = u("after") else { return nil }
+            guard let lost = json["lost-epoch"] else { return .discardUnsyncedTail(after: number, epoch: nil) }
+            return epoch(lost).map { .discardUnsyncedTail(after: number, epoch: $0) }
         case "fork-probe":
             guard let items = json["numbers"]?.arrayValue, items.count <= HALimits.forkProbeNumbersMax else { return nil }
             let numbers = items.compactMap(uint)

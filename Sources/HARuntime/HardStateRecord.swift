@@ -28,6 +28,11 @@ struct HardStateRecord: Codable, Equatable {
         var switchoverID: UInt64
         var finalHead: HeadRecord
     }
+    struct TakeoverEntry: Codable, Equatable {
+        var epoch: EpochRecord
+        var finalHead: HeadRecord
+        var takenInEpoch: EpochRecord
+    }
 
     var version = 1
     var epoch: EpochRecord
@@ -42,9 +47,11 @@ struct HardStateRecord: Codable, Equatable {
     var handover: HandoverEntry?
     /// Absent in records written before it existed (false).
     var takesWritesAtFirstStart: Bool?
+    /// Absent in records written before it existed (none).
+    var takeover: TakeoverEntry?
 
     init(_ state: HardState) {
-        epoch = EpochRecord(term: state.epoch.term, server: state.epoch.server.name)
+        epoch = EpochRecord(state.epoch)
         role = state.role.rawValue
         switch state.replicationMode {
         case .async: replicationMode = "async"
@@ -60,6 +67,9 @@ struct HardStateRecord: Codable, Equatable {
         writesPaused = state.writesPaused
         handover = state.handover.map { HandoverEntry(target: $0.target.name, switchoverID: $0.switchoverID, finalHead: HeadRecord($0.finalHead)) }
         takesWritesAtFirstStart = state.takesWritesAtFirstStart ? true : nil
+        takeover = state.takeover.map {
+            TakeoverEntry(epoch: EpochRecord($0.epoch), finalHead: HeadRecord($0.finalHead), takenInEpoch: EpochRecord($0.takenInEpoch))
+        }
     }
 
     /// Nil when the record is not a hard state this version understands (never guessed into one).
@@ -71,9 +81,14 @@ struct HardStateRecord: Codable, Equatable {
         case ("sync", let timeout?): mode = .sync(timeoutMilliseconds: timeout)
         default: return nil
         }
-        let epochValue = epoch.server.isEmpty ? (epoch.term == 0 ? Epoch.initial : nil) : Epoch(term: epoch.term, server: ServerID(epoch.server))
-        guard let epochValue else { return nil }
+        guard let epochValue = epoch.epoch else { return nil }
         if let handover, handover.target.isEmpty { return nil }
+        var takeoverValue: TakeoverRecord?
+        if let takeover {
+            // A takeover names real epochs: one that does not is no state this version wrote.
+            guard let handed = takeover.epoch.epoch, let taken = takeover.takenInEpoch.epoch else { return nil }
+            takeoverValue = TakeoverRecord(epoch: handed, finalHead: takeover.finalHead.head, takenInEpoch: taken)
+        }
         return HardState(
             epoch: epochValue, role: role, replicationMode: mode, haStopped: haStopped,
             peers: peers.map { PeerRecord(serverID: ServerID($0.server), lastKnownHead: $0.lastKnownHead.head, everSynchronized: $0.everSynchronized) },
@@ -82,8 +97,14 @@ struct HardStateRecord: Codable, Equatable {
             },
             writesPaused: writesPaused,
             handover: handover.map { HandoverRecord(target: ServerID($0.target), switchoverID: $0.switchoverID, finalHead: $0.finalHead.head) },
-            takesWritesAtFirstStart: takesWritesAtFirstStart ?? false)
+            takesWritesAtFirstStart: takesWritesAtFirstStart ?? false, takeover: takeoverValue)
     }
+}
+
+extension HardStateRecord.EpochRecord {
+    init(_ epoch: Epoch) { self.init(term: epoch.term, server: epoch.server.name) }
+    /// Nil for a server-less epoch other than the initial one.
+    var epoch: Epoch? { server.isEmpty ? (term == 0 ? Epoch.initial : nil) : Epoch(term: term, server: ServerID(server)) }
 }
 
 extension HardStateRecord.HeadRecord {

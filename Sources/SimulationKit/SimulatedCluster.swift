@@ -467,12 +467,12 @@ public final class SimulatedCluster {
         if revision.epoch.server == servers[index].id { durableOnAuthor.insert(revision.hash) }
     }
 
-    /// A standby dropped `dropped` as revisions its active lost before their fsync: none may be one
-    /// its author held durably, unless the active still holds it (it comes back).
+    /// A standby dropped `dropped` as revisions their author lost before its fsync (as its active said):
+    /// none may be one its author held durably, unless the active still holds it (it comes back).
     func checkUnsyncedDiscard(_ dropped: [ReplicatedRevision], by index: Int, active: ServerID) {
-        let author = servers[self.index(of: active)]
+        let activeServer = servers[self.index(of: active)]
         for revision in dropped where durableOnAuthor.contains(revision.hash) {
-            if author.isUp, author.driver.core.journal.contains(revision.head) == true { continue }
+            if activeServer.isUp, activeServer.driver.core.journal.contains(revision.head) == true { continue }
             fail(
                 "a revision its author held durably is never dropped without an export",
                 "\(servers[index].id) dropped #\(revision.number) of \(revision.epoch) as unsynced, but \(revision.epoch.server) held it durably")

@@ -111,7 +111,7 @@ struct ForkPointTests {
             active.append(divergent + 5, in: Self.current, tag: "rewritten")
             standby.append(divergent, in: Self.current, tag: "lost")
             let (answer, _) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
-            guard case .discardUnsyncedTail(let after)? = answer else {
+            guard case .discardUnsyncedTail(let after, nil)? = answer else {
                 Issue.record("fork \(divergent) deep: expected a discard, got \(String(describing: answer))")
                 continue
             }

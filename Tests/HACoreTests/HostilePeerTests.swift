@@ -95,7 +95,7 @@ struct HostileValues {
         case 12: return .promotionPoll
         case 13: return .pollReply(durableHead: head(), spans: spans(near: current))
         case 14: return .collision(commonNumber: number(), divergentCount: number(), activeHead: head())
-        case 15: return .discardUnsyncedTail(after: number())
+        case 15: return .discardUnsyncedTail(after: number(), epoch: random.below(2) == 0 ? nil : epoch(near: current))
         case 16: return .forkProbe(numbers: (0..<random.below(70)).map { _ in number() })
         default: return .forkProbeReply(head: head(), heads: (0..<random.below(70)).map { _ in head() })
         }

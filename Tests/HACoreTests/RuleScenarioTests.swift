@@ -272,6 +272,37 @@ struct RuleScenarioTests {
         [publish(2, on: "A"), settle(), publishThenCrashBeforeItsFsync(on: "A"), wait(ticks: 5), expect(.head(3), on: "B")]
     }
 
+    @Test("A standby that never heard its active's discard (a one-way cut) drops the lost publish when the active it switched over to says so, no collision")
+    func switchoverTargetTellsAStandbyToDropWhatTheOldActiveLost() {
+        scenario("a switchover target knows what the old active lost", servers: ["A", "B", "C"]) {
+            Self.activeLosesRevision3BeforeItsFsync
+            // B keeps #3 of 1/A, which A lost: A's "drop it" never reaches B.
+            cut(from: "A", to: "B")
+            restart("A")
+            wait(ticks: 10)
+            publish(2, on: "A")
+            settle()
+            expect(.head(4), on: "C")
+            expect(.head(3), on: "B")
+            promote("C")
+            settle()
+            expect(.active, on: "C")
+            heal()
+            settle()
+            expectLogged(on: "C", "holds revisions of epoch 1/A after #2 that we do not: lost by A in a crash before their fsync")
+            expectLogged(on: "B", "dropped our 1 revision(s) after #2")
+            expectNoEffect(on: "B", "export or truncate as in a collision") {
+                switch $0 {
+                case .exportDivergent, .truncateJournal: true
+                default: false
+                }
+            }
+            expect(.synchronized, on: "B")
+            expect(.head(4), on: "B")
+            expectConverged()
+        }
+    }
+
     @Test("An active sends a publish before its fsync: if a crash loses it there, a standby holding it drops it (never answered), no collision")
     func activeLosesUnsyncedPublish() {
         scenario("active loses a sent, unsynced publish in a crash", servers: ["A", "B"]) {
@@ -281,7 +312,7 @@ struct RuleScenarioTests {
             expect(.head(2), on: "A")
             publish(2, on: "A")
             settle()
-            expectLogged(on: "A", "that we do not: lost here in a crash before their fsync")
+            expectLogged(on: "A", "that we do not: lost by A in a crash before their fsync")
             expectLogged(on: "B", "dropped our 1 revision(s) after #2")
             expectEffect(on: "B", "drop the revision A lost") {
                 if case .discardUnsyncedRevisions(after: 2) = $0 { true } else { false }

@@ -34,7 +34,7 @@ struct HAMessageCodecTests {
         .promotionPoll,
         .pollReply(durableHead: head, spans: spans),
         .collision(commonNumber: 4, divergentCount: 2, activeHead: head),
-        .discardUnsyncedTail(after: 6),
+        .discardUnsyncedTail(after: 6, epoch: nil), .discardUnsyncedTail(after: 6, epoch: Epoch(term: 3, server: "B")),
         .forkProbe(numbers: [3, 4, UInt64.max]),
         .forkProbeReply(head: head, heads: [head, .empty]),
     ]

@@ -18,7 +18,8 @@ struct HardStateStoreTests {
             haStopped: true,
             peers: [PeerRecord(serverID: "primary", lastKnownHead: head, everSynchronized: true), PeerRecord(serverID: "third")],
             fullSyncProgress: FullSyncProgress(snapshotHead: head, chunkCount: 4, chunksApplied: 2),
-            writesPaused: true, handover: HandoverRecord(target: "primary", switchoverID: 9, finalHead: head))
+            writesPaused: true, handover: HandoverRecord(target: "primary", switchoverID: 9, finalHead: head), takesWritesAtFirstStart: true,
+            takeover: TakeoverRecord(epoch: Epoch(term: 2, server: "primary"), finalHead: head, takenInEpoch: Epoch(term: 3, server: "secondary")))
         do {
             let store = try ManagementStore(path: path)
             #expect(try HardStateStore(store: store).load() == nil)
@@ -35,6 +36,26 @@ struct HardStateStoreTests {
         let state = HardState(role: .standby, peers: [PeerRecord(serverID: "primary")])
         try HardStateStore(store: store).save(state)
         #expect(try HardStateStore(store: store).load() == state)
+    }
+
+    @Test func aRecordWrittenBeforeTakeoversExistedReadsAsNone() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let older =
+            #"{"version":1,"epoch":{"term":2,"server":"primary"},"role":"active","replicationMode":"async","haStopped":false,"peers":[],"writesPaused":false}"#
+        try store.setSetting(HardStateStore.settingKey, older)
+        let state = try HardStateStore(store: store).load()
+        #expect(state?.epoch == Epoch(term: 2, server: "primary") && state?.takeover == nil)
+        // A takeover naming no real epoch is no state this version wrote.
+        try store.setSetting(
+            HardStateStore.settingKey,
+            older.replacingOccurrences(
+                of: #""writesPaused":false}"#,
+                with:
+                    #""writesPaused":false,"takeover":{"epoch":{"term":5,"server":""},"finalHead":{"number":1,"hash":"a"},"takenInEpoch":{"term":6,"server":"x"}}}"#
+            ))
+        #expect(throws: HARuntimeError.self) { try HardStateStore(store: store).load() }
     }
 
     @Test func anUnreadableStoredStateIsAnErrorNotAFreshStart() throws {

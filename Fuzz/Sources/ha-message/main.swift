@@ -46,7 +46,7 @@ public func writeHAMessageSeeds(_ argc: UnsafeMutablePointer<CInt>, _ argv: Unsa
         .promotionPoll,
         .pollReply(durableHead: head, spans: spans),
         .collision(commonNumber: 4, divergentCount: 2, activeHead: head),
-        .discardUnsyncedTail(after: 6),
+        .discardUnsyncedTail(after: 6, epoch: nil), .discardUnsyncedTail(after: 6, epoch: Epoch(term: 3, server: "B")),
         .forkProbe(numbers: [3, 4, 12]),
         .forkProbeReply(head: head, heads: [head, .empty]),
     ]
