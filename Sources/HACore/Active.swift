@@ -283,14 +283,14 @@ extension HAStateMachine {
     /// `shared` (so no publish of them was answered): nil when that is not certain (a collision).
     /// - Our own epoch: we wrote them and lost them (an active never drops revisions of its own epoch
     ///   otherwise: a restore always starts a new one).
-    /// - The epoch handed over to us by switchover, diverging at or below its final head: its author
-    ///   kept no other revisions of it than those we hold, and wrote none after stopping writes.
+    /// - The epoch handed over to us by switchover: its author held durably no revision of it that we
+    ///   lack (we took over once we held its whole journal, to its final head, durably), and wrote none
+    ///   after stopping writes for the hand-over (only an abort from us gives writes back, and we sent
+    ///   none once we took over).
     func lostUnsyncedEpoch(of hello: HAMessage.Hello, shared: UInt64) -> Epoch? {
         guard let tail = hello.spans.last, shared >= tail.firstNumber - 1 else { return nil }
         if tail.epoch == hardState.epoch { return tail.epoch }
-        guard let takeover = hardState.takeover, takeover.takenInEpoch == hardState.epoch, takeover.epoch == tail.epoch,
-            shared < takeover.finalHead.number
-        else { return nil }
+        guard let takeover = hardState.takeover, takeover.takenInEpoch == hardState.epoch, takeover.epoch == tail.epoch else { return nil }
         return tail.epoch
     }
 

@@ -59,8 +59,7 @@ public struct HandoverRecord: Hashable, Sendable {
 
 /// Active only: the epoch this server took over by a switchover, and its author's final head. The
 /// author had stopped writes and this server held every revision it kept: a standby's other revisions of
-/// that epoch diverging at or below that head were lost by their author before their fsync (no publish
-/// of them was answered).
+/// that epoch were lost by their author before their fsync (no publish of them was answered).
 public struct TakeoverRecord: Hashable, Sendable {
     /// The epoch handed over, and the head its author handed over at.
     public var epoch: Epoch

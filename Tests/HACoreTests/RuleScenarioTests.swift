@@ -272,17 +272,20 @@ struct RuleScenarioTests {
         [publish(2, on: "A"), settle(), publishThenCrashBeforeItsFsync(on: "A"), wait(ticks: 5), expect(.head(3), on: "B")]
     }
 
-    @Test("A standby that never heard its active's discard (a one-way cut) drops the lost publish when the active it switched over to says so, no collision")
-    func switchoverTargetTellsAStandbyToDropWhatTheOldActiveLost() {
+    /// With `publishedAfterRestart` 0, the old active hands over at #2, below the revision the standby holds.
+    @Test(
+        "A standby that never heard its active's discard (a one-way cut) drops the lost publish when the active it switched over to says so, no collision",
+        arguments: [0, 2])
+    func switchoverTargetTellsAStandbyToDropWhatTheOldActiveLost(publishedAfterRestart: Int) {
         scenario("a switchover target knows what the old active lost", servers: ["A", "B", "C"]) {
             Self.activeLosesRevision3BeforeItsFsync
             // B keeps #3 of 1/A, which A lost: A's "drop it" never reaches B.
             cut(from: "A", to: "B")
             restart("A")
             wait(ticks: 10)
-            publish(2, on: "A")
+            publishedAfterRestart > 0 ? [publish(publishedAfterRestart, on: "A")] : []
             settle()
-            expect(.head(4), on: "C")
+            expect(.head(UInt64(2 + publishedAfterRestart)), on: "C")
             expect(.head(3), on: "B")
             promote("C")
             settle()
@@ -298,7 +301,7 @@ struct RuleScenarioTests {
                 }
             }
             expect(.synchronized, on: "B")
-            expect(.head(4), on: "B")
+            expect(.head(UInt64(2 + publishedAfterRestart)), on: "B")
             expectConverged()
         }
     }
