@@ -281,11 +281,13 @@ extension HAStateMachine {
 
     mutating func standbyReceiveCollision(commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead, from sender: ServerID) {
         guard role == .standby, sender == hardState.epoch.server else { return }
-        guard commonNumber <= journal.head.number else {
+        // The report answers one hello: it must describe our journal as it is. One that does not is
+        // stale (a hello sent before we dropped revisions, delayed or duplicated on the way): say hello again.
+        guard commonNumber < journal.head.number, journal.head.number - commonNumber == divergentCount else {
             reconnect(because: .collisionReportMismatch(from: sender))
             return
         }
-        let divergent = journal.head.number - commonNumber
+        let divergent = divergentCount
         if case .collision(commonNumber, divergent) = standby.link { return }
         standby.link = .collision(common: commonNumber, divergent: divergent)
         standby.activeKnownHead = activeHead

@@ -117,6 +117,30 @@ struct DriverTests {
         #expect(driver.handle(.tick(now: 6_000)) == nil)
     }
 
+    @Test("a collision report that does not describe the standby's journal (an answer to an older hello) is no collision: it says hello again")
+    func staleCollisionReport() {
+        let shell = RecordingShell()
+        let local = ReplicatedRevision(number: 1, epoch: Epoch(term: 1, server: "B"), previousHash: "", hash: "b1", payload: [])
+        var journal = Journal()
+        journal.append(local)
+        let hardState = HardState(epoch: Epoch(term: 1, server: "B"), role: .standby, peers: [PeerRecord(serverID: "A")])
+        var standby = HADriver(
+            core: HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]), hardState: hardState, journal: journal),
+            storage: shell, transport: shell, host: shell)
+        let higher = Epoch(term: 2, server: "A")
+        standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .epochAnnouncement(head: .empty))))
+        // Nothing after the common revision, or another count of divergent revisions than we hold.
+        for (common, divergent): (UInt64, UInt64) in [(1, 0), (0, 2)] {
+            shell.events = []
+            standby.handle(
+                .receive(from: "A", message: HAMessage(epoch: higher, body: .collision(commonNumber: common, divergentCount: divergent, activeHead: .empty))))
+            #expect(standby.core.collision == nil, "common #\(common), \(divergent) divergent")
+            #expect(shell.events.contains("send hello to A"), "\(shell.events)")
+        }
+        standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .collision(commonNumber: 0, divergentCount: 1, activeHead: .empty))))
+        #expect(standby.core.collision?.divergentRevisions == 1)
+    }
+
     @Test("an effect that fails halts the driver before the effects after it (no truncation after a failed export)")
     func effectFailureStopsTheRest() throws {
         let shell = RecordingShell()
