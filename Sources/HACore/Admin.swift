@@ -124,12 +124,17 @@ extension HAStateMachine {
             switch state.writes {
             case .enabled:
                 return refuse(.alreadyActive, .alreadyActive(epoch: hardState.epoch))
-            case .paused where !state.unconfirmedPeers.isEmpty && force:
+            case .paused where force && !(state.unconfirmedPeers.isEmpty && peers.indices.allSatisfy(reachable)):
                 becomeActive(in: hardState.epoch.next(for: serverID), forced: true)
                 return decide(.forcedPromotionOfPausedActive(epoch: hardState.epoch))
             case .paused:
                 hardState.writesPaused = false
                 persistHardState()
+                // With writes off, a standby out of our reach may have been promoted (forced): every
+                // peer answers in no higher epoch before writes come back, as after a restart.
+                var resuming = state
+                resuming.unconfirmedPeers = peers.map(\.id)
+                roleState = .active(resuming)
                 return startTakingWrites(because: .promotedAgain(epoch: hardState.epoch))
             case .handingOver(let handover):
                 let target = handover.target

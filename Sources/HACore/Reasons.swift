@@ -302,7 +302,7 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
         case .dryRun(let summary): "dry run: \(summary)"
         case .alreadyActive(let epoch): "already active in epoch \(epoch)"
         case .forcedPromotionOfPausedActive(let epoch):
-            "forced promotion of a paused active that had not heard from every peer since its restart: active in new epoch \(epoch)"
+            "forced promotion of a paused active that had not heard from every peer since its restart, or lately: active in new epoch \(epoch)"
         case .handoverUnderWay(let target): "handing over to \(target): wait for it, or force a promotion into a new epoch"
         case .forcedPromotionDuringHandover(let target, let epoch):
             "forced promotion during a hand-over to \(target): active in new epoch \(epoch); \(target) is fenced if it took over"

@@ -122,9 +122,10 @@ struct ActiveState: Sendable {
     }
 
     var writes: Writes
-    /// Peers not heard from, in no higher epoch, since this server (re)started as the active: one of
-    /// them may have been promoted while it was down, so it takes no writes until this is empty (or an
-    /// operator forces a promotion). Empty after a promotion, which itself heard from the others.
+    /// Peers not heard from, in no higher epoch, since this server (re)started as the active or was
+    /// promoted again after a pause: one of them may have been promoted while it was down or its writes
+    /// were off, so it takes no writes until this is empty (or an operator forces a promotion). Empty
+    /// after a promotion, which itself heard from the others.
     var unconfirmedPeers: [ServerID] = []
     /// The promotion that made this server active was forced (reported with the first `enableWrites`).
     var forcedPromotion: Bool
@@ -138,7 +139,7 @@ struct ActiveState: Sendable {
     var writesDescription: String {
         guard writes == .awaitingPeers, !unconfirmedPeers.isEmpty else { return writes.description }
         return
-            "restarted as the active: waiting for \(unconfirmedPeers.map(\.name).joined(separator: ", ")) to answer with no higher epoch, since one may have been promoted while this server was down (ha promote --force takes writes now)"
+            "waiting for \(unconfirmedPeers.map(\.name).joined(separator: ", ")) to answer with no higher epoch, since one may have been promoted while this server was down or its writes were off (ha promote --force takes writes now)"
     }
 }
 

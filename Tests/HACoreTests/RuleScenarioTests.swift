@@ -272,6 +272,29 @@ struct RuleScenarioTests {
         [publish(2, on: "A"), settle(), publishThenCrashBeforeItsFsync(on: "A"), wait(ticks: 5), expect(.head(3), on: "B")]
     }
 
+    @Test("A demoted active cut off from its peers is promoted again: writes wait until every peer answers, and a forced promotion elsewhere fences it")
+    func pausedActiveWaitsForEveryPeerBeforeWritesComeBack() {
+        scenario("a paused active out of reach does not take writes back on its own say", servers: ["A", "B", "C"]) {
+            publish(2, on: "A")
+            settle()
+            admin(.demote, on: "A")
+            isolate("A")
+            wait(ticks: 50)
+            promote("C", force: true)
+            publish(1, on: "C")
+            promote("A")
+            expectReason(on: "A", contains: "once B, C answer with no higher epoch")
+            wait(ticks: 50)
+            expect(.writesDisabled, on: "A")
+            publishRefused(on: "A")
+            heal()
+            settle()
+            expect(.standby, on: "A")
+            expect(.head(3), on: "A")
+            expectConverged()
+        }
+    }
+
     /// With `publishedAfterRestart` 0, the old active hands over at #2, below the revision the standby holds.
     @Test(
         "A standby that never heard its active's discard (a one-way cut) drops the lost publish when the active it switched over to says so, no collision",
