@@ -35,6 +35,8 @@ public final class SimulatedCluster {
         /// that were a new group's first active (no promotion at all).
         public var promotions = 0
         public var forcedPromotions = 0
+        /// Forced promotions into an epoch below one already taking writes elsewhere (born fenced).
+        public var forcedBelowAnEnabledEpoch = 0
         public var firstStarts = 0
         /// Completed switchovers (nothing lost) and failovers (every other standby polled, or none to poll).
         public var switchovers = 0
@@ -76,6 +78,7 @@ public final class SimulatedCluster {
             syncTimedOut += other.syncTimedOut
             promotions += other.promotions
             forcedPromotions += other.forcedPromotions
+            forcedBelowAnEnabledEpoch += other.forcedBelowAnEnabledEpoch
             firstStarts += other.firstStarts
             switchovers += other.switchovers
             failovers += other.failovers
@@ -111,6 +114,7 @@ public final class SimulatedCluster {
         public var paths: [(name: String, count: Int)] {
             [
                 ("plain-promotions", promotions - forcedPromotions - firstStarts), ("forced-promotions", forcedPromotions),
+                ("forced-below-an-enabled-epoch", forcedBelowAnEnabledEpoch),
                 ("switchovers", switchovers), ("failovers", failovers), ("fencings", fencings),
                 ("switchover-timeouts", switchoverTimeouts), ("full-syncs-started", fullSyncsStarted),
                 ("full-syncs-completed", fullSyncsCompleted), ("fork-probes", forkProbes), ("collisions", collisions),
@@ -169,6 +173,10 @@ public final class SimulatedCluster {
     var firstWriteOfEpoch: [Epoch: (step: Int, journal: Journal)] = [:]
     /// Epochs entered by a forced promotion (which may lose what a partitioned active still answers).
     var forcedEpochs: [Epoch] = []
+    /// Forced epochs below one already taking writes elsewhere (the promoted server never heard of it):
+    /// their side of the split the force made is the one fenced when the two meet, so what they
+    /// acknowledge is not promised (the operator was told both sides may collide).
+    var forcedBelowAnEnabledEpoch: Set<Epoch> = []
     /// Per published revision (by hash): its server's `writesHeld` when it was committed.
     var writesHeldAtCommit: [String: (sinceStep: Int, newEpoch: Bool)] = [:]
     /// The epoch `bootstrap(active:)` created: its first writes are no promotion.
@@ -442,6 +450,10 @@ public final class SimulatedCluster {
         if forced {
             counters.forcedPromotions += 1
             forcedEpochs.append(epoch)
+            if epoch < highestEnabledEpoch {
+                forcedBelowAnEnabledEpoch.insert(epoch)
+                counters.forcedBelowAnEnabledEpoch += 1
+            }
             if epoch > guaranteeFloorEpoch {
                 guaranteeFloorEpoch = epoch
                 syncAcknowledged.removeAll { !holds(journal, RevisionHead(number: $0.number, hash: $0.hash)) }
@@ -459,7 +471,9 @@ public final class SimulatedCluster {
     /// A sync-mode publish was acknowledged by `index`: every unforced promotion must keep it.
     func syncAcknowledged(_ revision: ReplicatedRevision, by index: Int) {
         checkAnswerNotStale(revision, answeredBy: index)
-        if revision.epoch >= guaranteeFloorEpoch { syncAcknowledged.append((revision.number, revision.hash, revision.epoch)) }
+        if revision.epoch >= guaranteeFloorEpoch, !forcedBelowAnEnabledEpoch.contains(revision.epoch) {
+            syncAcknowledged.append((revision.number, revision.hash, revision.epoch))
+        }
     }
 
     /// `revision` reached `index`'s disk: on its author, its publish may be answered from now on.
