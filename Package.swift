@@ -44,7 +44,9 @@ let package = Package(
         // Seeded simulation kit: RNG, clock, a generic faulty network, the HA simulation over the shared
         // driver, and the gateway-cluster simulation over ClusterCore; shipped beside the product like
         // HummingbirdTesting.
-        .target(name: "SimulationKit", dependencies: ["HACore", "HADriverKit", "ClusterCore"], swiftSettings: strict),
+        .target(
+            name: "SimulationKit", dependencies: ["HACore", "HADriverKit", "ClusterCore"],
+            swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Pure: the gateway-cluster (ClusterXL High Availability) state machine. No I/O, clocks, randomness.
         .target(name: "ClusterCore", swiftSettings: strict),
         .target(

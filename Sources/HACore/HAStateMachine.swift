@@ -142,12 +142,7 @@ public struct HAStateMachine: Sendable {
     }
 
     public mutating func step(_ input: HAInput) -> HAOutput {
-        if case .tick(let now) = input, now < nextTimersAtMilliseconds {
-            // Most ticks only move the clock: answer without touching anything else (hot path).
-            precondition(now >= nowMilliseconds, "time never goes backwards")
-            nowMilliseconds = now
-            return HAOutput(reason: .routine(.clockMoved))
-        }
+        if case .tick(let now) = input, moveClockIfNoTimerDue(to: now) { return HAOutput(reason: .routine(.clockMoved)) }
         pending = PendingOutput()
         switch input {
         case .tick(let now):
@@ -175,6 +170,17 @@ public struct HAStateMachine: Sendable {
             epoch: hardState.epoch, role: hardState.role, writesEnabled: writesEnabled,
             followsActiveVerified: followsActiveVerified, head: journal.head)
         return pending.finish(hardState: pending.persist ? hardState : nil)
+    }
+
+    /// Most ticks only move the clock: when no timer is due by `now`, moves it there and returns true,
+    /// exactly what stepping `.tick(now)` does (its output is empty). False, and nothing changed, when
+    /// a timer is due: step the tick. A driver that ticks often (the simulator, every 10 ms of three
+    /// servers) skips the rest of a step this way.
+    public mutating func moveClockIfNoTimerDue(to now: UInt64) -> Bool {
+        guard now < nextTimersAtMilliseconds else { return false }
+        precondition(now >= nowMilliseconds, "time never goes backwards")
+        nowMilliseconds = now
+        return true
     }
 
     // MARK: - Output helpers

@@ -87,6 +87,12 @@ public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost>
         host.halted(because: error)
     }
 
+    /// A tick that only moves the clock (no timer due by `now`): done, nothing to carry out, true.
+    /// False when a timer is due (or the driver halted): step `.tick(now)` instead.
+    public mutating func moveClockIfNoTimerDue(to now: UInt64) -> Bool {
+        !isHalted && core.moveClockIfNoTimerDue(to: now)
+    }
+
     /// Steps `input`, then every completion its effects report (and theirs), in order. Returns the
     /// output of `input` itself; nil when halted before it.
     @discardableResult

@@ -69,6 +69,32 @@ struct DriverTests {
             storage: shell, transport: shell, host: shell)
     }
 
+    @Test("a tick with no timer due only moves the clock, as stepping it would; with one due, nothing moves and the tick is stepped")
+    func clockOnlyTicks() {
+        let shell = RecordingShell()
+        var stepped = Self.driver(shell)
+        var moved = Self.driver(shell)
+        stepped.handle(.tick(now: 1_000))
+        moved.handle(.tick(now: 1_000))
+        shell.events = []
+        var now: UInt64 = 1_000
+        var movedOnly = 0
+        // A standby's timers come every few ticks: in between, both drivers see the same core.
+        for _ in 0..<200 {
+            now += 10
+            let output = stepped.handle(.tick(now: now))
+            if moved.moveClockIfNoTimerDue(to: now) {
+                movedOnly += 1
+                #expect(output?.messages.isEmpty == true && output?.effects.isEmpty == true && output?.persist == nil)
+            } else {
+                #expect(moved.core.nowMilliseconds == now - 10, "a due timer moves nothing")
+                moved.handle(.tick(now: now))
+            }
+            #expect(moved.core.nowMilliseconds == stepped.core.nowMilliseconds && moved.core.status == stepped.core.status)
+        }
+        #expect(movedOnly > 100 && movedOnly < 200, "\(movedOnly) of 200 ticks moved the clock only")
+    }
+
     @Test("the hard state is durable before any message is sent, and messages go before effects")
     func persistThenSendThenEffects() {
         let shell = RecordingShell()
