@@ -288,6 +288,11 @@ extension HAStateMachine {
             return refuse(.notActive, .replicationModeOnStandby(active: hardState.epoch.server))
         }
         if case .sync(let timeout) = mode { precondition(timeout > 0, "a sync timeout is positive") }
+        if case .sync(let timeout) = hardState.replicationMode, case .async = mode {
+            // Any peer may have learned sync mode from us since it last reported (its report is on the
+            // way, or lost): it counts as in sync mode until it reports the new mode.
+            for index in peers.indices { peers[index].reportedMode = .sync(timeoutMilliseconds: timeout) }
+        }
         hardState.replicationMode = mode
         persistHardState()
         expireSyncPublishes()

@@ -176,7 +176,7 @@ public struct RandomSchedule {
     /// The server taking writes in the highest epoch, if one does.
     func writer() -> ServerID? {
         let highest = highestEpoch()
-        return ids.first { cluster.writesEnabled($0) && cluster.core($0)?.epoch == highest }
+        return ids.first { cluster.writesEnabled($0) && cluster.summary($0)?.epoch == highest }
     }
 
     /// The drills of the seed's profile, and the second halves of earlier ones that are due.
@@ -279,7 +279,8 @@ public struct RandomSchedule {
                 cluster.checkAcknowledgementsKept()
                 return cluster.violation == nil ? elapsed : nil
             }
-            let writing = ids.contains { cluster.writesEnabled($0) && cluster.core($0)?.epoch == highestEpoch() }
+            let highest = highestEpoch()
+            let writing = ids.contains { cluster.writesEnabled($0) && cluster.summary($0)?.epoch == highest }
             operatorState.stalledTicks = writing ? 0 : operatorState.stalledTicks + 1
             if writing { operatorState.plainAttempts = 0 }
             if elapsed % 20 == 0 { operate(&operatorState) }
@@ -298,7 +299,7 @@ public struct RandomSchedule {
     static let plainAttemptsBeforeForce = 3
 
     func highestEpoch() -> Epoch {
-        ids.compactMap { cluster.core($0)?.epoch }.max() ?? .initial
+        ids.compactMap { cluster.summary($0)?.epoch }.max() ?? .initial
     }
 
     mutating func operate(_ state: inout OperatorState) {
@@ -316,7 +317,7 @@ public struct RandomSchedule {
         guard state.stalledTicks > Self.stalledTicksBeforePromotion else { return }
         state.stalledTicks = 0
         let owner = highestEpoch().server
-        let activeUp = ids.contains(owner) && cluster.core(owner)?.role == .active
+        let activeUp = ids.contains(owner) && cluster.summary(owner)?.role == .active
         if state.plainAttempts < Self.plainAttemptsBeforeForce {
             state.plainAttempts += 1
             cluster.counters.operatorPlainPromotions += 1

@@ -230,6 +230,12 @@ public final class SimulatedCluster {
         let server = servers[index(of: id)]
         return server.isUp ? server.driver.core : nil
     }
+    /// A running server's epoch, role, writes and head (nil while down), without copying its core:
+    /// the schedule asks on every tick.
+    public func summary(_ id: ServerID) -> HASummary? {
+        let server = servers[index(of: id)]
+        return server.isUp ? server.driver.core.summary : nil
+    }
     public func diskJournal(_ id: ServerID) -> Journal { servers[index(of: id)].runtime.diskJournal }
     public func exportedHashes(_ id: ServerID) -> Set<String> { servers[index(of: id)].runtime.exported }
     public func writesEnabled(_ id: ServerID) -> Bool { servers[index(of: id)].runtime.writesEpoch != nil }

@@ -272,6 +272,30 @@ struct RuleScenarioTests {
         [publish(2, on: "A"), settle(), publishThenCrashBeforeItsFsync(on: "A"), wait(ticks: 5), expect(.head(3), on: "B")]
     }
 
+    @Test("Back to async while a standby that learned sync mode never reported it: publishes still wait for a standby")
+    func backToAsyncCountsEveryStandbyAsInSyncUntilItReports() {
+        scenario("a switch back to async does not trust a report older than the standby's mode", servers: ["A", "B"]) {
+            settle()
+            // A stops hearing B, then turns sync mode on: B learns it, A never hears B say so.
+            cut(from: "B", to: "A")
+            admin(.setReplicationMode(.sync(timeoutMilliseconds: 1_000)), on: "A")
+            wait(ticks: 30)
+            cut(from: "A", to: "B")
+            admin(.setReplicationMode(.async), on: "A")
+            expectReason(on: "A", contains: "until every standby holds it, publishes still wait for one")
+            heal()
+            settle()
+            admin(.setReplicationMode(.async), on: "A")
+            // B said async since: the mode takes effect at once.
+            expectReason(on: "A", contains: "replication mode set to async")
+            ScenarioStep(describe: "A's publishes no longer wait") { run in
+                let reason = run.lastReason["A"].flatMap { $0.map { "\($0)" } } ?? ""
+                run.check(!reason.contains("still wait"), "got \"\(reason)\"", at: #_sourceLocation)
+            }
+            expectConverged()
+        }
+    }
+
     @Test("A demoted active cut off from its peers is promoted again: writes wait until every peer answers, and a forced promotion elsewhere fences it")
     func pausedActiveWaitsForEveryPeerBeforeWritesComeBack() {
         scenario("a paused active out of reach does not take writes back on its own say", servers: ["A", "B", "C"]) {
