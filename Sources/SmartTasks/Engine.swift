@@ -67,6 +67,9 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
     let web: WebRequestRunner
     let mail: MailSender?
     let logger: Logger
+    /// The actor's own thread, at a lower priority (see `EngineThread`).
+    let thread: EngineThread
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     var sync = DeliveryPlanner.SyncMemory()
     /// Tasks with a delivery running: one at a time per task, so a task's deliveries keep their order.
     var tasksInFlight: Set<String> = []
@@ -87,10 +90,13 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
         self.web = WebRequestRunner(outputBytesMax: environment.limits.outputBytesMax)
         self.mail = mail
         self.logger = logger
+        thread = EngineThread(name: "smarttasks \(environment.serverName)")
         // A node's first start begins at its head, now: a revision published before the first poll is
         // derived like any later one (history before this node ran SmartTasks fires nothing).
         if try store.derivedRevision() == nil, let head = try journal.head() { try store.setDerivedRevision(head) }
     }
+
+    deinit { thread.stop() }
 
     /// Revisions read from the journal at once when deriving After Publish.
     static let derivedRevisionsPerRead = 4
