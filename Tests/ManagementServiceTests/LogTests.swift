@@ -17,7 +17,7 @@ struct LogTests {
     }
 
     static func temporaryStore() throws -> LogStore {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-logs-\(UUID().uuidString)")
+        let directory = TestDirectories.make()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return try LogStore(directory: directory)
     }

@@ -78,7 +78,7 @@ struct LoginAbuseTests {
     /// PBKDF2 is, so every attempt arrives before the first outcome is known.
     @Test func concurrentWrongPasswordsAreRefusedBeforeTheHash() async throws {
         let verifications = Mutex(0)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-api-\(UUID().uuidString)")
+        let directory = TestDirectories.make()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         let clock = TestClock()

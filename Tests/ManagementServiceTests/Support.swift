@@ -12,6 +12,20 @@ final class TestClock: Sendable {
     func advance(seconds: Int) { milliseconds.withLock { $0 += Int64(seconds) * 1000 } }
 }
 
+/// Every test database of this process lives under one directory, removed when the process exits:
+/// hundreds of harnesses otherwise leave their directories behind, and a full disk fails other tests.
+enum TestDirectories {
+    static let root: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-api-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TestDirectories.root) }
+        return url
+    }()
+
+    /// A new directory's path under `root` (not created).
+    static func make() -> URL { root.appendingPathComponent(UUID().uuidString) }
+}
+
 /// A management service on a temporary database, with `admin`/`adminpw` and fast password hashing.
 struct Harness {
     let directory: URL
@@ -21,7 +35,7 @@ struct Harness {
     let clock: TestClock
 
     init(directory: URL? = nil, clock: TestClock = TestClock()) async throws {
-        self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("rampart-api-\(UUID().uuidString)")
+        self.directory = directory ?? TestDirectories.make()
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         store = try ManagementStore(path: self.directory.appendingPathComponent("rampart.sqlite").path)
         self.clock = clock
