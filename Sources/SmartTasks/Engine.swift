@@ -67,7 +67,7 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
     let web: WebRequestRunner
     let mail: MailSender?
     let logger: Logger
-    /// The actor's own thread, at a lower priority (see `EngineThread`).
+    /// The actor's own thread (see `EngineThread`).
     let thread: EngineThread
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     var sync = DeliveryPlanner.SyncMemory()

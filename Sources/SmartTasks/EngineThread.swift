@@ -1,19 +1,12 @@
 import Foundation
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
-/// The SmartTasks engine's executor: one thread of its own, at a lower scheduling priority. The
-/// engine's work is synchronous SQLite and payload building; on Swift concurrency's threads (two on a
-/// two-core machine) it would hold one the API and the HA runtime need, and at the same priority it
-/// would take CPU from publishes. Deliveries can wait; a publish should not.
+/// The SmartTasks engine's executor: one thread of its own. The engine's work is synchronous SQLite
+/// and payload building; on Swift concurrency's threads (two on a two-core machine) it would hold one
+/// that the API and the HA runtime need. Not at a lower priority: it takes the management store's
+/// connection lock (journal reads, published tasks), and a low-priority thread preempted while holding
+/// it would hold up publishes behind it.
 final class EngineThread: SerialExecutor, Sendable {
-    /// Linux keeps a nice value per thread.
-    static let niceness: Int32 = 10
 
     private struct Queue {
         var jobs: [UnownedJob] = []
@@ -23,10 +16,7 @@ final class EngineThread: SerialExecutor, Sendable {
     private let wake = DispatchSemaphore(value: 0)
 
     init(name: String) {
-        let thread = Thread { [self] in
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.niceness)
-            runJobs()
-        }
+        let thread = Thread { [self] in runJobs() }
         thread.name = name
         thread.start()
     }
