@@ -143,18 +143,25 @@ struct DriverTests {
         #expect(driver.handle(.tick(now: 6_000)) == nil)
     }
 
-    @Test("a collision report that does not describe the standby's journal (an answer to an older hello) is no collision: it says hello again")
-    func staleCollisionReport() {
-        let shell = RecordingShell()
-        let local = ReplicatedRevision(number: 1, epoch: Epoch(term: 1, server: "B"), previousHash: "", hash: "b1", payload: [])
+    static let higher = Epoch(term: 2, server: "A")
+
+    /// Standby B holding one revision of its own epoch 1/B, following A in the higher epoch 2/A.
+    static func standbyWithOneRevisionOfItsOwn(_ shell: RecordingShell) -> HADriver<RecordingShell, RecordingShell, RecordingShell> {
         var journal = Journal()
-        journal.append(local)
+        journal.append(ReplicatedRevision(number: 1, epoch: Epoch(term: 1, server: "B"), previousHash: "", hash: "b1", payload: []))
         let hardState = HardState(epoch: Epoch(term: 1, server: "B"), role: .standby, peers: [PeerRecord(serverID: "A")])
         var standby = HADriver(
             core: HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]), hardState: hardState, journal: journal),
             storage: shell, transport: shell, host: shell)
-        let higher = Epoch(term: 2, server: "A")
         standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .epochAnnouncement(head: .empty))))
+        return standby
+    }
+
+    @Test("a collision report that does not describe the standby's journal (an answer to an older hello) is no collision: it says hello again")
+    func staleCollisionReport() {
+        let shell = RecordingShell()
+        var standby = Self.standbyWithOneRevisionOfItsOwn(shell)
+        let higher = Self.higher
         // Nothing after the common revision, or another count of divergent revisions than we hold.
         for (common, divergent): (UInt64, UInt64) in [(1, 0), (0, 2)] {
             shell.events = []
@@ -172,15 +179,8 @@ struct DriverTests {
         let shell = RecordingShell()
         // B holds a revision of its own epoch that the active A, in a higher epoch, lacks: A reports a
         // collision, which an administrator resolves keeping A's data (export, then truncate).
-        let local = ReplicatedRevision(number: 1, epoch: Epoch(term: 1, server: "B"), previousHash: "", hash: "b1", payload: [])
-        var journal = Journal()
-        journal.append(local)
-        let hardState = HardState(epoch: Epoch(term: 1, server: "B"), role: .standby, peers: [PeerRecord(serverID: "A")])
-        var standby = HADriver(
-            core: HAStateMachine(configuration: HAConfiguration(serverID: "B", peers: ["A"]), hardState: hardState, journal: journal),
-            storage: shell, transport: shell, host: shell)
-        let higher = Epoch(term: 2, server: "A")
-        standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .epochAnnouncement(head: .empty))))
+        var standby = Self.standbyWithOneRevisionOfItsOwn(shell)
+        let higher = Self.higher
         standby.handle(.receive(from: "A", message: HAMessage(epoch: higher, body: .collision(commonNumber: 0, divergentCount: 1, activeHead: .empty))))
         try #require(standby.core.collision != nil)
         shell.events = []
