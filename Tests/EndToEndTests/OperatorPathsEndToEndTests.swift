@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -196,7 +197,8 @@ extension OperatorPathsEndToEndTests {
 
 /// A TCP listener on 127.0.0.1 held by the test process: "another process" in the server's eyes.
 final class Listener: Sendable {
-    let fd: Int32
+    /// Taken by the one `close()` that closes it: a second close would close a number reused meanwhile.
+    private let descriptor: Mutex<Int32?>
     let port: Int
 
     init() throws {
@@ -211,9 +213,11 @@ final class Listener: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         guard bound == 0, named == 0, listen(fd, 8) == 0 else { throw E2EFailure("cannot listen: \(errno)") }
-        self.fd = fd
+        descriptor = Mutex(fd)
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 
-    func close() { _ = Glibc.close(fd) }
+    func close() {
+        if let fd = descriptor.withLock({ $0.take() }) { _ = Glibc.close(fd) }
+    }
 }

@@ -3,6 +3,7 @@ import HARuntime
 import ManagementModel
 import Operations
 import Store
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -117,9 +118,12 @@ func refusalCode(_ work: () throws -> Void) -> String? {
     return nil
 }
 
-/// A TCP listener on 127.0.0.1 (a peer that "answers"); closed by `close()`.
-struct Listener {
-    let fd: Int32
+/// A TCP listener on 127.0.0.1 (a peer that "answers"); closed by `close()` or when released.
+/// Closing twice is harmless: a second `close(2)` of the same number would close whatever the
+/// process opened under it meanwhile, such as a concurrent test's SQLite file (a CI run failed
+/// with "disk I/O error" in another test that way).
+final class Listener: Sendable {
+    private let descriptor: Mutex<Int32?>
     let port: UInt16
     init() {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -132,8 +136,13 @@ struct Listener {
         var bound = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        self.fd = fd
+        self.descriptor = Mutex(fd)
         self.port = UInt16(bigEndian: bound.sin_port)
     }
-    func close() { _ = Glibc.close(fd) }
+    /// Closes the socket once; returns whether this call closed it.
+    @discardableResult func close() -> Bool {
+        guard let fd = descriptor.withLock({ $0.take() }) else { return false }
+        return Glibc.close(fd) == 0
+    }
+    deinit { close() }
 }
