@@ -151,9 +151,9 @@ extension HAStateMachine {
         let previous = journal.headAt(progress.sentUpTo)
         progress.sentUpTo = last.number
         progress.lastSentAtMilliseconds = nowMilliseconds
-        progress.lastSentPayloadBytes = batch.reduce(0) { $0 + $1.payload.count }
+        progress.lastSentPayloadBytes = batch.reduce(0) { $0 + $1.payload.byteCount }
         peers[index].replication = .delta(progress)
-        send(.append(previous: previous, revisions: Array(batch), activeHead: journal.head), to: peers[index].id)
+        send(.append(previous: previous, revisions: batch, activeHead: journal.head), to: peers[index].id)
     }
 
     /// How long an unacknowledged append waits before it is sent again: longer for a large one, which the
@@ -163,7 +163,7 @@ extension HAStateMachine {
     }
 
     /// The next `append` batch after revision `number`: bounded by count and by payload bytes.
-    func appendBatch(after number: UInt64) -> ArraySlice<ReplicatedRevision> {
+    func appendBatch(after number: UInt64) -> [ReplicatedRevision] {
         journal.revisions(after: number, limit: limits.appendBatchRevisionsMax, payloadBytesMax: limits.appendBatchPayloadBytesMax)
     }
 
@@ -272,9 +272,9 @@ extension HAStateMachine {
             peers[index].replication = .delta(
                 DeltaProgress(
                     matched: matched, sentUpTo: last.number, lastSentAtMilliseconds: nowMilliseconds,
-                    lastSentPayloadBytes: batch.reduce(0) { $0 + $1.payload.count }))
+                    lastSentPayloadBytes: batch.reduce(0) { $0 + $1.payload.byteCount }))
         }
-        send(.append(previous: hello.head, revisions: Array(batch), activeHead: journal.head), to: peer)
+        send(.append(previous: hello.head, revisions: batch, activeHead: journal.head), to: peer)
         markSynchronizedIfCaughtUp(index)
         decide(.deltaSyncStarted(peer: peer, from: hello.head, ourHead: journal.head))
     }

@@ -82,9 +82,13 @@ public struct ReplicatedRevision: Hashable, Sendable {
     public var epoch: Epoch
     public var previousHash: String
     public var hash: String
-    public var payload: [UInt8]
+    public var payload: RevisionPayload
 
     public init(number: UInt64, epoch: Epoch, previousHash: String, hash: String, payload: [UInt8]) {
+        self.init(number: number, epoch: epoch, previousHash: previousHash, hash: hash, payload: .bytes(payload))
+    }
+
+    public init(number: UInt64, epoch: Epoch, previousHash: String, hash: String, payload: RevisionPayload) {
         self.number = number
         self.epoch = epoch
         self.previousHash = previousHash
@@ -93,6 +97,35 @@ public struct ReplicatedRevision: Hashable, Sendable {
     }
 
     public var head: RevisionHead { RevisionHead(number: number, hash: hash) }
+
+    /// The same revision carrying `bytes`, its payload as the journal on disk holds it.
+    public func withPayload(_ bytes: [UInt8]) -> ReplicatedRevision {
+        var loaded = self
+        loaded.payload = .bytes(bytes)
+        return loaded
+    }
+}
+
+/// A revision's payload as the core passes it on: the bytes, as a commit or a peer's message brings
+/// them, or only their size, for a revision the core's journal lists. The journal keeps no payloads
+/// (memory would grow with every publish, forever); the driver reads them from the storage's journal
+/// when a revision leaves the server (`HAStorage.loadPayloads`).
+public enum RevisionPayload: Hashable, Sendable {
+    case bytes([UInt8])
+    case stored(byteCount: Int)
+
+    public var byteCount: Int {
+        switch self {
+        case .bytes(let bytes): bytes.count
+        case .stored(let byteCount): byteCount
+        }
+    }
+
+    /// The bytes, or nil when only the size is known here.
+    public var bytes: [UInt8]? {
+        if case .bytes(let bytes) = self { return bytes }
+        return nil
+    }
 }
 
 /// A run of consecutive journal revisions published in one epoch: revisions `firstNumber...lastNumber`.

@@ -2,12 +2,21 @@
 ///
 /// The runtime loads it from the store at start (`HAStateMachine.init`) and the core keeps it current from
 /// its own decisions (revisions committed, applied, truncated after an export, snapshots installed). The
-/// core holds it in memory because every delta-sync, collision and promotion decision depends on it.
+/// core holds it in memory because every delta-sync, collision and promotion decision depends on it, so
+/// it holds per revision only what those decisions read: its hash and its payload's size (the epoch is
+/// in `spans`). The payloads stay in the store's journal; revisions read from here carry
+/// `RevisionPayload.stored`, and the driver reads the bytes when one leaves the server.
 public struct Journal: Hashable, Sendable {
+    /// What the journal keeps of one revision after the base.
+    struct Entry: Hashable, Sendable {
+        var hash: String
+        var payloadByteCount: Int
+    }
+
     /// The last revision covered by an installed full-sync snapshot; `.empty` when there was none.
     public private(set) var base: RevisionHead
     /// Revisions `base.number + 1 ... head.number`, in order.
-    public private(set) var revisions: [ReplicatedRevision]
+    private var entries: [Entry]
     /// Epoch spans covering revisions `1 ... head.number` (including those under `base`).
     public private(set) var spans: [EpochSpan]
 
@@ -15,7 +24,7 @@ public struct Journal: Hashable, Sendable {
 
     public init() {
         base = .empty
-        revisions = []
+        entries = []
         spans = []
     }
 
@@ -23,18 +32,24 @@ public struct Journal: Hashable, Sendable {
     public init(base: RevisionHead, baseSpans: [EpochSpan], revisions: [ReplicatedRevision]) {
         precondition(base.number == (baseSpans.last?.lastNumber ?? 0), "base spans must end at the base")
         self.base = base
-        self.revisions = []
+        self.entries = []
         self.spans = baseSpans
         for revision in revisions { append(revision) }
     }
 
-    public var head: RevisionHead { revisions.last?.head ?? base }
+    public var head: RevisionHead {
+        guard let last = entries.last else { return base }
+        return RevisionHead(number: base.number + UInt64(entries.count), hash: last.hash)
+    }
+
+    /// How many revisions are held individually (after the base).
+    public var revisionCount: Int { entries.count }
 
     /// The hash of revision `number`, or nil when this journal does not hold it individually.
     public func hash(at number: UInt64) -> String? {
         if number == base.number { return base.hash }
         guard number > base.number, number <= head.number else { return nil }
-        return revisions[Int(number - base.number - 1)].hash
+        return entries[Int(number - base.number - 1)].hash
     }
 
     /// True when revision `head.number` here has `head.hash`; nil when it lies under the snapshot base.
@@ -50,26 +65,64 @@ public struct Journal: Hashable, Sendable {
         return RevisionHead(number: number, hash: hash)
     }
 
-    /// Up to `limit` revisions after `number` (which must not lie under the base).
-    public func revisions(after number: UInt64, limit: Int) -> ArraySlice<ReplicatedRevision> {
+    /// Revision `number` (payload `.stored`), or nil when it is not held individually.
+    public func revision(_ number: UInt64) -> ReplicatedRevision? {
+        guard number > base.number, number <= head.number else { return nil }
+        return revisions(after: number - 1, limit: 1).first
+    }
+
+    /// Every revision held individually, oldest first (payloads `.stored`).
+    public var revisions: [ReplicatedRevision] { revisions(after: base.number, limit: entries.count) }
+
+    /// Up to `limit` revisions after `number` (which must not lie under the base), payloads `.stored`.
+    public func revisions(after number: UInt64, limit: Int) -> [ReplicatedRevision] {
         precondition(number >= base.number, "revisions under the snapshot base are not held individually")
         let start = Int(number - base.number)
-        let end = min(revisions.count, start + limit)
-        return start < end ? revisions[start..<end] : []
+        let end = min(entries.count, start + max(limit, 0))
+        guard start < end else { return [] }
+        var result: [ReplicatedRevision] = []
+        result.reserveCapacity(end - start)
+        // Spans are in order: find the first revision's, then walk on with the numbers.
+        var span = firstSpanIndex(endingAtOrAfter: number + 1)
+        var previousHash = hash(at: number) ?? ""
+        for index in start..<end {
+            let revisionNumber = base.number + UInt64(index) + 1
+            while spans[span].lastNumber < revisionNumber { span += 1 }
+            let entry = entries[index]
+            result.append(
+                ReplicatedRevision(
+                    number: revisionNumber, epoch: spans[span].epoch, previousHash: previousHash, hash: entry.hash,
+                    payload: .stored(byteCount: entry.payloadByteCount)))
+            previousHash = entry.hash
+        }
+        return result
+    }
+
+    /// The index of the first span whose last revision is `number` or later (binary search).
+    private func firstSpanIndex(endingAtOrAfter number: UInt64) -> Int {
+        var low = 0
+        var high = spans.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if spans[middle].lastNumber < number { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// Up to `limit` revisions after `number` whose payloads add up to at most `payloadBytesMax`, but
     /// never none when there is one: the first always comes, however large.
-    public func revisions(after number: UInt64, limit: Int, payloadBytesMax: Int) -> ArraySlice<ReplicatedRevision> {
-        let candidates = revisions(after: number, limit: limit)
+    public func revisions(after number: UInt64, limit: Int, payloadBytesMax: Int) -> [ReplicatedRevision] {
+        precondition(number >= base.number, "revisions under the snapshot base are not held individually")
+        let start = Int(number - base.number)
+        let end = min(entries.count, start + max(limit, 0))
         var bytes = 0
-        var end = candidates.startIndex
-        for index in candidates.indices {
-            bytes += candidates[index].payload.count
-            if index > candidates.startIndex, bytes > payloadBytesMax { break }
-            end = index + 1
+        var count = 0
+        for index in start..<max(start, end) {
+            bytes += entries[index].payloadByteCount
+            if index > start, bytes > payloadBytesMax { break }
+            count += 1
         }
-        return candidates[candidates.startIndex..<end]
+        return revisions(after: number, limit: count)
     }
 
     /// Heads before `head`, newest first, ever further apart (`head` - 1, - 2, - 4, ...), ending with the
@@ -95,7 +148,7 @@ public struct Journal: Hashable, Sendable {
         if let last = spans.last {
             precondition(revision.epoch >= last.epoch, "epochs never go backwards inside a journal")
         }
-        revisions.append(revision)
+        entries.append(Entry(hash: revision.hash, payloadByteCount: revision.payload.byteCount))
         if let last = spans.indices.last, spans[last].epoch == revision.epoch {
             spans[last].lastNumber = revision.number
         } else {
@@ -103,7 +156,7 @@ public struct Journal: Hashable, Sendable {
         }
     }
 
-    /// Removes and returns every revision after `number`. Callers export them first: the core only
+    /// Removes and returns every revision after `number` (payloads `.stored`). Callers export them first: the core only
     /// truncates revisions that an administrator chose to give up, after `exportDivergent`.
     /// Truncating below the snapshot base drops the whole journal (a full sync follows).
     public mutating func truncate(after number: UInt64) -> [ReplicatedRevision] {
@@ -114,8 +167,8 @@ public struct Journal: Hashable, Sendable {
         }
         guard number < head.number else { return [] }
         let keep = Int(number - base.number)
-        let removed = Array(revisions[keep...])
-        revisions.removeSubrange(keep...)
+        let removed = revisions(after: number, limit: entries.count - keep)
+        entries.removeSubrange(keep...)
         while let last = spans.last, last.firstNumber > number { spans.removeLast() }
         if let last = spans.indices.last, spans[last].lastNumber > number { spans[last].lastNumber = number }
         return removed
@@ -125,7 +178,7 @@ public struct Journal: Hashable, Sendable {
     public mutating func installSnapshot(at snapshotHead: RevisionHead, spans snapshotSpans: [EpochSpan]) {
         precondition(snapshotHead.number == (snapshotSpans.last?.lastNumber ?? 0), "snapshot spans end at its head")
         base = snapshotHead
-        revisions = []
+        entries = []
         spans = snapshotSpans
     }
 

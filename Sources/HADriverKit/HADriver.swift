@@ -32,6 +32,10 @@ public protocol HAStorage {
     mutating func installSnapshot(
         snapshotHead: RevisionHead, spans: [EpochSpan], core: HAStateMachine,
         completions: inout [HAInput]) throws
+    /// The payloads of `revisions` (consecutive revisions of the core's journal, payloads `.stored`) as
+    /// this server's journal holds them, in order. The driver calls it before a message carrying them is
+    /// sent: the core keeps no payloads in memory.
+    mutating func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]]
     /// Writes revisions about to be dropped where an administrator can take them (with a copy of the
     /// whole database when `snapshotBase` is set), durably.
     mutating func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws
@@ -123,7 +127,15 @@ public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost>
                 return output
             }
         }
-        for envelope in output.messages { transport.send(envelope) }
+        for envelope in output.messages {
+            do {
+                transport.send(try withPayloads(envelope))
+            } catch {
+                // The journal does not hold what the core lists: nothing is sent or done on top of it.
+                halt(because: error)
+                return output
+            }
+        }
         for effect in output.effects {
             do {
                 try carryOut(effect, completions: &completions)
@@ -135,6 +147,20 @@ public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost>
         }
         host.didCarryOut(output, core: core)
         return output
+    }
+
+    /// `envelope` with every revision it carries loaded from storage (an `append` from the journal).
+    mutating func withPayloads(_ envelope: Envelope) throws -> Envelope {
+        guard case .append(let previous, let revisions, let activeHead) = envelope.message.body,
+            revisions.contains(where: { $0.payload.bytes == nil })
+        else { return envelope }
+        let payloads = try storage.loadPayloads(revisions, core: core)
+        guard payloads.count == revisions.count,
+            zip(revisions, payloads).allSatisfy({ $0.payload.byteCount == $1.count })
+        else { throw PayloadsDisagree(first: revisions.first?.number ?? 0, count: revisions.count, loaded: payloads.count) }
+        var loaded = envelope
+        loaded.message.body = .append(previous: previous, revisions: zip(revisions, payloads).map { $0.withPayload($1) }, activeHead: activeHead)
+        return loaded
     }
 
     mutating func carryOut(_ effect: HAEffect, completions: inout [HAInput]) throws {
@@ -158,5 +184,17 @@ public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost>
         case .promotionReport(let report): host.promotionReported(report)
         case .commandRefused(let refusal): host.commandRefused(refusal)
         }
+    }
+}
+
+/// The storage's journal returned other payloads than the core's journal lists (another count, or
+/// another size): they are not the revisions the core decided to send.
+public struct PayloadsDisagree: Error, CustomStringConvertible {
+    public let first: UInt64
+    public let count: Int
+    public let loaded: Int
+
+    public var description: String {
+        "the journal on disk does not match the HA core's for revisions \(first) and the \(count - 1) after it (\(loaded) payloads read)"
     }
 }

@@ -87,11 +87,17 @@ extension HAManagementBridge {
     }
 
     public func divergentRevisions() throws(HACommandRefusal) -> DivergentRevisions {
-        guard let divergent = runtime.divergentRevisions else {
+        let found: (commonNumber: UInt64, revisions: [ReplicatedRevision])?
+        do {
+            found = try runtime.divergentRevisions()
+        } catch {
+            throw HACommandRefusal(.invalidOperation, "the divergent revisions could not be read from the journal: \(error)")
+        }
+        guard let divergent = found else {
             throw HACommandRefusal(.invalidOperation, "this server is not in collision: there are no divergent revisions to export")
         }
         return DivergentRevisions(
-            commonNumber: divergent.commonNumber, payloads: divergent.revisions.map(\.payload),
+            commonNumber: divergent.commonNumber, payloads: divergent.revisions.map { $0.payload.bytes ?? [] },
             server: runtime.status.serverID.name)
     }
 

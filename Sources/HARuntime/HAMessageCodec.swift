@@ -49,7 +49,10 @@ public enum HAMessageCodec {
                     "active-head": head(activeHead),
                 ],
             ]
-            sections = revisions.map(\.payload)
+            // The driver loads every payload before a message leaves (`HADriver.withPayloads`); one
+            // without its bytes would go out empty and fail the standby's hash check.
+            assert(revisions.allSatisfy { $0.payload.bytes != nil }, "an append leaves with its payloads")
+            sections = revisions.map { $0.payload.bytes ?? [] }
         default:
             return PeerFrame(type: .message, bytes: encode(message).canonicalBytes)
         }
@@ -89,7 +92,7 @@ public enum HAMessageCodec {
             var filled: [ReplicatedRevision] = []
             filled.reserveCapacity(revisions.count)
             for (item, revision) in zip(items, revisions) {
-                guard revision.payload.isEmpty, let count = item["payload-bytes"].flatMap(uint), count <= UInt64(payload.readableBytes),
+                guard revision.payload.bytes?.isEmpty == true, let count = item["payload-bytes"].flatMap(uint), count <= UInt64(payload.readableBytes),
                     let bytes = payload.readBytes(length: Int(count))
                 else { return nil }
                 filled.append(
@@ -137,14 +140,14 @@ public enum HAMessageCodec {
     static func revision(_ value: ReplicatedRevision) -> JSONValue {
         [
             "number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
-            "hash": .string(value.hash), "payload": bytes(value.payload),
+            "hash": .string(value.hash), "payload": bytes(value.payload.bytes ?? []),
         ]
     }
     /// A revision in a binary append's header: its payload follows the header, `payload-bytes` long.
     static func revisionHeader(_ value: ReplicatedRevision) -> JSONValue {
         [
             "number": uint(value.number), "epoch": epoch(value.epoch), "previous-hash": .string(value.previousHash),
-            "hash": .string(value.hash), "payload": "", "payload-bytes": uint(UInt64(value.payload.count)),
+            "hash": .string(value.hash), "payload": "", "payload-bytes": uint(UInt64(value.payload.bytes?.count ?? 0)),
         ]
     }
     static func revision(_ json: JSONValue) -> ReplicatedRevision? {

@@ -139,13 +139,21 @@ public final class HARuntime: Sendable {
         locked { $0.handle(.tick(now: now)) }
     }
 
-    /// The whole store journal as HACore sees it (revision 1 links to the empty head).
+    /// The whole store journal as HACore sees it (revision 1 links to the empty head): hashes, epochs and
+    /// sizes, without the bodies, which the driver reads when it sends them.
     static func loadJournal(_ store: ManagementStore) throws -> Journal {
         var journal = Journal.empty
         var next: UInt64 = 1
         while true {
-            let batch = try store.revisions(from: next, limit: HARuntimeLimits.journalLoadBatchRevisions)
-            for revision in batch { journal.append(RevisionAdapter.replicated(revision)) }
+            let batch = try store.journalEntries(from: next, limit: HARuntimeLimits.journalLoadBatchRevisions)
+            for entry in batch {
+                let revision = try RevisionAdapter.replicated(entry)
+                // The store checked the chain as it took each revision; a file edited since must not trap.
+                guard revision.number == journal.head.number + 1, revision.previousHash == journal.head.hash,
+                    journal.lastEpoch.map({ revision.epoch >= $0 }) ?? true
+                else { throw StoreError.journal(JournalBreak(revision: revision.number, reason: "not the next revision of the chain")) }
+                journal.append(revision)
+            }
             guard let last = batch.last else { return journal }
             next = last.number + 1
         }
@@ -377,11 +385,13 @@ public final class HARuntime: Sendable {
         return writesEnabled
     }
 
-    /// In collision: the common revision and the revisions after it that the active lacks.
-    public var divergentRevisions: (commonNumber: UInt64, revisions: [ReplicatedRevision])? {
-        locked { driver in
+    /// In collision: the common revision and the revisions after it that the active lacks, with their
+    /// payloads read from the store; nil when not in collision.
+    public func divergentRevisions() throws -> (commonNumber: UInt64, revisions: [ReplicatedRevision])? {
+        try locked { driver in
             guard let collision = driver.core.collision else { return nil }
-            return (collision.commonNumber, Array(driver.core.journal.revisions(after: collision.commonNumber, limit: Int(collision.divergentRevisions))))
+            let revisions = driver.core.journal.revisions(after: collision.commonNumber, limit: Int(collision.divergentRevisions))
+            return (collision.commonNumber, try driver.shell.withPayloads(revisions))
         }
     }
 
@@ -473,7 +483,7 @@ extension HAMessage {
     /// message came in one frame, so the sum is bounded by the frame limit.
     var payloadBytes: Int {
         switch body {
-        case .append(_, let revisions, _): revisions.reduce(0) { $0 + $1.payload.count }
+        case .append(_, let revisions, _): revisions.reduce(0) { $0 + $1.payload.byteCount }
         case .snapshotChunk(_, _, let bytes, _): bytes.count
         default: 0
         }

@@ -112,7 +112,7 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
                 guard let revision = RevisionAdapter.revision(replicated) else {
                     throw HARuntimeError.revisionRejected("revision \(replicated.number) does not match its hash")
                 }
-                try store.appendVisible(revision, checkedBody: String(decoding: replicated.payload, as: UTF8.self))
+                try store.appendVisible(revision, checkedBody: String(decoding: replicated.payload.bytes ?? [], as: UTF8.self))
                 applied = replicated.head
                 lastApplied = (replicated.number, HARuntime.monotonicNanoseconds())
             } catch {
@@ -183,9 +183,29 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         }
     }
 
+    func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]] {
+        try withPayloads(revisions).map { $0.payload.bytes ?? [] }
+    }
+
+    /// `revisions` (consecutive) with their payloads: the bodies the store holds under their hashes.
+    func withPayloads(_ revisions: [ReplicatedRevision]) throws -> [ReplicatedRevision] {
+        guard let first = revisions.first, let last = revisions.last else { return [] }
+        if revisions.allSatisfy({ $0.payload.bytes != nil }) { return revisions }
+        let stored = try store.revisionBodies(from: first.number, through: last.number)
+        guard stored.count == revisions.count else {
+            throw HARuntimeError.journalMismatch("the store holds \(stored.count) of revisions \(first.number)...\(last.number)")
+        }
+        return try zip(revisions, stored).map { revision, row in
+            guard row.number == revision.number, row.hash == revision.hash else {
+                throw HARuntimeError.journalMismatch("revision \(revision.number) in the store is not the one the HA core lists")
+            }
+            return revision.withPayload(row.body)
+        }
+    }
+
     func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws {
         do {
-            lastExportPath = try writeExport(revisions, wholeDatabase: snapshotBase != nil)
+            lastExportPath = try writeExport(try withPayloads(revisions), wholeDatabase: snapshotBase != nil)
             logger.notice("divergent revisions exported", metadata: ["file": "\(lastExportPath ?? "")", "revisions": "\(revisions.count)"])
         } catch {
             throw HAHaltingFailure(description: "divergent revisions could not be exported (\(error)); HA halted, nothing dropped")
@@ -236,7 +256,7 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         let stamp = Int64(Date().timeIntervalSince1970 * 1000)
         let base = exportDirectory.appendingPathComponent("divergent-\(serverID.name)-\(stamp)")
         var bytes: [UInt8] = []
-        for revision in revisions { bytes += revision.payload + [UInt8(ascii: "\n")] }
+        for revision in revisions { bytes += (revision.payload.bytes ?? []) + [UInt8(ascii: "\n")] }
         let file = base.appendingPathExtension("jsonl")
         try DurableFile.write(bytes, to: file, mode: 0o600)
         if wholeDatabase { try store.copyDatabase(to: base.appendingPathExtension("sqlite").path) }

@@ -172,6 +172,8 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
     case notDurable(String)
     /// An epoch term no real promotion history reaches (a mistyped --epoch-term, say).
     case epochTermOutOfRange(UInt64)
+    /// The store's journal does not hold what the HA core lists (the revision bodies it sends or exports).
+    case journalMismatch(String)
 
     public var code: String {
         switch self {
@@ -181,6 +183,7 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
         case .revisionRejected: "ha_revision_rejected"
         case .notDurable: "ha_not_durable"
         case .epochTermOutOfRange: "ha_epoch_term_out_of_range"
+        case .journalMismatch: "ha_journal_mismatch"
         }
     }
 
@@ -192,6 +195,7 @@ public enum HARuntimeError: Error, Sendable, CustomStringConvertible {
         case .revisionRejected(let why): "revision rejected: \(why)"
         case .notDurable(let why): "publish not durable: \(why)"
         case .epochTermOutOfRange(let term): "epoch term \(term) is out of range (at most \(Epoch.termMax - 1)); give the highest term the group really used"
+        case .journalMismatch(let why): "journal mismatch: \(why)"
         }
     }
 }

@@ -1,5 +1,6 @@
 import HACore
 import ManagementModel
+import Store
 
 /// Maps the store's `Revision` to what HACore replicates and back.
 ///
@@ -17,10 +18,21 @@ public enum RevisionAdapter {
             payload: payload ?? revision.json.canonicalBytes)
     }
 
+    /// A stored revision as the core's journal lists it (payload `.stored`); throws for a row no
+    /// revision could have written (no epoch server), where the core would trap.
+    public static func replicated(_ entry: JournalEntry) throws -> ReplicatedRevision {
+        guard !entry.epochServer.isEmpty else {
+            throw StoreError.journal(JournalBreak(revision: entry.number, reason: "no epoch server"))
+        }
+        return ReplicatedRevision(
+            number: entry.number, epoch: Epoch(term: entry.epochTerm, server: ServerID(entry.epochServer)),
+            previousHash: coreHash(entry.previousHash), hash: entry.hash, payload: .stored(byteCount: entry.bodyByteCount))
+    }
+
     /// Decodes the payload and checks that it is the revision the envelope claims (number, epoch, chain,
     /// and a hash that matches the content). Nil for anything else: it must never reach the store.
     public static func revision(_ replicated: ReplicatedRevision) -> Revision? {
-        guard let json = try? JSONValue.parse(replicated.payload), let revision = Revision(json: json) else { return nil }
+        guard let bytes = replicated.payload.bytes, let json = try? JSONValue.parse(bytes), let revision = Revision(json: json) else { return nil }
         guard revision.number == replicated.number,
             revision.epoch.term == replicated.epoch.term, revision.epoch.server == replicated.epoch.server.name,
             coreHash(revision.previousHash) == replicated.previousHash,

@@ -188,6 +188,9 @@ public final class SimulatedCluster {
     /// chained, so a journal holds a revision under its snapshot base exactly when the chain from the
     /// base reaches it: what the author wrote decides, never "unknown".
     var previousHashOf: [String: String] = [:]
+    /// Every published revision's payload by hash: the journal on disk of whichever server holds it
+    /// (the core's journal keeps none; the driver loads them before an append leaves).
+    var payloadOf: [String: [UInt8]] = [:]
 
     public init(
         servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
@@ -337,6 +340,7 @@ public final class SimulatedCluster {
             payload: payload)
         counters.publishes += 1
         previousHashOf[revision.hash] = revision.previousHash
+        payloadOf[revision.hash] = payload
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
         if case .async = servers[index].driver.core.publishMode { runtime.awaitingDurableAnswer[revision.hash] = revision }
@@ -438,6 +442,9 @@ public final class SimulatedCluster {
     /// A message from `index` onto the network.
     func send(_ envelope: Envelope, from index: Int) {
         counters.messagesSent += 1
+        if case .append(_, let revisions, _) = envelope.message.body, let missing = revisions.first(where: { $0.payload.bytes == nil }) {
+            fail("an append leaves with every payload", "\(servers[index].id) sent #\(missing.number) to \(envelope.to) without its payload")
+        }
         network.send(envelope.message, from: index, to: self.index(of: envelope.to), at: tick, random: &random)
     }
 

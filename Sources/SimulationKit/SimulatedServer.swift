@@ -54,6 +54,12 @@ struct SimulatedLink: HATransport {
     func send(_ envelope: Envelope) { cluster.send(envelope, from: index) }
 }
 
+/// A simulated storage read of something no server ever wrote.
+struct SimulatedStorageFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// One server's runtime as the simulator fakes it: its disk (what survives a crash, and writes still
 /// on their way, completing a few ticks later in order) and what the real runtime would show (writes
 /// on, publishes awaiting their answer). It is the driver's storage and host; its completions go
@@ -100,7 +106,21 @@ final class SimulatedRuntime: HAStorage, HAHost {
     func saveHardState(_ hardState: HardState) { diskHardState = hardState }
 
     func applyRevisions(_ revisions: [ReplicatedRevision], core: HAStateMachine, completions: inout [HAInput]) {
+        // As the runtime, which verifies each revision's hash against its payload before applying it.
+        for revision in revisions
+        where simulatedHash(previous: revision.previousHash, epoch: revision.epoch, number: revision.number, payload: revision.payload.bytes ?? [])
+            != revision.hash
+        {
+            cluster.fail("a standby applies only revisions whose payload matches their hash", "\(id) got #\(revision.number) with another payload")
+        }
         queue(.applyRevisions(revisions))
+    }
+
+    func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]] {
+        try revisions.map { revision in
+            guard let payload = cluster.payloadOf[revision.hash] else { throw SimulatedStorageFailure("#\(revision.number) was never published") }
+            return payload
+        }
     }
 
     func readSnapshotChunk(

@@ -308,6 +308,39 @@ public final class ManagementStore: Sendable {
         return bodies.compactMap { try? JSONValue.parse($0) }.compactMap(Revision.init(json:))
     }
 
+    /// What HA keeps in memory of each revision from number `first` on, up to `limit` of them: its place
+    /// in the chain and its body's size, read without the bodies (a journal of any length loads fast).
+    public func journalEntries(from first: UInt64, limit: Int) throws -> [JournalEntry] {
+        guard let first = Int64(exactly: first) else { return [] }
+        return try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT number, hash, previous_hash, epoch_term, epoch_server, LENGTH(CAST(body AS BLOB)) AS body_bytes
+                    FROM revisions WHERE number >= ? ORDER BY number LIMIT ?
+                    """, arguments: [first, max(0, limit)]
+            ).map(JournalEntry.init(row:))
+        }
+    }
+
+    /// The bodies (the canonical JSON HA replicates) of revisions `first...last` with their hashes, in
+    /// order; fewer when the journal does not hold them all.
+    public func revisionBodies(from first: UInt64, through last: UInt64) throws -> [(number: UInt64, hash: String, body: [UInt8])] {
+        guard let first = Int64(exactly: first), let last = Int64(exactly: last) else { return [] }
+        return try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT number, hash, CAST(body AS BLOB) AS body FROM revisions WHERE number BETWEEN ? AND ? ORDER BY number",
+                arguments: [first, last]
+            )
+            .map { row in
+                (
+                    number: try row.decodedUnsigned("number"), hash: try row.decoded("hash", as: String.self),
+                    body: [UInt8](try row.decoded("body", as: Data.self))
+                )
+            }
+        }
+    }
+
     /// The stored size in bytes of every revision from number `first` on (what a standby that lacks them
     /// still has to receive); 0 when there are none.
     public func revisionBytes(from first: UInt64) throws -> Int64 {
@@ -452,6 +485,25 @@ public final class ManagementStore: Sendable {
         try durableWrite { db in
             try db.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
         }
+    }
+}
+
+/// What HA keeps in memory of one stored revision: its place in the chain and its body's size.
+public struct JournalEntry: Sendable, Equatable {
+    public let number: UInt64
+    public let hash: String
+    public let previousHash: String
+    public let epochTerm: UInt64
+    public let epochServer: String
+    public let bodyByteCount: Int
+
+    init(row: Row) throws {
+        number = try row.decodedUnsigned("number")
+        hash = try row.decoded("hash", as: String.self)
+        previousHash = try row.decoded("previous_hash", as: String.self)
+        epochTerm = try row.decodedUnsigned("epoch_term")
+        epochServer = try row.decoded("epoch_server", as: String.self)
+        bodyByteCount = Int(clamping: try row.decodedUnsigned("body_bytes"))
     }
 }
 

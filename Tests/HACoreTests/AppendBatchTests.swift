@@ -65,7 +65,7 @@ struct AppendBatchTests {
         }
         #expect(received.flatMap { $0 }.map(\.number) == Array(2...UInt64(all.count)))
         for batch in received {
-            let bytes = batch.reduce(0) { $0 + $1.payload.count }
+            let bytes = batch.reduce(0) { $0 + $1.payload.byteCount }
             #expect(batch.count == 1 || bytes <= limits.appendBatchPayloadBytesMax, "batch of \(batch.count) revisions, \(bytes) bytes")
         }
         #expect(received.contains { $0.map(\.number) == [11] }, "the revision larger than the budget travels alone")

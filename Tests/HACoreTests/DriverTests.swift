@@ -12,6 +12,10 @@ final class RecordingShell: HAStorage, HATransport, HAHost {
     var failHardState = false
     var failExport = false
     var haltedBecause: String?
+    /// The journal on "disk": payloads by revision hash, as `loadPayloads` reads them.
+    var payloads: [String: [UInt8]] = [:]
+    /// Every envelope sent, as it left.
+    var sent: [Envelope] = []
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -48,7 +52,18 @@ final class RecordingShell: HAStorage, HATransport, HAHost {
         events.append("truncate after #\(number)")
     }
 
-    func send(_ envelope: Envelope) { events.append("send \(envelope.message.kindName) to \(envelope.to)") }
+    func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]] {
+        events.append("load #\(revisions.map(\.number))")
+        return try revisions.map { revision in
+            guard let payload = payloads[revision.hash] else { throw Failure(description: "#\(revision.number) is not on disk") }
+            return payload
+        }
+    }
+
+    func send(_ envelope: Envelope) {
+        events.append("send \(envelope.message.kindName) to \(envelope.to)")
+        sent.append(envelope)
+    }
 
     func willCarryOut(_ output: HAOutput, for input: HAInput, core: HAStateMachine) {}
     func enableWrites(epoch: Epoch, forced: Bool, core: HAStateMachine) { events.append("enable writes \(epoch)") }
@@ -189,5 +204,56 @@ struct DriverTests {
         #expect(standby.isHalted)
         #expect(!shell.events.contains { $0.hasPrefix("truncate") }, "\(shell.events)")
         #expect(shell.haltedBecause == "export failed")
+    }
+
+    /// B, active by a forced promotion, commits revisions 1 and 2 (payload 7, 7, 7); A, holding
+    /// revision 1, says hello: B sends it revision 2.
+    static func activeSendingItsSecondRevision(_ shell: RecordingShell) -> (
+        driver: HADriver<RecordingShell, RecordingShell, RecordingShell>, revision: ReplicatedRevision
+    ) {
+        var active = Self.driver(shell)
+        active.handle(.tick(now: 5_000))
+        active.handle(.admin(.promote(dryRun: false, force: true)))
+        let epoch = active.core.epoch
+        let first = ReplicatedRevision(number: 1, epoch: epoch, previousHash: "", hash: "b1", payload: [1])
+        let second = ReplicatedRevision(number: 2, epoch: epoch, previousHash: "b1", hash: "b2", payload: [7, 7, 7])
+        active.handle(.revisionCommitted(first))
+        active.handle(.revisionCommitted(second))
+        active.handle(.persistedUpTo(second.head))
+        shell.events = []
+        shell.sent = []
+        let hello = HAMessage.Hello(
+            serverID: "A", head: first.head, durableHead: first.head, spans: [EpochSpan(epoch: epoch, firstNumber: 1, lastNumber: 1)],
+            softwareVersion: "0.1.0", schemaVersion: 1, wantsFullSync: false, checkpoints: [.empty])
+        active.handle(.receive(from: "A", message: HAMessage(epoch: epoch, body: .hello(hello))))
+        return (active, second)
+    }
+
+    @Test("the core's journal keeps no payload; an append leaves with the bytes the storage's journal holds, read as it is sent")
+    func appendsCarryThePayloadsReadFromStorage() throws {
+        let shell = RecordingShell()
+        shell.payloads = ["b1": [1], "b2": [7, 7, 7]]
+        let (active, revision) = Self.activeSendingItsSecondRevision(shell)
+        #expect(
+            active.core.journal.revision(2)
+                == ReplicatedRevision(number: 2, epoch: revision.epoch, previousHash: "b1", hash: "b2", payload: .stored(byteCount: 3)))
+        let appends = shell.sent.compactMap { envelope -> [ReplicatedRevision]? in
+            if case .append(_, let revisions, _) = envelope.message.body, !revisions.isEmpty { return revisions }
+            return nil
+        }
+        #expect(appends == [[revision]], "sent with its bytes: \(shell.events)")
+        #expect(shell.events.firstIndex(of: "load #[2]").map { $0 < (shell.events.firstIndex(of: "send append to A") ?? 0) } == true, "\(shell.events)")
+        #expect(!active.isHalted)
+    }
+
+    @Test("a payload the storage does not hold, or holds at another size, halts the driver: no append leaves without it")
+    func aMissingPayloadHalts() {
+        for stored: [UInt8]? in [nil, [7, 7]] {
+            let shell = RecordingShell()
+            shell.payloads = ["b1": [1], "b2": stored].compactMapValues { $0 }
+            let (active, _) = Self.activeSendingItsSecondRevision(shell)
+            #expect(active.isHalted)
+            #expect(!shell.events.contains("send append to A"), "\(shell.events)")
+        }
     }
 }

@@ -19,7 +19,7 @@ struct RevisionAdapterTests {
         #expect(replicatedFirst.number == 1)
         #expect(replicatedFirst.previousHash == RevisionHead.empty.hash)
         #expect(replicatedFirst.epoch == Epoch(term: 1, server: "primary"))
-        #expect(replicatedFirst.payload == first.json.canonicalBytes)
+        #expect(replicatedFirst.payload == .bytes(first.json.canonicalBytes))
         #expect(RevisionAdapter.revision(replicatedFirst) == first)
 
         let replicatedSecond = RevisionAdapter.replicated(second)
@@ -46,10 +46,24 @@ struct RevisionAdapterTests {
 
         var tampered = revision
         tampered.author = "mallory"  // content changed, hash kept: must never reach the store
-        replicated.payload = tampered.json.canonicalBytes
+        replicated.payload = .bytes(tampered.json.canonicalBytes)
         #expect(RevisionAdapter.revision(replicated) == nil)
 
-        replicated.payload = Array("not json".utf8)
+        replicated.payload = .bytes(Array("not json".utf8))
         #expect(RevisionAdapter.revision(replicated) == nil)
+    }
+
+    @Test("the journal HA loads at start lists sizes, not payloads; the bodies it sends are the store's, under the hashes it lists")
+    func theLoadedJournalKeepsNoPayloads() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let published = try (0..<3).map { try publishHost(store, name: "h\($0)") }
+        let journal = try HARuntime.loadJournal(store)
+        #expect(journal.head == RevisionHead(number: 3, hash: published[2].hash))
+        #expect(journal.revisions.map(\.payload) == published.map { .stored(byteCount: $0.json.canonicalBytes.count) })
+        let bodies = try store.revisionBodies(from: 2, through: 3)
+        #expect(bodies.map(\.body) == published[1...].map(\.json.canonicalBytes))
+        #expect(bodies.map(\.hash) == published[1...].map(\.hash))
     }
 }
