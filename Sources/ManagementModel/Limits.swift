@@ -41,7 +41,9 @@ public enum Limits {
     public static let sessionTimeoutSecondsMax = 86_400
     public static let changesPerSessionMax = 100_000
     public static let tasksKeptMax = 10_000
+    /// How long `show-task` answers for a finished task (`rampart server --task-retention-seconds`).
     public static let taskRetentionSeconds = 3_600
+    public static let taskRetentionSecondsRange = 60...86_400
     public static let groupNestingDepthMax = 64
     /// A compiled policy's rules (all layers, implicit cleanup rules included).
     public static let compiledRulesMax = 20_000

@@ -10,6 +10,12 @@ extension ManagementService {
     /// The clock thresholds of this server (`rampart server --clock-warning-ms`, `--clock-problem-ms`).
     public func configureClock(_ thresholds: ClockThresholds) { clockThresholds = thresholds }
 
+    /// How long a finished task stays for `show-task` (within `Limits.taskRetentionSecondsRange`).
+    public func configureTaskRetention(seconds: Int) {
+        let bounded = min(max(seconds, Limits.taskRetentionSecondsRange.lowerBound), Limits.taskRetentionSecondsRange.upperBound)
+        tasks.retentionMilliseconds = Int64(bounded) * 1000
+    }
+
     /// Runs one enrolment request from the SIC port and answers it. A certificate is issued only
     /// after the key record (now used) and the node's new SIC state are published durably.
     public func enrol(_ request: EnrolmentRequest, address: String, serverNonce: [UInt8]) -> EnrolmentMessage {

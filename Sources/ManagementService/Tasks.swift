@@ -1,8 +1,9 @@
 import ManagementModel
 import TrustCore
 
-/// Long operations report through tasks (`show-task`). Finished tasks are kept for an hour and at
-/// most `Limits.tasksKeptMax` of them, oldest dropped first.
+/// Long operations report through tasks (`show-task`). Finished tasks are kept for
+/// `retentionMilliseconds` (an hour unless the server is told otherwise) and at most
+/// `Limits.tasksKeptMax` of them, oldest dropped first.
 struct TaskList {
     struct Task {
         let id: String
@@ -17,6 +18,7 @@ struct TaskList {
 
     private(set) var tasks: [String: Task] = [:]
     private var order: [String] = []
+    var retentionMilliseconds = Int64(Limits.taskRetentionSeconds) * 1000
 
     /// Records a task that already finished (the work ran inside the request).
     mutating func finished(_ name: String, status: String, comments: String = "", details: [JSONValue], nowMilliseconds: Int64) -> String {
@@ -56,7 +58,7 @@ struct TaskList {
 
     mutating func prune(nowMilliseconds: Int64) {
         while let oldest = order.first, let task = tasks[oldest],
-            order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > Int64(Limits.taskRetentionSeconds) * 1000
+            order.count > Limits.tasksKeptMax || nowMilliseconds - task.lastUpdateMilliseconds > retentionMilliseconds
         {
             tasks[oldest] = nil
             order.removeFirst()

@@ -51,6 +51,8 @@ public struct ServerConfiguration: Sendable {
     /// The SMTP relay send-mail SmartTasks go through (`--smtp-relay HOST:PORT`); nil: send-mail tasks
     /// fail at run time saying no relay is configured.
     public var smtpRelay: MailRelayAddress?
+    /// How long `show-task` answers for a finished task (`--task-retention-seconds`).
+    public var taskRetentionSeconds = Limits.taskRetentionSeconds
     public var logger: Logger
 
     public init(
@@ -221,6 +223,7 @@ struct NodeComposer {
             store: store, identity: ServerIdentity(name: serverName, ipAddress: configuration.listen, apiPort: configuration.apiPort),
             logger: logger, logs: try LogStore(directory: directory))
         await service.configureClock(configuration.clockThresholds)
+        await service.configureTaskRetention(seconds: configuration.taskRetentionSeconds)
         return service
     }
 

@@ -327,6 +327,8 @@ struct BenchHARun {
     struct Options {
         var objects: Int
         var samples: Int
+        /// Given to every server this run starts.
+        var serverArguments: [String] = []
     }
 
     let children: ChildProcessSupervisor
@@ -445,7 +447,7 @@ struct BenchHARun {
             arguments: [
                 "server", "--data", directory, "--server-name", name, "--api-port", "0",
                 "--sic-port", "0",
-            ] + arguments,
+            ] + options.serverArguments + arguments,
             output: .newLog(path: logFile))
         let started = monotonicMilliseconds()
         while monotonicMilliseconds() - started < BenchHALimits.startTimeoutMilliseconds {

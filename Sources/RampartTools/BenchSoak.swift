@@ -21,7 +21,9 @@ public struct BenchSoakRun {
 
     public func run() async throws {
         BenchMachine.start()
-        try await BenchHARun.withPrimary(options: .init(objects: 0, samples: 1), logDirectory: logDir) { run in
+        let options = BenchHARun.Options(
+            objects: 0, samples: 1, serverArguments: ["--task-retention-seconds", "\(SoakLimits.taskRetentionSeconds)"])
+        try await BenchHARun.withPrimary(options: options, logDirectory: logDir) { run in
             let fleet = BenchInstallRun(gateways: gateways, rules: 20, samples: 0, json: json, logDir: logDir)
             let key = "soak-gw-" + UUID().uuidString
             try await fleet.populate(run, key: key)
@@ -45,6 +47,9 @@ enum SoakLimits {
     /// Readings before this share of the run are the warm-up (caches filling), left out of the slopes.
     static let warmUpShare = 0.25
     static let taskTimeoutMilliseconds = 120_000.0
+    /// The servers keep finished tasks this long (default an hour): each publish makes one, a list
+    /// bounded by time that would otherwise fill for the first hour and read as a leak in the slopes.
+    static let taskRetentionSeconds = 120
 }
 
 /// One reading of a process: resident memory, open descriptors, and its data directory's bytes.
@@ -220,7 +225,9 @@ extension SoakLoop {
                     metric: "soak_\(name)_slope_\(process)",
                     note:
                         "least-squares slope of \(process)'s \(name.replacingOccurrences(of: "_", with: " ")) over \(steady.count) readings (every 10 s, the first quarter left out as warm-up)"
-                        + (name == "disk" ? "; the journal keeps every revision: \(revisions) revisions were published" : ""))
+                        + (name == "disk" ? "; the journal keeps every revision: \(revisions) revisions were published" : "")
+                        + (name == "resident_memory" && process != "agents"
+                            ? "; servers keep finished tasks \(SoakLimits.taskRetentionSeconds) s (--task-retention-seconds)" : ""))
                 figure.rate = Self.slope(steady.map { ($0.minute, $0[keyPath: value]) })
                 figure.rateUnit = unit
                 figure.extra["n"] = .int(Int64(steady.count))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HARuntime
 import Logging
+import ManagementModel
 import ManagementService
 import NIOCore
 import NIOPosix
@@ -105,6 +106,13 @@ struct ServerCommand: AsyncParsableCommand {
     )
     var smtpRelay: String?
 
+    @Option(
+        name: .long,
+        help:
+            "Seconds show-task answers for a finished task (60 to 86400; at most \(Limits.tasksKeptMax) tasks are kept). Each publish makes one: a server publishing every second holds an hour of them by default."
+    )
+    var taskRetentionSeconds: Int = Limits.taskRetentionSeconds
+
     static let eventLoopsMax = 64
     static var defaultEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
@@ -120,6 +128,10 @@ struct ServerCommand: AsyncParsableCommand {
         if ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) == nil {
             throw ValidationError(
                 "--clock-warning-ms must be above 0 and at most --clock-problem-ms (at most \(PeerFacts.clockOffsetMillisecondsMax))")
+        }
+        guard Limits.taskRetentionSecondsRange.contains(taskRetentionSeconds) else {
+            throw ValidationError(
+                "--task-retention-seconds must be \(Limits.taskRetentionSecondsRange.lowerBound) to \(Limits.taskRetentionSecondsRange.upperBound)")
         }
         guard (1...100).contains(smarttaskAttempts) else { throw ValidationError("--smarttask-attempts must be 1 to 100") }
         guard (100...3_600_000).contains(smarttaskRetryBaseMs) else { throw ValidationError("--smarttask-retry-base-ms must be 100 to 3600000") }
@@ -150,6 +162,7 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.enrolmentAllowsClockSkew = force
         configuration.smtpRelay = smtpRelay.flatMap(MailRelayAddress.parse)
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
+        configuration.taskRetentionSeconds = taskRetentionSeconds
         configuration.smartTaskLimits.attemptsMax = smarttaskAttempts
         configuration.smartTaskLimits.retryDelayBaseMilliseconds = smarttaskRetryBaseMs
         configuration.smartTaskLimits.retryDelayMaxMilliseconds = max(configuration.smartTaskLimits.retryDelayMaxMilliseconds, smarttaskRetryBaseMs)
