@@ -6,7 +6,7 @@ extension HAStateMachine {
             // (Re)started as active: tell everyone, so standbys say hello and a newer epoch fences us quickly.
             for peer in peers { send(.epochAnnouncement(head: journal.head), to: peer.id) }
             state.announced = true
-            roleState = .active(state)
+            setActiveState(state)
         }
         // A hand-over never resumes by timer: that could race a take-over we did not hear about.
         // Only the standby's abort (or a forced promotion here) gives writes back. It is sent again
@@ -25,7 +25,7 @@ extension HAStateMachine {
     mutating func resendHandoverIfDue(_ handover: HandoverRecord, _ state: inout ActiveState) {
         if let sent = state.handoverSentAtMilliseconds, nowMilliseconds - sent < limits.retransmitMilliseconds { return }
         state.handoverSentAtMilliseconds = nowMilliseconds
-        roleState = .active(state)
+        setActiveState(state)
         send(.handover(switchoverID: handover.switchoverID, finalHead: handover.finalHead), to: handover.target)
     }
 
@@ -35,7 +35,7 @@ extension HAStateMachine {
     mutating func confirmNoHigherEpoch(from peer: ServerID) {
         guard var state = active, let position = state.unconfirmedPeers.firstIndex(of: peer) else { return }
         state.unconfirmedPeers.remove(at: position)
-        roleState = .active(state)
+        setActiveState(state)
         if state.unconfirmedPeers.isEmpty, state.writes == .awaitingPeers {
             startTakingWrites(because: .everyPeerAnswered(epoch: hardState.epoch))
         }
@@ -47,12 +47,12 @@ extension HAStateMachine {
         guard var state = active else { return }
         if !state.unconfirmedPeers.isEmpty {
             state.writes = .awaitingPeers
-            roleState = .active(state)
+            setActiveState(state)
             decide(.writesEnabledOncePeersAnswer(why, epoch: hardState.epoch, unconfirmed: state.unconfirmedPeers))
             return
         }
         state.writes = durableHead == journal.head ? .enabled : .awaitingDurable
-        roleState = .active(state)
+        setActiveState(state)
         if state.writes == .enabled {
             if hardState.takesWritesAtFirstStart {
                 hardState.takesWritesAtFirstStart = false
@@ -66,7 +66,7 @@ extension HAStateMachine {
     }
 
     mutating func linkRestored(_ peer: ServerID) {
-        guard active != nil, let index = peerIndex(peer) else {
+        guard isActive, let index = peerIndex(peer) else {
             note(.linkRestored(peer))
             return
         }
@@ -88,7 +88,7 @@ extension HAStateMachine {
         if expired > 0 {
             decide(.syncPublishesTimedOut(count: expired, timeoutMilliseconds: timeout))
             state.pendingSyncPublishes.removeFirst(expired)
-            roleState = .active(state)
+            setActiveState(state)
         }
     }
 
@@ -131,7 +131,7 @@ extension HAStateMachine {
                 decide(.syncPublishesOverflowed(max: limits.pendingSyncPublishesMax))
             }
             state.pendingSyncPublishes.append(.init(number: revision.number, committedAtMilliseconds: nowMilliseconds))
-            roleState = .active(state)
+            setActiveState(state)
         }
         for index in peers.indices { sendAppends(to: index) }
         note(.revisionCommitted)
@@ -168,7 +168,7 @@ extension HAStateMachine {
     }
 
     mutating func activeReceiveHello(_ hello: HAMessage.Hello, from index: Int) {
-        guard active != nil else {
+        guard isActive else {
             note(.helloIgnoredNotActive)
             return
         }
@@ -432,7 +432,7 @@ extension HAStateMachine {
     }
 
     mutating func activeReceiveAck(durableHead ackedDurable: RevisionHead, head: RevisionHead, gap: Bool, from index: Int) {
-        guard active != nil else { return }
+        guard isActive else { return }
         peers[index].knownHead = head
         switch peers[index].replication {
         case .fullSync(let sender):
@@ -493,7 +493,7 @@ extension HAStateMachine {
         }
         if acknowledged > 0 {
             state.pendingSyncPublishes.removeFirst(acknowledged)
-            roleState = .active(state)
+            setActiveState(state)
         }
     }
 
@@ -523,7 +523,7 @@ extension HAStateMachine {
         let handover = HandoverRecord(target: peer, switchoverID: id, finalHead: journal.head)
         state.writes = .handingOver(handover)
         state.handoverSentAtMilliseconds = nowMilliseconds
-        roleState = .active(state)
+        setActiveState(state)
         // Persisted before the hand-over is sent: a restart must not bring writes back behind its back.
         hardState.handover = handover
         hardState.writesPaused = false

@@ -37,7 +37,7 @@ extension HAStateMachine {
         hardState.takeover = takeover
         lastKnownActive = serverID
         let durable = durableHead == journal.head
-        roleState = .active(ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true))
+        setActiveState(ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true))
         for index in peers.indices { peers[index].replication = .awaitingHello }
         persistHardState()
         if durable { effect(.enableWrites(epoch: newEpoch, forced: forced)) }
@@ -134,7 +134,7 @@ extension HAStateMachine {
                 // peer answers in no higher epoch before writes come back, as after a restart.
                 var resuming = state
                 resuming.unconfirmedPeers = peers.map(\.id)
-                roleState = .active(resuming)
+                setActiveState(resuming)
                 return startTakingWrites(because: .promotedAgain(epoch: hardState.epoch))
             case .handingOver(let handover):
                 let target = handover.target
@@ -196,7 +196,7 @@ extension HAStateMachine {
         switch state.writes {
         case .enabled:
             state.writes = .paused
-            roleState = .active(state)
+            setActiveState(state)
             hardState.writesPaused = true
             persistHardState()
             effect(.disableWrites)
@@ -216,7 +216,7 @@ extension HAStateMachine {
             sendHello()
             return decide(.fullSyncRequested(from: hardState.epoch.server))
         }
-        guard active != nil, let index = peerIndex(target) else {
+        guard isActive, let index = peerIndex(target) else {
             return refuse(.fullSyncRefused, .fullSyncRefusedNotActive(target: target))
         }
         guard case .delta = peers[index].replication else {
@@ -284,7 +284,7 @@ extension HAStateMachine {
     }
 
     mutating func setReplicationMode(_ mode: ReplicationMode) {
-        guard active != nil else {
+        guard isActive else {
             return refuse(.notActive, .replicationModeOnStandby(active: hardState.epoch.server))
         }
         if case .sync(let timeout) = mode { precondition(timeout > 0, "a sync timeout is positive") }

@@ -150,7 +150,7 @@ extension HAStateMachine {
         if var state = active {
             if state.writes == .awaitingDurable, durableHead == journal.head {
                 state.writes = .enabled
-                roleState = .active(state)
+                setActiveState(state)
                 effect(.enableWrites(epoch: hardState.epoch, forced: state.forcedPromotion))
                 decide(.appliedRevisionsDurable(epoch: hardState.epoch))
                 return

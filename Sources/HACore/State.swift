@@ -135,25 +135,14 @@ struct ActiveState: Sendable {
     /// When the hand-over under way was last sent to its target (volatile: a restart sends it at once).
     var handoverSentAtMilliseconds: UInt64?
 
+    /// What a standby holds as its (unused) active state.
+    static let idle = ActiveState(writes: .awaitingPeers, forcedPromotion: false)
+
     /// Why writes are off, in words (for refusals and status).
     var writesDescription: String {
         guard writes == .awaitingPeers, !unconfirmedPeers.isEmpty else { return writes.description }
         return
             "waiting for \(unconfirmedPeers.map(\.name).joined(separator: ", ")) to answer with no higher epoch, since one may have been promoted while this server was down or its writes were off (ha promote --force takes writes now)"
-    }
-}
-
-/// A server's role with the state only that role has: an active without its `ActiveState` (or a
-/// standby with one) cannot be written down.
-enum RoleState: Sendable {
-    case active(ActiveState)
-    case standby(StandbyState)
-
-    var role: HARole {
-        switch self {
-        case .active: .active
-        case .standby: .standby
-        }
     }
 }
 
