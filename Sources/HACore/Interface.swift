@@ -287,7 +287,8 @@ public enum HAEffect: Hashable, Sendable {
     /// Sync mode: no standby confirmed revision `number` in time (or this server was demoted first).
     case publishTimedOut(revision: UInt64)
     case statusChanged(peer: ServerID, status: PeerSyncStatus)
-    case promotionReport(PromotionReport)
+    /// Boxed (`indirect`): by far the largest effect, and a rare one.
+    indirect case promotionReport(PromotionReport)
     /// An administrator command was refused: a stable code; the output's reason explains.
     case commandRefused(HARefusal)
 
@@ -306,18 +307,32 @@ public enum HAEffect: Hashable, Sendable {
 /// `messages`, then carries out `effects` in order. A crash in between is safe because nothing was sent
 /// or done that the persisted state does not already account for.
 public struct HAOutput: Hashable, Sendable {
-    public var persist: HardState?
+    /// The hard state to make durable first; nil when it did not change (most steps).
+    public var persist: HardState? {
+        get { persistBox?.hardState }
+        set { persistBox = newValue.map(HardStateBox.init) }
+    }
+    /// Boxed: a hard state is over 200 bytes, and an output is returned and passed on by every step.
+    private var persistBox: HardStateBox?
     public var messages: [Envelope]
     public var effects: [HAEffect]
     /// Why: the decisions taken (printable as prose), for the log, the simulator and tests.
     public var reason: HAReason
 
     public init(persist: HardState? = nil, messages: [Envelope] = [], effects: [HAEffect] = [], reason: HAReason) {
-        self.persist = persist
+        self.persistBox = persist.map(HardStateBox.init)
         self.messages = messages
         self.effects = effects
         self.reason = reason
     }
+}
+
+/// An immutable hard state behind a reference, compared by value.
+final class HardStateBox: Hashable, Sendable {
+    let hardState: HardState
+    init(_ hardState: HardState) { self.hardState = hardState }
+    static func == (left: HardStateBox, right: HardStateBox) -> Bool { left.hardState == right.hardState }
+    func hash(into hasher: inout Hasher) { hasher.combine(hardState) }
 }
 
 /// A peer as this server sees it.

@@ -11,7 +11,8 @@ public struct HAMessage: Hashable, Sendable {
 
     public enum Body: Hashable, Sendable {
         /// Standby → active: who I am and what I hold, so the active picks delta sync, full sync or collision.
-        case hello(Hello)
+        /// Boxed (`indirect`): the largest body by far and a rare one, so every other message is smaller.
+        indirect case hello(Hello)
         /// Active → standby: revisions after `previous`, at most `HALimits.appendBatchRevisionsMax` and
         /// `appendBatchPayloadBytesMax` payload bytes (at least one revision when there is one to send).
         case append(previous: RevisionHead, revisions: [ReplicatedRevision], activeHead: RevisionHead)

@@ -26,10 +26,12 @@ enum PeerReplication: Equatable, Sendable {
     /// No hello in this epoch yet: its journal is unchecked, nothing is sent.
     case awaitingHello
     case delta(DeltaProgress)
-    case fullSync(FullSyncSender)
+    // The two large states are boxed (`indirect`): every peer's replication state is read on most
+    // steps, and copying a 200-byte enum each time cost more than a rare allocation.
+    indirect case fullSync(FullSyncSender)
     /// Its hello's checkpoints only bound where its journal parts from ours: asking for its hashes
     /// in between (`forkProbe`) before deciding delta sync, discard or collision.
-    case probingFork(ForkProbe)
+    indirect case probingFork(ForkProbe)
     /// Its journal holds revisions after `common` that this active lacks.
     case collision(common: UInt64, divergent: UInt64)
     /// Different schema version: no synchronization.
