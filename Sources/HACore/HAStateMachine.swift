@@ -369,32 +369,31 @@ public struct HAStateMachine: Sendable {
     // MARK: - Status
 
     func syncStatus(of index: Int) -> PeerSyncStatus {
-        let peer = peers[index]
-        if peer.haStopped && reachable(index) { return .haStopped }
+        if peers[index].haStopped && reachable(index) { return .haStopped }
         if isActive {
-            switch peer.replication {
+            switch peers[index].replication {
             case .collision(_, let divergent): return .collision(divergentRevisions: divergent)
             case .fullSync(let sender):
                 return .fullSync(chunksApplied: sender.acknowledgedChunks, chunkCount: sender.chunkCount ?? 0)
             case .incompatible: return .communicationError
             case .awaitingHello, .probingFork:
-                if !reachable(index) { return peer.everSynchronized ? .communicationError : .neverSynchronized }
-                return peer.everSynchronized ? lagging(index, since: peer.synchronizedAtMilliseconds) : .neverSynchronized
+                if !reachable(index) { return peers[index].everSynchronized ? .communicationError : .neverSynchronized }
+                return peers[index].everSynchronized ? lagging(index, since: peers[index].synchronizedAtMilliseconds) : .neverSynchronized
             case .delta(let progress):
                 if !reachable(index) { return .communicationError }
                 if progress.matched == journal.head { return .synchronized }
-                return lagging(index, since: peer.synchronizedAtMilliseconds)
+                return lagging(index, since: peers[index].synchronizedAtMilliseconds)
             }
         }
         // Our own synchronization with the active is what a standby reports for it: stopped here too.
         // During a full sync, chunks on their way hold the active's other messages back (one stream):
         // its silence is judged by the stall limit, not the peer timeout.
-        if peer.id == hardState.epoch.server {
+        if peers[index].id == hardState.epoch.server {
             if hardState.haStopped { return .haStopped }
             if case .fullSync(let receiver) = standby.link { return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount) }
         }
-        if !reachable(index) { return peer.everSynchronized || peer.lastHeardAtMilliseconds != nil ? .communicationError : .neverSynchronized }
-        guard peer.id == hardState.epoch.server else {
+        if !reachable(index) { return peers[index].everSynchronized || peers[index].lastHeardAtMilliseconds != nil ? .communicationError : .neverSynchronized }
+        guard peers[index].id == hardState.epoch.server else {
             // Another standby: compare it with what we know of the active.
             return lagRevisions(of: index) == 0 ? .synchronized : lagging(index, since: nil)
         }
@@ -411,17 +410,16 @@ public struct HAStateMachine: Sendable {
     /// peer lacks of our journal. On a standby: for the active, what we lack of the last head it
     /// reported (nil if it never did); for another standby, what it lacks of that head.
     func lagRevisions(of index: Int) -> UInt64? {
-        let peer = peers[index]
         if isActive {
-            let held = if case .delta(let progress) = peer.replication { progress.matched.number } else { peer.knownHead.number }
+            let held = if case .delta(let progress) = peers[index].replication { progress.matched.number } else { peers[index].knownHead.number }
             return journal.head.number > held ? journal.head.number - held : 0
         }
-        if peer.id == hardState.epoch.server {
+        if peers[index].id == hardState.epoch.server {
             guard let known = standby.activeKnownHead else { return nil }
             return known.number > journal.head.number ? known.number - journal.head.number : 0
         }
         let reference = (standby.activeKnownHead ?? journal.head).number
-        return reference > peer.knownHead.number ? reference - peer.knownHead.number : 0
+        return reference > peers[index].knownHead.number ? reference - peers[index].knownHead.number : 0
     }
 
     func lagging(_ index: Int, since: UInt64?) -> PeerSyncStatus {
