@@ -147,6 +147,17 @@ public struct RandomSchedule {
 
     func pick<T>(_ items: [T], _ random: inout SplitMix64) -> T { items[random.below(items.count)] }
 
+    /// `pick(ids.filter { $0 != excluded }, &random)`, the same draw, without building the array
+    /// (this runs every tick).
+    func pick(_ items: [ServerID], excluding excluded: ServerID, _ random: inout SplitMix64) -> ServerID {
+        var remaining = random.below(items.count - items.count(where: { $0 == excluded }))
+        for item in items where item != excluded {
+            if remaining == 0 { return item }
+            remaining -= 1
+        }
+        preconditionFailure("no item but the excluded one")
+    }
+
     mutating func injectFaults() {
         if random.chance(perMillion: profile.partitionPerMillion) {
             switch random.below(4) {
@@ -191,7 +202,7 @@ public struct RandomSchedule {
             }
         }
         guard ids.count > 1, let writer = writer() else { return }
-        let standby = pick(ids.filter { $0 != writer }, &random)
+        let standby = pick(ids, excluding: writer, &random)
         let plainly = AdminCommand.promote(dryRun: false, force: false)
         if random.chance(perMillion: profile.isolateActivePerMillion) {
             // In sync mode (a failover polls the other standbys) or not (it needs force). The active
