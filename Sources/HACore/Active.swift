@@ -287,9 +287,17 @@ extension HAStateMachine {
     ///   lack (we took over once we held its whole journal, to its final head, durably), and wrote none
     ///   after stopping writes for the hand-over (only an abort from us gives writes back, and we sent
     ///   none once we took over).
+    /// - An older epoch of our own in which we hold revision `shared + 1` ourselves, with a journal
+    ///   never dropped or replaced from there on (`journalReplacedFrom`): ours is the one we kept, so
+    ///   the standby's, another revision we wrote under that number in that epoch, is one we lost.
     func lostUnsyncedEpoch(of hello: HAMessage.Hello, shared: UInt64) -> Epoch? {
         guard let tail = hello.spans.last, shared >= tail.firstNumber - 1 else { return nil }
         if tail.epoch == hardState.epoch { return tail.epoch }
+        if tail.epoch.server == serverID, shared >= journal.base.number, journal.epoch(at: shared + 1) == tail.epoch,
+            hardState.journalReplacedFrom.map({ $0 > shared + 1 }) ?? true
+        {
+            return tail.epoch
+        }
         guard let takeover = hardState.takeover, takeover.takenInEpoch == hardState.epoch, takeover.epoch == tail.epoch else { return nil }
         return tail.epoch
     }

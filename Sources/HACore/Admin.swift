@@ -228,9 +228,18 @@ extension HAStateMachine {
     /// Removes the revisions after `number` from the journal; the durable head follows (the runtime's
     /// truncation is durable before the next input). The caller emits the effect that drops them.
     mutating func dropRevisions(after number: UInt64) -> [ReplicatedRevision] {
+        noteJournalReplaced(from: number + 1)
         let dropped = journal.truncate(after: number)
         if durableHead.number > number { durableHead = journal.head }
         return dropped
+    }
+
+    /// Lowers `journalReplacedFrom` to `number`, durably before the journal changes (the effect that
+    /// changes it comes later in the same output).
+    mutating func noteJournalReplaced(from number: UInt64) {
+        guard hardState.journalReplacedFrom.map({ number < $0 }) ?? true else { return }
+        hardState.journalReplacedFrom = number
+        persistHardState()
     }
 
     mutating func resolveCollision(keep side: CollisionSide) {

@@ -109,11 +109,16 @@ public struct HardState: Hashable, Sendable {
     public var takesWritesAtFirstStart: Bool
     /// Active only: the switchover that made it active, if one did.
     public var takeover: TakeoverRecord?
+    /// The lowest revision number from which this server ever dropped revisions from its journal or
+    /// installed a snapshot over it (a collision resolved, an unsynced tail discarded, a full sync):
+    /// from there on its journal may hold copies of others in place of what it wrote. Nil: never.
+    public var journalReplacedFrom: UInt64?
 
     public init(
         epoch: Epoch = .initial, role: HARole, replicationMode: ReplicationMode = .async,
         haStopped: Bool = false, peers: [PeerRecord], fullSyncProgress: FullSyncProgress? = nil,
-        writesPaused: Bool = false, handover: HandoverRecord? = nil, takesWritesAtFirstStart: Bool = false, takeover: TakeoverRecord? = nil
+        writesPaused: Bool = false, handover: HandoverRecord? = nil, takesWritesAtFirstStart: Bool = false, takeover: TakeoverRecord? = nil,
+        journalReplacedFrom: UInt64? = nil
     ) {
         self.epoch = epoch
         self.role = role
@@ -125,6 +130,7 @@ public struct HardState: Hashable, Sendable {
         self.handover = handover
         self.takesWritesAtFirstStart = takesWritesAtFirstStart
         self.takeover = takeover
+        self.journalReplacedFrom = journalReplacedFrom
     }
 }
 

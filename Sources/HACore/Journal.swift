@@ -65,6 +65,13 @@ public struct Journal: Hashable, Sendable {
         return RevisionHead(number: number, hash: hash)
     }
 
+    /// The epoch revision `number` was written in, from the spans; nil beyond the head.
+    public func epoch(at number: UInt64) -> Epoch? {
+        let index = firstSpanIndex(endingAtOrAfter: number)
+        guard number >= 1, index < spans.count, spans[index].firstNumber <= number else { return nil }
+        return spans[index].epoch
+    }
+
     /// Revision `number` (payload `.stored`), or nil when it is not held individually.
     public func revision(_ number: UInt64) -> ReplicatedRevision? {
         guard number > base.number, number <= head.number else { return nil }

@@ -268,6 +268,7 @@ extension HAStateMachine {
         guard case .fullSync(let receiver) = standby.link, receiver.snapshotHead == snapshotHead,
             receiver.nextIndex == receiver.chunkCount, receiver.applying == nil
         else { return }
+        noteJournalReplaced(from: 1)
         effect(.completeFullSync(snapshotHead: snapshotHead, spans: receiver.spans))
         journal.installSnapshot(at: snapshotHead, spans: receiver.spans)
         standby.link = .delta

@@ -49,6 +49,9 @@ struct HardStateRecord: Codable, Equatable {
     var takesWritesAtFirstStart: Bool?
     /// Absent in records written before it existed (none).
     var takeover: TakeoverEntry?
+    /// `HardState.journalReplacedFrom`, 0 for never. Absent in records written before it existed:
+    /// read as 1 (that server may have replaced any of its journal; nothing is concluded from it).
+    var journalReplacedFrom: UInt64?
 
     init(_ state: HardState) {
         epoch = EpochRecord(state.epoch)
@@ -70,6 +73,7 @@ struct HardStateRecord: Codable, Equatable {
         takeover = state.takeover.map {
             TakeoverEntry(epoch: EpochRecord($0.epoch), finalHead: HeadRecord($0.finalHead), takenInEpoch: EpochRecord($0.takenInEpoch))
         }
+        journalReplacedFrom = state.journalReplacedFrom ?? 0
     }
 
     /// Nil when the record is not a hard state this version understands (never guessed into one).
@@ -97,7 +101,8 @@ struct HardStateRecord: Codable, Equatable {
             },
             writesPaused: writesPaused,
             handover: handover.map { HandoverRecord(target: ServerID($0.target), switchoverID: $0.switchoverID, finalHead: $0.finalHead.head) },
-            takesWritesAtFirstStart: takesWritesAtFirstStart ?? false, takeover: takeoverValue)
+            takesWritesAtFirstStart: takesWritesAtFirstStart ?? false, takeover: takeoverValue,
+            journalReplacedFrom: journalReplacedFrom.map { $0 == 0 ? nil : $0 } ?? 1)
     }
 }
 

@@ -23,15 +23,21 @@ struct JournalBuilder {
 
 @Suite("Fork point")
 struct ForkPointTests {
-    static let old = Epoch(term: 1, server: "A")
+    /// Written by a third server: which of two revisions under one number of it C kept, the active
+    /// cannot tell (a collision). The active's own older epoch is `ownOld`.
+    static let old = Epoch(term: 1, server: "C")
+    static let ownOld = Epoch(term: 1, server: "A")
     static let current = Epoch(term: 2, server: "A")
 
     /// The active's answer to the standby's hello after every fork probe it asks has been answered
     /// from `standby`; also how many probe rounds that took.
-    static func answer(active: Journal, in epoch: Epoch, standby: Journal) -> (message: HAMessage.Body?, rounds: Int) {
+    static func answer(
+        active: Journal, in epoch: Epoch, standby: Journal, journalReplacedFrom: UInt64? = nil
+    ) -> (message: HAMessage.Body?, rounds: Int) {
         var core = HAStateMachine(
             configuration: HAConfiguration(serverID: "A", peers: ["B"]),
-            hardState: HardState(epoch: epoch, role: .active, peers: [PeerRecord(serverID: "B")]), journal: active)
+            hardState: HardState(epoch: epoch, role: .active, peers: [PeerRecord(serverID: "B")], journalReplacedFrom: journalReplacedFrom),
+            journal: active)
         _ = core.step(.tick(now: 1_000))
         let hello = HAMessage.Hello(
             serverID: "B", head: standby.head, durableHead: standby.head, spans: standby.spans,
@@ -116,6 +122,27 @@ struct ForkPointTests {
                 continue
             }
             #expect(after == 20, "fork \(divergent) deep: discard after #\(after)")
+        }
+    }
+
+    @Test(
+        "revisions of an older epoch of the active's own that it lost are dropped, unless its journal was replaced from the fork on",
+        arguments: [nil, 30, 20, 1] as [UInt64?])
+    func ownOlderEpochLosses(journalReplacedFrom: UInt64?) {
+        var active = JournalBuilder()
+        var standby = JournalBuilder()
+        active.append(20, in: Self.ownOld, tag: "shared")
+        standby.append(20, in: Self.ownOld, tag: "shared")
+        active.append(5, in: Self.ownOld, tag: "kept")
+        active.append(2, in: Self.current, tag: "kept")
+        standby.append(3, in: Self.ownOld, tag: "lost")
+        let (answer, _) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal, journalReplacedFrom: journalReplacedFrom)
+        // Replaced from #21 or earlier: the active's #21 of 1/A may be a copy of another's, not the one it kept.
+        let collides = journalReplacedFrom.map { $0 <= 21 } ?? false
+        switch answer {
+        case .collision(20, 3, _)? where collides: break
+        case .discardUnsyncedTail(after: 20, epoch: Self.ownOld)? where !collides: break
+        default: Issue.record("replaced from \(String(describing: journalReplacedFrom)): \(String(describing: answer))")
         }
     }
 

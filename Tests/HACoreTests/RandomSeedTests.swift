@@ -84,8 +84,11 @@ struct RandomSeedTests {
         // older hello for a collision (51299); a paused active out of reach resumed writes while a
         // standby had been promoted by force (121673); a forced promotion took an epoch below one
         // already taking writes, and the simulator promised what it acknowledged (212333); an active
-        // back to async mode, cut off, trusted a standby's report older than its sync mode (312970).
+        // back to async mode, cut off, trusted a standby's report older than its sync mode (312970); a
+        // standby away through two switchovers collided with the author of the revision it kept, which
+        // that author had lost before its fsync (7031292).
         (2774, 2_000), (15485, 2_000), (38210, 2_000), (51299, 2_000), (121673, 2_000), (212333, 2_000), (312970, 2_000),
+        (7_031_292, 2_000),
     ]
 
     @Test("seeds that once failed converge", arguments: regressionSeeds)

@@ -417,6 +417,54 @@ struct RuleScenarioTests {
         }
     }
 
+    @Test(
+        "A standby away while its active lost a revision before the fsync drops it when that active, back by switchovers in a later epoch, says so: no collision"
+    )
+    func theLostRevisionsAuthorTellsAStandbyToDropItInALaterEpoch() {
+        // Found by the simulator (seed 7031292): C kept #3 of 1/A, which A lost before its fsync and
+        // wrote again; C heard nothing through the switchovers to B (2/B) and back to A (3/A). A is
+        // the author of 1/A and never dropped or replaced its journal: its #3 of 1/A is the one it
+        // kept, and C's, another #3 of 1/A, one it lost (never answered).
+        scenario("the author of an epoch meets, in a later epoch, a standby holding what it lost", servers: ["A", "B", "C"]) {
+            publish(2, on: "A")
+            settle()
+            cut(from: "A", to: "B")
+            publishThenCrashBeforeItsFsync(on: "A")
+            wait(ticks: 5)
+            expect(.head(3), on: "C")
+            heal()
+            cut(from: "A", to: "C")
+            restart("A")
+            wait(ticks: 20)
+            expect(.writesEnabled, on: "A")
+            publish(2, on: "A")
+            wait(ticks: 20)
+            expect(.head(4), on: "B")
+            expect(.head(3), on: "C")
+            isolate("C")
+            promote("B")
+            wait(ticks: 50)
+            expect(.writesEnabled, on: "B")
+            publish(1, on: "B")
+            wait(ticks: 20)
+            promote("A")
+            wait(ticks: 50)
+            expect(.writesEnabled, on: "A")
+            heal()
+            settle()
+            expectLogged(on: "C", "dropped our 1 revision(s) after #2")
+            expectNoEffect(on: "C", "export or truncate as in a collision") {
+                switch $0 {
+                case .exportDivergent, .truncateJournal: true
+                default: false
+                }
+            }
+            expect(.synchronized, on: "C")
+            expect(.head(5), on: "C")
+            expectConverged()
+        }
+    }
+
     @Test("A switch to async mode answers publishes without a standby only once every standby holds it")
     func asyncOnlyOnceEveryStandbyHoldsIt() {
         // Found by the simulator (seed 15323): the old active, cut off, switched to async and answered

@@ -19,7 +19,8 @@ struct HardStateStoreTests {
             peers: [PeerRecord(serverID: "primary", lastKnownHead: head, everSynchronized: true), PeerRecord(serverID: "third")],
             fullSyncProgress: FullSyncProgress(snapshotHead: head, chunkCount: 4, chunksApplied: 2),
             writesPaused: true, handover: HandoverRecord(target: "primary", switchoverID: 9, finalHead: head), takesWritesAtFirstStart: true,
-            takeover: TakeoverRecord(epoch: Epoch(term: 2, server: "primary"), finalHead: head, takenInEpoch: Epoch(term: 3, server: "secondary")))
+            takeover: TakeoverRecord(epoch: Epoch(term: 2, server: "primary"), finalHead: head, takenInEpoch: Epoch(term: 3, server: "secondary")),
+            journalReplacedFrom: 5)
         do {
             let store = try ManagementStore(path: path)
             #expect(try HardStateStore(store: store).load() == nil)
@@ -36,9 +37,10 @@ struct HardStateStoreTests {
         let state = HardState(role: .standby, peers: [PeerRecord(serverID: "primary")])
         try HardStateStore(store: store).save(state)
         #expect(try HardStateStore(store: store).load() == state)
+        #expect(try HardStateStore(store: store).load()?.journalReplacedFrom == nil, "a journal never replaced stays so")
     }
 
-    @Test func aRecordWrittenBeforeTakeoversExistedReadsAsNone() throws {
+    @Test func aRecordWrittenBeforeTakeoversAndReplacementsExistedReadsAsNoneAndAsReplaced() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
@@ -47,6 +49,8 @@ struct HardStateStoreTests {
         try store.setSetting(HardStateStore.settingKey, older)
         let state = try HardStateStore(store: store).load()
         #expect(state?.epoch == Epoch(term: 2, server: "primary") && state?.takeover == nil)
+        // That server may have replaced any of its journal: nothing is concluded from what it holds.
+        #expect(state?.journalReplacedFrom == 1)
         // A takeover naming no real epoch is no state this version wrote.
         try store.setSetting(
             HardStateStore.settingKey,
