@@ -151,6 +151,8 @@ public struct HardStateStore: Sendable {
         // The operator's restore checked that no server of the old group answers: its first start
         // takes writes without waiting to hear from them.
         state.takesWritesAtFirstStart = true
+        // A restored journal may be another server's copy: nothing is concluded from what it holds.
+        state.journalReplacedFrom = 1
         try save(state)
         return term
     }

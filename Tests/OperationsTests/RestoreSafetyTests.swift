@@ -99,6 +99,7 @@ struct RestoreSafetyTests {
         #expect(report.epochTerm == 7)
         let state = try #require(try HardStateStore(store: ManagementStore(path: fresh.appendingPathComponent("rampart.sqlite").path)).load())
         #expect(state.epoch.term == 7 && state.epoch.server.name == "mgmt-c" && state.role == .active)
+        #expect(state.journalReplacedFrom == 1, "a restored journal may be a copy: nothing is concluded from it")
         // A secondary's directory (ha.json) is never the target of a new primary.
         let secondary = scratch.path("secondary")
         try FileManager.default.createDirectory(at: secondary, withIntermediateDirectories: true)
