@@ -85,7 +85,7 @@ public struct Journal: Hashable, Sendable {
     public func revisions(after number: UInt64, limit: Int) -> [ReplicatedRevision] {
         precondition(number >= base.number, "revisions under the snapshot base are not held individually")
         let start = Int(number - base.number)
-        let end = min(entries.count, start + max(limit, 0))
+        let end = start + min(entries.count - start, max(limit, 0))
         guard start < end else { return [] }
         var result: [ReplicatedRevision] = []
         result.reserveCapacity(end - start)
@@ -121,7 +121,7 @@ public struct Journal: Hashable, Sendable {
     public func revisions(after number: UInt64, limit: Int, payloadBytesMax: Int) -> [ReplicatedRevision] {
         precondition(number >= base.number, "revisions under the snapshot base are not held individually")
         let start = Int(number - base.number)
-        let end = min(entries.count, start + max(limit, 0))
+        let end = start + min(entries.count - start, max(limit, 0))
         var bytes = 0
         var count = 0
         for index in start..<max(start, end) {

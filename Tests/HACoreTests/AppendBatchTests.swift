@@ -29,6 +29,10 @@ struct AppendBatchTests {
         #expect(journal.revisions(after: 3, limit: 64, payloadBytesMax: 1_000).map(\.number) == [4], "larger than the budget: alone")
         #expect(journal.revisions(after: 4, limit: 64, payloadBytesMax: 1_000).map(\.number) == [5])
         #expect(journal.revisions(after: 5, limit: 64, payloadBytesMax: 1_000).isEmpty)
+        // A limit near Int.max must not overflow the end index (it trapped).
+        #expect(journal.revisions(after: 2, limit: Int.max).map(\.number) == [3, 4, 5])
+        #expect(journal.revisions(after: 2, limit: Int.max, payloadBytesMax: 10_000).map(\.number) == [3, 4, 5])
+        #expect(journal.revisions(after: 9, limit: Int.max).isEmpty, "past the head: nothing")
         #expect(journal.revisions(after: 0, limit: 64, payloadBytesMax: 1_200).map(\.number) == [1, 2, 3], "exactly the budget fits")
     }
 

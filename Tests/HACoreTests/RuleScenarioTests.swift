@@ -379,27 +379,21 @@ struct RuleScenarioTests {
         }
     }
 
+    /// A (active), B and C hold #1 and #2. #3 reaches C only, then A loses it before its fsync. C still
+    /// reaches A (so A hears from every peer and takes writes again), but A's answer to C's hello (drop
+    /// #3) never arrives: C keeps its #3 of epoch 1/A while A writes #3 and #4 again, which B holds.
+    static var cKeepsTheRevision3ThatALostAndWroteAgain: [ScenarioStep] {
+        [
+            publish(2, on: "A"), settle(), cut(from: "A", to: "B"), publishThenCrashBeforeItsFsync(on: "A"), wait(ticks: 5),
+            expect(.head(3), on: "C"), heal(), cut(from: "A", to: "C"), restart("A"), wait(ticks: 20), expect(.writesEnabled, on: "A"),
+            publish(2, on: "A"), wait(ticks: 20), expect(.head(4), on: "B"), expect(.head(3), on: "C"),
+        ]
+    }
+
     @Test("Revisions an old active wrote again under the same numbers after losing them are a collision found by hash, not by epoch spans")
     func rewrittenNumbersAreACollisionFoundByHash() {
         scenario("a standby keeps a revision the active lost and wrote again; a later active finds it by hash", servers: ["A", "B", "C"]) {
-            publish(2, on: "A")
-            settle()
-            // #3 reaches C only, then A loses it before its fsync.
-            cut(from: "A", to: "B")
-            publishThenCrashBeforeItsFsync(on: "A")
-            wait(ticks: 5)
-            expect(.head(3), on: "C")
-            heal()
-            // C still reaches A (so A hears from every peer and takes writes again), but A's answer to
-            // C's hello (drop #3) never arrives: C keeps its #3 of epoch 1/A.
-            cut(from: "A", to: "C")
-            restart("A")
-            wait(ticks: 20)
-            expect(.writesEnabled, on: "A")
-            publish(2, on: "A")
-            wait(ticks: 20)
-            expect(.head(4), on: "B")
-            expect(.head(3), on: "C")
+            Self.cKeepsTheRevision3ThatALostAndWroteAgain
             isolate("A")
             promote("B", force: true)
             publish(1, on: "B")
@@ -426,21 +420,7 @@ struct RuleScenarioTests {
         // the author of 1/A and never dropped or replaced its journal: its #3 of 1/A is the one it
         // kept, and C's, another #3 of 1/A, one it lost (never answered).
         scenario("the author of an epoch meets, in a later epoch, a standby holding what it lost", servers: ["A", "B", "C"]) {
-            publish(2, on: "A")
-            settle()
-            cut(from: "A", to: "B")
-            publishThenCrashBeforeItsFsync(on: "A")
-            wait(ticks: 5)
-            expect(.head(3), on: "C")
-            heal()
-            cut(from: "A", to: "C")
-            restart("A")
-            wait(ticks: 20)
-            expect(.writesEnabled, on: "A")
-            publish(2, on: "A")
-            wait(ticks: 20)
-            expect(.head(4), on: "B")
-            expect(.head(3), on: "C")
+            Self.cKeepsTheRevision3ThatALostAndWroteAgain
             isolate("C")
             promote("B")
             wait(ticks: 50)
