@@ -85,6 +85,9 @@ public struct HAStateMachine: Sendable {
     public var role: HARole { hardState.role }
     public var epoch: Epoch { hardState.epoch }
     public var writesEnabled: Bool { isActive && activeState.writes == .enabled }
+    /// An active with writes off until every peer it names answers in no higher epoch (after a restart,
+    /// or promoted again after a pause).
+    public var waitsForPeersToAnswer: Bool { isActive && activeState.writes == .awaitingPeers && !activeState.unconfirmedPeers.isEmpty }
 
     var isActive: Bool { hardState.role == .active }
 

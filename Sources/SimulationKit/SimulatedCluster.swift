@@ -173,12 +173,22 @@ public final class SimulatedCluster {
     var firstWriteOfEpoch: [Epoch: (step: Int, journal: Journal)] = [:]
     /// Epochs entered by a forced promotion (which may lose what a partitioned active still answers).
     var forcedEpochs: [Epoch] = []
+    /// The step at which each forced epoch took writes (its promotion).
+    var forcedAtStep: [Epoch: Int] = [:]
     /// Forced epochs below one already taking writes elsewhere (the promoted server never heard of it):
     /// their side of the split the force made is the one fenced when the two meet, so what they
     /// acknowledge is not promised (the operator was told both sides may collide).
     var forcedBelowAnEnabledEpoch: Set<Epoch> = []
     /// Per published revision (by hash): its server's `writesHeld` when it was committed.
-    var writesHeldAtCommit: [String: (sinceStep: Int, newEpoch: Bool)] = [:]
+    var writesHeldAtCommit: [String: WritesHeld] = [:]
+    /// What a server held when it committed a revision: writes since a step, whether it entered the
+    /// epoch by promotion, and since when it had asked every peer before those writes came on (nil: it
+    /// took them without asking).
+    struct WritesHeld {
+        var sinceStep: Int
+        var newEpoch: Bool
+        var askedPeersSinceStep: Int?
+    }
     /// The epoch `bootstrap(active:)` created: its first writes are no promotion.
     var bootstrapEpoch: Epoch?
     /// Epochs entered by a failover without force (sync mode: the old active may still hold revisions
@@ -258,6 +268,14 @@ public final class SimulatedCluster {
         servers[index].start()
         network.restart(index)
         checkEpochNeverBackwards(index)
+        noteAskingPeers(index)
+    }
+
+    /// An active that restarted in its epoch, or was promoted again after a pause, asks every peer
+    /// before writes come back: since when (for the stale-answer invariant).
+    func noteAskingPeers(_ index: Int) {
+        let core = servers[index].driver.core
+        if core.waitsForPeersToAnswer { servers[index].runtime.askingPeersSince = (core.epoch, steps) }
     }
 
     public func crash(_ id: ServerID, restartAfterTicks: Int? = nil) {
@@ -344,7 +362,9 @@ public final class SimulatedCluster {
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
         if case .async = servers[index].driver.core.publishMode { runtime.awaitingDurableAnswer[revision.hash] = revision }
-        writesHeldAtCommit[revision.hash] = runtime.writesHeld.map { ($0.sinceStep, $0.newEpoch) } ?? (steps, false)
+        writesHeldAtCommit[revision.hash] = WritesHeld(
+            sinceStep: runtime.writesHeld?.sinceStep ?? steps, newEpoch: runtime.writesHeld?.newEpoch ?? false,
+            askedPeersSinceStep: runtime.askingPeersSince.flatMap { $0.epoch == epoch ? $0.step : nil })
         deliver(index, .revisionCommitted(revision))
         if firstWriteOfEpoch[epoch] == nil { firstWriteOfEpoch[epoch] = (steps, servers[index].driver.core.journal) }
         runtime.queue(.applyRevisions([revision]))
@@ -467,6 +487,7 @@ public final class SimulatedCluster {
         if forced {
             counters.forcedPromotions += 1
             forcedEpochs.append(epoch)
+            forcedAtStep[epoch] = steps
             if epoch < highestEnabledEpoch {
                 forcedBelowAnEnabledEpoch.insert(epoch)
                 counters.forcedBelowAnEnabledEpoch += 1
@@ -560,6 +581,8 @@ public final class SimulatedCluster {
                 failoverEpochs.append(epoch)
             case .collisionWithActive(let active, _, let common):
                 checkCollisionExplained(standby: index, core: core, active: active, common: common)
+            case .writesEnabledOncePeersAnswer(.promotedAgain, _, _):
+                noteAskingPeers(index)
             default:
                 break
             }
@@ -636,16 +659,20 @@ public final class SimulatedCluster {
     /// split the group (into the answering server's epoch, or on the way to the higher one: the
     /// operator was told it may lose revisions) while the answering server, without a restart since,
     /// already held writes, or entered an epoch of its own it did not know was stale (the other side
-    /// of that split). A server that restarted and takes writes again in an epoch it held, after a
-    /// higher one wrote, is never excused: it must hear from every peer. Nor is an async answer given
-    /// while a standby still believed in sync mode (it fails over without force).
+    /// of that split), or had begun asking every peer (restarted in its epoch, or promoted again after
+    /// a pause) before the force: the promoted server's "no higher epoch" was true when it answered.
+    /// A server that began asking after a higher epoch was promoted is never excused: that epoch's
+    /// server answers in it, and writes must stay off. Nor is an async answer given while a standby
+    /// still believed in sync mode (it fails over without force).
     func checkAnswerNotStale(_ revision: ReplicatedRevision, answeredBy index: Int) {
         let now = steps
         for (epoch, first) in firstWriteOfEpoch where epoch > revision.epoch && first.step < now {
             if holds(first.journal, revision.head) { continue }
-            let held = writesHeldAtCommit[revision.hash] ?? (sinceStep: .max, newEpoch: false)
-            let forced = forcedEpochs.contains { $0 >= revision.epoch && $0 <= epoch }
-            if forced && (held.sinceStep < first.step || held.newEpoch) { continue }
+            let held = writesHeldAtCommit[revision.hash] ?? WritesHeld(sinceStep: .max, newEpoch: false)
+            let forced = forcedEpochs.filter { $0 >= revision.epoch && $0 <= epoch }
+            if !forced.isEmpty && (held.sinceStep < first.step || held.newEpoch) { continue }
+            // Asking began before the force: the promoted server's "no higher epoch" was true when given.
+            if let asked = held.askedPeersSinceStep, forced.contains(where: { asked < forcedAtStep[$0] ?? .min }) { continue }
             fail(
                 "no publish is answered after a higher epoch has taken its first write",
                 "\(servers[index].id) answered the publish of #\(revision.number) in \(revision.epoch) at step \(now), after \(epoch) first wrote at step \(first.step) without it"

@@ -77,6 +77,9 @@ final class SimulatedRuntime: HAStorage, HAHost {
     /// Since when this incarnation has held writes in its current epoch (through pauses and aborted
     /// hand-overs), and whether it entered that epoch by promotion (rather than a restart in it).
     var writesHeld: (epoch: Epoch, sinceStep: Int, newEpoch: Bool)?
+    /// When this incarnation, the active of `epoch` with writes off (a restart in it, or promoted again
+    /// after a pause), began waiting for every peer to answer in no higher epoch.
+    var askingPeersSince: (epoch: Epoch, step: Int)?
     /// Its publishes answered once durable here (async mode): revision hash → revision.
     var awaitingDurableAnswer: [String: ReplicatedRevision] = [:]
     /// Full-sync snapshots the runtime has built (newest last): as the real runtime, it builds one only
@@ -98,6 +101,7 @@ final class SimulatedRuntime: HAStorage, HAHost {
         builtSnapshots = []
         writesEpoch = nil
         writesHeld = nil
+        askingPeersSince = nil
         awaitingDurableAnswer = [:]
     }
 

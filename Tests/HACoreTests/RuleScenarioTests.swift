@@ -524,6 +524,38 @@ struct RuleScenarioTests {
             expect(.standby, on: "A")
             expect(.epochTerm(2), on: "A")
         }
+        // Found by the simulator (seeds 7037273, 9055298): C answered the restarted A, then was promoted
+        // by force; A's writes came back on B's answer. What A answers then is what C's forced
+        // promotion said it may lose (A was unreachable): both sides collide and are kept for export.
+        scenario("a peer that answered a restarted active is promoted by force before the last peer answers", servers: ["A", "B", "C"]) {
+            publish(2, on: "A")
+            settle()
+            crash("A")
+            wait(ticks: 10)
+            cut(from: "B", to: "A")
+            restart("A")
+            wait(ticks: 30)
+            expect(.writesDisabled, on: "A")
+            isolate("C")
+            wait(ticks: 150)
+            promote("C", force: true)
+            expect(.writesEnabled, on: "C")
+            publish(1, on: "C")
+            heal()
+            isolate("C")
+            wait(ticks: 30)
+            expect(.writesEnabled, on: "A")
+            publish(1, on: "A")
+            heal()
+            settle()
+            expect(.collision(divergent: 1), on: "A")
+            expect(.collision(divergent: 1), on: "B")
+            resolveCollision(on: "A", keep: .peer)
+            resolveCollision(on: "B", keep: .peer)
+            settle()
+            expect(.head(3), on: "A")
+            expectConverged()
+        }
         scenario("a restarted active whose peers stay silent is promoted by force into a new epoch", servers: ["A", "B"]) {
             publish(1, on: "A")
             settle()
