@@ -2,6 +2,7 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(
     name: "rampart",
@@ -37,10 +38,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto")
             ], swiftSettings: strict),
         // Pure: the HA state machine. No Foundation I/O, no clocks, no randomness.
-        .target(name: "HACore", swiftSettings: strict),
+        // Its bodies go into its module (cross-module optimization), so the simulator and the runtime
+        // inline and specialize the core's small accessors instead of calling them opaquely.
+        .target(name: "HACore", swiftSettings: strict + crossModule),
         // The HA driver: carries out HACore's outputs in contract order over a storage, a transport and
         // a host; the runtime and the simulator both run it.
-        .target(name: "HADriverKit", dependencies: ["HACore"], swiftSettings: strict),
+        .target(name: "HADriverKit", dependencies: ["HACore"], swiftSettings: strict + crossModule),
         // Seeded simulation kit: RNG, clock, a generic faulty network, the HA simulation over the shared
         // driver, and the gateway-cluster simulation over ClusterCore; shipped beside the product like
         // HummingbirdTesting.

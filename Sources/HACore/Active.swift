@@ -549,7 +549,7 @@ extension HAStateMachine {
             startTakingWrites(because: .switchoverAborted(target: peer, reason: reason))
             return
         }
-        if case .switchover(id, _, _) = standby.promotion, role == .standby, peer == hardState.epoch.server {
+        if case .switchover(id, _, _) = standbyState.promotion, role == .standby, peer == hardState.epoch.server {
             standby.promotion = nil
             refuse(.switchoverRefused, .switchoverRefusedByActive(peer, reason: reason))
             return

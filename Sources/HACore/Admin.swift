@@ -49,7 +49,7 @@ extension HAStateMachine {
         let activeIndex = peerIndex(activeID)
         let activeReachable = activeIndex.map { reachable($0) && peers[$0].actsAsActive } ?? false
         let lastContact = activeIndex.flatMap { peers[$0].lastHeardAtMilliseconds }.map { nowMilliseconds - $0 }
-        let known = activeIndex == nil ? nil : standby.activeKnownHead
+        let known = activeIndex == nil ? nil : standbyState.activeKnownHead
         let lag = activeIndex.flatMap { lagRevisions(of: $0) }
         var report = PromotionReport(
             path: .failover, activeServer: activeID, activeReachable: activeReachable,
@@ -66,7 +66,7 @@ extension HAStateMachine {
                 ? "already active in epoch \(hardState.epoch)" : "active in epoch \(hardState.epoch) but \(active.writesDescription); promote resumes writes"
             return report
         }
-        if hardState.haStopped || collision != nil || standby.promotion != nil {
+        if hardState.haStopped || collision != nil || standbyState.promotion != nil {
             report.path = .refused
             report.summary =
                 hardState.haStopped
@@ -286,7 +286,7 @@ extension HAStateMachine {
         persistHardState()
         // A removed peer is no longer waited for: its word no longer counts.
         confirmNoHigherEpoch(from: peer)
-        if case .poll(let poll) = standby.promotion, poll.required(among: peers).allSatisfy(poll.answered.contains), role == .standby {
+        if case .poll(let poll) = standbyState.promotion, poll.required(among: peers).allSatisfy(poll.answered.contains), role == .standby {
             becomeActive(in: hardState.epoch, forced: false)
         }
         decide(.peerRemoved(peer))

@@ -94,8 +94,10 @@ public struct HAStateMachine: Sendable {
     /// The active's state; nil on a standby.
     var active: ActiveState? { isActive ? activeState : nil }
 
-    /// A standby's state. An active has none: reading it there gives a fresh one (reset when it
-    /// became active), and writing it there is a programmer error.
+    /// A standby's state, for writes. An active has none: writing it there is a programmer error, and
+    /// `standbyState` there is a fresh one (reset when it became active). Reads use `standbyState`:
+    /// this getter copies the whole state (a `_read` accessor misbehaved as a switch subject whose
+    /// case writes the state).
     var standby: StandbyState {
         get { standbyState }
         _modify {
@@ -136,13 +138,13 @@ public struct HAStateMachine: Sendable {
     /// (delta sync or a completed full sync). Simulation checks the prefix invariant on these.
     public var followsActiveVerified: Bool {
         guard role == .standby, epoch.server != serverID else { return false }
-        if case .delta = standby.link { return true }
+        if case .delta = standbyState.link { return true }
         return false
     }
 
     /// Standby in collision: the revisions after the common number are divergent and kept.
     public var collision: (commonNumber: UInt64, divergentRevisions: UInt64)? {
-        if case .collision(let common, let divergent) = standby.link, role == .standby { return (common, divergent) }
+        if case .collision(let common, let divergent) = standbyState.link, role == .standby { return (common, divergent) }
         return nil
     }
 
@@ -301,8 +303,8 @@ public struct HAStateMachine: Sendable {
             stepDown()
             decide(.fenced(by: sender, epoch: newEpoch, previous: previous))
         } else {
-            if case .poll = standby.promotion { decide(.promotionAbandoned(by: sender, epoch: newEpoch)) }
-            if case .switchover = standby.promotion { decide(.switchoverAbandoned(by: sender, epoch: newEpoch)) }
+            if case .poll = standbyState.promotion { decide(.promotionAbandoned(by: sender, epoch: newEpoch)) }
+            if case .switchover = standbyState.promotion { decide(.switchoverAbandoned(by: sender, epoch: newEpoch)) }
             decide(.adoptedEpoch(newEpoch, from: sender))
         }
         // Start over with the new active: it checks our journal again on hello (a collision found in
@@ -393,18 +395,18 @@ public struct HAStateMachine: Sendable {
         // its silence is judged by the stall limit, not the peer timeout.
         if peers[index].id == hardState.epoch.server {
             if hardState.haStopped { return .haStopped }
-            if case .fullSync(let receiver) = standby.link { return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount) }
+            if case .fullSync(let receiver) = standbyState.link { return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount) }
         }
         if !reachable(index) { return peers[index].everSynchronized || peers[index].lastHeardAtMilliseconds != nil ? .communicationError : .neverSynchronized }
         guard peers[index].id == hardState.epoch.server else {
             // Another standby: compare it with what we know of the active.
             return lagRevisions(of: index) == 0 ? .synchronized : lagging(index, since: nil)
         }
-        switch standby.link {
+        switch standbyState.link {
         case .collision(_, let divergent): return .collision(divergentRevisions: divergent)
         case .fullSync(let receiver): return .fullSync(chunksApplied: receiver.nextIndex, chunkCount: receiver.chunkCount)  // (above)
         case .connecting: return hardState.peers[index].everSynchronized ? lagging(index, since: nil) : .neverSynchronized
-        case .delta: return lagRevisions(of: index) == 0 ? .synchronized : lagging(index, since: standby.synchronizedAtMilliseconds)
+        case .delta: return lagRevisions(of: index) == 0 ? .synchronized : lagging(index, since: standbyState.synchronizedAtMilliseconds)
         }
     }
 
@@ -418,10 +420,10 @@ public struct HAStateMachine: Sendable {
             return journal.head.number > held ? journal.head.number - held : 0
         }
         if peers[index].id == hardState.epoch.server {
-            guard let known = standby.activeKnownHead else { return nil }
+            guard let known = standbyState.activeKnownHead else { return nil }
             return known.number > journal.head.number ? known.number - journal.head.number : 0
         }
-        let reference = (standby.activeKnownHead ?? journal.head).number
+        let reference = (standbyState.activeKnownHead ?? journal.head).number
         return reference > peers[index].knownHead.number ? reference - peers[index].knownHead.number : 0
     }
 
@@ -455,16 +457,16 @@ public struct HAStateMachine: Sendable {
             serverID: serverID, role: role, epoch: epoch, writesEnabled: writesEnabled,
             activeServer: epoch.server, head: journal.head, durableHead: durableHead,
             replicationMode: hardState.replicationMode, haStopped: hardState.haStopped,
-            link: role == .standby ? standby.link.state : nil,
+            link: role == .standby ? standbyState.link.state : nil,
             divergentRevisions: collision?.divergentRevisions ?? 0, peers: views,
-            promotionInProgress: role == .standby && standby.promotion != nil,
+            promotionInProgress: role == .standby && standbyState.promotion != nil,
             writesRefusal: writeRefusal)
     }
 
     /// When the peer (on the active) or we (on a standby, for the active) last held every revision.
     func synchronizedAt(_ index: Int) -> UInt64? {
         if isActive { return peers[index].synchronizedAtMilliseconds }
-        return peers[index].id == hardState.epoch.server ? standby.synchronizedAtMilliseconds : nil
+        return peers[index].id == hardState.epoch.server ? standbyState.synchronizedAtMilliseconds : nil
     }
 }
 

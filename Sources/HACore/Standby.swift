@@ -12,23 +12,23 @@ extension HAStateMachine {
         }
         // During a full sync the chunks on their way hold the active's later messages back (one stream):
         // on a slow link a chunk alone can outlast the peer timeout. The stall limit below judges it.
-        if !reachable(activeIndex), standby.link == .delta {
+        if !reachable(activeIndex), standbyState.link == .delta {
             standby.link = .connecting
             decide(.activeSilent(activeID, milliseconds: limits.peerTimeoutMilliseconds))
         }
-        if case .fullSync(let receiver) = standby.link,
+        if case .fullSync(let receiver) = standbyState.link,
             nowMilliseconds - receiver.lastProgressAtMilliseconds > limits.fullSyncStallMilliseconds
         {
             // The active may have lost track of this full sync (restart, or it moved on): start over
             // with a hello; applied chunks are resumed if it offers the same snapshot again.
             reconnect(because: .fullSyncStalled(milliseconds: limits.fullSyncStallMilliseconds))
         }
-        if standby.link == .connecting { sendHelloIfDue() }
+        if standbyState.link == .connecting { sendHelloIfDue() }
         switchoverTimers(activeID: activeID)
     }
 
     mutating func sendHelloIfDue() {
-        if let last = standby.lastHelloAtMilliseconds, nowMilliseconds - last < limits.helloRetryMilliseconds { return }
+        if let last = standbyState.lastHelloAtMilliseconds, nowMilliseconds - last < limits.helloRetryMilliseconds { return }
         sendHello()
     }
 
@@ -38,7 +38,7 @@ extension HAStateMachine {
         let hello = HAMessage.Hello(
             serverID: serverID, head: journal.head, durableHead: durableHead, spans: journal.spans,
             softwareVersion: configuration.softwareVersion,
-            schemaVersion: configuration.schemaVersion, wantsFullSync: standby.wantsFullSync,
+            schemaVersion: configuration.schemaVersion, wantsFullSync: standbyState.wantsFullSync,
             checkpoints: journal.checkpoints)
         send(.hello(hello), to: activeID)
     }
@@ -72,7 +72,7 @@ extension HAStateMachine {
         standby.activeKnownHead = head
         standby.activeLastHeardAtMilliseconds = nowMilliseconds
         if case .collision = standby.link {} else { standby.link = .connecting }
-        if standby.lastHelloAtMilliseconds != nowMilliseconds { sendHello() }
+        if standbyState.lastHelloAtMilliseconds != nowMilliseconds { sendHello() }
         note(.activeAnnounced)
     }
 
@@ -85,12 +85,12 @@ extension HAStateMachine {
         guard role == .standby, sender == hardState.epoch.server else { return }
         standby.activeKnownHead = activeHead
         standby.activeLastHeardAtMilliseconds = nowMilliseconds
-        switch standby.link {
+        switch standbyState.link {
         case .collision, .fullSync:
             note(.appendIgnored)
             return
         case .connecting:
-            if standby.wantsFullSync { return }
+            if standbyState.wantsFullSync { return }
             // An append answers our hello: the active found our journal to be a prefix of its own.
             standby.link = .delta
             decide(.deltaSyncEstablished(with: sender, at: journal.head))
@@ -159,7 +159,7 @@ extension HAStateMachine {
             note(.publishedDurable(upTo: head))
             return
         }
-        if standby.link == .delta {
+        if standbyState.link == .delta {
             ack(gap: false)
             if let known = standby.activeKnownHead, known.number <= durableHead.number { standby.synchronizedAtMilliseconds = nowMilliseconds }
         }
@@ -171,7 +171,7 @@ extension HAStateMachine {
 
     mutating func standbyReceiveOffer(snapshotHead: RevisionHead, chunkCount: Int, spans: [EpochSpan], from sender: ServerID) {
         guard role == .standby, sender == hardState.epoch.server else { return }
-        switch standby.link {
+        switch standbyState.link {
         case .collision:
             note(.offerIgnoredInCollision)
             return
@@ -209,7 +209,7 @@ extension HAStateMachine {
     }
 
     mutating func standbyReceiveChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8], checksum: UInt64, from sender: ServerID) {
-        guard case .fullSync(var receiver) = standby.link, receiver.snapshotHead == snapshotHead else {
+        guard case .fullSync(var receiver) = standbyState.link, receiver.snapshotHead == snapshotHead else {
             // The active thinks we are receiving a snapshot we are not: a hello makes it offer again.
             if role == .standby, sender == hardState.epoch.server { sendHelloIfDue() }
             note(.chunkOutsideFullSync)
@@ -244,7 +244,7 @@ extension HAStateMachine {
     }
 
     mutating func snapshotChunkApplied(snapshotHead: RevisionHead, index: Int) {
-        guard case .fullSync(var receiver) = standby.link, receiver.snapshotHead == snapshotHead, receiver.applying == index else {
+        guard case .fullSync(var receiver) = standbyState.link, receiver.snapshotHead == snapshotHead, receiver.applying == index else {
             note(.staleChunkReport)
             return
         }
@@ -261,11 +261,11 @@ extension HAStateMachine {
     }
 
     mutating func standbyReceiveSnapshotDone(snapshotHead: RevisionHead, from sender: ServerID) {
-        if standby.link == .delta, journal.base == snapshotHead {
+        if standbyState.link == .delta, journal.base == snapshotHead {
             ack(gap: false)
             return
         }
-        guard case .fullSync(let receiver) = standby.link, receiver.snapshotHead == snapshotHead,
+        guard case .fullSync(let receiver) = standbyState.link, receiver.snapshotHead == snapshotHead,
             receiver.nextIndex == receiver.chunkCount, receiver.applying == nil
         else { return }
         noteJournalReplaced(from: 1)
@@ -289,7 +289,7 @@ extension HAStateMachine {
             return
         }
         let divergent = divergentCount
-        if case .collision(commonNumber, divergent) = standby.link { return }
+        if case .collision(commonNumber, divergent) = standbyState.link { return }
         standby.link = .collision(common: commonNumber, divergent: divergent)
         standby.activeKnownHead = activeHead
         decide(.collisionWithActive(sender, divergent: divergent, after: commonNumber))
@@ -302,7 +302,7 @@ extension HAStateMachine {
     /// (nil from a sender that does not say: its own).
     mutating func standbyReceiveDiscard(after number: UInt64, epoch: Epoch?, from sender: ServerID) {
         let lostEpoch = epoch ?? hardState.epoch
-        guard role == .standby, sender == hardState.epoch.server, standby.link == .connecting, lostEpoch <= hardState.epoch,
+        guard role == .standby, sender == hardState.epoch.server, standbyState.link == .connecting, lostEpoch <= hardState.epoch,
             number < journal.head.number, number >= journal.base.number,
             journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == lostEpoch })
         else {
@@ -329,7 +329,7 @@ extension HAStateMachine {
     // MARK: - Switchover (standby side)
 
     mutating func standbyReceiveHandover(_ id: UInt64, finalHead: RevisionHead, from sender: ServerID) {
-        guard role == .standby, sender == hardState.epoch.server, case .switchover(id, let startedAt, _) = standby.promotion else {
+        guard role == .standby, sender == hardState.epoch.server, case .switchover(id, let startedAt, _) = standbyState.promotion else {
             // Not (or no longer) waiting for this hand-over: tell the active to take writes back.
             send(.switchoverAbort(switchoverID: id, reason: .noSwitchoverPending), to: sender)
             note(.unexpectedHandover)
@@ -341,7 +341,7 @@ extension HAStateMachine {
     }
 
     mutating func completeSwitchoverIfReady() {
-        guard case .switchover(_, _, let finalHead?) = standby.promotion else { return }
+        guard case .switchover(_, _, let finalHead?) = standbyState.promotion else { return }
         guard durableHead == finalHead, journal.head == finalHead else { return }
         let previous = hardState.epoch.server
         let next = hardState.epoch.next(for: serverID)
@@ -350,7 +350,7 @@ extension HAStateMachine {
     }
 
     mutating func switchoverTimers(activeID: ServerID) {
-        guard case .switchover(let id, let startedAt, _) = standby.promotion,
+        guard case .switchover(let id, let startedAt, _) = standbyState.promotion,
             nowMilliseconds - startedAt > limits.switchoverTimeoutMilliseconds
         else { return }
         standby.promotion = nil
@@ -361,7 +361,7 @@ extension HAStateMachine {
     // MARK: - Failover candidate
 
     mutating func candidateTimers() {
-        guard case .poll(let poll) = standby.promotion,
+        guard case .poll(let poll) = standbyState.promotion,
             nowMilliseconds - poll.startedAtMilliseconds > limits.promotionPollTimeoutMilliseconds
         else { return }
         standby.promotion = nil
@@ -370,7 +370,7 @@ extension HAStateMachine {
     }
 
     mutating func candidateReceivePollReply(durableHead peerHead: RevisionHead, spans: [EpochSpan], from index: Int) {
-        guard case .poll(var poll) = standby.promotion else { return }
+        guard case .poll(var poll) = standbyState.promotion else { return }
         let peer = peers[index].id
         let common = Journal.commonPrefixNumber(journal.spans, spans)
         if common < peerHead.number || journal.contains(peerHead) == false {

@@ -128,6 +128,11 @@ public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost>
             }
         }
         for envelope in output.messages {
+            // Only an append carries revisions whose payloads wait in storage; the rest leave as they are.
+            guard case .append = envelope.message.body else {
+                transport.send(envelope)
+                continue
+            }
             do {
                 transport.send(try withPayloads(envelope))
             } catch {

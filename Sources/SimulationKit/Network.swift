@@ -178,8 +178,15 @@ public struct SimulatedNetwork<Message> {
     /// Messages due at `tick` that get through, in order: those on cut links vanish, clogged ones are
     /// held, those to a crashed (or since restarted) endpoint are lost.
     public mutating func takeDue(at tick: Int) -> [(from: Int, to: Int, message: Message)] {
+        var delivered: [(from: Int, to: Int, message: Message)] = []
+        takeDue(at: tick, into: &delivered)
+        return delivered
+    }
+
+    /// `takeDue(at:)`, appended to `delivered`: a caller that reuses its buffer allocates nothing per tick.
+    public mutating func takeDue(at tick: Int, into delivered: inout [(from: Int, to: Int, message: Message)]) {
         let slot = tick % SimulationLimits.networkWheelTicks
-        guard !wheel[slot].isEmpty else { return [] }
+        guard !wheel[slot].isEmpty else { return }
         // The slot's buffer goes back empty with its capacity: nothing lands in this slot before the
         // next turn of the wheel (a delay is shorter than the wheel), and reallocating it every tick
         // was a measurable share of the simulator's time.
@@ -189,8 +196,6 @@ public struct SimulatedNetwork<Message> {
             due.removeAll(keepingCapacity: true)
             swap(&due, &wheel[slot])
         }
-        var delivered: [(from: Int, to: Int, message: Message)] = []
-        delivered.reserveCapacity(due.count)
         for packet in due {
             let link = link(packet.from, packet.to)
             if cut[link] {
@@ -214,7 +219,6 @@ public struct SimulatedNetwork<Message> {
             faults.messagesDelivered += 1
             delivered.append((packet.from, packet.to, packet.message))
         }
-        return delivered
     }
 
     /// Whether `from` can no longer reach `to`.

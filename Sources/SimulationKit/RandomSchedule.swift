@@ -185,10 +185,7 @@ public struct RandomSchedule {
     }
 
     /// The server taking writes in the highest epoch, if one does.
-    func writer() -> ServerID? {
-        let highest = highestEpoch()
-        return ids.first { cluster.writesEnabled($0) && cluster.summary($0)?.epoch == highest }
-    }
+    func writer() -> ServerID? { cluster.writerAtHighestEpoch() }
 
     /// The drills of the seed's profile, and the second halves of earlier ones that are due.
     mutating func drills() {
@@ -290,8 +287,7 @@ public struct RandomSchedule {
                 cluster.checkAcknowledgementsKept()
                 return cluster.violation == nil ? elapsed : nil
             }
-            let highest = highestEpoch()
-            let writing = ids.contains { cluster.writesEnabled($0) && cluster.summary($0)?.epoch == highest }
+            let writing = writer() != nil
             operatorState.stalledTicks = writing ? 0 : operatorState.stalledTicks + 1
             if writing { operatorState.plainAttempts = 0 }
             if elapsed % 20 == 0 { operate(&operatorState) }
@@ -309,14 +305,7 @@ public struct RandomSchedule {
     static let stalledTicksBeforePromotion = 150
     static let plainAttemptsBeforeForce = 3
 
-    func highestEpoch() -> Epoch {
-        // A loop, not compactMap + max: this runs every tick, and the array was a fifteenth of the run.
-        var highest = Epoch.initial
-        for id in ids {
-            if let epoch = cluster.summary(id)?.epoch, epoch > highest { highest = epoch }
-        }
-        return highest
-    }
+    func highestEpoch() -> Epoch { cluster.highestRunningEpoch() }
 
     mutating func operate(_ state: inout OperatorState) {
         for id in ids {

@@ -156,7 +156,11 @@ public final class SimulatedCluster {
     var random: SplitMix64
     var network: SimulatedNetwork<HAMessage>
     var servers: [SimulatedServer] = []
+    /// The servers' ids, in the same order: looked up on every step (searching `servers` retained each).
+    public let serverIDs: [ServerID]
     var inbox: [(server: Int, input: HAInput)] = []
+    /// The messages due this tick (kept between ticks for its capacity).
+    var dueMessages: [(from: Int, to: Int, message: HAMessage)] = []
     var draining = false
     /// The server that enabled writes in each epoch (a dictionary only for lookup, never for ordering).
     var writerOfEpoch: [Epoch: Int] = [:]
@@ -211,6 +215,7 @@ public final class SimulatedCluster {
         clock = SimulatedClock(tickMilliseconds: tickMilliseconds)
         random = SplitMix64(seed: seed)
         network = SimulatedNetwork(endpointCount: ids.count, profile: profile, corrupter: Self.corruptSnapshotChunk)
+        serverIDs = ids
         servers = ids.enumerated().map { index, id in
             SimulatedServer(
                 configuration: HAConfiguration(serverID: id, peers: ids.filter { $0 != id }, limits: limits),
@@ -228,14 +233,33 @@ public final class SimulatedCluster {
         return true
     }
 
-    public var serverIDs: [ServerID] { servers.map(\.id) }
     public var tick: Int { clock.tick }
     public var tickMilliseconds: UInt64 { clock.tickMilliseconds }
     public var nowMilliseconds: UInt64 { clock.nowMilliseconds }
 
     func index(of id: ServerID) -> Int {
-        guard let index = servers.firstIndex(where: { $0.id == id }) else { preconditionFailure("no server \(id)") }
+        guard let index = serverIDs.firstIndex(of: id) else { preconditionFailure("no server \(id)") }
         return index
+    }
+
+    /// The highest epoch a running server is at (`Epoch.initial` with none): the schedule asks every tick.
+    public func highestRunningEpoch() -> Epoch {
+        var highest = Epoch.initial
+        for index in servers.indices where servers[index].isUp {
+            let epoch = servers[index].driver.core.summary.epoch
+            if epoch > highest { highest = epoch }
+        }
+        return highest
+    }
+
+    /// The first server (in id order) taking writes at the highest running epoch, if any.
+    public func writerAtHighestEpoch() -> ServerID? {
+        let highest = highestRunningEpoch()
+        for index in servers.indices
+        where servers[index].runtime.writesEpoch != nil && servers[index].isUp && servers[index].driver.core.summary.epoch == highest {
+            return serverIDs[index]
+        }
+        return nil
     }
 
     /// The core of a running server (nil while it is crashed).
@@ -395,9 +419,11 @@ public final class SimulatedCluster {
             if servers[index].driver.moveClockIfNoTimerDue(to: now) { continue }
             deliver(index, .tick(now: now))
         }
-        for packet in network.takeDue(at: tick) {
-            deliver(packet.to, .receive(from: servers[packet.from].id, message: packet.message))
+        network.takeDue(at: tick, into: &dueMessages)
+        for packet in dueMessages {
+            deliver(packet.to, .receive(from: serverIDs[packet.from], message: packet.message))
         }
+        dueMessages.removeAll(keepingCapacity: true)
     }
 
     public func run(ticks: Int) {

@@ -49,7 +49,8 @@ final class SimulatedServer {
 /// A server's messages onto the simulated network.
 struct SimulatedLink: HATransport {
     let index: Int
-    unowned let cluster: SimulatedCluster
+    /// The cluster owns its servers and outlives them (unsafe: no reference count on every call).
+    unowned(unsafe) let cluster: SimulatedCluster
 
     func send(_ envelope: Envelope) { cluster.send(envelope, from: index) }
 }
@@ -67,7 +68,8 @@ struct SimulatedStorageFailure: Error, CustomStringConvertible {
 final class SimulatedRuntime: HAStorage, HAHost {
     let id: ServerID
     let index: Int
-    unowned let cluster: SimulatedCluster
+    /// The cluster owns its servers and outlives them (unsafe: no reference count on every call).
+    unowned(unsafe) let cluster: SimulatedCluster
     /// What survives a crash.
     var diskHardState: HardState?
     var diskJournal = Journal.empty
