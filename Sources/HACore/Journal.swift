@@ -7,9 +7,10 @@
 /// in `spans`). The payloads stay in the store's journal; revisions read from here carry
 /// `RevisionPayload.stored`, and the driver reads the bytes when one leaves the server.
 public struct Journal: Hashable, Sendable {
-    /// What the journal keeps of one revision after the base.
+    /// What the journal keeps of one revision after the base: 48 bytes for a SHA-256 hash, where the
+    /// hex string took about 140 (a heap object of its own), for every revision of a long journal.
     struct Entry: Hashable, Sendable {
-        var hash: String
+        var hash: CompactHash
         var payloadByteCount: Int
     }
 
@@ -17,6 +18,8 @@ public struct Journal: Hashable, Sendable {
     public private(set) var base: RevisionHead
     /// Revisions `base.number + 1 ... head.number`, in order.
     private var entries: [Entry]
+    /// The head's hash as given (read on every step; decoding it from its entry would allocate).
+    private var headHash: String
     /// Epoch spans covering revisions `1 ... head.number` (including those under `base`).
     public private(set) var spans: [EpochSpan]
 
@@ -25,6 +28,7 @@ public struct Journal: Hashable, Sendable {
     public init() {
         base = .empty
         entries = []
+        headHash = RevisionHead.empty.hash
         spans = []
     }
 
@@ -33,14 +37,12 @@ public struct Journal: Hashable, Sendable {
         precondition(base.number == (baseSpans.last?.lastNumber ?? 0), "base spans must end at the base")
         self.base = base
         self.entries = []
+        self.headHash = base.hash
         self.spans = baseSpans
         for revision in revisions { append(revision) }
     }
 
-    public var head: RevisionHead {
-        guard let last = entries.last else { return base }
-        return RevisionHead(number: base.number + UInt64(entries.count), hash: last.hash)
-    }
+    public var head: RevisionHead { RevisionHead(number: base.number + UInt64(entries.count), hash: headHash) }
 
     /// How many revisions are held individually (after the base).
     public var revisionCount: Int { entries.count }
@@ -49,14 +51,18 @@ public struct Journal: Hashable, Sendable {
     public func hash(at number: UInt64) -> String? {
         if number == base.number { return base.hash }
         guard number > base.number, number <= head.number else { return nil }
-        return entries[Int(number - base.number - 1)].hash
+        if number == head.number { return headHash }
+        return entries[Int(number - base.number - 1)].hash.string
     }
 
     /// True when revision `head.number` here has `head.hash`; nil when it lies under the snapshot base.
     public func contains(_ other: RevisionHead) -> Bool? {
         if other.number < base.number { return nil }
-        guard let hash = hash(at: other.number) else { return false }
-        return hash == other.hash
+        if other.number == base.number { return base.hash == other.hash }
+        guard other.number <= head.number else { return false }
+        if other.number == head.number { return headHash == other.hash }
+        // Compared compactly: decoding the held hash would allocate a string per question.
+        return entries[Int(other.number - base.number - 1)].hash == CompactHash(other.hash)
     }
 
     /// The head as of revision `number` (which must be held individually or be the base).
@@ -96,11 +102,12 @@ public struct Journal: Hashable, Sendable {
             let revisionNumber = base.number + UInt64(index) + 1
             while spans[span].lastNumber < revisionNumber { span += 1 }
             let entry = entries[index]
+            let hash = entry.hash.string
             result.append(
                 ReplicatedRevision(
-                    number: revisionNumber, epoch: spans[span].epoch, previousHash: previousHash, hash: entry.hash,
+                    number: revisionNumber, epoch: spans[span].epoch, previousHash: previousHash, hash: hash,
                     payload: .stored(byteCount: entry.payloadByteCount)))
-            previousHash = entry.hash
+            previousHash = hash
         }
         return result
     }
@@ -155,7 +162,8 @@ public struct Journal: Hashable, Sendable {
         if let last = spans.last {
             precondition(revision.epoch >= last.epoch, "epochs never go backwards inside a journal")
         }
-        entries.append(Entry(hash: revision.hash, payloadByteCount: revision.payload.byteCount))
+        entries.append(Entry(hash: CompactHash(revision.hash), payloadByteCount: revision.payload.byteCount))
+        headHash = revision.hash
         if let last = spans.indices.last, spans[last].epoch == revision.epoch {
             spans[last].lastNumber = revision.number
         } else {
@@ -176,6 +184,7 @@ public struct Journal: Hashable, Sendable {
         let keep = Int(number - base.number)
         let removed = revisions(after: number, limit: entries.count - keep)
         entries.removeSubrange(keep...)
+        headHash = entries.last?.hash.string ?? base.hash
         while let last = spans.last, last.firstNumber > number { spans.removeLast() }
         if let last = spans.indices.last, spans[last].lastNumber > number { spans[last].lastNumber = number }
         return removed
@@ -186,6 +195,7 @@ public struct Journal: Hashable, Sendable {
         precondition(snapshotHead.number == (snapshotSpans.last?.lastNumber ?? 0), "snapshot spans end at its head")
         base = snapshotHead
         entries = []
+        headHash = snapshotHead.hash
         spans = snapshotSpans
     }
 
@@ -214,5 +224,61 @@ public struct Journal: Hashable, Sendable {
             result.append(clipped)
         }
         return result
+    }
+}
+
+/// A revision hash held compactly: a SHA-256 digest in lowercase hex (what the store writes) as its 32
+/// bytes, any other text as given. `string` gives back exactly the text it was made from.
+enum CompactHash: Hashable, Sendable {
+    case sha256(UInt64, UInt64, UInt64, UInt64)
+    case text(String)
+
+    init(_ hash: String) {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var digits = 0
+        for byte in hash.utf8 {
+            guard digits < 64, let value = Self.value(ofLowercaseHexDigit: byte) else {
+                self = .text(hash)
+                return
+            }
+            switch digits / 16 {
+            case 0: words.0 = words.0 << 4 | UInt64(value)
+            case 1: words.1 = words.1 << 4 | UInt64(value)
+            case 2: words.2 = words.2 << 4 | UInt64(value)
+            default: words.3 = words.3 << 4 | UInt64(value)
+            }
+            digits += 1
+        }
+        self = digits == 64 ? .sha256(words.0, words.1, words.2, words.3) : .text(hash)
+    }
+
+    var string: String {
+        switch self {
+        case .text(let text): return text
+        case .sha256(let a, let b, let c, let d):
+            return String(unsafeUninitializedCapacity: 64) { buffer in
+                Self.writeHex(a, into: buffer, at: 0)
+                Self.writeHex(b, into: buffer, at: 16)
+                Self.writeHex(c, into: buffer, at: 32)
+                Self.writeHex(d, into: buffer, at: 48)
+                return 64
+            }
+        }
+    }
+
+    static func writeHex(_ word: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
+        for digit in 0..<16 {
+            buffer[start + digit] = hexDigits[Int(truncatingIfNeeded: (word >> UInt64(60 - 4 * digit)) & 0xf)]
+        }
+    }
+
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func value(ofLowercaseHexDigit byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
     }
 }
