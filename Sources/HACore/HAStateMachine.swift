@@ -183,7 +183,7 @@ public struct HAStateMachine: Sendable {
         summary = HASummary(
             epoch: hardState.epoch, role: hardState.role, writesEnabled: writesEnabled,
             followsActiveVerified: followsActiveVerified, head: journal.head)
-        return pending.finish(hardState: pending.persist ? hardState : nil)
+        return pending.take(persisting: hardState)
     }
 
     /// Most ticks only move the clock: when no timer is due by `now`, moves it there and returns true,
@@ -433,13 +433,21 @@ public struct HAStateMachine: Sendable {
     }
 
     mutating func reportStatusChanges() {
+        for (index, status) in statusesChanged() {
+            peers[index].reportedStatusKind = status.kind
+            effect(.statusChanged(peer: peers[index].id, status: status))
+        }
+    }
+
+    /// The peers whose sync status differs in kind from the one last reported (usually none), read in
+    /// one pass: called per peer from the mutating loop, `syncStatus` had the state machine copied.
+    func statusesChanged() -> [(index: Int, status: PeerSyncStatus)] {
+        var changed: [(index: Int, status: PeerSyncStatus)] = []
         for index in peers.indices {
             let status = syncStatus(of: index)
-            if peers[index].reportedStatusKind != status.kind {
-                peers[index].reportedStatusKind = status.kind
-                effect(.statusChanged(peer: peers[index].id, status: status))
-            }
+            if peers[index].reportedStatusKind != status.kind { changed.append((index, status)) }
         }
+        return changed
     }
 
     public var status: HAStatus {
@@ -487,9 +495,12 @@ struct PendingOutput: Sendable {
     var decisions: [HADecision] = []
     var routine = HARoutine.nothingToDo
 
-    func finish(hardState: HardState?) -> HAOutput {
-        HAOutput(
-            persist: hardState, messages: messages, effects: effects,
-            reason: decisions.isEmpty ? .routine(routine) : .decided(decisions))
+    /// The step's output, its arrays moved out (not copied): the next step starts from an empty one.
+    mutating func take(persisting hardState: HardState) -> HAOutput {
+        var taken = PendingOutput()
+        swap(&taken, &self)
+        return HAOutput(
+            persistBox: taken.persist ? HardStateBox(hardState) : nil, messages: taken.messages, effects: taken.effects,
+            reason: taken.decisions.isEmpty ? .routine(taken.routine) : .decided(taken.decisions))
     }
 }

@@ -326,7 +326,11 @@ public struct HAOutput: Hashable, Sendable {
     public var reason: HAReason
 
     public init(persist: HardState? = nil, messages: [Envelope] = [], effects: [HAEffect] = [], reason: HAReason) {
-        self.persistBox = persist.map(HardStateBox.init)
+        self.init(persistBox: persist.map(HardStateBox.init), messages: messages, effects: effects, reason: reason)
+    }
+
+    init(persistBox: HardStateBox?, messages: [Envelope], effects: [HAEffect], reason: HAReason) {
+        self.persistBox = persistBox
         self.messages = messages
         self.effects = effects
         self.reason = reason

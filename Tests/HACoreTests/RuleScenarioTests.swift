@@ -574,6 +574,30 @@ struct RuleScenarioTests {
         }
     }
 
+    @Test("A standby promoted by force that loses its last applied revision in a crash collides with the standby holding it: the force explains it")
+    func forcedPromotionLosesAnUndurableTail() {
+        // Found by the simulator (seed 40275730): B, forced, had applied #3 but not made it durable; it
+        // crashed before writes came on and took them after its restart, at #2. C holds #3 of 1/A: a
+        // collision, kept for export. The epoch is a forced one although its writes came on plainly.
+        scenario("a forced promotion crashes before its journal is durable", servers: ["A", "B", "C"]) {
+            publish(2, on: "A")
+            settle()
+            publish(1, on: "A")
+            expect(.head(3), on: "B")
+            promote("B", force: true)
+            crash("B")
+            wait(ticks: 50)
+            restart("B")
+            settle()
+            expect(.active, on: "B")
+            expect(.collision(divergent: 1), on: "C")
+            resolveCollision(on: "C", keep: .peer)
+            resolveCollision(on: "A", keep: .peer)
+            settle()
+            expectConverged()
+        }
+    }
+
     @Test("Resolve a collision keeping this server's data: it becomes active; the other side exports its own")
     func resolveKeepingLocal() {
         scenario("resolve collision keeping local data") {
