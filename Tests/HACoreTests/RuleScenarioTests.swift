@@ -341,12 +341,7 @@ struct RuleScenarioTests {
             settle()
             expectLogged(on: "C", "holds revisions of epoch 1/A after #2 that we do not: lost by A in a crash before their fsync")
             expectLogged(on: "B", "dropped our 1 revision(s) after #2")
-            expectNoEffect(on: "B", "export or truncate as in a collision") {
-                switch $0 {
-                case .exportDivergent, .truncateJournal: true
-                default: false
-                }
-            }
+            expectNoCollisionExport(on: "B")
             expect(.synchronized, on: "B")
             expect(.head(UInt64(2 + publishedAfterRestart)), on: "B")
             expectConverged()
@@ -367,12 +362,7 @@ struct RuleScenarioTests {
             expectEffect(on: "B", "drop the revision A lost") {
                 if case .discardUnsyncedRevisions(after: 2) = $0 { true } else { false }
             }
-            expectNoEffect(on: "B", "export or truncate as in a collision") {
-                switch $0 {
-                case .exportDivergent, .truncateJournal: true
-                default: false
-                }
-            }
+            expectNoCollisionExport(on: "B")
             expect(.synchronized, on: "B")
             expect(.head(4), on: "B")
             expectConverged()
@@ -433,12 +423,7 @@ struct RuleScenarioTests {
             heal()
             settle()
             expectLogged(on: "C", "dropped our 1 revision(s) after #2")
-            expectNoEffect(on: "C", "export or truncate as in a collision") {
-                switch $0 {
-                case .exportDivergent, .truncateJournal: true
-                default: false
-                }
-            }
+            expectNoCollisionExport(on: "C")
             expect(.synchronized, on: "C")
             expect(.head(5), on: "C")
             expectConverged()
