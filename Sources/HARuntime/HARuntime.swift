@@ -18,6 +18,10 @@ public enum HARuntimeLimits {
     /// busy standby queue gigabytes of resends. Two of the group's largest frames; past this a message is
     /// dropped (and resent), as past the count.
     public static let inboxPayloadBytesMax = 128 * 1024 * 1024
+    /// A peer message carrying more revision or chunk bytes than this is never handled on the caller's
+    /// thread (a SIC channel's task, on Swift concurrency's threads): applying a large revision is
+    /// seconds of SQLite work, done on the runtime's own thread.
+    public static let inlinePayloadBytesMax = 256 * 1024
     /// How often the core's clock moves: its timers (heartbeats, retransmits) are tens to hundreds of ms.
     public static let tickIntervalMilliseconds: UInt64 = 25
     /// Revisions loaded from the store per batch when rebuilding the core's journal at start.
@@ -94,6 +98,8 @@ public final class HARuntime: Sendable {
     /// tests) cannot deadlock with it.
     private let queued = Mutex<(messages: Int, payloadBytes: Int)>((0, 0))
     private let clockStart = ContinuousClock.now
+    /// Where `run` handles the inbox (see `StoreThread`).
+    private let thread = StoreThread(name: "rampart-ha")
 
     /// Loads the hard state and the journal. `bootstrapActive` makes a server that never ran HA the
     /// group's first active (the primary at installation); its hard state is durable before it acts.
@@ -162,11 +168,12 @@ public final class HARuntime: Sendable {
     // MARK: inputs
 
     /// A message from a peer's SIC channel. Never blocks the caller: handled at once when the runtime is
-    /// free and no message waits before it (a replicated revision is applied without another task in
-    /// between), queued otherwise, in order; past `inboxMessagesMax` queued messages it is dropped
+    /// free, no message waits before it and it carries at most `inlinePayloadBytesMax` (a small
+    /// replicated revision is applied without another task in between), queued otherwise, in order; past `inboxMessagesMax` queued messages it is dropped
     /// (HACore retransmits what matters).
     public func deliver(from sender: ServerID, _ message: HAMessage) {
-        if queued.withLock({ $0.messages == 0 }) {
+        let bytes = message.payloadBytes
+        if bytes <= HARuntimeLimits.inlinePayloadBytesMax, queued.withLock({ $0.messages == 0 }) {
             let handled = serialized.withLockIfAvailable { driver in
                 // Queued messages count until handled, so nothing queued meanwhile can be overtaken.
                 guard queued.withLock({ $0.messages == 0 }) else { return false }
@@ -175,7 +182,6 @@ public final class HARuntime: Sendable {
             }
             if handled == true { return }
         }
-        let bytes = message.payloadBytes
         let accepted = queued.withLock { queued in
             guard queued.messages < HARuntimeLimits.inboxMessagesMax,
                 queued.payloadBytes <= HARuntimeLimits.inboxPayloadBytesMax - bytes
@@ -193,8 +199,14 @@ public final class HARuntime: Sendable {
         inboxContinuation.yield(.linkRestored(peer))
     }
 
-    /// Runs the clock and the inbox until the calling task is cancelled.
+    /// Runs the clock and the inbox, on the runtime's own thread, until the calling task is cancelled.
     public func run() async {
+        await withTaskExecutorPreference(thread) { await runInbox() }
+    }
+
+    deinit { thread.stop() }
+
+    private func runInbox() async {
         let ticks = inboxContinuation
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -43,9 +43,12 @@ public struct ServerIdentity: Sendable {
 }
 
 /// The management server's state machine for the Web API: sessions, locks, publish, tasks. One
-/// actor serializes every change, so locks and revision numbers need no further coordination.
+/// actor serializes every change, so locks and revision numbers need no further coordination. It runs
+/// on a thread of its own (`StoreThread`): a publish of a large revision is seconds of synchronous work.
 public actor ManagementService {
     let store: ManagementStore
+    let thread = StoreThread(name: "rampart-service")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     var identity: ServerIdentity
     let logger: Logger
     let clockMilliseconds: @Sendable () -> Int64
@@ -127,6 +130,8 @@ public actor ManagementService {
             for uid in session.pending.keys { lockOwner[uid] = session.uid }
         }
     }
+
+    deinit { thread.stop() }
 
     var now: Int64 { clockMilliseconds() }
 

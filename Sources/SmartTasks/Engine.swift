@@ -67,8 +67,8 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
     let web: WebRequestRunner
     let mail: MailSender?
     let logger: Logger
-    /// The actor's own thread (see `EngineThread`).
-    let thread: EngineThread
+    /// The actor's own thread: its work is synchronous SQLite and payload building (see `StoreThread`).
+    let thread: StoreThread
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     var sync = DeliveryPlanner.SyncMemory()
     /// Tasks with a delivery running: one at a time per task, so a task's deliveries keep their order.
@@ -90,7 +90,7 @@ public actor SmartTaskEngine: Service, SmartTaskPort {
         self.web = WebRequestRunner(outputBytesMax: environment.limits.outputBytesMax)
         self.mail = mail
         self.logger = logger
-        thread = EngineThread(name: "smarttasks \(environment.serverName)")
+        thread = StoreThread(name: "smarttasks")
         // A node's first start begins at its head, now: a revision published before the first poll is
         // derived like any later one (history before this node ran SmartTasks fires nothing).
         if try store.derivedRevision() == nil, let head = try journal.head() { try store.setDerivedRevision(head) }

@@ -98,6 +98,43 @@ struct TwoRuntimesTests {
         }
     }
 
+    /// Applying a large revision is seconds of SQLite work: a standby does it on its runtime's own
+    /// thread, never on the thread that delivers the message (a SIC channel's task, on Swift
+    /// concurrency's threads, which two such applies once held whole). Here the active's commit delivers
+    /// straight into the standby: before, the standby applied it inside that call.
+    @Test func aStandbyAppliesALargeRevisionOnItsOwnThreadNotTheDeliverersOne() async throws {
+        let pair = try Pair()
+        defer { try? FileManager.default.removeItem(at: pair.directory) }
+        let (primary, secondary) = try pair.seededPrimaryAndSecondary()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await primary.run() }
+            let standbyRun = Task { await secondary.run() }
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+            // The standby's inbox is not read from now on: what is not applied inline waits there.
+            standbyRun.cancel()
+            await standbyRun.value
+
+            let small = try nextHostRevision(pair.primaryStore, name: "small")
+            _ = try primary.commit(small) { try pair.primaryStore.append(small) }
+            #expect(pair.secondaryStore.reader.objects(named: "small").count == 1, "a small revision is applied at once")
+
+            var large = host("large", uid: "uid-large")
+            large.fields["comments"] = .string(String(repeating: "x", count: HARuntimeLimits.inlinePayloadBytesMax + 1))
+            let revision = Revision(
+                after: try pair.primaryStore.head(), epoch: .init(term: 1, server: "primary"), publishedAtMilliseconds: 10,
+                author: "alice", sessionUID: "s", sessionName: "", changes: [.upsert(large)])
+            _ = try primary.commit(revision) { try pair.primaryStore.append(revision) }
+            #expect(pair.secondaryStore.reader.objects(named: "large").count == 0, "applied on the deliverer's thread")
+
+            // The standby's runtime, run again (as after a restart), applies it.
+            let restarted = try pair.runtime("secondary", peer: "primary", store: pair.secondaryStore, active: false)
+            pair.links.attach("secondary", restarted)
+            group.addTask { await restarted.run() }
+            #expect(try await eventually { pair.secondaryStore.reader.objects(named: "large").count == 1 })
+            group.cancelAll()
+        }
+    }
+
     /// A power loss on the active after it sent a publish and before its fsync: the active comes back
     /// without the revision its standby applied. The standby drops it (no publish of it was answered)
     /// and follows the active's new revision under the same number: no collision, nothing exported.
