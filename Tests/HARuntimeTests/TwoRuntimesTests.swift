@@ -34,6 +34,18 @@ struct TwoRuntimesTests {
             return (primary, secondary)
         }
 
+        /// The seeded pair, running until synchronized: the primary in `group`, the standby in the task
+        /// returned (which a test may stop).
+        func synchronized(in group: inout ThrowingTaskGroup<Void, any Error>) async throws -> (
+            primary: HARuntime, standbyRun: Task<Void, Never>
+        ) {
+            let (primary, secondary) = try seededPrimaryAndSecondary()
+            group.addTask { await primary.run() }
+            let standbyRun = Task { await secondary.run() }
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+            return (primary, standbyRun)
+        }
+
         func runtime(_ name: ServerID, peer: ServerID, store: ManagementStore, active: Bool) throws -> HARuntime {
             let links = links
             return try HARuntime(
@@ -105,11 +117,8 @@ struct TwoRuntimesTests {
     @Test func aStandbyAppliesALargeRevisionOnItsOwnThreadNotTheDeliverersOne() async throws {
         let pair = try Pair()
         defer { try? FileManager.default.removeItem(at: pair.directory) }
-        let (primary, secondary) = try pair.seededPrimaryAndSecondary()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await primary.run() }
-            let standbyRun = Task { await secondary.run() }
-            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+            let (primary, standbyRun) = try await pair.synchronized(in: &group)
             // The standby's inbox is not read from now on: what is not applied inline waits there.
             standbyRun.cancel()
             await standbyRun.value
@@ -181,11 +190,8 @@ struct TwoRuntimesTests {
     @Test func syncModeAcknowledgesOnlyWhatAStandbyHoldsAndTimesOutWithoutOne() async throws {
         let pair = try Pair()
         defer { try? FileManager.default.removeItem(at: pair.directory) }
-        let (primary, secondary) = try pair.seededPrimaryAndSecondary()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await primary.run() }
-            let standbyRun = Task { await secondary.run() }
-            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+            let (primary, standbyRun) = try await pair.synchronized(in: &group)
             // A timeout no loaded test machine reaches while the standby is there.
             #expect(primary.admin(.setReplicationMode(.sync(timeoutMilliseconds: 60_000))).refusedCode == nil)
 
