@@ -43,12 +43,16 @@ public struct ServerIdentity: Sendable {
 }
 
 /// The management server's state machine for the Web API: sessions, locks, publish, tasks. One
-/// actor serializes every change, so locks and revision numbers need no further coordination. It runs
-/// on a thread of its own (`StoreThread`): a publish of a large revision is seconds of synchronous work.
+/// actor serializes every change, so locks and revision numbers need no further coordination.
+///
+/// Where it runs is its owner's choice (`executor`): by default a thread of its own (`StoreThread`), as
+/// a publish of a large revision is seconds of synchronous work that must not hold Swift concurrency's
+/// threads; `rampart server` gives it the event loop its sockets run on instead, which spares every
+/// request a hop to another thread and back (see README, Threads).
 public actor ManagementService {
     let store: ManagementStore
-    let thread = StoreThread(name: "rampart-service")
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+    let executor: any SerialExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     var identity: ServerIdentity
     let logger: Logger
     let clockMilliseconds: @Sendable () -> Int64
@@ -101,9 +105,11 @@ public actor ManagementService {
         passwordIterations: Int = TrustLimits.passwordHashIterations,
         clockMilliseconds: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         logs: LogStore? = nil, events: EventBus<ManagementEvent> = EventBus(),
-        verifyPassword: @escaping @Sendable (_ password: String, _ storedHash: String) -> Bool = { PasswordHasher.verify($0, against: $1) }
+        verifyPassword: @escaping @Sendable (_ password: String, _ storedHash: String) -> Bool = { PasswordHasher.verify($0, against: $1) },
+        executor: (any SerialExecutor)? = nil
     ) throws {
         self.store = store
+        self.executor = executor ?? StoreThread(name: "rampart-service")
         self.logs = logs
         self.events = events
         self.identity = identity
@@ -131,7 +137,7 @@ public actor ManagementService {
         }
     }
 
-    deinit { thread.stop() }
+    deinit { (executor as? StoreThread)?.stop() }
 
     var now: Int64 { clockMilliseconds() }
 

@@ -53,6 +53,8 @@ public struct ServerConfiguration: Sendable {
     public var smtpRelay: MailRelayAddress?
     /// How long `show-task` answers for a finished task (`--task-retention-seconds`).
     public var taskRetentionSeconds = Limits.taskRetentionSeconds
+    /// Where the management service runs (see `ManagementService`); nil: a thread of its own.
+    public var serviceExecutor: (any SerialExecutor)?
     public var logger: Logger
 
     public init(
@@ -221,7 +223,7 @@ struct NodeComposer {
     func makeService() async throws -> ManagementService {
         let service = try ManagementService(
             store: store, identity: ServerIdentity(name: serverName, ipAddress: configuration.listen, apiPort: configuration.apiPort),
-            logger: logger, logs: try LogStore(directory: directory))
+            logger: logger, logs: try LogStore(directory: directory), executor: configuration.serviceExecutor)
         await service.configureClock(configuration.clockThresholds)
         await service.configureTaskRetention(seconds: configuration.taskRetentionSeconds)
         return service

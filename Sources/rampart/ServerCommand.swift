@@ -163,6 +163,9 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.smtpRelay = smtpRelay.flatMap(MailRelayAddress.parse)
         configuration.clockThresholds = ClockThresholds(warningMilliseconds: clockWarningMs, problemMilliseconds: clockProblemMs) ?? .standard
         configuration.taskRetentionSeconds = taskRetentionSeconds
+        // The service on an event loop of the sockets too: on its own thread every request paid a hop
+        // there and back (publish → visible on the standby p50 +0.3 ms, sync mode +0.6 ms).
+        configuration.serviceExecutor = MultiThreadedEventLoopGroup.singleton.next().executor
         configuration.smartTaskLimits.attemptsMax = smarttaskAttempts
         configuration.smartTaskLimits.retryDelayBaseMilliseconds = smarttaskRetryBaseMs
         configuration.smartTaskLimits.retryDelayMaxMilliseconds = max(configuration.smartTaskLimits.retryDelayMaxMilliseconds, smarttaskRetryBaseMs)
