@@ -76,8 +76,10 @@ extension HAStateMachine {
 
     mutating func expireSyncPublishes() {
         guard var state = active, !state.pendingSyncPublishes.isEmpty else { return }
-        // Publishes still waiting once answers go out without a standby (async) are answered now.
-        let timeout: UInt64 = if case .sync(let timeout) = publishMode { timeout } else { 0 }
+        // Publishes still waiting once answers go out without a standby (async), or once no standby
+        // can confirm them (HA stopped here: acknowledgements are ignored), are answered now.
+        let timeout: UInt64 =
+            if case .sync(let timeout) = publishMode, !hardState.haStopped { timeout } else { 0 }
         var expired = 0
         while expired < state.pendingSyncPublishes.count,
             nowMilliseconds - state.pendingSyncPublishes[expired].committedAtMilliseconds >= timeout
@@ -86,10 +88,26 @@ extension HAStateMachine {
             expired += 1
         }
         if expired > 0 {
-            decide(.syncPublishesTimedOut(count: expired, timeoutMilliseconds: timeout))
+            if hardState.haStopped {
+                decide(.syncPublishesUnconfirmedHAStopped(count: expired))
+            } else {
+                decide(.syncPublishesTimedOut(count: expired, timeoutMilliseconds: timeout))
+            }
             state.pendingSyncPublishes.removeFirst(expired)
             setActiveState(state)
         }
+    }
+
+    /// Answers every publish still waiting for a standby as unconfirmed (no protection claimed), when
+    /// this server leaves the active state they were waiting in. Returns how many.
+    @discardableResult
+    mutating func answerSyncPublishesUnconfirmed() -> Int {
+        guard var state = active else { return 0 }
+        for publish in state.pendingSyncPublishes { effect(.publishTimedOut(revision: publish.number)) }
+        let count = state.pendingSyncPublishes.count
+        state.pendingSyncPublishes = []
+        setActiveState(state)
+        return count
     }
 
     /// Sends again what `index` has not acknowledged once its retransmit time passed, or at once when
@@ -133,6 +151,7 @@ extension HAStateMachine {
             state.pendingSyncPublishes.append(.init(number: revision.number, committedAtMilliseconds: nowMilliseconds))
             setActiveState(state)
         }
+        if hardState.haStopped { expireSyncPublishes() }
         for index in peers.indices { sendAppends(to: index) }
         note(.revisionCommitted)
     }

@@ -10,6 +10,7 @@ extension HAStateMachine {
             hardState.haStopped = true
             persistHardState()
             decide(.haStopped)
+            expireSyncPublishes()
         case .haStart:
             guard hardState.haStopped else { return refuse(.alreadyStarted, .alreadyStarted) }
             hardState.haStopped = false
@@ -36,6 +37,8 @@ extension HAStateMachine {
         hardState.takesWritesAtFirstStart = false
         hardState.takeover = takeover
         lastKnownActive = serverID
+        let unconfirmed = answerSyncPublishesUnconfirmed()
+        if unconfirmed > 0 { decide(.syncPublishesUnconfirmedNewEpoch(count: unconfirmed, epoch: newEpoch)) }
         let durable = durableHead == journal.head
         setActiveState(ActiveState(writes: durable ? .enabled : .awaitingDurable, forcedPromotion: forced, announced: true))
         for index in peers.indices { peers[index].replication = .awaitingHello }

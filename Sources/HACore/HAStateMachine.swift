@@ -319,7 +319,7 @@ public struct HAStateMachine: Sendable {
     mutating func stepDown() {
         guard let state = active else { return }
         if state.writes == .enabled { effect(.disableWrites) }
-        for publish in state.pendingSyncPublishes { effect(.publishTimedOut(revision: publish.number)) }
+        answerSyncPublishesUnconfirmed()
         becomeStandbyRole()
         hardState.writesPaused = false
         hardState.handover = nil
@@ -347,6 +347,7 @@ public struct HAStateMachine: Sendable {
             sendHeartbeats()
         }
         if hardState.haStopped {
+            expireSyncPublishes()
             note(.haStoppedHere)
             return
         }

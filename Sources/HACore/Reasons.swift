@@ -160,6 +160,11 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
     case appliedRevisionsDurable(epoch: Epoch)
     case syncPublishesTimedOut(count: Int, timeoutMilliseconds: UInt64)
     case syncPublishesOverflowed(max: Int)
+    /// HA is stopped here: nothing can confirm a publish, so none waits for a standby.
+    case syncPublishesUnconfirmedHAStopped(count: Int)
+    /// A forced promotion of this active into a new epoch: the publishes of the old one still waiting
+    /// are answered unconfirmed.
+    case syncPublishesUnconfirmedNewEpoch(count: Int, epoch: Epoch)
 
     // MARK: synchronization, active side
     case schemaMismatch(peer: ServerID, schemaVersion: UInt32, softwareVersion: String, ourSchemaVersion: UInt32)
@@ -253,6 +258,10 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
         case .syncPublishesTimedOut(let count, let timeout):
             "sync mode: \(count) publish(es) not confirmed by any standby within \(timeout) ms; committed on the active only"
         case .syncPublishesOverflowed(let max): "sync mode: more than \(max) publishes waiting; the oldest timed out"
+        case .syncPublishesUnconfirmedHAStopped(let count):
+            "sync mode, but HA is stopped here: \(count) publish(es) answered at once, committed on the active only (nothing is synchronized until ha start)"
+        case .syncPublishesUnconfirmedNewEpoch(let count, let epoch):
+            "sync mode: \(count) publish(es) of the previous epoch answered unconfirmed on entering \(epoch); committed on the active, replicated from here on"
 
         case .schemaMismatch(let peer, let schema, let software, let ours):
             "\(peer) runs schema \(schema) (software \(software)), we run \(ours): not synchronizing"

@@ -387,7 +387,12 @@ public final class SimulatedCluster {
         payloadOf[revision.hash] = payload
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
-        if case .async = servers[index].driver.core.publishMode { runtime.awaitingDurableAnswer[revision.hash] = revision }
+        switch servers[index].driver.core.publishMode {
+        case .async: runtime.awaitingDurableAnswer[revision.hash] = revision
+        case .sync(let timeout):
+            if runtime.awaitingSyncAnswer.isEmpty { runtime.waitingInMode = (.sync(timeoutMilliseconds: timeout), nowMilliseconds) }
+            runtime.awaitingSyncAnswer[revision.number] = nowMilliseconds
+        }
         writesHeldAtCommit[revision.hash] = WritesHeld(
             sinceStep: runtime.writesHeld?.sinceStep ?? steps, newEpoch: runtime.writesHeld?.newEpoch ?? false,
             askedPeersSinceStep: runtime.askingPeersSince.flatMap { $0.epoch == epoch ? $0.step : nil })
@@ -426,6 +431,7 @@ public final class SimulatedCluster {
             deliver(packet.to, .receive(from: serverIDs[packet.from], message: packet.message))
         }
         dueMessages.removeAll(keepingCapacity: true)
+        checkSyncPublishesAnswered()
     }
 
     public func run(ticks: Int) {
@@ -665,6 +671,32 @@ public final class SimulatedCluster {
         guard violation == nil else { return }
         violation = SimulationViolation(seed: seed, tick: tick, invariant: invariant, detail: detail)
         traceLine { "t=\(self.nowMilliseconds)ms VIOLATION \(invariant): \(detail)" }
+    }
+
+    /// A publish waiting for a standby is answered, acknowledged or not, once the timeout of the mode
+    /// it waits in has passed (timers run every `timerResolutionMilliseconds`; a change of mode counts
+    /// from when it is seen): whatever else the server is doing (HA stopped, a hand-over, a forced
+    /// promotion, no peer to hear from), an operator's publish never hangs.
+    func checkSyncPublishesAnswered() {
+        let now = nowMilliseconds
+        for server in servers where server.isUp && !server.runtime.awaitingSyncAnswer.isEmpty {
+            let core = server.driver.core
+            let mode = core.publishMode
+            if server.runtime.waitingInMode?.mode != mode { server.runtime.waitingInMode = (mode, now) }
+            let since = server.runtime.waitingInMode?.sinceMilliseconds ?? now
+            let timeout: UInt64 = if case .sync(let timeout) = mode { timeout } else { 0 }
+            let grace = core.limits.timerResolutionMilliseconds + tickMilliseconds
+            guard
+                let (number, committed) = server.runtime.awaitingSyncAnswer.first(where: {
+                    max($0.value + timeout, since) + grace < now
+                })
+            else { continue }
+            fail(
+                "every sync-mode publish is answered (acknowledged or timed out) once its timeout has passed",
+                "\(server.id)'s publish of #\(number), committed at \(committed) ms, has no answer at \(now) ms (\(core.publishMode), HA stopped: \(core.hardState.haStopped))"
+            )
+            return
+        }
     }
 
     func checkEpochNeverBackwards(_ index: Int) {

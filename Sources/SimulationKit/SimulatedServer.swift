@@ -84,6 +84,11 @@ final class SimulatedRuntime: HAStorage, HAHost {
     var askingPeersSince: (epoch: Epoch, step: Int)?
     /// Its publishes answered once durable here (async mode): revision hash → revision.
     var awaitingDurableAnswer: [String: ReplicatedRevision] = [:]
+    /// Its publishes waiting for a standby (sync mode): revision number → when committed (ms).
+    var awaitingSyncAnswer: [UInt64: UInt64] = [:]
+    /// The core's publish mode while some publish waits, and since when it is seen so (ms): the core
+    /// answers by the mode of the moment, so a change restarts the clock of those waiting.
+    var waitingInMode: (mode: ReplicationMode, sinceMilliseconds: UInt64)?
     /// Full-sync snapshots the runtime has built (newest last): as the real runtime, it builds one only
     /// at the current head, keeps `snapshotsKeptMax`, and forgets them all in a crash.
     var builtSnapshots: [RevisionHead] = []
@@ -105,6 +110,8 @@ final class SimulatedRuntime: HAStorage, HAHost {
         writesHeld = nil
         askingPeersSince = nil
         awaitingDurableAnswer = [:]
+        awaitingSyncAnswer = [:]
+        waitingInMode = nil
     }
 
     // MARK: HAStorage
@@ -243,6 +250,7 @@ final class SimulatedRuntime: HAStorage, HAHost {
     func disableWrites() { writesEpoch = nil }
 
     func publishResolved(revision number: UInt64, acknowledged: Bool, core: HAStateMachine) {
+        awaitingSyncAnswer[number] = nil
         guard acknowledged else {
             cluster.counters.syncTimedOut += 1
             return

@@ -27,7 +27,8 @@ struct SimCommand: ParsableCommand {
                 is a prefix of its active's, but for revisions the active lost before their fsync; divergent \
                 revisions are never dropped without an export, nor any revision its author held durably; \
                 no publish is answered after a higher epoch took its first write (but the two sides of a \
-                forced split); after the heal, every server converges within --liveness-ticks.
+                forced split); a publish waiting for a standby is answered once its mode's timeout passed; \
+                after the heal, every server converges within --liveness-ticks.
 
             With --cluster, each seed drives a simulated gateway cluster (ClusterCore, Active Up or Primary Up) \
             through kill -9 and restarts, link loss per interface, partitions of the sync link, loss, \

@@ -102,6 +102,46 @@ struct RuleScenarioTests {
             settle()
             expect(.synchronized, on: "B")
         }
+        // Found by the contract fuzz (seed 10938): with HA stopped, a sync-mode publish waited forever,
+        // for acknowledgements a stopped server ignores. The simulator's new invariant (every waiting
+        // publish answered once its timeout passed) then found the forced promotion below.
+        scenario("with HA stopped, a sync-mode publish is answered at once, unconfirmed") {
+            admin(.setReplicationMode(.sync(timeoutMilliseconds: 600_000)), on: "A")
+            isolate("A")
+            publish(1, on: "A")
+            wait(ticks: 1)
+            admin(.haStop, on: "A")
+            expectEffect(on: "A", "answer the publish waiting when HA stopped") { $0 == .publishTimedOut(revision: 1) }
+            expectLogged(on: "A", "HA is stopped here: 1 publish(es) answered at once")
+            publish(1, on: "A")
+            expectEffect(on: "A", "answer a publish made while HA is stopped") { $0 == .publishTimedOut(revision: 2) }
+            heal()
+            admin(.haStart, on: "A")
+            settle()
+            expect(.synchronized, on: "B")
+            expect(.head(2), on: "B")
+        }
+        scenario("a forced promotion of a handing-over active answers the publishes of its old epoch") {
+            admin(.setReplicationMode(.sync(timeoutMilliseconds: 600_000)), on: "A")
+            settle()
+            ScenarioStep(describe: "clog A -> B and A -> C") { run in
+                run.cluster.clog(from: "A", to: "B")
+                run.cluster.clog(from: "A", to: "C")
+            }
+            publish(1, on: "A")
+            promote("C")
+            wait(ticks: 1)
+            expect(.writesDisabled, on: "A")
+            promote("A", force: true)
+            expectReason(on: "A", contains: "forced promotion during a hand-over to C")
+            expectEffect(on: "A", "answer the publish of the old epoch") {
+                if case .publishTimedOut = $0 { true } else { false }
+            }
+            expectLogged(on: "A", "publish(es) of the previous epoch answered unconfirmed")
+            heal()
+            settle()
+            expectConverged()
+        }
         scenario("standbys learn the mode from the active") {
             admin(.setReplicationMode(.sync(timeoutMilliseconds: 800)), on: "B")
             expectReason(on: "B", contains: "set on the active")

@@ -4,6 +4,7 @@ import Logging
 import ManagementModel
 import ManagementService
 import Store
+import Synchronization
 import Testing
 
 @testable import HARuntime
@@ -206,5 +207,37 @@ struct HAAdminCommandsTests {
             }
             #expect(!appended)
         }
+    }
+
+    /// Found by the contract fuzz (seed 10938): in sync mode with HA stopped, a publish never got an
+    /// answer (a stopped server ignores acknowledgements, and its timers did not expire the wait).
+    /// Now it is answered at once: published, not confirmed by a standby.
+    @Test func aSyncPublishWithHAStoppedIsAnsweredAtOnceUnconfirmed() async throws {
+        try await withActive { node in
+            _ = try await node.ok("ha-set-replication-mode", ["mode": "sync", "timeout-ms": 600_000])
+            _ = try await node.ok("ha-stop")
+            _ = try await node.ok("add-host", ["name": "while-stopped", "ip-address": "192.0.2.40"])
+            let answer = Answer()
+            let publish = Task {
+                let reply = await node.call("publish")
+                answer.set(reply)
+            }
+            defer { publish.cancel() }
+            // The wait it had was the mode's timeout, ten minutes: a minute's bound tells the two apart.
+            #expect(try await eventually(seconds: 60) { answer.get() != nil }, "the publish is answered")
+            let reply = try #require(answer.get())
+            #expect(reply.status == 200, "\(reply.body)")
+            let id = try #require(reply.body["task-id"])
+            let task = try await node.ok("show-task", ["task-id": id])
+            #expect(task["tasks"]?.arrayValue?.first?["status"]?.stringValue == "partially succeeded", "\(task)")
+            #expect(try node.store.head()?.number == 2)
+        }
+    }
+
+    /// The publish's answer, set by the task that waits for it.
+    final class Answer: Sendable {
+        private let reply = Mutex<APIResponse?>(nil)
+        func set(_ value: APIResponse) { reply.withLock { $0 = value } }
+        func get() -> APIResponse? { reply.withLock { $0 } }
     }
 }
