@@ -169,8 +169,8 @@ public final class HARuntime: Sendable {
 
     /// A message from a peer's SIC channel. Never blocks the caller: handled at once when the runtime is
     /// free, no message waits before it and it carries at most `inlinePayloadBytesMax` (a small
-    /// replicated revision is applied without another task in between), queued otherwise, in order; past `inboxMessagesMax` queued messages it is dropped
-    /// (HACore retransmits what matters).
+    /// replicated revision is applied without another task in between), queued otherwise, in order;
+    /// past `inboxMessagesMax` queued messages it is dropped (HACore retransmits what matters).
     public func deliver(from sender: ServerID, _ message: HAMessage) {
         let bytes = message.payloadBytes
         if bytes <= HARuntimeLimits.inlinePayloadBytesMax, queued.withLock({ $0.messages == 0 }) {

@@ -253,7 +253,6 @@ func expectNoEffect(
     }
 }
 
-/// The status kinds `observer` reported for `peer`, in order, include `kinds` as a subsequence.
 /// `server` dropped what it dropped without a collision's export or truncation.
 func expectNoCollisionExport(on server: ServerID, sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     expectNoEffect(on: server, "export or truncate as in a collision", sourceLocation: sourceLocation) {
@@ -264,6 +263,7 @@ func expectNoCollisionExport(on server: ServerID, sourceLocation: SourceLocation
     }
 }
 
+/// The status kinds `observer` reported for `peer`, in order, include `kinds` as a subsequence.
 func expectStatusHistory(on observer: ServerID, of peer: ServerID, _ kinds: [String], sourceLocation: SourceLocation = #_sourceLocation) -> ScenarioStep {
     ScenarioStep(describe: "expect status history of \(peer) on \(observer)") { run in
         let history = run.cluster.effectLog.compactMap { entry -> String? in
