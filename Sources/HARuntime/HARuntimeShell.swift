@@ -289,7 +289,8 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     }
 
     func publishResolved(revision number: UInt64, acknowledged: Bool, core: HAStateMachine) {
-        resolveSyncPublish(number, acknowledged ? .acknowledged : .timedOut)
+        let unconfirmed: ReplicationOutcome = core.hardState.haStopped ? .haStopped : .timedOut
+        resolveSyncPublish(number, acknowledged ? .acknowledged : unconfirmed)
     }
 
     func statusChanged(peer: ServerID, status: PeerSyncStatus) {

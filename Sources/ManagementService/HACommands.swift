@@ -84,6 +84,12 @@ extension ManagementService {
                 comments:
                     "Published on the active, but no standby confirmed it in time: it is still being replicated and not yet protected against the loss of this server",
                 nowMilliseconds: now)
+        case .haStopped:
+            tasks.update(
+                id, status: "partially succeeded",
+                comments:
+                    "Published on the active only: HA is stopped here, so it is not replicated and not protected against the loss of this server until `rampart ha start`",
+                nowMilliseconds: now)
         }
     }
 

@@ -37,6 +37,8 @@ public enum ReplicationOutcome: Sendable, Equatable {
     case acknowledged
     /// No standby confirmed it in time: committed on the active and still replicating, not yet protected.
     case timedOut
+    /// HA is stopped on the active: committed there only, replicated once HA starts again.
+    case haStopped
 }
 
 /// The HA commands (CHECKPOINT-API.md §3.6 and Rampart's `ha-*`), typed: the service parses the Web

@@ -228,8 +228,9 @@ struct HAAdminCommandsTests {
             let reply = try #require(answer.get())
             #expect(reply.status == 200, "\(reply.body)")
             let id = try #require(reply.body["task-id"])
-            let task = try await node.ok("show-task", ["task-id": id])
+            let task = try await node.ok("show-task", ["task-id": id, "details-level": "full"])
             #expect(task["tasks"]?.arrayValue?.first?["status"]?.stringValue == "partially succeeded", "\(task)")
+            #expect(task["tasks"]?.arrayValue?.first?["comments"]?.stringValue?.contains("HA is stopped here") == true, "\(task)")
             #expect(try node.store.head()?.number == 2)
         }
     }
