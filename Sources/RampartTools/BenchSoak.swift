@@ -58,9 +58,13 @@ enum SoakLimits {
 }
 
 /// One reading of a process: resident memory, open descriptors, and its data directory's bytes.
+/// Resident memory is split as the kernel counts it: anonymous (heap and other private memory: what
+/// a leak grows) and file-backed (the binary's code and mapped files: a page touched once stays).
 struct SoakReading {
     let minute: Double
     let residentKilobytes: Double
+    let anonymousKilobytes: Double
+    let fileBackedKilobytes: Double
     let descriptors: Double
     let diskKilobytes: Double
 }
@@ -196,12 +200,23 @@ struct SoakLoop {
 
     static func reading(pid: Int32, directory: String, minute: Double) -> SoakReading {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let resident = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.flatMap { line in
-            line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }
-        }
+        let kilobytes = statusKilobytes(status)
         let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
         return SoakReading(
-            minute: minute, residentKilobytes: resident ?? 0, descriptors: Double(descriptors), diskKilobytes: Double(directoryBytes(directory)) / 1024)
+            minute: minute, residentKilobytes: kilobytes["VmRSS"] ?? 0, anonymousKilobytes: kilobytes["RssAnon"] ?? 0,
+            fileBackedKilobytes: (kilobytes["RssFile"] ?? 0) + (kilobytes["RssShmem"] ?? 0),
+            descriptors: Double(descriptors), diskKilobytes: Double(directoryBytes(directory)) / 1024)
+    }
+
+    /// The "Name:   123 kB" lines of /proc/PID/status, by name.
+    static func statusKilobytes(_ status: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in status.split(separator: "\n") where line.hasSuffix(" kB") {
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard parts.count == 3, let name = parts.first?.dropLast(), let value = Double(parts[1]) else { continue }
+            values[String(name)] = value
+        }
+        return values
     }
 
     static func directoryBytes(_ path: String) -> Int {
@@ -233,8 +248,10 @@ extension SoakLoop {
         for (process, series) in readings.sorted(by: { $0.key < $1.key }) {
             let steady = Array(series.dropFirst(Int(Double(series.count) * SoakLimits.warmUpShare)))
             for (name, unit, value) in [
-                ("resident_memory", "KiB/min", \SoakReading.residentKilobytes), ("file_descriptors", "descriptors/min", \SoakReading.descriptors),
-                ("disk", "KiB/min", \SoakReading.diskKilobytes),
+                ("resident_memory", "KiB/min", \SoakReading.residentKilobytes),
+                ("anonymous_memory", "KiB/min", \SoakReading.anonymousKilobytes),
+                ("file_backed_memory", "KiB/min", \SoakReading.fileBackedKilobytes),
+                ("file_descriptors", "descriptors/min", \SoakReading.descriptors), ("disk", "KiB/min", \SoakReading.diskKilobytes),
             ] {
                 var figure = BenchFigure(
                     metric: "soak_\(name)_slope_\(process)",
