@@ -77,9 +77,9 @@ extension HAStateMachine {
     mutating func expireSyncPublishes() {
         guard var state = active, !state.pendingSyncPublishes.isEmpty else { return }
         // Publishes still waiting once answers go out without a standby (async), or once no standby
-        // can confirm them (HA stopped here: acknowledgements are ignored), are answered now.
+        // can confirm them, are answered now.
         let timeout: UInt64 =
-            if case .sync(let timeout) = publishMode, !hardState.haStopped { timeout } else { 0 }
+            if case .sync(let timeout) = publishMode, !noStandbyCanConfirm { timeout } else { 0 }
         var expired = 0
         while expired < state.pendingSyncPublishes.count,
             nowMilliseconds - state.pendingSyncPublishes[expired].committedAtMilliseconds >= timeout
@@ -90,6 +90,8 @@ extension HAStateMachine {
         if expired > 0 {
             if hardState.haStopped {
                 decide(.syncPublishesUnconfirmedHAStopped(count: expired))
+            } else if peers.isEmpty {
+                decide(.syncPublishesUnconfirmedNoStandby(count: expired))
             } else {
                 decide(.syncPublishesTimedOut(count: expired, timeoutMilliseconds: timeout))
             }
@@ -97,6 +99,10 @@ extension HAStateMachine {
             setActiveState(state)
         }
     }
+
+    /// Nothing can confirm a publish here: HA is stopped (acknowledgements are ignored until it
+    /// starts), or the group has no other server.
+    var noStandbyCanConfirm: Bool { hardState.haStopped || peers.isEmpty }
 
     /// Answers every publish still waiting for a standby as unconfirmed (no protection claimed), when
     /// this server leaves the active state they were waiting in. Returns how many.
@@ -151,7 +157,7 @@ extension HAStateMachine {
             state.pendingSyncPublishes.append(.init(number: revision.number, committedAtMilliseconds: nowMilliseconds))
             setActiveState(state)
         }
-        if hardState.haStopped { expireSyncPublishes() }
+        if noStandbyCanConfirm { expireSyncPublishes() }
         for index in peers.indices { sendAppends(to: index) }
         note(.revisionCommitted)
     }

@@ -162,6 +162,8 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
     case syncPublishesOverflowed(max: Int)
     /// HA is stopped here: nothing can confirm a publish, so none waits for a standby.
     case syncPublishesUnconfirmedHAStopped(count: Int)
+    /// The HA group has no other server: nothing can confirm a publish, so none waits for a standby.
+    case syncPublishesUnconfirmedNoStandby(count: Int)
     /// A forced promotion of this active into a new epoch: the publishes of the old one still waiting
     /// are answered unconfirmed.
     case syncPublishesUnconfirmedNewEpoch(count: Int, epoch: Epoch)
@@ -260,6 +262,8 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
         case .syncPublishesOverflowed(let max): "sync mode: more than \(max) publishes waiting; the oldest timed out"
         case .syncPublishesUnconfirmedHAStopped(let count):
             "sync mode, but HA is stopped here: \(count) publish(es) answered at once, committed on the active only (nothing is synchronized until ha start)"
+        case .syncPublishesUnconfirmedNoStandby(let count):
+            "sync mode, but the HA group has no standby: \(count) publish(es) answered at once, committed on the active only (add a standby with ha add-peer)"
         case .syncPublishesUnconfirmedNewEpoch(let count, let epoch):
             "sync mode: \(count) publish(es) of the previous epoch answered unconfirmed on entering \(epoch); committed on the active, replicated from here on"
 

@@ -289,7 +289,8 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     }
 
     func publishResolved(revision number: UInt64, acknowledged: Bool, core: HAStateMachine) {
-        let unconfirmed: ReplicationOutcome = core.hardState.haStopped ? .haStopped : .timedOut
+        let unconfirmed: ReplicationOutcome =
+            core.hardState.haStopped ? .haStopped : core.hardState.peers.isEmpty ? .noStandby : .timedOut
         resolveSyncPublish(number, acknowledged ? .acknowledged : unconfirmed)
     }
 

@@ -79,18 +79,23 @@ extension ManagementService {
             tasks.update(id, status: "succeeded", comments: "held durably by a standby", nowMilliseconds: now)
         case .timedOut:
             logger.warning("sync publish not confirmed by a standby in time", metadata: ["task": "\(id)"])
-            tasks.update(
-                id, status: "partially succeeded",
-                comments:
-                    "Published on the active, but no standby confirmed it in time: it is still being replicated and not yet protected against the loss of this server",
-                nowMilliseconds: now)
+            unconfirmed(
+                id,
+                "Published on the active, but no standby confirmed it in time: it is still being replicated and not yet protected against the loss of this server"
+            )
         case .haStopped:
-            tasks.update(
-                id, status: "partially succeeded",
-                comments:
-                    "Published on the active only: HA is stopped here, so it is not replicated and not protected against the loss of this server until `rampart ha start`",
-                nowMilliseconds: now)
+            unconfirmed(
+                id,
+                "Published on the active only: HA is stopped here, so it is not replicated and not protected against the loss of this server until `rampart ha start`"
+            )
+        case .noStandby:
+            unconfirmed(
+                id, "Published on the active only: the HA group has no standby to hold it, so it is not protected against the loss of this server")
         }
+    }
+
+    private func unconfirmed(_ id: String, _ comments: String) {
+        tasks.update(id, status: "partially succeeded", comments: comments, nowMilliseconds: now)
     }
 
     // MARK: status

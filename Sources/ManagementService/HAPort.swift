@@ -39,6 +39,8 @@ public enum ReplicationOutcome: Sendable, Equatable {
     case timedOut
     /// HA is stopped on the active: committed there only, replicated once HA starts again.
     case haStopped
+    /// The HA group has no standby: committed on the active only.
+    case noStandby
 }
 
 /// The HA commands (CHECKPOINT-API.md §3.6 and Rampart's `ha-*`), typed: the service parses the Web

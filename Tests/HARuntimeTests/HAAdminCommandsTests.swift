@@ -50,13 +50,13 @@ struct HAAdminCommandsTests {
 
     struct Failure: Error { let reply: APIResponse }
 
-    func withActive(checks: [PromotionCheck] = [], _ body: (Node) async throws -> Void) async throws {
+    func withActive(checks: [PromotionCheck] = [], peers: [ServerID] = ["mgmt-b"], _ body: (Node) async throws -> Void) async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         try publishHost(store, name: "seed")
         let runtime = try HARuntime(
-            configuration: HAConfiguration(serverID: "primary", peers: ["mgmt-b"]), store: store, bootstrapActive: true,
+            configuration: HAConfiguration(serverID: "primary", peers: peers), store: store, bootstrapActive: true,
             snapshotDirectory: directory.appendingPathComponent("snapshots"),
             exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), send: { _ in })
         let bridge = HAManagementBridge(
@@ -216,23 +216,37 @@ struct HAAdminCommandsTests {
         try await withActive { node in
             _ = try await node.ok("ha-set-replication-mode", ["mode": "sync", "timeout-ms": 600_000])
             _ = try await node.ok("ha-stop")
-            _ = try await node.ok("add-host", ["name": "while-stopped", "ip-address": "192.0.2.40"])
-            let answer = Answer()
-            let publish = Task {
-                let reply = await node.call("publish")
-                answer.set(reply)
-            }
-            defer { publish.cancel() }
-            // The wait it had was the mode's timeout, ten minutes: a minute's bound tells the two apart.
-            #expect(try await eventually(seconds: 60) { answer.get() != nil }, "the publish is answered")
-            let reply = try #require(answer.get())
-            #expect(reply.status == 200, "\(reply.body)")
-            let id = try #require(reply.body["task-id"])
-            let task = try await node.ok("show-task", ["task-id": id, "details-level": "full"])
-            #expect(task["tasks"]?.arrayValue?.first?["status"]?.stringValue == "partially succeeded", "\(task)")
-            #expect(task["tasks"]?.arrayValue?.first?["comments"]?.stringValue?.contains("HA is stopped here") == true, "\(task)")
-            #expect(try node.store.head()?.number == 2)
+            try await expectAnsweredAtOnceUnconfirmed(node, saying: "HA is stopped here")
         }
+    }
+
+    /// Nor does a publish wait in a group with no standby: nothing could ever confirm it.
+    @Test func aSyncPublishWithoutAStandbyIsAnsweredAtOnceUnconfirmed() async throws {
+        try await withActive(peers: []) { node in
+            _ = try await node.ok("ha-set-replication-mode", ["mode": "sync", "timeout-ms": 600_000])
+            try await expectAnsweredAtOnceUnconfirmed(node, saying: "the HA group has no standby")
+        }
+    }
+
+    /// Publishes a host; the publish must be answered well before the mode's ten minutes, its task
+    /// `partially succeeded` with a comment that says why.
+    func expectAnsweredAtOnceUnconfirmed(_ node: Node, saying why: String) async throws {
+        _ = try await node.ok("add-host", ["name": "unconfirmed", "ip-address": "192.0.2.40"])
+        let answer = Answer()
+        let publish = Task {
+            let reply = await node.call("publish")
+            answer.set(reply)
+        }
+        defer { publish.cancel() }
+        // The wait it had was the mode's timeout, ten minutes: a minute's bound tells the two apart.
+        #expect(try await eventually(seconds: 60) { answer.get() != nil }, "the publish is answered")
+        let reply = try #require(answer.get())
+        #expect(reply.status == 200, "\(reply.body)")
+        let id = try #require(reply.body["task-id"])
+        let task = try await node.ok("show-task", ["task-id": id, "details-level": "full"])
+        #expect(task["tasks"]?.arrayValue?.first?["status"]?.stringValue == "partially succeeded", "\(task)")
+        #expect(task["tasks"]?.arrayValue?.first?["comments"]?.stringValue?.contains(why) == true, "\(task)")
+        #expect(try node.store.head()?.number == 2)
     }
 
     /// The publish's answer, set by the task that waits for it.
