@@ -51,9 +51,10 @@ struct BenchSoakCommand: AsyncParsableCommand {
             Starts a primary (mgmt-a), a secondary (mgmt-b) and one agent process with --gateways gateways on loopback, then \
             for --minutes: a one-object publish every second, install-policy every 30 s, an online backup every 60 s (the \
             previous one removed), a switchover every 120 s (alternating). Every 10 s it reads each process's resident \
-            memory, open file descriptors and data directory size; the figures are the latencies and, per process, the \
-            least-squares slope of each reading after a warm-up quarter (rate, per minute). Flat means a slope near 0; the \
-            disk grows by the journal, which keeps every revision. Use a release build: .build/release/rampart bench soak --minutes 30 --json
+            memory (in all, anonymous and file-backed, as the kernel splits it), open file descriptors and data directory \
+            size; the figures are the latencies and, per process, the least-squares slope of each reading after a warm-up \
+            quarter (rate, per minute). Flat means a slope near 0; a leak grows anonymous memory, while file-backed memory \
+            grows as code and mapped files are first touched; the disk grows by the journal, which keeps every revision. Use a release build: .build/release/rampart bench soak --minutes 30 --json
             """)
 
     @Flag(name: .long, help: "One JSON object per line per figure.")
