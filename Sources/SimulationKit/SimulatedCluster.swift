@@ -389,9 +389,7 @@ public final class SimulatedCluster {
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
         switch servers[index].driver.core.publishMode {
         case .async: runtime.awaitingDurableAnswer[revision.hash] = revision
-        case .sync(let timeout):
-            if runtime.awaitingSyncAnswer.isEmpty { runtime.waitingInMode = (.sync(timeoutMilliseconds: timeout), nowMilliseconds) }
-            runtime.awaitingSyncAnswer[revision.number] = nowMilliseconds
+        case .sync: runtime.awaitingSyncAnswer[revision.number] = nowMilliseconds
         }
         writesHeldAtCommit[revision.hash] = WritesHeld(
             sinceStep: runtime.writesHeld?.sinceStep ?? steps, newEpoch: runtime.writesHeld?.newEpoch ?? false,

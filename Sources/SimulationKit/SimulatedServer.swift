@@ -87,7 +87,8 @@ final class SimulatedRuntime: HAStorage, HAHost {
     /// Its publishes waiting for a standby (sync mode): revision number → when committed (ms).
     var awaitingSyncAnswer: [UInt64: UInt64] = [:]
     /// The core's publish mode while some publish waits, and since when it is seen so (ms): the core
-    /// answers by the mode of the moment, so a change restarts the clock of those waiting.
+    /// answers by the mode of the moment, so a change restarts the clock of those waiting. Left stale
+    /// while none waits: a change before a publish's commit never delays its answer.
     var waitingInMode: (mode: ReplicationMode, sinceMilliseconds: UInt64)?
     /// Full-sync snapshots the runtime has built (newest last): as the real runtime, it builds one only
     /// at the current head, keeps `snapshotsKeptMax`, and forgets them all in a crash.
