@@ -9,7 +9,7 @@ import Synchronization
     import Musl
 #endif
 
-enum BenchClusterLimits {
+public enum BenchClusterLimits {
     static let virtualAddress = "10.1.0.1"
     static let servicePort = 8080
     /// Routed side: the server namespace behind the members, and its virtual address on their eth2.
@@ -22,11 +22,13 @@ enum BenchClusterLimits {
     static let syncWaitSeconds = 10.0
     static let heartbeatPort = 18_116
     static let heartbeatIntervalMilliseconds: Int64 = 100
-    static let deadTimerMilliseconds: Int64 = 600
+    /// `--dead-timer-ms` unless given: six heartbeats, ClusterXL's fast-failover ratio.
+    public static let deadTimerMillisecondsDefault: Int64 = 600
     /// Upper bound for any one wait (a member to become STANDBY, the client to be answered).
     static let waitSeconds = 60.0
     /// After each failover is restored: several dead timers in which nothing may change.
-    static let settleSeconds = 2.0
+    static let settleDeadTimers: Int64 = 3
+    static let settleMillisecondsMin: Int64 = 2_000
     static let probeIntervalMilliseconds = 5
     static let stopTimeoutMilliseconds = 3_000
 }
@@ -40,11 +42,19 @@ public struct BenchClusterFailoverRun {
     let failovers: Int
     /// Keep the agents' logs in this directory.
     let logDir: String?
+    /// The members' dead timer (their heartbeat stays 100 ms).
+    let deadTimerMilliseconds: Int64
 
-    public init(json: Bool, failovers: Int, logDir: String?) {
+    public init(json: Bool, failovers: Int, logDir: String?, deadTimerMilliseconds: Int64 = BenchClusterLimits.deadTimerMillisecondsDefault) {
         self.json = json
         self.failovers = failovers
         self.logDir = logDir
+        self.deadTimerMilliseconds = deadTimerMilliseconds
+    }
+
+    /// How long a restored round must stay unchanged: several dead timers, at least two seconds.
+    var settleMilliseconds: Int64 {
+        max(BenchClusterLimits.settleMillisecondsMin, BenchClusterLimits.settleDeadTimers * deadTimerMilliseconds)
     }
 
     public func run() async throws {
@@ -54,7 +64,7 @@ public struct BenchClusterFailoverRun {
             throw ToolFailure("bench cluster-failover needs \(tool)")
         }
         BenchMachine.start()
-        let lab = try BenchClusterLab(logDirectory: logDir)
+        let lab = try BenchClusterLab(logDirectory: logDir, deadTimerMilliseconds: deadTimerMilliseconds)
         let signals = lab.cleanup.onSignals()
         defer { _ = signals }
         let result: Result<[BenchFigure], any Error>
@@ -102,7 +112,7 @@ public struct BenchClusterFailoverRun {
             // Restore: the killed member restarted, or the link up; it must come back STANDBY.
             if byKill { try lab.startAgent(old) } else { try lab.members[old - 1].run(["ip", "link", "set", "eth0", "up"]) }
             try await lab.waitForState(old, "STANDBY")
-            try await Task.sleep(for: .seconds(BenchClusterLimits.settleSeconds))
+            try await Task.sleep(for: .milliseconds(settleMilliseconds))
             guard try await lab.oneActive() == new else {
                 throw ToolFailure("round \(round): member \(new) is not the one ACTIVE after the settle time\n\(lab.logs)")
             }
@@ -113,7 +123,7 @@ public struct BenchClusterFailoverRun {
         }
         let note =
             "Two rampart gateway agents (heartbeat \(BenchClusterLimits.heartbeatIntervalMilliseconds) ms, dead timer "
-            + "\(BenchClusterLimits.deadTimerMilliseconds) ms, Active Up) in network namespaces: from the kill -9 with links down (a power-off) / ip link set eth0 down of "
+            + "\(deadTimerMilliseconds) ms, Active Up) in network namespaces: from the kill -9 with links down (a power-off) / ip link set eth0 down of "
             + "the ACTIVE member (CLOCK_MONOTONIC) to the first TCP connect from the client namespace to the virtual address answered by "
             + "the new active (a fresh connect every \(BenchClusterLimits.probeIntervalMilliseconds) ms; the listener answers with its "
             + "member id). The members route between the client and a server namespace (strict conntrack rules, conntrackd FTFW sync)."
@@ -126,7 +136,7 @@ public struct BenchClusterFailoverRun {
                 metric: "cluster_flaps",
                 extra: ["flaps": .int(Int64(flaps)), "failovers": .int(Int64(failovers)), "failover_count_increments": .int(Int64(counted))],
                 note: "State changes beyond the one expected per failover: the new active's failover-count (rampart cluster state --json) "
-                    + "read before each failover and after the old member is back STANDBY and \(BenchClusterLimits.settleSeconds) s "
+                    + "read before each failover and after the old member is back STANDBY and \(settleMilliseconds) ms "
                     + "passed (failover_count_increments: their sum, expected = failovers); every round also checks exactly one ACTIVE "
                     + "holding the virtual address.", machine: machine),
             BenchFigure(
@@ -163,7 +173,10 @@ final class BenchClusterLab: Sendable {
     let server: BenchNamespace
     let members: [BenchNamespace]
 
-    init(logDirectory: String?) throws {
+    let deadTimerMilliseconds: Int64
+
+    init(logDirectory: String?, deadTimerMilliseconds: Int64) throws {
+        self.deadTimerMilliseconds = deadTimerMilliseconds
         root = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-bench-cluster-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         self.logDirectory = logDirectory ?? root + "/logs"
@@ -196,7 +209,7 @@ final class BenchClusterLab: Sendable {
                 name: "listener-m\(id)", program: "/usr/bin/env",
                 arguments: ["ip", "netns", "exec", member.name, "python3", "-c", Self.listenerScript, String(BenchClusterLimits.servicePort), "m\(id)"],
                 output: .newLog(path: logDirectory + "/listener-m\(id).log"))
-            let policy = try Self.policy(local: id)
+            let policy = try Self.policy(local: id, deadTimerMilliseconds: deadTimerMilliseconds)
             guard FileManager.default.createFile(atPath: root + "/policy-m\(id).json", contents: Data(policy)) else {
                 throw ToolFailure("cannot write the policy of member \(id)")
             }
@@ -404,7 +417,7 @@ final class BenchClusterLab: Sendable {
         }.joined(separator: "\n")
     }
 
-    static func policy(local: Int) throws -> [UInt8] {
+    static func policy(local: Int, deadTimerMilliseconds: Int64) throws -> [UInt8] {
         let members = (1...2).map { id in
             CompiledClusterMember(
                 memberID: id, name: "m\(id)", uid: "uid-m\(id)", priority: Int64(101 - id), address: "10.1.0.\(id + 1)",
@@ -416,7 +429,7 @@ final class BenchClusterLab: Sendable {
         }
         let cluster = CompiledCluster(
             clusterName: "cl-bench", clusterUID: "uid-cl-bench", mode: "cluster-xl-ha", memberRecovery: "active-up",
-            heartbeatIntervalMilliseconds: BenchClusterLimits.heartbeatIntervalMilliseconds, deadTimerMilliseconds: BenchClusterLimits.deadTimerMilliseconds,
+            heartbeatIntervalMilliseconds: BenchClusterLimits.heartbeatIntervalMilliseconds, deadTimerMilliseconds: deadTimerMilliseconds,
             localMemberID: local, localMemberName: "m\(local)", localMemberUID: "uid-m\(local)", localPriority: Int64(101 - local), members: members,
             interfaces: [
                 CompiledClusterInterface(name: "eth0", type: "cluster", address: BenchClusterLimits.virtualAddress, maskLength: 24),

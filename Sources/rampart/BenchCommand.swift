@@ -266,24 +266,33 @@ struct BenchClusterFailoverCommand: AsyncParsableCommand {
         abstract: "Gateway cluster failover time (kill -9 and link cut of the active member), in network namespaces it builds (root).",
         discussion: """
             Builds a bridge namespace (cluster and sync bridges), two member namespaces each running `rampart gateway --policy-file`
-            (heartbeat 100 ms, dead timer 600 ms, Active Up) and a TCP listener that answers with its member name, and a client
+            (heartbeat 100 ms, dead timer --dead-timer-ms, Active Up) and a TCP listener that answers with its member name, and a client
             namespace. Then --failovers times, alternately: kill -9 of the ACTIVE agent (restarted afterwards) and `ip link set eth0
             down` (up afterwards); each until a fresh TCP connect from the client to the virtual address is answered by the new active.
 
             cluster_failover_kill, cluster_failover_link: kill/cut → first answered connect. cluster_flaps: failover-count changes
-            beyond the one expected per failover. Namespaces, agents and files are removed at the end, on error and on SIGINT/SIGTERM.
+            beyond the one expected per failover. On a loaded machine a member's heartbeats can be late by more than 600 ms: a
+            longer --dead-timer-ms keeps such a machine from failing over a live active (the figures then include it).
+            Namespaces, agents and files are removed at the end, on error and on SIGINT/SIGTERM.
             Needs root, ip, arping and python3.
             """)
 
     @Flag(name: .long, help: "One JSON object per line per figure.") var json = false
     @Option(name: .long, help: "Failovers in all, alternately kill -9 and link cut.") var failovers = 20
     @Option(name: .long, help: "Keep the agents' logs in this directory.") var logDir: String?
+    @Option(name: .customLong("dead-timer-ms"), help: "The members' dead timer; their heartbeat is 100 ms (600 to 10000).")
+    var deadTimerMilliseconds: Int64 = BenchClusterLimits.deadTimerMillisecondsDefault
 
     func validate() throws {
         guard (2...1_000).contains(failovers) else { throw ValidationError("--failovers: 2 to 1000") }
+        guard (600...10_000).contains(deadTimerMilliseconds) else { throw ValidationError("--dead-timer-ms: 600 to 10000") }
     }
 
     func run() async throws {
-        try await withUsageErrors { try await BenchClusterFailoverRun(json: json, failovers: failovers, logDir: logDir).run() }
+        try await withUsageErrors {
+            try await BenchClusterFailoverRun(
+                json: json, failovers: failovers, logDir: logDir, deadTimerMilliseconds: deadTimerMilliseconds
+            ).run()
+        }
     }
 }

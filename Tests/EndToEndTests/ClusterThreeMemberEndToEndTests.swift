@@ -5,8 +5,8 @@ extension NamespaceLabs {
     @Suite("Gateway cluster: three member agents in namespaces: failover, partition and heal", .serialized)
     struct ClusterThreeMemberEndToEndTests {
         static let boundSeconds = 60.0
-        /// How long the healed cluster must stay unchanged: several dead timers (the lab's is 600 ms).
-        static let stableSeconds = 3.0
+        /// How long the healed cluster must stay unchanged: several dead timers.
+        static let stableSeconds = 3.0 * Double(ClusterLab.deadTimerMilliseconds) / 1_000
 
         @Test(
             "three members: kill -9 of the active moves the address to exactly one of the other two; a partition of the sync link, and of every link, ends after the heal with exactly one ACTIVE holding the address, and it stays so; link loss and admin down of the active fail over too",
@@ -68,7 +68,7 @@ extension NamespaceLabs {
         static func partitionAndHeal(_ lab: ClusterLab, bridges: [String]) async throws {
             for name in bridges { try await lab.bridge.run(["ip", "link", "set", name, "down"]) }
             // Several dead timers: long enough for each side to decide alone.
-            try await Task.sleep(for: .seconds(2))
+            try await Task.sleep(for: .milliseconds(3 * ClusterLab.deadTimerMilliseconds))
             var during: [String] = []
             for id in lab.memberIDs { during.append("m\(id)=\(await lab.memberState(id) ?? "?")\(await lab.holdsVirtualAddress(id) ? "+VIP" : "")") }
             print("cluster partition of \(bridges): \(during.joined(separator: " "))")
