@@ -147,7 +147,7 @@ extension HAStateMachine {
         // Not durable yet: sent first, made durable by the runtime right after (`persistedUpTo`), so the
         // standbys apply it while the active's fsync runs. If the active loses it in a crash, a standby
         // that holds it learns so on hello (`discardUnsyncedTail`).
-        journal.append(revision)
+        appendToJournal(revision)
         if case .sync = publishMode, var state = active {
             if state.pendingSyncPublishes.count >= limits.pendingSyncPublishesMax {
                 effect(.publishTimedOut(revision: state.pendingSyncPublishes[0].number))
@@ -256,14 +256,16 @@ extension HAStateMachine {
         let isPrefix = shared >= hello.head.number
         if !isPrefix, let lost = lostUnsyncedEpoch(of: hello, shared: shared) {
             peers[index].replication = .awaitingHello
-            send(.discardUnsyncedTail(after: shared, epoch: lost == hardState.epoch ? nil : lost), to: peer)
+            send(.discardUnsyncedTail(after: shared, epoch: lost == hardState.epoch ? nil : lost, afterHash: journal.hash(at: shared)), to: peer)
             decide(.toldToDiscardUnsyncedTail(peer: peer, epoch: lost, after: shared, author: lost.server))
             return
         }
         guard isPrefix else {
             let divergent = hello.head.number - shared
             peers[index].replication = .collision(common: shared, divergent: divergent)
-            send(.collision(commonNumber: shared, divergentCount: divergent, activeHead: journal.head), to: peer)
+            send(
+                .collision(commonNumber: shared, divergentCount: divergent, activeHead: journal.head, commonHash: journal.hash(at: shared)),
+                to: peer)
             decide(.collisionFound(peer: peer, divergent: divergent, after: shared))
             return
         }

@@ -230,9 +230,10 @@ extension HAStateMachine {
 
     /// Removes the revisions after `number` from the journal; the durable head follows (the runtime's
     /// truncation is durable before the next input). The caller emits the effect that drops them.
-    mutating func dropRevisions(after number: UInt64) -> [ReplicatedRevision] {
+    /// `hashAtNumber`: revision `number`'s hash as the active gave it, for a `number` under our base.
+    mutating func dropRevisions(after number: UInt64, hashAtNumber: String? = nil) -> [ReplicatedRevision] {
         noteJournalReplaced(from: number + 1)
-        let dropped = journal.truncate(after: number)
+        let dropped = journal.truncate(after: number, hashAtNumber: hashAtNumber)
         if durableHead.number > number { durableHead = journal.head }
         return dropped
     }
@@ -253,9 +254,9 @@ extension HAStateMachine {
         case .peer:
             let base = journal.base
             let reachesIntoSnapshot = found.commonNumber < base.number
-            let divergent = dropRevisions(after: found.commonNumber)
+            let divergent = dropRevisions(after: found.commonNumber, hashAtNumber: standby.collisionCommonHash)
             // Export before drop: both effects run in order, so the revisions are out before they go.
-            effect(.exportDivergent(revisions: divergent, snapshotBase: reachesIntoSnapshot ? base : nil))
+            effect(.exportDivergent(after: found.commonNumber, revisions: divergent, snapshotBase: reachesIntoSnapshot ? base : nil))
             effect(.truncateJournal(after: found.commonNumber))
             standby.link = .connecting
             sendHello()

@@ -38,6 +38,15 @@ public struct HAStateMachine: Sendable {
     var nextHeartbeatAtMilliseconds: UInt64 = 0
     var pending = PendingOutput()
 
+    /// Appends a revision to the core's journal, forgetting the older half of what it holds once it
+    /// holds more than `journalRevisionsHeldMax`.
+    mutating func appendToJournal(_ revision: ReplicatedRevision) {
+        journal.append(revision)
+        if journal.compactIfLonger(than: limits.journalRevisionsHeldMax) {
+            decide(.journalCompacted(base: journal.base, held: journal.revisionCount))
+        }
+    }
+
     /// Starts (or restarts) a server from its persisted hard state (nil on first start) and its journal.
     public init(configuration: HAConfiguration, hardState: HardState? = nil, journal: Journal = .empty) {
         self.configuration = configuration
@@ -47,6 +56,7 @@ public struct HAStateMachine: Sendable {
         state.peers = configuration.peers.map { id in state.peers.first { $0.serverID == id } ?? PeerRecord(serverID: id) }
         self.hardState = state
         self.journal = journal
+        self.journal.compactIfLonger(than: configuration.limits.journalRevisionsHeldMax)
         self.durableHead = journal.head
         self.peers = state.peers.map { PeerState(record: $0) }
         if state.role == .active {
@@ -287,9 +297,11 @@ public struct HAStateMachine: Sendable {
             send(.pollReply(durableHead: durableHead, spans: journal.spans), to: sender)
             note(.pollAnswered)
         case .pollReply(let head, let spans): candidateReceivePollReply(durableHead: head, spans: spans, from: index)
-        case .collision(let common, let divergent, let activeHead):
-            standbyReceiveCollision(commonNumber: common, divergentCount: divergent, activeHead: activeHead, from: sender)
-        case .discardUnsyncedTail(let number, let epoch): standbyReceiveDiscard(after: number, epoch: epoch, from: sender)
+        case .collision(let common, let divergent, let activeHead, let commonHash):
+            standbyReceiveCollision(
+                commonNumber: common, divergentCount: divergent, activeHead: activeHead, commonHash: commonHash, from: sender)
+        case .discardUnsyncedTail(let number, let epoch, let afterHash):
+            standbyReceiveDiscard(after: number, epoch: epoch, afterHash: afterHash, from: sender)
         case .forkProbe(let numbers): standbyReceiveForkProbe(numbers, from: sender)
         case .forkProbeReply(let head, let heads): activeReceiveForkProbeReply(head: head, heads: heads, from: index)
         }

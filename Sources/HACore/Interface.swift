@@ -275,11 +275,13 @@ public enum HAEffect: Hashable, Sendable {
     case applySnapshotChunk(snapshotHead: RevisionHead, index: Int, bytes: [UInt8])
     /// Standby: atomically replace the database and journal by the staged snapshot; then `persistedUpTo`.
     case completeFullSync(snapshotHead: RevisionHead, spans: [EpochSpan])
-    /// Write these revisions somewhere an administrator can take them: they are about to be dropped.
-    /// When `snapshotBase` is set, the divergence reaches into the full-sync snapshot this server was
-    /// built from, which holds no single revisions: export a backup of the whole database as well.
+    /// Write every revision after `after` somewhere an administrator can take them: they are about to be
+    /// dropped. `revisions` are those the core holds individually; when it compacted its journal, the
+    /// storage holds more (from `after` + 1 on) and exports those too. When `snapshotBase` is set the
+    /// divergence reaches under the core's base: where the storage lacks a single revision of the range
+    /// (a full-sync snapshot holds none), it exports a backup of the whole database as well.
     /// Must be durable before the next effect.
-    case exportDivergent(revisions: [ReplicatedRevision], snapshotBase: RevisionHead?)
+    case exportDivergent(after: UInt64, revisions: [ReplicatedRevision], snapshotBase: RevisionHead?)
     /// Drop every revision after `number` (only ever right after `exportDivergent` of exactly those).
     /// A `number` below the snapshot base drops the whole journal and database: a full sync follows.
     case truncateJournal(after: UInt64)

@@ -171,13 +171,41 @@ public struct Journal: Hashable, Sendable {
         }
     }
 
+    /// Forgets all but the last `keep` revisions held individually: the revision before them becomes the
+    /// base, as after installing a snapshot there (the spans still cover every revision). What lies
+    /// under the base stays in the store; the core treats it as it treats a snapshot's revisions.
+    public mutating func compact(keepingLast keep: Int) {
+        let forget = entries.count - max(keep, 0)
+        guard forget > 0 else { return }
+        base = headAt(base.number + UInt64(forget))
+        entries.removeFirst(forget)
+    }
+
+    /// Holding more than `max` revisions individually, forgets the older half of `max` (at least one is
+    /// kept): amortized, one compaction per `max` / 2 appends. True when it compacted.
+    @discardableResult
+    public mutating func compactIfLonger(than max: Int) -> Bool {
+        guard entries.count > max else { return false }
+        compact(keepingLast: Swift.max(max / 2, 1))
+        return true
+    }
+
     /// Removes and returns every revision after `number` (payloads `.stored`). Callers export them first: the core only
     /// truncates revisions that an administrator chose to give up, after `exportDivergent`.
-    /// Truncating below the snapshot base drops the whole journal (a full sync follows).
-    public mutating func truncate(after number: UInt64) -> [ReplicatedRevision] {
+    /// Truncating below the base drops the whole journal (a full sync follows), unless `hashAtNumber`
+    /// gives revision `number`'s hash (the base was one `compact` made: the store still holds what lies
+    /// under it): then revision `number` becomes the base.
+    public mutating func truncate(after number: UInt64, hashAtNumber: String? = nil) -> [ReplicatedRevision] {
         guard number >= base.number else {
             let removed = revisions
-            self = Journal()
+            guard let hashAtNumber else {
+                self = Journal()
+                return removed
+            }
+            base = RevisionHead(number: number, hash: hashAtNumber)
+            entries = []
+            headHash = hashAtNumber
+            spans = spans(upTo: number)
             return removed
         }
         guard number < head.number else { return [] }

@@ -46,6 +46,12 @@ public struct HALimits: Hashable, Sendable {
     public var snapshotRetransmitMilliseconds: UInt64 = 300
     /// A standby whose full sync made no progress this long says hello again (applied chunks are kept).
     public var fullSyncStallMilliseconds: UInt64 = 1_000
+    /// Revisions the core holds individually (hash and size, 48 bytes each): past this it forgets the
+    /// older half, as after a snapshot (`Journal.compact`), so its memory stays bounded over a server's
+    /// life (at one publish a minute 100,000 is about 70 days). The payloads stay in the store; a
+    /// standby that far behind gets a full sync instead of a delta, and a divergence reaching that far
+    /// back is exported with a copy of the whole database.
+    public var journalRevisionsHeldMax: Int = 100_000
 
     /// Checkpoints in a hello: one per doubling of the distance from the head (a 64-bit revision
     /// number), and the base.

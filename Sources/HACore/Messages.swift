@@ -41,12 +41,15 @@ public struct HAMessage: Hashable, Sendable {
         case promotionPoll
         case pollReply(durableHead: RevisionHead, spans: [EpochSpan])
         /// Active → standby: your journal holds `divergentCount` revisions after `commonNumber` that I lack.
-        case collision(commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead)
+        /// `commonHash`: my hash of revision `commonNumber` (nil when I no longer hold it individually),
+        /// so that a standby whose core compacted its journal past it can still drop what follows it.
+        case collision(commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead, commonHash: String? = nil)
         /// Active → standby: your revisions after `number` are all of `epoch` (nil: my own), and I do not
         /// hold them all: their author (I, or the active that handed `epoch` over to me) lost them in a
         /// crash before its fsync, so no publish of them was ever answered. Drop them all (what I still
-        /// hold comes back by delta sync) and say hello again.
-        case discardUnsyncedTail(after: UInt64, epoch: Epoch?)
+        /// hold comes back by delta sync) and say hello again. `afterHash`: my hash of revision `number`
+        /// (nil when I no longer hold it individually), as in `collision`.
+        case discardUnsyncedTail(after: UInt64, epoch: Epoch?, afterHash: String? = nil)
         /// Active → standby, answering a hello whose checkpoints only bound where our journals part:
         /// your hashes at these numbers, please (at most `HALimits.forkProbeNumbersMax`).
         case forkProbe(numbers: [UInt64])

@@ -178,6 +178,8 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
     case fullSyncStarted(peer: ServerID, at: RevisionHead, sharedWith: ServerID?, cause: FullSyncCause)
     case snapshotUnreadable(standby: ServerID, at: RevisionHead, retryMilliseconds: UInt64)
     case fullSyncCompleted(peer: ServerID, at: RevisionHead)
+    /// The core forgot the older half of the revisions it held (`HALimits.journalRevisionsHeldMax`).
+    case journalCompacted(base: RevisionHead, held: Int)
     case ackOfUnknownHead(peer: ServerID, head: RevisionHead)
 
     // MARK: switchover
@@ -279,6 +281,8 @@ public enum HADecision: Hashable, Sendable, CustomStringConvertible {
         case .deltaSyncStarted(let peer, let from, let ours): "delta sync to \(peer) from \(from) (we are at \(ours))"
         case .fullSyncStarted(let peer, let head, let sharedWith, let cause):
             "full sync of \(peer) at \(head)\(sharedWith.map { " (the snapshot already going to \($0))" } ?? ""): \(cause)"
+        case .journalCompacted(let base, let held):
+            "journal compacted: the HA core holds the \(held) revisions after #\(base.number) (older ones stay in the store; a standby behind #\(base.number) gets a full sync)"
         case .snapshotUnreadable(let standby, let head, let retry):
             "full sync of \(standby): the snapshot at \(head) could not be read; asking again in \(retry) ms"
         case .fullSyncCompleted(let peer, let head): "full sync of \(peer) complete at \(head): delta sync from here"

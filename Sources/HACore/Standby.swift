@@ -122,7 +122,7 @@ extension HAStateMachine {
                 reconnect(because: .hashChainBroken(number: revision.number))
                 break
             }
-            journal.append(revision)
+            appendToJournal(revision)
             applied.append(revision)
         }
         if applied.isEmpty {
@@ -280,7 +280,9 @@ extension HAStateMachine {
 
     // MARK: - Collision
 
-    mutating func standbyReceiveCollision(commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead, from sender: ServerID) {
+    mutating func standbyReceiveCollision(
+        commonNumber: UInt64, divergentCount: UInt64, activeHead: RevisionHead, commonHash: String?, from sender: ServerID
+    ) {
         guard role == .standby, sender == hardState.epoch.server else { return }
         // The report answers one hello: it must describe our journal as it is. One that does not is
         // stale (a hello sent before we dropped revisions, delayed or duplicated on the way): say hello again.
@@ -291,25 +293,27 @@ extension HAStateMachine {
         let divergent = divergentCount
         if case .collision(commonNumber, divergent) = standbyState.link { return }
         standby.link = .collision(common: commonNumber, divergent: divergent)
+        standby.collisionCommonHash = commonHash
         standby.activeKnownHead = activeHead
         decide(.collisionWithActive(sender, divergent: divergent, after: commonNumber))
     }
 
     /// The active lost our revisions after `number` in a crash before its fsync (`activeReceiveHello`).
     /// Checked here again: only revisions of the sender's own epoch, only while our hello awaits its
-    /// answer, never into a snapshot base.
+    /// answer, never into a snapshot base: under our base only with the active's hash of revision
+    /// `number` (`afterHash`), the base being one our core compacted to, not a snapshot's.
     /// `epoch`: the epoch whose revisions to drop, our active's own or one it took over by switchover
     /// (nil from a sender that does not say: its own).
-    mutating func standbyReceiveDiscard(after number: UInt64, epoch: Epoch?, from sender: ServerID) {
+    mutating func standbyReceiveDiscard(after number: UInt64, epoch: Epoch?, afterHash: String?, from sender: ServerID) {
         let lostEpoch = epoch ?? hardState.epoch
         guard role == .standby, sender == hardState.epoch.server, standbyState.link == .connecting, lostEpoch <= hardState.epoch,
-            number < journal.head.number, number >= journal.base.number,
+            number < journal.head.number, number >= journal.base.number || afterHash != nil,
             journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == lostEpoch })
         else {
             note(.discardIgnored)
             return
         }
-        let dropped = dropRevisions(after: number)
+        let dropped = dropRevisions(after: number, hashAtNumber: afterHash)
         effect(.discardUnsyncedRevisions(after: number))
         sendHello()
         decide(.droppedUnsyncedTail(count: dropped.count, after: number, active: sender, epoch: lostEpoch))

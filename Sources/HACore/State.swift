@@ -154,6 +154,8 @@ struct StandbyState: Sendable {
     var lastHelloAtMilliseconds: UInt64?
     var wantsFullSync = false
     var activeKnownHead: RevisionHead?
+    /// In a collision: the active's hash of the common revision, when it holds it (see `collision`).
+    var collisionCommonHash: String?
     var activeLastHeardAtMilliseconds: UInt64?
     var synchronizedAtMilliseconds: UInt64?
     var promotion: PendingPromotion?

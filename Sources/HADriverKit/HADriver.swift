@@ -36,9 +36,10 @@ public protocol HAStorage {
     /// this server's journal holds them, in order. The driver calls it before a message carrying them is
     /// sent: the core keeps no payloads in memory.
     mutating func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]]
-    /// Writes revisions about to be dropped where an administrator can take them (with a copy of the
-    /// whole database when `snapshotBase` is set), durably.
-    mutating func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws
+    /// Writes every revision after `after` where an administrator can take them, durably: `revisions`
+    /// (the core's) and any the storage holds before them (the core compacted its journal), with a copy
+    /// of the whole database when `snapshotBase` is set and the storage lacks one of them.
+    mutating func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws
     /// Drops every revision after `number` (exported just before, or, with `unsynced`, revisions its
     /// active lost before their fsync and never answered).
     mutating func truncateJournal(after number: UInt64, unsynced: Bool, core: HAStateMachine) throws
@@ -179,8 +180,8 @@ public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost>
             try storage.stageSnapshotChunk(snapshotHead: snapshotHead, index: index, bytes: bytes, core: core, completions: &completions)
         case .completeFullSync(let snapshotHead, let spans):
             try storage.installSnapshot(snapshotHead: snapshotHead, spans: spans, core: core, completions: &completions)
-        case .exportDivergent(let revisions, let snapshotBase):
-            try storage.exportDivergent(revisions, snapshotBase: snapshotBase, core: core)
+        case .exportDivergent(let after, let revisions, let snapshotBase):
+            try storage.exportDivergent(after: after, revisions, snapshotBase: snapshotBase, core: core)
         case .truncateJournal(let number): try storage.truncateJournal(after: number, unsynced: false, core: core)
         case .discardUnsyncedRevisions(let number): try storage.truncateJournal(after: number, unsynced: true, core: core)
         case .publishAcknowledged(let number): host.publishResolved(revision: number, acknowledged: true, core: core)

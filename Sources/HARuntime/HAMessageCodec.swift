@@ -222,11 +222,16 @@ public enum HAMessageCodec {
             return ["kind": "promotion-poll"]
         case .pollReply(let durableHead, let held):
             return ["kind": "poll-reply", "durable-head": head(durableHead), "spans": spans(held)]
-        case .collision(let common, let divergent, let activeHead):
-            return ["kind": "collision", "common-number": uint(common), "divergent-count": uint(divergent), "active-head": head(activeHead)]
-        case .discardUnsyncedTail(let number, let lostEpoch):
+        case .collision(let common, let divergent, let activeHead, let commonHash):
+            var fields: [String: JSONValue] = [
+                "kind": "collision", "common-number": uint(common), "divergent-count": uint(divergent), "active-head": head(activeHead),
+            ]
+            if let commonHash { fields["common-hash"] = .string(commonHash) }
+            return .object(fields)
+        case .discardUnsyncedTail(let number, let lostEpoch, let afterHash):
             var fields: [String: JSONValue] = ["kind": "discard-unsynced-tail", "after": uint(number)]
             if let lostEpoch { fields["lost-epoch"] = epoch(lostEpoch) }
+            if let afterHash { fields["after-hash"] = .string(afterHash) }
             return .object(fields)
         case .forkProbe(let numbers):
             return ["kind": "fork-probe", "numbers": .array(numbers.map(uint))]
@@ -240,6 +245,11 @@ public enum HAMessageCodec {
         func b(_ key: String) -> Bool? { json[key]?.boolValue }
         func u(_ key: String) -> UInt64? { json[key].flatMap(uint) }
         func i(_ key: String) -> Int? { json[key].flatMap(int) }
+        /// An optional string field: absent is `.some(nil)`; present but not a string is nil (refused).
+        func optionalString(_ key: String) -> String?? {
+            guard let field = json[key] else { return .some(nil) }
+            return field.stringValue.map { .some($0) }
+        }
         switch json["kind"]?.stringValue {
         case "hello":
             guard let server = json["server"]?.stringValue, !server.isEmpty, let head = h("head"), let durable = h("durable-head"),
@@ -300,13 +310,16 @@ public enum HAMessageCodec {
             guard let durable = h("durable-head"), let spans = json["spans"].flatMap(spans(_:)) else { return nil }
             return .pollReply(durableHead: durable, spans: spans)
         case "collision":
-            guard let common = u("common-number"), let divergent = u("divergent-count"), let head = h("active-head") else { return nil }
-            return .collision(commonNumber: common, divergentCount: divergent, activeHead: head)
+            // "common-hash" is optional (an older sender, or an active that compacted past it); present, a string.
+            guard let common = u("common-number"), let divergent = u("divergent-count"), let head = h("active-head"),
+                let commonHash = optionalString("common-hash")
+            else { return nil }
+            return .collision(commonNumber: common, divergentCount: divergent, activeHead: head, commonHash: commonHash)
         case "discard-unsynced-tail":
             // Without "lost-epoch" (an older sender): the sender's own epoch.
-            guard let number = u("after") else { return nil }
-            guard let lost = json["lost-epoch"] else { return .discardUnsyncedTail(after: number, epoch: nil) }
-            return epoch(lost).map { .discardUnsyncedTail(after: number, epoch: $0) }
+            guard let number = u("after"), let afterHash = optionalString("after-hash") else { return nil }
+            guard let lost = json["lost-epoch"] else { return .discardUnsyncedTail(after: number, epoch: nil, afterHash: afterHash) }
+            return epoch(lost).map { .discardUnsyncedTail(after: number, epoch: $0, afterHash: afterHash) }
         case "fork-probe":
             guard let items = json["numbers"]?.arrayValue, items.count <= HALimits.forkProbeNumbersMax else { return nil }
             let numbers = items.compactMap(uint)

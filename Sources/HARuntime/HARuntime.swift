@@ -136,7 +136,9 @@ public final class HARuntime: Sendable {
         let shell = HARuntimeShell(
             serverID: configuration.serverID, store: store, hardStateStore: hardStateStore, snapshots: snapshots,
             exportDirectory: exportDirectory, logger: logger, events: events, work: workContinuation, send: send)
-        let core = HAStateMachine(configuration: configuration, hardState: hardState, journal: try Self.loadJournal(store))
+        let core = HAStateMachine(
+            configuration: configuration, hardState: hardState,
+            journal: try Self.loadJournal(store, holdingAtMost: configuration.limits.journalRevisionsHeldMax))
         serialized = Mutex(HADriver(core: core, storage: shell, transport: shell, host: shell))
         // The first timer check now, not one tick later: an active without peers restarts with writes
         // enabled before the API takes its first request (one with peers waits to hear from them;
@@ -147,7 +149,9 @@ public final class HARuntime: Sendable {
 
     /// The whole store journal as HACore sees it (revision 1 links to the empty head): hashes, epochs and
     /// sizes, without the bodies, which the driver reads when it sends them.
-    static func loadJournal(_ store: ManagementStore) throws -> Journal {
+    /// The store's journal as the core holds it: compacted as it loads (`HALimits.journalRevisionsHeldMax`),
+    /// so a long journal never sits in memory whole.
+    static func loadJournal(_ store: ManagementStore, holdingAtMost revisionsMax: Int) throws -> Journal {
         var journal = Journal.empty
         var next: UInt64 = 1
         while true {
@@ -159,6 +163,7 @@ public final class HARuntime: Sendable {
                     journal.lastEpoch.map({ revision.epoch >= $0 }) ?? true
                 else { throw StoreError.journal(JournalBreak(revision: revision.number, reason: "not the next revision of the chain")) }
                 journal.append(revision)
+                journal.compactIfLonger(than: revisionsMax)
             }
             guard let last = batch.last else { return journal }
             next = last.number + 1
@@ -263,7 +268,8 @@ public final class HARuntime: Sendable {
         do {
             try store.syncToDisk()
             let core = HAStateMachine(
-                configuration: configuration, hardState: try hardStateStore.load(), journal: try Self.loadJournal(store))
+                configuration: configuration, hardState: try hardStateStore.load(),
+                journal: try Self.loadJournal(store, holdingAtMost: configuration.limits.journalRevisionsHeldMax))
             shell.resetAfterHalt()
             shell.recoveryDueMilliseconds = nil
             driver = Driver(core: core, storage: shell, transport: shell, host: shell)

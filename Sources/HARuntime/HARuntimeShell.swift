@@ -203,10 +203,11 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
         }
     }
 
-    func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws {
+    func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws {
         do {
-            lastExportPath = try writeExport(try withPayloads(revisions), wholeDatabase: snapshotBase != nil)
-            logger.notice("divergent revisions exported", metadata: ["file": "\(lastExportPath ?? "")", "revisions": "\(revisions.count)"])
+            let exported = try storedRevisions(after: after, listed: revisions)
+            lastExportPath = try writeExport(exported.revisions, wholeDatabase: snapshotBase != nil && !exported.complete)
+            logger.notice("divergent revisions exported", metadata: ["file": "\(lastExportPath ?? "")", "revisions": "\(exported.revisions.count)"])
         } catch {
             throw HAHaltingFailure(description: "divergent revisions could not be exported (\(error)); HA halted, nothing dropped")
         }
@@ -251,12 +252,25 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
 
     /// Writes the revisions about to be dropped (one canonical JSON revision per line) durably, and
     /// with `wholeDatabase` a copy of the whole database beside them. Returns the file's path.
-    func writeExport(_ revisions: [ReplicatedRevision], wholeDatabase: Bool) throws -> String {
+    /// The bodies the store holds of the revisions after `after` up to the last one `listed` (more than
+    /// the core lists when it compacted its journal), and whether it holds every one of them. Each one
+    /// listed must be the store's revision of that number.
+    func storedRevisions(after: UInt64, listed: [ReplicatedRevision]) throws -> (revisions: [[UInt8]], complete: Bool) {
+        guard let last = listed.last?.number, last > after else { return ([], true) }
+        let rows = try store.revisionBodies(from: after + 1, through: last)
+        let hashes = Dictionary(rows.map { ($0.number, $0.hash) }) { first, _ in first }
+        for revision in listed where hashes[revision.number] != revision.hash {
+            throw HARuntimeError.journalMismatch("revision \(revision.number) in the store is not the one the HA core lists")
+        }
+        return (rows.map(\.body), UInt64(rows.count) == last - after)
+    }
+
+    func writeExport(_ bodies: [[UInt8]], wholeDatabase: Bool) throws -> String {
         try DurableFile.ensureDirectory(exportDirectory, mode: 0o700)
         let stamp = Int64(Date().timeIntervalSince1970 * 1000)
         let base = exportDirectory.appendingPathComponent("divergent-\(serverID.name)-\(stamp)")
         var bytes: [UInt8] = []
-        for revision in revisions { bytes += (revision.payload.bytes ?? []) + [UInt8(ascii: "\n")] }
+        for body in bodies { bytes += body + [UInt8(ascii: "\n")] }
         let file = base.appendingPathExtension("jsonl")
         try DurableFile.write(bytes, to: file, mode: 0o600)
         if wholeDatabase { try store.copyDatabase(to: base.appendingPathExtension("sqlite").path) }

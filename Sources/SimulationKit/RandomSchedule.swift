@@ -29,7 +29,7 @@ public struct SimulationOptions: Hashable, Sendable {
 /// Per-tick probabilities (per million) of the seed's faults and workload.
 public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
-        "delay<=\(network.delayTicksMax) ticks, long delays \(network.longDelayPerMillion)ppm, drop \(network.dropPerMillion)ppm, duplicate \(network.duplicatePerMillion)ppm, corrupt chunks \(network.corruptPerMillion)ppm; per tick: partition \(partitionPerMillion)ppm, heal \(healPerMillion)ppm, crash \(crashPerMillion)ppm (restart within \(restartTicksMax) ticks), publish \(publishPerMillion)ppm, admin command \(adminPerMillion)ppm (forced promotions \(forcedPromotionPerMillion)ppm of promotions); drills: isolate the active and promote \(isolateActivePerMillion)ppm, switchover \(switchoverDrillPerMillion)ppm, demote and promote \(pauseDrillPerMillion)ppm, restart the active and promote \(restartDrillPerMillion)ppm; \(startsInSyncMode ? "starts in sync mode" : "starts in async mode")"
+        "delay<=\(network.delayTicksMax) ticks, long delays \(network.longDelayPerMillion)ppm, drop \(network.dropPerMillion)ppm, duplicate \(network.duplicatePerMillion)ppm, corrupt chunks \(network.corruptPerMillion)ppm; per tick: partition \(partitionPerMillion)ppm, heal \(healPerMillion)ppm, crash \(crashPerMillion)ppm (restart within \(restartTicksMax) ticks), publish \(publishPerMillion)ppm, admin command \(adminPerMillion)ppm (forced promotions \(forcedPromotionPerMillion)ppm of promotions); drills: isolate the active and promote \(isolateActivePerMillion)ppm, switchover \(switchoverDrillPerMillion)ppm, demote and promote \(pauseDrillPerMillion)ppm, restart the active and promote \(restartDrillPerMillion)ppm; \(startsInSyncMode ? "starts in sync mode" : "starts in async mode"); the core holds \(journalRevisionsHeldMax) revisions"
     }
 
     public var network: NetworkProfile
@@ -51,6 +51,16 @@ public struct FaultProfile: Hashable, Sendable, CustomStringConvertible {
     public var restartDrillPerMillion: Int
     /// The group is set to sync mode at its start (and mode changes lean to sync).
     public var startsInSyncMode: Bool
+    /// Revisions each server's core holds before it compacts its journal: small in half the seeds, so
+    /// that standbys fall behind a compacted base and divergences reach under it.
+    public var journalRevisionsHeldMax = HALimits().journalRevisionsHeldMax
+
+    /// Draws the compaction limit from a stream of its own (`seed` mixed), so that every other draw of a
+    /// seed is what it was before the limit was drawn.
+    public mutating func drawCompaction(seed: UInt64) {
+        var random = SplitMix64(seed: seed ^ 0x6a09_e667_f3bc_c908)
+        if random.chance(perMillion: 500_000) { journalRevisionsHeldMax = random.int(in: 2...48) }
+    }
 
     /// Draws a profile from the seed's generator (swarm testing): each fault is on in some seeds
     /// only, each at its own rate, and so is each drill.
@@ -105,14 +115,17 @@ public struct RandomSchedule {
     public init(options: SimulationOptions, trace: ((String) -> Void)? = nil) {
         self.options = options
         var random = SplitMix64(seed: options.seed)
-        let profile = FaultProfile.draw(&random)
+        var profile = FaultProfile.draw(&random)
+        profile.drawCompaction(seed: options.seed)
         self.profile = profile
         self.random = random
         ids = (0..<options.serverCount).map { ServerID(String(UnicodeScalar(UInt8(65 + $0)))) }
+        var limits = HALimits()
+        limits.journalRevisionsHeldMax = profile.journalRevisionsHeldMax
         cluster = SimulatedCluster(
             servers: ids, seed: options.seed ^ 0x5bd1_e995,
             network: options.faultsEnabled ? profile.network : .perfect,
-            tickMilliseconds: options.tickMilliseconds)
+            tickMilliseconds: options.tickMilliseconds, limits: limits)
         cluster.trace = trace
         if let trace { trace("seed \(options.seed): \(options.serverCount) servers, \(options.faultTicks) fault ticks, profile \(profile)") }
         cluster.bootstrap(active: ids[0])

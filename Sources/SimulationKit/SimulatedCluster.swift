@@ -46,6 +46,8 @@ public final class SimulatedCluster {
         public var switchoverTimeouts = 0
         public var fullSyncsStarted = 0
         public var fullSyncsCompleted = 0
+        /// Cores that forgot the older half of their journal (`HALimits.journalRevisionsHeldMax`).
+        public var journalCompactions = 0
         public var forkProbes = 0
         public var collisions = 0
         public var collisionResolutions = 0
@@ -86,6 +88,7 @@ public final class SimulatedCluster {
             switchoverTimeouts += other.switchoverTimeouts
             fullSyncsStarted += other.fullSyncsStarted
             fullSyncsCompleted += other.fullSyncsCompleted
+            journalCompactions += other.journalCompactions
             forkProbes += other.forkProbes
             collisions += other.collisions
             collisionResolutions += other.collisionResolutions
@@ -117,7 +120,8 @@ public final class SimulatedCluster {
                 ("forced-below-an-enabled-epoch", forcedBelowAnEnabledEpoch),
                 ("switchovers", switchovers), ("failovers", failovers), ("fencings", fencings),
                 ("switchover-timeouts", switchoverTimeouts), ("full-syncs-started", fullSyncsStarted),
-                ("full-syncs-completed", fullSyncsCompleted), ("fork-probes", forkProbes), ("collisions", collisions),
+                ("full-syncs-completed", fullSyncsCompleted), ("journal-compactions", journalCompactions), ("fork-probes", forkProbes),
+                ("collisions", collisions),
                 ("collision-resolutions", collisionResolutions), ("exports", exports), ("unsynced-discards", unsyncedDiscards),
                 ("refusals", refusals), ("sync-acknowledged", syncAcknowledged), ("sync-timeouts", syncTimedOut),
             ]
@@ -144,6 +148,7 @@ public final class SimulatedCluster {
                 case .fenced: fencings += 1
                 case .switchoverTimedOut: switchoverTimeouts += 1
                 case .fullSyncStarted: fullSyncsStarted += 1
+                case .journalCompacted: journalCompactions += 1
                 case .probingFork: forkProbes += 1
                 case .collisionResolvedKeepingPeer, .collisionResolvedKeepingLocal: collisionResolutions += 1
                 default: break
@@ -780,18 +785,31 @@ public final class SimulatedCluster {
         return nil
     }
 
-    /// Installing a snapshot must not drop durable revisions unless they are in the snapshot or exported.
-    func checkSnapshotKeepsDurableRevisions(_ old: Journal, exported: Set<String>, on index: Int, snapshotHead: RevisionHead, source: ServerID) {
-        guard old.head.number > old.base.number else { return }
-        // The snapshot's own chain decides (its source may have moved on, or hold it under a base).
-        let covered = chain(from: snapshotHead, reaches: old.head)
-        if !covered {
-            for revision in old.revisions where !exported.contains(revision.hash) {
-                fail(
-                    "divergent revisions are never deleted without an export",
-                    "\(servers[index].id) installed a snapshot at \(snapshotHead) over #\(revision.number), which is not in it")
-                return
-            }
+    /// Installing a snapshot must not drop a revision it lacks unless exported, or the unsynced tail of
+    /// an epoch the snapshot holds too (lost by its author before its fsync, never answered: what
+    /// `discardUnsyncedTail` drops without an export). The snapshot's own chain decides what it holds
+    /// (its source may have moved on, or compacted its journal past the standby's head).
+    func checkSnapshotKeepsDurableRevisions(
+        _ old: Journal, exported: Set<String>, on index: Int, snapshotHead: RevisionHead, snapshotSpans: [EpochSpan], source: ServerID
+    ) {
+        guard old.head.number > old.base.number, !chain(from: snapshotHead, reaches: old.head) else { return }
+        let sameEpochs = Journal.commonPrefixNumber(old.spans, snapshotSpans)
+        // The snapshot's hashes over the old journal's numbers, walking its chain back once.
+        var inSnapshot: Set<String> = []
+        var hash = snapshotHead.hash
+        var number = snapshotHead.number
+        while number > old.base.number, let previous = previousHashOf[hash] {
+            if number <= old.head.number { inSnapshot.insert(hash) }
+            hash = previous
+            number -= 1
+        }
+        for revision in old.revisions where !exported.contains(revision.hash) && !inSnapshot.contains(revision.hash) {
+            guard revision.number > sameEpochs || durableOnAuthor.contains(revision.hash) else { continue }
+            fail(
+                "divergent revisions are never deleted without an export",
+                "\(servers[index].id) installed a snapshot at \(snapshotHead) over #\(revision.number) of \(revision.epoch), which is not in it\(revision.number > sameEpochs ? "" : " and was durable on its author")"
+            )
+            return
         }
     }
 
@@ -853,7 +871,8 @@ public final class SimulatedCluster {
         case .readSnapshotChunk(let standby, _, let chunk): "read-chunk \(chunk) for \(standby)"
         case .applySnapshotChunk(_, let chunk, _): "apply-chunk \(chunk)"
         case .completeFullSync(let head, _): "complete-full-sync \(head)"
-        case .exportDivergent(let revisions, let base): "export \(revisions.count) divergent\(base == nil ? "" : " + database backup")"
+        case .exportDivergent(let after, let revisions, let base):
+            "export the divergent revisions after #\(after) (\(revisions.count) held by the core)\(base == nil ? "" : ", database backup if needed")"
         case .truncateJournal(let number): "truncate after #\(number)"
         case .discardUnsyncedRevisions(let number): "discard unsynced after #\(number)"
         case .publishAcknowledged(let number): "publish-acknowledged #\(number)"

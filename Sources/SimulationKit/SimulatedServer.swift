@@ -162,9 +162,15 @@ final class SimulatedRuntime: HAStorage, HAHost {
         queue(.installSnapshot(snapshotHead: snapshotHead, spans: spans, source: core.epoch.server))
     }
 
-    func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) {
-        for revision in revisions { exported.insert(revision.hash) }
-        if let snapshotBase { exported.insert(snapshotBase.hash) }
+    /// As the runtime: every revision the disk holds after `after`, and a database backup (which holds
+    /// the disk's base) when the disk lacks one of them.
+    func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) {
+        flushDisk()
+        for revision in diskJournal.revisions(after: max(after, diskJournal.base.number), limit: Int.max) { exported.insert(revision.hash) }
+        for revision in revisions where diskJournal.contains(revision.head) != true {
+            cluster.fail("divergent revisions are never deleted without an export", "\(id)'s core listed #\(revision.number), which its disk does not hold")
+        }
+        if snapshotBase != nil, after < diskJournal.base.number { exported.insert(diskJournal.base.hash) }
         cluster.counters.exports += 1
     }
 
@@ -231,7 +237,8 @@ final class SimulatedRuntime: HAStorage, HAHost {
         case .stageSnapshotChunk(let snapshotHead, let chunk):
             cluster.post(.snapshotChunkApplied(snapshotHead: snapshotHead, index: chunk), to: index)
         case .installSnapshot(let snapshotHead, let spans, let source):
-            cluster.checkSnapshotKeepsDurableRevisions(diskJournal, exported: exported, on: index, snapshotHead: snapshotHead, source: source)
+            cluster.checkSnapshotKeepsDurableRevisions(
+                diskJournal, exported: exported, on: index, snapshotHead: snapshotHead, snapshotSpans: spans, source: source)
             diskJournal.installSnapshot(at: snapshotHead, spans: spans)
             cluster.counters.fullSyncsCompleted += 1
             cluster.post(.persistedUpTo(snapshotHead), to: index)
@@ -257,7 +264,12 @@ final class SimulatedRuntime: HAStorage, HAHost {
             return
         }
         cluster.counters.syncAcknowledged += 1
-        if let revision = core.journal.revisions(after: number - 1, limit: 1).first { cluster.syncAcknowledged(revision, by: index) }
+        // A core that compacted its journal no longer holds an older revision: the disk does (every
+        // revision before a publish is flushed before it).
+        guard let revision = core.journal.revision(number) ?? diskJournal.revision(number) else {
+            return cluster.fail("an acknowledged publish is held", "\(id) acknowledged #\(number), which neither its core nor its disk holds")
+        }
+        cluster.syncAcknowledged(revision, by: index)
     }
 
     func statusChanged(peer: ServerID, status: PeerSyncStatus) {

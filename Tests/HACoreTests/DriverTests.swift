@@ -43,7 +43,7 @@ final class RecordingShell: HAStorage, HATransport, HAHost {
         events.append("install \(snapshotHead)")
     }
 
-    func exportDivergent(_ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws {
+    func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws {
         if failExport { throw Failure(description: "export failed") }
         events.append("export \(revisions.count)")
     }

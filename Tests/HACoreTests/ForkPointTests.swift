@@ -74,7 +74,7 @@ struct ForkPointTests {
             standby.append(divergent, in: Self.old, tag: "standby")
             let (answer, rounds) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
             let expectedCommon = UInt64(sharedPrefix)
-            guard case .collision(let common, let count, _)? = answer else {
+            guard case .collision(let common, let count, _, _)? = answer else {
                 Issue.record("fork \(divergent) deep after #\(sharedPrefix): expected a collision, got \(String(describing: answer))")
                 continue
             }
@@ -100,7 +100,7 @@ struct ForkPointTests {
             let resolved = core.step(.admin(.resolveCollision(keep: .peer)))
             let exported =
                 resolved.effects.compactMap { effect -> [ReplicatedRevision]? in
-                    if case .exportDivergent(let revisions, _) = effect { revisions } else { nil }
+                    if case .exportDivergent(_, let revisions, _) = effect { revisions } else { nil }
                 }.first ?? []
             #expect(exported.count == divergent)
             #expect(exported.allSatisfy { active.journal.contains($0.head) == false }, "an exported revision is held by the active")
@@ -117,7 +117,7 @@ struct ForkPointTests {
             active.append(divergent + 5, in: Self.current, tag: "rewritten")
             standby.append(divergent, in: Self.current, tag: "lost")
             let (answer, _) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
-            guard case .discardUnsyncedTail(let after, nil)? = answer else {
+            guard case .discardUnsyncedTail(let after, nil, _)? = answer else {
                 Issue.record("fork \(divergent) deep: expected a discard, got \(String(describing: answer))")
                 continue
             }
@@ -140,8 +140,8 @@ struct ForkPointTests {
         // Replaced from #21 or earlier: the active's #21 of 1/A may be a copy of another's, not the one it kept.
         let collides = journalReplacedFrom.map { $0 <= 21 } ?? false
         switch answer {
-        case .collision(20, 3, _)? where collides: break
-        case .discardUnsyncedTail(after: 20, epoch: Self.ownOld)? where !collides: break
+        case .collision(20, 3, _, _)? where collides: break
+        case .discardUnsyncedTail(after: 20, epoch: Self.ownOld, _)? where !collides: break
         default: Issue.record("replaced from \(String(describing: journalReplacedFrom)): \(String(describing: answer))")
         }
     }

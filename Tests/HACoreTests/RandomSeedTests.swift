@@ -19,7 +19,7 @@ struct RandomSeedTests {
     static let coverage = SimulationCoverage(
         faultFiredMin: 3,
         paths: [
-            "plain-promotions", "forced-promotions", "switchovers", "fencings", "full-syncs-completed",
+            "plain-promotions", "forced-promotions", "switchovers", "fencings", "full-syncs-completed", "journal-compactions",
             "collisions", "collision-resolutions", "sync-acknowledged",
         ],
         promotePathSeedShareMin: 0.005,

@@ -298,7 +298,7 @@ struct RuleScenarioTests {
             resolveCollision(on: "A", keep: .peer)
             expectReason(on: "A", contains: "exported and dropped our 3 divergent revision(s)")
             expectEffect(on: "A", "export the 3 divergent revisions") {
-                if case .exportDivergent(let revisions, nil) = $0 { revisions.count == 3 } else { false }
+                if case .exportDivergent(_, let revisions, nil) = $0 { revisions.count == 3 } else { false }
             }
             settle()
             expect(.synchronized, on: "A")

@@ -34,7 +34,9 @@ struct HAMessageCodecTests {
         .promotionPoll,
         .pollReply(durableHead: head, spans: spans),
         .collision(commonNumber: 4, divergentCount: 2, activeHead: head),
+        .collision(commonNumber: 4, divergentCount: 2, activeHead: head, commonHash: "c4"),
         .discardUnsyncedTail(after: 6, epoch: nil), .discardUnsyncedTail(after: 6, epoch: Epoch(term: 3, server: "B")),
+        .discardUnsyncedTail(after: 6, epoch: nil, afterHash: "h6"),
         .forkProbe(numbers: [3, 4, UInt64.max]),
         .forkProbeReply(head: head, heads: [head, .empty]),
     ]
@@ -50,6 +52,28 @@ struct HAMessageCodecTests {
             }
         // Only chunks (database pages) and appends (revisions) travel as binary; everything else stays readable JSON.
         #expect((frame.payload.readableBytesView.first == UInt8(ascii: "{")) == !carriesBytes)
+    }
+
+    /// The hash of the common revision is optional (a sender before journal compaction, or one that
+    /// compacted past it, leaves it out); present, it must be a string.
+    @Test func anOptionalHashThatIsNotAStringIsRefused() {
+        /// `body` as the codec writes it, with `key` set to `value` in its fields.
+        func decode(_ body: HAMessage.Body, setting key: String, to value: JSONValue) -> HAMessage? {
+            guard case .object(var message) = HAMessageCodec.encode(HAMessage(epoch: Self.epoch, body: body)),
+                case .object(var fields)? = message["body"]
+            else { return nil }
+            fields[key] = value
+            message["body"] = .object(fields)
+            return HAMessageCodec.decode(.object(message))
+        }
+        let collision = HAMessage.Body.collision(commonNumber: 4, divergentCount: 2, activeHead: Self.head)
+        let discard = HAMessage.Body.discardUnsyncedTail(after: 6, epoch: nil)
+        #expect(
+            decode(collision, setting: "common-hash", to: "c4")?.body == .collision(commonNumber: 4, divergentCount: 2, activeHead: Self.head, commonHash: "c4")
+        )
+        #expect(decode(discard, setting: "after-hash", to: "h6")?.body == .discardUnsyncedTail(after: 6, epoch: nil, afterHash: "h6"))
+        #expect(decode(collision, setting: "common-hash", to: 7) == nil)
+        #expect(decode(discard, setting: "after-hash", to: ["h6"]) == nil)
     }
 
     @Test func aChunkTravelsAsItsBytesAndAMalformedFrameIsDropped() throws {

@@ -59,11 +59,27 @@ struct RevisionAdapterTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
         let published = try (0..<3).map { try publishHost(store, name: "h\($0)") }
-        let journal = try HARuntime.loadJournal(store)
+        let journal = try HARuntime.loadJournal(store, holdingAtMost: HALimits().journalRevisionsHeldMax)
         #expect(journal.head == RevisionHead(number: 3, hash: published[2].hash))
         #expect(journal.revisions.map(\.payload) == published.map { .stored(byteCount: $0.json.canonicalBytes.count) })
         let bodies = try store.revisionBodies(from: 2, through: 3)
         #expect(bodies.map(\.body) == published[1...].map(\.json.canonicalBytes))
         #expect(bodies.map(\.hash) == published[1...].map(\.hash))
+    }
+
+    @Test("a long journal is compacted as it loads: the core holds at most journalRevisionsHeldMax revisions, the spans still cover all")
+    func aLongJournalIsCompactedAsItLoads() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let published = try (0..<20).map { try publishHost(store, name: "h\($0)") }
+        let journal = try HARuntime.loadJournal(store, holdingAtMost: 6)
+        #expect(journal.head == RevisionHead(number: 20, hash: published[19].hash))
+        #expect(journal.revisionCount <= 6 && journal.revisionCount >= 3, "held \(journal.revisionCount)")
+        let base = Int(journal.base.number)
+        #expect(journal.base.hash == published[base - 1].hash)
+        #expect(journal.spans.first?.firstNumber == 1 && journal.spans.last?.lastNumber == 20)
+        #expect(journal.contains(RevisionHead(number: 2, hash: published[1].hash)) == nil, "under the base: unknown, never matching")
+        #expect(journal.revisions.map(\.hash) == published[base...].map(\.hash))
     }
 }

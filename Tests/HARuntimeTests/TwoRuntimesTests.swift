@@ -25,11 +25,11 @@ struct TwoRuntimesTests {
         }
 
         /// One host published on the primary, and both runtimes made and attached (not running yet).
-        func seededPrimaryAndSecondary() throws -> (primary: HARuntime, secondary: HARuntime) {
+        func seededPrimaryAndSecondary(limits: HALimits = HALimits()) throws -> (primary: HARuntime, secondary: HARuntime) {
             try publishHost(primaryStore, name: "seed")
-            let primary = try runtime("primary", peer: "secondary", store: primaryStore, active: true)
+            let primary = try runtime("primary", peer: "secondary", store: primaryStore, active: true, limits: limits)
             links.attach("primary", primary)
-            let secondary = try runtime("secondary", peer: "primary", store: secondaryStore, active: false)
+            let secondary = try runtime("secondary", peer: "primary", store: secondaryStore, active: false, limits: limits)
             links.attach("secondary", secondary)
             return (primary, secondary)
         }
@@ -46,10 +46,10 @@ struct TwoRuntimesTests {
             return (primary, standbyRun)
         }
 
-        func runtime(_ name: ServerID, peer: ServerID, store: ManagementStore, active: Bool) throws -> HARuntime {
+        func runtime(_ name: ServerID, peer: ServerID, store: ManagementStore, active: Bool, limits: HALimits = HALimits()) throws -> HARuntime {
             let links = links
             return try HARuntime(
-                configuration: HAConfiguration(serverID: name, peers: [peer]), store: store, bootstrapActive: active,
+                configuration: HAConfiguration(serverID: name, peers: [peer], limits: limits), store: store, bootstrapActive: active,
                 snapshotDirectory: directory.appendingPathComponent("\(name)-snapshots"),
                 exportDirectory: directory.appendingPathComponent("\(name)-exports"),
                 logger: Logger(label: "test.\(name)"),
@@ -110,6 +110,39 @@ struct TwoRuntimesTests {
         }
     }
 
+    /// The active's core holds 4 revisions individually: a standby that was down while 10 were published
+    /// is behind its compacted base, and a full sync (not a delta it could no longer list) brings it level.
+    @Test func aStandbyBehindTheActivesCompactedJournalIsBroughtLevelByAFullSync() async throws {
+        let pair = try Pair()
+        defer { try? FileManager.default.removeItem(at: pair.directory) }
+        var limits = HALimits()
+        limits.journalRevisionsHeldMax = 4
+        let (primary, secondary) = try pair.seededPrimaryAndSecondary(limits: limits)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await primary.run() }
+            let firstRun = Task { await secondary.run() }
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+            firstRun.cancel()
+            await firstRun.value
+            pair.links.attach("secondary", nil)
+            let standbyHead = try #require(try pair.secondaryStore.head())
+
+            for index in 0..<10 {
+                let revision = try nextHostRevision(pair.primaryStore, name: "while-down-\(index)")
+                _ = try primary.commit(revision) { try pair.primaryStore.append(revision) }
+            }
+            let restarted = try pair.runtime("secondary", peer: "primary", store: pair.secondaryStore, active: false, limits: limits)
+            pair.links.attach("secondary", restarted)
+            group.addTask { await restarted.run() }
+            #expect(try await eventually { try pair.secondaryStore.head()?.hash == pair.primaryStore.head()?.hash })
+            #expect(try pair.primaryStore.head().map { $0.number - standbyHead.number } == 10)
+            #expect(pair.secondaryStore.reader.objects(named: "while-down-9").count == 1)
+            #expect(try pair.secondaryStore.verifyJournal() == nil)
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+            group.cancelAll()
+        }
+    }
+
     /// Applying a large revision is seconds of SQLite work: a standby does it on its runtime's own
     /// thread, never on the thread that delivers the message (a SIC channel's task, on Swift
     /// concurrency's threads, which two such applies once held whole). Here the active's commit delivers
@@ -148,9 +181,22 @@ struct TwoRuntimesTests {
     /// without the revision its standby applied. The standby drops it (no publish of it was answered)
     /// and follows the active's new revision under the same number: no collision, nothing exported.
     @Test func aStandbyDropsARevisionItsActiveLostBeforeItsFsync() async throws {
+        try await standbyDropsWhatItsActiveLost(lostCount: 1, limits: HALimits())
+    }
+
+    /// The same with three lost revisions and cores that hold at most two revisions individually: the standby's core
+    /// compacted its journal past the last revision it shares with the active, and drops the lost ones
+    /// with the active's hash of that revision (before, it ignored the discard and never synchronized).
+    @Test func aStandbyWhoseCoreCompactedPastTheForkDropsWhatItsActiveLost() async throws {
+        var limits = HALimits()
+        limits.journalRevisionsHeldMax = 2
+        try await standbyDropsWhatItsActiveLost(lostCount: 3, limits: limits)
+    }
+
+    func standbyDropsWhatItsActiveLost(lostCount: Int, limits: HALimits) async throws {
         let pair = try Pair()
         defer { try? FileManager.default.removeItem(at: pair.directory) }
-        let (primary, secondary) = try pair.seededPrimaryAndSecondary()
+        let (primary, secondary) = try pair.seededPrimaryAndSecondary(limits: limits)
         try await withThrowingTaskGroup(of: Void.self) { group in
             let activeRun = Task { await primary.run() }
             group.addTask { await secondary.run() }
@@ -159,24 +205,28 @@ struct TwoRuntimesTests {
             // What the primary's disk holds after the power loss: the database as it was before the publish.
             let diskAfterPowerLoss = pair.directory.appendingPathComponent("primary-after-power-loss.sqlite").path
             try pair.primaryStore.copyDatabase(to: diskAfterPowerLoss)
-            let lost = try nextHostRevision(pair.primaryStore, name: "lost")
-            _ = try primary.commit(lost) { try pair.primaryStore.appendVisible(lost) }
-            #expect(try await eventually { pair.secondaryStore.reader.objects(named: "lost").count == 1 })
+            var lost: [Revision] = []
+            for index in 0..<lostCount {
+                let revision = try nextHostRevision(pair.primaryStore, name: "lost\(index)")
+                _ = try primary.commit(revision) { try pair.primaryStore.appendVisible(revision) }
+                lost.append(revision)
+            }
+            #expect(try await eventually { pair.secondaryStore.reader.objects(named: "lost\(lostCount - 1)").count == 1 })
 
             activeRun.cancel()
             await activeRun.value
             pair.links.attach("primary", nil)
             let restartedStore = try ManagementStore(path: diskAfterPowerLoss)
-            let restarted = try pair.runtime("primary", peer: "secondary", store: restartedStore, active: false)
+            let restarted = try pair.runtime("primary", peer: "secondary", store: restartedStore, active: false, limits: limits)
             pair.links.attach("primary", restarted)
             group.addTask { await restarted.run() }
             #expect(try await eventually { restarted.writesEnabled })
             let kept = try nextHostRevision(restartedStore, name: "kept")
-            #expect(kept.number == lost.number)
+            #expect(kept.number == lost[0].number)
             _ = try restarted.commit(kept) { try restartedStore.appendVisible(kept) }
 
             #expect(try await eventually { pair.secondaryStore.reader.objects(named: "kept").count == 1 })
-            #expect(pair.secondaryStore.reader.objects(named: "lost").isEmpty)
+            for index in 0..<lostCount { #expect(pair.secondaryStore.reader.objects(named: "lost\(index)").isEmpty) }
             #expect(try pair.secondaryStore.head()?.hash == restartedStore.head()?.hash)
             #expect(try pair.secondaryStore.verifyJournal() == nil)
             #expect(try await eventually { restarted.status.peers.first?.status == .synchronized })
