@@ -276,14 +276,14 @@ public enum HAEffect: Hashable, Sendable {
     /// Standby: atomically replace the database and journal by the staged snapshot; then `persistedUpTo`.
     case completeFullSync(snapshotHead: RevisionHead, spans: [EpochSpan])
     /// Write every revision after `after` somewhere an administrator can take them: they are about to be
-    /// dropped. `revisions` are those the core holds individually; when it compacted its journal, the
-    /// storage holds more (from `after` + 1 on) and exports those too. When `snapshotBase` is set the
-    /// divergence reaches under the core's base: where the storage lacks a single revision of the range
-    /// (a full-sync snapshot holds none), it exports a backup of the whole database as well.
+    /// dropped. `revisions` are those the core holds individually; the storage exports every one it holds
+    /// after `after` (more when the core compacted its journal), and a backup of the whole database when
+    /// it lacks one of them. `snapshotBase` is set when the divergence reaches under the core's base.
     /// Must be durable before the next effect.
     case exportDivergent(after: UInt64, revisions: [ReplicatedRevision], snapshotBase: RevisionHead?)
     /// Drop every revision after `number` (only ever right after `exportDivergent` of exactly those).
-    /// A `number` below the snapshot base drops the whole journal and database: a full sync follows.
+    /// A `number` under the core's base leaves the core's journal empty (a full sync follows) unless the
+    /// active gave its hash of revision `number`; the storage keeps what it holds up to `number`.
     case truncateJournal(after: UInt64)
     /// Standby: drop every revision after `number` without an export. Only revisions of the active's
     /// epoch that the active itself no longer holds: lost in its crash before its fsync, never answered

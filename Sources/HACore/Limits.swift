@@ -50,7 +50,7 @@ public struct HALimits: Hashable, Sendable {
     /// older half, as after a snapshot (`Journal.compact`), so its memory stays bounded over a server's
     /// life (at one publish a minute 100,000 is about 70 days). The payloads stay in the store; a
     /// standby that far behind gets a full sync instead of a delta, and a divergence reaching that far
-    /// back is exported with a copy of the whole database.
+    /// back is exported by the runtime from the store.
     public var journalRevisionsHeldMax: Int = 100_000
 
     /// Checkpoints in a hello: one per doubling of the distance from the head (a 64-bit revision

@@ -38,7 +38,7 @@ public protocol HAStorage {
     mutating func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]]
     /// Writes every revision after `after` where an administrator can take them, durably: `revisions`
     /// (the core's) and any the storage holds before them (the core compacted its journal), with a copy
-    /// of the whole database when `snapshotBase` is set and the storage lacks one of them.
+    /// of the whole database when the storage lacks one of them.
     mutating func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws
     /// Drops every revision after `number` (exported just before, or, with `unsynced`, revisions its
     /// active lost before their fsync and never answered).

@@ -206,7 +206,7 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
     func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws {
         do {
             let exported = try storedRevisions(after: after, listed: revisions)
-            lastExportPath = try writeExport(exported.revisions, wholeDatabase: snapshotBase != nil && !exported.complete)
+            lastExportPath = try writeExport(exported.revisions, wholeDatabase: !exported.complete)
             logger.notice("divergent revisions exported", metadata: ["file": "\(lastExportPath ?? "")", "revisions": "\(exported.revisions.count)"])
         } catch {
             throw HAHaltingFailure(description: "divergent revisions could not be exported (\(error)); HA halted, nothing dropped")
@@ -252,11 +252,13 @@ final class HARuntimeShell: HAStorage, HATransport, HAHost {
 
     /// Writes the revisions about to be dropped (one canonical JSON revision per line) durably, and
     /// with `wholeDatabase` a copy of the whole database beside them. Returns the file's path.
-    /// The bodies the store holds of the revisions after `after` up to the last one `listed` (more than
-    /// the core lists when it compacted its journal), and whether it holds every one of them. Each one
-    /// listed must be the store's revision of that number.
+    /// The bodies the store holds of the revisions after `after` up to its head (more than the core lists
+    /// when it compacted its journal, or none after a snapshot install), and whether it holds every one
+    /// of them (if not, the export takes a copy of the whole database). Each one listed must be the
+    /// store's revision of that number.
     func storedRevisions(after: UInt64, listed: [ReplicatedRevision]) throws -> (revisions: [[UInt8]], complete: Bool) {
-        guard let last = listed.last?.number, last > after else { return ([], true) }
+        let last = max(try store.head()?.number ?? 0, listed.last?.number ?? 0)
+        guard last > after else { return ([], true) }
         let rows = try store.revisionBodies(from: after + 1, through: last)
         let hashes = Dictionary(rows.map { ($0.number, $0.hash) }) { first, _ in first }
         for revision in listed where hashes[revision.number] != revision.hash {

@@ -163,14 +163,14 @@ final class SimulatedRuntime: HAStorage, HAHost {
     }
 
     /// As the runtime: every revision the disk holds after `after`, and a database backup (which holds
-    /// the disk's base) when the disk lacks one of them.
+    /// the disk's base) when the disk lacks one of them (under its snapshot base).
     func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) {
         flushDisk()
         for revision in diskJournal.revisions(after: max(after, diskJournal.base.number), limit: Int.max) { exported.insert(revision.hash) }
         for revision in revisions where diskJournal.contains(revision.head) != true {
             cluster.fail("divergent revisions are never deleted without an export", "\(id)'s core listed #\(revision.number), which its disk does not hold")
         }
-        if snapshotBase != nil, after < diskJournal.base.number { exported.insert(diskJournal.base.hash) }
+        if after < diskJournal.base.number { exported.insert(diskJournal.base.hash) }
         cluster.counters.exports += 1
     }
 

@@ -1,6 +1,8 @@
 import Foundation
 import HACore
+import Logging
 import ManagementModel
+import ManagementService
 import Store
 import Testing
 
@@ -81,5 +83,33 @@ struct RevisionAdapterTests {
         #expect(journal.spans.first?.firstNumber == 1 && journal.spans.last?.lastNumber == 20)
         #expect(journal.contains(RevisionHead(number: 2, hash: published[1].hash)) == nil, "under the base: unknown, never matching")
         #expect(journal.revisions.map(\.hash) == published[base...].map(\.hash))
+    }
+
+    /// A core that compacted its journal lists only the divergent revisions it still holds: the export
+    /// is every revision the store holds after the common one, each listed one checked against the store.
+    @Test("a collision's export holds every stored revision after the common one, also those the core no longer lists")
+    func theExportComesFromTheStore() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ManagementStore(path: directory.appendingPathComponent("rampart.sqlite").path)
+        let published = try (0..<10).map { try publishHost(store, name: "h\($0)") }
+        let (_, work) = AsyncStream<HARuntime.Work>.makeStream()
+        let shell = HARuntimeShell(
+            serverID: "secondary", store: store, hardStateStore: HardStateStore(store: store),
+            snapshots: SnapshotFiles(directory: directory.appendingPathComponent("snapshots"), chunkBytesMax: 1 << 20),
+            exportDirectory: directory.appendingPathComponent("exports"), logger: Logger(label: "test"), events: EventBus<ManagementEvent>(),
+            work: work, send: { _ in })
+        let journal = try HARuntime.loadJournal(store, holdingAtMost: 4)
+        let core = HAStateMachine(configuration: HAConfiguration(serverID: "secondary", peers: ["primary"]), journal: journal)
+        let listed = journal.revisions
+        #expect(listed.count < 7, "the core lists fewer than the 7 divergent revisions")
+        try shell.exportDivergent(after: 3, listed, snapshotBase: journal.base, core: core)
+        let file = try #require(shell.lastExportPath)
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        #expect(lines.map { Array($0.utf8) } == published[3...].map(\.json.canonicalBytes))
+        #expect(!FileManager.default.fileExists(atPath: file.replacingOccurrences(of: ".jsonl", with: ".sqlite")), "every revision stored: no database copy")
+        var forged = listed
+        forged[0].hash = "not-the-stored-one"
+        #expect(throws: (any Error).self) { try shell.exportDivergent(after: 3, forged, snapshotBase: nil, core: core) }
     }
 }
