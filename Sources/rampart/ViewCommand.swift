@@ -106,12 +106,13 @@ struct LiveTerminalLoop {
     }
 
     func run() async throws {
-        let terminal = try RawTerminal()
-        defer { terminal.restore() }
+        // Handlers first: a signal after the alternate screen appears must end the view, never be lost.
         let signals = TerminalSignals()
         defer { signals.cancel() }
+        let terminal = try RawTerminal()
+        defer { terminal.restore() }
         var screen = Screen()
-        while !signals.flags.stop.load(ordering: .relaxed) {
+        while !signals.stopRequested {
             do {
                 let quit = try await LocalOperator.withRootSession(dataDirectory: dataDirectory) { transport, sid in
                     try await watch(LiveViewSource(dataDirectory: dataDirectory, transport: transport, sid: sid), terminal, signals, &screen)
@@ -127,7 +128,7 @@ struct LiveTerminalLoop {
 
     /// Samples and draws every interval until the operator quits (true) or a signal ends the view (false).
     func watch(_ source: LiveViewSource, _ terminal: RawTerminal, _ signals: TerminalSignals, _ screen: inout Screen) async throws -> Bool {
-        while !signals.flags.stop.load(ordering: .relaxed) {
+        while !signals.stopRequested {
             let sample = try await source.sample()
             screen.previous = screen.latest
             screen.latest = sample
@@ -140,8 +141,8 @@ struct LiveTerminalLoop {
     /// Draws, then takes keys until `deadline` (Tab turns the page, a resize redraws); true when q or ^C.
     func keys(until deadline: ContinuousClock.Instant, _ terminal: RawTerminal, _ signals: TerminalSignals, _ screen: inout Screen) -> Bool {
         var dirty = true
-        while ContinuousClock.now < deadline, !signals.flags.stop.load(ordering: .relaxed) {
-            if dirty || signals.flags.resized.exchange(false, ordering: .relaxed) { terminal.draw(render(screen)) }
+        while ContinuousClock.now < deadline, !signals.stopRequested {
+            if dirty || signals.takeResized() { terminal.draw(render(screen)) }
             dirty = false
             switch terminal.readKey(timeoutMilliseconds: Self.keyWaitMilliseconds) {
             case UInt8(ascii: "q"), UInt8(ascii: "Q"), 3, 4: return true  // q, ^C, ^D
@@ -151,7 +152,7 @@ struct LiveTerminalLoop {
             default: break
             }
         }
-        return signals.flags.stop.load(ordering: .relaxed)
+        return signals.stopRequested
     }
 
     func render(_ screen: Screen) -> [String] {
@@ -163,34 +164,32 @@ struct LiveTerminalLoop {
     }
 }
 
-/// What the signal handlers tell the loop.
-final class SignalFlags: Sendable {
-    let stop = Atomic(false)
-    let resized = Atomic(false)
-}
+/// What the signal handlers tell the loop. Globals: a C signal handler captures nothing.
+let terminalStopRequested = Atomic(false)
+let terminalResized = Atomic(false)
 
 /// SIGINT, SIGTERM and SIGHUP end the view (the loop restores the terminal); SIGWINCH redraws it.
+/// The handlers are in place when `init` returns (plain `signal`, an atomic store each): with dispatch
+/// signal sources, installed asynchronously after `SIG_IGN`, a SIGTERM sent just after the view took the
+/// screen was discarded and the view ran on (CI run s34-2 under load).
 final class TerminalSignals {
-    let flags = SignalFlags()
-    private let sources: [any DispatchSourceSignal]
-    private static let handled: [(number: Int32, ends: Bool)] = [(SIGINT, true), (SIGTERM, true), (SIGHUP, true), (SIGWINCH, false)]
+    private static let ending = [SIGINT, SIGTERM, SIGHUP]
 
     init() {
-        sources = Self.handled.map { handled in
-            signal(handled.number, SIG_IGN)
-            return DispatchSource.makeSignalSource(signal: handled.number, queue: .global())
-        }
-        for (source, handled) in zip(sources, Self.handled) {
-            source.setEventHandler { [flags] in
-                if handled.ends { flags.stop.store(true, ordering: .relaxed) } else { flags.resized.store(true, ordering: .relaxed) }
-            }
-            source.resume()
-        }
+        // Touched before any handler can run: a global is initialized on first use, which no handler may do.
+        terminalStopRequested.store(false, ordering: .relaxed)
+        terminalResized.store(false, ordering: .relaxed)
+        for number in Self.ending { signal(number) { _ in terminalStopRequested.store(true, ordering: .relaxed) } }
+        signal(SIGWINCH) { _ in terminalResized.store(true, ordering: .relaxed) }
     }
 
+    var stopRequested: Bool { terminalStopRequested.load(ordering: .relaxed) }
+
+    /// True once after each resize.
+    func takeResized() -> Bool { terminalResized.exchange(false, ordering: .relaxed) }
+
     func cancel() {
-        for source in sources { source.cancel() }
-        for handled in Self.handled { signal(handled.number, SIG_DFL) }
+        for number in Self.ending + [SIGWINCH] { signal(number, SIG_DFL) }
     }
 }
 
