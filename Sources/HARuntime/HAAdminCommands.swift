@@ -87,7 +87,7 @@ extension HAManagementBridge {
     }
 
     public func divergentRevisions() throws(HACommandRefusal) -> DivergentRevisions {
-        let found: (commonNumber: UInt64, revisions: [ReplicatedRevision])?
+        let found: (commonNumber: UInt64, payloads: [[UInt8]])?
         do {
             found = try runtime.divergentRevisions()
         } catch {
@@ -97,7 +97,7 @@ extension HAManagementBridge {
             throw HACommandRefusal(.invalidOperation, "this server is not in collision: there are no divergent revisions to export")
         }
         return DivergentRevisions(
-            commonNumber: divergent.commonNumber, payloads: divergent.revisions.map { $0.payload.bytes ?? [] },
+            commonNumber: divergent.commonNumber, payloads: divergent.payloads,
             server: runtime.status.serverID.name)
     }
 

@@ -403,13 +403,16 @@ public final class HARuntime: Sendable {
         return writesEnabled
     }
 
-    /// In collision: the common revision and the revisions after it that the active lacks, with their
-    /// payloads read from the store; nil when not in collision.
-    public func divergentRevisions() throws -> (commonNumber: UInt64, revisions: [ReplicatedRevision])? {
+    /// In collision: the common revision and the bodies of the revisions after it that the active lacks,
+    /// read from the store (all of them, also those under a base the core compacted its journal to);
+    /// nil when not in collision.
+    public func divergentRevisions() throws -> (commonNumber: UInt64, payloads: [[UInt8]])? {
         try locked { driver in
             guard let collision = driver.core.collision else { return nil }
-            let revisions = driver.core.journal.revisions(after: collision.commonNumber, limit: Int(collision.divergentRevisions))
-            return (collision.commonNumber, try driver.shell.withPayloads(revisions))
+            let journal = driver.core.journal
+            // The core lists only what lies above its base (asking below it was a trap).
+            let held = journal.revisions(after: max(collision.commonNumber, journal.base.number), limit: journal.revisionCount)
+            return (collision.commonNumber, try driver.shell.storedRevisions(after: collision.commonNumber, listed: held).revisions)
         }
     }
 

@@ -143,6 +143,59 @@ struct TwoRuntimesTests {
         }
     }
 
+    /// A collision whose common revision lies under the base the old active's core compacted its journal
+    /// to (it holds two revisions individually): `ha export-divergent` reads every divergent revision from
+    /// the store (it asked the core's journal for revisions under its base, a trap that took the server
+    /// down), and resolving it keeping the peer exports them all, drops them and resynchronizes. Under
+    /// its base the old active cannot show the hashes the active's fork probe asks for, so the common
+    /// point found may lie lower than the true one (here #0, not #1): the export then holds a shared
+    /// revision too, which comes back from the active.
+    @Test func aCollisionUnderACompactedBaseExportsEveryDivergentRevision() async throws {
+        let pair = try Pair()
+        defer { try? FileManager.default.removeItem(at: pair.directory) }
+        var limits = HALimits()
+        limits.journalRevisionsHeldMax = 2
+        let (primary, secondary) = try pair.seededPrimaryAndSecondary(limits: limits)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await primary.run() }
+            group.addTask { await secondary.run() }
+            #expect(try await eventually { primary.status.peers.first?.status == .synchronized })
+
+            // A partition; the secondary is promoted by force and both sides publish.
+            pair.links.attach("primary", nil)
+            pair.links.attach("secondary", nil)
+            #expect(try await eventually { secondary.admin(.promote(dryRun: false, force: true)).refusedCode == nil })
+            #expect(try await eventually { secondary.writesEnabled })
+            let theirs = try nextHostRevision(pair.secondaryStore, name: "theirs", epoch: .init(term: secondary.status.epoch.term, server: "secondary"))
+            _ = try secondary.commit(theirs) { try pair.secondaryStore.append(theirs) }
+            var ours: [Revision] = []
+            for index in 0..<3 {
+                let revision = try nextHostRevision(pair.primaryStore, name: "ours\(index)")
+                _ = try primary.commit(revision) { try pair.primaryStore.append(revision) }
+                ours.append(revision)
+            }
+
+            // Healed: the primary, fenced by the higher epoch, is a standby in collision after #1.
+            pair.links.attach("primary", primary)
+            pair.links.attach("secondary", secondary)
+            #expect(try await eventually { primary.status.link == .collision })
+            let divergent = try #require(try primary.divergentRevisions())
+            let headNumber = try #require(try pair.primaryStore.head()?.number)
+            #expect(divergent.commonNumber <= 1)
+            #expect(divergent.payloads.count == Int(headNumber - divergent.commonNumber), "every stored revision after the common one")
+            #expect(ours.allSatisfy { divergent.payloads.contains($0.json.canonicalBytes) }, "each divergent revision is exported")
+
+            #expect(primary.admin(.resolveCollision(keep: .peer)).refusedCode == nil)
+            let export = try #require(primary.lastExport)
+            let lines = try String(contentsOfFile: export, encoding: .utf8).split(separator: "\n").map { Array($0.utf8) }
+            #expect(lines == divergent.payloads, "the resolution's export holds the same revisions")
+            #expect(try await eventually { try pair.primaryStore.head()?.hash == pair.secondaryStore.head()?.hash })
+            #expect(pair.primaryStore.reader.objects(named: "theirs").count == 1 && pair.primaryStore.reader.objects(named: "ours0").isEmpty)
+            #expect(try pair.primaryStore.verifyJournal() == nil)
+            group.cancelAll()
+        }
+    }
+
     /// Applying a large revision is seconds of SQLite work: a standby does it on its runtime's own
     /// thread, never on the thread that delivers the message (a SIC channel's task, on Swift
     /// concurrency's threads, which two such applies once held whole). Here the active's commit delivers
