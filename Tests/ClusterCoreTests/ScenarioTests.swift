@@ -165,6 +165,10 @@ struct ClusterScenarioTests {
             expectLastChange(on: 2, .active, .standby, .splitBrainResolved, saying: "member 1 is also active and comes first")
             expectEffect(on: 1, "announce the address again once member 2 released it") { $0 == .holdVirtualAddress }
             holdsThroughout("one stays active", milliseconds: 10_000) { $0.activeMembers == [1] }
+            // The member that yielded knows whom it yielded to: when that one dies, it says so.
+            crash(1)
+            waitUntil("member 2 is active", millisecondsMax: 2_000) { $0.activeMembers == [2] }
+            expectLastChange(on: 2, .standby, .active, .activeMemberDead, saying: "member 1, the active member, is dead")
         }
         clusterScenario("split brain heal, equal priorities: the lower member ID wins", priorities: [50, 50]) {
             partition(1, 2)

@@ -29,7 +29,14 @@ final class ClusterLab: @unchecked Sendable {
     static let serverVirtualAddress = "10.2.0.1"
     static let serverAddress = "10.2.0.100"
 
-    init(recovery: String = "active-up", routed: Bool = false, memberCount: Int = 2) async throws {
+    /// The members' dead timer in this lab.
+    let deadTimerMilliseconds: Int64
+
+    init(
+        recovery: String = "active-up", routed: Bool = false, memberCount: Int = 2,
+        deadTimerMilliseconds: Int64 = ClusterLab.deadTimerMilliseconds
+    ) async throws {
+        self.deadTimerMilliseconds = deadTimerMilliseconds
         memberIDs = 1...memberCount
         scratch = try TemporaryDirectory()
         bridge = try await NetworkNamespace("rcl\(tag)b")
@@ -46,7 +53,8 @@ final class ClusterLab: @unchecked Sendable {
             try await member.run(["ip", "link", "set", "lo", "up"])
             listeners.append(try member.start(["python3", "-c", NetworkNamespace.listenerScript, "8080"]))
             if routed { try await makeStatefulRouter(member, id: id) }
-            let policy = try Self.policy(local: id, recovery: recovery, routed: routed, memberCount: memberCount)
+            let policy = try Self.policy(
+                local: id, recovery: recovery, routed: routed, memberCount: memberCount, deadTimerMilliseconds: deadTimerMilliseconds)
             FileManager.default.createFile(atPath: scratch.path("policy-m\(id).json"), contents: Data(policy))
         }
         try await plug(client, device: "eth0", into: "brc", address: "10.1.0.100/24")
@@ -99,7 +107,7 @@ final class ClusterLab: @unchecked Sendable {
         try await bridge.run(["ip", "link", "set", outer, "up"])
     }
 
-    static func policy(local: Int, recovery: String, routed: Bool = false, memberCount: Int = 2) throws -> [UInt8] {
+    static func policy(local: Int, recovery: String, routed: Bool, memberCount: Int, deadTimerMilliseconds: Int64) throws -> [UInt8] {
         let members = (1...memberCount).map { id in
             CompiledClusterMember(
                 memberID: id, name: "m\(id)", uid: "uid-m\(id)", priority: Int64(101 - id), address: "10.1.0.\(id + 1)",
@@ -240,7 +248,10 @@ extension NamespaceLabs {
             .timeLimit(.minutes(6)),
             .enabled(if: NetworkNamespace.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/arping"), "needs root, ip, arping"))
         func failsOverOnKillLinkDownAndAdminDown() async throws {
-            let lab = try await ClusterLab()
+            // The 600 ms this test was written for: with the loaded labs' 1,500 ms (stretched to 6 s under
+            // load) a kill once ended in a takeover that named no dead member (CLUS-110200, CI run s34-4),
+            // which the check of the takeover's reason below refuses. Noted in issue 23's note.
+            let lab = try await ClusterLab(deadTimerMilliseconds: 600)
             defer { lab.tearDown() }
             try await lab.start(1)
             try await lab.start(2)
@@ -266,7 +277,7 @@ extension NamespaceLabs {
             try await lab.agents[first]?.waitForExit()
             try await lab.start(first)
             #expect(try await pollUntil(seconds: Self.boundSeconds) { await lab.memberState(first) == "STANDBY" }, "\(lab.logs)")
-            try await Task.sleep(for: .milliseconds(2 * ClusterLab.deadTimerMilliseconds))
+            try await Task.sleep(for: .milliseconds(2 * lab.deadTimerMilliseconds))
             #expect(await lab.activeHolders() == [other], "Active Up: the recovered member does not take the address back")
             #expect(!(await lab.holdsVirtualAddress(first)))
 
