@@ -228,6 +228,9 @@ public struct ClusterStateMachine: Sendable {
             pending.effect(.releaseVirtualAddress)
             lostActiveAtMilliseconds = nowMilliseconds
         }
+        // Yielding to another active member makes it the one we know, even with no heartbeat of it since:
+        // a dead timer stretched after our takeover can make a silent member live again.
+        if case .splitBrainResolved(let winner, _, _) = reason { noteActive(winner) }
         if case .preempting(let active) = reason { preemptTarget = active } else if target != .ready { preemptTarget = nil }
         state = target
         stateSinceMilliseconds = nowMilliseconds

@@ -179,6 +179,25 @@ struct ClusterScenarioTests {
         }
     }
 
+    /// CI run s34-4: a standby took over from a silent active; its own load stretched the dead timer
+    /// (500 → 2,000 ms), which made the silent member live again in its eyes, and it yielded to it at once
+    /// (split brain) without noting it as the active one: when that member died later, the takeover named
+    /// no dead member (CLUS-110200, "no member is active").
+    @Test("A standby that yields after a takeover under a dead timer stretched meanwhile still names the active that dies later")
+    func yieldAfterAStretchedDeadTimer() {
+        clusterScenario("takeover, stretch, split brain, kill", priorities: [100, 90]) {
+            partition(1, 2)
+            waitUntil("both are active") { $0.activeMembers == [1, 2] }
+            load(2, percent: 95)
+            wait(milliseconds: 300)
+            heal()
+            waitUntil("one is active", millisecondsMax: 1_000) { $0.activeMembers == [1] }
+            crash(1)
+            waitUntil("member 2 is active", millisecondsMax: 5_000) { $0.activeMembers == [2] }
+            expectLastChange(on: 2, .standby, .active, .activeMemberDead, saying: "member 1, the active member, is dead")
+        }
+    }
+
     @Test("Every member with a problem: the active one keeps forwarding as ACTIVE(!), and gives way as soon as a member is healthy")
     func allMembersWithProblems() {
         clusterScenario("all members with problems") {
