@@ -76,7 +76,7 @@ public struct HAStateMachine: Sendable {
         }
         self.summary = HASummary(
             epoch: state.epoch, role: state.role, writesEnabled: false, followsActiveVerified: false,
-            head: journal.head)
+            head: journal.head, publishMode: state.replicationMode)
     }
 
     /// A fresh group's first active: the primary at installation. Persist the returned hard state first.
@@ -89,6 +89,9 @@ public struct HAStateMachine: Sendable {
     /// The facts a supervisor or simulator reads after every step, kept as one stored value so that
     /// reading them never copies the machine.
     public private(set) var summary: HASummary
+    /// Counts the steps that changed `summary`: a watcher that compares it with the count before a
+    /// step knows whether the summary changed without copying it.
+    public private(set) var summaryChanges: UInt64 = 0
 
     public var serverID: ServerID { configuration.serverID }
     public var limits: HALimits { configuration.limits }
@@ -190,9 +193,13 @@ public struct HAStateMachine: Sendable {
         case .linkRestored(let peer):
             linkRestored(peer)
         }
-        summary = HASummary(
+        let next = HASummary(
             epoch: hardState.epoch, role: hardState.role, writesEnabled: writesEnabled,
-            followsActiveVerified: followsActiveVerified, head: journal.head)
+            followsActiveVerified: followsActiveVerified, head: journal.head, publishMode: publishMode)
+        if next != summary {
+            summary = next
+            summaryChanges &+= 1
+        }
         return pending.take(persisting: hardState)
     }
 
@@ -369,6 +376,7 @@ public struct HAStateMachine: Sendable {
     }
 
     mutating func sendHeartbeats() {
+        pending.messages.reserveCapacity(pending.messages.count + peers.count)
         for index in peers.indices {
             let expectingHello = isActive && peers[index].replication == .awaitingHello
             let heartbeat = HAMessage.Heartbeat(
@@ -498,6 +506,8 @@ public struct HASummary: Hashable, Sendable {
     public var writesEnabled: Bool
     public var followsActiveVerified: Bool
     public var head: RevisionHead
+    /// How a publish is answered now (`HAStateMachine.publishMode`).
+    public var publishMode: ReplicationMode
 }
 
 /// Collects one step's output.

@@ -262,6 +262,11 @@ enum CompactHash: Hashable, Sendable {
     case text(String)
 
     init(_ hash: String) {
+        // Only 64 digits can be a digest: any other length is text without reading a byte of it.
+        guard hash.utf8.count == 64 else {
+            self = .text(hash)
+            return
+        }
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var digits = 0
         for byte in hash.utf8 {

@@ -13,36 +13,39 @@ import HACore
 /// Completions are the inputs an effect reports back (`persistedUpTo`, `snapshotChunkRead`, ...):
 /// appended to `completions` they are stepped right after this output, in order; a storage that
 /// completes later (an asynchronous disk) feeds them itself.
-public protocol HAStorage {
+///
+/// A reference type, as is the host: a driver calls it while it reads its core, and calling a value
+/// stored beside the core (a mutating call) copied the whole core for every call.
+public protocol HAStorage: AnyObject {
     /// Makes `hardState` durable (fsync) before anything of the same output is sent or done.
-    mutating func saveHardState(_ hardState: HardState) throws
+    func saveHardState(_ hardState: HardState) throws
     /// Standby: applies `revisions` in order, verifying them, makes them durable, then reports
     /// `persistedUpTo`; one that does not verify asks for a full sync instead.
-    mutating func applyRevisions(_ revisions: [ReplicatedRevision], core: HAStateMachine, completions: inout [HAInput]) throws
+    func applyRevisions(_ revisions: [ReplicatedRevision], core: HAStateMachine, completions: inout [HAInput]) throws
     /// Active: reads chunk `index` of a snapshot at `snapshotHead` for `standby`; reports
     /// `snapshotChunkRead`, or `snapshotUnavailable` when it cannot.
-    mutating func readSnapshotChunk(
+    func readSnapshotChunk(
         standby: ServerID, snapshotHead: RevisionHead, index: Int, core: HAStateMachine,
         completions: inout [HAInput]) throws
     /// Standby: stages a verified chunk durably; reports `snapshotChunkApplied`.
-    mutating func stageSnapshotChunk(
+    func stageSnapshotChunk(
         snapshotHead: RevisionHead, index: Int, bytes: [UInt8], core: HAStateMachine,
         completions: inout [HAInput]) throws
     /// Standby: replaces the database and journal by the staged snapshot atomically; reports `persistedUpTo`.
-    mutating func installSnapshot(
+    func installSnapshot(
         snapshotHead: RevisionHead, spans: [EpochSpan], core: HAStateMachine,
         completions: inout [HAInput]) throws
     /// The payloads of `revisions` (consecutive revisions of the core's journal, payloads `.stored`) as
     /// this server's journal holds them, in order. The driver calls it before a message carrying them is
     /// sent: the core keeps no payloads in memory.
-    mutating func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]]
+    func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]]
     /// Writes every revision after `after` where an administrator can take them, durably: `revisions`
     /// (the core's) and any the storage holds before them (the core compacted its journal), with a copy
     /// of the whole database when the storage lacks one of them.
-    mutating func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws
+    func exportDivergent(after: UInt64, _ revisions: [ReplicatedRevision], snapshotBase: RevisionHead?, core: HAStateMachine) throws
     /// Drops every revision after `number` (exported just before, or, with `unsynced`, revisions its
     /// active lost before their fsync and never answered).
-    mutating func truncateJournal(after number: UInt64, unsynced: Bool, core: HAStateMachine) throws
+    func truncateJournal(after number: UInt64, unsynced: Bool, core: HAStateMachine) throws
 }
 
 /// How one server's messages reach its peers: best effort (the core retransmits what matters).
@@ -52,20 +55,20 @@ public protocol HATransport {
 
 /// The rest of the server: what it does when writes go on or off, a publish is answered, a status
 /// changes, and what it logs (or checks) around each output.
-public protocol HAHost {
+public protocol HAHost: AnyObject {
     /// Before anything of `output` (the answer to `input`) is carried out.
-    mutating func willCarryOut(_ output: HAOutput, for input: HAInput, core: HAStateMachine)
-    mutating func enableWrites(epoch: Epoch, forced: Bool, core: HAStateMachine)
-    mutating func disableWrites()
+    func willCarryOut(_ output: HAOutput, for input: HAInput, core: HAStateMachine)
+    func enableWrites(epoch: Epoch, forced: Bool, core: HAStateMachine)
+    func disableWrites()
     /// Sync mode: a publish's outcome (`acknowledged`: a standby holds it durably; otherwise timed out).
-    mutating func publishResolved(revision: UInt64, acknowledged: Bool, core: HAStateMachine)
-    mutating func statusChanged(peer: ServerID, status: PeerSyncStatus)
-    mutating func promotionReported(_ report: PromotionReport)
-    mutating func commandRefused(_ refusal: HARefusal)
+    func publishResolved(revision: UInt64, acknowledged: Bool, core: HAStateMachine)
+    func statusChanged(peer: ServerID, status: PeerSyncStatus)
+    func promotionReported(_ report: PromotionReport)
+    func commandRefused(_ refusal: HARefusal)
     /// After `output` was carried out (or as far as it got before a halt).
-    mutating func didCarryOut(_ output: HAOutput, core: HAStateMachine)
+    func didCarryOut(_ output: HAOutput, core: HAStateMachine)
     /// Storage failed: the driver stopped acting (its owner may start a new driver from durable state).
-    mutating func halted(because error: any Error)
+    func halted(because error: any Error)
 }
 
 /// Drives one server's HACore: steps it with one input at a time and carries out each output in the
@@ -73,9 +76,9 @@ public protocol HAHost {
 /// and steps the completions those effects report before the next input.
 public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost> {
     public private(set) var core: HAStateMachine
-    public var storage: Storage
+    public let storage: Storage
     public var transport: Transport
-    public var host: Host
+    public let host: Host
     /// Set once storage failed (or the owner called `halt`): no input is stepped any more.
     public private(set) var isHalted = false
 
@@ -128,14 +131,15 @@ public struct HADriver<Storage: HAStorage, Transport: HATransport, Host: HAHost>
                 return output
             }
         }
-        for envelope in output.messages {
+        // By index: each message is handed to the transport borrowed from the output, not copied first.
+        for index in output.messages.indices {
             // Only an append carries revisions whose payloads wait in storage; the rest leave as they are.
-            guard case .append = envelope.message.body else {
-                transport.send(envelope)
+            guard case .append = output.messages[index].message.body else {
+                transport.send(output.messages[index])
                 continue
             }
             do {
-                transport.send(try withPayloads(envelope))
+                transport.send(try withPayloads(output.messages[index]))
             } catch {
                 // The journal does not hold what the core lists: nothing is sent or done on top of it.
                 halt(because: error)

@@ -168,57 +168,74 @@ public struct SimulatedNetwork<Message> {
             faults.longDelayed += 1
         }
         if delay > 1 { faults.delayed += 1 }
-        var packet = packet
-        if random.chance(perMillion: profile.corruptPerMillion), let corrupter, corrupter(&packet.message, &random) {
-            faults.corrupted += 1
+        let slot = (tick + delay) % SimulationLimits.networkWheelTicks
+        // Copied for the corrupter only: a copy of every packet was a measurable share of the time.
+        if random.chance(perMillion: profile.corruptPerMillion), let corrupter {
+            var corrupted = packet
+            if corrupter(&corrupted.message, &random) { faults.corrupted += 1 }
+            wheel[slot].append(corrupted)
+            return
         }
-        wheel[(tick + delay) % SimulationLimits.networkWheelTicks].append(packet)
+        wheel[slot].append(packet)
     }
 
     /// Messages due at `tick` that get through, in order: those on cut links vanish, clogged ones are
     /// held, those to a crashed (or since restarted) endpoint are lost.
     public mutating func takeDue(at tick: Int) -> [(from: Int, to: Int, message: Message)] {
-        var delivered: [(from: Int, to: Int, message: Message)] = []
-        takeDue(at: tick, into: &delivered)
-        return delivered
+        var due: [Packet<Message>] = []
+        takeDue(at: tick, into: &due)
+        return due.map { ($0.from, $0.to, $0.message) }
     }
 
-    /// `takeDue(at:)`, appended to `delivered`: a caller that reuses its buffer allocates nothing per tick.
-    public mutating func takeDue(at tick: Int, into delivered: inout [(from: Int, to: Int, message: Message)]) {
+    /// `takeDue(at:)` as packets, in `delivered` (which must be empty): the slot's own buffer, filtered
+    /// in place, is swapped out to the caller, and `delivered`'s (with its capacity) takes its place.
+    /// Nothing lands in this slot before the next turn of the wheel (a delay is shorter than the
+    /// wheel), and copying every message out, or reallocating the slot every tick, was a measurable
+    /// share of the simulator's time.
+    mutating func takeDue(at tick: Int, into delivered: inout [Packet<Message>]) {
+        precondition(delivered.isEmpty, "the caller's buffer is handed back empty")
         let slot = tick % SimulationLimits.networkWheelTicks
         guard !wheel[slot].isEmpty else { return }
-        // The slot's buffer goes back empty with its capacity: nothing lands in this slot before the
-        // next turn of the wheel (a delay is shorter than the wheel), and reallocating it every tick
-        // was a measurable share of the simulator's time.
-        var due: [Packet<Message>] = []
-        swap(&due, &wheel[slot])
-        defer {
-            due.removeAll(keepingCapacity: true)
-            swap(&due, &wheel[slot])
+        swap(&delivered, &wheel[slot])
+        var kept = 0
+        for index in delivered.indices {
+            let link = link(delivered[index].from, delivered[index].to)
+            switch fate(link: link, to: delivered[index].to, toIncarnation: delivered[index].toIncarnation, sequence: delivered[index].sequence) {
+            case .delivered:
+                if kept != index { delivered.swapAt(kept, index) }
+                kept += 1
+            case .held: held[link].append(delivered[index])
+            case .lost: break
+            }
         }
-        for packet in due {
-            let link = link(packet.from, packet.to)
-            if cut[link] {
-                faults.droppedAtCuts += 1
-                continue
-            }
-            if clogged[link] {
-                faults.heldByClogs += 1
-                held[link].append(packet)
-                continue
-            }
-            guard isUp[packet.to], incarnation[packet.to] == packet.toIncarnation else {
-                faults.lostToCrashes += 1
-                continue
-            }
-            if packet.sequence < lastDeliveredSequence[link] {
-                faults.reordered += 1
-            } else {
-                lastDeliveredSequence[link] = packet.sequence
-            }
-            faults.messagesDelivered += 1
-            delivered.append((packet.from, packet.to, packet.message))
+        if kept < delivered.count { delivered.removeLast(delivered.count - kept) }
+    }
+
+    enum Fate { case delivered, held, lost }
+
+    /// What becomes of a packet due now on `link` (counted): on a cut link it vanishes, on a clogged
+    /// one it is held until the heal, to a crashed (or since restarted) endpoint it is lost. Given its
+    /// fields rather than the packet: passing an element of the buffer copied it.
+    mutating func fate(link: Int, to: Int, toIncarnation: Int, sequence: UInt64) -> Fate {
+        if cut[link] {
+            faults.droppedAtCuts += 1
+            return .lost
         }
+        if clogged[link] {
+            faults.heldByClogs += 1
+            return .held
+        }
+        guard isUp[to], incarnation[to] == toIncarnation else {
+            faults.lostToCrashes += 1
+            return .lost
+        }
+        if sequence < lastDeliveredSequence[link] {
+            faults.reordered += 1
+        } else {
+            lastDeliveredSequence[link] = sequence
+        }
+        faults.messagesDelivered += 1
+        return .delivered
     }
 
     /// Whether `from` can no longer reach `to`.

@@ -160,15 +160,11 @@ public struct RandomSchedule {
 
     func pick<T>(_ items: [T], _ random: inout SplitMix64) -> T { items[random.below(items.count)] }
 
-    /// `pick(ids.filter { $0 != excluded }, &random)`, the same draw, without building the array
-    /// (this runs every tick).
-    func pick(_ items: [ServerID], excluding excluded: ServerID, _ random: inout SplitMix64) -> ServerID {
-        var remaining = random.below(items.count - items.count(where: { $0 == excluded }))
-        for item in items where item != excluded {
-            if remaining == 0 { return item }
-            remaining -= 1
-        }
-        preconditionFailure("no item but the excluded one")
+    /// `pick(items, excluding: items[excluded])` for items without repeats, the same draw, without
+    /// comparing a single name (this runs every tick).
+    func pick(_ items: [ServerID], excludingIndex excluded: Int, _ random: inout SplitMix64) -> ServerID {
+        let drawn = random.below(items.count - 1)
+        return items[drawn < excluded ? drawn : drawn + 1]
     }
 
     mutating func injectFaults() {
@@ -211,8 +207,9 @@ public struct RandomSchedule {
                 due += 1
             }
         }
-        guard ids.count > 1, let writer = writer() else { return }
-        let standby = pick(ids, excluding: writer, &random)
+        guard ids.count > 1, let writerIndex = cluster.writerIndexAtHighestEpoch() else { return }
+        let writer = ids[writerIndex]
+        let standby = pick(ids, excludingIndex: writerIndex, &random)
         let plainly = AdminCommand.promote(dryRun: false, force: false)
         if random.chance(perMillion: profile.isolateActivePerMillion) {
             // In sync mode (a failover polls the other standbys) or not (it needs force). The active

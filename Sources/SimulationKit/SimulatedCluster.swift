@@ -136,10 +136,9 @@ public final class SimulatedCluster {
         }
 
         /// The paths a step's decisions name.
-        mutating func count(_ output: HAOutput) {
-            guard case .decided(let decisions) = output.reason else { return }
+        mutating func count(_ decisions: [HADecision], effects: [HAEffect]) {
             var refusal: HARefusal?
-            for effect in output.effects { if case .commandRefused(let code) = effect { refusal = code } }
+            for effect in effects { if case .commandRefused(let code) = effect { refusal = code } }
             for decision in decisions {
                 if let path = PromotePath.taken(by: decision, refusal: refusal) { promotePaths[path] += 1 }
                 switch decision {
@@ -163,9 +162,15 @@ public final class SimulatedCluster {
     var servers: [SimulatedServer] = []
     /// The servers' ids, in the same order: looked up on every step (searching `servers` retained each).
     public let serverIDs: [ServerID]
-    var inbox: [(server: Int, input: HAInput)] = []
-    /// The messages due this tick (kept between ticks for its capacity).
-    var dueMessages: [(from: Int, to: Int, message: HAMessage)] = []
+    var inbox: [InboxEntry] = []
+    /// A struct, not a tuple: an array of tuples is copied and destroyed through the runtime's generic
+    /// tuple witnesses, a measurable share of the time.
+    struct InboxEntry {
+        var server: Int
+        var input: HAInput
+    }
+    /// The messages due this tick (a buffer the network's wheel and this tick swap, with its capacity).
+    var dueMessages: [Packet<HAMessage>] = []
     var draining = false
     /// The server that enabled writes in each epoch (a dictionary only for lookup, never for ordering).
     var writerOfEpoch: [Epoch: Int] = [:]
@@ -190,8 +195,6 @@ public final class SimulatedCluster {
     /// their side of the split the force made is the one fenced when the two meet, so what they
     /// acknowledge is not promised (the operator was told both sides may collide).
     var forcedBelowAnEnabledEpoch: Set<Epoch> = []
-    /// Per published revision (by hash): its server's `writesHeld` when it was committed.
-    var writesHeldAtCommit: [String: WritesHeld] = [:]
     /// What a server held when it committed a revision: writes since a step, whether it entered the
     /// epoch by promotion, and since when it had asked every peer before those writes came on (nil: it
     /// took them without asking).
@@ -205,13 +208,23 @@ public final class SimulatedCluster {
     /// Epochs entered by a failover without force (sync mode: the old active may still hold revisions
     /// no standby acknowledged, which collide when it comes back).
     var failoverEpochs: [Epoch] = []
-    /// Every revision ever published, by hash: the hash of the one before it. Revisions are hash
-    /// chained, so a journal holds a revision under its snapshot base exactly when the chain from the
-    /// base reaches it: what the author wrote decides, never "unknown".
-    var previousHashOf: [String: String] = [:]
-    /// Every published revision's payload by hash: the journal on disk of whichever server holds it
-    /// (the core's journal keeps none; the driver loads them before an append leaves).
-    var payloadOf: [String: [UInt8]] = [:]
+    /// Every revision ever published, by hash (one table: three, one per fact, were a measurable share
+    /// of the time).
+    var published: [String: PublishedRevision] = [:]
+    struct PublishedRevision {
+        /// The hash of the one before it. Revisions are hash chained, so a journal holds a revision
+        /// under its snapshot base exactly when the chain from the base reaches it: what the author
+        /// wrote decides, never "unknown".
+        var previousHash: String
+        /// The journal on disk of whichever server holds it (the core's journal keeps none; the
+        /// driver loads them before an append leaves).
+        var payload: [UInt8]
+        /// Its server's `writesHeld` when it was committed.
+        var writesHeld: WritesHeld
+    }
+
+    /// The hash of the revision before the one with `hash` (nil: never published).
+    func previousHash(of hash: String) -> String? { published[hash]?.previousHash }
 
     public init(
         servers ids: [ServerID], seed: UInt64, network profile: NetworkProfile = .perfect,
@@ -260,13 +273,23 @@ public final class SimulatedCluster {
     }
 
     /// The first server (in id order) taking writes at the highest running epoch, if any.
-    public func writerAtHighestEpoch() -> ServerID? {
-        let highest = highestRunningEpoch()
-        for index in servers.indices
-        where servers[index].runtime.writesEpoch != nil && servers[index].isUp && servers[index].driver.core.summary.epoch == highest {
-            return serverIDs[index]
+    public func writerAtHighestEpoch() -> ServerID? { writerIndexAtHighestEpoch().map { serverIDs[$0] } }
+
+    /// `writerAtHighestEpoch()` as an index into `serverIDs`, in one pass (the schedule asks every tick).
+    public func writerIndexAtHighestEpoch() -> Int? {
+        var highest = Epoch.initial
+        var writer: Int?
+        for index in servers.indices where servers[index].isUp {
+            let epoch = servers[index].driver.core.summary.epoch
+            let writes = servers[index].runtime.writesEpoch != nil
+            if epoch > highest {
+                highest = epoch
+                writer = writes ? index : nil
+            } else if writer == nil, writes, epoch == highest {
+                writer = index
+            }
         }
-        return nil
+        return writer
     }
 
     /// The core of a running server (nil while it is crashed).
@@ -388,17 +411,17 @@ public final class SimulatedCluster {
             hash: simulatedHash(previous: head.hash, epoch: epoch, number: head.number + 1, payload: payload),
             payload: payload)
         counters.publishes += 1
-        previousHashOf[revision.hash] = revision.previousHash
-        payloadOf[revision.hash] = payload
         // As the runtime: committed visibly, sent, and made durable afterwards (lost in a crash before).
         // In async mode the publish is answered once durable here; in sync mode by `publishAcknowledged`.
-        switch servers[index].driver.core.publishMode {
+        switch servers[index].driver.core.summary.publishMode {
         case .async: runtime.awaitingDurableAnswer[revision.hash] = revision
-        case .sync: runtime.awaitingSyncAnswer[revision.number] = nowMilliseconds
+        case .sync: runtime.awaitSyncAnswer(revision.number, committedMilliseconds: nowMilliseconds)
         }
-        writesHeldAtCommit[revision.hash] = WritesHeld(
-            sinceStep: runtime.writesHeld?.sinceStep ?? steps, newEpoch: runtime.writesHeld?.newEpoch ?? false,
-            askedPeersSinceStep: runtime.askingPeersSince.flatMap { $0.epoch == epoch ? $0.step : nil })
+        published[revision.hash] = PublishedRevision(
+            previousHash: revision.previousHash, payload: payload,
+            writesHeld: WritesHeld(
+                sinceStep: runtime.writesHeld?.sinceStep ?? steps, newEpoch: runtime.writesHeld?.newEpoch ?? false,
+                askedPeersSinceStep: runtime.askingPeersSince.flatMap { $0.epoch == epoch ? $0.step : nil }))
         deliver(index, .revisionCommitted(revision))
         if firstWriteOfEpoch[epoch] == nil { firstWriteOfEpoch[epoch] = (steps, servers[index].driver.core.journal) }
         runtime.queue(.applyRevisions([revision]))
@@ -430,8 +453,9 @@ public final class SimulatedCluster {
             deliver(index, .tick(now: now))
         }
         network.takeDue(at: tick, into: &dueMessages)
-        for packet in dueMessages {
-            deliver(packet.to, .receive(from: serverIDs[packet.from], message: packet.message))
+        // By index: a copy of each packet, then of its message, was a measurable share of the time.
+        for index in dueMessages.indices {
+            deliver(dueMessages[index].to, .receive(from: serverIDs[dueMessages[index].from], message: dueMessages[index].message))
         }
         dueMessages.removeAll(keepingCapacity: true)
         checkSyncPublishesAnswered()
@@ -456,9 +480,9 @@ public final class SimulatedCluster {
     func drainInbox() {
         var next = 0
         while next < inbox.count {
-            let (server, follow) = inbox[next]
+            let entry = inbox[next]
             next += 1
-            if servers[server].isUp { stepAndApply(server, follow) }
+            if servers[entry.server].isUp { stepAndApply(entry.server, entry.input) }
         }
         inbox.removeAll(keepingCapacity: true)
     }
@@ -473,7 +497,7 @@ public final class SimulatedCluster {
 
     /// An input a server's runtime reports (a disk completion, a snapshot read): stepped after the
     /// inputs before it, in order.
-    func post(_ input: HAInput, to index: Int) { inbox.append((index, input)) }
+    func post(_ input: HAInput, to index: Int) { inbox.append(InboxEntry(server: index, input: input)) }
 
     /// One step of `index`'s driver (the runtime's own: persist, send, effects in order), then every
     /// invariant.
@@ -481,14 +505,18 @@ public final class SimulatedCluster {
     func stepAndApply(_ index: Int, _ input: HAInput) -> HAReason? {
         guard servers[index].isUp else { return nil }
         steps += 1
-        let summaryBefore = servers[index].driver.core.summary
+        let summaryChangesBefore = servers[index].driver.core.summaryChanges
         let writesBefore = servers[index].runtime.writesEpoch
         var completions: [HAInput] = []
         guard let output = servers[index].driver.step(input, completions: &completions) else { return nil }
+        if case .decided(let decisions) = output.reason {
+            observe(decisions, on: index)
+            counters.count(decisions, effects: output.effects)
+        }
         for completion in completions { post(completion, to: index) }
         // The invariants read this server's summary and writes (a peer's part changes in the peer's own
         // steps, which check it): a step that changed neither, as most heartbeats, cannot break one.
-        if servers[index].driver.core.summary != summaryBefore || servers[index].runtime.writesEpoch != writesBefore {
+        if servers[index].driver.core.summaryChanges != summaryChangesBefore || servers[index].runtime.writesEpoch != writesBefore {
             checkInvariants(afterStepOf: index)
         }
         return output.reason
@@ -505,7 +533,9 @@ public final class SimulatedCluster {
     /// A message from `index` onto the network.
     func send(_ envelope: Envelope, from index: Int) {
         counters.messagesSent += 1
-        if case .append(_, let revisions, _) = envelope.message.body, let missing = revisions.first(where: { $0.payload.bytes == nil }) {
+        if case .append = envelope.message.body, case .append(_, let revisions, _) = envelope.message.body,
+            let missing = revisions.first(where: { $0.payload.bytes == nil })
+        {
             fail("an append leaves with every payload", "\(servers[index].id) sent #\(missing.number) to \(envelope.to) without its payload")
         }
         network.send(envelope.message, from: index, to: self.index(of: envelope.to), at: tick, random: &random)
@@ -540,10 +570,12 @@ public final class SimulatedCluster {
             }
             if epoch > guaranteeFloorEpoch {
                 guaranteeFloorEpoch = epoch
-                syncAcknowledged.removeAll { !holds(journal, RevisionHead(number: $0.number, hash: $0.hash)) }
+                let kept = held(syncAcknowledged.map { RevisionHead(number: $0.number, hash: $0.hash) }, in: journal)
+                syncAcknowledged = zip(syncAcknowledged, kept).filter(\.1).map(\.0)
             }
         } else if epoch >= guaranteeFloorEpoch, epoch >= highestEnabledEpoch {
-            for acknowledged in syncAcknowledged where !holds(journal, RevisionHead(number: acknowledged.number, hash: acknowledged.hash)) {
+            let kept = held(syncAcknowledged.map { RevisionHead(number: $0.number, hash: $0.hash) }, in: journal)
+            for (acknowledged, isHeld) in zip(syncAcknowledged, kept) where !isHeld {
                 fail(
                     "a revision acknowledged in sync mode survives every promotion that was not forced",
                     "\(id) became active in \(epoch) without #\(acknowledged.number) (acknowledged in \(acknowledged.epoch))")
@@ -592,8 +624,32 @@ public final class SimulatedCluster {
         if let hash = journal.hash(at: span.lastNumber) { return RevisionHead(number: span.lastNumber, hash: hash) }
         // Under the snapshot base: follow the chain down from the base.
         var hash = journal.base.hash
-        for _ in span.lastNumber..<journal.base.number { hash = previousHashOf[hash] ?? "" }
+        for _ in span.lastNumber..<journal.base.number { hash = previousHash(of: hash) ?? "" }
         return RevisionHead(number: span.lastNumber, hash: hash)
+    }
+
+    /// For each of `heads`, whether `journal` holds it (as `holds`), following the hash chain under
+    /// the journal's base once for all of them (once per head was quadratic in the revisions acknowledged).
+    func held(_ heads: [RevisionHead], in journal: Journal) -> [Bool] {
+        let base = journal.base
+        // The chain under the base, newest first: the hash at number `base.number - offset` is `chain[offset]`.
+        var chain: [String] = []
+        if let lowest = heads.lazy.filter({ journal.contains($0) == nil }).map(\.number).min(), lowest <= base.number {
+            var hash = base.hash
+            var number = base.number
+            chain.append(hash)
+            while number > lowest, let previous = previousHash(of: hash) {
+                hash = previous
+                number -= 1
+                chain.append(hash)
+            }
+        }
+        return heads.map { head in
+            if let held = journal.contains(head) { return held }
+            guard head.number <= base.number else { return false }
+            let offset = Int(base.number - head.number)
+            return offset < chain.count && chain[offset] == head.hash
+        }
     }
 
     /// Whether the revision `head` is `from` or one of the revisions before it.
@@ -602,7 +658,7 @@ public final class SimulatedCluster {
         var hash = from.hash
         var number = from.number
         while number > head.number {
-            guard let previous = previousHashOf[hash] else { return false }
+            guard let previous = previousHash(of: hash) else { return false }
             hash = previous
             number -= 1
         }
@@ -611,22 +667,23 @@ public final class SimulatedCluster {
 
     /// Decisions the invariants follow: a completed switchover keeps everything the old active held
     /// durably; a collision needs a promotion that could split the group (forced, or a failover).
-    func observe(_ decisions: [HADecision], on index: Int, core: HAStateMachine) {
+    func observe(_ decisions: [HADecision], on index: Int) {
+        let server = servers[index]
         for decision in decisions {
             switch decision {
             case .switchoverCompleted(let previous, _, let epoch):
                 // Revisions of a higher epoch than ours (a forced promotion of the old active during
                 // the hand-over, which fences us) were never handed over.
                 let oldDurable = lastHead(of: servers[self.index(of: previous)].runtime.diskJournal, before: epoch)
-                if !holds(core.journal, oldDurable) {
+                if !holds(server.driver.core.journal, oldDurable) {
                     fail(
                         "a switchover keeps every revision the old active held durably",
-                        "\(servers[index].id) took over in \(epoch) at \(core.journal.head) without \(previous)'s durable \(oldDurable)")
+                        "\(server.id) took over in \(epoch) at \(server.driver.core.journal.head) without \(previous)'s durable \(oldDurable)")
                 }
             case .failoverCompleted(let epoch), .failoverWithoutPoll(let epoch):
                 failoverEpochs.append(epoch)
             case .collisionWithActive(let active, _, let common):
-                checkCollisionExplained(standby: index, core: core, active: active, common: common)
+                checkCollisionExplained(standby: index, core: server.driver.core, active: active, common: common)
             case .writesEnabledOncePeersAnswer(.promotedAgain, _, _):
                 noteAskingPeers(index)
             case .forcedPromotion(let epoch, _, _), .forcedPromotionOfPausedActive(let epoch), .forcedPromotionDuringHandover(_, let epoch),
@@ -661,8 +718,8 @@ public final class SimulatedCluster {
     /// a forced promotion) is in the final journal.
     public func checkAcknowledgementsKept() {
         guard let active = servers.first(where: { $0.isUp && $0.driver.core.writesEnabled }) else { return }
-        for acknowledged in syncAcknowledged
-        where !holds(active.driver.core.journal, RevisionHead(number: acknowledged.number, hash: acknowledged.hash)) {
+        let kept = held(syncAcknowledged.map { RevisionHead(number: $0.number, hash: $0.hash) }, in: active.driver.core.journal)
+        for (acknowledged, isHeld) in zip(syncAcknowledged, kept) where !isHeld {
             fail(
                 "every revision acknowledged in sync mode, and not given up by a forced promotion, is in the final journal",
                 "#\(acknowledged.number) (acknowledged in \(acknowledged.epoch)) is not in \(active.id)'s journal (head \(active.driver.core.journal.head))")
@@ -683,20 +740,18 @@ public final class SimulatedCluster {
     func checkSyncPublishesAnswered() {
         let now = nowMilliseconds
         for server in servers where server.isUp && !server.runtime.awaitingSyncAnswer.isEmpty {
-            let core = server.driver.core
-            let mode = core.publishMode
+            // The stored summary: the core's computed `publishMode` copied the whole core every tick.
+            let mode = server.driver.core.summary.publishMode
             if server.runtime.waitingInMode?.mode != mode { server.runtime.waitingInMode = (mode, now) }
             let since = server.runtime.waitingInMode?.sinceMilliseconds ?? now
             let timeout: UInt64 = if case .sync(let timeout) = mode { timeout } else { 0 }
-            let grace = core.limits.timerResolutionMilliseconds + tickMilliseconds
-            guard
-                let (number, committed) = server.runtime.awaitingSyncAnswer.first(where: {
-                    max($0.value + timeout, since) + grace < now
-                })
+            let grace = server.configuration.limits.timerResolutionMilliseconds + tickMilliseconds
+            // The oldest is the first one due: every one waits in the same mode since the same time.
+            guard let oldest = server.runtime.awaitingSyncAnswer.first, max(oldest.committedMilliseconds + timeout, since) + grace < now
             else { continue }
             fail(
                 "every sync-mode publish is answered (acknowledged or timed out) once its timeout has passed",
-                "\(server.id)'s publish of #\(number), committed at \(committed) ms, has no answer at \(now) ms (\(core.publishMode), HA stopped: \(core.hardState.haStopped))"
+                "\(server.id)'s publish of #\(oldest.number), committed at \(oldest.committedMilliseconds) ms, has no answer at \(now) ms (\(mode), HA stopped: \(server.driver.core.hardState.haStopped))"
             )
             return
         }
@@ -744,7 +799,7 @@ public final class SimulatedCluster {
         let now = steps
         for (epoch, first) in firstWriteOfEpoch where epoch > revision.epoch && first.step < now {
             if holds(first.journal, revision.head) { continue }
-            let held = writesHeldAtCommit[revision.hash] ?? WritesHeld(sinceStep: .max, newEpoch: false)
+            let held = published[revision.hash]?.writesHeld ?? WritesHeld(sinceStep: .max, newEpoch: false)
             let forced = forcedEpochs.filter { $0 >= revision.epoch && $0 <= epoch }
             if !forced.isEmpty && (held.sinceStep < first.step || held.newEpoch) { continue }
             // Asking began before the force: the promoted server's "no higher epoch" was true when given.
@@ -798,7 +853,7 @@ public final class SimulatedCluster {
         var inSnapshot: Set<String> = []
         var hash = snapshotHead.hash
         var number = snapshotHead.number
-        while number > old.base.number, let previous = previousHashOf[hash] {
+        while number > old.base.number, let previous = previousHash(of: hash) {
             if number <= old.head.number { inSnapshot.insert(hash) }
             hash = previous
             number -= 1
@@ -817,18 +872,20 @@ public final class SimulatedCluster {
 
     /// True when one server takes writes in the highest epoch and every other server is a verified
     /// standby of it holding exactly its journal, durably.
+    /// (Read through stored summaries: a core copied out per server and tick was a measurable share
+    /// of the liveness phase.)
     public var isConverged: Bool {
         var highest = Epoch.initial
         for server in servers {
             guard server.isUp else { return false }
-            highest = max(highest, server.driver.core.epoch)
+            highest = max(highest, server.driver.core.summary.epoch)
         }
-        let active = servers[index(of: highest.server)].driver.core
+        let active = servers[index(of: highest.server)].driver.core.summary
         guard active.writesEnabled, active.epoch == highest else { return false }
         for server in servers where server.id != highest.server {
-            let core = server.driver.core
-            guard core.epoch == highest, core.followsActiveVerified, core.journal.head == active.journal.head,
-                core.durableHead == core.journal.head, !core.hardState.haStopped
+            let summary = server.driver.core.summary
+            guard summary.epoch == highest, summary.followsActiveVerified, summary.head == active.head,
+                server.driver.core.durableHead == summary.head, !server.driver.core.hardState.haStopped
             else { return false }
         }
         return true
@@ -908,9 +965,12 @@ func simulatedHash(previous: String, epoch: Epoch, number: UInt64, payload: [UIn
     for byte in epoch.server.name.utf8 { mix(UInt64(byte)) }
     mix(number)
     for byte in payload { mix(UInt64(byte)) }
-    let digits = Array("0123456789abcdef".utf8)
-    var text: [UInt8] = []
-    text.reserveCapacity(15)
-    for shift in stride(from: 56, through: 0, by: -4) { text.append(digits[Int((hash >> UInt64(shift)) & 0xf)]) }
-    return String(decoding: text, as: UTF8.self)
+    // The low 60 bits as 15 hex digits, written straight into the (small) string: no array per hash.
+    return String(unsafeUninitializedCapacity: 15) { text in
+        for digit in 0..<15 {
+            let nibble = UInt8(truncatingIfNeeded: hash >> UInt64(56 - 4 * digit)) & 0xf
+            text[digit] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+        }
+        return 15
+    }
 }

@@ -73,7 +73,12 @@ final class SimulatedRuntime: HAStorage, HAHost {
     /// What survives a crash.
     var diskHardState: HardState?
     var diskJournal = Journal.empty
-    var diskQueue: [(dueTick: Int, operation: DiskOperation)] = []
+    var diskQueue: [DiskWrite] = []
+    /// A write on its way to the disk (a struct: arrays of tuples go through generic runtime witnesses).
+    struct DiskWrite {
+        var dueTick: Int
+        var operation: DiskOperation
+    }
     /// The runtime enables writes only when the core says so.
     var writesEpoch: Epoch?
     /// Since when this incarnation has held writes in its current epoch (through pauses and aborted
@@ -84,8 +89,20 @@ final class SimulatedRuntime: HAStorage, HAHost {
     var askingPeersSince: (epoch: Epoch, step: Int)?
     /// Its publishes answered once durable here (async mode): revision hash → revision.
     var awaitingDurableAnswer: [String: ReplicatedRevision] = [:]
-    /// Its publishes waiting for a standby (sync mode): revision number → when committed (ms).
-    var awaitingSyncAnswer: [UInt64: UInt64] = [:]
+    /// Its publishes waiting for a standby (sync mode), oldest first: the check every tick reads the
+    /// first only (a scan of a dictionary was a measurable share of the time).
+    var awaitingSyncAnswer: [AwaitingAnswer] = []
+    struct AwaitingAnswer {
+        var number: UInt64
+        var committedMilliseconds: UInt64
+    }
+
+    /// A sync-mode publish of revision `number`, committed now: it waits for its answer (replacing
+    /// a publish of the same number that lost its revision and still waited).
+    func awaitSyncAnswer(_ number: UInt64, committedMilliseconds: UInt64) {
+        awaitingSyncAnswer.removeAll { $0.number == number }
+        awaitingSyncAnswer.append(AwaitingAnswer(number: number, committedMilliseconds: committedMilliseconds))
+    }
     /// The core's publish mode while some publish waits, and since when it is seen so (ms): the core
     /// answers by the mode of the moment, so a change restarts the clock of those waiting. Left stale
     /// while none waits: a change before a publish's commit never delays its answer.
@@ -111,7 +128,7 @@ final class SimulatedRuntime: HAStorage, HAHost {
         writesHeld = nil
         askingPeersSince = nil
         awaitingDurableAnswer = [:]
-        awaitingSyncAnswer = [:]
+        awaitingSyncAnswer = []
         waitingInMode = nil
     }
 
@@ -132,7 +149,7 @@ final class SimulatedRuntime: HAStorage, HAHost {
 
     func loadPayloads(_ revisions: [ReplicatedRevision], core: HAStateMachine) throws -> [[UInt8]] {
         try revisions.map { revision in
-            guard let payload = cluster.payloadOf[revision.hash] else { throw SimulatedStorageFailure("#\(revision.number) was never published") }
+            guard let payload = cluster.published[revision.hash]?.payload else { throw SimulatedStorageFailure("#\(revision.number) was never published") }
             return payload
         }
     }
@@ -205,7 +222,7 @@ final class SimulatedRuntime: HAStorage, HAHost {
 
     /// A write that completes in 0 to 2 ticks.
     func queue(_ operation: DiskOperation) {
-        diskQueue.append((cluster.tick + cluster.random.below(3), operation))
+        diskQueue.append(DiskWrite(dueTick: cluster.tick + cluster.random.below(3), operation: operation))
     }
 
     /// Completes the writes due by now.
@@ -220,7 +237,7 @@ final class SimulatedRuntime: HAStorage, HAHost {
     func flushDisk() {
         let operations = diskQueue
         diskQueue = []
-        for (_, operation) in operations { perform(operation) }
+        for write in operations { perform(write.operation) }
     }
 
     func perform(_ operation: DiskOperation) {
@@ -258,7 +275,7 @@ final class SimulatedRuntime: HAStorage, HAHost {
     func disableWrites() { writesEpoch = nil }
 
     func publishResolved(revision number: UInt64, acknowledged: Bool, core: HAStateMachine) {
-        awaitingSyncAnswer[number] = nil
+        if let index = awaitingSyncAnswer.firstIndex(where: { $0.number == number }) { awaitingSyncAnswer.remove(at: index) }
         guard acknowledged else {
             cluster.counters.syncTimedOut += 1
             return
@@ -280,10 +297,10 @@ final class SimulatedRuntime: HAStorage, HAHost {
 
     func commandRefused(_ refusal: HARefusal) { cluster.counters.refusals += 1 }
 
-    func didCarryOut(_ output: HAOutput, core: HAStateMachine) {
-        cluster.counters.count(output)
-        if case .decided(let decisions) = output.reason { cluster.observe(decisions, on: index, core: core) }
-    }
+    // The cluster follows a step's decisions once the driver returns (`SimulatedCluster.stepAndApply`):
+    // reading the core here had the driver copy the whole core (a kilobyte) for every step.
+    @inline(__always)
+    func didCarryOut(_ output: HAOutput, core: HAStateMachine) {}
 
     func halted(because error: any Error) {
         preconditionFailure("the simulated disk never fails: \(error)")

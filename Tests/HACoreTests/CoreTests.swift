@@ -100,6 +100,25 @@ struct CoreTests {
         #expect(fromC.reason.description.contains("every peer answered in no higher epoch"))
     }
 
+    @Test("the summary counts the steps that changed it, and says how a publish is answered now")
+    func summaryChanges() {
+        let configuration = HAConfiguration(serverID: "B", peers: ["A", "C"])
+        var standby = HAStateMachine(configuration: configuration)
+        _ = standby.step(.tick(now: 5_000))
+        let before = standby.summaryChanges
+        // A heartbeat of a standby in no higher epoch changes none of the summary's facts.
+        _ = standby.step(.receive(from: "C", message: HAMessage(epoch: .initial, body: .heartbeat(Self.standbyHeartbeat))))
+        _ = standby.step(.tick(now: 5_050))
+        #expect(standby.summaryChanges == before)
+        _ = standby.step(.admin(.promote(dryRun: false, force: true)))
+        #expect(standby.summaryChanges == before + 1)
+        #expect(standby.summary.role == .active && standby.summary.writesEnabled)
+        #expect(standby.summary.publishMode == standby.publishMode && standby.summary.publishMode == .async)
+        _ = standby.step(.admin(.setReplicationMode(.sync(timeoutMilliseconds: 500))))
+        #expect(standby.summaryChanges == before + 2)
+        #expect(standby.summary.publishMode == .sync(timeoutMilliseconds: 500))
+    }
+
     static let standbyHeartbeat = HAMessage.Heartbeat(
         head: .empty, durableHead: .empty, role: .standby, writesEnabled: false,
         haStopped: false, replicationMode: .async, expectingHello: false)
