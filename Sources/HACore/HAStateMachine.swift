@@ -170,7 +170,8 @@ public struct HAStateMachine: Sendable {
 
     public mutating func step(_ input: HAInput) -> HAOutput {
         if case .tick(let now) = input, moveClockIfNoTimerDue(to: now) { return HAOutput(reason: .routine(.clockMoved)) }
-        pending = PendingOutput()
+        // Every step ends by taking its output, which leaves `pending` empty: no reset needed here.
+        assert(pending.isEmpty, "a step starts with no output pending")
         switch input {
         case .tick(let now):
             precondition(now >= nowMilliseconds, "time never goes backwards")
@@ -200,7 +201,10 @@ public struct HAStateMachine: Sendable {
             summary = next
             summaryChanges &+= 1
         }
-        return pending.take(persisting: hardState)
+        // Taken first, then given the hard state only when it persists: passing the hard state to a
+        // method of `pending` copied it (a quarter kilobyte) on every step.
+        let taken = pending.take()
+        return taken.output(persisting: taken.persist ? HardStateBox(hardState) : nil)
     }
 
     /// Most ticks only move the clock: when no timer is due by `now`, moves it there and returns true,
@@ -241,6 +245,10 @@ public struct HAStateMachine: Sendable {
         decide(decision)
     }
 
+    // Inlined, as `reachable`, `syncStatus` and the helpers they call: a non-mutating method called
+    // from a mutating one is handed a copy of the whole machine (a kilobyte), which was a measurable
+    // share of every step.
+    @inline(__always)
     func peerIndex(_ id: ServerID) -> Int? { peers.firstIndex { $0.id == id } }
 
     // MARK: - Receiving
@@ -387,6 +395,7 @@ public struct HAStateMachine: Sendable {
         }
     }
 
+    @inline(__always)
     func reachable(_ index: Int) -> Bool {
         guard let heard = peers[index].lastHeardAtMilliseconds else { return false }
         return nowMilliseconds - heard <= limits.peerTimeoutMilliseconds
@@ -394,6 +403,7 @@ public struct HAStateMachine: Sendable {
 
     // MARK: - Status
 
+    @inline(__always)
     func syncStatus(of index: Int) -> PeerSyncStatus {
         if peers[index].haStopped && reachable(index) { return .haStopped }
         if isActive {
@@ -435,6 +445,7 @@ public struct HAStateMachine: Sendable {
     /// behind every lag it reports (status, sync status, promotion dry run). On the active: what the
     /// peer lacks of our journal. On a standby: for the active, what we lack of the last head it
     /// reported (nil if it never did); for another standby, what it lacks of that head.
+    @inline(__always)
     func lagRevisions(of index: Int) -> UInt64? {
         if isActive {
             let held = if case .delta(let progress) = peers[index].replication { progress.matched.number } else { peers[index].knownHead.number }
@@ -448,6 +459,7 @@ public struct HAStateMachine: Sendable {
         return reference > peers[index].knownHead.number ? reference - peers[index].knownHead.number : 0
     }
 
+    @inline(__always)
     func lagging(_ index: Int, since: UInt64?) -> PeerSyncStatus {
         let milliseconds = since.map { nowMilliseconds - $0 } ?? 0
         return .lagging(revisions: lagRevisions(of: index) ?? 0, milliseconds: milliseconds)
@@ -462,6 +474,7 @@ public struct HAStateMachine: Sendable {
 
     /// The peers whose sync status differs in kind from the one last reported (usually none), read in
     /// one pass: called per peer from the mutating loop, `syncStatus` had the state machine copied.
+    @inline(__always)
     func statusesChanged() -> [(index: Int, status: PeerSyncStatus)] {
         var changed: [(index: Int, status: PeerSyncStatus)] = []
         for index in peers.indices {
@@ -518,12 +531,19 @@ struct PendingOutput: Sendable {
     var decisions: [HADecision] = []
     var routine = HARoutine.nothingToDo
 
-    /// The step's output, its arrays moved out (not copied): the next step starts from an empty one.
-    mutating func take(persisting hardState: HardState) -> HAOutput {
+    var isEmpty: Bool { !persist && messages.isEmpty && effects.isEmpty && decisions.isEmpty }
+
+    /// What the step collected, its arrays moved out (not copied): the next step starts from an empty one.
+    mutating func take() -> PendingOutput {
         var taken = PendingOutput()
         swap(&taken, &self)
-        return HAOutput(
-            persistBox: taken.persist ? HardStateBox(hardState) : nil, messages: taken.messages, effects: taken.effects,
-            reason: taken.decisions.isEmpty ? .routine(taken.routine) : .decided(taken.decisions))
+        return taken
+    }
+
+    /// The step's output, `persistBox` holding the hard state when `persist` is set.
+    func output(persisting persistBox: HardStateBox?) -> HAOutput {
+        HAOutput(
+            persistBox: persistBox, messages: messages, effects: effects,
+            reason: decisions.isEmpty ? .routine(routine) : .decided(decisions))
     }
 }

@@ -46,7 +46,8 @@ public struct Epoch: Hashable, Comparable, Sendable, CustomStringConvertible {
     public func next(for server: ServerID) -> Epoch { Epoch(term: term + 1, server: server) }
 
     public static func < (lhs: Epoch, rhs: Epoch) -> Bool {
-        (lhs.term, lhs.server) < (rhs.term, rhs.server)
+        // The names only when the terms tie (a tuple of both compared, and copied, them every time).
+        lhs.term != rhs.term ? lhs.term < rhs.term : lhs.server < rhs.server
     }
 
     public var description: String { "\(term)/\(server)" }

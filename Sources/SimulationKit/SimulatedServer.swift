@@ -80,7 +80,10 @@ final class SimulatedRuntime: HAStorage, HAHost {
         var operation: DiskOperation
     }
     /// The runtime enables writes only when the core says so.
-    var writesEpoch: Epoch?
+    var writesEpoch: Epoch? { didSet { writesEpochSets &+= 1 } }
+    /// Counts the times `writesEpoch` was set: a step that set it is checked (comparing the epoch
+    /// before and after every step was a measurable share of the time).
+    var writesEpochSets: UInt64 = 0
     /// Since when this incarnation has held writes in its current epoch (through pauses and aborted
     /// hand-overs), and whether it entered that epoch by promotion (rather than a restart in it).
     var writesHeld: (epoch: Epoch, sinceStep: Int, newEpoch: Bool)?
@@ -227,9 +230,8 @@ final class SimulatedRuntime: HAStorage, HAHost {
 
     /// Completes the writes due by now.
     func completeDue() {
-        while let first = diskQueue.first, first.dueTick <= cluster.tick {
-            diskQueue.removeFirst()
-            perform(first.operation)
+        while !diskQueue.isEmpty, diskQueue[0].dueTick <= cluster.tick {
+            perform(diskQueue.removeFirst().operation)
         }
     }
 
