@@ -254,9 +254,12 @@ extension HAStateMachine {
         let shared = fork.shared
         let peer = peers[index].id
         let isPrefix = shared >= hello.head.number
-        if !isPrefix, let lost = lostUnsyncedEpoch(of: hello, shared: shared) {
+        if !isPrefix, let lost = lostUnsyncedEpoch(of: fork) {
             peers[index].replication = .awaitingHello
-            send(.discardUnsyncedTail(after: shared, epoch: lost == hardState.epoch ? nil : lost, afterHash: journal.hash(at: shared)), to: peer)
+            send(
+                .discardUnsyncedTail(
+                    after: shared, epoch: lost == hardState.epoch ? nil : lost, afterHash: journal.hash(at: shared), standbyHead: hello.head),
+                to: peer)
             decide(.toldToDiscardUnsyncedTail(peer: peer, epoch: lost, after: shared, author: lost.server))
             return
         }
@@ -317,10 +320,15 @@ extension HAStateMachine {
     /// - An older epoch of our own in which we hold revision `shared + 1` ourselves, with a journal
     ///   never dropped or replaced from there on (`journalReplacedFrom`): ours is the one we kept, so
     ///   the standby's, another revision we wrote under that number in that epoch, is one we lost.
-    func lostUnsyncedEpoch(of hello: HAMessage.Hello, shared: UInt64) -> Epoch? {
-        guard let tail = hello.spans.last, shared >= tail.firstNumber - 1 else { return nil }
+    ///   Only when the fork is exact: where the standby could not show its hashes (under its snapshot
+    ///   base) its revision `shared + 1` may be ours, and what it holds beyond may be revisions we
+    ///   dropped on purpose later on (a collision resolved keeping the peer's data, after an export),
+    ///   whose publishes were answered: a collision, so that it exports them too.
+    func lostUnsyncedEpoch(of fork: ForkProbe) -> Epoch? {
+        let shared = fork.shared
+        guard let tail = fork.hello.spans.last, shared >= tail.firstNumber - 1 else { return nil }
         if tail.epoch == hardState.epoch { return tail.epoch }
-        if tail.epoch.server == serverID, shared >= journal.base.number, journal.epoch(at: shared + 1) == tail.epoch,
+        if tail.epoch.server == serverID, fork.isExact, shared >= journal.base.number, journal.epoch(at: shared + 1) == tail.epoch,
             hardState.journalReplacedFrom.map({ $0 > shared + 1 }) ?? true
         {
             return tail.epoch

@@ -315,8 +315,8 @@ public struct HAStateMachine: Sendable {
         case .collision(let common, let divergent, let activeHead, let commonHash):
             standbyReceiveCollision(
                 commonNumber: common, divergentCount: divergent, activeHead: activeHead, commonHash: commonHash, from: sender)
-        case .discardUnsyncedTail(let number, let epoch, let afterHash):
-            standbyReceiveDiscard(after: number, epoch: epoch, afterHash: afterHash, from: sender)
+        case .discardUnsyncedTail(let number, let epoch, let afterHash, let standbyHead):
+            standbyReceiveDiscard(after: number, epoch: epoch, afterHash: afterHash, standbyHead: standbyHead, from: sender)
         case .forkProbe(let numbers): standbyReceiveForkProbe(numbers, from: sender)
         case .forkProbeReply(let head, let heads): activeReceiveForkProbeReply(head: head, heads: heads, from: index)
         }

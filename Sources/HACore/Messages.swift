@@ -48,8 +48,10 @@ public struct HAMessage: Hashable, Sendable {
         /// hold them all: their author (I, or the active that handed `epoch` over to me) lost them in a
         /// crash before its fsync, so no publish of them was ever answered. Drop them all (what I still
         /// hold comes back by delta sync) and say hello again. `afterHash`: my hash of revision `number`
-        /// (nil when I no longer hold it individually), as in `collision`.
-        case discardUnsyncedTail(after: UInt64, epoch: Epoch?, afterHash: String? = nil)
+        /// (nil when I no longer hold it individually), as in `collision`. `standbyHead`: the head of the
+        /// hello this answers; a standby whose journal has moved on since ignores it (a delayed or
+        /// duplicated hello answered late would drop revisions it received after; nil from an older sender).
+        case discardUnsyncedTail(after: UInt64, epoch: Epoch?, afterHash: String? = nil, standbyHead: RevisionHead? = nil)
         /// Active → standby, answering a hello whose checkpoints only bound where our journals part:
         /// your hashes at these numbers, please (at most `HALimits.forkProbeNumbersMax`).
         case forkProbe(numbers: [UInt64])

@@ -304,9 +304,12 @@ extension HAStateMachine {
     /// `number` (`afterHash`), the base being one our core compacted to, not a snapshot's.
     /// `epoch`: the epoch whose revisions to drop, our active's own or one it took over by switchover
     /// (nil from a sender that does not say: its own).
-    mutating func standbyReceiveDiscard(after number: UInt64, epoch: Epoch?, afterHash: String?, from sender: ServerID) {
+    /// `standbyHead`: our head in the hello it answers; it must still be our head (a hello delayed or
+    /// duplicated on the way, answered after we received other revisions, must not drop those).
+    mutating func standbyReceiveDiscard(after number: UInt64, epoch: Epoch?, afterHash: String?, standbyHead: RevisionHead?, from sender: ServerID) {
         let lostEpoch = epoch ?? hardState.epoch
         guard role == .standby, sender == hardState.epoch.server, standbyState.link == .connecting, lostEpoch <= hardState.epoch,
+            standbyHead.map({ $0 == journal.head }) ?? true,
             number < journal.head.number, number >= journal.base.number || afterHash != nil,
             journal.spans.allSatisfy({ $0.lastNumber <= number || $0.epoch == lostEpoch })
         else {

@@ -228,10 +228,11 @@ public enum HAMessageCodec {
             ]
             if let commonHash { fields["common-hash"] = .string(commonHash) }
             return .object(fields)
-        case .discardUnsyncedTail(let number, let lostEpoch, let afterHash):
+        case .discardUnsyncedTail(let number, let lostEpoch, let afterHash, let standbyHead):
             var fields: [String: JSONValue] = ["kind": "discard-unsynced-tail", "after": uint(number)]
             if let lostEpoch { fields["lost-epoch"] = epoch(lostEpoch) }
             if let afterHash { fields["after-hash"] = .string(afterHash) }
+            if let standbyHead { fields["standby-head"] = head(standbyHead) }
             return .object(fields)
         case .forkProbe(let numbers):
             return ["kind": "fork-probe", "numbers": .array(numbers.map(uint))]
@@ -249,6 +250,11 @@ public enum HAMessageCodec {
         func optionalString(_ key: String) -> String?? {
             guard let field = json[key] else { return .some(nil) }
             return field.stringValue.map { .some($0) }
+        }
+        /// An optional head field, as `optionalString`.
+        func optionalHead(_ key: String) -> RevisionHead?? {
+            guard let field = json[key] else { return .some(nil) }
+            return head(field).map { .some($0) }
         }
         switch json["kind"]?.stringValue {
         case "hello":
@@ -316,10 +322,14 @@ public enum HAMessageCodec {
             else { return nil }
             return .collision(commonNumber: common, divergentCount: divergent, activeHead: head, commonHash: commonHash)
         case "discard-unsynced-tail":
-            // Without "lost-epoch" (an older sender): the sender's own epoch.
-            guard let number = u("after"), let afterHash = optionalString("after-hash") else { return nil }
-            guard let lost = json["lost-epoch"] else { return .discardUnsyncedTail(after: number, epoch: nil, afterHash: afterHash) }
-            return epoch(lost).map { .discardUnsyncedTail(after: number, epoch: $0, afterHash: afterHash) }
+            // Without "lost-epoch" (an older sender): the sender's own epoch. "after-hash" and
+            // "standby-head" are optional; present, a string and a head.
+            guard let number = u("after"), let afterHash = optionalString("after-hash"), let standbyHead = optionalHead("standby-head")
+            else { return nil }
+            guard let lost = json["lost-epoch"] else {
+                return .discardUnsyncedTail(after: number, epoch: nil, afterHash: afterHash, standbyHead: standbyHead)
+            }
+            return epoch(lost).map { .discardUnsyncedTail(after: number, epoch: $0, afterHash: afterHash, standbyHead: standbyHead) }
         case "fork-probe":
             guard let items = json["numbers"]?.arrayValue, items.count <= HALimits.forkProbeNumbersMax else { return nil }
             let numbers = items.compactMap(uint)

@@ -117,7 +117,7 @@ struct ForkPointTests {
             active.append(divergent + 5, in: Self.current, tag: "rewritten")
             standby.append(divergent, in: Self.current, tag: "lost")
             let (answer, _) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal)
-            guard case .discardUnsyncedTail(let after, nil, _)? = answer else {
+            guard case .discardUnsyncedTail(let after, nil, _, _)? = answer else {
                 Issue.record("fork \(divergent) deep: expected a discard, got \(String(describing: answer))")
                 continue
             }
@@ -141,9 +141,60 @@ struct ForkPointTests {
         let collides = journalReplacedFrom.map { $0 <= 21 } ?? false
         switch answer {
         case .collision(20, 3, _, _)? where collides: break
-        case .discardUnsyncedTail(after: 20, epoch: Self.ownOld, _)? where !collides: break
+        case .discardUnsyncedTail(after: 20, epoch: Self.ownOld, _, _)? where !collides: break
         default: Issue.record("replaced from \(String(describing: journalReplacedFrom)): \(String(describing: answer))")
         }
+    }
+
+    @Test("revisions of an older epoch of the active's own, beyond a standby's snapshot base, collide when the active replaced its journal")
+    func ownOlderEpochBeyondASnapshotBase() {
+        // Found by `rampart sim` (seed 60627): the active, A, had dropped #50-#65 of 1/A on purpose
+        // (a collision resolved keeping B's data, after an export), and answered publishes of them
+        // before. A standby full-synced at #52 of 1/A cannot show its hashes under #52, so the fork
+        // probe finds nothing shared after #0: the active took the standby's revisions for ones it
+        // lost before its fsync and had them dropped without an export. It is a collision.
+        var active = JournalBuilder()
+        var standby = JournalBuilder()
+        active.append(49, in: Self.ownOld, tag: "shared")
+        standby.append(52, in: Self.ownOld, tag: "shared")
+        active.append(5, in: Epoch(term: 1, server: "B"), tag: "peer")
+        active.append(2, in: Self.current, tag: "kept")
+        var snapshotted = Journal.empty
+        snapshotted.installSnapshot(at: standby.journal.head, spans: standby.journal.spans)
+        standby.journal = snapshotted
+        standby.append(13, in: Self.ownOld, tag: "dropped")
+        let (answer, _) = Self.answer(active: active.journal, in: Self.current, standby: standby.journal, journalReplacedFrom: 50)
+        guard case .collision? = answer else {
+            Issue.record("expected a collision, got \(String(describing: answer))")
+            return
+        }
+    }
+
+    @Test("a standby drops an unsynced tail only while its head is the one the active answered")
+    func staleDiscardIsIgnored() {
+        // Found by `rampart sim` (seed 67907): a hello delayed on the way was answered with a discard
+        // after the standby had received the active's new revisions under the same numbers, which
+        // the active held durably; the standby dropped them.
+        var journal = JournalBuilder()
+        journal.append(20, in: Self.current, tag: "shared")
+        journal.append(3, in: Self.current, tag: "lost")
+        var standby = HAStateMachine(
+            configuration: HAConfiguration(serverID: "B", peers: ["A"]),
+            hardState: HardState(epoch: Self.current, role: .standby, peers: [PeerRecord(serverID: "A")]),
+            journal: journal.journal)
+        _ = standby.step(.tick(now: 1_000))
+        func discard(answering head: RevisionHead) -> HAOutput {
+            standby.step(
+                .receive(
+                    from: "A",
+                    message: HAMessage(epoch: Self.current, body: .discardUnsyncedTail(after: 20, epoch: nil, standbyHead: head))))
+        }
+        let stale = discard(answering: RevisionHead(number: 21, hash: "an older head"))
+        #expect(!stale.effects.contains(.discardUnsyncedRevisions(after: 20)))
+        #expect(standby.journal.head == journal.journal.head)
+        let current = discard(answering: journal.journal.head)
+        #expect(current.effects.contains(.discardUnsyncedRevisions(after: 20)))
+        #expect(standby.journal.head.number == 20)
     }
 
     @Test("a standby whose journal is a prefix gets delta sync at once, without a probe")

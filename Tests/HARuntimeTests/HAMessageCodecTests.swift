@@ -37,6 +37,7 @@ struct HAMessageCodecTests {
         .collision(commonNumber: 4, divergentCount: 2, activeHead: head, commonHash: "c4"),
         .discardUnsyncedTail(after: 6, epoch: nil), .discardUnsyncedTail(after: 6, epoch: Epoch(term: 3, server: "B")),
         .discardUnsyncedTail(after: 6, epoch: nil, afterHash: "h6"),
+        .discardUnsyncedTail(after: 6, epoch: nil, afterHash: "h6", standbyHead: RevisionHead(number: 9, hash: "h9")),
         .forkProbe(numbers: [3, 4, UInt64.max]),
         .forkProbeReply(head: head, heads: [head, .empty]),
     ]
@@ -74,6 +75,10 @@ struct HAMessageCodecTests {
         #expect(decode(discard, setting: "after-hash", to: "h6")?.body == .discardUnsyncedTail(after: 6, epoch: nil, afterHash: "h6"))
         #expect(decode(collision, setting: "common-hash", to: 7) == nil)
         #expect(decode(discard, setting: "after-hash", to: ["h6"]) == nil)
+        #expect(
+            decode(discard, setting: "standby-head", to: ["number": "9", "hash": "h9"])?.body
+                == .discardUnsyncedTail(after: 6, epoch: nil, standbyHead: RevisionHead(number: 9, hash: "h9")))
+        #expect(decode(discard, setting: "standby-head", to: "h9") == nil)
     }
 
     @Test func aChunkTravelsAsItsBytesAndAMalformedFrameIsDropped() throws {
