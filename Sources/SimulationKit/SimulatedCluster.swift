@@ -699,14 +699,17 @@ public final class SimulatedCluster {
 
     /// A collision means two servers wrote after the same revision: only a forced promotion or a
     /// failover (whose old active may hold what no standby acknowledged) lets that happen. One of
-    /// them must lie between the older branch's epoch and the active's.
+    /// them must lie between the older branch's term and the active's epoch.
     func checkCollisionExplained(standby index: Int, core: HAStateMachine, active: ServerID, common: UInt64) {
         let standbyBranch = core.journal.spans.first { $0.lastNumber > common }?.epoch ?? core.epoch
         let activeServer = servers[self.index(of: active)]
         let activeBranch =
             activeServer.isUp ? activeServer.driver.core.journal.spans.first { $0.lastNumber > common }?.epoch ?? core.epoch : core.epoch
         let since = min(standbyBranch, activeBranch)
-        let explained = forcedEpochs.contains { $0 >= since && $0 <= core.epoch } || failoverEpochs.contains { $0 >= since && $0 <= core.epoch }
+        // From the term of the older branch on, not its epoch: a promotion by force to a sibling epoch
+        // of the same term (5/B beside a switchover's 5/C) split the group as much as a later one.
+        let explains = { (epoch: Epoch) in epoch.term >= since.term && epoch <= core.epoch }
+        let explained = forcedEpochs.contains(where: explains) || failoverEpochs.contains(where: explains)
         if !explained {
             fail(
                 "a collision needs a forced promotion or a failover to explain it",

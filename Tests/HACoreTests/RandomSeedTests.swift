@@ -93,9 +93,12 @@ struct RandomSeedTests {
         // the simulator counted that epoch as a plain promotion (40275730). An active took revisions
         // of its own older epoch, beyond a standby's snapshot base, for ones it lost before its fsync,
         // though it had dropped them on purpose after answering them (60627); a discard answering a
-        // delayed hello dropped revisions the standby had received since (67907).
+        // delayed hello dropped revisions the standby had received since (67907). A promotion by force
+        // to 5/B beside a switchover to 5/C split the group, and the simulator looked for the force
+        // from epoch 5/C on only (141158).
         (2774, 2_000), (15485, 2_000), (38210, 2_000), (51299, 2_000), (121673, 2_000), (212333, 2_000), (312970, 2_000),
         (7_031_292, 2_000), (7_037_273, 2_000), (9_055_298, 2_000), (40_275_730, 2_000), (60627, 2_000), (67907, 2_000),
+        (141_158, 2_000),
     ]
 
     @Test("seeds that once failed converge", arguments: regressionSeeds)
